@@ -1,0 +1,3 @@
+#ifndef HALOYD_CTL_CTL_H
+#define HALOYD_CTL_CTL_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef HALOYD_MASTER_CHILDREN_H
+#define HALOYD_MASTER_CHILDREN_H
+#endif

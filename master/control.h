@@ -1,0 +1,3 @@
+#ifndef HALOYD_MASTER_CONTROL_H
+#define HALOYD_MASTER_CONTROL_H
+#endif

@@ -1,0 +1,7 @@
+/* placeholder: being written */
+#include "config.h"
+int
+main(void)
+{
+	return 1;
+}

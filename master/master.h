@@ -1,0 +1,3 @@
+#ifndef HALOYD_MASTER_MASTER_H
+#define HALOYD_MASTER_MASTER_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef HALOYD_MASTER_NOTIFY_H
+#define HALOYD_MASTER_NOTIFY_H
+#endif

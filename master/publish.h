@@ -1,0 +1,3 @@
+#ifndef HALOYD_MASTER_PUBLISH_H
+#define HALOYD_MASTER_PUBLISH_H
+#endif

@@ -1,0 +1,55 @@
+/*
+ * Builds a route snapshot (share/snap.h) from an in-memory description into
+ * a sealed memfd. Deterministic for a given input and hash key.
+ */
+#ifndef HALOYD_SNAPBUILD_H
+#define HALOYD_SNAPBUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct snapb_route {
+	uint32_t id;		/* store id */
+	const char *name;	/* normalised canonical name */
+	uint32_t be_first;	/* index into snapb_input.backends */
+	uint32_t be_count;
+	uint16_t flags;
+	uint32_t connect_ms, response_ms, idle_ms;
+	uint64_t max_body;
+};
+
+struct snapb_host {
+	uint32_t id;		/* store id */
+	const char *name;	/* normalised; "*.example.com" for a wildcard */
+	uint32_t route;		/* index into snapb_input.routes */
+	uint16_t kind;		/* enum snap_host_kind */
+};
+
+struct snapb_backend {
+	uint32_t id;		/* store id */
+	uint16_t family;	/* AF_INET / AF_INET6 */
+	uint16_t port;		/* host byte order */
+	uint8_t addr[16];
+};
+
+struct snapb_input {
+	const struct snapb_route *routes;
+	uint32_t nroutes;
+	const struct snapb_host *hosts;
+	uint32_t nhosts;
+	const struct snapb_backend *backends;
+	uint32_t nbackends;
+	uint32_t default_route;		/* index or SNAP_NONE */
+	uint64_t generation;
+	uint64_t built_at;		/* unix ns */
+	const uint8_t *hash_key;	/* 16 bytes, or NULL for a random key */
+};
+
+/*
+ * Builds the image into a new memfd, seals it (F_SEAL_SHRINK | GROW | WRITE
+ * | SEAL) and returns it in *fd (O_CLOEXEC). 0, or -1 with a reason in err
+ * (duplicate host name, index out of range, ...).
+ */
+int snapb_build(const struct snapb_input *in, int *fd, char *err, size_t errlen);
+
+#endif

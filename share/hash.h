@@ -1,0 +1,11 @@
+/* Hashes shared by the snapshot builder and reader: CRC32C and SipHash-2-4. */
+#ifndef HALOYD_HASH_H
+#define HALOYD_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+uint32_t hash_crc32c(uint32_t crc, const void *buf, size_t len);
+uint64_t hash_siphash24(const uint8_t key[16], const void *buf, size_t len);
+
+#endif

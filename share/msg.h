@@ -1,0 +1,125 @@
+/*
+ * The IPC message catalogue: every type and payload, defined once.
+ * Fixed payloads are packed structs of fixed-width fields (same host, same
+ * binary: the master fexecve's itself). Variable payloads are written with
+ * wb_* and read with cur_* (share/cursor.h); their layout is described here.
+ */
+#ifndef HALOYD_MSG_H
+#define HALOYD_MSG_H
+
+#include <stdint.h>
+
+#define HALOYD_PROTO_VERSION 1
+
+enum msg_role {
+	ROLE_MASTER = 1,
+	ROLE_WORKER,
+	ROLE_ACME,
+	ROLE_TUNNEL,
+	ROLE_CTL,
+};
+
+enum msg_type {
+	/* Both ways, first message on every channel. Payload: struct msg_hello. */
+	MSG_HELLO = 1,
+
+	/* master -> worker */
+	MSG_W_LISTENER = 16,	/* fd: listening socket; struct msg_listener */
+	MSG_W_SNAP,		/* fd: sealed snapshot memfd; h.gen; no payload */
+	MSG_W_STATUS_REQ,	/* h.seq; no payload */
+	MSG_W_STOP,		/* graceful stop; struct msg_stop */
+	MSG_W_CONFIG,		/* struct msg_wconfig: runtime knobs from haloyd.conf */
+
+	/* worker -> master */
+	MSG_W_ACK = 32,		/* h.gen now serves; no payload */
+	MSG_W_NACK,		/* h.gen refused; payload: str reason */
+	MSG_W_STATUS,		/* h.seq; struct msg_wstatus */
+
+	/* haloyd-ctl -> master. Payloads (cursor-encoded): */
+	MSG_C_ROUTE_ADD = 64,	/* str name; u16 n; n x str alias; u16 m; m x str backend */
+	MSG_C_ROUTE_RM,		/* str name */
+	MSG_C_ROUTE_LIST,	/* empty */
+	MSG_C_ROUTE_SHOW,	/* str name */
+	MSG_C_ALIAS_ADD,	/* str route; str alias */
+	MSG_C_ALIAS_RM,		/* str route; str alias */
+	MSG_C_BACKEND_ADD,	/* str route; str backend "ip:port" / "[ip6]:port" */
+	MSG_C_BACKEND_RM,	/* str route; str backend */
+	MSG_C_STATUS,		/* empty */
+	MSG_C_RELOAD,		/* empty */
+
+	/* master -> haloyd-ctl */
+	MSG_C_ROW = 96,		/* u16 nfields; nfields x field (below) */
+	MSG_C_END,		/* after the last ROW; empty */
+	MSG_C_OK,		/* h.gen = generation that every worker serves; str message */
+	MSG_C_FAIL,		/* u32 code (enum ctl_code); str reason */
+};
+
+/*
+ * A ROW field: str key; u8 kind; then for FIELD_STR a str, for FIELD_INT a
+ * u64 (signed, two's complement), for FIELD_LIST u16 n and n x str.
+ * haloyd-ctl prints rows as a table or, with --json, as objects.
+ */
+enum msg_field_kind {
+	FIELD_STR = 1,
+	FIELD_INT = 2,
+	FIELD_LIST = 3,
+};
+
+/*
+ * Outcome codes: carried by MSG_C_FAIL and used as haloyd-ctl's exit codes
+ * (documented in haloyd-ctl(8)).
+ */
+enum ctl_code {
+	CTL_OK = 0,
+	CTL_EFAIL = 1,		/* the daemon failed to do it (internal error) */
+	CTL_EUSAGE = 2,		/* bad command line */
+	CTL_ECONNECT = 3,	/* daemon not reachable */
+	CTL_EPERM = 4,		/* permission denied: join the haloyd-admin group */
+	CTL_ENOENT = 5,		/* no such route / alias / backend */
+	CTL_EEXIST = 6,		/* the name or backend already exists */
+	CTL_EINVAL = 7,		/* invalid host name, address or value */
+	CTL_ETIMEDOUT = 8,	/* not every worker confirmed in time */
+};
+
+#define MSG_STR_MAX 1024	/* longest string in a control payload */
+#define MSG_NAME_MAX 253	/* longest host name */
+
+struct msg_hello {
+	uint32_t proto;		/* HALOYD_PROTO_VERSION */
+	uint32_t role;		/* enum msg_role of the sender */
+	uint32_t index;		/* worker instance, 0 otherwise */
+	uint32_t pid;
+};
+
+enum msg_listener_kind {
+	LISTENER_HTTP = 1,
+	LISTENER_HTTPS = 2,
+};
+
+struct msg_listener {
+	uint32_t kind;		/* enum msg_listener_kind */
+	uint32_t id;		/* stable across respawns */
+};
+
+struct msg_stop {
+	uint32_t deadline_ms;	/* let in-flight requests finish this long */
+};
+
+struct msg_wconfig {
+	uint32_t max_conns;	/* client connections per worker */
+	uint32_t header_timeout_ms;
+	uint32_t keepalive_timeout_ms;
+	uint32_t connect_timeout_ms;
+	uint32_t response_timeout_ms;
+	uint32_t idle_timeout_ms;
+	uint32_t access_log;	/* 0 off, 1 on */
+	uint32_t reserved;
+};
+
+struct msg_wstatus {
+	uint64_t requests;	/* served since start */
+	uint32_t connections;	/* open client connections */
+	uint32_t gen;		/* generation in use */
+};
+
+#endif

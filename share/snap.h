@@ -1,0 +1,159 @@
+/*
+ * The route snapshot: its on-memory format, defined once for the master's
+ * builder (master/snapbuild.c) and the workers' reader (share/snap.c).
+ *
+ * The image lives in a sealed memfd that workers map PROT_READ. Everything
+ * is little-endian with fixed widths; references are offsets or indexes,
+ * never pointers. Layout: a 128-byte header, a section table at
+ * header.section_table_off, then sections at 8-byte aligned offsets.
+ * The reader validates every offset, index and probe length once, at map
+ * time; after that lookups do no bounds checks.
+ */
+#ifndef HALOYD_SNAP_H
+#define HALOYD_SNAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNAP_MAGIC "HLYDSNAP"	/* 8 bytes, no NUL in the image */
+#define SNAP_MAJOR 1
+#define SNAP_MINOR 0
+#define SNAP_NONE 0xffffffffu	/* "no index" in any u32 index field */
+#define SNAP_MAX_SIZE (1ull << 32)
+
+/* A string: offset and length into STRTAB; a NUL follows it there. */
+struct snap_str {
+	uint32_t off;
+	uint32_t len;
+};
+
+struct snap_header {
+	char magic[8];
+	uint16_t major;
+	uint16_t minor;
+	uint32_t header_size;	/* sizeof(struct snap_header) = 128 */
+	uint64_t generation;
+	uint64_t file_size;	/* equals the memfd's size */
+	uint64_t built_at;	/* unix time in ns */
+	uint32_t flags;		/* reserved, 0 */
+	uint32_t nsections;
+	uint32_t section_table_off;
+	uint32_t crc32c;	/* over the whole image with this field zero */
+	uint8_t hash_key[16];	/* SipHash key for the host indexes, per generation */
+	uint32_t default_route;	/* index into ROUTES or SNAP_NONE */
+	uint32_t max_probe;	/* longest probe sequence in any index */
+	uint8_t reserved[48];	/* 0 */
+};
+
+enum snap_section_kind {
+	SNAP_SEC_STRTAB = 1,	/* bytes */
+	SNAP_SEC_HOSTS,		/* struct snap_host[] */
+	SNAP_SEC_HOST_INDEX,	/* struct snap_slot[], keyed by the full name */
+	SNAP_SEC_WILD_INDEX,	/* struct snap_slot[], keyed by the suffix after "*." */
+	SNAP_SEC_ROUTES,	/* struct snap_route[] */
+	SNAP_SEC_BACKENDS,	/* struct snap_backend[] */
+	SNAP_SEC__MAX
+};
+
+struct snap_section {
+	uint32_t kind;		/* enum snap_section_kind */
+	uint32_t flags;		/* reserved, 0 */
+	uint32_t entry_size;	/* sizeof the entry struct, 1 for bytes */
+	uint32_t count;
+	uint64_t offset;	/* from the start of the image, 8-aligned */
+	uint64_t size;		/* >= count * entry_size */
+};
+
+enum snap_host_kind {
+	SNAP_HOST_EXACT = 1,	/* a route's canonical name */
+	SNAP_HOST_ALIAS,	/* another name of the route */
+	SNAP_HOST_WILDCARD,	/* "*.example.com": exactly one more label */
+};
+
+struct snap_host {
+	struct snap_str name;	/* as configured, "*.example.com" for wildcards */
+	uint32_t route;		/* index into ROUTES */
+	uint32_t cert;		/* index into CERTS (later) or SNAP_NONE */
+	uint16_t kind;		/* enum snap_host_kind */
+	uint16_t flags;		/* reserved, 0 */
+	uint32_t id;		/* store id of the host row */
+};
+
+/* Open addressing, power-of-two slot count, linear probing; host_plus1 0 = empty. */
+struct snap_slot {
+	uint32_t hash;		/* low 32 bits of SipHash-2-4(hash_key, key) */
+	uint32_t host_plus1;	/* index into HOSTS + 1 */
+};
+
+enum snap_route_flags {
+	SNAP_ROUTE_NONE = 0,
+};
+
+struct snap_route {
+	uint32_t id;		/* store id: keys logs, stats and upstream pools */
+	struct snap_str name;	/* canonical name */
+	uint32_t be_first;	/* index into BACKENDS */
+	uint32_t be_count;
+	uint16_t policy;	/* 0 = round-robin */
+	uint16_t flags;		/* enum snap_route_flags */
+	uint32_t connect_ms;	/* per-route timeouts, 0 = the global default */
+	uint32_t response_ms;
+	uint32_t idle_ms;
+	uint32_t reserved;
+	uint64_t max_body;	/* 0 = the global default */
+};
+
+struct snap_backend {
+	uint32_t id;		/* store id: keys upstream pools and health */
+	uint16_t family;	/* AF_INET or AF_INET6 */
+	uint16_t port;		/* host byte order */
+	uint8_t addr[16];	/* 4 bytes used for AF_INET */
+	uint32_t route;		/* index of the owning route */
+	uint32_t flags;		/* reserved, 0 */
+};
+
+_Static_assert(sizeof(struct snap_header) == 128, "snapshot header is 128 bytes");
+_Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
+_Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
+_Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
+_Static_assert(sizeof(struct snap_route) == 48, "route entry is 48 bytes");
+_Static_assert(sizeof(struct snap_backend) == 32, "backend entry is 32 bytes");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the image is read in place");
+
+/* --- the reader */
+
+struct snap;	/* a mapped, validated image with a reference count */
+
+/*
+ * Checks the memfd's seals (WRITE, SHRINK, GROW, SEAL) and size, maps it
+ * PROT_READ and validates it. The caller keeps and closes fd. Returns 0 with
+ * *out holding one reference, or -1 with a reason in err.
+ */
+int snap_map(int fd, struct snap **out, char *err, size_t errlen);
+
+/*
+ * Validates an image in memory: magic, version, sizes, CRC, section bounds,
+ * alignment and overlap, every string and index, index sizes, and that every
+ * host is found by lookup within max_probe. 0 or -1 with a reason.
+ */
+int snap_validate(const void *base, size_t size, char *err, size_t errlen);
+
+struct snap *snap_ref(struct snap *s);
+/* Drops a reference; the image is unmapped when the last one goes. */
+void snap_unref(struct snap *s);
+
+uint64_t snap_generation(const struct snap *s);
+uint32_t snap_route_count(const struct snap *s);
+uint32_t snap_backend_count(const struct snap *s);
+const struct snap_route *snap_route_at(const struct snap *s, uint32_t i);
+const struct snap_backend *snap_backend_at(const struct snap *s, uint32_t i);
+/* The NUL-terminated string r refers to. */
+const char *snap_string(const struct snap *s, struct snap_str r);
+
+/*
+ * Finds the route for a normalised host name (share/hostname.h): exact or
+ * alias, then the one-label wildcard, then the default route. NULL if none.
+ */
+const struct snap_route *snap_lookup(const struct snap *s, const char *host, size_t len);
+
+#endif

@@ -1,0 +1,22 @@
+/* Small helpers every process uses: fd flags, clocks, bounded string copy. */
+#ifndef HALOYD_UTIL_H
+#define HALOYD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+int util_set_nonblock(int fd);
+int util_set_cloexec(int fd, int on);
+uint64_t util_now_ms(void);	/* CLOCK_MONOTONIC */
+uint64_t util_now_us(void);	/* CLOCK_MONOTONIC */
+uint64_t util_wall_ns(void);	/* CLOCK_REALTIME */
+/* Copies at most size-1 bytes and always terminates; returns strlen(src). */
+size_t util_strlcpy(char *dst, const char *src, size_t size);
+/* Parses a decimal unsigned number in [min, max]; 0 on success, -1 otherwise. */
+int util_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Fills buf with cryptographically random bytes (getrandom); 0 or -1. */
+int util_random(void *buf, size_t len);
+
+#endif

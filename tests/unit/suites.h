@@ -1,0 +1,12 @@
+/* One check suite per module; check_main.c runs them all. */
+#ifndef HALOYD_TEST_SUITES_H
+#define HALOYD_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *suite_ipc(void);
+Suite *suite_hostname(void);
+Suite *suite_snap(void);
+Suite *suite_store(void);
+
+#endif

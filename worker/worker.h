@@ -1,0 +1,19 @@
+/*
+ * The worker role: an unprivileged process with one epoll loop that accepts
+ * on its own listeners, serves HTTP/1.1 and proxies to backends, routing with
+ * the current mmap'd snapshot. Its parent socket is fd 3.
+ */
+#ifndef HALOYD_WORKER_H
+#define HALOYD_WORKER_H
+
+struct worker_args {
+	int index;		/* -I n */
+	const char *user;	/* -U user: dropped to when started as root */
+	int verbose;
+	int log_target;		/* enum log_target */
+};
+
+/* Runs the worker until the master goes away or asks it to stop; returns the exit code. */
+int worker_main(const struct worker_args *a);
+
+#endif
