@@ -1,3 +1,40 @@
-#ifndef HALOYD_MASTER_CONTROL_H
-#define HALOYD_MASTER_CONTROL_H
+/*
+ * The control socket (RUNTIME_DIR/control.sock, SOCK_SEQPACKET, the IPC
+ * framing): who may connect (SO_PEERCRED: root or the admin group, never the
+ * workers' user), per-client queues, and replies that wait for a generation
+ * to be served by every worker. Command semantics live in master/commands.c.
+ */
+#ifndef HALOYD_CONTROL_H
+#define HALOYD_CONTROL_H
+
+#include <stdint.h>
+
+#include "share/cursor.h"
+
+struct master;
+struct cclient;
+
+int control_open(struct master *m);
+void control_close(struct master *m);
+
+struct master *control_master(struct cclient *cl);
+
+/* Replies (used by master/commands.c); each ends the client's current command. */
+void control_reply_ok(struct cclient *cl, const char *message);
+void control_reply_fail(struct cclient *cl, uint32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Queues one row; the command goes on until control_reply_end. */
+void control_reply_row(struct cclient *cl, const struct wbuf *row);
+void control_reply_end(struct cclient *cl);
+/* Answers OK with message once every worker serves gen (or FAIL on timeout). */
+void control_reply_when_served(struct cclient *cl, uint32_t gen, const char *message);
+/* Answers through fn once every asked worker sent its status (or after 1 s). */
+void control_reply_after_status(struct cclient *cl, uint32_t seq,
+    void (*fn)(struct master *m, struct cclient *cl));
+
+/* Events from the rest of the master. */
+void control_release_waiters(struct master *m);
+void control_fail_waiters(struct master *m, const char *why);
+void control_on_worker_status(struct master *m);
+
 #endif

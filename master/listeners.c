@@ -1,1 +1,101 @@
-/* placeholder: being written */
+/*
+ * Listening sockets: one SO_REUSEPORT socket per worker per address. The
+ * master binds them all (it may need a low port) and keeps them for the
+ * life of the process, so a worker crash never closes an accept queue.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "master/listeners.h"
+#include "share/addr.h"
+#include "share/log.h"
+
+#define LISTEN_BACKLOG 4096
+
+static int
+listen_one(const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1;
+
+	if (addr_parse(addr, &ss, &len) == -1) {
+		log_warnx("listen address %s: not ip:port", addr);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("socket for %s", addr);
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1 ||
+	    (ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
+		log_warn("setsockopt for %s", addr);
+		goto fail;
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
+		log_warn("bind %s", addr);
+		goto fail;
+	}
+	if (listen(fd, LISTEN_BACKLOG) == -1) {
+		log_warn("listen %s", addr);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+int
+listeners_open(struct listeners *l, char *const *addrs, size_t naddrs, size_t nworkers)
+{
+	size_t a, w;
+
+	l->naddrs = naddrs;
+	l->nworkers = nworkers;
+	if ((l->fds = calloc(naddrs * nworkers, sizeof(int))) == NULL) {
+		log_warn("listeners");
+		return -1;
+	}
+	for (a = 0; a < naddrs * nworkers; a++)
+		l->fds[a] = -1;
+	for (a = 0; a < naddrs; a++) {
+		for (w = 0; w < nworkers; w++) {
+			int fd = listen_one(addrs[a]);
+			if (fd == -1) {
+				listeners_close(l);
+				return -1;
+			}
+			l->fds[a * nworkers + w] = fd;
+		}
+		log_info("listening on %s (%zu sockets)", addrs[a], nworkers);
+	}
+	return 0;
+}
+
+int
+listeners_fd(const struct listeners *l, size_t addr, size_t worker)
+{
+	return l->fds[addr * l->nworkers + worker];
+}
+
+void
+listeners_close(struct listeners *l)
+{
+	size_t i;
+
+	for (i = 0; l->fds != NULL && i < l->naddrs * l->nworkers; i++)
+		if (l->fds[i] >= 0)
+			close(l->fds[i]);
+	free(l->fds);
+	l->fds = NULL;
+	l->naddrs = 0;
+}

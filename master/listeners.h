@@ -1,3 +1,22 @@
-#ifndef HALOYD_MASTER_LISTENERS_H
-#define HALOYD_MASTER_LISTENERS_H
+/*
+ * The listening sockets, kept by the master: one SO_REUSEPORT socket per
+ * worker per address, so each worker has its own accept queue, and a
+ * respawned worker gets back the very socket (and queue) its predecessor had.
+ */
+#ifndef HALOYD_LISTENERS_H
+#define HALOYD_LISTENERS_H
+
+#include <stddef.h>
+
+struct listeners {
+	int *fds;		/* naddrs x nworkers, fd of (addr a, worker w) at a * nworkers + w */
+	size_t naddrs;
+	size_t nworkers;
+};
+
+/* Binds every address once per worker; on error logs and returns -1. */
+int listeners_open(struct listeners *l, char *const *addrs, size_t naddrs, size_t nworkers);
+int listeners_fd(const struct listeners *l, size_t addr, size_t worker);
+void listeners_close(struct listeners *l);
+
 #endif

@@ -1,1 +1,287 @@
-/* placeholder: being written */
+/*
+ * The master: start-up (configuration, store, listeners, first generation,
+ * control socket, workers), the signal-driven loop, reload and graceful
+ * stop. Signals arrive through a signalfd, so handlers never run our code.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "master/children.h"
+#include "master/control.h"
+#include "master/master.h"
+#include "master/notify.h"
+#include "master/publish.h"
+#include "master/store.h"
+#include "share/ipc.h"
+#include "share/log.h"
+#include "share/paths.h"
+#include "share/util.h"
+
+#define STOP_GRACE_MS 2000	/* after the stop deadline, before SIGKILL */
+
+/* Creates dir with mode if it is missing; an existing one is left as it is. */
+static int
+ensure_dir(const char *dir, mode_t mode)
+{
+	if (mkdir(dir, mode) == -1 && errno != EEXIST) {
+		log_warn("mkdir %s", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Who the workers run as, and who may use the control socket. */
+static int
+resolve_identities(struct master *m)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if ((gr = getgrnam(m->cfg.admin_group)) != NULL) {
+		m->admin_gid = gr->gr_gid;
+		m->have_admin_group = 1;
+	}
+	if (geteuid() != 0) {
+		log_warnx("not started as root: workers keep uid %u", (unsigned)geteuid());
+		return 0;
+	}
+	if ((pw = getpwnam(m->cfg.user)) == NULL) {
+		log_warnx("user '%s' does not exist: create it or set `user` in haloyd.conf",
+		    m->cfg.user);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		log_warnx("user '%s' is root: workers must not run as root", m->cfg.user);
+		return -1;
+	}
+	m->worker_uid = pw->pw_uid;
+	return 0;
+}
+
+static int
+open_store(struct master *m)
+{
+	char path[4096];
+
+	if (ensure_dir(m->cfg.state_dir, 0700) == -1)
+		return -1;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->cfg.state_dir, HALOYD_STORE_FILE) >=
+	    sizeof(path)) {
+		log_warnx("state_dir is too long");
+		return -1;
+	}
+	if (store_open(path, &m->store) != STORE_OK) {
+		log_warnx("cannot open the store %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+open_runtime_dir(struct master *m)
+{
+	if (ensure_dir(m->cfg.runtime_dir, 0750) == -1)
+		return -1;
+	return 0;
+}
+
+int
+master_reload(struct master *m)
+{
+	struct conf fresh;
+	char err[512];
+
+	notify_reloading();
+	if (conf_load(&fresh, m->argc, m->argv, err, sizeof(err)) != 0) {
+		log_warnx("reload: %s; keeping the running configuration", err);
+		notify_reloaded(m);
+		return -1;
+	}
+	if (fresh.nlisten_http != m->cfg.nlisten_http || fresh.workers != m->cfg.workers ||
+	    strcmp(fresh.state_dir, m->cfg.state_dir) != 0 ||
+	    strcmp(fresh.runtime_dir, m->cfg.runtime_dir) != 0 ||
+	    strcmp(fresh.user, m->cfg.user) != 0)
+		log_warnx("reload: listen addresses, workers, directories and user change only "
+		    "at restart");
+	m->cfg.access_log = fresh.access_log;
+	m->cfg.stop_timeout_ms = fresh.stop_timeout_ms;
+	m->cfg.header_timeout_ms = fresh.header_timeout_ms;
+	m->cfg.keepalive_timeout_ms = fresh.keepalive_timeout_ms;
+	m->cfg.connect_timeout_ms = fresh.connect_timeout_ms;
+	m->cfg.response_timeout_ms = fresh.response_timeout_ms;
+	m->cfg.idle_timeout_ms = fresh.idle_timeout_ms;
+	m->cfg.max_connections = fresh.max_connections;
+	log_set_verbose(fresh.verbose > m->cfg.verbose ? fresh.verbose : m->cfg.verbose);
+	conf_free(&fresh);
+	children_send_config(m);
+	log_info("configuration reloaded from %s", m->cfg.config_file);
+	notify_reloaded(m);
+	return 0;
+}
+
+static void
+stop_fire(struct ev_loop *l, struct ev_timer *t)
+{
+	struct master *m = t->arg;
+
+	(void)l;
+	if (children_running(m) > 0) {
+		log_warnx("workers still running after the stop deadline; killing them");
+		children_kill_all(m);
+	}
+}
+
+void
+master_stop(struct master *m, int exit_code)
+{
+	if (m->stopping)
+		return;
+	m->stopping = 1;
+	m->exit_code = exit_code;
+	notify_stopping();
+	log_info("stopping: in-flight requests have %llu ms to finish",
+	    (unsigned long long)m->cfg.stop_timeout_ms);
+	control_close(m);
+	children_stop_all(m, (uint32_t)m->cfg.stop_timeout_ms);
+	ev_timer_start(m->loop, &m->stop_timer, m->cfg.stop_timeout_ms + STOP_GRACE_MS);
+}
+
+static void
+signal_read(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct master *m = io->arg;
+	struct signalfd_siginfo si;
+
+	(void)l;
+	(void)events;
+	while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			master_stop(m, 0);
+			break;
+		case SIGHUP:
+			log_info("SIGHUP: reloading %s", m->cfg.config_file);
+			master_reload(m);
+			break;
+		case SIGCHLD:
+			children_reap(m);
+			break;
+		}
+	}
+	if (m->stopping && children_running(m) == 0)
+		ev_break(m->loop);
+}
+
+static int
+signals_init(struct master *m)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+	    (m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
+	    ev_io_start(m->loop, &m->sigio, m->sigfd, EPOLLIN, signal_read, m) == -1) {
+		log_warn("signals");
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything up to the loop; fatal on failure, as nothing is serving yet. */
+static void
+master_start(struct master *m)
+{
+	size_t i;
+
+	if ((m->rx = malloc(sizeof(*m->rx))) == NULL || (m->loop = ev_loop_new()) == NULL)
+		fatal("start-up");
+	m->start_ms = util_now_ms();
+	m->nworkers = (size_t)m->cfg.workers;
+	publish_init(m);
+	ev_timer_init(&m->stop_timer, stop_fire, m);
+	if ((m->self_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) == -1)
+		fatal("open /proc/self/exe");
+	if (resolve_identities(m) == -1 || signals_init(m) == -1 || open_store(m) == -1 ||
+	    open_runtime_dir(m) == -1)
+		fatalx("cannot start");
+	if (listeners_open(&m->lst, m->cfg.listen_http, m->cfg.nlisten_http, m->nworkers) == -1)
+		fatalx("cannot open the listeners");
+	if (publish_build(m) == -1)
+		fatalx("cannot build the first generation");
+	if (control_open(m) == -1)
+		fatalx("cannot open the control socket");
+	if (children_init(m) == -1)
+		fatal("workers");
+	notify_init(m);
+	for (i = 0; i < m->nworkers; i++)
+		children_spawn(&m->workers[i]);
+}
+
+static void
+master_cleanup(struct master *m)
+{
+	control_close(m);
+	ev_run_once(m->loop, 0);	/* runs the deferred frees */
+	listeners_close(&m->lst);
+	store_close(m->store);
+	if (m->snap_fd >= 0)
+		close(m->snap_fd);
+	close(m->self_fd);
+	close(m->sigfd);
+	ev_loop_free(m->loop);
+	free(m->workers);
+	free(m->rx);
+	conf_free(&m->cfg);
+}
+
+int
+master_main(int argc, char **argv)
+{
+	struct master m;
+	char err[512];
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	umask(077);
+	log_init("master", -1, LOG_TARGET_STDERR, 0);
+	m.argc = argc;
+	m.argv = argv;
+	if ((rc = conf_load(&m.cfg, argc, argv, err, sizeof(err))) != 0) {
+		if (rc == 1)
+			return 0;
+		fprintf(stderr, "haloyd: %s\n", err);
+		return 1;
+	}
+	if (m.cfg.test_only) {
+		printf("haloyd: configuration %s is valid\n", m.cfg.config_file);
+		conf_free(&m.cfg);
+		return 0;
+	}
+	log_init("master", -1, log_target_parse(m.cfg.log_target), m.cfg.verbose);
+	log_info("haloyd %s starting (%llu workers)", PACKAGE_VERSION,
+	    (unsigned long long)m.cfg.workers);
+	master_start(&m);
+	if (ev_run(m.loop) == -1)
+		log_warn("event loop");
+	log_info("stopped");
+	rc = m.exit_code;
+	master_cleanup(&m);
+	return rc;
+}

@@ -1,3 +1,78 @@
-#ifndef HALOYD_MASTER_MASTER_H
-#define HALOYD_MASTER_MASTER_H
+/*
+ * The master role: its per-process context, shared by the master's files.
+ * The master is root, parses no network data, and owns the store, the
+ * listeners, the children, the current snapshot and the control socket.
+ */
+#ifndef HALOYD_MASTER_H
+#define HALOYD_MASTER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "master/conf.h"
+#include "master/listeners.h"
+#include "share/evloop.h"
+
+struct control;
+struct ipc_msg;
+struct store;
+
+struct child {
+	struct master *m;
+	int index;		/* worker instance */
+	pid_t pid;		/* 0 while not running */
+	int sock;		/* our end of the socketpair, -1 while not running */
+	struct ev_io io;
+	int hello;		/* its HELLO arrived */
+	int ready;		/* it was sent config, listeners and a snapshot */
+	uint32_t sent_gen;	/* last generation sent to it */
+	uint32_t acked_gen;	/* last generation it acked */
+	uint64_t sent_ms;	/* when sent_gen went out */
+	uint64_t started_ms;
+	uint64_t backoff_ms;	/* respawn delay, doubled on quick deaths */
+	struct ev_timer respawn;
+	uint64_t requests;	/* from its last MSG_W_STATUS */
+	uint32_t connections;
+	uint32_t status_seq;	/* seq of its last MSG_W_STATUS */
+};
+
+struct master {
+	struct conf cfg;
+	int argc;
+	char **argv;
+	struct ev_loop *loop;
+	struct store *store;
+	int self_fd;		/* our own executable, for fexecve */
+	struct listeners lst;
+	struct child *workers;
+	size_t nworkers;
+	/* the current generation: what every new or respawned worker gets */
+	int snap_fd;
+	uint32_t gen;
+	uint32_t nroutes;
+	uint64_t last_build_ms;
+	struct ev_timer build_timer;	/* debounces route changes */
+	struct ev_timer barrier_timer;	/* polices workers slow to ack */
+	struct control *control;
+	struct ipc_msg *rx;	/* receive buffer for every channel (64 KiB) */
+	uint32_t status_seq;	/* of the last MSG_W_STATUS_REQ round */
+	int sigfd;
+	struct ev_io sigio;
+	struct ev_timer stop_timer;
+	struct ev_timer watchdog_timer;
+	int stopping;
+	int exit_code;
+	int ready_notified;
+	uint64_t start_ms;
+	uid_t worker_uid;	/* refused on the control socket */
+	gid_t admin_gid;
+	int have_admin_group;
+};
+
+int master_main(int argc, char **argv);
+/* Re-reads haloyd.conf (SIGHUP, ctl reload); a bad file keeps the old settings. */
+int master_reload(struct master *m);
+/* Starts a graceful stop: no new work, children finish, then the loop ends. */
+void master_stop(struct master *m, int exit_code);
+
 #endif

@@ -1,1 +1,279 @@
-/* placeholder: being written */
+/*
+ * Generations. The store is compiled into a sealed snapshot memfd; the
+ * master keeps only the current one (respawned workers get it). Changes are
+ * debounced on the leading edge: a lone change builds at once, a burst
+ * shares builds at most PUBLISH_DEBOUNCE_MS apart.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "master/children.h"
+#include "master/control.h"
+#include "master/master.h"
+#include "master/notify.h"
+#include "master/publish.h"
+#include "master/snapbuild.h"
+#include "master/store.h"
+#include "share/addr.h"
+#include "share/hostname.h"
+#include "share/log.h"
+#include "share/snap.h"
+#include "share/util.h"
+
+/* The builder's input, grown while walking the store. */
+struct build {
+	struct snapb_route *routes;
+	struct snapb_host *hosts;
+	struct snapb_backend *backends;
+	char **names;		/* owned copies of every name */
+	uint32_t nroutes, nhosts, nbackends, nnames;
+	uint32_t caproutes, caphosts, capbackends, capnames;
+	int failed;
+};
+
+#define GROW(b, arr, n, cap) do {						\
+	if ((b)->n == (b)->cap) {						\
+		uint32_t nc = (b)->cap ? (b)->cap * 2 : 64;			\
+		void *np = realloc((b)->arr, (size_t)nc * sizeof(*(b)->arr));	\
+		if (np == NULL) { (b)->failed = 1; return -1; }			\
+		(b)->arr = np;							\
+		(b)->cap = nc;							\
+	}									\
+} while (0)
+
+static const char *
+build_name(struct build *b, const char *s)
+{
+	char *d;
+
+	if (b->nnames == b->capnames) {
+		uint32_t nc = b->capnames ? b->capnames * 2 : 128;
+		char **np = realloc(b->names, (size_t)nc * sizeof(*np));
+		if (np == NULL)
+			return NULL;
+		b->names = np;
+		b->capnames = nc;
+	}
+	if ((d = strdup(s)) == NULL)
+		return NULL;
+	b->names[b->nnames++] = d;
+	return d;
+}
+
+static int
+build_host(struct build *b, int64_t id, const char *name, uint32_t route, int alias)
+{
+	const char *n;
+
+	GROW(b, hosts, nhosts, caphosts);
+	if ((n = build_name(b, name)) == NULL) {
+		b->failed = 1;
+		return -1;
+	}
+	b->hosts[b->nhosts++] = (struct snapb_host){ (uint32_t)id, n, route,
+	    hostname_is_wildcard(name) ? SNAP_HOST_WILDCARD : alias ? SNAP_HOST_ALIAS : SNAP_HOST_EXACT };
+	return 0;
+}
+
+static int
+build_backend(struct build *b, int64_t id, const char *addr)
+{
+	struct sockaddr_storage ss;
+	struct snapb_backend *be;
+	socklen_t len;
+
+	if (addr_parse(addr, &ss, &len) == -1) {
+		log_warnx("store holds a bad backend address '%s'; skipped", addr);
+		return 0;
+	}
+	GROW(b, backends, nbackends, capbackends);
+	be = &b->backends[b->nbackends++];
+	memset(be, 0, sizeof(*be));
+	be->id = (uint32_t)id;
+	be->family = ss.ss_family;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		be->port = ntohs(sin->sin_port);
+		memcpy(be->addr, &sin->sin_addr, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		be->port = ntohs(sin6->sin6_port);
+		memcpy(be->addr, &sin6->sin6_addr, 16);
+	}
+	return 0;
+}
+
+static int
+build_route(void *arg, const struct store_route *r)
+{
+	struct build *b = arg;
+	struct snapb_route *sr;
+	uint32_t idx = b->nroutes;
+	size_t i;
+
+	GROW(b, routes, nroutes, caproutes);
+	sr = &b->routes[b->nroutes++];
+	memset(sr, 0, sizeof(*sr));
+	sr->id = (uint32_t)r->id;
+	sr->be_first = b->nbackends;
+	if ((sr->name = build_name(b, r->name)) == NULL ||
+	    build_host(b, r->name_id, r->name, idx, 0) == -1)
+		goto fail;
+	for (i = 0; i < r->naliases; i++)
+		if (build_host(b, r->alias_ids[i], r->aliases[i], idx, 1) == -1)
+			goto fail;
+	for (i = 0; i < r->nbackends; i++)
+		if (build_backend(b, r->backend_ids[i], r->backends[i]) == -1)
+			goto fail;
+	b->routes[idx].be_count = b->nbackends - b->routes[idx].be_first;
+	return 0;
+fail:
+	b->failed = 1;
+	return -1;
+}
+
+static void
+build_free(struct build *b)
+{
+	uint32_t i;
+
+	for (i = 0; i < b->nnames; i++)
+		free(b->names[i]);
+	free(b->names);
+	free(b->routes);
+	free(b->hosts);
+	free(b->backends);
+}
+
+int
+publish_build(struct master *m)
+{
+	struct build b;
+	struct snapb_input in;
+	char err[256];
+	uint64_t gen;
+	int fd = -1, rc = -1;
+
+	memset(&b, 0, sizeof(b));
+	m->last_build_ms = ev_now(m->loop);
+	if (store_route_foreach(m->store, build_route, &b) != 0 || b.failed) {
+		log_warnx("cannot read the routes from the store; keeping generation %u", m->gen);
+		goto out;
+	}
+	if (store_next_generation(m->store, &gen) != STORE_OK)
+		goto out;
+	memset(&in, 0, sizeof(in));
+	in.routes = b.routes;
+	in.nroutes = b.nroutes;
+	in.hosts = b.hosts;
+	in.nhosts = b.nhosts;
+	in.backends = b.backends;
+	in.nbackends = b.nbackends;
+	in.default_route = SNAP_NONE;
+	in.generation = gen;
+	in.built_at = util_wall_ns();
+	if (snapb_build(&in, &fd, err, sizeof(err)) == -1) {
+		log_warnx("cannot build generation %llu: %s", (unsigned long long)gen, err);
+		goto out;
+	}
+	if (m->snap_fd >= 0)
+		close(m->snap_fd);
+	m->snap_fd = fd;
+	m->gen = (uint32_t)gen;
+	m->nroutes = b.nroutes;
+	log_info("generation %u built: %u routes, %u hosts, %u backends", m->gen, b.nroutes,
+	    b.nhosts, b.nbackends);
+	children_send_snapshot(m);
+	rc = 0;
+out:
+	build_free(&b);
+	return rc;
+}
+
+static void
+build_fire(struct ev_loop *l, struct ev_timer *t)
+{
+	struct master *m = t->arg;
+
+	(void)l;
+	if (publish_build(m) == -1)
+		control_fail_waiters(m, "cannot build the new generation (see the log)");
+	publish_check(m);
+}
+
+uint32_t
+publish_changed(struct master *m)
+{
+	uint64_t now = ev_now(m->loop), since = now - m->last_build_ms;
+
+	if (!ev_timer_armed(&m->build_timer))
+		ev_timer_start(m->loop, &m->build_timer,
+		    since >= PUBLISH_DEBOUNCE_MS ? 0 : PUBLISH_DEBOUNCE_MS - since);
+	return m->gen + 1;
+}
+
+int
+publish_served(const struct master *m, uint32_t gen)
+{
+	size_t i;
+
+	if (m->gen < gen)
+		return 0;
+	for (i = 0; i < m->nworkers; i++) {
+		const struct child *c = &m->workers[i];
+		if (c->ready && c->acked_gen < gen)
+			return 0;
+	}
+	return 1;
+}
+
+/* Respawns workers that sit on an unacked generation for too long. */
+static void
+barrier_fire(struct ev_loop *l, struct ev_timer *t)
+{
+	struct master *m = t->arg;
+	size_t i;
+
+	for (i = 0; i < m->nworkers; i++) {
+		struct child *c = &m->workers[i];
+		if (c->ready && c->acked_gen < c->sent_gen &&
+		    ev_now(l) - c->sent_ms > PUBLISH_ACK_GRACE_MS)
+			children_kill(c, "did not ack its snapshot in time");
+	}
+	publish_check(m);
+}
+
+void
+publish_check(struct master *m)
+{
+	size_t i;
+	int lagging = 0;
+
+	control_release_waiters(m);
+	if (!m->ready_notified && m->gen > 0 && publish_served(m, m->gen) &&
+	    children_running(m) == m->nworkers) {
+		for (i = 0; i < m->nworkers; i++)
+			if (!m->workers[i].ready)
+				return;
+		m->ready_notified = 1;
+		notify_ready(m);
+	}
+	for (i = 0; i < m->nworkers; i++)
+		if (m->workers[i].ready && m->workers[i].acked_gen < m->workers[i].sent_gen)
+			lagging = 1;
+	if (lagging && !ev_timer_armed(&m->barrier_timer))
+		ev_timer_start(m->loop, &m->barrier_timer, PUBLISH_ACK_GRACE_MS / 3);
+}
+
+void
+publish_init(struct master *m)
+{
+	m->snap_fd = -1;
+	ev_timer_init(&m->build_timer, build_fire, m);
+	ev_timer_init(&m->barrier_timer, barrier_fire, m);
+}

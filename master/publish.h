@@ -1,3 +1,30 @@
-#ifndef HALOYD_MASTER_PUBLISH_H
-#define HALOYD_MASTER_PUBLISH_H
+/*
+ * Publishing generations: compile the store into a snapshot, push it to
+ * every worker, and know when every live worker serves it (the barrier that
+ * lets `haloyd-ctl route add` return only once the route is live).
+ */
+#ifndef HALOYD_PUBLISH_H
+#define HALOYD_PUBLISH_H
+
+#include <stdint.h>
+
+struct master;
+
+#define PUBLISH_DEBOUNCE_MS 50
+#define PUBLISH_ACK_GRACE_MS 3000	/* a worker slower than this to ack is respawned */
+
+/* Builds and sends a new generation now; 0 or -1 (the old one stays). */
+int publish_build(struct master *m);
+/*
+ * The store changed: build soon. Changes close together share one build
+ * (at most one per PUBLISH_DEBOUNCE_MS). Returns the generation that will
+ * contain the change.
+ */
+uint32_t publish_changed(struct master *m);
+/* 1 when every live, ready worker serves generation >= gen. */
+int publish_served(const struct master *m, uint32_t gen);
+/* Re-evaluates waiters after an ack, a death or a timer. */
+void publish_check(struct master *m);
+void publish_init(struct master *m);
+
 #endif

@@ -38,7 +38,7 @@ copy_labels(const char *in, size_t len, char *out)
 		}
 		out[i] = (char)c;
 	}
-	if (out[len - 1] == '-')
+	if (lab == 0 || out[len - 1] == '-')
 		return -1;
 	out[len] = '\0';
 	return (int)len;

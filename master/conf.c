@@ -1,0 +1,386 @@
+/*
+ * haloyd.conf ("name value" lines, '#' comments) and the command line.
+ * One table describes every setting, so the file key `listen_http` and the
+ * option `--listen-http` cannot drift apart.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "master/conf.h"
+#include "share/addr.h"
+#include "share/log.h"
+#include "share/paths.h"
+#include "share/util.h"
+
+enum opt_type { OPT_STR, OPT_LIST, OPT_UINT, OPT_DURATION, OPT_BOOL, OPT_TARGET, OPT_ADDRLIST };
+
+struct opt {
+	const char *name;	/* file spelling; the option swaps '_' for '-' */
+	enum opt_type type;
+	size_t off;
+	uint64_t min, max;
+};
+
+#define O(f) offsetof(struct conf, f)
+static const struct opt opts[] = {
+	{ "listen_http", OPT_ADDRLIST, O(listen_http), 0, 0 },
+	{ "workers", OPT_UINT, O(workers), 1, 256 },
+	{ "state_dir", OPT_STR, O(state_dir), 0, 0 },
+	{ "runtime_dir", OPT_STR, O(runtime_dir), 0, 0 },
+	{ "user", OPT_STR, O(user), 0, 0 },
+	{ "admin_group", OPT_STR, O(admin_group), 0, 0 },
+	{ "log_target", OPT_TARGET, O(log_target), 0, 0 },
+	{ "access_log", OPT_BOOL, O(access_log), 0, 0 },
+	{ "stop_timeout", OPT_DURATION, O(stop_timeout_ms), 0, 3600000 },
+	{ "header_timeout", OPT_DURATION, O(header_timeout_ms), 100, 3600000 },
+	{ "keepalive_timeout", OPT_DURATION, O(keepalive_timeout_ms), 100, 3600000 },
+	{ "connect_timeout", OPT_DURATION, O(connect_timeout_ms), 10, 3600000 },
+	{ "response_timeout", OPT_DURATION, O(response_timeout_ms), 100, 86400000 },
+	{ "idle_timeout", OPT_DURATION, O(idle_timeout_ms), 100, 86400000 },
+	{ "max_connections", OPT_UINT, O(max_connections), 1, 1000000 },
+};
+#undef O
+
+static const char usage[] =
+    "usage: haloyd [-c FILE] [-t] [-v] [--NAME VALUE]...\n"
+    "  -c, --config FILE     configuration file (default " HALOYD_DEFAULT_CONFIG ")\n"
+    "  -t                    check the configuration and exit\n"
+    "  -v                    more logging (repeat for more)\n"
+    "  --NAME VALUE          any haloyd.conf setting, '_' written '-':\n"
+    "      --listen-http ADDR (repeatable)  --workers N  --state-dir DIR\n"
+    "      --runtime-dir DIR  --user USER  --admin-group GROUP\n"
+    "      --log-target auto|stderr|journal  --access-log on|off\n"
+    "      --stop-timeout D  --header-timeout D  --keepalive-timeout D\n"
+    "      --connect-timeout D  --response-timeout D  --idle-timeout D\n"
+    "      --max-connections N        (D: 30s, 500ms, 2m, 1h; a bare number is seconds)\n"
+    "See haloyd(8) and haloyd.conf(5).\n";
+
+static void
+conf_defaults(struct conf *c)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(c, 0, sizeof(*c));
+	c->workers = n > 0 ? (uint64_t)n : 1;
+	c->access_log = 1;
+	c->stop_timeout_ms = 30000;
+	c->header_timeout_ms = 30000;
+	c->keepalive_timeout_ms = 75000;
+	c->connect_timeout_ms = 5000;
+	c->response_timeout_ms = 60000;
+	c->idle_timeout_ms = 60000;
+	c->max_connections = 10000;
+}
+
+/* Fills unset strings once everything was read, so "" can never mean "unset". */
+static int
+conf_finish(struct conf *c)
+{
+	static const struct { size_t off; const char *def; } defs[] = {
+		{ offsetof(struct conf, state_dir), HALOYD_DEFAULT_STATE_DIR },
+		{ offsetof(struct conf, runtime_dir), HALOYD_DEFAULT_RUNTIME_DIR },
+		{ offsetof(struct conf, user), HALOYD_DEFAULT_USER },
+		{ offsetof(struct conf, admin_group), HALOYD_DEFAULT_ADMIN_GROUP },
+		{ offsetof(struct conf, log_target), "auto" },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(defs); i++) {
+		char **p = (char **)(void *)((char *)c + defs[i].off);
+		if (*p == NULL && (*p = strdup(defs[i].def)) == NULL)
+			return -1;
+	}
+	if (c->nlisten_http == 0 && (c->listen_http[c->nlisten_http++] = strdup("0.0.0.0:80")) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+parse_duration(const char *v, uint64_t *ms)
+{
+	char num[32];
+	size_t n = strspn(v, "0123456789");
+	uint64_t x, mul;
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (util_parse_u64(num, 0, UINT32_MAX, &x) == -1)
+		return -1;
+	if (strcmp(v + n, "ms") == 0)
+		mul = 1;
+	else if (v[n] == '\0' || strcmp(v + n, "s") == 0)
+		mul = 1000;
+	else if (strcmp(v + n, "m") == 0)
+		mul = 60000;
+	else if (strcmp(v + n, "h") == 0)
+		mul = 3600000;
+	else
+		return -1;
+	*ms = x * mul;
+	return 0;
+}
+
+static int
+set_string(char **dst, const char *v)
+{
+	char *s = strdup(v);
+
+	if (s == NULL)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* Applies one setting; fresh_list says a list starts over (first command-line entry). */
+static int
+conf_apply(struct conf *c, const struct opt *o, const char *v, int fresh_list,
+    char *err, size_t errlen)
+{
+	void *p = (char *)c + o->off;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint64_t u;
+	size_t i;
+
+	switch (o->type) {
+	case OPT_STR:
+		if (*v == '\0')
+			goto bad;
+		return set_string(p, v);
+	case OPT_TARGET:
+		if (log_target_parse(v) < 0)
+			goto bad;
+		return set_string(p, v);
+	case OPT_UINT:
+		if (util_parse_u64(v, o->min, o->max, &u) == -1)
+			goto bad;
+		*(uint64_t *)p = u;
+		return 0;
+	case OPT_DURATION:
+		if (parse_duration(v, &u) == -1 || u < o->min || u > o->max)
+			goto bad;
+		*(uint64_t *)p = u;
+		return 0;
+	case OPT_BOOL:
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+			goto bad;
+		*(int *)p = strcmp(v, "on") == 0;
+		return 0;
+	case OPT_ADDRLIST:
+	case OPT_LIST:
+		if (fresh_list) {
+			for (i = 0; i < c->nlisten_http; i++)
+				free(c->listen_http[i]);
+			c->nlisten_http = 0;
+		}
+		if (o->type == OPT_ADDRLIST && addr_parse(v, &ss, &sl) == -1)
+			goto bad;
+		if (c->nlisten_http == CONFIG_LIST_MAX) {
+			snprintf(err, errlen, "%s: at most %d entries", o->name, CONFIG_LIST_MAX);
+			return -1;
+		}
+		return (c->listen_http[c->nlisten_http++] = strdup(v)) == NULL ? -1 : 0;
+	}
+bad:
+	snprintf(err, errlen, "%s: invalid value '%s'", o->name, v);
+	return -1;
+}
+
+static const struct opt *
+opt_find(const char *name, int dashed)
+{
+	size_t i, j;
+
+	for (i = 0; i < ARRAY_LEN(opts); i++) {
+		const char *n = opts[i].name;
+		for (j = 0; n[j] != '\0' && name[j] != '\0'; j++)
+			if (name[j] != (dashed && n[j] == '_' ? '-' : n[j]))
+				break;
+		if (n[j] == '\0' && name[j] == '\0')
+			return &opts[i];
+	}
+	return NULL;
+}
+
+/* Reads one "name value" line; comments and blank lines are skipped. */
+static int
+conf_line(struct conf *c, char *line, const char *file, int lineno, char *err, size_t errlen)
+{
+	char *name, *value, *end;
+	const struct opt *o;
+
+	line[strcspn(line, "#\r\n")] = '\0';
+	name = line + strspn(line, " \t");
+	if (*name == '\0')
+		return 0;
+	value = name + strcspn(name, " \t");
+	if (*value != '\0')
+		*value++ = '\0';
+	value += strspn(value, " \t");
+	for (end = value + strlen(value); end > value && (end[-1] == ' ' || end[-1] == '\t'); end--)
+		;
+	*end = '\0';
+	if ((o = opt_find(name, 0)) == NULL) {
+		snprintf(err, errlen, "%s:%d: unknown setting '%s'", file, lineno, name);
+		return -1;
+	}
+	if (*value == '\0') {
+		snprintf(err, errlen, "%s:%d: %s needs a value", file, lineno, name);
+		return -1;
+	}
+	if (conf_apply(c, o, value, 0, err, errlen) == -1) {
+		size_t n = strlen(err);
+		char tmp[512];
+		snprintf(tmp, sizeof(tmp), "%s:%d: %.*s", file, lineno, (int)n, err);
+		util_strlcpy(err, tmp, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+conf_read_file(struct conf *c, char *err, size_t errlen)
+{
+	char line[1024];
+	FILE *f;
+	int lineno = 0, rc = 0;
+
+	if ((f = fopen(c->config_file, "r")) == NULL) {
+		if (errno == ENOENT && !c->config_explicit)
+			return 0;
+		snprintf(err, errlen, "%s: %s", c->config_file, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", c->config_file, lineno);
+			rc = -1;
+		} else {
+			rc = conf_line(c, line, c->config_file, lineno, err, errlen);
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* The first pass over argv: -c, -t, -v, --help, --version. */
+static int
+conf_argv_flags(struct conf *c, int argc, char **argv, char *err, size_t errlen)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(usage, stdout);
+			return 1;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("haloyd %s\n", PACKAGE_VERSION);
+			return 1;
+		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (++i == argc) {
+				snprintf(err, errlen, "%s needs a file", a);
+				return -1;
+			}
+			if (set_string(&c->config_file, argv[i]) == -1)
+				return -1;
+			c->config_explicit = 1;
+		} else if (strcmp(a, "-t") == 0) {
+			c->test_only = 1;
+		} else if (a[0] == '-' && a[1] != '-' && strspn(a + 1, "v") == strlen(a + 1) && a[1]) {
+			c->verbose += (int)strlen(a + 1);
+		} else if (strncmp(a, "--", 2) == 0 && strchr(a, '=') == NULL) {
+			i++;	/* --name value: skip the value */
+		} else if (strncmp(a, "--", 2) != 0) {
+			snprintf(err, errlen, "unexpected argument '%s' (see haloyd --help)", a);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The second pass: --name value / --name=value settings, applied over the file. */
+static int
+conf_argv_settings(struct conf *c, int argc, char **argv, char *err, size_t errlen)
+{
+	int i, lists_fresh = 1;
+
+	for (i = 1; i < argc; i++) {
+		char name[64];
+		const char *a = argv[i], *v, *eq;
+		const struct opt *o;
+
+		if (strncmp(a, "--", 2) != 0 || strcmp(a, "--config") == 0 ||
+		    strcmp(a, "--help") == 0 || strcmp(a, "--version") == 0) {
+			if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
+				i++;
+			continue;
+		}
+		eq = strchr(a, '=');
+		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - a - 2) : (int)strlen(a + 2), a + 2);
+		if ((o = opt_find(name, 1)) == NULL) {
+			snprintf(err, errlen, "unknown option '--%s' (see haloyd --help)", name);
+			return -1;
+		}
+		if (eq != NULL)
+			v = eq + 1;
+		else if (++i < argc)
+			v = argv[i];
+		else {
+			snprintf(err, errlen, "--%s needs a value", name);
+			return -1;
+		}
+		if (conf_apply(c, o, v, (o->type == OPT_ADDRLIST) && lists_fresh, err, errlen) == -1)
+			return -1;
+		if (o->type == OPT_ADDRLIST)
+			lists_fresh = 0;
+	}
+	return 0;
+}
+
+int
+conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	int rc;
+
+	conf_defaults(cfg);
+	if ((rc = conf_argv_flags(cfg, argc, argv, err, errlen)) != 0)
+		return rc;
+	if (cfg->config_file == NULL && (cfg->config_file = strdup(HALOYD_DEFAULT_CONFIG)) == NULL)
+		return -1;
+	if (conf_read_file(cfg, err, errlen) == -1 ||
+	    conf_argv_settings(cfg, argc, argv, err, errlen) == -1)
+		return -1;
+	if (conf_finish(cfg) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+void
+conf_free(struct conf *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten_http; i++)
+		free(cfg->listen_http[i]);
+	free(cfg->config_file);
+	free(cfg->state_dir);
+	free(cfg->runtime_dir);
+	free(cfg->user);
+	free(cfg->admin_group);
+	free(cfg->log_target);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,47 @@
+/*
+ * haloyd.conf and its command-line overrides. Every setting has one name:
+ * `listen_http` in the file is `--listen-http` on the command line, and the
+ * command line wins (for a list, the command line's entries replace the
+ * file's).
+ */
+#ifndef HALOYD_CONF_H
+#define HALOYD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_LIST_MAX 16
+
+struct conf {
+	char *config_file;
+	int config_explicit;		/* -c given: a missing file is an error */
+	char *listen_http[CONFIG_LIST_MAX];
+	size_t nlisten_http;
+	uint64_t workers;
+	char *state_dir;
+	char *runtime_dir;
+	char *user;
+	char *admin_group;
+	char *log_target;
+	int access_log;
+	uint64_t stop_timeout_ms;
+	uint64_t header_timeout_ms;
+	uint64_t keepalive_timeout_ms;
+	uint64_t connect_timeout_ms;
+	uint64_t response_timeout_ms;
+	uint64_t idle_timeout_ms;
+	uint64_t max_connections;
+	int verbose;
+	int test_only;			/* -t: check the configuration and exit */
+};
+
+/*
+ * Fills cfg from defaults, the config file and argv (argv wins). On error
+ * writes one line to err and returns -1; returns 1 when --help/--version
+ * was printed and the program should exit 0. Called again with the same
+ * argv on SIGHUP, into a fresh struct, so a bad file keeps the old one.
+ */
+int conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen);
+void conf_free(struct conf *cfg);
+
+#endif

@@ -1,0 +1,13 @@
+/* Default locations (FHS), overridable by haloyd.conf and the command line. */
+#ifndef HALOYD_PATHS_H
+#define HALOYD_PATHS_H
+
+#define HALOYD_DEFAULT_CONFIG "/etc/haloyd/haloyd.conf"
+#define HALOYD_DEFAULT_STATE_DIR "/var/lib/haloyd"
+#define HALOYD_DEFAULT_RUNTIME_DIR "/run/haloyd"
+#define HALOYD_CONTROL_SOCKET "control.sock"	/* inside the runtime dir */
+#define HALOYD_STORE_FILE "haloyd.db"		/* inside the state dir */
+#define HALOYD_DEFAULT_USER "haloyd"
+#define HALOYD_DEFAULT_ADMIN_GROUP "haloyd-admin"
+
+#endif
