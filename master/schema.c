@@ -1,1 +1,153 @@
-/* placeholder: being written */
+/*
+ * The store's schema: ordered migrations, each one SQL script applied in
+ * one transaction that also sets PRAGMA user_version to its number.
+ * Migrations are only ever appended; an applied one is never edited.
+ */
+#include "config.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "master/schema.h"
+#include "master/store.h"
+#include "share/log.h"
+#include "share/util.h"
+
+/*
+ * migrations[i] brings the file from user_version i to i + 1.
+ *
+ * Version 1: routes, their host names, their backends, and the generation
+ * counter. A route's canonical name is also a hosts row (so one UNIQUE index
+ * makes every name belong to one route); hosts.kind is enum snap_host_kind
+ * (1 canonical, 2 alias, 3 wildcard "*.x"). The routes settings columns are
+ * NULL until a later version uses them ("use the configured default").
+ * Ids are AUTOINCREMENT so one is never reused: workers key long-lived state
+ * (upstream pools, health) by them, and a new backend must not inherit the
+ * state of a removed one that happened to have the highest id.
+ */
+static const char *const migrations[] = {
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY,"
+	"  value INTEGER NOT NULL"
+	");"
+	"INSERT INTO meta(key, value) VALUES ('generation', 0);"
+	"CREATE TABLE routes ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 253),"
+	"  created INTEGER NOT NULL CHECK (created >= 0),"
+	"  connect_ms INTEGER CHECK (connect_ms IS NULL OR connect_ms > 0),"
+	"  response_ms INTEGER CHECK (response_ms IS NULL OR response_ms > 0),"
+	"  idle_ms INTEGER CHECK (idle_ms IS NULL OR idle_ms > 0),"
+	"  max_body INTEGER CHECK (max_body IS NULL OR max_body >= 0)"
+	");"
+	"CREATE TABLE hosts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 253),"
+	"  route_id INTEGER NOT NULL REFERENCES routes(id) ON DELETE CASCADE,"
+	"  kind INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),"
+	"  CHECK ((kind = 3) = (substr(name, 1, 2) = '*.'))"
+	");"
+	/* The foreign key's index, and foreach's order (route, then name). */
+	"CREATE INDEX hosts_route ON hosts(route_id, name);"
+	"CREATE TABLE backends ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  route_id INTEGER NOT NULL REFERENCES routes(id) ON DELETE CASCADE,"
+	"  addr TEXT NOT NULL CHECK (length(addr) BETWEEN 1 AND 63),"
+	"  position INTEGER NOT NULL CHECK (position >= 0),"
+	"  UNIQUE (route_id, addr)"
+	");"
+	"CREATE UNIQUE INDEX backends_route_position ON backends(route_id, position);",
+};
+
+int
+store_schema_version(void)
+{
+	return (int)ARRAY_LEN(migrations);
+}
+
+static int
+exec(sqlite3 *db, const char *sql, const char *what)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_warnx("store: %s: %s", what, err != NULL ? err : sqlite3_errmsg(db));
+		sqlite3_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+user_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		log_warnx("store: cannot read the schema version: %s", sqlite3_errmsg(db));
+		goto out;
+	}
+	*version = sqlite3_column_int(s, 0);
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/*
+ * One step inside an open write transaction: applies the migration after
+ * the file's version. Returns 1 when one was applied, 0 when the file is
+ * current, -1 on error or a file newer than this code.
+ */
+static int
+migrate_one(sqlite3 *db)
+{
+	char sql[64];
+	int v;
+
+	if (user_version(db, &v) == -1)
+		return -1;
+	if (v > store_schema_version()) {
+		log_warnx("store %s has schema version %d but this haloyd knows only up to %d; "
+		    "refusing to use it (was it written by a newer haloyd?)",
+		    sqlite3_db_filename(db, "main"), v, store_schema_version());
+		return -1;
+	}
+	if (v == store_schema_version())
+		return 0;
+	if (v < 0) {
+		log_warnx("store: negative schema version %d", v);
+		return -1;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+	if (exec(db, migrations[v], "migration") == -1 || exec(db, sql, "set version") == -1)
+		return -1;
+	log_info("store migrated to schema version %d", v + 1);
+	return 1;
+}
+
+int
+schema_migrate(sqlite3 *db)
+{
+	int rc;
+
+	/*
+	 * The version is read inside each write transaction, so two processes
+	 * opening the same new file cannot both apply a migration.
+	 */
+	do {
+		if (exec(db, "BEGIN IMMEDIATE", "begin migration") == -1)
+			return -1;
+		if ((rc = migrate_one(db)) == -1) {
+			exec(db, "ROLLBACK", "rollback migration");
+			return -1;
+		}
+		if (exec(db, "COMMIT", "commit migration") == -1) {
+			exec(db, "ROLLBACK", "rollback migration");
+			return -1;
+		}
+	} while (rc == 1);
+	return 0;
+}

@@ -53,7 +53,8 @@ int store_route_get(struct store *st, const char *name, struct store_route *out)
 void store_route_free(struct store_route *r);
 /*
  * Calls fn for every route ordered by name; stops and returns fn's value
- * when it is non-zero. r is only valid during the call.
+ * when it is non-zero. r is only valid during the call. fn runs inside a
+ * read transaction: it may read the store but must not change it.
  */
 int store_route_foreach(struct store *st, int (*fn)(void *arg, const struct store_route *r),
     void *arg);

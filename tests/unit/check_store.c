@@ -1,8 +1,589 @@
-/* placeholder: being written */
+/*
+ * Unit tests for master/store.c and master/schema.c: migrations, file mode,
+ * route / alias / backend changes and their errors, reading routes back,
+ * the generation counter. Each test works on a fresh file in a temp dir.
+ */
 #include "config.h"
+
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "master/store.h"
+#include "share/snap.h"
 #include "tests/unit/suites.h"
+
+static char dir[64];
+static char path[128];
+static struct store *st;
+
+static void
+setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof(dir), "%s/check_store.XXXXXX", tmp != NULL ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/store.db", dir);
+	st = NULL;
+}
+
+static void
+unlink_suffix(const char *suffix)
+{
+	char p[160];
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	unlink(p);
+}
+
+static void
+teardown(void)
+{
+	store_close(st);
+	unlink_suffix("");
+	unlink_suffix("-wal");
+	unlink_suffix("-shm");
+	rmdir(dir);
+}
+
+static void
+open_store(void)
+{
+	ck_assert_int_eq(store_open(path, &st), STORE_OK);
+	ck_assert_ptr_nonnull(st);
+}
+
+static void
+reopen_store(void)
+{
+	store_close(st);
+	st = NULL;
+	open_store();
+}
+
+/* First column of the first row of sql, run on a second connection. */
+static int64_t
+raw_int(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Whether the first column of the first row of sql is the text want. */
+static int
+raw_is(const char *sql, const char *want)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	const unsigned char *t;
+	int same;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+	t = sqlite3_column_text(s, 0);
+	same = t != NULL && strcmp((const char *)t, want) == 0;
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return same;
+}
+
+static void
+raw_exec(const char *sql)
+{
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static mode_t
+file_mode(const char *suffix)
+{
+	struct stat sb;
+	char p[160];
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	ck_assert_int_eq(stat(p, &sb), 0);
+	return sb.st_mode & 07777;
+}
+
+static int
+add(const char *name, const char *a1, const char *a2, const char *b1, const char *b2)
+{
+	const char *aliases[2] = { a1, a2 }, *backends[2] = { b1, b2 };
+
+	return store_route_add(st, name, aliases, (a1 != NULL) + (a2 != NULL), backends,
+	    (b1 != NULL) + (b2 != NULL));
+}
+
+static void
+get(const char *name, struct store_route *r)
+{
+	ck_assert_int_eq(store_route_get(st, name, r), STORE_OK);
+	ck_assert_str_eq(r->name, name);
+}
+
+START_TEST(open_empty)
+{
+	mode_t old = umask(0);
+
+	open_store();
+	umask(old);
+	ck_assert_int_ge(store_schema_version(), 1);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), store_schema_version());
+	ck_assert_int_eq(raw_is("PRAGMA journal_mode", "wal"), 1);
+	ck_assert_int_eq(file_mode(""), 0600);
+	ck_assert_int_eq(store_route_count(st), 0);
+	/* The write-ahead log made by the first change has the file's mode. */
+	ck_assert_int_eq(add("a.example.com", NULL, NULL, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(file_mode("-wal"), 0600);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM hosts"), 1);
+}
+END_TEST
+
+START_TEST(reopen_is_noop)
+{
+	int64_t objects;
+
+	open_store();
+	ck_assert_int_eq(add("a.example.com", "www.a.example.com", NULL, "127.0.0.1:80", NULL),
+	    STORE_OK);
+	objects = raw_int("SELECT count(*) FROM sqlite_schema");
+	reopen_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), store_schema_version());
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema"), objects);
+	ck_assert_int_eq(store_route_count(st), 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM hosts"), 2);
+}
+END_TEST
+
+START_TEST(future_version_refused)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_version() + 1);
+	raw_exec(sql);
+	ck_assert_int_eq(store_open(path, &st), STORE_ERR);
+	ck_assert_ptr_null(st);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), store_schema_version() + 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema"), 0);
+	ck_assert_int_eq(raw_is("PRAGMA journal_mode", "delete"), 1);
+}
+END_TEST
+
+START_TEST(loose_mode_tightened)
+{
+	raw_exec("PRAGMA user_version = 0");
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	open_store();
+	ck_assert_int_eq(file_mode(""), 0600);
+}
+END_TEST
+
+START_TEST(route_add_get_rm)
+{
+	struct store_route r;
+
+	open_store();
+	ck_assert_int_eq(add("app.example.com", "www.app.example.com", "*.app.example.com",
+	    "127.0.0.1:3000", "[::1]:3001"), STORE_OK);
+	get("app.example.com", &r);
+	ck_assert_int_gt(r.id, 0);
+	ck_assert_int_gt(r.name_id, 0);
+	ck_assert_int_gt(r.created, 1600000000);
+	ck_assert_uint_eq(r.naliases, 2);
+	/* Sorted by name: '*' sorts before 'w'. */
+	ck_assert_str_eq(r.aliases[0], "*.app.example.com");
+	ck_assert_str_eq(r.aliases[1], "www.app.example.com");
+	ck_assert_int_ne(r.alias_ids[0], r.alias_ids[1]);
+	ck_assert_int_ne(r.alias_ids[0], r.name_id);
+	ck_assert_uint_eq(r.nbackends, 2);
+	ck_assert_str_eq(r.backends[0], "127.0.0.1:3000");
+	ck_assert_str_eq(r.backends[1], "[::1]:3001");
+	ck_assert_int_ne(r.backend_ids[0], r.backend_ids[1]);
+	store_route_free(&r);
+	ck_assert_ptr_null(r.name);
+
+	ck_assert_int_eq(raw_int("SELECT kind FROM hosts WHERE name = 'app.example.com'"),
+	    SNAP_HOST_EXACT);
+	ck_assert_int_eq(raw_int("SELECT kind FROM hosts WHERE name = 'www.app.example.com'"),
+	    SNAP_HOST_ALIAS);
+	ck_assert_int_eq(raw_int("SELECT kind FROM hosts WHERE name = '*.app.example.com'"),
+	    SNAP_HOST_WILDCARD);
+
+	/* Only the canonical name finds a route. */
+	ck_assert_int_eq(store_route_get(st, "www.app.example.com", &r), STORE_ENOENT);
+	ck_assert_int_eq(store_route_get(st, "nope.example.com", &r), STORE_ENOENT);
+	ck_assert_int_eq(store_route_count(st), 1);
+	ck_assert_int_eq(store_route_rm(st, "app.example.com"), STORE_OK);
+	ck_assert_int_eq(store_route_count(st), 0);
+	ck_assert_int_eq(store_route_get(st, "app.example.com", &r), STORE_ENOENT);
+}
+END_TEST
+
+START_TEST(route_without_backends_and_wildcard_name)
+{
+	struct store_route r;
+
+	open_store();
+	ck_assert_int_eq(add("*.example.com", NULL, NULL, NULL, NULL), STORE_OK);
+	get("*.example.com", &r);
+	ck_assert_uint_eq(r.naliases, 0);
+	ck_assert_uint_eq(r.nbackends, 0);
+	ck_assert_int_gt(r.name_id, 0);
+	store_route_free(&r);
+	ck_assert_int_eq(raw_int("SELECT kind FROM hosts WHERE name = '*.example.com'"),
+	    SNAP_HOST_WILDCARD);
+}
+END_TEST
+
+START_TEST(alias_add_rm)
+{
+	struct store_route r;
+
+	open_store();
+	ck_assert_int_eq(add("a.example.com", NULL, NULL, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(add("b.example.com", "www.b.example.com", NULL, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "a.example.com", "z.example.com"), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "a.example.com", "*.a.example.com"), STORE_OK);
+	get("a.example.com", &r);
+	ck_assert_uint_eq(r.naliases, 2);
+	ck_assert_str_eq(r.aliases[0], "*.a.example.com");
+	ck_assert_str_eq(r.aliases[1], "z.example.com");
+	store_route_free(&r);
+
+	ck_assert_int_eq(store_alias_rm(st, "a.example.com", "z.example.com"), STORE_OK);
+	get("a.example.com", &r);
+	ck_assert_uint_eq(r.naliases, 1);
+	ck_assert_str_eq(r.aliases[0], "*.a.example.com");
+	store_route_free(&r);
+	/* The name is free again, for any route. */
+	ck_assert_int_eq(store_alias_add(st, "b.example.com", "z.example.com"), STORE_OK);
+	get("b.example.com", &r);
+	ck_assert_uint_eq(r.naliases, 2);
+	ck_assert_str_eq(r.aliases[0], "www.b.example.com");
+	ck_assert_str_eq(r.aliases[1], "z.example.com");
+	store_route_free(&r);
+}
+END_TEST
+
+START_TEST(alias_errors)
+{
+	open_store();
+	ck_assert_int_eq(add("a.example.com", "www.a.example.com", NULL, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(add("b.example.com", "www.b.example.com", NULL, NULL, NULL), STORE_OK);
+	/* Names taken by any route, as canonical name or alias. */
+	ck_assert_int_eq(store_alias_add(st, "a.example.com", "b.example.com"), STORE_EEXIST);
+	ck_assert_int_eq(store_alias_add(st, "a.example.com", "www.b.example.com"), STORE_EEXIST);
+	ck_assert_int_eq(store_alias_add(st, "a.example.com", "www.a.example.com"), STORE_EEXIST);
+	ck_assert_int_eq(store_alias_add(st, "a.example.com", "a.example.com"), STORE_EEXIST);
+	ck_assert_int_eq(store_alias_add(st, "c.example.com", "x.example.com"), STORE_ENOENT);
+	/* Removing: the canonical name, another route's alias, a missing one. */
+	ck_assert_int_eq(store_alias_rm(st, "a.example.com", "a.example.com"), STORE_EINVAL);
+	ck_assert_int_eq(store_alias_rm(st, "a.example.com", "www.b.example.com"), STORE_ENOENT);
+	ck_assert_int_eq(store_alias_rm(st, "a.example.com", "b.example.com"), STORE_ENOENT);
+	ck_assert_int_eq(store_alias_rm(st, "a.example.com", "x.example.com"), STORE_ENOENT);
+	ck_assert_int_eq(store_alias_rm(st, "c.example.com", "www.a.example.com"), STORE_ENOENT);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM hosts"), 4);
+}
+END_TEST
+
+START_TEST(route_add_errors)
+{
+	struct store_route r;
+	const char *dup_aliases[] = { "x.example.com", "y.example.com", "x.example.com" };
+
+	open_store();
+	ck_assert_int_eq(add("a.example.com", "www.a.example.com", NULL, "127.0.0.1:1", NULL),
+	    STORE_OK);
+	/* Same canonical name; a name that is another route's alias, or its name. */
+	ck_assert_int_eq(add("a.example.com", NULL, NULL, NULL, NULL), STORE_EEXIST);
+	ck_assert_int_eq(add("www.a.example.com", NULL, NULL, NULL, NULL), STORE_EEXIST);
+	ck_assert_int_eq(add("b.example.com", "a.example.com", NULL, NULL, NULL), STORE_EEXIST);
+	ck_assert_int_eq(add("b.example.com", "www.a.example.com", NULL, NULL, NULL), STORE_EEXIST);
+	/* Repeated within the call. */
+	ck_assert_int_eq(store_route_add(st, "b.example.com", dup_aliases, 3, NULL, 0),
+	    STORE_EEXIST);
+	ck_assert_int_eq(add("b.example.com", "b.example.com", NULL, NULL, NULL), STORE_EEXIST);
+	ck_assert_int_eq(add("b.example.com", "x.example.com", NULL, "127.0.0.1:2", "127.0.0.1:2"),
+	    STORE_EEXIST);
+	/* A backend of another route is fine. */
+	ck_assert_int_eq(add("c.example.com", NULL, NULL, "127.0.0.1:1", NULL), STORE_OK);
+	/* Values the schema refuses. */
+	ck_assert_int_eq(add("", NULL, NULL, NULL, NULL), STORE_EINVAL);
+
+	/* Nothing of the failed calls was kept: all or nothing. */
+	ck_assert_int_eq(store_route_count(st), 2);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM hosts"), 3);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM backends"), 2);
+	ck_assert_int_eq(store_route_get(st, "b.example.com", &r), STORE_ENOENT);
+	ck_assert_int_eq(add("b.example.com", "x.example.com", "y.example.com", NULL, NULL),
+	    STORE_OK);
+}
+END_TEST
+
+START_TEST(backend_add_rm_order)
+{
+	struct store_route r;
+
+	open_store();
+	ck_assert_int_eq(add("a.example.com", NULL, NULL, "10.0.0.3:80", "10.0.0.1:80"), STORE_OK);
+	ck_assert_int_eq(store_backend_add(st, "a.example.com", "10.0.0.2:80"), STORE_OK);
+	get("a.example.com", &r);
+	ck_assert_uint_eq(r.nbackends, 3);
+	ck_assert_str_eq(r.backends[0], "10.0.0.3:80");
+	ck_assert_str_eq(r.backends[1], "10.0.0.1:80");
+	ck_assert_str_eq(r.backends[2], "10.0.0.2:80");
+	store_route_free(&r);
+
+	ck_assert_int_eq(store_backend_rm(st, "a.example.com", "10.0.0.1:80"), STORE_OK);
+	ck_assert_int_eq(store_backend_add(st, "a.example.com", "10.0.0.1:80"), STORE_OK);
+	get("a.example.com", &r);
+	ck_assert_uint_eq(r.nbackends, 3);
+	ck_assert_str_eq(r.backends[0], "10.0.0.3:80");
+	ck_assert_str_eq(r.backends[1], "10.0.0.2:80");
+	ck_assert_str_eq(r.backends[2], "10.0.0.1:80");
+	store_route_free(&r);
+
+	ck_assert_int_eq(store_backend_rm(st, "a.example.com", "10.0.0.3:80"), STORE_OK);
+	ck_assert_int_eq(store_backend_rm(st, "a.example.com", "10.0.0.2:80"), STORE_OK);
+	ck_assert_int_eq(store_backend_rm(st, "a.example.com", "10.0.0.1:80"), STORE_OK);
+	get("a.example.com", &r);
+	ck_assert_uint_eq(r.nbackends, 0);
+	store_route_free(&r);
+}
+END_TEST
+
+/* Workers key state by store ids: removing the newest row must not free its id. */
+START_TEST(ids_not_reused)
+{
+	struct store_route r;
+	int64_t route, alias, backend;
+
+	open_store();
+	ck_assert_int_eq(add("a.example.com", "www.a.example.com", NULL, "10.0.0.1:80", NULL),
+	    STORE_OK);
+	get("a.example.com", &r);
+	route = r.id;
+	alias = r.alias_ids[0];
+	backend = r.backend_ids[0];
+	store_route_free(&r);
+	ck_assert_int_eq(store_backend_rm(st, "a.example.com", "10.0.0.1:80"), STORE_OK);
+	ck_assert_int_eq(store_backend_add(st, "a.example.com", "10.0.0.2:80"), STORE_OK);
+	ck_assert_int_eq(store_alias_rm(st, "a.example.com", "www.a.example.com"), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "a.example.com", "x.a.example.com"), STORE_OK);
+	get("a.example.com", &r);
+	ck_assert_int_gt(r.backend_ids[0], backend);
+	ck_assert_int_gt(r.alias_ids[0], alias);
+	store_route_free(&r);
+	ck_assert_int_eq(store_route_rm(st, "a.example.com"), STORE_OK);
+	reopen_store();
+	ck_assert_int_eq(add("a.example.com", NULL, NULL, NULL, NULL), STORE_OK);
+	get("a.example.com", &r);
+	ck_assert_int_gt(r.id, route);
+	store_route_free(&r);
+}
+END_TEST
+
+START_TEST(backend_errors)
+{
+	open_store();
+	ck_assert_int_eq(add("a.example.com", NULL, NULL, "10.0.0.1:80", NULL), STORE_OK);
+	ck_assert_int_eq(add("b.example.com", NULL, NULL, "10.0.0.2:80", NULL), STORE_OK);
+	ck_assert_int_eq(store_backend_add(st, "a.example.com", "10.0.0.1:80"), STORE_EEXIST);
+	ck_assert_int_eq(store_backend_add(st, "c.example.com", "10.0.0.1:80"), STORE_ENOENT);
+	ck_assert_int_eq(store_backend_rm(st, "a.example.com", "10.0.0.2:80"), STORE_ENOENT);
+	ck_assert_int_eq(store_backend_rm(st, "a.example.com", "10.0.0.9:80"), STORE_ENOENT);
+	ck_assert_int_eq(store_backend_rm(st, "c.example.com", "10.0.0.1:80"), STORE_ENOENT);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM backends"), 2);
+}
+END_TEST
+
+START_TEST(route_rm_cascades)
+{
+	open_store();
+	ck_assert_int_eq(add("a.example.com", "www.a.example.com", "*.a.example.com",
+	    "10.0.0.1:80", "10.0.0.2:80"), STORE_OK);
+	ck_assert_int_eq(add("b.example.com", "www.b.example.com", NULL, "10.0.0.1:80", NULL),
+	    STORE_OK);
+	ck_assert_int_eq(store_route_rm(st, "www.a.example.com"), STORE_ENOENT);
+	ck_assert_int_eq(store_route_rm(st, "a.example.com"), STORE_OK);
+	ck_assert_int_eq(store_route_rm(st, "a.example.com"), STORE_ENOENT);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM hosts"), 2);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM backends"), 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM hosts h JOIN routes r ON r.id = h.route_id "
+	    "WHERE r.name = 'b.example.com'"), 2);
+	/* Its names are free again. */
+	ck_assert_int_eq(add("c.example.com", "www.a.example.com", "a.example.com", NULL, NULL),
+	    STORE_OK);
+}
+END_TEST
+
+START_TEST(generation_counter)
+{
+	uint64_t g1, g2, g3;
+
+	open_store();
+	ck_assert_int_eq(store_next_generation(st, &g1), STORE_OK);
+	ck_assert_int_eq(store_next_generation(st, &g2), STORE_OK);
+	ck_assert_uint_eq(g1, 1);
+	ck_assert_uint_eq(g2, g1 + 1);
+	reopen_store();
+	ck_assert_int_eq(store_next_generation(st, &g3), STORE_OK);
+	ck_assert_uint_eq(g3, g2 + 1);
+}
+END_TEST
+
+#define MANY 3000
+
+struct walk {
+	int first;	/* number of the first route expected */
+	int seen;
+	int stop_at;
+	int bad;
+};
+
+/* Route i is "r<i>.example.com" with i % 3 aliases and i % 4 backends. */
+static void
+many_name(char *buf, size_t len, int i)
+{
+	snprintf(buf, len, "r%05d.example.com", i);
+}
+
+static int
+walk_route(void *arg, const struct store_route *r)
+{
+	struct walk *w = arg;
+	int i = w->first + w->seen;
+	char want[64];
+	size_t k;
+
+	many_name(want, sizeof(want), i);
+	if (strcmp(r->name, want) != 0 || r->naliases != (size_t)(i % 3) ||
+	    r->nbackends != (size_t)(i % 4) || r->name_id <= 0)
+		w->bad++;
+	for (k = 0; k < r->naliases && k < 2; k++) {
+		snprintf(want, sizeof(want), "%c.r%05d.example.com", (int)('a' + k), i);
+		if (strcmp(r->aliases[k], want) != 0)
+			w->bad++;
+	}
+	for (k = 0; k < r->nbackends && k < 3; k++) {
+		/* Added in the order 3, 2, 1: position order, not address order. */
+		snprintf(want, sizeof(want), "10.0.%d.%d:80", i % 256, 3 - (int)k);
+		if (strcmp(r->backends[k], want) != 0)
+			w->bad++;
+	}
+	w->seen++;
+	return w->seen == w->stop_at ? 42 : 0;
+}
+
+static void
+add_many(void)
+{
+	char name[64], al[2][64], be[3][64];
+	const char *ap[2] = { al[0], al[1] }, *bp[3] = { be[0], be[1], be[2] };
+	int i, k;
+
+	/* Added in reverse, so name order is not insertion order. */
+	for (i = MANY - 1; i >= 0; i--) {
+		many_name(name, sizeof(name), i);
+		for (k = 0; k < 2; k++)
+			snprintf(al[k], sizeof(al[k]), "%c.r%05d.example.com", 'a' + k, i);
+		for (k = 0; k < 3; k++)
+			snprintf(be[k], sizeof(be[k]), "10.0.%d.%d:80", i % 256, 3 - k);
+		ck_assert_int_eq(store_route_add(st, name, ap, (size_t)(i % 3), bp, (size_t)(i % 4)),
+		    STORE_OK);
+	}
+}
+
+START_TEST(foreach_many)
+{
+	struct walk w = { 0, 0, -1, 0 };
+
+	open_store();
+	add_many();
+	ck_assert_int_eq(store_route_count(st), MANY);
+	ck_assert_int_eq(store_route_foreach(st, walk_route, &w), 0);
+	ck_assert_int_eq(w.seen, MANY);
+	ck_assert_int_eq(w.bad, 0);
+
+	/* A non-zero return stops the walk and is passed through. */
+	memset(&w, 0, sizeof(w));
+	w.stop_at = 10;
+	ck_assert_int_eq(store_route_foreach(st, walk_route, &w), 42);
+	ck_assert_int_eq(w.seen, 10);
+	ck_assert_int_eq(w.bad, 0);
+
+	/* The store is usable afterwards: the read transaction ended. */
+	ck_assert_int_eq(store_route_rm(st, "r00000.example.com"), STORE_OK);
+	memset(&w, 0, sizeof(w));
+	w.first = 1;
+	w.stop_at = -1;
+	ck_assert_int_eq(store_route_foreach(st, walk_route, &w), 0);
+	ck_assert_int_eq(w.seen, MANY - 1);
+	ck_assert_int_eq(w.bad, 0);
+}
+END_TEST
+
+static int
+count_route(void *arg, const struct store_route *r)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+START_TEST(foreach_empty)
+{
+	int n = 0;
+
+	open_store();
+	ck_assert_int_eq(store_route_foreach(st, count_route, &n), 0);
+	ck_assert_int_eq(n, 0);
+}
+END_TEST
+
 Suite *
 suite_store(void)
 {
-	return suite_create("store");
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, open_empty);
+	tcase_add_test(tc, reopen_is_noop);
+	tcase_add_test(tc, future_version_refused);
+	tcase_add_test(tc, loose_mode_tightened);
+	tcase_add_test(tc, route_add_get_rm);
+	tcase_add_test(tc, route_without_backends_and_wildcard_name);
+	tcase_add_test(tc, alias_add_rm);
+	tcase_add_test(tc, alias_errors);
+	tcase_add_test(tc, route_add_errors);
+	tcase_add_test(tc, backend_add_rm_order);
+	tcase_add_test(tc, backend_errors);
+	tcase_add_test(tc, ids_not_reused);
+	tcase_add_test(tc, route_rm_cascades);
+	tcase_add_test(tc, generation_counter);
+	tcase_add_test(tc, foreach_empty);
+	tcase_add_test(tc, foreach_many);
+	suite_add_tcase(s, tc);
+	return s;
 }

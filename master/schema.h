@@ -1,0 +1,17 @@
+/*
+ * Private to the store (master/store.c): the ordered schema migrations of
+ * master/schema.c.
+ */
+#ifndef HALOYD_SCHEMA_H
+#define HALOYD_SCHEMA_H
+
+#include <sqlite3.h>
+
+/*
+ * Brings db up to store_schema_version(), one transaction per migration.
+ * Refuses (-1, logged) a file written by a newer haloyd. Needs foreign keys
+ * and the journal mode already set on db. Returns 0 or -1.
+ */
+int schema_migrate(sqlite3 *db);
+
+#endif
