@@ -273,7 +273,7 @@ status_complete(const struct master *m, uint32_t seq)
 
 /* Walks the waiting clients; a reply may close a client, so fetch next first. */
 static void
-control_scan(struct master *m, int timed_out_only)
+control_scan(struct master *m)
 {
 	struct control *ctl = m->control;
 	struct cclient *cl, *next;
@@ -281,7 +281,7 @@ control_scan(struct master *m, int timed_out_only)
 
 	for (cl = ctl ? ctl->clients : NULL; cl != NULL; cl = next) {
 		next = cl->next;
-		if (cl->wait == WAIT_GEN && publish_served(m, cl->wait_gen) && !timed_out_only)
+		if (cl->wait == WAIT_GEN && publish_served(m, cl->wait_gen))
 			control_reply_ok(cl, cl->message);
 		else if (cl->wait == WAIT_GEN && now >= cl->deadline_ms)
 			control_reply_fail(cl, CTL_ETIMEDOUT,
@@ -295,13 +295,13 @@ control_scan(struct master *m, int timed_out_only)
 void
 control_release_waiters(struct master *m)
 {
-	control_scan(m, 0);
+	control_scan(m);
 }
 
 void
 control_on_worker_status(struct master *m)
 {
-	control_scan(m, 0);
+	control_scan(m);
 }
 
 void
@@ -323,7 +323,7 @@ tick_fire(struct ev_loop *l, struct ev_timer *t)
 	struct cclient *cl;
 
 	(void)l;
-	control_scan(ctl->m, 0);
+	control_scan(ctl->m);
 	for (cl = ctl->clients; cl != NULL; cl = cl->next)
 		if (cl->wait != WAIT_NONE) {
 			control_arm_tick(ctl);

@@ -91,8 +91,21 @@ open_store(struct master *m)
 static int
 open_runtime_dir(struct master *m)
 {
+	struct stat st;
+
 	if (ensure_dir(m->cfg.runtime_dir, 0750) == -1)
 		return -1;
+	/*
+	 * Admins reach control.sock through this folder: root:admin_group 0750
+	 * (umask 077 made it 0700; systemd's RuntimeDirectory= makes it root's).
+	 * A shared sticky folder such as /tmp is never taken over.
+	 */
+	if (geteuid() == 0 && m->have_admin_group &&
+	    stat(m->cfg.runtime_dir, &st) == 0 && (st.st_mode & S_ISVTX) == 0 &&
+	    (chown(m->cfg.runtime_dir, 0, m->admin_gid) == -1 ||
+	    chmod(m->cfg.runtime_dir, 0750) == -1))
+		log_warn("runtime_dir %s: cannot give it to group %s", m->cfg.runtime_dir,
+		    m->cfg.admin_group);
 	return 0;
 }
 
@@ -223,12 +236,12 @@ master_start(struct master *m)
 		fatalx("cannot start");
 	if (listeners_open(&m->lst, m->cfg.listen_http, m->cfg.nlisten_http, m->nworkers) == -1)
 		fatalx("cannot open the listeners");
+	if (children_init(m) == -1)
+		fatal("workers");
 	if (publish_build(m) == -1)
 		fatalx("cannot build the first generation");
 	if (control_open(m) == -1)
 		fatalx("cannot open the control socket");
-	if (children_init(m) == -1)
-		fatal("workers");
 	notify_init(m);
 	for (i = 0; i < m->nworkers; i++)
 		children_spawn(&m->workers[i]);
