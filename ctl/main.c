@@ -1,7 +1,10 @@
-/* placeholder: being written */
+/* haloyd-ctl's main(): everything else is in libctl.a so the tests can link it. */
 #include "config.h"
+
+#include "ctl/ctl.h"
+
 int
-main(void)
+main(int argc, char *argv[])
 {
-	return 1;
+	return ctl_main(argc, argv);
 }

@@ -1,0 +1,363 @@
+/*
+ * haloyd-ctl's command line. Options may come before, between or after the
+ * command words (`haloyd-ctl route list --json`), so one pass sorts argv
+ * into options and words, then the words are matched against the command
+ * table and encoded as the MSG_C_* payload msg.h describes. Names and
+ * backends are normalised exactly as the master does it.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "ctl/cmdline.h"
+#include "share/addr.h"
+#include "share/cursor.h"
+#include "share/hostname.h"
+#include "share/msg.h"
+#include "share/util.h"
+
+enum arg_kind {
+	ARG_END = 0,
+	ARG_NAME,	/* host name, "*.example.com" allowed */
+	ARG_BACKEND,	/* ip:port / [ip6]:port */
+};
+
+struct cmd_spec {
+	const char *word, *sub;
+	uint16_t type;
+	enum output_shape shape;
+	enum arg_kind args[2];
+	int lists;	/* --alias / --backend allowed */
+};
+
+static const struct cmd_spec cmd_specs[] = {
+	{ "route", "add", MSG_C_ROUTE_ADD, OUTPUT_NONE, { ARG_NAME, ARG_BACKEND }, 1 },
+	{ "route", "rm", MSG_C_ROUTE_RM, OUTPUT_NONE, { ARG_NAME, ARG_END }, 0 },
+	{ "route", "list", MSG_C_ROUTE_LIST, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
+	{ "route", "show", MSG_C_ROUTE_SHOW, OUTPUT_OBJECT, { ARG_NAME, ARG_END }, 0 },
+	{ "alias", "add", MSG_C_ALIAS_ADD, OUTPUT_NONE, { ARG_NAME, ARG_NAME }, 0 },
+	{ "alias", "rm", MSG_C_ALIAS_RM, OUTPUT_NONE, { ARG_NAME, ARG_NAME }, 0 },
+	{ "backend", "add", MSG_C_BACKEND_ADD, OUTPUT_NONE, { ARG_NAME, ARG_BACKEND }, 0 },
+	{ "backend", "rm", MSG_C_BACKEND_RM, OUTPUT_NONE, { ARG_NAME, ARG_BACKEND }, 0 },
+	{ "status", NULL, MSG_C_STATUS, OUTPUT_STATUS, { ARG_END, ARG_END }, 0 },
+	{ "reload", NULL, MSG_C_RELOAD, OUTPUT_NONE, { ARG_END, ARG_END }, 0 },
+};
+
+static const char usage_text[] =
+    "usage: haloyd-ctl [-s SOCKET] [--json] COMMAND [ARGUMENT]...\n"
+    "\n"
+    "commands:\n"
+    "  route add NAME BACKEND [--alias NAME]... [--backend BACKEND]...\n"
+    "  route rm NAME\n"
+    "  route list\n"
+    "  route show NAME\n"
+    "  alias add ROUTE NAME\n"
+    "  alias rm ROUTE NAME\n"
+    "  backend add ROUTE BACKEND\n"
+    "  backend rm ROUTE BACKEND\n"
+    "  status\n"
+    "  reload\n"
+    "  help\n"
+    "\n"
+    "options (anywhere on the line):\n"
+    "  -s, --socket SOCKET  the control socket (default: $HALOYD_CONTROL,\n"
+    "                       else /run/haloyd/control.sock)\n"
+    "  --json               answer in JSON, for scripts\n"
+    "  -h, --help           this text\n"
+    "  --version            the version\n"
+    "\n"
+    "NAME is a host name (\"*.example.com\" matches one label); BACKEND is\n"
+    "IP:PORT or [IPv6]:PORT. A change is served by every worker when the\n"
+    "command returns 0.\n"
+    "\n"
+    "exit status:\n"
+    "  0  done\n"
+    "  1  the daemon failed to do it (see its log)\n"
+    "  2  bad command line\n"
+    "  3  the daemon is not reachable\n"
+    "  4  permission denied: be root or join the haloyd-admin group\n"
+    "  5  no such route, alias or backend\n"
+    "  6  the name or backend already exists\n"
+    "  7  invalid host name, address or value\n"
+    "  8  timed out: not every worker confirmed in time\n";
+
+void
+cmdline_usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+static int
+cmdline_error(struct cmdline *cl, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+cmdline_error(struct cmdline *cl, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cl->error, sizeof(cl->error), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* --- options */
+
+enum opt_id { OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_ALIAS, OPT_BACKEND };
+
+static const struct opt {
+	const char *name;	/* long form, without "--" */
+	char letter;		/* short form, 0 for none */
+	int has_arg;
+	enum opt_id id;
+} opts[] = {
+	{ "socket", 's', 1, OPT_SOCKET },
+	{ "json", 0, 0, OPT_JSON },
+	{ "help", 'h', 0, OPT_HELP },
+	{ "version", 0, 0, OPT_VERSION },
+	{ "alias", 0, 1, OPT_ALIAS },
+	{ "backend", 0, 1, OPT_BACKEND },
+};
+
+/* Finds the option arg names; *inline_val is its "=value" or "-sVALUE" part. */
+static const struct opt *
+opt_find(const char *arg, const char **inline_val)
+{
+	size_t i, n;
+
+	*inline_val = NULL;
+	for (i = 0; i < ARRAY_LEN(opts); i++) {
+		if (arg[1] == '-') {
+			n = strlen(opts[i].name);
+			if (strncmp(arg + 2, opts[i].name, n) != 0 ||
+			    (arg[2 + n] != '\0' && (arg[2 + n] != '=' || !opts[i].has_arg)))
+				continue;
+			if (arg[2 + n] == '=')
+				*inline_val = arg + 3 + n;
+			return &opts[i];
+		}
+		if (opts[i].letter != 0 && arg[1] == opts[i].letter) {
+			if (arg[2] != '\0' && !opts[i].has_arg)
+				continue;
+			if (arg[2] != '\0')
+				*inline_val = arg + 2;
+			return &opts[i];
+		}
+	}
+	return NULL;
+}
+
+static int
+opt_list_add(struct cmdline *cl, const char **list, size_t *n, const char *val, const char *what)
+{
+	if (*n >= CMDLINE_MAX_LIST)
+		return cmdline_error(cl, CTL_EUSAGE, "at most %d %s per route", CMDLINE_MAX_LIST, what);
+	list[(*n)++] = val;
+	return CTL_OK;
+}
+
+static int
+opt_apply(struct cmdline *cl, const struct opt *o, const char *val)
+{
+	switch (o->id) {
+	case OPT_SOCKET:
+		if (val[0] == '\0')
+			return cmdline_error(cl, CTL_EUSAGE, "-s needs a socket path");
+		cl->socket = val;
+		return CTL_OK;
+	case OPT_JSON:
+		cl->json = 1;
+		return CTL_OK;
+	case OPT_HELP:
+		cl->action = CMDLINE_HELP;
+		return CTL_OK;
+	case OPT_VERSION:
+		if (cl->action != CMDLINE_HELP)
+			cl->action = CMDLINE_VERSION;
+		return CTL_OK;
+	case OPT_ALIAS:
+		return opt_list_add(cl, cl->aliases, &cl->naliases, val, "aliases");
+	case OPT_BACKEND:
+		return opt_list_add(cl, cl->backends, &cl->nbackends, val, "backends");
+	}
+	return CTL_EUSAGE;
+}
+
+/* Sorts argv into options (applied) and command words (kept in order). */
+static int
+cmdline_scan(struct cmdline *cl, int argc, char *const argv[])
+{
+	const struct opt *o;
+	const char *val;
+	int i, rc, words_only = 0;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (words_only || a[0] != '-' || a[1] == '\0') {
+			if (cl->nwords >= CMDLINE_MAX_WORDS)
+				return cmdline_error(cl, CTL_EUSAGE, "too many arguments (see haloyd-ctl help)");
+			cl->words[cl->nwords++] = a;
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			words_only = 1;
+			continue;
+		}
+		if ((o = opt_find(a, &val)) == NULL)
+			return cmdline_error(cl, CTL_EUSAGE, "unknown option '%.100s' (see haloyd-ctl help)", a);
+		if (o->has_arg && val == NULL) {
+			if (i + 1 >= argc)
+				return cmdline_error(cl, CTL_EUSAGE, "%.100s needs a value", a);
+			val = argv[++i];
+		}
+		if ((rc = opt_apply(cl, o, val)) != CTL_OK)
+			return rc;
+	}
+	return CTL_OK;
+}
+
+/* --- commands */
+
+static const struct cmd_spec *
+cmd_find(struct cmdline *cl, size_t *nused)
+{
+	const char *w = cl->words[0], *sub = cl->nwords > 1 ? cl->words[1] : NULL;
+	int known = 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cmd_specs); i++) {
+		if (strcmp(cmd_specs[i].word, w) != 0)
+			continue;
+		known = 1;
+		if (cmd_specs[i].sub == NULL) {
+			*nused = 1;
+			return &cmd_specs[i];
+		}
+		if (sub != NULL && strcmp(cmd_specs[i].sub, sub) == 0) {
+			*nused = 2;
+			return &cmd_specs[i];
+		}
+	}
+	if (!known)
+		cmdline_error(cl, CTL_EUSAGE, "unknown command '%.100s' (see haloyd-ctl help)", w);
+	else if (sub == NULL)
+		cmdline_error(cl, CTL_EUSAGE, "'%s' needs a subcommand (see haloyd-ctl help)", w);
+	else
+		cmdline_error(cl, CTL_EUSAGE, "unknown subcommand '%s %.100s' (see haloyd-ctl help)", w, sub);
+	return NULL;
+}
+
+static size_t
+spec_nargs(const struct cmd_spec *s)
+{
+	size_t n = 0;
+
+	while (n < ARRAY_LEN(s->args) && s->args[n] != ARG_END)
+		n++;
+	return n;
+}
+
+/* Writes one checked, normalised argument to w. */
+static int
+arg_encode(struct cmdline *cl, struct wbuf *w, enum arg_kind kind, const char *raw)
+{
+	char name[HOSTNAME_MAX + 1], be[ADDR_STR_MAX];
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (kind == ARG_NAME) {
+		if (strlen(raw) >= MSG_STR_MAX || hostname_normalize_name(raw, name) == -1)
+			return cmdline_error(cl, CTL_EINVAL, "invalid host name '%.253s'", raw);
+		wb_str(w, name);
+		return CTL_OK;
+	}
+	if (strlen(raw) >= MSG_STR_MAX || addr_parse(raw, &ss, &len) == -1 ||
+	    addr_format((struct sockaddr *)&ss, be, sizeof(be)) == -1)
+		return cmdline_error(cl, CTL_EINVAL,
+		    "invalid backend '%.100s': use IP:PORT or [IPv6]:PORT", raw);
+	wb_str(w, be);
+	return CTL_OK;
+}
+
+/* route add: str name; u16 n; n aliases; u16 m; m backends (the first one positional). */
+static int
+encode_route_add(struct cmdline *cl, struct wbuf *w, const char *const *args)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = arg_encode(cl, w, ARG_NAME, args[0])) != CTL_OK)
+		return rc;
+	wb_u16(w, (uint16_t)cl->naliases);
+	for (i = 0; i < cl->naliases; i++)
+		if ((rc = arg_encode(cl, w, ARG_NAME, cl->aliases[i])) != CTL_OK)
+			return rc;
+	if (cl->nbackends + 1 > CMDLINE_MAX_LIST)
+		return cmdline_error(cl, CTL_EUSAGE, "at most %d backends per route", CMDLINE_MAX_LIST);
+	wb_u16(w, (uint16_t)(cl->nbackends + 1));
+	if ((rc = arg_encode(cl, w, ARG_BACKEND, args[1])) != CTL_OK)
+		return rc;
+	for (i = 0; i < cl->nbackends; i++)
+		if ((rc = arg_encode(cl, w, ARG_BACKEND, cl->backends[i])) != CTL_OK)
+			return rc;
+	return CTL_OK;
+}
+
+static int
+cmdline_encode(struct cmdline *cl, const struct cmd_spec *s, const char *const *args)
+{
+	struct wbuf w;
+	size_t i;
+	int rc = CTL_OK;
+
+	wb_init(&w, cl->payload, sizeof(cl->payload));
+	if (s->type == MSG_C_ROUTE_ADD)
+		rc = encode_route_add(cl, &w, args);
+	else
+		for (i = 0; i < spec_nargs(s) && rc == CTL_OK; i++)
+			rc = arg_encode(cl, &w, s->args[i], args[i]);
+	if (rc != CTL_OK)
+		return rc;
+	if (w.bad)
+		return cmdline_error(cl, CTL_EUSAGE, "the arguments are too long");
+	cl->len = w.len;
+	return CTL_OK;
+}
+
+int
+cmdline_parse(struct cmdline *cl, int argc, char *const argv[])
+{
+	const struct cmd_spec *s;
+	size_t used, want;
+	int i, rc;
+
+	memset(cl, 0, sizeof(*cl));
+	/* Known before any error, so that error can answer in JSON too. */
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			cl->json = 1;
+	if ((rc = cmdline_scan(cl, argc, argv)) != CTL_OK || cl->action != CMDLINE_RUN)
+		return rc;
+	if (cl->nwords == 0)
+		return cmdline_error(cl, CTL_EUSAGE, "no command (see haloyd-ctl help)");
+	if (strcmp(cl->words[0], "help") == 0 && cl->nwords == 1) {
+		cl->action = CMDLINE_HELP;
+		return CTL_OK;
+	}
+	if ((s = cmd_find(cl, &used)) == NULL)
+		return CTL_EUSAGE;
+	want = spec_nargs(s);
+	if (cl->nwords - used != want)
+		return cmdline_error(cl, CTL_EUSAGE, "'%s%s%s' takes %zu argument%s, not %zu (see haloyd-ctl help)",
+		    s->word, s->sub ? " " : "", s->sub ? s->sub : "", want, want == 1 ? "" : "s",
+		    cl->nwords - used);
+	if ((cl->naliases > 0 || cl->nbackends > 0) && !s->lists)
+		return cmdline_error(cl, CTL_EUSAGE, "--alias and --backend go with 'route add' only");
+	cl->type = s->type;
+	cl->shape = s->shape;
+	return cmdline_encode(cl, s, cl->words + used);
+}
