@@ -165,7 +165,8 @@ client_queue(struct cclient *cl, uint16_t type, uint32_t gen, const void *p, siz
 	o->seq = cl->seq;
 	o->gen = gen;
 	o->len = len;
-	memcpy(o->data, p, len);
+	if (len > 0)
+		memcpy(o->data, p, len);
 	if (cl->qtail != NULL)
 		cl->qtail->next = o;
 	else

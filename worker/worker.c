@@ -1,9 +1,286 @@
-/* placeholder: being written */
+/*
+ * The worker process (see worker.h): start-up (privilege drop, HELLO), the
+ * master's messages (config, listeners, snapshots, status, stop), signals,
+ * and the graceful stop. The data path lives in client.c, proxy.c and
+ * upstream.c.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "share/cursor.h"
+#include "share/log.h"
+#include "share/privdrop.h"
+#include "share/snap.h"
+#include "share/util.h"
+#include "worker/client.h"
+#include "worker/context.h"
+#include "worker/http1.h"
+#include "worker/upstream.h"
 #include "worker/worker.h"
+
+#define PARENT_FD 3
+#define ORPHAN_DEADLINE_MS 10000	/* the master vanished: finish what is in flight */
+
+static void
+worker_stop(struct worker *w, uint32_t deadline_ms)
+{
+	if (w->stopping)
+		return;
+	log_info("stopping: %u connections, up to %u ms", w->nclients, deadline_ms);
+	w->stopping = 1;
+	listen_close_all(w);
+	client_close_idle(w);
+	ev_timer_start(w->loop, &w->stop_timer, deadline_ms);
+	worker_check_stopped(w);
+}
+
+void
+worker_check_stopped(struct worker *w)
+{
+	if (w->stopping && w->nclients == 0)
+		ev_break(w->loop);
+}
+
+static void
+worker_on_deadline(struct ev_loop *l, struct ev_timer *t)
+{
+	struct worker *w = t->arg;
+
+	log_notice("stop deadline passed with %u connections open", w->nclients);
+	ev_break(l);
+}
+
+static void
+worker_nack(struct worker *w, uint32_t gen, const char *reason)
+{
+	uint8_t buf[MSG_STR_MAX + 2];
+	struct wbuf b;
+
+	wb_init(&b, buf, sizeof(buf));
+	wb_str(&b, reason);
+	if (ipc_send(w->parent, MSG_W_NACK, 0, gen, buf, b.len, -1) == -1)
+		log_warn("sending NACK");
+}
+
+/* --- the master's messages */
+
+static int
+on_hello(void *arg, struct ipc_msg *m)
+{
+	struct msg_hello h;
+
+	(void)arg;
+	memcpy(&h, m->data, sizeof(h));
+	if (h.proto != HALOYD_PROTO_VERSION || h.role != ROLE_MASTER)
+		fatalx("master speaks protocol %u role %u", h.proto, h.role);
+	return 0;
+}
+
+static int
+on_config(void *arg, struct ipc_msg *m)
+{
+	struct worker *w = arg;
+
+	memcpy(&w->cfg, m->data, sizeof(w->cfg));
+	if (w->cfg.max_conns == 0)
+		w->cfg.max_conns = 1;
+	listen_update(w);
+	return 0;
+}
+
+static int
+on_listener(void *arg, struct ipc_msg *m)
+{
+	struct worker *w = arg;
+	struct msg_listener ml;
+	struct listener *ls;
+
+	memcpy(&ml, m->data, sizeof(ml));
+	if (w->nlst == WORKER_MAX_LISTENERS || w->stopping) {
+		log_warnx("listener %u refused", ml.id);
+		return 0;	/* the fd is closed by the caller */
+	}
+	ls = &w->lst[w->nlst++];
+	memset(ls, 0, sizeof(*ls));
+	ls->w = w;
+	ls->fd = m->fd;
+	ls->id = ml.id;
+	ls->kind = ml.kind;
+	m->fd = -1;
+	if (util_set_nonblock(ls->fd) == -1)
+		log_warn("listener %u", ml.id);
+	listen_update(w);
+	return 0;
+}
+
+static int
+on_snap(void *arg, struct ipc_msg *m)
+{
+	struct worker *w = arg;
+	struct snap *s = NULL;
+	char err[256];
+
+	if (m->fd >= 0 && snap_map(m->fd, &s, err, sizeof(err)) == -1) {
+		log_warnx("generation %u refused: %s", m->h.gen, err);
+		worker_nack(w, m->h.gen, err);
+		return 0;
+	}
+	/* In-flight requests hold their own reference to the old map. */
+	if (w->snap != NULL)
+		snap_unref(w->snap);
+	w->snap = s;
+	w->gen = m->h.gen;
+	log_debug("serving generation %u", w->gen);
+	if (ipc_send(w->parent, MSG_W_ACK, 0, w->gen, NULL, 0, -1) == -1)
+		log_warn("sending ACK");
+	return 0;
+}
+
+static int
+on_status_req(void *arg, struct ipc_msg *m)
+{
+	struct worker *w = arg;
+	struct msg_wstatus st = { w->requests, w->nclients, w->gen };
+
+	if (ipc_send(w->parent, MSG_W_STATUS, m->h.seq, w->gen, &st, sizeof(st), -1) == -1)
+		log_warn("sending status");
+	return 0;
+}
+
+static int
+on_stop(void *arg, struct ipc_msg *m)
+{
+	struct msg_stop s;
+
+	memcpy(&s, m->data, sizeof(s));
+	worker_stop(arg, s.deadline_ms);
+	return 0;
+}
+
+static const struct ipc_handler worker_handlers[] = {
+	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), on_hello },
+	{ MSG_W_CONFIG, IPC_FD_NONE, sizeof(struct msg_wconfig), sizeof(struct msg_wconfig), on_config },
+	{ MSG_W_LISTENER, IPC_FD_REQUIRED, sizeof(struct msg_listener), sizeof(struct msg_listener),
+	  on_listener },
+	{ MSG_W_SNAP, IPC_FD_OPTIONAL, 0, 0, on_snap },
+	{ MSG_W_STATUS_REQ, IPC_FD_NONE, 0, 0, on_status_req },
+	{ MSG_W_STOP, IPC_FD_NONE, sizeof(struct msg_stop), sizeof(struct msg_stop), on_stop },
+};
+
+static void
+worker_on_parent(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct worker *w = io->arg;
+	int i, n;
+
+	(void)l;
+	(void)events;
+	for (i = 0; i < 64; i++) {
+		n = ipc_recv(w->parent, w->rx);
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n == 1) {
+			if (ipc_dispatch(worker_handlers, ARRAY_LEN(worker_handlers), w, w->rx) == -1)
+				log_warnx("bad message %u from the master", w->rx->h.type);
+			ipc_msg_close_fd(w->rx);
+			continue;
+		}
+		/* The master is gone (or broke the protocol): nobody will stop us but ourselves. */
+		log_warnx("lost the master%s", n == 0 ? "" : " (bad message)");
+		ev_io_stop(w->loop, &w->parent_io);
+		worker_stop(w, ORPHAN_DEADLINE_MS);
+		return;
+	}
+}
+
+static void
+worker_on_signal(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct worker *w = io->arg;
+	struct signalfd_siginfo si;
+
+	(void)l;
+	(void)events;
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			worker_stop(w, ORPHAN_DEADLINE_MS);
+}
+
+static void
+worker_setup(struct worker *w, const struct worker_args *a)
+{
+	struct msg_hello h = { HALOYD_PROTO_VERSION, ROLE_WORKER, (uint32_t)a->index, (uint32_t)getpid() };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);	/* reloads are the master's business */
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+	sigdelset(&set, SIGHUP);
+	if ((w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	if ((w->loop = ev_loop_new()) == NULL || (w->rx = malloc(sizeof(*w->rx))) == NULL ||
+	    upstream_pools_init(w) == -1)
+		fatalx("out of memory");
+	if (util_set_nonblock(w->parent) == -1 || util_set_cloexec(w->parent, 1) == -1)
+		fatal("master socket");
+	if (ev_io_start(w->loop, &w->parent_io, w->parent, EPOLLIN, worker_on_parent, w) == -1 ||
+	    ev_io_start(w->loop, &w->sig_io, w->sigfd, EPOLLIN, worker_on_signal, w) == -1)
+		fatalx("cannot watch the master socket");
+	ev_timer_init(&w->stop_timer, worker_on_deadline, w);
+	if (util_random(&w->reqid_base, sizeof(w->reqid_base)) == -1)
+		w->reqid_base = (uint64_t)getpid() << 32;
+	if (ipc_send(w->parent, MSG_HELLO, 0, 0, &h, sizeof(h), -1) == -1)
+		fatal("HELLO to the master");
+}
+
+static void
+worker_cleanup(struct worker *w)
+{
+	client_close_all(w);
+	ev_run_once(w->loop, 0);	/* runs the deferred frees */
+	listen_close_all(w);
+	upstream_pools_free(w);
+	if (w->snap != NULL)
+		snap_unref(w->snap);
+	buf_pool_clear(&w->bufs);
+	buf_pool_clear(&w->heads);
+	ev_io_stop(w->loop, &w->parent_io);
+	ev_io_stop(w->loop, &w->sig_io);
+	ev_loop_free(w->loop);
+	close(w->sigfd);
+	close(w->parent);
+	free(w->rx);
+}
+
 int
 worker_main(const struct worker_args *a)
 {
-	(void)a;
-	return 1;
+	struct worker w;
+
+	memset(&w, 0, sizeof(w));
+	w.index = a->index;
+	w.parent = PARENT_FD;
+	w.bufs.size = BUF_SIZE;
+	w.heads.size = sizeof(struct http_head);
+	w.cfg.max_conns = 1;	/* nothing is accepted before the master's config */
+	log_init("worker", a->index, (enum log_target)a->log_target, a->verbose);
+	if (privdrop(a->user) == -1)
+		fatalx("cannot drop privileges");
+	worker_setup(&w, a);
+	log_debug("started");
+	if (ev_run(w.loop) == -1)
+		log_warn("event loop");
+	worker_cleanup(&w);
+	log_info("stopped after %llu requests", (unsigned long long)w.requests);
+	return 0;
 }

@@ -14,6 +14,7 @@ main(void)
 	srunner_add_suite(sr, suite_hostname());
 	srunner_add_suite(sr, suite_snap());
 	srunner_add_suite(sr, suite_store());
+	srunner_add_suite(sr, suite_http1());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

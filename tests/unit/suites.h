@@ -8,5 +8,6 @@ Suite *suite_ipc(void);
 Suite *suite_hostname(void);
 Suite *suite_snap(void);
 Suite *suite_store(void);
+Suite *suite_http1(void);
 
 #endif

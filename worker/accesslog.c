@@ -1,0 +1,51 @@
+/* Access entries for the requests a worker serves (see accesslog.h). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "share/log.h"
+#include "share/snap.h"
+#include "share/util.h"
+#include "worker/accesslog.h"
+#include "worker/context.h"
+#include "worker/http1.h"
+
+#define PATH_LOG_MAX 512
+
+void
+accesslog_write(struct worker *w, const struct accesslog_entry *e)
+{
+	char path[PATH_LOG_MAX];
+	const char *method = "-";
+
+	if (!w->cfg.access_log)
+		return;
+	util_strlcpy(path, "-", sizeof(path));
+	if (e->req != NULL) {
+		method = http_method_str((enum http_method)e->req->method);
+		if (e->req->target_len > 0)
+			util_strlcpy(path, e->req->raw + e->req->target_off, sizeof(path));
+	}
+	log_access(&(struct log_access){
+	    .host = e->host != NULL && e->host[0] != '\0' ? e->host : "-",
+	    .method = method, .path = path, .backend = e->backend != NULL ? e->backend : "",
+	    .request_id = e->request_id != NULL ? e->request_id : "-", .status = (int)e->status,
+	    .bytes_in = e->bytes_in, .bytes_out = e->bytes_out,
+	    .duration_us = util_now_us() - e->start_us });
+}
+
+void
+accesslog_backend(const struct snap_backend *b, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(b->family, b->addr, ip, sizeof(ip)) == NULL)
+		util_strlcpy(ip, "?", sizeof(ip));
+	if (b->family == AF_INET6)
+		snprintf(buf, len, "[%s]:%u", ip, b->port);
+	else
+		snprintf(buf, len, "%s:%u", ip, b->port);
+}

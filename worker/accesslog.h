@@ -1,0 +1,26 @@
+/* Access entries: one per request, with the journal fields of share/log.h. */
+#ifndef HALOYD_WORKER_ACCESSLOG_H
+#define HALOYD_WORKER_ACCESSLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct worker;
+struct http_head;
+struct snap_backend;
+
+struct accesslog_entry {
+	const struct http_head *req;	/* NULL when the request never parsed */
+	const char *host;
+	const char *backend;		/* "" when none was reached */
+	const char *request_id;
+	unsigned status;
+	uint64_t bytes_in, bytes_out;
+	uint64_t start_us;
+};
+
+void accesslog_write(struct worker *w, const struct accesslog_entry *e);
+/* "ip:port" of a snapshot backend. */
+void accesslog_backend(const struct snap_backend *b, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,147 @@
+/* Data-path buffers and their per-worker free list (see buf.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "worker/buf.h"
+
+void *
+pool_alloc(struct buf_pool *p)
+{
+	void *b = p->free;
+
+	if (b == NULL)
+		return malloc(p->size);
+	memcpy(&p->free, b, sizeof(void *));
+	p->nfree--;
+	return b;
+}
+
+void
+pool_free(struct buf_pool *p, void *block)
+{
+	if (block == NULL)
+		return;
+	if (p->nfree >= BUF_POOL_KEEP) {
+		free(block);
+		return;
+	}
+	memcpy(block, &p->free, sizeof(void *));
+	p->free = block;
+	p->nfree++;
+}
+
+int
+buf_get(struct buf_pool *p, struct buf *b)
+{
+	if (b->data != NULL)
+		return 0;
+	if ((b->data = pool_alloc(p)) == NULL)
+		return -1;
+	b->off = b->len = 0;
+	return 0;
+}
+
+void
+buf_put(struct buf_pool *p, struct buf *b)
+{
+	pool_free(p, b->data);
+	b->data = NULL;
+	b->off = b->len = 0;
+}
+
+void
+buf_pool_clear(struct buf_pool *p)
+{
+	void *next;
+
+	while (p->free != NULL) {
+		memcpy(&next, p->free, sizeof(void *));
+		free(p->free);
+		p->free = next;
+	}
+	p->nfree = 0;
+}
+
+size_t
+buf_room(struct buf *b)
+{
+	if (b->data == NULL)
+		return 0;
+	if (b->len == 0)
+		b->off = 0;
+	else if (b->off > 0 && b->off + b->len > BUF_SIZE / 2) {
+		memmove(b->data, b->data + b->off, b->len);
+		b->off = 0;
+	}
+	return BUF_SIZE - b->off - b->len;
+}
+
+void
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	memcpy(buf_tail(b), p, n);
+	b->len += n;
+}
+
+int
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	size_t room = buf_room(b);
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf_tail(b), room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room)
+		return -1;
+	b->len += (size_t)n;
+	return 0;
+}
+
+void
+buf_consume(struct buf *b, size_t n)
+{
+	b->off += n;
+	b->len -= n;
+	if (b->len == 0)
+		b->off = 0;
+}
+
+ssize_t
+buf_read_fd(struct buf *b, int fd)
+{
+	size_t room = buf_room(b);
+	ssize_t n;
+
+	if (room == 0) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	do
+		n = read(fd, buf_tail(b), room);
+	while (n == -1 && errno == EINTR);
+	if (n > 0)
+		b->len += (size_t)n;
+	return n;
+}
+
+ssize_t
+buf_write_fd(struct buf *b, int fd)
+{
+	ssize_t n;
+
+	do
+		n = send(fd, buf_head(b), b->len, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	if (n > 0)
+		buf_consume(b, (size_t)n);
+	return n;
+}

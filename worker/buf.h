@@ -1,0 +1,64 @@
+/*
+ * Fixed-size byte buffers for the data path. A connection holds buffers only
+ * while bytes are in flight; an idle keep-alive connection holds none, so
+ * thousands of idle clients cost a few hundred bytes each. Freed buffers go
+ * back to a per-worker free list instead of malloc.
+ */
+#ifndef HALOYD_WORKER_BUF_H
+#define HALOYD_WORKER_BUF_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define BUF_SIZE (32 * 1024)
+#define BUF_POOL_KEEP 256	/* free buffers kept for reuse */
+
+struct buf {
+	char *data;	/* NULL when not holding a block */
+	size_t off;	/* first unconsumed byte */
+	size_t len;	/* bytes after off */
+};
+
+/* A free list of same-size blocks (buffers, parsed heads). */
+struct buf_pool {
+	size_t size;	/* block size */
+	void *free;	/* singly linked through the blocks */
+	size_t nfree;
+};
+
+void *pool_alloc(struct buf_pool *p);
+void pool_free(struct buf_pool *p, void *block);
+
+/* Gives b a block if it has none; 0 or -1 (out of memory). */
+int buf_get(struct buf_pool *p, struct buf *b);
+/* Returns b's block to the pool; b is empty afterwards. */
+void buf_put(struct buf_pool *p, struct buf *b);
+/* Frees every pooled block. */
+void buf_pool_clear(struct buf_pool *p);
+
+static inline char *
+buf_head(const struct buf *b)
+{
+	return b->data + b->off;
+}
+
+/* Free bytes at the tail after moving the data to the front if that helps. */
+size_t buf_room(struct buf *b);
+static inline char *
+buf_tail(const struct buf *b)
+{
+	return b->data + b->off + b->len;
+}
+
+/* Appends n bytes (the caller checked buf_room). */
+void buf_append(struct buf *b, const void *p, size_t n);
+/* Appends formatted text; -1 when it does not fit (nothing appended). */
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_consume(struct buf *b, size_t n);
+
+/* read() into the tail: bytes read, 0 at EOF, -1 with errno. */
+ssize_t buf_read_fd(struct buf *b, int fd);
+/* write() from the head: bytes written or -1 with errno. */
+ssize_t buf_write_fd(struct buf *b, int fd);
+
+#endif

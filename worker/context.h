@@ -1,0 +1,71 @@
+/*
+ * The worker's per-process context: everything a worker owns, in one struct
+ * that every worker/ file receives. No worker state lives anywhere else.
+ */
+#ifndef HALOYD_WORKER_CONTEXT_H
+#define HALOYD_WORKER_CONTEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "share/evloop.h"
+#include "share/ipc.h"
+#include "share/msg.h"
+#include "worker/buf.h"
+
+#define WORKER_MAX_LISTENERS 32
+#define WORKER_RR_SLOTS 1024	/* round-robin counters, indexed by route id */
+
+struct snap;
+struct client;
+struct upstream_pools;
+
+struct listener {
+	struct worker *w;
+	int fd;
+	uint32_t id;
+	uint32_t kind;		/* enum msg_listener_kind */
+	struct ev_io io;
+};
+
+struct worker {
+	struct ev_loop *loop;
+	int index;
+	int parent;		/* the master, fd 3 */
+	struct ev_io parent_io;
+	struct ipc_msg *rx;
+	int sigfd;
+	struct ev_io sig_io;
+
+	struct msg_wconfig cfg;
+	struct snap *snap;	/* the newest generation; requests hold their own reference */
+	uint32_t gen;
+
+	struct listener lst[WORKER_MAX_LISTENERS];
+	size_t nlst;
+	int accepting;		/* listeners are watched */
+
+	struct client *clients;	/* every open client connection */
+	uint32_t nclients;
+	uint64_t requests;
+	uint64_t reqid_base;	/* random, per process: request ids are base + counter */
+
+	int stopping;
+	struct ev_timer stop_timer;
+
+	struct buf_pool bufs;	/* BUF_SIZE blocks */
+	struct buf_pool heads;	/* struct http_head blocks */
+	struct ev_timer accept_timer;	/* accepting resumes after EMFILE */
+	int accept_paused;
+	struct upstream_pools *pools;
+	uint32_t rr[WORKER_RR_SLOTS];
+};
+
+/* listen.c: accepting new clients, paused at max_conns and while stopping. */
+void listen_update(struct worker *w);
+void listen_close_all(struct worker *w);
+
+/* worker.c: a client went away; the worker may be done stopping. */
+void worker_check_stopped(struct worker *w);
+
+#endif
