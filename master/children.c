@@ -164,6 +164,7 @@ child_send_config(struct child *c)
 		.response_timeout_ms = (uint32_t)cf->response_timeout_ms,
 		.idle_timeout_ms = (uint32_t)cf->idle_timeout_ms,
 		.access_log = (uint32_t)cf->access_log,
+		.tunnel_timeout_ms = (uint32_t)cf->tunnel_timeout_ms,
 	};
 
 	return ipc_send(c->sock, MSG_W_CONFIG, 0, 0, &w, sizeof(w), -1);

@@ -43,6 +43,7 @@ static const struct opt opts[] = {
 	{ "connect_timeout", OPT_DURATION, O(connect_timeout_ms), 10, 3600000 },
 	{ "response_timeout", OPT_DURATION, O(response_timeout_ms), 100, 86400000 },
 	{ "idle_timeout", OPT_DURATION, O(idle_timeout_ms), 100, 86400000 },
+	{ "tunnel_timeout", OPT_DURATION, O(tunnel_timeout_ms), 1000, 604800000 },
 	{ "max_connections", OPT_UINT, O(max_connections), 1, 1000000 },
 };
 #undef O
@@ -57,7 +58,7 @@ static const char usage[] =
     "      --runtime-dir DIR  --user USER  --admin-group GROUP\n"
     "      --log-target auto|stderr|journal  --access-log on|off\n"
     "      --stop-timeout D  --header-timeout D  --keepalive-timeout D\n"
-    "      --connect-timeout D  --response-timeout D  --idle-timeout D\n"
+    "      --connect-timeout D  --response-timeout D  --idle-timeout D  --tunnel-timeout D\n"
     "      --max-connections N        (D: 30s, 500ms, 2m, 1h; a bare number is seconds)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
 
@@ -75,6 +76,7 @@ conf_defaults(struct conf *c)
 	c->connect_timeout_ms = 5000;
 	c->response_timeout_ms = 60000;
 	c->idle_timeout_ms = 60000;
+	c->tunnel_timeout_ms = 3600000;
 	c->max_connections = 10000;
 }
 

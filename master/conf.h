@@ -30,6 +30,7 @@ struct conf {
 	uint64_t connect_timeout_ms;
 	uint64_t response_timeout_ms;
 	uint64_t idle_timeout_ms;
+	uint64_t tunnel_timeout_ms;	/* upgraded connections (WebSocket) */
 	uint64_t max_connections;
 	int verbose;
 	int test_only;			/* -t: check the configuration and exit */

@@ -113,7 +113,7 @@ struct msg_wconfig {
 	uint32_t response_timeout_ms;
 	uint32_t idle_timeout_ms;
 	uint32_t access_log;	/* 0 off, 1 on */
-	uint32_t reserved;
+	uint32_t tunnel_timeout_ms;
 };
 
 struct msg_wstatus {

@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 #define BUF_SIZE (32 * 1024)
-#define BUF_POOL_KEEP 256	/* free buffers kept for reuse */
+#define BUF_POOL_KEEP 32	/* free blocks kept for reuse */
 
 struct buf {
 	char *data;	/* NULL when not holding a block */

@@ -27,6 +27,7 @@
 #include "worker/headers.h"
 #include "worker/http1.h"
 #include "worker/proxy.h"
+#include "worker/tunnel.h"
 
 #define HEAD_FEED_MAX (12 * 1024)	/* see proxy_room(): what one feed may turn into */
 
@@ -237,8 +238,48 @@ sink_more(void *arg)
 	client_kick(arg);
 }
 
+/* Hands the socket and buffered bytes to a tunnel; the client struct goes. */
+static void
+client_handover(struct client *c, int backend_fd)
+{
+	struct worker *w = c->w;
+	int fd = c->fd;
+
+	c->dead = 1;
+	ev_io_stop(w->loop, &c->io);
+	ev_timer_stop(w->loop, &c->timer);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	client_kick(c);
+	/* The connection stays counted in nclients: the tunnel owns it now. */
+	(void)tunnel_start(w, fd, backend_fd, &c->out, &c->in);
+}
+
+static void
+sink_upgrade(void *arg, struct http_head *resp, int fd, struct buf *rest)
+{
+	struct client *c = arg;
+
+	c->ex = NULL;
+	if (buf_get(&c->w->bufs, &c->out) == -1 ||
+	    headers_write_response(&c->out, resp, FRAME_UPGRADE, 1, 1) == -1 ||
+	    rest->len > buf_room(&c->out)) {
+		close(fd);
+		buf_put(&c->w->bufs, rest);
+		client_close(c);
+		return;
+	}
+	buf_append(&c->out, buf_head(rest), rest->len);
+	buf_put(&c->w->bufs, rest);
+	client_handover(c, fd);
+}
+
 static const struct proxy_sink_ops client_sink = {
-	sink_head, sink_body, sink_end, sink_fail, sink_room, sink_more,
+	sink_head, sink_body, sink_end, sink_fail, sink_room, sink_more, sink_upgrade,
 };
 
 /* --- the request parser's events */
@@ -255,7 +296,7 @@ client_on_head(void *arg, struct http_head *h)
 		client_local(c, 400, ERRPAGE_STATUS);
 		return 1;
 	}
-	if ((host == NULL && h->major == 1 && h->minor >= 1) || h->upgrade) {
+	if ((host == NULL && h->major == 1 && h->minor >= 1) || h->method == HTTP_CONNECT) {
 		client_local(c, host == NULL ? 400 : 501, ERRPAGE_STATUS);
 		return 1;
 	}

@@ -18,6 +18,7 @@
 
 struct snap;
 struct client;
+struct tunnel;
 struct upstream_pools;
 
 struct listener {
@@ -46,6 +47,7 @@ struct worker {
 	int accepting;		/* listeners are watched */
 
 	struct client *clients;	/* every open client connection */
+	struct tunnel *tunnels;	/* upgraded connections; counted in nclients */
 	uint32_t nclients;
 	uint64_t requests;
 	uint64_t reqid_base;	/* random, per process: request ids are base + counter */

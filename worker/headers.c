@@ -61,6 +61,7 @@ headers_write_request(struct buf *b, const struct http_head *req, const struct f
 {
 	const struct http_field *host = http_find(req, "host");
 	const struct http_field *rid = http_find(req, "x-request-id");
+	const struct http_field *up;
 
 	if (buf_printf(b, "%s %s HTTP/1.1\r\n", http_method_str((enum http_method)req->method),
 	    req->raw + req->target_off) == -1 || write_fields(b, req, 1) == -1)
@@ -71,6 +72,9 @@ headers_write_request(struct buf *b, const struct http_head *req, const struct f
 	if (host != NULL && buf_printf(b, "X-Forwarded-Host: %s\r\n", http_value(req, host)) == -1)
 		return -1;
 	if (buf_printf(b, "X-Request-Id: %s\r\n", rid != NULL ? http_value(req, rid) : fi->request_id) == -1)
+		return -1;
+	if (req->upgrade && (up = http_find(req, "upgrade")) != NULL &&
+	    buf_printf(b, "Upgrade: %s\r\nConnection: upgrade\r\n", http_value(req, up)) == -1)
 		return -1;
 	if (req->chunked && buf_printf(b, "Transfer-Encoding: chunked\r\n") == -1)
 		return -1;
@@ -94,6 +98,13 @@ headers_write_response(struct buf *b, const struct http_head *resp, enum resp_fr
 			return -1;
 	} else if (fr == FRAME_CHUNKED && buf_printf(b, "Transfer-Encoding: chunked\r\n") == -1)
 		return -1;
+	if (fr == FRAME_UPGRADE) {
+		const struct http_field *up = http_find(resp, "upgrade");
+
+		if (up == NULL || buf_printf(b, "Upgrade: %s\r\nConnection: upgrade\r\n",
+		    http_value(resp, up)) == -1)
+			return -1;
+	}
 	if (resp->status / 100 != 1) {
 		if (!keepalive && buf_printf(b, "Connection: close\r\n") == -1)
 			return -1;

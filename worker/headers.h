@@ -27,6 +27,7 @@ enum resp_framing {
 	FRAME_LENGTH,		/* Content-Length */
 	FRAME_CHUNKED,		/* we chunk it */
 	FRAME_CLOSE,		/* the body ends when we close */
+	FRAME_UPGRADE,		/* 101: Upgrade and Connection: upgrade kept */
 };
 
 /* Writes a response head for a client into b; -1 when it does not fit. */

@@ -48,6 +48,7 @@ struct exchange {
 	struct h1 h1;
 	struct http_head *resp;
 	int got_byte, head_sent, resp_done, upstream_eof;
+	int upgraded;			/* 101 to an upgrade request */
 
 	int dead, kick_pending;
 	uint64_t bytes_in, bytes_out;
@@ -268,7 +269,13 @@ ex_on_head(void *arg, struct http_head *h)
 	int nobody = ex->req.head->method == HTTP_HEAD || h->status / 100 == 1 ||
 	    h->status == 204 || h->status == 304;
 
-	if (h->status == 101 || ex->ops->head(ex->arg, h, nobody) == -1)
+	if (h->status == 101) {
+		if (!ex->req.head->upgrade)
+			return -1;
+		ex->upgraded = 1;
+		return 0;
+	}
+	if (ex->ops->head(ex->arg, h, nobody) == -1)
 		return -1;
 	if (h->status / 100 != 1)
 		ex->head_sent = 1;
@@ -316,6 +323,8 @@ ex_parse(struct exchange *ex)
 			return -1;
 		}
 		buf_consume(&ex->in, (size_t)n);
+		if (ex->upgraded)
+			return 0;
 		if (ex->h1.done && !ex->resp_done)
 			h1_reset(&ex->h1);	/* an interim 1xx: the final head follows */
 	}
@@ -334,6 +343,21 @@ ex_done(struct exchange *ex)
 	upstream_release(ex->up, reuse);
 	ex->up = NULL;
 	ex_finish(ex, 0);
+}
+
+/* The backend switched protocols: the sink turns both sockets into a tunnel. */
+static void
+ex_upgrade(struct exchange *ex)
+{
+	const struct proxy_sink_ops *ops = ex->ops;
+	int fd = upstream_detach(ex->up);
+
+	ex->up = NULL;
+	ex_log(ex, 101);
+	ops->upgrade(ex->arg, ex->resp, fd, &ex->in);
+	ex->ops = NULL;
+	ex->dead = 1;
+	ex_kick(ex);
 }
 
 static void
@@ -379,6 +403,10 @@ ex_run(struct exchange *ex)
 	}
 	if (ex->resp_done) {
 		ex_done(ex);
+		return;
+	}
+	if (ex->upgraded) {
+		ex_upgrade(ex);
 		return;
 	}
 	if (ex->upstream_eof && ex->in.len == 0) {

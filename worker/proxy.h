@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "worker/buf.h"
 #include "worker/http1.h"
 
 struct worker;
@@ -31,6 +32,11 @@ struct proxy_sink_ops {
 	size_t (*room)(void *arg);
 	/* The exchange takes request body again (after proxy_room() was short). */
 	void (*more)(void *arg);
+	/*
+	 * The backend accepted an upgrade with 101: the sink takes the backend
+	 * socket and the bytes that followed the head (rest's block). Gone after this.
+	 */
+	void (*upgrade)(void *arg, struct http_head *resp, int fd, struct buf *rest);
 };
 
 struct proxy_req {

@@ -233,6 +233,17 @@ upstream_connected(struct upstream *u)
 	return 0;
 }
 
+int
+upstream_detach(struct upstream *u)
+{
+	int fd = u->fd;
+
+	ev_io_stop(u->w->loop, &u->io);
+	ev_timer_stop(u->w->loop, &u->idle);
+	free(u);
+	return fd;
+}
+
 void
 upstream_release(struct upstream *u, int reuse)
 {

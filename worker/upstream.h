@@ -48,6 +48,8 @@ struct upstream *upstream_get(struct worker *w, const struct snap_backend *b, in
 int upstream_watch(struct upstream *u, uint32_t events);
 /* After connect() completed: 0, or -1 with errno set to the connect error. */
 int upstream_connected(struct upstream *u);
+/* Frees u and returns its socket, now the caller's (an upgraded connection). */
+int upstream_detach(struct upstream *u);
 /* Back to the pool when reuse is set and the pool has room, else closed. */
 void upstream_release(struct upstream *u, int reuse);
 

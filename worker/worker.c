@@ -21,6 +21,7 @@
 #include "worker/client.h"
 #include "worker/context.h"
 #include "worker/http1.h"
+#include "worker/tunnel.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
 
@@ -247,6 +248,7 @@ static void
 worker_cleanup(struct worker *w)
 {
 	client_close_all(w);
+	tunnel_close_all(w);
 	ev_run_once(w->loop, 0);	/* runs the deferred frees */
 	listen_close_all(w);
 	upstream_pools_free(w);
