@@ -1,1 +1,412 @@
-/* placeholder: being written */
+/*
+ * The snapshot builder (format in share/snap.h): checks the master's
+ * routes, hosts and backends, lays them out in one buffer whose size is
+ * known up front, indexes the hosts, CRCs the image and hands it over in a
+ * sealed memfd.
+ */
+#include "config.h"
+
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "master/snapbuild.h"
+#include "share/hash.h"
+#include "share/hostname.h"
+#include "share/snap.h"
+#include "share/util.h"
+
+#define SB_NSECTIONS (SNAP_SEC__MAX - 1)
+#define SB_ALIGN(x) (((x) + 7) & ~(uint64_t)7)
+
+/* One build: the input, the image being filled and where each part lives. */
+struct sb {
+	const struct snapb_input *in;
+	char *err;
+	size_t errlen;
+	uint32_t *route_host;	/* scratch: host index + 1 whose string a route reuses */
+	uint64_t strtab_size;
+	uint32_t nwild;
+	uint32_t hslots, wslots;
+	uint64_t off[SNAP_SEC__MAX];
+	uint64_t len[SNAP_SEC__MAX];
+	uint64_t size;
+	uint8_t *img;
+	struct snap_header *hdr;
+	char *strtab;
+	uint32_t strnext;
+	struct snap_host *hosts;
+	struct snap_slot *hidx, *widx;
+	struct snap_route *routes;
+	struct snap_backend *backends;
+};
+
+static int sb_fail(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes the reason into the caller's err; always returns -1. */
+static int
+sb_fail(struct sb *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (b->err != NULL && b->errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(b->err, b->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* 1 when name is already in the form share/hostname.c gives it. */
+static int
+sb_name_ok(const char *name)
+{
+	char norm[HOSTNAME_MAX + 1];
+	int n;
+
+	if (name == NULL || strnlen(name, HOSTNAME_MAX + 1) > HOSTNAME_MAX)
+		return 0;
+	n = hostname_normalize_name(name, norm);
+	return n > 0 && strcmp(norm, name) == 0;
+}
+
+static int
+sb_check_routes(struct sb *b)
+{
+	const struct snapb_input *in = b->in;
+	const struct snapb_route *r;
+	uint32_t i;
+
+	for (i = 0; i < in->nroutes; i++) {
+		r = &in->routes[i];
+		if (!sb_name_ok(r->name))
+			return sb_fail(b, "route %u: bad or too long name '%.80s'", i,
+			    r->name != NULL ? r->name : "(null)");
+		if ((uint64_t)r->be_first + r->be_count > in->nbackends)
+			return sb_fail(b, "route %u (%s): backends %u+%u out of range (%u)", i,
+			    r->name, r->be_first, r->be_count, in->nbackends);
+		b->strtab_size += strlen(r->name) + 1;
+	}
+	if (in->default_route != SNAP_NONE && in->default_route >= in->nroutes)
+		return sb_fail(b, "default route %u out of range (%u routes)", in->default_route,
+		    in->nroutes);
+	return 0;
+}
+
+/*
+ * Hosts: names, kinds and route indexes. A route whose canonical name is
+ * also its EXACT host row shares that row's string.
+ */
+static int
+sb_check_hosts(struct sb *b)
+{
+	const struct snapb_input *in = b->in;
+	const struct snapb_host *h;
+	uint32_t i;
+	int wild;
+
+	for (i = 0; i < in->nhosts; i++) {
+		h = &in->hosts[i];
+		if (!sb_name_ok(h->name))
+			return sb_fail(b, "host %u: bad or too long name '%.80s'", i,
+			    h->name != NULL ? h->name : "(null)");
+		wild = hostname_is_wildcard(h->name);
+		if (h->kind < SNAP_HOST_EXACT || h->kind > SNAP_HOST_WILDCARD ||
+		    wild != (h->kind == SNAP_HOST_WILDCARD))
+			return sb_fail(b, "host %u (%s): kind %u does not fit the name", i,
+			    h->name, h->kind);
+		if (h->route >= in->nroutes)
+			return sb_fail(b, "host %u (%s): route %u out of range (%u)", i, h->name,
+			    h->route, in->nroutes);
+		b->nwild += (uint32_t)wild;
+		b->strtab_size += strlen(h->name) + 1;
+		if (h->kind == SNAP_HOST_EXACT && b->route_host[h->route] == 0 &&
+		    strcmp(h->name, in->routes[h->route].name) == 0) {
+			b->route_host[h->route] = i + 1;
+			b->strtab_size -= strlen(h->name) + 1;
+		}
+	}
+	return 0;
+}
+
+/* Open addressing at load <= 0.5: the next power of two >= 2n, at least 8. */
+static uint64_t
+sb_slots(uint64_t n)
+{
+	uint64_t s = 8;
+
+	while (s < 2 * n)
+		s <<= 1;
+	return s;
+}
+
+/* Section offsets and sizes, and the image size, before anything is written. */
+static int
+sb_layout(struct sb *b)
+{
+	static const int order[SB_NSECTIONS] = { SNAP_SEC_ROUTES, SNAP_SEC_BACKENDS,
+	    SNAP_SEC_HOSTS, SNAP_SEC_HOST_INDEX, SNAP_SEC_WILD_INDEX, SNAP_SEC_STRTAB };
+	uint64_t at, hslots = sb_slots(b->in->nhosts - b->nwild), wslots = sb_slots(b->nwild);
+	size_t i;
+
+	b->len[SNAP_SEC_ROUTES] = (uint64_t)b->in->nroutes * sizeof(struct snap_route);
+	b->len[SNAP_SEC_BACKENDS] = (uint64_t)b->in->nbackends * sizeof(struct snap_backend);
+	b->len[SNAP_SEC_HOSTS] = (uint64_t)b->in->nhosts * sizeof(struct snap_host);
+	b->len[SNAP_SEC_HOST_INDEX] = hslots * sizeof(struct snap_slot);
+	b->len[SNAP_SEC_WILD_INDEX] = wslots * sizeof(struct snap_slot);
+	b->len[SNAP_SEC_STRTAB] = b->strtab_size;
+	at = sizeof(struct snap_header) + SB_NSECTIONS * sizeof(struct snap_section);
+	for (i = 0; i < SB_NSECTIONS; i++) {
+		at = SB_ALIGN(at);
+		b->off[order[i]] = at;
+		at += b->len[order[i]];
+	}
+	if (at > SNAP_MAX_SIZE || b->strtab_size > UINT32_MAX)
+		return sb_fail(b, "snapshot would take %llu bytes, more than the format allows",
+		    (unsigned long long)at);
+	b->size = at;
+	b->hslots = (uint32_t)hslots;
+	b->wslots = (uint32_t)wslots;
+	return 0;
+}
+
+/* Points the typed views at the buffer and fills the header and section table. */
+static void
+sb_frame(struct sb *b, const uint8_t key[16])
+{
+	static const uint32_t esize[SNAP_SEC__MAX] = { 0, 1, sizeof(struct snap_host),
+	    sizeof(struct snap_slot), sizeof(struct snap_slot), sizeof(struct snap_route),
+	    sizeof(struct snap_backend) };
+	struct snap_section *tab;
+	uint32_t k;
+
+	b->hdr = (struct snap_header *)b->img;
+	tab = (struct snap_section *)(b->img + sizeof(struct snap_header));
+	b->strtab = (char *)(b->img + b->off[SNAP_SEC_STRTAB]);
+	b->hosts = (struct snap_host *)(b->img + b->off[SNAP_SEC_HOSTS]);
+	b->hidx = (struct snap_slot *)(b->img + b->off[SNAP_SEC_HOST_INDEX]);
+	b->widx = (struct snap_slot *)(b->img + b->off[SNAP_SEC_WILD_INDEX]);
+	b->routes = (struct snap_route *)(b->img + b->off[SNAP_SEC_ROUTES]);
+	b->backends = (struct snap_backend *)(b->img + b->off[SNAP_SEC_BACKENDS]);
+	memcpy(b->hdr->magic, SNAP_MAGIC, sizeof(b->hdr->magic));
+	b->hdr->major = SNAP_MAJOR;
+	b->hdr->minor = SNAP_MINOR;
+	b->hdr->header_size = sizeof(struct snap_header);
+	b->hdr->generation = b->in->generation;
+	b->hdr->file_size = b->size;
+	b->hdr->built_at = b->in->built_at;
+	b->hdr->nsections = SB_NSECTIONS;
+	b->hdr->section_table_off = sizeof(struct snap_header);
+	memcpy(b->hdr->hash_key, key, sizeof(b->hdr->hash_key));
+	b->hdr->default_route = b->in->default_route;
+	for (k = SNAP_SEC_STRTAB; k < SNAP_SEC__MAX; k++) {
+		tab[k - 1].kind = k;
+		tab[k - 1].entry_size = esize[k];
+		tab[k - 1].offset = b->off[k];
+		tab[k - 1].size = b->len[k];
+		tab[k - 1].count = (uint32_t)(b->len[k] / esize[k]);
+	}
+}
+
+/* Copies s and its NUL into STRTAB; the size was reserved by the checks. */
+static struct snap_str
+sb_string(struct sb *b, const char *s)
+{
+	struct snap_str r = { b->strnext, (uint32_t)strlen(s) };
+
+	memcpy(b->strtab + r.off, s, (size_t)r.len + 1);
+	b->strnext += r.len + 1;
+	return r;
+}
+
+static void
+sb_fill_hosts(struct sb *b)
+{
+	const struct snapb_host *in;
+	struct snap_host *h;
+	uint32_t i;
+
+	for (i = 0; i < b->in->nhosts; i++) {
+		in = &b->in->hosts[i];
+		h = &b->hosts[i];
+		h->name = sb_string(b, in->name);
+		h->route = in->route;
+		h->cert = SNAP_NONE;
+		h->kind = in->kind;
+		h->id = in->id;
+	}
+}
+
+/* Routes, then backends; each backend must belong to exactly one route. */
+static int
+sb_fill_routes(struct sb *b)
+{
+	const struct snapb_route *in;
+	struct snap_route *r;
+	uint32_t i, j;
+
+	for (i = 0; i < b->in->nbackends; i++) {
+		const struct snapb_backend *be = &b->in->backends[i];
+
+		if (be->family != AF_INET && be->family != AF_INET6)
+			return sb_fail(b, "backend %u: bad address family %u", i, be->family);
+		b->backends[i] = (struct snap_backend){ .id = be->id, .family = be->family,
+		    .port = be->port, .route = SNAP_NONE };
+		memcpy(b->backends[i].addr, be->addr, sizeof(be->addr));
+	}
+	for (i = 0; i < b->in->nroutes; i++) {
+		in = &b->in->routes[i];
+		r = &b->routes[i];
+		r->id = in->id;
+		r->name = b->route_host[i] != 0 ? b->hosts[b->route_host[i] - 1].name :
+		    sb_string(b, in->name);
+		r->be_first = in->be_first;
+		r->be_count = in->be_count;
+		r->flags = in->flags;
+		r->connect_ms = in->connect_ms;
+		r->response_ms = in->response_ms;
+		r->idle_ms = in->idle_ms;
+		r->max_body = in->max_body;
+		for (j = in->be_first; j < in->be_first + in->be_count; j++) {
+			if (b->backends[j].route != SNAP_NONE)
+				return sb_fail(b, "backend %u is shared by routes %u and %u", j,
+				    b->backends[j].route, i);
+			b->backends[j].route = i;
+		}
+	}
+	for (i = 0; i < b->in->nbackends; i++)
+		if (b->backends[i].route == SNAP_NONE)
+			return sb_fail(b, "backend %u belongs to no route", i);
+	return 0;
+}
+
+/* Inserts host hi into its index by linear probing; refuses a duplicate name. */
+static int
+sb_index_host(struct sb *b, uint32_t hi)
+{
+	const struct snap_host *h = &b->hosts[hi], *o;
+	int wild = h->kind == SNAP_HOST_WILDCARD;
+	struct snap_slot *idx = wild ? b->widx : b->hidx, *sl;
+	uint32_t mask = (wild ? b->wslots : b->hslots) - 1, skip = wild ? 2 : 0, hash, i;
+	const char *name = b->strtab + h->name.off;
+
+	hash = (uint32_t)hash_siphash24(b->hdr->hash_key, name + skip, h->name.len - skip);
+	/* The load stays at or under one half, so an empty slot always comes. */
+	for (i = 0;; i++) {
+		sl = &idx[(hash + i) & mask];
+		if (sl->host_plus1 == 0)
+			break;
+		o = &b->hosts[sl->host_plus1 - 1];
+		if (sl->hash == hash && o->name.len == h->name.len &&
+		    memcmp(b->strtab + o->name.off, name, h->name.len) == 0)
+			return sb_fail(b, "duplicate host name '%s' (hosts %u and %u)", name,
+			    sl->host_plus1 - 1, hi);
+	}
+	sl->hash = hash;
+	sl->host_plus1 = hi + 1;
+	if (i + 1 > b->hdr->max_probe)
+		b->hdr->max_probe = i + 1;
+	return 0;
+}
+
+/* The CRC covers the whole image with its own field zero, as it is now. */
+static void
+sb_seal_crc(struct sb *b)
+{
+	b->hdr->crc32c = 0;
+	b->hdr->crc32c = hash_crc32c(0, b->img, b->size);
+}
+
+/* Copies the image into a new memfd and seals it against any change. */
+static int
+sb_publish(struct sb *b, int *out)
+{
+	size_t done = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = memfd_create("haloyd-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1)
+		return sb_fail(b, "memfd_create: %s", strerror(errno));
+	while (done < b->size) {
+		n = pwrite(fd, b->img + done, b->size - done, (off_t)done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			sb_fail(b, "writing the snapshot: %s",
+			    n == 0 ? "short write" : strerror(errno));
+			goto fail;
+		}
+		done += (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+	    F_SEAL_SEAL) == -1) {
+		sb_fail(b, "sealing the snapshot: %s", strerror(errno));
+		goto fail;
+	}
+	*out = fd;
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* Checks, lays out, fills and indexes; the image is left in b->img. */
+static int
+sb_make(struct sb *b, const uint8_t key[16])
+{
+	uint32_t i;
+
+	if (sb_check_routes(b) == -1 || sb_check_hosts(b) == -1 || sb_layout(b) == -1)
+		return -1;
+	/* One buffer for the whole image: nothing is allocated per route. */
+	if ((b->img = calloc(1, b->size)) == NULL)
+		return sb_fail(b, "out of memory for a %llu-byte snapshot",
+		    (unsigned long long)b->size);
+	sb_frame(b, key);
+	sb_fill_hosts(b);
+	if (sb_fill_routes(b) == -1)
+		return -1;
+	for (i = 0; i < b->in->nhosts; i++)
+		if (sb_index_host(b, i) == -1)
+			return -1;
+	sb_seal_crc(b);
+	return 0;
+}
+
+int
+snapb_build(const struct snapb_input *in, int *fd, char *err, size_t errlen)
+{
+	struct sb b;
+	uint8_t key[16];
+	int rc = -1;
+
+	memset(&b, 0, sizeof(b));
+	b.in = in;
+	b.err = err;
+	b.errlen = errlen;
+	*fd = -1;
+	if (in->hash_key != NULL)
+		memcpy(key, in->hash_key, sizeof(key));
+	else if (util_random(key, sizeof(key)) == -1) {
+		sb_fail(&b, "getrandom: %s", strerror(errno));
+		goto out;
+	}
+	if ((b.route_host = calloc((size_t)in->nroutes + 1, sizeof(*b.route_host))) == NULL) {
+		sb_fail(&b, "out of memory");
+		goto out;
+	}
+	if (sb_make(&b, key) == -1 || sb_publish(&b, fd) == -1)
+		goto out;
+	rc = 0;
+out:
+	free(b.route_host);
+	free(b.img);
+	return rc;
+}

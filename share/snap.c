@@ -1,1 +1,578 @@
-/* placeholder: being written */
+/*
+ * The snapshot reader (format in share/snap.h): maps a sealed memfd,
+ * validates every offset, index and probe length once, then answers
+ * lookups with no bounds checks and no allocation.
+ */
+#include "config.h"
+
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "share/hash.h"
+#include "share/hostname.h"
+#include "share/snap.h"
+
+#define SNAP_MAX_SECTIONS 64
+#define SNAP_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#define SNAP_CRC_OFF offsetof(struct snap_header, crc32c)
+
+/* A mapped image and where its sections start; immutable once validated. */
+struct snap {
+	const uint8_t *sn_base;
+	size_t sn_size;
+	int sn_refs;		/* workers are single-threaded: a plain count */
+	const struct snap_header *sn_hdr;
+	const char *sn_strtab;
+	uint64_t sn_strtab_size;
+	const struct snap_host *sn_hosts;
+	uint32_t sn_nhosts;
+	const struct snap_slot *sn_hidx;
+	const struct snap_slot *sn_widx;
+	uint32_t sn_hslots;
+	uint32_t sn_wslots;
+	const struct snap_route *sn_routes;
+	uint32_t sn_nroutes;
+	const struct snap_backend *sn_backends;
+	uint32_t sn_nbackends;
+};
+
+/* The entry size each known section kind must declare. */
+static const uint32_t snap_entry_size[SNAP_SEC__MAX] = {
+	[SNAP_SEC_STRTAB] = 1,
+	[SNAP_SEC_HOSTS] = sizeof(struct snap_host),
+	[SNAP_SEC_HOST_INDEX] = sizeof(struct snap_slot),
+	[SNAP_SEC_WILD_INDEX] = sizeof(struct snap_slot),
+	[SNAP_SEC_ROUTES] = sizeof(struct snap_route),
+	[SNAP_SEC_BACKENDS] = sizeof(struct snap_backend),
+};
+
+static int snap_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes the reason into err; always returns -1. */
+static int
+snap_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static int
+snap_zero(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* Fixed header fields first, so a damaged header names its field; then the CRC. */
+static int
+snap_check_header(const uint8_t *base, size_t size, char *err, size_t errlen)
+{
+	const struct snap_header *h = (const struct snap_header *)base;
+	static const uint8_t zero[4];
+	uint32_t crc;
+
+	/* Entries are read in place, so the image must be aligned like a mapping. */
+	if (((uintptr_t)base & 7) != 0)
+		return snap_fail(err, errlen, "image not 8-aligned in memory");
+	if (size < sizeof(*h))
+		return snap_fail(err, errlen, "image too small (%zu bytes)", size);
+	if ((uint64_t)size > SNAP_MAX_SIZE)
+		return snap_fail(err, errlen, "image too large (%zu bytes)", size);
+	if (memcmp(h->magic, SNAP_MAGIC, sizeof(h->magic)) != 0)
+		return snap_fail(err, errlen, "bad magic");
+	if (h->major != SNAP_MAJOR)
+		return snap_fail(err, errlen, "unsupported version %u.%u", h->major, h->minor);
+	if (h->header_size != sizeof(*h))
+		return snap_fail(err, errlen, "bad header size %u", h->header_size);
+	if (h->file_size != size)
+		return snap_fail(err, errlen, "file size %llu in header, image is %zu bytes",
+		    (unsigned long long)h->file_size, size);
+	if (h->flags != 0 || !snap_zero(h->reserved, sizeof(h->reserved)))
+		return snap_fail(err, errlen, "reserved header field set");
+	crc = hash_crc32c(0, base, SNAP_CRC_OFF);
+	crc = hash_crc32c(crc, zero, sizeof(zero));
+	crc = hash_crc32c(crc, base + SNAP_CRC_OFF + 4, size - SNAP_CRC_OFF - 4);
+	if (crc != h->crc32c)
+		return snap_fail(err, errlen, "crc mismatch (header %08x, computed %08x)",
+		    h->crc32c, crc);
+	return 0;
+}
+
+/* 1 when [a, a+alen) and [b, b+blen) share a byte. */
+static int
+snap_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return alen > 0 && blen > 0 && a < b + blen && b < a + alen;
+}
+
+/* One section entry on its own: flags, alignment, bounds, entry size, count. */
+static int
+snap_check_section(const struct snap_section *sec, uint32_t i, size_t size, char *err,
+    size_t errlen)
+{
+	uint32_t want = sec->kind < SNAP_SEC__MAX ? snap_entry_size[sec->kind] : 0;
+
+	if (sec->flags != 0)
+		return snap_fail(err, errlen, "section %u: reserved flags set", i);
+	if (sec->offset % 8 != 0)
+		return snap_fail(err, errlen, "section %u: offset %llu not 8-aligned", i,
+		    (unsigned long long)sec->offset);
+	if (sec->offset > size || sec->size > size - sec->offset)
+		return snap_fail(err, errlen, "section %u: offset %llu size %llu out of bounds",
+		    i, (unsigned long long)sec->offset, (unsigned long long)sec->size);
+	if (want != 0 && sec->entry_size != want)
+		return snap_fail(err, errlen, "section %u: entry size %u, expected %u", i,
+		    sec->entry_size, want);
+	if ((uint64_t)sec->count * sec->entry_size > sec->size)
+		return snap_fail(err, errlen, "section %u: %u entries do not fit its size", i,
+		    sec->count);
+	return 0;
+}
+
+/* Sections must not overlap each other, the header or the section table. */
+static int
+snap_check_overlaps(const struct snap_section *tab, uint32_t n, uint64_t taboff, char *err,
+    size_t errlen)
+{
+	uint32_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (snap_overlap(tab[i].offset, tab[i].size, 0, sizeof(struct snap_header)) ||
+		    snap_overlap(tab[i].offset, tab[i].size, taboff, (uint64_t)n * sizeof(*tab)))
+			return snap_fail(err, errlen, "section %u overlaps the header", i);
+		for (j = i + 1; j < n; j++)
+			if (snap_overlap(tab[i].offset, tab[i].size, tab[j].offset, tab[j].size))
+				return snap_fail(err, errlen, "section %u overlaps section %u",
+				    i, j);
+	}
+	return 0;
+}
+
+/* Records where each known section lives in v. */
+static void
+snap_bind(struct snap *v, const struct snap_section *sec)
+{
+	const void *p = v->sn_base + sec->offset;
+
+	switch (sec->kind) {
+	case SNAP_SEC_STRTAB:
+		v->sn_strtab = p;
+		v->sn_strtab_size = sec->count;
+		break;
+	case SNAP_SEC_HOSTS:
+		v->sn_hosts = p;
+		v->sn_nhosts = sec->count;
+		break;
+	case SNAP_SEC_HOST_INDEX:
+		v->sn_hidx = p;
+		v->sn_hslots = sec->count;
+		break;
+	case SNAP_SEC_WILD_INDEX:
+		v->sn_widx = p;
+		v->sn_wslots = sec->count;
+		break;
+	case SNAP_SEC_ROUTES:
+		v->sn_routes = p;
+		v->sn_nroutes = sec->count;
+		break;
+	case SNAP_SEC_BACKENDS:
+		v->sn_backends = p;
+		v->sn_nbackends = sec->count;
+		break;
+	}
+}
+
+/*
+ * The section table: in bounds, every entry sane, no overlap, one of each
+ * known kind. Kinds this version does not know are bounds-checked and
+ * otherwise ignored, so a minor version may append sections.
+ */
+static int
+snap_check_sections(struct snap *v, char *err, size_t errlen)
+{
+	const struct snap_header *h = v->sn_hdr;
+	const struct snap_section *tab;
+	uint32_t i, seen = 0;
+
+	if (h->nsections > SNAP_MAX_SECTIONS || h->section_table_off % 8 != 0 ||
+	    h->section_table_off < sizeof(*h) ||
+	    (uint64_t)h->section_table_off + (uint64_t)h->nsections * sizeof(*tab) > v->sn_size)
+		return snap_fail(err, errlen, "section table (%u entries at %u) out of bounds",
+		    h->nsections, h->section_table_off);
+	tab = (const struct snap_section *)(v->sn_base + h->section_table_off);
+	for (i = 0; i < h->nsections; i++) {
+		if (snap_check_section(&tab[i], i, v->sn_size, err, errlen) == -1)
+			return -1;
+		if (tab[i].kind == 0 || tab[i].kind >= SNAP_SEC__MAX)
+			continue;
+		if (seen & (1u << tab[i].kind))
+			return snap_fail(err, errlen, "section %u: kind %u repeated", i,
+			    tab[i].kind);
+		seen |= 1u << tab[i].kind;
+		snap_bind(v, &tab[i]);
+	}
+	if (snap_check_overlaps(tab, h->nsections, h->section_table_off, err, errlen) == -1)
+		return -1;
+	for (i = SNAP_SEC_STRTAB; i < SNAP_SEC__MAX; i++)
+		if ((seen & (1u << i)) == 0)
+			return snap_fail(err, errlen, "section kind %u missing", i);
+	return 0;
+}
+
+/* Inside STRTAB, NUL-terminated there, no NUL inside. */
+static int
+snap_str_ok(const struct snap *v, struct snap_str s)
+{
+	return (uint64_t)s.off + s.len < v->sn_strtab_size &&
+	    v->sn_strtab[s.off + s.len] == '\0' &&
+	    memchr(v->sn_strtab + s.off, '\0', s.len) == NULL;
+}
+
+/* A name usable as a host or route name: a valid string of 1..253 bytes. */
+static int
+snap_name_ok(const struct snap *v, struct snap_str s)
+{
+	return s.len >= 1 && s.len <= HOSTNAME_MAX && snap_str_ok(v, s);
+}
+
+static int
+snap_check_hosts(const struct snap *v, char *err, size_t errlen)
+{
+	const struct snap_host *h;
+	uint32_t i;
+	int wild;
+
+	for (i = 0; i < v->sn_nhosts; i++) {
+		h = &v->sn_hosts[i];
+		if (!snap_name_ok(v, h->name))
+			return snap_fail(err, errlen, "host %u: name string (%u, %u) invalid", i,
+			    h->name.off, h->name.len);
+		wild = h->name.len > 2 && hostname_is_wildcard(v->sn_strtab + h->name.off);
+		if (h->kind < SNAP_HOST_EXACT || h->kind > SNAP_HOST_WILDCARD ||
+		    wild != (h->kind == SNAP_HOST_WILDCARD))
+			return snap_fail(err, errlen, "host %u: bad kind %u", i, h->kind);
+		if (h->route >= v->sn_nroutes)
+			return snap_fail(err, errlen, "host %u: route %u out of range", i,
+			    h->route);
+		if (h->cert != SNAP_NONE)
+			return snap_fail(err, errlen, "host %u: cert %u out of range", i,
+			    h->cert);
+		if (h->flags != 0)
+			return snap_fail(err, errlen, "host %u: reserved flags set", i);
+	}
+	return 0;
+}
+
+static int
+snap_check_routes(const struct snap *v, char *err, size_t errlen)
+{
+	const struct snap_route *r;
+	uint32_t i, b;
+
+	for (i = 0; i < v->sn_nroutes; i++) {
+		r = &v->sn_routes[i];
+		if (!snap_name_ok(v, r->name))
+			return snap_fail(err, errlen, "route %u: name string (%u, %u) invalid", i,
+			    r->name.off, r->name.len);
+		if ((uint64_t)r->be_first + r->be_count > v->sn_nbackends)
+			return snap_fail(err, errlen, "route %u: backends %u+%u out of range", i,
+			    r->be_first, r->be_count);
+		if (r->reserved != 0)
+			return snap_fail(err, errlen, "route %u: reserved field set", i);
+		for (b = r->be_first; b < r->be_first + r->be_count; b++)
+			if (v->sn_backends[b].route != i)
+				return snap_fail(err, errlen,
+				    "route %u: backend %u belongs to route %u", i, b,
+				    v->sn_backends[b].route);
+	}
+	if (v->sn_hdr->default_route != SNAP_NONE && v->sn_hdr->default_route >= v->sn_nroutes)
+		return snap_fail(err, errlen, "default route %u out of range",
+		    v->sn_hdr->default_route);
+	return 0;
+}
+
+static int
+snap_check_backends(const struct snap *v, char *err, size_t errlen)
+{
+	const struct snap_backend *b;
+	uint32_t i;
+
+	for (i = 0; i < v->sn_nbackends; i++) {
+		b = &v->sn_backends[i];
+		if (b->route >= v->sn_nroutes)
+			return snap_fail(err, errlen, "backend %u: route %u out of range", i,
+			    b->route);
+		if (b->family != AF_INET && b->family != AF_INET6)
+			return snap_fail(err, errlen, "backend %u: bad family %u", i, b->family);
+		if (b->flags != 0)
+			return snap_fail(err, errlen, "backend %u: reserved flags set", i);
+	}
+	return 0;
+}
+
+/*
+ * Probes one index for key. A wildcard row's key is its name after "*.".
+ * Returns the host, or NULL after an empty slot or max_probe slots.
+ */
+static const struct snap_host *
+snap_find(const struct snap *s, const struct snap_slot *idx, uint32_t nslots, const char *key,
+    size_t len, int wild)
+{
+	const struct snap_header *hdr = s->sn_hdr;
+	const struct snap_host *h;
+	uint32_t hash, i, mask = nslots - 1, skip = wild ? 2 : 0;
+	const struct snap_slot *sl;
+
+	hash = (uint32_t)hash_siphash24(hdr->hash_key, key, len);
+	for (i = 0; i < hdr->max_probe; i++) {
+		sl = &idx[(hash + i) & mask];
+		if (sl->host_plus1 == 0)
+			break;
+		if (sl->hash != hash)
+			continue;
+		h = &s->sn_hosts[sl->host_plus1 - 1];
+		if (h->name.len == len + skip &&
+		    memcmp(s->sn_strtab + h->name.off + skip, key, len) == 0)
+			return h;
+	}
+	return NULL;
+}
+
+/* Occupied slots point at hosts of the index's kind; returns how many, or -1. */
+static int64_t
+snap_count_slots(const struct snap *v, const struct snap_slot *idx, uint32_t nslots, int wild,
+    char *err, size_t errlen)
+{
+	const char *what = wild ? "wildcard index" : "host index";
+	uint32_t i, hi;
+	int64_t used = 0;
+
+	if (nslots == 0 || (nslots & (nslots - 1)) != 0)
+		return snap_fail(err, errlen, "%s: %u slots, not a power of two", what, nslots);
+	for (i = 0; i < nslots; i++) {
+		if (idx[i].host_plus1 == 0)
+			continue;
+		hi = idx[i].host_plus1 - 1;
+		if (hi >= v->sn_nhosts)
+			return snap_fail(err, errlen, "%s: slot %u points past HOSTS (%u)",
+			    what, i, idx[i].host_plus1);
+		if ((v->sn_hosts[hi].kind == SNAP_HOST_WILDCARD) != wild)
+			return snap_fail(err, errlen, "%s: slot %u holds a host of kind %u",
+			    what, i, v->sn_hosts[hi].kind);
+		used++;
+	}
+	return used;
+}
+
+/*
+ * Every host is found, by its own name, within max_probe, at a slot that
+ * names it. With as many occupied slots as hosts this also proves every
+ * occupied slot holds the right hash, and catches duplicate names and a
+ * hash key that does not match the builder's.
+ */
+static int
+snap_check_indexes(const struct snap *v, char *err, size_t errlen)
+{
+	const struct snap_host *h, *found;
+	int64_t hused, wused, nwild = 0;
+	uint32_t i, most = v->sn_hslots > v->sn_wslots ? v->sn_hslots : v->sn_wslots;
+	int wild;
+
+	if ((hused = snap_count_slots(v, v->sn_hidx, v->sn_hslots, 0, err, errlen)) == -1 ||
+	    (wused = snap_count_slots(v, v->sn_widx, v->sn_wslots, 1, err, errlen)) == -1)
+		return -1;
+	if (v->sn_hdr->max_probe > most)
+		return snap_fail(err, errlen, "max probe %u exceeds the index size",
+		    v->sn_hdr->max_probe);
+	for (i = 0; i < v->sn_nhosts; i++) {
+		h = &v->sn_hosts[i];
+		wild = h->kind == SNAP_HOST_WILDCARD;
+		nwild += wild;
+		found = wild ?
+		    snap_find(v, v->sn_widx, v->sn_wslots, v->sn_strtab + h->name.off + 2,
+		    h->name.len - 2, 1) :
+		    snap_find(v, v->sn_hidx, v->sn_hslots, v->sn_strtab + h->name.off,
+		    h->name.len, 0);
+		if (found != h)
+			return snap_fail(err, errlen, "host %u (%s) not found within %u probes",
+			    i, v->sn_strtab + h->name.off, v->sn_hdr->max_probe);
+	}
+	if (wused != nwild || hused != (int64_t)v->sn_nhosts - nwild)
+		return snap_fail(err, errlen,
+		    "indexes hold %lld and %lld slots for %lld and %lld hosts", (long long)hused, (long long)wused, (long long)v->sn_nhosts - nwild,
+		    (long long)nwild);
+	return 0;
+}
+
+/* Validates base and fills v's section pointers; v does not own the memory. */
+static int
+snap_parse(const void *base, size_t size, struct snap *v, char *err, size_t errlen)
+{
+	memset(v, 0, sizeof(*v));
+	v->sn_base = base;
+	v->sn_size = size;
+	v->sn_hdr = base;
+	if (snap_check_header(base, size, err, errlen) == -1 ||
+	    snap_check_sections(v, err, errlen) == -1 ||
+	    snap_check_hosts(v, err, errlen) == -1 ||
+	    snap_check_backends(v, err, errlen) == -1 ||
+	    snap_check_routes(v, err, errlen) == -1 ||
+	    snap_check_indexes(v, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+int
+snap_validate(const void *base, size_t size, char *err, size_t errlen)
+{
+	struct snap v;
+
+	return snap_parse(base, size, &v, err, errlen);
+}
+
+int
+snap_map(int fd, struct snap **out, char *err, size_t errlen)
+{
+	struct stat st;
+	struct snap *s = NULL;
+	void *p = MAP_FAILED;
+	size_t size = 0;
+	int seals;
+
+	*out = NULL;
+	if (fstat(fd, &st) == -1) {
+		snap_fail(err, errlen, "fstat: %s", strerror(errno));
+		goto fail;
+	}
+	/* Without these seals the master could change the image under us. */
+	if ((seals = fcntl(fd, F_GET_SEALS)) == -1 || (seals & SNAP_SEALS) != SNAP_SEALS) {
+		snap_fail(err, errlen, "snapshot fd is not a sealed memfd");
+		goto fail;
+	}
+	if (st.st_size < (off_t)sizeof(struct snap_header) ||
+	    (uint64_t)st.st_size > SNAP_MAX_SIZE) {
+		snap_fail(err, errlen, "snapshot size %lld out of bounds", (long long)st.st_size);
+		goto fail;
+	}
+	size = (size_t)st.st_size;
+	if ((p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		snap_fail(err, errlen, "mmap: %s", strerror(errno));
+		goto fail;
+	}
+	if ((s = malloc(sizeof(*s))) == NULL) {
+		snap_fail(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (snap_parse(p, size, s, err, errlen) == -1)
+		goto fail;
+	s->sn_refs = 1;
+	*out = s;
+	return 0;
+fail:
+	if (p != MAP_FAILED)
+		munmap(p, size);
+	free(s);
+	return -1;
+}
+
+struct snap *
+snap_ref(struct snap *s)
+{
+	s->sn_refs++;
+	return s;
+}
+
+void
+snap_unref(struct snap *s)
+{
+	if (s == NULL)
+		return;
+	assert(s->sn_refs > 0);
+	if (--s->sn_refs > 0)
+		return;
+	munmap((void *)(uintptr_t)s->sn_base, s->sn_size);
+	free(s);
+}
+
+uint64_t
+snap_generation(const struct snap *s)
+{
+	return s->sn_hdr->generation;
+}
+
+uint32_t
+snap_route_count(const struct snap *s)
+{
+	return s->sn_nroutes;
+}
+
+uint32_t
+snap_backend_count(const struct snap *s)
+{
+	return s->sn_nbackends;
+}
+
+const struct snap_route *
+snap_route_at(const struct snap *s, uint32_t i)
+{
+	assert(i < s->sn_nroutes);
+	return &s->sn_routes[i];
+}
+
+const struct snap_backend *
+snap_backend_at(const struct snap *s, uint32_t i)
+{
+	assert(i < s->sn_nbackends);
+	return &s->sn_backends[i];
+}
+
+const char *
+snap_string(const struct snap *s, struct snap_str r)
+{
+	return s->sn_strtab + r.off;
+}
+
+/* Exact or alias, then "*.suffix" for exactly one more label, then the default. */
+const struct snap_route *
+snap_lookup(const struct snap *s, const char *host, size_t len)
+{
+	const struct snap_host *h = NULL;
+	const char *dot;
+	size_t first;
+
+	if (len > 0 && len <= HOSTNAME_MAX) {
+		h = snap_find(s, s->sn_hidx, s->sn_hslots, host, len, 0);
+		if (h == NULL && (dot = memchr(host, '.', len)) != NULL) {
+			first = (size_t)(dot - host);
+			if (first > 0 && first + 1 < len)
+				h = snap_find(s, s->sn_widx, s->sn_wslots, dot + 1,
+				    len - first - 1, 1);
+		}
+	}
+	if (h != NULL)
+		return &s->sn_routes[h->route];
+	if (s->sn_hdr->default_route != SNAP_NONE)
+		return &s->sn_routes[s->sn_hdr->default_route];
+	return NULL;
+}
