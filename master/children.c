@@ -18,6 +18,7 @@
 #include "master/control.h"
 #include "master/master.h"
 #include "master/publish.h"
+#include "share/addr.h"
 #include "share/cursor.h"
 #include "share/ipc.h"
 #include "share/log.h"
@@ -156,6 +157,10 @@ static int
 child_send_config(struct child *c)
 {
 	const struct conf *cf = &c->m->cfg;
+	uint8_t buf[MSG_WCONFIG_MAX_LEN];
+	struct addr_cidr cidr;
+	struct wbuf b;
+	size_t i;
 	struct msg_wconfig w = {
 		.max_conns = (uint32_t)cf->max_connections,
 		.header_timeout_ms = (uint32_t)cf->header_timeout_ms,
@@ -165,9 +170,26 @@ child_send_config(struct child *c)
 		.idle_timeout_ms = (uint32_t)cf->idle_timeout_ms,
 		.access_log = (uint32_t)cf->access_log,
 		.tunnel_timeout_ms = (uint32_t)cf->tunnel_timeout_ms,
+		.body_timeout_ms = (uint32_t)cf->body_timeout_ms,
+		.backend_down_ms = (uint32_t)cf->backend_down_ms,
+		.max_body = cf->max_body,
+		.access_log_sample = (uint32_t)cf->access_log_sample,
+		.ntrusted = (uint32_t)cf->trusted_proxies.n,
 	};
 
-	return ipc_send(c->sock, MSG_W_CONFIG, 0, 0, &w, sizeof(w), -1);
+	_Static_assert(sizeof(struct addr_cidr) == 20, "msg.h counts 20 bytes per block");
+	_Static_assert(CONFIG_LIST_MAX <= MSG_WCONFIG_TRUSTED_MAX, "trusted proxies fit");
+	wb_init(&b, buf, sizeof(buf));
+	wb_blob(&b, &w, sizeof(w));
+	for (i = 0; i < cf->trusted_proxies.n; i++) {
+		if (addr_parse_cidr(cf->trusted_proxies.v[i], &cidr) == -1)
+			return -1;	/* conf.c checked it */
+		wb_blob(&b, &cidr, sizeof(cidr));
+	}
+	wb_str(&b, cf->error_pages);
+	if (b.bad)
+		return -1;
+	return ipc_send(c->sock, MSG_W_CONFIG, 0, 0, buf, b.len, -1);
 }
 
 /* After HELLO: config, this worker's listeners, then the current snapshot. */

@@ -18,7 +18,11 @@
 #include "share/paths.h"
 #include "share/util.h"
 
-enum opt_type { OPT_STR, OPT_LIST, OPT_UINT, OPT_DURATION, OPT_BOOL, OPT_TARGET, OPT_ADDRLIST };
+enum opt_type {
+	OPT_STR, OPT_UINT, OPT_DURATION, OPT_SIZE, OPT_BOOL, OPT_TARGET,
+	OPT_ADDRLIST,		/* struct conf_list of "ip:port" */
+	OPT_CIDRLIST,		/* struct conf_list of "ip[/bits]" */
+};
 
 struct opt {
 	const char *name;	/* file spelling; the option swaps '_' for '-' */
@@ -45,6 +49,12 @@ static const struct opt opts[] = {
 	{ "idle_timeout", OPT_DURATION, O(idle_timeout_ms), 100, 86400000 },
 	{ "tunnel_timeout", OPT_DURATION, O(tunnel_timeout_ms), 1000, 604800000 },
 	{ "max_connections", OPT_UINT, O(max_connections), 1, 1000000 },
+	{ "body_timeout", OPT_DURATION, O(body_timeout_ms), 100, 86400000 },
+	{ "backend_down_time", OPT_DURATION, O(backend_down_ms), 0, 3600000 },
+	{ "max_body", OPT_SIZE, O(max_body), 0, UINT64_MAX },
+	{ "access_log_sample", OPT_UINT, O(access_log_sample), 1, 1000000 },
+	{ "trusted_proxies", OPT_CIDRLIST, O(trusted_proxies), 0, 0 },
+	{ "error_pages", OPT_STR, O(error_pages), 0, 0 },
 };
 #undef O
 
@@ -59,7 +69,9 @@ static const char usage[] =
     "      --log-target auto|stderr|journal  --access-log on|off\n"
     "      --stop-timeout D  --header-timeout D  --keepalive-timeout D\n"
     "      --connect-timeout D  --response-timeout D  --idle-timeout D  --tunnel-timeout D\n"
-    "      --max-connections N        (D: 30s, 500ms, 2m, 1h; a bare number is seconds)\n"
+    "      --max-connections N  --body-timeout D  --backend-down-time D  --max-body SIZE\n"
+    "      --access-log-sample N  --trusted-proxies CIDR (repeatable)  --error-pages DIR\n"
+    "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
 
 static void
@@ -78,6 +90,9 @@ conf_defaults(struct conf *c)
 	c->idle_timeout_ms = 60000;
 	c->tunnel_timeout_ms = 3600000;
 	c->max_connections = 10000;
+	c->body_timeout_ms = 60000;
+	c->backend_down_ms = 10000;
+	c->access_log_sample = 1;
 }
 
 /* Fills unset strings once everything was read, so "" can never mean "unset". */
@@ -90,6 +105,7 @@ conf_finish(struct conf *c)
 		{ offsetof(struct conf, user), HALOYD_DEFAULT_USER },
 		{ offsetof(struct conf, admin_group), HALOYD_DEFAULT_ADMIN_GROUP },
 		{ offsetof(struct conf, log_target), "auto" },
+		{ offsetof(struct conf, error_pages), HALOYD_DEFAULT_ERROR_PAGES },
 	};
 	size_t i;
 
@@ -98,7 +114,7 @@ conf_finish(struct conf *c)
 		if (*p == NULL && (*p = strdup(defs[i].def)) == NULL)
 			return -1;
 	}
-	if (c->nlisten_http == 0 && (c->listen_http[c->nlisten_http++] = strdup("0.0.0.0:80")) == NULL)
+	if (c->listen_http.n == 0 && (c->listen_http.v[c->listen_http.n++] = strdup("0.0.0.0:80")) == NULL)
 		return -1;
 	return 0;
 }
@@ -130,6 +146,46 @@ parse_duration(const char *v, uint64_t *ms)
 	return 0;
 }
 
+/* Bytes with an optional k, m or g (KiB, MiB, GiB). */
+static int
+parse_size(const char *v, uint64_t *out)
+{
+	char num[32];
+	size_t n = strspn(v, "0123456789");
+	uint64_t x, shift;
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (util_parse_u64(num, 0, UINT64_MAX >> 30, &x) == -1)
+		return -1;
+	if (v[n] == '\0')
+		shift = 0;
+	else if (v[n + 1] != '\0')
+		return -1;
+	else if (v[n] == 'k' || v[n] == 'K')
+		shift = 10;
+	else if (v[n] == 'm' || v[n] == 'M')
+		shift = 20;
+	else if (v[n] == 'g' || v[n] == 'G')
+		shift = 30;
+	else
+		return -1;
+	*out = x << shift;
+	return 0;
+}
+
+static void
+list_clear(struct conf_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
+}
+
 static int
 set_string(char **dst, const char *v)
 {
@@ -149,9 +205,10 @@ conf_apply(struct conf *c, const struct opt *o, const char *v, int fresh_list,
 {
 	void *p = (char *)c + o->off;
 	struct sockaddr_storage ss;
+	struct addr_cidr cidr;
+	struct conf_list *l;
 	socklen_t sl;
 	uint64_t u;
-	size_t i;
 
 	switch (o->type) {
 	case OPT_STR:
@@ -177,20 +234,23 @@ conf_apply(struct conf *c, const struct opt *o, const char *v, int fresh_list,
 			goto bad;
 		*(int *)p = strcmp(v, "on") == 0;
 		return 0;
-	case OPT_ADDRLIST:
-	case OPT_LIST:
-		if (fresh_list) {
-			for (i = 0; i < c->nlisten_http; i++)
-				free(c->listen_http[i]);
-			c->nlisten_http = 0;
-		}
-		if (o->type == OPT_ADDRLIST && addr_parse(v, &ss, &sl) == -1)
+	case OPT_SIZE:
+		if (parse_size(v, &u) == -1)
 			goto bad;
-		if (c->nlisten_http == CONFIG_LIST_MAX) {
+		*(uint64_t *)p = u;
+		return 0;
+	case OPT_ADDRLIST:
+	case OPT_CIDRLIST:
+		l = p;
+		if (fresh_list)
+			list_clear(l);
+		if (o->type == OPT_ADDRLIST ? addr_parse(v, &ss, &sl) == -1 : addr_parse_cidr(v, &cidr) == -1)
+			goto bad;
+		if (l->n == CONFIG_LIST_MAX) {
 			snprintf(err, errlen, "%s: at most %d entries", o->name, CONFIG_LIST_MAX);
 			return -1;
 		}
-		return (c->listen_http[c->nlisten_http++] = strdup(v)) == NULL ? -1 : 0;
+		return (l->v[l->n++] = strdup(v)) == NULL ? -1 : 0;
 	}
 bad:
 	snprintf(err, errlen, "%s: invalid value '%s'", o->name, v);
@@ -316,7 +376,8 @@ conf_argv_flags(struct conf *c, int argc, char **argv, char *err, size_t errlen)
 static int
 conf_argv_settings(struct conf *c, int argc, char **argv, char *err, size_t errlen)
 {
-	int i, lists_fresh = 1;
+	uint64_t fresh = UINT64_MAX;	/* one bit per option: its next entry starts the list over */
+	int i;
 
 	for (i = 1; i < argc; i++) {
 		char name[64];
@@ -343,10 +404,9 @@ conf_argv_settings(struct conf *c, int argc, char **argv, char *err, size_t errl
 			snprintf(err, errlen, "--%s needs a value", name);
 			return -1;
 		}
-		if (conf_apply(c, o, v, (o->type == OPT_ADDRLIST) && lists_fresh, err, errlen) == -1)
+		if (conf_apply(c, o, v, (fresh >> (o - opts)) & 1, err, errlen) == -1)
 			return -1;
-		if (o->type == OPT_ADDRLIST)
-			lists_fresh = 0;
+		fresh &= ~(1ull << (o - opts));
 	}
 	return 0;
 }
@@ -374,10 +434,9 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 void
 conf_free(struct conf *cfg)
 {
-	size_t i;
-
-	for (i = 0; i < cfg->nlisten_http; i++)
-		free(cfg->listen_http[i]);
+	list_clear(&cfg->listen_http);
+	list_clear(&cfg->trusted_proxies);
+	free(cfg->error_pages);
 	free(cfg->config_file);
 	free(cfg->state_dir);
 	free(cfg->runtime_dir);

@@ -12,11 +12,16 @@
 
 #define CONFIG_LIST_MAX 16
 
+/* A repeatable setting: the command line's entries replace the file's. */
+struct conf_list {
+	char *v[CONFIG_LIST_MAX];
+	size_t n;
+};
+
 struct conf {
 	char *config_file;
 	int config_explicit;		/* -c given: a missing file is an error */
-	char *listen_http[CONFIG_LIST_MAX];
-	size_t nlisten_http;
+	struct conf_list listen_http;
 	uint64_t workers;
 	char *state_dir;
 	char *runtime_dir;
@@ -32,6 +37,12 @@ struct conf {
 	uint64_t idle_timeout_ms;
 	uint64_t tunnel_timeout_ms;	/* upgraded connections (WebSocket) */
 	uint64_t max_connections;
+	uint64_t body_timeout_ms;	/* between two reads of a request body */
+	uint64_t backend_down_ms;	/* passive health: a failed backend is skipped this long */
+	uint64_t max_body;		/* bytes; 0 = no limit */
+	uint64_t access_log_sample;	/* log one request in N */
+	struct conf_list trusted_proxies;	/* CIDRs whose X-Forwarded-For we extend */
+	char *error_pages;		/* folder of NNN.html overriding the built-in pages */
 	int verbose;
 	int test_only;			/* -t: check the configuration and exit */
 };

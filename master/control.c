@@ -100,6 +100,8 @@ client_close(struct cclient *cl)
 	struct control *ctl = cl->ctl;
 	struct cclient **pp;
 
+	if (cl->fd == -1)
+		return;		/* already closed earlier in this batch */
 	for (pp = &ctl->clients; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == cl) {
 			*pp = cl->next;
@@ -108,6 +110,7 @@ client_close(struct cclient *cl)
 	ctl->nclients--;
 	ev_io_stop(ctl->m->loop, &cl->io);
 	close(cl->fd);
+	cl->fd = -1;
 	/* Other events for cl may still be queued in this batch. */
 	ev_defer(ctl->m->loop, client_free, cl);
 }

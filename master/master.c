@@ -121,7 +121,7 @@ master_reload(struct master *m)
 		notify_reloaded(m);
 		return -1;
 	}
-	if (fresh.nlisten_http != m->cfg.nlisten_http || fresh.workers != m->cfg.workers ||
+	if (fresh.listen_http.n != m->cfg.listen_http.n || fresh.workers != m->cfg.workers ||
 	    strcmp(fresh.state_dir, m->cfg.state_dir) != 0 ||
 	    strcmp(fresh.runtime_dir, m->cfg.runtime_dir) != 0 ||
 	    strcmp(fresh.user, m->cfg.user) != 0)
@@ -135,6 +135,14 @@ master_reload(struct master *m)
 	m->cfg.response_timeout_ms = fresh.response_timeout_ms;
 	m->cfg.idle_timeout_ms = fresh.idle_timeout_ms;
 	m->cfg.max_connections = fresh.max_connections;
+	m->cfg.tunnel_timeout_ms = fresh.tunnel_timeout_ms;
+	m->cfg.body_timeout_ms = fresh.body_timeout_ms;
+	m->cfg.backend_down_ms = fresh.backend_down_ms;
+	m->cfg.max_body = fresh.max_body;
+	m->cfg.access_log_sample = fresh.access_log_sample;
+	/* Swapped, so conf_free(&fresh) frees the old ones. */
+	SWAP(m->cfg.trusted_proxies, fresh.trusted_proxies);
+	SWAP(m->cfg.error_pages, fresh.error_pages);
 	log_set_verbose(fresh.verbose > m->cfg.verbose ? fresh.verbose : m->cfg.verbose);
 	conf_free(&fresh);
 	children_send_config(m);
@@ -234,7 +242,7 @@ master_start(struct master *m)
 	if (resolve_identities(m) == -1 || signals_init(m) == -1 || open_store(m) == -1 ||
 	    open_runtime_dir(m) == -1)
 		fatalx("cannot start");
-	if (listeners_open(&m->lst, m->cfg.listen_http, m->cfg.nlisten_http, m->nworkers) == -1)
+	if (listeners_open(&m->lst, m->cfg.listen_http.v, m->cfg.listen_http.n, m->nworkers) == -1)
 		fatalx("cannot open the listeners");
 	if (children_init(m) == -1)
 		fatal("workers");

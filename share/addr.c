@@ -84,3 +84,44 @@ addr_format(const struct sockaddr *sa, char *buf, size_t size)
 	}
 	return 0;
 }
+
+int
+addr_parse_cidr(const char *s, struct addr_cidr *c)
+{
+	char ip[ADDR_STR_MAX];
+	const char *slash = strchr(s, '/');
+	size_t n = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	uint64_t bits;
+
+	memset(c, 0, sizeof(*c));
+	if (n == 0 || n >= sizeof(ip))
+		return -1;
+	memcpy(ip, s, n);
+	ip[n] = '\0';
+	if (inet_pton(AF_INET, ip, c->addr) == 1)
+		c->family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, c->addr) == 1)
+		c->family = AF_INET6;
+	else
+		return -1;
+	bits = c->family == AF_INET ? 32 : 128;
+	if (slash != NULL && util_parse_u64(slash + 1, 0, bits, &bits) == -1)
+		return -1;
+	c->bits = (uint8_t)bits;
+	return 0;
+}
+
+int
+addr_cidr_match(const struct addr_cidr *c, const struct sockaddr *sa)
+{
+	const uint8_t *a;
+	unsigned full = c->bits / 8, rest = c->bits % 8;
+
+	if (sa->sa_family != c->family)
+		return 0;
+	a = sa->sa_family == AF_INET ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr :
+	    (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (memcmp(a, c->addr, full) != 0)
+		return 0;
+	return rest == 0 || ((a[full] ^ c->addr[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}

@@ -28,7 +28,8 @@ enum msg_type {
 	MSG_W_SNAP,		/* fd: sealed snapshot memfd; h.gen; no payload */
 	MSG_W_STATUS_REQ,	/* h.seq; no payload */
 	MSG_W_STOP,		/* graceful stop; struct msg_stop */
-	MSG_W_CONFIG,		/* struct msg_wconfig: runtime knobs from haloyd.conf */
+	MSG_W_CONFIG,		/* runtime knobs from haloyd.conf: struct msg_wconfig,
+				 * ntrusted x struct addr_cidr (share/addr.h), str error_pages */
 
 	/* worker -> master */
 	MSG_W_ACK = 32,		/* h.gen now serves; no payload */
@@ -114,7 +115,15 @@ struct msg_wconfig {
 	uint32_t idle_timeout_ms;
 	uint32_t access_log;	/* 0 off, 1 on */
 	uint32_t tunnel_timeout_ms;
+	uint32_t body_timeout_ms;	/* between two reads of a request body */
+	uint32_t backend_down_ms;	/* passive health */
+	uint64_t max_body;		/* bytes, 0 = no limit; routes may set their own */
+	uint32_t access_log_sample;	/* log one request in N */
+	uint32_t ntrusted;		/* trusted proxy blocks after this struct */
 };
+
+#define MSG_WCONFIG_TRUSTED_MAX 16
+#define MSG_WCONFIG_MAX_LEN (sizeof(struct msg_wconfig) + MSG_WCONFIG_TRUSTED_MAX * 20 + 2 + MSG_STR_MAX)
 
 struct msg_wstatus {
 	uint64_t requests;	/* served since start */

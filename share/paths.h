@@ -9,5 +9,6 @@
 #define HALOYD_STORE_FILE "haloyd.db"		/* inside the state dir */
 #define HALOYD_DEFAULT_USER "haloyd"
 #define HALOYD_DEFAULT_ADMIN_GROUP "haloyd-admin"
+#define HALOYD_DEFAULT_ERROR_PAGES "/etc/haloyd/errors"	/* NNN.html overrides */
 
 #endif

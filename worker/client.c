@@ -136,7 +136,7 @@ client_local(struct client *c, unsigned status, enum errpage_kind kind)
 	if (c->w->stopping || !c->keepalive || status == 400 || status == 408)
 		c->close_after = 1;
 	if (buf_get(&c->w->bufs, &c->out) == -1 ||
-	    errpage_write(&c->out, status, kind, !c->close_after, head_only) == -1) {
+	    errpage_write(&c->out, &c->w->errpages, status, kind, !c->close_after, head_only) == -1) {
 		c->out.len = 0;
 		c->close_after = 1;
 	}

@@ -10,8 +10,10 @@
 
 #include "share/evloop.h"
 #include "share/ipc.h"
+#include "share/addr.h"
 #include "share/msg.h"
 #include "worker/buf.h"
+#include "worker/errpage.h"
 
 #define WORKER_MAX_LISTENERS 32
 #define WORKER_RR_SLOTS 1024	/* round-robin counters, indexed by route id */
@@ -39,6 +41,8 @@ struct worker {
 	struct ev_io sig_io;
 
 	struct msg_wconfig cfg;
+	struct addr_cidr trusted[MSG_WCONFIG_TRUSTED_MAX];	/* cfg.ntrusted of them */
+	struct errpages errpages;
 	struct snap *snap;	/* the newest generation; requests hold their own reference */
 	uint32_t gen;
 

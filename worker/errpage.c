@@ -1,13 +1,24 @@
 /*
- * The pages a worker answers with itself (see errpage.h). Short, static and
- * free of anything from the request, so they cannot reflect input.
+ * The pages a worker answers with itself (see errpage.h). The built-in ones
+ * are short, static and free of anything from the request, so they cannot
+ * reflect input; overrides are read once per configuration, never per request.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "share/log.h"
 #include "worker/errpage.h"
+
+static const unsigned errpage_codes[ERRPAGE_NCODES] = {
+	400, 404, 408, 413, 414, 431, 500, 501, 502, 503, 504, 505,
+};
 
 const char *
 errpage_reason(unsigned status)
@@ -29,6 +40,84 @@ errpage_reason(unsigned status)
 	}
 }
 
+static int
+errpage_index(unsigned status)
+{
+	int i;
+
+	for (i = 0; i < ERRPAGE_NCODES; i++)
+		if (errpage_codes[i] == status)
+			return i;
+	return -1;
+}
+
+void
+errpage_free(struct errpages *p)
+{
+	int i;
+
+	for (i = 0; i < ERRPAGE_NCODES; i++) {
+		free(p->page[i]);
+		p->page[i] = NULL;
+		p->len[i] = 0;
+	}
+}
+
+/* Reads dir/NNN.html whole; NULL when absent, unreadable or too big (logged). */
+static char *
+errpage_read(int dirfd, const char *dir, unsigned code, size_t *lenp)
+{
+	char name[16], *data = NULL;
+	struct stat st;
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(name, sizeof(name), "%u.html", code);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd == -1) {
+		if (errno != ENOENT)
+			log_warn("error page %s/%s", dir, name);
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > ERRPAGE_FILE_MAX) {
+		log_warnx("error page %s/%s: not a regular file of at most %d bytes", dir, name,
+		    ERRPAGE_FILE_MAX);
+		goto out;
+	}
+	if ((data = malloc((size_t)st.st_size + 1)) == NULL)
+		goto out;
+	n = read(fd, data, (size_t)st.st_size);
+	if (n != st.st_size) {
+		log_warnx("error page %s/%s: short read", dir, name);
+		free(data);
+		data = NULL;
+		goto out;
+	}
+	*lenp = (size_t)n;
+out:
+	close(fd);
+	return data;
+}
+
+void
+errpage_load(struct errpages *p, const char *dir)
+{
+	int i, dirfd;
+
+	errpage_free(p);
+	if (dir == NULL || *dir == '\0')
+		return;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd == -1) {
+		if (errno != ENOENT)
+			log_warn("error pages %s", dir);
+		return;
+	}
+	for (i = 0; i < ERRPAGE_NCODES; i++)
+		p->page[i] = errpage_read(dirfd, dir, errpage_codes[i], &p->len[i]);
+	close(dirfd);
+}
+
 static const char welcome[] =
     "<!doctype html>\n<html><head><title>haloyd</title></head><body>\n"
     "<h1>haloyd is running</h1>\n"
@@ -38,28 +127,30 @@ static const char welcome[] =
     "</body></html>\n";
 
 int
-errpage_write(struct buf *b, unsigned status, enum errpage_kind kind, int keepalive, int head_only)
+errpage_write(struct buf *b, const struct errpages *p, unsigned status,
+    enum errpage_kind kind, int keepalive, int head_only)
 {
-	char body[1024];
-	const char *reason = errpage_reason(status);
-	int n;
+	char builtin[1024];
+	const char *reason = errpage_reason(status), *body = builtin;
+	int i = errpage_index(status);
+	size_t n;
 
 	if (kind == ERRPAGE_WELCOME)
-		n = snprintf(body, sizeof(body), "%s", welcome);
+		body = welcome, n = sizeof(welcome) - 1;
+	else if (p != NULL && i >= 0 && p->page[i] != NULL)
+		body = p->page[i], n = p->len[i];
 	else
-		n = snprintf(body, sizeof(body), "<!doctype html>\n<html><head><title>%u %s</title>"
-		    "</head><body>\n<h1>%u %s</h1>\n<hr><p>haloyd</p>\n</body></html>\n",
-		    status, reason, status, reason);
-	if (n < 0 || (size_t)n >= sizeof(body))
-		return -1;
+		n = (size_t)snprintf(builtin, sizeof(builtin), "<!doctype html>\n<html><head>"
+		    "<title>%u %s</title></head><body>\n<h1>%u %s</h1>\n<hr><p>haloyd</p>\n"
+		    "</body></html>\n", status, reason, status, reason);
 	if (buf_printf(b, "HTTP/1.1 %u %s\r\nContent-Type: text/html; charset=utf-8\r\n"
-	    "Content-Length: %d\r\nCache-Control: no-store\r\n%s\r\n", status, reason, n,
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n", status, reason, n,
 	    keepalive ? "" : "Connection: close\r\n") == -1)
 		return -1;
 	if (head_only)
 		return 0;
-	if ((size_t)n > buf_room(b))
+	if (n > buf_room(b))
 		return -1;
-	buf_append(b, body, (size_t)n);
+	buf_append(b, body, n);
 	return 0;
 }

@@ -1,19 +1,36 @@
-/* The responses a worker writes itself: error pages and the "no routes yet" page. */
+/*
+ * The responses a worker writes itself: error pages and the "no routes yet"
+ * page. The built-in pages can be replaced by NNN.html files in the folder
+ * named by error_pages in haloyd.conf.
+ */
 #ifndef HALOYD_WORKER_ERRPAGE_H
 #define HALOYD_WORKER_ERRPAGE_H
 
+#include <stddef.h>
+
 #include "worker/buf.h"
 
-#define ERRPAGE_MAX 2048	/* room a page needs, head included */
+#define ERRPAGE_FILE_MAX (16 * 1024)	/* an override page must fit one buffer with its head */
+#define ERRPAGE_NCODES 12
 
 enum errpage_kind {
 	ERRPAGE_STATUS = 0,	/* the page for the status */
 	ERRPAGE_WELCOME,	/* no route at all: how to add one */
 };
 
-/* Writes a whole response (head and small HTML body); -1 when b lacks room. */
-int errpage_write(struct buf *b, unsigned status, enum errpage_kind kind, int keepalive,
-    int head_only);
+/* Override pages read from the error_pages folder, NULL where the built-in one serves. */
+struct errpages {
+	char *page[ERRPAGE_NCODES];
+	size_t len[ERRPAGE_NCODES];
+};
+
+/* Replaces p's pages with the folder's; a missing folder or file is not an error. */
+void errpage_load(struct errpages *p, const char *dir);
+void errpage_free(struct errpages *p);
+
+/* Writes a whole response (head and HTML body); -1 when b lacks room. */
+int errpage_write(struct buf *b, const struct errpages *p, unsigned status,
+    enum errpage_kind kind, int keepalive, int head_only);
 
 const char *errpage_reason(unsigned status);
 

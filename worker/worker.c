@@ -87,10 +87,26 @@ static int
 on_config(void *arg, struct ipc_msg *m)
 {
 	struct worker *w = arg;
+	struct msg_wconfig cfg;
+	char dir[MSG_STR_MAX + 1];
+	const void *p;
+	struct cur c;
 
-	memcpy(&w->cfg, m->data, sizeof(w->cfg));
-	if (w->cfg.max_conns == 0)
-		w->cfg.max_conns = 1;
+	cur_init(&c, m->data, m->h.len);
+	if ((p = cur_blob(&c, sizeof(cfg))) == NULL)
+		return -1;
+	memcpy(&cfg, p, sizeof(cfg));
+	if (cfg.ntrusted > MSG_WCONFIG_TRUSTED_MAX ||
+	    (p = cur_blob(&c, cfg.ntrusted * sizeof(w->trusted[0]))) == NULL ||
+	    cur_str(&c, dir, sizeof(dir)) == -1 || cur_end(&c) == -1)
+		return -1;
+	memcpy(w->trusted, p, cfg.ntrusted * sizeof(w->trusted[0]));
+	if (cfg.max_conns == 0)
+		cfg.max_conns = 1;
+	if (cfg.access_log_sample == 0)
+		cfg.access_log_sample = 1;
+	w->cfg = cfg;
+	errpage_load(&w->errpages, dir);
 	listen_update(w);
 	return 0;
 }
@@ -166,7 +182,7 @@ on_stop(void *arg, struct ipc_msg *m)
 
 static const struct ipc_handler worker_handlers[] = {
 	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), on_hello },
-	{ MSG_W_CONFIG, IPC_FD_NONE, sizeof(struct msg_wconfig), sizeof(struct msg_wconfig), on_config },
+	{ MSG_W_CONFIG, IPC_FD_NONE, sizeof(struct msg_wconfig), MSG_WCONFIG_MAX_LEN, on_config },
 	{ MSG_W_LISTENER, IPC_FD_REQUIRED, sizeof(struct msg_listener), sizeof(struct msg_listener),
 	  on_listener },
 	{ MSG_W_SNAP, IPC_FD_OPTIONAL, 0, 0, on_snap },
@@ -256,6 +272,7 @@ worker_cleanup(struct worker *w)
 		snap_unref(w->snap);
 	buf_pool_clear(&w->bufs);
 	buf_pool_clear(&w->heads);
+	errpage_free(&w->errpages);
 	ev_io_stop(w->loop, &w->parent_io);
 	ev_io_stop(w->loop, &w->sig_io);
 	ev_loop_free(w->loop);
