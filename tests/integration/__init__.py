@@ -1,0 +1,1 @@
+"""The integration suite: the real haloyd and haloyd-ctl, real backends, real clients."""
