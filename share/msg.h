@@ -30,6 +30,7 @@ enum msg_type {
 	MSG_W_STOP,		/* graceful stop; struct msg_stop */
 	MSG_W_CONFIG,		/* runtime knobs from haloyd.conf: struct msg_wconfig,
 				 * ntrusted x struct addr_cidr (share/addr.h), str error_pages */
+	MSG_W_KEYRING,		/* fd: sealed keyring memfd (share/keyring.h); h.gen; no payload */
 
 	/* worker -> master */
 	MSG_W_ACK = 32,		/* h.gen now serves; no payload */
@@ -47,6 +48,11 @@ enum msg_type {
 	MSG_C_BACKEND_RM,	/* str route; str backend */
 	MSG_C_STATUS,		/* empty */
 	MSG_C_RELOAD,		/* empty */
+	MSG_C_ROUTE_SET,	/* str name; u16 n; n x (str key; str value) — see haloyd-ctl(8) */
+	MSG_C_CERT_IMPORT,	/* str domain; str chain PEM; str key PEM; u8 force (see TLS) */
+	MSG_C_CERT_LIST,	/* empty */
+	MSG_C_CERT_SHOW,	/* str domain */
+	MSG_C_CERT_RM,		/* str domain */
 
 	/* master -> haloyd-ctl */
 	MSG_C_ROW = 96,		/* u16 nfields; nfields x field (below) */

@@ -298,8 +298,8 @@ snap_check_routes(const struct snap *v, char *err, size_t errlen)
 		if ((uint64_t)r->be_first + r->be_count > v->sn_nbackends)
 			return snap_fail(err, errlen, "route %u: backends %u+%u out of range", i,
 			    r->be_first, r->be_count);
-		if (r->reserved != 0)
-			return snap_fail(err, errlen, "route %u: reserved field set", i);
+		if (r->flags & ~SNAP_ROUTE_FLAGS_ALL)
+			return snap_fail(err, errlen, "route %u: unknown flags %#x", i, r->flags);
 		for (b = r->be_first; b < r->be_first + r->be_count; b++)
 			if (v->sn_backends[b].route != i)
 				return snap_fail(err, errlen,

@@ -87,6 +87,9 @@ struct snap_slot {
 
 enum snap_route_flags {
 	SNAP_ROUTE_NONE = 0,
+	SNAP_ROUTE_NO_HTTPS_REDIRECT = 1 << 0,	/* port 80 serves instead of redirecting */
+	SNAP_ROUTE_HSTS = 1 << 1,		/* Strict-Transport-Security on HTTPS answers */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 2) - 1,
 };
 
 struct snap_route {
@@ -99,7 +102,7 @@ struct snap_route {
 	uint32_t connect_ms;	/* per-route timeouts, 0 = the global default */
 	uint32_t response_ms;
 	uint32_t idle_ms;
-	uint32_t reserved;
+	uint32_t tunnel_ms;
 	uint64_t max_body;	/* 0 = the global default */
 };
 

@@ -23,6 +23,10 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 
 	if (!w->cfg.access_log)
 		return;
+	/* Sampling keeps every server error: those are the entries one searches for. */
+	if (w->cfg.access_log_sample > 1 && e->status < 500 &&
+	    w->access_seq++ % w->cfg.access_log_sample != 0)
+		return;
 	util_strlcpy(path, "-", sizeof(path));
 	if (e->req != NULL) {
 		method = http_method_str((enum http_method)e->req->method);

@@ -30,6 +30,13 @@
 #include "worker/tunnel.h"
 
 #define HEAD_FEED_MAX (12 * 1024)	/* see proxy_room(): what one feed may turn into */
+/*
+ * After an answer that leaves request bytes unread (413, 408...), closing at
+ * once would make the kernel reset the connection and the client could lose
+ * the answer: the write side is shut and input drained for a while first.
+ */
+#define LINGER_MS 2000
+#define LINGER_MAX (1024 * 1024)
 
 struct client {
 	struct worker *w;
@@ -39,6 +46,8 @@ struct client {
 	struct ev_timer timer;
 	const char *proto;
 	char ip[ADDR_STR_MAX];
+	int trusted;			/* the peer is in trusted_proxies */
+	size_t drained;			/* bytes dropped while lingering */
 	struct buf in, out;
 	struct h1 h1;
 	struct http_head *req;
@@ -55,10 +64,11 @@ struct client {
 	unsigned peer_eof : 1;
 	unsigned dead : 1;
 	unsigned kick_pending : 1;
-	unsigned timer_phase : 2;	/* what the armed timer is for */
+	unsigned lingering : 1;		/* answered, closing: unread input is drained */
+	unsigned timer_phase : 3;	/* what the armed timer is for */
 };
 
-enum { TIMER_NONE, TIMER_KEEPALIVE, TIMER_HEADER };
+enum { TIMER_NONE, TIMER_KEEPALIVE, TIMER_HEADER, TIMER_BODY, TIMER_LINGER };
 
 static void client_run(struct client *c);
 
@@ -240,7 +250,7 @@ sink_more(void *arg)
 
 /* Hands the socket and buffered bytes to a tunnel; the client struct goes. */
 static void
-client_handover(struct client *c, int backend_fd)
+client_handover(struct client *c, int backend_fd, uint32_t idle_ms)
 {
 	struct worker *w = c->w;
 	int fd = c->fd;
@@ -256,11 +266,11 @@ client_handover(struct client *c, int backend_fd)
 		c->next->prev = c->prev;
 	client_kick(c);
 	/* The connection stays counted in nclients: the tunnel owns it now. */
-	(void)tunnel_start(w, fd, backend_fd, &c->out, &c->in);
+	(void)tunnel_start(w, fd, backend_fd, &c->out, &c->in, idle_ms);
 }
 
 static void
-sink_upgrade(void *arg, struct http_head *resp, int fd, struct buf *rest)
+sink_upgrade(void *arg, struct http_head *resp, int fd, struct buf *rest, uint32_t idle_ms)
 {
 	struct client *c = arg;
 
@@ -275,7 +285,7 @@ sink_upgrade(void *arg, struct http_head *resp, int fd, struct buf *rest)
 	}
 	buf_append(&c->out, buf_head(rest), rest->len);
 	buf_put(&c->w->bufs, rest);
-	client_handover(c, fd);
+	client_handover(c, fd, idle_ms);
 }
 
 static const struct proxy_sink_ops client_sink = {
@@ -300,7 +310,8 @@ client_on_head(void *arg, struct http_head *h)
 		client_local(c, host == NULL ? 400 : 501, ERRPAGE_STATUS);
 		return 1;
 	}
-	c->ex = proxy_start(c->w, &(struct proxy_req){ h, c->host, c->ip, c->proto, c->start_us },
+	c->ex = proxy_start(c->w, &(struct proxy_req){ h, c->host, c->ip, c->proto, c->trusted,
+	    c->start_us },
 	    &client_sink, c, &status);
 	if (c->ex == NULL) {
 		client_local(c, status, status == 404 && (c->w->snap == NULL ||
@@ -383,12 +394,38 @@ client_parse(struct client *c)
 	}
 }
 
+/* Starts the lingering close, or closes when nothing can be left unread. */
+static void
+client_linger(struct client *c)
+{
+	if (c->peer_eof || (c->req_done && c->in.len == 0) || shutdown(c->fd, SHUT_WR) == -1) {
+		client_close(c);
+		return;
+	}
+	c->lingering = 1;
+	buf_put(&c->w->bufs, &c->in);
+	buf_put(&c->w->bufs, &c->out);
+}
+
+/* Reads and drops input until EOF, LINGER_MAX bytes or the timer. */
+static void
+client_drain(struct client *c)
+{
+	char sink[4096];
+	ssize_t n = -1;
+
+	while (c->drained <= LINGER_MAX && (n = read(c->fd, sink, sizeof(sink))) > 0)
+		c->drained += (size_t)n;
+	if (c->drained > LINGER_MAX || n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		client_close(c);
+}
+
 /* The answer is out: close, or get ready for the next request. */
 static void
 client_next(struct client *c)
 {
 	if (c->close_after || c->w->stopping || (c->peer_eof && c->in.len == 0)) {
-		client_close(c);
+		client_linger(c);
 		return;
 	}
 	c->req_active = c->req_done = c->resp_started = c->resp_done = 0;
@@ -426,6 +463,8 @@ client_read(struct client *c)
 	    buf_room(&c->in) == 0)
 		return 0;
 	n = buf_read_fd(&c->in, c->fd);
+	if (n > 0 && c->timer_phase == TIMER_BODY)
+		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.body_timeout_ms);
 	if (n == 0)
 		c->peer_eof = 1;
 	if (n == -1 && errno != EAGAIN)
@@ -441,8 +480,18 @@ client_on_timer(struct ev_loop *l, struct ev_timer *t)
 	struct client *c = t->arg;
 
 	(void)l;
-	if (c->timer_phase == TIMER_HEADER && !c->resp_started) {
+	if (c->timer_phase == TIMER_BODY && c->in.len > 0) {
+		/* Input is waiting for the backend, not the other way round. */
+		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.body_timeout_ms);
+		return;
+	}
+	if ((c->timer_phase == TIMER_HEADER || c->timer_phase == TIMER_BODY) && !c->resp_started) {
+		log_info("client %s: %s timed out", c->ip,
+		    c->timer_phase == TIMER_HEADER ? "request head" : "request body");
 		c->timer_phase = TIMER_NONE;
+		if (c->ex != NULL)
+			proxy_abort(c->ex);
+		c->ex = NULL;
 		client_local(c, 408, ERRPAGE_STATUS);
 		return;
 	}
@@ -453,8 +502,11 @@ static void
 client_update_timer(struct client *c)
 {
 	struct worker *w = c->w;
-	unsigned phase = !c->req_active ? TIMER_KEEPALIVE :
-	    !c->h1.head_done && !c->resp_started ? TIMER_HEADER : TIMER_NONE;
+	unsigned phase = c->lingering ? TIMER_LINGER : !c->req_active ? TIMER_KEEPALIVE :
+	    !c->h1.head_done && !c->resp_started ? TIMER_HEADER :
+	    c->ex != NULL && !c->req_done ? TIMER_BODY : TIMER_NONE;
+	uint32_t ms[] = { 0, w->cfg.keepalive_timeout_ms, w->cfg.header_timeout_ms,
+	    w->cfg.body_timeout_ms, LINGER_MS };
 
 	if (phase == c->timer_phase)
 		return;
@@ -462,8 +514,7 @@ client_update_timer(struct client *c)
 	if (phase == TIMER_NONE)
 		ev_timer_stop(w->loop, &c->timer);
 	else
-		ev_timer_start(w->loop, &c->timer, phase == TIMER_KEEPALIVE ?
-		    w->cfg.keepalive_timeout_ms : w->cfg.header_timeout_ms);
+		ev_timer_start(w->loop, &c->timer, ms[phase]);
 }
 
 static void
@@ -471,7 +522,9 @@ client_update_watch(struct client *c)
 {
 	uint32_t ev = 0;
 
-	if (!c->peer_eof && !c->close_after && !c->req_done &&
+	if (c->lingering)
+		ev = EPOLLIN;
+	else if (!c->peer_eof && !c->close_after && !c->req_done &&
 	    (c->in.data == NULL || c->in.len < BUF_SIZE))
 		ev |= EPOLLIN;
 	if (c->out.len > 0)
@@ -483,6 +536,12 @@ client_update_watch(struct client *c)
 static void
 client_run(struct client *c)
 {
+	if (c->lingering) {
+		client_drain(c);
+		if (!c->dead)
+			client_update_timer(c);
+		return;
+	}
 	if (client_flush(c) == -1 || client_read(c) == -1) {
 		client_close(c);
 		return;
@@ -498,6 +557,8 @@ client_run(struct client *c)
 		client_next(c);
 		if (c->dead)
 			return;
+		if (c->lingering)
+			goto out;
 		client_parse(c);
 		if (c->dead)
 			return;
@@ -507,6 +568,7 @@ client_run(struct client *c)
 		client_close(c);
 		return;
 	}
+out:
 	client_update_timer(c);
 	client_update_watch(c);
 }
@@ -517,6 +579,17 @@ client_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	(void)l;
 	(void)events;
 	client_run(io->arg);
+}
+
+static int
+client_trusted(const struct worker *w, const struct sockaddr *peer)
+{
+	uint32_t i;
+
+	for (i = 0; i < w->cfg.ntrusted; i++)
+		if (addr_cidr_match(&w->trusted[i], peer))
+			return 1;
+	return 0;
 }
 
 int
@@ -534,6 +607,7 @@ client_new(struct worker *w, int fd, const struct listener *ls, const struct soc
 	c->proto = ls->kind == LISTENER_HTTPS ? "https" : "http";
 	if (addr_format_ip(peer, c->ip, sizeof(c->ip)) == -1)
 		util_strlcpy(c->ip, "unknown", sizeof(c->ip));
+	c->trusted = client_trusted(w, peer);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_timer_init(&c->timer, client_on_timer, c);
 	if (ev_io_start(w->loop, &c->io, fd, EPOLLIN, client_on_io, c) == -1) {
@@ -557,7 +631,7 @@ client_close_idle(struct worker *w)
 
 	for (c = w->clients; c != NULL; c = next) {
 		next = c->next;
-		if (!c->req_active && c->in.len == 0)
+		if ((!c->req_active && c->in.len == 0) || c->lingering)
 			client_close(c);
 	}
 }

@@ -54,6 +54,7 @@ struct worker {
 	struct tunnel *tunnels;	/* upgraded connections; counted in nclients */
 	uint32_t nclients;
 	uint64_t requests;
+	uint64_t access_seq;	/* access_log_sample's counter */
 	uint64_t reqid_base;	/* random, per process: request ids are base + counter */
 
 	int stopping;

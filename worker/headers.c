@@ -56,6 +56,24 @@ write_fields(struct buf *b, const struct http_head *h, int skip_fwd)
 	return 0;
 }
 
+/* The client's address, after what a trusted proxy says came before it. */
+static int
+write_xff(struct buf *b, const struct http_head *req, const struct fwd_info *fi)
+{
+	uint32_t i;
+
+	if (buf_printf(b, "X-Forwarded-For: ") == -1)
+		return -1;
+	for (i = 0; fi->trusted && i < req->nf - req->ntrailers; i++) {
+		const struct http_field *f = &req->f[i];
+
+		if (http_field_is(req, f, "x-forwarded-for") && f->value_len > 0 &&
+		    buf_printf(b, "%s, ", http_value(req, f)) == -1)
+			return -1;
+	}
+	return buf_printf(b, "%s\r\n", fi->client_ip);
+}
+
 int
 headers_write_request(struct buf *b, const struct http_head *req, const struct fwd_info *fi)
 {
@@ -66,8 +84,8 @@ headers_write_request(struct buf *b, const struct http_head *req, const struct f
 	if (buf_printf(b, "%s %s HTTP/1.1\r\n", http_method_str((enum http_method)req->method),
 	    req->raw + req->target_off) == -1 || write_fields(b, req, 1) == -1)
 		return -1;
-	if (buf_printf(b, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n", fi->client_ip,
-	    fi->proto) == -1)
+	if (write_xff(b, req, fi) == -1 ||
+	    buf_printf(b, "X-Forwarded-Proto: %s\r\n", fi->proto) == -1)
 		return -1;
 	if (host != NULL && buf_printf(b, "X-Forwarded-Host: %s\r\n", http_value(req, host)) == -1)
 		return -1;

@@ -14,6 +14,7 @@ struct fwd_info {
 	const char *client_ip;	/* the peer's address */
 	const char *proto;	/* "http" or "https" */
 	const char *request_id;
+	int trusted;		/* the peer is a trusted proxy: its X-Forwarded-For is kept */
 };
 
 /* 1 when field f must not be forwarded (hop-by-hop or named in Connection). */

@@ -34,6 +34,8 @@ struct exchange {
 	void *arg;
 
 	uint32_t first_be, tries;	/* round-robin start, backends tried */
+	uint64_t max_body;		/* request body limit, 0 = none */
+	int too_large;			/* the body crossed it: 413, the rest is dropped */
 	int retried;			/* the one retry of a sent request is used */
 	struct upstream *up;
 	const struct snap_backend *be;
@@ -172,6 +174,10 @@ ex_connect(struct exchange *ex, int fresh)
 		uint32_t i = r->be_first + (ex->first_be + ex->tries) % r->be_count;
 
 		ex->be = snap_backend_at(ex->snap, i);
+		if (upstream_is_down(ex->w, ex->be->id)) {
+			ex->tries++;
+			continue;
+		}
 		ex->up = upstream_get(ex->w, ex->be, fresh, ex_on_upstream, ex);
 		if (ex->up != NULL) {
 			ev_timer_start(ex->w->loop, &ex->timer, ex->up->connecting ?
@@ -180,6 +186,7 @@ ex_connect(struct exchange *ex, int fresh)
 			return 0;
 		}
 		log_info("backend %u: connect: %s", ex->be->id, strerror(errno));
+		upstream_mark_down(ex->w, ex->be->id);
 		ex->tries++;
 	}
 	return -1;
@@ -197,8 +204,10 @@ ex_upstream_failed(struct exchange *ex, int connect_failed)
 		ex_finish(ex, 502);
 		return;
 	}
-	if (connect_failed)
+	if (connect_failed) {
+		upstream_mark_down(ex->w, ex->be->id);
 		ex->tries++;		/* nothing was sent: the next backend may take it */
+	}
 	else if (!reused) {
 		if (ex->retried || !ex_idempotent(ex) || ex->replay_lost) {
 			ex_finish(ex, 502);
@@ -354,7 +363,8 @@ ex_upgrade(struct exchange *ex)
 
 	ex->up = NULL;
 	ex_log(ex, 101);
-	ops->upgrade(ex->arg, ex->resp, fd, &ex->in);
+	ops->upgrade(ex->arg, ex->resp, fd, &ex->in,
+	    ex_timeout(ex, ex->route->tunnel_ms, ex->w->cfg.tunnel_timeout_ms));
 	ex->ops = NULL;
 	ex->dead = 1;
 	ex_kick(ex);
@@ -389,6 +399,10 @@ ex_run(struct exchange *ex)
 {
 	size_t before = ex->out.len - ex->out_sent, inlen = ex->in.len;
 
+	if (ex->too_large) {
+		ex_finish(ex, 413);
+		return;
+	}
 	if (ex->up == NULL || ex->up->connecting)
 		return;
 	if (ex_write(ex) == -1 || ex_read(ex) == -1) {
@@ -457,6 +471,12 @@ ex_new(struct worker *w, const struct proxy_req *r, const struct snap_route *rou
 	return ex;
 }
 
+static uint64_t
+ex_body_limit(const struct worker *w, const struct snap_route *route)
+{
+	return route->max_body != 0 ? route->max_body : w->cfg.max_body;
+}
+
 struct exchange *
 proxy_start(struct worker *w, const struct proxy_req *r, const struct proxy_sink_ops *ops,
     void *arg, unsigned *status)
@@ -470,15 +490,20 @@ proxy_start(struct worker *w, const struct proxy_req *r, const struct proxy_sink
 	*status = 502;
 	if (route->be_count == 0)
 		return NULL;
+	*status = 413;
+	if (ex_body_limit(w, route) != 0 && r->head->has_length &&
+	    r->head->length > ex_body_limit(w, route))
+		return NULL;
 	*status = 500;
 	if ((ex = ex_new(w, r, route)) == NULL)
 		return NULL;
+	ex->max_body = ex_body_limit(w, route);
 	ex->ops = ops;
 	ex->arg = arg;
 	ex->first_be = w->rr[route->id % WORKER_RR_SLOTS]++;
 	if (buf_get(&w->bufs, &ex->out) == -1 ||
 	    headers_write_request(&ex->out, r->head, &(struct fwd_info){ r->client_ip, r->proto,
-	    ex->reqid }) == -1)
+	    ex->reqid, r->trusted }) == -1)
 		goto fail;
 	*status = 502;
 	if (ex_connect(ex, 0) == -1)
@@ -492,8 +517,11 @@ fail:
 size_t
 proxy_room(struct exchange *ex)
 {
-	size_t room = buf_room(&ex->out);
+	size_t room;
 
+	if (ex->too_large)
+		return BUF_SIZE;	/* dropped until the 413 goes out */
+	room = buf_room(&ex->out);
 	if (room < BUF_SIZE / 2 && ex->out_sent > 0) {
 		/* Keep sent bytes for a replay only while they cost nothing. */
 		buf_consume(&ex->out, ex->out_sent);
@@ -509,8 +537,14 @@ proxy_body(struct exchange *ex, const char *p, size_t n)
 {
 	int chunked = ex->req.head->chunked;
 
-	if (n == 0)
+	if (n == 0 || ex->too_large)
 		return 0;
+	if (ex->max_body != 0 && ex->bytes_in + n > ex->max_body) {
+		log_info("request body over %" PRIu64 " bytes: 413", ex->max_body);
+		ex->too_large = 1;
+		ex_kick(ex);
+		return 0;
+	}
 	if (n + CHUNK_SLACK > buf_room(&ex->out)) {
 		log_warnx("request body overran its buffer");
 		return -1;
@@ -528,6 +562,8 @@ proxy_body(struct exchange *ex, const char *p, size_t n)
 int
 proxy_body_end(struct exchange *ex, const struct http_head *req)
 {
+	if (ex->too_large)
+		return 0;
 	ex->req_done = 1;
 	if (req->chunked && headers_write_last_chunk(&ex->out, req) == -1)
 		return -1;

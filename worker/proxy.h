@@ -34,9 +34,11 @@ struct proxy_sink_ops {
 	void (*more)(void *arg);
 	/*
 	 * The backend accepted an upgrade with 101: the sink takes the backend
-	 * socket and the bytes that followed the head (rest's block). Gone after this.
+	 * socket and the bytes that followed the head (rest's block); idle_ms is
+	 * the route's tunnel timeout. Gone after this.
 	 */
-	void (*upgrade)(void *arg, struct http_head *resp, int fd, struct buf *rest);
+	void (*upgrade)(void *arg, struct http_head *resp, int fd, struct buf *rest,
+	    uint32_t idle_ms);
 };
 
 struct proxy_req {
@@ -44,6 +46,7 @@ struct proxy_req {
 	const char *host;		/* normalised */
 	const char *client_ip;
 	const char *proto;		/* "http" / "https" */
+	int trusted;			/* the peer is a trusted proxy (X-Forwarded-For kept) */
 	uint64_t start_us;
 };
 

@@ -30,6 +30,7 @@ struct tunnel {
 	struct side c, u;	/* client, backend */
 	struct flow up, down;	/* client -> backend, backend -> client */
 	struct ev_timer idle;
+	uint32_t idle_ms;
 	int dead;
 };
 
@@ -120,7 +121,7 @@ tunnel_run(struct tunnel *t)
 		return;
 	}
 	if (a > 0 || b > 0)
-		ev_timer_start(w->loop, &t->idle, w->cfg.tunnel_timeout_ms);
+		ev_timer_start(w->loop, &t->idle, t->idle_ms);
 	if (ev_io_modify(w->loop, &t->c.io, flow_events_src(&t->up) |
 	    (t->down.b.len > 0 ? EPOLLOUT : 0)) == -1 ||
 	    ev_io_modify(w->loop, &t->u.io, flow_events_src(&t->down) |
@@ -147,7 +148,7 @@ tunnel_on_idle(struct ev_loop *l, struct ev_timer *tm)
 
 int
 tunnel_start(struct worker *w, int client_fd, int backend_fd, struct buf *to_client,
-    struct buf *to_backend)
+    struct buf *to_backend, uint32_t idle_ms)
 {
 	struct tunnel *t = calloc(1, sizeof(*t));
 
@@ -160,6 +161,7 @@ tunnel_start(struct worker *w, int client_fd, int backend_fd, struct buf *to_cli
 		return -1;
 	}
 	t->w = w;
+	t->idle_ms = idle_ms;
 	t->c = (struct side){ t, client_fd, { 0 } };
 	t->u = (struct side){ t, backend_fd, { 0 } };
 	t->down.b = *to_client;

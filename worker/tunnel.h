@@ -6,6 +6,8 @@
 #ifndef HALOYD_WORKER_TUNNEL_H
 #define HALOYD_WORKER_TUNNEL_H
 
+#include <stdint.h>
+
 #include "worker/buf.h"
 
 struct worker;
@@ -18,7 +20,7 @@ struct worker;
  * everything closed.
  */
 int tunnel_start(struct worker *w, int client_fd, int backend_fd, struct buf *to_client,
-    struct buf *to_backend);
+    struct buf *to_backend, uint32_t idle_ms);
 void tunnel_close_all(struct worker *w);
 
 #endif

@@ -18,6 +18,7 @@
 struct pool {
 	uint32_t backend_id;
 	uint32_t nidle;
+	uint64_t down_until;	/* loop time (ms) until which the backend is skipped */
 	struct upstream *idle;	/* most recently used first */
 	struct pool *next;	/* in the bucket */
 };
@@ -265,4 +266,24 @@ upstream_release(struct upstream *u, int reuse)
 		return;
 	}
 	ev_timer_start(w->loop, &u->idle, UPSTREAM_IDLE_MS);
+}
+
+void
+upstream_mark_down(struct worker *w, uint32_t backend_id)
+{
+	struct pool *p;
+
+	if (w->cfg.backend_down_ms == 0 || (p = pool_find(w, backend_id, 1)) == NULL)
+		return;
+	if (p->down_until <= ev_now(w->loop))
+		log_notice("backend %u: down for %u ms", backend_id, w->cfg.backend_down_ms);
+	p->down_until = ev_now(w->loop) + w->cfg.backend_down_ms;
+}
+
+int
+upstream_is_down(struct worker *w, uint32_t backend_id)
+{
+	struct pool *p = pool_find(w, backend_id, 0);
+
+	return p != NULL && p->down_until > ev_now(w->loop);
 }

@@ -53,4 +53,11 @@ int upstream_detach(struct upstream *u);
 /* Back to the pool when reuse is set and the pool has room, else closed. */
 void upstream_release(struct upstream *u, int reuse);
 
+/*
+ * Passive health: a backend whose connect failed or timed out is skipped for
+ * backend_down_time (haloyd.conf). Per worker, keyed by store id like the pools.
+ */
+void upstream_mark_down(struct worker *w, uint32_t backend_id);
+int upstream_is_down(struct worker *w, uint32_t backend_id);
+
 #endif

@@ -785,8 +785,8 @@ START_TEST(bad_probes_and_reserved)
 	damaged_expect(&d, "host index: slot");
 	d.hosts[3].flags = 1;
 	damaged_expect(&d, "host 3: reserved flags");
-	d.routes[0].reserved = 1;
-	damaged_expect(&d, "route 0: reserved field");
+	d.routes[0].flags = 0x8000;
+	damaged_expect(&d, "route 0: unknown flags");
 	d.backends[2].flags = 2;
 	damaged_expect(&d, "backend 2: reserved flags");
 	d.h->reserved[47] = 1;
