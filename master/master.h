@@ -50,8 +50,8 @@ struct master {
 	int snap_fd;
 	uint32_t gen;
 	uint32_t nroutes;
-	uint64_t last_build_ms;
-	struct ev_timer build_timer;	/* debounces route changes */
+	int build_pending;		/* the store changed since the last build */
+	struct ev_timer build_timer;	/* runs the pending build from the loop */
 	struct ev_timer barrier_timer;	/* polices workers slow to ack */
 	struct control *control;
 	struct ipc_msg *rx;	/* receive buffer for every channel (64 KiB) */

@@ -1,8 +1,9 @@
 /*
  * Generations. The store is compiled into a sealed snapshot memfd; the
- * master keeps only the current one (respawned workers get it). Changes are
- * debounced on the leading edge: a lone change builds at once, a burst
- * shares builds at most PUBLISH_DEBOUNCE_MS apart.
+ * master keeps only the current one (respawned workers get it). A change
+ * builds at once when every worker serves the current generation; changes
+ * made while a generation is still being acked wait and share the next
+ * build, so builds never outpace the workers and a burst costs one build.
  */
 #include "config.h"
 
@@ -108,6 +109,33 @@ build_backend(struct build *b, int64_t id, const char *addr)
 	return 0;
 }
 
+/* A store timeout as the snapshot's u32: 0 there means haloyd.conf's value. */
+static uint32_t
+build_ms(int64_t v)
+{
+	if (v <= 0)
+		return 0;
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* The route's own settings; the store's checks and the master's ranges hold. */
+static void
+build_settings(struct snapb_route *sr, const struct store_settings *set)
+{
+	sr->connect_ms = build_ms(set->connect_ms);
+	sr->response_ms = build_ms(set->response_ms);
+	sr->idle_ms = build_ms(set->idle_ms);
+	sr->tunnel_ms = build_ms(set->tunnel_ms);
+	/* 0 in the snapshot is "the global limit": a route's "no limit" is the largest one. */
+	if (set->max_body == STORE_DEFAULT)
+		sr->max_body = 0;
+	else if (set->max_body == 0)
+		sr->max_body = UINT64_MAX;
+	else
+		sr->max_body = (uint64_t)set->max_body;
+	sr->flags = (uint16_t)(set->flags & SNAP_ROUTE_FLAGS_ALL);
+}
+
 static int
 build_route(void *arg, const struct store_route *r)
 {
@@ -121,6 +149,7 @@ build_route(void *arg, const struct store_route *r)
 	memset(sr, 0, sizeof(*sr));
 	sr->id = (uint32_t)r->id;
 	sr->be_first = b->nbackends;
+	build_settings(sr, &r->set);
 	if ((sr->name = build_name(b, r->name)) == NULL ||
 	    build_host(b, r->name_id, r->name, idx, 0) == -1)
 		goto fail;
@@ -160,7 +189,7 @@ publish_build(struct master *m)
 	int fd = -1, rc = -1;
 
 	memset(&b, 0, sizeof(b));
-	m->last_build_ms = ev_now(m->loop);
+	m->build_pending = 0;
 	if (store_route_foreach(m->store, build_route, &b) != 0 || b.failed) {
 		log_warnx("cannot read the routes from the store; keeping generation %u", m->gen);
 		goto out;
@@ -206,14 +235,31 @@ build_fire(struct ev_loop *l, struct ev_timer *t)
 	publish_check(m);
 }
 
+/* 1 while a live worker has not acked the generation sent to it. */
+static int
+publish_lagging(const struct master *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nworkers; i++)
+		if (m->workers[i].ready && m->workers[i].acked_gen < m->workers[i].sent_gen)
+			return 1;
+	return 0;
+}
+
+/* Starts the pending build from the loop once the workers caught up. */
+static void
+publish_schedule(struct master *m)
+{
+	if (m->build_pending && !publish_lagging(m) && !ev_timer_armed(&m->build_timer))
+		ev_timer_start(m->loop, &m->build_timer, 0);
+}
+
 uint32_t
 publish_changed(struct master *m)
 {
-	uint64_t now = ev_now(m->loop), since = now - m->last_build_ms;
-
-	if (!ev_timer_armed(&m->build_timer))
-		ev_timer_start(m->loop, &m->build_timer,
-		    since >= PUBLISH_DEBOUNCE_MS ? 0 : PUBLISH_DEBOUNCE_MS - since);
+	m->build_pending = 1;
+	publish_schedule(m);
 	return m->gen + 1;
 }
 
@@ -252,7 +298,6 @@ void
 publish_check(struct master *m)
 {
 	size_t i;
-	int lagging = 0;
 
 	control_release_waiters(m);
 	if (!m->ready_notified && m->gen > 0 && publish_served(m, m->gen) &&
@@ -263,11 +308,9 @@ publish_check(struct master *m)
 		m->ready_notified = 1;
 		notify_ready(m);
 	}
-	for (i = 0; i < m->nworkers; i++)
-		if (m->workers[i].ready && m->workers[i].acked_gen < m->workers[i].sent_gen)
-			lagging = 1;
-	if (lagging && !ev_timer_armed(&m->barrier_timer))
+	if (publish_lagging(m) && !ev_timer_armed(&m->barrier_timer))
 		ev_timer_start(m->loop, &m->barrier_timer, PUBLISH_ACK_GRACE_MS / 3);
+	publish_schedule(m);
 }
 
 void

@@ -10,15 +10,14 @@
 
 struct master;
 
-#define PUBLISH_DEBOUNCE_MS 50
 #define PUBLISH_ACK_GRACE_MS 3000	/* a worker slower than this to ack is respawned */
 
 /* Builds and sends a new generation now; 0 or -1 (the old one stays). */
 int publish_build(struct master *m);
 /*
- * The store changed: build soon. Changes close together share one build
- * (at most one per PUBLISH_DEBOUNCE_MS). Returns the generation that will
- * contain the change.
+ * The store changed: build now, or once every worker acked the generation
+ * in flight (changes made meanwhile share that build). Returns the
+ * generation that will contain the change.
  */
 uint32_t publish_changed(struct master *m);
 /* 1 when every live, ready worker serves generation >= gen. */
