@@ -186,7 +186,8 @@ ex_connect(struct exchange *ex, int fresh)
 			return 0;
 		}
 		log_info("backend %u: connect: %s", ex->be->id, strerror(errno));
-		upstream_mark_down(ex->w, ex->be->id);
+		if (upstream_backend_fault(errno))
+			upstream_mark_down(ex->w, ex->be->id);
 		ex->tries++;
 	}
 	return -1;

@@ -287,3 +287,15 @@ upstream_is_down(struct worker *w, uint32_t backend_id)
 
 	return p != NULL && p->down_until > ev_now(w->loop);
 }
+
+int
+upstream_backend_fault(int err)
+{
+	switch (err) {
+	case ECONNREFUSED: case ETIMEDOUT: case EHOSTUNREACH: case ENETUNREACH:
+	case ECONNRESET: case EHOSTDOWN: case ENETDOWN:
+		return 1;
+	default:
+		return 0;
+	}
+}

@@ -58,6 +58,8 @@ void upstream_release(struct upstream *u, int reuse);
  * backend_down_time (haloyd.conf). Per worker, keyed by store id like the pools.
  */
 void upstream_mark_down(struct worker *w, uint32_t backend_id);
+/* 1 when a connect error is the backend's doing, not a shortage of our own (EMFILE...). */
+int upstream_backend_fault(int err);
 int upstream_is_down(struct worker *w, uint32_t backend_id);
 
 #endif

@@ -77,18 +77,23 @@ def idle_rss(name, workers, port, pid, count):
     req = b"GET / HTTP/1.1\r\nHost: bench.local\r\n\r\n"
     before = rss_kib(pid)
     socks = []
-    for _ in range(count):
-        s = socket.create_connection(("127.0.0.1", int(port)))
-        s.sendall(req)
-        socks.append(s)
-    for s in socks:  # every connection has had one full request: idle keep-alive now
-        s.settimeout(10)
-        data = b""
-        while b"backend" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+    # In batches, so the backend never sees thousands of upstream connections
+    # at once: what is measured is idle client connections, not a connect storm.
+    for first in range(0, count, 500):
+        batch = []
+        for _ in range(min(500, count - first)):
+            s = socket.create_connection(("127.0.0.1", int(port)))
+            s.sendall(req)
+            batch.append(s)
+        for s in batch:  # one full answer each: idle keep-alive from now on
+            s.settimeout(30)
+            data = b""
+            while b"backend" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise SystemExit(f"{name}: connection closed before its answer")
+                data += chunk
+        socks += batch
     time.sleep(1.0)
     after = rss_kib(pid)
     for s in socks:
