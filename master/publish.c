@@ -109,33 +109,6 @@ build_backend(struct build *b, int64_t id, const char *addr)
 	return 0;
 }
 
-/* A store timeout as the snapshot's u32: 0 there means haloyd.conf's value. */
-static uint32_t
-build_ms(int64_t v)
-{
-	if (v <= 0)
-		return 0;
-	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-}
-
-/* The route's own settings; the store's checks and the master's ranges hold. */
-static void
-build_settings(struct snapb_route *sr, const struct store_settings *set)
-{
-	sr->connect_ms = build_ms(set->connect_ms);
-	sr->response_ms = build_ms(set->response_ms);
-	sr->idle_ms = build_ms(set->idle_ms);
-	sr->tunnel_ms = build_ms(set->tunnel_ms);
-	/* 0 in the snapshot is "the global limit": a route's "no limit" is the largest one. */
-	if (set->max_body == STORE_DEFAULT)
-		sr->max_body = 0;
-	else if (set->max_body == 0)
-		sr->max_body = UINT64_MAX;
-	else
-		sr->max_body = (uint64_t)set->max_body;
-	sr->flags = (uint16_t)(set->flags & SNAP_ROUTE_FLAGS_ALL);
-}
-
 static int
 build_route(void *arg, const struct store_route *r)
 {
@@ -149,7 +122,6 @@ build_route(void *arg, const struct store_route *r)
 	memset(sr, 0, sizeof(*sr));
 	sr->id = (uint32_t)r->id;
 	sr->be_first = b->nbackends;
-	build_settings(sr, &r->set);
 	if ((sr->name = build_name(b, r->name)) == NULL ||
 	    build_host(b, r->name_id, r->name, idx, 0) == -1)
 		goto fail;

@@ -459,7 +459,11 @@ client_read(struct client *c)
 {
 	ssize_t n;
 
-	if (c->peer_eof || c->close_after || c->req_done || buf_get(&c->w->bufs, &c->in) == -1 ||
+	/*
+	 * Reading on while a response is pending (pipelined bytes wait in in)
+	 * keeps the socket's epoll interest unchanged from request to request.
+	 */
+	if (c->peer_eof || c->close_after || buf_get(&c->w->bufs, &c->in) == -1 ||
 	    buf_room(&c->in) == 0)
 		return 0;
 	n = buf_read_fd(&c->in, c->fd);
@@ -524,7 +528,7 @@ client_update_watch(struct client *c)
 
 	if (c->lingering)
 		ev = EPOLLIN;
-	else if (!c->peer_eof && !c->close_after && !c->req_done &&
+	else if (!c->peer_eof && !c->close_after &&
 	    (c->in.data == NULL || c->in.len < BUF_SIZE))
 		ev |= EPOLLIN;
 	if (c->out.len > 0)

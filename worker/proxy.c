@@ -183,6 +183,8 @@ ex_connect(struct exchange *ex, int fresh)
 			ev_timer_start(ex->w->loop, &ex->timer, ex->up->connecting ?
 			    ex_timeout(ex, r->connect_ms, ex->w->cfg.connect_timeout_ms) :
 			    ex_timeout(ex, r->response_ms, ex->w->cfg.response_timeout_ms));
+			if (!ex->up->connecting)
+				ex_kick(ex);
 			return 0;
 		}
 		log_info("backend %u: connect: %s", ex->be->id, strerror(errno));

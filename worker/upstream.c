@@ -201,8 +201,9 @@ upstream_get(struct worker *w, const struct snap_backend *b, int fresh, upstream
 		return NULL;
 	u->fn = fn;
 	u->arg = arg;
-	if (u->io.active ? upstream_watch(u, EPOLLOUT) :
-	    ev_io_start(w->loop, &u->io, u->fd, EPOLLOUT, upstream_dispatch, u)) {
+	/* A pooled connection keeps watching EPOLLIN: the caller writes at once. */
+	if (!u->io.active && ev_io_start(w->loop, &u->io, u->fd, u->connecting ? EPOLLOUT : EPOLLIN,
+	    upstream_dispatch, u) == -1) {
 		upstream_close(u);
 		errno = ENOMEM;
 		return NULL;

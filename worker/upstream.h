@@ -39,8 +39,9 @@ void upstream_pools_free(struct worker *w);
 
 /*
  * An idle pooled connection to b, else a new non-blocking connect. The
- * upstream reports to fn(arg) until released. NULL with errno when the
- * connect failed at once.
+ * upstream reports to fn(arg) until released; unless it is connecting, the
+ * caller writes first (no event announces that it may). NULL with errno
+ * when the connect failed at once.
  */
 struct upstream *upstream_get(struct worker *w, const struct snap_backend *b, int fresh,
     upstream_fn *fn, void *arg);

@@ -239,7 +239,7 @@ START_TEST(test_request_head_for_backend)
 	    "X-Drop: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 6.6.6.6\r\nAccept: */*\r\n\r\n";
 	struct buf_pool pool = { .size = BUF_SIZE };
 	struct buf b = { 0 };
-	struct fwd_info fi = { "192.0.2.7", "http", "abc" };
+	struct fwd_info fi = { "192.0.2.7", "http", "abc", 0 };
 
 	ck_assert_int_eq(h1_feed(&parser, req, strlen(req)), (ssize_t)strlen(req));
 	ck_assert_int_eq(buf_get(&pool, &b), 0);
@@ -248,6 +248,12 @@ START_TEST(test_request_head_for_backend)
 	ck_assert_str_eq(buf_head(&b), "GET /p HTTP/1.1\r\nHost: app.example.com\r\nAccept: */*\r\n"
 	    "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\n"
 	    "X-Forwarded-Host: app.example.com\r\nX-Request-Id: abc\r\n\r\n");
+	/* From a trusted proxy the chain is kept and the peer appended. */
+	b.len = 0;
+	fi.trusted = 1;
+	ck_assert_int_eq(headers_write_request(&b, head, &fi), 0);
+	buf_append(&b, "", 1);
+	ck_assert_ptr_nonnull(strstr(buf_head(&b), "\r\nX-Forwarded-For: 6.6.6.6, 192.0.2.7\r\n"));
 	buf_put(&pool, &b);
 	buf_pool_clear(&pool);
 }
