@@ -115,7 +115,7 @@ client_close(struct client *c)
 	if (c->dead)
 		return;
 	if (c->ex != NULL)
-		proxy_abort(c->ex);
+		proxy_abort(c->ex, 499);
 	c->ex = NULL;
 	c->dead = 1;
 	ev_io_stop(w->loop, &c->io);
@@ -133,9 +133,9 @@ client_close(struct client *c)
 	worker_check_stopped(w);
 }
 
-/* An answer of our own; the request's body, if any, is not read. */
+/* An answer of our own (logged unless the exchange did); the request's body, if any, is not read. */
 static void
-client_local(struct client *c, unsigned status, enum errpage_kind kind)
+client_answer(struct client *c, unsigned status, enum errpage_kind kind, int log)
 {
 	int head_done = c->h1.head_done && c->req != NULL;
 	int head_only = head_done && c->req->method == HTTP_HEAD;
@@ -151,10 +151,27 @@ client_local(struct client *c, unsigned status, enum errpage_kind kind)
 		c->close_after = 1;
 	}
 	c->resp_started = c->resp_done = 1;
-	accesslog_write(c->w, &(struct accesslog_entry){
-	    .req = c->h1.head_done ? c->req : NULL, .host = c->host, .backend = "",
-	    .status = status, .start_us = c->start_us });
+	if (log)
+		accesslog_write(c->w, &(struct accesslog_entry){
+		    .req = c->h1.head_done ? c->req : NULL, .host = c->host, .backend = "",
+		    .status = status, .start_us = c->start_us });
 	client_kick(c);
+}
+
+static void
+client_local(struct client *c, unsigned status, enum errpage_kind kind)
+{
+	client_answer(c, status, kind, 1);
+}
+
+/* A broken or stalled request: drop its exchange (the backend's connection with it) and answer. */
+static void
+client_refuse(struct client *c, unsigned status)
+{
+	if (c->ex != NULL)
+		proxy_abort(c->ex, 0);
+	c->ex = NULL;
+	client_local(c, status, ERRPAGE_STATUS);
 }
 
 /* --- the proxy's sink */
@@ -223,7 +240,7 @@ sink_fail(void *arg, unsigned status)
 
 	c->ex = NULL;
 	if (status != 0 && !c->resp_started) {
-		client_local(c, status, ERRPAGE_STATUS);
+		client_answer(c, status, ERRPAGE_STATUS, 0);	/* the exchange logged it */
 		return;
 	}
 	/* Part of the response went out: cutting the connection is the only honest signal. */
@@ -384,10 +401,10 @@ client_parse(struct client *c)
 				feed = room;
 		}
 		if ((n = h1_feed(&c->h1, buf_head(&c->in), feed)) == -1) {
-			if (c->ex != NULL || c->resp_started)
-				client_close(c);	/* a broken body after the request went out */
+			if (c->resp_started)
+				client_close(c);	/* too late for an answer of our own */
 			else
-				client_local(c, c->h1.error != 0 ? c->h1.error : 400, ERRPAGE_STATUS);
+				client_refuse(c, c->h1.error != 0 ? c->h1.error : 400);
 			return;
 		}
 		buf_consume(&c->in, (size_t)n);
@@ -493,10 +510,7 @@ client_on_timer(struct ev_loop *l, struct ev_timer *t)
 		log_info("client %s: %s timed out", c->ip,
 		    c->timer_phase == TIMER_HEADER ? "request head" : "request body");
 		c->timer_phase = TIMER_NONE;
-		if (c->ex != NULL)
-			proxy_abort(c->ex);
-		c->ex = NULL;
-		client_local(c, 408, ERRPAGE_STATUS);
+		client_refuse(c, 408);
 		return;
 	}
 	client_close(c);

@@ -155,6 +155,8 @@ ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 	struct exchange *ex = t->arg;
 
 	(void)l;
+	if (ex->dead)
+		return;
 	if (ex->up != NULL && ex->up->connecting) {
 		log_info("backend %u: connect timed out", ex->up->backend_id);
 		ex_upstream_failed(ex, 1);
@@ -444,6 +446,8 @@ ex_on_upstream(struct upstream *u, uint32_t events, void *arg)
 	struct exchange *ex = arg;
 
 	(void)events;
+	if (ex->dead)
+		return;		/* aborted in this batch; freed after it */
 	if (u->connecting) {
 		if (upstream_connected(u) == -1) {
 			log_info("backend %u: connect: %s", u->backend_id, strerror(errno));
@@ -581,11 +585,12 @@ proxy_resume(struct exchange *ex)
 }
 
 void
-proxy_abort(struct exchange *ex)
+proxy_abort(struct exchange *ex, unsigned status)
 {
 	if (ex->dead)
 		return;
-	ex_log(ex, 499);
+	if (status != 0)
+		ex_log(ex, status);
 	ex->ops = NULL;
 	ex->dead = 1;
 	ex_kick(ex);

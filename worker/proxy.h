@@ -64,7 +64,10 @@ int proxy_body_end(struct exchange *ex, const struct http_head *req);
 size_t proxy_room(struct exchange *ex);
 /* The sink has room again. */
 void proxy_resume(struct exchange *ex);
-/* The client went away: drop everything, no more callbacks. */
-void proxy_abort(struct exchange *ex);
+/*
+ * The client went away (log status 499) or the caller answers itself (0: it
+ * logs): drop everything, no more callbacks.
+ */
+void proxy_abort(struct exchange *ex, unsigned status);
 
 #endif
