@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "share/addr.h"
@@ -311,6 +312,35 @@ static const struct proxy_sink_ops client_sink = {
 
 /* --- the request parser's events */
 
+/*
+ * An absolute-form target ("http://host/path") must name the Host's host
+ * (RFC 9112 3.2.2: a mismatch is how requests get past host-based rules);
+ * it is forwarded in origin-form. -1 refuses the request.
+ */
+static int
+client_absolute_form(struct client *c, struct http_head *h, int has_host)
+{
+	char *t = h->raw + h->target_off, name[HOSTNAME_MAX + 1];
+	size_t skip, alen;
+
+	if (strncasecmp(t, "http://", 7) == 0)
+		skip = 7;
+	else if (strncasecmp(t, "https://", 8) == 0)
+		skip = 8;
+	else
+		return 0;
+	alen = strcspn(t + skip, "/?#");
+	if (alen == 0 || memchr(t + skip, '@', alen) != NULL ||
+	    hostname_from_header(t + skip, alen, name) < 0)
+		return -1;
+	if (has_host && strcmp(name, c->host) != 0)
+		return -1;
+	util_strlcpy(c->host, name, sizeof(c->host));
+	h->target_off += (uint32_t)(skip + alen);
+	h->target_len -= (uint32_t)(skip + alen);
+	return 0;
+}
+
 static int
 client_on_head(void *arg, struct http_head *h)
 {
@@ -319,7 +349,9 @@ client_on_head(void *arg, struct http_head *h)
 	unsigned status;
 
 	c->keepalive = h->keepalive != 0;
-	if (host != NULL && hostname_from_header(http_value(h, host), host->value_len, c->host) < 0) {
+	if ((host != NULL &&
+	    hostname_from_header(http_value(h, host), host->value_len, c->host) < 0) ||
+	    client_absolute_form(c, h, host != NULL) == -1) {
 		client_local(c, 400, ERRPAGE_STATUS);
 		return 1;
 	}

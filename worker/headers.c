@@ -80,9 +80,12 @@ headers_write_request(struct buf *b, const struct http_head *req, const struct f
 	const struct http_field *host = http_find(req, "host");
 	const struct http_field *rid = http_find(req, "x-request-id");
 	const struct http_field *up;
+	const char *target = req->raw + req->target_off;
 
-	if (buf_printf(b, "%s %s HTTP/1.1\r\n", http_method_str((enum http_method)req->method),
-	    req->raw + req->target_off) == -1 || write_fields(b, req, 1) == -1)
+	/* An absolute-form target arrives here as its path, possibly empty or "?query". */
+	if (buf_printf(b, "%s %s%s HTTP/1.1\r\n", http_method_str((enum http_method)req->method),
+	    target[0] == '/' || target[0] == '*' ? "" : "/", target) == -1 ||
+	    write_fields(b, req, 1) == -1)
 		return -1;
 	if (write_xff(b, req, fi) == -1 ||
 	    buf_printf(b, "X-Forwarded-Proto: %s\r\n", fi->proto) == -1)

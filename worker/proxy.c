@@ -60,6 +60,7 @@ struct exchange {
 static void ex_run(struct exchange *ex);
 static void ex_on_upstream(struct upstream *u, uint32_t events, void *arg);
 static void ex_upstream_failed(struct exchange *ex, int connect_failed);
+static const struct h1_events ex_resp_events;
 
 static void
 ex_free(struct exchange *ex)
@@ -223,7 +224,11 @@ ex_upstream_failed(struct exchange *ex, int connect_failed)
 		ex_finish(ex, 502);
 		return;
 	}
+	/* Nothing of the dead attempt's response may leak into the next one. */
 	ex->out_sent = 0;
+	ex->upstream_eof = 0;
+	buf_put(&ex->w->bufs, &ex->in);
+	h1_init(&ex->h1, HTTP_RESPONSE, ex->resp, &ex_resp_events, ex);
 	if (ex_connect(ex, 1) == -1)
 		ex_finish(ex, 502);
 }
