@@ -7,8 +7,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include "ctl/cmdline.h"
@@ -29,18 +32,32 @@ struct cmd_spec {
 	uint16_t type;
 	enum output_shape shape;
 	enum arg_kind args[2];
-	int lists;	/* --alias / --backend allowed */
+	int extra;	/* the options a command takes besides the global ones */
+};
+
+enum cmd_extra {
+	EXTRA_LISTS = 1,	/* --alias, --backend */
+	EXTRA_SETTINGS = 2,	/* the route set options */
+	EXTRA_CERT = 4,		/* --cert, --key, --force */
+	EXTRA_OPT_ARG = 8,	/* the argument may be left out (sent as "") */
 };
 
 static const struct cmd_spec cmd_specs[] = {
-	{ "route", "add", MSG_C_ROUTE_ADD, OUTPUT_NONE, { ARG_NAME, ARG_BACKEND }, 1 },
+	{ "route", "add", MSG_C_ROUTE_ADD, OUTPUT_NONE, { ARG_NAME, ARG_BACKEND }, EXTRA_LISTS },
 	{ "route", "rm", MSG_C_ROUTE_RM, OUTPUT_NONE, { ARG_NAME, ARG_END }, 0 },
 	{ "route", "list", MSG_C_ROUTE_LIST, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
 	{ "route", "show", MSG_C_ROUTE_SHOW, OUTPUT_OBJECT, { ARG_NAME, ARG_END }, 0 },
+	{ "route", "set", MSG_C_ROUTE_SET, OUTPUT_NONE, { ARG_NAME, ARG_END }, EXTRA_SETTINGS },
 	{ "alias", "add", MSG_C_ALIAS_ADD, OUTPUT_NONE, { ARG_NAME, ARG_NAME }, 0 },
 	{ "alias", "rm", MSG_C_ALIAS_RM, OUTPUT_NONE, { ARG_NAME, ARG_NAME }, 0 },
 	{ "backend", "add", MSG_C_BACKEND_ADD, OUTPUT_NONE, { ARG_NAME, ARG_BACKEND }, 0 },
 	{ "backend", "rm", MSG_C_BACKEND_RM, OUTPUT_NONE, { ARG_NAME, ARG_BACKEND }, 0 },
+	{ "cert", "import", MSG_C_CERT_IMPORT, OUTPUT_NONE, { ARG_NAME, ARG_END }, EXTRA_CERT },
+	{ "cert", "list", MSG_C_CERT_LIST, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
+	{ "cert", "show", MSG_C_CERT_SHOW, OUTPUT_OBJECT, { ARG_NAME, ARG_END }, 0 },
+	{ "cert", "rm", MSG_C_CERT_RM, OUTPUT_NONE, { ARG_NAME, ARG_END }, 0 },
+	{ "cert", "status", MSG_C_CERT_STATUS, OUTPUT_TABLE, { ARG_NAME, ARG_END }, EXTRA_OPT_ARG },
+	{ "cert", "renew", MSG_C_CERT_RENEW, OUTPUT_NONE, { ARG_NAME, ARG_END }, 0 },
 	{ "status", NULL, MSG_C_STATUS, OUTPUT_STATUS, { ARG_END, ARG_END }, 0 },
 	{ "reload", NULL, MSG_C_RELOAD, OUTPUT_NONE, { ARG_END, ARG_END }, 0 },
 };
@@ -53,10 +70,17 @@ static const char usage_text[] =
     "  route rm NAME\n"
     "  route list\n"
     "  route show NAME\n"
+    "  route set NAME SETTING...\n"
     "  alias add ROUTE NAME\n"
     "  alias rm ROUTE NAME\n"
     "  backend add ROUTE BACKEND\n"
     "  backend rm ROUTE BACKEND\n"
+    "  cert import DOMAIN --cert CHAIN.pem --key KEY.pem [--force]\n"
+    "  cert list\n"
+    "  cert show DOMAIN\n"
+    "  cert rm DOMAIN\n"
+    "  cert status [DOMAIN]\n"
+    "  cert renew DOMAIN\n"
     "  status\n"
     "  reload\n"
     "  help\n"
@@ -67,6 +91,18 @@ static const char usage_text[] =
     "  --json               answer in JSON, for scripts\n"
     "  -h, --help           this text\n"
     "  --version            the version\n"
+    "\n"
+    "route set SETTINGs (each overrides haloyd.conf for one route):\n"
+    "  --connect-timeout D   10ms..1h      --response-timeout D  100ms..24h\n"
+    "  --idle-timeout D      100ms..24h    --tunnel-timeout D    1s..168h\n"
+    "  --max-body SIZE       bytes, 10k, 5m, 1g; 0 or unlimited: no limit\n"
+    "  --https-redirect on|off (default on)  --hsts on|off (default off)\n"
+    "  D is 500ms, 30s, 2m, 1h (a bare number is seconds); the value default\n"
+    "  goes back to haloyd.conf's setting (or the built-in one).\n"
+    "\n"
+    "cert import: CHAIN.pem holds the certificate then its intermediates, KEY.pem\n"
+    "its unencrypted private key (ECDSA P-256 or RSA); the certificate must cover\n"
+    "DOMAIN and be valid now (--force imports an expired one).\n"
     "\n"
     "NAME is a host name (\"*.example.com\" matches one label); BACKEND is\n"
     "IP:PORT or [IPv6]:PORT. A change is served by every worker when the\n"
@@ -106,7 +142,10 @@ cmdline_error(struct cmdline *cl, int code, const char *fmt, ...)
 
 /* --- options */
 
-enum opt_id { OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_ALIAS, OPT_BACKEND };
+enum opt_id {
+	OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_ALIAS, OPT_BACKEND, OPT_SETTING,
+	OPT_CERT, OPT_KEY, OPT_FORCE,
+};
 
 static const struct opt {
 	const char *name;	/* long form, without "--" */
@@ -120,6 +159,16 @@ static const struct opt {
 	{ "version", 0, 0, OPT_VERSION },
 	{ "alias", 0, 1, OPT_ALIAS },
 	{ "backend", 0, 1, OPT_BACKEND },
+	{ "connect-timeout", 0, 1, OPT_SETTING },
+	{ "response-timeout", 0, 1, OPT_SETTING },
+	{ "idle-timeout", 0, 1, OPT_SETTING },
+	{ "tunnel-timeout", 0, 1, OPT_SETTING },
+	{ "max-body", 0, 1, OPT_SETTING },
+	{ "https-redirect", 0, 1, OPT_SETTING },
+	{ "hsts", 0, 1, OPT_SETTING },
+	{ "cert", 0, 1, OPT_CERT },
+	{ "key", 0, 1, OPT_KEY },
+	{ "force", 0, 0, OPT_FORCE },
 };
 
 /* Finds the option arg names; *inline_val is its "=value" or "-sVALUE" part. */
@@ -159,6 +208,31 @@ opt_list_add(struct cmdline *cl, const char **list, size_t *n, const char *val, 
 	return CTL_OK;
 }
 
+/*
+ * A route set option: only its shape is checked here (the master parses
+ * and range-checks every value, in one place); a repeated option keeps its
+ * last value.
+ */
+static int
+opt_setting(struct cmdline *cl, const char *option, const char *val)
+{
+	size_t i, n = strlen(val);
+
+	if (n == 0 || n > CMDLINE_VALUE_MAX || strspn(val, "0123456789abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != n)
+		return cmdline_error(cl, CTL_EINVAL, "--%s: invalid value '%.64s'", option, val);
+	for (i = 0; i < cl->nsettings; i++)
+		if (strcmp(cl->settings[i].option, option) == 0)
+			break;
+	if (i == CMDLINE_MAX_SETTINGS)
+		return cmdline_error(cl, CTL_EUSAGE, "too many settings");
+	cl->settings[i].option = option;
+	cl->settings[i].value = val;
+	if (i == cl->nsettings)
+		cl->nsettings++;
+	return CTL_OK;
+}
+
 static int
 opt_apply(struct cmdline *cl, const struct opt *o, const char *val)
 {
@@ -182,6 +256,17 @@ opt_apply(struct cmdline *cl, const struct opt *o, const char *val)
 		return opt_list_add(cl, cl->aliases, &cl->naliases, val, "aliases");
 	case OPT_BACKEND:
 		return opt_list_add(cl, cl->backends, &cl->nbackends, val, "backends");
+	case OPT_SETTING:
+		return opt_setting(cl, o->name, val);
+	case OPT_CERT:
+		cl->cert_file = val;
+		return CTL_OK;
+	case OPT_KEY:
+		cl->key_file = val;
+		return CTL_OK;
+	case OPT_FORCE:
+		cl->force = 1;
+		return CTL_OK;
 	}
 	return CTL_EUSAGE;
 }
@@ -307,6 +392,79 @@ encode_route_add(struct cmdline *cl, struct wbuf *w, const char *const *args)
 	return CTL_OK;
 }
 
+/* route set: str name; u16 n; n x (str key; str value), key as in haloyd.conf. */
+static int
+encode_route_set(struct cmdline *cl, struct wbuf *w, const char *const *args)
+{
+	char key[64];
+	size_t i, j;
+	int rc;
+
+	if ((rc = arg_encode(cl, w, ARG_NAME, args[0])) != CTL_OK)
+		return rc;
+	wb_u16(w, (uint16_t)cl->nsettings);
+	for (i = 0; i < cl->nsettings; i++) {
+		util_strlcpy(key, cl->settings[i].option, sizeof(key));
+		for (j = 0; key[j] != '\0'; j++)
+			if (key[j] == '-')
+				key[j] = '_';
+		wb_str(w, key);
+		wb_str(w, cl->settings[i].value);
+	}
+	return CTL_OK;
+}
+
+/*
+ * Reads a PEM file of at most max bytes into buf (max + 1 bytes). The
+ * daemon never opens the operator's files: their text travels in the request.
+ */
+static int
+read_pem(struct cmdline *cl, const char *path, size_t max, char *buf)
+{
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return cmdline_error(cl, CTL_EINVAL, "cannot read %.200s: %s", path, strerror(errno));
+	while (n <= max && (r = read(fd, buf + n, max + 1 - n)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			close(fd);
+			return cmdline_error(cl, CTL_EINVAL, "cannot read %.200s: %s", path,
+			    strerror(errno));
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	if (n > max)
+		return cmdline_error(cl, CTL_EINVAL, "%.200s: larger than %zu bytes", path, max);
+	if (n == 0 || memchr(buf, '\0', n) != NULL)
+		return cmdline_error(cl, CTL_EINVAL, "%.200s: not a PEM file", path);
+	buf[n] = '\0';
+	return CTL_OK;
+}
+
+/* cert import: str domain; str chain PEM; str key PEM; u8 force. */
+static int
+encode_cert_import(struct cmdline *cl, struct wbuf *w, const char *const *args)
+{
+	static char chain[MSG_PEM_CHAIN_MAX + 1], key[MSG_PEM_KEY_MAX + 1];
+	int rc;
+
+	if ((rc = arg_encode(cl, w, ARG_NAME, args[0])) != CTL_OK ||
+	    (rc = read_pem(cl, cl->cert_file, MSG_PEM_CHAIN_MAX, chain)) != CTL_OK ||
+	    (rc = read_pem(cl, cl->key_file, MSG_PEM_KEY_MAX, key)) != CTL_OK)
+		goto out;
+	wb_str(w, chain);
+	wb_str(w, key);
+	wb_u8(w, (uint8_t)cl->force);
+out:
+	explicit_bzero(key, sizeof(key));
+	return rc;
+}
+
 static int
 cmdline_encode(struct cmdline *cl, const struct cmd_spec *s, const char *const *args)
 {
@@ -317,6 +475,12 @@ cmdline_encode(struct cmdline *cl, const struct cmd_spec *s, const char *const *
 	wb_init(&w, cl->payload, sizeof(cl->payload));
 	if (s->type == MSG_C_ROUTE_ADD)
 		rc = encode_route_add(cl, &w, args);
+	else if (s->type == MSG_C_ROUTE_SET)
+		rc = encode_route_set(cl, &w, args);
+	else if (s->type == MSG_C_CERT_IMPORT)
+		rc = encode_cert_import(cl, &w, args);
+	else if ((s->extra & EXTRA_OPT_ARG) && args[0] == NULL)
+		wb_str(&w, "");
 	else
 		for (i = 0; i < spec_nargs(s) && rc == CTL_OK; i++)
 			rc = arg_encode(cl, &w, s->args[i], args[i]);
@@ -351,12 +515,23 @@ cmdline_parse(struct cmdline *cl, int argc, char *const argv[])
 	if ((s = cmd_find(cl, &used)) == NULL)
 		return CTL_EUSAGE;
 	want = spec_nargs(s);
-	if (cl->nwords - used != want)
+	if (cl->nwords - used != want && !((s->extra & EXTRA_OPT_ARG) && cl->nwords - used + 1 == want))
 		return cmdline_error(cl, CTL_EUSAGE, "'%s%s%s' takes %zu argument%s, not %zu (see haloyd-ctl help)",
 		    s->word, s->sub ? " " : "", s->sub ? s->sub : "", want, want == 1 ? "" : "s",
 		    cl->nwords - used);
-	if ((cl->naliases > 0 || cl->nbackends > 0) && !s->lists)
+	if ((cl->naliases > 0 || cl->nbackends > 0) && !(s->extra & EXTRA_LISTS))
 		return cmdline_error(cl, CTL_EUSAGE, "--alias and --backend go with 'route add' only");
+	if (cl->nsettings > 0 && !(s->extra & EXTRA_SETTINGS))
+		return cmdline_error(cl, CTL_EUSAGE, "--%s goes with 'route set' only",
+		    cl->settings[0].option);
+	if (cl->nsettings == 0 && (s->extra & EXTRA_SETTINGS))
+		return cmdline_error(cl, CTL_EUSAGE, "'route set' needs a setting such as "
+		    "--response-timeout 5m (see haloyd-ctl help)");
+	if ((cl->cert_file != NULL || cl->key_file != NULL || cl->force) && !(s->extra & EXTRA_CERT))
+		return cmdline_error(cl, CTL_EUSAGE, "--cert, --key and --force go with 'cert import' only");
+	if ((s->extra & EXTRA_CERT) && (cl->cert_file == NULL || cl->key_file == NULL))
+		return cmdline_error(cl, CTL_EUSAGE,
+		    "'cert import' needs --cert CHAIN.pem and --key KEY.pem");
 	cl->type = s->type;
 	cl->shape = s->shape;
 	return cmdline_encode(cl, s, cl->words + used);

@@ -15,6 +15,8 @@
 #define CMDLINE_MAX_WORDS 8	/* command words kept; more is a usage error anyway */
 #define CMDLINE_MAX_LIST 64	/* --alias / --backend per route (the master's limit) */
 #define CMDLINE_PAYLOAD_MAX 32768
+#define CMDLINE_MAX_SETTINGS 16	/* route set options (each kept once, the last wins) */
+#define CMDLINE_VALUE_MAX 32	/* longest route set value ("10m", "default", ...) */
 
 enum cmdline_action {
 	CMDLINE_RUN = 0,	/* send the request */
@@ -39,6 +41,14 @@ struct cmdline {
 	size_t naliases;
 	const char *backends[CMDLINE_MAX_LIST];
 	size_t nbackends;
+	struct {
+		const char *option;	/* "connect-timeout": the master's key with '-' for '_' */
+		const char *value;
+	} settings[CMDLINE_MAX_SETTINGS];
+	size_t nsettings;
+	const char *cert_file;	/* cert import --cert CHAIN.pem */
+	const char *key_file;	/* cert import --key KEY.pem */
+	int force;		/* cert import --force */
 };
 
 /*

@@ -217,9 +217,12 @@ ctl_reply_ok(struct ctl *c)
 static int
 ctl_request(struct ctl *c)
 {
-	int n;
+	int n, sent;
 
-	if (ctl_send(c, c->cmd.type, CTL_SEQ, c->cmd.payload, c->cmd.len) == -1)
+	sent = ctl_send(c, c->cmd.type, CTL_SEQ, c->cmd.payload, c->cmd.len);
+	/* A cert import carries a private key: it does not outlive the send. */
+	explicit_bzero(c->cmd.payload, c->cmd.len);
+	if (sent == -1)
 		return ctl_fail(c, CTL_EFAIL, "cannot send to haloyd: %s", strerror(errno));
 	for (;;) {
 		if ((n = ctl_recv(c)) != 1)

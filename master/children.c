@@ -14,8 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "master/acme.h"
 #include "master/children.h"
 #include "master/control.h"
+#include "master/keyring.h"
 #include "master/master.h"
 #include "master/publish.h"
 #include "share/addr.h"
@@ -68,7 +70,7 @@ respawn_fire(struct ev_loop *l, struct ev_timer *t)
 
 /* In the child, between fork and fexecve: only async-signal-safe calls. */
 static _Noreturn void
-child_exec(struct master *m, struct child *c, int sock)
+child_exec(struct master *m, const char *role, int index, const char *user, int sock)
 {
 	char idx[16], verbose[8] = "-v";
 	char *argv[12];
@@ -80,14 +82,16 @@ child_exec(struct master *m, struct child *c, int sock)
 	signal(SIGPIPE, SIG_DFL);
 	if (dup2(sock, 3) == -1)
 		_exit(127);
-	snprintf(idx, sizeof(idx), "%d", c->index);
+	snprintf(idx, sizeof(idx), "%d", index);
 	argv[argc++] = (char *)(uintptr_t)"haloyd";
 	argv[argc++] = (char *)(uintptr_t)"-R";
-	argv[argc++] = (char *)(uintptr_t)"worker";
-	argv[argc++] = (char *)(uintptr_t)"-I";
-	argv[argc++] = idx;
+	argv[argc++] = (char *)(uintptr_t)role;
+	if (index >= 0) {
+		argv[argc++] = (char *)(uintptr_t)"-I";
+		argv[argc++] = idx;
+	}
 	argv[argc++] = (char *)(uintptr_t)"-U";
-	argv[argc++] = m->cfg.user;
+	argv[argc++] = (char *)(uintptr_t)user;
 	argv[argc++] = (char *)(uintptr_t)"-L";
 	argv[argc++] = m->cfg.log_target;
 	for (i = 0; i < m->cfg.verbose && i < 3; i++)
@@ -101,31 +105,44 @@ child_exec(struct master *m, struct child *c, int sock)
 }
 
 int
+children_fork(struct master *m, const char *role, int index, const char *user, pid_t *pid,
+    int *sock)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair for %s %d", role, index);
+		return -1;
+	}
+	if ((*pid = fork()) == -1) {
+		log_warn("fork %s %d", role, index);
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (*pid == 0)
+		child_exec(m, role, index, user, sv[1]);
+	close(sv[1]);
+	*sock = sv[0];
+	return 0;
+}
+
+int
 children_spawn(struct child *c)
 {
 	struct master *m = c->m;
 	struct msg_hello h = { HALOYD_PROTO_VERSION, ROLE_MASTER, (uint32_t)c->index, (uint32_t)getpid() };
-	int sv[2];
 	pid_t pid;
+	int sock;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("socketpair for worker %d", c->index);
+	if (children_fork(m, "worker", c->index, m->cfg.user, &pid, &sock) == -1)
 		goto retry;
-	}
-	if ((pid = fork()) == -1) {
-		log_warn("fork worker %d", c->index);
-		close(sv[0]);
-		close(sv[1]);
-		goto retry;
-	}
-	if (pid == 0)
-		child_exec(m, c, sv[1]);
-	close(sv[1]);
 	c->pid = pid;
-	c->sock = sv[0];
+	c->sock = sock;
 	c->started_ms = util_now_ms();
 	c->hello = c->ready = 0;
 	c->sent_gen = c->acked_gen = 0;
+	c->keyring_gen = 0;
 	if (util_set_nonblock(c->sock) == -1 ||
 	    ev_io_start(m->loop, &c->io, c->sock, EPOLLIN, child_read, c) == -1 ||
 	    ipc_send(c->sock, MSG_HELLO, 0, 0, &h, sizeof(h), -1) == -1) {
@@ -144,6 +161,9 @@ child_send_snapshot(struct child *c)
 {
 	struct master *m = c->m;
 
+	/* The keyring of a generation always arrives before its snapshot. */
+	if (mkeyring_send(m, c) == -1)
+		return -1;
 	if (ipc_send(c->sock, MSG_W_SNAP, 0, m->gen, NULL, 0, m->snap_fd) == -1) {
 		log_warn("sending generation %u to worker %d", m->gen, c->index);
 		return -1;
@@ -213,6 +233,13 @@ child_on_hello(void *arg, struct ipc_msg *msg)
 		struct msg_listener ml = { LISTENER_HTTP, (uint32_t)a };
 		if (ipc_send(c->sock, MSG_W_LISTENER, 0, 0, &ml, sizeof(ml),
 		    listeners_fd(&c->m->lst, a, (size_t)c->index)) == -1)
+			goto fail;
+	}
+	/* HTTPS ids follow the HTTP ones, so every listener id is unique. */
+	for (a = 0; a < c->m->lst_https.naddrs; a++) {
+		struct msg_listener ml = { LISTENER_HTTPS, (uint32_t)(c->m->lst.naddrs + a) };
+		if (ipc_send(c->sock, MSG_W_LISTENER, 0, 0, &ml, sizeof(ml),
+		    listeners_fd(&c->m->lst_https, a, (size_t)c->index)) == -1)
 			goto fail;
 	}
 	if (child_send_snapshot(c) == -1)
@@ -409,6 +436,8 @@ children_reap(struct master *m)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		if ((c = child_by_pid(m, pid)) != NULL)
 			child_exited(c, status);
+		else
+			acme_reaped(m, pid, status);
 }
 
 void

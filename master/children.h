@@ -7,12 +7,20 @@
 #define HALOYD_CHILDREN_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct master;
 struct child;
 
 int children_init(struct master *m);
 int children_spawn(struct child *c);
+/*
+ * Starts a child of role ("worker", "acme") with our own executable
+ * (fork + fexecve), its end of a new socketpair on fd 3, dropping to user.
+ * 0 with *pid and our end in *sock (blocking, close-on-exec), or -1.
+ */
+int children_fork(struct master *m, const char *role, int index, const char *user, pid_t *pid,
+    int *sock);
 /* Sends the current snapshot to every worker that is ready. */
 void children_send_snapshot(struct master *m);
 /* Sends MSG_W_CONFIG to every ready worker (after SIGHUP). */

@@ -5,12 +5,16 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "master/acme.h"
+#include "master/certcmds.h"
 #include "master/children.h"
 #include "master/commands.h"
+#include "master/conf.h"
 #include "master/control.h"
 #include "master/master.h"
 #include "master/publish.h"
@@ -21,11 +25,13 @@
 #include "share/ipc.h"
 #include "share/log.h"
 #include "share/msg.h"
+#include "share/snap.h"
 #include "share/util.h"
 
 #define ROUTE_MAX_ALIASES 64
 #define ROUTE_MAX_BACKENDS 64
 #define ROW_BUF 16384
+#define ROUTE_SET_MAX 16	/* settings in one route set (haloyd-ctl sends each once) */
 
 /* Reads and normalises a host name argument; on failure answers the client. */
 static int
@@ -68,6 +74,7 @@ finish_change(struct master *m, struct cclient *cl, int rc, const char *what, co
 	switch (rc) {
 	case STORE_OK:
 		snprintf(msg, sizeof(msg), "%s", done);
+		acme_route_changed(m, what, msg + strlen(msg), sizeof(msg) - strlen(msg));
 		control_reply_when_served(cl, publish_changed(m), msg);
 		return;
 	case STORE_ENOENT:
@@ -175,59 +182,278 @@ cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 	return 0;
 }
 
-/* --- rows */
+/* --- route set */
 
-static void
-row_key(struct wbuf *w, const char *key, uint8_t kind)
+enum rset_kind { RSET_DURATION, RSET_SIZE, RSET_SWITCH };
+
+/*
+ * What route set may change. Values are parsed here and only here; a
+ * timeout takes haloyd.conf's syntax and range (conf_range), so a route
+ * accepts exactly what the file does. A switch is one snapshot flag.
+ */
+static const struct rset_opt {
+	const char *key;	/* haloyd.conf's name; haloyd-ctl's option is --key */
+	enum rset_kind kind;
+	size_t off;		/* the int64_t in struct store_settings */
+	uint32_t flag;		/* RSET_SWITCH: the flag, set by the value set_by */
+	int set_by;
+} rset_opts[] = {
+	{ "connect_timeout", RSET_DURATION, offsetof(struct store_settings, connect_ms), 0, 0 },
+	{ "response_timeout", RSET_DURATION, offsetof(struct store_settings, response_ms), 0, 0 },
+	{ "idle_timeout", RSET_DURATION, offsetof(struct store_settings, idle_ms), 0, 0 },
+	{ "tunnel_timeout", RSET_DURATION, offsetof(struct store_settings, tunnel_ms), 0, 0 },
+	{ "max_body", RSET_SIZE, offsetof(struct store_settings, max_body), 0, 0 },
+	{ "https_redirect", RSET_SWITCH, 0, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0 },
+	{ "hsts", RSET_SWITCH, 0, SNAP_ROUTE_HSTS, 1 },
+};
+
+/* One parsed change: STORE_DEFAULT, or the value (ms, bytes, 1 on / 0 off). */
+struct rset_change {
+	const struct rset_opt *o;
+	int64_t v;
+};
+
+static int64_t
+rset_get(const struct store_settings *set, const struct rset_opt *o)
 {
-	wb_str(w, key);
-	wb_u8(w, kind);
-}
+	int64_t v;
 
-static void
-row_str(struct wbuf *w, const char *key, const char *v)
-{
-	row_key(w, key, FIELD_STR);
-	wb_str(w, v);
-}
-
-static void
-row_int(struct wbuf *w, const char *key, int64_t v)
-{
-	row_key(w, key, FIELD_INT);
-	wb_u64(w, (uint64_t)v);
-}
-
-static void
-row_list(struct wbuf *w, const char *key, char *const *v, size_t n)
-{
-	size_t i;
-
-	row_key(w, key, FIELD_LIST);
-	wb_u16(w, (uint16_t)n);
-	for (i = 0; i < n; i++)
-		wb_str(w, v[i]);
+	memcpy(&v, (const char *)set + o->off, sizeof(v));
+	return v;
 }
 
 static int
+rset_duration(const struct rset_opt *o, const char *val, int64_t *v, char *err, size_t errlen)
+{
+	char lo[32], hi[32];
+	uint64_t u, min, max;
+
+	if (conf_range(o->key, &min, &max) == -1)
+		fatalx("route setting %s is not a haloyd.conf duration", o->key);
+	if (util_parse_duration_ms(val, &u) == 0 && u >= min && u <= max) {
+		*v = (int64_t)u;
+		return 0;
+	}
+	util_format_duration_ms(min, lo, sizeof(lo));
+	util_format_duration_ms(max, hi, sizeof(hi));
+	snprintf(err, errlen, "%s: invalid value '%.64s': use %s to %s (500ms, 30s, 2m, 1h) "
+	    "or default", o->key, val, lo, hi);
+	return -1;
+}
+
+/* Parses val for o into *v; on failure says why in err. */
+static int
+rset_parse(const struct rset_opt *o, const char *val, int64_t *v, char *err, size_t errlen)
+{
+	uint64_t u;
+
+	if (strcmp(val, "default") == 0) {
+		*v = STORE_DEFAULT;
+		return 0;
+	}
+	switch (o->kind) {
+	case RSET_DURATION:
+		return rset_duration(o, val, v, err, errlen);
+	case RSET_SIZE:
+		/* The store keeps a signed 64-bit integer. */
+		if (strcmp(val, "unlimited") == 0)
+			u = 0;
+		else if (util_parse_size(val, &u) == -1 || u > INT64_MAX) {
+			snprintf(err, errlen, "%s: invalid value '%.64s': use bytes or 10k, 5m, 1g; "
+			    "0 or unlimited for no limit; or default", o->key, val);
+			return -1;
+		}
+		*v = (int64_t)u;
+		return 0;
+	case RSET_SWITCH:
+		if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0) {
+			snprintf(err, errlen, "%s: invalid value '%.64s': use on, off or default",
+			    o->key, val);
+			return -1;
+		}
+		*v = strcmp(val, "on") == 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* Reads one "key value" pair; on a bad one answers the client. */
+static int
+rset_read(struct cur *c, struct cclient *cl, struct rset_change *ch)
+{
+	char key[MSG_STR_MAX], val[MSG_STR_MAX], err[256];
+	size_t i;
+
+	if (cur_str(c, key, sizeof(key)) == -1 || cur_str(c, val, sizeof(val)) == -1)
+		return -2;
+	for (i = 0; i < ARRAY_LEN(rset_opts); i++)
+		if (strcmp(rset_opts[i].key, key) == 0)
+			break;
+	if (i == ARRAY_LEN(rset_opts)) {
+		control_reply_fail(cl, CTL_EINVAL, "unknown route setting '%.64s'", key);
+		return -1;
+	}
+	ch->o = &rset_opts[i];
+	if (rset_parse(ch->o, val, &ch->v, err, sizeof(err)) == -1) {
+		control_reply_fail(cl, CTL_EINVAL, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+rset_apply(struct store_settings *set, const struct rset_change *ch)
+{
+	const struct rset_opt *o = ch->o;
+
+	if (o->kind != RSET_SWITCH)
+		memcpy((char *)set + o->off, &ch->v, sizeof(ch->v));
+	/* A switch's default is the built-in behaviour: its flag clear. */
+	else if (ch->v != STORE_DEFAULT && ch->v == o->set_by)
+		set->flags |= o->flag;
+	else
+		set->flags &= ~o->flag;
+}
+
+/*
+ * The value of o for a route as route set takes it ("default", "2s",
+ * "10m", "unlimited", "on"); returns 1 when it differs from the default.
+ */
+static int
+rset_format(const struct rset_opt *o, const struct store_settings *set, char *buf, size_t len)
+{
+	int64_t v;
+
+	if (o->kind == RSET_SWITCH) {
+		snprintf(buf, len, "%s", ((set->flags & o->flag) != 0) == o->set_by ? "on" : "off");
+		return (set->flags & o->flag) != 0;
+	}
+	v = rset_get(set, o);
+	if (v == STORE_DEFAULT)
+		snprintf(buf, len, "default");
+	else if (o->kind == RSET_SIZE && v == 0)
+		snprintf(buf, len, "unlimited");
+	else if (o->kind == RSET_SIZE)
+		util_format_size((uint64_t)v, buf, len);
+	else
+		util_format_duration_ms((uint64_t)v, buf, len);
+	return v != STORE_DEFAULT;
+}
+
+/* "route NAME: key=value, ..." with the values as route show prints them. */
+static void
+rset_describe(char *buf, size_t len, const char *name, const struct store_settings *set,
+    const struct rset_change *ch, size_t n)
+{
+	char v[64];
+	size_t i, at;
+
+	at = (size_t)snprintf(buf, len, "route %s:", name);
+	for (i = 0; i < n && at < len; i++) {
+		rset_format(ch[i].o, set, v, sizeof(v));
+		at += (size_t)snprintf(buf + at, len - at, "%s %s=%s", i > 0 ? "," : "",
+		    ch[i].o->key, v);
+	}
+}
+
+/* route set NAME KEY VALUE...: every value is checked before anything changes. */
+static int
+cmd_route_set(struct master *m, struct cclient *cl, struct cur *c)
+{
+	struct rset_change ch[ROUTE_SET_MAX];
+	char name[HOSTNAME_MAX + 1], what[300], done[512] = "";
+	struct store_route r;
+	uint16_t i, n;
+	int rc;
+
+	if ((rc = arg_name(c, cl, name)) != 0)
+		return rc == -2 ? -1 : 0;
+	if ((n = cur_u16(c)) > ROUTE_SET_MAX)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((rc = rset_read(c, cl, &ch[i])) != 0)
+			return rc == -2 ? -1 : 0;
+	if (cur_end(c) == -1)
+		return -1;
+	if (n == 0) {
+		control_reply_fail(cl, CTL_EINVAL, "route set: no setting to change");
+		return 0;
+	}
+	/* The master is the store's only writer: nothing changes in between. */
+	if ((rc = store_route_get(m->store, name, &r)) == STORE_OK) {
+		for (i = 0; i < n; i++)
+			rset_apply(&r.set, &ch[i]);
+		rc = store_route_set(m->store, name, &r.set);
+		rset_describe(done, sizeof(done), name, &r.set, ch, n);
+		store_route_free(&r);
+	}
+	snprintf(what, sizeof(what), "route %s", name);
+	finish_change(m, cl, rc, what, done);
+	return 0;
+}
+
+/* --- rows */
+
+/* The fields every route row starts with; nextra more follow. */
+static void
+route_row_head(struct wbuf *w, const struct store_route *r, uint16_t nextra)
+{
+	wb_u16(w, (uint16_t)(4 + nextra));
+	control_row_str(w, "name", r->name);
+	control_row_list(w, "aliases", r->aliases, r->naliases);
+	control_row_list(w, "backends", r->backends, r->nbackends);
+	control_row_int(w, "id", r->id);
+}
+
+static void
+route_row_send(struct cclient *cl, const struct wbuf *w, const struct store_route *r)
+{
+	if (w->bad)
+		log_warnx("route %s does not fit one row", r->name);
+	else
+		control_reply_row(cl, w);
+}
+
+/* route list: one "settings" column with the settings the route changes. */
+static int
 route_row(void *arg, const struct store_route *r)
 {
+	char vals[ARRAY_LEN(rset_opts)][96], *changed[ARRAY_LEN(rset_opts)], v[64];
 	struct cclient *cl = arg;
 	uint8_t buf[ROW_BUF];
 	struct wbuf w;
+	size_t i, n = 0;
+
+	for (i = 0; i < ARRAY_LEN(rset_opts); i++) {
+		if (!rset_format(&rset_opts[i], &r->set, v, sizeof(v)))
+			continue;
+		snprintf(vals[n], sizeof(vals[n]), "%s=%s", rset_opts[i].key, v);
+		changed[n] = vals[n];
+		n++;
+	}
+	wb_init(&w, buf, sizeof(buf));
+	route_row_head(&w, r, 1);
+	control_row_list(&w, "settings", changed, n);
+	route_row_send(cl, &w, r);
+	return 0;
+}
+
+/* route show: every setting on its own, "default" where the route has none. */
+static void
+route_row_full(struct cclient *cl, const struct store_route *r)
+{
+	uint8_t buf[ROW_BUF];
+	struct wbuf w;
+	char v[64];
+	size_t i;
 
 	wb_init(&w, buf, sizeof(buf));
-	wb_u16(&w, 4);
-	row_str(&w, "name", r->name);
-	row_list(&w, "aliases", r->aliases, r->naliases);
-	row_list(&w, "backends", r->backends, r->nbackends);
-	row_int(&w, "id", r->id);
-	if (w.bad) {
-		log_warnx("route %s does not fit one row", r->name);
-		return 0;
+	route_row_head(&w, r, ARRAY_LEN(rset_opts));
+	for (i = 0; i < ARRAY_LEN(rset_opts); i++) {
+		rset_format(&rset_opts[i], &r->set, v, sizeof(v));
+		control_row_str(&w, rset_opts[i].key, v);
 	}
-	control_reply_row(cl, &w);
-	return 0;
+	route_row_send(cl, &w, r);
 }
 
 static int
@@ -262,7 +488,7 @@ cmd_route_show(struct master *m, struct cclient *cl, struct cur *c)
 			control_reply_fail(cl, CTL_EFAIL, "cannot read route %s (see the log)", name);
 		return 0;
 	}
-	route_row(cl, &r);
+	route_row_full(cl, &r);
 	store_route_free(&r);
 	control_reply_end(cl);
 	return 0;
@@ -278,24 +504,24 @@ status_rows(struct master *m, struct cclient *cl)
 
 	wb_init(&w, buf, sizeof(buf));
 	wb_u16(&w, 6);
-	row_str(&w, "role", "master");
-	row_int(&w, "pid", getpid());
-	row_int(&w, "generation", m->gen);
-	row_int(&w, "uptime_s", (int64_t)((ev_now(m->loop) - m->start_ms) / 1000));
-	row_int(&w, "routes", m->nroutes);
-	row_int(&w, "workers", (int64_t)m->nworkers);
+	control_row_str(&w, "role", "master");
+	control_row_int(&w, "pid", getpid());
+	control_row_int(&w, "generation", m->gen);
+	control_row_int(&w, "uptime_s", (int64_t)((ev_now(m->loop) - m->start_ms) / 1000));
+	control_row_int(&w, "routes", m->nroutes);
+	control_row_int(&w, "workers", (int64_t)m->nworkers);
 	control_reply_row(cl, &w);
 	for (i = 0; i < m->nworkers; i++) {
 		const struct child *ch = &m->workers[i];
 
 		wb_init(&w, buf, sizeof(buf));
 		wb_u16(&w, 6);
-		row_str(&w, "role", "worker");
-		row_int(&w, "index", ch->index);
-		row_int(&w, "pid", ch->pid);
-		row_int(&w, "generation", ch->acked_gen);
-		row_int(&w, "requests", (int64_t)ch->requests);
-		row_int(&w, "connections", ch->connections);
+		control_row_str(&w, "role", "worker");
+		control_row_int(&w, "index", ch->index);
+		control_row_int(&w, "pid", ch->pid);
+		control_row_int(&w, "generation", ch->acked_gen);
+		control_row_int(&w, "requests", (int64_t)ch->requests);
+		control_row_int(&w, "connections", ch->connections);
 		control_reply_row(cl, &w);
 	}
 	control_reply_end(cl);
@@ -348,6 +574,7 @@ CMD(h_route_add, cmd_route_add)
 CMD(h_route_rm, cmd_route_rm)
 CMD(h_route_list, cmd_route_list)
 CMD(h_route_show, cmd_route_show)
+CMD(h_route_set, cmd_route_set)
 CMD(h_alias_add, cmd_alias_add)
 CMD(h_alias_rm, cmd_alias_rm)
 CMD(h_backend_add, cmd_backend_add)
@@ -361,6 +588,7 @@ static const struct ipc_handler cmd_handlers[] = {
 	{ MSG_C_ROUTE_RM, IPC_FD_NONE, S(1), S(MSG_STR_MAX), h_route_rm },
 	{ MSG_C_ROUTE_LIST, IPC_FD_NONE, 0, 0, h_route_list },
 	{ MSG_C_ROUTE_SHOW, IPC_FD_NONE, S(1), S(MSG_STR_MAX), h_route_show },
+	{ MSG_C_ROUTE_SET, IPC_FD_NONE, S(1) + 2, IPC_MAX_PAYLOAD, h_route_set },
 	{ MSG_C_ALIAS_ADD, IPC_FD_NONE, 2 * S(1), 2 * S(MSG_STR_MAX), h_alias_add },
 	{ MSG_C_ALIAS_RM, IPC_FD_NONE, 2 * S(1), 2 * S(MSG_STR_MAX), h_alias_rm },
 	{ MSG_C_BACKEND_ADD, IPC_FD_NONE, 2 * S(1), 2 * S(MSG_STR_MAX), h_backend_add },
@@ -373,6 +601,9 @@ static const struct ipc_handler cmd_handlers[] = {
 int
 commands_run(struct master *m, struct cclient *cl, struct ipc_msg *msg)
 {
-	(void)m;
+	if (certcmds_handles(msg->h.type))
+		return certcmds_run(m, cl, msg);
+	if (acme_cmd_handles(msg->h.type))
+		return acme_cmd_run(m, cl, msg);
 	return ipc_dispatch(cmd_handlers, ARRAY_LEN(cmd_handlers), cl, msg);
 }

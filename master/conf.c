@@ -22,6 +22,7 @@ enum opt_type {
 	OPT_STR, OPT_UINT, OPT_DURATION, OPT_SIZE, OPT_BOOL, OPT_TARGET,
 	OPT_ADDRLIST,		/* struct conf_list of "ip:port" */
 	OPT_CIDRLIST,		/* struct conf_list of "ip[/bits]" */
+	OPT_PERCENT,		/* uint64_t in [min, max], written "33%" or "33" */
 };
 
 struct opt {
@@ -34,6 +35,8 @@ struct opt {
 #define O(f) offsetof(struct conf, f)
 static const struct opt opts[] = {
 	{ "listen_http", OPT_ADDRLIST, O(listen_http), 0, 0 },
+	{ "listen_https", OPT_ADDRLIST, O(listen_https), 0, 0 },
+	{ "ticket_key_lifetime", OPT_DURATION, O(ticket_key_lifetime_ms), 1000, 604800000 },
 	{ "workers", OPT_UINT, O(workers), 1, 256 },
 	{ "state_dir", OPT_STR, O(state_dir), 0, 0 },
 	{ "runtime_dir", OPT_STR, O(runtime_dir), 0, 0 },
@@ -55,6 +58,13 @@ static const struct opt opts[] = {
 	{ "access_log_sample", OPT_UINT, O(access_log_sample), 1, 1000000 },
 	{ "trusted_proxies", OPT_CIDRLIST, O(trusted_proxies), 0, 0 },
 	{ "error_pages", OPT_STR, O(error_pages), 0, 0 },
+	{ "acme", OPT_BOOL, O(acme), 0, 0 },
+	{ "acme_directory", OPT_STR, O(acme_directory), 0, 0 },
+	{ "acme_email", OPT_STR, O(acme_email), 0, 0 },
+	{ "acme_ca_file", OPT_STR, O(acme_ca_file), 0, 0 },
+	{ "acme_user", OPT_STR, O(acme_user), 0, 0 },
+	{ "acme_renew_before", OPT_PERCENT, O(acme_renew_before), 1, 100 },
+	{ "acme_backoff_max", OPT_DURATION, O(acme_backoff_max_ms), 1000, 604800000 },
 };
 #undef O
 
@@ -71,6 +81,10 @@ static const char usage[] =
     "      --connect-timeout D  --response-timeout D  --idle-timeout D  --tunnel-timeout D\n"
     "      --max-connections N  --body-timeout D  --backend-down-time D  --max-body SIZE\n"
     "      --access-log-sample N  --trusted-proxies CIDR (repeatable)  --error-pages DIR\n"
+    "      --listen-https ADDR (repeatable)  --ticket-key-lifetime D\n"
+    "      --acme on|off  --acme-directory URL|production|staging  --acme-email ADDR\n"
+    "      --acme-ca-file FILE  --acme-user USER  --acme-renew-before PERCENT\n"
+    "      --acme-backoff-max D\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
 
@@ -93,6 +107,9 @@ conf_defaults(struct conf *c)
 	c->body_timeout_ms = 60000;
 	c->backend_down_ms = 10000;
 	c->access_log_sample = 1;
+	c->ticket_key_lifetime_ms = 12 * 3600000;
+	c->acme_renew_before = 33;		/* a third: 90-day and 6-day certificates alike */
+	c->acme_backoff_max_ms = 6 * 3600000;
 }
 
 /* Fills unset strings once everything was read, so "" can never mean "unset". */
@@ -106,6 +123,10 @@ conf_finish(struct conf *c)
 		{ offsetof(struct conf, admin_group), HALOYD_DEFAULT_ADMIN_GROUP },
 		{ offsetof(struct conf, log_target), "auto" },
 		{ offsetof(struct conf, error_pages), HALOYD_DEFAULT_ERROR_PAGES },
+		{ offsetof(struct conf, acme_directory), "production" },
+		{ offsetof(struct conf, acme_email), "" },
+		{ offsetof(struct conf, acme_ca_file), "" },
+		{ offsetof(struct conf, acme_user), HALOYD_DEFAULT_ACME_USER },
 	};
 	size_t i;
 
@@ -116,63 +137,6 @@ conf_finish(struct conf *c)
 	}
 	if (c->listen_http.n == 0 && (c->listen_http.v[c->listen_http.n++] = strdup("0.0.0.0:80")) == NULL)
 		return -1;
-	return 0;
-}
-
-static int
-parse_duration(const char *v, uint64_t *ms)
-{
-	char num[32];
-	size_t n = strspn(v, "0123456789");
-	uint64_t x, mul;
-
-	if (n == 0 || n >= sizeof(num))
-		return -1;
-	memcpy(num, v, n);
-	num[n] = '\0';
-	if (util_parse_u64(num, 0, UINT32_MAX, &x) == -1)
-		return -1;
-	if (strcmp(v + n, "ms") == 0)
-		mul = 1;
-	else if (v[n] == '\0' || strcmp(v + n, "s") == 0)
-		mul = 1000;
-	else if (strcmp(v + n, "m") == 0)
-		mul = 60000;
-	else if (strcmp(v + n, "h") == 0)
-		mul = 3600000;
-	else
-		return -1;
-	*ms = x * mul;
-	return 0;
-}
-
-/* Bytes with an optional k, m or g (KiB, MiB, GiB). */
-static int
-parse_size(const char *v, uint64_t *out)
-{
-	char num[32];
-	size_t n = strspn(v, "0123456789");
-	uint64_t x, shift;
-
-	if (n == 0 || n >= sizeof(num))
-		return -1;
-	memcpy(num, v, n);
-	num[n] = '\0';
-	if (util_parse_u64(num, 0, UINT64_MAX >> 30, &x) == -1)
-		return -1;
-	if (v[n] == '\0')
-		shift = 0;
-	else if (v[n + 1] != '\0')
-		return -1;
-	else if (v[n] == 'k' || v[n] == 'K')
-		shift = 10;
-	else if (v[n] == 'm' || v[n] == 'M')
-		shift = 20;
-	else if (v[n] == 'g' || v[n] == 'G')
-		shift = 30;
-	else
-		return -1;
-	*out = x << shift;
 	return 0;
 }
 
@@ -225,7 +189,7 @@ conf_apply(struct conf *c, const struct opt *o, const char *v, int fresh_list,
 		*(uint64_t *)p = u;
 		return 0;
 	case OPT_DURATION:
-		if (parse_duration(v, &u) == -1 || u < o->min || u > o->max)
+		if (util_parse_duration_ms(v, &u) == -1 || u < o->min || u > o->max)
 			goto bad;
 		*(uint64_t *)p = u;
 		return 0;
@@ -234,8 +198,21 @@ conf_apply(struct conf *c, const struct opt *o, const char *v, int fresh_list,
 			goto bad;
 		*(int *)p = strcmp(v, "on") == 0;
 		return 0;
+	case OPT_PERCENT: {
+		char num[24];
+		size_t n = strcspn(v, "%");
+
+		if (n >= sizeof(num) || (v[n] == '%' && v[n + 1] != '\0'))
+			goto bad;
+		memcpy(num, v, n);
+		num[n] = '\0';
+		if (util_parse_u64(num, o->min, o->max, &u) == -1)
+			goto bad;
+		*(uint64_t *)p = u;
+		return 0;
+	}
 	case OPT_SIZE:
-		if (parse_size(v, &u) == -1)
+		if (util_parse_size(v, &u) == -1)
 			goto bad;
 		*(uint64_t *)p = u;
 		return 0;
@@ -271,6 +248,18 @@ opt_find(const char *name, int dashed)
 			return &opts[i];
 	}
 	return NULL;
+}
+
+int
+conf_range(const char *name, uint64_t *min, uint64_t *max)
+{
+	const struct opt *o = opt_find(name, 0);
+
+	if (o == NULL || (o->type != OPT_DURATION && o->type != OPT_SIZE && o->type != OPT_UINT))
+		return -1;
+	*min = o->min;
+	*max = o->max;
+	return 0;
 }
 
 /* Reads one "name value" line; comments and blank lines are skipped. */
@@ -435,8 +424,13 @@ void
 conf_free(struct conf *cfg)
 {
 	list_clear(&cfg->listen_http);
+	list_clear(&cfg->listen_https);
 	list_clear(&cfg->trusted_proxies);
 	free(cfg->error_pages);
+	free(cfg->acme_directory);
+	free(cfg->acme_email);
+	free(cfg->acme_ca_file);
+	free(cfg->acme_user);
 	free(cfg->config_file);
 	free(cfg->state_dir);
 	free(cfg->runtime_dir);

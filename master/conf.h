@@ -22,6 +22,8 @@ struct conf {
 	char *config_file;
 	int config_explicit;		/* -c given: a missing file is an error */
 	struct conf_list listen_http;
+	struct conf_list listen_https;	/* TLS listeners; none by default */
+	uint64_t ticket_key_lifetime_ms;	/* TLS session-ticket key rotation */
 	uint64_t workers;
 	char *state_dir;
 	char *runtime_dir;
@@ -43,6 +45,13 @@ struct conf {
 	uint64_t access_log_sample;	/* log one request in N */
 	struct conf_list trusted_proxies;	/* CIDRs whose X-Forwarded-For we extend */
 	char *error_pages;		/* folder of NNN.html overriding the built-in pages */
+	int acme;			/* certificates from an ACME CA for every route */
+	char *acme_directory;		/* URL, or "production" / "staging" (Let's Encrypt) */
+	char *acme_email;		/* account contact; "" for none */
+	char *acme_ca_file;		/* extra CA bundle to reach the ACME server; "" for none */
+	char *acme_user;		/* the ACME child's user when started as root */
+	uint64_t acme_renew_before;	/* renew when this percentage of the lifetime remains */
+	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
 	int verbose;
 	int test_only;			/* -t: check the configuration and exit */
 };
@@ -55,5 +64,12 @@ struct conf {
  */
 int conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen);
 void conf_free(struct conf *cfg);
+
+/*
+ * The range of the numeric setting name (file spelling, e.g.
+ * "connect_timeout"), in its unit (ms, bytes), so per-route overrides
+ * accept exactly what haloyd.conf does. 0, or -1 for no such setting.
+ */
+int conf_range(const char *name, uint64_t *min, uint64_t *max);
 
 #endif

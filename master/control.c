@@ -221,6 +221,38 @@ control_reply_fail(struct cclient *cl, uint32_t code, const char *fmt, ...)
 	client_done(cl);
 }
 
+static void
+control_row_key(struct wbuf *w, const char *key, uint8_t kind)
+{
+	wb_str(w, key);
+	wb_u8(w, kind);
+}
+
+void
+control_row_str(struct wbuf *w, const char *key, const char *v)
+{
+	control_row_key(w, key, FIELD_STR);
+	wb_str(w, v);
+}
+
+void
+control_row_int(struct wbuf *w, const char *key, int64_t v)
+{
+	control_row_key(w, key, FIELD_INT);
+	wb_u64(w, (uint64_t)v);
+}
+
+void
+control_row_list(struct wbuf *w, const char *key, char *const *v, size_t n)
+{
+	size_t i;
+
+	control_row_key(w, key, FIELD_LIST);
+	wb_u16(w, (uint16_t)n);
+	for (i = 0; i < n; i++)
+		wb_str(w, v[i]);
+}
+
 void
 control_reply_row(struct cclient *cl, const struct wbuf *row)
 {

@@ -23,6 +23,11 @@ struct master *control_master(struct cclient *cl);
 void control_reply_ok(struct cclient *cl, const char *message);
 void control_reply_fail(struct cclient *cl, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Row fields (see msg.h, MSG_C_ROW), written into a row being built. */
+void control_row_str(struct wbuf *w, const char *key, const char *v);
+void control_row_int(struct wbuf *w, const char *key, int64_t v);
+void control_row_list(struct wbuf *w, const char *key, char *const *v, size_t n);
+
 /* Queues one row; the command goes on until control_reply_end. */
 void control_reply_row(struct cclient *cl, const struct wbuf *row);
 void control_reply_end(struct cclient *cl);

@@ -10,12 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acme/acme.h"
 #include "master/master.h"
 #include "share/log.h"
 #include "share/util.h"
 #include "worker/worker.h"
 
-/* Parses `-R worker -I n -U user [-v]... [-L target]`, the child command line. */
+/* Parses `-R worker|acme [-I n] -U user [-v]... [-L target]`, the child command line. */
 static int
 child_main(int argc, char **argv)
 {
@@ -40,6 +41,10 @@ child_main(int argc, char **argv)
 	}
 	if (role != NULL && strcmp(role, "worker") == 0 && wa.index >= 0 && wa.log_target >= 0)
 		return worker_main(&wa);
+	if (role != NULL && strcmp(role, "acme") == 0 && wa.log_target >= 0) {
+		struct acme_args aa = { wa.user, wa.verbose, wa.log_target };
+		return acme_main(&aa);
+	}
 	fprintf(stderr, "haloyd: unknown child role\n");
 	return 2;
 }

@@ -17,8 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "master/acme.h"
 #include "master/children.h"
 #include "master/control.h"
+#include "master/keyring.h"
 #include "master/master.h"
 #include "master/notify.h"
 #include "master/publish.h"
@@ -121,7 +123,8 @@ master_reload(struct master *m)
 		notify_reloaded(m);
 		return -1;
 	}
-	if (fresh.listen_http.n != m->cfg.listen_http.n || fresh.workers != m->cfg.workers ||
+	if (fresh.listen_http.n != m->cfg.listen_http.n ||
+	    fresh.listen_https.n != m->cfg.listen_https.n || fresh.workers != m->cfg.workers ||
 	    strcmp(fresh.state_dir, m->cfg.state_dir) != 0 ||
 	    strcmp(fresh.runtime_dir, m->cfg.runtime_dir) != 0 ||
 	    strcmp(fresh.user, m->cfg.user) != 0)
@@ -140,6 +143,8 @@ master_reload(struct master *m)
 	m->cfg.backend_down_ms = fresh.backend_down_ms;
 	m->cfg.max_body = fresh.max_body;
 	m->cfg.access_log_sample = fresh.access_log_sample;
+	/* Takes effect at the next rotation. */
+	m->cfg.ticket_key_lifetime_ms = fresh.ticket_key_lifetime_ms;
 	/* Swapped, so conf_free(&fresh) frees the old ones. */
 	SWAP(m->cfg.trusted_proxies, fresh.trusted_proxies);
 	SWAP(m->cfg.error_pages, fresh.error_pages);
@@ -174,6 +179,7 @@ master_stop(struct master *m, int exit_code)
 	log_info("stopping: in-flight requests have %llu ms to finish",
 	    (unsigned long long)m->cfg.stop_timeout_ms);
 	control_close(m);
+	acme_stop(m);
 	children_stop_all(m, (uint32_t)m->cfg.stop_timeout_ms);
 	ev_timer_start(m->loop, &m->stop_timer, m->cfg.stop_timeout_ms + STOP_GRACE_MS);
 }
@@ -242,8 +248,12 @@ master_start(struct master *m)
 	if (resolve_identities(m) == -1 || signals_init(m) == -1 || open_store(m) == -1 ||
 	    open_runtime_dir(m) == -1)
 		fatalx("cannot start");
-	if (listeners_open(&m->lst, m->cfg.listen_http.v, m->cfg.listen_http.n, m->nworkers) == -1)
+	if (listeners_open(&m->lst, m->cfg.listen_http.v, m->cfg.listen_http.n, m->nworkers) == -1 ||
+	    (m->cfg.listen_https.n > 0 && listeners_open(&m->lst_https, m->cfg.listen_https.v,
+	    m->cfg.listen_https.n, m->nworkers) == -1))
 		fatalx("cannot open the listeners");
+	if (mkeyring_init(m) == -1)
+		fatalx("cannot set up the certificates and session-ticket keys");
 	if (children_init(m) == -1)
 		fatal("workers");
 	if (publish_build(m) == -1)
@@ -253,6 +263,8 @@ master_start(struct master *m)
 	notify_init(m);
 	for (i = 0; i < m->nworkers; i++)
 		children_spawn(&m->workers[i]);
+	if (acme_init(m) == -1)
+		fatalx("cannot start the ACME child");
 }
 
 static void
@@ -260,7 +272,10 @@ master_cleanup(struct master *m)
 {
 	control_close(m);
 	ev_run_once(m->loop, 0);	/* runs the deferred frees */
+	acme_free(m);
 	listeners_close(&m->lst);
+	listeners_close(&m->lst_https);
+	mkeyring_free(m);
 	store_close(m->store);
 	if (m->snap_fd >= 0)
 		close(m->snap_fd);
@@ -285,6 +300,7 @@ master_main(int argc, char **argv)
 	m.argc = argc;
 	m.argv = argv;
 	if ((rc = conf_load(&m.cfg, argc, argv, err, sizeof(err))) != 0) {
+		conf_free(&m.cfg);
 		if (rc == 1)
 			return 0;
 		fprintf(stderr, "haloyd: %s\n", err);

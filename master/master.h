@@ -15,6 +15,7 @@
 
 struct control;
 struct ipc_msg;
+struct mkeyring;
 struct store;
 
 struct child {
@@ -27,6 +28,7 @@ struct child {
 	int ready;		/* it was sent config, listeners and a snapshot */
 	uint32_t sent_gen;	/* last generation sent to it */
 	uint32_t acked_gen;	/* last generation it acked */
+	uint32_t keyring_gen;	/* generation of the last keyring sent to it, 0 = none */
 	uint64_t sent_ms;	/* when sent_gen went out */
 	uint64_t started_ms;
 	uint64_t backoff_ms;	/* respawn delay, doubled on quick deaths */
@@ -44,6 +46,8 @@ struct master {
 	struct store *store;
 	int self_fd;		/* our own executable, for fexecve */
 	struct listeners lst;
+	struct listeners lst_https;	/* listen_https: LISTENER_HTTPS sockets */
+	struct mkeyring *keyring;	/* certificates index, ticket keys, current keyring */
 	struct child *workers;
 	size_t nworkers;
 	/* the current generation: what every new or respawned worker gets */
@@ -54,6 +58,7 @@ struct master {
 	struct ev_timer build_timer;	/* runs the pending build from the loop */
 	struct ev_timer barrier_timer;	/* polices workers slow to ack */
 	struct control *control;
+	struct acme_peer *acme;	/* master/acme.c; NULL with `acme off` */
 	struct ipc_msg *rx;	/* receive buffer for every channel (64 KiB) */
 	uint32_t status_seq;	/* of the last MSG_W_STATUS_REQ round */
 	int sigfd;

@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "master/acme.h"
 #include "master/children.h"
+#include "master/keyring.h"
 #include "master/control.h"
 #include "master/master.h"
 #include "master/notify.h"
@@ -35,6 +37,9 @@ struct build {
 	uint32_t nroutes, nhosts, nbackends, nnames;
 	uint32_t caproutes, caphosts, capbackends, capnames;
 	int failed;
+	const struct master *m;	/* for the certificate of each host */
+	uint32_t *certs;	/* certs[i]: store id of the certificate of hosts[i], 0 = default */
+	uint32_t capcerts;
 };
 
 #define GROW(b, arr, n, cap) do {						\
@@ -76,6 +81,8 @@ build_host(struct build *b, int64_t id, const char *name, uint32_t route, int al
 		b->failed = 1;
 		return -1;
 	}
+	GROW(b, certs, nhosts, capcerts);
+	b->certs[b->nhosts] = mkeyring_cert_for(b->m, n, b->routes[route].name);
 	b->hosts[b->nhosts++] = (struct snapb_host){ (uint32_t)id, n, route,
 	    hostname_is_wildcard(name) ? SNAP_HOST_WILDCARD : alias ? SNAP_HOST_ALIAS : SNAP_HOST_EXACT };
 	return 0;
@@ -109,6 +116,33 @@ build_backend(struct build *b, int64_t id, const char *addr)
 	return 0;
 }
 
+/* A store timeout as the snapshot's u32: 0 there means haloyd.conf's value. */
+static uint32_t
+build_ms(int64_t v)
+{
+	if (v <= 0)
+		return 0;
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* The route's own settings; the store's checks and the master's ranges hold. */
+static void
+build_settings(struct snapb_route *sr, const struct store_settings *set)
+{
+	sr->connect_ms = build_ms(set->connect_ms);
+	sr->response_ms = build_ms(set->response_ms);
+	sr->idle_ms = build_ms(set->idle_ms);
+	sr->tunnel_ms = build_ms(set->tunnel_ms);
+	/* 0 in the snapshot is "the global limit": a route's "no limit" is the largest one. */
+	if (set->max_body == STORE_DEFAULT)
+		sr->max_body = 0;
+	else if (set->max_body == 0)
+		sr->max_body = UINT64_MAX;
+	else
+		sr->max_body = (uint64_t)set->max_body;
+	sr->flags = (uint16_t)(set->flags & SNAP_ROUTE_FLAGS_ALL);
+}
+
 static int
 build_route(void *arg, const struct store_route *r)
 {
@@ -122,6 +156,7 @@ build_route(void *arg, const struct store_route *r)
 	memset(sr, 0, sizeof(*sr));
 	sr->id = (uint32_t)r->id;
 	sr->be_first = b->nbackends;
+	build_settings(sr, &r->set);
 	if ((sr->name = build_name(b, r->name)) == NULL ||
 	    build_host(b, r->name_id, r->name, idx, 0) == -1)
 		goto fail;
@@ -148,6 +183,7 @@ build_free(struct build *b)
 	free(b->names);
 	free(b->routes);
 	free(b->hosts);
+	free(b->certs);
 	free(b->backends);
 }
 
@@ -161,6 +197,7 @@ publish_build(struct master *m)
 	int fd = -1, rc = -1;
 
 	memset(&b, 0, sizeof(b));
+	b.m = m;
 	m->build_pending = 0;
 	if (store_route_foreach(m->store, build_route, &b) != 0 || b.failed) {
 		log_warnx("cannot read the routes from the store; keeping generation %u", m->gen);
@@ -173,13 +210,20 @@ publish_build(struct master *m)
 	in.nroutes = b.nroutes;
 	in.hosts = b.hosts;
 	in.nhosts = b.nhosts;
+	in.host_certs = b.certs;
 	in.backends = b.backends;
 	in.nbackends = b.nbackends;
 	in.default_route = SNAP_NONE;
+	acme_snap_chals(m, &in.chals, &in.nchals);
 	in.generation = gen;
 	in.built_at = util_wall_ns();
 	if (snapb_build(&in, &fd, err, sizeof(err)) == -1) {
 		log_warnx("cannot build generation %llu: %s", (unsigned long long)gen, err);
+		goto out;
+	}
+	/* Its keyring goes out first: a generation never reaches workers without it. */
+	if (mkeyring_prepare(m, gen) == -1) {
+		close(fd);
 		goto out;
 	}
 	if (m->snap_fd >= 0)
@@ -272,6 +316,7 @@ publish_check(struct master *m)
 	size_t i;
 
 	control_release_waiters(m);
+	acme_publish_check(m);
 	if (!m->ready_notified && m->gen > 0 && publish_served(m, m->gen) &&
 	    children_running(m) == m->nworkers) {
 		for (i = 0; i < m->nworkers; i++)

@@ -57,6 +57,63 @@ static const char *const migrations[] = {
 	"  UNIQUE (route_id, addr)"
 	");"
 	"CREATE UNIQUE INDEX backends_route_position ON backends(route_id, position);",
+
+	/*
+	 * Version 2: the rest of the per-route settings (haloyd-ctl route set).
+	 * tunnel_ms is NULL for "haloyd.conf's value"; its bound is the u32 of
+	 * the snapshot. flags holds enum snap_route_flags bits (1: no redirect
+	 * to HTTPS, 2: HSTS); both off is the built-in behaviour.
+	 */
+	"ALTER TABLE routes ADD COLUMN tunnel_ms INTEGER"
+	"  CHECK (tunnel_ms IS NULL OR tunnel_ms BETWEEN 1 AND 4294967295);"
+	"ALTER TABLE routes ADD COLUMN flags INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (flags BETWEEN 0 AND 3);",
+
+	/*
+	 * Version 3: TLS certificates and the names each covers. source is
+	 * enum keyring_source (1 imported, 2 acme, 3 the self-signed default);
+	 * domain is the name it was imported or issued for (the key of
+	 * `cert show/rm`), NULL only for the default, of which there is one.
+	 * Key PEMs live here and nowhere else on disk (the file is 0600).
+	 */
+	"CREATE TABLE certs ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  domain TEXT UNIQUE CHECK (domain IS NULL OR length(domain) BETWEEN 1 AND 253),"
+	"  source INTEGER NOT NULL CHECK (source IN (1, 2, 3)),"
+	"  chain_pem TEXT NOT NULL CHECK (length(chain_pem) > 0),"
+	"  key_pem TEXT NOT NULL CHECK (length(key_pem) > 0),"
+	"  not_before INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL CHECK (not_after >= not_before),"
+	"  fingerprint TEXT NOT NULL CHECK (length(fingerprint) = 64),"
+	"  issuer TEXT NOT NULL,"
+	"  created INTEGER NOT NULL CHECK (created >= 0),"
+	"  CHECK ((domain IS NULL) = (source = 3))"
+	");"
+	"CREATE UNIQUE INDEX certs_one_default ON certs(source) WHERE source = 3;"
+	"CREATE TABLE cert_names ("
+	"  cert_id INTEGER NOT NULL REFERENCES certs(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 253),"
+	"  PRIMARY KEY (cert_id, name)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX cert_names_name ON cert_names(name);",
+
+	/*
+	 * Version 4: the ACME order queue and schedule, one row per route
+	 * (master/acme.c). state is 'queued' (due, waiting for the child),
+	 * 'running', 'valid' (its certificate is in certs) or 'failed' (retried
+	 * at next_attempt, unix seconds, with back-off); names is the space-
+	 * separated list last ordered; force is set by `haloyd-ctl cert renew`.
+	 */
+	"CREATE TABLE acme_orders ("
+	"  route_id INTEGER PRIMARY KEY REFERENCES routes(id) ON DELETE CASCADE,"
+	"  state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'valid', 'failed')),"
+	"  names TEXT NOT NULL DEFAULT '',"
+	"  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+	"  next_attempt INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  force INTEGER NOT NULL DEFAULT 0 CHECK (force IN (0, 1)),"
+	"  updated INTEGER NOT NULL CHECK (updated >= 0)"
+	");",
 };
 
 int

@@ -22,6 +22,7 @@
 #include "share/hostname.h"
 #include "share/snap.h"
 #include "share/util.h"
+#include "share/sealed.h"
 
 #define SB_NSECTIONS (SNAP_SEC__MAX - 1)
 #define SB_ALIGN(x) (((x) + 7) & ~(uint64_t)7)
@@ -46,6 +47,7 @@ struct sb {
 	struct snap_slot *hidx, *widx;
 	struct snap_route *routes;
 	struct snap_backend *backends;
+	struct snap_chal *chals;
 };
 
 static int sb_fail(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -137,6 +139,27 @@ sb_check_hosts(struct sb *b)
 }
 
 /* Open addressing at load <= 0.5: the next power of two >= 2n, at least 8. */
+/* ACME challenges: the master checked them; the reader's limits hold here too. */
+static int
+sb_check_chals(struct sb *b)
+{
+	const struct snapb_chal *c;
+	size_t tl, kl;
+	uint32_t i;
+
+	if (b->in->nchals > SNAP_CHAL_MAX)
+		return sb_fail(b, "%u challenges, more than %u", b->in->nchals, SNAP_CHAL_MAX);
+	for (i = 0; i < b->in->nchals; i++) {
+		c = &b->in->chals[i];
+		tl = strlen(c->token);
+		kl = strlen(c->keyauth);
+		if (tl < 1 || tl > SNAP_CHAL_TOKEN_MAX || kl < 1 || kl > SNAP_CHAL_KEYAUTH_MAX)
+			return sb_fail(b, "challenge %u: bad token or answer length", i);
+		b->strtab_size += tl + 1 + kl + 1;
+	}
+	return 0;
+}
+
 static uint64_t
 sb_slots(uint64_t n)
 {
@@ -152,7 +175,8 @@ static int
 sb_layout(struct sb *b)
 {
 	static const int order[SB_NSECTIONS] = { SNAP_SEC_ROUTES, SNAP_SEC_BACKENDS,
-	    SNAP_SEC_HOSTS, SNAP_SEC_HOST_INDEX, SNAP_SEC_WILD_INDEX, SNAP_SEC_STRTAB };
+	    SNAP_SEC_HOSTS, SNAP_SEC_HOST_INDEX, SNAP_SEC_WILD_INDEX, SNAP_SEC_CHALLENGES,
+	    SNAP_SEC_STRTAB };
 	uint64_t at, hslots = sb_slots(b->in->nhosts - b->nwild), wslots = sb_slots(b->nwild);
 	size_t i;
 
@@ -161,6 +185,7 @@ sb_layout(struct sb *b)
 	b->len[SNAP_SEC_HOSTS] = (uint64_t)b->in->nhosts * sizeof(struct snap_host);
 	b->len[SNAP_SEC_HOST_INDEX] = hslots * sizeof(struct snap_slot);
 	b->len[SNAP_SEC_WILD_INDEX] = wslots * sizeof(struct snap_slot);
+	b->len[SNAP_SEC_CHALLENGES] = (uint64_t)b->in->nchals * sizeof(struct snap_chal);
 	b->len[SNAP_SEC_STRTAB] = b->strtab_size;
 	at = sizeof(struct snap_header) + SB_NSECTIONS * sizeof(struct snap_section);
 	for (i = 0; i < SB_NSECTIONS; i++) {
@@ -183,7 +208,7 @@ sb_frame(struct sb *b, const uint8_t key[16])
 {
 	static const uint32_t esize[SNAP_SEC__MAX] = { 0, 1, sizeof(struct snap_host),
 	    sizeof(struct snap_slot), sizeof(struct snap_slot), sizeof(struct snap_route),
-	    sizeof(struct snap_backend) };
+	    sizeof(struct snap_backend), sizeof(struct snap_chal) };
 	struct snap_section *tab;
 	uint32_t k;
 
@@ -195,6 +220,7 @@ sb_frame(struct sb *b, const uint8_t key[16])
 	b->widx = (struct snap_slot *)(b->img + b->off[SNAP_SEC_WILD_INDEX]);
 	b->routes = (struct snap_route *)(b->img + b->off[SNAP_SEC_ROUTES]);
 	b->backends = (struct snap_backend *)(b->img + b->off[SNAP_SEC_BACKENDS]);
+	b->chals = (struct snap_chal *)(b->img + b->off[SNAP_SEC_CHALLENGES]);
 	memcpy(b->hdr->magic, SNAP_MAGIC, sizeof(b->hdr->magic));
 	b->hdr->major = SNAP_MAJOR;
 	b->hdr->minor = SNAP_MINOR;
@@ -227,6 +253,17 @@ sb_string(struct sb *b, const char *s)
 }
 
 static void
+sb_fill_chals(struct sb *b)
+{
+	uint32_t i;
+
+	for (i = 0; i < b->in->nchals; i++) {
+		b->chals[i].token = sb_string(b, b->in->chals[i].token);
+		b->chals[i].keyauth = sb_string(b, b->in->chals[i].keyauth);
+	}
+}
+
+static void
 sb_fill_hosts(struct sb *b)
 {
 	const struct snapb_host *in;
@@ -238,7 +275,8 @@ sb_fill_hosts(struct sb *b)
 		h = &b->hosts[i];
 		h->name = sb_string(b, in->name);
 		h->route = in->route;
-		h->cert = SNAP_NONE;
+		h->cert = b->in->host_certs != NULL && b->in->host_certs[i] != 0 ?
+		    b->in->host_certs[i] : SNAP_NONE;
 		h->kind = in->kind;
 		h->id = in->id;
 	}
@@ -273,6 +311,7 @@ sb_fill_routes(struct sb *b)
 		r->connect_ms = in->connect_ms;
 		r->response_ms = in->response_ms;
 		r->idle_ms = in->idle_ms;
+		r->tunnel_ms = in->tunnel_ms;
 		r->max_body = in->max_body;
 		for (j = in->be_first; j < in->be_first + in->be_count; j++) {
 			if (b->backends[j].route != SNAP_NONE)
@@ -328,33 +367,11 @@ sb_seal_crc(struct sb *b)
 static int
 sb_publish(struct sb *b, int *out)
 {
-	size_t done = 0;
-	ssize_t n;
-	int fd;
+	char err[256];
 
-	if ((fd = memfd_create("haloyd-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1)
-		return sb_fail(b, "memfd_create: %s", strerror(errno));
-	while (done < b->size) {
-		n = pwrite(fd, b->img + done, b->size - done, (off_t)done);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			sb_fail(b, "writing the snapshot: %s",
-			    n == 0 ? "short write" : strerror(errno));
-			goto fail;
-		}
-		done += (size_t)n;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
-	    F_SEAL_SEAL) == -1) {
-		sb_fail(b, "sealing the snapshot: %s", strerror(errno));
-		goto fail;
-	}
-	*out = fd;
+	if ((*out = sealed_create("haloyd-snapshot", b->img, b->size, err, sizeof(err))) == -1)
+		return sb_fail(b, "%s", err);
 	return 0;
-fail:
-	close(fd);
-	return -1;
 }
 
 /* Checks, lays out, fills and indexes; the image is left in b->img. */
@@ -363,7 +380,8 @@ sb_make(struct sb *b, const uint8_t key[16])
 {
 	uint32_t i;
 
-	if (sb_check_routes(b) == -1 || sb_check_hosts(b) == -1 || sb_layout(b) == -1)
+	if (sb_check_routes(b) == -1 || sb_check_hosts(b) == -1 || sb_check_chals(b) == -1 ||
+	    sb_layout(b) == -1)
 		return -1;
 	/* One buffer for the whole image: nothing is allocated per route. */
 	if ((b->img = calloc(1, b->size)) == NULL)
@@ -371,6 +389,7 @@ sb_make(struct sb *b, const uint8_t key[16])
 		    (unsigned long long)b->size);
 	sb_frame(b, key);
 	sb_fill_hosts(b);
+	sb_fill_chals(b);
 	if (sb_fill_routes(b) == -1)
 		return -1;
 	for (i = 0; i < b->in->nhosts; i++)

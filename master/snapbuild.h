@@ -14,7 +14,7 @@ struct snapb_route {
 	uint32_t be_first;	/* index into snapb_input.backends */
 	uint32_t be_count;
 	uint16_t flags;
-	uint32_t connect_ms, response_ms, idle_ms;
+	uint32_t connect_ms, response_ms, idle_ms, tunnel_ms;
 	uint64_t max_body;
 };
 
@@ -32,6 +32,11 @@ struct snapb_backend {
 	uint8_t addr[16];
 };
 
+struct snapb_chal {
+	const char *token;	/* base64url */
+	const char *keyauth;
+};
+
 struct snapb_input {
 	const struct snapb_route *routes;
 	uint32_t nroutes;
@@ -39,10 +44,17 @@ struct snapb_input {
 	uint32_t nhosts;
 	const struct snapb_backend *backends;
 	uint32_t nbackends;
+	const struct snapb_chal *chals;	/* ACME HTTP-01 answers in flight */
+	uint32_t nchals;
 	uint32_t default_route;		/* index or SNAP_NONE */
 	uint64_t generation;
 	uint64_t built_at;		/* unix ns */
 	const uint8_t *hash_key;	/* 16 bytes, or NULL for a random key */
+	/*
+	 * nhosts certificate store ids (keyring_cert.id), host_certs[i] for
+	 * hosts[i]; 0 = only the default. NULL: every host has only the default.
+	 */
+	const uint32_t *host_certs;
 };
 
 /*

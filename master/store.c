@@ -33,6 +33,7 @@ enum stmt {
 	S_ROUTE_INS,
 	S_ROUTE_DEL,
 	S_ROUTE_COUNT,
+	S_ROUTE_SET,
 	S_HOST_INS,
 	S_HOST_DEL,
 	S_BE_INS,
@@ -53,7 +54,8 @@ enum stmt {
  * queries whatever the number of routes.
  */
 #define HOSTS_SELECT \
-	"SELECT r.id, r.name, r.created, h.id, h.name " \
+	"SELECT r.id, r.name, r.created, h.id, h.name, r.connect_ms, r.response_ms, " \
+	"r.idle_ms, r.tunnel_ms, r.max_body, r.flags " \
 	"FROM routes r LEFT JOIN hosts h ON h.route_id = r.id "
 #define BACKENDS_SELECT \
 	"SELECT b.route_id, b.id, b.addr " \
@@ -68,6 +70,10 @@ static const char *const stmt_sql[S_MAX] = {
 	[S_ROUTE_INS] = "INSERT INTO routes(name, created) VALUES (?1, ?2)",
 	[S_ROUTE_DEL] = "DELETE FROM routes WHERE name = ?1",
 	[S_ROUTE_COUNT] = "SELECT count(*) FROM routes",
+	/* -1 is STORE_DEFAULT: the setting goes back to NULL. */
+	[S_ROUTE_SET] = "UPDATE routes SET connect_ms = nullif(?2, -1), response_ms = nullif(?3, -1), "
+	    "idle_ms = nullif(?4, -1), tunnel_ms = nullif(?5, -1), max_body = nullif(?6, -1), "
+	    "flags = ?7 WHERE name = ?1",
 	[S_HOST_INS] = "INSERT INTO hosts(name, route_id, kind) VALUES (?1, ?2, ?3)",
 	[S_HOST_DEL] = "DELETE FROM hosts WHERE name = ?1 AND route_id = ?2",
 	/* Appends: positions only grow, so removals keep the others' order. */
@@ -366,6 +372,12 @@ fail:
 	return STORE_ERR;
 }
 
+struct sqlite3 *
+store_db(struct store *st)
+{
+	return st->db;
+}
+
 void
 store_close(struct store *st)
 {
@@ -487,6 +499,19 @@ store_backend_rm(struct store *st, const char *route, const char *addr)
 }
 
 int
+store_route_set(struct store *st, const char *name, const struct store_settings *set)
+{
+	int rc;
+
+	_Static_assert(STORE_DEFAULT == -1, "S_ROUTE_SET spells STORE_DEFAULT as -1");
+	if ((rc = tx_begin(st, S_BEGIN)) != STORE_OK)
+		return rc;
+	rc = run_changed(st, prep(st, S_ROUTE_SET, "tiiiiii", name, set->connect_ms,
+	    set->response_ms, set->idle_ms, set->tunnel_ms, set->max_body, (int64_t)set->flags));
+	return tx_end(st, rc);
+}
+
+int
 store_next_generation(struct store *st, uint64_t *gen)
 {
 	int64_t v = 0;
@@ -531,6 +556,7 @@ route_clear(struct store_route *r)
 	r->name = NULL;
 	r->naliases = r->nbackends = 0;
 	r->id = r->name_id = r->created = 0;
+	memset(&r->set, 0, sizeof(r->set));
 }
 
 void
@@ -646,6 +672,26 @@ cursor_backends(struct cursor *c, struct store_route *r)
 	return 0;
 }
 
+/* A settings column of a HOSTS_SELECT row: NULL reads as STORE_DEFAULT. */
+static int64_t
+column_setting(sqlite3_stmt *s, int col)
+{
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return STORE_DEFAULT;
+	return sqlite3_column_int64(s, col);
+}
+
+static void
+cursor_settings(sqlite3_stmt *s, struct store_settings *set)
+{
+	set->connect_ms = column_setting(s, 5);
+	set->response_ms = column_setting(s, 6);
+	set->idle_ms = column_setting(s, 7);
+	set->tunnel_ms = column_setting(s, 8);
+	set->max_body = column_setting(s, 9);
+	set->flags = (uint32_t)sqlite3_column_int64(s, 10);
+}
+
 /* Fills r with the next route: 1, 0 at the end, STORE_ERR (logged). */
 static int
 cursor_next(struct cursor *c, struct store_route *r)
@@ -659,6 +705,7 @@ cursor_next(struct cursor *c, struct store_route *r)
 	r->created = sqlite3_column_int64(c->hs, 2);
 	if ((r->name = column_dup(c->hs, 1)) == NULL)
 		return STORE_ERR;
+	cursor_settings(c->hs, &r->set);
 	if (cursor_hosts(c, r) == -1 || cursor_backends(c, r) == -1)
 		return STORE_ERR;
 	if (c->hrc != SQLITE_ROW && c->hrc != SQLITE_DONE)
@@ -711,5 +758,265 @@ store_route_foreach(struct store *st, int (*fn)(void *arg, const struct store_ro
 	}
 	cursor_close(&c);
 	store_route_free(&r);
+	return tx_end(st, rc);
+}
+
+/*
+ * --- certificates. Rare calls (an import, a build), so their statements
+ * are prepared per call rather than kept in stmt[].
+ */
+
+/* One row per (certificate, name), merged by id; ?1 is with_key. */
+#define CERTS_SELECT \
+	"SELECT c.id, c.domain, c.source, c.chain_pem, " \
+	"CASE WHEN ?1 THEN c.key_pem END, c.issuer, c.fingerprint, c.not_before, " \
+	"c.not_after, c.created, n.name " \
+	"FROM certs c LEFT JOIN cert_names n ON n.cert_id = c.id "
+
+/* Prepares sql and binds "t"/"i" parameters like prep(); NULL (logged) on failure. */
+static sqlite3_stmt *
+prep_once(struct store *st, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *s = NULL;
+	va_list ap;
+	int i, rc;
+
+	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) != SQLITE_OK) {
+		log_warnx("store: prepare %s: %s", sql, sqlite3_errmsg(st->db));
+		return NULL;
+	}
+	va_start(ap, fmt);
+	for (i = 0; fmt[i] != '\0' && rc == SQLITE_OK; i++) {
+		if (fmt[i] == 't')
+			rc = sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_STATIC);
+		else
+			rc = sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+	}
+	va_end(ap);
+	if (rc != SQLITE_OK) {
+		log_warnx("store: bind %s: %s", sql, sqlite3_errmsg(st->db));
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Runs a prep_once statement to completion and finalizes it. */
+static int
+run_once(struct store *st, sqlite3_stmt *s)
+{
+	int rc = run(st, s);
+
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int
+cert_insert(struct store *st, const struct store_cert *c, int64_t *id)
+{
+	sqlite3_stmt *s;
+	size_t i;
+	int rc;
+
+	s = prep_once(st, "INSERT INTO certs(domain, source, chain_pem, key_pem, not_before, "
+	    "not_after, fingerprint, issuer, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	    "tittiitti", c->domain, (int64_t)c->source, c->chain, c->key,
+	    c->not_before, c->not_after, c->fingerprint, c->issuer, (int64_t)time(NULL));
+	if ((rc = run_once(st, s)) != STORE_OK)
+		return rc;
+	*id = sqlite3_last_insert_rowid(st->db);
+	for (i = 0; i < c->nnames; i++) {
+		s = prep_once(st, "INSERT INTO cert_names(cert_id, name) VALUES (?1, ?2)", "it",
+		    *id, c->names[i]);
+		if ((rc = run_once(st, s)) != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+int
+store_cert_put(struct store *st, const struct store_cert *c, int64_t *id)
+{
+	sqlite3_stmt *s;
+	int64_t nid = 0;
+	int rc;
+
+	if ((rc = tx_begin(st, S_BEGIN)) != STORE_OK)
+		return rc;
+	/* The one it replaces goes first, its names with it (ON DELETE CASCADE). */
+	if (c->domain != NULL)
+		s = prep_once(st, "DELETE FROM certs WHERE domain = ?1", "t", c->domain);
+	else
+		s = prep_once(st, "DELETE FROM certs WHERE domain IS NULL AND source = ?1", "i",
+		    (int64_t)c->source);
+	if ((rc = run_once(st, s)) == STORE_OK)
+		rc = cert_insert(st, c, &nid);
+	if ((rc = tx_end(st, rc)) == STORE_OK && id != NULL)
+		*id = nid;
+	return rc;
+}
+
+int
+store_cert_rm(struct store *st, const char *domain)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = tx_begin(st, S_BEGIN)) != STORE_OK)
+		return rc;
+	if ((s = prep_once(st, "DELETE FROM certs WHERE domain = ?1", "t", domain)) == NULL)
+		rc = STORE_ERR;
+	else {
+		rc = run_changed(st, s);
+		sqlite3_finalize(s);
+	}
+	return tx_end(st, rc);
+}
+
+/* Frees a string that may hold key material, wiping it first. */
+static void
+free_secret(char *p)
+{
+	if (p != NULL) {
+		explicit_bzero(p, strlen(p));
+		free(p);
+	}
+}
+
+void
+store_cert_free(struct store_cert *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nnames; i++)
+		free(c->names[i]);
+	free(c->names);
+	free(c->domain);
+	free(c->chain);
+	free_secret(c->key);
+	free(c->issuer);
+	free(c->fingerprint);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Copies column col of s, or NULL when the column is NULL; -1 when out of memory. */
+static int
+column_dup_null(sqlite3_stmt *s, int col, char **out)
+{
+	*out = NULL;
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return 0;
+	return (*out = column_dup(s, col)) == NULL ? -1 : 0;
+}
+
+/* The certificate columns of the current CERTS_SELECT row into c. */
+static int
+cert_columns(sqlite3_stmt *s, struct store_cert *c)
+{
+	c->id = sqlite3_column_int64(s, 0);
+	c->source = sqlite3_column_int(s, 2);
+	c->not_before = sqlite3_column_int64(s, 7);
+	c->not_after = sqlite3_column_int64(s, 8);
+	c->created = sqlite3_column_int64(s, 9);
+	if (column_dup_null(s, 1, &c->domain) == -1 || column_dup_null(s, 4, &c->key) == -1 ||
+	    (c->chain = column_dup(s, 3)) == NULL || (c->issuer = column_dup(s, 5)) == NULL ||
+	    (c->fingerprint = column_dup(s, 6)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Appends the name column of the current row, if any, to c->names. */
+static int
+cert_push_name(sqlite3_stmt *s, struct store_cert *c)
+{
+	char **nn;
+
+	if (sqlite3_column_type(s, 10) == SQLITE_NULL)
+		return 0;
+	if ((nn = reallocarray(c->names, c->nnames + 1, sizeof(*nn))) == NULL) {
+		log_warn("store: reallocarray");
+		return -1;
+	}
+	c->names = nn;
+	if ((c->names[c->nnames] = column_dup(s, 10)) == NULL)
+		return -1;
+	c->nnames++;
+	return 0;
+}
+
+/*
+ * Reads the certificate at the current row of s (*rc the last step's
+ * result) into c, stepping past its name rows. 1, 0 at the end, or
+ * STORE_ERR.
+ */
+static int
+cert_next(struct store *st, sqlite3_stmt *s, int *rc, struct store_cert *c)
+{
+	int64_t id;
+
+	store_cert_free(c);
+	if (*rc == SQLITE_DONE)
+		return 0;
+	if (*rc != SQLITE_ROW)
+		return sql_fail(st, s);
+	if (cert_columns(s, c) == -1)
+		return STORE_ERR;
+	for (id = c->id; *rc == SQLITE_ROW && sqlite3_column_int64(s, 0) == id;
+	    *rc = sqlite3_step(s))
+		if (cert_push_name(s, c) == -1)
+			return STORE_ERR;
+	if (*rc != SQLITE_ROW && *rc != SQLITE_DONE)
+		return sql_fail(st, s);
+	return 1;
+}
+
+int
+store_cert_get(struct store *st, const char *domain, int with_key, struct store_cert *out)
+{
+	sqlite3_stmt *s;
+	int rc, step;
+
+	memset(out, 0, sizeof(*out));
+	if (domain != NULL)
+		s = prep_once(st, CERTS_SELECT "WHERE c.domain = ?2 ORDER BY n.name", "it",
+		    (int64_t)with_key, domain);
+	else
+		s = prep_once(st, CERTS_SELECT "WHERE c.domain IS NULL ORDER BY c.id, n.name",
+		    "i", (int64_t)with_key);
+	if (s == NULL)
+		return STORE_ERR;
+	step = sqlite3_step(s);
+	if ((rc = cert_next(st, s, &step, out)) == 1)
+		rc = STORE_OK;
+	else if (rc == 0)
+		rc = STORE_ENOENT;
+	sqlite3_finalize(s);
+	if (rc != STORE_OK)
+		store_cert_free(out);
+	return rc;
+}
+
+int
+store_cert_foreach(struct store *st, int with_key,
+    int (*fn)(void *arg, const struct store_cert *c), void *arg)
+{
+	struct store_cert c;
+	sqlite3_stmt *s;
+	int rc, step;
+
+	memset(&c, 0, sizeof(c));
+	if ((rc = tx_begin(st, S_BEGIN_READ)) != STORE_OK)
+		return rc;
+	s = prep_once(st, CERTS_SELECT "ORDER BY c.id, n.name", "i", (int64_t)with_key);
+	if (s == NULL)
+		rc = STORE_ERR;
+	else {
+		step = sqlite3_step(s);
+		while ((rc = cert_next(st, s, &step, &c)) == 1)
+			if ((rc = fn(arg, &c)) != 0)
+				break;
+	}
+	sqlite3_finalize(s);
+	store_cert_free(&c);
 	return tx_end(st, rc);
 }

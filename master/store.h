@@ -1,6 +1,6 @@
 /*
- * The SQLite store (master only): routes, their host names and backends,
- * and the generation counter. WAL mode, foreign keys on, migrations by
+ * The SQLite store (master only): routes, their host names, backends and
+ * settings, and the generation counter. WAL mode, foreign keys on, migrations by
  * PRAGMA user_version (master/schema.c). Callers pass names already
  * normalised (share/hostname.h) and backends as canonical "ip:port" text
  * (share/addr.h); the store enforces uniqueness and existence.
@@ -21,6 +21,18 @@ enum store_rc {
 
 struct store;
 
+#define STORE_DEFAULT (-1)	/* a setting left to haloyd.conf (NULL in the store) */
+
+/* A route's own settings (haloyd-ctl route set). */
+struct store_settings {
+	int64_t connect_ms;	/* milliseconds, or STORE_DEFAULT */
+	int64_t response_ms;
+	int64_t idle_ms;
+	int64_t tunnel_ms;
+	int64_t max_body;	/* bytes, 0 = no limit, or STORE_DEFAULT */
+	uint32_t flags;		/* enum snap_route_flags; 0 = the built-in behaviour */
+};
+
 struct store_route {
 	int64_t id;
 	char *name;		/* canonical name */
@@ -32,6 +44,7 @@ struct store_route {
 	size_t nbackends;
 	int64_t name_id;	/* host row id of the canonical name */
 	int64_t created;	/* unix seconds */
+	struct store_settings set;
 };
 
 /* Opens (creating if needed, mode 0600) and migrates the store. */
@@ -39,6 +52,8 @@ int store_open(const char *path, struct store **out);
 void store_close(struct store *st);
 /* The schema version the code migrates to. */
 int store_schema_version(void);
+/* The connection, for master/acme.c's own table (acme_orders). */
+struct sqlite3 *store_db(struct store *st);
 
 int store_route_add(struct store *st, const char *name, const char *const *aliases,
     size_t naliases, const char *const *backends, size_t nbackends);
@@ -47,6 +62,13 @@ int store_alias_add(struct store *st, const char *route, const char *alias);
 int store_alias_rm(struct store *st, const char *route, const char *alias);
 int store_backend_add(struct store *st, const char *route, const char *addr);
 int store_backend_rm(struct store *st, const char *route, const char *addr);
+/*
+ * Replaces every setting of route name with *set (read them first with
+ * store_route_get to change a few). STORE_ENOENT for no such route,
+ * STORE_EINVAL when a value breaks the schema's checks (e.g. a zero or
+ * negative timeout, an unknown flag).
+ */
+int store_route_set(struct store *st, const char *name, const struct store_settings *set);
 
 /* Fills *out (free with store_route_free); STORE_ENOENT when absent. */
 int store_route_get(struct store *st, const char *name, struct store_route *out);
@@ -62,5 +84,48 @@ int64_t store_route_count(struct store *st);
 
 /* Increments and returns the persisted generation counter (never goes back). */
 int store_next_generation(struct store *st, uint64_t *gen);
+
+/*
+ * --- certificates (schema version 3). Private keys live only in this file
+ * (0600, in the 0700 state folder) and in the keyring memfd built from it.
+ */
+struct store_cert {
+	int64_t id;		/* AUTOINCREMENT: a replaced certificate gets a new id */
+	char *domain;		/* the name it was imported or issued for; NULL for the default */
+	int source;		/* enum keyring_source (share/keyring.h) */
+	char **names;		/* normalised names it covers, sorted */
+	size_t nnames;
+	char *chain;		/* PEM, leaf first */
+	char *key;		/* PEM private key; NULL unless asked for */
+	char *issuer;		/* one line, RFC 2253 */
+	char *fingerprint;	/* SHA-256 of the leaf's DER, 64 lower-case hex digits */
+	int64_t not_before;	/* unix seconds */
+	int64_t not_after;
+	int64_t created;
+};
+
+/*
+ * Stores c (c->id and c->created are ignored) in one transaction, replacing
+ * the certificate of the same domain (or the default, for source
+ * default) if there is one; *id gets the new id when not NULL.
+ */
+int store_cert_put(struct store *st, const struct store_cert *c, int64_t *id);
+/* Removes the certificate imported or issued for domain; STORE_ENOENT when none. */
+int store_cert_rm(struct store *st, const char *domain);
+/*
+ * Fills *out with the certificate of domain, or the default when domain is
+ * NULL; the key only when with_key. STORE_ENOENT when absent. Free with
+ * store_cert_free.
+ */
+int store_cert_get(struct store *st, const char *domain, int with_key, struct store_cert *out);
+/*
+ * Calls fn for every certificate by ascending id (the key only when
+ * with_key); stops and returns fn's value when it is non-zero. c is only
+ * valid during the call; fn must not change the store.
+ */
+int store_cert_foreach(struct store *st, int with_key,
+    int (*fn)(void *arg, const struct store_cert *c), void *arg);
+/* Frees c's strings, wiping the key first. */
+void store_cert_free(struct store_cert *c);
 
 #endif

@@ -59,7 +59,26 @@ enum msg_type {
 	MSG_C_END,		/* after the last ROW; empty */
 	MSG_C_OK,		/* h.gen = generation that every worker serves; str message */
 	MSG_C_FAIL,		/* u32 code (enum ctl_code); str reason */
+
+	/* master -> acme child (acme/acme.h). Payloads (cursor-encoded): */
+	MSG_A_CONFIG = 128,	/* fd: STATE_DIR/acme (O_DIRECTORY); str directory URL;
+				 * str email; str CA file */
+	MSG_A_ORDER,		/* u64 order id; u16 n; n x str name (first: canonical) */
+	MSG_A_CHAL_READY,	/* u64 order id; str token: every live worker serves it */
+
+	/* acme child -> master */
+	MSG_A_CHAL_ADD = 144,	/* u64 order id; str host; str token; str key authorisation */
+	MSG_A_CERT,		/* u64 order id; str chain PEM; str key PEM (PKCS#8) */
+	MSG_A_FAIL,		/* u64 order id; str error type; str detail; u32 retry-after s */
+
+	/* haloyd-ctl -> master, ACME */
+	MSG_C_CERT_STATUS = 160,	/* str domain, "" for every route */
+	MSG_C_CERT_RENEW,		/* str domain */
 };
+
+#define MSG_A_TOKEN_MAX 128	/* longest HTTP-01 token the master accepts */
+#define MSG_A_CHAIN_MAX 56000	/* chain PEM in MSG_A_CERT */
+#define MSG_A_KEY_MAX 8000	/* key PEM in MSG_A_CERT */
 
 /*
  * A ROW field: str key; u8 kind; then for FIELD_STR a str, for FIELD_INT a
@@ -90,6 +109,13 @@ enum ctl_code {
 
 #define MSG_STR_MAX 1024	/* longest string in a control payload */
 #define MSG_NAME_MAX 253	/* longest host name */
+/*
+ * MSG_C_CERT_IMPORT's PEM strings are the exception to MSG_STR_MAX: a
+ * chain up to MSG_PEM_CHAIN_MAX bytes, a key up to MSG_PEM_KEY_MAX, so the
+ * whole request fits haloyd-ctl's 32 KiB payload (and IPC_MAX_PAYLOAD).
+ */
+#define MSG_PEM_CHAIN_MAX 24576
+#define MSG_PEM_KEY_MAX 7680
 
 struct msg_hello {
 	uint32_t proto;		/* HALOYD_PROTO_VERSION */

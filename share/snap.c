@@ -20,9 +20,9 @@
 #include "share/hash.h"
 #include "share/hostname.h"
 #include "share/snap.h"
+#include "share/sealed.h"
 
 #define SNAP_MAX_SECTIONS 64
-#define SNAP_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 #define SNAP_CRC_OFF offsetof(struct snap_header, crc32c)
 
 /* A mapped image and where its sections start; immutable once validated. */
@@ -43,6 +43,8 @@ struct snap {
 	uint32_t sn_nroutes;
 	const struct snap_backend *sn_backends;
 	uint32_t sn_nbackends;
+	const struct snap_chal *sn_chals;
+	uint32_t sn_nchals;
 };
 
 /* The entry size each known section kind must declare. */
@@ -53,6 +55,7 @@ static const uint32_t snap_entry_size[SNAP_SEC__MAX] = {
 	[SNAP_SEC_WILD_INDEX] = sizeof(struct snap_slot),
 	[SNAP_SEC_ROUTES] = sizeof(struct snap_route),
 	[SNAP_SEC_BACKENDS] = sizeof(struct snap_backend),
+	[SNAP_SEC_CHALLENGES] = sizeof(struct snap_chal),
 };
 
 static int snap_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -200,6 +203,10 @@ snap_bind(struct snap *v, const struct snap_section *sec)
 		v->sn_backends = p;
 		v->sn_nbackends = sec->count;
 		break;
+	case SNAP_SEC_CHALLENGES:
+		v->sn_chals = p;
+		v->sn_nchals = sec->count;
+		break;
 	}
 }
 
@@ -275,7 +282,8 @@ snap_check_hosts(const struct snap *v, char *err, size_t errlen)
 		if (h->route >= v->sn_nroutes)
 			return snap_fail(err, errlen, "host %u: route %u out of range", i,
 			    h->route);
-		if (h->cert != SNAP_NONE)
+		/* A store id, checked against the keyring by the worker; ids start at 1. */
+		if (h->cert == 0)
 			return snap_fail(err, errlen, "host %u: cert %u out of range", i,
 			    h->cert);
 		if (h->flags != 0)
@@ -327,6 +335,34 @@ snap_check_backends(const struct snap *v, char *err, size_t errlen)
 			return snap_fail(err, errlen, "backend %u: bad family %u", i, b->family);
 		if (b->flags != 0)
 			return snap_fail(err, errlen, "backend %u: reserved flags set", i);
+	}
+	return 0;
+}
+
+/* Challenges: few, tokens base64url, answers printable, tokens unique. */
+static int
+snap_check_chals(const struct snap *v, char *err, size_t errlen)
+{
+	const struct snap_chal *c;
+	const char *t;
+	uint32_t i, j;
+
+	if (v->sn_nchals > SNAP_CHAL_MAX)
+		return snap_fail(err, errlen, "%u challenges, more than %u", v->sn_nchals,
+		    SNAP_CHAL_MAX);
+	for (i = 0; i < v->sn_nchals; i++) {
+		c = &v->sn_chals[i];
+		if (c->token.len < 1 || c->token.len > SNAP_CHAL_TOKEN_MAX ||
+		    !snap_str_ok(v, c->token) || c->keyauth.len < 1 ||
+		    c->keyauth.len > SNAP_CHAL_KEYAUTH_MAX || !snap_str_ok(v, c->keyauth))
+			return snap_fail(err, errlen, "challenge %u: bad string", i);
+		t = v->sn_strtab + c->token.off;
+		if (strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+		    c->token.len)
+			return snap_fail(err, errlen, "challenge %u: token is not base64url", i);
+		for (j = 0; j < i; j++)
+			if (strcmp(t, v->sn_strtab + v->sn_chals[j].token.off) == 0)
+				return snap_fail(err, errlen, "challenge %u: token repeated", i);
 	}
 	return 0;
 }
@@ -438,6 +474,7 @@ snap_parse(const void *base, size_t size, struct snap *v, char *err, size_t errl
 	    snap_check_hosts(v, err, errlen) == -1 ||
 	    snap_check_backends(v, err, errlen) == -1 ||
 	    snap_check_routes(v, err, errlen) == -1 ||
+	    snap_check_chals(v, err, errlen) == -1 ||
 	    snap_check_indexes(v, err, errlen) == -1)
 		return -1;
 	return 0;
@@ -454,32 +491,13 @@ snap_validate(const void *base, size_t size, char *err, size_t errlen)
 int
 snap_map(int fd, struct snap **out, char *err, size_t errlen)
 {
-	struct stat st;
 	struct snap *s = NULL;
-	void *p = MAP_FAILED;
+	const void *p = NULL;
 	size_t size = 0;
-	int seals;
 
 	*out = NULL;
-	if (fstat(fd, &st) == -1) {
-		snap_fail(err, errlen, "fstat: %s", strerror(errno));
-		goto fail;
-	}
-	/* Without these seals the master could change the image under us. */
-	if ((seals = fcntl(fd, F_GET_SEALS)) == -1 || (seals & SNAP_SEALS) != SNAP_SEALS) {
-		snap_fail(err, errlen, "snapshot fd is not a sealed memfd");
-		goto fail;
-	}
-	if (st.st_size < (off_t)sizeof(struct snap_header) ||
-	    (uint64_t)st.st_size > SNAP_MAX_SIZE) {
-		snap_fail(err, errlen, "snapshot size %lld out of bounds", (long long)st.st_size);
-		goto fail;
-	}
-	size = (size_t)st.st_size;
-	if ((p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) {
-		snap_fail(err, errlen, "mmap: %s", strerror(errno));
-		goto fail;
-	}
+	if (sealed_map(fd, sizeof(struct snap_header), SNAP_MAX_SIZE, &p, &size, err, errlen) == -1)
+		return -1;
 	if ((s = malloc(sizeof(*s))) == NULL) {
 		snap_fail(err, errlen, "out of memory");
 		goto fail;
@@ -490,8 +508,7 @@ snap_map(int fd, struct snap **out, char *err, size_t errlen)
 	*out = s;
 	return 0;
 fail:
-	if (p != MAP_FAILED)
-		munmap(p, size);
+	munmap((void *)(uintptr_t)p, size);
 	free(s);
 	return -1;
 }
@@ -574,5 +591,19 @@ snap_lookup(const struct snap *s, const char *host, size_t len)
 		return &s->sn_routes[h->route];
 	if (s->sn_hdr->default_route != SNAP_NONE)
 		return &s->sn_routes[s->sn_hdr->default_route];
+	return NULL;
+}
+
+const char *
+snap_challenge(const struct snap *s, const char *token, size_t len)
+{
+	const struct snap_chal *c;
+	uint32_t i;
+
+	for (i = 0; i < s->sn_nchals; i++) {
+		c = &s->sn_chals[i];
+		if (c->token.len == len && memcmp(s->sn_strtab + c->token.off, token, len) == 0)
+			return s->sn_strtab + c->keyauth.off;
+	}
 	return NULL;
 }

@@ -52,6 +52,7 @@ enum snap_section_kind {
 	SNAP_SEC_WILD_INDEX,	/* struct snap_slot[], keyed by the suffix after "*." */
 	SNAP_SEC_ROUTES,	/* struct snap_route[] */
 	SNAP_SEC_BACKENDS,	/* struct snap_backend[] */
+	SNAP_SEC_CHALLENGES,	/* struct snap_chal[]: ACME HTTP-01 answers, few, scanned */
 	SNAP_SEC__MAX
 };
 
@@ -73,7 +74,8 @@ enum snap_host_kind {
 struct snap_host {
 	struct snap_str name;	/* as configured, "*.example.com" for wildcards */
 	uint32_t route;		/* index into ROUTES */
-	uint32_t cert;		/* index into CERTS (later) or SNAP_NONE */
+	uint32_t cert;		/* store id of the certificate that covers it (keyring_cert.id,
+				 * share/keyring.h), or SNAP_NONE: only the default */
 	uint16_t kind;		/* enum snap_host_kind */
 	uint16_t flags;		/* reserved, 0 */
 	uint32_t id;		/* store id of the host row */
@@ -115,12 +117,27 @@ struct snap_backend {
 	uint32_t flags;		/* reserved, 0 */
 };
 
+/*
+ * An ACME HTTP-01 answer: GET /.well-known/acme-challenge/TOKEN on port 80
+ * answers KEYAUTH. Only challenges of orders in flight are published, so
+ * there are at most SNAP_CHAL_MAX and a scan is as fast as an index.
+ */
+#define SNAP_CHAL_MAX 256
+#define SNAP_CHAL_TOKEN_MAX 128
+#define SNAP_CHAL_KEYAUTH_MAX 256
+
+struct snap_chal {
+	struct snap_str token;		/* base64url, 1..SNAP_CHAL_TOKEN_MAX */
+	struct snap_str keyauth;	/* token "." thumbprint, 1..SNAP_CHAL_KEYAUTH_MAX */
+};
+
 _Static_assert(sizeof(struct snap_header) == 128, "snapshot header is 128 bytes");
 _Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
 _Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
 _Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
 _Static_assert(sizeof(struct snap_route) == 48, "route entry is 48 bytes");
 _Static_assert(sizeof(struct snap_backend) == 32, "backend entry is 32 bytes");
+_Static_assert(sizeof(struct snap_chal) == 16, "challenge entry is 16 bytes");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the image is read in place");
 
 /* --- the reader */
@@ -158,5 +175,8 @@ const char *snap_string(const struct snap *s, struct snap_str r);
  * alias, then the one-label wildcard, then the default route. NULL if none.
  */
 const struct snap_route *snap_lookup(const struct snap *s, const char *host, size_t len);
+
+/* The key authorisation published for an HTTP-01 token, or NULL. */
+const char *snap_challenge(const struct snap *s, const char *token, size_t len);
 
 #endif

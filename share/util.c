@@ -1,8 +1,12 @@
-/* Small helpers every process uses: fd flags, clocks, bounded string copy. */
+/*
+ * Small helpers every process uses: fd flags, clocks, bounded string copy,
+ * numbers, and the duration and size syntax of haloyd.conf.
+ */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -85,6 +89,99 @@ util_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/* Splits v into its leading decimal number (at most 31 digits) and its suffix. */
+static const char *
+parse_number(const char *v, uint64_t max, uint64_t *x)
+{
+	char num[32];
+	size_t n = strspn(v, "0123456789");
+
+	if (n == 0 || n >= sizeof(num))
+		return NULL;
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (util_parse_u64(num, 0, max, x) == -1)
+		return NULL;
+	return v + n;
+}
+
+int
+util_parse_duration_ms(const char *v, uint64_t *ms)
+{
+	const char *unit;
+	uint64_t x, mul;
+
+	/* At most UINT32_MAX hours: the product cannot overflow. */
+	if ((unit = parse_number(v, UINT32_MAX, &x)) == NULL)
+		return -1;
+	if (strcmp(unit, "ms") == 0)
+		mul = 1;
+	else if (*unit == '\0' || strcmp(unit, "s") == 0)
+		mul = 1000;
+	else if (strcmp(unit, "m") == 0)
+		mul = 60000;
+	else if (strcmp(unit, "h") == 0)
+		mul = 3600000;
+	else
+		return -1;
+	*ms = x * mul;
+	return 0;
+}
+
+int
+util_parse_size(const char *v, uint64_t *out)
+{
+	const char *unit;
+	uint64_t x, shift;
+
+	if ((unit = parse_number(v, UINT64_MAX >> 30, &x)) == NULL)
+		return -1;
+	if (unit[0] == '\0')
+		shift = 0;
+	else if (unit[1] != '\0')
+		return -1;
+	else if (unit[0] == 'k' || unit[0] == 'K')
+		shift = 10;
+	else if (unit[0] == 'm' || unit[0] == 'M')
+		shift = 20;
+	else if (unit[0] == 'g' || unit[0] == 'G')
+		shift = 30;
+	else
+		return -1;
+	*out = x << shift;
+	return 0;
+}
+
+void
+util_format_duration_ms(uint64_t ms, char *buf, size_t len)
+{
+	if (ms != 0 && ms % 3600000 == 0)
+		snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
+	else if (ms != 0 && ms % 60000 == 0)
+		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms % 1000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+}
+
+void
+util_format_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char units[] = "gmk";
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		uint64_t unit = 1ull << (10 * (3 - i));
+
+		if (bytes != 0 && bytes % unit == 0) {
+			snprintf(buf, len, "%llu%c", (unsigned long long)(bytes / unit), units[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)bytes);
 }
 
 int

@@ -1,4 +1,7 @@
-/* Small helpers every process uses: fd flags, clocks, bounded string copy. */
+/*
+ * Small helpers every process uses: fd flags, clocks, bounded string copy,
+ * numbers, and the duration and size syntax of haloyd.conf.
+ */
 #ifndef HALOYD_UTIL_H
 #define HALOYD_UTIL_H
 
@@ -17,6 +20,17 @@ uint64_t util_wall_ns(void);	/* CLOCK_REALTIME */
 size_t util_strlcpy(char *dst, const char *src, size_t size);
 /* Parses a decimal unsigned number in [min, max]; 0 on success, -1 otherwise. */
 int util_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/*
+ * haloyd.conf's duration syntax: a decimal number with ms, s, m or h (a bare
+ * number is seconds), into milliseconds. 0, or -1 when v is not one.
+ */
+int util_parse_duration_ms(const char *v, uint64_t *ms);
+/* haloyd.conf's size syntax: bytes, or a number with k, m or g (powers of 1024). */
+int util_parse_size(const char *v, uint64_t *out);
+/* The shortest exact spelling of ms in that syntax ("90s", "2h", "500ms") into buf. */
+void util_format_duration_ms(uint64_t ms, char *buf, size_t len);
+/* The shortest exact spelling of a size ("10m", "1536", "3k") into buf. */
+void util_format_size(uint64_t bytes, char *buf, size_t len);
 /* Fills buf with cryptographically random bytes (getrandom); 0 or -1. */
 int util_random(void *buf, size_t len);
 

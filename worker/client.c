@@ -20,6 +20,7 @@
 #include "share/log.h"
 #include "share/snap.h"
 #include "share/util.h"
+#include "worker/acmechallenge.h"
 #include "worker/accesslog.h"
 #include "worker/buf.h"
 #include "worker/client.h"
@@ -28,6 +29,7 @@
 #include "worker/headers.h"
 #include "worker/http1.h"
 #include "worker/proxy.h"
+#include "worker/tls.h"
 #include "worker/tunnel.h"
 
 #define HEAD_FEED_MAX (12 * 1024)	/* see proxy_room(): what one feed may turn into */
@@ -43,6 +45,7 @@ struct client {
 	struct worker *w;
 	struct client *prev, *next;
 	int fd;
+	struct tls_conn *tls;		/* on an HTTPS listener, else NULL (worker/tls.h) */
 	struct ev_io io;
 	struct ev_timer timer;
 	const char *proto;
@@ -121,6 +124,8 @@ client_close(struct client *c)
 	c->dead = 1;
 	ev_io_stop(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
+	tls_conn_free(c->tls);
+	c->tls = NULL;
 	close(c->fd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -132,6 +137,23 @@ client_close(struct client *c)
 	client_kick(c);		/* the free runs after this batch */
 	listen_update(w);
 	worker_check_stopped(w);
+}
+
+/* Our own answer into out: a redirect to https:// (301, 308) or a page; HSTS over TLS. */
+static int
+client_local_write(struct client *c, unsigned status, enum errpage_kind kind, int head_only)
+{
+	struct worker *w = c->w;
+	size_t at = c->out.len;
+	int rc;
+
+	if (status == 301 || status == 308)
+		rc = tls_redirect_write(w->tls, status, c->host, c->req, &c->out, !c->close_after);
+	else
+		rc = errpage_write(&c->out, &w->errpages, status, kind, !c->close_after, head_only);
+	if (rc == 0 && c->tls != NULL && tls_hsts_wanted(w->snap, c->host))
+		rc = tls_hsts_add(&c->out, at);
+	return rc;
 }
 
 /* An answer of our own (logged unless the exchange did); the request's body, if any, is not read. */
@@ -147,7 +169,7 @@ client_answer(struct client *c, unsigned status, enum errpage_kind kind, int log
 	if (c->w->stopping || !c->keepalive || status == 400 || status == 408)
 		c->close_after = 1;
 	if (buf_get(&c->w->bufs, &c->out) == -1 ||
-	    errpage_write(&c->out, &c->w->errpages, status, kind, !c->close_after, head_only) == -1) {
+	    client_local_write(c, status, kind, head_only) == -1) {
 		c->out.len = 0;
 		c->close_after = 1;
 	}
@@ -183,6 +205,7 @@ sink_head(void *arg, struct http_head *resp, int nobody)
 	struct client *c = arg;
 	int minor = c->req->major == 1 ? c->req->minor : 0;
 	int keepalive;
+	size_t at;
 
 	if (resp->status / 100 == 1) {
 		if (minor == 0)
@@ -201,7 +224,10 @@ sink_head(void *arg, struct http_head *resp, int nobody)
 		c->close_after = 1;
 	c->resp_started = 1;
 	client_kick(c);
-	return headers_write_response(&c->out, resp, c->fr, keepalive, minor);
+	at = c->out.len;
+	if (headers_write_response(&c->out, resp, c->fr, keepalive, minor) == -1)
+		return -1;
+	return c->tls != NULL && tls_hsts_wanted(c->w->snap, c->host) ? tls_hsts_add(&c->out, at) : 0;
 }
 
 static int
@@ -284,7 +310,8 @@ client_handover(struct client *c, int backend_fd, uint32_t idle_ms)
 		c->next->prev = c->prev;
 	client_kick(c);
 	/* The connection stays counted in nclients: the tunnel owns it now. */
-	(void)tunnel_start(w, fd, backend_fd, &c->out, &c->in, idle_ms);
+	(void)tunnel_start(w, fd, c->tls, backend_fd, &c->out, &c->in, idle_ms);
+	c->tls = NULL;
 }
 
 static void
@@ -357,6 +384,22 @@ client_on_head(void *arg, struct http_head *h)
 	}
 	if ((host == NULL && h->major == 1 && h->minor >= 1) || h->method == HTTP_CONNECT) {
 		client_local(c, host == NULL ? 400 : 501, ERRPAGE_STATUS);
+		return 1;
+	}
+	/* ACME HTTP-01 answers come from the snapshot, before routing (acmechallenge.c). */
+	if (buf_get(&c->w->bufs, &c->out) == 0 && (status = (unsigned)acmechal_answer(c->w, h,
+	    &c->out, c->keepalive && !c->w->stopping && !h->chunked && h->length == 0)) != 0) {
+		c->close_after |= !c->keepalive || c->w->stopping || h->chunked || h->length > 0 ||
+		    status == (unsigned)-1;
+		c->resp_started = c->resp_done = 1;
+		accesslog_write(c->w, &(struct accesslog_entry){ .req = h, .host = c->host,
+		    .backend = "", .status = status, .start_us = c->start_us });
+		client_kick(c);
+		return 1;
+	}
+	if (c->tls == NULL &&
+	    (status = tls_redirect_status(c->w->tls, c->w->snap, c->host, h)) != 0) {
+		client_local(c, status, ERRPAGE_STATUS);
 		return 1;
 	}
 	c->ex = proxy_start(c->w, &(struct proxy_req){ h, c->host, c->ip, c->proto, c->trusted,
@@ -447,6 +490,7 @@ client_parse(struct client *c)
 static void
 client_linger(struct client *c)
 {
+	tls_conn_shutdown(c->tls);
 	if (c->peer_eof || (c->req_done && c->in.len == 0) || shutdown(c->fd, SHUT_WR) == -1) {
 		client_close(c);
 		return;
@@ -493,7 +537,7 @@ client_flush(struct client *c)
 	int rc = 0;
 
 	while (c->out.len > 0) {
-		if (buf_write_fd(&c->out, c->fd) == -1) {
+		if (tls_buf_write(c->tls, c->fd, &c->out) == -1) {
 			rc = errno == EAGAIN ? 0 : -1;
 			break;
 		}
@@ -515,7 +559,7 @@ client_read(struct client *c)
 	if (c->peer_eof || c->close_after || buf_get(&c->w->bufs, &c->in) == -1 ||
 	    buf_room(&c->in) == 0)
 		return 0;
-	n = buf_read_fd(&c->in, c->fd);
+	n = tls_buf_read(c->tls, c->fd, &c->in);
 	if (n > 0 && c->timer_phase == TIMER_BODY)
 		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.body_timeout_ms);
 	if (n == 0)
@@ -579,6 +623,10 @@ client_update_watch(struct client *c)
 		ev |= EPOLLIN;
 	if (c->out.len > 0)
 		ev |= EPOLLOUT;
+	ev |= tls_conn_events(c->tls);
+	/* Bytes already inside OpenSSL: epoll will not report them again. */
+	if ((ev & EPOLLIN) && !c->lingering && tls_conn_pending(c->tls))
+		client_kick(c);
 	if (ev != c->io.events && ev_io_modify(c->w->loop, &c->io, ev) == -1)
 		client_close(c);
 }
@@ -658,9 +706,15 @@ client_new(struct worker *w, int fd, const struct listener *ls, const struct soc
 	if (addr_format_ip(peer, c->ip, sizeof(c->ip)) == -1)
 		util_strlcpy(c->ip, "unknown", sizeof(c->ip));
 	c->trusted = client_trusted(w, peer);
+	if (ls->kind == LISTENER_HTTPS && (c->tls = tls_conn_new(w->tls, fd, c->ip)) == NULL) {
+		close(fd);
+		free(c);
+		return -1;
+	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_timer_init(&c->timer, client_on_timer, c);
 	if (ev_io_start(w->loop, &c->io, fd, EPOLLIN, client_on_io, c) == -1) {
+		tls_conn_free(c->tls);
 		close(fd);
 		free(c);
 		return -1;

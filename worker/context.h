@@ -22,6 +22,7 @@ struct snap;
 struct client;
 struct tunnel;
 struct upstream_pools;
+struct tls;
 
 struct listener {
 	struct worker *w;
@@ -45,6 +46,8 @@ struct worker {
 	struct errpages errpages;
 	struct snap *snap;	/* the newest generation; requests hold their own reference */
 	uint32_t gen;
+	struct tls *tls;	/* contexts from the last keyring (worker/tls.h) */
+	int keyring_failed;	/* the last keyring did not install: snapshots are refused */
 
 	struct listener lst[WORKER_MAX_LISTENERS];
 	size_t nlst;

@@ -9,6 +9,7 @@
 
 #include "share/log.h"
 #include "worker/context.h"
+#include "worker/tls.h"
 #include "worker/tunnel.h"
 
 /* One direction: bytes read from src wait in b until written to dst. */
@@ -21,6 +22,7 @@ struct flow {
 struct side {
 	struct tunnel *t;
 	int fd;
+	struct tls_conn *tls;	/* the client's side of an HTTPS connection, else NULL */
 	struct ev_io io;
 };
 
@@ -32,6 +34,7 @@ struct tunnel {
 	struct ev_timer idle;
 	uint32_t idle_ms;
 	int dead;
+	int rerun;		/* a run is deferred: TLS holds bytes epoll will not report */
 };
 
 static void
@@ -55,6 +58,8 @@ tunnel_close(struct tunnel *t)
 	ev_io_stop(w->loop, &t->c.io);
 	ev_io_stop(w->loop, &t->u.io);
 	ev_timer_stop(w->loop, &t->idle);
+	tls_conn_free(t->c.tls);
+	t->c.tls = NULL;
 	close(t->c.fd);
 	close(t->u.fd);
 	if (t->prev != NULL)
@@ -72,13 +77,13 @@ tunnel_close(struct tunnel *t)
 
 /* Moves bytes src -> f -> dst; 1 when bytes moved, 0 when not, -1 when the tunnel broke. */
 static int
-flow_pump(struct worker *w, struct flow *f, int src, int dst)
+flow_pump(struct worker *w, struct flow *f, struct side *src, struct side *dst)
 {
 	int moved = 0;
 	ssize_t n;
 
 	if (!f->src_eof && buf_get(&w->bufs, &f->b) == 0 && buf_room(&f->b) > 0) {
-		n = buf_read_fd(&f->b, src);
+		n = tls_buf_read(src->tls, src->fd, &f->b);
 		if (n == 0)
 			f->src_eof = 1;
 		else if (n > 0)
@@ -87,7 +92,7 @@ flow_pump(struct worker *w, struct flow *f, int src, int dst)
 			return -1;
 	}
 	if (f->b.len > 0) {
-		n = buf_write_fd(&f->b, dst);
+		n = tls_buf_write(dst->tls, dst->fd, &f->b);
 		if (n > 0)
 			moved = 1;
 		else if (errno != EAGAIN)
@@ -95,7 +100,8 @@ flow_pump(struct worker *w, struct flow *f, int src, int dst)
 	}
 	if (f->src_eof && f->b.len == 0 && !f->dst_shut) {
 		/* Half-close: the other direction keeps flowing. */
-		(void)shutdown(dst, SHUT_WR);
+		tls_conn_shutdown(dst->tls);
+		(void)shutdown(dst->fd, SHUT_WR);
 		f->dst_shut = 1;
 	}
 	if (f->b.len == 0)
@@ -109,12 +115,24 @@ flow_events_src(const struct flow *f)
 	return !f->src_eof && (f->b.data == NULL || f->b.len < BUF_SIZE) ? EPOLLIN : 0;
 }
 
+static void tunnel_run(struct tunnel *t);
+
+static void
+tunnel_rerun(void *arg)
+{
+	struct tunnel *t = arg;
+
+	t->rerun = 0;
+	if (!t->dead)
+		tunnel_run(t);
+}
+
 static void
 tunnel_run(struct tunnel *t)
 {
 	struct worker *w = t->w;
-	int a = flow_pump(w, &t->up, t->c.fd, t->u.fd);
-	int b = a == -1 ? -1 : flow_pump(w, &t->down, t->u.fd, t->c.fd);
+	int a = flow_pump(w, &t->up, &t->c, &t->u);
+	int b = a == -1 ? -1 : flow_pump(w, &t->down, &t->u, &t->c);
 
 	if (a == -1 || b == -1 || (t->up.dst_shut && t->down.dst_shut)) {
 		tunnel_close(t);
@@ -123,10 +141,16 @@ tunnel_run(struct tunnel *t)
 	if (a > 0 || b > 0)
 		ev_timer_start(w->loop, &t->idle, t->idle_ms);
 	if (ev_io_modify(w->loop, &t->c.io, flow_events_src(&t->up) |
-	    (t->down.b.len > 0 ? EPOLLOUT : 0)) == -1 ||
+	    (t->down.b.len > 0 ? EPOLLOUT : 0) | tls_conn_events(t->c.tls)) == -1 ||
 	    ev_io_modify(w->loop, &t->u.io, flow_events_src(&t->down) |
-	    (t->up.b.len > 0 ? EPOLLOUT : 0)) == -1)
+	    (t->up.b.len > 0 ? EPOLLOUT : 0)) == -1) {
 		tunnel_close(t);
+		return;
+	}
+	/* Decrypted bytes wait inside OpenSSL: no epoll event will say so. */
+	if (!t->rerun && (flow_events_src(&t->up) & EPOLLIN) && tls_conn_pending(t->c.tls) &&
+	    ev_defer(w->loop, tunnel_rerun, t) == 0)
+		t->rerun = 1;
 }
 
 static void
@@ -147,12 +171,13 @@ tunnel_on_idle(struct ev_loop *l, struct ev_timer *tm)
 }
 
 int
-tunnel_start(struct worker *w, int client_fd, int backend_fd, struct buf *to_client,
-    struct buf *to_backend, uint32_t idle_ms)
+tunnel_start(struct worker *w, int client_fd, struct tls_conn *client_tls, int backend_fd,
+    struct buf *to_client, struct buf *to_backend, uint32_t idle_ms)
 {
 	struct tunnel *t = calloc(1, sizeof(*t));
 
 	if (t == NULL) {
+		tls_conn_free(client_tls);
 		close(client_fd);
 		close(backend_fd);
 		buf_put(&w->bufs, to_client);
@@ -162,8 +187,8 @@ tunnel_start(struct worker *w, int client_fd, int backend_fd, struct buf *to_cli
 	}
 	t->w = w;
 	t->idle_ms = idle_ms;
-	t->c = (struct side){ t, client_fd, { 0 } };
-	t->u = (struct side){ t, backend_fd, { 0 } };
+	t->c = (struct side){ t, client_fd, client_tls, { 0 } };
+	t->u = (struct side){ t, backend_fd, NULL, { 0 } };
 	t->down.b = *to_client;
 	t->up.b = *to_backend;
 	*to_client = (struct buf){ 0 };

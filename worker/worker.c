@@ -8,9 +8,12 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "share/cursor.h"
@@ -21,6 +24,7 @@
 #include "worker/client.h"
 #include "worker/context.h"
 #include "worker/http1.h"
+#include "worker/tls.h"
 #include "worker/tunnel.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
@@ -111,6 +115,23 @@ on_config(void *arg, struct ipc_msg *m)
 	return 0;
 }
 
+/* Redirects to https:// name the port of an HTTPS listener. */
+static void
+worker_note_https_port(struct worker *w, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+		log_warn("HTTPS listener address");
+		return;
+	}
+	if (ss.ss_family == AF_INET)
+		tls_set_https_port(w->tls, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	else if (ss.ss_family == AF_INET6)
+		tls_set_https_port(w->tls, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+}
+
 static int
 on_listener(void *arg, struct ipc_msg *m)
 {
@@ -132,7 +153,33 @@ on_listener(void *arg, struct ipc_msg *m)
 	m->fd = -1;
 	if (util_set_nonblock(ls->fd) == -1)
 		log_warn("listener %u", ml.id);
+	if (ls->kind == LISTENER_HTTPS)
+		worker_note_https_port(w, ls->fd);
 	listen_update(w);
+	return 0;
+}
+
+static int
+on_keyring(void *arg, struct ipc_msg *m)
+{
+	struct worker *w = arg;
+	char err[256];
+
+	/* Refused: the snapshot of this generation will be NACKed (see on_snap). */
+	w->keyring_failed = tls_install_keyring(w->tls, m->fd, m->h.gen, err, sizeof(err)) == -1;
+	if (w->keyring_failed)
+		log_warnx("keyring of generation %u refused: %s", m->h.gen, err);
+	return 0;
+}
+
+static int
+worker_has_https(const struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nlst; i++)
+		if (w->lst[i].kind == LISTENER_HTTPS)
+			return 1;
 	return 0;
 }
 
@@ -143,6 +190,13 @@ on_snap(void *arg, struct ipc_msg *m)
 	struct snap *s = NULL;
 	char err[256];
 
+	/* Acking promises the generation's certificates too: they come in its keyring first. */
+	if (w->keyring_failed || (worker_has_https(w) && !tls_ready(w->tls))) {
+		snprintf(err, sizeof(err), "no usable keyring for generation %u", m->h.gen);
+		log_warnx("generation %u refused: %s", m->h.gen, err);
+		worker_nack(w, m->h.gen, err);
+		return 0;
+	}
 	if (m->fd >= 0 && snap_map(m->fd, &s, err, sizeof(err)) == -1) {
 		log_warnx("generation %u refused: %s", m->h.gen, err);
 		worker_nack(w, m->h.gen, err);
@@ -185,6 +239,7 @@ static const struct ipc_handler worker_handlers[] = {
 	{ MSG_W_CONFIG, IPC_FD_NONE, sizeof(struct msg_wconfig), MSG_WCONFIG_MAX_LEN, on_config },
 	{ MSG_W_LISTENER, IPC_FD_REQUIRED, sizeof(struct msg_listener), sizeof(struct msg_listener),
 	  on_listener },
+	{ MSG_W_KEYRING, IPC_FD_REQUIRED, 0, 0, on_keyring },
 	{ MSG_W_SNAP, IPC_FD_OPTIONAL, 0, 0, on_snap },
 	{ MSG_W_STATUS_REQ, IPC_FD_NONE, 0, 0, on_status_req },
 	{ MSG_W_STOP, IPC_FD_NONE, sizeof(struct msg_stop), sizeof(struct msg_stop), on_stop },
@@ -246,7 +301,7 @@ worker_setup(struct worker *w, const struct worker_args *a)
 	if ((w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
 	if ((w->loop = ev_loop_new()) == NULL || (w->rx = malloc(sizeof(*w->rx))) == NULL ||
-	    upstream_pools_init(w) == -1)
+	    upstream_pools_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL)
 		fatalx("out of memory");
 	if (util_set_nonblock(w->parent) == -1 || util_set_cloexec(w->parent, 1) == -1)
 		fatal("master socket");
@@ -270,6 +325,7 @@ worker_cleanup(struct worker *w)
 	upstream_pools_free(w);
 	if (w->snap != NULL)
 		snap_unref(w->snap);
+	tls_free(w->tls);
 	buf_pool_clear(&w->bufs);
 	buf_pool_clear(&w->heads);
 	errpage_free(&w->errpages);

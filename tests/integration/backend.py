@@ -17,7 +17,23 @@ Knobs, by path (query parameters as shown):
   /close-mid-body     announces 1000 bytes, sends 100, closes
   /big?bytes=N        streams N bytes with a Content-Length
   /headers            the request headers as a JSON list of [name, value]
+  /sink               reads the body as it streams (any size), discards it and
+                      answers JSON {"bytes": N, "crc32": C}
+  /drip?n=N&ms=M      text/plain chunked, N chunks M ms apart, each flushed and
+                      holding "chunk I T" (T = time.time() when sent)
+  /then-close         a complete keep-alive answer, then the backend closes
+  /close-next         a normal answer; the next request on the same connection
+                      is read, recorded ("dropped") and the connection closed
+  /drop-once?key=K    the first request for K is recorded and the connection
+                      closed without an answer; later ones are answered
+  /drop               every request is recorded and dropped like that
+  /stall-mid-body?ms=N  announces 1000 bytes, sends 100, waits N ms, sends the rest
+  /path?ms=N          answers the request path after N ms
   anything else       200 "backend NAME\n"
+
+Every record also holds "conn", the number of the backend connection it came
+on (Backend.accepted counts accepted connections); /big records "sent" as
+it goes.
 
 In-process:  b = Backend("a"); b.start(); ... b.addr ... b.stop()
 As a script: backend.py --name a [--port N]   (prints "listening PORT")
@@ -28,6 +44,7 @@ import socket
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,6 +58,11 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60  # an idle keep-alive connection is dropped after this
 
     # --- plumbing
+
+    def setup(self):
+        super().setup()
+        self.conn_id = self.server.backend.conn_opened()
+        self.drop_next = False
 
     def log_message(self, fmt, *args):  # quiet: the tests read the records
         pass
@@ -90,6 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
             "client": self.client_address,
             "t_start": time.monotonic(),
             "t_reply": None,
+            "conn": getattr(self, "conn_id", 0),
         }
         self.server.backend.add_record(rec)
         return rec
@@ -176,21 +199,136 @@ class _Handler(BaseHTTPRequestHandler):
         self._head(200, [("Content-Type", "application/octet-stream")], n)
         if self.command == "HEAD":
             return
-        block = b"0123456789abcdef" * (BLOCK // 16)
+        block = memoryview(b"0123456789abcdef" * (BLOCK // 16))
+        rec["sent"] = 0
         while n > 0:
-            self.wfile.write(block[:min(n, BLOCK)])
-            n -= min(n, BLOCK)
+            k = min(n, BLOCK)
+            self.wfile.write(block[:k])
+            n -= k
+            rec["sent"] += k
 
     def k_headers(self, q, rec):
         self._send(200, json.dumps(rec["headers"]).encode(), "application/json")
+
+    def k_drip(self, q, rec):
+        n, ms = self._int(q, "n", 5, 0, 100000), self._int(q, "ms", 100, 0, 60000)
+        self._head(200, [("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")])
+        for i in range(n):
+            if i:
+                time.sleep(ms / 1000.0)
+            self._chunk(b"chunk %d %.6f\n" % (i, time.time()))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def k_then_close(self, q, rec):
+        self._send(200, self.server.backend.hello())
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def k_close_next(self, q, rec):
+        self.drop_next = True
+        self._send(200, self.server.backend.hello())
+
+    def k_drop_once(self, q, rec):
+        if self.server.backend.first_time(q.get("key", "")):
+            self._drop(rec)
+            return
+        self._send(200, self.server.backend.hello())
+
+    def k_drop(self, q, rec):
+        self._drop(rec)
+
+    def k_stall_mid_body(self, q, rec):
+        self._head(200, [("Content-Type", "application/octet-stream")], 1000)
+        self.wfile.write(b"x" * 100)
+        self.wfile.flush()
+        time.sleep(self._int(q, "ms", 5000, 0, 600000) / 1000.0)
+        try:
+            self.wfile.write(b"y" * 900)
+        except OSError:
+            self.close_connection = True
+
+    def k_path(self, q, rec):
+        time.sleep(self._int(q, "ms", 0, 0, 600000) / 1000.0)
+        self._send(200, self.path.encode())
+
+    def _drop(self, rec):
+        """Closes the connection without a byte of answer."""
+        rec["dropped"] = True
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # --- streaming knobs: they read the request body themselves
+
+    def _read_stream(self, sink):
+        """Passes the body to sink(memoryview) as it arrives; returns its size."""
+        buf = bytearray(1 << 20)
+        mv = memoryview(buf)
+        total = 0
+        te = self.headers.get("Transfer-Encoding", "")
+        if te.lower().strip().endswith("chunked"):
+            while True:
+                line = self.rfile.readline(1024)
+                if not line:
+                    raise ConnectionError("eof in chunk size")
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return total
+                total += self._read_exact(size, mv, sink)
+                self.rfile.readline(16)
+        n = int(self.headers.get("Content-Length", "0") or 0)
+        return self._read_exact(n, mv, sink)
+
+    def _read_exact(self, n, mv, sink):
+        got = 0
+        while got < n:
+            k = self.rfile.readinto1(mv[:min(n - got, len(mv))])
+            if not k:
+                raise ConnectionError("eof in body")
+            sink(mv[:k])
+            got += k
+        return got
+
+    def k_sink(self, q, rec):
+        crc = [0]
+
+        def sink(b):
+            crc[0] = zlib.crc32(b, crc[0])
+            rec["received"] += len(b)
+        rec["received"] = 0
+        try:
+            n = self._read_stream(sink)
+        except (ValueError, ConnectionError, OSError):
+            self.close_connection = True
+            return
+        rec["t_reply"] = time.monotonic()
+        self._send(200, json.dumps({"bytes": n, "crc32": crc[0]}).encode(), "application/json")
+
+    STREAMING = {"/sink": k_sink}
 
     KNOBS = {
         "/slow": k_slow, "/chunked": k_chunked, "/trailers": k_trailers, "/sse": k_sse,
         "/echo": k_echo, "/status": k_status, "/1xx": k_1xx,
         "/close-mid-body": k_close_mid_body, "/big": k_big, "/headers": k_headers,
+        "/drip": k_drip, "/then-close": k_then_close, "/close-next": k_close_next,
+        "/drop-once": k_drop_once, "/drop": k_drop, "/stall-mid-body": k_stall_mid_body,
+        "/path": k_path,
     }
 
     def _serve(self):
+        stream = self.STREAMING.get(urlsplit(self.path).path)
+        if stream is not None:
+            stream(self, self._query(), self._record(None))
+            self.wfile.flush()
+            return
         try:
             body = self._read_body()
         except (ValueError, ConnectionError):
@@ -198,6 +336,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, b"bad request body\n", headers=[("Connection", "close")])
             return
         rec = self._record(body)
+        if self.drop_next:
+            self._drop(rec)
+            return
         knob = self.KNOBS.get(urlsplit(self.path).path)
         if knob is not None:
             knob(self, self._query(), rec)
@@ -214,6 +355,12 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 1024
 
+    def handle_error(self, request, client_address):
+        # The proxy cutting a connection is what some tests are about: no traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class Backend:
     """One backend on 127.0.0.1, serving from a thread of this process."""
@@ -223,6 +370,8 @@ class Backend:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._records = []
+        self._keys = set()
+        self.accepted = 0  # connections accepted so far
         self._server = _Server((host, port), _Handler, bind_and_activate=True)
         self._server.backend = self
         self._thread = None
@@ -248,6 +397,19 @@ class Backend:
             self._thread.join(10)
             self._thread = None
         self._server.server_close()
+
+    def conn_opened(self):
+        with self._lock:
+            self.accepted += 1
+            return self.accepted
+
+    def first_time(self, key):
+        """True the first time key is asked about."""
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys.add(key)
+            return True
 
     def add_record(self, rec):
         with self._cond:
@@ -276,6 +438,70 @@ class Backend:
     def clear(self):
         with self._lock:
             self._records.clear()
+
+
+class WebSocketEcho:
+    """A python3-websockets server on 127.0.0.1 echoing every message, in its
+    own thread and event loop. Records each connection's request path and
+    headers and, once it ended, the close code it saw."""
+
+    def __init__(self):
+        import asyncio
+        self._asyncio = asyncio
+        self.loop = asyncio.new_event_loop()
+        self.sessions = []  # {"path", "headers", "messages", "close_code"}
+        self._lock = threading.Lock()
+        self._server = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ws-echo", daemon=True)
+        self.port = None
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+    async def _echo(self, ws, path=None):
+        sess = {"path": ws.path, "headers": list(ws.request_headers.raw_items()),
+                "messages": 0, "close_code": None}
+        with self._lock:
+            self.sessions.append(sess)
+        try:
+            async for msg in ws:
+                sess["messages"] += 1
+                await ws.send(msg)
+        except Exception:  # a broken connection ends the session; close_code tells
+            pass
+        sess["close_code"] = ws.close_code
+
+    async def _start(self):
+        import websockets
+        self._server = await websockets.serve(self._echo, "127.0.0.1", 0, max_size=1 << 20)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def _run(self):
+        self._asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._start())
+        self._ready.set()
+        self.loop.run_forever()
+
+    def start(self):
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise AssertionError("the WebSocket echo server did not start within 10 s")
+        return self
+
+    def stop(self):
+        async def shutdown():
+            self._server.close()
+            await self._server.wait_closed()
+        if self._thread.is_alive():
+            fut = self._asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
+            try:
+                fut.result(10)
+            finally:
+                self.loop.call_soon_threadsafe(self.loop.stop)
+                self._thread.join(10)
+        self.loop.close()
 
 
 def header(rec, name):

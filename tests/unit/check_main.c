@@ -13,8 +13,13 @@ main(void)
 
 	srunner_add_suite(sr, suite_hostname());
 	srunner_add_suite(sr, suite_snap());
+	srunner_add_suite(sr, suite_keyring());
+	srunner_add_suite(sr, suite_certs());
 	srunner_add_suite(sr, suite_store());
 	srunner_add_suite(sr, suite_http1());
+	srunner_add_suite(sr, suite_jws());
+	srunner_add_suite(sr, suite_chal());
+	srunner_add_suite(sr, suite_tls());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

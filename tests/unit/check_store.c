@@ -560,6 +560,229 @@ START_TEST(foreach_empty)
 }
 END_TEST
 
+/* --- per-route settings (haloyd-ctl route set) */
+
+static void
+assert_default_settings(const struct store_settings *set)
+{
+	ck_assert_int_eq(set->connect_ms, STORE_DEFAULT);
+	ck_assert_int_eq(set->response_ms, STORE_DEFAULT);
+	ck_assert_int_eq(set->idle_ms, STORE_DEFAULT);
+	ck_assert_int_eq(set->tunnel_ms, STORE_DEFAULT);
+	ck_assert_int_eq(set->max_body, STORE_DEFAULT);
+	ck_assert_uint_eq(set->flags, 0);
+}
+
+static void
+assert_settings(const struct store_settings *got, const struct store_settings *want)
+{
+	ck_assert_int_eq(got->connect_ms, want->connect_ms);
+	ck_assert_int_eq(got->response_ms, want->response_ms);
+	ck_assert_int_eq(got->idle_ms, want->idle_ms);
+	ck_assert_int_eq(got->tunnel_ms, want->tunnel_ms);
+	ck_assert_int_eq(got->max_body, want->max_body);
+	ck_assert_uint_eq(got->flags, want->flags);
+}
+
+static const struct store_settings all_default = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
+    STORE_DEFAULT, STORE_DEFAULT, 0 };
+
+START_TEST(route_set_get)
+{
+	const struct store_settings set = { 2000, 300000, 90000, 7200000, 10 << 20,
+	    SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_HSTS };
+	struct store_settings half = set;
+	struct store_route r;
+
+	open_store();
+	ck_assert_int_eq(add("app.example.com", "www.app.example.com", NULL, "127.0.0.1:1", NULL),
+	    STORE_OK);
+	get("app.example.com", &r);
+	assert_default_settings(&r.set);
+	store_route_free(&r);
+
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &set), STORE_OK);
+	get("app.example.com", &r);
+	assert_settings(&r.set, &set);
+	ck_assert_uint_eq(r.naliases, 1);
+	ck_assert_uint_eq(r.nbackends, 1);
+	store_route_free(&r);
+	ck_assert_int_eq(raw_int("SELECT tunnel_ms FROM routes"), 7200000);
+	ck_assert_int_eq(raw_int("SELECT flags FROM routes"), 3);
+
+	/* STORE_DEFAULT goes back to NULL; max_body 0 (no limit) is a value. */
+	half.response_ms = STORE_DEFAULT;
+	half.tunnel_ms = STORE_DEFAULT;
+	half.max_body = 0;
+	half.flags = SNAP_ROUTE_HSTS;
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &half), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes WHERE response_ms IS NULL AND "
+	    "tunnel_ms IS NULL AND max_body = 0 AND connect_ms = 2000"), 1);
+	reopen_store();
+	get("app.example.com", &r);
+	assert_settings(&r.set, &half);
+	store_route_free(&r);
+
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &all_default), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes WHERE connect_ms IS NULL AND "
+	    "response_ms IS NULL AND idle_ms IS NULL AND tunnel_ms IS NULL AND max_body IS NULL "
+	    "AND flags = 0"), 1);
+}
+END_TEST
+
+START_TEST(route_set_refused)
+{
+	const struct store_settings good = { 1000, 2000, 3000, 4000, 5000, SNAP_ROUTE_HSTS };
+	struct store_settings bad;
+	struct store_route r;
+	int i;
+
+	open_store();
+	ck_assert_int_eq(add("app.example.com", NULL, NULL, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &good), STORE_OK);
+	ck_assert_int_eq(store_route_set(st, "nope.example.com", &good), STORE_ENOENT);
+	ck_assert_int_eq(store_route_set(st, "*.app.example.com", &good), STORE_ENOENT);
+
+	/* Each check of the schema, one value at a time; nothing changes. */
+	for (i = 0; i < 9; i++) {
+		bad = good;
+		switch (i) {
+		case 0: bad.connect_ms = 0; break;
+		case 1: bad.response_ms = -5; break;
+		case 2: bad.idle_ms = 0; break;
+		case 3: bad.tunnel_ms = 0; break;
+		case 4: bad.tunnel_ms = (int64_t)UINT32_MAX + 1; break;
+		case 5: bad.max_body = -2; break;
+		case 6: bad.flags = 4; break;
+		case 7: bad.flags = UINT32_MAX; break;
+		case 8: bad.connect_ms = INT64_MIN; break;
+		}
+		ck_assert_msg(store_route_set(st, "app.example.com", &bad) == STORE_EINVAL,
+		    "bad value %d accepted", i);
+	}
+	get("app.example.com", &r);
+	assert_settings(&r.set, &good);
+	store_route_free(&r);
+}
+END_TEST
+
+struct walk_settings {
+	int seen;
+	int bad;
+};
+
+static int
+walk_settings_route(void *arg, const struct store_route *r)
+{
+	struct walk_settings *w = arg;
+	int64_t want = r->name[0] == 'b' ? 1234 : STORE_DEFAULT;
+
+	w->seen++;
+	if (r->set.connect_ms != want || r->set.flags != (r->name[0] == 'b' ? 2u : 0u))
+		w->bad++;
+	return 0;
+}
+
+/* foreach gives every route its own settings, whatever its host rows. */
+START_TEST(route_set_foreach)
+{
+	const struct store_settings set = { 1234, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
+	    STORE_DEFAULT, SNAP_ROUTE_HSTS };
+	struct walk_settings w = { 0, 0 };
+
+	open_store();
+	ck_assert_int_eq(add("a.example.com", "a1.example.com", "a2.example.com", NULL, NULL),
+	    STORE_OK);
+	ck_assert_int_eq(add("b.example.com", "b1.example.com", "b2.example.com", "127.0.0.1:1",
+	    NULL), STORE_OK);
+	ck_assert_int_eq(add("c.example.com", NULL, NULL, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_route_set(st, "b.example.com", &set), STORE_OK);
+	ck_assert_int_eq(store_route_foreach(st, walk_settings_route, &w), 0);
+	ck_assert_int_eq(w.seen, 3);
+	ck_assert_int_eq(w.bad, 0);
+}
+END_TEST
+
+/*
+ * A store as schema version 1 left it (migration 1 verbatim), with one
+ * route that already had a connect_ms: version 2 keeps it and its settings.
+ */
+static const char schema_v1[] =
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"INSERT INTO meta(key, value) VALUES ('generation', 7);"
+	"CREATE TABLE routes ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 253),"
+	"  created INTEGER NOT NULL CHECK (created >= 0),"
+	"  connect_ms INTEGER CHECK (connect_ms IS NULL OR connect_ms > 0),"
+	"  response_ms INTEGER CHECK (response_ms IS NULL OR response_ms > 0),"
+	"  idle_ms INTEGER CHECK (idle_ms IS NULL OR idle_ms > 0),"
+	"  max_body INTEGER CHECK (max_body IS NULL OR max_body >= 0)"
+	");"
+	"CREATE TABLE hosts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 253),"
+	"  route_id INTEGER NOT NULL REFERENCES routes(id) ON DELETE CASCADE,"
+	"  kind INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),"
+	"  CHECK ((kind = 3) = (substr(name, 1, 2) = '*.'))"
+	");"
+	"CREATE INDEX hosts_route ON hosts(route_id, name);"
+	"CREATE TABLE backends ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  route_id INTEGER NOT NULL REFERENCES routes(id) ON DELETE CASCADE,"
+	"  addr TEXT NOT NULL CHECK (length(addr) BETWEEN 1 AND 63),"
+	"  position INTEGER NOT NULL CHECK (position >= 0),"
+	"  UNIQUE (route_id, addr)"
+	");"
+	"CREATE UNIQUE INDEX backends_route_position ON backends(route_id, position);"
+	"INSERT INTO routes(id, name, created, connect_ms, max_body) "
+	"  VALUES (5, 'old.example.com', 1700000000, 1500, 0);"
+	"INSERT INTO hosts(id, name, route_id, kind) VALUES (8, 'old.example.com', 5, 1);"
+	"INSERT INTO hosts(id, name, route_id, kind) VALUES (9, 'www.old.example.com', 5, 2);"
+	"INSERT INTO backends(id, route_id, addr, position) VALUES (3, 5, '127.0.0.1:8080', 0);"
+	"PRAGMA user_version = 1;";
+
+START_TEST(migrate_from_v1_keeps_routes)
+{
+	const struct store_settings set = { 1500, STORE_DEFAULT, STORE_DEFAULT, 60000, 0,
+	    SNAP_ROUTE_NO_HTTPS_REDIRECT };
+	struct store_route r;
+	uint64_t gen;
+
+	raw_exec(schema_v1);
+	open_store();
+	ck_assert_int_ge(store_schema_version(), 2);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), store_schema_version());
+	get("old.example.com", &r);
+	ck_assert_int_eq(r.id, 5);
+	ck_assert_int_eq(r.name_id, 8);
+	ck_assert_int_eq(r.created, 1700000000);
+	ck_assert_uint_eq(r.naliases, 1);
+	ck_assert_str_eq(r.aliases[0], "www.old.example.com");
+	ck_assert_uint_eq(r.nbackends, 1);
+	ck_assert_str_eq(r.backends[0], "127.0.0.1:8080");
+	ck_assert_int_eq(r.set.connect_ms, 1500);
+	ck_assert_int_eq(r.set.max_body, 0);
+	ck_assert_int_eq(r.set.tunnel_ms, STORE_DEFAULT);
+	ck_assert_uint_eq(r.set.flags, 0);
+	store_route_free(&r);
+	ck_assert_int_eq(store_next_generation(st, &gen), STORE_OK);
+	ck_assert_uint_eq(gen, 8);
+
+	ck_assert_int_eq(store_route_set(st, "old.example.com", &set), STORE_OK);
+	reopen_store();
+	get("old.example.com", &r);
+	assert_settings(&r.set, &set);
+	store_route_free(&r);
+	/* New routes after the migration start with every setting at its default. */
+	ck_assert_int_eq(add("new.example.com", NULL, NULL, NULL, NULL), STORE_OK);
+	get("new.example.com", &r);
+	assert_default_settings(&r.set);
+	ck_assert_int_gt(r.id, 5);
+	store_route_free(&r);
+}
+END_TEST
+
 Suite *
 suite_store(void)
 {
@@ -584,6 +807,10 @@ suite_store(void)
 	tcase_add_test(tc, generation_counter);
 	tcase_add_test(tc, foreach_empty);
 	tcase_add_test(tc, foreach_many);
+	tcase_add_test(tc, route_set_get);
+	tcase_add_test(tc, route_set_refused);
+	tcase_add_test(tc, route_set_foreach);
+	tcase_add_test(tc, migrate_from_v1_keeps_routes);
 	suite_add_tcase(s, tc);
 	return s;
 }

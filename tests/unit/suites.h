@@ -7,7 +7,12 @@
 Suite *suite_ipc(void);
 Suite *suite_hostname(void);
 Suite *suite_snap(void);
+Suite *suite_keyring(void);
+Suite *suite_certs(void);
 Suite *suite_store(void);
 Suite *suite_http1(void);
+Suite *suite_jws(void);
+Suite *suite_chal(void);
+Suite *suite_tls(void);
 
 #endif

@@ -1,0 +1,236 @@
+/*
+ * The ACME child's process: privilege drop, HELLO, the master's messages
+ * (configuration with the state folder's fd, orders, challenge barrier
+ * replies) on fd 3 in an epoll loop, and one order at a time. It writes
+ * nothing but its account key and account URL, in the folder it was given.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "acme/acme.h"
+#include "share/cursor.h"
+#include "share/ipc.h"
+#include "share/log.h"
+#include "share/privdrop.h"
+#include "share/util.h"
+
+#define PARENT_FD 3
+#define ORDER_MAX_NAMES 100
+
+int
+acme_send(struct acme *a, uint16_t type, const void *p, size_t len)
+{
+	if (ipc_send(a->parent, type, 0, 0, p, len, -1) == -1) {
+		log_warn("sending message %u to the master", type);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+on_hello(void *arg, struct ipc_msg *m)
+{
+	struct msg_hello h;
+
+	(void)arg;
+	memcpy(&h, m->data, sizeof(h));
+	if (h.proto != HALOYD_PROTO_VERSION || h.role != ROLE_MASTER)
+		fatalx("master speaks protocol %u role %u", h.proto, h.role);
+	return 0;
+}
+
+static int
+set_str(char **dst, const char *v)
+{
+	char *s = v[0] != '\0' ? strdup(v) : NULL;
+
+	if (v[0] != '\0' && s == NULL)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int
+on_config(void *arg, struct ipc_msg *m)
+{
+	struct acme *a = arg;
+	char dir[MSG_STR_MAX + 1], email[MSG_STR_MAX + 1], ca[MSG_STR_MAX + 1];
+	struct cur c;
+
+	cur_init(&c, m->data, m->h.len);
+	if (cur_str(&c, dir, sizeof(dir)) == -1 || cur_str(&c, email, sizeof(email)) == -1 ||
+	    cur_str(&c, ca, sizeof(ca)) == -1 || cur_end(&c) == -1 || dir[0] == '\0')
+		return -1;
+	/* Another CA is another account: forget the directory and the account URL. */
+	if (a->cl.directory_url == NULL || strcmp(a->cl.directory_url, dir) != 0) {
+		acme_client_reset(&a->cl);
+		free(a->cl.kid);
+		a->cl.kid = NULL;
+	}
+	if (set_str(&a->cl.directory_url, dir) == -1 || set_str(&a->cl.email, email) == -1 ||
+	    set_str(&a->cl.ca_file, ca) == -1)
+		fatalx("out of memory");
+	if (a->cl.dirfd >= 0)
+		close(a->cl.dirfd);
+	a->cl.dirfd = m->fd;
+	m->fd = -1;
+	a->configured = 1;
+	log_debug("directory %s", dir);
+	return 0;
+}
+
+static int
+on_order(void *arg, struct ipc_msg *m)
+{
+	struct acme *a = arg;
+	char name[MSG_NAME_MAX + 1], **names;
+	uint64_t id;
+	uint16_t n, i;
+	struct cur c;
+
+	cur_init(&c, m->data, m->h.len);
+	id = cur_u64(&c);
+	n = cur_u16(&c);
+	if (c.bad || n == 0 || n > ORDER_MAX_NAMES || !a->configured || a->order != NULL)
+		return -1;
+	if ((names = calloc(n, sizeof(*names))) == NULL)
+		fatalx("out of memory");
+	for (i = 0; i < n; i++)
+		if (cur_str(&c, name, sizeof(name)) == -1 || (names[i] = strdup(name)) == NULL)
+			break;
+	if (i < n || cur_end(&c) == -1) {
+		while (i > 0)
+			free(names[--i]);
+		free(names);
+		return -1;
+	}
+	return order_start(a, id, names, n);
+}
+
+static int
+on_chal_ready(void *arg, struct ipc_msg *m)
+{
+	char token[MSG_A_TOKEN_MAX + 1];
+	struct cur c;
+
+	cur_init(&c, m->data, m->h.len);
+	(void)cur_u64(&c);
+	if (cur_str(&c, token, sizeof(token)) == -1 || cur_end(&c) == -1)
+		return -1;
+	order_chal_ready(arg, token);
+	return 0;
+}
+
+static const struct ipc_handler acme_handlers[] = {
+	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), on_hello },
+	{ MSG_A_CONFIG, IPC_FD_REQUIRED, 6, 6 + 3 * MSG_STR_MAX, on_config },
+	{ MSG_A_ORDER, IPC_FD_NONE, 12, IPC_MAX_PAYLOAD, on_order },
+	{ MSG_A_CHAL_READY, IPC_FD_NONE, 10, 10 + MSG_A_TOKEN_MAX, on_chal_ready },
+};
+
+/* A malformed message from the master is a broken invariant: exit (DESIGN.md, IPC). */
+static void
+acme_on_parent(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct acme *a = io->arg;
+	int n;
+
+	(void)events;
+	for (;;) {
+		n = ipc_recv(a->parent, a->rx);
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n == 0) {
+			log_info("the master closed the channel; exiting");
+			ev_break(l);
+			return;
+		}
+		if (n == -1 || ipc_dispatch(acme_handlers, ARRAY_LEN(acme_handlers), a, a->rx) == -1)
+			fatalx("bad message %u from the master", n == -1 ? 0 : a->rx->h.type);
+		ipc_msg_close_fd(a->rx);
+	}
+}
+
+static void
+acme_on_signal(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct acme *a = io->arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			ev_break(l);
+}
+
+static void
+acme_setup(struct acme *a)
+{
+	struct msg_hello h = { HALOYD_PROTO_VERSION, ROLE_ACME, 0, (uint32_t)getpid() };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+	sigdelset(&set, SIGHUP);
+	if ((a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	if ((a->loop = ev_loop_new()) == NULL || (a->rx = malloc(sizeof(*a->rx))) == NULL)
+		fatalx("out of memory");
+	if (util_set_nonblock(a->parent) == -1 || util_set_cloexec(a->parent, 1) == -1)
+		fatal("master socket");
+	if (ev_io_start(a->loop, &a->parent_io, a->parent, EPOLLIN, acme_on_parent, a) == -1 ||
+	    ev_io_start(a->loop, &a->sig_io, a->sigfd, EPOLLIN, acme_on_signal, a) == -1)
+		fatalx("cannot watch the master socket");
+	if (acme_http_init() == -1 || (a->cl.http = acme_http_new()) == NULL)
+		fatalx("cannot start libcurl");
+	if (ipc_send(a->parent, MSG_HELLO, 0, 0, &h, sizeof(h), -1) == -1)
+		fatal("HELLO to the master");
+}
+
+int
+acme_main(const struct acme_args *args)
+{
+	struct acme a;
+
+	memset(&a, 0, sizeof(a));
+	a.parent = PARENT_FD;
+	a.cl.dirfd = -1;
+	log_init("acme", -1, (enum log_target)args->log_target, args->verbose);
+	if (privdrop(args->user) == -1)
+		fatalx("cannot drop privileges");
+	/* The account key lives in this process: no core dumps, no ptrace by peers. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	acme_setup(&a);
+	log_debug("started");
+	if (ev_run(a.loop) == -1)
+		log_warn("event loop");
+	order_free(a.order);
+	acme_client_reset(&a.cl);
+	EVP_PKEY_free(a.cl.key);
+	free(a.cl.thumbprint);
+	free(a.cl.kid);
+	free(a.cl.directory_url);
+	free(a.cl.email);
+	free(a.cl.ca_file);
+	if (a.cl.dirfd >= 0)
+		close(a.cl.dirfd);
+	acme_http_free(a.cl.http);
+	acme_http_cleanup();
+	ev_loop_free(a.loop);
+	close(a.sigfd);
+	free(a.rx);
+	return 0;
+}

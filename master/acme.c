@@ -1,0 +1,615 @@
+/*
+ * The master's side of ACME (see acme.h): the child's life and channel,
+ * the HTTP-01 challenge barrier, and the outcome of orders. The child does
+ * the talking to the CA; the master decides what to order and when
+ * (acmequeue.c), checks everything the child sends before it reaches a
+ * worker or the store, and publishes HTTP-01 answers with the same barrier
+ * as route changes: the child hears CHAL_READY only when every live worker
+ * serves the generation that carries the answer.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "master/acme.h"
+#include "master/acmeint.h"
+#include "master/certs.h"
+#include "master/children.h"
+#include "master/control.h"
+#include "master/keyring.h"
+#include "master/master.h"
+#include "master/publish.h"
+#include "master/snapbuild.h"
+#include "master/store.h"
+#include "share/cursor.h"
+#include "share/hostname.h"
+#include "share/ipc.h"
+#include "share/keyring.h"
+#include "share/log.h"
+#include "share/msg.h"
+#include "share/paths.h"
+#include "share/snap.h"
+#include "share/util.h"
+
+#define LE_PRODUCTION "https://acme-v02.api.letsencrypt.org/directory"
+#define LE_STAGING "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+#define RESPAWN_MIN_MS 1000
+#define RESPAWN_MAX_MS 60000
+#define BACKOFF_BASE_S 5
+
+static void acme_read(struct ev_loop *l, struct ev_io *io, uint32_t events);
+
+/* --- names */
+
+const char *
+acme_name_refusal(const char *name)
+{
+	struct in_addr a4;
+	const char *last = strrchr(name, '.');
+
+	if (hostname_is_wildcard(name))
+		return "wildcard names need DNS-01, which haloyd does not do";
+	if (inet_pton(AF_INET, name, &a4) == 1 || strchr(name, ':') != NULL)
+		return "IP addresses get no certificate from an ACME CA";
+	if (last == NULL)
+		return "a single-label name is not a public DNS name";
+	if (strcmp(name, "localhost") == 0 || strcmp(last, ".localhost") == 0 ||
+	    strcmp(last, ".local") == 0 || strcmp(last, ".internal") == 0)
+		return "a local name is not a public DNS name";
+	if (strspn(last + 1, "0123456789") == strlen(last + 1))
+		return "the last label is numeric";
+	return NULL;
+}
+
+/* --- the child */
+
+static const char *
+directory_url(const struct conf *cf)
+{
+	if (strcmp(cf->acme_directory, "production") == 0)
+		return LE_PRODUCTION;
+	if (strcmp(cf->acme_directory, "staging") == 0)
+		return LE_STAGING;
+	return cf->acme_directory;
+}
+
+/*
+ * STATE_DIR/acme, 0700 and owned by the ACME user: the state folder itself
+ * is root's, so the child gets this folder as an fd and works inside it.
+ */
+static int
+acme_dir_open(struct master *m)
+{
+	char path[4096];
+	struct passwd *pw;
+	struct stat st;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->cfg.state_dir, HALOYD_ACME_DIR) >=
+	    sizeof(path) || (mkdir(path, 0700) == -1 && errno != EEXIST)) {
+		log_warn("mkdir %s", path);
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		log_warn("open %s", path);
+		return -1;
+	}
+	/* Mode first, while root owns it: the unit grants CAP_CHOWN, not CAP_FOWNER. */
+	if (geteuid() == 0 && ((pw = getpwnam(m->cfg.acme_user)) == NULL ||
+	    fstat(fd, &st) == -1 || (st.st_uid != pw->pw_uid && (fchmod(fd, 0700) == -1 ||
+	    fchown(fd, pw->pw_uid, pw->pw_gid) == -1)))) {
+		log_warn("%s: cannot give it to user %s", path, m->cfg.acme_user);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+acme_send_config(struct acme_peer *a)
+{
+	const struct conf *cf = &a->m->cfg;
+	uint8_t buf[6 + 3 * MSG_STR_MAX];
+	struct wbuf b;
+	int fd, rc;
+
+	if ((fd = acme_dir_open(a->m)) == -1)
+		return -1;
+	wb_init(&b, buf, sizeof(buf));
+	wb_str(&b, directory_url(cf));
+	wb_str(&b, cf->acme_email);
+	wb_str(&b, cf->acme_ca_file);
+	rc = b.bad ? -1 : ipc_send(a->sock, MSG_A_CONFIG, 0, 0, buf, b.len, fd);
+	close(fd);
+	return rc;
+}
+
+static void
+acme_closed(struct acme_peer *a)
+{
+	if (a->sock >= 0) {
+		ev_io_stop(a->m->loop, &a->io);
+		close(a->sock);
+		a->sock = -1;
+	}
+	a->hello = 0;
+}
+
+void
+acme_peer_kill(struct acme_peer *a, const char *why)
+{
+	if (a->pid <= 0)
+		return;
+	log_warnx("acme child (pid %d): %s; killing it", (int)a->pid, why);
+	kill(a->pid, SIGKILL);
+	acme_closed(a);
+}
+
+static void
+acme_spawn(struct acme_peer *a)
+{
+	struct master *m = a->m;
+	struct msg_hello h = { HALOYD_PROTO_VERSION, ROLE_MASTER, 0, (uint32_t)getpid() };
+
+	if (children_fork(m, "acme", -1, m->cfg.acme_user, &a->pid, &a->sock) == -1) {
+		ev_timer_start(m->loop, &a->respawn, RESPAWN_MAX_MS);
+		return;
+	}
+	a->started_ms = util_now_ms();
+	a->hello = 0;
+	if (util_set_nonblock(a->sock) == -1 ||
+	    ev_io_start(m->loop, &a->io, a->sock, EPOLLIN, acme_read, a) == -1 ||
+	    ipc_send(a->sock, MSG_HELLO, 0, 0, &h, sizeof(h), -1) == -1) {
+		acme_peer_kill(a, "cannot talk to it");
+		return;
+	}
+	log_info("acme child started (pid %d)", (int)a->pid);
+}
+
+static void
+respawn_fire(struct ev_loop *l, struct ev_timer *t)
+{
+	struct acme_peer *a = t->arg;
+
+	(void)l;
+	if (!a->m->stopping && a->pid == 0)
+		acme_spawn(a);
+}
+
+/* --- challenges */
+
+static int
+chals_clear(struct acme_peer *a)
+{
+	int had = a->nchals > 0;
+
+	a->nchals = 0;
+	a->run.waiting = 0;
+	return had;
+}
+
+void
+acme_snap_chals(const struct master *m, const struct snapb_chal **chals, uint32_t *n)
+{
+	struct acme_peer *a = m->acme;
+	uint32_t i;
+
+	*chals = NULL;
+	*n = 0;
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->nchals; i++)
+		a->snapchals[i] = (struct snapb_chal){ a->chals[i].token, a->chals[i].keyauth };
+	*chals = a->snapchals;
+	*n = a->nchals;
+}
+
+static int
+b64u_only(const char *s, size_t n)
+{
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+}
+
+/*
+ * What a compromised child could abuse: the answer must be for a name of
+ * the running order, and be token "." thumbprint (43 base64url characters,
+ * a SHA-256), so workers never serve anything else.
+ */
+static int
+chal_check(const struct acme_run *r, const char *host, const char *token, const char *keyauth)
+{
+	size_t i, tl = strlen(token);
+
+	for (i = 0; i < r->nnames; i++)
+		if (strcmp(r->names[i], host) == 0)
+			break;
+	if (i == r->nnames || tl == 0 || !b64u_only(token, tl))
+		return -1;
+	if (strncmp(keyauth, token, tl) != 0 || keyauth[tl] != '.' ||
+	    strlen(keyauth + tl + 1) != 43 || !b64u_only(keyauth + tl + 1, 43))
+		return -1;
+	return 0;
+}
+
+static int
+on_chal_add(void *arg, struct ipc_msg *msg)
+{
+	struct acme_peer *a = arg;
+	char host[MSG_NAME_MAX + 1], token[MSG_A_TOKEN_MAX + 1], keyauth[SNAP_CHAL_KEYAUTH_MAX + 1];
+	struct acme_chal *c;
+	uint64_t id;
+	struct cur cu;
+
+	cur_init(&cu, msg->data, msg->h.len);
+	id = cur_u64(&cu);
+	if (cur_str(&cu, host, sizeof(host)) == -1 || cur_str(&cu, token, sizeof(token)) == -1 ||
+	    cur_str(&cu, keyauth, sizeof(keyauth)) == -1 || cur_end(&cu) == -1 ||
+	    id != a->run.id || a->run.waiting || a->nchals == SNAP_CHAL_MAX ||
+	    chal_check(&a->run, host, token, keyauth) == -1)
+		return -1;
+	c = &a->chals[a->nchals++];
+	util_strlcpy(c->token, token, sizeof(c->token));
+	util_strlcpy(c->keyauth, keyauth, sizeof(c->keyauth));
+	util_strlcpy(a->run.chal_token, token, sizeof(a->run.chal_token));
+	a->run.waiting = 1;
+	a->run.chal_gen = publish_changed(a->m);
+	log_info("acme %s: publishing the http-01 answer in generation %u", host, a->run.chal_gen);
+	return 0;
+}
+
+void
+acme_publish_check(struct master *m)
+{
+	struct acme_peer *a = m->acme;
+	uint8_t buf[16 + MSG_A_TOKEN_MAX];
+	struct wbuf b;
+
+	if (a == NULL || !a->run.waiting || a->sock < 0 || !publish_served(m, a->run.chal_gen))
+		return;
+	a->run.waiting = 0;
+	wb_init(&b, buf, sizeof(buf));
+	wb_u64(&b, a->run.id);
+	wb_str(&b, a->run.chal_token);
+	if (ipc_send(a->sock, MSG_A_CHAL_READY, 0, 0, buf, b.len, -1) == -1)
+		acme_peer_kill(a, "its socket is full or broken");
+}
+
+/* --- outcomes */
+
+/* See acmeint.h. */
+void
+acme_run_log(const struct acme_run *r, int prio, const char *what, const char *detail)
+{
+	char dom[300];
+	const char *fields[2] = { dom, NULL };
+
+	snprintf(dom, sizeof(dom), "HALOYD_DOMAIN=%s", r->names[0]);
+	log_fields(prio, fields, "acme %s: %s%s", r->names[0], what, detail);
+}
+
+/*
+ * Exponential back-off: the base doubles per failed attempt, plus up to a
+ * quarter of jitter (so a wait never shrinks before the cap), capped by
+ * acme_backoff_max, and never shorter than the CA's Retry-After.
+ */
+static int64_t
+backoff_s(const struct master *m, int64_t attempts, uint64_t retry_after)
+{
+	uint64_t max = m->cfg.acme_backoff_max_ms / 1000, d = BACKOFF_BASE_S, r = 0;
+
+	while (attempts-- > 1 && d < max)
+		d *= 2;
+	(void)util_random(&r, sizeof(r));
+	d += d / 4 * (r % 1001) / 1000;
+	if (d > max)
+		d = max;
+	if (d == 0)
+		d = 1;
+	return (int64_t)(retry_after > d ? retry_after : d);
+}
+
+static void
+run_end(struct acme_peer *a)
+{
+	ev_timer_stop(a->m->loop, &a->deadline);
+	if (chals_clear(a))
+		publish_changed(a->m);
+	memset(&a->run, 0, sizeof(a->run));
+	acmeq_tick_soon(a, 0);
+}
+
+static void
+run_failed(struct acme_peer *a, const char *type, const char *detail, uint64_t retry_after)
+{
+	struct order_row r;
+	char line[ACME_ERROR_MAX];
+
+	if (acmeq_row_get(a->m, a->run.route_id, &r) == -1)
+		memset(&r, 0, sizeof(r));
+	snprintf(line, sizeof(line), "%s: %s", type, detail);
+	util_strlcpy(r.state, "failed", sizeof(r.state));
+	util_strlcpy(r.last_error, line, sizeof(r.last_error));
+	r.attempts++;
+	/* A forced renewal stays forced until it succeeds. */
+	r.next_attempt = (int64_t)time(NULL) + backoff_s(a->m, r.attempts, retry_after);
+	acmeq_row_put(a->m, a->run.route_id, &r, NULL);
+	snprintf(line, sizeof(line), "%s: %s; attempt %lld, next in %lld s", type, detail,
+	    (long long)r.attempts, (long long)(r.next_attempt - time(NULL)));
+	acme_run_log(&a->run, LOG_WARNING, "order failed: ", line);
+	run_end(a);
+}
+
+static int
+on_fail(void *arg, struct ipc_msg *msg)
+{
+	struct acme_peer *a = arg;
+	char type[128], detail[512];
+	uint64_t id;
+	uint32_t ra;
+	struct cur cu;
+
+	cur_init(&cu, msg->data, msg->h.len);
+	id = cur_u64(&cu);
+	if (cur_str(&cu, type, sizeof(type)) == -1 || cur_str(&cu, detail, sizeof(detail)) == -1)
+		return -1;
+	ra = cur_u32(&cu);
+	if (cur_end(&cu) == -1 || id != a->run.id || id == 0)
+		return -1;
+	run_failed(a, type, detail, ra);
+	return 0;
+}
+
+/* The leaf must match its key, cover exactly the order's names, and be valid now. */
+static int
+cert_commit(struct acme_peer *a, const char *chain, const char *key, char *err, size_t errlen)
+{
+	char *names[ACME_NAMES_MAX];
+	struct certs_info ci;
+	struct store_cert sc;
+	size_t i;
+	int rc = -1;
+
+	if (certs_check(a->run.names[0], chain, strlen(chain), key, strlen(key), 0, time(NULL),
+	    &ci, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < a->run.nnames; i++)
+		names[i] = a->run.names[i];
+	if (!acmeq_names_equal(names, a->run.nnames, ci.names, ci.nnames)) {
+		snprintf(err, errlen, "the certificate's names are not the order's");
+		goto out;
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.domain = a->run.names[0];
+	sc.source = KEYRING_SRC_ACME;
+	sc.names = ci.names;
+	sc.nnames = ci.nnames;
+	sc.chain = ci.chain;
+	sc.key = ci.key;
+	sc.issuer = ci.issuer;
+	sc.fingerprint = ci.fingerprint_hex;
+	sc.not_before = ci.not_before;
+	sc.not_after = ci.not_after;
+	if (store_cert_put(a->m->store, &sc, NULL) != STORE_OK || mkeyring_reload(a->m) == -1) {
+		snprintf(err, errlen, "cannot store the certificate (see the log)");
+		goto out;
+	}
+	snprintf(err, errlen, "%s", ci.fingerprint_hex);
+	rc = 0;
+out:
+	certs_info_free(&ci);
+	return rc;
+}
+
+static int
+on_cert(void *arg, struct ipc_msg *msg)
+{
+	struct acme_peer *a = arg;
+	char *chain = malloc(MSG_A_CHAIN_MAX + 1), *key = malloc(MSG_A_KEY_MAX + 1), err[600];
+	struct order_row r;
+	struct cur cu;
+	uint64_t id;
+	int rc = -1;
+
+	if (chain == NULL || key == NULL)
+		goto out;
+	cur_init(&cu, msg->data, msg->h.len);
+	id = cur_u64(&cu);
+	if (cur_str(&cu, chain, MSG_A_CHAIN_MAX + 1) == -1 || cur_str(&cu, key, MSG_A_KEY_MAX + 1) == -1 ||
+	    cur_end(&cu) == -1 || id != a->run.id || id == 0)
+		goto out;
+	rc = 0;
+	if (cert_commit(a, chain, key, err, sizeof(err)) == -1) {
+		run_failed(a, "badCertificate", err, 0);
+		goto out;
+	}
+	memset(&r, 0, sizeof(r));
+	util_strlcpy(r.state, "valid", sizeof(r.state));
+	acmeq_row_put(a->m, a->run.route_id, &r, NULL);
+	acme_run_log(&a->run, LOG_NOTICE, "certificate installed, fingerprint ", err);
+	run_end(a);
+out:
+	if (key != NULL)
+		OPENSSL_cleanse(key, MSG_A_KEY_MAX + 1);
+	OPENSSL_cleanse(msg->data, msg->h.len);
+	free(key);
+	free(chain);
+	return rc;
+}
+
+static int
+on_hello(void *arg, struct ipc_msg *msg)
+{
+	struct acme_peer *a = arg;
+	struct msg_hello h;
+
+	memcpy(&h, msg->data, sizeof(h));
+	if (a->hello || h.proto != HALOYD_PROTO_VERSION || h.role != ROLE_ACME)
+		return -1;
+	if (acme_send_config(a) == -1) {
+		acme_peer_kill(a, "cannot send it its configuration");
+		return 0;
+	}
+	a->hello = 1;
+	acmeq_tick_soon(a, 0);
+	return 0;
+}
+
+#define S(n) (2 + (n))
+static const struct ipc_handler acme_handlers[] = {
+	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), on_hello },
+	{ MSG_A_CHAL_ADD, IPC_FD_NONE, 8 + 3 * S(1),
+	    8 + S(MSG_NAME_MAX) + S(MSG_A_TOKEN_MAX) + S(SNAP_CHAL_KEYAUTH_MAX), on_chal_add },
+	{ MSG_A_CERT, IPC_FD_NONE, 8 + 2 * S(1), 8 + S(MSG_A_CHAIN_MAX) + S(MSG_A_KEY_MAX), on_cert },
+	{ MSG_A_FAIL, IPC_FD_NONE, 8 + 2 * S(1) + 4, 8 + S(127) + S(511) + 4, on_fail },
+};
+#undef S
+
+_Static_assert(8 + 2 + MSG_A_CHAIN_MAX + 2 + MSG_A_KEY_MAX <= IPC_MAX_PAYLOAD, "MSG_A_CERT fits one message");
+
+static void
+acme_read(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct acme_peer *a = io->arg;
+	struct ipc_msg *msg = a->m->rx;
+	int n;
+
+	(void)l;
+	(void)events;
+	while (a->sock >= 0) {
+		n = ipc_recv(a->sock, msg);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == 0) {
+			acme_closed(a);
+			return;
+		}
+		if (n == -1 || (!a->hello && msg->h.type != MSG_HELLO) ||
+		    ipc_dispatch(acme_handlers, ARRAY_LEN(acme_handlers), a, msg) == -1) {
+			acme_peer_kill(a, "sent a malformed message");
+			return;
+		}
+	}
+}
+
+static void
+deadline_fire(struct ev_loop *l, struct ev_timer *t)
+{
+	struct acme_peer *a = t->arg;
+
+	(void)l;
+	if (a->run.id == 0)
+		return;
+	run_failed(a, "timeout", "the order took longer than 10 minutes", 0);
+	acme_peer_kill(a, "its order did not finish in time");
+}
+
+/* --- life cycle */
+
+void
+acme_reaped(struct master *m, pid_t pid, int status)
+{
+	struct acme_peer *a = m->acme;
+	uint64_t lived;
+
+	if (a == NULL || pid != a->pid)
+		return;
+	lived = util_now_ms() - a->started_ms;
+	if (WIFSIGNALED(status))
+		log_warnx("acme child (pid %d) killed by signal %d", (int)pid, WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0 || !m->stopping)
+		log_warnx("acme child (pid %d) exited with status %d", (int)pid, WEXITSTATUS(status));
+	acme_closed(a);
+	a->pid = 0;
+	/* An order cut by our own stop stays "running": the next start decides. */
+	if (m->stopping)
+		return;
+	if (a->run.id != 0)
+		run_failed(a, "internal", "the ACME child died during the order", 0);
+	a->backoff_ms = lived >= RESPAWN_MAX_MS ? RESPAWN_MIN_MS :
+	    (a->backoff_ms * 2 > RESPAWN_MAX_MS ? RESPAWN_MAX_MS : a->backoff_ms * 2);
+	ev_timer_start(m->loop, &a->respawn, a->backoff_ms);
+}
+
+int
+acme_init(struct master *m)
+{
+	struct acme_peer *a;
+
+	if (!m->cfg.acme)
+		return 0;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return -1;
+	a->m = m;
+	a->sock = -1;
+	a->backoff_ms = RESPAWN_MIN_MS;
+	ev_timer_init(&a->respawn, respawn_fire, a);
+	ev_timer_init(&a->tick, acmeq_tick_fire, a);
+	ev_timer_init(&a->deadline, deadline_fire, a);
+	m->acme = a;
+	if (geteuid() == 0 && getpwnam(m->cfg.acme_user) == NULL) {
+		log_warnx("acme: user '%s' does not exist: create it or set acme_user",
+		    m->cfg.acme_user);
+		return -1;
+	}
+	log_info("acme on: directory %s", directory_url(&m->cfg));
+	acme_spawn(a);
+	return 0;
+}
+
+void
+acme_stop(struct master *m)
+{
+	struct acme_peer *a = m->acme;
+
+	if (a == NULL)
+		return;
+	ev_timer_stop(m->loop, &a->respawn);
+	ev_timer_stop(m->loop, &a->tick);
+	ev_timer_stop(m->loop, &a->deadline);
+	if (a->pid > 0)
+		kill(a->pid, SIGTERM);
+}
+
+void
+acme_free(struct master *m)
+{
+	struct acme_peer *a = m->acme;
+
+	if (a == NULL)
+		return;
+	acme_stop(m);
+	acme_closed(a);
+	free(a);
+	m->acme = NULL;
+}
+
+void
+acme_route_changed(struct master *m, const char *name, char *note, size_t notelen)
+{
+	const char *why;
+
+	if (m->acme == NULL)
+		return;
+	/* commands.c describes the change: "NAME", "alias NAME", "route NAME", ... */
+	if (strncmp(name, "alias ", 6) == 0 || strncmp(name, "route ", 6) == 0)
+		name += 6;
+	if (strchr(name, ' ') == NULL && (why = acme_name_refusal(name)) != NULL)
+		snprintf(note, notelen, "; no ACME certificate for %s: %s", name, why);
+	if (m->acme->run.id == 0)
+		acmeq_tick_soon(m->acme, 0);
+}

@@ -1,0 +1,45 @@
+/*
+ * The master's side of ACME: the acme child (spawned and respawned through
+ * master/children.c), the order queue and schedule in the store (table
+ * acme_orders), renewal and back-off, the HTTP-01 challenge barrier, the
+ * checks on an issued certificate, and `haloyd-ctl cert status|renew`.
+ */
+#ifndef HALOYD_MASTER_ACME_H
+#define HALOYD_MASTER_ACME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct master;
+struct cclient;
+struct ipc_msg;
+struct snapb_chal;
+
+/* Sets up the context; with `acme on`, prepares STATE_DIR/acme and starts the child. */
+int acme_init(struct master *m);
+/* Asks the child to stop (graceful stop of the master). */
+void acme_stop(struct master *m);
+void acme_free(struct master *m);
+/* SIGCHLD for a pid that is not a worker's. */
+void acme_reaped(struct master *m, pid_t pid, int status);
+/* A generation was acked: answer a challenge barrier that is now met. */
+void acme_publish_check(struct master *m);
+/* The challenges the next snapshot must carry (valid until the next change). */
+void acme_snap_chals(const struct master *m, const struct snapb_chal **chals, uint32_t *n);
+/*
+ * A route or its names changed: look for due orders soon. When name cannot
+ * get a certificate, writes why into note (for the haloyd-ctl reply).
+ */
+void acme_route_changed(struct master *m, const char *name, char *note, size_t notelen);
+/*
+ * Why a public CA cannot issue for name over HTTP-01 (an IP literal, a
+ * local or single-label name, a wildcard), or NULL when it can.
+ */
+const char *acme_name_refusal(const char *name);
+/* 1 when type is a control request of this module. */
+int acme_cmd_handles(uint16_t type);
+/* Runs `cert status` / `cert renew`; -1 = malformed. */
+int acme_cmd_run(struct master *m, struct cclient *cl, struct ipc_msg *msg);
+
+#endif

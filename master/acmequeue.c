@@ -1,0 +1,478 @@
+/*
+ * The ACME order queue and schedule (see acmeint.h): one acme_orders row
+ * per route in the store, so the queue survives restarts; a timer that
+ * starts the first due order (no certificate, names changed, renewal
+ * window reached, `cert renew`) when the child is idle; and haloyd-ctl's
+ * `cert status` and `cert renew`.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "master/acme.h"
+#include "master/acmeint.h"
+#include "master/certs.h"
+#include "master/control.h"
+#include "master/master.h"
+#include "master/store.h"
+#include "share/cursor.h"
+#include "share/hostname.h"
+#include "share/ipc.h"
+#include "share/keyring.h"
+#include "share/log.h"
+#include "share/msg.h"
+#include "share/util.h"
+
+#define IDLE_CHECK_MS 3600000		/* look at the schedule at least this often */
+
+/* --- the order table (schema version 4) */
+
+int
+acmeq_row_get(struct master *m, int64_t route_id, struct order_row *r)
+{
+	sqlite3 *db = store_db(m->store);
+	sqlite3_stmt *s = NULL;
+	const char *e;
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	if (sqlite3_prepare_v2(db, "SELECT state, attempts, next_attempt, force, last_error "
+	    "FROM acme_orders WHERE route_id = ?1", -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(s, 1, route_id);
+	if ((rc = sqlite3_step(s)) == SQLITE_DONE) {
+		rc = 0;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		rc = -1;
+		goto out;
+	}
+	util_strlcpy(r->state, (const char *)sqlite3_column_text(s, 0), sizeof(r->state));
+	r->attempts = sqlite3_column_int64(s, 1);
+	r->next_attempt = sqlite3_column_int64(s, 2);
+	r->force = sqlite3_column_int(s, 3);
+	if ((e = (const char *)sqlite3_column_text(s, 4)) != NULL)
+		util_strlcpy(r->last_error, e, sizeof(r->last_error));
+	rc = 1;
+out:
+	if (rc == -1)
+		log_warnx("store: acme_orders: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Writes the whole row (one statement, so one implicit transaction). */
+int
+acmeq_row_put(struct master *m, int64_t route_id, const struct order_row *r, const char *names)
+{
+	sqlite3 *db = store_db(m->store);
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO acme_orders(route_id, state, names, attempts, "
+	    "next_attempt, last_error, force, updated) VALUES (?1, ?2, coalesce(?3, ''), ?4, ?5, "
+	    "nullif(?6, ''), ?7, ?8) ON CONFLICT(route_id) DO UPDATE SET state = ?2, "
+	    "names = coalesce(?3, names), attempts = ?4, next_attempt = ?5, "
+	    "last_error = nullif(?6, ''), force = ?7, updated = ?8", -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(s, 1, route_id);
+	sqlite3_bind_text(s, 2, r->state, -1, SQLITE_STATIC);
+	if (names != NULL)
+		sqlite3_bind_text(s, 3, names, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, r->attempts);
+	sqlite3_bind_int64(s, 5, r->next_attempt);
+	sqlite3_bind_text(s, 6, r->last_error, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 7, r->force);
+	sqlite3_bind_int64(s, 8, (int64_t)time(NULL));
+	if (sqlite3_step(s) == SQLITE_DONE)
+		rc = 0;
+out:
+	if (rc == -1)
+		log_warnx("store: writing acme_orders: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* --- names */
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+acmeq_names_equal(char *const *a, size_t n, char *const *b, size_t k)
+{
+	char *sa[ACME_NAMES_MAX];
+	size_t i;
+
+	if (n != k || n > ACME_NAMES_MAX)
+		return 0;
+	memcpy(sa, a, n * sizeof(*a));
+	qsort(sa, n, sizeof(*sa), name_cmp);
+	for (i = 0; i < n; i++)
+		if (strcmp(sa[i], b[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* --- the schedule */
+
+/* A route as the schedule sees it: the names it should have a certificate for. */
+struct acme_cand {
+	int64_t route_id;
+	size_t nnames;
+	char **names;		/* canonical first, then the eligible aliases */
+};
+
+struct cand_list {
+	struct acme_cand *v;
+	size_t n, cap;
+	const char *only;	/* a single route, or NULL */
+};
+
+static void
+cands_free(struct cand_list *l)
+{
+	size_t i, j;
+
+	for (i = 0; i < l->n; i++) {
+		for (j = 0; j < l->v[i].nnames; j++)
+			free(l->v[i].names[j]);
+		free(l->v[i].names);
+	}
+	free(l->v);
+}
+
+static int
+cand_collect(void *arg, const struct store_route *r)
+{
+	struct cand_list *l = arg;
+	struct acme_cand *c;
+	size_t i;
+
+	if (acme_name_refusal(r->name) != NULL || (l->only != NULL && strcmp(l->only, r->name) != 0))
+		return 0;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 16;
+		void *np = realloc(l->v, nc * sizeof(*l->v));
+		if (np == NULL)
+			return -1;
+		l->v = np;
+		l->cap = nc;
+	}
+	c = &l->v[l->n++];
+	memset(c, 0, sizeof(*c));
+	c->route_id = r->id;
+	if ((c->names = calloc(r->naliases + 1, sizeof(char *))) == NULL ||
+	    (c->names[c->nnames++] = strdup(r->name)) == NULL)
+		return -1;
+	for (i = 0; i < r->naliases && c->nnames < ACME_NAMES_MAX; i++)
+		if (acme_name_refusal(r->aliases[i]) == NULL &&
+		    (c->names[c->nnames++] = strdup(r->aliases[i])) == NULL)
+			return -1;
+	return 0;
+}
+
+/*
+ * When the route c needs an order: 0 = now, else the unix time to look
+ * again; -1 = never (an imported certificate is the operator's choice).
+ */
+static int64_t
+cand_due(struct acme_peer *a, const struct acme_cand *c, const struct order_row *row, int has)
+{
+	struct store_cert sc;
+	int64_t now = (int64_t)time(NULL), renew_at;
+	int rc;
+
+	if (has && strcmp(row->state, "failed") == 0 && row->next_attempt > now)
+		return row->next_attempt;
+	if (has && row->force)
+		return 0;
+	if ((rc = store_cert_get(a->m->store, c->names[0], 0, &sc)) == STORE_ENOENT)
+		return 0;
+	if (rc != STORE_OK)
+		return now + 60;
+	renew_at = sc.not_after - (sc.not_after - sc.not_before) *
+	    (int64_t)a->m->cfg.acme_renew_before / 100;
+	if (sc.source == KEYRING_SRC_IMPORTED)
+		renew_at = -1;
+	else if (!acmeq_names_equal(c->names, c->nnames, sc.names, sc.nnames) || renew_at <= now)
+		renew_at = 0;
+	store_cert_free(&sc);
+	return renew_at;
+}
+
+static void
+run_start(struct acme_peer *a, const struct acme_cand *c, struct order_row *row)
+{
+	uint8_t buf[IPC_MAX_PAYLOAD];
+	char joined[ACME_NAMES_MAX * (HOSTNAME_MAX + 1)];
+	struct wbuf b;
+	size_t i, off = 0;
+
+	memset(&a->run, 0, sizeof(a->run));
+	a->run.id = ++a->next_id;
+	a->run.route_id = c->route_id;
+	a->run.nnames = c->nnames;
+	a->run.started_ms = util_now_ms();
+	wb_init(&b, buf, sizeof(buf));
+	wb_u64(&b, a->run.id);
+	wb_u16(&b, (uint16_t)c->nnames);
+	for (i = 0; i < c->nnames; i++) {
+		util_strlcpy(a->run.names[i], c->names[i], sizeof(a->run.names[i]));
+		wb_str(&b, c->names[i]);
+		off += (size_t)snprintf(joined + off, sizeof(joined) - off, "%s%s", i ? " " : "",
+		    c->names[i]);
+	}
+	util_strlcpy(row->state, "running", sizeof(row->state));
+	acmeq_row_put(a->m, c->route_id, row, joined);
+	acme_run_log(&a->run, LOG_INFO, "ordering a certificate for ", joined);
+	if (ipc_send(a->sock, MSG_A_ORDER, 0, 0, buf, b.len, -1) == -1) {
+		acme_peer_kill(a, "its socket is full or broken");
+		return;
+	}
+	ev_timer_start(a->m->loop, &a->deadline, ACME_ORDER_DEADLINE_MS);
+}
+
+/* Starts the first due order; returns the next unix time to look again. */
+static int64_t
+schedule_pick(struct acme_peer *a, struct cand_list *l)
+{
+	int64_t now = (int64_t)time(NULL), wake = now + IDLE_CHECK_MS / 1000, due;
+	struct order_row row;
+	size_t i;
+	int has;
+
+	for (i = 0; i < l->n; i++) {
+		if ((has = acmeq_row_get(a->m, l->v[i].route_id, &row)) == -1)
+			continue;
+		if ((due = cand_due(a, &l->v[i], &row, has)) < 0)
+			continue;
+		if (due > 0) {
+			if (due < wake)
+				wake = due;
+			/*
+			 * Its certificate is good: an order cut by a restart is
+			 * over, and so is a failed renewal no longer due.
+			 */
+			if (has && (strcmp(row.state, "queued") == 0 || (strcmp(row.state,
+			    "running") == 0 && a->run.route_id != l->v[i].route_id) ||
+			    (strcmp(row.state, "failed") == 0 && row.next_attempt <= now))) {
+				util_strlcpy(row.state, "valid", sizeof(row.state));
+				row.attempts = 0;
+				acmeq_row_put(a->m, l->v[i].route_id, &row, NULL);
+			}
+			continue;
+		}
+		if (a->run.id == 0) {
+			run_start(a, &l->v[i], &row);
+			continue;
+		}
+		if (!has || strcmp(row.state, "valid") == 0) {
+			util_strlcpy(row.state, "queued", sizeof(row.state));
+			acmeq_row_put(a->m, l->v[i].route_id, &row, NULL);
+		}
+	}
+	return wake;
+}
+
+void
+acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t)
+{
+	struct acme_peer *a = t->arg;
+	struct cand_list cl;
+	int64_t wake, now;
+
+	(void)l;
+	if (a->m->stopping || !a->hello || a->run.id != 0)
+		return;
+	memset(&cl, 0, sizeof(cl));
+	if (store_route_foreach(a->m->store, cand_collect, &cl) != 0) {
+		log_warnx("acme: cannot read the routes; retrying in a minute");
+		cands_free(&cl);
+		acmeq_tick_soon(a, 60000);
+		return;
+	}
+	wake = schedule_pick(a, &cl);
+	cands_free(&cl);
+	now = (int64_t)time(NULL);
+	if (a->run.id == 0)
+		acmeq_tick_soon(a, wake > now ? (uint64_t)(wake - now) * 1000 : 1000);
+}
+
+void
+acmeq_tick_soon(struct acme_peer *a, uint64_t ms)
+{
+	ev_timer_start(a->m->loop, &a->tick, ms);
+}
+
+/* --- haloyd-ctl cert status | renew */
+
+struct status_row {
+	char name[HOSTNAME_MAX + 1];
+	struct order_row o;
+};
+
+static void
+status_send(struct master *m, struct cclient *cl, const struct status_row *r)
+{
+	uint8_t buf[4096];
+	struct store_cert sc;
+	char when[64] = "-", expires[64] = "-";
+	struct wbuf w;
+
+	if (r->o.next_attempt > 0 && strcmp(r->o.state, "failed") == 0)
+		certs_format_time(r->o.next_attempt, when, sizeof(when));
+	if (store_cert_get(m->store, r->name, 0, &sc) == STORE_OK) {
+		certs_format_time(sc.not_after, expires, sizeof(expires));
+		store_cert_free(&sc);
+	}
+	wb_init(&w, buf, sizeof(buf));
+	wb_u16(&w, 7);
+	control_row_str(&w, "domain", r->name);
+	control_row_str(&w, "state", r->o.state);
+	control_row_int(&w, "attempts", r->o.attempts);
+	control_row_str(&w, "next_attempt", when);
+	control_row_int(&w, "next_attempt_unix", r->o.next_attempt);
+	control_row_str(&w, "last_error", r->o.last_error);
+	control_row_str(&w, "not_after", expires);
+	if (!w.bad)
+		control_reply_row(cl, &w);
+}
+
+/* Reads the rows first: certificates are looked up after the statement ends. */
+static int
+status_collect(struct master *m, const char *only, struct status_row **out, size_t *n)
+{
+	sqlite3 *db = store_db(m->store);
+	sqlite3_stmt *s = NULL;
+	struct status_row *v = NULL, *r;
+	const char *e;
+	size_t cap = 0;
+	int rc;
+
+	*n = 0;
+	if (sqlite3_prepare_v2(db, "SELECT r.name, o.state, o.attempts, o.next_attempt, "
+	    "o.last_error FROM acme_orders o JOIN routes r ON r.id = o.route_id "
+	    "WHERE ?1 IS NULL OR r.name = ?1 ORDER BY r.name", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (only != NULL)
+		sqlite3_bind_text(s, 1, only, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			void *np = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+			if (np == NULL)
+				break;
+			v = np;
+		}
+		r = &v[(*n)++];
+		memset(r, 0, sizeof(*r));
+		util_strlcpy(r->name, (const char *)sqlite3_column_text(s, 0), sizeof(r->name));
+		util_strlcpy(r->o.state, (const char *)sqlite3_column_text(s, 1), sizeof(r->o.state));
+		r->o.attempts = sqlite3_column_int64(s, 2);
+		r->o.next_attempt = sqlite3_column_int64(s, 3);
+		if ((e = (const char *)sqlite3_column_text(s, 4)) != NULL)
+			util_strlcpy(r->o.last_error, e, sizeof(r->o.last_error));
+	}
+	sqlite3_finalize(s);
+	*out = v;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+cmd_status(struct master *m, struct cclient *cl, struct cur *c)
+{
+	char raw[MSG_STR_MAX], name[HOSTNAME_MAX + 1];
+	struct status_row *v = NULL;
+	size_t n = 0, i;
+
+	if (cur_str(c, raw, sizeof(raw)) == -1 || cur_end(c) == -1)
+		return -1;
+	if (raw[0] != '\0' && hostname_normalize_name(raw, name) == -1) {
+		control_reply_fail(cl, CTL_EINVAL, "invalid host name '%.253s'", raw);
+		return 0;
+	}
+	if (status_collect(m, raw[0] != '\0' ? name : NULL, &v, &n) == -1)
+		control_reply_fail(cl, CTL_EFAIL, "cannot read the order queue (see the log)");
+	else if (raw[0] != '\0' && n == 0)
+		control_reply_fail(cl, CTL_ENOENT, "%s: no ACME order", name);
+	else {
+		for (i = 0; i < n; i++)
+			status_send(m, cl, &v[i]);
+		control_reply_end(cl);
+	}
+	free(v);
+	return 0;
+}
+
+static int
+cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
+{
+	char raw[MSG_STR_MAX], name[HOSTNAME_MAX + 1], msg[400];
+	struct store_route r;
+	struct order_row row;
+	const char *why;
+	int has;
+
+	if (cur_str(c, raw, sizeof(raw)) == -1 || cur_end(c) == -1)
+		return -1;
+	if (hostname_normalize_name(raw, name) == -1) {
+		control_reply_fail(cl, CTL_EINVAL, "invalid host name '%.253s'", raw);
+		return 0;
+	}
+	if (m->acme == NULL) {
+		control_reply_fail(cl, CTL_EINVAL, "ACME is off (set `acme on` in haloyd.conf)");
+		return 0;
+	}
+	if (store_route_get(m->store, name, &r) != STORE_OK) {
+		control_reply_fail(cl, CTL_ENOENT, "route %s: not found", name);
+		return 0;
+	}
+	if ((why = acme_name_refusal(name)) != NULL) {
+		control_reply_fail(cl, CTL_EINVAL, "%s: %s", name, why);
+	} else if ((has = acmeq_row_get(m, r.id, &row)) == -1) {
+		control_reply_fail(cl, CTL_EFAIL, "cannot read the order queue (see the log)");
+	} else {
+		util_strlcpy(row.state, m->acme->run.route_id == r.id ? row.state : "queued",
+		    sizeof(row.state));
+		row.force = 1;
+		row.next_attempt = 0;
+		if (acmeq_row_put(m, r.id, &row, NULL) == -1) {
+			control_reply_fail(cl, CTL_EFAIL, "cannot queue the order (see the log)");
+		} else {
+			snprintf(msg, sizeof(msg), "renewal of %s queued", name);
+			log_info("%s", msg);
+			if (m->acme->run.id == 0)
+				acmeq_tick_soon(m->acme, 0);
+			control_reply_ok(cl, msg);
+		}
+	}
+	store_route_free(&r);
+	return 0;
+}
+
+int
+acme_cmd_handles(uint16_t type)
+{
+	return type == MSG_C_CERT_STATUS || type == MSG_C_CERT_RENEW;
+}
+
+int
+acme_cmd_run(struct master *m, struct cclient *cl, struct ipc_msg *msg)
+{
+	struct cur c;
+
+	if (msg->h.len < 2 || msg->h.len > 2 + MSG_STR_MAX || msg->fd >= 0)
+		return -1;
+	cur_init(&c, msg->data, msg->h.len);
+	return msg->h.type == MSG_C_CERT_STATUS ? cmd_status(m, cl, &c) : cmd_renew(m, cl, &c);
+}

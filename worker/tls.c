@@ -1,0 +1,921 @@
+/*
+ * TLS termination in a worker (see tls.h): contexts per keyring generation,
+ * SNI selection, shared session tickets, non-blocking connections, and the
+ * HTTP side of HTTPS (redirects from port 80, HSTS).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "share/addr.h"
+#include "share/hostname.h"
+#include "share/log.h"
+#include "share/snap.h"
+#include "share/util.h"
+#include "worker/http1.h"
+#include "worker/tls.h"
+
+#define TLS_CERTS_MAX 100000
+#define TLS_NAMES_MAX 1000000
+#define TLS_FP_LEN 32
+
+/* TLS 1.2: forward secrecy and AEAD only. TLS 1.3 keeps OpenSSL's suites (all AEAD). */
+#define TLS_CIPHERS_12 \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define TLS_GROUPS "X25519:P-256:P-384"
+#define TLS_SID_CTX "haloyd"
+#define ACME_PREFIX "/.well-known/acme-challenge/"
+
+struct tls_cert {
+	SSL_CTX *ctx;		/* one reference held by the set */
+	uint8_t fp[TLS_FP_LEN];
+};
+
+struct tls_name {
+	char *name;
+	uint32_t cert;		/* index into the set's certs */
+	int64_t not_after;
+};
+
+/* What one keyring generation became. */
+struct tls_set {
+	struct tls_cert *certs;
+	size_t ncerts;
+	struct tls_name *names;	/* sorted by name, one entry per name */
+	size_t nnames;
+	size_t def;		/* the default certificate */
+	size_t last;		/* the certificate the last handshake chose */
+};
+
+struct tls {
+	struct snap *const *snapp;	/* the worker's current snapshot */
+	struct tls_set cur;
+	struct keyring_ticket_key keys[KEYRING_MAX_KEYS];	/* [0] encrypts */
+	size_t nkeys;
+	EVP_CIPHER *aes;
+	uint32_t gen;
+	uint16_t https_port;
+};
+
+struct tls_conn {
+	SSL *ssl;
+	uint32_t want;		/* see tls_conn_events(); cleared by any progress */
+	int broken;		/* a fatal error: no close_notify */
+	int shut;		/* our close_notify went out */
+	int starved;		/* the last read wanted more bytes from the socket */
+	char peer[ADDR_STR_MAX];
+};
+
+static void
+tls_errf(char *err, size_t errlen, const char *what)
+{
+	unsigned long e = ERR_peek_error();	/* the first error names the cause */
+
+	snprintf(err, errlen, "%s%s%s", what, e != 0 ? ": " : "",
+	    e != 0 ? ERR_reason_error_string(e) : "");
+	ERR_clear_error();
+}
+
+/* --- the callbacks OpenSSL makes during a handshake */
+
+static int
+tls_on_servername(SSL *ssl, int *alert, void *arg)
+{
+	struct tls *t = arg;
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	char name[HOSTNAME_MAX + 1];
+	int n = -1, i;
+
+	(void)alert;
+	if (sni != NULL)
+		n = hostname_from_header(sni, strnlen(sni, HOSTNAME_MAX + 8), name);
+	i = tls_select(t, n > 0 ? name : NULL, n > 0 ? (size_t)n : 0);
+	if (i < 0)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	t->cur.last = (size_t)i;
+	if (t->cur.certs[i].ctx != SSL_get_SSL_CTX(ssl) &&
+	    SSL_set_SSL_CTX(ssl, t->cur.certs[i].ctx) == NULL)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int
+tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x08http/1.1";
+	unsigned char *sel;
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int
+tls_ticket_mac(EVP_MAC_CTX *hctx, const struct keyring_ticket_key *k)
+{
+	OSSL_PARAM p[3];
+
+	p[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)(uintptr_t)k->hmac_key,
+	    sizeof(k->hmac_key));
+	p[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)"SHA256", 0);
+	p[2] = OSSL_PARAM_construct_end();
+	return EVP_MAC_CTX_set_params(hctx, p) == 1 ? 0 : -1;
+}
+
+/*
+ * Every worker holds the same keys, so a ticket made by one decrypts in any
+ * other. Tickets under an older key still resume, and get a fresh ticket.
+ */
+static int
+tls_on_ticket(SSL *ssl, unsigned char name[KEYRING_TICKET_NAME_LEN], unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const struct keyring_ticket_key *k;
+	size_t i;
+
+	if (enc) {
+		if (t->nkeys == 0)
+			return 0;	/* no ticket */
+		k = &t->keys[0];
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(t->aes)) != 1 ||
+		    EVP_EncryptInit_ex2(cctx, t->aes, k->aes_key, iv, NULL) != 1 ||
+		    tls_ticket_mac(hctx, k) == -1)
+			return -1;
+		memcpy(name, k->name, KEYRING_TICKET_NAME_LEN);
+		return 1;
+	}
+	for (i = 0; i < t->nkeys; i++)
+		if (memcmp(name, t->keys[i].name, KEYRING_TICKET_NAME_LEN) == 0)
+			break;
+	if (i == t->nkeys)
+		return 0;	/* unknown key: a full handshake */
+	k = &t->keys[i];
+	if (k->not_after != 0 && (uint64_t)time(NULL) > k->not_after)
+		return 0;
+	if (tls_ticket_mac(hctx, k) == -1 || EVP_DecryptInit_ex2(cctx, t->aes, k->aes_key, iv, NULL) != 1)
+		return -1;
+	return i == 0 ? 1 : 2;
+}
+
+/* --- contexts */
+
+static int
+tls_ctx_settings(struct tls *t, SSL_CTX *ctx)
+{
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Buffers move (struct buf compacts) and idle connections give theirs back. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	    SSL_MODE_RELEASE_BUFFERS);
+	/* Tickets carry the sessions: a per-process cache would not help the other workers. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* Whole socket reads instead of a header and a body per record: fewer syscalls. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_tlsext_servername_callback(ctx, tls_on_servername);
+	SSL_CTX_set_tlsext_servername_arg(ctx, t);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_on_alpn, NULL);
+	if (SSL_CTX_set_app_data(ctx, t) != 1 ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1 ||
+	    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)TLS_SID_CTX,
+	    sizeof(TLS_SID_CTX) - 1) != 1 ||
+	    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_on_ticket) != 1 ||
+	    SSL_CTX_set_num_tickets(ctx, 1) != 1)
+		return -1;
+	return 0;
+}
+
+static int
+tls_is_pem(const void *p, size_t len)
+{
+	return len >= 10 && memcmp(p, "-----BEGIN", 10) == 0;
+}
+
+/* The next certificate of a chain, PEM (from bio) or DER (from *pp); NULL at the end. */
+static X509 *
+tls_next_cert(BIO *bio, const unsigned char **pp, const unsigned char *end)
+{
+	if (bio != NULL)
+		return PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	if (*pp >= end)
+		return NULL;
+	return d2i_X509(NULL, pp, end - *pp);
+}
+
+static int
+tls_ctx_load_chain(SSL_CTX *ctx, const struct tls_cert_in *in)
+{
+	const unsigned char *p = in->chain, *end = p + in->chain_len;
+	BIO *bio = NULL;
+	X509 *x;
+	int n = 0, rc = -1;
+
+	if (in->chain_len > INT_MAX ||
+	    (tls_is_pem(p, in->chain_len) && (bio = BIO_new_mem_buf(p, (int)in->chain_len)) == NULL))
+		return -1;
+	while ((x = tls_next_cert(bio, &p, end)) != NULL) {
+		if ((n == 0 ? SSL_CTX_use_certificate(ctx, x) : SSL_CTX_add0_chain_cert(ctx, x)) != 1) {
+			X509_free(x);
+			goto out;
+		}
+		if (n++ == 0)
+			X509_free(x);	/* use_certificate took its own reference */
+	}
+	/* A PEM chain ends with a "no start line" error; a DER chain must be consumed whole. */
+	if (n > 0 && (bio != NULL || p == end)) {
+		ERR_clear_error();
+		rc = 0;
+	}
+out:
+	BIO_free(bio);
+	return rc;
+}
+
+static int
+tls_no_password(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;	/* an encrypted key is refused, never prompted for */
+}
+
+static int
+tls_ctx_load_key(SSL_CTX *ctx, const struct tls_cert_in *in)
+{
+	const unsigned char *p = in->key;
+	EVP_PKEY *pk = NULL;
+	BIO *bio;
+	int rc;
+
+	if (in->key_len > INT_MAX)
+		return -1;
+	if (tls_is_pem(p, in->key_len)) {
+		if ((bio = BIO_new_mem_buf(p, (int)in->key_len)) == NULL)
+			return -1;
+		pk = PEM_read_bio_PrivateKey(bio, NULL, tls_no_password, NULL);
+		BIO_free(bio);
+	} else
+		pk = d2i_AutoPrivateKey(NULL, &p, (long)in->key_len);
+	if (pk == NULL)
+		return -1;
+	/* Checked first: a mismatch would silently drop the certificate from ctx. */
+	if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), pk) != 1) {
+		ERR_clear_error();
+		ERR_raise_data(ERR_LIB_SSL, SSL_R_PRIVATE_KEY_MISMATCH, NULL);
+		EVP_PKEY_free(pk);
+		return -1;
+	}
+	rc = SSL_CTX_use_PrivateKey(ctx, pk) == 1 ? 0 : -1;
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+static SSL_CTX *
+tls_ctx_build(struct tls *t, const struct tls_cert_in *in, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	const char *what = "cannot make an SSL_CTX";
+
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		goto fail;
+	what = "TLS settings refused";
+	if (tls_ctx_settings(t, ctx) == -1)
+		goto fail;
+	what = "bad certificate chain";
+	if (tls_ctx_load_chain(ctx, in) == -1)
+		goto fail;
+	what = "bad private key";
+	if (tls_ctx_load_key(ctx, in) == -1)
+		goto fail;
+	return ctx;
+fail:
+	tls_errf(err, errlen, what);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* --- sets of contexts */
+
+static void
+tls_set_clear(struct tls_set *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->ncerts; i++)
+		SSL_CTX_free(s->certs[i].ctx);	/* connections keep their own reference */
+	for (i = 0; i < s->nnames; i++)
+		free(s->names[i].name);
+	free(s->certs);
+	free(s->names);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+tls_name_cmp(const void *a, const void *b)
+{
+	const struct tls_name *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	if (x->not_after != y->not_after)
+		return x->not_after > y->not_after ? -1 : 1;
+	return x->cert < y->cert ? -1 : x->cert > y->cert;
+}
+
+static int
+tls_set_find(const struct tls_set *s, const char *name)
+{
+	size_t lo = 0, hi = s->nnames;
+
+	/* Lower bound on the name alone. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(s->names[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->nnames && strcmp(s->names[lo].name, name) == 0)
+		return (int)s->names[lo].cert;
+	return -1;
+}
+
+/* The certificate for in: the current set's context when the fingerprint matches, else a new one. */
+static SSL_CTX *
+tls_ctx_for(struct tls *t, const struct tls_cert_in *in, uint8_t fp[TLS_FP_LEN], char *err,
+    size_t errlen)
+{
+	size_t i;
+
+	if (in->fingerprint != NULL)
+		memcpy(fp, in->fingerprint, TLS_FP_LEN);
+	else if (EVP_Digest(in->chain, in->chain_len, fp, NULL, EVP_sha256(), NULL) != 1) {
+		tls_errf(err, errlen, "SHA-256");
+		return NULL;
+	}
+	for (i = 0; i < t->cur.ncerts; i++)
+		if (memcmp(t->cur.certs[i].fp, fp, TLS_FP_LEN) == 0 &&
+		    SSL_CTX_up_ref(t->cur.certs[i].ctx) == 1)
+			return t->cur.certs[i].ctx;
+	return tls_ctx_build(t, in, err, errlen);
+}
+
+/* Adds cert's names to s (names sorted and deduplicated later). */
+static int
+tls_set_add_names(struct tls_set *s, const struct tls_cert_in *in, uint32_t cert)
+{
+	size_t i;
+
+	for (i = 0; i < in->nnames; i++) {
+		if (s->nnames == TLS_NAMES_MAX)
+			return -1;
+		if ((s->names[s->nnames].name = strdup(in->names[i])) == NULL)
+			return -1;
+		s->names[s->nnames].not_after = in->not_after;
+		s->names[s->nnames++].cert = cert;
+	}
+	return 0;
+}
+
+static void
+tls_set_sort_names(struct tls_set *s)
+{
+	size_t i, j = 0;
+
+	qsort(s->names, s->nnames, sizeof(s->names[0]), tls_name_cmp);
+	/* A name two certificates carry goes to the one that expires last. */
+	for (i = 0; i < s->nnames; i++) {
+		if (j > 0 && strcmp(s->names[j - 1].name, s->names[i].name) == 0) {
+			free(s->names[i].name);
+			continue;
+		}
+		s->names[j++] = s->names[i];
+	}
+	s->nnames = j;
+}
+
+static size_t
+tls_count_names(const struct tls_keyring_in *in)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < in->ncerts; i++)
+		n += in->certs[i].nnames;
+	return n;
+}
+
+/*
+ * Builds next from in. A certificate that does not load is left out with a
+ * warning, so one bad certificate cannot stop the others; the default one
+ * must load.
+ */
+static int
+tls_set_build(struct tls *t, struct tls_set *next, const struct tls_keyring_in *in, char *err,
+    size_t errlen)
+{
+	size_t i, nn = tls_count_names(in);
+	int have_def = 0;
+
+	next->certs = calloc(in->ncerts, sizeof(next->certs[0]));
+	next->names = calloc(nn > 0 ? nn : 1, sizeof(next->names[0]));
+	if (next->certs == NULL || next->names == NULL || nn > TLS_NAMES_MAX) {
+		snprintf(err, errlen, "out of memory for %zu certificates", in->ncerts);
+		return -1;
+	}
+	for (i = 0; i < in->ncerts; i++) {
+		const struct tls_cert_in *c = &in->certs[i];
+		struct tls_cert *tc = &next->certs[next->ncerts];
+		char why[160];
+
+		if ((tc->ctx = tls_ctx_for(t, c, tc->fp, why, sizeof(why))) == NULL) {
+			if (c->is_default) {
+				snprintf(err, errlen, "default certificate: %s", why);
+				return -1;
+			}
+			log_warnx("certificate %zu (%s) left out: %s", i,
+			    c->nnames > 0 ? c->names[0] : "no name", why);
+			continue;
+		}
+		if (c->is_default && !have_def) {
+			next->def = next->ncerts;
+			have_def = 1;
+		}
+		if (tls_set_add_names(next, c, (uint32_t)next->ncerts++) == -1) {
+			snprintf(err, errlen, "out of memory for names");
+			return -1;
+		}
+	}
+	if (next->ncerts == 0) {
+		snprintf(err, errlen, "no usable certificate");
+		return -1;
+	}
+	tls_set_sort_names(next);
+	return 0;
+}
+
+/* --- the worker's TLS state */
+
+struct tls *
+tls_new(struct snap *const *snapp)
+{
+	struct tls *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->snapp = snapp;
+	if ((t->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+tls_free(struct tls *t)
+{
+	if (t == NULL)
+		return;
+	tls_set_clear(&t->cur);
+	OPENSSL_cleanse(t->keys, sizeof(t->keys));
+	EVP_CIPHER_free(t->aes);
+	free(t);
+}
+
+int
+tls_install(struct tls *t, const struct tls_keyring_in *in, char *err, size_t errlen)
+{
+	struct tls_set next;
+
+	memset(&next, 0, sizeof(next));
+	if (in->ncerts == 0 || in->ncerts > TLS_CERTS_MAX) {
+		snprintf(err, errlen, "%zu certificates", in->ncerts);
+		return -1;
+	}
+	if (tls_set_build(t, &next, in, err, errlen) == -1) {
+		tls_set_clear(&next);
+		return -1;
+	}
+	tls_set_clear(&t->cur);
+	t->cur = next;
+	OPENSSL_cleanse(t->keys, sizeof(t->keys));
+	t->nkeys = in->ntickets < KEYRING_MAX_KEYS ? in->ntickets : KEYRING_MAX_KEYS;
+	if (t->nkeys > 0)
+		memcpy(t->keys, in->tickets, t->nkeys * sizeof(t->keys[0]));
+	t->gen = in->generation;
+	log_debug("keyring %u: %zu certificates, %zu names, %zu ticket keys", t->gen,
+	    t->cur.ncerts, t->cur.nnames, t->nkeys);
+	return 0;
+}
+
+/* Points in at the mapped keyring kr; names gets every cert's name pointers. */
+static void
+tls_decode_keyring(const struct keyring *kr, struct tls_keyring_in *in, struct tls_cert_in *certs,
+    const char **names)
+{
+	uint32_t i, j, def = keyring_default_cert(kr);
+	size_t nn = 0;
+
+	for (i = 0; i < keyring_cert_count(kr); i++) {
+		const struct keyring_cert *c = keyring_cert_at(kr, i);
+		struct tls_cert_in *ci = &certs[i];
+
+		ci->chain = keyring_string(kr, c->chain);
+		ci->chain_len = c->chain.len;
+		ci->key = keyring_string(kr, c->key);
+		ci->key_len = c->key.len;
+		ci->fingerprint = c->fingerprint;
+		ci->not_after = c->not_after;
+		ci->is_default = i == def;
+		ci->names = &names[nn];
+		ci->nnames = c->name_count;
+		for (j = 0; j < c->name_count; j++)
+			names[nn++] = keyring_cert_name(kr, c, j, NULL);
+	}
+	in->certs = certs;
+	in->ncerts = keyring_cert_count(kr);
+	in->ntickets = keyring_ticket_key_count(kr);
+	in->tickets = in->ntickets > 0 ? keyring_ticket_key_at(kr, 0) : NULL;
+}
+
+static size_t
+tls_keyring_names(const struct keyring *kr)
+{
+	uint32_t i;
+	size_t n = 0;
+
+	for (i = 0; i < keyring_cert_count(kr); i++)
+		n += keyring_cert_at(kr, i)->name_count;
+	return n;
+}
+
+int
+tls_install_keyring(struct tls *t, int fd, uint32_t gen, char *err, size_t errlen)
+{
+	struct keyring *kr = NULL;
+	struct tls_keyring_in in = { .generation = gen };
+	struct tls_cert_in *certs = NULL;
+	const char **names = NULL;
+	int rc = -1;
+
+	if (keyring_map(fd, &kr, err, errlen) == -1)
+		return -1;
+	if (keyring_generation(kr) != gen) {
+		snprintf(err, errlen, "keyring of generation %llu sent as %u",
+		    (unsigned long long)keyring_generation(kr), gen);
+		goto out;
+	}
+	certs = calloc(keyring_cert_count(kr) + 1, sizeof(*certs));
+	names = calloc(tls_keyring_names(kr) + 1, sizeof(*names));
+	if (certs == NULL || names == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	tls_decode_keyring(kr, &in, certs, names);
+	rc = tls_install(t, &in, err, errlen);
+out:
+	free(certs);
+	free(names);
+	keyring_unmap(kr);	/* the keys now live in OpenSSL's objects only */
+	return rc;
+}
+
+int
+tls_ready(const struct tls *t)
+{
+	return t != NULL && t->cur.ncerts > 0;
+}
+
+uint32_t
+tls_generation(const struct tls *t)
+{
+	return t->gen;
+}
+
+void
+tls_set_https_port(struct tls *t, uint16_t port)
+{
+	/* With several HTTPS listeners, 443 wins: redirects then need no port at all. */
+	if (t->https_port == 0 || port == 443)
+		t->https_port = port;
+}
+
+/* --- SNI selection */
+
+static int
+tls_covers(const struct tls_set *s, int i, const char *name, size_t len)
+{
+	X509 *leaf = SSL_CTX_get0_certificate(s->certs[i].ctx);
+
+	return leaf != NULL && X509_check_host(leaf, name, len, 0, NULL) == 1;
+}
+
+int
+tls_select(const struct tls *t, const char *name, size_t len)
+{
+	const struct tls_set *s = &t->cur;
+	const struct snap *snap = t->snapp != NULL ? *t->snapp : NULL;
+	const struct snap_route *r;
+	char wild[HOSTNAME_MAX + 3];
+	const char *dot;
+	int i;
+
+	if (s->ncerts == 0)
+		return -1;
+	if (name == NULL || len == 0)
+		return (int)s->def;
+	if ((i = tls_set_find(s, name)) >= 0)
+		return i;
+	/* An alias: its route's certificate, when that one covers it too. */
+	if (snap != NULL && (r = snap_lookup(snap, name, len)) != NULL &&
+	    (i = tls_set_find(s, snap_string(snap, r->name))) >= 0 && tls_covers(s, i, name, len))
+		return i;
+	if ((dot = memchr(name, '.', len)) != NULL && (size_t)(name + len - dot) < HOSTNAME_MAX) {
+		snprintf(wild, sizeof(wild), "*%.*s", (int)(name + len - dot), dot);
+		if ((i = tls_set_find(s, wild)) >= 0)
+			return i;
+	}
+	return (int)s->def;
+}
+
+int
+tls_is_default(const struct tls *t, int i)
+{
+	return i >= 0 && (size_t)i == t->cur.def;
+}
+
+const void *
+tls_leaf(const struct tls *t, int i)
+{
+	if (i < 0 || (size_t)i >= t->cur.ncerts)
+		return NULL;
+	return SSL_CTX_get0_certificate(t->cur.certs[i].ctx);
+}
+
+/* --- connections */
+
+struct tls_conn *
+tls_conn_new(struct tls *t, int fd, const char *peer)
+{
+	struct tls_conn *tc;
+
+	if (!tls_ready(t))
+		return NULL;
+	if ((tc = calloc(1, sizeof(*tc))) == NULL)
+		return NULL;
+	ERR_clear_error();
+	/*
+	 * The SNI callback moves it to the name's context. Starting from the
+	 * last one chosen spares that move (a copy of the certificate state)
+	 * whenever one name carries the traffic.
+	 */
+	if ((tc->ssl = SSL_new(t->cur.certs[t->cur.last].ctx)) == NULL ||
+	    SSL_set_fd(tc->ssl, fd) != 1) {
+		log_warnx("cannot start TLS for %s", peer);
+		ERR_clear_error();
+		SSL_free(tc->ssl);
+		free(tc);
+		return NULL;
+	}
+	SSL_set_accept_state(tc->ssl);
+	util_strlcpy(tc->peer, peer, sizeof(tc->peer));
+	return tc;
+}
+
+void
+tls_conn_free(struct tls_conn *tc)
+{
+	if (tc == NULL)
+		return;
+	tls_conn_shutdown(tc);
+	SSL_free(tc->ssl);
+	free(tc);
+}
+
+/*
+ * Maps an OpenSSL failure onto the read()/write() contract. other is the
+ * unusual direction for the call: EPOLLOUT for reads, EPOLLIN for writes.
+ */
+static ssize_t
+tls_conn_fail(struct tls_conn *tc, int ret, uint32_t other)
+{
+	int e = SSL_get_error(tc->ssl, ret);
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		/* Only the unusual direction matters: the caller watches the usual one. */
+		tc->want |= (e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT) & other;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		/* The peer's close_notify: EOF for a read; a write that failed has nobody to go to. */
+		if (other == EPOLLIN) {
+			errno = EPIPE;
+			return -1;
+		}
+		return 0;
+	default:
+		break;
+	}
+	if (!SSL_is_init_finished(tc->ssl)) {
+		unsigned long err = ERR_peek_last_error();
+
+		log_debug("TLS handshake with %s failed: %s", tc->peer,
+		    err != 0 ? ERR_reason_error_string(err) : e == SSL_ERROR_SYSCALL ?
+		    "connection lost" : "protocol error");
+	}
+	tc->broken = 1;
+	ERR_clear_error();
+	if (e != SSL_ERROR_SYSCALL || errno == 0 || errno == EAGAIN)
+		errno = EPROTO;
+	return -1;
+}
+
+ssize_t
+tls_buf_read(struct tls_conn *tc, int fd, struct buf *b)
+{
+	size_t room, n;
+	int ret;
+
+	if (tc == NULL)
+		return buf_read_fd(b, fd);
+	if ((room = buf_room(b)) == 0) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	if (tc->broken) {
+		errno = EPROTO;
+		return -1;
+	}
+	ERR_clear_error();
+	if ((ret = SSL_read_ex(tc->ssl, buf_tail(b), room, &n)) == 1) {
+		tc->want = 0;
+		tc->starved = 0;
+		b->len += n;
+		return (ssize_t)n;
+	}
+	tc->starved = SSL_get_error(tc->ssl, ret) == SSL_ERROR_WANT_READ;
+	return tls_conn_fail(tc, ret, EPOLLOUT);
+}
+
+ssize_t
+tls_buf_write(struct tls_conn *tc, int fd, struct buf *b)
+{
+	size_t n;
+	int ret;
+
+	if (tc == NULL)
+		return buf_write_fd(b, fd);
+	if (tc->broken) {
+		errno = EPIPE;
+		return -1;
+	}
+	ERR_clear_error();
+	if ((ret = SSL_write_ex(tc->ssl, buf_head(b), b->len, &n)) == 1) {
+		tc->want = 0;
+		buf_consume(b, n);
+		return (ssize_t)n;
+	}
+	return tls_conn_fail(tc, ret, EPOLLIN);
+}
+
+uint32_t
+tls_conn_events(const struct tls_conn *tc)
+{
+	return tc != NULL ? tc->want : 0;
+}
+
+int
+tls_conn_pending(const struct tls_conn *tc)
+{
+	/*
+	 * Read-ahead may leave whole records in OpenSSL's buffer; once a read
+	 * came back wanting more, what is left there is a partial record that
+	 * the next socket bytes (and so epoll) complete.
+	 */
+	return tc != NULL && !tc->broken &&
+	    (SSL_pending(tc->ssl) > 0 || (!tc->starved && SSL_has_pending(tc->ssl)));
+}
+
+void
+tls_conn_shutdown(struct tls_conn *tc)
+{
+	if (tc == NULL || tc->broken || tc->shut || !SSL_is_init_finished(tc->ssl))
+		return;
+	ERR_clear_error();
+	(void)SSL_shutdown(tc->ssl);	/* one try: nobody waits for the peer's answer */
+	ERR_clear_error();
+	tc->shut = 1;
+}
+
+int
+tls_conn_established(const struct tls_conn *tc)
+{
+	return tc != NULL && SSL_is_init_finished(tc->ssl);
+}
+
+/* --- HTTP over TLS, and port 80 */
+
+/* The path and query of a request-target, for the Location of a redirect. */
+static const char *
+tls_target_path(const struct http_head *req)
+{
+	const char *t = req->raw + req->target_off, *p;
+
+	if (t[0] == '/')
+		return t;
+	/* absolute-form: skip "scheme://authority" */
+	if ((p = strstr(t, "://")) != NULL && (p = strchr(p + 3, '/')) != NULL)
+		return p;
+	return "/";
+}
+
+unsigned
+tls_redirect_status(const struct tls *t, const struct snap *s, const char *host,
+    const struct http_head *req)
+{
+	const struct snap_route *r;
+	size_t hlen = strlen(host);
+	int i;
+
+	if (t == NULL || t->https_port == 0 || s == NULL || hlen == 0 ||
+	    (r = snap_lookup(s, host, hlen)) == NULL || (r->flags & SNAP_ROUTE_NO_HTTPS_REDIRECT) ||
+	    strncmp(tls_target_path(req), ACME_PREFIX, sizeof(ACME_PREFIX) - 1) == 0)
+		return 0;
+	/* Only a certificate of its own: the default would fail every browser's check. */
+	if ((i = tls_select(t, host, hlen)) < 0 || tls_is_default(t, i))
+		return 0;
+	return req->method == HTTP_GET || req->method == HTTP_HEAD ? 301 : 308;
+}
+
+int
+tls_redirect_write(const struct tls *t, unsigned status, const char *host,
+    const struct http_head *req, struct buf *out, int keepalive)
+{
+	char port[8] = "";
+
+	if (t->https_port != 443)
+		snprintf(port, sizeof(port), ":%u", t->https_port);
+	return buf_printf(out, "HTTP/1.1 %u %s\r\nLocation: https://%s%s%s\r\nContent-Length: 0\r\n"
+	    "Cache-Control: no-store\r\n%s\r\n", status, status == 301 ? "Moved Permanently" :
+	    "Permanent Redirect", host, port, tls_target_path(req),
+	    keepalive ? "" : "Connection: close\r\n");
+}
+
+int
+tls_hsts_wanted(const struct snap *s, const char *host)
+{
+	const struct snap_route *r;
+
+	return s != NULL && host[0] != '\0' && (r = snap_lookup(s, host, strlen(host))) != NULL &&
+	    (r->flags & SNAP_ROUTE_HSTS) != 0;
+}
+
+int
+tls_hsts_add(struct buf *b, size_t from)
+{
+	static const char field[] = TLS_HSTS_FIELD;
+	size_t n = sizeof(field) - 1, at;
+	char *head, *end;
+
+	if (buf_room(b) < n || from > b->len)
+		return -1;
+	head = buf_head(b) + from;
+	if ((end = memmem(head, b->len - from, "\r\n\r\n", 4)) == NULL)
+		return -1;
+	/* In front of the blank line that ends the head; the body (if any) moves along. */
+	at = (size_t)(end - buf_head(b)) + 2;
+	memmove(buf_head(b) + at + n, buf_head(b) + at, b->len - at);
+	memcpy(buf_head(b) + at, field, n);
+	b->len += n;
+	return 0;
+}

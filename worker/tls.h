@@ -1,0 +1,137 @@
+/*
+ * TLS termination in a worker (OpenSSL 3, server side): one SSL_CTX per
+ * certificate of the keyring, SNI selection that shares routing's lookup,
+ * session tickets with the keys every worker shares, non-blocking
+ * connections mapped onto epoll interest, and the HTTP side of HTTPS
+ * (port-80 redirects, HSTS).
+ *
+ * A keyring generation becomes a set of contexts; a context whose
+ * certificate's fingerprint is unchanged is carried over to the next set.
+ * OpenSSL counts references, so a connection in flight keeps its context
+ * after the set that made it is gone. The keyring itself is unmapped as
+ * soon as the contexts are built: private keys then live only inside
+ * OpenSSL's objects.
+ */
+#ifndef HALOYD_WORKER_TLS_H
+#define HALOYD_WORKER_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "share/keyring.h"
+#include "worker/buf.h"
+
+struct snap;
+struct http_head;
+struct tls;
+struct tls_conn;
+
+#define TLS_HSTS_FIELD "Strict-Transport-Security: max-age=31536000\r\n"
+
+/* One certificate as a keyring carries it. */
+struct tls_cert_in {
+	const void *chain;		/* leaf first; PEM, or concatenated DER */
+	size_t chain_len;
+	const void *key;		/* PEM, or DER (PKCS#8 or traditional) */
+	size_t key_len;
+	const uint8_t *fingerprint;	/* 32 bytes, or NULL: SHA-256 of chain is used */
+	const char *const *names;	/* normalised names ("*.example.com" for wildcards) */
+	size_t nnames;
+	int64_t not_after;		/* a name two certificates carry goes to the later one */
+	int is_default;			/* the self-signed certificate for unknown names */
+};
+
+/*
+ * A keyring generation, decoded (share/keyring.h). tickets[0] is the
+ * current session-ticket key (AES-256-CBC + HMAC-SHA256), then the previous.
+ */
+struct tls_keyring_in {
+	uint32_t generation;
+	const struct tls_cert_in *certs;
+	size_t ncerts;
+	const struct keyring_ticket_key *tickets;
+	size_t ntickets;
+};
+
+/*
+ * A worker's TLS state. snapp points at the worker's current snapshot: the
+ * SNI callback routes names through it. NULL when out of memory.
+ */
+struct tls *tls_new(struct snap *const *snapp);
+void tls_free(struct tls *t);
+
+/*
+ * Makes in the current set: contexts built (or carried over), ticket keys
+ * copied. On failure the previous set stays in use. 0, or -1 with a reason.
+ */
+int tls_install(struct tls *t, const struct tls_keyring_in *in, char *err, size_t errlen);
+/* Maps the keyring memfd fd (the caller closes it), installs it and unmaps it. */
+int tls_install_keyring(struct tls *t, int fd, uint32_t gen, char *err, size_t errlen);
+/* 1 once a keyring with at least one certificate is installed. */
+int tls_ready(const struct tls *t);
+/* The generation of the installed keyring (0: none yet). */
+uint32_t tls_generation(const struct tls *t);
+
+/* The port https:// redirects name; 0 while the worker has no HTTPS listener. */
+void tls_set_https_port(struct tls *t, uint16_t port);
+
+/*
+ * SNI selection for a normalised name (NULL: no SNI): exact name, then the
+ * certificate of the route the name belongs to when it covers the name,
+ * then the one-label wildcard, then the default. Returns the index of the
+ * certificate in the current set, -1 when no set is installed.
+ */
+int tls_select(const struct tls *t, const char *name, size_t len);
+/* 1 when index i of the current set is the default certificate. */
+int tls_is_default(const struct tls *t, int i);
+/* The leaf certificate of index i (an X509 *, owned by the set) for tests and logs. */
+const void *tls_leaf(const struct tls *t, int i);
+
+/* --- connections */
+
+/*
+ * Server-side TLS on an accepted non-blocking socket (fd stays the
+ * caller's). peer names the client in the one debug line a failed handshake
+ * costs. NULL when no keyring is installed or out of memory.
+ */
+struct tls_conn *tls_conn_new(struct tls *t, int fd, const char *peer);
+/* Sends close_notify when the connection is healthy, then frees it; fd is not closed. */
+void tls_conn_free(struct tls_conn *tc);
+
+/*
+ * buf_read_fd / buf_write_fd through TLS when tc is not NULL (plain fd
+ * otherwise), with their contract: bytes moved, 0 at EOF (read), -1 with
+ * errno (EAGAIN: wait for tls_conn_events() plus the caller's own interest).
+ * The handshake runs inside the first reads.
+ */
+ssize_t tls_buf_read(struct tls_conn *tc, int fd, struct buf *b);
+ssize_t tls_buf_write(struct tls_conn *tc, int fd, struct buf *b);
+/* Epoll events TLS needs beyond the caller's (a read that must write, a write that must read). */
+uint32_t tls_conn_events(const struct tls_conn *tc);
+/* 1 when OpenSSL holds received bytes epoll will not report again. */
+int tls_conn_pending(const struct tls_conn *tc);
+/* Half-close: sends close_notify (then the caller shuts the socket's write side). */
+void tls_conn_shutdown(struct tls_conn *tc);
+/* 1 once the handshake finished. */
+int tls_conn_established(const struct tls_conn *tc);
+
+/* --- HTTP over TLS and the port-80 side */
+
+/*
+ * For a request on a plain-HTTP listener: 301 (GET, HEAD) or 308 when it
+ * goes to https:// instead — the route of host has a certificate of its
+ * own, the worker has an HTTPS listener, the route does not opt out and
+ * the path is not an ACME challenge — else 0.
+ */
+unsigned tls_redirect_status(const struct tls *t, const struct snap *s, const char *host,
+    const struct http_head *req);
+/* Writes that whole redirect answer (no body) into out; 0, or -1 when it does not fit. */
+int tls_redirect_write(const struct tls *t, unsigned status, const char *host,
+    const struct http_head *req, struct buf *out, int keepalive);
+/* 1 when the route of host asks for HSTS (answers over TLS carry it). */
+int tls_hsts_wanted(const struct snap *s, const char *host);
+/* Adds the HSTS field to the response head written in b from offset from on; 0 or -1. */
+int tls_hsts_add(struct buf *b, size_t from);
+
+#endif
