@@ -20,6 +20,7 @@
 #include "share/hostname.h"
 #include "share/keyring.h"
 #include "share/sealed.h"
+#include "share/util.h"
 
 #define KEYRING_CRC_OFF offsetof(struct keyring_header, crc32c)
 #define KEYRING_NREGIONS 4
@@ -36,35 +37,6 @@ struct keyring {
 	const char *kr_data;
 };
 
-static int kr_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes the reason into err; always returns -1. */
-static int
-kr_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static int
-kr_zero(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != 0)
-			return 0;
-	return 1;
-}
-
 /* Fixed header fields first, so a damaged header names its field; then the CRC. */
 static int
 kr_check_header(const uint8_t *base, size_t size, char *err, size_t errlen)
@@ -75,27 +47,27 @@ kr_check_header(const uint8_t *base, size_t size, char *err, size_t errlen)
 
 	/* Entries are read in place, so the image must be aligned like a mapping. */
 	if (((uintptr_t)base & 7) != 0)
-		return kr_fail(err, errlen, "image not 8-aligned in memory");
+		return util_errf(err, errlen, "image not 8-aligned in memory");
 	if (size < sizeof(*h))
-		return kr_fail(err, errlen, "image too small (%zu bytes)", size);
+		return util_errf(err, errlen, "image too small (%zu bytes)", size);
 	if (size > KEYRING_MAX_SIZE)
-		return kr_fail(err, errlen, "image too large (%zu bytes)", size);
+		return util_errf(err, errlen, "image too large (%zu bytes)", size);
 	if (memcmp(h->magic, KEYRING_MAGIC, sizeof(h->magic)) != 0)
-		return kr_fail(err, errlen, "bad magic");
+		return util_errf(err, errlen, "bad magic");
 	if (h->major != KEYRING_MAJOR)
-		return kr_fail(err, errlen, "unsupported version %u.%u", h->major, h->minor);
+		return util_errf(err, errlen, "unsupported version %u.%u", h->major, h->minor);
 	if (h->header_size != sizeof(*h))
-		return kr_fail(err, errlen, "bad header size %u", h->header_size);
+		return util_errf(err, errlen, "bad header size %u", h->header_size);
 	if (h->file_size != size)
-		return kr_fail(err, errlen, "file size %llu in header, image is %zu bytes",
+		return util_errf(err, errlen, "file size %llu in header, image is %zu bytes",
 		    (unsigned long long)h->file_size, size);
-	if (h->flags != 0 || !kr_zero(h->reserved, sizeof(h->reserved)))
-		return kr_fail(err, errlen, "reserved header field set");
+	if (h->flags != 0 || !util_all_zero(h->reserved, sizeof(h->reserved)))
+		return util_errf(err, errlen, "reserved header field set");
 	crc = hash_crc32c(0, base, KEYRING_CRC_OFF);
 	crc = hash_crc32c(crc, zero, sizeof(zero));
 	crc = hash_crc32c(crc, base + KEYRING_CRC_OFF + 4, size - KEYRING_CRC_OFF - 4);
 	if (crc != h->crc32c)
-		return kr_fail(err, errlen, "crc mismatch (header %08x, computed %08x)",
+		return util_errf(err, errlen, "crc mismatch (header %08x, computed %08x)",
 		    h->crc32c, crc);
 	return 0;
 }
@@ -126,19 +98,19 @@ kr_check_regions(struct keyring *v, char *err, size_t errlen)
 	int i, j;
 
 	if (h->nkeys > KEYRING_MAX_KEYS)
-		return kr_fail(err, errlen, "%u ticket keys, at most %u", h->nkeys,
+		return util_errf(err, errlen, "%u ticket keys, at most %u", h->nkeys,
 		    KEYRING_MAX_KEYS);
 	if (h->ncerts > KEYRING_MAX_CERTS)
-		return kr_fail(err, errlen, "%u certificates, at most %u", h->ncerts,
+		return util_errf(err, errlen, "%u certificates, at most %u", h->ncerts,
 		    KEYRING_MAX_CERTS);
 	for (i = 0; i < KEYRING_NREGIONS; i++) {
 		if (off[i] % 8 != 0 || off[i] < sizeof(*h) || off[i] > v->kr_size ||
 		    len[i] > v->kr_size - off[i])
-			return kr_fail(err, errlen, "%s region (offset %llu, %llu bytes) out of bounds",
+			return util_errf(err, errlen, "%s region (offset %llu, %llu bytes) out of bounds",
 			    what[i], (unsigned long long)off[i], (unsigned long long)len[i]);
 		for (j = 0; j < i; j++)
 			if (kr_overlap(off[i], len[i], off[j], len[j]))
-				return kr_fail(err, errlen, "%s region overlaps %s region",
+				return util_errf(err, errlen, "%s region overlaps %s region",
 				    what[i], what[j]);
 	}
 	v->kr_keys = (const void *)(v->kr_base + h->keys_off);
@@ -164,10 +136,10 @@ kr_check_keys(const struct keyring *v, char *err, size_t errlen)
 
 	for (i = 0; i < v->kr_hdr->nkeys; i++)
 		if (k[i].flags != 0 || k[i].reserved != 0)
-			return kr_fail(err, errlen, "ticket key %u: reserved field set", i);
+			return util_errf(err, errlen, "ticket key %u: reserved field set", i);
 	/* A worker picks the decryption key by name: two keys must not share one. */
 	if (v->kr_hdr->nkeys == 2 && memcmp(k[0].name, k[1].name, sizeof(k[0].name)) == 0)
-		return kr_fail(err, errlen, "ticket keys 0 and 1 have the same name");
+		return util_errf(err, errlen, "ticket keys 0 and 1 have the same name");
 	return 0;
 }
 
@@ -181,12 +153,12 @@ kr_check_names(const struct keyring *v, char *err, size_t errlen)
 
 	for (i = 0; i < v->kr_hdr->nnames; i++) {
 		if (!kr_blob_ok(v, v->kr_names[i], HOSTNAME_MAX))
-			return kr_fail(err, errlen, "name %u: string (%u, %u) invalid", i,
+			return util_errf(err, errlen, "name %u: string (%u, %u) invalid", i,
 			    v->kr_names[i].off, v->kr_names[i].len);
 		s = v->kr_data + v->kr_names[i].off;
 		if (hostname_normalize_name(s, norm) != (int)v->kr_names[i].len ||
 		    memcmp(norm, s, v->kr_names[i].len) != 0)
-			return kr_fail(err, errlen, "name %u: '%s' is not a normalised host name",
+			return util_errf(err, errlen, "name %u: '%s' is not a normalised host name",
 			    i, s);
 	}
 	return 0;
@@ -198,25 +170,25 @@ kr_check_cert(const struct keyring *v, uint32_t i, char *err, size_t errlen)
 	const struct keyring_cert *c = &v->kr_certs[i];
 
 	if (c->id == 0 || (i > 0 && c->id <= v->kr_certs[i - 1].id))
-		return kr_fail(err, errlen, "cert %u: id %u not ascending", i, c->id);
+		return util_errf(err, errlen, "cert %u: id %u not ascending", i, c->id);
 	if (c->source < KEYRING_SRC_IMPORTED || c->source > KEYRING_SRC_DEFAULT)
-		return kr_fail(err, errlen, "cert %u: bad source %u", i, c->source);
+		return util_errf(err, errlen, "cert %u: bad source %u", i, c->source);
 	if (c->flags != 0)
-		return kr_fail(err, errlen, "cert %u: reserved flags set", i);
+		return util_errf(err, errlen, "cert %u: reserved flags set", i);
 	if (c->not_before > c->not_after)
-		return kr_fail(err, errlen, "cert %u: not before is after not after", i);
+		return util_errf(err, errlen, "cert %u: not before is after not after", i);
 	if (!kr_blob_ok(v, c->chain, KEYRING_PEM_MAX))
-		return kr_fail(err, errlen, "cert %u: chain string (%u, %u) invalid", i,
+		return util_errf(err, errlen, "cert %u: chain string (%u, %u) invalid", i,
 		    c->chain.off, c->chain.len);
 	if (!kr_blob_ok(v, c->key, KEYRING_PEM_MAX))
-		return kr_fail(err, errlen, "cert %u: key string (%u, %u) invalid", i,
+		return util_errf(err, errlen, "cert %u: key string (%u, %u) invalid", i,
 		    c->key.off, c->key.len);
 	if (c->name_count > KEYRING_MAX_NAMES ||
 	    (uint64_t)c->name_first + c->name_count > v->kr_hdr->nnames)
-		return kr_fail(err, errlen, "cert %u: names %u+%u out of range", i,
+		return util_errf(err, errlen, "cert %u: names %u+%u out of range", i,
 		    c->name_first, c->name_count);
 	if (c->name_count == 0 && c->source != KEYRING_SRC_DEFAULT)
-		return kr_fail(err, errlen, "cert %u: covers no name", i);
+		return util_errf(err, errlen, "cert %u: covers no name", i);
 	return 0;
 }
 
@@ -230,7 +202,7 @@ kr_check_certs(const struct keyring *v, char *err, size_t errlen)
 			return -1;
 	if (d != KEYRING_NONE &&
 	    (d >= v->kr_hdr->ncerts || v->kr_certs[d].source != KEYRING_SRC_DEFAULT))
-		return kr_fail(err, errlen, "default cert %u out of range or not a default", d);
+		return util_errf(err, errlen, "default cert %u out of range or not a default", d);
 	return 0;
 }
 
@@ -271,7 +243,7 @@ keyring_map(int fd, struct keyring **out, char *err, size_t errlen)
 	    errlen) == -1)
 		return -1;
 	if ((kr = malloc(sizeof(*kr))) == NULL) {
-		kr_fail(err, errlen, "out of memory");
+		util_errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (kr_parse(p, size, kr, err, errlen) == -1)

@@ -21,6 +21,7 @@
 #include "share/hostname.h"
 #include "share/snap.h"
 #include "share/sealed.h"
+#include "share/util.h"
 
 #define SNAP_MAX_SECTIONS 64
 #define SNAP_CRC_OFF offsetof(struct snap_header, crc32c)
@@ -58,35 +59,6 @@ static const uint32_t snap_entry_size[SNAP_SEC__MAX] = {
 	[SNAP_SEC_CHALLENGES] = sizeof(struct snap_chal),
 };
 
-static int snap_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes the reason into err; always returns -1. */
-static int
-snap_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static int
-snap_zero(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != 0)
-			return 0;
-	return 1;
-}
-
 /* Fixed header fields first, so a damaged header names its field; then the CRC. */
 static int
 snap_check_header(const uint8_t *base, size_t size, char *err, size_t errlen)
@@ -97,27 +69,27 @@ snap_check_header(const uint8_t *base, size_t size, char *err, size_t errlen)
 
 	/* Entries are read in place, so the image must be aligned like a mapping. */
 	if (((uintptr_t)base & 7) != 0)
-		return snap_fail(err, errlen, "image not 8-aligned in memory");
+		return util_errf(err, errlen, "image not 8-aligned in memory");
 	if (size < sizeof(*h))
-		return snap_fail(err, errlen, "image too small (%zu bytes)", size);
+		return util_errf(err, errlen, "image too small (%zu bytes)", size);
 	if ((uint64_t)size > SNAP_MAX_SIZE)
-		return snap_fail(err, errlen, "image too large (%zu bytes)", size);
+		return util_errf(err, errlen, "image too large (%zu bytes)", size);
 	if (memcmp(h->magic, SNAP_MAGIC, sizeof(h->magic)) != 0)
-		return snap_fail(err, errlen, "bad magic");
+		return util_errf(err, errlen, "bad magic");
 	if (h->major != SNAP_MAJOR)
-		return snap_fail(err, errlen, "unsupported version %u.%u", h->major, h->minor);
+		return util_errf(err, errlen, "unsupported version %u.%u", h->major, h->minor);
 	if (h->header_size != sizeof(*h))
-		return snap_fail(err, errlen, "bad header size %u", h->header_size);
+		return util_errf(err, errlen, "bad header size %u", h->header_size);
 	if (h->file_size != size)
-		return snap_fail(err, errlen, "file size %llu in header, image is %zu bytes",
+		return util_errf(err, errlen, "file size %llu in header, image is %zu bytes",
 		    (unsigned long long)h->file_size, size);
-	if (h->flags != 0 || !snap_zero(h->reserved, sizeof(h->reserved)))
-		return snap_fail(err, errlen, "reserved header field set");
+	if (h->flags != 0 || !util_all_zero(h->reserved, sizeof(h->reserved)))
+		return util_errf(err, errlen, "reserved header field set");
 	crc = hash_crc32c(0, base, SNAP_CRC_OFF);
 	crc = hash_crc32c(crc, zero, sizeof(zero));
 	crc = hash_crc32c(crc, base + SNAP_CRC_OFF + 4, size - SNAP_CRC_OFF - 4);
 	if (crc != h->crc32c)
-		return snap_fail(err, errlen, "crc mismatch (header %08x, computed %08x)",
+		return util_errf(err, errlen, "crc mismatch (header %08x, computed %08x)",
 		    h->crc32c, crc);
 	return 0;
 }
@@ -137,18 +109,18 @@ snap_check_section(const struct snap_section *sec, uint32_t i, size_t size, char
 	uint32_t want = sec->kind < SNAP_SEC__MAX ? snap_entry_size[sec->kind] : 0;
 
 	if (sec->flags != 0)
-		return snap_fail(err, errlen, "section %u: reserved flags set", i);
+		return util_errf(err, errlen, "section %u: reserved flags set", i);
 	if (sec->offset % 8 != 0)
-		return snap_fail(err, errlen, "section %u: offset %llu not 8-aligned", i,
+		return util_errf(err, errlen, "section %u: offset %llu not 8-aligned", i,
 		    (unsigned long long)sec->offset);
 	if (sec->offset > size || sec->size > size - sec->offset)
-		return snap_fail(err, errlen, "section %u: offset %llu size %llu out of bounds",
+		return util_errf(err, errlen, "section %u: offset %llu size %llu out of bounds",
 		    i, (unsigned long long)sec->offset, (unsigned long long)sec->size);
 	if (want != 0 && sec->entry_size != want)
-		return snap_fail(err, errlen, "section %u: entry size %u, expected %u", i,
+		return util_errf(err, errlen, "section %u: entry size %u, expected %u", i,
 		    sec->entry_size, want);
 	if ((uint64_t)sec->count * sec->entry_size > sec->size)
-		return snap_fail(err, errlen, "section %u: %u entries do not fit its size", i,
+		return util_errf(err, errlen, "section %u: %u entries do not fit its size", i,
 		    sec->count);
 	return 0;
 }
@@ -163,10 +135,10 @@ snap_check_overlaps(const struct snap_section *tab, uint32_t n, uint64_t taboff,
 	for (i = 0; i < n; i++) {
 		if (snap_overlap(tab[i].offset, tab[i].size, 0, sizeof(struct snap_header)) ||
 		    snap_overlap(tab[i].offset, tab[i].size, taboff, (uint64_t)n * sizeof(*tab)))
-			return snap_fail(err, errlen, "section %u overlaps the header", i);
+			return util_errf(err, errlen, "section %u overlaps the header", i);
 		for (j = i + 1; j < n; j++)
 			if (snap_overlap(tab[i].offset, tab[i].size, tab[j].offset, tab[j].size))
-				return snap_fail(err, errlen, "section %u overlaps section %u",
+				return util_errf(err, errlen, "section %u overlaps section %u",
 				    i, j);
 	}
 	return 0;
@@ -225,7 +197,7 @@ snap_check_sections(struct snap *v, char *err, size_t errlen)
 	if (h->nsections > SNAP_MAX_SECTIONS || h->section_table_off % 8 != 0 ||
 	    h->section_table_off < sizeof(*h) ||
 	    (uint64_t)h->section_table_off + (uint64_t)h->nsections * sizeof(*tab) > v->sn_size)
-		return snap_fail(err, errlen, "section table (%u entries at %u) out of bounds",
+		return util_errf(err, errlen, "section table (%u entries at %u) out of bounds",
 		    h->nsections, h->section_table_off);
 	tab = (const struct snap_section *)(v->sn_base + h->section_table_off);
 	for (i = 0; i < h->nsections; i++) {
@@ -234,7 +206,7 @@ snap_check_sections(struct snap *v, char *err, size_t errlen)
 		if (tab[i].kind == 0 || tab[i].kind >= SNAP_SEC__MAX)
 			continue;
 		if (seen & (1u << tab[i].kind))
-			return snap_fail(err, errlen, "section %u: kind %u repeated", i,
+			return util_errf(err, errlen, "section %u: kind %u repeated", i,
 			    tab[i].kind);
 		seen |= 1u << tab[i].kind;
 		snap_bind(v, &tab[i]);
@@ -243,7 +215,7 @@ snap_check_sections(struct snap *v, char *err, size_t errlen)
 		return -1;
 	for (i = SNAP_SEC_STRTAB; i < SNAP_SEC__MAX; i++)
 		if ((seen & (1u << i)) == 0)
-			return snap_fail(err, errlen, "section kind %u missing", i);
+			return util_errf(err, errlen, "section kind %u missing", i);
 	return 0;
 }
 
@@ -273,21 +245,21 @@ snap_check_hosts(const struct snap *v, char *err, size_t errlen)
 	for (i = 0; i < v->sn_nhosts; i++) {
 		h = &v->sn_hosts[i];
 		if (!snap_name_ok(v, h->name))
-			return snap_fail(err, errlen, "host %u: name string (%u, %u) invalid", i,
+			return util_errf(err, errlen, "host %u: name string (%u, %u) invalid", i,
 			    h->name.off, h->name.len);
 		wild = h->name.len > 2 && hostname_is_wildcard(v->sn_strtab + h->name.off);
 		if (h->kind < SNAP_HOST_EXACT || h->kind > SNAP_HOST_WILDCARD ||
 		    wild != (h->kind == SNAP_HOST_WILDCARD))
-			return snap_fail(err, errlen, "host %u: bad kind %u", i, h->kind);
+			return util_errf(err, errlen, "host %u: bad kind %u", i, h->kind);
 		if (h->route >= v->sn_nroutes)
-			return snap_fail(err, errlen, "host %u: route %u out of range", i,
+			return util_errf(err, errlen, "host %u: route %u out of range", i,
 			    h->route);
 		/* A store id, checked against the keyring by the worker; ids start at 1. */
 		if (h->cert == 0)
-			return snap_fail(err, errlen, "host %u: cert %u out of range", i,
+			return util_errf(err, errlen, "host %u: cert %u out of range", i,
 			    h->cert);
 		if (h->flags != 0)
-			return snap_fail(err, errlen, "host %u: reserved flags set", i);
+			return util_errf(err, errlen, "host %u: reserved flags set", i);
 	}
 	return 0;
 }
@@ -301,21 +273,21 @@ snap_check_routes(const struct snap *v, char *err, size_t errlen)
 	for (i = 0; i < v->sn_nroutes; i++) {
 		r = &v->sn_routes[i];
 		if (!snap_name_ok(v, r->name))
-			return snap_fail(err, errlen, "route %u: name string (%u, %u) invalid", i,
+			return util_errf(err, errlen, "route %u: name string (%u, %u) invalid", i,
 			    r->name.off, r->name.len);
 		if ((uint64_t)r->be_first + r->be_count > v->sn_nbackends)
-			return snap_fail(err, errlen, "route %u: backends %u+%u out of range", i,
+			return util_errf(err, errlen, "route %u: backends %u+%u out of range", i,
 			    r->be_first, r->be_count);
 		if (r->flags & ~SNAP_ROUTE_FLAGS_ALL)
-			return snap_fail(err, errlen, "route %u: unknown flags %#x", i, r->flags);
+			return util_errf(err, errlen, "route %u: unknown flags %#x", i, r->flags);
 		for (b = r->be_first; b < r->be_first + r->be_count; b++)
 			if (v->sn_backends[b].route != i)
-				return snap_fail(err, errlen,
+				return util_errf(err, errlen,
 				    "route %u: backend %u belongs to route %u", i, b,
 				    v->sn_backends[b].route);
 	}
 	if (v->sn_hdr->default_route != SNAP_NONE && v->sn_hdr->default_route >= v->sn_nroutes)
-		return snap_fail(err, errlen, "default route %u out of range",
+		return util_errf(err, errlen, "default route %u out of range",
 		    v->sn_hdr->default_route);
 	return 0;
 }
@@ -329,12 +301,12 @@ snap_check_backends(const struct snap *v, char *err, size_t errlen)
 	for (i = 0; i < v->sn_nbackends; i++) {
 		b = &v->sn_backends[i];
 		if (b->route >= v->sn_nroutes)
-			return snap_fail(err, errlen, "backend %u: route %u out of range", i,
+			return util_errf(err, errlen, "backend %u: route %u out of range", i,
 			    b->route);
 		if (b->family != AF_INET && b->family != AF_INET6)
-			return snap_fail(err, errlen, "backend %u: bad family %u", i, b->family);
+			return util_errf(err, errlen, "backend %u: bad family %u", i, b->family);
 		if (b->flags != 0)
-			return snap_fail(err, errlen, "backend %u: reserved flags set", i);
+			return util_errf(err, errlen, "backend %u: reserved flags set", i);
 	}
 	return 0;
 }
@@ -348,21 +320,21 @@ snap_check_chals(const struct snap *v, char *err, size_t errlen)
 	uint32_t i, j;
 
 	if (v->sn_nchals > SNAP_CHAL_MAX)
-		return snap_fail(err, errlen, "%u challenges, more than %u", v->sn_nchals,
+		return util_errf(err, errlen, "%u challenges, more than %u", v->sn_nchals,
 		    SNAP_CHAL_MAX);
 	for (i = 0; i < v->sn_nchals; i++) {
 		c = &v->sn_chals[i];
 		if (c->token.len < 1 || c->token.len > SNAP_CHAL_TOKEN_MAX ||
 		    !snap_str_ok(v, c->token) || c->keyauth.len < 1 ||
 		    c->keyauth.len > SNAP_CHAL_KEYAUTH_MAX || !snap_str_ok(v, c->keyauth))
-			return snap_fail(err, errlen, "challenge %u: bad string", i);
+			return util_errf(err, errlen, "challenge %u: bad string", i);
 		t = v->sn_strtab + c->token.off;
 		if (strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
 		    c->token.len)
-			return snap_fail(err, errlen, "challenge %u: token is not base64url", i);
+			return util_errf(err, errlen, "challenge %u: token is not base64url", i);
 		for (j = 0; j < i; j++)
 			if (strcmp(t, v->sn_strtab + v->sn_chals[j].token.off) == 0)
-				return snap_fail(err, errlen, "challenge %u: token repeated", i);
+				return util_errf(err, errlen, "challenge %u: token repeated", i);
 	}
 	return 0;
 }
@@ -405,16 +377,16 @@ snap_count_slots(const struct snap *v, const struct snap_slot *idx, uint32_t nsl
 	int64_t used = 0;
 
 	if (nslots == 0 || (nslots & (nslots - 1)) != 0)
-		return snap_fail(err, errlen, "%s: %u slots, not a power of two", what, nslots);
+		return util_errf(err, errlen, "%s: %u slots, not a power of two", what, nslots);
 	for (i = 0; i < nslots; i++) {
 		if (idx[i].host_plus1 == 0)
 			continue;
 		hi = idx[i].host_plus1 - 1;
 		if (hi >= v->sn_nhosts)
-			return snap_fail(err, errlen, "%s: slot %u points past HOSTS (%u)",
+			return util_errf(err, errlen, "%s: slot %u points past HOSTS (%u)",
 			    what, i, idx[i].host_plus1);
 		if ((v->sn_hosts[hi].kind == SNAP_HOST_WILDCARD) != wild)
-			return snap_fail(err, errlen, "%s: slot %u holds a host of kind %u",
+			return util_errf(err, errlen, "%s: slot %u holds a host of kind %u",
 			    what, i, v->sn_hosts[hi].kind);
 		used++;
 	}
@@ -439,7 +411,7 @@ snap_check_indexes(const struct snap *v, char *err, size_t errlen)
 	    (wused = snap_count_slots(v, v->sn_widx, v->sn_wslots, 1, err, errlen)) == -1)
 		return -1;
 	if (v->sn_hdr->max_probe > most)
-		return snap_fail(err, errlen, "max probe %u exceeds the index size",
+		return util_errf(err, errlen, "max probe %u exceeds the index size",
 		    v->sn_hdr->max_probe);
 	for (i = 0; i < v->sn_nhosts; i++) {
 		h = &v->sn_hosts[i];
@@ -451,11 +423,11 @@ snap_check_indexes(const struct snap *v, char *err, size_t errlen)
 		    snap_find(v, v->sn_hidx, v->sn_hslots, v->sn_strtab + h->name.off,
 		    h->name.len, 0);
 		if (found != h)
-			return snap_fail(err, errlen, "host %u (%s) not found within %u probes",
+			return util_errf(err, errlen, "host %u (%s) not found within %u probes",
 			    i, v->sn_strtab + h->name.off, v->sn_hdr->max_probe);
 	}
 	if (wused != nwild || hused != (int64_t)v->sn_nhosts - nwild)
-		return snap_fail(err, errlen,
+		return util_errf(err, errlen,
 		    "indexes hold %lld and %lld slots for %lld and %lld hosts", (long long)hused, (long long)wused, (long long)v->sn_nhosts - nwild,
 		    (long long)nwild);
 	return 0;
@@ -499,7 +471,7 @@ snap_map(int fd, struct snap **out, char *err, size_t errlen)
 	if (sealed_map(fd, sizeof(struct snap_header), SNAP_MAX_SIZE, &p, &size, err, errlen) == -1)
 		return -1;
 	if ((s = malloc(sizeof(*s))) == NULL) {
-		snap_fail(err, errlen, "out of memory");
+		util_errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (snap_parse(p, size, s, err, errlen) == -1)

@@ -34,4 +34,9 @@ void util_format_size(uint64_t bytes, char *buf, size_t len);
 /* Fills buf with cryptographically random bytes (getrandom); 0 or -1. */
 int util_random(void *buf, size_t len);
 
+/* Formats a reason into err (when it has room); always returns -1. */
+int util_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* 1 when all len bytes at p are zero (reserved fields). */
+int util_all_zero(const void *p, size_t len);
+
 #endif

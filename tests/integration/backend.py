@@ -40,6 +40,8 @@ As a script: backend.py --name a [--port N]   (prints "listening PORT")
 """
 import argparse
 import json
+import queue
+import select
 import socket
 import sys
 import threading
@@ -507,6 +509,89 @@ class WebSocketEcho:
 def header(rec, name):
     """The values of header name in a record, in order (case-insensitive)."""
     return [v for k, v in rec["headers"] if k.lower() == name.lower()]
+
+
+
+class Blackhole:
+    """A listening socket that never accepts, its accept queue filled, so a
+    connect to it hangs (the SYN is dropped) without needing any network."""
+
+    def __init__(self):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(0)
+        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
+        self.fillers = []
+        for _ in range(64):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setblocking(False)
+            c.connect_ex(self.ls.getsockname())
+            self.fillers.append(c)
+            _, w, _ = select.select([], [c], [], 0.5)
+            if not w:
+                return  # this connect hangs: the queue is full
+        raise AssertionError("could not fill the accept queue of a listen(0) socket")
+
+    def close(self):
+        for c in self.fillers:
+            c.close()
+        self.ls.close()
+
+
+class UpgradeBackend:
+    """A raw backend that answers any request head with 101 and then runs
+    script(sock, leftover) on the connection in a thread; what a script
+    returns is put on .results."""
+
+    def __init__(self, script):
+        self.script = script
+        self.results = queue.Queue()
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
+        self.heads = []
+        self._t = threading.Thread(target=self._accept, daemon=True)
+        self._t.start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(30)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                b = c.recv(65536)
+                if not b:
+                    return
+                data += b
+            head, rest = data.split(b"\r\n\r\n", 1)
+            self.heads.append(head)
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test-proto\r\n"
+                      b"Connection: Upgrade\r\n\r\n")
+            self.results.put(self.script(c, rest))
+        except Exception as e:  # reported through results
+            self.results.put(e)
+        finally:
+            c.close()
+
+    def result(self, timeout=15):
+        try:
+            r = self.results.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("the upgrade backend's script did not end within %d s" % timeout)
+        if isinstance(r, Exception):
+            raise AssertionError("the upgrade backend failed: %r" % r)
+        return r
+
+    def close(self):
+        self.ls.close()
 
 
 def main():

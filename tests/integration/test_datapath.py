@@ -16,7 +16,6 @@ before the transfer.
 import asyncio
 import json
 import os
-import queue
 import re
 import select
 import shutil
@@ -28,7 +27,7 @@ import time
 import unittest
 import zlib
 
-from .backend import WebSocketEcho, header
+from .backend import Blackhole, UpgradeBackend, WebSocketEcho, header
 from .harness import DaemonTestCase, HTTP_TIMEOUT, KeepAlive, unique_host, wait_for
 
 SMALL_PAGE = 4096               # an error page is at most this many bytes
@@ -262,86 +261,8 @@ def closed_port():
     return s, "127.0.0.1:%d" % s.getsockname()[1]
 
 
-class Blackhole:
-    """A listening socket that never accepts, its accept queue filled, so a
-    connect to it hangs (the SYN is dropped) without needing any network."""
-
-    def __init__(self):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(0)
-        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
-        self.fillers = []
-        for _ in range(64):
-            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            c.setblocking(False)
-            c.connect_ex(self.ls.getsockname())
-            self.fillers.append(c)
-            _, w, _ = select.select([], [c], [], 0.5)
-            if not w:
-                return  # this connect hangs: the queue is full
-        raise AssertionError("could not fill the accept queue of a listen(0) socket")
-
-    def close(self):
-        for c in self.fillers:
-            c.close()
-        self.ls.close()
 
 
-class UpgradeBackend:
-    """A raw backend that answers any request head with 101 and then runs
-    script(sock, leftover) on the connection in a thread; what a script
-    returns is put on .results."""
-
-    def __init__(self, script):
-        self.script = script
-        self.results = queue.Queue()
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(16)
-        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
-        self.heads = []
-        self._t = threading.Thread(target=self._accept, daemon=True)
-        self._t.start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
-        c.settimeout(30)
-        data = b""
-        try:
-            while b"\r\n\r\n" not in data:
-                b = c.recv(65536)
-                if not b:
-                    return
-                data += b
-            head, rest = data.split(b"\r\n\r\n", 1)
-            self.heads.append(head)
-            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test-proto\r\n"
-                      b"Connection: Upgrade\r\n\r\n")
-            self.results.put(self.script(c, rest))
-        except Exception as e:  # reported through results
-            self.results.put(e)
-        finally:
-            c.close()
-
-    def result(self, timeout=15):
-        try:
-            r = self.results.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("the upgrade backend's script did not end within %d s" % timeout)
-        if isinstance(r, Exception):
-            raise AssertionError("the upgrade backend failed: %r" % r)
-        return r
-
-    def close(self):
-        self.ls.close()
 
 
 def recv_to_eof(s, prefix=b""):

@@ -16,11 +16,11 @@ import re
 import select
 import socket
 import struct
-import threading
 import time
 import unittest
 
 from . import harness
+from .backend import Blackhole, UpgradeBackend
 from .harness import DaemonTestCase, unique_host
 from .test_foundation import MSG_C_FAIL, MSG_C_OK, RawControl, one_line, wb_str
 
@@ -54,72 +54,20 @@ def read_to_eof(s, limit):
     return data, time.monotonic() - t0, False
 
 
-class Blackhole:
-    """A listen(0) socket that never accepts, its queue filled, so that a
-    connect to it hangs (the SYN is dropped) with no network needed."""
-
-    def __init__(self):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(0)
-        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
-        self.fillers = []
-        for _ in range(64):
-            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            c.setblocking(False)
-            c.connect_ex(self.ls.getsockname())
-            self.fillers.append(c)
-            if not select.select([], [c], [], 0.5)[1]:
-                return
-        raise AssertionError("could not fill the accept queue of a listen(0) socket")
-
-    def close(self):
-        for c in self.fillers:
-            c.close()
-        self.ls.close()
 
 
-class EchoTunnelBackend:
-    """Answers any request with 101, then echoes bytes until the peer closes."""
 
-    def __init__(self):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(16)
-        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
-        c.settimeout(60)
-        data = b""
-        try:
-            while b"\r\n\r\n" not in data:
-                b = c.recv(4096)
-                if not b:
-                    return
-                data += b
-            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test-proto\r\n"
-                      b"Connection: Upgrade\r\n\r\n")
-            while True:
-                b = c.recv(4096)
-                if not b:
-                    return
-                c.sendall(b)
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.ls.close()
+def echo_until_closed(c, rest):
+    """An UpgradeBackend script: echoes bytes until the peer closes."""
+    c.settimeout(60)
+    if rest:
+        c.sendall(rest)
+    while True:
+        b = c.recv(4096)
+        if not b:
+            return None
+        c.sendall(b)
 
 
 def open_tunnel(port, host):
@@ -270,7 +218,7 @@ class RouteSetTimeoutTest(RouteSetCase):
         self.assertGreaterEqual(took, 3.9)
 
     def test_tunnel_timeout(self):
-        tb = EchoTunnelBackend()
+        tb = UpgradeBackend(echo_until_closed)
         self.addCleanup(tb.close)
         host, other = self.route(tb.addr, "tun"), self.route(tb.addr, "tunother")
         self.set(host, "--tunnel-timeout", "1s")
