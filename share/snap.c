@@ -542,9 +542,9 @@ snap_string(const struct snap *s, struct snap_str r)
 	return s->sn_strtab + r.off;
 }
 
-/* Exact or alias, then "*.suffix" for exactly one more label, then the default. */
-const struct snap_route *
-snap_lookup(const struct snap *s, const char *host, size_t len)
+/* Exact or alias, then "*.suffix" for exactly one more label. */
+const struct snap_host *
+snap_lookup_host(const struct snap *s, const char *host, size_t len)
 {
 	const struct snap_host *h = NULL;
 	const char *dot;
@@ -559,6 +559,15 @@ snap_lookup(const struct snap *s, const char *host, size_t len)
 				    len - first - 1, 1);
 		}
 	}
+	return h;
+}
+
+/* The host's route, else the default route. */
+const struct snap_route *
+snap_lookup(const struct snap *s, const char *host, size_t len)
+{
+	const struct snap_host *h = snap_lookup_host(s, host, len);
+
 	if (h != NULL)
 		return &s->sn_routes[h->route];
 	if (s->sn_hdr->default_route != SNAP_NONE)

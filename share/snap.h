@@ -175,6 +175,8 @@ const char *snap_string(const struct snap *s, struct snap_str r);
  * alias, then the one-label wildcard, then the default route. NULL if none.
  */
 const struct snap_route *snap_lookup(const struct snap *s, const char *host, size_t len);
+/* The host entry (exact or alias, then wildcard) for a normalised name, or NULL. */
+const struct snap_host *snap_lookup_host(const struct snap *s, const char *host, size_t len);
 
 /* The key authorisation published for an HTTP-01 token, or NULL. */
 const char *snap_challenge(const struct snap *s, const char *token, size_t len);

@@ -45,6 +45,7 @@
 struct tls_cert {
 	SSL_CTX *ctx;		/* one reference held by the set */
 	uint8_t fp[TLS_FP_LEN];
+	uint32_t id;		/* store id; the set is in ascending id order */
 };
 
 struct tls_name {
@@ -465,6 +466,7 @@ tls_set_build(struct tls *t, struct tls_set *next, const struct tls_keyring_in *
 			    c->nnames > 0 ? c->names[0] : "no name", why);
 			continue;
 		}
+		tc->id = c->id;
 		if (c->is_default && !have_def) {
 			next->def = next->ncerts;
 			have_def = 1;
@@ -553,6 +555,7 @@ tls_decode_keyring(const struct keyring *kr, struct tls_keyring_in *in, struct t
 		ci->key = keyring_string(kr, c->key);
 		ci->key_len = c->key.len;
 		ci->fingerprint = c->fingerprint;
+		ci->id = c->id;
 		ci->not_after = c->not_after;
 		ci->is_default = i == def;
 		ci->names = &names[nn];
@@ -638,12 +641,31 @@ tls_covers(const struct tls_set *s, int i, const char *name, size_t len)
 	return leaf != NULL && X509_check_host(leaf, name, len, 0, NULL) == 1;
 }
 
+/* The set's index of the certificate with store id, or -1. */
+static int
+tls_set_find_id(const struct tls_set *s, uint32_t id)
+{
+	size_t lo = 0, hi = s->ncerts, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (s->certs[mid].id == id)
+			return (int)mid;
+		if (s->certs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
 int
 tls_select(const struct tls *t, const char *name, size_t len)
 {
 	const struct tls_set *s = &t->cur;
 	const struct snap *snap = t->snapp != NULL ? *t->snapp : NULL;
 	const struct snap_route *r;
+	const struct snap_host *h;
 	char wild[HOSTNAME_MAX + 3];
 	const char *dot;
 	int i;
@@ -652,6 +674,11 @@ tls_select(const struct tls *t, const char *name, size_t len)
 		return -1;
 	if (name == NULL || len == 0)
 		return (int)s->def;
+	/* A route's name: the lookup that routes it carries the master's choice. */
+	if (snap != NULL && (h = snap_lookup_host(snap, name, len)) != NULL &&
+	    h->cert != SNAP_NONE && (i = tls_set_find_id(s, h->cert)) >= 0)
+		return i;
+	/* Names no route has (or a generation the snapshot has not caught up with). */
 	if ((i = tls_set_find(s, name)) >= 0)
 		return i;
 	/* An alias: its route's certificate, when that one covers it too. */

@@ -40,6 +40,7 @@ struct tls_cert_in {
 	size_t nnames;
 	int64_t not_after;		/* a name two certificates carry goes to the later one */
 	int is_default;			/* the self-signed certificate for unknown names */
+	uint32_t id;			/* store id (snap_host.cert names it); ascending */
 };
 
 /*
