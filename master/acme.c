@@ -91,6 +91,10 @@ directory_url(const struct conf *cf)
 /*
  * STATE_DIR/acme, 0700 and owned by the ACME user: the state folder itself
  * is root's, so the child gets this folder as an fd and works inside it.
+ * The fd is O_PATH: under haloyd.service the master has no
+ * CAP_DAC_OVERRIDE, so it may not open the user's 0700 folder for reading,
+ * but the child's openat() calls check the child's own rights. Nobody but
+ * root can enter the state folder, so the path cannot be swapped meanwhile.
  */
 static int
 acme_dir_open(struct master *m)
@@ -105,14 +109,14 @@ acme_dir_open(struct master *m)
 		log_warn("mkdir %s", path);
 		return -1;
 	}
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+	if ((fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		log_warn("open %s", path);
 		return -1;
 	}
 	/* Mode first, while root owns it: the unit grants CAP_CHOWN, not CAP_FOWNER. */
 	if (geteuid() == 0 && ((pw = getpwnam(m->cfg.acme_user)) == NULL ||
-	    fstat(fd, &st) == -1 || (st.st_uid != pw->pw_uid && (fchmod(fd, 0700) == -1 ||
-	    fchown(fd, pw->pw_uid, pw->pw_gid) == -1)))) {
+	    fstat(fd, &st) == -1 || (st.st_uid != pw->pw_uid && (chmod(path, 0700) == -1 ||
+	    fchownat(fd, "", pw->pw_uid, pw->pw_gid, AT_EMPTY_PATH) == -1)))) {
 		log_warn("%s: cannot give it to user %s", path, m->cfg.acme_user);
 		close(fd);
 		return -1;

@@ -210,6 +210,20 @@ def sanitizer_report(text):
     return None
 
 
+# CapabilityBoundingSet= of share/systemd/haloyd.service: as root, the suite
+# runs the master with no other capability, as the packaged service does.
+UNIT_CAPABILITIES = ("net_bind_service", "setuid", "setgid", "chown", "kill")
+
+
+def unit_capabilities_prefix():
+    if not is_root():
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise AssertionError("setpriv (util-linux) is missing: .ci/run installs it")
+    return [setpriv, "--bounding-set=-all," + ",".join("+" + c for c in UNIT_CAPABILITIES)]
+
+
 class Daemon:
     """haloyd in the foreground on 127.0.0.1:port with temporary folders."""
 
@@ -237,7 +251,7 @@ class Daemon:
         return self.proc.pid
 
     def argv(self):
-        a = [program("haloyd"), "-c", self.conf_path,
+        a = unit_capabilities_prefix() + [program("haloyd"), "-c", self.conf_path,
              "--listen-http", "127.0.0.1:%d" % self.port,
              "--workers", str(self.workers),
              "--state-dir", self.state_dir,
