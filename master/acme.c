@@ -617,3 +617,24 @@ acme_route_changed(struct master *m, const char *name, char *note, size_t notele
 	if (m->acme->run.id == 0)
 		acmeq_tick_soon(m->acme, 0);
 }
+
+void
+acme_route_removed(struct master *m, const char *name)
+{
+	struct store_cert sc;
+	char dom[300];
+	const char *fields[2] = { dom, NULL };
+
+	if (store_cert_get(m->store, name, 0, &sc) != STORE_OK)
+		return;
+	snprintf(dom, sizeof(dom), "HALOYD_DOMAIN=%s", name);
+	if (sc.source == KEYRING_SRC_ACME) {
+		if (store_cert_rm(m->store, name) != STORE_OK || mkeyring_reload(m) == -1)
+			log_fields(LOG_WARNING, fields, "route %s removed, but not its ACME certificate",
+			    name);
+		else
+			log_fields(LOG_INFO, fields, "the ACME certificate of route %s is removed with it",
+			    name);
+	}
+	store_cert_free(&sc);
+}

@@ -33,6 +33,11 @@ void acme_snap_chals(const struct master *m, const struct snapb_chal **chals, ui
  */
 void acme_route_changed(struct master *m, const char *name, char *note, size_t notelen);
 /*
+ * A route is gone: its ACME certificate goes too (imported ones are the
+ * operator's and stay). Called before the generation is published.
+ */
+void acme_route_removed(struct master *m, const char *name);
+/*
  * Why a public CA cannot issue for name over HTTP-01 (an IP literal, a
  * local or single-label name, a wildcard), or NULL when it can.
  */

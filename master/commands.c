@@ -136,7 +136,9 @@ cmd_route_rm(struct master *m, struct cclient *cl, struct cur *c)
 	if (cur_end(c) == -1)
 		return -1;
 	snprintf(done, sizeof(done), "route %s removed", name);
-	finish_change(m, cl, store_route_rm(m->store, name), name, done);
+	if ((rc = store_route_rm(m->store, name)) == STORE_OK)
+		acme_route_removed(m, name);
+	finish_change(m, cl, rc, name, done);
 	return 0;
 }
 

@@ -139,19 +139,6 @@ class Pebble:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def tls_speaks(port):
-    """True when the listener on port completes a TLS handshake (worker TLS is in)."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            with ctx.wrap_socket(s, server_hostname="probe.example.com"):
-                return True
-    except (ssl.SSLError, OSError):
-        return False
-
-
 @unittest.skipUnless(PEBBLE and CHALLTESTSRV and OPENSSL,
                      "needs Debian's pebble package (pebble, pebble-challtestsrv) and openssl")
 class AcmeCase(unittest.TestCase):
@@ -300,13 +287,26 @@ class IssuanceTest(AcmeCase):
         self.assertIn("HALOYD_DOMAIN=%s" % name, log)
 
     def test_https_serves_issued_certificate(self):
-        if not tls_speaks(self.https_port):
-            self.skipTest("the workers do not terminate TLS yet (worker/tls.c, issue 4)")
         name = unique_host("served")
         self.add_route(name)
         self.wait_cert(name, [name])
         wait_for(lambda: self.served_cert(name) == [name], 10,
                  "HTTPS to serve the pebble certificate for %s" % name)
+
+    def test_route_rm_removes_its_certificate(self):
+        name = unique_host("gone")
+        self.add_route(name)
+        self.wait_cert(name, [name])
+        self.daemon.ctl_ok("route", "rm", name)
+        # Gone from the store when rm returns, and from every worker's keyring.
+        self.assertIsNone(self.cert_row(name))
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", self.https_port), timeout=10) as s:
+            with ctx.wrap_socket(s, server_hostname=name) as t:
+                der = t.getpeercert(binary_form=True)
+        self.assertNotIn(name.encode(), der, "the removed route's certificate is still served")
 
     def test_alias_add_replaces_certificate_without_failed_requests(self):
         name, alias = unique_host("alias"), unique_host("www")
