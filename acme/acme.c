@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "acme/acme.h"
+#include "share/child.h"
 #include "share/cursor.h"
 #include "share/ipc.h"
 #include "share/log.h"
@@ -31,18 +32,6 @@ acme_send(struct acme *a, uint16_t type, const void *p, size_t len)
 		log_warn("sending message %u to the master", type);
 		return -1;
 	}
-	return 0;
-}
-
-static int
-on_hello(void *arg, struct ipc_msg *m)
-{
-	struct msg_hello h;
-
-	(void)arg;
-	memcpy(&h, m->data, sizeof(h));
-	if (h.proto != HALOYD_PROTO_VERSION || h.role != ROLE_MASTER)
-		fatalx("master speaks protocol %u role %u", h.proto, h.role);
 	return 0;
 }
 
@@ -130,7 +119,7 @@ on_chal_ready(void *arg, struct ipc_msg *m)
 }
 
 static const struct ipc_handler acme_handlers[] = {
-	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), on_hello },
+	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), child_on_hello },
 	{ MSG_A_CONFIG, IPC_FD_REQUIRED, 6, 6 + 3 * MSG_STR_MAX, on_config },
 	{ MSG_A_ORDER, IPC_FD_NONE, 12, IPC_MAX_PAYLOAD, on_order },
 	{ MSG_A_CHAL_READY, IPC_FD_NONE, 10, 10 + MSG_A_TOKEN_MAX, on_chal_ready },
@@ -174,30 +163,15 @@ acme_on_signal(struct ev_loop *l, struct ev_io *io, uint32_t events)
 static void
 acme_setup(struct acme *a)
 {
-	struct msg_hello h = { HALOYD_PROTO_VERSION, ROLE_ACME, 0, (uint32_t)getpid() };
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
-		fatal("sigprocmask");
-	signal(SIGPIPE, SIG_IGN);
-	sigdelset(&set, SIGHUP);
-	if ((a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
-		fatal("signalfd");
+	a->sigfd = child_signalfd();
 	if ((a->loop = ev_loop_new()) == NULL || (a->rx = malloc(sizeof(*a->rx))) == NULL)
 		fatalx("out of memory");
-	if (util_set_nonblock(a->parent) == -1 || util_set_cloexec(a->parent, 1) == -1)
-		fatal("master socket");
 	if (ev_io_start(a->loop, &a->parent_io, a->parent, EPOLLIN, acme_on_parent, a) == -1 ||
 	    ev_io_start(a->loop, &a->sig_io, a->sigfd, EPOLLIN, acme_on_signal, a) == -1)
 		fatalx("cannot watch the master socket");
 	if (acme_http_init() == -1 || (a->cl.http = acme_http_new()) == NULL)
 		fatalx("cannot start libcurl");
-	if (ipc_send(a->parent, MSG_HELLO, 0, 0, &h, sizeof(h), -1) == -1)
-		fatal("HELLO to the master");
+	child_hello(a->parent, ROLE_ACME, 0);
 }
 
 int

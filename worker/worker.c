@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "share/child.h"
 #include "share/cursor.h"
 #include "share/log.h"
 #include "share/privdrop.h"
@@ -74,18 +75,6 @@ worker_nack(struct worker *w, uint32_t gen, const char *reason)
 }
 
 /* --- the master's messages */
-
-static int
-on_hello(void *arg, struct ipc_msg *m)
-{
-	struct msg_hello h;
-
-	(void)arg;
-	memcpy(&h, m->data, sizeof(h));
-	if (h.proto != HALOYD_PROTO_VERSION || h.role != ROLE_MASTER)
-		fatalx("master speaks protocol %u role %u", h.proto, h.role);
-	return 0;
-}
 
 static int
 on_config(void *arg, struct ipc_msg *m)
@@ -235,7 +224,7 @@ on_stop(void *arg, struct ipc_msg *m)
 }
 
 static const struct ipc_handler worker_handlers[] = {
-	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), on_hello },
+	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), child_on_hello },
 	{ MSG_W_CONFIG, IPC_FD_NONE, sizeof(struct msg_wconfig), MSG_WCONFIG_MAX_LEN, on_config },
 	{ MSG_W_LISTENER, IPC_FD_REQUIRED, sizeof(struct msg_listener), sizeof(struct msg_listener),
 	  on_listener },
@@ -287,32 +276,17 @@ worker_on_signal(struct ev_loop *l, struct ev_io *io, uint32_t events)
 static void
 worker_setup(struct worker *w, const struct worker_args *a)
 {
-	struct msg_hello h = { HALOYD_PROTO_VERSION, ROLE_WORKER, (uint32_t)a->index, (uint32_t)getpid() };
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);	/* reloads are the master's business */
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
-		fatal("sigprocmask");
-	signal(SIGPIPE, SIG_IGN);
-	sigdelset(&set, SIGHUP);
-	if ((w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
-		fatal("signalfd");
+	w->sigfd = child_signalfd();
 	if ((w->loop = ev_loop_new()) == NULL || (w->rx = malloc(sizeof(*w->rx))) == NULL ||
 	    upstream_pools_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL)
 		fatalx("out of memory");
-	if (util_set_nonblock(w->parent) == -1 || util_set_cloexec(w->parent, 1) == -1)
-		fatal("master socket");
 	if (ev_io_start(w->loop, &w->parent_io, w->parent, EPOLLIN, worker_on_parent, w) == -1 ||
 	    ev_io_start(w->loop, &w->sig_io, w->sigfd, EPOLLIN, worker_on_signal, w) == -1)
 		fatalx("cannot watch the master socket");
 	ev_timer_init(&w->stop_timer, worker_on_deadline, w);
 	if (util_random(&w->reqid_base, sizeof(w->reqid_base)) == -1)
 		w->reqid_base = (uint64_t)getpid() << 32;
-	if (ipc_send(w->parent, MSG_HELLO, 0, 0, &h, sizeof(h), -1) == -1)
-		fatal("HELLO to the master");
+	child_hello(w->parent, ROLE_WORKER, (uint32_t)a->index);
 }
 
 static void
