@@ -24,6 +24,7 @@
 
 #include "master/certs.h"
 #include "share/hostname.h"
+#include "share/util.h"
 
 #define CERTS_CHAIN_MAX 10	/* certificates in one chain */
 
@@ -37,7 +38,7 @@ certs_fail(char *err, size_t errlen, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	util_verrf(err, errlen, fmt, ap);
 	va_end(ap);
 	ERR_clear_error();
 	return -1;

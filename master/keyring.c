@@ -56,11 +56,9 @@ kb_fail(struct kb *b, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (b->err != NULL && b->errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(b->err, b->errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	util_verrf(b->err, b->errlen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 

@@ -204,15 +204,21 @@ util_random(void *buf, size_t len)
 }
 
 int
+util_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	if (err != NULL && errlen > 0)
+		vsnprintf(err, errlen, fmt, ap);
+	return -1;
+}
+
+int
 util_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	util_verrf(err, errlen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 

@@ -5,6 +5,7 @@
 #ifndef HALOYD_UTIL_H
 #define HALOYD_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,8 @@ int util_random(void *buf, size_t len);
 
 /* Formats a reason into err (when it has room); always returns -1. */
 int util_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int util_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* 1 when all len bytes at p are zero (reserved fields). */
 int util_all_zero(const void *p, size_t len);
 
