@@ -111,6 +111,20 @@ client_kick(struct client *c)
 	c->kick_pending = 1;
 }
 
+/* Takes c off the worker's list of clients. */
+static void
+client_unlink(struct client *c)
+{
+	struct worker *w = c->w;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+}
+
 static void
 client_close(struct client *c)
 {
@@ -127,12 +141,7 @@ client_close(struct client *c)
 	tls_conn_free(c->tls);
 	c->tls = NULL;
 	close(c->fd);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		w->clients = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	client_unlink(c);
 	w->nclients--;
 	client_kick(c);		/* the free runs after this batch */
 	listen_update(w);
@@ -302,12 +311,7 @@ client_handover(struct client *c, int backend_fd, uint32_t idle_ms)
 	c->dead = 1;
 	ev_io_stop(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		w->clients = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	client_unlink(c);
 	client_kick(c);
 	/* The connection stays counted in nclients: the tunnel owns it now. */
 	(void)tunnel_start(w, fd, c->tls, backend_fd, &c->out, &c->in, idle_ms);

@@ -483,18 +483,13 @@ ex_new(struct worker *w, const struct proxy_req *r, const struct snap_route *rou
 	return ex;
 }
 
-static uint64_t
-ex_body_limit(const struct worker *w, const struct snap_route *route)
-{
-	return route->max_body != 0 ? route->max_body : w->cfg.max_body;
-}
-
 struct exchange *
 proxy_start(struct worker *w, const struct proxy_req *r, const struct proxy_sink_ops *ops,
     void *arg, unsigned *status)
 {
 	const struct snap_route *route;
 	struct exchange *ex;
+	uint64_t limit;
 
 	*status = 404;
 	if (w->snap == NULL || (route = snap_lookup(w->snap, r->host, strlen(r->host))) == NULL)
@@ -502,14 +497,14 @@ proxy_start(struct worker *w, const struct proxy_req *r, const struct proxy_sink
 	*status = 502;
 	if (route->be_count == 0)
 		return NULL;
+	limit = route->max_body != 0 ? route->max_body : w->cfg.max_body;
 	*status = 413;
-	if (ex_body_limit(w, route) != 0 && r->head->has_length &&
-	    r->head->length > ex_body_limit(w, route))
+	if (limit != 0 && r->head->has_length && r->head->length > limit)
 		return NULL;
 	*status = 500;
 	if ((ex = ex_new(w, r, route)) == NULL)
 		return NULL;
-	ex->max_body = ex_body_limit(w, route);
+	ex->max_body = limit;
 	ex->ops = ops;
 	ex->arg = arg;
 	ex->first_be = w->rr[route->id % WORKER_RR_SLOTS]++;
