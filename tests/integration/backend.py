@@ -39,6 +39,7 @@ In-process:  b = Backend("a"); b.start(); ... b.addr ... b.stop()
 As a script: backend.py --name a [--port N]   (prints "listening PORT")
 """
 import argparse
+import asyncio
 import json
 import queue
 import select
@@ -440,6 +441,30 @@ class Backend:
     def clear(self):
         with self._lock:
             self._records.clear()
+
+
+async def websocket_echo_client(port, host, n, ssl_ctx=None):
+    """Sends n messages of varied sizes (text and binary) to a WebSocketEcho
+    through the proxy on port (wss with ssl_ctx), checks each echo, closes."""
+    import websockets
+    s = socket.create_connection(("127.0.0.1", port))
+    mismatches = []
+    tls = {} if ssl_ctx is None else {"ssl": ssl_ctx, "server_hostname": host}
+    async with websockets.connect("%s://%s/ws-echo" % ("ws" if ssl_ctx is None else "wss", host),
+                                  sock=s, compression=None, max_size=1 << 20, open_timeout=10,
+                                  close_timeout=10, **tls) as ws:
+        for i in range(n):
+            size = (1, 100, 1000, 20000, 70000)[i % 5]
+            msg = (("m%d " % i) * size)[:size]
+            if i % 2:
+                msg = msg.encode()
+            await ws.send(msg)
+            back = await asyncio.wait_for(ws.recv(), 10)
+            if back != msg:
+                mismatches.append(i)
+        await ws.close()
+        code = ws.close_code
+    return {"mismatches": mismatches, "close_code": code}
 
 
 class WebSocketEcho:

@@ -27,7 +27,7 @@ import time
 import unittest
 import zlib
 
-from .backend import Blackhole, UpgradeBackend, WebSocketEcho, header
+from .backend import Blackhole, UpgradeBackend, WebSocketEcho, header, websocket_echo_client
 from .harness import DaemonTestCase, HTTP_TIMEOUT, KeepAlive, unique_host, wait_for
 
 SMALL_PAGE = 4096               # an error page is at most this many bytes
@@ -259,10 +259,6 @@ def closed_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     return s, "127.0.0.1:%d" % s.getsockname()[1]
-
-
-
-
 
 
 def recv_to_eof(s, prefix=b""):
@@ -739,7 +735,7 @@ class DataPathTest(RouteMixin, DaemonTestCase):
         ws_be = WebSocketEcho().start()
         self.addCleanup(ws_be.stop)
         host = self.route(ws_be.addr)
-        result = asyncio.run(asyncio.wait_for(ws_client(self.daemon.port, host, 1000), 60))
+        result = asyncio.run(asyncio.wait_for(websocket_echo_client(self.daemon.port, host, 1000), 60))
         self.assertEqual(result["mismatches"], [], "echoed messages that differ")
         self.assertEqual(result["close_code"], 1000, "the client's clean close")
         sess = wait_for(lambda: ws_be.sessions and ws_be.sessions[0]["close_code"] is not None
@@ -1122,26 +1118,6 @@ def assert_error_page(tc, status, headers, body, code, exact=None):
     else:
         tc.assertIn(b"<html", body.lower())
         tc.assertIn(str(code).encode(), body)
-
-
-async def ws_client(port, host, n):
-    import websockets
-    s = socket.create_connection(("127.0.0.1", port))
-    mismatches = []
-    async with websockets.connect("ws://%s/ws-echo" % host, sock=s, compression=None,
-                                  max_size=1 << 20, open_timeout=10, close_timeout=10) as ws:
-        for i in range(n):
-            size = (1, 100, 1000, 20000, 70000)[i % 5]
-            msg = (("m%d " % i) * size)[:size]
-            if i % 2:
-                msg = msg.encode()
-            await ws.send(msg)
-            back = await asyncio.wait_for(ws.recv(), 10)
-            if back != msg:
-                mismatches.append(i)
-        await ws.close()
-        code = ws.close_code
-    return {"mismatches": mismatches, "close_code": code}
 
 
 # --- 3. trusted proxies

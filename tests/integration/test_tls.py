@@ -25,7 +25,7 @@ import unittest
 import warnings
 
 from . import harness
-from .backend import WebSocketEcho, header
+from .backend import WebSocketEcho, header, websocket_echo_client
 from .harness import DaemonTestCase, unique_host, wait_for
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
@@ -448,25 +448,7 @@ class TLSTest(DaemonTestCase):
         self.assertEqual(proto, ["https"])
 
     async def wss_client(self, host, n):
-        import websockets
-        s = socket.create_connection(("127.0.0.1", self.https_port))
-        mismatches = []
-        async with websockets.connect("wss://%s/ws-echo" % host, sock=s,
-                                      ssl=client_ctx(self.pki.ca), server_hostname=host,
-                                      compression=None, max_size=1 << 20, open_timeout=10,
-                                      close_timeout=10) as ws:
-            for i in range(n):
-                size = (1, 100, 1000, 20000, 70000)[i % 5]
-                msg = (("m%d " % i) * size)[:size]
-                if i % 2:
-                    msg = msg.encode()
-                await ws.send(msg)
-                back = await asyncio.wait_for(ws.recv(), 10)
-                if back != msg:
-                    mismatches.append(i)
-            await ws.close()
-            code = ws.close_code
-        return {"mismatches": mismatches, "close_code": code}
+        return await websocket_echo_client(self.https_port, host, n, client_ctx(self.pki.ca))
 
 
 if __name__ == "__main__":
