@@ -189,7 +189,7 @@ child_send_config(struct child *c)
 		.response_timeout_ms = (uint32_t)cf->response_timeout_ms,
 		.idle_timeout_ms = (uint32_t)cf->idle_timeout_ms,
 		.access_log = (uint32_t)cf->access_log,
-		.tunnel_timeout_ms = (uint32_t)cf->tunnel_timeout_ms,
+		.upgrade_timeout_ms = (uint32_t)cf->tunnel_timeout_ms,
 		.body_timeout_ms = (uint32_t)cf->body_timeout_ms,
 		.backend_down_ms = (uint32_t)cf->backend_down_ms,
 		.max_body = cf->max_body,

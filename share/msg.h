@@ -146,7 +146,7 @@ struct msg_wconfig {
 	uint32_t response_timeout_ms;
 	uint32_t idle_timeout_ms;
 	uint32_t access_log;	/* 0 off, 1 on */
-	uint32_t tunnel_timeout_ms;
+	uint32_t upgrade_timeout_ms;
 	uint32_t body_timeout_ms;	/* between two reads of a request body */
 	uint32_t backend_down_ms;	/* passive health */
 	uint64_t max_body;		/* bytes, 0 = no limit; routes may set their own */

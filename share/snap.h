@@ -104,7 +104,7 @@ struct snap_route {
 	uint32_t connect_ms;	/* per-route timeouts, 0 = the global default */
 	uint32_t response_ms;
 	uint32_t idle_ms;
-	uint32_t tunnel_ms;
+	uint32_t upgrade_ms;	/* idle timeout of an upgraded connection */
 	uint64_t max_body;	/* 0 = the global default */
 };
 

@@ -11,7 +11,7 @@
 #include "share/util.h"
 #include "worker/accesslog.h"
 #include "worker/context.h"
-#include "worker/http1.h"
+#include "worker/message.h"
 
 #define PATH_LOG_MAX 512
 
@@ -29,9 +29,9 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 		return;
 	util_strlcpy(path, "-", sizeof(path));
 	if (e->req != NULL) {
-		method = http_method_str((enum http_method)e->req->method);
-		if (e->req->target_len > 0)
-			util_strlcpy(path, e->req->raw + e->req->target_off, sizeof(path));
+		method = msg_method_str(e->req);
+		if (e->req->path.len > 0)
+			util_strlcpy(path, msg_s(e->req, e->req->path), sizeof(path));
 	}
 	log_access(&(struct log_access){
 	    .host = e->host != NULL && e->host[0] != '\0' ? e->host : "-",

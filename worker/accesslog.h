@@ -6,11 +6,11 @@
 #include <stdint.h>
 
 struct worker;
-struct http_head;
+struct msg_head;
 struct snap_backend;
 
 struct accesslog_entry {
-	const struct http_head *req;	/* NULL when the request never parsed */
+	const struct msg_head *req;	/* NULL when the request never parsed */
 	const char *host;
 	const char *backend;		/* "" when none was reached */
 	const char *request_id;

@@ -9,31 +9,23 @@
 
 #include "share/snap.h"
 #include "worker/acmechallenge.h"
-#include "worker/buf.h"
-#include "worker/context.h"
-#include "worker/http1.h"
-
-#define CHAL_PREFIX "/.well-known/acme-challenge/"
+#include "worker/message.h"
 
 int
-acmechal_answer(struct worker *w, const struct http_head *h, struct buf *out, int keepalive)
+acmechal_wanted(const struct msg_head *h)
 {
-	const char *target = h->raw + h->target_off, *ka = NULL;
-	size_t plen = strlen(CHAL_PREFIX), tlen;
-	const char *conn = keepalive ? "keep-alive" : "close";
+	size_t plen = strlen(ACMECHAL_PREFIX);
 
-	if ((h->method != HTTP_GET && h->method != HTTP_HEAD) || h->target_len <= plen ||
-	    memcmp(target, CHAL_PREFIX, plen) != 0)
-		return 0;
-	tlen = h->target_len - plen;
-	if (w->snap != NULL && tlen <= SNAP_CHAL_TOKEN_MAX)
-		ka = snap_challenge(w->snap, target + plen, tlen);
-	if (ka == NULL)
-		return buf_printf(out, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
-		    "Content-Length: 0\r\nConnection: %s\r\n\r\n", conn) == -1 ? -1 : 404;
-	if (buf_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-	    "Content-Length: %zu\r\nConnection: %s\r\n\r\n%s", strlen(ka), conn,
-	    h->method == HTTP_HEAD ? "" : ka) == -1)
-		return -1;
-	return 200;
+	return (h->method == MSG_M_GET || h->method == MSG_M_HEAD) && h->path.len > plen &&
+	    memcmp(msg_s(h, h->path), ACMECHAL_PREFIX, plen) == 0;
+}
+
+const char *
+acmechal_lookup(const struct snap *s, const struct msg_head *h)
+{
+	size_t plen = strlen(ACMECHAL_PREFIX), tlen = h->path.len - plen;
+
+	if (s == NULL || tlen > SNAP_CHAL_TOKEN_MAX)
+		return NULL;
+	return snap_challenge(s, msg_s(h, h->path) + plen, tlen);
 }

@@ -7,17 +7,14 @@
 #ifndef HALOYD_WORKER_ACMECHALLENGE_H
 #define HALOYD_WORKER_ACMECHALLENGE_H
 
-#include <stdint.h>
+#define ACMECHAL_PREFIX "/.well-known/acme-challenge/"
 
-struct worker;
-struct http_head;
-struct buf;
+struct snap;
+struct msg_head;
 
-/*
- * When h asks for a challenge answer, writes the whole response into out
- * (200 text/plain with the key authorisation, or 404) and returns its
- * status; 0 when h is not such a request (route it), -1 when out is full.
- */
-int acmechal_answer(struct worker *w, const struct http_head *h, struct buf *out, int keepalive);
+/* 1 when h asks for a challenge answer (GET or HEAD under the prefix). */
+int acmechal_wanted(const struct msg_head *h);
+/* The key authorisation s publishes for h's token, or NULL (answer 404). */
+const char *acmechal_lookup(const struct snap *s, const struct msg_head *h);
 
 #endif

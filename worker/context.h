@@ -12,16 +12,15 @@
 #include "share/ipc.h"
 #include "share/addr.h"
 #include "share/msg.h"
+#include "worker/balance.h"
 #include "worker/buf.h"
 #include "worker/errpage.h"
 
 #define WORKER_MAX_LISTENERS 32
-#define WORKER_RR_SLOTS 1024	/* round-robin counters, indexed by route id */
 
 struct snap;
-struct client;
-struct tunnel;
-struct upstream_pools;
+struct conn;
+struct h1client_pools;
 struct tls;
 
 struct listener {
@@ -53,9 +52,8 @@ struct worker {
 	size_t nlst;
 	int accepting;		/* listeners are watched */
 
-	struct client *clients;	/* every open client connection */
-	struct tunnel *tunnels;	/* upgraded connections; counted in nclients */
-	uint32_t nclients;
+	struct conn *conns;	/* every open client connection (worker/conn.h) */
+	uint32_t nconns;
 	uint64_t requests;
 	uint64_t access_seq;	/* access_log_sample's counter */
 	uint64_t reqid_base;	/* random, per process: request ids are base + counter */
@@ -64,11 +62,10 @@ struct worker {
 	struct ev_timer stop_timer;
 
 	struct buf_pool bufs;	/* BUF_SIZE blocks */
-	struct buf_pool heads;	/* struct http_head blocks */
 	struct ev_timer accept_timer;	/* accepting resumes after EMFILE */
 	int accept_paused;
-	struct upstream_pools *pools;
-	uint32_t rr[WORKER_RR_SLOTS];
+	struct h1client_pools *pools;	/* backend keep-alive pools (worker/h1client.c) */
+	struct balance balance;		/* round-robin counters, passive health */
 };
 
 /* listen.c: accepting new clients, paused at max_conns and while stopping. */

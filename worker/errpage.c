@@ -24,6 +24,9 @@ const char *
 errpage_reason(unsigned status)
 {
 	switch (status) {
+	case 200: return "OK";
+	case 301: return "Moved Permanently";
+	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 408: return "Request Timeout";
@@ -126,31 +129,24 @@ static const char welcome[] =
     "<p>Requests for app.example.com then go to the app listening on 127.0.0.1:3000.</p>\n"
     "</body></html>\n";
 
-int
-errpage_write(struct buf *b, const struct errpages *p, unsigned status,
-    enum errpage_kind kind, int keepalive, int head_only)
+const char *
+errpage_body(const struct errpages *p, unsigned status, enum errpage_kind kind, char *buf,
+    size_t buflen, size_t *len)
 {
-	char builtin[1024];
-	const char *reason = errpage_reason(status), *body = builtin;
-	int i = errpage_index(status);
-	size_t n;
+	const char *reason = errpage_reason(status);
+	int i = errpage_index(status), n;
 
-	if (kind == ERRPAGE_WELCOME)
-		body = welcome, n = sizeof(welcome) - 1;
-	else if (p != NULL && i >= 0 && p->page[i] != NULL)
-		body = p->page[i], n = p->len[i];
-	else
-		n = (size_t)snprintf(builtin, sizeof(builtin), "<!doctype html>\n<html><head>"
-		    "<title>%u %s</title></head><body>\n<h1>%u %s</h1>\n<hr><p>haloyd</p>\n"
-		    "</body></html>\n", status, reason, status, reason);
-	if (buf_printf(b, "HTTP/1.1 %u %s\r\nContent-Type: text/html; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n", status, reason, n,
-	    keepalive ? "" : "Connection: close\r\n") == -1)
-		return -1;
-	if (head_only)
-		return 0;
-	if (n > buf_room(b))
-		return -1;
-	buf_append(b, body, n);
-	return 0;
+	if (kind == ERRPAGE_WELCOME) {
+		*len = sizeof(welcome) - 1;
+		return welcome;
+	}
+	if (p != NULL && i >= 0 && p->page[i] != NULL) {
+		*len = p->len[i];
+		return p->page[i];
+	}
+	n = snprintf(buf, buflen, "<!doctype html>\n<html><head>"
+	    "<title>%u %s</title></head><body>\n<h1>%u %s</h1>\n<hr><p>haloyd</p>\n"
+	    "</body></html>\n", status, reason, status, reason);
+	*len = n < 0 ? 0 : (size_t)n >= buflen ? buflen - 1 : (size_t)n;
+	return buf;
 }

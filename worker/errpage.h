@@ -8,7 +8,6 @@
 
 #include <stddef.h>
 
-#include "worker/buf.h"
 
 #define ERRPAGE_FILE_MAX (16 * 1024)	/* an override page must fit one buffer with its head */
 #define ERRPAGE_NCODES 12
@@ -28,10 +27,14 @@ struct errpages {
 void errpage_load(struct errpages *p, const char *dir);
 void errpage_free(struct errpages *p);
 
-/* Writes a whole response (head and HTML body); -1 when b lacks room. */
-int errpage_write(struct buf *b, const struct errpages *p, unsigned status,
-    enum errpage_kind kind, int keepalive, int head_only);
+/*
+ * The HTML body for status (or the welcome page): an override page, a
+ * static one, or one formatted into buf. Sets *len.
+ */
+const char *errpage_body(const struct errpages *p, unsigned status, enum errpage_kind kind,
+    char *buf, size_t buflen, size_t *len);
 
+/* The reason phrase of a status we answer with. */
 const char *errpage_reason(unsigned status);
 
 #endif

@@ -1,14 +1,35 @@
 /*
- * The http-parser wrapper (see http1.h): the only file that includes
- * <http_parser.h> callbacks. Heads are copied into struct http_head with a
- * NUL after every name and value, within HEAD_MAX_BYTES.
+ * HTTP/1.x on the wire (see http1.h): the http-parser callbacks that fill a
+ * neutral head within our limits, and the HTTP/1.1 encoder.
  */
 #include "config.h"
 
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <http_parser.h>
+
 #include "worker/http1.h"
+
+enum h1_cur { H1_NONE, H1_TARGET, H1_NAME, H1_VALUE };
+
+struct h1 {
+	http_parser p;
+	struct msg_head *head;
+	const struct h1_events *ev;
+	void *arg;
+	enum h1_cur cur;	/* what the last callback was building */
+	uint32_t start;		/* where the string being built starts in head->mem */
+	struct msg_str name;	/* the field name whose value is being built */
+	uint32_t nsection;	/* fields in the section being parsed (head or trailers) */
+	const char *value_end;	/* end of the last value piece in this feed */
+	unsigned started : 1;
+	unsigned head_done : 1;
+	unsigned done : 1;	/* a whole message was parsed; h1_reset before the next */
+	unsigned error;		/* HTTP status for a bad message (400, 414, 431...) */
+};
 
 static struct h1 *
 h1_of(http_parser *p)
@@ -16,39 +37,78 @@ h1_of(http_parser *p)
 	return p->data;
 }
 
-/* Appends to the head's raw bytes; sets the status to answer when full. */
-static int
-h1_store(struct h1 *h, const char *at, size_t n, unsigned status)
+/* The status for a section that overflows: 431 in the head, 400 in trailers. */
+static unsigned
+h1_full(const struct h1 *h)
 {
-	struct http_head *hd = h->head;
-	size_t max = h->head_done ? sizeof(hd->raw) - 1 : HEAD_MAX_BYTES - 1;
-
-	if (n > max - hd->rawlen) {
-		h->error = status;
-		return -1;
-	}
-	memcpy(hd->raw + hd->rawlen, at, n);
-	hd->rawlen += (uint32_t)n;
-	return 0;
+	return h->head_done ? 400 : 431;
 }
 
-static int
-h1_terminate(struct h1 *h)
+static size_t
+h1_max(const struct h1 *h)
 {
-	return h1_store(h, "", 1, h->head_done ? 400 : 431);
+	return h->head_done ? MSG_HEAD_MAX + MSG_TRAILER_MAX : MSG_HEAD_MAX;
+}
+
+/* Appends a piece of the string being built (starting one when cur changes). */
+static int
+h1_piece(struct h1 *h, enum h1_cur cur, const char *at, size_t n, unsigned status)
+{
+	if (h->cur != cur && msg_mark(h->head, &h->start) == -1)
+		goto full;
+	h->cur = cur;
+	if (msg_append(h->head, at, n, h1_max(h)) == -1)
+		goto full;
+	return 0;
+full:
+	h->error = status;
+	return -1;
+}
+
+/* Ends the string being built: the target, a name or a value. */
+static int
+h1_end_string(struct h1 *h)
+{
+	struct msg_head *hd = h->head;
+	struct msg_str s;
+
+	if (h->cur == H1_NONE)
+		return 0;
+	if (msg_close(hd, &s, h->start, h1_max(h)) == -1) {
+		h->error = h1_full(h);
+		return -1;
+	}
+	switch (h->cur) {
+	case H1_TARGET:
+		if (h->p.type == HTTP_REQUEST)
+			hd->path = s;
+		else
+			hd->reason = s;
+		break;
+	case H1_NAME:
+		h->name = s;
+		break;
+	case H1_VALUE:
+		if (++h->nsection > MSG_FIELDS_MAX || msg_push(hd, h->name, s, h->head_done) == -1) {
+			h->error = h1_full(h);
+			return -1;
+		}
+		break;
+	case H1_NONE:
+		break;
+	}
+	h->cur = H1_NONE;
+	return 0;
 }
 
 static int
 on_message_begin(http_parser *p)
 {
 	struct h1 *h = h1_of(p);
-	struct http_head *hd = h->head;
 
-	hd->nf = hd->ntrailers = hd->rawlen = 0;
-	hd->target_off = hd->target_len = 0;
-	hd->chunked = hd->has_length = hd->keepalive = hd->upgrade = 0;
-	hd->length = 0;
+	msg_reset(h->head);
 	h->cur = H1_NONE;
+	h->nsection = 0;
 	h->head_done = h->done = 0;
 	h->started = 1;
 	return 0;
@@ -59,41 +119,13 @@ static int
 on_target(http_parser *p, const char *at, size_t n)
 {
 	struct h1 *h = h1_of(p);
-	struct http_head *hd = h->head;
+	size_t sofar = h->cur == H1_TARGET ? h->head->len - h->start : 0;
 
-	if (hd->target_len == 0)
-		hd->target_off = hd->rawlen;
-	if (hd->target_len + n > HEAD_MAX_TARGET) {
+	if (sofar + n > MSG_TARGET_MAX) {
 		h->error = 414;
 		return -1;
 	}
-	hd->target_len += (uint32_t)n;
-	return h1_store(h, at, n, 414);
-}
-
-/* A new field begins: close what came before it (the target, or the last value). */
-static int
-h1_new_field(struct h1 *h)
-{
-	struct http_head *hd = h->head;
-	struct http_field *f;
-
-	if (h->cur == H1_VALUE || (h->cur == H1_NONE && hd->nf == 0 && !h->head_done &&
-	    hd->target_len > 0)) {
-		if (h1_terminate(h) == -1)
-			return -1;
-	}
-	if (hd->nf == HEAD_MAX_HEADERS) {
-		h->error = h->head_done ? 400 : 431;
-		return -1;
-	}
-	f = &hd->f[hd->nf++];
-	memset(f, 0, sizeof(*f));
-	f->name_off = hd->rawlen;
-	if (h->head_done)
-		hd->ntrailers++;
-	h->cur = H1_NAME;
-	return 0;
+	return h1_piece(h, H1_TARGET, at, n, 414);
 }
 
 /* RFC 9110 5.1: a field name is a token; "Host : x" is a smuggling vector. */
@@ -129,18 +161,15 @@ on_header_field(http_parser *p, const char *at, size_t n)
 		h->error = 400;
 		return -1;
 	}
-
-	if (h->cur != H1_NAME && h1_new_field(h) == -1)
+	if (h->cur != H1_NAME && h1_end_string(h) == -1)
 		return -1;
-	h->head->f[h->head->nf - 1].name_len += (uint32_t)n;
-	return h1_store(h, at, n, h->head_done ? 400 : 431);
+	return h1_piece(h, H1_NAME, at, n, h1_full(h));
 }
 
 static int
 on_header_value(http_parser *p, const char *at, size_t n)
 {
 	struct h1 *h = h1_of(p);
-	struct http_field *f = &h->head->f[h->head->nf - 1];
 
 	/* A value continued at another place of the same input is an obs-fold line. */
 	if (!h1_value_ok(at, n) || (h->cur == H1_VALUE && h->value_end != NULL && at != h->value_end)) {
@@ -148,34 +177,20 @@ on_header_value(http_parser *p, const char *at, size_t n)
 		return -1;
 	}
 	h->value_end = at + n;
-	if (h->cur != H1_VALUE) {
-		if (h1_terminate(h) == -1)
-			return -1;
-		f->value_off = h->head->rawlen;
-		h->cur = H1_VALUE;
-	}
-	f->value_len += (uint32_t)n;
-	return h1_store(h, at, n, h->head_done ? 400 : 431);
+	if (h->cur == H1_NAME && h1_end_string(h) == -1)
+		return -1;
+	return h1_piece(h, H1_VALUE, at, n, h1_full(h));
 }
 
-/* Closes the last name or value so every string in raw is terminated. */
+/* Closes the last name (with an empty value) or value. */
 static int
 h1_close_fields(struct h1 *h)
 {
-	struct http_head *hd = h->head;
-
 	if (h->cur == H1_NAME) {
-		/* A name with an empty value. */
-		if (h1_terminate(h) == -1)
+		if (h1_end_string(h) == -1 || h1_piece(h, H1_VALUE, "", 0, h1_full(h)) == -1)
 			return -1;
-		hd->f[hd->nf - 1].value_off = hd->rawlen;
-		h->cur = H1_VALUE;
 	}
-	if (h->cur == H1_VALUE || (hd->nf == 0 && !h->head_done && hd->target_len > 0))
-		if (h1_terminate(h) == -1)
-			return -1;
-	h->cur = H1_NONE;
-	return 0;
+	return h1_end_string(h);
 }
 
 /*
@@ -184,15 +199,29 @@ h1_close_fields(struct h1 *h)
  * are smuggled past parsers that disagree.
  */
 static int
-h1_check_framing(const struct http_head *hd)
+h1_check_framing(const struct msg_head *hd)
 {
 	uint32_t i, nte = 0;
 
 	for (i = 0; i < hd->nf; i++)
-		if (http_field_is(hd, &hd->f[i], "transfer-encoding")) {
-			if (++nte > 1 || strcasecmp(http_value(hd, &hd->f[i]), "chunked") != 0)
+		if (msg_field_is(hd, &hd->f[i], "transfer-encoding")) {
+			if (++nte > 1 || strcasecmp(msg_value(hd, &hd->f[i]), "chunked") != 0)
 				return -1;
 		}
+	return 0;
+}
+
+static int
+h1_set_method(struct h1 *h)
+{
+	struct msg_head *hd = h->head;
+	const char *name = http_method_str((enum http_method)h->p.method);
+
+	hd->method = msg_method_of(name, strlen(name));
+	if (hd->method == MSG_M_OTHER && msg_str(hd, name, strlen(name), &hd->method_name) == -1) {
+		h->error = 431;
+		return -1;
+	}
 	return 0;
 }
 
@@ -200,7 +229,8 @@ static int
 on_headers_complete(http_parser *p)
 {
 	struct h1 *h = h1_of(p);
-	struct http_head *hd = h->head;
+	struct msg_head *hd = h->head;
+	const struct msg_field *up;
 	int rc;
 
 	if (h1_close_fields(h) == -1)
@@ -209,16 +239,20 @@ on_headers_complete(http_parser *p)
 		h->error = 400;
 		return -1;
 	}
-	hd->method = p->method;
+	if (p->type == HTTP_REQUEST && h1_set_method(h) == -1)
+		return -1;
 	hd->status = p->status_code;
-	hd->major = p->http_major;
-	hd->minor = p->http_minor;
+	hd->major = (uint8_t)p->http_major;
+	hd->minor = (uint8_t)p->http_minor;
 	hd->chunked = (p->flags & F_CHUNKED) != 0;
 	hd->has_length = (p->flags & F_CONTENTLENGTH) != 0;
 	hd->length = hd->has_length ? p->content_length : 0;
-	hd->keepalive = http_should_keep_alive(p);
-	hd->upgrade = p->upgrade;
+	hd->keepalive = http_should_keep_alive(p) != 0;
+	hd->upgrade = p->upgrade != 0;
+	if (hd->upgrade && (up = msg_find(hd, "upgrade")) != NULL)
+		hd->upgrade_proto = up->value;
 	h->head_done = 1;
+	h->nsection = 0;
 	rc = h->ev->head(h->arg, hd);
 	return rc < 0 ? -1 : rc;
 }
@@ -257,24 +291,31 @@ static const http_parser_settings h1_settings = {
 	.on_message_complete = on_message_complete,
 };
 
-void
-h1_init(struct h1 *h, enum http_parser_type type, struct http_head *head,
-    const struct h1_events *ev, void *arg)
+struct h1 *
+h1_new(enum h1_type type, struct msg_head *head, const struct h1_events *ev, void *arg)
 {
-	memset(h, 0, sizeof(*h));
-	http_parser_init(&h->p, type);
+	struct h1 *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	http_parser_init(&h->p, type == H1_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
 	h->p.data = h;
 	h->head = head;
 	h->ev = ev;
 	h->arg = arg;
+	return h;
+}
+
+void
+h1_free(struct h1 *h)
+{
+	free(h);
 }
 
 void
 h1_reset(struct h1 *h)
 {
-	enum http_parser_type type = h->p.type;
-
-	http_parser_init(&h->p, type);
+	http_parser_init(&h->p, (enum http_parser_type)h->p.type);
 	h->p.data = h;
 	h->cur = H1_NONE;
 	h->head_done = h->done = h->started = 0;
@@ -324,39 +365,113 @@ h1_in_message(const struct h1 *h)
 }
 
 int
-http_field_is(const struct http_head *h, const struct http_field *f, const char *name)
+h1_head_done(const struct h1 *h)
 {
-	return f->name_len == strlen(name) && strcasecmp(http_name(h, f), name) == 0;
-}
-
-const struct http_field *
-http_find(const struct http_head *h, const char *name)
-{
-	uint32_t i;
-
-	for (i = 0; i < h->nf - h->ntrailers; i++)
-		if (http_field_is(h, &h->f[i], name))
-			return &h->f[i];
-	return NULL;
+	return h->head_done;
 }
 
 int
-http_value_has_token(const struct http_head *h, const struct http_field *f, const char *token)
+h1_done(const struct h1 *h)
 {
-	const char *v = http_value(h, f), *end = v + f->value_len;
-	size_t tl = strlen(token);
+	return h->done;
+}
 
-	while (v < end) {
-		const char *comma = memchr(v, ',', (size_t)(end - v));
-		const char *e = comma != NULL ? comma : end;
+unsigned
+h1_error(const struct h1 *h)
+{
+	return h->error;
+}
 
-		while (v < e && (*v == ' ' || *v == '\t'))
-			v++;
-		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if ((size_t)(e - v) == tl && strncasecmp(v, token, tl) == 0)
-			return 1;
-		v = comma != NULL ? comma + 1 : end;
-	}
+const char *
+h1_error_name(const struct h1 *h)
+{
+	return http_errno_name(HTTP_PARSER_ERRNO(&h->p));
+}
+
+int
+h1_upgraded(const struct h1 *h)
+{
+	return h->p.upgrade != 0;
+}
+
+/* --- encoding */
+
+static int
+h1_write_fields(struct buf *b, const struct msg_head *h, uint32_t from, uint32_t to)
+{
+	uint32_t i;
+
+	for (i = from; i < to; i++)
+		if (buf_printf(b, "%s: %s\r\n", msg_name(h, &h->f[i]), msg_value(h, &h->f[i])) == -1)
+			return -1;
 	return 0;
+}
+
+int
+h1_write_request(struct buf *b, const struct msg_head *req)
+{
+	const char *path = msg_s(req, req->path);
+
+	/* An absolute-form target arrives here as its path, possibly empty or "?query". */
+	if (buf_printf(b, "%s %s%s HTTP/1.1\r\n", msg_method_str(req),
+	    path[0] == '/' || path[0] == '*' ? "" : "/", path) == -1 ||
+	    h1_write_fields(b, req, 0, msg_nheaders(req)) == -1)
+		return -1;
+	if (msg_find(req, "host") == NULL && req->authority.len > 0 &&
+	    buf_printf(b, "Host: %s\r\n", msg_s(req, req->authority)) == -1)
+		return -1;
+	if (req->upgrade && req->upgrade_proto.len > 0 &&
+	    buf_printf(b, "Upgrade: %s\r\nConnection: upgrade\r\n", msg_s(req, req->upgrade_proto)) == -1)
+		return -1;
+	if (req->has_length) {
+		if (buf_printf(b, "Content-Length: %" PRIu64 "\r\n", req->length) == -1)
+			return -1;
+	} else if (req->chunked && buf_printf(b, "Transfer-Encoding: chunked\r\n") == -1)
+		return -1;
+	return buf_printf(b, "\r\n");
+}
+
+int
+h1_write_response(struct buf *b, const struct msg_head *resp, enum h1_framing fr,
+    int keepalive, int client_minor)
+{
+	if (buf_printf(b, "HTTP/1.%d %u %s\r\n", client_minor > 0 ? 1 : 0, resp->status,
+	    msg_s(resp, resp->reason)) == -1 ||
+	    h1_write_fields(b, resp, 0, msg_nheaders(resp)) == -1)
+		return -1;
+	if (fr == H1_FRAME_LENGTH || (fr == H1_FRAME_NONE && resp->has_length && resp->status != 204 &&
+	    resp->status / 100 != 1)) {
+		if (buf_printf(b, "Content-Length: %" PRIu64 "\r\n", resp->length) == -1)
+			return -1;
+	} else if (fr == H1_FRAME_CHUNKED && buf_printf(b, "Transfer-Encoding: chunked\r\n") == -1)
+		return -1;
+	if (fr == H1_FRAME_UPGRADE && (resp->upgrade_proto.len == 0 ||
+	    buf_printf(b, "Upgrade: %s\r\nConnection: upgrade\r\n", msg_s(resp, resp->upgrade_proto)) == -1))
+		return -1;
+	if (resp->status / 100 != 1) {
+		if (!keepalive && buf_printf(b, "Connection: close\r\n") == -1)
+			return -1;
+		if (keepalive && client_minor == 0 && buf_printf(b, "Connection: keep-alive\r\n") == -1)
+			return -1;
+	}
+	return buf_printf(b, "\r\n");
+}
+
+int
+h1_write_chunk(struct buf *b, const char *p, size_t n)
+{
+	if (buf_printf(b, "%zx\r\n", n) == -1 || n + 2 > buf_room(b))
+		return -1;
+	buf_append(b, p, n);
+	buf_append(b, "\r\n", 2);
+	return 0;
+}
+
+int
+h1_write_last_chunk(struct buf *b, const struct msg_head *h)
+{
+	if (buf_printf(b, "0\r\n") == -1 ||
+	    (h != NULL && h1_write_fields(b, h, msg_nheaders(h), h->nf) == -1))
+		return -1;
+	return buf_printf(b, "\r\n");
 }

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "share/log.h"
-#include "worker/client.h"
+#include "worker/conn.h"
 #include "worker/context.h"
 
 #define ACCEPT_BATCH 64
@@ -27,7 +27,7 @@ listen_on_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 
 	(void)l;
 	(void)events;
-	for (i = 0; i < ACCEPT_BATCH && w->nclients < w->cfg.max_conns && !w->stopping; i++) {
+	for (i = 0; i < ACCEPT_BATCH && w->nconns < w->cfg.max_conns && !w->stopping; i++) {
 		sl = sizeof(ss);
 		fd = accept4(ls->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
@@ -38,7 +38,7 @@ listen_on_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 			}
 			break;
 		}
-		(void)client_new(w, fd, ls, (struct sockaddr *)&ss);
+		(void)conn_new(w, fd, ls, (struct sockaddr *)&ss);
 	}
 	listen_update(w);
 }
@@ -56,7 +56,7 @@ listen_on_pause_end(struct ev_loop *l, struct ev_timer *t)
 void
 listen_update(struct worker *w)
 {
-	int want = !w->stopping && !w->accept_paused && w->nclients < w->cfg.max_conns;
+	int want = !w->stopping && !w->accept_paused && w->nconns < w->cfg.max_conns;
 	size_t i;
 
 	if (w->accept_timer.fn == NULL)

@@ -1,7 +1,7 @@
 /*
  * TLS termination in a worker (see tls.h): contexts per keyring generation,
- * SNI selection, shared session tickets, non-blocking connections, and the
- * HTTP side of HTTPS (redirects from port 80, HSTS).
+ * SNI selection, shared session tickets, non-blocking connections, and
+ * what the request step asks about certificates (worker/request.c).
  */
 #include "config.h"
 
@@ -26,7 +26,6 @@
 #include "share/log.h"
 #include "share/snap.h"
 #include "share/util.h"
-#include "worker/http1.h"
 #include "worker/tls.h"
 
 #define TLS_CERTS_MAX 100000
@@ -40,7 +39,6 @@
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define TLS_GROUPS "X25519:P-256:P-384"
 #define TLS_SID_CTX "haloyd"
-#define ACME_PREFIX "/.well-known/acme-challenge/"
 
 struct tls_cert {
 	SSL_CTX *ctx;		/* one reference held by the set */
@@ -872,77 +870,16 @@ tls_conn_established(const struct tls_conn *tc)
 
 /* --- HTTP over TLS, and port 80 */
 
-/* The path and query of a request-target, for the Location of a redirect. */
-static const char *
-tls_target_path(const struct http_head *req)
+uint16_t
+tls_https_port(const struct tls *t)
 {
-	const char *t = req->raw + req->target_off, *p;
-
-	if (t[0] == '/')
-		return t;
-	/* absolute-form: skip "scheme://authority" */
-	if ((p = strstr(t, "://")) != NULL && (p = strchr(p + 3, '/')) != NULL)
-		return p;
-	return "/";
+	return t != NULL ? t->https_port : 0;
 }
 
-unsigned
-tls_redirect_status(const struct tls *t, const struct snap *s, const char *host,
-    const struct http_head *req)
+int
+tls_has_own_cert(const struct tls *t, const char *name, size_t len)
 {
-	const struct snap_route *r;
-	size_t hlen = strlen(host);
 	int i;
 
-	if (t == NULL || t->https_port == 0 || s == NULL || hlen == 0 ||
-	    (r = snap_lookup(s, host, hlen)) == NULL || (r->flags & SNAP_ROUTE_NO_HTTPS_REDIRECT) ||
-	    strncmp(tls_target_path(req), ACME_PREFIX, sizeof(ACME_PREFIX) - 1) == 0)
-		return 0;
-	/* Only a certificate of its own: the default would fail every browser's check. */
-	if ((i = tls_select(t, host, hlen)) < 0 || tls_is_default(t, i))
-		return 0;
-	return req->method == HTTP_GET || req->method == HTTP_HEAD ? 301 : 308;
-}
-
-int
-tls_redirect_write(const struct tls *t, unsigned status, const char *host,
-    const struct http_head *req, struct buf *out, int keepalive)
-{
-	char port[8] = "";
-
-	if (t->https_port != 443)
-		snprintf(port, sizeof(port), ":%u", t->https_port);
-	return buf_printf(out, "HTTP/1.1 %u %s\r\nLocation: https://%s%s%s\r\nContent-Length: 0\r\n"
-	    "Cache-Control: no-store\r\n%s\r\n", status, status == 301 ? "Moved Permanently" :
-	    "Permanent Redirect", host, port, tls_target_path(req),
-	    keepalive ? "" : "Connection: close\r\n");
-}
-
-int
-tls_hsts_wanted(const struct snap *s, const char *host)
-{
-	const struct snap_route *r;
-
-	return s != NULL && host[0] != '\0' && (r = snap_lookup(s, host, strlen(host))) != NULL &&
-	    (r->flags & SNAP_ROUTE_HSTS) != 0;
-}
-
-int
-tls_hsts_add(struct buf *b, size_t from)
-{
-	static const char field[] = TLS_HSTS_FIELD;
-	size_t n = sizeof(field) - 1, at;
-	char *head, *end;
-
-	if (buf_room(b) < n || from > b->len)
-		return -1;
-	head = buf_head(b) + from;
-	if ((end = memmem(head, b->len - from, "\r\n\r\n", 4)) == NULL)
-		return -1;
-	/* In front of the blank line that ends the head; the body (if any) moves along. */
-	at = (size_t)(end - buf_head(b)) + 2;
-	memmove(buf_head(b) + at + n, buf_head(b) + at, b->len - at);
-	memcpy(buf_head(b) + at, field, n);
-	b->len += n;
-	return 0;
+	return t != NULL && len > 0 && (i = tls_select(t, name, len)) >= 0 && !tls_is_default(t, i);
 }

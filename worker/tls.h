@@ -2,8 +2,8 @@
  * TLS termination in a worker (OpenSSL 3, server side): one SSL_CTX per
  * certificate of the keyring, SNI selection that shares routing's lookup,
  * session tickets with the keys every worker shares, non-blocking
- * connections mapped onto epoll interest, and the HTTP side of HTTPS
- * (port-80 redirects, HSTS).
+ * connections mapped onto epoll interest, and what the request step asks
+ * for its port-80 redirects.
  *
  * A keyring generation becomes a set of contexts; a context whose
  * certificate's fingerprint is unchanged is carried over to the next set.
@@ -23,11 +23,8 @@
 #include "worker/buf.h"
 
 struct snap;
-struct http_head;
 struct tls;
 struct tls_conn;
-
-#define TLS_HSTS_FIELD "Strict-Transport-Security: max-age=31536000\r\n"
 
 /* One certificate as a keyring carries it. */
 struct tls_cert_in {
@@ -117,22 +114,11 @@ void tls_conn_shutdown(struct tls_conn *tc);
 /* 1 once the handshake finished. */
 int tls_conn_established(const struct tls_conn *tc);
 
-/* --- HTTP over TLS and the port-80 side */
+/* --- what the port-80 side asks */
 
-/*
- * For a request on a plain-HTTP listener: 301 (GET, HEAD) or 308 when it
- * goes to https:// instead — the route of host has a certificate of its
- * own, the worker has an HTTPS listener, the route does not opt out and
- * the path is not an ACME challenge — else 0.
- */
-unsigned tls_redirect_status(const struct tls *t, const struct snap *s, const char *host,
-    const struct http_head *req);
-/* Writes that whole redirect answer (no body) into out; 0, or -1 when it does not fit. */
-int tls_redirect_write(const struct tls *t, unsigned status, const char *host,
-    const struct http_head *req, struct buf *out, int keepalive);
-/* 1 when the route of host asks for HSTS (answers over TLS carry it). */
-int tls_hsts_wanted(const struct snap *s, const char *host);
-/* Adds the HSTS field to the response head written in b from offset from on; 0 or -1. */
-int tls_hsts_add(struct buf *b, size_t from);
+/* The port https:// redirects name; 0 while the worker has no HTTPS listener. */
+uint16_t tls_https_port(const struct tls *t);
+/* 1 when name would get a certificate of its own, not the self-signed default. */
+int tls_has_own_cert(const struct tls *t, const char *name, size_t len);
 
 #endif

@@ -1,66 +1,90 @@
 /*
- * Connections to backends and their keep-alive pools. A pool is keyed by the
- * backend's store id (not a snapshot pointer), so it survives snapshot
- * swaps; it holds at most UPSTREAM_POOL_MAX idle connections for at most
- * UPSTREAM_IDLE_MS each, and drops one as soon as the backend closes it.
+ * The upstream interface: how an exchange talks to a backend, whatever
+ * carries the request there (the HTTP/1.1 keep-alive pool in
+ * worker/h1client.c today; a multiplexed HTTP/2 session or a reverse tunnel
+ * next). It mirrors the sink (worker/exchange.h): the exchange opens a
+ * stream for a request head, pushes body bytes as room allows, ends it with
+ * trailers, and hears back through struct upstream_events.
+ *
+ * Rules both sides keep:
+ * - An implementation never calls an event from inside an ops call: work is
+ *   deferred to the event loop, so the exchange may free itself in any event.
+ * - The stream lives until the exchange calls close(), whatever happened;
+ *   close() decides alone whether its connection can serve another request.
+ * - After a 101 to an upgrade request the stream is a byte pipe: send()
+ *   carries raw bytes, end() half-closes toward the backend, and the events
+ *   carry raw bytes back (end() = the backend half-closed).
  */
 #ifndef HALOYD_WORKER_UPSTREAM_H
 #define HALOYD_WORKER_UPSTREAM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "share/evloop.h"
-#include "share/snap.h"
-
-#define UPSTREAM_POOL_MAX 64
-#define UPSTREAM_IDLE_MS 30000
-
 struct worker;
-struct upstream;
+struct msg_head;
+struct snap_backend;
+struct ustream;
 
-/* Called with the epoll events while the upstream is in use. */
-typedef void upstream_fn(struct upstream *u, uint32_t events, void *arg);
-
-struct upstream {
-	struct worker *w;
-	uint32_t backend_id;
-	int fd;
-	int reused;		/* came from the pool: may be stale */
-	int connecting;		/* connect() still in progress */
-	struct ev_io io;
-	struct ev_timer idle;
-	upstream_fn *fn;
-	void *arg;
-	struct upstream *next;	/* in the pool's idle list */
+/* Why a stream failed: the exchange's retry rules follow from it. */
+enum upstream_err {
+	UPSTREAM_CONNECT = 1,	/* no connection: nothing was sent (code: errno) */
+	UPSTREAM_STALE,		/* a reused connection died before any response byte */
+	UPSTREAM_RESET,		/* a new connection died before any response byte */
+	UPSTREAM_BROKEN,	/* a bad response, or the connection died within one */
 };
 
-int upstream_pools_init(struct worker *w);
-void upstream_pools_free(struct worker *w);
+struct upstream_events {
+	/* A response head: an interim 1xx (more follow), a 101 (the pipe begins) or the final one. */
+	int (*head)(void *arg, struct msg_head *resp);
+	/* Response body bytes (never more than room() said). 0 or -1. */
+	int (*body)(void *arg, const char *p, size_t n);
+	/* No more response bytes; trailers are in resp (NULL in a pipe). */
+	void (*end)(void *arg, struct msg_head *resp);
+	/* The stream failed; code is errno for UPSTREAM_CONNECT, else 0. */
+	void (*fail)(void *arg, enum upstream_err err, int code);
+	/* Response bytes the exchange takes now. */
+	size_t (*room)(void *arg);
+	/* The stream takes request bytes (again): connected, or bytes went out. */
+	void (*more)(void *arg);
+	/* Everything the exchange gave, end() included, reached the backend. */
+	void (*sent)(void *arg);
+};
 
-/*
- * An idle pooled connection to b, else a new non-blocking connect. The
- * upstream reports to fn(arg) until released; unless it is connecting, the
- * caller writes first (no event announces that it may). NULL with errno
- * when the connect failed at once.
- */
-struct upstream *upstream_get(struct worker *w, const struct snap_backend *b, int fresh,
-    upstream_fn *fn, void *arg);
-/* Changes the events watched (EPOLLIN / EPOLLOUT). */
-int upstream_watch(struct upstream *u, uint32_t events);
-/* After connect() completed: 0, or -1 with errno set to the connect error. */
-int upstream_connected(struct upstream *u);
-/* Frees u and returns its socket, now the caller's (an upgraded connection). */
-int upstream_detach(struct upstream *u);
-/* Back to the pool when reuse is set and the pool has room, else closed. */
-void upstream_release(struct upstream *u, int reuse);
+/* What a stream needs to know besides the request. */
+struct upstream_opts {
+	uint32_t connect_ms;	/* a connect still pending after this fails (UPSTREAM_CONNECT) */
+	int fresh;		/* a new connection, not a pooled one (a retry) */
+};
 
-/*
- * Passive health: a backend whose connect failed or timed out is skipped for
- * backend_down_time (haloyd.conf). Per worker, keyed by store id like the pools.
- */
-void upstream_mark_down(struct worker *w, uint32_t backend_id);
-/* 1 when a connect error is the backend's doing, not a shortage of our own (EMFILE...). */
-int upstream_backend_fault(int err);
-int upstream_is_down(struct worker *w, uint32_t backend_id);
+struct upstream_ops {
+	const char *name;
+	/*
+	 * A stream to b for the request head req (already transformed for the
+	 * backend; it must stay valid until close). NULL with errno when the
+	 * connect failed at once.
+	 */
+	struct ustream *(*open)(struct worker *w, const struct snap_backend *b,
+	    const struct upstream_opts *o, const struct msg_head *req,
+	    const struct upstream_events *ev, void *arg);
+	/* Request body bytes, at most room(). 0 or -1. */
+	int (*send)(struct ustream *s, const char *p, size_t n);
+	/* Request body bytes send() takes now. */
+	size_t (*room)(struct ustream *s);
+	/* The request is complete; trailers (may be NULL) are sent with it. 0 or -1. */
+	int (*end)(struct ustream *s, const struct msg_head *trailers);
+	/* The exchange has room again: deliver more response bytes. */
+	void (*resume)(struct ustream *s);
+	/* No more events; the connection goes back to its pool when it can. */
+	void (*close)(struct ustream *s);
+	/* 1 while the connection is being made (the exchange's timer waits). */
+	int (*connecting)(const struct ustream *s);
+};
+
+/* The HTTP/1.1 keep-alive pool (worker/h1client.c). */
+extern const struct upstream_ops h1client_ops;
+
+int h1client_pools_init(struct worker *w);
+void h1client_pools_free(struct worker *w);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * The worker process (see worker.h): start-up (privilege drop, HELLO), the
  * master's messages (config, listeners, snapshots, status, stop), signals,
- * and the graceful stop. The data path lives in client.c, proxy.c and
- * upstream.c.
+ * and the graceful stop. The data path: conn.c, h1server.c, request.c,
+ * exchange.c, h1client.c (ARCHITECTURE.md).
  */
 #include "config.h"
 
@@ -22,11 +22,9 @@
 #include "share/privdrop.h"
 #include "share/snap.h"
 #include "share/util.h"
-#include "worker/client.h"
+#include "worker/conn.h"
 #include "worker/context.h"
-#include "worker/http1.h"
 #include "worker/tls.h"
-#include "worker/tunnel.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
 
@@ -38,10 +36,10 @@ worker_stop(struct worker *w, uint32_t deadline_ms)
 {
 	if (w->stopping)
 		return;
-	log_info("stopping: %u connections, up to %u ms", w->nclients, deadline_ms);
+	log_info("stopping: %u connections, up to %u ms", w->nconns, deadline_ms);
 	w->stopping = 1;
 	listen_close_all(w);
-	client_close_idle(w);
+	conn_close_idle(w);
 	ev_timer_start(w->loop, &w->stop_timer, deadline_ms);
 	worker_check_stopped(w);
 }
@@ -49,7 +47,7 @@ worker_stop(struct worker *w, uint32_t deadline_ms)
 void
 worker_check_stopped(struct worker *w)
 {
-	if (w->stopping && w->nclients == 0)
+	if (w->stopping && w->nconns == 0)
 		ev_break(w->loop);
 }
 
@@ -58,7 +56,7 @@ worker_on_deadline(struct ev_loop *l, struct ev_timer *t)
 {
 	struct worker *w = t->arg;
 
-	log_notice("stop deadline passed with %u connections open", w->nclients);
+	log_notice("stop deadline passed with %u connections open", w->nconns);
 	ev_break(l);
 }
 
@@ -206,7 +204,7 @@ static int
 on_status_req(void *arg, struct ipc_msg *m)
 {
 	struct worker *w = arg;
-	struct msg_wstatus st = { w->requests, w->nclients, w->gen };
+	struct msg_wstatus st = { w->requests, w->nconns, w->gen };
 
 	if (ipc_send(w->parent, MSG_W_STATUS, m->h.seq, w->gen, &st, sizeof(st), -1) == -1)
 		log_warn("sending status");
@@ -278,7 +276,7 @@ worker_setup(struct worker *w, const struct worker_args *a)
 {
 	w->sigfd = child_signalfd();
 	if ((w->loop = ev_loop_new()) == NULL || (w->rx = malloc(sizeof(*w->rx))) == NULL ||
-	    upstream_pools_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL)
+	    h1client_pools_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL)
 		fatalx("out of memory");
 	if (ev_io_start(w->loop, &w->parent_io, w->parent, EPOLLIN, worker_on_parent, w) == -1 ||
 	    ev_io_start(w->loop, &w->sig_io, w->sigfd, EPOLLIN, worker_on_signal, w) == -1)
@@ -292,16 +290,15 @@ worker_setup(struct worker *w, const struct worker_args *a)
 static void
 worker_cleanup(struct worker *w)
 {
-	client_close_all(w);
-	tunnel_close_all(w);
+	conn_close_all(w);
 	ev_run_once(w->loop, 0);	/* runs the deferred frees */
 	listen_close_all(w);
-	upstream_pools_free(w);
+	h1client_pools_free(w);
+	balance_free(&w->balance);
 	if (w->snap != NULL)
 		snap_unref(w->snap);
 	tls_free(w->tls);
 	buf_pool_clear(&w->bufs);
-	buf_pool_clear(&w->heads);
 	errpage_free(&w->errpages);
 	ev_io_stop(w->loop, &w->parent_io);
 	ev_io_stop(w->loop, &w->sig_io);
@@ -320,7 +317,6 @@ worker_main(const struct worker_args *a)
 	w.index = a->index;
 	w.parent = PARENT_FD;
 	w.bufs.size = BUF_SIZE;
-	w.heads.size = sizeof(struct http_head);
 	w.cfg.max_conns = 1;	/* nothing is accepted before the master's config */
 	log_init("worker", a->index, (enum log_target)a->log_target, a->verbose);
 	if (privdrop(a->user) == -1)

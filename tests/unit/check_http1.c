@@ -1,4 +1,4 @@
-/* Unit tests for worker/http1.c (the http-parser wrapper) and worker/headers.c. */
+/* Unit tests for worker/http1.c (the http-parser wrapper and the encoder) and worker/forward.c. */
 #include "config.h"
 
 #include <stdio.h>
@@ -7,8 +7,9 @@
 
 #include "tests/unit/suites.h"
 #include "worker/buf.h"
-#include "worker/headers.h"
+#include "worker/forward.h"
 #include "worker/http1.h"
+#include "worker/message.h"
 
 /* What the events saw. */
 struct seen {
@@ -19,7 +20,7 @@ struct seen {
 };
 
 static int
-on_head(void *arg, struct http_head *h)
+on_head(void *arg, struct msg_head *h)
 {
 	struct seen *s = arg;
 
@@ -40,7 +41,7 @@ on_body(void *arg, const char *p, size_t n)
 }
 
 static int
-on_end(void *arg, struct http_head *h)
+on_end(void *arg, struct msg_head *h)
 {
 	struct seen *s = arg;
 
@@ -50,25 +51,41 @@ on_end(void *arg, struct http_head *h)
 }
 
 static const struct h1_events events = { on_head, on_body, on_end };
-static struct http_head *head;
-static struct h1 parser;
+static struct msg_head *head;
+static struct h1 *parser;
 static struct seen seen;
+
+static void teardown(void);
 
 static void
 setup(void)
 {
-	free(head);
-	head = malloc(sizeof(*head));
+	teardown();
+	head = calloc(1, sizeof(*head));
 	ck_assert_ptr_nonnull(head);
 	memset(&seen, 0, sizeof(seen));
-	h1_init(&parser, HTTP_REQUEST, head, &events, &seen);
+	parser = h1_new(H1_REQUEST, head, &events, &seen);
+	ck_assert_ptr_nonnull(parser);
 }
 
 static void
 teardown(void)
 {
+	h1_free(parser);
+	parser = NULL;
+	if (head != NULL)
+		msg_free(head);
 	free(head);
 	head = NULL;
+}
+
+/* A response parser in place of the request one. */
+static void
+response_parser(void)
+{
+	h1_free(parser);
+	parser = h1_new(H1_RESPONSE, head, &events, &seen);
+	ck_assert_ptr_nonnull(parser);
 }
 
 /* Feeds s in pieces of step bytes; returns total consumed or -1. */
@@ -77,14 +94,14 @@ feed_steps(const char *s, size_t step)
 {
 	size_t len = strlen(s), off = 0;
 
-	while (off < len && !parser.done) {
+	while (off < len && !h1_done(parser)) {
 		size_t n = len - off < step ? len - off : step;
-		ssize_t r = h1_feed(&parser, s + off, n);
+		ssize_t r = h1_feed(parser, s + off, n);
 
 		if (r == -1)
 			return -1;
 		off += (size_t)r;
-		if ((size_t)r < n && !parser.done)
+		if ((size_t)r < n && !h1_done(parser))
 			return -1;
 	}
 	return (ssize_t)off;
@@ -99,7 +116,7 @@ START_TEST(test_request_every_split)
 	size_t step;
 
 	for (step = 1; step <= sizeof(simple_req); step++) {
-		const struct http_field *f;
+		const struct msg_field *f;
 
 		setup();
 		ck_assert_int_eq(feed_steps(simple_req, step), (ssize_t)strlen(simple_req));
@@ -107,12 +124,12 @@ START_TEST(test_request_every_split)
 		ck_assert_int_eq(seen.ends, 1);
 		ck_assert_uint_eq(seen.bodylen, 5);
 		ck_assert_int_eq(memcmp(seen.body, "hello", 5), 0);
-		ck_assert_uint_eq(head->method, HTTP_POST);
-		ck_assert_str_eq(head->raw + head->target_off, "/up?x=1");
+		ck_assert_uint_eq(head->method, MSG_M_POST);
+		ck_assert_str_eq(msg_s(head, head->path), "/up?x=1");
 		ck_assert_uint_eq(head->nf, 4);
-		f = http_find(head, "host");
+		f = msg_find(head, "host");
 		ck_assert_ptr_nonnull(f);
-		ck_assert_str_eq(http_value(head, f), "App.Example.com:8080");
+		ck_assert_str_eq(msg_value(head, f), "App.Example.com:8080");
 		ck_assert_int_eq(head->has_length, 1);
 		ck_assert_uint_eq(head->length, 5);
 		ck_assert_int_eq(head->keepalive, 1);
@@ -134,10 +151,10 @@ START_TEST(test_chunked_body_and_trailers)
 		ck_assert_uint_eq(seen.bodylen, 11);
 		ck_assert_int_eq(memcmp(seen.body, "hello world", 11), 0);
 		ck_assert_uint_eq(head->ntrailers, 1);
-		ck_assert_str_eq(http_name(head, &head->f[head->nf - 1]), "X-Sum");
-		ck_assert_str_eq(http_value(head, &head->f[head->nf - 1]), "42");
+		ck_assert_str_eq(msg_name(head, &head->f[head->nf - 1]), "X-Sum");
+		ck_assert_str_eq(msg_value(head, &head->f[head->nf - 1]), "42");
 		/* Trailers are not found as header fields. */
-		ck_assert_ptr_null(http_find(head, "x-sum"));
+		ck_assert_ptr_null(msg_find(head, "x-sum"));
 		teardown();
 	}
 }
@@ -146,14 +163,14 @@ END_TEST
 START_TEST(test_stops_after_each_message)
 {
 	static const char two[] = "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n";
-	ssize_t n = h1_feed(&parser, two, strlen(two));
+	ssize_t n = h1_feed(parser, two, strlen(two));
 
 	ck_assert_int_eq(n, (ssize_t)strlen(two) / 2);
-	ck_assert_int_eq(parser.done, 1);
-	ck_assert_int_eq(h1_feed(&parser, two + n, strlen(two) - (size_t)n), 0);
-	h1_reset(&parser);
-	ck_assert_int_eq(h1_feed(&parser, two + n, strlen(two) - (size_t)n), n);
-	ck_assert_str_eq(head->raw + head->target_off, "/b");
+	ck_assert_int_eq(h1_done(parser), 1);
+	ck_assert_int_eq(h1_feed(parser, two + n, strlen(two) - (size_t)n), 0);
+	h1_reset(parser);
+	ck_assert_int_eq(h1_feed(parser, two + n, strlen(two) - (size_t)n), n);
+	ck_assert_str_eq(msg_s(head, head->path), "/b");
 	ck_assert_int_eq(seen.ends, 2);
 }
 END_TEST
@@ -162,40 +179,40 @@ static unsigned
 parse_error_len(const char *req, size_t len)
 {
 	setup();
-	if (h1_feed(&parser, req, len) != -1)
+	if (h1_feed(parser, req, len) != -1)
 		return 0;
-	return parser.error;
+	return h1_error(parser);
 }
 
 static unsigned
 parse_error(const char *req)
 {
 	setup();
-	if (h1_feed(&parser, req, strlen(req)) != -1)
+	if (h1_feed(parser, req, strlen(req)) != -1)
 		return 0;
-	return parser.error;
+	return h1_error(parser);
 }
 
 START_TEST(test_limits)
 {
-	char *req = malloc(HEAD_MAX_BYTES * 2);
+	char *req = malloc(MSG_HEAD_MAX * 2);
 	size_t n;
 
 	ck_assert_ptr_nonnull(req);
 	n = (size_t)sprintf(req, "GET /");
-	memset(req + n, 'a', HEAD_MAX_TARGET + 1);
-	strcpy(req + n + HEAD_MAX_TARGET + 1, " HTTP/1.1\r\n\r\n");
+	memset(req + n, 'a', MSG_TARGET_MAX + 1);
+	strcpy(req + n + MSG_TARGET_MAX + 1, " HTTP/1.1\r\n\r\n");
 	ck_assert_uint_eq(parse_error(req), 414);
 	teardown();
 
 	n = (size_t)sprintf(req, "GET / HTTP/1.1\r\nX-Big: ");
-	memset(req + n, 'b', HEAD_MAX_BYTES);
-	strcpy(req + n + HEAD_MAX_BYTES, "\r\n\r\n");
+	memset(req + n, 'b', MSG_HEAD_MAX);
+	strcpy(req + n + MSG_HEAD_MAX, "\r\n\r\n");
 	ck_assert_uint_eq(parse_error(req), 431);
 	teardown();
 
 	n = (size_t)sprintf(req, "GET / HTTP/1.1\r\n");
-	for (int i = 0; i <= HEAD_MAX_HEADERS; i++)
+	for (int i = 0; i <= MSG_FIELDS_MAX; i++)
 		n += (size_t)sprintf(req + n, "X-%d: v\r\n", i);
 	strcpy(req + n, "\r\n");
 	ck_assert_uint_eq(parse_error(req), 431);
@@ -236,22 +253,27 @@ END_TEST
 START_TEST(test_request_head_for_backend)
 {
 	static const char req[] = "GET /p HTTP/1.1\r\nHost: app.example.com\r\nConnection: close, X-Drop\r\n"
-	    "X-Drop: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 6.6.6.6\r\nAccept: */*\r\n\r\n";
+	    "X-Drop: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 6.6.6.6\r\nAccept: */*\r\n"
+	    "TE: trailers, deflate\r\n\r\n";
 	struct buf_pool pool = { .size = BUF_SIZE };
 	struct buf b = { 0 };
 	struct fwd_info fi = { "192.0.2.7", "http", "abc", 0 };
 
-	ck_assert_int_eq(h1_feed(&parser, req, strlen(req)), (ssize_t)strlen(req));
+	ck_assert_int_eq(h1_feed(parser, req, strlen(req)), (ssize_t)strlen(req));
 	ck_assert_int_eq(buf_get(&pool, &b), 0);
-	ck_assert_int_eq(headers_write_request(&b, head, &fi), 0);
+	ck_assert_int_eq(forward_request(head, &fi), 0);
+	ck_assert_int_eq(h1_write_request(&b, head), 0);
 	buf_append(&b, "", 1);
 	ck_assert_str_eq(buf_head(&b), "GET /p HTTP/1.1\r\nHost: app.example.com\r\nAccept: */*\r\n"
 	    "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\n"
-	    "X-Forwarded-Host: app.example.com\r\nX-Request-Id: abc\r\n\r\n");
+	    "X-Forwarded-Host: app.example.com\r\nX-Request-Id: abc\r\nTE: trailers\r\n\r\n");
 	/* From a trusted proxy the chain is kept and the peer appended. */
+	setup();
+	ck_assert_int_eq(h1_feed(parser, req, strlen(req)), (ssize_t)strlen(req));
 	b.len = 0;
 	fi.trusted = 1;
-	ck_assert_int_eq(headers_write_request(&b, head, &fi), 0);
+	ck_assert_int_eq(forward_request(head, &fi), 0);
+	ck_assert_int_eq(h1_write_request(&b, head), 0);
 	buf_append(&b, "", 1);
 	ck_assert_ptr_nonnull(strstr(buf_head(&b), "\r\nX-Forwarded-For: 6.6.6.6, 192.0.2.7\r\n"));
 	buf_put(&pool, &b);
@@ -264,11 +286,11 @@ START_TEST(test_response_to_head_has_no_body)
 	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
 
 	seen.skip_body = 1;
-	h1_init(&parser, HTTP_RESPONSE, head, &events, &seen);
-	ck_assert_int_eq(h1_feed(&parser, resp, strlen(resp)), (ssize_t)strlen(resp));
+	response_parser();
+	ck_assert_int_eq(h1_feed(parser, resp, strlen(resp)), (ssize_t)strlen(resp));
 	ck_assert_int_eq(seen.ends, 1);
 	ck_assert_uint_eq(head->status, 200);
-	ck_assert_str_eq(head->raw + head->target_off, "OK");
+	ck_assert_str_eq(msg_s(head, head->reason), "OK");
 }
 END_TEST
 
@@ -276,10 +298,10 @@ START_TEST(test_close_delimited_response)
 {
 	static const char resp[] = "HTTP/1.1 200 OK\r\nX: y\r\n\r\nabc";
 
-	h1_init(&parser, HTTP_RESPONSE, head, &events, &seen);
-	ck_assert_int_eq(h1_feed(&parser, resp, strlen(resp)), (ssize_t)strlen(resp));
+	response_parser();
+	ck_assert_int_eq(h1_feed(parser, resp, strlen(resp)), (ssize_t)strlen(resp));
 	ck_assert_int_eq(seen.ends, 0);
-	ck_assert_int_eq(h1_eof(&parser), 0);
+	ck_assert_int_eq(h1_eof(parser), 0);
 	ck_assert_int_eq(seen.ends, 1);
 	ck_assert_uint_eq(seen.bodylen, 3);
 }

@@ -26,7 +26,6 @@
 #include "master/snapbuild.h"
 #include "share/snap.h"
 #include "tests/unit/suites.h"
-#include "worker/http1.h"
 #include "worker/tls.h"
 
 /* --- generated certificates */
@@ -785,97 +784,25 @@ START_TEST(pending_bytes_reported)
 }
 END_TEST
 
-/* --- the HTTP side */
+/* --- what the request step asks (its redirects are tested in check_request.c) */
 
-static void
-head_for(struct http_head *h, unsigned method, const char *target)
-{
-	memset(h, 0, sizeof(*h));
-	h->method = method;
-	strcpy(h->raw, target);
-	h->target_off = 0;
-	h->target_len = (uint32_t)strlen(target);
-	h->rawlen = h->target_len + 1;
-}
-
-static const char *
-redirect(struct tls *t, struct snap *s, const char *host, unsigned method, const char *target,
-    int *rc)
-{
-	static char out[BUF_SIZE];
-	static struct http_head h;
-	struct buf b = { out, 0, 0 };
-
-	head_for(&h, method, target);
-	*rc = (int)tls_redirect_status(t, s, host, &h);
-	if (*rc != 0)
-		ck_assert_int_eq(tls_redirect_write(t, (unsigned)*rc, host, &h, &b, 1), 0);
-	out[b.len] = '\0';
-	return out;
-}
-
-START_TEST(redirects_to_https)
+START_TEST(own_certificate_and_https_port)
 {
 	struct snap *s = sx_snap();
 	struct tls *t = tls_new(&s);
-	const char *r;
-	int rc;
 
 	install_fixture(t, 1, NULL, 0);
-	/* No HTTPS listener yet: nothing to redirect to. */
-	redirect(t, s, "app.example.com", HTTP_GET, "/x", &rc);
-	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(tls_https_port(t), 0);
 	tls_set_https_port(t, 8443);
-	r = redirect(t, s, "app.example.com", HTTP_GET, "/a/b?c=d", &rc);
-	ck_assert_int_eq(rc, 301);
-	ck_assert_msg(strncmp(r, "HTTP/1.1 301 ", 13) == 0, "%s", r);
-	ck_assert_ptr_nonnull(strstr(r, "\r\nLocation: https://app.example.com:8443/a/b?c=d\r\n"));
-	ck_assert_ptr_nonnull(strstr(r, "\r\nContent-Length: 0\r\n"));
-	ck_assert_ptr_null(strstr(r, "Connection: close"));
-	r = redirect(t, s, "www.app.example.com", HTTP_POST, "http://www.app.example.com/p", &rc);
-	ck_assert_int_eq(rc, 308);
-	ck_assert_msg(strncmp(r, "HTTP/1.1 308 ", 13) == 0, "%s", r);
-	ck_assert_ptr_nonnull(strstr(r, "Location: https://www.app.example.com:8443/p\r\n"));
+	ck_assert_uint_eq(tls_https_port(t), 8443);
 	tls_set_https_port(t, 443);
 	tls_set_https_port(t, 9443);	/* 443 stays */
-	r = redirect(t, s, "app.example.com", HTTP_HEAD, "/", &rc);
-	ck_assert_ptr_nonnull(strstr(r, "Location: https://app.example.com/\r\n"));
-	/* Not redirected: ACME challenges, opted-out routes, names with only the default. */
-	redirect(t, s, "app.example.com", HTTP_GET, "/.well-known/acme-challenge/tok", &rc);
-	ck_assert_int_eq(rc, 0);
-	redirect(t, s, "plain.example.com", HTTP_GET, "/", &rc);
-	ck_assert_int_eq(rc, 0);
-	redirect(t, s, "api.example.org", HTTP_GET, "/", &rc);
-	ck_assert_int_eq(rc, 0);
-	redirect(t, s, "nowhere.test", HTTP_GET, "/", &rc);
-	ck_assert_int_eq(rc, 0);
-	redirect(t, s, "", HTTP_GET, "/", &rc);
-	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(tls_https_port(t), 443);
+	ck_assert_int_eq(tls_has_own_cert(t, "app.example.com", 15), 1);
+	ck_assert_int_eq(tls_has_own_cert(t, "www.app.example.com", 19), 1);
+	ck_assert_int_eq(tls_has_own_cert(t, "nowhere.test", 12), 0);
+	ck_assert_int_eq(tls_has_own_cert(t, "", 0), 0);
 	tls_free(t);
-	snap_unref(s);
-}
-END_TEST
-
-START_TEST(hsts_field)
-{
-	struct snap *s = sx_snap();
-	static char block[BUF_SIZE];
-	struct buf b = { block, 0, 0 };
-	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-
-	ck_assert_int_eq(tls_hsts_wanted(s, "api.example.com"), 1);
-	ck_assert_int_eq(tls_hsts_wanted(s, "app.example.com"), 0);
-	ck_assert_int_eq(tls_hsts_wanted(s, ""), 0);
-	ck_assert_int_eq(tls_hsts_wanted(NULL, "api.example.com"), 0);
-	buf_append(&b, "left over", 9);
-	buf_append(&b, resp, sizeof(resp) - 1);
-	ck_assert_int_eq(tls_hsts_add(&b, 9), 0);
-	block[b.len] = '\0';
-	ck_assert_str_eq(block, "left overHTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
-	    "Strict-Transport-Security: max-age=31536000\r\n\r\nok");
-	/* No complete head: refused. */
-	b.len = 9;
-	ck_assert_int_eq(tls_hsts_add(&b, 0), -1);
 	snap_unref(s);
 }
 END_TEST
@@ -900,8 +827,7 @@ suite_tls(void)
 	tcase_add_test(tc, connection_outlives_its_keyring);
 	tcase_add_test(tc, peer_close_notify_is_eof);
 	tcase_add_test(tc, pending_bytes_reported);
-	tcase_add_test(tc, redirects_to_https);
-	tcase_add_test(tc, hsts_field);
+	tcase_add_test(tc, own_certificate_and_https_port);
 	suite_add_tcase(s, tc);
 	return s;
 }

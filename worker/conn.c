@@ -1,0 +1,285 @@
+/*
+ * Client connections (see conn.h): accept-time set-up, the session choice,
+ * socket and TLS I/O on the connection's buffers, lingering close, and the
+ * worker's list. Work triggered from callbacks runs deferred (conn_kick), so
+ * no callback frees what its caller still uses.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "share/log.h"
+#include "share/util.h"
+#include "worker/conn.h"
+#include "worker/context.h"
+#include "worker/tls.h"
+
+/*
+ * After an answer that leaves request bytes unread (413, 408...), closing at
+ * once would make the kernel reset the connection and the client could lose
+ * the answer: the write side is shut and input drained for a while first.
+ */
+#define LINGER_MS 2000
+#define LINGER_MAX (1024 * 1024)
+
+static void
+conn_free(struct conn *c)
+{
+	if (c->sess != NULL)
+		c->sops->free(c);
+	buf_put(&c->w->bufs, &c->in);
+	buf_put(&c->w->bufs, &c->out);
+	free(c);
+}
+
+static void
+conn_drain(struct conn *c)
+{
+	char sink[4096];
+	ssize_t n = -1;
+
+	while (c->drained <= LINGER_MAX && (n = read(c->fd, sink, sizeof(sink))) > 0)
+		c->drained += (size_t)n;
+	if (c->drained > LINGER_MAX || n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		conn_close(c);
+}
+
+static void
+conn_kick_run(void *arg)
+{
+	struct conn *c = arg;
+
+	c->kick_pending = 0;
+	if (c->dead)
+		conn_free(c);
+	else if (c->lingering)
+		conn_drain(c);
+	else
+		c->sops->run(c);
+}
+
+void
+conn_kick(struct conn *c)
+{
+	if (c->kick_pending)
+		return;
+	if (ev_defer(c->w->loop, conn_kick_run, c) == -1) {
+		log_warnx("out of memory scheduling a connection");
+		return;
+	}
+	c->kick_pending = 1;
+}
+
+static void
+conn_unlink(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+}
+
+void
+conn_close(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->dead)
+		return;
+	if (!c->lingering)
+		c->sops->stop(c);
+	c->dead = 1;
+	ev_io_stop(w->loop, &c->io);
+	ev_timer_stop(w->loop, &c->timer);
+	tls_conn_free(c->tls);
+	c->tls = NULL;
+	close(c->fd);
+	conn_unlink(c);
+	w->nconns--;
+	conn_kick(c);		/* the free runs after this batch */
+	listen_update(w);
+	worker_check_stopped(w);
+}
+
+int
+conn_flush(struct conn *c, int *moved)
+{
+	size_t before = c->out.len;
+	int rc = 0;
+
+	while (c->out.len > 0) {
+		if (tls_buf_write(c->tls, c->fd, &c->out) == -1) {
+			rc = errno == EAGAIN ? 0 : -1;
+			break;
+		}
+	}
+	*moved = c->out.len < before;
+	return rc;
+}
+
+int
+conn_read(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->peer_eof || buf_get(&c->w->bufs, &c->in) == -1 || buf_room(&c->in) == 0)
+		return 0;
+	n = tls_buf_read(c->tls, c->fd, &c->in);
+	if (n == 0)
+		c->peer_eof = 1;
+	if (n == -1 && errno != EAGAIN)
+		return -1;
+	return 0;
+}
+
+int
+conn_watch(struct conn *c, int want_in)
+{
+	uint32_t ev = 0;
+
+	if (c->lingering)
+		ev = EPOLLIN;
+	else if (want_in && !c->peer_eof && (c->in.data == NULL || c->in.len < BUF_SIZE))
+		ev |= EPOLLIN;
+	if (c->out.len > 0)
+		ev |= EPOLLOUT;
+	ev |= tls_conn_events(c->tls);
+	/* Bytes already inside OpenSSL: epoll will not report them again. */
+	if ((ev & EPOLLIN) && !c->lingering && tls_conn_pending(c->tls))
+		conn_kick(c);
+	if (ev != c->io.events && ev_io_modify(c->w->loop, &c->io, ev) == -1) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+void
+conn_shut_write(struct conn *c)
+{
+	if (c->wr_shut)
+		return;
+	c->wr_shut = 1;
+	tls_conn_shutdown(c->tls);
+	(void)shutdown(c->fd, SHUT_WR);
+}
+
+void
+conn_linger(struct conn *c, int all_read)
+{
+	tls_conn_shutdown(c->tls);
+	if (c->peer_eof || all_read || shutdown(c->fd, SHUT_WR) == -1) {
+		conn_close(c);
+		return;
+	}
+	c->sops->stop(c);
+	c->lingering = 1;
+	buf_put(&c->w->bufs, &c->in);
+	buf_put(&c->w->bufs, &c->out);
+	ev_timer_start(c->w->loop, &c->timer, LINGER_MS);
+	(void)conn_watch(c, 1);
+}
+
+static void
+conn_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct conn *c = io->arg;
+
+	(void)l;
+	(void)events;
+	if (c->lingering)
+		conn_drain(c);
+	else
+		c->sops->run(c);
+}
+
+static void
+conn_on_timer(struct ev_loop *l, struct ev_timer *t)
+{
+	struct conn *c = t->arg;
+
+	(void)l;
+	if (c->lingering)
+		conn_close(c);
+	else
+		c->sops->timeout(c);
+}
+
+static int
+conn_trusted(const struct worker *w, const struct sockaddr *peer)
+{
+	uint32_t i;
+
+	for (i = 0; i < w->cfg.ntrusted; i++)
+		if (addr_cidr_match(&w->trusted[i], peer))
+			return 1;
+	return 0;
+}
+
+int
+conn_new(struct worker *w, int fd, const struct listener *ls, const struct sockaddr *peer)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (c == NULL)
+		goto fail;
+	c->w = w;
+	c->fd = fd;
+	c->proto = ls->kind == LISTENER_HTTPS ? "https" : "http";
+	if (addr_format_ip(peer, c->ip, sizeof(c->ip)) == -1)
+		util_strlcpy(c->ip, "unknown", sizeof(c->ip));
+	c->trusted = conn_trusted(w, peer);
+	if (ls->kind == LISTENER_HTTPS && (c->tls = tls_conn_new(w->tls, fd, c->ip)) == NULL)
+		goto fail;
+	/* ALPN offers http/1.1 alone today: HTTP/2 will be chosen here. */
+	c->sops = &h1server_ops;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev_timer_init(&c->timer, conn_on_timer, c);
+	if (ev_io_start(w->loop, &c->io, fd, EPOLLIN, conn_on_io, c) == -1)
+		goto fail;
+	if (c->sops->start(c) == -1) {
+		ev_io_stop(w->loop, &c->io);
+		goto fail;
+	}
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	return 0;
+fail:
+	if (c != NULL)
+		tls_conn_free(c->tls);
+	free(c);
+	close(fd);
+	return -1;
+}
+
+void
+conn_close_idle(struct worker *w)
+{
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->lingering || c->sops->idle(c))
+			conn_close(c);
+	}
+}
+
+void
+conn_close_all(struct worker *w)
+{
+	while (w->conns != NULL)
+		conn_close(w->conns);
+}

@@ -1,0 +1,470 @@
+/*
+ * The exchange (see exchange.h): backend choice through worker/balance.c,
+ * retries where they are safe, the response and idle timeouts, back-pressure
+ * between sink and upstream in both directions, the access entry, and the
+ * byte pipe after a 101.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "share/hostname.h"
+#include "share/log.h"
+#include "share/snap.h"
+#include "share/util.h"
+#include "worker/accesslog.h"
+#include "worker/balance.h"
+#include "worker/context.h"
+#include "worker/exchange.h"
+#include "worker/forward.h"
+#include "worker/message.h"
+#include "worker/upstream.h"
+
+/*
+ * Request body bytes kept to replay on a retry. A larger body is not
+ * replayed: holding it would cost a buffer for the life of the request.
+ */
+#define REPLAY_MAX (16 * 1024)
+
+struct exchange {
+	struct worker *w;
+	struct exchange_req req;
+	const struct sink_ops *ops;
+	void *arg;
+	const struct upstream_ops *up_ops;
+	struct ustream *up;
+	const struct snap_backend *be;
+	struct ev_timer timer;
+
+	uint32_t start, tries;		/* round-robin start, backends tried */
+	char *replay;			/* the body so far, while a retry may need it */
+	size_t replay_len;
+	const struct msg_head *trailers;	/* the request's end, for a replay */
+	unsigned status;		/* the final response's, for the log */
+	char host[HOSTNAME_MAX + 1];	/* req.host points here */
+	unsigned too_large : 1;		/* the body crossed max_body: 413, the rest is dropped */
+	unsigned retried : 1;		/* the one retry of a sent request is used */
+	unsigned replay_lost : 1;	/* body bytes went out that replay no longer holds */
+	unsigned req_done : 1;		/* the session ended the request */
+	unsigned got_byte : 1;		/* the backend answered something */
+	unsigned head_sent : 1;		/* a final head went to the sink */
+	unsigned pipe : 1;		/* after a 101 */
+	unsigned resp_ended : 1;	/* pipe: the backend half-closed */
+	unsigned req_sent : 1;		/* pipe: the client's half-close reached the backend */
+	unsigned logged : 1;
+	unsigned dead : 1;
+	unsigned kick_pending : 1;
+	uint64_t bytes_in, bytes_out;
+	char reqid[20];
+};
+
+static const struct upstream_events ex_events;
+
+static void
+ex_free(struct exchange *ex)
+{
+	if (ex->up != NULL)
+		ex->up_ops->close(ex->up);
+	ev_timer_stop(ex->w->loop, &ex->timer);
+	free(ex->replay);
+	snap_unref(ex->req.snap);
+	free(ex);
+}
+
+static void
+ex_kick_run(void *arg)
+{
+	struct exchange *ex = arg;
+	const struct sink_ops *ops = ex->ops;
+
+	ex->kick_pending = 0;
+	if (ex->dead) {
+		ex_free(ex);
+		return;
+	}
+	if (ex->too_large) {
+		ex->ops = NULL;
+		ex->dead = 1;
+		accesslog_write(ex->w, &(struct accesslog_entry){
+		    .req = ex->req.head, .host = ex->req.host, .backend = "", .request_id = ex->reqid,
+		    .status = 413, .bytes_in = ex->bytes_in, .start_us = ex->req.start_us });
+		ops->fail(ex->arg, ex->head_sent ? 0 : 413);
+		ex_free(ex);
+	}
+}
+
+/* Runs the exchange after this batch of events (never inside the session's call). */
+static void
+ex_kick(struct exchange *ex)
+{
+	if (ex->kick_pending)
+		return;
+	if (ev_defer(ex->w->loop, ex_kick_run, ex) == -1) {
+		log_warnx("out of memory scheduling a request");
+		return;
+	}
+	ex->kick_pending = 1;
+}
+
+static void
+ex_log(struct exchange *ex, unsigned status)
+{
+	char be[ADDR_STR_MAX] = "";
+
+	if (ex->logged)
+		return;
+	ex->logged = 1;
+	if (ex->be != NULL)
+		accesslog_backend(ex->be, be, sizeof(be));
+	accesslog_write(ex->w, &(struct accesslog_entry){
+	    .req = ex->req.head, .host = ex->req.host, .backend = be, .request_id = ex->reqid,
+	    .status = status, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
+	    .start_us = ex->req.start_us });
+}
+
+/* The end: tell the sink (ok: the response is complete), then go. */
+static void
+ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status)
+{
+	const struct sink_ops *ops = ex->ops;
+
+	ex_log(ex, ok ? ex->status : status);
+	ex->ops = NULL;
+	ex->dead = 1;
+	/* No more events; a response it ends stays readable until the stream's deferred free. */
+	if (ex->up != NULL)
+		ex->up_ops->close(ex->up);
+	ex->up = NULL;
+	if (ok)
+		ops->end(ex->arg, resp);
+	else
+		ops->fail(ex->arg, ex->head_sent ? 0 : status);
+	ex_kick(ex);
+}
+
+static uint32_t
+ex_ms(uint32_t route_ms, uint32_t global_ms)
+{
+	return route_ms != 0 ? route_ms : global_ms;
+}
+
+/* Any progress restarts the clock: the response timeout until the first byte, then the idle one. */
+static void
+ex_rearm(struct exchange *ex)
+{
+	const struct snap_route *r = ex->req.route;
+	const struct msg_wconfig *cfg = &ex->w->cfg;
+	uint32_t ms = ex->pipe ? ex_ms(r->upgrade_ms, cfg->upgrade_timeout_ms) :
+	    ex->got_byte ? ex_ms(r->idle_ms, cfg->idle_timeout_ms) :
+	    ex_ms(r->response_ms, cfg->response_timeout_ms);
+
+	ev_timer_start(ex->w->loop, &ex->timer, ms);
+}
+
+static void
+ex_on_timer(struct ev_loop *l, struct ev_timer *t)
+{
+	struct exchange *ex = t->arg;
+
+	(void)l;
+	if (ex->dead)
+		return;
+	if (!ex->pipe)
+		log_info("backend %u: no answer in time", ex->be->id);
+	ex_finish(ex, 0, NULL, 504);
+}
+
+/* Gives the new stream what the dead one had: the replayed body and the request's end. */
+static int
+ex_replay(struct exchange *ex)
+{
+	if (ex->replay_len > 0 && ex->up_ops->send(ex->up, ex->replay, ex->replay_len) == -1)
+		return -1;
+	if (ex->req_done && ex->up_ops->end(ex->up, ex->trailers) == -1)
+		return -1;
+	return 0;
+}
+
+/* Opens a stream to the next backend to try; 0, or -1 when none is left. */
+static int
+ex_open(struct exchange *ex, int fresh)
+{
+	const struct snap_route *r = ex->req.route;
+	struct upstream_opts o = { ex_ms(r->connect_ms, ex->w->cfg.connect_timeout_ms), fresh };
+
+	const struct snap_backend *be;
+
+	/* ex->be stays the last one tried: the log names it when all failed. */
+	while ((be = balance_pick(ex->w, ex->req.snap, r, ex->start, &ex->tries)) != NULL) {
+		ex->be = be;
+		ex->up = ex->up_ops->open(ex->w, ex->be, &o, ex->req.head, &ex_events, ex);
+		if (ex->up != NULL) {
+			if (!ex->up_ops->connecting(ex->up))
+				ex_rearm(ex);
+			return ex_replay(ex);
+		}
+		log_info("backend %u: connect: %s", ex->be->id, strerror(errno));
+		if (balance_backend_fault(errno))
+			balance_mark_down(ex->w, ex->be->id);
+		ex->tries++;
+	}
+	return -1;
+}
+
+/* --- the upstream's events */
+
+static int
+ex_on_head(void *arg, struct msg_head *resp)
+{
+	struct exchange *ex = arg;
+	int nobody = ex->req.head->method == MSG_M_HEAD || resp->status / 100 == 1 ||
+	    resp->status == 204 || resp->status == 304;
+	int hsts = ex->req.tls && (ex->req.route->flags & SNAP_ROUTE_HSTS);
+
+	ex->got_byte = 1;
+	if (forward_response(resp, hsts) == -1) {
+		log_info("backend %u: response head too large", ex->be->id);
+		return -1;
+	}
+	if (resp->status == 101) {
+		ex->pipe = 1;
+		ex->req_done = 0;	/* the client's bytes flow on until it half-closes */
+		ex->status = 101;
+		ex_log(ex, 101);
+	} else if (resp->status / 100 != 1)
+		ex->status = resp->status;
+	if (ex->ops->head(ex->arg, resp, nobody) == -1)
+		return -1;
+	if (resp->status / 100 != 1 || ex->pipe) {
+		ex->head_sent = 1;
+		free(ex->replay);	/* no retry once the answer has begun */
+		ex->replay = NULL;
+		ex->replay_len = 0;
+	}
+	ex_rearm(ex);
+	return 0;
+}
+
+static int
+ex_on_body(void *arg, const char *p, size_t n)
+{
+	struct exchange *ex = arg;
+
+	ex->bytes_out += n;
+	ex_rearm(ex);
+	return ex->ops->body(ex->arg, p, n);
+}
+
+static void
+ex_pipe_check(struct exchange *ex)
+{
+	if (ex->resp_ended && ex->req_sent)
+		ex_finish(ex, 1, NULL, 0);
+}
+
+static void
+ex_on_end(void *arg, struct msg_head *resp)
+{
+	struct exchange *ex = arg;
+
+	if (!ex->pipe) {
+		ex_finish(ex, 1, resp, 0);
+		return;
+	}
+	ex->resp_ended = 1;
+	ex->ops->shut(ex->arg);
+	ex_pipe_check(ex);
+}
+
+static void
+ex_on_sent(void *arg)
+{
+	struct exchange *ex = arg;
+
+	if (!ex->pipe)
+		return;
+	ex->req_sent = 1;
+	ex_pipe_check(ex);
+}
+
+static void
+ex_on_fail(void *arg, enum upstream_err err, int code)
+{
+	struct exchange *ex = arg;
+
+	ex->up_ops->close(ex->up);
+	ex->up = NULL;
+	switch (err) {
+	case UPSTREAM_CONNECT:
+		/* Nothing was sent: the next backend may take it. */
+		if (balance_backend_fault(code))
+			balance_mark_down(ex->w, ex->be->id);
+		ex->tries++;
+		break;
+	case UPSTREAM_RESET:
+		if (ex->retried || !msg_idempotent(ex->req.head) || ex->replay_lost) {
+			ex_finish(ex, 0, NULL, 502);
+			return;
+		}
+		ex->retried = 1;
+		break;
+	case UPSTREAM_STALE:
+		if (ex->replay_lost) {
+			ex_finish(ex, 0, NULL, 502);
+			return;
+		}
+		break;
+	case UPSTREAM_BROKEN:
+	default:
+		ex_finish(ex, 0, NULL, 502);
+		return;
+	}
+	if (ex_open(ex, 1) == -1)
+		ex_finish(ex, 0, NULL, 502);
+}
+
+static size_t
+ex_on_room(void *arg)
+{
+	struct exchange *ex = arg;
+
+	return ex->ops != NULL ? ex->ops->room(ex->arg) : 0;
+}
+
+static void
+ex_on_more(void *arg)
+{
+	struct exchange *ex = arg;
+
+	if (ex->dead)
+		return;
+	ex_rearm(ex);
+	if (!ex->req_done && ex->ops->more != NULL)
+		ex->ops->more(ex->arg);
+}
+
+static const struct upstream_events ex_events = {
+	ex_on_head, ex_on_body, ex_on_end, ex_on_fail, ex_on_room, ex_on_more, ex_on_sent,
+};
+
+/* --- the session's side */
+
+struct exchange *
+exchange_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg, unsigned *status)
+{
+	struct exchange *ex = calloc(1, sizeof(*ex));
+
+	*status = 500;
+	if (ex == NULL) {
+		snap_unref(r->snap);
+		return NULL;
+	}
+	ex->w = w;
+	ex->req = *r;
+	util_strlcpy(ex->host, r->host, sizeof(ex->host));
+	ex->req.host = ex->host;
+	ex->ops = sink;
+	ex->arg = arg;
+	ex->up_ops = ops != NULL ? ops : &h1client_ops;
+	ev_timer_init(&ex->timer, ex_on_timer, ex);
+	snprintf(ex->reqid, sizeof(ex->reqid), "%016" PRIx64, w->reqid_base + w->requests);
+	ex->start = balance_start(w, r->route);
+	if (forward_request(r->head, &(struct fwd_info){ r->client_ip, r->proto, ex->reqid,
+	    r->trusted }) == -1) {
+		*status = 431;
+		goto fail;
+	}
+	*status = 502;
+	if (ex_open(ex, 0) == -1)
+		goto fail;
+	return ex;
+fail:
+	ex_log(ex, *status);	/* with the last backend tried */
+	ex_free(ex);
+	return NULL;
+}
+
+size_t
+exchange_room(struct exchange *ex)
+{
+	if (ex->too_large)
+		return BUF_SIZE;	/* dropped until the 413 goes out */
+	return ex->up != NULL ? ex->up_ops->room(ex->up) : 0;
+}
+
+/* Keeps what a retry would have to send again, while that is cheap. */
+static void
+ex_keep(struct exchange *ex, const char *p, size_t n)
+{
+	char *r;
+
+	if (ex->replay_lost || ex->head_sent || ex->pipe)
+		return;
+	if (ex->replay_len + n > REPLAY_MAX || (r = realloc(ex->replay, ex->replay_len + n)) == NULL) {
+		free(ex->replay);
+		ex->replay = NULL;
+		ex->replay_len = 0;
+		ex->replay_lost = 1;
+		return;
+	}
+	memcpy(r + ex->replay_len, p, n);
+	ex->replay = r;
+	ex->replay_len += n;
+}
+
+int
+exchange_body(struct exchange *ex, const char *p, size_t n)
+{
+	if (n == 0 || ex->too_large)
+		return 0;
+	if (!ex->pipe && ex->req.max_body != 0 && ex->bytes_in + n > ex->req.max_body) {
+		log_info("request body over %" PRIu64 " bytes: 413", ex->req.max_body);
+		ex->too_large = 1;
+		ex_kick(ex);
+		return 0;
+	}
+	if (ex->up == NULL || ex->up_ops->send(ex->up, p, n) == -1)
+		return -1;
+	ex_keep(ex, p, n);
+	ex->bytes_in += n;
+	if (ex->pipe)
+		ex_rearm(ex);
+	return 0;
+}
+
+int
+exchange_body_end(struct exchange *ex, const struct msg_head *req)
+{
+	if (ex->too_large)
+		return 0;
+	ex->req_done = 1;
+	ex->trailers = req;
+	return ex->up != NULL ? ex->up_ops->end(ex->up, req) : -1;
+}
+
+void
+exchange_resume(struct exchange *ex)
+{
+	if (ex->up != NULL)
+		ex->up_ops->resume(ex->up);
+}
+
+void
+exchange_abort(struct exchange *ex, unsigned status)
+{
+	if (ex->dead)
+		return;
+	if (status != 0)
+		ex_log(ex, ex->pipe ? ex->status : status);
+	ex->ops = NULL;
+	ex->dead = 1;
+	if (ex->up != NULL)
+		ex->up_ops->close(ex->up);
+	ex->up = NULL;
+	ex_kick(ex);
+}

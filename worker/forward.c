@@ -1,0 +1,126 @@
+/*
+ * The forwarding rules (see forward.h). Which fields are hop-by-hop follows
+ * RFC 9110 7.6.1: the fixed list plus every field the Connection header
+ * names. Framing fields go too: each encoder writes its own.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "worker/forward.h"
+
+#define XFF_MAX 4096
+
+static const char *const hop_fields[] = {
+	"connection", "keep-alive", "proxy-connection", "te", "trailer",
+	"transfer-encoding", "upgrade", "content-length",
+};
+
+int
+forward_is_hop(const struct msg_head *h, const struct msg_field *f)
+{
+	const char *name = msg_name(h, f);
+	uint32_t i;
+
+	for (i = 0; i < sizeof(hop_fields) / sizeof(hop_fields[0]); i++)
+		if (strcasecmp(name, hop_fields[i]) == 0)
+			return 1;
+	for (i = 0; i < msg_nheaders(h); i++)
+		if (msg_field_is(h, &h->f[i], "connection") && msg_has_token(h, &h->f[i], name))
+			return 1;
+	return 0;
+}
+
+static int
+forward_is_ours(const struct msg_head *h, const struct msg_field *f)
+{
+	return msg_field_is(h, f, "x-forwarded-for") || msg_field_is(h, f, "x-forwarded-proto") ||
+	    msg_field_is(h, f, "x-forwarded-host") || msg_field_is(h, f, "x-request-id");
+}
+
+/* Marks the fields to drop in del (one flag per header); hop-by-hop, and ours for requests. */
+static void
+forward_mark(const struct msg_head *h, int request, char *del)
+{
+	uint32_t i;
+
+	for (i = 0; i < msg_nheaders(h); i++)
+		del[i] = (char)(forward_is_hop(h, &h->f[i]) ||
+		    (request && forward_is_ours(h, &h->f[i])));
+}
+
+static void
+forward_sweep(struct msg_head *h, const char *del)
+{
+	uint32_t i = msg_nheaders(h);
+
+	while (i-- > 0)
+		if (del[i])
+			msg_del(h, i);
+}
+
+/* "a, b, " from a trusted proxy's X-Forwarded-For fields, then the client's address. */
+static int
+forward_xff(const struct msg_head *h, const struct fwd_info *fi, char *out, size_t len)
+{
+	size_t n = 0;
+	uint32_t i;
+	int w;
+
+	for (i = 0; fi->trusted && i < msg_nheaders(h); i++) {
+		const struct msg_field *f = &h->f[i];
+
+		if (!msg_field_is(h, f, "x-forwarded-for") || f->value.len == 0)
+			continue;
+		w = snprintf(out + n, len - n, "%s, ", msg_value(h, f));
+		if (w < 0 || (size_t)w >= len - n)
+			return -1;
+		n += (size_t)w;
+	}
+	w = snprintf(out + n, len - n, "%s", fi->client_ip);
+	return w < 0 || (size_t)w >= len - n ? -1 : 0;
+}
+
+int
+forward_request(struct msg_head *h, const struct fwd_info *fi)
+{
+	const struct msg_field *f;
+	char del[MSG_FIELDS_MAX * 2 + 16], xff[XFF_MAX], rid[256] = "", fhost[1024] = "";
+	int trailers;
+
+	if (msg_nheaders(h) > sizeof(del) || forward_xff(h, fi, xff, sizeof(xff)) == -1)
+		return -1;
+	f = msg_find(h, "te");
+	trailers = f != NULL && msg_has_token(h, f, "trailers");
+	if ((f = msg_find(h, "x-request-id")) != NULL)
+		snprintf(rid, sizeof(rid), "%s", msg_value(h, f));
+	if ((f = msg_find(h, "host")) != NULL)
+		snprintf(fhost, sizeof(fhost), "%s", msg_value(h, f));
+	else if (h->authority.len > 0)
+		snprintf(fhost, sizeof(fhost), "%s", msg_s(h, h->authority));
+	forward_mark(h, 1, del);
+	forward_sweep(h, del);
+	if (msg_add(h, "X-Forwarded-For", xff) == -1 ||
+	    msg_add(h, "X-Forwarded-Proto", fi->proto) == -1 ||
+	    (fhost[0] != '\0' && msg_add(h, "X-Forwarded-Host", fhost) == -1) ||
+	    msg_add(h, "X-Request-Id", rid[0] != '\0' ? rid : fi->request_id) == -1 ||
+	    (trailers && msg_add(h, "TE", "trailers") == -1))
+		return -1;
+	return 0;
+}
+
+int
+forward_response(struct msg_head *h, int hsts)
+{
+	char del[MSG_FIELDS_MAX * 2 + 16];
+
+	if (msg_nheaders(h) > sizeof(del))
+		return -1;
+	forward_mark(h, 0, del);
+	forward_sweep(h, del);
+	if (hsts && msg_add(h, "Strict-Transport-Security", FORWARD_HSTS_VALUE) == -1)
+		return -1;
+	return 0;
+}

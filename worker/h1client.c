@@ -1,0 +1,646 @@
+/*
+ * The HTTP/1.1 upstream (see upstream.h): backend connections, their
+ * keep-alive pools, and one request at a time on each. A pool is keyed by the
+ * backend's store id (not a snapshot pointer), so it survives snapshot swaps;
+ * it holds at most H1C_POOL_MAX idle connections for at most H1C_IDLE_MS
+ * each, and drops one as soon as the backend closes it. A connection goes
+ * back only after a complete, well-framed response. Buffers are held only
+ * while bytes are in flight.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "share/log.h"
+#include "share/snap.h"
+#include "worker/context.h"
+#include "worker/http1.h"
+#include "worker/upstream.h"
+
+#define H1C_POOL_MAX 64
+#define H1C_IDLE_MS 30000
+#define H1C_BUCKETS 256
+#define H1C_CHUNK_SLACK 64	/* chunk framing added per send */
+
+/* A backend connection: in a pool while idle, else owned by one stream. */
+struct h1conn {
+	struct worker *w;
+	uint32_t backend_id;
+	int fd;
+	int reused;		/* came from the pool: may be stale */
+	int connecting;		/* connect() still in progress */
+	struct ev_io io;
+	struct ev_timer timer;	/* idle in the pool, connect timeout in use */
+	struct ustream *s;	/* the stream using it, NULL in the pool */
+	struct h1conn *next;	/* in the pool's idle list */
+};
+
+struct h1pool {
+	uint32_t backend_id;
+	uint32_t nidle;
+	struct h1conn *idle;	/* most recently used first */
+	struct h1pool *next;	/* in the bucket */
+};
+
+struct h1client_pools {
+	struct h1pool *bucket[H1C_BUCKETS];
+};
+
+struct ustream {
+	struct worker *w;
+	struct h1conn *c;
+	const struct upstream_events *ev;
+	void *arg;
+	const struct msg_head *req;
+	struct msg_head resp;
+	struct h1 *h1;
+	struct buf out, in;
+	unsigned got_byte : 1;		/* the backend answered something */
+	unsigned resp_done : 1;		/* the whole response was parsed */
+	unsigned ended : 1;		/* end() delivered to the exchange */
+	unsigned eof : 1;		/* the backend closed its side */
+	unsigned req_done : 1;		/* the exchange called end() */
+	unsigned sent : 1;		/* sent() delivered */
+	unsigned pipe : 1;		/* after a 101: raw bytes both ways */
+	unsigned failed : 1;
+	unsigned dead : 1;		/* closed by the exchange; freed after this batch */
+	unsigned kick_pending : 1;
+};
+
+static void h1c_run(struct ustream *s);
+static int h1c_connect_done(struct ustream *s);
+static const struct h1_events h1c_resp_events;
+
+/* --- pools */
+
+int
+h1client_pools_init(struct worker *w)
+{
+	w->pools = calloc(1, sizeof(*w->pools));
+	return w->pools == NULL ? -1 : 0;
+}
+
+static void
+h1conn_close(struct h1conn *c)
+{
+	ev_io_stop(c->w->loop, &c->io);
+	ev_timer_stop(c->w->loop, &c->timer);
+	close(c->fd);
+	free(c);
+}
+
+void
+h1client_pools_free(struct worker *w)
+{
+	struct h1pool *p, *pn;
+	struct h1conn *c, *cn;
+	size_t i;
+
+	if (w->pools == NULL)
+		return;
+	for (i = 0; i < H1C_BUCKETS; i++)
+		for (p = w->pools->bucket[i]; p != NULL; p = pn) {
+			pn = p->next;
+			for (c = p->idle; c != NULL; c = cn) {
+				cn = c->next;
+				h1conn_close(c);
+			}
+			free(p);
+		}
+	free(w->pools);
+	w->pools = NULL;
+}
+
+static struct h1pool *
+h1pool_find(struct worker *w, uint32_t id, int create)
+{
+	struct h1pool **head = &w->pools->bucket[id % H1C_BUCKETS], *p;
+
+	for (p = *head; p != NULL; p = p->next)
+		if (p->backend_id == id)
+			return p;
+	if (!create || (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->backend_id = id;
+	p->next = *head;
+	*head = p;
+	return p;
+}
+
+/* An idle connection became readable or timed out: the backend closed it or broke the protocol. */
+static void
+h1pool_drop(struct h1conn *c)
+{
+	struct h1pool *p = h1pool_find(c->w, c->backend_id, 0);
+	struct h1conn **pp;
+
+	for (pp = p != NULL ? &p->idle : NULL; pp != NULL && *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			p->nidle--;
+			break;
+		}
+	h1conn_close(c);
+}
+
+static void
+h1conn_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct h1conn *c = io->arg;
+
+	(void)l;
+	(void)events;
+	if (c->s == NULL)
+		h1pool_drop(c);
+	else if (!c->connecting || h1c_connect_done(c->s) == 0)
+		h1c_run(c->s);
+}
+
+static void
+h1conn_on_timer(struct ev_loop *l, struct ev_timer *t)
+{
+	struct h1conn *c = t->arg;
+	struct ustream *s = c->s;
+
+	(void)l;
+	if (s == NULL) {
+		h1pool_drop(c);
+		return;
+	}
+	/* In use, the timer only guards the connect. */
+	log_info("backend %u: connect timed out", c->backend_id);
+	s->failed = 1;
+	s->ev->fail(s->arg, UPSTREAM_CONNECT, ETIMEDOUT);
+}
+
+static struct h1conn *
+h1pool_take(struct worker *w, uint32_t id)
+{
+	struct h1pool *p = h1pool_find(w, id, 0);
+	struct h1conn *c;
+
+	if (p == NULL || p->idle == NULL)
+		return NULL;
+	c = p->idle;
+	p->idle = c->next;
+	p->nidle--;
+	c->next = NULL;
+	c->reused = 1;
+	ev_timer_stop(w->loop, &c->timer);
+	return c;
+}
+
+/* Back to the pool when reuse is set and the pool has room, else closed. */
+static void
+h1pool_put(struct h1conn *c, int reuse)
+{
+	struct worker *w = c->w;
+	struct h1pool *p;
+
+	c->s = NULL;
+	if (!reuse || c->connecting || w->stopping ||
+	    (p = h1pool_find(w, c->backend_id, 1)) == NULL || p->nidle >= H1C_POOL_MAX) {
+		h1conn_close(c);
+		return;
+	}
+	c->next = p->idle;
+	p->idle = c;
+	p->nidle++;
+	ev_timer_stop(w->loop, &c->timer);
+	if (c->io.events != EPOLLIN && ev_io_modify(w->loop, &c->io, EPOLLIN) == -1) {
+		h1pool_drop(c);
+		return;
+	}
+	ev_timer_start(w->loop, &c->timer, H1C_IDLE_MS);
+}
+
+static void
+h1c_sockaddr(const struct snap_backend *b, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (b->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(b->port);
+		memcpy(&s6->sin6_addr, b->addr, 16);
+		*sl = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(b->port);
+		memcpy(&s4->sin_addr, b->addr, 4);
+		*sl = sizeof(*s4);
+	}
+}
+
+/* A new non-blocking connect; NULL with errno when it failed at once. */
+static struct h1conn *
+h1conn_connect(struct worker *w, const struct snap_backend *b)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct h1conn *c;
+	int one = 1, saved;
+
+	h1c_sockaddr(b, &ss, &sl);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->w = w;
+	c->backend_id = b->id;
+	c->fd = socket(b->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd == -1)
+		goto fail;
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (struct sockaddr *)&ss, sl) == -1) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		c->connecting = 1;
+	}
+	ev_timer_init(&c->timer, h1conn_on_timer, c);
+	if (ev_io_start(w->loop, &c->io, c->fd, c->connecting ? EPOLLOUT : EPOLLIN,
+	    h1conn_on_io, c) == -1) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	return c;
+fail:
+	saved = errno;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+	errno = saved;
+	return NULL;
+}
+
+/* --- the stream */
+
+static void
+h1c_kick_run(void *arg)
+{
+	struct ustream *s = arg;
+
+	s->kick_pending = 0;
+	if (s->dead) {
+		buf_put(&s->w->bufs, &s->out);
+		buf_put(&s->w->bufs, &s->in);
+		msg_free(&s->resp);
+		h1_free(s->h1);
+		free(s);
+	} else
+		h1c_run(s);
+}
+
+/* Runs the stream after this batch of events (never inside an ops call). */
+static void
+h1c_kick(struct ustream *s)
+{
+	if (s->kick_pending)
+		return;
+	if (ev_defer(s->w->loop, h1c_kick_run, s) == -1) {
+		log_warnx("out of memory scheduling a backend stream");
+		return;
+	}
+	s->kick_pending = 1;
+}
+
+static struct ustream *
+h1c_open(struct worker *w, const struct snap_backend *b, const struct upstream_opts *o,
+    const struct msg_head *req, const struct upstream_events *ev, void *arg)
+{
+	struct ustream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->w = w;
+	s->ev = ev;
+	s->arg = arg;
+	s->req = req;
+	if ((s->h1 = h1_new(H1_RESPONSE, &s->resp, &h1c_resp_events, s)) == NULL ||
+	    buf_get(&w->bufs, &s->out) == -1 || h1_write_request(&s->out, req) == -1) {
+		log_warnx("request head for backend %u does not fit", b->id);
+		errno = ENOMEM;
+		goto fail;
+	}
+	s->c = o->fresh ? NULL : h1pool_take(w, b->id);
+	if (s->c == NULL && (s->c = h1conn_connect(w, b)) == NULL)
+		goto fail;
+	s->c->s = s;
+	if (s->c->connecting)
+		ev_timer_start(w->loop, &s->c->timer, o->connect_ms);
+	else
+		h1c_kick(s);	/* no event announces that a connected socket may be written */
+	return s;
+fail:
+	s->dead = 1;
+	s->kick_pending = 1;
+	h1c_kick_run(s);
+	return NULL;
+}
+
+static size_t
+h1c_room(struct ustream *s)
+{
+	size_t room;
+
+	if (buf_get(&s->w->bufs, &s->out) == -1)
+		return 0;
+	room = buf_room(&s->out);
+	return room > H1C_CHUNK_SLACK ? room - H1C_CHUNK_SLACK : 0;
+}
+
+static int
+h1c_send(struct ustream *s, const char *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (n > h1c_room(s)) {
+		log_warnx("request body overran its buffer");
+		return -1;
+	}
+	if (s->req->chunked && !s->pipe) {
+		if (h1_write_chunk(&s->out, p, n) == -1)
+			return -1;
+	} else
+		buf_append(&s->out, p, n);
+	h1c_kick(s);
+	return 0;
+}
+
+static int
+h1c_end(struct ustream *s, const struct msg_head *trailers)
+{
+	s->req_done = 1;
+	if (s->req->chunked && !s->pipe &&
+	    (buf_get(&s->w->bufs, &s->out) == -1 || h1_write_last_chunk(&s->out, trailers) == -1))
+		return -1;
+	h1c_kick(s);
+	return 0;
+}
+
+static void
+h1c_resume(struct ustream *s)
+{
+	h1c_kick(s);
+}
+
+static void
+h1c_close(struct ustream *s)
+{
+	int reuse = s->resp_done && s->req_done && !s->pipe && !s->failed && !s->eof &&
+	    s->out.len == 0 && s->in.len == 0 && s->resp.keepalive && !h1_upgraded(s->h1);
+
+	if (s->c != NULL)
+		h1pool_put(s->c, reuse);
+	s->c = NULL;
+	s->dead = 1;
+	if (!s->kick_pending) {
+		s->kick_pending = 1;
+		if (ev_defer(s->w->loop, h1c_kick_run, s) == -1)
+			log_warnx("out of memory freeing a backend stream");
+	}
+}
+
+static int
+h1c_connecting(const struct ustream *s)
+{
+	return s->c != NULL && s->c->connecting;
+}
+
+const struct upstream_ops h1client_ops = {
+	"http/1.1", h1c_open, h1c_send, h1c_room, h1c_end, h1c_resume, h1c_close, h1c_connecting,
+};
+
+/* --- the response parser's events */
+
+static int
+h1c_on_head(void *arg, struct msg_head *h)
+{
+	struct ustream *s = arg;
+
+	if (h->status == 101) {
+		if (!s->req->upgrade)
+			return -1;
+		s->pipe = 1;
+		s->req_done = s->sent = 0;	/* the request side starts over as raw bytes */
+	}
+	if (s->ev->head(s->arg, h) == -1)
+		return -1;
+	return s->req->method == MSG_M_HEAD && h->status / 100 != 1 ? 1 : 0;
+}
+
+static int
+h1c_on_body(void *arg, const char *p, size_t n)
+{
+	struct ustream *s = arg;
+
+	return s->ev->body(s->arg, p, n);
+}
+
+static int
+h1c_on_end(void *arg, struct msg_head *h)
+{
+	struct ustream *s = arg;
+
+	if (h->status / 100 != 1)
+		s->resp_done = 1;
+	return 0;
+}
+
+static const struct h1_events h1c_resp_events = { h1c_on_head, h1c_on_body, h1c_on_end };
+
+/* --- running */
+
+static void
+h1c_fail(struct ustream *s, enum upstream_err err, int code)
+{
+	if (s->failed)
+		return;
+	s->failed = 1;
+	s->ev->fail(s->arg, err, code);
+}
+
+/* The connection died: what it means depends on what the backend had said. */
+static void
+h1c_broke(struct ustream *s)
+{
+	h1c_fail(s, s->got_byte ? UPSTREAM_BROKEN : s->c->reused ? UPSTREAM_STALE : UPSTREAM_RESET, 0);
+}
+
+/* Writes pending request bytes; 1 when some went out, 0 when none, -1 when the connection failed. */
+static int
+h1c_write(struct ustream *s)
+{
+	int moved = 0;
+
+	while (s->out.len > 0) {
+		ssize_t n = send(s->c->fd, buf_head(&s->out), s->out.len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			buf_consume(&s->out, (size_t)n);
+			moved = 1;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			break;
+		return -1;
+	}
+	if (s->out.len == 0)
+		buf_put(&s->w->bufs, &s->out);
+	return moved;
+}
+
+/* Reads what fits; 0, or -1 when the connection failed. Sets eof. */
+static int
+h1c_read(struct ustream *s)
+{
+	ssize_t n;
+
+	if (s->eof || buf_get(&s->w->bufs, &s->in) == -1 || buf_room(&s->in) == 0)
+		return 0;
+	n = buf_read_fd(&s->in, s->c->fd);
+	if (n > 0)
+		s->got_byte = 1;
+	else if (n == 0)
+		s->eof = 1;
+	else if (errno != EAGAIN && errno != EINTR)
+		return -1;
+	return 0;
+}
+
+/* Parses buffered response bytes as far as the exchange has room; -1 on a bad response. */
+static int
+h1c_parse(struct ustream *s)
+{
+	while (s->in.len > 0 && !s->resp_done && !s->pipe && !s->dead) {
+		size_t room = s->ev->room(s->arg), feed = s->in.len;
+		ssize_t n;
+
+		if (room == 0)
+			return 0;
+		if (feed > room)
+			feed = room;
+		if ((n = h1_feed(s->h1, buf_head(&s->in), feed)) == -1) {
+			log_info("backend %u: bad response (%s)", s->c->backend_id, h1_error_name(s->h1));
+			return -1;
+		}
+		buf_consume(&s->in, (size_t)n);
+		if (h1_done(s->h1) && !s->resp_done && !s->pipe)
+			h1_reset(s->h1);	/* an interim 1xx: the final head follows */
+	}
+	if (!s->dead && s->eof && !s->resp_done && !s->pipe && s->in.len == 0 && h1_eof(s->h1) == -1)
+		return -1;
+	return 0;
+}
+
+/* After a 101: raw bytes to the exchange as far as it has room. */
+static void
+h1c_pipe(struct ustream *s)
+{
+	size_t n = s->in.len, room = s->ev->room(s->arg);
+
+	if (n > room)
+		n = room;
+	if (n > 0) {
+		if (s->ev->body(s->arg, buf_head(&s->in), n) == -1) {
+			h1c_fail(s, UPSTREAM_BROKEN, 0);
+			return;
+		}
+		buf_consume(&s->in, n);
+	}
+}
+
+/* Tells the exchange what finished: the response (end) and the request (sent). */
+static void
+h1c_report(struct ustream *s)
+{
+	if (!s->ended && (s->resp_done || (s->pipe && s->eof && s->in.len == 0))) {
+		s->ended = 1;
+		s->ev->end(s->arg, s->pipe ? NULL : &s->resp);
+		if (s->dead)
+			return;
+	}
+	if (s->req_done && !s->sent && s->out.len == 0) {
+		if (s->pipe)
+			(void)shutdown(s->c->fd, SHUT_WR);	/* the client's half-close */
+		s->sent = 1;
+		s->ev->sent(s->arg);
+	}
+}
+
+static void
+h1c_watch(struct ustream *s)
+{
+	uint32_t ev = 0;
+
+	if (s->out.len > 0)
+		ev |= EPOLLOUT;
+	if (!s->eof && (s->in.data == NULL || s->in.len < BUF_SIZE))
+		ev |= EPOLLIN;
+	if (ev != s->c->io.events && ev_io_modify(s->w->loop, &s->c->io, ev) == -1)
+		h1c_fail(s, UPSTREAM_BROKEN, 0);
+}
+
+/* The pending connect's event came: 0 when connected, -1 when it failed (reported). */
+static int
+h1c_connect_done(struct ustream *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(s->c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		log_info("backend %u: connect: %s", s->c->backend_id, strerror(err));
+		h1c_fail(s, UPSTREAM_CONNECT, err);
+		return -1;
+	}
+	s->c->connecting = 0;
+	ev_timer_stop(s->w->loop, &s->c->timer);
+	s->ev->more(s->arg);
+	return s->dead ? -1 : 0;
+}
+
+static void
+h1c_run(struct ustream *s)
+{
+	int wrote;
+
+	/* A pending connect finishes only on its own event: SO_ERROR says 0 before that too. */
+	if (s->dead || s->failed || s->c == NULL || s->c->connecting)
+		return;
+	if ((wrote = h1c_write(s)) == -1 || h1c_read(s) == -1) {
+		h1c_broke(s);
+		return;
+	}
+	if (wrote && !s->req_done) {
+		s->ev->more(s->arg);
+		if (s->dead)
+			return;
+	}
+	if (!s->pipe && h1c_parse(s) == -1) {
+		h1c_fail(s, UPSTREAM_BROKEN, 0);
+		return;
+	}
+	/* A 101 just parsed: the bytes after it are the pipe's already. */
+	if (!s->dead && !s->failed && s->pipe)
+		h1c_pipe(s);
+	if (s->dead || s->failed)
+		return;
+	if (s->eof && s->in.len == 0 && !s->resp_done && !s->pipe) {
+		h1c_broke(s);
+		return;
+	}
+	if (s->in.len == 0)
+		buf_put(&s->w->bufs, &s->in);
+	h1c_report(s);
+	if (!s->dead && !s->failed && !(s->resp_done && !s->pipe))
+		h1c_watch(s);
+}

@@ -1,0 +1,251 @@
+/*
+ * Neutral message heads (see message.h): storage that grows with the head,
+ * field lookup, methods.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "worker/message.h"
+
+#define MSG_MEM_FIRST 512
+#define MSG_FIELDS_FIRST 16
+
+void
+msg_init(struct msg_head *h)
+{
+	memset(h, 0, sizeof(*h));
+}
+
+void
+msg_reset(struct msg_head *h)
+{
+	char *mem = h->mem;
+	struct msg_field *f = h->f;
+	uint32_t cap = h->cap, fcap = h->fcap;
+
+	memset(h, 0, sizeof(*h));
+	h->mem = mem;
+	h->cap = cap;
+	h->f = f;
+	h->fcap = fcap;
+	if (mem != NULL)
+		h->len = 1;	/* mem[0], the empty string */
+}
+
+void
+msg_free(struct msg_head *h)
+{
+	free(h->mem);
+	free(h->f);
+	memset(h, 0, sizeof(*h));
+}
+
+/* Room for n more bytes in mem, within max in all. */
+static int
+msg_reserve(struct msg_head *h, size_t n, size_t max)
+{
+	size_t want, cap;
+	char *p;
+
+	if (h->mem == NULL) {
+		if ((h->mem = malloc(MSG_MEM_FIRST)) == NULL)
+			return -1;
+		h->cap = MSG_MEM_FIRST;
+		h->mem[0] = '\0';
+		h->len = 1;
+	}
+	want = (size_t)h->len + n;
+	if (want > max)
+		return -1;
+	if (want <= h->cap)
+		return 0;
+	for (cap = h->cap; cap < want; cap *= 2)
+		;
+	if ((p = realloc(h->mem, cap)) == NULL)
+		return -1;
+	h->mem = p;
+	h->cap = (uint32_t)cap;
+	return 0;
+}
+
+int
+msg_append(struct msg_head *h, const char *p, size_t n, size_t max)
+{
+	if (msg_reserve(h, n, max) == -1)
+		return -1;
+	memcpy(h->mem + h->len, p, n);
+	h->len += (uint32_t)n;
+	return 0;
+}
+
+int
+msg_close(struct msg_head *h, struct msg_str *out, uint32_t start, size_t max)
+{
+	if (msg_reserve(h, 1, max) == -1)
+		return -1;
+	h->mem[h->len++] = '\0';
+	out->off = start;
+	out->len = h->len - 1 - start;
+	return 0;
+}
+
+int
+msg_mark(struct msg_head *h, uint32_t *start)
+{
+	if (msg_reserve(h, 0, MSG_MEM_MAX) == -1)
+		return -1;
+	*start = h->len;
+	return 0;
+}
+
+int
+msg_str(struct msg_head *h, const char *p, size_t n, struct msg_str *out)
+{
+	uint32_t start;
+
+	if (n == 0) {
+		*out = (struct msg_str){ 0, 0 };
+		return 0;
+	}
+	if (msg_mark(h, &start) == -1 || msg_append(h, p, n, MSG_MEM_MAX) == -1)
+		return -1;
+	return msg_close(h, out, start, MSG_MEM_MAX);
+}
+
+/* A new slot at the end of f. */
+static struct msg_field *
+msg_slot(struct msg_head *h)
+{
+	struct msg_field *f;
+
+	if (h->nf == h->fcap) {
+		uint32_t cap = h->fcap == 0 ? MSG_FIELDS_FIRST : h->fcap * 2;
+
+		if (cap > 2 * MSG_FIELDS_MAX + 16 || (f = realloc(h->f, cap * sizeof(*f))) == NULL)
+			return NULL;
+		h->f = f;
+		h->fcap = cap;
+	}
+	return &h->f[h->nf++];
+}
+
+int
+msg_push(struct msg_head *h, struct msg_str name, struct msg_str value, int trailer)
+{
+	struct msg_field *f = msg_slot(h);
+
+	if (f == NULL)
+		return -1;
+	f->name = name;
+	f->value = value;
+	if (trailer || h->ntrailers > 0)
+		h->ntrailers++;
+	return 0;
+}
+
+int
+msg_add_n(struct msg_head *h, const char *name, size_t nlen, const char *value, size_t vlen,
+    int trailer)
+{
+	struct msg_str n, v;
+
+	if (msg_str(h, name, nlen, &n) == -1 || msg_str(h, value, vlen, &v) == -1)
+		return -1;
+	return msg_push(h, n, v, trailer);
+}
+
+int
+msg_add(struct msg_head *h, const char *name, const char *value)
+{
+	return msg_add_n(h, name, strlen(name), value, strlen(value), 0);
+}
+
+void
+msg_del(struct msg_head *h, uint32_t i)
+{
+	if (i >= h->nf)
+		return;
+	if (i >= h->nf - h->ntrailers)
+		h->ntrailers--;
+	memmove(&h->f[i], &h->f[i + 1], (h->nf - i - 1) * sizeof(h->f[0]));
+	h->nf--;
+}
+
+int
+msg_field_is(const struct msg_head *h, const struct msg_field *f, const char *name)
+{
+	return f->name.len == strlen(name) && strcasecmp(msg_name(h, f), name) == 0;
+}
+
+const struct msg_field *
+msg_find(const struct msg_head *h, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < msg_nheaders(h); i++)
+		if (msg_field_is(h, &h->f[i], name))
+			return &h->f[i];
+	return NULL;
+}
+
+int
+msg_has_token(const struct msg_head *h, const struct msg_field *f, const char *token)
+{
+	const char *v = msg_value(h, f), *end = v + f->value.len;
+	size_t tl = strlen(token);
+
+	while (v < end) {
+		const char *comma = memchr(v, ',', (size_t)(end - v));
+		const char *e = comma != NULL ? comma : end;
+
+		while (v < e && (*v == ' ' || *v == '\t'))
+			v++;
+		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - v) == tl && strncasecmp(v, token, tl) == 0)
+			return 1;
+		v = comma != NULL ? comma + 1 : end;
+	}
+	return 0;
+}
+
+static const char *const msg_methods[] = {
+	[MSG_M_OTHER] = "", [MSG_M_GET] = "GET", [MSG_M_HEAD] = "HEAD", [MSG_M_POST] = "POST",
+	[MSG_M_PUT] = "PUT", [MSG_M_DELETE] = "DELETE", [MSG_M_CONNECT] = "CONNECT",
+	[MSG_M_OPTIONS] = "OPTIONS", [MSG_M_TRACE] = "TRACE", [MSG_M_PATCH] = "PATCH",
+};
+
+enum msg_method
+msg_method_of(const char *name, size_t len)
+{
+	size_t i;
+
+	/* Methods are case-sensitive (RFC 9110 9.1). */
+	for (i = 1; i < sizeof(msg_methods) / sizeof(msg_methods[0]); i++)
+		if (strlen(msg_methods[i]) == len && memcmp(msg_methods[i], name, len) == 0)
+			return (enum msg_method)i;
+	return MSG_M_OTHER;
+}
+
+const char *
+msg_method_str(const struct msg_head *h)
+{
+	if (h->method != MSG_M_OTHER)
+		return msg_methods[h->method];
+	return h->method_name.len > 0 ? msg_s(h, h->method_name) : "-";
+}
+
+int
+msg_idempotent(const struct msg_head *h)
+{
+	switch (h->method) {
+	case MSG_M_GET: case MSG_M_HEAD: case MSG_M_PUT: case MSG_M_DELETE:
+	case MSG_M_OPTIONS: case MSG_M_TRACE:
+		return 1;
+	default:
+		return 0;
+	}
+}

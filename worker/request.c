@@ -1,0 +1,212 @@
+/*
+ * The request step (see request.h): host, route, local answers, and the
+ * start of an exchange. Every protocol's session calls request_step, so a
+ * policy written here holds for all of them.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "share/hostname.h"
+#include "share/log.h"
+#include "share/snap.h"
+#include "worker/accesslog.h"
+#include "worker/acmechallenge.h"
+#include "worker/context.h"
+#include "worker/errpage.h"
+#include "worker/exchange.h"
+#include "worker/forward.h"
+#include "worker/request.h"
+#include "worker/tls.h"
+
+void
+request_answer_free(struct answer *ans)
+{
+	msg_free(&ans->head);
+}
+
+/* A response head for a local answer with a body of len bytes (sent unless HEAD). */
+static int
+request_answer(struct answer *ans, const struct msg_head *req, unsigned status,
+    const char *type, const char *body, size_t len)
+{
+	struct msg_head *h = &ans->head;
+	const char *reason = errpage_reason(status);
+
+	msg_reset(h);
+	h->status = status;
+	h->major = 1;
+	h->minor = 1;
+	h->has_length = 1;
+	h->length = len;
+	ans->body = req != NULL && req->method == MSG_M_HEAD ? NULL : body;
+	ans->body_len = ans->body != NULL ? len : 0;
+	if (msg_str(h, reason, strlen(reason), &h->reason) == -1 ||
+	    (type != NULL && msg_add(h, "Content-Type", type) == -1))
+		return -1;
+	return 0;
+}
+
+int
+request_error(struct worker *w, unsigned status, enum errpage_kind kind,
+    const struct msg_head *h, int hsts, struct answer *ans)
+{
+	size_t len;
+	const char *body = errpage_body(&w->errpages, status, kind, ans->page, sizeof(ans->page),
+	    &len);
+
+	ans->close = status == 400 || status == 408;
+	if (request_answer(ans, h, status, "text/html; charset=utf-8", body, len) == -1 ||
+	    msg_add(&ans->head, "Cache-Control", "no-store") == -1 ||
+	    forward_response(&ans->head, hsts) == -1)
+		return -1;
+	return 0;
+}
+
+/* An error page, logged: the request ends here. */
+static int
+request_refuse(struct worker *w, struct request *r, const struct msg_head *h, unsigned status,
+    enum errpage_kind kind, uint64_t start_us)
+{
+	accesslog_write(w, &(struct accesslog_entry){ .req = h, .host = r->host, .backend = "",
+	    .status = status, .start_us = start_us });
+	return request_error(w, status, kind, h, r->hsts, &r->ans);
+}
+
+/*
+ * The host the request names: an absolute-form target ("http://host/path")
+ * must name the Host's host (RFC 9112 3.2.2: a mismatch is how requests get
+ * past host-based rules) and is forwarded in origin-form. -1 refuses it.
+ */
+static int
+request_host(struct msg_head *h, struct request *r)
+{
+	const struct msg_field *host = msg_find(h, "host");
+	const char *t = msg_s(h, h->path);
+	char name[HOSTNAME_MAX + 1];
+	size_t skip, alen;
+
+	if (host != NULL && hostname_from_header(msg_value(h, host), host->value.len, r->host) < 0)
+		return -1;
+	if (host == NULL && h->authority.len > 0 &&
+	    hostname_from_header(msg_s(h, h->authority), h->authority.len, r->host) < 0)
+		return -1;
+	if (strncasecmp(t, "http://", 7) == 0)
+		skip = 7;
+	else if (strncasecmp(t, "https://", 8) == 0)
+		skip = 8;
+	else
+		return 0;
+	alen = strcspn(t + skip, "/?#");
+	if (alen == 0 || memchr(t + skip, '@', alen) != NULL ||
+	    hostname_from_header(t + skip, alen, name) < 0)
+		return -1;
+	if (host != NULL && strcmp(name, r->host) != 0)
+		return -1;
+	memcpy(r->host, name, sizeof(name));
+	h->path.off += (uint32_t)(skip + alen);
+	h->path.len -= (uint32_t)(skip + alen);
+	return 0;
+}
+
+/* The ACME HTTP-01 answer from the snapshot, before any routing. */
+static int
+request_challenge(struct worker *w, struct request *r, const struct msg_head *h,
+    const struct snap *s, uint64_t start_us)
+{
+	const char *ka = acmechal_lookup(s, h);
+	unsigned status = ka != NULL ? 200 : 404;
+
+	accesslog_write(w, &(struct accesslog_entry){ .req = h, .host = r->host, .backend = "",
+	    .status = status, .start_us = start_us });
+	return request_answer(&r->ans, h, status, "text/plain", ka, ka != NULL ? strlen(ka) : 0);
+}
+
+/*
+ * Port 80 of a route with a certificate of its own goes to https:// (301
+ * for GET and HEAD, else 308) unless the route opts out; 0 when it stays.
+ */
+static unsigned
+request_redirect_status(struct worker *w, const struct msg_head *h, const struct snap_route *route,
+    const char *host)
+{
+	if (route == NULL || tls_https_port(w->tls) == 0 ||
+	    strncmp(msg_s(h, h->path), ACMECHAL_PREFIX, strlen(ACMECHAL_PREFIX)) == 0 ||
+	    (route->flags & SNAP_ROUTE_NO_HTTPS_REDIRECT) ||
+	    !tls_has_own_cert(w->tls, host, strlen(host)))
+		return 0;
+	return h->method == MSG_M_GET || h->method == MSG_M_HEAD ? 301 : 308;
+}
+
+static int
+request_redirect(struct worker *w, struct request *r, const struct msg_head *h, unsigned status,
+    uint64_t start_us)
+{
+	char loc[HOSTNAME_MAX + MSG_TARGET_MAX + 32], port[8] = "";
+	const char *path = msg_s(h, h->path);
+
+	if (tls_https_port(w->tls) != 443)
+		snprintf(port, sizeof(port), ":%u", tls_https_port(w->tls));
+	snprintf(loc, sizeof(loc), "https://%s%s%s%s", r->host, port, path[0] == '/' ? "" : "/", path);
+	accesslog_write(w, &(struct accesslog_entry){ .req = h, .host = r->host, .backend = "",
+	    .status = status, .start_us = start_us });
+	if (request_answer(&r->ans, h, status, NULL, NULL, 0) == -1 ||
+	    msg_add(&r->ans.head, "Location", loc) == -1 ||
+	    msg_add(&r->ans.head, "Cache-Control", "no-store") == -1)
+		return -1;
+	return 0;
+}
+
+/* The route's answer: an exchange, or why there is none. */
+static int
+request_forward(struct worker *w, const struct request_peer *peer, struct msg_head *h,
+    uint64_t start_us, const struct sink_ops *sink, void *arg, struct request *r,
+    struct snap *s, const struct snap_route *route)
+{
+	uint64_t limit = route->max_body != 0 ? route->max_body : w->cfg.max_body;
+	unsigned status;
+
+	if (route->be_count == 0)
+		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
+	if (limit != 0 && h->has_length && h->length > limit)
+		return request_refuse(w, r, h, 413, ERRPAGE_STATUS, start_us);
+	r->ex = exchange_start(w, &(struct exchange_req){ h, snap_ref(s), route, r->host,
+	    peer->client_ip, peer->tls ? "https" : "http", peer->trusted, peer->tls, start_us,
+	    limit }, NULL, sink, arg, &status);
+	if (r->ex == NULL)	/* the exchange logged it, with the backend it tried */
+		return request_error(w, status, ERRPAGE_STATUS, h, r->hsts, &r->ans);
+	return 0;
+}
+
+int
+request_step(struct worker *w, const struct request_peer *peer, struct msg_head *h,
+    uint64_t start_us, const struct sink_ops *sink, void *arg, struct request *r)
+{
+	struct snap *s = w->snap;	/* the request holds this one map throughout */
+	const struct snap_route *route = NULL;
+	unsigned status;
+
+	r->host[0] = '\0';
+	r->hsts = 0;
+	r->ex = NULL;
+	r->ans.close = 0;
+	if (request_host(h, r) == -1 ||
+	    (r->host[0] == '\0' && h->major == 1 && h->minor >= 1))
+		return request_refuse(w, r, h, 400, ERRPAGE_STATUS, start_us);
+	if (h->method == MSG_M_CONNECT)
+		return request_refuse(w, r, h, 501, ERRPAGE_STATUS, start_us);
+	if (acmechal_wanted(h))
+		return request_challenge(w, r, h, s, start_us);
+	if (s != NULL)
+		route = snap_lookup(s, r->host, strlen(r->host));	/* else the default route */
+	r->hsts = peer->tls && route != NULL && (route->flags & SNAP_ROUTE_HSTS);
+	if (!peer->tls && (status = request_redirect_status(w, h, route, r->host)) != 0)
+		return request_redirect(w, r, h, status, start_us);
+	if (route == NULL)
+		return request_refuse(w, r, h, 404, s == NULL || snap_route_count(s) == 0 ?
+		    ERRPAGE_WELCOME : ERRPAGE_STATUS, start_us);
+	return request_forward(w, peer, h, start_us, sink, arg, r, s, route);
+}
