@@ -202,7 +202,14 @@ ev_timer_start(struct ev_loop *l, struct ev_timer *t, uint64_t ms)
 static void
 run_timers(struct ev_loop *l)
 {
-	while (l->nheap > 0 && l->heap[1]->when_ms <= l->now) {
+	/*
+	 * At most as many as were armed when the pass began: a timer that
+	 * re-arms itself for 0 ms fires again next iteration, after I/O,
+	 * instead of keeping this pass going for ever.
+	 */
+	size_t budget = l->nheap;
+
+	while (budget-- > 0 && l->nheap > 0 && l->heap[1]->when_ms <= l->now) {
 		struct ev_timer *t = l->heap[1];
 
 		ev_timer_stop(l, t);
