@@ -262,6 +262,9 @@ ev_run_once(struct ev_loop *l, int max_wait_ms)
 		if (wait < 0 || until < wait)
 			wait = until;
 	}
+	/* Calls deferred outside any callback run now, not after the next event. */
+	if (l->ndefer > 0)
+		wait = 0;
 	l->nev = epoll_wait(l->epfd, l->ev, EV_BATCH, wait);
 	l->now = util_now_ms();
 	if (l->nev == -1) {
