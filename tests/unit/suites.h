@@ -15,5 +15,6 @@ Suite *suite_jws(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
 Suite *suite_evloop(void);
+Suite *suite_conf(void);
 
 #endif
