@@ -320,6 +320,11 @@ conf_read_file(struct conf *c, char *err, size_t errlen)
 			rc = conf_line(c, line, c->config_file, lineno, err, errlen);
 		}
 	}
+	/* fopen() opens a folder too; reading it fails (EISDIR), as may any read. */
+	if (rc == 0 && ferror(f)) {
+		snprintf(err, errlen, "%s: %s", c->config_file, strerror(errno));
+		rc = -1;
+	}
 	fclose(f);
 	return rc;
 }

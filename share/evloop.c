@@ -202,7 +202,14 @@ ev_timer_start(struct ev_loop *l, struct ev_timer *t, uint64_t ms)
 static void
 run_timers(struct ev_loop *l)
 {
-	while (l->nheap > 0 && l->heap[1]->when_ms <= l->now) {
+	/*
+	 * At most as many as were armed when the pass began: a timer that
+	 * re-arms itself for 0 ms fires again next iteration, after I/O,
+	 * instead of keeping this pass going for ever.
+	 */
+	size_t budget = l->nheap;
+
+	while (budget-- > 0 && l->nheap > 0 && l->heap[1]->when_ms <= l->now) {
 		struct ev_timer *t = l->heap[1];
 
 		ev_timer_stop(l, t);
@@ -255,6 +262,9 @@ ev_run_once(struct ev_loop *l, int max_wait_ms)
 		if (wait < 0 || until < wait)
 			wait = until;
 	}
+	/* Calls deferred outside any callback run now, not after the next event. */
+	if (l->ndefer > 0)
+		wait = 0;
 	l->nev = epoll_wait(l->epfd, l->ev, EV_BATCH, wait);
 	l->now = util_now_ms();
 	if (l->nev == -1) {

@@ -14,5 +14,7 @@ Suite *suite_http1(void);
 Suite *suite_jws(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
+Suite *suite_evloop(void);
+Suite *suite_conf(void);
 
 #endif
