@@ -233,6 +233,19 @@ ev_defer(struct ev_loop *l, ev_defer_fn *fn, void *arg)
 	return 0;
 }
 
+int
+ev_defer_once(struct ev_loop *l, ev_defer_fn *fn, void *arg, uint8_t *pending)
+{
+	if (*pending)
+		return 0;
+	if (ev_defer(l, fn, arg) == -1) {
+		log_warnx("out of memory deferring a call");
+		return -1;
+	}
+	*pending = 1;
+	return 0;
+}
+
 static void
 run_deferred(struct ev_loop *l)
 {

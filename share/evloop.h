@@ -52,6 +52,11 @@ int ev_timer_armed(const struct ev_timer *t);
 
 /* Runs fn(arg) after the current batch of events (for frees). */
 int ev_defer(struct ev_loop *l, ev_defer_fn *fn, void *arg);
+/*
+ * ev_defer once per batch: nothing when *pending is set, else schedules
+ * fn(arg) and sets it (fn clears it). Out of memory is logged; -1.
+ */
+int ev_defer_once(struct ev_loop *l, ev_defer_fn *fn, void *arg, uint8_t *pending);
 
 /* Cached monotonic time in ms, updated once per loop iteration. */
 uint64_t ev_now(const struct ev_loop *l);

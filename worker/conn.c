@@ -66,13 +66,7 @@ conn_kick_run(void *arg)
 void
 conn_kick(struct conn *c)
 {
-	if (c->kick_pending)
-		return;
-	if (ev_defer(c->w->loop, conn_kick_run, c) == -1) {
-		log_warnx("out of memory scheduling a connection");
-		return;
-	}
-	c->kick_pending = 1;
+	(void)ev_defer_once(c->w->loop, conn_kick_run, c, &c->kick_pending);
 }
 
 static void

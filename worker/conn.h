@@ -52,9 +52,9 @@ struct conn {
 	size_t drained;			/* bytes dropped while lingering */
 	const struct session_ops *sops;
 	void *sess;
+	uint8_t kick_pending;		/* a run is deferred (ev_defer_once) */
 	unsigned peer_eof : 1;		/* the client sent its last byte */
 	unsigned dead : 1;
-	unsigned kick_pending : 1;
 	unsigned lingering : 1;		/* answered, closing: unread input is drained */
 	unsigned wr_shut : 1;		/* our write side is shut (half-close) */
 };

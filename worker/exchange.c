@@ -57,7 +57,7 @@ struct exchange {
 	unsigned req_sent : 1;		/* pipe: the client's half-close reached the backend */
 	unsigned logged : 1;
 	unsigned dead : 1;
-	unsigned kick_pending : 1;
+	uint8_t kick_pending;
 	uint64_t bytes_in, bytes_out;
 	char reqid[20];
 };
@@ -101,13 +101,7 @@ ex_kick_run(void *arg)
 static void
 ex_kick(struct exchange *ex)
 {
-	if (ex->kick_pending)
-		return;
-	if (ev_defer(ex->w->loop, ex_kick_run, ex) == -1) {
-		log_warnx("out of memory scheduling a request");
-		return;
-	}
-	ex->kick_pending = 1;
+	(void)ev_defer_once(ex->w->loop, ex_kick_run, ex, &ex->kick_pending);
 }
 
 static void

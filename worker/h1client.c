@@ -70,7 +70,7 @@ struct ustream {
 	unsigned pipe : 1;		/* after a 101: raw bytes both ways */
 	unsigned failed : 1;
 	unsigned dead : 1;		/* closed by the exchange; freed after this batch */
-	unsigned kick_pending : 1;
+	uint8_t kick_pending;
 };
 
 static void h1c_run(struct ustream *s);
@@ -300,13 +300,7 @@ h1c_kick_run(void *arg)
 static void
 h1c_kick(struct ustream *s)
 {
-	if (s->kick_pending)
-		return;
-	if (ev_defer(s->w->loop, h1c_kick_run, s) == -1) {
-		log_warnx("out of memory scheduling a backend stream");
-		return;
-	}
-	s->kick_pending = 1;
+	(void)ev_defer_once(s->w->loop, h1c_kick_run, s, &s->kick_pending);
 }
 
 static struct ustream *
@@ -399,11 +393,7 @@ h1c_close(struct ustream *s)
 		h1pool_put(s->c, reuse);
 	s->c = NULL;
 	s->dead = 1;
-	if (!s->kick_pending) {
-		s->kick_pending = 1;
-		if (ev_defer(s->w->loop, h1c_kick_run, s) == -1)
-			log_warnx("out of memory freeing a backend stream");
-	}
+	h1c_kick(s);	/* the free runs after this batch */
 }
 
 static int

@@ -1134,6 +1134,36 @@ START_TEST(defer_outside_loop)
 }
 END_TEST
 
+/* ev_defer_once: the pending flag is the caller's, cleared by the deferred call. */
+static uint8_t once_pending;
+static int once_runs;
+
+static void
+once_run(void *arg)
+{
+	(void)arg;
+	once_pending = 0;
+	once_runs++;
+}
+
+START_TEST(defer_once_per_batch)
+{
+	once_pending = 0;
+	once_runs = 0;
+	ck_assert_int_eq(ev_defer_once(loop, once_run, NULL, &once_pending), 0);
+	ck_assert_int_eq(ev_defer_once(loop, once_run, NULL, &once_pending), 0);
+	ck_assert_int_eq(once_pending, 1);
+	ck_assert_int_eq(once_runs, 0);
+	ck_assert_int_eq(ev_run_once(loop, 0), 0);
+	ck_assert_int_eq(once_runs, 1);
+	ck_assert_int_eq(once_pending, 0);
+	/* Cleared: the next batch schedules it again. */
+	ck_assert_int_eq(ev_defer_once(loop, once_run, NULL, &once_pending), 0);
+	ck_assert_int_eq(ev_run_once(loop, 0), 0);
+	ck_assert_int_eq(once_runs, 2);
+}
+END_TEST
+
 /* --- the loop */
 
 START_TEST(run_once_waits)
@@ -1312,6 +1342,7 @@ suite_evloop(void)
 	tcase_add_test(df, defer_many);
 	tcase_add_test(df, defer_frees_stopped_watcher);
 	tcase_add_test(df, defer_outside_loop);
+	tcase_add_test(df, defer_once_per_batch);
 	suite_add_tcase(s, df);
 
 	tcase_add_checked_fixture(lp, setup, teardown);
