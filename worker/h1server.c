@@ -130,6 +130,8 @@ sink_head(void *arg, struct msg_head *resp, int nobody)
 	int minor = h1s_minor(s), keepalive;
 
 	conn_kick(c);
+	if (buf_get(&c->w->bufs, &c->out) == -1)
+		return -1;
 	if (resp->status == 101) {
 		s->pipe = 1;
 		s->resp_started = 1;
@@ -160,6 +162,8 @@ sink_body(void *arg, const char *p, size_t n)
 	struct conn *c = s->c;
 
 	conn_kick(c);
+	if (buf_get(&c->w->bufs, &c->out) == -1)
+		return -1;
 	if (s->fr == H1_FRAME_CHUNKED && !s->pipe)
 		return h1_write_chunk(&c->out, p, n);
 	if (n > buf_room(&c->out))
@@ -185,7 +189,8 @@ sink_end(void *arg, struct msg_head *resp)
 	s->ex = NULL;
 	if (s->pipe)
 		s->close_after = 1;
-	else if (s->fr == H1_FRAME_CHUNKED && h1_write_last_chunk(&s->c->out, resp) == -1)
+	else if (s->fr == H1_FRAME_CHUNKED && (buf_get(&s->c->w->bufs, &s->c->out) == -1 ||
+	    h1_write_last_chunk(&s->c->out, resp) == -1))
 		s->close_after = 1;
 	if (!s->req_done)
 		s->close_after = 1;
@@ -407,6 +412,8 @@ h1s_flush(struct h1s *s)
 		conn_close(s->c);
 		return -1;
 	}
+	if (s->c->out.len == 0)
+		buf_put(&s->c->w->bufs, &s->c->out);	/* taken again by the next room() */
 	if (moved && s->ex != NULL)
 		exchange_resume(s->ex);
 	return 0;
@@ -427,7 +434,8 @@ h1s_read(struct h1s *s)
 	}
 	if (c->in.len > before && s->timer_phase == TIMER_BODY)
 		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.body_timeout_ms);
-	if (c->in.len == 0 && !s->req_active)
+	/* A paused or finished body holds no buffer: the next read takes one again. */
+	if (c->in.len == 0)
 		buf_put(&c->w->bufs, &c->in);
 	return 0;
 }
