@@ -340,18 +340,18 @@ run_end(struct acme_peer *a)
 static void
 run_failed(struct acme_peer *a, const char *type, const char *detail, uint64_t retry_after)
 {
-	struct order_row r;
-	char line[ACME_ERROR_MAX];
+	struct store_order r;
+	char line[STORE_ORDER_ERROR_MAX];
 
-	if (acmeq_row_get(a->m, a->run.route_id, &r) == -1)
-		memset(&r, 0, sizeof(r));
+	/* No row (or a store failure) starts from a zeroed one. */
+	(void)store_order_get(a->m->store, a->run.route_id, &r);
 	snprintf(line, sizeof(line), "%s: %s", type, detail);
 	util_strlcpy(r.state, "failed", sizeof(r.state));
 	util_strlcpy(r.last_error, line, sizeof(r.last_error));
 	r.attempts++;
 	/* A forced renewal stays forced until it succeeds. */
 	r.next_attempt = (int64_t)time(NULL) + backoff_s(a->m, r.attempts, retry_after);
-	acmeq_row_put(a->m, a->run.route_id, &r, NULL);
+	store_order_put(a->m->store, a->run.route_id, &r, NULL);
 	snprintf(line, sizeof(line), "%s: %s; attempt %lld, next in %lld s", type, detail,
 	    (long long)r.attempts, (long long)(r.next_attempt - time(NULL)));
 	acme_run_log(&a->run, LOG_WARNING, "order failed: ", line);
@@ -424,7 +424,7 @@ on_cert(void *arg, struct ipc_msg *msg)
 {
 	struct acme_peer *a = arg;
 	char *chain = malloc(MSG_A_CHAIN_MAX + 1), *key = malloc(MSG_A_KEY_MAX + 1), err[600];
-	struct order_row r;
+	struct store_order r;
 	struct cur cu;
 	uint64_t id;
 	int rc = -1;
@@ -443,7 +443,7 @@ on_cert(void *arg, struct ipc_msg *msg)
 	}
 	memset(&r, 0, sizeof(r));
 	util_strlcpy(r.state, "valid", sizeof(r.state));
-	acmeq_row_put(a->m, a->run.route_id, &r, NULL);
+	store_order_put(a->m->store, a->run.route_id, &r, NULL);
 	acme_run_log(&a->run, LOG_NOTICE, "certificate installed, fingerprint ", err);
 	run_end(a);
 out:

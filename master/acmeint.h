@@ -20,7 +20,6 @@ struct master;
 
 #define ACME_NAMES_MAX 100		/* names in one order (Let's Encrypt's limit) */
 #define ACME_ORDER_DEADLINE_MS (10 * 60000)	/* an order still running then: the child is stuck */
-#define ACME_ERROR_MAX 600
 
 struct acme_chal {
 	char token[MSG_A_TOKEN_MAX + 1];
@@ -57,22 +56,8 @@ struct acme_peer {
 	uint32_t nchals;
 };
 
-/* A row of acme_orders (schema version 4). */
-struct order_row {
-	char state[16];
-	int64_t attempts;
-	int64_t next_attempt;
-	int force;
-	char last_error[ACME_ERROR_MAX];
-};
-
 /* --- acmequeue.c */
 
-/* The route's row: 1 with *r filled, 0 when there is none (r zeroed), -1 on error. */
-int acmeq_row_get(struct master *m, int64_t route_id, struct order_row *r);
-/* Writes the whole row; names NULL keeps the stored ones. 0 or -1 (logged). */
-int acmeq_row_put(struct master *m, int64_t route_id, const struct order_row *r,
-    const char *names);
 /* 1 when the n names of a (any order) are the k sorted names of b. */
 int acmeq_names_equal(char *const *a, size_t n, char *const *b, size_t k);
 /* Looks for a due order after ms. */
