@@ -1,6 +1,6 @@
 /*
- * The master's side of ACME: the acme child (spawned and respawned through
- * master/children.c), the order queue and schedule in the store (table
+ * The master's side of ACME: the acme child (a role of the process table,
+ * master/proc.h), the order queue and schedule in the store (table
  * acme_orders), renewal and back-off, the HTTP-01 challenge barrier, the
  * checks on an issued certificate, and `haloyd-ctl cert status|renew`.
  */
@@ -21,8 +21,6 @@ int acme_init(struct master *m);
 /* Asks the child to stop (graceful stop of the master). */
 void acme_stop(struct master *m);
 void acme_free(struct master *m);
-/* SIGCHLD for a pid that is not a worker's. */
-void acme_reaped(struct master *m, pid_t pid, int status);
 /* A generation was acked: answer a challenge barrier that is now met. */
 void acme_publish_check(struct master *m);
 /* The challenges the next snapshot must carry (valid until the next change). */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "master/proc.h"
 #include "master/snapbuild.h"
 #include "share/evloop.h"
 #include "share/hostname.h"
@@ -40,13 +41,7 @@ struct acme_run {
 
 struct acme_peer {
 	struct master *m;
-	pid_t pid;
-	int sock;
-	struct ev_io io;
-	int hello;
-	uint64_t started_ms;
-	uint64_t backoff_ms;
-	struct ev_timer respawn;
+	struct proc proc;		/* the child: master/proc.h */
 	struct ev_timer tick;		/* looks for a due order */
 	struct ev_timer deadline;	/* the running order's */
 	uint64_t next_id;
@@ -66,8 +61,6 @@ void acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t);
 
 /* --- acme.c */
 
-/* Kills the child (it is respawned when reaped). */
-void acme_peer_kill(struct acme_peer *a, const char *why);
 /* "acme DOMAIN: what detail" at prio, with HALOYD_DOMAIN as a journal field. */
 void acme_run_log(const struct acme_run *r, int prio, const char *what, const char *detail);
 

@@ -165,10 +165,8 @@ run_start(struct acme_peer *a, const struct acme_cand *c, struct store_order *ro
 	util_strlcpy(row->state, "running", sizeof(row->state));
 	store_order_put(a->m->store, c->route_id, row, joined);
 	acme_run_log(&a->run, LOG_INFO, "ordering a certificate for ", joined);
-	if (ipc_send(a->sock, MSG_A_ORDER, 0, 0, buf, b.len, -1) == -1) {
-		acme_peer_kill(a, "its socket is full or broken");
+	if (proc_send(&a->proc, MSG_A_ORDER, 0, 0, buf, b.len, -1) == -1)
 		return;
-	}
 	ev_timer_start(a->m->loop, &a->deadline, ACME_ORDER_DEADLINE_MS);
 }
 
@@ -223,7 +221,7 @@ acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t)
 	int64_t wake, now;
 
 	(void)l;
-	if (a->m->stopping || !a->hello || a->run.id != 0)
+	if (a->m->stopping || !a->proc.ready || a->run.id != 0)
 		return;
 	memset(&cl, 0, sizeof(cl));
 	if (store_route_foreach(a->m->store, cand_collect, &cl) != 0) {

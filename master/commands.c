@@ -12,13 +12,14 @@
 
 #include "master/acme.h"
 #include "master/certcmds.h"
-#include "master/children.h"
 #include "master/commands.h"
 #include "master/conf.h"
 #include "master/control.h"
 #include "master/master.h"
+#include "master/proc.h"
 #include "master/publish.h"
 #include "master/store.h"
+#include "master/workers.h"
 #include "share/addr.h"
 #include "share/cursor.h"
 #include "share/hostname.h"
@@ -500,9 +501,9 @@ cmd_route_show(struct master *m, struct cclient *cl, struct cur *c)
 static void
 status_rows(struct master *m, struct cclient *cl)
 {
+	const struct proc *p;
 	uint8_t buf[1024];
 	struct wbuf w;
-	size_t i;
 
 	wb_init(&w, buf, sizeof(buf));
 	wb_u16(&w, 6);
@@ -513,18 +514,11 @@ status_rows(struct master *m, struct cclient *cl)
 	control_row_int(&w, "routes", m->nroutes);
 	control_row_int(&w, "workers", (int64_t)m->nworkers);
 	control_reply_row(cl, &w);
-	for (i = 0; i < m->nworkers; i++) {
-		const struct child *ch = &m->workers[i];
-
+	/* Then every child whose role is listed, from the process table. */
+	for (p = m->procs; p != NULL; p = p->next) {
 		wb_init(&w, buf, sizeof(buf));
-		wb_u16(&w, 6);
-		control_row_str(&w, "role", "worker");
-		control_row_int(&w, "index", ch->index);
-		control_row_int(&w, "pid", ch->pid);
-		control_row_int(&w, "generation", ch->acked_gen);
-		control_row_int(&w, "requests", (int64_t)ch->requests);
-		control_row_int(&w, "connections", ch->connections);
-		control_reply_row(cl, &w);
+		if (proc_status_row(p, &w) == 0)
+			control_reply_row(cl, &w);
 	}
 	control_reply_end(cl);
 }
@@ -534,7 +528,7 @@ cmd_status(struct master *m, struct cclient *cl, struct cur *c)
 {
 	if (cur_end(c) == -1)
 		return -1;
-	children_request_status(m, ++m->status_seq);
+	workers_request_status(m, ++m->status_seq);
 	control_reply_after_status(cl, m->status_seq, status_rows);
 	return 0;
 }

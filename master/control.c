@@ -22,6 +22,7 @@
 #include "master/control.h"
 #include "master/master.h"
 #include "master/publish.h"
+#include "master/workers.h"
 #include "share/ipc.h"
 #include "share/log.h"
 #include "share/msg.h"
@@ -302,7 +303,7 @@ status_complete(const struct master *m, uint32_t seq)
 	size_t i;
 
 	for (i = 0; i < m->nworkers; i++)
-		if (m->workers[i].ready && m->workers[i].status_seq < seq)
+		if (m->workers[i].proc.ready && m->workers[i].status_seq < seq)
 			return 0;
 	return 1;
 }
