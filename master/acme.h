@@ -13,6 +13,7 @@
 
 struct master;
 struct cclient;
+struct cur;
 struct ipc_msg;
 struct snapb_chal;
 
@@ -40,9 +41,8 @@ void acme_route_removed(struct master *m, const char *name);
  * local or single-label name, a wildcard), or NULL when it can.
  */
 const char *acme_name_refusal(const char *name);
-/* 1 when type is a control request of this module. */
-int acme_cmd_handles(uint16_t type);
-/* Runs `cert status` / `cert renew`; -1 = malformed. */
-int acme_cmd_run(struct master *m, struct cclient *cl, struct ipc_msg *msg);
+/* `haloyd-ctl cert status` and `cert renew` (master/cmdtable.c's handlers). */
+int acme_cmd_status(struct master *m, struct cclient *cl, struct cur *c);
+int acme_cmd_renew(struct master *m, struct cclient *cl, struct cur *c);
 
 #endif

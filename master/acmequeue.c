@@ -312,8 +312,8 @@ status_collect(struct master *m, const char *only, struct status_row **out, size
 	return rc == STORE_OK ? 0 : -1;
 }
 
-static int
-cmd_status(struct master *m, struct cclient *cl, struct cur *c)
+int
+acme_cmd_status(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char raw[MSG_STR_MAX], name[HOSTNAME_MAX + 1];
 	struct status_row *v = NULL;
@@ -338,8 +338,8 @@ cmd_status(struct master *m, struct cclient *cl, struct cur *c)
 	return 0;
 }
 
-static int
-cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
+int
+acme_cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char raw[MSG_STR_MAX], name[HOSTNAME_MAX + 1], msg[400];
 	struct store_route r;
@@ -381,21 +381,4 @@ cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
 	}
 	store_route_free(&r);
 	return 0;
-}
-
-int
-acme_cmd_handles(uint16_t type)
-{
-	return type == MSG_C_CERT_STATUS || type == MSG_C_CERT_RENEW;
-}
-
-int
-acme_cmd_run(struct master *m, struct cclient *cl, struct ipc_msg *msg)
-{
-	struct cur c;
-
-	if (msg->h.len < 2 || msg->h.len > 2 + MSG_STR_MAX || msg->fd >= 0)
-		return -1;
-	cur_init(&c, msg->data, msg->h.len);
-	return msg->h.type == MSG_C_CERT_STATUS ? cmd_status(m, cl, &c) : cmd_renew(m, cl, &c);
 }

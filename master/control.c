@@ -18,7 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "master/commands.h"
+#include "master/cmdtable.h"
 #include "master/control.h"
 #include "master/master.h"
 #include "master/publish.h"
@@ -487,7 +487,7 @@ client_read(struct cclient *cl)
 	}
 	cl->busy = 1;
 	cl->seq = msg->h.seq;
-	if (commands_run(cl->ctl->m, cl, msg) == -1) {
+	if (cmdtable_run(cl->ctl->m, cl, msg) == -1) {
 		log_notice("control client uid %u: malformed command (type %u)", (unsigned)cl->uid,
 		    msg->h.type);
 		control_reply_fail(cl, CTL_EUSAGE, "malformed request");
