@@ -311,6 +311,14 @@ barrier_fire(struct ev_loop *l, struct ev_timer *t)
 }
 
 void
+publish_sent(struct master *m)
+{
+	/* Also for a worker's first snapshot, which no ack of another worker would police. */
+	if (!ev_timer_armed(&m->barrier_timer))
+		ev_timer_start(m->loop, &m->barrier_timer, PUBLISH_ACK_GRACE_MS / 3);
+}
+
+void
 publish_check(struct master *m)
 {
 	size_t i;

@@ -40,6 +40,7 @@ worker_send_snapshot(struct mworker *w)
 	}
 	w->sent_gen = m->gen;
 	w->sent_ms = util_now_ms();
+	publish_sent(m);
 	return 0;
 }
 
