@@ -51,7 +51,6 @@
 #define RESPAWN_MIN_MS 1000
 #define RESPAWN_MAX_MS 60000
 #define RESPAWN_STABLE_MS 60000	/* alive this long: its back-off starts again */
-#define BACKOFF_BASE_S 5
 
 /* --- names */
 
@@ -252,27 +251,6 @@ acme_run_log(const struct acme_run *r, int prio, const char *what, const char *d
 	log_fields(prio, fields, "acme %s: %s%s", r->names[0], what, detail);
 }
 
-/*
- * Exponential back-off: the base doubles per failed attempt, plus up to a
- * quarter of jitter (so a wait never shrinks before the cap), capped by
- * acme_backoff_max, and never shorter than the CA's Retry-After.
- */
-static int64_t
-backoff_s(const struct master *m, int64_t attempts, uint64_t retry_after)
-{
-	uint64_t max = m->cfg.acme_backoff_max_ms / 1000, d = BACKOFF_BASE_S, r = 0;
-
-	while (attempts-- > 1 && d < max)
-		d *= 2;
-	(void)util_random(&r, sizeof(r));
-	d += d / 4 * (r % 1001) / 1000;
-	if (d > max)
-		d = max;
-	if (d == 0)
-		d = 1;
-	return (int64_t)(retry_after > d ? retry_after : d);
-}
-
 static void
 run_end(struct acme_peer *a)
 {
@@ -296,7 +274,7 @@ run_failed(struct acme_peer *a, const char *type, const char *detail, uint64_t r
 	util_strlcpy(r.last_error, line, sizeof(r.last_error));
 	r.attempts++;
 	/* A forced renewal stays forced until it succeeds. */
-	r.next_attempt = (int64_t)time(NULL) + backoff_s(a->m, r.attempts, retry_after);
+	r.next_attempt = (int64_t)time(NULL) + acmeq_backoff_s(a->m, r.attempts, retry_after);
 	store_order_put(a->m->store, a->run.route_id, &r, NULL);
 	snprintf(line, sizeof(line), "%s: %s; attempt %lld, next in %lld s", type, detail,
 	    (long long)r.attempts, (long long)(r.next_attempt - time(NULL)));

@@ -55,6 +55,8 @@ struct acme_peer {
 
 /* 1 when the n names of a (any order) are the k sorted names of b. */
 int acmeq_names_equal(char *const *a, size_t n, char *const *b, size_t k);
+/* Seconds to wait after the attempts-th failed attempt: doubling, jittered, capped, >= retry_after. */
+int64_t acmeq_backoff_s(const struct master *m, int64_t attempts, uint64_t retry_after);
 /* Looks for a due order after ms. */
 void acmeq_tick_soon(struct acme_peer *a, uint64_t ms);
 void acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t);

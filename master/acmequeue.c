@@ -28,6 +28,7 @@
 #include "share/util.h"
 
 #define IDLE_CHECK_MS 3600000		/* look at the schedule at least this often */
+#define BACKOFF_BASE_S 5
 
 /* --- names */
 
@@ -54,6 +55,28 @@ acmeq_names_equal(char *const *a, size_t n, char *const *b, size_t k)
 }
 
 /* --- the schedule */
+
+/*
+ * Exponential back-off: the base doubles per failed attempt, plus up to a
+ * quarter of jitter (so a wait never shrinks before the cap), capped by
+ * acme_backoff_max, and never shorter than the CA's Retry-After.
+ */
+int64_t
+acmeq_backoff_s(const struct master *m, int64_t attempts, uint64_t retry_after)
+{
+	uint64_t max = m->cfg.acme_backoff_max_ms / 1000, d = BACKOFF_BASE_S, r = 0;
+
+	while (attempts-- > 1 && d < max)
+		d *= 2;
+	(void)util_random(&r, sizeof(r));
+	d += d / 4 * (r % 1001) / 1000;
+	if (d > max)
+		d = max;
+	if (d == 0)
+		d = 1;
+	return (int64_t)(retry_after > d ? retry_after : d);
+}
+
 
 /* A route as the schedule sees it: the names it should have a certificate for. */
 struct acme_cand {

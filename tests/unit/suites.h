@@ -14,5 +14,9 @@ Suite *suite_http1(void);
 Suite *suite_jws(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
+Suite *suite_proc(void);
+Suite *suite_publish(void);
+Suite *suite_acmeq(void);
+Suite *suite_store_acme(void);
 
 #endif
