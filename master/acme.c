@@ -1,7 +1,8 @@
 /*
- * The master's side of ACME (see acme.h): the child's life and channel,
- * the HTTP-01 challenge barrier, and the outcome of orders. The child does
- * the talking to the CA; the master decides what to order and when
+ * The master's side of ACME (see acme.h): the acme role of the process
+ * table (its messages and hooks), the HTTP-01 challenge barrier, and the
+ * outcome of orders. The child does the talking to the CA; the master
+ * decides what to order and when
  * (acmequeue.c), checks everything the child sends before it reaches a
  * worker or the store, and publishes HTTP-01 answers with the same barrier
  * as route changes: the child hears CHAL_READY only when every live worker
@@ -28,7 +29,6 @@
 #include "master/acme.h"
 #include "master/acmeint.h"
 #include "master/certs.h"
-#include "master/children.h"
 #include "master/control.h"
 #include "master/keyring.h"
 #include "master/master.h"
@@ -50,9 +50,7 @@
 
 #define RESPAWN_MIN_MS 1000
 #define RESPAWN_MAX_MS 60000
-#define BACKOFF_BASE_S 5
-
-static void acme_read(struct ev_loop *l, struct ev_io *io, uint32_t events);
+#define RESPAWN_STABLE_MS 60000	/* alive this long: its back-off starts again */
 
 /* --- names */
 
@@ -138,61 +136,9 @@ acme_send_config(struct acme_peer *a)
 	wb_str(&b, directory_url(cf));
 	wb_str(&b, cf->acme_email);
 	wb_str(&b, cf->acme_ca_file);
-	rc = b.bad ? -1 : ipc_send(a->sock, MSG_A_CONFIG, 0, 0, buf, b.len, fd);
+	rc = b.bad ? -1 : ipc_send(a->proc.sock, MSG_A_CONFIG, 0, 0, buf, b.len, fd);
 	close(fd);
 	return rc;
-}
-
-static void
-acme_closed(struct acme_peer *a)
-{
-	if (a->sock >= 0) {
-		ev_io_stop(a->m->loop, &a->io);
-		close(a->sock);
-		a->sock = -1;
-	}
-	a->hello = 0;
-}
-
-void
-acme_peer_kill(struct acme_peer *a, const char *why)
-{
-	if (a->pid <= 0)
-		return;
-	log_warnx("acme child (pid %d): %s; killing it", (int)a->pid, why);
-	kill(a->pid, SIGKILL);
-	acme_closed(a);
-}
-
-static void
-acme_spawn(struct acme_peer *a)
-{
-	struct master *m = a->m;
-	struct msg_hello h = { HALOYD_PROTO_VERSION, ROLE_MASTER, 0, (uint32_t)getpid() };
-
-	if (children_fork(m, "acme", -1, m->cfg.acme_user, &a->pid, &a->sock) == -1) {
-		ev_timer_start(m->loop, &a->respawn, RESPAWN_MAX_MS);
-		return;
-	}
-	a->started_ms = util_now_ms();
-	a->hello = 0;
-	if (util_set_nonblock(a->sock) == -1 ||
-	    ev_io_start(m->loop, &a->io, a->sock, EPOLLIN, acme_read, a) == -1 ||
-	    ipc_send(a->sock, MSG_HELLO, 0, 0, &h, sizeof(h), -1) == -1) {
-		acme_peer_kill(a, "cannot talk to it");
-		return;
-	}
-	log_info("acme child started (pid %d)", (int)a->pid);
-}
-
-static void
-respawn_fire(struct ev_loop *l, struct ev_timer *t)
-{
-	struct acme_peer *a = t->arg;
-
-	(void)l;
-	if (!a->m->stopping && a->pid == 0)
-		acme_spawn(a);
 }
 
 /* --- challenges */
@@ -283,14 +229,13 @@ acme_publish_check(struct master *m)
 	uint8_t buf[16 + MSG_A_TOKEN_MAX];
 	struct wbuf b;
 
-	if (a == NULL || !a->run.waiting || a->sock < 0 || !publish_served(m, a->run.chal_gen))
+	if (a == NULL || !a->run.waiting || a->proc.sock < 0 || !publish_served(m, a->run.chal_gen))
 		return;
 	a->run.waiting = 0;
 	wb_init(&b, buf, sizeof(buf));
 	wb_u64(&b, a->run.id);
 	wb_str(&b, a->run.chal_token);
-	if (ipc_send(a->sock, MSG_A_CHAL_READY, 0, 0, buf, b.len, -1) == -1)
-		acme_peer_kill(a, "its socket is full or broken");
+	proc_send(&a->proc, MSG_A_CHAL_READY, 0, 0, buf, b.len, -1);
 }
 
 /* --- outcomes */
@@ -306,27 +251,6 @@ acme_run_log(const struct acme_run *r, int prio, const char *what, const char *d
 	log_fields(prio, fields, "acme %s: %s%s", r->names[0], what, detail);
 }
 
-/*
- * Exponential back-off: the base doubles per failed attempt, plus up to a
- * quarter of jitter (so a wait never shrinks before the cap), capped by
- * acme_backoff_max, and never shorter than the CA's Retry-After.
- */
-static int64_t
-backoff_s(const struct master *m, int64_t attempts, uint64_t retry_after)
-{
-	uint64_t max = m->cfg.acme_backoff_max_ms / 1000, d = BACKOFF_BASE_S, r = 0;
-
-	while (attempts-- > 1 && d < max)
-		d *= 2;
-	(void)util_random(&r, sizeof(r));
-	d += d / 4 * (r % 1001) / 1000;
-	if (d > max)
-		d = max;
-	if (d == 0)
-		d = 1;
-	return (int64_t)(retry_after > d ? retry_after : d);
-}
-
 static void
 run_end(struct acme_peer *a)
 {
@@ -340,18 +264,18 @@ run_end(struct acme_peer *a)
 static void
 run_failed(struct acme_peer *a, const char *type, const char *detail, uint64_t retry_after)
 {
-	struct order_row r;
-	char line[ACME_ERROR_MAX];
+	struct store_order r;
+	char line[STORE_ORDER_ERROR_MAX];
 
-	if (acmeq_row_get(a->m, a->run.route_id, &r) == -1)
-		memset(&r, 0, sizeof(r));
+	/* No row (or a store failure) starts from a zeroed one. */
+	(void)store_order_get(a->m->store, a->run.route_id, &r);
 	snprintf(line, sizeof(line), "%s: %s", type, detail);
 	util_strlcpy(r.state, "failed", sizeof(r.state));
 	util_strlcpy(r.last_error, line, sizeof(r.last_error));
 	r.attempts++;
 	/* A forced renewal stays forced until it succeeds. */
-	r.next_attempt = (int64_t)time(NULL) + backoff_s(a->m, r.attempts, retry_after);
-	acmeq_row_put(a->m, a->run.route_id, &r, NULL);
+	r.next_attempt = (int64_t)time(NULL) + acmeq_backoff_s(a->m, r.attempts, retry_after);
+	store_order_put(a->m->store, a->run.route_id, &r, NULL);
 	snprintf(line, sizeof(line), "%s: %s; attempt %lld, next in %lld s", type, detail,
 	    (long long)r.attempts, (long long)(r.next_attempt - time(NULL)));
 	acme_run_log(&a->run, LOG_WARNING, "order failed: ", line);
@@ -424,7 +348,7 @@ on_cert(void *arg, struct ipc_msg *msg)
 {
 	struct acme_peer *a = arg;
 	char *chain = malloc(MSG_A_CHAIN_MAX + 1), *key = malloc(MSG_A_KEY_MAX + 1), err[600];
-	struct order_row r;
+	struct store_order r;
 	struct cur cu;
 	uint64_t id;
 	int rc = -1;
@@ -443,7 +367,7 @@ on_cert(void *arg, struct ipc_msg *msg)
 	}
 	memset(&r, 0, sizeof(r));
 	util_strlcpy(r.state, "valid", sizeof(r.state));
-	acmeq_row_put(a->m, a->run.route_id, &r, NULL);
+	store_order_put(a->m->store, a->run.route_id, &r, NULL);
 	acme_run_log(&a->run, LOG_NOTICE, "certificate installed, fingerprint ", err);
 	run_end(a);
 out:
@@ -455,27 +379,20 @@ out:
 	return rc;
 }
 
+/* Its HELLO was accepted: configuration, then look for a due order. */
 static int
-on_hello(void *arg, struct ipc_msg *msg)
+acme_on_hello(struct proc *p)
 {
-	struct acme_peer *a = arg;
-	struct msg_hello h;
+	struct acme_peer *a = p->arg;
 
-	memcpy(&h, msg->data, sizeof(h));
-	if (a->hello || h.proto != HALOYD_PROTO_VERSION || h.role != ROLE_ACME)
+	if (acme_send_config(a) == -1)
 		return -1;
-	if (acme_send_config(a) == -1) {
-		acme_peer_kill(a, "cannot send it its configuration");
-		return 0;
-	}
-	a->hello = 1;
 	acmeq_tick_soon(a, 0);
 	return 0;
 }
 
 #define S(n) (2 + (n))
 static const struct ipc_handler acme_handlers[] = {
-	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), on_hello },
 	{ MSG_A_CHAL_ADD, IPC_FD_NONE, 8 + 3 * S(1),
 	    8 + S(MSG_NAME_MAX) + S(MSG_A_TOKEN_MAX) + S(SNAP_CHAL_KEYAUTH_MAX), on_chal_add },
 	{ MSG_A_CERT, IPC_FD_NONE, 8 + 2 * S(1), 8 + S(MSG_A_CHAIN_MAX) + S(MSG_A_KEY_MAX), on_cert },
@@ -486,31 +403,6 @@ static const struct ipc_handler acme_handlers[] = {
 _Static_assert(8 + 2 + MSG_A_CHAIN_MAX + 2 + MSG_A_KEY_MAX <= IPC_MAX_PAYLOAD, "MSG_A_CERT fits one message");
 
 static void
-acme_read(struct ev_loop *l, struct ev_io *io, uint32_t events)
-{
-	struct acme_peer *a = io->arg;
-	struct ipc_msg *msg = a->m->rx;
-	int n;
-
-	(void)l;
-	(void)events;
-	while (a->sock >= 0) {
-		n = ipc_recv(a->sock, msg);
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n == 0) {
-			acme_closed(a);
-			return;
-		}
-		if (n == -1 || (!a->hello && msg->h.type != MSG_HELLO) ||
-		    ipc_dispatch(acme_handlers, ARRAY_LEN(acme_handlers), a, msg) == -1) {
-			acme_peer_kill(a, "sent a malformed message");
-			return;
-		}
-	}
-}
-
-static void
 deadline_fire(struct ev_loop *l, struct ev_timer *t)
 {
 	struct acme_peer *a = t->arg;
@@ -519,35 +411,41 @@ deadline_fire(struct ev_loop *l, struct ev_timer *t)
 	if (a->run.id == 0)
 		return;
 	run_failed(a, "timeout", "the order took longer than 10 minutes", 0);
-	acme_peer_kill(a, "its order did not finish in time");
+	proc_kill(&a->proc, "its order did not finish in time");
 }
 
 /* --- life cycle */
 
-void
-acme_reaped(struct master *m, pid_t pid, int status)
+/* Reaped: an order it was running failed (one cut by our own stop stays "running"). */
+static void
+acme_on_exit(struct proc *p, int status)
 {
-	struct acme_peer *a = m->acme;
-	uint64_t lived;
+	struct acme_peer *a = p->arg;
 
-	if (a == NULL || pid != a->pid)
-		return;
-	lived = util_now_ms() - a->started_ms;
-	if (WIFSIGNALED(status))
-		log_warnx("acme child (pid %d) killed by signal %d", (int)pid, WTERMSIG(status));
-	else if (WEXITSTATUS(status) != 0 || !m->stopping)
-		log_warnx("acme child (pid %d) exited with status %d", (int)pid, WEXITSTATUS(status));
-	acme_closed(a);
-	a->pid = 0;
-	/* An order cut by our own stop stays "running": the next start decides. */
-	if (m->stopping)
-		return;
-	if (a->run.id != 0)
+	(void)status;
+	if (!p->m->stopping && a->run.id != 0)
 		run_failed(a, "internal", "the ACME child died during the order", 0);
-	a->backoff_ms = lived >= RESPAWN_MAX_MS ? RESPAWN_MIN_MS :
-	    (a->backoff_ms * 2 > RESPAWN_MAX_MS ? RESPAWN_MAX_MS : a->backoff_ms * 2);
-	ev_timer_start(m->loop, &a->respawn, a->backoff_ms);
 }
+
+static const char *
+acme_user(const struct master *m)
+{
+	return m->cfg.acme_user;
+}
+
+static const struct proc_role acme_role = {
+	.name = "acme",
+	.title = "acme child",
+	.hello_role = ROLE_ACME,
+	.user = acme_user,
+	.backoff_min_ms = RESPAWN_MIN_MS,
+	.backoff_max_ms = RESPAWN_MAX_MS,
+	.stable_ms = RESPAWN_STABLE_MS,
+	.handlers = acme_handlers,
+	.nhandlers = ARRAY_LEN(acme_handlers),
+	.on_hello = acme_on_hello,
+	.on_exit = acme_on_exit,
+};
 
 int
 acme_init(struct master *m)
@@ -559,9 +457,7 @@ acme_init(struct master *m)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return -1;
 	a->m = m;
-	a->sock = -1;
-	a->backoff_ms = RESPAWN_MIN_MS;
-	ev_timer_init(&a->respawn, respawn_fire, a);
+	proc_add(m, &a->proc, &acme_role, -1, a);
 	ev_timer_init(&a->tick, acmeq_tick_fire, a);
 	ev_timer_init(&a->deadline, deadline_fire, a);
 	m->acme = a;
@@ -571,7 +467,7 @@ acme_init(struct master *m)
 		return -1;
 	}
 	log_info("acme on: directory %s", directory_url(&m->cfg));
-	acme_spawn(a);
+	proc_spawn(&a->proc);
 	return 0;
 }
 
@@ -582,11 +478,9 @@ acme_stop(struct master *m)
 
 	if (a == NULL)
 		return;
-	ev_timer_stop(m->loop, &a->respawn);
 	ev_timer_stop(m->loop, &a->tick);
 	ev_timer_stop(m->loop, &a->deadline);
-	if (a->pid > 0)
-		kill(a->pid, SIGTERM);
+	proc_stop(&a->proc, 0);
 }
 
 void
@@ -597,7 +491,7 @@ acme_free(struct master *m)
 	if (a == NULL)
 		return;
 	acme_stop(m);
-	acme_closed(a);
+	proc_remove(&a->proc);
 	free(a);
 	m->acme = NULL;
 }

@@ -1,6 +1,6 @@
 /*
- * The master's side of ACME: the acme child (spawned and respawned through
- * master/children.c), the order queue and schedule in the store (table
+ * The master's side of ACME: the acme child (a role of the process table,
+ * master/proc.h), the order queue and schedule in the store (table
  * acme_orders), renewal and back-off, the HTTP-01 challenge barrier, the
  * checks on an issued certificate, and `haloyd-ctl cert status|renew`.
  */
@@ -13,6 +13,7 @@
 
 struct master;
 struct cclient;
+struct cur;
 struct ipc_msg;
 struct snapb_chal;
 
@@ -21,8 +22,6 @@ int acme_init(struct master *m);
 /* Asks the child to stop (graceful stop of the master). */
 void acme_stop(struct master *m);
 void acme_free(struct master *m);
-/* SIGCHLD for a pid that is not a worker's. */
-void acme_reaped(struct master *m, pid_t pid, int status);
 /* A generation was acked: answer a challenge barrier that is now met. */
 void acme_publish_check(struct master *m);
 /* The challenges the next snapshot must carry (valid until the next change). */
@@ -42,9 +41,8 @@ void acme_route_removed(struct master *m, const char *name);
  * local or single-label name, a wildcard), or NULL when it can.
  */
 const char *acme_name_refusal(const char *name);
-/* 1 when type is a control request of this module. */
-int acme_cmd_handles(uint16_t type);
-/* Runs `cert status` / `cert renew`; -1 = malformed. */
-int acme_cmd_run(struct master *m, struct cclient *cl, struct ipc_msg *msg);
+/* `haloyd-ctl cert status` and `cert renew` (master/cmdtable.c's handlers). */
+int acme_cmd_status(struct master *m, struct cclient *cl, struct cur *c);
+int acme_cmd_renew(struct master *m, struct cclient *cl, struct cur *c);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "master/proc.h"
 #include "master/snapbuild.h"
 #include "share/evloop.h"
 #include "share/hostname.h"
@@ -20,7 +21,6 @@ struct master;
 
 #define ACME_NAMES_MAX 100		/* names in one order (Let's Encrypt's limit) */
 #define ACME_ORDER_DEADLINE_MS (10 * 60000)	/* an order still running then: the child is stuck */
-#define ACME_ERROR_MAX 600
 
 struct acme_chal {
 	char token[MSG_A_TOKEN_MAX + 1];
@@ -41,13 +41,7 @@ struct acme_run {
 
 struct acme_peer {
 	struct master *m;
-	pid_t pid;
-	int sock;
-	struct ev_io io;
-	int hello;
-	uint64_t started_ms;
-	uint64_t backoff_ms;
-	struct ev_timer respawn;
+	struct proc proc;		/* the child: master/proc.h */
 	struct ev_timer tick;		/* looks for a due order */
 	struct ev_timer deadline;	/* the running order's */
 	uint64_t next_id;
@@ -57,32 +51,18 @@ struct acme_peer {
 	uint32_t nchals;
 };
 
-/* A row of acme_orders (schema version 4). */
-struct order_row {
-	char state[16];
-	int64_t attempts;
-	int64_t next_attempt;
-	int force;
-	char last_error[ACME_ERROR_MAX];
-};
-
 /* --- acmequeue.c */
 
-/* The route's row: 1 with *r filled, 0 when there is none (r zeroed), -1 on error. */
-int acmeq_row_get(struct master *m, int64_t route_id, struct order_row *r);
-/* Writes the whole row; names NULL keeps the stored ones. 0 or -1 (logged). */
-int acmeq_row_put(struct master *m, int64_t route_id, const struct order_row *r,
-    const char *names);
 /* 1 when the n names of a (any order) are the k sorted names of b. */
 int acmeq_names_equal(char *const *a, size_t n, char *const *b, size_t k);
+/* Seconds to wait after the attempts-th failed attempt: doubling, jittered, capped, >= retry_after. */
+int64_t acmeq_backoff_s(const struct master *m, int64_t attempts, uint64_t retry_after);
 /* Looks for a due order after ms. */
 void acmeq_tick_soon(struct acme_peer *a, uint64_t ms);
 void acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t);
 
 /* --- acme.c */
 
-/* Kills the child (it is respawned when reaped). */
-void acme_peer_kill(struct acme_peer *a, const char *why);
 /* "acme DOMAIN: what detail" at prio, with HALOYD_DOMAIN as a journal field. */
 void acme_run_log(const struct acme_run *r, int prio, const char *what, const char *detail);
 

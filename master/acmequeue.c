@@ -13,8 +13,6 @@
 #include <syslog.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "master/acme.h"
 #include "master/acmeint.h"
 #include "master/certs.h"
@@ -30,75 +28,7 @@
 #include "share/util.h"
 
 #define IDLE_CHECK_MS 3600000		/* look at the schedule at least this often */
-
-/* --- the order table (schema version 4) */
-
-int
-acmeq_row_get(struct master *m, int64_t route_id, struct order_row *r)
-{
-	sqlite3 *db = store_db(m->store);
-	sqlite3_stmt *s = NULL;
-	const char *e;
-	int rc = -1;
-
-	memset(r, 0, sizeof(*r));
-	if (sqlite3_prepare_v2(db, "SELECT state, attempts, next_attempt, force, last_error "
-	    "FROM acme_orders WHERE route_id = ?1", -1, &s, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_int64(s, 1, route_id);
-	if ((rc = sqlite3_step(s)) == SQLITE_DONE) {
-		rc = 0;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		rc = -1;
-		goto out;
-	}
-	util_strlcpy(r->state, (const char *)sqlite3_column_text(s, 0), sizeof(r->state));
-	r->attempts = sqlite3_column_int64(s, 1);
-	r->next_attempt = sqlite3_column_int64(s, 2);
-	r->force = sqlite3_column_int(s, 3);
-	if ((e = (const char *)sqlite3_column_text(s, 4)) != NULL)
-		util_strlcpy(r->last_error, e, sizeof(r->last_error));
-	rc = 1;
-out:
-	if (rc == -1)
-		log_warnx("store: acme_orders: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(s);
-	return rc;
-}
-
-/* Writes the whole row (one statement, so one implicit transaction). */
-int
-acmeq_row_put(struct master *m, int64_t route_id, const struct order_row *r, const char *names)
-{
-	sqlite3 *db = store_db(m->store);
-	sqlite3_stmt *s = NULL;
-	int rc = -1;
-
-	if (sqlite3_prepare_v2(db, "INSERT INTO acme_orders(route_id, state, names, attempts, "
-	    "next_attempt, last_error, force, updated) VALUES (?1, ?2, coalesce(?3, ''), ?4, ?5, "
-	    "nullif(?6, ''), ?7, ?8) ON CONFLICT(route_id) DO UPDATE SET state = ?2, "
-	    "names = coalesce(?3, names), attempts = ?4, next_attempt = ?5, "
-	    "last_error = nullif(?6, ''), force = ?7, updated = ?8", -1, &s, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_int64(s, 1, route_id);
-	sqlite3_bind_text(s, 2, r->state, -1, SQLITE_STATIC);
-	if (names != NULL)
-		sqlite3_bind_text(s, 3, names, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, r->attempts);
-	sqlite3_bind_int64(s, 5, r->next_attempt);
-	sqlite3_bind_text(s, 6, r->last_error, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 7, r->force);
-	sqlite3_bind_int64(s, 8, (int64_t)time(NULL));
-	if (sqlite3_step(s) == SQLITE_DONE)
-		rc = 0;
-out:
-	if (rc == -1)
-		log_warnx("store: writing acme_orders: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(s);
-	return rc;
-}
+#define BACKOFF_BASE_S 5
 
 /* --- names */
 
@@ -125,6 +55,28 @@ acmeq_names_equal(char *const *a, size_t n, char *const *b, size_t k)
 }
 
 /* --- the schedule */
+
+/*
+ * Exponential back-off: the base doubles per failed attempt, plus up to a
+ * quarter of jitter (so a wait never shrinks before the cap), capped by
+ * acme_backoff_max, and never shorter than the CA's Retry-After.
+ */
+int64_t
+acmeq_backoff_s(const struct master *m, int64_t attempts, uint64_t retry_after)
+{
+	uint64_t max = m->cfg.acme_backoff_max_ms / 1000, d = BACKOFF_BASE_S, r = 0;
+
+	while (attempts-- > 1 && d < max)
+		d *= 2;
+	(void)util_random(&r, sizeof(r));
+	d += d / 4 * (r % 1001) / 1000;
+	if (d > max)
+		d = max;
+	if (d == 0)
+		d = 1;
+	return (int64_t)(retry_after > d ? retry_after : d);
+}
+
 
 /* A route as the schedule sees it: the names it should have a certificate for. */
 struct acme_cand {
@@ -187,7 +139,7 @@ cand_collect(void *arg, const struct store_route *r)
  * again; -1 = never (an imported certificate is the operator's choice).
  */
 static int64_t
-cand_due(struct acme_peer *a, const struct acme_cand *c, const struct order_row *row, int has)
+cand_due(struct acme_peer *a, const struct acme_cand *c, const struct store_order *row, int has)
 {
 	struct store_cert sc;
 	int64_t now = (int64_t)time(NULL), renew_at;
@@ -212,7 +164,7 @@ cand_due(struct acme_peer *a, const struct acme_cand *c, const struct order_row 
 }
 
 static void
-run_start(struct acme_peer *a, const struct acme_cand *c, struct order_row *row)
+run_start(struct acme_peer *a, const struct acme_cand *c, struct store_order *row)
 {
 	uint8_t buf[IPC_MAX_PAYLOAD];
 	char joined[ACME_NAMES_MAX * (HOSTNAME_MAX + 1)];
@@ -234,12 +186,10 @@ run_start(struct acme_peer *a, const struct acme_cand *c, struct order_row *row)
 		    c->names[i]);
 	}
 	util_strlcpy(row->state, "running", sizeof(row->state));
-	acmeq_row_put(a->m, c->route_id, row, joined);
+	store_order_put(a->m->store, c->route_id, row, joined);
 	acme_run_log(&a->run, LOG_INFO, "ordering a certificate for ", joined);
-	if (ipc_send(a->sock, MSG_A_ORDER, 0, 0, buf, b.len, -1) == -1) {
-		acme_peer_kill(a, "its socket is full or broken");
+	if (proc_send(&a->proc, MSG_A_ORDER, 0, 0, buf, b.len, -1) == -1)
 		return;
-	}
 	ev_timer_start(a->m->loop, &a->deadline, ACME_ORDER_DEADLINE_MS);
 }
 
@@ -248,13 +198,14 @@ static int64_t
 schedule_pick(struct acme_peer *a, struct cand_list *l)
 {
 	int64_t now = (int64_t)time(NULL), wake = now + IDLE_CHECK_MS / 1000, due;
-	struct order_row row;
+	struct store_order row;
 	size_t i;
-	int has;
+	int has, rc;
 
 	for (i = 0; i < l->n; i++) {
-		if ((has = acmeq_row_get(a->m, l->v[i].route_id, &row)) == -1)
+		if ((rc = store_order_get(a->m->store, l->v[i].route_id, &row)) == STORE_ERR)
 			continue;
+		has = rc == STORE_OK;
 		if ((due = cand_due(a, &l->v[i], &row, has)) < 0)
 			continue;
 		if (due > 0) {
@@ -269,7 +220,7 @@ schedule_pick(struct acme_peer *a, struct cand_list *l)
 			    (strcmp(row.state, "failed") == 0 && row.next_attempt <= now))) {
 				util_strlcpy(row.state, "valid", sizeof(row.state));
 				row.attempts = 0;
-				acmeq_row_put(a->m, l->v[i].route_id, &row, NULL);
+				store_order_put(a->m->store, l->v[i].route_id, &row, NULL);
 			}
 			continue;
 		}
@@ -279,7 +230,7 @@ schedule_pick(struct acme_peer *a, struct cand_list *l)
 		}
 		if (!has || strcmp(row.state, "valid") == 0) {
 			util_strlcpy(row.state, "queued", sizeof(row.state));
-			acmeq_row_put(a->m, l->v[i].route_id, &row, NULL);
+			store_order_put(a->m->store, l->v[i].route_id, &row, NULL);
 		}
 	}
 	return wake;
@@ -293,7 +244,7 @@ acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t)
 	int64_t wake, now;
 
 	(void)l;
-	if (a->m->stopping || !a->hello || a->run.id != 0)
+	if (a->m->stopping || !a->proc.ready || a->run.id != 0)
 		return;
 	memset(&cl, 0, sizeof(cl));
 	if (store_route_foreach(a->m->store, cand_collect, &cl) != 0) {
@@ -319,7 +270,7 @@ acmeq_tick_soon(struct acme_peer *a, uint64_t ms)
 
 struct status_row {
 	char name[HOSTNAME_MAX + 1];
-	struct order_row o;
+	struct store_order o;
 };
 
 static void
@@ -349,47 +300,43 @@ status_send(struct master *m, struct cclient *cl, const struct status_row *r)
 		control_reply_row(cl, &w);
 }
 
-/* Reads the rows first: certificates are looked up after the statement ends. */
+struct status_list {
+	struct status_row *v;
+	size_t n, cap;
+};
+
+static int
+status_push(void *arg, const char *route, const struct store_order *o)
+{
+	struct status_list *l = arg;
+	struct status_row *r;
+
+	if (l->n == l->cap) {
+		void *np = realloc(l->v, (l->cap = l->cap ? l->cap * 2 : 16) * sizeof(*l->v));
+		if (np == NULL)
+			return STORE_ERR;
+		l->v = np;
+	}
+	r = &l->v[l->n++];
+	util_strlcpy(r->name, route, sizeof(r->name));
+	r->o = *o;
+	return 0;
+}
+
+/* Reads the rows first: certificates are looked up after the read ends. */
 static int
 status_collect(struct master *m, const char *only, struct status_row **out, size_t *n)
 {
-	sqlite3 *db = store_db(m->store);
-	sqlite3_stmt *s = NULL;
-	struct status_row *v = NULL, *r;
-	const char *e;
-	size_t cap = 0;
-	int rc;
+	struct status_list l = { NULL, 0, 0 };
+	int rc = store_order_foreach(m->store, only, status_push, &l);
 
-	*n = 0;
-	if (sqlite3_prepare_v2(db, "SELECT r.name, o.state, o.attempts, o.next_attempt, "
-	    "o.last_error FROM acme_orders o JOIN routes r ON r.id = o.route_id "
-	    "WHERE ?1 IS NULL OR r.name = ?1 ORDER BY r.name", -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	if (only != NULL)
-		sqlite3_bind_text(s, 1, only, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (*n == cap) {
-			void *np = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-			if (np == NULL)
-				break;
-			v = np;
-		}
-		r = &v[(*n)++];
-		memset(r, 0, sizeof(*r));
-		util_strlcpy(r->name, (const char *)sqlite3_column_text(s, 0), sizeof(r->name));
-		util_strlcpy(r->o.state, (const char *)sqlite3_column_text(s, 1), sizeof(r->o.state));
-		r->o.attempts = sqlite3_column_int64(s, 2);
-		r->o.next_attempt = sqlite3_column_int64(s, 3);
-		if ((e = (const char *)sqlite3_column_text(s, 4)) != NULL)
-			util_strlcpy(r->o.last_error, e, sizeof(r->o.last_error));
-	}
-	sqlite3_finalize(s);
-	*out = v;
-	return rc == SQLITE_DONE ? 0 : -1;
+	*out = l.v;
+	*n = l.n;
+	return rc == STORE_OK ? 0 : -1;
 }
 
-static int
-cmd_status(struct master *m, struct cclient *cl, struct cur *c)
+int
+acme_cmd_status(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char raw[MSG_STR_MAX], name[HOSTNAME_MAX + 1];
 	struct status_row *v = NULL;
@@ -414,14 +361,13 @@ cmd_status(struct master *m, struct cclient *cl, struct cur *c)
 	return 0;
 }
 
-static int
-cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
+int
+acme_cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char raw[MSG_STR_MAX], name[HOSTNAME_MAX + 1], msg[400];
 	struct store_route r;
-	struct order_row row;
+	struct store_order row;
 	const char *why;
-	int has;
 
 	if (cur_str(c, raw, sizeof(raw)) == -1 || cur_end(c) == -1)
 		return -1;
@@ -439,14 +385,14 @@ cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
 	}
 	if ((why = acme_name_refusal(name)) != NULL) {
 		control_reply_fail(cl, CTL_EINVAL, "%s: %s", name, why);
-	} else if ((has = acmeq_row_get(m, r.id, &row)) == -1) {
+	} else if (store_order_get(m->store, r.id, &row) == STORE_ERR) {
 		control_reply_fail(cl, CTL_EFAIL, "cannot read the order queue (see the log)");
 	} else {
 		util_strlcpy(row.state, m->acme->run.route_id == r.id ? row.state : "queued",
 		    sizeof(row.state));
 		row.force = 1;
 		row.next_attempt = 0;
-		if (acmeq_row_put(m, r.id, &row, NULL) == -1) {
+		if (store_order_put(m->store, r.id, &row, NULL) != STORE_OK) {
 			control_reply_fail(cl, CTL_EFAIL, "cannot queue the order (see the log)");
 		} else {
 			snprintf(msg, sizeof(msg), "renewal of %s queued", name);
@@ -458,21 +404,4 @@ cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
 	}
 	store_route_free(&r);
 	return 0;
-}
-
-int
-acme_cmd_handles(uint16_t type)
-{
-	return type == MSG_C_CERT_STATUS || type == MSG_C_CERT_RENEW;
-}
-
-int
-acme_cmd_run(struct master *m, struct cclient *cl, struct ipc_msg *msg)
-{
-	struct cur c;
-
-	if (msg->h.len < 2 || msg->h.len > 2 + MSG_STR_MAX || msg->fd >= 0)
-		return -1;
-	cur_init(&c, msg->data, msg->h.len);
-	return msg->h.type == MSG_C_CERT_STATUS ? cmd_status(m, cl, &c) : cmd_renew(m, cl, &c);
 }

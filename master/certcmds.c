@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "master/certcmds.h"
+#include "master/cmdtable.h"
 #include "master/certs.h"
 #include "master/control.h"
 #include "master/keyring.h"
@@ -121,8 +122,8 @@ out:
 	certs_info_free(&ci);
 }
 
-static int
-cmd_cert_import(struct master *m, struct cclient *cl, struct cur *c)
+int
+certcmds_import(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char domain[HOSTNAME_MAX + 1];
 	char *chain = malloc(MSG_PEM_CHAIN_MAX + 1), *key = malloc(MSG_PEM_KEY_MAX + 1);
@@ -203,8 +204,8 @@ list_row(void *arg, const struct store_cert *c)
 	return 0;
 }
 
-static int
-cmd_cert_list(struct master *m, struct cclient *cl, struct cur *c)
+int
+certcmds_list(struct master *m, struct cclient *cl, struct cur *c)
 {
 	if (cur_end(c) == -1)
 		return -1;
@@ -216,8 +217,8 @@ cmd_cert_list(struct master *m, struct cclient *cl, struct cur *c)
 	return 0;
 }
 
-static int
-cmd_cert_show(struct master *m, struct cclient *cl, struct cur *c)
+int
+certcmds_show(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char domain[HOSTNAME_MAX + 1];
 	struct store_cert sc;
@@ -240,8 +241,8 @@ cmd_cert_show(struct master *m, struct cclient *cl, struct cur *c)
 	return 0;
 }
 
-static int
-cmd_cert_rm(struct master *m, struct cclient *cl, struct cur *c)
+int
+certcmds_rm(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char domain[HOSTNAME_MAX + 1], done[300];
 	int rc;
@@ -263,58 +264,4 @@ cmd_cert_rm(struct master *m, struct cclient *cl, struct cur *c)
 	log_info("%s", done);
 	control_reply_when_served(cl, publish_changed(m), done);
 	return 0;
-}
-
-/* --- dispatch */
-
-typedef int cert_fn(struct master *m, struct cclient *cl, struct cur *c);
-
-static int
-cert_call(void *ctx, struct ipc_msg *msg, cert_fn *fn)
-{
-	struct cclient *cl = ctx;
-	struct cur c;
-
-	cur_init(&c, msg->data, msg->h.len);
-	return fn(control_master(cl), cl, &c);
-}
-
-/* The request held a private key: it is wiped from the shared receive buffer. */
-static int
-h_import(void *ctx, struct ipc_msg *msg)
-{
-	int rc = cert_call(ctx, msg, cmd_cert_import);
-
-	OPENSSL_cleanse(msg->data, msg->h.len);
-	return rc;
-}
-
-static int h_list(void *ctx, struct ipc_msg *msg) { return cert_call(ctx, msg, cmd_cert_list); }
-static int h_show(void *ctx, struct ipc_msg *msg) { return cert_call(ctx, msg, cmd_cert_show); }
-static int h_rm(void *ctx, struct ipc_msg *msg) { return cert_call(ctx, msg, cmd_cert_rm); }
-
-#define S(n) (2 + (n))	/* a string of at most n bytes */
-static const struct ipc_handler cert_handlers[] = {
-	{ MSG_C_CERT_IMPORT, IPC_FD_NONE, S(1) + S(1) + S(1) + 1,
-	    S(MSG_STR_MAX) + S(MSG_PEM_CHAIN_MAX) + S(MSG_PEM_KEY_MAX) + 1, h_import },
-	{ MSG_C_CERT_LIST, IPC_FD_NONE, 0, 0, h_list },
-	{ MSG_C_CERT_SHOW, IPC_FD_NONE, S(1), S(MSG_STR_MAX), h_show },
-	{ MSG_C_CERT_RM, IPC_FD_NONE, S(1), S(MSG_STR_MAX), h_rm },
-};
-#undef S
-
-_Static_assert(2 + MSG_STR_MAX + 2 + MSG_PEM_CHAIN_MAX + 2 + MSG_PEM_KEY_MAX + 1 <=
-    IPC_MAX_PAYLOAD, "a cert import fits one IPC message");
-
-int
-certcmds_handles(uint16_t type)
-{
-	return type >= MSG_C_CERT_IMPORT && type <= MSG_C_CERT_RM;
-}
-
-int
-certcmds_run(struct master *m, struct cclient *cl, struct ipc_msg *msg)
-{
-	(void)m;
-	return ipc_dispatch(cert_handlers, ARRAY_LEN(cert_handlers), cl, msg);
 }

@@ -1,20 +1,19 @@
 /*
- * haloyd-ctl's certificate commands (cert import, list, show, rm): checked
- * by master/certs.c, kept in the store, shipped in the next keyring; an
- * import or removal is answered once every worker serves it.
+ * haloyd-ctl's certificate commands (cert import, list, show, rm), handlers
+ * of master/cmdtable.c's table: checked by master/certs.c, kept in the
+ * store, shipped in the next keyring; an import or removal is answered
+ * once every worker serves it.
  */
 #ifndef HALOYD_CERTCMDS_H
 #define HALOYD_CERTCMDS_H
 
-#include <stdint.h>
-
 struct master;
 struct cclient;
-struct ipc_msg;
+struct cur;
 
-/* 1 when type is one of the MSG_C_CERT_* requests. */
-int certcmds_handles(uint16_t type);
-/* Runs one; the reply goes out through master/control.h. -1 = malformed. */
-int certcmds_run(struct master *m, struct cclient *cl, struct ipc_msg *msg);
+int certcmds_import(struct master *m, struct cclient *cl, struct cur *c);
+int certcmds_list(struct master *m, struct cclient *cl, struct cur *c);
+int certcmds_show(struct master *m, struct cclient *cl, struct cur *c);
+int certcmds_rm(struct master *m, struct cclient *cl, struct cur *c);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * haloyd-ctl commands. Every name and address is checked here again (the
- * control socket is an input like any other), the store enforces
+ * haloyd-ctl's route, alias and backend commands, status and reload (run
+ * through master/cmdtable.c). Every name and address is checked here again
+ * (the control socket is an input like any other), the store enforces
  * uniqueness, and a change is answered only once every worker serves it.
  */
 #include "config.h"
@@ -12,13 +13,15 @@
 
 #include "master/acme.h"
 #include "master/certcmds.h"
-#include "master/children.h"
+#include "master/cmdtable.h"
 #include "master/commands.h"
 #include "master/conf.h"
 #include "master/control.h"
 #include "master/master.h"
+#include "master/proc.h"
 #include "master/publish.h"
 #include "master/store.h"
+#include "master/workers.h"
 #include "share/addr.h"
 #include "share/cursor.h"
 #include "share/hostname.h"
@@ -91,8 +94,8 @@ finish_change(struct master *m, struct cclient *cl, int rc, const char *what, co
 	}
 }
 
-static int
-cmd_route_add(struct master *m, struct cclient *cl, struct cur *c)
+int
+commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char names[ROUTE_MAX_ALIASES][HOSTNAME_MAX + 1];
 	char bes[ROUTE_MAX_BACKENDS][ADDR_STR_MAX];
@@ -125,8 +128,8 @@ cmd_route_add(struct master *m, struct cclient *cl, struct cur *c)
 	return 0;
 }
 
-static int
-cmd_route_rm(struct master *m, struct cclient *cl, struct cur *c)
+int
+commands_route_rm(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char name[HOSTNAME_MAX + 1], done[300];
 	int rc;
@@ -359,8 +362,8 @@ rset_describe(char *buf, size_t len, const char *name, const struct store_settin
 }
 
 /* route set NAME KEY VALUE...: every value is checked before anything changes. */
-static int
-cmd_route_set(struct master *m, struct cclient *cl, struct cur *c)
+int
+commands_route_set(struct master *m, struct cclient *cl, struct cur *c)
 {
 	struct rset_change ch[ROUTE_SET_MAX];
 	char name[HOSTNAME_MAX + 1], what[300], done[512] = "";
@@ -458,8 +461,8 @@ route_row_full(struct cclient *cl, const struct store_route *r)
 	route_row_send(cl, &w, r);
 }
 
-static int
-cmd_route_list(struct master *m, struct cclient *cl, struct cur *c)
+int
+commands_route_list(struct master *m, struct cclient *cl, struct cur *c)
 {
 	if (cur_end(c) == -1)
 		return -1;
@@ -471,8 +474,8 @@ cmd_route_list(struct master *m, struct cclient *cl, struct cur *c)
 	return 0;
 }
 
-static int
-cmd_route_show(struct master *m, struct cclient *cl, struct cur *c)
+int
+commands_route_show(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char name[HOSTNAME_MAX + 1];
 	struct store_route r;
@@ -500,9 +503,9 @@ cmd_route_show(struct master *m, struct cclient *cl, struct cur *c)
 static void
 status_rows(struct master *m, struct cclient *cl)
 {
+	const struct proc *p;
 	uint8_t buf[1024];
 	struct wbuf w;
-	size_t i;
 
 	wb_init(&w, buf, sizeof(buf));
 	wb_u16(&w, 6);
@@ -513,34 +516,27 @@ status_rows(struct master *m, struct cclient *cl)
 	control_row_int(&w, "routes", m->nroutes);
 	control_row_int(&w, "workers", (int64_t)m->nworkers);
 	control_reply_row(cl, &w);
-	for (i = 0; i < m->nworkers; i++) {
-		const struct child *ch = &m->workers[i];
-
+	/* Then every child whose role is listed, from the process table. */
+	for (p = m->procs; p != NULL; p = p->next) {
 		wb_init(&w, buf, sizeof(buf));
-		wb_u16(&w, 6);
-		control_row_str(&w, "role", "worker");
-		control_row_int(&w, "index", ch->index);
-		control_row_int(&w, "pid", ch->pid);
-		control_row_int(&w, "generation", ch->acked_gen);
-		control_row_int(&w, "requests", (int64_t)ch->requests);
-		control_row_int(&w, "connections", ch->connections);
-		control_reply_row(cl, &w);
+		if (proc_status_row(p, &w) == 0)
+			control_reply_row(cl, &w);
 	}
 	control_reply_end(cl);
 }
 
-static int
-cmd_status(struct master *m, struct cclient *cl, struct cur *c)
+int
+commands_status(struct master *m, struct cclient *cl, struct cur *c)
 {
 	if (cur_end(c) == -1)
 		return -1;
-	children_request_status(m, ++m->status_seq);
+	workers_request_status(m, ++m->status_seq);
 	control_reply_after_status(cl, m->status_seq, status_rows);
 	return 0;
 }
 
-static int
-cmd_reload(struct master *m, struct cclient *cl, struct cur *c)
+int
+commands_reload(struct master *m, struct cclient *cl, struct cur *c)
 {
 	if (cur_end(c) == -1)
 		return -1;
@@ -552,60 +548,26 @@ cmd_reload(struct master *m, struct cclient *cl, struct cur *c)
 	return 0;
 }
 
-typedef int cmd_fn(struct master *m, struct cclient *cl, struct cur *c);
-
-/* The ctl peer's dispatch table: sizes are checked before a command runs. */
-#define CMD(name, fn) static int name(void *ctx, struct ipc_msg *msg) { return cmd_call(ctx, msg, fn); }
-
-static int
-cmd_call(void *ctx, struct ipc_msg *msg, cmd_fn *fn)
+int
+commands_alias_add(struct master *m, struct cclient *cl, struct cur *c)
 {
-	struct cclient *cl = ctx;
-	struct cur c;
-
-	cur_init(&c, msg->data, msg->h.len);
-	return fn(control_master(cl), cl, &c);
+	return cmd_alias(m, cl, c, 1);
 }
 
-static int cmd_alias_add(struct master *m, struct cclient *cl, struct cur *c) { return cmd_alias(m, cl, c, 1); }
-static int cmd_alias_rm(struct master *m, struct cclient *cl, struct cur *c) { return cmd_alias(m, cl, c, 0); }
-static int cmd_backend_add(struct master *m, struct cclient *cl, struct cur *c) { return cmd_backend(m, cl, c, 1); }
-static int cmd_backend_rm(struct master *m, struct cclient *cl, struct cur *c) { return cmd_backend(m, cl, c, 0); }
-
-CMD(h_route_add, cmd_route_add)
-CMD(h_route_rm, cmd_route_rm)
-CMD(h_route_list, cmd_route_list)
-CMD(h_route_show, cmd_route_show)
-CMD(h_route_set, cmd_route_set)
-CMD(h_alias_add, cmd_alias_add)
-CMD(h_alias_rm, cmd_alias_rm)
-CMD(h_backend_add, cmd_backend_add)
-CMD(h_backend_rm, cmd_backend_rm)
-CMD(h_status, cmd_status)
-CMD(h_reload, cmd_reload)
-
-#define S(n) (2 + (n))	/* a string of at most n bytes */
-static const struct ipc_handler cmd_handlers[] = {
-	{ MSG_C_ROUTE_ADD, IPC_FD_NONE, S(1) + 4, IPC_MAX_PAYLOAD, h_route_add },
-	{ MSG_C_ROUTE_RM, IPC_FD_NONE, S(1), S(MSG_STR_MAX), h_route_rm },
-	{ MSG_C_ROUTE_LIST, IPC_FD_NONE, 0, 0, h_route_list },
-	{ MSG_C_ROUTE_SHOW, IPC_FD_NONE, S(1), S(MSG_STR_MAX), h_route_show },
-	{ MSG_C_ROUTE_SET, IPC_FD_NONE, S(1) + 2, IPC_MAX_PAYLOAD, h_route_set },
-	{ MSG_C_ALIAS_ADD, IPC_FD_NONE, 2 * S(1), 2 * S(MSG_STR_MAX), h_alias_add },
-	{ MSG_C_ALIAS_RM, IPC_FD_NONE, 2 * S(1), 2 * S(MSG_STR_MAX), h_alias_rm },
-	{ MSG_C_BACKEND_ADD, IPC_FD_NONE, 2 * S(1), 2 * S(MSG_STR_MAX), h_backend_add },
-	{ MSG_C_BACKEND_RM, IPC_FD_NONE, 2 * S(1), 2 * S(MSG_STR_MAX), h_backend_rm },
-	{ MSG_C_STATUS, IPC_FD_NONE, 0, 0, h_status },
-	{ MSG_C_RELOAD, IPC_FD_NONE, 0, 0, h_reload },
-};
-#undef S
+int
+commands_alias_rm(struct master *m, struct cclient *cl, struct cur *c)
+{
+	return cmd_alias(m, cl, c, 0);
+}
 
 int
-commands_run(struct master *m, struct cclient *cl, struct ipc_msg *msg)
+commands_backend_add(struct master *m, struct cclient *cl, struct cur *c)
 {
-	if (certcmds_handles(msg->h.type))
-		return certcmds_run(m, cl, msg);
-	if (acme_cmd_handles(msg->h.type))
-		return acme_cmd_run(m, cl, msg);
-	return ipc_dispatch(cmd_handlers, ARRAY_LEN(cmd_handlers), cl, msg);
+	return cmd_backend(m, cl, c, 1);
+}
+
+int
+commands_backend_rm(struct master *m, struct cclient *cl, struct cur *c)
+{
+	return cmd_backend(m, cl, c, 0);
 }

@@ -1,12 +1,24 @@
-/* haloyd-ctl commands: validate, change the store, publish, answer. */
+/*
+ * haloyd-ctl's route, alias and backend commands, status and reload: the
+ * handlers of master/cmdtable.c's table (see cmd_fn there).
+ */
 #ifndef HALOYD_COMMANDS_H
 #define HALOYD_COMMANDS_H
 
 struct master;
 struct cclient;
-struct ipc_msg;
+struct cur;
 
-/* Runs one command; the reply goes out through master/control.h. -1 = malformed. */
-int commands_run(struct master *m, struct cclient *cl, struct ipc_msg *msg);
+int commands_route_add(struct master *m, struct cclient *cl, struct cur *c);
+int commands_route_rm(struct master *m, struct cclient *cl, struct cur *c);
+int commands_route_list(struct master *m, struct cclient *cl, struct cur *c);
+int commands_route_show(struct master *m, struct cclient *cl, struct cur *c);
+int commands_route_set(struct master *m, struct cclient *cl, struct cur *c);
+int commands_alias_add(struct master *m, struct cclient *cl, struct cur *c);
+int commands_alias_rm(struct master *m, struct cclient *cl, struct cur *c);
+int commands_backend_add(struct master *m, struct cclient *cl, struct cur *c);
+int commands_backend_rm(struct master *m, struct cclient *cl, struct cur *c);
+int commands_status(struct master *m, struct cclient *cl, struct cur *c);
+int commands_reload(struct master *m, struct cclient *cl, struct cur *c);
 
 #endif

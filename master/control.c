@@ -18,10 +18,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "master/commands.h"
+#include "master/cmdtable.h"
 #include "master/control.h"
 #include "master/master.h"
 #include "master/publish.h"
+#include "master/workers.h"
 #include "share/ipc.h"
 #include "share/log.h"
 #include "share/msg.h"
@@ -302,7 +303,7 @@ status_complete(const struct master *m, uint32_t seq)
 	size_t i;
 
 	for (i = 0; i < m->nworkers; i++)
-		if (m->workers[i].ready && m->workers[i].status_seq < seq)
+		if (m->workers[i].proc.ready && m->workers[i].status_seq < seq)
 			return 0;
 	return 1;
 }
@@ -486,7 +487,7 @@ client_read(struct cclient *cl)
 	}
 	cl->busy = 1;
 	cl->seq = msg->h.seq;
-	if (commands_run(cl->ctl->m, cl, msg) == -1) {
+	if (cmdtable_run(cl->ctl->m, cl, msg) == -1) {
 		log_notice("control client uid %u: malformed command (type %u)", (unsigned)cl->uid,
 		    msg->h.type);
 		control_reply_fail(cl, CTL_EUSAGE, "malformed request");

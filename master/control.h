@@ -2,7 +2,7 @@
  * The control socket (RUNTIME_DIR/control.sock, SOCK_SEQPACKET, the IPC
  * framing): who may connect (SO_PEERCRED: root or the admin group, never the
  * workers' user), per-client queues, and replies that wait for a generation
- * to be served by every worker. Command semantics live in master/commands.c.
+ * to be served by every worker. Commands run through master/cmdtable.c.
  */
 #ifndef HALOYD_CONTROL_H
 #define HALOYD_CONTROL_H
@@ -19,7 +19,7 @@ void control_close(struct master *m);
 
 struct master *control_master(struct cclient *cl);
 
-/* Replies (used by master/commands.c); each ends the client's current command. */
+/* Replies (used by the command handlers); each ends the client's current command. */
 void control_reply_ok(struct cclient *cl, const char *message);
 void control_reply_fail(struct cclient *cl, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -23,6 +23,7 @@
 
 #include "master/certs.h"
 #include "master/keyring.h"
+#include "master/workers.h"
 #include "master/master.h"
 #include "master/publish.h"
 #include "master/store.h"
@@ -530,18 +531,18 @@ out:
 }
 
 int
-mkeyring_send(struct master *m, struct child *c)
+mkeyring_send(struct master *m, struct mworker *w)
 {
 	struct mkeyring *kr = m->keyring;
 
 	/* Workers without an HTTPS listener never need a private key: they get none. */
-	if (kr == NULL || kr->fd < 0 || m->lst_https.naddrs == 0 || c->keyring_gen == kr->gen)
+	if (kr == NULL || kr->fd < 0 || m->lst_https.naddrs == 0 || w->keyring_gen == kr->gen)
 		return 0;
-	if (ipc_send(c->sock, MSG_W_KEYRING, 0, kr->gen, NULL, 0, kr->fd) == -1) {
-		log_warn("sending keyring %u to worker %d", kr->gen, c->index);
+	if (ipc_send(w->proc.sock, MSG_W_KEYRING, 0, kr->gen, NULL, 0, kr->fd) == -1) {
+		log_warn("sending keyring %u to worker %d", kr->gen, w->proc.index);
 		return -1;
 	}
-	c->keyring_gen = kr->gen;
+	w->keyring_gen = kr->gen;
 	return 0;
 }
 

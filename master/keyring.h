@@ -15,7 +15,7 @@
 #include "share/keyring.h"
 
 struct master;
-struct child;
+struct mworker;
 struct mkeyring;
 
 /* --- the image builder (pure: no store, no master) */
@@ -76,7 +76,7 @@ int mkeyring_prepare(struct master *m, uint64_t gen);
  * Before a snapshot goes to c: sends the current keyring if c has not got
  * it yet (a fresh or respawned worker, or a new keyring). 0 or -1.
  */
-int mkeyring_send(struct master *m, struct child *c);
+int mkeyring_send(struct master *m, struct mworker *w);
 
 /*
  * The store id of the certificate to serve for host (normalised, may be a

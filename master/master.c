@@ -18,13 +18,14 @@
 #include <unistd.h>
 
 #include "master/acme.h"
-#include "master/children.h"
 #include "master/control.h"
 #include "master/keyring.h"
 #include "master/master.h"
 #include "master/notify.h"
 #include "master/publish.h"
+#include "master/proc.h"
 #include "master/store.h"
+#include "master/workers.h"
 #include "share/ipc.h"
 #include "share/log.h"
 #include "share/paths.h"
@@ -150,7 +151,7 @@ master_reload(struct master *m)
 	SWAP(m->cfg.error_pages, fresh.error_pages);
 	log_set_verbose(fresh.verbose > m->cfg.verbose ? fresh.verbose : m->cfg.verbose);
 	conf_free(&fresh);
-	children_send_config(m);
+	workers_send_config(m);
 	log_info("configuration reloaded from %s", m->cfg.config_file);
 	notify_reloaded(m);
 	return 0;
@@ -162,9 +163,9 @@ stop_fire(struct ev_loop *l, struct ev_timer *t)
 	struct master *m = t->arg;
 
 	(void)l;
-	if (children_running(m) > 0) {
+	if (workers_running(m) > 0) {
 		log_warnx("workers still running after the stop deadline; killing them");
-		children_kill_all(m);
+		workers_kill_all(m);
 	}
 }
 
@@ -180,7 +181,7 @@ master_stop(struct master *m, int exit_code)
 	    (unsigned long long)m->cfg.stop_timeout_ms);
 	control_close(m);
 	acme_stop(m);
-	children_stop_all(m, (uint32_t)m->cfg.stop_timeout_ms);
+	workers_stop_all(m, (uint32_t)m->cfg.stop_timeout_ms);
 	ev_timer_start(m->loop, &m->stop_timer, m->cfg.stop_timeout_ms + STOP_GRACE_MS);
 }
 
@@ -203,11 +204,11 @@ signal_read(struct ev_loop *l, struct ev_io *io, uint32_t events)
 			master_reload(m);
 			break;
 		case SIGCHLD:
-			children_reap(m);
+			proc_reap(m);
 			break;
 		}
 	}
-	if (m->stopping && children_running(m) == 0)
+	if (m->stopping && workers_running(m) == 0)
 		ev_break(m->loop);
 }
 
@@ -235,8 +236,6 @@ signals_init(struct master *m)
 static void
 master_start(struct master *m)
 {
-	size_t i;
-
 	if ((m->rx = malloc(sizeof(*m->rx))) == NULL || (m->loop = ev_loop_new()) == NULL)
 		fatal("start-up");
 	m->start_ms = util_now_ms();
@@ -254,15 +253,14 @@ master_start(struct master *m)
 		fatalx("cannot open the listeners");
 	if (mkeyring_init(m) == -1)
 		fatalx("cannot set up the certificates and session-ticket keys");
-	if (children_init(m) == -1)
+	if (workers_init(m) == -1)
 		fatal("workers");
 	if (publish_build(m) == -1)
 		fatalx("cannot build the first generation");
 	if (control_open(m) == -1)
 		fatalx("cannot open the control socket");
 	notify_init(m);
-	for (i = 0; i < m->nworkers; i++)
-		children_spawn(&m->workers[i]);
+	workers_spawn_all(m);
 	if (acme_init(m) == -1)
 		fatalx("cannot start the ACME child");
 }

@@ -16,27 +16,9 @@
 struct control;
 struct ipc_msg;
 struct mkeyring;
+struct mworker;
+struct proc;
 struct store;
-
-struct child {
-	struct master *m;
-	int index;		/* worker instance */
-	pid_t pid;		/* 0 while not running */
-	int sock;		/* our end of the socketpair, -1 while not running */
-	struct ev_io io;
-	int hello;		/* its HELLO arrived */
-	int ready;		/* it was sent config, listeners and a snapshot */
-	uint32_t sent_gen;	/* last generation sent to it */
-	uint32_t acked_gen;	/* last generation it acked */
-	uint32_t keyring_gen;	/* generation of the last keyring sent to it, 0 = none */
-	uint64_t sent_ms;	/* when sent_gen went out */
-	uint64_t started_ms;
-	uint64_t backoff_ms;	/* respawn delay, doubled on quick deaths */
-	struct ev_timer respawn;
-	uint64_t requests;	/* from its last MSG_W_STATUS */
-	uint32_t connections;
-	uint32_t status_seq;	/* seq of its last MSG_W_STATUS */
-};
 
 struct master {
 	struct conf cfg;
@@ -48,7 +30,8 @@ struct master {
 	struct listeners lst;
 	struct listeners lst_https;	/* listen_https: LISTENER_HTTPS sockets */
 	struct mkeyring *keyring;	/* certificates index, ticket keys, current keyring */
-	struct child *workers;
+	struct proc *procs;	/* the process table (master/proc.h): every child */
+	struct mworker *workers;	/* master/workers.h; each also in procs */
 	size_t nworkers;
 	/* the current generation: what every new or respawned worker gets */
 	int snap_fd;
@@ -58,7 +41,7 @@ struct master {
 	struct ev_timer build_timer;	/* runs the pending build from the loop */
 	struct ev_timer barrier_timer;	/* polices workers slow to ack */
 	struct control *control;
-	struct acme_peer *acme;	/* master/acme.c; NULL with `acme off` */
+	struct acme_peer *acme;	/* master/acme.c; NULL with `acme off`; in procs */
 	struct ipc_msg *rx;	/* receive buffer for every channel (64 KiB) */
 	uint32_t status_seq;	/* of the last MSG_W_STATUS_REQ round */
 	int sigfd;

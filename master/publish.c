@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "master/acme.h"
-#include "master/children.h"
 #include "master/keyring.h"
 #include "master/control.h"
 #include "master/master.h"
@@ -22,6 +21,7 @@
 #include "master/publish.h"
 #include "master/snapbuild.h"
 #include "master/store.h"
+#include "master/workers.h"
 #include "share/addr.h"
 #include "share/hostname.h"
 #include "share/log.h"
@@ -233,7 +233,7 @@ publish_build(struct master *m)
 	m->nroutes = b.nroutes;
 	log_info("generation %u built: %u routes, %u hosts, %u backends", m->gen, b.nroutes,
 	    b.nhosts, b.nbackends);
-	children_send_snapshot(m);
+	workers_send_snapshot(m);
 	rc = 0;
 out:
 	build_free(&b);
@@ -258,7 +258,7 @@ publish_lagging(const struct master *m)
 	size_t i;
 
 	for (i = 0; i < m->nworkers; i++)
-		if (m->workers[i].ready && m->workers[i].acked_gen < m->workers[i].sent_gen)
+		if (m->workers[i].proc.ready && m->workers[i].acked_gen < m->workers[i].sent_gen)
 			return 1;
 	return 0;
 }
@@ -287,8 +287,8 @@ publish_served(const struct master *m, uint32_t gen)
 	if (m->gen < gen)
 		return 0;
 	for (i = 0; i < m->nworkers; i++) {
-		const struct child *c = &m->workers[i];
-		if (c->ready && c->acked_gen < gen)
+		const struct mworker *w = &m->workers[i];
+		if (w->proc.ready && w->acked_gen < gen)
 			return 0;
 	}
 	return 1;
@@ -302,12 +302,20 @@ barrier_fire(struct ev_loop *l, struct ev_timer *t)
 	size_t i;
 
 	for (i = 0; i < m->nworkers; i++) {
-		struct child *c = &m->workers[i];
-		if (c->ready && c->acked_gen < c->sent_gen &&
-		    ev_now(l) - c->sent_ms > PUBLISH_ACK_GRACE_MS)
-			children_kill(c, "did not ack its snapshot in time");
+		struct mworker *w = &m->workers[i];
+		if (w->proc.ready && w->acked_gen < w->sent_gen &&
+		    ev_now(l) - w->sent_ms > PUBLISH_ACK_GRACE_MS)
+			proc_kill(&w->proc, "did not ack its snapshot in time");
 	}
 	publish_check(m);
+}
+
+void
+publish_sent(struct master *m)
+{
+	/* Also for a worker's first snapshot, which no ack of another worker would police. */
+	if (!ev_timer_armed(&m->barrier_timer))
+		ev_timer_start(m->loop, &m->barrier_timer, PUBLISH_ACK_GRACE_MS / 3);
 }
 
 void
@@ -318,9 +326,9 @@ publish_check(struct master *m)
 	control_release_waiters(m);
 	acme_publish_check(m);
 	if (!m->ready_notified && m->gen > 0 && publish_served(m, m->gen) &&
-	    children_running(m) == m->nworkers) {
+	    workers_running(m) == m->nworkers) {
 		for (i = 0; i < m->nworkers; i++)
-			if (!m->workers[i].ready)
+			if (!m->workers[i].proc.ready)
 				return;
 		m->ready_notified = 1;
 		notify_ready(m);

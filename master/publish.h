@@ -22,6 +22,8 @@ int publish_build(struct master *m);
 uint32_t publish_changed(struct master *m);
 /* 1 when every live, ready worker serves generation >= gen. */
 int publish_served(const struct master *m, uint32_t gen);
+/* A generation went out to a worker: its ack is now awaited (and policed). */
+void publish_sent(struct master *m);
 /* Re-evaluates waiters after an ack, a death or a timer. */
 void publish_check(struct master *m);
 void publish_init(struct master *m);

@@ -1,8 +1,12 @@
 /*
- * The SQLite store (master only): routes, their host names, backends and
- * settings, and the generation counter. WAL mode, foreign keys on, migrations by
- * PRAGMA user_version (master/schema.c). Callers pass names already
- * normalised (share/hostname.h) and backends as canonical "ip:port" text
+ * The SQLite store (master only), the one place any SQL runs: routes, their
+ * host names, backends and settings (master/store_routes.c), the
+ * generation counter (master/store_meta.c), certificates
+ * (master/store_certs.c) and the ACME order queue (master/store_acme.c);
+ * the connection, statement cache and transactions are master/store.c's.
+ * WAL mode, foreign keys on, migrations by PRAGMA user_version
+ * (master/schema.c). Callers pass names already normalised
+ * (share/hostname.h) and backends as canonical "ip:port" text
  * (share/addr.h); the store enforces uniqueness and existence.
  */
 #ifndef HALOYD_STORE_H
@@ -52,8 +56,6 @@ int store_open(const char *path, struct store **out);
 void store_close(struct store *st);
 /* The schema version the code migrates to. */
 int store_schema_version(void);
-/* The connection, for master/acme.c's own table (acme_orders). */
-struct sqlite3 *store_db(struct store *st);
 
 int store_route_add(struct store *st, const char *name, const char *const *aliases,
     size_t naliases, const char *const *backends, size_t nbackends);
@@ -127,5 +129,30 @@ int store_cert_foreach(struct store *st, int with_key,
     int (*fn)(void *arg, const struct store_cert *c), void *arg);
 /* Frees c's strings, wiping the key first. */
 void store_cert_free(struct store_cert *c);
+
+/* --- the ACME order queue (schema version 4): one row per route */
+
+#define STORE_ORDER_ERROR_MAX 600
+
+struct store_order {
+	char state[16];		/* queued, running, valid or failed */
+	int64_t attempts;	/* failed attempts since the last success */
+	int64_t next_attempt;	/* unix seconds; for a failed order, not before */
+	int force;		/* haloyd-ctl cert renew */
+	char last_error[STORE_ORDER_ERROR_MAX];
+};
+
+/* The route's row: STORE_OK with *o filled, STORE_ENOENT (o zeroed) when it has none. */
+int store_order_get(struct store *st, int64_t route_id, struct store_order *o);
+/* Writes the whole row (names, space-separated, NULL to keep the stored ones). */
+int store_order_put(struct store *st, int64_t route_id, const struct store_order *o,
+    const char *names);
+/*
+ * Calls fn for the row of every route (only route's when not NULL) ordered
+ * by route name; stops and returns fn's value when it is non-zero. fn must
+ * not change the store.
+ */
+int store_order_foreach(struct store *st, const char *route,
+    int (*fn)(void *arg, const char *route, const struct store_order *o), void *arg);
 
 #endif

@@ -3,14 +3,21 @@
 
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "tests/unit/suites.h"
+#include "tests/unit/testmaster.h"
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	SRunner *sr = srunner_create(suite_ipc());
+	SRunner *sr;
 	int failed;
 
+	/* Started by a suite's master as one of its children (tests/unit/testmaster.h). */
+	if (argc > 2 && strcmp(argv[1], "-R") == 0)
+		return testmaster_child_main(argc, argv);
+	sr = srunner_create(suite_ipc());
 	srunner_add_suite(sr, suite_hostname());
 	srunner_add_suite(sr, suite_snap());
 	srunner_add_suite(sr, suite_keyring());
@@ -22,6 +29,10 @@ main(void)
 	srunner_add_suite(sr, suite_tls());
 	srunner_add_suite(sr, suite_evloop());
 	srunner_add_suite(sr, suite_conf());
+	srunner_add_suite(sr, suite_proc());
+	srunner_add_suite(sr, suite_publish());
+	srunner_add_suite(sr, suite_acmeq());
+	srunner_add_suite(sr, suite_store_acme());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

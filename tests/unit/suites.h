@@ -16,5 +16,9 @@ Suite *suite_chal(void);
 Suite *suite_tls(void);
 Suite *suite_evloop(void);
 Suite *suite_conf(void);
+Suite *suite_proc(void);
+Suite *suite_publish(void);
+Suite *suite_acmeq(void);
+Suite *suite_store_acme(void);
 
 #endif

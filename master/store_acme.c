@@ -1,0 +1,109 @@
+/*
+ * The store's ACME order queue and schedule (acme_orders, schema version
+ * 4): one row per route, so orders, back-off and forced renewals survive a
+ * restart. What to order and when is decided by master/acmequeue.c.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "master/store.h"
+#include "master/storeint.h"
+#include "share/util.h"
+
+enum acme_stmt {
+	S_ORDER_GET,
+	S_ORDER_PUT,
+	S_ORDER_ALL,
+};
+
+const char *const store_acme_sql[] = {
+	[S_ORDER_GET] = "SELECT state, attempts, next_attempt, force, last_error "
+	    "FROM acme_orders WHERE route_id = ?1",
+	/* One statement, so one implicit transaction. */
+	[S_ORDER_PUT] = "INSERT INTO acme_orders(route_id, state, names, attempts, "
+	    "next_attempt, last_error, force, updated) VALUES (?1, ?2, coalesce(?3, ''), ?4, ?5, "
+	    "nullif(?6, ''), ?7, ?8) ON CONFLICT(route_id) DO UPDATE SET state = ?2, "
+	    "names = coalesce(?3, names), attempts = ?4, next_attempt = ?5, "
+	    "last_error = nullif(?6, ''), force = ?7, updated = ?8",
+	[S_ORDER_ALL] = "SELECT o.state, o.attempts, o.next_attempt, o.force, o.last_error, r.name "
+	    "FROM acme_orders o JOIN routes r ON r.id = o.route_id "
+	    "WHERE ?1 IS NULL OR r.name = ?1 ORDER BY r.name",
+	NULL
+};
+
+#define P(st, which, ...) store_prep(st, STORE_F_ACME, which, __VA_ARGS__)
+
+/* The order columns (the first five of both SELECTs) of the current row. */
+static void
+order_columns(sqlite3_stmt *s, struct store_order *o)
+{
+	const char *t;
+
+	memset(o, 0, sizeof(*o));
+	if ((t = (const char *)sqlite3_column_text(s, 0)) != NULL)
+		util_strlcpy(o->state, t, sizeof(o->state));
+	o->attempts = sqlite3_column_int64(s, 1);
+	o->next_attempt = sqlite3_column_int64(s, 2);
+	o->force = sqlite3_column_int(s, 3);
+	if ((t = (const char *)sqlite3_column_text(s, 4)) != NULL)
+		util_strlcpy(o->last_error, t, sizeof(o->last_error));
+}
+
+int
+store_order_get(struct store *st, int64_t route_id, struct store_order *o)
+{
+	sqlite3_stmt *s = P(st, S_ORDER_GET, "i", route_id);
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	if (s == NULL)
+		return STORE_ERR;
+	switch (sqlite3_step(s)) {
+	case SQLITE_ROW:
+		order_columns(s, o);
+		rc = STORE_OK;
+		break;
+	case SQLITE_DONE:
+		rc = STORE_ENOENT;
+		break;
+	default:
+		rc = store_fail(st, s);
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+int
+store_order_put(struct store *st, int64_t route_id, const struct store_order *o,
+    const char *names)
+{
+	return store_run(st, P(st, S_ORDER_PUT, "ittiitii", route_id, o->state, names,
+	    o->attempts, o->next_attempt, o->last_error, (int64_t)o->force, (int64_t)time(NULL)));
+}
+
+int
+store_order_foreach(struct store *st, const char *route,
+    int (*fn)(void *arg, const char *route, const struct store_order *o), void *arg)
+{
+	struct store_order o;
+	sqlite3_stmt *s;
+	int rc, step;
+
+	if ((rc = store_tx_begin(st, 0)) != STORE_OK)
+		return rc;
+	if ((s = P(st, S_ORDER_ALL, "t", route)) == NULL)
+		return store_tx_end(st, STORE_ERR);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		order_columns(s, &o);
+		if ((rc = fn(arg, (const char *)sqlite3_column_text(s, 5), &o)) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = store_fail(st, s);
+	sqlite3_reset(s);
+	return store_tx_end(st, rc);
+}

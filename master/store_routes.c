@@ -1,0 +1,439 @@
+/*
+ * The store's routes: the routes table with its settings, the host names
+ * of each (hosts) and its backends; changes in one transaction each, and
+ * the cursor that reads whole routes back.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "master/store.h"
+#include "master/storeint.h"
+#include "share/log.h"
+#include "share/snap.h"
+
+enum routes_stmt {
+	S_ROUTE_ID,
+	S_ROUTE_INS,
+	S_ROUTE_DEL,
+	S_ROUTE_COUNT,
+	S_ROUTE_SET,
+	S_HOST_INS,
+	S_HOST_DEL,
+	S_BE_INS,
+	S_BE_DEL,
+	S_ALL_HOSTS,
+	S_ALL_BACKENDS,
+	S_ONE_HOSTS,
+	S_ONE_BACKENDS,
+};
+
+/*
+ * The read queries come in pairs, both ordered by route name: one row per
+ * host name (LEFT JOIN, so a route without hosts still shows) and one per
+ * backend. The cursor below merges them, so listing every route costs two
+ * queries whatever the number of routes.
+ */
+#define HOSTS_SELECT \
+	"SELECT r.id, r.name, r.created, h.id, h.name, r.connect_ms, r.response_ms, " \
+	"r.idle_ms, r.tunnel_ms, r.max_body, r.flags " \
+	"FROM routes r LEFT JOIN hosts h ON h.route_id = r.id "
+#define BACKENDS_SELECT \
+	"SELECT b.route_id, b.id, b.addr " \
+	"FROM routes r JOIN backends b ON b.route_id = r.id "
+
+const char *const store_routes_sql[] = {
+	[S_ROUTE_ID] = "SELECT id FROM routes WHERE name = ?1",
+	[S_ROUTE_INS] = "INSERT INTO routes(name, created) VALUES (?1, ?2)",
+	[S_ROUTE_DEL] = "DELETE FROM routes WHERE name = ?1",
+	[S_ROUTE_COUNT] = "SELECT count(*) FROM routes",
+	/* -1 is STORE_DEFAULT: the setting goes back to NULL. */
+	[S_ROUTE_SET] = "UPDATE routes SET connect_ms = nullif(?2, -1), response_ms = nullif(?3, -1), "
+	    "idle_ms = nullif(?4, -1), tunnel_ms = nullif(?5, -1), max_body = nullif(?6, -1), "
+	    "flags = ?7 WHERE name = ?1",
+	[S_HOST_INS] = "INSERT INTO hosts(name, route_id, kind) VALUES (?1, ?2, ?3)",
+	[S_HOST_DEL] = "DELETE FROM hosts WHERE name = ?1 AND route_id = ?2",
+	/* Appends: positions only grow, so removals keep the others' order. */
+	[S_BE_INS] = "INSERT INTO backends(route_id, addr, position) VALUES (?1, ?2, "
+	    "(SELECT coalesce(max(position) + 1, 0) FROM backends WHERE route_id = ?1))",
+	[S_BE_DEL] = "DELETE FROM backends WHERE route_id = ?1 AND addr = ?2",
+	[S_ALL_HOSTS] = HOSTS_SELECT "ORDER BY r.name, h.name",
+	[S_ALL_BACKENDS] = BACKENDS_SELECT "ORDER BY r.name, b.position",
+	[S_ONE_HOSTS] = HOSTS_SELECT "WHERE r.name = ?1 ORDER BY h.name",
+	[S_ONE_BACKENDS] = BACKENDS_SELECT "WHERE r.name = ?1 ORDER BY b.position",
+	NULL
+};
+
+#define P(st, which, ...) store_prep(st, STORE_F_ROUTES, which, __VA_ARGS__)
+
+/* Walks the rows of a HOSTS_SELECT and a BACKENDS_SELECT query together. */
+struct cursor {
+	struct store *st;
+	sqlite3_stmt *hs, *bs;
+	int hrc, brc;		/* last sqlite3_step() result of each */
+	size_t acap, bcap;	/* allocated aliases / backends slots */
+};
+
+static int
+route_id(struct store *st, const char *name, int64_t *id)
+{
+	return store_query_int(st, P(st, S_ROUTE_ID, "t", name), id);
+}
+
+static int
+host_add(struct store *st, const char *name, int64_t route, int canonical)
+{
+	int64_t kind;
+
+	if (strncmp(name, "*.", 2) == 0)
+		kind = SNAP_HOST_WILDCARD;
+	else
+		kind = canonical ? SNAP_HOST_EXACT : SNAP_HOST_ALIAS;
+	return store_run(st, P(st, S_HOST_INS, "tii", name, route, kind));
+}
+
+static int
+backend_add(struct store *st, int64_t route, const char *addr)
+{
+	return store_run(st, P(st, S_BE_INS, "it", route, addr));
+}
+
+/* --- changes: one transaction each */
+
+static int
+route_add_tx(struct store *st, const char *name, const char *const *aliases, size_t naliases,
+    const char *const *backends, size_t nbackends)
+{
+	int64_t id;
+	size_t i;
+	int rc;
+
+	if ((rc = store_run(st, P(st, S_ROUTE_INS, "ti", name, (int64_t)time(NULL)))) != STORE_OK)
+		return rc;
+	id = sqlite3_last_insert_rowid(st->db);
+	/* hosts.name is UNIQUE: a name used by any route, or twice here, fails. */
+	if ((rc = host_add(st, name, id, 1)) != STORE_OK)
+		return rc;
+	for (i = 0; i < naliases; i++)
+		if ((rc = host_add(st, aliases[i], id, 0)) != STORE_OK)
+			return rc;
+	for (i = 0; i < nbackends; i++)
+		if ((rc = backend_add(st, id, backends[i])) != STORE_OK)
+			return rc;
+	return STORE_OK;
+}
+
+int
+store_route_add(struct store *st, const char *name, const char *const *aliases,
+    size_t naliases, const char *const *backends, size_t nbackends)
+{
+	int rc;
+
+	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
+		return rc;
+	rc = route_add_tx(st, name, aliases, naliases, backends, nbackends);
+	return store_tx_end(st, rc);
+}
+
+int
+store_route_rm(struct store *st, const char *name)
+{
+	int rc;
+
+	/* Its hosts and backends go with it (ON DELETE CASCADE). */
+	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
+		return rc;
+	rc = store_run_changed(st, P(st, S_ROUTE_DEL, "t", name));
+	return store_tx_end(st, rc);
+}
+
+int
+store_alias_add(struct store *st, const char *route, const char *alias)
+{
+	int64_t id;
+	int rc;
+
+	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
+		return rc;
+	if ((rc = route_id(st, route, &id)) == STORE_OK)
+		rc = host_add(st, alias, id, 0);
+	return store_tx_end(st, rc);
+}
+
+int
+store_alias_rm(struct store *st, const char *route, const char *alias)
+{
+	int64_t id;
+	int rc;
+
+	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
+		return rc;
+	if ((rc = route_id(st, route, &id)) == STORE_OK) {
+		/* The canonical name is the route itself: route rm removes it. */
+		if (strcmp(route, alias) == 0)
+			rc = STORE_EINVAL;
+		else
+			rc = store_run_changed(st, P(st, S_HOST_DEL, "ti", alias, id));
+	}
+	return store_tx_end(st, rc);
+}
+
+int
+store_backend_add(struct store *st, const char *route, const char *addr)
+{
+	int64_t id;
+	int rc;
+
+	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
+		return rc;
+	if ((rc = route_id(st, route, &id)) == STORE_OK)
+		rc = backend_add(st, id, addr);
+	return store_tx_end(st, rc);
+}
+
+int
+store_backend_rm(struct store *st, const char *route, const char *addr)
+{
+	int64_t id;
+	int rc;
+
+	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
+		return rc;
+	if ((rc = route_id(st, route, &id)) == STORE_OK)
+		rc = store_run_changed(st, P(st, S_BE_DEL, "it", id, addr));
+	return store_tx_end(st, rc);
+}
+
+int
+store_route_set(struct store *st, const char *name, const struct store_settings *set)
+{
+	int rc;
+
+	_Static_assert(STORE_DEFAULT == -1, "S_ROUTE_SET spells STORE_DEFAULT as -1");
+	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
+		return rc;
+	rc = store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiii", name, set->connect_ms,
+	    set->response_ms, set->idle_ms, set->tunnel_ms, set->max_body, (int64_t)set->flags));
+	return store_tx_end(st, rc);
+}
+
+int64_t
+store_route_count(struct store *st)
+{
+	int64_t n;
+
+	if (store_query_int(st, P(st, S_ROUTE_COUNT, ""), &n) != STORE_OK)
+		return -1;
+	return n;
+}
+
+/* --- reading routes */
+
+/* Frees the strings of r and empties it, keeping the arrays for reuse. */
+static void
+route_clear(struct store_route *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->naliases; i++)
+		free(r->aliases[i]);
+	for (i = 0; i < r->nbackends; i++)
+		free(r->backends[i]);
+	free(r->name);
+	r->name = NULL;
+	r->naliases = r->nbackends = 0;
+	r->id = r->name_id = r->created = 0;
+	memset(&r->set, 0, sizeof(r->set));
+}
+
+void
+store_route_free(struct store_route *r)
+{
+	route_clear(r);
+	free(r->aliases);
+	free(r->alias_ids);
+	free(r->backends);
+	free(r->backend_ids);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Appends (id, column col of s) to the string and id arrays of n slots. */
+static int
+push(char ***strs, int64_t **ids, size_t *n, size_t *cap, sqlite3_stmt *s, int col, int64_t id)
+{
+	char **ns;
+	int64_t *ni;
+	size_t ncap;
+
+	if (*n == *cap) {
+		ncap = *cap == 0 ? 8 : *cap * 2;
+		if ((ns = reallocarray(*strs, ncap, sizeof(*ns))) == NULL)
+			goto nomem;
+		*strs = ns;
+		if ((ni = reallocarray(*ids, ncap, sizeof(*ni))) == NULL)
+			goto nomem;
+		*ids = ni;
+		*cap = ncap;
+	}
+	if (((*strs)[*n] = store_column_dup(s, col)) == NULL)
+		return -1;
+	(*ids)[(*n)++] = id;
+	return 0;
+nomem:
+	log_warn("store: reallocarray");
+	return -1;
+}
+
+static int
+cursor_open(struct cursor *c, struct store *st, sqlite3_stmt *hs, sqlite3_stmt *bs)
+{
+	memset(c, 0, sizeof(*c));
+	c->st = st;
+	c->hs = hs;
+	c->bs = bs;
+	if (hs == NULL || bs == NULL)
+		return -1;
+	c->hrc = sqlite3_step(hs);
+	c->brc = sqlite3_step(bs);
+	return 0;
+}
+
+static void
+cursor_close(struct cursor *c)
+{
+	if (c->hs != NULL)
+		sqlite3_reset(c->hs);
+	if (c->bs != NULL)
+		sqlite3_reset(c->bs);
+}
+
+/* Takes the current host rows of route r->id into r, and the following. */
+static int
+cursor_hosts(struct cursor *c, struct store_route *r)
+{
+	sqlite3_stmt *s = c->hs;
+	const unsigned char *name;
+	int64_t id;
+
+	for (; c->hrc == SQLITE_ROW && sqlite3_column_int64(s, 0) == r->id;
+	    c->hrc = sqlite3_step(s)) {
+		if (sqlite3_column_type(s, 3) == SQLITE_NULL)
+			continue;
+		id = sqlite3_column_int64(s, 3);
+		if ((name = sqlite3_column_text(s, 4)) != NULL && strcmp((const char *)name, r->name) == 0)
+			r->name_id = id;
+		else if (push(&r->aliases, &r->alias_ids, &r->naliases, &c->acap, s, 4, id) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Backend rows come in the same route order, so those of r->id, if any,
+ * are next; rows of later routes stay for later calls.
+ */
+static int
+cursor_backends(struct cursor *c, struct store_route *r)
+{
+	sqlite3_stmt *s = c->bs;
+
+	for (; c->brc == SQLITE_ROW && sqlite3_column_int64(s, 0) == r->id;
+	    c->brc = sqlite3_step(s))
+		if (push(&r->backends, &r->backend_ids, &r->nbackends, &c->bcap, s, 2,
+		    sqlite3_column_int64(s, 1)) == -1)
+			return -1;
+	return 0;
+}
+
+/* A settings column of a HOSTS_SELECT row: NULL reads as STORE_DEFAULT. */
+static int64_t
+column_setting(sqlite3_stmt *s, int col)
+{
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return STORE_DEFAULT;
+	return sqlite3_column_int64(s, col);
+}
+
+static void
+cursor_settings(sqlite3_stmt *s, struct store_settings *set)
+{
+	set->connect_ms = column_setting(s, 5);
+	set->response_ms = column_setting(s, 6);
+	set->idle_ms = column_setting(s, 7);
+	set->tunnel_ms = column_setting(s, 8);
+	set->max_body = column_setting(s, 9);
+	set->flags = (uint32_t)sqlite3_column_int64(s, 10);
+}
+
+/* Fills r with the next route: 1, 0 at the end, STORE_ERR (logged). */
+static int
+cursor_next(struct cursor *c, struct store_route *r)
+{
+	route_clear(r);
+	if (c->hrc == SQLITE_DONE)
+		return 0;
+	if (c->hrc != SQLITE_ROW)
+		return store_fail(c->st, c->hs);
+	r->id = sqlite3_column_int64(c->hs, 0);
+	r->created = sqlite3_column_int64(c->hs, 2);
+	if ((r->name = store_column_dup(c->hs, 1)) == NULL)
+		return STORE_ERR;
+	cursor_settings(c->hs, &r->set);
+	if (cursor_hosts(c, r) == -1 || cursor_backends(c, r) == -1)
+		return STORE_ERR;
+	if (c->hrc != SQLITE_ROW && c->hrc != SQLITE_DONE)
+		return store_fail(c->st, c->hs);
+	if (c->brc != SQLITE_ROW && c->brc != SQLITE_DONE)
+		return store_fail(c->st, c->bs);
+	return 1;
+}
+
+int
+store_route_get(struct store *st, const char *name, struct store_route *out)
+{
+	struct cursor c;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = store_tx_begin(st, 0)) != STORE_OK)
+		return rc;
+	if (cursor_open(&c, st, P(st, S_ONE_HOSTS, "t", name),
+	    P(st, S_ONE_BACKENDS, "t", name)) == -1)
+		rc = STORE_ERR;
+	else if ((rc = cursor_next(&c, out)) == 1)
+		rc = STORE_OK;
+	else if (rc == 0)
+		rc = STORE_ENOENT;
+	cursor_close(&c);
+	if ((rc = store_tx_end(st, rc)) != STORE_OK)
+		store_route_free(out);
+	return rc;
+}
+
+int
+store_route_foreach(struct store *st, int (*fn)(void *arg, const struct store_route *r),
+    void *arg)
+{
+	struct store_route r;
+	struct cursor c;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	/* One read transaction: both queries see the same snapshot. */
+	if ((rc = store_tx_begin(st, 0)) != STORE_OK)
+		return rc;
+	if (cursor_open(&c, st, P(st, S_ALL_HOSTS, ""), P(st, S_ALL_BACKENDS, "")) == -1)
+		rc = STORE_ERR;
+	else {
+		while ((rc = cursor_next(&c, &r)) == 1)
+			if ((rc = fn(arg, &r)) != 0)
+				break;
+	}
+	cursor_close(&c);
+	store_route_free(&r);
+	return store_tx_end(st, rc);
+}

@@ -1,0 +1,302 @@
+/*
+ * Workers, as one role of the process table. After HELLO a worker gets
+ * its config, its own clone of every listener and the current keyring and
+ * snapshot; it is ready once all of it went out, and from then on it gets
+ * every new generation and acks each one (master/publish.c counts them).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "master/control.h"
+#include "master/keyring.h"
+#include "master/master.h"
+#include "master/publish.h"
+#include "master/workers.h"
+#include "share/addr.h"
+#include "share/cursor.h"
+#include "share/ipc.h"
+#include "share/log.h"
+#include "share/msg.h"
+#include "share/util.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define STABLE_MS 10000		/* a worker alive this long resets its back-off */
+
+static int
+worker_send_snapshot(struct mworker *w)
+{
+	struct master *m = w->proc.m;
+
+	/* The keyring of a generation always arrives before its snapshot. */
+	if (mkeyring_send(m, w) == -1)
+		return -1;
+	if (ipc_send(w->proc.sock, MSG_W_SNAP, 0, m->gen, NULL, 0, m->snap_fd) == -1) {
+		log_warn("sending generation %u to worker %d", m->gen, w->proc.index);
+		return -1;
+	}
+	w->sent_gen = m->gen;
+	w->sent_ms = util_now_ms();
+	publish_sent(m);
+	return 0;
+}
+
+static int
+worker_send_config(struct mworker *wk)
+{
+	const struct conf *cf = &wk->proc.m->cfg;
+	uint8_t buf[MSG_WCONFIG_MAX_LEN];
+	struct addr_cidr cidr;
+	struct wbuf b;
+	size_t i;
+	struct msg_wconfig w = {
+		.max_conns = (uint32_t)cf->max_connections,
+		.header_timeout_ms = (uint32_t)cf->header_timeout_ms,
+		.keepalive_timeout_ms = (uint32_t)cf->keepalive_timeout_ms,
+		.connect_timeout_ms = (uint32_t)cf->connect_timeout_ms,
+		.response_timeout_ms = (uint32_t)cf->response_timeout_ms,
+		.idle_timeout_ms = (uint32_t)cf->idle_timeout_ms,
+		.access_log = (uint32_t)cf->access_log,
+		.upgrade_timeout_ms = (uint32_t)cf->tunnel_timeout_ms,
+		.body_timeout_ms = (uint32_t)cf->body_timeout_ms,
+		.backend_down_ms = (uint32_t)cf->backend_down_ms,
+		.max_body = cf->max_body,
+		.access_log_sample = (uint32_t)cf->access_log_sample,
+		.ntrusted = (uint32_t)cf->trusted_proxies.n,
+	};
+
+	_Static_assert(sizeof(struct addr_cidr) == 20, "msg.h counts 20 bytes per block");
+	_Static_assert(CONFIG_LIST_MAX <= MSG_WCONFIG_TRUSTED_MAX, "trusted proxies fit");
+	wb_init(&b, buf, sizeof(buf));
+	wb_blob(&b, &w, sizeof(w));
+	for (i = 0; i < cf->trusted_proxies.n; i++) {
+		if (addr_parse_cidr(cf->trusted_proxies.v[i], &cidr) == -1)
+			return -1;	/* conf.c checked it */
+		wb_blob(&b, &cidr, sizeof(cidr));
+	}
+	wb_str(&b, cf->error_pages);
+	if (b.bad)
+		return -1;
+	return ipc_send(wk->proc.sock, MSG_W_CONFIG, 0, 0, buf, b.len, -1);
+}
+
+/* Forked: nothing of the previous run's generations applies. */
+static void
+worker_on_spawn(struct proc *p)
+{
+	struct mworker *w = p->arg;
+
+	w->sent_gen = w->acked_gen = 0;
+	w->keyring_gen = 0;
+}
+
+/* After HELLO: config, this worker's listeners, then the current snapshot. */
+static int
+worker_on_hello(struct proc *p)
+{
+	struct mworker *w = p->arg;
+	struct master *m = p->m;
+	size_t a;
+
+	if (worker_send_config(w) == -1)
+		return -1;
+	for (a = 0; a < m->lst.naddrs; a++) {
+		struct msg_listener ml = { LISTENER_HTTP, (uint32_t)a };
+		if (ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &ml, sizeof(ml),
+		    listeners_fd(&m->lst, a, (size_t)p->index)) == -1)
+			return -1;
+	}
+	/* HTTPS ids follow the HTTP ones, so every listener id is unique. */
+	for (a = 0; a < m->lst_https.naddrs; a++) {
+		struct msg_listener ml = { LISTENER_HTTPS, (uint32_t)(m->lst.naddrs + a) };
+		if (ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &ml, sizeof(ml),
+		    listeners_fd(&m->lst_https, a, (size_t)p->index)) == -1)
+			return -1;
+	}
+	return worker_send_snapshot(w);
+}
+
+/* Gone (killed, closed, exited): a barrier may now be met without it. */
+static void
+worker_on_down(struct proc *p)
+{
+	publish_check(p->m);
+}
+
+static int
+worker_ask_stop(struct proc *p, uint32_t deadline_ms)
+{
+	struct msg_stop s = { deadline_ms };
+
+	return ipc_send(p->sock, MSG_W_STOP, 0, 0, &s, sizeof(s), -1);
+}
+
+static int
+worker_on_ack(void *arg, struct ipc_msg *msg)
+{
+	struct mworker *w = arg;
+
+	/* Acks come in order; one may trail a newer generation already sent. */
+	if (!w->proc.ready || msg->h.gen > w->sent_gen || msg->h.gen < w->acked_gen) {
+		proc_kill(&w->proc, "acked a generation it was not sent");
+		return -1;
+	}
+	w->acked_gen = msg->h.gen;
+	log_debug("worker %d serves generation %u", w->proc.index, w->acked_gen);
+	publish_check(w->proc.m);
+	return 0;
+}
+
+static int
+worker_on_nack(void *arg, struct ipc_msg *msg)
+{
+	struct mworker *w = arg;
+	char reason[256];
+	struct cur cu;
+
+	cur_init(&cu, msg->data, msg->h.len);
+	if (cur_str(&cu, reason, sizeof(reason)) == -1 || cur_end(&cu) == -1)
+		util_strlcpy(reason, "(unreadable reason)", sizeof(reason));
+	log_warnx("worker %d refused generation %u: %s", w->proc.index, msg->h.gen, reason);
+	proc_kill(&w->proc, "refused a snapshot");
+	return 0;
+}
+
+static int
+worker_on_status(void *arg, struct ipc_msg *msg)
+{
+	struct mworker *w = arg;
+	struct msg_wstatus s;
+
+	memcpy(&s, msg->data, sizeof(s));
+	w->requests = s.requests;
+	w->connections = s.connections;
+	w->status_seq = msg->h.seq;
+	control_on_worker_status(w->proc.m);
+	return 0;
+}
+
+static void
+worker_status_fields(const struct proc *p, struct wbuf *wb)
+{
+	const struct mworker *w = p->arg;
+
+	control_row_int(wb, "generation", w->acked_gen);
+	control_row_int(wb, "requests", (int64_t)w->requests);
+	control_row_int(wb, "connections", w->connections);
+}
+
+static const char *
+worker_user(const struct master *m)
+{
+	return m->cfg.user;
+}
+
+static const struct ipc_handler worker_handlers[] = {
+	{ MSG_W_ACK, IPC_FD_NONE, 0, 0, worker_on_ack },
+	{ MSG_W_NACK, IPC_FD_NONE, 2, 2 + 1024, worker_on_nack },
+	{ MSG_W_STATUS, IPC_FD_NONE, sizeof(struct msg_wstatus), sizeof(struct msg_wstatus),
+	    worker_on_status },
+};
+
+const struct proc_role workers_role = {
+	.name = "worker",
+	.title = "worker",
+	.hello_role = ROLE_WORKER,
+	.indexed = 1,
+	.user = worker_user,
+	.backoff_min_ms = BACKOFF_MIN_MS,
+	.backoff_max_ms = BACKOFF_MAX_MS,
+	.stable_ms = STABLE_MS,
+	.handlers = worker_handlers,
+	.nhandlers = ARRAY_LEN(worker_handlers),
+	.on_spawn = worker_on_spawn,
+	.on_hello = worker_on_hello,
+	.on_down = worker_on_down,
+	.ask_stop = worker_ask_stop,
+	.status_fields = worker_status_fields,
+	.nstatus_fields = 3,
+};
+
+int
+workers_init(struct master *m)
+{
+	size_t i;
+
+	if ((m->workers = calloc(m->nworkers, sizeof(*m->workers))) == NULL)
+		return -1;
+	for (i = 0; i < m->nworkers; i++)
+		proc_add(m, &m->workers[i].proc, &workers_role, (int)i, &m->workers[i]);
+	return 0;
+}
+
+void
+workers_spawn_all(struct master *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nworkers; i++)
+		proc_spawn(&m->workers[i].proc);
+}
+
+void
+workers_send_snapshot(struct master *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nworkers; i++) {
+		struct mworker *w = &m->workers[i];
+		if (w->proc.ready && w->sent_gen != m->gen && worker_send_snapshot(w) == -1)
+			proc_kill(&w->proc, "its socket is full or broken");
+	}
+}
+
+void
+workers_send_config(struct master *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nworkers; i++) {
+		struct mworker *w = &m->workers[i];
+		if (w->proc.ready && worker_send_config(w) == -1)
+			proc_kill(&w->proc, "its socket is full or broken");
+	}
+}
+
+int
+workers_request_status(struct master *m, uint32_t seq)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < m->nworkers; i++) {
+		struct mworker *w = &m->workers[i];
+		if (w->proc.ready && proc_send(&w->proc, MSG_W_STATUS_REQ, seq, 0, NULL, 0, -1) == 0)
+			n++;
+	}
+	return n;
+}
+
+void
+workers_stop_all(struct master *m, uint32_t deadline_ms)
+{
+	size_t i;
+
+	for (i = 0; i < m->nworkers; i++)
+		proc_stop(&m->workers[i].proc, deadline_ms);
+}
+
+size_t
+workers_running(const struct master *m)
+{
+	return proc_running(m, &workers_role);
+}
+
+void
+workers_kill_all(struct master *m)
+{
+	proc_kill_all(m, &workers_role);
+}
