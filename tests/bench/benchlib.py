@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""Helpers for the benchmarks in tests/bench: wait for a port, parse wrk's
-output, measure the memory of idle keep-alive connections, print the table
-with the ratios haloyd/nginx and haloyd/HAProxy."""
+"""Helpers for the benchmarks in tests/bench: wait for a port, run wrk and
+count the CPU the proxy spent per request, measure the memory of idle
+keep-alive connections and of in-flight requests, print the table with the
+ratios haloyd/haloyd-base, haloyd/nginx and haloyd/HAProxy."""
+import asyncio
 import json
 import os
 import re
 import socket
 import statistics
+import subprocess
 import sys
 import time
 
@@ -29,14 +32,37 @@ def to_ms(v):
     return {"us": x / 1000, "ms": x, "s": x * 1000}[m.group(2)]
 
 
-def parse_wrk(name, workers):
-    text = sys.stdin.read()
+def parse_wrk_text(text):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
     p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    print(json.dumps({"kind": "wrk", "proxy": name, "workers": int(workers), "rps": rps,
-                      "p50": p50, "p99": p99, "non2xx": int(errors.group(1)) if errors else 0}))
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {"rps": rps, "p50": p50, "p99": p99, "requests": requests,
+            "non2xx": int(errors.group(1)) if errors else 0,
+            "sockerr": sum(int(x) for x in sock.groups()) if sock else 0}
+
+
+def parse_wrk(name, workers):
+    r = parse_wrk_text(sys.stdin.read())
+    print(json.dumps({"kind": "wrk", "proxy": name, "workers": int(workers), **r}))
+    return 0
+
+
+def run_wrk(name, workers, pid, *cmd):
+    """Run wrk (cmd, after a "--") and count the CPU time the proxy tree of pid
+    spent meanwhile: utime+stime of the master, its workers and every other
+    descendant, divided by the requests wrk completed."""
+    cmd = list(cmd[1:] if cmd and cmd[0] == "--" else cmd)
+    before = cpu_ticks(pid)
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout
+    after = cpu_ticks(pid)
+    r = parse_wrk_text(out)
+    ticks = after - before
+    us = ticks * 1e6 / os.sysconf("SC_CLK_TCK") / r["requests"] if r["requests"] else float("nan")
+    print(json.dumps({"kind": "wrk", "proxy": name, "workers": int(workers), **r,
+                      "cpu_ticks": ticks, "cpu_us_per_req": us}))
     return 0
 
 
@@ -72,6 +98,39 @@ def rss_kib(pid):
     return total
 
 
+def cpu_ticks(pid):
+    """utime+stime, in clock ticks, of pid and its descendants (each one's
+    /proc/PID/stat counts all its threads)."""
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def affinity(pid):
+    """The CPUs every thread of pid and its descendants may run on, one line
+    per distinct set: the check that --pin reached the whole tree."""
+    sets = {}
+    for p in tree_pids(pid):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                cpus = os.sched_getaffinity(int(t))
+            except OSError:
+                continue
+            sets.setdefault(",".join(map(str, sorted(cpus))), []).append(int(t))
+    print(" ".join(sorted(sets)))
+    return 0
+
+
 def idle_rss(name, workers, port, pid, count):
     count = int(count)
     req = b"GET / HTTP/1.1\r\nHost: bench.local\r\n\r\n"
@@ -104,37 +163,188 @@ def idle_rss(name, workers, port, pid, count):
     return 0
 
 
+SLOW_BODY = b"from the slow backend\n"
+
+
+def slow_answer(close):
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+            b"Connection: %s\r\n\r\n%s" % (len(SLOW_BODY), b"close" if close else b"keep-alive",
+                                              SLOW_BODY))
+
+
+class SlowBackend:
+    """The backend of the in-flight test: answers at once until hold(), then
+    keeps every request it reads unanswered (and counts them) until release()."""
+
+    def __init__(self):
+        self.holding = False
+        self.held = []
+        self.more = asyncio.Event()
+
+    async def serve(self, reader, writer):
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")  # a GET: no body
+                if not self.holding:
+                    writer.write(slow_answer(False))
+                    await writer.drain()
+                    continue
+                go = asyncio.get_running_loop().create_future()
+                self.held.append(go)
+                self.more.set()
+                await go
+                writer.write(slow_answer(True))
+                await writer.drain()
+                break
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def release(self):
+        for go in self.held:
+            if not go.done():
+                go.set_result(None)
+
+
+async def slow_get(port, timeout=10.0):
+    """One GET for slow.local through the proxy; returns the open streams."""
+    r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    w.write(b"GET /slow HTTP/1.1\r\nHost: slow.local\r\n\r\n")
+    await w.drain()
+    return r, w
+
+
+async def read_answer(r, timeout=30.0):
+    data = await asyncio.wait_for(r.readuntil(SLOW_BODY), timeout)
+    return data.startswith(b"HTTP/1.1 200")
+
+
+async def inflight(name, workers, port, pid, count, slow_port):
+    be = SlowBackend()
+    server = await asyncio.start_server(be.serve, "127.0.0.1", slow_port, backlog=4096)
+    conns = []
+    try:
+        for _ in range(4):  # the route's first requests, whatever they set up once
+            r, w = await slow_get(port)
+            if not await read_answer(r):
+                raise SystemExit(f"{name}: the slow route does not answer 200")
+            w.close()
+        await asyncio.sleep(0.5)
+        before = rss_kib(pid)
+        be.holding = True
+        # In batches, like the idle test: no connect storm.
+        for first in range(0, count, 250):
+            conns += await asyncio.gather(*(slow_get(port) for _ in range(min(250, count - first))))
+        deadline = time.monotonic() + 30
+        while len(be.held) < count and time.monotonic() < deadline:
+            be.more.clear()
+            try:
+                await asyncio.wait_for(be.more.wait(), max(0.01, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                pass
+        held = len(be.held)
+        await asyncio.sleep(1.0)  # the proxy holds them all: let its RSS settle
+        after = rss_kib(pid)
+        be.release()
+        answers = await asyncio.gather(*(read_answer(r) for r, _ in conns), return_exceptions=True)
+        ok = sum(1 for a in answers if a is True)
+    finally:
+        be.release()
+        for _, w in conns:
+            w.close()
+        server.close()
+    if held < count or ok < count:
+        print(f"{name}: {held} of {count} requests reached the slow backend, {ok} answered",
+              file=sys.stderr)
+    return {"kind": "inflight", "proxy": name, "workers": int(workers), "requests": count,
+            "held": held, "answered": ok, "rss_before_kib": before, "rss_after_kib": after,
+            "bytes_per_req": (after - before) * 1024 / count}
+
+
+def inflight_rss(name, workers, port, pid, count, slow_port):
+    """Memory per in-flight small request: count clients each send one GET
+    for slow.local, which the proxy forwards to the slow backend on slow_port
+    (served here); once the backend holds them all, the RSS of the proxy tree
+    against its RSS before, then every request answered and closed."""
+    r = asyncio.run(inflight(name, workers, int(port), pid, int(count), int(slow_port)))
+    print(json.dumps(r))
+    return 0
+
+
+PROXIES = ("haloyd", "haloyd-base", "nginx", "haproxy")
+
+
+def fmt(v, spec):
+    return format(v, spec) if v is not None and v == v else "-"
+
+
 def report(path):
     rows = [json.loads(l) for l in open(path) if l.strip()]
-    print(f"{'workers':>7} {'proxy':>8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>7}")
     summary = {}
+    for r in rows:
+        if r["kind"] in ("idle", "inflight"):
+            summary.setdefault((r["workers"], r["proxy"]), {})[r["kind"]] = r
     for w in sorted({r["workers"] for r in rows}):
-        for p in ("haloyd", "nginx", "haproxy"):
+        for p in PROXIES:
             rs = [r for r in rows if r["kind"] == "wrk" and r["workers"] == w and r["proxy"] == p]
             if not rs:
                 continue
-            s = {k: statistics.median([r[k] for r in rs]) for k in ("rps", "p50", "p99")}
-            s["non2xx"] = sum(r["non2xx"] for r in rs)
-            summary[(w, p)] = s
-            print(f"{w:>7} {p:>8} {s['rps']:>10.0f} {s['p50']:>8.3f} {s['p99']:>8.3f} {s['non2xx']:>7}")
+            s = summary.setdefault((w, p), {})
+            for k in ("rps", "p50", "p99", "cpu_us_per_req"):
+                vals = [r[k] for r in rs if r.get(k) is not None]
+                s[k] = statistics.median(vals) if vals else None
+            s["spread"] = (max(r["rps"] for r in rs) - min(r["rps"] for r in rs)) * 100 / s["rps"]
+            s["errors"] = sum(r["non2xx"] + r.get("sockerr", 0) for r in rs)
+            s["runs"] = len(rs)
+    for s in summary.values():
+        if "idle" in s:
+            s["idle_b"] = s["idle"]["bytes_per_conn"]
+        if "inflight" in s:
+            s["inflight_b"] = s["inflight"]["bytes_per_req"]
+    print(f"{'workers':>7} {'proxy':<11} {'req/s':>9} {'±%':>5} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'CPU us/req':>10} {'errors':>6} {'idle B/conn':>11} {'inflight B/req':>14}")
+    for (w, p) in sorted(summary, key=lambda k: (k[0], PROXIES.index(k[1]))):
+        s = summary[(w, p)]
+        print(f"{w:>7} {p:<11} {fmt(s.get('rps'), '9.0f')} {fmt(s.get('spread'), '5.1f')} "
+              f"{fmt(s.get('p50'), '7.3f')} {fmt(s.get('p99'), '7.3f')} "
+              f"{fmt(s.get('cpu_us_per_req'), '10.1f')} {fmt(s.get('errors'), '6d')} "
+              f"{fmt(s.get('idle_b'), '11.0f')} {fmt(s.get('inflight_b'), '14.0f')}")
+    print("±%: spread of req/s over the rounds (max-min)/median; errors: non-2xx answers and socket errors")
     print()
-    for w in sorted({r["workers"] for r in rows}):
+    print("haloyd / other: req/s higher is better; p99, CPU per request and bytes lower is better")
+    print(f"{'workers':>7} {'other':<11} {'req/s':>6} {'p99':>6} {'CPU/req':>7} "
+          f"{'idle B/conn':>11} {'inflight B/req':>14}")
+
+    def ratio(h, o, k):
+        a, b = h.get(k), o.get(k)
+        return a / b if a is not None and b and a == a and b == b else None
+    for w in sorted({k[0] for k in summary}):
         h = summary.get((w, "haloyd"))
-        for p in ("nginx", "haproxy"):
+        for p in PROXIES[1:]:
             o = summary.get((w, p))
             if h and o:
-                print(f"workers={w} haloyd/{p}: req/s {h['rps'] / o['rps']:.2f}, "
-                      f"p99 {h['p99'] / o['p99']:.2f} (lower is better)")
+                print(f"{w:>7} {p:<11} {fmt(ratio(h, o, 'rps'), '6.2f')} "
+                      f"{fmt(ratio(h, o, 'p99'), '6.2f')} {fmt(ratio(h, o, 'cpu_us_per_req'), '7.2f')} "
+                      f"{fmt(ratio(h, o, 'idle_b'), '11.2f')} {fmt(ratio(h, o, 'inflight_b'), '14.2f')}")
     print()
     for r in rows:
         if r["kind"] == "idle":
-            print(f"workers={r['workers']} {r['proxy']:>8}: {r['conns']} idle keep-alive connections, "
+            print(f"workers={r['workers']} {r['proxy']:>11}: {r['conns']} idle keep-alive connections, "
                   f"RSS {r['rss_before_kib']} -> {r['rss_after_kib']} KiB, "
                   f"{r['bytes_per_conn']:.0f} bytes per connection")
+        elif r["kind"] == "inflight":
+            short = "" if r["held"] == r["requests"] == r["answered"] else \
+                f" (only {r['held']} reached the backend, {r['answered']} answered)"
+            print(f"workers={r['workers']} {r['proxy']:>11}: {r['requests']} in-flight requests, "
+                  f"RSS {r['rss_before_kib']} -> {r['rss_after_kib']} KiB, "
+                  f"{r['bytes_per_req']:.0f} bytes per request{short}")
     return 0
 
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    fn = {"wait-port": wait_port, "parse-wrk": parse_wrk, "idle-rss": idle_rss, "report": report}[cmd]
+    fn = {"wait-port": wait_port, "parse-wrk": parse_wrk, "run-wrk": run_wrk, "cpu-ticks":
+          lambda pid: print(cpu_ticks(pid)) or 0, "affinity": affinity, "idle-rss": idle_rss,
+          "inflight-rss": inflight_rss, "report": report}[cmd]
     sys.exit(fn(*args))
