@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -94,7 +95,7 @@ static const char usage_text[] =
     "\n"
     "route set SETTINGs (each overrides haloyd.conf for one route):\n"
     "  --connect-timeout D   10ms..1h      --response-timeout D  100ms..24h\n"
-    "  --idle-timeout D      100ms..24h    --tunnel-timeout D    1s..168h\n"
+    "  --idle-timeout D      100ms..24h    --upgrade-timeout D   1s..168h\n"
     "  --max-body SIZE       bytes, 10k, 5m, 1g; 0 or unlimited: no limit\n"
     "  --https-redirect on|off (default on)  --hsts on|off (default off)\n"
     "  D is 500ms, 30s, 2m, 1h (a bare number is seconds); the value default\n"
@@ -143,7 +144,7 @@ cmdline_error(struct cmdline *cl, int code, const char *fmt, ...)
 /* --- options */
 
 enum opt_id {
-	OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_ALIAS, OPT_BACKEND, OPT_SETTING,
+	OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_ALIAS, OPT_BACKEND, OPT_SETTING, OPT_RENAMED,
 	OPT_CERT, OPT_KEY, OPT_FORCE,
 };
 
@@ -162,7 +163,8 @@ static const struct opt {
 	{ "connect-timeout", 0, 1, OPT_SETTING },
 	{ "response-timeout", 0, 1, OPT_SETTING },
 	{ "idle-timeout", 0, 1, OPT_SETTING },
-	{ "tunnel-timeout", 0, 1, OPT_SETTING },
+	{ "upgrade-timeout", 0, 1, OPT_SETTING },
+	{ "tunnel-timeout", 0, 1, OPT_RENAMED },	/* "tunnel" now means reverse tunnels */
 	{ "max-body", 0, 1, OPT_SETTING },
 	{ "https-redirect", 0, 1, OPT_SETTING },
 	{ "hsts", 0, 1, OPT_SETTING },
@@ -258,6 +260,10 @@ opt_apply(struct cmdline *cl, const struct opt *o, const char *val)
 		return opt_list_add(cl, cl->backends, &cl->nbackends, val, "backends");
 	case OPT_SETTING:
 		return opt_setting(cl, o->name, val);
+	case OPT_RENAMED:
+		fprintf(stderr, "haloyd-ctl: --%s is now --upgrade-timeout; the old name still works\n",
+		    o->name);
+		return opt_setting(cl, "upgrade-timeout", val);
 	case OPT_CERT:
 		cl->cert_file = val;
 		return CTL_OK;

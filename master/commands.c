@@ -206,7 +206,7 @@ static const struct rset_opt {
 	{ "connect_timeout", RSET_DURATION, offsetof(struct store_settings, connect_ms), 0, 0 },
 	{ "response_timeout", RSET_DURATION, offsetof(struct store_settings, response_ms), 0, 0 },
 	{ "idle_timeout", RSET_DURATION, offsetof(struct store_settings, idle_ms), 0, 0 },
-	{ "tunnel_timeout", RSET_DURATION, offsetof(struct store_settings, tunnel_ms), 0, 0 },
+	{ "upgrade_timeout", RSET_DURATION, offsetof(struct store_settings, upgrade_ms), 0, 0 },
 	{ "max_body", RSET_SIZE, offsetof(struct store_settings, max_body), 0, 0 },
 	{ "https_redirect", RSET_SWITCH, 0, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0 },
 	{ "hsts", RSET_SWITCH, 0, SNAP_ROUTE_HSTS, 1 },

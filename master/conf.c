@@ -50,7 +50,7 @@ static const struct opt opts[] = {
 	{ "connect_timeout", OPT_DURATION, O(connect_timeout_ms), 10, 3600000 },
 	{ "response_timeout", OPT_DURATION, O(response_timeout_ms), 100, 86400000 },
 	{ "idle_timeout", OPT_DURATION, O(idle_timeout_ms), 100, 86400000 },
-	{ "tunnel_timeout", OPT_DURATION, O(tunnel_timeout_ms), 1000, 604800000 },
+	{ "upgrade_timeout", OPT_DURATION, O(upgrade_timeout_ms), 1000, 604800000 },
 	{ "max_connections", OPT_UINT, O(max_connections), 1, 1000000 },
 	{ "body_timeout", OPT_DURATION, O(body_timeout_ms), 100, 86400000 },
 	{ "backend_down_time", OPT_DURATION, O(backend_down_ms), 0, 3600000 },
@@ -78,7 +78,7 @@ static const char usage[] =
     "      --runtime-dir DIR  --user USER  --admin-group GROUP\n"
     "      --log-target auto|stderr|journal  --access-log on|off\n"
     "      --stop-timeout D  --header-timeout D  --keepalive-timeout D\n"
-    "      --connect-timeout D  --response-timeout D  --idle-timeout D  --tunnel-timeout D\n"
+    "      --connect-timeout D  --response-timeout D  --idle-timeout D  --upgrade-timeout D\n"
     "      --max-connections N  --body-timeout D  --backend-down-time D  --max-body SIZE\n"
     "      --access-log-sample N  --trusted-proxies CIDR (repeatable)  --error-pages DIR\n"
     "      --listen-https ADDR (repeatable)  --ticket-key-lifetime D\n"
@@ -102,7 +102,7 @@ conf_defaults(struct conf *c)
 	c->connect_timeout_ms = 5000;
 	c->response_timeout_ms = 60000;
 	c->idle_timeout_ms = 60000;
-	c->tunnel_timeout_ms = 3600000;
+	c->upgrade_timeout_ms = 3600000;
 	c->max_connections = 10000;
 	c->body_timeout_ms = 60000;
 	c->backend_down_ms = 10000;
@@ -234,20 +234,54 @@ bad:
 	return -1;
 }
 
+/* Old names that still work, with a warning in the log (see opt_find). */
+static const struct { const char *old, *now; } renamed[] = {
+	{ "tunnel_timeout", "upgrade_timeout" },	/* "tunnel" now means reverse tunnels */
+};
+
+static int
+opt_name_is(const char *n, const char *name, int dashed)
+{
+	size_t j;
+
+	for (j = 0; n[j] != '\0' && name[j] != '\0'; j++)
+		if (name[j] != (dashed && n[j] == '_' ? '-' : n[j]))
+			break;
+	return n[j] == '\0' && name[j] == '\0';
+}
+
+static const struct opt *
+opt_lookup(const char *name, int dashed)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(opts); i++)
+		if (opt_name_is(opts[i].name, name, dashed))
+			return &opts[i];
+	return NULL;
+}
+
+/* The setting called name, or by an old name of it (noted in c->renamed when c is given). */
+static const struct opt *
+opt_find_in(struct conf *c, const char *name, int dashed)
+{
+	const struct opt *o = opt_lookup(name, dashed);
+	size_t i;
+
+	for (i = 0; o == NULL && i < ARRAY_LEN(renamed); i++)
+		if (opt_name_is(renamed[i].old, name, dashed)) {
+			o = opt_lookup(renamed[i].now, 0);
+			if (c != NULL)
+				snprintf(c->renamed, sizeof(c->renamed), "'%s' is now called '%s'; "
+				    "the old name still works", renamed[i].old, renamed[i].now);
+		}
+	return o;
+}
+
 static const struct opt *
 opt_find(const char *name, int dashed)
 {
-	size_t i, j;
-
-	for (i = 0; i < ARRAY_LEN(opts); i++) {
-		const char *n = opts[i].name;
-		for (j = 0; n[j] != '\0' && name[j] != '\0'; j++)
-			if (name[j] != (dashed && n[j] == '_' ? '-' : n[j]))
-				break;
-		if (n[j] == '\0' && name[j] == '\0')
-			return &opts[i];
-	}
-	return NULL;
+	return opt_find_in(NULL, name, dashed);
 }
 
 int
@@ -280,7 +314,7 @@ conf_line(struct conf *c, char *line, const char *file, int lineno, char *err, s
 	for (end = value + strlen(value); end > value && (end[-1] == ' ' || end[-1] == '\t'); end--)
 		;
 	*end = '\0';
-	if ((o = opt_find(name, 0)) == NULL) {
+	if ((o = opt_find_in(c, name, 0)) == NULL) {
 		snprintf(err, errlen, "%s:%d: unknown setting '%s'", file, lineno, name);
 		return -1;
 	}
@@ -386,7 +420,7 @@ conf_argv_settings(struct conf *c, int argc, char **argv, char *err, size_t errl
 		}
 		eq = strchr(a, '=');
 		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - a - 2) : (int)strlen(a + 2), a + 2);
-		if ((o = opt_find(name, 1)) == NULL) {
+		if ((o = opt_find_in(c, name, 1)) == NULL) {
 			snprintf(err, errlen, "unknown option '--%s' (see haloyd --help)", name);
 			return -1;
 		}

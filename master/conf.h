@@ -37,7 +37,7 @@ struct conf {
 	uint64_t connect_timeout_ms;
 	uint64_t response_timeout_ms;
 	uint64_t idle_timeout_ms;
-	uint64_t tunnel_timeout_ms;	/* upgraded connections (WebSocket) */
+	uint64_t upgrade_timeout_ms;	/* upgraded connections (WebSocket): idle */
 	uint64_t max_connections;
 	uint64_t body_timeout_ms;	/* between two reads of a request body */
 	uint64_t backend_down_ms;	/* passive health: a failed backend is skipped this long */
@@ -53,7 +53,8 @@ struct conf {
 	uint64_t acme_renew_before;	/* renew when this percentage of the lifetime remains */
 	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
 	int verbose;
-	int test_only;			/* -t: check the configuration and exit */
+	int test_only;
+	char renamed[160];		/* "old is now new" for the log, when an old name was used */			/* -t: check the configuration and exit */
 };
 
 /*

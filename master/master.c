@@ -124,6 +124,8 @@ master_reload(struct master *m)
 		notify_reloaded(m);
 		return -1;
 	}
+	if (fresh.renamed[0] != '\0')
+		log_warnx("%s: %s", fresh.config_file, fresh.renamed);
 	if (fresh.listen_http.n != m->cfg.listen_http.n ||
 	    fresh.listen_https.n != m->cfg.listen_https.n || fresh.workers != m->cfg.workers ||
 	    strcmp(fresh.state_dir, m->cfg.state_dir) != 0 ||
@@ -139,7 +141,7 @@ master_reload(struct master *m)
 	m->cfg.response_timeout_ms = fresh.response_timeout_ms;
 	m->cfg.idle_timeout_ms = fresh.idle_timeout_ms;
 	m->cfg.max_connections = fresh.max_connections;
-	m->cfg.tunnel_timeout_ms = fresh.tunnel_timeout_ms;
+	m->cfg.upgrade_timeout_ms = fresh.upgrade_timeout_ms;
 	m->cfg.body_timeout_ms = fresh.body_timeout_ms;
 	m->cfg.backend_down_ms = fresh.backend_down_ms;
 	m->cfg.max_body = fresh.max_body;
@@ -312,6 +314,8 @@ master_main(int argc, char **argv)
 	log_init("master", -1, log_target_parse(m.cfg.log_target), m.cfg.verbose);
 	log_info("haloyd %s starting (%llu workers)", PACKAGE_VERSION,
 	    (unsigned long long)m.cfg.workers);
+	if (m.cfg.renamed[0] != '\0')
+		log_warnx("%s: %s", m.cfg.config_file, m.cfg.renamed);
 	master_start(&m);
 	if (ev_run(m.loop) == -1)
 		log_warn("event loop");

@@ -132,7 +132,7 @@ build_settings(struct snapb_route *sr, const struct store_settings *set)
 	sr->connect_ms = build_ms(set->connect_ms);
 	sr->response_ms = build_ms(set->response_ms);
 	sr->idle_ms = build_ms(set->idle_ms);
-	sr->tunnel_ms = build_ms(set->tunnel_ms);
+	sr->upgrade_ms = build_ms(set->upgrade_ms);
 	/* 0 in the snapshot is "the global limit": a route's "no limit" is the largest one. */
 	if (set->max_body == STORE_DEFAULT)
 		sr->max_body = 0;

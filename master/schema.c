@@ -114,6 +114,13 @@ static const char *const migrations[] = {
 	"  force INTEGER NOT NULL DEFAULT 0 CHECK (force IN (0, 1)),"
 	"  updated INTEGER NOT NULL CHECK (updated >= 0)"
 	");",
+
+	/*
+	 * Version 5: a route's WebSocket/upgrade idle timeout is upgrade_ms:
+	 * "tunnel" now names reverse-HTTP tunnels only. Its CHECK follows the
+	 * column (SQLite 3.25+ renames it there too).
+	 */
+	"ALTER TABLE routes RENAME COLUMN tunnel_ms TO upgrade_ms;",
 };
 
 int

@@ -309,7 +309,7 @@ sb_fill_routes(struct sb *b)
 		r->connect_ms = in->connect_ms;
 		r->response_ms = in->response_ms;
 		r->idle_ms = in->idle_ms;
-		r->upgrade_ms = in->tunnel_ms;
+		r->upgrade_ms = in->upgrade_ms;
 		r->max_body = in->max_body;
 		for (j = in->be_first; j < in->be_first + in->be_count; j++) {
 			if (b->backends[j].route != SNAP_NONE)

@@ -14,7 +14,7 @@ struct snapb_route {
 	uint32_t be_first;	/* index into snapb_input.backends */
 	uint32_t be_count;
 	uint16_t flags;
-	uint32_t connect_ms, response_ms, idle_ms, tunnel_ms;
+	uint32_t connect_ms, response_ms, idle_ms, upgrade_ms;
 	uint64_t max_body;
 };
 

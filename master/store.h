@@ -32,7 +32,7 @@ struct store_settings {
 	int64_t connect_ms;	/* milliseconds, or STORE_DEFAULT */
 	int64_t response_ms;
 	int64_t idle_ms;
-	int64_t tunnel_ms;
+	int64_t upgrade_ms;
 	int64_t max_body;	/* bytes, 0 = no limit, or STORE_DEFAULT */
 	uint32_t flags;		/* enum snap_route_flags; 0 = the built-in behaviour */
 };

@@ -40,7 +40,7 @@ enum routes_stmt {
  */
 #define HOSTS_SELECT \
 	"SELECT r.id, r.name, r.created, h.id, h.name, r.connect_ms, r.response_ms, " \
-	"r.idle_ms, r.tunnel_ms, r.max_body, r.flags " \
+	"r.idle_ms, r.upgrade_ms, r.max_body, r.flags " \
 	"FROM routes r LEFT JOIN hosts h ON h.route_id = r.id "
 #define BACKENDS_SELECT \
 	"SELECT b.route_id, b.id, b.addr " \
@@ -53,7 +53,7 @@ const char *const store_routes_sql[] = {
 	[S_ROUTE_COUNT] = "SELECT count(*) FROM routes",
 	/* -1 is STORE_DEFAULT: the setting goes back to NULL. */
 	[S_ROUTE_SET] = "UPDATE routes SET connect_ms = nullif(?2, -1), response_ms = nullif(?3, -1), "
-	    "idle_ms = nullif(?4, -1), tunnel_ms = nullif(?5, -1), max_body = nullif(?6, -1), "
+	    "idle_ms = nullif(?4, -1), upgrade_ms = nullif(?5, -1), max_body = nullif(?6, -1), "
 	    "flags = ?7 WHERE name = ?1",
 	[S_HOST_INS] = "INSERT INTO hosts(name, route_id, kind) VALUES (?1, ?2, ?3)",
 	[S_HOST_DEL] = "DELETE FROM hosts WHERE name = ?1 AND route_id = ?2",
@@ -217,7 +217,7 @@ store_route_set(struct store *st, const char *name, const struct store_settings 
 	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
 		return rc;
 	rc = store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiii", name, set->connect_ms,
-	    set->response_ms, set->idle_ms, set->tunnel_ms, set->max_body, (int64_t)set->flags));
+	    set->response_ms, set->idle_ms, set->upgrade_ms, set->max_body, (int64_t)set->flags));
 	return store_tx_end(st, rc);
 }
 
@@ -364,7 +364,7 @@ cursor_settings(sqlite3_stmt *s, struct store_settings *set)
 	set->connect_ms = column_setting(s, 5);
 	set->response_ms = column_setting(s, 6);
 	set->idle_ms = column_setting(s, 7);
-	set->tunnel_ms = column_setting(s, 8);
+	set->upgrade_ms = column_setting(s, 8);
 	set->max_body = column_setting(s, 9);
 	set->flags = (uint32_t)sqlite3_column_int64(s, 10);
 }

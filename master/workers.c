@@ -60,7 +60,7 @@ worker_send_config(struct mworker *wk)
 		.response_timeout_ms = (uint32_t)cf->response_timeout_ms,
 		.idle_timeout_ms = (uint32_t)cf->idle_timeout_ms,
 		.access_log = (uint32_t)cf->access_log,
-		.upgrade_timeout_ms = (uint32_t)cf->tunnel_timeout_ms,
+		.upgrade_timeout_ms = (uint32_t)cf->upgrade_timeout_ms,
 		.body_timeout_ms = (uint32_t)cf->body_timeout_ms,
 		.backend_down_ms = (uint32_t)cf->backend_down_ms,
 		.max_body = cf->max_body,

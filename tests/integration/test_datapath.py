@@ -1149,6 +1149,12 @@ class TimeoutTest(RouteMixin, DaemonTestCase):
                    "--connect-timeout", "1s", "--response-timeout", "1s", "--idle-timeout", "1s",
                    "--tunnel-timeout", "1s")
 
+    def test_timeout_old_setting_name_warned(self):
+        # DAEMON_ARGS name the upgrade timeout by its old name, --tunnel-timeout:
+        # test_timeout_tunnel_idle shows it works; the log says it was renamed.
+        wait_for(lambda: "'tunnel_timeout' is now called 'upgrade_timeout'" in self.daemon.log_text(0),
+                 10, "the renamed-setting warning", self.daemon.log_tail)
+
     def test_timeout_header_slowloris(self):
         be = self.backend("hdrto")
         host = self.route(be.addr)

@@ -26,10 +26,10 @@ from .test_foundation import MSG_C_FAIL, MSG_C_OK, RawControl, one_line, wb_str
 
 MSG_C_ROUTE_SET = 74            # share/msg.h
 CTL_ENOENT, CTL_EINVAL, CTL_EUSAGE = 5, 7, 2
-SETTINGS = ("connect_timeout", "response_timeout", "idle_timeout", "tunnel_timeout",
+SETTINGS = ("connect_timeout", "response_timeout", "idle_timeout", "upgrade_timeout",
             "max_body", "https_redirect", "hsts")
 DEFAULTS = {"connect_timeout": "default", "response_timeout": "default",
-            "idle_timeout": "default", "tunnel_timeout": "default", "max_body": "default",
+            "idle_timeout": "default", "upgrade_timeout": "default", "max_body": "default",
             "https_redirect": "on", "hsts": "off"}
 FRESH = 8                       # fresh connections right after a change (both workers)
 
@@ -217,18 +217,26 @@ class RouteSetTimeoutTest(RouteSetCase):
         self.assertTrue(data.endswith(b"0\r\n\r\n"), data[-100:])
         self.assertGreaterEqual(took, 3.9)
 
-    def test_tunnel_timeout(self):
+    def test_upgrade_timeout_old_name(self):
+        # "tunnel" means reverse tunnels now; the old option still works, with a warning.
+        host = self.route(label="oldname")
+        rc, out, err = self.daemon.ctl("route", "set", host, "--tunnel-timeout", "90m")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("--tunnel-timeout is now --upgrade-timeout", err)
+        self.assertEqual(self.show(host)["upgrade_timeout"], "90m")
+
+    def test_upgrade_timeout(self):
         tb = UpgradeBackend(echo_until_closed)
         self.addCleanup(tb.close)
         host, other = self.route(tb.addr, "tun"), self.route(tb.addr, "tunother")
-        self.set(host, "--tunnel-timeout", "1s")
+        self.set(host, "--upgrade-timeout", "1s")
         s = open_tunnel(self.daemon.port, host)
         with s:
             data, took, closed = read_to_eof(s, 10)
         self.assertTrue(closed, "the idle tunnel is still open after %.1f s" % took)
         self.assertEqual(data, b"")
         self.assertGreaterEqual(took, 0.9)
-        self.assertLess(took, 3.5, "the route's 1 s tunnel timeout fired after %.2f s" % took)
+        self.assertLess(took, 3.5, "the route's 1 s upgrade timeout fired after %.2f s" % took)
         # The other route keeps haloyd.conf's hour: still open after 3 s.
         s = open_tunnel(self.daemon.port, other)
         with s:
@@ -293,10 +301,10 @@ class RouteSetCtlTest(RouteSetCase):
         host = self.route(label="show")
         self.assertEqual({k: self.show(host)[k] for k in SETTINGS}, DEFAULTS)
         self.set(host, "--connect-timeout", "2s", "--response-timeout", "5m", "--idle-timeout",
-                 "90s", "--tunnel-timeout", "2h", "--max-body", "10m", "--https-redirect", "off",
+                 "90s", "--upgrade-timeout", "2h", "--max-body", "10m", "--https-redirect", "off",
                  "--hsts", "on")
         want = {"connect_timeout": "2s", "response_timeout": "5m", "idle_timeout": "90s",
-                "tunnel_timeout": "2h", "max_body": "10m", "https_redirect": "off",
+                "upgrade_timeout": "2h", "max_body": "10m", "https_redirect": "off",
                 "hsts": "on"}
         shown = self.show(host)
         self.assertEqual({k: shown[k] for k in SETTINGS}, want)
@@ -326,7 +334,7 @@ class RouteSetCtlTest(RouteSetCase):
         # default, one at a time, leaves the others alone; the last of a repeat counts.
         self.set(host, "--response-timeout", "default", "--hsts", "off", "--hsts", "default")
         shown = self.show(host)
-        self.assertEqual((shown["response_timeout"], shown["hsts"], shown["tunnel_timeout"]),
+        self.assertEqual((shown["response_timeout"], shown["hsts"], shown["upgrade_timeout"]),
                          ("default", "off", "2h"))
         self.set(host, *[a for k in SETTINGS for a in ("--" + k.replace("_", "-"), "default")])
         self.assertEqual({k: self.show(host)[k] for k in SETTINGS}, DEFAULTS)
@@ -339,7 +347,7 @@ class RouteSetCtlTest(RouteSetCase):
         for opt, lo, hi in (("--connect-timeout", "10ms", "1h"),
                             ("--response-timeout", "100ms", "24h"),
                             ("--idle-timeout", "100ms", "24h"),
-                            ("--tunnel-timeout", "1s", "168h")):
+                            ("--upgrade-timeout", "1s", "168h")):
             key = opt[2:].replace("-", "_")
             self.set(host, opt, lo)
             self.assertEqual(self.show(host)[key], lo)
@@ -355,8 +363,8 @@ class RouteSetCtlTest(RouteSetCase):
                ("--connect-timeout", "-1"), ("--connect-timeout", "0"),
                ("--response-timeout", "99ms"), ("--response-timeout", "25h"),
                ("--idle-timeout", "50ms"), ("--idle-timeout", "86401s"),
-               ("--tunnel-timeout", "999ms"), ("--tunnel-timeout", "169h"),
-               ("--tunnel-timeout", "7d"), ("--max-body", "1t"), ("--max-body", "1kb"),
+               ("--upgrade-timeout", "999ms"), ("--upgrade-timeout", "169h"),
+               ("--upgrade-timeout", "7d"), ("--max-body", "1t"), ("--max-body", "1kb"),
                ("--max-body", "99999999999g"), ("--max-body", "k"),
                ("--https-redirect", "yes"), ("--https-redirect", "1"), ("--hsts", "true"),
                ("--hsts", "On "), ("--hsts", "x" * 40), ("--response-timeout", "")]
@@ -443,14 +451,14 @@ class RouteSetRestartTest(unittest.TestCase):
             d.ctl_ok("route", "add", host, be.addr)
             d.ctl_ok("route", "add", other, be.addr)
             d.ctl_ok("route", "set", host, "--response-timeout", "1s", "--max-body", "1k",
-                     "--tunnel-timeout", "90m", "--https-redirect", "off")
+                     "--upgrade-timeout", "90m", "--https-redirect", "off")
             before = json.loads(d.ctl_ok("--json", "route", "show", host))
             d.close(keep=True)  # checks the exit status and the log, keeps the store
             d.start()
             after = json.loads(d.ctl_ok("--json", "route", "show", host))
             self.assertEqual(after, before)
             self.assertEqual((after["response_timeout"], after["max_body"],
-                              after["tunnel_timeout"], after["https_redirect"]),
+                              after["upgrade_timeout"], after["https_redirect"]),
                              ("1s", "1k", "90m", "off"))
             t0 = time.monotonic()
             r = d.get(host, "/slow?ms=4000", timeout=20)

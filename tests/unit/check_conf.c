@@ -29,7 +29,7 @@ static const char *const settings[] = {
 	"listen_http", "listen_https", "ticket_key_lifetime", "workers", "state_dir",
 	"runtime_dir", "user", "admin_group", "log_target", "access_log", "stop_timeout",
 	"header_timeout", "keepalive_timeout", "connect_timeout", "response_timeout",
-	"idle_timeout", "tunnel_timeout", "max_connections", "body_timeout",
+	"idle_timeout", "upgrade_timeout", "max_connections", "body_timeout",
 	"backend_down_time", "max_body", "access_log_sample", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
 	"acme_renew_before", "acme_backoff_max",
@@ -149,7 +149,7 @@ assert_common_defaults(void)
 	ck_assert_uint_eq(cfg.connect_timeout_ms, 5000);
 	ck_assert_uint_eq(cfg.response_timeout_ms, 60000);
 	ck_assert_uint_eq(cfg.idle_timeout_ms, 60000);
-	ck_assert_uint_eq(cfg.tunnel_timeout_ms, 3600000);
+	ck_assert_uint_eq(cfg.upgrade_timeout_ms, 3600000);
 	ck_assert_uint_eq(cfg.max_connections, 10000);
 	ck_assert_uint_eq(cfg.body_timeout_ms, 60000);
 	ck_assert_uint_eq(cfg.backend_down_ms, 10000);
@@ -207,7 +207,7 @@ START_TEST(every_setting)
 	    "connect_timeout 250ms\n"
 	    "response_timeout 3h\n"
 	    "idle_timeout 45\n"
-	    "tunnel_timeout 7200s\n"
+	    "upgrade_timeout 7200s\n"
 	    "max_connections 512\n"
 	    "body_timeout 90s\n"
 	    "backend_down_time 0\n"
@@ -243,7 +243,7 @@ START_TEST(every_setting)
 	ck_assert_uint_eq(cfg.connect_timeout_ms, 250);
 	ck_assert_uint_eq(cfg.response_timeout_ms, 3 * 3600000);
 	ck_assert_uint_eq(cfg.idle_timeout_ms, 45000);
-	ck_assert_uint_eq(cfg.tunnel_timeout_ms, 7200000);
+	ck_assert_uint_eq(cfg.upgrade_timeout_ms, 7200000);
 	ck_assert_uint_eq(cfg.max_connections, 512);
 	ck_assert_uint_eq(cfg.body_timeout_ms, 90000);
 	ck_assert_uint_eq(cfg.backend_down_ms, 0);
@@ -315,8 +315,8 @@ static const struct value_case {
 	{ "response_timeout", "24h", F(response_timeout_ms), 86400000 },
 	{ "response_timeout", "1441m", F(response_timeout_ms), REFUSED },
 	{ "response_timeout", "99ms", F(response_timeout_ms), REFUSED },
-	{ "tunnel_timeout", "10080m", F(tunnel_timeout_ms), 604800000 },
-	{ "tunnel_timeout", "10081m", F(tunnel_timeout_ms), REFUSED },
+	{ "upgrade_timeout", "10080m", F(upgrade_timeout_ms), 604800000 },
+	{ "upgrade_timeout", "10081m", F(upgrade_timeout_ms), REFUSED },
 	{ "acme_backoff_max", "1s", F(acme_backoff_max_ms), 1000 },
 	{ "acme_backoff_max", "999ms", F(acme_backoff_max_ms), REFUSED },
 	/* sizes: bytes, or k m g (powers of 1024, either case) */
@@ -696,6 +696,24 @@ END_TEST
 
 /* --- the command line */
 
+START_TEST(renamed_setting)
+{
+	/* tunnel_timeout is upgrade_timeout now: still read, and noted for the log. */
+	load_ok("tunnel_timeout 90s\n");
+	ck_assert_uint_eq(cfg.upgrade_timeout_ms, 90000);
+	ck_assert_ptr_nonnull(strstr(cfg.renamed, "'tunnel_timeout' is now called 'upgrade_timeout'"));
+	load_ok("upgrade_timeout 2m\n");
+	ck_assert_uint_eq(cfg.upgrade_timeout_ms, 120000);
+	ck_assert_str_eq(cfg.renamed, "");
+	write_conf("");
+	ck_assert_msg(LOAD("--tunnel-timeout", "3s", NULL) == 0, "%s", err);
+	ck_assert_uint_eq(cfg.upgrade_timeout_ms, 3000);
+	ck_assert_str_ne(cfg.renamed, "");
+	/* The old name keeps the new one's range. */
+	load_fails("tunnel_timeout 999ms\n", 1, "upgrade_timeout: invalid value '999ms'");
+}
+END_TEST
+
 START_TEST(command_line_wins)
 {
 	write_conf("workers 2\nuser alice\nlisten_http 127.0.0.1:80\nlisten_http 127.0.0.1:81\n"
@@ -929,7 +947,7 @@ static const struct range_case {
 	{ "connect_timeout", 1, 10, 3600000 },
 	{ "response_timeout", 1, 100, 86400000 },
 	{ "idle_timeout", 1, 100, 86400000 },
-	{ "tunnel_timeout", 1, 1000, 604800000 },
+	{ "upgrade_timeout", 1, 1000, 604800000 },
 	{ "body_timeout", 1, 100, 86400000 },
 	{ "backend_down_time", 1, 0, 3600000 },
 	{ "acme_backoff_max", 1, 1000, 604800000 },
@@ -1067,6 +1085,7 @@ suite_conf(void)
 	tcase_add_test(file, address_lists);
 	tcase_add_test(file, list_limit);
 	tcase_add_test(file, later_line_wins);
+	tcase_add_test(file, renamed_setting);
 	tcase_add_test(file, syntax);
 	tcase_add_test(file, line_numbers);
 	tcase_add_test(file, missing_value);

@@ -568,7 +568,7 @@ assert_default_settings(const struct store_settings *set)
 	ck_assert_int_eq(set->connect_ms, STORE_DEFAULT);
 	ck_assert_int_eq(set->response_ms, STORE_DEFAULT);
 	ck_assert_int_eq(set->idle_ms, STORE_DEFAULT);
-	ck_assert_int_eq(set->tunnel_ms, STORE_DEFAULT);
+	ck_assert_int_eq(set->upgrade_ms, STORE_DEFAULT);
 	ck_assert_int_eq(set->max_body, STORE_DEFAULT);
 	ck_assert_uint_eq(set->flags, 0);
 }
@@ -579,7 +579,7 @@ assert_settings(const struct store_settings *got, const struct store_settings *w
 	ck_assert_int_eq(got->connect_ms, want->connect_ms);
 	ck_assert_int_eq(got->response_ms, want->response_ms);
 	ck_assert_int_eq(got->idle_ms, want->idle_ms);
-	ck_assert_int_eq(got->tunnel_ms, want->tunnel_ms);
+	ck_assert_int_eq(got->upgrade_ms, want->upgrade_ms);
 	ck_assert_int_eq(got->max_body, want->max_body);
 	ck_assert_uint_eq(got->flags, want->flags);
 }
@@ -607,17 +607,17 @@ START_TEST(route_set_get)
 	ck_assert_uint_eq(r.naliases, 1);
 	ck_assert_uint_eq(r.nbackends, 1);
 	store_route_free(&r);
-	ck_assert_int_eq(raw_int("SELECT tunnel_ms FROM routes"), 7200000);
+	ck_assert_int_eq(raw_int("SELECT upgrade_ms FROM routes"), 7200000);
 	ck_assert_int_eq(raw_int("SELECT flags FROM routes"), 3);
 
 	/* STORE_DEFAULT goes back to NULL; max_body 0 (no limit) is a value. */
 	half.response_ms = STORE_DEFAULT;
-	half.tunnel_ms = STORE_DEFAULT;
+	half.upgrade_ms = STORE_DEFAULT;
 	half.max_body = 0;
 	half.flags = SNAP_ROUTE_HSTS;
 	ck_assert_int_eq(store_route_set(st, "app.example.com", &half), STORE_OK);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes WHERE response_ms IS NULL AND "
-	    "tunnel_ms IS NULL AND max_body = 0 AND connect_ms = 2000"), 1);
+	    "upgrade_ms IS NULL AND max_body = 0 AND connect_ms = 2000"), 1);
 	reopen_store();
 	get("app.example.com", &r);
 	assert_settings(&r.set, &half);
@@ -625,7 +625,7 @@ START_TEST(route_set_get)
 
 	ck_assert_int_eq(store_route_set(st, "app.example.com", &all_default), STORE_OK);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes WHERE connect_ms IS NULL AND "
-	    "response_ms IS NULL AND idle_ms IS NULL AND tunnel_ms IS NULL AND max_body IS NULL "
+	    "response_ms IS NULL AND idle_ms IS NULL AND upgrade_ms IS NULL AND max_body IS NULL "
 	    "AND flags = 0"), 1);
 }
 END_TEST
@@ -650,8 +650,8 @@ START_TEST(route_set_refused)
 		case 0: bad.connect_ms = 0; break;
 		case 1: bad.response_ms = -5; break;
 		case 2: bad.idle_ms = 0; break;
-		case 3: bad.tunnel_ms = 0; break;
-		case 4: bad.tunnel_ms = (int64_t)UINT32_MAX + 1; break;
+		case 3: bad.upgrade_ms = 0; break;
+		case 4: bad.upgrade_ms = (int64_t)UINT32_MAX + 1; break;
 		case 5: bad.max_body = -2; break;
 		case 6: bad.flags = 4; break;
 		case 7: bad.flags = UINT32_MAX; break;
@@ -763,7 +763,7 @@ START_TEST(migrate_from_v1_keeps_routes)
 	ck_assert_str_eq(r.backends[0], "127.0.0.1:8080");
 	ck_assert_int_eq(r.set.connect_ms, 1500);
 	ck_assert_int_eq(r.set.max_body, 0);
-	ck_assert_int_eq(r.set.tunnel_ms, STORE_DEFAULT);
+	ck_assert_int_eq(r.set.upgrade_ms, STORE_DEFAULT);
 	ck_assert_uint_eq(r.set.flags, 0);
 	store_route_free(&r);
 	ck_assert_int_eq(store_next_generation(st, &gen), STORE_OK);
