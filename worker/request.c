@@ -193,8 +193,9 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	r->hsts = 0;
 	r->ex = NULL;
 	r->ans.close = 0;
+	/* RFC 9112 3.2: HTTP/1.1 needs Host, even with an absolute-form target. */
 	if (request_host(h, r) == -1 ||
-	    (r->host[0] == '\0' && h->major == 1 && h->minor >= 1))
+	    (h->major == 1 && h->minor >= 1 && msg_find(h, "host") == NULL))
 		return request_refuse(w, r, h, 400, ERRPAGE_STATUS, start_us);
 	if (h->method == MSG_M_CONNECT)
 		return request_refuse(w, r, h, 501, ERRPAGE_STATUS, start_us);
