@@ -88,7 +88,13 @@ request_host(struct msg_head *h, struct request *r)
 	const char *t = msg_s(h, h->path);
 	char name[HOSTNAME_MAX + 1];
 	size_t skip, alen;
+	uint32_t i, nhost = 0;
 
+	/* RFC 9112 3.2: two Host fields are a 400 (which one would the backend believe?). */
+	for (i = 0; i < msg_nheaders(h); i++)
+		nhost += (uint32_t)msg_field_is(h, &h->f[i], "host");
+	if (nhost > 1)
+		return -1;
 	if (host != NULL && hostname_from_header(msg_value(h, host), host->value.len, r->host) < 0)
 		return -1;
 	if (host == NULL && h->authority.len > 0 &&
