@@ -20,6 +20,10 @@ main(void)
 	srunner_add_suite(sr, suite_jws());
 	srunner_add_suite(sr, suite_chal());
 	srunner_add_suite(sr, suite_tls());
+	srunner_add_suite(sr, suite_message());
+	srunner_add_suite(sr, suite_forward());
+	srunner_add_suite(sr, suite_request());
+	srunner_add_suite(sr, suite_balance());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -14,5 +14,9 @@ Suite *suite_http1(void);
 Suite *suite_jws(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
+Suite *suite_message(void);
+Suite *suite_forward(void);
+Suite *suite_request(void);
+Suite *suite_balance(void);
 
 #endif
