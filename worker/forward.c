@@ -27,6 +27,9 @@ forward_is_hop(const struct msg_head *h, const struct msg_field *f)
 	for (i = 0; i < sizeof(hop_fields) / sizeof(hop_fields[0]); i++)
 		if (strcasecmp(name, hop_fields[i]) == 0)
 			return 1;
+	/* Host names the request's target, not the connection: "Connection: host" keeps it. */
+	if (strcasecmp(name, "host") == 0)
+		return 0;
 	for (i = 0; i < msg_nheaders(h); i++)
 		if (msg_field_is(h, &h->f[i], "connection") && msg_has_token(h, &h->f[i], name))
 			return 1;

@@ -12,6 +12,7 @@
 
 #define MSG_MEM_FIRST 512
 #define MSG_FIELDS_FIRST 16
+#define MSG_FIELDS_CAP (2 * MSG_FIELDS_MAX + 16)
 
 void
 msg_init(struct msg_head *h)
@@ -124,7 +125,10 @@ msg_slot(struct msg_head *h)
 	if (h->nf == h->fcap) {
 		uint32_t cap = h->fcap == 0 ? MSG_FIELDS_FIRST : h->fcap * 2;
 
-		if (cap > 2 * MSG_FIELDS_MAX + 16 || (f = realloc(h->f, cap * sizeof(*f))) == NULL)
+		/* A head and its trailers, MSG_FIELDS_MAX each, and what forwarding adds. */
+		if (cap > MSG_FIELDS_CAP)
+			cap = MSG_FIELDS_CAP;
+		if (cap <= h->fcap || (f = realloc(h->f, cap * sizeof(*f))) == NULL)
 			return NULL;
 		h->f = f;
 		h->fcap = cap;

@@ -88,7 +88,13 @@ request_host(struct msg_head *h, struct request *r)
 	const char *t = msg_s(h, h->path);
 	char name[HOSTNAME_MAX + 1];
 	size_t skip, alen;
+	uint32_t i, nhost = 0;
 
+	/* RFC 9112 3.2: two Host fields are a 400 (which one would the backend believe?). */
+	for (i = 0; i < msg_nheaders(h); i++)
+		nhost += (uint32_t)msg_field_is(h, &h->f[i], "host");
+	if (nhost > 1)
+		return -1;
 	if (host != NULL && hostname_from_header(msg_value(h, host), host->value.len, r->host) < 0)
 		return -1;
 	if (host == NULL && h->authority.len > 0 &&
@@ -193,8 +199,9 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	r->hsts = 0;
 	r->ex = NULL;
 	r->ans.close = 0;
+	/* RFC 9112 3.2: HTTP/1.1 needs Host, even with an absolute-form target. */
 	if (request_host(h, r) == -1 ||
-	    (r->host[0] == '\0' && h->major == 1 && h->minor >= 1))
+	    (h->major == 1 && h->minor >= 1 && msg_find(h, "host") == NULL))
 		return request_refuse(w, r, h, 400, ERRPAGE_STATUS, start_us);
 	if (h->method == MSG_M_CONNECT)
 		return request_refuse(w, r, h, 501, ERRPAGE_STATUS, start_us);

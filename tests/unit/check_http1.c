@@ -307,6 +307,427 @@ START_TEST(test_close_delimited_response)
 }
 END_TEST
 
+/* --- parsing: what the reshape added */
+
+START_TEST(test_upgrade_response)
+{
+	static const char resp[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n\r\nraw";
+
+	response_parser();
+	ck_assert_int_eq(h1_feed(parser, resp, strlen(resp)), (ssize_t)strlen(resp) - 3);
+	ck_assert_uint_eq(head->status, 101);
+	ck_assert_str_eq(msg_s(head, head->reason), "Switching Protocols");
+	ck_assert_int_eq(head->upgrade, 1);
+	ck_assert_str_eq(msg_s(head, head->upgrade_proto), "websocket");
+	ck_assert_int_eq(h1_upgraded(parser), 1);
+	ck_assert_int_eq(h1_done(parser), 1);
+	ck_assert_uint_eq(seen.bodylen, 0);
+}
+END_TEST
+
+START_TEST(test_upgrade_request)
+{
+	static const char req[] = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+	    "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+	ck_assert_int_eq(h1_feed(parser, req, strlen(req)), (ssize_t)strlen(req));
+	ck_assert_int_eq(head->upgrade, 1);
+	ck_assert_str_eq(msg_s(head, head->upgrade_proto), "websocket");
+	ck_assert_int_eq(seen.heads, 1);
+}
+END_TEST
+
+START_TEST(test_other_method_keeps_name)
+{
+	static const char req[] = "PROPFIND /dav HTTP/1.1\r\nHost: a\r\nDepth: 1\r\n\r\n";
+
+	ck_assert_int_eq(h1_feed(parser, req, strlen(req)), (ssize_t)strlen(req));
+	ck_assert_uint_eq(head->method, MSG_M_OTHER);
+	ck_assert_str_eq(msg_s(head, head->method_name), "PROPFIND");
+	ck_assert_str_eq(msg_method_str(head), "PROPFIND");
+	ck_assert_int_eq(msg_idempotent(head), 0);
+	/* Known ones get their enum and no name of their own. */
+	setup();
+	ck_assert_int_eq(h1_feed(parser, "PATCH / HTTP/1.1\r\nHost: a\r\n\r\n", 29), 29);
+	ck_assert_uint_eq(head->method, MSG_M_PATCH);
+	ck_assert_uint_eq(head->method_name.len, 0);
+	ck_assert_str_eq(msg_method_str(head), "PATCH");
+}
+END_TEST
+
+START_TEST(test_reason_phrase)
+{
+	static const char resp[] = "HTTP/1.1 404 Not Here, Sorry\r\nContent-Length: 0\r\n\r\n";
+	size_t step;
+
+	for (step = 1; step <= sizeof(resp); step++) {
+		setup();
+		response_parser();
+		ck_assert_int_eq(feed_steps(resp, step), (ssize_t)strlen(resp));
+		ck_assert_uint_eq(head->status, 404);
+		ck_assert_str_eq(msg_s(head, head->reason), "Not Here, Sorry");
+		ck_assert_uint_eq(head->major, 1);
+		ck_assert_uint_eq(head->minor, 1);
+		ck_assert_int_eq(seen.ends, 1);
+		teardown();
+	}
+	/* No reason phrase at all. */
+	setup();
+	response_parser();
+	ck_assert_int_eq(h1_feed(parser, "HTTP/1.1 204 \r\n\r\n", 17), 17);
+	ck_assert_uint_eq(head->status, 204);
+	ck_assert_str_eq(msg_s(head, head->reason), "");
+}
+END_TEST
+
+START_TEST(test_trailers_counted)
+{
+	static const char req[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	    "X-Head: h\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 42\r\nX-Head: t\r\nX-Empty:\r\n\r\n";
+	const struct msg_field *f;
+
+	ck_assert_int_eq(h1_feed(parser, req, strlen(req)), (ssize_t)strlen(req));
+	ck_assert_uint_eq(head->nf, 6);
+	ck_assert_uint_eq(head->ntrailers, 3);
+	ck_assert_uint_eq(msg_nheaders(head), 3);
+	ck_assert_str_eq(msg_name(head, &head->f[3]), "X-Sum");
+	ck_assert_str_eq(msg_name(head, &head->f[5]), "X-Empty");
+	ck_assert_str_eq(msg_value(head, &head->f[5]), "");
+	/* The header, not the trailer of the same name. */
+	f = msg_find(head, "x-head");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(msg_value(head, f), "h");
+}
+END_TEST
+
+/*
+ * The parser allows MSG_FIELDS_MAX fields in the head and again in the
+ * trailers: a message with both full parses.
+ */
+START_TEST(test_full_head_and_trailers)
+{
+	char *req = malloc(8192);
+	size_t n;
+	int i;
+
+	ck_assert_ptr_nonnull(req);
+	n = (size_t)sprintf(req, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n");
+	for (i = 1; i < MSG_FIELDS_MAX; i++)
+		n += (size_t)sprintf(req + n, "H%d: v\r\n", i);
+	n += (size_t)sprintf(req + n, "\r\n1\r\nx\r\n0\r\n");
+	for (i = 0; i < MSG_FIELDS_MAX; i++)
+		n += (size_t)sprintf(req + n, "T%d: w\r\n", i);
+	n += (size_t)sprintf(req + n, "\r\n");
+	ck_assert_int_eq(h1_feed(parser, req, n), (ssize_t)n);
+	ck_assert_int_eq(h1_done(parser), 1);
+	ck_assert_uint_eq(head->nf, 2 * MSG_FIELDS_MAX);
+	ck_assert_uint_eq(head->ntrailers, MSG_FIELDS_MAX);
+	/* One more trailer is one too many: 400 (the head went out already). */
+	setup();
+	n -= 2;
+	n += (size_t)sprintf(req + n, "T%d: w\r\n\r\n", MSG_FIELDS_MAX);
+	ck_assert_int_eq(h1_feed(parser, req, n), -1);
+	ck_assert_uint_eq(h1_error(parser), 400);
+	free(req);
+}
+END_TEST
+
+/* --- encoding */
+
+static struct buf_pool enc_pool = { .size = BUF_SIZE };
+static struct buf enc;
+
+/* What was encoded, as a string. */
+static const char *
+encoded(void)
+{
+	static char out[BUF_SIZE + 1];
+
+	memcpy(out, buf_head(&enc), enc.len);
+	out[enc.len] = '\0';
+	return out;
+}
+
+static void
+enc_setup(void)
+{
+	setup();
+	ck_assert_int_eq(buf_get(&enc_pool, &enc), 0);
+}
+
+static void
+enc_teardown(void)
+{
+	buf_put(&enc_pool, &enc);
+	buf_pool_clear(&enc_pool);
+	teardown();
+}
+
+/* A request head by hand: method, path, then name/value pairs. */
+static void
+req_head(enum msg_method m, const char *path, const char *const *fields)
+{
+	msg_reset(head);
+	head->method = m;
+	head->major = head->minor = 1;
+	ck_assert_int_eq(msg_str(head, path, strlen(path), &head->path), 0);
+	for (; fields != NULL && fields[0] != NULL; fields += 2)
+		ck_assert_int_eq(msg_add(head, fields[0], fields[1]), 0);
+	enc.off = enc.len = 0;
+}
+
+START_TEST(test_write_request_framing)
+{
+	static const char *const host[] = { "Host", "a.example", "Accept", "*/*", NULL };
+
+	req_head(MSG_M_POST, "/up", host);
+	head->has_length = 1;
+	head->length = 12345;
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "POST /up HTTP/1.1\r\nHost: a.example\r\nAccept: */*\r\n"
+	    "Content-Length: 12345\r\n\r\n");
+
+	req_head(MSG_M_POST, "/up", host);
+	head->chunked = 1;
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "POST /up HTTP/1.1\r\nHost: a.example\r\nAccept: */*\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n");
+
+	/* A length wins over chunked; a zero length is still written. */
+	req_head(MSG_M_PUT, "/x", host);
+	head->chunked = 1;
+	head->has_length = 1;
+	head->length = 0;
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_ptr_nonnull(strstr(encoded(), "\r\nContent-Length: 0\r\n\r\n"));
+	ck_assert_ptr_null(strstr(encoded(), "Transfer-Encoding"));
+
+	/* No body: no framing field at all. */
+	req_head(MSG_M_GET, "/", host);
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "GET / HTTP/1.1\r\nHost: a.example\r\nAccept: */*\r\n\r\n");
+}
+END_TEST
+
+START_TEST(test_write_request_target_and_method)
+{
+	static const char *const host[] = { "Host", "a", NULL };
+
+	/* An absolute-form target reduced to "" or "?q" gets its "/". */
+	req_head(MSG_M_GET, "", host);
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+	req_head(MSG_M_GET, "?q=1", host);
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "GET /?q=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+	req_head(MSG_M_OPTIONS, "*", host);
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+	/* Another method by its name. */
+	req_head(MSG_M_OTHER, "/dav", host);
+	ck_assert_int_eq(msg_str(head, "PROPFIND", 8, &head->method_name), 0);
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "PROPFIND /dav HTTP/1.1\r\nHost: a\r\n\r\n");
+	/* An HTTP/1.0 request goes out as HTTP/1.1. */
+	req_head(MSG_M_GET, "/", host);
+	head->minor = 0;
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+}
+END_TEST
+
+START_TEST(test_write_request_host_from_authority)
+{
+	static const char *const accept[] = { "Accept", "*/*", NULL };
+	static const char *const host[] = { "Host", "given", NULL };
+
+	req_head(MSG_M_GET, "/", accept);
+	ck_assert_int_eq(msg_str(head, "h2.example:8443", 15, &head->authority), 0);
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "GET / HTTP/1.1\r\nAccept: */*\r\nHost: h2.example:8443\r\n\r\n");
+	/* A Host field is the one written. */
+	req_head(MSG_M_GET, "/", host);
+	ck_assert_int_eq(msg_str(head, "h2.example:8443", 15, &head->authority), 0);
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "GET / HTTP/1.1\r\nHost: given\r\n\r\n");
+}
+END_TEST
+
+START_TEST(test_write_request_upgrade)
+{
+	static const char *const f[] = { "Host", "a", "Sec-WebSocket-Version", "13", NULL };
+
+	req_head(MSG_M_GET, "/ws", f);
+	head->upgrade = 1;
+	ck_assert_int_eq(msg_str(head, "websocket", 9, &head->upgrade_proto), 0);
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "GET /ws HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Version: 13\r\n"
+	    "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+	/* No protocol named: no Upgrade. */
+	req_head(MSG_M_GET, "/ws", f);
+	head->upgrade = 1;
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_ptr_null(strstr(encoded(), "Upgrade"));
+	/* A protocol without the flag: no Upgrade either. */
+	req_head(MSG_M_GET, "/ws", f);
+	ck_assert_int_eq(msg_str(head, "websocket", 9, &head->upgrade_proto), 0);
+	ck_assert_int_eq(h1_write_request(&enc, head), 0);
+	ck_assert_ptr_null(strstr(encoded(), "Upgrade"));
+}
+END_TEST
+
+
+/* A response head by hand. */
+static void
+resp_head(unsigned status, const char *reason, const char *const *fields)
+{
+	msg_reset(head);
+	head->status = status;
+	head->major = head->minor = 1;
+	ck_assert_int_eq(msg_str(head, reason, strlen(reason), &head->reason), 0);
+	for (; fields != NULL && fields[0] != NULL; fields += 2)
+		ck_assert_int_eq(msg_add(head, fields[0], fields[1]), 0);
+	enc.off = enc.len = 0;
+}
+
+START_TEST(test_write_request_no_room)
+{
+	static const char *const host[] = { "Host", "a", NULL };
+
+	req_head(MSG_M_GET, "/", host);
+	head->chunked = 1;
+	/* Room for the request line and Host, not for the framing field. */
+	enc.len = BUF_SIZE - 40;
+	ck_assert_int_eq(h1_write_request(&enc, head), -1);
+	enc.len = BUF_SIZE - 5;
+	ck_assert_int_eq(h1_write_request(&enc, head), -1);
+	resp_head(200, "OK", NULL);
+	enc.len = BUF_SIZE - 20;
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_CHUNKED, 1, 1), -1);
+}
+END_TEST
+
+START_TEST(test_write_response_framings)
+{
+	static const char *const ct[] = { "Content-Type", "text/plain", NULL };
+
+	resp_head(200, "OK", ct);
+	head->has_length = 1;
+	head->length = 42;
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_LENGTH, 1, 1), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: 42\r\n\r\n");
+
+	resp_head(200, "OK", ct);
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_CHUNKED, 1, 1), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n");
+
+	/* Close-delimited: no framing field, the connection closes. */
+	resp_head(200, "OK", ct);
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_CLOSE, 0, 1), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Connection: close\r\n\r\n");
+
+	/* No body (a HEAD answer): the length it would have, no bytes. */
+	resp_head(200, "OK", ct);
+	head->has_length = 1;
+	head->length = 42;
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_NONE, 1, 1), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: 42\r\n\r\n");
+	/* No body and no length known: nothing. */
+	resp_head(200, "OK", ct);
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_NONE, 1, 1), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+	/* 204 never carries Content-Length. */
+	resp_head(204, "No Content", NULL);
+	head->has_length = 1;
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_NONE, 1, 1), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.1 204 No Content\r\n\r\n");
+
+	/* 101: Upgrade and Connection from the protocol; never "close" on an interim head. */
+	resp_head(101, "Switching Protocols", NULL);
+	ck_assert_int_eq(msg_str(head, "websocket", 9, &head->upgrade_proto), 0);
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_UPGRADE, 0, 1), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+	/* An upgrade without a protocol is refused. */
+	resp_head(101, "Switching Protocols", NULL);
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_UPGRADE, 1, 1), -1);
+
+	/* An interim response: no framing, no Connection. */
+	resp_head(103, "Early Hints", NULL);
+	ck_assert_int_eq(msg_add(head, "Link", "</s.css>; rel=preload"), 0);
+	head->has_length = 1;
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_NONE, 0, 1), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n");
+}
+END_TEST
+
+START_TEST(test_write_response_http10_client)
+{
+	resp_head(200, "OK", NULL);
+	head->has_length = 1;
+	head->length = 2;
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_LENGTH, 1, 0), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n"
+	    "Connection: keep-alive\r\n\r\n");
+	resp_head(200, "OK", NULL);
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_CLOSE, 0, 0), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n");
+	/* HTTP/1.1 keep-alive is the default: no field. */
+	resp_head(200, "OK", NULL);
+	head->has_length = 1;
+	head->length = 2;
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_LENGTH, 1, 1), 0);
+	ck_assert_ptr_null(strstr(encoded(), "Connection"));
+	/* Interim heads get no Connection field for an HTTP/1.0 client either. */
+	resp_head(100, "Continue", NULL);
+	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_NONE, 1, 0), 0);
+	ck_assert_str_eq(encoded(), "HTTP/1.0 100 Continue\r\n\r\n");
+}
+END_TEST
+
+START_TEST(test_write_chunks)
+{
+	static const char req[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	    "X-Head: h\r\n\r\n0\r\nX-Sum: 42\r\nX-Other: o\r\n\r\n";
+	char big[300];
+
+	ck_assert_int_eq(h1_write_chunk(&enc, "hello", 5), 0);
+	ck_assert_str_eq(encoded(), "5\r\nhello\r\n");
+	enc.len = 0;
+	memset(big, 'z', sizeof(big));
+	ck_assert_int_eq(h1_write_chunk(&enc, big, sizeof(big)), 0);
+	ck_assert_int_eq(strncmp(encoded(), "12c\r\nzzz", 8), 0);
+	ck_assert_uint_eq(enc.len, 5 + sizeof(big) + 2);
+	ck_assert_int_eq(memcmp(buf_head(&enc) + enc.len - 3, "z\r\n", 3), 0);
+
+	/* The last chunk without trailers, with none in the head, and with them. */
+	enc.len = 0;
+	ck_assert_int_eq(h1_write_last_chunk(&enc, NULL), 0);
+	ck_assert_str_eq(encoded(), "0\r\n\r\n");
+	resp_head(200, "OK", NULL);
+	ck_assert_int_eq(msg_add(head, "X-Head", "not a trailer"), 0);
+	ck_assert_int_eq(h1_write_last_chunk(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "0\r\n\r\n");
+	/* Parsed trailers go out, the head's fields do not. */
+	msg_reset(head);
+	ck_assert_int_eq(h1_feed(parser, req, strlen(req)), (ssize_t)strlen(req));
+	enc.len = 0;
+	ck_assert_int_eq(h1_write_last_chunk(&enc, head), 0);
+	ck_assert_str_eq(encoded(), "0\r\nX-Sum: 42\r\nX-Other: o\r\n\r\n");
+
+	/* No room: refused. */
+	enc.len = BUF_SIZE - 8;
+	ck_assert_int_eq(h1_write_chunk(&enc, "hello", 5), -1);
+	enc.len = BUF_SIZE - 3;
+	ck_assert_int_eq(h1_write_last_chunk(&enc, NULL), -1);
+}
+END_TEST
+
 Suite *
 suite_http1(void)
 {
@@ -322,6 +743,24 @@ suite_http1(void)
 	tcase_add_test(tc, test_request_head_for_backend);
 	tcase_add_test(tc, test_response_to_head_has_no_body);
 	tcase_add_test(tc, test_close_delimited_response);
+	tcase_add_test(tc, test_upgrade_response);
+	tcase_add_test(tc, test_upgrade_request);
+	tcase_add_test(tc, test_other_method_keeps_name);
+	tcase_add_test(tc, test_reason_phrase);
+	tcase_add_test(tc, test_trailers_counted);
+	tcase_add_test(tc, test_full_head_and_trailers);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("http1-encode");
+	tcase_add_checked_fixture(tc, enc_setup, enc_teardown);
+	tcase_add_test(tc, test_write_request_framing);
+	tcase_add_test(tc, test_write_request_target_and_method);
+	tcase_add_test(tc, test_write_request_host_from_authority);
+	tcase_add_test(tc, test_write_request_upgrade);
+	tcase_add_test(tc, test_write_request_no_room);
+	tcase_add_test(tc, test_write_response_framings);
+	tcase_add_test(tc, test_write_response_http10_client);
+	tcase_add_test(tc, test_write_chunks);
 	suite_add_tcase(s, tc);
 	return s;
 }

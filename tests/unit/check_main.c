@@ -33,6 +33,10 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_publish());
 	srunner_add_suite(sr, suite_acmeq());
 	srunner_add_suite(sr, suite_store_acme());
+	srunner_add_suite(sr, suite_message());
+	srunner_add_suite(sr, suite_forward());
+	srunner_add_suite(sr, suite_request());
+	srunner_add_suite(sr, suite_balance());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -20,5 +20,9 @@ Suite *suite_proc(void);
 Suite *suite_publish(void);
 Suite *suite_acmeq(void);
 Suite *suite_store_acme(void);
+Suite *suite_message(void);
+Suite *suite_forward(void);
+Suite *suite_request(void);
+Suite *suite_balance(void);
 
 #endif
