@@ -14,5 +14,6 @@ Suite *suite_http1(void);
 Suite *suite_jws(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
+Suite *suite_exchange(void);
 
 #endif
