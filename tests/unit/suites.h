@@ -15,5 +15,6 @@ Suite *suite_jws(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
 Suite *suite_exchange(void);
+Suite *suite_h1client(void);
 
 #endif
