@@ -22,6 +22,7 @@ main(void)
 	srunner_add_suite(sr, suite_tls());
 	srunner_add_suite(sr, suite_exchange());
 	srunner_add_suite(sr, suite_h1client());
+	srunner_add_suite(sr, suite_h1server());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -16,5 +16,6 @@ Suite *suite_chal(void);
 Suite *suite_tls(void);
 Suite *suite_exchange(void);
 Suite *suite_h1client(void);
+Suite *suite_h1server(void);
 
 #endif
