@@ -593,6 +593,7 @@ START_TEST(ex_forwards_and_streams)
 	struct msg_head *resp;
 	const char *rid;
 
+	w.cfg.access_log = 1;	/* the access entry is written (to stderr) */
 	ck_assert_ptr_nonnull(ex);
 	ck_assert_int_eq(nopens, 1);
 	s = streams[0];
@@ -953,6 +954,7 @@ START_TEST(ex_all_refused_at_start)
 	struct exchange *ex;
 	unsigned status = 0;
 
+	w.cfg.access_log = 1;	/* the access entry is written (to stderr) */
 	open_errno[0] = open_errno[1] = open_errno[2] = ECONNREFUSED;
 	ex = start_ex(get_req, "app.test", 0, &status);
 	ck_assert_ptr_null(ex);
@@ -1053,6 +1055,7 @@ START_TEST(ex_upgrade_pipe)
 	    "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n", "app.test", 0, NULL);
 	struct ustream *s = streams[0];
 
+	w.cfg.access_log = 1;	/* the access entry is written (to stderr) */
 	ck_assert_ptr_nonnull(ex);
 	ck_assert_int_eq(reqh.upgrade, 1);
 	ck_assert_int_eq(x_end(ex, &reqh), 0);
@@ -1197,6 +1200,7 @@ START_TEST(ex_max_body_413)
 	struct exchange *ex = start_ex(post_req, "app.test", 10, NULL);
 	struct ustream *s = streams[0];
 
+	w.cfg.access_log = 1;	/* the access entry is written (to stderr) */
 	ck_assert_ptr_nonnull(ex);
 	ck_assert_int_eq(x_body_s(ex, "123456"), 0);
 	/* Crossing the limit: taken (and dropped), the 413 comes from the loop. */
@@ -1258,6 +1262,7 @@ START_TEST(ex_response_timeout_504)
 	struct exchange *ex;
 	uint64_t t0;
 
+	w.cfg.access_log = 1;	/* the access entry is written (to stderr) */
 	w.cfg.response_timeout_ms = 80;
 	ex = start_ex(get_req, "app.test", 0, NULL);
 	ck_assert_ptr_nonnull(ex);
