@@ -294,10 +294,14 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 	ex->up = NULL;
 	switch (err) {
 	case UPSTREAM_CONNECT:
-		/* Nothing was sent: the next backend may take it. */
+		/* Nothing was sent: the next backend may take it, if the replay holds the body. */
 		if (balance_backend_fault(code))
 			balance_mark_down(ex->w, ex->be->id);
 		ex->tries++;
+		if (ex->replay_lost) {
+			ex_finish(ex, 0, NULL, 502);
+			return;
+		}
 		break;
 	case UPSTREAM_RESET:
 		if (ex->retried || !msg_idempotent(ex->req.head) || ex->replay_lost) {

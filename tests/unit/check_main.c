@@ -37,6 +37,9 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_forward());
 	srunner_add_suite(sr, suite_request());
 	srunner_add_suite(sr, suite_balance());
+	srunner_add_suite(sr, suite_exchange());
+	srunner_add_suite(sr, suite_h1client());
+	srunner_add_suite(sr, suite_h1server());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -24,5 +24,8 @@ Suite *suite_message(void);
 Suite *suite_forward(void);
 Suite *suite_request(void);
 Suite *suite_balance(void);
+Suite *suite_exchange(void);
+Suite *suite_h1client(void);
+Suite *suite_h1server(void);
 
 #endif

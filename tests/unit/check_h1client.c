@@ -1,0 +1,988 @@
+/*
+ * Unit tests for worker/h1client.c, the HTTP/1.1 upstream, against a real
+ * backend socket on 127.0.0.1: the test listens, accepts and reads and
+ * writes the backend's side itself (non-blocking), between turns of the same
+ * event loop the stream runs on. The stream's events are recorded by a fake
+ * exchange that, like the real one, closes the stream inside end and fail,
+ * and that fails the test when an event comes from inside an ops call.
+ *
+ * Covered: the encoded request on the wire (head, chunked body and
+ * trailers), a response parsed into head/body/end, keep-alive reuse through
+ * the pool, an idle pooled connection the backend closed being dropped, a
+ * dead pooled connection giving UPSTREAM_STALE, a new one UPSTREAM_RESET,
+ * connection refused, back-pressure toward the exchange, the 101 byte pipe
+ * with half-closes both ways, and bad or cut responses (UPSTREAM_BROKEN).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "share/evloop.h"
+#include "share/snap.h"
+#include "share/util.h"
+#include "tests/unit/suites.h"
+#include "worker/context.h"
+#include "worker/forward.h"
+#include "worker/http1.h"
+#include "worker/message.h"
+#include "worker/upstream.h"
+
+static struct worker w;
+static int lfd = -1;
+static struct snap_backend be;
+
+/* --- the fake exchange: the stream's events */
+
+struct fx {
+	struct ustream *s;	/* NULL once closed */
+	int heads;
+	unsigned status[4];
+	char body[64 * 1024];
+	size_t body_len;
+	int ends, fails, mores, sents;
+	int end_null;		/* end came with resp NULL (a pipe) */
+	uint32_t end_ntrailers;
+	enum upstream_err err;
+	int code;
+	size_t room;		/* taken down by body bytes, as a sink's */
+	size_t room_after_head;	/* when set, room becomes this at the head */
+	int keep_open;		/* do not close inside end (the test closes later) */
+};
+
+static struct fx fx;
+static int in_ops;
+
+#define EVENT() ck_assert_msg(!in_ops, "an upstream event inside an ops call")
+
+static void
+fx_close(void)
+{
+	if (fx.s == NULL)
+		return;
+	in_ops = 1;
+	h1client_ops.close(fx.s);
+	in_ops = 0;
+	fx.s = NULL;
+}
+
+static int
+ev_head(void *arg, struct msg_head *resp)
+{
+	(void)arg;
+	EVENT();
+	ck_assert_ptr_nonnull(fx.s);
+	ck_assert_int_lt(fx.heads, 4);
+	fx.status[fx.heads++] = resp->status;
+	if (fx.room_after_head != 0)
+		fx.room = fx.room_after_head;
+	return 0;
+}
+
+static int
+ev_body(void *arg, const char *p, size_t n)
+{
+	(void)arg;
+	EVENT();
+	ck_assert_ptr_nonnull(fx.s);
+	ck_assert_uint_le(n, fx.room);
+	ck_assert_uint_le(fx.body_len + n, sizeof(fx.body));
+	memcpy(fx.body + fx.body_len, p, n);
+	fx.body_len += n;
+	fx.room -= n;
+	return 0;
+}
+
+static void
+ev_end(void *arg, struct msg_head *resp)
+{
+	(void)arg;
+	EVENT();
+	ck_assert_ptr_nonnull(fx.s);
+	fx.ends++;
+	fx.end_null = resp == NULL;
+	fx.end_ntrailers = resp != NULL ? resp->ntrailers : 0;
+	if (!fx.keep_open)
+		fx_close();	/* as the exchange does: the response stays readable */
+}
+
+static void
+ev_fail(void *arg, enum upstream_err err, int code)
+{
+	(void)arg;
+	EVENT();
+	ck_assert_ptr_nonnull(fx.s);
+	fx.fails++;
+	fx.err = err;
+	fx.code = code;
+	fx_close();
+}
+
+static size_t
+ev_room(void *arg)
+{
+	(void)arg;
+	EVENT();
+	return fx.room;
+}
+
+static void
+ev_more(void *arg)
+{
+	(void)arg;
+	EVENT();
+	fx.mores++;
+}
+
+static void
+ev_sent(void *arg)
+{
+	(void)arg;
+	EVENT();
+	fx.sents++;
+}
+
+static const struct upstream_events fx_events = {
+	ev_head, ev_body, ev_end, ev_fail, ev_room, ev_more, ev_sent,
+};
+
+/* --- requests */
+
+static struct msg_head reqh;
+
+static int
+nop_head(void *a, struct msg_head *h)
+{
+	(void)a;
+	(void)h;
+	return 0;
+}
+
+static int
+nop_body(void *a, const char *p, size_t n)
+{
+	(void)a;
+	(void)p;
+	(void)n;
+	return 0;
+}
+
+static const struct h1_events nop_events = { nop_head, nop_body, nop_head };
+
+/* A request head as the exchange hands it over: parsed, then forwarded. */
+static void
+make_req(const char *text)
+{
+	struct h1 *p;
+
+	msg_free(&reqh);
+	p = h1_new(H1_REQUEST, &reqh, &nop_events, NULL);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_gt(h1_feed(p, text, strlen(text)), 0);
+	ck_assert_int_eq(h1_head_done(p), 1);
+	h1_free(p);
+	ck_assert_int_eq(forward_request(&reqh, &(struct fwd_info){ "192.0.2.1", "http",
+	    "00000000000000aa", 0 }), 0);
+}
+
+/* Opens a stream for reqh; NULL with errno when the connect failed at once. */
+static struct ustream *
+xopen(int fresh)
+{
+	struct upstream_opts o = { 2000, fresh };
+	struct ustream *s;
+
+	memset(&fx, 0, sizeof(fx));
+	fx.room = 32 * 1024;
+	in_ops = 1;
+	s = h1client_ops.open(&w, &be, &o, &reqh, &fx_events, &fx);
+	in_ops = 0;
+	fx.s = s;
+	return s;
+}
+
+static int
+xsend(const char *p)
+{
+	int rc;
+
+	in_ops = 1;
+	ck_assert_uint_ge(h1client_ops.room(fx.s), strlen(p));
+	rc = h1client_ops.send(fx.s, p, strlen(p));
+	in_ops = 0;
+	return rc;
+}
+
+static int
+xend(const struct msg_head *trailers)
+{
+	int rc;
+
+	in_ops = 1;
+	rc = h1client_ops.end(fx.s, trailers);
+	in_ops = 0;
+	return rc;
+}
+
+static void
+xresume(void)
+{
+	in_ops = 1;
+	h1client_ops.resume(fx.s);
+	in_ops = 0;
+}
+
+/* --- the backend's side */
+
+static uint64_t
+deadline_in(int ms)
+{
+	return util_now_ms() + (uint64_t)ms;
+}
+
+static void
+turn(void)
+{
+	ck_assert_int_eq(ev_run_once(w.loop, 10), 0);
+}
+
+/* Runs the loop for ms milliseconds. */
+static void
+run_ms(int ms)
+{
+	uint64_t end = deadline_in(ms);
+
+	while (util_now_ms() < end)
+		turn();
+}
+
+#define RUN_UNTIL(cond) do {							\
+	uint64_t dl_ = deadline_in(3000);					\
+	while (!(cond) && util_now_ms() < dl_)					\
+		turn();								\
+	ck_assert_msg((cond), "timed out waiting for " #cond);			\
+} while (0)
+
+static int
+srv_try_accept(void)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	ck_assert_msg(fd >= 0 || errno == EAGAIN, "accept: %s", strerror(errno));
+	return fd;
+}
+
+static int
+srv_accept(void)
+{
+	uint64_t dl = deadline_in(3000);
+	int fd;
+
+	while ((fd = srv_try_accept()) == -1 && util_now_ms() < dl)
+		turn();
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+static char rx[64 * 1024];
+static size_t rx_len;
+static int rx_eof;
+
+/* Reads what the backend got until needle shows up (or EOF when needle is NULL). */
+static void
+srv_read_until(int fd, const char *needle)
+{
+	uint64_t dl = deadline_in(3000);
+
+	for (;;) {
+		ssize_t n = recv(fd, rx + rx_len, sizeof(rx) - 1 - rx_len, 0);
+
+		if (n > 0) {
+			rx_len += (size_t)n;
+			rx[rx_len] = '\0';
+		} else if (n == 0)
+			rx_eof = 1;
+		else
+			ck_assert_msg(errno == EAGAIN, "recv: %s", strerror(errno));
+		if (needle != NULL ? strstr(rx, needle) != NULL : rx_eof)
+			return;
+		ck_assert_msg(n != 0, "EOF before \"%s\" in \"%s\"", needle ? needle : "", rx);
+		ck_assert_msg(util_now_ms() < dl, "timed out waiting for \"%s\" in \"%s\"",
+		    needle ? needle : "EOF", rx);
+		turn();
+	}
+}
+
+static void
+rx_clear(void)
+{
+	rx_len = 0;
+	rx[0] = '\0';
+	rx_eof = 0;
+}
+
+static void
+srv_write(int fd, const char *p)
+{
+	size_t len = strlen(p);
+
+	ck_assert_int_eq(send(fd, p, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* --- fixture */
+
+static void
+setup(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+
+	signal(SIGPIPE, SIG_IGN);	/* as in a worker */
+	memset(&w, 0, sizeof(w));
+	ck_assert_ptr_nonnull(w.loop = ev_loop_new());
+	w.bufs.size = BUF_SIZE;
+	w.cfg.connect_timeout_ms = 2000;
+	ck_assert_int_eq(h1client_pools_init(&w), 0);
+	msg_init(&reqh);
+	rx_clear();
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(lfd, 16), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+	memset(&be, 0, sizeof(be));
+	be.id = 77;
+	be.family = AF_INET;
+	be.port = ntohs(sin.sin_port);
+	memcpy(be.addr, &sin.sin_addr, 4);
+}
+
+static void
+teardown(void)
+{
+	fx_close();
+	ev_run_once(w.loop, 0);		/* the streams' deferred frees */
+	h1client_pools_free(&w);
+	ev_run_once(w.loop, 0);
+	buf_pool_clear(&w.bufs);
+	msg_free(&reqh);
+	ev_loop_free(w.loop);
+	close(lfd);
+}
+
+static const char get_text[] = "GET /x?y=1 HTTP/1.1\r\nHost: b.test\r\nConnection: keep-alive\r\n"
+    "User-Agent: u\r\n\r\n";
+
+/* One GET answered with "hello" on the backend connection fd (accepted if -1). */
+static int
+one_exchange(int fd)
+{
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	ck_assert_int_eq(xend(NULL), 0);
+	if (fd == -1)
+		fd = srv_accept();
+	rx_clear();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+	RUN_UNTIL(fx.ends == 1);
+	ck_assert_int_eq(fx.fails, 0);
+	ck_assert_uint_eq(fx.body_len, 5);
+	return fd;
+}
+
+/* --- tests */
+
+START_TEST(hc_request_and_response)
+{
+	int fd;
+
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	ck_assert_int_eq(xend(NULL), 0);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	ck_assert_msg(strncmp(rx, "GET /x?y=1 HTTP/1.1\r\n", 21) == 0, "%s", rx);
+	ck_assert_ptr_nonnull(strstr(rx, "\r\nHost: b.test\r\n"));
+	ck_assert_ptr_nonnull(strstr(rx, "\r\nUser-Agent: u\r\n"));
+	ck_assert_ptr_nonnull(strstr(rx, "\r\nX-Forwarded-For: 192.0.2.1\r\n"));
+	ck_assert_ptr_nonnull(strstr(rx, "\r\nX-Request-Id: 00000000000000aa\r\n"));
+	ck_assert_ptr_null(strstr(rx, "Connection"));
+	ck_assert_ptr_null(strstr(rx, "Content-Length"));
+	ck_assert_ptr_null(strstr(rx, "Transfer-Encoding"));
+	/* Everything went out: sent once. */
+	RUN_UNTIL(fx.sents == 1);
+	ck_assert_int_eq(fx.heads, 0);
+	/* The response in pieces: head, then body across two writes. */
+	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-A: 1\r\n\r\nhello");
+	RUN_UNTIL(fx.body_len == 5);
+	ck_assert_int_eq(fx.heads, 1);
+	ck_assert_uint_eq(fx.status[0], 200);
+	ck_assert_int_eq(fx.ends, 0);
+	srv_write(fd, " world");
+	RUN_UNTIL(fx.ends == 1);
+	ck_assert_uint_eq(fx.body_len, 11);
+	ck_assert_int_eq(memcmp(fx.body, "hello world", 11), 0);
+	ck_assert_int_eq(fx.end_null, 0);
+	ck_assert_int_eq(fx.fails, 0);
+	ck_assert_int_eq(fx.sents, 1);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_chunked_response_with_trailers)
+{
+	int fd;
+
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	ck_assert_int_eq(xend(NULL), 0);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Digest: 9\r\n\r\n");
+	RUN_UNTIL(fx.ends == 1);
+	ck_assert_uint_eq(fx.body_len, 7);
+	ck_assert_int_eq(memcmp(fx.body, "abcdefg", 7), 0);
+	ck_assert_uint_eq(fx.end_ntrailers, 1);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_interim_then_final)
+{
+	int fd;
+
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
+	RUN_UNTIL(fx.ends == 1);
+	ck_assert_int_eq(fx.heads, 2);
+	ck_assert_uint_eq(fx.status[0], 100);
+	ck_assert_uint_eq(fx.status[1], 204);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_keepalive_reuses_connection)
+{
+	int fd = one_exchange(-1);
+
+	/* The stream was closed inside end: the connection went back to the pool. */
+	rx_clear();
+	make_req("GET /second HTTP/1.1\r\nHost: b.test\r\n\r\n");
+	ck_assert_ptr_nonnull(xopen(0));
+	ck_assert_int_eq(xend(NULL), 0);
+	srv_read_until(fd, "\r\n\r\n");
+	ck_assert_msg(strncmp(rx, "GET /second HTTP/1.1\r\n", 22) == 0, "%s", rx);
+	ck_assert_int_eq(srv_try_accept(), -1);	/* one connection only */
+	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	RUN_UNTIL(fx.ends == 1);
+	ck_assert_int_eq(fx.fails, 0);
+	ck_assert_int_eq(memcmp(fx.body, "ok", 2), 0);
+	/* A fresh open (a retry) does not take the pooled connection. */
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(1));
+	xend(NULL);
+	close(srv_accept());
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_not_reused_after_connection_close)
+{
+	int fd, fd2;
+
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
+	RUN_UNTIL(fx.ends == 1);
+	/* The backend asked to close: our side closes, the next request connects anew. */
+	rx_clear();
+	srv_read_until(fd, NULL);
+	ck_assert_int_eq(rx_eof, 1);
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd2 = srv_accept();
+	close(fd2);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_idle_closed_by_backend_dropped)
+{
+	int fd = one_exchange(-1), fd2;
+
+	/* The backend closes the idle connection: the pool notices and drops it. */
+	close(fd);
+	run_ms(100);
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd2 = srv_accept();	/* a new connection, not the dead one */
+	rx_clear();
+	srv_read_until(fd2, "\r\n\r\n");
+	srv_write(fd2, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	RUN_UNTIL(fx.ends == 1);
+	ck_assert_int_eq(fx.fails, 0);
+	close(fd2);
+}
+END_TEST
+
+START_TEST(hc_dead_pooled_connection_is_stale)
+{
+	int fd = one_exchange(-1);
+	struct linger lg = { 1, 0 };
+
+	/* The backend resets the idle connection and the loop has not seen it yet. */
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(fd);
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	RUN_UNTIL(fx.fails == 1);
+	ck_assert_int_eq(fx.err, UPSTREAM_STALE);
+	ck_assert_int_eq(fx.heads, 0);
+	/* The retry on a fresh connection works. */
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(1));
+	xend(NULL);
+	fd = srv_accept();
+	rx_clear();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	RUN_UNTIL(fx.ends == 1);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_dead_pooled_fin_is_stale)
+{
+	int fd = one_exchange(-1);
+
+	/* A plain close the loop has not seen: the write goes out, then EOF. */
+	close(fd);
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	RUN_UNTIL(fx.fails == 1);
+	ck_assert_int_eq(fx.err, UPSTREAM_STALE);
+}
+END_TEST
+
+START_TEST(hc_new_connection_reset)
+{
+	int fd;
+
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	close(fd);
+	RUN_UNTIL(fx.fails == 1);
+	ck_assert_int_eq(fx.err, UPSTREAM_RESET);
+}
+END_TEST
+
+START_TEST(hc_connect_refused)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	int sfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct ustream *s;
+
+	/* A port that was bound and closed: nobody listens there. */
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(sfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(sfd, (struct sockaddr *)&sin, &sl), 0);
+	close(sfd);
+	be.port = ntohs(sin.sin_port);
+	make_req(get_text);
+	errno = 0;
+	s = xopen(0);
+	if (s == NULL) {
+		ck_assert_int_eq(errno, ECONNREFUSED);
+	} else {
+		xend(NULL);
+		RUN_UNTIL(fx.fails == 1);
+		ck_assert_int_eq(fx.err, UPSTREAM_CONNECT);
+		ck_assert_int_eq(fx.code, ECONNREFUSED);
+		ck_assert_int_eq(fx.mores, 0);
+	}
+}
+END_TEST
+
+START_TEST(hc_connect_timeout)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	int full = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c[4], i, n = 0;
+	struct upstream_opts o = { 100, 0 };
+	uint64_t t0;
+
+	/* A listener whose accept queue is full: the kernel drops our SYNs. */
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(full, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(full, 0), 0);
+	ck_assert_int_eq(getsockname(full, (struct sockaddr *)&sin, &sl), 0);
+	for (i = 0; i < 4; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		(void)connect(c[i], (struct sockaddr *)&sin, sizeof(sin));
+		n++;
+	}
+	run_ms(50);
+	be.port = ntohs(sin.sin_port);
+	make_req(get_text);
+	memset(&fx, 0, sizeof(fx));
+	fx.room = 4096;
+	in_ops = 1;
+	fx.s = h1client_ops.open(&w, &be, &o, &reqh, &fx_events, &fx);
+	ck_assert_ptr_nonnull(fx.s);
+	ck_assert_int_eq(h1client_ops.connecting(fx.s), 1);
+	in_ops = 0;
+	t0 = util_now_ms();
+	RUN_UNTIL(fx.fails == 1);
+	ck_assert_int_eq(fx.err, UPSTREAM_CONNECT);
+	ck_assert_int_eq(fx.code, ETIMEDOUT);
+	ck_assert_uint_ge(util_now_ms() - t0, 90);
+	for (i = 0; i < n; i++)
+		close(c[i]);
+	close(full);
+}
+END_TEST
+
+START_TEST(hc_chunked_request_body)
+{
+	struct msg_head *t = &reqh;
+	int fd;
+
+	make_req("POST /up HTTP/1.1\r\nHost: b.test\r\nTransfer-Encoding: chunked\r\n"
+	    "TE: trailers\r\n\r\n");
+	ck_assert_ptr_nonnull(xopen(0));
+	fd = srv_accept();
+	RUN_UNTIL(fx.mores >= 1);	/* connected (or head written): room to send */
+	ck_assert_int_eq(xsend("hello"), 0);
+	ck_assert_int_eq(xsend("world!"), 0);
+	ck_assert_int_eq(msg_add_n(t, "X-Sum", 5, "7", 1, 1), 0);
+	ck_assert_int_eq(xend(t), 0);
+	srv_read_until(fd, "\r\n0\r\nX-Sum: 7\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(rx, "\r\nTransfer-Encoding: chunked\r\n"));
+	ck_assert_ptr_nonnull(strstr(rx, "\r\nTE: trailers\r\n"));
+	ck_assert_ptr_nonnull(strstr(rx, "\r\n\r\n5\r\nhello\r\n6\r\nworld!\r\n0\r\nX-Sum: 7\r\n\r\n"));
+	RUN_UNTIL(fx.sents == 1);
+	srv_write(fd, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+	RUN_UNTIL(fx.ends == 1);
+	ck_assert_uint_eq(fx.status[0], 201);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_length_request_body)
+{
+	int fd;
+
+	make_req("PUT /f HTTP/1.1\r\nHost: b.test\r\nContent-Length: 9\r\n\r\n");
+	ck_assert_ptr_nonnull(xopen(0));
+	ck_assert_int_eq(xsend("123"), 0);	/* before the connect finished: buffered */
+	ck_assert_int_eq(xsend("456789"), 0);
+	ck_assert_int_eq(xend(NULL), 0);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n123456789");
+	ck_assert_ptr_nonnull(strstr(rx, "\r\nContent-Length: 9\r\n"));
+	ck_assert_ptr_null(strstr(rx, "chunked"));
+	RUN_UNTIL(fx.sents == 1);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_backpressure_holds_bytes)
+{
+	int fd;
+
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fx.room = 0;
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabcdef");
+	run_ms(150);
+	/* No room: nothing delivered, the bytes wait. */
+	ck_assert_int_eq(fx.heads, 0);
+	ck_assert_uint_eq(fx.body_len, 0);
+	/* Room for the head (38 bytes) and two bytes of body. */
+	fx.room = 40;
+	fx.room_after_head = 2;
+	xresume();
+	ck_assert_int_eq(fx.heads, 0);	/* resume is an ops call: delivery comes from the loop */
+	RUN_UNTIL(fx.body_len == 2);
+	ck_assert_int_eq(fx.heads, 1);
+	run_ms(50);
+	ck_assert_uint_eq(fx.body_len, 2);
+	ck_assert_int_eq(fx.ends, 0);
+	fx.room = 4096;
+	xresume();
+	RUN_UNTIL(fx.ends == 1);
+	ck_assert_uint_eq(fx.body_len, 6);
+	ck_assert_int_eq(memcmp(fx.body, "abcdef", 6), 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_request_room_and_more)
+{
+	static char big[8 * 1024];
+	size_t room, total = 0;
+	int fd, i;
+
+	make_req("POST /up HTTP/1.1\r\nHost: b.test\r\nContent-Length: 262144\r\n\r\n");
+	ck_assert_ptr_nonnull(xopen(0));
+	fd = srv_accept();
+	memset(big, 'q', sizeof(big));
+	/* Fill the stream's buffer while the backend does not read (the kernel's first). */
+	for (i = 0; i < 4000; i++) {
+		in_ops = 1;
+		room = h1client_ops.room(fx.s);
+		in_ops = 0;
+		if (room == 0)
+			break;
+		if (room > sizeof(big))
+			room = sizeof(big);
+		in_ops = 1;
+		ck_assert_int_eq(h1client_ops.send(fx.s, big, room), 0);
+		in_ops = 0;
+		total += room;
+		ck_assert_int_eq(ev_run_once(w.loop, 1), 0);
+	}
+	in_ops = 1;
+	room = h1client_ops.room(fx.s);
+	in_ops = 0;
+	ck_assert_uint_lt(room, BUF_SIZE);
+	ck_assert_uint_gt(total, BUF_SIZE);	/* the kernel took some too */
+	/* The backend reads: bytes leave the buffer and more says so. */
+	fx.mores = 0;
+	rx_clear();
+	{
+		uint64_t dl = deadline_in(3000);
+
+		while (fx.mores == 0 && util_now_ms() < dl) {
+			ssize_t n = recv(fd, rx, sizeof(rx), 0);
+
+			(void)n;
+			turn();
+		}
+	}
+	ck_assert_int_ge(fx.mores, 1);
+	in_ops = 1;
+	ck_assert_uint_gt(h1client_ops.room(fx.s), room);
+	in_ops = 0;
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_upgrade_pipe)
+{
+	int fd;
+
+	make_req("GET /ws HTTP/1.1\r\nHost: b.test\r\nConnection: Upgrade\r\n"
+	    "Upgrade: websocket\r\n\r\n");
+	ck_assert_int_eq(reqh.upgrade, 1);
+	ck_assert_ptr_nonnull(xopen(0));
+	fx.keep_open = 1;
+	xend(NULL);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(rx, "\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"));
+	RUN_UNTIL(fx.sents == 1);	/* the request head is out */
+	srv_write(fd, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+	    "Upgrade: websocket\r\n\r\nfrom-backend");
+	RUN_UNTIL(fx.body_len == 12);
+	ck_assert_int_eq(fx.heads, 1);
+	ck_assert_uint_eq(fx.status[0], 101);
+	ck_assert_int_eq(memcmp(fx.body, "from-backend", 12), 0);
+	/* Raw bytes toward the backend: no chunk framing. */
+	rx_clear();
+	ck_assert_int_eq(xsend("from-client"), 0);
+	srv_read_until(fd, "from-client");
+	ck_assert_str_eq(rx, "from-client");
+	/* The client half-closes: SHUT_WR toward the backend, then sent. */
+	fx.sents = 0;
+	ck_assert_int_eq(xend(NULL), 0);
+	srv_read_until(fd, NULL);
+	ck_assert_int_eq(rx_eof, 1);
+	RUN_UNTIL(fx.sents == 1);
+	ck_assert_int_eq(fx.ends, 0);
+	/* The backend may still talk, then half-closes: end with no head. */
+	srv_write(fd, "bye");
+	RUN_UNTIL(fx.body_len == 15);
+	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	RUN_UNTIL(fx.ends == 1);
+	ck_assert_int_eq(fx.end_null, 1);
+	ck_assert_int_eq(fx.fails, 0);
+	fx_close();
+	/* A pipe never goes back to the pool. */
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	close(srv_accept());
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_bad_response_broken)
+{
+	int fd;
+
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 two hundred\r\n\r\n");
+	RUN_UNTIL(fx.fails == 1);
+	ck_assert_int_eq(fx.err, UPSTREAM_BROKEN);
+	ck_assert_int_eq(fx.heads, 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_unasked_101_broken)
+{
+	int fd;
+
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n\r\n");
+	RUN_UNTIL(fx.fails == 1);
+	ck_assert_int_eq(fx.err, UPSTREAM_BROKEN);
+	ck_assert_int_eq(fx.heads, 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hc_cut_response_broken)
+{
+	int fd, fd2;
+
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+	RUN_UNTIL(fx.body_len == 3);
+	close(fd);
+	RUN_UNTIL(fx.fails == 1);
+	ck_assert_int_eq(fx.err, UPSTREAM_BROKEN);
+	ck_assert_int_eq(fx.ends, 0);
+	/* Nothing went back to the pool. */
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd2 = srv_accept();
+	close(fd2);
+}
+END_TEST
+
+START_TEST(hc_close_delimited_response)
+{
+	int fd, fd2;
+
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 200 OK\r\n\r\nuntil-close");
+	RUN_UNTIL(fx.body_len == 11);
+	ck_assert_int_eq(fx.ends, 0);
+	close(fd);
+	RUN_UNTIL(fx.ends == 1);
+	ck_assert_int_eq(fx.fails, 0);
+	ck_assert_int_eq(memcmp(fx.body, "until-close", 11), 0);
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd2 = srv_accept();
+	close(fd2);
+}
+END_TEST
+
+START_TEST(hc_close_before_response_not_pooled)
+{
+	int fd, fd2;
+
+	/* The exchange gives up mid-response (a client abort): the connection is not reused. */
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd = srv_accept();
+	srv_read_until(fd, "\r\n\r\n");
+	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+	RUN_UNTIL(fx.body_len == 3);
+	fx_close();
+	rx_clear();
+	srv_read_until(fd, NULL);
+	ck_assert_int_eq(rx_eof, 1);
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(0));
+	xend(NULL);
+	fd2 = srv_accept();
+	close(fd2);
+	close(fd);
+}
+END_TEST
+
+Suite *
+suite_h1client(void)
+{
+	Suite *s = suite_create("h1client");
+	TCase *tc = tcase_create("h1client");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, hc_request_and_response);
+	tcase_add_test(tc, hc_chunked_response_with_trailers);
+	tcase_add_test(tc, hc_interim_then_final);
+	tcase_add_test(tc, hc_keepalive_reuses_connection);
+	tcase_add_test(tc, hc_not_reused_after_connection_close);
+	tcase_add_test(tc, hc_idle_closed_by_backend_dropped);
+	tcase_add_test(tc, hc_dead_pooled_connection_is_stale);
+	tcase_add_test(tc, hc_dead_pooled_fin_is_stale);
+	tcase_add_test(tc, hc_new_connection_reset);
+	tcase_add_test(tc, hc_connect_refused);
+	tcase_add_test(tc, hc_connect_timeout);
+	tcase_add_test(tc, hc_chunked_request_body);
+	tcase_add_test(tc, hc_length_request_body);
+	tcase_add_test(tc, hc_backpressure_holds_bytes);
+	tcase_add_test(tc, hc_request_room_and_more);
+	tcase_add_test(tc, hc_upgrade_pipe);
+	tcase_add_test(tc, hc_bad_response_broken);
+	tcase_add_test(tc, hc_unasked_101_broken);
+	tcase_add_test(tc, hc_cut_response_broken);
+	tcase_add_test(tc, hc_close_delimited_response);
+	tcase_add_test(tc, hc_close_before_response_not_pooled);
+	suite_add_tcase(s, tc);
+	return s;
+}
