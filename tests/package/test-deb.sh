@@ -11,10 +11,10 @@
 # installed haloyd and deletes the haloyd accounts first, so that the
 # package is seen creating them. Works without systemd as PID 1 (it starts
 # systemd-journald itself when none runs). Needs dpkg-dev, debhelper,
-# lintian, systemd, man-db, bash-completion, curl, python3 and the
-# Build-Depends of debian/control. Prints one `ok N - ...` / `not ok N - ...`
-# line per check, ends with `N passed, N failed`, exits non-zero when
-# anything failed.
+# lintian, systemd, man-db, bash-completion, curl, python3, procps (ps,
+# pgrep) and the Build-Depends of debian/control (packages.txt lists them
+# all). Prints one `ok N - ...` / `not ok N - ...` line per check, ends
+# with `N passed, N failed`, exits non-zero when anything failed.
 #
 # usage: tests/package/test-deb.sh [--keep]   (--keep: leave the work folder)
 # DEB_BUILD_OPTIONS defaults to "nocheck parallel=2": the unit tests run in
@@ -26,6 +26,10 @@ KEEP=0
 [ "${1:-}" = "--keep" ] && KEEP=1
 WORK=$(mktemp -d /tmp/haloyd-deb.XXXXXX)
 chmod 0755 "$WORK"
+# Work from the work folder, not the checkout: what runs as another user
+# (lintian as nobody, haloyd-ctl as an admin or as nobody) must not depend
+# on where the checkout is or who may read it (/root is 0700).
+cd "$WORK" || exit 1
 UNIT=/lib/systemd/system/haloyd.service
 CONF=/etc/haloyd/haloyd.conf
 ADMIN=haloyd-t-admin	# a throw-away member of haloyd-admin
@@ -129,7 +133,7 @@ unit_value() {
 # Background processes get `9>&-` so a leftover one cannot hold the lock.
 exec 9>/run/lock/haloyd-test-deb.lock
 flock -w 900 9 || { notok "no other test-deb.sh holds /run/lock/haloyd-test-deb.lock"; exit 1; }
-for t in dpkg-buildpackage dh lintian apt-get curl setpriv journalctl systemd-analyze man; do
+for t in dpkg-buildpackage dh lintian apt-get curl setpriv journalctl systemd-analyze man ps pgrep; do
 	command -v "$t" >/dev/null || { notok "tool $t is installed"; exit 1; }
 done
 [ -x /lib/systemd/systemd-journald ] || { notok "systemd-journald is installed"; exit 1; }
@@ -167,7 +171,8 @@ else
 fi
 deb=$(ls "$WORK"/haloyd_*_*.deb 2>/dev/null | grep -v dbgsym | head -n 1)
 
-# As nobody: lintian unpacks what it checks and warns when run as root.
+# As nobody: lintian unpacks what it checks and warns when run as root. It
+# runs in the work folder (0755, in /tmp), on the artefacts there.
 setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$WORK" \
 	lintian --fail-on error --tag-display-limit 0 --display-info \
 	"$WORK"/haloyd_*.changes >"$WORK/lintian.log" 2>&1
@@ -344,9 +349,10 @@ cp -p "$CONF" "$WORK/haloyd.conf.orig"
 conf_saved=1
 printf 'listen_http 127.0.0.1:%s\n' "$port" >>"$CONF"
 echo "# $CONF: listen_http 127.0.0.1:$port; NOTIFY_SOCKET, WATCHDOG_USEC=$WATCHDOG_TEST_USEC and WATCHDOG_PID as systemd sets them"
-# exec keeps the pid, so WATCHDOG_PID names the master as systemd's MAINPID would.
+# exec keeps the pid, so WATCHDOG_PID names the master as systemd's MAINPID would;
+# it starts in / as under systemd.
 NOTIFY_SOCKET="$WORK/notify.sock" WATCHDOG_USEC=$WATCHDOG_TEST_USEC \
-	bash -c 'export WATCHDOG_PID=$$; exec "$@"' haloyd "${cmd[@]}" \
+	bash -c 'export WATCHDOG_PID=$$; cd / && exec "$@"' haloyd "${cmd[@]}" \
 	</dev/null >"$WORK/daemon.out" 2>&1 9>&- &
 daemon_pid=$!
 if wait_for 30 notified 'READY=1'; then
