@@ -706,30 +706,38 @@ END_TEST
 
 START_TEST(body_limit_413)
 {
-	/* The route's own limit. */
-	step("POST / HTTP/1.1\r\nHost: small.example.com\r\nContent-Length: 11\r\n\r\n");
-	assert_page(413, ERRPAGE_STATUS);
-	step("POST / HTTP/1.1\r\nHost: small.example.com\r\nContent-Length: 10\r\n\r\n");
-	ck_assert_ptr_nonnull(r.ex);
-	/* A route limit above the global one wins too. */
-	step("POST / HTTP/1.1\r\nHost: big.example.com\r\nContent-Length: 5000\r\n\r\n");
-	ck_assert_ptr_nonnull(r.ex);
-	step("POST / HTTP/1.1\r\nHost: big.example.com\r\nContent-Length: 5001\r\n\r\n");
-	assert_page(413, ERRPAGE_STATUS);
-	/* Else the global one. */
-	step("POST / HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 1001\r\n\r\n");
-	assert_page(413, ERRPAGE_STATUS);
-	step("POST / HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 1000\r\n\r\n");
-	ck_assert_ptr_nonnull(r.ex);
-	/* A chunked body has no length yet: the exchange counts it. */
-	step("POST / HTTP/1.1\r\nHost: small.example.com\r\nTransfer-Encoding: chunked\r\n\r\n");
-	ck_assert_ptr_nonnull(r.ex);
-	/* No global limit: anything goes where the route sets none. */
-	w.cfg.max_body = 0;
-	step("POST / HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 99999999\r\n\r\n");
-	ck_assert_ptr_nonnull(r.ex);
-	step("POST / HTTP/1.1\r\nHost: small.example.com\r\nContent-Length: 11\r\n\r\n");
-	assert_page(413, ERRPAGE_STATUS);
+#define POST_TO(host, framing) "POST / HTTP/1.1\r\nHost: " host "\r\n" framing "\r\n\r\n"
+	static const struct {
+		uint64_t max_body;	/* the global limit (setup's is 1000) */
+		const char *raw;
+		int refused;		/* 413, else an exchange */
+	} cases[] = {
+		/* The route's own limit. */
+		{ 1000, POST_TO("small.example.com", "Content-Length: 11"), 1 },
+		{ 1000, POST_TO("small.example.com", "Content-Length: 10"), 0 },
+		/* A route limit above the global one wins too. */
+		{ 1000, POST_TO("big.example.com", "Content-Length: 5000"), 0 },
+		{ 1000, POST_TO("big.example.com", "Content-Length: 5001"), 1 },
+		/* Else the global one. */
+		{ 1000, POST_TO("app.example.com", "Content-Length: 1001"), 1 },
+		{ 1000, POST_TO("app.example.com", "Content-Length: 1000"), 0 },
+		/* A chunked body has no length yet: the exchange counts it. */
+		{ 1000, POST_TO("small.example.com", "Transfer-Encoding: chunked"), 0 },
+		/* No global limit: anything goes where the route sets none. */
+		{ 0, POST_TO("app.example.com", "Content-Length: 99999999"), 0 },
+		{ 0, POST_TO("small.example.com", "Content-Length: 11"), 1 },
+	};
+#undef POST_TO
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		w.cfg.max_body = cases[i].max_body;
+		step(cases[i].raw);
+		if (cases[i].refused)
+			assert_page(413, ERRPAGE_STATUS);
+		else
+			ck_assert_ptr_nonnull(r.ex);
+	}
 }
 END_TEST
 
