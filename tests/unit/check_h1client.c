@@ -355,6 +355,17 @@ get_new_connection(void)
 	close(tw_accept(lfd));
 }
 
+/* Our side closed the connection fd (the backend reads EOF): the next GET connects anew. */
+static void
+expect_not_pooled(int fd)
+{
+	rx_clear();
+	srv_read_until(fd, NULL);
+	ck_assert_int_eq(rx_eof, 1);
+	get_new_connection();
+	close(fd);
+}
+
 /* A response the stream cannot take: UPSTREAM_BROKEN before any head. */
 static void
 expect_broken(const char *resp)
@@ -478,11 +489,7 @@ START_TEST(hc_not_reused_after_connection_close)
 	fd = get_answered("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
 	TW_RUN_UNTIL(fx.ends == 1);
 	/* The backend asked to close: our side closes, the next request connects anew. */
-	rx_clear();
-	srv_read_until(fd, NULL);
-	ck_assert_int_eq(rx_eof, 1);
-	get_new_connection();
-	close(fd);
+	expect_not_pooled(fd);
 }
 END_TEST
 
@@ -827,11 +834,7 @@ START_TEST(hc_close_before_response_not_pooled)
 	fd = get_answered("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
 	TW_RUN_UNTIL(fx.body_len == 3);
 	fx_close();
-	rx_clear();
-	srv_read_until(fd, NULL);
-	ck_assert_int_eq(rx_eof, 1);
-	get_new_connection();
-	close(fd);
+	expect_not_pooled(fd);
 }
 END_TEST
 
