@@ -130,6 +130,17 @@ load_fails(const char *text, int line, const char *msg)
 	ck_assert_str_eq(err, want);
 }
 
+/* The file "name value" is refused, on its line 1, as an invalid value. */
+static void
+bad_value(const char *name, const char *value)
+{
+	char text[256], want[256];
+
+	snprintf(text, sizeof(text), "%s %s\n", name, value);
+	snprintf(want, sizeof(want), "%s: invalid value '%s'", name, value);
+	load_fails(text, 1, want);
+}
+
 /* Every default but those the shipped file's examples change. */
 static void
 assert_common_defaults(void)
@@ -374,6 +385,19 @@ static const struct value_case {
 };
 #undef F
 
+/* rc from loading vc's value (what: its spelling): refused saying want, or the value set. */
+static void
+value_loaded(const struct value_case *vc, int rc, const char *what, const char *want)
+{
+	if (vc->want == REFUSED) {
+		ck_assert_msg(rc == -1, "%s %s was accepted", what, vc->value);
+		ck_assert_str_eq(err, want);
+	} else {
+		ck_assert_msg(rc == 0, "%s %s: %s", what, vc->value, err);
+		ck_assert_uint_eq(*(const uint64_t *)(const void *)((const char *)&cfg + vc->off), vc->want);
+	}
+}
+
 START_TEST(value_table)
 {
 	const struct value_case *vc = &value_cases[_i];
@@ -383,14 +407,8 @@ START_TEST(value_table)
 	/* In the file, on line 2. */
 	snprintf(text, sizeof(text), "# case %d\n%s %s\n", _i, vc->name, vc->value);
 	write_conf(text);
-	if (vc->want == REFUSED) {
-		ck_assert_msg(LOAD_FILE() == -1, "%s %s was accepted", vc->name, vc->value);
-		snprintf(want, sizeof(want), "%s:2: %s: invalid value '%s'", path, vc->name, vc->value);
-		ck_assert_str_eq(err, want);
-	} else {
-		ck_assert_msg(LOAD_FILE() == 0, "%s %s: %s", vc->name, vc->value, err);
-		ck_assert_uint_eq(*(const uint64_t *)(const void *)((const char *)&cfg + vc->off), vc->want);
-	}
+	snprintf(want, sizeof(want), "%s:2: %s: invalid value '%s'", path, vc->name, vc->value);
+	value_loaded(vc, LOAD_FILE(), vc->name, want);
 	/* On the command line, as --name value and --name=value. */
 	write_conf("");
 	snprintf(opt, sizeof(opt), "--%s", vc->name);
@@ -403,14 +421,8 @@ START_TEST(value_table)
 
 		snprintf(joined, sizeof(joined), "%s=%s", opt, vc->value);
 		rc = k == 0 ? LOAD(opt, vc->value, NULL) : LOAD(joined, NULL);
-		if (vc->want == REFUSED) {
-			ck_assert_msg(rc == -1, "%s %s was accepted", opt, vc->value);
-			snprintf(want, sizeof(want), "%s: invalid value '%s'", vc->name, vc->value);
-			ck_assert_str_eq(err, want);
-		} else {
-			ck_assert_msg(rc == 0, "%s %s: %s", opt, vc->value, err);
-			ck_assert_uint_eq(*(const uint64_t *)(const void *)((const char *)&cfg + vc->off), vc->want);
-		}
+		snprintf(want, sizeof(want), "%s: invalid value '%s'", vc->name, vc->value);
+		value_loaded(vc, rc, opt, want);
 	}
 }
 END_TEST
@@ -420,7 +432,7 @@ START_TEST(booleans_and_words)
 	static const char *const bad_bool[] = { "yes", "no", "1", "0", "On", "OFF", "true", "onn", "o" };
 	static const char *const targets[] = { "auto", "stderr", "journal" };
 	static const char *const bad_target[] = { "syslog", "Journal", "file", "auto2" };
-	char text[128], want[256];
+	char text[128];
 	size_t i;
 
 	load_ok("access_log off\nacme on\n");
@@ -430,9 +442,7 @@ START_TEST(booleans_and_words)
 	ck_assert_int_eq(cfg.access_log, 1);
 	ck_assert_int_eq(cfg.acme, 0);
 	for (i = 0; i < sizeof(bad_bool) / sizeof(bad_bool[0]); i++) {
-		snprintf(text, sizeof(text), "acme %s\n", bad_bool[i]);
-		snprintf(want, sizeof(want), "acme: invalid value '%s'", bad_bool[i]);
-		load_fails(text, 1, want);
+		bad_value("acme", bad_bool[i]);
 	}
 	for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
 		snprintf(text, sizeof(text), "log_target %s\n", targets[i]);
@@ -440,9 +450,7 @@ START_TEST(booleans_and_words)
 		ck_assert_str_eq(cfg.log_target, targets[i]);
 	}
 	for (i = 0; i < sizeof(bad_target) / sizeof(bad_target[0]); i++) {
-		snprintf(text, sizeof(text), "log_target %s\n", bad_target[i]);
-		snprintf(want, sizeof(want), "log_target: invalid value '%s'", bad_target[i]);
-		load_fails(text, 1, want);
+		bad_value("log_target", bad_target[i]);
 	}
 	/* A string keeps its inner spaces; "" is refused on the command line. */
 	load_ok("acme_directory  production\nstate_dir /srv/my state\n");
@@ -487,9 +495,7 @@ START_TEST(address_lists)
 		snprintf(text, sizeof(text), "listen_http 127.0.0.1:80\nlisten_https %s\n", bad_addr[i]);
 		snprintf(want, sizeof(want), "listen_https: invalid value '%s'", bad_addr[i]);
 		load_fails(text, 2, want);
-		snprintf(text, sizeof(text), "listen_http %s\n", bad_addr[i]);
-		snprintf(want, sizeof(want), "listen_http: invalid value '%s'", bad_addr[i]);
-		load_fails(text, 1, want);
+		bad_value("listen_http", bad_addr[i]);
 	}
 	for (i = 0; i < sizeof(good_cidr) / sizeof(good_cidr[0]); i++) {
 		snprintf(text, sizeof(text), "trusted_proxies 127.0.0.1\ntrusted_proxies %s\n", good_cidr[i]);
@@ -498,9 +504,7 @@ START_TEST(address_lists)
 		ck_assert_str_eq(cfg.trusted_proxies.v[1], good_cidr[i]);
 	}
 	for (i = 0; i < sizeof(bad_cidr) / sizeof(bad_cidr[0]); i++) {
-		snprintf(text, sizeof(text), "trusted_proxies %s\n", bad_cidr[i]);
-		snprintf(want, sizeof(want), "trusted_proxies: invalid value '%s'", bad_cidr[i]);
-		load_fails(text, 1, want);
+		bad_value("trusted_proxies", bad_cidr[i]);
 	}
 }
 END_TEST
@@ -964,7 +968,7 @@ START_TEST(range_table)
 {
 	const struct range_case *rc = &range_cases[_i];
 	const char *unit = rc->duration ? "ms" : "";
-	char text[128], want[256];
+	char text[128], v[64];
 	uint64_t min = 7, max = 7;
 
 	ck_assert_int_eq(conf_range(rc->name, &min, &max), 0);
@@ -974,13 +978,11 @@ START_TEST(range_table)
 	load_ok(text);
 	snprintf(text, sizeof(text), "%s %llu%s\n", rc->name, (unsigned long long)max, unit);
 	load_ok(text);
-	snprintf(text, sizeof(text), "%s %llu%s\n", rc->name, (unsigned long long)max + 1, unit);
-	snprintf(want, sizeof(want), "%s: invalid value '%llu%s'", rc->name, (unsigned long long)max + 1, unit);
-	load_fails(text, 1, want);
+	snprintf(v, sizeof(v), "%llu%s", (unsigned long long)max + 1, unit);
+	bad_value(rc->name, v);
 	if (min > 0) {
-		snprintf(text, sizeof(text), "%s %llu%s\n", rc->name, (unsigned long long)min - 1, unit);
-		snprintf(want, sizeof(want), "%s: invalid value '%llu%s'", rc->name, (unsigned long long)min - 1, unit);
-		load_fails(text, 1, want);
+		snprintf(v, sizeof(v), "%llu%s", (unsigned long long)min - 1, unit);
+		bad_value(rc->name, v);
 	}
 }
 END_TEST

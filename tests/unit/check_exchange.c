@@ -29,6 +29,7 @@
 #include "share/snap.h"
 #include "share/util.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testworker.h"
 #include "worker/balance.h"
 #include "worker/context.h"
 #include "worker/exchange.h"
@@ -431,37 +432,6 @@ static struct msg_head reqh;
 static struct msg_head resps[4];
 static int nresps;
 
-static int
-nop_head(void *a, struct msg_head *h)
-{
-	(void)a;
-	(void)h;
-	return 0;
-}
-
-static int
-nop_body(void *a, const char *p, size_t n)
-{
-	(void)a;
-	(void)p;
-	(void)n;
-	return 0;
-}
-
-static const struct h1_events nop_events = { nop_head, nop_body, nop_head };
-
-/* A request head as the HTTP/1.1 parser makes it. */
-static void
-parse_req(const char *text)
-{
-	struct h1 *p = h1_new(H1_REQUEST, &reqh, &nop_events, NULL);
-
-	ck_assert_ptr_nonnull(p);
-	ck_assert_int_gt(h1_feed(p, text, strlen(text)), 0);
-	ck_assert_int_eq(h1_head_done(p), 1);
-	h1_free(p);
-}
-
 /* A response head held until teardown (the sink may keep a pointer to it). */
 static struct msg_head *
 mkresp(unsigned status, int length)
@@ -497,7 +467,7 @@ start_ex(const char *text, const char *host, uint64_t max_body, unsigned *status
 	unsigned st = 0;
 
 	ck_assert_ptr_nonnull(route);
-	parse_req(text);
+	tw_parse_head(&reqh, text);
 	in_ex_call = 1;
 	ex = exchange_start(&w, &(struct exchange_req){ &reqh, snap_ref(snap), route, host,
 	    "192.0.2.7", "http", 0, 0, util_now_us(), max_body }, &fake_ops, &fake_sink, &sk, &st);
@@ -532,12 +502,8 @@ setup(void)
 		.routes = x_routes, .nroutes = 2, .hosts = x_hosts, .nhosts = 2,
 		.backends = x_backends, .nbackends = 4, .default_route = SNAP_NONE, .generation = 1,
 	};
-	char err[256] = "";
-	int fd;
 
-	memset(&w, 0, sizeof(w));
-	ck_assert_ptr_nonnull(w.loop = ev_loop_new());
-	w.bufs.size = BUF_SIZE;
+	tw_worker_init(&w);
 	w.cfg.max_conns = 100;
 	w.cfg.connect_timeout_ms = 3000;
 	w.cfg.response_timeout_ms = 5000;
@@ -550,9 +516,7 @@ setup(void)
 	w.cfg.access_log = 0;
 	w.cfg.access_log_sample = 1;
 	w.reqid_base = 0x1000;
-	ck_assert_msg(snapb_build(&in, &fd, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_msg(snap_map(fd, &snap, err, sizeof(err)) == 0, "%s", err);
-	close(fd);
+	snap = tw_snap(&in);
 	w.snap = NULL;
 	memset(&sk, 0, sizeof(sk));
 	sk.room = 32 * 1024;
@@ -582,6 +546,14 @@ teardown(void)
 	balance_free(&w.balance);
 	buf_pool_clear(&w.bufs);
 	ev_loop_free(w.loop);
+}
+
+/* The sink heard one failure, with status (0: a cut after the head). */
+static void
+sink_failed(unsigned status)
+{
+	ck_assert_int_eq(sk.fails, 1);
+	ck_assert_uint_eq(sk.fail_status, status);
 }
 
 /* --- tests */
@@ -804,8 +776,7 @@ START_TEST(ex_reset_get_retried_once)
 	/* A second reset: the one retry is used up. */
 	up_fail(streams[1], UPSTREAM_RESET, 0);
 	ck_assert_int_eq(nopens, 2);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 502);
+	sink_failed(502);
 	ck_assert_int_eq(sk.heads, 0);
 	/* A reset is no reason to mark the backend down. */
 	ck_assert_int_eq(balance_is_down(&w, 20), 0);
@@ -821,8 +792,7 @@ START_TEST(ex_reset_post_not_retried)
 	ck_assert_int_eq(x_end(ex, &reqh), 0);
 	up_fail(streams[0], UPSTREAM_RESET, 0);
 	ck_assert_int_eq(nopens, 1);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 502);
+	sink_failed(502);
 }
 END_TEST
 
@@ -942,8 +912,7 @@ START_TEST(ex_all_backends_fail)
 	ck_assert_uint_eq(streams[0]->backend_id, 20);
 	ck_assert_uint_eq(streams[1]->backend_id, 21);
 	ck_assert_uint_eq(streams[2]->backend_id, 22);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 502);
+	sink_failed(502);
 	ck_assert_int_eq(balance_is_down(&w, 20) && balance_is_down(&w, 21) &&
 	    balance_is_down(&w, 22), 1);
 }
@@ -985,30 +954,30 @@ send_big_body(struct exchange *ex)
 	ck_assert_uint_eq(streams[0]->sent_len, 2 * sizeof(big));
 }
 
-START_TEST(ex_big_body_not_replayed_reset)
+/* A PUT whose body is past the replay limit, ended when end, fails with err: 502, no retry. */
+static void
+big_body_fails(int end, enum upstream_err err, int code)
 {
 	struct exchange *ex = start_ex(put_req, "app.test", 0, NULL);
 
 	ck_assert_ptr_nonnull(ex);
 	send_big_body(ex);
-	x_end(ex, &reqh);
-	up_fail(streams[0], UPSTREAM_RESET, 0);
+	if (end)
+		x_end(ex, &reqh);
+	up_fail(streams[0], err, code);
 	ck_assert_int_eq(nopens, 1);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 502);
+	sink_failed(502);
+}
+
+START_TEST(ex_big_body_not_replayed_reset)
+{
+	big_body_fails(1, UPSTREAM_RESET, 0);
 }
 END_TEST
 
 START_TEST(ex_big_body_not_replayed_stale)
 {
-	struct exchange *ex = start_ex(put_req, "app.test", 0, NULL);
-
-	ck_assert_ptr_nonnull(ex);
-	send_big_body(ex);
-	up_fail(streams[0], UPSTREAM_STALE, 0);
-	ck_assert_int_eq(nopens, 1);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 502);
+	big_body_fails(0, UPSTREAM_STALE, 0);
 }
 END_TEST
 
@@ -1019,16 +988,8 @@ START_TEST(ex_big_body_not_replayed_connect)
 	 * the next backend would get the request without the bytes the replay
 	 * no longer holds: a truncated request. 502 instead.
 	 */
-	struct exchange *ex = start_ex(put_req, "app.test", 0, NULL);
-
-	ck_assert_ptr_nonnull(ex);
-	send_big_body(ex);
-	x_end(ex, &reqh);
-	up_fail(streams[0], UPSTREAM_CONNECT, ECONNREFUSED);
+	big_body_fails(1, UPSTREAM_CONNECT, ECONNREFUSED);
 	ck_assert_int_eq(balance_is_down(&w, 20), 1);
-	ck_assert_int_eq(nopens, 1);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 502);
 }
 END_TEST
 
@@ -1127,8 +1088,7 @@ START_TEST(ex_upgrade_timeout_cuts)
 	deadline = util_now_ms() + 3000;
 	while (sk.fails == 0 && util_now_ms() < deadline)
 		ck_assert_int_eq(ev_run_once(w.loop, 100), 0);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 0);	/* the 101 went out: a cut */
+	sink_failed(0);	/* the 101 went out: a cut */
 	ck_assert_int_eq(streams[0]->closed, 1);
 }
 END_TEST
@@ -1141,8 +1101,7 @@ START_TEST(ex_fail_before_head)
 	x_end(ex, &reqh);
 	up_fail(streams[0], UPSTREAM_BROKEN, 0);
 	ck_assert_int_eq(nopens, 1);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 502);
+	sink_failed(502);
 	ck_assert_int_eq(streams[0]->closed, 1);
 }
 END_TEST
@@ -1158,8 +1117,7 @@ START_TEST(ex_fail_after_head_cuts)
 	/* The backend died within the response. */
 	up_fail(streams[0], UPSTREAM_BROKEN, 0);
 	ck_assert_int_eq(nopens, 1);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 0);
+	sink_failed(0);
 	ck_assert_int_eq(sk.ends, 0);
 }
 END_TEST
@@ -1214,8 +1172,7 @@ START_TEST(ex_max_body_413)
 	ck_assert_int_eq(s->ends, 0);
 	ck_assert_uint_eq(s->sent_len, 6);
 	spin();
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 413);
+	sink_failed(413);
 	ck_assert_int_eq(s->closed, 1);
 }
 END_TEST
@@ -1243,8 +1200,7 @@ START_TEST(ex_max_body_after_head_cuts)
 	up_head(streams[0], mkresp(200, -1));
 	ck_assert_int_eq(x_body_s(ex, "12345"), 0);
 	spin();
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 0);
+	sink_failed(0);
 }
 END_TEST
 
@@ -1269,8 +1225,7 @@ START_TEST(ex_response_timeout_504)
 	x_end(ex, &reqh);
 	t0 = util_now_ms();
 	run_until_fail(3000);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 504);
+	sink_failed(504);
 	ck_assert_uint_ge(util_now_ms() - t0, 60);
 	ck_assert_int_eq(streams[0]->closed, 1);
 	ck_assert_int_eq(nopens, 1);
@@ -1298,8 +1253,7 @@ START_TEST(ex_timer_waits_for_connect)
 	up_more(streams[0]);
 	ck_assert_int_eq(sk.mores, 0);	/* the request was complete already */
 	run_until_fail(3000);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 504);
+	sink_failed(504);
 }
 END_TEST
 
@@ -1314,8 +1268,7 @@ START_TEST(ex_idle_timeout_after_head_cuts)
 	up_head(streams[0], mkresp(200, 100));
 	up_body(streams[0], "some");
 	run_until_fail(3000);
-	ck_assert_int_eq(sk.fails, 1);
-	ck_assert_uint_eq(sk.fail_status, 0);
+	sink_failed(0);
 	ck_assert_int_eq(streams[0]->closed, 1);
 }
 END_TEST
@@ -1327,7 +1280,7 @@ START_TEST(ex_trusted_xff_kept)
 	struct exchange *ex;
 	unsigned st;
 
-	parse_req("GET / HTTP/1.1\r\nHost: one.test\r\nX-Forwarded-For: 10.1.1.1\r\n"
+	tw_parse_head(&reqh, "GET / HTTP/1.1\r\nHost: one.test\r\nX-Forwarded-For: 10.1.1.1\r\n"
 	    "X-Request-Id: abc-1\r\nTE: trailers\r\n\r\n");
 	ex = exchange_start(&w, &(struct exchange_req){ &reqh, snap_ref(snap), route, "one.test",
 	    "192.0.2.9", "https", 1, 1, util_now_us(), 0 }, &fake_ops, &fake_sink, &sk, &st);

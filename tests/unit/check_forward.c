@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tests/unit/suites.h"
+#include "tests/unit/testworker.h"
 #include "worker/buf.h"
 #include "worker/forward.h"
 #include "worker/http1.h"
@@ -310,33 +311,6 @@ START_TEST(response_rules)
 }
 END_TEST
 
-static int
-ev_head(void *arg, struct msg_head *hd)
-{
-	(void)arg;
-	(void)hd;
-	return 0;
-}
-
-static int
-ev_body(void *arg, const char *p, size_t n)
-{
-	(void)arg;
-	(void)p;
-	(void)n;
-	return 0;
-}
-
-static int
-ev_end(void *arg, struct msg_head *hd)
-{
-	(void)arg;
-	(void)hd;
-	return 0;
-}
-
-static const struct h1_events events = { ev_head, ev_body, ev_end };
-
 START_TEST(full_head_still_fits)
 {
 	/* A request head just within the parser's limits: forwarding has room on top of it. */
@@ -353,7 +327,7 @@ START_TEST(full_head_still_fits)
 	for (i = 0; i < MSG_FIELDS_MAX - 1 && n + 2 * sizeof(val) < MSG_HEAD_MAX; i++)
 		n += (size_t)sprintf(req + n, "X-Field-%d: %s\r\n", i, val);
 	n += (size_t)sprintf(req + n, "\r\n");
-	p = h1_new(H1_REQUEST, &h, &events, NULL);
+	p = h1_new(H1_REQUEST, &h, &tw_nop_events, NULL);
 	ck_assert_ptr_nonnull(p);
 	ck_assert_int_eq(h1_feed(p, req, n), (ssize_t)n);
 	ck_assert_int_eq(h1_done(p), 1);

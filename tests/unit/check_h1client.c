@@ -29,6 +29,7 @@
 #include "share/snap.h"
 #include "share/util.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testworker.h"
 #include "worker/context.h"
 #include "worker/forward.h"
 #include "worker/http1.h"
@@ -157,37 +158,12 @@ static const struct upstream_events fx_events = {
 
 static struct msg_head reqh;
 
-static int
-nop_head(void *a, struct msg_head *h)
-{
-	(void)a;
-	(void)h;
-	return 0;
-}
-
-static int
-nop_body(void *a, const char *p, size_t n)
-{
-	(void)a;
-	(void)p;
-	(void)n;
-	return 0;
-}
-
-static const struct h1_events nop_events = { nop_head, nop_body, nop_head };
-
 /* A request head as the exchange hands it over: parsed, then forwarded. */
 static void
 make_req(const char *text)
 {
-	struct h1 *p;
-
 	msg_free(&reqh);
-	p = h1_new(H1_REQUEST, &reqh, &nop_events, NULL);
-	ck_assert_ptr_nonnull(p);
-	ck_assert_int_gt(h1_feed(p, text, strlen(text)), 0);
-	ck_assert_int_eq(h1_head_done(p), 1);
-	h1_free(p);
+	tw_parse_head(&reqh, text);
 	ck_assert_int_eq(forward_request(&reqh, &(struct fwd_info){ "192.0.2.1", "http",
 	    "00000000000000aa", 0 }), 0);
 }
@@ -241,56 +217,6 @@ xresume(void)
 
 /* --- the backend's side */
 
-static uint64_t
-deadline_in(int ms)
-{
-	return util_now_ms() + (uint64_t)ms;
-}
-
-static void
-turn(void)
-{
-	ck_assert_int_eq(ev_run_once(w.loop, 10), 0);
-}
-
-/* Runs the loop for ms milliseconds. */
-static void
-run_ms(int ms)
-{
-	uint64_t end = deadline_in(ms);
-
-	while (util_now_ms() < end)
-		turn();
-}
-
-#define RUN_UNTIL(cond) do {							\
-	uint64_t dl_ = deadline_in(3000);					\
-	while (!(cond) && util_now_ms() < dl_)					\
-		turn();								\
-	ck_assert_msg((cond), "timed out waiting for " #cond);			\
-} while (0)
-
-static int
-srv_try_accept(void)
-{
-	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-	ck_assert_msg(fd >= 0 || errno == EAGAIN, "accept: %s", strerror(errno));
-	return fd;
-}
-
-static int
-srv_accept(void)
-{
-	uint64_t dl = deadline_in(3000);
-	int fd;
-
-	while ((fd = srv_try_accept()) == -1 && util_now_ms() < dl)
-		turn();
-	ck_assert_int_ge(fd, 0);
-	return fd;
-}
-
 static char rx[64 * 1024];
 static size_t rx_len;
 static int rx_eof;
@@ -299,7 +225,7 @@ static int rx_eof;
 static void
 srv_read_until(int fd, const char *needle)
 {
-	uint64_t dl = deadline_in(3000);
+	uint64_t dl = tw_deadline(3000);
 
 	for (;;) {
 		ssize_t n = recv(fd, rx + rx_len, sizeof(rx) - 1 - rx_len, 0);
@@ -316,7 +242,7 @@ srv_read_until(int fd, const char *needle)
 		ck_assert_msg(n != 0, "EOF before \"%s\" in \"%s\"", needle ? needle : "", rx);
 		ck_assert_msg(util_now_ms() < dl, "timed out waiting for \"%s\" in \"%s\"",
 		    needle ? needle : "EOF", rx);
-		turn();
+		tw_turn();
 	}
 }
 
@@ -341,29 +267,22 @@ srv_write(int fd, const char *p)
 static void
 setup(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sin);
+	uint32_t lo = htonl(INADDR_LOOPBACK);
+	uint16_t port;
 
 	signal(SIGPIPE, SIG_IGN);	/* as in a worker */
-	memset(&w, 0, sizeof(w));
-	ck_assert_ptr_nonnull(w.loop = ev_loop_new());
-	w.bufs.size = BUF_SIZE;
+	tw_worker_init(&w);
 	w.cfg.connect_timeout_ms = 2000;
 	ck_assert_int_eq(h1client_pools_init(&w), 0);
 	msg_init(&reqh);
 	rx_clear();
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(lfd, 0);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(lfd, 16), 0);
-	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+	lfd = tw_listen(SOCK_NONBLOCK, 16, &port);
 	memset(&be, 0, sizeof(be));
 	be.id = 77;
 	be.family = AF_INET;
-	be.port = ntohs(sin.sin_port);
-	memcpy(be.addr, &sin.sin_addr, 4);
+	be.port = port;
+	memcpy(be.addr, &lo, 4);
 }
 
 static void
@@ -382,19 +301,94 @@ teardown(void)
 static const char get_text[] = "GET /x?y=1 HTTP/1.1\r\nHost: b.test\r\nConnection: keep-alive\r\n"
     "User-Agent: u\r\n\r\n";
 
+/* Opens a stream (fresh or not) for a GET of get_text and ends its request; xend's result. */
+static int
+get_open(int fresh)
+{
+	make_req(get_text);
+	ck_assert_ptr_nonnull(xopen(fresh));
+	return xend(NULL);
+}
+
+/* Accepts the backend's connection and reads the request head into rx (emptied first). */
+static int
+srv_head(void)
+{
+	int fd;
+
+	rx_clear();
+	fd = tw_accept(lfd);
+	srv_read_until(fd, "\r\n\r\n");
+	return fd;
+}
+
+/* A GET whose head the backend read and answered with resp; the backend's side. */
+static int
+get_answered(const char *resp)
+{
+	int fd;
+
+	get_open(0);
+	fd = srv_head();
+	srv_write(fd, resp);
+	return fd;
+}
+
+/* A GET the backend answers with an empty 200 on a new connection; the backend's side. */
+static int
+get_empty_answer(int fresh)
+{
+	int fd;
+
+	get_open(fresh);
+	fd = srv_head();
+	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	TW_RUN_UNTIL(fx.ends == 1);
+	return fd;
+}
+
+/* A GET goes out on a new connection (nothing pooled to take); it is closed unanswered. */
+static void
+get_new_connection(void)
+{
+	get_open(0);
+	close(tw_accept(lfd));
+}
+
+/* Our side closed the connection fd (the backend reads EOF): the next GET connects anew. */
+static void
+expect_not_pooled(int fd)
+{
+	rx_clear();
+	srv_read_until(fd, NULL);
+	ck_assert_int_eq(rx_eof, 1);
+	get_new_connection();
+	close(fd);
+}
+
+/* A response the stream cannot take: UPSTREAM_BROKEN before any head. */
+static void
+expect_broken(const char *resp)
+{
+	int fd = get_answered(resp);
+
+	TW_RUN_UNTIL(fx.fails == 1);
+	ck_assert_int_eq(fx.err, UPSTREAM_BROKEN);
+	ck_assert_int_eq(fx.heads, 0);
+	close(fd);
+}
+
 /* One GET answered with "hello" on the backend connection fd (accepted if -1). */
 static int
 one_exchange(int fd)
 {
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	ck_assert_int_eq(xend(NULL), 0);
+	ck_assert_int_eq(get_open(0), 0);
 	if (fd == -1)
-		fd = srv_accept();
+		fd = tw_accept(lfd);
 	rx_clear();
 	srv_read_until(fd, "\r\n\r\n");
 	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
-	RUN_UNTIL(fx.ends == 1);
+	TW_RUN_UNTIL(fx.ends == 1);
 	ck_assert_int_eq(fx.fails, 0);
 	ck_assert_uint_eq(fx.body_len, 5);
 	return fd;
@@ -406,11 +400,8 @@ START_TEST(hc_request_and_response)
 {
 	int fd;
 
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	ck_assert_int_eq(xend(NULL), 0);
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
+	ck_assert_int_eq(get_open(0), 0);
+	fd = srv_head();
 	ck_assert_msg(strncmp(rx, "GET /x?y=1 HTTP/1.1\r\n", 21) == 0, "%s", rx);
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nHost: b.test\r\n"));
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nUser-Agent: u\r\n"));
@@ -420,16 +411,16 @@ START_TEST(hc_request_and_response)
 	ck_assert_ptr_null(strstr(rx, "Content-Length"));
 	ck_assert_ptr_null(strstr(rx, "Transfer-Encoding"));
 	/* Everything went out: sent once. */
-	RUN_UNTIL(fx.sents == 1);
+	TW_RUN_UNTIL(fx.sents == 1);
 	ck_assert_int_eq(fx.heads, 0);
 	/* The response in pieces: head, then body across two writes. */
 	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-A: 1\r\n\r\nhello");
-	RUN_UNTIL(fx.body_len == 5);
+	TW_RUN_UNTIL(fx.body_len == 5);
 	ck_assert_int_eq(fx.heads, 1);
 	ck_assert_uint_eq(fx.status[0], 200);
 	ck_assert_int_eq(fx.ends, 0);
 	srv_write(fd, " world");
-	RUN_UNTIL(fx.ends == 1);
+	TW_RUN_UNTIL(fx.ends == 1);
 	ck_assert_uint_eq(fx.body_len, 11);
 	ck_assert_int_eq(memcmp(fx.body, "hello world", 11), 0);
 	ck_assert_int_eq(fx.end_null, 0);
@@ -443,14 +434,11 @@ START_TEST(hc_chunked_response_with_trailers)
 {
 	int fd;
 
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	ck_assert_int_eq(xend(NULL), 0);
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
+	ck_assert_int_eq(get_open(0), 0);
+	fd = srv_head();
 	srv_write(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 	    "3\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Digest: 9\r\n\r\n");
-	RUN_UNTIL(fx.ends == 1);
+	TW_RUN_UNTIL(fx.ends == 1);
 	ck_assert_uint_eq(fx.body_len, 7);
 	ck_assert_int_eq(memcmp(fx.body, "abcdefg", 7), 0);
 	ck_assert_uint_eq(fx.end_ntrailers, 1);
@@ -462,13 +450,8 @@ START_TEST(hc_interim_then_final)
 {
 	int fd;
 
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
-	srv_write(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
-	RUN_UNTIL(fx.ends == 1);
+	fd = get_answered("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
+	TW_RUN_UNTIL(fx.ends == 1);
 	ck_assert_int_eq(fx.heads, 2);
 	ck_assert_uint_eq(fx.status[0], 100);
 	ck_assert_uint_eq(fx.status[1], 204);
@@ -487,41 +470,26 @@ START_TEST(hc_keepalive_reuses_connection)
 	ck_assert_int_eq(xend(NULL), 0);
 	srv_read_until(fd, "\r\n\r\n");
 	ck_assert_msg(strncmp(rx, "GET /second HTTP/1.1\r\n", 22) == 0, "%s", rx);
-	ck_assert_int_eq(srv_try_accept(), -1);	/* one connection only */
+	ck_assert_int_eq(tw_try_accept(lfd), -1);	/* one connection only */
 	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-	RUN_UNTIL(fx.ends == 1);
+	TW_RUN_UNTIL(fx.ends == 1);
 	ck_assert_int_eq(fx.fails, 0);
 	ck_assert_int_eq(memcmp(fx.body, "ok", 2), 0);
 	/* A fresh open (a retry) does not take the pooled connection. */
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(1));
-	xend(NULL);
-	close(srv_accept());
+	get_open(1);
+	close(tw_accept(lfd));
 	close(fd);
 }
 END_TEST
 
 START_TEST(hc_not_reused_after_connection_close)
 {
-	int fd, fd2;
+	int fd;
 
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
-	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
-	RUN_UNTIL(fx.ends == 1);
+	fd = get_answered("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
+	TW_RUN_UNTIL(fx.ends == 1);
 	/* The backend asked to close: our side closes, the next request connects anew. */
-	rx_clear();
-	srv_read_until(fd, NULL);
-	ck_assert_int_eq(rx_eof, 1);
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd2 = srv_accept();
-	close(fd2);
-	close(fd);
+	expect_not_pooled(fd);
 }
 END_TEST
 
@@ -531,15 +499,8 @@ START_TEST(hc_idle_closed_by_backend_dropped)
 
 	/* The backend closes the idle connection: the pool notices and drops it. */
 	close(fd);
-	run_ms(100);
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd2 = srv_accept();	/* a new connection, not the dead one */
-	rx_clear();
-	srv_read_until(fd2, "\r\n\r\n");
-	srv_write(fd2, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-	RUN_UNTIL(fx.ends == 1);
+	tw_run_ms(100);
+	fd2 = get_empty_answer(0);	/* a new connection, not the dead one */
 	ck_assert_int_eq(fx.fails, 0);
 	close(fd2);
 }
@@ -553,22 +514,12 @@ START_TEST(hc_dead_pooled_connection_is_stale)
 	/* The backend resets the idle connection and the loop has not seen it yet. */
 	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	close(fd);
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	RUN_UNTIL(fx.fails == 1);
+	get_open(0);
+	TW_RUN_UNTIL(fx.fails == 1);
 	ck_assert_int_eq(fx.err, UPSTREAM_STALE);
 	ck_assert_int_eq(fx.heads, 0);
 	/* The retry on a fresh connection works. */
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(1));
-	xend(NULL);
-	fd = srv_accept();
-	rx_clear();
-	srv_read_until(fd, "\r\n\r\n");
-	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-	RUN_UNTIL(fx.ends == 1);
-	close(fd);
+	close(get_empty_answer(1));
 }
 END_TEST
 
@@ -578,25 +529,17 @@ START_TEST(hc_dead_pooled_fin_is_stale)
 
 	/* A plain close the loop has not seen: the write goes out, then EOF. */
 	close(fd);
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	RUN_UNTIL(fx.fails == 1);
+	get_open(0);
+	TW_RUN_UNTIL(fx.fails == 1);
 	ck_assert_int_eq(fx.err, UPSTREAM_STALE);
 }
 END_TEST
 
 START_TEST(hc_new_connection_reset)
 {
-	int fd;
-
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
-	close(fd);
-	RUN_UNTIL(fx.fails == 1);
+	get_open(0);
+	close(srv_head());
+	TW_RUN_UNTIL(fx.fails == 1);
 	ck_assert_int_eq(fx.err, UPSTREAM_RESET);
 }
 END_TEST
@@ -621,7 +564,7 @@ START_TEST(hc_connect_refused)
 		ck_assert_int_eq(errno, ECONNREFUSED);
 	} else {
 		xend(NULL);
-		RUN_UNTIL(fx.fails == 1);
+		TW_RUN_UNTIL(fx.fails == 1);
 		ck_assert_int_eq(fx.err, UPSTREAM_CONNECT);
 		ck_assert_int_eq(fx.code, ECONNREFUSED);
 		ck_assert_int_eq(fx.mores, 0);
@@ -647,7 +590,7 @@ START_TEST(hc_connect_timeout)
 		(void)connect(c[i], (struct sockaddr *)&sin, sizeof(sin));
 		n++;
 	}
-	run_ms(50);
+	tw_run_ms(50);
 	be.port = ntohs(sin.sin_port);
 	make_req(get_text);
 	memset(&fx, 0, sizeof(fx));
@@ -658,7 +601,7 @@ START_TEST(hc_connect_timeout)
 	ck_assert_int_eq(h1client_ops.connecting(fx.s), 1);
 	in_ops = 0;
 	t0 = util_now_ms();
-	RUN_UNTIL(fx.fails == 1);
+	TW_RUN_UNTIL(fx.fails == 1);
 	ck_assert_int_eq(fx.err, UPSTREAM_CONNECT);
 	ck_assert_int_eq(fx.code, ETIMEDOUT);
 	ck_assert_uint_ge(util_now_ms() - t0, 90);
@@ -676,8 +619,8 @@ START_TEST(hc_chunked_request_body)
 	make_req("POST /up HTTP/1.1\r\nHost: b.test\r\nTransfer-Encoding: chunked\r\n"
 	    "TE: trailers\r\n\r\n");
 	ck_assert_ptr_nonnull(xopen(0));
-	fd = srv_accept();
-	RUN_UNTIL(fx.mores >= 1);	/* connected (or head written): room to send */
+	fd = tw_accept(lfd);
+	TW_RUN_UNTIL(fx.mores >= 1);	/* connected (or head written): room to send */
 	ck_assert_int_eq(xsend("hello"), 0);
 	ck_assert_int_eq(xsend("world!"), 0);
 	ck_assert_int_eq(msg_add_n(t, "X-Sum", 5, "7", 1, 1), 0);
@@ -686,9 +629,9 @@ START_TEST(hc_chunked_request_body)
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nTransfer-Encoding: chunked\r\n"));
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nTE: trailers\r\n"));
 	ck_assert_ptr_nonnull(strstr(rx, "\r\n\r\n5\r\nhello\r\n6\r\nworld!\r\n0\r\nX-Sum: 7\r\n\r\n"));
-	RUN_UNTIL(fx.sents == 1);
+	TW_RUN_UNTIL(fx.sents == 1);
 	srv_write(fd, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
-	RUN_UNTIL(fx.ends == 1);
+	TW_RUN_UNTIL(fx.ends == 1);
 	ck_assert_uint_eq(fx.status[0], 201);
 	close(fd);
 }
@@ -703,11 +646,11 @@ START_TEST(hc_length_request_body)
 	ck_assert_int_eq(xsend("123"), 0);	/* before the connect finished: buffered */
 	ck_assert_int_eq(xsend("456789"), 0);
 	ck_assert_int_eq(xend(NULL), 0);
-	fd = srv_accept();
+	fd = tw_accept(lfd);
 	srv_read_until(fd, "\r\n\r\n123456789");
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nContent-Length: 9\r\n"));
 	ck_assert_ptr_null(strstr(rx, "chunked"));
-	RUN_UNTIL(fx.sents == 1);
+	TW_RUN_UNTIL(fx.sents == 1);
 	close(fd);
 }
 END_TEST
@@ -716,14 +659,11 @@ START_TEST(hc_backpressure_holds_bytes)
 {
 	int fd;
 
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
+	get_open(0);
 	fx.room = 0;
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
+	fd = srv_head();
 	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabcdef");
-	run_ms(150);
+	tw_run_ms(150);
 	/* No room: nothing delivered, the bytes wait. */
 	ck_assert_int_eq(fx.heads, 0);
 	ck_assert_uint_eq(fx.body_len, 0);
@@ -732,14 +672,14 @@ START_TEST(hc_backpressure_holds_bytes)
 	fx.room_after_head = 2;
 	xresume();
 	ck_assert_int_eq(fx.heads, 0);	/* resume is an ops call: delivery comes from the loop */
-	RUN_UNTIL(fx.body_len == 2);
+	TW_RUN_UNTIL(fx.body_len == 2);
 	ck_assert_int_eq(fx.heads, 1);
-	run_ms(50);
+	tw_run_ms(50);
 	ck_assert_uint_eq(fx.body_len, 2);
 	ck_assert_int_eq(fx.ends, 0);
 	fx.room = 4096;
 	xresume();
-	RUN_UNTIL(fx.ends == 1);
+	TW_RUN_UNTIL(fx.ends == 1);
 	ck_assert_uint_eq(fx.body_len, 6);
 	ck_assert_int_eq(memcmp(fx.body, "abcdef", 6), 0);
 	close(fd);
@@ -754,7 +694,7 @@ START_TEST(hc_request_room_and_more)
 
 	make_req("POST /up HTTP/1.1\r\nHost: b.test\r\nContent-Length: 262144\r\n\r\n");
 	ck_assert_ptr_nonnull(xopen(0));
-	fd = srv_accept();
+	fd = tw_accept(lfd);
 	memset(big, 'q', sizeof(big));
 	/* Fill the stream's buffer while the backend does not read (the kernel's first). */
 	for (i = 0; i < 4000; i++) {
@@ -780,13 +720,13 @@ START_TEST(hc_request_room_and_more)
 	fx.mores = 0;
 	rx_clear();
 	{
-		uint64_t dl = deadline_in(3000);
+		uint64_t dl = tw_deadline(3000);
 
 		while (fx.mores == 0 && util_now_ms() < dl) {
 			ssize_t n = recv(fd, rx, sizeof(rx), 0);
 
 			(void)n;
-			turn();
+			tw_turn();
 		}
 	}
 	ck_assert_int_ge(fx.mores, 1);
@@ -807,13 +747,13 @@ START_TEST(hc_upgrade_pipe)
 	ck_assert_ptr_nonnull(xopen(0));
 	fx.keep_open = 1;
 	xend(NULL);
-	fd = srv_accept();
+	fd = tw_accept(lfd);
 	srv_read_until(fd, "\r\n\r\n");
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"));
-	RUN_UNTIL(fx.sents == 1);	/* the request head is out */
+	TW_RUN_UNTIL(fx.sents == 1);	/* the request head is out */
 	srv_write(fd, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
 	    "Upgrade: websocket\r\n\r\nfrom-backend");
-	RUN_UNTIL(fx.body_len == 12);
+	TW_RUN_UNTIL(fx.body_len == 12);
 	ck_assert_int_eq(fx.heads, 1);
 	ck_assert_uint_eq(fx.status[0], 101);
 	ck_assert_int_eq(memcmp(fx.body, "from-backend", 12), 0);
@@ -827,130 +767,74 @@ START_TEST(hc_upgrade_pipe)
 	ck_assert_int_eq(xend(NULL), 0);
 	srv_read_until(fd, NULL);
 	ck_assert_int_eq(rx_eof, 1);
-	RUN_UNTIL(fx.sents == 1);
+	TW_RUN_UNTIL(fx.sents == 1);
 	ck_assert_int_eq(fx.ends, 0);
 	/* The backend may still talk, then half-closes: end with no head. */
 	srv_write(fd, "bye");
-	RUN_UNTIL(fx.body_len == 15);
+	TW_RUN_UNTIL(fx.body_len == 15);
 	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
-	RUN_UNTIL(fx.ends == 1);
+	TW_RUN_UNTIL(fx.ends == 1);
 	ck_assert_int_eq(fx.end_null, 1);
 	ck_assert_int_eq(fx.fails, 0);
 	fx_close();
 	/* A pipe never goes back to the pool. */
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	close(srv_accept());
+	get_new_connection();
 	close(fd);
 }
 END_TEST
 
 START_TEST(hc_bad_response_broken)
 {
-	int fd;
-
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
-	srv_write(fd, "HTTP/1.1 two hundred\r\n\r\n");
-	RUN_UNTIL(fx.fails == 1);
-	ck_assert_int_eq(fx.err, UPSTREAM_BROKEN);
-	ck_assert_int_eq(fx.heads, 0);
-	close(fd);
+	expect_broken("HTTP/1.1 two hundred\r\n\r\n");
 }
 END_TEST
 
 START_TEST(hc_unasked_101_broken)
 {
-	int fd;
-
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
-	srv_write(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	expect_broken("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 	    "Connection: Upgrade\r\n\r\n");
-	RUN_UNTIL(fx.fails == 1);
-	ck_assert_int_eq(fx.err, UPSTREAM_BROKEN);
-	ck_assert_int_eq(fx.heads, 0);
-	close(fd);
 }
 END_TEST
 
 START_TEST(hc_cut_response_broken)
 {
-	int fd, fd2;
+	int fd;
 
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
-	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
-	RUN_UNTIL(fx.body_len == 3);
+	fd = get_answered("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+	TW_RUN_UNTIL(fx.body_len == 3);
 	close(fd);
-	RUN_UNTIL(fx.fails == 1);
+	TW_RUN_UNTIL(fx.fails == 1);
 	ck_assert_int_eq(fx.err, UPSTREAM_BROKEN);
 	ck_assert_int_eq(fx.ends, 0);
 	/* Nothing went back to the pool. */
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd2 = srv_accept();
-	close(fd2);
+	get_new_connection();
 }
 END_TEST
 
 START_TEST(hc_close_delimited_response)
 {
-	int fd, fd2;
+	int fd;
 
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
-	srv_write(fd, "HTTP/1.1 200 OK\r\n\r\nuntil-close");
-	RUN_UNTIL(fx.body_len == 11);
+	fd = get_answered("HTTP/1.1 200 OK\r\n\r\nuntil-close");
+	TW_RUN_UNTIL(fx.body_len == 11);
 	ck_assert_int_eq(fx.ends, 0);
 	close(fd);
-	RUN_UNTIL(fx.ends == 1);
+	TW_RUN_UNTIL(fx.ends == 1);
 	ck_assert_int_eq(fx.fails, 0);
 	ck_assert_int_eq(memcmp(fx.body, "until-close", 11), 0);
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd2 = srv_accept();
-	close(fd2);
+	get_new_connection();
 }
 END_TEST
 
 START_TEST(hc_close_before_response_not_pooled)
 {
-	int fd, fd2;
+	int fd;
 
 	/* The exchange gives up mid-response (a client abort): the connection is not reused. */
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd = srv_accept();
-	srv_read_until(fd, "\r\n\r\n");
-	srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
-	RUN_UNTIL(fx.body_len == 3);
+	fd = get_answered("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+	TW_RUN_UNTIL(fx.body_len == 3);
 	fx_close();
-	rx_clear();
-	srv_read_until(fd, NULL);
-	ck_assert_int_eq(rx_eof, 1);
-	make_req(get_text);
-	ck_assert_ptr_nonnull(xopen(0));
-	xend(NULL);
-	fd2 = srv_accept();
-	close(fd2);
-	close(fd);
+	expect_not_pooled(fd);
 }
 END_TEST
 

@@ -30,6 +30,7 @@
 #include "share/snap.h"
 #include "share/util.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testworker.h"
 #include "worker/conn.h"
 #include "worker/context.h"
 #include "worker/upstream.h"
@@ -57,39 +58,11 @@ client_new(void)
 	return sv[1];
 }
 
-static uint64_t
-deadline_in(int ms)
-{
-	return util_now_ms() + (uint64_t)ms;
-}
-
-static void
-turn(void)
-{
-	ck_assert_int_eq(ev_run_once(w.loop, 10), 0);
-}
-
-static void
-run_ms(int ms)
-{
-	uint64_t end = deadline_in(ms);
-
-	while (util_now_ms() < end)
-		turn();
-}
-
-#define RUN_UNTIL(cond) do {							\
-	uint64_t dl_ = deadline_in(3000);					\
-	while (!(cond) && util_now_ms() < dl_)					\
-		turn();								\
-	ck_assert_msg((cond), "timed out waiting for " #cond);			\
-} while (0)
-
 static void
 cl_write(int fd, const char *p, size_t len)
 {
 	size_t done = 0;
-	uint64_t dl = deadline_in(3000);
+	uint64_t dl = tw_deadline(3000);
 
 	while (done < len) {
 		ssize_t n = send(fd, p + done, len - done, MSG_NOSIGNAL);
@@ -99,7 +72,7 @@ cl_write(int fd, const char *p, size_t len)
 		else
 			ck_assert_msg(errno == EAGAIN, "send: %s", strerror(errno));
 		ck_assert(util_now_ms() < dl);
-		turn();
+		tw_turn();
 	}
 }
 
@@ -144,7 +117,7 @@ cl_pull(int fd)
 static void
 cl_read_n(int fd, const char *needle, int count)
 {
-	uint64_t dl = deadline_in(3000);
+	uint64_t dl = tw_deadline(3000);
 
 	for (;;) {
 		const char *p = rx;
@@ -159,7 +132,7 @@ cl_read_n(int fd, const char *needle, int count)
 		ck_assert_msg(!rx_eof, "EOF waiting for \"%s\" in \"%s\"", needle, rx);
 		ck_assert_msg(util_now_ms() < dl, "timed out waiting for \"%s\" in \"%s\"", needle, rx);
 		if (!cl_pull(fd))
-			turn();
+			tw_turn();
 	}
 }
 
@@ -175,7 +148,7 @@ cl_read_response(int fd, int head_request)
 {
 	const char *end, *clen;
 	size_t need;
-	uint64_t dl = deadline_in(3000);
+	uint64_t dl = tw_deadline(3000);
 
 	cl_read_until(fd, "\r\n\r\n");
 	end = strstr(rx, "\r\n\r\n") + 4;
@@ -186,7 +159,7 @@ cl_read_response(int fd, int head_request)
 		ck_assert_msg(!rx_eof, "EOF within the body");
 		ck_assert(util_now_ms() < dl);
 		if (!cl_pull(fd))
-			turn();
+			tw_turn();
 	}
 	ck_assert_uint_eq(rx_len, need);
 }
@@ -194,12 +167,12 @@ cl_read_response(int fd, int head_request)
 static void
 cl_read_eof(int fd)
 {
-	uint64_t dl = deadline_in(3000);
+	uint64_t dl = tw_deadline(3000);
 
 	while (!rx_eof) {
 		ck_assert_msg(util_now_ms() < dl, "the connection did not close: \"%s\"", rx);
 		if (!cl_pull(fd))
-			turn();
+			tw_turn();
 	}
 }
 
@@ -212,7 +185,7 @@ static void
 cl_done(int fd)
 {
 	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
-	RUN_UNTIL(w.nconns == 0);
+	TW_RUN_UNTIL(w.nconns == 0);
 }
 
 /* Nothing more comes for ms, and the connection stays open. */
@@ -221,7 +194,7 @@ cl_quiet(int fd, int ms)
 {
 	size_t before = rx_len;
 
-	run_ms(ms);
+	tw_run_ms(ms);
 	while (cl_pull(fd))
 		;
 	ck_assert_int_eq(rx_eof, 0);
@@ -234,15 +207,31 @@ starts(const char *p, const char *prefix)
 	return strncmp(p, prefix, strlen(prefix)) == 0;
 }
 
+/* Sends req and reads one whole response (to a HEAD when head), which starts with prefix. */
+static void
+cl_ask(int fd, const char *req, int head, const char *prefix)
+{
+	cl_send(fd, req);
+	cl_read_response(fd, head);
+	ck_assert_msg(starts(rx, prefix), "%s", rx);
+}
+
+/* Sends req and reads until the connection closes; the answer starts with prefix. */
+static void
+cl_ask_eof(int fd, const char *req, const char *prefix)
+{
+	cl_send(fd, req);
+	cl_read_eof(fd);
+	ck_assert_msg(starts(rx, prefix), "%s", rx);
+}
+
 /* --- fixture */
 
 static void
 setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	memset(&w, 0, sizeof(w));
-	ck_assert_ptr_nonnull(w.loop = ev_loop_new());
-	w.bufs.size = BUF_SIZE;
+	tw_worker_init(&w);
 	w.cfg.max_conns = 16;
 	w.cfg.header_timeout_ms = 5000;
 	w.cfg.keepalive_timeout_ms = 5000;
@@ -287,18 +276,14 @@ START_TEST(hs_welcome_keepalive)
 
 	ck_assert_uint_eq(w.nconns, 1);
 	ck_assert_ptr_nonnull(w.conns);
-	cl_send(fd, "GET / HTTP/1.1\r\nHost: www.example.test\r\n\r\n");
-	cl_read_response(fd, 0);
-	ck_assert_msg(starts(rx, "HTTP/1.1 404 "), "%s", rx);
+	cl_ask(fd, "GET / HTTP/1.1\r\nHost: www.example.test\r\n\r\n", 0, "HTTP/1.1 404 ");
 	ck_assert_ptr_nonnull(strstr(rx, "haloyd is running"));
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nContent-Type: text/html"));
 	ck_assert_ptr_null(strstr(rx, "Connection: close"));
 	ck_assert_uint_eq(w.requests, 1);
 	/* The same connection takes the next request. */
 	rx_clear();
-	cl_send(fd, "GET /other HTTP/1.1\r\nHost: www.example.test\r\n\r\n");
-	cl_read_response(fd, 0);
-	ck_assert_msg(starts(rx, "HTTP/1.1 404 "), "%s", rx);
+	cl_ask(fd, "GET /other HTTP/1.1\r\nHost: www.example.test\r\n\r\n", 0, "HTTP/1.1 404 ");
 	ck_assert_uint_eq(w.requests, 2);
 	cl_quiet(fd, 50);
 	ck_assert_uint_eq(w.nconns, 1);
@@ -312,11 +297,10 @@ START_TEST(hs_pipelined_in_order)
 	const char *second, *third;
 
 	/* Three requests in one write: GET, HEAD (no body), then no Host (400, close). */
-	cl_send(fd, "GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\n"
+	cl_ask_eof(fd, "GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\n"
 	    "HEAD /2 HTTP/1.1\r\nHost: a.test\r\n\r\n"
-	    "GET /3 HTTP/1.1\r\n\r\n");
-	cl_read_eof(fd);
-	ck_assert_msg(starts(rx, "HTTP/1.1 404 "), "%s", rx);
+	    "GET /3 HTTP/1.1\r\n\r\n",
+	    "HTTP/1.1 404 ");
 	/* The first answer carries its body; the HEAD answer follows it at once. */
 	second = strstr(rx, "</html>\n");
 	ck_assert_ptr_nonnull(second);
@@ -330,7 +314,7 @@ START_TEST(hs_pipelined_in_order)
 	ck_assert_msg(starts(third, "HTTP/1.1 400 "), "%s", third);
 	ck_assert_ptr_nonnull(strstr(third, "\r\nConnection: close\r\n"));
 	ck_assert_uint_eq(w.requests, 3);
-	RUN_UNTIL(w.nconns == 0);
+	TW_RUN_UNTIL(w.nconns == 0);
 }
 END_TEST
 
@@ -338,9 +322,8 @@ START_TEST(hs_malformed_400_closes)
 {
 	int fd = client_new();
 
-	cl_send(fd, "GET / HTTP/1.1\r\nHost: a.test\r\nBad Header Line\r\n\r\n");
-	cl_read_eof(fd);
-	ck_assert_msg(starts(rx, "HTTP/1.1 400 "), "%s", rx);
+	cl_ask_eof(fd, "GET / HTTP/1.1\r\nHost: a.test\r\nBad Header Line\r\n\r\n",
+	    "HTTP/1.1 400 ");
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nConnection: close\r\n"));
 	ck_assert_uint_eq(w.nconns, 1);	/* lingering */
 	cl_done(fd);
@@ -352,9 +335,7 @@ START_TEST(hs_garbage_400_closes)
 {
 	int fd = client_new();
 
-	cl_send(fd, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n");
-	cl_read_eof(fd);
-	ck_assert_msg(starts(rx, "HTTP/1.1 400 "), "%s", rx);
+	cl_ask_eof(fd, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", "HTTP/1.1 400 ");
 	ck_assert_uint_eq(w.nconns, 1);	/* lingering */
 	cl_done(fd);
 }
@@ -400,9 +381,7 @@ START_TEST(hs_missing_host_400)
 {
 	int fd = client_new();
 
-	cl_send(fd, "GET / HTTP/1.1\r\n\r\n");
-	cl_read_eof(fd);
-	ck_assert_msg(starts(rx, "HTTP/1.1 400 "), "%s", rx);
+	cl_ask_eof(fd, "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
 }
 END_TEST
 
@@ -411,12 +390,10 @@ START_TEST(hs_http10_closes)
 	int fd = client_new();
 
 	/* HTTP/1.0 without keep-alive (and without Host: allowed): answered, then closed. */
-	cl_send(fd, "GET / HTTP/1.0\r\n\r\n");
-	cl_read_eof(fd);
-	ck_assert_msg(starts(rx, "HTTP/1.0 404 "), "%s", rx);
+	cl_ask_eof(fd, "GET / HTTP/1.0\r\n\r\n", "HTTP/1.0 404 ");
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nConnection: close\r\n"));
 	ck_assert_ptr_nonnull(strstr(rx, "haloyd is running"));
-	RUN_UNTIL(w.nconns == 0);
+	TW_RUN_UNTIL(w.nconns == 0);
 }
 END_TEST
 
@@ -424,15 +401,12 @@ START_TEST(hs_http10_keepalive)
 {
 	int fd = client_new();
 
-	cl_send(fd, "GET / HTTP/1.0\r\nHost: a.test\r\nConnection: keep-alive\r\n\r\n");
-	cl_read_response(fd, 0);
-	ck_assert_msg(starts(rx, "HTTP/1.0 404 "), "%s", rx);
+	cl_ask(fd, "GET / HTTP/1.0\r\nHost: a.test\r\nConnection: keep-alive\r\n\r\n", 0,
+	    "HTTP/1.0 404 ");
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nConnection: keep-alive\r\n"));
 	cl_quiet(fd, 50);
 	rx_clear();
-	cl_send(fd, "GET / HTTP/1.0\r\nHost: a.test\r\n\r\n");
-	cl_read_eof(fd);
-	ck_assert_msg(starts(rx, "HTTP/1.0 404 "), "%s", rx);
+	cl_ask_eof(fd, "GET / HTTP/1.0\r\nHost: a.test\r\n\r\n", "HTTP/1.0 404 ");
 }
 END_TEST
 
@@ -440,9 +414,8 @@ START_TEST(hs_http11_connection_close)
 {
 	int fd = client_new();
 
-	cl_send(fd, "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
-	cl_read_eof(fd);
-	ck_assert_msg(starts(rx, "HTTP/1.1 404 "), "%s", rx);
+	cl_ask_eof(fd, "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n",
+	    "HTTP/1.1 404 ");
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nConnection: close\r\n"));
 }
 END_TEST
@@ -451,9 +424,7 @@ START_TEST(hs_head_has_no_body)
 {
 	int fd = client_new();
 
-	cl_send(fd, "HEAD / HTTP/1.1\r\nHost: a.test\r\n\r\n");
-	cl_read_response(fd, 1);
-	ck_assert_msg(starts(rx, "HTTP/1.1 404 "), "%s", rx);
+	cl_ask(fd, "HEAD / HTTP/1.1\r\nHost: a.test\r\n\r\n", 1, "HTTP/1.1 404 ");
 	ck_assert_ptr_null(strstr(rx, "<html>"));
 	cl_quiet(fd, 50);
 }
@@ -491,7 +462,7 @@ START_TEST(hs_keepalive_idle_closes)
 	cl_read_eof(fd);
 	ck_assert_uint_ge(util_now_ms() - t0, 120);
 	ck_assert_uint_eq(rx_len, 0);	/* closed without a word */
-	RUN_UNTIL(w.nconns == 0);
+	TW_RUN_UNTIL(w.nconns == 0);
 }
 END_TEST
 
@@ -503,7 +474,7 @@ START_TEST(hs_new_connection_idle_closes)
 	fd = client_new();
 	cl_read_eof(fd);
 	ck_assert_uint_eq(rx_len, 0);
-	RUN_UNTIL(w.nconns == 0);
+	TW_RUN_UNTIL(w.nconns == 0);
 }
 END_TEST
 
@@ -516,7 +487,7 @@ START_TEST(hs_client_close)
 	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
 	rx_clear();
 	cl_read_eof(fd);
-	RUN_UNTIL(w.nconns == 0);
+	TW_RUN_UNTIL(w.nconns == 0);
 }
 END_TEST
 
@@ -526,11 +497,11 @@ START_TEST(hs_half_request_then_close)
 
 	/* The client sends a partial head and goes away: closed without an answer. */
 	cl_send(fd, "GET / HTTP/1.1\r\nHost: a");
-	run_ms(30);
+	tw_run_ms(30);
 	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
 	cl_read_eof(fd);
 	ck_assert_uint_eq(rx_len, 0);
-	RUN_UNTIL(w.nconns == 0);
+	TW_RUN_UNTIL(w.nconns == 0);
 }
 END_TEST
 
@@ -548,7 +519,7 @@ START_TEST(hs_unread_body_lingers)
 	ck_assert_uint_eq(w.nconns, 1);
 	cl_send(fd, "more body bytes");
 	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
-	RUN_UNTIL(w.nconns == 0);
+	TW_RUN_UNTIL(w.nconns == 0);
 }
 END_TEST
 
@@ -560,7 +531,7 @@ START_TEST(hs_close_idle)
 	cl_send(idle, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
 	cl_read_response(idle, 0);
 	cl_send(busy, "GET / HTTP/1.1\r\nHost: a");	/* a request in progress */
-	run_ms(30);
+	tw_run_ms(30);
 	conn_close_idle(&w);
 	ck_assert_uint_eq(w.nconns, 1);
 	rx_clear();
@@ -569,11 +540,9 @@ START_TEST(hs_close_idle)
 	cl_read_eof(fresh);
 	/* The busy one finishes its request and is answered. */
 	rx_clear();
-	cl_send(busy, ".test\r\n\r\n");
-	cl_read_response(busy, 0);
-	ck_assert_msg(starts(rx, "HTTP/1.1 404 "), "%s", rx);
+	cl_ask(busy, ".test\r\n\r\n", 0, "HTTP/1.1 404 ");
 	ck_assert_uint_eq(w.nconns, 1);
-	run_ms(20);
+	tw_run_ms(20);
 	ck_assert_ptr_nonnull(w.conns);
 	ck_assert_ptr_null(w.conns->next);
 }
@@ -584,11 +553,9 @@ START_TEST(hs_stopping_closes_after_answer)
 	int fd = client_new();
 
 	w.stopping = 1;
-	cl_send(fd, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
-	cl_read_eof(fd);
-	ck_assert_msg(starts(rx, "HTTP/1.1 404 "), "%s", rx);
+	cl_ask_eof(fd, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", "HTTP/1.1 404 ");
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nConnection: close\r\n"));
-	RUN_UNTIL(w.nconns == 0);
+	TW_RUN_UNTIL(w.nconns == 0);
 	w.stopping = 0;
 }
 END_TEST
@@ -635,42 +602,18 @@ install_snap(int nroutes, uint16_t port)
 		.nhosts = (uint32_t)nroutes, .backends = backends, .nbackends = (uint32_t)nroutes,
 		.default_route = SNAP_NONE, .generation = 1,
 	};
-	char err[256] = "";
-	int fd;
 
-	ck_assert_msg(snapb_build(&in, &fd, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_msg(snap_map(fd, &w.snap, err, sizeof(err)) == 0, "%s", err);
-	close(fd);
+	w.snap = tw_snap(&in);
 }
 
 /* A listening backend on 127.0.0.1; its port. */
 static uint16_t
 backend_listen(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sin);
+	uint16_t port;
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	blfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(blfd, 0);
-	ck_assert_int_eq(bind(blfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(blfd, 4), 0);
-	ck_assert_int_eq(getsockname(blfd, (struct sockaddr *)&sin, &sl), 0);
-	return ntohs(sin.sin_port);
-}
-
-static int
-backend_accept(void)
-{
-	uint64_t dl = deadline_in(3000);
-	int fd;
-
-	while ((fd = accept4(blfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
-		ck_assert_int_eq(errno, EAGAIN);
-		ck_assert_msg(util_now_ms() < dl, "no connection to the backend");
-		turn();
-	}
-	return fd;
+	blfd = tw_listen(SOCK_NONBLOCK, 4, &port);
+	return port;
 }
 
 static void
@@ -691,9 +634,7 @@ START_TEST(hs_empty_snapshot_welcome)
 
 	install_snap(0, 0);
 	fd = client_new();
-	cl_send(fd, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
-	cl_read_response(fd, 0);
-	ck_assert_msg(starts(rx, "HTTP/1.1 404 "), "%s", rx);
+	cl_ask(fd, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", 0, "HTTP/1.1 404 ");
 	ck_assert_ptr_nonnull(strstr(rx, "haloyd is running"));
 }
 END_TEST
@@ -708,15 +649,13 @@ START_TEST(hs_proxied_through_exchange)
 	install_snap(1, backend_listen());
 	fd = client_new();
 	/* A host no route has: the status page, not the welcome page. */
-	cl_send(fd, "GET / HTTP/1.1\r\nHost: other.test\r\n\r\n");
-	cl_read_response(fd, 0);
-	ck_assert_msg(starts(rx, "HTTP/1.1 404 "), "%s", rx);
+	cl_ask(fd, "GET / HTTP/1.1\r\nHost: other.test\r\n\r\n", 0, "HTTP/1.1 404 ");
 	ck_assert_ptr_null(strstr(rx, "haloyd is running"));
 	/* The route's backend gets the request, forwarded. */
 	rx_clear();
 	cl_send(fd, "GET /p HTTP/1.1\r\nHost: app.test\r\n\r\n");
-	bfd = backend_accept();
-	dl = deadline_in(3000);
+	bfd = tw_accept(blfd);
+	dl = tw_deadline(3000);
 	while (strstr(brx, "\r\n\r\n") == NULL) {
 		ssize_t n = recv(bfd, brx + blen, sizeof(brx) - 1 - blen, 0);
 
@@ -724,7 +663,7 @@ START_TEST(hs_proxied_through_exchange)
 			blen += (size_t)n;
 			brx[blen] = '\0';
 		} else
-			turn();
+			tw_turn();
 		ck_assert(util_now_ms() < dl);
 	}
 	ck_assert_msg(starts(brx, "GET /p HTTP/1.1\r\n"), "%s", brx);
@@ -757,9 +696,7 @@ START_TEST(hs_proxied_backend_refused_502)
 	blfd = -1;
 	install_snap(1, port);
 	fd = client_new();
-	cl_send(fd, "GET /p HTTP/1.1\r\nHost: app.test\r\n\r\n");
-	cl_read_response(fd, 0);
-	ck_assert_msg(starts(rx, "HTTP/1.1 502 "), "%s", rx);
+	cl_ask(fd, "GET /p HTTP/1.1\r\nHost: app.test\r\n\r\n", 0, "HTTP/1.1 502 ");
 	cl_quiet(fd, 30);
 }
 END_TEST

@@ -10,8 +10,6 @@
 
 #include <sys/socket.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +17,13 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/x509v3.h>
 
 #include "master/snapbuild.h"
 #include "share/evloop.h"
 #include "share/snap.h"
 #include "share/util.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testworker.h"
 #include "worker/acmechallenge.h"
 #include "worker/context.h"
 #include "worker/exchange.h"
@@ -42,58 +40,23 @@ struct rq_cert {
 	size_t chain_len, key_len;
 };
 
-static char *
-bio_take(BIO *b, size_t *len)
-{
-	char *p, *out;
-	long n = BIO_get_mem_data(b, &p);
-
-	ck_assert_int_gt(n, 0);
-	out = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(out);
-	memcpy(out, p, (size_t)n);
-	out[n] = '\0';
-	*len = (size_t)n;
-	BIO_free(b);
-	return out;
-}
-
 /* A self-signed ECDSA certificate for cn with subjectAltName san ("DNS:a,DNS:b"). */
 static struct rq_cert
 rq_cert(const char *cn, const char *san)
 {
-	static long serial = 1;
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	X509 *x = X509_new();
-	X509_NAME *n;
-	X509_EXTENSION *ext;
-	X509V3_CTX v3;
 	struct rq_cert c;
+	X509 *x;
 	BIO *b;
 
 	ck_assert_ptr_nonnull(k);
-	ck_assert_ptr_nonnull(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 90L * 86400);
-	X509_set_pubkey(x, k);
-	n = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, n);
-	X509V3_set_ctx_nodb(&v3);
-	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
-	ck_assert_ptr_nonnull(ext);
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	ck_assert_int_gt(X509_sign(x, k, EVP_sha256()), 0);
+	x = tw_x509(k, cn, san, 90);
 	b = BIO_new(BIO_s_mem());
 	ck_assert_int_eq(PEM_write_bio_X509(b, x), 1);
-	c.chain = bio_take(b, &c.chain_len);
+	c.chain = tw_bio_take(b, &c.chain_len);
 	b = BIO_new(BIO_s_mem());
 	ck_assert_int_eq(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
-	c.key = bio_take(b, &c.key_len);
+	c.key = tw_bio_take(b, &c.key_len);
 	X509_free(x);
 	EVP_PKEY_free(k);
 	return c;
@@ -177,14 +140,8 @@ rq_snap(uint32_t def, int noroutes)
 		.backends = backends, .nbackends = noroutes ? 0 : 5,
 		.chals = rq_chals, .nchals = 1, .default_route = def, .generation = 1,
 	};
-	char err[256] = "";
-	struct snap *s = NULL;
-	int fd;
 
-	ck_assert_msg(snapb_build(&in, &fd, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_msg(snap_map(fd, &s, err, sizeof(err)) == 0, "%s", err);
-	close(fd);
-	return s;
+	return tw_snap(&in);
 }
 
 /* Replaces the worker's snapshot. */
@@ -200,33 +157,6 @@ use_snap(struct snap *s)
 static struct msg_head req;
 static struct h1 *parser;
 static struct request r;
-
-static int
-ev_head(void *arg, struct msg_head *h)
-{
-	(void)arg;
-	(void)h;
-	return 0;
-}
-
-static int
-ev_body(void *arg, const char *p, size_t n)
-{
-	(void)arg;
-	(void)p;
-	(void)n;
-	return 0;
-}
-
-static int
-ev_end(void *arg, struct msg_head *h)
-{
-	(void)arg;
-	(void)h;
-	return 0;
-}
-
-static const struct h1_events events = { ev_head, ev_body, ev_end };
 
 /* The exchange never calls its sink here: it is aborted before the loop runs. */
 static int
@@ -294,13 +224,7 @@ static const struct request_peer peer_tls = { "192.0.2.7", 0, 1 };
 static void
 setup(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sin);
-
-	memset(&w, 0, sizeof(w));
-	w.loop = ev_loop_new();
-	ck_assert_ptr_nonnull(w.loop);
-	w.bufs.size = BUF_SIZE;
+	tw_worker_init(&w);
 	w.cfg.connect_timeout_ms = 5000;
 	w.cfg.response_timeout_ms = 5000;
 	w.cfg.idle_timeout_ms = 5000;
@@ -310,17 +234,11 @@ setup(void)
 	w.cfg.access_log = 0;
 	ck_assert_int_eq(h1client_pools_init(&w), 0);
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(lfd, 0);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(lfd, 16), 0);
-	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
-	lport = ntohs(sin.sin_port);
+	lfd = tw_listen(0, 16, &lport);
 
 	w.snap = rq_snap(SNAP_NONE, 0);
 	msg_init(&req);
-	parser = h1_new(H1_REQUEST, &req, &events, NULL);
+	parser = h1_new(H1_REQUEST, &req, &tw_nop_events, NULL);
 	ck_assert_ptr_nonnull(parser);
 	memset(&r, 0, sizeof(r));
 	msg_init(&r.ans.head);
@@ -788,30 +706,38 @@ END_TEST
 
 START_TEST(body_limit_413)
 {
-	/* The route's own limit. */
-	step("POST / HTTP/1.1\r\nHost: small.example.com\r\nContent-Length: 11\r\n\r\n");
-	assert_page(413, ERRPAGE_STATUS);
-	step("POST / HTTP/1.1\r\nHost: small.example.com\r\nContent-Length: 10\r\n\r\n");
-	ck_assert_ptr_nonnull(r.ex);
-	/* A route limit above the global one wins too. */
-	step("POST / HTTP/1.1\r\nHost: big.example.com\r\nContent-Length: 5000\r\n\r\n");
-	ck_assert_ptr_nonnull(r.ex);
-	step("POST / HTTP/1.1\r\nHost: big.example.com\r\nContent-Length: 5001\r\n\r\n");
-	assert_page(413, ERRPAGE_STATUS);
-	/* Else the global one. */
-	step("POST / HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 1001\r\n\r\n");
-	assert_page(413, ERRPAGE_STATUS);
-	step("POST / HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 1000\r\n\r\n");
-	ck_assert_ptr_nonnull(r.ex);
-	/* A chunked body has no length yet: the exchange counts it. */
-	step("POST / HTTP/1.1\r\nHost: small.example.com\r\nTransfer-Encoding: chunked\r\n\r\n");
-	ck_assert_ptr_nonnull(r.ex);
-	/* No global limit: anything goes where the route sets none. */
-	w.cfg.max_body = 0;
-	step("POST / HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 99999999\r\n\r\n");
-	ck_assert_ptr_nonnull(r.ex);
-	step("POST / HTTP/1.1\r\nHost: small.example.com\r\nContent-Length: 11\r\n\r\n");
-	assert_page(413, ERRPAGE_STATUS);
+#define POST_TO(host, framing) "POST / HTTP/1.1\r\nHost: " host "\r\n" framing "\r\n\r\n"
+	static const struct {
+		uint64_t max_body;	/* the global limit (setup's is 1000) */
+		const char *raw;
+		int refused;		/* 413, else an exchange */
+	} cases[] = {
+		/* The route's own limit. */
+		{ 1000, POST_TO("small.example.com", "Content-Length: 11"), 1 },
+		{ 1000, POST_TO("small.example.com", "Content-Length: 10"), 0 },
+		/* A route limit above the global one wins too. */
+		{ 1000, POST_TO("big.example.com", "Content-Length: 5000"), 0 },
+		{ 1000, POST_TO("big.example.com", "Content-Length: 5001"), 1 },
+		/* Else the global one. */
+		{ 1000, POST_TO("app.example.com", "Content-Length: 1001"), 1 },
+		{ 1000, POST_TO("app.example.com", "Content-Length: 1000"), 0 },
+		/* A chunked body has no length yet: the exchange counts it. */
+		{ 1000, POST_TO("small.example.com", "Transfer-Encoding: chunked"), 0 },
+		/* No global limit: anything goes where the route sets none. */
+		{ 0, POST_TO("app.example.com", "Content-Length: 99999999"), 0 },
+		{ 0, POST_TO("small.example.com", "Content-Length: 11"), 1 },
+	};
+#undef POST_TO
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		w.cfg.max_body = cases[i].max_body;
+		step(cases[i].raw);
+		if (cases[i].refused)
+			assert_page(413, ERRPAGE_STATUS);
+		else
+			ck_assert_ptr_nonnull(r.ex);
+	}
 }
 END_TEST
 

@@ -26,6 +26,7 @@
 #include "master/snapbuild.h"
 #include "share/snap.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testworker.h"
 #include "worker/tls.h"
 
 /* --- generated certificates */
@@ -36,50 +37,6 @@ struct gen_cert {
 	unsigned char *chain_der, *key_der;
 	size_t chain_der_len, key_der_len;
 };
-
-static char *
-bio_take(BIO *b, size_t *len)
-{
-	char *p, *out;
-	long n = BIO_get_mem_data(b, &p);
-
-	ck_assert_int_gt(n, 0);
-	out = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(out);
-	memcpy(out, p, (size_t)n);
-	out[n] = '\0';
-	*len = (size_t)n;
-	BIO_free(b);
-	return out;
-}
-
-static X509 *
-make_x509(EVP_PKEY *k, const char *cn, const char *san, long days)
-{
-	static long serial = 1;
-	X509 *x = X509_new();
-	X509_NAME *n;
-	X509_EXTENSION *ext;
-	X509V3_CTX v3;
-
-	ck_assert_ptr_nonnull(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), days * 86400);
-	X509_set_pubkey(x, k);
-	n = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, n);
-	X509V3_set_ctx_nodb(&v3);
-	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
-	ck_assert_ptr_nonnull(ext);
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	ck_assert_int_gt(X509_sign(x, k, EVP_sha256()), 0);
-	return x;
-}
 
 /* A self-signed certificate for cn with the given subjectAltName ("DNS:a,DNS:b"). */
 static struct gen_cert
@@ -93,13 +50,13 @@ gen_cert(int rsa, const char *cn, const char *san)
 	int n;
 
 	ck_assert_ptr_nonnull(k);
-	x = make_x509(k, cn, san, 90);
+	x = tw_x509(k, cn, san, 90);
 	b = BIO_new(BIO_s_mem());
 	ck_assert_int_eq(PEM_write_bio_X509(b, x), 1);
-	g.chain_pem = bio_take(b, &g.chain_len);
+	g.chain_pem = tw_bio_take(b, &g.chain_len);
 	b = BIO_new(BIO_s_mem());
 	ck_assert_int_eq(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
-	g.key_pem = bio_take(b, &g.key_len);
+	g.key_pem = tw_bio_take(b, &g.key_len);
 	g.chain_der = NULL;
 	ck_assert_int_gt(n = i2d_X509(x, &g.chain_der), 0);
 	g.chain_der_len = (size_t)n;
