@@ -86,6 +86,18 @@ forward_xff(const struct msg_head *h, const struct fwd_info *fi, char *out, size
 	return w < 0 || (size_t)w >= len - n ? -1 : 0;
 }
 
+/* 1 when any header called name lists token (a list may be split over fields). */
+static int
+forward_lists(const struct msg_head *h, const char *name, const char *token)
+{
+	uint32_t i;
+
+	for (i = 0; i < msg_nheaders(h); i++)
+		if (msg_field_is(h, &h->f[i], name) && msg_has_token(h, &h->f[i], token))
+			return 1;
+	return 0;
+}
+
 int
 forward_request(struct msg_head *h, const struct fwd_info *fi)
 {
@@ -95,8 +107,7 @@ forward_request(struct msg_head *h, const struct fwd_info *fi)
 
 	if (msg_nheaders(h) > sizeof(del) || forward_xff(h, fi, xff, sizeof(xff)) == -1)
 		return -1;
-	f = msg_find(h, "te");
-	trailers = f != NULL && msg_has_token(h, f, "trailers");
+	trailers = forward_lists(h, "te", "trailers");
 	if ((f = msg_find(h, "x-request-id")) != NULL)
 		snprintf(rid, sizeof(rid), "%s", msg_value(h, f));
 	if ((f = msg_find(h, "host")) != NULL)
