@@ -56,6 +56,8 @@ static const struct opt opts[] = {
 	{ "backend_down_time", OPT_DURATION, O(backend_down_ms), 0, 3600000 },
 	{ "max_body", OPT_SIZE, O(max_body), 0, UINT64_MAX },
 	{ "access_log_sample", OPT_UINT, O(access_log_sample), 1, 1000000 },
+	{ "http2", OPT_BOOL, O(http2), 0, 0 },
+	{ "http2_max_streams", OPT_UINT, O(h2_max_streams), 1, 1000 },
 	{ "trusted_proxies", OPT_CIDRLIST, O(trusted_proxies), 0, 0 },
 	{ "error_pages", OPT_STR, O(error_pages), 0, 0 },
 	{ "acme", OPT_BOOL, O(acme), 0, 0 },
@@ -81,6 +83,7 @@ static const char usage[] =
     "      --connect-timeout D  --response-timeout D  --idle-timeout D  --upgrade-timeout D\n"
     "      --max-connections N  --body-timeout D  --backend-down-time D  --max-body SIZE\n"
     "      --access-log-sample N  --trusted-proxies CIDR (repeatable)  --error-pages DIR\n"
+    "      --http2 on|off  --http2-max-streams N\n"
     "      --listen-https ADDR (repeatable)  --ticket-key-lifetime D\n"
     "      --acme on|off  --acme-directory URL|production|staging  --acme-email ADDR\n"
     "      --acme-ca-file FILE  --acme-user USER  --acme-renew-before PERCENT\n"
@@ -107,6 +110,8 @@ conf_defaults(struct conf *c)
 	c->body_timeout_ms = 60000;
 	c->backend_down_ms = 10000;
 	c->access_log_sample = 1;
+	c->http2 = 1;
+	c->h2_max_streams = 100;		/* as HAProxy and h2o ship */
 	c->ticket_key_lifetime_ms = 12 * 3600000;
 	c->acme_renew_before = 33;		/* a third: 90-day and 6-day certificates alike */
 	c->acme_backoff_max_ms = 6 * 3600000;

@@ -43,6 +43,8 @@ struct conf {
 	uint64_t backend_down_ms;	/* passive health: a failed backend is skipped this long */
 	uint64_t max_body;		/* bytes; 0 = no limit */
 	uint64_t access_log_sample;	/* log one request in N */
+	int http2;			/* HTTP/2: ALPN h2 on HTTPS, prior knowledge on plain */
+	uint64_t h2_max_streams;	/* concurrent streams per HTTP/2 connection */
 	struct conf_list trusted_proxies;	/* CIDRs whose X-Forwarded-For we extend */
 	char *error_pages;		/* folder of NNN.html overriding the built-in pages */
 	int acme;			/* certificates from an ACME CA for every route */

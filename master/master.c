@@ -146,6 +146,8 @@ master_reload(struct master *m)
 	m->cfg.backend_down_ms = fresh.backend_down_ms;
 	m->cfg.max_body = fresh.max_body;
 	m->cfg.access_log_sample = fresh.access_log_sample;
+	m->cfg.http2 = fresh.http2;
+	m->cfg.h2_max_streams = fresh.h2_max_streams;
 	/* Takes effect at the next rotation. */
 	m->cfg.ticket_key_lifetime_ms = fresh.ticket_key_lifetime_ms;
 	/* Swapped, so conf_free(&fresh) frees the old ones. */

@@ -65,6 +65,8 @@ worker_send_config(struct mworker *wk)
 		.backend_down_ms = (uint32_t)cf->backend_down_ms,
 		.max_body = cf->max_body,
 		.access_log_sample = (uint32_t)cf->access_log_sample,
+		.http2 = (uint32_t)cf->http2,
+		.h2_max_streams = (uint32_t)cf->h2_max_streams,
 		.ntrusted = (uint32_t)cf->trusted_proxies.n,
 	};
 

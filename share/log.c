@@ -215,8 +215,8 @@ log_fields(int prio, const char *const *fields, const char *fmt, ...)
 void
 log_access(const struct log_access *a)
 {
-	char f[9][320];
-	const char *fields[10];
+	char f[10][320];
+	const char *fields[11];
 	int i;
 
 	snprintf(f[0], sizeof(f[0]), "HALOYD_HOST=%s", a->host ? a->host : "");
@@ -228,9 +228,10 @@ log_access(const struct log_access *a)
 	snprintf(f[6], sizeof(f[6]), "HALOYD_BYTES_IN=%llu", (unsigned long long)a->bytes_in);
 	snprintf(f[7], sizeof(f[7]), "HALOYD_BYTES_OUT=%llu", (unsigned long long)a->bytes_out);
 	snprintf(f[8], sizeof(f[8]), "HALOYD_REQUEST_ID=%s", a->request_id ? a->request_id : "");
-	for (i = 0; i < 9; i++)
+	snprintf(f[9], sizeof(f[9]), "HALOYD_PROTO=%s", a->proto ? a->proto : "");
+	for (i = 0; i < 10; i++)
 		fields[i] = f[i];
-	fields[9] = NULL;
+	fields[10] = NULL;
 	log_fields(LOG_INFO, fields, "access %s %s %.200s %d", a->host ? a->host : "-",
 	    a->method ? a->method : "-", a->path ? a->path : "-", a->status);
 }

@@ -47,6 +47,7 @@ struct log_access {
 	const char *path;
 	const char *backend;	/* "" when none was reached */
 	const char *request_id;
+	const char *proto;	/* "HTTP/1.1", "HTTP/2.0" */
 	int status;
 	uint64_t bytes_in;
 	uint64_t bytes_out;

@@ -151,6 +151,8 @@ struct msg_wconfig {
 	uint32_t backend_down_ms;	/* passive health */
 	uint64_t max_body;		/* bytes, 0 = no limit; routes may set their own */
 	uint32_t access_log_sample;	/* log one request in N */
+	uint32_t http2;			/* 0 off, 1: ALPN h2 on HTTPS, prior knowledge on plain */
+	uint32_t h2_max_streams;	/* SETTINGS_MAX_CONCURRENT_STREAMS */
 	uint32_t ntrusted;		/* trusted proxy blocks after this struct */
 };
 

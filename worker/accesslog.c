@@ -19,7 +19,8 @@ void
 accesslog_write(struct worker *w, const struct accesslog_entry *e)
 {
 	char path[PATH_LOG_MAX];
-	const char *method = "-";
+	const char *method = "-", *proto = "";
+	char pbuf[16];
 
 	if (!w->cfg.access_log)
 		return;
@@ -30,13 +31,16 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 	util_strlcpy(path, "-", sizeof(path));
 	if (e->req != NULL) {
 		method = msg_method_str(e->req);
+		snprintf(pbuf, sizeof(pbuf), "HTTP/%u.%u", e->req->major, e->req->minor);
+		proto = pbuf;
 		if (e->req->path.len > 0)
 			util_strlcpy(path, msg_s(e->req, e->req->path), sizeof(path));
 	}
 	log_access(&(struct log_access){
 	    .host = e->host != NULL && e->host[0] != '\0' ? e->host : "-",
 	    .method = method, .path = path, .backend = e->backend != NULL ? e->backend : "",
-	    .request_id = e->request_id != NULL ? e->request_id : "-", .status = (int)e->status,
+	    .request_id = e->request_id != NULL ? e->request_id : "-", .proto = proto,
+	    .status = (int)e->status,
 	    .bytes_in = e->bytes_in, .bytes_out = e->bytes_out,
 	    .duration_us = util_now_us() - e->start_us });
 }

@@ -30,7 +30,7 @@ static const char *const settings[] = {
 	"runtime_dir", "user", "admin_group", "log_target", "access_log", "stop_timeout",
 	"header_timeout", "keepalive_timeout", "connect_timeout", "response_timeout",
 	"idle_timeout", "upgrade_timeout", "max_connections", "body_timeout",
-	"backend_down_time", "max_body", "access_log_sample", "trusted_proxies",
+	"backend_down_time", "max_body", "access_log_sample", "http2", "http2_max_streams", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
 	"acme_renew_before", "acme_backoff_max",
 };
@@ -166,6 +166,8 @@ assert_common_defaults(void)
 	ck_assert_uint_eq(cfg.backend_down_ms, 10000);
 	ck_assert_uint_eq(cfg.max_body, 0);
 	ck_assert_uint_eq(cfg.access_log_sample, 1);
+	ck_assert_int_eq(cfg.http2, 1);
+	ck_assert_uint_eq(cfg.h2_max_streams, 100);
 	ck_assert_str_eq(cfg.error_pages, "/etc/haloyd/errors");
 	ck_assert_int_eq(cfg.acme, 0);
 	ck_assert_str_eq(cfg.acme_directory, "production");
