@@ -27,6 +27,12 @@
 #define LINGER_MS 2000
 #define LINGER_MAX (1024 * 1024)
 
+/* RFC 9113 3.4: what an HTTP/2 client with prior knowledge sends first. */
+#define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_PREFACE_LEN 24
+
+static void conn_pick(struct conn *c);
+
 static void
 conn_free(struct conn *c)
 {
@@ -59,6 +65,8 @@ conn_kick_run(void *arg)
 		conn_free(c);
 	else if (c->lingering)
 		conn_drain(c);
+	else if (c->sops == NULL)
+		conn_pick(c);
 	else
 		c->sops->run(c);
 }
@@ -89,7 +97,7 @@ conn_close(struct conn *c)
 
 	if (c->dead)
 		return;
-	if (!c->lingering)
+	if (!c->lingering && c->sops != NULL)
 		c->sops->stop(c);
 	c->dead = 1;
 	ev_io_stop(w->loop, &c->io);
@@ -192,6 +200,8 @@ conn_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	(void)events;
 	if (c->lingering)
 		conn_drain(c);
+	else if (c->sops == NULL)
+		conn_pick(c);
 	else
 		c->sops->run(c);
 }
@@ -202,10 +212,60 @@ conn_on_timer(struct ev_loop *l, struct ev_timer *t)
 	struct conn *c = t->arg;
 
 	(void)l;
-	if (c->lingering)
+	if (c->lingering || c->sops == NULL)
 		conn_close(c);
 	else
 		c->sops->timeout(c);
+}
+
+/* The session for what the client speaks: 0 to wait for more bytes, 1 when chosen. */
+static int
+conn_choose(struct conn *c)
+{
+	size_t n = c->in.len < H2_PREFACE_LEN ? c->in.len : H2_PREFACE_LEN;
+	int h2 = c->w->cfg.http2 != 0;
+
+	if (c->tls != NULL) {
+		if (!tls_conn_established(c->tls))
+			return 0;
+		c->sops = h2 && tls_conn_h2(c->tls) ? &h2server_ops : &h1server_ops;
+		return 1;
+	}
+	if (n == 0)
+		return 0;
+	/* Prior knowledge: the preface, as HAProxy recognises it; anything else is HTTP/1. */
+	if (h2 && memcmp(buf_head(&c->in), H2_PREFACE, n) == 0) {
+		if (n < H2_PREFACE_LEN)
+			return 0;
+		c->sops = &h2server_ops;
+		return 1;
+	}
+	c->sops = &h1server_ops;
+	return 1;
+}
+
+/* Reads until the session can be chosen (the TLS handshake runs inside), then starts it. */
+static void
+conn_pick(struct conn *c)
+{
+	if (conn_read(c) == -1) {
+		conn_close(c);
+		return;
+	}
+	if (!conn_choose(c)) {
+		if (c->peer_eof)
+			conn_close(c);
+		else
+			(void)conn_watch(c, 1);
+		return;
+	}
+	ev_timer_stop(c->w->loop, &c->timer);
+	if (c->sops->start(c) == -1) {
+		c->sops = NULL;
+		conn_close(c);
+		return;
+	}
+	c->sops->run(c);
 }
 
 static int
@@ -235,16 +295,12 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 	c->trusted = conn_trusted(w, peer);
 	if (ls->kind == LISTENER_HTTPS && (c->tls = tls_conn_new(w->tls, fd, c->ip)) == NULL)
 		goto fail;
-	/* ALPN offers http/1.1 alone today: HTTP/2 will be chosen here. */
-	c->sops = &h1server_ops;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_timer_init(&c->timer, conn_on_timer, c);
 	if (ev_io_start(w->loop, &c->io, fd, EPOLLIN, conn_on_io, c) == -1)
 		goto fail;
-	if (c->sops->start(c) == -1) {
-		ev_io_stop(w->loop, &c->io);
-		goto fail;
-	}
+	/* The session is chosen by ALPN or the first bytes (conn_pick); until then, an idle clock. */
+	ev_timer_start(w->loop, &c->timer, w->cfg.keepalive_timeout_ms);
 	c->next = w->conns;
 	if (w->conns != NULL)
 		w->conns->prev = c;
@@ -266,7 +322,7 @@ conn_close_idle(struct worker *w)
 
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->lingering || c->sops->idle(c))
+		if (c->lingering || c->sops == NULL || c->sops->idle(c))
 			conn_close(c);
 	}
 }

@@ -2,7 +2,8 @@
  * Client connections: the socket, TLS, the connection's buffers and timer,
  * lingering close, and the worker's list of connections. A connection
  * carries one session (struct session_ops) chosen by ALPN or by its first
- * bytes; the session drives it (HTTP/1.1 in worker/h1server.c, HTTP/2 next).
+ * bytes (the HTTP/2 preface); the session drives it (HTTP/1.1 in
+ * worker/h1server.c, HTTP/2 in worker/h2server.c).
  */
 #ifndef HALOYD_WORKER_CONN_H
 #define HALOYD_WORKER_CONN_H
@@ -37,6 +38,7 @@ struct session_ops {
 };
 
 extern const struct session_ops h1server_ops;
+extern const struct session_ops h2server_ops;
 
 struct conn {
 	struct worker *w;

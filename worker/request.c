@@ -97,9 +97,15 @@ request_host(struct msg_head *h, struct request *r)
 		return -1;
 	if (host != NULL && hostname_from_header(msg_value(h, host), host->value.len, r->host) < 0)
 		return -1;
-	if (host == NULL && h->authority.len > 0 &&
-	    hostname_from_header(msg_s(h, h->authority), h->authority.len, r->host) < 0)
-		return -1;
+	/* HTTP/2: :authority, else Host; both, naming different hosts, is a 400. */
+	if (h->authority.len > 0) {
+		if (hostname_from_header(msg_s(h, h->authority), h->authority.len, name) < 0 ||
+		    (host != NULL && strcmp(name, r->host) != 0))
+			return -1;
+		memcpy(r->host, name, sizeof(name));
+	}
+	if (h->major >= 2)
+		return r->host[0] == '\0' ? -1 : 0;
 	if (strncasecmp(t, "http://", 7) == 0)
 		skip = 7;
 	else if (strncasecmp(t, "https://", 8) == 0)

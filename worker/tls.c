@@ -70,6 +70,7 @@ struct tls {
 	EVP_CIPHER *aes;
 	uint32_t gen;
 	uint16_t https_port;
+	int http2;		/* ALPN offers h2 first */
 };
 
 struct tls_conn {
@@ -118,13 +119,13 @@ static int
 tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
-	static const unsigned char ours[] = "\x08http/1.1";
+	static const unsigned char both[] = "\x02h2\x08http/1.1", h1[] = "\x08http/1.1";
+	const struct tls *t = arg;
 	unsigned char *sel;
 
 	(void)ssl;
-	(void)arg;
-	if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
-	    OPENSSL_NPN_NEGOTIATED)
+	if (SSL_select_next_proto(&sel, outlen, t->http2 ? both : h1,
+	    t->http2 ? sizeof(both) - 1 : sizeof(h1) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;
@@ -194,7 +195,7 @@ tls_ctx_settings(struct tls *t, SSL_CTX *ctx)
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_on_servername);
 	SSL_CTX_set_tlsext_servername_arg(ctx, t);
-	SSL_CTX_set_alpn_select_cb(ctx, tls_on_alpn, NULL);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_on_alpn, t);
 	if (SSL_CTX_set_app_data(ctx, t) != 1 ||
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
@@ -869,6 +870,22 @@ tls_conn_established(const struct tls_conn *tc)
 }
 
 /* --- HTTP over TLS, and port 80 */
+
+void
+tls_set_http2(struct tls *t, int on)
+{
+	t->http2 = on;
+}
+
+int
+tls_conn_h2(const struct tls_conn *tc)
+{
+	const unsigned char *p;
+	unsigned int n;
+
+	SSL_get0_alpn_selected(tc->ssl, &p, &n);
+	return n == 2 && memcmp(p, "h2", 2) == 0;
+}
 
 uint16_t
 tls_https_port(const struct tls *t)

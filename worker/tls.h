@@ -113,6 +113,10 @@ int tls_conn_pending(const struct tls_conn *tc);
 void tls_conn_shutdown(struct tls_conn *tc);
 /* 1 once the handshake finished. */
 int tls_conn_established(const struct tls_conn *tc);
+/* 1 when the client and we agreed on h2 by ALPN (after the handshake). */
+int tls_conn_h2(const struct tls_conn *tc);
+/* ALPN offers h2 (before http/1.1) when on: haloyd.conf's http2. */
+void tls_set_http2(struct tls *t, int on);
 
 /* --- what the port-80 side asks */
 

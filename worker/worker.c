@@ -98,6 +98,7 @@ on_config(void *arg, struct ipc_msg *m)
 		cfg.access_log_sample = 1;
 	w->cfg = cfg;
 	errpage_load(&w->errpages, dir);
+	tls_set_http2(w->tls, w->cfg.http2 != 0);
 	listen_update(w);
 	return 0;
 }

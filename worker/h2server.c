@@ -1,0 +1,771 @@
+/*
+ * The HTTP/2 session (struct session_ops, see conn.h) on libnghttp2, driven
+ * by the worker's loop with memory I/O (nghttp2_session_mem_recv/mem_send
+ * on the connection's buffers): no threads, no blocking. Each stream is a
+ * request through the same request step and exchange as HTTP/1.1; this file
+ * is that exchange's sink for the stream.
+ *
+ * Flow control is ours, not nghttp2's automatic one: a stream's received
+ * DATA is acknowledged (WINDOW_UPDATE, nghttp2_session_consume) only when
+ * the exchange has taken it, so a slow backend stalls its own stream's
+ * window and nothing else; response bytes wait in one bounded buffer per
+ * stream until the client's window takes them (a data provider that defers).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "share/hostname.h"
+#include "share/log.h"
+#include "share/util.h"
+#include "worker/accesslog.h"
+#include "worker/conn.h"
+#include "worker/context.h"
+#include "worker/exchange.h"
+#include "worker/request.h"
+
+#define H2_CONN_WINDOW (1024 * 1024)	/* connection receive window: many uploading streams */
+#define H2_STREAM_WINDOW 65535		/* the protocol default: what a stream may have buffered */
+#define H2_NV_MAX (MSG_FIELDS_MAX + 4)
+
+struct h2s;
+
+struct h2stream {
+	struct h2s *s;
+	struct h2stream *prev, *next;
+	int32_t id;
+	struct msg_head req;
+	struct exchange *ex;
+	char host[HOSTNAME_MAX + 1];
+	uint64_t start_us;
+	char *in;			/* request body bytes the exchange has not taken yet */
+	size_t in_off, in_len, in_cap;
+	struct buf out;			/* response body bytes waiting for the client's window */
+	struct msg_head trailers;	/* the response's, sent after the last DATA */
+	unsigned head_bad : 1;		/* the request head broke our limits: 431 */
+	unsigned started : 1;		/* the request step ran */
+	unsigned in_end : 1;		/* the client sent END_STREAM */
+	unsigned in_end_sent : 1;	/* the exchange was told */
+	unsigned hsts : 1;
+	unsigned resp_started : 1;	/* a final response head was submitted */
+	unsigned out_eof : 1;		/* no more body bytes will be added to out */
+	unsigned has_trailers : 1;
+};
+
+struct h2s {
+	struct conn *c;
+	nghttp2_session *ng;
+	struct h2stream *streams;
+	uint32_t nstreams;
+	const uint8_t *pend;		/* mem_send output not yet copied into c->out */
+	size_t pend_len;
+	unsigned goaway : 1;		/* a stop began: GOAWAY sent, in-flight streams finish */
+	unsigned broken : 1;		/* a connection error: flush what is queued, then close */
+};
+
+static const struct sink_ops h2_sink;
+
+/* --- streams */
+
+static struct h2stream *
+h2_stream_new(struct h2s *s, int32_t id)
+{
+	struct h2stream *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	st->s = s;
+	st->id = id;
+	st->start_us = util_now_us();
+	st->next = s->streams;
+	if (s->streams != NULL)
+		s->streams->prev = st;
+	s->streams = st;
+	s->nstreams++;
+	s->c->w->requests++;
+	return st;
+}
+
+static void
+h2_stream_free(struct h2stream *st)
+{
+	struct h2s *s = st->s;
+
+	if (st->ex != NULL)
+		exchange_abort(st->ex, 499);
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else
+		s->streams = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	s->nstreams--;
+	msg_free(&st->req);
+	msg_free(&st->trailers);
+	buf_put(&s->c->w->bufs, &st->out);
+	free(st->in);
+	free(st);
+}
+
+/* --- responses */
+
+/* Lower-case names (HTTP/2 wants them), into one block the nv array points into. */
+static int
+h2_nv_build(const struct msg_head *h, unsigned status, nghttp2_nv *nv, size_t *nnv, char *names,
+    size_t nameslen, char *st)
+{
+	size_t used = 0, n = 0;
+	uint32_t i;
+
+	snprintf(st, 4, "%03u", status % 1000);
+	nv[n++] = (nghttp2_nv){ (uint8_t *)(uintptr_t)":status", (uint8_t *)st, 7, 3, NGHTTP2_NV_FLAG_NONE };
+	for (i = 0; i < msg_nheaders(h) && n < H2_NV_MAX - 1; i++) {
+		const struct msg_field *f = &h->f[i];
+		size_t j;
+
+		if (used + f->name.len + 1 > nameslen)
+			return -1;
+		for (j = 0; j < f->name.len; j++)
+			names[used + j] = (char)tolower((unsigned char)msg_name(h, f)[j]);
+		nv[n++] = (nghttp2_nv){ (uint8_t *)names + used, (uint8_t *)(uintptr_t)msg_value(h, f),
+		    f->name.len, f->value.len, NGHTTP2_NV_FLAG_NONE };
+		used += f->name.len + 1;
+	}
+	*nnv = n;
+	return 0;
+}
+
+static ssize_t
+h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *to, size_t len, uint32_t *flags,
+    nghttp2_data_source *src, void *arg)
+{
+	struct h2stream *st = src->ptr;
+	size_t n = st->out.len < len ? st->out.len : len;
+
+	(void)ng;
+	(void)arg;
+	if (n > 0) {
+		memcpy(to, buf_head(&st->out), n);
+		buf_consume(&st->out, n);
+		if (st->ex != NULL)
+			exchange_resume(st->ex);
+	}
+	if (st->out.len == 0) {
+		buf_put(&st->s->c->w->bufs, &st->out);
+		if (!st->out_eof)
+			return n > 0 ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (st->has_trailers) {
+			nghttp2_nv nv[H2_NV_MAX];
+			char names[MSG_TRAILER_MAX + MSG_FIELDS_MAX], status[4];
+			size_t nnv;
+
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+			/* Trailers are the head's fields after its ntrailers mark: make them its headers. */
+			st->trailers.ntrailers = 0;
+			if (h2_nv_build(&st->trailers, 0, nv, &nnv, names, sizeof(names), status) == -1 ||
+			    nghttp2_submit_trailer(ng, id, nv + 1, nnv - 1) != 0)
+				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		}
+	}
+	return (ssize_t)n;
+}
+
+/* Submits a response head; body: a DATA provider follows (else END_STREAM on HEADERS). */
+static int
+h2_submit_head(struct h2stream *st, const struct msg_head *h, int body)
+{
+	nghttp2_nv nv[H2_NV_MAX + 1];
+	char names[MSG_MEM_MAX], status[4], clen[24];
+	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = h2_read_body };
+	size_t nnv;
+
+	if (h2_nv_build(h, h->status, nv, &nnv, names, sizeof(names), status) == -1)
+		return -1;
+	/* The forwarding rules dropped Content-Length: HTTP/2 carries it as a plain field. */
+	if (h->has_length && h->status != 204 && h->status != 304 && h->status / 100 != 1) {
+		snprintf(clen, sizeof(clen), "%" PRIu64, h->length);
+		nv[nnv++] = (nghttp2_nv){ (uint8_t *)(uintptr_t)"content-length", (uint8_t *)clen, 14,
+		    strlen(clen), NGHTTP2_NV_FLAG_NONE };
+	}
+	if (h->status / 100 == 1)
+		return nghttp2_submit_headers(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NULL, nv, nnv,
+		    NULL) < 0 ? -1 : 0;
+	st->resp_started = 1;
+	return nghttp2_submit_response(st->s->ng, st->id, nv, nnv, body ? &prd : NULL) == 0 ? 0 : -1;
+}
+
+/* Sends an answer of ours on the stream. */
+static void
+h2_answer(struct h2stream *st, struct answer *ans)
+{
+	int body = ans->body_len > 0;
+
+	if (body && (buf_get(&st->s->c->w->bufs, &st->out) == -1 ||
+	    ans->body_len > buf_room(&st->out)))
+		body = 0;
+	if (body)
+		buf_append(&st->out, ans->body, ans->body_len);
+	st->out_eof = 1;
+	if (h2_submit_head(st, &ans->head, body) == -1)
+		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+	request_answer_free(ans);
+	conn_kick(st->s->c);
+}
+
+static void
+h2_error(struct h2stream *st, unsigned status, int log)
+{
+	struct answer ans;
+
+	if (log)
+		accesslog_write(st->s->c->w, &(struct accesslog_entry){ .req = &st->req,
+		    .host = st->host, .backend = "", .status = status, .start_us = st->start_us });
+	msg_init(&ans.head);
+	if (request_error(st->s->c->w, status, ERRPAGE_STATUS, &st->req, st->hsts, &ans) == -1) {
+		request_answer_free(&ans);
+		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+		conn_kick(st->s->c);
+		return;
+	}
+	h2_answer(st, &ans);
+}
+
+/* --- the exchange's sink, one per stream */
+
+static int
+sink_head(void *arg, struct msg_head *resp, int nobody)
+{
+	struct h2stream *st = arg;
+
+	conn_kick(st->s->c);
+	if (resp->status == 101)
+		return -1;	/* no upgrade on an HTTP/2 stream (extended CONNECT is not offered) */
+	return h2_submit_head(st, resp, !nobody);
+}
+
+static int
+sink_body(void *arg, const char *p, size_t n)
+{
+	struct h2stream *st = arg;
+
+	if (buf_get(&st->s->c->w->bufs, &st->out) == -1 || n > buf_room(&st->out))
+		return -1;
+	buf_append(&st->out, p, n);
+	nghttp2_session_resume_data(st->s->ng, st->id);
+	conn_kick(st->s->c);
+	return 0;
+}
+
+/* Keeps the response's trailers for the end of its DATA. */
+static void
+h2_keep_trailers(struct h2stream *st, const struct msg_head *resp)
+{
+	uint32_t i;
+
+	for (i = msg_nheaders(resp); resp != NULL && i < resp->nf; i++)
+		if (msg_add_n(&st->trailers, msg_name(resp, &resp->f[i]), resp->f[i].name.len,
+		    msg_value(resp, &resp->f[i]), resp->f[i].value.len, 1) == -1)
+			return;
+	st->has_trailers = st->trailers.nf > 0;
+}
+
+static void
+sink_end(void *arg, struct msg_head *resp)
+{
+	struct h2stream *st = arg;
+
+	st->ex = NULL;
+	if (resp != NULL && resp->ntrailers > 0)
+		h2_keep_trailers(st, resp);
+	st->out_eof = 1;
+	nghttp2_session_resume_data(st->s->ng, st->id);
+	conn_kick(st->s->c);
+}
+
+static void
+sink_shut(void *arg)
+{
+	sink_end(arg, NULL);
+}
+
+static void
+sink_fail(void *arg, unsigned status)
+{
+	struct h2stream *st = arg;
+
+	st->ex = NULL;
+	if (status != 0 && !st->resp_started) {
+		h2_error(st, status, 0);	/* the exchange logged it */
+		return;
+	}
+	/* Part of the response went out: resetting the stream is the honest signal. */
+	nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+	conn_kick(st->s->c);
+}
+
+static size_t
+sink_room(void *arg)
+{
+	struct h2stream *st = arg;
+
+	if (buf_get(&st->s->c->w->bufs, &st->out) == -1)
+		return 0;
+	return buf_room(&st->out);
+}
+
+static void
+sink_more(void *arg)
+{
+	struct h2stream *st = arg;
+
+	conn_kick(st->s->c);
+}
+
+static const struct sink_ops h2_sink = {
+	sink_head, sink_body, sink_shut, sink_end, sink_fail, sink_room, sink_more,
+};
+
+/* --- requests */
+
+/* RFC 9113 8.2.3: cookie fields are joined with "; " for an HTTP/1.1 backend. */
+static int
+h2_join_cookies(struct msg_head *h)
+{
+	char joined[MSG_HEAD_MAX];
+	size_t n = 0;
+	uint32_t i, count = 0;
+
+	for (i = 0; i < msg_nheaders(h); i++)
+		if (msg_field_is(h, &h->f[i], "cookie"))
+			count++;
+	if (count < 2)
+		return 0;
+	for (i = 0; i < msg_nheaders(h); i++) {
+		const struct msg_field *f = &h->f[i];
+
+		if (!msg_field_is(h, f, "cookie"))
+			continue;
+		if (n + f->value.len + 2 >= sizeof(joined))
+			return -1;
+		if (n > 0) {
+			memcpy(joined + n, "; ", 2);
+			n += 2;
+		}
+		memcpy(joined + n, msg_value(h, f), f->value.len);
+		n += f->value.len;
+	}
+	for (i = msg_nheaders(h); i-- > 0;)
+		if (msg_field_is(h, &h->f[i], "cookie"))
+			msg_del(h, i);
+	return msg_add_n(h, "cookie", 6, joined, n, 0);
+}
+
+/* The head is complete: framing as the neutral message says it, then the request step. */
+static void
+h2_request(struct h2stream *st)
+{
+	struct conn *c = st->s->c;
+	struct msg_head *h = &st->req;
+	const struct msg_field *cl = msg_find(h, "content-length");
+	struct request r;
+
+	st->started = 1;
+	h->major = 2;
+	h->minor = 0;
+	if (st->head_bad || h2_join_cookies(h) == -1) {
+		h2_error(st, 431, 1);
+		return;
+	}
+	if (cl != NULL) {
+		if (util_parse_u64(msg_value(h, cl), 0, UINT64_MAX, &h->length) == -1) {
+			h2_error(st, 400, 1);
+			return;
+		}
+		h->has_length = 1;
+	} else
+		h->chunked = !st->in_end;	/* DATA follows, of a length nobody said */
+	msg_init(&r.ans.head);
+	if (request_step(c->w, &(struct request_peer){ c->ip, c->trusted, c->tls != NULL }, h,
+	    st->start_us, &h2_sink, st, &r) == -1) {
+		request_answer_free(&r.ans);
+		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+		return;
+	}
+	memcpy(st->host, r.host, sizeof(st->host));
+	st->hsts = r.hsts != 0;
+	if ((st->ex = r.ex) == NULL)
+		h2_answer(st, &r.ans);
+}
+
+/* Request body bytes to the exchange as far as it takes them; what it took opens the window. */
+static void
+h2_pump(struct h2stream *st)
+{
+	struct h2s *s = st->s;
+	size_t n = st->in_len;
+
+	if (st->ex != NULL && n > 0) {
+		size_t room = exchange_room(st->ex);
+
+		if (n > room)
+			n = room;
+		if (n > 0 && exchange_body(st->ex, st->in + st->in_off, n) == -1) {
+			nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+			return;
+		}
+	}
+	/* Without an exchange (answered already) the bytes are dropped, but still acknowledged. */
+	st->in_off += n;
+	st->in_len -= n;
+	if (n > 0)
+		nghttp2_session_consume(s->ng, st->id, n);
+	if (st->in_len == 0)
+		st->in_off = 0;
+	if (st->ex != NULL && st->in_end && st->in_len == 0 && !st->in_end_sent) {
+		st->in_end_sent = 1;
+		if (exchange_body_end(st->ex, &st->req) == -1)
+			nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+	}
+}
+
+/* --- nghttp2's callbacks */
+
+static int
+h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+	struct h2s *s = arg;
+	struct h2stream *st;
+
+	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	if ((st = h2_stream_new(s, f->hd.stream_id)) == NULL)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, st);
+	return 0;
+}
+
+/* A pseudo-header into the message; 0, or -1 when it is not one a request carries. */
+static int
+h2_pseudo(struct msg_head *h, const uint8_t *name, size_t nlen, const uint8_t *v, size_t vlen)
+{
+	const char *n = (const char *)name, *val = (const char *)v;
+
+	if (nlen == 7 && memcmp(n, ":method", 7) == 0) {
+		h->method = msg_method_of(val, vlen);
+		return h->method == MSG_M_OTHER ? msg_str(h, val, vlen, &h->method_name) : 0;
+	}
+	if (nlen == 5 && memcmp(n, ":path", 5) == 0)
+		return vlen > MSG_TARGET_MAX ? -1 : msg_str(h, val, vlen, &h->path);
+	if (nlen == 7 && memcmp(n, ":scheme", 7) == 0)
+		return msg_str(h, val, vlen, &h->scheme);
+	if (nlen == 10 && memcmp(n, ":authority", 10) == 0)
+		return msg_str(h, val, vlen, &h->authority);
+	if (nlen == 9 && memcmp(n, ":protocol", 9) == 0)
+		return msg_str(h, val, vlen, &h->upgrade_proto);
+	return -1;
+}
+
+static int
+h2_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+    const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
+{
+	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+	int trailer;
+
+	(void)flags;
+	(void)arg;
+	if (st == NULL || f->hd.type != NGHTTP2_HEADERS || st->head_bad)
+		return 0;
+	trailer = st->started;
+	if (nlen > 0 && name[0] == ':') {
+		if (trailer || h2_pseudo(&st->req, name, nlen, value, vlen) == -1)
+			st->head_bad = 1;
+		return 0;
+	}
+	/* Past our limits: answered 431 once the head is complete (the stream stays in sync). */
+	if (st->req.len + nlen + vlen > (trailer ? MSG_HEAD_MAX + MSG_TRAILER_MAX : MSG_HEAD_MAX) ||
+	    msg_nheaders(&st->req) >= MSG_FIELDS_MAX ||
+	    msg_add_n(&st->req, (const char *)name, nlen, (const char *)value, vlen, trailer) == -1)
+		st->head_bad = 1;
+	return 0;
+}
+
+static int
+h2_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+	struct h2s *s = arg;
+	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+
+	if (st == NULL || (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA))
+		return 0;
+	if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
+		st->in_end = 1;
+	if (f->hd.type == NGHTTP2_HEADERS && !st->started)
+		h2_request(st);
+	conn_kick(s->c);
+	return 0;
+}
+
+static int
+h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+    void *arg)
+{
+	struct h2s *s = arg;
+	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
+	char *p;
+
+	(void)flags;
+	if (st == NULL) {
+		nghttp2_session_consume(ng, id, len);
+		return 0;
+	}
+	/* Our window bounds what is buffered; growing past it would be the peer's violation. */
+	if (st->in_off + st->in_len + len > st->in_cap) {
+		size_t cap = st->in_len + len;
+
+		if (st->in_off > 0) {
+			memmove(st->in, st->in + st->in_off, st->in_len);
+			st->in_off = 0;
+		}
+		if (cap > st->in_cap) {
+			if (cap > 2 * H2_STREAM_WINDOW || (p = realloc(st->in, cap)) == NULL)
+				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+			st->in = p;
+			st->in_cap = cap;
+		}
+	}
+	memcpy(st->in + st->in_off + st->in_len, data, len);
+	st->in_len += len;
+	conn_kick(s->c);
+	return 0;
+}
+
+static int
+h2_on_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
+{
+	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+	(void)code;
+	(void)arg;
+	if (st != NULL) {
+		nghttp2_session_set_stream_user_data(ng, id, NULL);
+		h2_stream_free(st);
+	}
+	return 0;
+}
+
+/* --- the session */
+
+/* Copies what nghttp2 has to send into the connection's buffer, as far as it has room. */
+static int
+h2_send(struct h2s *s)
+{
+	struct conn *c = s->c;
+
+	for (;;) {
+		size_t room, n;
+
+		if (s->pend_len == 0) {
+			ssize_t got = nghttp2_session_mem_send(s->ng, &s->pend);
+
+			if (got < 0) {
+				log_info("client %s: HTTP/2: %s", c->ip, nghttp2_strerror((int)got));
+				return -1;
+			}
+			if (got == 0)
+				return 0;
+			s->pend_len = (size_t)got;
+		}
+		if (buf_get(&c->w->bufs, &c->out) == -1 || (room = buf_room(&c->out)) == 0)
+			return 0;
+		n = s->pend_len < room ? s->pend_len : room;
+		buf_append(&c->out, s->pend, n);
+		s->pend += n;
+		s->pend_len -= n;
+	}
+}
+
+static int
+h2_recv(struct h2s *s)
+{
+	struct conn *c = s->c;
+	ssize_t n;
+
+	if (c->in.len == 0)
+		return 0;
+	n = nghttp2_session_mem_recv(s->ng, (const uint8_t *)buf_head(&c->in), c->in.len);
+	if (n < 0) {
+		/* nghttp2 queued the GOAWAY that says why; it goes out before we close. */
+		log_info("client %s: HTTP/2: %s", c->ip, nghttp2_strerror((int)n));
+		s->broken = 1;
+		return 0;
+	}
+	buf_consume(&c->in, (size_t)n);
+	return 0;
+}
+
+static int
+h2_flush(struct h2s *s)
+{
+	int moved;
+
+	if (conn_flush(s->c, &moved) == -1)
+		return -1;
+	if (s->c->out.len == 0)
+		buf_put(&s->c->w->bufs, &s->c->out);
+	return 0;
+}
+
+static void
+h2s_run(struct conn *c)
+{
+	struct h2s *s = c->sess;
+	struct h2stream *st, *next;
+
+	if (h2_flush(s) == -1 || (!s->broken && conn_read(c) == -1)) {
+		conn_close(c);
+		return;
+	}
+	if (!s->broken && h2_recv(s) == -1) {
+		conn_close(c);
+		return;
+	}
+	if (c->in.len == 0)
+		buf_put(&c->w->bufs, &c->in);
+	for (st = s->streams; st != NULL && !s->broken; st = next) {
+		next = st->next;
+		h2_pump(st);
+	}
+	if (c->w->stopping && !s->goaway) {
+		s->goaway = 1;
+		nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
+		    nghttp2_session_get_last_proc_stream_id(s->ng), NGHTTP2_NO_ERROR, NULL, 0);
+	}
+	if (h2_send(s) == -1 || h2_flush(s) == -1) {
+		conn_close(c);
+		return;
+	}
+	/* Done: a broken or finished session whose last bytes went out, or a client that left. */
+	if (c->out.len == 0 && s->pend_len == 0 && (s->broken || c->peer_eof ||
+	    (!nghttp2_session_want_read(s->ng) && !nghttp2_session_want_write(s->ng)) ||
+	    (s->goaway && s->nstreams == 0))) {
+		conn_close(c);
+		return;
+	}
+	if (s->nstreams == 0 && !ev_timer_armed(&c->timer))
+		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.keepalive_timeout_ms);
+	else if (s->nstreams > 0)
+		ev_timer_stop(c->w->loop, &c->timer);
+	if (s->pend_len > 0)
+		conn_kick(c);	/* more to copy once out drains: EPOLLOUT brings us back too */
+	(void)conn_watch(c, !s->broken);
+}
+
+/* Idle for the keep-alive time: GOAWAY, then close once it is out. */
+static void
+h2s_timeout(struct conn *c)
+{
+	struct h2s *s = c->sess;
+
+	nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
+	    nghttp2_session_get_last_proc_stream_id(s->ng), NGHTTP2_NO_ERROR, NULL, 0);
+	s->broken = 1;
+	conn_kick(c);
+}
+
+static int
+h2s_idle(const struct conn *c)
+{
+	const struct h2s *s = c->sess;
+
+	return s->nstreams == 0;
+}
+
+static int
+h2s_settings(struct h2s *s)
+{
+	const struct msg_wconfig *cfg = &s->c->w->cfg;
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg->h2_max_streams },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MSG_HEAD_MAX },
+	};
+
+	if (nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, ARRAY_LEN(iv)) != 0 ||
+	    nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+h2s_start(struct conn *c)
+{
+	struct h2s *s = calloc(1, sizeof(*s));
+	nghttp2_session_callbacks *cb = NULL;
+	nghttp2_option *opt = NULL;
+	int rc = -1;
+
+	if (s == NULL || nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
+		goto out;
+	s->c = c;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, h2_on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_on_frame);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_on_data);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_close);
+	/* Windows open as the exchanges take bytes (h2_pump), not as nghttp2 reads them. */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	if (nghttp2_session_server_new2(&s->ng, cb, s, opt) != 0)
+		goto out;
+	c->sess = s;
+	if (h2s_settings(s) == -1)
+		goto out;
+	rc = 0;
+out:
+	nghttp2_session_callbacks_del(cb);
+	nghttp2_option_del(opt);
+	if (rc == -1 && s != NULL) {
+		if (s->ng != NULL)
+			nghttp2_session_del(s->ng);
+		c->sess = NULL;
+		free(s);
+	}
+	return rc;
+}
+
+/* The connection closes: every stream's exchange is dropped (no callbacks after this). */
+static void
+h2s_stop(struct conn *c)
+{
+	struct h2s *s = c->sess;
+	struct h2stream *st;
+
+	for (st = s->streams; st != NULL; st = st->next)
+		if (st->ex != NULL) {
+			exchange_abort(st->ex, 499);
+			st->ex = NULL;
+		}
+}
+
+static void
+h2s_free(struct conn *c)
+{
+	struct h2s *s = c->sess;
+
+	nghttp2_session_del(s->ng);
+	while (s->streams != NULL)
+		h2_stream_free(s->streams);
+	free(s);
+	c->sess = NULL;
+}
+
+const struct session_ops h2server_ops = {
+	"h2", h2s_start, h2s_run, h2s_timeout, h2s_idle, h2s_stop, h2s_free,
+};
