@@ -34,6 +34,28 @@
 #define H2_STREAM_WINDOW 65535		/* the protocol default: what a stream may have buffered */
 #define H2_NV_MAX (MSG_FIELDS_MAX + 4)
 
+/*
+ * Abuse bounds (ARCHITECTURE.md "HTTP/2" says why these values). Each ends
+ * the connection with GOAWAY ENHANCE_YOUR_CALM while the worker serves on.
+ * - Rapid reset (CVE-2023-44487): client RST_STREAMs, a token bucket of
+ *   H2_RESET_BURST refilled at H2_RESET_RATE a second (nghttp2 enforces it).
+ * - CONTINUATION floods (CVE-2024-27316 family): at most H2_MAX_CONTINUATIONS
+ *   after a HEADERS frame (nghttp2 enforces it).
+ * - HPACK bombs: a header block that decodes past H2_DECODED_MAX.
+ * - PING/SETTINGS floods: at most H2_MAX_OUTBOUND_ACK acknowledgements
+ *   queued (nghttp2), and "glitches": frames that cost us work but carry no
+ *   request (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, RST_STREAM, empty DATA
+ *   without END_STREAM, server-provoked resets as in "MadeYouReset"), at most
+ *   H2_GLITCH_MAX within H2_GLITCH_WINDOW_MS, as HAProxy counts them.
+ */
+#define H2_RESET_BURST 1000
+#define H2_RESET_RATE 33
+#define H2_MAX_CONTINUATIONS 8
+#define H2_MAX_OUTBOUND_ACK 1000
+#define H2_DECODED_MAX (4 * MSG_HEAD_MAX)
+#define H2_GLITCH_MAX 1000
+#define H2_GLITCH_WINDOW_MS 1000
+
 struct h2s;
 
 struct h2stream {
@@ -48,6 +70,7 @@ struct h2stream {
 	size_t in_off, in_len, in_cap;
 	struct buf out;			/* response body bytes waiting for the client's window */
 	struct msg_head trailers;	/* the response's, sent after the last DATA */
+	size_t decoded;			/* header bytes this block decoded to (HPACK bombs) */
 	unsigned head_bad : 1;		/* the request head broke our limits: 431 */
 	unsigned started : 1;		/* the request step ran */
 	unsigned in_end : 1;		/* the client sent END_STREAM */
@@ -65,6 +88,8 @@ struct h2s {
 	uint32_t nstreams;
 	const uint8_t *pend;		/* mem_send output not yet copied into c->out */
 	size_t pend_len;
+	uint32_t glitches;		/* costly frames in the current window */
+	uint64_t glitch_since;		/* loop time the window began */
 	unsigned goaway : 1;		/* a stop began: GOAWAY sent, in-flight streams finish */
 	unsigned broken : 1;		/* a connection error: flush what is queued, then close */
 };
@@ -437,6 +462,44 @@ h2_pump(struct h2stream *st)
 
 /* --- nghttp2's callbacks */
 
+/* Ends the connection for abuse: GOAWAY ENHANCE_YOUR_CALM, flushed, then closed. */
+static int
+h2_calm(struct h2s *s, const char *why)
+{
+	log_notice("client %s: HTTP/2 %s: closing the connection", s->c->ip, why);
+	nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+	s->broken = 1;
+	return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* One more frame that made us work without carrying a request; 0 or the callback's failure. */
+static int
+h2_glitch(struct h2s *s)
+{
+	uint64_t now = ev_now(s->c->w->loop);
+
+	if (now - s->glitch_since >= H2_GLITCH_WINDOW_MS) {
+		s->glitch_since = now;
+		s->glitches = 0;
+	}
+	return ++s->glitches > H2_GLITCH_MAX ? h2_calm(s, "frame flood") : 0;
+}
+
+/* Frames that carry no request: each is a glitch (DATA only when empty and not the end). */
+static int
+h2_costly(const nghttp2_frame *f)
+{
+	switch (f->hd.type) {
+	case NGHTTP2_PING: case NGHTTP2_SETTINGS: case NGHTTP2_PRIORITY:
+	case NGHTTP2_WINDOW_UPDATE: case NGHTTP2_RST_STREAM:
+		return 1;
+	case NGHTTP2_DATA:
+		return f->hd.length == 0 && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM);
+	default:
+		return 0;
+	}
+}
+
 static int
 h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
@@ -480,8 +543,12 @@ h2_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, s
 	int trailer;
 
 	(void)flags;
-	(void)arg;
-	if (st == NULL || f->hd.type != NGHTTP2_HEADERS || st->head_bad)
+	if (st == NULL || f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	/* Past any honest head by far: a small block that decodes big is an attack, not a mistake. */
+	if ((st->decoded += nlen + vlen + 32) > H2_DECODED_MAX)
+		return h2_calm(arg, "header block decodes too large");
+	if (st->head_bad)
 		return 0;
 	trailer = st->started;
 	if (nlen > 0 && name[0] == ':') {
@@ -503,6 +570,10 @@ h2_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	struct h2s *s = arg;
 	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
 
+	if (h2_costly(f) && h2_glitch(s) != 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (f->hd.type == NGHTTP2_HEADERS && st != NULL)
+		st->decoded = 0;	/* the next block (trailers) gets its own budget */
 	if (st == NULL || (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA))
 		return 0;
 	if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
@@ -552,13 +623,12 @@ h2_on_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 {
 	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
 
-	(void)code;
-	(void)arg;
 	if (st != NULL) {
 		nghttp2_session_set_stream_user_data(ng, id, NULL);
 		h2_stream_free(st);
 	}
-	return 0;
+	/* A stream that ended in an error (sent or provoked: "MadeYouReset") is a glitch. */
+	return code != NGHTTP2_NO_ERROR ? h2_glitch(arg) : 0;
 }
 
 /* --- the session */
@@ -602,8 +672,12 @@ h2_recv(struct h2s *s)
 		return 0;
 	n = nghttp2_session_mem_recv(s->ng, (const uint8_t *)buf_head(&c->in), c->in.len);
 	if (n < 0) {
-		/* nghttp2 queued the GOAWAY that says why; it goes out before we close. */
 		log_info("client %s: HTTP/2: %s", c->ip, nghttp2_strerror((int)n));
+		/* A fatal receive error queues no GOAWAY of its own (h2_calm's did): say why here. */
+		if (!s->broken)
+			(void)nghttp2_session_terminate_session(s->ng, n == NGHTTP2_ERR_FLOODED ||
+			    n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? NGHTTP2_ENHANCE_YOUR_CALM :
+			    NGHTTP2_PROTOCOL_ERROR);
 		s->broken = 1;
 		return 0;
 	}
@@ -722,6 +796,9 @@ h2s_start(struct conn *c)
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_close);
 	/* Windows open as the exchanges take bytes (h2_pump), not as nghttp2 reads them. */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_option_set_stream_reset_rate_limit(opt, H2_RESET_BURST, H2_RESET_RATE);
+	nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
+	nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
 	if (nghttp2_session_server_new2(&s->ng, cb, s, opt) != 0)
 		goto out;
 	c->sess = s;

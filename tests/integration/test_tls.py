@@ -262,6 +262,14 @@ class TLSTest(DaemonTestCase):
             ctx.set_alpn_protocols(["h2", "http/1.1"])
             s = tls_connect(self.https_port, host, ctx)
             try:
+                # HTTP/2 is on by default (haloyd.conf http2): ALPN prefers h2.
+                self.assertEqual(s.selected_alpn_protocol(), "h2")
+            finally:
+                s.close()
+            ctx = client_ctx(self.pki.ca)
+            ctx.set_alpn_protocols(["http/1.1"])
+            s = tls_connect(self.https_port, host, ctx)
+            try:
                 self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
             finally:
                 s.close()
