@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/evp.h>
 
 #include "share/hostname.h"
 #include "share/log.h"
@@ -79,6 +80,7 @@ struct h2stream {
 	unsigned resp_started : 1;	/* a final response head was submitted */
 	unsigned out_eof : 1;		/* no more body bytes will be added to out */
 	unsigned has_trailers : 1;
+	unsigned pipe : 1;		/* an extended CONNECT that the backend took: raw DATA both ways */
 };
 
 struct h2s {
@@ -202,24 +204,27 @@ h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *to, size_t len, uint32_t 
 	return (ssize_t)n;
 }
 
-/* Submits a response head; body: a DATA provider follows (else END_STREAM on HEADERS). */
+/*
+ * Submits h's fields under status; body: a DATA provider follows (else
+ * END_STREAM on HEADERS).
+ */
 static int
-h2_submit_head(struct h2stream *st, const struct msg_head *h, int body)
+h2_submit_head(struct h2stream *st, const struct msg_head *h, unsigned status, int body)
 {
 	nghttp2_nv nv[H2_NV_MAX + 1];
-	char names[MSG_MEM_MAX], status[4], clen[24];
+	char names[MSG_MEM_MAX], st3[4], clen[24];
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = h2_read_body };
 	size_t nnv;
 
-	if (h2_nv_build(h, h->status, nv, &nnv, names, sizeof(names), status) == -1)
+	if (h2_nv_build(h, status, nv, &nnv, names, sizeof(names), st3) == -1)
 		return -1;
 	/* The forwarding rules dropped Content-Length: HTTP/2 carries it as a plain field. */
-	if (h->has_length && h->status != 204 && h->status != 304 && h->status / 100 != 1) {
+	if (h->has_length && status != 204 && status != 304 && status / 100 != 1) {
 		snprintf(clen, sizeof(clen), "%" PRIu64, h->length);
 		nv[nnv++] = (nghttp2_nv){ (uint8_t *)(uintptr_t)"content-length", (uint8_t *)clen, 14,
 		    strlen(clen), NGHTTP2_NV_FLAG_NONE };
 	}
-	if (h->status / 100 == 1)
+	if (status / 100 == 1)
 		return nghttp2_submit_headers(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NULL, nv, nnv,
 		    NULL) < 0 ? -1 : 0;
 	st->resp_started = 1;
@@ -231,14 +236,13 @@ static void
 h2_answer(struct h2stream *st, struct answer *ans)
 {
 	int body = ans->body_len > 0;
-
 	if (body && (buf_get(&st->s->c->w->bufs, &st->out) == -1 ||
 	    ans->body_len > buf_room(&st->out)))
 		body = 0;
 	if (body)
 		buf_append(&st->out, ans->body, ans->body_len);
 	st->out_eof = 1;
-	if (h2_submit_head(st, &ans->head, body) == -1)
+	if (h2_submit_head(st, &ans->head, ans->head.status, body) == -1)
 		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
 	request_answer_free(ans);
 	conn_kick(st->s->c);
@@ -269,10 +273,16 @@ sink_head(void *arg, struct msg_head *resp, int nobody)
 {
 	struct h2stream *st = arg;
 
+	(void)nobody;
 	conn_kick(st->s->c);
-	if (resp->status == 101)
-		return -1;	/* no upgrade on an HTTP/2 stream (extended CONNECT is not offered) */
-	return h2_submit_head(st, resp, !nobody);
+	if (resp->status == 101) {
+		/* RFC 8441: the backend's 101 is our 200; the stream carries the bytes from now on. */
+		if (!st->req.upgrade)
+			return -1;
+		st->pipe = 1;
+		return h2_submit_head(st, resp, 200, 1);
+	}
+	return h2_submit_head(st, resp, resp->status, !nobody);
 }
 
 static int
@@ -314,10 +324,15 @@ sink_end(void *arg, struct msg_head *resp)
 	conn_kick(st->s->c);
 }
 
+/* After an extended CONNECT: the backend is done sending; END_STREAM once out drains. */
 static void
 sink_shut(void *arg)
 {
-	sink_end(arg, NULL);
+	struct h2stream *st = arg;
+
+	st->out_eof = 1;
+	nghttp2_session_resume_data(st->s->ng, st->id);
+	conn_kick(st->s->c);
 }
 
 static void
@@ -392,6 +407,28 @@ h2_join_cookies(struct msg_head *h)
 	return msg_add_n(h, "cookie", 6, joined, n, 0);
 }
 
+/*
+ * RFC 8441 extended CONNECT (":protocol websocket") becomes the HTTP/1.1
+ * upgrade a WebSocket backend expects: GET with Upgrade and a key of ours
+ * (the HTTP/2 client sends none); the exchange's upgrade mode does the rest.
+ */
+static int
+h2_extended_connect(struct msg_head *h)
+{
+	uint8_t raw[16];
+	char key[25];
+
+	if (h->method != MSG_M_CONNECT || h->upgrade_proto.len == 0)
+		return 0;
+	h->method = MSG_M_GET;
+	h->upgrade = 1;
+	h->chunked = 0;
+	if (util_random(raw, sizeof(raw)) == -1 ||
+	    EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw)) != 24)
+		return -1;
+	return msg_find(h, "sec-websocket-key") != NULL ? 0 : msg_add(h, "Sec-WebSocket-Key", key);
+}
+
 /* The head is complete: framing as the neutral message says it, then the request step. */
 static void
 h2_request(struct h2stream *st)
@@ -416,6 +453,10 @@ h2_request(struct h2stream *st)
 		h->has_length = 1;
 	} else
 		h->chunked = !st->in_end;	/* DATA follows, of a length nobody said */
+	if (h2_extended_connect(h) == -1) {
+		h2_error(st, 500, 1);
+		return;
+	}
 	msg_init(&r.ans.head);
 	if (request_step(c->w, &(struct request_peer){ c->ip, c->trusted, c->tls != NULL }, h,
 	    st->start_us, &h2_sink, st, &r) == -1) {
@@ -770,6 +811,7 @@ h2s_settings(struct h2s *s)
 		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg->h2_max_streams },
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW },
 		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MSG_HEAD_MAX },
+		{ NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 },	/* RFC 8441: WebSocket */
 	};
 
 	if (nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, ARRAY_LEN(iv)) != 0 ||
