@@ -15,7 +15,7 @@ import h2.events
 import h2.settings
 
 from .backend import WebSocketEcho
-from .harness import DaemonTestCase, unique_host
+from .harness import DaemonTestCase, unique_host, wait_for
 
 T = 10.0
 
@@ -188,6 +188,8 @@ class Http2WebSocketTest(DaemonTestCase):
         names = {k.lower() for k, _ in sess["headers"]}
         self.assertIn("sec-websocket-key", names, "the backend got a real WebSocket handshake")
         self.assertIn("x-forwarded-for", names)
+        # The backend's handler notes the close code as it finishes, just after our END_STREAM.
+        wait_for(lambda: sess["close_code"] is not None, 5, "the backend's close code")
         self.assertEqual(sess["close_code"], 1000)
 
     def test_plain_connect_refused(self):
