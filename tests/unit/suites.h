@@ -27,5 +27,6 @@ Suite *suite_balance(void);
 Suite *suite_exchange(void);
 Suite *suite_h1client(void);
 Suite *suite_h1server(void);
+Suite *suite_h2server(void);
 
 #endif
