@@ -269,10 +269,10 @@ check "systemd-analyze security: exposure ${score:-unknown} (at most 3.0)" \
 	/usr/bin/python3 -c "import sys; sys.exit(0 if '$score' and float('$score') <= 3.0 else 1)"
 
 # --- the configuration file and the man pages cover every setting.
-opts=$(/usr/sbin/haloyd --help | grep -oE -- '--[a-z][a-z-]+' | sed 's/^--//; s/-/_/g' |
+opts=$(/usr/sbin/haloyd --help | grep -oE -- '--[a-z][a-z0-9-]+' | sed 's/^--//; s/-/_/g' |
 	grep -vxE 'config|help|version|name' | sort -u)
 echo "# settings: $(echo $opts)"
-documented=$(sed -nE 's/^#([a-z_]+) .*/\1/p' "$CONF" | sort -u)
+documented=$(sed -nE 's/^#([a-z0-9_]+) .*/\1/p' "$CONF" | sort -u)
 missing=$(comm -23 <(echo "$opts") <(echo "$documented"))
 [ -n "$missing" ] && echo "# not in $CONF: $missing"
 check "$CONF shows every setting of haloyd --help, commented" eval '[ -z "$missing" ] && [ -n "$opts" ]'
