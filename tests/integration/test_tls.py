@@ -262,7 +262,7 @@ class TLSTest(DaemonTestCase):
             ctx.set_alpn_protocols(["h2", "http/1.1"])
             s = tls_connect(self.https_port, host, ctx)
             try:
-                self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
+                self.assertEqual(s.selected_alpn_protocol(), "h2")  # http2 is on by default
             finally:
                 s.close()
             # TLS 1.2 with only forward-secret AEAD suites.
