@@ -324,6 +324,8 @@ conn_close_idle(struct worker *w)
 		next = c->next;
 		if (c->lingering || c->sops == NULL || c->sops->idle(c))
 			conn_close(c);
+		else
+			conn_kick(c);	/* its session sees the stop now (HTTP/2: GOAWAY) */
 	}
 }
 
