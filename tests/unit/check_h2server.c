@@ -296,7 +296,11 @@ START_TEST(h2s_close_idle)
 	(void)cli_get("app.example.com", "/");
 	CLI_UNTIL(cli.closed == 1);
 	ck_assert_uint_eq(w.nconns, 1);
+	/* A stop (worker_stop sets stopping first): GOAWAY goes out, then the connection closes. */
+	w.stopping = 1;
 	conn_close_idle(&w);
+	CLI_UNTIL(cli.goaway && cli.eof);
+	ck_assert_uint_eq(cli.goaway_code, NGHTTP2_NO_ERROR);
 	tw_run_ms(20);
 	ck_assert_uint_eq(w.nconns, 0);
 }
