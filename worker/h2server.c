@@ -45,9 +45,12 @@
  * - HPACK bombs: a header block that decodes past H2_DECODED_MAX.
  * - PING/SETTINGS floods: at most H2_MAX_OUTBOUND_ACK acknowledgements
  *   queued (nghttp2), and "glitches": frames that cost us work but carry no
- *   request (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, RST_STREAM, empty DATA
- *   without END_STREAM, server-provoked resets as in "MadeYouReset"), at most
- *   H2_GLITCH_MAX within H2_GLITCH_WINDOW_MS, as HAProxy counts them.
+ *   request (PING, SETTINGS, PRIORITY, RST_STREAM, empty DATA without
+ *   END_STREAM, WINDOW_UPDATEs beyond what the DATA we sent earns,
+ *   server-provoked resets as in "MadeYouReset"), at most H2_GLITCH_MAX
+ *   within H2_GLITCH_WINDOW_MS, as HAProxy counts them. A client acknowledges
+ *   each DATA frame with up to two WINDOW_UPDATEs (stream and connection):
+ *   those are work we asked for, not glitches.
  */
 #define H2_RESET_BURST 1000
 #define H2_RESET_RATE 33
@@ -91,6 +94,7 @@ struct h2s {
 	const uint8_t *pend;		/* mem_send output not yet copied into c->out */
 	size_t pend_len;
 	uint32_t glitches;		/* costly frames in the current window */
+	uint32_t wu_in, data_out;	/* WINDOW_UPDATEs in, DATA frames out, same window */
 	uint64_t glitch_since;		/* loop time the window began */
 	unsigned goaway : 1;		/* a stop began: GOAWAY sent, in-flight streams finish */
 	unsigned broken : 1;		/* a connection error: flush what is queued, then close */
@@ -513,17 +517,47 @@ h2_calm(struct h2s *s, const char *why)
 	return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
-/* One more frame that made us work without carrying a request; 0 or the callback's failure. */
-static int
-h2_glitch(struct h2s *s)
+/* The counting window: a new one begins when the last is over. */
+static void
+h2_glitch_window(struct h2s *s)
 {
 	uint64_t now = ev_now(s->c->w->loop);
 
 	if (now - s->glitch_since >= H2_GLITCH_WINDOW_MS) {
 		s->glitch_since = now;
-		s->glitches = 0;
+		s->glitches = s->wu_in = s->data_out = 0;
 	}
+}
+
+/* One more frame that made us work without carrying a request; 0 or the callback's failure. */
+static int
+h2_glitch(struct h2s *s)
+{
+	h2_glitch_window(s);
 	return ++s->glitches > H2_GLITCH_MAX ? h2_calm(s, "frame flood") : 0;
+}
+
+/* A WINDOW_UPDATE is a glitch only past two for each DATA frame we sent (and some slack). */
+static int
+h2_window_update(struct h2s *s)
+{
+	h2_glitch_window(s);
+	if (++s->wu_in <= 2 * s->data_out + 64)
+		return 0;
+	return h2_glitch(s);
+}
+
+static int
+h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+	struct h2s *s = arg;
+
+	(void)ng;
+	if (f->hd.type == NGHTTP2_DATA) {
+		h2_glitch_window(s);
+		s->data_out++;
+	}
+	return 0;
 }
 
 /* Frames that carry no request: each is a glitch (DATA only when empty and not the end). */
@@ -531,8 +565,7 @@ static int
 h2_costly(const nghttp2_frame *f)
 {
 	switch (f->hd.type) {
-	case NGHTTP2_PING: case NGHTTP2_SETTINGS: case NGHTTP2_PRIORITY:
-	case NGHTTP2_WINDOW_UPDATE: case NGHTTP2_RST_STREAM:
+	case NGHTTP2_PING: case NGHTTP2_SETTINGS: case NGHTTP2_PRIORITY: case NGHTTP2_RST_STREAM:
 		return 1;
 	case NGHTTP2_DATA:
 		return f->hd.length == 0 && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM);
@@ -611,7 +644,8 @@ h2_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	struct h2s *s = arg;
 	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
 
-	if (h2_costly(f) && h2_glitch(s) != 0)
+	if ((h2_costly(f) && h2_glitch(s) != 0) ||
+	    (f->hd.type == NGHTTP2_WINDOW_UPDATE && h2_window_update(s) != 0))
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (f->hd.type == NGHTTP2_HEADERS && st != NULL)
 		st->decoded = 0;	/* the next block (trailers) gets its own budget */
@@ -839,6 +873,7 @@ h2s_start(struct conn *c)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_on_frame);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, h2_on_frame_send);
 	/* Windows open as the exchanges take bytes (h2_pump), not as nghttp2 reads them. */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_stream_reset_rate_limit(opt, H2_RESET_BURST, H2_RESET_RATE);
