@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Helpers for the benchmarks in tests/bench: wait for a port, run wrk and
-count the CPU the proxy spent per request, measure the memory of idle
-keep-alive connections and of in-flight requests, print the table with the
-ratios haloyd/haloyd-base, haloyd/nginx and haloyd/HAProxy."""
+"""Helpers for the benchmarks in tests/bench: wait for a port, run wrk or
+h2load and count the CPU the proxy spent per request, measure the memory of
+idle keep-alive connections (HTTP/1.1 or HTTP/2 over TLS) and of in-flight
+requests, print the tables with the ratios haloyd/haloyd-base, haloyd/nginx
+and haloyd/HAProxy."""
 import asyncio
 import json
 import os
@@ -342,9 +343,230 @@ def report(path):
     return 0
 
 
+# --- HTTP/2 over TLS (h2-bench)
+
+def parse_h2load_text(text):
+    """The numbers h2load prints: req/s, requests done, failures, status
+    classes, and what TLS and ALPN negotiated."""
+    def num(pattern, default=None):
+        m = re.search(pattern, text, re.M)
+        return m.group(1) if m else default
+    req = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", text, re.M)
+    codes = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    if not req or not codes:
+        raise SystemExit("h2load printed no request counts:\n" + text)
+    done, failed = int(req.group(3)), int(req.group(5))
+    return {"rps": float(num(r"^finished in \S+, ([\d.]+) req/s", "nan")),
+            "requests": done, "failed": failed, "non2xx": sum(int(x) for x in codes.groups()[1:]),
+            "2xx": int(codes.group(1)), "tls": num(r"^TLS Protocol: (\S+)", "-"),
+            "cipher": num(r"^Cipher: (\S+)", "-"), "alpn": num(r"^Application protocol: (\S+)", "-")}
+
+
+def percentile(sorted_vals, q):
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_vals:
+        return float("nan")
+    k = max(0, min(len(sorted_vals) - 1, -(-len(sorted_vals) * q // 100) - 1))
+    return sorted_vals[int(k)]
+
+
+def h2load_latency(path):
+    """p50 and p99 in ms from h2load's --log-file: one line per request, tab
+    separated: start (us since the epoch), status (-1: failed), us until the
+    end of the response. Failed requests are left out."""
+    times = []
+    with open(path) as f:
+        for line in f:
+            cols = line.split("\t")
+            if len(cols) >= 3 and cols[1] != "-1":
+                times.append(int(cols[2]))
+    times.sort()
+    return len(times), percentile(times, 50) / 1000, percentile(times, 99) / 1000
+
+
+def run_h2load(name, scenario, pid, log, *cmd):
+    """Run h2load (cmd, after a "--"; --log-file=log is added) and count the
+    CPU time the proxy tree of pid spent meanwhile (utime+stime of every
+    process and thread, as run-wrk does), divided by the requests h2load
+    completed. Latency percentiles come from the per-request log."""
+    cmd = list(cmd[1:] if cmd and cmd[0] == "--" else cmd) + [f"--log-file={log}"]
+    before = cpu_ticks(pid)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    after = cpu_ticks(pid)
+    if p.returncode != 0:
+        raise SystemExit(f"{name}: h2load exited with {p.returncode}:\n{p.stdout}")
+    r = parse_h2load_text(p.stdout)
+    if r["alpn"] != "h2":
+        raise SystemExit(f"{name}: h2load negotiated {r['alpn']}, not h2:\n{p.stdout}")
+    logged, r["p50"], r["p99"] = h2load_latency(log)
+    os.unlink(log)
+    ticks = after - before
+    us = ticks * 1e6 / os.sysconf("SC_CLK_TCK") / r["requests"] if r["requests"] else float("nan")
+    print(json.dumps({"kind": "h2load", "proxy": name, "scenario": scenario, **r,
+                      "logged": logged, "cpu_ticks": ticks, "cpu_us_per_req": us}))
+    return 0
+
+
+def h2_get(port, ctx, authority="bench.local", timeout=30.0):
+    """A TLS connection with ALPN h2 to port: the client preface and SETTINGS,
+    one GET for / answered in full (every frame the server sent by then
+    acknowledged as HTTP/2 requires), and the socket left open."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    raw = socket.create_connection(("127.0.0.1", int(port)), timeout=timeout)
+    s = ctx.wrap_socket(raw, server_hostname=authority)
+    if s.selected_alpn_protocol() != "h2":
+        raise SystemExit(f"port {port}: ALPN chose {s.selected_alpn_protocol()}, not h2")
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.send_headers(1, [(":method", "GET"), (":scheme", "https"), (":authority", authority),
+                          (":path", "/")], end_stream=True)
+    s.sendall(conn.data_to_send())
+    status, body, ended = None, b"", False
+    while not ended:
+        data = s.recv(65536)
+        if not data:
+            raise SystemExit(f"port {port}: connection closed before the answer")
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                status = dict(ev.headers).get(b":status")
+            elif isinstance(ev, h2.events.DataReceived):
+                body += ev.data
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended = True
+            elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                raise SystemExit(f"port {port}: {ev}")
+        out = conn.data_to_send()
+        if out:
+            s.sendall(out)
+    if status != b"200" or b"backend" not in body:
+        raise SystemExit(f"port {port}: answer {status} {body[:80]!r}, not the backend's 200")
+    return s
+
+
+def idle_h2_rss(name, port, pid, count, warm=8):
+    """Memory per idle HTTP/2 connection over TLS: after warm connections
+    that each get one answer and close (whatever the first ones set up once),
+    count connections, one after the other, each with one GET answered in
+    full and then idle; the RSS of the proxy tree before and after."""
+    import ssl
+    count, warm = int(count), int(warm)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    for _ in range(warm):
+        h2_get(port, ctx).close()
+    time.sleep(0.5)
+    before = rss_kib(pid)
+    socks = [h2_get(port, ctx) for _ in range(count)]
+    time.sleep(1.0)
+    after = rss_kib(pid)
+    alive = 0
+    for s in socks:  # still open: nothing to read, no EOF
+        s.setblocking(False)
+        try:
+            alive += s.recv(1) != b""
+        except ssl.SSLWantReadError:
+            alive += 1
+        except OSError:
+            pass
+        s.close()
+    print(json.dumps({"kind": "h2idle", "proxy": name, "conns": count, "alive": alive,
+                      "rss_before_kib": before, "rss_after_kib": after,
+                      "bytes_per_conn": (after - before) * 1024 / count}))
+    return 0
+
+
+H2_PROXIES = ("haloyd", "nginx", "haproxy")
+IDLE_TARGET = 16 * 1024
+
+
+def h2_report(path):
+    """The tables of h2-bench: per scenario (CxM: connections x streams) the
+    median over the rounds of each proxy, the ratios haloyd/nginx and
+    haloyd/HAProxy, the idle connections, and the issue's targets."""
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows if r["kind"] == "h2load"))
+    summary = {}
+    for sc in scenarios:
+        for p in H2_PROXIES:
+            rs = [r for r in rows if r["kind"] == "h2load" and r["scenario"] == sc and r["proxy"] == p]
+            if not rs:
+                continue
+            s = {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99", "cpu_us_per_req")}
+            s["spread"] = (max(r["rps"] for r in rs) - min(r["rps"] for r in rs)) * 100 / s["rps"]
+            s["errors"] = sum(r["failed"] + r["non2xx"] for r in rs)
+            s["tls"] = ",".join(sorted({f"{r['tls']} {r['cipher']} {r['alpn']}" for r in rs}))
+            summary[(sc, p)] = s
+    idle = {r["proxy"]: r for r in rows if r["kind"] == "h2idle"}
+    print(f"{'conns x streams':<15} {'proxy':<8} {'req/s':>9} {'±%':>5} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'CPU us/req':>10} {'errors':>6}  negotiated")
+    for (sc, p), s in summary.items():
+        print(f"{sc:<15} {p:<8} {fmt(s['rps'], '9.0f')} {fmt(s['spread'], '5.1f')} "
+              f"{fmt(s['p50'], '7.3f')} {fmt(s['p99'], '7.3f')} {fmt(s['cpu_us_per_req'], '10.1f')} "
+              f"{s['errors']:>6}  {s['tls']}")
+    print("±%: spread of req/s over the rounds (max-min)/median; p50, p99: of h2load's per-request "
+          "log (--log-file); errors: failed streams and non-2xx answers")
+    print()
+    print(f"{'proxy':<8} {'idle h2 conns':>13} {'RSS before KiB':>14} {'after KiB':>9} {'B/conn':>7}")
+    for p in H2_PROXIES:
+        if p in idle:
+            r = idle[p]
+            print(f"{p:<8} {r['conns']:>13} {r['rss_before_kib']:>14} {r['rss_after_kib']:>9} "
+                  f"{r['bytes_per_conn']:>7.0f}" + ("" if r["alive"] == r["conns"] else
+                                                   f"  (only {r['alive']} still open at the end)"))
+    print()
+    print("haloyd / other: req/s higher is better; p99, CPU per request and bytes lower is better")
+    print(f"{'conns x streams':<15} {'other':<8} {'req/s':>6} {'p99':>6} {'CPU/req':>7}")
+
+    def ratio(a, b):
+        return a / b if a is not None and b and a == a and b == b else None
+    for sc in scenarios:
+        h = summary.get((sc, "haloyd"))
+        for p in H2_PROXIES[1:]:
+            o = summary.get((sc, p))
+            if h and o:
+                print(f"{sc:<15} {p:<8} {fmt(ratio(h['rps'], o['rps']), '6.2f')} "
+                      f"{fmt(ratio(h['p99'], o['p99']), '6.2f')} "
+                      f"{fmt(ratio(h['cpu_us_per_req'], o['cpu_us_per_req']), '7.2f')}")
+    for p in H2_PROXIES[1:]:
+        if "haloyd" in idle and p in idle:
+            print(f"{'idle h2 conn':<15} {p:<8} bytes per connection "
+                  f"{fmt(ratio(idle['haloyd']['bytes_per_conn'], idle[p]['bytes_per_conn']), '.2f')}")
+    print()
+    print("targets:")
+    unmet = 0
+
+    def target(what, ok):
+        nonlocal unmet
+        unmet += not ok
+        print(f"  {'MET    ' if ok else 'NOT MET'} {what}")
+    for sc in scenarios:
+        h = summary.get((sc, "haloyd"))
+        others = [(summary[(sc, p)], p) for p in H2_PROXIES[1:] if (sc, p) in summary]
+        if not h or not others:
+            continue
+        best, bp = max(others, key=lambda o: o[0]["rps"])
+        target(f"{sc}: req/s {h['rps']:.0f} >= 1.1 x {bp} {best['rps']:.0f} = {1.1 * best['rps']:.0f} "
+               f"(ratio {h['rps'] / best['rps']:.2f})", h["rps"] >= 1.1 * best["rps"] and not h["errors"])
+        low, lp = min(others, key=lambda o: o[0]["cpu_us_per_req"])
+        target(f"{sc}: CPU {h['cpu_us_per_req']:.1f} us/req <= {lp} {low['cpu_us_per_req']:.1f} "
+               f"(ratio {h['cpu_us_per_req'] / low['cpu_us_per_req']:.2f})",
+               h["cpu_us_per_req"] <= low["cpu_us_per_req"])
+    if "haloyd" in idle:
+        b = idle["haloyd"]["bytes_per_conn"]
+        target(f"idle HTTP/2 connection: {b:.0f} bytes < {IDLE_TARGET} (16 KiB)", b < IDLE_TARGET)
+    return 0
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     fn = {"wait-port": wait_port, "parse-wrk": parse_wrk, "run-wrk": run_wrk, "cpu-ticks":
           lambda pid: print(cpu_ticks(pid)) or 0, "affinity": affinity, "idle-rss": idle_rss,
-          "inflight-rss": inflight_rss, "report": report}[cmd]
+          "inflight-rss": inflight_rss, "report": report, "run-h2load": run_h2load,
+          "idle-h2-rss": idle_h2_rss, "h2-report": h2_report}[cmd]
     sys.exit(fn(*args))
