@@ -23,7 +23,7 @@
 #include "worker/http1.h"
 #include "worker/upstream.h"
 
-#define H1C_POOL_MAX 64
+#define H1C_POOL_MAX 512	/* HTTP/2 clients keep hundreds of requests in flight: fewer would churn */
 #define H1C_IDLE_MS 30000
 #define H1C_BUCKETS 256
 #define H1C_CHUNK_SLACK 64	/* chunk framing added per send */
