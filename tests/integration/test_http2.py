@@ -47,7 +47,7 @@ from .backend import Backend, header
 from .harness import DaemonTestCase, unique_host, wait_for
 from .test_datapath import (PATTERN, RSS_GROWTH_MAX, RssWatch, RouteMixin, access_lines,
                             assert_error_page, closed_port, xff)
-from .test_tls import Pki
+from .test_tls import HttpsTestCase
 
 CURL = shutil.which("curl") or "/usr/bin/curl"
 NGHTTP = shutil.which("nghttp") or "/usr/bin/nghttp"
@@ -440,31 +440,9 @@ class Http2Mixin(RouteMixin):
         return version, int(code), headers, body
 
 
-class Http2Test(Http2Mixin, DaemonTestCase):
+class Http2Test(Http2Mixin, HttpsTestCase):
     WORKERS = 2
-
-    @classmethod
-    def _start_daemon(cls):
-        cls.https_port = harness.free_port()
-        cls.DAEMON_ARGS = ("--listen-https", "127.0.0.1:%d" % cls.https_port)
-        super()._start_daemon()
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pki = Pki()
-        try:
-            super().setUpClass()
-            cls.be = cls.backend("h2")
-        except BaseException:
-            cls.pki.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.pki.close()
+    BACKEND = "h2"
 
     def cert(self, host):
         cert, key, _ = self.pki.leaf(host, [host])

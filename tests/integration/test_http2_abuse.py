@@ -47,18 +47,31 @@ def send_raw(s, data):
         return False
 
 
-def wait_goaway(s, c, limit=ATTACK_S):
-    """Reads until GOAWAY and EOF: (error code or None, closed)."""
-    code, t0 = None, time.monotonic()
+def recv_until_closed(s, limit=ATTACK_S):
+    """What the server sends until it closes (or limit seconds pass); the last item is
+    True when it closed, False when time ran out."""
+    t0 = time.monotonic()
     while time.monotonic() - t0 < limit:
         try:
             d = s.recv(65536)
         except socket.timeout:
             break
         except (ConnectionResetError, BrokenPipeError):
-            return code, True
+            yield True
+            return
         if not d:
-            return code, True
+            yield True
+            return
+        yield d
+    yield False
+
+
+def wait_goaway(s, c, limit=ATTACK_S):
+    """Reads through the h2 client until GOAWAY and EOF: (error code or None, closed)."""
+    code = None
+    for d in recv_until_closed(s, limit):
+        if isinstance(d, bool):
+            return code, d
         try:
             events = c.receive_data(d)
         except h2.exceptions.ProtocolError:
@@ -71,16 +84,10 @@ def wait_goaway(s, c, limit=ATTACK_S):
 
 def raw_goaway(s, limit=ATTACK_S):
     """Parses raw frames from the server until GOAWAY and EOF: (error code or None, closed)."""
-    buf, code, t0 = b"", None, time.monotonic()
-    while time.monotonic() - t0 < limit:
-        try:
-            d = s.recv(65536)
-        except socket.timeout:
-            break
-        except (ConnectionResetError, BrokenPipeError):
-            return code, True
-        if not d:
-            return code, True
+    buf, code = b"", None
+    for d in recv_until_closed(s, limit):
+        if isinstance(d, bool):
+            return code, d
         buf += d
         while len(buf) >= 9:
             f, length = hyperframe.frame.Frame.parse_frame_header(memoryview(buf[:9]))

@@ -151,8 +151,10 @@ def served_fingerprint(port, host):
         s.close()
 
 
-class TLSTest(DaemonTestCase):
-    WORKERS = 4
+class HttpsTestCase(DaemonTestCase):
+    """A daemon with an HTTPS listener (cls.https_port) beside its plain one, a test PKI
+    (cls.pki) and a backend called BACKEND (cls.be)."""
+    BACKEND = "tls"
 
     @classmethod
     def _start_daemon(cls):
@@ -165,7 +167,7 @@ class TLSTest(DaemonTestCase):
         cls.pki = Pki()
         try:
             super().setUpClass()
-            cls.be = cls.backend("tls")
+            cls.be = cls.backend(cls.BACKEND)
         except BaseException:
             cls.pki.close()
             raise
@@ -176,6 +178,10 @@ class TLSTest(DaemonTestCase):
             super().tearDownClass()
         finally:
             cls.pki.close()
+
+
+class TLSTest(HttpsTestCase):
+    WORKERS = 4
 
     # --- helpers
 
