@@ -46,6 +46,14 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 }
 
 void
+accesslog_local(struct worker *w, const struct msg_head *req, const char *host, unsigned status,
+    uint64_t start_us)
+{
+	accesslog_write(w, &(struct accesslog_entry){ .req = req, .host = host, .backend = "",
+	    .status = status, .start_us = start_us });
+}
+
+void
 accesslog_backend(const struct snap_backend *b, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];

@@ -71,8 +71,7 @@ static int
 request_refuse(struct worker *w, struct request *r, const struct msg_head *h, unsigned status,
     enum errpage_kind kind, uint64_t start_us)
 {
-	accesslog_write(w, &(struct accesslog_entry){ .req = h, .host = r->host, .backend = "",
-	    .status = status, .start_us = start_us });
+	accesslog_local(w, h, r->host, status, start_us);
 	return request_error(w, status, kind, h, r->hsts, &r->ans);
 }
 
@@ -132,8 +131,7 @@ request_challenge(struct worker *w, struct request *r, const struct msg_head *h,
 	const char *ka = acmechal_lookup(s, h);
 	unsigned status = ka != NULL ? 200 : 404;
 
-	accesslog_write(w, &(struct accesslog_entry){ .req = h, .host = r->host, .backend = "",
-	    .status = status, .start_us = start_us });
+	accesslog_local(w, h, r->host, status, start_us);
 	return request_answer(&r->ans, h, status, "text/plain", ka, ka != NULL ? strlen(ka) : 0);
 }
 
@@ -163,8 +161,7 @@ request_redirect(struct worker *w, struct request *r, const struct msg_head *h, 
 	if (tls_https_port(w->tls) != 443)
 		snprintf(port, sizeof(port), ":%u", tls_https_port(w->tls));
 	snprintf(loc, sizeof(loc), "https://%s%s%s%s", r->host, port, path[0] == '/' ? "" : "/", path);
-	accesslog_write(w, &(struct accesslog_entry){ .req = h, .host = r->host, .backend = "",
-	    .status = status, .start_us = start_us });
+	accesslog_local(w, h, r->host, status, start_us);
 	if (request_answer(&r->ans, h, status, NULL, NULL, 0) == -1 ||
 	    msg_add(&r->ans.head, "Location", loc) == -1 ||
 	    msg_add(&r->ans.head, "Cache-Control", "no-store") == -1)
