@@ -280,6 +280,12 @@ snap_check_routes(const struct snap *v, char *err, size_t errlen)
 			    r->be_first, r->be_count);
 		if (r->flags & ~SNAP_ROUTE_FLAGS_ALL)
 			return util_errf(err, errlen, "route %u: unknown flags %#x", i, r->flags);
+		if (r->proto >= SNAP_PROTO__MAX || r->reserved0 != 0 || r->reserved1 != 0)
+			return util_errf(err, errlen, "route %u: bad protocol %u or reserved fields set",
+			    i, r->proto);
+		if ((r->backend_sni.len != 0 && !snap_name_ok(v, r->backend_sni)) ||
+		    (r->backend_ca.len != 0 && !snap_str_ok(v, r->backend_ca)))
+			return util_errf(err, errlen, "route %u: backend TLS strings invalid", i);
 		for (b = r->be_first; b < r->be_first + r->be_count; b++)
 			if (v->sn_backends[b].route != i)
 				return util_errf(err, errlen,

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC "HLYDSNAP"	/* 8 bytes, no NUL in the image */
-#define SNAP_MAJOR 1
+#define SNAP_MAJOR 2
 #define SNAP_MINOR 0
 #define SNAP_NONE 0xffffffffu	/* "no index" in any u32 index field */
 #define SNAP_MAX_SIZE (1ull << 32)
@@ -91,7 +91,17 @@ enum snap_route_flags {
 	SNAP_ROUTE_NONE = 0,
 	SNAP_ROUTE_NO_HTTPS_REDIRECT = 1 << 0,	/* port 80 serves instead of redirecting */
 	SNAP_ROUTE_HSTS = 1 << 1,		/* Strict-Transport-Security on HTTPS answers */
-	SNAP_ROUTE_FLAGS_ALL = (1 << 2) - 1,
+	SNAP_ROUTE_BACKEND_NO_VERIFY = 1 << 2,	/* TLS to backends skips certificate checks */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 3) - 1,
+};
+
+/* How a route's backends are spoken to. */
+enum snap_proto {
+	SNAP_PROTO_HTTP1 = 0,	/* HTTP/1.1 over TCP */
+	SNAP_PROTO_H2C,		/* HTTP/2 with prior knowledge over TCP */
+	SNAP_PROTO_HTTPS,	/* HTTP/1.1 over TLS */
+	SNAP_PROTO_H2,		/* HTTP/2 over TLS, ALPN h2 */
+	SNAP_PROTO__MAX
 };
 
 struct snap_route {
@@ -106,6 +116,11 @@ struct snap_route {
 	uint32_t idle_ms;
 	uint32_t upgrade_ms;	/* idle timeout of an upgraded connection */
 	uint64_t max_body;	/* 0 = the global default */
+	uint16_t proto;		/* enum snap_proto */
+	uint16_t reserved0;	/* 0 */
+	uint32_t reserved1;	/* 0 */
+	struct snap_str backend_sni;	/* TLS server name toward backends; empty: none */
+	struct snap_str backend_ca;	/* PEM trust anchors for backends; empty: system roots */
 };
 
 struct snap_backend {
@@ -135,7 +150,7 @@ _Static_assert(sizeof(struct snap_header) == 128, "snapshot header is 128 bytes"
 _Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
 _Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
 _Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
-_Static_assert(sizeof(struct snap_route) == 48, "route entry is 48 bytes");
+_Static_assert(sizeof(struct snap_route) == 72, "route entry is 72 bytes");
 _Static_assert(sizeof(struct snap_backend) == 32, "backend entry is 32 bytes");
 _Static_assert(sizeof(struct snap_chal) == 16, "challenge entry is 16 bytes");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the image is read in place");

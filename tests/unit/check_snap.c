@@ -735,7 +735,7 @@ START_TEST(bad_sections)
 	d.sec[SNAP_SEC_WILD_INDEX]->offset = d.h->section_table_off + 32;
 	damaged_expect(&d, "overlaps the header");
 	d.sec[SNAP_SEC_ROUTES]->entry_size = 40;
-	damaged_expect(&d, "entry size 40, expected 48");
+	damaged_expect(&d, "entry size 40, expected 72");
 	d.sec[SNAP_SEC_HOSTS]->count = 100;
 	damaged_expect(&d, "do not fit");
 	d.sec[SNAP_SEC_WILD_INDEX]->count = 7;
@@ -744,7 +744,7 @@ START_TEST(bad_sections)
 	damaged_expect(&d, "reserved flags");
 	d.sec[SNAP_SEC_HOSTS]->kind = SNAP_SEC_ROUTES;
 	d.sec[SNAP_SEC_HOSTS]->entry_size = sizeof(struct snap_route);
-	d.sec[SNAP_SEC_HOSTS]->count = 3;
+	d.sec[SNAP_SEC_HOSTS]->count = 1;
 	damaged_expect(&d, "kind 5 repeated");
 	d.sec[SNAP_SEC_HOSTS]->kind = 77;
 	damaged_expect(&d, "section kind 2 missing");
@@ -787,6 +787,10 @@ START_TEST(bad_probes_and_reserved)
 	damaged_expect(&d, "host 3: reserved flags");
 	d.routes[0].flags = 0x8000;
 	damaged_expect(&d, "route 0: unknown flags");
+	d.routes[1].proto = SNAP_PROTO__MAX;
+	damaged_expect(&d, "route 1: bad protocol");
+	d.routes[1].backend_ca = (struct snap_str){ 0xfffff, 3 };
+	damaged_expect(&d, "route 1: backend TLS strings invalid");
 	d.backends[2].flags = 2;
 	damaged_expect(&d, "backend 2: reserved flags");
 	d.h->reserved[47] = 1;
