@@ -22,6 +22,7 @@ struct snap;
 struct conn;
 struct h1client_pools;
 struct tls;
+struct tlsclient;
 
 struct listener {
 	struct worker *w;
@@ -65,6 +66,7 @@ struct worker {
 	struct ev_timer accept_timer;	/* accepting resumes after EMFILE */
 	int accept_paused;
 	struct h1client_pools *pools;	/* backend keep-alive pools (worker/h1client.c) */
+	struct tlsclient *tlsclient;	/* TLS contexts toward backends (worker/tlsclient.c) */
 	struct balance balance;		/* round-robin counters, passive health */
 };
 

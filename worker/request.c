@@ -21,6 +21,7 @@
 #include "worker/forward.h"
 #include "worker/request.h"
 #include "worker/tls.h"
+#include "worker/upstream.h"
 
 void
 request_answer_free(struct answer *ans)
@@ -169,6 +170,23 @@ request_redirect(struct worker *w, struct request *r, const struct msg_head *h, 
 	return 0;
 }
 
+/*
+ * The upstream that speaks the route's backend protocol, or NULL when there
+ * is none yet: h2c and h2 must not fall back to HTTP/1.1 silently, so they
+ * answer 502 until the HTTP/2 upstream (worker/h2client.c) serves them.
+ */
+static const struct upstream_ops *
+request_upstream(const struct snap_route *route)
+{
+	switch (route->proto) {
+	case SNAP_PROTO_HTTP1:
+	case SNAP_PROTO_HTTPS:	/* h1client runs TLS itself (worker/tlsclient.c) */
+		return &h1client_ops;
+	default:
+		return NULL;
+	}
+}
+
 /* The route's answer: an exchange, or why there is none. */
 static int
 request_forward(struct worker *w, const struct request_peer *peer, struct msg_head *h,
@@ -176,15 +194,21 @@ request_forward(struct worker *w, const struct request_peer *peer, struct msg_he
     struct snap *s, const struct snap_route *route)
 {
 	uint64_t limit = route->max_body != 0 ? route->max_body : w->cfg.max_body;
+	const struct upstream_ops *ops;
 	unsigned status;
 
 	if (route->be_count == 0)
 		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
 	if (limit != 0 && h->has_length && h->length > limit)
 		return request_refuse(w, r, h, 413, ERRPAGE_STATUS, start_us);
+	if ((ops = request_upstream(route)) == NULL) {
+		log_info("route %u: backend protocol %s not available", route->id,
+		    snap_proto_name(route->proto));
+		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
+	}
 	r->ex = exchange_start(w, &(struct exchange_req){ h, snap_ref(s), route, r->host,
 	    peer->client_ip, peer->tls ? "https" : "http", peer->trusted, peer->tls, start_us,
-	    limit }, NULL, sink, arg, &status);
+	    limit }, ops, sink, arg, &status);
 	if (r->ex == NULL)	/* the exchange logged it, with the backend it tried */
 		return request_error(w, status, ERRPAGE_STATUS, h, r->hsts, &r->ans);
 	return 0;
