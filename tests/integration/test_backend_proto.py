@@ -292,6 +292,16 @@ class BackendTLSTest(DaemonTestCase):
         # Without --backend-sni no name is sent: the address is what was checked.
         self.assertEqual(self.be_ip.snis[snis:], [None])
 
+    def test_next_connection_resumes_the_session(self):
+        host = self.route(self.be_ip, "--proto", "https", "--backend-ca", self.pki.ca,
+                          label="tlsresume")
+        n = len(self.be_ip.resumed)
+        # The backend closes after each answer: every request needs a new connection.
+        for _ in range(3):
+            self.assertEqual(self.daemon.get(host, "/then-close").status, 200)
+        wait_for(lambda: len(self.be_ip.resumed) >= n + 3, 10, "three TLS connections")
+        self.assertEqual(self.be_ip.resumed[n:], [False, True, True])
+
     def test_wrong_ca_refused_with_reason(self):
         host = self.route(self.be_ip, "--proto", "https", "--backend-ca", self.other_pki.ca,
                           label="tlswrongca")
