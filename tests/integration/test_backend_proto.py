@@ -124,6 +124,12 @@ class BackendProtoCtlTest(DaemonTestCase):
             bundle = b"# our CA\n" + ca + b"\nsome text\n" + f.read()
         self.daemon.ctl_ok("route", "set", host, "--backend-ca", self.file("bundle.pem", bundle))
         self.assertEqual(self.show(host)["backend_ca"], CA_SUBJECT + " (+1 more)")
+        # A bundle near the 32 KiB bound travels in one request.
+        copies = min(60, 32000 // len(ca))
+        path = self.file("many.pem", ca * copies)
+        self.assertGreater(os.path.getsize(path), 24000)
+        self.daemon.ctl_ok("route", "set", host, "--backend-ca", path)
+        self.assertEqual(self.show(host)["backend_ca"], CA_SUBJECT + " (+%d more)" % (copies - 1))
 
         # Back to a plain protocol: the TLS settings go, and the answer says so.
         out = self.daemon.ctl_ok("route", "set", host, "--proto", "http1")
