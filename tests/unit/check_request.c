@@ -31,6 +31,7 @@
 #include "worker/http1.h"
 #include "worker/request.h"
 #include "worker/tls.h"
+#include "worker/tlsclient.h"
 #include "worker/upstream.h"
 
 /* --- certificates for the redirect tests: a default, app (+ www.app), api */
@@ -87,7 +88,7 @@ certs_teardown(void)
 
 /* --- the snapshot: every backend is the test's listening socket */
 
-enum { R_APP, R_API, R_PLAIN, R_EMPTY, R_SMALL, R_BIG, R_N };
+enum { R_APP, R_API, R_PLAIN, R_EMPTY, R_SMALL, R_BIG, R_H2C, R_H2, R_TLS, R_N };
 
 static const struct snapb_host rq_hosts[] = {
 	{ .id = 10, .name = "app.example.com", .route = R_APP, .kind = SNAP_HOST_EXACT },
@@ -98,6 +99,9 @@ static const struct snapb_host rq_hosts[] = {
 	{ .id = 15, .name = "empty.example.com", .route = R_EMPTY, .kind = SNAP_HOST_EXACT },
 	{ .id = 16, .name = "small.example.com", .route = R_SMALL, .kind = SNAP_HOST_EXACT },
 	{ .id = 17, .name = "big.example.com", .route = R_BIG, .kind = SNAP_HOST_EXACT },
+	{ .id = 18, .name = "h2c.example.com", .route = R_H2C, .kind = SNAP_HOST_EXACT },
+	{ .id = 19, .name = "h2.example.com", .route = R_H2, .kind = SNAP_HOST_EXACT },
+	{ .id = 20, .name = "tls.example.com", .route = R_TLS, .kind = SNAP_HOST_EXACT },
 };
 
 static const struct snapb_chal rq_chals[] = {
@@ -126,6 +130,12 @@ rq_snap(uint32_t def, int noroutes)
 		    .max_body = 10 },
 		[R_BIG] = { .id = 6, .name = "big.example.com", .be_first = 4, .be_count = 1,
 		    .max_body = 5000 },
+		[R_H2C] = { .id = 7, .name = "h2c.example.com", .be_first = 5, .be_count = 1,
+		    .proto = SNAP_PROTO_H2C },
+		[R_H2] = { .id = 8, .name = "h2.example.com", .be_first = 6, .be_count = 1,
+		    .proto = SNAP_PROTO_H2 },
+		[R_TLS] = { .id = 9, .name = "tls.example.com", .be_first = 7, .be_count = 1,
+		    .proto = SNAP_PROTO_HTTPS, .backend_sni = "backend.test" },
 	};
 	const struct snapb_backend backends[] = {
 		{ 20, AF_INET, lport, { 127, 0, 0, 1 } },
@@ -133,11 +143,14 @@ rq_snap(uint32_t def, int noroutes)
 		{ 22, AF_INET, lport, { 127, 0, 0, 1 } },
 		{ 23, AF_INET, lport, { 127, 0, 0, 1 } },
 		{ 24, AF_INET, lport, { 127, 0, 0, 1 } },
+		{ 25, AF_INET, lport, { 127, 0, 0, 1 } },
+		{ 26, AF_INET, lport, { 127, 0, 0, 1 } },
+		{ 27, AF_INET, lport, { 127, 0, 0, 1 } },
 	};
 	struct snapb_input in = {
 		.routes = routes, .nroutes = noroutes ? 0 : R_N,
 		.hosts = rq_hosts, .nhosts = noroutes ? 0 : sizeof(rq_hosts) / sizeof(rq_hosts[0]),
-		.backends = backends, .nbackends = noroutes ? 0 : 5,
+		.backends = backends, .nbackends = noroutes ? 0 : 8,
 		.chals = rq_chals, .nchals = 1, .default_route = def, .generation = 1,
 	};
 
@@ -233,6 +246,7 @@ setup(void)
 	w.cfg.max_body = 1000;
 	w.cfg.access_log = 0;
 	ck_assert_int_eq(h1client_pools_init(&w), 0);
+	ck_assert_int_eq(tlsclient_init(&w), 0);
 
 	lfd = tw_listen(0, 16, &lport);
 
@@ -269,6 +283,7 @@ teardown(void)
 	tls_free(w.tls);
 	w.tls = NULL;
 	h1client_pools_free(&w);
+	tlsclient_free(&w);
 	balance_free(&w.balance);
 	buf_pool_clear(&w.bufs);
 	errpage_free(&w.errpages);
@@ -704,6 +719,21 @@ START_TEST(no_backends_502)
 }
 END_TEST
 
+/* h2c and h2 must not go to HTTP/1.1: 502 until there is an HTTP/2 upstream; https does. */
+START_TEST(backend_protocol_picks_the_upstream)
+{
+	step("GET / HTTP/1.1\r\nHost: h2c.example.com\r\n\r\n");
+	assert_page(502, ERRPAGE_STATUS);
+	ck_assert_ptr_null(r.ex);
+	step("GET / HTTP/1.1\r\nHost: h2.example.com\r\n\r\n");
+	assert_page(502, ERRPAGE_STATUS);
+	ck_assert_ptr_null(r.ex);
+	step("GET / HTTP/1.1\r\nHost: tls.example.com\r\n\r\n");
+	ck_assert_ptr_nonnull(r.ex);
+	ck_assert_uint_eq(tlsclient_count(&w), 1);	/* its context, made for the connection */
+}
+END_TEST
+
 START_TEST(body_limit_413)
 {
 #define POST_TO(host, framing) "POST / HTTP/1.1\r\nHost: " host "\r\n" framing "\r\n\r\n"
@@ -830,6 +860,7 @@ suite_request(void)
 	tcase_add_test(tc, hsts_over_tls_for_flagged_routes);
 	tcase_add_test(tc, not_found_or_welcome);
 	tcase_add_test(tc, no_backends_502);
+	tcase_add_test(tc, backend_protocol_picks_the_upstream);
 	tcase_add_test(tc, body_limit_413);
 	tcase_add_test(tc, exchange_started);
 	tcase_add_test(tc, exchange_holds_its_snapshot);
