@@ -8,6 +8,7 @@
 #define HALOYD_WORKER_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define BUF_SIZE (32 * 1024)
@@ -52,8 +53,10 @@ buf_tail(const struct buf *b)
 
 /* Appends n bytes (the caller checked buf_room). */
 void buf_append(struct buf *b, const void *p, size_t n);
-/* Appends formatted text; -1 when it does not fit (nothing appended). */
-int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends n bytes when they fit; 0, or -1 (nothing appended). The data path's printf. */
+int buf_add(struct buf *b, const void *p, size_t n);
+/* Appends v in decimal (base 10) or hexadecimal (16) when it fits; 0 or -1. */
+int buf_add_num(struct buf *b, uint64_t v, unsigned base);
 void buf_consume(struct buf *b, size_t n);
 
 /* read() into the tail: bytes read, 0 at EOF, -1 with errno. */
