@@ -91,7 +91,8 @@ ex_kick_run(void *arg)
 		ex->dead = 1;
 		accesslog_write(ex->w, &(struct accesslog_entry){
 		    .req = ex->req.head, .host = ex->req.host, .backend = "", .request_id = ex->reqid,
-		    .status = 413, .bytes_in = ex->bytes_in, .start_us = ex->req.start_us });
+		    .status = 413, .local = !ex->head_sent, .bytes_in = ex->bytes_in,
+		    .start_us = ex->req.start_us });
 		ops->fail(ex->arg, ex->head_sent ? 0 : 413);
 		ex_free(ex);
 	}
@@ -104,8 +105,9 @@ ex_kick(struct exchange *ex)
 	(void)ev_defer_once(ex->w->loop, ex_kick_run, ex, &ex->kick_pending);
 }
 
+/* local: the status is an answer of ours (the sink answers it), not the backend's. */
 static void
-ex_log(struct exchange *ex, unsigned status)
+ex_log(struct exchange *ex, unsigned status, int local)
 {
 	char be[ADDR_STR_MAX] = "";
 
@@ -116,7 +118,7 @@ ex_log(struct exchange *ex, unsigned status)
 		accesslog_backend(ex->be, be, sizeof(be));
 	accesslog_write(ex->w, &(struct accesslog_entry){
 	    .req = ex->req.head, .host = ex->req.host, .backend = be, .request_id = ex->reqid,
-	    .status = status, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
+	    .status = status, .local = local, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
 	    .start_us = ex->req.start_us });
 }
 
@@ -126,7 +128,7 @@ ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status)
 {
 	const struct sink_ops *ops = ex->ops;
 
-	ex_log(ex, ok ? ex->status : status);
+	ex_log(ex, ok ? ex->status : status, !ok && !ex->head_sent);
 	ex->ops = NULL;
 	ex->dead = 1;
 	/* No more events; a response it ends stays readable until the stream's deferred free. */
@@ -228,7 +230,7 @@ ex_on_head(void *arg, struct msg_head *resp)
 		ex->pipe = 1;
 		ex->req_done = 0;	/* the client's bytes flow on until it half-closes */
 		ex->status = 101;
-		ex_log(ex, 101);
+		ex_log(ex, 101, 0);
 	} else if (resp->status / 100 != 1)
 		ex->status = resp->status;
 	if (ex->ops->head(ex->arg, resp, nobody) == -1)
@@ -382,7 +384,7 @@ exchange_start(struct worker *w, const struct exchange_req *r, const struct upst
 		goto fail;
 	return ex;
 fail:
-	ex_log(ex, *status);	/* with the last backend tried */
+	ex_log(ex, *status, 1);	/* with the last backend tried */
 	ex_free(ex);
 	return NULL;
 }
@@ -458,7 +460,7 @@ exchange_abort(struct exchange *ex, unsigned status)
 	if (ex->dead)
 		return;
 	if (status != 0)
-		ex_log(ex, ex->pipe ? ex->status : status);
+		ex_log(ex, ex->pipe ? ex->status : status, 0);
 	ex->ops = NULL;
 	ex->dead = 1;
 	if (ex->up != NULL)
