@@ -67,6 +67,20 @@ buf_pool_clear(struct buf_pool *p)
 	p->nfree = 0;
 }
 
+void
+buf_pool_trim(struct buf_pool *p)
+{
+	size_t keep = p->nfree / 2 > BUF_POOL_IDLE ? p->nfree / 2 : BUF_POOL_IDLE;
+	void *next;
+
+	while (p->nfree > keep) {
+		memcpy(&next, p->free, sizeof(void *));
+		free(p->free);
+		p->free = next;
+		p->nfree--;
+	}
+}
+
 size_t
 buf_room(struct buf *b)
 {

@@ -12,7 +12,13 @@
 #include <sys/types.h>
 
 #define BUF_SIZE (32 * 1024)
-#define BUF_POOL_KEEP 32	/* free blocks kept for reuse */
+/*
+ * Free blocks kept: an HTTP/2 client keeps hundreds of requests in flight,
+ * and with fewer kept every request went through malloc and free. A quiet
+ * worker halves what it keeps down to BUF_POOL_IDLE (buf_pool_trim).
+ */
+#define BUF_POOL_KEEP 256
+#define BUF_POOL_IDLE 32
 
 struct buf {
 	char *data;	/* NULL when not holding a block */
@@ -36,6 +42,8 @@ int buf_get(struct buf_pool *p, struct buf *b);
 void buf_put(struct buf_pool *p, struct buf *b);
 /* Frees every pooled block. */
 void buf_pool_clear(struct buf_pool *p);
+/* Frees pooled blocks beyond half of them, keeping at least BUF_POOL_IDLE. */
+void buf_pool_trim(struct buf_pool *p);
 
 static inline char *
 buf_head(const struct buf *b)
