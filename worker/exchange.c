@@ -404,7 +404,7 @@ exchange_start(struct worker *w, const struct exchange_req *r, const struct upst
 	ex->up_ops = ops != NULL ? ops : &h1client_ops;
 	ev_timer_init(&ex->timer, ex_on_timer, ex);
 	ex_deadline(ex);
-	snprintf(ex->reqid, sizeof(ex->reqid), "%016" PRIx64, w->reqid_base + w->requests);
+	util_hex64(ex->reqid, w->reqid_base + w->requests);
 	ex->start = balance_start(w, r->route);
 	if (forward_request(r->head, &(struct fwd_info){ r->client_ip, r->proto, ex->reqid,
 	    r->trusted }) == -1) {

@@ -581,6 +581,7 @@ START_TEST(ex_forwards_and_streams)
 	ck_assert_str_eq(field(s->req, "x-forwarded-host"), "app.test");
 	ck_assert_ptr_nonnull(rid = field(s->req, "x-request-id"));
 	ck_assert_uint_eq(strlen(rid), 16);
+	ck_assert_uint_eq(strspn(rid, "0123456789abcdef"), 16);
 	ck_assert_str_eq(field(s->req, "host"), "app.test");
 	ck_assert_str_eq(field(s->req, "user-agent"), "t");
 	ck_assert_ptr_null(field(s->req, "connection"));
