@@ -28,5 +28,6 @@ Suite *suite_exchange(void);
 Suite *suite_h1client(void);
 Suite *suite_h1server(void);
 Suite *suite_h2server(void);
+Suite *suite_h2scan(void);
 
 #endif
