@@ -52,7 +52,8 @@
  *   queued (nghttp2), and "glitches": frames that cost us work but carry no
  *   request (PING, SETTINGS, PRIORITY, RST_STREAM, empty DATA without
  *   END_STREAM, WINDOW_UPDATEs beyond what the DATA we sent earns,
- *   server-provoked resets as in "MadeYouReset"), at most H2_GLITCH_MAX
+ *   every RST_STREAM we send: resets provoked as in "MadeYouReset" and
+ *   streams refused past the concurrency limit), at most H2_GLITCH_MAX
  *   within H2_GLITCH_WINDOW_MS, as HAProxy counts them. A client acknowledges
  *   each DATA frame with up to two WINDOW_UPDATEs (stream and connection):
  *   those are work we asked for, not glitches.
@@ -519,9 +520,11 @@ h2_pump(struct h2stream *st)
 static int
 h2_calm(struct h2s *s, const char *why)
 {
-	log_notice("client %s: HTTP/2 %s: closing the connection", s->c->ip, why);
-	nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
-	s->broken = 1;
+	if (!s->broken) {	/* once: a batch of frames may go on counting after it */
+		log_notice("client %s: HTTP/2 %s: closing the connection", s->c->ip, why);
+		nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+		s->broken = 1;
+	}
 	return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
@@ -565,6 +568,14 @@ h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 		h2_glitch_window(s);
 		s->data_out++;
 	}
+	/*
+	 * Every stream we reset is a glitch, whatever provoked it ("MadeYouReset":
+	 * frames that are stream errors) and streams refused past the concurrency
+	 * limit, which nghttp2 resets without ever opening them. A failure here
+	 * would fail the send before the GOAWAY is out: h2_calm queued it.
+	 */
+	if (f->hd.type == NGHTTP2_RST_STREAM)
+		(void)h2_glitch(s);
 	return 0;
 }
 
@@ -755,8 +766,10 @@ h2_on_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 		nghttp2_session_set_stream_user_data(ng, id, NULL);
 		h2_stream_free(st);
 	}
-	/* A stream that ended in an error (sent or provoked: "MadeYouReset") is a glitch. */
-	return code != NGHTTP2_NO_ERROR ? h2_glitch(arg) : 0;
+	/* One that ended in an error was a glitch already: its RST_STREAM, ours or the client's. */
+	(void)code;
+	(void)arg;
+	return 0;
 }
 
 /* --- the session */
