@@ -9,16 +9,16 @@ only it; prior knowledge on a plain listener; --http2 off; 100 concurrent
 streams on one connection (h2load, and python-h2 checking every body);
 :authority and Host (neither: 400, also over hand-made frames: padded, split
 over CONTINUATION); 414 and 431 at HTTP/1.1's limits; forwarding headers and
-hop-by-hop rules; uploads with
-and without content-length, request and response trailers, a 64 MiB
-download; flow control (a stream that is not read stalls alone, and the
-worker's memory stays bounded); error pages, port-80 redirects, HSTS, 413
-and access entries over HTTP/2; GOAWAY on a graceful stop and after the
-keep-alive time.
+hop-by-hop rules; uploads with and without content-length, request and
+response trailers, a 64 MiB download; flow control (a stream that is not read
+stalls alone, and the worker's memory stays bounded); error pages, port-80
+redirects, HSTS, 413 and access entries over HTTP/2; GOAWAY on a graceful stop
+and after the keep-alive time; an ACME HTTP-01 challenge answered over h2c
+(pebble validates through a relay that asks haloyd with prior knowledge).
 
-Not here yet (later steps of the issue): flood hardening, RFC 9113 section
-8 conformance beyond nghttp2's own checks, WebSocket over HTTP/2, the
-benchmark.
+Elsewhere: flood hardening (test_http2_abuse), RFC 9113 section 8
+(test_http2_conformance), WebSocket over HTTP/2 (test_http2_websocket), 1 GiB
+transfers and a stalled upload (test_http2_flow).
 
 Memory bound: while a stream is stalled on a 1 GiB download and another
 stream on the same connection reads 128 MiB, the worker's VmRSS grows by
@@ -27,6 +27,7 @@ less than RSS_GROWTH_MAX over its value before.
 import hashlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -49,6 +50,7 @@ import hyperframe.frame
 from . import harness
 from .backend import Backend, header
 from .harness import DaemonTestCase, unique_host, wait_for
+from .test_acme import Pebble, acme_user
 from .test_datapath import (PATTERN, RSS_GROWTH_MAX, RssWatch, RouteMixin, access_lines,
                             assert_error_page, closed_port, xff)
 from .test_tls import HttpsTestCase
@@ -1179,6 +1181,108 @@ class Http2GracefulStopTest(RouteMixin, unittest.TestCase):
         self.assertFalse(c.streams[drip].ended, "a 20 s stream could not end within 2 s")
         self.assertEqual(self.daemon.wait_exit(20), 0, self.daemon.log_tail())
         self.daemon.check_log()
+
+
+class H2cRelay:
+    """An HTTP/1.1 server for pebble's HTTP-01 validations that asks haloyd for each
+    answer over a prior-knowledge h2c connection (python3-h2) and hands it back; every
+    exchange is recorded (host, path, status, body)."""
+
+    def __init__(self):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.target = None      # haloyd's plain port
+        self.records = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        with c:
+            try:
+                c.settimeout(TIMEOUT)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    b = c.recv(65536)
+                    if not b:
+                        return
+                    data += b
+                lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+                path = lines[0].split()[1]
+                host = [ln.split(":", 1)[1].strip() for ln in lines[1:]
+                        if ln.lower().startswith("host:")][0]
+                h2c = H2Client(self.target)
+                try:
+                    r = h2c.get(host, path)
+                finally:
+                    h2c.close()
+                body = bytes(r.data)
+                self.records.append({"host": host, "path": path, "status": r.status,
+                                     "body": body})
+                c.sendall(b"HTTP/1.1 %d Relayed\r\nContent-Length: %d\r\nConnection: close"
+                          b"\r\n\r\n%s" % (r.status, len(body), body))
+            except (OSError, AssertionError, IndexError) as e:
+                self.records.append({"error": repr(e)})
+
+    def close(self):
+        self.ls.close()
+
+
+class AcmeOverH2cTest(unittest.TestCase):
+    """ACME HTTP-01 over HTTP/2 with prior knowledge: pebble's validations reach haloyd's
+    plain listener through H2cRelay, so a certificate is issued only if haloyd answered
+    the challenge over h2c."""
+
+    def test_http01_challenge_answered_over_h2c(self):
+        relay = H2cRelay()
+        self.addCleanup(relay.close)
+        pebble = Pebble(relay.port).start()     # validations go to the relay's port
+        self.addCleanup(pebble.close)
+        d = harness.Daemon(1, ["--listen-https", "127.0.0.1:%d" % harness.free_port(),
+                               "--acme", "on", "--acme-directory", pebble.directory,
+                               "--acme-ca-file", pebble.ca_file, "--acme-email", "ops@example.com",
+                               "--acme-user", acme_user(), "--acme-backoff-max", "1h"])
+        self.addCleanup(d.close)
+        d.start()
+        relay.target = d.port
+        be = Backend("acme-h2c").start()
+        self.addCleanup(be.stop)
+        name = unique_host("acme-h2c")
+        mark = d.log_size()
+        d.ctl_ok("route", "add", name, be.addr)
+
+        def valid():
+            rc, out, _ = d.ctl("--json", "cert", "status", name)
+            rows = json.loads(out) if rc == 0 else []
+            return rows and rows[0]["state"] == "valid"
+        wait_for(valid, 60, "a certificate for %s validated over h2c" % name,
+                 lambda: "%r\n%s%s" % (relay.records, d.log_tail(), pebble.log_tail()))
+        self.assertNotIn("error", [k for r in relay.records for k in r], relay.records)
+        chal = [r for r in relay.records if r["path"].startswith("/.well-known/acme-challenge/")]
+        self.assertTrue(chal, relay.records)
+        for r in chal:
+            token = r["path"].rsplit("/", 1)[1]
+            self.assertEqual(r["status"], 200, r)
+            self.assertRegex(r["body"].decode(), r"^%s\.[A-Za-z0-9_-]{43}$" % re.escape(token))
+            self.assertEqual(r["host"].split(":")[0], name)
+        lines = access_lines(d.log_text(mark), name)
+        self.assertIn(("200", chal[0]["path"], "HTTP/2.0"),
+                      [(e["STATUS"], e["PATH"], e["PROTO"]) for e in lines])
+        self.assertEqual(be.records(), [], "the challenge never reached the backend")
+        # Once issued, the answer is gone from the snapshot: 404 over h2c too.
+        c = H2Client(d.port)
+        self.addCleanup(c.close)
+        r = wait_for(lambda: (lambda x: x if x.status == 404 else None)(
+            c.get(name, chal[0]["path"])), 10, "the challenge to be withdrawn")
+        self.assertEqual(r.status, 404)
 
 
 if __name__ == "__main__":
