@@ -81,9 +81,11 @@ struct h2stream {
 	struct buf out;			/* response body bytes waiting for the client's window */
 	struct msg_head trailers;	/* the response's, sent after the last DATA */
 	size_t decoded;			/* header bytes this block decoded to (HPACK bombs) */
+	uint16_t crumbs;		/* cookie fields after the first: one field once joined */
 	unsigned head_error : 9;	/* the request head broke our limits: 414 or 431 */
 	unsigned pseudo : 3;		/* :method, :scheme, :path seen (H2_PS_*) */
 	unsigned authority : 1;		/* :authority or Host seen */
+	unsigned cookie : 1;		/* a cookie field seen */
 	unsigned started : 1;		/* the request step ran */
 	unsigned in_end : 1;		/* the client sent END_STREAM */
 	unsigned in_end_sent : 1;	/* the exchange was told */
@@ -666,11 +668,21 @@ h2_field(struct h2stream *st, const uint8_t *name, size_t nlen, const uint8_t *v
 		st->head_error = trailer ? 400 : h2_pseudo(&st->req, name, nlen, value, vlen);
 		return;
 	}
-	/* Answered once the head is complete (the stream stays in sync). */
+	/*
+	 * Answered once the head is complete (the stream stays in sync). Cookie
+	 * crumbs (RFC 9113 8.2.3) count as the one field HTTP/1.1 would carry;
+	 * the message's own slot bound still caps them.
+	 */
 	if (st->req.len + nlen + vlen > (trailer ? MSG_HEAD_MAX + MSG_TRAILER_MAX : MSG_HEAD_MAX) ||
-	    msg_nheaders(&st->req) >= MSG_FIELDS_MAX ||
-	    msg_add_n(&st->req, (const char *)name, nlen, (const char *)value, vlen, trailer) == -1)
+	    msg_nheaders(&st->req) - st->crumbs >= MSG_FIELDS_MAX ||
+	    msg_add_n(&st->req, (const char *)name, nlen, (const char *)value, vlen, trailer) == -1) {
 		st->head_error = 431;
+		return;
+	}
+	if (!trailer && nlen == 6 && memcmp(name, "cookie", 6) == 0) {
+		st->crumbs += st->cookie;
+		st->cookie = 1;
+	}
 }
 
 static int
