@@ -651,6 +651,10 @@ class Http2Test(Http2Mixin, HttpsTestCase):
         r = c.get(host, "/neither", pseudo=[(":method", "GET"), (":scheme", "http"),
                                             (":path", "/neither")])
         assert_error_page(self, r.status, r.headers, bytes(r.data), 400)
+        tc = self.client(tls=True, sni=host, validate=False)    # and over TLS
+        r = tc.get(host, "/neither", pseudo=[(":method", "GET"), (":scheme", "https"),
+                                             (":path", "/neither")])
+        assert_error_page(self, r.status, r.headers, bytes(r.data), 400)
         self.assertEqual(self.be.records("/both-different") + self.be.records("/neither"), [])
         r = c.get(host, "/after-400s")
         self.assertEqual(r.status, 200, "the connection serves on after the 400s")
