@@ -707,8 +707,9 @@ h2_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, s
 	 * A request with neither :authority nor Host is RFC 9113's to send (8.3.1)
 	 * but nghttp2 resets it once the block ends, before any callback of ours:
 	 * pause after each field of such a head so h2_recv can answer it 400 first.
+	 * Not past our limits: at most MSG_FIELDS_MAX pauses a block (then it is reset).
 	 */
-	if (st->authority || st->pseudo != H2_PS_ALL)
+	if (st->authority || st->pseudo != H2_PS_ALL || st->head_error != 0)
 		return 0;
 	s->paused = st;
 	return NGHTTP2_ERR_PAUSE;

@@ -688,12 +688,20 @@ class Http2Test(Http2Mixin, HttpsTestCase):
             assert_error_page(self, c.status(sid), st["headers"], st["data"], 400)
             # nghttp2 resets the stream once it read the block: only after our END_STREAM.
             self.assertIn(st["reset_after_end"], (None, True), st)
+        # Past our limits as well (101 fields): the pauses stop at the limit, and
+        # nghttp2's reset is the answer.
+        many = HF(9, c.block(pseudo("/many") + [("x-f%d" % i, "v") for i in range(101)]),
+                  flags=["END_HEADERS", "END_STREAM"])
+        c.send(many)
+        c.wait(lambda: c.streams[9]["reset"] is not None, "the reset of stream 9")
+        self.assertEqual((c.streams[9]["headers"], c.streams[9]["reset"]),
+                         (None, h2.errors.ErrorCodes.PROTOCOL_ERROR))
         # The connection serves on; nothing reached the backend but the last request.
-        ok = HF(9, c.block(pseudo("/after") + [(":authority", host)]),
+        ok = HF(11, c.block(pseudo("/after") + [(":authority", host)]),
                 flags=["END_HEADERS", "END_STREAM"])
         c.send(ok)
-        c.wait(lambda: c.streams[9]["ended"], "the answer on stream 9")
-        self.assertEqual((c.status(9), c.streams[9]["data"]), (200, be.hello()))
+        c.wait(lambda: c.streams[11]["ended"], "the answer on stream 11")
+        self.assertEqual((c.status(11), c.streams[11]["data"]), (200, be.hello()))
         self.assertEqual([r["path"] for r in be.records()], ["/after"])
         self.assertIsNone(c.goaway)
         # The answers are logged like any local one.
