@@ -35,6 +35,7 @@ struct h1conn {
 	int fd;
 	int reused;		/* came from the pool: may be stale */
 	int connecting;		/* connect() still in progress */
+	int readable;		/* epoll said input (or EOF) is waiting: a read will not be wasted */
 	struct ev_io io;
 	struct ev_timer timer;	/* idle in the pool, connect timeout in use */
 	struct ustream *s;	/* the stream using it, NULL in the pool */
@@ -155,7 +156,8 @@ h1conn_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	struct h1conn *c = io->arg;
 
 	(void)l;
-	(void)events;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		c->readable = 1;
 	if (c->s == NULL)
 		h1pool_drop(c);
 	else if (!c->connecting || h1c_connect_done(c->s) == 0)
@@ -493,9 +495,19 @@ h1c_read(struct ustream *s)
 {
 	ssize_t n;
 
-	if (s->eof || buf_get(&s->w->bufs, &s->in) == -1 || buf_room(&s->in) == 0)
+	size_t room;
+
+	/*
+	 * Only after epoll said so: right after a request went out, the answer
+	 * is not there yet, and a read would only say EAGAIN. Epoll is level
+	 * triggered: whatever a short read left is reported again.
+	 */
+	if (s->eof || !s->c->readable || buf_get(&s->w->bufs, &s->in) == -1 ||
+	    (room = buf_room(&s->in)) == 0)
 		return 0;
 	n = buf_read_fd(&s->in, s->c->fd);
+	if (n == -1 || (size_t)n < room)
+		s->c->readable = 0;
 	if (n > 0)
 		s->got_byte = 1;
 	else if (n == 0)

@@ -29,6 +29,7 @@
 #include "worker/conn.h"
 #include "worker/context.h"
 #include "worker/exchange.h"
+#include "worker/h2mem.h"
 #include "worker/h2scan.h"
 #include "worker/request.h"
 
@@ -39,6 +40,7 @@
 #define H2_PS_SCHEME 2
 #define H2_PS_PATH 4
 #define H2_PS_ALL 7
+#define H2_TRIM_MS 1000			/* idle this long: the session gives its buffers' pages back */
 
 /*
  * Abuse bounds (ARCHITECTURE.md "HTTP/2" says why these values). Each ends
@@ -99,6 +101,7 @@ struct h2stream {
 struct h2s {
 	struct conn *c;
 	nghttp2_session *ng;
+	struct h2mem mem;		/* nghttp2's allocator */
 	struct h2stream *streams;
 	uint32_t nstreams;
 	const uint8_t *pend;		/* mem_send output not yet copied into c->out */
@@ -110,6 +113,7 @@ struct h2s {
 	struct h2scan scan;		/* where the header block nghttp2 reads ends */
 	unsigned goaway : 1;		/* a stop began: GOAWAY sent, in-flight streams finish */
 	unsigned broken : 1;		/* a connection error: flush what is queued, then close */
+	unsigned trim_due : 1;		/* the idle timer runs to H2_TRIM_MS, then to keep-alive */
 };
 
 static const struct sink_ops h2_sink;
@@ -916,21 +920,34 @@ h2s_run(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	if (s->nstreams == 0 && !ev_timer_armed(&c->timer))
-		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.keepalive_timeout_ms);
-	else if (s->nstreams > 0)
+	if (s->nstreams == 0 && !ev_timer_armed(&c->timer)) {
+		s->trim_due = c->w->cfg.keepalive_timeout_ms > H2_TRIM_MS;
+		ev_timer_start(c->w->loop, &c->timer, s->trim_due ? H2_TRIM_MS :
+		    c->w->cfg.keepalive_timeout_ms);
+	} else if (s->nstreams > 0)
 		ev_timer_stop(c->w->loop, &c->timer);
 	if (s->pend_len > 0)
 		conn_kick(c);	/* more to copy once out drains: EPOLLOUT brings us back too */
 	(void)conn_watch(c, !s->broken);
 }
 
-/* Idle for the keep-alive time: GOAWAY, then close once it is out. */
+/*
+ * Idle for H2_TRIM_MS: the session's buffers give their pages back and the
+ * timer runs on to the keep-alive time. Idle for that: GOAWAY, then close
+ * once it is out.
+ */
 static void
 h2s_timeout(struct conn *c)
 {
 	struct h2s *s = c->sess;
 
+	if (s->trim_due) {
+		s->trim_due = 0;
+		if (s->nstreams == 0 && s->pend_len == 0 && !nghttp2_session_want_write(s->ng))
+			h2mem_trim(&s->mem);
+		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.keepalive_timeout_ms - H2_TRIM_MS);
+		return;
+	}
 	nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
 	    nghttp2_session_get_last_proc_stream_id(s->ng), NGHTTP2_NO_ERROR, NULL, 0);
 	s->broken = 1;
@@ -988,8 +1005,23 @@ h2s_start(struct conn *c)
 	nghttp2_option_set_stream_reset_rate_limit(opt, H2_RESET_BURST, H2_RESET_RATE);
 	nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
 	nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
-	if (nghttp2_session_server_new2(&s->ng, cb, s, opt) != 0)
+	/*
+	 * Responses are encoded with the static table and Huffman only, as nginx
+	 * does: a dynamic table would keep up to 4 KiB per connection (a new Date
+	 * every second) for a few bytes per response.
+	 */
+	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
+	/* A closed stream is forgotten, not kept for the priority tree: idle is small. */
+	nghttp2_option_set_no_closed_streams(opt, 1);
+	h2mem_init(&s->mem);
+	h2mem_creating(&s->mem, 1);
+	rc = nghttp2_session_server_new3(&s->ng, cb, s, opt, &s->mem.mem);
+	h2mem_creating(&s->mem, 0);
+	if (rc != 0) {
+		rc = -1;
 		goto out;
+	}
+	rc = -1;
 	c->sess = s;
 	if (h2s_settings(s) == -1)
 		goto out;
