@@ -4,7 +4,8 @@
  * for the port-80 redirects, and a listening socket as every backend so an
  * exchange can start. Covered: the host (missing, bad, absolute-form),
  * CONNECT, ACME challenge answers, the port-80 redirect, HSTS, 404 and the
- * welcome page, 502, 413 and the start of an exchange.
+ * welcome page, 502, 413 and the start of an exchange; gRPC calls over
+ * HTTP/2 answered with a trailers-only gRPC status instead of a page.
  */
 #include "config.h"
 
@@ -839,6 +840,66 @@ START_TEST(session_errors)
 }
 END_TEST
 
+/* The step for an HTTP/2 request: parsed as HTTP/1.1, then marked as h2server marks it. */
+static void
+step_h2(const char *raw)
+{
+	ssize_t n;
+
+	done();
+	h1_reset(parser);
+	n = h1_feed(parser, raw, strlen(raw));
+	ck_assert_msg(n == (ssize_t)strlen(raw), "parse: %zd (%u)", n, h1_error(parser));
+	req.major = 2;
+	req.minor = 0;
+	ck_assert_int_eq(request_step(&w, &peer_tls, &req, util_now_us(), &sink, NULL, &r), 0);
+}
+
+/* A trailers-only gRPC answer with code and message. */
+static void
+assert_grpc(const char *code, const char *message)
+{
+	ck_assert_uint_eq(status(), 200);
+	ck_assert_str_eq(ans_field("content-type"), "application/grpc");
+	ck_assert_str_eq(ans_field("grpc-status"), code);
+	ck_assert_str_eq(ans_field("grpc-message"), message);
+	ck_assert_int_eq(r.ans.head.has_length, 0);
+	ck_assert_uint_eq(r.ans.body_len, 0);
+	ck_assert_ptr_null(r.ans.body);
+}
+
+#define GRPC_TO(host, extra) "POST /pkg.Svc/Call HTTP/1.1\r\nHost: " host "\r\n" \
+    "Content-Type: application/grpc\r\nTE: trailers\r\n" extra "\r\n"
+
+START_TEST(grpc_errors_are_grpc_status)
+{
+	struct answer ans;
+
+	step_h2(GRPC_TO("nowhere.test", ""));
+	assert_grpc("12", "haloyd: no route for this host");
+	step_h2(GRPC_TO("empty.example.com", ""));
+	assert_grpc("14", "haloyd: no backend available");
+	step_h2(GRPC_TO("small.example.com", "Content-Length: 11\r\n"));
+	assert_grpc("8", "haloyd: request body too large");
+	/* The same requests over HTTP/1.1 (no gRPC client there) or not gRPC: the HTTP pages. */
+	step(GRPC_TO("empty.example.com", ""));
+	assert_page(502, ERRPAGE_STATUS);
+	step_h2("POST / HTTP/1.1\r\nHost: empty.example.com\r\nContent-Type: text/plain\r\n\r\n");
+	assert_page(502, ERRPAGE_STATUS);
+	/* A session's own error, or an exchange's timeout, for a gRPC call. */
+	step_h2(GRPC_TO("app.example.com", ""));
+	ck_assert_ptr_nonnull(r.ex);
+	msg_init(&ans.head);
+	ck_assert_int_eq(request_error(&w, 504, ERRPAGE_STATUS, &req, 1, &ans), 0);
+	ck_assert_uint_eq(ans.head.status, 200);
+	ck_assert_str_eq(msg_value(&ans.head, msg_find(&ans.head, "grpc-status")), "4");
+	ck_assert_ptr_nonnull(msg_find(&ans.head, "strict-transport-security"));
+	ck_assert_uint_eq(ans.body_len, 0);
+	request_answer_free(&ans);
+}
+END_TEST
+#undef GRPC_TO
+
 Suite *
 suite_request(void)
 {
@@ -865,6 +926,7 @@ suite_request(void)
 	tcase_add_test(tc, exchange_started);
 	tcase_add_test(tc, exchange_holds_its_snapshot);
 	tcase_add_test(tc, session_errors);
+	tcase_add_test(tc, grpc_errors_are_grpc_status);
 	suite_add_tcase(s, tc);
 	return s;
 }
