@@ -278,7 +278,8 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 	int p;
 
 	/* "" clears a CA or server name too (haloyd-ctl --backend-ca ''). */
-	if (strcmp(val, "default") == 0 || (val[0] == '\0' && (o->kind == RSET_CA || o->kind == RSET_SNI))) {
+	if (strcmp(val, "default") == 0 ||
+	    (val[0] == '\0' && (o->kind == RSET_CA || o->kind == RSET_SNI))) {
 		*v = STORE_DEFAULT;
 		return 0;
 	}
