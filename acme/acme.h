@@ -150,6 +150,7 @@ struct acme {
 	struct acme_client cl;
 	struct acme_order *order;	/* at most one at a time */
 	int configured;
+	int account_sent;	/* MSG_A_ACCOUNT went to the master */
 };
 
 /* Sends a message to the master; -1 when the socket is broken. */

@@ -207,6 +207,25 @@ out:
 	return rc;
 }
 
+/* The account's thumbprint to the master, once: it publishes only answers that end with it. */
+static int
+order_account(struct acme *a, struct acme_error *e)
+{
+	uint8_t buf[2 + MSG_A_THUMBPRINT_LEN];
+	struct wbuf b;
+
+	if (a->account_sent)
+		return 0;
+	wb_init(&b, buf, sizeof(buf));
+	wb_str(&b, a->cl.thumbprint);
+	if (b.bad || acme_send(a, MSG_A_ACCOUNT, buf, b.len) == -1) {
+		acme_error_set(e, "internal", "cannot tell the master the account's thumbprint");
+		return -1;
+	}
+	a->account_sent = 1;
+	return 0;
+}
+
 int
 order_start(struct acme *a, uint64_t id, char **names, size_t n)
 {
@@ -224,7 +243,8 @@ order_start(struct acme *a, uint64_t id, char **names, size_t n)
 	a->order = o;
 	memset(&e, 0, sizeof(e));
 	order_log(o, LOG_INFO, "order %llu for %zu name(s)", (unsigned long long)id, n);
-	if (acme_client_ready(&a->cl, &e) == -1 || order_new(o, &e) == -1) {
+	if (acme_client_ready(&a->cl, &e) == -1 || order_account(a, &e) == -1 ||
+	    order_new(o, &e) == -1) {
 		order_fail(o, &e);
 		return 0;
 	}

@@ -180,9 +180,15 @@ b64u_only(const char *s, size_t n)
  * the running order, and be token "." thumbprint (43 base64url characters,
  * a SHA-256), so workers never serve anything else.
  */
+/*
+ * A name of the running order, a base64url token, and "TOKEN.THUMBPRINT" with
+ * the account's thumbprint: whatever the child says, only an answer bound to
+ * its account key is published.
+ */
 static int
-chal_check(const struct acme_run *r, const char *host, const char *token, const char *keyauth)
+chal_check(const struct acme_peer *a, const char *host, const char *token, const char *keyauth)
 {
+	const struct acme_run *r = &a->run;
 	size_t i, tl = strlen(token);
 
 	for (i = 0; i < r->nnames; i++)
@@ -190,9 +196,29 @@ chal_check(const struct acme_run *r, const char *host, const char *token, const 
 			break;
 	if (i == r->nnames || tl == 0 || !b64u_only(token, tl))
 		return -1;
-	if (strncmp(keyauth, token, tl) != 0 || keyauth[tl] != '.' ||
-	    strlen(keyauth + tl + 1) != 43 || !b64u_only(keyauth + tl + 1, 43))
+	if (strncmp(keyauth, token, tl) != 0 || keyauth[tl] != '.')
 		return -1;
+	if (a->thumbprint[0] == '\0' || strcmp(keyauth + tl + 1, a->thumbprint) != 0) {
+		log_warnx("acme %s: refused a key authorisation not bound to the account's key", host);
+		return -1;
+	}
+	return 0;
+}
+
+/* The account's thumbprint, once per child: a second, different one is a broken child. */
+static int
+on_account(void *arg, struct ipc_msg *msg)
+{
+	struct acme_peer *a = arg;
+	char t[MSG_A_THUMBPRINT_LEN + 2];
+	struct cur cu;
+
+	cur_init(&cu, msg->data, msg->h.len);
+	if (cur_str(&cu, t, sizeof(t)) == -1 || cur_end(&cu) == -1 ||
+	    strlen(t) != MSG_A_THUMBPRINT_LEN || !b64u_only(t, MSG_A_THUMBPRINT_LEN) ||
+	    (a->thumbprint[0] != '\0' && strcmp(t, a->thumbprint) != 0))
+		return -1;
+	util_strlcpy(a->thumbprint, t, sizeof(a->thumbprint));
 	return 0;
 }
 
@@ -210,7 +236,7 @@ on_chal_add(void *arg, struct ipc_msg *msg)
 	if (cur_str(&cu, host, sizeof(host)) == -1 || cur_str(&cu, token, sizeof(token)) == -1 ||
 	    cur_str(&cu, keyauth, sizeof(keyauth)) == -1 || cur_end(&cu) == -1 ||
 	    id != a->run.id || a->run.waiting || a->nchals == SNAP_CHAL_MAX ||
-	    chal_check(&a->run, host, token, keyauth) == -1)
+	    chal_check(a, host, token, keyauth) == -1)
 		return -1;
 	c = &a->chals[a->nchals++];
 	util_strlcpy(c->token, token, sizeof(c->token));
@@ -397,6 +423,7 @@ static const struct ipc_handler acme_handlers[] = {
 	    8 + S(MSG_NAME_MAX) + S(MSG_A_TOKEN_MAX) + S(SNAP_CHAL_KEYAUTH_MAX), on_chal_add },
 	{ MSG_A_CERT, IPC_FD_NONE, 8 + 2 * S(1), 8 + S(MSG_A_CHAIN_MAX) + S(MSG_A_KEY_MAX), on_cert },
 	{ MSG_A_FAIL, IPC_FD_NONE, 8 + 2 * S(1) + 4, 8 + S(127) + S(511) + 4, on_fail },
+	{ MSG_A_ACCOUNT, IPC_FD_NONE, S(MSG_A_THUMBPRINT_LEN), S(MSG_A_THUMBPRINT_LEN), on_account },
 };
 #undef S
 
@@ -423,6 +450,7 @@ acme_on_exit(struct proc *p, int status)
 	struct acme_peer *a = p->arg;
 
 	(void)status;
+	a->thumbprint[0] = '\0';	/* the next child says its own */
 	if (!p->m->stopping && a->run.id != 0)
 		run_failed(a, "internal", "the ACME child died during the order", 0);
 }

@@ -46,6 +46,7 @@ struct acme_peer {
 	struct ev_timer deadline;	/* the running order's */
 	uint64_t next_id;
 	struct acme_run run;
+	char thumbprint[MSG_A_THUMBPRINT_LEN + 1];	/* the child's account, "" until it says */
 	struct acme_chal chals[SNAP_CHAL_MAX];
 	struct snapb_chal snapchals[SNAP_CHAL_MAX];
 	uint32_t nchals;

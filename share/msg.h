@@ -72,6 +72,9 @@ enum msg_type {
 	MSG_A_CHAL_ADD = 144,	/* u64 order id; str host; str token; str key authorisation */
 	MSG_A_CERT,		/* u64 order id; str chain PEM; str key PEM (PKCS#8) */
 	MSG_A_FAIL,		/* u64 order id; str error type; str detail; u32 retry-after s */
+	MSG_A_ACCOUNT,		/* str the account key's JWK thumbprint (RFC 7638, 43 base64url):
+				 * once, before the first CHAL_ADD; every key authorisation
+				 * must end with it */
 
 	/* haloyd-ctl -> master, ACME */
 	MSG_C_CERT_STATUS = 160,	/* str domain, "" for every route */
@@ -79,6 +82,7 @@ enum msg_type {
 };
 
 #define MSG_A_TOKEN_MAX 128	/* longest HTTP-01 token the master accepts */
+#define MSG_A_THUMBPRINT_LEN 43	/* base64url of a SHA-256 */
 #define MSG_A_CHAIN_MAX 56000	/* chain PEM in MSG_A_CERT */
 #define MSG_A_KEY_MAX 8000	/* key PEM in MSG_A_CERT */
 

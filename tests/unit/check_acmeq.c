@@ -125,13 +125,19 @@ failed_at_least(struct master *mm, void *arg)
 }
 
 static void
-start_acme(const char *retry_after)
+start_acme_as(const char *mode, const char *retry_after)
 {
-	setenv("CHECK_CHILD", "acme", 1);
+	setenv("CHECK_CHILD", mode, 1);
 	setenv("CHECK_RETRY_AFTER", retry_after, 1);
 	m.cfg.acme = 1;
 	ck_assert_int_eq(acme_init(&m), 0);
 	ck_assert_ptr_nonnull(m.acme);
+}
+
+static void
+start_acme(const char *retry_after)
+{
+	start_acme_as("acme", retry_after);
 }
 
 static void
@@ -217,6 +223,52 @@ START_TEST(retry_after_is_honoured)
 }
 END_TEST
 
+#define THUMB_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+#define THUMB_B "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+
+static int
+chal_published(struct master *mm, void *arg)
+{
+	(void)arg;
+	return mm->acme->nchals == 1;
+}
+
+static void
+start_acme_chal(const char *thumb, const char *keyauth_thumb)
+{
+	setenv("CHECK_THUMBPRINT", thumb, 1);
+	setenv("CHECK_KEYAUTH_THUMB", keyauth_thumb, 1);
+	start_acme_as("acmechal", "0");
+}
+
+/* Only "TOKEN.THUMBPRINT" of the account the child named at start is published. */
+START_TEST(keyauth_bound_to_the_account)
+{
+	const struct snapb_chal *chals;
+	uint32_t n;
+	int one = 1;
+
+	testmaster_init(&m, 0);
+	(void)route("bound.example.com", NULL);
+	start_acme_chal(THUMB_A, THUMB_A);
+	ck_assert(testmaster_run_until(&m, chal_published, NULL, 10000));
+	acme_snap_chals(&m, &chals, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(chals[0].keyauth, "tok-1." THUMB_A);
+	stop_acme();
+	testmaster_free(&m);
+
+	testmaster_init(&m, 0);
+	(void)route("unbound.example.com", NULL);
+	start_acme_chal(THUMB_A, THUMB_B);
+	/* Refused: the child is taken for broken and killed; its order fails. */
+	ck_assert(testmaster_run_until(&m, failed_at_least, &one, 10000));
+	ck_assert_uint_eq(m.acme->nchals, 0);
+	stop_acme();
+	testmaster_free(&m);
+}
+END_TEST
+
 Suite *
 suite_acmeq(void)
 {
@@ -228,6 +280,7 @@ suite_acmeq(void)
 	tcase_add_test(tc, backoff_bounds);
 	tcase_add_test(tc, what_is_due);
 	tcase_add_test(tc, retry_after_is_honoured);
+	tcase_add_test(tc, keyauth_bound_to_the_account);
 	suite_add_tcase(s, tc);
 	return s;
 }

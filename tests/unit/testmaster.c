@@ -145,6 +145,37 @@ child_fail_order(const struct ipc_msg *msg)
 	child_send(MSG_A_FAIL, 0, 0, buf, w.len);
 }
 
+/*
+ * Mode "acmechal": the account's thumbprint (CHECK_THUMBPRINT), then an
+ * HTTP-01 answer for the order's first name whose key authorisation ends
+ * with CHECK_KEYAUTH_THUMB.
+ */
+static void
+child_chal_order(const struct ipc_msg *msg)
+{
+	char name[MSG_NAME_MAX + 1], keyauth[256];
+	uint8_t buf[1024];
+	struct wbuf w;
+	struct cur c;
+	uint64_t id;
+
+	cur_init(&c, msg->data, msg->h.len);
+	id = cur_u64(&c);
+	(void)cur_u16(&c);
+	if (cur_str(&c, name, sizeof(name)) == -1)
+		_exit(4);
+	wb_init(&w, buf, sizeof(buf));
+	wb_str(&w, getenv("CHECK_THUMBPRINT"));
+	child_send(MSG_A_ACCOUNT, 0, 0, buf, w.len);
+	snprintf(keyauth, sizeof(keyauth), "tok-1.%s", getenv("CHECK_KEYAUTH_THUMB"));
+	wb_init(&w, buf, sizeof(buf));
+	wb_u64(&w, id);
+	wb_str(&w, name);
+	wb_str(&w, "tok-1");
+	wb_str(&w, keyauth);
+	child_send(MSG_A_CHAL_ADD, 0, 0, buf, w.len);
+}
+
 static void
 child_on(const char *mode, const char *role, int index, struct ipc_msg *msg)
 {
@@ -164,7 +195,10 @@ child_on(const char *mode, const char *role, int index, struct ipc_msg *msg)
 	case MSG_W_STOP:
 		_exit(0);
 	case MSG_A_ORDER:
-		child_fail_order(msg);
+		if (strcmp(mode, "acmechal") == 0)
+			child_chal_order(msg);
+		else
+			child_fail_order(msg);
 		break;
 	}
 }

@@ -13,7 +13,9 @@
  * CHECK_CHILD modes: "ack" (HELLO, acks every snapshot, answers status),
  * "lag" (never acks), "die" (exits 3 at once), "badhello" (a wrong role),
  * "garbage" (an unknown message after HELLO), "acme" (the ACME child:
- * fails every order with CHECK_RETRY_AFTER seconds).
+ * fails every order with CHECK_RETRY_AFTER seconds), "acmechal" (the ACME
+ * child: says its account's thumbprint CHECK_THUMBPRINT, then answers an
+ * order with a challenge whose key authorisation ends in CHECK_KEYAUTH_THUMB).
  */
 void testmaster_init(struct master *m, size_t nworkers);
 void testmaster_free(struct master *m);
