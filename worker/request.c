@@ -21,6 +21,7 @@
 #include "worker/forward.h"
 #include "worker/request.h"
 #include "worker/tls.h"
+#include "worker/upstream.h"
 
 void
 request_answer_free(struct answer *ans)
@@ -169,6 +170,30 @@ request_redirect(struct worker *w, struct request *r, const struct msg_head *h, 
 	return 0;
 }
 
+/*
+ * The upstream for the route's backend protocol; NULL when the request
+ * cannot go there (a reason is logged): upgrades have no HTTP/2 form we
+ * speak to backends, and TLS to backends is not built yet.
+ */
+static const struct upstream_ops *
+request_upstream(const struct snap_route *route, const struct msg_head *h)
+{
+	switch (route->proto) {
+	case SNAP_PROTO_HTTP1:
+		return &h1client_ops;
+	case SNAP_PROTO_H2C:
+		if (h->upgrade || h->method == MSG_M_CONNECT) {
+			log_info("route %u: no upgrade over an HTTP/2 backend: 502", route->id);
+			return NULL;
+		}
+		return &h2client_ops;
+	default:
+		log_info("route %u: backend protocol %u is not supported yet: 502", route->id,
+		    route->proto);
+		return NULL;
+	}
+}
+
 /* The route's answer: an exchange, or why there is none. */
 static int
 request_forward(struct worker *w, const struct request_peer *peer, struct msg_head *h,
@@ -176,15 +201,16 @@ request_forward(struct worker *w, const struct request_peer *peer, struct msg_he
     struct snap *s, const struct snap_route *route)
 {
 	uint64_t limit = route->max_body != 0 ? route->max_body : w->cfg.max_body;
+	const struct upstream_ops *ops;
 	unsigned status;
 
-	if (route->be_count == 0)
+	if (route->be_count == 0 || (ops = request_upstream(route, h)) == NULL)
 		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
 	if (limit != 0 && h->has_length && h->length > limit)
 		return request_refuse(w, r, h, 413, ERRPAGE_STATUS, start_us);
 	r->ex = exchange_start(w, &(struct exchange_req){ h, snap_ref(s), route, r->host,
 	    peer->client_ip, peer->tls ? "https" : "http", peer->trusted, peer->tls, start_us,
-	    limit }, NULL, sink, arg, &status);
+	    limit }, ops, sink, arg, &status);
 	if (r->ex == NULL)	/* the exchange logged it, with the backend it tried */
 		return request_error(w, status, ERRPAGE_STATUS, h, r->hsts, &r->ans);
 	return 0;
