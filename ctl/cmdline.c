@@ -41,14 +41,17 @@ enum cmd_extra {
 	EXTRA_SETTINGS = 2,	/* the route set options */
 	EXTRA_CERT = 4,		/* --cert, --key, --force */
 	EXTRA_OPT_ARG = 8,	/* the argument may be left out (sent as "") */
+	EXTRA_BACKEND = 16,	/* the backend protocol settings: --proto, --backend-* */
 };
 
 static const struct cmd_spec cmd_specs[] = {
-	{ "route", "add", MSG_C_ROUTE_ADD, OUTPUT_NONE, { ARG_NAME, ARG_BACKEND }, EXTRA_LISTS },
+	{ "route", "add", MSG_C_ROUTE_ADD, OUTPUT_NONE, { ARG_NAME, ARG_BACKEND },
+	    EXTRA_LISTS | EXTRA_BACKEND },
 	{ "route", "rm", MSG_C_ROUTE_RM, OUTPUT_NONE, { ARG_NAME, ARG_END }, 0 },
 	{ "route", "list", MSG_C_ROUTE_LIST, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
 	{ "route", "show", MSG_C_ROUTE_SHOW, OUTPUT_OBJECT, { ARG_NAME, ARG_END }, 0 },
-	{ "route", "set", MSG_C_ROUTE_SET, OUTPUT_NONE, { ARG_NAME, ARG_END }, EXTRA_SETTINGS },
+	{ "route", "set", MSG_C_ROUTE_SET, OUTPUT_NONE, { ARG_NAME, ARG_END },
+	    EXTRA_SETTINGS | EXTRA_BACKEND },
 	{ "alias", "add", MSG_C_ALIAS_ADD, OUTPUT_NONE, { ARG_NAME, ARG_NAME }, 0 },
 	{ "alias", "rm", MSG_C_ALIAS_RM, OUTPUT_NONE, { ARG_NAME, ARG_NAME }, 0 },
 	{ "backend", "add", MSG_C_BACKEND_ADD, OUTPUT_NONE, { ARG_NAME, ARG_BACKEND }, 0 },
@@ -68,6 +71,7 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  route add NAME BACKEND [--alias NAME]... [--backend BACKEND]...\n"
+    "            [--proto P] [--backend-ca FILE] [--backend-sni NAME] [--backend-verify on|off]\n"
     "  route rm NAME\n"
     "  route list\n"
     "  route show NAME\n"
@@ -98,6 +102,14 @@ static const char usage_text[] =
     "  --idle-timeout D      100ms..24h    --upgrade-timeout D   1s..168h\n"
     "  --max-body SIZE       bytes, 10k, 5m, 1g; 0 or unlimited: no limit\n"
     "  --https-redirect on|off (default on)  --hsts on|off (default off)\n"
+    "  --proto P             how backends are spoken to: http1 (default), h2c\n"
+    "                        (HTTP/2 without TLS), https (HTTP/1.1 over TLS), h2\n"
+    "  --backend-ca FILE     PEM CA certificates the backends' must chain to\n"
+    "                        (default, or '': the system roots)\n"
+    "  --backend-sni NAME    server name sent to backends and checked in their\n"
+    "                        certificate (default: none; their address is checked)\n"
+    "  --backend-verify on|off  check backend certificates (default on; off is INSECURE)\n"
+    "  the --backend-* settings need --proto https or h2.\n"
     "  D is 500ms, 30s, 2m, 1h (a bare number is seconds); the value default\n"
     "  goes back to haloyd.conf's setting (or the built-in one).\n"
     "\n"
@@ -145,7 +157,7 @@ cmdline_error(struct cmdline *cl, int code, const char *fmt, ...)
 
 enum opt_id {
 	OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_ALIAS, OPT_BACKEND, OPT_SETTING, OPT_RENAMED,
-	OPT_CERT, OPT_KEY, OPT_FORCE,
+	OPT_CERT, OPT_KEY, OPT_FORCE, OPT_BACKEND_SNI, OPT_BACKEND_CA,
 };
 
 static const struct opt {
@@ -168,6 +180,10 @@ static const struct opt {
 	{ "max-body", 0, 1, OPT_SETTING },
 	{ "https-redirect", 0, 1, OPT_SETTING },
 	{ "hsts", 0, 1, OPT_SETTING },
+	{ "proto", 0, 1, OPT_SETTING },
+	{ "backend-verify", 0, 1, OPT_SETTING },
+	{ "backend-sni", 0, 1, OPT_BACKEND_SNI },
+	{ "backend-ca", 0, 1, OPT_BACKEND_CA },
 	{ "cert", 0, 1, OPT_CERT },
 	{ "key", 0, 1, OPT_KEY },
 	{ "force", 0, 0, OPT_FORCE },
@@ -210,19 +226,12 @@ opt_list_add(struct cmdline *cl, const char **list, size_t *n, const char *val, 
 	return CTL_OK;
 }
 
-/*
- * A route set option: only its shape is checked here (the master parses
- * and range-checks every value, in one place); a repeated option keeps its
- * last value.
- */
+/* Keeps a route set option; a repeated one keeps its last value. */
 static int
-opt_setting(struct cmdline *cl, const char *option, const char *val)
+opt_setting_put(struct cmdline *cl, const char *option, const char *val)
 {
-	size_t i, n = strlen(val);
+	size_t i;
 
-	if (n == 0 || n > CMDLINE_VALUE_MAX || strspn(val, "0123456789abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != n)
-		return cmdline_error(cl, CTL_EINVAL, "--%s: invalid value '%.64s'", option, val);
 	for (i = 0; i < cl->nsettings; i++)
 		if (strcmp(cl->settings[i].option, option) == 0)
 			break;
@@ -233,6 +242,34 @@ opt_setting(struct cmdline *cl, const char *option, const char *val)
 	if (i == cl->nsettings)
 		cl->nsettings++;
 	return CTL_OK;
+}
+
+/*
+ * A route set option: only its shape is checked here (the master parses
+ * and range-checks every value, in one place).
+ */
+static int
+opt_setting(struct cmdline *cl, const char *option, const char *val)
+{
+	size_t n = strlen(val);
+
+	if (n == 0 || n > CMDLINE_VALUE_MAX || strspn(val, "0123456789abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != n)
+		return cmdline_error(cl, CTL_EINVAL, "--%s: invalid value '%.64s'", option, val);
+	return opt_setting_put(cl, option, val);
+}
+
+/* --backend-sni: a server name, checked as the master does; '' or default clears it. */
+static int
+opt_backend_sni(struct cmdline *cl, const char *option, const char *val)
+{
+	char name[HOSTNAME_MAX + 1];
+
+	if (val[0] != '\0' && strcmp(val, "default") != 0 &&
+	    (strlen(val) > HOSTNAME_MAX || hostname_normalize_sni(val, name) == -1))
+		return cmdline_error(cl, CTL_EINVAL, "--%s: invalid value '%.100s': use a host name "
+		    "(no wildcard, no IP address), or default", option, val);
+	return opt_setting_put(cl, option, val);
 }
 
 static int
@@ -260,6 +297,11 @@ opt_apply(struct cmdline *cl, const struct opt *o, const char *val)
 		return opt_list_add(cl, cl->backends, &cl->nbackends, val, "backends");
 	case OPT_SETTING:
 		return opt_setting(cl, o->name, val);
+	case OPT_BACKEND_SNI:
+		return opt_backend_sni(cl, o->name, val);
+	case OPT_BACKEND_CA:
+		/* The file is read when the request is made (encode_settings). */
+		return opt_setting_put(cl, o->name, val);
 	case OPT_RENAMED:
 		fprintf(stderr, "haloyd-ctl: --%s is now --upgrade-timeout; the old name still works\n",
 		    o->name);
@@ -374,7 +416,12 @@ arg_encode(struct cmdline *cl, struct wbuf *w, enum arg_kind kind, const char *r
 	return CTL_OK;
 }
 
-/* route add: str name; u16 n; n aliases; u16 m; m backends (the first one positional). */
+static int encode_settings(struct cmdline *cl, struct wbuf *w);
+
+/*
+ * route add: str name; u16 n; n aliases; u16 m; m backends (the first one
+ * positional); u16 k; k settings (only the backend ones get this far).
+ */
 static int
 encode_route_add(struct cmdline *cl, struct wbuf *w, const char *const *args)
 {
@@ -395,29 +442,18 @@ encode_route_add(struct cmdline *cl, struct wbuf *w, const char *const *args)
 	for (i = 0; i < cl->nbackends; i++)
 		if ((rc = arg_encode(cl, w, ARG_BACKEND, cl->backends[i])) != CTL_OK)
 			return rc;
-	return CTL_OK;
+	return encode_settings(cl, w);
 }
 
-/* route set: str name; u16 n; n x (str key; str value), key as in haloyd.conf. */
+/* route set: str name; then the settings. */
 static int
 encode_route_set(struct cmdline *cl, struct wbuf *w, const char *const *args)
 {
-	char key[64];
-	size_t i, j;
 	int rc;
 
 	if ((rc = arg_encode(cl, w, ARG_NAME, args[0])) != CTL_OK)
 		return rc;
-	wb_u16(w, (uint16_t)cl->nsettings);
-	for (i = 0; i < cl->nsettings; i++) {
-		util_strlcpy(key, cl->settings[i].option, sizeof(key));
-		for (j = 0; key[j] != '\0'; j++)
-			if (key[j] == '-')
-				key[j] = '_';
-		wb_str(w, key);
-		wb_str(w, cl->settings[i].value);
-	}
-	return CTL_OK;
+	return encode_settings(cl, w);
 }
 
 /*
@@ -449,6 +485,38 @@ read_pem(struct cmdline *cl, const char *path, size_t max, char *buf)
 	if (n == 0 || memchr(buf, '\0', n) != NULL)
 		return cmdline_error(cl, CTL_EINVAL, "%.200s: not a PEM file", path);
 	buf[n] = '\0';
+	return CTL_OK;
+}
+
+/*
+ * u16 n; n x (str key; str value), key as in haloyd.conf. --backend-ca's
+ * file is read here and its text sent; '' or default sends "default".
+ */
+static int
+encode_settings(struct cmdline *cl, struct wbuf *w)
+{
+	static char pem[MSG_PEM_CA_MAX + 1];
+	const char *val;
+	char key[64];
+	size_t i, j;
+	int rc;
+
+	wb_u16(w, (uint16_t)cl->nsettings);
+	for (i = 0; i < cl->nsettings; i++) {
+		util_strlcpy(key, cl->settings[i].option, sizeof(key));
+		for (j = 0; key[j] != '\0'; j++)
+			if (key[j] == '-')
+				key[j] = '_';
+		val = cl->settings[i].value;
+		if (strcmp(key, "backend_ca") == 0 && val[0] != '\0' && strcmp(val, "default") != 0) {
+			if ((rc = read_pem(cl, val, MSG_PEM_CA_MAX, pem)) != CTL_OK)
+				return rc;
+			val = pem;
+		} else if (val[0] == '\0')
+			val = "default";
+		wb_str(w, key);
+		wb_str(w, val);
+	}
 	return CTL_OK;
 }
 
@@ -498,6 +566,13 @@ cmdline_encode(struct cmdline *cl, const struct cmd_spec *s, const char *const *
 	return CTL_OK;
 }
 
+/* The settings route add takes too: how the backends are spoken to. */
+static int
+setting_is_backend(const char *option)
+{
+	return strcmp(option, "proto") == 0 || strncmp(option, "backend-", 8) == 0;
+}
+
 int
 cmdline_parse(struct cmdline *cl, int argc, char *const argv[])
 {
@@ -527,9 +602,12 @@ cmdline_parse(struct cmdline *cl, int argc, char *const argv[])
 		    cl->nwords - used);
 	if ((cl->naliases > 0 || cl->nbackends > 0) && !(s->extra & EXTRA_LISTS))
 		return cmdline_error(cl, CTL_EUSAGE, "--alias and --backend go with 'route add' only");
-	if (cl->nsettings > 0 && !(s->extra & EXTRA_SETTINGS))
-		return cmdline_error(cl, CTL_EUSAGE, "--%s goes with 'route set' only",
-		    cl->settings[0].option);
+	for (i = 0; i < (int)cl->nsettings; i++)
+		if (!(s->extra & EXTRA_SETTINGS) && !((s->extra & EXTRA_BACKEND) &&
+		    setting_is_backend(cl->settings[i].option)))
+			return cmdline_error(cl, CTL_EUSAGE, "--%s goes with 'route set'%s only",
+			    cl->settings[i].option, setting_is_backend(cl->settings[i].option) ?
+			    " and 'route add'" : "");
 	if (cl->nsettings == 0 && (s->extra & EXTRA_SETTINGS))
 		return cmdline_error(cl, CTL_EUSAGE, "'route set' needs a setting such as "
 		    "--response-timeout 5m (see haloyd-ctl help)");

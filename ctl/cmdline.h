@@ -14,7 +14,7 @@
 
 #define CMDLINE_MAX_WORDS 8	/* command words kept; more is a usage error anyway */
 #define CMDLINE_MAX_LIST 64	/* --alias / --backend per route (the master's limit) */
-#define CMDLINE_PAYLOAD_MAX 32768
+#define CMDLINE_PAYLOAD_MAX 65536	/* IPC_MAX_PAYLOAD: a route add with a CA bundle */
 #define CMDLINE_MAX_SETTINGS 16	/* route set options (each kept once, the last wins) */
 #define CMDLINE_VALUE_MAX 32	/* longest route set value ("10m", "default", ...) */
 
@@ -43,7 +43,7 @@ struct cmdline {
 	size_t nbackends;
 	struct {
 		const char *option;	/* "connect-timeout": the master's key with '-' for '_' */
-		const char *value;
+		const char *value;	/* --backend-ca: the PEM file's path */
 	} settings[CMDLINE_MAX_SETTINGS];
 	size_t nsettings;
 	const char *cert_file;	/* cert import --cert CHAIN.pem */

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,9 +90,10 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* Every PEM certificate of text, in order; at least one. */
+/* Every PEM certificate of text, in order; at least one, at most max. what names it in errors. */
 static int
-read_chain(const char *text, size_t len, STACK_OF(X509) **out, char *err, size_t errlen)
+read_chain(const char *text, size_t len, int max, const char *what, STACK_OF(X509) **out,
+    char *err, size_t errlen)
 {
 	STACK_OF(X509) *sk = sk_X509_new_null();
 	BIO *bio = BIO_new_mem_buf(text, (int)len);
@@ -100,21 +102,20 @@ read_chain(const char *text, size_t len, STACK_OF(X509) **out, char *err, size_t
 
 	*out = NULL;
 	if (sk == NULL || bio == NULL) {
-		certs_fail(err, errlen, "certificate: out of memory");
+		certs_fail(err, errlen, "%s: out of memory", what);
 		goto fail;
 	}
 	while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
-		if (sk_X509_num(sk) == CERTS_CHAIN_MAX || !sk_X509_push(sk, x)) {
+		if (sk_X509_num(sk) == max || !sk_X509_push(sk, x)) {
 			X509_free(x);
-			certs_fail(err, errlen, "certificate: more than %d certificates in the chain",
-			    CERTS_CHAIN_MAX);
+			certs_fail(err, errlen, "%s: more than %d certificates", what, max);
 			goto fail;
 		}
 	}
 	/* The loop ends on "no start line" after the last block; anything else is damage. */
 	e = ERR_peek_last_error();
 	if (sk_X509_num(sk) == 0 || ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
-		certs_fail(err, errlen, "certificate: %s", sk_X509_num(sk) == 0 ?
+		certs_fail(err, errlen, "%s: %s", what, sk_X509_num(sk) == 0 ?
 		    "no PEM certificate found (expected -----BEGIN CERTIFICATE-----)" :
 		    "a PEM block is damaged");
 		goto fail;
@@ -398,7 +399,7 @@ certs_check(const char *domain, const char *chain, size_t chain_len, const char 
 	memset(out, 0, sizeof(*out));
 	if (chain_len > INT32_MAX || key_len > INT32_MAX)
 		return certs_fail(err, errlen, "certificate or key too large");
-	if (read_chain(chain, chain_len, &sk, err, errlen) == -1 ||
+	if (read_chain(chain, chain_len, CERTS_CHAIN_MAX, "certificate", &sk, err, errlen) == -1 ||
 	    read_key(key, key_len, &pk, err, errlen) == -1 ||
 	    check_key_type(pk, out, err, errlen) == -1)
 		goto out;
@@ -523,4 +524,69 @@ certs_info_free(struct certs_info *ci)
 		free(ci->key);
 	}
 	memset(ci, 0, sizeof(*ci));
+}
+
+/* "SUBJECT" of the first certificate, "SUBJECT (+N more)" when there are others. */
+static void
+ca_subject(STACK_OF(X509) *sk, char *buf, size_t len)
+{
+	char first[256];
+	int n = sk_X509_num(sk);
+
+	name_line(X509_get_subject_name(sk_X509_value(sk, 0)), first, sizeof(first));
+	if (first[0] == '\0')
+		util_strlcpy(first, "(empty subject)", sizeof(first));
+	if (n > 1)
+		snprintf(buf, len, "%s (+%d more)", first, n - 1);
+	else
+		snprintf(buf, len, "%s", first);
+}
+
+int
+certs_check_ca(const char *pem, size_t len, char **out, char *subject, size_t sublen, char *err,
+    size_t errlen)
+{
+	STACK_OF(X509) *sk = NULL;
+	BIO *bio = NULL;
+	char *text = NULL;
+	int i, rc = -1;
+
+	if (out != NULL)
+		*out = NULL;
+	if (len > CERTS_CA_PEM_MAX || len > INT_MAX) {
+		certs_fail(err, errlen, "backend CA: larger than %d bytes", CERTS_CA_PEM_MAX);
+		goto out;
+	}
+	if (read_chain(pem, len, CERTS_CA_MAX, "backend CA", &sk, err, errlen) == -1)
+		goto out;
+	if (subject != NULL)
+		ca_subject(sk, subject, sublen);
+	if (out == NULL) {
+		rc = 0;
+		goto out;
+	}
+	/* Only the certificates are kept: comments and other blocks go. */
+	if ((bio = BIO_new(BIO_s_mem())) == NULL)
+		goto nomem;
+	for (i = 0; i < sk_X509_num(sk); i++)
+		if (!PEM_write_bio_X509(bio, sk_X509_value(sk, i)))
+			goto nomem;
+	if ((text = bio_text(bio)) == NULL)
+		goto nomem;
+	if (strlen(text) > CERTS_CA_PEM_MAX) {
+		certs_fail(err, errlen, "backend CA: larger than %d bytes once re-encoded",
+		    CERTS_CA_PEM_MAX);
+		goto out;
+	}
+	*out = text;
+	text = NULL;
+	rc = 0;
+	goto out;
+nomem:
+	certs_fail(err, errlen, "backend CA: out of memory");
+out:
+	free(text);
+	BIO_free(bio);
+	sk_X509_pop_free(sk, X509_free);
+	return rc;
 }

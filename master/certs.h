@@ -49,6 +49,19 @@ int certs_check(const char *domain, const char *chain, size_t chain_len, const c
  */
 int certs_make_default(time_t now, struct certs_info *out, char *err, size_t errlen);
 
+#define CERTS_CA_MAX 64		/* certificates in a backend CA bundle */
+#define CERTS_CA_PEM_MAX 32768	/* its PEM (MSG_PEM_CA_MAX, the store's bound) */
+
+/*
+ * Checks a route's backend CA: PEM holding 1..CERTS_CA_MAX certificates
+ * that all parse, at most CERTS_CA_PEM_MAX bytes. When out is not NULL,
+ * *out is the bundle re-encoded (certificates only; free it); when subject
+ * is not NULL, it gets the first one's subject (RFC 2253) and how many
+ * follow. 0, or -1 with one line in err.
+ */
+int certs_check_ca(const char *pem, size_t len, char **out, char *subject, size_t sublen,
+    char *err, size_t errlen);
+
 /* Frees out's strings, wiping the key. */
 void certs_info_free(struct certs_info *ci);
 

@@ -23,7 +23,7 @@
 #define S(n) (2 + (n))	/* a string of at most n bytes */
 
 static const struct cmd cmds[] = {
-	{ MSG_C_ROUTE_ADD, "route add", S(1) + 4, IPC_MAX_PAYLOAD, CMD_CHANGES,
+	{ MSG_C_ROUTE_ADD, "route add", S(1) + 6, IPC_MAX_PAYLOAD, CMD_CHANGES,
 	    commands_route_add },
 	{ MSG_C_ROUTE_RM, "route rm", S(1), S(MSG_STR_MAX), CMD_CHANGES, commands_route_rm },
 	{ MSG_C_ROUTE_LIST, "route list", 0, 0, 0, commands_route_list },

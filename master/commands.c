@@ -7,11 +7,13 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "master/acme.h"
+#include "master/certs.h"
 #include "master/certcmds.h"
 #include "master/cmdtable.h"
 #include "master/commands.h"
@@ -95,40 +97,6 @@ finish_change(struct master *m, struct cclient *cl, int rc, const char *what, co
 }
 
 int
-commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
-{
-	char names[ROUTE_MAX_ALIASES][HOSTNAME_MAX + 1];
-	char bes[ROUTE_MAX_BACKENDS][ADDR_STR_MAX];
-	const char *aliasp[ROUTE_MAX_ALIASES], *bep[ROUTE_MAX_BACKENDS];
-	char name[HOSTNAME_MAX + 1], done[400];
-	uint16_t i, na, nb;
-	int rc;
-
-	if ((rc = arg_name(c, cl, name)) != 0)
-		return rc == -2 ? -1 : 0;
-	if ((na = cur_u16(c)) > ROUTE_MAX_ALIASES)
-		return -1;
-	for (i = 0; i < na; i++) {
-		if ((rc = arg_name(c, cl, names[i])) != 0)
-			return rc == -2 ? -1 : 0;
-		aliasp[i] = names[i];
-	}
-	if ((nb = cur_u16(c)) > ROUTE_MAX_BACKENDS)
-		return -1;
-	for (i = 0; i < nb; i++) {
-		if ((rc = arg_backend(c, cl, bes[i])) != 0)
-			return rc == -2 ? -1 : 0;
-		bep[i] = bes[i];
-	}
-	if (cur_end(c) == -1)
-		return -1;
-	rc = store_route_add(m->store, name, aliasp, na, bep, nb);
-	snprintf(done, sizeof(done), "route %s added", name);
-	finish_change(m, cl, rc, name, done);
-	return 0;
-}
-
-int
 commands_route_rm(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char name[HOSTNAME_MAX + 1], done[300];
@@ -189,7 +157,12 @@ cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 
 /* --- route set */
 
-enum rset_kind { RSET_DURATION, RSET_SIZE, RSET_SWITCH };
+enum rset_kind { RSET_DURATION, RSET_SIZE, RSET_SWITCH, RSET_PROTO, RSET_CA, RSET_SNI };
+
+enum rset_flags {
+	RSET_ADD = 1,		/* route add takes it too (the backend protocol settings) */
+	RSET_TLS = 2,		/* a TLS setting: only with proto https or h2 */
+};
 
 /*
  * What route set may change. Values are parsed here and only here; a
@@ -202,21 +175,46 @@ static const struct rset_opt {
 	size_t off;		/* the int64_t in struct store_settings */
 	uint32_t flag;		/* RSET_SWITCH: the flag, set by the value set_by */
 	int set_by;
+	int flags;		/* enum rset_flags */
 } rset_opts[] = {
-	{ "connect_timeout", RSET_DURATION, offsetof(struct store_settings, connect_ms), 0, 0 },
-	{ "response_timeout", RSET_DURATION, offsetof(struct store_settings, response_ms), 0, 0 },
-	{ "idle_timeout", RSET_DURATION, offsetof(struct store_settings, idle_ms), 0, 0 },
-	{ "upgrade_timeout", RSET_DURATION, offsetof(struct store_settings, upgrade_ms), 0, 0 },
-	{ "max_body", RSET_SIZE, offsetof(struct store_settings, max_body), 0, 0 },
-	{ "https_redirect", RSET_SWITCH, 0, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0 },
-	{ "hsts", RSET_SWITCH, 0, SNAP_ROUTE_HSTS, 1 },
+	{ "connect_timeout", RSET_DURATION, offsetof(struct store_settings, connect_ms), 0, 0, 0 },
+	{ "response_timeout", RSET_DURATION, offsetof(struct store_settings, response_ms), 0, 0, 0 },
+	{ "idle_timeout", RSET_DURATION, offsetof(struct store_settings, idle_ms), 0, 0, 0 },
+	{ "upgrade_timeout", RSET_DURATION, offsetof(struct store_settings, upgrade_ms), 0, 0, 0 },
+	{ "max_body", RSET_SIZE, offsetof(struct store_settings, max_body), 0, 0, 0 },
+	{ "https_redirect", RSET_SWITCH, 0, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, 0 },
+	{ "hsts", RSET_SWITCH, 0, SNAP_ROUTE_HSTS, 1, 0 },
+	{ "proto", RSET_PROTO, 0, 0, 0, RSET_ADD },
+	{ "backend_ca", RSET_CA, offsetof(struct store_settings, backend_ca), 0, 0,
+	    RSET_ADD | RSET_TLS },
+	{ "backend_sni", RSET_SNI, offsetof(struct store_settings, backend_sni), 0, 0,
+	    RSET_ADD | RSET_TLS },
+	{ "backend_verify", RSET_SWITCH, 0, SNAP_ROUTE_BACKEND_NO_VERIFY, 0, RSET_ADD | RSET_TLS },
 };
 
-/* One parsed change: STORE_DEFAULT, or the value (ms, bytes, 1 on / 0 off). */
+_Static_assert(CERTS_CA_PEM_MAX == MSG_PEM_CA_MAX, "the CA bound of the request and the check");
+
+/*
+ * One parsed change: STORE_DEFAULT, or the value (ms, bytes, 1 on / 0 off,
+ * enum snap_proto); a CA or server name is s (NULL for the default), owned
+ * until rset_apply moves it into the settings.
+ */
 struct rset_change {
 	const struct rset_opt *o;
 	int64_t v;
+	char *s;
 };
+
+static void
+rset_free(struct rset_change *ch, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(ch[i].s);
+		ch[i].s = NULL;
+	}
+}
 
 static int64_t
 rset_get(const struct store_settings *set, const struct rset_opt *o)
@@ -246,17 +244,56 @@ rset_duration(const struct rset_opt *o, const char *val, int64_t *v, char *err, 
 	return -1;
 }
 
-/* Parses val for o into *v; on failure says why in err. */
+/* A CA PEM (checked and re-encoded) or a server name into ch->s. */
 static int
-rset_parse(const struct rset_opt *o, const char *val, int64_t *v, char *err, size_t errlen)
+rset_string(struct rset_change *ch, const char *val, char *err, size_t errlen)
 {
-	uint64_t u;
+	char name[HOSTNAME_MAX + 1];
 
-	if (strcmp(val, "default") == 0) {
+	if (ch->o->kind == RSET_CA) {
+		/* certs_check_ca's reasons start with "backend CA:". */
+		if (certs_check_ca(val, strlen(val), &ch->s, NULL, 0, err, errlen) == -1)
+			return -1;
+		return 0;
+	}
+	if (strlen(val) > HOSTNAME_MAX || hostname_normalize_sni(val, name) == -1) {
+		snprintf(err, errlen, "backend_sni: invalid value '%.100s': use a host name "
+		    "(no wildcard, no IP address), or default", val);
+		return -1;
+	}
+	if ((ch->s = strdup(name)) == NULL) {
+		snprintf(err, errlen, "backend_sni: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses val for ch->o into ch; on failure says why in err. */
+static int
+rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
+{
+	const struct rset_opt *o = ch->o;
+	int64_t *v = &ch->v;
+	uint64_t u;
+	int p;
+
+	/* "" clears a CA or server name too (haloyd-ctl --backend-ca ''). */
+	if (strcmp(val, "default") == 0 || (val[0] == '\0' && (o->kind == RSET_CA || o->kind == RSET_SNI))) {
 		*v = STORE_DEFAULT;
 		return 0;
 	}
 	switch (o->kind) {
+	case RSET_CA:
+	case RSET_SNI:
+		return rset_string(ch, val, err, errlen);
+	case RSET_PROTO:
+		if ((p = snap_proto_parse(val)) == -1) {
+			snprintf(err, errlen, "proto: invalid value '%.64s': use http1, h2c, https, "
+			    "h2 or default", val);
+			return -1;
+		}
+		*v = p;
+		return 0;
 	case RSET_DURATION:
 		return rset_duration(o, val, v, err, errlen);
 	case RSET_SIZE:
@@ -282,36 +319,67 @@ rset_parse(const struct rset_opt *o, const char *val, int64_t *v, char *err, siz
 	return -1;
 }
 
-/* Reads one "key value" pair; on a bad one answers the client. */
+/*
+ * Reads one "key value" pair (a CA's PEM may be MSG_PEM_CA_MAX bytes, every
+ * other value MSG_STR_MAX); on a bad one answers the client. add: for
+ * route add, which takes only the backend protocol settings.
+ */
 static int
-rset_read(struct cur *c, struct cclient *cl, struct rset_change *ch)
+rset_read(struct cur *c, struct cclient *cl, struct rset_change *ch, int add)
 {
-	char key[MSG_STR_MAX], val[MSG_STR_MAX], err[256];
+	char key[MSG_STR_MAX], val[MSG_PEM_CA_MAX + 1], err[300];
 	size_t i;
 
-	if (cur_str(c, key, sizeof(key)) == -1 || cur_str(c, val, sizeof(val)) == -1)
+	if (cur_str(c, key, sizeof(key)) == -1)
 		return -2;
 	for (i = 0; i < ARRAY_LEN(rset_opts); i++)
 		if (strcmp(rset_opts[i].key, key) == 0)
 			break;
-	if (i == ARRAY_LEN(rset_opts)) {
-		control_reply_fail(cl, CTL_EINVAL, "unknown route setting '%.64s'", key);
+	if (i == ARRAY_LEN(rset_opts) || (add && !(rset_opts[i].flags & RSET_ADD))) {
+		control_reply_fail(cl, CTL_EINVAL, "unknown %s setting '%.64s'",
+		    add ? "route add" : "route", key);
 		return -1;
 	}
-	ch->o = &rset_opts[i];
-	if (rset_parse(ch->o, val, &ch->v, err, sizeof(err)) == -1) {
+	*ch = (struct rset_change){ .o = &rset_opts[i] };
+	if (cur_str(c, val, ch->o->kind == RSET_CA ? sizeof(val) : MSG_STR_MAX) == -1)
+		return -2;
+	if (rset_parse(ch, val, err, sizeof(err)) == -1) {
 		control_reply_fail(cl, CTL_EINVAL, "%s", err);
 		return -1;
 	}
 	return 0;
 }
 
+/* Reads "u16 n; n x (key, value)" into ch (at most ROUTE_SET_MAX); *n is what was read. */
+static int
+rset_read_all(struct cur *c, struct cclient *cl, struct rset_change *ch, uint16_t *n, int add)
+{
+	uint16_t want = cur_u16(c);
+	int rc;
+
+	*n = 0;
+	if (want > ROUTE_SET_MAX)
+		return -2;
+	for (; *n < want; (*n)++)
+		if ((rc = rset_read(c, cl, &ch[*n], add)) != 0)
+			return rc;
+	return 0;
+}
+
 static void
-rset_apply(struct store_settings *set, const struct rset_change *ch)
+rset_apply(struct store_settings *set, struct rset_change *ch)
 {
 	const struct rset_opt *o = ch->o;
+	char **str;
 
-	if (o->kind != RSET_SWITCH)
+	if (o->kind == RSET_PROTO)
+		set->proto = ch->v == STORE_DEFAULT ? SNAP_PROTO_HTTP1 : (uint16_t)ch->v;
+	else if (o->kind == RSET_CA || o->kind == RSET_SNI) {
+		str = (char **)(void *)((char *)set + o->off);
+		free(*str);
+		*str = ch->s;
+		ch->s = NULL;
+	} else if (o->kind != RSET_SWITCH)
 		memcpy((char *)set + o->off, &ch->v, sizeof(ch->v));
 	/* A switch's default is the built-in behaviour: its flag clear. */
 	else if (ch->v != STORE_DEFAULT && ch->v == o->set_by)
@@ -321,17 +389,78 @@ rset_apply(struct store_settings *set, const struct rset_change *ch)
 }
 
 /*
- * The value of o for a route as route set takes it ("default", "2s",
- * "10m", "unlimited", "on"); returns 1 when it differs from the default.
+ * The backend TLS rule, once every change is applied: TLS settings only
+ * with a TLS protocol. A change that gives one with a plain protocol is
+ * refused; a route switched to a plain protocol loses the ones it had.
+ * Returns 1 when it cleared some, 0, or -1 with the reason in err.
  */
 static int
-rset_format(const struct rset_opt *o, const struct store_settings *set, char *buf, size_t len)
+rset_tls_rule(struct store_settings *set, const struct rset_change *ch, size_t n, char *err,
+    size_t errlen)
 {
+	int had;
+	size_t i;
+
+	if (snap_proto_tls(set->proto))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (ch[i].o->flags & RSET_TLS) {
+			snprintf(err, errlen, "%s needs proto https or h2 (the route's is %s)",
+			    ch[i].o->key, snap_proto_name(set->proto));
+			return -1;
+		}
+	had = set->backend_ca != NULL || set->backend_sni != NULL ||
+	    (set->flags & SNAP_ROUTE_BACKEND_NO_VERIFY);
+	free(set->backend_ca);
+	free(set->backend_sni);
+	set->backend_ca = set->backend_sni = NULL;
+	set->flags &= ~(uint32_t)SNAP_ROUTE_BACKEND_NO_VERIFY;
+	return had;
+}
+
+/* A CA as route show names it: the first subject and how many follow. */
+static void
+rset_ca_subject(const char *pem, char *buf, size_t len)
+{
+	char err[200];
+
+	if (certs_check_ca(pem, strlen(pem), NULL, buf, len, err, sizeof(err)) == -1)
+		snprintf(buf, len, "unreadable (%s)", err);
+}
+
+/*
+ * The value of o for a route as route set takes it ("default", "2s",
+ * "10m", "unlimited", "on"); returns 1 when it differs from the default.
+ * full: for route show and answers, a CA's subject and a loud
+ * "off (INSECURE)"; else ("custom", "off") for one table cell.
+ */
+static int
+rset_format(const struct rset_opt *o, const struct store_settings *set, char *buf, size_t len,
+    int full)
+{
+	const char *str;
 	int64_t v;
 
 	if (o->kind == RSET_SWITCH) {
-		snprintf(buf, len, "%s", ((set->flags & o->flag) != 0) == o->set_by ? "on" : "off");
+		snprintf(buf, len, "%s", ((set->flags & o->flag) != 0) == o->set_by ? "on" :
+		    full && (o->flags & RSET_TLS) ? "off (INSECURE)" : "off");
 		return (set->flags & o->flag) != 0;
+	}
+	if (o->kind == RSET_PROTO) {
+		snprintf(buf, len, "%s", snap_proto_name(set->proto));
+		return set->proto != SNAP_PROTO_HTTP1;
+	}
+	if (o->kind == RSET_CA || o->kind == RSET_SNI) {
+		memcpy(&str, (const char *)set + o->off, sizeof(str));
+		if (str == NULL)
+			snprintf(buf, len, "%s", o->kind == RSET_CA ? "system roots" : "none");
+		else if (o->kind == RSET_SNI)
+			snprintf(buf, len, "%s", str);
+		else if (full)
+			rset_ca_subject(str, buf, len);
+		else
+			snprintf(buf, len, "custom");
+		return str != NULL;
 	}
 	v = rset_get(set, o);
 	if (v == STORE_DEFAULT)
@@ -350,15 +479,25 @@ static void
 rset_describe(char *buf, size_t len, const char *name, const struct store_settings *set,
     const struct rset_change *ch, size_t n)
 {
-	char v[64];
+	char v[300];
 	size_t i, at;
 
 	at = (size_t)snprintf(buf, len, "route %s:", name);
 	for (i = 0; i < n && at < len; i++) {
-		rset_format(ch[i].o, set, v, sizeof(v));
+		rset_format(ch[i].o, set, v, sizeof(v), 1);
 		at += (size_t)snprintf(buf + at, len - at, "%s %s=%s", i > 0 ? "," : "",
 		    ch[i].o->key, v);
 	}
+}
+
+/* Appends why the route lost its TLS settings to an answer. */
+static void
+rset_note_cleared(char *done, size_t len, int cleared)
+{
+	size_t at = strlen(done);
+
+	if (cleared > 0 && at < len)
+		snprintf(done + at, len - at, " (backend TLS settings cleared: plain protocol)");
 }
 
 /* route set NAME KEY VALUE...: every value is checked before anything changes. */
@@ -366,35 +505,103 @@ int
 commands_route_set(struct master *m, struct cclient *cl, struct cur *c)
 {
 	struct rset_change ch[ROUTE_SET_MAX];
-	char name[HOSTNAME_MAX + 1], what[300], done[512] = "";
+	char name[HOSTNAME_MAX + 1], what[300], done[1024] = "", err[300];
 	struct store_route r;
-	uint16_t i, n;
-	int rc;
+	uint16_t i, n = 0;
+	int rc, ret = 0, cleared;
 
 	if ((rc = arg_name(c, cl, name)) != 0)
 		return rc == -2 ? -1 : 0;
-	if ((n = cur_u16(c)) > ROUTE_SET_MAX)
-		return -1;
-	for (i = 0; i < n; i++)
-		if ((rc = rset_read(c, cl, &ch[i])) != 0)
-			return rc == -2 ? -1 : 0;
-	if (cur_end(c) == -1)
-		return -1;
+	if ((rc = rset_read_all(c, cl, ch, &n, 0)) != 0 || cur_end(c) == -1) {
+		ret = rc == -1 ? 0 : -1;
+		goto out;
+	}
 	if (n == 0) {
 		control_reply_fail(cl, CTL_EINVAL, "route set: no setting to change");
-		return 0;
+		goto out;
 	}
 	/* The master is the store's only writer: nothing changes in between. */
 	if ((rc = store_route_get(m->store, name, &r)) == STORE_OK) {
 		for (i = 0; i < n; i++)
 			rset_apply(&r.set, &ch[i]);
+		if ((cleared = rset_tls_rule(&r.set, ch, n, err, sizeof(err))) == -1) {
+			control_reply_fail(cl, CTL_EINVAL, "route %s: %s", name, err);
+			store_route_free(&r);
+			goto out;
+		}
 		rc = store_route_set(m->store, name, &r.set);
 		rset_describe(done, sizeof(done), name, &r.set, ch, n);
+		rset_note_cleared(done, sizeof(done), cleared);
 		store_route_free(&r);
 	}
 	snprintf(what, sizeof(what), "route %s", name);
 	finish_change(m, cl, rc, what, done);
+out:
+	rset_free(ch, n);
+	return ret;
+}
+
+/* Reads route add's aliases and backends into the caller's arrays. */
+static int
+route_add_lists(struct cur *c, struct cclient *cl, char (*names)[HOSTNAME_MAX + 1],
+    uint16_t *na, char (*bes)[ADDR_STR_MAX], uint16_t *nb)
+{
+	uint16_t i;
+	int rc;
+
+	if ((*na = cur_u16(c)) > ROUTE_MAX_ALIASES)
+		return -2;
+	for (i = 0; i < *na; i++)
+		if ((rc = arg_name(c, cl, names[i])) != 0)
+			return rc;
+	if ((*nb = cur_u16(c)) > ROUTE_MAX_BACKENDS)
+		return -2;
+	for (i = 0; i < *nb; i++)
+		if ((rc = arg_backend(c, cl, bes[i])) != 0)
+			return rc;
 	return 0;
+}
+
+/* route add NAME, aliases, backends and its backend protocol settings, in one transaction. */
+int
+commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
+{
+	char names[ROUTE_MAX_ALIASES][HOSTNAME_MAX + 1];
+	char bes[ROUTE_MAX_BACKENDS][ADDR_STR_MAX];
+	const char *aliasp[ROUTE_MAX_ALIASES], *bep[ROUTE_MAX_BACKENDS];
+	char name[HOSTNAME_MAX + 1], done[400], err[300];
+	struct rset_change ch[ROUTE_SET_MAX];
+	struct store_settings set = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
+	    STORE_DEFAULT, 0, SNAP_PROTO_HTTP1, NULL, NULL };
+	uint16_t i, na, nb, n = 0;
+	int rc, ret = 0;
+
+	if ((rc = arg_name(c, cl, name)) != 0 || (rc = route_add_lists(c, cl, names, &na, bes,
+	    &nb)) != 0 || (rc = rset_read_all(c, cl, ch, &n, 1)) != 0 || cur_end(c) == -1) {
+		ret = rc == -1 ? 0 : -1;
+		goto out;
+	}
+	for (i = 0; i < na; i++)
+		aliasp[i] = names[i];
+	for (i = 0; i < nb; i++)
+		bep[i] = bes[i];
+	for (i = 0; i < n; i++)
+		rset_apply(&set, &ch[i]);
+	if (rset_tls_rule(&set, ch, n, err, sizeof(err)) == -1) {
+		control_reply_fail(cl, CTL_EINVAL, "route %s: %s", name, err);
+		goto out;
+	}
+	rc = store_route_add(m->store, name, aliasp, na, bep, nb, &set);
+	snprintf(done, sizeof(done), "route %s added", name);
+	if (set.proto != SNAP_PROTO_HTTP1)
+		snprintf(done + strlen(done), sizeof(done) - strlen(done), " (backend protocol %s)",
+		    snap_proto_name(set.proto));
+	finish_change(m, cl, rc, name, done);
+out:
+	free(set.backend_ca);
+	free(set.backend_sni);
+	rset_free(ch, n);
+	return ret;
 }
 
 /* --- rows */
@@ -403,10 +610,11 @@ commands_route_set(struct master *m, struct cclient *cl, struct cur *c)
 static void
 route_row_head(struct wbuf *w, const struct store_route *r, uint16_t nextra)
 {
-	wb_u16(w, (uint16_t)(4 + nextra));
+	wb_u16(w, (uint16_t)(5 + nextra));
 	control_row_str(w, "name", r->name);
 	control_row_list(w, "aliases", r->aliases, r->naliases);
 	control_row_list(w, "backends", r->backends, r->nbackends);
+	control_row_str(w, "proto", snap_proto_name(r->set.proto));
 	control_row_int(w, "id", r->id);
 }
 
@@ -419,18 +627,19 @@ route_row_send(struct cclient *cl, const struct wbuf *w, const struct store_rout
 		control_reply_row(cl, w);
 }
 
-/* route list: one "settings" column with the settings the route changes. */
+/* route list: one "settings" column with the settings the route changes (proto has its own). */
 static int
 route_row(void *arg, const struct store_route *r)
 {
-	char vals[ARRAY_LEN(rset_opts)][96], *changed[ARRAY_LEN(rset_opts)], v[64];
+	char vals[ARRAY_LEN(rset_opts)][320], *changed[ARRAY_LEN(rset_opts)], v[300];
 	struct cclient *cl = arg;
 	uint8_t buf[ROW_BUF];
 	struct wbuf w;
 	size_t i, n = 0;
 
 	for (i = 0; i < ARRAY_LEN(rset_opts); i++) {
-		if (!rset_format(&rset_opts[i], &r->set, v, sizeof(v)))
+		if (rset_opts[i].kind == RSET_PROTO ||
+		    !rset_format(&rset_opts[i], &r->set, v, sizeof(v), 0))
 			continue;
 		snprintf(vals[n], sizeof(vals[n]), "%s=%s", rset_opts[i].key, v);
 		changed[n] = vals[n];
@@ -443,19 +652,31 @@ route_row(void *arg, const struct store_route *r)
 	return 0;
 }
 
+/* A setting route show prints: not proto (in the head), TLS ones only with a TLS protocol. */
+static int
+route_shows(const struct rset_opt *o, const struct store_route *r)
+{
+	return o->kind != RSET_PROTO && (!(o->flags & RSET_TLS) || snap_proto_tls(r->set.proto));
+}
+
 /* route show: every setting on its own, "default" where the route has none. */
 static void
 route_row_full(struct cclient *cl, const struct store_route *r)
 {
 	uint8_t buf[ROW_BUF];
 	struct wbuf w;
-	char v[64];
+	char v[300];
 	size_t i;
+	uint16_t n = 0;
 
+	for (i = 0; i < ARRAY_LEN(rset_opts); i++)
+		n += (uint16_t)route_shows(&rset_opts[i], r);
 	wb_init(&w, buf, sizeof(buf));
-	route_row_head(&w, r, ARRAY_LEN(rset_opts));
+	route_row_head(&w, r, n);
 	for (i = 0; i < ARRAY_LEN(rset_opts); i++) {
-		rset_format(&rset_opts[i], &r->set, v, sizeof(v));
+		if (!route_shows(&rset_opts[i], r))
+			continue;
+		rset_format(&rset_opts[i], &r->set, v, sizeof(v), 1);
 		control_row_str(&w, rset_opts[i].key, v);
 	}
 	route_row_send(cl, &w, r);

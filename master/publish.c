@@ -141,6 +141,18 @@ build_settings(struct snapb_route *sr, const struct store_settings *set)
 	else
 		sr->max_body = (uint64_t)set->max_body;
 	sr->flags = (uint16_t)(set->flags & SNAP_ROUTE_FLAGS_ALL);
+	sr->proto = set->proto;
+}
+
+/* The route's backend TLS strings, copied: r is only valid during the callback. */
+static int
+build_backend_tls(struct build *b, struct snapb_route *sr, const struct store_settings *set)
+{
+	if (set->backend_sni != NULL && (sr->backend_sni = build_name(b, set->backend_sni)) == NULL)
+		return -1;
+	if (set->backend_ca != NULL && (sr->backend_ca = build_name(b, set->backend_ca)) == NULL)
+		return -1;
+	return 0;
 }
 
 static int
@@ -157,7 +169,7 @@ build_route(void *arg, const struct store_route *r)
 	sr->id = (uint32_t)r->id;
 	sr->be_first = b->nbackends;
 	build_settings(sr, &r->set);
-	if ((sr->name = build_name(b, r->name)) == NULL ||
+	if ((sr->name = build_name(b, r->name)) == NULL || build_backend_tls(b, sr, &r->set) == -1 ||
 	    build_host(b, r->name_id, r->name, idx, 0) == -1)
 		goto fail;
 	for (i = 0; i < r->naliases; i++)

@@ -121,6 +121,25 @@ static const char *const migrations[] = {
 	 * column (SQLite 3.25+ renames it there too).
 	 */
 	"ALTER TABLE routes RENAME COLUMN tunnel_ms TO upgrade_ms;",
+
+	/*
+	 * Version 6: how a route's backends are spoken to (haloyd-ctl --proto;
+	 * the words of snap_proto_name) and its TLS toward them: the CA PEM
+	 * (NULL: the system roots; the master re-encodes it, bounded by
+	 * MSG_PEM_CA_MAX), the server name sent and checked (NULL: none, the
+	 * backend's address is checked) and whether the certificate is
+	 * verified at all. TLS settings exist only on a TLS protocol.
+	 */
+	"ALTER TABLE routes ADD COLUMN proto TEXT NOT NULL DEFAULT 'http1'"
+	"  CHECK (proto IN ('http1', 'h2c', 'https', 'h2'));"
+	"ALTER TABLE routes ADD COLUMN backend_ca TEXT"
+	"  CHECK (backend_ca IS NULL OR"
+	"    (length(backend_ca) BETWEEN 1 AND 32768 AND proto IN ('https', 'h2')));"
+	"ALTER TABLE routes ADD COLUMN backend_sni TEXT"
+	"  CHECK (backend_sni IS NULL OR"
+	"    (length(backend_sni) BETWEEN 1 AND 253 AND proto IN ('https', 'h2')));"
+	"ALTER TABLE routes ADD COLUMN backend_verify INTEGER NOT NULL DEFAULT 1"
+	"  CHECK (backend_verify = 1 OR (backend_verify = 0 AND proto IN ('https', 'h2')));",
 };
 
 int

@@ -77,6 +77,23 @@ sb_name_ok(const char *name)
 	return n > 0 && strcmp(norm, name) == 0;
 }
 
+/* The backend protocol and TLS strings of route i; reserves their STRTAB space. */
+static int
+sb_check_backend_tls(struct sb *b, uint32_t i, const struct snapb_route *r)
+{
+	if (r->proto >= SNAP_PROTO__MAX)
+		return sb_fail(b, "route %u (%s): unknown backend protocol %u", i, r->name, r->proto);
+	if (r->backend_sni != NULL && r->backend_sni[0] != '\0') {
+		if (!sb_name_ok(r->backend_sni) || hostname_is_wildcard(r->backend_sni))
+			return sb_fail(b, "route %u (%s): bad backend server name '%.80s'", i,
+			    r->name, r->backend_sni);
+		b->strtab_size += strlen(r->backend_sni) + 1;
+	}
+	if (r->backend_ca != NULL && r->backend_ca[0] != '\0')
+		b->strtab_size += strlen(r->backend_ca) + 1;
+	return 0;
+}
+
 static int
 sb_check_routes(struct sb *b)
 {
@@ -93,6 +110,8 @@ sb_check_routes(struct sb *b)
 			return sb_fail(b, "route %u (%s): backends %u+%u out of range (%u)", i,
 			    r->name, r->be_first, r->be_count, in->nbackends);
 		b->strtab_size += strlen(r->name) + 1;
+		if (sb_check_backend_tls(b, i, r) == -1)
+			return -1;
 	}
 	if (in->default_route != SNAP_NONE && in->default_route >= in->nroutes)
 		return sb_fail(b, "default route %u out of range (%u routes)", in->default_route,
@@ -311,6 +330,11 @@ sb_fill_routes(struct sb *b)
 		r->idle_ms = in->idle_ms;
 		r->upgrade_ms = in->upgrade_ms;
 		r->max_body = in->max_body;
+		r->proto = in->proto;
+		if (in->backend_sni != NULL && in->backend_sni[0] != '\0')
+			r->backend_sni = sb_string(b, in->backend_sni);
+		if (in->backend_ca != NULL && in->backend_ca[0] != '\0')
+			r->backend_ca = sb_string(b, in->backend_ca);
 		for (j = in->be_first; j < in->be_first + in->be_count; j++) {
 			if (b->backends[j].route != SNAP_NONE)
 				return sb_fail(b, "backend %u is shared by routes %u and %u", j,

@@ -16,6 +16,9 @@ struct snapb_route {
 	uint16_t flags;
 	uint32_t connect_ms, response_ms, idle_ms, upgrade_ms;
 	uint64_t max_body;
+	uint16_t proto;		/* enum snap_proto */
+	const char *backend_sni;	/* normalised host name, or NULL */
+	const char *backend_ca;		/* PEM, or NULL: the system roots */
 };
 
 struct snapb_host {

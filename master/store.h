@@ -34,7 +34,11 @@ struct store_settings {
 	int64_t idle_ms;
 	int64_t upgrade_ms;
 	int64_t max_body;	/* bytes, 0 = no limit, or STORE_DEFAULT */
-	uint32_t flags;		/* enum snap_route_flags; 0 = the built-in behaviour */
+	uint32_t flags;		/* enum snap_route_flags; 0 = the built-in behaviour
+				 * (SNAP_ROUTE_BACKEND_NO_VERIFY is the backend_verify column) */
+	uint16_t proto;		/* enum snap_proto; 0 = HTTP/1.1 */
+	char *backend_ca;	/* PEM trust anchors, or NULL: the system roots */
+	char *backend_sni;	/* server name toward backends, or NULL: none */
 };
 
 struct store_route {
@@ -57,8 +61,10 @@ void store_close(struct store *st);
 /* The schema version the code migrates to. */
 int store_schema_version(void);
 
+/* set: the new route's settings, or NULL for every default. */
 int store_route_add(struct store *st, const char *name, const char *const *aliases,
-    size_t naliases, const char *const *backends, size_t nbackends);
+    size_t naliases, const char *const *backends, size_t nbackends,
+    const struct store_settings *set);
 int store_route_rm(struct store *st, const char *name);
 int store_alias_add(struct store *st, const char *route, const char *alias);
 int store_alias_rm(struct store *st, const char *route, const char *alias);
@@ -68,7 +74,8 @@ int store_backend_rm(struct store *st, const char *route, const char *addr);
  * Replaces every setting of route name with *set (read them first with
  * store_route_get to change a few). STORE_ENOENT for no such route,
  * STORE_EINVAL when a value breaks the schema's checks (e.g. a zero or
- * negative timeout, an unknown flag).
+ * negative timeout, an unknown flag or protocol, backend TLS settings on a
+ * plain protocol). The strings of set stay the caller's.
  */
 int store_route_set(struct store *st, const char *name, const struct store_settings *set);
 

@@ -40,7 +40,8 @@ enum routes_stmt {
  */
 #define HOSTS_SELECT \
 	"SELECT r.id, r.name, r.created, h.id, h.name, r.connect_ms, r.response_ms, " \
-	"r.idle_ms, r.upgrade_ms, r.max_body, r.flags " \
+	"r.idle_ms, r.upgrade_ms, r.max_body, r.flags, r.proto, r.backend_ca, r.backend_sni, " \
+	"r.backend_verify " \
 	"FROM routes r LEFT JOIN hosts h ON h.route_id = r.id "
 #define BACKENDS_SELECT \
 	"SELECT b.route_id, b.id, b.addr " \
@@ -52,9 +53,14 @@ const char *const store_routes_sql[] = {
 	[S_ROUTE_DEL] = "DELETE FROM routes WHERE name = ?1",
 	[S_ROUTE_COUNT] = "SELECT count(*) FROM routes",
 	/* -1 is STORE_DEFAULT: the setting goes back to NULL. */
-	[S_ROUTE_SET] = "UPDATE routes SET connect_ms = nullif(?2, -1), response_ms = nullif(?3, -1), "
-	    "idle_ms = nullif(?4, -1), upgrade_ms = nullif(?5, -1), max_body = nullif(?6, -1), "
-	    "flags = ?7 WHERE name = ?1",
+	/*
+	 * The no-verify flag is a column of its own (backend_verify), so the
+	 * flags column still refuses a bit it does not know.
+	 */
+	[S_ROUTE_SET] = "UPDATE routes SET proto = ?8, connect_ms = nullif(?2, -1), "
+	    "response_ms = nullif(?3, -1), idle_ms = nullif(?4, -1), upgrade_ms = nullif(?5, -1), "
+	    "max_body = nullif(?6, -1), flags = ?7, backend_ca = ?9, backend_sni = ?10, "
+	    "backend_verify = ?11 WHERE name = ?1",
 	[S_HOST_INS] = "INSERT INTO hosts(name, route_id, kind) VALUES (?1, ?2, ?3)",
 	[S_HOST_DEL] = "DELETE FROM hosts WHERE name = ?1 AND route_id = ?2",
 	/* Appends: positions only grow, so removals keep the others' order. */
@@ -104,9 +110,24 @@ backend_add(struct store *st, int64_t route, const char *addr)
 
 /* --- changes: one transaction each */
 
+/* Binds the settings of route name to S_ROUTE_SET and runs it. */
+static int
+route_set_run(struct store *st, const char *name, const struct store_settings *set)
+{
+	const char *proto = snap_proto_name(set->proto);
+
+	_Static_assert(STORE_DEFAULT == -1, "S_ROUTE_SET spells STORE_DEFAULT as -1");
+	/* An unknown protocol binds NULL, which the NOT NULL column refuses. */
+	return store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiiittti", name, set->connect_ms,
+	    set->response_ms, set->idle_ms, set->upgrade_ms, set->max_body,
+	    (int64_t)(set->flags & ~(uint32_t)SNAP_ROUTE_BACKEND_NO_VERIFY), proto,
+	    set->backend_ca, set->backend_sni,
+	    (int64_t)((set->flags & SNAP_ROUTE_BACKEND_NO_VERIFY) == 0)));
+}
+
 static int
 route_add_tx(struct store *st, const char *name, const char *const *aliases, size_t naliases,
-    const char *const *backends, size_t nbackends)
+    const char *const *backends, size_t nbackends, const struct store_settings *set)
 {
 	int64_t id;
 	size_t i;
@@ -124,18 +145,19 @@ route_add_tx(struct store *st, const char *name, const char *const *aliases, siz
 	for (i = 0; i < nbackends; i++)
 		if ((rc = backend_add(st, id, backends[i])) != STORE_OK)
 			return rc;
-	return STORE_OK;
+	return set != NULL ? route_set_run(st, name, set) : STORE_OK;
 }
 
 int
 store_route_add(struct store *st, const char *name, const char *const *aliases,
-    size_t naliases, const char *const *backends, size_t nbackends)
+    size_t naliases, const char *const *backends, size_t nbackends,
+    const struct store_settings *set)
 {
 	int rc;
 
 	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
 		return rc;
-	rc = route_add_tx(st, name, aliases, naliases, backends, nbackends);
+	rc = route_add_tx(st, name, aliases, naliases, backends, nbackends, set);
 	return store_tx_end(st, rc);
 }
 
@@ -213,11 +235,9 @@ store_route_set(struct store *st, const char *name, const struct store_settings 
 {
 	int rc;
 
-	_Static_assert(STORE_DEFAULT == -1, "S_ROUTE_SET spells STORE_DEFAULT as -1");
 	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
 		return rc;
-	rc = store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiii", name, set->connect_ms,
-	    set->response_ms, set->idle_ms, set->upgrade_ms, set->max_body, (int64_t)set->flags));
+	rc = route_set_run(st, name, set);
 	return store_tx_end(st, rc);
 }
 
@@ -244,6 +264,8 @@ route_clear(struct store_route *r)
 	for (i = 0; i < r->nbackends; i++)
 		free(r->backends[i]);
 	free(r->name);
+	free(r->set.backend_ca);
+	free(r->set.backend_sni);
 	r->name = NULL;
 	r->naliases = r->nbackends = 0;
 	r->id = r->name_id = r->created = 0;
@@ -358,15 +380,30 @@ column_setting(sqlite3_stmt *s, int col)
 	return sqlite3_column_int64(s, col);
 }
 
-static void
+static int
 cursor_settings(sqlite3_stmt *s, struct store_settings *set)
 {
+	const unsigned char *proto = sqlite3_column_text(s, 11);
+	int p;
+
 	set->connect_ms = column_setting(s, 5);
 	set->response_ms = column_setting(s, 6);
 	set->idle_ms = column_setting(s, 7);
 	set->upgrade_ms = column_setting(s, 8);
 	set->max_body = column_setting(s, 9);
 	set->flags = (uint32_t)sqlite3_column_int64(s, 10);
+	if (sqlite3_column_int64(s, 14) == 0)
+		set->flags |= SNAP_ROUTE_BACKEND_NO_VERIFY;
+	/* The column's CHECK allows only the known words. */
+	if (proto == NULL || (p = snap_proto_parse((const char *)proto)) == -1) {
+		log_warnx("store: route %s: unknown backend protocol", sqlite3_column_text(s, 1));
+		return -1;
+	}
+	set->proto = (uint16_t)p;
+	if (store_column_dup_null(s, 12, &set->backend_ca) == -1 ||
+	    store_column_dup_null(s, 13, &set->backend_sni) == -1)
+		return -1;
+	return 0;
 }
 
 /* Fills r with the next route: 1, 0 at the end, STORE_ERR (logged). */
@@ -382,7 +419,8 @@ cursor_next(struct cursor *c, struct store_route *r)
 	r->created = sqlite3_column_int64(c->hs, 2);
 	if ((r->name = store_column_dup(c->hs, 1)) == NULL)
 		return STORE_ERR;
-	cursor_settings(c->hs, &r->set);
+	if (cursor_settings(c->hs, &r->set) == -1)
+		return STORE_ERR;
 	if (cursor_hosts(c, r) == -1 || cursor_backends(c, r) == -1)
 		return STORE_ERR;
 	if (c->hrc != SQLITE_ROW && c->hrc != SQLITE_DONE)

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "share/hostname.h"
 
@@ -124,4 +125,17 @@ int
 hostname_is_wildcard(const char *name)
 {
 	return name[0] == '*' && name[1] == '.';
+}
+
+int
+hostname_normalize_sni(const char *in, char *out)
+{
+	struct in_addr a4;
+	int n;
+
+	/* RFC 6066 3: a server name is a DNS name, never an address literal. */
+	if (hostname_is_wildcard(in) || (n = copy_labels(in, strlen(in), out)) < 0 ||
+	    inet_pton(AF_INET, out, &a4) == 1)
+		return -1;
+	return n;
 }

@@ -30,4 +30,11 @@ int hostname_normalize_name(const char *in, char *out);
 /* 1 when name (already normalised) is a "*.suffix" wildcard. */
 int hostname_is_wildcard(const char *name);
 
+/*
+ * Normalises a TLS server name (route set --backend-sni): a host name as
+ * hostname_normalize_name gives it, but no wildcard and no IPv4 literal
+ * (an IPv6 one never passes). Returns the length or -1.
+ */
+int hostname_normalize_sni(const char *in, char *out);
+
 #endif

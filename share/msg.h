@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#define HALOYD_PROTO_VERSION 1
+#define HALOYD_PROTO_VERSION 2	/* 2: route add carries backend settings */
 
 enum msg_role {
 	ROLE_MASTER = 1,
@@ -38,7 +38,9 @@ enum msg_type {
 	MSG_W_STATUS,		/* h.seq; struct msg_wstatus */
 
 	/* haloyd-ctl -> master. Payloads (cursor-encoded): */
-	MSG_C_ROUTE_ADD = 64,	/* str name; u16 n; n x str alias; u16 m; m x str backend */
+	MSG_C_ROUTE_ADD = 64,	/* str name; u16 n; n x str alias; u16 m; m x str backend;
+				 * u16 k; k x (str key; str value): route set's backend
+				 * settings (proto, backend_*) */
 	MSG_C_ROUTE_RM,		/* str name */
 	MSG_C_ROUTE_LIST,	/* empty */
 	MSG_C_ROUTE_SHOW,	/* str name */
@@ -116,6 +118,12 @@ enum ctl_code {
  */
 #define MSG_PEM_CHAIN_MAX 24576
 #define MSG_PEM_KEY_MAX 7680
+/*
+ * A route's backend CA PEM (route add/set backend_ca): 32 KiB is a bundle of
+ * about twenty CA certificates and, with the rest of a route add, still fits
+ * one IPC message (IPC_MAX_PAYLOAD is 64 KiB for the whole request).
+ */
+#define MSG_PEM_CA_MAX 32768
 
 struct msg_hello {
 	uint32_t proto;		/* HALOYD_PROTO_VERSION */

@@ -542,6 +542,36 @@ snap_backend_at(const struct snap *s, uint32_t i)
 	return &s->sn_backends[i];
 }
 
+static const char *const snap_proto_names[SNAP_PROTO__MAX] = {
+	[SNAP_PROTO_HTTP1] = "http1",
+	[SNAP_PROTO_H2C] = "h2c",
+	[SNAP_PROTO_HTTPS] = "https",
+	[SNAP_PROTO_H2] = "h2",
+};
+
+const char *
+snap_proto_name(unsigned proto)
+{
+	return proto < SNAP_PROTO__MAX ? snap_proto_names[proto] : NULL;
+}
+
+int
+snap_proto_parse(const char *word)
+{
+	int i;
+
+	for (i = 0; i < SNAP_PROTO__MAX; i++)
+		if (strcmp(word, snap_proto_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int
+snap_proto_tls(unsigned proto)
+{
+	return proto == SNAP_PROTO_HTTPS || proto == SNAP_PROTO_H2;
+}
+
 const char *
 snap_string(const struct snap *s, struct snap_str r)
 {

@@ -104,6 +104,13 @@ enum snap_proto {
 	SNAP_PROTO__MAX
 };
 
+/* "http1", "h2c", "https", "h2" (the store's and haloyd-ctl's words); NULL when out of range. */
+const char *snap_proto_name(unsigned proto);
+/* The enum snap_proto a word names, or -1. */
+int snap_proto_parse(const char *word);
+/* 1 for the protocols that speak TLS to backends (https, h2). */
+int snap_proto_tls(unsigned proto);
+
 struct snap_route {
 	uint32_t id;		/* store id: keys logs, stats and upstream pools */
 	struct snap_str name;	/* canonical name */

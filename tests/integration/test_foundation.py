@@ -26,7 +26,7 @@ MSG_C_ROUTE_LIST = 66
 MSG_C_STATUS = 72
 MSG_C_ROW, MSG_C_END, MSG_C_OK, MSG_C_FAIL = 96, 97, 98, 99
 ROLE_WORKER, ROLE_CTL = 2, 5
-PROTO = 1
+PROTO = 2                       # HALOYD_PROTO_VERSION
 IPC_F_FD = 1
 HDR = struct.Struct("=HHIII")  # type, flags, len, seq, gen
 HELLO = struct.Struct("=IIII")  # proto, role, index, pid
@@ -579,15 +579,18 @@ class CtlTest(DaemonTestCase):
         self.daemon.ctl_ok("route", "add", host, self.be.addr, "--alias", al1, "--alias", al2,
                            "--backend", self.be2.addr)
         lines = self.daemon.ctl_ok("route", "list").splitlines()
-        self.assertEqual(lines[0].split(), ["NAME", "ALIASES", "BACKENDS", "ID", "SETTINGS"])
+        self.assertEqual(lines[0].split(), ["NAME", "ALIASES", "BACKENDS", "PROTO", "ID",
+                                            "SETTINGS"])
         row = [ln.split() for ln in lines[1:] if ln.split()[0] == host]
         self.assertEqual(len(row), 1, lines)
-        name, aliases, backends, rid, settings = row[0]
+        name, aliases, backends, proto, rid, settings = row[0]
+        self.assertEqual(proto, "http1")
         self.assertEqual(settings, "-")  # nothing overridden
         self.assertEqual(set(aliases.split(",")), {al1, al2})
         self.assertEqual(set(backends.split(",")), {self.be.addr, self.be2.addr})
         self.assertTrue(rid.isdigit())
-        starts = {lines[0].index(col) for col in ("ALIASES", "BACKENDS", "ID", "SETTINGS")}
+        starts = {lines[0].index(col) for col in ("ALIASES", "BACKENDS", "PROTO", "ID",
+                                                  "SETTINGS")}
         for ln in lines[1:]:
             for s in starts:
                 self.assertEqual(ln[s - 2:s], "  ", "columns line up:\n" + "\n".join(lines))
@@ -606,7 +609,7 @@ class CtlTest(DaemonTestCase):
         self.assertEqual(kv["id"], rid)
         shown = json.loads(self.daemon.ctl_ok("route", "show", host, "--json"))
         common = set(shown) & set(js[0])
-        self.assertTrue({"name", "aliases", "backends", "id"} <= common)
+        self.assertTrue({"name", "aliases", "backends", "proto", "id"} <= common)
         self.assertEqual({k: shown[k] for k in common}, {k: js[0][k] for k in common})
 
     def test_route_without_alias_prints_dash(self):

@@ -320,9 +320,11 @@ class RouteSetCtlTest(RouteSetCase):
         row = [r for r in rows if r["name"] == host][0]
         self.assertEqual(row["settings"], ["%s=%s" % (k, want[k]) for k in SETTINGS])
         lines = self.daemon.ctl_ok("route", "list").splitlines()
-        self.assertEqual(lines[0].split(), ["NAME", "ALIASES", "BACKENDS", "ID", "SETTINGS"])
+        self.assertEqual(lines[0].split(), ["NAME", "ALIASES", "BACKENDS", "PROTO", "ID",
+                                            "SETTINGS"])
         mine = [ln.split() for ln in lines[1:] if ln.split()[0] == host][0]
-        self.assertEqual(mine[4], ",".join("%s=%s" % (k, want[k]) for k in SETTINGS))
+        self.assertEqual(mine[3], "http1")
+        self.assertEqual(mine[5], ",".join("%s=%s" % (k, want[k]) for k in SETTINGS))
 
         # Normalised spellings: a bare number is seconds, 1024k is 1m.
         self.set(host, "--connect-timeout", "60", "--max-body", "1024k", "--idle-timeout",

@@ -71,7 +71,7 @@ route(const char *name, const char *alias)
 	struct store_route r;
 	int64_t id;
 
-	ck_assert_int_eq(store_route_add(m.store, name, al, alias != NULL, be, 1), STORE_OK);
+	ck_assert_int_eq(store_route_add(m.store, name, al, alias != NULL, be, 1, NULL), STORE_OK);
 	ck_assert_int_eq(store_route_get(m.store, name, &r), STORE_OK);
 	id = r.id;
 	store_route_free(&r);

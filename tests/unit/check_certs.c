@@ -409,6 +409,47 @@ count_cert(void *arg, const struct store_cert *c)
 	return 0;
 }
 
+/* A route's backend CA: certificates only, re-encoded; a subject; the bounds. */
+START_TEST(backend_ca_checked)
+{
+	struct certs_info a, b;
+	char err[256], subject[300], *out = NULL, *bundle, *big;
+	time_t now = time(NULL);
+	size_t n;
+
+	ck_assert_int_eq(certs_make_default(now, &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(certs_make_default(now + 1, &b, err, sizeof(err)), 0);
+	n = strlen(a.chain) + strlen(b.chain) + 64;
+	bundle = malloc(n);
+	ck_assert_ptr_nonnull(bundle);
+	snprintf(bundle, n, "# comment\n%s\ntext between\n%s", a.chain, b.chain);
+	ck_assert_msg(certs_check_ca(bundle, strlen(bundle), &out, subject, sizeof(subject), err,
+	    sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(subject, "CN=haloyd-default (+1 more)");
+	ck_assert_ptr_null(strstr(out, "comment"));
+	ck_assert_ptr_null(strstr(out, "between"));
+	ck_assert_uint_eq(strlen(out), strlen(a.chain) + strlen(b.chain));
+	free(out);
+	ck_assert_int_eq(certs_check_ca(a.chain, strlen(a.chain), NULL, subject, sizeof(subject),
+	    err, sizeof(err)), 0);
+	ck_assert_str_eq(subject, "CN=haloyd-default");
+
+	ck_assert_int_eq(certs_check_ca("junk", 4, &out, NULL, 0, err, sizeof(err)), -1);
+	ck_assert_ptr_null(out);
+	ck_assert_ptr_nonnull(strstr(err, "no PEM certificate"));
+	ck_assert_int_eq(certs_check_ca(a.key, strlen(a.key), &out, NULL, 0, err, sizeof(err)), -1);
+	big = calloc(1, CERTS_CA_PEM_MAX + 2);
+	ck_assert_ptr_nonnull(big);
+	memset(big, '#', CERTS_CA_PEM_MAX + 1);
+	ck_assert_int_eq(certs_check_ca(big, strlen(big), &out, NULL, 0, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "larger than"));
+	free(big);
+	free(bundle);
+	certs_info_free(&a);
+	certs_info_free(&b);
+}
+END_TEST
+
 START_TEST(store_rows)
 {
 	static char n1[] = "a.example.com", n2[] = "www.a.example.com", domain[] = "a.example.com";
@@ -492,6 +533,7 @@ suite_certs(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("store");
 	tcase_add_test(tc, store_rows);
+	tcase_add_test(tc, backend_ca_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -106,6 +106,26 @@ START_TEST(route_names)
 }
 END_TEST
 
+/* A TLS server name: a host name, never a wildcard or an address. */
+START_TEST(sni_names)
+{
+	char out[HOSTNAME_MAX + 1];
+
+	ck_assert_int_eq(hostname_normalize_sni("Internal.Example.NET.", out), 20);
+	ck_assert_str_eq(out, "internal.example.net");
+	ck_assert_int_eq(hostname_normalize_sni("localhost", out), 9);
+	ck_assert_int_eq(hostname_normalize_sni("10.0.0.1", out), -1);
+	ck_assert_int_eq(hostname_normalize_sni("::1", out), -1);
+	ck_assert_int_eq(hostname_normalize_sni("[::1]", out), -1);
+	ck_assert_int_eq(hostname_normalize_sni("*.example.com", out), -1);
+	ck_assert_int_eq(hostname_normalize_sni("a..b", out), -1);
+	ck_assert_int_eq(hostname_normalize_sni("", out), -1);
+	ck_assert_int_eq(hostname_normalize_sni("host:443", out), -1);
+	/* Digits-only labels are a name when they are not a dotted quad. */
+	ck_assert_int_ge(hostname_normalize_sni("10.0.0.1.example", out), 1);
+}
+END_TEST
+
 START_TEST(addresses)
 {
 	struct sockaddr_storage ss;
@@ -143,6 +163,7 @@ suite_hostname(void)
 	tcase_add_test(tc, length_limits);
 	tcase_add_test(tc, route_names);
 	tcase_add_test(tc, addresses);
+	tcase_add_test(tc, sni_names);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -60,7 +60,7 @@ add_route(const char *name)
 {
 	const char *be[] = { "127.0.0.1:9" };
 
-	ck_assert_int_eq(store_route_add(m.store, name, NULL, 0, be, 1), STORE_OK);
+	ck_assert_int_eq(store_route_add(m.store, name, NULL, 0, be, 1, NULL), STORE_OK);
 }
 
 START_TEST(ok_only_when_every_worker_acked)

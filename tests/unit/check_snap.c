@@ -476,6 +476,66 @@ START_TEST(builder_rejects)
 }
 END_TEST
 
+/* Backend protocol, server name and CA travel; routes without them read empty. */
+START_TEST(backend_tls_roundtrip)
+{
+	static const char ca[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	struct snapb_route routes[4];
+	struct snapb_input in;
+	const struct snap_route *r;
+	struct snap *s;
+
+	fixture_input(&in);
+	memcpy(routes, fx_routes, sizeof(routes));
+	in.routes = routes;
+	routes[0].proto = SNAP_PROTO_HTTPS;
+	routes[0].backend_ca = ca;
+	routes[0].backend_sni = "internal.example.net";
+	routes[0].flags = SNAP_ROUTE_BACKEND_NO_VERIFY;
+	routes[1].proto = SNAP_PROTO_H2C;
+	routes[2].proto = SNAP_PROTO_H2;
+	routes[2].backend_sni = "";	/* empty is none */
+	s = build_and_map(&in);
+	r = snap_lookup(s, "app.example.com", 15);
+	ck_assert_uint_eq(r->proto, SNAP_PROTO_HTTPS);
+	ck_assert_uint_eq(r->flags, SNAP_ROUTE_BACKEND_NO_VERIFY);
+	ck_assert_str_eq(snap_string(s, r->backend_sni), "internal.example.net");
+	ck_assert_str_eq(snap_string(s, r->backend_ca), ca);
+	ck_assert_uint_eq(r->backend_ca.len, strlen(ca));
+	r = snap_lookup(s, "api.example.com", 15);
+	ck_assert_uint_eq(r->proto, SNAP_PROTO_H2C);
+	ck_assert_uint_eq(r->backend_sni.len, 0);
+	ck_assert_uint_eq(r->backend_ca.len, 0);
+	ck_assert_uint_eq(snap_route_at(s, 2)->proto, SNAP_PROTO_H2);
+	ck_assert_uint_eq(snap_route_at(s, 2)->backend_sni.len, 0);
+	ck_assert_uint_eq(snap_route_at(s, 3)->proto, SNAP_PROTO_HTTP1);
+	snap_unref(s);
+
+	routes[1].proto = SNAP_PROTO__MAX;
+	expect_build_error(&in, "route 1 (api.example.com): unknown backend protocol 4");
+	routes[1].proto = SNAP_PROTO_H2;
+	routes[1].backend_sni = "*.example.net";
+	expect_build_error(&in, "bad backend server name");
+	routes[1].backend_sni = "Upper.example.net";
+	expect_build_error(&in, "bad backend server name");
+}
+END_TEST
+
+START_TEST(proto_names)
+{
+	int i;
+
+	for (i = 0; i < SNAP_PROTO__MAX; i++)
+		ck_assert_int_eq(snap_proto_parse(snap_proto_name((unsigned)i)), i);
+	ck_assert_str_eq(snap_proto_name(SNAP_PROTO_H2C), "h2c");
+	ck_assert_ptr_null(snap_proto_name(SNAP_PROTO__MAX));
+	ck_assert_int_eq(snap_proto_parse("HTTPS"), -1);
+	ck_assert_int_eq(snap_proto_parse(""), -1);
+	ck_assert(snap_proto_tls(SNAP_PROTO_HTTPS) && snap_proto_tls(SNAP_PROTO_H2));
+	ck_assert(!snap_proto_tls(SNAP_PROTO_HTTP1) && !snap_proto_tls(SNAP_PROTO_H2C));
+}
+END_TEST
+
 /* No routes at all still makes a valid image; only the default can answer. */
 START_TEST(empty_snapshot)
 {
@@ -950,6 +1010,8 @@ suite_snap(void)
 	tc = tcase_create("roundtrip");
 	tcase_add_test(tc, lookup_exact_alias_wildcard);
 	tcase_add_test(tc, lookup_default_route);
+	tcase_add_test(tc, backend_tls_roundtrip);
+	tcase_add_test(tc, proto_names);
 	tcase_add_test(tc, route_fields_and_backends);
 	tcase_add_test(tc, refcount_and_seals);
 	tcase_add_test(tc, deterministic_and_random_key);

@@ -131,7 +131,7 @@ add(const char *name, const char *a1, const char *a2, const char *b1, const char
 	const char *aliases[2] = { a1, a2 }, *backends[2] = { b1, b2 };
 
 	return store_route_add(st, name, aliases, (a1 != NULL) + (a2 != NULL), backends,
-	    (b1 != NULL) + (b2 != NULL));
+	    (b1 != NULL) + (b2 != NULL), NULL);
 }
 
 static void
@@ -320,7 +320,7 @@ START_TEST(route_add_errors)
 	ck_assert_int_eq(add("b.example.com", "a.example.com", NULL, NULL, NULL), STORE_EEXIST);
 	ck_assert_int_eq(add("b.example.com", "www.a.example.com", NULL, NULL, NULL), STORE_EEXIST);
 	/* Repeated within the call. */
-	ck_assert_int_eq(store_route_add(st, "b.example.com", dup_aliases, 3, NULL, 0),
+	ck_assert_int_eq(store_route_add(st, "b.example.com", dup_aliases, 3, NULL, 0, NULL),
 	    STORE_EEXIST);
 	ck_assert_int_eq(add("b.example.com", "b.example.com", NULL, NULL, NULL), STORE_EEXIST);
 	ck_assert_int_eq(add("b.example.com", "x.example.com", NULL, "127.0.0.1:2", "127.0.0.1:2"),
@@ -509,7 +509,7 @@ add_many(void)
 			snprintf(al[k], sizeof(al[k]), "%c.r%05d.example.com", 'a' + k, i);
 		for (k = 0; k < 3; k++)
 			snprintf(be[k], sizeof(be[k]), "10.0.%d.%d:80", i % 256, 3 - k);
-		ck_assert_int_eq(store_route_add(st, name, ap, (size_t)(i % 3), bp, (size_t)(i % 4)),
+		ck_assert_int_eq(store_route_add(st, name, ap, (size_t)(i % 3), bp, (size_t)(i % 4), NULL),
 		    STORE_OK);
 	}
 }
@@ -585,12 +585,12 @@ assert_settings(const struct store_settings *got, const struct store_settings *w
 }
 
 static const struct store_settings all_default = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-    STORE_DEFAULT, STORE_DEFAULT, 0 };
+    STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL };
 
 START_TEST(route_set_get)
 {
 	const struct store_settings set = { 2000, 300000, 90000, 7200000, 10 << 20,
-	    SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_HSTS };
+	    SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_HSTS, 0, NULL, NULL };
 	struct store_settings half = set;
 	struct store_route r;
 
@@ -632,7 +632,8 @@ END_TEST
 
 START_TEST(route_set_refused)
 {
-	const struct store_settings good = { 1000, 2000, 3000, 4000, 5000, SNAP_ROUTE_HSTS };
+	const struct store_settings good = { 1000, 2000, 3000, 4000, 5000, SNAP_ROUTE_HSTS, 0, NULL,
+	    NULL };
 	struct store_settings bad;
 	struct store_route r;
 	int i;
@@ -653,7 +654,7 @@ START_TEST(route_set_refused)
 		case 3: bad.upgrade_ms = 0; break;
 		case 4: bad.upgrade_ms = (int64_t)UINT32_MAX + 1; break;
 		case 5: bad.max_body = -2; break;
-		case 6: bad.flags = 4; break;
+		case 6: bad.flags = 8; break;
 		case 7: bad.flags = UINT32_MAX; break;
 		case 8: bad.connect_ms = INT64_MIN; break;
 		}
@@ -687,7 +688,7 @@ walk_settings_route(void *arg, const struct store_route *r)
 START_TEST(route_set_foreach)
 {
 	const struct store_settings set = { 1234, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    STORE_DEFAULT, SNAP_ROUTE_HSTS };
+	    STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL };
 	struct walk_settings w = { 0, 0 };
 
 	open_store();
@@ -745,7 +746,7 @@ static const char schema_v1[] =
 START_TEST(migrate_from_v1_keeps_routes)
 {
 	const struct store_settings set = { 1500, STORE_DEFAULT, STORE_DEFAULT, 60000, 0,
-	    SNAP_ROUTE_NO_HTTPS_REDIRECT };
+	    SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, NULL, NULL };
 	struct store_route r;
 	uint64_t gen;
 
@@ -765,6 +766,8 @@ START_TEST(migrate_from_v1_keeps_routes)
 	ck_assert_int_eq(r.set.max_body, 0);
 	ck_assert_int_eq(r.set.upgrade_ms, STORE_DEFAULT);
 	ck_assert_uint_eq(r.set.flags, 0);
+	ck_assert_uint_eq(r.set.proto, SNAP_PROTO_HTTP1);
+	ck_assert_ptr_null(r.set.backend_ca);
 	store_route_free(&r);
 	ck_assert_int_eq(store_next_generation(st, &gen), STORE_OK);
 	ck_assert_uint_eq(gen, 8);
@@ -780,6 +783,99 @@ START_TEST(migrate_from_v1_keeps_routes)
 	assert_default_settings(&r.set);
 	ck_assert_int_gt(r.id, 5);
 	store_route_free(&r);
+}
+END_TEST
+
+/* --- backend protocol and TLS (schema version 6) */
+
+static char test_ca[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+START_TEST(route_backend_proto)
+{
+	struct store_settings set = all_default;
+	char sni[] = "internal.example.net";
+	struct store_route r;
+
+	open_store();
+	ck_assert_int_eq(add("app.example.com", NULL, NULL, "127.0.0.1:1", NULL), STORE_OK);
+	get("app.example.com", &r);
+	ck_assert_uint_eq(r.set.proto, SNAP_PROTO_HTTP1);
+	ck_assert_ptr_null(r.set.backend_ca);
+	ck_assert_ptr_null(r.set.backend_sni);
+	store_route_free(&r);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes WHERE proto = 'http1' AND "
+	    "backend_verify = 1"), 1);
+
+	set.proto = SNAP_PROTO_HTTPS;
+	set.backend_ca = test_ca;
+	set.backend_sni = sni;
+	set.flags = SNAP_ROUTE_HSTS | SNAP_ROUTE_BACKEND_NO_VERIFY;
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &set), STORE_OK);
+	/* The no-verify flag is its own column; flags keeps the others. */
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes WHERE proto = 'https' AND "
+	    "backend_verify = 0 AND flags = 2 AND backend_sni = 'internal.example.net'"), 1);
+	reopen_store();
+	get("app.example.com", &r);
+	ck_assert_uint_eq(r.set.proto, SNAP_PROTO_HTTPS);
+	ck_assert_str_eq(r.set.backend_ca, test_ca);
+	ck_assert_str_eq(r.set.backend_sni, "internal.example.net");
+	ck_assert_uint_eq(r.set.flags, SNAP_ROUTE_HSTS | SNAP_ROUTE_BACKEND_NO_VERIFY);
+	store_route_free(&r);
+
+	set.proto = SNAP_PROTO_H2;
+	set.flags = 0;
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &set), STORE_OK);
+	get("app.example.com", &r);
+	ck_assert_uint_eq(r.set.proto, SNAP_PROTO_H2);
+	ck_assert_uint_eq(r.set.flags, 0);
+	store_route_free(&r);
+
+	/* TLS settings on a plain protocol, an unknown protocol: refused, nothing changes. */
+	set.proto = SNAP_PROTO_H2C;
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &set), STORE_EINVAL);
+	set.backend_ca = NULL;
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &set), STORE_EINVAL);
+	set.backend_sni = NULL;
+	set.flags = SNAP_ROUTE_BACKEND_NO_VERIFY;
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &set), STORE_EINVAL);
+	set.flags = 0;
+	set.proto = SNAP_PROTO__MAX;
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &set), STORE_EINVAL);
+	get("app.example.com", &r);
+	ck_assert_uint_eq(r.set.proto, SNAP_PROTO_H2);
+	ck_assert_str_eq(r.set.backend_ca, test_ca);
+	store_route_free(&r);
+
+	/* Plain again once the TLS settings are gone. */
+	set.proto = SNAP_PROTO_H2C;
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &set), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes WHERE proto = 'h2c' AND "
+	    "backend_ca IS NULL AND backend_sni IS NULL AND backend_verify = 1"), 1);
+}
+END_TEST
+
+/* route add takes the settings in the same transaction: a bad one adds nothing. */
+START_TEST(route_add_with_settings)
+{
+	const char *be[1] = { "127.0.0.1:1" };
+	struct store_settings set = all_default;
+	char sni[] = "backend.example.net";
+	struct store_route r;
+
+	open_store();
+	set.proto = SNAP_PROTO_H2;
+	set.backend_sni = sni;
+	ck_assert_int_eq(store_route_add(st, "a.example.com", NULL, 0, be, 1, &set), STORE_OK);
+	get("a.example.com", &r);
+	ck_assert_uint_eq(r.set.proto, SNAP_PROTO_H2);
+	ck_assert_str_eq(r.set.backend_sni, "backend.example.net");
+	ck_assert_uint_eq(r.nbackends, 1);
+	store_route_free(&r);
+
+	set.proto = SNAP_PROTO_HTTP1;
+	ck_assert_int_eq(store_route_add(st, "b.example.com", NULL, 0, be, 1, &set), STORE_EINVAL);
+	ck_assert_int_eq(store_route_get(st, "b.example.com", &r), STORE_ENOENT);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM hosts"), 1);
 }
 END_TEST
 
@@ -811,6 +907,8 @@ suite_store(void)
 	tcase_add_test(tc, route_set_refused);
 	tcase_add_test(tc, route_set_foreach);
 	tcase_add_test(tc, migrate_from_v1_keeps_routes);
+	tcase_add_test(tc, route_backend_proto);
+	tcase_add_test(tc, route_add_with_settings);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -42,7 +42,7 @@ add_route(const char *name)
 	struct store_route r;
 	int64_t id;
 
-	ck_assert_int_eq(store_route_add(st, name, NULL, 0, be, 1), STORE_OK);
+	ck_assert_int_eq(store_route_add(st, name, NULL, 0, be, 1, NULL), STORE_OK);
 	ck_assert_int_eq(store_route_get(st, name, &r), STORE_OK);
 	id = r.id;
 	store_route_free(&r);

@@ -1,0 +1,218 @@
+"""Integration tests of a route's backend protocol and TLS toward its backends.
+
+`haloyd-ctl route add ... --proto P` and `route set --proto P --backend-ca FILE
+--backend-sni NAME --backend-verify on|off`: what `route list`, `route show`
+and `--json` print, how the settings are cleared, and every refusal (one
+line, exit 7 or 2, nothing changed). The CA file is read by haloyd-ctl and
+checked by the master.
+"""
+import json
+import os
+import struct
+
+from .harness import DaemonTestCase, unique_host
+from .test_foundation import MSG_C_FAIL, RawControl, one_line, wb_str
+from .test_tls import Pki
+
+MSG_C_ROUTE_ADD, MSG_C_ROUTE_SET = 64, 74   # share/msg.h
+CTL_EUSAGE, CTL_EINVAL = 2, 7
+CA_SUBJECT = "CN=haloyd test CA"
+
+
+class BackendProtoCtlTest(DaemonTestCase):
+    """route add/set/show/list for --proto and the --backend-* settings."""
+
+    WORKERS = 1
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.be = cls.backend("bp")
+        cls.pki = Pki()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pki.close()
+        super().tearDownClass()
+
+    def file(self, name, data):
+        path = os.path.join(self.pki.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def show(self, host):
+        return json.loads(self.daemon.ctl_ok("--json", "route", "show", host))
+
+    def list_row(self, host):
+        rows = json.loads(self.daemon.ctl_ok("--json", "route", "list"))
+        return [r for r in rows if r["name"] == host][0]
+
+    def assert_code(self, code, *args):
+        rc, out, err = self.daemon.ctl(*args)
+        self.assertEqual(rc, code, "haloyd-ctl %s: stdout %r stderr %r" % (" ".join(args), out, err))
+        self.assertTrue(one_line(err), "one line on stderr for %r: %r" % (args, err))
+        self.assertEqual(out, "")
+        return err
+
+    def test_add_with_proto_and_tls(self):
+        host = unique_host("bpadd")
+        out = self.daemon.ctl_ok("route", "add", host, self.be.addr, "--proto", "https",
+                                 "--backend-ca", self.pki.ca, "--backend-sni",
+                                 "Internal.Example.NET.")
+        self.assertIn("backend protocol https", out)
+        shown = self.show(host)
+        self.assertEqual((shown["proto"], shown["backend_ca"], shown["backend_sni"],
+                          shown["backend_verify"]),
+                         ("https", CA_SUBJECT, "internal.example.net", "on"))
+        row = self.list_row(host)
+        self.assertEqual(row["proto"], "https")
+        self.assertEqual(row["settings"], ["backend_ca=custom",
+                                           "backend_sni=internal.example.net"])
+        text = self.daemon.ctl_ok("route", "show", host)
+        kv = dict(ln.split(": ", 1) for ln in text.splitlines())
+        self.assertEqual((kv["proto"], kv["backend_ca"]), ("https", CA_SUBJECT))
+        lines = self.daemon.ctl_ok("route", "list").splitlines()
+        mine = [ln.split() for ln in lines[1:] if ln.split()[0] == host][0]
+        self.assertEqual(mine[3], "https")
+
+        # A plain route shows no TLS settings at all; h2c is plain.
+        plain = unique_host("bpplain")
+        self.daemon.ctl_ok("route", "add", plain, self.be.addr, "--proto", "h2c")
+        shown = self.show(plain)
+        self.assertEqual(shown["proto"], "h2c")
+        self.assertFalse({"backend_ca", "backend_sni", "backend_verify"} & set(shown), shown)
+
+    def test_set_clear_and_insecure(self):
+        host = unique_host("bpset")
+        self.daemon.ctl_ok("route", "add", host, self.be.addr)
+        self.assertEqual(self.show(host)["proto"], "http1")
+        self.assertEqual(self.list_row(host)["proto"], "http1")
+        self.daemon.ctl_ok("route", "set", host, "--proto", "h2", "--backend-ca", self.pki.ca)
+        shown = self.show(host)
+        self.assertEqual((shown["proto"], shown["backend_ca"], shown["backend_sni"]),
+                         ("h2", CA_SUBJECT, "none"))
+
+        out = self.daemon.ctl_ok("route", "set", host, "--backend-verify", "off")
+        self.assertIn("INSECURE", out)
+        self.assertEqual(self.show(host)["backend_verify"], "off (INSECURE)")
+        text = self.daemon.ctl_ok("route", "show", host)
+        self.assertIn("backend_verify: off (INSECURE)", text.splitlines())
+        self.assertIn("backend_verify=off", self.list_row(host)["settings"])
+
+        # '' and default clear; verify goes back on.
+        self.daemon.ctl_ok("route", "set", host, "--backend-ca", "", "--backend-sni", "a.example",
+                           "--backend-verify", "on")
+        shown = self.show(host)
+        self.assertEqual((shown["backend_ca"], shown["backend_sni"], shown["backend_verify"]),
+                         ("system roots", "a.example", "on"))
+        self.daemon.ctl_ok("route", "set", host, "--backend-sni", "default", "--backend-ca",
+                           self.pki.ca)
+        self.assertEqual(self.show(host)["backend_sni"], "none")
+
+        # A bundle: the first subject and how many follow; comments are dropped.
+        leaf, _, _ = self.pki.leaf("other", ["other.example"])
+        with open(self.pki.ca, "rb") as f:
+            ca = f.read()
+        with open(leaf, "rb") as f:
+            bundle = b"# our CA\n" + ca + b"\nsome text\n" + f.read()
+        self.daemon.ctl_ok("route", "set", host, "--backend-ca", self.file("bundle.pem", bundle))
+        self.assertEqual(self.show(host)["backend_ca"], CA_SUBJECT + " (+1 more)")
+
+        # Back to a plain protocol: the TLS settings go, and the answer says so.
+        out = self.daemon.ctl_ok("route", "set", host, "--proto", "http1")
+        self.assertIn("backend TLS settings cleared", out)
+        self.daemon.ctl_ok("route", "set", host, "--proto", "https")
+        shown = self.show(host)
+        self.assertEqual((shown["backend_ca"], shown["backend_sni"], shown["backend_verify"]),
+                         ("system roots", "none", "on"))
+        self.assertEqual(self.list_row(host)["settings"], [])
+        self.daemon.ctl_ok("route", "set", host, "--proto", "default")
+        self.assertEqual(self.show(host)["proto"], "http1")
+
+    def test_refusals_change_nothing(self):
+        host = unique_host("bpbad")
+        self.daemon.ctl_ok("route", "add", host, self.be.addr, "--proto", "https")
+        before = self.show(host)
+        garbage = self.file("garbage.pem", b"not a certificate\n")
+        damaged = self.file("damaged.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n"
+                                           b"-----END CERTIFICATE-----\n")
+        big = self.file("big.pem", b"#" * (32768 + 1))
+        with open(self.pki.ca_key, "rb") as f:
+            key_only = self.file("key.pem", f.read())
+        for args, code, word in (
+                (("--proto", "ftp"), CTL_EINVAL, "proto"),
+                (("--proto", "HTTPS"), CTL_EINVAL, "proto"),
+                (("--backend-ca", garbage), CTL_EINVAL, "backend CA"),
+                (("--backend-ca", damaged), CTL_EINVAL, "backend CA"),
+                (("--backend-ca", key_only), CTL_EINVAL, "backend CA"),
+                (("--backend-ca", big), CTL_EINVAL, "larger than"),
+                (("--backend-ca", "/nonexistent/ca.pem"), CTL_EINVAL, "cannot read"),
+                (("--backend-sni", "*.example.com"), CTL_EINVAL, "backend-sni"),
+                (("--backend-sni", "10.0.0.1"), CTL_EINVAL, "backend-sni"),
+                (("--backend-sni", "bad_name!"), CTL_EINVAL, "backend-sni"),
+                (("--backend-verify", "maybe"), CTL_EINVAL, "backend_verify"),
+                (("--proto", "http1", "--backend-sni", "a.example"), CTL_EINVAL,
+                 "needs proto https or h2"),
+                (("--proto", "h2c", "--backend-verify", "off"), CTL_EINVAL,
+                 "needs proto https or h2")):
+            err = self.assert_code(code, "route", "set", host, *args)
+            self.assertIn(word, err, args)
+        self.assertEqual(self.show(host), before)
+
+        # On a plain route, TLS settings alone are refused too.
+        plain = unique_host("bpbadplain")
+        self.daemon.ctl_ok("route", "add", plain, self.be.addr)
+        err = self.assert_code(CTL_EINVAL, "route", "set", plain, "--backend-ca", self.pki.ca)
+        self.assertIn("backend_ca needs proto https or h2 (the route's is http1)", err)
+        # route add: the same rule, and the route is not added.
+        other = unique_host("bpbadadd")
+        self.assert_code(CTL_EINVAL, "route", "add", other, self.be.addr, "--backend-verify",
+                         "off")
+        self.assert_code(CTL_EINVAL, "route", "add", other, self.be.addr, "--proto", "h2c",
+                         "--backend-ca", self.pki.ca)
+        names = [r["name"] for r in json.loads(self.daemon.ctl_ok("--json", "route", "list"))]
+        self.assertNotIn(other, names)
+        # Only the backend settings go with route add; none go elsewhere.
+        err = self.assert_code(CTL_EUSAGE, "route", "add", other, self.be.addr, "--hsts", "on")
+        self.assertIn("'route set' only", err)
+        err = self.assert_code(CTL_EUSAGE, "alias", "add", host, other, "--proto", "h2")
+        self.assertIn("'route set' and 'route add' only", err)
+
+    def raw(self, type_, payload):
+        c = RawControl(self.daemon.sock)
+        try:
+            c.hello()
+            c.send(type_, payload, seq=1)
+            return c.recv()
+        finally:
+            c.close()
+
+    def test_master_checks_what_a_raw_client_sends(self):
+        """haloyd-ctl checks shapes only: the master checks the CA, the name
+        and the rule itself, and a raw route add cannot carry route set's
+        other settings."""
+        host = unique_host("bpraw")
+        self.daemon.ctl_ok("route", "add", host, self.be.addr, "--proto", "https")
+        before = self.show(host)
+
+        def pairs(*kv):
+            return (wb_str(host) + struct.pack("=H", len(kv)) +
+                    b"".join(wb_str(k) + wb_str(v) for k, v in kv))
+        for kv in ((("backend_ca", "x" * 2000),), (("backend_sni", "*.a.example"),),
+                   (("backend_sni", "1.2.3.4"),), (("proto", "h3"),),
+                   (("proto", "http1"), ("backend_verify", "off"))):
+            m = self.raw(MSG_C_ROUTE_SET, pairs(*kv))
+            self.assertIsNotNone(m, "the master hung up on %r" % (kv,))
+            self.assertEqual(m[0], MSG_C_FAIL, kv)
+            self.assertEqual(struct.unpack_from("=I", m[4])[0], CTL_EINVAL, kv)
+        self.assertEqual(self.show(host), before)
+
+        other = unique_host("bprawadd")
+        payload = (wb_str(other) + struct.pack("=H", 0) + struct.pack("=H", 1) +
+                   wb_str(self.be.addr) + struct.pack("=H", 1) + wb_str("max_body") +
+                   wb_str("1k"))
+        m = self.raw(MSG_C_ROUTE_ADD, payload)
+        self.assertEqual(m[0], MSG_C_FAIL)
+        self.assertIn(b"unknown route add setting", m[4])
+        self.assertEqual(self.daemon.proc.poll(), None)
