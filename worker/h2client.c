@@ -73,6 +73,7 @@ struct h2cpool {
 
 struct h2client_pools {
 	struct h2cpool *bucket[H2C_BUCKETS];
+	uint32_t ping_ms, idle_ms;	/* H2C_PING_MS, H2C_IDLE_MS unless a test shortens them */
 };
 
 /* One HTTP/2 connection to a backend. */
@@ -216,8 +217,18 @@ h2c_conn_kick(struct h2conn *c)
 int
 h2client_pools_init(struct worker *w)
 {
-	w->h2pools = calloc(1, sizeof(*w->h2pools));
-	return w->h2pools == NULL ? -1 : 0;
+	if ((w->h2pools = calloc(1, sizeof(*w->h2pools))) == NULL)
+		return -1;
+	w->h2pools->ping_ms = H2C_PING_MS;
+	w->h2pools->idle_ms = H2C_IDLE_MS;
+	return 0;
+}
+
+void
+h2client_set_times(struct worker *w, uint32_t ping_ms, uint32_t idle_ms)
+{
+	w->h2pools->ping_ms = ping_ms;
+	w->h2pools->idle_ms = idle_ms;
 }
 
 void
@@ -677,12 +688,14 @@ h2c_arm(struct h2conn *c)
 {
 	uint64_t now = ev_now(c->w->loop), at;
 
+	const struct h2client_pools *t = c->w->h2pools;
+
 	if (!c->ready)
 		at = c->born + c->connect_ms;
 	else {
-		at = c->ping_out ? c->ping_at + c->connect_ms : c->last_rx + H2C_PING_MS;
-		if (c->nactive == 0 && c->idle_since + H2C_IDLE_MS < at)
-			at = c->idle_since + H2C_IDLE_MS;
+		at = c->ping_out ? c->ping_at + c->connect_ms : c->last_rx + t->ping_ms;
+		if (c->nactive == 0 && c->idle_since + t->idle_ms < at)
+			at = c->idle_since + t->idle_ms;
 	}
 	ev_timer_start(c->w->loop, &c->timer, at > now ? at - now : 0);
 }
@@ -790,11 +803,11 @@ h2c_on_timer(struct ev_loop *l, struct ev_timer *t)
 		h2c_conn_close(c);
 		return;
 	}
-	if (c->nactive == 0 && now >= c->idle_since + H2C_IDLE_MS) {
+	if (c->nactive == 0 && now >= c->idle_since + c->w->h2pools->idle_ms) {
 		(void)nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR);
 		h2c_uncount(c);
 		c->goaway = c->broken = 1;
-	} else if (!c->ping_out && now >= c->last_rx + H2C_PING_MS) {
+	} else if (!c->ping_out && now >= c->last_rx + c->w->h2pools->ping_ms) {
 		if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) == 0) {
 			c->ping_out = 1;
 			c->ping_at = now;

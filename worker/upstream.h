@@ -96,6 +96,8 @@ extern const struct upstream_ops h2client_ops;
 
 int h2client_pools_init(struct worker *w);
 void h2client_pools_free(struct worker *w);
+/* PING after ping_ms of silence, close after idle_ms without streams (30 s, 60 s; tests shorten them). */
+void h2client_set_times(struct worker *w, uint32_t ping_ms, uint32_t idle_ms);
 
 /*
  * An HTTP/2 session over a connected socket, whoever opened it, in the pool

@@ -14,8 +14,9 @@
  * (in-flight streams below last_stream_id finish, new ones go elsewhere),
  * flow control (a stream whose exchange takes nothing stalls while another
  * completes), close() sending RST_STREAM CANCEL, connection refused, a
- * connection lost before the answer, interim 1xx heads, and a session over
- * a socket someone else connected.
+ * connection lost before the answer, interim 1xx heads, a session over a
+ * socket someone else connected, PING after silence and the idle close (with
+ * the times shortened), and a PING nobody answers closing the session.
  */
 #include "config.h"
 
@@ -263,6 +264,8 @@ struct srv {
 	struct sstream st[SSTREAMS];	/* by stream id / 2 */
 	int eof;
 	int32_t last_id;
+	int pings;		/* PINGs received (not acknowledgements) */
+	int goaway;
 };
 
 static struct srv srv[NSRV];
@@ -329,6 +332,10 @@ srv_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 		srv_stream(s, f->hd.stream_id)->end = 1;
 	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
 		s->last_id = f->hd.stream_id;
+	if (f->hd.type == NGHTTP2_PING && !(f->hd.flags & NGHTTP2_FLAG_ACK))
+		s->pings++;
+	if (f->hd.type == NGHTTP2_GOAWAY)
+		s->goaway = 1;
 	if (f->hd.type == NGHTTP2_RST_STREAM) {
 		srv_stream(s, f->hd.stream_id)->rst = 1;
 		srv_stream(s, f->hd.stream_id)->rst_code = f->rst_stream.error_code;
@@ -810,6 +817,37 @@ START_TEST(h2c_session_on_a_given_socket)
 }
 END_TEST
 
+START_TEST(h2c_ping_then_idle_close)
+{
+	h2client_set_times(&w, 100, 400);
+	get_open(0);
+	SRV_UNTIL(nsrv == 1 && srv[0].last_id == 1);
+	srv_respond(&srv[0], 1, "200", 1, 1);
+	SRV_UNTIL(fx[0].ends == 1);
+	/* Silent for 100 ms: a PING (answered); without streams for 400 ms: GOAWAY and close. */
+	SRV_UNTIL(srv[0].pings >= 1);
+	ck_assert_int_eq(srv[0].eof, 0);
+	SRV_UNTIL(srv[0].eof);
+	ck_assert_int_eq(srv[0].goaway, 1);
+}
+END_TEST
+
+START_TEST(h2c_unanswered_ping_closes)
+{
+	uint64_t dl;
+
+	h2client_set_times(&w, 100, 60000);
+	get_open(0);
+	SRV_UNTIL(nsrv == 1 && srv[0].last_id == 1);
+	/* The backend hangs: it reads nothing any more, so no PING is acknowledged. */
+	dl = tw_deadline(6000);
+	while (fx[0].fails == 0 && util_now_ms() < dl)
+		tw_turn();
+	ck_assert_int_eq(fx[0].fails, 1);
+	ck_assert_int_eq(fx[0].err, UPSTREAM_RESET);
+}
+END_TEST
+
 Suite *
 suite_h2client(void)
 {
@@ -832,6 +870,8 @@ suite_h2client(void)
 	tcase_add_test(tc, h2c_connection_lost);
 	tcase_add_test(tc, h2c_interim_then_final);
 	tcase_add_test(tc, h2c_session_on_a_given_socket);
+	tcase_add_test(tc, h2c_ping_then_idle_close);
+	tcase_add_test(tc, h2c_unanswered_ping_closes);
 	suite_add_tcase(s, tc);
 	return s;
 }
