@@ -298,6 +298,7 @@ h2cpool_dequeue(struct ustream *s)
 	s->prev = s->next = NULL;
 	s->queued = 0;
 	s->pool = NULL;
+	ev_timer_stop(s->w->loop, &s->timer);
 }
 
 /* The stream fails with err as soon as its kick runs (never inside an ops call). */
@@ -1301,8 +1302,7 @@ h2c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 	ev_timer_init(&s->timer, h2c_on_wait_timer, s);
 	h2cpool_enqueue(p, s);
 	if (h2cpool_dispatch(p, o->connect_ms) == -1) {
-		saved = errno;
-		log_info("backend %u: connect: %s", b->id, strerror(saved));
+		saved = errno;	/* the exchange logs it */
 		if (s->queued) {	/* else a session took it before the dial was tried */
 			h2cpool_dequeue(s);
 			h2c_stream_free(s);
