@@ -1,5 +1,6 @@
 /*
- * Unit tests for worker/h2client.c, the HTTP/2 upstream, against real
+ * Unit tests for the HTTP/2 upstream (worker/h2client.c and its sessions,
+ * worker/h2csession.c, one module behind upstream.h), against real
  * nghttp2 server sessions that the test runs on the backend's side of each
  * connection (accepted from a listener on 127.0.0.1, or the far end of a
  * socketpair handed to h2client_session_new), between turns of the loop the
@@ -14,9 +15,11 @@
  * (in-flight streams below last_stream_id finish, new ones go elsewhere),
  * flow control (a stream whose exchange takes nothing stalls while another
  * completes), close() sending RST_STREAM CANCEL, connection refused, a
- * connection lost before the answer, interim 1xx heads, a session over a
- * socket someone else connected, PING after silence and the idle close (with
- * the times shortened), and a PING nobody answers closing the session.
+ * connection lost before the answer, interim 1xx heads (at most 8), a
+ * response head past our limits (the stream breaks, not the session), a
+ * session over a socket someone else connected, PING after silence and the
+ * idle close (with the times shortened), and a PING nobody answers closing
+ * the session.
  */
 #include "config.h"
 
@@ -90,8 +93,9 @@ ev_head(void *arg, struct msg_head *resp)
 
 	EVENT();
 	ck_assert_ptr_nonnull(f->s);
-	ck_assert_int_lt(f->heads, 4);
-	f->status[f->heads++] = resp->status;
+	if (f->heads < 4)
+		f->status[f->heads] = resp->status;
+	f->heads++;
 	f->resp.has_length = resp->has_length;
 	f->resp.length = resp->length;
 	f->resp.chunked = resp->chunked;
@@ -791,6 +795,49 @@ START_TEST(h2c_interim_then_final)
 }
 END_TEST
 
+START_TEST(h2c_response_head_too_large)
+{
+	static char big[1000];
+	nghttp2_nv nv[40];
+	char names[40][8];
+	int i;
+
+	get_open(0);
+	get_open(1);
+	SRV_UNTIL(nsrv == 1 && srv[0].last_id == 3);
+	/* 39 fields of 1000 bytes: past MSG_HEAD_MAX. The stream breaks, the session serves on. */
+	memset(big, 'v', sizeof(big));
+	nv[0] = (nghttp2_nv){ (uint8_t *)(uintptr_t)":status", (uint8_t *)(uintptr_t)"200", 7, 3, 0 };
+	for (i = 1; i < 40; i++) {
+		snprintf(names[i], sizeof(names[i]), "x-%d", i);
+		nv[i] = (nghttp2_nv){ (uint8_t *)names[i], (uint8_t *)big, strlen(names[i]),
+		    sizeof(big), 0 };
+	}
+	ck_assert_int_eq(nghttp2_submit_response(srv[0].ng, 1, nv, 40, NULL), 0);
+	SRV_UNTIL(fx[0].fails == 1);
+	ck_assert_int_eq(fx[0].err, UPSTREAM_BROKEN);
+	ck_assert_int_eq(fx[0].heads, 0);
+	srv_respond(&srv[0], 3, "200", 1, 1);
+	SRV_UNTIL(fx[1].ends == 1);
+}
+END_TEST
+
+START_TEST(h2c_too_many_interim_heads)
+{
+	nghttp2_nv nv = { (uint8_t *)(uintptr_t)":status", (uint8_t *)(uintptr_t)"103", 7, 3, 0 };
+	int i;
+
+	get_open(0);
+	SRV_UNTIL(nsrv == 1 && srv[0].last_id == 1);
+	for (i = 0; i < 9; i++)
+		ck_assert_int_ge(nghttp2_submit_headers(srv[0].ng, NGHTTP2_FLAG_NONE, 1, NULL, &nv, 1,
+		    NULL), 0);
+	SRV_UNTIL(fx[0].fails == 1);
+	ck_assert_int_eq(fx[0].err, UPSTREAM_BROKEN);
+	ck_assert_int_eq(fx[0].heads, 8);
+}
+END_TEST
+
 START_TEST(h2c_session_on_a_given_socket)
 {
 	nghttp2_session_callbacks *cb;
@@ -869,6 +916,8 @@ suite_h2client(void)
 	tcase_add_test(tc, h2c_connect_refused);
 	tcase_add_test(tc, h2c_connection_lost);
 	tcase_add_test(tc, h2c_interim_then_final);
+	tcase_add_test(tc, h2c_response_head_too_large);
+	tcase_add_test(tc, h2c_too_many_interim_heads);
 	tcase_add_test(tc, h2c_session_on_a_given_socket);
 	tcase_add_test(tc, h2c_ping_then_idle_close);
 	tcase_add_test(tc, h2c_unanswered_ping_closes);
