@@ -11,6 +11,7 @@ Knobs, by path:
                       and grpc-message: fine
   /slow?ms=N          answers after N ms (the connection serves on meanwhile)
   /headers            the request headers as a JSON list of [name, value]
+  /big?bytes=N        N bytes of "b" with a content-length, as the windows allow
   anything else       200 "h2 backend NAME\n" with a content-length
 
 goaway_every = N: after the Nth request on a connection the backend sends
@@ -160,6 +161,9 @@ class _Conn:
                     [("x-checksum", "abc123"), ("grpc-message", "fine")])
         if path.startswith("/headers"):
             body = json.dumps(s.headers).encode()
+        elif path.startswith("/big"):
+            q = {k: v[-1] for k, v in parse_qs(urlsplit(path).query).items()}
+            body = b"b" * min(int(q.get("bytes", "0")), 64 << 20)
         else:
             body = ("h2 backend %s\n" % self.b.name).encode()
         return hdrs + [("content-length", str(len(body)))], body, None

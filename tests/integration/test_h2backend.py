@@ -10,7 +10,8 @@ Covered: an HTTP/1.1 client (curl, and raw bytes for a chunked body with
 trailers both ways) and an HTTP/2 client (curl --http2-prior-knowledge,
 python-h2 with request trailers) to h2c backends; 100 concurrent streams
 from h2load through one client connection use one or two backend
-connections; backend GOAWAYs during load lose no request (GET and POST);
+connections; backend GOAWAYs during load lose no request (GET and POST); a
+stream its client does not read stalls alone (flow control end to end);
 a client's RST_STREAM cancels the backend's stream; a backend that is down
 is a 502, and so is an upgrade to an h2c route.
 """
@@ -32,6 +33,7 @@ NGHTTPD = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
 H2LOAD = shutil.which("h2load") or "/usr/bin/h2load"
 TIMEOUT = 10.0
 NGHTTP2_CANCEL = 8
+MIB = 1 << 20
 
 
 def free_port():
@@ -244,6 +246,25 @@ class H2BackendTest(DaemonTestCase):
         recs = be.records("/ga-post")
         self.assertEqual(len(recs), 600)
         self.assertTrue(all(r["body"] == b"p" * 3000 and r["method"] == "POST" for r in recs))
+
+    def test_stalled_client_stream_stalls_alone(self):
+        be = H2Backend("flow").start()
+        self.addCleanup(be.stop)
+        host = self.route(be.addr, "flow")
+        c = self.client()
+        big = c.request(host, "/big?bytes=%d" % (8 * MIB))
+        c.stalled.add(big)      # this client stops reading that stream
+        c.wait(lambda: c.streams[big].received >= 60000, "the stalled stream's first window")
+        # Another stream of the same client connection, over the same backend session.
+        r = c.get(host, "/big?bytes=%d" % (4 * MIB), timeout=60)
+        self.assertEqual((r.status, r.received), (200, 4 * MIB))
+        v, code, _, body = self.curl(host, "/big?bytes=%d" % MIB, extra=["--http2-prior-knowledge"])
+        self.assertEqual((code, len(body)), (200, MIB))
+        # The stalled one got little more than the windows and buffers on the way.
+        self.assertLess(c.streams[big].received, 1 * MIB)
+        c.open_window(big)
+        r = c.response(big, timeout=60)
+        self.assertEqual((r.status, r.received), (200, 8 * MIB))
 
     def test_client_cancel_reaches_backend(self):
         host = self.route(self.h2.addr, "cancel")
