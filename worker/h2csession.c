@@ -328,6 +328,30 @@ h2c_stream_of(nghttp2_session *ng, int32_t id)
 	return s != NULL && !s->dead ? s : NULL;
 }
 
+/* HTTP/2 has no reason phrase: an HTTP/1.1 client gets the usual one (RFC 9110 15), else none. */
+static const char *
+h2c_reason(unsigned status)
+{
+	static const struct { unsigned status; const char *reason; } r[] = {
+		{ 100, "Continue" }, { 103, "Early Hints" }, { 200, "OK" }, { 201, "Created" },
+		{ 202, "Accepted" }, { 204, "No Content" }, { 206, "Partial Content" },
+		{ 301, "Moved Permanently" }, { 302, "Found" }, { 303, "See Other" },
+		{ 304, "Not Modified" }, { 307, "Temporary Redirect" }, { 308, "Permanent Redirect" },
+		{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
+		{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 409, "Conflict" },
+		{ 410, "Gone" }, { 412, "Precondition Failed" }, { 413, "Content Too Large" },
+		{ 415, "Unsupported Media Type" }, { 429, "Too Many Requests" },
+		{ 500, "Internal Server Error" }, { 501, "Not Implemented" }, { 502, "Bad Gateway" },
+		{ 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(r); i++)
+		if (r[i].status == status)
+			return r[i].reason;
+	return "";
+}
+
 /* The head is complete: its framing as the neutral message says it. */
 static int
 h2c_final_head(struct ustream *s, int end_stream)
@@ -339,6 +363,8 @@ h2c_final_head(struct ustream *s, int end_stream)
 	h->major = 2;
 	h->minor = 0;
 	h->keepalive = 1;
+	if (msg_str(h, h2c_reason(h->status), strlen(h2c_reason(h->status)), &h->reason) == -1)
+		return -1;
 	if (cl != NULL) {
 		if (util_parse_u64(msg_value(h, cl), 0, UINT64_MAX, &h->length) == -1)
 			return -1;
@@ -362,6 +388,9 @@ h2csession_head_size(const struct msg_head *h)
 static void
 h2c_interim(struct ustream *s)
 {
+	const char *reason = h2c_reason(s->resp.status);
+
+	(void)msg_str(&s->resp, reason, strlen(reason), &s->resp.reason);
 	if (s->ev->room(s->arg) >= h2csession_head_size(&s->resp) &&
 	    s->ev->head(s->arg, &s->resp) == -1)
 		h2client_stream_error(s, UPSTREAM_BROKEN, 0);
@@ -386,7 +415,7 @@ h2c_on_headers(struct h2conn *c, struct ustream *s, const nghttp2_frame *f)
 		return 0;
 	}
 	if (h2c_final_head(s, end) == -1) {
-		log_info("backend %u: bad content-length", c->pool->key);
+		log_info("backend %u: bad content-length in a response", c->pool->key);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	s->resp_done = end;

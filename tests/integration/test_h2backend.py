@@ -24,7 +24,7 @@ import tempfile
 import time
 
 from .h2backend import H2Backend
-from .harness import DaemonTestCase, unique_host, wait_for
+from .harness import DaemonTestCase, request, unique_host, wait_for
 from .test_datapath import closed_port
 from .test_http2 import H2Client, run
 
@@ -152,6 +152,13 @@ class H2BackendTest(DaemonTestCase):
         self.assertEqual(body, self.file_body)
         v, code, _, _ = self.curl(host, "/missing", extra=["--http2-prior-knowledge"])
         self.assertEqual(code, 404)
+        # HEAD: the length of what a GET would get, no body; HTTP/1.1 gets a reason phrase.
+        r = request(self.daemon.port, "/file.txt", host=host, method="HEAD")
+        self.assertEqual((r.status, r.reason, r.body), (200, "OK", b""))
+        self.assertEqual(r.header("Content-Length"), str(len(self.file_body)))
+        r = self.client().get(host, "/file.txt", method="HEAD")
+        self.assertEqual((r.status, bytes(r.data)), (200, b""))
+        self.assertEqual(r.header("content-length"), str(len(self.file_body)))
 
     # --- conversions
 
