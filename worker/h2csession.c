@@ -373,6 +373,8 @@ h2c_final_head(struct ustream *s, int end_stream)
 		h->has_length = 1;	/* length 0: an HTTP/1.1 client needs no chunks */
 	else if (!nobody)
 		h->chunked = 1;	/* DATA of a length nobody said: chunked for HTTP/1.1 */
+	/* A gRPC "trailers-only" answer must reach an HTTP/2 client as one HEADERS, END_STREAM. */
+	h->complete = end_stream != 0;
 	s->head_ready = 1;
 	return 0;
 }

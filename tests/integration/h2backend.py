@@ -12,6 +12,8 @@ Knobs, by path:
   /slow?ms=N          answers after N ms (the connection serves on meanwhile)
   /headers            the request headers as a JSON list of [name, value]
   /big?bytes=N        N bytes of "b" with a content-length, as the windows allow
+  /trailers-only      one HEADERS with END_STREAM: :status 200, content-type
+                      application/grpc, grpc-status 5, grpc-message "not here"
   anything else       200 "h2 backend NAME\n" with a content-length
 
 goaway_every = N: after the Nth request on a connection the backend sends
@@ -156,6 +158,9 @@ class _Conn:
             tr = ",".join("%s=%s" % kv for kv in s.trailers)
             return (hdrs + [("content-type", ct)], bytes(s.body),
                     [("x-echo-trailers", tr), ("grpc-status", "0")])
+        if path.startswith("/trailers-only"):
+            return (hdrs + [("content-type", "application/grpc"), ("grpc-status", "5"),
+                            ("grpc-message", "not here")], None, None)
         if path.startswith("/trailers"):
             return (hdrs, b"body with trailers\n",
                     [("x-checksum", "abc123"), ("grpc-message", "fine")])
@@ -174,7 +179,10 @@ class _Conn:
             if s.out is None and s.due is not None and s.due <= now:
                 s.due = None
                 s.out = self.response(s)
-                self.h2.send_headers(s.id, s.out[0])
+                self.h2.send_headers(s.id, s.out[0], end_stream=s.out[1] is None)
+                if s.out[1] is None:
+                    del self.streams[s.id]
+                    continue
             if s.out is not None:
                 self.send_some(s)
 

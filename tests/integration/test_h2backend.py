@@ -12,7 +12,8 @@ python-h2 with request trailers) to h2c backends; 100 concurrent streams
 from h2load through one client connection use one or two backend
 connections; backend GOAWAYs during load lose no request (GET and POST); a
 stream its client does not read stalls alone (flow control end to end);
-a client's RST_STREAM cancels the backend's stream; a backend that is down
+a client's RST_STREAM cancels the backend's stream; an answer that ends on
+its HEADERS (gRPC trailers-only) stays one HEADERS frame; a backend that is down
 is a 502, and so is an upgrade to an h2c route.
 """
 import json
@@ -22,6 +23,8 @@ import socket
 import subprocess
 import tempfile
 import time
+
+import h2.events
 
 from .h2backend import H2Backend
 from .harness import DaemonTestCase, request, unique_host, wait_for
@@ -81,6 +84,20 @@ def read_chunked_response(s):
         rest += more()
     trailers = [ln for ln in rest.split(b"\r\n") if ln]
     return head.decode("latin-1"), body, [t.decode("latin-1") for t in trailers]
+
+
+class FrameClient(H2Client):
+    """H2Client noting the streams whose response HEADERS carried END_STREAM."""
+
+    def __init__(self, *a, **kw):
+        self.ended_on_headers = set()
+        super().__init__(*a, **kw)
+
+    def handle(self, events):
+        for ev in events:
+            if isinstance(ev, h2.events.ResponseReceived) and ev.stream_ended is not None:
+                self.ended_on_headers.add(ev.stream_id)
+        super().handle(events)
 
 
 class H2BackendTest(DaemonTestCase):
@@ -208,6 +225,22 @@ class H2BackendTest(DaemonTestCase):
         r = c.get(host, "/trailers")
         self.assertEqual(bytes(r.data), b"body with trailers\n")
         self.assertIn(("grpc-message", "fine"), r.trailers or [])
+
+    def test_trailers_only_answer_stays_one_headers(self):
+        host = self.route(self.h2.addr, "tronly")
+        c = FrameClient(self.daemon.port)
+        self.addCleanup(c.close)
+        r = c.get(host, "/trailers-only", extra=[("content-type", "application/grpc"),
+                                                 ("te", "trailers")])
+        # A gRPC client reads its status from this HEADERS: it must end the stream itself.
+        self.assertEqual((r.status, bytes(r.data), r.trailers, r.ended), (200, b"", None, True), r)
+        self.assertIn(r.id, c.ended_on_headers, "END_STREAM came on a frame after HEADERS")
+        self.assertEqual(r.header("grpc-status"), "5")
+        self.assertEqual(r.header("grpc-message"), "not here")
+        # HTTP/1.1 gets an empty body of length 0.
+        r = request(self.daemon.port, "/trailers-only", host=host)
+        self.assertEqual((r.status, r.body, r.header("Content-Length")), (200, b"", "0"))
+        self.assertEqual(r.header("grpc-status"), "5")
 
     # --- multiplexing
 

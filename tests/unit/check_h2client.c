@@ -99,6 +99,7 @@ ev_head(void *arg, struct msg_head *resp)
 	f->resp.has_length = resp->has_length;
 	f->resp.length = resp->length;
 	f->resp.chunked = resp->chunked;
+	f->resp.complete = resp->complete;
 	return 0;
 }
 
@@ -535,6 +536,8 @@ START_TEST(h2c_get)
 	srv_respond(&srv[0], 3, "204", 0, 0);
 	SRV_UNTIL(fx[1].ends == 1);
 	ck_assert_uint_eq(fx[1].status[0], 204);
+	ck_assert_int_eq(fx[1].resp.complete, 1);	/* END_STREAM on HEADERS */
+	ck_assert_int_eq(fx[0].resp.complete, 0);
 }
 END_TEST
 
