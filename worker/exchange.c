@@ -188,7 +188,8 @@ static int
 ex_open(struct exchange *ex, int fresh)
 {
 	const struct snap_route *r = ex->req.route;
-	struct upstream_opts o = { ex_ms(r->connect_ms, ex->w->cfg.connect_timeout_ms), fresh };
+	struct upstream_opts o = { ex_ms(r->connect_ms, ex->w->cfg.connect_timeout_ms), fresh,
+	    ex->req.snap, r };
 
 	const struct snap_backend *be;
 

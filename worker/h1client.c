@@ -1,11 +1,17 @@
 /*
  * The HTTP/1.1 upstream (see upstream.h): backend connections, their
  * keep-alive pools, and one request at a time on each. A pool is keyed by the
- * backend's store id (not a snapshot pointer), so it survives snapshot swaps;
- * it holds at most H1C_POOL_MAX idle connections for at most H1C_IDLE_MS
- * each, and drops one as soon as the backend closes it. A connection goes
- * back only after a complete, well-framed response. Buffers are held only
- * while bytes are in flight.
+ * backend's store id (not a snapshot pointer), so it survives snapshot swaps,
+ * and by the route's TLS configuration (tlsclient_config_key, 0 for plain),
+ * so a route switched to https or to another CA never reuses an old
+ * connection; it holds at most H1C_POOL_MAX idle connections for at most
+ * H1C_IDLE_MS each, and drops one as soon as the backend closes it. A
+ * connection goes back only after a complete, well-framed response. Buffers
+ * are held only while bytes are in flight.
+ *
+ * Proto https is the same protocol over TLS (worker/tlsclient.c): the
+ * handshake follows the TCP connect inside the connect phase and its
+ * timeout, and its failure is UPSTREAM_CONNECT, logged with OpenSSL's reason.
  */
 #include "config.h"
 
@@ -20,6 +26,8 @@
 #include "worker/context.h"
 #include "worker/dial.h"
 #include "worker/http1.h"
+#include "worker/tls.h"
+#include "worker/tlsclient.h"
 #include "worker/upstream.h"
 
 #define H1C_POOL_MAX 512	/* HTTP/2 clients keep hundreds of requests in flight: fewer would churn */
@@ -34,6 +42,9 @@ struct h1conn {
 	int fd;
 	int reused;		/* came from the pool: may be stale */
 	int connecting;		/* connect() still in progress */
+	int handshaking;	/* TLS handshake still in progress (after the connect) */
+	struct tls_conn *tls;	/* proto https, else NULL */
+	uint64_t key;		/* the pool's: tlsclient_config_key of the route */
 	struct ev_io io;
 	struct ev_timer timer;	/* idle in the pool, connect timeout in use */
 	struct ustream *s;	/* the stream using it, NULL in the pool */
@@ -42,6 +53,7 @@ struct h1conn {
 
 struct h1pool {
 	uint32_t backend_id;
+	uint64_t key;		/* tlsclient_config_key: 0 plain, else one TLS configuration */
 	uint32_t nidle;
 	struct h1conn *idle;	/* most recently used first */
 	struct h1pool *next;	/* in the bucket */
@@ -90,6 +102,7 @@ h1conn_close(struct h1conn *c)
 {
 	ev_io_stop(c->w->loop, &c->io);
 	ev_timer_stop(c->w->loop, &c->timer);
+	tls_conn_free(c->tls);	/* close_notify when it is healthy */
 	close(c->fd);
 	free(c);
 }
@@ -117,16 +130,17 @@ h1client_pools_free(struct worker *w)
 }
 
 static struct h1pool *
-h1pool_find(struct worker *w, uint32_t id, int create)
+h1pool_find(struct worker *w, uint32_t id, uint64_t key, int create)
 {
 	struct h1pool **head = &w->pools->bucket[id % H1C_BUCKETS], *p;
 
 	for (p = *head; p != NULL; p = p->next)
-		if (p->backend_id == id)
+		if (p->backend_id == id && p->key == key)
 			return p;
 	if (!create || (p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->backend_id = id;
+	p->key = key;
 	p->next = *head;
 	*head = p;
 	return p;
@@ -136,7 +150,7 @@ h1pool_find(struct worker *w, uint32_t id, int create)
 static void
 h1pool_drop(struct h1conn *c)
 {
-	struct h1pool *p = h1pool_find(c->w, c->backend_id, 0);
+	struct h1pool *p = h1pool_find(c->w, c->backend_id, c->key, 0);
 	struct h1conn **pp;
 
 	for (pp = p != NULL ? &p->idle : NULL; pp != NULL && *pp != NULL; pp = &(*pp)->next)
@@ -172,16 +186,17 @@ h1conn_on_timer(struct ev_loop *l, struct ev_timer *t)
 		h1pool_drop(c);
 		return;
 	}
-	/* In use, the timer only guards the connect. */
-	log_info("backend %u: connect timed out", c->backend_id);
+	/* In use, the timer only guards the connect and the TLS handshake. */
+	log_info("backend %u: %s timed out", c->backend_id,
+	    c->connecting ? "connect" : "TLS handshake");
 	s->failed = 1;
 	s->ev->fail(s->arg, UPSTREAM_CONNECT, ETIMEDOUT);
 }
 
 static struct h1conn *
-h1pool_take(struct worker *w, uint32_t id)
+h1pool_take(struct worker *w, uint32_t id, uint64_t key)
 {
-	struct h1pool *p = h1pool_find(w, id, 0);
+	struct h1pool *p = h1pool_find(w, id, key, 0);
 	struct h1conn *c;
 
 	if (p == NULL || p->idle == NULL)
@@ -203,8 +218,8 @@ h1pool_put(struct h1conn *c, int reuse)
 	struct h1pool *p;
 
 	c->s = NULL;
-	if (!reuse || c->connecting || w->stopping ||
-	    (p = h1pool_find(w, c->backend_id, 1)) == NULL || p->nidle >= H1C_POOL_MAX) {
+	if (!reuse || c->connecting || c->handshaking || w->stopping ||
+	    (p = h1pool_find(w, c->backend_id, c->key, 1)) == NULL || p->nidle >= H1C_POOL_MAX) {
 		h1conn_close(c);
 		return;
 	}
@@ -274,11 +289,31 @@ h1c_kick(struct ustream *s)
 	(void)ev_defer_once(s->w->loop, h1c_kick_run, s, &s->kick_pending);
 }
 
+/* A new connection for the pool key: the TCP connect, then TLS on it for proto https. */
+static struct h1conn *
+h1c_dial(struct worker *w, const struct upstream_opts *o, const struct snap_backend *b,
+    uint64_t key)
+{
+	struct h1conn *c = h1conn_connect(w, b);
+
+	if (c == NULL || key == 0)
+		return c;
+	c->key = key;
+	if ((c->tls = tlsclient_conn_new(w, o->snap, o->route, b, c->fd)) == NULL) {
+		h1conn_close(c);
+		errno = EPROTO;
+		return NULL;
+	}
+	c->handshaking = 1;
+	return c;
+}
+
 static struct ustream *
 h1c_open(struct worker *w, const struct snap_backend *b, const struct upstream_opts *o,
     const struct msg_head *req, const struct upstream_events *ev, void *arg)
 {
 	struct ustream *s = calloc(1, sizeof(*s));
+	uint64_t key;
 
 	if (s == NULL)
 		return NULL;
@@ -292,11 +327,12 @@ h1c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 		errno = ENOMEM;
 		goto fail;
 	}
-	s->c = o->fresh ? NULL : h1pool_take(w, b->id);
-	if (s->c == NULL && (s->c = h1conn_connect(w, b)) == NULL)
+	key = o->route != NULL ? tlsclient_config_key(o->snap, o->route) : 0;
+	s->c = o->fresh ? NULL : h1pool_take(w, b->id, key);
+	if (s->c == NULL && (s->c = h1c_dial(w, o, b, key)) == NULL)
 		goto fail;
 	s->c->s = s;
-	if (s->c->connecting)
+	if (s->c->connecting || s->c->handshaking)
 		ev_timer_start(w->loop, &s->c->timer, o->connect_ms);
 	else
 		h1c_kick(s);	/* no event announces that a connected socket may be written */
@@ -358,7 +394,8 @@ static void
 h1c_close(struct ustream *s)
 {
 	int reuse = s->resp_done && s->req_done && !s->pipe && !s->failed && !s->eof &&
-	    s->out.len == 0 && s->in.len == 0 && s->resp.keepalive && !h1_upgraded(s->h1);
+	    s->out.len == 0 && s->in.len == 0 && s->resp.keepalive && !h1_upgraded(s->h1) &&
+	    s->c != NULL && !tls_conn_pending(s->c->tls);
 
 	if (s->c != NULL)
 		h1pool_put(s->c, reuse);
@@ -370,7 +407,7 @@ h1c_close(struct ustream *s)
 static int
 h1c_connecting(const struct ustream *s)
 {
-	return s->c != NULL && s->c->connecting;
+	return s->c != NULL && (s->c->connecting || s->c->handshaking);
 }
 
 const struct upstream_ops h1client_ops = {
@@ -440,15 +477,12 @@ h1c_write(struct ustream *s)
 	int moved = 0;
 
 	while (s->out.len > 0) {
-		ssize_t n = send(s->c->fd, buf_head(&s->out), s->out.len, MSG_NOSIGNAL);
+		ssize_t n = tls_buf_write(s->c->tls, s->c->fd, &s->out);	/* plain without TLS */
 
 		if (n > 0) {
-			buf_consume(&s->out, (size_t)n);
 			moved = 1;
 			continue;
 		}
-		if (n == -1 && errno == EINTR)
-			continue;
 		if (n == -1 && errno == EAGAIN)
 			break;
 		return -1;
@@ -458,21 +492,26 @@ h1c_write(struct ustream *s)
 	return moved;
 }
 
-/* Reads what fits; 0, or -1 when the connection failed. Sets eof. */
+/*
+ * Reads what fits; 0, or -1 when the connection failed. Sets eof. Over TLS
+ * it reads on while OpenSSL holds whole records epoll will not announce.
+ */
 static int
 h1c_read(struct ustream *s)
 {
 	ssize_t n;
 
-	if (s->eof || buf_get(&s->w->bufs, &s->in) == -1 || buf_room(&s->in) == 0)
-		return 0;
-	n = buf_read_fd(&s->in, s->c->fd);
-	if (n > 0)
-		s->got_byte = 1;
-	else if (n == 0)
-		s->eof = 1;
-	else if (errno != EAGAIN && errno != EINTR)
-		return -1;
+	do {
+		if (s->eof || buf_get(&s->w->bufs, &s->in) == -1 || buf_room(&s->in) == 0)
+			return 0;
+		n = tls_buf_read(s->c->tls, s->c->fd, &s->in);
+		if (n > 0)
+			s->got_byte = 1;
+		else if (n == 0)
+			s->eof = 1;
+		else if (errno != EAGAIN && errno != EINTR)
+			return -1;
+	} while (n > 0 && tls_conn_pending(s->c->tls));
 	return 0;
 }
 
@@ -529,8 +568,10 @@ h1c_report(struct ustream *s)
 			return;
 	}
 	if (s->req_done && !s->sent && s->out.len == 0) {
-		if (s->pipe)
-			(void)shutdown(s->c->fd, SHUT_WR);	/* the client's half-close */
+		if (s->pipe) {
+			tls_conn_shutdown(s->c->tls);	/* the client's half-close */
+			(void)shutdown(s->c->fd, SHUT_WR);
+		}
 		s->sent = 1;
 		s->ev->sent(s->arg);
 	}
@@ -545,6 +586,7 @@ h1c_watch(struct ustream *s)
 		ev |= EPOLLOUT;
 	if (!s->eof && (s->in.data == NULL || s->in.len < BUF_SIZE))
 		ev |= EPOLLIN;
+	ev |= tls_conn_events(s->c->tls);
 	if (ev != s->c->io.events && ev_io_modify(s->w->loop, &s->c->io, ev) == -1)
 		h1c_fail(s, UPSTREAM_BROKEN, 0);
 }
@@ -564,9 +606,42 @@ h1c_connect_done(struct ustream *s)
 		return -1;
 	}
 	s->c->connecting = 0;
+	if (s->c->handshaking)
+		return 0;	/* the connect phase goes on: h1c_run runs the handshake */
 	ev_timer_stop(s->w->loop, &s->c->timer);
 	s->ev->more(s->arg);
 	return s->dead ? -1 : 0;
+}
+
+/*
+ * Drives the TLS handshake: 1 when done (the connect phase is over), 0
+ * while it waits for the socket, -1 when it failed (reported).
+ */
+static int
+h1c_handshake(struct ustream *s)
+{
+	struct h1conn *c = s->c;
+	uint32_t want;
+
+	switch (tls_conn_handshake(c->tls)) {
+	case 1:
+		c->handshaking = 0;
+		ev_timer_stop(s->w->loop, &c->timer);
+		s->ev->more(s->arg);
+		return s->dead ? -1 : 1;
+	case 0:
+		want = tls_conn_events(c->tls);
+		if (want == 0)
+			want = EPOLLIN;
+		if (want != c->io.events && ev_io_modify(s->w->loop, &c->io, want) == -1)
+			h1c_fail(s, UPSTREAM_CONNECT, ENOMEM);
+		return 0;
+	default:
+		log_info("%s: TLS handshake failed: %s", tls_conn_peer(c->tls),
+		    tls_conn_error(c->tls));
+		h1c_fail(s, UPSTREAM_CONNECT, EPROTO);
+		return -1;
+	}
 }
 
 static void
@@ -576,6 +651,8 @@ h1c_run(struct ustream *s)
 
 	/* A pending connect finishes only on its own event: SO_ERROR says 0 before that too. */
 	if (s->dead || s->failed || s->c == NULL || s->c->connecting)
+		return;
+	if (s->c->handshaking && h1c_handshake(s) != 1)
 		return;
 	if ((wrote = h1c_write(s)) == -1 || h1c_read(s) == -1) {
 		h1c_broke(s);
@@ -604,4 +681,8 @@ h1c_run(struct ustream *s)
 	h1c_report(s);
 	if (!s->dead && !s->failed && !(s->resp_done && !s->pipe))
 		h1c_watch(s);
+	/* Records OpenSSL holds wait for buffer room, not for epoll: come back once there is. */
+	if (!s->dead && !s->failed && !s->eof && tls_conn_pending(s->c->tls) &&
+	    (s->in.data == NULL || buf_room(&s->in) > 0))
+		h1c_kick(s);
 }

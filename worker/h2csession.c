@@ -174,6 +174,12 @@ h2csession_close(struct h2conn *c)
 		}
 	while (c->streams != NULL)
 		h2c_stream_orphan(c->streams);
+	/* Gone before its SETTINGS: the backend does not speak HTTP/2 here; nothing was sent. */
+	if (!c->ready && c->pool->qhead != NULL) {
+		log_info("backend %u: no HTTP/2 session: closed before the backend's SETTINGS",
+		    c->pool->key);
+		h2client_fail_queue(c->pool, EPROTO);
+	}
 	ev_io_stop(c->w->loop, &c->io);
 	ev_timer_stop(c->w->loop, &c->timer);
 	nghttp2_session_del(c->ng);

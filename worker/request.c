@@ -171,15 +171,16 @@ request_redirect(struct worker *w, struct request *r, const struct msg_head *h, 
 }
 
 /*
- * The upstream for the route's backend protocol; NULL when the request
- * cannot go there (a reason is logged): upgrades have no HTTP/2 form we
- * speak to backends, and TLS to backends is not built yet.
+ * The upstream that speaks the route's backend protocol; NULL (a reason
+ * logged) when the request cannot go there: an upgrade has no HTTP/2 form
+ * we speak to backends, and h2c and h2 never fall back to HTTP/1.1.
  */
 static const struct upstream_ops *
 request_upstream(const struct snap_route *route, const struct msg_head *h)
 {
 	switch (route->proto) {
 	case SNAP_PROTO_HTTP1:
+	case SNAP_PROTO_HTTPS:	/* h1client runs TLS itself (worker/tlsclient.c) */
 		return &h1client_ops;
 	case SNAP_PROTO_H2C:
 		if (h->upgrade || h->method == MSG_M_CONNECT) {
@@ -188,8 +189,8 @@ request_upstream(const struct snap_route *route, const struct msg_head *h)
 		}
 		return &h2client_ops;
 	default:
-		log_info("route %u: backend protocol %u is not supported yet: 502", route->id,
-		    route->proto);
+		log_info("route %u: backend protocol %s not available", route->id,
+		    snap_proto_name(route->proto));
 		return NULL;
 	}
 }
@@ -204,10 +205,12 @@ request_forward(struct worker *w, const struct request_peer *peer, struct msg_he
 	const struct upstream_ops *ops;
 	unsigned status;
 
-	if (route->be_count == 0 || (ops = request_upstream(route, h)) == NULL)
+	if (route->be_count == 0)
 		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
 	if (limit != 0 && h->has_length && h->length > limit)
 		return request_refuse(w, r, h, 413, ERRPAGE_STATUS, start_us);
+	if ((ops = request_upstream(route, h)) == NULL)
+		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
 	r->ex = exchange_start(w, &(struct exchange_req){ h, snap_ref(s), route, r->host,
 	    peer->client_ip, peer->tls ? "https" : "http", peer->trusted, peer->tls, start_us,
 	    limit }, ops, sink, arg, &status);

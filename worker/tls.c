@@ -79,7 +79,8 @@ struct tls_conn {
 	int broken;		/* a fatal error: no close_notify */
 	int shut;		/* our close_notify went out */
 	int starved;		/* the last read wanted more bytes from the socket */
-	char peer[ADDR_STR_MAX];
+	char peer[ADDR_STR_MAX + 16];
+	char why[160];		/* why the handshake failed; "" while it did not */
 };
 
 static void
@@ -736,6 +737,20 @@ tls_conn_new(struct tls *t, int fd, const char *peer)
 	return tc;
 }
 
+struct tls_conn *
+tls_conn_wrap(struct ssl_st *ssl, const char *peer)
+{
+	struct tls_conn *tc = calloc(1, sizeof(*tc));
+
+	if (tc == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	tc->ssl = ssl;
+	util_strlcpy(tc->peer, peer, sizeof(tc->peer));
+	return tc;
+}
+
 void
 tls_conn_free(struct tls_conn *tc)
 {
@@ -774,16 +789,57 @@ tls_conn_fail(struct tls_conn *tc, int ret, uint32_t other)
 	}
 	if (!SSL_is_init_finished(tc->ssl)) {
 		unsigned long err = ERR_peek_last_error();
+		long v = SSL_get_verify_result(tc->ssl);
 
-		log_debug("TLS handshake with %s failed: %s", tc->peer,
-		    err != 0 ? ERR_reason_error_string(err) : e == SSL_ERROR_SYSCALL ?
-		    "connection lost" : "protocol error");
+		/* A client's failed certificate check says why; OpenSSL's reason only says it failed. */
+		if (v != X509_V_OK)
+			snprintf(tc->why, sizeof(tc->why), "certificate verify failed: %s",
+			    X509_verify_cert_error_string(v));
+		else
+			snprintf(tc->why, sizeof(tc->why), "%s", err != 0 ?
+			    ERR_reason_error_string(err) : e == SSL_ERROR_SYSCALL ?
+			    "connection lost" : "protocol error");
+		log_debug("TLS handshake with %s failed: %s", tc->peer, tc->why);
 	}
 	tc->broken = 1;
 	ERR_clear_error();
 	if (e != SSL_ERROR_SYSCALL || errno == 0 || errno == EAGAIN)
 		errno = EPROTO;
 	return -1;
+}
+
+int
+tls_conn_handshake(struct tls_conn *tc)
+{
+	int ret;
+
+	if (tc->broken)
+		return -1;
+	if (SSL_is_init_finished(tc->ssl))
+		return 1;
+	ERR_clear_error();
+	tc->want = 0;
+	if ((ret = SSL_do_handshake(tc->ssl)) == 1)
+		return 1;
+	/* Both directions are the handshake's own: tls_conn_events names the one it waits for. */
+	if (tls_conn_fail(tc, ret, EPOLLIN | EPOLLOUT) == -1 && errno == EAGAIN)
+		return 0;
+	tc->broken = 1;
+	if (tc->why[0] == '\0')
+		util_strlcpy(tc->why, "connection closed during the handshake", sizeof(tc->why));
+	return -1;
+}
+
+const char *
+tls_conn_error(const struct tls_conn *tc)
+{
+	return tc->why;
+}
+
+const char *
+tls_conn_peer(const struct tls_conn *tc)
+{
+	return tc->peer;
 }
 
 ssize_t

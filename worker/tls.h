@@ -23,6 +23,7 @@
 #include "worker/buf.h"
 
 struct snap;
+struct ssl_st;
 struct tls;
 struct tls_conn;
 
@@ -94,6 +95,25 @@ const void *tls_leaf(const struct tls *t, int i);
  * costs. NULL when no keyring is installed or out of memory.
  */
 struct tls_conn *tls_conn_new(struct tls *t, int fd, const char *peer);
+/*
+ * A connection around an SSL the caller set up (worker/tlsclient.c: client
+ * side, connect state, fd set), which it now owns; peer names the other end
+ * in logs. NULL (ssl freed) when out of memory. Every function below works
+ * for both sides.
+ */
+struct tls_conn *tls_conn_wrap(struct ssl_st *ssl, const char *peer);
+/*
+ * Runs the handshake on its own, without application data (a client's
+ * connect phase): 1 done, 0 waiting for tls_conn_events(), -1 failed.
+ */
+int tls_conn_handshake(struct tls_conn *tc);
+/*
+ * Why the handshake failed, one line ("certificate verify failed: unable
+ * to get local issuer certificate"); "" while it has not.
+ */
+const char *tls_conn_error(const struct tls_conn *tc);
+/* The peer as the connection's logs name it. */
+const char *tls_conn_peer(const struct tls_conn *tc);
 /* Sends close_notify when the connection is healthy, then frees it; fd is not closed. */
 void tls_conn_free(struct tls_conn *tc);
 

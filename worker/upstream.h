@@ -23,7 +23,9 @@
 
 struct worker;
 struct msg_head;
+struct snap;
 struct snap_backend;
+struct snap_route;
 struct ustream;
 
 /* Why a stream failed: the exchange's retry rules follow from it. */
@@ -53,8 +55,15 @@ struct upstream_events {
 
 /* What a stream needs to know besides the request. */
 struct upstream_opts {
-	uint32_t connect_ms;	/* a connect still pending after this fails (UPSTREAM_CONNECT) */
+	uint32_t connect_ms;	/* a connect still pending after this fails (UPSTREAM_CONNECT);
+				 * a TLS handshake is part of the connect */
 	int fresh;		/* a new connection, not a pooled one (a retry) */
+	/*
+	 * The route and the snapshot that holds it (both live until close):
+	 * its protocol and backend TLS settings. NULL route: plain HTTP/1.1.
+	 */
+	const struct snap *snap;
+	const struct snap_route *route;
 };
 
 struct upstream_ops {
@@ -81,7 +90,7 @@ struct upstream_ops {
 	int (*connecting)(const struct ustream *s);
 };
 
-/* The HTTP/1.1 keep-alive pool (worker/h1client.c). */
+/* The HTTP/1.1 keep-alive pool (worker/h1client.c), plain or over TLS (proto https). */
 extern const struct upstream_ops h1client_ops;
 
 int h1client_pools_init(struct worker *w);

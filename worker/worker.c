@@ -25,6 +25,7 @@
 #include "worker/conn.h"
 #include "worker/context.h"
 #include "worker/tls.h"
+#include "worker/tlsclient.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
 
@@ -195,6 +196,8 @@ on_snap(void *arg, struct ipc_msg *m)
 		snap_unref(w->snap);
 	w->snap = s;
 	w->gen = m->h.gen;
+	if (s != NULL)
+		tlsclient_snapshot(w, s);
 	log_debug("serving generation %u", w->gen);
 	if (ipc_send(w->parent, MSG_W_ACK, 0, w->gen, NULL, 0, -1) == -1)
 		log_warn("sending ACK");
@@ -277,7 +280,8 @@ worker_setup(struct worker *w, const struct worker_args *a)
 {
 	w->sigfd = child_signalfd();
 	if ((w->loop = ev_loop_new()) == NULL || (w->rx = malloc(sizeof(*w->rx))) == NULL ||
-	    h1client_pools_init(w) == -1 || h2client_pools_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL)
+	    h1client_pools_init(w) == -1 || h2client_pools_init(w) == -1 ||
+	    tlsclient_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL)
 		fatalx("out of memory");
 	if (ev_io_start(w->loop, &w->parent_io, w->parent, EPOLLIN, worker_on_parent, w) == -1 ||
 	    ev_io_start(w->loop, &w->sig_io, w->sigfd, EPOLLIN, worker_on_signal, w) == -1)
@@ -297,6 +301,7 @@ worker_cleanup(struct worker *w)
 	h1client_pools_free(w);
 	h2client_pools_free(w);
 	ev_run_once(w->loop, 0);	/* the HTTP/2 sessions' deferred frees */
+	tlsclient_free(w);
 	balance_free(&w->balance);
 	if (w->snap != NULL)
 		snap_unref(w->snap);

@@ -35,6 +35,10 @@ Every record also holds "conn", the number of the backend connection it came
 on (Backend.accepted counts accepted connections); /big records "sent" as
 it goes.
 
+TLSBackend is the same over TLS (a certificate and key given; ALPN
+http/1.1); it records the server name each handshake sent (snis), the ALPN
+protocol each connection agreed (alpns) and counts failed handshakes.
+
 In-process:  b = Backend("a"); b.start(); ... b.addr ... b.stop()
 As a script: backend.py --name a [--port N]   (prints "listening PORT")
 """
@@ -44,6 +48,7 @@ import json
 import queue
 import select
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -365,8 +370,28 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+class _TLSServer(_Server):
+    """The handshake runs in the connection's own thread, so a client that
+    aborts it costs only that thread."""
+
+    def finish_request(self, request, client_address):
+        try:
+            request.settimeout(30)
+            tls = self.tls_ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            self.backend.handshake_failed()
+            return
+        try:
+            self.backend.tls_done(tls.selected_alpn_protocol())
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
+
+
 class Backend:
     """One backend on 127.0.0.1, serving from a thread of this process."""
+
+    server_class = _Server
 
     def __init__(self, name, port=0, host="127.0.0.1"):
         self.name = name
@@ -375,7 +400,7 @@ class Backend:
         self._records = []
         self._keys = set()
         self.accepted = 0  # connections accepted so far
-        self._server = _Server((host, port), _Handler, bind_and_activate=True)
+        self._server = self.server_class((host, port), _Handler, bind_and_activate=True)
         self._server.backend = self
         self._thread = None
         self.host, self.port = self._server.server_address[:2]
@@ -529,6 +554,61 @@ class WebSocketEcho:
                 self.loop.call_soon_threadsafe(self.loop.stop)
                 self._thread.join(10)
         self.loop.close()
+
+
+class TLSBackend(Backend):
+    """A Backend over TLS with certfile/keyfile (PEM)."""
+
+    server_class = _TLSServer
+
+    def __init__(self, name, certfile, keyfile, port=0, host="127.0.0.1"):
+        super().__init__(name, port, host)
+        self.snis = []          # the server name of each handshake (None: none sent)
+        self.alpns = []         # the ALPN protocol of each connection that got through
+        self.failed_handshakes = 0
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(certfile, keyfile)
+        ctx.set_alpn_protocols(["http/1.1"])
+        ctx.sni_callback = self._on_sni
+        self._server.tls_ctx = ctx
+
+    def _on_sni(self, sslobj, name, ctx):
+        with self._lock:
+            self.snis.append(name)
+
+    def handshake_failed(self):
+        with self._lock:
+            self.failed_handshakes += 1
+
+    def tls_done(self, alpn):
+        with self._lock:
+            self.alpns.append(alpn)
+
+
+class Mute:
+    """Accepts connections and never says a word (a TLS handshake hangs)."""
+
+    def __init__(self):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
+        self.conns = []
+        self._t = threading.Thread(target=self._accept, daemon=True)
+        self._t.start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self):
+        self.ls.close()
+        for c in self.conns:
+            c.close()
 
 
 def header(rec, name):

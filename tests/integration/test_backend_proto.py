@@ -5,12 +5,18 @@
 and `--json` print, how the settings are cleared, and every refusal (one
 line, exit 7 or 2, nothing changed). The CA file is read by haloyd-ctl and
 checked by the master.
+
+Then the data path for --proto https against TLS backends (python3 ssl,
+certificates from a test CA made with openssl here): see BackendTLSTest.
 """
 import json
 import os
 import struct
+import time
 
-from .harness import DaemonTestCase, unique_host
+from . import backend as backend_mod
+from .backend import header
+from .harness import DaemonTestCase, unique_host, wait_for
 from .test_foundation import MSG_C_FAIL, RawControl, one_line, wb_str
 from .test_tls import Pki
 
@@ -216,3 +222,163 @@ class BackendProtoCtlTest(DaemonTestCase):
         self.assertEqual(m[0], MSG_C_FAIL)
         self.assertIn(b"unknown route add setting", m[4])
         self.assertEqual(self.daemon.proc.poll(), None)
+
+
+# --- TLS to backends: proto https
+
+VERIFY_FAILED = "certificate verify failed: unable to get local issuer certificate"
+
+
+class BackendTLSTest(DaemonTestCase):
+    """Routes with --proto https to python3 ssl backends whose certificates
+    come from a test CA made here: verification against --backend-ca, the
+    system roots, the address or --backend-sni, --backend-verify off, the
+    pool kept apart per TLS configuration, and the connect timeout over the
+    handshake. One worker, so its one pool is what the backends see."""
+
+    WORKERS = 1
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pki, cls.other_pki = Pki(), Pki()
+        cert, key, _ = cls.pki.leaf("backend", ["127.0.0.1", "backend.test"])
+        cls.be_ip = cls.tls_backend("tls-ip", cert, key)
+        cert, key, _ = cls.pki.leaf("internal", ["internal.test"])
+        cls.be_named = cls.tls_backend("tls-named", cert, key)
+
+    @classmethod
+    def tls_backend(cls, name, cert, key):
+        b = backend_mod.TLSBackend(name, cert, key).start()
+        cls._backends.append(b)
+        return b
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pki.close()
+        cls.other_pki.close()
+        super().tearDownClass()
+
+    def route(self, be, *args, label="tls"):
+        host = unique_host(label)
+        self.daemon.ctl_ok("route", "add", host, be.addr, *args)
+        return host
+
+    def log_since(self):
+        return self.daemon.log_text(self._log_mark)
+
+    def wait_log(self, text):
+        wait_for(lambda: text in self.log_since(), 10, "log line %r" % text,
+                 lambda: self.log_since()[-3000:])
+
+    def test_get_post_and_keepalive_reuse(self):
+        host = self.route(self.be_ip, "--proto", "https", "--backend-ca", self.pki.ca,
+                          label="tlsok")
+        before, alpns, snis = self.be_ip.accepted, len(self.be_ip.alpns), len(self.be_ip.snis)
+        for _ in range(5):
+            r = self.daemon.get(host, "/")
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.body, b"backend tls-ip\n")
+        body = bytes(range(256)) * 400     # 100 KiB, more than one buffer
+        r = self.daemon.get(host, "/echo", method="POST", body=body)
+        self.assertEqual((r.status, r.body), (200, body))
+        rec = self.be_ip.records("/echo")[-1]
+        self.assertEqual(rec["method"], "POST")
+        self.assertEqual(rec["body"], body)
+        # Six requests, one backend connection: the pooled TLS connection was reused.
+        self.assertEqual(self.be_ip.accepted - before, 1)
+        self.assertEqual(self.be_ip.alpns[alpns:], ["http/1.1"])
+        self.assertEqual(rec["conn"], self.be_ip.records("/")[-1]["conn"])
+        # Without --backend-sni no name is sent: the address is what was checked.
+        self.assertEqual(self.be_ip.snis[snis:], [None])
+
+    def test_wrong_ca_refused_with_reason(self):
+        host = self.route(self.be_ip, "--proto", "https", "--backend-ca", self.other_pki.ca,
+                          label="tlswrongca")
+        n = len(self.be_ip.records())
+        r = self.daemon.get(host, "/")
+        self.assertEqual(r.status, 502, r)
+        self.wait_log("TLS handshake failed: " + VERIFY_FAILED)
+        line = [ln for ln in self.log_since().splitlines() if VERIFY_FAILED in ln][0]
+        self.assertIn("backend ", line)
+        self.assertIn("(%s)" % self.be_ip.addr, line)
+        self.assertEqual(len(self.be_ip.records()), n, "no request reached the backend")
+        # The system roots do not hold the test CA either.
+        host = self.route(self.be_ip, "--proto", "https", label="tlssysroots")
+        self.assertEqual(self.daemon.get(host, "/").status, 502)
+
+    def test_verify_off_works_and_is_loud(self):
+        host = self.route(self.be_ip, "--proto", "https", "--backend-ca", self.other_pki.ca,
+                          "--backend-verify", "off", label="tlsinsecure")
+        r = self.daemon.get(host, "/")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, b"backend tls-ip\n")
+        shown = json.loads(self.daemon.ctl_ok("--json", "route", "show", host))
+        self.assertEqual(shown["backend_verify"], "off (INSECURE)")
+        self.assertIn("backend_verify: off (INSECURE)",
+                      self.daemon.ctl_ok("route", "show", host))
+
+    def test_sni_reaches_the_backend_and_is_checked(self):
+        host = self.route(self.be_named, "--proto", "https", "--backend-ca", self.pki.ca,
+                          "--backend-sni", "internal.test", label="tlssni")
+        r = self.daemon.get(host, "/")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, b"backend tls-named\n")
+        self.assertEqual(self.be_named.snis[-1], "internal.test")
+        # The client's Host still goes to the backend as it was.
+        self.assertEqual(header(self.be_named.records("/")[-1], "host"), [host])
+
+    def test_name_or_address_mismatch_refused(self):
+        # The certificate names internal.test only: the address check fails...
+        host = self.route(self.be_named, "--proto", "https", "--backend-ca", self.pki.ca,
+                          label="tlsnoname")
+        self.assertEqual(self.daemon.get(host, "/").status, 502)
+        self.wait_log("certificate verify failed: IP address mismatch")
+        # ...and so does another name.
+        host = self.route(self.be_named, "--proto", "https", "--backend-ca", self.pki.ca,
+                          "--backend-sni", "other.test", label="tlsmismatch")
+        self.assertEqual(self.daemon.get(host, "/").status, 502)
+        self.wait_log("certificate verify failed: hostname mismatch")
+        self.assertEqual(self.be_named.snis[-1], "other.test")
+
+    def test_pool_kept_apart_per_configuration(self):
+        host = self.route(self.be_ip, "--proto", "https", "--backend-ca", self.pki.ca,
+                          label="tlspool")
+        self.assertEqual(self.daemon.get(host, "/").status, 200)
+        accepted = self.be_ip.accepted
+        # Plain HTTP now: the idle TLS connection must not carry it.
+        self.daemon.ctl_ok("route", "set", host, "--proto", "http1")
+        failed = self.be_ip.failed_handshakes
+        self.assertEqual(self.daemon.get(host, "/").status, 502)
+        wait_for(lambda: self.be_ip.failed_handshakes > failed, 10,
+                 "the plain request hitting the TLS backend")
+        # TLS again with other settings: a new connection, not the first one (the
+        # backend counts connections whose handshake went through).
+        first = self.be_ip.records("/")[-1]["conn"]
+        self.daemon.ctl_ok("route", "set", host, "--proto", "https", "--backend-verify", "off")
+        self.assertEqual(self.daemon.get(host, "/").status, 200)
+        self.assertEqual(self.be_ip.accepted, accepted + 1)
+        self.assertNotEqual(self.be_ip.records("/")[-1]["conn"], first)
+
+    def test_handshake_inside_the_connect_timeout(self):
+        mute = backend_mod.Mute()
+        self.addCleanup(mute.close)
+        host = self.route(mute, "--proto", "https", label="tlsmute")
+        self.daemon.ctl_ok("route", "set", host, "--connect-timeout", "1s")
+        t0 = time.monotonic()
+        r = self.daemon.get(host, "/", timeout=20)
+        took = time.monotonic() - t0
+        self.assertEqual(r.status, 502, r)
+        self.assertLess(took, 5)
+        self.wait_log("TLS handshake timed out")
+
+    def test_h2c_and_h2_not_silently_http1(self):
+        for proto, line in (("h2c", "no HTTP/2 session: closed before the backend's SETTINGS"),
+                            ("h2", "backend protocol h2 not available")):
+            n = len(self.be_ip.records())
+            host = self.route(self.be_ip, "--proto", proto, label="tls" + proto)
+            t0 = time.monotonic()
+            self.assertEqual(self.daemon.get(host, "/").status, 502)
+            self.assertLess(time.monotonic() - t0, 4, "answered at once, not at a timeout")
+            self.wait_log(line)
+            self.assertEqual(len(self.be_ip.records()), n)

@@ -57,7 +57,8 @@ class Pki:
             raise AssertionError("openssl %s: %s" % (" ".join(args), p.stderr.decode()))
 
     def leaf(self, cn, names, rsa=False, days=30):
-        """Returns (cert path, key path, SHA-256 of the certificate's DER)."""
+        """Returns (cert path, key path, SHA-256 of the certificate's DER).
+        A name that is an IP address becomes an IP SAN."""
         self.n += 1
         base = os.path.join(self.dir, "leaf%d" % self.n)
         key, csr, cert, ext = base + ".key", base + ".csr", base + ".pem", base + ".ext"
@@ -67,7 +68,8 @@ class Pki:
                       "-subj", "/CN=" + cn)
         with open(ext, "w") as f:
             f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-                    % ",".join("DNS:" + n for n in names))
+                    % ",".join(("IP:" if n.replace(".", "").isdigit() or ":" in n else "DNS:")
+                               + n for n in names))
         self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
                       "-set_serial", str(secrets.randbits(62)), "-days", str(days), "-out", cert,
                       "-extfile", ext)

@@ -172,7 +172,7 @@ make_req(const char *text)
 static struct ustream *
 xopen(int fresh)
 {
-	struct upstream_opts o = { 2000, fresh };
+	struct upstream_opts o = { 2000, fresh, NULL, NULL };
 	struct ustream *s;
 
 	memset(&fx, 0, sizeof(fx));
@@ -577,7 +577,7 @@ START_TEST(hc_connect_timeout)
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	socklen_t sl = sizeof(sin);
 	int full = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c[4], i, n = 0;
-	struct upstream_opts o = { 100, 0 };
+	struct upstream_opts o = { 100, 0, NULL, NULL };
 	uint64_t t0;
 
 	/* A listener whose accept queue is full: the kernel drops our SYNs. */

@@ -200,7 +200,7 @@ make_req(int i, const char *text)
 static struct ustream *
 xopen(int i, int fresh)
 {
-	struct upstream_opts o = { 2000, fresh };
+	struct upstream_opts o = { 2000, fresh, NULL, NULL };
 	struct fx *f = &fx[i];
 
 	msg_free(&f->resp);

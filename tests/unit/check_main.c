@@ -27,6 +27,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_jws());
 	srunner_add_suite(sr, suite_chal());
 	srunner_add_suite(sr, suite_tls());
+	srunner_add_suite(sr, suite_tlsclient());
 	srunner_add_suite(sr, suite_evloop());
 	srunner_add_suite(sr, suite_conf());
 	srunner_add_suite(sr, suite_proc());

@@ -29,5 +29,6 @@ Suite *suite_h1client(void);
 Suite *suite_h2client(void);
 Suite *suite_h1server(void);
 Suite *suite_h2server(void);
+Suite *suite_tlsclient(void);
 
 #endif

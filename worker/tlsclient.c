@@ -1,0 +1,288 @@
+/*
+ * TLS toward backends (see tlsclient.h): the worker's cache of client
+ * contexts, one per route configuration, and new client connections.
+ *
+ * The cache is keyed by route id and holds the configuration key the
+ * context was made for; a lookup with another key rebuilds it, and every
+ * new snapshot drops the entries of routes it no longer has or whose key
+ * changed. The system roots are loaded once per worker into one
+ * X509_STORE that every context without a CA of its own shares.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "share/addr.h"
+#include "share/hash.h"
+#include "share/log.h"
+#include "share/snap.h"
+#include "worker/context.h"
+#include "worker/tls.h"
+#include "worker/tlsclient.h"
+
+#define TLSC_BUCKETS 64
+#define TLSC_CA_MAX 64		/* certificates in a route's CA (the master's bound) */
+
+struct tlsc_entry {
+	uint32_t route_id;
+	uint64_t key;		/* tlsclient_config_key when ctx was made */
+	SSL_CTX *ctx;
+	int seen;		/* in the snapshot being swept */
+	struct tlsc_entry *next;
+};
+
+struct tlsclient {
+	struct tlsc_entry *bucket[TLSC_BUCKETS];
+	uint32_t count;
+	X509_STORE *roots;	/* the system roots, loaded at first use */
+};
+
+int
+tlsclient_init(struct worker *w)
+{
+	w->tlsclient = calloc(1, sizeof(*w->tlsclient));
+	return w->tlsclient == NULL ? -1 : 0;
+}
+
+static void
+tlsc_entry_free(struct tlsc_entry *e)
+{
+	SSL_CTX_free(e->ctx);
+	free(e);
+}
+
+void
+tlsclient_free(struct worker *w)
+{
+	struct tlsc_entry *e, *en;
+	size_t i;
+
+	if (w->tlsclient == NULL)
+		return;
+	for (i = 0; i < TLSC_BUCKETS; i++)
+		for (e = w->tlsclient->bucket[i]; e != NULL; e = en) {
+			en = e->next;
+			tlsc_entry_free(e);
+		}
+	X509_STORE_free(w->tlsclient->roots);
+	free(w->tlsclient);
+	w->tlsclient = NULL;
+}
+
+uint32_t
+tlsclient_count(const struct worker *w)
+{
+	return w->tlsclient != NULL ? w->tlsclient->count : 0;
+}
+
+uint64_t
+tlsclient_config_key(const struct snap *s, const struct snap_route *r)
+{
+	static const uint8_t k[16] = "haloyd tls conf";
+	uint64_t h;
+	struct {
+		uint16_t proto, verify;
+		uint32_t sni_len, ca_len;
+	} fixed;
+
+	if (!snap_proto_tls(r->proto))
+		return 0;
+	memset(&fixed, 0, sizeof(fixed));
+	fixed.proto = r->proto;
+	fixed.verify = !(r->flags & SNAP_ROUTE_BACKEND_NO_VERIFY);
+	fixed.sni_len = r->backend_sni.len;
+	fixed.ca_len = r->backend_ca.len;
+	h = hash_siphash24(k, &fixed, sizeof(fixed));
+	h ^= hash_siphash24(k, snap_string(s, r->backend_sni), r->backend_sni.len) * 31;
+	h ^= hash_siphash24(k, snap_string(s, r->backend_ca), r->backend_ca.len) * 131;
+	return h != 0 ? h : 1;	/* 0 is "plain" */
+}
+
+/* --- contexts */
+
+/* The route's CA PEM into the context's own store; 0 or -1 (logged). */
+static int
+tlsc_load_ca(SSL_CTX *ctx, const char *pem, size_t len, uint32_t route_id)
+{
+	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	int n = 0, rc = -1;
+	X509 *x;
+
+	if (bio == NULL)
+		goto out;
+	while (n < TLSC_CA_MAX && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (X509_STORE_add_cert(st, x) != 1) {
+			X509_free(x);
+			goto out;
+		}
+		X509_free(x);
+		n++;
+	}
+	rc = n > 0 ? 0 : -1;
+out:
+	if (rc == -1)
+		log_warnx("route %u: backend CA unusable", route_id);
+	ERR_clear_error();
+	BIO_free(bio);
+	return rc;
+}
+
+/* The system roots, shared by contexts; NULL (logged) when they cannot be loaded. */
+static X509_STORE *
+tlsc_roots(struct tlsclient *tc)
+{
+	if (tc->roots != NULL)
+		return tc->roots;
+	if ((tc->roots = X509_STORE_new()) == NULL || X509_STORE_set_default_paths(tc->roots) != 1) {
+		log_warnx("cannot load the system's trusted roots");
+		X509_STORE_free(tc->roots);
+		tc->roots = NULL;
+	}
+	ERR_clear_error();
+	return tc->roots;
+}
+
+static SSL_CTX *
+tlsc_ctx_new(struct tlsclient *tc, const struct snap *s, const struct snap_route *r)
+{
+	static const unsigned char alpn_h1[] = "\x08http/1.1", alpn_h2[] = "\x02h2";
+	int verify = !(r->flags & SNAP_ROUTE_BACKEND_NO_VERIFY);
+	X509_STORE *roots;
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
+		goto fail;
+	SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	if (r->proto == SNAP_PROTO_H2 ?
+	    SSL_CTX_set_alpn_protos(ctx, alpn_h2, sizeof(alpn_h2) - 1) != 0 :
+	    SSL_CTX_set_alpn_protos(ctx, alpn_h1, sizeof(alpn_h1) - 1) != 0)
+		goto fail;
+	if (verify && r->backend_ca.len > 0) {
+		if (tlsc_load_ca(ctx, snap_string(s, r->backend_ca), r->backend_ca.len, r->id) == -1)
+			goto fail;
+	} else if (verify) {
+		if ((roots = tlsc_roots(tc)) == NULL)
+			goto fail;
+		SSL_CTX_set1_cert_store(ctx, roots);
+	}
+	return ctx;
+fail:
+	log_warnx("route %u: cannot make the TLS context toward its backends", r->id);
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* The route's context for its current settings, made or remade as needed. */
+static SSL_CTX *
+tlsc_ctx(struct tlsclient *tc, const struct snap *s, const struct snap_route *r)
+{
+	struct tlsc_entry **head = &tc->bucket[r->id % TLSC_BUCKETS], *e;
+	uint64_t key = tlsclient_config_key(s, r);
+	SSL_CTX *ctx;
+
+	for (e = *head; e != NULL; e = e->next)
+		if (e->route_id == r->id)
+			break;
+	if (e != NULL && e->key == key)
+		return e->ctx;
+	if ((ctx = tlsc_ctx_new(tc, s, r)) == NULL)
+		return NULL;
+	if (e == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL) {
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		e->route_id = r->id;
+		e->next = *head;
+		*head = e;
+		tc->count++;
+	}
+	SSL_CTX_free(e->ctx);	/* connections made with it keep their reference */
+	e->ctx = ctx;
+	e->key = key;
+	return ctx;
+}
+
+void
+tlsclient_snapshot(struct worker *w, const struct snap *s)
+{
+	struct tlsclient *tc = w->tlsclient;
+	struct tlsc_entry **pp, *e;
+	const struct snap_route *r;
+	uint32_t i;
+
+	if (tc == NULL || tc->count == 0)
+		return;
+	for (i = 0; i < snap_route_count(s); i++) {
+		r = snap_route_at(s, i);
+		for (e = tc->bucket[r->id % TLSC_BUCKETS]; e != NULL; e = e->next)
+			if (e->route_id == r->id && e->key == tlsclient_config_key(s, r))
+				e->seen = 1;
+	}
+	for (i = 0; i < TLSC_BUCKETS; i++)
+		for (pp = &tc->bucket[i]; (e = *pp) != NULL;) {
+			if (e->seen) {
+				e->seen = 0;
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			tc->count--;
+			tlsc_entry_free(e);
+		}
+}
+
+/* --- connections */
+
+/* Checks the name, or the address when there is none; sends the name as SNI. */
+static int
+tlsc_peer_check(SSL *ssl, const struct snap *s, const struct snap_route *r, const char *ip)
+{
+	const char *sni = r->backend_sni.len > 0 ? snap_string(s, r->backend_sni) : NULL;
+	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+	if (sni != NULL && SSL_set_tlsext_host_name(ssl, sni) != 1)
+		return -1;
+	if (r->flags & SNAP_ROUTE_BACKEND_NO_VERIFY)
+		return 0;
+	if (sni != NULL)
+		return X509_VERIFY_PARAM_set1_host(vp, sni, 0) == 1 ? 0 : -1;
+	return X509_VERIFY_PARAM_set1_ip_asc(vp, ip) == 1 ? 0 : -1;
+}
+
+struct tls_conn *
+tlsclient_conn_new(struct worker *w, const struct snap *s, const struct snap_route *r,
+    const struct snap_backend *b, int fd)
+{
+	char ip[INET6_ADDRSTRLEN], peer[ADDR_STR_MAX + 16];
+	SSL_CTX *ctx;
+	SSL *ssl = NULL;
+
+	if (inet_ntop(b->family, b->addr, ip, sizeof(ip)) == NULL)
+		return NULL;
+	snprintf(peer, sizeof(peer), "backend %u (%s%s%s:%u)", b->id, b->family == AF_INET6 ?
+	    "[" : "", ip, b->family == AF_INET6 ? "]" : "", b->port);
+	ERR_clear_error();
+	if ((ctx = tlsc_ctx(w->tlsclient, s, r)) == NULL)
+		return NULL;
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
+	    tlsc_peer_check(ssl, s, r, ip) == -1) {
+		log_warnx("%s: cannot start TLS", peer);
+		ERR_clear_error();
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_connect_state(ssl);
+	return tls_conn_wrap(ssl, peer);
+}
