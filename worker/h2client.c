@@ -5,7 +5,9 @@
  * socket, plain or TLS, whoever opened it: dial.c for a route's backends, a
  * reverse tunnel's agent later (h2client_session_new).
  *
- * Sessions are pooled per key (the backend's store id): a stream goes to a
+ * Sessions are pooled per key (the backend's store id) and TLS configuration
+ * (tlsclient_config_key: 0 for h2c, else h2 over TLS with ALPN h2, so a
+ * route switched to another CA never reuses an old session): a stream goes to a
  * session of its key with a free slot (the peer's MAX_CONCURRENT_STREAMS, at
  * most H2C_STREAMS_MAX), or waits in the pool's queue for one; a connection
  * is dialled when streams wait and none is being made, up to H2C_CONNS_MAX
@@ -39,6 +41,7 @@
 #include "worker/dial.h"
 #include "worker/h2clientint.h"
 #include "worker/message.h"
+#include "worker/tlsclient.h"
 #include "worker/upstream.h"
 
 /* --- streams: kicks, errors, the free */
@@ -133,16 +136,17 @@ h2client_pools_free(struct worker *w)
 }
 
 struct h2cpool *
-h2client_pool(struct worker *w, uint32_t key)
+h2client_pool(struct worker *w, uint32_t key, uint64_t cfg)
 {
 	struct h2cpool **head = &w->h2pools->bucket[key % H2C_BUCKETS], *p;
 
 	for (p = *head; p != NULL; p = p->next)
-		if (p->key == key)
+		if (p->key == key && p->cfg == cfg)
 			return p;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->key = key;
+	p->cfg = cfg;
 	p->next = *head;
 	*head = p;
 	return p;
@@ -401,6 +405,7 @@ h2cpool_connecting(const struct h2cpool *p)
 int
 h2client_dispatch(struct h2cpool *p, uint32_t connect_ms)
 {
+	struct tls_conn *tc = NULL;
 	struct h2conn *c;
 	int fd, pending;
 
@@ -416,7 +421,14 @@ h2client_dispatch(struct h2cpool *p, uint32_t connect_ms)
 		return 0;
 	if ((fd = dial_backend(&p->be, &pending)) == -1)
 		return -1;
-	if ((c = h2csession_new(p->qhead->w, p, fd, NULL, pending, connect_ms)) == NULL) {
+	/* h2: TLS with ALPN h2 on it; the handshake is part of the connect (its timer too). */
+	if (p->cfg != 0 && (tc = tlsclient_conn_new(p->qhead->w, p->qhead->snap, p->qhead->route,
+	    &p->be, fd)) == NULL) {
+		close(fd);
+		errno = EPROTO;
+		return -1;
+	}
+	if ((c = h2csession_new(p->qhead->w, p, fd, tc, pending, connect_ms)) == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -547,6 +559,7 @@ h2c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 {
 	struct h2cpool *p;
 	struct ustream *s;
+	uint64_t cfg;
 	int saved;
 
 	/* No upgrades over HTTP/2 backends (the request step answers 502 before this). */
@@ -554,7 +567,8 @@ h2c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 		errno = EPROTONOSUPPORT;
 		return NULL;
 	}
-	if ((p = h2client_pool(w, b->id)) == NULL || (s = calloc(1, sizeof(*s))) == NULL) {
+	cfg = o->route != NULL ? tlsclient_config_key(o->snap, o->route) : 0;
+	if ((p = h2client_pool(w, b->id, cfg)) == NULL || (s = calloc(1, sizeof(*s))) == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -564,6 +578,8 @@ h2c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 	s->ev = ev;
 	s->arg = arg;
 	s->req = req;
+	s->snap = o->snap;
+	s->route = o->route;
 	s->fresh = o->fresh != 0;
 	s->has_body = (req->has_length && req->length > 0) || req->chunked;
 	ev_timer_init(&s->timer, h2c_on_wait_timer, s);

@@ -41,6 +41,7 @@ struct h2conn;
 
 struct h2cpool {
 	uint32_t key;
+	uint64_t cfg;			/* tlsclient_config_key: 0 plain (h2c), else one TLS configuration */
 	uint32_t nconns;		/* sessions that take new streams */
 	int can_dial;			/* be holds the backend's address */
 	struct snap_backend be;
@@ -79,6 +80,7 @@ struct h2conn {
 	unsigned broken : 1;		/* flush what is queued, then close */
 	unsigned lost : 1;		/* the transport failed */
 	unsigned ping_out : 1;
+	unsigned alpn_checked : 1;	/* TLS: the backend agreed on h2 */
 	unsigned dead : 1;
 	uint8_t kick_pending;
 };
@@ -92,6 +94,8 @@ struct ustream {
 	const struct upstream_events *ev;
 	void *arg;
 	const struct msg_head *req;
+	const struct snap *snap;	/* the route's (TLS settings), both valid until close */
+	const struct snap_route *route;
 	struct msg_head resp;
 	struct msg_head trailers;	/* the request's, copied at end() */
 	struct msg_head rtrailers;	/* the response's, joined to resp at its end */
@@ -116,7 +120,8 @@ struct ustream {
 };
 
 /* h2client.c: what the sessions call back. */
-struct h2cpool *h2client_pool(struct worker *w, uint32_t key);
+/* The pool of key (a backend's store id) and TLS configuration cfg, made when missing. */
+struct h2cpool *h2client_pool(struct worker *w, uint32_t key, uint64_t cfg);
 /* Waiting streams onto sessions with room, a new connection when needed; -1 with errno. */
 int h2client_dispatch(struct h2cpool *p, uint32_t connect_ms);
 /* Every waiting stream fails with UPSTREAM_CONNECT and code. */

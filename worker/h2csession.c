@@ -132,6 +132,19 @@ h2c_send(struct h2conn *c)
 	}
 }
 
+/* Over TLS we dialled, once the handshake is done: -1 unless the backend agreed on h2 (ALPN). */
+static int
+h2c_alpn(struct h2conn *c)
+{
+	if (c->tc == NULL || c->pool->cfg == 0 || c->alpn_checked || !tls_conn_established(c->tc))
+		return 0;
+	c->alpn_checked = 1;
+	if (tls_conn_h2(c->tc))
+		return 0;
+	log_info("backend %u: TLS: the backend did not agree on h2 (ALPN)", c->pool->key);
+	return -1;
+}
+
 /* What a stream hears when its session died under it. */
 static void
 h2c_stream_orphan(struct ustream *s)
@@ -176,8 +189,12 @@ h2csession_close(struct h2conn *c)
 		h2c_stream_orphan(c->streams);
 	/* Gone before its SETTINGS: the backend does not speak HTTP/2 here; nothing was sent. */
 	if (!c->ready && c->pool->qhead != NULL) {
-		log_info("backend %u: no HTTP/2 session: closed before the backend's SETTINGS",
-		    c->pool->key);
+		if (c->tc != NULL && tls_conn_error(c->tc)[0] != '\0')
+			log_info("%s: TLS handshake failed: %s", tls_conn_peer(c->tc),
+			    tls_conn_error(c->tc));
+		else
+			log_info("backend %u: no HTTP/2 session: closed before the backend's "
+			    "SETTINGS", c->pool->key);
 		h2client_fail_queue(c->pool, EPROTO);
 	}
 	ev_io_stop(c->w->loop, &c->io);
@@ -230,7 +247,7 @@ h2c_run(struct h2conn *c)
 
 	if (c->dead || c->connecting)
 		return;
-	if (h2c_flush(c) == -1 || (!c->broken && h2c_read(c) == -1))
+	if (h2c_flush(c) == -1 || (!c->broken && h2c_read(c) == -1) || h2c_alpn(c) == -1)
 		c->lost = 1;
 	if (!c->lost && !c->broken)
 		h2c_recv(c);
@@ -684,7 +701,7 @@ h2csession_new(struct worker *w, struct h2cpool *p, int fd, struct tls_conn *tc,
 int
 h2client_session_new(struct worker *w, int fd, struct tls_conn *tc, uint32_t pool_key)
 {
-	struct h2cpool *p = h2client_pool(w, pool_key);
+	struct h2cpool *p = h2client_pool(w, pool_key, 0);
 
 	if (p == NULL) {
 		tls_conn_free(tc);

@@ -183,6 +183,7 @@ request_upstream(const struct snap_route *route, const struct msg_head *h)
 	case SNAP_PROTO_HTTPS:	/* h1client runs TLS itself (worker/tlsclient.c) */
 		return &h1client_ops;
 	case SNAP_PROTO_H2C:
+	case SNAP_PROTO_H2:	/* h2client runs TLS itself (worker/tlsclient.c) */
 		if (h->upgrade || h->method == MSG_M_CONNECT) {
 			log_info("route %u: no upgrade over an HTTP/2 backend: 502", route->id);
 			return NULL;

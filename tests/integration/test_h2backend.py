@@ -15,6 +15,10 @@ stream its client does not read stalls alone (flow control end to end);
 a client's RST_STREAM cancels the backend's stream; an answer that ends on
 its HEADERS (gRPC trailers-only) stays one HEADERS frame; a backend that is down
 is a 502, and so is an upgrade to an h2c route.
+
+h2 (HTTP/2 over TLS, ALPN h2): nghttpd with a certificate from a test CA,
+verified against the route's CA (GET over HTTP/1.1 and HTTP/2, h2load), a
+wrong CA refused with the reason in the log.
 """
 import json
 import os
@@ -30,6 +34,7 @@ from .h2backend import H2Backend
 from .harness import DaemonTestCase, request, unique_host, wait_for
 from .test_datapath import closed_port
 from .test_http2 import H2Client, run
+from .test_tls import Pki
 
 CURL = shutil.which("curl") or "/usr/bin/curl"
 NGHTTPD = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
@@ -344,3 +349,64 @@ class H2BackendTest(DaemonTestCase):
                 data += b
         self.assertTrue(data.startswith(b"HTTP/1.1 502"), data[:200])
         self.assertEqual(self.h2.records("/ws"), [])
+
+
+class H2TlsBackendTest(DaemonTestCase):
+    """--proto h2: nghttpd over TLS with a certificate of a test CA."""
+
+    WORKERS = 1
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pki, cls.other_pki = Pki(), Pki()
+        cert, key, _ = cls.pki.leaf("backend", ["127.0.0.1", "backend.test"])
+        cls.docroot = tempfile.mkdtemp(prefix="haloyd-nghttpd-tls-")
+        cls.file_body = b"".join(b"tls line %05d\n" % i for i in range(5000))
+        with open(os.path.join(cls.docroot, "file.txt"), "wb") as f:
+            f.write(cls.file_body)
+        cls.port = free_port()
+        cls.nghttpd = subprocess.Popen(
+            [NGHTTPD, "-a", "127.0.0.1", "-d", cls.docroot, str(cls.port), key, cert],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: connectable(cls.port), TIMEOUT, "nghttpd (TLS) to listen")
+        cls.addr = "127.0.0.1:%d" % cls.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.nghttpd.terminate()
+        cls.nghttpd.wait(TIMEOUT)
+        shutil.rmtree(cls.docroot, ignore_errors=True)
+        cls.pki.close()
+        cls.other_pki.close()
+        super().tearDownClass()
+
+    def route(self, *args, label):
+        host = unique_host(label)
+        self.daemon.ctl_ok("route", "add", host, self.addr, "--proto", "h2", *args)
+        return host
+
+    def log_since(self):
+        return self.daemon.log_text(self._log_mark)
+
+    def test_h2_over_tls_verified(self):
+        host = self.route("--backend-ca", self.pki.ca, label="h2tls")
+        r = request(self.daemon.port, "/file.txt", host=host)
+        self.assertEqual((r.status, r.body), (200, self.file_body))
+        c = H2Client(self.daemon.port)
+        self.addCleanup(c.close)
+        r = c.get(host, "/file.txt")
+        self.assertEqual((r.status, bytes(r.data)), (200, self.file_body))
+        p = run([H2LOAD, "-n", "300", "-c", "1", "-m", "50", "-H", ":authority: " + host,
+                 "http://127.0.0.1:%d/file.txt" % self.daemon.port], timeout=120)
+        out = p.stdout.decode("latin-1")
+        self.assertIn("300 succeeded, 0 failed, 0 errored, 0 timeout", out, out)
+        self.assertIn("status codes: 300 2xx", out, out)
+
+    def test_h2_wrong_ca_refused_with_reason(self):
+        host = self.route("--backend-ca", self.other_pki.ca, label="h2tlsca")
+        self.assertEqual(request(self.daemon.port, "/file.txt", host=host).status, 502)
+        wait_for(lambda: "TLS handshake failed: certificate verify failed" in self.log_since(),
+                 TIMEOUT, "the handshake failure in the log", lambda: self.log_since()[-3000:])
+        line = [ln for ln in self.log_since().splitlines() if "TLS handshake failed" in ln][0]
+        self.assertIn("(%s)" % self.addr, line)
