@@ -547,10 +547,15 @@ h2c_on_wait_timer(struct ev_loop *l, struct ev_timer *t)
 {
 	struct ustream *s = t->arg;
 
+	struct h2cpool *p = s->pool;
+	/* Waited for a connect: it timed out; for a slot: the backend is busy, not down. */
+	int code = p != NULL && h2cpool_connecting(p) ? ETIMEDOUT : EBUSY;
+
 	(void)l;
-	log_info("backend %u: no HTTP/2 stream slot in time", s->pool != NULL ? s->pool->key : 0);
+	log_info("backend %u: no HTTP/2 stream slot in time%s", p != NULL ? p->key : 0,
+	    code == ETIMEDOUT ? " (connect timed out)" : " (all sessions full)");
 	h2cpool_dequeue(s);
-	h2client_stream_error(s, UPSTREAM_CONNECT, ETIMEDOUT);
+	h2client_stream_error(s, UPSTREAM_CONNECT, code);
 }
 
 static struct ustream *
