@@ -16,8 +16,9 @@
  * flow control (a stream whose exchange takes nothing stalls while another
  * completes), close() sending RST_STREAM CANCEL, connection refused, a
  * connection lost before the answer, interim 1xx heads (at most 8), a
- * response head past our limits (the stream breaks, not the session), a
- * session over a socket someone else connected, PING after silence and the
+ * response head past our limits (the stream breaks, not the session), at
+ * most 16 sessions per backend and then EBUSY, a session over a socket
+ * someone else connected, PING after silence and the
  * idle close (with the times shortened), and a PING nobody answers closing
  * the session.
  */
@@ -46,7 +47,7 @@
 #include "worker/upstream.h"
 
 #define NFX 4
-#define NSRV 4
+#define NSRV 17
 #define SSTREAMS 64
 
 static struct worker w;
@@ -841,6 +842,25 @@ START_TEST(h2c_too_many_interim_heads)
 }
 END_TEST
 
+START_TEST(h2c_sessions_bounded_then_busy)
+{
+	uint64_t dl;
+
+	/* A backend that allows no stream at all: sessions up to the bound, then the wait ends. */
+	srv_max_streams = 0;
+	get_open(0);
+	SRV_UNTIL(nsrv == 16);
+	dl = tw_deadline(4000);
+	while (fx[0].fails == 0 && util_now_ms() < dl)
+		srv_turn();
+	ck_assert_int_eq(fx[0].fails, 1);
+	ck_assert_int_eq(fx[0].err, UPSTREAM_CONNECT);
+	ck_assert_int_eq(fx[0].code, EBUSY);	/* busy, not down: the exchange marks nothing */
+	ck_assert_int_eq(nsrv, 16);
+	ck_assert_int_eq(tw_try_accept(lfd), -1);
+}
+END_TEST
+
 START_TEST(h2c_session_on_a_given_socket)
 {
 	nghttp2_session_callbacks *cb;
@@ -921,6 +941,7 @@ suite_h2client(void)
 	tcase_add_test(tc, h2c_interim_then_final);
 	tcase_add_test(tc, h2c_response_head_too_large);
 	tcase_add_test(tc, h2c_too_many_interim_heads);
+	tcase_add_test(tc, h2c_sessions_bounded_then_busy);
 	tcase_add_test(tc, h2c_session_on_a_given_socket);
 	tcase_add_test(tc, h2c_ping_then_idle_close);
 	tcase_add_test(tc, h2c_unanswered_ping_closes);
