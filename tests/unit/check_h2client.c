@@ -18,9 +18,9 @@
  * connection lost before the answer, interim 1xx heads (at most 8), a
  * response head past our limits (the stream breaks, not the session), at
  * most 16 sessions per backend and then EBUSY, a session over a socket
- * someone else connected, PING after silence and the
- * idle close (with the times shortened), and a PING nobody answers closing
- * the session.
+ * someone else connected, a backend that does not speak HTTP/2 (EPROTO at
+ * once), PING after silence and the idle close (with the times shortened),
+ * and a PING nobody answers closing the session.
  */
 #include "config.h"
 
@@ -861,6 +861,22 @@ START_TEST(h2c_sessions_bounded_then_busy)
 }
 END_TEST
 
+START_TEST(h2c_backend_without_http2)
+{
+	int fd;
+
+	/* An HTTP/1.1 server answers our preface and closes: no SETTINGS ever came. */
+	get_open(0);
+	fd = tw_accept(lfd);
+	ck_assert_int_gt(send(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", 47,
+	    MSG_NOSIGNAL), 0);
+	close(fd);
+	SRV_UNTIL(fx[0].fails == 1);
+	ck_assert_int_eq(fx[0].err, UPSTREAM_CONNECT);
+	ck_assert_int_eq(fx[0].code, EPROTO);
+}
+END_TEST
+
 START_TEST(h2c_session_on_a_given_socket)
 {
 	nghttp2_session_callbacks *cb;
@@ -942,6 +958,7 @@ suite_h2client(void)
 	tcase_add_test(tc, h2c_response_head_too_large);
 	tcase_add_test(tc, h2c_too_many_interim_heads);
 	tcase_add_test(tc, h2c_sessions_bounded_then_busy);
+	tcase_add_test(tc, h2c_backend_without_http2);
 	tcase_add_test(tc, h2c_session_on_a_given_socket);
 	tcase_add_test(tc, h2c_ping_then_idle_close);
 	tcase_add_test(tc, h2c_unanswered_ping_closes);
