@@ -15,7 +15,8 @@
  * (in-flight streams below last_stream_id finish, new ones go elsewhere),
  * flow control (a stream whose exchange takes nothing stalls while another
  * completes), close() sending RST_STREAM CANCEL, connection refused, a
- * connection lost before the answer, interim 1xx heads (at most 8), a
+ * connection lost before the answer (RESET on a new session, STALE on a
+ * reused one that said nothing since), interim 1xx heads (at most 8), a
  * response head past our limits (the stream breaks, not the session), at
  * most 16 sessions per backend and then EBUSY, a session over a socket
  * someone else connected, a backend that does not speak HTTP/2 (EPROTO at
@@ -783,6 +784,21 @@ START_TEST(h2c_connection_lost)
 }
 END_TEST
 
+START_TEST(h2c_dead_reused_session_is_stale)
+{
+	get_open(0);
+	SRV_UNTIL(nsrv == 1 && srv[0].last_id == 1);
+	srv_respond(&srv[0], 1, "200", 1, 1);
+	SRV_UNTIL(fx[0].ends == 1);
+	/* The backend goes away without a word, and the loop has not seen it yet. */
+	shutdown(srv[0].fd, SHUT_RDWR);
+	srv[0].eof = 1;
+	get_open(1);
+	SRV_UNTIL(fx[1].fails == 1);
+	ck_assert_int_eq(fx[1].err, UPSTREAM_STALE);	/* nothing heard since it was sent */
+}
+END_TEST
+
 START_TEST(h2c_interim_then_final)
 {
 	nghttp2_nv nv = { (uint8_t *)(uintptr_t)":status", (uint8_t *)(uintptr_t)"103", 7, 3, 0 };
@@ -954,6 +970,7 @@ suite_h2client(void)
 	tcase_add_test(tc, h2c_close_sends_cancel);
 	tcase_add_test(tc, h2c_connect_refused);
 	tcase_add_test(tc, h2c_connection_lost);
+	tcase_add_test(tc, h2c_dead_reused_session_is_stale);
 	tcase_add_test(tc, h2c_interim_then_final);
 	tcase_add_test(tc, h2c_response_head_too_large);
 	tcase_add_test(tc, h2c_too_many_interim_heads);
