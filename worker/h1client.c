@@ -45,6 +45,8 @@ struct h1conn {
 	int handshaking;	/* TLS handshake still in progress (after the connect) */
 	struct tls_conn *tls;	/* proto https, else NULL */
 	uint64_t key;		/* the pool's: tlsclient_config_key of the route */
+	uint32_t route_id;	/* TLS: whose session cache it feeds */
+	int session_kept;	/* its TLS session went to tlsclient_keep_session */
 	struct ev_io io;
 	struct ev_timer timer;	/* idle in the pool, connect timeout in use */
 	struct ustream *s;	/* the stream using it, NULL in the pool */
@@ -299,6 +301,7 @@ h1c_dial(struct worker *w, const struct upstream_opts *o, const struct snap_back
 	if (c == NULL || key == 0)
 		return c;
 	c->key = key;
+	c->route_id = o->route->id;
 	if ((c->tls = tlsclient_conn_new(w, o->snap, o->route, b, c->fd)) == NULL) {
 		h1conn_close(c);
 		errno = EPROTO;
@@ -327,7 +330,7 @@ h1c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 		errno = ENOMEM;
 		goto fail;
 	}
-	key = o->route != NULL ? tlsclient_config_key(o->snap, o->route) : 0;
+	key = o->route != NULL ? tlsclient_config_key(w, o->snap, o->route) : 0;
 	s->c = o->fresh ? NULL : h1pool_take(w, b->id, key);
 	if (s->c == NULL && (s->c = h1c_dial(w, o, b, key)) == NULL)
 		goto fail;
@@ -397,6 +400,11 @@ h1c_close(struct ustream *s)
 	    s->out.len == 0 && s->in.len == 0 && s->resp.keepalive && !h1_upgraded(s->h1) &&
 	    s->c != NULL && !tls_conn_pending(s->c->tls);
 
+	/* After a response a TLS 1.3 server's tickets are in: the next connection resumes. */
+	if (s->c != NULL && s->c->tls != NULL && s->resp_done && !s->c->session_kept) {
+		tlsclient_keep_session(s->w, s->c->route_id, s->c->key, s->c->backend_id, s->c->tls);
+		s->c->session_kept = 1;
+	}
 	if (s->c != NULL)
 		h1pool_put(s->c, reuse);
 	s->c = NULL;

@@ -842,6 +842,27 @@ tls_conn_peer(const struct tls_conn *tc)
 	return tc->peer;
 }
 
+struct ssl_session_st *
+tls_conn_session(const struct tls_conn *tc)
+{
+	SSL_SESSION *sess;
+
+	if (tc->broken || !SSL_is_init_finished(tc->ssl) ||
+	    (sess = SSL_get1_session(tc->ssl)) == NULL)
+		return NULL;
+	if (!SSL_SESSION_is_resumable(sess)) {
+		SSL_SESSION_free(sess);
+		return NULL;
+	}
+	return sess;
+}
+
+int
+tls_conn_resumed(const struct tls_conn *tc)
+{
+	return SSL_session_reused(tc->ssl);
+}
+
 ssize_t
 tls_buf_read(struct tls_conn *tc, int fd, struct buf *b)
 {

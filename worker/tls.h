@@ -23,6 +23,7 @@
 #include "worker/buf.h"
 
 struct snap;
+struct ssl_session_st;
 struct ssl_st;
 struct tls;
 struct tls_conn;
@@ -114,6 +115,10 @@ int tls_conn_handshake(struct tls_conn *tc);
 const char *tls_conn_error(const struct tls_conn *tc);
 /* The peer as the connection's logs name it. */
 const char *tls_conn_peer(const struct tls_conn *tc);
+/* A reference on the session for a later resumption (a client's), or NULL when it has none. */
+struct ssl_session_st *tls_conn_session(const struct tls_conn *tc);
+/* 1 when the handshake resumed a session. */
+int tls_conn_resumed(const struct tls_conn *tc);
 /* Sends close_notify when the connection is healthy, then frees it; fd is not closed. */
 void tls_conn_free(struct tls_conn *tc);
 

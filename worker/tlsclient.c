@@ -30,11 +30,22 @@
 
 #define TLSC_BUCKETS 64
 #define TLSC_CA_MAX 64		/* certificates in a route's CA (the master's bound) */
+#define TLSC_SESS_MAX 64	/* sessions kept per route: one per backend, and a route has <= 64 */
+
+/* The last resumable session of one backend. */
+struct tlsc_sess {
+	uint32_t backend_id;
+	SSL_SESSION *sess;
+};
 
 struct tlsc_entry {
 	uint32_t route_id;
 	uint64_t key;		/* tlsclient_config_key when ctx was made */
+	uint64_t memo_gen;	/* memo_key is the route's key in this generation */
+	uint64_t memo_key;
 	SSL_CTX *ctx;
+	struct tlsc_sess sess[TLSC_SESS_MAX];	/* made with ctx */
+	uint32_t nsess;
 	int seen;		/* in the snapshot being swept */
 	struct tlsc_entry *next;
 };
@@ -53,8 +64,19 @@ tlsclient_init(struct worker *w)
 }
 
 static void
+tlsc_sess_clear(struct tlsc_entry *e)
+{
+	uint32_t i;
+
+	for (i = 0; i < e->nsess; i++)
+		SSL_SESSION_free(e->sess[i].sess);
+	e->nsess = 0;
+}
+
+static void
 tlsc_entry_free(struct tlsc_entry *e)
 {
+	tlsc_sess_clear(e);
 	SSL_CTX_free(e->ctx);
 	free(e);
 }
@@ -83,8 +105,20 @@ tlsclient_count(const struct worker *w)
 	return w->tlsclient != NULL ? w->tlsclient->count : 0;
 }
 
-uint64_t
-tlsclient_config_key(const struct snap *s, const struct snap_route *r)
+static struct tlsc_entry *
+tlsc_find(const struct tlsclient *tc, uint32_t route_id)
+{
+	struct tlsc_entry *e;
+
+	for (e = tc->bucket[route_id % TLSC_BUCKETS]; e != NULL; e = e->next)
+		if (e->route_id == route_id)
+			return e;
+	return NULL;
+}
+
+/* The key itself: the CA may be 32 KiB, so callers go through the memo. */
+static uint64_t
+tlsc_key(const struct snap *s, const struct snap_route *r)
 {
 	static const uint8_t k[16] = "haloyd tls conf";
 	uint64_t h;
@@ -104,6 +138,28 @@ tlsclient_config_key(const struct snap *s, const struct snap_route *r)
 	h ^= hash_siphash24(k, snap_string(s, r->backend_sni), r->backend_sni.len) * 31;
 	h ^= hash_siphash24(k, snap_string(s, r->backend_ca), r->backend_ca.len) * 131;
 	return h != 0 ? h : 1;	/* 0 is "plain" */
+}
+
+/*
+ * Memoised per route and snapshot generation (generations only grow, and a
+ * route's settings are fixed within one), so a request on a pooled
+ * connection does not hash the route's CA again.
+ */
+uint64_t
+tlsclient_config_key(struct worker *w, const struct snap *s, const struct snap_route *r)
+{
+	struct tlsc_entry *e;
+	uint64_t gen = snap_generation(s);
+
+	if (!snap_proto_tls(r->proto))
+		return 0;
+	if ((e = tlsc_find(w->tlsclient, r->id)) == NULL)
+		return tlsc_key(s, r);
+	if (e->memo_gen != gen) {
+		e->memo_key = tlsc_key(s, r);
+		e->memo_gen = gen;
+	}
+	return e->memo_key;
 }
 
 /* --- contexts */
@@ -163,6 +219,14 @@ tlsc_ctx_new(struct tlsclient *tc, const struct snap *s, const struct snap_route
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
 		goto fail;
 	SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	/*
+	 * A backend that closes without close_notify ends the stream like a
+	 * FIN: HTTP/1.1 framing still tells a cut body from a whole one.
+	 * Sessions are kept per backend by tlsclient_keep_session, not by
+	 * OpenSSL's cache (which would key them by context alone).
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (r->proto == SNAP_PROTO_H2 ?
 	    SSL_CTX_set_alpn_protos(ctx, alpn_h2, sizeof(alpn_h2) - 1) != 0 :
 	    SSL_CTX_set_alpn_protos(ctx, alpn_h1, sizeof(alpn_h1) - 1) != 0)
@@ -185,16 +249,14 @@ fail:
 
 /* The route's context for its current settings, made or remade as needed. */
 static SSL_CTX *
-tlsc_ctx(struct tlsclient *tc, const struct snap *s, const struct snap_route *r)
+tlsc_ctx(struct worker *w, const struct snap *s, const struct snap_route *r)
 {
+	struct tlsclient *tc = w->tlsclient;
 	struct tlsc_entry **head = &tc->bucket[r->id % TLSC_BUCKETS], *e;
-	uint64_t key = tlsclient_config_key(s, r);
+	uint64_t key = tlsclient_config_key(w, s, r);
 	SSL_CTX *ctx;
 
-	for (e = *head; e != NULL; e = e->next)
-		if (e->route_id == r->id)
-			break;
-	if (e != NULL && e->key == key)
+	if ((e = tlsc_find(tc, r->id)) != NULL && e->key == key)
 		return e->ctx;
 	if ((ctx = tlsc_ctx_new(tc, s, r)) == NULL)
 		return NULL;
@@ -204,11 +266,14 @@ tlsc_ctx(struct tlsclient *tc, const struct snap *s, const struct snap_route *r)
 			return NULL;
 		}
 		e->route_id = r->id;
+		e->memo_gen = snap_generation(s);
+		e->memo_key = key;
 		e->next = *head;
 		*head = e;
 		tc->count++;
 	}
 	SSL_CTX_free(e->ctx);	/* connections made with it keep their reference */
+	tlsc_sess_clear(e);	/* sessions of the old settings must not resume */
 	e->ctx = ctx;
 	e->key = key;
 	return ctx;
@@ -226,9 +291,8 @@ tlsclient_snapshot(struct worker *w, const struct snap *s)
 		return;
 	for (i = 0; i < snap_route_count(s); i++) {
 		r = snap_route_at(s, i);
-		for (e = tc->bucket[r->id % TLSC_BUCKETS]; e != NULL; e = e->next)
-			if (e->route_id == r->id && e->key == tlsclient_config_key(s, r))
-				e->seen = 1;
+		if ((e = tlsc_find(tc, r->id)) != NULL && e->key == tlsclient_config_key(w, s, r))
+			e->seen = 1;
 	}
 	for (i = 0; i < TLSC_BUCKETS; i++)
 		for (pp = &tc->bucket[i]; (e = *pp) != NULL;) {
@@ -241,6 +305,40 @@ tlsclient_snapshot(struct worker *w, const struct snap *s)
 			tc->count--;
 			tlsc_entry_free(e);
 		}
+}
+
+/* --- sessions: the client side of resumption, per backend */
+
+static struct tlsc_sess *
+tlsc_sess_find(struct tlsc_entry *e, uint32_t backend_id)
+{
+	uint32_t i;
+
+	for (i = 0; i < e->nsess; i++)
+		if (e->sess[i].backend_id == backend_id)
+			return &e->sess[i];
+	return NULL;
+}
+
+void
+tlsclient_keep_session(struct worker *w, uint32_t route_id, uint64_t key, uint32_t backend_id,
+    const struct tls_conn *c)
+{
+	struct tlsc_entry *e = tlsc_find(w->tlsclient, route_id);
+	struct tlsc_sess *ts;
+	SSL_SESSION *sess;
+
+	/* A connection made with older settings leaves nothing. */
+	if (e == NULL || e->key != key || (sess = tls_conn_session(c)) == NULL)
+		return;
+	if ((ts = tlsc_sess_find(e, backend_id)) == NULL) {
+		/* More backends than slots (never, by the master's bound): the oldest slot goes. */
+		ts = &e->sess[e->nsess < TLSC_SESS_MAX ? e->nsess++ : backend_id % TLSC_SESS_MAX];
+		ts->sess = NULL;
+	}
+	SSL_SESSION_free(ts->sess);
+	ts->backend_id = backend_id;
+	ts->sess = sess;
 }
 
 /* --- connections */
@@ -261,6 +359,18 @@ tlsc_peer_check(SSL *ssl, const struct snap *s, const struct snap_route *r, cons
 	return X509_VERIFY_PARAM_set1_ip_asc(vp, ip) == 1 ? 0 : -1;
 }
 
+/* Offers the backend's last session, made with this very context. */
+static void
+tlsc_resume(struct tlsclient *tc, uint32_t route_id, uint32_t backend_id, SSL *ssl)
+{
+	struct tlsc_entry *e = tlsc_find(tc, route_id);
+	struct tlsc_sess *ts;
+
+	if (e != NULL && e->ctx == SSL_get_SSL_CTX(ssl) &&
+	    (ts = tlsc_sess_find(e, backend_id)) != NULL && SSL_set_session(ssl, ts->sess) != 1)
+		ERR_clear_error();
+}
+
 struct tls_conn *
 tlsclient_conn_new(struct worker *w, const struct snap *s, const struct snap_route *r,
     const struct snap_backend *b, int fd)
@@ -274,7 +384,7 @@ tlsclient_conn_new(struct worker *w, const struct snap *s, const struct snap_rou
 	snprintf(peer, sizeof(peer), "backend %u (%s%s%s:%u)", b->id, b->family == AF_INET6 ?
 	    "[" : "", ip, b->family == AF_INET6 ? "]" : "", b->port);
 	ERR_clear_error();
-	if ((ctx = tlsc_ctx(w->tlsclient, s, r)) == NULL)
+	if ((ctx = tlsc_ctx(w, s, r)) == NULL)
 		return NULL;
 	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
 	    tlsc_peer_check(ssl, s, r, ip) == -1) {
@@ -284,5 +394,6 @@ tlsclient_conn_new(struct worker *w, const struct snap *s, const struct snap_rou
 		return NULL;
 	}
 	SSL_set_connect_state(ssl);
+	tlsc_resume(w->tlsclient, r->id, b->id, ssl);
 	return tls_conn_wrap(ssl, peer);
 }

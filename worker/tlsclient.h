@@ -8,7 +8,8 @@
  * that off) against the route's CA PEM or the system roots, TLS 1.2 and
  * up, ALPN "http/1.1" for https and "h2" for h2. A connection sends the
  * route's server name when it has one and checks the certificate against
- * it, else against the backend's IP address.
+ * it, else against the backend's IP address. A backend's last session is
+ * offered again on the next connection to it (resumption).
  */
 #ifndef HALOYD_WORKER_TLSCLIENT_H
 #define HALOYD_WORKER_TLSCLIENT_H
@@ -35,9 +36,11 @@ void tlsclient_snapshot(struct worker *w, const struct snap *s);
  * What a pooled backend connection must match to be reused: 0 for a plain
  * protocol, else a hash of the route's protocol, server name, CA and
  * verification. A route switched from http1 to https never gets a plain
- * connection, nor one made with the old CA.
+ * connection, nor one made with the old CA. Memoised per route and
+ * snapshot generation.
  */
-uint64_t tlsclient_config_key(const struct snap *s, const struct snap_route *r);
+uint64_t tlsclient_config_key(struct worker *w, const struct snap *s,
+    const struct snap_route *r);
 
 /*
  * A client TLS connection in connect state on fd (connected or still
@@ -49,6 +52,16 @@ uint64_t tlsclient_config_key(const struct snap *s, const struct snap_route *r);
  */
 struct tls_conn *tlsclient_conn_new(struct worker *w, const struct snap *s,
     const struct snap_route *r, const struct snap_backend *b, int fd);
+
+/*
+ * Keeps the session of connection c to backend backend_id of route
+ * route_id, made with configuration key, so the next connection there
+ * resumes it (one per backend, replaced by newer ones; dropped with the
+ * route's context). Called once a response came, when a TLS 1.3 server's
+ * tickets have arrived.
+ */
+void tlsclient_keep_session(struct worker *w, uint32_t route_id, uint64_t key,
+    uint32_t backend_id, const struct tls_conn *c);
 
 /* The number of cached contexts (for tests). */
 uint32_t tlsclient_count(const struct worker *w);

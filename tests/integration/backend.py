@@ -37,7 +37,8 @@ it goes.
 
 TLSBackend is the same over TLS (a certificate and key given; ALPN
 http/1.1); it records the server name each handshake sent (snis), the ALPN
-protocol each connection agreed (alpns) and counts failed handshakes.
+protocol each connection agreed (alpns), whether it resumed a session
+(resumed) and counts failed handshakes.
 
 In-process:  b = Backend("a"); b.start(); ... b.addr ... b.stop()
 As a script: backend.py --name a [--port N]   (prints "listening PORT")
@@ -382,7 +383,7 @@ class _TLSServer(_Server):
             self.backend.handshake_failed()
             return
         try:
-            self.backend.tls_done(tls.selected_alpn_protocol())
+            self.backend.tls_done(tls.selected_alpn_protocol(), tls.session_reused)
             super().finish_request(tls, client_address)
         finally:
             tls.close()
@@ -565,6 +566,7 @@ class TLSBackend(Backend):
         super().__init__(name, port, host)
         self.snis = []          # the server name of each handshake (None: none sent)
         self.alpns = []         # the ALPN protocol of each connection that got through
+        self.resumed = []       # whether each such connection resumed a session
         self.failed_handshakes = 0
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(certfile, keyfile)
@@ -580,9 +582,10 @@ class TLSBackend(Backend):
         with self._lock:
             self.failed_handshakes += 1
 
-    def tls_done(self, alpn):
+    def tls_done(self, alpn, resumed):
         with self._lock:
             self.alpns.append(alpn)
+            self.resumed.append(resumed)
 
 
 class Mute:

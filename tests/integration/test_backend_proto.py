@@ -124,6 +124,12 @@ class BackendProtoCtlTest(DaemonTestCase):
             bundle = b"# our CA\n" + ca + b"\nsome text\n" + f.read()
         self.daemon.ctl_ok("route", "set", host, "--backend-ca", self.file("bundle.pem", bundle))
         self.assertEqual(self.show(host)["backend_ca"], CA_SUBJECT + " (+1 more)")
+        # A bundle near the 32 KiB bound travels in one request.
+        copies = min(60, 32000 // len(ca))
+        path = self.file("many.pem", ca * copies)
+        self.assertGreater(os.path.getsize(path), 24000)
+        self.daemon.ctl_ok("route", "set", host, "--backend-ca", path)
+        self.assertEqual(self.show(host)["backend_ca"], CA_SUBJECT + " (+%d more)" % (copies - 1))
 
         # Back to a plain protocol: the TLS settings go, and the answer says so.
         out = self.daemon.ctl_ok("route", "set", host, "--proto", "http1")
@@ -291,6 +297,16 @@ class BackendTLSTest(DaemonTestCase):
         self.assertEqual(rec["conn"], self.be_ip.records("/")[-1]["conn"])
         # Without --backend-sni no name is sent: the address is what was checked.
         self.assertEqual(self.be_ip.snis[snis:], [None])
+
+    def test_next_connection_resumes_the_session(self):
+        host = self.route(self.be_ip, "--proto", "https", "--backend-ca", self.pki.ca,
+                          label="tlsresume")
+        n = len(self.be_ip.resumed)
+        # The backend closes after each answer: every request needs a new connection.
+        for _ in range(3):
+            self.assertEqual(self.daemon.get(host, "/then-close").status, 200)
+        wait_for(lambda: len(self.be_ip.resumed) >= n + 3, 10, "three TLS connections")
+        self.assertEqual(self.be_ip.resumed[n:], [False, True, True])
 
     def test_wrong_ca_refused_with_reason(self):
         host = self.route(self.be_ip, "--proto", "https", "--backend-ca", self.other_pki.ca,

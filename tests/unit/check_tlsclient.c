@@ -90,8 +90,9 @@ rt_snap(const struct rt *t)
 	    .backend_sni = t->sni, .flags = t->no_verify ? SNAP_ROUTE_BACKEND_NO_VERIFY : 0 };
 	struct snapb_host h = { 1, "app.example.com", 0, SNAP_HOST_EXACT };
 	struct snapb_backend b = { 9, AF_INET, 443, { 127, 0, 0, t->addr4 != 0 ? t->addr4 : 1 } };
+	static uint64_t gen;	/* grows, as the master's does */
 	struct snapb_input in = { .routes = &r, .nroutes = 1, .hosts = &h, .nhosts = 1,
-	    .backends = &b, .nbackends = 1, .default_route = SNAP_NONE, .generation = 1 };
+	    .backends = &b, .nbackends = 1, .default_route = SNAP_NONE, .generation = ++gen };
 
 	return tw_snap(&in);
 }
@@ -232,7 +233,7 @@ START_TEST(config_key)
 		case 6: t.sni = NULL; break;
 		}
 		s[i] = rt_snap(&t);
-		k[i] = tlsclient_config_key(s[i], snap_route_at(s[i], 0));
+		k[i] = tlsclient_config_key(&w, s[i], snap_route_at(s[i], 0));
 		ck_assert_uint_ne(k[i], 0);
 	}
 	for (i = 0; i < 7; i++)
@@ -244,7 +245,7 @@ START_TEST(config_key)
 	for (i = 0; i < 2; i++) {
 		t = (struct rt){ i == 0 ? SNAP_PROTO_HTTP1 : SNAP_PROTO_H2C, NULL, NULL, 0, 0, 0 };
 		s[0] = rt_snap(&t);
-		ck_assert_uint_eq(tlsclient_config_key(s[0], snap_route_at(s[0], 0)), 0);
+		ck_assert_uint_eq(tlsclient_config_key(&w, s[0], snap_route_at(s[0], 0)), 0);
 		snap_unref(s[0]);
 	}
 }
@@ -336,6 +337,53 @@ START_TEST(system_roots_do_not_trust_a_test_certificate)
 }
 END_TEST
 
+START_TEST(session_resumed_per_backend)
+{
+	struct rt t = { SNAP_PROTO_HTTPS, srv_pem, "backend.test", 0, 0, 0 };
+	struct pair p;
+	SSL_CTX *sctx;
+	uint64_t key;
+
+	/* One server context for both connections, as one backend process would have. */
+	pair_open(&p, &t);
+	ck_assert_int_eq(pair_handshake(&p), 1);
+	ck_assert_int_eq(tls_conn_resumed(p.c), 0);
+	pair_exchange(&p);	/* the client reads the server's tickets with the answer */
+	key = tlsclient_config_key(&w, p.snap, snap_route_at(p.snap, 0));
+	tlsclient_keep_session(&w, 7, key, 9, p.c);
+	sctx = p.sctx;
+	SSL_CTX_up_ref(sctx);
+	pair_close(&p);
+
+	pair_open(&p, &t);
+	SSL_free(p.s);
+	SSL_CTX_free(p.sctx);
+	p.sctx = sctx;
+	p.s = SSL_new(sctx);
+	SSL_set_fd(p.s, p.sfd);
+	SSL_set_accept_state(p.s);
+	ck_assert_int_eq(pair_handshake(&p), 1);
+	ck_assert_int_eq(tls_conn_resumed(p.c), 1);
+	SSL_CTX_up_ref(sctx);	/* for the third connection */
+	/* A connection of older settings (another key) leaves nothing behind. */
+	tlsclient_keep_session(&w, 7, key + 1, 9, p.c);
+	pair_close(&p);
+
+	/* New settings, a new context: the old session is not offered. */
+	t.no_verify = 1;
+	pair_open(&p, &t);
+	SSL_free(p.s);
+	SSL_CTX_free(p.sctx);
+	p.sctx = sctx;
+	p.s = SSL_new(sctx);
+	SSL_set_fd(p.s, p.sfd);
+	SSL_set_accept_state(p.s);
+	ck_assert_int_eq(pair_handshake(&p), 1);
+	ck_assert_int_eq(tls_conn_resumed(p.c), 0);
+	pair_close(&p);
+}
+END_TEST
+
 START_TEST(contexts_cached_per_configuration)
 {
 	struct rt t = { SNAP_PROTO_HTTPS, srv_pem, NULL, 0, 0, 0 }, t2;
@@ -406,6 +454,7 @@ suite_tlsclient(void)
 	tcase_add_test(tc, system_roots_do_not_trust_a_test_certificate);
 	tcase_add_test(tc, contexts_cached_per_configuration);
 	tcase_add_test(tc, unusable_ca_refused);
+	tcase_add_test(tc, session_resumed_per_backend);
 	suite_add_tcase(s, tc);
 	return s;
 }
