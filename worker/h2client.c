@@ -572,7 +572,7 @@ h2c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 		errno = EPROTONOSUPPORT;
 		return NULL;
 	}
-	cfg = o->route != NULL ? tlsclient_config_key(o->snap, o->route) : 0;
+	cfg = o->route != NULL ? tlsclient_config_key(w, o->snap, o->route) : 0;
 	if ((p = h2client_pool(w, b->id, cfg)) == NULL || (s = calloc(1, sizeof(*s))) == NULL) {
 		errno = ENOMEM;
 		return NULL;
