@@ -211,9 +211,8 @@ h2csession_close(struct h2conn *c)
 static void
 h2c_arm(struct h2conn *c)
 {
-	uint64_t now = ev_now(c->w->loop), at;
-
 	const struct h2client_pools *t = c->w->h2pools;
+	uint64_t now = ev_now(c->w->loop), at;
 
 	if (!c->ready)
 		at = c->born + c->connect_ms;
@@ -273,7 +272,13 @@ h2c_run(struct h2conn *c)
 		h2csession_close(c);
 		return;
 	}
-	if (c->pend_len > 0 || tls_conn_pending(c->tc))
+	/*
+	 * Again only where a turn can make progress: a kick that cannot would run
+	 * again in the same pass of deferred calls, forever. Else EPOLLOUT or
+	 * EPOLLIN brings us back.
+	 */
+	if ((c->pend_len > 0 && c->out.len < BUF_SIZE) ||
+	    (!c->broken && tls_conn_pending(c->tc)))
 		h2csession_kick(c);
 	h2c_watch(c);
 	h2c_arm(c);
