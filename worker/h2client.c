@@ -44,10 +44,19 @@
 #include "worker/tlsclient.h"
 #include "worker/upstream.h"
 
+/* A header list as nghttp2 takes it (it copies the strings), names lower-cased. */
+struct h2c_reqbuf {
+	nghttp2_nv nv[H2C_NV_MAX + 5];
+	char names[MSG_MEM_MAX];
+	char path[MSG_TARGET_MAX + 2];
+	char clen[24];
+};
+
 /* --- streams: kicks, errors, the free */
 
+/* Everything a stream holds but itself. */
 static void
-h2c_stream_free(struct ustream *s)
+h2c_stream_release(struct ustream *s)
 {
 	ev_timer_stop(s->w->loop, &s->timer);
 	buf_put(&s->w->bufs, &s->out);
@@ -55,6 +64,14 @@ h2c_stream_free(struct ustream *s)
 	msg_free(&s->trailers);
 	msg_free(&s->rtrailers);
 	free(s->in);
+	s->in = NULL;
+	s->in_off = s->in_len = s->in_cap = 0;
+}
+
+static void
+h2c_stream_free(struct ustream *s)
+{
+	h2c_stream_release(s);
 	free(s);
 }
 
@@ -85,8 +102,10 @@ h2c_stream_kick_run(void *arg)
 		return;
 	}
 	/* A closed stream nghttp2 still knows waits for its on_stream_close (RST_STREAM is queued). */
-	if (s->c != NULL && !s->ng_closed)
+	if (s->c != NULL && !s->ng_closed) {
+		h2c_stream_release(s);
 		return;
+	}
 	h2client_stream_unlink(s);
 	h2c_stream_free(s);
 }
@@ -104,6 +123,11 @@ h2client_pools_init(struct worker *w)
 {
 	if ((w->h2pools = calloc(1, sizeof(*w->h2pools))) == NULL)
 		return -1;
+	if ((w->h2pools->rb = malloc(sizeof(*w->h2pools->rb))) == NULL) {
+		free(w->h2pools);
+		w->h2pools = NULL;
+		return -1;
+	}
 	w->h2pools->ping_ms = H2C_PING_MS;
 	w->h2pools->idle_ms = H2C_IDLE_MS;
 	return 0;
@@ -131,6 +155,7 @@ h2client_pools_free(struct worker *w)
 				h2csession_close(p->conns);	/* freed by the next turn of the loop */
 			free(p);
 		}
+	free(w->h2pools->rb);
 	free(w->h2pools);
 	w->h2pools = NULL;
 }
@@ -259,12 +284,6 @@ h2c_nv_fields(const struct msg_head *h, uint32_t from, uint32_t to, nghttp2_nv *
 	return 0;
 }
 
-struct h2c_reqbuf {
-	nghttp2_nv nv[H2C_NV_MAX + 5];
-	char names[MSG_MEM_MAX];
-	char path[MSG_TARGET_MAX + 2];
-	char clen[24];
-};
 
 /* The request's pseudo-headers and fields: Host becomes :authority. */
 static int
@@ -318,16 +337,12 @@ h2c_read_body(nghttp2_session *ng, int32_t id, uint8_t *to, size_t len, uint32_t
 		return n > 0 ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
 	*flags |= NGHTTP2_DATA_FLAG_EOF;
 	if (s->trailers.nf > 0) {
-		struct h2c_reqbuf *rb = malloc(sizeof(*rb));
+		struct h2c_reqbuf *rb = s->w->h2pools->rb;
 		size_t nnv = 0;
-		int rc;
 
 		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-		rc = rb == NULL || h2c_nv_fields(&s->trailers, 0, s->trailers.nf, rb->nv, &nnv,
-		    rb->names, sizeof(rb->names)) == -1 ||
-		    nghttp2_submit_trailer(ng, id, rb->nv, nnv) != 0 ? -1 : 0;
-		free(rb);
-		if (rc == -1)
+		if (h2c_nv_fields(&s->trailers, 0, s->trailers.nf, rb->nv, &nnv, rb->names,
+		    sizeof(rb->names)) == -1 || nghttp2_submit_trailer(ng, id, rb->nv, nnv) != 0)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	return (ssize_t)n;
@@ -338,13 +353,12 @@ static int
 h2c_submit(struct h2conn *c, struct ustream *s)
 {
 	nghttp2_data_provider prd = { .source.ptr = NULL, .read_callback = h2c_read_body };
-	struct h2c_reqbuf *rb = malloc(sizeof(*rb));
+	struct h2c_reqbuf *rb = c->w->h2pools->rb;	/* nghttp2 copies the list */
 	size_t n;
 	int32_t id = -1;
 
-	if (rb != NULL && h2c_nv_request(s->req, c->tc != NULL, rb, &n) == 0)
+	if (h2c_nv_request(s->req, c->tc != NULL, rb, &n) == 0)
 		id = nghttp2_submit_request(c->ng, NULL, rb->nv, n, s->has_body ? &prd : NULL, s);
-	free(rb);
 	if (id < 0) {
 		log_warnx("backend %u: the request head cannot be sent over HTTP/2", c->pool->key);
 		return -1;

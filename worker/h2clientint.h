@@ -50,8 +50,11 @@ struct h2cpool {
 	struct h2cpool *next;		/* in the bucket */
 };
 
+struct h2c_reqbuf;
+
 struct h2client_pools {
 	struct h2cpool *bucket[H2C_BUCKETS];
+	struct h2c_reqbuf *rb;		/* a header list being built: one at a time, never nested */
 	uint32_t ping_ms, idle_ms;	/* H2C_PING_MS, H2C_IDLE_MS unless a test shortens them */
 };
 
