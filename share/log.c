@@ -215,9 +215,9 @@ log_fields(int prio, const char *const *fields, const char *fmt, ...)
 void
 log_access(const struct log_access *a)
 {
-	char f[10][320];
-	const char *fields[11];
-	int i;
+	char f[11][320];
+	const char *fields[12];
+	int i, n = 10;
 
 	snprintf(f[0], sizeof(f[0]), "HALOYD_HOST=%s", a->host ? a->host : "");
 	snprintf(f[1], sizeof(f[1]), "HALOYD_METHOD=%s", a->method ? a->method : "");
@@ -229,9 +229,11 @@ log_access(const struct log_access *a)
 	snprintf(f[7], sizeof(f[7]), "HALOYD_BYTES_OUT=%llu", (unsigned long long)a->bytes_out);
 	snprintf(f[8], sizeof(f[8]), "HALOYD_REQUEST_ID=%s", a->request_id ? a->request_id : "");
 	snprintf(f[9], sizeof(f[9]), "HALOYD_PROTO=%s", a->proto ? a->proto : "");
-	for (i = 0; i < 10; i++)
+	if (a->grpc)
+		snprintf(f[n++], sizeof(f[0]), "HALOYD_GRPC_STATUS=%u", a->grpc_status);
+	for (i = 0; i < n; i++)
 		fields[i] = f[i];
-	fields[10] = NULL;
+	fields[n] = NULL;
 	log_fields(LOG_INFO, fields, "access %s %s %.200s %d", a->host ? a->host : "-",
 	    a->method ? a->method : "-", a->path ? a->path : "-", a->status);
 }

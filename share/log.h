@@ -49,6 +49,8 @@ struct log_access {
 	const char *request_id;
 	const char *proto;	/* "HTTP/1.1", "HTTP/2.0" */
 	int status;
+	int grpc;		/* a gRPC status went out for status: HALOYD_GRPC_STATUS */
+	unsigned grpc_status;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t duration_us;

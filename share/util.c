@@ -233,3 +233,13 @@ util_all_zero(const void *p, size_t len)
 			return 0;
 	return 1;
 }
+
+void
+util_hex64(char out[17], uint64_t v)
+{
+	int i;
+
+	for (i = 15; i >= 0; i--, v >>= 4)
+		out[i] = "0123456789abcdef"[v & 15];
+	out[16] = '\0';
+}

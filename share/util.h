@@ -34,6 +34,8 @@ void util_format_duration_ms(uint64_t ms, char *buf, size_t len);
 void util_format_size(uint64_t bytes, char *buf, size_t len);
 /* Fills buf with cryptographically random bytes (getrandom); 0 or -1. */
 int util_random(void *buf, size_t len);
+/* v as 16 lowercase hex digits and a NUL into out[17] (request ids: no printf per request). */
+void util_hex64(char out[17], uint64_t v);
 
 /* Formats a reason into err (when it has room); always returns -1. */
 int util_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -11,6 +11,7 @@
 #include "share/util.h"
 #include "worker/accesslog.h"
 #include "worker/context.h"
+#include "worker/grpc.h"
 #include "worker/message.h"
 
 #define PATH_LOG_MAX 512
@@ -21,6 +22,8 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 	char path[PATH_LOG_MAX];
 	const char *method = "-", *proto = "";
 	char pbuf[16];
+	/* The HTTP status stays what we meant; the gRPC status the client read goes beside it. */
+	int grpc = e->local ? grpc_local_status(e->req, e->status) : -1;
 
 	if (!w->cfg.access_log)
 		return;
@@ -40,7 +43,7 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 	    .host = e->host != NULL && e->host[0] != '\0' ? e->host : "-",
 	    .method = method, .path = path, .backend = e->backend != NULL ? e->backend : "",
 	    .request_id = e->request_id != NULL ? e->request_id : "-", .proto = proto,
-	    .status = (int)e->status,
+	    .status = (int)e->status, .grpc = grpc >= 0, .grpc_status = grpc >= 0 ? (unsigned)grpc : 0,
 	    .bytes_in = e->bytes_in, .bytes_out = e->bytes_out,
 	    .duration_us = util_now_us() - e->start_us });
 }
@@ -50,7 +53,7 @@ accesslog_local(struct worker *w, const struct msg_head *req, const char *host, 
     uint64_t start_us)
 {
 	accesslog_write(w, &(struct accesslog_entry){ .req = req, .host = host, .backend = "",
-	    .status = status, .start_us = start_us });
+	    .status = status, .local = 1, .start_us = start_us });
 }
 
 void

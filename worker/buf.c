@@ -2,8 +2,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -69,6 +67,20 @@ buf_pool_clear(struct buf_pool *p)
 	p->nfree = 0;
 }
 
+void
+buf_pool_trim(struct buf_pool *p)
+{
+	size_t keep = p->nfree / 2 > BUF_POOL_IDLE ? p->nfree / 2 : BUF_POOL_IDLE;
+	void *next;
+
+	while (p->nfree > keep) {
+		memcpy(&next, p->free, sizeof(void *));
+		free(p->free);
+		p->free = next;
+		p->nfree--;
+	}
+}
+
 size_t
 buf_room(struct buf *b)
 {
@@ -91,19 +103,24 @@ buf_append(struct buf *b, const void *p, size_t n)
 }
 
 int
-buf_printf(struct buf *b, const char *fmt, ...)
+buf_add(struct buf *b, const void *p, size_t n)
 {
-	size_t room = buf_room(b);
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf_tail(b), room, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= room)
+	if (n > buf_room(b))
 		return -1;
-	b->len += (size_t)n;
+	buf_append(b, p, n);
 	return 0;
+}
+
+int
+buf_add_num(struct buf *b, uint64_t v, unsigned base)
+{
+	char tmp[24], *at = tmp + sizeof(tmp);
+
+	do {
+		*--at = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v != 0);
+	return buf_add(b, at, (size_t)(tmp + sizeof(tmp) - at));
 }
 
 void

@@ -8,10 +8,17 @@
 #define HALOYD_WORKER_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define BUF_SIZE (32 * 1024)
-#define BUF_POOL_KEEP 32	/* free blocks kept for reuse */
+/*
+ * Free blocks kept: an HTTP/2 client keeps hundreds of requests in flight,
+ * and with fewer kept every request went through malloc and free. A quiet
+ * worker halves what it keeps down to BUF_POOL_IDLE (buf_pool_trim).
+ */
+#define BUF_POOL_KEEP 256
+#define BUF_POOL_IDLE 32
 
 struct buf {
 	char *data;	/* NULL when not holding a block */
@@ -35,6 +42,8 @@ int buf_get(struct buf_pool *p, struct buf *b);
 void buf_put(struct buf_pool *p, struct buf *b);
 /* Frees every pooled block. */
 void buf_pool_clear(struct buf_pool *p);
+/* Frees pooled blocks beyond half of them, keeping at least BUF_POOL_IDLE. */
+void buf_pool_trim(struct buf_pool *p);
 
 static inline char *
 buf_head(const struct buf *b)
@@ -52,8 +61,10 @@ buf_tail(const struct buf *b)
 
 /* Appends n bytes (the caller checked buf_room). */
 void buf_append(struct buf *b, const void *p, size_t n);
-/* Appends formatted text; -1 when it does not fit (nothing appended). */
-int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends n bytes when they fit; 0, or -1 (nothing appended). The data path's printf. */
+int buf_add(struct buf *b, const void *p, size_t n);
+/* Appends v in decimal (base 10) or hexadecimal (16) when it fits; 0 or -1. */
+int buf_add_num(struct buf *b, uint64_t v, unsigned base);
 void buf_consume(struct buf *b, size_t n);
 
 /* read() into the tail: bytes read, 0 at EOF, -1 with errno. */

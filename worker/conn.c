@@ -133,9 +133,19 @@ conn_read(struct conn *c)
 {
 	ssize_t n;
 
-	if (c->peer_eof || buf_get(&c->w->bufs, &c->in) == -1 || buf_room(&c->in) == 0)
+	size_t room;
+
+	/*
+	 * Only when epoll said so or OpenSSL holds bytes: a session runs again
+	 * whenever its exchanges move, and a read then would only say EAGAIN.
+	 * Epoll is level triggered: whatever a short read left is reported again.
+	 */
+	if (c->peer_eof || (!c->readable && !tls_conn_pending(c->tls)) ||
+	    buf_get(&c->w->bufs, &c->in) == -1 || (room = buf_room(&c->in)) == 0)
 		return 0;
 	n = tls_buf_read(c->tls, c->fd, &c->in);
+	if (n == -1 || (size_t)n < room)
+		c->readable = 0;
 	if (n == 0)
 		c->peer_eof = 1;
 	if (n == -1 && errno != EAGAIN)
@@ -197,7 +207,9 @@ conn_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	struct conn *c = io->arg;
 
 	(void)l;
-	(void)events;
+	/* A TLS read may wait for the socket to take bytes: any event it waited for counts. */
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || tls_conn_events(c->tls) != 0)
+		c->readable = 1;
 	if (c->lingering)
 		conn_drain(c);
 	else if (c->sops == NULL)
@@ -289,6 +301,7 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 		goto fail;
 	c->w = w;
 	c->fd = fd;
+	c->readable = 1;	/* deferred accept: the first bytes are usually there */
 	c->proto = ls->kind == LISTENER_HTTPS ? "https" : "http";
 	if (addr_format_ip(peer, c->ip, sizeof(c->ip)) == -1)
 		util_strlcpy(c->ip, "unknown", sizeof(c->ip));

@@ -56,6 +56,7 @@ struct conn {
 	void *sess;
 	uint8_t kick_pending;		/* a run is deferred (ev_defer_once) */
 	unsigned peer_eof : 1;		/* the client sent its last byte */
+	unsigned readable : 1;		/* epoll reported input (or TLS wants the socket): read */
 	unsigned dead : 1;
 	unsigned lingering : 1;		/* answered, closing: unread input is drained */
 	unsigned wr_shut : 1;		/* our write side is shut (half-close) */

@@ -64,6 +64,7 @@ struct worker {
 	struct ev_timer stop_timer;
 
 	struct buf_pool bufs;	/* BUF_SIZE blocks */
+	struct ev_timer tidy_timer;	/* every WORKER_TIDY_MS: the pool gives back what it did not need */
 	struct ev_timer accept_timer;	/* accepting resumes after EMFILE */
 	int accept_paused;
 	struct h1client_pools *pools;	/* backend keep-alive pools (worker/h1client.c) */

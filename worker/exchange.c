@@ -1,6 +1,7 @@
 /*
  * The exchange (see exchange.h): backend choice through worker/balance.c,
- * retries where they are safe, the response and idle timeouts, back-pressure
+ * retries where they are safe, the response and idle timeouts and gRPC
+ * deadlines (one timer), back-pressure
  * between sink and upstream in both directions, the access entry, and the
  * byte pipe after a 101.
  */
@@ -21,6 +22,7 @@
 #include "worker/context.h"
 #include "worker/exchange.h"
 #include "worker/forward.h"
+#include "worker/grpc.h"
 #include "worker/message.h"
 #include "worker/upstream.h"
 
@@ -57,7 +59,10 @@ struct exchange {
 	unsigned req_sent : 1;		/* pipe: the client's half-close reached the backend */
 	unsigned logged : 1;
 	unsigned dead : 1;
+	unsigned grpc : 1;		/* a gRPC call: no response timeout, the idle one from the start */
+	unsigned has_deadline : 1;	/* its grpc-timeout: deadline is when it expires */
 	uint8_t kick_pending;
+	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
 	char reqid[20];
 };
@@ -91,7 +96,8 @@ ex_kick_run(void *arg)
 		ex->dead = 1;
 		accesslog_write(ex->w, &(struct accesslog_entry){
 		    .req = ex->req.head, .host = ex->req.host, .backend = "", .request_id = ex->reqid,
-		    .status = 413, .bytes_in = ex->bytes_in, .start_us = ex->req.start_us });
+		    .status = 413, .local = !ex->head_sent, .bytes_in = ex->bytes_in,
+		    .start_us = ex->req.start_us });
 		ops->fail(ex->arg, ex->head_sent ? 0 : 413);
 		ex_free(ex);
 	}
@@ -104,8 +110,9 @@ ex_kick(struct exchange *ex)
 	(void)ev_defer_once(ex->w->loop, ex_kick_run, ex, &ex->kick_pending);
 }
 
+/* local: the status is an answer of ours (the sink answers it), not the backend's. */
 static void
-ex_log(struct exchange *ex, unsigned status)
+ex_log(struct exchange *ex, unsigned status, int local)
 {
 	char be[ADDR_STR_MAX] = "";
 
@@ -116,7 +123,7 @@ ex_log(struct exchange *ex, unsigned status)
 		accesslog_backend(ex->be, be, sizeof(be));
 	accesslog_write(ex->w, &(struct accesslog_entry){
 	    .req = ex->req.head, .host = ex->req.host, .backend = be, .request_id = ex->reqid,
-	    .status = status, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
+	    .status = status, .local = local, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
 	    .start_us = ex->req.start_us });
 }
 
@@ -126,7 +133,7 @@ ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status)
 {
 	const struct sink_ops *ops = ex->ops;
 
-	ex_log(ex, ok ? ex->status : status);
+	ex_log(ex, ok ? ex->status : status, !ok && !ex->head_sent);
 	ex->ops = NULL;
 	ex->dead = 1;
 	/* No more events; a response it ends stays readable until the stream's deferred free. */
@@ -146,16 +153,28 @@ ex_ms(uint32_t route_ms, uint32_t global_ms)
 	return route_ms != 0 ? route_ms : global_ms;
 }
 
-/* Any progress restarts the clock: the response timeout until the first byte, then the idle one. */
+/*
+ * Any progress restarts the clock: the response timeout until the first
+ * byte, then the idle one. A gRPC call may stream for hours before its
+ * first response byte, so it has the idle timeout from the start, and its
+ * grpc-timeout, when it set one, as a deadline no progress moves. While the
+ * upstream connects its connect timeout rules, and the deadline.
+ */
 static void
 ex_rearm(struct exchange *ex)
 {
 	const struct snap_route *r = ex->req.route;
 	const struct msg_wconfig *cfg = &ex->w->cfg;
-	uint32_t ms = ex->pipe ? ex_ms(r->upgrade_ms, cfg->upgrade_timeout_ms) :
-	    ex->got_byte ? ex_ms(r->idle_ms, cfg->idle_timeout_ms) :
-	    ex_ms(r->response_ms, cfg->response_timeout_ms);
+	uint64_t now = ev_now(ex->w->loop), ms = ex->pipe ?
+	    ex_ms(r->upgrade_ms, cfg->upgrade_timeout_ms) : ex->got_byte || ex->grpc ?
+	    ex_ms(r->idle_ms, cfg->idle_timeout_ms) : ex_ms(r->response_ms, cfg->response_timeout_ms);
+	uint64_t left = ex->has_deadline && ex->deadline > now ? ex->deadline - now : 0;
+	int connecting = ex->up != NULL && ex->up_ops->connecting(ex->up);
 
+	if (connecting && !ex->has_deadline)
+		return;
+	if (ex->has_deadline && (connecting || left < ms))
+		ms = left;
 	ev_timer_start(ex->w->loop, &ex->timer, ms);
 }
 
@@ -167,7 +186,9 @@ ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 	(void)l;
 	if (ex->dead)
 		return;
-	if (!ex->pipe)
+	if (ex->has_deadline && ev_now(ex->w->loop) >= ex->deadline)
+		log_info("backend %u: the call's grpc-timeout passed", ex->be->id);
+	else if (!ex->pipe)
 		log_info("backend %u: no answer in time", ex->be->id);
 	ex_finish(ex, 0, NULL, 504);
 }
@@ -198,8 +219,7 @@ ex_open(struct exchange *ex, int fresh)
 		ex->be = be;
 		ex->up = ex->up_ops->open(ex->w, ex->be, &o, ex->req.head, &ex_events, ex);
 		if (ex->up != NULL) {
-			if (!ex->up_ops->connecting(ex->up))
-				ex_rearm(ex);
+			ex_rearm(ex);
 			return ex_replay(ex);
 		}
 		log_info("backend %u: connect: %s", ex->be->id, strerror(errno));
@@ -229,7 +249,7 @@ ex_on_head(void *arg, struct msg_head *resp)
 		ex->pipe = 1;
 		ex->req_done = 0;	/* the client's bytes flow on until it half-closes */
 		ex->status = 101;
-		ex_log(ex, 101);
+		ex_log(ex, 101, 0);
 	} else if (resp->status / 100 != 1)
 		ex->status = resp->status;
 	if (ex->ops->head(ex->arg, resp, nobody) == -1)
@@ -352,6 +372,19 @@ static const struct upstream_events ex_events = {
 
 /* --- the session's side */
 
+/* A gRPC call, and the deadline its valid grpc-timeout sets (an invalid one is ignored). */
+static void
+ex_deadline(struct exchange *ex)
+{
+	uint64_t ms;
+
+	ex->grpc = grpc_is_call(ex->req.head) != 0;
+	if (ex->grpc && grpc_timeout_of(ex->req.head, &ms) == 0) {
+		ex->has_deadline = 1;
+		ex->deadline = ev_now(ex->w->loop) + ms;
+	}
+}
+
 struct exchange *
 exchange_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
     const struct sink_ops *sink, void *arg, unsigned *status)
@@ -371,7 +404,8 @@ exchange_start(struct worker *w, const struct exchange_req *r, const struct upst
 	ex->arg = arg;
 	ex->up_ops = ops != NULL ? ops : &h1client_ops;
 	ev_timer_init(&ex->timer, ex_on_timer, ex);
-	snprintf(ex->reqid, sizeof(ex->reqid), "%016" PRIx64, w->reqid_base + w->requests);
+	ex_deadline(ex);
+	util_hex64(ex->reqid, w->reqid_base + w->requests);
 	ex->start = balance_start(w, r->route);
 	if (forward_request(r->head, &(struct fwd_info){ r->client_ip, r->proto, ex->reqid,
 	    r->trusted }) == -1) {
@@ -383,7 +417,7 @@ exchange_start(struct worker *w, const struct exchange_req *r, const struct upst
 		goto fail;
 	return ex;
 fail:
-	ex_log(ex, *status);	/* with the last backend tried */
+	ex_log(ex, *status, 1);	/* with the last backend tried */
 	ex_free(ex);
 	return NULL;
 }
@@ -431,7 +465,7 @@ exchange_body(struct exchange *ex, const char *p, size_t n)
 		return -1;
 	ex_keep(ex, p, n);
 	ex->bytes_in += n;
-	if (ex->pipe)
+	if (ex->pipe || ex->grpc)	/* bytes either way keep a long stream alive */
 		ex_rearm(ex);
 	return 0;
 }
@@ -459,7 +493,7 @@ exchange_abort(struct exchange *ex, unsigned status)
 	if (ex->dead)
 		return;
 	if (status != 0)
-		ex_log(ex, ex->pipe ? ex->status : status);
+		ex_log(ex, ex->pipe ? ex->status : status, 0);
 	ex->ops = NULL;
 	ex->dead = 1;
 	if (ex->up != NULL)

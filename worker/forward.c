@@ -24,11 +24,12 @@ forward_is_hop(const struct msg_head *h, const struct msg_field *f)
 	const char *name = msg_name(h, f);
 	uint32_t i;
 
+	/* msg_field_is compares lengths first: most fields are rejected without a strcasecmp. */
 	for (i = 0; i < sizeof(hop_fields) / sizeof(hop_fields[0]); i++)
-		if (strcasecmp(name, hop_fields[i]) == 0)
+		if (msg_field_is(h, f, hop_fields[i]))
 			return 1;
 	/* Host names the request's target, not the connection: "Connection: host" keeps it. */
-	if (strcasecmp(name, "host") == 0)
+	if (msg_field_is(h, f, "host"))
 		return 0;
 	for (i = 0; i < msg_nheaders(h); i++)
 		if (msg_field_is(h, &h->f[i], "connection") && msg_has_token(h, &h->f[i], name))

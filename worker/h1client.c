@@ -42,6 +42,7 @@ struct h1conn {
 	int fd;
 	int reused;		/* came from the pool: may be stale */
 	int connecting;		/* connect() still in progress */
+	int readable;		/* epoll said input (or EOF) is waiting: a read will not be wasted */
 	int handshaking;	/* TLS handshake still in progress (after the connect) */
 	struct tls_conn *tls;	/* proto https, else NULL */
 	uint64_t key;		/* the pool's: tlsclient_config_key of the route */
@@ -170,7 +171,8 @@ h1conn_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	struct h1conn *c = io->arg;
 
 	(void)l;
-	(void)events;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		c->readable = 1;
 	if (c->s == NULL)
 		h1pool_drop(c);
 	else if (!c->connecting || h1c_connect_done(c->s) == 0)
@@ -508,11 +510,21 @@ static int
 h1c_read(struct ustream *s)
 {
 	ssize_t n;
+	size_t room;
 
+	/*
+	 * Only after epoll said so, or while OpenSSL holds bytes it will not
+	 * announce: right after a request went out, the answer is not there
+	 * yet, and a read would only say EAGAIN. Epoll is level triggered:
+	 * whatever a short read left is reported again.
+	 */
 	do {
-		if (s->eof || buf_get(&s->w->bufs, &s->in) == -1 || buf_room(&s->in) == 0)
+		if (s->eof || (!s->c->readable && !tls_conn_pending(s->c->tls)) ||
+		    buf_get(&s->w->bufs, &s->in) == -1 || (room = buf_room(&s->in)) == 0)
 			return 0;
 		n = tls_buf_read(s->c->tls, s->c->fd, &s->in);
+		if (n == -1 || (size_t)n < room)
+			s->c->readable = 0;
 		if (n > 0)
 			s->got_byte = 1;
 		else if (n == 0)

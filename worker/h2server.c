@@ -29,11 +29,18 @@
 #include "worker/conn.h"
 #include "worker/context.h"
 #include "worker/exchange.h"
+#include "worker/h2mem.h"
+#include "worker/h2scan.h"
 #include "worker/request.h"
 
 #define H2_CONN_WINDOW (1024 * 1024)	/* connection receive window: many uploading streams */
 #define H2_STREAM_WINDOW 65535		/* the protocol default: what a stream may have buffered */
 #define H2_NV_MAX (MSG_FIELDS_MAX + 4)
+#define H2_PS_METHOD 1
+#define H2_PS_SCHEME 2
+#define H2_PS_PATH 4
+#define H2_PS_ALL 7
+#define H2_TRIM_MS 1000			/* idle this long: the session gives its buffers' pages back */
 
 /*
  * Abuse bounds (ARCHITECTURE.md "HTTP/2" says why these values). Each ends
@@ -47,7 +54,8 @@
  *   queued (nghttp2), and "glitches": frames that cost us work but carry no
  *   request (PING, SETTINGS, PRIORITY, RST_STREAM, empty DATA without
  *   END_STREAM, WINDOW_UPDATEs beyond what the DATA we sent earns,
- *   server-provoked resets as in "MadeYouReset"), at most H2_GLITCH_MAX
+ *   every RST_STREAM we send: resets provoked as in "MadeYouReset" and
+ *   streams refused past the concurrency limit), at most H2_GLITCH_MAX
  *   within H2_GLITCH_WINDOW_MS, as HAProxy counts them. A client acknowledges
  *   each DATA frame with up to two WINDOW_UPDATEs (stream and connection):
  *   those are work we asked for, not glitches.
@@ -75,7 +83,11 @@ struct h2stream {
 	struct buf out;			/* response body bytes waiting for the client's window */
 	struct msg_head trailers;	/* the response's, sent after the last DATA */
 	size_t decoded;			/* header bytes this block decoded to (HPACK bombs) */
-	unsigned head_bad : 1;		/* the request head broke our limits: 431 */
+	uint16_t crumbs;		/* cookie fields after the first: one field once joined */
+	unsigned head_error : 9;	/* the request head broke our limits: 414 or 431 */
+	unsigned pseudo : 3;		/* :method, :scheme, :path seen (H2_PS_*) */
+	unsigned authority : 1;		/* :authority or Host seen */
+	unsigned cookie : 1;		/* a cookie field seen */
 	unsigned started : 1;		/* the request step ran */
 	unsigned in_end : 1;		/* the client sent END_STREAM */
 	unsigned in_end_sent : 1;	/* the exchange was told */
@@ -89,6 +101,7 @@ struct h2stream {
 struct h2s {
 	struct conn *c;
 	nghttp2_session *ng;
+	struct h2mem mem;		/* nghttp2's allocator */
 	struct h2stream *streams;
 	uint32_t nstreams;
 	const uint8_t *pend;		/* mem_send output not yet copied into c->out */
@@ -96,8 +109,11 @@ struct h2s {
 	uint32_t glitches;		/* costly frames in the current window */
 	uint32_t wu_in, data_out;	/* WINDOW_UPDATEs in, DATA frames out, same window */
 	uint64_t glitch_since;		/* loop time the window began */
+	struct h2stream *paused;	/* its field paused nghttp2: is its head complete? */
+	struct h2scan scan;		/* where the header block nghttp2 reads ends */
 	unsigned goaway : 1;		/* a stop began: GOAWAY sent, in-flight streams finish */
 	unsigned broken : 1;		/* a connection error: flush what is queued, then close */
+	unsigned trim_due : 1;		/* the idle timer runs to H2_TRIM_MS, then to keep-alive */
 };
 
 static const struct sink_ops h2_sink;
@@ -444,8 +460,8 @@ h2_request(struct h2stream *st)
 	st->started = 1;
 	h->major = 2;
 	h->minor = 0;
-	if (st->head_bad || h2_join_cookies(h) == -1) {
-		h2_error(st, 431, 1);
+	if (st->head_error != 0 || h2_join_cookies(h) == -1) {
+		h2_error(st, st->head_error != 0 ? st->head_error : 431, 1);
 		return;
 	}
 	if (cl != NULL) {
@@ -510,9 +526,11 @@ h2_pump(struct h2stream *st)
 static int
 h2_calm(struct h2s *s, const char *why)
 {
-	log_notice("client %s: HTTP/2 %s: closing the connection", s->c->ip, why);
-	nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
-	s->broken = 1;
+	if (!s->broken) {	/* once: a batch of frames may go on counting after it */
+		log_notice("client %s: HTTP/2 %s: closing the connection", s->c->ip, why);
+		nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+		s->broken = 1;
+	}
 	return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
@@ -556,6 +574,14 @@ h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 		h2_glitch_window(s);
 		s->data_out++;
 	}
+	/*
+	 * Every stream we reset is a glitch, whatever provoked it ("MadeYouReset":
+	 * frames that are stream errors) and streams refused past the concurrency
+	 * limit, which nghttp2 resets without ever opening them. A failure here
+	 * would fail the send before the GOAWAY is out: h2_calm queued it.
+	 */
+	if (f->hd.type == NGHTTP2_RST_STREAM)
+		(void)h2_glitch(s);
 	return 0;
 }
 
@@ -587,54 +613,110 @@ h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	return 0;
 }
 
-/* A pseudo-header into the message; 0, or -1 when it is not one a request carries. */
-static int
+/*
+ * A pseudo-header into the message: 0, or the status that refuses the
+ * request (414 as HTTP/1.1 answers a long request-target, 431 when the head
+ * outgrows its storage, 400 for a pseudo-header a request does not carry).
+ */
+static unsigned
 h2_pseudo(struct msg_head *h, const uint8_t *name, size_t nlen, const uint8_t *v, size_t vlen)
 {
 	const char *n = (const char *)name, *val = (const char *)v;
+	struct msg_str *to;
 
 	if (nlen == 7 && memcmp(n, ":method", 7) == 0) {
 		h->method = msg_method_of(val, vlen);
-		return h->method == MSG_M_OTHER ? msg_str(h, val, vlen, &h->method_name) : 0;
+		if (h->method != MSG_M_OTHER)
+			return 0;
+		to = &h->method_name;
+	} else if (nlen == 5 && memcmp(n, ":path", 5) == 0) {
+		if (vlen > MSG_TARGET_MAX)
+			return 414;
+		to = &h->path;
+	} else if (nlen == 7 && memcmp(n, ":scheme", 7) == 0)
+		to = &h->scheme;
+	else if (nlen == 10 && memcmp(n, ":authority", 10) == 0)
+		to = &h->authority;
+	else if (nlen == 9 && memcmp(n, ":protocol", 9) == 0)
+		to = &h->upgrade_proto;
+	else
+		return 400;
+	return msg_str(h, val, vlen, to) == -1 ? 431 : 0;
+}
+
+/*
+ * What nghttp2 checks once the head is complete, noted as it comes: the
+ * three pseudo-headers a request needs, and :authority or Host.
+ */
+static void
+h2_note(struct h2stream *st, const uint8_t *name, size_t nlen)
+{
+	const char *n = (const char *)name;
+
+	if ((nlen == 10 && memcmp(n, ":authority", 10) == 0) || (nlen == 4 && memcmp(n, "host", 4) == 0))
+		st->authority = 1;
+	else if (nlen == 7 && memcmp(n, ":method", 7) == 0)
+		st->pseudo |= H2_PS_METHOD;
+	else if (nlen == 7 && memcmp(n, ":scheme", 7) == 0)
+		st->pseudo |= H2_PS_SCHEME;
+	else if (nlen == 5 && memcmp(n, ":path", 5) == 0)
+		st->pseudo |= H2_PS_PATH;
+}
+
+/* A field into the request head (or its trailers); past our limits the head is a 431. */
+static void
+h2_field(struct h2stream *st, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen,
+    int trailer)
+{
+	if (nlen > 0 && name[0] == ':') {
+		st->head_error = trailer ? 400 : h2_pseudo(&st->req, name, nlen, value, vlen);
+		return;
 	}
-	if (nlen == 5 && memcmp(n, ":path", 5) == 0)
-		return vlen > MSG_TARGET_MAX ? -1 : msg_str(h, val, vlen, &h->path);
-	if (nlen == 7 && memcmp(n, ":scheme", 7) == 0)
-		return msg_str(h, val, vlen, &h->scheme);
-	if (nlen == 10 && memcmp(n, ":authority", 10) == 0)
-		return msg_str(h, val, vlen, &h->authority);
-	if (nlen == 9 && memcmp(n, ":protocol", 9) == 0)
-		return msg_str(h, val, vlen, &h->upgrade_proto);
-	return -1;
+	/*
+	 * Answered once the head is complete (the stream stays in sync). Cookie
+	 * crumbs (RFC 9113 8.2.3) count as the one field HTTP/1.1 would carry;
+	 * the message's own slot bound still caps them.
+	 */
+	if (st->req.len + nlen + vlen > (trailer ? MSG_HEAD_MAX + MSG_TRAILER_MAX : MSG_HEAD_MAX) ||
+	    msg_nheaders(&st->req) - st->crumbs >= MSG_FIELDS_MAX ||
+	    msg_add_n(&st->req, (const char *)name, nlen, (const char *)value, vlen, trailer) == -1) {
+		st->head_error = 431;
+		return;
+	}
+	if (!trailer && nlen == 6 && memcmp(name, "cookie", 6) == 0) {
+		st->crumbs += st->cookie;
+		st->cookie = 1;
+	}
 }
 
 static int
 h2_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
     const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
 {
+	struct h2s *s = arg;
 	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
-	int trailer;
 
 	(void)flags;
 	if (st == NULL || f->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	/* Past any honest head by far: a small block that decodes big is an attack, not a mistake. */
 	if ((st->decoded += nlen + vlen + 32) > H2_DECODED_MAX)
-		return h2_calm(arg, "header block decodes too large");
-	if (st->head_bad)
+		return h2_calm(s, "header block decodes too large");
+	if (st->head_error == 0)
+		h2_field(st, name, nlen, value, vlen, st->started);
+	if (st->started)
 		return 0;
-	trailer = st->started;
-	if (nlen > 0 && name[0] == ':') {
-		if (trailer || h2_pseudo(&st->req, name, nlen, value, vlen) == -1)
-			st->head_bad = 1;
+	h2_note(st, name, nlen);
+	/*
+	 * A request with neither :authority nor Host is RFC 9113's to send (8.3.1)
+	 * but nghttp2 resets it once the block ends, before any callback of ours:
+	 * pause after each field of such a head so h2_recv can answer it 400 first.
+	 * Not past our limits: at most MSG_FIELDS_MAX pauses a block (then it is reset).
+	 */
+	if (st->authority || st->pseudo != H2_PS_ALL || st->head_error != 0)
 		return 0;
-	}
-	/* Past our limits: answered 431 once the head is complete (the stream stays in sync). */
-	if (st->req.len + nlen + vlen > (trailer ? MSG_HEAD_MAX + MSG_TRAILER_MAX : MSG_HEAD_MAX) ||
-	    msg_nheaders(&st->req) >= MSG_FIELDS_MAX ||
-	    msg_add_n(&st->req, (const char *)name, nlen, (const char *)value, vlen, trailer) == -1)
-		st->head_bad = 1;
-	return 0;
+	s->paused = st;
+	return NGHTTP2_ERR_PAUSE;
 }
 
 static int
@@ -701,8 +783,10 @@ h2_on_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 		nghttp2_session_set_stream_user_data(ng, id, NULL);
 		h2_stream_free(st);
 	}
-	/* A stream that ended in an error (sent or provoked: "MadeYouReset") is a glitch. */
-	return code != NGHTTP2_NO_ERROR ? h2_glitch(arg) : 0;
+	/* One that ended in an error was a glitch already: its RST_STREAM, ours or the client's. */
+	(void)code;
+	(void)arg;
+	return 0;
 }
 
 /* --- the session */
@@ -736,6 +820,24 @@ h2_send(struct h2s *s)
 	}
 }
 
+/*
+ * nghttp2 paused after a field of a head without :authority or Host: when
+ * that was the block's last field, the request step answers it (400) and
+ * the answer is serialised before nghttp2 reads on and resets the stream
+ * (RST_STREAM after END_STREAM: the client has its answer).
+ */
+static int
+h2_paused(struct h2s *s)
+{
+	struct h2stream *st = s->paused;
+
+	s->paused = NULL;
+	if (!h2scan_block_done(&s->scan))
+		return 0;
+	h2_request(st);
+	return h2_send(s);
+}
+
 static int
 h2_recv(struct h2s *s)
 {
@@ -744,18 +846,29 @@ h2_recv(struct h2s *s)
 
 	if (c->in.len == 0)
 		return 0;
-	n = nghttp2_session_mem_recv(s->ng, (const uint8_t *)buf_head(&c->in), c->in.len);
-	if (n < 0) {
-		log_info("client %s: HTTP/2: %s", c->ip, nghttp2_strerror((int)n));
-		/* A fatal receive error queues no GOAWAY of its own (h2_calm's did): say why here. */
-		if (!s->broken)
-			(void)nghttp2_session_terminate_session(s->ng, n == NGHTTP2_ERR_FLOODED ||
-			    n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? NGHTTP2_ENHANCE_YOUR_CALM :
-			    NGHTTP2_PROTOCOL_ERROR);
-		s->broken = 1;
-		return 0;
+	/* After a pause nghttp2 goes on even without bytes: a block that ended is checked then. */
+	while (!s->broken) {
+		n = nghttp2_session_mem_recv(s->ng, c->in.len > 0 ? (const uint8_t *)buf_head(&c->in) :
+		    NULL, c->in.len);
+		if (n < 0) {
+			log_info("client %s: HTTP/2: %s", c->ip, nghttp2_strerror((int)n));
+			/* A fatal receive error queues no GOAWAY of its own (h2_calm's did): say why here. */
+			if (!s->broken)
+				(void)nghttp2_session_terminate_session(s->ng, n == NGHTTP2_ERR_FLOODED ||
+				    n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? NGHTTP2_ENHANCE_YOUR_CALM :
+				    NGHTTP2_PROTOCOL_ERROR);
+			s->broken = 1;
+			return 0;
+		}
+		if (n > 0) {
+			h2scan_feed(&s->scan, (const uint8_t *)buf_head(&c->in), (size_t)n);
+			buf_consume(&c->in, (size_t)n);
+		}
+		if (s->paused == NULL)
+			return 0;	/* nghttp2 took everything */
+		if (h2_paused(s) == -1)
+			return -1;
 	}
-	buf_consume(&c->in, (size_t)n);
 	return 0;
 }
 
@@ -807,9 +920,11 @@ h2s_run(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	if (s->nstreams == 0 && !ev_timer_armed(&c->timer))
-		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.keepalive_timeout_ms);
-	else if (s->nstreams > 0)
+	if (s->nstreams == 0 && !ev_timer_armed(&c->timer)) {
+		s->trim_due = c->w->cfg.keepalive_timeout_ms > H2_TRIM_MS;
+		ev_timer_start(c->w->loop, &c->timer, s->trim_due ? H2_TRIM_MS :
+		    c->w->cfg.keepalive_timeout_ms);
+	} else if (s->nstreams > 0)
 		ev_timer_stop(c->w->loop, &c->timer);
 	/*
 	 * More to copy while out has room; when it is full, EPOLLOUT brings us
@@ -821,12 +936,23 @@ h2s_run(struct conn *c)
 	(void)conn_watch(c, !s->broken);
 }
 
-/* Idle for the keep-alive time: GOAWAY, then close once it is out. */
+/*
+ * Idle for H2_TRIM_MS: the session's buffers give their pages back and the
+ * timer runs on to the keep-alive time. Idle for that: GOAWAY, then close
+ * once it is out.
+ */
 static void
 h2s_timeout(struct conn *c)
 {
 	struct h2s *s = c->sess;
 
+	if (s->trim_due) {
+		s->trim_due = 0;
+		if (s->nstreams == 0 && s->pend_len == 0 && !nghttp2_session_want_write(s->ng))
+			h2mem_trim(&s->mem);
+		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.keepalive_timeout_ms - H2_TRIM_MS);
+		return;
+	}
 	nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
 	    nghttp2_session_get_last_proc_stream_id(s->ng), NGHTTP2_NO_ERROR, NULL, 0);
 	s->broken = 1;
@@ -872,6 +998,7 @@ h2s_start(struct conn *c)
 	if (s == NULL || nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
 		goto out;
 	s->c = c;
+	h2scan_init(&s->scan);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, h2_on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_on_frame);
@@ -883,8 +1010,23 @@ h2s_start(struct conn *c)
 	nghttp2_option_set_stream_reset_rate_limit(opt, H2_RESET_BURST, H2_RESET_RATE);
 	nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
 	nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
-	if (nghttp2_session_server_new2(&s->ng, cb, s, opt) != 0)
+	/*
+	 * Responses are encoded with the static table and Huffman only, as nginx
+	 * does: a dynamic table would keep up to 4 KiB per connection (a new Date
+	 * every second) for a few bytes per response.
+	 */
+	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
+	/* A closed stream is forgotten, not kept for the priority tree: idle is small. */
+	nghttp2_option_set_no_closed_streams(opt, 1);
+	h2mem_init(&s->mem);
+	h2mem_creating(&s->mem, 1);
+	rc = nghttp2_session_server_new3(&s->ng, cb, s, opt, &s->mem.mem);
+	h2mem_creating(&s->mem, 0);
+	if (rc != 0) {
+		rc = -1;
 		goto out;
+	}
+	rc = -1;
 	c->sess = s;
 	if (h2s_settings(s) == -1)
 		goto out;

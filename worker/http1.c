@@ -396,72 +396,107 @@ h1_upgraded(const struct h1 *h)
 
 /* --- encoding */
 
+/* A C string, its length known to the compiler for literals. */
+#define H1_ADD(b, s) buf_add((b), (s), strlen(s))
+
+static int
+h1_add_str(struct buf *b, const struct msg_head *h, struct msg_str s)
+{
+	return buf_add(b, msg_s(h, s), s.len);
+}
+
+/* A head that did not fit leaves nothing behind: the caller may flush and try again. */
+static int
+h1_undo(struct buf *b, size_t at)
+{
+	b->len = at;
+	return -1;
+}
+
 static int
 h1_write_fields(struct buf *b, const struct msg_head *h, uint32_t from, uint32_t to)
 {
 	uint32_t i;
 
 	for (i = from; i < to; i++)
-		if (buf_printf(b, "%s: %s\r\n", msg_name(h, &h->f[i]), msg_value(h, &h->f[i])) == -1)
+		if (h1_add_str(b, h, h->f[i].name) == -1 || buf_add(b, ": ", 2) == -1 ||
+		    h1_add_str(b, h, h->f[i].value) == -1 || buf_add(b, "\r\n", 2) == -1)
 			return -1;
 	return 0;
+}
+
+/* Content-Length, or chunked, or neither. */
+static int
+h1_write_framing(struct buf *b, int length, uint64_t n, int chunked)
+{
+	if (length)
+		return H1_ADD(b, "Content-Length: ") == -1 || buf_add_num(b, n, 10) == -1 ||
+		    buf_add(b, "\r\n", 2) == -1 ? -1 : 0;
+	return chunked ? H1_ADD(b, "Transfer-Encoding: chunked\r\n") : 0;
+}
+
+static int
+h1_write_upgrade(struct buf *b, const struct msg_head *h)
+{
+	return H1_ADD(b, "Upgrade: ") == -1 || h1_add_str(b, h, h->upgrade_proto) == -1 ||
+	    H1_ADD(b, "\r\nConnection: upgrade\r\n") == -1 ? -1 : 0;
 }
 
 int
 h1_write_request(struct buf *b, const struct msg_head *req)
 {
 	const char *path = msg_s(req, req->path);
+	size_t at = b->len;
 
-	/* An absolute-form target arrives here as its path, possibly empty or "?query". */
-	if (buf_printf(b, "%s %s%s HTTP/1.1\r\n", msg_method_str(req),
-	    path[0] == '/' || path[0] == '*' ? "" : "/", path) == -1 ||
+	if (H1_ADD(b, msg_method_str(req)) == -1 || buf_add(b, " ", 1) == -1 ||
+	    /* An absolute-form target arrives here as its path, possibly empty or "?query". */
+	    (path[0] != '/' && path[0] != '*' && buf_add(b, "/", 1) == -1) ||
+	    h1_add_str(b, req, req->path) == -1 || H1_ADD(b, " HTTP/1.1\r\n") == -1 ||
 	    h1_write_fields(b, req, 0, msg_nheaders(req)) == -1)
-		return -1;
+		return h1_undo(b, at);
 	if (msg_find(req, "host") == NULL && req->authority.len > 0 &&
-	    buf_printf(b, "Host: %s\r\n", msg_s(req, req->authority)) == -1)
-		return -1;
-	if (req->upgrade && req->upgrade_proto.len > 0 &&
-	    buf_printf(b, "Upgrade: %s\r\nConnection: upgrade\r\n", msg_s(req, req->upgrade_proto)) == -1)
-		return -1;
-	if (req->has_length) {
-		if (buf_printf(b, "Content-Length: %" PRIu64 "\r\n", req->length) == -1)
-			return -1;
-	} else if (req->chunked && buf_printf(b, "Transfer-Encoding: chunked\r\n") == -1)
-		return -1;
-	return buf_printf(b, "\r\n");
+	    (H1_ADD(b, "Host: ") == -1 || h1_add_str(b, req, req->authority) == -1 ||
+	    buf_add(b, "\r\n", 2) == -1))
+		return h1_undo(b, at);
+	if (req->upgrade && req->upgrade_proto.len > 0 && h1_write_upgrade(b, req) == -1)
+		return h1_undo(b, at);
+	if (h1_write_framing(b, req->has_length, req->length, req->chunked) == -1)
+		return h1_undo(b, at);
+	return buf_add(b, "\r\n", 2) == -1 ? h1_undo(b, at) : 0;
 }
 
 int
 h1_write_response(struct buf *b, const struct msg_head *resp, enum h1_framing fr,
     int keepalive, int client_minor)
 {
-	if (buf_printf(b, "HTTP/1.%d %u %s\r\n", client_minor > 0 ? 1 : 0, resp->status,
-	    msg_s(resp, resp->reason)) == -1 ||
-	    h1_write_fields(b, resp, 0, msg_nheaders(resp)) == -1)
-		return -1;
-	if (fr == H1_FRAME_LENGTH || (fr == H1_FRAME_NONE && resp->has_length && resp->status != 204 &&
-	    resp->status / 100 != 1)) {
-		if (buf_printf(b, "Content-Length: %" PRIu64 "\r\n", resp->length) == -1)
-			return -1;
-	} else if (fr == H1_FRAME_CHUNKED && buf_printf(b, "Transfer-Encoding: chunked\r\n") == -1)
-		return -1;
-	if (fr == H1_FRAME_UPGRADE && (resp->upgrade_proto.len == 0 ||
-	    buf_printf(b, "Upgrade: %s\r\nConnection: upgrade\r\n", msg_s(resp, resp->upgrade_proto)) == -1))
-		return -1;
+	int length = fr == H1_FRAME_LENGTH || (fr == H1_FRAME_NONE && resp->has_length &&
+	    resp->status != 204 && resp->status / 100 != 1);
+	size_t at = b->len;
+
+	if (H1_ADD(b, client_minor > 0 ? "HTTP/1.1 " : "HTTP/1.0 ") == -1 ||
+	    buf_add_num(b, resp->status % 1000, 10) == -1 || buf_add(b, " ", 1) == -1 ||
+	    h1_add_str(b, resp, resp->reason) == -1 || buf_add(b, "\r\n", 2) == -1 ||
+	    h1_write_fields(b, resp, 0, msg_nheaders(resp)) == -1 ||
+	    h1_write_framing(b, length, resp->length, fr == H1_FRAME_CHUNKED) == -1)
+		return h1_undo(b, at);
+	if (fr == H1_FRAME_UPGRADE && (resp->upgrade_proto.len == 0 || h1_write_upgrade(b, resp) == -1))
+		return h1_undo(b, at);
 	if (resp->status / 100 != 1) {
-		if (!keepalive && buf_printf(b, "Connection: close\r\n") == -1)
-			return -1;
-		if (keepalive && client_minor == 0 && buf_printf(b, "Connection: keep-alive\r\n") == -1)
-			return -1;
+		if (!keepalive && H1_ADD(b, "Connection: close\r\n") == -1)
+			return h1_undo(b, at);
+		if (keepalive && client_minor == 0 && H1_ADD(b, "Connection: keep-alive\r\n") == -1)
+			return h1_undo(b, at);
 	}
-	return buf_printf(b, "\r\n");
+	return buf_add(b, "\r\n", 2) == -1 ? h1_undo(b, at) : 0;
 }
 
 int
 h1_write_chunk(struct buf *b, const char *p, size_t n)
 {
-	if (buf_printf(b, "%zx\r\n", n) == -1 || n + 2 > buf_room(b))
-		return -1;
+	size_t at = b->len;
+
+	if (buf_add_num(b, n, 16) == -1 || buf_add(b, "\r\n", 2) == -1 || n + 2 > buf_room(b))
+		return h1_undo(b, at);
 	buf_append(b, p, n);
 	buf_append(b, "\r\n", 2);
 	return 0;
@@ -470,8 +505,11 @@ h1_write_chunk(struct buf *b, const char *p, size_t n)
 int
 h1_write_last_chunk(struct buf *b, const struct msg_head *h)
 {
-	if (buf_printf(b, "0\r\n") == -1 ||
-	    (h != NULL && h1_write_fields(b, h, msg_nheaders(h), h->nf) == -1))
-		return -1;
-	return buf_printf(b, "\r\n");
+	size_t at = b->len;
+
+	if (H1_ADD(b, "0\r\n") == -1 ||
+	    (h != NULL && h1_write_fields(b, h, msg_nheaders(h), h->nf) == -1) ||
+	    buf_add(b, "\r\n", 2) == -1)
+		return h1_undo(b, at);
+	return 0;
 }

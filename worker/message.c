@@ -178,12 +178,6 @@ msg_del(struct msg_head *h, uint32_t i)
 	h->nf--;
 }
 
-int
-msg_field_is(const struct msg_head *h, const struct msg_field *f, const char *name)
-{
-	return f->name.len == strlen(name) && strcasecmp(msg_name(h, f), name) == 0;
-}
-
 const struct msg_field *
 msg_find(const struct msg_head *h, const char *name)
 {

@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 
 #define MSG_HEAD_MAX (16 * 1024)	/* request line + fields as received: else 431 */
 #define MSG_TARGET_MAX (8 * 1024)	/* request-target: else 414 */
@@ -110,8 +112,15 @@ msg_nheaders(const struct msg_head *h)
 	return h->nf - h->ntrailers;
 }
 
-/* 1 when field f is called name (case-insensitive). */
-int msg_field_is(const struct msg_head *h, const struct msg_field *f, const char *name);
+/*
+ * 1 when field f is called name (case-insensitive). Inline: with a literal
+ * name the length is a constant and most fields are rejected by it alone.
+ */
+static inline int
+msg_field_is(const struct msg_head *h, const struct msg_field *f, const char *name)
+{
+	return f->name.len == strlen(name) && strcasecmp(msg_name(h, f), name) == 0;
+}
 /* The first header (not trailer) called name, or NULL. */
 const struct msg_field *msg_find(const struct msg_head *h, const char *name);
 /* 1 when the comma-separated value of f lists token (case-insensitive). */

@@ -19,6 +19,7 @@
 #include "worker/errpage.h"
 #include "worker/exchange.h"
 #include "worker/forward.h"
+#include "worker/grpc.h"
 #include "worker/request.h"
 #include "worker/tls.h"
 #include "worker/upstream.h"
@@ -55,11 +56,21 @@ int
 request_error(struct worker *w, unsigned status, enum errpage_kind kind,
     const struct msg_head *h, int hsts, struct answer *ans)
 {
+	int code = grpc_local_status(h, status);
 	size_t len;
-	const char *body = errpage_body(&w->errpages, status, kind, ans->page, sizeof(ans->page),
-	    &len);
+	const char *body;
 
 	ans->close = status == 400 || status == 408;
+	/* A gRPC client reads grpc-status, and "unexpected HTTP status" tells it nothing. */
+	if (code >= 0) {
+		ans->body = NULL;
+		ans->body_len = 0;
+		if (grpc_answer(&ans->head, (unsigned)code, grpc_message_of(status)) == -1 ||
+		    forward_response(&ans->head, hsts) == -1)
+			return -1;
+		return 0;
+	}
+	body = errpage_body(&w->errpages, status, kind, ans->page, sizeof(ans->page), &len);
 	if (request_answer(ans, h, status, "text/html; charset=utf-8", body, len) == -1 ||
 	    msg_add(&ans->head, "Cache-Control", "no-store") == -1 ||
 	    forward_response(&ans->head, hsts) == -1)

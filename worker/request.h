@@ -55,7 +55,8 @@ int request_step(struct worker *w, const struct request_peer *peer, struct msg_h
 /*
  * An error answer of the session's own (a bad request, a timeout: 400, 408,
  * 413, 414, 431...) or for an exchange that failed before the head; h may be
- * NULL when nothing parsed. 0 or -1.
+ * NULL when nothing parsed. A gRPC call over HTTP/2 gets its trailers-only
+ * gRPC status instead of the page (worker/grpc.c decides). 0 or -1.
  */
 int request_error(struct worker *w, unsigned status, enum errpage_kind kind,
     const struct msg_head *h, int hsts, struct answer *ans);

@@ -31,6 +31,7 @@
 
 #define PARENT_FD 3
 #define ORPHAN_DEADLINE_MS 10000	/* the master vanished: finish what is in flight */
+#define WORKER_TIDY_MS 10000		/* how often idle buffers go back to malloc */
 
 static void
 worker_stop(struct worker *w, uint32_t deadline_ms)
@@ -276,6 +277,15 @@ worker_on_signal(struct ev_loop *l, struct ev_io *io, uint32_t events)
 }
 
 static void
+worker_on_tidy(struct ev_loop *l, struct ev_timer *t)
+{
+	struct worker *w = t->arg;
+
+	buf_pool_trim(&w->bufs);
+	ev_timer_start(l, &w->tidy_timer, WORKER_TIDY_MS);
+}
+
+static void
 worker_setup(struct worker *w, const struct worker_args *a)
 {
 	w->sigfd = child_signalfd();
@@ -287,6 +297,8 @@ worker_setup(struct worker *w, const struct worker_args *a)
 	    ev_io_start(w->loop, &w->sig_io, w->sigfd, EPOLLIN, worker_on_signal, w) == -1)
 		fatalx("cannot watch the master socket");
 	ev_timer_init(&w->stop_timer, worker_on_deadline, w);
+	ev_timer_init(&w->tidy_timer, worker_on_tidy, w);
+	ev_timer_start(w->loop, &w->tidy_timer, WORKER_TIDY_MS);
 	if (util_random(&w->reqid_base, sizeof(w->reqid_base)) == -1)
 		w->reqid_base = (uint64_t)getpid() << 32;
 	child_hello(w->parent, ROLE_WORKER, (uint32_t)a->index);

@@ -463,7 +463,7 @@ def idle_h2_rss(name, port, pid, count, warm=8):
     time.sleep(0.5)
     before = rss_kib(pid)
     socks = [h2_get(port, ctx) for _ in range(count)]
-    time.sleep(1.0)
+    time.sleep(2.5)  # idle is idle for more than a second: haloyd trims after one
     after = rss_kib(pid)
     alive = 0
     for s in socks:  # still open: nothing to read, no EOF

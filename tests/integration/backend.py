@@ -649,10 +649,12 @@ class Blackhole:
 class UpgradeBackend:
     """A raw backend that answers any request head with 101 and then runs
     script(sock, leftover) on the connection in a thread; what a script
-    returns is put on .results."""
+    returns is put on .results. With tls_ctx (a server SSLContext) it
+    speaks TLS."""
 
-    def __init__(self, script):
+    def __init__(self, script, tls_ctx=None):
         self.script = script
+        self.tls_ctx = tls_ctx
         self.results = queue.Queue()
         self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.ls.bind(("127.0.0.1", 0))
@@ -674,6 +676,8 @@ class UpgradeBackend:
         c.settimeout(30)
         data = b""
         try:
+            if self.tls_ctx is not None:
+                c = self.tls_ctx.wrap_socket(c, server_side=True)
             while b"\r\n\r\n" not in data:
                 b = c.recv(65536)
                 if not b:

@@ -11,6 +11,8 @@ certificates from a test CA made with openssl here): see BackendTLSTest.
 """
 import json
 import os
+import socket
+import ssl
 import struct
 import time
 
@@ -18,6 +20,7 @@ from . import backend as backend_mod
 from .backend import header
 from .harness import DaemonTestCase, unique_host, wait_for
 from .test_foundation import MSG_C_FAIL, RawControl, one_line, wb_str
+from .test_route_set import echo_until_closed, open_tunnel, read_to_eof
 from .test_tls import Pki
 
 MSG_C_ROUTE_ADD, MSG_C_ROUTE_SET = 64, 74   # share/msg.h
@@ -387,6 +390,30 @@ class BackendTLSTest(DaemonTestCase):
         self.assertEqual(r.status, 502, r)
         self.assertLess(took, 5)
         self.wait_log("TLS handshake timed out")
+
+    def test_upgrade_pipe_over_tls(self):
+        """A 101 turns the TLS connection into the byte pipe; half-closes cross it."""
+        cert, key, _ = self.pki.leaf("ws", ["127.0.0.1"])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        ub = backend_mod.UpgradeBackend(echo_until_closed, tls_ctx=ctx)
+        self.addCleanup(ub.close)
+        host = self.route(ub, "--proto", "https", "--backend-ca", self.pki.ca, label="tlsws")
+        s = open_tunnel(self.daemon.port, host)
+        self.addCleanup(s.close)
+        data = bytes(range(256)) * 1000
+        s.sendall(data)
+        got = b""
+        deadline = time.monotonic() + 10
+        while len(got) < len(data) and time.monotonic() < deadline:
+            got += s.recv(65536)
+        self.assertEqual(got, data)
+        # Our half-close reaches the backend (close_notify, then FIN); its close comes back.
+        s.shutdown(socket.SHUT_WR)
+        self.assertIsNone(ub.result())
+        rest, _, closed = read_to_eof(s, 10)
+        self.assertEqual((rest, closed), (b"", True))
+        self.assertIn(b"Upgrade: test-proto", ub.heads[-1])
 
     def test_h2c_and_h2_not_silently_http1(self):
         # An HTTP/1.1-only TLS backend: h2c gets no SETTINGS, h2 no ALPN h2.

@@ -7,16 +7,18 @@ haloyd with a plain and an HTTPS listener, real HTTP/1.1 backends
 Covered: ALPN h2 over TLS with http/1.1 still served to clients offering
 only it; prior knowledge on a plain listener; --http2 off; 100 concurrent
 streams on one connection (h2load, and python-h2 checking every body);
-:authority and Host; forwarding headers and hop-by-hop rules; uploads with
-and without content-length, request and response trailers, a 64 MiB
-download; flow control (a stream that is not read stalls alone, and the
-worker's memory stays bounded); error pages, port-80 redirects, HSTS, 413
-and access entries over HTTP/2; GOAWAY on a graceful stop and after the
-keep-alive time.
+:authority and Host (neither: 400, also over hand-made frames: padded, split
+over CONTINUATION); 414 and 431 at HTTP/1.1's limits; forwarding headers and
+hop-by-hop rules; uploads with and without content-length, request and
+response trailers, a 64 MiB download; flow control (a stream that is not read
+stalls alone, and the worker's memory stays bounded); error pages, port-80
+redirects, HSTS, 413 and access entries over HTTP/2; GOAWAY on a graceful stop
+and after the keep-alive time; an ACME HTTP-01 challenge answered over h2c
+(pebble validates through a relay that asks haloyd with prior knowledge).
 
-Not here yet (later steps of the issue): flood hardening, RFC 9113 section
-8 conformance beyond nghttp2's own checks, WebSocket over HTTP/2, the
-benchmark.
+Elsewhere: flood hardening (test_http2_abuse), RFC 9113 section 8
+(test_http2_conformance), WebSocket over HTTP/2 (test_http2_websocket), 1 GiB
+transfers and a stalled upload (test_http2_flow).
 
 Memory bound: while a stream is stalled on a 1 GiB download and another
 stream on the same connection reads 128 MiB, the worker's VmRSS grows by
@@ -25,6 +27,7 @@ less than RSS_GROWTH_MAX over its value before.
 import hashlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -42,10 +45,13 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
+import hyperframe.frame
 
 from . import harness
 from .backend import Backend, header
 from .harness import DaemonTestCase, unique_host, wait_for
+from .test_acme import Pebble, acme_user
 from .test_datapath import (PATTERN, RSS_GROWTH_MAX, RssWatch, RouteMixin, access_lines,
                             assert_error_page, closed_port, xff)
 from .test_tls import HttpsTestCase
@@ -406,6 +412,75 @@ class TrailerBackend:
         self.ls.close()
 
 
+class RawH2:
+    """Frames written by hand (hyperframe, hpack) on a prior-knowledge connection,
+    and the server's frames read back per stream: status, body, END_STREAM, the
+    RST_STREAM code and whether it came after END_STREAM."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.enc, self.dec = hpack.Encoder(), hpack.Decoder()
+        self.streams = {}
+        self.goaway = None
+        self.eof = False
+        self._buf = b""
+        self.sock.sendall(H2_PREFACE + hyperframe.frame.SettingsFrame(0).serialize())
+
+    def close(self):
+        self.sock.close()
+
+    def block(self, fields):
+        return self.enc.encode(fields)
+
+    def send(self, *frames):
+        for f in frames:
+            self.streams.setdefault(f.stream_id, {"headers": None, "data": b"", "ended": False,
+                                                  "reset": None, "reset_after_end": None})
+        self.sock.sendall(b"".join(f.serialize() for f in frames))
+
+    def _frame(self, f):
+        st = self.streams.get(f.stream_id)
+        if isinstance(f, hyperframe.frame.SettingsFrame) and "ACK" not in f.flags:
+            self.sock.sendall(hyperframe.frame.SettingsFrame(0, flags=["ACK"]).serialize())
+        elif isinstance(f, hyperframe.frame.GoAwayFrame):
+            self.goaway = f.error_code
+        elif isinstance(f, hyperframe.frame.HeadersFrame):
+            st["headers"] = [(k.decode() if isinstance(k, bytes) else k,
+                              v.decode() if isinstance(v, bytes) else v)
+                             for k, v in self.dec.decode(f.data)]
+        elif isinstance(f, hyperframe.frame.DataFrame):
+            st["data"] += f.data
+        elif isinstance(f, hyperframe.frame.RstStreamFrame):
+            st["reset"], st["reset_after_end"] = f.error_code, st["ended"]
+        if st is not None and "END_STREAM" in f.flags:
+            st["ended"] = True
+
+    def wait(self, pred, what):
+        deadline = time.monotonic() + TIMEOUT
+        while not pred():
+            if self.eof or time.monotonic() > deadline:
+                raise AssertionError("waiting for %s: %s (streams %r, GOAWAY %r)" % (
+                    what, "EOF" if self.eof else "timed out", self.streams, self.goaway))
+            r, _, _ = select.select([self.sock], [], [], 0.2)
+            if not r:
+                continue
+            d = self.sock.recv(1 << 16)
+            if not d:
+                self.eof = True
+                continue
+            self._buf += d
+            while len(self._buf) >= 9:
+                f, n = hyperframe.frame.Frame.parse_frame_header(memoryview(self._buf[:9]))
+                if len(self._buf) < 9 + n:
+                    break
+                f.parse_body(memoryview(self._buf[9:9 + n]))
+                self._buf = self._buf[9 + n:]
+                self._frame(f)
+
+    def status(self, sid):
+        return int(dict(self.streams[sid]["headers"])[":status"])
+
+
 # --- the suite
 
 class Http2Mixin(RouteMixin):
@@ -572,14 +647,118 @@ class Http2Test(Http2Mixin, HttpsTestCase):
         self.assertEqual(r.status, 200, r)
         r = c.get(host, "/both-different", extra=[("host", other)])
         assert_error_page(self, r.status, r.headers, bytes(r.data), 400)
-        # Neither: a malformed request (RFC 9113 8.3.1), which nghttp2 resets with
-        # PROTOCOL_ERROR before haloyd sees it (a 400 is a MAY of 8.1.1).
+        # Neither: RFC 9113 8.3.1 lets a client send it; nghttp2 would reset it, haloyd
+        # answers 400 first, as HTTP/1.1 answers a request without Host.
         r = c.get(host, "/neither", pseudo=[(":method", "GET"), (":scheme", "http"),
                                             (":path", "/neither")])
-        self.assertEqual((r.headers, r.reset), (None, h2.errors.ErrorCodes.PROTOCOL_ERROR), r)
+        assert_error_page(self, r.status, r.headers, bytes(r.data), 400)
+        tc = self.client(tls=True, sni=host, validate=False)    # and over TLS
+        r = tc.get(host, "/neither", pseudo=[(":method", "GET"), (":scheme", "https"),
+                                             (":path", "/neither")])
+        assert_error_page(self, r.status, r.headers, bytes(r.data), 400)
         self.assertEqual(self.be.records("/both-different") + self.be.records("/neither"), [])
         r = c.get(host, "/after-400s")
         self.assertEqual(r.status, 200, "the connection serves on after the 400s")
+
+    def test_no_authority_nor_host_400_raw_frames(self):
+        # Frames by hand, as a client may send them (RFC 9113 8.3.1 allows a request without
+        # :authority): :method, :scheme and :path only, in every shape a block can take.
+        be = self.fresh_backend("noauth")
+        host = self.route(be.addr, label="noauth")
+        c = RawH2(self.daemon.port)
+        self.addCleanup(c.close)
+        HF, CF, DF = (hyperframe.frame.HeadersFrame, hyperframe.frame.ContinuationFrame,
+                      hyperframe.frame.DataFrame)
+
+        def pseudo(path, method="GET"):
+            return [(":method", method), (":scheme", "http"), (":path", path)]
+        plain = HF(1, c.block(pseudo("/plain")), flags=["END_HEADERS", "END_STREAM"])
+        padded = HF(3, c.block(pseudo("/padded") + [("x-a", "1")]),
+                    flags=["END_HEADERS", "END_STREAM", "PADDED"], pad_length=7)
+        split = c.block(pseudo("/split") + [("x-b", "2" * 100)])
+        first = HF(5, split[:10], flags=["END_STREAM"])
+        cont = CF(5, split[10:], flags=["END_HEADERS"])
+        post = HF(7, c.block(pseudo("/post", "POST")), flags=["END_HEADERS"])
+        body = DF(7, b"x" * 1000)
+        c.send(plain)                       # alone in its read
+        c.wait(lambda: c.streams[1]["ended"], "the answer on stream 1")
+        c.send(padded, first, cont, post, body)   # together in one write
+        c.wait(lambda: all(c.streams[i]["ended"] for i in (3, 5, 7)), "the answers")
+        for sid in (1, 3, 5, 7):
+            st = c.streams[sid]
+            assert_error_page(self, c.status(sid), st["headers"], st["data"], 400)
+            # nghttp2 resets the stream once it read the block: only after our END_STREAM.
+            self.assertIn(st["reset_after_end"], (None, True), st)
+        # Past our limits as well (101 fields): the pauses stop at the limit, and
+        # nghttp2's reset is the answer.
+        many = HF(9, c.block(pseudo("/many") + [("x-f%d" % i, "v") for i in range(101)]),
+                  flags=["END_HEADERS", "END_STREAM"])
+        c.send(many)
+        c.wait(lambda: c.streams[9]["reset"] is not None, "the reset of stream 9")
+        self.assertEqual((c.streams[9]["headers"], c.streams[9]["reset"]),
+                         (None, h2.errors.ErrorCodes.PROTOCOL_ERROR))
+        # The connection serves on; nothing reached the backend but the last request.
+        ok = HF(11, c.block(pseudo("/after") + [(":authority", host)]),
+                flags=["END_HEADERS", "END_STREAM"])
+        c.send(ok)
+        c.wait(lambda: c.streams[11]["ended"], "the answer on stream 11")
+        self.assertEqual((c.status(11), c.streams[11]["data"]), (200, be.hello()))
+        self.assertEqual([r["path"] for r in be.records()], ["/after"])
+        self.assertIsNone(c.goaway)
+        # The answers are logged like any local one.
+        got = wait_for(lambda: [e for e in access_lines(self.daemon.log_text(), "-")
+                                if e["PATH"] in ("/plain", "/split") and e["STATUS"] == "400"],
+                       10, "the 400s' access entries", self.daemon.log_tail)
+        self.assertEqual({e["PROTO"] for e in got}, {"HTTP/2.0"})
+
+    def test_431_and_414_same_limits_as_http11(self):
+        # http1.c's limits (message.h): request-target 8 KiB (414), head 16 KiB and 100
+        # fields (431). Over HTTP/2 the same requests get the same answers, and the
+        # connection serves on; a block past 4 x 16 KiB decoded is an attack (GOAWAY).
+        be = TrailerBackend()   # it takes any number of fields (http.server stops at 100)
+        self.addCleanup(be.close)
+        host = self.route(be.addr, label="limits")
+        c = self.client(validate=False)
+        many = [("x-f%d" % i, "v") for i in range(101)]
+        crumbs = [("cookie", "c%d=v" % i) for i in range(100)]
+        joined = ("Cookie", "; ".join(v for _, v in crumbs))
+        # (path, fields, status); http.client adds Host and Accept-Encoding to the HTTP/1.1
+        # request, so it gets two fields fewer of ours to count as many.
+        cases = [
+            ("/" + "p" * 8191, [], 200),                            # target at the limit
+            ("/" + "p" * 8192, [], 414),                            # one byte past it
+            ("/big-field", [("x-big", "b" * 15000)], 200),
+            ("/big-field", [("x-big", "b" * 17000)], 431),
+            ("/many", many[:100], 200),                             # 100 fields
+            ("/many", many, 431),                                   # 101
+            ("/sum", [("x-s%d" % i, "s" * 7000) for i in range(5)], 431),
+            # Cookie crumbs (RFC 9113 8.2.3) are the one Cookie field HTTP/1.1 carries.
+            ("/crumbs", crumbs + many[:99], 200),
+        ]
+        for path, extra, want in cases:
+            r = c.get(host, path, extra=extra)
+            if want == 200:
+                self.assertEqual(r.status, 200, path[:40])
+                got = be.records[-1]["headers"]
+                self.assertEqual([f for f in got if f[0].startswith("x-")],
+                                 [f for f in extra if f[0] != "cookie"], "every field reached it")
+                self.assertEqual([(k.lower(), v) for k, v in got if k.lower() == "cookie"],
+                                 [("cookie", joined[1])] if path == "/crumbs" else [])
+            else:
+                assert_error_page(self, r.status, r.headers, bytes(r.data), want)
+            # HTTP/1.1 answers the same request the same way.
+            h1 = extra[2:] if path == "/many" else extra
+            if path == "/crumbs":
+                h1 = [joined] + many[:97]
+            r1 = self.daemon.get(host, path, headers=dict(h1))
+            self.assertEqual(r1.status, want, "HTTP/1.1 %s: %d" % (path[:40], r1.status))
+        self.assertIsNone(c.terminated)
+        self.assertEqual(c.get(host, "/after-limits").status, 200)
+        # Past the hard bound (an HPACK bomb's size; test_http2_abuse has the bomb itself).
+        sid = c.request(host, "/huge", extra=[("x-h%d" % i, "h" * 15000) for i in range(5)])
+        c.wait(lambda: c.eof or c.terminated, "GOAWAY for a 75 KB header block", timeout=10)
+        self.assertEqual(c.terminated.error_code, h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+        self.assertIsNone(c.streams[sid].headers)
 
     # --- forwarding rules
 
@@ -1025,6 +1204,108 @@ class Http2GracefulStopTest(RouteMixin, unittest.TestCase):
         self.assertFalse(c.streams[drip].ended, "a 20 s stream could not end within 2 s")
         self.assertEqual(self.daemon.wait_exit(20), 0, self.daemon.log_tail())
         self.daemon.check_log()
+
+
+class H2cRelay:
+    """An HTTP/1.1 server for pebble's HTTP-01 validations that asks haloyd for each
+    answer over a prior-knowledge h2c connection (python3-h2) and hands it back; every
+    exchange is recorded (host, path, status, body)."""
+
+    def __init__(self):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.target = None      # haloyd's plain port
+        self.records = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        with c:
+            try:
+                c.settimeout(TIMEOUT)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    b = c.recv(65536)
+                    if not b:
+                        return
+                    data += b
+                lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+                path = lines[0].split()[1]
+                host = [ln.split(":", 1)[1].strip() for ln in lines[1:]
+                        if ln.lower().startswith("host:")][0]
+                h2c = H2Client(self.target)
+                try:
+                    r = h2c.get(host, path)
+                finally:
+                    h2c.close()
+                body = bytes(r.data)
+                self.records.append({"host": host, "path": path, "status": r.status,
+                                     "body": body})
+                c.sendall(b"HTTP/1.1 %d Relayed\r\nContent-Length: %d\r\nConnection: close"
+                          b"\r\n\r\n%s" % (r.status, len(body), body))
+            except (OSError, AssertionError, IndexError) as e:
+                self.records.append({"error": repr(e)})
+
+    def close(self):
+        self.ls.close()
+
+
+class AcmeOverH2cTest(unittest.TestCase):
+    """ACME HTTP-01 over HTTP/2 with prior knowledge: pebble's validations reach haloyd's
+    plain listener through H2cRelay, so a certificate is issued only if haloyd answered
+    the challenge over h2c."""
+
+    def test_http01_challenge_answered_over_h2c(self):
+        relay = H2cRelay()
+        self.addCleanup(relay.close)
+        pebble = Pebble(relay.port).start()     # validations go to the relay's port
+        self.addCleanup(pebble.close)
+        d = harness.Daemon(1, ["--listen-https", "127.0.0.1:%d" % harness.free_port(),
+                               "--acme", "on", "--acme-directory", pebble.directory,
+                               "--acme-ca-file", pebble.ca_file, "--acme-email", "ops@example.com",
+                               "--acme-user", acme_user(), "--acme-backoff-max", "1h"])
+        self.addCleanup(d.close)
+        d.start()
+        relay.target = d.port
+        be = Backend("acme-h2c").start()
+        self.addCleanup(be.stop)
+        name = unique_host("acme-h2c")
+        mark = d.log_size()
+        d.ctl_ok("route", "add", name, be.addr)
+
+        def valid():
+            rc, out, _ = d.ctl("--json", "cert", "status", name)
+            rows = json.loads(out) if rc == 0 else []
+            return rows and rows[0]["state"] == "valid"
+        wait_for(valid, 60, "a certificate for %s validated over h2c" % name,
+                 lambda: "%r\n%s%s" % (relay.records, d.log_tail(), pebble.log_tail()))
+        self.assertNotIn("error", [k for r in relay.records for k in r], relay.records)
+        chal = [r for r in relay.records if r["path"].startswith("/.well-known/acme-challenge/")]
+        self.assertTrue(chal, relay.records)
+        for r in chal:
+            token = r["path"].rsplit("/", 1)[1]
+            self.assertEqual(r["status"], 200, r)
+            self.assertRegex(r["body"].decode(), r"^%s\.[A-Za-z0-9_-]{43}$" % re.escape(token))
+            self.assertEqual(r["host"].split(":")[0], name)
+        lines = access_lines(d.log_text(mark), name)
+        self.assertIn(("200", chal[0]["path"], "HTTP/2.0"),
+                      [(e["STATUS"], e["PATH"], e["PROTO"]) for e in lines])
+        self.assertEqual(be.records(), [], "the challenge never reached the backend")
+        # Once issued, the answer is gone from the snapshot: 404 over h2c too.
+        c = H2Client(d.port)
+        self.addCleanup(c.close)
+        r = wait_for(lambda: (lambda x: x if x.status == 404 else None)(
+            c.get(name, chal[0]["path"])), 10, "the challenge to be withdrawn")
+        self.assertEqual(r.status, 404)
 
 
 class Http2UnreadClientTest(Http2Mixin, DaemonTestCase):

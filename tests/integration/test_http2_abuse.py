@@ -1,11 +1,13 @@
 """Integration tests of HTTP/2 abuse bounds (issue 11, point 5): each flood
 or trick, sent with python3-h2 over a prior-knowledge connection, ends with
 GOAWAY (ENHANCE_YOUR_CALM, or the PROTOCOL_ERROR / REFUSED_STREAM the RFC
-names) and a closed connection, while a well-behaved HTTP/2 client of the same
+names) and a closed connection (server-provoked resets, "MadeYouReset", too:
+the glitch budget counts every RST_STREAM haloyd sends), while a well-behaved HTTP/2 client of the same
 single worker keeps getting answers within WELL_BEHAVED_S.
 
 The bounds themselves are in worker/h2server.c and ARCHITECTURE.md ("HTTP/2").
 """
+import select
 import socket
 import threading
 import time
@@ -19,10 +21,11 @@ import h2.settings
 import hpack
 import hyperframe.frame
 
-from .harness import DaemonTestCase, unique_host
+from .harness import DaemonTestCase, unique_host, wait_for
 
 WELL_BEHAVED_S = 2.0      # a concurrent honest request is answered within this
 ATTACK_S = 10.0           # an attack is ended within this
+GLITCH_MAX = 1000         # worker/h2server.c H2_GLITCH_MAX: glitches allowed in one second
 
 
 def h2_client(port):
@@ -98,6 +101,47 @@ def raw_goaway(s, limit=ATTACK_S):
                 code = f.error_code
             buf = buf[9 + length:]
     return code, False
+
+
+class RawFrames:
+    """The server's frames on an attacker's socket, parsed as they come: RST_STREAMs
+    counted (and their codes), GOAWAY's code and how many resets came before it."""
+
+    def __init__(self, s):
+        self.s, self.buf = s, b""
+        self.resets, self.codes = 0, set()
+        self.goaway, self.resets_before_goaway = None, None
+        self.closed = False
+
+    def read(self, timeout):
+        r, _, _ = select.select([self.s], [], [], timeout)
+        if not r:
+            return
+        try:
+            d = self.s.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            d = b""
+        if not d:
+            self.closed = True
+            return
+        self.buf += d
+        while len(self.buf) >= 9:
+            f, n = hyperframe.frame.Frame.parse_frame_header(memoryview(self.buf[:9]))
+            if len(self.buf) < 9 + n:
+                break
+            f.parse_body(memoryview(self.buf[9:9 + n]))
+            self.buf = self.buf[9 + n:]
+            if isinstance(f, hyperframe.frame.RstStreamFrame):
+                self.resets += 1
+                self.codes.add(f.error_code)
+            elif isinstance(f, hyperframe.frame.GoAwayFrame) and self.goaway is None:
+                self.goaway, self.resets_before_goaway = f.error_code, self.resets
+
+    def until(self, pred, limit=ATTACK_S):
+        deadline = time.monotonic() + limit
+        while not pred() and not self.closed and time.monotonic() < deadline:
+            self.read(0.1)
+        return pred()
 
 
 class WellBehaved:
@@ -261,6 +305,84 @@ class Http2AbuseTest(DaemonTestCase):
             h.flags.add("END_HEADERS")
             return out + h.serialize()
         self.attack(build, raw=True)
+
+    # --- "MadeYouReset" (2025): frames that are stream errors make the server reset
+    # streams; the client never sends RST_STREAM, so the rapid-reset bound does not see it.
+
+    def test_made_you_reset_window_overflow(self):
+        # A WINDOW_UPDATE that takes a stream's window past 2^31-1 is a stream error
+        # (FLOW_CONTROL_ERROR): haloyd resets the stream. Batches of 50 (within the
+        # concurrency limit), each read back before the next, as fast as the server goes.
+        batch = 50
+        with WellBehaved(self.daemon.port, self.host) as good:
+            s, c = h2_client(self.daemon.port)
+            with s:
+                rd, enc, sid, t0 = RawFrames(s), hpack.Encoder(), 1, time.monotonic()
+                while rd.goaway is None and not rd.closed and time.monotonic() - t0 < ATTACK_S:
+                    out = b""
+                    for _ in range(batch):
+                        h = hyperframe.frame.HeadersFrame(sid, enc.encode(
+                            [(":method", "POST"), (":path", "/myr"), (":scheme", "http"),
+                             (":authority", self.host)]), flags=["END_HEADERS"])
+                        out += h.serialize() + hyperframe.frame.WindowUpdateFrame(
+                            sid, window_increment=0x7fffffff).serialize()
+                        sid += 2
+                    want = rd.resets + batch
+                    if not send_raw(s, c.data_to_send() + out):
+                        break
+                    rd.until(lambda: rd.resets >= want or rd.goaway is not None)
+                rd.until(lambda: rd.closed)
+            answered = good.answered   # and it goes on being answered after the attack
+            wait_for(lambda: good.answered > answered + 2 or good.failed,
+                     WELL_BEHAVED_S * 2, "answers to the well-behaved client")
+        self.assertEqual(rd.goaway, h2.errors.ErrorCodes.ENHANCE_YOUR_CALM,
+                         "GOAWAY after %d resets" % rd.resets)
+        self.assertTrue(rd.closed, "the connection was not closed after GOAWAY")
+        self.assertEqual(rd.codes, {h2.errors.ErrorCodes.FLOW_CONTROL_ERROR})
+        # Within the budget: GLITCH_MAX a second (the attack may straddle two windows).
+        self.assertLessEqual(rd.resets_before_goaway, 2 * GLITCH_MAX + batch)
+        self.assertGreater(rd.resets_before_goaway, GLITCH_MAX // 2,
+                           "cut off before the budget: an honest burst would be too")
+        good.check(self)
+        print("\nGOAWAY after %d provoked resets" % rd.resets_before_goaway, end=" ")
+        self.assertEqual(self.daemon.get(self.host, "/after").status, 200)
+
+    def test_made_you_reset_in_one_write_refused_streams_count(self):
+        # The same 3000 times in one write: past 100 open streams nghttp2 refuses the
+        # rest (RST_STREAM REFUSED_STREAM, never opened); those resets count too.
+        def build(s, c):
+            enc, out = hpack.Encoder(), c.data_to_send()
+            for i in range(3000):
+                h = hyperframe.frame.HeadersFrame(1 + 2 * i, enc.encode(request_headers(
+                    self.host, "/myr")), flags=["END_HEADERS"])
+                out += h.serialize() + hyperframe.frame.WindowUpdateFrame(
+                    1 + 2 * i, window_increment=0x7fffffff).serialize()
+            return out
+        self.attack(build, raw=True)
+
+    def test_made_you_reset_connection_errors(self):
+        # Other stream errors of the MadeYouReset paper are connection errors in nghttp2
+        # (1.52): a zero WINDOW_UPDATE on a stream, HEADERS or DATA after END_STREAM end
+        # the connection at the first one.
+        def frames(kind, sid, enc):
+            h = hyperframe.frame.HeadersFrame(sid, enc.encode(request_headers(self.host, "/myr")),
+                                              flags=["END_HEADERS", "END_STREAM"])
+            if kind == "window-update-0":
+                h.flags.discard("END_STREAM")
+                return h.serialize() + hyperframe.frame.WindowUpdateFrame(
+                    sid, window_increment=0).serialize()
+            if kind == "headers-after-end":
+                return h.serialize() + hyperframe.frame.HeadersFrame(
+                    sid, enc.encode([("x-late", "1")]), flags=["END_HEADERS", "END_STREAM"]).serialize()
+            return h.serialize() + hyperframe.frame.DataFrame(sid, b"x").serialize()
+        for kind in ("window-update-0", "headers-after-end", "data-after-end"):
+            with self.subTest(kind):
+                def build(s, c):
+                    enc = hpack.Encoder()
+                    return c.data_to_send() + b"".join(frames(kind, 1 + 2 * i, enc)
+                                                       for i in range(100))
+                self.attack(build, expect=(h2.errors.ErrorCodes.PROTOCOL_ERROR,
+                                           h2.errors.ErrorCodes.STREAM_CLOSED), raw=True)
 
     def test_more_streams_than_advertised(self):
         # Past SETTINGS_MAX_CONCURRENT_STREAMS (100): refused or a connection error.

@@ -11,8 +11,9 @@
  * connections, resets for idempotent methods only, at most once, connect
  * failures moving to the next backend and marking the first down, bodies
  * over 16 KiB not replayed), failures before and after the response head,
- * aborts from either side, max_body, the response and idle timeouts, the
- * upgrade byte pipe, and that the sink is never called from inside the
+ * aborts from either side, max_body, the response and idle timeouts, gRPC
+ * calls (idle timeout from the start, request bytes keeping them alive,
+ * grpc-timeout as a deadline even while connecting), the upgrade byte pipe, and that the sink is never called from inside the
  * session's own calls.
  */
 #include "config.h"
@@ -580,6 +581,7 @@ START_TEST(ex_forwards_and_streams)
 	ck_assert_str_eq(field(s->req, "x-forwarded-host"), "app.test");
 	ck_assert_ptr_nonnull(rid = field(s->req, "x-request-id"));
 	ck_assert_uint_eq(strlen(rid), 16);
+	ck_assert_uint_eq(strspn(rid, "0123456789abcdef"), 16);
 	ck_assert_str_eq(field(s->req, "host"), "app.test");
 	ck_assert_str_eq(field(s->req, "user-agent"), "t");
 	ck_assert_ptr_null(field(s->req, "connection"));
@@ -1291,6 +1293,177 @@ START_TEST(ex_idle_timeout_after_head_cuts)
 }
 END_TEST
 
+/* --- gRPC calls: the idle timeout from the start, and grpc-timeout as a deadline */
+
+static const char grpc_req[] = "POST /pkg.Svc/Call HTTP/1.1\r\nHost: app.test\r\n"
+    "Content-Type: application/grpc\r\nTE: trailers\r\nTransfer-Encoding: chunked\r\n\r\n";
+static const char grpc_300m_req[] = "POST /pkg.Svc/Call HTTP/1.1\r\nHost: app.test\r\n"
+    "Content-Type: application/grpc+proto\r\ngrpc-timeout: 300m\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n";
+static const char grpc_bad_timeout_req[] = "POST /pkg.Svc/Call HTTP/1.1\r\nHost: app.test\r\n"
+    "Content-Type: application/grpc\r\ngrpc-timeout: 300ms\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n";
+
+/* Runs the loop for ms, failing if the sink heard the end of the exchange meanwhile. */
+static void
+run_quiet(int ms)
+{
+	uint64_t t0 = util_now_ms();
+
+	while (util_now_ms() - t0 < (uint64_t)ms) {
+		ck_assert_int_eq(ev_run_once(w.loop, 20), 0);
+		ck_assert_int_eq(sk.fails + sk.ends, 0);
+	}
+}
+
+START_TEST(ex_grpc_not_cut_by_response_timeout)
+{
+	/* No first byte for 400 ms: a plain request would have had its 504 at 80 ms. */
+	struct exchange *ex;
+	uint64_t t0;
+
+	w.cfg.response_timeout_ms = 80;
+	w.cfg.idle_timeout_ms = 600;
+	ex = start_ex(grpc_req, "app.test", 0, NULL);
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_str_eq(field(streams[0]->req, "TE"), "trailers");
+	x_end(ex, &reqh);
+	t0 = util_now_ms();
+	run_quiet(400);
+	up_head(streams[0], mkresp(200, -1));
+	ck_assert_int_eq(sk.heads, 1);
+	up_body(streams[0], "frame");
+	up_end(streams[0], mkresp(200, -1));
+	ck_assert_int_eq(sk.ends, 1);
+	ck_assert_uint_ge(util_now_ms() - t0, 400);
+}
+END_TEST
+
+START_TEST(ex_grpc_idle_timeout_before_head_504)
+{
+	/* Silence both ways is still bounded: the idle timeout, answered 504 (a gRPC status). */
+	struct exchange *ex;
+	uint64_t t0;
+
+	w.cfg.response_timeout_ms = 5000;
+	w.cfg.idle_timeout_ms = 150;
+	ex = start_ex(grpc_req, "app.test", 0, NULL);
+	ck_assert_ptr_nonnull(ex);
+	x_end(ex, &reqh);
+	t0 = util_now_ms();
+	run_until_fail(3000);
+	sink_failed(504);
+	ck_assert_uint_ge(util_now_ms() - t0, 120);
+}
+END_TEST
+
+START_TEST(ex_grpc_request_bytes_keep_it_alive)
+{
+	/* A client stream sending every 50 ms outlives a 150 ms idle timeout, then idles out. */
+	struct exchange *ex;
+	uint64_t t0;
+	int i;
+
+	w.cfg.response_timeout_ms = 5000;
+	w.cfg.idle_timeout_ms = 150;
+	ex = start_ex(grpc_req, "app.test", 0, NULL);
+	ck_assert_ptr_nonnull(ex);
+	t0 = util_now_ms();
+	for (i = 0; i < 8; i++) {
+		run_quiet(50);
+		ck_assert_int_eq(x_body_s(ex, "msg"), 0);
+	}
+	ck_assert_uint_ge(util_now_ms() - t0, 400);
+	run_until_fail(3000);
+	sink_failed(504);
+	ck_assert_uint_eq(streams[0]->sent_len, 24);
+}
+END_TEST
+
+START_TEST(ex_grpc_timeout_is_the_deadline)
+{
+	struct exchange *ex;
+	uint64_t t0;
+
+	w.cfg.access_log = 1;
+	w.cfg.response_timeout_ms = 5000;
+	w.cfg.idle_timeout_ms = 5000;
+	ex = start_ex(grpc_300m_req, "app.test", 0, NULL);
+	ck_assert_ptr_nonnull(ex);
+	/* The header goes to the backend unchanged. */
+	ck_assert_str_eq(field(streams[0]->req, "grpc-timeout"), "300m");
+	x_end(ex, &reqh);
+	t0 = util_now_ms();
+	run_until_fail(3000);
+	sink_failed(504);
+	ck_assert_uint_ge(util_now_ms() - t0, 250);
+	ck_assert_uint_lt(util_now_ms() - t0, 2000);
+}
+END_TEST
+
+START_TEST(ex_grpc_deadline_not_moved_by_progress)
+{
+	/* Bytes every 50 ms reset the idle clock, not the call's deadline: cut at 300 ms. */
+	struct exchange *ex;
+	uint64_t t0;
+	int i;
+
+	w.cfg.idle_timeout_ms = 5000;
+	ex = start_ex(grpc_300m_req, "app.test", 0, NULL);
+	ck_assert_ptr_nonnull(ex);
+	x_end(ex, &reqh);
+	t0 = util_now_ms();
+	up_head(streams[0], mkresp(200, -1));
+	for (i = 0; i < 100 && sk.fails == 0; i++) {
+		uint64_t t1 = util_now_ms();
+
+		while (sk.fails == 0 && util_now_ms() - t1 < 50)
+			ck_assert_int_eq(ev_run_once(w.loop, 20), 0);
+		if (sk.fails == 0)
+			up_body(streams[0], "m");
+	}
+	sink_failed(0);		/* the head went out: the stream is cut */
+	ck_assert_uint_ge(util_now_ms() - t0, 250);
+	ck_assert_uint_lt(util_now_ms() - t0, 2000);
+}
+END_TEST
+
+START_TEST(ex_grpc_deadline_while_connecting)
+{
+	/* The connect timeout (3 s here) does not outlast the call's 300 ms. */
+	struct exchange *ex;
+	uint64_t t0;
+
+	next_connecting = 1;
+	ex = start_ex(grpc_300m_req, "app.test", 0, NULL);
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(streams[0]->connecting, 1);
+	x_end(ex, &reqh);
+	t0 = util_now_ms();
+	run_until_fail(3000);
+	sink_failed(504);
+	ck_assert_uint_ge(util_now_ms() - t0, 250);
+	ck_assert_uint_lt(util_now_ms() - t0, 2000);
+}
+END_TEST
+
+START_TEST(ex_grpc_invalid_timeout_ignored)
+{
+	/* "300ms" is no grpc-timeout: no deadline, the idle timeout only (passed on as it came). */
+	struct exchange *ex;
+
+	w.cfg.response_timeout_ms = 80;
+	w.cfg.idle_timeout_ms = 500;
+	ex = start_ex(grpc_bad_timeout_req, "app.test", 0, NULL);
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_str_eq(field(streams[0]->req, "grpc-timeout"), "300ms");
+	x_end(ex, &reqh);
+	run_quiet(380);
+	run_until_fail(3000);
+	sink_failed(504);
+}
+END_TEST
+
 START_TEST(ex_trusted_xff_kept)
 {
 	/* A trusted peer's X-Forwarded-For chain is kept and extended. */
@@ -1354,6 +1527,13 @@ suite_exchange(void)
 	tcase_add_test(tc, ex_timer_waits_for_connect);
 	tcase_add_test(tc, ex_idle_timeout_after_head_cuts);
 	tcase_add_test(tc, ex_trusted_xff_kept);
+	tcase_add_test(tc, ex_grpc_not_cut_by_response_timeout);
+	tcase_add_test(tc, ex_grpc_idle_timeout_before_head_504);
+	tcase_add_test(tc, ex_grpc_request_bytes_keep_it_alive);
+	tcase_add_test(tc, ex_grpc_timeout_is_the_deadline);
+	tcase_add_test(tc, ex_grpc_deadline_not_moved_by_progress);
+	tcase_add_test(tc, ex_grpc_deadline_while_connecting);
+	tcase_add_test(tc, ex_grpc_invalid_timeout_ignored);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -11,7 +11,10 @@
  * the pool, an idle pooled connection the backend closed being dropped, a
  * dead pooled connection giving UPSTREAM_STALE, a new one UPSTREAM_RESET,
  * connection refused, back-pressure toward the exchange, the 101 byte pipe
- * with half-closes both ways, and bad or cut responses (UPSTREAM_BROKEN).
+ * with half-closes both ways, and bad or cut responses (UPSTREAM_BROKEN);
+ * proto https: the handshake inside the connect phase, the pooled TLS
+ * connection reused (and never by a plain request), an untrusted backend
+ * as UPSTREAM_CONNECT.
  */
 #include "config.h"
 
@@ -25,6 +28,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
 #include "share/evloop.h"
 #include "share/snap.h"
 #include "share/util.h"
@@ -34,6 +41,7 @@
 #include "worker/forward.h"
 #include "worker/http1.h"
 #include "worker/message.h"
+#include "worker/tlsclient.h"
 #include "worker/upstream.h"
 
 static struct worker w;
@@ -274,6 +282,7 @@ setup(void)
 	tw_worker_init(&w);
 	w.cfg.connect_timeout_ms = 2000;
 	ck_assert_int_eq(h1client_pools_init(&w), 0);
+	ck_assert_int_eq(tlsclient_init(&w), 0);
 	msg_init(&reqh);
 	rx_clear();
 
@@ -291,6 +300,7 @@ teardown(void)
 	fx_close();
 	ev_run_once(w.loop, 0);		/* the streams' deferred frees */
 	h1client_pools_free(&w);
+	tlsclient_free(&w);
 	ev_run_once(w.loop, 0);
 	buf_pool_clear(&w.bufs);
 	msg_free(&reqh);
@@ -838,6 +848,173 @@ START_TEST(hc_close_before_response_not_pooled)
 }
 END_TEST
 
+/* --- proto https: TLS after the connect, inside the connect phase */
+
+struct tls_srv {
+	EVP_PKEY *key;
+	X509 *cert;
+	char *pem;		/* the certificate, as the route's CA */
+	SSL_CTX *ctx;
+	struct snap *snap;
+};
+
+static void
+tls_srv_init(struct tls_srv *t, int trusted)
+{
+	EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *ca;
+	BIO *b = BIO_new(BIO_s_mem());
+	size_t len;
+
+	t->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	t->cert = tw_x509(t->key, "backend", "IP:127.0.0.1", 30);
+	ca = trusted ? t->cert : tw_x509(other, "someone else", "IP:127.0.0.1", 30);
+	ck_assert_int_eq(PEM_write_bio_X509(b, ca), 1);
+	t->pem = tw_bio_take(b, &len);
+	if (!trusted)
+		X509_free(ca);
+	EVP_PKEY_free(other);
+	t->ctx = SSL_CTX_new(TLS_server_method());
+	ck_assert_int_eq(SSL_CTX_use_certificate(t->ctx, t->cert), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey(t->ctx, t->key), 1);
+	{
+		struct snapb_route r = { .id = 3, .name = "tls.example.com", .be_first = 0,
+		    .be_count = 1, .proto = SNAP_PROTO_HTTPS, .backend_ca = t->pem };
+		struct snapb_host h = { 1, "tls.example.com", 0, SNAP_HOST_EXACT };
+		struct snapb_backend sb = { be.id, AF_INET, be.port, { 127, 0, 0, 1 } };
+		struct snapb_input in = { .routes = &r, .nroutes = 1, .hosts = &h, .nhosts = 1,
+		    .backends = &sb, .nbackends = 1, .default_route = SNAP_NONE, .generation = 1 };
+
+		t->snap = tw_snap(&in);
+	}
+}
+
+static void
+tls_srv_free(struct tls_srv *t)
+{
+	snap_unref(t->snap);
+	SSL_CTX_free(t->ctx);
+	X509_free(t->cert);
+	EVP_PKEY_free(t->key);
+	free(t->pem);
+}
+
+static struct ustream *
+tls_open(struct tls_srv *t)
+{
+	struct upstream_opts o = { 2000, 0, t->snap, snap_route_at(t->snap, 0) };
+
+	make_req(get_text);
+	memset(&fx, 0, sizeof(fx));
+	fx.room = 32 * 1024;
+	in_ops = 1;
+	fx.s = h1client_ops.open(&w, snap_backend_at(t->snap, 0), &o, &reqh, &fx_events, &fx);
+	in_ops = 0;
+	return fx.s;
+}
+
+/* The backend's side of a handshake, turning the client's loop meanwhile; 1 when done. */
+static int
+tls_srv_accept(SSL *ssl)
+{
+	uint64_t dl = tw_deadline(3000);
+	int r;
+
+	while ((r = SSL_accept(ssl)) != 1 && util_now_ms() < dl) {
+		int e = SSL_get_error(ssl, r);
+
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			break;
+		tw_turn();
+	}
+	ERR_clear_error();
+	return r == 1;
+}
+
+/* The backend's side: reads a request head into got, turning the client's loop meanwhile. */
+static void
+tls_srv_read_head(SSL *ssl, char *got, size_t size)
+{
+	uint64_t dl = tw_deadline(3000);
+	size_t n = 0, k;
+
+	got[0] = '\0';
+	while (strstr(got, "\r\n\r\n") == NULL && n < size - 1) {
+		ck_assert_msg(util_now_ms() < dl, "no request head: %s", got);
+		if (SSL_read_ex(ssl, got + n, size - 1 - n, &k) == 1)
+			n += k;
+		else
+			tw_turn();
+		got[n] = '\0';
+	}
+	ERR_clear_error();
+}
+
+START_TEST(hc_tls_request_and_reuse)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	struct tls_srv t;
+	char got[4096];
+	SSL *ssl;
+	int fd;
+
+	tls_srv_init(&t, 1);
+	ck_assert_ptr_nonnull(tls_open(&t));
+	in_ops = 1;
+	ck_assert_int_eq(h1client_ops.connecting(fx.s), 1);
+	in_ops = 0;
+	ck_assert_int_eq(xend(NULL), 0);
+	fd = tw_accept(lfd);
+	ssl = SSL_new(t.ctx);
+	SSL_set_fd(ssl, fd);
+	ck_assert_int_eq(tls_srv_accept(ssl), 1);
+	/* The handshake ended the connect phase: the request flows. */
+	TW_RUN_UNTIL(fx.mores >= 1);
+	tls_srv_read_head(ssl, got, sizeof(got));
+	ck_assert_msg(strncmp(got, "GET /x?y=1 HTTP/1.1\r\n", 21) == 0, "%s", got);
+	ck_assert_int_eq(SSL_write(ssl, resp, sizeof(resp) - 1), (int)sizeof(resp) - 1);
+	TW_RUN_UNTIL(fx.ends == 1);
+	ck_assert_uint_eq(fx.status[0], 200);
+	ck_assert_uint_eq(fx.body_len, 2);
+	/* Back in the pool: the next request goes on the same TLS connection. */
+	ck_assert_ptr_nonnull(tls_open(&t));
+	ck_assert_int_eq(xend(NULL), 0);
+	tls_srv_read_head(ssl, got, sizeof(got));
+	ck_assert_int_eq(tw_try_accept(lfd), -1);
+	ck_assert_int_eq(SSL_write(ssl, resp, sizeof(resp) - 1), (int)sizeof(resp) - 1);
+	TW_RUN_UNTIL(fx.ends == 1);
+	/* A plain request to the same backend never takes the TLS connection. */
+	ck_assert_int_eq(get_open(0), 0);
+	close(srv_head());
+	fx_close();
+	SSL_free(ssl);
+	close(fd);
+	tls_srv_free(&t);
+}
+END_TEST
+
+START_TEST(hc_tls_untrusted_is_connect_failure)
+{
+	struct tls_srv t;
+	SSL *ssl;
+	int fd;
+
+	tls_srv_init(&t, 0);
+	ck_assert_ptr_nonnull(tls_open(&t));
+	fd = tw_accept(lfd);
+	ssl = SSL_new(t.ctx);
+	SSL_set_fd(ssl, fd);
+	(void)tls_srv_accept(ssl);
+	TW_RUN_UNTIL(fx.fails == 1);
+	ck_assert_int_eq(fx.err, UPSTREAM_CONNECT);
+	ck_assert_int_eq(fx.code, EPROTO);
+	ck_assert_int_eq(fx.mores, 0);
+	SSL_free(ssl);
+	close(fd);
+	tls_srv_free(&t);
+}
+END_TEST
+
 Suite *
 suite_h1client(void)
 {
@@ -867,6 +1044,8 @@ suite_h1client(void)
 	tcase_add_test(tc, hc_cut_response_broken);
 	tcase_add_test(tc, hc_close_delimited_response);
 	tcase_add_test(tc, hc_close_before_response_not_pooled);
+	tcase_add_test(tc, hc_tls_request_and_reuse);
+	tcase_add_test(tc, hc_tls_untrusted_is_connect_failure);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,8 +7,9 @@
  *
  * Covered: the preface picks HTTP/2 (and with http2 off, HTTP/1.1 answers
  * it 400), a GET answered with :status, content-length and the page, 100
- * concurrent streams, a request without :authority (reset), the frame-flood
- * bound (GOAWAY ENHANCE_YOUR_CALM), the idle GOAWAY after the keep-alive
+ * concurrent streams, a request without :authority (400), the frame-flood
+ * bound (GOAWAY ENHANCE_YOUR_CALM) and the resets we send counted in it
+ * (streams refused past the limit), the idle GOAWAY after the keep-alive
  * time, conn_close_idle, and the counts in struct worker.
  */
 #include "config.h"
@@ -46,6 +47,7 @@ struct cli {
 };
 
 static struct cli cli;
+static uint32_t cli_peer_max;
 
 static ssize_t
 cli_send(nghttp2_session *ng, const uint8_t *p, size_t n, int flags, void *arg)
@@ -131,7 +133,15 @@ cli_open(void)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, cli_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, cli_close);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, cli_frame);
-	ck_assert_int_eq(nghttp2_session_client_new(&cli.ng, cb, &cli), 0);
+	if (cli_peer_max != 0) {	/* streams it opens before it has read our SETTINGS */
+		nghttp2_option *opt;
+
+		ck_assert_int_eq(nghttp2_option_new(&opt), 0);
+		nghttp2_option_set_peer_max_concurrent_streams(opt, cli_peer_max);
+		ck_assert_int_eq(nghttp2_session_client_new2(&cli.ng, cb, &cli, opt), 0);
+		nghttp2_option_del(opt);
+	} else
+		ck_assert_int_eq(nghttp2_session_client_new(&cli.ng, cb, &cli), 0);
 	nghttp2_session_callbacks_del(cb);
 	ck_assert_int_eq(nghttp2_submit_settings(cli.ng, NGHTTP2_FLAG_NONE, NULL, 0), 0);
 }
@@ -160,6 +170,30 @@ cli_turn(void)
 		ck_assert_int_ge(nghttp2_session_mem_recv(cli.ng, buf, (size_t)n), 0);
 	if (n == 0 || (n == -1 && errno != EAGAIN))
 		cli.eof = 1;
+}
+
+/*
+ * Everything the client has queued, written before it reads a byte: it keeps
+ * the concurrency it assumed until it has read our SETTINGS.
+ */
+static void
+cli_send_unread(void)
+{
+	const uint8_t *p;
+	ssize_t n, k;
+	uint64_t dl = tw_deadline(3000);
+
+	while ((n = nghttp2_session_mem_send(cli.ng, &p)) > 0)
+		while (n > 0 && util_now_ms() < dl) {
+			if ((k = send(cli.fd, p, (size_t)n, MSG_NOSIGNAL)) > 0) {
+				p += k;
+				n -= k;
+			} else if (errno == EAGAIN)
+				tw_turn();	/* the worker reads on */
+			else
+				return;		/* it closed the connection: what it sent is read next */
+		}
+	ck_assert_int_eq(n, 0);
 }
 
 #define CLI_UNTIL(cond) do {							\
@@ -205,6 +239,7 @@ setup(void)
 	ls.fd = -1;
 	ls.kind = LISTENER_HTTP;
 	cli.fd = -1;
+	cli_peer_max = 0;
 }
 
 static void
@@ -248,19 +283,30 @@ START_TEST(h2s_hundred_streams)
 }
 END_TEST
 
-START_TEST(h2s_no_authority_reset)
+START_TEST(h2s_no_authority_400)
 {
 	int32_t id;
 
-	/* Neither :authority nor Host: malformed (RFC 9113 8.3.1); nghttp2 resets the stream. */
+	/*
+	 * Neither :authority nor Host: RFC 9113 8.3.1 lets a client send it, nghttp2
+	 * resets it; the session answers 400 with the error page first.
+	 */
 	cli_open();
 	id = cli_get(NULL, "/");
 	CLI_UNTIL(cli.closed == 1);
-	ck_assert_int_eq(cli.status[id / 2], 0);
+	ck_assert_int_eq(cli.status[id / 2], 400);
+	ck_assert_uint_gt(cli.body[id / 2], 100);
 	/* The connection serves on. */
 	id = cli_get("app.example.com", "/after");
 	CLI_UNTIL(cli.closed == 2);
 	ck_assert_int_eq(cli.status[id / 2], 404);
+	/* Alone in its read: nghttp2 still closes the stream, so a stop is not held up by it. */
+	id = cli_get(NULL, "/again");
+	CLI_UNTIL(cli.closed == 3);
+	ck_assert_int_eq(cli.status[id / 2], 400);
+	w.stopping = 1;
+	conn_close_idle(&w);
+	CLI_UNTIL(cli.goaway && cli.eof);
 }
 END_TEST
 
@@ -276,6 +322,25 @@ START_TEST(h2s_ping_flood_goaway)
 	ck_assert_uint_eq(cli.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
 	tw_run_ms(20);
 	ck_assert_uint_eq(w.nconns, 0);
+}
+END_TEST
+
+START_TEST(h2s_refused_streams_goaway)
+{
+	int i;
+
+	/*
+	 * 1500 streams at once, past the 100 we allow: nghttp2 refuses the rest
+	 * (RST_STREAM REFUSED_STREAM) without opening them; each reset we send is
+	 * a glitch, so this ends in ENHANCE_YOUR_CALM as a MadeYouReset flood does.
+	 */
+	cli_peer_max = 5000;
+	cli_open();
+	for (i = 0; i < 1500; i++)
+		(void)cli_get("app.example.com", "/many");
+	cli_send_unread();
+	CLI_UNTIL(cli.goaway && cli.eof);
+	ck_assert_uint_eq(cli.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 END_TEST
 
@@ -336,8 +401,9 @@ suite_h2server(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, h2s_preface_picks_http2);
 	tcase_add_test(tc, h2s_hundred_streams);
-	tcase_add_test(tc, h2s_no_authority_reset);
+	tcase_add_test(tc, h2s_no_authority_400);
 	tcase_add_test(tc, h2s_ping_flood_goaway);
+	tcase_add_test(tc, h2s_refused_streams_goaway);
 	tcase_add_test(tc, h2s_idle_goaway);
 	tcase_add_test(tc, h2s_close_idle);
 	tcase_add_test(tc, h2s_off_preface_is_http1_400);

@@ -598,13 +598,17 @@ START_TEST(test_write_request_no_room)
 	req_head(MSG_M_GET, "/", host);
 	head->chunked = 1;
 	/* Room for the request line and Host, not for the framing field. */
+	/* Refused heads leave nothing behind: the caller may flush and try again. */
 	enc.len = BUF_SIZE - 40;
 	ck_assert_int_eq(h1_write_request(&enc, head), -1);
+	ck_assert_uint_eq(enc.len, BUF_SIZE - 40);
 	enc.len = BUF_SIZE - 5;
 	ck_assert_int_eq(h1_write_request(&enc, head), -1);
+	ck_assert_uint_eq(enc.len, BUF_SIZE - 5);
 	resp_head(200, "OK", NULL);
 	enc.len = BUF_SIZE - 20;
 	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_CHUNKED, 1, 1), -1);
+	ck_assert_uint_eq(enc.len, BUF_SIZE - 20);
 }
 END_TEST
 
@@ -723,8 +727,10 @@ START_TEST(test_write_chunks)
 	/* No room: refused. */
 	enc.len = BUF_SIZE - 8;
 	ck_assert_int_eq(h1_write_chunk(&enc, "hello", 5), -1);
+	ck_assert_uint_eq(enc.len, BUF_SIZE - 8);
 	enc.len = BUF_SIZE - 3;
 	ck_assert_int_eq(h1_write_last_chunk(&enc, NULL), -1);
+	ck_assert_uint_eq(enc.len, BUF_SIZE - 3);
 }
 END_TEST
 

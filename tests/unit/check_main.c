@@ -43,6 +43,10 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_h2client());
 	srunner_add_suite(sr, suite_h1server());
 	srunner_add_suite(sr, suite_h2server());
+	srunner_add_suite(sr, suite_h2scan());
+	srunner_add_suite(sr, suite_h2mem());
+	srunner_add_suite(sr, suite_buf());
+	srunner_add_suite(sr, suite_grpc());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

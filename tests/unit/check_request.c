@@ -4,7 +4,8 @@
  * for the port-80 redirects, and a listening socket as every backend so an
  * exchange can start. Covered: the host (missing, bad, absolute-form),
  * CONNECT, ACME challenge answers, the port-80 redirect, HSTS, 404 and the
- * welcome page, 502, 413 and the start of an exchange.
+ * welcome page, 502, 413 and the start of an exchange; gRPC calls over
+ * HTTP/2 answered with a trailers-only gRPC status instead of a page.
  */
 #include "config.h"
 
@@ -31,6 +32,7 @@
 #include "worker/http1.h"
 #include "worker/request.h"
 #include "worker/tls.h"
+#include "worker/tlsclient.h"
 #include "worker/upstream.h"
 
 /* --- certificates for the redirect tests: a default, app (+ www.app), api */
@@ -87,7 +89,7 @@ certs_teardown(void)
 
 /* --- the snapshot: every backend is the test's listening socket */
 
-enum { R_APP, R_API, R_PLAIN, R_EMPTY, R_SMALL, R_BIG, R_N };
+enum { R_APP, R_API, R_PLAIN, R_EMPTY, R_SMALL, R_BIG, R_H2C, R_H2, R_TLS, R_N };
 
 static const struct snapb_host rq_hosts[] = {
 	{ .id = 10, .name = "app.example.com", .route = R_APP, .kind = SNAP_HOST_EXACT },
@@ -98,6 +100,9 @@ static const struct snapb_host rq_hosts[] = {
 	{ .id = 15, .name = "empty.example.com", .route = R_EMPTY, .kind = SNAP_HOST_EXACT },
 	{ .id = 16, .name = "small.example.com", .route = R_SMALL, .kind = SNAP_HOST_EXACT },
 	{ .id = 17, .name = "big.example.com", .route = R_BIG, .kind = SNAP_HOST_EXACT },
+	{ .id = 18, .name = "h2c.example.com", .route = R_H2C, .kind = SNAP_HOST_EXACT },
+	{ .id = 19, .name = "h2.example.com", .route = R_H2, .kind = SNAP_HOST_EXACT },
+	{ .id = 20, .name = "tls.example.com", .route = R_TLS, .kind = SNAP_HOST_EXACT },
 };
 
 static const struct snapb_chal rq_chals[] = {
@@ -126,6 +131,12 @@ rq_snap(uint32_t def, int noroutes)
 		    .max_body = 10 },
 		[R_BIG] = { .id = 6, .name = "big.example.com", .be_first = 4, .be_count = 1,
 		    .max_body = 5000 },
+		[R_H2C] = { .id = 7, .name = "h2c.example.com", .be_first = 5, .be_count = 1,
+		    .proto = SNAP_PROTO_H2C },
+		[R_H2] = { .id = 8, .name = "h2.example.com", .be_first = 6, .be_count = 1,
+		    .proto = SNAP_PROTO_H2 },
+		[R_TLS] = { .id = 9, .name = "tls.example.com", .be_first = 7, .be_count = 1,
+		    .proto = SNAP_PROTO_HTTPS, .backend_sni = "backend.test" },
 	};
 	const struct snapb_backend backends[] = {
 		{ 20, AF_INET, lport, { 127, 0, 0, 1 } },
@@ -133,11 +144,14 @@ rq_snap(uint32_t def, int noroutes)
 		{ 22, AF_INET, lport, { 127, 0, 0, 1 } },
 		{ 23, AF_INET, lport, { 127, 0, 0, 1 } },
 		{ 24, AF_INET, lport, { 127, 0, 0, 1 } },
+		{ 25, AF_INET, lport, { 127, 0, 0, 1 } },
+		{ 26, AF_INET, lport, { 127, 0, 0, 1 } },
+		{ 27, AF_INET, lport, { 127, 0, 0, 1 } },
 	};
 	struct snapb_input in = {
 		.routes = routes, .nroutes = noroutes ? 0 : R_N,
 		.hosts = rq_hosts, .nhosts = noroutes ? 0 : sizeof(rq_hosts) / sizeof(rq_hosts[0]),
-		.backends = backends, .nbackends = noroutes ? 0 : 5,
+		.backends = backends, .nbackends = noroutes ? 0 : 8,
 		.chals = rq_chals, .nchals = 1, .default_route = def, .generation = 1,
 	};
 
@@ -233,6 +247,8 @@ setup(void)
 	w.cfg.max_body = 1000;
 	w.cfg.access_log = 0;
 	ck_assert_int_eq(h1client_pools_init(&w), 0);
+	ck_assert_int_eq(h2client_pools_init(&w), 0);
+	ck_assert_int_eq(tlsclient_init(&w), 0);
 
 	lfd = tw_listen(0, 16, &lport);
 
@@ -269,6 +285,9 @@ teardown(void)
 	tls_free(w.tls);
 	w.tls = NULL;
 	h1client_pools_free(&w);
+	h2client_pools_free(&w);
+	ev_run_once(w.loop, 0);		/* the HTTP/2 sessions' deferred frees */
+	tlsclient_free(&w);
 	balance_free(&w.balance);
 	buf_pool_clear(&w.bufs);
 	errpage_free(&w.errpages);
@@ -704,6 +723,25 @@ START_TEST(no_backends_502)
 }
 END_TEST
 
+/* h2c and h2 must not go to HTTP/1.1: 502 until there is an HTTP/2 upstream; https does. */
+START_TEST(backend_protocol_picks_the_upstream)
+{
+	/* h2c and h2 go to the HTTP/2 upstream (never HTTP/1.1 in their place)... */
+	step("GET / HTTP/1.1\r\nHost: h2c.example.com\r\n\r\n");
+	ck_assert_ptr_nonnull(r.ex);
+	step("GET / HTTP/1.1\r\nHost: h2.example.com\r\n\r\n");
+	ck_assert_ptr_nonnull(r.ex);
+	/* ...but an upgrade has no HTTP/2 form we speak to backends: 502. */
+	step("GET / HTTP/1.1\r\nHost: h2c.example.com\r\nConnection: upgrade\r\n"
+	    "Upgrade: websocket\r\n\r\n");
+	assert_page(502, ERRPAGE_STATUS);
+	ck_assert_ptr_null(r.ex);
+	step("GET / HTTP/1.1\r\nHost: tls.example.com\r\n\r\n");
+	ck_assert_ptr_nonnull(r.ex);
+	ck_assert_uint_eq(tlsclient_count(&w), 2);	/* h2's and https's, made for their connections */
+}
+END_TEST
+
 START_TEST(body_limit_413)
 {
 #define POST_TO(host, framing) "POST / HTTP/1.1\r\nHost: " host "\r\n" framing "\r\n\r\n"
@@ -809,6 +847,66 @@ START_TEST(session_errors)
 }
 END_TEST
 
+/* The step for an HTTP/2 request: parsed as HTTP/1.1, then marked as h2server marks it. */
+static void
+step_h2(const char *raw)
+{
+	ssize_t n;
+
+	done();
+	h1_reset(parser);
+	n = h1_feed(parser, raw, strlen(raw));
+	ck_assert_msg(n == (ssize_t)strlen(raw), "parse: %zd (%u)", n, h1_error(parser));
+	req.major = 2;
+	req.minor = 0;
+	ck_assert_int_eq(request_step(&w, &peer_tls, &req, util_now_us(), &sink, NULL, &r), 0);
+}
+
+/* A trailers-only gRPC answer with code and message. */
+static void
+assert_grpc(const char *code, const char *message)
+{
+	ck_assert_uint_eq(status(), 200);
+	ck_assert_str_eq(ans_field("content-type"), "application/grpc");
+	ck_assert_str_eq(ans_field("grpc-status"), code);
+	ck_assert_str_eq(ans_field("grpc-message"), message);
+	ck_assert_int_eq(r.ans.head.has_length, 0);
+	ck_assert_uint_eq(r.ans.body_len, 0);
+	ck_assert_ptr_null(r.ans.body);
+}
+
+#define GRPC_TO(host, extra) "POST /pkg.Svc/Call HTTP/1.1\r\nHost: " host "\r\n" \
+    "Content-Type: application/grpc\r\nTE: trailers\r\n" extra "\r\n"
+
+START_TEST(grpc_errors_are_grpc_status)
+{
+	struct answer ans;
+
+	step_h2(GRPC_TO("nowhere.test", ""));
+	assert_grpc("12", "haloyd: no route for this host");
+	step_h2(GRPC_TO("empty.example.com", ""));
+	assert_grpc("14", "haloyd: no backend available");
+	step_h2(GRPC_TO("small.example.com", "Content-Length: 11\r\n"));
+	assert_grpc("8", "haloyd: request body too large");
+	/* The same requests over HTTP/1.1 (no gRPC client there) or not gRPC: the HTTP pages. */
+	step(GRPC_TO("empty.example.com", ""));
+	assert_page(502, ERRPAGE_STATUS);
+	step_h2("POST / HTTP/1.1\r\nHost: empty.example.com\r\nContent-Type: text/plain\r\n\r\n");
+	assert_page(502, ERRPAGE_STATUS);
+	/* A session's own error, or an exchange's timeout, for a gRPC call. */
+	step_h2(GRPC_TO("app.example.com", ""));
+	ck_assert_ptr_nonnull(r.ex);
+	msg_init(&ans.head);
+	ck_assert_int_eq(request_error(&w, 504, ERRPAGE_STATUS, &req, 1, &ans), 0);
+	ck_assert_uint_eq(ans.head.status, 200);
+	ck_assert_str_eq(msg_value(&ans.head, msg_find(&ans.head, "grpc-status")), "4");
+	ck_assert_ptr_nonnull(msg_find(&ans.head, "strict-transport-security"));
+	ck_assert_uint_eq(ans.body_len, 0);
+	request_answer_free(&ans);
+}
+END_TEST
+#undef GRPC_TO
+
 Suite *
 suite_request(void)
 {
@@ -830,10 +928,12 @@ suite_request(void)
 	tcase_add_test(tc, hsts_over_tls_for_flagged_routes);
 	tcase_add_test(tc, not_found_or_welcome);
 	tcase_add_test(tc, no_backends_502);
+	tcase_add_test(tc, backend_protocol_picks_the_upstream);
 	tcase_add_test(tc, body_limit_413);
 	tcase_add_test(tc, exchange_started);
 	tcase_add_test(tc, exchange_holds_its_snapshot);
 	tcase_add_test(tc, session_errors);
+	tcase_add_test(tc, grpc_errors_are_grpc_status);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -29,6 +29,10 @@ Suite *suite_h1client(void);
 Suite *suite_h2client(void);
 Suite *suite_h1server(void);
 Suite *suite_h2server(void);
+Suite *suite_h2scan(void);
+Suite *suite_h2mem(void);
+Suite *suite_buf(void);
+Suite *suite_grpc(void);
 Suite *suite_tlsclient(void);
 
 #endif

@@ -1,0 +1,37 @@
+/*
+ * The allocator each HTTP/2 session hands libnghttp2 (nghttp2_mem), so that
+ * an idle session gives most of its memory back to the kernel.
+ *
+ * nghttp2 allocates its outbound frame buffer (16 KiB and a frame header)
+ * once per session and keeps it for the session's life, though its content
+ * is dead whenever nothing waits to be sent; its stream map (4 KiB) is all
+ * zero whenever no stream is open. Blocks of a page or more are page
+ * aligned here, so their pages belong to them alone: h2mem_trim() drops the
+ * frame buffer's pages and every all-zero page of the others
+ * (MADV_DONTNEED: the next touch maps a zero page). An idle connection then
+ * costs its TLS state and nghttp2's small objects, not ~20 KiB of buffers.
+ */
+#ifndef HALOYD_WORKER_H2MEM_H
+#define HALOYD_WORKER_H2MEM_H
+
+#include <stddef.h>
+
+#include <nghttp2/nghttp2.h>
+
+#define H2MEM_BLOCKS 4	/* large blocks tracked; nghttp2 keeps two per idle session */
+
+struct h2mem {
+	nghttp2_mem mem;		/* what nghttp2_session_server_new3 takes */
+	void *block[H2MEM_BLOCKS];	/* page-aligned blocks of a page or more */
+	void *frame;			/* the outbound frame buffer, once allocated */
+	int creating;			/* the session is being made: its frame buffer comes now */
+};
+
+/* Points m->mem at the allocator, with m as its user data. */
+void h2mem_init(struct h2mem *m);
+/* Brackets nghttp2_session_*_new3: the frame buffer is recognised then. */
+void h2mem_creating(struct h2mem *m, int on);
+/* The session is idle (no stream, nothing queued): gives pages back. */
+void h2mem_trim(struct h2mem *m);
+
+#endif
