@@ -21,6 +21,7 @@
 struct snap;
 struct conn;
 struct h1client_pools;
+struct h2client_pools;
 struct tls;
 struct tlsclient;
 
@@ -67,6 +68,7 @@ struct worker {
 	struct ev_timer accept_timer;	/* accepting resumes after EMFILE */
 	int accept_paused;
 	struct h1client_pools *pools;	/* backend keep-alive pools (worker/h1client.c) */
+	struct h2client_pools *h2pools;	/* backend HTTP/2 sessions (worker/h2client.c) */
 	struct tlsclient *tlsclient;	/* TLS contexts toward backends (worker/tlsclient.c) */
 	struct balance balance;		/* round-robin counters, passive health */
 };

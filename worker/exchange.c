@@ -237,7 +237,7 @@ ex_on_head(void *arg, struct msg_head *resp)
 {
 	struct exchange *ex = arg;
 	int nobody = ex->req.head->method == MSG_M_HEAD || resp->status / 100 == 1 ||
-	    resp->status == 204 || resp->status == 304;
+	    resp->status == 204 || resp->status == 304 || resp->complete;
 	int hsts = ex->req.tls && (ex->req.route->flags & SNAP_ROUTE_HSTS);
 
 	ex->got_byte = 1;

@@ -16,8 +16,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +24,7 @@
 #include "share/log.h"
 #include "share/snap.h"
 #include "worker/context.h"
+#include "worker/dial.h"
 #include "worker/http1.h"
 #include "worker/tls.h"
 #include "worker/tlsclient.h"
@@ -239,48 +238,20 @@ h1pool_put(struct h1conn *c, int reuse)
 	ev_timer_start(w->loop, &c->timer, H1C_IDLE_MS);
 }
 
-static void
-h1c_sockaddr(const struct snap_backend *b, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (b->family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(b->port);
-		memcpy(&s6->sin6_addr, b->addr, 16);
-		*sl = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(b->port);
-		memcpy(&s4->sin_addr, b->addr, 4);
-		*sl = sizeof(*s4);
-	}
-}
-
 /* A new non-blocking connect; NULL with errno when it failed at once. */
 static struct h1conn *
 h1conn_connect(struct worker *w, const struct snap_backend *b)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
 	struct h1conn *c;
-	int one = 1, saved;
+	int pending, saved;
 
-	h1c_sockaddr(b, &ss, &sl);
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->w = w;
 	c->backend_id = b->id;
-	c->fd = socket(b->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd == -1)
+	if ((c->fd = dial_backend(b, &pending)) == -1)
 		goto fail;
-	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, (struct sockaddr *)&ss, sl) == -1) {
-		if (errno != EINPROGRESS)
-			goto fail;
-		c->connecting = 1;
-	}
+	c->connecting = pending;
 	ev_timer_init(&c->timer, h1conn_on_timer, c);
 	if (ev_io_start(w->loop, &c->io, c->fd, c->connecting ? EPOLLOUT : EPOLLIN,
 	    h1conn_on_io, c) == -1) {

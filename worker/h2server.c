@@ -926,8 +926,13 @@ h2s_run(struct conn *c)
 		    c->w->cfg.keepalive_timeout_ms);
 	} else if (s->nstreams > 0)
 		ev_timer_stop(c->w->loop, &c->timer);
-	if (s->pend_len > 0)
-		conn_kick(c);	/* more to copy once out drains: EPOLLOUT brings us back too */
+	/*
+	 * More to copy while out has room; when it is full, EPOLLOUT brings us
+	 * back (a kick then would run again in the same pass of deferred calls,
+	 * forever, for a client that opened big windows and does not read).
+	 */
+	if (s->pend_len > 0 && c->out.len < BUF_SIZE)
+		conn_kick(c);
 	(void)conn_watch(c, !s->broken);
 }
 

@@ -58,6 +58,7 @@ struct msg_head {
 	uint8_t chunked;		/* a body of unknown length follows (HTTP/1: chunked) */
 	uint8_t keepalive;		/* HTTP/1: the connection may carry another message */
 	uint8_t upgrade;		/* asks for (request) or agrees to (101) a protocol switch */
+	uint8_t complete;		/* nothing follows: HTTP/2 END_STREAM on the head (no body, no trailers) */
 	struct msg_str upgrade_proto;	/* the protocol token ("websocket") */
 	uint64_t length;
 };

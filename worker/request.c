@@ -182,18 +182,27 @@ request_redirect(struct worker *w, struct request *r, const struct msg_head *h, 
 }
 
 /*
- * The upstream that speaks the route's backend protocol, or NULL when there
- * is none yet: h2c and h2 must not fall back to HTTP/1.1 silently, so they
- * answer 502 until the HTTP/2 upstream (worker/h2client.c) serves them.
+ * The upstream that speaks the route's backend protocol; NULL (a reason
+ * logged) when the request cannot go there: an upgrade has no HTTP/2 form
+ * we speak to backends, and h2c and h2 never fall back to HTTP/1.1.
  */
 static const struct upstream_ops *
-request_upstream(const struct snap_route *route)
+request_upstream(const struct snap_route *route, const struct msg_head *h)
 {
 	switch (route->proto) {
 	case SNAP_PROTO_HTTP1:
 	case SNAP_PROTO_HTTPS:	/* h1client runs TLS itself (worker/tlsclient.c) */
 		return &h1client_ops;
+	case SNAP_PROTO_H2C:
+	case SNAP_PROTO_H2:	/* h2client runs TLS itself (worker/tlsclient.c) */
+		if (h->upgrade || h->method == MSG_M_CONNECT) {
+			log_info("route %u: no upgrade over an HTTP/2 backend: 502", route->id);
+			return NULL;
+		}
+		return &h2client_ops;
 	default:
+		log_info("route %u: backend protocol %s not available", route->id,
+		    snap_proto_name(route->proto));
 		return NULL;
 	}
 }
@@ -212,11 +221,8 @@ request_forward(struct worker *w, const struct request_peer *peer, struct msg_he
 		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
 	if (limit != 0 && h->has_length && h->length > limit)
 		return request_refuse(w, r, h, 413, ERRPAGE_STATUS, start_us);
-	if ((ops = request_upstream(route)) == NULL) {
-		log_info("route %u: backend protocol %s not available", route->id,
-		    snap_proto_name(route->proto));
+	if ((ops = request_upstream(route, h)) == NULL)
 		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
-	}
 	r->ex = exchange_start(w, &(struct exchange_req){ h, snap_ref(s), route, r->host,
 	    peer->client_ip, peer->tls ? "https" : "http", peer->trusted, peer->tls, start_us,
 	    limit }, ops, sink, arg, &status);

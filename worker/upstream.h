@@ -1,8 +1,8 @@
 /*
  * The upstream interface: how an exchange talks to a backend, whatever
  * carries the request there (the HTTP/1.1 keep-alive pool in
- * worker/h1client.c today; a multiplexed HTTP/2 session or a reverse tunnel
- * next). It mirrors the sink (worker/exchange.h): the exchange opens a
+ * worker/h1client.c, the multiplexed HTTP/2 sessions in worker/h2client.c;
+ * a reverse tunnel next). It mirrors the sink (worker/exchange.h): the exchange opens a
  * stream for a request head, pushes body bytes as room allows, ends it with
  * trailers, and hears back through struct upstream_events.
  *
@@ -95,5 +95,26 @@ extern const struct upstream_ops h1client_ops;
 
 int h1client_pools_init(struct worker *w);
 void h1client_pools_free(struct worker *w);
+
+/*
+ * The HTTP/2 upstream (worker/h2client.c): streams multiplexed over
+ * sessions pooled per backend store id. A pool's sessions free themselves
+ * on the loop's next turn after h2client_pools_free.
+ */
+extern const struct upstream_ops h2client_ops;
+
+int h2client_pools_init(struct worker *w);
+void h2client_pools_free(struct worker *w);
+/* PING after ping_ms of silence, close after idle_ms without streams (30 s, 60 s; tests shorten them). */
+void h2client_set_times(struct worker *w, uint32_t ping_ms, uint32_t idle_ms);
+
+/*
+ * An HTTP/2 session over a connected socket, whoever opened it, in the pool
+ * of pool_key (streams opened for a backend whose store id is pool_key use
+ * it); tc is its TLS or NULL for plain TCP. The session owns fd and tc from
+ * here, also when this fails (-1).
+ */
+struct tls_conn;
+int h2client_session_new(struct worker *w, int fd, struct tls_conn *tc, uint32_t pool_key);
 
 #endif

@@ -290,8 +290,8 @@ worker_setup(struct worker *w, const struct worker_args *a)
 {
 	w->sigfd = child_signalfd();
 	if ((w->loop = ev_loop_new()) == NULL || (w->rx = malloc(sizeof(*w->rx))) == NULL ||
-	    h1client_pools_init(w) == -1 || tlsclient_init(w) == -1 ||
-	    (w->tls = tls_new(&w->snap)) == NULL)
+	    h1client_pools_init(w) == -1 || h2client_pools_init(w) == -1 ||
+	    tlsclient_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL)
 		fatalx("out of memory");
 	if (ev_io_start(w->loop, &w->parent_io, w->parent, EPOLLIN, worker_on_parent, w) == -1 ||
 	    ev_io_start(w->loop, &w->sig_io, w->sigfd, EPOLLIN, worker_on_signal, w) == -1)
@@ -311,6 +311,8 @@ worker_cleanup(struct worker *w)
 	ev_run_once(w->loop, 0);	/* runs the deferred frees */
 	listen_close_all(w);
 	h1client_pools_free(w);
+	h2client_pools_free(w);
+	ev_run_once(w->loop, 0);	/* the HTTP/2 sessions' deferred frees */
 	tlsclient_free(w);
 	balance_free(&w->balance);
 	if (w->snap != NULL)

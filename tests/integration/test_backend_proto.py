@@ -416,9 +416,15 @@ class BackendTLSTest(DaemonTestCase):
         self.assertIn(b"Upgrade: test-proto", ub.heads[-1])
 
     def test_h2c_and_h2_not_silently_http1(self):
-        for proto in ("h2c", "h2"):
+        # An HTTP/1.1-only TLS backend: h2c gets no SETTINGS, h2 no ALPN h2.
+        for args, line in ((("--proto", "h2c"),
+                            "no HTTP/2 session: closed before the backend's SETTINGS"),
+                           (("--proto", "h2", "--backend-ca", self.pki.ca),
+                            "TLS: the backend did not agree on h2 (ALPN)")):
             n = len(self.be_ip.records())
-            host = self.route(self.be_ip, "--proto", proto, label="tls" + proto)
+            host = self.route(self.be_ip, *args, label="tls" + args[1])
+            t0 = time.monotonic()
             self.assertEqual(self.daemon.get(host, "/").status, 502)
-            self.wait_log("backend protocol %s not available" % proto)
+            self.assertLess(time.monotonic() - t0, 4, "answered at once, not at a timeout")
+            self.wait_log(line)
             self.assertEqual(len(self.be_ip.records()), n)

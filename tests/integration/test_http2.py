@@ -44,6 +44,7 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
+import h2.settings
 import hpack
 import hyperframe.frame
 
@@ -1305,6 +1306,35 @@ class AcmeOverH2cTest(unittest.TestCase):
         r = wait_for(lambda: (lambda x: x if x.status == 404 else None)(
             c.get(name, chal[0]["path"])), 10, "the challenge to be withdrawn")
         self.assertEqual(r.status, 404)
+
+
+class Http2UnreadClientTest(Http2Mixin, DaemonTestCase):
+    """A client that opens windows of 2 GiB and never reads its socket: the worker's
+    buffers fill, and it serves everyone else on."""
+
+    WORKERS = 1
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.be = cls.backend("unread")
+
+    def test_unread_huge_window_client_does_not_stall_the_worker(self):
+        host = self.route(self.be.addr, label="unread")
+        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=TIMEOUT)
+        self.addCleanup(s.close)
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: (1 << 31) - 1})
+        conn.increment_flow_control_window((1 << 31) - 1 - 65535)
+        conn.send_headers(1, [(":method", "GET"), (":scheme", "http"), (":authority", host),
+                              (":path", "/big?bytes=%d&unread" % GIB)], end_stream=True)
+        s.sendall(conn.data_to_send())
+        wait_for(lambda: [r for r in self.be.records() if r["path"].endswith("&unread") and
+                          r.get("sent", 0) >= MIB], TIMEOUT, "the download to be under way")
+        # Another client of the same (only) worker is answered at once.
+        r = harness.request(self.daemon.port, "/meanwhile", host=host, timeout=5)
+        self.assertEqual(r.status, 200)
 
 
 if __name__ == "__main__":

@@ -661,6 +661,24 @@ START_TEST(ex_head_request_has_no_body)
 }
 END_TEST
 
+START_TEST(ex_complete_head_has_no_body)
+{
+	struct exchange *ex = start_ex("GET / HTTP/1.1\r\nHost: app.test\r\n\r\n", "app.test", 0,
+	    NULL);
+	struct ustream *s = streams[0];
+	struct msg_head *resp = mkresp(200, 0);
+
+	/* An HTTP/2 backend's HEADERS with END_STREAM (a gRPC trailers-only answer). */
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(x_end(ex, &reqh), 0);
+	resp->complete = 1;
+	ck_assert_int_eq(up_head(s, resp), 0);
+	ck_assert_int_eq(sk.head_nobody[0], 1);
+	up_end(s, resp);
+	ck_assert_int_eq(sk.ends, 1);
+}
+END_TEST
+
 START_TEST(ex_backpressure_both_ways)
 {
 	struct exchange *ex = start_ex(post_req, "app.test", 0, NULL);
@@ -1478,6 +1496,7 @@ suite_exchange(void)
 	tcase_add_test(tc, ex_forwards_and_streams);
 	tcase_add_test(tc, ex_request_trailers_and_head);
 	tcase_add_test(tc, ex_head_request_has_no_body);
+	tcase_add_test(tc, ex_complete_head_has_no_body);
 	tcase_add_test(tc, ex_backpressure_both_ways);
 	tcase_add_test(tc, ex_stale_retried_fresh_with_replay);
 	tcase_add_test(tc, ex_stale_before_request_end);

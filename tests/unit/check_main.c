@@ -40,6 +40,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_balance());
 	srunner_add_suite(sr, suite_exchange());
 	srunner_add_suite(sr, suite_h1client());
+	srunner_add_suite(sr, suite_h2client());
 	srunner_add_suite(sr, suite_h1server());
 	srunner_add_suite(sr, suite_h2server());
 	srunner_add_suite(sr, suite_h2scan());

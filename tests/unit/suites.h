@@ -26,6 +26,7 @@ Suite *suite_request(void);
 Suite *suite_balance(void);
 Suite *suite_exchange(void);
 Suite *suite_h1client(void);
+Suite *suite_h2client(void);
 Suite *suite_h1server(void);
 Suite *suite_h2server(void);
 Suite *suite_h2scan(void);
