@@ -385,15 +385,51 @@ def h2load_latency(path):
     return len(times), percentile(times, 50) / 1000, percentile(times, 99) / 1000
 
 
+def established_to(port):
+    """TCP connections established to 127.0.0.1:port, counted at the server's
+    end (/proc/net/tcp: local port, state 01)."""
+    n = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if cols[3] == "01" and cols[1] == f"0100007F:{int(port):04X}":
+                n += 1
+    return n
+
+
+class ConnSampler:
+    """The most connections established to a port while a run lasts."""
+    def __init__(self, port):
+        import threading
+        self.port, self.peak, self.done = port, 0, threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        if port:
+            self.t.start()
+
+    def run(self):
+        while not self.done.wait(0.2):
+            self.peak = max(self.peak, established_to(self.port))
+
+    def stop(self):
+        self.done.set()
+        if self.port:
+            self.t.join()
+        return self.peak
+
+
 def run_h2load(name, scenario, pid, log, *cmd):
     """Run h2load (cmd, after a "--"; --log-file=log is added) and count the
     CPU time the proxy tree of pid spent meanwhile (utime+stime of every
     process and thread, as run-wrk does), divided by the requests h2load
-    completed. Latency percentiles come from the per-request log."""
+    completed. Latency percentiles come from the per-request log. With
+    BACKEND_PORT in the environment, also the most connections the proxy held
+    to the backend meanwhile."""
     cmd = list(cmd[1:] if cmd and cmd[0] == "--" else cmd) + [f"--log-file={log}"]
+    sampler = ConnSampler(int(os.environ.get("BACKEND_PORT", "0")))
     before = cpu_ticks(pid)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     after = cpu_ticks(pid)
+    backend_conns = sampler.stop()
     if p.returncode != 0:
         raise SystemExit(f"{name}: h2load exited with {p.returncode}:\n{p.stdout}")
     r = parse_h2load_text(p.stdout)
@@ -404,7 +440,8 @@ def run_h2load(name, scenario, pid, log, *cmd):
     ticks = after - before
     us = ticks * 1e6 / os.sysconf("SC_CLK_TCK") / r["requests"] if r["requests"] else float("nan")
     print(json.dumps({"kind": "h2load", "proxy": name, "scenario": scenario, **r,
-                      "logged": logged, "cpu_ticks": ticks, "cpu_us_per_req": us}))
+                      "logged": logged, "cpu_ticks": ticks, "cpu_us_per_req": us,
+                      "backend_conns": backend_conns}))
     return 0
 
 
@@ -563,10 +600,101 @@ def h2_report(path):
     return 0
 
 
+# --- HTTP/2 and gRPC to backends (h2backend-bench)
+
+GRPC_METHOD = "/bench.Bench/Echo"
+
+
+def grpc_server(port):
+    """An h2c gRPC backend on port: one unary method that echoes its bytes.
+    Runs until killed."""
+    import concurrent.futures
+    import grpc
+    handler = grpc.method_handlers_generic_handler("bench.Bench", {
+        "Echo": grpc.unary_unary_rpc_method_handler(lambda req, ctx: req)})
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"127.0.0.1:{int(port)}")
+    server.start()
+    server.wait_for_termination()
+    return 0
+
+
+def grpc_loop(name, port, pid, seconds, cert, authority="grpc.local"):
+    """Unary gRPC calls of 100 bytes, one after the other, over TLS through
+    the proxy on port for seconds: calls/s, p50, p99 and the proxy tree's CPU
+    per call."""
+    import grpc
+    with open(cert, "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    ch = grpc.secure_channel(f"127.0.0.1:{int(port)}", creds,
+                             options=[("grpc.ssl_target_name_override", authority),
+                                      ("grpc.default_authority", authority)])
+    call = ch.unary_unary(GRPC_METHOD)
+    payload = b"x" * 100
+    for _ in range(50):  # connection, TLS, the proxy's backend session
+        call(payload, timeout=10)
+    times, failed = [], 0
+    before = cpu_ticks(pid)
+    start = time.monotonic()
+    end = start + float(seconds)
+    while time.monotonic() < end:
+        t0 = time.monotonic()
+        try:
+            if call(payload, timeout=10) != payload:
+                failed += 1
+        except grpc.RpcError:
+            failed += 1
+        times.append((time.monotonic() - t0) * 1000)
+    elapsed = time.monotonic() - start
+    ticks = cpu_ticks(pid) - before
+    ch.close()
+    times.sort()
+    print(json.dumps({"kind": "grpc", "proxy": name, "calls": len(times), "failed": failed,
+                      "cps": len(times) / elapsed, "p50": percentile(times, 50),
+                      "p99": percentile(times, 99),
+                      "cpu_us_per_req": ticks * 1e6 / os.sysconf("SC_CLK_TCK") / max(1, len(times))}))
+    return 0
+
+
+def h2be_report(path):
+    """The tables of h2backend-bench and the issue's target: haloyd's
+    requests/s at least HAProxy's."""
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    print(f"{'load':<22} {'proxy':<8} {'req/s':>9} {'±%':>5} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'CPU us/req':>10} {'backend conns':>13} {'errors':>6}")
+    summary = {}
+    for p in H2_PROXIES:
+        rs = [r for r in rows if r["kind"] == "h2load" and r["proxy"] == p]
+        if rs:
+            s = {k: statistics.median(r[k] for r in rs)
+                 for k in ("rps", "p50", "p99", "cpu_us_per_req", "backend_conns")}
+            s["spread"] = (max(r["rps"] for r in rs) - min(r["rps"] for r in rs)) * 100 / s["rps"]
+            s["errors"] = sum(r["failed"] + r["non2xx"] for r in rs)
+            summary[p] = s
+            print(f"{'h2load ' + rs[0]['scenario']:<22} {p:<8} {fmt(s['rps'], '9.0f')} "
+                  f"{fmt(s['spread'], '5.1f')} {fmt(s['p50'], '7.3f')} {fmt(s['p99'], '7.3f')} "
+                  f"{fmt(s['cpu_us_per_req'], '10.1f')} {s['backend_conns']:>13.0f} {s['errors']:>6}")
+    for p in H2_PROXIES:
+        rs = [r for r in rows if r["kind"] == "grpc" and r["proxy"] == p]
+        if rs:
+            g = {k: statistics.median(r[k] for r in rs) for k in ("cps", "p50", "p99", "cpu_us_per_req")}
+            print(f"{'grpc unary, 1 client':<22} {p:<8} {fmt(g['cps'], '9.0f')} {'':>5} "
+                  f"{fmt(g['p50'], '7.3f')} {fmt(g['p99'], '7.3f')} {fmt(g['cpu_us_per_req'], '10.1f')} "
+                  f"{'':>13} {sum(r['failed'] for r in rs):>6}")
+    if "haloyd" in summary and "haproxy" in summary:
+        h, hp = summary["haloyd"], summary["haproxy"]
+        ok = h["rps"] >= hp["rps"] and not h["errors"]
+        print(f"\ntarget:\n  {'MET    ' if ok else 'NOT MET'} h2load: req/s {h['rps']:.0f} >= haproxy "
+              f"{hp['rps']:.0f} (ratio {h['rps'] / hp['rps']:.2f})")
+    return 0
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     fn = {"wait-port": wait_port, "parse-wrk": parse_wrk, "run-wrk": run_wrk, "cpu-ticks":
           lambda pid: print(cpu_ticks(pid)) or 0, "affinity": affinity, "idle-rss": idle_rss,
           "inflight-rss": inflight_rss, "report": report, "run-h2load": run_h2load,
-          "idle-h2-rss": idle_h2_rss, "h2-report": h2_report}[cmd]
+          "idle-h2-rss": idle_h2_rss, "h2-report": h2_report, "grpc-server": grpc_server,
+          "grpc-loop": grpc_loop, "h2be-report": h2be_report}[cmd]
     sys.exit(fn(*args))
