@@ -15,6 +15,7 @@ struct accesslog_entry {
 	const char *backend;		/* "" when none was reached */
 	const char *request_id;
 	unsigned status;
+	uint32_t route_id;		/* store id; 0 when no route was chosen */
 	int local;			/* the answer is ours, not a backend's: a gRPC call got a status */
 	uint64_t bytes_in, bytes_out;
 	uint64_t start_us;

@@ -97,6 +97,7 @@ ex_kick_run(void *arg)
 		accesslog_write(ex->w, &(struct accesslog_entry){
 		    .req = ex->req.head, .host = ex->req.host, .backend = "", .request_id = ex->reqid,
 		    .status = 413, .local = !ex->head_sent, .bytes_in = ex->bytes_in,
+		    .route_id = ex->req.route->id,
 		    .start_us = ex->req.start_us });
 		ops->fail(ex->arg, ex->head_sent ? 0 : 413);
 		ex_free(ex);
@@ -124,7 +125,7 @@ ex_log(struct exchange *ex, unsigned status, int local)
 	accesslog_write(ex->w, &(struct accesslog_entry){
 	    .req = ex->req.head, .host = ex->req.host, .backend = be, .request_id = ex->reqid,
 	    .status = status, .local = local, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
-	    .start_us = ex->req.start_us });
+	    .route_id = ex->req.route->id, .start_us = ex->req.start_us });
 }
 
 /* The end: tell the sink (ok: the response is complete), then go. */
@@ -222,6 +223,7 @@ ex_open(struct exchange *ex, int fresh)
 			return ex_replay(ex);
 		}
 		log_info("backend %u: connect: %s", ex->be->id, strerror(errno));
+		shm_add(&ex->w->stats->connect_failures, 1);
 		if (balance_backend_fault(errno))
 			balance_mark_down(ex->w, ex->be->id);
 		ex->tries++;
@@ -315,6 +317,7 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 	switch (err) {
 	case UPSTREAM_CONNECT:
 		/* Nothing was sent: the next backend may take it, if the replay holds the body. */
+		shm_add(&ex->w->stats->connect_failures, 1);
 		if (balance_backend_fault(code))
 			balance_mark_down(ex->w, ex->be->id);
 		ex->tries++;
@@ -341,6 +344,7 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 		ex_finish(ex, 0, NULL, 502);
 		return;
 	}
+	shm_add(&ex->w->stats->retries, 1);
 	if (ex_open(ex, 1) == -1)
 		ex_finish(ex, 0, NULL, 502);
 }
