@@ -179,7 +179,7 @@ emit_totals(struct emitter *e, const struct shm_wslot *t)
 	    "Backend connections that failed or timed out while connecting.", "",
 	    (double)t->connect_failures);
 	emit(e, "haloyd_upstream_retries", "_total", STATS_COUNTER,
-	    "Requests sent again to a backend after a failure.", "", (double)t->retries);
+	    "Backend attempts after a request's first (after a failed one).", "", (double)t->retries);
 	for (k = 0; k < SHM_TLS_KINDS; k++) {
 		snprintf(labels, sizeof(labels), "result=\"%s\"", tls_names[k]);
 		emit(e, "haloyd_tls_handshakes", "_total", STATS_COUNTER,

@@ -65,11 +65,11 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 }
 
 void
-accesslog_local(struct worker *w, const struct msg_head *req, const char *host, unsigned status,
-    uint64_t start_us)
+accesslog_local(struct worker *w, const struct msg_head *req, const char *host,
+    uint32_t route_id, unsigned status, uint64_t start_us)
 {
 	accesslog_write(w, &(struct accesslog_entry){ .req = req, .host = host, .backend = "",
-	    .status = status, .local = 1, .start_us = start_us });
+	    .status = status, .route_id = route_id, .local = 1, .start_us = start_us });
 }
 
 void

@@ -61,6 +61,7 @@ struct exchange {
 	unsigned dead : 1;
 	unsigned grpc : 1;		/* a gRPC call: no response timeout, the idle one from the start */
 	unsigned has_deadline : 1;	/* its grpc-timeout: deadline is when it expires */
+	unsigned opened : 1;		/* a backend stream was opened once: the next is a retry */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
@@ -217,6 +218,10 @@ ex_open(struct exchange *ex, int fresh)
 	/* ex->be stays the last one tried: the log names it when all failed. */
 	while ((be = balance_pick(ex->w, ex->req.snap, r, ex->start, &ex->tries)) != NULL) {
 		ex->be = be;
+		/* Every attempt after the first is a retry, whichever failure led to it. */
+		if (ex->opened)
+			shm_add(&ex->w->stats->retries, 1);
+		ex->opened = 1;
 		ex->up = ex->up_ops->open(ex->w, ex->be, &o, ex->req.head, &ex_events, ex);
 		if (ex->up != NULL) {
 			ex_rearm(ex);
@@ -344,7 +349,6 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 		ex_finish(ex, 0, NULL, 502);
 		return;
 	}
-	shm_add(&ex->w->stats->retries, 1);
 	if (ex_open(ex, 1) == -1)
 		ex_finish(ex, 0, NULL, 502);
 }

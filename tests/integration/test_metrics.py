@@ -168,6 +168,55 @@ class MetricsTest(MetricsTestCase):
                                                proto="HTTP/1.0") == before + 1,
                           "an HTTP/1.0 404 without a route")
 
+    def test_local_answers_counted_under_their_route(self):
+        host = self.site("m-local")
+        self.daemon.ctl_ok("route", "set", host, "--https-redirect", "on")
+        for _ in range(2):
+            self.assertEqual(self.daemon.get(host).status, 301)
+        r = self.https_get(host, "/")   # served
+        self.assertEqual(r[0], 200)
+        # 413 from the request step (Content-Length past the route's max_body), over h2c.
+        self.daemon.ctl_ok("route", "set", host, "--max-body", "10", "--https-redirect", "off")
+        c = H2Client(self.daemon.port)
+        try:
+            st = c.get(host, "/", method="POST", body=b"x" * 100,
+                       extra=[("content-length", "100")])
+            self.assertEqual(st.status, 413)
+        finally:
+            c.close()
+        want = {("3xx", "HTTP/1.1"): 2, ("2xx", "HTTP/1.1"): 1, ("4xx", "HTTP/2"): 1}
+        self.wait_metrics(lambda m: self.route_requests(m, host) == want,
+                          "local answers counted under %s" % host)
+
+    def test_connect_failures_and_retries(self):
+        dead = "127.0.0.1:%d" % harness.free_port()     # nothing listens there
+
+        def delta(m, m0, k):
+            return self.value(m, k) - self.value(m0, k)
+        # Only the dead backend: one failure, nothing to retry on, a 502 of the route.
+        alone = unique_host("m-dead")
+        self.daemon.ctl_ok("route", "add", alone, dead)
+        m0 = self.metrics()
+        self.assertEqual(self.daemon.get(alone).status, 502)
+        self.wait_metrics(lambda m: delta(m, m0, "haloyd_upstream_connect_failures_total") == 1
+                          and self.route_requests(m, alone) == {("5xx", "HTTP/1.1"): 1},
+                          "a connect failure and a 502 counted")
+        # Dead and live: on one connection (one worker) round-robin offers each first once;
+        # the dead one fails once (then it is skipped as down) and the request is retried.
+        both = unique_host("m-retry")
+        self.daemon.ctl_ok("route", "add", both, dead, "--backend", self.be.addr)
+        m0 = self.metrics()
+        ka = self.daemon.keepalive()
+        try:
+            for _ in range(4):
+                self.assertEqual(ka.request(host=both).status, 200)
+        finally:
+            ka.close()
+        self.wait_metrics(lambda m: (delta(m, m0, "haloyd_upstream_connect_failures_total"),
+                                     delta(m, m0, "haloyd_upstream_retries_total"),
+                                     self.route_requests(m, both)) ==
+                          (1, 1, {("2xx", "HTTP/1.1"): 4}), "one failure, one retry, 4 answers")
+
     def test_tls_handshakes_full_resumed_failed(self):
         host = self.site("m-tls")
         m0 = self.metrics()
