@@ -94,7 +94,7 @@ worker_on_spawn(struct proc *p)
 	w->sent_gen = w->acked_gen = 0;
 	w->keyring_gen = 0;
 	/* Every run of an index after its first is a restart (a crash, a kill, a refused snapshot). */
-	if (w->runs++ > 0 && p->m->shm.master != NULL)
+	if (p->spawns > 1 && p->m->shm.master != NULL)
 		shm_add(&p->m->shm.master->worker_restarts, 1);
 }
 

@@ -24,7 +24,6 @@ struct mworker {
 	uint64_t requests;	/* from its last MSG_W_STATUS */
 	uint32_t connections;
 	uint32_t status_seq;	/* seq of its last MSG_W_STATUS */
-	uint64_t runs;		/* processes started for this index */
 };
 
 extern const struct proc_role workers_role;
