@@ -32,7 +32,9 @@ Knobs, by path (query parameters as shown):
   /page?bytes=N&type=T  N bytes of repetitive HTML/JSON-like text (compresses
                       well) as type T (default text/html); chunked=1 sends it
                       chunked; etag=, vary=, cc= (Cache-Control) and ce=
-                      (Content-Encoding) add those headers as given
+                      (Content-Encoding) add those headers as given; hex=1: the
+                      body is random hex digits instead (compresses only 2x),
+                      random.Random(N).randbytes(N // 2).hex()
   anything else       200 "backend NAME\n"
 
 Every record also holds "conn", the number of the backend connection it came
@@ -51,6 +53,7 @@ import argparse
 import asyncio
 import json
 import queue
+import random
 import select
 import socket
 import ssl
@@ -225,6 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
         ctype = q.get("type", "text/html; charset=utf-8")
         unit = b'<div class="row">{"id": 12345, "name": "haloyd", "ok": true}</div>\n'
         body = (unit * (n // len(unit) + 1))[:n]
+        if q.get("hex") == "1":
+            body = random.Random(n).randbytes(n // 2).hex().encode()
         headers = [(name, q[key]) for key, name in (
             ("etag", "ETag"), ("vary", "Vary"), ("cc", "Cache-Control"), ("ce", "Content-Encoding"))
             if key in q]

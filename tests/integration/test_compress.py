@@ -8,6 +8,7 @@ decoded with python's gzip (zlib), brotli and zstandard. Waits are bounded.
 """
 import http.client
 import json
+import random
 import shutil
 import subprocess
 import time
@@ -173,6 +174,31 @@ class CompressTest(RouteMixin, DaemonTestCase):
             if extra:
                 self.assertIn(b"content-encoding: gzip", head.lower())
             self.assertEqual(body, page_bytes(PAGE))
+
+    def test_big_body_through_back_pressure(self):
+        """16 MiB that compress only 2x: the sink fills, the stage waits, nothing is lost."""
+        host = self.croute("czbig")
+        n = 16 << 20
+        want = random.Random(n).randbytes(n // 2).hex().encode()
+        path = "/page?bytes=%d&hex=1" % n
+        for enc in ("gzip", "br", "zstd"):
+            c = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=30)
+            self.addCleanup(c.close)
+            c.request("GET", path, headers={"Host": host, "Accept-Encoding": enc})
+            r = c.getresponse()
+            self.assertEqual(r.getheader("content-encoding"), enc)
+            d, got = Decoder(enc), bytearray()
+            while True:
+                chunk = r.read1(1 << 16)
+                if not chunk:
+                    break
+                got += d.feed(chunk)
+            self.assertEqual(bytes(got), want, enc)
+            c.close()
+        c = self.h2()
+        st = c.get(host, path, extra=[("accept-encoding", "zstd")], timeout=60)
+        self.assertEqual(st.header("content-encoding"), "zstd")
+        self.assertEqual(decode("zstd", bytes(st.data)), want)
 
     # --- not compressed
 
