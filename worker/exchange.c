@@ -87,6 +87,7 @@ ex_free(struct exchange *ex)
 }
 
 static void ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status);
+static void ex_rearm(struct exchange *ex);
 
 /* The sink had room again: compressed bytes go first, then the upstream's, or the end. */
 static void
@@ -100,6 +101,8 @@ ex_cz_run(struct exchange *ex)
 	if (ex->end_wait) {
 		if (!compress_pending(ex->cz))
 			ex_finish(ex, 1, ex->end_resp, 0);
+		else
+			ex_rearm(ex);	/* the client reads: the idle timeout starts again */
 		return;
 	}
 	if (ex->up != NULL)
@@ -405,9 +408,12 @@ ex_on_room(void *arg)
 	if (ex->ops == NULL)
 		return 0;
 	if (ex->cz != NULL) {
-		/* What waits goes first; a sink that failed is seen by the next body(). */
-		if (compress_drain(ex->cz, ex->ops, ex->arg) == -1)
+		/* What waits goes first; a sink that failed is failed from the loop. */
+		if (compress_drain(ex->cz, ex->ops, ex->arg) == -1) {
+			ex->cz_resume = 1;
+			ex_kick(ex);
 			return 0;
+		}
 		return compress_room(ex->cz, ex->ops->room(ex->arg));
 	}
 	return ex->ops->room(ex->arg);

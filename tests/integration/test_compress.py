@@ -18,7 +18,8 @@ import brotli
 import zstandard
 
 from . import test_http2 as h2t
-from .harness import DaemonTestCase, HTTP_TIMEOUT
+from .h2backend import H2Backend
+from .harness import DaemonTestCase, HTTP_TIMEOUT, unique_host
 from .test_datapath import RouteMixin
 
 CURL = shutil.which("curl") or "/usr/bin/curl"
@@ -199,6 +200,23 @@ class CompressTest(RouteMixin, DaemonTestCase):
         st = c.get(host, path, extra=[("accept-encoding", "zstd")], timeout=60)
         self.assertEqual(st.header("content-encoding"), "zstd")
         self.assertEqual(decode("zstd", bytes(st.data)), want)
+
+    def test_h2c_backend_body_and_trailers(self):
+        """From an HTTP/2 backend: the body compressed, its trailers after it unchanged."""
+        be = H2Backend("czh2c").start()
+        self.addCleanup(be.stop)
+        host = unique_host("czh2c")
+        self.daemon.ctl_ok("route", "add", host, be.addr, "--proto", "h2c")
+        self.daemon.ctl_ok("route", "set", host, "--compress", "on")
+        body = page_bytes(300000)
+        c = self.h2()
+        for enc in ("gzip", "br", "zstd"):
+            st = c.get(host, "/echo", method="POST", body=body, extra=[
+                ("content-type", "text/plain"), ("accept-encoding", enc)], timeout=30)
+            self.assertEqual(st.status, 200)
+            self.assertEqual(st.header("content-encoding"), enc)
+            self.assertEqual(decode(enc, bytes(st.data)), body, enc)
+            self.assertIn(("grpc-status", "0"), st.trailers or [], st.trailers)
 
     # --- not compressed
 
