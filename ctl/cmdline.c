@@ -64,6 +64,7 @@ static const struct cmd_spec cmd_specs[] = {
 	{ "cert", "renew", MSG_C_CERT_RENEW, OUTPUT_NONE, { ARG_NAME, ARG_END }, 0 },
 	{ "status", NULL, MSG_C_STATUS, OUTPUT_STATUS, { ARG_END, ARG_END }, 0 },
 	{ "reload", NULL, MSG_C_RELOAD, OUTPUT_NONE, { ARG_END, ARG_END }, 0 },
+	{ "stats", NULL, MSG_C_STATS, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
 };
 
 static const char usage_text[] =
@@ -89,6 +90,7 @@ static const char usage_text[] =
     "  cert renew DOMAIN\n"
     "  status\n"
     "  reload\n"
+    "  stats                (the figures of /metrics: metric, labels, value)\n"
     "  help\n"
     "\n"
     "options (anywhere on the line):\n"

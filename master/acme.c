@@ -305,6 +305,8 @@ run_failed(struct acme_peer *a, const char *type, const char *detail, uint64_t r
 	snprintf(line, sizeof(line), "%s: %s; attempt %lld, next in %lld s", type, detail,
 	    (long long)r.attempts, (long long)(r.next_attempt - time(NULL)));
 	acme_run_log(&a->run, LOG_WARNING, "order failed: ", line);
+	if (a->m->shm.master != NULL)
+		shm_add(&a->m->shm.master->acme_orders[SHM_ACME_FAILED], 1);
 	run_end(a);
 }
 
@@ -395,6 +397,8 @@ on_cert(void *arg, struct ipc_msg *msg)
 	util_strlcpy(r.state, "valid", sizeof(r.state));
 	store_order_put(a->m->store, a->run.route_id, &r, NULL);
 	acme_run_log(&a->run, LOG_NOTICE, "certificate installed, fingerprint ", err);
+	if (a->m->shm.master != NULL)
+		shm_add(&a->m->shm.master->acme_orders[SHM_ACME_ISSUED], 1);
 	run_end(a);
 out:
 	if (key != NULL)

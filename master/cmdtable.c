@@ -14,6 +14,7 @@
 #include "master/certcmds.h"
 #include "master/cmdtable.h"
 #include "master/commands.h"
+#include "master/stats.h"
 #include "share/cursor.h"
 #include "share/ipc.h"
 #include "share/log.h"
@@ -49,6 +50,7 @@ static const struct cmd cmds[] = {
 	/* "" asks for every route. */
 	{ MSG_C_CERT_STATUS, "cert status", S(0), S(MSG_STR_MAX), 0, acme_cmd_status },
 	{ MSG_C_CERT_RENEW, "cert renew", S(0), S(MSG_STR_MAX), 0, acme_cmd_renew },
+	{ MSG_C_STATS, "stats", 0, 0, 0, stats_cmd },
 };
 #undef S
 

@@ -16,6 +16,7 @@
 #include "share/addr.h"
 #include "share/log.h"
 #include "share/paths.h"
+#include "share/shm.h"
 #include "share/util.h"
 
 enum opt_type {
@@ -67,6 +68,8 @@ static const struct opt opts[] = {
 	{ "acme_user", OPT_STR, O(acme_user), 0, 0 },
 	{ "acme_renew_before", OPT_PERCENT, O(acme_renew_before), 1, 100 },
 	{ "acme_backoff_max", OPT_DURATION, O(acme_backoff_max_ms), 1000, 604800000 },
+	{ "shared_memory_size", OPT_SIZE, O(shared_memory_size), SHM_SIZE_MIN, SHM_SIZE_MAX },
+	{ "listen_metrics", OPT_ADDRLIST, O(listen_metrics), 0, 0 },
 };
 #undef O
 
@@ -87,7 +90,7 @@ static const char usage[] =
     "      --listen-https ADDR (repeatable)  --ticket-key-lifetime D\n"
     "      --acme on|off  --acme-directory URL|production|staging  --acme-email ADDR\n"
     "      --acme-ca-file FILE  --acme-user USER  --acme-renew-before PERCENT\n"
-    "      --acme-backoff-max D\n"
+    "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
 
@@ -115,6 +118,7 @@ conf_defaults(struct conf *c)
 	c->ticket_key_lifetime_ms = 12 * 3600000;
 	c->acme_renew_before = 33;		/* a third: 90-day and 6-day certificates alike */
 	c->acme_backoff_max_ms = 6 * 3600000;
+	c->shared_memory_size = SHM_SIZE_DEFAULT;
 }
 
 /* Fills unset strings once everything was read, so "" can never mean "unset". */
@@ -217,7 +221,7 @@ conf_apply(struct conf *c, const struct opt *o, const char *v, int fresh_list,
 		return 0;
 	}
 	case OPT_SIZE:
-		if (util_parse_size(v, &u) == -1)
+		if (util_parse_size(v, &u) == -1 || u < o->min || u > o->max)
 			goto bad;
 		*(uint64_t *)p = u;
 		return 0;
@@ -469,6 +473,7 @@ conf_free(struct conf *cfg)
 {
 	list_clear(&cfg->listen_http);
 	list_clear(&cfg->listen_https);
+	list_clear(&cfg->listen_metrics);
 	list_clear(&cfg->trusted_proxies);
 	free(cfg->error_pages);
 	free(cfg->acme_directory);

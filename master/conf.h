@@ -54,6 +54,8 @@ struct conf {
 	char *acme_user;		/* the ACME child's user when started as root */
 	uint64_t acme_renew_before;	/* renew when this percentage of the lifetime remains */
 	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
+	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */
+	struct conf_list listen_metrics;	/* GET /metrics, served by the master (master/metrics.c) */
 	int verbose;
 	int test_only;
 	char renamed[160];		/* "old is now new" for the log, when an old name was used */			/* -t: check the configuration and exit */

@@ -21,6 +21,7 @@
 #include "master/control.h"
 #include "master/keyring.h"
 #include "master/master.h"
+#include "master/metrics.h"
 #include "master/notify.h"
 #include "master/publish.h"
 #include "master/proc.h"
@@ -184,6 +185,7 @@ master_stop(struct master *m, int exit_code)
 	log_info("stopping: in-flight requests have %llu ms to finish",
 	    (unsigned long long)m->cfg.stop_timeout_ms);
 	control_close(m);
+	metrics_close(m);
 	acme_stop(m);
 	workers_stop_all(m, (uint32_t)m->cfg.stop_timeout_ms);
 	ev_timer_start(m->loop, &m->stop_timer, m->cfg.stop_timeout_ms + STOP_GRACE_MS);
@@ -240,6 +242,8 @@ signals_init(struct master *m)
 static void
 master_start(struct master *m)
 {
+	char err[256];
+
 	if ((m->rx = malloc(sizeof(*m->rx))) == NULL || (m->loop = ev_loop_new()) == NULL)
 		fatal("start-up");
 	m->start_ms = util_now_ms();
@@ -257,12 +261,17 @@ master_start(struct master *m)
 		fatalx("cannot open the listeners");
 	if (mkeyring_init(m) == -1)
 		fatalx("cannot set up the certificates and session-ticket keys");
+	if ((m->shm_fd = shm_create(m->cfg.shared_memory_size, (uint32_t)m->nworkers, &m->shm, err,
+	    sizeof(err))) == -1)
+		fatalx("%s", err);
 	if (workers_init(m) == -1)
 		fatal("workers");
 	if (publish_build(m) == -1)
 		fatalx("cannot build the first generation");
 	if (control_open(m) == -1)
 		fatalx("cannot open the control socket");
+	if (metrics_open(m) == -1)
+		fatalx("cannot open the metrics listeners");
 	notify_init(m);
 	workers_spawn_all(m);
 	if (acme_init(m) == -1)
@@ -273,6 +282,7 @@ static void
 master_cleanup(struct master *m)
 {
 	control_close(m);
+	metrics_close(m);
 	ev_run_once(m->loop, 0);	/* runs the deferred frees */
 	acme_free(m);
 	listeners_close(&m->lst);
@@ -283,6 +293,9 @@ master_cleanup(struct master *m)
 		close(m->snap_fd);
 	close(m->self_fd);
 	close(m->sigfd);
+	shm_unmap(&m->shm);
+	if (m->shm_fd >= 0)
+		close(m->shm_fd);
 	ev_loop_free(m->loop);
 	free(m->workers);
 	free(m->rx);

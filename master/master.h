@@ -12,8 +12,10 @@
 #include "master/conf.h"
 #include "master/listeners.h"
 #include "share/evloop.h"
+#include "share/shm.h"
 
 struct control;
+struct metrics;
 struct ipc_msg;
 struct mkeyring;
 struct mworker;
@@ -41,6 +43,9 @@ struct master {
 	struct ev_timer build_timer;	/* runs the pending build from the loop */
 	struct ev_timer barrier_timer;	/* polices workers slow to ack */
 	struct control *control;
+	struct shm shm;		/* the region shared with workers (share/shm.h) */
+	int shm_fd;		/* handed to every worker run, the same across respawns */
+	struct metrics *metrics;	/* the listen_metrics listeners (master/metrics.c) */
 	struct acme_peer *acme;	/* master/acme.c; NULL with `acme off`; in procs */
 	struct ipc_msg *rx;	/* receive buffer for every channel (64 KiB) */
 	uint32_t status_seq;	/* of the last MSG_W_STATUS_REQ round */

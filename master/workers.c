@@ -93,6 +93,9 @@ worker_on_spawn(struct proc *p)
 
 	w->sent_gen = w->acked_gen = 0;
 	w->keyring_gen = 0;
+	/* Every run of an index after its first is a restart (a crash, a kill, a refused snapshot). */
+	if (p->spawns > 1 && p->m->shm.master != NULL)
+		shm_add(&p->m->shm.master->worker_restarts, 1);
 }
 
 /* After HELLO: config, this worker's listeners, then the current snapshot. */
@@ -103,6 +106,10 @@ worker_on_hello(struct proc *p)
 	struct master *m = p->m;
 	size_t a;
 
+	/* The region first: the worker counts from its first request on. */
+	if (m->shm.base != NULL &&
+	    ipc_send(p->sock, MSG_W_SHM, 0, 0, NULL, 0, m->shm_fd) == -1)
+		return -1;
 	if (worker_send_config(w) == -1)
 		return -1;
 	for (a = 0; a < m->lst.naddrs; a++) {

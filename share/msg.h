@@ -31,6 +31,8 @@ enum msg_type {
 	MSG_W_CONFIG,		/* runtime knobs from haloyd.conf: struct msg_wconfig,
 				 * ntrusted x struct addr_cidr (share/addr.h), str error_pages */
 	MSG_W_KEYRING,		/* fd: sealed keyring memfd (share/keyring.h); h.gen; no payload */
+	MSG_W_SHM,		/* fd: the shared region (share/shm.h), read-write; first after
+				 * HELLO, the same region for every run of a worker index */
 
 	/* worker -> master */
 	MSG_W_ACK = 32,		/* h.gen now serves; no payload */
@@ -79,6 +81,9 @@ enum msg_type {
 	/* haloyd-ctl -> master, ACME */
 	MSG_C_CERT_STATUS = 160,	/* str domain, "" for every route */
 	MSG_C_CERT_RENEW,		/* str domain */
+
+	/* haloyd-ctl -> master, figures */
+	MSG_C_STATS = 176,		/* empty; rows: metric, labels, value (master/stats.c) */
 };
 
 #define MSG_A_TOKEN_MAX 128	/* longest HTTP-01 token the master accepts */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "share/log.h"
+#include "share/shm.h"
 #include "share/snap.h"
 #include "share/util.h"
 #include "worker/accesslog.h"
@@ -15,6 +16,20 @@
 #include "worker/message.h"
 
 #define PATH_LOG_MAX 512
+
+/* Every answer ends here once, logged or not: the shared counters see each of them. */
+static void
+accesslog_count(struct worker *w, const struct accesslog_entry *e)
+{
+	enum shm_proto p = SHM_HTTP11;
+
+	if (e->req != NULL && e->req->major == 2)
+		p = SHM_HTTP2;
+	else if (e->req != NULL && e->req->major == 1 && e->req->minor == 0)
+		p = SHM_HTTP10;
+	shm_count_request(w->stats, e->route_id, p, e->status, util_now_us() - e->start_us,
+	    e->bytes_in, e->bytes_out);
+}
 
 void
 accesslog_write(struct worker *w, const struct accesslog_entry *e)
@@ -25,6 +40,7 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 	/* The HTTP status stays what we meant; the gRPC status the client read goes beside it. */
 	int grpc = e->local ? grpc_local_status(e->req, e->status) : -1;
 
+	accesslog_count(w, e);
 	if (!w->cfg.access_log)
 		return;
 	/* Sampling keeps every server error: those are the entries one searches for. */
@@ -49,11 +65,11 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 }
 
 void
-accesslog_local(struct worker *w, const struct msg_head *req, const char *host, unsigned status,
-    uint64_t start_us)
+accesslog_local(struct worker *w, const struct msg_head *req, const char *host,
+    uint32_t route_id, unsigned status, uint64_t start_us)
 {
 	accesslog_write(w, &(struct accesslog_entry){ .req = req, .host = host, .backend = "",
-	    .status = status, .local = 1, .start_us = start_us });
+	    .status = status, .route_id = route_id, .local = 1, .start_us = start_us });
 }
 
 void

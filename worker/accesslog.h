@@ -15,6 +15,7 @@ struct accesslog_entry {
 	const char *backend;		/* "" when none was reached */
 	const char *request_id;
 	unsigned status;
+	uint32_t route_id;		/* store id; 0 when no route was chosen */
 	int local;			/* the answer is ours, not a backend's: a gRPC call got a status */
 	uint64_t bytes_in, bytes_out;
 	uint64_t start_us;
@@ -23,7 +24,7 @@ struct accesslog_entry {
 void accesslog_write(struct worker *w, const struct accesslog_entry *e);
 /* The entry for an answer of our own (no backend reached): error pages, redirects, ACME. */
 void accesslog_local(struct worker *w, const struct msg_head *req, const char *host,
-    unsigned status, uint64_t start_us);
+    uint32_t route_id, unsigned status, uint64_t start_us);
 /* "ip:port" of a snapshot backend. */
 void accesslog_backend(const struct snap_backend *b, char *buf, size_t len);
 

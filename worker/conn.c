@@ -107,6 +107,7 @@ conn_close(struct conn *c)
 	close(c->fd);
 	conn_unlink(c);
 	w->nconns--;
+	shm_set(&w->stats->connections, w->nconns);
 	conn_kick(c);		/* the free runs after this batch */
 	listen_update(w);
 	worker_check_stopped(w);
@@ -319,6 +320,7 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
+	shm_set(&w->stats->connections, w->nconns);
 	return 0;
 fail:
 	if (c != NULL)

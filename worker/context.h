@@ -12,6 +12,7 @@
 #include "share/ipc.h"
 #include "share/addr.h"
 #include "share/msg.h"
+#include "share/shm.h"
 #include "worker/balance.h"
 #include "worker/buf.h"
 #include "worker/errpage.h"
@@ -71,6 +72,9 @@ struct worker {
 	struct h2client_pools *h2pools;	/* backend HTTP/2 sessions (worker/h2client.c) */
 	struct tlsclient *tlsclient;	/* TLS contexts toward backends (worker/tlsclient.c) */
 	struct balance balance;		/* round-robin counters, passive health */
+	struct shm shm;			/* the shared region, once the master sent it */
+	struct shm_wslot *stats;	/* this worker's slot in it; a private one until then */
+	struct shm_wslot *own_stats;	/* that private one (counts nothing anyone reads) */
 };
 
 /* listen.c: accepting new clients, paused at max_conns and while stopping. */

@@ -64,6 +64,7 @@ struct exchange {
 	unsigned dead : 1;
 	unsigned grpc : 1;		/* a gRPC call: no response timeout, the idle one from the start */
 	unsigned has_deadline : 1;	/* its grpc-timeout: deadline is when it expires */
+	unsigned opened : 1;		/* a backend stream was opened once: the next is a retry */
 	unsigned end_wait : 1;		/* the backend is done; compressed bytes wait for the sink */
 	unsigned cz_resume : 1;		/* the sink has room: drain the stage (deferred) */
 	uint8_t kick_pending;
@@ -130,6 +131,7 @@ ex_kick_run(void *arg)
 		accesslog_write(ex->w, &(struct accesslog_entry){
 		    .req = ex->req.head, .host = ex->req.host, .backend = "", .request_id = ex->reqid,
 		    .status = 413, .local = !ex->head_sent, .bytes_in = ex->bytes_in,
+		    .route_id = ex->req.route->id,
 		    .start_us = ex->req.start_us });
 		ops->fail(ex->arg, ex->head_sent ? 0 : 413);
 		ex_free(ex);
@@ -157,7 +159,7 @@ ex_log(struct exchange *ex, unsigned status, int local)
 	accesslog_write(ex->w, &(struct accesslog_entry){
 	    .req = ex->req.head, .host = ex->req.host, .backend = be, .request_id = ex->reqid,
 	    .status = status, .local = local, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
-	    .start_us = ex->req.start_us });
+	    .route_id = ex->req.route->id, .start_us = ex->req.start_us });
 }
 
 /* The end: tell the sink (ok: the response is complete), then go. */
@@ -250,12 +252,17 @@ ex_open(struct exchange *ex, int fresh)
 	/* ex->be stays the last one tried: the log names it when all failed. */
 	while ((be = balance_pick(ex->w, ex->req.snap, r, ex->start, &ex->tries)) != NULL) {
 		ex->be = be;
+		/* Every attempt after the first is a retry, whichever failure led to it. */
+		if (ex->opened)
+			shm_add(&ex->w->stats->retries, 1);
+		ex->opened = 1;
 		ex->up = ex->up_ops->open(ex->w, ex->be, &o, ex->req.head, &ex_events, ex);
 		if (ex->up != NULL) {
 			ex_rearm(ex);
 			return ex_replay(ex);
 		}
 		log_info("backend %u: connect: %s", ex->be->id, strerror(errno));
+		shm_add(&ex->w->stats->connect_failures, 1);
 		if (balance_backend_fault(errno))
 			balance_mark_down(ex->w, ex->be->id);
 		ex->tries++;
@@ -370,6 +377,7 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 	switch (err) {
 	case UPSTREAM_CONNECT:
 		/* Nothing was sent: the next backend may take it, if the replay holds the body. */
+		shm_add(&ex->w->stats->connect_failures, 1);
 		if (balance_backend_fault(code))
 			balance_mark_down(ex->w, ex->be->id);
 		ex->tries++;

@@ -40,6 +40,7 @@ struct answer {
 struct request {
 	char host[HOSTNAME_MAX + 1];	/* normalised, "" if none */
 	int hsts;			/* answers carry Strict-Transport-Security */
+	uint32_t route_id;		/* store id of the route found, 0 before or without one */
 	struct exchange *ex;		/* started, or NULL: ans holds the answer */
 	struct answer ans;
 };

@@ -24,6 +24,7 @@
 #include "share/addr.h"
 #include "share/hostname.h"
 #include "share/log.h"
+#include "share/shm.h"
 #include "share/snap.h"
 #include "share/util.h"
 #include "worker/tls.h"
@@ -64,6 +65,7 @@ struct tls_set {
 
 struct tls {
 	struct snap *const *snapp;	/* the worker's current snapshot */
+	struct shm_wslot *const *statsp;	/* the worker's counters; NULL: not counted */
 	struct tls_set cur;
 	struct keyring_ticket_key keys[KEYRING_MAX_KEYS];	/* [0] encrypts */
 	size_t nkeys;
@@ -79,6 +81,8 @@ struct tls_conn {
 	int broken;		/* a fatal error: no close_notify */
 	int shut;		/* our close_notify went out */
 	int starved;		/* the last read wanted more bytes from the socket */
+	int counted;		/* the handshake went into the shared counters */
+	struct shm_wslot *const *statsp;	/* the worker's slot (share/shm.h); NULL toward backends */
 	char peer[ADDR_STR_MAX + 16];
 	char why[160];		/* why the handshake failed; "" while it did not */
 };
@@ -733,6 +737,7 @@ tls_conn_new(struct tls *t, int fd, const char *peer)
 		return NULL;
 	}
 	SSL_set_accept_state(tc->ssl);
+	tc->statsp = t->statsp;
 	util_strlcpy(tc->peer, peer, sizeof(tc->peer));
 	return tc;
 }
@@ -751,11 +756,32 @@ tls_conn_wrap(struct ssl_st *ssl, const char *peer)
 	return tc;
 }
 
+/* The first bytes through a connection: its handshake is done, full or resumed. */
+static void
+tls_conn_count(struct tls_conn *tc, int failed)
+{
+	enum shm_tls k = failed ? SHM_TLS_FAILED :
+	    SSL_session_reused(tc->ssl) ? SHM_TLS_RESUMED : SHM_TLS_FULL;
+
+	if (tc->counted || tc->statsp == NULL)
+		return;
+	tc->counted = 1;
+	shm_add(&(*tc->statsp)->tls[k], 1);
+}
+
+void
+tls_set_stats(struct tls *t, struct shm_wslot *const *statsp)
+{
+	t->statsp = statsp;
+}
+
 void
 tls_conn_free(struct tls_conn *tc)
 {
 	if (tc == NULL)
 		return;
+	/* Whatever ended a handshake that never finished (error, timeout, EOF), it failed. */
+	tls_conn_count(tc, !SSL_is_init_finished(tc->ssl));
 	tls_conn_shutdown(tc);
 	SSL_free(tc->ssl);
 	free(tc);
@@ -881,6 +907,7 @@ tls_buf_read(struct tls_conn *tc, int fd, struct buf *b)
 	}
 	ERR_clear_error();
 	if ((ret = SSL_read_ex(tc->ssl, buf_tail(b), room, &n)) == 1) {
+		tls_conn_count(tc, 0);
 		tc->want = 0;
 		tc->starved = 0;
 		b->len += n;
@@ -904,6 +931,7 @@ tls_buf_write(struct tls_conn *tc, int fd, struct buf *b)
 	}
 	ERR_clear_error();
 	if ((ret = SSL_write_ex(tc->ssl, buf_head(b), b->len, &n)) == 1) {
+		tls_conn_count(tc, 0);
 		tc->want = 0;
 		buf_consume(b, n);
 		return (ssize_t)n;

@@ -142,6 +142,9 @@ int tls_conn_established(const struct tls_conn *tc);
 int tls_conn_h2(const struct tls_conn *tc);
 /* ALPN offers h2 (before http/1.1) when on: haloyd.conf's http2. */
 void tls_set_http2(struct tls *t, int on);
+struct shm_wslot;
+/* Handshakes (full, resumed, failed) are counted in *statsp (share/shm.h). */
+void tls_set_stats(struct tls *t, struct shm_wslot *const *statsp);
 
 /* --- what the port-80 side asks */
 

@@ -20,6 +20,7 @@
 #include "share/cursor.h"
 #include "share/log.h"
 #include "share/privdrop.h"
+#include "share/shm.h"
 #include "share/snap.h"
 #include "share/util.h"
 #include "worker/conn.h"
@@ -199,9 +200,32 @@ on_snap(void *arg, struct ipc_msg *m)
 	w->gen = m->h.gen;
 	if (s != NULL)
 		tlsclient_snapshot(w, s);
+	shm_set(&w->stats->generation, w->gen);
 	log_debug("serving generation %u", w->gen);
 	if (ipc_send(w->parent, MSG_W_ACK, 0, w->gen, NULL, 0, -1) == -1)
 		log_warn("sending ACK");
+	return 0;
+}
+
+/* The shared region: from now on this worker counts in its own slot of it. */
+static int
+on_shm(void *arg, struct ipc_msg *m)
+{
+	struct worker *w = arg;
+	char err[256];
+
+	if (w->shm.base != NULL || shm_map(m->fd, &w->shm, err, sizeof(err)) == -1 ||
+	    (uint32_t)w->index >= w->shm.nslots) {
+		log_warnx("shared region refused: %s", w->shm.base != NULL ? "sent twice" :
+		    (uint32_t)w->index >= w->shm.nslots ? "no slot for this worker" : err);
+		return -1;
+	}
+	/* A respawned worker continues its predecessor's counters; its gauges start over. */
+	w->stats = &w->shm.slots[w->index];
+	shm_add(&w->stats->starts, 1);
+	shm_set(&w->stats->pid, (uint64_t)getpid());
+	shm_set(&w->stats->connections, w->nconns);
+	shm_set(&w->stats->generation, w->gen);
 	return 0;
 }
 
@@ -233,6 +257,7 @@ static const struct ipc_handler worker_handlers[] = {
 	  on_listener },
 	{ MSG_W_KEYRING, IPC_FD_REQUIRED, 0, 0, on_keyring },
 	{ MSG_W_SNAP, IPC_FD_OPTIONAL, 0, 0, on_snap },
+	{ MSG_W_SHM, IPC_FD_REQUIRED, 0, 0, on_shm },
 	{ MSG_W_STATUS_REQ, IPC_FD_NONE, 0, 0, on_status_req },
 	{ MSG_W_STOP, IPC_FD_NONE, sizeof(struct msg_stop), sizeof(struct msg_stop), on_stop },
 };
@@ -291,8 +316,12 @@ worker_setup(struct worker *w, const struct worker_args *a)
 	w->sigfd = child_signalfd();
 	if ((w->loop = ev_loop_new()) == NULL || (w->rx = malloc(sizeof(*w->rx))) == NULL ||
 	    h1client_pools_init(w) == -1 || h2client_pools_init(w) == -1 ||
-	    tlsclient_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL)
+	    tlsclient_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL ||
+	    (w->own_stats = aligned_alloc(SHM_ALIGN, sizeof(*w->own_stats))) == NULL)
 		fatalx("out of memory");
+	memset(w->own_stats, 0, sizeof(*w->own_stats));
+	w->stats = w->own_stats;
+	tls_set_stats(w->tls, &w->stats);
 	if (ev_io_start(w->loop, &w->parent_io, w->parent, EPOLLIN, worker_on_parent, w) == -1 ||
 	    ev_io_start(w->loop, &w->sig_io, w->sigfd, EPOLLIN, worker_on_signal, w) == -1)
 		fatalx("cannot watch the master socket");
@@ -326,6 +355,8 @@ worker_cleanup(struct worker *w)
 	close(w->sigfd);
 	close(w->parent);
 	free(w->rx);
+	shm_unmap(&w->shm);
+	free(w->own_stats);
 }
 
 int

@@ -32,7 +32,7 @@ static const char *const settings[] = {
 	"idle_timeout", "upgrade_timeout", "max_connections", "body_timeout",
 	"backend_down_time", "max_body", "access_log_sample", "http2", "http2_max_streams", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
-	"acme_renew_before", "acme_backoff_max",
+	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -174,6 +174,7 @@ assert_common_defaults(void)
 	ck_assert_str_eq(cfg.acme_user, "haloyd-acme");
 	ck_assert_uint_eq(cfg.acme_renew_before, 33);
 	ck_assert_uint_eq(cfg.acme_backoff_max_ms, 6 * 3600000);
+	ck_assert_uint_eq(cfg.shared_memory_size, 8u << 20);
 	ck_assert_int_eq(cfg.verbose, 0);
 	ck_assert_int_eq(cfg.test_only, 0);
 }
@@ -333,6 +334,10 @@ static const struct value_case {
 	{ "acme_backoff_max", "1s", F(acme_backoff_max_ms), 1000 },
 	{ "acme_backoff_max", "999ms", F(acme_backoff_max_ms), REFUSED },
 	/* sizes: bytes, or k m g (powers of 1024, either case) */
+	{ "shared_memory_size", "1m", F(shared_memory_size), 1048576 },
+	{ "shared_memory_size", "1023k", F(shared_memory_size), REFUSED },
+	{ "shared_memory_size", "1g", F(shared_memory_size), 1073741824 },
+	{ "shared_memory_size", "1025m", F(shared_memory_size), REFUSED },
 	{ "max_body", "0", F(max_body), 0 },
 	{ "max_body", "1", F(max_body), 1 },
 	{ "max_body", "1024", F(max_body), 1024 },
@@ -1060,12 +1065,14 @@ START_TEST(shipped_file)
 	/* The examples that are not defaults. */
 	ck_assert_uint_eq(cfg.workers, 4);
 	ck_assert_uint_eq(cfg.listen_https.n, 1);
+	ck_assert_uint_eq(cfg.listen_metrics.n, 1);
 	ck_assert_uint_eq(cfg.trusted_proxies.n, 1);
 	ck_assert_str_ne(cfg.acme_email, "");
 	ck_assert_str_ne(cfg.acme_ca_file, "");
 	/* As shipped, all commented out, it is all defaults. */
 	ck_assert_msg(load_args(0, (const char *const[]){ "-c", src, NULL }) == 0, "%s: %s", src, err);
 	assert_common_defaults();
+	ck_assert_uint_eq(cfg.listen_metrics.n, 0);
 	ck_assert_uint_eq(cfg.workers, n > 0 ? (uint64_t)n : 1);
 	ck_assert_uint_eq(cfg.listen_https.n, 0);
 	ck_assert_uint_eq(cfg.trusted_proxies.n, 0);

@@ -7,6 +7,8 @@
 Suite *suite_ipc(void);
 Suite *suite_hostname(void);
 Suite *suite_snap(void);
+Suite *suite_shm(void);
+Suite *suite_stats(void);
 Suite *suite_keyring(void);
 Suite *suite_certs(void);
 Suite *suite_store(void);

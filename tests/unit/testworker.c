@@ -16,6 +16,7 @@
 #include "tests/unit/testworker.h"
 
 static struct worker *tw_w;
+static struct shm_wslot tw_stats;	/* the worker's counters, as if the region had come */
 
 void
 tw_worker_init(struct worker *w)
@@ -23,6 +24,8 @@ tw_worker_init(struct worker *w)
 	memset(w, 0, sizeof(*w));
 	ck_assert_ptr_nonnull(w->loop = ev_loop_new());
 	w->bufs.size = BUF_SIZE;
+	memset(&tw_stats, 0, sizeof(tw_stats));
+	w->stats = &tw_stats;
 	tw_w = w;
 }
 

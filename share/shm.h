@@ -1,0 +1,156 @@
+/*
+ * The shared region: its layout, defined once for the master that creates
+ * it (master/stats.c reads it) and the workers that map it read-write.
+ *
+ * One memfd, made by the master at start and handed to every worker after
+ * HELLO, the same one to a respawned worker, so counters outlive workers.
+ * Layout as the snapshot's (share/snap.h): a 128-byte header, a section
+ * table of SHM_SECTIONS_MAX entries at header.section_table_off, then
+ * sections at 64-byte aligned offsets. What the sections leave free, from
+ * header.free_off to header.size, is kept for the keyed per-client table
+ * of rate limits and health (issue 15, point 2): a new section kind, a
+ * minor version.
+ *
+ * No locks: each worker slot has one writer (its worker), which only adds
+ * to its counters with relaxed atomics and sets its gauges; the master only
+ * reads and sums. A worker killed at any instruction holds nothing.
+ */
+#ifndef HALOYD_SHM_H
+#define HALOYD_SHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHM_MAGIC "HLYDSHM1"	/* 8 bytes, no NUL in the region */
+#define SHM_MAJOR 1
+#define SHM_MINOR 0
+#define SHM_SECTIONS_MAX 8
+#define SHM_ALIGN 64		/* a cache line: no two writers share one */
+#define SHM_SIZE_MIN (1u << 20)
+#define SHM_SIZE_MAX (1ull << 30)
+#define SHM_SIZE_DEFAULT (8u << 20)
+#define SHM_WORKERS_MAX 256	/* conf.c's bound on `workers` */
+
+/* Per worker, requests keyed by route store id; later routes go to "other". */
+#define SHM_ROUTES_MAX 128	/* power of two */
+#define SHM_STATUS_CLASSES 6	/* [0] anything outside 100..599, [1..5] 1xx..5xx */
+enum shm_proto { SHM_HTTP10, SHM_HTTP11, SHM_HTTP2, SHM_PROTOS };
+/* Upper bounds in µs of the duration histogram (the Prometheus clients' defaults). */
+#define SHM_DURATION_BUCKETS 11
+#define SHM_DURATION_BOUNDS_US { 5000, 10000, 25000, 50000, 100000, 250000, 500000, \
+	1000000, 2500000, 5000000, 10000000 }
+enum shm_tls { SHM_TLS_FULL, SHM_TLS_RESUMED, SHM_TLS_FAILED, SHM_TLS_KINDS };
+enum shm_acme { SHM_ACME_ISSUED, SHM_ACME_FAILED, SHM_ACME_OUTCOMES };
+
+struct shm_header {
+	char magic[8];
+	uint16_t major;
+	uint16_t minor;
+	uint32_t header_size;	/* 128 */
+	uint64_t size;		/* equals the memfd's size */
+	uint32_t nsections;
+	uint32_t section_table_off;
+	uint32_t nworkers;	/* worker slots in SHM_SEC_WORKERS */
+	uint32_t reserved0;
+	uint64_t free_off;	/* first byte no section uses */
+	uint8_t reserved[80];
+};
+
+enum shm_section_kind {
+	SHM_SEC_MASTER = 1,	/* struct shm_master, one */
+	SHM_SEC_WORKERS,	/* struct shm_wslot[nworkers], by worker index */
+	SHM_SEC__MAX
+};
+
+struct shm_section {
+	uint32_t kind;		/* enum shm_section_kind */
+	uint32_t flags;		/* reserved, 0 */
+	uint32_t entry_size;
+	uint32_t count;
+	uint64_t offset;	/* SHM_ALIGN-aligned */
+	uint64_t size;		/* >= count * entry_size */
+};
+
+/* Counted by the master alone. */
+struct shm_master {
+	uint64_t worker_restarts;
+	uint64_t acme_orders[SHM_ACME_OUTCOMES];
+	uint8_t pad[SHM_ALIGN - 24];
+};
+
+/* A route's requests; route_id 0 is an empty entry. */
+struct shm_route_ctr {
+	uint32_t route_id;	/* store id; set once (release) by the slot's worker */
+	uint32_t reserved;
+	uint64_t requests[SHM_PROTOS][SHM_STATUS_CLASSES];
+};
+
+struct shm_wslot {
+	uint64_t starts;	/* worker processes that served from this slot */
+	uint64_t pid;		/* gauge: the last one */
+	uint64_t connections;	/* gauge: open client connections */
+	uint64_t generation;	/* gauge: the snapshot it serves */
+	uint64_t requests[SHM_PROTOS][SHM_STATUS_CLASSES];
+	uint64_t duration[SHM_DURATION_BUCKETS + 1];	/* not cumulative; last is +Inf */
+	uint64_t duration_us;	/* sum */
+	uint64_t bytes_in;	/* request bodies */
+	uint64_t bytes_out;	/* response bodies */
+	uint64_t connect_failures;
+	uint64_t retries;
+	uint64_t tls[SHM_TLS_KINDS];
+	struct shm_route_ctr noroute;	/* answers given before a route was known */
+	struct shm_route_ctr other;	/* routes past SHM_ROUTES_MAX */
+	struct shm_route_ctr routes[SHM_ROUTES_MAX];	/* open addressing, linear probing */
+} __attribute__((aligned(SHM_ALIGN)));
+
+_Static_assert(sizeof(struct shm_header) == 128, "shm header is 128 bytes");
+_Static_assert(sizeof(struct shm_section) == 32, "shm section entry is 32 bytes");
+_Static_assert(sizeof(struct shm_master) == SHM_ALIGN, "master block is one line");
+_Static_assert(sizeof(struct shm_wslot) % SHM_ALIGN == 0, "slots are whole lines");
+
+/* A mapped region. */
+struct shm {
+	uint8_t *base;
+	size_t size;
+	struct shm_master *master;
+	struct shm_wslot *slots;
+	uint32_t nslots;
+};
+
+/* Master: creates and maps a region of size bytes with nworkers slots; the fd, or -1. */
+int shm_create(size_t size, uint32_t nworkers, struct shm *out, char *err, size_t errlen);
+/* Anyone: maps fd read-write after checking every size and offset against the fd's size. */
+int shm_map(int fd, struct shm *out, char *err, size_t errlen);
+int shm_validate(const void *base, size_t size, char *err, size_t errlen);
+void shm_unmap(struct shm *s);
+/* Bytes a region needs for nworkers slots (without room for later sections). */
+size_t shm_needed(uint32_t nworkers);
+
+/* Worker side: the increments, relaxed atomics on the worker's own slot. */
+static inline void
+shm_add(uint64_t *c, uint64_t n)
+{
+	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+static inline void
+shm_set(uint64_t *c, uint64_t v)
+{
+	__atomic_store_n(c, v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t
+shm_get(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+/* The status class index of an HTTP status. */
+unsigned shm_status_class(unsigned status);
+/* The slot's entry for route_id (never 0), inserted if new; "other" when full. */
+struct shm_route_ctr *shm_route(struct shm_wslot *s, uint32_t route_id);
+/* Counts one finished request in slot s. */
+void shm_count_request(struct shm_wslot *s, uint32_t route_id, enum shm_proto proto,
+    unsigned status, uint64_t duration_us, uint64_t bytes_in, uint64_t bytes_out);
+
+#endif
