@@ -105,6 +105,7 @@ static const char usage_text[] =
     "  --idle-timeout D      100ms..24h    --upgrade-timeout D   1s..168h\n"
     "  --max-body SIZE       bytes, 10k, 5m, 1g; 0 or unlimited: no limit\n"
     "  --https-redirect on|off (default on)  --hsts on|off (default off)\n"
+    "  --compress on|off     gzip, Brotli or zstd as the client accepts (default off)\n"
     "  --proto P             how backends are spoken to: http1 (default), h2c\n"
     "                        (HTTP/2 without TLS), https (HTTP/1.1 over TLS), h2\n"
     "  --backend-ca FILE     CA certificates (PEM) that backend certificates must\n"
@@ -183,6 +184,7 @@ static const struct opt {
 	{ "max-body", 0, 1, OPT_SETTING },
 	{ "https-redirect", 0, 1, OPT_SETTING },
 	{ "hsts", 0, 1, OPT_SETTING },
+	{ "compress", 0, 1, OPT_SETTING },
 	{ "proto", 0, 1, OPT_SETTING },
 	{ "backend-verify", 0, 1, OPT_SETTING },
 	{ "backend-sni", 0, 1, OPT_BACKEND_SNI },

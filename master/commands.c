@@ -184,6 +184,7 @@ static const struct rset_opt {
 	{ "max_body", RSET_SIZE, offsetof(struct store_settings, max_body), 0, 0, 0 },
 	{ "https_redirect", RSET_SWITCH, 0, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, 0 },
 	{ "hsts", RSET_SWITCH, 0, SNAP_ROUTE_HSTS, 1, 0 },
+	{ "compress", RSET_SWITCH, 0, SNAP_ROUTE_COMPRESS, 1, 0 },
 	{ "proto", RSET_PROTO, 0, 0, 0, RSET_ADD },
 	{ "backend_ca", RSET_CA, offsetof(struct store_settings, backend_ca), 0, 0,
 	    RSET_ADD | RSET_TLS },

@@ -140,6 +140,14 @@ static const char *const migrations[] = {
 	"    (length(backend_sni) BETWEEN 1 AND 253 AND proto IN ('https', 'h2')));"
 	"ALTER TABLE routes ADD COLUMN backend_verify INTEGER NOT NULL DEFAULT 1"
 	"  CHECK (backend_verify = 1 OR (backend_verify = 0 AND proto IN ('https', 'h2')));",
+
+	/*
+	 * Version 7: on-the-fly response compression per route (route set
+	 * --compress). A column of its own, as backend_verify, because the
+	 * flags column's CHECK refuses bits it does not know.
+	 */
+	"ALTER TABLE routes ADD COLUMN compress INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (compress IN (0, 1));",
 };
 
 int

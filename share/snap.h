@@ -92,7 +92,8 @@ enum snap_route_flags {
 	SNAP_ROUTE_NO_HTTPS_REDIRECT = 1 << 0,	/* port 80 serves instead of redirecting */
 	SNAP_ROUTE_HSTS = 1 << 1,		/* Strict-Transport-Security on HTTPS answers */
 	SNAP_ROUTE_BACKEND_NO_VERIFY = 1 << 2,	/* TLS to backends skips certificate checks */
-	SNAP_ROUTE_FLAGS_ALL = (1 << 3) - 1,
+	SNAP_ROUTE_COMPRESS = 1 << 3,		/* responses compressed on the fly (worker/compress.c) */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 4) - 1,
 };
 
 /* How a route's backends are spoken to. */

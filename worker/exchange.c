@@ -19,6 +19,7 @@
 #include "share/util.h"
 #include "worker/accesslog.h"
 #include "worker/balance.h"
+#include "worker/compress.h"
 #include "worker/context.h"
 #include "worker/exchange.h"
 #include "worker/forward.h"
@@ -46,6 +47,8 @@ struct exchange {
 	char *replay;			/* the body so far, while a retry may need it */
 	size_t replay_len;
 	const struct msg_head *trailers;	/* the request's end, for a replay */
+	struct compress *cz;		/* the response's compression stage, if any */
+	struct msg_head *end_resp;	/* end_wait: the response's end, held by the open upstream */
 	unsigned status;		/* the final response's, for the log */
 	char host[HOSTNAME_MAX + 1];	/* req.host points here */
 	unsigned too_large : 1;		/* the body crossed max_body: 413, the rest is dropped */
@@ -62,6 +65,8 @@ struct exchange {
 	unsigned grpc : 1;		/* a gRPC call: no response timeout, the idle one from the start */
 	unsigned has_deadline : 1;	/* its grpc-timeout: deadline is when it expires */
 	unsigned opened : 1;		/* a backend stream was opened once: the next is a retry */
+	unsigned end_wait : 1;		/* the backend is done; compressed bytes wait for the sink */
+	unsigned cz_resume : 1;		/* the sink has room: drain the stage (deferred) */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
@@ -77,8 +82,32 @@ ex_free(struct exchange *ex)
 		ex->up_ops->close(ex->up);
 	ev_timer_stop(ex->w->loop, &ex->timer);
 	free(ex->replay);
+	compress_free(ex->cz);
 	snap_unref(ex->req.snap);
 	free(ex);
+}
+
+static void ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status);
+static void ex_rearm(struct exchange *ex);
+
+/* The sink had room again: compressed bytes go first, then the upstream's, or the end. */
+static void
+ex_cz_run(struct exchange *ex)
+{
+	ex->cz_resume = 0;
+	if (compress_drain(ex->cz, ex->ops, ex->arg) == -1) {
+		ex_finish(ex, 0, NULL, 502);
+		return;
+	}
+	if (ex->end_wait) {
+		if (!compress_pending(ex->cz))
+			ex_finish(ex, 1, ex->end_resp, 0);
+		else
+			ex_rearm(ex);	/* the client reads: the idle timeout starts again */
+		return;
+	}
+	if (ex->up != NULL)
+		ex->up_ops->resume(ex->up);
 }
 
 static void
@@ -90,6 +119,10 @@ ex_kick_run(void *arg)
 	ex->kick_pending = 0;
 	if (ex->dead) {
 		ex_free(ex);
+		return;
+	}
+	if (ex->cz_resume) {
+		ex_cz_run(ex);
 		return;
 	}
 	if (ex->too_large) {
@@ -257,8 +290,13 @@ ex_on_head(void *arg, struct msg_head *resp)
 		ex->req_done = 0;	/* the client's bytes flow on until it half-closes */
 		ex->status = 101;
 		ex_log(ex, 101, 0);
-	} else if (resp->status / 100 != 1)
+	} else if (resp->status / 100 != 1) {
 		ex->status = resp->status;
+		if (compress_begin(&ex->cz, ex->req.head, resp, ex->req.route->flags, nobody) == -1) {
+			log_info("backend %u: response head too large to compress", ex->be->id);
+			return -1;
+		}
+	}
 	if (ex->ops->head(ex->arg, resp, nobody) == -1)
 		return -1;
 	if (resp->status / 100 != 1 || ex->pipe) {
@@ -278,6 +316,9 @@ ex_on_body(void *arg, const char *p, size_t n)
 
 	ex->bytes_out += n;
 	ex_rearm(ex);
+	if (ex->cz != NULL)
+		return compress_body(ex->cz, p, n) == -1 ? -1 :
+		    compress_drain(ex->cz, ex->ops, ex->arg);
 	return ex->ops->body(ex->arg, p, n);
 }
 
@@ -293,6 +334,19 @@ ex_on_end(void *arg, struct msg_head *resp)
 {
 	struct exchange *ex = arg;
 
+	if (!ex->pipe && ex->cz != NULL) {
+		compress_end(ex->cz);
+		if (compress_drain(ex->cz, ex->ops, ex->arg) == -1) {
+			ex_finish(ex, 0, NULL, 502);
+			return;
+		}
+		if (compress_pending(ex->cz)) {
+			/* The upstream stays open (resp stays valid) until the sink took the rest. */
+			ex->end_resp = resp;
+			ex->end_wait = 1;
+			return;
+		}
+	}
 	if (!ex->pipe) {
 		ex_finish(ex, 1, resp, 0);
 		return;
@@ -359,7 +413,18 @@ ex_on_room(void *arg)
 {
 	struct exchange *ex = arg;
 
-	return ex->ops != NULL ? ex->ops->room(ex->arg) : 0;
+	if (ex->ops == NULL)
+		return 0;
+	if (ex->cz != NULL) {
+		/* What waits goes first; a sink that failed is failed from the loop. */
+		if (compress_drain(ex->cz, ex->ops, ex->arg) == -1) {
+			ex->cz_resume = 1;
+			ex_kick(ex);
+			return 0;
+		}
+		return compress_room(ex->cz, ex->ops->room(ex->arg));
+	}
+	return ex->ops->room(ex->arg);
 }
 
 static void
@@ -491,6 +556,12 @@ exchange_body_end(struct exchange *ex, const struct msg_head *req)
 void
 exchange_resume(struct exchange *ex)
 {
+	if (ex->cz != NULL) {
+		/* Called inside the session's call: the sink is fed from the loop. */
+		ex->cz_resume = 1;
+		ex_kick(ex);
+		return;
+	}
 	if (ex->up != NULL)
 		ex->up_ops->resume(ex->up);
 }

@@ -29,6 +29,12 @@ Knobs, by path (query parameters as shown):
   /drop               every request is recorded and dropped like that
   /stall-mid-body?ms=N  announces 1000 bytes, sends 100, waits N ms, sends the rest
   /path?ms=N          answers the request path after N ms
+  /page?bytes=N&type=T  N bytes of repetitive HTML/JSON-like text (compresses
+                      well) as type T (default text/html); chunked=1 sends it
+                      chunked; etag=, vary=, cc= (Cache-Control) and ce=
+                      (Content-Encoding) add those headers as given; hex=1: the
+                      body is random hex digits instead (compresses only 2x),
+                      random.Random(N).randbytes(N // 2).hex()
   anything else       200 "backend NAME\n"
 
 Every record also holds "conn", the number of the backend connection it came
@@ -47,6 +53,7 @@ import argparse
 import asyncio
 import json
 import queue
+import random
 import select
 import socket
 import ssl
@@ -216,6 +223,24 @@ class _Handler(BaseHTTPRequestHandler):
             n -= k
             rec["sent"] += k
 
+    def k_page(self, q, rec):
+        n = self._int(q, "bytes", 100000, 0, 1 << 30)
+        ctype = q.get("type", "text/html; charset=utf-8")
+        unit = b'<div class="row">{"id": 12345, "name": "haloyd", "ok": true}</div>\n'
+        body = (unit * (n // len(unit) + 1))[:n]
+        if q.get("hex") == "1":
+            body = random.Random(n).randbytes(n // 2).hex().encode()
+        headers = [(name, q[key]) for key, name in (
+            ("etag", "ETag"), ("vary", "Vary"), ("cc", "Cache-Control"), ("ce", "Content-Encoding"))
+            if key in q]
+        if q.get("chunked") != "1":
+            self._send(200, body, ctype, headers)
+            return
+        self._head(200, [("Content-Type", ctype), ("Transfer-Encoding", "chunked")] + headers)
+        for i in range(0, n, 10000):
+            self._chunk(body[i:i + 10000])
+        self.wfile.write(b"0\r\n\r\n")
+
     def k_headers(self, q, rec):
         self._send(200, json.dumps(rec["headers"]).encode(), "application/json")
 
@@ -329,7 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
         "/close-mid-body": k_close_mid_body, "/big": k_big, "/headers": k_headers,
         "/drip": k_drip, "/then-close": k_then_close, "/close-next": k_close_next,
         "/drop-once": k_drop_once, "/drop": k_drop, "/stall-mid-body": k_stall_mid_body,
-        "/path": k_path,
+        "/path": k_path, "/page": k_page,
     }
 
     def _serve(self):

@@ -13,8 +13,10 @@
  * over 16 KiB not replayed), failures before and after the response head,
  * aborts from either side, max_body, the response and idle timeouts, gRPC
  * calls (idle timeout from the start, request bytes keeping them alive,
- * grpc-timeout as a deadline even while connecting), the upgrade byte pipe, and that the sink is never called from inside the
- * session's own calls.
+ * grpc-timeout as a deadline even while connecting), the upgrade byte pipe,
+ * the compression stage on a route that asks for it (the encoder's last
+ * bytes wait for the sink's room before end), and that the sink is never
+ * called from inside the session's own calls.
  */
 #include "config.h"
 
@@ -24,6 +26,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <zlib.h>
 
 #include "master/snapbuild.h"
 #include "share/evloop.h"
@@ -43,11 +47,13 @@
 static const struct snapb_route x_routes[] = {
 	{ .id = 1, .name = "app.test", .be_first = 0, .be_count = 3 },
 	{ .id = 2, .name = "one.test", .be_first = 3, .be_count = 1 },
+	{ .id = 3, .name = "cz.test", .be_first = 4, .be_count = 1, .flags = SNAP_ROUTE_COMPRESS },
 };
 
 static const struct snapb_host x_hosts[] = {
 	{ .id = 10, .name = "app.test", .route = 0, .kind = SNAP_HOST_EXACT },
 	{ .id = 11, .name = "one.test", .route = 1, .kind = SNAP_HOST_EXACT },
+	{ .id = 12, .name = "cz.test", .route = 2, .kind = SNAP_HOST_EXACT },
 };
 
 static const struct snapb_backend x_backends[] = {
@@ -55,6 +61,7 @@ static const struct snapb_backend x_backends[] = {
 	{ 21, AF_INET, 8021, { 127, 0, 0, 1 } },
 	{ 22, AF_INET, 8022, { 127, 0, 0, 1 } },
 	{ 23, AF_INET, 8023, { 127, 0, 0, 1 } },
+	{ 24, AF_INET, 8024, { 127, 0, 0, 1 } },
 };
 
 static struct worker w;
@@ -500,8 +507,8 @@ static void
 setup(void)
 {
 	struct snapb_input in = {
-		.routes = x_routes, .nroutes = 2, .hosts = x_hosts, .nhosts = 2,
-		.backends = x_backends, .nbackends = 4, .default_route = SNAP_NONE, .generation = 1,
+		.routes = x_routes, .nroutes = 3, .hosts = x_hosts, .nhosts = 3,
+		.backends = x_backends, .nbackends = 5, .default_route = SNAP_NONE, .generation = 1,
 	};
 
 	tw_worker_init(&w);
@@ -721,6 +728,51 @@ START_TEST(ex_backpressure_both_ways)
 	ck_assert_int_eq(sk.ends, 1);
 	ck_assert_uint_eq(sk.body_len, 10);
 	ck_assert_int_eq(memcmp(sk.body, "xyz1234567", 10), 0);
+}
+END_TEST
+
+/* A compressed response: the stage sits between upstream and sink, and end waits for room. */
+START_TEST(ex_compress_stage_waits_for_room)
+{
+	struct exchange *ex = start_ex("GET /p HTTP/1.1\r\nHost: cz.test\r\n"
+	    "Accept-Encoding: gzip\r\n\r\n", "cz.test", 0, NULL);
+	struct ustream *s = streams[0];
+	char text[2000], out[4096];
+	z_stream z = { 0 };
+	size_t k;
+
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(x_end(ex, &reqh), 0);
+	memset(text, 'a', sizeof(text));
+	ck_assert_int_eq(up_head(s, mkresp(200, (int)sizeof(text))), 0);
+	ck_assert_str_eq(field(&resps[0], "content-encoding"), "gzip");
+	ck_assert_int_eq(resps[0].has_length, 0);
+	/* The stage offers less than the sink's room: expansion must fit. */
+	k = up_room(s);
+	ck_assert_uint_gt(k, 0);
+	ck_assert_uint_lt(k, sk.room);
+	ck_assert_int_eq(fire((struct fire){ .kind = F_BODY, .s = s, .p = text,
+	    .n = sizeof(text) }).rc, 0);
+	ck_assert_uint_gt(sk.body_len, 0);	/* flushed at once */
+	/* The sink is full: the backend's end waits, the upstream stays open. */
+	sk.room = 0;
+	up_end(s, &resps[0]);
+	ck_assert_int_eq(sk.ends, 0);
+	ck_assert_int_eq(s->closed, 0);
+	sk.room = 4096;
+	x_resume(ex);	/* the sink is fed from the loop, not from inside this call */
+	spin();
+	ck_assert_int_eq(sk.ends, 1);
+	ck_assert_int_eq(s->closed, 1);
+	ck_assert_int_eq(inflateInit2(&z, 15 + 16), Z_OK);
+	z.next_in = (Bytef *)sk.body;
+	z.avail_in = (uInt)sk.body_len;
+	z.next_out = (Bytef *)out;
+	z.avail_out = sizeof(out);
+	ck_assert_int_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+	ck_assert_uint_eq(sizeof(out) - z.avail_out, sizeof(text));
+	ck_assert_int_eq(memcmp(out, text, sizeof(text)), 0);
+	inflateEnd(&z);
 }
 END_TEST
 
@@ -1527,6 +1579,7 @@ suite_exchange(void)
 	tcase_add_test(tc, ex_timer_waits_for_connect);
 	tcase_add_test(tc, ex_idle_timeout_after_head_cuts);
 	tcase_add_test(tc, ex_trusted_xff_kept);
+	tcase_add_test(tc, ex_compress_stage_waits_for_room);
 	tcase_add_test(tc, ex_grpc_not_cut_by_response_timeout);
 	tcase_add_test(tc, ex_grpc_idle_timeout_before_head_504);
 	tcase_add_test(tc, ex_grpc_request_bytes_keep_it_alive);

@@ -654,7 +654,7 @@ START_TEST(route_set_refused)
 		case 3: bad.upgrade_ms = 0; break;
 		case 4: bad.upgrade_ms = (int64_t)UINT32_MAX + 1; break;
 		case 5: bad.max_body = -2; break;
-		case 6: bad.flags = 8; break;
+		case 6: bad.flags = SNAP_ROUTE_FLAGS_ALL + 1; break;
 		case 7: bad.flags = UINT32_MAX; break;
 		case 8: bad.connect_ms = INT64_MIN; break;
 		}
@@ -663,6 +663,31 @@ START_TEST(route_set_refused)
 	}
 	get("app.example.com", &r);
 	assert_settings(&r.set, &good);
+	store_route_free(&r);
+}
+END_TEST
+
+/* The compress switch is a column of its own: it round-trips, and the flags column keeps its CHECK. */
+START_TEST(route_set_compress)
+{
+	const struct store_settings on = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
+	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_HSTS | SNAP_ROUTE_COMPRESS, 0, NULL, NULL };
+	struct store_settings off = on;
+	struct store_route r;
+
+	open_store();
+	ck_assert_int_eq(add("app.example.com", NULL, NULL, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &on), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT compress FROM routes"), 1);
+	ck_assert_int_eq(raw_int("SELECT flags FROM routes"), SNAP_ROUTE_HSTS);
+	get("app.example.com", &r);
+	assert_settings(&r.set, &on);
+	store_route_free(&r);
+	off.flags = SNAP_ROUTE_HSTS;
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &off), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT compress FROM routes"), 0);
+	get("app.example.com", &r);
+	assert_settings(&r.set, &off);
 	store_route_free(&r);
 }
 END_TEST
@@ -905,6 +930,7 @@ suite_store(void)
 	tcase_add_test(tc, foreach_many);
 	tcase_add_test(tc, route_set_get);
 	tcase_add_test(tc, route_set_refused);
+	tcase_add_test(tc, route_set_compress);
 	tcase_add_test(tc, route_set_foreach);
 	tcase_add_test(tc, migrate_from_v1_keeps_routes);
 	tcase_add_test(tc, route_backend_proto);

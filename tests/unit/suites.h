@@ -35,6 +35,7 @@ Suite *suite_h2scan(void);
 Suite *suite_h2mem(void);
 Suite *suite_buf(void);
 Suite *suite_grpc(void);
+Suite *suite_compress(void);
 Suite *suite_tlsclient(void);
 
 #endif
