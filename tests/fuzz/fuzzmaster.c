@@ -18,14 +18,14 @@
 #include "share/ipc.h"
 #include "tests/fuzz/fuzzmaster.h"
 
-static char fm_dir[64];
+static char fm_dir[128];
 
 static void
 fm_cleanup(void)
 {
-	char cmd[128];
+	char cmd[192];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fm_dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fm_dir);
 	(void)!system(cmd);
 }
 
@@ -39,9 +39,11 @@ fm_fail(const char *what)
 void
 fuzzmaster_init(struct master *m, size_t nworkers, int control)
 {
-	char path[128];
+	char path[192];
+	const char *tmp = getenv("TMPDIR");
 
-	snprintf(fm_dir, sizeof(fm_dir), "/tmp/haloyd-fuzz.XXXXXX");
+	/* tests/fuzz/run gives each harness a TMPDIR of its own and removes it afterwards. */
+	snprintf(fm_dir, sizeof(fm_dir), "%s/haloyd-fuzz.XXXXXX", tmp != NULL ? tmp : "/tmp");
 	if (mkdtemp(fm_dir) == NULL)
 		fm_fail("mkdtemp");
 	atexit(fm_cleanup);
