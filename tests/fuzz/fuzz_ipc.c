@@ -125,11 +125,20 @@ cursor_program(struct rd *r)
 	wb_init(&wb, out, sizeof(out));
 	for (i = 0; i < plen; i++) {
 		switch (prog[i] % 8) {
-		case 0: wb_u8(&wb, cur_u8(&c)); break;
-		case 1: wb_u16(&wb, cur_u16(&c)); break;
-		case 2: wb_u32(&wb, cur_u32(&c)); break;
-		case 3: wb_u64(&wb, cur_u64(&c)); break;
+		case 0:
+			wb_u8(&wb, cur_u8(&c));
+			break;
+		case 1:
+			wb_u16(&wb, cur_u16(&c));
+			break;
+		case 2:
+			wb_u32(&wb, cur_u32(&c));
+			break;
+		case 3:
+			wb_u64(&wb, cur_u64(&c));
+			break;
 		case 4:
+			/* The op's high bits choose the destination size, as handlers' buffers vary. */
 			if (cur_str(&c, str, 1 + prog[i] / 8 * 9 % sizeof(str)) == 0)
 				wb_str(&wb, str);
 			break;
@@ -137,8 +146,12 @@ cursor_program(struct rd *r)
 			n = prog[i] / 8;
 			sink += cur_blob(&c, n) != NULL;
 			break;
-		case 6: sink += (uint64_t)cur_end(&c); break;
-		default: wb_blob(&wb, r->p, r->left < 40 ? r->left : 40); break;
+		case 6:
+			sink += (uint64_t)cur_end(&c);
+			break;
+		default:
+			wb_blob(&wb, r->p, r->left < 40 ? r->left : 40);
+			break;
 		}
 	}
 	sink += wb.len + (uint64_t)wb.bad;
