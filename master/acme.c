@@ -465,7 +465,7 @@ acme_user(const struct master *m)
 	return m->cfg.acme_user;
 }
 
-static const struct proc_role acme_role = {
+const struct proc_role acme_role = {
 	.name = "acme",
 	.title = "acme child",
 	.hello_role = ROLE_ACME,

@@ -17,6 +17,10 @@ struct cur;
 struct ipc_msg;
 struct snapb_chal;
 
+struct proc_role;
+/* The acme child's role in the process table (its messages' table: the IPC fuzzing harness uses it). */
+extern const struct proc_role acme_role;
+
 /* Sets up the context; with `acme on`, prepares STATE_DIR/acme and starts the child. */
 int acme_init(struct master *m);
 /* Asks the child to stop (graceful stop of the master). */

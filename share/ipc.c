@@ -93,7 +93,8 @@ ipc_recv(int sock, struct ipc_msg *m)
 	while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
-	if (n == 0 && !(mh.msg_flags & MSG_CTRUNC))
+	/* The peer closed; an empty record that carries fds is a malformed one, refused below. */
+	if (n == 0 && mh.msg_controllen == 0 && !(mh.msg_flags & MSG_CTRUNC))
 		return 0;
 	nfd = take_fds(&mh, &m->fd);
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfd > 1 ||

@@ -575,7 +575,8 @@ snap_proto_tls(unsigned proto)
 const char *
 snap_string(const struct snap *s, struct snap_str r)
 {
-	return s->sn_strtab + r.off;
+	/* An empty string's offset is not validated (the builder leaves it 0): never read there. */
+	return r.len == 0 ? "" : s->sn_strtab + r.off;
 }
 
 /* Exact or alias, then "*.suffix" for exactly one more label. */

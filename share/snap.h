@@ -190,7 +190,7 @@ uint32_t snap_route_count(const struct snap *s);
 uint32_t snap_backend_count(const struct snap *s);
 const struct snap_route *snap_route_at(const struct snap *s, uint32_t i);
 const struct snap_backend *snap_backend_at(const struct snap *s, uint32_t i);
-/* The NUL-terminated string r refers to. */
+/* The NUL-terminated string r refers to; "" when r is empty, whatever its offset. */
 const char *snap_string(const struct snap *s, struct snap_str r);
 
 /*

@@ -262,6 +262,12 @@ static const struct ipc_handler worker_handlers[] = {
 	{ MSG_W_STOP, IPC_FD_NONE, sizeof(struct msg_stop), sizeof(struct msg_stop), on_stop },
 };
 
+int
+worker_dispatch(struct worker *w, struct ipc_msg *m)
+{
+	return ipc_dispatch(worker_handlers, ARRAY_LEN(worker_handlers), w, m);
+}
+
 static void
 worker_on_parent(struct ev_loop *l, struct ev_io *io, uint32_t events)
 {
@@ -275,7 +281,7 @@ worker_on_parent(struct ev_loop *l, struct ev_io *io, uint32_t events)
 		if (n == -1 && errno == EAGAIN)
 			return;
 		if (n == 1) {
-			if (ipc_dispatch(worker_handlers, ARRAY_LEN(worker_handlers), w, w->rx) == -1)
+			if (worker_dispatch(w, w->rx) == -1)
 				log_warnx("bad message %u from the master", w->rx->h.type);
 			ipc_msg_close_fd(w->rx);
 			continue;

@@ -16,4 +16,13 @@ struct worker_args {
 /* Runs the worker until the master goes away or asks it to stop; returns the exit code. */
 int worker_main(const struct worker_args *a);
 
+struct worker;
+struct ipc_msg;
+/*
+ * One message from the master through the worker's table (type, size and fd
+ * checked, then its handler): what the parent socket's reader calls for each
+ * message, and the IPC fuzzing harness (tests/fuzz) without a socket. 0 or -1.
+ */
+int worker_dispatch(struct worker *w, struct ipc_msg *m);
+
 #endif

@@ -166,6 +166,41 @@ START_TEST(fd_flag_mismatch)
 }
 END_TEST
 
+/*
+ * Found by tests/fuzz/fuzz_ipc: an empty record is what a closed peer's
+ * recvmsg returns too, but one carrying an fd is a record, and the fd must
+ * not stay open in the receiver (a control client could exhaust the
+ * master's descriptors this way).
+ */
+START_TEST(empty_record_with_fd)
+{
+	union { struct cmsghdr c; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	struct iovec iov = { NULL, 0 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	    .msg_controllen = sizeof(u.buf) };
+	int p[2];
+	char c;
+
+	ck_assert_int_eq(pipe(p), 0);
+	memset(&u, 0, sizeof(u));
+	u.c.cmsg_level = SOL_SOCKET;
+	u.c.cmsg_type = SCM_RIGHTS;
+	u.c.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&u.c), &p[1], sizeof(int));
+	ck_assert_int_eq(sendmsg(sv[0], &mh, 0), 0);
+	close(p[1]);
+	ck_assert_int_eq(ipc_recv(sv[1], msg), -1);
+	ck_assert_int_eq(errno, EBADMSG);
+	ck_assert_int_eq(msg->fd, -1);
+	/* The received copy was closed: the pipe's last writer is gone. */
+	ck_assert_int_eq(read(p[0], &c, 1), 0);
+	close(p[0]);
+	/* The peer is still there: an empty record without an fd is not its end either way. */
+	ck_assert_int_eq(ipc_send(sv[0], MSG_W_ACK, 0, 1, NULL, 0, -1), 0);
+	ck_assert_int_eq(ipc_recv(sv[1], msg), 1);
+}
+END_TEST
+
 static int handled;
 
 static int
@@ -316,6 +351,7 @@ suite_ipc(void)
 	tcase_add_test(tc, oversize_refused);
 	tcase_add_test(tc, partial_records_refused);
 	tcase_add_test(tc, fd_flag_mismatch);
+	tcase_add_test(tc, empty_record_with_fd);
 	tcase_add_test(tc, dispatch_checks);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("cursor");

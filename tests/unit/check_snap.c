@@ -878,6 +878,33 @@ memfd_with(const uint8_t *img, size_t size, int seals)
 	return fd;
 }
 
+/*
+ * Found by tests/fuzz/fuzz_snapshot: an empty string's offset is not
+ * validated (the builder leaves it 0, where another string starts), so
+ * snap_string must not read there: it is "" whatever the offset says.
+ */
+START_TEST(empty_strings_read_empty)
+{
+	struct damaged d;
+	struct snap *s = NULL;
+	char err[256] = "";
+	int fd;
+
+	damaged_open(&d);
+	d.routes[1].backend_sni = (struct snap_str){ 0xfffffff0, 0 };
+	d.routes[1].backend_ca = (struct snap_str){ 0, 0 };
+	fix_crc(d.img, d.size);
+	fd = memfd_with(d.img, d.size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+	ck_assert_msg(snap_map(fd, &s, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(snap_string(s, snap_route_at(s, 1)->backend_sni), "");
+	ck_assert_str_eq(snap_string(s, snap_route_at(s, 1)->backend_ca), "");
+	ck_assert_str_eq(snap_string(s, snap_route_at(s, 1)->name), "api.example.com");
+	snap_unref(s);
+	close(fd);
+	free(d.img);
+}
+END_TEST
+
 static void
 expect_map_error(int fd, const char *want)
 {
@@ -1028,6 +1055,7 @@ suite_snap(void)
 	tcase_add_test(tc, bad_sections);
 	tcase_add_test(tc, bad_probes_and_reserved);
 	tcase_add_test(tc, map_refuses_unsealed);
+	tcase_add_test(tc, empty_strings_read_empty);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("scale");
 	tcase_set_timeout(tc, 120);
