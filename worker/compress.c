@@ -488,8 +488,8 @@ compress_new(enum compress_enc enc)
 	if (c == NULL || (c->out.p = malloc(COMPRESS_OUT_MAX)) == NULL)
 		goto fail;
 	c->out.cap = COMPRESS_OUT_MAX;
-	c->codec = compress_codec(enc);
-	if ((c->st = c->codec->init()) == NULL)
+	/* The caller negotiated enc; an encoding without a codec is a broken invariant. */
+	if ((c->codec = compress_codec(enc)) == NULL || (c->st = c->codec->init()) == NULL)
 		goto fail;
 	return c;
 fail:
