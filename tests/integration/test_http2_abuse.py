@@ -23,7 +23,10 @@ import hyperframe.frame
 
 from .harness import DaemonTestCase, unique_host, wait_for
 
-WELL_BEHAVED_S = 2.0      # a concurrent honest request is answered within this
+# A concurrent honest request is answered within this, in the ASan build on 2 shared cores. An
+# attack that provokes resets opens up to the glitch budget (1 000) of requests before its
+# GOAWAY, each through the request step: under load that took 2.2-2.5 s now and then.
+WELL_BEHAVED_S = 3.0
 ATTACK_S = 10.0           # an attack is ended within this
 GLITCH_MAX = 1000         # worker/h2server.c H2_GLITCH_MAX: glitches allowed in one second
 
