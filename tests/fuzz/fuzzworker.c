@@ -32,6 +32,9 @@ static const struct snapb_chal fw_chals[] = {
 
 static const uint8_t fw_key[16] = "fuzz-hash-key-16";
 
+/* The worker's counters, as worker_setup gives them before the shared region comes. */
+static struct shm_wslot fw_stats;
+
 static const struct snapb_input fw_in = {
 	fw_routes, 3, fw_hosts, 5, NULL, 0, fw_chals, 1, SNAP_NONE, 7, 1, fw_key, NULL,
 };
@@ -55,6 +58,8 @@ fuzzworker_init(struct worker *w)
 	int fd;
 
 	memset(w, 0, sizeof(*w));
+	memset(&fw_stats, 0, sizeof(fw_stats));
+	w->stats = &fw_stats;
 	w->bufs.size = BUF_SIZE;
 	w->parent = -1;
 	w->sigfd = -1;
