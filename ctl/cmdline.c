@@ -17,6 +17,7 @@
 
 #include "ctl/cmdline.h"
 #include "share/addr.h"
+#include "share/beaddr.h"
 #include "share/cursor.h"
 #include "share/hostname.h"
 #include "share/msg.h"
@@ -106,6 +107,8 @@ static const char usage_text[] =
     "  --max-body SIZE       bytes, 10k, 5m, 1g; 0 or unlimited: no limit\n"
     "  --https-redirect on|off (default on)  --hsts on|off (default off)\n"
     "  --compress on|off     gzip, Brotli or zstd as the client accepts (default off)\n"
+    "  --balance round-robin|least-in-flight  how the agents of a tunnel:NAME\n"
+    "                        backend share its requests (default least-in-flight)\n"
     "  --proto P             how backends are spoken to: http1 (default), h2c\n"
     "                        (HTTP/2 without TLS), https (HTTP/1.1 over TLS), h2\n"
     "  --backend-ca FILE     CA certificates (PEM) that backend certificates must\n"
@@ -122,8 +125,9 @@ static const char usage_text[] =
     "DOMAIN and be valid now (--force imports an expired one).\n"
     "\n"
     "NAME is a host name (\"*.example.com\" matches one label); BACKEND is\n"
-    "IP:PORT or [IPv6]:PORT. A change is served by every worker when the\n"
-    "command returns 0.\n"
+    "IP:PORT, [IPv6]:PORT, unix:/PATH (a unix socket, path under 108 bytes) or\n"
+    "tunnel:NAME (a reverse tunnel's agents). A change is served by every\n"
+    "worker when the command returns 0.\n"
     "\n"
     "exit status:\n"
     "  0  done\n"
@@ -185,6 +189,7 @@ static const struct opt {
 	{ "https-redirect", 0, 1, OPT_SETTING },
 	{ "hsts", 0, 1, OPT_SETTING },
 	{ "compress", 0, 1, OPT_SETTING },
+	{ "balance", 0, 1, OPT_SETTING },
 	{ "proto", 0, 1, OPT_SETTING },
 	{ "backend-verify", 0, 1, OPT_SETTING },
 	{ "backend-sni", 0, 1, OPT_BACKEND_SNI },
@@ -258,8 +263,9 @@ opt_setting(struct cmdline *cl, const char *option, const char *val)
 {
 	size_t n = strlen(val);
 
+	/* '-' for words such as round-robin; the master refuses a misplaced one. */
 	if (n == 0 || n > CMDLINE_VALUE_MAX || strspn(val, "0123456789abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != n)
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != n)
 		return cmdline_error(cl, CTL_EINVAL, "--%s: invalid value '%.64s'", option, val);
 	return opt_setting_put(cl, option, val);
 }
@@ -403,9 +409,8 @@ spec_nargs(const struct cmd_spec *s)
 static int
 arg_encode(struct cmdline *cl, struct wbuf *w, enum arg_kind kind, const char *raw)
 {
-	char name[HOSTNAME_MAX + 1], be[ADDR_STR_MAX];
-	struct sockaddr_storage ss;
-	socklen_t len;
+	char name[HOSTNAME_MAX + 1], be[BEADDR_STR_MAX], err[300];
+	struct beaddr ba;
 
 	if (kind == ARG_NAME) {
 		if (strlen(raw) >= MSG_STR_MAX || hostname_normalize_name(raw, name) == -1)
@@ -413,10 +418,12 @@ arg_encode(struct cmdline *cl, struct wbuf *w, enum arg_kind kind, const char *r
 		wb_str(w, name);
 		return CTL_OK;
 	}
-	if (strlen(raw) >= MSG_STR_MAX || addr_parse(raw, &ss, &len) == -1 ||
-	    addr_format((struct sockaddr *)&ss, be, sizeof(be)) == -1)
-		return cmdline_error(cl, CTL_EINVAL,
-		    "invalid backend '%.100s': use IP:PORT or [IPv6]:PORT", raw);
+	if (strlen(raw) >= MSG_STR_MAX)
+		return cmdline_error(cl, CTL_EINVAL, "invalid backend '%.100s...': too long", raw);
+	if (beaddr_parse(raw, &ba, err, sizeof(err)) == -1)
+		return cmdline_error(cl, CTL_EINVAL, "%s", err);
+	if (beaddr_format(&ba, be, sizeof(be)) == -1)
+		return cmdline_error(cl, CTL_EINVAL, "invalid backend '%.100s'", raw);
 	wb_str(w, be);
 	return CTL_OK;
 }

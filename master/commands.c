@@ -25,6 +25,7 @@
 #include "master/store.h"
 #include "master/workers.h"
 #include "share/addr.h"
+#include "share/beaddr.h"
 #include "share/cursor.h"
 #include "share/hostname.h"
 #include "share/ipc.h"
@@ -53,18 +54,18 @@ arg_name(struct cur *c, struct cclient *cl, char *out)
 	return 0;
 }
 
-/* Reads an "ip:port" backend and prints it back canonically into out. */
+/* Reads a backend (any form of share/beaddr.h) and prints it back canonically into out. */
 static int
 arg_backend(struct cur *c, struct cclient *cl, char *out)
 {
-	char raw[MSG_STR_MAX];
-	struct sockaddr_storage ss;
-	socklen_t len;
+	char raw[MSG_STR_MAX], err[300] = "invalid backend";
+	struct beaddr b;
 
 	if (cur_str(c, raw, sizeof(raw)) == -1)
 		return -2;
-	if (addr_parse(raw, &ss, &len) == -1 || addr_format((struct sockaddr *)&ss, out, ADDR_STR_MAX) == -1) {
-		control_reply_fail(cl, CTL_EINVAL, "invalid backend '%.100s': use IP:PORT or [IPv6]:PORT", raw);
+	if (beaddr_parse(raw, &b, err, sizeof(err)) == -1 ||
+	    beaddr_format(&b, out, BEADDR_STR_MAX) == -1) {
+		control_reply_fail(cl, CTL_EINVAL, "%s", err);
 		return -1;
 	}
 	return 0;
@@ -138,7 +139,7 @@ cmd_alias(struct master *m, struct cclient *cl, struct cur *c, int add)
 static int
 cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 {
-	char route[HOSTNAME_MAX + 1], be[ADDR_STR_MAX], what[400], done[400];
+	char route[HOSTNAME_MAX + 1], be[BEADDR_STR_MAX], what[420], done[420];
 	int rc;
 
 	if ((rc = arg_name(c, cl, route)) != 0 || (rc = arg_backend(c, cl, be)) != 0)
@@ -157,7 +158,7 @@ cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 
 /* --- route set */
 
-enum rset_kind { RSET_DURATION, RSET_SIZE, RSET_SWITCH, RSET_PROTO, RSET_CA, RSET_SNI };
+enum rset_kind { RSET_DURATION, RSET_SIZE, RSET_SWITCH, RSET_PROTO, RSET_CA, RSET_SNI, RSET_BALANCE };
 
 enum rset_flags {
 	RSET_ADD = 1,		/* route add takes it too (the backend protocol settings) */
@@ -185,6 +186,8 @@ static const struct rset_opt {
 	{ "https_redirect", RSET_SWITCH, 0, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, 0 },
 	{ "hsts", RSET_SWITCH, 0, SNAP_ROUTE_HSTS, 1, 0 },
 	{ "compress", RSET_SWITCH, 0, SNAP_ROUTE_COMPRESS, 1, 0 },
+	/* Only how the tunnel process picks among the agents of a tunnel, so far. */
+	{ "balance", RSET_BALANCE, 0, SNAP_ROUTE_BALANCE_RR, 0, 0 },
 	{ "proto", RSET_PROTO, 0, 0, 0, RSET_ADD },
 	{ "backend_ca", RSET_CA, offsetof(struct store_settings, backend_ca), 0, 0,
 	    RSET_ADD | RSET_TLS },
@@ -288,6 +291,14 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 	case RSET_CA:
 	case RSET_SNI:
 		return rset_string(ch, val, err, errlen);
+	case RSET_BALANCE:
+		if (strcmp(val, "round-robin") != 0 && strcmp(val, "least-in-flight") != 0) {
+			snprintf(err, errlen, "balance: invalid value '%.64s': use round-robin, "
+			    "least-in-flight or default", val);
+			return -1;
+		}
+		*v = strcmp(val, "round-robin") == 0;
+		return 0;
 	case RSET_PROTO:
 		if ((p = snap_proto_parse(val)) == -1) {
 			snprintf(err, errlen, "proto: invalid value '%.64s': use http1, h2c, https, "
@@ -381,6 +392,11 @@ rset_apply(struct store_settings *set, struct rset_change *ch)
 		free(*str);
 		*str = ch->s;
 		ch->s = NULL;
+	} else if (o->kind == RSET_BALANCE) {
+		if (ch->v == 1)
+			set->flags |= o->flag;
+		else
+			set->flags &= ~o->flag;
 	} else if (o->kind != RSET_SWITCH)
 		memcpy((char *)set + o->off, &ch->v, sizeof(ch->v));
 	/* A switch's default is the built-in behaviour: its flag clear. */
@@ -446,6 +462,10 @@ rset_format(const struct rset_opt *o, const struct store_settings *set, char *bu
 	if (o->kind == RSET_SWITCH) {
 		snprintf(buf, len, "%s", ((set->flags & o->flag) != 0) == o->set_by ? "on" :
 		    full && (o->flags & RSET_TLS) ? "off (INSECURE)" : "off");
+		return (set->flags & o->flag) != 0;
+	}
+	if (o->kind == RSET_BALANCE) {
+		snprintf(buf, len, "%s", (set->flags & o->flag) ? "round-robin" : "least-in-flight");
 		return (set->flags & o->flag) != 0;
 	}
 	if (o->kind == RSET_PROTO) {
@@ -546,7 +566,7 @@ out:
 /* Reads route add's aliases and backends into the caller's arrays. */
 static int
 route_add_lists(struct cur *c, struct cclient *cl, char (*names)[HOSTNAME_MAX + 1],
-    uint16_t *na, char (*bes)[ADDR_STR_MAX], uint16_t *nb)
+    uint16_t *na, char (*bes)[BEADDR_STR_MAX], uint16_t *nb)
 {
 	uint16_t i;
 	int rc;
@@ -569,7 +589,7 @@ int
 commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char names[ROUTE_MAX_ALIASES][HOSTNAME_MAX + 1];
-	char bes[ROUTE_MAX_BACKENDS][ADDR_STR_MAX];
+	char bes[ROUTE_MAX_BACKENDS][BEADDR_STR_MAX];
 	const char *aliasp[ROUTE_MAX_ALIASES], *bep[ROUTE_MAX_BACKENDS];
 	char name[HOSTNAME_MAX + 1], done[400], err[300];
 	struct rset_change ch[ROUTE_SET_MAX];

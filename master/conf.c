@@ -70,6 +70,7 @@ static const struct opt opts[] = {
 	{ "acme_backoff_max", OPT_DURATION, O(acme_backoff_max_ms), 1000, 604800000 },
 	{ "shared_memory_size", OPT_SIZE, O(shared_memory_size), SHM_SIZE_MIN, SHM_SIZE_MAX },
 	{ "listen_metrics", OPT_ADDRLIST, O(listen_metrics), 0, 0 },
+	{ "listen_tunnel", OPT_STR, O(listen_tunnel), 0, 0 },
 };
 #undef O
 
@@ -476,6 +477,7 @@ conf_free(struct conf *cfg)
 	list_clear(&cfg->listen_metrics);
 	list_clear(&cfg->trusted_proxies);
 	free(cfg->error_pages);
+	free(cfg->listen_tunnel);
 	free(cfg->acme_directory);
 	free(cfg->acme_email);
 	free(cfg->acme_ca_file);

@@ -56,6 +56,8 @@ struct conf {
 	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
 	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */
 	struct conf_list listen_metrics;	/* GET /metrics, served by the master (master/metrics.c) */
+	char *listen_tunnel;		/* reverse tunnels' TLS listener, or NULL; set: workers reach
+					 * tunnel backends over RUNTIME_DIR/TUNNEL_HOP_SOCK */
 	int verbose;
 	int test_only;
 	char renamed[160];		/* "old is now new" for the log, when an old name was used */			/* -t: check the configuration and exit */

@@ -23,6 +23,7 @@
 #include "master/store.h"
 #include "master/workers.h"
 #include "share/addr.h"
+#include "share/beaddr.h"
 #include "share/hostname.h"
 #include "share/log.h"
 #include "share/snap.h"
@@ -91,25 +92,34 @@ build_host(struct build *b, int64_t id, const char *name, uint32_t route, int al
 static int
 build_backend(struct build *b, int64_t id, const char *addr)
 {
-	struct sockaddr_storage ss;
 	struct snapb_backend *be;
-	socklen_t len;
+	struct beaddr ba;
+	char err[300];
 
-	if (addr_parse(addr, &ss, &len) == -1) {
-		log_warnx("store holds a bad backend address '%s'; skipped", addr);
+	if (beaddr_parse(addr, &ba, err, sizeof(err)) == -1) {
+		log_warnx("store holds a bad backend (%s); skipped", err);
 		return 0;
 	}
 	GROW(b, backends, nbackends, capbackends);
 	be = &b->backends[b->nbackends++];
 	memset(be, 0, sizeof(*be));
 	be->id = (uint32_t)id;
-	be->family = ss.ss_family;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	if (ba.kind != BEADDR_IP) {
+		be->family = ba.kind == BEADDR_UNIX ? AF_UNIX : AF_UNSPEC;
+		be->flags = ba.kind == BEADDR_TUNNEL ? SNAP_BACKEND_TUNNEL : 0;
+		if ((be->name = build_name(b, ba.name)) == NULL) {
+			b->failed = 1;
+			return -1;
+		}
+		return 0;
+	}
+	be->family = ba.ss.ss_family;
+	if (ba.ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ba.ss;
 		be->port = ntohs(sin->sin_port);
 		memcpy(be->addr, &sin->sin_addr, 4);
 	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ba.ss;
 		be->port = ntohs(sin6->sin6_port);
 		memcpy(be->addr, &sin6->sin6_addr, 16);
 	}

@@ -148,6 +148,34 @@ static const char *const migrations[] = {
 	 */
 	"ALTER TABLE routes ADD COLUMN compress INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (compress IN (0, 1));",
+
+	/*
+	 * Version 8: backends that are not IP:PORT (share/beaddr.h):
+	 * "unix:/path" (a path of up to 107 bytes) and "tunnel:NAME", so addr
+	 * takes up to 112 bytes. SQLite cannot change a CHECK in place: the
+	 * table is rebuilt with the same rows and ids, and its AUTOINCREMENT
+	 * counter is carried over first (DROP TABLE deletes the old table's
+	 * sqlite_sequence row and ALTER TABLE RENAME renames the new one), so
+	 * an id is still never reused. Routes get the balance setting among
+	 * the agents of a tunnel (route set --balance): its own column, as
+	 * compress, since the flags column refuses bits it does not know.
+	 */
+	"CREATE TABLE backends_v8 ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  route_id INTEGER NOT NULL REFERENCES routes(id) ON DELETE CASCADE,"
+	"  addr TEXT NOT NULL CHECK (length(addr) BETWEEN 1 AND 119),"
+	"  position INTEGER NOT NULL CHECK (position >= 0),"
+	"  UNIQUE (route_id, addr)"
+	");"
+	"INSERT INTO backends_v8(id, route_id, addr, position)"
+	"  SELECT id, route_id, addr, position FROM backends;"
+	"DELETE FROM sqlite_sequence WHERE name = 'backends_v8';"
+	"UPDATE sqlite_sequence SET name = 'backends_v8' WHERE name = 'backends';"
+	"DROP TABLE backends;"
+	"ALTER TABLE backends_v8 RENAME TO backends;"
+	"CREATE UNIQUE INDEX backends_route_position ON backends(route_id, position);"
+	"ALTER TABLE routes ADD COLUMN balance TEXT NOT NULL DEFAULT 'least-in-flight'"
+	"  CHECK (balance IN ('least-in-flight', 'round-robin'));",
 };
 
 int

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "master/snapbuild.h"
+#include "share/beaddr.h"
 #include "share/hash.h"
 #include "share/hostname.h"
 #include "share/snap.h"
@@ -155,7 +156,35 @@ sb_check_hosts(struct sb *b)
 	return 0;
 }
 
-/* Open addressing at load <= 0.5: the next power of two >= 2n, at least 8. */
+/* Backends: one of the three kinds of share/snap.h, with the string the reader will check. */
+static int
+sb_check_backends(struct sb *b)
+{
+	const struct snapb_backend *be;
+	size_t len;
+	uint32_t i;
+
+	for (i = 0; i < b->in->nbackends; i++) {
+		be = &b->in->backends[i];
+		len = be->name != NULL ? strlen(be->name) : 0;
+		if ((be->family == AF_INET || be->family == AF_INET6) && be->flags == 0 &&
+		    len == 0)
+			continue;
+		if (be->family == AF_UNIX && be->flags == 0 && beaddr_unix_path_ok(be->name, len)) {
+			b->strtab_size += len + 1;
+			continue;
+		}
+		if (be->family == AF_UNSPEC && be->flags == SNAP_BACKEND_TUNNEL &&
+		    beaddr_tunnel_name_ok(be->name, len)) {
+			b->strtab_size += len + 1;
+			continue;
+		}
+		return sb_fail(b, "backend %u: bad kind (family %u, flags %#x) or name", i,
+		    be->family, be->flags);
+	}
+	return 0;
+}
+
 /* ACME challenges: the master checked them; the reader's limits hold here too. */
 static int
 sb_check_chals(struct sb *b)
@@ -177,6 +206,7 @@ sb_check_chals(struct sb *b)
 	return 0;
 }
 
+/* Open addressing at load <= 0.5: the next power of two >= 2n, at least 8. */
 static uint64_t
 sb_slots(uint64_t n)
 {
@@ -310,11 +340,13 @@ sb_fill_routes(struct sb *b)
 	for (i = 0; i < b->in->nbackends; i++) {
 		const struct snapb_backend *be = &b->in->backends[i];
 
-		if (be->family != AF_INET && be->family != AF_INET6)
-			return sb_fail(b, "backend %u: bad address family %u", i, be->family);
 		b->backends[i] = (struct snap_backend){ .id = be->id, .family = be->family,
-		    .port = be->port, .route = SNAP_NONE };
-		memcpy(b->backends[i].addr, be->addr, sizeof(be->addr));
+		    .route = SNAP_NONE, .flags = be->flags };
+		if (be->family == AF_INET || be->family == AF_INET6) {
+			b->backends[i].port = be->port;
+			memcpy(b->backends[i].addr, be->addr, sizeof(be->addr));
+		} else
+			b->backends[i].name = sb_string(b, be->name);
 	}
 	for (i = 0; i < b->in->nroutes; i++) {
 		in = &b->in->routes[i];
@@ -402,8 +434,8 @@ sb_make(struct sb *b, const uint8_t key[16])
 {
 	uint32_t i;
 
-	if (sb_check_routes(b) == -1 || sb_check_hosts(b) == -1 || sb_check_chals(b) == -1 ||
-	    sb_layout(b) == -1)
+	if (sb_check_routes(b) == -1 || sb_check_hosts(b) == -1 || sb_check_backends(b) == -1 ||
+	    sb_check_chals(b) == -1 || sb_layout(b) == -1)
 		return -1;
 	/* One buffer for the whole image: nothing is allocated per route. */
 	if ((b->img = calloc(1, b->size)) == NULL)

@@ -30,9 +30,11 @@ struct snapb_host {
 
 struct snapb_backend {
 	uint32_t id;		/* store id */
-	uint16_t family;	/* AF_INET / AF_INET6 */
+	uint16_t family;	/* AF_INET / AF_INET6, AF_UNIX, AF_UNSPEC for a tunnel */
 	uint16_t port;		/* host byte order */
 	uint8_t addr[16];
+	uint32_t flags;		/* enum snap_backend_flags: SNAP_BACKEND_TUNNEL */
+	const char *name;	/* AF_UNIX: the path; a tunnel: its name; else NULL */
 };
 
 struct snapb_chal {

@@ -20,6 +20,7 @@
 #include "share/ipc.h"
 #include "share/log.h"
 #include "share/msg.h"
+#include "share/paths.h"
 #include "share/util.h"
 
 #define BACKOFF_MIN_MS 100
@@ -72,6 +73,14 @@ worker_send_config(struct mworker *wk)
 
 	_Static_assert(sizeof(struct addr_cidr) == 20, "msg.h counts 20 bytes per block");
 	_Static_assert(CONFIG_LIST_MAX <= MSG_WCONFIG_TRUSTED_MAX, "trusted proxies fit");
+	/* The path only: the tunnel process (another child) binds nothing here. */
+	if (cf->listen_tunnel != NULL && cf->listen_tunnel[0] != '\0' &&
+	    (size_t)snprintf(w.tunnel_hop, sizeof(w.tunnel_hop), "%s/%s", cf->runtime_dir,
+	    TUNNEL_HOP_SOCK) >= sizeof(w.tunnel_hop)) {
+		log_warnx("runtime_dir %s: %s/%s does not fit a unix socket path", cf->runtime_dir,
+		    cf->runtime_dir, TUNNEL_HOP_SOCK);
+		w.tunnel_hop[0] = '\0';
+	}
 	wb_init(&b, buf, sizeof(buf));
 	wb_blob(&b, &w, sizeof(w));
 	for (i = 0; i < cf->trusted_proxies.n; i++) {

@@ -170,6 +170,8 @@ struct msg_wconfig {
 	uint32_t access_log_sample;	/* log one request in N */
 	uint32_t http2;			/* 0 off, 1: ALPN h2 on HTTPS, prior knowledge on plain */
 	uint32_t h2_max_streams;	/* SETTINGS_MAX_CONCURRENT_STREAMS */
+	char tunnel_hop[108];		/* RUNTIME_DIR/tunnel.sock when listen_tunnel is set,
+					 * else "": where tunnel backends are reached */
 	uint32_t ntrusted;		/* trusted proxy blocks after this struct */
 };
 

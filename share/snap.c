@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "share/beaddr.h"
 #include "share/hash.h"
 #include "share/hostname.h"
 #include "share/snap.h"
@@ -298,6 +299,24 @@ snap_check_routes(const struct snap *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* An IP backend has no name; a unix one a path, a tunnel a name, and neither an address. */
+static int
+snap_check_backend_kind(const struct snap *v, const struct snap_backend *b)
+{
+	const char *name;
+
+	if (b->family == AF_INET || b->family == AF_INET6)
+		return b->flags == 0 && b->name.len == 0 ? 0 : -1;
+	if (b->port != 0 || !util_all_zero(b->addr, sizeof(b->addr)) || !snap_str_ok(v, b->name))
+		return -1;
+	name = v->sn_strtab + b->name.off;
+	if (b->family == AF_UNIX && b->flags == 0)
+		return beaddr_unix_path_ok(name, b->name.len) ? 0 : -1;
+	if (b->family == AF_UNSPEC && b->flags == SNAP_BACKEND_TUNNEL)
+		return beaddr_tunnel_name_ok(name, b->name.len) ? 0 : -1;
+	return -1;
+}
+
 static int
 snap_check_backends(const struct snap *v, char *err, size_t errlen)
 {
@@ -309,10 +328,12 @@ snap_check_backends(const struct snap *v, char *err, size_t errlen)
 		if (b->route >= v->sn_nroutes)
 			return util_errf(err, errlen, "backend %u: route %u out of range", i,
 			    b->route);
-		if (b->family != AF_INET && b->family != AF_INET6)
-			return util_errf(err, errlen, "backend %u: bad family %u", i, b->family);
-		if (b->flags != 0)
-			return util_errf(err, errlen, "backend %u: reserved flags set", i);
+		if (b->flags & ~(uint32_t)SNAP_BACKEND_FLAGS_ALL)
+			return util_errf(err, errlen, "backend %u: unknown flags %#x", i, b->flags);
+		if (snap_check_backend_kind(v, b) == -1)
+			return util_errf(err, errlen, "backend %u: bad kind (family %u, flags %#x) "
+			    "or name string (%u, %u)", i, b->family, b->flags, b->name.off,
+			    b->name.len);
 	}
 	return 0;
 }

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC "HLYDSNAP"	/* 8 bytes, no NUL in the image */
-#define SNAP_MAJOR 2
+#define SNAP_MAJOR 3
 #define SNAP_MINOR 0
 #define SNAP_NONE 0xffffffffu	/* "no index" in any u32 index field */
 #define SNAP_MAX_SIZE (1ull << 32)
@@ -93,7 +93,10 @@ enum snap_route_flags {
 	SNAP_ROUTE_HSTS = 1 << 1,		/* Strict-Transport-Security on HTTPS answers */
 	SNAP_ROUTE_BACKEND_NO_VERIFY = 1 << 2,	/* TLS to backends skips certificate checks */
 	SNAP_ROUTE_COMPRESS = 1 << 3,		/* responses compressed on the fly (worker/compress.c) */
-	SNAP_ROUTE_FLAGS_ALL = (1 << 4) - 1,
+	SNAP_ROUTE_BALANCE_RR = 1 << 4,		/* round-robin among the agents of a tunnel
+						 * (the tunnel process's choice); clear:
+						 * least-in-flight */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 5) - 1,
 };
 
 /* How a route's backends are spoken to. */
@@ -131,13 +134,26 @@ struct snap_route {
 	struct snap_str backend_ca;	/* PEM trust anchors for backends; empty: system roots */
 };
 
+enum snap_backend_flags {
+	SNAP_BACKEND_TUNNEL = 1 << 0,	/* a reverse tunnel's name (family AF_UNSPEC): reached
+					 * over the local hop to the tunnel process */
+	SNAP_BACKEND_FLAGS_ALL = (1 << 1) - 1,
+};
+
+/*
+ * Three kinds: an IP address (AF_INET/AF_INET6, port, addr; name empty),
+ * a unix socket (AF_UNIX; name its absolute path, < 108 bytes; port and
+ * addr 0) and a tunnel (AF_UNSPEC with SNAP_BACKEND_TUNNEL; name the
+ * tunnel's, the rule of share/beaddr.h; port and addr 0).
+ */
 struct snap_backend {
 	uint32_t id;		/* store id: keys upstream pools and health */
-	uint16_t family;	/* AF_INET or AF_INET6 */
+	uint16_t family;	/* AF_INET, AF_INET6, AF_UNIX or AF_UNSPEC (a tunnel) */
 	uint16_t port;		/* host byte order */
 	uint8_t addr[16];	/* 4 bytes used for AF_INET */
 	uint32_t route;		/* index of the owning route */
-	uint32_t flags;		/* reserved, 0 */
+	uint32_t flags;		/* enum snap_backend_flags */
+	struct snap_str name;	/* unix: the path; tunnel: its name; else empty */
 };
 
 /*
@@ -159,7 +175,7 @@ _Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
 _Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
 _Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
 _Static_assert(sizeof(struct snap_route) == 72, "route entry is 72 bytes");
-_Static_assert(sizeof(struct snap_backend) == 32, "backend entry is 32 bytes");
+_Static_assert(sizeof(struct snap_backend) == 40, "backend entry is 40 bytes");
 _Static_assert(sizeof(struct snap_chal) == 16, "challenge entry is 16 bytes");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the image is read in place");
 

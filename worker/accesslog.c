@@ -73,10 +73,18 @@ accesslog_local(struct worker *w, const struct msg_head *req, const char *host,
 }
 
 void
-accesslog_backend(const struct snap_backend *b, char *buf, size_t len)
+accesslog_backend(const struct snap *s, const struct snap_backend *b, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 
+	if (b->family == AF_UNIX) {
+		snprintf(buf, len, "unix:%s", snap_string(s, b->name));
+		return;
+	}
+	if (b->flags & SNAP_BACKEND_TUNNEL) {
+		snprintf(buf, len, "tunnel:%s", snap_string(s, b->name));
+		return;
+	}
 	if (inet_ntop(b->family, b->addr, ip, sizeof(ip)) == NULL)
 		util_strlcpy(ip, "?", sizeof(ip));
 	if (b->family == AF_INET6)

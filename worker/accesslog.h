@@ -7,6 +7,7 @@
 
 struct worker;
 struct msg_head;
+struct snap;
 struct snap_backend;
 
 struct accesslog_entry {
@@ -25,7 +26,11 @@ void accesslog_write(struct worker *w, const struct accesslog_entry *e);
 /* The entry for an answer of our own (no backend reached): error pages, redirects, ACME. */
 void accesslog_local(struct worker *w, const struct msg_head *req, const char *host,
     uint32_t route_id, unsigned status, uint64_t start_us);
-/* "ip:port" of a snapshot backend. */
-void accesslog_backend(const struct snap_backend *b, char *buf, size_t len);
+/*
+ * A snapshot backend as haloyd-ctl writes it: "ip:port", "[ip6]:port",
+ * "unix:/path" or "tunnel:NAME" (BEADDR_STR_MAX bytes hold any).
+ */
+void accesslog_backend(const struct snap *s, const struct snap_backend *b, char *buf,
+    size_t len);
 
 #endif

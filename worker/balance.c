@@ -86,6 +86,7 @@ balance_backend_fault(int err)
 	switch (err) {
 	case ECONNREFUSED: case ETIMEDOUT: case EHOSTUNREACH: case ENETUNREACH:
 	case ECONNRESET: case EHOSTDOWN: case ENETDOWN:
+	case ENOENT:	/* a unix backend's socket file is missing: nothing listens */
 		return 1;
 	default:
 		return 0;

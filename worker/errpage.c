@@ -43,6 +43,12 @@ errpage_reason(unsigned status)
 	}
 }
 
+const char *
+errpage_retry_after(unsigned status)
+{
+	return status == 503 ? "5" : NULL;
+}
+
 static int
 errpage_index(unsigned status)
 {

@@ -34,6 +34,12 @@ void errpage_free(struct errpages *p);
 const char *errpage_body(const struct errpages *p, unsigned status, enum errpage_kind kind,
     char *buf, size_t buflen, size_t *len);
 
+/*
+ * The Retry-After value our own answer with status carries, or NULL: a 503
+ * says the backend (a tunnel, the tunnel process) may be back in a moment.
+ */
+const char *errpage_retry_after(unsigned status);
+
 /* The reason phrase of a status we answer with. */
 const char *errpage_reason(unsigned status);
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "share/beaddr.h"
 #include "share/hostname.h"
 #include "share/log.h"
 #include "share/snap.h"
@@ -38,7 +39,8 @@ struct exchange {
 	struct exchange_req req;
 	const struct sink_ops *ops;
 	void *arg;
-	const struct upstream_ops *up_ops;
+	const struct upstream_ops *route_ops;	/* the route's protocol; a tunnel's is HTTP/2 */
+	const struct upstream_ops *up_ops;	/* what opened up */
 	struct ustream *up;
 	const struct snap_backend *be;
 	struct ev_timer timer;
@@ -67,6 +69,7 @@ struct exchange {
 	unsigned opened : 1;		/* a backend stream was opened once: the next is a retry */
 	unsigned end_wait : 1;		/* the backend is done; compressed bytes wait for the sink */
 	unsigned cz_resume : 1;		/* the sink has room: drain the stage (deferred) */
+	unsigned hop_down : 1;		/* the last failure: no tunnel process on the hop (503) */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
@@ -145,17 +148,26 @@ ex_kick(struct exchange *ex)
 	(void)ev_defer_once(ex->w->loop, ex_kick_run, ex, &ex->kick_pending);
 }
 
+/* The backend as the logs name it: "ip:port", "unix:/path", "tunnel:NAME". */
+static const char *
+ex_be_name(const struct exchange *ex, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (ex->be != NULL)
+		accesslog_backend(ex->req.snap, ex->be, buf, len);
+	return buf;
+}
+
 /* local: the status is an answer of ours (the sink answers it), not the backend's. */
 static void
 ex_log(struct exchange *ex, unsigned status, int local)
 {
-	char be[ADDR_STR_MAX] = "";
+	char be[BEADDR_STR_MAX];
 
 	if (ex->logged)
 		return;
 	ex->logged = 1;
-	if (ex->be != NULL)
-		accesslog_backend(ex->be, be, sizeof(be));
+	ex_be_name(ex, be, sizeof(be));
 	accesslog_write(ex->w, &(struct accesslog_entry){
 	    .req = ex->req.head, .host = ex->req.host, .backend = be, .request_id = ex->reqid,
 	    .status = status, .local = local, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
@@ -217,14 +229,17 @@ static void
 ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 {
 	struct exchange *ex = t->arg;
+	char be[BEADDR_STR_MAX];
 
 	(void)l;
 	if (ex->dead)
 		return;
 	if (ex->has_deadline && ev_now(ex->w->loop) >= ex->deadline)
-		log_info("backend %u: the call's grpc-timeout passed", ex->be->id);
+		log_info("backend %u (%s): the call's grpc-timeout passed", ex->be->id,
+		    ex_be_name(ex, be, sizeof(be)));
 	else if (!ex->pipe)
-		log_info("backend %u: no answer in time", ex->be->id);
+		log_info("backend %u (%s): no answer in time", ex->be->id,
+		    ex_be_name(ex, be, sizeof(be)));
 	ex_finish(ex, 0, NULL, 504);
 }
 
@@ -237,6 +252,54 @@ ex_replay(struct exchange *ex)
 	if (ex->req_done && ex->up_ops->end(ex->up, ex->trailers) == -1)
 		return -1;
 	return 0;
+}
+
+/* What a route answers when no backend is left: 503 while the tunnel hop is down. */
+static unsigned
+ex_none_left(const struct exchange *ex)
+{
+	return ex->hop_down ? 503 : 502;
+}
+
+/*
+ * The upstream for be: a tunnel is reached over the hop with HTTP/2
+ * whatever the route's protocol (the tunnel's own leg is HTTP/2); NULL for
+ * an upgrade, which has no form over a tunnel yet.
+ */
+static const struct upstream_ops *
+ex_ops_for(struct exchange *ex, const struct snap_backend *be)
+{
+	char name[BEADDR_STR_MAX];
+
+	if (!(be->flags & SNAP_BACKEND_TUNNEL))
+		return ex->route_ops;
+	if (ex->req.head->upgrade || ex->req.head->method == MSG_M_CONNECT) {
+		log_info("backend %u (%s): no WebSocket or other upgrade over a tunnel: 502",
+		    be->id, ex_be_name(ex, name, sizeof(name)));
+		return NULL;
+	}
+	return &h2client_ops;
+}
+
+/* A stream to be could not be opened (errno): passive health, or the hop is down. */
+static void
+ex_open_failed(struct exchange *ex, const struct snap_backend *be, int err)
+{
+	char name[BEADDR_STR_MAX];
+
+	ex_be_name(ex, name, sizeof(name));
+	shm_add(&ex->w->stats->connect_failures, 1);
+	ex->hop_down = (be->flags & SNAP_BACKEND_TUNNEL) != 0;
+	if (ex->hop_down) {
+		/* The tunnel process is not there: no fault of this backend's. */
+		log_info("backend %u (%s): the tunnel hop %s: %s", be->id, name,
+		    ex->w->cfg.tunnel_hop[0] != '\0' ? ex->w->cfg.tunnel_hop : "(none)",
+		    ex->w->cfg.tunnel_hop[0] != '\0' ? strerror(err) : "listen_tunnel is not set");
+		return;
+	}
+	log_info("backend %u (%s): connect: %s", be->id, name, strerror(err));
+	if (balance_backend_fault(err))
+		balance_mark_down(ex->w, be->id);
 }
 
 /* Opens a stream to the next backend to try; 0, or -1 when none is left. */
@@ -252,6 +315,12 @@ ex_open(struct exchange *ex, int fresh)
 	/* ex->be stays the last one tried: the log names it when all failed. */
 	while ((be = balance_pick(ex->w, ex->req.snap, r, ex->start, &ex->tries)) != NULL) {
 		ex->be = be;
+		if ((ex->up_ops = ex_ops_for(ex, be)) == NULL) {
+			ex->up_ops = ex->route_ops;
+			ex->hop_down = 0;
+			ex->tries++;
+			continue;
+		}
 		/* Every attempt after the first is a retry, whichever failure led to it. */
 		if (ex->opened)
 			shm_add(&ex->w->stats->retries, 1);
@@ -261,10 +330,7 @@ ex_open(struct exchange *ex, int fresh)
 			ex_rearm(ex);
 			return ex_replay(ex);
 		}
-		log_info("backend %u: connect: %s", ex->be->id, strerror(errno));
-		shm_add(&ex->w->stats->connect_failures, 1);
-		if (balance_backend_fault(errno))
-			balance_mark_down(ex->w, ex->be->id);
+		ex_open_failed(ex, be, errno);
 		ex->tries++;
 	}
 	return -1;
@@ -279,10 +345,12 @@ ex_on_head(void *arg, struct msg_head *resp)
 	int nobody = ex->req.head->method == MSG_M_HEAD || resp->status / 100 == 1 ||
 	    resp->status == 204 || resp->status == 304 || resp->complete;
 	int hsts = ex->req.tls && (ex->req.route->flags & SNAP_ROUTE_HSTS);
+	char name[BEADDR_STR_MAX];
 
 	ex->got_byte = 1;
 	if (forward_response(resp, hsts) == -1) {
-		log_info("backend %u: response head too large", ex->be->id);
+		log_info("backend %u (%s): response head too large", ex->be->id,
+		    ex_be_name(ex, name, sizeof(name)));
 		return -1;
 	}
 	if (resp->status == 101) {
@@ -293,7 +361,8 @@ ex_on_head(void *arg, struct msg_head *resp)
 	} else if (resp->status / 100 != 1) {
 		ex->status = resp->status;
 		if (compress_begin(&ex->cz, ex->req.head, resp, ex->req.route->flags, nobody) == -1) {
-			log_info("backend %u: response head too large to compress", ex->be->id);
+			log_info("backend %u (%s): response head too large to compress",
+			    ex->be->id, ex_be_name(ex, name, sizeof(name)));
 			return -1;
 		}
 	}
@@ -377,12 +446,10 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 	switch (err) {
 	case UPSTREAM_CONNECT:
 		/* Nothing was sent: the next backend may take it, if the replay holds the body. */
-		shm_add(&ex->w->stats->connect_failures, 1);
-		if (balance_backend_fault(code))
-			balance_mark_down(ex->w, ex->be->id);
+		ex_open_failed(ex, ex->be, code);
 		ex->tries++;
 		if (ex->replay_lost) {
-			ex_finish(ex, 0, NULL, 502);
+			ex_finish(ex, 0, NULL, ex_none_left(ex));
 			return;
 		}
 		break;
@@ -405,7 +472,7 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 		return;
 	}
 	if (ex_open(ex, 1) == -1)
-		ex_finish(ex, 0, NULL, 502);
+		ex_finish(ex, 0, NULL, ex_none_left(ex));
 }
 
 static size_t
@@ -475,7 +542,8 @@ exchange_start(struct worker *w, const struct exchange_req *r, const struct upst
 	ex->req.host = ex->host;
 	ex->ops = sink;
 	ex->arg = arg;
-	ex->up_ops = ops != NULL ? ops : &h1client_ops;
+	ex->route_ops = ops != NULL ? ops : &h1client_ops;
+	ex->up_ops = ex->route_ops;
 	ev_timer_init(&ex->timer, ex_on_timer, ex);
 	ex_deadline(ex);
 	util_hex64(ex->reqid, w->reqid_base + w->requests);
@@ -485,9 +553,10 @@ exchange_start(struct worker *w, const struct exchange_req *r, const struct upst
 		*status = 431;
 		goto fail;
 	}
-	*status = 502;
-	if (ex_open(ex, 0) == -1)
+	if (ex_open(ex, 0) == -1) {
+		*status = ex_none_left(ex);
 		goto fail;
+	}
 	return ex;
 fail:
 	ex_log(ex, *status, 1);	/* with the last backend tried */

@@ -37,11 +37,17 @@ forward_is_hop(const struct msg_head *h, const struct msg_field *f)
 	return 0;
 }
 
+/*
+ * Fields only haloyd writes: X-Forwarded-* and X-Request-Id (set again
+ * below), and haloyd-tunnel* (the worker's word to the tunnel process on
+ * the local hop: a client must never choose a tunnel or its balance).
+ */
 static int
 forward_is_ours(const struct msg_head *h, const struct msg_field *f)
 {
 	return msg_field_is(h, f, "x-forwarded-for") || msg_field_is(h, f, "x-forwarded-proto") ||
-	    msg_field_is(h, f, "x-forwarded-host") || msg_field_is(h, f, "x-request-id");
+	    msg_field_is(h, f, "x-forwarded-host") || msg_field_is(h, f, "x-request-id") ||
+	    (f->name.len >= 13 && strncasecmp(msg_name(h, f), "haloyd-tunnel", 13) == 0);
 }
 
 /* Marks the fields to drop in del (one flag per header); hop-by-hop, and ours for requests. */

@@ -240,7 +240,7 @@ h1pool_put(struct h1conn *c, int reuse)
 
 /* A new non-blocking connect; NULL with errno when it failed at once. */
 static struct h1conn *
-h1conn_connect(struct worker *w, const struct snap_backend *b)
+h1conn_connect(struct worker *w, const struct snap *snap, const struct snap_backend *b)
 {
 	struct h1conn *c;
 	int pending, saved;
@@ -249,7 +249,7 @@ h1conn_connect(struct worker *w, const struct snap_backend *b)
 		return NULL;
 	c->w = w;
 	c->backend_id = b->id;
-	if ((c->fd = dial_backend(b, &pending)) == -1)
+	if ((c->fd = dial_backend(snap, b, w->cfg.tunnel_hop, &pending)) == -1)
 		goto fail;
 	c->connecting = pending;
 	ev_timer_init(&c->timer, h1conn_on_timer, c);
@@ -298,7 +298,7 @@ static struct h1conn *
 h1c_dial(struct worker *w, const struct upstream_opts *o, const struct snap_backend *b,
     uint64_t key)
 {
-	struct h1conn *c = h1conn_connect(w, b);
+	struct h1conn *c = h1conn_connect(w, o->snap, b);
 
 	if (c == NULL || key == 0)
 		return c;

@@ -46,7 +46,7 @@
 
 /* A header list as nghttp2 takes it (it copies the strings), names lower-cased. */
 struct h2c_reqbuf {
-	nghttp2_nv nv[H2C_NV_MAX + 5];
+	nghttp2_nv nv[H2C_NV_MAX + 7];	/* 5 pseudo-headers and content-length, 2 tunnel fields */
 	char names[MSG_MEM_MAX];
 	char path[MSG_TARGET_MAX + 2];
 	char clen[24];
@@ -285,6 +285,20 @@ h2c_nv_fields(const struct msg_head *h, uint32_t from, uint32_t to, nghttp2_nv *
 }
 
 
+/*
+ * The hop's fields for a tunnel backend (the tunnel process removes them):
+ * which tunnel, and round-robin when the route asks for it.
+ */
+static void
+h2c_nv_tunnel(const struct ustream *s, struct h2c_reqbuf *rb, size_t *n)
+{
+	if (s->tunnel == NULL)
+		return;
+	rb->nv[(*n)++] = h2c_nv("haloyd-tunnel", 13, s->tunnel, strlen(s->tunnel));
+	if (s->tunnel_rr)
+		rb->nv[(*n)++] = h2c_nv("haloyd-tunnel-balance", 21, "round-robin", 11);
+}
+
 /* The request's pseudo-headers and fields: Host becomes :authority. */
 static int
 h2c_nv_request(const struct msg_head *req, int tls, struct h2c_reqbuf *rb, size_t *n)
@@ -357,8 +371,10 @@ h2c_submit(struct h2conn *c, struct ustream *s)
 	size_t n;
 	int32_t id = -1;
 
-	if (h2c_nv_request(s->req, c->tc != NULL, rb, &n) == 0)
+	if (h2c_nv_request(s->req, c->tc != NULL, rb, &n) == 0) {
+		h2c_nv_tunnel(s, rb, &n);
 		id = nghttp2_submit_request(c->ng, NULL, rb->nv, n, s->has_body ? &prd : NULL, s);
+	}
 	if (id < 0) {
 		log_warnx("backend %u: the request head cannot be sent over HTTP/2", c->pool->key);
 		return -1;
@@ -433,7 +449,7 @@ h2client_dispatch(struct h2cpool *p, uint32_t connect_ms)
 	}
 	if (p->qhead == NULL || !p->can_dial || h2cpool_connecting(p) || p->nconns >= H2C_CONNS_MAX)
 		return 0;
-	if ((fd = dial_backend(&p->be, &pending)) == -1)
+	if ((fd = dial_connect(&p->tgt, &pending)) == -1)
 		return -1;
 	/* h2: TLS with ALPN h2 on it; the handshake is part of the connect (its timer too). */
 	if (p->cfg != 0 && (tc = tlsclient_conn_new(p->qhead->w, p->qhead->snap, p->qhead->route,
@@ -576,6 +592,7 @@ static struct ustream *
 h2c_open(struct worker *w, const struct snap_backend *b, const struct upstream_opts *o,
     const struct msg_head *req, const struct upstream_events *ev, void *arg)
 {
+	struct dial_target tgt;
 	struct h2cpool *p;
 	struct ustream *s;
 	uint64_t cfg;
@@ -586,13 +603,22 @@ h2c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 		errno = EPROTONOSUPPORT;
 		return NULL;
 	}
-	cfg = o->route != NULL ? tlsclient_config_key(w, o->snap, o->route) : 0;
+	/* The hop to the tunnel process is h2c, whatever the route speaks to its other backends. */
+	if (dial_target_of(o->snap, b, w->cfg.tunnel_hop, &tgt) == -1)
+		return NULL;
+	cfg = o->route != NULL && !(b->flags & SNAP_BACKEND_TUNNEL) ?
+	    tlsclient_config_key(w, o->snap, o->route) : 0;
 	if ((p = h2client_pool(w, b->id, cfg)) == NULL || (s = calloc(1, sizeof(*s))) == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	p->be = *b;
+	p->tgt = tgt;
 	p->can_dial = 1;
+	if (b->flags & SNAP_BACKEND_TUNNEL) {
+		s->tunnel = snap_string(o->snap, b->name);
+		s->tunnel_rr = o->route != NULL && (o->route->flags & SNAP_ROUTE_BALANCE_RR) != 0;
+	}
 	s->w = w;
 	s->ev = ev;
 	s->arg = arg;

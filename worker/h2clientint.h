@@ -16,6 +16,7 @@
 #include "share/evloop.h"
 #include "share/snap.h"
 #include "worker/buf.h"
+#include "worker/dial.h"
 #include "worker/message.h"
 #include "worker/upstream.h"
 
@@ -43,8 +44,9 @@ struct h2cpool {
 	uint32_t key;
 	uint64_t cfg;			/* tlsclient_config_key: 0 plain (h2c), else one TLS configuration */
 	uint32_t nconns;		/* sessions that take new streams */
-	int can_dial;			/* be holds the backend's address */
+	int can_dial;			/* be and tgt hold the backend's */
 	struct snap_backend be;
+	struct dial_target tgt;		/* its address, unix path or the tunnel hop */
 	struct h2conn *conns;		/* every session of the key */
 	struct ustream *qhead, *qtail;	/* streams waiting for a slot */
 	struct h2cpool *next;		/* in the bucket */
@@ -99,6 +101,7 @@ struct ustream {
 	const struct msg_head *req;
 	const struct snap *snap;	/* the route's (TLS settings), both valid until close */
 	const struct snap_route *route;
+	const char *tunnel;		/* a tunnel backend's name (in snap): haloyd-tunnel, or NULL */
 	struct msg_head resp;
 	struct msg_head trailers;	/* the request's, copied at end() */
 	struct msg_head rtrailers;	/* the response's, joined to resp at its end */
@@ -112,6 +115,7 @@ struct ustream {
 	enum upstream_err err;
 	int code;
 	unsigned fresh : 1, queued : 1, has_body : 1, reused : 1;
+	unsigned tunnel_rr : 1;		/* haloyd-tunnel-balance: round-robin */
 	unsigned req_done : 1;		/* end() called */
 	unsigned req_out : 1;		/* END_STREAM went out */
 	unsigned sent : 1, more_due : 1;

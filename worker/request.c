@@ -57,8 +57,8 @@ request_error(struct worker *w, unsigned status, enum errpage_kind kind,
     const struct msg_head *h, int hsts, struct answer *ans)
 {
 	int code = grpc_local_status(h, status);
+	const char *body, *retry = errpage_retry_after(status);
 	size_t len;
-	const char *body;
 
 	ans->close = status == 400 || status == 408;
 	/* A gRPC client reads grpc-status, and "unexpected HTTP status" tells it nothing. */
@@ -73,6 +73,7 @@ request_error(struct worker *w, unsigned status, enum errpage_kind kind,
 	body = errpage_body(&w->errpages, status, kind, ans->page, sizeof(ans->page), &len);
 	if (request_answer(ans, h, status, "text/html; charset=utf-8", body, len) == -1 ||
 	    msg_add(&ans->head, "Cache-Control", "no-store") == -1 ||
+	    (retry != NULL && msg_add(&ans->head, "Retry-After", retry) == -1) ||
 	    forward_response(&ans->head, hsts) == -1)
 		return -1;
 	return 0;

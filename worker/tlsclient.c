@@ -22,10 +22,12 @@
 
 #include "share/addr.h"
 #include "share/hash.h"
+#include "share/beaddr.h"
 #include "share/log.h"
 #include "share/snap.h"
 #include "worker/context.h"
 #include "worker/tls.h"
+#include "worker/accesslog.h"
 #include "worker/tlsclient.h"
 
 #define TLSC_BUCKETS 64
@@ -375,14 +377,20 @@ struct tls_conn *
 tlsclient_conn_new(struct worker *w, const struct snap *s, const struct snap_route *r,
     const struct snap_backend *b, int fd)
 {
-	char ip[INET6_ADDRSTRLEN], peer[ADDR_STR_MAX + 16];
+	char ip[INET6_ADDRSTRLEN] = "", be[BEADDR_STR_MAX], peer[BEADDR_STR_MAX + 32];
 	SSL_CTX *ctx;
 	SSL *ssl = NULL;
 
-	if (inet_ntop(b->family, b->addr, ip, sizeof(ip)) == NULL)
+	accesslog_backend(s, b, be, sizeof(be));
+	snprintf(peer, sizeof(peer), "backend %u (%s)", b->id, be);
+	/* A unix socket has no address to check: the route must name the server (or not check). */
+	if ((b->family == AF_INET || b->family == AF_INET6) &&
+	    inet_ntop(b->family, b->addr, ip, sizeof(ip)) == NULL)
 		return NULL;
-	snprintf(peer, sizeof(peer), "backend %u (%s%s%s:%u)", b->id, b->family == AF_INET6 ?
-	    "[" : "", ip, b->family == AF_INET6 ? "]" : "", b->port);
+	if (ip[0] == '\0' && r->backend_sni.len == 0 && !(r->flags & SNAP_ROUTE_BACKEND_NO_VERIFY)) {
+		log_warnx("%s: TLS to a unix socket needs --backend-sni or --backend-verify off", peer);
+		return NULL;
+	}
 	ERR_clear_error();
 	if ((ctx = tlsc_ctx(w, s, r)) == NULL)
 		return NULL;

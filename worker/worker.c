@@ -95,6 +95,7 @@ on_config(void *arg, struct ipc_msg *m)
 	    cur_str(&c, dir, sizeof(dir)) == -1 || cur_end(&c) == -1)
 		return -1;
 	memcpy(w->trusted, p, cfg.ntrusted * sizeof(w->trusted[0]));
+	cfg.tunnel_hop[sizeof(cfg.tunnel_hop) - 1] = '\0';	/* a path, whatever came */
 	if (cfg.max_conns == 0)
 		cfg.max_conns = 1;
 	if (cfg.access_log_sample == 0)

@@ -59,7 +59,8 @@ sg_snapshots(const char *dir)
 {
 	static const struct snapb_route routes[] = {
 		{ 1, "a.example.com", 0, 2, SNAP_ROUTE_HSTS, 1000, 2000, 3000, 4000, 1 << 20 },
-		{ 2, "b.example.org", 2, 1, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, 0, 0, 0, 0 },
+		{ 2, "b.example.org", 2, 3, SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_BALANCE_RR, 0,
+		    0, 0, 0, 0 },
 		{ 3, "default.invalid", 0, 0, 0, 0, 0, 0, 0, 0 },
 	};
 	static const struct snapb_host hosts[] = {
@@ -67,13 +68,16 @@ sg_snapshots(const char *dir)
 		{ 3, "*.a.example.com", 0, SNAP_HOST_WILDCARD }, { 4, "b.example.org", 1, SNAP_HOST_EXACT },
 		{ 5, "default.invalid", 2, SNAP_HOST_EXACT },
 	};
+	/* Every kind: IPv4, IPv6, a unix socket and a tunnel (AF_UNIX 1, AF_UNSPEC 0). */
 	static const struct snapb_backend bes[] = {
-		{ 1, 2, 8080, { 127, 0, 0, 1 } }, { 2, 2, 8081, { 10, 1, 2, 3 } },
-		{ 3, 10, 443, { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 } },
+		{ 1, 2, 8080, { 127, 0, 0, 1 }, 0, NULL }, { 2, 2, 8081, { 10, 1, 2, 3 }, 0, NULL },
+		{ 3, 10, 443, { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 }, 0, NULL },
+		{ 4, 1, 0, { 0 }, 0, "/run/app/b.sock" },
+		{ 5, 0, 0, { 0 }, SNAP_BACKEND_TUNNEL, "office-nas" },
 	};
 	static const struct snapb_chal chals[] = { { "abc_DEF-1", "abc_DEF-1.tp" }, { "x", "x.y" } };
 	static const uint32_t certs[] = { 7, 7, 7, 0, 0 };
-	struct snapb_input in = { routes, 3, hosts, 5, bes, 3, chals, 2, 2, 42, 1, sg_key, certs };
+	struct snapb_input in = { routes, 3, hosts, 5, bes, 5, chals, 2, 2, 42, 1, sg_key, certs };
 	struct snapb_input empty = { .default_route = SNAP_NONE, .generation = 1, .hash_key = sg_key };
 
 	sg_snap(fuzzworker_snap_input(), dir, "fixture");

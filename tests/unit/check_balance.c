@@ -29,10 +29,10 @@ static const struct snapb_host bl_hosts[] = {
 };
 
 static const struct snapb_backend bl_backends[] = {
-	{ 100, AF_INET, 3000, { 127, 0, 0, 1 } },
-	{ 101, AF_INET, 3001, { 127, 0, 0, 1 } },
-	{ 102, AF_INET, 3002, { 127, 0, 0, 1 } },
-	{ 200, AF_INET, 4000, { 127, 0, 0, 2 } },
+	{ 100, AF_INET, 3000, { 127, 0, 0, 1 }, 0, NULL },
+	{ 101, AF_INET, 3001, { 127, 0, 0, 1 }, 0, NULL },
+	{ 102, AF_INET, 3002, { 127, 0, 0, 1 }, 0, NULL },
+	{ 200, AF_INET, 4000, { 127, 0, 0, 2 }, 0, NULL },
 };
 
 static struct worker w;

@@ -57,11 +57,11 @@ static const struct snapb_host x_hosts[] = {
 };
 
 static const struct snapb_backend x_backends[] = {
-	{ 20, AF_INET, 8020, { 127, 0, 0, 1 } },
-	{ 21, AF_INET, 8021, { 127, 0, 0, 1 } },
-	{ 22, AF_INET, 8022, { 127, 0, 0, 1 } },
-	{ 23, AF_INET, 8023, { 127, 0, 0, 1 } },
-	{ 24, AF_INET, 8024, { 127, 0, 0, 1 } },
+	{ 20, AF_INET, 8020, { 127, 0, 0, 1 }, 0, NULL },
+	{ 21, AF_INET, 8021, { 127, 0, 0, 1 }, 0, NULL },
+	{ 22, AF_INET, 8022, { 127, 0, 0, 1 }, 0, NULL },
+	{ 23, AF_INET, 8023, { 127, 0, 0, 1 }, 0, NULL },
+	{ 24, AF_INET, 8024, { 127, 0, 0, 1 }, 0, NULL },
 };
 
 static struct worker w;

@@ -243,6 +243,21 @@ START_TEST(forwarded_host)
 }
 END_TEST
 
+/* haloyd-tunnel* is the worker's word to the tunnel process: a client never sends it on. */
+START_TEST(tunnel_fields_removed)
+{
+	build(MSG_M_GET, "/", "Host", "a", "Haloyd-Tunnel", "other", "haloyd-tunnel-balance",
+	    "round-robin", "HALOYD-TUNNEL-X", "1", "haloyd-tunne", "kept", "x-haloyd-tunnel", "kept",
+	    NULL);
+	ck_assert_int_eq(forward_request(&h, &trusted), 0);
+	ck_assert_uint_eq(count("haloyd-tunnel"), 0);
+	ck_assert_uint_eq(count("haloyd-tunnel-balance"), 0);
+	ck_assert_uint_eq(count("haloyd-tunnel-x"), 0);
+	ck_assert_str_eq(value("haloyd-tunne"), "kept");
+	ck_assert_str_eq(value("x-haloyd-tunnel"), "kept");
+}
+END_TEST
+
 START_TEST(request_id_kept_or_ours)
 {
 	build(MSG_M_GET, "/", "Host", "a", "x-request-id", "client-42", NULL);
@@ -391,6 +406,7 @@ suite_forward(void)
 	tcase_add_test(tc, response_rules);
 	tcase_add_test(tc, full_head_still_fits);
 	tcase_add_test(tc, too_big_fails_cleanly);
+	tcase_add_test(tc, tunnel_fields_removed);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -596,7 +596,7 @@ install_snap(int nroutes, uint16_t port)
 	static const struct snapb_host hosts[] = {
 		{ .id = 2, .name = "app.test", .route = 0, .kind = SNAP_HOST_EXACT },
 	};
-	struct snapb_backend backends[] = { { 3, AF_INET, port, { 127, 0, 0, 1 } } };
+	struct snapb_backend backends[] = { { 3, AF_INET, port, { 127, 0, 0, 1 }, 0, NULL } };
 	struct snapb_input in = {
 		.routes = routes, .nroutes = (uint32_t)nroutes, .hosts = hosts,
 		.nhosts = (uint32_t)nroutes, .backends = backends, .nbackends = (uint32_t)nroutes,

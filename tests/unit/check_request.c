@@ -139,14 +139,14 @@ rq_snap(uint32_t def, int noroutes)
 		    .proto = SNAP_PROTO_HTTPS, .backend_sni = "backend.test" },
 	};
 	const struct snapb_backend backends[] = {
-		{ 20, AF_INET, lport, { 127, 0, 0, 1 } },
-		{ 21, AF_INET, lport, { 127, 0, 0, 1 } },
-		{ 22, AF_INET, lport, { 127, 0, 0, 1 } },
-		{ 23, AF_INET, lport, { 127, 0, 0, 1 } },
-		{ 24, AF_INET, lport, { 127, 0, 0, 1 } },
-		{ 25, AF_INET, lport, { 127, 0, 0, 1 } },
-		{ 26, AF_INET, lport, { 127, 0, 0, 1 } },
-		{ 27, AF_INET, lport, { 127, 0, 0, 1 } },
+		{ 20, AF_INET, lport, { 127, 0, 0, 1 }, 0, NULL },
+		{ 21, AF_INET, lport, { 127, 0, 0, 1 }, 0, NULL },
+		{ 22, AF_INET, lport, { 127, 0, 0, 1 }, 0, NULL },
+		{ 23, AF_INET, lport, { 127, 0, 0, 1 }, 0, NULL },
+		{ 24, AF_INET, lport, { 127, 0, 0, 1 }, 0, NULL },
+		{ 25, AF_INET, lport, { 127, 0, 0, 1 }, 0, NULL },
+		{ 26, AF_INET, lport, { 127, 0, 0, 1 }, 0, NULL },
+		{ 27, AF_INET, lport, { 127, 0, 0, 1 }, 0, NULL },
 	};
 	struct snapb_input in = {
 		.routes = routes, .nroutes = noroutes ? 0 : R_N,

@@ -46,10 +46,10 @@ static const struct snapb_host fx_hosts[] = {
 };
 
 static const struct snapb_backend fx_backends[] = {
-	{ 200, AF_INET, 3000, { 127, 0, 0, 1 } },
-	{ 201, AF_INET6, 3001, { [15] = 1 } },
-	{ 202, AF_INET, 8080, { 10, 0, 0, 2 } },
-	{ 203, AF_INET, 9000, { 10, 0, 0, 3 } },
+	{ 200, AF_INET, 3000, { 127, 0, 0, 1 }, 0, NULL },
+	{ 201, AF_INET6, 3001, { [15] = 1 }, 0, NULL },
+	{ 202, AF_INET, 8080, { 10, 0, 0, 2 }, 0, NULL },
+	{ 203, AF_INET, 9000, { 10, 0, 0, 3 }, 0, NULL },
 };
 
 static void
@@ -469,7 +469,7 @@ START_TEST(builder_rejects)
 	expect_build_error(&in, "route 0: bad or too long name");
 	memcpy(routes, fx_routes, sizeof(routes));
 	backends[3].family = AF_UNIX;
-	expect_build_error(&in, "bad address family");
+	expect_build_error(&in, "backend 3: bad kind");
 	memcpy(backends, fx_backends, sizeof(backends));
 	in.default_route = 4;
 	expect_build_error(&in, "default route 4 out of range");
@@ -664,6 +664,142 @@ START_TEST(truncation)
 }
 END_TEST
 
+/* The fixture with its route 1's backend a unix socket and route 2 given a tunnel. */
+static const struct snapb_backend kind_backends[] = {
+	{ 200, AF_INET, 3000, { 127, 0, 0, 1 }, 0, NULL },
+	{ 201, AF_UNIX, 0, { 0 }, 0, "/run/app/app.sock" },
+	{ 202, AF_UNSPEC, 0, { 0 }, SNAP_BACKEND_TUNNEL, "office-nas.lan" },
+	{ 203, AF_INET, 9000, { 10, 0, 0, 3 }, 0, NULL },
+};
+
+static void
+kinds_input(struct snapb_input *in, struct snapb_route *routes)
+{
+	fixture_input(in);
+	memcpy(routes, fx_routes, sizeof(fx_routes));
+	routes[1].flags = SNAP_ROUTE_BALANCE_RR;
+	in->routes = routes;
+	in->backends = kind_backends;
+}
+
+START_TEST(backend_kinds_roundtrip)
+{
+	struct snapb_route routes[4];
+	struct snapb_input in;
+	const struct snap_backend *b;
+	const struct snap_route *r;
+	struct snap *s;
+
+	kinds_input(&in, routes);
+	s = build_and_map(&in);
+	r = snap_lookup(s, "app.example.com", 15);
+	b = snap_backend_at(s, r->be_first);
+	ck_assert_uint_eq(b->family, AF_INET);
+	ck_assert_uint_eq(b->name.len, 0);
+	b = snap_backend_at(s, r->be_first + 1);
+	ck_assert_uint_eq(b->id, 201);
+	ck_assert_uint_eq(b->family, AF_UNIX);
+	ck_assert_uint_eq(b->flags, 0);
+	ck_assert_uint_eq(b->port, 0);
+	ck_assert_str_eq(snap_string(s, b->name), "/run/app/app.sock");
+	r = snap_lookup(s, "api.example.com", 15);
+	ck_assert_uint_eq(r->flags & SNAP_ROUTE_BALANCE_RR, SNAP_ROUTE_BALANCE_RR);
+	b = snap_backend_at(s, r->be_first);
+	ck_assert_uint_eq(b->family, AF_UNSPEC);
+	ck_assert_uint_eq(b->flags, SNAP_BACKEND_TUNNEL);
+	ck_assert_str_eq(snap_string(s, b->name), "office-nas.lan");
+	snap_unref(s);
+}
+END_TEST
+
+/* The builder refuses a kind that does not fit its name, as the reader would. */
+START_TEST(backend_kinds_builder_rejects)
+{
+	struct snapb_backend bes[4];
+	struct snapb_route routes[4];
+	struct snapb_input in;
+	char longpath[200];
+
+	kinds_input(&in, routes);
+	memcpy(bes, kind_backends, sizeof(bes));
+	in.backends = bes;
+	bes[1].name = "relative.sock";
+	expect_build_error(&in, "backend 1: bad kind");
+	memset(longpath, 'a', sizeof(longpath));
+	longpath[0] = '/';
+	longpath[108] = '\0';	/* 108 bytes: one more than sun_path holds with its NUL */
+	bes[1].name = longpath;
+	expect_build_error(&in, "backend 1: bad kind");
+	longpath[107] = '\0';
+	close(build_fd(&in));	/* 107 bytes fit */
+	bes[1].name = NULL;
+	expect_build_error(&in, "backend 1: bad kind");
+	memcpy(bes, kind_backends, sizeof(bes));
+	bes[2].name = "Office";
+	expect_build_error(&in, "backend 2: bad kind");
+	bes[2].name = "-office";
+	expect_build_error(&in, "backend 2: bad kind");
+	bes[2].name = "office";
+	bes[2].family = AF_INET;
+	expect_build_error(&in, "backend 2: bad kind");
+	bes[2].family = AF_UNSPEC;
+	bes[2].flags = 0;
+	expect_build_error(&in, "backend 2: bad kind");
+	bes[2] = kind_backends[0];
+	bes[2].name = "/x.sock";	/* an address has no name */
+	expect_build_error(&in, "backend 2: bad kind");
+}
+END_TEST
+
+/* Damaged unix and tunnel entries: each is refused, with the backend named. */
+START_TEST(backend_kinds_damage)
+{
+	struct snapb_route routes[4];
+	struct snapb_input in;
+	struct snap_backend *be;
+	struct snap_section *t;
+	uint8_t *img, *copy;
+	size_t size;
+	uint32_t i;
+	char *str;
+	int fd;
+
+	kinds_input(&in, routes);
+	fd = build_fd(&in);
+	img = read_image(fd, &size);
+	close(fd);
+	ck_assert_int_eq(snap_validate(img, size, NULL, 0), 0);
+	for (i = 0; i < 9; i++) {
+		copy = malloc(size);
+		memcpy(copy, img, size);
+		t = (struct snap_section *)(copy + ((struct snap_header *)copy)->section_table_off);
+		while (t->kind != SNAP_SEC_BACKENDS)
+			t++;
+		be = (struct snap_backend *)(copy + t->offset);
+		t = (struct snap_section *)(copy + ((struct snap_header *)copy)->section_table_off);
+		while (t->kind != SNAP_SEC_STRTAB)
+			t++;
+		str = (char *)copy + t->offset;
+		switch (i) {
+		case 0: str[be[1].name.off] = 'r'; break;		/* not absolute */
+		case 1: str[be[1].name.off + 3] = '\n'; break;	/* a control byte */
+		case 2: be[1].port = 80; break;			/* an address on a path */
+		case 3: be[1].name.len = 0; break;			/* no path */
+		case 4: str[be[2].name.off] = 'O'; break;		/* not the name rule */
+		case 5: be[2].flags = 0; break;			/* no kind */
+		case 6: be[2].addr[3] = 1; break;
+		case 7: be[0].name = be[1].name; break;		/* an address with a name */
+		case 8: be[2].name.len = 200; break;			/* past its NUL */
+		}
+		fix_crc(copy, size);
+		expect_invalid(copy, size, i < 4 || i == 8 ? (i == 8 ? "backend 2: bad kind" :
+		    "backend 1: bad kind") : i == 7 ? "backend 0: bad kind" : "backend 2: bad kind");
+		free(copy);
+	}
+	free(img);
+}
+END_TEST
+
 /* Pointers into a private copy of the fixture image, to rewrite fields. */
 struct damaged {
 	uint8_t *img;
@@ -726,7 +862,7 @@ START_TEST(out_of_range_indexes)
 	d.backends[1].route = 1;
 	damaged_expect(&d, "route 0: backend 1 belongs to route 1");
 	d.backends[0].family = 0;
-	damaged_expect(&d, "backend 0: bad family");
+	damaged_expect(&d, "backend 0: bad kind (family 0");
 	d.h->default_route = 4;
 	damaged_expect(&d, "default route 4 out of range");
 	for (i = 0; d.hidx[i].host_plus1 == 0; i++)
@@ -852,7 +988,7 @@ START_TEST(bad_probes_and_reserved)
 	d.routes[1].backend_ca = (struct snap_str){ 0xfffff, 3 };
 	damaged_expect(&d, "route 1: backend TLS strings invalid");
 	d.backends[2].flags = 2;
-	damaged_expect(&d, "backend 2: reserved flags");
+	damaged_expect(&d, "backend 2: unknown flags 0x2");
 	d.h->reserved[47] = 1;
 	damaged_expect(&d, "reserved header field");
 	d.h->major = SNAP_MAJOR + 1;
@@ -989,7 +1125,7 @@ START_TEST(big_roundtrip)
 		hosts[2 * i + 1] = (struct snapb_host){ 2 * i + 2, a, i, SNAP_HOST_ALIAS };
 		bes[2 * i] = (struct snapb_backend){ 2 * i + 1, AF_INET,
 		    (uint16_t)(1024 + i % 60000),
-		    { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i } };
+		    { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i }, 0, NULL };
 		bes[2 * i + 1] = bes[2 * i];
 		bes[2 * i + 1].id = 2 * i + 2;
 	}
@@ -1045,6 +1181,8 @@ suite_snap(void)
 	tcase_add_test(tc, builder_layout);
 	tcase_add_test(tc, builder_rejects);
 	tcase_add_test(tc, empty_snapshot);
+	tcase_add_test(tc, backend_kinds_roundtrip);
+	tcase_add_test(tc, backend_kinds_builder_rejects);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("damage");
 	tcase_add_test(tc, header_bit_flips);
@@ -1052,6 +1190,7 @@ suite_snap(void)
 	tcase_add_test(tc, truncation);
 	tcase_add_test(tc, out_of_range_indexes);
 	tcase_add_test(tc, bad_strings);
+	tcase_add_test(tc, backend_kinds_damage);
 	tcase_add_test(tc, bad_sections);
 	tcase_add_test(tc, bad_probes_and_reserved);
 	tcase_add_test(tc, map_refuses_unsealed);

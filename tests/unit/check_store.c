@@ -811,6 +811,61 @@ START_TEST(migrate_from_v1_keeps_routes)
 }
 END_TEST
 
+/* --- backend kinds and balance (schema version 8) */
+
+START_TEST(backend_kinds_and_balance)
+{
+	const struct store_settings rr = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
+	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_HSTS, 0, NULL, NULL };
+	char longest[120];
+	struct store_route r;
+
+	/* "unix:" and a 107-byte path: the longest backend text there is. */
+	memset(longest, 'p', sizeof(longest));
+	memcpy(longest, "unix:/", 6);
+	longest[5 + 107] = '\0';
+	open_store();
+	ck_assert_int_eq(add("app.example.com", NULL, NULL, "unix:/run/app.sock", "tunnel:office"),
+	    STORE_OK);
+	ck_assert_int_eq(store_backend_add(st, "app.example.com", longest), STORE_OK);
+	ck_assert_int_eq(store_backend_add(st, "app.example.com", "tunnel:office"), STORE_EEXIST);
+	ck_assert_int_eq(store_route_set(st, "app.example.com", &rr), STORE_OK);
+	ck_assert_int_eq(raw_is("SELECT balance FROM routes", "round-robin"), 1);
+	ck_assert_int_eq(raw_int("SELECT flags FROM routes"), SNAP_ROUTE_HSTS);
+	reopen_store();
+	get("app.example.com", &r);
+	ck_assert_uint_eq(r.nbackends, 3);
+	ck_assert_str_eq(r.backends[0], "unix:/run/app.sock");
+	ck_assert_str_eq(r.backends[1], "tunnel:office");
+	ck_assert_str_eq(r.backends[2], longest);
+	assert_settings(&r.set, &rr);
+	store_route_free(&r);
+	ck_assert_int_eq(store_backend_rm(st, "app.example.com", "tunnel:office"), STORE_OK);
+}
+END_TEST
+
+/* Migration 8 rebuilds backends: rows, ids and the AUTOINCREMENT counter survive it. */
+START_TEST(migrate_backends_keeps_ids)
+{
+	struct store_route r;
+
+	raw_exec(schema_v1);
+	raw_exec("UPDATE sqlite_sequence SET seq = 41 WHERE name = 'backends';");
+	open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), store_schema_version());
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_sequence WHERE name LIKE 'backends%'"),
+	    1);
+	get("old.example.com", &r);
+	ck_assert_uint_eq(r.nbackends, 1);
+	ck_assert_int_eq(r.backend_ids[0], 3);
+	ck_assert_uint_eq(r.set.flags & SNAP_ROUTE_BALANCE_RR, 0);
+	store_route_free(&r);
+	ck_assert_int_eq(store_backend_add(st, "old.example.com", "unix:/run/new.sock"), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT id FROM backends WHERE addr = 'unix:/run/new.sock'"), 42);
+	ck_assert_int_eq(raw_is("SELECT balance FROM routes", "least-in-flight"), 1);
+}
+END_TEST
+
 /* --- backend protocol and TLS (schema version 6) */
 
 static char test_ca[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -931,6 +986,8 @@ suite_store(void)
 	tcase_add_test(tc, route_set_get);
 	tcase_add_test(tc, route_set_refused);
 	tcase_add_test(tc, route_set_compress);
+	tcase_add_test(tc, backend_kinds_and_balance);
+	tcase_add_test(tc, migrate_backends_keeps_ids);
 	tcase_add_test(tc, route_set_foreach);
 	tcase_add_test(tc, migrate_from_v1_keeps_routes);
 	tcase_add_test(tc, route_backend_proto);

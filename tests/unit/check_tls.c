@@ -192,9 +192,9 @@ static const struct snapb_host sx_hosts[] = {
 };
 
 static const struct snapb_backend sx_backends[] = {
-	{ 20, AF_INET, 3000, { 127, 0, 0, 1 } },
-	{ 21, AF_INET, 3001, { 127, 0, 0, 1 } },
-	{ 22, AF_INET, 3002, { 127, 0, 0, 1 } },
+	{ 20, AF_INET, 3000, { 127, 0, 0, 1 }, 0, NULL },
+	{ 21, AF_INET, 3001, { 127, 0, 0, 1 }, 0, NULL },
+	{ 22, AF_INET, 3002, { 127, 0, 0, 1 }, 0, NULL },
 };
 
 static struct snap *

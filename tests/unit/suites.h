@@ -37,5 +37,8 @@ Suite *suite_buf(void);
 Suite *suite_grpc(void);
 Suite *suite_compress(void);
 Suite *suite_tlsclient(void);
+Suite *suite_beaddr(void);
+Suite *suite_cmdline(void);
+Suite *suite_dial(void);
 
 #endif

@@ -1,0 +1,103 @@
+/* Backend addresses of every kind: parse, check and print (see beaddr.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "share/addr.h"
+#include "share/beaddr.h"
+#include "share/util.h"
+
+#define BEADDR_USE "use IP:PORT, [IPv6]:PORT, unix:/PATH or tunnel:NAME"
+
+int
+beaddr_tunnel_name_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len < 1 || len > BEADDR_TUNNEL_NAME_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    (i > 0 && (c == '.' || c == '-'))))
+			return 0;
+	}
+	return 1;
+}
+
+int
+beaddr_unix_path_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len < 2 || len > BEADDR_UNIX_PATH_MAX || s[0] != '/')
+		return 0;
+	/* The path is printed in logs and listings: no control bytes, no NUL. */
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* "unix:PATH": the reason names which rule PATH broke. */
+static int
+beaddr_parse_unix(const char *raw, const char *path, struct beaddr *b, char *err, size_t errlen)
+{
+	size_t len = strlen(path);
+
+	if (path[0] != '/')
+		return util_errf(err, errlen, "invalid backend '%.100s': the unix socket path "
+		    "must be absolute (unix:/run/app.sock)", raw);
+	if (len > BEADDR_UNIX_PATH_MAX)
+		return util_errf(err, errlen, "invalid backend '%.100s': the unix socket path is "
+		    "%zu bytes, at most %d", raw, len, BEADDR_UNIX_PATH_MAX);
+	if (!beaddr_unix_path_ok(path, len))
+		return util_errf(err, errlen, "invalid backend '%.100s': the unix socket path "
+		    "must name a file and hold no control characters", raw);
+	b->kind = BEADDR_UNIX;
+	memcpy(b->name, path, len + 1);
+	return 0;
+}
+
+int
+beaddr_parse(const char *s, struct beaddr *b, char *err, size_t errlen)
+{
+	memset(b, 0, sizeof(*b));
+	if (strncmp(s, "unix:", 5) == 0)
+		return beaddr_parse_unix(s, s + 5, b, err, errlen);
+	if (strncmp(s, "tunnel:", 7) == 0) {
+		if (!beaddr_tunnel_name_ok(s + 7, strlen(s + 7)))
+			return util_errf(err, errlen, "invalid backend '%.100s': a tunnel name is "
+			    "1 to 63 characters of a-z, 0-9, '.' and '-', starting with a letter "
+			    "or digit", s);
+		b->kind = BEADDR_TUNNEL;
+		memcpy(b->name, s + 7, strlen(s + 7) + 1);
+		return 0;
+	}
+	if (strlen(s) >= ADDR_STR_MAX || addr_parse(s, &b->ss, &b->sslen) == -1)
+		return util_errf(err, errlen, "invalid backend '%.100s': " BEADDR_USE, s);
+	b->kind = BEADDR_IP;
+	return 0;
+}
+
+int
+beaddr_format(const struct beaddr *b, char *buf, size_t size)
+{
+	int n;
+
+	switch (b->kind) {
+	case BEADDR_IP:
+		return addr_format((const struct sockaddr *)&b->ss, buf, size);
+	case BEADDR_UNIX:
+		n = snprintf(buf, size, "unix:%s", b->name);
+		break;
+	case BEADDR_TUNNEL:
+		n = snprintf(buf, size, "tunnel:%s", b->name);
+		break;
+	default:
+		return -1;
+	}
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
