@@ -37,6 +37,9 @@ Knobs, by path (query parameters as shown):
                       random.Random(N).randbytes(N // 2).hex()
   anything else       200 "backend NAME\n"
 
+Backend(name, unix_path=PATH) listens on a unix stream socket instead (mode
+0777, so workers running as another user connect); its addr is "unix:PATH".
+
 Every record also holds "conn", the number of the backend connection it came
 on (Backend.accepted counts accepted connections); /big records "sent" as
 it goes.
@@ -52,10 +55,12 @@ As a script: backend.py --name a [--port N]   (prints "listening PORT")
 import argparse
 import asyncio
 import json
+import os
 import queue
 import random
 import select
 import socket
+import socketserver
 import ssl
 import sys
 import threading
@@ -396,6 +401,17 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """The same handler on a unix stream socket (a unix:/path backend)."""
+    daemon_threads = True
+    request_queue_size = 1024
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class _TLSServer(_Server):
     """The handshake runs in the connection's own thread, so a client that
     aborts it costs only that thread."""
@@ -419,20 +435,29 @@ class Backend:
 
     server_class = _Server
 
-    def __init__(self, name, port=0, host="127.0.0.1"):
+    def __init__(self, name, port=0, host="127.0.0.1", unix_path=None):
         self.name = name
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._records = []
         self._keys = set()
         self.accepted = 0  # connections accepted so far
-        self._server = self.server_class((host, port), _Handler, bind_and_activate=True)
+        self.unix_path = unix_path
+        if unix_path is not None:
+            # Any user may connect: haloyd's workers run as another user than the tests.
+            self._server = _UnixServer(unix_path, _Handler, bind_and_activate=True)
+            os.chmod(unix_path, 0o777)
+            self.host, self.port = None, None
+        else:
+            self._server = self.server_class((host, port), _Handler, bind_and_activate=True)
+            self.host, self.port = self._server.server_address[:2]
         self._server.backend = self
         self._thread = None
-        self.host, self.port = self._server.server_address[:2]
 
     @property
     def addr(self):
+        if self.unix_path is not None:
+            return "unix:" + self.unix_path
         return "%s:%d" % (self.host, self.port)
 
     def hello(self):
@@ -451,6 +476,11 @@ class Backend:
             self._thread.join(10)
             self._thread = None
         self._server.server_close()
+        if self.unix_path is not None:
+            try:
+                os.unlink(self.unix_path)
+            except OSError:
+                pass
 
     def conn_opened(self):
         with self._lock:

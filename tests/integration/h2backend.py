@@ -7,8 +7,9 @@ Knobs, by path:
   /echo               answers the request body, then the trailers
                       "x-echo-trailers: NAME=VALUE,..." (the request's) and
                       "grpc-status: 0"
-  /trailers           "body with trailers\n", then trailers x-checksum: abc123
-                      and grpc-message: fine
+  /trailers?status=N  status N (default 200), x-answer: from-h2, "body with
+                      trailers\n", then trailers x-checksum: abc123 and
+                      grpc-message: fine
   /slow?ms=N          answers after N ms (the connection serves on meanwhile)
   /headers            the request headers as a JSON list of [name, value]
   /big?bytes=N        N bytes of "b" with a content-length, as the windows allow
@@ -22,8 +23,10 @@ client had already sent on higher streams are not answered (the client must
 retry them), those at or below it are, then the connection closes.
 
 In-process:  b = H2Backend("a").start(); ... b.addr ... b.stop()
+(unix_path=PATH: on a unix stream socket, mode 0777; addr is "unix:PATH")
 """
 import json
+import os
 import select
 import socket
 import threading
@@ -162,7 +165,9 @@ class _Conn:
             return (hdrs + [("content-type", "application/grpc"), ("grpc-status", "5"),
                             ("grpc-message", "not here")], None, None)
         if path.startswith("/trailers"):
-            return (hdrs, b"body with trailers\n",
+            q = {k: v[-1] for k, v in parse_qs(urlsplit(path).query).items()}
+            hdrs[0] = (":status", q.get("status", "200"))
+            return (hdrs + [("x-answer", "from-h2")], b"body with trailers\n",
                     [("x-checksum", "abc123"), ("grpc-message", "fine")])
         if path.startswith("/headers"):
             body = json.dumps(s.headers).encode()
@@ -203,7 +208,7 @@ class _Conn:
 
 
 class H2Backend:
-    def __init__(self, name, max_streams=100):
+    def __init__(self, name, max_streams=100, unix_path=None):
         self.name = name
         self.max_streams = max_streams
         self.goaway_every = 0
@@ -213,6 +218,16 @@ class H2Backend:
         self.goaways = []       # (connection, last stream id) of GOAWAYs sent
         self._records = []
         self._lock = threading.Lock()
+        self.unix_path = unix_path
+        if unix_path is not None:
+            # h2c on a unix socket any user may connect to (the tunnel hop's stand-in).
+            self.ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.ls.bind(unix_path)
+            os.chmod(unix_path, 0o777)
+            self.ls.listen(128)
+            self.port = None
+            self.addr = "unix:" + unix_path
+            return
         self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.ls.bind(("127.0.0.1", 0))
@@ -227,6 +242,11 @@ class H2Backend:
     def stop(self):
         self.stopping = True
         self.ls.close()
+        if self.unix_path is not None:
+            try:
+                os.unlink(self.unix_path)
+            except OSError:
+                pass
 
     def _accept(self):
         while True:
@@ -237,7 +257,8 @@ class H2Backend:
             with self._lock:
                 self.accepted += 1
                 n = self.accepted
-            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.unix_path is None:
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=_Conn(self, c, n).run, daemon=True).start()
 
     def add_record(self, rec):
