@@ -92,6 +92,7 @@ static const char usage[] =
     "      --acme on|off  --acme-directory URL|production|staging  --acme-email ADDR\n"
     "      --acme-ca-file FILE  --acme-user USER  --acme-renew-before PERCENT\n"
     "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
+    "      --listen-tunnel ADDR\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
 

@@ -33,6 +33,7 @@ static const char *const settings[] = {
 	"backend_down_time", "max_body", "access_log_sample", "http2", "http2_max_streams", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
 	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics",
+	"listen_tunnel",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -237,7 +238,8 @@ START_TEST(every_setting)
 	    "acme_ca_file /srv/haloyd/ca.pem\n"
 	    "acme_user certbot\n"
 	    "acme_renew_before 50%\n"
-	    "acme_backoff_max 30m\n");
+	    "acme_backoff_max 30m\n"
+	    "listen_tunnel 0.0.0.0:8443\n");
 	ck_assert_uint_eq(cfg.listen_http.n, 2);
 	ck_assert_str_eq(cfg.listen_http.v[0], "127.0.0.1:8080");
 	ck_assert_str_eq(cfg.listen_http.v[1], "[::1]:8081");
@@ -268,6 +270,7 @@ START_TEST(every_setting)
 	ck_assert_str_eq(cfg.trusted_proxies.v[1], "fd00::/8");
 	ck_assert_str_eq(cfg.trusted_proxies.v[2], "192.0.2.7");
 	ck_assert_str_eq(cfg.error_pages, "/srv/haloyd/errors");
+	ck_assert_str_eq(cfg.listen_tunnel, "0.0.0.0:8443");
 	ck_assert_int_eq(cfg.acme, 1);
 	ck_assert_str_eq(cfg.acme_directory, "https://acme.example.test/directory");
 	ck_assert_str_eq(cfg.acme_email, "ops@example.com");

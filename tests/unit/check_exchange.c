@@ -48,12 +48,16 @@ static const struct snapb_route x_routes[] = {
 	{ .id = 1, .name = "app.test", .be_first = 0, .be_count = 3 },
 	{ .id = 2, .name = "one.test", .be_first = 3, .be_count = 1 },
 	{ .id = 3, .name = "cz.test", .be_first = 4, .be_count = 1, .flags = SNAP_ROUTE_COMPRESS },
+	{ .id = 4, .name = "tun.test", .be_first = 5, .be_count = 2 },
+	{ .id = 5, .name = "tunonly.test", .be_first = 7, .be_count = 1 },
 };
 
 static const struct snapb_host x_hosts[] = {
 	{ .id = 10, .name = "app.test", .route = 0, .kind = SNAP_HOST_EXACT },
 	{ .id = 11, .name = "one.test", .route = 1, .kind = SNAP_HOST_EXACT },
 	{ .id = 12, .name = "cz.test", .route = 2, .kind = SNAP_HOST_EXACT },
+	{ .id = 13, .name = "tun.test", .route = 3, .kind = SNAP_HOST_EXACT },
+	{ .id = 14, .name = "tunonly.test", .route = 4, .kind = SNAP_HOST_EXACT },
 };
 
 static const struct snapb_backend x_backends[] = {
@@ -62,6 +66,10 @@ static const struct snapb_backend x_backends[] = {
 	{ 22, AF_INET, 8022, { 127, 0, 0, 1 }, 0, NULL },
 	{ 23, AF_INET, 8023, { 127, 0, 0, 1 }, 0, NULL },
 	{ 24, AF_INET, 8024, { 127, 0, 0, 1 }, 0, NULL },
+	/* tun.test: a tunnel first (the worker has no hop: tunnel_hop ""), then an address. */
+	{ 25, AF_UNSPEC, 0, { 0 }, SNAP_BACKEND_TUNNEL, "office" },
+	{ 26, AF_INET, 8026, { 127, 0, 0, 1 }, 0, NULL },
+	{ 27, AF_UNSPEC, 0, { 0 }, SNAP_BACKEND_TUNNEL, "office" },
 };
 
 static struct worker w;
@@ -507,8 +515,8 @@ static void
 setup(void)
 {
 	struct snapb_input in = {
-		.routes = x_routes, .nroutes = 3, .hosts = x_hosts, .nhosts = 3,
-		.backends = x_backends, .nbackends = 5, .default_route = SNAP_NONE, .generation = 1,
+		.routes = x_routes, .nroutes = 5, .hosts = x_hosts, .nhosts = 5,
+		.backends = x_backends, .nbackends = 8, .default_route = SNAP_NONE, .generation = 1,
 	};
 
 	tw_worker_init(&w);
@@ -967,6 +975,50 @@ START_TEST(ex_open_fails_at_once)
 	ck_assert_int_eq(streams[0]->closed, 1);
 	spin();
 	ck_assert_int_eq(sk.heads + sk.ends + sk.fails, 0);
+}
+END_TEST
+
+/* No tunnel process (no hop): 503 for the tunnel, never marked down; an address beside it serves. */
+START_TEST(ex_tunnel_hop_down_503)
+{
+	struct exchange *ex;
+	unsigned status = 0;
+
+	ck_assert_str_eq(w.cfg.tunnel_hop, "");
+	ex = start_ex("GET / HTTP/1.1\r\nHost: tunonly.test\r\n\r\n", "tunonly.test", 0, &status);
+	ck_assert_ptr_null(ex);
+	ck_assert_uint_eq(status, 503);
+	ck_assert_int_eq(nopens, 0);
+	ck_assert_int_eq(balance_is_down(&w, 27), 0);
+	msg_free(&reqh);
+	ex = start_ex("GET / HTTP/1.1\r\nHost: tun.test\r\n\r\n", "tun.test", 0, &status);
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(nopens, 1);
+	ck_assert_uint_eq(streams[0]->backend_id, 26);
+	ck_assert_int_eq(balance_is_down(&w, 25), 0);
+	x_abort(ex, 499);
+}
+END_TEST
+
+/* An upgrade never goes to a tunnel: the address beside it, or 502 (not 503) without one. */
+START_TEST(ex_tunnel_upgrade_skipped)
+{
+	static const char ws[] = "GET /ws HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\n"
+	    "Upgrade: websocket\r\n\r\n";
+	char req[256];
+	struct exchange *ex;
+	unsigned status = 0;
+
+	snprintf(req, sizeof(req), ws, "tunonly.test");
+	ex = start_ex(req, "tunonly.test", 0, &status);
+	ck_assert_ptr_null(ex);
+	ck_assert_uint_eq(status, 502);
+	msg_free(&reqh);
+	snprintf(req, sizeof(req), ws, "tun.test");
+	ex = start_ex(req, "tun.test", 0, &status);
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_uint_eq(streams[0]->backend_id, 26);
+	x_abort(ex, 499);
 }
 END_TEST
 
@@ -1560,6 +1612,8 @@ suite_exchange(void)
 	tcase_add_test(tc, ex_down_backend_skipped_next_time);
 	tcase_add_test(tc, ex_open_fails_at_once);
 	tcase_add_test(tc, ex_all_backends_fail);
+	tcase_add_test(tc, ex_tunnel_hop_down_503);
+	tcase_add_test(tc, ex_tunnel_upgrade_skipped);
 	tcase_add_test(tc, ex_all_refused_at_start);
 	tcase_add_test(tc, ex_big_body_not_replayed_reset);
 	tcase_add_test(tc, ex_big_body_not_replayed_stale);

@@ -843,6 +843,14 @@ START_TEST(session_errors)
 	ck_assert_uint_eq(ans.head.status, 431);
 	ck_assert_int_eq(ans.close, 0);
 	ck_assert_ptr_nonnull(msg_find(&ans.head, "strict-transport-security"));
+	ck_assert_ptr_null(msg_find(&ans.head, "retry-after"));
+	/* A 503 of ours (no tunnel process) says when to come back. */
+	ck_assert_int_eq(request_error(&w, 503, ERRPAGE_STATUS, NULL, 0, &ans), 0);
+	ck_assert_uint_eq(ans.head.status, 503);
+	ck_assert_ptr_nonnull(msg_find(&ans.head, "retry-after"));
+	ck_assert_str_eq(msg_value(&ans.head, msg_find(&ans.head, "retry-after")), "5");
+	ck_assert_int_eq(request_error(&w, 502, ERRPAGE_STATUS, NULL, 0, &ans), 0);
+	ck_assert_ptr_null(msg_find(&ans.head, "retry-after"));
 	request_answer_free(&ans);
 }
 END_TEST
