@@ -26,7 +26,7 @@
 enum arg_kind {
 	ARG_END = 0,
 	ARG_NAME,	/* host name, "*.example.com" allowed */
-	ARG_BACKEND,	/* ip:port / [ip6]:port */
+	ARG_BACKEND,	/* ip:port / [ip6]:port / unix:/path / tunnel:NAME */
 };
 
 struct cmd_spec {

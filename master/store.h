@@ -6,8 +6,9 @@
  * the connection, statement cache and transactions are master/store.c's.
  * WAL mode, foreign keys on, migrations by PRAGMA user_version
  * (master/schema.c). Callers pass names already normalised
- * (share/hostname.h) and backends as canonical "ip:port" text
- * (share/addr.h); the store enforces uniqueness and existence.
+ * (share/hostname.h) and backends as canonical text ("ip:port",
+ * "unix:/path", "tunnel:NAME": share/beaddr.h); the store enforces
+ * uniqueness and existence.
  */
 #ifndef HALOYD_STORE_H
 #define HALOYD_STORE_H
@@ -47,7 +48,7 @@ struct store_route {
 	char **aliases;		/* other names (exact or "*.x"), sorted */
 	int64_t *alias_ids;
 	size_t naliases;
-	char **backends;	/* "ip:port" in the order they were added */
+	char **backends;	/* canonical backend text in the order they were added */
 	int64_t *backend_ids;
 	size_t nbackends;
 	int64_t name_id;	/* host row id of the canonical name */

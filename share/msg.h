@@ -48,7 +48,8 @@ enum msg_type {
 	MSG_C_ROUTE_SHOW,	/* str name */
 	MSG_C_ALIAS_ADD,	/* str route; str alias */
 	MSG_C_ALIAS_RM,		/* str route; str alias */
-	MSG_C_BACKEND_ADD,	/* str route; str backend "ip:port" / "[ip6]:port" */
+	MSG_C_BACKEND_ADD,	/* str route; str backend "ip:port" / "[ip6]:port" /
+				 * "unix:/path" / "tunnel:NAME" (share/beaddr.h) */
 	MSG_C_BACKEND_RM,	/* str route; str backend */
 	MSG_C_STATUS,		/* empty */
 	MSG_C_RELOAD,		/* empty */

@@ -97,7 +97,7 @@ bench_input(struct bench *b)
 		b->hosts[2 * i] = (struct snapb_host){ 2 * i + 1, n, i, SNAP_HOST_EXACT };
 		b->hosts[2 * i + 1] = (struct snapb_host){ 2 * i + 2, a, i, SNAP_HOST_ALIAS };
 		b->backends[2 * i] = (struct snapb_backend){ 2 * i + 1, AF_INET,
-		    (uint16_t)(3000 + i % 1000), { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), 1 } };
+		    (uint16_t)(3000 + i % 1000), { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), 1 }, 0, NULL };
 		b->backends[2 * i + 1] = b->backends[2 * i];
 		b->backends[2 * i + 1].id = 2 * i + 2;
 		b->backends[2 * i + 1].addr[3] = 2;
