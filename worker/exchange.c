@@ -281,9 +281,13 @@ ex_ops_for(struct exchange *ex, const struct snap_backend *be)
 	return &h2client_ops;
 }
 
-/* A stream to be could not be opened (errno): passive health, or the hop is down. */
+/*
+ * A stream to be could not be opened (errno err): passive health, or the
+ * hop is down. logged: the upstream said why already (a connect that
+ * failed later, on the loop).
+ */
 static void
-ex_open_failed(struct exchange *ex, const struct snap_backend *be, int err)
+ex_open_failed(struct exchange *ex, const struct snap_backend *be, int err, int logged)
 {
 	char name[BEADDR_STR_MAX];
 
@@ -297,7 +301,8 @@ ex_open_failed(struct exchange *ex, const struct snap_backend *be, int err)
 		    ex->w->cfg.tunnel_hop[0] != '\0' ? strerror(err) : "listen_tunnel is not set");
 		return;
 	}
-	log_info("backend %u (%s): connect: %s", be->id, name, strerror(err));
+	if (!logged)
+		log_info("backend %u (%s): connect: %s", be->id, name, strerror(err));
 	if (balance_backend_fault(err))
 		balance_mark_down(ex->w, be->id);
 }
@@ -330,7 +335,7 @@ ex_open(struct exchange *ex, int fresh)
 			ex_rearm(ex);
 			return ex_replay(ex);
 		}
-		ex_open_failed(ex, be, errno);
+		ex_open_failed(ex, be, errno, 0);
 		ex->tries++;
 	}
 	return -1;
@@ -446,7 +451,7 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 	switch (err) {
 	case UPSTREAM_CONNECT:
 		/* Nothing was sent: the next backend may take it, if the replay holds the body. */
-		ex_open_failed(ex, ex->be, code);
+		ex_open_failed(ex, ex->be, code, 1);
 		ex->tries++;
 		if (ex->replay_lost) {
 			ex_finish(ex, 0, NULL, ex_none_left(ex));
