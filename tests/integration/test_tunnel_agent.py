@@ -1,0 +1,550 @@
+"""Integration tests of haloyd-tunnel, the agent (issue 13, point 5), against a
+stand-in PROXY written here with python3-h2: a TLS server that requires and
+verifies a client certificate, reads the agent's 24-byte magic itself, then
+runs a CLIENT-side h2 connection whose own first 24 output bytes (its magic)
+are dropped, and opens streams 1, 3, 5... toward the agent the way HAProxy's
+rhttp edge does (reference/reverse-http.md sections 2, 5.2 and 7.2). The
+agent forwards them to a real backend.py app over HTTP/1.1.
+
+Certificates are made with the openssl CLI at module start. Every wait is
+bounded; nothing sleeps a fixed time.
+"""
+import hashlib
+import json
+import os
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+
+from .backend import Backend
+from .harness import free_port, program, sanitizer_report, wait_for
+
+MAGIC = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+MIB = 1 << 20
+WAIT = 20.0          # any single wait; generous for the ASan build on 2 CPUs
+_pki = {}
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
+
+
+def _issue(d, name, cn, ca, ext):
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn, cwd=d)
+    with open(os.path.join(d, name + ".ext"), "w") as f:
+        f.write(ext)
+    _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
+             "-CAcreateserial", "-days", "2", "-out", name + ".pem", "-extfile", name + ".ext",
+             cwd=d)
+    os.chmod(os.path.join(d, name + ".key"), 0o600)
+
+
+def setUpModule():
+    d = tempfile.mkdtemp(prefix="haloyd-tunagent-")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=tunnel test CA", "-days", "2",
+             cwd=d)
+    _issue(d, "proxy", "localhost", "ca",
+           "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    _issue(d, "agent", "app1", "ca", "extendedKeyUsage=clientAuth\n")
+    _pki["dir"] = d
+    for n in ("ca", "proxy", "agent"):
+        _pki[n] = os.path.join(d, n + ".pem")
+        _pki[n + "_key"] = os.path.join(d, n + ".key")
+
+
+def tearDownModule():
+    subprocess.run(["rm", "-rf", _pki["dir"]], check=False)
+
+
+# --- the stand-in proxy
+
+class Stream:
+    """One stream the proxy opened: what came back, with arrival times."""
+
+    def __init__(self, sid):
+        self.sid = sid
+        self.headers = None
+        self.trailers = None
+        self.chunks = []          # (time.time() at arrival, bytes)
+        self.ended = threading.Event()
+        self.reset = None
+
+    @property
+    def status(self):
+        return int(dict(self.headers)[b":status"]) if self.headers else None
+
+    def header(self, name):
+        for k, v in self.headers or ():
+            if k == name.encode():
+                return v.decode()
+        return None
+
+    @property
+    def body(self):
+        return b"".join(c for _, c in self.chunks)
+
+    def wait(self, timeout=WAIT):
+        if not self.ended.wait(timeout):
+            raise AssertionError("stream %d did not end within %.0f s" % (self.sid, timeout))
+        return self
+
+
+class ProxyConn:
+    """One tunnel the agent dialed: the rhttp dialect's acceptor side."""
+
+    def __init__(self, proxy, sock):
+        self.proxy, self.sock = proxy, sock
+        self.wire = bytearray()      # every byte the agent sent, magic included
+        self.pending = bytearray()   # the start of a frame not complete yet
+        self.lock = threading.Condition()
+        self.streams = {}
+        self.ready = threading.Event()      # the agent's SETTINGS arrived
+        self.closed = threading.Event()
+        self.goaways = []                   # (last stream id, error code)
+        self.pings_from_agent = 0
+        cfg = h2.config.H2Configuration(client_side=True, header_encoding=None)
+        self.conn = h2.connection.H2Connection(cfg)
+        self.conn.local_settings = h2.settings.Settings(client=True, initial_values={
+            h2.settings.SettingCodes.ENABLE_PUSH: 0})
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _read_magic(self):
+        while len(self.wire) < len(MAGIC):
+            b = self.sock.recv(65536)
+            if not b:
+                return b""
+            self.wire += b
+        if bytes(self.wire[:24]) != MAGIC:
+            raise AssertionError("the agent's first bytes are not the magic: %r" % self.wire[:24])
+        return bytes(self.wire[24:])
+
+    def _run(self):
+        try:
+            rest = self._read_magic()
+            with self.lock:
+                self.conn.initiate_connection()
+                out = self.conn.data_to_send()
+                # A client connection always writes the magic first: the acceptor must not.
+                assert out[:24] == MAGIC
+                self.sock.sendall(out[24:])
+            if rest:
+                self._feed(rest)
+            while True:
+                b = self.sock.recv(65536)
+                if not b:
+                    break
+                self.wire += b
+                self._feed(b)
+        except (OSError, ssl.SSLError, AssertionError) as e:
+            self.proxy.errors.append(repr(e))
+        finally:
+            self.closed.set()
+            with self.lock:
+                for s in self.streams.values():
+                    s.ended.set()
+                self.lock.notify_all()
+
+    def _feed(self, b):
+        # python-h2 closes its connection on any GOAWAY, where an rhttp edge (HAProxy)
+        # keeps reading the streams at or below its last id: GOAWAY frames are taken
+        # out of the byte stream here and recorded.
+        self.pending += b
+        keep = bytearray()
+        while len(self.pending) >= 9:
+            n = 9 + int.from_bytes(self.pending[:3], "big")
+            if len(self.pending) < n:
+                break
+            f, self.pending = self.pending[:n], self.pending[n:]
+            if f[3] == 7:
+                last, code = struct.unpack(">II", bytes(f[9:17]))
+                self.goaways.append((last & 0x7FFFFFFF, code))
+            else:
+                keep += f
+        with self.lock:
+            events = self.conn.receive_data(bytes(keep))
+            for ev in events:
+                self._event(ev)
+            out = self.conn.data_to_send()
+            if out:
+                self.sock.sendall(out)
+            self.lock.notify_all()
+
+    def _event(self, ev):
+        s = self.streams.get(getattr(ev, "stream_id", None))
+        if isinstance(ev, h2.events.RemoteSettingsChanged):
+            self.ready.set()
+        elif isinstance(ev, h2.events.ResponseReceived):
+            s.headers = ev.headers
+        elif isinstance(ev, h2.events.DataReceived):
+            s.chunks.append((time.time(), ev.data))
+            self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        elif isinstance(ev, h2.events.TrailersReceived):
+            s.trailers = ev.headers
+        elif isinstance(ev, h2.events.StreamEnded):
+            s.ended.set()
+        elif isinstance(ev, h2.events.StreamReset):
+            s.reset = ev.error_code
+            s.ended.set()
+        elif isinstance(ev, h2.events.PingReceived):
+            self.pings_from_agent += 1
+
+    def request(self, path, method="GET", body=None, headers=None, authority="app.example.com",
+                length=True):
+        """Opens the next odd stream; sends the body under flow control from a thread."""
+        h = [(b":method", method.encode()), (b":scheme", b"https"), (b":path", path.encode())]
+        if authority is not None:
+            h.append((b":authority", authority.encode()))
+        for k, v in headers or ():
+            h.append((k.encode(), v.encode()))
+        if body is not None and length:
+            h.append((b"content-length", str(len(body)).encode()))
+        with self.lock:
+            sid = self.conn.get_next_available_stream_id()
+            s = self.streams[sid] = Stream(sid)
+            self.conn.send_headers(sid, h, end_stream=body is None)
+            self.sock.sendall(self.conn.data_to_send())
+        if body is not None:
+            threading.Thread(target=self._send_body, args=(sid, body), daemon=True).start()
+        return s
+
+    def _send_body(self, sid, body):
+        at = 0
+        with self.lock:
+            while at < len(body):
+                n = min(self.conn.local_flow_control_window(sid),
+                        self.conn.max_outbound_frame_size, len(body) - at)
+                if n <= 0:
+                    if self.closed.is_set() or not self.lock.wait(WAIT):
+                        return
+                    continue
+                self.conn.send_data(sid, body[at:at + n])
+                at += n
+                self.sock.sendall(self.conn.data_to_send())
+            self.conn.end_stream(sid)
+            self.sock.sendall(self.conn.data_to_send())
+
+    def drop(self):
+        """A plain close without GOAWAY (HAProxy's reload does this)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class StandInProxy:
+    """The TLS listener: client certificate required and verified against the test CA."""
+
+    def __init__(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(_pki["proxy"], _pki["proxy_key"])
+        ctx.load_verify_locations(_pki["ca"])
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.set_alpn_protocols(["h2"])
+        self.ctx = ctx
+        self.port = free_port()
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", self.port))
+        self.lsock.listen(16)
+        self.conns = []
+        self.peer_cns = []
+        self.errors = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                raw, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                raw.settimeout(WAIT)
+                tls = self.ctx.wrap_socket(raw, server_side=True)
+                tls.settimeout(None)
+                cert = tls.getpeercert()
+                self.peer_cns.append(dict(x[0] for x in cert["subject"])["commonName"])
+                tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, ssl.SSLError) as e:
+                self.errors.append(repr(e))
+                raw.close()
+                continue
+            self.conns.append(ProxyConn(self, tls))
+
+    def ready_conns(self):
+        return [c for c in self.conns if c.ready.is_set() and not c.closed.is_set()]
+
+    def wait_ready(self, n=1, since=0):
+        return wait_for(lambda: len([c for c in self.conns[since:] if c.ready.is_set()
+                                     and not c.closed.is_set()]) >= n and self.ready_conns(),
+                        WAIT, "%d tunnel(s) from the agent" % n)
+
+    def close(self):
+        self.lsock.close()
+        for c in self.conns:
+            c.drop()
+
+
+# --- the agent
+
+class Agent:
+    def __init__(self, proxy_port, app_port, *extra, cert=True):
+        self.log = tempfile.NamedTemporaryFile(prefix="haloyd-tunnel-", suffix=".log",
+                                               delete=False)
+        argv = [program("haloyd-tunnel"), "--proxy", "127.0.0.1:%d" % proxy_port,
+                "--ca", _pki["ca"], "--to", "127.0.0.1:%d" % app_port, "-v"]
+        if cert:
+            argv += ["--cert", _pki["agent"], "--key", _pki["agent_key"]]
+        self.proc = subprocess.Popen(argv + list(extra), stdout=self.log, stderr=self.log)
+
+    def text(self):
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def wait_exit(self, timeout=WAIT):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the agent did not exit within %.0f s:\n%s"
+                                 % (timeout, self.text()[-3000:]))
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(WAIT)
+        text = self.text()
+        os.unlink(self.log.name)
+        return text
+
+
+def field(rec, name):
+    """A request field backend.py recorded (a list of [name, value])."""
+    for k, v in rec["headers"]:
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def frames(wire):
+    """(type, flags, stream id, payload) of every frame after the magic."""
+    out, at = [], 24
+    while at + 9 <= len(wire):
+        length = int.from_bytes(wire[at:at + 3], "big")
+        ftype, flags = wire[at + 3], wire[at + 4]
+        sid = int.from_bytes(wire[at + 5:at + 9], "big") & 0x7FFFFFFF
+        if at + 9 + length > len(wire):
+            break
+        out.append((ftype, flags, sid, bytes(wire[at + 9:at + 9 + length])))
+        at += 9 + length
+    return out
+
+
+class TunnelAgentCase(unittest.TestCase):
+    conns = 1
+
+    def setUp(self):
+        self.app = Backend("app")
+        self.app.start()
+        self.proxy = StandInProxy()
+        self.agent = Agent(self.proxy.port, self.app.port, "--conns", str(self.conns))
+        self.proxy.wait_ready(self.conns)
+
+    def tearDown(self):
+        text = self.agent.close()
+        self.proxy.close()
+        self.app.stop()
+        report = sanitizer_report(text)
+        self.assertIsNone(report, report)
+
+    def conn(self):
+        return self.proxy.ready_conns()[0]
+
+
+class TestTunnelAgentWire(TunnelAgentCase):
+    def test_get(self):
+        s = self.conn().request("/hello?x=1").wait()
+        self.assertEqual(s.status, 200)
+        self.assertEqual(s.body, b"backend app\n")
+        self.assertEqual(s.header("x-backend"), "app")
+        rec = self.app.wait_request("/hello?x=1")
+        self.assertEqual(field(rec, "Host"), "app.example.com")
+        self.assertEqual(self.proxy.peer_cns, ["app1"])
+
+    def test_host_field_without_authority(self):
+        # HAProxy sends an HTTP/1.1 client's request with host and no :authority.
+        s = self.conn().request("/h1", authority=None, headers=[("host", "h1.example.com")]).wait()
+        self.assertEqual(s.status, 200)
+        self.assertEqual(field(self.app.wait_request("/h1"), "Host"), "h1.example.com")
+
+    def test_wire_bytes(self):
+        c = self.conn()
+        for _ in range(3):
+            self.assertEqual(c.request("/w").wait().status, 200)
+        wire = bytes(c.wire)
+        self.assertEqual(wire[:24], MAGIC)
+        fr = frames(wire)
+        ftype, flags, sid, payload = fr[0]
+        self.assertEqual((ftype, flags & 1, sid), (4, 0, 0), "first frame: a non-ACK SETTINGS")
+        settings = dict(struct.unpack(">HI", payload[i:i + 6]) for i in range(0, len(payload), 6))
+        self.assertNotEqual(settings.get(2), 1, "ENABLE_PUSH=1")
+        self.assertEqual(settings.get(3), 100)
+        self.assertEqual(settings.get(6), 65536)
+        opened = set(c.streams)
+        self.assertEqual(opened, {1, 3, 5})
+        for ftype, flags, sid, _ in fr:
+            self.assertNotEqual(ftype, 5, "PUSH_PROMISE from the agent")
+            if ftype in (0, 1, 3):   # DATA, HEADERS, RST_STREAM only on our streams
+                self.assertIn(sid, opened)
+
+    def test_fields_passed_and_hop_by_hop_dropped(self):
+        s = self.conn().request("/headers", headers=[("te", "trailers"), ("x-keep", "1")]).wait()
+        self.assertEqual(s.status, 200)
+        fields = dict((k.lower(), v) for k, v in json.loads(s.body))
+        self.assertEqual(fields.get("x-keep"), "1")
+        self.assertEqual(fields.get("te"), "trailers")   # the one TE HTTP/2 allows
+        self.assertEqual(fields.get("host"), "app.example.com")
+        # A chunked answer: its Transfer-Encoding stays on the app's hop.
+        s = self.conn().request("/chunked?n=3").wait()
+        self.assertEqual(s.status, 200)
+        self.assertEqual(s.body, b"chunk 0\nchunk 1\nchunk 2\n")
+        for k, _ in s.headers:
+            self.assertNotIn(k, (b"connection", b"keep-alive", b"transfer-encoding"))
+
+
+class TestTunnelAgentBodies(TunnelAgentCase):
+    def test_1mib_download(self):
+        s = self.conn().request("/big?bytes=%d" % MIB).wait()
+        self.assertEqual(s.status, 200)
+        self.assertEqual(len(s.body), MIB)
+
+    def test_1mib_upload_echo(self):
+        body = os.urandom(MIB)
+        s = self.conn().request("/echo", method="POST", body=body).wait()
+        self.assertEqual(s.status, 200)
+        self.assertEqual(hashlib.sha256(s.body).hexdigest(), hashlib.sha256(body).hexdigest())
+
+    def test_1mib_upload_chunked(self):
+        # No content-length: the agent sends the body chunked as it arrives.
+        body = os.urandom(MIB)
+        s = self.conn().request("/echo", method="POST", body=body, length=False).wait()
+        self.assertEqual(s.status, 200)
+        self.assertEqual(hashlib.sha256(s.body).hexdigest(), hashlib.sha256(body).hexdigest())
+        rec = self.app.wait_request("/echo")
+        self.assertEqual(field(rec, "Transfer-Encoding"), "chunked")
+
+    def test_20_concurrent_streams(self):
+        c = self.conn()
+        t0 = time.monotonic()
+        streams = [c.request("/slow?ms=500") for _ in range(20)]
+        for s in streams:
+            self.assertEqual(s.wait().status, 200)
+        self.assertEqual([s.sid for s in streams], list(range(1, 41, 2)))
+        # One after the other would take 10 s.
+        self.assertLess(time.monotonic() - t0, 5.0)
+
+    def test_sse_unbuffered(self):
+        s = self.conn().request("/sse?n=5&ms=400")
+        s.wait()
+        self.assertEqual(s.status, 200)
+        self.assertEqual(s.header("content-type"), "text/event-stream")
+        events = []
+        for t, data in s.chunks:
+            for part in data.split(b"\n\n"):
+                if part.startswith(b"id:"):
+                    sent = float(part.split()[-1])
+                    events.append((t, sent))
+        self.assertEqual(len(events), 5)
+        for arrived, sent in events:
+            self.assertLess(arrived - sent, 0.3, "an event held back %.3f s" % (arrived - sent))
+        self.assertGreater(events[-1][0] - events[0][0], 1.2)
+
+    def test_chunked_trailers(self):
+        s = self.conn().request("/trailers").wait()
+        self.assertEqual(s.status, 200)
+        self.assertEqual(s.body, b"body with trailers\n")
+        self.assertEqual(dict(s.trailers).get(b"x-checksum"), b"abc123")
+        self.assertEqual(dict(s.trailers).get(b"x-backend-trailer"), b"app")
+
+    def test_app_refused_502(self):
+        s = self.conn().request("/x")
+        self.app.stop()
+        s.wait()
+        dead = self.conn().request("/y").wait()
+        self.assertEqual(dead.status, 502)
+
+
+class TestTunnelAgentLifecycle(TunnelAgentCase):
+    conns = 2
+
+    def test_reconnect_after_drop(self):
+        before = len(self.proxy.conns)
+        for c in list(self.proxy.conns):
+            c.drop()
+        self.proxy.wait_ready(2, since=before)
+        s = self.proxy.ready_conns()[0].request("/again").wait()
+        self.assertEqual(s.status, 200)
+
+    def test_sigterm_during_slow_response(self):
+        c = self.conn()
+        s = c.request("/slow?ms=1500")
+        self.app.wait_request("/slow?ms=1500")
+        self.agent.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(s.wait().status, 200)
+        self.assertEqual(s.body, b"backend app\n")
+        self.assertEqual(self.agent.wait_exit(), 0)
+        # The shutdown notice (2^31-1), then the GOAWAY naming the last stream.
+        self.assertIn((2 ** 31 - 1, 0), [(l, int(e)) for l, e in c.goaways])
+        self.assertIn((s.sid, 0), [(l, int(e)) for l, e in c.goaways])
+
+
+class TestTunnelAgentRefuses(unittest.TestCase):
+    def run_agent(self, *args):
+        p = subprocess.run([program("haloyd-tunnel")] + list(args), capture_output=True,
+                           text=True, timeout=WAIT)
+        return p.returncode, p.stderr
+
+    def test_no_cert(self):
+        rc, err = self.run_agent("--proxy", "127.0.0.1:1", "--to", "127.0.0.1:2")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("client certificate is required", err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+
+    def test_key_readable_by_others(self):
+        d = tempfile.mkdtemp(prefix="haloyd-tunagent-key-")
+        key = os.path.join(d, "k.pem")
+        with open(_pki["agent_key"], "rb") as src, open(key, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(key, 0o644)
+        rc, err = self.run_agent("--proxy", "127.0.0.1:1", "--to", "127.0.0.1:2",
+                                 "--cert", _pki["agent"], "--key", key)
+        subprocess.run(["rm", "-rf", d], check=False)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("readable by group or others", err)
+
+    def test_cert_key_mismatch(self):
+        rc, err = self.run_agent("--proxy", "127.0.0.1:1", "--to", "127.0.0.1:2",
+                                 "--cert", _pki["proxy"], "--key", _pki["agent_key"])
+        self.assertNotEqual(rc, 0)
+        self.assertIn("mismatch", err)
+
+    def test_bad_flag(self):
+        rc, err = self.run_agent("--conns", "0")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("--conns", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
