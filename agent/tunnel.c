@@ -279,6 +279,17 @@ on_stream_close(nghttp2_session *h2, int32_t id, uint32_t code, void *ud)
 	return 0;
 }
 
+/* Why nghttp2 ends a session (a protocol error of the proxy's), for the log. */
+static int
+on_error(nghttp2_session *h2, int code, const char *msg, size_t len, void *ud)
+{
+	struct tunnel *t = ud;
+
+	(void)h2;
+	log_info("tunnel %u: HTTP/2: %.*s (%s)", t->idx, (int)len, msg, nghttp2_strerror(code));
+	return 0;
+}
+
 static int
 tunnel_session(struct tunnel *t)
 {
@@ -298,6 +309,7 @@ tunnel_session(struct tunnel *t)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_error_callback2(cb, on_error);
 	/* The rhttp dialect: we wrote the magic, the proxy never sends one. */
 	nghttp2_option_set_no_recv_client_magic(opt, 1);
 	/* WINDOW_UPDATE only once the bytes reached the app: back-pressure end to end. */

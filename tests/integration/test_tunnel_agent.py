@@ -115,6 +115,7 @@ class ProxyConn:
         self.closed = threading.Event()
         self.goaways = []                   # (last stream id, error code)
         self.pings_from_agent = 0
+        self.ack_pings = proxy.ack_pings    # False: the agent's PINGs are swallowed
         cfg = h2.config.H2Configuration(client_side=True, header_encoding=None)
         self.conn = h2.connection.H2Connection(cfg)
         self.conn.local_settings = h2.settings.Settings(client=True, initial_values={
@@ -171,6 +172,8 @@ class ProxyConn:
             if f[3] == 7:
                 last, code = struct.unpack(">II", bytes(f[9:17]))
                 self.goaways.append((last & 0x7FFFFFFF, code))
+            elif f[3] == 6 and not f[4] & 1 and not self.ack_pings:
+                self.pings_from_agent += 1
             else:
                 keep += f
         with self.lock:
@@ -236,6 +239,16 @@ class ProxyConn:
             self.conn.end_stream(sid)
             self.sock.sendall(self.conn.data_to_send())
 
+    def goaway(self, last):
+        """A raw GOAWAY(last, NO_ERROR): python-h2 would close its side at once."""
+        with self.lock:
+            self.sock.sendall(struct.pack(">I", 8)[1:] + b"\x07\x00" + struct.pack(">III", 0, last, 0))
+
+    def reset(self, sid):
+        with self.lock:
+            self.conn.reset_stream(sid, 8)   # CANCEL, as a proxy whose client left
+            self.sock.sendall(self.conn.data_to_send())
+
     def drop(self):
         """A plain close without GOAWAY (HAProxy's reload does this)."""
         try:
@@ -248,7 +261,8 @@ class ProxyConn:
 class StandInProxy:
     """The TLS listener: client certificate required and verified against the test CA."""
 
-    def __init__(self):
+    def __init__(self, ack_pings=True):
+        self.ack_pings = ack_pings
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(_pki["proxy"], _pki["proxy_key"])
         ctx.load_verify_locations(_pki["ca"])
@@ -352,14 +366,49 @@ def frames(wire):
     return out
 
 
+class ProbeApp:
+    """A one-connection app: answers a head and a first chunk, then waits for EOF."""
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(4)
+        self.port = self.lsock.getsockname()[1]
+        self.got_request = threading.Event()
+        self.saw_eof = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        c, _ = self.lsock.accept()
+        c.settimeout(WAIT * 2)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += c.recv(4096)
+        self.got_request.set()
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        try:
+            while c.recv(4096):
+                pass
+            self.saw_eof.set()
+        except OSError:
+            self.saw_eof.set()
+        c.close()
+
+    def close(self):
+        self.lsock.close()
+
+
 class TunnelAgentCase(unittest.TestCase):
     conns = 1
+    agent_args = ()
+    ack_pings = True
 
     def setUp(self):
         self.app = Backend("app")
         self.app.start()
-        self.proxy = StandInProxy()
-        self.agent = Agent(self.proxy.port, self.app.port, "--conns", str(self.conns))
+        self.proxy = StandInProxy(self.ack_pings)
+        self.agent = Agent(self.proxy.port, self.app.port, "--conns", str(self.conns),
+                           *self.agent_args)
         self.proxy.wait_ready(self.conns)
 
     def tearDown(self):
@@ -479,11 +528,11 @@ class TestTunnelAgentBodies(TunnelAgentCase):
         self.assertEqual(dict(s.trailers).get(b"x-backend-trailer"), b"app")
 
     def test_app_refused_502(self):
-        s = self.conn().request("/x")
+        # No request before: no kept-alive connection to the app outlives its listener.
         self.app.stop()
-        s.wait()
         dead = self.conn().request("/y").wait()
         self.assertEqual(dead.status, 502)
+        self.assertIn(b"refused", dead.body)
 
 
 class TestTunnelAgentLifecycle(TunnelAgentCase):
@@ -497,6 +546,21 @@ class TestTunnelAgentLifecycle(TunnelAgentCase):
         s = self.proxy.ready_conns()[0].request("/again").wait()
         self.assertEqual(s.status, 200)
 
+    def test_goaway_from_proxy(self):
+        old = self.conn()
+        before = len(self.proxy.conns)
+        s = old.request("/slow?ms=1000")
+        self.app.wait_request("/slow?ms=1000")
+        # Its last stream id counts streams the agent opened: none (the dialect's rule;
+        # nghttp2 refuses an odd one from the proxy as a protocol error).
+        old.goaway(0)
+        # A replacement is dialed at once; the stream in flight finishes on the old one.
+        self.proxy.wait_ready(1, since=before)
+        self.assertEqual(s.wait().status, 200, self.agent.text()[-3000:])
+        wait_for(old.closed.is_set, WAIT, "the agent closing the drained tunnel")
+        new = [c for c in self.proxy.conns[before:] if c.ready.is_set()][0]
+        self.assertEqual(new.request("/next").wait().status, 200)
+
     def test_sigterm_during_slow_response(self):
         c = self.conn()
         s = c.request("/slow?ms=1500")
@@ -508,6 +572,84 @@ class TestTunnelAgentLifecycle(TunnelAgentCase):
         # The shutdown notice (2^31-1), then the GOAWAY naming the last stream.
         self.assertIn((2 ** 31 - 1, 0), [(l, int(e)) for l, e in c.goaways])
         self.assertIn((s.sid, 0), [(l, int(e)) for l, e in c.goaways])
+
+
+class TestTunnelAgentErrors(TunnelAgentCase):
+    agent_args = ("--app-timeout", "700ms")
+
+    def test_app_timeout_504(self):
+        s = self.conn().request("/slow?ms=3000").wait()
+        self.assertEqual(s.status, 504)
+
+    def test_broken_after_head_is_reset(self):
+        s = self.conn().request("/close-mid-body").wait()
+        self.assertEqual(s.status, 200)
+        self.assertEqual(s.reset, 2)    # INTERNAL_ERROR
+
+    def test_proxy_reset_closes_the_app_connection(self):
+        probe = ProbeApp()
+        agent = Agent(self.proxy.port, probe.port, "--conns", "1")
+        try:
+            before = len(self.proxy.conns)
+            c = wait_for(lambda: [x for x in self.proxy.conns[before:] if x.ready.is_set()],
+                         WAIT, "the second agent's tunnel")[0]
+            s = c.request("/probe")
+            wait_for(lambda: s.headers is not None and s.chunks, WAIT, "the probe's first chunk")
+            c.reset(s.sid)
+            self.assertTrue(probe.saw_eof.wait(WAIT), "the agent kept the app's connection")
+        finally:
+            text = agent.close()
+            probe.close()
+        self.assertIsNone(sanitizer_report(text))
+
+class TestTunnelAgentPing(TunnelAgentCase):
+    agent_args = ("--ping-idle", "300ms", "--ping-timeout", "500ms")
+
+    def test_ping_when_idle(self):
+        c = self.conn()
+        wait_for(lambda: c.pings_from_agent >= 3, WAIT, "PINGs from an idle agent")
+        self.assertFalse(c.closed.is_set())
+
+
+class TestTunnelAgentPingLost(TunnelAgentCase):
+    agent_args = ("--ping-idle", "300ms", "--ping-timeout", "500ms")
+    ack_pings = False
+
+    def test_dropped_without_ping_ack(self):
+        c = self.conn()
+        wait_for(c.closed.is_set, WAIT, "the agent dropping a tunnel whose PING is unanswered")
+        self.assertGreaterEqual(c.pings_from_agent, 1)
+        self.proxy.wait_ready(1, since=1)
+        self.assertIn("no PING ACK", self.agent.text())
+
+
+class TestTunnelAgentConfigFile(unittest.TestCase):
+    def test_config_file(self):
+        app = Backend("conf")
+        app.start()
+        proxy = StandInProxy()
+        d = tempfile.mkdtemp(prefix="haloyd-tunagent-conf-")
+        conf = os.path.join(d, "office.conf")
+        with open(conf, "w") as f:
+            f.write("# like /etc/haloyd-tunnel/office.conf\nproxy 127.0.0.1:%d\nto 127.0.0.1:%d\n"
+                    "ca %s\ncert %s\nkey %s\nconns 1\n" % (proxy.port, app.port, _pki["ca"],
+                                                           _pki["agent"], _pki["agent_key"]))
+        p = subprocess.Popen([program("haloyd-tunnel"), "--config", conf],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            proxy.wait_ready(1)
+            self.assertEqual(proxy.ready_conns()[0].request("/conf").wait().status, 200)
+            p.send_signal(signal.SIGTERM)
+            err = p.communicate(timeout=WAIT)[1].decode(errors="replace")
+            self.assertEqual(p.returncode, 0, err)
+            self.assertIsNone(sanitizer_report(err))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+            proxy.close()
+            app.stop()
+            subprocess.run(["rm", "-rf", d], check=False)
 
 
 class TestTunnelAgentRefuses(unittest.TestCase):
