@@ -24,6 +24,7 @@ struct tslot {
 	unsigned idx;
 	struct tunnel *t;	/* NULL while waiting to redial */
 	unsigned fails;		/* attempts failed since the last healthy tunnel */
+	char last_error[160];	/* logged once: the same failure again is a debug line */
 	struct ev_timer retry;
 };
 

@@ -30,7 +30,7 @@ slot_schedule(struct tslot *s, uint64_t delay)
 	if (s->ag->stopping)
 		return;
 	if (delay > 0)
-		log_info("tunnel %u: next attempt in %llu ms", s->idx, (unsigned long long)delay);
+		log_debug("tunnel %u: next attempt in %llu ms", s->idx, (unsigned long long)delay);
 	ev_timer_start(s->ag->loop, &s->retry, delay);
 }
 

@@ -25,6 +25,7 @@ static const char h2_magic[24] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 static void tunnel_io(struct ev_loop *l, struct ev_io *io, uint32_t events);
 static void tunnel_timer(struct ev_loop *l, struct ev_timer *tm);
 static void tunnel_read(struct tunnel *t);
+static void tunnel_log_failure(struct tunnel *t, const char *why);
 
 /* Resolves (blocking: the agent serves no client while it dials) and starts a connect. */
 static int
@@ -35,7 +36,7 @@ tunnel_dial(struct tunnel *t)
 	int rc, one = 1;
 
 	if ((rc = getaddrinfo(c->proxy_host, c->proxy_port, &hints, &res)) != 0) {
-		log_warnx("tunnel %u: %s: %s", t->idx, c->proxy_host, gai_strerror(rc));
+		tunnel_log_failure(t, gai_strerror(rc));
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -53,7 +54,7 @@ tunnel_dial(struct tunnel *t)
 		getnameinfo(ai->ai_addr, ai->ai_addrlen, t->peer, sizeof(t->peer), NULL, 0,
 		    NI_NUMERICHOST);
 	} else {
-		log_warn("tunnel %u: connect to %s:%s", t->idx, c->proxy_host, c->proxy_port);
+		tunnel_log_failure(t, strerror(errno));
 	}
 	freeaddrinfo(res);
 	return t->fd == -1 ? -1 : 0;
@@ -149,6 +150,19 @@ tunnel_free(void *arg)
 	agent_tunnel_freed(ag);
 }
 
+/* One line per state change: a reconnect failing the same way again is a debug line. */
+static void
+tunnel_log_failure(struct tunnel *t, const char *why)
+{
+	if (t->slot == NULL || strcmp(t->slot->last_error, why) != 0)
+		log_warnx("tunnel %u: %s:%s: %s", t->idx, t->ag->conf.proxy_host,
+		    t->ag->conf.proxy_port, why);
+	else
+		log_debug("tunnel %u: again: %s", t->idx, why);
+	if (t->slot != NULL)
+		util_strlcpy(t->slot->last_error, why, sizeof(t->slot->last_error));
+}
+
 void
 tunnel_kill(struct tunnel *t, const char *why)
 {
@@ -156,11 +170,9 @@ tunnel_kill(struct tunnel *t, const char *why)
 		return;
 	t->dead = 1;
 	if (t->state == TUNNEL_READY)
-		log_notice("tunnel %u: closed (%s, %u streams cut)", t->idx,
-		    why, t->nstreams);
+		log_notice("tunnel %u: closed (%s, %u streams cut)", t->idx, why, t->nstreams);
 	else
-		log_warnx("tunnel %u: %s: %s", t->idx, t->ag->conf.proxy_host,
-		    why);
+		tunnel_log_failure(t, why);
 	ev_io_stop(t->ag->loop, &t->io);
 	ev_timer_stop(t->ag->loop, &t->timer);
 	if (t->slot != NULL)
@@ -203,6 +215,7 @@ tunnel_became_ready(struct tunnel *t)
 {
 	t->state = TUNNEL_READY;
 	t->ready_at = ev_now(t->ag->loop);
+	t->slot->last_error[0] = '\0';
 	log_notice("tunnel %u: ready to %s:%s (%s)", t->idx, t->ag->conf.proxy_host,
 	    t->ag->conf.proxy_port, t->peer);
 	ev_timer_start(t->ag->loop, &t->timer, t->ag->conf.ping_idle_ms);
