@@ -315,10 +315,10 @@ class StandInProxy:
 # --- the agent
 
 class Agent:
-    def __init__(self, proxy_port, app_port, *extra, cert=True):
+    def __init__(self, proxy_port, app_port, *extra, cert=True, proxy_host="127.0.0.1"):
         self.log = tempfile.NamedTemporaryFile(prefix="haloyd-tunnel-", suffix=".log",
                                                delete=False)
-        argv = [program("haloyd-tunnel"), "--proxy", "127.0.0.1:%d" % proxy_port,
+        argv = [program("haloyd-tunnel"), "--proxy", "%s:%d" % (proxy_host, proxy_port),
                 "--ca", _pki["ca"], "--to", "127.0.0.1:%d" % app_port, "-v"]
         if cert:
             argv += ["--cert", _pki["agent"], "--key", _pki["agent_key"]]
@@ -621,6 +621,42 @@ class TestTunnelAgentPingLost(TunnelAgentCase):
         self.assertGreaterEqual(c.pings_from_agent, 1)
         self.proxy.wait_ready(1, since=1)
         self.assertIn("no PING ACK", self.agent.text())
+
+
+class TestTunnelAgentVerify(unittest.TestCase):
+    """The proxy's certificate is verified, its name checked; the proxy named by a host name."""
+
+    def setUp(self):
+        self.app = Backend("verify")
+        self.app.start()
+        self.proxy = StandInProxy()
+        self.agent = None
+
+    def tearDown(self):
+        text = self.agent.close() if self.agent else ""
+        self.proxy.close()
+        self.app.stop()
+        self.assertIsNone(sanitizer_report(text))
+
+    def test_proxy_by_host_name(self):
+        self.agent = Agent(self.proxy.port, self.app.port, "--conns", "1", proxy_host="localhost")
+        self.proxy.wait_ready(1)
+        self.assertEqual(self.proxy.ready_conns()[0].request("/named").wait().status, 200)
+
+    def test_wrong_name_refused(self):
+        self.agent = Agent(self.proxy.port, self.app.port, "--conns", "1", "--sni",
+                           "other.example.com")
+        wait_for(lambda: "the proxy's certificate" in self.agent.text(), WAIT,
+                 "the agent refusing the proxy's certificate", lambda: self.agent.text())
+        self.assertIn("hostname mismatch", self.agent.text())
+        self.assertEqual(self.proxy.ready_conns(), [])
+
+    def test_other_ca_refused(self):
+        self.agent = Agent(self.proxy.port, self.app.port, "--conns", "1", "--ca",
+                           _pki["agent"])
+        wait_for(lambda: "the proxy's certificate" in self.agent.text(), WAIT,
+                 "the agent refusing the proxy's certificate", lambda: self.agent.text())
+        self.assertEqual(self.proxy.ready_conns(), [])
 
 
 class TestTunnelAgentConfigFile(unittest.TestCase):
