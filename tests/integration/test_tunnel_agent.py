@@ -116,6 +116,8 @@ class ProxyConn:
         self.goaways = []                   # (last stream id, error code)
         self.pings_from_agent = 0
         self.ack_pings = proxy.ack_pings    # False: the agent's PINGs are swallowed
+        self.ack_data = True                # False: no WINDOW_UPDATE for the agent's DATA
+        self.body_sent = {}                 # stream id -> request body bytes sent
         cfg = h2.config.H2Configuration(client_side=True, header_encoding=None)
         self.conn = h2.connection.H2Connection(cfg)
         self.conn.local_settings = h2.settings.Settings(client=True, initial_values={
@@ -193,7 +195,8 @@ class ProxyConn:
             s.headers = ev.headers
         elif isinstance(ev, h2.events.DataReceived):
             s.chunks.append((time.time(), ev.data))
-            self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            if self.ack_data:
+                self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
         elif isinstance(ev, h2.events.TrailersReceived):
             s.trailers = ev.headers
         elif isinstance(ev, h2.events.StreamEnded):
@@ -235,6 +238,7 @@ class ProxyConn:
                     continue
                 self.conn.send_data(sid, body[at:at + n])
                 at += n
+                self.body_sent[sid] = at
                 self.sock.sendall(self.conn.data_to_send())
             self.conn.end_stream(sid)
             self.sock.sendall(self.conn.data_to_send())
@@ -366,10 +370,29 @@ def frames(wire):
     return out
 
 
-class ProbeApp:
-    """A one-connection app: answers a head and a first chunk, then waits for EOF."""
+def wait_stable(get, hold, what):
+    """Waits until get() has not changed for hold seconds; returns its value."""
+    last = [get(), time.monotonic()]
 
-    def __init__(self):
+    def stable():
+        v = get()
+        if v != last[0]:
+            last[0], last[1] = v, time.monotonic()
+        return time.monotonic() - last[1] >= hold
+
+    wait_for(stable, WAIT, what)
+    return last[0]
+
+
+class ProbeApp:
+    """A one-connection app: answers a head and a first chunk, then waits for EOF.
+
+    With read_body False it reads the request head only and then nothing more.
+    """
+
+    def __init__(self, read_body=True):
+        self.read_body = read_body
+        self.done = threading.Event()
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(4)
@@ -385,6 +408,10 @@ class ProbeApp:
         while b"\r\n\r\n" not in data:
             data += c.recv(4096)
         self.got_request.set()
+        if not self.read_body:
+            self.done.wait(WAIT * 3)
+            c.close()
+            return
         c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
         try:
             while c.recv(4096):
@@ -395,6 +422,7 @@ class ProbeApp:
         c.close()
 
     def close(self):
+        self.done.set()
         self.lsock.close()
 
 
@@ -601,6 +629,40 @@ class TestTunnelAgentErrors(TunnelAgentCase):
             text = agent.close()
             probe.close()
         self.assertIsNone(sanitizer_report(text))
+
+class TestTunnelAgentBackPressure(TunnelAgentCase):
+    """HTTP/2 flow control end to end: what the agent holds stays bounded both ways."""
+
+    def test_slow_proxy_stalls_the_app(self):
+        c = self.conn()
+        c.ack_data = False      # the proxy's client reads nothing: no WINDOW_UPDATE
+        total = 256 * MIB
+        s = c.request("/big?bytes=%d" % total)
+        rec = self.app.wait_request("/big?bytes=%d" % total)
+        sent = wait_stable(lambda: rec.get("sent", 0), 1.0, "the app's writes stalling")
+        # The proxy's window (64 KiB), what the agent queues (96 KiB) and the kernel's
+        # loopback socket buffers (about 3 MiB measured); far from the whole body.
+        self.assertLess(sent, 8 * MIB)
+        self.assertLessEqual(len(s.body), 65535)
+
+    def test_slow_app_stalls_the_proxy(self):
+        probe = ProbeApp(read_body=False)
+        agent = Agent(self.proxy.port, probe.port, "--conns", "1")
+        try:
+            before = len(self.proxy.conns)
+            c = wait_for(lambda: [x for x in self.proxy.conns[before:] if x.ready.is_set()],
+                         WAIT, "the second agent's tunnel")[0]
+            total = 64 * MIB
+            s = c.request("/upload", method="POST", body=b"u" * total)
+            self.assertTrue(probe.got_request.wait(WAIT))
+            sent = wait_stable(lambda: c.body_sent.get(s.sid, 0), 1.0,
+                               "the proxy's sending stalling")
+            self.assertLess(sent, 8 * MIB)
+        finally:
+            text = agent.close()
+            probe.close()
+        self.assertIsNone(sanitizer_report(text))
+
 
 class TestTunnelAgentPing(TunnelAgentCase):
     agent_args = ("--ping-idle", "300ms", "--ping-timeout", "500ms")
