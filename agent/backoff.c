@@ -17,3 +17,21 @@ backoff_delay_ms(unsigned fails, uint32_t rnd)
 	/* Jitter below the step only: the cap stays a cap. */
 	return step - rnd % (step / 4 + 1);
 }
+
+uint64_t
+backoff_next(unsigned *fails, int was_ready, uint64_t up_ms, int goaway, uint32_t rnd)
+{
+	if (was_ready && up_ms >= BACKOFF_HEALTHY_MS)
+		*fails = 0;
+	/* Make before break: the old tunnel finishes its streams meanwhile. */
+	if (goaway)
+		return 0;
+	if (was_ready && *fails == 0) {
+		/* Once: a proxy that accepts and drops at once must not be hammered. */
+		*fails = 1;
+		return 0;
+	}
+	if (*fails < 1000)
+		(*fails)++;
+	return backoff_delay_ms(*fails, rnd);
+}

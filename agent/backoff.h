@@ -18,4 +18,12 @@
  */
 uint64_t backoff_delay_ms(unsigned fails, uint32_t rnd);
 
+/*
+ * A slot's next wait after a tunnel ended (or a dial failed: was_ready 0),
+ * updating its count of failures: a tunnel up BACKOFF_HEALTHY_MS starts the
+ * schedule over; a GOAWAY, or the first loss of a tunnel that served, is
+ * redialed at once; anything else waits backoff_delay_ms of one more failure.
+ */
+uint64_t backoff_next(unsigned *fails, int was_ready, uint64_t up_ms, int goaway, uint32_t rnd);
+
 #endif

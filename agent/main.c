@@ -51,10 +51,8 @@ slot_dial(struct ev_loop *l, struct ev_timer *tm)
 	(void)l;
 	if (s->ag->stopping || s->t != NULL)
 		return;
-	if ((s->t = tunnel_open(s->ag, s)) == NULL) {
-		s->fails++;
-		slot_schedule(s, backoff_delay_ms(s->fails, slot_random()));
-	}
+	if ((s->t = tunnel_open(s->ag, s)) == NULL)
+		slot_schedule(s, backoff_next(&s->fails, 0, 0, 0, slot_random()));
 }
 
 void
@@ -69,22 +67,14 @@ agent_tunnel_lost(struct agent *ag, struct tunnel *t, int goaway)
 {
 	struct tslot *s = t->slot;
 	uint64_t delay;
+	int ready;
 
 	if (s == NULL || s->t != t)
 		return;
 	s->t = NULL;
-	if (t->state == TUNNEL_READY && ev_now(ag->loop) - t->ready_at >= BACKOFF_HEALTHY_MS)
-		s->fails = 0;
-	if (goaway) {
-		/* Make before break: the old tunnel finishes its streams meanwhile. */
-		delay = 0;
-	} else if (t->state == TUNNEL_READY && s->fails == 0) {
-		/* A tunnel that served: its replacement is dialed at once, once. */
-		delay = 0;
-		s->fails = 1;
-	} else {
-		delay = backoff_delay_ms(++s->fails, slot_random());
-	}
+	ready = t->state == TUNNEL_READY;
+	delay = backoff_next(&s->fails, ready, ready ? ev_now(ag->loop) - t->ready_at : 0, goaway,
+	    slot_random());
 	slot_schedule(s, delay);
 }
 

@@ -41,6 +41,36 @@ START_TEST(jitter_bounds)
 }
 END_TEST
 
+/* What a slot waits after each event, and when the schedule starts over. */
+START_TEST(after_losses)
+{
+	unsigned fails = 0, i;
+
+	/* Dials that fail: 1, 2, 4 s ... */
+	ck_assert_uint_eq(backoff_next(&fails, 0, 0, 0, 0), 1000);
+	ck_assert_uint_eq(backoff_next(&fails, 0, 0, 0, 0), 2000);
+	ck_assert_uint_eq(backoff_next(&fails, 0, 0, 0, 0), 4000);
+	/* A tunnel that served 30 s and is lost: at once, and the count starts over. */
+	ck_assert_uint_eq(backoff_next(&fails, 1, BACKOFF_HEALTHY_MS, 0, 0), 0);
+	ck_assert_uint_eq(fails, 1);
+	ck_assert_uint_eq(backoff_next(&fails, 0, 0, 0, 0), 2000);
+	/* Up only briefly: it does not reset what failed before. */
+	ck_assert_uint_eq(backoff_next(&fails, 1, 5000, 0, 0), 4000);
+	/* GOAWAY: a replacement at once, the count kept. */
+	ck_assert_uint_eq(backoff_next(&fails, 1, 100, 1, 0), 0);
+	ck_assert_uint_eq(fails, 3);
+	/* A proxy that accepts and drops each tunnel at once is not hammered. */
+	fails = 0;
+	ck_assert_uint_eq(backoff_next(&fails, 1, 10, 0, 0), 0);
+	ck_assert_uint_eq(backoff_next(&fails, 1, 10, 0, 0), 2000);
+	ck_assert_uint_eq(backoff_next(&fails, 1, 10, 0, 0), 4000);
+	/* The cap, however long it lasts; the count itself stays bounded. */
+	for (i = 0; i < 2000; i++)
+		ck_assert_uint_le(backoff_next(&fails, 0, 0, 0, 99), BACKOFF_CAP_MS);
+	ck_assert_uint_le(fails, 1000);
+}
+END_TEST
+
 Suite *
 suite_backoff(void)
 {
@@ -49,6 +79,7 @@ suite_backoff(void)
 
 	tcase_add_test(tc, schedule);
 	tcase_add_test(tc, jitter_bounds);
+	tcase_add_test(tc, after_losses);
 	suite_add_tcase(s, tc);
 	return s;
 }
