@@ -323,7 +323,8 @@ class Agent:
         self.log = tempfile.NamedTemporaryFile(prefix="haloyd-tunnel-", suffix=".log",
                                                delete=False)
         argv = [program("haloyd-tunnel"), "--proxy", "%s:%d" % (proxy_host, proxy_port),
-                "--ca", _pki["ca"], "--to", "127.0.0.1:%d" % app_port, "-v"]
+                "--ca", _pki["ca"], "--to", "127.0.0.1:%d" % app_port, "-v",
+                "--drain-timeout", "3s"]
         if cert:
             argv += ["--cert", _pki["agent"], "--key", _pki["agent_key"]]
         self.proc = subprocess.Popen(argv + list(extra), stdout=self.log, stderr=self.log)
@@ -340,11 +341,20 @@ class Agent:
                                  % (timeout, self.text()[-3000:]))
 
     def close(self):
+        """Stops the agent as systemd would (SIGTERM): its exit status and its log.
+
+        A graceful exit is also when LeakSanitizer looks: every test checks for leaks.
+        """
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(WAIT)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGKILL)
+                self.proc.wait(WAIT)
         text = self.text()
         os.unlink(self.log.name)
+        self.rc = self.proc.returncode
         return text
 
 
@@ -445,6 +455,7 @@ class TunnelAgentCase(unittest.TestCase):
         self.app.stop()
         report = sanitizer_report(text)
         self.assertIsNone(report, report)
+        self.assertEqual(self.agent.rc, 0, text[-3000:])
 
     def conn(self):
         return self.proxy.ready_conns()[0]
