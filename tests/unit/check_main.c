@@ -54,6 +54,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_backoff());
 	srunner_add_suite(sr, suite_hopfilter());
 	srunner_add_suite(sr, suite_bytequeue());
+	srunner_add_suite(sr, suite_agenttls());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -9,6 +9,7 @@ Suite *suite_agentconf(void);
 Suite *suite_backoff(void);
 Suite *suite_hopfilter(void);
 Suite *suite_bytequeue(void);
+Suite *suite_agenttls(void);
 Suite *suite_hostname(void);
 Suite *suite_snap(void);
 Suite *suite_shm(void);
