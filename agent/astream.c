@@ -12,7 +12,7 @@
 #include "agent/agent.h"
 #include "agent/appconn.h"
 #include "agent/astream.h"
-#include "agent/hopfilter.h"
+#include "agent/h2h1.h"
 #include "agent/tunnel.h"
 #include "share/log.h"
 #include "share/util.h"
@@ -205,23 +205,6 @@ astream_timeout(struct ev_loop *l, struct ev_timer *tm)
 
 /* --- the request, HTTP/2 -> HTTP/1.1 */
 
-static int
-astream_pseudo(struct astream *s, const char *name, size_t nlen, const char *v, size_t vlen)
-{
-	struct msg_head *r = &s->req;
-
-	if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
-		r->method = msg_method_of(v, vlen);
-		return r->method == MSG_M_OTHER ? msg_str(r, v, vlen, &r->method_name) : 0;
-	}
-	if (nlen == 5 && memcmp(name, ":path", 5) == 0)
-		return msg_str(r, v, vlen, &r->path);
-	if (nlen == 10 && memcmp(name, ":authority", 10) == 0)
-		return msg_str(r, v, vlen, &r->authority);
-	/* :scheme says nothing true about the public side (HAProxy sends https for http). */
-	return 0;
-}
-
 int
 astream_header(struct astream *s, const char *name, size_t nlen, const char *v, size_t vlen)
 {
@@ -232,41 +215,10 @@ astream_header(struct astream *s, const char *name, size_t nlen, const char *v, 
 	if (s->hdr_bytes > TUNNEL_MAX_HEADER_LIST || s->req.nf >= 2 * MSG_FIELDS_MAX)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	if (nlen > 0 && name[0] == ':')
-		rc = s->in_trailers ? 0 : astream_pseudo(s, name, nlen, v, vlen);
+		rc = s->in_trailers ? 0 : h2h1_pseudo(&s->req, name, nlen, v, vlen);
 	else
 		rc = msg_add_n(&s->req, name, nlen, v, vlen, s->in_trailers);
 	return rc == 0 ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-}
-
-/* Host from :authority, else the host field; hop-by-hop fields out; the framing chosen. */
-static int
-astream_prepare(struct astream *s, int end)
-{
-	struct msg_head *r = &s->req;
-	const struct msg_field *f;
-	uint64_t len;
-	uint32_t i;
-
-	if (r->authority.len == 0 && (f = msg_find(r, "host")) != NULL)
-		r->authority = f->value;
-	if (r->authority.len == 0 || r->path.len == 0 || r->method == MSG_M_CONNECT)
-		return -1;
-	for (i = r->nf; i-- > 0;) {
-		f = &r->f[i];
-		if (hopfilter_drop(r, i) || msg_field_is(r, f, "host")) {
-			msg_del(r, i);
-		} else if (msg_field_is(r, f, "content-length")) {
-			if (util_parse_u64(msg_value(r, f), 0, UINT64_MAX, &len) == -1)
-				return -1;
-			r->has_length = 1;
-			r->length = len;
-			msg_del(r, i);
-		}
-	}
-	/* No length and more to come: the body goes chunked, as it arrives. */
-	r->chunked = !r->has_length && !end;
-	s->req_chunked = r->chunked;
-	return 0;
 }
 
 static void
@@ -296,7 +248,7 @@ astream_start(struct astream *s, int end)
 	struct buf b = { .data = malloc(BUF_SIZE) };
 	int rc;
 
-	if (astream_prepare(s, end) == -1) {
+	if (h2h1_prepare(&s->req, end) == -1) {
 		free(b.data);
 		astream_fail(s, 400, "a request the agent cannot send (no host, path, or CONNECT)");
 		return 0;
@@ -309,6 +261,7 @@ astream_start(struct astream *s, int end)
 		astream_fail(s, 431, "request head too large for the app");
 		return 0;
 	}
+	s->req_chunked = s->req.chunked;
 	s->req_started = 1;
 	if ((s->parser = h1_new(H1_RESPONSE, &s->resp, &as_events, s)) == NULL ||
 	    (s->ac = appconn_get(ag)) == NULL) {
@@ -324,26 +277,10 @@ astream_start(struct astream *s, int end)
 static int
 astream_request_end(struct astream *s)
 {
-	struct msg_head *r = &s->req;
-	uint32_t i;
-
 	s->req_end = 1;
 	if (!s->req_chunked || !s->req_started)
 		return 0;
-	if (bytequeue_add(&s->toapp, "0\r\n", 3, ASTREAM_TOAPP_MAX) == -1)
-		return -1;
-	for (i = msg_nheaders(r); i < r->nf; i++) {
-		const struct msg_field *f = &r->f[i];
-
-		if (hopfilter_drop(r, i) || msg_field_is(r, f, "content-length"))
-			continue;
-		if (bytequeue_add(&s->toapp, msg_name(r, f), f->name.len, ASTREAM_TOAPP_MAX) == -1 ||
-		    bytequeue_add(&s->toapp, ": ", 2, ASTREAM_TOAPP_MAX) == -1 ||
-		    bytequeue_add(&s->toapp, msg_value(r, f), f->value.len, ASTREAM_TOAPP_MAX) == -1 ||
-		    bytequeue_add(&s->toapp, "\r\n", 2, ASTREAM_TOAPP_MAX) == -1)
-			return -1;
-	}
-	return bytequeue_add(&s->toapp, "\r\n", 2, ASTREAM_TOAPP_MAX);
+	return h2h1_last_chunk(&s->req, &s->toapp, ASTREAM_TOAPP_MAX);
 }
 
 int
@@ -387,38 +324,6 @@ astream_body(struct astream *s, const char *p, size_t n)
 
 /* --- the response, HTTP/1.1 -> HTTP/2 */
 
-/* Field names go lower-case on HTTP/2; the head's storage is ours to change. */
-static void
-astream_lower(struct msg_head *h, struct msg_str s)
-{
-	char *p = h->mem + s.off;
-	uint32_t i;
-
-	for (i = 0; i < s.len; i++)
-		if (p[i] >= 'A' && p[i] <= 'Z')
-			p[i] = (char)(p[i] - 'A' + 'a');
-}
-
-/* nv for fields [from, to) of h without the hop-by-hop ones; the count. */
-static size_t
-astream_nv(struct msg_head *h, uint32_t from, uint32_t to, nghttp2_nv *nv, size_t at)
-{
-	uint32_t i;
-
-	for (i = from; i < to; i++) {
-		if (hopfilter_drop(h, i))
-			continue;
-		astream_lower(h, h->f[i].name);
-		nv[at].name = (uint8_t *)h->mem + h->f[i].name.off;
-		nv[at].namelen = h->f[i].name.len;
-		nv[at].value = (uint8_t *)h->mem + h->f[i].value.off;
-		nv[at].valuelen = h->f[i].value.len;
-		nv[at].flags = NGHTTP2_NV_FLAG_NONE;
-		at++;
-	}
-	return at;
-}
-
 static int
 as_head(void *arg, struct msg_head *h)
 {
@@ -435,7 +340,7 @@ as_head(void *arg, struct msg_head *h)
 	ev_timer_stop(s->t->ag->loop, &s->timer);
 	snprintf(st, sizeof(st), "%u", h->status % 1000);
 	nv[0] = (nghttp2_nv)AS_NV(":status", st);
-	n = astream_nv(h, 0, msg_nheaders(h) < MSG_FIELDS_MAX ? msg_nheaders(h) : MSG_FIELDS_MAX,
+	n = h2h1_nv(h, 0, msg_nheaders(h) < MSG_FIELDS_MAX ? msg_nheaders(h) : MSG_FIELDS_MAX,
 	    nv, 1);
 	s->resp_reusable = h->keepalive;
 	if (astream_submit(s, nv, n) != 0)
@@ -489,7 +394,7 @@ as_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len, uint32_t *fla
 	}
 	if (s->fromapp.len == 0 && s->resp_end) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		nnv = h->ntrailers > 0 ? astream_nv(h, msg_nheaders(h), h->nf, nv, 0) : 0;
+		nnv = h->ntrailers > 0 ? h2h1_nv(h, msg_nheaders(h), h->nf, nv, 0) : 0;
 		if (nnv > 0 && nghttp2_submit_trailer(h2, id, nv, nnv) == 0)
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 	} else if (n == 0) {

@@ -206,10 +206,8 @@ main(int argc, char **argv)
 
 	log_init("haloyd-tunnel", -1, LOG_TARGET_AUTO, 0);
 	if (agent_setup(ag, argc, argv, err, sizeof(err)) == -1) {
+		/* One line: what systemd's journal shows as the reason the unit failed. */
 		fprintf(stderr, "haloyd-tunnel: %s\n", err);
-		if (strncmp(err, "unexpected", 10) == 0 || strstr(err, "needs a value") != NULL ||
-		    strncmp(err, "unknown", 7) == 0)
-			fputs(agentconf_usage(), stderr);
 		agent_cleanup(ag);
 		return 2;
 	}

@@ -10,6 +10,7 @@ Suite *suite_backoff(void);
 Suite *suite_hopfilter(void);
 Suite *suite_bytequeue(void);
 Suite *suite_agenttls(void);
+Suite *suite_h2h1(void);
 Suite *suite_hostname(void);
 Suite *suite_snap(void);
 Suite *suite_shm(void);
