@@ -600,6 +600,35 @@ class TestTunnelAgentLifecycle(TunnelAgentCase):
         new = [c for c in self.proxy.conns[before:] if c.ready.is_set()][0]
         self.assertEqual(new.request("/next").wait().status, 200)
 
+    def test_tunnel_lost_with_streams_in_flight(self):
+        # Streams with app connections open, bodies half sent: all freed with the tunnel.
+        old = list(self.proxy.conns)
+        for c in old:
+            for _ in range(10):
+                c.request("/slow?ms=2000")
+                c.request("/echo", method="POST", body=os.urandom(200000), length=False)
+        wait_for(lambda: len(self.app.records("/slow?ms=2000")) >= 20, WAIT,
+                 "the app holding the slow requests")
+        for c in old:
+            c.drop()
+        wait_for(lambda: all(c.closed.is_set() for c in old), WAIT, "the old tunnels closing")
+        self.proxy.wait_ready(2, since=len(old))
+        self.assertEqual(self.proxy.ready_conns()[0].request("/after").wait().status, 200)
+
+    def test_sigterm_drain_timeout(self):
+        # A proxy that takes no more DATA: the streams cannot finish; the drain timeout ends them.
+        for c in self.proxy.ready_conns():
+            c.ack_data = False
+            for _ in range(5):
+                c.request("/big?bytes=%d" % (4 * MIB))
+        wait_for(lambda: len(self.app.records("/big?bytes=%d" % (4 * MIB))) >= 10, WAIT,
+                 "the app answering")
+        t0 = time.monotonic()
+        self.agent.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.agent.wait_exit(), 0)
+        self.assertGreaterEqual(time.monotonic() - t0, 2.5)   # --drain-timeout 3s
+        self.assertIn("drain timeout", self.agent.text())
+
     def test_sigterm_during_slow_response(self):
         c = self.conn()
         s = c.request("/slow?ms=1500")
