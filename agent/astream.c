@@ -250,7 +250,8 @@ astream_start(struct astream *s, int end)
 
 	if (h2h1_prepare(&s->req, end) == -1) {
 		free(b.data);
-		astream_fail(s, 400, "a request the agent cannot send (no host, path, or CONNECT)");
+		astream_fail(s, 400, "a request HTTP/1.1 cannot carry (no host or path, CONNECT, "
+		    "a bad content-length)");
 		return 0;
 	}
 	rc = b.data != NULL ? h1_write_request(&b, &s->req) : -1;
@@ -305,6 +306,9 @@ astream_body(struct astream *s, const char *p, size_t n)
 	char size[24];
 	int m;
 
+	/* An empty DATA frame says nothing; as a chunk it would end the body. */
+	if (n == 0)
+		return 0;
 	if (!s->req_started || s->ac == NULL) {
 		/* Answered already (an error): the bytes are dropped, the window given back. */
 		nghttp2_session_consume(s->t->h2, s->id, n);
