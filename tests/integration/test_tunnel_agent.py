@@ -208,7 +208,7 @@ class ProxyConn:
             self.pings_from_agent += 1
 
     def request(self, path, method="GET", body=None, headers=None, authority="app.example.com",
-                length=True):
+                length=True, trailers=None):
         """Opens the next odd stream; sends the body under flow control from a thread."""
         h = [(b":method", method.encode()), (b":scheme", b"https"), (b":path", path.encode())]
         if authority is not None:
@@ -223,10 +223,11 @@ class ProxyConn:
             self.conn.send_headers(sid, h, end_stream=body is None)
             self.sock.sendall(self.conn.data_to_send())
         if body is not None:
-            threading.Thread(target=self._send_body, args=(sid, body), daemon=True).start()
+            threading.Thread(target=self._send_body, args=(sid, body, trailers),
+                             daemon=True).start()
         return s
 
-    def _send_body(self, sid, body):
+    def _send_body(self, sid, body, trailers=None):
         at = 0
         with self.lock:
             while at < len(body):
@@ -240,7 +241,11 @@ class ProxyConn:
                 at += n
                 self.body_sent[sid] = at
                 self.sock.sendall(self.conn.data_to_send())
-            self.conn.end_stream(sid)
+            if trailers:
+                self.conn.send_headers(sid, [(k.encode(), v.encode()) for k, v in trailers],
+                                       end_stream=True)
+            else:
+                self.conn.end_stream(sid)
             self.sock.sendall(self.conn.data_to_send())
 
     def goaway(self, last):
@@ -436,6 +441,37 @@ class ProbeApp:
         self.lsock.close()
 
 
+class RecordingApp:
+    """A one-request app that keeps the raw bytes of a chunked request, then answers 200."""
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(4)
+        self.port = self.lsock.getsockname()[1]
+        self.raw = b""
+        self.done = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        c, _ = self.lsock.accept()
+        c.settimeout(WAIT)
+        try:
+            # The end of a chunked body with trailers: the last chunk, fields, an empty line.
+            while not (b"\r\n0\r\n" in self.raw and self.raw.endswith(b"\r\n\r\n")):
+                b = c.recv(65536)
+                if not b:
+                    break
+                self.raw += b
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+        finally:
+            self.done.set()
+            c.close()
+
+    def close(self):
+        self.lsock.close()
+
+
 class TunnelAgentCase(unittest.TestCase):
     conns = 1
     agent_args = ()
@@ -523,6 +559,24 @@ class TestTunnelAgentBodies(TunnelAgentCase):
         s = self.conn().request("/echo", method="POST", body=body).wait()
         self.assertEqual(s.status, 200)
         self.assertEqual(hashlib.sha256(s.body).hexdigest(), hashlib.sha256(body).hexdigest())
+
+    def test_request_trailers(self):
+        app = RecordingApp()
+        agent = Agent(self.proxy.port, app.port, "--conns", "1")
+        try:
+            before = len(self.proxy.conns)
+            c = wait_for(lambda: [x for x in self.proxy.conns[before:] if x.ready.is_set()],
+                         WAIT, "the second agent's tunnel")[0]
+            s = c.request("/up", method="POST", body=b"a" * 40000, length=False,
+                          trailers=[("x-sum", "abc"), ("x-count", "1")]).wait()
+            self.assertEqual((s.status, s.body), (200, b"ok\n"))
+            head, _, body = app.raw.partition(b"\r\n\r\n")
+            self.assertIn(b"\r\nTransfer-Encoding: chunked", head)
+            self.assertTrue(body.endswith(b"\r\n0\r\nx-sum: abc\r\nx-count: 1\r\n\r\n"), body[-80:])
+        finally:
+            text = agent.close()
+            app.close()
+        self.assertIsNone(sanitizer_report(text))
 
     def test_1mib_upload_chunked(self):
         # No content-length: the agent sends the body chunked as it arrives.
