@@ -427,10 +427,18 @@ tunnel_flush(struct tunnel *t)
 	ssize_t n;
 	int rc, err;
 
-	if (t->dead || t->h2 == NULL)
+	/* A stream's answer submitted from inside a callback goes out after mem_recv returns. */
+	if (t->dead || t->h2 == NULL || t->in_session)
 		return;
 	for (;;) {
-		while (t->out.len < TUNNEL_OUT_MAX && (n = nghttp2_session_mem_send(t->h2, &data)) != 0) {
+		for (;;) {
+			if (t->out.len >= TUNNEL_OUT_MAX)
+				break;
+			t->in_session = 1;
+			n = nghttp2_session_mem_send(t->h2, &data);
+			t->in_session = 0;
+			if (n == 0)
+				break;
 			if (n < 0 || bytequeue_add(&t->out, data, (size_t)n, 2 * TUNNEL_OUT_MAX) == -1) {
 				tunnel_kill(t, n < 0 ? nghttp2_strerror((int)n) : "out of memory");
 				return;
@@ -470,7 +478,9 @@ tunnel_read(struct tunnel *t)
 		ERR_clear_error();
 		if ((rc = SSL_read(t->ssl, b, sizeof(b))) > 0) {
 			t->last_read = ev_now(t->ag->loop);
+			t->in_session = 1;
 			r = nghttp2_session_mem_recv(t->h2, b, (size_t)rc);
+			t->in_session = 0;
 			if (r < 0) {
 				tunnel_kill(t, nghttp2_strerror((int)r));
 				return;

@@ -48,6 +48,7 @@ struct tunnel {
 	int goaway_recv;
 	int stop_stage;			/* 1: shutdown notice sent, 2: final GOAWAY sent */
 	int dead;			/* closing: nothing more is done with it */
+	int in_session;			/* inside nghttp2's recv or send: no flush from callbacks */
 	uint8_t close_pending;
 	char peer[128];
 };
