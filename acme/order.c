@@ -231,6 +231,25 @@ out:
 	return rc;
 }
 
+/*
+ * newOrder; a CA that refuses `replaces` (RFC 9773 section 5: alreadyReplaced, the old
+ * certificate was replaced meanwhile) gets the order once more without it, so the refusal
+ * cannot block the renewal for good.
+ */
+static int
+order_new_once(struct acme_order *o, struct acme_error *e)
+{
+	if (order_new(o, e) == 0)
+		return 0;
+	if (o->op.replaces[0] == '\0' || strcmp(e->type, "alreadyReplaced") != 0)
+		return -1;
+	order_log(o, LOG_NOTICE, "the CA refused replaces %s (%s); ordering without it",
+	    o->op.replaces, e->detail);
+	o->op.replaces[0] = '\0';
+	memset(e, 0, sizeof(*e));
+	return order_new(o, e);
+}
+
 /* The account's thumbprint to the master, once: it publishes only answers that end with it. */
 static int
 order_account(struct acme *a, struct acme_error *e)
@@ -269,7 +288,7 @@ order_start(struct acme *a, uint64_t id, char **names, size_t n, const struct or
 	memset(&e, 0, sizeof(e));
 	order_log(o, LOG_INFO, "order %llu for %zu name(s)", (unsigned long long)id, n);
 	if (acme_client_ready(&a->cl, &e) == -1 || order_account(a, &e) == -1 ||
-	    order_new(o, &e) == -1) {
+	    order_new_once(o, &e) == -1) {
 		order_fail(o, &e);
 		return 0;
 	}

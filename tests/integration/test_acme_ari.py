@@ -45,6 +45,8 @@ class Front:
         self.ari_ids = []       # ARI ids the child asked about, in order
         self.orders = []        # newOrder payloads (JSON)
         self.new_order_path = None
+        self.refuse_replaces = False  # answer newOrder with replaces: alreadyReplaced
+        self.refused = 0
         # Called with the ARI id: (start, end) unix seconds of the window to serve.
         self.window = lambda ari_id: (time.time() + 3600, time.time() + 7200)
         self.profiles = {"shortlived": "6-day certificates", "classic": "90 days"}
@@ -68,6 +70,15 @@ class Front:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n) if n > 0 else b""
+                if self.path == front.new_order_path and front.refuse_replaces and \
+                        "replaces" in json.loads(b64u_decode(json.loads(body)["payload"])):
+                    front.refused += 1
+                    problem = json.dumps({
+                        "type": "urn:ietf:params:acme:error:alreadyReplaced",
+                        "detail": "already replaced"}).encode()
+                    front._send(self, 409, [("Content-Type", "application/problem+json")],
+                                problem)
+                    return
                 status = front.proxy(self, body)
                 # Orders pebble created (not a badNonce pebble makes the child retry).
                 if self.path == front.new_order_path and status == 201:
@@ -259,6 +270,31 @@ class AriTest(FrontCase):
         self.assertNotIn("replaces", mine[0])
         self.assertEqual(mine[1]["replaces"], self.ari_id_of(first["chain"]))
         self.assertEqual(seen["first"], self.ari_id_of(first["chain"]))
+
+
+class AlreadyReplacedTest(FrontCase):
+    """A CA that refuses replaces (alreadyReplaced) gets the order again without it."""
+
+    def test_already_replaced_orders_without_replaces(self):
+        name = unique_host("arirep")
+        seen = []
+
+        def window(ari_id):
+            seen.append(ari_id)
+            if len(seen) == 1:
+                return time.time() - 7200, time.time() - 3600
+            return time.time() + 30 * 86400, time.time() + 31 * 86400
+        self.front.window = window
+        self.front.refuse_replaces = True
+        self.add_route(name)
+        first = self.wait_cert(name, [name])
+        self.wait_cert(name, [name], other_than=first["fingerprint"])
+        self.assertEqual(self.front.refused, 1)
+        mine = [o for o in self.front.orders if o["identifiers"][0]["value"] == name]
+        self.assertEqual(len(mine), 2, mine)
+        self.assertNotIn("replaces", mine[1])
+        self.assertIn("refused replaces", self.daemon.log_text(self._mark))
+        self.assertEqual(self.status(name)["state"], "valid")
 
 
 class WithoutAriTest(AcmeCase):
