@@ -56,6 +56,7 @@ struct acme_peer {
 	struct acme_alpn_cert alpn[ACME_NAMES_MAX];	/* TLS-ALPN-01 certificates in the keyring */
 	uint32_t nalpn;
 	int64_t ari_route;	/* a MSG_A_ARI_REQ waits for this route's answer; 0: none */
+	int64_t ari_off_until;	/* the CA said it has no ARI: no request before this (unix s) */
 };
 
 /* --- acmequeue.c */

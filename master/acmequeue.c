@@ -298,6 +298,8 @@ acmeq_ari_result(struct acme_peer *a, int64_t route_id, int status, const char *
 	if (retry > ARI_RETRY_MAX_S)
 		retry = ARI_RETRY_MAX_S;
 	if (status == MSG_A_ARI_NONE) {
+		/* One answer is the CA's for every certificate: ask for none of them before then. */
+		a->ari_off_until = now + ARI_NONE_RECHECK_S;
 		row.ari_id[0] = '\0';
 		row.ari_start = row.ari_end = row.ari_renew_at = 0;
 		retry = ARI_NONE_RECHECK_S;
@@ -332,6 +334,11 @@ ari_poll(struct acme_peer *a, const struct cand_list *l, int64_t *wake)
 	size_t i;
 	int sent = 0;
 
+	if (now < a->ari_off_until) {
+		if (a->ari_off_until < *wake)
+			*wake = a->ari_off_until;
+		return 0;
+	}
 	for (i = 0; i < l->n && !sent; i++) {
 		if (store_order_get(a->m->store, l->v[i].route_id, &row) != STORE_OK ||
 		    strcmp(row.state, "valid") != 0)

@@ -335,6 +335,7 @@ START_TEST(ari_answer_stored)
 	ck_assert_int_eq(store_order_get(m.store, id, &o), STORE_OK);
 	ck_assert_int_eq(o.ari_end, 0);
 	ck_assert_str_eq(o.ari_id, "");
+	ck_assert(a.ari_off_until >= now + DAY);	/* no ARI request for a day, for any route */
 	ck_assert_int_eq(acmeq_renew_at(&m, &sc, &o), sc.not_after - 90 * DAY * 33 / 100);
 	store_cert_free(&sc);
 	testmaster_free(&m);
