@@ -476,6 +476,10 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (cfg->no_listen_http && cfg->listen_https.n == 0) {
+		snprintf(err, errlen, "listen_http none needs a listen_https address");
+		return -1;
+	}
 	return 0;
 }
 
