@@ -71,8 +71,7 @@ class AlpnIssuanceTest(AlpnCase):
         self.assertNotIn("http-01", log)
         wait_for(lambda: self.served_cert(name) == [name], 10,
                  "HTTPS to serve the pebble certificate for %s" % name)
-        r = self.daemon.ctl_ok("--json", "cert", "status", name)
-        self.assertIn('"challenge": "tls-alpn-01"', r.replace('":"', '": "'))
+        self.assertEqual(self.status(name)["challenge"], "tls-alpn-01")
         # A normal HTTPS request with the issued certificate, verified against pebble's root.
         ctx = ssl.create_default_context(cafile=self.pebble.root_file)
         with socket.create_connection(("127.0.0.1", self.https_port), timeout=10) as s:
