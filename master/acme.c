@@ -244,6 +244,16 @@ on_account(void *arg, struct ipc_msg *msg)
 	return 0;
 }
 
+/* Waits for the generation that carries the run's newest answer, as route changes do. */
+static void
+chal_publish(struct acme_peer *a, const char *host, const char *token, const char *type)
+{
+	util_strlcpy(a->run.chal_token, token, sizeof(a->run.chal_token));
+	a->run.waiting = 1;
+	a->run.chal_gen = publish_changed(a->m);
+	log_info("acme %s: publishing the %s answer in generation %u", host, type, a->run.chal_gen);
+}
+
 static int
 on_chal_add(void *arg, struct ipc_msg *msg)
 {
@@ -258,26 +268,13 @@ on_chal_add(void *arg, struct ipc_msg *msg)
 	if (cur_str(&cu, host, sizeof(host)) == -1 || cur_str(&cu, token, sizeof(token)) == -1 ||
 	    cur_str(&cu, keyauth, sizeof(keyauth)) == -1 || cur_end(&cu) == -1 ||
 	    id != a->run.id || a->run.waiting || a->nchals == SNAP_CHAL_MAX ||
-	    chal_check(a, host, token, keyauth) == -1)
+	    a->run.chal != MSG_A_CHAL_HTTP01 || chal_check(a, host, token, keyauth) == -1)
 		return -1;
 	c = &a->chals[a->nchals++];
 	util_strlcpy(c->token, token, sizeof(c->token));
 	util_strlcpy(c->keyauth, keyauth, sizeof(c->keyauth));
-	util_strlcpy(a->run.chal_token, token, sizeof(a->run.chal_token));
-	a->run.waiting = 1;
-	a->run.chal_gen = publish_changed(a->m);
-	log_info("acme %s: publishing the http-01 answer in generation %u", host, a->run.chal_gen);
+	chal_publish(a, host, token, "http-01");
 	return 0;
-}
-
-/* Waits for the generation that carries the run's newest answer, as route changes do. */
-static void
-chal_publish(struct acme_peer *a, const char *host, const char *token, const char *type)
-{
-	util_strlcpy(a->run.chal_token, token, sizeof(a->run.chal_token));
-	a->run.waiting = 1;
-	a->run.chal_gen = publish_changed(a->m);
-	log_info("acme %s: publishing the %s answer in generation %u", host, type, a->run.chal_gen);
 }
 
 /* TLS-ALPN-01: the certificate goes into the keyring, checked first (acmealpn.c). */

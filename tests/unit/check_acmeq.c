@@ -256,12 +256,21 @@ chal_published(struct master *mm, void *arg)
 	return mm->acme->nchals == 1;
 }
 
+/* An HTTP-01 child; the master must have an HTTP listener to choose HTTP-01 on its own. */
 static void
 start_acme_chal(const char *thumb, const char *keyauth_thumb)
 {
 	setenv("CHECK_THUMBPRINT", thumb, 1);
 	setenv("CHECK_KEYAUTH_THUMB", keyauth_thumb, 1);
+	m.lst.naddrs = 1;
 	start_acme_as("acmechal", "0");
+}
+
+static int
+alpn_published(struct master *mm, void *arg)
+{
+	(void)arg;
+	return mm->acme->nalpn == 1;
 }
 
 /* Only "TOKEN.THUMBPRINT" of the account the child named at start is published. */
@@ -285,6 +294,53 @@ START_TEST(keyauth_bound_to_the_account)
 	(void)route("unbound.example.com", NULL);
 	start_acme_chal(THUMB_A, THUMB_B);
 	/* Refused: the child is taken for broken and killed; its order fails. */
+	ck_assert(testmaster_run_until(&m, failed_at_least, &one, 10000));
+	ck_assert_uint_eq(m.acme->nchals, 0);
+	stop_acme();
+	testmaster_free(&m);
+}
+END_TEST
+
+/*
+ * TLS-ALPN-01 (no HTTP listener): the checked certificate goes into the
+ * keyring for the order; one for another name, or an HTTP-01 answer, kills
+ * the child and fails the order. The order's end takes it out again.
+ */
+START_TEST(alpn_certificate_published)
+{
+	const struct acme_alpn_cert *v;
+	int one = 1;
+
+	testmaster_init(&m, 0);
+	(void)route("alpn.example.com", NULL);
+	setenv("CHECK_THUMBPRINT", THUMB_A, 1);
+	unsetenv("CHECK_ALPN_HOST");
+	start_acme_as("acmealpn", "0");
+	ck_assert(testmaster_run_until(&m, alpn_published, NULL, 10000));
+	ck_assert_uint_eq(acme_alpn_certs(&m, &v), 1);
+	ck_assert_str_eq(v[0].host, "alpn.example.com");
+	ck_assert_ptr_nonnull(strstr(v[0].cert, "BEGIN CERTIFICATE"));
+	ck_assert_uint_eq(m.acme->nchals, 0);	/* nothing for port 80 */
+	stop_acme();
+	ck_assert_uint_eq(acme_alpn_certs(&m, &v), 0);
+	testmaster_free(&m);
+
+	testmaster_init(&m, 0);
+	(void)route("other.example.com", NULL);
+	setenv("CHECK_ALPN_HOST", "evil.example.com", 1);
+	start_acme_as("acmealpn", "0");
+	ck_assert(testmaster_run_until(&m, failed_at_least, &one, 10000));
+	ck_assert_uint_eq(acme_alpn_certs(&m, &v), 0);
+	stop_acme();
+	unsetenv("CHECK_ALPN_HOST");
+	testmaster_free(&m);
+
+	/* An HTTP-01 answer for a TLS-ALPN-01 order. */
+	testmaster_init(&m, 0);
+	(void)route("mixed.example.com", NULL);
+	setenv("CHECK_THUMBPRINT", THUMB_A, 1);
+	setenv("CHECK_KEYAUTH_THUMB", THUMB_A, 1);
+	start_acme_as("acmechal", "0");
 	ck_assert(testmaster_run_until(&m, failed_at_least, &one, 10000));
 	ck_assert_uint_eq(m.acme->nchals, 0);
 	stop_acme();
@@ -356,6 +412,7 @@ suite_acmeq(void)
 	tcase_add_test(tc, what_is_due);
 	tcase_add_test(tc, retry_after_is_honoured);
 	tcase_add_test(tc, keyauth_bound_to_the_account);
+	tcase_add_test(tc, alpn_certificate_published);
 	suite_add_tcase(s, tc);
 	return s;
 }
