@@ -385,30 +385,47 @@ def h2load_latency(path):
     return len(times), percentile(times, 50) / 1000, percentile(times, 99) / 1000
 
 
-def established_to(port):
-    """TCP connections established to 127.0.0.1:port, counted at the server's
-    end (/proc/net/tcp: local port, state 01)."""
-    n = 0
+def socket_inodes(pid):
+    """The socket inodes open in pid and its descendants."""
+    inodes = set()
+    for p in tree_pids(pid):
+        try:
+            for fd in os.listdir(f"/proc/{p}/fd"):
+                m = re.match(r"socket:\[(\d+)\]", os.readlink(f"/proc/{p}/fd/{fd}"))
+                if m:
+                    inodes.add(m.group(1))
+        except OSError:
+            pass
+    return inodes
+
+
+def established_from(pid, port):
+    """TCP connections that the process tree of pid holds established to
+    127.0.0.1:port (/proc/net/tcp: remote port, state 01, the socket's inode
+    among the tree's descriptors). Counting every connection to the port, as
+    this did first, also counted the idle pools of the other proxies of the
+    same run (41 to 125 where haloyd held 4)."""
+    mine, n = socket_inodes(pid), 0
     with open("/proc/net/tcp") as f:
         for line in f.readlines()[1:]:
             cols = line.split()
-            if cols[3] == "01" and cols[1] == f"0100007F:{int(port):04X}":
+            if cols[3] == "01" and cols[2] == f"0100007F:{int(port):04X}" and cols[9] in mine:
                 n += 1
     return n
 
 
 class ConnSampler:
-    """The most connections established to a port while a run lasts."""
-    def __init__(self, port):
+    """The most connections the process tree of pid held to a port while a run lasts."""
+    def __init__(self, pid, port):
         import threading
-        self.port, self.peak, self.done = port, 0, threading.Event()
+        self.pid, self.port, self.peak, self.done = pid, port, 0, threading.Event()
         self.t = threading.Thread(target=self.run, daemon=True)
         if port:
             self.t.start()
 
     def run(self):
         while not self.done.wait(0.2):
-            self.peak = max(self.peak, established_to(self.port))
+            self.peak = max(self.peak, established_from(self.pid, self.port))
 
     def stop(self):
         self.done.set()
@@ -425,7 +442,7 @@ def run_h2load(name, scenario, pid, log, *cmd):
     BACKEND_PORT in the environment, also the most connections the proxy held
     to the backend meanwhile."""
     cmd = list(cmd[1:] if cmd and cmd[0] == "--" else cmd) + [f"--log-file={log}"]
-    sampler = ConnSampler(int(os.environ.get("BACKEND_PORT", "0")))
+    sampler = ConnSampler(int(pid), int(os.environ.get("BACKEND_PORT", "0")))
     before = cpu_ticks(pid)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     after = cpu_ticks(pid)

@@ -5,7 +5,10 @@
 # address moves to a free port, through haloyd.conf), with the notify socket
 # and watchdog systemd would give it, steers it with haloyd-ctl as an admin
 # and as nobody, finds the access entries in the journal, reloads a broken
-# haloyd.conf, then removes and purges the package.
+# haloyd.conf, then removes and purges the package. The second binary
+# package, haloyd-tunnel (the agent), is built and installed beside it:
+# its program, man page and systemd template are checked, and that it
+# refuses to start without a client certificate.
 #
 # Run as root on a throw-away Debian 12 machine (CI, or a VM): it purges an
 # installed haloyd and deletes the haloyd accounts first, so that the
@@ -68,7 +71,7 @@ cleanup() {
 	fi
 	[ -n "$journald_pid" ] && kill "$journald_pid" 2>/dev/null
 	getent passwd "$ADMIN" >/dev/null && userdel "$ADMIN" 2>/dev/null
-	[ "$installed" = 1 ] && apt-get purge -y -q haloyd >/dev/null 2>&1
+	[ "$installed" = 1 ] && apt-get purge -y -q haloyd haloyd-tunnel >/dev/null 2>&1
 	if [ "$KEEP" = 1 ]; then echo "# work folder kept: $WORK"; else rm -rf "$WORK"; fi
 }
 
@@ -141,10 +144,12 @@ done
 
 # --- start from a machine without haloyd (an earlier run may have left
 # the accounts, which purge keeps on purpose).
-if dpkg-query -W -f='${Status}' haloyd 2>/dev/null | grep -qv not-installed; then
-	echo "# purging the haloyd package installed before this test"
-	apt-get purge -y -q haloyd >/dev/null 2>&1
-fi
+for p in haloyd haloyd-tunnel; do
+	if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv not-installed; then
+		echo "# purging the $p package installed before this test"
+		apt-get purge -y -q "$p" >/dev/null 2>&1
+	fi
+done
 for u in haloyd haloyd-acme; do
 	getent passwd "$u" >/dev/null && deluser --quiet --system "$u" >/dev/null 2>&1
 	getent group "$u" >/dev/null && delgroup --quiet --system "$u" >/dev/null 2>&1
@@ -170,6 +175,8 @@ else
 	exit 1
 fi
 deb=$(ls "$WORK"/haloyd_*_*.deb 2>/dev/null | grep -v dbgsym | head -n 1)
+tdeb=$(ls "$WORK"/haloyd-tunnel_*_*.deb 2>/dev/null | grep -v dbgsym | head -n 1)
+check "the build made the haloyd-tunnel package too (${tdeb:-none})" [ -n "$tdeb" ]
 
 # As nobody: lintian unpacks what it checks and warns when run as root. It
 # runs in the work folder (0755, in /tmp), on the artefacts there.
@@ -182,13 +189,42 @@ check "lintian reports no errors" [ "$lint" -eq 0 ]
 
 # --- install with apt, as a user would.
 installed=1
-if (cd "$WORK" && apt-get install -y -q "./$(basename "$deb")") >"$WORK/install.log" 2>&1; then
-	ok "apt-get install -y ./$(basename "$deb")"
+if (cd "$WORK" && apt-get install -y -q "./$(basename "$deb")" "./$(basename "$tdeb")") \
+	>"$WORK/install.log" 2>&1; then
+	ok "apt-get install -y ./$(basename "$deb") ./$(basename "$tdeb")"
 else
-	notok "apt-get install -y ./$(basename "$deb")"
+	notok "apt-get install -y ./$(basename "$deb") ./$(basename "$tdeb")"
 	tail -n 30 "$WORK/install.log" | note
 	exit 1
 fi
+
+# --- haloyd-tunnel, the agent: its own package, program, man page and template.
+TUNIT=/lib/systemd/system/haloyd-tunnel@.service
+check "haloyd-tunnel is installed" sh -c "dpkg-query -W -f='\${Status}' haloyd-tunnel | grep -q 'install ok installed'"
+check "/usr/bin/haloyd-tunnel root:root 0755" stat_is /usr/bin/haloyd-tunnel "root:root 755"
+out=$(/usr/bin/haloyd-tunnel --help 2>&1)
+rc=$?
+check "haloyd-tunnel --help exits 0 and shows the usage (exit $rc)" \
+	eval '[ "$rc" -eq 0 ] && echo "$out" | grep -q -- "--proxy HOST:PORT"'
+check "$TUNIT root:root 0644" stat_is "$TUNIT" "root:root 644"
+check "the template reads /etc/haloyd-tunnel/%i.conf" grep -q -- '--config /etc/haloyd-tunnel/%i.conf' "$TUNIT"
+check "the template runs as a dynamic user" grep -qx 'DynamicUser=yes' "$TUNIT"
+systemd-analyze verify haloyd-tunnel@deb-test.service >"$WORK/tverify.log" 2>&1
+rc=$?
+note <"$WORK/tverify.log"
+check "systemd-analyze verify haloyd-tunnel@deb-test.service (exit $rc)" [ "$rc" -eq 0 ]
+check "/etc/haloyd-tunnel root:root 0755" stat_is /etc/haloyd-tunnel "root:root 755"
+check "the example configuration is installed" \
+	test -f /usr/share/doc/haloyd-tunnel/examples/haloyd-tunnel.conf.example
+check "/usr/share/man/man1/haloyd-tunnel.1.gz root:root 0644" \
+	stat_is /usr/share/man/man1/haloyd-tunnel.1.gz "root:root 644"
+check "man -l haloyd-tunnel.1.gz renders without warnings" sh -c \
+	"MANWIDTH=80 man --warnings -l /usr/share/man/man1/haloyd-tunnel.1.gz 2>&1 >/dev/null | (! grep -q .)"
+out=$(/usr/bin/haloyd-tunnel --proxy 127.0.0.1:1 --to 127.0.0.1:2 2>&1)
+rc=$?
+check "haloyd-tunnel without a certificate exits non-zero (exit $rc): $out" \
+	eval '[ "$rc" -ne 0 ] && echo "$out" | grep -q "client certificate is required"'
+check "the haloyd package does not hold the agent" sh -c '! dpkg -L haloyd | grep -q haloyd-tunnel'
 
 # Where systemd runs, the package started the service: check it came up,
 # then stop it so the daemon below is the only one (same store and socket).
@@ -512,6 +548,10 @@ for p in /etc/haloyd /var/lib/haloyd /run/haloyd "$UNIT" /etc/systemd/system/mul
 done
 check "purge leaves nothing behind:${left:- nothing}" [ -z "$left" ]
 check "dpkg no longer lists haloyd (not even as rc)" sh -c '! dpkg -l haloyd 2>/dev/null | grep -qE "^[a-z][a-zA-Z] "'
+apt-get purge -y -q haloyd-tunnel >"$WORK/tpurge.log" 2>&1
+check "apt-get purge -y haloyd-tunnel" [ $? -eq 0 ]
+check "purge removes the agent, its template and /etc/haloyd-tunnel" \
+	eval '[ ! -e /usr/bin/haloyd-tunnel ] && [ ! -e "$TUNIT" ] && [ ! -e /etc/haloyd-tunnel ]'
 # Where the package and the daemon write (not /tmp: other test runs'
 # folders there may be handed to haloyd-admin by their own daemons).
 owned=$(find /etc /var /run /usr /opt /srv /home /root \

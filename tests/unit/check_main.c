@@ -52,6 +52,12 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_shm());
 	srunner_add_suite(sr, suite_stats());
 	srunner_add_suite(sr, suite_compress());
+	srunner_add_suite(sr, suite_agentconf());
+	srunner_add_suite(sr, suite_backoff());
+	srunner_add_suite(sr, suite_hopfilter());
+	srunner_add_suite(sr, suite_bytequeue());
+	srunner_add_suite(sr, suite_agenttls());
+	srunner_add_suite(sr, suite_h2h1());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

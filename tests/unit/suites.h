@@ -5,6 +5,12 @@
 #include <check.h>
 
 Suite *suite_ipc(void);
+Suite *suite_agentconf(void);
+Suite *suite_backoff(void);
+Suite *suite_hopfilter(void);
+Suite *suite_bytequeue(void);
+Suite *suite_agenttls(void);
+Suite *suite_h2h1(void);
 Suite *suite_hostname(void);
 Suite *suite_snap(void);
 Suite *suite_shm(void);
