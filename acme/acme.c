@@ -76,11 +76,23 @@ on_config(void *arg, struct ipc_msg *m)
 	return 0;
 }
 
+/* What follows the names in MSG_A_ORDER. */
+static int
+order_opts_read(struct cur *c, struct order_opts *op)
+{
+	op->chal = cur_u8(c);
+	if (cur_str(c, op->replaces, sizeof(op->replaces)) == -1 ||
+	    cur_str(c, op->profile, sizeof(op->profile)) == -1 || cur_end(c) == -1)
+		return -1;
+	return op->chal == MSG_A_CHAL_HTTP01 || op->chal == MSG_A_CHAL_TLSALPN01 ? 0 : -1;
+}
+
 static int
 on_order(void *arg, struct ipc_msg *m)
 {
 	struct acme *a = arg;
 	char name[MSG_NAME_MAX + 1], **names;
+	struct order_opts op;
 	uint64_t id;
 	uint16_t n, i;
 	struct cur c;
@@ -95,13 +107,34 @@ on_order(void *arg, struct ipc_msg *m)
 	for (i = 0; i < n; i++)
 		if (cur_str(&c, name, sizeof(name)) == -1 || (names[i] = strdup(name)) == NULL)
 			break;
-	if (i < n || cur_end(&c) == -1) {
+	if (i < n || order_opts_read(&c, &op) == -1) {
 		while (i > 0)
 			free(names[--i]);
 		free(names);
 		return -1;
 	}
-	return order_start(a, id, names, n);
+	return order_start(a, id, names, n, &op);
+}
+
+static int
+on_ari_req(void *arg, struct ipc_msg *m)
+{
+	struct acme *a = arg;
+	char *pem;
+	uint64_t id;
+	struct cur c;
+
+	if (!a->configured || a->order != NULL || (pem = malloc(MSG_A_CHAIN_MAX + 1)) == NULL)
+		return -1;
+	cur_init(&c, m->data, m->h.len);
+	id = cur_u64(&c);
+	if (cur_str(&c, pem, MSG_A_CHAIN_MAX + 1) == -1 || cur_end(&c) == -1) {
+		free(pem);
+		return -1;
+	}
+	ari_request(a, id, pem);
+	free(pem);
+	return 0;
 }
 
 static int
@@ -122,6 +155,7 @@ static const struct ipc_handler acme_handlers[] = {
 	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), child_on_hello },
 	{ MSG_A_CONFIG, IPC_FD_REQUIRED, 6, 6 + 3 * MSG_STR_MAX, on_config },
 	{ MSG_A_ORDER, IPC_FD_NONE, 12, IPC_MAX_PAYLOAD, on_order },
+	{ MSG_A_ARI_REQ, IPC_FD_NONE, 10, 10 + MSG_A_CHAIN_MAX, on_ari_req },
 	{ MSG_A_CHAL_READY, IPC_FD_NONE, 10, 10 + MSG_A_TOKEN_MAX, on_chal_ready },
 };
 

@@ -56,6 +56,19 @@ char *jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *ur
 /* A PKCS#10 CSR (DER, base64url) for names[0..n) signed by key; malloc'd or NULL. */
 char *jws_csr(EVP_PKEY *key, char *const *names, size_t n);
 
+/* --- alpncert.c: the TLS-ALPN-01 challenge certificate (RFC 8737) */
+
+#define ALPNCERT_OID "1.3.6.1.5.5.7.1.31"	/* id-pe-acmeIdentifier */
+#define ALPNCERT_EXT_LEN 34			/* 04 20 + SHA-256 */
+
+/* The extension's value: the DER OCTET STRING of SHA-256(keyauth). */
+int alpncert_ext_value(const char *keyauth, uint8_t out[ALPNCERT_EXT_LEN]);
+/*
+ * A fresh P-256 key and a self-signed certificate for host carrying the
+ * critical acmeIdentifier extension of keyauth; both PEM, malloc'd. 0 or -1.
+ */
+int alpncert_make(const char *host, const char *keyauth, char **cert_pem, char **key_pem);
+
 /* --- http.c: one HTTPS exchange with libcurl */
 
 #define ACME_HTTP_MAX_BODY (1u << 20)	/* certificates and JSON are small */
@@ -91,9 +104,17 @@ void acme_resp_free(struct acme_resp *r);
 
 /* --- client.c: the ACME protocol layer (directory, nonces, signed requests) */
 
+#define ACME_DIR_PROFILES_MAX 16	/* meta.profiles names kept */
+
 struct acme_dir {
 	char *new_nonce, *new_account, *new_order;
+	char *renewal_info;		/* RFC 9773, or NULL: the CA has no ARI */
+	char *profiles[ACME_DIR_PROFILES_MAX];	/* meta.profiles' names */
+	size_t nprofiles;
 };
+
+/* 1 when the directory's meta.profiles lists name. */
+int acme_dir_has_profile(const struct acme_dir *d, const char *name);
 
 /* Why an order failed, sent to the master. */
 struct acme_error {
@@ -132,11 +153,35 @@ void acme_error_set(struct acme_error *e, const char *type, const char *fmt, ...
 struct acme_order;
 struct acme;
 
+/* What the master asks of one order besides its names. */
+struct order_opts {
+	int chal;			/* enum msg_a_chal */
+	char replaces[MSG_A_ARI_ID_MAX + 1];	/* ARI id, or "" */
+	char profile[MSG_A_PROFILE_MAX + 1];	/* or "" */
+};
+
 /* Starts an order for names; the first name is the canonical one. */
-int order_start(struct acme *a, uint64_t id, char **names, size_t n);
+int order_start(struct acme *a, uint64_t id, char **names, size_t n, const struct order_opts *op);
 /* The master published token: tell the CA to validate. */
 void order_chal_ready(struct acme *a, const char *token);
 void order_free(struct acme_order *o);
+
+/* --- ari.c: ACME Renewal Information (RFC 9773) */
+
+/*
+ * The certificate's ARI id (RFC 9773 section 4.1): base64url of the
+ * Authority Key Identifier's keyIdentifier, ".", base64url of the DER
+ * serial number's content octets. malloc'd, or NULL (no AKI, bad PEM).
+ */
+char *ari_cert_id(const char *leaf_pem);
+/*
+ * Parses a renewalInfo answer: the suggested window (RFC 3339 times) and
+ * the explanation URL (malloc'd into *url, or NULL). 0, or -1 when the
+ * window is missing, unreadable or ends before it starts.
+ */
+int ari_parse(const char *body, int64_t *start, int64_t *end, char **url);
+/* Answers MSG_A_ARI_REQ: GETs the window and sends MSG_A_ARI. */
+void ari_request(struct acme *a, uint64_t route_id, const char *leaf_pem);
 
 /* --- acme.c: the child's context */
 

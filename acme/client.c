@@ -41,6 +41,9 @@ acme_client_reset(struct acme_client *c)
 	free(c->dir.new_nonce);
 	free(c->dir.new_account);
 	free(c->dir.new_order);
+	free(c->dir.renewal_info);
+	while (c->dir.nprofiles > 0)
+		free(c->dir.profiles[--c->dir.nprofiles]);
 	memset(&c->dir, 0, sizeof(c->dir));
 	c->nonce[0] = '\0';
 }
@@ -51,6 +54,38 @@ json_strdup(json_t *o, const char *key)
 	const char *s = json_string_value(json_object_get(o, key));
 
 	return s != NULL ? strdup(s) : NULL;
+}
+
+int
+acme_dir_has_profile(const struct acme_dir *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->nprofiles; i++)
+		if (strcmp(d->profiles[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The optional parts: ARI's renewalInfo and meta.profiles (draft-ietf-acme-profiles). */
+static void
+client_directory_extras(struct acme_client *c, json_t *j)
+{
+	json_t *profiles = json_object_get(json_object_get(j, "meta"), "profiles");
+	const char *k;
+	json_t *v;
+
+	c->dir.renewal_info = json_strdup(j, "renewalInfo");
+	json_object_foreach(profiles, k, v) {
+		if (c->dir.nprofiles == ACME_DIR_PROFILES_MAX || strlen(k) > MSG_A_PROFILE_MAX)
+			break;
+		if ((c->dir.profiles[c->dir.nprofiles] = strdup(k)) == NULL)
+			break;
+		c->dir.nprofiles++;
+	}
+	if (c->dir.renewal_info != NULL || c->dir.nprofiles > 0)
+		log_info("directory: %s, %zu profile(s)", c->dir.renewal_info != NULL ?
+		    "renewal information (ARI)" : "no ARI", c->dir.nprofiles);
 }
 
 static int
@@ -79,6 +114,7 @@ client_directory(struct acme_client *c, struct acme_error *e)
 		acme_client_reset(c);
 		goto out;
 	}
+	client_directory_extras(c, j);
 	rc = 0;
 out:
 	json_decref(j);

@@ -1,8 +1,10 @@
 /*
  * One certificate order (RFC 8555 section 7.4) as a state machine driven by
- * the child's loop: newOrder, then for each authorisation the HTTP-01
- * challenge (token and key authorisation to the master, wait for its
- * CHAL_READY, then ask the CA and poll with Retry-After), then a fresh P-256
+ * the child's loop: newOrder (with ARI's `replaces` and a profile when the
+ * master asks and the directory offers them), then for each authorisation
+ * the HTTP-01 or TLS-ALPN-01 challenge (token and key authorisation, or
+ * the challenge certificate, to the master, wait for its CHAL_READY, then
+ * ask the CA and poll with Retry-After), then a fresh P-256
  * key and CSR, finalize, poll, download, and chain + key to the master.
  * Every step is logged with HALOYD_DOMAIN so journalctl can follow a name.
  */
@@ -47,6 +49,8 @@ struct acme_order {
 	size_t nauthz, cur;
 	char *chal_url, *token;
 	EVP_PKEY *key;		/* the certificate key, made before finalize */
+	struct order_opts op;	/* challenge type, replaces, profile */
+	char profile[MSG_A_PROFILE_MAX + 1];	/* the profile newOrder carried, or "" */
 	struct ev_timer timer;
 	int polls;
 	uint64_t started_ms;
@@ -172,6 +176,26 @@ order_parse(struct acme_order *o, json_t *j)
 	return 0;
 }
 
+/* newOrder's optional members: the certificate it replaces (RFC 9773 section 5), the profile. */
+static int
+order_new_extras(struct acme_order *o, json_t *j)
+{
+	const struct acme_dir *d = &o->a->cl.dir;
+
+	if (o->op.replaces[0] != '\0' && d->renewal_info != NULL &&
+	    json_object_set_new(j, "replaces", json_string(o->op.replaces)) == -1)
+		return -1;
+	if (o->op.profile[0] == '\0')
+		return 0;
+	if (!acme_dir_has_profile(d, o->op.profile)) {
+		order_log(o, LOG_WARNING, "the CA does not offer profile %s; ordering without one",
+		    o->op.profile);
+		return 0;
+	}
+	util_strlcpy(o->profile, o->op.profile, sizeof(o->profile));
+	return json_object_set_new(j, "profile", json_string(o->op.profile));
+}
+
 static int
 order_new(struct acme_order *o, struct acme_error *e)
 {
@@ -185,7 +209,7 @@ order_new(struct acme_order *o, struct acme_error *e)
 		goto oom;
 	for (i = 0; i < o->nnames; i++)
 		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", o->names[i]));
-	if ((j = json_pack("{s:o}", "identifiers", ids)) == NULL ||
+	if ((j = json_pack("{s:o}", "identifiers", ids)) == NULL || order_new_extras(o, j) == -1 ||
 	    (payload = json_dumps(j, JSON_COMPACT)) == NULL)
 		goto oom;
 	json_decref(j);
@@ -205,6 +229,25 @@ out:
 	json_decref(j);
 	free(payload);
 	return rc;
+}
+
+/*
+ * newOrder; a CA that refuses `replaces` (RFC 9773 section 5: alreadyReplaced, the old
+ * certificate was replaced meanwhile) gets the order once more without it, so the refusal
+ * cannot block the renewal for good.
+ */
+static int
+order_new_once(struct acme_order *o, struct acme_error *e)
+{
+	if (order_new(o, e) == 0)
+		return 0;
+	if (o->op.replaces[0] == '\0' || strcmp(e->type, "alreadyReplaced") != 0)
+		return -1;
+	order_log(o, LOG_NOTICE, "the CA refused replaces %s (%s); ordering without it",
+	    o->op.replaces, e->detail);
+	o->op.replaces[0] = '\0';
+	memset(e, 0, sizeof(*e));
+	return order_new(o, e);
 }
 
 /* The account's thumbprint to the master, once: it publishes only answers that end with it. */
@@ -227,7 +270,7 @@ order_account(struct acme *a, struct acme_error *e)
 }
 
 int
-order_start(struct acme *a, uint64_t id, char **names, size_t n)
+order_start(struct acme *a, uint64_t id, char **names, size_t n, const struct order_opts *op)
 {
 	struct acme_order *o;
 	struct acme_error e;
@@ -238,13 +281,14 @@ order_start(struct acme *a, uint64_t id, char **names, size_t n)
 	o->id = id;
 	o->names = names;
 	o->nnames = n;
+	o->op = *op;
 	o->started_ms = util_now_ms();
 	ev_timer_init(&o->timer, order_on_timer, o);
 	a->order = o;
 	memset(&e, 0, sizeof(e));
 	order_log(o, LOG_INFO, "order %llu for %zu name(s)", (unsigned long long)id, n);
 	if (acme_client_ready(&a->cl, &e) == -1 || order_account(a, &e) == -1 ||
-	    order_new(o, &e) == -1) {
+	    order_new_once(o, &e) == -1) {
 		order_fail(o, &e);
 		return 0;
 	}
@@ -254,7 +298,13 @@ order_start(struct acme *a, uint64_t id, char **names, size_t n)
 	return 0;
 }
 
-/* Picks the http-01 challenge of an authorisation object. */
+static const char *
+order_chal_name(const struct acme_order *o)
+{
+	return o->op.chal == MSG_A_CHAL_TLSALPN01 ? "tls-alpn-01" : "http-01";
+}
+
+/* Picks the challenge of the order's type in an authorisation object. */
 static int
 authz_challenge(struct acme_order *o, json_t *j, const char **host)
 {
@@ -267,7 +317,8 @@ authz_challenge(struct acme_order *o, json_t *j, const char **host)
 		type = json_string_value(json_object_get(ch, "type"));
 		url = json_string_value(json_object_get(ch, "url"));
 		token = json_string_value(json_object_get(ch, "token"));
-		if (type == NULL || strcmp(type, "http-01") != 0 || url == NULL || token == NULL)
+		if (type == NULL || strcmp(type, order_chal_name(o)) != 0 || url == NULL ||
+		    token == NULL)
 			continue;
 		free(o->chal_url);
 		free(o->token);
@@ -278,13 +329,17 @@ authz_challenge(struct acme_order *o, json_t *j, const char **host)
 	return -1;
 }
 
+/*
+ * HTTP-01: token and key authorisation; TLS-ALPN-01: those and the
+ * challenge certificate with its throwaway key, wiped once sent.
+ */
 static int
 send_chal_add(struct acme_order *o, const char *host)
 {
-	uint8_t buf[2048];
-	char *keyauth;
+	uint8_t buf[2 * MSG_A_ALPN_CERT_MAX + 2048];
+	char *keyauth, *cert = NULL, *key = NULL;
 	struct wbuf b;
-	int rc;
+	int rc = -1;
 
 	if (strlen(o->token) > MSG_A_TOKEN_MAX || strlen(host) > MSG_NAME_MAX ||
 	    asprintf(&keyauth, "%s.%s", o->token, o->a->cl.thumbprint) == -1)
@@ -294,8 +349,23 @@ send_chal_add(struct acme_order *o, const char *host)
 	wb_str(&b, host);
 	wb_str(&b, o->token);
 	wb_str(&b, keyauth);
+	if (o->op.chal == MSG_A_CHAL_TLSALPN01) {
+		if (alpncert_make(host, keyauth, &cert, &key) == -1 ||
+		    strlen(cert) > MSG_A_ALPN_CERT_MAX || strlen(key) > MSG_A_ALPN_CERT_MAX)
+			goto out;
+		wb_str(&b, cert);
+		wb_str(&b, key);
+	}
+	if (!b.bad)
+		rc = acme_send(o->a, o->op.chal == MSG_A_CHAL_TLSALPN01 ? MSG_A_CHAL_ALPN :
+		    MSG_A_CHAL_ADD, buf, b.len);
+out:
+	explicit_bzero(buf, sizeof(buf));
+	if (key != NULL)
+		explicit_bzero(key, strlen(key));
+	free(key);
+	free(cert);
 	free(keyauth);
-	rc = b.bad ? -1 : acme_send(o->a, MSG_A_CHAL_ADD, buf, b.len);
 	return rc;
 }
 
@@ -318,11 +388,11 @@ authz_step(struct acme_order *o, struct acme_error *e)
 		acme_error_set(e, "unauthorized", "authorisation %s is %s", o->authz[o->cur],
 		    status ? status : "without a status");
 	else if (authz_challenge(o, j, &host) == -1)
-		acme_error_set(e, "unsupported", "the CA offers no http-01 challenge");
+		acme_error_set(e, "unsupported", "the CA offers no %s challenge", order_chal_name(o));
 	else if (send_chal_add(o, host) == -1)
 		acme_error_set(e, "internal", "cannot send the challenge to the master");
 	else {
-		order_log(o, LOG_INFO, "publishing the http-01 answer for %s", host);
+		order_log(o, LOG_INFO, "publishing the %s answer for %s", order_chal_name(o), host);
 		o->state = ORD_WAIT_PUBLISH;
 		rc = 0;
 	}
@@ -451,6 +521,7 @@ send_cert(struct acme_order *o, const char *chain)
 	wb_u64(&b, o->id);
 	wb_str(&b, chain);
 	wb_str(&b, key);
+	wb_str(&b, o->profile);
 	if (!b.bad)
 		rc = acme_send(o->a, MSG_A_CERT, buf, b.len);
 	explicit_bzero(buf, b.len);

@@ -74,7 +74,7 @@ static const char usage_text[] =
     "commands:\n"
     "  route add NAME BACKEND [--alias NAME]... [--backend BACKEND]...\n"
     "            [--proto P] [--backend-ca FILE] [--backend-sni NAME]\n"
-    "            [--backend-verify on|off]\n"
+    "            [--backend-verify on|off] [--challenge C]\n"
     "  route rm NAME\n"
     "  route list\n"
     "  route show NAME\n"
@@ -117,6 +117,8 @@ static const char usage_text[] =
     "                        certificate (default: none; their address is checked)\n"
     "  --backend-verify on|off  check backend certificates (default on; off is INSECURE)\n"
     "  the --backend-* settings need --proto https or h2.\n"
+    "  --challenge C         ACME challenge: http-01 or tls-alpn-01 (default:\n"
+    "                        tls-alpn-01 when haloyd has no listen_http)\n"
     "  D is 500ms, 30s, 2m, 1h (a bare number is seconds); the value default\n"
     "  goes back to haloyd.conf's setting (or the built-in one).\n"
     "\n"
@@ -194,6 +196,7 @@ static const struct opt {
 	{ "backend-verify", 0, 1, OPT_SETTING },
 	{ "backend-sni", 0, 1, OPT_BACKEND_SNI },
 	{ "backend-ca", 0, 1, OPT_BACKEND_CA },
+	{ "challenge", 0, 1, OPT_SETTING },
 	{ "cert", 0, 1, OPT_CERT },
 	{ "key", 0, 1, OPT_KEY },
 	{ "force", 0, 0, OPT_FORCE },
@@ -263,9 +266,9 @@ opt_setting(struct cmdline *cl, const char *option, const char *val)
 {
 	size_t n = strlen(val);
 
-	/* '-' for words such as round-robin; the master refuses a misplaced one. */
+	/* '-' inside words such as round-robin or tls-alpn-01; the master refuses a misplaced one. */
 	if (n == 0 || n > CMDLINE_VALUE_MAX || strspn(val, "0123456789abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != n)
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != n || val[0] == '-')
 		return cmdline_error(cl, CTL_EINVAL, "--%s: invalid value '%.64s'", option, val);
 	return opt_setting_put(cl, option, val);
 }
@@ -578,11 +581,12 @@ cmdline_encode(struct cmdline *cl, const struct cmd_spec *s, const char *const *
 	return CTL_OK;
 }
 
-/* The settings route add takes too: how the backends are spoken to. */
+/* The settings route add takes too: how the backends are spoken to, the ACME challenge. */
 static int
 setting_is_backend(const char *option)
 {
-	return strcmp(option, "proto") == 0 || strncmp(option, "backend-", 8) == 0;
+	return strcmp(option, "proto") == 0 || strncmp(option, "backend-", 8) == 0 ||
+	    strcmp(option, "challenge") == 0;
 }
 
 int

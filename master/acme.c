@@ -1,7 +1,7 @@
 /*
  * The master's side of ACME (see acme.h): the acme role of the process
- * table (its messages and hooks), the HTTP-01 challenge barrier, and the
- * outcome of orders. The child does the talking to the CA; the master
+ * table (its messages and hooks), the HTTP-01 and TLS-ALPN-01 challenge
+ * barrier, ARI answers, and the outcome of orders. The child does the talking to the CA; the master
  * decides what to order and when
  * (acmequeue.c), checks everything the child sends before it reaches a
  * worker or the store, and publishes HTTP-01 answers with the same barrier
@@ -143,14 +143,36 @@ acme_send_config(struct acme_peer *a)
 
 /* --- challenges */
 
+static void
+alpn_free(struct acme_alpn_cert *c)
+{
+	if (c->key != NULL)
+		OPENSSL_cleanse(c->key, strlen(c->key));
+	free(c->key);
+	free(c->cert);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Forgets the order's answers; 1 when the next generation must drop some. */
 static int
 chals_clear(struct acme_peer *a)
 {
-	int had = a->nchals > 0;
+	int had = a->nchals > 0 || a->nalpn > 0;
 
+	if (a->nalpn > 0)
+		mkeyring_changed(a->m);
+	while (a->nalpn > 0)
+		alpn_free(&a->alpn[--a->nalpn]);
 	a->nchals = 0;
 	a->run.waiting = 0;
 	return had;
+}
+
+uint32_t
+acme_alpn_certs(const struct master *m, const struct acme_alpn_cert **v)
+{
+	*v = m->acme != NULL ? m->acme->alpn : NULL;
+	return m->acme != NULL ? m->acme->nalpn : 0;
 }
 
 void
@@ -222,6 +244,16 @@ on_account(void *arg, struct ipc_msg *msg)
 	return 0;
 }
 
+/* Waits for the generation that carries the run's newest answer, as route changes do. */
+static void
+chal_publish(struct acme_peer *a, const char *host, const char *token, const char *type)
+{
+	util_strlcpy(a->run.chal_token, token, sizeof(a->run.chal_token));
+	a->run.waiting = 1;
+	a->run.chal_gen = publish_changed(a->m);
+	log_info("acme %s: publishing the %s answer in generation %u", host, type, a->run.chal_gen);
+}
+
 static int
 on_chal_add(void *arg, struct ipc_msg *msg)
 {
@@ -236,16 +268,53 @@ on_chal_add(void *arg, struct ipc_msg *msg)
 	if (cur_str(&cu, host, sizeof(host)) == -1 || cur_str(&cu, token, sizeof(token)) == -1 ||
 	    cur_str(&cu, keyauth, sizeof(keyauth)) == -1 || cur_end(&cu) == -1 ||
 	    id != a->run.id || a->run.waiting || a->nchals == SNAP_CHAL_MAX ||
-	    chal_check(a, host, token, keyauth) == -1)
+	    a->run.chal != MSG_A_CHAL_HTTP01 || chal_check(a, host, token, keyauth) == -1)
 		return -1;
 	c = &a->chals[a->nchals++];
 	util_strlcpy(c->token, token, sizeof(c->token));
 	util_strlcpy(c->keyauth, keyauth, sizeof(c->keyauth));
-	util_strlcpy(a->run.chal_token, token, sizeof(a->run.chal_token));
-	a->run.waiting = 1;
-	a->run.chal_gen = publish_changed(a->m);
-	log_info("acme %s: publishing the http-01 answer in generation %u", host, a->run.chal_gen);
+	chal_publish(a, host, token, "http-01");
 	return 0;
+}
+
+/* TLS-ALPN-01: the certificate goes into the keyring, checked first (acmealpn.c). */
+static int
+on_chal_alpn(void *arg, struct ipc_msg *msg)
+{
+	struct acme_peer *a = arg;
+	char host[MSG_NAME_MAX + 1], token[MSG_A_TOKEN_MAX + 1], keyauth[SNAP_CHAL_KEYAUTH_MAX + 1];
+	char cert[MSG_A_ALPN_CERT_MAX + 1], key[MSG_A_ALPN_CERT_MAX + 1], err[300];
+	struct acme_alpn_cert *c;
+	uint64_t id;
+	struct cur cu;
+	int rc = -1;
+
+	cur_init(&cu, msg->data, msg->h.len);
+	id = cur_u64(&cu);
+	if (cur_str(&cu, host, sizeof(host)) == -1 || cur_str(&cu, token, sizeof(token)) == -1 ||
+	    cur_str(&cu, keyauth, sizeof(keyauth)) == -1 || cur_str(&cu, cert, sizeof(cert)) == -1 ||
+	    cur_str(&cu, key, sizeof(key)) == -1 || cur_end(&cu) == -1 || id != a->run.id ||
+	    a->run.waiting || a->run.chal != MSG_A_CHAL_TLSALPN01 || a->nalpn == ACME_NAMES_MAX ||
+	    chal_check(a, host, token, keyauth) == -1)
+		goto out;
+	if (acmealpn_check(host, keyauth, cert, key, a->thumbprint, err, sizeof(err)) == -1) {
+		log_warnx("acme %s", err);
+		goto out;
+	}
+	c = &a->alpn[a->nalpn];
+	util_strlcpy(c->host, host, sizeof(c->host));
+	if ((c->cert = strdup(cert)) == NULL || (c->key = strdup(key)) == NULL) {
+		alpn_free(c);
+		goto out;
+	}
+	a->nalpn++;
+	mkeyring_changed(a->m);
+	chal_publish(a, host, token, "tls-alpn-01");
+	rc = 0;
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(msg->data, msg->h.len);
+	return rc;
 }
 
 void
@@ -376,6 +445,7 @@ on_cert(void *arg, struct ipc_msg *msg)
 {
 	struct acme_peer *a = arg;
 	char *chain = malloc(MSG_A_CHAIN_MAX + 1), *key = malloc(MSG_A_KEY_MAX + 1), err[600];
+	char profile[MSG_A_PROFILE_MAX + 1];
 	struct store_order r;
 	struct cur cu;
 	uint64_t id;
@@ -386,15 +456,20 @@ on_cert(void *arg, struct ipc_msg *msg)
 	cur_init(&cu, msg->data, msg->h.len);
 	id = cur_u64(&cu);
 	if (cur_str(&cu, chain, MSG_A_CHAIN_MAX + 1) == -1 || cur_str(&cu, key, MSG_A_KEY_MAX + 1) == -1 ||
-	    cur_end(&cu) == -1 || id != a->run.id || id == 0)
+	    cur_str(&cu, profile, sizeof(profile)) == -1 || cur_end(&cu) == -1 || id != a->run.id ||
+	    id == 0 || (profile[0] != '\0' && strcmp(profile, a->run.profile) != 0))
 		goto out;
 	rc = 0;
 	if (cert_commit(a, chain, key, err, sizeof(err)) == -1) {
 		run_failed(a, "badCertificate", err, 0);
 		goto out;
 	}
+	/* A new certificate: its ARI window is asked for afresh (ari_next_poll 0). */
 	memset(&r, 0, sizeof(r));
 	util_strlcpy(r.state, "valid", sizeof(r.state));
+	util_strlcpy(r.challenge, a->run.chal == MSG_A_CHAL_TLSALPN01 ? "tls-alpn-01" : "http-01",
+	    sizeof(r.challenge));
+	util_strlcpy(r.profile, profile, sizeof(r.profile));
 	store_order_put(a->m->store, a->run.route_id, &r, NULL);
 	acme_run_log(&a->run, LOG_NOTICE, "certificate installed, fingerprint ", err);
 	if (a->m->shm.master != NULL)
@@ -407,6 +482,33 @@ out:
 	free(key);
 	free(chain);
 	return rc;
+}
+
+static int
+on_ari(void *arg, struct ipc_msg *msg)
+{
+	struct acme_peer *a = arg;
+	char id[MSG_A_ARI_ID_MAX + 1];
+	uint64_t route, start, end;
+	uint32_t retry;
+	uint8_t st;
+	struct cur cu;
+
+	cur_init(&cu, msg->data, msg->h.len);
+	route = cur_u64(&cu);
+	st = cur_u8(&cu);
+	if (cur_str(&cu, id, sizeof(id)) == -1)
+		return -1;
+	start = cur_u64(&cu);
+	end = cur_u64(&cu);
+	retry = cur_u32(&cu);
+	if (cur_end(&cu) == -1 || route == 0 || (int64_t)route != a->ari_route ||
+	    st > MSG_A_ARI_FAILED)
+		return -1;
+	a->ari_route = 0;
+	acmeq_ari_result(a, (int64_t)route, st, id, (int64_t)start, (int64_t)end, retry);
+	acmeq_tick_soon(a, 0);
+	return 0;
 }
 
 /* Its HELLO was accepted: configuration, then look for a due order. */
@@ -425,13 +527,19 @@ acme_on_hello(struct proc *p)
 static const struct ipc_handler acme_handlers[] = {
 	{ MSG_A_CHAL_ADD, IPC_FD_NONE, 8 + 3 * S(1),
 	    8 + S(MSG_NAME_MAX) + S(MSG_A_TOKEN_MAX) + S(SNAP_CHAL_KEYAUTH_MAX), on_chal_add },
-	{ MSG_A_CERT, IPC_FD_NONE, 8 + 2 * S(1), 8 + S(MSG_A_CHAIN_MAX) + S(MSG_A_KEY_MAX), on_cert },
+	{ MSG_A_CHAL_ALPN, IPC_FD_NONE, 8 + 5 * S(1), 8 + S(MSG_NAME_MAX) + S(MSG_A_TOKEN_MAX) +
+	    S(SNAP_CHAL_KEYAUTH_MAX) + 2 * S(MSG_A_ALPN_CERT_MAX), on_chal_alpn },
+	{ MSG_A_CERT, IPC_FD_NONE, 8 + 3 * S(0), 8 + S(MSG_A_CHAIN_MAX) + S(MSG_A_KEY_MAX) +
+	    S(MSG_A_PROFILE_MAX), on_cert },
+	{ MSG_A_ARI, IPC_FD_NONE, 8 + 1 + S(0) + 8 + 8 + 4, 8 + 1 + S(MSG_A_ARI_ID_MAX) + 8 + 8 + 4,
+	    on_ari },
 	{ MSG_A_FAIL, IPC_FD_NONE, 8 + 2 * S(1) + 4, 8 + S(127) + S(511) + 4, on_fail },
 	{ MSG_A_ACCOUNT, IPC_FD_NONE, S(MSG_A_THUMBPRINT_LEN), S(MSG_A_THUMBPRINT_LEN), on_account },
 };
 #undef S
 
-_Static_assert(8 + 2 + MSG_A_CHAIN_MAX + 2 + MSG_A_KEY_MAX <= IPC_MAX_PAYLOAD, "MSG_A_CERT fits one message");
+_Static_assert(8 + 2 + MSG_A_CHAIN_MAX + 2 + MSG_A_KEY_MAX + 2 + MSG_A_PROFILE_MAX <= IPC_MAX_PAYLOAD,
+    "MSG_A_CERT fits one message");
 
 static void
 deadline_fire(struct ev_loop *l, struct ev_timer *t)
@@ -455,6 +563,7 @@ acme_on_exit(struct proc *p, int status)
 
 	(void)status;
 	a->thumbprint[0] = '\0';	/* the next child says its own */
+	a->ari_route = 0;
 	if (!p->m->stopping && a->run.id != 0)
 		run_failed(a, "internal", "the ACME child died during the order", 0);
 }
@@ -523,6 +632,7 @@ acme_free(struct master *m)
 	if (a == NULL)
 		return;
 	acme_stop(m);
+	(void)chals_clear(a);
 	proc_remove(&a->proc);
 	free(a);
 	m->acme = NULL;

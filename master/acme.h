@@ -21,6 +21,16 @@ struct proc_role;
 /* The acme child's role in the process table (its messages' table: the IPC fuzzing harness uses it). */
 extern const struct proc_role acme_role;
 
+/* A TLS-ALPN-01 challenge certificate the keyring carries while its order runs. */
+struct acme_alpn_cert {
+	char host[254];
+	char *cert;		/* PEM, self-signed, checked by the master */
+	char *key;		/* PEM: a throwaway key, never the account's */
+};
+
+/* The running order's challenge certificates (valid until the next change); the count. */
+uint32_t acme_alpn_certs(const struct master *m, const struct acme_alpn_cert **v);
+
 /* Sets up the context; with `acme on`, prepares STATE_DIR/acme and starts the child. */
 int acme_init(struct master *m);
 /* Asks the child to stop (graceful stop of the master). */

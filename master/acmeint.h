@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "master/acme.h"
 #include "master/proc.h"
 #include "master/snapbuild.h"
 #include "share/evloop.h"
@@ -31,6 +32,8 @@ struct acme_chal {
 struct acme_run {
 	uint64_t id;		/* 0: none */
 	int64_t route_id;
+	int chal;		/* enum msg_a_chal */
+	char profile[MSG_A_PROFILE_MAX + 1];	/* asked for, or "" */
 	size_t nnames;
 	char names[ACME_NAMES_MAX][HOSTNAME_MAX + 1];	/* canonical first */
 	uint64_t started_ms;
@@ -50,6 +53,10 @@ struct acme_peer {
 	struct acme_chal chals[SNAP_CHAL_MAX];
 	struct snapb_chal snapchals[SNAP_CHAL_MAX];
 	uint32_t nchals;
+	struct acme_alpn_cert alpn[ACME_NAMES_MAX];	/* TLS-ALPN-01 certificates in the keyring */
+	uint32_t nalpn;
+	int64_t ari_route;	/* a MSG_A_ARI_REQ waits for this route's answer; 0: none */
+	int64_t ari_off_until;	/* the CA said it has no ARI: no request before this (unix s) */
 };
 
 /* --- acmequeue.c */
@@ -61,6 +68,28 @@ int64_t acmeq_backoff_s(const struct master *m, int64_t attempts, uint64_t retry
 /* Looks for a due order after ms. */
 void acmeq_tick_soon(struct acme_peer *a, uint64_t ms);
 void acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t);
+
+struct store_cert;
+struct store_order;
+/* When the certificate is due: inside the ARI window when the CA gave one, else by its lifetime. */
+int64_t acmeq_renew_at(const struct master *m, const struct store_cert *sc,
+    const struct store_order *row);
+/* The stored ARI answer: draws the renewal time inside a new window (acmequeue.c). */
+void acmeq_ari_result(struct acme_peer *a, int64_t route_id, int status, const char *id,
+    int64_t start, int64_t end, uint32_t retry_after);
+/* The renewal time drawn uniformly in [start, end] (now when the window is past). */
+int64_t acmeq_ari_pick(int64_t start, int64_t end, int64_t now);
+
+/* --- acmealpn.c */
+
+/*
+ * Checks a TLS-ALPN-01 challenge certificate: one self-signed certificate
+ * whose only subjectAltName is host, with the critical acmeIdentifier
+ * extension of keyauth, key matching, and not the account key (its RFC
+ * 7638 thumbprint). 0, or -1 with the reason in err.
+ */
+int acmealpn_check(const char *host, const char *keyauth, const char *cert, const char *key,
+    const char *account_thumbprint, char *err, size_t errlen);
 
 /* --- acme.c */
 

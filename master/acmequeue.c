@@ -2,8 +2,9 @@
  * The ACME order queue and schedule (see acmeint.h): one acme_orders row
  * per route in the store, so the queue survives restarts; a timer that
  * starts the first due order (no certificate, names changed, renewal
- * window reached, `cert renew`) when the child is idle; and haloyd-ctl's
- * `cert status` and `cert renew`.
+ * time reached, `cert renew`) when the child is idle, and otherwise asks
+ * it for the ARI window (RFC 9773) of certificates whose poll is due; and
+ * haloyd-ctl's `cert status` and `cert renew`.
  */
 #include "config.h"
 
@@ -81,6 +82,7 @@ acmeq_backoff_s(const struct master *m, int64_t attempts, uint64_t retry_after)
 /* A route as the schedule sees it: the names it should have a certificate for. */
 struct acme_cand {
 	int64_t route_id;
+	uint16_t chal;		/* the route's enum store_challenge */
 	size_t nnames;
 	char **names;		/* canonical first, then the eligible aliases */
 };
@@ -124,6 +126,7 @@ cand_collect(void *arg, const struct store_route *r)
 	c = &l->v[l->n++];
 	memset(c, 0, sizeof(*c));
 	c->route_id = r->id;
+	c->chal = r->set.challenge;
 	if ((c->names = calloc(r->naliases + 1, sizeof(char *))) == NULL ||
 	    (c->names[c->nnames++] = strdup(r->name)) == NULL)
 		return -1;
@@ -132,6 +135,16 @@ cand_collect(void *arg, const struct store_route *r)
 		    (c->names[c->nnames++] = strdup(r->aliases[i])) == NULL)
 			return -1;
 	return 0;
+}
+
+int64_t
+acmeq_renew_at(const struct master *m, const struct store_cert *sc, const struct store_order *row)
+{
+	/* The CA's window wins (RFC 9773); else a share of the actual lifetime, whatever the profile. */
+	if (row != NULL && row->ari_end > 0 && row->ari_renew_at > 0)
+		return row->ari_renew_at;
+	return sc->not_after - (sc->not_after - sc->not_before) *
+	    (int64_t)m->cfg.acme_renew_before / 100;
 }
 
 /*
@@ -153,14 +166,24 @@ cand_due(struct acme_peer *a, const struct acme_cand *c, const struct store_orde
 		return 0;
 	if (rc != STORE_OK)
 		return now + 60;
-	renew_at = sc.not_after - (sc.not_after - sc.not_before) *
-	    (int64_t)a->m->cfg.acme_renew_before / 100;
+	renew_at = acmeq_renew_at(a->m, &sc, has ? row : NULL);
 	if (sc.source == KEYRING_SRC_IMPORTED)
 		renew_at = -1;
 	else if (!acmeq_names_equal(c->names, c->nnames, sc.names, sc.nnames) || renew_at <= now)
 		renew_at = 0;
 	store_cert_free(&sc);
 	return renew_at;
+}
+
+/* The route's challenge: its own setting, else TLS-ALPN-01 when nothing listens on plain HTTP. */
+static int
+run_chal(const struct acme_peer *a, const struct acme_cand *c)
+{
+	if (c->chal == STORE_CHAL_HTTP01)
+		return MSG_A_CHAL_HTTP01;
+	if (c->chal == STORE_CHAL_TLSALPN01 || a->m->lst.naddrs == 0)
+		return MSG_A_CHAL_TLSALPN01;
+	return MSG_A_CHAL_HTTP01;
 }
 
 static void
@@ -176,6 +199,9 @@ run_start(struct acme_peer *a, const struct acme_cand *c, struct store_order *ro
 	a->run.route_id = c->route_id;
 	a->run.nnames = c->nnames;
 	a->run.started_ms = util_now_ms();
+	a->run.chal = run_chal(a, c);
+	util_strlcpy(a->run.profile, a->m->cfg.acme_profile != NULL ? a->m->cfg.acme_profile : "",
+	    sizeof(a->run.profile));
 	wb_init(&b, buf, sizeof(buf));
 	wb_u64(&b, a->run.id);
 	wb_u16(&b, (uint16_t)c->nnames);
@@ -185,6 +211,9 @@ run_start(struct acme_peer *a, const struct acme_cand *c, struct store_order *ro
 		off += (size_t)snprintf(joined + off, sizeof(joined) - off, "%s%s", i ? " " : "",
 		    c->names[i]);
 	}
+	wb_u8(&b, (uint8_t)a->run.chal);
+	wb_str(&b, row->ari_id);	/* the certificate this one replaces (RFC 9773 section 5) */
+	wb_str(&b, a->run.profile);
 	util_strlcpy(row->state, "running", sizeof(row->state));
 	store_order_put(a->m->store, c->route_id, row, joined);
 	acme_run_log(&a->run, LOG_INFO, "ordering a certificate for ", joined);
@@ -236,6 +265,107 @@ schedule_pick(struct acme_peer *a, struct cand_list *l)
 	return wake;
 }
 
+/* --- ARI (RFC 9773): the window of each ACME certificate, asked for through the child */
+
+#define ARI_NONE_RECHECK_S 86400	/* a CA without ARI: look again daily */
+#define ARI_RETRY_MIN_S 60		/* a Retry-After below this is taken as this */
+#define ARI_RETRY_MAX_S 86400
+
+int64_t
+acmeq_ari_pick(int64_t start, int64_t end, int64_t now)
+{
+	uint64_t r = 0;
+
+	if (end <= now)
+		return now;	/* the window is over: renew at once */
+	if (start < now)
+		start = now;
+	(void)util_random(&r, sizeof(r));
+	return start + (int64_t)(r % (uint64_t)(end - start + 1));
+}
+
+void
+acmeq_ari_result(struct acme_peer *a, int64_t route_id, int status, const char *id,
+    int64_t start, int64_t end, uint32_t retry_after)
+{
+	int64_t now = (int64_t)time(NULL), retry = retry_after;
+	struct store_order row;
+
+	if (store_order_get(a->m->store, route_id, &row) != STORE_OK)
+		return;	/* the route is gone, or it was never ordered */
+	if (retry < ARI_RETRY_MIN_S)
+		retry = ARI_RETRY_MIN_S;
+	if (retry > ARI_RETRY_MAX_S)
+		retry = ARI_RETRY_MAX_S;
+	if (status == MSG_A_ARI_NONE) {
+		/* One answer is the CA's for every certificate: ask for none of them before then. */
+		a->ari_off_until = now + ARI_NONE_RECHECK_S;
+		row.ari_id[0] = '\0';
+		row.ari_start = row.ari_end = row.ari_renew_at = 0;
+		retry = ARI_NONE_RECHECK_S;
+	} else if (status == MSG_A_ARI_WINDOW) {
+		/* A window that did not move keeps its draw, so polling does not move the renewal. */
+		if (start != row.ari_start || end != row.ari_end || row.ari_renew_at == 0)
+			row.ari_renew_at = acmeq_ari_pick(start, end, now);
+		row.ari_start = start;
+		row.ari_end = end;
+		util_strlcpy(row.ari_id, id, sizeof(row.ari_id));
+	}
+	row.ari_next_poll = now + retry;
+	if (store_order_put(a->m->store, route_id, &row, NULL) != STORE_OK)
+		return;
+	if (status == MSG_A_ARI_WINDOW)
+		log_info("acme: ARI window of route %lld: renewal at %lld, next poll in %lld s",
+		    (long long)route_id, (long long)row.ari_renew_at, (long long)retry);
+}
+
+/*
+ * Asks the child for the window of the first ACME certificate whose poll
+ * is due; *wake gets the earliest next poll. 1 when a request went out.
+ */
+static int
+ari_poll(struct acme_peer *a, const struct cand_list *l, int64_t *wake)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct store_order row;
+	struct store_cert sc;
+	uint8_t *buf;
+	struct wbuf b;
+	size_t i;
+	int sent = 0;
+
+	if (now < a->ari_off_until) {
+		if (a->ari_off_until < *wake)
+			*wake = a->ari_off_until;
+		return 0;
+	}
+	for (i = 0; i < l->n && !sent; i++) {
+		if (store_order_get(a->m->store, l->v[i].route_id, &row) != STORE_OK ||
+		    strcmp(row.state, "valid") != 0)
+			continue;
+		if (row.ari_next_poll > now) {
+			if (row.ari_next_poll < *wake)
+				*wake = row.ari_next_poll;
+			continue;
+		}
+		if (store_cert_get(a->m->store, l->v[i].names[0], 0, &sc) != STORE_OK)
+			continue;
+		if (sc.source == KEYRING_SRC_ACME && strlen(sc.chain) <= MSG_A_CHAIN_MAX &&
+		    (buf = malloc(IPC_MAX_PAYLOAD)) != NULL) {
+			wb_init(&b, buf, IPC_MAX_PAYLOAD);
+			wb_u64(&b, (uint64_t)l->v[i].route_id);
+			wb_str(&b, sc.chain);
+			if (!b.bad && proc_send(&a->proc, MSG_A_ARI_REQ, 0, 0, buf, b.len, -1) == 0) {
+				a->ari_route = l->v[i].route_id;
+				sent = 1;
+			}
+			free(buf);
+		}
+		store_cert_free(&sc);
+	}
+	return sent;
+}
+
 void
 acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t)
 {
@@ -244,7 +374,7 @@ acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t)
 	int64_t wake, now;
 
 	(void)l;
-	if (a->m->stopping || !a->proc.ready || a->run.id != 0)
+	if (a->m->stopping || !a->proc.ready || a->run.id != 0 || a->ari_route != 0)
 		return;
 	memset(&cl, 0, sizeof(cl));
 	if (store_route_foreach(a->m->store, cand_collect, &cl) != 0) {
@@ -254,6 +384,11 @@ acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t)
 		return;
 	}
 	wake = schedule_pick(a, &cl);
+	/* Orders first: a window is asked for only while no order runs; its answer ticks again. */
+	if (a->run.id == 0 && ari_poll(a, &cl, &wake)) {
+		cands_free(&cl);
+		return;
+	}
 	cands_free(&cl);
 	now = (int64_t)time(NULL);
 	if (a->run.id == 0)
@@ -273,22 +408,43 @@ struct status_row {
 	struct store_order o;
 };
 
+/* "START .. END" of the ARI window, or "-". */
+static void
+status_window(const struct store_order *o, char *buf, size_t len)
+{
+	char a[64], b[64];
+
+	if (o->ari_end <= 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	certs_format_time(o->ari_start, a, sizeof(a));
+	certs_format_time(o->ari_end, b, sizeof(b));
+	snprintf(buf, len, "%s .. %s", a, b);
+}
+
 static void
 status_send(struct master *m, struct cclient *cl, const struct status_row *r)
 {
 	uint8_t buf[4096];
 	struct store_cert sc;
-	char when[64] = "-", expires[64] = "-";
+	char when[64] = "-", expires[64] = "-", window[140], renew[64] = "-";
+	int64_t renew_at = 0;
 	struct wbuf w;
 
 	if (r->o.next_attempt > 0 && strcmp(r->o.state, "failed") == 0)
 		certs_format_time(r->o.next_attempt, when, sizeof(when));
 	if (store_cert_get(m->store, r->name, 0, &sc) == STORE_OK) {
 		certs_format_time(sc.not_after, expires, sizeof(expires));
+		if (sc.source == KEYRING_SRC_ACME) {
+			renew_at = acmeq_renew_at(m, &sc, &r->o);
+			certs_format_time(renew_at, renew, sizeof(renew));
+		}
 		store_cert_free(&sc);
 	}
+	status_window(&r->o, window, sizeof(window));
 	wb_init(&w, buf, sizeof(buf));
-	wb_u16(&w, 7);
+	wb_u16(&w, 14);
 	control_row_str(&w, "domain", r->name);
 	control_row_str(&w, "state", r->o.state);
 	control_row_int(&w, "attempts", r->o.attempts);
@@ -296,6 +452,13 @@ status_send(struct master *m, struct cclient *cl, const struct status_row *r)
 	control_row_int(&w, "next_attempt_unix", r->o.next_attempt);
 	control_row_str(&w, "last_error", r->o.last_error);
 	control_row_str(&w, "not_after", expires);
+	control_row_str(&w, "challenge", r->o.challenge[0] != '\0' ? r->o.challenge : "-");
+	control_row_str(&w, "ari_window", window);
+	control_row_int(&w, "ari_start_unix", r->o.ari_start);
+	control_row_int(&w, "ari_end_unix", r->o.ari_end);
+	control_row_str(&w, "next_renewal", renew);
+	control_row_int(&w, "next_renewal_unix", renew_at);
+	control_row_str(&w, "profile", r->o.profile[0] != '\0' ? r->o.profile : "-");
 	if (!w.bad)
 		control_reply_row(cl, &w);
 }

@@ -158,7 +158,10 @@ cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 
 /* --- route set */
 
-enum rset_kind { RSET_DURATION, RSET_SIZE, RSET_SWITCH, RSET_PROTO, RSET_CA, RSET_SNI, RSET_BALANCE };
+enum rset_kind {
+	RSET_DURATION, RSET_SIZE, RSET_SWITCH, RSET_PROTO, RSET_CA, RSET_SNI, RSET_BALANCE,
+	RSET_CHALLENGE,
+};
 
 enum rset_flags {
 	RSET_ADD = 1,		/* route add takes it too (the backend protocol settings) */
@@ -194,7 +197,11 @@ static const struct rset_opt {
 	{ "backend_sni", RSET_SNI, offsetof(struct store_settings, backend_sni), 0, 0,
 	    RSET_ADD | RSET_TLS },
 	{ "backend_verify", RSET_SWITCH, 0, SNAP_ROUTE_BACKEND_NO_VERIFY, 0, RSET_ADD | RSET_TLS },
+	{ "challenge", RSET_CHALLENGE, 0, 0, 0, RSET_ADD },
 };
+
+/* The words of enum store_challenge, as route set takes and shows them. */
+static const char *const rset_challenges[] = { "auto", "http-01", "tls-alpn-01" };
 
 _Static_assert(CERTS_CA_PEM_MAX == MSG_PEM_CA_MAX, "the CA bound of the request and the check");
 
@@ -307,6 +314,15 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 		}
 		*v = p;
 		return 0;
+	case RSET_CHALLENGE:
+		for (p = 1; p < (int)ARRAY_LEN(rset_challenges); p++)
+			if (strcmp(val, rset_challenges[p]) == 0) {
+				*v = p;
+				return 0;
+			}
+		snprintf(err, errlen, "challenge: invalid value '%.64s': use http-01, tls-alpn-01 "
+		    "or default (tls-alpn-01 when no listen_http is configured)", val);
+		return -1;
 	case RSET_DURATION:
 		return rset_duration(o, val, v, err, errlen);
 	case RSET_SIZE:
@@ -387,6 +403,8 @@ rset_apply(struct store_settings *set, struct rset_change *ch)
 
 	if (o->kind == RSET_PROTO)
 		set->proto = ch->v == STORE_DEFAULT ? SNAP_PROTO_HTTP1 : (uint16_t)ch->v;
+	else if (o->kind == RSET_CHALLENGE)
+		set->challenge = ch->v == STORE_DEFAULT ? STORE_CHAL_AUTO : (uint16_t)ch->v;
 	else if (o->kind == RSET_CA || o->kind == RSET_SNI) {
 		str = (char **)(void *)((char *)set + o->off);
 		free(*str);
@@ -471,6 +489,11 @@ rset_format(const struct rset_opt *o, const struct store_settings *set, char *bu
 	if (o->kind == RSET_PROTO) {
 		snprintf(buf, len, "%s", snap_proto_name(set->proto));
 		return set->proto != SNAP_PROTO_HTTP1;
+	}
+	if (o->kind == RSET_CHALLENGE) {
+		snprintf(buf, len, "%s", set->challenge < ARRAY_LEN(rset_challenges) ?
+		    rset_challenges[set->challenge] : "?");
+		return set->challenge != STORE_CHAL_AUTO;
 	}
 	if (o->kind == RSET_CA || o->kind == RSET_SNI) {
 		memcpy(&str, (const char *)set + o->off, sizeof(str));
@@ -594,7 +617,7 @@ commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
 	char name[HOSTNAME_MAX + 1], done[400], err[300];
 	struct rset_change ch[ROUTE_SET_MAX];
 	struct store_settings set = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    STORE_DEFAULT, 0, SNAP_PROTO_HTTP1, NULL, NULL };
+	    STORE_DEFAULT, 0, SNAP_PROTO_HTTP1, NULL, NULL, STORE_CHAL_AUTO };
 	uint16_t i, na, nb, n = 0;
 	int rc, ret = 0;
 

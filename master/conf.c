@@ -66,6 +66,7 @@ static const struct opt opts[] = {
 	{ "acme_email", OPT_STR, O(acme_email), 0, 0 },
 	{ "acme_ca_file", OPT_STR, O(acme_ca_file), 0, 0 },
 	{ "acme_user", OPT_STR, O(acme_user), 0, 0 },
+	{ "acme_profile", OPT_STR, O(acme_profile), 0, 0 },
 	{ "acme_renew_before", OPT_PERCENT, O(acme_renew_before), 1, 100 },
 	{ "acme_backoff_max", OPT_DURATION, O(acme_backoff_max_ms), 1000, 604800000 },
 	{ "shared_memory_size", OPT_SIZE, O(shared_memory_size), SHM_SIZE_MIN, SHM_SIZE_MAX },
@@ -91,6 +92,7 @@ static const char usage[] =
     "      --listen-https ADDR (repeatable)  --ticket-key-lifetime D\n"
     "      --acme on|off  --acme-directory URL|production|staging  --acme-email ADDR\n"
     "      --acme-ca-file FILE  --acme-user USER  --acme-renew-before PERCENT\n"
+    "      --acme-profile NAME  (--listen-http none: HTTPS only)\n"
     "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
     "      --listen-tunnel ADDR\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g)\n"
@@ -138,6 +140,7 @@ conf_finish(struct conf *c)
 		{ offsetof(struct conf, acme_email), "" },
 		{ offsetof(struct conf, acme_ca_file), "" },
 		{ offsetof(struct conf, acme_user), HALOYD_DEFAULT_ACME_USER },
+		{ offsetof(struct conf, acme_profile), "" },
 	};
 	size_t i;
 
@@ -146,7 +149,7 @@ conf_finish(struct conf *c)
 		if (*p == NULL && (*p = strdup(defs[i].def)) == NULL)
 			return -1;
 	}
-	if (c->listen_http.n == 0 && (c->listen_http.v[c->listen_http.n++] = strdup("0.0.0.0:80")) == NULL)
+	if (c->listen_http.n == 0 && !c->no_listen_http && (c->listen_http.v[c->listen_http.n++] = strdup("0.0.0.0:80")) == NULL)
 		return -1;
 	return 0;
 }
@@ -232,6 +235,14 @@ conf_apply(struct conf *c, const struct opt *o, const char *v, int fresh_list,
 		l = p;
 		if (fresh_list)
 			list_clear(l);
+		/* listen_http none: HTTPS only (ACME then validates over TLS-ALPN-01). */
+		if (strcmp(v, "none") == 0 && l == &c->listen_http) {
+			list_clear(l);
+			c->no_listen_http = 1;
+			return 0;
+		}
+		if (l == &c->listen_http)
+			c->no_listen_http = 0;
 		if (o->type == OPT_ADDRLIST ? addr_parse(v, &ss, &sl) == -1 : addr_parse_cidr(v, &cidr) == -1)
 			goto bad;
 		if (l->n == CONFIG_LIST_MAX) {
@@ -467,6 +478,10 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (cfg->no_listen_http && cfg->listen_https.n == 0) {
+		snprintf(err, errlen, "listen_http none needs a listen_https address");
+		return -1;
+	}
 	return 0;
 }
 
@@ -482,6 +497,7 @@ conf_free(struct conf *cfg)
 	free(cfg->acme_directory);
 	free(cfg->acme_email);
 	free(cfg->acme_ca_file);
+	free(cfg->acme_profile);
 	free(cfg->acme_user);
 	free(cfg->config_file);
 	free(cfg->state_dir);

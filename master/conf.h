@@ -22,6 +22,7 @@ struct conf {
 	char *config_file;
 	int config_explicit;		/* -c given: a missing file is an error */
 	struct conf_list listen_http;
+	int no_listen_http;		/* `listen_http none`: no plain HTTP listener at all */
 	struct conf_list listen_https;	/* TLS listeners; none by default */
 	uint64_t ticket_key_lifetime_ms;	/* TLS session-ticket key rotation */
 	uint64_t workers;
@@ -52,6 +53,7 @@ struct conf {
 	char *acme_email;		/* account contact; "" for none */
 	char *acme_ca_file;		/* extra CA bundle to reach the ACME server; "" for none */
 	char *acme_user;		/* the ACME child's user when started as root */
+	char *acme_profile;		/* certificate profile asked for in new orders; "" none */
 	uint64_t acme_renew_before;	/* renew when this percentage of the lifetime remains */
 	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
 	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */

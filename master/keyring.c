@@ -19,8 +19,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "master/acme.h"
 #include "master/certs.h"
 #include "master/keyring.h"
 #include "master/workers.h"
@@ -489,6 +491,54 @@ kr_collect_one(void *arg, const struct store_cert *sc)
 	return 0;
 }
 
+/*
+ * The running order's TLS-ALPN-01 certificates (master/acme.c), after the
+ * store's: ids from KEYRING_CHAL_ID_BASE keep the order ascending.
+ */
+static int
+kr_collect_chals(struct master *m, struct kr_collect *col)
+{
+	const struct acme_alpn_cert *v;
+	struct mkeyring_cert_in *c;
+	char **names;
+	uint32_t i, n = acme_alpn_certs(m, &v);
+	int64_t now = (int64_t)time(NULL);
+
+	for (i = 0; i < n; i++) {
+		if (col->ncerts == col->cap) {
+			col->cap = col->cap ? col->cap * 2 : 16;
+			void *p = reallocarray(col->certs, col->cap, sizeof(*col->certs));
+			if (p == NULL)
+				return -1;
+			col->certs = p;
+		}
+		c = &col->certs[col->ncerts++];
+		memset(c, 0, sizeof(*c));
+		c->id = KEYRING_CHAL_ID_BASE + i;
+		c->source = KEYRING_SRC_ACME_CHAL;
+		c->not_before = now;
+		c->not_after = now;
+		if (EVP_Digest(v[i].cert, strlen(v[i].cert), c->fingerprint, NULL, EVP_sha256(),
+		    NULL) != 1 || (c->chain = strdup(v[i].cert)) == NULL ||
+		    (c->key = strdup(v[i].key)) == NULL || (names = calloc(1, sizeof(*names))) == NULL)
+			return -1;
+		c->chain_len = strlen(c->chain);
+		c->key_len = strlen(c->key);
+		c->names = (const char *const *)names;
+		if ((names[0] = strdup(v[i].host)) == NULL)
+			return -1;
+		c->nnames = 1;
+	}
+	return 0;
+}
+
+void
+mkeyring_changed(struct master *m)
+{
+	if (m->keyring != NULL)
+		m->keyring->dirty = 1;
+}
+
 int
 mkeyring_prepare(struct master *m, uint64_t gen)
 {
@@ -500,7 +550,8 @@ mkeyring_prepare(struct master *m, uint64_t gen)
 
 	if (!kr->dirty)
 		return 0;
-	if (store_cert_foreach(m->store, 1, kr_collect_one, &col) != 0) {
+	if (store_cert_foreach(m->store, 1, kr_collect_one, &col) != 0 ||
+	    kr_collect_chals(m, &col) == -1) {
 		log_warnx("cannot read the certificates to build keyring %llu",
 		    (unsigned long long)gen);
 		goto out;

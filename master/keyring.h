@@ -61,6 +61,9 @@ int mkeyring_build(const struct mkeyring_input *in, int *fd, char *err, size_t e
 int mkeyring_init(struct master *m);
 void mkeyring_free(struct master *m);
 
+/* Something else the keyring carries changed (a TLS-ALPN-01 certificate): the next build ships it. */
+void mkeyring_changed(struct master *m);
+
 /* The store's certificates changed: reload the index; the next build ships them. */
 int mkeyring_reload(struct master *m);
 

@@ -176,6 +176,26 @@ static const char *const migrations[] = {
 	"CREATE UNIQUE INDEX backends_route_position ON backends(route_id, position);"
 	"ALTER TABLE routes ADD COLUMN balance TEXT NOT NULL DEFAULT 'least-in-flight'"
 	"  CHECK (balance IN ('least-in-flight', 'round-robin'));",
+
+	/*
+	 * Version 9: ACME beyond HTTP-01 (issue 19). routes.challenge is the
+	 * route's challenge type (route set --challenge; enum store_challenge:
+	 * 1 http-01, 2 tls-alpn-01; NULL: chosen from the listeners). On
+	 * acme_orders: the ARI state of the route's certificate (RFC 9773:
+	 * its ARI id, the CA's suggested window, the renewal time drawn inside
+	 * it and the next poll, unix seconds, 0 = none) and what the last
+	 * issued certificate was ordered with (challenge type, profile).
+	 */
+	"ALTER TABLE routes ADD COLUMN challenge INTEGER"
+	"  CHECK (challenge IS NULL OR challenge IN (1, 2));"
+	"ALTER TABLE acme_orders ADD COLUMN ari_id TEXT;"
+	"ALTER TABLE acme_orders ADD COLUMN ari_start INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE acme_orders ADD COLUMN ari_end INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (ari_end >= ari_start);"
+	"ALTER TABLE acme_orders ADD COLUMN ari_renew_at INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE acme_orders ADD COLUMN ari_next_poll INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE acme_orders ADD COLUMN challenge TEXT;"
+	"ALTER TABLE acme_orders ADD COLUMN profile TEXT;",
 };
 
 int

@@ -40,6 +40,14 @@ struct store_settings {
 	uint16_t proto;		/* enum snap_proto; 0 = HTTP/1.1 */
 	char *backend_ca;	/* PEM trust anchors, or NULL: the system roots */
 	char *backend_sni;	/* server name toward backends, or NULL: none */
+	uint16_t challenge;	/* enum store_challenge; 0 = chosen from the listeners */
+};
+
+/* A route's ACME challenge type (schema 9, route set --challenge). */
+enum store_challenge {
+	STORE_CHAL_AUTO = 0,
+	STORE_CHAL_HTTP01 = 1,
+	STORE_CHAL_TLSALPN01 = 2,
 };
 
 struct store_route {
@@ -148,6 +156,13 @@ struct store_order {
 	int64_t next_attempt;	/* unix seconds; for a failed order, not before */
 	int force;		/* haloyd-ctl cert renew */
 	char last_error[STORE_ORDER_ERROR_MAX];
+	/* Schema 8: ARI (RFC 9773) for the route's certificate; unix seconds, 0 = none. */
+	char ari_id[200];	/* base64url(AKI keyIdentifier) "." base64url(serial), or "" */
+	int64_t ari_start, ari_end;	/* the CA's suggested window */
+	int64_t ari_renew_at;	/* drawn uniformly inside the window */
+	int64_t ari_next_poll;	/* when to ask the CA again (its Retry-After) */
+	char challenge[16];	/* what the current certificate was validated with, or "" */
+	char profile[64];	/* the profile it was ordered with, or "" */
 };
 
 /* The route's row: STORE_OK with *o filled, STORE_ENOENT (o zeroed) when it has none. */

@@ -1,6 +1,6 @@
 /*
  * The store's ACME order queue and schedule (acme_orders, schema version
- * 4): one row per route, so orders, back-off and forced renewals survive a
+ * 4; its ARI and profile columns since 8): one row per route, so orders, back-off and forced renewals survive a
  * restart. What to order and when is decided by master/acmequeue.c.
  */
 #include "config.h"
@@ -14,6 +14,12 @@
 #include "master/storeint.h"
 #include "share/util.h"
 
+#define ORDER_COLUMNS "state, attempts, next_attempt, force, last_error, ari_id, ari_start, " \
+	"ari_end, ari_renew_at, ari_next_poll, challenge, profile"
+#define ORDER_COLUMNS_O "o.state, o.attempts, o.next_attempt, o.force, o.last_error, " \
+	"o.ari_id, o.ari_start, o.ari_end, o.ari_renew_at, o.ari_next_poll, o.challenge, o.profile"
+#define ORDER_NCOLUMNS 12
+
 enum acme_stmt {
 	S_ORDER_GET,
 	S_ORDER_PUT,
@@ -21,15 +27,18 @@ enum acme_stmt {
 };
 
 const char *const store_acme_sql[] = {
-	[S_ORDER_GET] = "SELECT state, attempts, next_attempt, force, last_error "
-	    "FROM acme_orders WHERE route_id = ?1",
+	[S_ORDER_GET] = "SELECT " ORDER_COLUMNS " FROM acme_orders WHERE route_id = ?1",
 	/* One statement, so one implicit transaction. */
 	[S_ORDER_PUT] = "INSERT INTO acme_orders(route_id, state, names, attempts, "
-	    "next_attempt, last_error, force, updated) VALUES (?1, ?2, coalesce(?3, ''), ?4, ?5, "
-	    "nullif(?6, ''), ?7, ?8) ON CONFLICT(route_id) DO UPDATE SET state = ?2, "
+	    "next_attempt, last_error, force, updated, ari_id, ari_start, ari_end, ari_renew_at, "
+	    "ari_next_poll, challenge, profile) VALUES (?1, ?2, coalesce(?3, ''), ?4, ?5, "
+	    "nullif(?6, ''), ?7, ?8, nullif(?9, ''), ?10, ?11, ?12, ?13, nullif(?14, ''), "
+	    "nullif(?15, '')) ON CONFLICT(route_id) DO UPDATE SET state = ?2, "
 	    "names = coalesce(?3, names), attempts = ?4, next_attempt = ?5, "
-	    "last_error = nullif(?6, ''), force = ?7, updated = ?8",
-	[S_ORDER_ALL] = "SELECT o.state, o.attempts, o.next_attempt, o.force, o.last_error, r.name "
+	    "last_error = nullif(?6, ''), force = ?7, updated = ?8, ari_id = nullif(?9, ''), "
+	    "ari_start = ?10, ari_end = ?11, ari_renew_at = ?12, ari_next_poll = ?13, "
+	    "challenge = nullif(?14, ''), profile = nullif(?15, '')",
+	[S_ORDER_ALL] = "SELECT " ORDER_COLUMNS_O ", r.name "
 	    "FROM acme_orders o JOIN routes r ON r.id = o.route_id "
 	    "WHERE ?1 IS NULL OR r.name = ?1 ORDER BY r.name",
 	NULL
@@ -37,7 +46,7 @@ const char *const store_acme_sql[] = {
 
 #define P(st, which, ...) store_prep(st, STORE_F_ACME, which, __VA_ARGS__)
 
-/* The order columns (the first five of both SELECTs) of the current row. */
+/* The order columns (the first ORDER_NCOLUMNS of both SELECTs) of the current row. */
 static void
 order_columns(sqlite3_stmt *s, struct store_order *o)
 {
@@ -51,6 +60,16 @@ order_columns(sqlite3_stmt *s, struct store_order *o)
 	o->force = sqlite3_column_int(s, 3);
 	if ((t = (const char *)sqlite3_column_text(s, 4)) != NULL)
 		util_strlcpy(o->last_error, t, sizeof(o->last_error));
+	if ((t = (const char *)sqlite3_column_text(s, 5)) != NULL)
+		util_strlcpy(o->ari_id, t, sizeof(o->ari_id));
+	o->ari_start = sqlite3_column_int64(s, 6);
+	o->ari_end = sqlite3_column_int64(s, 7);
+	o->ari_renew_at = sqlite3_column_int64(s, 8);
+	o->ari_next_poll = sqlite3_column_int64(s, 9);
+	if ((t = (const char *)sqlite3_column_text(s, 10)) != NULL)
+		util_strlcpy(o->challenge, t, sizeof(o->challenge));
+	if ((t = (const char *)sqlite3_column_text(s, 11)) != NULL)
+		util_strlcpy(o->profile, t, sizeof(o->profile));
 }
 
 int
@@ -81,8 +100,10 @@ int
 store_order_put(struct store *st, int64_t route_id, const struct store_order *o,
     const char *names)
 {
-	return store_run(st, P(st, S_ORDER_PUT, "ittiitii", route_id, o->state, names,
-	    o->attempts, o->next_attempt, o->last_error, (int64_t)o->force, (int64_t)time(NULL)));
+	return store_run(st, P(st, S_ORDER_PUT, "ittiitiitiiiitt", route_id, o->state, names,
+	    o->attempts, o->next_attempt, o->last_error, (int64_t)o->force, (int64_t)time(NULL),
+	    o->ari_id, o->ari_start, o->ari_end, o->ari_renew_at, o->ari_next_poll, o->challenge,
+	    o->profile));
 }
 
 int
@@ -99,7 +120,7 @@ store_order_foreach(struct store *st, const char *route,
 		return store_tx_end(st, STORE_ERR);
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
 		order_columns(s, &o);
-		if ((rc = fn(arg, (const char *)sqlite3_column_text(s, 5), &o)) != 0)
+		if ((rc = fn(arg, (const char *)sqlite3_column_text(s, ORDER_NCOLUMNS), &o)) != 0)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)

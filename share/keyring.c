@@ -171,7 +171,7 @@ kr_check_cert(const struct keyring *v, uint32_t i, char *err, size_t errlen)
 
 	if (c->id == 0 || (i > 0 && c->id <= v->kr_certs[i - 1].id))
 		return util_errf(err, errlen, "cert %u: id %u not ascending", i, c->id);
-	if (c->source < KEYRING_SRC_IMPORTED || c->source > KEYRING_SRC_DEFAULT)
+	if (c->source < KEYRING_SRC_IMPORTED || c->source > KEYRING_SRC_ACME_CHAL)
 		return util_errf(err, errlen, "cert %u: bad source %u", i, c->source);
 	if (c->flags != 0)
 		return util_errf(err, errlen, "cert %u: reserved flags set", i);
@@ -189,6 +189,9 @@ kr_check_cert(const struct keyring *v, uint32_t i, char *err, size_t errlen)
 		    c->name_first, c->name_count);
 	if (c->name_count == 0 && c->source != KEYRING_SRC_DEFAULT)
 		return util_errf(err, errlen, "cert %u: covers no name", i);
+	if (c->source == KEYRING_SRC_ACME_CHAL && (c->name_count != 1 || c->id < KEYRING_CHAL_ID_BASE))
+		return util_errf(err, errlen, "cert %u: a challenge certificate has one name and "
+		    "an id from %u", i, KEYRING_CHAL_ID_BASE);
 	return 0;
 }
 

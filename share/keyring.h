@@ -101,7 +101,19 @@ enum keyring_source {
 	KEYRING_SRC_IMPORTED = 1,	/* haloyd-ctl cert import */
 	KEYRING_SRC_ACME,		/* issued by the ACME child */
 	KEYRING_SRC_DEFAULT,		/* the self-signed fallback, CN haloyd-default */
+	KEYRING_SRC_ACME_CHAL,		/* a TLS-ALPN-01 challenge certificate (RFC 8737) */
 };
+
+/*
+ * A TLS-ALPN-01 challenge certificate (source ACME_CHAL) is no store
+ * certificate: the master adds one for each challenge of the running
+ * order, after the store's, with ids from KEYRING_CHAL_ID_BASE (store ids
+ * stay far below), and exactly one name, the identifier it proves. Workers
+ * serve it only to a ClientHello that offers ALPN "acme-tls/1" alone for
+ * that name, never through SNI or routing; it leaves the keyring with the
+ * next keyring built after the order ends.
+ */
+#define KEYRING_CHAL_ID_BASE 0xfff00000u
 
 /*
  * One certificate. Entries are sorted by strictly ascending id, so a

@@ -68,16 +68,24 @@ enum msg_type {
 	/* master -> acme child (acme/acme.h). Payloads (cursor-encoded): */
 	MSG_A_CONFIG = 128,	/* fd: STATE_DIR/acme (O_DIRECTORY); str directory URL;
 				 * str email; str CA file */
-	MSG_A_ORDER,		/* u64 order id; u16 n; n x str name (first: canonical) */
+	MSG_A_ORDER,		/* u64 order id; u16 n; n x str name (first: canonical);
+				 * u8 challenge (enum msg_a_chal); str ARI id the new
+				 * certificate replaces ("" none); str profile ("" none) */
 	MSG_A_CHAL_READY,	/* u64 order id; str token: every live worker serves it */
+	MSG_A_ARI_REQ,		/* u64 route id; str leaf PEM: fetch its ARI window */
 
 	/* acme child -> master */
 	MSG_A_CHAL_ADD = 144,	/* u64 order id; str host; str token; str key authorisation */
-	MSG_A_CERT,		/* u64 order id; str chain PEM; str key PEM (PKCS#8) */
+	MSG_A_CERT,		/* u64 order id; str chain PEM; str key PEM (PKCS#8);
+				 * str the profile the order carried ("" none) */
 	MSG_A_FAIL,		/* u64 order id; str error type; str detail; u32 retry-after s */
 	MSG_A_ACCOUNT,		/* str the account key's JWK thumbprint (RFC 7638, 43 base64url):
 				 * once, before the first CHAL_ADD; every key authorisation
 				 * must end with it */
+	MSG_A_CHAL_ALPN,	/* u64 order id; str host; str token; str key authorisation;
+				 * str challenge certificate PEM; str its key PEM (RFC 8737) */
+	MSG_A_ARI,		/* u64 route id; u8 enum msg_a_ari; str ARI id; i64 window
+				 * start; i64 window end (unix s); u32 retry-after s */
 
 	/* haloyd-ctl -> master, ACME */
 	MSG_C_CERT_STATUS = 160,	/* str domain, "" for every route */
@@ -87,7 +95,23 @@ enum msg_type {
 	MSG_C_STATS = 176,		/* empty; rows: metric, labels, value (master/stats.c) */
 };
 
+/* MSG_A_ORDER's challenge type. */
+enum msg_a_chal {
+	MSG_A_CHAL_HTTP01 = 1,
+	MSG_A_CHAL_TLSALPN01 = 2,
+};
+
+/* MSG_A_ARI's outcome. */
+enum msg_a_ari {
+	MSG_A_ARI_NONE = 0,	/* the directory has no renewalInfo: the lifetime rule stays */
+	MSG_A_ARI_WINDOW = 1,	/* start, end and retry-after are the CA's */
+	MSG_A_ARI_FAILED = 2,	/* asking failed; ask again after retry-after */
+};
+
 #define MSG_A_TOKEN_MAX 128	/* longest HTTP-01 token the master accepts */
+#define MSG_A_ARI_ID_MAX 190	/* base64url(AKI) "." base64url(serial), bounded */
+#define MSG_A_PROFILE_MAX 63	/* a profile's name */
+#define MSG_A_ALPN_CERT_MAX 4000	/* the challenge certificate's PEM */
 #define MSG_A_THUMBPRINT_LEN 43	/* base64url of a SHA-256 */
 #define MSG_A_CHAIN_MAX 56000	/* chain PEM in MSG_A_CERT */
 #define MSG_A_KEY_MAX 8000	/* key PEM in MSG_A_CERT */

@@ -59,6 +59,8 @@ struct tls_set {
 	size_t ncerts;
 	struct tls_name *names;	/* sorted by name, one entry per name */
 	size_t nnames;
+	struct tls_name *chals;	/* TLS-ALPN-01 certificates by name: never chosen by SNI */
+	size_t nchals;
 	size_t def;		/* the default certificate */
 	size_t last;		/* the certificate the last handshake chose */
 };
@@ -99,6 +101,76 @@ tls_errf(char *err, size_t errlen, const char *what)
 
 /* --- the callbacks OpenSSL makes during a handshake */
 
+#define TLS_ACME_ALPN "acme-tls/1"	/* RFC 8737 section 6.2 */
+
+static int tls_set_find_in(const struct tls_name *v, size_t n, const char *name);
+
+/* 1 when ctx is one of the current set's TLS-ALPN-01 contexts. */
+static int
+tls_is_chal_ctx(const struct tls *t, const SSL_CTX *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < t->cur.nchals; i++)
+		if (t->cur.certs[t->cur.chals[i].cert].ctx == ctx)
+			return 1;
+	return 0;
+}
+
+/* 1 when the ClientHello's ALPN offers exactly "acme-tls/1". */
+static int
+tls_hello_acme_only(SSL *ssl)
+{
+	const unsigned char *p;
+	size_t len;
+
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation,
+	    &p, &len) != 1 || len != 2 + 1 + sizeof(TLS_ACME_ALPN) - 1)
+		return 0;
+	return ((size_t)p[0] << 8 | p[1]) == len - 2 && p[2] == sizeof(TLS_ACME_ALPN) - 1 &&
+	    memcmp(p + 3, TLS_ACME_ALPN, sizeof(TLS_ACME_ALPN) - 1) == 0;
+}
+
+/* The server_name extension's host name, normalised into name; its length, or -1. */
+static int
+tls_hello_sni(SSL *ssl, char name[HOSTNAME_MAX + 1])
+{
+	const unsigned char *p;
+	size_t len, n;
+
+	/* ServerNameList: u16 length; then NameType 0 (host_name), u16 length, the name. */
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1 || len < 5 ||
+	    ((size_t)p[0] << 8 | p[1]) != len - 2 || p[2] != TLSEXT_NAMETYPE_host_name)
+		return -1;
+	n = (size_t)p[3] << 8 | p[4];
+	if (n == 0 || n > len - 5 || n > HOSTNAME_MAX)
+		return -1;
+	return hostname_from_header((const char *)p + 5, n, name);
+}
+
+/*
+ * Before any route lookup: a ClientHello offering only "acme-tls/1" is a
+ * CA validating TLS-ALPN-01. It gets the challenge certificate of its
+ * name, or a no_application_protocol alert when no order waits for one.
+ */
+static int
+tls_on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+	struct tls *t = arg;
+	char name[HOSTNAME_MAX + 1];
+	int i;
+
+	if (!tls_hello_acme_only(ssl))
+		return SSL_CLIENT_HELLO_SUCCESS;
+	if (tls_hello_sni(ssl, name) <= 0 ||
+	    (i = tls_set_find_in(t->cur.chals, t->cur.nchals, name)) < 0 ||
+	    SSL_set_SSL_CTX(ssl, t->cur.certs[i].ctx) == NULL) {
+		*alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 static int
 tls_on_servername(SSL *ssl, int *alert, void *arg)
 {
@@ -108,6 +180,8 @@ tls_on_servername(SSL *ssl, int *alert, void *arg)
 	int n = -1, i;
 
 	(void)alert;
+	if (tls_is_chal_ctx(t, SSL_get_SSL_CTX(ssl)))
+		return SSL_TLSEXT_ERR_OK;	/* chosen from the ClientHello: keep it */
 	if (sni != NULL)
 		n = hostname_from_header(sni, strnlen(sni, HOSTNAME_MAX + 8), name);
 	i = tls_select(t, n > 0 ? name : NULL, n > 0 ? (size_t)n : 0);
@@ -125,10 +199,17 @@ tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
 	static const unsigned char both[] = "\x02h2\x08http/1.1", h1[] = "\x08http/1.1";
+	static const unsigned char acme[] = "\x0a" TLS_ACME_ALPN;
 	const struct tls *t = arg;
 	unsigned char *sel;
 
-	(void)ssl;
+	if (tls_is_chal_ctx(t, SSL_get_SSL_CTX(ssl))) {
+		if (SSL_select_next_proto(&sel, outlen, acme, sizeof(acme) - 1, in, inlen) !=
+		    OPENSSL_NPN_NEGOTIATED)
+			return SSL_TLSEXT_ERR_ALERT_FATAL;
+		*out = sel;
+		return SSL_TLSEXT_ERR_OK;
+	}
 	if (SSL_select_next_proto(&sel, outlen, t->http2 ? both : h1,
 	    t->http2 ? sizeof(both) - 1 : sizeof(h1) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
@@ -201,6 +282,7 @@ tls_ctx_settings(struct tls *t, SSL_CTX *ctx)
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_on_servername);
 	SSL_CTX_set_tlsext_servername_arg(ctx, t);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_on_alpn, t);
+	SSL_CTX_set_client_hello_cb(ctx, tls_on_client_hello, t);
 	if (SSL_CTX_set_app_data(ctx, t) != 1 ||
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
@@ -337,8 +419,11 @@ tls_set_clear(struct tls_set *s)
 		SSL_CTX_free(s->certs[i].ctx);	/* connections keep their own reference */
 	for (i = 0; i < s->nnames; i++)
 		free(s->names[i].name);
+	for (i = 0; i < s->nchals; i++)
+		free(s->chals[i].name);
 	free(s->certs);
 	free(s->names);
+	free(s->chals);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -356,22 +441,28 @@ tls_name_cmp(const void *a, const void *b)
 }
 
 static int
-tls_set_find(const struct tls_set *s, const char *name)
+tls_set_find_in(const struct tls_name *v, size_t n, const char *name)
 {
-	size_t lo = 0, hi = s->nnames;
+	size_t lo = 0, hi = n;
 
 	/* Lower bound on the name alone. */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (strcmp(s->names[mid].name, name) < 0)
+		if (strcmp(v[mid].name, name) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < s->nnames && strcmp(s->names[lo].name, name) == 0)
-		return (int)s->names[lo].cert;
+	if (lo < n && strcmp(v[lo].name, name) == 0)
+		return (int)v[lo].cert;
 	return -1;
+}
+
+static int
+tls_set_find(const struct tls_set *s, const char *name)
+{
+	return tls_set_find_in(s->names, s->nnames, name);
 }
 
 /* The certificate for in: the current set's context when the fingerprint matches, else a new one. */
@@ -394,38 +485,46 @@ tls_ctx_for(struct tls *t, const struct tls_cert_in *in, uint8_t fp[TLS_FP_LEN],
 	return tls_ctx_build(t, in, err, errlen);
 }
 
-/* Adds cert's names to s (names sorted and deduplicated later). */
+/* Adds cert's names to s (names sorted and deduplicated later); a challenge's to its own list. */
 static int
 tls_set_add_names(struct tls_set *s, const struct tls_cert_in *in, uint32_t cert)
 {
-	size_t i;
+	struct tls_name *v = in->is_chal ? s->chals : s->names;
+	size_t i, *n = in->is_chal ? &s->nchals : &s->nnames;
 
 	for (i = 0; i < in->nnames; i++) {
-		if (s->nnames == TLS_NAMES_MAX)
+		if (*n == TLS_NAMES_MAX)
 			return -1;
-		if ((s->names[s->nnames].name = strdup(in->names[i])) == NULL)
+		if ((v[*n].name = strdup(in->names[i])) == NULL)
 			return -1;
-		s->names[s->nnames].not_after = in->not_after;
-		s->names[s->nnames++].cert = cert;
+		v[*n].not_after = in->not_after;
+		v[(*n)++].cert = cert;
 	}
 	return 0;
 }
 
 static void
-tls_set_sort_names(struct tls_set *s)
+tls_sort_names(struct tls_name *v, size_t *n)
 {
 	size_t i, j = 0;
 
-	qsort(s->names, s->nnames, sizeof(s->names[0]), tls_name_cmp);
+	qsort(v, *n, sizeof(v[0]), tls_name_cmp);
 	/* A name two certificates carry goes to the one that expires last. */
-	for (i = 0; i < s->nnames; i++) {
-		if (j > 0 && strcmp(s->names[j - 1].name, s->names[i].name) == 0) {
-			free(s->names[i].name);
+	for (i = 0; i < *n; i++) {
+		if (j > 0 && strcmp(v[j - 1].name, v[i].name) == 0) {
+			free(v[i].name);
 			continue;
 		}
-		s->names[j++] = s->names[i];
+		v[j++] = v[i];
 	}
-	s->nnames = j;
+	*n = j;
+}
+
+static void
+tls_set_sort_names(struct tls_set *s)
+{
+	tls_sort_names(s->names, &s->nnames);
+	tls_sort_names(s->chals, &s->nchals);
 }
 
 static size_t
@@ -452,7 +551,8 @@ tls_set_build(struct tls *t, struct tls_set *next, const struct tls_keyring_in *
 
 	next->certs = calloc(in->ncerts, sizeof(next->certs[0]));
 	next->names = calloc(nn > 0 ? nn : 1, sizeof(next->names[0]));
-	if (next->certs == NULL || next->names == NULL || nn > TLS_NAMES_MAX) {
+	next->chals = calloc(nn > 0 ? nn : 1, sizeof(next->chals[0]));
+	if (next->certs == NULL || next->names == NULL || next->chals == NULL || nn > TLS_NAMES_MAX) {
 		snprintf(err, errlen, "out of memory for %zu certificates", in->ncerts);
 		return -1;
 	}
@@ -537,8 +637,8 @@ tls_install(struct tls *t, const struct tls_keyring_in *in, char *err, size_t er
 	if (t->nkeys > 0)
 		memcpy(t->keys, in->tickets, t->nkeys * sizeof(t->keys[0]));
 	t->gen = in->generation;
-	log_debug("keyring %u: %zu certificates, %zu names, %zu ticket keys", t->gen,
-	    t->cur.ncerts, t->cur.nnames, t->nkeys);
+	log_debug("keyring %u: %zu certificates, %zu names, %zu TLS-ALPN-01, %zu ticket keys",
+	    t->gen, t->cur.ncerts, t->cur.nnames, t->cur.nchals, t->nkeys);
 	return 0;
 }
 
@@ -562,6 +662,7 @@ tls_decode_keyring(const struct keyring *kr, struct tls_keyring_in *in, struct t
 		ci->id = c->id;
 		ci->not_after = c->not_after;
 		ci->is_default = i == def;
+		ci->is_chal = c->source == KEYRING_SRC_ACME_CHAL;
 		ci->names = &names[nn];
 		ci->nnames = c->name_count;
 		for (j = 0; j < c->name_count; j++)
@@ -889,6 +990,18 @@ tls_conn_resumed(const struct tls_conn *tc)
 	return SSL_session_reused(tc->ssl);
 }
 
+int
+tls_conn_acme(const struct tls_conn *tc)
+{
+	const unsigned char *p;
+	unsigned int n;
+
+	if (tc == NULL || !SSL_is_init_finished(tc->ssl))
+		return 0;
+	SSL_get0_alpn_selected(tc->ssl, &p, &n);
+	return n == sizeof(TLS_ACME_ALPN) - 1 && memcmp(p, TLS_ACME_ALPN, n) == 0;
+}
+
 ssize_t
 tls_buf_read(struct tls_conn *tc, int fd, struct buf *b)
 {
@@ -897,6 +1010,11 @@ tls_buf_read(struct tls_conn *tc, int fd, struct buf *b)
 
 	if (tc == NULL)
 		return buf_read_fd(b, fd);
+	/* A TLS-ALPN-01 validation is over with its handshake (RFC 8737 section 3): EOF. */
+	if (tls_conn_acme(tc)) {
+		tls_conn_shutdown(tc);
+		return 0;
+	}
 	if ((room = buf_room(b)) == 0) {
 		errno = ENOBUFS;
 		return -1;
@@ -914,6 +1032,11 @@ tls_buf_read(struct tls_conn *tc, int fd, struct buf *b)
 		return (ssize_t)n;
 	}
 	tc->starved = SSL_get_error(tc->ssl, ret) == SSL_ERROR_WANT_READ;
+	if (tc->starved && tls_conn_acme(tc)) {
+		tls_conn_count(tc, 0);
+		tls_conn_shutdown(tc);
+		return 0;
+	}
 	return tls_conn_fail(tc, ret, EPOLLOUT);
 }
 

@@ -39,6 +39,7 @@ struct tls_cert_in {
 	size_t nnames;
 	int64_t not_after;		/* a name two certificates carry goes to the later one */
 	int is_default;			/* the self-signed certificate for unknown names */
+	int is_chal;			/* a TLS-ALPN-01 certificate: only for "acme-tls/1" */
 	uint32_t id;			/* store id (snap_host.cert names it); ascending */
 };
 
@@ -138,6 +139,11 @@ int tls_conn_pending(const struct tls_conn *tc);
 void tls_conn_shutdown(struct tls_conn *tc);
 /* 1 once the handshake finished. */
 int tls_conn_established(const struct tls_conn *tc);
+/*
+ * 1 when the handshake agreed on ALPN "acme-tls/1": a TLS-ALPN-01
+ * validation, which tls_buf_read ends (EOF) right after the handshake.
+ */
+int tls_conn_acme(const struct tls_conn *tc);
 /* 1 when the client and we agreed on h2 by ALPN (after the handshake). */
 int tls_conn_h2(const struct tls_conn *tc);
 /* ALPN offers h2 (before http/1.1) when on: haloyd.conf's http2. */

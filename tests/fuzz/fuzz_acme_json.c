@@ -135,7 +135,7 @@ aj_master(void)
 	struct cur c;
 
 	while (ipc_recv(parent[1], rx) == 1) {
-		if (rx->h.type != MSG_A_CHAL_ADD)
+		if (rx->h.type != MSG_A_CHAL_ADD && rx->h.type != MSG_A_CHAL_ALPN)
 			continue;
 		cur_init(&c, rx->data, rx->h.len);
 		(void)cur_u64(&c);
@@ -150,6 +150,8 @@ aj_order(void)
 {
 	static uint64_t id;
 	char **names = calloc(2, sizeof(char *));
+	/* Both challenge types in turn; replaces and a profile, which the directory may offer. */
+	struct order_opts op = { MSG_A_CHAL_HTTP01, "kid.serial", "shortlived" };
 	int i;
 
 	if (names == NULL || (names[0] = strdup("a.example.com")) == NULL ||
@@ -160,7 +162,8 @@ aj_order(void)
 	free(a.cl.kid);
 	a.cl.kid = NULL;
 	unlinkat(a.cl.dirfd, "account.url", 0);
-	(void)order_start(&a, ++id, names, 2);
+	op.chal = ++id % 2 ? MSG_A_CHAL_HTTP01 : MSG_A_CHAL_TLSALPN01;
+	(void)order_start(&a, id, names, 2, &op);
 	for (i = 0; i < AJ_TURNS && a.order != NULL; i++) {
 		aj_master();
 		clock_skew += AJ_TICK_MS;

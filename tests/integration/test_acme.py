@@ -45,7 +45,7 @@ def acme_user():
 class Pebble:
     """pebble + pebble-challtestsrv on loopback ports, in a temporary folder."""
 
-    def __init__(self, http_port):
+    def __init__(self, http_port, tls_port=None):
         self.base = tempfile.mkdtemp(prefix="haloyd-pebble-")
         os.chmod(self.base, 0o755)  # the ACME child reads the CA file as its own user
         self.http_port = http_port
@@ -53,7 +53,7 @@ class Pebble:
         self.mgmt = free_port()
         self.dns = free_port()
         self.chall_mgmt = free_port()
-        self.tls_port = free_port()
+        self.tls_port = tls_port or free_port()  # where TLS-ALPN-01 validations go
         self.ca_file = os.path.join(self.base, "pebble.crt")
         key = os.path.join(self.base, "pebble.key")
         subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",

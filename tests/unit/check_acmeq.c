@@ -64,6 +64,29 @@ START_TEST(backoff_bounds)
 }
 END_TEST
 
+START_TEST(ari_window_pick)
+{
+	int64_t now = 1700000000, t;
+	int i, lo = 0, hi = 0;
+
+	for (i = 0; i < 2000; i++) {
+		/* Uniform inside a future window: both halves get draws. */
+		t = acmeq_ari_pick(now + 1000, now + 2000, now);
+		ck_assert(t >= now + 1000 && t <= now + 2000);
+		lo += t < now + 1500;
+		hi += t >= now + 1500;
+		/* A window already open: from now to its end. */
+		t = acmeq_ari_pick(now - 500, now + 100, now);
+		ck_assert(t >= now && t <= now + 100);
+	}
+	ck_assert_int_gt(lo, 800);
+	ck_assert_int_gt(hi, 800);
+	/* A window that is over, or a point: renew at once / at that point. */
+	ck_assert_int_eq(acmeq_ari_pick(now - 500, now - 100, now), now);
+	ck_assert_int_eq(acmeq_ari_pick(now + 7, now + 7, now), now + 7);
+}
+END_TEST
+
 static int64_t
 route(const char *name, const char *alias)
 {
@@ -233,12 +256,21 @@ chal_published(struct master *mm, void *arg)
 	return mm->acme->nchals == 1;
 }
 
+/* An HTTP-01 child; the master must have an HTTP listener to choose HTTP-01 on its own. */
 static void
 start_acme_chal(const char *thumb, const char *keyauth_thumb)
 {
 	setenv("CHECK_THUMBPRINT", thumb, 1);
 	setenv("CHECK_KEYAUTH_THUMB", keyauth_thumb, 1);
+	m.lst.naddrs = 1;
 	start_acme_as("acmechal", "0");
+}
+
+static int
+alpn_published(struct master *mm, void *arg)
+{
+	(void)arg;
+	return mm->acme->nalpn == 1;
 }
 
 /* Only "TOKEN.THUMBPRINT" of the account the child named at start is published. */
@@ -269,6 +301,103 @@ START_TEST(keyauth_bound_to_the_account)
 }
 END_TEST
 
+/*
+ * TLS-ALPN-01 (no HTTP listener): the checked certificate goes into the
+ * keyring for the order; one for another name, or an HTTP-01 answer, kills
+ * the child and fails the order. The order's end takes it out again.
+ */
+START_TEST(alpn_certificate_published)
+{
+	const struct acme_alpn_cert *v;
+	int one = 1;
+
+	testmaster_init(&m, 0);
+	(void)route("alpn.example.com", NULL);
+	setenv("CHECK_THUMBPRINT", THUMB_A, 1);
+	unsetenv("CHECK_ALPN_HOST");
+	start_acme_as("acmealpn", "0");
+	ck_assert(testmaster_run_until(&m, alpn_published, NULL, 10000));
+	ck_assert_uint_eq(acme_alpn_certs(&m, &v), 1);
+	ck_assert_str_eq(v[0].host, "alpn.example.com");
+	ck_assert_ptr_nonnull(strstr(v[0].cert, "BEGIN CERTIFICATE"));
+	ck_assert_uint_eq(m.acme->nchals, 0);	/* nothing for port 80 */
+	stop_acme();
+	ck_assert_uint_eq(acme_alpn_certs(&m, &v), 0);
+	testmaster_free(&m);
+
+	testmaster_init(&m, 0);
+	(void)route("other.example.com", NULL);
+	setenv("CHECK_ALPN_HOST", "evil.example.com", 1);
+	start_acme_as("acmealpn", "0");
+	ck_assert(testmaster_run_until(&m, failed_at_least, &one, 10000));
+	ck_assert_uint_eq(acme_alpn_certs(&m, &v), 0);
+	stop_acme();
+	unsetenv("CHECK_ALPN_HOST");
+	testmaster_free(&m);
+
+	/* An HTTP-01 answer for a TLS-ALPN-01 order. */
+	testmaster_init(&m, 0);
+	(void)route("mixed.example.com", NULL);
+	setenv("CHECK_THUMBPRINT", THUMB_A, 1);
+	setenv("CHECK_KEYAUTH_THUMB", THUMB_A, 1);
+	start_acme_as("acmechal", "0");
+	ck_assert(testmaster_run_until(&m, failed_at_least, &one, 10000));
+	ck_assert_uint_eq(m.acme->nchals, 0);
+	stop_acme();
+	testmaster_free(&m);
+}
+END_TEST
+
+/* An ARI answer: the window and the draw are stored; the same window keeps its draw; the due time follows it. */
+START_TEST(ari_answer_stored)
+{
+	static char name[] = "ari.example.com";
+	int64_t now = time(NULL), id, renew;
+	struct acme_peer a;
+	struct store_order o;
+	struct store_cert sc;
+
+	testmaster_init(&m, 0);
+	m.cfg.acme_renew_before = 33;
+	memset(&a, 0, sizeof(a));
+	a.m = &m;
+	id = route(name, NULL);
+	cert(name, KEYRING_SRC_ACME, (char *[]){ name }, 1, now - DAY, now + 89 * DAY);
+	memset(&o, 0, sizeof(o));
+	util_strlcpy(o.state, "valid", sizeof(o.state));
+	ck_assert_int_eq(store_order_put(m.store, id, &o, NULL), STORE_OK);
+
+	acmeq_ari_result(&a, id, MSG_A_ARI_WINDOW, "kid.serial", now + 10 * DAY, now + 11 * DAY, 5);
+	ck_assert_int_eq(store_order_get(m.store, id, &o), STORE_OK);
+	ck_assert_str_eq(o.ari_id, "kid.serial");
+	ck_assert_int_eq(o.ari_start, now + 10 * DAY);
+	ck_assert_int_eq(o.ari_end, now + 11 * DAY);
+	ck_assert(o.ari_renew_at >= o.ari_start && o.ari_renew_at <= o.ari_end);
+	/* Retry-After below a minute is a minute. */
+	ck_assert(o.ari_next_poll >= now + 60 && o.ari_next_poll <= time(NULL) + 60);
+	renew = o.ari_renew_at;
+	ck_assert_int_eq(store_cert_get(m.store, name, 0, &sc), STORE_OK);
+	ck_assert_int_eq(acmeq_renew_at(&m, &sc, &o), renew);
+	/* The same window again: the same renewal time. */
+	acmeq_ari_result(&a, id, MSG_A_ARI_WINDOW, "kid.serial", now + 10 * DAY, now + 11 * DAY, 7200);
+	ck_assert_int_eq(store_order_get(m.store, id, &o), STORE_OK);
+	ck_assert_int_eq(o.ari_renew_at, renew);
+	ck_assert(o.ari_next_poll >= now + 7200);
+	/* A failed poll keeps the window; a CA without ARI goes back to the lifetime rule. */
+	acmeq_ari_result(&a, id, MSG_A_ARI_FAILED, "", 0, 0, 0);
+	ck_assert_int_eq(store_order_get(m.store, id, &o), STORE_OK);
+	ck_assert_int_eq(o.ari_renew_at, renew);
+	acmeq_ari_result(&a, id, MSG_A_ARI_NONE, "", 0, 0, 0);
+	ck_assert_int_eq(store_order_get(m.store, id, &o), STORE_OK);
+	ck_assert_int_eq(o.ari_end, 0);
+	ck_assert_str_eq(o.ari_id, "");
+	ck_assert(a.ari_off_until >= now + DAY);	/* no ARI request for a day, for any route */
+	ck_assert_int_eq(acmeq_renew_at(&m, &sc, &o), sc.not_after - 90 * DAY * 33 / 100);
+	store_cert_free(&sc);
+	testmaster_free(&m);
+}
+END_TEST
+
 Suite *
 suite_acmeq(void)
 {
@@ -278,9 +407,12 @@ suite_acmeq(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, names_equal);
 	tcase_add_test(tc, backoff_bounds);
+	tcase_add_test(tc, ari_window_pick);
+	tcase_add_test(tc, ari_answer_stored);
 	tcase_add_test(tc, what_is_due);
 	tcase_add_test(tc, retry_after_is_honoured);
 	tcase_add_test(tc, keyauth_bound_to_the_account);
+	tcase_add_test(tc, alpn_certificate_published);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -32,6 +32,7 @@ static const char *const settings[] = {
 	"idle_timeout", "upgrade_timeout", "max_connections", "body_timeout",
 	"backend_down_time", "max_body", "access_log_sample", "http2", "http2_max_streams", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
+	"acme_profile",
 	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics",
 	"listen_tunnel",
 };
@@ -193,6 +194,8 @@ START_TEST(defaults)
 	ck_assert_uint_eq(cfg.trusted_proxies.n, 0);
 	ck_assert_str_eq(cfg.acme_email, "");
 	ck_assert_str_eq(cfg.acme_ca_file, "");
+	ck_assert_str_eq(cfg.acme_profile, "");
+	ck_assert_int_eq(cfg.no_listen_http, 0);
 	ck_assert_str_eq(cfg.config_file, path);
 	ck_assert_int_eq(cfg.config_explicit, 1);
 	/* A file of comments and blank lines is the same as an empty one. */
@@ -237,6 +240,7 @@ START_TEST(every_setting)
 	    "acme_email ops@example.com\n"
 	    "acme_ca_file /srv/haloyd/ca.pem\n"
 	    "acme_user certbot\n"
+	    "acme_profile shortlived\n"
 	    "acme_renew_before 50%\n"
 	    "acme_backoff_max 30m\n"
 	    "listen_tunnel 0.0.0.0:8443\n");
@@ -276,6 +280,7 @@ START_TEST(every_setting)
 	ck_assert_str_eq(cfg.acme_email, "ops@example.com");
 	ck_assert_str_eq(cfg.acme_ca_file, "/srv/haloyd/ca.pem");
 	ck_assert_str_eq(cfg.acme_user, "certbot");
+	ck_assert_str_eq(cfg.acme_profile, "shortlived");
 	ck_assert_uint_eq(cfg.acme_renew_before, 50);
 	ck_assert_uint_eq(cfg.acme_backoff_max_ms, 1800000);
 }
@@ -507,6 +512,15 @@ START_TEST(address_lists)
 		load_fails(text, 2, want);
 		bad_value("listen_http", bad_addr[i]);
 	}
+	/* none: no plain HTTP listener (HTTPS only), which needs an HTTPS one; an address after it counts. */
+	load_ok("listen_http 127.0.0.1:80\nlisten_http none\nlisten_https 127.0.0.1:443\n");
+	ck_assert_uint_eq(cfg.listen_http.n, 0);
+	ck_assert_int_eq(cfg.no_listen_http, 1);
+	load_ok("listen_http none\nlisten_http 127.0.0.1:81\n");
+	ck_assert_uint_eq(cfg.listen_http.n, 1);
+	write_conf("listen_http none\n");
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	ck_assert_ptr_nonnull(strstr(err, "listen_http none needs a listen_https address"));
 	for (i = 0; i < sizeof(good_cidr) / sizeof(good_cidr[0]); i++) {
 		snprintf(text, sizeof(text), "trusted_proxies 127.0.0.1\ntrusted_proxies %s\n", good_cidr[i]);
 		load_ok(text);
@@ -1072,6 +1086,7 @@ START_TEST(shipped_file)
 	ck_assert_uint_eq(cfg.trusted_proxies.n, 1);
 	ck_assert_str_ne(cfg.acme_email, "");
 	ck_assert_str_ne(cfg.acme_ca_file, "");
+	ck_assert_str_eq(cfg.acme_profile, "shortlived");
 	/* As shipped, all commented out, it is all defaults. */
 	ck_assert_msg(load_args(0, (const char *const[]){ "-c", src, NULL }) == 0, "%s: %s", src, err);
 	assert_common_defaults();
@@ -1081,6 +1096,7 @@ START_TEST(shipped_file)
 	ck_assert_uint_eq(cfg.trusted_proxies.n, 0);
 	ck_assert_str_eq(cfg.acme_email, "");
 	ck_assert_str_eq(cfg.acme_ca_file, "");
+	ck_assert_str_eq(cfg.acme_profile, "");
 }
 END_TEST
 

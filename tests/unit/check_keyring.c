@@ -252,6 +252,24 @@ START_TEST(builder_rejects)
 	fx_certs[1].key_len = KEYRING_PEM_MAX + 1;
 	ck_assert_int_eq(mkeyring_build(&in, &fd, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "out of bounds"));
+
+	/* A TLS-ALPN-01 certificate: one name, an id from KEYRING_CHAL_ID_BASE. */
+	fixture_input(&in);
+	fx_certs[2].source = KEYRING_SRC_ACME_CHAL;
+	ck_assert_int_eq(mkeyring_build(&in, &fd, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "challenge certificate"));
+	fixture_input(&in);
+	fx_certs[2].source = KEYRING_SRC_ACME_CHAL;
+	fx_certs[2].id = KEYRING_CHAL_ID_BASE;
+	fd = build_fd(&in);
+	close(fd);
+	fx_certs[1].source = KEYRING_SRC_ACME_CHAL;	/* two names */
+	fx_certs[1].id = KEYRING_CHAL_ID_BASE - 1;
+	ck_assert_int_eq(mkeyring_build(&in, &fd, err, sizeof(err)), -1);
+	fixture_input(&in);
+	fx_certs[2].source = KEYRING_SRC_ACME_CHAL + 1;
+	ck_assert_int_eq(mkeyring_build(&in, &fd, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "bad source"));
 }
 END_TEST
 

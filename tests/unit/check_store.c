@@ -571,6 +571,7 @@ assert_default_settings(const struct store_settings *set)
 	ck_assert_int_eq(set->upgrade_ms, STORE_DEFAULT);
 	ck_assert_int_eq(set->max_body, STORE_DEFAULT);
 	ck_assert_uint_eq(set->flags, 0);
+	ck_assert_uint_eq(set->challenge, STORE_CHAL_AUTO);
 }
 
 static void
@@ -582,15 +583,16 @@ assert_settings(const struct store_settings *got, const struct store_settings *w
 	ck_assert_int_eq(got->upgrade_ms, want->upgrade_ms);
 	ck_assert_int_eq(got->max_body, want->max_body);
 	ck_assert_uint_eq(got->flags, want->flags);
+	ck_assert_uint_eq(got->challenge, want->challenge);
 }
 
 static const struct store_settings all_default = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-    STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL };
+    STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL, STORE_CHAL_AUTO };
 
 START_TEST(route_set_get)
 {
 	const struct store_settings set = { 2000, 300000, 90000, 7200000, 10 << 20,
-	    SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_HSTS, 0, NULL, NULL };
+	    SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_TLSALPN01 };
 	struct store_settings half = set;
 	struct store_route r;
 
@@ -633,7 +635,7 @@ END_TEST
 START_TEST(route_set_refused)
 {
 	const struct store_settings good = { 1000, 2000, 3000, 4000, 5000, SNAP_ROUTE_HSTS, 0, NULL,
-	    NULL };
+	    NULL, STORE_CHAL_HTTP01 };
 	struct store_settings bad;
 	struct store_route r;
 	int i;
@@ -645,9 +647,10 @@ START_TEST(route_set_refused)
 	ck_assert_int_eq(store_route_set(st, "*.app.example.com", &good), STORE_ENOENT);
 
 	/* Each check of the schema, one value at a time; nothing changes. */
-	for (i = 0; i < 9; i++) {
+	for (i = 0; i < 10; i++) {
 		bad = good;
 		switch (i) {
+		case 9: bad.challenge = 3; break;
 		case 0: bad.connect_ms = 0; break;
 		case 1: bad.response_ms = -5; break;
 		case 2: bad.idle_ms = 0; break;
@@ -671,7 +674,8 @@ END_TEST
 START_TEST(route_set_compress)
 {
 	const struct store_settings on = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_HSTS | SNAP_ROUTE_COMPRESS, 0, NULL, NULL };
+	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_HSTS | SNAP_ROUTE_COMPRESS, 0, NULL, NULL,
+	    STORE_CHAL_AUTO };
 	struct store_settings off = on;
 	struct store_route r;
 
@@ -713,7 +717,7 @@ walk_settings_route(void *arg, const struct store_route *r)
 START_TEST(route_set_foreach)
 {
 	const struct store_settings set = { 1234, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL };
+	    STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_AUTO };
 	struct walk_settings w = { 0, 0 };
 
 	open_store();
@@ -771,7 +775,7 @@ static const char schema_v1[] =
 START_TEST(migrate_from_v1_keeps_routes)
 {
 	const struct store_settings set = { 1500, STORE_DEFAULT, STORE_DEFAULT, 60000, 0,
-	    SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, NULL, NULL };
+	    SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, NULL, NULL, STORE_CHAL_AUTO };
 	struct store_route r;
 	uint64_t gen;
 

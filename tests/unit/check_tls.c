@@ -523,6 +523,82 @@ START_TEST(handshake_serves_by_sni)
 }
 END_TEST
 
+/*
+ * TLS-ALPN-01 (RFC 8737): a ClientHello offering only acme-tls/1 gets the
+ * challenge certificate of its name and EOF after the handshake; SNI never
+ * picks it; without a challenge for the name the handshake fails with
+ * no_application_protocol; acme-tls/1 among other protocols is ordinary.
+ */
+START_TEST(acme_tls_alpn_answer)
+{
+	static const char *const chal_names[] = { "app.example.com" };
+	static const unsigned char acme[] = "\x0a" "acme-tls/1", both[] = "\x0a" "acme-tls/1\x08http/1.1";
+	struct gen_cert chal = gen_cert(0, "chal-cert", "DNS:app.example.com");
+	struct snap *s = sx_snap();
+	struct tls *t = tls_new(&s);
+	SSL_CTX *cctx = client_ctx(0);
+	struct tls_cert_in c[FX_N + 1];
+	const unsigned char *alpn;
+	unsigned alpn_len;
+	struct pair p;
+	int i;
+
+	for (i = 0; i < FX_N; i++)
+		c[i] = cert_in(i, 0);
+	memset(&c[FX_N], 0, sizeof(c[FX_N]));
+	c[FX_N].chain = chal.chain_pem;
+	c[FX_N].chain_len = chal.chain_len;
+	c[FX_N].key = chal.key_pem;
+	c[FX_N].key_len = chal.key_len;
+	c[FX_N].names = chal_names;
+	c[FX_N].nnames = 1;
+	c[FX_N].is_chal = 1;
+	c[FX_N].id = KEYRING_CHAL_ID_BASE;
+	ck_assert_int_eq(install(t, 1, c, FX_N + 1, NULL, 0), 0);
+
+	pair_open(&p, t, cctx, "app.example.com", NULL);
+	SSL_set_alpn_protos(p.c, acme, sizeof(acme) - 1);
+	ck_assert(pair_handshake(&p));
+	ck_assert_str_eq(served_cn(&p), "chal-cert");
+	SSL_get0_alpn_selected(p.c, &alpn, &alpn_len);
+	ck_assert_uint_eq(alpn_len, 10);
+	ck_assert_int_eq(memcmp(alpn, "acme-tls/1", 10), 0);
+	ck_assert(tls_conn_acme(p.s));
+	ck_assert_int_eq(tls_buf_read(p.s, p.sfd, &p.sb), 0);	/* over after the handshake */
+	pair_close(&p);
+
+	/* SNI alone never picks it; acme-tls/1 among others is an ordinary handshake. */
+	pair_open(&p, t, cctx, "app.example.com", NULL);
+	ck_assert(pair_handshake(&p));
+	ck_assert_str_eq(served_cn(&p), "app.example.com");
+	ck_assert(!tls_conn_acme(p.s));
+	pair_close(&p);
+	pair_open(&p, t, cctx, "app.example.com", NULL);
+	SSL_set_alpn_protos(p.c, both, sizeof(both) - 1);
+	ck_assert(pair_handshake(&p));
+	ck_assert_str_eq(served_cn(&p), "app.example.com");
+	SSL_get0_alpn_selected(p.c, &alpn, &alpn_len);
+	ck_assert_uint_eq(alpn_len, 8);
+	pair_close(&p);
+
+	/* No challenge for the name, or no SNI: the handshake fails. */
+	pair_open(&p, t, cctx, "api.example.com", NULL);
+	SSL_set_alpn_protos(p.c, acme, sizeof(acme) - 1);
+	ck_assert(!pair_handshake(&p));
+	ck_assert(!tls_conn_established(p.s));
+	pair_close(&p);
+	pair_open(&p, t, cctx, NULL, NULL);
+	SSL_set_alpn_protos(p.c, acme, sizeof(acme) - 1);
+	ck_assert(!pair_handshake(&p));
+	pair_close(&p);
+
+	SSL_CTX_free(cctx);
+	tls_free(t);
+	snap_unref(s);
+	gen_free(&chal);
+}
+END_TEST
+
 /* Two workers with the same ticket keys: a session made on one resumes on the other. */
 static void
 check_resumption(int version)
@@ -778,6 +854,7 @@ suite_tls(void)
 	tcase_add_test(tc, name_goes_to_latest_certificate);
 	tcase_add_test(tc, contexts_kept_across_generations);
 	tcase_add_test(tc, handshake_serves_by_sni);
+	tcase_add_test(tc, acme_tls_alpn_answer);
 	tcase_add_test(tc, tickets_resume_across_workers_tls13);
 	tcase_add_test(tc, tickets_resume_across_workers_tls12);
 	tcase_add_test(tc, old_protocols_refused);

@@ -20,6 +20,8 @@ Suite *suite_certs(void);
 Suite *suite_store(void);
 Suite *suite_http1(void);
 Suite *suite_jws(void);
+Suite *suite_ari(void);
+Suite *suite_alpncert(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
 Suite *suite_evloop(void);

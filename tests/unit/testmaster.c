@@ -15,6 +15,7 @@
 
 #include <check.h>
 
+#include "acme/acme.h"
 #include "master/keyring.h"
 #include "master/proc.h"
 #include "master/publish.h"
@@ -176,6 +177,46 @@ child_chal_order(const struct ipc_msg *msg)
 	child_send(MSG_A_CHAL_ADD, 0, 0, buf, w.len);
 }
 
+/*
+ * Mode "acmealpn": the account's thumbprint (CHECK_THUMBPRINT), then a
+ * TLS-ALPN-01 certificate for the order's first name (acme/alpncert.c),
+ * or, with CHECK_ALPN_HOST, for that name instead.
+ */
+static void
+child_alpn_order(const struct ipc_msg *msg)
+{
+	char name[MSG_NAME_MAX + 1], keyauth[256], *cert, *key;
+	const char *host = getenv("CHECK_ALPN_HOST");
+	static uint8_t buf[16384];
+	struct wbuf w;
+	struct cur c;
+	uint64_t id;
+
+	cur_init(&c, msg->data, msg->h.len);
+	id = cur_u64(&c);
+	(void)cur_u16(&c);
+	if (cur_str(&c, name, sizeof(name)) == -1)
+		_exit(4);
+	if (host == NULL)
+		host = name;
+	wb_init(&w, buf, sizeof(buf));
+	wb_str(&w, getenv("CHECK_THUMBPRINT"));
+	child_send(MSG_A_ACCOUNT, 0, 0, buf, w.len);
+	snprintf(keyauth, sizeof(keyauth), "tok-1.%s", getenv("CHECK_THUMBPRINT"));
+	if (alpncert_make(host, keyauth, &cert, &key) == -1)
+		_exit(5);
+	wb_init(&w, buf, sizeof(buf));
+	wb_u64(&w, id);
+	wb_str(&w, name);
+	wb_str(&w, "tok-1");
+	wb_str(&w, keyauth);
+	wb_str(&w, cert);
+	wb_str(&w, key);
+	child_send(MSG_A_CHAL_ALPN, 0, 0, buf, w.len);
+	free(cert);
+	free(key);
+}
+
 static void
 child_on(const char *mode, const char *role, int index, struct ipc_msg *msg)
 {
@@ -197,6 +238,8 @@ child_on(const char *mode, const char *role, int index, struct ipc_msg *msg)
 	case MSG_A_ORDER:
 		if (strcmp(mode, "acmechal") == 0)
 			child_chal_order(msg);
+		else if (strcmp(mode, "acmealpn") == 0)
+			child_alpn_order(msg);
 		else
 			child_fail_order(msg);
 		break;
