@@ -820,7 +820,7 @@ END_TEST
 START_TEST(backend_kinds_and_balance)
 {
 	const struct store_settings rr = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_HSTS, 0, NULL, NULL };
+	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_HSTS, 0, NULL, NULL, 0 };
 	char longest[120];
 	struct store_route r;
 
