@@ -56,6 +56,11 @@ struct conf {
 	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
 	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */
 	struct conf_list listen_metrics;	/* GET /metrics, served by the master (master/metrics.c) */
+	uint64_t rate_rpm;		/* default rate limit per client and route; 0 = none */
+	uint64_t rate_burst;
+	int rate_nodelay;
+	int rate_dry_run;		/* log what the limits would refuse, refuse nothing */
+	uint64_t max_conns_per_ip;	/* concurrent connections per client address; 0 = no cap */
 	int verbose;
 	int test_only;
 	char renamed[160];		/* "old is now new" for the log, when an old name was used */			/* -t: check the configuration and exit */

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC "HLYDSNAP"	/* 8 bytes, no NUL in the image */
-#define SNAP_MAJOR 2
+#define SNAP_MAJOR 3
 #define SNAP_MINOR 0
 #define SNAP_NONE 0xffffffffu	/* "no index" in any u32 index field */
 #define SNAP_MAX_SIZE (1ull << 32)
@@ -93,7 +93,8 @@ enum snap_route_flags {
 	SNAP_ROUTE_HSTS = 1 << 1,		/* Strict-Transport-Security on HTTPS answers */
 	SNAP_ROUTE_BACKEND_NO_VERIFY = 1 << 2,	/* TLS to backends skips certificate checks */
 	SNAP_ROUTE_COMPRESS = 1 << 3,		/* responses compressed on the fly (worker/compress.c) */
-	SNAP_ROUTE_FLAGS_ALL = (1 << 4) - 1,
+	SNAP_ROUTE_RATE_NODELAY = 1 << 4,	/* its rate limit passes the burst at once */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 5) - 1,
 };
 
 /* How a route's backends are spoken to. */
@@ -129,7 +130,14 @@ struct snap_route {
 	uint32_t reserved1;	/* 0 */
 	struct snap_str backend_sni;	/* TLS server name toward backends; empty: none */
 	struct snap_str backend_ca;	/* PEM trust anchors for backends; empty: system roots */
+	uint32_t rate_rpm;	/* requests a minute per client, 0 = the global default,
+				 * SNAP_RATE_OFF = none (worker/ratelimit.c) */
+	uint32_t rate_burst;	/* with rate_rpm: its burst */
 };
+
+#define SNAP_RATE_OFF 0xffffffffu
+#define SNAP_RATE_RPM_MAX 60000000u	/* 1 000 000 r/s */
+#define SNAP_RATE_BURST_MAX 1000000u
 
 struct snap_backend {
 	uint32_t id;		/* store id: keys upstream pools and health */
@@ -158,7 +166,7 @@ _Static_assert(sizeof(struct snap_header) == 128, "snapshot header is 128 bytes"
 _Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
 _Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
 _Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
-_Static_assert(sizeof(struct snap_route) == 72, "route entry is 72 bytes");
+_Static_assert(sizeof(struct snap_route) == 80, "route entry is 80 bytes");
 _Static_assert(sizeof(struct snap_backend) == 32, "backend entry is 32 bytes");
 _Static_assert(sizeof(struct snap_chal) == 16, "challenge entry is 16 bytes");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the image is read in place");

@@ -67,6 +67,7 @@ struct exchange {
 	unsigned opened : 1;		/* a backend stream was opened once: the next is a retry */
 	unsigned end_wait : 1;		/* the backend is done; compressed bytes wait for the sink */
 	unsigned cz_resume : 1;		/* the sink has room: drain the stage (deferred) */
+	unsigned delayed : 1;		/* waiting out the rate limit's delay: no backend yet */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
@@ -213,6 +214,24 @@ ex_rearm(struct exchange *ex)
 	ev_timer_start(ex->w->loop, &ex->timer, ms);
 }
 
+static int ex_open(struct exchange *ex, int fresh);
+
+/*
+ * The rate limit's wait is over: the backend is opened now, with what the
+ * request's end brought meanwhile, and the session may push its body.
+ */
+static void
+ex_delay_end(struct exchange *ex)
+{
+	ex->delayed = 0;
+	if (ex_open(ex, 0) == -1) {
+		ex_finish(ex, 0, NULL, 502);
+		return;
+	}
+	if (ex->ops != NULL)
+		ex->ops->more(ex->arg);
+}
+
 static void
 ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 {
@@ -221,6 +240,10 @@ ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 	(void)l;
 	if (ex->dead)
 		return;
+	if (ex->delayed) {
+		ex_delay_end(ex);
+		return;
+	}
 	if (ex->has_deadline && ev_now(ex->w->loop) >= ex->deadline)
 		log_info("backend %u: the call's grpc-timeout passed", ex->be->id);
 	else if (!ex->pipe)
@@ -486,6 +509,12 @@ exchange_start(struct worker *w, const struct exchange_req *r, const struct upst
 		goto fail;
 	}
 	*status = 502;
+	if (r->delay_ms > 0) {
+		/* In the worker's loop, on the exchange's own timer: nothing blocks. */
+		ex->delayed = 1;
+		ev_timer_start(w->loop, &ex->timer, r->delay_ms);
+		return ex;
+	}
 	if (ex_open(ex, 0) == -1)
 		goto fail;
 	return ex;
@@ -550,6 +579,8 @@ exchange_body_end(struct exchange *ex, const struct msg_head *req)
 		return 0;
 	ex->req_done = 1;
 	ex->trailers = req;
+	if (ex->delayed)
+		return 0;	/* ex_open's replay ends the request */
 	return ex->up != NULL ? ex->up_ops->end(ex->up, req) : -1;
 }
 
