@@ -631,6 +631,72 @@ START_TEST(ex_forwards_and_streams)
 }
 END_TEST
 
+/* A 200 with no body from the backend ends the exchange. */
+static void
+finish_ok(struct ustream *s)
+{
+	struct msg_head *resp = mkresp(200, -1);
+
+	ck_assert_int_eq(up_head(s, resp), 0);
+	up_end(s, resp);
+	ck_assert_int_eq(sk.ends, 1);
+}
+
+/*
+ * The rate limit's delay: no backend until the timer, no body taken, the
+ * request's end kept; then the stream opens, the session hears "more", and
+ * the body flows. A GET's end given during the wait reaches the backend.
+ */
+START_TEST(ex_delay_opens_later)
+{
+	struct exchange *ex = start_ex_delayed(post_req, "app.test", 0, 150, NULL);
+	uint64_t t0 = util_now_ms();
+	struct ustream *s;
+
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(nopens, 0);
+	ck_assert_uint_eq(exchange_room(ex), 0);
+	tw_run_ms(50);
+	ck_assert_int_eq(nopens, 0);
+	TW_RUN_UNTIL(nopens == 1);
+	ck_assert_uint_ge(util_now_ms() - t0, 140);
+	ck_assert_int_eq(sk.mores, 1);
+	s = streams[0];
+	ck_assert_uint_gt(exchange_room(ex), 0);
+	ck_assert_int_eq(x_body_s(ex, "part1"), 0);
+	ck_assert_int_eq(x_end(ex, &reqh), 0);
+	ck_assert_int_eq(s->ends, 1);
+	ck_assert_uint_eq(s->sent_len, 5);
+	finish_ok(s);
+}
+END_TEST
+
+START_TEST(ex_delay_keeps_the_end)
+{
+	struct exchange *ex = start_ex_delayed(get_req, "app.test", 0, 50, NULL);
+
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(x_end(ex, &reqh), 0);
+	ck_assert_int_eq(nopens, 0);
+	TW_RUN_UNTIL(nopens == 1);
+	ck_assert_int_eq(streams[0]->ends, 1);
+	finish_ok(streams[0]);
+}
+END_TEST
+
+/* The client leaves while it waits: nothing is opened, the timer is gone with it. */
+START_TEST(ex_delay_aborted)
+{
+	struct exchange *ex = start_ex_delayed(get_req, "app.test", 0, 50, NULL);
+
+	ck_assert_ptr_nonnull(ex);
+	exchange_abort(ex, 499);
+	tw_run_ms(120);
+	ck_assert_int_eq(nopens, 0);
+	ck_assert_int_eq(sk.fails + sk.ends, 0);
+}
+END_TEST
+
 START_TEST(ex_request_trailers_and_head)
 {
 	struct exchange *ex = start_ex(post_req, "app.test", 0, NULL);
@@ -1554,6 +1620,9 @@ suite_exchange(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, ex_forwards_and_streams);
+	tcase_add_test(tc, ex_delay_opens_later);
+	tcase_add_test(tc, ex_delay_keeps_the_end);
+	tcase_add_test(tc, ex_delay_aborted);
 	tcase_add_test(tc, ex_request_trailers_and_head);
 	tcase_add_test(tc, ex_head_request_has_no_body);
 	tcase_add_test(tc, ex_complete_head_has_no_body);
