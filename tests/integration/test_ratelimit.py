@@ -32,6 +32,7 @@ import grpc
 from . import harness
 from .harness import DaemonTestCase, unique_host, wait_for
 from .test_grpc import ECHO, GrpcService, grpc_options
+from .test_http2 import H2Client
 from .test_tls import HttpsTestCase
 
 TIMEOUT = 10.0
@@ -173,6 +174,26 @@ class RateLimitTest(DaemonTestCase):
                 self.assertGreaterEqual(max(times), 1.4, done)
                 self.assertLess(min(times), 0.4, done)
                 self.assertLess(max(times), 4.0, done)
+
+    def test_delay_over_http2(self):
+        """Streams of one HTTP/2 connection wait their turn too; a delayed POST's body
+        waits in its stream and reaches the backend whole."""
+        host = self.site("rl-h2", "--rate", "2r/s", "--burst", "3")
+        body = b"0123456789" * 1000
+        c = H2Client(self.daemon.port)
+        self.addCleanup(c.close)
+        t0 = time.monotonic()
+        sids = [c.request(host, "/a"), c.request(host, "/b"),
+                c.request(host, "/echo", method="POST", body=body,
+                          extra=[("content-length", str(len(body)))]),
+                c.request(host, "/c"), c.request(host, "/d")]
+        got = [c.response(sid, timeout=TIMEOUT) for sid in sids]
+        self.assertEqual([r.status for r in got], [200, 200, 200, 200, 429])
+        self.assertEqual(bytes(got[2].data), body)
+        self.assertGreaterEqual(got[2].t_end - t0, 0.9)
+        self.assertGreaterEqual(got[3].t_end - t0, 1.4)
+        self.assertLess(got[4].t_end - t0, 1.0)  # refused at once
+        self.assertLess(got[0].t_end - t0, 0.5)
 
     def test_429_retry_after_and_counted(self):
         host = self.site("rl-429", "--rate", "1r/m")
