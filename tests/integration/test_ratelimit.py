@@ -26,6 +26,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.request
 
 import grpc
 
@@ -111,7 +112,13 @@ def load(port, host, src, conns, seconds, on_tick=None):
 class RateLimitTest(DaemonTestCase):
     """Route rate limits over 4 workers; 127.0.0.2 is a trusted proxy."""
     WORKERS = 4
-    DAEMON_ARGS = ("--trusted-proxies", "127.0.0.2")
+
+    @classmethod
+    def _start_daemon(cls):
+        cls.metrics_port = harness.free_port()
+        cls.DAEMON_ARGS = ("--trusted-proxies", "127.0.0.2",
+                           "--listen-metrics", "127.0.0.1:%d" % cls.metrics_port)
+        super()._start_daemon()
 
     @classmethod
     def setUpClass(cls):
@@ -207,6 +214,11 @@ class RateLimitTest(DaemonTestCase):
         wait_for(lambda: stats(self.daemon).get(
             ("haloyd_rate_limited_total", (("route", host),))) == 1, TIMEOUT,
             "the refusal counted")
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port,
+                                    timeout=TIMEOUT) as r:
+            text = r.read().decode()
+        self.assertIn("# TYPE haloyd_rate_limited_total counter", text)
+        self.assertIn('haloyd_rate_limited_total{route="%s"} 1' % host, text)
         # Another client has its own bucket; --rate off lifts the limit.
         self.assertEqual(get(self.daemon.port, host, "127.0.0.32")[0], 200)
         self.daemon.ctl_ok("route", "set", host, "--rate", "off")
