@@ -109,6 +109,10 @@ static const char usage_text[] =
     "  --compress on|off     gzip, Brotli or zstd as the client accepts (default off)\n"
     "  --balance round-robin|least-in-flight  how the agents of a tunnel:NAME\n"
     "                        backend share its requests (default least-in-flight)\n"
+    "  --rate R              requests per client: 10r/s, 600r/m; off: none; default:\n"
+    "                        haloyd.conf's rate_limit (429 and Retry-After past it)\n"
+    "  --burst N             requests over the rate that wait for their turn (default 0)\n"
+    "  --nodelay             the burst passes at once (given with --rate, else it waits)\n"
     "  --proto P             how backends are spoken to: http1 (default), h2c\n"
     "                        (HTTP/2 without TLS), https (HTTP/1.1 over TLS), h2\n"
     "  --backend-ca FILE     CA certificates (PEM) that backend certificates must\n"
@@ -167,6 +171,7 @@ cmdline_error(struct cmdline *cl, int code, const char *fmt, ...)
 
 enum opt_id {
 	OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_ALIAS, OPT_BACKEND, OPT_SETTING, OPT_RENAMED,
+	OPT_NODELAY,
 	OPT_CERT, OPT_KEY, OPT_FORCE, OPT_BACKEND_SNI, OPT_BACKEND_CA,
 };
 
@@ -192,6 +197,9 @@ static const struct opt {
 	{ "hsts", 0, 1, OPT_SETTING },
 	{ "compress", 0, 1, OPT_SETTING },
 	{ "balance", 0, 1, OPT_SETTING },
+	{ "rate", 0, 1, OPT_SETTING },
+	{ "burst", 0, 1, OPT_SETTING },
+	{ "nodelay", 0, 0, OPT_NODELAY },
 	{ "proto", 0, 1, OPT_SETTING },
 	{ "backend-verify", 0, 1, OPT_SETTING },
 	{ "backend-sni", 0, 1, OPT_BACKEND_SNI },
@@ -239,6 +247,17 @@ opt_list_add(struct cmdline *cl, const char **list, size_t *n, const char *val, 
 	return CTL_OK;
 }
 
+static int
+setting_find(const struct cmdline *cl, const char *option)
+{
+	size_t i;
+
+	for (i = 0; i < cl->nsettings; i++)
+		if (strcmp(cl->settings[i].option, option) == 0)
+			return 1;
+	return 0;
+}
+
 /* Keeps a route set option; a repeated one keeps its last value. */
 static int
 opt_setting_put(struct cmdline *cl, const char *option, const char *val)
@@ -268,7 +287,7 @@ opt_setting(struct cmdline *cl, const char *option, const char *val)
 
 	/* '-' inside words such as round-robin or tls-alpn-01; the master refuses a misplaced one. */
 	if (n == 0 || n > CMDLINE_VALUE_MAX || strspn(val, "0123456789abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != n || val[0] == '-')
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-/") != n || val[0] == '-')
 		return cmdline_error(cl, CTL_EINVAL, "--%s: invalid value '%.64s'", option, val);
 	return opt_setting_put(cl, option, val);
 }
@@ -311,6 +330,8 @@ opt_apply(struct cmdline *cl, const struct opt *o, const char *val)
 		return opt_list_add(cl, cl->backends, &cl->nbackends, val, "backends");
 	case OPT_SETTING:
 		return opt_setting(cl, o->name, val);
+	case OPT_NODELAY:
+		return opt_setting_put(cl, o->name, "on");
 	case OPT_BACKEND_SNI:
 		return opt_backend_sni(cl, o->name, val);
 	case OPT_BACKEND_CA:
@@ -624,6 +645,10 @@ cmdline_parse(struct cmdline *cl, int argc, char *const argv[])
 			return cmdline_error(cl, CTL_EUSAGE, "--%s goes with 'route set'%s only",
 			    cl->settings[i].option, setting_is_backend(cl->settings[i].option) ?
 			    " and 'route add'" : "");
+	/* As nginx's limit_req: a rate given without --nodelay delays its burst. */
+	if (setting_find(cl, "rate") && !setting_find(cl, "nodelay") &&
+	    opt_setting_put(cl, "nodelay", "off") != CTL_OK)
+		return CTL_EUSAGE;
 	if (cl->nsettings == 0 && (s->extra & EXTRA_SETTINGS))
 		return cmdline_error(cl, CTL_EUSAGE, "'route set' needs a setting such as "
 		    "--response-timeout 5m (see haloyd-ctl help)");

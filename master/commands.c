@@ -160,7 +160,7 @@ cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 
 enum rset_kind {
 	RSET_DURATION, RSET_SIZE, RSET_SWITCH, RSET_PROTO, RSET_CA, RSET_SNI, RSET_BALANCE,
-	RSET_CHALLENGE,
+	RSET_CHALLENGE, RSET_RATE, RSET_COUNT,
 };
 
 enum rset_flags {
@@ -191,6 +191,9 @@ static const struct rset_opt {
 	{ "compress", RSET_SWITCH, 0, SNAP_ROUTE_COMPRESS, 1, 0 },
 	/* Only how the tunnel process picks among the agents of a tunnel, so far. */
 	{ "balance", RSET_BALANCE, 0, SNAP_ROUTE_BALANCE_RR, 0, 0 },
+	{ "rate", RSET_RATE, offsetof(struct store_settings, rate_rpm), 0, 0, 0 },
+	{ "burst", RSET_COUNT, offsetof(struct store_settings, rate_burst), 0, 0, 0 },
+	{ "nodelay", RSET_SWITCH, 0, SNAP_ROUTE_RATE_NODELAY, 1, 0 },
 	{ "proto", RSET_PROTO, 0, 0, 0, RSET_ADD },
 	{ "backend_ca", RSET_CA, offsetof(struct store_settings, backend_ca), 0, 0,
 	    RSET_ADD | RSET_TLS },
@@ -325,6 +328,22 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 		return -1;
 	case RSET_DURATION:
 		return rset_duration(o, val, v, err, errlen);
+	case RSET_RATE:
+		if (util_parse_rate(val, &u) == -1 || u > SNAP_RATE_RPM_MAX) {
+			snprintf(err, errlen, "rate: invalid value '%.64s': use 10r/s or 600r/m "
+			    "(at most 1000000r/s), off, or default", val);
+			return -1;
+		}
+		*v = (int64_t)u;
+		return 0;
+	case RSET_COUNT:
+		if (util_parse_u64(val, 0, SNAP_RATE_BURST_MAX, &u) == -1) {
+			snprintf(err, errlen, "%s: invalid value '%.64s': use 0 to %u, or default",
+			    o->key, val, SNAP_RATE_BURST_MAX);
+			return -1;
+		}
+		*v = (int64_t)u;
+		return 0;
 	case RSET_SIZE:
 		/* The store keeps a signed 64-bit integer. */
 		if (strcmp(val, "unlimited") == 0)
@@ -510,6 +529,10 @@ rset_format(const struct rset_opt *o, const struct store_settings *set, char *bu
 	v = rset_get(set, o);
 	if (v == STORE_DEFAULT)
 		snprintf(buf, len, "default");
+	else if (o->kind == RSET_RATE)
+		util_format_rate((uint64_t)v, buf, len);
+	else if (o->kind == RSET_COUNT)
+		snprintf(buf, len, "%lld", (long long)v);
 	else if (o->kind == RSET_SIZE && v == 0)
 		snprintf(buf, len, "unlimited");
 	else if (o->kind == RSET_SIZE)
@@ -617,7 +640,7 @@ commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
 	char name[HOSTNAME_MAX + 1], done[400], err[300];
 	struct rset_change ch[ROUTE_SET_MAX];
 	struct store_settings set = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    STORE_DEFAULT, 0, SNAP_PROTO_HTTP1, NULL, NULL, STORE_CHAL_AUTO };
+	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, SNAP_PROTO_HTTP1, NULL, NULL, STORE_CHAL_AUTO };
 	uint16_t i, na, nb, n = 0;
 	int rc, ret = 0;
 

@@ -15,6 +15,7 @@
 #include "master/conf.h"
 #include "share/addr.h"
 #include "share/log.h"
+#include "share/snap.h"
 #include "share/paths.h"
 #include "share/shm.h"
 #include "share/util.h"
@@ -24,6 +25,7 @@ enum opt_type {
 	OPT_ADDRLIST,		/* struct conf_list of "ip:port" */
 	OPT_CIDRLIST,		/* struct conf_list of "ip[/bits]" */
 	OPT_PERCENT,		/* uint64_t in [min, max], written "33%" or "33" */
+	OPT_RATE,		/* uint64_t requests a minute in [min, max], "10r/s", "600r/m", off */
 };
 
 struct opt {
@@ -72,6 +74,12 @@ static const struct opt opts[] = {
 	{ "shared_memory_size", OPT_SIZE, O(shared_memory_size), SHM_SIZE_MIN, SHM_SIZE_MAX },
 	{ "listen_metrics", OPT_ADDRLIST, O(listen_metrics), 0, 0 },
 	{ "listen_tunnel", OPT_STR, O(listen_tunnel), 0, 0 },
+	{ "rate_limit", OPT_RATE, O(rate_rpm), 0, SNAP_RATE_RPM_MAX },
+	{ "rate_burst", OPT_UINT, O(rate_burst), 0, SNAP_RATE_BURST_MAX },
+	{ "rate_nodelay", OPT_BOOL, O(rate_nodelay), 0, 0 },
+	{ "rate_limit_dry_run", OPT_BOOL, O(rate_dry_run), 0, 0 },
+	/* A worker's count is 16 bits in the shared table (share/clients.h). */
+	{ "max_connections_per_ip", OPT_UINT, O(max_conns_per_ip), 0, 65534 },
 };
 #undef O
 
@@ -95,7 +103,10 @@ static const char usage[] =
     "      --acme-profile NAME  (--listen-http none: HTTPS only)\n"
     "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
     "      --listen-tunnel ADDR\n"
-    "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g)\n"
+    "      --rate-limit R|off  --rate-burst N  --rate-nodelay on|off\n"
+    "      --rate-limit-dry-run on|off  --max-connections-per-ip N\n"
+    "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g;\n"
+    "      R: 10r/s, 600r/m)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
 
 static void
@@ -225,6 +236,11 @@ conf_apply(struct conf *c, const struct opt *o, const char *v, int fresh_list,
 		*(uint64_t *)p = u;
 		return 0;
 	}
+	case OPT_RATE:
+		if (util_parse_rate(v, &u) == -1 || u < o->min || u > o->max)
+			goto bad;
+		*(uint64_t *)p = u;
+		return 0;
 	case OPT_SIZE:
 		if (util_parse_size(v, &u) == -1 || u < o->min || u > o->max)
 			goto bad;

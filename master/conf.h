@@ -60,6 +60,11 @@ struct conf {
 	struct conf_list listen_metrics;	/* GET /metrics, served by the master (master/metrics.c) */
 	char *listen_tunnel;		/* reverse tunnels' TLS listener, or NULL; set: workers reach
 					 * tunnel backends over RUNTIME_DIR/TUNNEL_HOP_SOCK */
+	uint64_t rate_rpm;		/* default rate limit per client and route; 0 = none */
+	uint64_t rate_burst;
+	int rate_nodelay;
+	int rate_dry_run;		/* log what the limits would refuse, refuse nothing */
+	uint64_t max_conns_per_ip;	/* concurrent connections per client address; 0 = no cap */
 	int verbose;
 	int test_only;
 	char renamed[160];		/* "old is now new" for the log, when an old name was used */			/* -t: check the configuration and exit */

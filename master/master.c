@@ -149,6 +149,11 @@ master_reload(struct master *m)
 	m->cfg.access_log_sample = fresh.access_log_sample;
 	m->cfg.http2 = fresh.http2;
 	m->cfg.h2_max_streams = fresh.h2_max_streams;
+	m->cfg.rate_rpm = fresh.rate_rpm;
+	m->cfg.rate_burst = fresh.rate_burst;
+	m->cfg.rate_nodelay = fresh.rate_nodelay;
+	m->cfg.rate_dry_run = fresh.rate_dry_run;
+	m->cfg.max_conns_per_ip = fresh.max_conns_per_ip;
 	/* Takes effect at the next rotation. */
 	m->cfg.ticket_key_lifetime_ms = fresh.ticket_key_lifetime_ms;
 	/* Swapped, so conf_free(&fresh) frees the old ones. */

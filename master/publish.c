@@ -152,6 +152,10 @@ build_settings(struct snapb_route *sr, const struct store_settings *set)
 		sr->max_body = (uint64_t)set->max_body;
 	sr->flags = (uint16_t)(set->flags & SNAP_ROUTE_FLAGS_ALL);
 	sr->proto = set->proto;
+	/* 0 in the snapshot is "haloyd.conf's rate_limit"; the store's 0 is "off". */
+	sr->rate_rpm = set->rate_rpm == STORE_DEFAULT ? 0 : set->rate_rpm == 0 ? SNAP_RATE_OFF :
+	    (uint32_t)set->rate_rpm;
+	sr->rate_burst = set->rate_burst == STORE_DEFAULT ? 0 : (uint32_t)set->rate_burst;
 }
 
 /* The route's backend TLS strings, copied: r is only valid during the callback. */

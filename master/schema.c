@@ -196,6 +196,19 @@ static const char *const migrations[] = {
 	"ALTER TABLE acme_orders ADD COLUMN ari_next_poll INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE acme_orders ADD COLUMN challenge TEXT;"
 	"ALTER TABLE acme_orders ADD COLUMN profile TEXT;",
+
+	/*
+	 * Version 10: rate limits per client (route set --rate --burst
+	 * --nodelay). rate_rpm is requests a minute (10r/s is 600), 0 for
+	 * "off", NULL for haloyd.conf's rate_limit; the bounds are the
+	 * snapshot's (SNAP_RATE_RPM_MAX, SNAP_RATE_BURST_MAX).
+	 */
+	"ALTER TABLE routes ADD COLUMN rate_rpm INTEGER"
+	"  CHECK (rate_rpm IS NULL OR rate_rpm BETWEEN 0 AND 60000000);"
+	"ALTER TABLE routes ADD COLUMN rate_burst INTEGER"
+	"  CHECK (rate_burst IS NULL OR rate_burst BETWEEN 0 AND 1000000);"
+	"ALTER TABLE routes ADD COLUMN rate_nodelay INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (rate_nodelay IN (0, 1));",
 };
 
 int

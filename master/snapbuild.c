@@ -363,6 +363,8 @@ sb_fill_routes(struct sb *b)
 		r->upgrade_ms = in->upgrade_ms;
 		r->max_body = in->max_body;
 		r->proto = in->proto;
+		r->rate_rpm = in->rate_rpm;
+		r->rate_burst = in->rate_burst;
 		if (in->backend_sni != NULL && in->backend_sni[0] != '\0')
 			r->backend_sni = sb_string(b, in->backend_sni);
 		if (in->backend_ca != NULL && in->backend_ca[0] != '\0')

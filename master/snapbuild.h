@@ -19,6 +19,7 @@ struct snapb_route {
 	uint16_t proto;		/* enum snap_proto */
 	const char *backend_sni;	/* normalised host name, or NULL */
 	const char *backend_ca;		/* PEM, or NULL: the system roots */
+	uint32_t rate_rpm, rate_burst;	/* as struct snap_route's */
 };
 
 struct snapb_host {

@@ -38,6 +38,8 @@ sum_route(const struct shm_route_ctr *from, struct shm_route_ctr *to)
 	for (p = 0; p < SHM_PROTOS; p++)
 		for (c = 0; c < SHM_STATUS_CLASSES; c++)
 			to->requests[p][c] += shm_get(&from->requests[p][c]);
+	to->rate_limited += shm_get(&from->rate_limited);
+	to->rate_dry_run += shm_get(&from->rate_dry_run);
 }
 
 void
@@ -129,11 +131,30 @@ emit_route(struct emitter *e, const char *name, const struct shm_route_ctr *r)
 		}
 }
 
+/* One sample of a per-route counter (dry: the dry-run family). */
+static void
+emit_route_limit(struct emitter *e, const char *name, const struct shm_route_ctr *r, int dry)
+{
+	char esc[LABELS_MAX / 2], labels[LABELS_MAX];
+
+	label_escape(name, esc, sizeof(esc));
+	snprintf(labels, sizeof(labels), "route=\"%s\"", esc);
+	if (dry)
+		emit(e, "haloyd_rate_limit_dry_run", "_total", STATS_COUNTER,
+		    "Requests rate_limit_dry_run let through that the rate limit would refuse.",
+		    labels, (double)r->rate_dry_run);
+	else
+		emit(e, "haloyd_rate_limited", "_total", STATS_COUNTER,
+		    "Requests refused by their route's rate limit (429, gRPC RESOURCE_EXHAUSTED).",
+		    labels, (double)r->rate_limited);
+}
+
 static void
 emit_requests(struct emitter *e, const struct shm_wslot *t, const struct snap *s)
 {
 	char buf[32];
 	uint32_t r;
+	int dry;
 
 	emit_route(e, "-", &t->noroute);
 	for (r = 0; r < SHM_ROUTES_MAX; r++)
@@ -141,6 +162,15 @@ emit_requests(struct emitter *e, const struct shm_wslot *t, const struct snap *s
 			emit_route(e, route_name(s, t->routes[r].route_id, buf, sizeof(buf)),
 			    &t->routes[r]);
 	emit_route(e, "(other)", &t->other);
+	/* Each family's samples together; only routes that were seen (no limit before a route). */
+	for (dry = 0; dry < 2; dry++) {
+		for (r = 0; r < SHM_ROUTES_MAX; r++)
+			if (t->routes[r].route_id != 0)
+				emit_route_limit(e, route_name(s, t->routes[r].route_id, buf,
+				    sizeof(buf)), &t->routes[r], dry);
+		if (t->other.rate_limited != 0 || t->other.rate_dry_run != 0)
+			emit_route_limit(e, "(other)", &t->other, dry);
+	}
 }
 
 static void
@@ -180,6 +210,9 @@ emit_totals(struct emitter *e, const struct shm_wslot *t)
 	    (double)t->connect_failures);
 	emit(e, "haloyd_upstream_retries", "_total", STATS_COUNTER,
 	    "Backend attempts after a request's first (after a failed one).", "", (double)t->retries);
+	emit(e, "haloyd_connections_limited", "_total", STATS_COUNTER,
+	    "Client connections closed at accept by max_connections_per_ip.", "",
+	    (double)t->conn_limited);
 	for (k = 0; k < SHM_TLS_KINDS; k++) {
 		snprintf(labels, sizeof(labels), "result=\"%s\"", tls_names[k]);
 		emit(e, "haloyd_tls_handshakes", "_total", STATS_COUNTER,

@@ -35,6 +35,8 @@ struct store_settings {
 	int64_t idle_ms;
 	int64_t upgrade_ms;
 	int64_t max_body;	/* bytes, 0 = no limit, or STORE_DEFAULT */
+	int64_t rate_rpm;	/* requests a minute per client, 0 = off, or STORE_DEFAULT */
+	int64_t rate_burst;	/* with rate_rpm, or STORE_DEFAULT (0) */
 	uint32_t flags;		/* enum snap_route_flags; 0 = the built-in behaviour
 				 * (SNAP_ROUTE_BACKEND_NO_VERIFY is the backend_verify column) */
 	uint16_t proto;		/* enum snap_proto; 0 = HTTP/1.1 */

@@ -18,6 +18,7 @@
 #include "share/addr.h"
 #include "share/cursor.h"
 #include "share/ipc.h"
+#include "share/clients.h"
 #include "share/log.h"
 #include "share/msg.h"
 #include "share/paths.h"
@@ -68,6 +69,11 @@ worker_send_config(struct mworker *wk)
 		.access_log_sample = (uint32_t)cf->access_log_sample,
 		.http2 = (uint32_t)cf->http2,
 		.h2_max_streams = (uint32_t)cf->h2_max_streams,
+		.rate_rpm = (uint32_t)cf->rate_rpm,
+		.rate_burst = (uint32_t)cf->rate_burst,
+		.rate_nodelay = (uint32_t)cf->rate_nodelay,
+		.rate_dry_run = (uint32_t)cf->rate_dry_run,
+		.max_conns_per_ip = (uint32_t)cf->max_conns_per_ip,
 		.ntrusted = (uint32_t)cf->trusted_proxies.n,
 	};
 
@@ -135,6 +141,18 @@ worker_on_hello(struct proc *p)
 			return -1;
 	}
 	return worker_send_snapshot(w);
+}
+
+/*
+ * Reaped, before any respawn: the connections it counted per client in the
+ * shared table closed with it (its successor starts from 0 in that column).
+ */
+static void
+worker_on_exit(struct proc *p, int status)
+{
+	(void)status;
+	if (p->m->shm.base != NULL)
+		clients_forget_worker(&p->m->shm, (uint32_t)p->index);
 }
 
 /* Gone (killed, closed, exited): a barrier may now be met without it. */
@@ -234,6 +252,7 @@ const struct proc_role workers_role = {
 	.on_spawn = worker_on_spawn,
 	.on_hello = worker_on_hello,
 	.on_down = worker_on_down,
+	.on_exit = worker_on_exit,
 	.ask_stop = worker_ask_stop,
 	.status_fields = worker_status_fields,
 	.nstatus_fields = 3,

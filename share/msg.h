@@ -195,6 +195,13 @@ struct msg_wconfig {
 	uint32_t access_log_sample;	/* log one request in N */
 	uint32_t http2;			/* 0 off, 1: ALPN h2 on HTTPS, prior knowledge on plain */
 	uint32_t h2_max_streams;	/* SETTINGS_MAX_CONCURRENT_STREAMS */
+	uint32_t rate_rpm;		/* default rate limit per client and route, requests
+					 * a minute; 0 = none (worker/ratelimit.c) */
+	uint32_t rate_burst;		/* its burst */
+	uint32_t rate_nodelay;		/* 1: requests within the burst pass at once */
+	uint32_t rate_dry_run;		/* 1: log what would be refused, refuse nothing */
+	uint32_t max_conns_per_ip;	/* concurrent connections per client address, 0 = no cap */
+	uint32_t reserved0;		/* 0 */
 	char tunnel_hop[108];		/* RUNTIME_DIR/tunnel.sock when listen_tunnel is set,
 					 * else "": where tunnel backends are reached */
 	uint32_t ntrusted;		/* trusted proxy blocks after this struct */

@@ -9,16 +9,29 @@
 #include <unistd.h>
 
 #include "share/shm.h"
+#include "share/util.h"
 
 #define ROUND_UP(n, a) (((n) + (a) - 1) / (a) * (a))
 #define TABLE_OFF 128
 #define MASTER_OFF ROUND_UP(TABLE_OFF + SHM_SECTIONS_MAX * sizeof(struct shm_section), SHM_ALIGN)
 #define SLOTS_OFF (MASTER_OFF + sizeof(struct shm_master))
+#define CLIENTS_OFF(n) (SLOTS_OFF + (size_t)(n) * sizeof(struct shm_wslot))
 
 size_t
 shm_needed(uint32_t nworkers)
 {
-	return SLOTS_OFF + (size_t)nworkers * sizeof(struct shm_wslot);
+	return CLIENTS_OFF(nworkers) + sizeof(struct shm_clients);
+}
+
+uint32_t
+shm_client_capacity(size_t size, uint32_t nworkers)
+{
+	size_t n;
+
+	if (shm_needed(nworkers) > size)
+		return 0;
+	n = (size - shm_needed(nworkers)) / SHM_CLIENT_SIZE(nworkers);
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 static void
@@ -26,20 +39,26 @@ shm_layout(uint8_t *base, size_t size, uint32_t nworkers)
 {
 	struct shm_header *h = (struct shm_header *)(void *)base;
 	struct shm_section *t = (struct shm_section *)(void *)(base + TABLE_OFF);
+	struct shm_clients *cl = (struct shm_clients *)(void *)(base + CLIENTS_OFF(nworkers));
+	uint32_t cap = shm_client_capacity(size, nworkers);
+	size_t csize = SHM_CLIENT_SIZE(nworkers);
 
 	memcpy(h->magic, SHM_MAGIC, sizeof(h->magic));
 	h->major = SHM_MAJOR;
 	h->minor = SHM_MINOR;
 	h->header_size = sizeof(*h);
 	h->size = size;
-	h->nsections = 2;
+	h->nsections = 3;
 	h->section_table_off = TABLE_OFF;
 	h->nworkers = nworkers;
-	h->free_off = shm_needed(nworkers);
+	h->free_off = shm_needed(nworkers) + (uint64_t)cap * csize;
 	t[0] = (struct shm_section){ SHM_SEC_MASTER, 0, sizeof(struct shm_master), 1, MASTER_OFF,
 	    sizeof(struct shm_master) };
 	t[1] = (struct shm_section){ SHM_SEC_WORKERS, 0, sizeof(struct shm_wslot), nworkers,
 	    SLOTS_OFF, (uint64_t)nworkers * sizeof(struct shm_wslot) };
+	t[2] = (struct shm_section){ SHM_SEC_CLIENTS, 0, (uint32_t)csize, cap,
+	    CLIENTS_OFF(nworkers), sizeof(*cl) + (uint64_t)cap * csize };
+	cl->probe = SHM_CLIENT_PROBE;
 }
 
 static int
@@ -60,6 +79,10 @@ shm_mmap(int fd, size_t size, struct shm *out, char *err, size_t errlen)
 	out->master = (struct shm_master *)(void *)((uint8_t *)p + MASTER_OFF);
 	out->slots = (struct shm_wslot *)(void *)((uint8_t *)p + SLOTS_OFF);
 	out->nslots = ((struct shm_header *)p)->nworkers;
+	out->clients = (struct shm_clients *)(void *)((uint8_t *)p + CLIENTS_OFF(out->nslots));
+	out->client_base = (uint8_t *)out->clients + sizeof(struct shm_clients);
+	out->nclients = shm_client_capacity(size, out->nslots);
+	out->client_size = (uint32_t)SHM_CLIENT_SIZE(out->nslots);
 	return 0;
 }
 
@@ -85,6 +108,12 @@ shm_create(size_t size, uint32_t nworkers, struct shm *out, char *err, size_t er
 		goto fail;
 	}
 	shm_layout(p, size, nworkers);
+	/* Keyed, so nobody can choose addresses that share one probe window. */
+	if (util_random(((uint8_t *)p + CLIENTS_OFF(nworkers)), 16) == -1) {
+		snprintf(err, errlen, "shared region: no random bytes");
+		munmap(p, size);
+		goto fail;
+	}
 	munmap(p, size);
 	if (shm_mmap(fd, size, out, err, errlen) == -1)
 		goto fail;
@@ -115,9 +144,12 @@ static int
 shm_check_section(const struct shm_section *s, uint64_t size, uint32_t nworkers)
 {
 	uint32_t want_size = s->kind == SHM_SEC_MASTER ? sizeof(struct shm_master) :
-	    sizeof(struct shm_wslot);
-	uint32_t want_count = s->kind == SHM_SEC_MASTER ? 1 : nworkers;
-	uint64_t want_off = s->kind == SHM_SEC_MASTER ? MASTER_OFF : SLOTS_OFF;
+	    s->kind == SHM_SEC_WORKERS ? sizeof(struct shm_wslot) :
+	    (uint32_t)SHM_CLIENT_SIZE(nworkers);
+	uint32_t want_count = s->kind == SHM_SEC_MASTER ? 1 : s->kind == SHM_SEC_WORKERS ?
+	    nworkers : shm_client_capacity(size, nworkers);
+	uint64_t want_off = s->kind == SHM_SEC_MASTER ? MASTER_OFF :
+	    s->kind == SHM_SEC_WORKERS ? SLOTS_OFF : CLIENTS_OFF(nworkers);
 
 	/* The offsets are fixed in this version: the reader checks them rather than trusting them. */
 	return s->entry_size == want_size && s->count == want_count && s->offset == want_off &&
@@ -145,7 +177,7 @@ shm_validate(const void *base, size_t size, char *err, size_t errlen)
 	t = (const struct shm_section *)(const void *)((const uint8_t *)base + TABLE_OFF);
 	for (i = 0; i < h->nsections; i++) {
 		/* Unknown kinds (a newer minor) are skipped; known ones must be exact. */
-		if (t[i].kind != SHM_SEC_MASTER && t[i].kind != SHM_SEC_WORKERS)
+		if (t[i].kind == 0 || t[i].kind >= SHM_SEC__MAX)
 			continue;
 		if ((seen & (1u << t[i].kind)) || shm_check_section(&t[i], size, h->nworkers) == -1) {
 			snprintf(err, errlen, "bad shared region section %u", i);
@@ -153,7 +185,7 @@ shm_validate(const void *base, size_t size, char *err, size_t errlen)
 		}
 		seen |= 1u << t[i].kind;
 	}
-	if (seen != ((1u << SHM_SEC_MASTER) | (1u << SHM_SEC_WORKERS))) {
+	if (seen != ((1u << SHM_SEC_MASTER) | (1u << SHM_SEC_WORKERS) | (1u << SHM_SEC_CLIENTS))) {
 		snprintf(err, errlen, "shared region lacks a section");
 		return -1;
 	}

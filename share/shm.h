@@ -6,14 +6,15 @@
  * HELLO, the same one to a respawned worker, so counters outlive workers.
  * Layout as the snapshot's (share/snap.h): a 128-byte header, a section
  * table of SHM_SECTIONS_MAX entries at header.section_table_off, then
- * sections at 64-byte aligned offsets. What the sections leave free, from
- * header.free_off to header.size, is kept for the keyed per-client table
- * of rate limits and health (issue 15, point 2): a new section kind, a
- * minor version.
+ * sections at 64-byte aligned offsets. The last section, CLIENTS, takes
+ * every byte the others leave: the keyed per-client table of rate limits
+ * and connection counts (share/clients.c owns its entries).
  *
  * No locks: each worker slot has one writer (its worker), which only adds
  * to its counters with relaxed atomics and sets its gauges; the master only
- * reads and sums. A worker killed at any instruction holds nothing.
+ * reads and sums. The client table is written by every worker with
+ * compare-and-swap on single 64-bit words (share/clients.c). A worker killed
+ * at any instruction holds nothing.
  */
 #ifndef HALOYD_SHM_H
 #define HALOYD_SHM_H
@@ -23,7 +24,7 @@
 
 #define SHM_MAGIC "HLYDSHM1"	/* 8 bytes, no NUL in the region */
 #define SHM_MAJOR 1
-#define SHM_MINOR 0
+#define SHM_MINOR 1
 #define SHM_SECTIONS_MAX 8
 #define SHM_ALIGN 64		/* a cache line: no two writers share one */
 #define SHM_SIZE_MIN (1u << 20)
@@ -59,6 +60,7 @@ struct shm_header {
 enum shm_section_kind {
 	SHM_SEC_MASTER = 1,	/* struct shm_master, one */
 	SHM_SEC_WORKERS,	/* struct shm_wslot[nworkers], by worker index */
+	SHM_SEC_CLIENTS,	/* struct shm_clients, then count entries of entry_size bytes */
 	SHM_SEC__MAX
 };
 
@@ -83,6 +85,8 @@ struct shm_route_ctr {
 	uint32_t route_id;	/* store id; set once (release) by the slot's worker */
 	uint32_t reserved;
 	uint64_t requests[SHM_PROTOS][SHM_STATUS_CLASSES];
+	uint64_t rate_limited;	/* refused (429 / RESOURCE_EXHAUSTED) by its rate limit */
+	uint64_t rate_dry_run;	/* would have been refused, passed in dry-run mode */
 };
 
 struct shm_wslot {
@@ -98,11 +102,41 @@ struct shm_wslot {
 	uint64_t connect_failures;
 	uint64_t retries;
 	uint64_t tls[SHM_TLS_KINDS];
+	uint64_t conn_limited;	/* connections closed at accept by max_connections_per_ip */
 	struct shm_route_ctr noroute;	/* answers given before a route was known */
 	struct shm_route_ctr other;	/* routes past SHM_ROUTES_MAX */
 	struct shm_route_ctr routes[SHM_ROUTES_MAX];	/* open addressing, linear probing */
 } __attribute__((aligned(SHM_ALIGN)));
 
+/*
+ * The client table's header line; count entries follow it, each
+ * shm_client_size(nworkers) bytes. See share/clients.h for their use.
+ */
+struct shm_clients {
+	uint8_t hash_key[16];	/* SipHash key of the entry keys, random per region */
+	uint32_t probe;		/* entries looked at per lookup: SHM_CLIENT_PROBE */
+	uint32_t reserved0;
+	uint8_t pad[SHM_ALIGN - 24];
+};
+
+/*
+ * One tracked client: a rate bucket (route != 0) or a connection count
+ * (route 0), told apart only by the key. Every field is one atomic word.
+ */
+struct shm_client {
+	uint64_t key;		/* SipHash of (family, address or /64, route id); 0 = empty */
+	uint64_t state;		/* rate: key tag << 48 | when the bucket drains (µs, mod 2^48) */
+	uint64_t stamp;		/* last use, ms (CLOCK_MONOTONIC): eviction takes the oldest */
+	uint16_t conns[];	/* open connections per worker index (nworkers of them) */
+};
+
+#define SHM_CLIENT_PROBE 8	/* the probe window: a lookup's bounded work */
+
+/* Bytes of one client entry with nworkers connection counts (a multiple of 8). */
+#define SHM_CLIENT_SIZE(nworkers) \
+	((sizeof(struct shm_client) + 2 * (size_t)(nworkers) + 7) / 8 * 8)
+
+_Static_assert(sizeof(struct shm_clients) == SHM_ALIGN, "client table header is one line");
 _Static_assert(sizeof(struct shm_header) == 128, "shm header is 128 bytes");
 _Static_assert(sizeof(struct shm_section) == 32, "shm section entry is 32 bytes");
 _Static_assert(sizeof(struct shm_master) == SHM_ALIGN, "master block is one line");
@@ -115,6 +149,10 @@ struct shm {
 	struct shm_master *master;
 	struct shm_wslot *slots;
 	uint32_t nslots;
+	struct shm_clients *clients;	/* the client table's header */
+	uint8_t *client_base;		/* its first entry */
+	uint32_t nclients;		/* entries (0 when no room was left) */
+	uint32_t client_size;		/* SHM_CLIENT_SIZE(nslots) */
 };
 
 /* Master: creates and maps a region of size bytes with nworkers slots; the fd, or -1. */
@@ -123,8 +161,10 @@ int shm_create(size_t size, uint32_t nworkers, struct shm *out, char *err, size_
 int shm_map(int fd, struct shm *out, char *err, size_t errlen);
 int shm_validate(const void *base, size_t size, char *err, size_t errlen);
 void shm_unmap(struct shm *s);
-/* Bytes a region needs for nworkers slots (without room for later sections). */
+/* Bytes a region needs for nworkers slots and the client table's header (no entries). */
 size_t shm_needed(uint32_t nworkers);
+/* Client entries a region of size bytes holds with nworkers slots. */
+uint32_t shm_client_capacity(size_t size, uint32_t nworkers);
 
 /* Worker side: the increments, relaxed atomics on the worker's own slot. */
 static inline void

@@ -284,6 +284,10 @@ snap_check_routes(const struct snap *v, char *err, size_t errlen)
 		if (r->proto >= SNAP_PROTO__MAX || r->reserved0 != 0 || r->reserved1 != 0)
 			return util_errf(err, errlen, "route %u: bad protocol %u or reserved fields set",
 			    i, r->proto);
+		if ((r->rate_rpm > SNAP_RATE_RPM_MAX && r->rate_rpm != SNAP_RATE_OFF) ||
+		    r->rate_burst > SNAP_RATE_BURST_MAX)
+			return util_errf(err, errlen, "route %u: rate %u or burst %u out of range", i,
+			    r->rate_rpm, r->rate_burst);
 		if ((r->backend_sni.len != 0 && !snap_name_ok(v, r->backend_sni)) ||
 		    (r->backend_ca.len != 0 && !snap_str_ok(v, r->backend_ca)))
 			return util_errf(err, errlen, "route %u: backend TLS strings invalid", i);

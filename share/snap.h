@@ -96,7 +96,8 @@ enum snap_route_flags {
 	SNAP_ROUTE_BALANCE_RR = 1 << 4,		/* round-robin among the agents of a tunnel
 						 * (the tunnel process's choice); clear:
 						 * least-in-flight */
-	SNAP_ROUTE_FLAGS_ALL = (1 << 5) - 1,
+	SNAP_ROUTE_RATE_NODELAY = 1 << 5,	/* its rate limit passes the burst at once */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 6) - 1,
 };
 
 /* How a route's backends are spoken to. */
@@ -132,7 +133,14 @@ struct snap_route {
 	uint32_t reserved1;	/* 0 */
 	struct snap_str backend_sni;	/* TLS server name toward backends; empty: none */
 	struct snap_str backend_ca;	/* PEM trust anchors for backends; empty: system roots */
+	uint32_t rate_rpm;	/* requests a minute per client, 0 = the global default,
+				 * SNAP_RATE_OFF = none (worker/ratelimit.c) */
+	uint32_t rate_burst;	/* with rate_rpm: its burst */
 };
+
+#define SNAP_RATE_OFF 0xffffffffu
+#define SNAP_RATE_RPM_MAX 60000000u	/* 1 000 000 r/s */
+#define SNAP_RATE_BURST_MAX 1000000u
 
 enum snap_backend_flags {
 	SNAP_BACKEND_TUNNEL = 1 << 0,	/* a reverse tunnel's name (family AF_UNSPEC): reached
@@ -174,7 +182,7 @@ _Static_assert(sizeof(struct snap_header) == 128, "snapshot header is 128 bytes"
 _Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
 _Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
 _Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
-_Static_assert(sizeof(struct snap_route) == 72, "route entry is 72 bytes");
+_Static_assert(sizeof(struct snap_route) == 80, "route entry is 80 bytes");
 _Static_assert(sizeof(struct snap_backend) == 40, "backend entry is 40 bytes");
 _Static_assert(sizeof(struct snap_chal) == 16, "challenge entry is 16 bytes");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the image is read in place");

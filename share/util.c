@@ -109,6 +109,39 @@ parse_number(const char *v, uint64_t max, uint64_t *x)
 }
 
 int
+util_parse_rate(const char *v, uint64_t *rpm)
+{
+	const char *unit;
+	uint64_t x;
+
+	if (strcmp(v, "off") == 0) {
+		*rpm = 0;
+		return 0;
+	}
+	/* A rate of 0 is spelled "off": 0r/s would refuse every request. */
+	if ((unit = parse_number(v, UINT32_MAX, &x)) == NULL || x == 0)
+		return -1;
+	if (strcmp(unit, "r/s") == 0)
+		*rpm = x * 60;
+	else if (strcmp(unit, "r/m") == 0)
+		*rpm = x;
+	else
+		return -1;
+	return 0;
+}
+
+void
+util_format_rate(uint64_t rpm, char *buf, size_t len)
+{
+	if (rpm == 0)
+		snprintf(buf, len, "off");
+	else if (rpm % 60 == 0)
+		snprintf(buf, len, "%llur/s", (unsigned long long)(rpm / 60));
+	else
+		snprintf(buf, len, "%llur/m", (unsigned long long)rpm);
+}
+
+int
 util_parse_duration_ms(const char *v, uint64_t *ms)
 {
 	const char *unit;

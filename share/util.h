@@ -32,6 +32,10 @@ int util_parse_size(const char *v, uint64_t *out);
 void util_format_duration_ms(uint64_t ms, char *buf, size_t len);
 /* The shortest exact spelling of a size ("10m", "1536", "3k") into buf. */
 void util_format_size(uint64_t bytes, char *buf, size_t len);
+/* A rate as nginx writes it ("10r/s", "600r/m") or "off" (0) into requests a minute. */
+int util_parse_rate(const char *v, uint64_t *rpm);
+/* rpm as "10r/s" when whole seconds, else "7r/m"; 0 is "off". */
+void util_format_rate(uint64_t rpm, char *buf, size_t len);
 /* Fills buf with cryptographically random bytes (getrandom); 0 or -1. */
 int util_random(void *buf, size_t len);
 /* v as 16 lowercase hex digits and a NUL into out[17] (request ids: no printf per request). */

@@ -17,6 +17,7 @@
 #include "share/util.h"
 #include "worker/conn.h"
 #include "worker/context.h"
+#include "worker/ratelimit.h"
 #include "worker/tls.h"
 
 /*
@@ -40,6 +41,7 @@ conn_free(struct conn *c)
 		c->sops->free(c);
 	buf_put(&c->w->bufs, &c->in);
 	buf_put(&c->w->bufs, &c->out);
+	ratelimit_conn_close(c->w, c->client_entry);
 	free(c);
 }
 
@@ -306,6 +308,11 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 	c->proto = ls->kind == LISTENER_HTTPS ? "https" : "http";
 	if (addr_format_ip(peer, c->ip, sizeof(c->ip)) == -1)
 		util_strlcpy(c->ip, "unknown", sizeof(c->ip));
+	/* Before any TLS: a client over its cap costs no handshake. */
+	if (ratelimit_conn_open(w, c->ip, &c->client_entry) == -1) {
+		c->client_entry = RATELIMIT_NO_ENTRY;
+		goto fail;
+	}
 	c->trusted = conn_trusted(w, peer);
 	if (ls->kind == LISTENER_HTTPS && (c->tls = tls_conn_new(w->tls, fd, c->ip)) == NULL)
 		goto fail;
@@ -323,8 +330,10 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 	shm_set(&w->stats->connections, w->nconns);
 	return 0;
 fail:
-	if (c != NULL)
+	if (c != NULL) {
 		tls_conn_free(c->tls);
+		ratelimit_conn_close(w, c->client_entry);
+	}
 	free(c);
 	close(fd);
 	return -1;

@@ -50,6 +50,7 @@ struct conn {
 	const char *proto;		/* "http" / "https" */
 	char ip[ADDR_STR_MAX];
 	int trusted;			/* the peer is in trusted_proxies */
+	uint32_t client_entry;		/* its count in the shared client table (worker/ratelimit.h) */
 	struct buf in, out;
 	size_t drained;			/* bytes dropped while lingering */
 	const struct session_ops *sops;

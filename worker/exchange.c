@@ -70,6 +70,7 @@ struct exchange {
 	unsigned end_wait : 1;		/* the backend is done; compressed bytes wait for the sink */
 	unsigned cz_resume : 1;		/* the sink has room: drain the stage (deferred) */
 	unsigned hop_down : 1;		/* the last failure: no tunnel process on the hop (503) */
+	unsigned delayed : 1;		/* waiting out the rate limit's delay: no backend yet */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
@@ -92,6 +93,8 @@ ex_free(struct exchange *ex)
 
 static void ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status);
 static void ex_rearm(struct exchange *ex);
+static int ex_open(struct exchange *ex, int fresh);
+static unsigned ex_none_left(const struct exchange *ex);
 
 /* The sink had room again: compressed bytes go first, then the upstream's, or the end. */
 static void
@@ -225,6 +228,23 @@ ex_rearm(struct exchange *ex)
 	ev_timer_start(ex->w->loop, &ex->timer, ms);
 }
 
+
+/*
+ * The rate limit's wait is over: the backend is opened now, with what the
+ * request's end brought meanwhile, and the session may push its body.
+ */
+static void
+ex_delay_end(struct exchange *ex)
+{
+	ex->delayed = 0;
+	if (ex_open(ex, 0) == -1) {
+		ex_finish(ex, 0, NULL, ex_none_left(ex));
+		return;
+	}
+	if (ex->ops != NULL)
+		ex->ops->more(ex->arg);
+}
+
 static void
 ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 {
@@ -234,6 +254,10 @@ ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 	(void)l;
 	if (ex->dead)
 		return;
+	if (ex->delayed) {
+		ex_delay_end(ex);
+		return;
+	}
 	if (ex->has_deadline && ev_now(ex->w->loop) >= ex->deadline)
 		log_info("backend %u (%s): the call's grpc-timeout passed", ex->be->id,
 		    ex_be_name(ex, be, sizeof(be)));
@@ -558,6 +582,12 @@ exchange_start(struct worker *w, const struct exchange_req *r, const struct upst
 		*status = 431;
 		goto fail;
 	}
+	if (r->delay_ms > 0) {
+		/* In the worker's loop, on the exchange's own timer: nothing blocks. */
+		ex->delayed = 1;
+		ev_timer_start(w->loop, &ex->timer, r->delay_ms);
+		return ex;
+	}
 	if (ex_open(ex, 0) == -1) {
 		*status = ex_none_left(ex);
 		goto fail;
@@ -624,6 +654,8 @@ exchange_body_end(struct exchange *ex, const struct msg_head *req)
 		return 0;
 	ex->req_done = 1;
 	ex->trailers = req;
+	if (ex->delayed)
+		return 0;	/* ex_open's replay ends the request */
 	return ex->up != NULL ? ex->up_ops->end(ex->up, req) : -1;
 }
 

@@ -57,6 +57,7 @@ struct exchange_req {
 	int tls;			/* the client came over TLS (HSTS) */
 	uint64_t start_us;
 	uint64_t max_body;		/* request body limit, 0 = none */
+	uint32_t delay_ms;		/* the rate limit's wait before a backend is opened */
 };
 
 /*

@@ -20,6 +20,7 @@
 #include "worker/exchange.h"
 #include "worker/forward.h"
 #include "worker/grpc.h"
+#include "worker/ratelimit.h"
 #include "worker/request.h"
 #include "worker/tls.h"
 #include "worker/upstream.h"
@@ -208,6 +209,19 @@ request_upstream(const struct snap_route *route, const struct msg_head *h)
 	}
 }
 
+/* The rate limit refused it: 429 with Retry-After (a gRPC call: RESOURCE_EXHAUSTED). */
+static int
+request_limited(struct worker *w, struct request *r, const struct msg_head *h, uint32_t retry_s,
+    uint64_t start_us)
+{
+	char v[16];
+
+	if (request_refuse(w, r, h, 429, ERRPAGE_STATUS, start_us) == -1)
+		return -1;
+	snprintf(v, sizeof(v), "%u", retry_s);
+	return msg_add(&r->ans.head, "Retry-After", v);
+}
+
 /* The route's answer: an exchange, or why there is none. */
 static int
 request_forward(struct worker *w, const struct request_peer *peer, struct msg_head *h,
@@ -216,8 +230,13 @@ request_forward(struct worker *w, const struct request_peer *peer, struct msg_he
 {
 	uint64_t limit = route->max_body != 0 ? route->max_body : w->cfg.max_body;
 	const struct upstream_ops *ops;
+	struct ratelimit_result rl;
 	unsigned status;
 
+	/* Before anything else costs: a refused request must be cheap. */
+	ratelimit_request(w, peer->client_ip, peer->trusted, h, route, &rl);
+	if (rl.v == RATELIMIT_REFUSE)
+		return request_limited(w, r, h, rl.retry_after_s, start_us);
 	if (route->be_count == 0)
 		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
 	if (limit != 0 && h->has_length && h->length > limit)
@@ -226,7 +245,7 @@ request_forward(struct worker *w, const struct request_peer *peer, struct msg_he
 		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
 	r->ex = exchange_start(w, &(struct exchange_req){ h, snap_ref(s), route, r->host,
 	    peer->client_ip, peer->tls ? "https" : "http", peer->trusted, peer->tls, start_us,
-	    limit }, ops, sink, arg, &status);
+	    limit, rl.delay_ms }, ops, sink, arg, &status);
 	if (r->ex == NULL)	/* the exchange logged it, with the backend it tried */
 		return request_error(w, status, ERRPAGE_STATUS, h, r->hsts, &r->ans);
 	return 0;

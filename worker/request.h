@@ -3,8 +3,9 @@
  * head. It finds the host (lower-cased, port and trailing dot stripped,
  * validated), looks the route up once on the snapshot the request will hold,
  * and either answers locally (an ACME challenge, a redirect to https://, an
- * error page, the welcome page) or starts an exchange. Rate limits and the
- * cache will hook in here.
+ * error page, the welcome page) or starts an exchange. The route's rate
+ * limit (worker/ratelimit.c) refuses (429) or delays the exchange's start
+ * first. The cache will hook in here.
  */
 #ifndef HALOYD_WORKER_REQUEST_H
 #define HALOYD_WORKER_REQUEST_H

@@ -125,6 +125,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	log_init("fuzz", -1, LOG_TARGET_STDERR, 0);
 	fuzzworker_init(&w);
+	fuzzworker_shared(&w);
 	ls.w = &w;
 	ls.fd = -1;
 	ls.kind = LISTENER_HTTP;

@@ -98,6 +98,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	log_init("fuzz", -1, LOG_TARGET_STDERR, 0);
 	fuzzworker_init(&w);
+	fuzzworker_shared(&w);
 	return 0;
 }
 

@@ -12,10 +12,15 @@
 #include "share/snap.h"
 #include "tests/fuzz/fuzzworker.h"
 
+/*
+ * app: a rate limit that never refuses (every request walks X-Forwarded-For and the client
+ * table); wild: one that refuses after two (429, Retry-After, RESOURCE_EXHAUSTED).
+ */
 static const struct snapb_route fw_routes[] = {
-	{ .id = 1, .name = "app.example.com", .flags = SNAP_ROUTE_HSTS },
+	{ .id = 1, .name = "app.example.com", .flags = SNAP_ROUTE_HSTS,
+	    .rate_rpm = SNAP_RATE_RPM_MAX, .rate_burst = SNAP_RATE_BURST_MAX },
 	{ .id = 2, .name = "api.example.com", .max_body = 1024 },
-	{ .id = 3, .name = "wild.example.com" },
+	{ .id = 3, .name = "wild.example.com", .rate_rpm = 60, .rate_burst = 2 },
 };
 
 static const struct snapb_host fw_hosts[] = {
@@ -76,6 +81,22 @@ fuzzworker_init(struct worker *w)
 	}
 	close(fd);
 	ev_timer_init(&w->stop_timer, fw_deadline, w);
+}
+
+void
+fuzzworker_shared(struct worker *w)
+{
+	char err[256] = "";
+	int fd;
+
+	if ((fd = shm_create(SHM_SIZE_MIN, 1, &w->shm, err, sizeof(err))) == -1 ||
+	    addr_parse_cidr("10.0.0.0/8", &w->trusted[0]) == -1 ||
+	    addr_parse_cidr("2001:db8::/32", &w->trusted[1]) == -1) {
+		fprintf(stderr, "fuzzworker: %s\n", err);
+		abort();
+	}
+	close(fd);
+	w->cfg.ntrusted = 2;
 }
 
 void

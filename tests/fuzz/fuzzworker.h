@@ -15,6 +15,12 @@
 const struct snapb_input *fuzzworker_snap_input(void);
 /* Zeroes w, gives it a loop, BUF_SIZE buffers, quiet settings and the snapshot. */
 void fuzzworker_init(struct worker *w);
+/*
+ * Gives w a shared region of its own and trusted proxies (10/8, 2001:db8::/32),
+ * so the routes' rate limits run: X-Forwarded-For's walk, the client table.
+ * Not for the ipc harness, whose input may send the region.
+ */
+void fuzzworker_shared(struct worker *w);
 /* Turns w's loop without waiting until nothing is left to do (at most max turns). */
 void fuzzworker_settle(struct worker *w, int max);
 

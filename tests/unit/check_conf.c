@@ -35,6 +35,7 @@ static const char *const settings[] = {
 	"acme_profile",
 	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics",
 	"listen_tunnel",
+	"rate_limit", "rate_burst", "rate_nodelay", "rate_limit_dry_run", "max_connections_per_ip",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -346,6 +347,20 @@ static const struct value_case {
 	{ "shared_memory_size", "1023k", F(shared_memory_size), REFUSED },
 	{ "shared_memory_size", "1g", F(shared_memory_size), 1073741824 },
 	{ "shared_memory_size", "1025m", F(shared_memory_size), REFUSED },
+	/* rates: nginx's r/s and r/m, into requests a minute; "off" is 0 */
+	{ "rate_limit", "10r/s", F(rate_rpm), 600 },
+	{ "rate_limit", "7r/m", F(rate_rpm), 7 },
+	{ "rate_limit", "off", F(rate_rpm), 0 },
+	{ "rate_limit", "1000000r/s", F(rate_rpm), 60000000 },
+	{ "rate_limit", "1000001r/s", F(rate_rpm), REFUSED },
+	{ "rate_limit", "0r/s", F(rate_rpm), REFUSED },
+	{ "rate_limit", "10r/h", F(rate_rpm), REFUSED },
+	{ "rate_limit", "10", F(rate_rpm), REFUSED },
+	{ "rate_limit", "r/s", F(rate_rpm), REFUSED },
+	{ "rate_burst", "1000000", F(rate_burst), 1000000 },
+	{ "rate_burst", "1000001", F(rate_burst), REFUSED },
+	{ "max_connections_per_ip", "65534", F(max_conns_per_ip), 65534 },
+	{ "max_connections_per_ip", "65535", F(max_conns_per_ip), REFUSED },
 	{ "max_body", "0", F(max_body), 0 },
 	{ "max_body", "1", F(max_body), 1 },
 	{ "max_body", "1024", F(max_body), 1024 },
@@ -450,9 +465,11 @@ START_TEST(booleans_and_words)
 	char text[128];
 	size_t i;
 
-	load_ok("access_log off\nacme on\n");
+	load_ok("access_log off\nacme on\nrate_nodelay on\nrate_limit_dry_run on\n");
 	ck_assert_int_eq(cfg.access_log, 0);
 	ck_assert_int_eq(cfg.acme, 1);
+	ck_assert_int_eq(cfg.rate_nodelay, 1);
+	ck_assert_int_eq(cfg.rate_dry_run, 1);
 	load_ok("access_log on\nacme off\n");
 	ck_assert_int_eq(cfg.access_log, 1);
 	ck_assert_int_eq(cfg.acme, 0);

@@ -476,7 +476,8 @@ mkresp(unsigned status, int length)
 }
 
 static struct exchange *
-start_ex(const char *text, const char *host, uint64_t max_body, unsigned *status)
+start_ex_delayed(const char *text, const char *host, uint64_t max_body, uint32_t delay_ms,
+    unsigned *status)
 {
 	const struct snap_route *route = snap_lookup(snap, host, strlen(host));
 	struct exchange *ex;
@@ -486,11 +487,18 @@ start_ex(const char *text, const char *host, uint64_t max_body, unsigned *status
 	tw_parse_head(&reqh, text);
 	in_ex_call = 1;
 	ex = exchange_start(&w, &(struct exchange_req){ &reqh, snap_ref(snap), route, host,
-	    "192.0.2.7", "http", 0, 0, util_now_us(), max_body }, &fake_ops, &fake_sink, &sk, &st);
+	    "192.0.2.7", "http", 0, 0, util_now_us(), max_body, delay_ms }, &fake_ops, &fake_sink,
+	    &sk, &st);
 	in_ex_call = 0;
 	if (status != NULL)
 		*status = st;
 	return ex;
+}
+
+static struct exchange *
+start_ex(const char *text, const char *host, uint64_t max_body, unsigned *status)
+{
+	return start_ex_delayed(text, host, max_body, 0, status);
 }
 
 static const char get_req[] = "GET /a?b=1 HTTP/1.1\r\nHost: app.test\r\n"
@@ -628,6 +636,72 @@ START_TEST(ex_forwards_and_streams)
 	ck_assert_int_eq(sk.end_ntrailers, 1);
 	ck_assert_int_eq(s->closed, 1);
 	ck_assert_int_eq(nopens, 1);
+}
+END_TEST
+
+/* A 200 with no body from the backend ends the exchange. */
+static void
+finish_ok(struct ustream *s)
+{
+	struct msg_head *resp = mkresp(200, -1);
+
+	ck_assert_int_eq(up_head(s, resp), 0);
+	up_end(s, resp);
+	ck_assert_int_eq(sk.ends, 1);
+}
+
+/*
+ * The rate limit's delay: no backend until the timer, no body taken, the
+ * request's end kept; then the stream opens, the session hears "more", and
+ * the body flows. A GET's end given during the wait reaches the backend.
+ */
+START_TEST(ex_delay_opens_later)
+{
+	struct exchange *ex = start_ex_delayed(post_req, "app.test", 0, 150, NULL);
+	uint64_t t0 = util_now_ms();
+	struct ustream *s;
+
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(nopens, 0);
+	ck_assert_uint_eq(exchange_room(ex), 0);
+	tw_run_ms(50);
+	ck_assert_int_eq(nopens, 0);
+	TW_RUN_UNTIL(nopens == 1);
+	ck_assert_uint_ge(util_now_ms() - t0, 140);
+	ck_assert_int_eq(sk.mores, 1);
+	s = streams[0];
+	ck_assert_uint_gt(exchange_room(ex), 0);
+	ck_assert_int_eq(x_body_s(ex, "part1"), 0);
+	ck_assert_int_eq(x_end(ex, &reqh), 0);
+	ck_assert_int_eq(s->ends, 1);
+	ck_assert_uint_eq(s->sent_len, 5);
+	finish_ok(s);
+}
+END_TEST
+
+START_TEST(ex_delay_keeps_the_end)
+{
+	struct exchange *ex = start_ex_delayed(get_req, "app.test", 0, 50, NULL);
+
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(x_end(ex, &reqh), 0);
+	ck_assert_int_eq(nopens, 0);
+	TW_RUN_UNTIL(nopens == 1);
+	ck_assert_int_eq(streams[0]->ends, 1);
+	finish_ok(streams[0]);
+}
+END_TEST
+
+/* The client leaves while it waits: nothing is opened, the timer is gone with it. */
+START_TEST(ex_delay_aborted)
+{
+	struct exchange *ex = start_ex_delayed(get_req, "app.test", 0, 50, NULL);
+
+	ck_assert_ptr_nonnull(ex);
+	exchange_abort(ex, 499);
+	tw_run_ms(120);
+	ck_assert_int_eq(nopens, 0);
+	ck_assert_int_eq(sk.fails + sk.ends, 0);
 }
 END_TEST
 
@@ -1578,7 +1652,7 @@ START_TEST(ex_trusted_xff_kept)
 	tw_parse_head(&reqh, "GET / HTTP/1.1\r\nHost: one.test\r\nX-Forwarded-For: 10.1.1.1\r\n"
 	    "X-Request-Id: abc-1\r\nTE: trailers\r\n\r\n");
 	ex = exchange_start(&w, &(struct exchange_req){ &reqh, snap_ref(snap), route, "one.test",
-	    "192.0.2.9", "https", 1, 1, util_now_us(), 0 }, &fake_ops, &fake_sink, &sk, &st);
+	    "192.0.2.9", "https", 1, 1, util_now_us(), 0, 0 }, &fake_ops, &fake_sink, &sk, &st);
 	ck_assert_ptr_nonnull(ex);
 	ck_assert_uint_eq(streams[0]->backend_id, 23);
 	ck_assert_str_eq(field(streams[0]->req, "x-forwarded-for"), "10.1.1.1, 192.0.2.9");
@@ -1598,6 +1672,9 @@ suite_exchange(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, ex_forwards_and_streams);
+	tcase_add_test(tc, ex_delay_opens_later);
+	tcase_add_test(tc, ex_delay_keeps_the_end);
+	tcase_add_test(tc, ex_delay_aborted);
 	tcase_add_test(tc, ex_request_trailers_and_head);
 	tcase_add_test(tc, ex_head_request_has_no_body);
 	tcase_add_test(tc, ex_complete_head_has_no_body);

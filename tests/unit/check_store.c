@@ -570,6 +570,8 @@ assert_default_settings(const struct store_settings *set)
 	ck_assert_int_eq(set->idle_ms, STORE_DEFAULT);
 	ck_assert_int_eq(set->upgrade_ms, STORE_DEFAULT);
 	ck_assert_int_eq(set->max_body, STORE_DEFAULT);
+	ck_assert_int_eq(set->rate_rpm, STORE_DEFAULT);
+	ck_assert_int_eq(set->rate_burst, STORE_DEFAULT);
 	ck_assert_uint_eq(set->flags, 0);
 	ck_assert_uint_eq(set->challenge, STORE_CHAL_AUTO);
 }
@@ -582,17 +584,20 @@ assert_settings(const struct store_settings *got, const struct store_settings *w
 	ck_assert_int_eq(got->idle_ms, want->idle_ms);
 	ck_assert_int_eq(got->upgrade_ms, want->upgrade_ms);
 	ck_assert_int_eq(got->max_body, want->max_body);
+	ck_assert_int_eq(got->rate_rpm, want->rate_rpm);
+	ck_assert_int_eq(got->rate_burst, want->rate_burst);
 	ck_assert_uint_eq(got->flags, want->flags);
 	ck_assert_uint_eq(got->challenge, want->challenge);
 }
 
 static const struct store_settings all_default = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-    STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL, STORE_CHAL_AUTO };
+    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL, STORE_CHAL_AUTO };
 
 START_TEST(route_set_get)
 {
-	const struct store_settings set = { 2000, 300000, 90000, 7200000, 10 << 20,
-	    SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_TLSALPN01 };
+	const struct store_settings set = { 2000, 300000, 90000, 7200000, 10 << 20, 600, 20,
+	    SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_HSTS | SNAP_ROUTE_RATE_NODELAY, 0, NULL, NULL,
+	    STORE_CHAL_TLSALPN01 };
 	struct store_settings half = set;
 	struct store_route r;
 
@@ -611,11 +616,16 @@ START_TEST(route_set_get)
 	store_route_free(&r);
 	ck_assert_int_eq(raw_int("SELECT upgrade_ms FROM routes"), 7200000);
 	ck_assert_int_eq(raw_int("SELECT flags FROM routes"), 3);
+	/* nodelay is a column of its own, as compress; rate 0 ("off") is a value. */
+	ck_assert_int_eq(raw_int("SELECT rate_nodelay FROM routes WHERE rate_rpm = 600 AND "
+	    "rate_burst = 20"), 1);
 
 	/* STORE_DEFAULT goes back to NULL; max_body 0 (no limit) is a value. */
 	half.response_ms = STORE_DEFAULT;
 	half.upgrade_ms = STORE_DEFAULT;
 	half.max_body = 0;
+	half.rate_rpm = 0;
+	half.rate_burst = STORE_DEFAULT;
 	half.flags = SNAP_ROUTE_HSTS;
 	ck_assert_int_eq(store_route_set(st, "app.example.com", &half), STORE_OK);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes WHERE response_ms IS NULL AND "
@@ -634,8 +644,8 @@ END_TEST
 
 START_TEST(route_set_refused)
 {
-	const struct store_settings good = { 1000, 2000, 3000, 4000, 5000, SNAP_ROUTE_HSTS, 0, NULL,
-	    NULL, STORE_CHAL_HTTP01 };
+	const struct store_settings good = { 1000, 2000, 3000, 4000, 5000, STORE_DEFAULT,
+	    STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_HTTP01 };
 	struct store_settings bad;
 	struct store_route r;
 	int i;
@@ -647,10 +657,9 @@ START_TEST(route_set_refused)
 	ck_assert_int_eq(store_route_set(st, "*.app.example.com", &good), STORE_ENOENT);
 
 	/* Each check of the schema, one value at a time; nothing changes. */
-	for (i = 0; i < 10; i++) {
+	for (i = 0; i < 13; i++) {
 		bad = good;
 		switch (i) {
-		case 9: bad.challenge = 3; break;
 		case 0: bad.connect_ms = 0; break;
 		case 1: bad.response_ms = -5; break;
 		case 2: bad.idle_ms = 0; break;
@@ -660,6 +669,10 @@ START_TEST(route_set_refused)
 		case 6: bad.flags = SNAP_ROUTE_FLAGS_ALL + 1; break;
 		case 7: bad.flags = UINT32_MAX; break;
 		case 8: bad.connect_ms = INT64_MIN; break;
+		case 9: bad.rate_rpm = SNAP_RATE_RPM_MAX + 1; break;
+		case 10: bad.rate_burst = SNAP_RATE_BURST_MAX + 1; break;
+		case 11: bad.rate_rpm = -5; break;
+		case 12: bad.challenge = 3; break;
 		}
 		ck_assert_msg(store_route_set(st, "app.example.com", &bad) == STORE_EINVAL,
 		    "bad value %d accepted", i);
@@ -674,8 +687,8 @@ END_TEST
 START_TEST(route_set_compress)
 {
 	const struct store_settings on = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_HSTS | SNAP_ROUTE_COMPRESS, 0, NULL, NULL,
-	    STORE_CHAL_AUTO };
+	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
+	    SNAP_ROUTE_HSTS | SNAP_ROUTE_COMPRESS, 0, NULL, NULL, STORE_CHAL_AUTO };
 	struct store_settings off = on;
 	struct store_route r;
 
@@ -717,7 +730,8 @@ walk_settings_route(void *arg, const struct store_route *r)
 START_TEST(route_set_foreach)
 {
 	const struct store_settings set = { 1234, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_AUTO };
+	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL,
+	    STORE_CHAL_AUTO };
 	struct walk_settings w = { 0, 0 };
 
 	open_store();
@@ -775,7 +789,7 @@ static const char schema_v1[] =
 START_TEST(migrate_from_v1_keeps_routes)
 {
 	const struct store_settings set = { 1500, STORE_DEFAULT, STORE_DEFAULT, 60000, 0,
-	    SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, NULL, NULL, STORE_CHAL_AUTO };
+	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, NULL, NULL, STORE_CHAL_AUTO };
 	struct store_route r;
 	uint64_t gen;
 
@@ -820,7 +834,8 @@ END_TEST
 START_TEST(backend_kinds_and_balance)
 {
 	const struct store_settings rr = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_HSTS, 0, NULL, NULL, 0 };
+	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
+	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_AUTO };
 	char longest[120];
 	struct store_route r;
 

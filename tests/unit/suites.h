@@ -44,6 +44,8 @@ Suite *suite_h2mem(void);
 Suite *suite_buf(void);
 Suite *suite_grpc(void);
 Suite *suite_compress(void);
+Suite *suite_clients(void);
+Suite *suite_ratelimit(void);
 Suite *suite_tlsclient(void);
 Suite *suite_beaddr(void);
 Suite *suite_cmdline(void);
