@@ -70,6 +70,7 @@ static const struct opt opts[] = {
 	{ "acme_backoff_max", OPT_DURATION, O(acme_backoff_max_ms), 1000, 604800000 },
 	{ "shared_memory_size", OPT_SIZE, O(shared_memory_size), SHM_SIZE_MIN, SHM_SIZE_MAX },
 	{ "listen_metrics", OPT_ADDRLIST, O(listen_metrics), 0, 0 },
+	{ "sandbox", OPT_BOOL, O(sandbox), 0, 0 },
 };
 #undef O
 
@@ -91,6 +92,7 @@ static const char usage[] =
     "      --acme on|off  --acme-directory URL|production|staging  --acme-email ADDR\n"
     "      --acme-ca-file FILE  --acme-user USER  --acme-renew-before PERCENT\n"
     "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
+    "      --sandbox on|off\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
 
@@ -119,6 +121,7 @@ conf_defaults(struct conf *c)
 	c->acme_renew_before = 33;		/* a third: 90-day and 6-day certificates alike */
 	c->acme_backoff_max_ms = 6 * 3600000;
 	c->shared_memory_size = SHM_SIZE_DEFAULT;
+	c->sandbox = 1;
 }
 
 /* Fills unset strings once everything was read, so "" can never mean "unset". */

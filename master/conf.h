@@ -56,6 +56,7 @@ struct conf {
 	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
 	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */
 	struct conf_list listen_metrics;	/* GET /metrics, served by the master (master/metrics.c) */
+	int sandbox;			/* seccomp filters in the children (share/sandbox.c); off to debug */
 	int verbose;
 	int test_only;
 	char renamed[160];		/* "old is now new" for the log, when an old name was used */			/* -t: check the configuration and exit */

@@ -149,6 +149,8 @@ master_reload(struct master *m)
 	m->cfg.access_log_sample = fresh.access_log_sample;
 	m->cfg.http2 = fresh.http2;
 	m->cfg.h2_max_streams = fresh.h2_max_streams;
+	/* A filter cannot be taken back: children started from now on follow it. */
+	m->cfg.sandbox = fresh.sandbox;
 	/* Takes effect at the next rotation. */
 	m->cfg.ticket_key_lifetime_ms = fresh.ticket_key_lifetime_ms;
 	/* Swapped, so conf_free(&fresh) frees the old ones. */

@@ -32,7 +32,7 @@ static const char *const settings[] = {
 	"idle_timeout", "upgrade_timeout", "max_connections", "body_timeout",
 	"backend_down_time", "max_body", "access_log_sample", "http2", "http2_max_streams", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
-	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics",
+	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics", "sandbox",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -147,6 +147,7 @@ assert_common_defaults(void)
 {
 	ck_assert_uint_eq(cfg.listen_http.n, 1);
 	ck_assert_str_eq(cfg.listen_http.v[0], "0.0.0.0:80");
+	ck_assert_int_eq(cfg.sandbox, 1);
 	ck_assert_uint_eq(cfg.ticket_key_lifetime_ms, 12 * 3600000);
 	ck_assert_str_eq(cfg.state_dir, "/var/lib/haloyd");
 	ck_assert_str_eq(cfg.runtime_dir, "/run/haloyd");

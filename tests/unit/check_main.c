@@ -50,6 +50,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_shm());
 	srunner_add_suite(sr, suite_stats());
 	srunner_add_suite(sr, suite_compress());
+	srunner_add_suite(sr, suite_sandbox());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -37,5 +37,6 @@ Suite *suite_buf(void);
 Suite *suite_grpc(void);
 Suite *suite_compress(void);
 Suite *suite_tlsclient(void);
+Suite *suite_sandbox(void);
 
 #endif
