@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -32,7 +33,29 @@ enum probe {
 	PROBE_FORK,		/* a new process: no role */
 	PROBE_CLONE3,		/* ENOSYS in the ACME child, so glibc uses clone */
 	PROBE_VIOLATE,		/* the test hook */
+	PROBE_CURL,		/* libcurl with its resolver thread: connection refused, exits 0 */
 };
+
+/*
+ * What the ACME child's libcurl does for a name: the threaded resolver (a
+ * thread: clone with CLONE_THREAD after clone3's ENOSYS), its wake-up
+ * socketpair, poll, a TCP connect. Port 1 on loopback refuses.
+ */
+static int
+probe_curl(void)
+{
+	CURL *c = curl_easy_init();
+	CURLcode rc;
+
+	if (c == NULL)
+		return 2;
+	curl_easy_setopt(c, CURLOPT_URL, "http://localhost:1/");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+	rc = curl_easy_perform(c);
+	curl_easy_cleanup(c);
+	return rc == CURLE_COULDNT_CONNECT ? 0 : 2;
+}
 
 static int
 probe_run(enum probe p)
@@ -69,6 +92,8 @@ probe_run(enum probe p)
 		return 3;
 	case PROBE_CLONE3:
 		return syscall(SYS_clone3, NULL, 0) == -1 && errno == ENOSYS ? 0 : 2;
+	case PROBE_CURL:
+		return probe_curl();
 	case PROBE_VIOLATE:
 #ifdef HALOYD_TESTING
 		sandbox_test_violate();
@@ -88,6 +113,9 @@ probe_status(enum sandbox_role role, enum probe p)
 	pid = fork();
 	ck_assert_int_ne(pid, -1);
 	if (pid == 0) {
+		/* As acme_setup does before the filter. */
+		if (p == PROBE_CURL && curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+			_exit(1);
 		if (sandbox_enter(role) == -1)
 			_exit(1);
 		_exit(probe_run(p));
@@ -148,6 +176,7 @@ START_TEST(test_acme_filter)
 	assert_allowed(SANDBOX_ACME, PROBE_INET_SOCKET);
 	assert_allowed(SANDBOX_ACME, PROBE_READ_OPEN);
 	assert_allowed(SANDBOX_ACME, PROBE_CLONE3);
+	assert_allowed(SANDBOX_ACME, PROBE_CURL);
 	assert_killed(SANDBOX_ACME, PROBE_PACKET_SOCKET);
 	assert_killed(SANDBOX_ACME, PROBE_EXEC_MMAP);
 	assert_killed(SANDBOX_ACME, PROBE_EXECVE);
