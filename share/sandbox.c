@@ -15,6 +15,7 @@
 #include <seccomp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -86,6 +87,8 @@ static const struct sandbox_rule acme_rules[] = {
 	ALLOW_EQ(socket, 0, AF_INET), ALLOW_EQ(socket, 0, AF_INET6),
 	ALLOW_EQ(socket, 0, AF_NETLINK),	/* getaddrinfo's AI_ADDRCONFIG */
 	ALLOW(poll), ALLOW(ppoll),
+	/* glibc's stub resolver: A and AAAA queries at once, then what is pending to read. */
+	ALLOW(sendmmsg), ALLOW(recvmmsg), ALLOW_EQ(ioctl, 1, FIONREAD),
 	ALLOW(openat), ALLOW(renameat), ALLOW(renameat2), ALLOW(unlinkat), ALLOW(fsync),
 	ALLOW(fdatasync), ALLOW(getdents64), ALLOW(fchmod), ALLOW(umask),
 	/* pthread_create: clone3 cannot be filtered by its flags, so glibc falls back to clone. */

@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -34,7 +37,36 @@ enum probe {
 	PROBE_CLONE3,		/* ENOSYS in the ACME child, so glibc uses clone */
 	PROBE_VIOLATE,		/* the test hook */
 	PROBE_CURL,		/* libcurl with its resolver thread: connection refused, exits 0 */
+	PROBE_DNS,		/* the stub resolver's calls on a loopback UDP pair, exits 0 */
 };
+
+/* What glibc's res_send does with its UDP socket, against a loopback peer. */
+static int
+probe_dns(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	char q1[] = "query-a", q2[] = "query-aaaa", buf[64];
+	struct iovec iov[2] = { { q1, sizeof(q1) }, { q2, sizeof(q2) } };
+	struct mmsghdr mm[2];
+	int srv, cli, pending = 0;
+
+	memset(mm, 0, sizeof(mm));
+	mm[0].msg_hdr.msg_iov = &iov[0];
+	mm[0].msg_hdr.msg_iovlen = 1;
+	mm[1].msg_hdr.msg_iov = &iov[1];
+	mm[1].msg_hdr.msg_iovlen = 1;
+	if ((srv = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(srv, (struct sockaddr *)&a, sizeof(a)) == -1 ||
+	    getsockname(srv, (struct sockaddr *)&a, &alen) == -1 ||
+	    (cli = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(cli, (struct sockaddr *)&a, sizeof(a)) == -1 ||
+	    sendmmsg(cli, mm, 2, MSG_NOSIGNAL) != 2 ||
+	    recvfrom(srv, buf, sizeof(buf), 0, NULL, NULL) != (ssize_t)sizeof(q1) ||
+	    ioctl(srv, FIONREAD, &pending) == -1)
+		return 2;
+	return pending == (int)sizeof(q2) ? 0 : 2;
+}
 
 /*
  * What the ACME child's libcurl does for a name: the threaded resolver (a
@@ -94,6 +126,8 @@ probe_run(enum probe p)
 		return syscall(SYS_clone3, NULL, 0) == -1 && errno == ENOSYS ? 0 : 2;
 	case PROBE_CURL:
 		return probe_curl();
+	case PROBE_DNS:
+		return probe_dns();
 	case PROBE_VIOLATE:
 #ifdef HALOYD_TESTING
 		sandbox_test_violate();
@@ -177,6 +211,7 @@ START_TEST(test_acme_filter)
 	assert_allowed(SANDBOX_ACME, PROBE_READ_OPEN);
 	assert_allowed(SANDBOX_ACME, PROBE_CLONE3);
 	assert_allowed(SANDBOX_ACME, PROBE_CURL);
+	assert_allowed(SANDBOX_ACME, PROBE_DNS);
 	assert_killed(SANDBOX_ACME, PROBE_PACKET_SOCKET);
 	assert_killed(SANDBOX_ACME, PROBE_EXEC_MMAP);
 	assert_killed(SANDBOX_ACME, PROBE_EXECVE);
