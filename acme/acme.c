@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "share/ipc.h"
 #include "share/log.h"
 #include "share/privdrop.h"
+#include "share/sandbox.h"
 #include "share/util.h"
 
 #define PARENT_FD 3
@@ -47,6 +49,26 @@ set_str(char **dst, const char *v)
 	return 0;
 }
 
+/*
+ * The first configuration (with the state folder's fd) is the last thing
+ * the child needs: from here on it runs orders from its loop. Resolving a
+ * name once first reads nsswitch.conf and the resolver's files, so the
+ * filter meets the common paths already warm.
+ */
+static void
+acme_sandbox(struct acme *a)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+
+	if (!a->sandbox || a->sandboxed)
+		return;
+	if (getaddrinfo("localhost", "443", &hints, &res) == 0)
+		freeaddrinfo(res);
+	if (sandbox_enter(SANDBOX_ACME) == -1)
+		fatalx("cannot enter the sandbox (haloyd.conf `sandbox off` runs without one)");
+	a->sandboxed = 1;
+}
+
 static int
 on_config(void *arg, struct ipc_msg *m)
 {
@@ -72,6 +94,7 @@ on_config(void *arg, struct ipc_msg *m)
 	a->cl.dirfd = m->fd;
 	m->fd = -1;
 	a->configured = 1;
+	acme_sandbox(a);
 	log_debug("directory %s", dir);
 	return 0;
 }
@@ -216,12 +239,15 @@ acme_main(const struct acme_args *args)
 	memset(&a, 0, sizeof(a));
 	a.parent = PARENT_FD;
 	a.cl.dirfd = -1;
+	a.sandbox = args->sandbox;
 	log_init("acme", -1, (enum log_target)args->log_target, args->verbose);
 	if (privdrop(args->user) == -1)
 		fatalx("cannot drop privileges");
 	/* The account key lives in this process: no core dumps, no ptrace by peers. */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	acme_setup(&a);
+	if (!a.sandbox)
+		log_warnx("running without a sandbox (sandbox off)");
 	log_debug("started");
 	if (ev_run(a.loop) == -1)
 		log_warn("event loop");

@@ -22,6 +22,7 @@ struct acme_args {
 	const char *user;	/* drop to this user when root */
 	int verbose;
 	int log_target;
+	int sandbox;		/* 0 with -N (haloyd.conf `sandbox off`) */
 };
 
 int acme_main(const struct acme_args *a);
@@ -195,6 +196,8 @@ struct acme {
 	struct acme_client cl;
 	struct acme_order *order;	/* at most one at a time */
 	int configured;
+	int sandbox;		/* install the filter at the first configuration (share/sandbox.h) */
+	int sandboxed;
 	int account_sent;	/* MSG_A_ACCOUNT went to the master */
 };
 

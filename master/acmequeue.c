@@ -232,7 +232,8 @@ schedule_pick(struct acme_peer *a, struct cand_list *l)
 	int has, rc;
 
 	for (i = 0; i < l->n; i++) {
-		if ((rc = store_order_get(a->m->store, l->v[i].route_id, &row)) == STORE_ERR)
+		rc = store_order_get(a->m->store, l->v[i].route_id, &row);
+		if (rc != STORE_OK && rc != STORE_ENOENT)
 			continue;
 		has = rc == STORE_OK;
 		if ((due = cand_due(a, &l->v[i], &row, has)) < 0)
@@ -531,6 +532,7 @@ acme_cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
 	struct store_route r;
 	struct store_order row;
 	const char *why;
+	int rc;
 
 	if (cur_str(c, raw, sizeof(raw)) == -1 || cur_end(c) == -1)
 		return -1;
@@ -548,7 +550,7 @@ acme_cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
 	}
 	if ((why = acme_name_refusal(name)) != NULL) {
 		control_reply_fail(cl, CTL_EINVAL, "%s: %s", name, why);
-	} else if (store_order_get(m->store, r.id, &row) == STORE_ERR) {
+	} else if ((rc = store_order_get(m->store, r.id, &row)) != STORE_OK && rc != STORE_ENOENT) {
 		control_reply_fail(cl, CTL_EFAIL, "cannot read the order queue (see the log)");
 	} else {
 		util_strlcpy(row.state, m->acme->run.route_id == r.id ? row.state : "queued",

@@ -96,6 +96,7 @@ import_commit(struct master *m, struct cclient *cl, const char *domain, const ch
 {
 	struct certs_info ci;
 	struct store_cert sc;
+	int rc;
 	char err[600], when[64], done[400];
 
 	if (certs_check(domain, chain, strlen(chain), key, strlen(key), force, time(NULL), &ci,
@@ -105,8 +106,10 @@ import_commit(struct master *m, struct cclient *cl, const char *domain, const ch
 		return;
 	}
 	import_row(&sc, domain, &ci);
-	if (store_cert_put(m->store, &sc, NULL) != STORE_OK) {
-		control_reply_fail(cl, CTL_EFAIL, "cannot store the certificate (see the log)");
+	if ((rc = store_cert_put(m->store, &sc, NULL)) != STORE_OK) {
+		control_reply_fail(cl, CTL_EFAIL, rc == STORE_EFULL ?
+		    "not saved: the store's disk is full" :
+		    "cannot store the certificate (see the log)");
 		goto out;
 	}
 	if (mkeyring_reload(m) == -1) {

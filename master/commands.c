@@ -92,6 +92,9 @@ finish_change(struct master *m, struct cclient *cl, int rc, const char *what, co
 	case STORE_EINVAL:
 		control_reply_fail(cl, CTL_EINVAL, "%s: not allowed", what);
 		return;
+	case STORE_EFULL:
+		control_reply_fail(cl, CTL_EFAIL, "%s: not saved: the store's disk is full", what);
+		return;
 	default:
 		control_reply_fail(cl, CTL_EFAIL, "%s: the store failed (see the log)", what);
 	}

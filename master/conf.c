@@ -80,6 +80,7 @@ static const struct opt opts[] = {
 	{ "rate_limit_dry_run", OPT_BOOL, O(rate_dry_run), 0, 0 },
 	/* A worker's count is 16 bits in the shared table (share/clients.h). */
 	{ "max_connections_per_ip", OPT_UINT, O(max_conns_per_ip), 0, 65534 },
+	{ "sandbox", OPT_BOOL, O(sandbox), 0, 0 },
 };
 #undef O
 
@@ -102,7 +103,7 @@ static const char usage[] =
     "      --acme-ca-file FILE  --acme-user USER  --acme-renew-before PERCENT\n"
     "      --acme-profile NAME  (--listen-http none: HTTPS only)\n"
     "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
-    "      --listen-tunnel ADDR\n"
+    "      --listen-tunnel ADDR  --sandbox on|off\n"
     "      --rate-limit R|off  --rate-burst N  --rate-nodelay on|off\n"
     "      --rate-limit-dry-run on|off  --max-connections-per-ip N\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g;\n"
@@ -134,6 +135,7 @@ conf_defaults(struct conf *c)
 	c->acme_renew_before = 33;		/* a third: 90-day and 6-day certificates alike */
 	c->acme_backoff_max_ms = 6 * 3600000;
 	c->shared_memory_size = SHM_SIZE_DEFAULT;
+	c->sandbox = 1;
 }
 
 /* Fills unset strings once everything was read, so "" can never mean "unset". */

@@ -65,6 +65,7 @@ struct conf {
 	int rate_nodelay;
 	int rate_dry_run;		/* log what the limits would refuse, refuse nothing */
 	uint64_t max_conns_per_ip;	/* concurrent connections per client address; 0 = no cap */
+	int sandbox;			/* seccomp filters in the children (share/sandbox.c); off to debug */
 	int verbose;
 	int test_only;
 	char renamed[160];		/* "old is now new" for the log, when an old name was used */			/* -t: check the configuration and exit */

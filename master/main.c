@@ -16,16 +16,20 @@
 #include "share/util.h"
 #include "worker/worker.h"
 
-/* Parses `-R worker|acme [-I n] -U user [-v]... [-L target]`, the child command line. */
+/*
+ * Parses `-R worker|acme [-I n] -U user [-v]... [-L target] [-N]`, the child
+ * command line; -N: no sandbox (haloyd.conf `sandbox off`).
+ */
 static int
 child_main(int argc, char **argv)
 {
-	struct worker_args wa = { .index = -1, .user = NULL, .verbose = 0, .log_target = 0 };
+	struct worker_args wa = { .index = -1, .user = NULL, .verbose = 0, .log_target = 0,
+	    .sandbox = 1 };
 	const char *role = NULL;
 	uint64_t n;
 	int c;
 
-	while ((c = getopt(argc, argv, "R:I:U:L:v")) != -1) {
+	while ((c = getopt(argc, argv, "R:I:U:L:vN")) != -1) {
 		switch (c) {
 		case 'R': role = optarg; break;
 		case 'I':
@@ -36,13 +40,14 @@ child_main(int argc, char **argv)
 		case 'U': wa.user = optarg; break;
 		case 'L': wa.log_target = log_target_parse(optarg); break;
 		case 'v': wa.verbose++; break;
+		case 'N': wa.sandbox = 0; break;
 		default: fatalx("bad child command line");
 		}
 	}
 	if (role != NULL && strcmp(role, "worker") == 0 && wa.index >= 0 && wa.log_target >= 0)
 		return worker_main(&wa);
 	if (role != NULL && strcmp(role, "acme") == 0 && wa.log_target >= 0) {
-		struct acme_args aa = { wa.user, wa.verbose, wa.log_target };
+		struct acme_args aa = { wa.user, wa.verbose, wa.log_target, wa.sandbox };
 		return acme_main(&aa);
 	}
 	fprintf(stderr, "haloyd: unknown child role\n");

@@ -154,6 +154,8 @@ master_reload(struct master *m)
 	m->cfg.rate_nodelay = fresh.rate_nodelay;
 	m->cfg.rate_dry_run = fresh.rate_dry_run;
 	m->cfg.max_conns_per_ip = fresh.max_conns_per_ip;
+	/* A filter cannot be taken back: children started from now on follow it. */
+	m->cfg.sandbox = fresh.sandbox;
 	/* Takes effect at the next rotation. */
 	m->cfg.ticket_key_lifetime_ms = fresh.ticket_key_lifetime_ms;
 	/* Swapped, so conf_free(&fresh) frees the old ones. */

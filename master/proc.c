@@ -91,7 +91,7 @@ proc_exec(struct proc *p, const char *user, int sock)
 {
 	struct master *m = p->m;
 	char idx[16], verbose[8] = "-v";
-	char *argv[12];
+	char *argv[14];
 	int argc = 0, i;
 	sigset_t none;
 
@@ -117,6 +117,8 @@ proc_exec(struct proc *p, const char *user, int sock)
 	verbose[1 + i] = '\0';
 	if (m->cfg.verbose > 0)
 		argv[argc++] = verbose;
+	if (!m->cfg.sandbox)
+		argv[argc++] = (char *)(uintptr_t)"-N";
 	argv[argc] = NULL;
 	fexecve(m->self_fd, argv, environ);
 	_exit(127);
@@ -261,7 +263,11 @@ proc_exited(struct proc *p, int status)
 	char label[64];
 
 	proc_label(p, label, sizeof(label));
-	if (WIFSIGNALED(status))
+	/* seccomp's SCMP_ACT_KILL_PROCESS: the kernel log (audit, type=SECCOMP) names the call. */
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		log_warnx("%s (pid %d) killed by the sandbox (SIGSYS): a system call its filter "
+		    "does not allow; the kernel log names it", label, (int)p->pid);
+	else if (WIFSIGNALED(status))
 		log_warnx("%s (pid %d) killed by signal %d", label, (int)p->pid, WTERMSIG(status));
 	else if (WEXITSTATUS(status) != 0 || !m->stopping)
 		log_warnx("%s (pid %d) exited with status %d", label, (int)p->pid,

@@ -55,6 +55,9 @@ store_fail(struct store *st, sqlite3_stmt *s)
 	case SQLITE_CONSTRAINT_UNIQUE:
 	case SQLITE_CONSTRAINT_PRIMARYKEY:
 		return STORE_EEXIST;
+	case SQLITE_FULL:
+		log_warnx("store: %s: %s", sqlite3_sql(s), sqlite3_errmsg(st->db));
+		return STORE_EFULL;
 	case SQLITE_CONSTRAINT_CHECK:
 	case SQLITE_CONSTRAINT_NOTNULL:
 		log_debug("store: %s: %s", sqlite3_sql(s), sqlite3_errmsg(st->db));
@@ -149,9 +152,10 @@ int
 store_tx_end(struct store *st, int rc)
 {
 	if (rc == STORE_OK) {
-		if (store_run(st, store_prep(st, STORE_F_TX, TX_COMMIT, "")) == STORE_OK)
+		if ((rc = store_run(st, store_prep(st, STORE_F_TX, TX_COMMIT, ""))) == STORE_OK)
 			return STORE_OK;
-		rc = STORE_ERR;
+		if (rc != STORE_EFULL)
+			rc = STORE_ERR;
 	}
 	/* A failed COMMIT may already have rolled back by itself. */
 	if (!sqlite3_get_autocommit(st->db))

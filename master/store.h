@@ -21,7 +21,8 @@ enum store_rc {
 	STORE_ERR = -1,		/* SQLite or I/O failure, logged */
 	STORE_ENOENT = -2,	/* no such route / alias / backend */
 	STORE_EEXIST = -3,	/* name already used by any route, or backend already on the route */
-	STORE_EINVAL = -4,	/* e.g. removing a route's canonical name as an alias */
+	STORE_EINVAL = -4,
+	STORE_EFULL = -5,	/* the disk under the store is full (logged): nothing was written */	/* e.g. removing a route's canonical name as an alias */
 };
 
 struct store;

@@ -20,6 +20,7 @@
 #include "share/cursor.h"
 #include "share/log.h"
 #include "share/privdrop.h"
+#include "share/sandbox.h"
 #include "share/shm.h"
 #include "share/snap.h"
 #include "share/util.h"
@@ -175,6 +176,21 @@ worker_has_https(const struct worker *w)
 	return 0;
 }
 
+/*
+ * The first snapshot comes after the shared region, the config and every
+ * listener: from here on the worker only runs its loop, so its filter goes
+ * in. A worker that cannot have the one it was asked for does not serve.
+ */
+static void
+worker_sandbox(struct worker *w)
+{
+	if (!w->sandbox || w->sandboxed)
+		return;
+	if (sandbox_enter(SANDBOX_WORKER) == -1)
+		fatalx("cannot enter the sandbox (haloyd.conf `sandbox off` runs without one)");
+	w->sandboxed = 1;
+}
+
 static int
 on_snap(void *arg, struct ipc_msg *m)
 {
@@ -202,6 +218,7 @@ on_snap(void *arg, struct ipc_msg *m)
 	if (s != NULL)
 		tlsclient_snapshot(w, s);
 	shm_set(&w->stats->generation, w->gen);
+	worker_sandbox(w);
 	log_debug("serving generation %u", w->gen);
 	if (ipc_send(w->parent, MSG_W_ACK, 0, w->gen, NULL, 0, -1) == -1)
 		log_warn("sending ACK");
@@ -303,10 +320,40 @@ worker_on_signal(struct ev_loop *l, struct ev_io *io, uint32_t events)
 
 	(void)l;
 	(void)events;
-	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si))
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			worker_stop(w, ORPHAN_DEADLINE_MS);
+#ifdef HALOYD_TESTING
+		if (si.ssi_signo == SIGUSR1)
+			sandbox_test_violate();
+#endif
+	}
 }
+
+#ifdef HALOYD_TESTING
+/*
+ * Test builds only: with HALOYD_TEST_SANDBOX_SIGUSR1 in the environment at
+ * start, SIGUSR1 makes the worker call what no sandbox allows
+ * (tests/integration/test_sandbox.py). Whoever can signal the worker can
+ * kill it anyway, and other builds do not have this code at all.
+ */
+static void
+worker_test_hooks(struct worker *w)
+{
+	sigset_t set;
+
+	if (getenv("HALOYD_TEST_SANDBOX_SIGUSR1") == NULL)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (signalfd(w->sigfd, &set, SFD_NONBLOCK | SFD_CLOEXEC) == -1)
+		fatal("signalfd");
+}
+#endif
 
 static void
 worker_on_tidy(struct ev_loop *l, struct ev_timer *t)
@@ -321,6 +368,9 @@ static void
 worker_setup(struct worker *w, const struct worker_args *a)
 {
 	w->sigfd = child_signalfd();
+#ifdef HALOYD_TESTING
+	worker_test_hooks(w);
+#endif
 	if ((w->loop = ev_loop_new()) == NULL || (w->rx = malloc(sizeof(*w->rx))) == NULL ||
 	    h1client_pools_init(w) == -1 || h2client_pools_init(w) == -1 ||
 	    tlsclient_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL ||
@@ -376,10 +426,13 @@ worker_main(const struct worker_args *a)
 	w.parent = PARENT_FD;
 	w.bufs.size = BUF_SIZE;
 	w.cfg.max_conns = 1;	/* nothing is accepted before the master's config */
+	w.sandbox = a->sandbox;
 	log_init("worker", a->index, (enum log_target)a->log_target, a->verbose);
 	if (privdrop(a->user) == -1)
 		fatalx("cannot drop privileges");
 	worker_setup(&w, a);
+	if (!w.sandbox)
+		log_warnx("running without a sandbox (sandbox off)");
 	log_debug("started");
 	if (ev_run(w.loop) == -1)
 		log_warn("event loop");

@@ -11,6 +11,7 @@ struct worker_args {
 	const char *user;	/* -U user: dropped to when started as root */
 	int verbose;
 	int log_target;		/* enum log_target */
+	int sandbox;		/* 0 with -N (haloyd.conf `sandbox off`) */
 };
 
 /* Runs the worker until the master goes away or asks it to stop; returns the exit code. */

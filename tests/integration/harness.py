@@ -227,8 +227,9 @@ def unit_capabilities_prefix():
 class Daemon:
     """haloyd in the foreground on 127.0.0.1:port with temporary folders."""
 
-    def __init__(self, workers=2, args=(), stop_timeout="10s"):
+    def __init__(self, workers=2, args=(), stop_timeout="10s", env=None):
         self.workers = workers
+        self.env = dict(env or {})  # added to the environment haloyd starts with
         self.extra_args = list(args)
         self.stop_timeout = stop_timeout
         self.base = tempfile.mkdtemp(prefix="haloyd-it-")
@@ -264,8 +265,10 @@ class Daemon:
 
     def start(self, timeout=START_TIMEOUT):
         self._log = open(self.log_path, "ab")
+        env = _scrubbed_env()
+        env.update(self.env)
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=_scrubbed_env(),
+                                     stderr=subprocess.STDOUT, env=env,
                                      cwd=self.base, start_new_session=True)
         try:
             return self.wait_ready(timeout)
@@ -471,6 +474,7 @@ class DaemonTestCase(unittest.TestCase):
 
     WORKERS = 2
     DAEMON_ARGS = ()
+    DAEMON_ENV = None
 
     @classmethod
     def setUpClass(cls):
@@ -479,7 +483,7 @@ class DaemonTestCase(unittest.TestCase):
 
     @classmethod
     def _start_daemon(cls):
-        cls.daemon = Daemon(cls.WORKERS, cls.DAEMON_ARGS)
+        cls.daemon = Daemon(cls.WORKERS, cls.DAEMON_ARGS, env=cls.DAEMON_ENV)
         try:
             cls.daemon.start()
         except BaseException:

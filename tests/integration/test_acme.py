@@ -286,6 +286,25 @@ class IssuanceTest(AcmeCase):
             self.assertIn(step, log)
         self.assertIn("HALOYD_DOMAIN=%s" % name, log)
 
+    def test_acme_child_runs_under_its_sandbox(self):
+        # After an order (HTTPS to the CA, the account key written), still filtered, alive.
+        name = unique_host("sandboxed")
+        self.add_route(name)
+        self.wait_cert(name, [name])
+        pid = self.acme_pid()
+        with open("/proc/%d/status" % pid) as f:
+            mode = [line.split()[1] for line in f if line.startswith("Seccomp:")][0]
+        self.assertEqual(mode, "2", "the ACME child (pid %d) runs in seccomp filter mode" % pid)
+        self.assertNotIn("killed by the sandbox", self.daemon.log_text())
+
+    def acme_pid(self):
+        with open("/proc/%d/task/%d/children" % (self.daemon.pid, self.daemon.pid)) as f:
+            for pid in map(int, f.read().split()):
+                with open("/proc/%d/cmdline" % pid, "rb") as c:
+                    if c.read().split(b"\0")[1:3] == [b"-R", b"acme"]:
+                        return pid
+        self.fail("no ACME child under the master")
+
     def test_https_serves_issued_certificate(self):
         name = unique_host("served")
         self.add_route(name)

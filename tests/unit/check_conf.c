@@ -33,7 +33,7 @@ static const char *const settings[] = {
 	"backend_down_time", "max_body", "access_log_sample", "http2", "http2_max_streams", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
 	"acme_profile",
-	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics",
+	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics", "sandbox",
 	"listen_tunnel",
 	"rate_limit", "rate_burst", "rate_nodelay", "rate_limit_dry_run", "max_connections_per_ip",
 };
@@ -150,6 +150,7 @@ assert_common_defaults(void)
 {
 	ck_assert_uint_eq(cfg.listen_http.n, 1);
 	ck_assert_str_eq(cfg.listen_http.v[0], "0.0.0.0:80");
+	ck_assert_int_eq(cfg.sandbox, 1);
 	ck_assert_uint_eq(cfg.ticket_key_lifetime_ms, 12 * 3600000);
 	ck_assert_str_eq(cfg.state_dir, "/var/lib/haloyd");
 	ck_assert_str_eq(cfg.runtime_dir, "/run/haloyd");

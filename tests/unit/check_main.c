@@ -63,6 +63,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_bytequeue());
 	srunner_add_suite(sr, suite_agenttls());
 	srunner_add_suite(sr, suite_h2h1());
+	srunner_add_suite(sr, suite_sandbox());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

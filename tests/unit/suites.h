@@ -50,5 +50,6 @@ Suite *suite_tlsclient(void);
 Suite *suite_beaddr(void);
 Suite *suite_cmdline(void);
 Suite *suite_dial(void);
+Suite *suite_sandbox(void);
 
 #endif
