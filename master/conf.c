@@ -70,6 +70,12 @@ static const struct opt opts[] = {
 	{ "acme_backoff_max", OPT_DURATION, O(acme_backoff_max_ms), 1000, 604800000 },
 	{ "shared_memory_size", OPT_SIZE, O(shared_memory_size), SHM_SIZE_MIN, SHM_SIZE_MAX },
 	{ "listen_metrics", OPT_ADDRLIST, O(listen_metrics), 0, 0 },
+	{ "listen_tunnel", OPT_STR, O(listen_tunnel), 0, 0 },
+	{ "tunnel_ca_file", OPT_STR, O(tunnel_ca_file), 0, 0 },
+	{ "tunnel_cert", OPT_STR, O(tunnel_cert), 0, 0 },
+	{ "tunnel_key", OPT_STR, O(tunnel_key), 0, 0 },
+	{ "tunnel_ping_interval", OPT_DURATION, O(tunnel_ping_interval_ms), 100, 3600000 },
+	{ "tunnel_ping_timeout", OPT_DURATION, O(tunnel_ping_timeout_ms), 100, 3600000 },
 };
 #undef O
 
@@ -91,6 +97,8 @@ static const char usage[] =
     "      --acme on|off  --acme-directory URL|production|staging  --acme-email ADDR\n"
     "      --acme-ca-file FILE  --acme-user USER  --acme-renew-before PERCENT\n"
     "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
+    "      --listen-tunnel ADDR  --tunnel-ca-file FILE  --tunnel-cert FILE  --tunnel-key FILE\n"
+    "      --tunnel-ping-interval D  --tunnel-ping-timeout D\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
 
@@ -119,6 +127,8 @@ conf_defaults(struct conf *c)
 	c->acme_renew_before = 33;		/* a third: 90-day and 6-day certificates alike */
 	c->acme_backoff_max_ms = 6 * 3600000;
 	c->shared_memory_size = SHM_SIZE_DEFAULT;
+	c->tunnel_ping_interval_ms = 20000;	/* issue 13: PING an idle tunnel every 20 s */
+	c->tunnel_ping_timeout_ms = 10000;	/* and drop it 10 s later without the ACK */
 }
 
 /* Fills unset strings once everything was read, so "" can never mean "unset". */
@@ -448,6 +458,31 @@ conf_argv_settings(struct conf *c, int argc, char **argv, char *err, size_t errl
 	return 0;
 }
 
+/* Settings that only make sense together (issue 13's tunnel listener). */
+static int
+conf_check_tunnel(const struct conf *c, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (c->listen_tunnel == NULL)
+		return 0;
+	if (addr_parse(c->listen_tunnel, &ss, &sl) == -1) {
+		snprintf(err, errlen, "listen_tunnel: invalid value '%s'", c->listen_tunnel);
+		return -1;
+	}
+	if (c->tunnel_ca_file == NULL) {
+		snprintf(err, errlen, "listen_tunnel needs tunnel_ca_file (the CA that signs the "
+		    "agents' client certificates)");
+		return -1;
+	}
+	if ((c->tunnel_cert == NULL) != (c->tunnel_key == NULL)) {
+		snprintf(err, errlen, "tunnel_cert and tunnel_key go together");
+		return -1;
+	}
+	return 0;
+}
+
 int
 conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 {
@@ -465,7 +500,7 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	return 0;
+	return conf_check_tunnel(cfg, err, errlen);
 }
 
 void
@@ -480,6 +515,10 @@ conf_free(struct conf *cfg)
 	free(cfg->acme_email);
 	free(cfg->acme_ca_file);
 	free(cfg->acme_user);
+	free(cfg->listen_tunnel);
+	free(cfg->tunnel_ca_file);
+	free(cfg->tunnel_cert);
+	free(cfg->tunnel_key);
 	free(cfg->config_file);
 	free(cfg->state_dir);
 	free(cfg->runtime_dir);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "master/acme.h"
+#include "master/tunnels.h"
 #include "master/control.h"
 #include "master/keyring.h"
 #include "master/master.h"
@@ -172,6 +173,10 @@ stop_fire(struct ev_loop *l, struct ev_timer *t)
 		log_warnx("workers still running after the stop deadline; killing them");
 		workers_kill_all(m);
 	}
+	if (tunnels_running(m)) {
+		log_warnx("the tunnel process is still running after the stop deadline; killing it");
+		tunnels_kill(m);
+	}
 }
 
 void
@@ -188,6 +193,7 @@ master_stop(struct master *m, int exit_code)
 	metrics_close(m);
 	acme_stop(m);
 	workers_stop_all(m, (uint32_t)m->cfg.stop_timeout_ms);
+	tunnels_stop(m, (uint32_t)m->cfg.stop_timeout_ms);
 	ev_timer_start(m->loop, &m->stop_timer, m->cfg.stop_timeout_ms + STOP_GRACE_MS);
 }
 
@@ -214,7 +220,7 @@ signal_read(struct ev_loop *l, struct ev_io *io, uint32_t events)
 			break;
 		}
 	}
-	if (m->stopping && workers_running(m) == 0)
+	if (m->stopping && workers_running(m) == 0 && !tunnels_running(m))
 		ev_break(m->loop);
 }
 
@@ -276,6 +282,8 @@ master_start(struct master *m)
 	workers_spawn_all(m);
 	if (acme_init(m) == -1)
 		fatalx("cannot start the ACME child");
+	if (tunnels_init(m) == -1)
+		fatalx("cannot start the tunnel process");
 }
 
 static void
@@ -285,6 +293,7 @@ master_cleanup(struct master *m)
 	metrics_close(m);
 	ev_run_once(m->loop, 0);	/* runs the deferred frees */
 	acme_free(m);
+	tunnels_free(m);
 	listeners_close(&m->lst);
 	listeners_close(&m->lst_https);
 	mkeyring_free(m);

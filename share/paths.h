@@ -6,6 +6,7 @@
 #define HALOYD_DEFAULT_STATE_DIR "/var/lib/haloyd"
 #define HALOYD_DEFAULT_RUNTIME_DIR "/run/haloyd"
 #define HALOYD_CONTROL_SOCKET "control.sock"	/* inside the runtime dir */
+#define TUNNEL_HOP_SOCK "tunnel.sock"
 #define HALOYD_STORE_FILE "haloyd.db"		/* inside the state dir */
 #define HALOYD_DEFAULT_USER "haloyd"
 #define HALOYD_DEFAULT_ACME_USER "haloyd-acme"

@@ -41,6 +41,7 @@ struct exchange {
 	const struct upstream_ops *up_ops;
 	struct ustream *up;
 	const struct snap_backend *be;
+	struct upstream_tunnel pin;	/* pinned: where every attempt goes */
 	struct ev_timer timer;
 
 	uint32_t start, tries;		/* round-robin start, backends tried */
@@ -67,6 +68,7 @@ struct exchange {
 	unsigned opened : 1;		/* a backend stream was opened once: the next is a retry */
 	unsigned end_wait : 1;		/* the backend is done; compressed bytes wait for the sink */
 	unsigned cz_resume : 1;		/* the sink has room: drain the stage (deferred) */
+	unsigned pinned : 1;		/* exchange_start_pinned: a tunnel's agents, no route */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
@@ -74,6 +76,9 @@ struct exchange {
 };
 
 static const struct upstream_events ex_events;
+
+/* A pinned exchange's route: zero timeouts (the global ones rule), no flags. */
+static const struct snap_route ex_no_route;
 
 static void
 ex_free(struct exchange *ex)
@@ -154,7 +159,9 @@ ex_log(struct exchange *ex, unsigned status, int local)
 	if (ex->logged)
 		return;
 	ex->logged = 1;
-	if (ex->be != NULL)
+	if (ex->pinned)
+		snprintf(be, sizeof(be), "tunnel:%.40s", ex->pin.name);
+	else if (ex->be != NULL)
 		accesslog_backend(ex->be, be, sizeof(be));
 	accesslog_write(ex->w, &(struct accesslog_entry){
 	    .req = ex->req.head, .host = ex->req.host, .backend = be, .request_id = ex->reqid,
@@ -175,6 +182,9 @@ ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status)
 	if (ex->up != NULL)
 		ex->up_ops->close(ex->up);
 	ex->up = NULL;
+	/* Pinned: a bad gateway is a reset on the hop; the worker answers the 502 itself. */
+	if (!ok && ex->pinned && status == 502)
+		status = 0;
 	if (ok)
 		ops->end(ex->arg, resp);
 	else
@@ -239,6 +249,26 @@ ex_replay(struct exchange *ex)
 	return 0;
 }
 
+/* A pinned exchange has one place to go: its tunnel's agents (the upstream picks one). */
+static int
+ex_open_pinned(struct exchange *ex, struct upstream_opts *o)
+{
+	o->snap = NULL;
+	o->route = NULL;
+	ex->be = &ex->pin.be;
+	if (ex->opened)
+		shm_add(&ex->w->stats->retries, 1);
+	ex->opened = 1;
+	ex->up = ex->up_ops->open(ex->w, ex->be, o, ex->req.head, &ex_events, ex);
+	if (ex->up == NULL) {
+		log_info("tunnel %s: %s", ex->pin.name, errno == ENOENT ? "no agent attached" :
+		    strerror(errno));
+		return -1;
+	}
+	ex_rearm(ex);
+	return ex_replay(ex);
+}
+
 /* Opens a stream to the next backend to try; 0, or -1 when none is left. */
 static int
 ex_open(struct exchange *ex, int fresh)
@@ -249,6 +279,8 @@ ex_open(struct exchange *ex, int fresh)
 
 	const struct snap_backend *be;
 
+	if (ex->pinned)
+		return ex_open_pinned(ex, &o);
 	/* ex->be stays the last one tried: the log names it when all failed. */
 	while ((be = balance_pick(ex->w, ex->req.snap, r, ex->start, &ex->tries)) != NULL) {
 		ex->be = be;
@@ -367,6 +399,25 @@ ex_on_sent(void *arg)
 	ex_pipe_check(ex);
 }
 
+/*
+ * Pinned: only a stream the agent provably never processed (STALE: refused,
+ * or above its GOAWAY) goes to another agent; no slot in time is a 503.
+ */
+static void
+ex_fail_pinned(struct exchange *ex, enum upstream_err err)
+{
+	if (err == UPSTREAM_CONNECT) {
+		ex_finish(ex, 0, NULL, 503);
+		return;
+	}
+	if (err != UPSTREAM_STALE || ex->replay_lost) {
+		ex_finish(ex, 0, NULL, 502);
+		return;
+	}
+	if (ex_open(ex, 1) == -1)
+		ex_finish(ex, 0, NULL, 503);
+}
+
 static void
 ex_on_fail(void *arg, enum upstream_err err, int code)
 {
@@ -374,6 +425,10 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 
 	ex->up_ops->close(ex->up);
 	ex->up = NULL;
+	if (ex->pinned) {
+		ex_fail_pinned(ex, err);
+		return;
+	}
 	switch (err) {
 	case UPSTREAM_CONNECT:
 		/* Nothing was sent: the next backend may take it, if the replay holds the body. */
@@ -458,13 +513,13 @@ ex_deadline(struct exchange *ex)
 	}
 }
 
-struct exchange *
-exchange_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
-    const struct sink_ops *sink, void *arg, unsigned *status)
+/* What both starts share: the exchange, not yet opened; NULL when out of memory. */
+static struct exchange *
+ex_new(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg)
 {
 	struct exchange *ex = calloc(1, sizeof(*ex));
 
-	*status = 500;
 	if (ex == NULL) {
 		snap_unref(r->snap);
 		return NULL;
@@ -479,6 +534,18 @@ exchange_start(struct worker *w, const struct exchange_req *r, const struct upst
 	ev_timer_init(&ex->timer, ex_on_timer, ex);
 	ex_deadline(ex);
 	util_hex64(ex->reqid, w->reqid_base + w->requests);
+	return ex;
+}
+
+struct exchange *
+exchange_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg, unsigned *status)
+{
+	struct exchange *ex = ex_new(w, r, ops, sink, arg);
+
+	*status = 500;
+	if (ex == NULL)
+		return NULL;
 	ex->start = balance_start(w, r->route);
 	if (forward_request(r->head, &(struct fwd_info){ r->client_ip, r->proto, ex->reqid,
 	    r->trusted }) == -1) {
@@ -493,6 +560,27 @@ fail:
 	ex_log(ex, *status, 1);	/* with the last backend tried */
 	ex_free(ex);
 	return NULL;
+}
+
+struct exchange *
+exchange_start_pinned(struct worker *w, const struct exchange_req *r,
+    const struct upstream_tunnel *to, const struct sink_ops *sink, void *arg, unsigned *status)
+{
+	struct exchange *ex = ex_new(w, r, &h2client_tunnel_ops, sink, arg);
+
+	*status = 500;
+	if (ex == NULL)
+		return NULL;
+	ex->pinned = 1;
+	ex->pin = *to;
+	ex->req.route = &ex_no_route;
+	*status = 503;
+	if (ex_open(ex, 0) == -1) {
+		ex_log(ex, *status, 1);
+		ex_free(ex);
+		return NULL;
+	}
+	return ex;
 }
 
 size_t

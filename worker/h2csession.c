@@ -81,6 +81,8 @@ h2c_read(struct h2conn *c)
 		log_debug("backend %u: HTTP/2 connection closed by the backend", c->pool->key);
 	else
 		log_info("backend %u: HTTP/2 connection: %s", c->pool->key, strerror(errno));
+	if (c->why == NULL)
+		c->why = n == 0 ? "closed by the agent" : "connection failed";
 	return -1;
 }
 
@@ -94,6 +96,8 @@ h2c_recv(struct h2conn *c)
 	n = nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf_head(&c->in), c->in.len);
 	if (n < 0) {
 		log_info("backend %u: HTTP/2: %s", c->pool->key, nghttp2_strerror((int)n));
+		if (c->why == NULL)
+			c->why = nghttp2_strerror((int)n);
 		if (!c->broken)
 			(void)nghttp2_session_terminate_session(c->ng, n == NGHTTP2_ERR_FLOODED ||
 			    n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? NGHTTP2_ENHANCE_YOUR_CALM :
@@ -102,6 +106,28 @@ h2c_recv(struct h2conn *c)
 		return;
 	}
 	buf_consume(&c->in, (size_t)n);
+}
+
+/*
+ * Reverse tunnels: the agent sent the client magic, so nghttp2's own (its
+ * first output, always) must not reach it. Checked, so a library that
+ * stopped emitting it is caught rather than cutting into a SETTINGS frame.
+ */
+static int
+h2c_drop_magic(struct h2conn *c)
+{
+	static const char magic[] = NGHTTP2_CLIENT_MAGIC;
+	size_t off = NGHTTP2_CLIENT_MAGIC_LEN - c->magic_left;
+	size_t n = c->pend_len < c->magic_left ? c->pend_len : c->magic_left;
+
+	if (memcmp(c->pend, magic + off, n) != 0) {
+		log_warnx("tunnel %s: nghttp2 did not start with the client magic", c->pool->name);
+		return -1;
+	}
+	c->pend += n;
+	c->pend_len -= n;
+	c->magic_left -= n;
+	return 0;
 }
 
 /* Copies what nghttp2 has to send into out, as far as it has room. */
@@ -122,6 +148,10 @@ h2c_send(struct h2conn *c)
 			if (got == 0)
 				return 0;
 			c->pend_len = (size_t)got;
+			if (c->magic_left > 0 && h2c_drop_magic(c) == -1)
+				return -1;
+			if (c->pend_len == 0)
+				continue;
 		}
 		if (buf_get(&c->w->bufs, &c->out) == -1 || (room = buf_room(&c->out)) == 0)
 			return 0;
@@ -180,6 +210,8 @@ h2csession_close(struct h2conn *c)
 		return;
 	c->dead = 1;
 	h2c_uncount(c);
+	if (c->pool->refused == c)
+		c->pool->refused = NULL;
 	for (pp = &c->pool->conns; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -188,7 +220,7 @@ h2csession_close(struct h2conn *c)
 	while (c->streams != NULL)
 		h2c_stream_orphan(c->streams);
 	/* Gone before its SETTINGS: the backend does not speak HTTP/2 here; nothing was sent. */
-	if (!c->ready && c->pool->qhead != NULL) {
+	if (!c->ready && c->pool->qhead != NULL && !c->reverse) {
 		if (c->tc != NULL && tls_conn_error(c->tc)[0] != '\0')
 			log_info("%s: TLS handshake failed: %s", tls_conn_peer(c->tc),
 			    tls_conn_error(c->tc));
@@ -204,6 +236,8 @@ h2csession_close(struct h2conn *c)
 	close(c->fd);
 	buf_put(&c->w->bufs, &c->in);
 	buf_put(&c->w->bufs, &c->out);
+	if (c->on_close != NULL)
+		c->on_close(c->owner, c->why != NULL ? c->why : "closed");
 	h2csession_kick(c);	/* the free */
 }
 
@@ -216,6 +250,8 @@ h2c_arm(struct h2conn *c)
 
 	if (!c->ready)
 		at = c->born + c->connect_ms;
+	else if (c->reverse)	/* an agent's tunnel stays without streams: PING only */
+		at = c->ping_out ? c->ping_at + t->tun_ping_timeout_ms : c->last_rx + t->tun_ping_ms;
 	else {
 		at = c->ping_out ? c->ping_at + c->connect_ms : c->last_rx + t->ping_ms;
 		if (c->nactive == 0 && c->idle_since + t->idle_ms < at)
@@ -316,12 +352,41 @@ h2c_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
 		h2c_run(c);
 }
 
+/* An agent's tunnel: attach deadline, PING after silence, dropped without its ACK. */
+static void
+h2c_reverse_timer(struct h2conn *c, uint64_t now)
+{
+	const struct h2client_pools *t = c->w->h2pools;
+
+	if (!c->ready) {
+		c->why = "no SETTINGS exchange in time";
+		h2csession_close(c);
+		return;
+	}
+	if (c->ping_out && now >= c->ping_at + t->tun_ping_timeout_ms) {
+		c->why = "no answer to PING";
+		h2csession_close(c);
+		return;
+	}
+	if (!c->ping_out && now >= c->last_rx + t->tun_ping_ms &&
+	    nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) == 0) {
+		c->ping_out = 1;
+		c->ping_at = now;
+		c->ping_sent_us = util_now_us();
+	}
+	h2c_run(c);
+}
+
 static void
 h2c_on_timer(struct ev_loop *l, struct ev_timer *t)
 {
 	struct h2conn *c = t->arg;
 	uint64_t now = ev_now(l);
 
+	if (c->reverse) {
+		h2c_reverse_timer(c, now);
+		return;
+	}
 	if (!c->ready) {
 		log_info("backend %u: HTTP/2 connect timed out", c->pool->key);
 		h2client_fail_queue(c->pool, ETIMEDOUT);
@@ -452,6 +517,23 @@ h2c_on_headers(struct h2conn *c, struct ustream *s, const nghttp2_frame *f)
 	return 0;
 }
 
+/* Reverse: ready once the agent's SETTINGS arrived and ours were acknowledged (the rhttp dialect). */
+static void
+h2c_reverse_settings(struct h2conn *c, const nghttp2_frame *f)
+{
+	if (f->hd.flags & NGHTTP2_FLAG_ACK)
+		c->settings_acked = 1;
+	else
+		c->settings_in = 1;
+	if (c->ready || !c->settings_acked || !c->settings_in)
+		return;
+	c->ready = 1;
+	c->idle_since = c->last_rx;
+	if (c->on_ready != NULL)
+		c->on_ready(c->owner);
+	h2csession_kick(c);	/* streams waiting for a tunnel of this name */
+}
+
 static int
 h2c_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
@@ -463,12 +545,24 @@ h2c_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	c->ping_out = 0;	/* anything heard proves the session alive */
 	switch (f->hd.type) {
 	case NGHTTP2_SETTINGS:
+		if (c->reverse) {
+			h2c_reverse_settings(c, f);
+			return 0;
+		}
 		if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && !c->ready) {
 			c->ready = 1;
 			c->idle_since = c->last_rx;
 		}
 		return 0;
+	case NGHTTP2_PING:
+		if ((f->hd.flags & NGHTTP2_FLAG_ACK) && c->ping_sent_us != 0) {
+			c->ping_rtt_us = (uint32_t)(util_now_us() - c->ping_sent_us);
+			c->ping_sent_us = 0;
+		}
+		return 0;
 	case NGHTTP2_GOAWAY:
+		if (c->reverse && c->why == NULL)
+			c->why = "GOAWAY from the agent";
 		log_info("backend %u: HTTP/2 GOAWAY (last stream %d, error %u)", c->pool->key,
 		    f->goaway.last_stream_id, f->goaway.error_code);
 		c->goaway = 1;
@@ -582,8 +676,11 @@ h2c_closed_early(struct ustream *s, uint32_t code)
 {
 	if (s->got_byte)
 		h2client_stream_error(s, UPSTREAM_BROKEN, 0);
-	else if (code == NGHTTP2_REFUSED_STREAM && !s->fresh)
+	else if (code == NGHTTP2_REFUSED_STREAM && !s->fresh) {
+		if (s->c != NULL)
+			s->c->pool->refused = s->c;	/* a tunnel's retry goes to another agent */
 		h2client_stream_error(s, UPSTREAM_STALE, 0);	/* RFC 9113 8.7: not processed */
+	}
 	else
 		h2client_stream_error(s, UPSTREAM_RESET, 0);
 }
@@ -714,4 +811,57 @@ h2client_session_new(struct worker *w, int fd, struct tls_conn *tc, uint32_t poo
 		return -1;
 	}
 	return h2csession_new(w, p, fd, tc, 0, w->cfg.connect_timeout_ms) == NULL ? -1 : 0;
+}
+
+struct h2conn *
+h2client_attach(struct worker *w, int fd, struct tls_conn *tc, const struct h2client_attach *a)
+{
+	struct h2cpool *p = h2client_pool_named(w, a->name);
+	struct h2conn *c;
+
+	if (p == NULL) {
+		tls_conn_free(tc);
+		close(fd);
+		return NULL;
+	}
+	if ((c = h2csession_new(w, p, fd, tc, 0, a->ready_ms)) == NULL)
+		return NULL;
+	c->reverse = 1;
+	c->magic_left = NGHTTP2_CLIENT_MAGIC_LEN;
+	c->owner = a->owner;
+	c->on_ready = a->on_ready;
+	c->on_close = a->on_close;
+	h2c_arm(c);
+	if (a->early_len > 0) {
+		if (buf_get(&w->bufs, &c->in) == -1 || a->early_len > buf_room(&c->in)) {
+			c->on_close = NULL;	/* the caller still owns its record */
+			h2csession_close(c);
+			return NULL;
+		}
+		buf_append(&c->in, a->early, a->early_len);
+	}
+	h2csession_kick(c);	/* its first turn feeds them to nghttp2 and sends our SETTINGS */
+	return c;
+}
+
+void
+h2client_session_info(const struct h2conn *c, struct h2client_info *out)
+{
+	out->in_flight = c->nactive;
+	out->served = c->nsubmitted;
+	out->ping_rtt_us = c->ping_rtt_us;
+	out->going_away = c->goaway;
+}
+
+void
+h2client_session_goaway(struct h2conn *c)
+{
+	if (c->dead || c->goaway)
+		return;
+	/* The agent opens no streams: last stream id 0; ours in flight go on. */
+	(void)nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+	c->goaway = 1;
+	c->why = "haloyd is stopping";
+	h2c_uncount(c);
+	h2csession_kick(c);
 }
