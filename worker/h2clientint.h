@@ -96,6 +96,7 @@ struct h2conn {
 	unsigned reverse : 1;		/* an agent's tunnel (h2client_attach) */
 	unsigned settings_in : 1;	/* reverse: the agent's SETTINGS arrived */
 	unsigned settings_acked : 1;	/* reverse: ours were acknowledged */
+	unsigned goaway_due : 1;	/* reverse: GOAWAY once no stream is left (a drain) */
 	uint8_t kick_pending;
 	size_t magic_left;		/* reverse: bytes of the client magic still to drop */
 	uint64_t ping_sent_us;		/* when the PING in flight went out */

@@ -299,6 +299,11 @@ h2c_run(struct h2conn *c)
 	if (!c->broken && !c->goaway && c->ready &&
 	    h2client_dispatch(c->pool, c->connect_ms) == -1)
 		h2client_fail_queue(c->pool, errno);
+	/* A drained tunnel hears its GOAWAY only now (see h2client_session_goaway). */
+	if (c->goaway_due && c->nactive == 0) {
+		c->goaway_due = 0;
+		(void)nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+	}
 	if (h2c_send(c) == -1 || h2c_flush(c) == -1) {
 		h2csession_close(c);
 		return;
@@ -858,8 +863,12 @@ h2client_session_goaway(struct h2conn *c)
 {
 	if (c->dead || c->goaway)
 		return;
-	/* The agent opens no streams: last stream id 0; ours in flight go on. */
-	(void)nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+	/*
+	 * No new streams from now on, and GOAWAY (last stream 0: the agent opens
+	 * none) once the ones in flight are done: python-h2, oktalz and Go end
+	 * the whole connection at any GOAWAY (reference/reverse-http.md 3.7).
+	 */
+	c->goaway_due = 1;
 	c->goaway = 1;
 	c->why = "haloyd is stopping";
 	h2c_uncount(c);

@@ -42,7 +42,7 @@ import h2.settings
 import hpack
 import hyperframe.frame
 
-from .harness import Daemon, free_port, wait_for
+from .harness import Daemon, free_port, program, wait_for
 
 MAGIC = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MIB = 1024 * 1024
@@ -302,6 +302,7 @@ class HopClient:
         self.conn.increment_flow_control_window(16 * MIB)
         self.sock.sendall(self.conn.data_to_send())
         self.resp = {}      # sid -> {"headers", "body", "done", "reset"}
+        self.goaway = None
         self.out = {}
 
     def request(self, tunnel="app1", path="/", method="GET", body=b"", authority="app.test",
@@ -334,7 +335,7 @@ class HopClient:
             if not buf:
                 del self.out[sid]
                 self.conn.end_stream(sid)
-        self.sock.sendall(self.conn.data_to_send())
+        self.send()
         r, _, _ = select.select([self.sock], [], [], timeout)
         if not r:
             return
@@ -351,17 +352,31 @@ class HopClient:
                 self.resp[ev.stream_id]["done"] = True
             elif isinstance(ev, h2.events.StreamReset):
                 self.resp[ev.stream_id]["reset"] = ev.error_code
-        self.sock.sendall(self.conn.data_to_send())
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                # python-h2 ends the connection at any GOAWAY; a worker's nghttp2
+                # finishes the streams below its last id, and so does this.
+                self.goaway = ev
+                self.conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        self.send()
 
-    def wait(self, sids, timeout=STEP):
+    def send(self):
+        try:
+            self.sock.sendall(self.conn.data_to_send())
+        except OSError:
+            pass  # closed after its last answer (a stop): what was read still counts
+
+    def wait(self, sids, timeout=STEP, detail=None):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(self.resp[s]["done"] or self.resp[s]["reset"] is not None for s in sids):
                 return [self.resp[s] for s in sids]
-            self.pump(0.05)
-        raise AssertionError("no answer on the hop within %d s: %r" % (timeout, {
+            try:
+                self.pump(0.05)
+            except AssertionError as e:
+                raise AssertionError("%s\n%s" % (e, detail() if detail else ""))
+        raise AssertionError("no answer on the hop within %d s: %r\n%s" % (timeout, {
             s: (self.resp[s]["headers"], len(self.resp[s]["body"]), self.resp[s]["reset"])
-            for s in sids}))
+            for s in sids}, detail() if detail else ""))
 
     def get(self, **kw):
         return self.wait([self.request(**kw)])[0]
@@ -588,6 +603,57 @@ class TestFailure(TunnelTestCase):
         self.attached(1)
         r = self.hop().get()
         self.assertEqual(r["headers"][":status"], "504")
+
+
+class TestProcess(unittest.TestCase):
+    """The process itself: configuration, status, the graceful stop (a daemon each)."""
+
+    def test_listen_tunnel_needs_a_ca(self):
+        p = subprocess.run([program("haloyd"), "-t", "-c", "/dev/null", "--listen-tunnel",
+                            "127.0.0.1:1"], capture_output=True, timeout=STEP)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"listen_tunnel needs tunnel_ca_file", p.stderr)
+
+    def test_status_lists_it_and_stop_drains(self):
+        pki = TunnelPki()
+        port = free_port()
+        d = Daemon(1, ["--listen-tunnel", "127.0.0.1:%d" % port,
+                       "--tunnel-ca-file", pki.path("ca.pem"),
+                       "--tunnel-cert", pki.path("server.pem"),
+                       "--tunnel-key", pki.path("server.key")])
+        d.start()
+        a = None
+        try:
+            st = wait_for(lambda: [c for c in d.status().get("children", [])
+                                   if c["role"] == "tunnel" and c["pid"] > 0] or None,
+                          STEP, "the tunnel process in haloyd-ctl status", d.log_tail)
+            self.assertEqual(len(d.status()["workers"]), 1)
+            self.assertNotEqual(st[0]["pid"], d.pid)
+            a = Agent(port, pki, answer=lambda agent, sid, h, b: {"delay": 1.5,
+                                                                   "body": b"z" * 50000})
+            a.start_agent()
+            wait_for(lambda: json.loads(d.ctl_ok("--json", "tunnel", "list")) or None, STEP,
+                     "the agent attached", d.log_tail)
+            hop = HopClient(os.path.join(d.run_dir, "tunnel.sock"))
+            sid = hop.request()
+            wait_for(lambda: a.active > 0 or None, STEP, "the request at the agent")
+            d.signal(15)
+            r = hop.wait([sid], detail=d.log_tail)[0]
+            self.assertEqual(r["headers"][":status"], "200")
+            self.assertEqual(bytes(r["body"]), b"z" * 50000)
+            self.assertTrue(r["done"])
+            self.assertIsNotNone(hop.goaway)  # the hop connection drains too
+            wait_for(lambda: a.terminated is not None or None, STEP, "GOAWAY at the agent")
+            self.assertEqual(a.terminated, h2.errors.ErrorCodes.NO_ERROR)
+            self.assertIsNone(a.error)
+            self.assertEqual(d.wait_exit(), 0)
+            d.check_log()
+            self.assertIn("detached: haloyd is stopping", d.log_text())
+            hop.close()
+        finally:
+            if a is not None:
+                a.close()
+            d.close(check=False)
 
 
 if __name__ == "__main__":
