@@ -65,8 +65,8 @@ hop_step(struct worker *w, const struct request_peer *peer, struct msg_head *h,
 	}
 	hop_strip(h);
 	r->ex = exchange_start_pinned(w, &(struct exchange_req){ .head = h, .host = r->host,
-	    .client_ip = peer->client_ip, .proto = "http", .start_us = start_us }, &to, sink, arg,
-	    &status);
+	    .client_ip = peer->client_ip, .proto = "http", .start_us = start_us }, &to, NULL, sink,
+	    arg, &status);
 	if (r->ex != NULL)
 		return 0;
 	return request_error(w, status, ERRPAGE_STATUS, h, 0, &r->ans);

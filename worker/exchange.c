@@ -564,9 +564,10 @@ fail:
 
 struct exchange *
 exchange_start_pinned(struct worker *w, const struct exchange_req *r,
-    const struct upstream_tunnel *to, const struct sink_ops *sink, void *arg, unsigned *status)
+    const struct upstream_tunnel *to, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg, unsigned *status)
 {
-	struct exchange *ex = ex_new(w, r, &h2client_tunnel_ops, sink, arg);
+	struct exchange *ex = ex_new(w, r, ops != NULL ? ops : &h2client_tunnel_ops, sink, arg);
 
 	*status = 500;
 	if (ex == NULL)

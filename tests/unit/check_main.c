@@ -50,6 +50,9 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_shm());
 	srunner_add_suite(sr, suite_stats());
 	srunner_add_suite(sr, suite_compress());
+	srunner_add_suite(sr, suite_tunname());
+	srunner_add_suite(sr, suite_tuntls());
+	srunner_add_suite(sr, suite_hop());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

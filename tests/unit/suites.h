@@ -37,5 +37,8 @@ Suite *suite_buf(void);
 Suite *suite_grpc(void);
 Suite *suite_compress(void);
 Suite *suite_tlsclient(void);
+Suite *suite_tunname(void);
+Suite *suite_tuntls(void);
+Suite *suite_hop(void);
 
 #endif
