@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "master/control.h"
+#include "master/keyring.h"
 #include "master/listeners.h"
 #include "master/master.h"
 #include "master/proc.h"
@@ -39,6 +40,7 @@ struct mtunnel {
 	int hop_fd;			/* RUNTIME_DIR/tunnel.sock, listening */
 	int files_fd;			/* sealed memfd: CA, chain, key PEM */
 	struct msg_tconfig tc;
+	uint32_t keyring_gen;		/* of the last keyring sent (no tunnel_cert: its certificates) */
 	uint32_t list_seq;		/* of the last MSG_T_LIST */
 	uint8_t *list;			/* its payload (IPC_MAX_PAYLOAD at most) */
 	size_t list_len;
@@ -147,6 +149,40 @@ tun_hop_bind(struct mtunnel *t, const struct master *m)
 
 /* --- the role */
 
+/* Without tunnel_cert the listener serves the keyring's certificate for the SNI. */
+static int
+tun_send_keyring(struct mtunnel *t)
+{
+	struct master *m = t->proc.m;
+	uint32_t gen;
+	int fd;
+
+	if (m->cfg.tunnel_cert != NULL || (fd = mkeyring_current(m, &gen)) == -1 ||
+	    t->keyring_gen == gen)
+		return 0;
+	if (ipc_send(t->proc.sock, MSG_W_KEYRING, 0, gen, NULL, 0, fd) == -1)
+		return -1;
+	t->keyring_gen = gen;
+	return 0;
+}
+
+void
+tunnels_send_keyring(struct master *m)
+{
+	struct mtunnel *t = m->tunnel;
+
+	if (t != NULL && t->proc.ready && tun_send_keyring(t) == -1)
+		proc_kill(&t->proc, "its socket is full or broken");
+}
+
+static void
+tun_on_spawn(struct proc *p)
+{
+	struct mtunnel *t = p->arg;
+
+	t->keyring_gen = 0;
+}
+
 static int
 tun_on_hello(struct proc *p)
 {
@@ -156,7 +192,7 @@ tun_on_hello(struct proc *p)
 	size_t len;
 
 	if (workers_config_msg(p->m, buf, sizeof(buf), &len) == -1 ||
-	    ipc_send(p->sock, MSG_W_CONFIG, 0, 0, buf, len, -1) == -1 ||
+	    ipc_send(p->sock, MSG_W_CONFIG, 0, 0, buf, len, -1) == -1 || tun_send_keyring(t) == -1 ||
 	    ipc_send(p->sock, MSG_T_CONFIG, 0, 0, &t->tc, sizeof(t->tc), t->files_fd) == -1 ||
 	    ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &tl, sizeof(tl), listeners_fd(&t->lst, 0, 0)) ==
 	    -1 || ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &hl, sizeof(hl), t->hop_fd) == -1)
@@ -212,6 +248,7 @@ static const struct proc_role tunnel_role = {
 	.stable_ms = STABLE_MS,
 	.handlers = tun_handlers,
 	.nhandlers = ARRAY_LEN(tun_handlers),
+	.on_spawn = tun_on_spawn,
 	.on_hello = tun_on_hello,
 	.ask_stop = tun_ask_stop,
 	.status_fields = tun_status_fields,

@@ -17,6 +17,8 @@ struct cur;
 
 /* With listen_tunnel: binds, reads the files and starts the process. -1 on a start-up error. */
 int tunnels_init(struct master *m);
+/* A new keyring: to the tunnel process too when it serves the keyring's certificates. */
+void tunnels_send_keyring(struct master *m);
 /* Graceful stop (in-flight tunnel streams get deadline_ms). */
 void tunnels_stop(struct master *m, uint32_t deadline_ms);
 /* 1 while the tunnel process runs. */

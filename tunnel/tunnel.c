@@ -45,7 +45,8 @@ tunnel_on_config(void *arg, struct ipc_msg *m)
 		return -1;
 	}
 	ctx = tuntls_ctx_new(&(struct tuntls_in){ p, tc.ca_len, (const char *)p + tc.ca_len,
-	    tc.cert_len, (const char *)p + tc.ca_len + tc.cert_len, tc.key_len }, err, sizeof(err));
+	    tc.cert_len, (const char *)p + tc.ca_len + tc.cert_len, tc.key_len, w->tls }, err,
+	    sizeof(err));
 	munmap((void *)(uintptr_t)p, len);
 	if (ctx == NULL) {
 		log_warnx("tunnel listener: %s", err);

@@ -15,8 +15,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "share/hostname.h"
 #include "share/util.h"
 #include "tunnel/tuntls.h"
+#include "worker/tls.h"
 
 /* ALPN: h2 (HAProxy, oktalz) first, then draft-bt's h2-reverse; anything else is refused. */
 static int
@@ -37,6 +39,21 @@ tuntls_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const un
 				return SSL_TLSEXT_ERR_OK;
 			}
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+/* No tunnel_cert: the keyring's certificate for the SNI (as the HTTPS listeners choose), else the default. */
+static int
+tuntls_keyring_cert(SSL *ssl, void *arg)
+{
+	const struct tls *t = arg;
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	char name[HOSTNAME_MAX + 1];
+	int n = -1;
+
+	if (sni != NULL)
+		n = hostname_from_header(sni, strnlen(sni, HOSTNAME_MAX + 8), name);
+	return tls_use_cert(t, tls_select(t, n > 0 ? name : NULL, n > 0 ? (size_t)n : 0),
+	    ssl) == 0 ? 1 : 0;
 }
 
 static void
@@ -136,6 +153,8 @@ tuntls_ctx_new(const struct tuntls_in *in, char *err, size_t errlen)
 		tuntls_err(err, errlen, "tunnel_cert/tunnel_key");
 		goto fail;
 	}
+	if (in->chain_len == 0)
+		SSL_CTX_set_cert_cb(ctx, tuntls_keyring_cert, (void *)(uintptr_t)in->keyring);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
 		tuntls_err(err, errlen, "purpose");

@@ -18,7 +18,12 @@
 struct ssl_ctx_st;
 struct ssl_st;
 
-/* PEM texts: ca (required), chain and key (both, or neither: no certificate yet). */
+/*
+ * PEM texts: ca (required), chain and key (both, or neither: then the
+ * certificate the keyring has for the agent's SNI, else its default one,
+ * from keyring: the process's worker/tls.c state).
+ */
+struct tls;
 struct tuntls_in {
 	const char *ca;
 	size_t ca_len;
@@ -26,6 +31,7 @@ struct tuntls_in {
 	size_t chain_len;
 	const char *key;
 	size_t key_len;
+	const struct tls *keyring;
 };
 
 /* The context, or NULL with a reason in err. */

@@ -95,10 +95,11 @@ class Agent(threading.Thread):
     """
 
     def __init__(self, port, pki, cert="app1", answer=None, max_streams=100,
-                 alpn=("h2",), ca="ca"):
+                 alpn=("h2",), ca="ca", verify=True):
         super().__init__(daemon=True)
         self.port, self.pki, self.cert, self.alpn = port, pki, cert, alpn
         self.ca_name = ca
+        self.verify = verify
         self.answer = answer
         self.max_streams = max_streams
         self.requests = []          # (sid, headers dict, body) as they completed
@@ -120,7 +121,11 @@ class Agent(threading.Thread):
 
     def connect(self):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.load_verify_locations(self.pki.path("ca.pem"))
+        if self.verify:
+            ctx.load_verify_locations(self.pki.path("ca.pem"))
+        else:  # haloyd's self-signed default certificate
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         if self.cert is not None:
             ctx.load_cert_chain(self.pki.path(self.cert + ".pem"),
                                 self.pki.path(self.cert + ".key"))
@@ -654,6 +659,30 @@ class TestProcess(unittest.TestCase):
             if a is not None:
                 a.close()
             d.close(check=False)
+
+    def test_without_tunnel_cert_the_keyring_serves(self):
+        pki = TunnelPki()
+        port = free_port()
+        d = Daemon(1, ["--listen-tunnel", "127.0.0.1:%d" % port,
+                       "--tunnel-ca-file", pki.path("ca.pem")])
+        d.start()
+        a = None
+        try:
+            a = Agent(port, pki, verify=False).start_agent()
+            der = a.sock.getpeercert(binary_form=True)
+            p = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"],
+                               input=der, capture_output=True, timeout=STEP)
+            self.assertIn(b"haloyd-default", p.stdout)
+            wait_for(lambda: json.loads(d.ctl_ok("--json", "tunnel", "list")) or None, STEP,
+                     "the agent attached", d.log_tail)
+            hop = HopClient(os.path.join(d.run_dir, "tunnel.sock"))
+            r = hop.get()
+            self.assertEqual(r["headers"][":status"], "200")
+            hop.close()
+        finally:
+            if a is not None:
+                a.close()
+            d.close()
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ setup(void)
 	srv_pem = pem_of(server.x, NULL, &srv_len);
 	srv_key_pem = pem_of(NULL, server.key, &srv_key_len);
 	ctx = tuntls_ctx_new(&(struct tuntls_in){ ca_pem, ca_len, srv_pem, srv_len, srv_key_pem,
-	    srv_key_len }, err, sizeof(err));
+	    srv_key_len, NULL }, err, sizeof(err));
 	ck_assert_msg(ctx != NULL, "%s", err);
 }
 
@@ -216,12 +216,13 @@ START_TEST(tuntls_bad_material)
 	char err[256];
 	SSL_CTX *c;
 
-	c = tuntls_ctx_new(&(struct tuntls_in){ "junk", 4, NULL, 0, NULL, 0 }, err, sizeof(err));
+	c = tuntls_ctx_new(&(struct tuntls_in){ "junk", 4, NULL, 0, NULL, 0, NULL }, err,
+	    sizeof(err));
 	ck_assert_ptr_null(c);
 	ck_assert_ptr_nonnull(strstr(err, "tunnel_ca_file"));
 	/* A key that is not the certificate's. */
-	c = tuntls_ctx_new(&(struct tuntls_in){ ca_pem, ca_len, srv_pem, srv_len, ca_pem, ca_len },
-	    err, sizeof(err));
+	c = tuntls_ctx_new(&(struct tuntls_in){ ca_pem, ca_len, srv_pem, srv_len, ca_pem, ca_len,
+	    NULL }, err, sizeof(err));
 	ck_assert_ptr_null(c);
 	ck_assert_ptr_nonnull(strstr(err, "tunnel_cert"));
 }
