@@ -92,6 +92,7 @@ static const char usage_text[] =
     "  status\n"
     "  reload\n"
     "  stats                (the figures of /metrics: metric, labels, value)\n"
+    "  tunnel list          (the reverse tunnels attached now)\n"
     "  help\n"
     "\n"
     "options (anywhere on the line):\n"

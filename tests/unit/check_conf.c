@@ -33,6 +33,8 @@ static const char *const settings[] = {
 	"backend_down_time", "max_body", "access_log_sample", "http2", "http2_max_streams", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
 	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics",
+	"listen_tunnel", "tunnel_ca_file", "tunnel_cert", "tunnel_key", "tunnel_ping_interval",
+	"tunnel_ping_timeout",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -1066,6 +1068,9 @@ START_TEST(shipped_file)
 	ck_assert_uint_eq(cfg.workers, 4);
 	ck_assert_uint_eq(cfg.listen_https.n, 1);
 	ck_assert_uint_eq(cfg.listen_metrics.n, 1);
+	ck_assert_str_eq(cfg.listen_tunnel, "0.0.0.0:8443");
+	ck_assert_uint_eq(cfg.tunnel_ping_interval_ms, 20000);
+	ck_assert_uint_eq(cfg.tunnel_ping_timeout_ms, 10000);
 	ck_assert_uint_eq(cfg.trusted_proxies.n, 1);
 	ck_assert_str_ne(cfg.acme_email, "");
 	ck_assert_str_ne(cfg.acme_ca_file, "");
