@@ -12,7 +12,7 @@
 #include "worker/upstream.h"
 
 void
-tunlist_encode(const struct tunnel_ctx *t, struct wbuf *w)
+tunlist_encode(const struct tunnel_ctx *t, struct wbuf *w, tunlist_info_fn *info_fn)
 {
 	const struct tunnel_rec *r;
 	struct h2client_info info;
@@ -23,7 +23,7 @@ tunlist_encode(const struct tunnel_ctx *t, struct wbuf *w)
 	for (r = t->recs; r != NULL && n < MSG_T_LIST_MAX; r = r->next) {
 		if (!r->ready || r->c == NULL)
 			continue;
-		h2client_session_info(r->c, &info);
+		info_fn(r->c, &info);
 		wb_str(w, r->name);
 		wb_str(w, r->peer);
 		wb_str(w, r->subject);
@@ -51,7 +51,7 @@ tunlist_send(const struct tunnel_ctx *t, int fd, uint32_t seq)
 	if (buf == NULL)
 		return -1;
 	wb_init(&w, buf, IPC_MAX_PAYLOAD);
-	tunlist_encode(t, &w);
+	tunlist_encode(t, &w, h2client_session_info);
 	rc = w.bad ? -1 : ipc_send(fd, MSG_T_LIST, seq, 0, buf, w.len, -1);
 	if (rc == -1)
 		log_warnx("tunnel list: cannot answer the master");

@@ -474,6 +474,9 @@ class TestAttach(TunnelTestCase):
         row = self.tunnels()[0]
         self.assertEqual(row["served"], 3)
         self.assertEqual(row["in_flight"], 0)
+        self.assertEqual(row["state"], "ready")
+        # Silent for tunnel_ping_interval (1 s here): a PING, and its round trip shown.
+        wait_for(lambda: self.tunnels()[0]["ping_rtt_us"] > 0 or None, STEP, "a PING round trip")
 
     def test_one_mib_both_ways(self):
         body = os.urandom(MIB)
@@ -603,6 +606,17 @@ class TestFailure(TunnelTestCase):
         self.assertIsNone(r["headers"])
         self.assertEqual(r["reset"], h2.errors.ErrorCodes.INTERNAL_ERROR)
 
+    def test_hop_stream_reset_cancels_the_agents_stream(self):
+        a = self.agent(answer=lambda agent, sid, h, b: {"delay": 5})
+        self.attached(1)
+        hop = self.hop()
+        sid = hop.request()
+        wait_for(lambda: a.active > 0 or None, STEP, "the request at the agent")
+        hop.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
+        hop.pump(0)
+        wait_for(lambda: a.resets or None, STEP, "RST_STREAM at the agent", self.daemon.log_tail)
+        self.assertEqual(a.resets[0], (1, h2.errors.ErrorCodes.CANCEL))
+
     def test_no_head_in_time_is_504(self):
         self.agent(answer=lambda agent, sid, h, b: {"delay": 6})
         self.attached(1)
@@ -659,6 +673,40 @@ class TestProcess(unittest.TestCase):
             if a is not None:
                 a.close()
             d.close(check=False)
+
+    def test_killed_tunnel_process_is_respawned(self):
+        pki = TunnelPki()
+        port = free_port()
+        d = Daemon(1, ["--listen-tunnel", "127.0.0.1:%d" % port,
+                       "--tunnel-ca-file", pki.path("ca.pem"),
+                       "--tunnel-cert", pki.path("server.pem"),
+                       "--tunnel-key", pki.path("server.key")])
+        d.start()
+        agents = []
+
+        def tunnel_pid():
+            kids = [c for c in d.status().get("children", []) if c["role"] == "tunnel"]
+            return kids[0]["pid"] if kids and kids[0]["pid"] > 0 else None
+        try:
+            pid = wait_for(tunnel_pid, STEP, "the tunnel process", d.log_tail)
+            agents.append(Agent(port, pki).start_agent())
+            wait_for(lambda: json.loads(d.ctl_ok("--json", "tunnel", "list")) or None, STEP,
+                     "the agent attached", d.log_tail)
+            os.kill(pid, 9)
+            wait_for(lambda: (tunnel_pid() or pid) != pid or None, STEP, "a new tunnel process",
+                     d.log_tail)
+            agents[0].closed.wait(STEP)
+            self.assertTrue(agents[0].closed.is_set())  # its tunnel went with the process
+            agents.append(Agent(port, pki).start_agent())  # an agent reconnects
+            wait_for(lambda: json.loads(d.ctl_ok("--json", "tunnel", "list")) or None, STEP,
+                     "the agent attached again", d.log_tail)
+            hop = HopClient(os.path.join(d.run_dir, "tunnel.sock"))
+            self.assertEqual(hop.get()["headers"][":status"], "200")
+            hop.close()
+        finally:
+            for a in agents:
+                a.close()
+            d.close()
 
     def test_without_tunnel_cert_the_keyring_serves(self):
         pki = TunnelPki()

@@ -40,5 +40,6 @@ Suite *suite_tlsclient(void);
 Suite *suite_tunname(void);
 Suite *suite_tuntls(void);
 Suite *suite_hop(void);
+Suite *suite_tunlist(void);
 
 #endif
