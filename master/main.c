@@ -14,7 +14,7 @@
 #include "master/master.h"
 #include "share/log.h"
 #include "share/util.h"
-#include "tunnel/tunnel.h"
+#include "tunnel/tunproc.h"
 #include "worker/worker.h"
 
 /* Parses `-R worker|acme|tunnel [-I n] -U user [-v]... [-L target]`, the child command line. */

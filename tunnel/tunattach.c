@@ -22,7 +22,7 @@
 
 #include "share/log.h"
 #include "share/util.h"
-#include "tunnel/tunnel.h"
+#include "tunnel/tunproc.h"
 #include "tunnel/tuntls.h"
 #include "worker/buf.h"
 #include "worker/context.h"

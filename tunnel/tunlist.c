@@ -8,7 +8,7 @@
 #include "share/log.h"
 #include "share/msg.h"
 #include "tunnel/tunlist.h"
-#include "tunnel/tunnel.h"
+#include "tunnel/tunproc.h"
 #include "worker/upstream.h"
 
 void

@@ -23,7 +23,7 @@ struct sockaddr;
 
 /*
  * Another process that runs on the worker's loop and context (the tunnel
- * process, tunnel/tunnel.c): its name and HELLO role, its own messages
+ * process, tunnel/tunproc.c): its name and HELLO role, its own messages
  * (looked up before the worker's), and hooks. Every hook may be NULL.
  */
 struct worker_role {

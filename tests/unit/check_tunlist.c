@@ -14,7 +14,7 @@
 #include "share/util.h"
 #include "tests/unit/suites.h"
 #include "tunnel/tunlist.h"
-#include "tunnel/tunnel.h"
+#include "tunnel/tunproc.h"
 #include "worker/upstream.h"
 
 static struct tunnel_ctx t;

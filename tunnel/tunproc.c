@@ -1,5 +1,5 @@
 /*
- * The tunnel process (see tunnel.h): a worker with a role of its own. Its
+ * The tunnel process (see tunproc.h): a worker with a role of its own. Its
  * messages (MSG_T_CONFIG: the listener's TLS material and PING times;
  * MSG_T_LIST_REQ), its step for the hop's requests, its stop (GOAWAY to
  * every agent, streams in flight finish).
@@ -19,7 +19,7 @@
 #include "share/util.h"
 #include "tunnel/hop.h"
 #include "tunnel/tunlist.h"
-#include "tunnel/tunnel.h"
+#include "tunnel/tunproc.h"
 #include "tunnel/tuntls.h"
 #include "worker/context.h"
 #include "worker/upstream.h"

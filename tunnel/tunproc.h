@@ -7,8 +7,8 @@
  * RUNTIME_DIR/tunnel.sock, as h2c requests carrying `haloyd-tunnel: NAME`
  * (hop.c). Its state is struct tunnel_ctx, w->role_ctx.
  */
-#ifndef HALOYD_TUNNEL_TUNNEL_H
-#define HALOYD_TUNNEL_TUNNEL_H
+#ifndef HALOYD_TUNNEL_TUNPROC_H
+#define HALOYD_TUNNEL_TUNPROC_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -49,7 +49,7 @@ struct tunnel_ctx {
 	uint32_t npending;
 };
 
-/* tunnel.c: the process. */
+/* tunproc.c: the process. */
 int tunnel_main(const struct worker_args *a);
 
 /* tunattach.c: agents dialling in. */
