@@ -119,12 +119,32 @@ out:
 	return rc;
 }
 
+/*
+ * The workers (the worker user, not in admin_group) must reach the socket
+ * inside RUNTIME_DIR (root:admin_group 0750): search permission for
+ * others, no listing. control.sock keeps its own mode and peer check.
+ */
+static void
+tun_runtime_search(const struct master *m)
+{
+	struct stat st;
+
+	if (geteuid() != 0 || stat(m->cfg.runtime_dir, &st) == -1 || (st.st_mode & S_ISVTX) ||
+	    (st.st_mode & S_IXOTH))
+		return;
+	if (chmod(m->cfg.runtime_dir, (st.st_mode & 07777) | S_IXOTH) == -1)
+		log_warn("runtime_dir %s: cannot let the workers reach %s", m->cfg.runtime_dir,
+		    TUNNEL_HOP_SOCK);
+}
+
 /* RUNTIME_DIR/tunnel.sock: the worker user's alone (0600), a stale one replaced. */
 static int
 tun_hop_bind(struct mtunnel *t, const struct master *m)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
+
+	tun_runtime_search(m);
 
 	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", m->cfg.runtime_dir,
 	    TUNNEL_HOP_SOCK) >= sizeof(sa.sun_path)) {

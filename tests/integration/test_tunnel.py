@@ -42,7 +42,7 @@ import h2.settings
 import hpack
 import hyperframe.frame
 
-from .harness import Daemon, free_port, program, wait_for
+from .harness import Daemon, as_user_prefix, free_port, program, wait_for
 
 MAGIC = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MIB = 1024 * 1024
@@ -486,6 +486,18 @@ class TestAttach(TunnelTestCase):
         self.assertEqual(r["headers"][":status"], "200")
         self.assertEqual(len(r["body"]), MIB)
         self.assertEqual(bytes(r["body"]), body)
+
+    def test_the_worker_user_reaches_the_hop(self):
+        """The hop is the worker user's (0600) and RUNTIME_DIR lets it through."""
+        st = os.stat(self.hop_path)
+        self.assertEqual(st.st_mode & 0o777, 0o600)
+        code = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect(%r); "
+                "print('connected')" % self.hop_path)
+        # Not root: the workers run as the test's own user, as this does.
+        prefix = as_user_prefix(self.daemon.user) if self.daemon.user else []
+        p = subprocess.run(prefix + ["/usr/bin/python3", "-c", code], capture_output=True,
+                           timeout=STEP)
+        self.assertEqual(p.stdout.strip(), b"connected", p.stderr)
 
     def test_no_agent_is_503_with_retry_after(self):
         r = self.hop().get(tunnel="nobody")
