@@ -105,6 +105,7 @@ struct h2conn {
 	void *owner;			/* reverse: h2client_attach's hooks */
 	void (*on_ready)(void *owner);
 	void (*on_close)(void *owner, const char *why);
+	char who[H2C_TUNNEL_NAME_MAX + 16];	/* "backend N" or "tunnel NAME", for its log lines */
 };
 
 struct ustream {

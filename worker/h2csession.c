@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -78,9 +79,9 @@ h2c_read(struct h2conn *c)
 	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR)))
 		return 0;
 	if (n == 0)
-		log_debug("backend %u: HTTP/2 connection closed by the backend", c->pool->key);
+		log_debug("%s: HTTP/2 connection closed by the peer", c->who);
 	else
-		log_info("backend %u: HTTP/2 connection: %s", c->pool->key, strerror(errno));
+		log_info("%s: HTTP/2 connection: %s", c->who, strerror(errno));
 	if (c->why == NULL)
 		c->why = n == 0 ? "closed by the agent" : "connection failed";
 	return -1;
@@ -95,7 +96,7 @@ h2c_recv(struct h2conn *c)
 		return;
 	n = nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf_head(&c->in), c->in.len);
 	if (n < 0) {
-		log_info("backend %u: HTTP/2: %s", c->pool->key, nghttp2_strerror((int)n));
+		log_info("%s: HTTP/2: %s", c->who, nghttp2_strerror((int)n));
 		if (c->why == NULL)
 			c->why = nghttp2_strerror((int)n);
 		if (!c->broken)
@@ -141,7 +142,7 @@ h2c_send(struct h2conn *c)
 			ssize_t got = nghttp2_session_mem_send(c->ng, &c->pend);
 
 			if (got < 0) {
-				log_info("backend %u: HTTP/2: %s", c->pool->key,
+				log_info("%s: HTTP/2: %s", c->who,
 				    nghttp2_strerror((int)got));
 				return -1;
 			}
@@ -171,7 +172,7 @@ h2c_alpn(struct h2conn *c)
 	c->alpn_checked = 1;
 	if (tls_conn_h2(c->tc))
 		return 0;
-	log_info("backend %u: TLS: the backend did not agree on h2 (ALPN)", c->pool->key);
+	log_info("%s: TLS: the backend did not agree on h2 (ALPN)", c->who);
 	return -1;
 }
 
@@ -225,8 +226,8 @@ h2csession_close(struct h2conn *c)
 			log_info("%s: TLS handshake failed: %s", tls_conn_peer(c->tc),
 			    tls_conn_error(c->tc));
 		else
-			log_info("backend %u: no HTTP/2 session: closed before the backend's "
-			    "SETTINGS", c->pool->key);
+			log_info("%s: no HTTP/2 session: closed before the backend's "
+			    "SETTINGS", c->who);
 		h2client_fail_queue(c->pool, EPROTO);
 	}
 	ev_io_stop(c->w->loop, &c->io);
@@ -337,7 +338,7 @@ h2c_connect_done(struct h2conn *c)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
 	if (err != 0) {
-		log_info("backend %u: connect: %s", c->pool->key, strerror(err));
+		log_info("%s: connect: %s", c->who, strerror(err));
 		h2client_fail_queue(c->pool, err);
 		h2csession_close(c);
 		return -1;
@@ -393,13 +394,13 @@ h2c_on_timer(struct ev_loop *l, struct ev_timer *t)
 		return;
 	}
 	if (!c->ready) {
-		log_info("backend %u: HTTP/2 connect timed out", c->pool->key);
+		log_info("%s: HTTP/2 connect timed out", c->who);
 		h2client_fail_queue(c->pool, ETIMEDOUT);
 		h2csession_close(c);
 		return;
 	}
 	if (c->ping_out && now >= c->ping_at + c->connect_ms) {
-		log_info("backend %u: no answer to HTTP/2 PING: closing", c->pool->key);
+		log_info("%s: no answer to HTTP/2 PING: closing", c->who);
 		h2csession_close(c);
 		return;
 	}
@@ -508,14 +509,14 @@ h2c_on_headers(struct h2conn *c, struct ustream *s, const nghttp2_frame *f)
 	}
 	if (s->resp.status / 100 == 1) {
 		if (++s->interim > H2C_INTERIM_MAX) {
-			log_info("backend %u: too many interim responses", c->pool->key);
+			log_info("%s: too many interim responses", c->who);
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		}
 		h2c_interim(s);
 		return 0;
 	}
 	if (h2c_final_head(s, end) == -1) {
-		log_info("backend %u: bad content-length in a response", c->pool->key);
+		log_info("%s: bad content-length in a response", c->who);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	s->resp_done = end;
@@ -568,7 +569,7 @@ h2c_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	case NGHTTP2_GOAWAY:
 		if (c->reverse && c->why == NULL)
 			c->why = "GOAWAY from the agent";
-		log_info("backend %u: HTTP/2 GOAWAY (last stream %d, error %u)", c->pool->key,
+		log_info("%s: HTTP/2 GOAWAY (last stream %d, error %u)", c->who,
 		    f->goaway.last_stream_id, f->goaway.error_code);
 		c->goaway = 1;
 		h2c_uncount(c);
@@ -616,7 +617,7 @@ h2c_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, 
 	h = &s->resp;
 	s->got_byte = 1;
 	if ((s->decoded += nlen + vlen + 32) > H2C_DECODED_MAX) {
-		log_info("backend %u: HTTP/2 header block decodes too large", c->pool->key);
+		log_info("%s: HTTP/2 header block decodes too large", c->who);
 		(void)nghttp2_session_terminate_session(ng, NGHTTP2_ENHANCE_YOUR_CALM);
 		c->broken = 1;
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -636,7 +637,7 @@ h2c_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, 
 	if (h->len + nlen + vlen > (s->head_ready ? MSG_TRAILER_MAX : MSG_HEAD_MAX) ||
 	    h->nf >= MSG_FIELDS_MAX ||
 	    msg_add_n(h, (const char *)name, nlen, (const char *)value, vlen, 0) == -1) {
-		log_info("backend %u: HTTP/2 response head too large", c->pool->key);
+		log_info("%s: HTTP/2 response head too large", c->who);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	return 0;
@@ -663,7 +664,7 @@ h2c_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
 	}
 	if (s->in_len + len > s->in_cap) {
 		if (s->in_len + len > H2C_IN_MAX || (p = realloc(s->in, s->in_len + len)) == NULL) {
-			log_info("backend %u: HTTP/2 stream %d overran its window", c->pool->key, id);
+			log_info("%s: HTTP/2 stream %d overran its window", c->who, id);
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		}
 		s->in = p;
@@ -703,7 +704,7 @@ h2c_on_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 	s->ng_closed = 1;
 	if (!s->dead && !s->resp_done) {
 		if (code != NGHTTP2_NO_ERROR && code != NGHTTP2_REFUSED_STREAM)
-			log_info("backend %u: HTTP/2 stream %d reset (error %u)", c->pool->key, id,
+			log_info("%s: HTTP/2 stream %d reset (error %u)", c->who, id,
 			    code);
 		h2c_closed_early(s, code);
 	}
@@ -791,6 +792,10 @@ h2csession_new(struct worker *w, struct h2cpool *p, int fd, struct tls_conn *tc,
 	}
 	c->w = w;
 	c->pool = p;
+	if (p->name[0] != '\0')
+		snprintf(c->who, sizeof(c->who), "tunnel %s", p->name);
+	else
+		snprintf(c->who, sizeof(c->who), "backend %u", p->key);
 	c->fd = fd;
 	c->tc = tc;
 	c->connecting = connecting != 0;
