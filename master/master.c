@@ -135,6 +135,8 @@ master_reload(struct master *m)
 	    strcmp(fresh.user, m->cfg.user) != 0)
 		log_warnx("reload: listen addresses, workers, directories and user change only "
 		    "at restart");
+	if (tunnels_conf_changed(&m->cfg, &fresh))
+		log_warnx("reload: listen_tunnel and the tunnel_* settings change only at restart");
 	m->cfg.access_log = fresh.access_log;
 	m->cfg.stop_timeout_ms = fresh.stop_timeout_ms;
 	m->cfg.header_timeout_ms = fresh.header_timeout_ms;
@@ -158,6 +160,7 @@ master_reload(struct master *m)
 	log_set_verbose(fresh.verbose > m->cfg.verbose ? fresh.verbose : m->cfg.verbose);
 	conf_free(&fresh);
 	workers_send_config(m);
+	tunnels_send_config(m);
 	log_info("configuration reloaded from %s", m->cfg.config_file);
 	notify_reloaded(m);
 	return 0;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "master/conf.h"
 #include "master/control.h"
 #include "master/keyring.h"
 #include "master/listeners.h"
@@ -218,6 +219,37 @@ tun_on_hello(struct proc *p)
 	    -1 || ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &hl, sizeof(hl), t->hop_fd) == -1)
 		return -1;
 	return 0;
+}
+
+void
+tunnels_send_config(struct master *m)
+{
+	struct mtunnel *t = m->tunnel;
+	uint8_t buf[MSG_WCONFIG_MAX_LEN];
+	size_t len;
+
+	if (t == NULL || !t->proc.ready)
+		return;
+	if (workers_config_msg(m, buf, sizeof(buf), &len) == -1 ||
+	    proc_send(&t->proc, MSG_W_CONFIG, 0, 0, buf, len, -1) == -1)
+		log_warnx("reload: the tunnel process keeps its settings");
+}
+
+static int
+tun_str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+int
+tunnels_conf_changed(const struct conf *a, const struct conf *b)
+{
+	return tun_str_differs(a->listen_tunnel, b->listen_tunnel) ||
+	    tun_str_differs(a->tunnel_ca_file, b->tunnel_ca_file) ||
+	    tun_str_differs(a->tunnel_cert, b->tunnel_cert) ||
+	    tun_str_differs(a->tunnel_key, b->tunnel_key) ||
+	    a->tunnel_ping_interval_ms != b->tunnel_ping_interval_ms ||
+	    a->tunnel_ping_timeout_ms != b->tunnel_ping_timeout_ms;
 }
 
 static int

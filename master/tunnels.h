@@ -12,11 +12,16 @@
 #include <stdint.h>
 
 struct master;
+struct conf;
 struct cclient;
 struct cur;
 
 /* With listen_tunnel: binds, reads the files and starts the process. -1 on a start-up error. */
 int tunnels_init(struct master *m);
+/* haloyd.conf was reloaded: the workers' knobs (timeouts...) to the tunnel process too. */
+void tunnels_send_config(struct master *m);
+/* 1 when b's tunnel settings differ from a's (they need a restart). */
+int tunnels_conf_changed(const struct conf *a, const struct conf *b);
 /* A new keyring: to the tunnel process too when it serves the keyring's certificates. */
 void tunnels_send_keyring(struct master *m);
 /* Graceful stop (in-flight tunnel streams get deadline_ms). */

@@ -720,6 +720,35 @@ class TestProcess(unittest.TestCase):
                 a.close()
             d.close()
 
+    def test_reload_gives_the_tunnel_process_new_timeouts(self):
+        pki = TunnelPki()
+        port = free_port()
+        d = Daemon(1, ["--listen-tunnel", "127.0.0.1:%d" % port,
+                       "--tunnel-ca-file", pki.path("ca.pem"),
+                       "--tunnel-cert", pki.path("server.pem"),
+                       "--tunnel-key", pki.path("server.key")])
+        with open(d.conf_path, "w") as f:
+            f.write("response_timeout 30s\n")
+        d.start()
+        a = None
+        try:
+            a = Agent(port, pki, answer=lambda agent, sid, h, b: {"delay": 4}).start_agent()
+            wait_for(lambda: json.loads(d.ctl_ok("--json", "tunnel", "list")) or None, STEP,
+                     "the agent attached", d.log_tail)
+            with open(d.conf_path, "w") as f:
+                f.write("response_timeout 1s\n")
+            d.ctl_ok("reload")
+            hop = HopClient(os.path.join(d.run_dir, "tunnel.sock"))
+            t0 = time.monotonic()
+            r = hop.get()
+            self.assertEqual(r["headers"][":status"], "504")
+            self.assertLess(time.monotonic() - t0, 3.5)
+            hop.close()
+        finally:
+            if a is not None:
+                a.close()
+            d.close()
+
     def test_without_tunnel_cert_the_keyring_serves(self):
         pki = TunnelPki()
         port = free_port()
