@@ -66,6 +66,7 @@ static const struct cmd_spec cmd_specs[] = {
 	{ "status", NULL, MSG_C_STATUS, OUTPUT_STATUS, { ARG_END, ARG_END }, 0 },
 	{ "reload", NULL, MSG_C_RELOAD, OUTPUT_NONE, { ARG_END, ARG_END }, 0 },
 	{ "stats", NULL, MSG_C_STATS, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
+	{ "tunnel", "list", MSG_C_TUNNEL_LIST, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
 };
 
 static const char usage_text[] =
@@ -92,6 +93,7 @@ static const char usage_text[] =
     "  status\n"
     "  reload\n"
     "  stats                (the figures of /metrics: metric, labels, value)\n"
+    "  tunnel list          (the reverse tunnels attached now)\n"
     "  help\n"
     "\n"
     "options (anywhere on the line):\n"

@@ -423,13 +423,38 @@ row_is_master(const struct output_row *row)
 	return role != NULL && role->kind == FIELD_STR && strcmp(role->str, "master") == 0;
 }
 
-/* {"master":{...},"workers":[...]}: the master row, then every other row. */
+static int
+row_is_worker(const struct output_row *row)
+{
+	const struct output_field *role = output_row_get(row, "role");
+
+	return role != NULL && role->kind == FIELD_STR && strcmp(role->str, "worker") == 0;
+}
+
+/* The rows other than master's that are workers (or, workers 0, are not). */
+static void
+json_children(FILE *f, const struct output_rows *rows, const struct output_row *master,
+    int workers)
+{
+	size_t j;
+	int first = 1;
+
+	for (j = 0; j < rows->n; j++) {
+		if (&rows->v[j] == master || row_is_worker(&rows->v[j]) != workers)
+			continue;
+		if (!first)
+			fputc(',', f);
+		first = 0;
+		json_object(f, &rows->v[j]);
+	}
+}
+
+/* {"master":{...},"workers":[...],"children":[...]}: the master row, workers, other children. */
 static void
 json_status(FILE *f, const struct output_rows *rows)
 {
 	const struct output_row *master = NULL;
 	size_t j;
-	int first = 1;
 
 	for (j = 0; j < rows->n && master == NULL; j++)
 		if (row_is_master(&rows->v[j]))
@@ -440,14 +465,10 @@ json_status(FILE *f, const struct output_rows *rows)
 	else
 		fputs("null", f);
 	fputs(",\"workers\":[", f);
-	for (j = 0; j < rows->n; j++) {
-		if (&rows->v[j] == master)
-			continue;
-		if (!first)
-			fputc(',', f);
-		first = 0;
-		json_object(f, &rows->v[j]);
-	}
+	json_children(f, rows, master, 1);
+	/* Other roles of the process table (the tunnel process) apart: "workers" counts workers. */
+	fputs("],\"children\":[", f);
+	json_children(f, rows, master, 0);
 	fputs("]}\n", f);
 }
 

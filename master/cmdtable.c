@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 
+#include "master/tunnels.h"
 #include "master/acme.h"
 #include "master/certcmds.h"
 #include "master/cmdtable.h"
@@ -51,6 +52,7 @@ static const struct cmd cmds[] = {
 	{ MSG_C_CERT_STATUS, "cert status", S(0), S(MSG_STR_MAX), 0, acme_cmd_status },
 	{ MSG_C_CERT_RENEW, "cert renew", S(0), S(MSG_STR_MAX), 0, acme_cmd_renew },
 	{ MSG_C_STATS, "stats", 0, 0, 0, stats_cmd },
+	{ MSG_C_TUNNEL_LIST, "tunnel list", 0, 0, 0, tunnels_cmd_list },
 };
 #undef S
 

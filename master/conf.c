@@ -81,6 +81,11 @@ static const struct opt opts[] = {
 	/* A worker's count is 16 bits in the shared table (share/clients.h). */
 	{ "max_connections_per_ip", OPT_UINT, O(max_conns_per_ip), 0, 65534 },
 	{ "sandbox", OPT_BOOL, O(sandbox), 0, 0 },
+	{ "tunnel_ca_file", OPT_STR, O(tunnel_ca_file), 0, 0 },
+	{ "tunnel_cert", OPT_STR, O(tunnel_cert), 0, 0 },
+	{ "tunnel_key", OPT_STR, O(tunnel_key), 0, 0 },
+	{ "tunnel_ping_interval", OPT_DURATION, O(tunnel_ping_interval_ms), 100, 3600000 },
+	{ "tunnel_ping_timeout", OPT_DURATION, O(tunnel_ping_timeout_ms), 100, 3600000 },
 };
 #undef O
 
@@ -103,7 +108,8 @@ static const char usage[] =
     "      --acme-ca-file FILE  --acme-user USER  --acme-renew-before PERCENT\n"
     "      --acme-profile NAME  (--listen-http none: HTTPS only)\n"
     "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
-    "      --listen-tunnel ADDR  --sandbox on|off\n"
+    "      --listen-tunnel ADDR  --tunnel-ca-file FILE  --tunnel-cert FILE  --tunnel-key FILE\n"
+    "      --tunnel-ping-interval D  --tunnel-ping-timeout D  --sandbox on|off\n"
     "      --rate-limit R|off  --rate-burst N  --rate-nodelay on|off\n"
     "      --rate-limit-dry-run on|off  --max-connections-per-ip N\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g;\n"
@@ -136,6 +142,8 @@ conf_defaults(struct conf *c)
 	c->acme_backoff_max_ms = 6 * 3600000;
 	c->shared_memory_size = SHM_SIZE_DEFAULT;
 	c->sandbox = 1;
+	c->tunnel_ping_interval_ms = 20000;	/* issue 13: PING an idle tunnel every 20 s */
+	c->tunnel_ping_timeout_ms = 10000;	/* and drop it 10 s later without the ACK */
 }
 
 /* Fills unset strings once everything was read, so "" can never mean "unset". */
@@ -479,6 +487,31 @@ conf_argv_settings(struct conf *c, int argc, char **argv, char *err, size_t errl
 	return 0;
 }
 
+/* Settings that only make sense together (issue 13's tunnel listener). */
+static int
+conf_check_tunnel(const struct conf *c, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (c->listen_tunnel == NULL)
+		return 0;
+	if (addr_parse(c->listen_tunnel, &ss, &sl) == -1) {
+		snprintf(err, errlen, "listen_tunnel: invalid value '%s'", c->listen_tunnel);
+		return -1;
+	}
+	if (c->tunnel_ca_file == NULL) {
+		snprintf(err, errlen, "listen_tunnel needs tunnel_ca_file (the CA that signs the "
+		    "agents' client certificates)");
+		return -1;
+	}
+	if ((c->tunnel_cert == NULL) != (c->tunnel_key == NULL)) {
+		snprintf(err, errlen, "tunnel_cert and tunnel_key go together");
+		return -1;
+	}
+	return 0;
+}
+
 int
 conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 {
@@ -500,7 +533,7 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "listen_http none needs a listen_https address");
 		return -1;
 	}
-	return 0;
+	return conf_check_tunnel(cfg, err, errlen);
 }
 
 void
@@ -511,12 +544,15 @@ conf_free(struct conf *cfg)
 	list_clear(&cfg->listen_metrics);
 	list_clear(&cfg->trusted_proxies);
 	free(cfg->error_pages);
-	free(cfg->listen_tunnel);
 	free(cfg->acme_directory);
 	free(cfg->acme_email);
 	free(cfg->acme_ca_file);
 	free(cfg->acme_profile);
 	free(cfg->acme_user);
+	free(cfg->listen_tunnel);
+	free(cfg->tunnel_ca_file);
+	free(cfg->tunnel_cert);
+	free(cfg->tunnel_key);
 	free(cfg->config_file);
 	free(cfg->state_dir);
 	free(cfg->runtime_dir);

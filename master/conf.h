@@ -58,8 +58,12 @@ struct conf {
 	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
 	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */
 	struct conf_list listen_metrics;	/* GET /metrics, served by the master (master/metrics.c) */
-	char *listen_tunnel;		/* reverse tunnels' TLS listener, or NULL; set: workers reach
-					 * tunnel backends over RUNTIME_DIR/TUNNEL_HOP_SOCK */
+	char *listen_tunnel;		/* reverse tunnels' TLS listener (NULL: none, no tunnel process) */
+	char *tunnel_ca_file;		/* CA bundle the agents' client certificates chain to */
+	char *tunnel_cert;		/* the tunnel listener's certificate chain (NULL: the keyring's) */
+	char *tunnel_key;
+	uint64_t tunnel_ping_interval_ms;	/* PING a tunnel silent this long */
+	uint64_t tunnel_ping_timeout_ms;	/* no ACK this long after: the tunnel is dropped */
 	uint64_t rate_rpm;		/* default rate limit per client and route; 0 = none */
 	uint64_t rate_burst;
 	int rate_nodelay;

@@ -20,6 +20,7 @@
 
 #include "master/cmdtable.h"
 #include "master/control.h"
+#include "master/tunnels.h"
 #include "master/master.h"
 #include "master/publish.h"
 #include "master/workers.h"
@@ -305,7 +306,7 @@ status_complete(const struct master *m, uint32_t seq)
 	for (i = 0; i < m->nworkers; i++)
 		if (m->workers[i].proc.ready && m->workers[i].status_seq < seq)
 			return 0;
-	return 1;
+	return tunnels_list_complete(m, seq);
 }
 
 /* Walks the waiting clients; a reply may close a client, so fetch next first. */

@@ -597,6 +597,17 @@ mkeyring_send(struct master *m, struct mworker *w)
 	return 0;
 }
 
+int
+mkeyring_current(const struct master *m, uint32_t *gen)
+{
+	const struct mkeyring *kr = m->keyring;
+
+	if (kr == NULL || kr->fd < 0)
+		return -1;
+	*gen = kr->gen;
+	return kr->fd;
+}
+
 /* --- which certificate covers a host */
 
 /* a is a better choice than b: valid now, then the later expiry, then the newer. */

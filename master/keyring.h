@@ -80,6 +80,8 @@ int mkeyring_prepare(struct master *m, uint64_t gen);
  * it yet (a fresh or respawned worker, or a new keyring). 0 or -1.
  */
 int mkeyring_send(struct master *m, struct mworker *w);
+/* The current keyring image and its generation; -1 before the first. */
+int mkeyring_current(const struct master *m, uint32_t *gen);
 
 /*
  * The store id of the certificate to serve for host (normalised, may be a

@@ -14,10 +14,11 @@
 #include "master/master.h"
 #include "share/log.h"
 #include "share/util.h"
+#include "tunnel/tunproc.h"
 #include "worker/worker.h"
 
 /*
- * Parses `-R worker|acme [-I n] -U user [-v]... [-L target] [-N]`, the child
+ * Parses `-R worker|acme|tunnel [-I n] -U user [-v]... [-L target] [-N]`, the child
  * command line; -N: no sandbox (haloyd.conf `sandbox off`).
  */
 static int
@@ -46,6 +47,8 @@ child_main(int argc, char **argv)
 	}
 	if (role != NULL && strcmp(role, "worker") == 0 && wa.index >= 0 && wa.log_target >= 0)
 		return worker_main(&wa);
+	if (role != NULL && strcmp(role, "tunnel") == 0 && wa.log_target >= 0)
+		return tunnel_main(&wa);
 	if (role != NULL && strcmp(role, "acme") == 0 && wa.log_target >= 0) {
 		struct acme_args aa = { wa.user, wa.verbose, wa.log_target, wa.sandbox };
 		return acme_main(&aa);

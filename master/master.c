@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "master/acme.h"
+#include "master/tunnels.h"
 #include "master/control.h"
 #include "master/keyring.h"
 #include "master/master.h"
@@ -134,6 +135,8 @@ master_reload(struct master *m)
 	    strcmp(fresh.user, m->cfg.user) != 0)
 		log_warnx("reload: listen addresses, workers, directories and user change only "
 		    "at restart");
+	if (tunnels_conf_changed(&m->cfg, &fresh))
+		log_warnx("reload: listen_tunnel and the tunnel_* settings change only at restart");
 	m->cfg.access_log = fresh.access_log;
 	m->cfg.stop_timeout_ms = fresh.stop_timeout_ms;
 	m->cfg.header_timeout_ms = fresh.header_timeout_ms;
@@ -164,6 +167,7 @@ master_reload(struct master *m)
 	log_set_verbose(fresh.verbose > m->cfg.verbose ? fresh.verbose : m->cfg.verbose);
 	conf_free(&fresh);
 	workers_send_config(m);
+	tunnels_send_config(m);
 	log_info("configuration reloaded from %s", m->cfg.config_file);
 	notify_reloaded(m);
 	return 0;
@@ -178,6 +182,10 @@ stop_fire(struct ev_loop *l, struct ev_timer *t)
 	if (workers_running(m) > 0) {
 		log_warnx("workers still running after the stop deadline; killing them");
 		workers_kill_all(m);
+	}
+	if (tunnels_running(m)) {
+		log_warnx("the tunnel process is still running after the stop deadline; killing it");
+		tunnels_kill(m);
 	}
 }
 
@@ -195,6 +203,7 @@ master_stop(struct master *m, int exit_code)
 	metrics_close(m);
 	acme_stop(m);
 	workers_stop_all(m, (uint32_t)m->cfg.stop_timeout_ms);
+	tunnels_stop(m, (uint32_t)m->cfg.stop_timeout_ms);
 	ev_timer_start(m->loop, &m->stop_timer, m->cfg.stop_timeout_ms + STOP_GRACE_MS);
 }
 
@@ -221,7 +230,7 @@ signal_read(struct ev_loop *l, struct ev_io *io, uint32_t events)
 			break;
 		}
 	}
-	if (m->stopping && workers_running(m) == 0)
+	if (m->stopping && workers_running(m) == 0 && !tunnels_running(m))
 		ev_break(m->loop);
 }
 
@@ -283,6 +292,8 @@ master_start(struct master *m)
 	workers_spawn_all(m);
 	if (acme_init(m) == -1)
 		fatalx("cannot start the ACME child");
+	if (tunnels_init(m) == -1)
+		fatalx("cannot start the tunnel process");
 }
 
 static void
@@ -292,6 +303,7 @@ master_cleanup(struct master *m)
 	metrics_close(m);
 	ev_run_once(m->loop, 0);	/* runs the deferred frees */
 	acme_free(m);
+	tunnels_free(m);
 	listeners_close(&m->lst);
 	listeners_close(&m->lst_https);
 	mkeyring_free(m);

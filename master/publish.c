@@ -19,6 +19,7 @@
 #include "master/master.h"
 #include "master/notify.h"
 #include "master/publish.h"
+#include "master/tunnels.h"
 #include "master/snapbuild.h"
 #include "master/store.h"
 #include "master/workers.h"
@@ -260,6 +261,7 @@ publish_build(struct master *m)
 	log_info("generation %u built: %u routes, %u hosts, %u backends", m->gen, b.nroutes,
 	    b.nhosts, b.nbackends);
 	workers_send_snapshot(m);
+	tunnels_send_keyring(m);
 	rc = 0;
 out:
 	build_free(&b);

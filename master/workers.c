@@ -46,11 +46,10 @@ worker_send_snapshot(struct mworker *w)
 	return 0;
 }
 
-static int
-worker_send_config(struct mworker *wk)
+int
+workers_config_msg(const struct master *m, uint8_t *buf, size_t size, size_t *len)
 {
-	const struct conf *cf = &wk->proc.m->cfg;
-	uint8_t buf[MSG_WCONFIG_MAX_LEN];
+	const struct conf *cf = &m->cfg;
 	struct addr_cidr cidr;
 	struct wbuf b;
 	size_t i;
@@ -87,7 +86,7 @@ worker_send_config(struct mworker *wk)
 		    cf->runtime_dir, TUNNEL_HOP_SOCK);
 		w.tunnel_hop[0] = '\0';
 	}
-	wb_init(&b, buf, sizeof(buf));
+	wb_init(&b, buf, size);
 	wb_blob(&b, &w, sizeof(w));
 	for (i = 0; i < cf->trusted_proxies.n; i++) {
 		if (addr_parse_cidr(cf->trusted_proxies.v[i], &cidr) == -1)
@@ -97,7 +96,19 @@ worker_send_config(struct mworker *wk)
 	wb_str(&b, cf->error_pages);
 	if (b.bad)
 		return -1;
-	return ipc_send(wk->proc.sock, MSG_W_CONFIG, 0, 0, buf, b.len, -1);
+	*len = b.len;
+	return 0;
+}
+
+static int
+worker_send_config(struct mworker *wk)
+{
+	uint8_t buf[MSG_WCONFIG_MAX_LEN];
+	size_t len;
+
+	if (workers_config_msg(wk->proc.m, buf, sizeof(buf), &len) == -1)
+		return -1;
+	return ipc_send(wk->proc.sock, MSG_W_CONFIG, 0, 0, buf, len, -1);
 }
 
 /* Forked: nothing of the previous run's generations applies. */

@@ -34,6 +34,8 @@ int workers_init(struct master *m);
 void workers_spawn_all(struct master *m);
 /* Sends the current snapshot to every worker that is ready. */
 void workers_send_snapshot(struct master *m);
+/* MSG_W_CONFIG's payload from m's configuration (the tunnel process gets it too). 0 or -1. */
+int workers_config_msg(const struct master *m, uint8_t *buf, size_t size, size_t *len);
 /* Sends MSG_W_CONFIG to every ready worker (after SIGHUP). */
 void workers_send_config(struct master *m);
 /* Asks every ready worker for MSG_W_STATUS with seq; returns how many were asked. */

@@ -93,6 +93,21 @@ enum msg_type {
 
 	/* haloyd-ctl -> master, figures */
 	MSG_C_STATS = 176,		/* empty; rows: metric, labels, value (master/stats.c) */
+	MSG_C_TUNNEL_LIST,		/* empty; rows: one per attached tunnel (the tunnel process's) */
+
+	/*
+	 * master -> tunnel process (tunnel/): besides HELLO, W_CONFIG, W_LISTENER
+	 * (LISTENER_TUNNEL, LISTENER_HOP), W_STATUS_REQ and W_STOP, as a worker:
+	 */
+	MSG_T_CONFIG = 192,	/* fd: sealed memfd: CA PEM, certificate chain PEM, key PEM
+				 * back to back; struct msg_tconfig gives their lengths */
+	MSG_T_LIST_REQ,		/* h.seq; no payload */
+
+	/* tunnel process -> master */
+	MSG_T_LIST = 208,	/* h.seq; u16 n (<= MSG_T_LIST_MAX); n x (str name; str peer;
+				 * str subject; u64 not_after (unix s); u64 since (unix s);
+				 * u32 in-flight; u64 served; u32 last PING round trip (us),
+				 * u32 state (0 attaching... see tunnel/tunlist.h)) */
 };
 
 /* MSG_A_ORDER's challenge type. */
@@ -169,7 +184,22 @@ struct msg_hello {
 enum msg_listener_kind {
 	LISTENER_HTTP = 1,
 	LISTENER_HTTPS = 2,
+	LISTENER_TUNNEL = 3,	/* the tunnel process: agents dial in over mutual TLS */
+	LISTENER_HOP = 4,	/* the tunnel process: RUNTIME_DIR/tunnel.sock, h2c from workers */
 };
+
+/* MSG_T_CONFIG: what the tunnel process needs besides the workers' knobs. */
+struct msg_tconfig {
+	uint32_t ping_interval_ms;	/* PING an agent silent this long */
+	uint32_t ping_timeout_ms;	/* then drop it without the ACK this long */
+	uint32_t ca_len;		/* tunnel_ca_file's PEM, first in the memfd */
+	uint32_t cert_len;		/* tunnel_cert's chain PEM, 0: none (the keyring's) */
+	uint32_t key_len;		/* tunnel_key's PEM */
+};
+
+#define MSG_TCONFIG_FILE_MAX (256 * 1024)	/* each file the master reads for it */
+#define MSG_T_LIST_MAX 64	/* rows in one MSG_T_LIST: each under 1 KiB, all in 64 KiB */
+#define MSG_T_SUBJECT_MAX 256	/* a certificate subject in MSG_T_LIST */
 
 struct msg_listener {
 	uint32_t kind;		/* enum msg_listener_kind */

@@ -34,8 +34,22 @@ struct listener {
 	struct ev_io io;
 };
 
+struct request;
+struct request_peer;
+struct msg_head;
+struct sink_ops;
+struct worker_role;
+
+/* A request step (worker/request.h's request_step, or a role's own). */
+typedef int (*worker_step_fn)(struct worker *w, const struct request_peer *peer,
+    struct msg_head *h, uint64_t start_us, const struct sink_ops *sink, void *arg,
+    struct request *r);
+
 struct worker {
 	struct ev_loop *loop;
+	const struct worker_role *role;	/* NULL in a worker; the tunnel process's (worker.h) */
+	void *role_ctx;			/* the role's own state */
+	worker_step_fn step;		/* NULL: request_step; the role's for its connections */
 	int index;
 	int parent;		/* the master, fd 3 */
 	struct ev_io parent_io;

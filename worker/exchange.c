@@ -43,6 +43,7 @@ struct exchange {
 	const struct upstream_ops *up_ops;	/* what opened up */
 	struct ustream *up;
 	const struct snap_backend *be;
+	struct upstream_tunnel pin;	/* pinned: where every attempt goes */
 	struct ev_timer timer;
 
 	uint32_t start, tries;		/* round-robin start, backends tried */
@@ -71,6 +72,7 @@ struct exchange {
 	unsigned cz_resume : 1;		/* the sink has room: drain the stage (deferred) */
 	unsigned hop_down : 1;		/* the last failure: no tunnel process on the hop (503) */
 	unsigned delayed : 1;		/* waiting out the rate limit's delay: no backend yet */
+	unsigned pinned : 1;		/* exchange_start_pinned: a tunnel's agents, no route */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
@@ -78,6 +80,9 @@ struct exchange {
 };
 
 static const struct upstream_events ex_events;
+
+/* A pinned exchange's route: zero timeouts (the global ones rule), no flags. */
+static const struct snap_route ex_no_route;
 
 static void
 ex_free(struct exchange *ex)
@@ -156,7 +161,9 @@ static const char *
 ex_be_name(const struct exchange *ex, char *buf, size_t len)
 {
 	buf[0] = '\0';
-	if (ex->be != NULL)
+	if (ex->pinned)
+		snprintf(buf, len, "tunnel:%.40s", ex->pin.name);
+	else if (ex->be != NULL)
 		accesslog_backend(ex->req.snap, ex->be, buf, len);
 	return buf;
 }
@@ -190,6 +197,9 @@ ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status)
 	if (ex->up != NULL)
 		ex->up_ops->close(ex->up);
 	ex->up = NULL;
+	/* Pinned: a bad gateway is a reset on the hop; the worker answers the 502 itself. */
+	if (!ok && ex->pinned && status == 502)
+		status = 0;
 	if (ok)
 		ops->end(ex->arg, resp);
 	else
@@ -331,6 +341,26 @@ ex_open_failed(struct exchange *ex, const struct snap_backend *be, int err, int 
 		balance_mark_down(ex->w, be->id);
 }
 
+/* A pinned exchange has one place to go: its tunnel's agents (the upstream picks one). */
+static int
+ex_open_pinned(struct exchange *ex, struct upstream_opts *o)
+{
+	o->snap = NULL;
+	o->route = NULL;
+	ex->be = &ex->pin.be;
+	if (ex->opened)
+		shm_add(&ex->w->stats->retries, 1);
+	ex->opened = 1;
+	ex->up = ex->up_ops->open(ex->w, ex->be, o, ex->req.head, &ex_events, ex);
+	if (ex->up == NULL) {
+		log_info("tunnel %s: %s", ex->pin.name, errno == ENOENT ? "no agent attached" :
+		    strerror(errno));
+		return -1;
+	}
+	ex_rearm(ex);
+	return ex_replay(ex);
+}
+
 /* Opens a stream to the next backend to try; 0, or -1 when none is left. */
 static int
 ex_open(struct exchange *ex, int fresh)
@@ -341,6 +371,8 @@ ex_open(struct exchange *ex, int fresh)
 
 	const struct snap_backend *be;
 
+	if (ex->pinned)
+		return ex_open_pinned(ex, &o);
 	/* ex->be stays the last one tried: the log names it when all failed. */
 	while ((be = balance_pick(ex->w, ex->req.snap, r, ex->start, &ex->tries)) != NULL) {
 		ex->be = be;
@@ -465,6 +497,25 @@ ex_on_sent(void *arg)
 	ex_pipe_check(ex);
 }
 
+/*
+ * Pinned: only a stream the agent provably never processed (STALE: refused,
+ * or above its GOAWAY) goes to another agent; no slot in time is a 503.
+ */
+static void
+ex_fail_pinned(struct exchange *ex, enum upstream_err err)
+{
+	if (err == UPSTREAM_CONNECT) {
+		ex_finish(ex, 0, NULL, 503);
+		return;
+	}
+	if (err != UPSTREAM_STALE || ex->replay_lost) {
+		ex_finish(ex, 0, NULL, 502);
+		return;
+	}
+	if (ex_open(ex, 1) == -1)
+		ex_finish(ex, 0, NULL, 503);
+}
+
 static void
 ex_on_fail(void *arg, enum upstream_err err, int code)
 {
@@ -472,6 +523,10 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 
 	ex->up_ops->close(ex->up);
 	ex->up = NULL;
+	if (ex->pinned) {
+		ex_fail_pinned(ex, err);
+		return;
+	}
 	switch (err) {
 	case UPSTREAM_CONNECT:
 		/* Nothing was sent: the next backend may take it, if the replay holds the body. */
@@ -554,13 +609,13 @@ ex_deadline(struct exchange *ex)
 	}
 }
 
-struct exchange *
-exchange_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
-    const struct sink_ops *sink, void *arg, unsigned *status)
+/* What both starts share: the exchange, not yet opened; NULL when out of memory. */
+static struct exchange *
+ex_new(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg)
 {
 	struct exchange *ex = calloc(1, sizeof(*ex));
 
-	*status = 500;
 	if (ex == NULL) {
 		snap_unref(r->snap);
 		return NULL;
@@ -576,6 +631,18 @@ exchange_start(struct worker *w, const struct exchange_req *r, const struct upst
 	ev_timer_init(&ex->timer, ex_on_timer, ex);
 	ex_deadline(ex);
 	util_hex64(ex->reqid, w->reqid_base + w->requests);
+	return ex;
+}
+
+struct exchange *
+exchange_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg, unsigned *status)
+{
+	struct exchange *ex = ex_new(w, r, ops, sink, arg);
+
+	*status = 500;
+	if (ex == NULL)
+		return NULL;
 	ex->start = balance_start(w, r->route);
 	if (forward_request(r->head, &(struct fwd_info){ r->client_ip, r->proto, ex->reqid,
 	    r->trusted }) == -1) {
@@ -597,6 +664,28 @@ fail:
 	ex_log(ex, *status, 1);	/* with the last backend tried */
 	ex_free(ex);
 	return NULL;
+}
+
+struct exchange *
+exchange_start_pinned(struct worker *w, const struct exchange_req *r,
+    const struct upstream_tunnel *to, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg, unsigned *status)
+{
+	struct exchange *ex = ex_new(w, r, ops != NULL ? ops : &h2client_tunnel_ops, sink, arg);
+
+	*status = 500;
+	if (ex == NULL)
+		return NULL;
+	ex->pinned = 1;
+	ex->pin = *to;
+	ex->req.route = &ex_no_route;
+	*status = 503;
+	if (ex_open(ex, 0) == -1) {
+		ex_log(ex, *status, 1);
+		ex_free(ex);
+		return NULL;
+	}
+	return ex;
 }
 
 size_t

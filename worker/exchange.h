@@ -66,6 +66,21 @@ struct exchange_req {
  */
 struct exchange *exchange_start(struct worker *w, const struct exchange_req *r,
     const struct upstream_ops *ops, const struct sink_ops *sink, void *arg, unsigned *status);
+/*
+ * Pinned (the tunnel process's hop, tunnel/hop.c): every attempt goes to
+ * the agents of tunnel to (worker/upstream.h: h2client_tunnel_ops), with no
+ * route (r->route and r->snap NULL: the global timeouts), no forwarding
+ * transform (the worker on the other side of the hop did it), no
+ * compression, no HSTS. None attached or no stream slot in time: 503; lost
+ * before the head: a reset instead of the 502 (the worker answers it);
+ * only a stream the agent provably did not process (refused, above its
+ * GOAWAY) is retried, on another agent when there is one. ops NULL:
+ * h2client_tunnel_ops (the unit tests give a fake).
+ */
+struct upstream_tunnel;
+struct exchange *exchange_start_pinned(struct worker *w, const struct exchange_req *r,
+    const struct upstream_tunnel *to, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg, unsigned *status);
 /* Request body bytes (raw bytes after an upgrade), at most exchange_room(); 0 or -1. */
 int exchange_body(struct exchange *ex, const char *p, size_t n);
 /* The request is complete (after an upgrade: the client half-closed); trailers in req. */

@@ -130,7 +130,16 @@ h2client_pools_init(struct worker *w)
 	}
 	w->h2pools->ping_ms = H2C_PING_MS;
 	w->h2pools->idle_ms = H2C_IDLE_MS;
+	w->h2pools->tun_ping_ms = H2C_TUN_PING_MS;
+	w->h2pools->tun_ping_timeout_ms = H2C_TUN_PING_TIMEOUT_MS;
 	return 0;
+}
+
+void
+h2client_set_tunnel_times(struct worker *w, uint32_t ping_ms, uint32_t ping_timeout_ms)
+{
+	w->h2pools->tun_ping_ms = ping_ms;
+	w->h2pools->tun_ping_timeout_ms = ping_timeout_ms;
 }
 
 void
@@ -166,12 +175,34 @@ h2client_pool(struct worker *w, uint32_t key, uint64_t cfg)
 	struct h2cpool **head = &w->h2pools->bucket[key % H2C_BUCKETS], *p;
 
 	for (p = *head; p != NULL; p = p->next)
-		if (p->key == key && p->cfg == cfg)
+		if (p->key == key && p->cfg == cfg && p->name[0] == '\0')
 			return p;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->key = key;
 	p->cfg = cfg;
+	p->next = *head;
+	*head = p;
+	return p;
+}
+
+struct h2cpool *
+h2client_pool_named(struct worker *w, const char *name)
+{
+	uint32_t key = 2166136261u;	/* FNV-1a: only spreads the buckets, names are compared */
+	struct h2cpool **head, *p;
+	const char *c;
+
+	for (c = name; *c != '\0'; c++)
+		key = (key ^ (uint8_t)*c) * 16777619u;
+	head = &w->h2pools->bucket[key % H2C_BUCKETS];
+	for (p = *head; p != NULL; p = p->next)
+		if (p->key == key && strcmp(p->name, name) == 0)
+			return p;
+	if (strlen(name) > H2C_TUNNEL_NAME_MAX || (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->key = key;
+	util_strlcpy(p->name, name, sizeof(p->name));
 	p->next = *head;
 	*head = p;
 	return p;
@@ -408,14 +439,62 @@ h2c_slots(const struct h2conn *c)
 	return c->nactive < max ? max - c->nactive : 0;
 }
 
-/* A session that takes a stream now: ready, not going away, a free slot. */
+static int
+h2c_takes(const struct h2conn *c)
+{
+	return c->ready && !c->goaway && !c->broken && !c->lost && !c->dead && h2c_slots(c) > 0;
+}
+
+/* The i-th session of p that takes a stream now. */
 static struct h2conn *
-h2cpool_pick(struct h2cpool *p)
+h2cpool_nth(struct h2cpool *p, uint32_t i)
 {
 	struct h2conn *c;
 
 	for (c = p->conns; c != NULL; c = c->next)
-		if (c->ready && !c->goaway && !c->broken && !c->lost && !c->dead && h2c_slots(c) > 0)
+		if (h2c_takes(c) && i-- == 0)
+			return c;
+	return NULL;
+}
+
+/*
+ * A tunnel's agents (issue 13): the least in flight, ties broken by a
+ * rotating start so equal loads alternate, or plain rotation (round-robin);
+ * a retry avoids the agent that just refused when another one has room.
+ */
+static struct h2conn *
+h2cpool_pick_tunnel(struct h2cpool *p, const struct ustream *s)
+{
+	struct h2conn *c, *best = NULL;
+	uint32_t n = 0, i, start;
+
+	for (c = p->conns; c != NULL; c = c->next)
+		n += (uint32_t)h2c_takes(c);
+	if (n == 0)
+		return NULL;
+	start = p->rr++;
+	for (i = 0; i < n; i++) {
+		c = h2cpool_nth(p, (start + i) % n);
+		if (s->fresh && c == p->refused && n > 1)
+			continue;
+		if (s->rr)
+			return c;
+		if (best == NULL || c->nactive < best->nactive)
+			best = c;
+	}
+	return best;
+}
+
+/* A session that takes a stream now: ready, not going away, a free slot. */
+static struct h2conn *
+h2cpool_pick(struct h2cpool *p, const struct ustream *s)
+{
+	struct h2conn *c;
+
+	if (p->name[0] != '\0')
+		return h2cpool_pick_tunnel(p, s);
+	for (c = p->conns; c != NULL; c = c->next)
+		if (h2c_takes(c))
 			return c;
 	return NULL;
 }
@@ -439,7 +518,7 @@ h2client_dispatch(struct h2cpool *p, uint32_t connect_ms)
 	struct h2conn *c;
 	int fd, pending;
 
-	while (p->qhead != NULL && (c = h2cpool_pick(p)) != NULL) {
+	while (p->qhead != NULL && (c = h2cpool_pick(p, p->qhead)) != NULL) {
 		struct ustream *s = p->qhead;
 
 		h2cpool_dequeue(s);
@@ -588,15 +667,47 @@ h2c_on_wait_timer(struct ev_loop *l, struct ev_timer *t)
 	h2client_stream_error(s, UPSTREAM_CONNECT, code);
 }
 
+/* The pool of a tunnel with an agent attached or attaching; NULL with ENOENT when none is. */
+static struct h2cpool *
+h2c_tunnel_pool(struct worker *w, const char *name)
+{
+	struct h2cpool *p = h2client_pool_named(w, name);
+	const struct h2conn *c;
+
+	if (p == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (c = p->conns; c != NULL; c = c->next)
+		if (!c->goaway && !c->broken && !c->lost && !c->dead)
+			return p;
+	errno = ENOENT;
+	return NULL;
+}
+
+/*
+ * How a stream is placed: rr, round-robin among a tunnel pool's agents (the
+ * tunnel process); hop_tunnel and hop_rr, the fields a worker's request to the
+ * tunnel process carries (haloyd-tunnel, haloyd-tunnel-balance).
+ */
+struct h2c_placing {
+	int rr;
+	const char *hop_tunnel;
+	int hop_rr;
+};
+
+static struct ustream *h2c_open_on(struct h2cpool *p, struct worker *w,
+    const struct upstream_opts *o, const struct msg_head *req, const struct upstream_events *ev,
+    void *arg, const struct h2c_placing *how);
+
 static struct ustream *
 h2c_open(struct worker *w, const struct snap_backend *b, const struct upstream_opts *o,
     const struct msg_head *req, const struct upstream_events *ev, void *arg)
 {
+	struct h2c_placing how = { 0, NULL, 0 };
 	struct dial_target tgt;
 	struct h2cpool *p;
-	struct ustream *s;
 	uint64_t cfg;
-	int saved;
 
 	/* No upgrades over HTTP/2 backends (the request step answers 502 before this). */
 	if (req->upgrade || req->method == MSG_M_CONNECT) {
@@ -608,7 +719,7 @@ h2c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 		return NULL;
 	cfg = o->route != NULL && !(b->flags & SNAP_BACKEND_TUNNEL) ?
 	    tlsclient_config_key(w, o->snap, o->route) : 0;
-	if ((p = h2client_pool(w, b->id, cfg)) == NULL || (s = calloc(1, sizeof(*s))) == NULL) {
+	if ((p = h2client_pool(w, b->id, cfg)) == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -616,9 +727,46 @@ h2c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 	p->tgt = tgt;
 	p->can_dial = 1;
 	if (b->flags & SNAP_BACKEND_TUNNEL) {
-		s->tunnel = snap_string(o->snap, b->name);
-		s->tunnel_rr = o->route != NULL && (o->route->flags & SNAP_ROUTE_BALANCE_RR) != 0;
+		how.hop_tunnel = snap_string(o->snap, b->name);
+		how.hop_rr = o->route != NULL && (o->route->flags & SNAP_ROUTE_BALANCE_RR) != 0;
 	}
+	return h2c_open_on(p, w, o, req, ev, arg, &how);
+}
+
+/* A tunnel's stream: b is the be of a struct upstream_tunnel (upstream.h). */
+static struct ustream *
+h2c_open_tunnel(struct worker *w, const struct snap_backend *b, const struct upstream_opts *o,
+    const struct msg_head *req, const struct upstream_events *ev, void *arg)
+{
+	const struct upstream_tunnel *to = (const struct upstream_tunnel *)(const void *)b;
+	struct h2c_placing how = { to->round_robin != 0, NULL, 0 };
+	struct h2cpool *p;
+
+	if (req->upgrade || req->method == MSG_M_CONNECT) {
+		errno = EPROTONOSUPPORT;
+		return NULL;
+	}
+	if ((p = h2c_tunnel_pool(w, to->name)) == NULL)
+		return NULL;
+	return h2c_open_on(p, w, o, req, ev, arg, &how);
+}
+
+/* The stream, queued on p and placed on a session when one has room. */
+static struct ustream *
+h2c_open_on(struct h2cpool *p, struct worker *w, const struct upstream_opts *o,
+    const struct msg_head *req, const struct upstream_events *ev, void *arg,
+    const struct h2c_placing *how)
+{
+	struct ustream *s;
+	int saved;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->rr = how->rr;
+	s->tunnel = how->hop_tunnel;
+	s->tunnel_rr = how->hop_rr;
 	s->w = w;
 	s->ev = ev;
 	s->arg = arg;
@@ -719,4 +867,9 @@ h2c_connecting(const struct ustream *s)
 
 const struct upstream_ops h2client_ops = {
 	"h2", h2c_open, h2c_send_body, h2c_room, h2c_end, h2c_resume, h2c_close, h2c_connecting,
+};
+
+const struct upstream_ops h2client_tunnel_ops = {
+	"tunnel", h2c_open_tunnel, h2c_send_body, h2c_room, h2c_end, h2c_resume, h2c_close,
+	h2c_connecting,
 };

@@ -31,6 +31,8 @@ struct worker;
 #define H2C_IN_MAX (2 * H2C_STREAM_WINDOW)	/* past the window: the peer broke flow control */
 #define H2C_PING_MS 30000	/* nothing heard for this long: PING */
 #define H2C_IDLE_MS 60000	/* no stream for this long: the session closes */
+#define H2C_TUN_PING_MS 20000	/* issue 13: an attached tunnel silent this long gets a PING */
+#define H2C_TUN_PING_TIMEOUT_MS 10000	/* and is dropped without the ACK this long after */
 #define H2C_INTERIM_MAX 8	/* 1xx heads before the final one */
 #define H2C_DECODED_MAX (4 * MSG_HEAD_MAX)	/* HPACK bombs, as on the server side */
 #define H2C_MAX_CONTINUATIONS 8
@@ -40,8 +42,13 @@ struct worker;
 
 struct h2conn;
 
+#define H2C_TUNNEL_NAME_MAX 63	/* the contract's tunnel names: 1..63 of [a-z0-9.-] */
+
 struct h2cpool {
 	uint32_t key;
+	char name[H2C_TUNNEL_NAME_MAX + 1];	/* a reverse tunnel's (never dials), else "" */
+	uint32_t rr;			/* tunnel pools: where the next pick's rotation starts */
+	struct h2conn *refused;		/* tunnel pools: the session that last refused a stream */
 	uint64_t cfg;			/* tlsclient_config_key: 0 plain (h2c), else one TLS configuration */
 	uint32_t nconns;		/* sessions that take new streams */
 	int can_dial;			/* be and tgt hold the backend's */
@@ -58,6 +65,7 @@ struct h2client_pools {
 	struct h2cpool *bucket[H2C_BUCKETS];
 	struct h2c_reqbuf *rb;		/* a header list being built: one at a time, never nested */
 	uint32_t ping_ms, idle_ms;	/* H2C_PING_MS, H2C_IDLE_MS unless a test shortens them */
+	uint32_t tun_ping_ms, tun_ping_timeout_ms;	/* attached (reverse) sessions' */
 };
 
 /* One HTTP/2 connection to a backend. */
@@ -87,7 +95,19 @@ struct h2conn {
 	unsigned ping_out : 1;
 	unsigned alpn_checked : 1;	/* TLS: the backend agreed on h2 */
 	unsigned dead : 1;
+	unsigned reverse : 1;		/* an agent's tunnel (h2client_attach) */
+	unsigned settings_in : 1;	/* reverse: the agent's SETTINGS arrived */
+	unsigned settings_acked : 1;	/* reverse: ours were acknowledged */
+	unsigned goaway_due : 1;	/* reverse: GOAWAY once no stream is left (a drain) */
 	uint8_t kick_pending;
+	size_t magic_left;		/* reverse: bytes of the client magic still to drop */
+	uint64_t ping_sent_us;		/* when the PING in flight went out */
+	uint32_t ping_rtt_us;		/* the last one's round trip */
+	const char *why;		/* reverse: why it closes, for the detach line */
+	void *owner;			/* reverse: h2client_attach's hooks */
+	void (*on_ready)(void *owner);
+	void (*on_close)(void *owner, const char *why);
+	char who[H2C_TUNNEL_NAME_MAX + 16];	/* "backend N" or "tunnel NAME", for its log lines */
 };
 
 struct ustream {
@@ -116,6 +136,7 @@ struct ustream {
 	int code;
 	unsigned fresh : 1, queued : 1, has_body : 1, reused : 1;
 	unsigned tunnel_rr : 1;		/* haloyd-tunnel-balance: round-robin */
+	unsigned rr : 1;		/* tunnel pools: round-robin, not least-in-flight */
 	unsigned req_done : 1;		/* end() called */
 	unsigned req_out : 1;		/* END_STREAM went out */
 	unsigned sent : 1, more_due : 1;
@@ -129,6 +150,8 @@ struct ustream {
 /* h2client.c: what the sessions call back. */
 /* The pool of key (a backend's store id) and TLS configuration cfg, made when missing. */
 struct h2cpool *h2client_pool(struct worker *w, uint32_t key, uint64_t cfg);
+/* A reverse tunnel's pool (made when missing): sessions agents attached, never a dial. */
+struct h2cpool *h2client_pool_named(struct worker *w, const char *name);
 /* Waiting streams onto sessions with room, a new connection when needed; -1 with errno. */
 int h2client_dispatch(struct h2cpool *p, uint32_t connect_ms);
 /* Every waiting stream fails with UPSTREAM_CONNECT and code. */

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -78,9 +79,11 @@ h2c_read(struct h2conn *c)
 	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR)))
 		return 0;
 	if (n == 0)
-		log_debug("backend %u: HTTP/2 connection closed by the backend", c->pool->key);
+		log_debug("%s: HTTP/2 connection closed by the peer", c->who);
 	else
-		log_info("backend %u: HTTP/2 connection: %s", c->pool->key, strerror(errno));
+		log_info("%s: HTTP/2 connection: %s", c->who, strerror(errno));
+	if (c->why == NULL)
+		c->why = n == 0 ? "closed by the agent" : "connection failed";
 	return -1;
 }
 
@@ -93,7 +96,9 @@ h2c_recv(struct h2conn *c)
 		return;
 	n = nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf_head(&c->in), c->in.len);
 	if (n < 0) {
-		log_info("backend %u: HTTP/2: %s", c->pool->key, nghttp2_strerror((int)n));
+		log_info("%s: HTTP/2: %s", c->who, nghttp2_strerror((int)n));
+		if (c->why == NULL)
+			c->why = nghttp2_strerror((int)n);
 		if (!c->broken)
 			(void)nghttp2_session_terminate_session(c->ng, n == NGHTTP2_ERR_FLOODED ||
 			    n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? NGHTTP2_ENHANCE_YOUR_CALM :
@@ -102,6 +107,28 @@ h2c_recv(struct h2conn *c)
 		return;
 	}
 	buf_consume(&c->in, (size_t)n);
+}
+
+/*
+ * Reverse tunnels: the agent sent the client magic, so nghttp2's own (its
+ * first output, always) must not reach it. Checked, so a library that
+ * stopped emitting it is caught rather than cutting into a SETTINGS frame.
+ */
+static int
+h2c_drop_magic(struct h2conn *c)
+{
+	static const char magic[] = NGHTTP2_CLIENT_MAGIC;
+	size_t off = NGHTTP2_CLIENT_MAGIC_LEN - c->magic_left;
+	size_t n = c->pend_len < c->magic_left ? c->pend_len : c->magic_left;
+
+	if (memcmp(c->pend, magic + off, n) != 0) {
+		log_warnx("tunnel %s: nghttp2 did not start with the client magic", c->pool->name);
+		return -1;
+	}
+	c->pend += n;
+	c->pend_len -= n;
+	c->magic_left -= n;
+	return 0;
 }
 
 /* Copies what nghttp2 has to send into out, as far as it has room. */
@@ -115,13 +142,17 @@ h2c_send(struct h2conn *c)
 			ssize_t got = nghttp2_session_mem_send(c->ng, &c->pend);
 
 			if (got < 0) {
-				log_info("backend %u: HTTP/2: %s", c->pool->key,
+				log_info("%s: HTTP/2: %s", c->who,
 				    nghttp2_strerror((int)got));
 				return -1;
 			}
 			if (got == 0)
 				return 0;
 			c->pend_len = (size_t)got;
+			if (c->magic_left > 0 && h2c_drop_magic(c) == -1)
+				return -1;
+			if (c->pend_len == 0)
+				continue;
 		}
 		if (buf_get(&c->w->bufs, &c->out) == -1 || (room = buf_room(&c->out)) == 0)
 			return 0;
@@ -141,7 +172,7 @@ h2c_alpn(struct h2conn *c)
 	c->alpn_checked = 1;
 	if (tls_conn_h2(c->tc))
 		return 0;
-	log_info("backend %u: TLS: the backend did not agree on h2 (ALPN)", c->pool->key);
+	log_info("%s: TLS: the backend did not agree on h2 (ALPN)", c->who);
 	return -1;
 }
 
@@ -180,6 +211,8 @@ h2csession_close(struct h2conn *c)
 		return;
 	c->dead = 1;
 	h2c_uncount(c);
+	if (c->pool->refused == c)
+		c->pool->refused = NULL;
 	for (pp = &c->pool->conns; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -188,13 +221,13 @@ h2csession_close(struct h2conn *c)
 	while (c->streams != NULL)
 		h2c_stream_orphan(c->streams);
 	/* Gone before its SETTINGS: the backend does not speak HTTP/2 here; nothing was sent. */
-	if (!c->ready && c->pool->qhead != NULL) {
+	if (!c->ready && c->pool->qhead != NULL && !c->reverse) {
 		if (c->tc != NULL && tls_conn_error(c->tc)[0] != '\0')
 			log_info("%s: TLS handshake failed: %s", tls_conn_peer(c->tc),
 			    tls_conn_error(c->tc));
 		else
-			log_info("backend %u: no HTTP/2 session: closed before the backend's "
-			    "SETTINGS", c->pool->key);
+			log_info("%s: no HTTP/2 session: closed before the backend's "
+			    "SETTINGS", c->who);
 		h2client_fail_queue(c->pool, EPROTO);
 	}
 	ev_io_stop(c->w->loop, &c->io);
@@ -204,6 +237,8 @@ h2csession_close(struct h2conn *c)
 	close(c->fd);
 	buf_put(&c->w->bufs, &c->in);
 	buf_put(&c->w->bufs, &c->out);
+	if (c->on_close != NULL)
+		c->on_close(c->owner, c->why != NULL ? c->why : "closed");
 	h2csession_kick(c);	/* the free */
 }
 
@@ -216,6 +251,8 @@ h2c_arm(struct h2conn *c)
 
 	if (!c->ready)
 		at = c->born + c->connect_ms;
+	else if (c->reverse)	/* an agent's tunnel stays without streams: PING only */
+		at = c->ping_out ? c->ping_at + t->tun_ping_timeout_ms : c->last_rx + t->tun_ping_ms;
 	else {
 		at = c->ping_out ? c->ping_at + c->connect_ms : c->last_rx + t->ping_ms;
 		if (c->nactive == 0 && c->idle_since + t->idle_ms < at)
@@ -263,6 +300,11 @@ h2c_run(struct h2conn *c)
 	if (!c->broken && !c->goaway && c->ready &&
 	    h2client_dispatch(c->pool, c->connect_ms) == -1)
 		h2client_fail_queue(c->pool, errno);
+	/* A drained tunnel hears its GOAWAY only now (see h2client_session_goaway). */
+	if (c->goaway_due && c->nactive == 0) {
+		c->goaway_due = 0;
+		(void)nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+	}
 	if (h2c_send(c) == -1 || h2c_flush(c) == -1) {
 		h2csession_close(c);
 		return;
@@ -296,7 +338,7 @@ h2c_connect_done(struct h2conn *c)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
 	if (err != 0) {
-		log_info("backend %u: connect: %s", c->pool->key, strerror(err));
+		log_info("%s: connect: %s", c->who, strerror(err));
 		h2client_fail_queue(c->pool, err);
 		h2csession_close(c);
 		return -1;
@@ -316,20 +358,49 @@ h2c_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
 		h2c_run(c);
 }
 
+/* An agent's tunnel: attach deadline, PING after silence, dropped without its ACK. */
+static void
+h2c_reverse_timer(struct h2conn *c, uint64_t now)
+{
+	const struct h2client_pools *t = c->w->h2pools;
+
+	if (!c->ready) {
+		c->why = "no SETTINGS exchange in time";
+		h2csession_close(c);
+		return;
+	}
+	if (c->ping_out && now >= c->ping_at + t->tun_ping_timeout_ms) {
+		c->why = "no answer to PING";
+		h2csession_close(c);
+		return;
+	}
+	if (!c->ping_out && now >= c->last_rx + t->tun_ping_ms &&
+	    nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) == 0) {
+		c->ping_out = 1;
+		c->ping_at = now;
+		c->ping_sent_us = util_now_us();
+	}
+	h2c_run(c);
+}
+
 static void
 h2c_on_timer(struct ev_loop *l, struct ev_timer *t)
 {
 	struct h2conn *c = t->arg;
 	uint64_t now = ev_now(l);
 
+	if (c->reverse) {
+		h2c_reverse_timer(c, now);
+		return;
+	}
 	if (!c->ready) {
-		log_info("backend %u: HTTP/2 connect timed out", c->pool->key);
+		log_info("%s: HTTP/2 connect timed out", c->who);
 		h2client_fail_queue(c->pool, ETIMEDOUT);
 		h2csession_close(c);
 		return;
 	}
 	if (c->ping_out && now >= c->ping_at + c->connect_ms) {
-		log_info("backend %u: no answer to HTTP/2 PING: closing", c->pool->key);
+		log_info("%s: no answer to HTTP/2 PING: closing", c->who);
 		h2csession_close(c);
 		return;
 	}
@@ -438,18 +509,35 @@ h2c_on_headers(struct h2conn *c, struct ustream *s, const nghttp2_frame *f)
 	}
 	if (s->resp.status / 100 == 1) {
 		if (++s->interim > H2C_INTERIM_MAX) {
-			log_info("backend %u: too many interim responses", c->pool->key);
+			log_info("%s: too many interim responses", c->who);
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		}
 		h2c_interim(s);
 		return 0;
 	}
 	if (h2c_final_head(s, end) == -1) {
-		log_info("backend %u: bad content-length in a response", c->pool->key);
+		log_info("%s: bad content-length in a response", c->who);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	s->resp_done = end;
 	return 0;
+}
+
+/* Reverse: ready once the agent's SETTINGS arrived and ours were acknowledged (the rhttp dialect). */
+static void
+h2c_reverse_settings(struct h2conn *c, const nghttp2_frame *f)
+{
+	if (f->hd.flags & NGHTTP2_FLAG_ACK)
+		c->settings_acked = 1;
+	else
+		c->settings_in = 1;
+	if (c->ready || !c->settings_acked || !c->settings_in)
+		return;
+	c->ready = 1;
+	c->idle_since = c->last_rx;
+	if (c->on_ready != NULL)
+		c->on_ready(c->owner);
+	h2csession_kick(c);	/* streams waiting for a tunnel of this name */
 }
 
 static int
@@ -463,13 +551,25 @@ h2c_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	c->ping_out = 0;	/* anything heard proves the session alive */
 	switch (f->hd.type) {
 	case NGHTTP2_SETTINGS:
+		if (c->reverse) {
+			h2c_reverse_settings(c, f);
+			return 0;
+		}
 		if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && !c->ready) {
 			c->ready = 1;
 			c->idle_since = c->last_rx;
 		}
 		return 0;
+	case NGHTTP2_PING:
+		if ((f->hd.flags & NGHTTP2_FLAG_ACK) && c->ping_sent_us != 0) {
+			c->ping_rtt_us = (uint32_t)(util_now_us() - c->ping_sent_us);
+			c->ping_sent_us = 0;
+		}
+		return 0;
 	case NGHTTP2_GOAWAY:
-		log_info("backend %u: HTTP/2 GOAWAY (last stream %d, error %u)", c->pool->key,
+		if (c->reverse && c->why == NULL)
+			c->why = "GOAWAY from the agent";
+		log_info("%s: HTTP/2 GOAWAY (last stream %d, error %u)", c->who,
 		    f->goaway.last_stream_id, f->goaway.error_code);
 		c->goaway = 1;
 		h2c_uncount(c);
@@ -517,7 +617,7 @@ h2c_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, 
 	h = &s->resp;
 	s->got_byte = 1;
 	if ((s->decoded += nlen + vlen + 32) > H2C_DECODED_MAX) {
-		log_info("backend %u: HTTP/2 header block decodes too large", c->pool->key);
+		log_info("%s: HTTP/2 header block decodes too large", c->who);
 		(void)nghttp2_session_terminate_session(ng, NGHTTP2_ENHANCE_YOUR_CALM);
 		c->broken = 1;
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -537,7 +637,7 @@ h2c_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, 
 	if (h->len + nlen + vlen > (s->head_ready ? MSG_TRAILER_MAX : MSG_HEAD_MAX) ||
 	    h->nf >= MSG_FIELDS_MAX ||
 	    msg_add_n(h, (const char *)name, nlen, (const char *)value, vlen, 0) == -1) {
-		log_info("backend %u: HTTP/2 response head too large", c->pool->key);
+		log_info("%s: HTTP/2 response head too large", c->who);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	return 0;
@@ -564,7 +664,7 @@ h2c_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
 	}
 	if (s->in_len + len > s->in_cap) {
 		if (s->in_len + len > H2C_IN_MAX || (p = realloc(s->in, s->in_len + len)) == NULL) {
-			log_info("backend %u: HTTP/2 stream %d overran its window", c->pool->key, id);
+			log_info("%s: HTTP/2 stream %d overran its window", c->who, id);
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		}
 		s->in = p;
@@ -582,8 +682,11 @@ h2c_closed_early(struct ustream *s, uint32_t code)
 {
 	if (s->got_byte)
 		h2client_stream_error(s, UPSTREAM_BROKEN, 0);
-	else if (code == NGHTTP2_REFUSED_STREAM && !s->fresh)
+	else if (code == NGHTTP2_REFUSED_STREAM && !s->fresh) {
+		if (s->c != NULL)
+			s->c->pool->refused = s->c;	/* a tunnel's retry goes to another agent */
 		h2client_stream_error(s, UPSTREAM_STALE, 0);	/* RFC 9113 8.7: not processed */
+	}
 	else
 		h2client_stream_error(s, UPSTREAM_RESET, 0);
 }
@@ -601,7 +704,7 @@ h2c_on_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 	s->ng_closed = 1;
 	if (!s->dead && !s->resp_done) {
 		if (code != NGHTTP2_NO_ERROR && code != NGHTTP2_REFUSED_STREAM)
-			log_info("backend %u: HTTP/2 stream %d reset (error %u)", c->pool->key, id,
+			log_info("%s: HTTP/2 stream %d reset (error %u)", c->who, id,
 			    code);
 		h2c_closed_early(s, code);
 	}
@@ -689,6 +792,10 @@ h2csession_new(struct worker *w, struct h2cpool *p, int fd, struct tls_conn *tc,
 	}
 	c->w = w;
 	c->pool = p;
+	if (p->name[0] != '\0')
+		snprintf(c->who, sizeof(c->who), "tunnel %s", p->name);
+	else
+		snprintf(c->who, sizeof(c->who), "backend %u", p->key);
 	c->fd = fd;
 	c->tc = tc;
 	c->connecting = connecting != 0;
@@ -714,4 +821,61 @@ h2client_session_new(struct worker *w, int fd, struct tls_conn *tc, uint32_t poo
 		return -1;
 	}
 	return h2csession_new(w, p, fd, tc, 0, w->cfg.connect_timeout_ms) == NULL ? -1 : 0;
+}
+
+struct h2conn *
+h2client_attach(struct worker *w, int fd, struct tls_conn *tc, const struct h2client_attach *a)
+{
+	struct h2cpool *p = h2client_pool_named(w, a->name);
+	struct h2conn *c;
+
+	if (p == NULL) {
+		tls_conn_free(tc);
+		close(fd);
+		return NULL;
+	}
+	if ((c = h2csession_new(w, p, fd, tc, 0, a->ready_ms)) == NULL)
+		return NULL;
+	c->reverse = 1;
+	c->magic_left = NGHTTP2_CLIENT_MAGIC_LEN;
+	c->owner = a->owner;
+	c->on_ready = a->on_ready;
+	c->on_close = a->on_close;
+	h2c_arm(c);
+	if (a->early_len > 0) {
+		if (buf_get(&w->bufs, &c->in) == -1 || a->early_len > buf_room(&c->in)) {
+			c->on_close = NULL;	/* the caller still owns its record */
+			h2csession_close(c);
+			return NULL;
+		}
+		buf_append(&c->in, a->early, a->early_len);
+	}
+	h2csession_kick(c);	/* its first turn feeds them to nghttp2 and sends our SETTINGS */
+	return c;
+}
+
+void
+h2client_session_info(const struct h2conn *c, struct h2client_info *out)
+{
+	out->in_flight = c->nactive;
+	out->served = c->nsubmitted;
+	out->ping_rtt_us = c->ping_rtt_us;
+	out->going_away = c->goaway;
+}
+
+void
+h2client_session_goaway(struct h2conn *c)
+{
+	if (c->dead || c->goaway)
+		return;
+	/*
+	 * No new streams from now on, and GOAWAY (last stream 0: the agent opens
+	 * none) once the ones in flight are done: python-h2, oktalz and Go end
+	 * the whole connection at any GOAWAY (reference/reverse-http.md 3.7).
+	 */
+	c->goaway_due = 1;
+	c->goaway = 1;
+	c->why = "haloyd is stopping";
+	h2c_uncount(c);
+	h2csession_kick(c);
 }

@@ -12,6 +12,7 @@
 #include "share/log.h"
 #include "worker/conn.h"
 #include "worker/context.h"
+#include "worker/worker.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100	/* after EMFILE / ENFILE / ENOMEM */
@@ -37,6 +38,14 @@ listen_on_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 				ev_timer_start(w->loop, &w->accept_timer, ACCEPT_PAUSE_MS);
 			}
 			break;
+		}
+		if (ls->kind == LISTENER_TUNNEL) {
+			/* Agents dialling in: the tunnel process's own hand-shake, not a client. */
+			if (w->role != NULL && w->role->accept != NULL)
+				w->role->accept(w, fd, (struct sockaddr *)&ss);
+			else
+				close(fd);
+			continue;
 		}
 		(void)conn_new(w, fd, ls, (struct sockaddr *)&ss);
 	}

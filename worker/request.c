@@ -72,6 +72,7 @@ request_error(struct worker *w, unsigned status, enum errpage_kind kind,
 		return 0;
 	}
 	body = errpage_body(&w->errpages, status, kind, ans->page, sizeof(ans->page), &len);
+	/* A 503 is a tunnel without agents (or a hop without its process): they come back. */
 	if (request_answer(ans, h, status, "text/html; charset=utf-8", body, len) == -1 ||
 	    msg_add(&ans->head, "Cache-Control", "no-store") == -1 ||
 	    (retry != NULL && msg_add(&ans->head, "Retry-After", retry) == -1) ||

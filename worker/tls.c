@@ -804,6 +804,22 @@ tls_is_default(const struct tls *t, int i)
 	return i >= 0 && (size_t)i == t->cur.def;
 }
 
+int
+tls_use_cert(const struct tls *t, int i, SSL *ssl)
+{
+	STACK_OF(X509) *chain = NULL;
+	SSL_CTX *ctx;
+
+	if (i < 0 || (size_t)i >= t->cur.ncerts)
+		return -1;
+	ctx = t->cur.certs[i].ctx;
+	if (SSL_use_certificate(ssl, SSL_CTX_get0_certificate(ctx)) != 1 ||
+	    SSL_use_PrivateKey(ssl, SSL_CTX_get0_privatekey(ctx)) != 1 ||
+	    SSL_CTX_get0_chain_certs(ctx, &chain) != 1 || SSL_set1_chain(ssl, chain) != 1)
+		return -1;
+	return 0;
+}
+
 const void *
 tls_leaf(const struct tls *t, int i)
 {

@@ -86,6 +86,12 @@ void tls_set_https_port(struct tls *t, uint16_t port);
 int tls_select(const struct tls *t, const char *name, size_t len);
 /* 1 when index i of the current set is the default certificate. */
 int tls_is_default(const struct tls *t, int i);
+/*
+ * Puts certificate i of the current set (leaf, chain, key) on ssl, a
+ * connection of another context (the tunnel listener's, tunnel/tuntls.c).
+ * 0, or -1 when there is no such certificate.
+ */
+int tls_use_cert(const struct tls *t, int i, struct ssl_st *ssl);
 /* The leaf certificate of index i (an X509 *, owned by the set) for tests and logs. */
 const void *tls_leaf(const struct tls *t, int i);
 

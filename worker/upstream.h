@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "share/snap.h"
+
 struct worker;
 struct msg_head;
 struct snap;
@@ -105,6 +107,19 @@ extern const struct upstream_ops h2client_ops;
 
 int h2client_pools_init(struct worker *w);
 void h2client_pools_free(struct worker *w);
+
+/*
+ * A reverse tunnel as a target (tunnel/): h2client_tunnel_ops's open()
+ * takes &be of one of these. The stream goes to a session the tunnel's
+ * agents attached (h2client_attach), never a dial: the least in flight,
+ * or round-robin; nothing attached: open() fails with ENOENT.
+ */
+struct upstream_tunnel {
+	struct snap_backend be;		/* first: what open() receives (id 0) */
+	char name[64];			/* the tunnel name */
+	int round_robin;
+};
+extern const struct upstream_ops h2client_tunnel_ops;
 /* PING after ping_ms of silence, close after idle_ms without streams (30 s, 60 s; tests shorten them). */
 void h2client_set_times(struct worker *w, uint32_t ping_ms, uint32_t idle_ms);
 
@@ -116,5 +131,38 @@ void h2client_set_times(struct worker *w, uint32_t ping_ms, uint32_t idle_ms);
  */
 struct tls_conn;
 int h2client_session_new(struct worker *w, int fd, struct tls_conn *tc, uint32_t pool_key);
+
+/*
+ * A reverse tunnel's session (the rhttp dialect): the agent dialled us,
+ * sent the HTTP/2 client magic (the caller read and checked it) and is the
+ * HTTP/2 server; we open its streams. The session drops the magic nghttp2
+ * emits first, is ready only once the agent's SETTINGS arrived and ours
+ * were acknowledged, and sits in the pool of name, which never dials.
+ */
+struct h2conn;
+struct h2client_attach {
+	const char *name;		/* the tunnel name: its pool */
+	const void *early;		/* bytes read after the magic (the agent's SETTINGS...) */
+	size_t early_len;
+	uint32_t ready_ms;		/* not ready within this: closed */
+	void *owner;			/* passed to the hooks */
+	void (*on_ready)(void *owner);
+	void (*on_close)(void *owner, const char *why);	/* the session is gone */
+};
+/* The session owns fd and tc from here, also when this fails (NULL). */
+struct h2conn *h2client_attach(struct worker *w, int fd, struct tls_conn *tc,
+    const struct h2client_attach *a);
+/* PING an attached session silent ping_ms, drop it ping_timeout_ms later (20 s, 10 s). */
+void h2client_set_tunnel_times(struct worker *w, uint32_t ping_ms, uint32_t ping_timeout_ms);
+/* What `tunnel list` shows of a session. */
+struct h2client_info {
+	uint32_t in_flight;		/* streams open on it */
+	uint64_t served;		/* streams ever opened on it */
+	uint32_t ping_rtt_us;		/* the last PING's round trip, 0 before one */
+	int going_away;			/* GOAWAY sent or received: no new streams */
+};
+void h2client_session_info(const struct h2conn *c, struct h2client_info *out);
+/* Graceful: GOAWAY, no new streams, closed once its streams are done. */
+void h2client_session_goaway(struct h2conn *c);
 
 #endif

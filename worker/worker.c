@@ -43,6 +43,8 @@ worker_stop(struct worker *w, uint32_t deadline_ms)
 	log_info("stopping: %u connections, up to %u ms", w->nconns, deadline_ms);
 	w->stopping = 1;
 	listen_close_all(w);
+	if (w->role != NULL && w->role->stop != NULL)
+		w->role->stop(w);
 	conn_close_idle(w);
 	ev_timer_start(w->loop, &w->stop_timer, deadline_ms);
 	worker_check_stopped(w);
@@ -51,7 +53,8 @@ worker_stop(struct worker *w, uint32_t deadline_ms)
 void
 worker_check_stopped(struct worker *w)
 {
-	if (w->stopping && w->nconns == 0)
+	if (w->stopping && w->nconns == 0 &&
+	    (w->role == NULL || w->role->busy == NULL || !w->role->busy(w)))
 		ev_break(w->loop);
 }
 
@@ -283,6 +286,11 @@ static const struct ipc_handler worker_handlers[] = {
 int
 worker_dispatch(struct worker *w, struct ipc_msg *m)
 {
+	size_t i;
+
+	for (i = 0; w->role != NULL && i < w->role->nhandlers; i++)
+		if (w->role->handlers[i].type == m->h.type)
+			return ipc_dispatch(w->role->handlers, w->role->nhandlers, w, m);
 	return ipc_dispatch(worker_handlers, ARRAY_LEN(worker_handlers), w, m);
 }
 
@@ -387,7 +395,10 @@ worker_setup(struct worker *w, const struct worker_args *a)
 	ev_timer_start(w->loop, &w->tidy_timer, WORKER_TIDY_MS);
 	if (util_random(&w->reqid_base, sizeof(w->reqid_base)) == -1)
 		w->reqid_base = (uint64_t)getpid() << 32;
-	child_hello(w->parent, ROLE_WORKER, (uint32_t)a->index);
+	if (w->role != NULL && w->role->start != NULL && w->role->start(w) == -1)
+		fatalx("cannot start");
+	child_hello(w->parent, w->role != NULL ? w->role->hello_role : ROLE_WORKER,
+	    a->index < 0 ? 0 : (uint32_t)a->index);
 }
 
 static void
@@ -399,6 +410,9 @@ worker_cleanup(struct worker *w)
 	h1client_pools_free(w);
 	h2client_pools_free(w);
 	ev_run_once(w->loop, 0);	/* the HTTP/2 sessions' deferred frees */
+	/* After the sessions: an agent's session tells its role it is gone as it closes. */
+	if (w->role != NULL && w->role->cleanup != NULL)
+		w->role->cleanup(w);
 	tlsclient_free(w);
 	balance_free(&w->balance);
 	if (w->snap != NULL)
@@ -419,15 +433,23 @@ worker_cleanup(struct worker *w)
 int
 worker_main(const struct worker_args *a)
 {
+	return worker_run(a, NULL);
+}
+
+int
+worker_run(const struct worker_args *a, const struct worker_role *role)
+{
 	struct worker w;
 
 	memset(&w, 0, sizeof(w));
+	w.role = role;
 	w.index = a->index;
 	w.parent = PARENT_FD;
 	w.bufs.size = BUF_SIZE;
 	w.cfg.max_conns = 1;	/* nothing is accepted before the master's config */
 	w.sandbox = a->sandbox;
-	log_init("worker", a->index, (enum log_target)a->log_target, a->verbose);
+	log_init(role != NULL ? role->name : "worker", a->index, (enum log_target)a->log_target,
+	    a->verbose);
 	if (privdrop(a->user) == -1)
 		fatalx("cannot drop privileges");
 	worker_setup(&w, a);

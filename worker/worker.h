@@ -19,6 +19,33 @@ int worker_main(const struct worker_args *a);
 
 struct worker;
 struct ipc_msg;
+struct ipc_handler;
+struct sockaddr;
+
+/*
+ * Another process that runs on the worker's loop and context (the tunnel
+ * process, tunnel/tunproc.c): its name and HELLO role, its own messages
+ * (looked up before the worker's), and hooks. Every hook may be NULL.
+ */
+struct worker_role {
+	const char *name;		/* in the log */
+	uint32_t hello_role;		/* ROLE_* */
+	const struct ipc_handler *handlers;
+	size_t nhandlers;
+	/* Set-up after the worker's (its step, its state in w->role_ctx); -1 is fatal. */
+	int (*start)(struct worker *w);
+	/* A connection on a LISTENER_TUNNEL socket (the role owns fd). */
+	void (*accept)(struct worker *w, int fd, const struct sockaddr *peer);
+	/* A graceful stop began. */
+	void (*stop)(struct worker *w);
+	/* 1 while the graceful stop must wait for the role's own work. */
+	int (*busy)(const struct worker *w);
+	/* Before the worker's own cleanup. */
+	void (*cleanup)(struct worker *w);
+};
+
+/* Runs role (NULL: a worker) until the master goes away or asks it to stop; the exit code. */
+int worker_run(const struct worker_args *a, const struct worker_role *role);
 /*
  * One message from the master through the worker's table (type, size and fd
  * checked, then its handler): what the parent socket's reader calls for each

@@ -25,6 +25,7 @@ import tempfile
 
 from .backend import Backend
 from .h2backend import H2Backend
+from . import tunnelpki
 from .harness import DaemonTestCase, KeepAlive, free_port, unique_host, wait_for
 from .test_datapath import access_lines, assert_error_page, closed_port
 from .test_h2backend import read_chunked_response
@@ -200,21 +201,27 @@ class BackendFormsTest(KindsMixin, DaemonTestCase):
 # --- the tunnel hop, worker side
 
 class TunnelHopTest(KindsMixin, DaemonTestCase):
-    """listen_tunnel is set, so the workers dial RUNTIME_DIR/tunnel.sock; in
-    this branch nothing binds it but the test's stand-in."""
+    """listen_tunnel is set, so the workers dial RUNTIME_DIR/tunnel.sock. The
+    test unlinks the socket the master bound for the tunnel process (which
+    keeps serving the unlinked one, unreachable) and binds its own stand-in
+    at that path when a test wants one: the worker's side of the hop alone."""
     WORKERS = 1
-    TUNNEL_PORT = free_port()
-    DAEMON_ARGS = ("--listen-tunnel", "127.0.0.1:%d" % TUNNEL_PORT)
+
+    @classmethod
+    def _start_daemon(cls):
+        if not hasattr(cls, "pki"):
+            cls.pki = tunnelpki.Pki()
+        cls.DAEMON_ARGS = ("--listen-tunnel", "127.0.0.1:%d" % free_port(),
+                           "--tunnel-ca-file", cls.pki.ca)
+        super()._start_daemon()
+        cls.hop_path = os.path.join(cls.daemon.run_dir, "tunnel.sock")
+        wait_for(lambda: os.path.exists(cls.hop_path), TIMEOUT, "the hop socket",
+                 cls.daemon.log_tail)
+        os.unlink(cls.hop_path)
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.hop_path = os.path.join(cls.daemon.run_dir, "tunnel.sock")
-        # The master keeps RUNTIME_DIR to root (and the admin group): a worker
-        # user needs search permission to reach the hop in it (see
-        # ARCHITECTURE.md, "the tunnel hop"); the tunnel process's master
-        # side will have to grant it, here the test does.
-        os.chmod(cls.daemon.run_dir, 0o711)
         cls.live = Backend("beside").start()
         cls._backends.append(cls.live)
 

@@ -34,7 +34,8 @@ static const char *const settings[] = {
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
 	"acme_profile",
 	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics", "sandbox",
-	"listen_tunnel",
+	"listen_tunnel", "tunnel_ca_file", "tunnel_cert", "tunnel_key", "tunnel_ping_interval",
+	"tunnel_ping_timeout",
 	"rate_limit", "rate_burst", "rate_nodelay", "rate_limit_dry_run", "max_connections_per_ip",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -245,7 +246,8 @@ START_TEST(every_setting)
 	    "acme_profile shortlived\n"
 	    "acme_renew_before 50%\n"
 	    "acme_backoff_max 30m\n"
-	    "listen_tunnel 0.0.0.0:8443\n");
+	    "listen_tunnel 0.0.0.0:8443\n"
+	    "tunnel_ca_file /srv/haloyd/tunnel-ca.pem\n");
 	ck_assert_uint_eq(cfg.listen_http.n, 2);
 	ck_assert_str_eq(cfg.listen_http.v[0], "127.0.0.1:8080");
 	ck_assert_str_eq(cfg.listen_http.v[1], "[::1]:8081");
@@ -1101,6 +1103,9 @@ START_TEST(shipped_file)
 	ck_assert_uint_eq(cfg.workers, 4);
 	ck_assert_uint_eq(cfg.listen_https.n, 1);
 	ck_assert_uint_eq(cfg.listen_metrics.n, 1);
+	ck_assert_str_eq(cfg.listen_tunnel, "0.0.0.0:8443");
+	ck_assert_uint_eq(cfg.tunnel_ping_interval_ms, 20000);
+	ck_assert_uint_eq(cfg.tunnel_ping_timeout_ms, 10000);
 	ck_assert_uint_eq(cfg.trusted_proxies.n, 1);
 	ck_assert_str_ne(cfg.acme_email, "");
 	ck_assert_str_ne(cfg.acme_ca_file, "");

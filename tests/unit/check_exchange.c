@@ -15,8 +15,9 @@
  * calls (idle timeout from the start, request bytes keeping them alive,
  * grpc-timeout as a deadline even while connecting), the upgrade byte pipe,
  * the compression stage on a route that asks for it (the encoder's last
- * bytes wait for the sink's room before end), and that the sink is never
- * called from inside the session's own calls.
+ * bytes wait for the sink's room before end), that the sink is never
+ * called from inside the session's own calls, and the pinned exchange of
+ * the tunnel process (no route, no transform; 503, reset, STALE retried).
  */
 #include "config.h"
 
@@ -101,6 +102,7 @@ struct ustream {
 static struct ustream *streams[MAX_STREAMS];
 static int nopens, ncloses;
 static int open_errno[4];	/* per backend 20..23: open fails at once with it */
+static int pin_errno;		/* a pinned exchange's target (id 0): open fails with it */
 static int next_connecting;	/* the next open reports a pending connect */
 
 static struct ustream *
@@ -113,6 +115,10 @@ fu_open(struct worker *wk, const struct snap_backend *b, const struct upstream_o
 	ck_assert_int_lt(nopens, MAX_STREAMS);
 	if (b->id >= 20 && b->id <= 23 && open_errno[b->id - 20] != 0) {
 		errno = open_errno[b->id - 20];
+		return NULL;
+	}
+	if (b->id == 0 && pin_errno != 0) {
+		errno = pin_errno;
 		return NULL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -546,6 +552,7 @@ setup(void)
 	sk.room = 32 * 1024;
 	memset(streams, 0, sizeof(streams));
 	memset(open_errno, 0, sizeof(open_errno));
+	pin_errno = 0;
 	nopens = ncloses = nresps = next_connecting = 0;
 	in_ex_call = 0;
 	msg_init(&reqh);
@@ -1663,6 +1670,131 @@ START_TEST(ex_trusted_xff_kept)
 }
 END_TEST
 
+/* --- pinned (the tunnel process's hop) */
+
+static struct exchange *
+start_pinned(const char *text, unsigned *status)
+{
+	struct upstream_tunnel to = { .name = "app1" };
+	struct exchange *ex;
+	unsigned st = 0;
+
+	tw_parse_head(&reqh, text);
+	in_ex_call = 1;
+	ex = exchange_start_pinned(&w, &(struct exchange_req){ .head = &reqh, .host = "app.test",
+	    .client_ip = "", .proto = "http", .start_us = util_now_us() }, &to, &fake_ops,
+	    &fake_sink, &sk, &st);
+	in_ex_call = 0;
+	if (status != NULL)
+		*status = st;
+	return ex;
+}
+
+START_TEST(ex_pinned_no_transform)
+{
+	struct exchange *ex = start_pinned(get_req, NULL);
+	struct ustream *s;
+	struct msg_head *resp;
+
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(nopens, 1);
+	s = streams[0];
+	ck_assert_uint_eq(s->backend_id, 0);
+	ck_assert_uint_eq(s->connect_ms, 3000);	/* the global timeout: there is no route */
+	/* The worker before the hop transformed it: nothing is added or removed here. */
+	ck_assert_str_eq(field(s->req, "x-forwarded-for"), "10.9.9.9");
+	ck_assert_ptr_null(field(s->req, "x-request-id"));
+	ck_assert_ptr_nonnull(field(s->req, "x-hop"));
+	ck_assert_int_eq(x_end(ex, &reqh), 0);
+	resp = mkresp(200, 2);
+	ck_assert_int_eq(up_head(s, resp), 0);
+	ck_assert_ptr_null(field(resp, "strict-transport-security"));
+	ck_assert_int_eq(up_body(s, "ok"), 0);
+	up_end(s, resp);
+	ck_assert_int_eq(sk.ends, 1);
+}
+END_TEST
+
+START_TEST(ex_pinned_nothing_attached_503)
+{
+	unsigned status = 0;
+
+	pin_errno = ENOENT;
+	ck_assert_ptr_null(start_pinned(get_req, &status));
+	ck_assert_uint_eq(status, 503);
+	ck_assert_int_eq(nopens, 0);
+}
+END_TEST
+
+START_TEST(ex_pinned_no_slot_503)
+{
+	struct exchange *ex = start_pinned(get_req, NULL);
+
+	ck_assert_ptr_nonnull(ex);
+	x_end(ex, &reqh);
+	up_fail(streams[0], UPSTREAM_CONNECT, EBUSY);
+	sink_failed(503);
+	ck_assert_int_eq(nopens, 1);
+}
+END_TEST
+
+START_TEST(ex_pinned_refused_is_retried_fresh)
+{
+	struct exchange *ex = start_pinned(post_req, NULL);
+
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(x_body_s(ex, "abc"), 0);
+	x_end(ex, &reqh);
+	up_fail(streams[0], UPSTREAM_STALE, 0);
+	ck_assert_int_eq(nopens, 2);
+	ck_assert_int_eq(streams[1]->fresh, 1);
+	ck_assert_uint_eq(streams[1]->sent_len, 3);	/* the body replayed */
+	ck_assert_int_eq(streams[1]->ends, 1);
+	ck_assert_int_eq(up_head(streams[1], mkresp(204, -1)), 0);
+	up_end(streams[1], &resps[0]);
+	ck_assert_int_eq(sk.ends, 1);
+}
+END_TEST
+
+START_TEST(ex_pinned_lost_before_head_is_a_reset)
+{
+	/* Even a GET: the worker beyond the hop decides, with its 502. */
+	struct exchange *ex = start_pinned(get_req, NULL);
+
+	ck_assert_ptr_nonnull(ex);
+	x_end(ex, &reqh);
+	up_fail(streams[0], UPSTREAM_RESET, 0);
+	sink_failed(0);
+	ck_assert_int_eq(nopens, 1);
+}
+END_TEST
+
+START_TEST(ex_pinned_retry_refused_again_is_a_reset)
+{
+	struct exchange *ex = start_pinned(get_req, NULL);
+
+	ck_assert_ptr_nonnull(ex);
+	x_end(ex, &reqh);
+	up_fail(streams[0], UPSTREAM_STALE, 0);
+	pin_errno = ENOENT;	/* the retry finds nobody: 503 */
+	up_fail(streams[1], UPSTREAM_STALE, 0);
+	sink_failed(503);
+}
+END_TEST
+
+START_TEST(ex_pinned_no_head_in_time_504)
+{
+	struct exchange *ex;
+
+	w.cfg.response_timeout_ms = 50;
+	ex = start_pinned(get_req, NULL);
+	ck_assert_ptr_nonnull(ex);
+	x_end(ex, &reqh);
+	run_until_fail(3000);
+	sink_failed(504);
+}
+END_TEST
+
 Suite *
 suite_exchange(void)
 {
@@ -1718,6 +1850,13 @@ suite_exchange(void)
 	tcase_add_test(tc, ex_grpc_deadline_not_moved_by_progress);
 	tcase_add_test(tc, ex_grpc_deadline_while_connecting);
 	tcase_add_test(tc, ex_grpc_invalid_timeout_ignored);
+	tcase_add_test(tc, ex_pinned_no_transform);
+	tcase_add_test(tc, ex_pinned_nothing_attached_503);
+	tcase_add_test(tc, ex_pinned_no_slot_503);
+	tcase_add_test(tc, ex_pinned_refused_is_retried_fresh);
+	tcase_add_test(tc, ex_pinned_lost_before_head_is_a_reset);
+	tcase_add_test(tc, ex_pinned_retry_refused_again_is_a_reset);
+	tcase_add_test(tc, ex_pinned_no_head_in_time_504);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -21,7 +21,13 @@
  * most 16 sessions per backend and then EBUSY, a session over a socket
  * someone else connected, a backend that does not speak HTTP/2 (EPROTO at
  * once), PING after silence and the idle close (with the times shortened),
- * and a PING nobody answers closing the session.
+ * and a PING nobody answers closing the session. Reverse tunnels
+ * (h2client_attach, h2client_tunnel_ops): the agent's side is a server
+ * session that expects no magic (so ours must have been dropped), ready
+ * only after the SETTINGS exchange, streams waiting for it, least in flight
+ * and round-robin over two agents, ENOENT with none, an agent silent to
+ * PING dropped with the reason, GOAWAY only once a draining tunnel's
+ * streams are done.
  */
 #include "config.h"
 
@@ -1008,6 +1014,175 @@ START_TEST(h2c_unanswered_ping_closes)
 }
 END_TEST
 
+/* --- reverse tunnels */
+
+static int t_ready[2], t_closed[2];
+static char t_why[2][64];
+
+static void
+t_on_ready(void *owner)
+{
+	t_ready[(int)(intptr_t)owner]++;
+}
+
+static void
+t_on_close(void *owner, const char *why)
+{
+	int i = (int)(intptr_t)owner;
+
+	t_closed[i]++;
+	util_strlcpy(t_why[i], why, sizeof(t_why[i]));
+}
+
+/* Agent i of tunnel app1 on a socketpair: an nghttp2 server session that expects no magic. */
+static struct h2conn *
+t_attach(int i)
+{
+	nghttp2_session_callbacks *cb;
+	nghttp2_option *opt;
+	struct h2conn *c;
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	c = h2client_attach(&w, sv[0], NULL, &(struct h2client_attach){ "app1", NULL, 0, 2000,
+	    (void *)(intptr_t)i, t_on_ready, t_on_close });
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(nsrv, i);
+	nsrv = i + 1;
+	srv[i].fd = sv[1];
+	ck_assert_int_eq(nghttp2_session_callbacks_new(&cb), 0);
+	nghttp2_session_callbacks_set_send_callback(cb, srv_sendcb);
+	nghttp2_session_callbacks_set_on_header_callback(cb, srv_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, srv_data);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, srv_frame);
+	ck_assert_int_eq(nghttp2_option_new(&opt), 0);
+	nghttp2_option_set_no_recv_client_magic(opt, 1);
+	ck_assert_int_eq(nghttp2_session_server_new2(&srv[i].ng, cb, &srv[i], opt), 0);
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cb);
+	return c;
+}
+
+static void
+t_settings(int i)
+{
+	nghttp2_settings_entry iv = { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, srv_max_streams };
+
+	ck_assert_int_eq(nghttp2_submit_settings(srv[i].ng, NGHTTP2_FLAG_NONE, &iv, 1), 0);
+}
+
+/* Opens stream i to tunnel app1 (round-robin when rr); NULL with errno. */
+static struct ustream *
+t_open(int i, int rr)
+{
+	struct upstream_tunnel to = { .name = "app1", .round_robin = rr };
+	struct upstream_opts o = { 2000, 0, NULL, NULL };
+	struct fx *f = &fx[i];
+
+	make_req(i, get_text);
+	msg_free(&f->resp);
+	memset(f, 0, sizeof(*f));
+	f->room = 256 * 1024;
+	in_ops = 1;
+	f->s = h2client_tunnel_ops.open(&w, &to.be, &o, &reqh[i], &fx_events, f);
+	if (f->s != NULL)
+		ck_assert_int_eq(h2client_tunnel_ops.end(f->s, NULL), 0);
+	in_ops = 0;
+	return f->s;
+}
+
+START_TEST(h2c_tunnel_ready_after_the_settings_exchange)
+{
+	struct sstream *st;
+
+	memset(t_ready, 0, sizeof(t_ready));
+	memset(t_closed, 0, sizeof(t_closed));
+	errno = 0;
+	ck_assert_ptr_null(t_open(0, 0));	/* nobody attached */
+	ck_assert_int_eq(errno, ENOENT);
+	t_attach(0);
+	ck_assert_ptr_nonnull(t_open(0, 0));	/* attaching: the stream waits */
+	tw_run_ms(30);
+	ck_assert_int_eq(t_ready[0], 0);	/* our SETTINGS are not acknowledged yet */
+	ck_assert_int_eq(srv[0].last_id, 0);
+	t_settings(0);
+	SRV_UNTIL(t_ready[0] == 1 && srv[0].last_id == 1 && srv[0].st[0].end);
+	st = &srv[0].st[0];
+	ck_assert_msg(strstr(st->head, ":authority: b.test\n") != NULL, "%s", st->head);
+	srv_respond(&srv[0], 1, "200", 5, 1);
+	SRV_UNTIL(fx[0].ends == 1);
+	ck_assert_uint_eq(fx[0].body_len, 5);
+	ck_assert_int_eq(t_closed[0], 0);
+}
+END_TEST
+
+START_TEST(h2c_tunnel_least_in_flight_and_round_robin)
+{
+	int first;
+
+	memset(t_ready, 0, sizeof(t_ready));
+	t_attach(0);
+	t_attach(1);
+	t_settings(0);
+	t_settings(1);
+	SRV_UNTIL(t_ready[0] == 1 && t_ready[1] == 1);
+	/* Least in flight: two slow streams go to both agents. */
+	ck_assert_ptr_nonnull(t_open(0, 0));
+	ck_assert_ptr_nonnull(t_open(1, 0));
+	SRV_UNTIL(srv[0].last_id == 1 && srv[1].last_id == 1);
+	srv_respond(&srv[0], 1, "200", 0, 1);
+	srv_respond(&srv[1], 1, "200", 0, 1);
+	SRV_UNTIL(fx[0].ends == 1 && fx[1].ends == 1);
+	/* Round-robin: one after the other, each agent in turn. */
+	ck_assert_ptr_nonnull(t_open(2, 1));
+	SRV_UNTIL(srv[0].last_id + srv[1].last_id == 4);
+	first = srv[0].last_id == 3 ? 0 : 1;
+	srv_respond(&srv[first], 3, "200", 0, 1);
+	SRV_UNTIL(fx[2].ends == 1);
+	ck_assert_ptr_nonnull(t_open(3, 1));
+	SRV_UNTIL(srv[1 - first].last_id == 3);
+	ck_assert_int_eq(srv[first].last_id, 3);
+	srv_respond(&srv[1 - first], 3, "200", 0, 1);
+	SRV_UNTIL(fx[3].ends == 1);
+}
+END_TEST
+
+START_TEST(h2c_tunnel_silent_agent_dropped)
+{
+	memset(t_closed, 0, sizeof(t_closed));
+	h2client_set_tunnel_times(&w, 50, 50);
+	t_attach(0);
+	t_settings(0);
+	SRV_UNTIL(t_ready[0] >= 1);
+	/* The agent stops answering: PING after 50 ms, dropped 50 ms later. */
+	TW_RUN_UNTIL(t_closed[0] == 1);
+	ck_assert_str_eq(t_why[0], "no answer to PING");
+}
+END_TEST
+
+START_TEST(h2c_tunnel_goaway_after_the_drain)
+{
+	struct h2conn *c;
+
+	memset(t_closed, 0, sizeof(t_closed));
+	c = t_attach(0);
+	t_settings(0);
+	SRV_UNTIL(t_ready[0] >= 1);
+	ck_assert_ptr_nonnull(t_open(0, 0));
+	SRV_UNTIL(srv[0].last_id == 1);
+	h2client_session_goaway(c);
+	errno = 0;
+	ck_assert_ptr_null(t_open(1, 0));	/* no new stream on it */
+	ck_assert_int_eq(errno, ENOENT);
+	tw_run_ms(20);
+	srv_turn();
+	ck_assert_int_eq(srv[0].goaway, 0);	/* not while a stream is in flight */
+	srv_respond(&srv[0], 1, "200", 2, 1);
+	SRV_UNTIL(fx[0].ends == 1 && srv[0].goaway == 1);
+	TW_RUN_UNTIL(t_closed[0] == 1);
+}
+END_TEST
+
 Suite *
 suite_h2client(void)
 {
@@ -1038,6 +1213,10 @@ suite_h2client(void)
 	tcase_add_test(tc, h2c_session_on_a_given_socket);
 	tcase_add_test(tc, h2c_ping_then_idle_close);
 	tcase_add_test(tc, h2c_unanswered_ping_closes);
+	tcase_add_test(tc, h2c_tunnel_ready_after_the_settings_exchange);
+	tcase_add_test(tc, h2c_tunnel_least_in_flight_and_round_robin);
+	tcase_add_test(tc, h2c_tunnel_silent_agent_dropped);
+	tcase_add_test(tc, h2c_tunnel_goaway_after_the_drain);
 	suite_add_tcase(s, tc);
 	return s;
 }

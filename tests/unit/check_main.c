@@ -64,6 +64,10 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_agenttls());
 	srunner_add_suite(sr, suite_h2h1());
 	srunner_add_suite(sr, suite_sandbox());
+	srunner_add_suite(sr, suite_tunname());
+	srunner_add_suite(sr, suite_tuntls());
+	srunner_add_suite(sr, suite_hop());
+	srunner_add_suite(sr, suite_tunlist());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

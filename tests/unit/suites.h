@@ -51,5 +51,9 @@ Suite *suite_beaddr(void);
 Suite *suite_cmdline(void);
 Suite *suite_dial(void);
 Suite *suite_sandbox(void);
+Suite *suite_tunname(void);
+Suite *suite_tuntls(void);
+Suite *suite_hop(void);
+Suite *suite_tunlist(void);
 
 #endif
