@@ -42,7 +42,7 @@ import h2.settings
 import hpack
 import hyperframe.frame
 
-from .harness import Daemon, as_user_prefix, free_port, program, wait_for
+from .harness import Daemon, as_user_prefix, free_port, program, request, wait_for
 
 MAGIC = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MIB = 1024 * 1024
@@ -536,6 +536,26 @@ class TestAttach(TunnelTestCase):
         wait_for(lambda: a.terminated is not None or None, STEP, "GOAWAY from haloyd")
         self.assertEqual(a.terminated, h2.errors.ErrorCodes.PROTOCOL_ERROR)
         wait_for(lambda: self.tunnels() == [] or None, STEP, "the tunnel gone")
+
+
+class TestPublicInterop(TunnelTestCase):
+    """The python3-h2 agent above (code independent of haloyd-tunnel) serves
+    public requests: client -> worker -> hop -> tunnel process -> agent."""
+
+    def test_public_requests_through_a_python_agent(self):
+        a = self.agent()
+        self.attached(1)
+        self.daemon.ctl_ok("route", "add", "pyagent.example.com", "tunnel:app1")
+        for i in range(3):
+            r = request(self.daemon.port, "/pub%d" % i, host="pyagent.example.com",
+                        method="POST", body=b"hello %d" % i)
+            self.assertEqual((r.status, r.body), (200, b"hello %d" % i))
+        self.assertEqual([sid for sid, _, _ in a.requests], [1, 3, 5])
+        _, headers, _ = a.requests[0]
+        self.assertEqual(headers[":authority"], "pyagent.example.com")
+        self.assertEqual(headers["x-forwarded-for"], "127.0.0.1")
+        self.assertFalse([k for k in headers if k.startswith("haloyd-tunnel")])
+        self.daemon.ctl_ok("route", "rm", "pyagent.example.com")
 
 
 class TestSelection(TunnelTestCase):
