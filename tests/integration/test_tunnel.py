@@ -133,6 +133,8 @@ class Agent(threading.Thread):
             ctx.set_alpn_protocols(list(self.alpn))
         raw = socket.create_connection(("127.0.0.1", self.port), timeout=STEP)
         self.sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        # Read here, before the loop's thread shares the SSL object.
+        self.peer_der = self.sock.getpeercert(binary_form=True)
         self.sock.sendall(MAGIC)
         cfg = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
         self.conn = h2.connection.H2Connection(cfg)
@@ -777,8 +779,11 @@ class TestProcess(unittest.TestCase):
         d.start()
         a = None
         try:
+            # The tunnel process answers `tunnel list` once it runs: dial after that.
+            wait_for(lambda: d.ctl("--json", "tunnel", "list")[0] == 0, STEP,
+                     "the tunnel process", d.log_tail)
             a = Agent(port, pki, verify=False).start_agent()
-            der = a.sock.getpeercert(binary_form=True)
+            der = a.peer_der
             p = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"],
                                input=der, capture_output=True, timeout=STEP)
             self.assertIn(b"haloyd-default", p.stdout)
