@@ -49,6 +49,13 @@ tunnel_dial(struct tunnel *t)
 		t->fd = -1;
 	}
 	if (ai != NULL) {
+		const struct addrinfo *o;
+
+		for (o = ai->ai_next; o != NULL && t->nalt < TUNNEL_ALT_MAX; o = o->ai_next)
+			if (o->ai_addrlen <= sizeof(t->alt[0])) {
+				memcpy(&t->alt[t->nalt], o->ai_addr, o->ai_addrlen);
+				t->altlen[t->nalt++] = o->ai_addrlen;
+			}
 		setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		setsockopt(t->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 		getnameinfo(ai->ai_addr, ai->ai_addrlen, t->peer, sizeof(t->peer), NULL, 0,
@@ -375,6 +382,39 @@ tunnel_established(struct tunnel *t)
 	return 0;
 }
 
+/*
+ * The connect failed: the proxy's next address, if it has one (a name may
+ * give ::1 and 127.0.0.1 and the proxy listen on one). 0 when one is dialing.
+ */
+static int
+tunnel_next_addr(struct tunnel *t)
+{
+	int one = 1, fd;
+
+	while (t->nextalt < t->nalt) {
+		const struct sockaddr *sa = (const struct sockaddr *)&t->alt[t->nextalt];
+		socklen_t len = t->altlen[t->nextalt++];
+
+		if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+			continue;
+		if (connect(fd, sa, len) == -1 && errno != EINPROGRESS) {
+			close(fd);
+			continue;
+		}
+		ev_io_stop(t->ag->loop, &t->io);
+		close(t->fd);
+		t->fd = fd;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		getnameinfo(sa, len, t->peer, sizeof(t->peer), NULL, 0, NI_NUMERICHOST);
+		if (SSL_set_fd(t->ssl, fd) != 1 ||
+		    ev_io_start(t->ag->loop, &t->io, fd, EPOLLIN | EPOLLOUT, tunnel_io, t) == -1)
+			return -1;
+		return 0;
+	}
+	return -1;
+}
+
 static void
 tunnel_handshake(struct tunnel *t, uint32_t events)
 {
@@ -387,7 +427,9 @@ tunnel_handshake(struct tunnel *t, uint32_t events)
 		socklen_t len = sizeof(err);
 		if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
 			errno = err;
-			tunnel_kill(t, strerror(errno));
+			if (tunnel_next_addr(t) == 0)
+				return;
+			tunnel_kill(t, strerror(err));
 			return;
 		}
 		t->state = TUNNEL_TLS;

@@ -27,6 +27,8 @@ struct astream;
 
 enum tunnel_state { TUNNEL_CONNECT, TUNNEL_TLS, TUNNEL_SETTINGS, TUNNEL_READY };
 
+#define TUNNEL_ALT_MAX 4
+
 struct tunnel {
 	struct agent *ag;
 	unsigned idx;			/* its slot, for logs */
@@ -51,6 +53,10 @@ struct tunnel {
 	int in_session;			/* inside nghttp2's recv or send: no flush from callbacks */
 	uint8_t close_pending;
 	char peer[128];
+	/* The proxy's other addresses, tried in turn when a connect fails (::1 before 127.0.0.1). */
+	struct sockaddr_storage alt[TUNNEL_ALT_MAX];
+	socklen_t altlen[TUNNEL_ALT_MAX];
+	unsigned nalt, nextalt;
 };
 
 /* Starts dialing for slot; NULL when it failed at once (logged). */
