@@ -455,6 +455,26 @@ kr_unhex(const char *hex, uint8_t out[KEYRING_FP_LEN])
 	return 0;
 }
 
+/* The next certificate of col, zeroed; NULL when out of memory. */
+static struct mkeyring_cert_in *
+kr_collect_slot(struct kr_collect *col)
+{
+	struct mkeyring_cert_in *c;
+
+	if (col->ncerts == col->cap) {
+		uint32_t cap = col->cap ? col->cap * 2 : 16;
+		void *p = reallocarray(col->certs, cap, sizeof(*col->certs));
+
+		if (p == NULL)
+			return NULL;
+		col->certs = p;
+		col->cap = cap;
+	}
+	c = &col->certs[col->ncerts++];
+	memset(c, 0, sizeof(*c));
+	return c;
+}
+
 static int
 kr_collect_one(void *arg, const struct store_cert *sc)
 {
@@ -463,15 +483,8 @@ kr_collect_one(void *arg, const struct store_cert *sc)
 	char **names;
 	size_t i;
 
-	if (col->ncerts == col->cap) {
-		col->cap = col->cap ? col->cap * 2 : 16;
-		void *p = reallocarray(col->certs, col->cap, sizeof(*col->certs));
-		if (p == NULL)
-			return -1;
-		col->certs = p;
-	}
-	c = &col->certs[col->ncerts++];
-	memset(c, 0, sizeof(*c));
+	if ((c = kr_collect_slot(col)) == NULL)
+		return -1;
 	c->id = (uint32_t)sc->id;
 	c->source = (uint16_t)sc->source;
 	c->not_before = sc->not_before;
@@ -505,15 +518,8 @@ kr_collect_chals(struct master *m, struct kr_collect *col)
 	int64_t now = (int64_t)time(NULL);
 
 	for (i = 0; i < n; i++) {
-		if (col->ncerts == col->cap) {
-			col->cap = col->cap ? col->cap * 2 : 16;
-			void *p = reallocarray(col->certs, col->cap, sizeof(*col->certs));
-			if (p == NULL)
-				return -1;
-			col->certs = p;
-		}
-		c = &col->certs[col->ncerts++];
-		memset(c, 0, sizeof(*c));
+		if ((c = kr_collect_slot(col)) == NULL)
+			return -1;
 		c->id = KEYRING_CHAL_ID_BASE + i;
 		c->source = KEYRING_SRC_ACME_CHAL;
 		c->not_before = now;
