@@ -339,7 +339,8 @@ applyfile_parse(const char *text, size_t len, const char *fname, struct applyfil
 		return -1;
 	}
 	if (parse_lines(&p, text, len, af, buf) == 0 && check_names(&p, af) == 0) {
-		qsort(af->routes, af->n, sizeof(*af->routes), route_cmp);
+		if (af->n > 1)
+			qsort(af->routes, af->n, sizeof(*af->routes), route_cmp);
 		for (i = 0; i < af->n; i++)
 			if (af->routes[i].naliases > 1)
 				qsort(af->routes[i].aliases, af->routes[i].naliases, sizeof(char *),
