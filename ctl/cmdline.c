@@ -99,7 +99,7 @@ static const char usage_text[] =
     "  reload\n"
     "  stats                (the figures of /metrics: metric, labels, value)\n"
     "  tunnel list          (the reverse tunnels attached now)\n"
-    "  export               every route as one line of haloyd-ctl's words\n"
+    "  export               (every route as one line of haloyd-ctl's words)\n"
     "  apply FILE [--dry-run] [--prune]\n"
     "                       make the routes what FILE (- for stdin) says, in one\n"
     "                       change; --prune removes the routes it does not name\n"

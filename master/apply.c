@@ -38,26 +38,31 @@
 static int
 send_line(struct cclient *cl, const char *line)
 {
-	char *pieces[IPC_MAX_PAYLOAD / PIECE];
-	static char buf[IPC_MAX_PAYLOAD / PIECE][PIECE + 1];
-	static uint8_t row[IPC_MAX_PAYLOAD];
-	size_t n = 0, len = strlen(line), at;
+	size_t n = 0, len = strlen(line), at, max = IPC_MAX_PAYLOAD / PIECE;
+	char **pieces = NULL, *buf = NULL;
+	uint8_t *row = NULL;
 	struct wbuf w;
+	int rc = -1;
 
-	for (at = 0; at < len || n == 0; at += PIECE) {
-		if (n == ARRAY_LEN(pieces))
-			return -1;
-		snprintf(buf[n], sizeof(buf[n]), "%.*s", PIECE, line + at);
-		pieces[n] = buf[n];
-		n++;
+	if ((len + PIECE - 1) / PIECE > max || (pieces = calloc(max, sizeof(*pieces))) == NULL ||
+	    (buf = malloc(max * (PIECE + 1))) == NULL || (row = malloc(IPC_MAX_PAYLOAD)) == NULL)
+		goto out;
+	for (at = 0; at < len || n == 0; at += PIECE, n++) {
+		pieces[n] = buf + n * (PIECE + 1);
+		snprintf(pieces[n], PIECE + 1, "%.*s", PIECE, line + at);
 	}
-	wb_init(&w, row, sizeof(row));
+	wb_init(&w, row, IPC_MAX_PAYLOAD);
 	wb_u16(&w, 1);
 	control_row_list(&w, "line", pieces, n);
-	if (w.bad)
-		return -1;
-	control_reply_row(cl, &w);
-	return 0;
+	if (!w.bad) {
+		control_reply_row(cl, &w);
+		rc = 0;
+	}
+out:
+	free(pieces);
+	free(buf);
+	free(row);
+	return rc;
 }
 
 /* --- export */
@@ -416,7 +421,8 @@ plan_tell_acme(struct master *m, const struct plan *p)
 	for (i = 0; i < p->nops; i++) {
 		if (p->ops[i].kind == OP_RM)
 			acme_route_removed(m, p->ops[i].route);
-		else if (p->ops[i].kind == OP_ADD || p->ops[i].kind == OP_ALIAS_ADD)
+		else if (p->ops[i].kind == OP_ADD || p->ops[i].kind == OP_ALIAS_ADD ||
+		    p->ops[i].kind == OP_SET)
 			acme_route_changed(m, p->ops[i].arg ? p->ops[i].arg : p->ops[i].route,
 			    note, sizeof(note));
 	}
