@@ -337,6 +337,8 @@ plan_make(struct master *m, struct plan *p)
 		return -1;
 	for (; p->next < p->af->n && !p->bad; p->next++)
 		plan_add(p, &p->af->routes[p->next]);
+	if (p->bad)
+		log_warnx("apply: out of memory while comparing the file with the store");
 	return p->bad ? -1 : 0;
 }
 
