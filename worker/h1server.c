@@ -250,7 +250,7 @@ h1s_on_head(void *arg, struct msg_head *h)
 	s->keepalive = h->keepalive != 0;
 	msg_init(&r.ans.head);
 	if ((c->w->step != NULL ? c->w->step : request_step)(c->w,
-	    &(struct request_peer){ c->ip, c->trusted, c->tls != NULL }, h,
+	    &(struct request_peer){ c->ip, c->trusted, c->tls != NULL, &c->addrs }, h,
 	    s->start_us, &h1s_sink, s, &r) == -1) {
 		request_answer_free(&r.ans);
 		return -1;	/* out of memory: answered as a bad request */

@@ -478,7 +478,7 @@ h2_request(struct h2stream *st)
 	}
 	msg_init(&r.ans.head);
 	if ((c->w->step != NULL ? c->w->step : request_step)(c->w,
-	    &(struct request_peer){ c->ip, c->trusted, c->tls != NULL }, h,
+	    &(struct request_peer){ c->ip, c->trusted, c->tls != NULL, &c->addrs }, h,
 	    st->start_us, &h2_sink, st, &r) == -1) {
 		request_answer_free(&r.ans);
 		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);

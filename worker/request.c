@@ -246,7 +246,7 @@ request_forward(struct worker *w, const struct request_peer *peer, struct msg_he
 		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
 	r->ex = exchange_start(w, &(struct exchange_req){ h, snap_ref(s), route, r->host,
 	    peer->client_ip, peer->tls ? "https" : "http", peer->trusted, peer->tls, start_us,
-	    limit, rl.delay_ms }, ops, sink, arg, &status);
+	    limit, rl.delay_ms, peer->addrs }, ops, sink, arg, &status);
 	if (r->ex == NULL)	/* the exchange logged it, with the backend it tried */
 		return request_error(w, status, ERRPAGE_STATUS, h, r->hsts, &r->ans);
 	return 0;

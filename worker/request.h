@@ -20,12 +20,15 @@
 struct worker;
 struct exchange;
 struct sink_ops;
+struct proxyproto_addrs;
 
 /* Who sent the request: the connection's facts. */
 struct request_peer {
 	const char *client_ip;
 	int trusted;		/* in trusted_proxies */
 	int tls;		/* came over TLS */
+	const struct proxyproto_addrs *addrs;	/* the connection's ends (NULL: unknown), for a
+						 * route's PROXY header toward its backends */
 };
 
 /* A local answer: a response head and its body, for the session to encode. */
