@@ -66,10 +66,11 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 
 void
 accesslog_local(struct worker *w, const struct msg_head *req, const char *host,
-    uint32_t route_id, unsigned status, uint64_t start_us)
+    uint32_t route_id, unsigned status, uint64_t start_us, const char *client)
 {
 	accesslog_write(w, &(struct accesslog_entry){ .req = req, .host = host, .backend = "",
-	    .status = status, .route_id = route_id, .local = 1, .start_us = start_us });
+	    .status = status, .route_id = route_id, .local = 1, .start_us = start_us,
+	    .client = client });
 }
 
 void

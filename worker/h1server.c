@@ -97,7 +97,7 @@ h1s_error(struct h1s *s, unsigned status, int log)
 
 	h1s_unread_closes(s);
 	if (log)
-		accesslog_local(s->c->w, req, s->host, 0, status, s->start_us);
+		accesslog_local(s->c->w, req, s->host, 0, status, s->start_us, s->c->ip);
 	msg_init(&ans.head);
 	if (request_error(s->c->w, status, ERRPAGE_STATUS, req, s->hsts, &ans) == -1) {
 		request_answer_free(&ans);

@@ -274,7 +274,8 @@ h2_error(struct h2stream *st, unsigned status, int log)
 	struct answer ans;
 
 	if (log)
-		accesslog_local(st->s->c->w, &st->req, st->host, 0, status, st->start_us);
+		accesslog_local(st->s->c->w, &st->req, st->host, 0, status, st->start_us,
+		    st->s->c->ip);
 	msg_init(&ans.head);
 	if (request_error(st->s->c->w, status, ERRPAGE_STATUS, &st->req, st->hsts, &ans) == -1) {
 		request_answer_free(&ans);

@@ -86,7 +86,7 @@ static int
 request_refuse(struct worker *w, struct request *r, const struct msg_head *h, unsigned status,
     enum errpage_kind kind, uint64_t start_us)
 {
-	accesslog_local(w, h, r->host, r->route_id, status, start_us);
+	accesslog_local(w, h, r->host, r->route_id, status, start_us, r->client);
 	return request_error(w, status, kind, h, r->hsts, &r->ans);
 }
 
@@ -146,7 +146,7 @@ request_challenge(struct worker *w, struct request *r, const struct msg_head *h,
 	const char *ka = acmechal_lookup(s, h);
 	unsigned status = ka != NULL ? 200 : 404;
 
-	accesslog_local(w, h, r->host, r->route_id, status, start_us);
+	accesslog_local(w, h, r->host, r->route_id, status, start_us, r->client);
 	return request_answer(&r->ans, h, status, "text/plain", ka, ka != NULL ? strlen(ka) : 0);
 }
 
@@ -176,7 +176,7 @@ request_redirect(struct worker *w, struct request *r, const struct msg_head *h, 
 	if (tls_https_port(w->tls) != 443)
 		snprintf(port, sizeof(port), ":%u", tls_https_port(w->tls));
 	snprintf(loc, sizeof(loc), "https://%s%s%s%s", r->host, port, path[0] == '/' ? "" : "/", path);
-	accesslog_local(w, h, r->host, r->route_id, status, start_us);
+	accesslog_local(w, h, r->host, r->route_id, status, start_us, r->client);
 	if (request_answer(&r->ans, h, status, NULL, NULL, 0) == -1 ||
 	    msg_add(&r->ans.head, "Location", loc) == -1 ||
 	    msg_add(&r->ans.head, "Cache-Control", "no-store") == -1)
@@ -261,6 +261,7 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	unsigned status;
 
 	r->host[0] = '\0';
+	r->client = peer->client_ip;
 	r->route_id = 0;
 	r->hsts = 0;
 	r->ex = NULL;

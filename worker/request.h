@@ -45,6 +45,7 @@ struct request {
 	char host[HOSTNAME_MAX + 1];	/* normalised, "" if none */
 	int hsts;			/* answers carry Strict-Transport-Security */
 	uint32_t route_id;		/* store id of the route found, 0 before or without one */
+	const char *client;		/* the peer's client_ip, for our own answers' access entries */
 	struct exchange *ex;		/* started, or NULL: ans holds the answer */
 	struct answer ans;
 };

@@ -9,7 +9,9 @@ HTTP and HTTPS: the backend sees the header's client in X-Forwarded-For and
 the access entry has it (HALOYD_CLIENT); v2 LOCAL keeps the balancer's
 address; a header in pieces; a peer outside trusted_proxies and a garbage
 header are closed without an answer and the daemon serves on; the rate limit
-is keyed by the header's address, not the balancer's.
+is keyed by the header's address, not the balancer's (and our own 429's access
+entry names it); max_connections_per_ip counts the header's client, not the
+balancer.
 
 Outbound: `route set --backend-proxy-protocol v1|v2` toward a python backend
 that parses the header (and fails the request when it is missing or bad)
@@ -17,6 +19,7 @@ and echoes the address it got, over plain TCP and over TLS (the header
 before the handshake); every request on one client keep-alive connection
 gets a backend connection of its own (no pooling for such routes).
 """
+import http.client
 import socket
 import ssl
 import struct
@@ -246,9 +249,59 @@ class ProxyProtoInTest(DaemonTestCase):
         host = self.site("pp-rate", "--rate", "1r/m", "--burst", "0")
         a = pp_v1("203.0.113.50", "192.0.2.1", 1, 80)
         b = pp_v2("203.0.113.51", "192.0.2.1", 1, 80)
+        mark = self.daemon.log_size()
         self.assertEqual(status_of(raw(self.pp_port, [a], host, path="/r1")), 200)
         self.assertEqual(status_of(raw(self.pp_port, [a], host, path="/r2")), 429)
         self.assertEqual(status_of(raw(self.pp_port, [b], host, path="/r3")), 200)
+        # Our own 429 names the client too.
+        wait_for(lambda: any(e.get("STATUS") == "429" and e.get("CLIENT") == "203.0.113.50"
+                             for e in access_lines(self.daemon.log_text(mark), host)),
+                 TIMEOUT, "the 429's access entry with its client", self.daemon.log_tail)
+
+class ProxyProtoConnLimitTest(DaemonTestCase):
+    """max_connections_per_ip 1 behind a balancer: the header's client is counted, not the
+    balancer (a daemon of its own: sequential connections elsewhere would race the count)."""
+
+    @classmethod
+    def _start_daemon(cls):
+        cls.pp_port = harness.free_port()
+        cls.DAEMON_ARGS = ("--trusted-proxies", LB, "--max-connections-per-ip", "1",
+                           "--listen-http", "127.0.0.1:%d proxy" % cls.pp_port)
+        super()._start_daemon()
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.be = cls.backend("ppc")
+
+    def site(self, label):
+        host = unique_host(label)
+        self.daemon.ctl_ok("route", "add", host, self.be.addr)
+        return host
+
+    def keepalive_via_lb(self, client, host):
+        """A keep-alive connection from the balancer for client, one request answered."""
+        s = socket.create_connection(("127.0.0.1", self.pp_port), timeout=TIMEOUT,
+                                     source_address=(LB, 0))
+        s.sendall(pp_v2(client, "192.0.2.1", 1234, 80))
+        c = http.client.HTTPConnection("127.0.0.1", self.pp_port, timeout=TIMEOUT)
+        c.sock = s
+        self.addCleanup(c.close)
+        c.request("GET", "/ka", headers={"Host": host})
+        r = c.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
+        return c
+
+    def test_connection_limit_counts_the_proxy_client(self):
+        """max_connections_per_ip 1: the balancer holds two connections for two clients; a
+        second one for the same client is closed once its header names it."""
+        host = self.site("pp-conns")
+        self.keepalive_via_lb("203.0.113.70", host)
+        self.keepalive_via_lb("203.0.113.71", host)
+        resp = raw(self.pp_port, [pp_v1("203.0.113.70", "192.0.2.1", 1, 80)], host, path="/c")
+        self.assertEqual(resp, b"")
+        self.assertEqual(self.be.records("/c"), [])
 
 
 class HeaderBackend:
