@@ -230,6 +230,8 @@ conn_on_timer(struct ev_loop *l, struct ev_timer *t)
 	struct conn *c = t->arg;
 
 	(void)l;
+	if (c->pp_wait)
+		ppconn_timed_out(c);
 	if (c->lingering || c->sops == NULL)
 		conn_close(c);
 	else

@@ -105,6 +105,12 @@ fail:
 }
 
 void
+ppconn_timed_out(struct conn *c)
+{
+	ppconn_log(c->w, c->ip, "no complete header within header_timeout");
+}
+
+void
 ppconn_free(struct conn *c)
 {
 	free(c->pp);

@@ -27,6 +27,9 @@ int ppconn_admit(struct worker *w, const struct sockaddr *peer);
  */
 int ppconn_read(struct conn *c, struct proxyproto_hdr *h);
 
+/* c's header did not come within header_timeout: logged as above (the caller closes). */
+void ppconn_timed_out(struct conn *c);
+
 /* Frees what c kept of a header that was not complete. */
 void ppconn_free(struct conn *c);
 

@@ -266,6 +266,7 @@ class ProxyProtoConnLimitTest(DaemonTestCase):
     def _start_daemon(cls):
         cls.pp_port = harness.free_port()
         cls.DAEMON_ARGS = ("--trusted-proxies", LB, "--max-connections-per-ip", "1",
+                           "--header-timeout", "1s",
                            "--listen-http", "127.0.0.1:%d proxy" % cls.pp_port)
         super()._start_daemon()
 
@@ -302,6 +303,19 @@ class ProxyProtoConnLimitTest(DaemonTestCase):
         resp = raw(self.pp_port, [pp_v1("203.0.113.70", "192.0.2.1", 1, 80)], host, path="/c")
         self.assertEqual(resp, b"")
         self.assertEqual(self.be.records("/c"), [])
+
+    def test_header_timeout(self):
+        """Half a header, then nothing: closed after header_timeout (1 s here), logged."""
+        mark = self.daemon.log_size()
+        s = socket.create_connection(("127.0.0.1", self.pp_port), timeout=TIMEOUT,
+                                     source_address=(LB, 0))
+        self.addCleanup(s.close)
+        s.sendall(b"PROXY TCP4 203.0.113.80 ")
+        t0 = time.monotonic()
+        self.assertEqual(read_all(s), b"")
+        self.assertLess(time.monotonic() - t0, 5.0)
+        wait_for(lambda: "no complete header within header_timeout" in
+                 self.daemon.log_text(mark), TIMEOUT, "the timeout logged", self.daemon.log_tail)
 
 
 class HeaderBackend:
