@@ -131,7 +131,11 @@ static const char usage_text[] =
     "  --backend-sni NAME    server name sent to backends and checked in their\n"
     "                        certificate (default: none; their address is checked)\n"
     "  --backend-verify on|off  check backend certificates (default on; off is INSECURE)\n"
-    "  the --backend-* settings need --proto https or h2.\n"
+    "  the --backend-ca, --backend-sni and --backend-verify settings need --proto\n"
+    "  https or h2.\n"
+    "  --backend-proxy-protocol v1|v2|off\n"
+    "                        each backend connection begins with a PROXY header naming\n"
+    "                        the client (default off; --proto http1 or https only)\n"
     "  --challenge C         ACME challenge: http-01 or tls-alpn-01 (default:\n"
     "                        tls-alpn-01 when haloyd has no listen_http)\n"
     "  D is 500ms, 30s, 2m, 1h (a bare number is seconds); the value default\n"
@@ -216,6 +220,7 @@ static const struct opt {
 	{ "backend-sni", 0, 1, OPT_BACKEND_SNI },
 	{ "backend-ca", 0, 1, OPT_BACKEND_CA },
 	{ "challenge", 0, 1, OPT_SETTING },
+	{ "backend-proxy-protocol", 0, 1, OPT_SETTING },
 	{ "cert", 0, 1, OPT_CERT },
 	{ "key", 0, 1, OPT_KEY },
 	{ "force", 0, 0, OPT_FORCE },

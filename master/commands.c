@@ -163,7 +163,7 @@ cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 
 enum rset_kind {
 	RSET_DURATION, RSET_SIZE, RSET_SWITCH, RSET_PROTO, RSET_CA, RSET_SNI, RSET_BALANCE,
-	RSET_CHALLENGE, RSET_RATE, RSET_COUNT,
+	RSET_CHALLENGE, RSET_RATE, RSET_COUNT, RSET_PPROTO,
 };
 
 enum rset_flags {
@@ -204,10 +204,13 @@ static const struct rset_opt {
 	    RSET_ADD | RSET_TLS },
 	{ "backend_verify", RSET_SWITCH, 0, SNAP_ROUTE_BACKEND_NO_VERIFY, 0, RSET_ADD | RSET_TLS },
 	{ "challenge", RSET_CHALLENGE, 0, 0, 0, RSET_ADD },
+	{ "backend_proxy_protocol", RSET_PPROTO, 0, 0, 0, 0 },
 };
 
 /* The words of enum store_challenge, as route set takes and shows them. */
 static const char *const rset_challenges[] = { "auto", "http-01", "tls-alpn-01" };
+/* The PROXY protocol versions toward backends (worker/proxyproto.h's numbers). */
+static const char *const rset_pprotos[] = { "off", "v1", "v2" };
 
 _Static_assert(CERTS_CA_PEM_MAX == MSG_PEM_CA_MAX, "the CA bound of the request and the check");
 
@@ -329,6 +332,15 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 		snprintf(err, errlen, "challenge: invalid value '%.64s': use http-01, tls-alpn-01 "
 		    "or default (tls-alpn-01 when no listen_http is configured)", val);
 		return -1;
+	case RSET_PPROTO:
+		for (p = 0; p < (int)ARRAY_LEN(rset_pprotos); p++)
+			if (strcmp(val, rset_pprotos[p]) == 0) {
+				*v = p;
+				return 0;
+			}
+		snprintf(err, errlen, "backend_proxy_protocol: invalid value '%.64s': use v1, v2, "
+		    "off or default (off)", val);
+		return -1;
 	case RSET_DURATION:
 		return rset_duration(o, val, v, err, errlen);
 	case RSET_RATE:
@@ -427,6 +439,8 @@ rset_apply(struct store_settings *set, struct rset_change *ch)
 		set->proto = ch->v == STORE_DEFAULT ? SNAP_PROTO_HTTP1 : (uint16_t)ch->v;
 	else if (o->kind == RSET_CHALLENGE)
 		set->challenge = ch->v == STORE_DEFAULT ? STORE_CHAL_AUTO : (uint16_t)ch->v;
+	else if (o->kind == RSET_PPROTO)
+		set->backend_pp = ch->v == STORE_DEFAULT ? 0 : (uint16_t)ch->v;
 	else if (o->kind == RSET_CA || o->kind == RSET_SNI) {
 		str = (char **)(void *)((char *)set + o->off);
 		free(*str);
@@ -476,6 +490,20 @@ rset_tls_rule(struct store_settings *set, const struct rset_change *ch, size_t n
 	return had;
 }
 
+/*
+ * A PROXY header toward backends only over HTTP/1.1 (http1, https): one
+ * HTTP/2 session carries many clients' streams, and a header names one.
+ */
+static int
+rset_pp_rule(const struct store_settings *set, char *err, size_t errlen)
+{
+	if (set->backend_pp == 0 || set->proto == SNAP_PROTO_HTTP1 || set->proto == SNAP_PROTO_HTTPS)
+		return 0;
+	snprintf(err, errlen, "backend_proxy_protocol needs proto http1 or https (the route's is "
+	    "%s: an HTTP/2 session is shared by many clients)", snap_proto_name(set->proto));
+	return -1;
+}
+
 /* A CA as route show names it: the first subject and how many follow. */
 static void
 rset_ca_subject(const char *pem, char *buf, size_t len)
@@ -511,6 +539,11 @@ rset_format(const struct rset_opt *o, const struct store_settings *set, char *bu
 	if (o->kind == RSET_PROTO) {
 		snprintf(buf, len, "%s", snap_proto_name(set->proto));
 		return set->proto != SNAP_PROTO_HTTP1;
+	}
+	if (o->kind == RSET_PPROTO) {
+		snprintf(buf, len, "%s", set->backend_pp < ARRAY_LEN(rset_pprotos) ?
+		    rset_pprotos[set->backend_pp] : "?");
+		return set->backend_pp != 0;
 	}
 	if (o->kind == RSET_CHALLENGE) {
 		snprintf(buf, len, "%s", set->challenge < ARRAY_LEN(rset_challenges) ?
@@ -594,7 +627,7 @@ commands_rset_defaults(struct store_settings *set)
 {
 	*set = (struct store_settings){ STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
 	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, SNAP_PROTO_HTTP1, NULL,
-	    NULL, STORE_CHAL_AUTO };
+	    NULL, STORE_CHAL_AUTO, 0 };
 }
 
 /* Parses val for setting key (its text as route set takes it) into *set. */
@@ -688,7 +721,8 @@ commands_route_set(struct master *m, struct cclient *cl, struct cur *c)
 	if ((rc = store_route_get(m->store, name, &r)) == STORE_OK) {
 		for (i = 0; i < n; i++)
 			rset_apply(&r.set, &ch[i]);
-		if ((cleared = rset_tls_rule(&r.set, ch, n, err, sizeof(err))) == -1) {
+		if ((cleared = rset_tls_rule(&r.set, ch, n, err, sizeof(err))) == -1 ||
+		    rset_pp_rule(&r.set, err, sizeof(err)) == -1) {
 			control_reply_fail(cl, CTL_EINVAL, "route %s: %s", name, err);
 			store_route_free(&r);
 			goto out;

@@ -183,6 +183,35 @@ list_clear(struct conf_list *l)
 	for (i = 0; i < l->n; i++)
 		free(l->v[i]);
 	l->n = 0;
+	l->proxy = 0;
+}
+
+/*
+ * "ADDR proxy" on listen_http / listen_https: the listener's clients come
+ * through a balancer that sends a PROXY header. The address goes in the
+ * list alone, the flag in its bit. 0, or -1 when v is not an address.
+ */
+static int
+conf_listen_addr(struct conf *c, struct conf_list *l, const char *v)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char a[ADDR_STR_MAX];
+	size_t n = strcspn(v, " \t");
+	const char *rest = v + n + strspn(v + n, " \t");
+	int proxy = strcmp(rest, "proxy") == 0;
+
+	if (n >= sizeof(a) || (*rest != '\0' && !proxy) ||
+	    (proxy && l != &c->listen_http && l != &c->listen_https))
+		return -1;
+	memcpy(a, v, n);
+	a[n] = '\0';
+	if (addr_parse(a, &ss, &sl) == -1 || (l->v[l->n] = strdup(a)) == NULL)
+		return -1;
+	if (proxy)
+		l->proxy |= 1u << l->n;
+	l->n++;
+	return 0;
 }
 
 static int
@@ -203,10 +232,8 @@ conf_apply(struct conf *c, const struct opt *o, const char *v, int fresh_list,
     char *err, size_t errlen)
 {
 	void *p = (char *)c + o->off;
-	struct sockaddr_storage ss;
 	struct addr_cidr cidr;
 	struct conf_list *l;
-	socklen_t sl;
 	uint64_t u;
 
 	switch (o->type) {
@@ -269,12 +296,17 @@ conf_apply(struct conf *c, const struct opt *o, const char *v, int fresh_list,
 		}
 		if (l == &c->listen_http)
 			c->no_listen_http = 0;
-		if (o->type == OPT_ADDRLIST ? addr_parse(v, &ss, &sl) == -1 : addr_parse_cidr(v, &cidr) == -1)
-			goto bad;
 		if (l->n == CONFIG_LIST_MAX) {
 			snprintf(err, errlen, "%s: at most %d entries", o->name, CONFIG_LIST_MAX);
 			return -1;
 		}
+		if (o->type == OPT_ADDRLIST) {
+			if (conf_listen_addr(c, l, v) == -1)
+				goto bad;
+			return 0;
+		}
+		if (addr_parse_cidr(v, &cidr) == -1)
+			goto bad;
 		return (l->v[l->n++] = strdup(v)) == NULL ? -1 : 0;
 	}
 bad:

@@ -16,6 +16,7 @@
 struct conf_list {
 	char *v[CONFIG_LIST_MAX];
 	size_t n;
+	uint32_t proxy;		/* listen lists: bit i set by `ADDR proxy` (PROXY protocol) */
 };
 
 struct conf {

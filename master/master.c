@@ -130,6 +130,8 @@ master_reload(struct master *m)
 		log_warnx("%s: %s", fresh.config_file, fresh.renamed);
 	if (fresh.listen_http.n != m->cfg.listen_http.n ||
 	    fresh.listen_https.n != m->cfg.listen_https.n || fresh.workers != m->cfg.workers ||
+	    fresh.listen_http.proxy != m->cfg.listen_http.proxy ||
+	    fresh.listen_https.proxy != m->cfg.listen_https.proxy ||
 	    strcmp(fresh.state_dir, m->cfg.state_dir) != 0 ||
 	    strcmp(fresh.runtime_dir, m->cfg.runtime_dir) != 0 ||
 	    strcmp(fresh.user, m->cfg.user) != 0)

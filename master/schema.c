@@ -209,6 +209,13 @@ static const char *const migrations[] = {
 	"  CHECK (rate_burst IS NULL OR rate_burst BETWEEN 0 AND 1000000);"
 	"ALTER TABLE routes ADD COLUMN rate_nodelay INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (rate_nodelay IN (0, 1));",
+
+	/*
+	 * Version 11: the PROXY protocol toward a route's backends (route set
+	 * --backend-proxy-protocol v1|v2|off): 0 off, 1 version 1, 2 version 2.
+	 */
+	"ALTER TABLE routes ADD COLUMN backend_proxy_protocol INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (backend_proxy_protocol IN (0, 1, 2));",
 };
 
 int

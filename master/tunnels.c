@@ -209,7 +209,7 @@ tun_on_hello(struct proc *p)
 {
 	struct mtunnel *t = p->arg;
 	uint8_t buf[MSG_WCONFIG_MAX_LEN];
-	struct msg_listener tl = { LISTENER_TUNNEL, 0 }, hl = { LISTENER_HOP, 1 };
+	struct msg_listener tl = { LISTENER_TUNNEL, 0, 0 }, hl = { LISTENER_HOP, 1, 0 };
 	size_t len;
 
 	if (workers_config_msg(p->m, buf, sizeof(buf), &len) == -1 ||

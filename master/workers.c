@@ -139,14 +139,16 @@ worker_on_hello(struct proc *p)
 	if (worker_send_config(w) == -1)
 		return -1;
 	for (a = 0; a < m->lst.naddrs; a++) {
-		struct msg_listener ml = { LISTENER_HTTP, (uint32_t)a };
+		struct msg_listener ml = { LISTENER_HTTP, (uint32_t)a,
+		    (m->cfg.listen_http.proxy >> a) & 1 };
 		if (ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &ml, sizeof(ml),
 		    listeners_fd(&m->lst, a, (size_t)p->index)) == -1)
 			return -1;
 	}
 	/* HTTPS ids follow the HTTP ones, so every listener id is unique. */
 	for (a = 0; a < m->lst_https.naddrs; a++) {
-		struct msg_listener ml = { LISTENER_HTTPS, (uint32_t)(m->lst.naddrs + a) };
+		struct msg_listener ml = { LISTENER_HTTPS, (uint32_t)(m->lst.naddrs + a),
+		    (m->cfg.listen_https.proxy >> a) & 1 };
 		if (ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &ml, sizeof(ml),
 		    listeners_fd(&m->lst_https, a, (size_t)p->index)) == -1)
 			return -1;

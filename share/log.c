@@ -215,8 +215,8 @@ log_fields(int prio, const char *const *fields, const char *fmt, ...)
 void
 log_access(const struct log_access *a)
 {
-	char f[11][320];
-	const char *fields[12];
+	char f[12][320];
+	const char *fields[13];
 	int i, n = 10;
 
 	snprintf(f[0], sizeof(f[0]), "HALOYD_HOST=%s", a->host ? a->host : "");
@@ -231,6 +231,8 @@ log_access(const struct log_access *a)
 	snprintf(f[9], sizeof(f[9]), "HALOYD_PROTO=%s", a->proto ? a->proto : "");
 	if (a->grpc)
 		snprintf(f[n++], sizeof(f[0]), "HALOYD_GRPC_STATUS=%u", a->grpc_status);
+	if (a->client != NULL && a->client[0] != '\0')
+		snprintf(f[n++], sizeof(f[0]), "HALOYD_CLIENT=%s", a->client);
 	for (i = 0; i < n; i++)
 		fields[i] = f[i];
 	fields[n] = NULL;

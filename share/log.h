@@ -54,6 +54,7 @@ struct log_access {
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t duration_us;
+	const char *client;	/* the client's address (a PROXY header's source), or NULL */
 };
 void log_access(const struct log_access *a);
 

@@ -222,6 +222,7 @@ struct msg_tconfig {
 struct msg_listener {
 	uint32_t kind;		/* enum msg_listener_kind */
 	uint32_t id;		/* stable across respawns */
+	uint32_t proxy;		/* `listen_http ADDR proxy`: connections begin with a PROXY header */
 };
 
 struct msg_stop {

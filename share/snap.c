@@ -281,9 +281,9 @@ snap_check_routes(const struct snap *v, char *err, size_t errlen)
 			    r->be_first, r->be_count);
 		if (r->flags & ~SNAP_ROUTE_FLAGS_ALL)
 			return util_errf(err, errlen, "route %u: unknown flags %#x", i, r->flags);
-		if (r->proto >= SNAP_PROTO__MAX || r->reserved0 != 0 || r->reserved1 != 0)
-			return util_errf(err, errlen, "route %u: bad protocol %u or reserved fields set",
-			    i, r->proto);
+		if (r->proto >= SNAP_PROTO__MAX || r->backend_pp > 2 || r->reserved1 != 0)
+			return util_errf(err, errlen, "route %u: bad protocol %u, PROXY version %u or "
+			    "reserved fields set", i, r->proto, r->backend_pp);
 		if ((r->rate_rpm > SNAP_RATE_RPM_MAX && r->rate_rpm != SNAP_RATE_OFF) ||
 		    r->rate_burst > SNAP_RATE_BURST_MAX)
 			return util_errf(err, errlen, "route %u: rate %u or burst %u out of range", i,

@@ -129,7 +129,8 @@ struct snap_route {
 	uint32_t upgrade_ms;	/* idle timeout of an upgraded connection */
 	uint64_t max_body;	/* 0 = the global default */
 	uint16_t proto;		/* enum snap_proto */
-	uint16_t reserved0;	/* 0 */
+	uint16_t backend_pp;	/* PROXY header toward backends: 0 none, 1 v1, 2 v2 (layout of the
+				 * former reserved0, so SNAP_MAJOR stays) */
 	uint32_t reserved1;	/* 0 */
 	struct snap_str backend_sni;	/* TLS server name toward backends; empty: none */
 	struct snap_str backend_ca;	/* PEM trust anchors for backends; empty: system roots */

@@ -60,7 +60,7 @@ hop_step(struct worker *w, const struct request_peer *peer, struct msg_head *h,
 		    h->authority.len + 1 : sizeof(r->host));
 	if (hop_target(h, &to) == -1) {
 		/* Only a worker speaks here, and it always names one: a bug, not a client. */
-		accesslog_local(w, h, r->host, 0, 400, start_us);
+		accesslog_local(w, h, r->host, 0, 400, start_us, NULL);
 		return request_error(w, 400, ERRPAGE_STATUS, h, 0, &r->ans);
 	}
 	hop_strip(h);

@@ -61,15 +61,16 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 	    .request_id = e->request_id != NULL ? e->request_id : "-", .proto = proto,
 	    .status = (int)e->status, .grpc = grpc >= 0, .grpc_status = grpc >= 0 ? (unsigned)grpc : 0,
 	    .bytes_in = e->bytes_in, .bytes_out = e->bytes_out,
-	    .duration_us = util_now_us() - e->start_us });
+	    .duration_us = util_now_us() - e->start_us, .client = e->client });
 }
 
 void
 accesslog_local(struct worker *w, const struct msg_head *req, const char *host,
-    uint32_t route_id, unsigned status, uint64_t start_us)
+    uint32_t route_id, unsigned status, uint64_t start_us, const char *client)
 {
 	accesslog_write(w, &(struct accesslog_entry){ .req = req, .host = host, .backend = "",
-	    .status = status, .route_id = route_id, .local = 1, .start_us = start_us });
+	    .status = status, .route_id = route_id, .local = 1, .start_us = start_us,
+	    .client = client });
 }
 
 void

@@ -20,12 +20,13 @@ struct accesslog_entry {
 	int local;			/* the answer is ours, not a backend's: a gRPC call got a status */
 	uint64_t bytes_in, bytes_out;
 	uint64_t start_us;
+	const char *client;		/* the client's address, or NULL */
 };
 
 void accesslog_write(struct worker *w, const struct accesslog_entry *e);
 /* The entry for an answer of our own (no backend reached): error pages, redirects, ACME. */
 void accesslog_local(struct worker *w, const struct msg_head *req, const char *host,
-    uint32_t route_id, unsigned status, uint64_t start_us);
+    uint32_t route_id, unsigned status, uint64_t start_us, const char *client);
 /*
  * A snapshot backend as haloyd-ctl writes it: "ip:port", "[ip6]:port",
  * "unix:/path" or "tunnel:NAME" (BEADDR_STR_MAX bytes hold any).

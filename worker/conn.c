@@ -17,6 +17,7 @@
 #include "share/util.h"
 #include "worker/conn.h"
 #include "worker/context.h"
+#include "worker/ppconn.h"
 #include "worker/ratelimit.h"
 #include "worker/tls.h"
 
@@ -33,6 +34,7 @@
 #define H2_PREFACE_LEN 24
 
 static void conn_pick(struct conn *c);
+static int conn_proxied(struct conn *c);
 
 static void
 conn_free(struct conn *c)
@@ -42,6 +44,7 @@ conn_free(struct conn *c)
 	buf_put(&c->w->bufs, &c->in);
 	buf_put(&c->w->bufs, &c->out);
 	ratelimit_conn_close(c->w, c->client_entry);
+	ppconn_free(c);
 	free(c);
 }
 
@@ -227,6 +230,8 @@ conn_on_timer(struct ev_loop *l, struct ev_timer *t)
 	struct conn *c = t->arg;
 
 	(void)l;
+	if (c->pp_wait)
+		ppconn_timed_out(c);
 	if (c->lingering || c->sops == NULL)
 		conn_close(c);
 	else
@@ -263,6 +268,8 @@ conn_choose(struct conn *c)
 static void
 conn_pick(struct conn *c)
 {
+	if (c->pp_wait && conn_proxied(c) != 1)
+		return;
 	if (conn_read(c) == -1) {
 		conn_close(c);
 		return;
@@ -294,34 +301,106 @@ conn_trusted(const struct worker *w, const struct sockaddr *peer)
 	return 0;
 }
 
-int
-conn_new(struct worker *w, int fd, const struct listener *ls, const struct sockaddr *peer)
+/*
+ * Who the client is, now known: counted for max_connections_per_ip (the
+ * balancer's connection was not), and the TLS of an HTTPS listener starts
+ * after the header. 0, or -1 with the connection closed.
+ */
+static int
+conn_client_known(struct conn *c)
 {
-	struct conn *c = calloc(1, sizeof(*c));
-	int one = 1;
-
-	if (c == NULL)
-		goto fail;
-	c->w = w;
-	c->fd = fd;
-	c->readable = 1;	/* deferred accept: the first bytes are usually there */
-	c->proto = ls->kind == LISTENER_HTTPS ? "https" : "http";
-	if (addr_format_ip(peer, c->ip, sizeof(c->ip)) == -1)
-		util_strlcpy(c->ip, "unknown", sizeof(c->ip));
-	/* Before any TLS: a client over its cap costs no handshake. */
-	if (ratelimit_conn_open(w, c->ip, &c->client_entry) == -1) {
+	if (ratelimit_conn_open(c->w, c->ip, &c->client_entry) == -1) {
 		c->client_entry = RATELIMIT_NO_ENTRY;
 		goto fail;
 	}
+	if (strcmp(c->proto, "https") == 0 && (c->tls = tls_conn_new(c->w->tls, c->fd, c->ip)) == NULL)
+		goto fail;
+	return 0;
+fail:
+	conn_close(c);
+	return -1;
+}
+
+/* Reads the PROXY header: 1 when it is in and applied, 0 waiting, -1 closed. */
+static int
+conn_proxied(struct conn *c)
+{
+	struct proxyproto_hdr h;
+	struct sockaddr_storage ss;
+	int rc = ppconn_read(c, &h);
+
+	if (rc == -1)
+		conn_close(c);
+	else if (rc == 0)
+		(void)conn_watch(c, 1);
+	if (rc != 1)
+		return rc;
+	c->pp_wait = 0;
+	c->readable = 1;	/* the request may have come in the header's packet */
+	/* LOCAL, UNKNOWN, AF_UNIX: the balancer's own address stays, as the specification says. */
+	if (!h.local && proxyproto_src_sockaddr(&h.a, &ss) == 0) {
+		c->addrs = h.a;
+		c->trusted = conn_trusted(c->w, (struct sockaddr *)&ss);
+		if (addr_format_ip((struct sockaddr *)&ss, c->ip, sizeof(c->ip)) == -1)
+			util_strlcpy(c->ip, "unknown", sizeof(c->ip));
+	}
+	if (conn_client_known(c) == -1)
+		return -1;
+	ev_timer_start(c->w->loop, &c->timer, c->w->cfg.keepalive_timeout_ms);
+	return 1;
+}
+
+/* The connection's two ends, for a PROXY header toward a backend. */
+static void
+conn_ends(struct conn *c, const struct sockaddr *peer)
+{
+	struct sockaddr_storage local;
+	socklen_t sl = sizeof(local);
+
+	if (getsockname(c->fd, (struct sockaddr *)&local, &sl) == -1)
+		local.ss_family = AF_UNSPEC;
+	proxyproto_addrs_set(&c->addrs, peer, (struct sockaddr *)&local);
+}
+
+int
+conn_new(struct worker *w, int fd, const struct listener *ls, const struct sockaddr *peer)
+{
+	struct conn *c = NULL;
+	int one = 1;
+
+	/* Only a trusted balancer may say who the client is; anyone else is closed at once. */
+	if (ls->proxy && ppconn_admit(w, peer) == -1)
+		goto fail;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->w = w;
+	c->fd = fd;
+	c->client_entry = RATELIMIT_NO_ENTRY;
+	c->readable = 1;	/* deferred accept: the first bytes are usually there */
+	c->proto = ls->kind == LISTENER_HTTPS ? "https" : "http";
+	c->pp_wait = ls->proxy != 0;
+	if (addr_format_ip(peer, c->ip, sizeof(c->ip)) == -1)
+		util_strlcpy(c->ip, "unknown", sizeof(c->ip));
+	conn_ends(c, peer);
 	c->trusted = conn_trusted(w, peer);
-	if (ls->kind == LISTENER_HTTPS && (c->tls = tls_conn_new(w->tls, fd, c->ip)) == NULL)
+	/* Before any TLS: a client over its cap costs no handshake. Behind a balancer: its header first. */
+	if (!c->pp_wait && ratelimit_conn_open(w, c->ip, &c->client_entry) == -1) {
+		c->client_entry = RATELIMIT_NO_ENTRY;
+		goto fail;
+	}
+	if (!c->pp_wait && ls->kind == LISTENER_HTTPS &&
+	    (c->tls = tls_conn_new(w->tls, fd, c->ip)) == NULL)
 		goto fail;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_timer_init(&c->timer, conn_on_timer, c);
 	if (ev_io_start(w->loop, &c->io, fd, EPOLLIN, conn_on_io, c) == -1)
 		goto fail;
-	/* The session is chosen by ALPN or the first bytes (conn_pick); until then, an idle clock. */
-	ev_timer_start(w->loop, &c->timer, w->cfg.keepalive_timeout_ms);
+	/*
+	 * The session is chosen by ALPN or the first bytes (conn_pick); until
+	 * then, an idle clock; a PROXY header has header_timeout to arrive.
+	 */
+	ev_timer_start(w->loop, &c->timer,
+	    c->pp_wait ? w->cfg.header_timeout_ms : w->cfg.keepalive_timeout_ms);
 	c->next = w->conns;
 	if (w->conns != NULL)
 		w->conns->prev = c;

@@ -15,6 +15,7 @@
 #include "share/addr.h"
 #include "share/evloop.h"
 #include "worker/buf.h"
+#include "worker/proxyproto.h"
 
 struct worker;
 struct listener;
@@ -48,8 +49,11 @@ struct conn {
 	struct ev_io io;
 	struct ev_timer timer;		/* the session's */
 	const char *proto;		/* "http" / "https" */
-	char ip[ADDR_STR_MAX];
-	int trusted;			/* the peer is in trusted_proxies */
+	char ip[ADDR_STR_MAX];		/* the client's: the PROXY header's source when one came */
+	int trusted;			/* that client is in trusted_proxies */
+	struct proxyproto_addrs addrs;	/* client and local end, as a PROXY header to a backend says */
+	uint8_t *pp;			/* a PROXY header's first piece (worker/ppconn.c), or NULL */
+	uint16_t pp_len;
 	uint32_t client_entry;		/* its count in the shared client table (worker/ratelimit.h) */
 	struct buf in, out;
 	size_t drained;			/* bytes dropped while lingering */
@@ -61,6 +65,7 @@ struct conn {
 	unsigned dead : 1;
 	unsigned lingering : 1;		/* answered, closing: unread input is drained */
 	unsigned wr_shut : 1;		/* our write side is shut (half-close) */
+	unsigned pp_wait : 1;		/* a proxy listener's: the PROXY header is not read yet */
 };
 
 /* Takes over an accepted, non-blocking socket; 0, or -1 with fd closed. */

@@ -32,6 +32,7 @@ struct listener {
 	int fd;
 	uint32_t id;
 	uint32_t kind;		/* enum msg_listener_kind */
+	uint32_t proxy;		/* clients come through a balancer that sends a PROXY header */
 	struct ev_io io;
 };
 
@@ -86,6 +87,8 @@ struct worker {
 	struct ev_timer tidy_timer;	/* every WORKER_TIDY_MS: the pool gives back what it did not need */
 	struct ev_timer accept_timer;	/* accepting resumes after EMFILE */
 	int accept_paused;
+	uint64_t pp_log_ms;		/* the last PROXY protocol refusal logged (worker/ppconn.c) */
+	uint32_t pp_log_dropped;	/* refusals since, not logged */
 	struct h1client_pools *pools;	/* backend keep-alive pools (worker/h1client.c) */
 	struct h2client_pools *h2pools;	/* backend HTTP/2 sessions (worker/h2client.c) */
 	struct tlsclient *tlsclient;	/* TLS contexts toward backends (worker/tlsclient.c) */

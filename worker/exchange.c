@@ -142,7 +142,7 @@ ex_kick_run(void *arg)
 		accesslog_write(ex->w, &(struct accesslog_entry){
 		    .req = ex->req.head, .host = ex->req.host, .backend = "", .request_id = ex->reqid,
 		    .status = 413, .local = !ex->head_sent, .bytes_in = ex->bytes_in,
-		    .route_id = ex->req.route->id,
+		    .route_id = ex->req.route->id, .client = ex->req.client_ip,
 		    .start_us = ex->req.start_us });
 		ops->fail(ex->arg, ex->head_sent ? 0 : 413);
 		ex_free(ex);
@@ -181,7 +181,8 @@ ex_log(struct exchange *ex, unsigned status, int local)
 	accesslog_write(ex->w, &(struct accesslog_entry){
 	    .req = ex->req.head, .host = ex->req.host, .backend = be, .request_id = ex->reqid,
 	    .status = status, .local = local, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
-	    .route_id = ex->req.route->id, .start_us = ex->req.start_us });
+	    .route_id = ex->req.route->id, .start_us = ex->req.start_us,
+	    .client = ex->req.client_ip });
 }
 
 /* The end: tell the sink (ok: the response is complete), then go. */
@@ -367,7 +368,7 @@ ex_open(struct exchange *ex, int fresh)
 {
 	const struct snap_route *r = ex->req.route;
 	struct upstream_opts o = { ex_ms(r->connect_ms, ex->w->cfg.connect_timeout_ms), fresh,
-	    ex->req.snap, r };
+	    ex->req.snap, r, 0, NULL };
 
 	const struct snap_backend *be;
 
@@ -386,6 +387,9 @@ ex_open(struct exchange *ex, int fresh)
 		if (ex->opened)
 			shm_add(&ex->w->stats->retries, 1);
 		ex->opened = 1;
+		/* The hop to the tunnel process is ours: no PROXY header on it. */
+		o.pp = (be->flags & SNAP_BACKEND_TUNNEL) ? 0 : r->backend_pp;
+		o.client = ex->req.addrs;
 		ex->up = ex->up_ops->open(ex->w, ex->be, &o, ex->req.head, &ex_events, ex);
 		if (ex->up != NULL) {
 			ex_rearm(ex);

@@ -23,6 +23,7 @@ struct msg_head;
 struct snap;
 struct snap_route;
 struct upstream_ops;
+struct proxyproto_addrs;
 
 struct sink_ops {
 	/*
@@ -58,6 +59,8 @@ struct exchange_req {
 	uint64_t start_us;
 	uint64_t max_body;		/* request body limit, 0 = none */
 	uint32_t delay_ms;		/* the rate limit's wait before a backend is opened */
+	const struct proxyproto_addrs *addrs;	/* the client connection's ends, or NULL; lives
+						 * as long as client_ip */
 };
 
 /*

@@ -28,6 +28,7 @@
 #include "worker/http1.h"
 #include "worker/tls.h"
 #include "worker/tlsclient.h"
+#include "worker/proxyproto.h"
 #include "worker/upstream.h"
 
 #define H1C_POOL_MAX 512	/* HTTP/2 clients keep hundreds of requests in flight: fewer would churn */
@@ -52,6 +53,9 @@ struct h1conn {
 	struct ev_timer timer;	/* idle in the pool, connect timeout in use */
 	struct ustream *s;	/* the stream using it, NULL in the pool */
 	struct h1conn *next;	/* in the pool's idle list */
+	int private;		/* began with one client's PROXY header: never pooled */
+	uint8_t pp_len;		/* that header, sent once the connect is done (before TLS) */
+	uint8_t pp[PROXYPROTO_OUT_MAX];
 };
 
 struct h1pool {
@@ -222,7 +226,7 @@ h1pool_put(struct h1conn *c, int reuse)
 	struct h1pool *p;
 
 	c->s = NULL;
-	if (!reuse || c->connecting || c->handshaking || w->stopping ||
+	if (!reuse || c->private || c->connecting || c->handshaking || w->stopping ||
 	    (p = h1pool_find(w, c->backend_id, c->key, 1)) == NULL || p->nidle >= H1C_POOL_MAX) {
 		h1conn_close(c);
 		return;
@@ -293,13 +297,45 @@ h1c_kick(struct ustream *s)
 	(void)ev_defer_once(s->w->loop, h1c_kick_run, s, &s->kick_pending);
 }
 
+/*
+ * The PROXY header, first on the wire (before TLS): a new socket's send
+ * buffer takes its 16 to 107 bytes at once, so a short write is a failure.
+ */
+static int
+h1conn_send_pp(struct h1conn *c)
+{
+	ssize_t n;
+
+	if (c->pp_len == 0)
+		return 0;
+	n = send(c->fd, c->pp, c->pp_len, MSG_NOSIGNAL);
+	if (n != (ssize_t)c->pp_len) {
+		log_info("backend %u: PROXY header: %s", c->backend_id,
+		    n == -1 ? strerror(errno) : "short write");
+		return -1;
+	}
+	c->pp_len = 0;
+	return 0;
+}
+
 /* A new connection for the pool key: the TCP connect, then TLS on it for proto https. */
 static struct h1conn *
 h1c_dial(struct worker *w, const struct upstream_opts *o, const struct snap_backend *b,
     uint64_t key)
 {
+	static const struct proxyproto_addrs unknown;	/* AF_UNSPEC: const, not state */
 	struct h1conn *c = h1conn_connect(w, o->snap, b);
 
+	if (c != NULL && o->pp != 0) {
+		c->private = 1;
+		c->pp_len = (uint8_t)proxyproto_write(o->pp, o->client != NULL ? o->client : &unknown,
+		    c->pp);
+		if (!c->connecting && h1conn_send_pp(c) == -1) {
+			h1conn_close(c);
+			errno = EPROTO;
+			return NULL;
+		}
+	}
 	if (c == NULL || key == 0)
 		return c;
 	c->key = key;
@@ -333,7 +369,7 @@ h1c_open(struct worker *w, const struct snap_backend *b, const struct upstream_o
 		goto fail;
 	}
 	key = o->route != NULL ? tlsclient_config_key(w, o->snap, o->route) : 0;
-	s->c = o->fresh ? NULL : h1pool_take(w, b->id, key);
+	s->c = o->fresh || o->pp != 0 ? NULL : h1pool_take(w, b->id, key);
 	if (s->c == NULL && (s->c = h1c_dial(w, o, b, key)) == NULL)
 		goto fail;
 	s->c->s = s;
@@ -623,6 +659,10 @@ h1c_connect_done(struct ustream *s)
 	if (err != 0) {
 		log_info("backend %u: connect: %s", s->c->backend_id, strerror(err));
 		h1c_fail(s, UPSTREAM_CONNECT, err);
+		return -1;
+	}
+	if (h1conn_send_pp(s->c) == -1) {
+		h1c_fail(s, UPSTREAM_CONNECT, EPROTO);
 		return -1;
 	}
 	s->c->connecting = 0;

@@ -97,7 +97,7 @@ h1s_error(struct h1s *s, unsigned status, int log)
 
 	h1s_unread_closes(s);
 	if (log)
-		accesslog_local(s->c->w, req, s->host, 0, status, s->start_us);
+		accesslog_local(s->c->w, req, s->host, 0, status, s->start_us, s->c->ip);
 	msg_init(&ans.head);
 	if (request_error(s->c->w, status, ERRPAGE_STATUS, req, s->hsts, &ans) == -1) {
 		request_answer_free(&ans);
@@ -250,7 +250,7 @@ h1s_on_head(void *arg, struct msg_head *h)
 	s->keepalive = h->keepalive != 0;
 	msg_init(&r.ans.head);
 	if ((c->w->step != NULL ? c->w->step : request_step)(c->w,
-	    &(struct request_peer){ c->ip, c->trusted, c->tls != NULL }, h,
+	    &(struct request_peer){ c->ip, c->trusted, c->tls != NULL, &c->addrs }, h,
 	    s->start_us, &h1s_sink, s, &r) == -1) {
 		request_answer_free(&r.ans);
 		return -1;	/* out of memory: answered as a bad request */

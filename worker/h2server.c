@@ -274,7 +274,8 @@ h2_error(struct h2stream *st, unsigned status, int log)
 	struct answer ans;
 
 	if (log)
-		accesslog_local(st->s->c->w, &st->req, st->host, 0, status, st->start_us);
+		accesslog_local(st->s->c->w, &st->req, st->host, 0, status, st->start_us,
+		    st->s->c->ip);
 	msg_init(&ans.head);
 	if (request_error(st->s->c->w, status, ERRPAGE_STATUS, &st->req, st->hsts, &ans) == -1) {
 		request_answer_free(&ans);
@@ -478,7 +479,7 @@ h2_request(struct h2stream *st)
 	}
 	msg_init(&r.ans.head);
 	if ((c->w->step != NULL ? c->w->step : request_step)(c->w,
-	    &(struct request_peer){ c->ip, c->trusted, c->tls != NULL }, h,
+	    &(struct request_peer){ c->ip, c->trusted, c->tls != NULL, &c->addrs }, h,
 	    st->start_us, &h2_sink, st, &r) == -1) {
 		request_answer_free(&r.ans);
 		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);

@@ -87,7 +87,7 @@ static int
 request_refuse(struct worker *w, struct request *r, const struct msg_head *h, unsigned status,
     enum errpage_kind kind, uint64_t start_us)
 {
-	accesslog_local(w, h, r->host, r->route_id, status, start_us);
+	accesslog_local(w, h, r->host, r->route_id, status, start_us, r->client);
 	return request_error(w, status, kind, h, r->hsts, &r->ans);
 }
 
@@ -170,7 +170,7 @@ request_challenge(struct worker *w, struct request *r, const struct msg_head *h,
 	const char *ka = acmechal_lookup(s, h);
 	unsigned status = ka != NULL ? 200 : 404;
 
-	accesslog_local(w, h, r->host, r->route_id, status, start_us);
+	accesslog_local(w, h, r->host, r->route_id, status, start_us, r->client);
 	return request_answer(w, &r->ans, h, status, "text/plain", ka, ka != NULL ? strlen(ka) : 0);
 }
 
@@ -200,7 +200,7 @@ request_redirect(struct worker *w, struct request *r, const struct msg_head *h, 
 	if (tls_https_port(w->tls) != 443)
 		snprintf(port, sizeof(port), ":%u", tls_https_port(w->tls));
 	snprintf(loc, sizeof(loc), "https://%s%s%s%s", r->host, port, path[0] == '/' ? "" : "/", path);
-	accesslog_local(w, h, r->host, r->route_id, status, start_us);
+	accesslog_local(w, h, r->host, r->route_id, status, start_us, r->client);
 	if (request_answer(w, &r->ans, h, status, NULL, NULL, 0) == -1 ||
 	    msg_add(&r->ans.head, "Location", loc) == -1 ||
 	    msg_add(&r->ans.head, "Cache-Control", "no-store") == -1)
@@ -270,7 +270,7 @@ request_forward(struct worker *w, const struct request_peer *peer, struct msg_he
 		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
 	r->ex = exchange_start(w, &(struct exchange_req){ h, snap_ref(s), route, r->host,
 	    peer->client_ip, peer->tls ? "https" : "http", peer->trusted, peer->tls, start_us,
-	    limit, rl.delay_ms }, ops, sink, arg, &status);
+	    limit, rl.delay_ms, peer->addrs }, ops, sink, arg, &status);
 	if (r->ex == NULL)	/* the exchange logged it, with the backend it tried */
 		return request_error(w, status, ERRPAGE_STATUS, h, r->hsts, &r->ans);
 	return 0;
@@ -285,6 +285,7 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	unsigned status;
 
 	r->host[0] = '\0';
+	r->client = peer->client_ip;
 	r->route_id = 0;
 	r->hsts = 0;
 	r->ex = NULL;
@@ -297,7 +298,7 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 		return request_refuse(w, r, h, status, ERRPAGE_STATUS, start_us);
 	/* RFC 9110 7.6.2: with no hop left, we are the final recipient. */
 	if (forward_max_forwards(h) == 0) {
-		accesslog_local(w, h, r->host, r->route_id, 200, start_us);
+		accesslog_local(w, h, r->host, r->route_id, 200, start_us, r->client);
 		return request_answer(w, &r->ans, h, 200, NULL, NULL, 0);
 	}
 	if (acmechal_wanted(h))

@@ -20,12 +20,15 @@
 struct worker;
 struct exchange;
 struct sink_ops;
+struct proxyproto_addrs;
 
 /* Who sent the request: the connection's facts. */
 struct request_peer {
 	const char *client_ip;
 	int trusted;		/* in trusted_proxies */
 	int tls;		/* came over TLS */
+	const struct proxyproto_addrs *addrs;	/* the connection's ends (NULL: unknown), for a
+						 * route's PROXY header toward its backends */
 };
 
 /* A local answer: a response head and its body, for the session to encode. */
@@ -42,6 +45,7 @@ struct request {
 	char host[HOSTNAME_MAX + 1];	/* normalised, "" if none */
 	int hsts;			/* answers carry Strict-Transport-Security */
 	uint32_t route_id;		/* store id of the route found, 0 before or without one */
+	const char *client;		/* the peer's client_ip, for our own answers' access entries */
 	struct exchange *ex;		/* started, or NULL: ans holds the answer */
 	struct answer ans;
 };

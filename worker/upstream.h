@@ -29,6 +29,7 @@ struct snap;
 struct snap_backend;
 struct snap_route;
 struct ustream;
+struct proxyproto_addrs;
 
 /* Why a stream failed: the exchange's retry rules follow from it. */
 enum upstream_err {
@@ -66,6 +67,13 @@ struct upstream_opts {
 	 */
 	const struct snap *snap;
 	const struct snap_route *route;
+	/*
+	 * PROXY protocol version (worker/proxyproto.h) a new connection begins
+	 * with, naming client's ends (NULL: unknown); 0: none. A connection that
+	 * carried one client's header never serves another stream.
+	 */
+	int pp;
+	const struct proxyproto_addrs *client;
 };
 
 struct upstream_ops {

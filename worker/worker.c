@@ -146,6 +146,7 @@ on_listener(void *arg, struct ipc_msg *m)
 	ls->fd = m->fd;
 	ls->id = ml.id;
 	ls->kind = ml.kind;
+	ls->proxy = ml.proxy;
 	m->fd = -1;
 	if (util_set_nonblock(ls->fd) == -1)
 		log_warn("listener %u", ml.id);

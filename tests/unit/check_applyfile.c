@@ -191,6 +191,7 @@ static const struct {
 	{ "rate", "10r/s" }, { "burst", "5" }, { "nodelay", "on" }, { "proto", "h2" },
 	{ "backend_ca", NULL /* made here */ }, { "backend_sni", "api.internal" },
 	{ "backend_verify", "off" }, { "challenge", "tls-alpn-01" },
+	{ "backend_proxy_protocol", "v2" },
 };
 
 /* One line with key's sample written and read back twice: the same text. */

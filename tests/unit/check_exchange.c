@@ -493,7 +493,7 @@ start_ex_delayed(const char *text, const char *host, uint64_t max_body, uint32_t
 	tw_parse_head(&reqh, text);
 	in_ex_call = 1;
 	ex = exchange_start(&w, &(struct exchange_req){ &reqh, snap_ref(snap), route, host,
-	    "192.0.2.7", "http", 0, 0, util_now_us(), max_body, delay_ms }, &fake_ops, &fake_sink,
+	    "192.0.2.7", "http", 0, 0, util_now_us(), max_body, delay_ms, NULL }, &fake_ops, &fake_sink,
 	    &sk, &st);
 	in_ex_call = 0;
 	if (status != NULL)
@@ -1659,7 +1659,7 @@ START_TEST(ex_trusted_xff_kept)
 	tw_parse_head(&reqh, "GET / HTTP/1.1\r\nHost: one.test\r\nX-Forwarded-For: 10.1.1.1\r\n"
 	    "X-Request-Id: abc-1\r\nTE: trailers\r\n\r\n");
 	ex = exchange_start(&w, &(struct exchange_req){ &reqh, snap_ref(snap), route, "one.test",
-	    "192.0.2.9", "https", 1, 1, util_now_us(), 0, 0 }, &fake_ops, &fake_sink, &sk, &st);
+	    "192.0.2.9", "https", 1, 1, util_now_us(), 0, 0, NULL }, &fake_ops, &fake_sink, &sk, &st);
 	ck_assert_ptr_nonnull(ex);
 	ck_assert_uint_eq(streams[0]->backend_id, 23);
 	ck_assert_str_eq(field(streams[0]->req, "x-forwarded-for"), "10.1.1.1, 192.0.2.9");

@@ -41,6 +41,7 @@
 #include "worker/forward.h"
 #include "worker/http1.h"
 #include "worker/message.h"
+#include "worker/proxyproto.h"
 #include "worker/tlsclient.h"
 #include "worker/upstream.h"
 
@@ -180,7 +181,7 @@ make_req(const char *text)
 static struct ustream *
 xopen(int fresh)
 {
-	struct upstream_opts o = { 2000, fresh, NULL, NULL };
+	struct upstream_opts o = { 2000, fresh, NULL, NULL, 0, NULL };
 	struct ustream *s;
 
 	memset(&fx, 0, sizeof(fx));
@@ -492,6 +493,42 @@ START_TEST(hc_keepalive_reuses_connection)
 }
 END_TEST
 
+/* A route with backend PROXY protocol: the header first, and the connection never pooled. */
+START_TEST(hc_proxy_header_first_never_pooled)
+{
+	struct proxyproto_addrs a = { AF_INET, { 203, 0, 113, 9 }, { 192, 0, 2, 1 }, 5555, 443 };
+	struct upstream_opts o = { 2000, 0, NULL, NULL, PROXYPROTO_V1, &a };
+	const char *want = "PROXY TCP4 203.0.113.9 192.0.2.1 5555 443\r\nGET /x?y=1 ";
+	int fd, i;
+
+	for (i = 0; i < 2; i++) {
+		make_req(get_text);
+		memset(&fx, 0, sizeof(fx));
+		fx.room = 32 * 1024;
+		in_ops = 1;
+		fx.s = h1client_ops.open(&w, &be, &o, &reqh, &fx_events, &fx);
+		in_ops = 0;
+		ck_assert_ptr_nonnull(fx.s);
+		ck_assert_int_eq(xend(NULL), 0);
+		/* A new connection each time: the first one was not pooled. */
+		fd = srv_head();
+		ck_assert_msg(strncmp(rx, want, strlen(want)) == 0, "%s", rx);
+		srv_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+		TW_RUN_UNTIL(fx.ends == 1);
+		ck_assert_int_eq(fx.fails, 0);
+		/* Closed by us once the response ended, keep-alive or not. */
+		rx_clear();
+		srv_read_until(fd, NULL);
+		close(fd);
+	}
+	/* Nor does a request without a header find one in the pool. */
+	ck_assert_int_eq(get_open(0), 0);
+	fd = srv_head();
+	ck_assert_msg(strncmp(rx, "GET /x?y=1 ", 11) == 0, "%s", rx);
+	close(fd);
+}
+END_TEST
+
 START_TEST(hc_not_reused_after_connection_close)
 {
 	int fd;
@@ -587,7 +624,7 @@ START_TEST(hc_connect_timeout)
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	socklen_t sl = sizeof(sin);
 	int full = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c[4], i, n = 0;
-	struct upstream_opts o = { 100, 0, NULL, NULL };
+	struct upstream_opts o = { 100, 0, NULL, NULL, 0, NULL };
 	uint64_t t0;
 
 	/* A listener whose accept queue is full: the kernel drops our SYNs. */
@@ -902,7 +939,7 @@ tls_srv_free(struct tls_srv *t)
 static struct ustream *
 tls_open(struct tls_srv *t)
 {
-	struct upstream_opts o = { 2000, 0, t->snap, snap_route_at(t->snap, 0) };
+	struct upstream_opts o = { 2000, 0, t->snap, snap_route_at(t->snap, 0), 0, NULL };
 
 	make_req(get_text);
 	memset(&fx, 0, sizeof(fx));
@@ -1027,6 +1064,7 @@ suite_h1client(void)
 	tcase_add_test(tc, hc_chunked_response_with_trailers);
 	tcase_add_test(tc, hc_interim_then_final);
 	tcase_add_test(tc, hc_keepalive_reuses_connection);
+	tcase_add_test(tc, hc_proxy_header_first_never_pooled);
 	tcase_add_test(tc, hc_not_reused_after_connection_close);
 	tcase_add_test(tc, hc_idle_closed_by_backend_dropped);
 	tcase_add_test(tc, hc_dead_pooled_connection_is_stale);

@@ -208,7 +208,7 @@ make_req(int i, const char *text)
 static struct ustream *
 xopen(int i, int fresh)
 {
-	struct upstream_opts o = { 2000, fresh, NULL, NULL };
+	struct upstream_opts o = { 2000, fresh, NULL, NULL, 0, NULL };
 	struct fx *f = &fx[i];
 
 	msg_free(&f->resp);
@@ -1076,7 +1076,7 @@ static struct ustream *
 t_open(int i, int rr)
 {
 	struct upstream_tunnel to = { .name = "app1", .round_robin = rr };
-	struct upstream_opts o = { 2000, 0, NULL, NULL };
+	struct upstream_opts o = { 2000, 0, NULL, NULL, 0, NULL };
 	struct fx *f = &fx[i];
 
 	make_req(i, get_text);

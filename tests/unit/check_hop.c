@@ -50,7 +50,7 @@ static void
 step(const char *text)
 {
 	tw_parse_head(&h, text);
-	ck_assert_int_eq(hop_step(&w, &(struct request_peer){ "", 0, 0 }, &h, util_now_us(), NULL,
+	ck_assert_int_eq(hop_step(&w, &(struct request_peer){ "", 0, 0, NULL }, &h, util_now_us(), NULL,
 	    NULL, &r), 0);
 	ck_assert_ptr_null(r.ex);
 }

@@ -38,6 +38,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_store_acme());
 	srunner_add_suite(sr, suite_message());
 	srunner_add_suite(sr, suite_forward());
+	srunner_add_suite(sr, suite_proxyproto());
 	srunner_add_suite(sr, suite_request());
 	srunner_add_suite(sr, suite_balance());
 	srunner_add_suite(sr, suite_exchange());

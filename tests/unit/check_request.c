@@ -232,8 +232,8 @@ static const struct sink_ops sink = {
 	sink_head, sink_body, sink_shut, sink_end, sink_fail, sink_room, sink_more,
 };
 
-static const struct request_peer peer_plain = { "192.0.2.7", 0, 0 };
-static const struct request_peer peer_tls = { "192.0.2.7", 0, 1 };
+static const struct request_peer peer_plain = { "192.0.2.7", 0, 0, NULL };
+static const struct request_peer peer_tls = { "192.0.2.7", 0, 1, NULL };
 
 static void
 setup(void)
@@ -812,7 +812,7 @@ START_TEST(exchange_started)
 	ck_assert_ptr_nonnull(msg_find(&req, "x-request-id"));
 	/* A trusted peer's chain is kept. */
 	step_as("GET /p HTTP/1.1\r\nHost: app.example.com\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n",
-	    &(const struct request_peer){ "192.0.2.8", 1, 0 });
+	    &(const struct request_peer){ "192.0.2.8", 1, 0, NULL });
 	ck_assert_ptr_nonnull(r.ex);
 	f = msg_find(&req, "x-forwarded-for");
 	ck_assert_str_eq(msg_value(&req, f), "6.6.6.6, 192.0.2.8");

@@ -32,6 +32,7 @@ Suite *suite_acmeq(void);
 Suite *suite_store_acme(void);
 Suite *suite_message(void);
 Suite *suite_forward(void);
+Suite *suite_proxyproto(void);
 Suite *suite_request(void);
 Suite *suite_balance(void);
 Suite *suite_exchange(void);
