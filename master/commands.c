@@ -660,6 +660,8 @@ commands_rset_check(const struct store_settings *set, char *err, size_t errlen)
 	char v[300];
 	size_t i;
 
+	if (rset_pp_rule(set, err, errlen) == -1)
+		return -1;
 	if (snap_proto_tls(set->proto))
 		return 0;
 	for (i = 0; i < ARRAY_LEN(rset_opts); i++)
