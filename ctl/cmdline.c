@@ -109,6 +109,8 @@ static const char usage_text[] =
     "  --max-body SIZE       bytes, 10k, 5m, 1g; 0 or unlimited: no limit\n"
     "  --https-redirect on|off (default on)  --hsts on|off (default off)\n"
     "  --compress on|off     gzip, Brotli or zstd as the client accepts (default off)\n"
+    "  --cache on|off        the shared RFC 9111 response cache (default off)\n"
+    "  --cache-max-object SIZE  larger responses stream uncached (default 10m, at most 1g)\n"
     "  --balance round-robin|least-in-flight  how the agents of a tunnel:NAME\n"
     "                        backend share its requests (default least-in-flight)\n"
     "  --rate R              requests per client: 10r/s, 600r/m; off: none; default:\n"
@@ -198,6 +200,8 @@ static const struct opt {
 	{ "https-redirect", 0, 1, OPT_SETTING },
 	{ "hsts", 0, 1, OPT_SETTING },
 	{ "compress", 0, 1, OPT_SETTING },
+	{ "cache", 0, 1, OPT_SETTING },
+	{ "cache-max-object", 0, 1, OPT_SETTING },
 	{ "balance", 0, 1, OPT_SETTING },
 	{ "rate", 0, 1, OPT_SETTING },
 	{ "burst", 0, 1, OPT_SETTING },

@@ -157,6 +157,8 @@ build_settings(struct snapb_route *sr, const struct store_settings *set)
 	sr->rate_rpm = set->rate_rpm == STORE_DEFAULT ? 0 : set->rate_rpm == 0 ? SNAP_RATE_OFF :
 	    (uint32_t)set->rate_rpm;
 	sr->rate_burst = set->rate_burst == STORE_DEFAULT ? 0 : (uint32_t)set->rate_burst;
+	sr->cache_max_object = set->cache_max_object == STORE_DEFAULT ? 0 :
+	    (uint64_t)set->cache_max_object;
 }
 
 /* The route's backend TLS strings, copied: r is only valid during the callback. */

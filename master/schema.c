@@ -209,6 +209,16 @@ static const char *const migrations[] = {
 	"  CHECK (rate_burst IS NULL OR rate_burst BETWEEN 0 AND 1000000);"
 	"ALTER TABLE routes ADD COLUMN rate_nodelay INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (rate_nodelay IN (0, 1));",
+
+	/*
+	 * Version 11: the shared response cache per route (route set --cache
+	 * --cache-max-object): its switch, and the largest response stored
+	 * (bytes, NULL = 10 MiB).
+	 */
+	"ALTER TABLE routes ADD COLUMN cache INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (cache IN (0, 1));"
+	"ALTER TABLE routes ADD COLUMN cache_max_object INTEGER"
+	"  CHECK (cache_max_object IS NULL OR cache_max_object BETWEEN 1 AND 1073741824);",
 };
 
 int

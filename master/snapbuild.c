@@ -365,6 +365,7 @@ sb_fill_routes(struct sb *b)
 		r->proto = in->proto;
 		r->rate_rpm = in->rate_rpm;
 		r->rate_burst = in->rate_burst;
+		r->cache_max_object = in->cache_max_object;
 		if (in->backend_sni != NULL && in->backend_sni[0] != '\0')
 			r->backend_sni = sb_string(b, in->backend_sni);
 		if (in->backend_ca != NULL && in->backend_ca[0] != '\0')

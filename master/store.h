@@ -44,6 +44,7 @@ struct store_settings {
 	char *backend_ca;	/* PEM trust anchors, or NULL: the system roots */
 	char *backend_sni;	/* server name toward backends, or NULL: none */
 	uint16_t challenge;	/* enum store_challenge; 0 = chosen from the listeners */
+	int64_t cache_max_object;	/* bytes, or STORE_DEFAULT (10 MiB) */
 };
 
 /* A route's ACME challenge type (schema 9, route set --challenge). */

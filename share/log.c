@@ -215,8 +215,8 @@ log_fields(int prio, const char *const *fields, const char *fmt, ...)
 void
 log_access(const struct log_access *a)
 {
-	char f[11][320];
-	const char *fields[12];
+	char f[12][320];
+	const char *fields[13];
 	int i, n = 10;
 
 	snprintf(f[0], sizeof(f[0]), "HALOYD_HOST=%s", a->host ? a->host : "");
@@ -231,9 +231,12 @@ log_access(const struct log_access *a)
 	snprintf(f[9], sizeof(f[9]), "HALOYD_PROTO=%s", a->proto ? a->proto : "");
 	if (a->grpc)
 		snprintf(f[n++], sizeof(f[0]), "HALOYD_GRPC_STATUS=%u", a->grpc_status);
+	if (a->cache != NULL)
+		snprintf(f[n++], sizeof(f[0]), "HALOYD_CACHE=%s", a->cache);
 	for (i = 0; i < n; i++)
 		fields[i] = f[i];
 	fields[n] = NULL;
-	log_fields(LOG_INFO, fields, "access %s %s %.200s %d", a->host ? a->host : "-",
-	    a->method ? a->method : "-", a->path ? a->path : "-", a->status);
+	log_fields(LOG_INFO, fields, "access %s %s %.200s %d%s%s", a->host ? a->host : "-",
+	    a->method ? a->method : "-", a->path ? a->path : "-", a->status,
+	    a->cache != NULL ? " cache=" : "", a->cache != NULL ? a->cache : "");
 }

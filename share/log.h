@@ -54,6 +54,7 @@ struct log_access {
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t duration_us;
+	const char *cache;	/* HALOYD_CACHE (HIT, MISS...), or NULL off a caching route */
 };
 void log_access(const struct log_access *a);
 

@@ -234,6 +234,8 @@ struct msg_wconfig {
 	uint32_t reserved0;		/* 0 */
 	char tunnel_hop[108];		/* RUNTIME_DIR/tunnel.sock when listen_tunnel is set,
 					 * else "": where tunnel backends are reached */
+	uint64_t cache_max_size;	/* bytes of cached entries (worker/cachestore.c) */
+	char cache_path[256];		/* the cache's LMDB folder, "" = no cache */
 	uint32_t ntrusted;		/* trusted proxy blocks after this struct */
 };
 

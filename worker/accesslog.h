@@ -20,6 +20,7 @@ struct accesslog_entry {
 	int local;			/* the answer is ours, not a backend's: a gRPC call got a status */
 	uint64_t bytes_in, bytes_out;
 	uint64_t start_us;
+	const char *cache;		/* HIT, MISS, ... on a caching route; NULL otherwise */
 };
 
 void accesslog_write(struct worker *w, const struct accesslog_entry *e);

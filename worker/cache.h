@@ -1,0 +1,91 @@
+/*
+ * The shared response cache of routes with SNAP_ROUTE_CACHE: the request
+ * step asks cache_request what to do with a request (answer from a stored
+ * entry, validate one, or go to the backend and store what comes back),
+ * and the exchange feeds the response to a fill (struct cache_fill) while
+ * it streams it to the client. Entries live in worker/cachestore.c's LMDB
+ * environment; the rules are worker/cachepolicy.c's; a hit is served by
+ * the cache upstream (worker/cacheserve.c) through a normal exchange, so
+ * sinks, compression, HSTS and the access log treat it like any response.
+ *
+ * An entry (one LMDB value): struct cache_ehdr, then nfields pairs of
+ * NUL-terminated name and value, then the body. Its checksum covers all of
+ * it; anything that does not add up is a miss and is deleted.
+ */
+#ifndef HALOYD_WORKER_CACHE_H
+#define HALOYD_WORKER_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "share/snap.h"
+#include "worker/cachepolicy.h"
+#include "worker/message.h"
+
+struct worker;
+struct exchange;
+
+#define CACHE_KEY_MAX 480		/* longer URLs are not cached */
+#define CACHE_OBJECT_DEFAULT (10ull << 20)	/* --cache-max-object when unset */
+#define CACHE_VARY_MAX 512		/* bytes of request values a Vary names */
+
+/* A stored response, parsed and checked (worker/cacheserve.c serves it). */
+struct cache_hit {
+	struct snap_backend be;		/* first: what the cache upstream's open() receives */
+	char *blob;			/* the entry, malloc'd */
+	size_t blob_len;
+	struct msg_head head;		/* the stored head (Age set when served) */
+	const char *body;		/* into blob */
+	uint64_t body_len;
+	struct cachepol_times times;
+	int64_t atime;
+	char key[CACHE_KEY_MAX + CACHE_VARY_MAX + 2];
+	size_t klen;
+};
+
+/* What the request step does with a request on a caching route. */
+enum cache_verdict {
+	CACHE_PASS = 0,		/* not the cache's: forward as usual (fill may be set) */
+	CACHE_HIT,		/* *hit answers it (exchange_start_cached) */
+	CACHE_NOT_MODIFIED,	/* the client's conditional matches a fresh entry: 304 from *hit */
+};
+
+struct cache_fill;
+
+/*
+ * Looks req up (GET and HEAD; other methods invalidate the URL once the
+ * backend agrees). A stale entry gets the validators added to req and a
+ * fill that turns the backend's 304 into a hit. *fill is for
+ * exchange_cache; either out may be NULL.
+ */
+enum cache_verdict cache_request(struct worker *w, const struct snap_route *route,
+    struct msg_head *req, const char *scheme, const char *host, struct cache_hit **hit,
+    struct cache_fill **fill);
+
+/* A 304 answer from a stored head (Content-Type and body dropped, validators kept). */
+int cache_not_modified(const struct cache_hit *hit, struct msg_head *out);
+
+/*
+ * The exchange's side of a fill. head: the final response head (after
+ * forward_response, before compression). Returns 1 when the response is
+ * replaced by a stored one (the backend said 304, or failed and the entry
+ * may be served stale): *hit is then what the exchange serves instead.
+ */
+int cache_fill_head(struct cache_fill *f, const struct msg_head *resp, struct cache_hit **hit);
+void cache_fill_body(struct cache_fill *f, const char *p, size_t n);
+/* The response is complete: stored when it is storable and whole. */
+void cache_fill_end(struct cache_fill *f);
+/* The backend failed before any head: a stale entry that may serve (stale-if-error), or NULL. */
+struct cache_hit *cache_fill_failed(struct cache_fill *f);
+void cache_fill_free(struct cache_fill *f);
+
+void cache_hit_free(struct cache_hit *hit);
+
+/* The cache upstream (worker/cacheserve.c): open() takes &hit->be and owns the hit. */
+extern const struct upstream_ops cacheserve_ops;
+
+/* Opens w->cache from its config (cache_path); 0 also when caching is off. */
+int cache_open(struct worker *w);
+void cache_close(struct worker *w);
+
+#endif
