@@ -14,6 +14,7 @@
 #include "share/hash.h"
 #include "share/log.h"
 #include "share/snap.h"
+#include "share/util.h"
 #include "worker/cache.h"
 #include "worker/cachestore.h"
 #include "worker/context.h"
@@ -54,6 +55,8 @@ struct cache_fill {
 	char vnames[CACHE_VARY_MAX];	/* Vary's names, NUL-separated */
 	size_t vnlen;
 	uint16_t nvary;
+	uint64_t wait_until;		/* CACHE_WAIT: wall-clock ms */
+	unsigned locked : 1;		/* this fill holds the key's fill lock */
 	unsigned storing : 1;		/* a storable response is being collected */
 	unsigned invalidate : 1;	/* an unsafe method: invalidate on success */
 };
@@ -62,6 +65,13 @@ static int64_t
 cache_now(void)
 {
 	return (int64_t)time(NULL);
+}
+
+/* Wall-clock ms: fill locks are compared across processes and restarts. */
+static uint64_t
+cache_now_ms(void)
+{
+	return util_wall_ns() / 1000000;
 }
 
 /* "scheme://host/path": the primary key; -1 when too long. */
@@ -293,6 +303,7 @@ cache_request(struct worker *w, const struct snap_route *route, struct msg_head 
 	struct cache_fill *f;
 	size_t klen;
 	int64_t now = cache_now();
+	int bypass = 0;
 
 	*hitp = NULL;
 	*fillp = NULL;
@@ -319,6 +330,7 @@ cache_request(struct worker *w, const struct snap_route *route, struct msg_head 
 		default:
 			cache_hit_free(hit);
 			hit = NULL;
+			bypass = 1;
 			break;
 		}
 	}
@@ -337,7 +349,37 @@ cache_request(struct worker *w, const struct snap_route *route, struct msg_head 
 	}
 	f->stale = hit;
 	*fillp = f;
-	return CACHE_PASS;
+	if (hit != NULL || bypass)
+		return CACHE_PASS;
+	/* A miss: one request fills, the others wait for its entry. */
+	switch (cachestore_lock(w->cache, key, klen, cache_now_ms(), CACHE_LOCK_MS)) {
+	case 1:
+		f->locked = 1;
+		return CACHE_PASS;
+	case 0:
+		f->wait_until = cache_now_ms() + CACHE_WAIT_MS;
+		return CACHE_WAIT;
+	default:
+		return CACHE_PASS;
+	}
+}
+
+enum cache_poll
+cache_fill_poll(struct cache_fill *f, struct cache_hit **hitp)
+{
+	struct cache_hit *hit = cache_lookup(f->w, f->req, f->key, f->klen);
+	int64_t now = cache_now();
+
+	*hitp = NULL;
+	if (hit != NULL && cachepol_use(f->req, &hit->times, now) == CACHEPOL_FRESH) {
+		*hitp = hit;
+		return CACHE_POLL_HIT;
+	}
+	cache_hit_free(hit);
+	if (cache_now_ms() < f->wait_until &&
+	    cachestore_locked(f->w->cache, f->key, f->klen, cache_now_ms()))
+		return CACHE_POLL_WAIT;
+	return CACHE_POLL_GO;
 }
 
 int
@@ -624,6 +666,9 @@ cache_fill_end(struct cache_fill *f)
 	if (f->storing)
 		cache_commit(f);
 	f->storing = 0;
+	if (f->locked)
+		cachestore_unlock(f->w->cache, f->key, f->klen);
+	f->locked = 0;
 }
 
 struct cache_hit *
@@ -642,6 +687,8 @@ cache_fill_free(struct cache_fill *f)
 {
 	if (f == NULL)
 		return;
+	if (f->locked)
+		cachestore_unlock(f->w->cache, f->key, f->klen);
 	cache_hit_free(f->stale);
 	free(f->buf);
 	free(f);

@@ -28,6 +28,16 @@ struct exchange;
 #define CACHE_KEY_MAX 480		/* longer URLs are not cached */
 #define CACHE_OBJECT_DEFAULT (10ull << 20)	/* --cache-max-object when unset */
 #define CACHE_VARY_MAX 512		/* bytes of request values a Vary names */
+/*
+ * No thundering herd: a miss takes the key's fill lock in LMDB (held
+ * CACHE_LOCK_MS at most, so a worker that died with it is forgotten); the
+ * other misses for that key, in any worker, look for the entry every
+ * CACHE_POLL_MS and go to the backend themselves after CACHE_WAIT_MS or
+ * once the lock is gone without an entry (the response was not storable).
+ */
+#define CACHE_LOCK_MS 10000
+#define CACHE_WAIT_MS 5000
+#define CACHE_POLL_MS 10
 
 /* A stored response, parsed and checked (worker/cacheserve.c serves it). */
 struct cache_hit {
@@ -48,6 +58,7 @@ enum cache_verdict {
 	CACHE_PASS = 0,		/* not the cache's: forward as usual (fill may be set) */
 	CACHE_HIT,		/* *hit answers it (exchange_start_cached) */
 	CACHE_NOT_MODIFIED,	/* the client's conditional matches a fresh entry: 304 from *hit */
+	CACHE_WAIT,		/* another request fills it: exchange_start_waiting with *fill */
 };
 
 struct cache_fill;
@@ -75,6 +86,13 @@ int cache_fill_head(struct cache_fill *f, const struct msg_head *resp, struct ca
 void cache_fill_body(struct cache_fill *f, const char *p, size_t n);
 /* The response is complete: stored when it is storable and whole. */
 void cache_fill_end(struct cache_fill *f);
+enum cache_poll {
+	CACHE_POLL_WAIT = 0,	/* still being filled: poll again in CACHE_POLL_MS */
+	CACHE_POLL_HIT,		/* *hit answers it */
+	CACHE_POLL_GO,		/* to the backend (the fill stores what it answers) */
+};
+/* A waiting request looks again. */
+enum cache_poll cache_fill_poll(struct cache_fill *f, struct cache_hit **hit);
 /* The backend failed before any head: a stale entry that may serve (stale-if-error), or NULL. */
 struct cache_hit *cache_fill_failed(struct cache_fill *f);
 void cache_fill_free(struct cache_fill *f);

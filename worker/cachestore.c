@@ -3,6 +3,7 @@
  *   obj:  key -> entry
  *   meta: key -> { atime, size } and, under "\0total", the bytes of all entries
  *   lru:  atime (big-endian) + key -> nothing: oldest first
+ * and, in meta under "\1" + key, the fill locks: { expiry (ms), pid }.
  * so eviction walks lru from its start. The map is bounded: twice the
  * budget plus 16 MiB (LMDB writes copies of the pages a transaction
  * changes, and the freed ones are reused only once no reader holds them).
@@ -16,7 +17,7 @@
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "share/log.h"
 #include "worker/cachestore.h"
@@ -371,6 +372,94 @@ cachestore_del(struct cachestore *cs, const void *key, size_t klen, int prefix)
 fail:
 	log_warnx("cache: delete: %s", mdb_strerror(rc));
 	return -1;
+}
+
+/* The lock record's key: "\1" + key. */
+static MDB_val
+cs_lock_key(unsigned char *buf, const void *key, size_t klen)
+{
+	buf[0] = 1;
+	memcpy(buf + 1, key, klen);
+	return (MDB_val){ klen + 1, buf };
+}
+
+int
+cachestore_lock(struct cachestore *cs, const void *key, size_t klen, uint64_t now_ms,
+    uint32_t ttl_ms)
+{
+	unsigned char buf[1 + CS_KEY_MAX];
+	uint64_t rec[2] = { now_ms + ttl_ms, (uint64_t)getpid() }, old[2];
+	MDB_val k, v;
+	MDB_txn *txn;
+	int rc;
+
+	if (klen == 0 || klen > CS_KEY_MAX)
+		return -1;
+	k = cs_lock_key(buf, key, klen);
+	if ((rc = mdb_txn_begin(cs->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	if (mdb_get(txn, cs->meta, &k, &v) == 0 && v.mv_size == sizeof(old)) {
+		memcpy(old, v.mv_data, sizeof(old));
+		if (old[0] > now_ms) {
+			mdb_txn_abort(txn);
+			return 0;
+		}
+	}
+	v = (MDB_val){ sizeof(rec), rec };
+	if ((rc = mdb_put(txn, cs->meta, &k, &v, 0)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	return 1;
+fail:
+	log_warnx("cache: lock: %s", mdb_strerror(rc));
+	return -1;
+}
+
+int
+cachestore_locked(struct cachestore *cs, const void *key, size_t klen, uint64_t now_ms)
+{
+	unsigned char buf[1 + CS_KEY_MAX];
+	uint64_t rec[2];
+	MDB_val k, v;
+	MDB_txn *txn;
+	int held = 0;
+
+	if (klen == 0 || klen > CS_KEY_MAX || mdb_txn_begin(cs->env, NULL, MDB_RDONLY, &txn) != 0)
+		return 0;
+	k = cs_lock_key(buf, key, klen);
+	if (mdb_get(txn, cs->meta, &k, &v) == 0 && v.mv_size == sizeof(rec)) {
+		memcpy(rec, v.mv_data, sizeof(rec));
+		held = rec[0] > now_ms;
+	}
+	mdb_txn_abort(txn);
+	return held;
+}
+
+void
+cachestore_unlock(struct cachestore *cs, const void *key, size_t klen)
+{
+	unsigned char buf[1 + CS_KEY_MAX];
+	MDB_val k;
+	MDB_txn *txn;
+	int rc;
+
+	if (klen == 0 || klen > CS_KEY_MAX)
+		return;
+	k = cs_lock_key(buf, key, klen);
+	if ((rc = mdb_txn_begin(cs->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_del(txn, cs->meta, &k, NULL)) != 0 && rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	return;
+fail:
+	log_warnx("cache: unlock: %s", mdb_strerror(rc));
 }
 
 int

@@ -41,6 +41,17 @@ int cachestore_touch(struct cachestore *cs, const void *key, size_t klen, int64_
     int64_t now);
 /* Removes key, and with prefix every key that starts with it. Entries removed, or -1. */
 long cachestore_del(struct cachestore *cs, const void *key, size_t klen, int prefix);
+/*
+ * The fill lock of key (no thundering herd): one worker's request fills,
+ * the others wait for the entry. 1: taken (or expired and taken over), 0:
+ * someone else holds it, -1 error. Held until cachestore_unlock or
+ * until now_ms + ttl_ms (a worker that died holding it).
+ */
+int cachestore_lock(struct cachestore *cs, const void *key, size_t klen, uint64_t now_ms,
+    uint32_t ttl_ms);
+/* 1 while someone holds key's fill lock. */
+int cachestore_locked(struct cachestore *cs, const void *key, size_t klen, uint64_t now_ms);
+void cachestore_unlock(struct cachestore *cs, const void *key, size_t klen);
 /* Entries and their bytes. */
 int cachestore_stats(struct cachestore *cs, uint64_t *entries, uint64_t *bytes);
 

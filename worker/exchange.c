@@ -78,6 +78,7 @@ struct exchange {
 	unsigned pinned : 1;		/* exchange_start_pinned: a tunnel's agents, no route */
 	unsigned cached : 1;		/* served from the cache (worker/cacheserve.c) */
 	unsigned cache_swap : 1;	/* the backend's 304 or error is replaced by swap_hit */
+	unsigned cache_wait : 1;	/* another request fills the entry: no backend yet */
 	const char *cache_status;	/* the access entry's cache field, or NULL */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
@@ -297,6 +298,31 @@ ex_delay_end(struct exchange *ex)
 		ex->ops->more(ex->arg);
 }
 
+/* Waiting for another request's fill: its entry, more waiting, or the backend. */
+static void
+ex_cache_poll(struct exchange *ex)
+{
+	struct cache_hit *hit;
+
+	switch (cache_fill_poll(ex->cf, &hit)) {
+	case CACHE_POLL_WAIT:
+		ev_timer_start(ex->w->loop, &ex->timer, CACHE_POLL_MS);
+		return;
+	case CACHE_POLL_HIT:
+		ex->cache_wait = 0;
+		ex->delayed = 0;
+		ex->cache_status = "HIT";
+		if (ex_serve_hit(ex, hit) == -1)
+			ex_finish(ex, 0, NULL, 502);
+		return;
+	case CACHE_POLL_GO:
+	default:
+		ex->cache_wait = 0;
+		ex_delay_end(ex);
+		return;
+	}
+}
+
 static void
 ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 {
@@ -306,6 +332,10 @@ ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 	(void)l;
 	if (ex->dead)
 		return;
+	if (ex->cache_wait) {
+		ex_cache_poll(ex);
+		return;
+	}
 	if (ex->delayed) {
 		ex_delay_end(ex);
 		return;
@@ -704,25 +734,34 @@ ex_new(struct worker *w, const struct exchange_req *r, const struct upstream_ops
 	return ex;
 }
 
-struct exchange *
-exchange_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
-    const struct sink_ops *sink, void *arg, unsigned *status)
+/* cf: wait for its entry first (cache_wait), the exchange owns it from here. */
+static struct exchange *
+ex_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg, unsigned *status, struct cache_fill *cf)
 {
 	struct exchange *ex = ex_new(w, r, ops, sink, arg);
 
 	*status = 500;
-	if (ex == NULL)
+	if (ex == NULL) {
+		cache_fill_free(cf);
 		return NULL;
+	}
+	if (cf != NULL) {
+		ex->cf = cf;
+		ex->cache_wait = 1;
+		ex->delayed = 1;	/* the rate limit's wait and this one end alike */
+		ex->cache_status = "MISS";
+	}
 	ex->start = balance_start(w, r->route);
 	if (forward_request(r->head, &(struct fwd_info){ r->client_ip, r->proto, ex->reqid,
 	    r->trusted }) == -1) {
 		*status = 431;
 		goto fail;
 	}
-	if (r->delay_ms > 0) {
+	if (r->delay_ms > 0 || ex->cache_wait) {
 		/* In the worker's loop, on the exchange's own timer: nothing blocks. */
 		ex->delayed = 1;
-		ev_timer_start(w->loop, &ex->timer, r->delay_ms);
+		ev_timer_start(w->loop, &ex->timer, r->delay_ms > 0 ? r->delay_ms : CACHE_POLL_MS);
 		return ex;
 	}
 	if (ex_open(ex, 0) == -1) {
@@ -734,6 +773,21 @@ fail:
 	ex_log(ex, *status, 1);	/* with the last backend tried */
 	ex_free(ex);
 	return NULL;
+}
+
+struct exchange *
+exchange_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg, unsigned *status)
+{
+	return ex_start(w, r, ops, sink, arg, status, NULL);
+}
+
+struct exchange *
+exchange_start_waiting(struct worker *w, const struct exchange_req *r,
+    const struct upstream_ops *ops, struct cache_fill *cf, const struct sink_ops *sink,
+    void *arg, unsigned *status)
+{
+	return ex_start(w, r, ops, sink, arg, status, cf);
 }
 
 struct exchange *

@@ -91,6 +91,14 @@ struct cache_fill;
 struct exchange *exchange_start_cached(struct worker *w, const struct exchange_req *r,
     struct cache_hit *hit, const struct sink_ops *sink, void *arg, unsigned *status);
 /*
+ * As exchange_start, but another request fills the cache entry: the
+ * backend is opened only when cf's poll says so (worker/cache.h), else the
+ * entry answers. cf is owned from here, also on failure.
+ */
+struct exchange *exchange_start_waiting(struct worker *w, const struct exchange_req *r,
+    const struct upstream_ops *ops, struct cache_fill *cf, const struct sink_ops *sink,
+    void *arg, unsigned *status);
+/*
  * The response is stored while it streams (cf owned from here); status is
  * the access entry's cache field ("MISS", "EXPIRED", "BYPASS").
  */

@@ -263,6 +263,9 @@ request_start(struct worker *w, struct request *r, struct msg_head *h,
 	case CACHE_HIT:
 		r->ex = exchange_start_cached(w, xr, hit, sink, arg, status);
 		return 0;
+	case CACHE_WAIT:
+		r->ex = exchange_start_waiting(w, xr, ops, cf, sink, arg, status);
+		return 0;
 	case CACHE_PASS:
 	default:
 		break;

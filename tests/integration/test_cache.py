@@ -41,6 +41,8 @@ class _KnobHandler(BaseHTTPRequestHandler):
                                                       self.headers.items())))
             k = kb.knobs.get(path, {"status": 200, "headers": [], "body": b"default\n"})
         status, headers, body = k["status"], list(k["headers"]), k["body"]
+        if k.get("delay"):
+            time.sleep(k["delay"])
         etag = dict((h.lower(), v) for h, v in headers).get("etag")
         if k.get("revalidate") and etag and self.headers.get("If-None-Match") == etag:
             status, body = 304, b""
@@ -71,10 +73,10 @@ class KnobBackend:
         self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
         self.thread.start()
 
-    def set(self, path, headers=(), body=b"body\n", status=200, revalidate=False):
+    def set(self, path, headers=(), body=b"body\n", status=200, revalidate=False, delay=0):
         with self.lock:
             self.knobs[path] = {"status": status, "headers": list(headers), "body": body,
-                                "revalidate": revalidate}
+                                "revalidate": revalidate, "delay": delay}
 
     def count(self, path):
         with self.lock:
@@ -309,6 +311,38 @@ class CacheTest(CacheTestBase):
         kb.srv.server_close()
         r = self.get(host, "/down")
         self.assertEqual((r.status, r.body), (200, b"kept"))
+
+    # --- no thundering herd
+
+    def herd(self, path, headers, n=100):
+        host = self.croute("cherd")
+        self.kb.set(path, headers, body=b"herd " * 1000, delay=1.0)
+        results, errors = [], []
+
+        def one():
+            try:
+                results.append(self.get(host, path))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), n)
+        self.assertTrue(all(r.status == 200 and r.body == b"herd " * 1000 for r in results))
+
+    def test_concurrent_misses_one_backend_request(self):
+        self.herd("/herd", [("Cache-Control", "max-age=60")])
+        self.assertEqual(self.kb.count("/herd"), 1)
+
+    def test_concurrent_misses_uncacheable_all_served(self):
+        """The lock goes with the fill; the waiters then go themselves, none waits 5 s."""
+        t0 = time.monotonic()
+        self.herd("/herdns", [("Cache-Control", "no-store")], n=20)
+        self.assertGreaterEqual(self.kb.count("/herdns"), 2)
+        self.assertLess(time.monotonic() - t0, 4.5)
 
     # --- invalidation and limits
 

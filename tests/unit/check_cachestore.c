@@ -2,8 +2,9 @@
  * Unit tests for worker/cachestore.c on a real LMDB environment in a
  * temporary folder: put/get/replace, the byte budget evicting the least
  * recently used first (a touch keeps an entry), delete of one key and of
- * a prefix, the totals, reopening keeps everything, and a second
- * environment handle (another worker) sees the first one's writes.
+ * a prefix, the totals, reopening keeps everything, a second environment
+ * handle (another worker) sees the first one's writes, and the fill lock
+ * (held, refused, expired and taken over, released).
  */
 #include "config.h"
 
@@ -131,6 +132,29 @@ START_TEST(delete_key_and_prefix)
 }
 END_TEST
 
+START_TEST(fill_lock)
+{
+	struct cachestore *cs = cachestore_open(dir, CACHESTORE_MIN_SIZE);
+	struct cachestore *other = cachestore_open(dir, CACHESTORE_MIN_SIZE);
+
+	ck_assert_ptr_nonnull(cs);
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(cachestore_locked(other, "k", 1, 1000), 0);
+	ck_assert_int_eq(cachestore_lock(cs, "k", 1, 1000, 500), 1);
+	ck_assert_int_eq(cachestore_locked(other, "k", 1, 1200), 1);
+	ck_assert_int_eq(cachestore_lock(other, "k", 1, 1200, 500), 0);
+	/* Expired (its holder died): taken over. */
+	ck_assert_int_eq(cachestore_locked(other, "k", 1, 1600), 0);
+	ck_assert_int_eq(cachestore_lock(other, "k", 1, 1600, 500), 1);
+	cachestore_unlock(other, "k", 1);
+	ck_assert_int_eq(cachestore_locked(cs, "k", 1, 1700), 0);
+	/* A lock is no entry. */
+	ck_assert(!has(cs, "k", NULL));
+	cachestore_close(other);
+	cachestore_close(cs);
+}
+END_TEST
+
 Suite *
 suite_cachestore(void)
 {
@@ -141,6 +165,7 @@ suite_cachestore(void)
 	tcase_add_test(tc, put_get_replace_reopen);
 	tcase_add_test(tc, lru_eviction);
 	tcase_add_test(tc, delete_key_and_prefix);
+	tcase_add_test(tc, fill_lock);
 	suite_add_tcase(s, tc);
 	return s;
 }
