@@ -115,6 +115,7 @@ static const char usage[] =
     "      --tunnel-ping-interval D  --tunnel-ping-timeout D  --sandbox on|off\n"
     "      --rate-limit R|off  --rate-burst N  --rate-nodelay on|off\n"
     "      --rate-limit-dry-run on|off  --max-connections-per-ip N\n"
+    "      --cache-path DIR  --cache-max-size SIZE\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g;\n"
     "      R: 10r/s, 600r/m)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
