@@ -49,6 +49,7 @@ struct cmdline {
 	const char *cert_file;	/* cert import --cert CHAIN.pem */
 	const char *key_file;	/* cert import --key KEY.pem */
 	int force;		/* cert import --force */
+	const char *route;	/* cache purge --route NAME */
 };
 
 /*

@@ -12,6 +12,7 @@
 
 #include "master/tunnels.h"
 #include "master/acme.h"
+#include "master/cachecmds.h"
 #include "master/certcmds.h"
 #include "master/cmdtable.h"
 #include "master/commands.h"
@@ -53,6 +54,8 @@ static const struct cmd cmds[] = {
 	{ MSG_C_CERT_RENEW, "cert renew", S(0), S(MSG_STR_MAX), 0, acme_cmd_renew },
 	{ MSG_C_STATS, "stats", 0, 0, 0, stats_cmd },
 	{ MSG_C_TUNNEL_LIST, "tunnel list", 0, 0, 0, tunnels_cmd_list },
+	{ MSG_C_CACHE_PURGE, "cache purge", 2 * S(0), 2 * S(MSG_STR_MAX), 0, cachecmds_purge },
+	{ MSG_C_CACHE_STATS, "cache stats", 0, 0, 0, cachecmds_stats },
 };
 #undef S
 

@@ -200,6 +200,7 @@ static const struct rset_opt {
 	{ "cache", RSET_SWITCH, 0, SNAP_ROUTE_CACHE, 1, 0 },
 	{ "cache_max_object", RSET_SIZE, offsetof(struct store_settings, cache_max_object), 0, 0,
 	    0 },
+	{ "cache_debug", RSET_SWITCH, 0, SNAP_ROUTE_CACHE_DEBUG, 1, 0 },
 	{ "proto", RSET_PROTO, 0, 0, 0, RSET_ADD },
 	{ "backend_ca", RSET_CA, offsetof(struct store_settings, backend_ca), 0, 0,
 	    RSET_ADD | RSET_TLS },

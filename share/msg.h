@@ -94,6 +94,9 @@ enum msg_type {
 	/* haloyd-ctl -> master, figures */
 	MSG_C_STATS = 176,		/* empty; rows: metric, labels, value (master/stats.c) */
 	MSG_C_TUNNEL_LIST,		/* empty; rows: one per attached tunnel (the tunnel process's) */
+	MSG_C_CACHE_PURGE,		/* str URL or ""; str route name or "" (one of them):
+					 * OK "N entries purged" */
+	MSG_C_CACHE_STATS,		/* empty; one row: path, entries, bytes, max_bytes */
 
 	/*
 	 * master -> tunnel process (tunnel/): besides HELLO, W_CONFIG, W_LISTENER

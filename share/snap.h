@@ -98,7 +98,8 @@ enum snap_route_flags {
 						 * least-in-flight */
 	SNAP_ROUTE_RATE_NODELAY = 1 << 5,	/* its rate limit passes the burst at once */
 	SNAP_ROUTE_CACHE = 1 << 6,		/* responses cached (worker/cache.c) */
-	SNAP_ROUTE_FLAGS_ALL = (1 << 7) - 1,
+	SNAP_ROUTE_CACHE_DEBUG = 1 << 7,	/* answers carry X-Cache: HIT, MISS... */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 8) - 1,
 };
 
 /* How a route's backends are spoken to. */

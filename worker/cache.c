@@ -442,7 +442,7 @@ cache_append(struct cache_fill *f, const void *p, size_t n)
 static int
 cache_skip_field(const struct cache_fill *f, const struct msg_head *h, const struct msg_field *fl)
 {
-	return msg_field_is(h, fl, "age") ||
+	return msg_field_is(h, fl, "age") || msg_field_is(h, fl, "x-cache") ||
 	    ((f->route_flags & SNAP_ROUTE_HSTS) && msg_field_is(h, fl, "strict-transport-security"));
 }
 
@@ -692,6 +692,49 @@ cache_fill_free(struct cache_fill *f)
 	cache_hit_free(f->stale);
 	free(f->buf);
 	free(f);
+}
+
+long
+cache_purge_url(struct cachestore *cs, const char *url)
+{
+	char key[CACHE_KEY_MAX + 2];
+	const char *host = strstr(url, "://"), *path;
+	size_t klen, i;
+	long a, b;
+
+	if (host == NULL || strlen(url) > CACHE_KEY_MAX)
+		return 0;
+	host += 3;
+	path = host + strcspn(host, "/?");
+	/* Scheme and host as the keys have them: lower-case; no path is "/". */
+	klen = (size_t)snprintf(key, sizeof(key), "%.*s%s%s", (int)(path - url), url,
+	    *path == '\0' ? "/" : "", path);
+	if (klen > CACHE_KEY_MAX)
+		return 0;
+	for (i = 0; i < (size_t)(path - url); i++)
+		if (key[i] >= 'A' && key[i] <= 'Z')
+			key[i] = (char)(key[i] + 32);
+	a = cachestore_del(cs, key, klen, 0);
+	key[klen] = '\n';
+	b = cachestore_del(cs, key, klen + 1, 1);
+	return a == -1 || b == -1 ? -1 : a + b;
+}
+
+static int
+cache_of_route(void *arg, const void *val, size_t vlen)
+{
+	struct cache_ehdr h;
+
+	if (vlen < sizeof(h))
+		return 1;	/* not ours: it goes too */
+	memcpy(&h, val, sizeof(h));
+	return h.route_id == *(const uint32_t *)arg;
+}
+
+long
+cache_purge_route(struct cachestore *cs, uint32_t route_id)
+{
+	return cachestore_del_if(cs, cache_of_route, &route_id);
 }
 
 int

@@ -24,6 +24,7 @@
 
 struct worker;
 struct exchange;
+struct cachestore;
 
 #define CACHE_KEY_MAX 480		/* longer URLs are not cached */
 #define CACHE_OBJECT_DEFAULT (10ull << 20)	/* --cache-max-object when unset */
@@ -101,6 +102,13 @@ void cache_hit_free(struct cache_hit *hit);
 
 /* The cache upstream (worker/cacheserve.c): open() takes &hit->be and owns the hit. */
 extern const struct upstream_ops cacheserve_ops;
+
+/*
+ * haloyd-ctl cache purge: the entries of a URL ("scheme://host/path", its
+ * variants too), or of a route (store id). Entries removed, or -1.
+ */
+long cache_purge_url(struct cachestore *cs, const char *url);
+long cache_purge_route(struct cachestore *cs, uint32_t route_id);
 
 /* Opens w->cache from its config (cache_path); 0 also when caching is off. */
 int cache_open(struct worker *w);

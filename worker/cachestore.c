@@ -462,6 +462,74 @@ fail:
 	log_warnx("cache: unlock: %s", mdb_strerror(rc));
 }
 
+/* The keys of the entries match() accepts, collected with a read transaction. */
+static int
+cs_collect(struct cachestore *cs, int (*match)(void *, const void *, size_t), void *arg,
+    char **keys, size_t *len)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t cap = 0;
+	char *p;
+	int rc;
+
+	*keys = NULL;
+	*len = 0;
+	if ((rc = mdb_txn_begin(cs->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, cs->obj, &c)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (!match(arg, v.mv_data, v.mv_size))
+			continue;
+		if (*len + k.mv_size + 2 > cap) {
+			cap = (cap + k.mv_size + 2) * 2;
+			if ((p = realloc(*keys, cap)) == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			*keys = p;
+		}
+		(*keys)[*len] = (char)k.mv_size;	/* at most CS_KEY_MAX: two bytes */
+		(*keys)[*len + 1] = (char)(k.mv_size >> 8);
+		memcpy(*keys + *len + 2, k.mv_data, k.mv_size);
+		*len += k.mv_size + 2;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+long
+cachestore_del_if(struct cachestore *cs, int (*match)(void *arg, const void *val, size_t vlen),
+    void *arg)
+{
+	char *keys;
+	size_t len, off, kl;
+	long n = 0, d;
+	int rc;
+
+	if ((rc = cs_collect(cs, match, arg, &keys, &len)) != 0) {
+		free(keys);
+		log_warnx("cache: scan: %s", rc == ENOMEM ? "out of memory" : mdb_strerror(rc));
+		return -1;
+	}
+	for (off = 0; off < len; off += kl + 2) {
+		kl = (unsigned char)keys[off] | (size_t)(unsigned char)keys[off + 1] << 8;
+		if ((d = cachestore_del(cs, keys + off + 2, kl, 0)) == -1) {
+			n = -1;
+			break;
+		}
+		n += d;
+	}
+	free(keys);
+	return n;
+}
+
 int
 cachestore_stats(struct cachestore *cs, uint64_t *entries, uint64_t *bytes)
 {

@@ -52,6 +52,12 @@ int cachestore_lock(struct cachestore *cs, const void *key, size_t klen, uint64_
 /* 1 while someone holds key's fill lock. */
 int cachestore_locked(struct cachestore *cs, const void *key, size_t klen, uint64_t now_ms);
 void cachestore_unlock(struct cachestore *cs, const void *key, size_t klen);
+/*
+ * Removes every entry whose value match() accepts (a scan: for haloyd-ctl,
+ * not for the data path). Entries removed, or -1.
+ */
+long cachestore_del_if(struct cachestore *cs, int (*match)(void *arg, const void *val,
+    size_t vlen), void *arg);
 /* Entries and their bytes. */
 int cachestore_stats(struct cachestore *cs, uint64_t *entries, uint64_t *bytes);
 

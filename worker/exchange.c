@@ -499,6 +499,10 @@ ex_on_head(void *arg, struct msg_head *resp)
 		ex_log(ex, 101, 0);
 	} else if (resp->status / 100 != 1) {
 		ex->status = resp->status;
+		if (ex->cache_status != NULL && !ex->cache_swap &&
+		    (ex->req.route->flags & SNAP_ROUTE_CACHE_DEBUG) &&
+		    msg_add(resp, "X-Cache", ex->cache_status) == -1)
+			return -1;
 		if (ex->cf != NULL && !ex->cached &&
 		    cache_fill_head(ex->cf, resp, &ex->swap_hit) == 1) {
 			/* The stored response answers: it is opened at the backend's end. */

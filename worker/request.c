@@ -227,7 +227,7 @@ request_limited(struct worker *w, struct request *r, const struct msg_head *h, u
 /* A fresh stored response answers the client's conditional request: 304, logged. */
 static int
 request_cache_304(struct worker *w, struct request *r, const struct msg_head *h,
-    struct cache_hit *hit, uint64_t start_us)
+    struct cache_hit *hit, uint64_t start_us, int debug)
 {
 	int rc = cache_not_modified(hit, &r->ans.head);
 
@@ -239,6 +239,8 @@ request_cache_304(struct worker *w, struct request *r, const struct msg_head *h,
 	    .cache = "HIT" });
 	if (rc == -1 || forward_response(&r->ans.head, r->hsts) == -1)
 		return -1;
+	if (debug)
+		return msg_add(&r->ans.head, "X-Cache", "HIT");
 	return 0;
 }
 
@@ -259,7 +261,8 @@ request_start(struct worker *w, struct request *r, struct msg_head *h,
 	case CACHE_NOT_MODIFIED:
 		snap_unref(xr->snap);
 		*status = 0;
-		return request_cache_304(w, r, h, hit, xr->start_us);
+		return request_cache_304(w, r, h, hit, xr->start_us,
+		    (xr->route->flags & SNAP_ROUTE_CACHE_DEBUG) != 0);
 	case CACHE_HIT:
 		r->ex = exchange_start_cached(w, xr, hit, sink, arg, status);
 		return 0;

@@ -8,6 +8,7 @@ the status, headers and body it answers, and reads how many requests each
 path got and with which headers. Every wait is bounded.
 """
 import collections
+import json
 import os
 import re
 import shutil
@@ -379,6 +380,52 @@ class CacheTest(CacheTestBase):
         r = self.get(host, "/large")
         self.assertEqual((len(r.body), r.body == big), (len(big), True))
         self.assertEqual(self.kb.count("/large"), 1)
+
+
+class CacheControlTest(CacheTestBase):
+    """haloyd-ctl cache purge / stats and route set --cache-debug."""
+
+    def test_purge_url_and_route(self):
+        host = self.croute("cpurge")
+        for p in ("/p1", "/p2", "/p3"):
+            self.kb.set(p, [("Cache-Control", "max-age=600")])
+            self.get(host, p)
+        out = self.daemon.ctl_ok("cache", "purge", "http://%s/p1" % host.upper())
+        self.assertIn("1 entry purged", out)
+        self.get(host, "/p1")
+        self.get(host, "/p2")
+        self.assertEqual((self.kb.count("/p1"), self.kb.count("/p2")), (2, 1))
+        out = self.daemon.ctl_ok("cache", "purge", "--route", host)
+        self.assertIn("3 entries purged", out)
+        self.get(host, "/p2")
+        self.get(host, "/p3")
+        self.assertEqual((self.kb.count("/p2"), self.kb.count("/p3")), (2, 2))
+        rc, _, err = self.daemon.ctl("cache", "purge")
+        self.assertEqual(rc, 2, err)
+        rc, _, err = self.daemon.ctl("cache", "purge", "ftp://x/")
+        self.assertEqual(rc, 7, err)
+        rc, _, err = self.daemon.ctl("cache", "purge", "--route", "nosuch.example")
+        self.assertNotEqual(rc, 0, err)
+
+    def test_stats(self):
+        host = self.croute("cstats")
+        self.kb.set("/st", [("Cache-Control", "max-age=600")], body=b"x" * 1000)
+        self.get(host, "/st")
+        st = json.loads(self.daemon.ctl_ok("--json", "cache", "stats"))
+        self.assertGreaterEqual(st["entries"], 1)
+        self.assertGreaterEqual(st["bytes"], 1000)
+        self.assertEqual(st["max_bytes"], 256 << 20)
+        self.assertIn("entries:", self.daemon.ctl_ok("cache", "stats"))
+
+    def test_debug_header(self):
+        host = self.croute("cdbg", "--cache-debug", "on")
+        self.kb.set("/dbg", [("Cache-Control", "max-age=600"), ("ETag", '"d"')])
+        self.assertEqual(self.get(host, "/dbg").header("X-Cache"), "MISS")
+        self.assertEqual(self.get(host, "/dbg").header("X-Cache"), "HIT")
+        r = self.get(host, "/dbg", {"If-None-Match": '"d"'})
+        self.assertEqual((r.status, r.header("X-Cache")), (304, "HIT"))
+        self.daemon.ctl_ok("route", "set", host, "--cache-debug", "off")
+        self.assertIsNone(self.get(host, "/dbg").header("X-Cache"))
 
 
 class CacheRestartTest(CacheTestBase):
