@@ -325,6 +325,13 @@ cache_request(struct worker *w, const struct snap_route *route, struct msg_head 
 			return cachepol_not_modified(req, cache_field(&hit->head, "etag"),
 			    cache_field(&hit->head, "last-modified")) ? CACHE_NOT_MODIFIED : CACHE_HIT;
 		case CACHEPOL_STALE:
+			/* stale-while-revalidate: served now, refreshed behind the client's back. */
+			if (!hit->times.must_validate && !hit->times.no_stale && hit->times.swr > 0 &&
+			    (int64_t)cachepol_age(&hit->times, now) - hit->times.lifetime <=
+			    (int64_t)hit->times.swr && req->method == MSG_M_GET) {
+				*hitp = hit;
+				return CACHE_HIT_REFRESH;
+			}
 			break;
 		case CACHEPOL_BYPASS:
 		default:
@@ -362,6 +369,25 @@ cache_request(struct worker *w, const struct snap_route *route, struct msg_head 
 	default:
 		return CACHE_PASS;
 	}
+}
+
+struct cache_fill *
+cache_refresh_fill(struct worker *w, const struct snap_route *route, const struct msg_head *req,
+    const char *scheme, const char *host)
+{
+	char key[CACHE_KEY_MAX + 1];
+	struct cache_fill *f;
+	size_t klen;
+
+	if (cache_key(scheme, host, msg_s(req, req->path), key, &klen) == -1 ||
+	    cachestore_lock(w->cache, key, klen, cache_now_ms(), CACHE_LOCK_MS) != 1)
+		return NULL;
+	if ((f = cache_fill_new(w, route, req, key, klen)) == NULL) {
+		cachestore_unlock(w->cache, key, klen);
+		return NULL;
+	}
+	f->locked = 1;
+	return f;
 }
 
 enum cache_poll

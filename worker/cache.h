@@ -60,6 +60,8 @@ enum cache_verdict {
 	CACHE_HIT,		/* *hit answers it (exchange_start_cached) */
 	CACHE_NOT_MODIFIED,	/* the client's conditional matches a fresh entry: 304 from *hit */
 	CACHE_WAIT,		/* another request fills it: exchange_start_waiting with *fill */
+	CACHE_HIT_REFRESH,	/* stale-while-revalidate: *hit answers, and the entry is
+				 * refreshed in the background (cache_refresh_start) */
 };
 
 struct cache_fill;
@@ -73,6 +75,19 @@ struct cache_fill;
 enum cache_verdict cache_request(struct worker *w, const struct snap_route *route,
     struct msg_head *req, const char *scheme, const char *host, struct cache_hit **hit,
     struct cache_fill **fill);
+
+/*
+ * stale-while-revalidate's background request: a GET for the same URL (no
+ * conditionals, no client) whose answer is stored, under the key's fill
+ * lock (no refresh when another holds it). 0, or -1 when none started.
+ */
+struct exchange_req;
+struct upstream_ops;
+int cache_refresh_start(struct worker *w, const struct exchange_req *xr,
+    const struct upstream_ops *ops);
+/* The fill of a refresh: the key's lock taken, or NULL (held elsewhere, or an error). */
+struct cache_fill *cache_refresh_fill(struct worker *w, const struct snap_route *route,
+    const struct msg_head *req, const char *scheme, const char *host);
 
 /* A 304 answer from a stored head (Content-Type and body dropped, validators kept). */
 int cache_not_modified(const struct cache_hit *hit, struct msg_head *out);

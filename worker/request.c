@@ -266,6 +266,13 @@ request_start(struct worker *w, struct request *r, struct msg_head *h,
 	case CACHE_HIT:
 		r->ex = exchange_start_cached(w, xr, hit, sink, arg, status);
 		return 0;
+	case CACHE_HIT_REFRESH:
+		/* First: the hit's exchange may drop the snapshot reference when it fails. */
+		(void)cache_refresh_start(w, xr, ops);
+		r->ex = exchange_start_cached(w, xr, hit, sink, arg, status);
+		if (r->ex != NULL)
+			exchange_cache(r->ex, NULL, "STALE");
+		return 0;
 	case CACHE_WAIT:
 		r->ex = exchange_start_waiting(w, xr, ops, cf, sink, arg, status);
 		return 0;

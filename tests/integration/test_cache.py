@@ -287,6 +287,24 @@ class CacheTest(CacheTestBase):
         self.assertEqual(r.status, 200)
         self.assertEqual(self.kb.count("/cond"), 1)
 
+    def test_stale_while_revalidate(self):
+        host = self.croute("cswr", "--cache-debug", "on")
+        self.kb.set("/swr", [("Cache-Control", "max-age=1, stale-while-revalidate=60")],
+                    body=b"old")
+        self.get(host, "/swr")
+        wait_for(lambda: self.get(host, "/swr").header("X-Cache") == "STALE", 10,
+                 "the entry to turn stale")
+        self.kb.set("/swr", [("Cache-Control", "max-age=60, stale-while-revalidate=60")],
+                    body=b"new")
+        # Served stale at once; the background refresh stores the new answer.
+        r = self.get(host, "/swr")
+        self.assertIn(r.body, (b"old", b"new"))
+        wait_for(lambda: self.get(host, "/swr").body == b"new", 10, "the refreshed entry")
+        n = self.kb.count("/swr")
+        self.assertEqual(self.get(host, "/swr").header("X-Cache"), "HIT")
+        self.assertEqual(self.kb.count("/swr"), n)
+        self.assertEqual(self.kb.last("/swr")[2].get("if-none-match"), None)
+
     def test_stale_if_error_on_500(self):
         host = self.croute("csie")
         self.kb.set("/sie", [("Cache-Control", "max-age=0, stale-if-error=60"),
