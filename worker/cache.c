@@ -311,7 +311,8 @@ cache_request(struct worker *w, const struct snap_route *route, struct msg_head 
 	    cache_key(scheme, host, msg_s(req, req->path), key, &klen) == -1)
 		return CACHE_PASS;
 	if (req->method != MSG_M_GET && req->method != MSG_M_HEAD) {
-		if (!msg_idempotent(req) || req->method == MSG_M_DELETE) {
+		/* Unsafe: everything but GET, HEAD, OPTIONS and TRACE (RFC 9110 9.2.1). */
+		if (req->method != MSG_M_OPTIONS && req->method != MSG_M_TRACE) {
 			if ((*fillp = cache_fill_new(w, route, req, key, klen)) != NULL)
 				(*fillp)->invalidate = 1;
 		}

@@ -56,7 +56,7 @@ class _KnobHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and status != 304:
             self.wfile.write(body)
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _serve
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = _serve
 
 
 class KnobBackend:
@@ -377,6 +377,13 @@ class CacheTest(CacheTestBase):
         self.get(host, "/inv")
         self.get(host, "/other")
         self.assertEqual((self.kb.count("/inv") - 1, self.kb.count("/other")), (2, 2))
+        # PUT is idempotent but unsafe: it invalidates too; OPTIONS does not.
+        self.get(host, "/inv", method="PUT")
+        self.get(host, "/inv")
+        self.assertEqual(self.kb.count("/inv") - 2, 3)
+        self.get(host, "/inv", method="OPTIONS")
+        self.get(host, "/inv")
+        self.assertEqual(self.kb.count("/inv") - 3, 3)
 
     def test_larger_than_limit_streams_uncached(self):
         host = self.croute("cbig", "--cache-max-object", "1k")
