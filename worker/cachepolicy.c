@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -136,6 +137,28 @@ cachepol_parse_cc(const struct msg_head *h, struct cachepol_cc *cc)
 			    msg_value(h, &h->f[i]) + h->f[i].value.len);
 }
 
+/* fmts[i] of cachepol_parse_date, printed (literal formats: -Wformat-nonliteral). */
+static size_t
+cp_format(size_t i, const struct tm *tm, char *out, size_t len)
+{
+	switch (i) {
+	case 0:
+		return strftime(out, len, "%a, %d %b %Y %H:%M:%S GMT", tm);
+	case 1: {	/* RFC 850's two-digit year (%y is a -Wformat-y2k error) */
+		char a[40], b[24];
+		int n;
+
+		if (strftime(a, sizeof(a), "%A, %d-%b-", tm) == 0 ||
+		    strftime(b, sizeof(b), " %H:%M:%S GMT", tm) == 0)
+			return 0;
+		n = snprintf(out, len, "%s%02d%s", a, tm->tm_year % 100, b);
+		return n > 0 && (size_t)n < len ? (size_t)n : 0;
+	}
+	default:
+		return strftime(out, len, "%a %b %e %H:%M:%S %Y", tm);
+	}
+}
+
 int64_t
 cachepol_parse_date(const char *s)
 {
@@ -144,6 +167,7 @@ cachepol_parse_date(const char *s)
 		"%A, %d-%b-%y %H:%M:%S GMT",	/* RFC 850 */
 		"%a %b %e %H:%M:%S %Y",		/* asctime */
 	};
+	char back[80];
 	struct tm tm;
 	const char *end;
 	size_t i;
@@ -153,8 +177,15 @@ cachepol_parse_date(const char *s)
 	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
 		memset(&tm, 0, sizeof(tm));
 		end = strptime(s, fmts[i], &tm);
-		if (end != NULL && *end == '\0')
-			return (int64_t)timegm(&tm);
+		/*
+		 * strptime skips any white space and takes 1-digit fields: the
+		 * date is valid only if it prints back exactly as it came
+		 * (RFC 9110 5.6.7: an invalid date is no date).
+		 */
+		if (end == NULL || *end != '\0' || cp_format(i, &tm, back, sizeof(back)) == 0 ||
+		    strcmp(back, s) != 0)
+			continue;
+		return (int64_t)timegm(&tm);
 	}
 	return -1;
 }
@@ -224,9 +255,9 @@ cachepol_storable(const struct msg_head *req, const struct msg_head *resp,
     int64_t request_time, int64_t response_time, struct cachepol_times *t)
 {
 	struct cachepol_cc rcc, cc;
-	const char *dv = cp_value(resp, "date"), *av = cp_value(resp, "age"), *vary;
+	const char *dv = cp_value(resp, "date"), *av = cp_value(resp, "age");
 	int64_t date, lifetime, apparent, corrected;
-	uint32_t age = 0;
+	uint32_t age = 0, i;
 
 	cachepol_parse_cc(req, &rcc);
 	cachepol_parse_cc(resp, &cc);
@@ -236,8 +267,10 @@ cachepol_storable(const struct msg_head *req, const struct msg_head *resp,
 		return 0;
 	if (msg_find(resp, "set-cookie") != NULL && !cc.public_ && !cc.has_s_maxage)
 		return 0;
-	if ((vary = cp_value(resp, "vary")) != NULL && strchr(vary, '*') != NULL)
-		return 0;
+	for (i = 0; i < msg_nheaders(resp); i++)
+		if (msg_field_is(resp, &resp->f[i], "vary") &&
+		    strchr(msg_value(resp, &resp->f[i]), '*') != NULL)
+			return 0;
 	if ((date = dv != NULL ? cachepol_parse_date(dv) : -1) == -1)
 		date = response_time;
 	if ((lifetime = cp_lifetime(resp, &cc, date)) == -1)

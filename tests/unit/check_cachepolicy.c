@@ -82,6 +82,8 @@ START_TEST(dates)
 	ck_assert_int_eq(cachepol_parse_date("Sunday, 06-Nov-94 08:49:37 GMT"), 784111777);
 	ck_assert_int_eq(cachepol_parse_date("Sun Nov  6 08:49:37 1994"), 784111777);
 	ck_assert_int_eq(cachepol_parse_date("0"), -1);
+	ck_assert_int_eq(cachepol_parse_date("Sun, 06  Nov 1994 08:49:37 GMT"), -1);
+	ck_assert_int_eq(cachepol_parse_date("Sun, 06 Nov 1994 8:49:37 GMT"), -1);
 	ck_assert_int_eq(cachepol_parse_date("Sun, 06 Nov 1994 08:49:37 GMT trailing"), -1);
 	ck_assert_int_eq(cachepol_parse_date(NULL), -1);
 }
