@@ -279,7 +279,8 @@ cachepol_storable(const struct msg_head *req, const struct msg_head *resp,
 	if (lifetime == 0 && msg_find(resp, "etag") == NULL &&
 	    msg_find(resp, "last-modified") == NULL)
 		return 0;
-	if (av != NULL && cp_delta(av, strlen(av), &age) == -1)
+	/* A list ("7200, 0": lines a hop joined) counts by its first member. */
+	if (av != NULL && cp_delta(av, strcspn(av, ", \t"), &age) == -1)
 		age = 0;
 	apparent = response_time - date > 0 ? response_time - date : 0;
 	corrected = (int64_t)age + (response_time - request_time);

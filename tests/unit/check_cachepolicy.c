@@ -170,6 +170,15 @@ START_TEST(ages)
 	ck_assert(cachepol_storable(&rq, &rs, T0 - 2, T0, &t));
 	ck_assert_uint_eq(t.initial_age, 17);
 	ck_assert_uint_eq(cachepol_age(&t, T0 + 10), 27);
+	reset_rs();
+	msg_add(&rs, "Cache-Control", "max-age=60");
+	msg_add(&rs, "Age", "7200, 0");
+	ck_assert(storable(&t));
+	ck_assert_uint_eq(t.initial_age, 7200);
+	reset_rs();
+	msg_add(&rs, "Cache-Control", "max-age=60");
+	msg_add(&rs, "Age", "15");
+	ck_assert(cachepol_storable(&rq, &rs, T0 - 2, T0, &t));
 	ck_assert_int_eq(cachepol_use(&rq, &t, T0 + 10), CACHEPOL_FRESH);
 	ck_assert_int_eq(cachepol_use(&rq, &t, T0 + 43), CACHEPOL_STALE);
 	/* A Date in the past is an apparent age. */
