@@ -294,60 +294,51 @@ cache_validators(struct msg_head *req, const struct cache_hit *hit)
 	return etag != NULL || lm != NULL;
 }
 
-enum cache_verdict
-cache_request(struct worker *w, const struct snap_route *route, struct msg_head *req,
-    const char *scheme, const char *host, struct cache_hit **hitp, struct cache_fill **fillp)
+/*
+ * What a stored entry does for req: 1 with *v when it answers; 0 when the
+ * backend is asked (*hit kept when stale, freed and *bypass set when the
+ * request will not have it).
+ */
+static int
+cache_stored(struct worker *w, const struct msg_head *req, struct cache_hit **hit, int *bypass,
+    enum cache_verdict *v)
 {
-	char key[CACHE_KEY_MAX + 1];
-	struct cache_hit *hit;
-	struct cache_fill *f;
-	size_t klen;
+	struct cache_hit *h = *hit;
 	int64_t now = cache_now();
-	int bypass = 0;
 
-	*hitp = NULL;
-	*fillp = NULL;
-	if (w->cache == NULL || !(route->flags & SNAP_ROUTE_CACHE) ||
-	    cache_key(scheme, host, msg_s(req, req->path), key, &klen) == -1)
-		return CACHE_PASS;
-	if (req->method != MSG_M_GET && req->method != MSG_M_HEAD) {
-		/* Unsafe: everything but GET, HEAD, OPTIONS and TRACE (RFC 9110 9.2.1). */
-		if (req->method != MSG_M_OPTIONS && req->method != MSG_M_TRACE) {
-			if ((*fillp = cache_fill_new(w, route, req, key, klen)) != NULL)
-				(*fillp)->invalidate = 1;
+	switch (cachepol_use(req, &h->times, now)) {
+	case CACHEPOL_FRESH:
+		(void)cachestore_touch(w->cache, h->key, h->klen, h->atime, now);
+		*v = cachepol_not_modified(req, cache_field(&h->head, "etag"),
+		    cache_field(&h->head, "last-modified")) ? CACHE_NOT_MODIFIED : CACHE_HIT;
+		return 1;
+	case CACHEPOL_STALE:
+		/* stale-while-revalidate: served now, refreshed behind the client's back. */
+		if (!h->times.must_validate && !h->times.no_stale && h->times.swr > 0 &&
+		    (int64_t)cachepol_age(&h->times, now) - h->times.lifetime <=
+		    (int64_t)h->times.swr && req->method == MSG_M_GET) {
+			*v = CACHE_HIT_REFRESH;
+			return 1;
 		}
-		return CACHE_PASS;
+		return 0;
+	case CACHEPOL_BYPASS:
+	default:
+		cache_hit_free(h);
+		*hit = NULL;
+		*bypass = 1;
+		return 0;
 	}
-	if ((hit = cache_lookup(w, req, key, klen)) != NULL) {
-		switch (cachepol_use(req, &hit->times, now)) {
-		case CACHEPOL_FRESH:
-			(void)cachestore_touch(w->cache, hit->key, hit->klen, hit->atime, now);
-			*hitp = hit;
-			return cachepol_not_modified(req, cache_field(&hit->head, "etag"),
-			    cache_field(&hit->head, "last-modified")) ? CACHE_NOT_MODIFIED : CACHE_HIT;
-		case CACHEPOL_STALE:
-			/* stale-while-revalidate: served now, refreshed behind the client's back. */
-			if (!hit->times.must_validate && !hit->times.no_stale && hit->times.swr > 0 &&
-			    (int64_t)cachepol_age(&hit->times, now) - hit->times.lifetime <=
-			    (int64_t)hit->times.swr && req->method == MSG_M_GET) {
-				*hitp = hit;
-				return CACHE_HIT_REFRESH;
-			}
-			break;
-		case CACHEPOL_BYPASS:
-		default:
-			cache_hit_free(hit);
-			hit = NULL;
-			bypass = 1;
-			break;
-		}
-	}
-	if (req->method == MSG_M_HEAD) {	/* a HEAD's answer has no body to store */
-		cache_hit_free(hit);
-		return CACHE_PASS;
-	}
-	if ((f = cache_fill_new(w, route, req, key, klen)) == NULL) {
-		cache_hit_free(hit);
+}
+
+/* To the backend with a fill: validating the stale hit, or a miss under the fill lock. */
+static enum cache_verdict
+cache_to_backend(struct worker *w, const struct snap_route *route, struct msg_head *req,
+    const char *key, size_t klen, struct cache_hit *hit, int bypass, struct cache_fill **fillp)
+{
+	struct cache_fill *f;
+
+	if (req->method == MSG_M_HEAD || (f = cache_fill_new(w, route, req, key, klen)) == NULL) {
+		cache_hit_free(hit);	/* a HEAD's answer has no body to store */
 		return CACHE_PASS;
 	}
 	/* Without validators of ours a 304 would be about the client's copy, not ours. */
@@ -370,6 +361,36 @@ cache_request(struct worker *w, const struct snap_route *route, struct msg_head 
 	default:
 		return CACHE_PASS;
 	}
+}
+
+enum cache_verdict
+cache_request(struct worker *w, const struct snap_route *route, struct msg_head *req,
+    const char *scheme, const char *host, struct cache_hit **hitp, struct cache_fill **fillp)
+{
+	char key[CACHE_KEY_MAX + 1];
+	struct cache_hit *hit;
+	enum cache_verdict v;
+	size_t klen;
+	int bypass = 0;
+
+	*hitp = NULL;
+	*fillp = NULL;
+	if (w->cache == NULL || !(route->flags & SNAP_ROUTE_CACHE) ||
+	    cache_key(scheme, host, msg_s(req, req->path), key, &klen) == -1)
+		return CACHE_PASS;
+	if (req->method != MSG_M_GET && req->method != MSG_M_HEAD) {
+		/* Unsafe: everything but GET, HEAD, OPTIONS and TRACE (RFC 9110 9.2.1). */
+		if (req->method != MSG_M_OPTIONS && req->method != MSG_M_TRACE &&
+		    (*fillp = cache_fill_new(w, route, req, key, klen)) != NULL)
+			(*fillp)->invalidate = 1;
+		return CACHE_PASS;
+	}
+	if ((hit = cache_lookup(w, req, key, klen)) != NULL &&
+	    cache_stored(w, req, &hit, &bypass, &v)) {
+		*hitp = hit;
+		return v;
+	}
+	return cache_to_backend(w, route, req, key, klen, hit, bypass, fillp);
 }
 
 struct cache_fill *
