@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .harness import DaemonTestCase, request, unique_host, wait_for
@@ -396,6 +397,23 @@ class CacheTest(CacheTestBase):
         self.get(host, "/small")
         self.get(host, "/small")
         self.assertEqual(self.kb.count("/small"), 1)
+
+    def test_http2_hit_and_compressed_hit(self):
+        """A hit through an HTTP/2 client; on a --compress route each hit is encoded anew."""
+        from . import test_http2 as h2t
+        host = self.croute("ch2", "--compress", "on")
+        text = b"<p>cached and compressed</p>\n" * 400
+        self.kb.set("/h2", [("Cache-Control", "max-age=60"), ("Content-Type", "text/html")],
+                    body=text)
+        c = h2t.H2Client(self.daemon.port)
+        self.addCleanup(c.close)
+        a = c.get(host, "/h2")
+        b = c.get(host, "/h2", extra=[("accept-encoding", "gzip")])
+        self.assertEqual((a.status, bytes(a.data)), (200, text))
+        self.assertEqual((b.status, b.header("content-encoding")), (200, "gzip"))
+        self.assertEqual(zlib.decompress(bytes(b.data), 16 + 15), text)
+        self.assertIsNotNone(b.header("age"))
+        self.assertEqual(self.kb.count("/h2"), 1)
 
     def test_large_hit_streams_whole(self):
         host = self.croute("clarge")
