@@ -29,6 +29,7 @@ enum arg_kind {
 	ARG_NAME,	/* host name, "*.example.com" allowed */
 	ARG_BACKEND,	/* ip:port / [ip6]:port / unix:/path / tunnel:NAME */
 	ARG_FILE,	/* a file haloyd-ctl reads, - for stdin */
+	ARG_URL,	/* http:// or https:// URL (cache purge) */
 };
 
 struct cmd_spec {
@@ -46,6 +47,7 @@ enum cmd_extra {
 	EXTRA_OPT_ARG = 8,	/* the argument may be left out (sent as "") */
 	EXTRA_BACKEND = 16,	/* the backend protocol settings: --proto, --backend-* */
 	EXTRA_APPLY = 32,	/* --dry-run, --prune; the argument is a file, - for stdin */
+	EXTRA_ROUTE = 64,	/* --route NAME (cache purge) */
 };
 
 static const struct cmd_spec cmd_specs[] = {
@@ -72,6 +74,9 @@ static const struct cmd_spec cmd_specs[] = {
 	{ "tunnel", "list", MSG_C_TUNNEL_LIST, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
 	{ "export", NULL, MSG_C_EXPORT, OUTPUT_LINES, { ARG_END, ARG_END }, 0 },
 	{ "apply", NULL, MSG_C_APPLY, OUTPUT_LINES, { ARG_FILE, ARG_END }, EXTRA_APPLY },
+	{ "cache", "purge", MSG_C_CACHE_PURGE, OUTPUT_NONE, { ARG_URL, ARG_END },
+	    EXTRA_OPT_ARG | EXTRA_ROUTE },
+	{ "cache", "stats", MSG_C_CACHE_STATS, OUTPUT_OBJECT, { ARG_END, ARG_END }, 0 },
 };
 
 static const char usage_text[] =
@@ -103,6 +108,8 @@ static const char usage_text[] =
     "  apply FILE [--dry-run] [--prune]\n"
     "                       make the routes what FILE (- for stdin) says, in one\n"
     "                       change; --prune removes the routes it does not name\n"
+    "  cache purge URL | --route NAME   (drop stored responses: one URL, or a route's)\n"
+    "  cache stats          (entries and bytes of the response cache)\n"
     "  help\n"
     "\n"
     "options (anywhere on the line):\n"
@@ -118,6 +125,9 @@ static const char usage_text[] =
     "  --max-body SIZE       bytes, 10k, 5m, 1g; 0 or unlimited: no limit\n"
     "  --https-redirect on|off (default on)  --hsts on|off (default off)\n"
     "  --compress on|off     gzip, Brotli or zstd as the client accepts (default off)\n"
+    "  --cache on|off        the shared RFC 9111 response cache (default off)\n"
+    "  --cache-max-object SIZE  larger responses stream uncached (default 10m, at most 1g)\n"
+    "  --cache-debug on|off  answers say X-Cache: HIT, MISS, ... (default off)\n"
     "  --balance round-robin|least-in-flight  how the agents of a tunnel:NAME\n"
     "                        backend share its requests (default least-in-flight)\n"
     "  --rate R              requests per client: 10r/s, 600r/m; off: none; default:\n"
@@ -187,7 +197,8 @@ cmdline_error(struct cmdline *cl, int code, const char *fmt, ...)
 enum opt_id {
 	OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_ALIAS, OPT_BACKEND, OPT_SETTING, OPT_RENAMED,
 	OPT_NODELAY,
-	OPT_CERT, OPT_KEY, OPT_FORCE, OPT_BACKEND_SNI, OPT_BACKEND_CA, OPT_DRY_RUN, OPT_PRUNE,
+	OPT_CERT, OPT_KEY, OPT_FORCE, OPT_ROUTE, OPT_BACKEND_SNI, OPT_BACKEND_CA, OPT_DRY_RUN,
+	OPT_PRUNE,
 };
 
 static const struct opt {
@@ -211,6 +222,9 @@ static const struct opt {
 	{ "https-redirect", 0, 1, OPT_SETTING },
 	{ "hsts", 0, 1, OPT_SETTING },
 	{ "compress", 0, 1, OPT_SETTING },
+	{ "cache", 0, 1, OPT_SETTING },
+	{ "cache-max-object", 0, 1, OPT_SETTING },
+	{ "cache-debug", 0, 1, OPT_SETTING },
 	{ "balance", 0, 1, OPT_SETTING },
 	{ "rate", 0, 1, OPT_SETTING },
 	{ "burst", 0, 1, OPT_SETTING },
@@ -226,6 +240,7 @@ static const struct opt {
 	{ "force", 0, 0, OPT_FORCE },
 	{ "dry-run", 0, 0, OPT_DRY_RUN },
 	{ "prune", 0, 0, OPT_PRUNE },
+	{ "route", 0, 1, OPT_ROUTE },
 };
 
 /* Finds the option arg names; *inline_val is its "=value" or "-sVALUE" part. */
@@ -365,6 +380,9 @@ opt_apply(struct cmdline *cl, const struct opt *o, const char *val)
 	case OPT_KEY:
 		cl->key_file = val;
 		return CTL_OK;
+	case OPT_ROUTE:
+		cl->route = val;
+		return CTL_OK;
 	case OPT_FORCE:
 		cl->force = 1;
 		return CTL_OK;
@@ -460,6 +478,14 @@ arg_encode(struct cmdline *cl, struct wbuf *w, enum arg_kind kind, const char *r
 	char name[HOSTNAME_MAX + 1], be[BEADDR_STR_MAX], err[300];
 	struct beaddr ba;
 
+	if (kind == ARG_URL) {
+		if (strlen(raw) >= MSG_STR_MAX ||
+		    (strncmp(raw, "http://", 7) != 0 && strncmp(raw, "https://", 8) != 0))
+			return cmdline_error(cl, CTL_EINVAL, "'%.200s' is not an http:// or https:// "
+			    "URL", raw);
+		wb_str(w, raw);
+		return CTL_OK;
+	}
 	if (kind == ARG_NAME) {
 		if (strlen(raw) >= MSG_STR_MAX || hostname_normalize_name(raw, name) == -1)
 			return cmdline_error(cl, CTL_EINVAL, "invalid host name '%.253s'", raw);
@@ -477,6 +503,7 @@ arg_encode(struct cmdline *cl, struct wbuf *w, enum arg_kind kind, const char *r
 }
 
 static int encode_settings(struct cmdline *cl, struct wbuf *w);
+static int encode_cache_purge(struct cmdline *cl, struct wbuf *w, const char *const *args);
 
 /*
  * route add: str name; u16 n; n aliases; u16 m; m backends (the first one
@@ -615,6 +642,8 @@ cmdline_encode(struct cmdline *cl, const struct cmd_spec *s, const char *const *
 		rc = encode_cert_import(cl, &w, args);
 	else if (s->type == MSG_C_APPLY)
 		rc = cmdapply_encode(cl, &w, args[0]);
+	else if (s->type == MSG_C_CACHE_PURGE)
+		rc = encode_cache_purge(cl, &w, args);
 	else if ((s->extra & EXTRA_OPT_ARG) && args[0] == NULL)
 		wb_str(&w, "");
 	else
@@ -625,6 +654,28 @@ cmdline_encode(struct cmdline *cl, const struct cmd_spec *s, const char *const *
 	if (w.bad)
 		return cmdline_error(cl, CTL_EUSAGE, "the arguments are too long");
 	cl->len = w.len;
+	return CTL_OK;
+}
+
+/* cache purge: str URL or ""; str route or "": one of them. */
+static int
+encode_cache_purge(struct cmdline *cl, struct wbuf *w, const char *const *args)
+{
+	char name[HOSTNAME_MAX + 1];
+	int rc;
+
+	if ((args[0] == NULL) == (cl->route == NULL))
+		return cmdline_error(cl, CTL_EUSAGE, "cache purge takes a URL or --route NAME");
+	if (args[0] != NULL) {
+		if ((rc = arg_encode(cl, w, ARG_URL, args[0])) != CTL_OK)
+			return rc;
+		wb_str(w, "");
+		return CTL_OK;
+	}
+	if (strlen(cl->route) >= MSG_STR_MAX || hostname_normalize_name(cl->route, name) == -1)
+		return cmdline_error(cl, CTL_EINVAL, "invalid host name '%.253s'", cl->route);
+	wb_str(w, "");
+	wb_str(w, name);
 	return CTL_OK;
 }
 
@@ -664,6 +715,8 @@ cmdline_parse(struct cmdline *cl, int argc, char *const argv[])
 		return cmdline_error(cl, CTL_EUSAGE, "'%s%s%s' takes %zu argument%s, not %zu (see haloyd-ctl help)",
 		    s->word, s->sub ? " " : "", s->sub ? s->sub : "", want, want == 1 ? "" : "s",
 		    cl->nwords - used);
+	if (cl->route != NULL && !(s->extra & EXTRA_ROUTE))
+		return cmdline_error(cl, CTL_EUSAGE, "--route goes with 'cache purge' only");
 	if ((cl->naliases > 0 || cl->nbackends > 0) && !(s->extra & EXTRA_LISTS))
 		return cmdline_error(cl, CTL_EUSAGE, "--alias and --backend go with 'route add' only");
 	for (i = 0; i < (int)cl->nsettings; i++)

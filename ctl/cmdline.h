@@ -51,6 +51,7 @@ struct cmdline {
 	int force;		/* cert import --force */
 	int apply_flags;	/* apply --dry-run, --prune: enum msg_apply_flags */
 	int send_fd;		/* apply: the file as a sealed memfd sent with the request, or -1 */
+	const char *route;	/* cache purge --route NAME */
 };
 
 /*

@@ -13,6 +13,7 @@
 #include "master/tunnels.h"
 #include "master/acme.h"
 #include "master/apply.h"
+#include "master/cachecmds.h"
 #include "master/certcmds.h"
 #include "master/cmdtable.h"
 #include "master/commands.h"
@@ -57,6 +58,8 @@ static const struct cmd cmds[] = {
 	{ MSG_C_EXPORT, "export", 0, 0, 0, apply_cmd_export },
 	/* The file itself comes as a sealed memfd (master/apply.c). */
 	{ MSG_C_APPLY, "apply", 1 + S(1), 1 + S(MSG_STR_MAX), CMD_CHANGES | CMD_FD, apply_cmd_apply },
+	{ MSG_C_CACHE_PURGE, "cache purge", 2 * S(0), 2 * S(MSG_STR_MAX), 0, cachecmds_purge },
+	{ MSG_C_CACHE_STATS, "cache stats", 0, 0, 0, cachecmds_stats },
 };
 #undef S
 

@@ -197,6 +197,10 @@ static const struct rset_opt {
 	{ "rate", RSET_RATE, offsetof(struct store_settings, rate_rpm), 0, 0, 0 },
 	{ "burst", RSET_COUNT, offsetof(struct store_settings, rate_burst), 0, 0, 0 },
 	{ "nodelay", RSET_SWITCH, 0, SNAP_ROUTE_RATE_NODELAY, 1, 0 },
+	{ "cache", RSET_SWITCH, 0, SNAP_ROUTE_CACHE, 1, 0 },
+	{ "cache_max_object", RSET_SIZE, offsetof(struct store_settings, cache_max_object), 0, 0,
+	    0 },
+	{ "cache_debug", RSET_SWITCH, 0, SNAP_ROUTE_CACHE_DEBUG, 1, 0 },
 	{ "proto", RSET_PROTO, 0, 0, 0, RSET_ADD },
 	{ "backend_ca", RSET_CA, offsetof(struct store_settings, backend_ca), 0, 0,
 	    RSET_ADD | RSET_TLS },
@@ -366,6 +370,13 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 		else if (util_parse_size(val, &u) == -1 || u > INT64_MAX) {
 			snprintf(err, errlen, "%s: invalid value '%.64s': use bytes or 10k, 5m, 1g; "
 			    "0 or unlimited for no limit; or default", o->key, val);
+			return -1;
+		}
+		/* A stored object is read into memory whole: bounded (schema 11's CHECK). */
+		if (o->off == offsetof(struct store_settings, cache_max_object) &&
+		    (u == 0 || u > (1u << 30))) {
+			snprintf(err, errlen, "%s: invalid value '%.64s': use 1 to 1g, or default",
+			    o->key, val);
 			return -1;
 		}
 		*v = (int64_t)u;
@@ -627,7 +638,7 @@ commands_rset_defaults(struct store_settings *set)
 {
 	*set = (struct store_settings){ STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
 	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, SNAP_PROTO_HTTP1, NULL,
-	    NULL, STORE_CHAL_AUTO, 0 };
+	    NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT };
 }
 
 /* Parses val for setting key (its text as route set takes it) into *set. */

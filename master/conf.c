@@ -19,6 +19,7 @@
 #include "share/paths.h"
 #include "share/shm.h"
 #include "share/util.h"
+#include "worker/cachestore.h"
 
 enum opt_type {
 	OPT_STR, OPT_UINT, OPT_DURATION, OPT_SIZE, OPT_BOOL, OPT_TARGET,
@@ -72,6 +73,8 @@ static const struct opt opts[] = {
 	{ "acme_renew_before", OPT_PERCENT, O(acme_renew_before), 1, 100 },
 	{ "acme_backoff_max", OPT_DURATION, O(acme_backoff_max_ms), 1000, 604800000 },
 	{ "shared_memory_size", OPT_SIZE, O(shared_memory_size), SHM_SIZE_MIN, SHM_SIZE_MAX },
+	{ "cache_path", OPT_STR, O(cache_path), 0, 0 },
+	{ "cache_max_size", OPT_SIZE, O(cache_max_size), CACHESTORE_MIN_SIZE, CACHESTORE_MAX_SIZE },
 	{ "listen_metrics", OPT_ADDRLIST, O(listen_metrics), 0, 0 },
 	{ "listen_tunnel", OPT_STR, O(listen_tunnel), 0, 0 },
 	{ "rate_limit", OPT_RATE, O(rate_rpm), 0, SNAP_RATE_RPM_MAX },
@@ -112,6 +115,7 @@ static const char usage[] =
     "      --tunnel-ping-interval D  --tunnel-ping-timeout D  --sandbox on|off\n"
     "      --rate-limit R|off  --rate-burst N  --rate-nodelay on|off\n"
     "      --rate-limit-dry-run on|off  --max-connections-per-ip N\n"
+    "      --cache-path DIR  --cache-max-size SIZE\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g;\n"
     "      R: 10r/s, 600r/m)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
@@ -141,6 +145,7 @@ conf_defaults(struct conf *c)
 	c->acme_renew_before = 33;		/* a third: 90-day and 6-day certificates alike */
 	c->acme_backoff_max_ms = 6 * 3600000;
 	c->shared_memory_size = SHM_SIZE_DEFAULT;
+	c->cache_max_size = 256ull << 20;
 	c->sandbox = 1;
 	c->tunnel_ping_interval_ms = 20000;	/* issue 13: PING an idle tunnel every 20 s */
 	c->tunnel_ping_timeout_ms = 10000;	/* and drop it 10 s later without the ACK */
@@ -169,6 +174,11 @@ conf_finish(struct conf *c)
 		char **p = (char **)(void *)((char *)c + defs[i].off);
 		if (*p == NULL && (*p = strdup(defs[i].def)) == NULL)
 			return -1;
+	}
+	/* The cache lives under the state folder unless told otherwise. */
+	if (c->cache_path == NULL && asprintf(&c->cache_path, "%s/cache", c->state_dir) == -1) {
+		c->cache_path = NULL;
+		return -1;
 	}
 	if (c->listen_http.n == 0 && !c->no_listen_http && (c->listen_http.v[c->listen_http.n++] = strdup("0.0.0.0:80")) == NULL)
 		return -1;
@@ -582,6 +592,7 @@ conf_free(struct conf *cfg)
 	free(cfg->acme_profile);
 	free(cfg->acme_user);
 	free(cfg->listen_tunnel);
+	free(cfg->cache_path);
 	free(cfg->tunnel_ca_file);
 	free(cfg->tunnel_cert);
 	free(cfg->tunnel_key);

@@ -58,6 +58,8 @@ struct conf {
 	uint64_t acme_renew_before;	/* renew when this percentage of the lifetime remains */
 	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
 	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */
+	char *cache_path;		/* the response cache's LMDB folder (default STATE_DIR/cache) */
+	uint64_t cache_max_size;	/* bytes of cached entries (worker/cachestore.c) */
 	struct conf_list listen_metrics;	/* GET /metrics, served by the master (master/metrics.c) */
 	char *listen_tunnel;		/* reverse tunnels' TLS listener (NULL: none, no tunnel process) */
 	char *tunnel_ca_file;		/* CA bundle the agents' client certificates chain to */

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "master/cachedir.h"
 #include "master/acme.h"
 #include "master/tunnels.h"
 #include "master/control.h"
@@ -273,6 +274,8 @@ master_start(struct master *m)
 	if (resolve_identities(m) == -1 || signals_init(m) == -1 || open_store(m) == -1 ||
 	    open_runtime_dir(m) == -1)
 		fatalx("cannot start");
+	if (cachedir_prepare(m) == -1)
+		log_warnx("the workers may serve without the response cache");
 	if (listeners_open(&m->lst, m->cfg.listen_http.v, m->cfg.listen_http.n, m->nworkers) == -1 ||
 	    (m->cfg.listen_https.n > 0 && listeners_open(&m->lst_https, m->cfg.listen_https.v,
 	    m->cfg.listen_https.n, m->nworkers) == -1))

@@ -158,6 +158,8 @@ build_settings(struct snapb_route *sr, const struct store_settings *set)
 	    (uint32_t)set->rate_rpm;
 	sr->rate_burst = set->rate_burst == STORE_DEFAULT ? 0 : (uint32_t)set->rate_burst;
 	sr->backend_pp = set->backend_pp;
+	sr->cache_max_object = set->cache_max_object == STORE_DEFAULT ? 0 :
+	    (uint64_t)set->cache_max_object;
 }
 
 /* The route's backend TLS strings, copied: r is only valid during the callback. */

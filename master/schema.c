@@ -216,6 +216,17 @@ static const char *const migrations[] = {
 	 */
 	"ALTER TABLE routes ADD COLUMN backend_proxy_protocol INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (backend_proxy_protocol IN (0, 1, 2));",
+	/*
+	 * Version 12: the shared response cache per route (route set --cache
+	 * --cache-max-object --cache-debug): its switch, the largest response
+	 * stored (bytes, NULL = 10 MiB), and the X-Cache header's.
+	 */
+	"ALTER TABLE routes ADD COLUMN cache INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (cache IN (0, 1));"
+	"ALTER TABLE routes ADD COLUMN cache_debug INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (cache_debug IN (0, 1));"
+	"ALTER TABLE routes ADD COLUMN cache_max_object INTEGER"
+	"  CHECK (cache_max_object IS NULL OR cache_max_object BETWEEN 1 AND 1073741824);",
 };
 
 int

@@ -366,6 +366,7 @@ sb_fill_routes(struct sb *b)
 		r->rate_rpm = in->rate_rpm;
 		r->rate_burst = in->rate_burst;
 		r->backend_pp = in->backend_pp;
+		r->cache_max_object = in->cache_max_object;
 		if (in->backend_sni != NULL && in->backend_sni[0] != '\0')
 			r->backend_sni = sb_string(b, in->backend_sni);
 		if (in->backend_ca != NULL && in->backend_ca[0] != '\0')

@@ -21,6 +21,7 @@ struct snapb_route {
 	const char *backend_ca;		/* PEM, or NULL: the system roots */
 	uint32_t rate_rpm, rate_burst;	/* as struct snap_route's */
 	uint16_t backend_pp;		/* as struct snap_route's */
+	uint64_t cache_max_object;	/* as struct snap_route's */
 };
 
 struct snapb_host {

@@ -45,6 +45,7 @@ struct store_settings {
 	char *backend_sni;	/* server name toward backends, or NULL: none */
 	uint16_t challenge;	/* enum store_challenge; 0 = chosen from the listeners */
 	uint16_t backend_pp;	/* PROXY header to backends: 0 off, 1 v1, 2 v2 (schema 11) */
+	int64_t cache_max_object;	/* bytes, or STORE_DEFAULT (10 MiB) */
 };
 
 /* A route's ACME challenge type (schema 9, route set --challenge). */

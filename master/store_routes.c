@@ -42,7 +42,7 @@ enum routes_stmt {
 	"SELECT r.id, r.name, r.created, h.id, h.name, r.connect_ms, r.response_ms, " \
 	"r.idle_ms, r.upgrade_ms, r.max_body, r.flags, r.proto, r.backend_ca, r.backend_sni, " \
 	"r.backend_verify, r.compress, r.balance, r.challenge, r.rate_rpm, r.rate_burst, " \
-	"r.rate_nodelay, r.backend_proxy_protocol " \
+	"r.rate_nodelay, r.backend_proxy_protocol, r.cache, r.cache_max_object, r.cache_debug " \
 	"FROM routes r LEFT JOIN hosts h ON h.route_id = r.id "
 #define BACKENDS_SELECT \
 	"SELECT b.route_id, b.id, b.addr " \
@@ -64,7 +64,8 @@ const char *const store_routes_sql[] = {
 	    "max_body = nullif(?6, -1), flags = ?7, backend_ca = ?9, backend_sni = ?10, "
 	    "backend_verify = ?11, compress = ?12, balance = ?13, challenge = nullif(?14, 0), "
 	    "rate_rpm = nullif(?15, -1), rate_burst = nullif(?16, -1), rate_nodelay = ?17, "
-	    "backend_proxy_protocol = ?18 WHERE name = ?1",
+	    "backend_proxy_protocol = ?18, cache = ?19, cache_max_object = nullif(?20, -1), "
+	    "cache_debug = ?21 WHERE name = ?1",
 	[S_HOST_INS] = "INSERT INTO hosts(name, route_id, kind) VALUES (?1, ?2, ?3)",
 	[S_HOST_DEL] = "DELETE FROM hosts WHERE name = ?1 AND route_id = ?2",
 	/* Appends: positions only grow, so removals keep the others' order. */
@@ -122,16 +123,19 @@ route_set_run(struct store *st, const char *name, const struct store_settings *s
 
 	_Static_assert(STORE_DEFAULT == -1, "S_ROUTE_SET spells STORE_DEFAULT as -1");
 	/* An unknown protocol binds NULL, which the NOT NULL column refuses. */
-	return store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiiitttiitiiiii", name, set->connect_ms,
+	return store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiiitttiitiiiiiiii", name, set->connect_ms,
 	    set->response_ms, set->idle_ms, set->upgrade_ms, set->max_body,
 	    (int64_t)(set->flags & ~(uint32_t)(SNAP_ROUTE_BACKEND_NO_VERIFY | SNAP_ROUTE_COMPRESS |
-	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_RATE_NODELAY)),
+	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_RATE_NODELAY | SNAP_ROUTE_CACHE |
+	    SNAP_ROUTE_CACHE_DEBUG)),
 	    proto, set->backend_ca, set->backend_sni,
 	    (int64_t)((set->flags & SNAP_ROUTE_BACKEND_NO_VERIFY) == 0),
 	    (int64_t)((set->flags & SNAP_ROUTE_COMPRESS) != 0),
 	    (set->flags & SNAP_ROUTE_BALANCE_RR) ? "round-robin" : "least-in-flight",
 	    (int64_t)set->challenge, set->rate_rpm, set->rate_burst,
-	    (int64_t)((set->flags & SNAP_ROUTE_RATE_NODELAY) != 0), (int64_t)set->backend_pp));
+	    (int64_t)((set->flags & SNAP_ROUTE_RATE_NODELAY) != 0), (int64_t)set->backend_pp,
+	    (int64_t)((set->flags & SNAP_ROUTE_CACHE) != 0), set->cache_max_object,
+	    (int64_t)((set->flags & SNAP_ROUTE_CACHE_DEBUG) != 0)));
 }
 
 static int
@@ -414,6 +418,11 @@ cursor_settings(sqlite3_stmt *s, struct store_settings *set)
 	if (sqlite3_column_int64(s, 20) != 0)
 		set->flags |= SNAP_ROUTE_RATE_NODELAY;
 	set->backend_pp = (uint16_t)sqlite3_column_int64(s, 21);	/* CHECK: 0, 1 or 2 */
+	if (sqlite3_column_int64(s, 22) != 0)
+		set->flags |= SNAP_ROUTE_CACHE;
+	set->cache_max_object = column_setting(s, 23);
+	if (sqlite3_column_int64(s, 24) != 0)
+		set->flags |= SNAP_ROUTE_CACHE_DEBUG;
 	/* The column's CHECK allows only the known words. */
 	if (proto == NULL || (p = snap_proto_parse((const char *)proto)) == -1) {
 		log_warnx("store: route %s: unknown backend protocol", sqlite3_column_text(s, 1));

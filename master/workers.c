@@ -74,6 +74,7 @@ workers_config_msg(const struct master *m, uint8_t *buf, size_t size, size_t *le
 		.rate_dry_run = (uint32_t)cf->rate_dry_run,
 		.max_conns_per_ip = (uint32_t)cf->max_conns_per_ip,
 		.ntrusted = (uint32_t)cf->trusted_proxies.n,
+		.cache_max_size = cf->cache_max_size,
 	};
 
 	_Static_assert(sizeof(struct addr_cidr) == 20, "msg.h counts 20 bytes per block");
@@ -85,6 +86,11 @@ workers_config_msg(const struct master *m, uint8_t *buf, size_t size, size_t *le
 		log_warnx("runtime_dir %s: %s/%s does not fit a unix socket path", cf->runtime_dir,
 		    cf->runtime_dir, TUNNEL_HOP_SOCK);
 		w.tunnel_hop[0] = '\0';
+	}
+	if ((size_t)snprintf(w.cache_path, sizeof(w.cache_path), "%s", cf->cache_path) >=
+	    sizeof(w.cache_path)) {
+		log_warnx("cache_path %s is too long: no cache", cf->cache_path);
+		w.cache_path[0] = '\0';
 	}
 	wb_init(&b, buf, size);
 	wb_blob(&b, &w, sizeof(w));

@@ -233,9 +233,12 @@ log_access(const struct log_access *a)
 		snprintf(f[n++], sizeof(f[0]), "HALOYD_GRPC_STATUS=%u", a->grpc_status);
 	if (a->client != NULL && a->client[0] != '\0')
 		snprintf(f[n++], sizeof(f[0]), "HALOYD_CLIENT=%s", a->client);
+	if (a->cache != NULL)
+		snprintf(f[n++], sizeof(f[0]), "HALOYD_CACHE=%s", a->cache);
 	for (i = 0; i < n; i++)
 		fields[i] = f[i];
 	fields[n] = NULL;
-	log_fields(LOG_INFO, fields, "access %s %s %.200s %d", a->host ? a->host : "-",
-	    a->method ? a->method : "-", a->path ? a->path : "-", a->status);
+	log_fields(LOG_INFO, fields, "access %s %s %.200s %d%s%s", a->host ? a->host : "-",
+	    a->method ? a->method : "-", a->path ? a->path : "-", a->status,
+	    a->cache != NULL ? " cache=" : "", a->cache != NULL ? a->cache : "");
 }

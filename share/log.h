@@ -55,6 +55,7 @@ struct log_access {
 	uint64_t bytes_out;
 	uint64_t duration_us;
 	const char *client;	/* the client's address (a PROXY header's source), or NULL */
+	const char *cache;	/* HALOYD_CACHE (HIT, MISS...), or NULL off a caching route */
 };
 void log_access(const struct log_access *a);
 

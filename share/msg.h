@@ -94,6 +94,9 @@ enum msg_type {
 	/* haloyd-ctl -> master, figures */
 	MSG_C_STATS = 176,		/* empty; rows: metric, labels, value (master/stats.c) */
 	MSG_C_TUNNEL_LIST,		/* empty; rows: one per attached tunnel (the tunnel process's) */
+	MSG_C_CACHE_PURGE,		/* str URL or ""; str route name or "" (one of them):
+					 * OK "N entries purged" */
+	MSG_C_CACHE_STATS,		/* empty; one row: path, entries, bytes, max_bytes */
 
 	/*
 	 * master -> tunnel process (tunnel/): besides HELLO, W_CONFIG, W_LISTENER
@@ -253,6 +256,8 @@ struct msg_wconfig {
 	uint32_t reserved0;		/* 0 */
 	char tunnel_hop[108];		/* RUNTIME_DIR/tunnel.sock when listen_tunnel is set,
 					 * else "": where tunnel backends are reached */
+	uint64_t cache_max_size;	/* bytes of cached entries (worker/cachestore.c) */
+	char cache_path[256];		/* the cache's LMDB folder, "" = no cache */
 	uint32_t ntrusted;		/* trusted proxy blocks after this struct */
 };
 

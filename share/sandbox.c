@@ -74,13 +74,17 @@ static const struct sandbox_rule base_rules[] = {
 /*
  * The worker: accepts on the listeners it was given and dials backends. It
  * reads error pages (reload) and CA files (system roots, when a backend is
- * verified) but opens nothing for writing; it never forks nor binds.
+ * verified) but opens nothing for writing; it never forks nor binds. The
+ * cache's LMDB environment is opened before the filter: its commits write
+ * pages with pwrite/pwritev (writev after lseek), its reader table is
+ * checked with fcntl locks (base), msync/fdatasync only if syncing is on.
  */
 static const struct sandbox_rule worker_rules[] = {
 	ALLOW(accept4), ALLOW(accept), ALLOW(connect),
 	ALLOW_EQ(socket, 0, AF_INET), ALLOW_EQ(socket, 0, AF_INET6),
 	ALLOW_MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
 	ALLOW(getdents64),
+	ALLOW(pwrite64), ALLOW(pwritev), ALLOW(msync), ALLOW(fdatasync), ALLOW(fsync),
 };
 
 /*

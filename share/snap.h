@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC "HLYDSNAP"	/* 8 bytes, no NUL in the image */
-#define SNAP_MAJOR 3
+#define SNAP_MAJOR 4
 #define SNAP_MINOR 0
 #define SNAP_NONE 0xffffffffu	/* "no index" in any u32 index field */
 #define SNAP_MAX_SIZE (1ull << 32)
@@ -97,7 +97,9 @@ enum snap_route_flags {
 						 * (the tunnel process's choice); clear:
 						 * least-in-flight */
 	SNAP_ROUTE_RATE_NODELAY = 1 << 5,	/* its rate limit passes the burst at once */
-	SNAP_ROUTE_FLAGS_ALL = (1 << 6) - 1,
+	SNAP_ROUTE_CACHE = 1 << 6,		/* responses cached (worker/cache.c) */
+	SNAP_ROUTE_CACHE_DEBUG = 1 << 7,	/* answers carry X-Cache: HIT, MISS... */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 8) - 1,
 };
 
 /* How a route's backends are spoken to. */
@@ -137,6 +139,8 @@ struct snap_route {
 	uint32_t rate_rpm;	/* requests a minute per client, 0 = the global default,
 				 * SNAP_RATE_OFF = none (worker/ratelimit.c) */
 	uint32_t rate_burst;	/* with rate_rpm: its burst */
+	uint64_t cache_max_object;	/* SNAP_ROUTE_CACHE: larger responses are not stored;
+					 * 0 = CACHE_OBJECT_DEFAULT (10 MiB) */
 };
 
 #define SNAP_RATE_OFF 0xffffffffu
@@ -183,7 +187,7 @@ _Static_assert(sizeof(struct snap_header) == 128, "snapshot header is 128 bytes"
 _Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
 _Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
 _Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
-_Static_assert(sizeof(struct snap_route) == 80, "route entry is 80 bytes");
+_Static_assert(sizeof(struct snap_route) == 88, "route entry is 88 bytes");
 _Static_assert(sizeof(struct snap_backend) == 40, "backend entry is 40 bytes");
 _Static_assert(sizeof(struct snap_chal) == 16, "challenge entry is 16 bytes");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the image is read in place");

@@ -61,7 +61,8 @@ accesslog_write(struct worker *w, const struct accesslog_entry *e)
 	    .request_id = e->request_id != NULL ? e->request_id : "-", .proto = proto,
 	    .status = (int)e->status, .grpc = grpc >= 0, .grpc_status = grpc >= 0 ? (unsigned)grpc : 0,
 	    .bytes_in = e->bytes_in, .bytes_out = e->bytes_out,
-	    .duration_us = util_now_us() - e->start_us, .client = e->client });
+	    .duration_us = util_now_us() - e->start_us, .client = e->client,
+	    .cache = e->cache });
 }
 
 void

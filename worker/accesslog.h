@@ -21,6 +21,7 @@ struct accesslog_entry {
 	uint64_t bytes_in, bytes_out;
 	uint64_t start_us;
 	const char *client;		/* the client's address, or NULL */
+	const char *cache;		/* HIT, MISS, ... on a caching route; NULL otherwise */
 };
 
 void accesslog_write(struct worker *w, const struct accesslog_entry *e);

@@ -26,6 +26,7 @@ struct h1client_pools;
 struct h2client_pools;
 struct tls;
 struct tlsclient;
+struct cachestore;
 
 struct listener {
 	struct worker *w;
@@ -96,6 +97,7 @@ struct worker {
 	struct shm shm;			/* the shared region, once the master sent it */
 	struct shm_wslot *stats;	/* this worker's slot in it; a private one until then */
 	struct shm_wslot *own_stats;	/* that private one (counts nothing anyone reads) */
+	struct cachestore *cache;	/* the shared cache (worker/cache.c), NULL without one */
 };
 
 /* listen.c: accepting new clients, paused at max_conns and while stopping. */

@@ -20,6 +20,7 @@
 #include "share/util.h"
 #include "worker/accesslog.h"
 #include "worker/balance.h"
+#include "worker/cache.h"
 #include "worker/compress.h"
 #include "worker/context.h"
 #include "worker/exchange.h"
@@ -51,6 +52,8 @@ struct exchange {
 	size_t replay_len;
 	const struct msg_head *trailers;	/* the request's end, for a replay */
 	struct compress *cz;		/* the response's compression stage, if any */
+	struct cache_fill *cf;		/* the response is stored while it streams (cache.h) */
+	struct cache_hit *swap_hit;	/* cache_swap: what is served instead at the backend's end */
 	struct msg_head *end_resp;	/* end_wait: the response's end, held by the open upstream */
 	unsigned status;		/* the final response's, for the log */
 	char host[HOSTNAME_MAX + 1];	/* req.host points here */
@@ -73,6 +76,10 @@ struct exchange {
 	unsigned hop_down : 1;		/* the last failure: no tunnel process on the hop (503) */
 	unsigned delayed : 1;		/* waiting out the rate limit's delay: no backend yet */
 	unsigned pinned : 1;		/* exchange_start_pinned: a tunnel's agents, no route */
+	unsigned cached : 1;		/* served from the cache (worker/cacheserve.c) */
+	unsigned cache_swap : 1;	/* the backend's 304 or error is replaced by swap_hit */
+	unsigned cache_wait : 1;	/* another request fills the entry: no backend yet */
+	const char *cache_status;	/* the access entry's cache field, or NULL */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
@@ -83,6 +90,8 @@ static const struct upstream_events ex_events;
 
 /* A pinned exchange's route: zero timeouts (the global ones rule), no flags. */
 static const struct snap_route ex_no_route;
+/* What an exchange served from the cache names as its backend. */
+static const struct snap_backend ex_cache_be;
 
 static void
 ex_free(struct exchange *ex)
@@ -92,6 +101,8 @@ ex_free(struct exchange *ex)
 	ev_timer_stop(ex->w->loop, &ex->timer);
 	free(ex->replay);
 	compress_free(ex->cz);
+	cache_fill_free(ex->cf);
+	cache_hit_free(ex->swap_hit);
 	snap_unref(ex->req.snap);
 	free(ex);
 }
@@ -161,7 +172,9 @@ static const char *
 ex_be_name(const struct exchange *ex, char *buf, size_t len)
 {
 	buf[0] = '\0';
-	if (ex->pinned)
+	if (ex->cached)
+		snprintf(buf, len, "cache");
+	else if (ex->pinned)
 		snprintf(buf, len, "tunnel:%.40s", ex->pin.name);
 	else if (ex->be != NULL)
 		accesslog_backend(ex->req.snap, ex->be, buf, len);
@@ -182,7 +195,28 @@ ex_log(struct exchange *ex, unsigned status, int local)
 	    .req = ex->req.head, .host = ex->req.host, .backend = be, .request_id = ex->reqid,
 	    .status = status, .local = local, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
 	    .route_id = ex->req.route->id, .start_us = ex->req.start_us,
-	    .client = ex->req.client_ip });
+	    .client = ex->req.client_ip, .cache = ex->cache_status });
+}
+
+/*
+ * The answer comes from the cache from here on: the backend's stream (if
+ * any) is closed and the cache upstream opened on hit, which it owns.
+ */
+static int
+ex_serve_hit(struct exchange *ex, struct cache_hit *hit)
+{
+	if (ex->up != NULL)
+		ex->up_ops->close(ex->up);
+	ex->up = NULL;
+	ex->cached = 1;
+	ex->cache_swap = 0;
+	ex->up_ops = &cacheserve_ops;
+	ex->be = &ex_cache_be;
+	ex->up = cacheserve_ops.open(ex->w, &hit->be, NULL, ex->req.head, &ex_events, ex);
+	if (ex->up == NULL)
+		return -1;
+	ex_rearm(ex);
+	return 0;
 }
 
 /* The end: tell the sink (ok: the response is complete), then go. */
@@ -190,7 +224,15 @@ static void
 ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status)
 {
 	const struct sink_ops *ops = ex->ops;
+	struct cache_hit *hit;
 
+	/* stale-if-error: a stored answer instead of the backend's failure. */
+	if (!ok && !ex->head_sent && !ex->cached && ex->cf != NULL &&
+	    (hit = cache_fill_failed(ex->cf)) != NULL) {
+		ex->cache_status = "STALE";
+		if (ex_serve_hit(ex, hit) == 0)
+			return;
+	}
 	ex_log(ex, ok ? ex->status : status, !ok && !ex->head_sent);
 	ex->ops = NULL;
 	ex->dead = 1;
@@ -256,6 +298,31 @@ ex_delay_end(struct exchange *ex)
 		ex->ops->more(ex->arg);
 }
 
+/* Waiting for another request's fill: its entry, more waiting, or the backend. */
+static void
+ex_cache_poll(struct exchange *ex)
+{
+	struct cache_hit *hit;
+
+	switch (cache_fill_poll(ex->cf, &hit)) {
+	case CACHE_POLL_WAIT:
+		ev_timer_start(ex->w->loop, &ex->timer, CACHE_POLL_MS);
+		return;
+	case CACHE_POLL_HIT:
+		ex->cache_wait = 0;
+		ex->delayed = 0;
+		ex->cache_status = "HIT";
+		if (ex_serve_hit(ex, hit) == -1)
+			ex_finish(ex, 0, NULL, 502);
+		return;
+	case CACHE_POLL_GO:
+	default:
+		ex->cache_wait = 0;
+		ex_delay_end(ex);
+		return;
+	}
+}
+
 static void
 ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 {
@@ -265,6 +332,10 @@ ex_on_timer(struct ev_loop *l, struct ev_timer *t)
 	(void)l;
 	if (ex->dead)
 		return;
+	if (ex->cache_wait) {
+		ex_cache_poll(ex);
+		return;
+	}
 	if (ex->delayed) {
 		ex_delay_end(ex);
 		return;
@@ -374,6 +445,12 @@ ex_open(struct exchange *ex, int fresh)
 
 	if (ex->pinned)
 		return ex_open_pinned(ex, &o);
+	if (ex->cached) {
+		struct cache_hit *hit = ex->swap_hit;
+
+		ex->swap_hit = NULL;	/* the cache upstream owns it, also when it fails */
+		return hit != NULL ? ex_serve_hit(ex, hit) : -1;
+	}
 	/* ex->be stays the last one tried: the log names it when all failed. */
 	while ((be = balance_pick(ex->w, ex->req.snap, r, ex->start, &ex->tries)) != NULL) {
 		ex->be = be;
@@ -425,6 +502,18 @@ ex_on_head(void *arg, struct msg_head *resp)
 		ex_log(ex, 101, 0);
 	} else if (resp->status / 100 != 1) {
 		ex->status = resp->status;
+		if (ex->cache_status != NULL && !ex->cache_swap &&
+		    (ex->req.route->flags & SNAP_ROUTE_CACHE_DEBUG) &&
+		    msg_add(resp, "X-Cache", ex->cache_status) == -1)
+			return -1;
+		if (ex->cf != NULL && !ex->cached &&
+		    cache_fill_head(ex->cf, resp, &ex->swap_hit) == 1) {
+			/* The stored response answers: it is opened at the backend's end. */
+			ex->cache_status = resp->status == 304 ? "REVALIDATED" : "STALE";
+			ex->cache_swap = 1;
+			ex_rearm(ex);
+			return 0;
+		}
 		if (compress_begin(&ex->cz, ex->req.head, resp, ex->req.route->flags, nobody) == -1) {
 			log_info("backend %u (%s): response head too large to compress",
 			    ex->be->id, ex_be_name(ex, name, sizeof(name)));
@@ -448,8 +537,12 @@ ex_on_body(void *arg, const char *p, size_t n)
 {
 	struct exchange *ex = arg;
 
-	ex->bytes_out += n;
 	ex_rearm(ex);
+	if (ex->cache_swap)
+		return 0;	/* the 304's or error's body is not what the client gets */
+	ex->bytes_out += n;
+	if (ex->cf != NULL && !ex->cached)
+		cache_fill_body(ex->cf, p, n);
 	if (ex->cz != NULL)
 		return compress_body(ex->cz, p, n) == -1 ? -1 :
 		    compress_drain(ex->cz, ex->ops, ex->arg);
@@ -467,7 +560,17 @@ static void
 ex_on_end(void *arg, struct msg_head *resp)
 {
 	struct exchange *ex = arg;
+	struct cache_hit *hit;
 
+	if (ex->cache_swap) {
+		hit = ex->swap_hit;
+		ex->swap_hit = NULL;
+		if (ex_serve_hit(ex, hit) == -1)
+			ex_finish(ex, 0, NULL, 502);
+		return;
+	}
+	if (!ex->pipe && ex->cf != NULL && !ex->cached)
+		cache_fill_end(ex->cf);
 	if (!ex->pipe && ex->cz != NULL) {
 		compress_end(ex->cz);
 		if (compress_drain(ex->cz, ex->ops, ex->arg) == -1) {
@@ -638,25 +741,34 @@ ex_new(struct worker *w, const struct exchange_req *r, const struct upstream_ops
 	return ex;
 }
 
-struct exchange *
-exchange_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
-    const struct sink_ops *sink, void *arg, unsigned *status)
+/* cf: wait for its entry first (cache_wait), the exchange owns it from here. */
+static struct exchange *
+ex_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg, unsigned *status, struct cache_fill *cf)
 {
 	struct exchange *ex = ex_new(w, r, ops, sink, arg);
 
 	*status = 500;
-	if (ex == NULL)
+	if (ex == NULL) {
+		cache_fill_free(cf);
 		return NULL;
+	}
+	if (cf != NULL) {
+		ex->cf = cf;
+		ex->cache_wait = 1;
+		ex->delayed = 1;	/* the rate limit's wait and this one end alike */
+		ex->cache_status = "MISS";
+	}
 	ex->start = balance_start(w, r->route);
 	if (forward_request(r->head, &(struct fwd_info){ r->client_ip, r->proto, ex->reqid,
 	    r->trusted }) == -1) {
 		*status = 431;
 		goto fail;
 	}
-	if (r->delay_ms > 0) {
+	if (r->delay_ms > 0 || ex->cache_wait) {
 		/* In the worker's loop, on the exchange's own timer: nothing blocks. */
 		ex->delayed = 1;
-		ev_timer_start(w->loop, &ex->timer, r->delay_ms);
+		ev_timer_start(w->loop, &ex->timer, r->delay_ms > 0 ? r->delay_ms : CACHE_POLL_MS);
 		return ex;
 	}
 	if (ex_open(ex, 0) == -1) {
@@ -668,6 +780,21 @@ fail:
 	ex_log(ex, *status, 1);	/* with the last backend tried */
 	ex_free(ex);
 	return NULL;
+}
+
+struct exchange *
+exchange_start(struct worker *w, const struct exchange_req *r, const struct upstream_ops *ops,
+    const struct sink_ops *sink, void *arg, unsigned *status)
+{
+	return ex_start(w, r, ops, sink, arg, status, NULL);
+}
+
+struct exchange *
+exchange_start_waiting(struct worker *w, const struct exchange_req *r,
+    const struct upstream_ops *ops, struct cache_fill *cf, const struct sink_ops *sink,
+    void *arg, unsigned *status)
+{
+	return ex_start(w, r, ops, sink, arg, status, cf);
 }
 
 struct exchange *
@@ -690,6 +817,36 @@ exchange_start_pinned(struct worker *w, const struct exchange_req *r,
 		return NULL;
 	}
 	return ex;
+}
+
+struct exchange *
+exchange_start_cached(struct worker *w, const struct exchange_req *r, struct cache_hit *hit,
+    const struct sink_ops *sink, void *arg, unsigned *status)
+{
+	struct exchange *ex = ex_new(w, r, &cacheserve_ops, sink, arg);
+
+	*status = 500;
+	if (ex == NULL) {
+		cache_hit_free(hit);
+		return NULL;
+	}
+	ex->cached = 1;
+	ex->cache_status = "HIT";
+	ex->be = &ex_cache_be;
+	ex->swap_hit = hit;
+	if (ex_open(ex, 0) == -1) {
+		ex_log(ex, *status, 1);
+		ex_free(ex);
+		return NULL;
+	}
+	return ex;
+}
+
+void
+exchange_cache(struct exchange *ex, struct cache_fill *cf, const char *status)
+{
+	ex->cf = cf;
+	ex->cache_status = status;
 }
 
 size_t

@@ -84,6 +84,28 @@ struct upstream_tunnel;
 struct exchange *exchange_start_pinned(struct worker *w, const struct exchange_req *r,
     const struct upstream_tunnel *to, const struct upstream_ops *ops,
     const struct sink_ops *sink, void *arg, unsigned *status);
+/*
+ * Served from the cache (worker/cache.h): hit (owned from here, also on
+ * failure) goes to the sink through the cache upstream as a backend's
+ * response would, with the route's response transforms and the access entry.
+ */
+struct cache_hit;
+struct cache_fill;
+struct exchange *exchange_start_cached(struct worker *w, const struct exchange_req *r,
+    struct cache_hit *hit, const struct sink_ops *sink, void *arg, unsigned *status);
+/*
+ * As exchange_start, but another request fills the cache entry: the
+ * backend is opened only when cf's poll says so (worker/cache.h), else the
+ * entry answers. cf is owned from here, also on failure.
+ */
+struct exchange *exchange_start_waiting(struct worker *w, const struct exchange_req *r,
+    const struct upstream_ops *ops, struct cache_fill *cf, const struct sink_ops *sink,
+    void *arg, unsigned *status);
+/*
+ * The response is stored while it streams (cf owned from here); status is
+ * the access entry's cache field ("MISS", "EXPIRED", "BYPASS").
+ */
+void exchange_cache(struct exchange *ex, struct cache_fill *cf, const char *status);
 /* Request body bytes (raw bytes after an upgrade), at most exchange_room(); 0 or -1. */
 int exchange_body(struct exchange *ex, const char *p, size_t n);
 /* The request is complete (after an upgrade: the client half-closed); trailers in req. */

@@ -15,6 +15,7 @@
 #include "share/snap.h"
 #include "worker/accesslog.h"
 #include "worker/acmechallenge.h"
+#include "worker/cache.h"
 #include "worker/context.h"
 #include "worker/errpage.h"
 #include "worker/exchange.h"
@@ -247,6 +248,75 @@ request_limited(struct worker *w, struct request *r, const struct msg_head *h, u
 	return msg_add(&r->ans.head, "Retry-After", v);
 }
 
+/* A fresh stored response answers the client's conditional request: 304, logged. */
+static int
+request_cache_304(struct worker *w, struct request *r, const struct msg_head *h,
+    struct cache_hit *hit, uint64_t start_us, int debug)
+{
+	int rc = cache_not_modified(hit, &r->ans.head);
+
+	cache_hit_free(hit);
+	r->ans.body = NULL;
+	r->ans.body_len = 0;
+	accesslog_write(w, &(struct accesslog_entry){ .req = h, .host = r->host, .backend = "cache",
+	    .status = 304, .route_id = r->route_id, .local = 1, .start_us = start_us,
+	    .cache = "HIT", .client = r->client });
+	if (rc == -1 || forward_response(&r->ans.head, r->hsts, httpdate_now(&w->date)) == -1)
+		return -1;
+	if (debug)
+		return msg_add(&r->ans.head, "X-Cache", "HIT");
+	return 0;
+}
+
+/*
+ * The exchange of a request on a caching route: a stored answer, or the
+ * backend with the response stored on the way (worker/cache.c decides).
+ */
+static int
+request_start(struct worker *w, struct request *r, struct msg_head *h,
+    const struct exchange_req *xr, const struct upstream_ops *ops, const struct sink_ops *sink,
+    void *arg, unsigned *status)
+{
+	struct cache_hit *hit;
+	struct cache_fill *cf;
+	const char *what = "MISS";
+
+	switch (cache_request(w, xr->route, h, xr->proto, r->host, &hit, &cf)) {
+	case CACHE_NOT_MODIFIED:
+		snap_unref(xr->snap);
+		*status = 0;
+		return request_cache_304(w, r, h, hit, xr->start_us,
+		    (xr->route->flags & SNAP_ROUTE_CACHE_DEBUG) != 0);
+	case CACHE_HIT:
+		r->ex = exchange_start_cached(w, xr, hit, sink, arg, status);
+		return 0;
+	case CACHE_HIT_REFRESH:
+		/* First: the hit's exchange may drop the snapshot reference when it fails. */
+		(void)cache_refresh_start(w, xr, ops);
+		r->ex = exchange_start_cached(w, xr, hit, sink, arg, status);
+		if (r->ex != NULL)
+			exchange_cache(r->ex, NULL, "STALE");
+		return 0;
+	case CACHE_WAIT:
+		r->ex = exchange_start_waiting(w, xr, ops, cf, sink, arg, status);
+		return 0;
+	case CACHE_PASS:
+	default:
+		break;
+	}
+	r->ex = exchange_start(w, xr, ops, sink, arg, status);
+	if (r->ex == NULL || cf == NULL) {
+		cache_fill_free(cf);
+		return 0;
+	}
+	if (h->method != MSG_M_GET && h->method != MSG_M_HEAD)
+		what = NULL;
+	else if (msg_find(h, "if-none-match") != NULL || msg_find(h, "if-modified-since") != NULL)
+		what = "EXPIRED";
+	exchange_cache(r->ex, cf, what);
+	return 0;
+}
+
 /* The route's answer: an exchange, or why there is none. */
 static int
 request_forward(struct worker *w, const struct request_peer *peer, struct msg_head *h,
@@ -268,9 +338,12 @@ request_forward(struct worker *w, const struct request_peer *peer, struct msg_he
 		return request_refuse(w, r, h, 413, ERRPAGE_STATUS, start_us);
 	if ((ops = request_upstream(route, h)) == NULL)
 		return request_refuse(w, r, h, 502, ERRPAGE_STATUS, start_us);
-	r->ex = exchange_start(w, &(struct exchange_req){ h, snap_ref(s), route, r->host,
+	if (request_start(w, r, h, &(struct exchange_req){ h, snap_ref(s), route, r->host,
 	    peer->client_ip, peer->tls ? "https" : "http", peer->trusted, peer->tls, start_us,
-	    limit, rl.delay_ms, peer->addrs }, ops, sink, arg, &status);
+	    limit, rl.delay_ms, peer->addrs }, ops, sink, arg, &status) == -1)
+		return -1;
+	if (status == 0)	/* answered from the cache */
+		return 0;
 	if (r->ex == NULL)	/* the exchange logged it, with the backend it tried */
 		return request_error(w, status, ERRPAGE_STATUS, h, r->hsts, &r->ans);
 	return 0;

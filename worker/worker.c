@@ -25,6 +25,7 @@
 #include "share/snap.h"
 #include "share/util.h"
 #include "worker/conn.h"
+#include "worker/cache.h"
 #include "worker/context.h"
 #include "worker/tls.h"
 #include "worker/tlsclient.h"
@@ -104,7 +105,13 @@ on_config(void *arg, struct ipc_msg *m)
 		cfg.max_conns = 1;
 	if (cfg.access_log_sample == 0)
 		cfg.access_log_sample = 1;
+	cfg.cache_path[sizeof(cfg.cache_path) - 1] = '\0';
+	/* The first one opens the cache (before the sandbox); a new path needs a restart. */
+	if (w->cache != NULL)
+		memcpy(cfg.cache_path, w->cfg.cache_path, sizeof(cfg.cache_path));
 	w->cfg = cfg;
+	if (cache_open(w) == -1)
+		log_warnx("serving without the cache");
 	errpage_load(&w->errpages, dir);
 	tls_set_http2(w->tls, w->cfg.http2 != 0);
 	listen_update(w);
@@ -415,6 +422,7 @@ worker_cleanup(struct worker *w)
 	if (w->role != NULL && w->role->cleanup != NULL)
 		w->role->cleanup(w);
 	tlsclient_free(w);
+	cache_close(w);
 	balance_free(&w->balance);
 	if (w->snap != NULL)
 		snap_unref(w->snap);

@@ -191,7 +191,8 @@ static const struct {
 	{ "rate", "10r/s" }, { "burst", "5" }, { "nodelay", "on" }, { "proto", "h2" },
 	{ "backend_ca", NULL /* made here */ }, { "backend_sni", "api.internal" },
 	{ "backend_verify", "off" }, { "challenge", "tls-alpn-01" },
-	{ "backend_proxy_protocol", "v2" },
+	{ "backend_proxy_protocol", "v2" }, { "cache", "on" }, { "cache_max_object", "1m" },
+	{ "cache_debug", "on" },
 };
 
 /* One line with key's sample written and read back twice: the same text. */

@@ -37,6 +37,7 @@ static const char *const settings[] = {
 	"listen_tunnel", "tunnel_ca_file", "tunnel_cert", "tunnel_key", "tunnel_ping_interval",
 	"tunnel_ping_timeout",
 	"rate_limit", "rate_burst", "rate_nodelay", "rate_limit_dry_run", "max_connections_per_ip",
+	"cache_path", "cache_max_size",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -180,6 +181,8 @@ assert_common_defaults(void)
 	ck_assert_uint_eq(cfg.acme_renew_before, 33);
 	ck_assert_uint_eq(cfg.acme_backoff_max_ms, 6 * 3600000);
 	ck_assert_uint_eq(cfg.shared_memory_size, 8u << 20);
+	ck_assert_str_eq(cfg.cache_path, "/var/lib/haloyd/cache");
+	ck_assert_uint_eq(cfg.cache_max_size, 256u << 20);
 	ck_assert_int_eq(cfg.verbose, 0);
 	ck_assert_int_eq(cfg.test_only, 0);
 }
@@ -350,6 +353,10 @@ static const struct value_case {
 	{ "shared_memory_size", "1023k", F(shared_memory_size), REFUSED },
 	{ "shared_memory_size", "1g", F(shared_memory_size), 1073741824 },
 	{ "shared_memory_size", "1025m", F(shared_memory_size), REFUSED },
+	{ "cache_max_size", "1m", F(cache_max_size), 1048576 },
+	{ "cache_max_size", "1023k", F(cache_max_size), REFUSED },
+	{ "cache_max_size", "64g", F(cache_max_size), 68719476736 },
+	{ "cache_max_size", "65g", F(cache_max_size), REFUSED },
 	/* rates: nginx's r/s and r/m, into requests a minute; "off" is 0 */
 	{ "rate_limit", "10r/s", F(rate_rpm), 600 },
 	{ "rate_limit", "7r/m", F(rate_rpm), 7 },

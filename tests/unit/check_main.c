@@ -55,6 +55,8 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_clients());
 	srunner_add_suite(sr, suite_ratelimit());
 	srunner_add_suite(sr, suite_compress());
+	srunner_add_suite(sr, suite_cachepolicy());
+	srunner_add_suite(sr, suite_cachestore());
 	srunner_add_suite(sr, suite_beaddr());
 	srunner_add_suite(sr, suite_cmdline());
 	srunner_add_suite(sr, suite_applyfile());

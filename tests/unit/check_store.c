@@ -591,13 +591,13 @@ assert_settings(const struct store_settings *got, const struct store_settings *w
 }
 
 static const struct store_settings all_default = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL, STORE_CHAL_AUTO, 0 };
+    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT };
 
 START_TEST(route_set_get)
 {
 	const struct store_settings set = { 2000, 300000, 90000, 7200000, 10 << 20, 600, 20,
 	    SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_HSTS | SNAP_ROUTE_RATE_NODELAY, 0, NULL, NULL,
-	    STORE_CHAL_TLSALPN01, 0 };
+	    STORE_CHAL_TLSALPN01, 0, STORE_DEFAULT };
 	struct store_settings half = set;
 	struct store_route r;
 
@@ -645,7 +645,7 @@ END_TEST
 START_TEST(route_set_refused)
 {
 	const struct store_settings good = { 1000, 2000, 3000, 4000, 5000, STORE_DEFAULT,
-	    STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_HTTP01, 0 };
+	    STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_HTTP01, 0, STORE_DEFAULT };
 	struct store_settings bad;
 	struct store_route r;
 	int i;
@@ -688,7 +688,7 @@ START_TEST(route_set_compress)
 {
 	const struct store_settings on = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
 	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    SNAP_ROUTE_HSTS | SNAP_ROUTE_COMPRESS, 0, NULL, NULL, STORE_CHAL_AUTO, 0 };
+	    SNAP_ROUTE_HSTS | SNAP_ROUTE_COMPRESS, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT };
 	struct store_settings off = on;
 	struct store_route r;
 
@@ -731,7 +731,7 @@ START_TEST(route_set_foreach)
 {
 	const struct store_settings set = { 1234, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
 	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL,
-	    STORE_CHAL_AUTO, 0 };
+	    STORE_CHAL_AUTO, 0, STORE_DEFAULT };
 	struct walk_settings w = { 0, 0 };
 
 	open_store();
@@ -789,7 +789,7 @@ static const char schema_v1[] =
 START_TEST(migrate_from_v1_keeps_routes)
 {
 	const struct store_settings set = { 1500, STORE_DEFAULT, STORE_DEFAULT, 60000, 0,
-	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, NULL, NULL, STORE_CHAL_AUTO, 0 };
+	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT };
 	struct store_route r;
 	uint64_t gen;
 
@@ -835,7 +835,7 @@ START_TEST(backend_kinds_and_balance)
 {
 	const struct store_settings rr = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
 	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_AUTO, 0 };
+	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT };
 	char longest[120];
 	struct store_route r;
 

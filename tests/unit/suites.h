@@ -45,6 +45,8 @@ Suite *suite_h2mem(void);
 Suite *suite_buf(void);
 Suite *suite_grpc(void);
 Suite *suite_compress(void);
+Suite *suite_cachepolicy(void);
+Suite *suite_cachestore(void);
 Suite *suite_clients(void);
 Suite *suite_ratelimit(void);
 Suite *suite_tlsclient(void);

@@ -1,0 +1,171 @@
+/*
+ * Unit tests for worker/cachestore.c on a real LMDB environment in a
+ * temporary folder: put/get/replace, the byte budget evicting the least
+ * recently used first (a touch keeps an entry), delete of one key and of
+ * a prefix, the totals, reopening keeps everything, a second environment
+ * handle (another worker) sees the first one's writes, and the fill lock
+ * (held, refused, expired and taken over, released).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/unit/suites.h"
+#include "worker/cachestore.h"
+
+static char dir[64];
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/check-cachestore-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "%s/data.mdb", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/lock.mdb", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
+static int
+has(struct cachestore *cs, const char *key, const char *want)
+{
+	char *v = NULL;
+	size_t n = 0;
+	int64_t at;
+	int rc = cachestore_get(cs, key, strlen(key), &v, &n, &at), ok;
+
+	if (rc != 1)
+		return 0;
+	ok = want == NULL || (n == strlen(want) && memcmp(v, want, n) == 0);
+	free(v);
+	return ok;
+}
+
+START_TEST(put_get_replace_reopen)
+{
+	struct cachestore *cs = cachestore_open(dir, CACHESTORE_MIN_SIZE), *other;
+	uint64_t n, bytes;
+
+	ck_assert_ptr_nonnull(cs);
+	ck_assert(!has(cs, "http://a/x", NULL));
+	ck_assert_int_eq(cachestore_put(cs, "http://a/x", 10, "one", 3, 100), 0);
+	ck_assert(has(cs, "http://a/x", "one"));
+	ck_assert_int_eq(cachestore_put(cs, "http://a/x", 10, "three", 5, 101), 0);
+	ck_assert(has(cs, "http://a/x", "three"));
+	ck_assert_int_eq(cachestore_stats(cs, &n, &bytes), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(bytes, 5);
+	/* Another worker's handle on the same folder. */
+	other = cachestore_open(dir, CACHESTORE_MIN_SIZE);
+	ck_assert_ptr_nonnull(other);
+	ck_assert(has(other, "http://a/x", "three"));
+	ck_assert_int_eq(cachestore_put(other, "http://a/y", 10, "why", 3, 102), 0);
+	ck_assert(has(cs, "http://a/y", "why"));
+	cachestore_close(other);
+	cachestore_close(cs);
+	cs = cachestore_open(dir, CACHESTORE_MIN_SIZE);
+	ck_assert(has(cs, "http://a/x", "three") && has(cs, "http://a/y", "why"));
+	/* A value over the budget is refused. */
+	ck_assert_int_eq(cachestore_put(cs, "k", 1, "x", CACHESTORE_MIN_SIZE + 1, 1), -1);
+	cachestore_close(cs);
+}
+END_TEST
+
+START_TEST(lru_eviction)
+{
+	struct cachestore *cs = cachestore_open(dir, CACHESTORE_MIN_SIZE);
+	size_t sz = CACHESTORE_MIN_SIZE / 4;
+	char *v = calloc(1, sz), key[8];
+	uint64_t n, bytes;
+	int i;
+
+	ck_assert_ptr_nonnull(cs);
+	for (i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		ck_assert_int_eq(cachestore_put(cs, key, 2, v, sz, 1000 + i), 0);
+	}
+	/* k0 was used late: k1 is the oldest now. */
+	ck_assert_int_eq(cachestore_touch(cs, "k0", 2, 1000, 1000 + CACHESTORE_TOUCH_S + 5), 0);
+	ck_assert_int_eq(cachestore_put(cs, "k3", 2, v, sz, 1010), 0);
+	ck_assert_int_eq(cachestore_put(cs, "k4", 2, v, sz, 1011), 0);
+	ck_assert(has(cs, "k0", NULL));
+	ck_assert(!has(cs, "k1", NULL));
+	ck_assert(has(cs, "k3", NULL) && has(cs, "k4", NULL));
+	ck_assert_int_eq(cachestore_stats(cs, &n, &bytes), 0);
+	ck_assert_uint_le(bytes, CACHESTORE_MIN_SIZE);
+	ck_assert_uint_eq(bytes, n * sz);
+	free(v);
+	cachestore_close(cs);
+}
+END_TEST
+
+START_TEST(delete_key_and_prefix)
+{
+	struct cachestore *cs = cachestore_open(dir, CACHESTORE_MIN_SIZE);
+	uint64_t n, bytes;
+
+	ck_assert_ptr_nonnull(cs);
+	cachestore_put(cs, "http://a/p", 10, "1", 1, 1);
+	cachestore_put(cs, "http://a/p\nx", 12, "2", 1, 1);
+	cachestore_put(cs, "http://a/p\ny", 12, "3", 1, 1);
+	cachestore_put(cs, "http://a/pq", 11, "4", 1, 1);
+	ck_assert_int_eq(cachestore_del(cs, "http://a/p\n", 11, 1), 2);
+	ck_assert(has(cs, "http://a/p", "1") && has(cs, "http://a/pq", "4"));
+	ck_assert_int_eq(cachestore_del(cs, "http://a/p", 10, 0), 1);
+	ck_assert_int_eq(cachestore_del(cs, "http://a/p", 10, 0), 0);
+	ck_assert(!has(cs, "http://a/p", NULL) && has(cs, "http://a/pq", "4"));
+	ck_assert_int_eq(cachestore_stats(cs, &n, &bytes), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(bytes, 1);
+	cachestore_close(cs);
+}
+END_TEST
+
+START_TEST(fill_lock)
+{
+	struct cachestore *cs = cachestore_open(dir, CACHESTORE_MIN_SIZE);
+	struct cachestore *other = cachestore_open(dir, CACHESTORE_MIN_SIZE);
+
+	ck_assert_ptr_nonnull(cs);
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(cachestore_locked(other, "k", 1, 1000), 0);
+	ck_assert_int_eq(cachestore_lock(cs, "k", 1, 1000, 500), 1);
+	ck_assert_int_eq(cachestore_locked(other, "k", 1, 1200), 1);
+	ck_assert_int_eq(cachestore_lock(other, "k", 1, 1200, 500), 0);
+	/* Expired (its holder died): taken over. */
+	ck_assert_int_eq(cachestore_locked(other, "k", 1, 1600), 0);
+	ck_assert_int_eq(cachestore_lock(other, "k", 1, 1600, 500), 1);
+	cachestore_unlock(other, "k", 1);
+	ck_assert_int_eq(cachestore_locked(cs, "k", 1, 1700), 0);
+	/* A lock is no entry. */
+	ck_assert(!has(cs, "k", NULL));
+	cachestore_close(other);
+	cachestore_close(cs);
+}
+END_TEST
+
+Suite *
+suite_cachestore(void)
+{
+	Suite *s = suite_create("cachestore");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, put_get_replace_reopen);
+	tcase_add_test(tc, lru_eviction);
+	tcase_add_test(tc, delete_key_and_prefix);
+	tcase_add_test(tc, fill_lock);
+	suite_add_tcase(s, tc);
+	return s;
+}
