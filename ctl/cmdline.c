@@ -20,6 +20,7 @@
 #include "share/beaddr.h"
 #include "share/cursor.h"
 #include "share/hostname.h"
+#include "share/pathprefix.h"
 #include "share/msg.h"
 #include "share/util.h"
 
@@ -125,6 +126,8 @@ static const char usage_text[] =
     "  the --backend-* settings need --proto https or h2.\n"
     "  --challenge C         ACME challenge: http-01 or tls-alpn-01 (default:\n"
     "                        tls-alpn-01 when haloyd has no listen_http)\n"
+    "  --strip-prefix on|off a path-prefix route (NAME is host/prefix): its backend\n"
+    "                        gets /api/x as /x (default off)\n"
     "  D is 500ms, 30s, 2m, 1h (a bare number is seconds); the value default\n"
     "  goes back to haloyd.conf's setting (or the built-in one).\n"
     "\n"
@@ -207,6 +210,7 @@ static const struct opt {
 	{ "backend-sni", 0, 1, OPT_BACKEND_SNI },
 	{ "backend-ca", 0, 1, OPT_BACKEND_CA },
 	{ "challenge", 0, 1, OPT_SETTING },
+	{ "strip-prefix", 0, 1, OPT_SETTING },
 	{ "cert", 0, 1, OPT_CERT },
 	{ "key", 0, 1, OPT_KEY },
 	{ "force", 0, 0, OPT_FORCE },
@@ -439,8 +443,11 @@ arg_encode(struct cmdline *cl, struct wbuf *w, enum arg_kind kind, const char *r
 	struct beaddr ba;
 
 	if (kind == ARG_NAME) {
-		if (strlen(raw) >= MSG_STR_MAX || hostname_normalize_name(raw, name) == -1)
+		/* A route may be host/prefix; where a prefix has no place the master refuses it. */
+		if (strlen(raw) >= MSG_STR_MAX)
 			return cmdline_error(cl, CTL_EINVAL, "invalid host name '%.253s'", raw);
+		if (pathprefix_route_name(raw, name, err, sizeof(err)) == -1)
+			return cmdline_error(cl, CTL_EINVAL, "%s", err);
 		wb_str(w, name);
 		return CTL_OK;
 	}

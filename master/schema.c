@@ -209,6 +209,15 @@ static const char *const migrations[] = {
 	"  CHECK (rate_burst IS NULL OR rate_burst BETWEEN 0 AND 1000000);"
 	"ALTER TABLE routes ADD COLUMN rate_nodelay INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (rate_nodelay IN (0, 1));",
+
+	/*
+	 * Version 11: path-prefix routes (haloyd issue 18 point 5). A prefix
+	 * route is a routes row named "host/prefix" with no hosts row (its
+	 * names are its host route's); strip_prefix is route set
+	 * --strip-prefix (SNAP_ROUTE_STRIP_PREFIX).
+	 */
+	"ALTER TABLE routes ADD COLUMN strip_prefix INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (strip_prefix IN (0, 1));",
 };
 
 int

@@ -102,6 +102,8 @@ void store_route_free(struct store_route *r);
 int store_route_foreach(struct store *st, int (*fn)(void *arg, const struct store_route *r),
     void *arg);
 int64_t store_route_count(struct store *st);
+/* How many prefix routes ("host/...") hang from route host, into *n. */
+int store_route_prefixes(struct store *st, const char *host, int64_t *n);
 
 /* Increments and returns the persisted generation counter (never goes back). */
 int store_next_generation(struct store *st, uint64_t *gen);

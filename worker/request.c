@@ -20,6 +20,7 @@
 #include "worker/exchange.h"
 #include "worker/forward.h"
 #include "worker/grpc.h"
+#include "worker/pathroute.h"
 #include "worker/ratelimit.h"
 #include "worker/request.h"
 #include "worker/tls.h"
@@ -275,6 +276,9 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 		return request_challenge(w, r, h, s, start_us);
 	if (s != NULL)
 		route = snap_lookup(s, r->host, strlen(r->host));	/* else the default route */
+	/* A prefix route's own settings (redirect, HSTS, limits) apply from here on. */
+	if (route != NULL && pathroute_pick(s, &route, h) == -1)
+		return request_refuse(w, r, h, 500, ERRPAGE_STATUS, start_us);
 	r->route_id = route != NULL ? route->id : 0;
 	r->hsts = peer->tls && route != NULL && (route->flags & SNAP_ROUTE_HSTS);
 	if (!peer->tls && (status = request_redirect_status(w, h, route, r->host)) != 0)

@@ -54,6 +54,9 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_clients());
 	srunner_add_suite(sr, suite_ratelimit());
 	srunner_add_suite(sr, suite_compress());
+	srunner_add_suite(sr, suite_pathprefix());
+	srunner_add_suite(sr, suite_snapprefix());
+	srunner_add_suite(sr, suite_pathroute());
 	srunner_add_suite(sr, suite_beaddr());
 	srunner_add_suite(sr, suite_cmdline());
 	srunner_add_suite(sr, suite_dial());
