@@ -260,6 +260,7 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	struct snap *s = w->snap;	/* the request holds this one map throughout */
 	const struct snap_route *route = NULL;
 	unsigned status;
+	size_t plen = 0;
 
 	r->host[0] = '\0';
 	r->route_id = 0;
@@ -277,8 +278,8 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	if (s != NULL)
 		route = snap_lookup(s, r->host, strlen(r->host));	/* else the default route */
 	/* A prefix route's own settings (redirect, HSTS, limits) apply from here on. */
-	if (route != NULL && pathroute_pick(s, &route, h) == -1)
-		return request_refuse(w, r, h, 500, ERRPAGE_STATUS, start_us);
+	if (route != NULL)
+		plen = pathroute_pick(s, &route, h);
 	r->route_id = route != NULL ? route->id : 0;
 	r->hsts = peer->tls && route != NULL && (route->flags & SNAP_ROUTE_HSTS);
 	if (!peer->tls && (status = request_redirect_status(w, h, route, r->host)) != 0)
@@ -286,5 +287,8 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	if (route == NULL)
 		return request_refuse(w, r, h, 404, s == NULL || snap_route_count(s) == 0 ?
 		    ERRPAGE_WELCOME : ERRPAGE_STATUS, start_us);
+	/* Only now: the redirect above keeps the path the client asked for. */
+	if (pathroute_strip(route, h, plen) == -1)
+		return request_refuse(w, r, h, 500, ERRPAGE_STATUS, start_us);
 	return request_forward(w, peer, h, start_us, sink, arg, r, s, route);
 }

@@ -50,11 +50,16 @@ expect(struct snap *s, const char *host, const char *target, uint32_t want_id,
 {
 	const struct snap_route *r = snap_lookup(s, host, strlen(host));
 	struct msg_head h;
+	size_t plen;
 
 	msg_init(&h);
 	ck_assert_int_eq(msg_str(&h, target, strlen(target), &h.path), 0);
-	ck_assert_int_eq(pathroute_pick(s, &r, &h), 0);
+	plen = pathroute_pick(s, &r, &h);
 	ck_assert_uint_eq(r->id, want_id);
+	ck_assert_uint_eq(plen, want_id == 2 ? 4 : want_id == 3 ? 7 : want_id == 4 ? 2 : 0);
+	/* Picking leaves the path alone: redirects and pages show the client's. */
+	ck_assert_str_eq(msg_s(&h, h.path), target);
+	ck_assert_int_eq(pathroute_strip(r, &h, plen), 0);
 	ck_assert_str_eq(msg_s(&h, h.path), want_path);
 	ck_assert_uint_eq(h.path.len, strlen(want_path));
 	msg_free(&h);
