@@ -76,7 +76,7 @@ static const char usage_text[] =
     "commands:\n"
     "  route add NAME BACKEND [--alias NAME]... [--backend BACKEND]...\n"
     "            [--proto P] [--backend-ca FILE] [--backend-sni NAME]\n"
-    "            [--backend-verify on|off] [--challenge C]\n"
+    "            [--backend-verify on|off] [--challenge C] [--strip-prefix on|off]\n"
     "  route rm NAME\n"
     "  route list\n"
     "  route show NAME\n"
@@ -611,12 +611,15 @@ cmdline_encode(struct cmdline *cl, const struct cmd_spec *s, const char *const *
 	return CTL_OK;
 }
 
-/* The settings route add takes too: how the backends are spoken to, the ACME challenge. */
+/*
+ * The settings route add takes too: how the backends are spoken to, the ACME challenge,
+ * and a path-prefix route's --strip-prefix.
+ */
 static int
 setting_is_backend(const char *option)
 {
 	return strcmp(option, "proto") == 0 || strncmp(option, "backend-", 8) == 0 ||
-	    strcmp(option, "challenge") == 0;
+	    strcmp(option, "challenge") == 0 || strcmp(option, "strip-prefix") == 0;
 }
 
 int

@@ -289,7 +289,7 @@ static const struct rset_opt {
 	    RSET_ADD | RSET_TLS },
 	{ "backend_verify", RSET_SWITCH, 0, SNAP_ROUTE_BACKEND_NO_VERIFY, 0, RSET_ADD | RSET_TLS },
 	{ "challenge", RSET_CHALLENGE, 0, 0, 0, RSET_ADD },
-	{ "strip_prefix", RSET_SWITCH, 0, SNAP_ROUTE_STRIP_PREFIX, 1, RSET_PREFIX },
+	{ "strip_prefix", RSET_SWITCH, 0, SNAP_ROUTE_STRIP_PREFIX, 1, RSET_ADD | RSET_PREFIX },
 };
 
 /* The words of enum store_challenge, as route set takes and shows them. */
@@ -657,6 +657,22 @@ rset_note_cleared(char *done, size_t len, int cleared)
 		snprintf(done + at, len - at, " (backend TLS settings cleared: plain protocol)");
 }
 
+/* A prefix-only setting on a host route is refused (answered): 1. */
+static int
+rset_prefix_refused(struct cclient *cl, const char *name, size_t hl,
+    const struct rset_change *ch, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((ch[i].o->flags & RSET_PREFIX) && name[hl] == '\0') {
+			control_reply_fail(cl, CTL_EINVAL, "route %s: %s is only for a path-prefix "
+			    "route (%s/PREFIX)", name, ch[i].o->key, name);
+			return 1;
+		}
+	return 0;
+}
+
 /* route set NAME KEY VALUE...: every value is checked before anything changes. */
 int
 commands_route_set(struct master *m, struct cclient *cl, struct cur *c)
@@ -678,12 +694,8 @@ commands_route_set(struct master *m, struct cclient *cl, struct cur *c)
 		control_reply_fail(cl, CTL_EINVAL, "route set: no setting to change");
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		if ((ch[i].o->flags & RSET_PREFIX) && name[hl] == '\0') {
-			control_reply_fail(cl, CTL_EINVAL, "route %s: %s is only for a path-prefix "
-			    "route (%s/PREFIX)", name, ch[i].o->key, name);
-			goto out;
-		}
+	if (rset_prefix_refused(cl, name, hl, ch, n))
+		goto out;
 	/* The master is the store's only writer: nothing changes in between. */
 	if ((rc = store_route_get(m->store, name, &r)) == STORE_OK) {
 		for (i = 0; i < n; i++)
@@ -746,7 +758,7 @@ commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
 		ret = rc == -1 ? 0 : -1;
 		goto out;
 	}
-	if (prefix_add_refused(m, cl, name, hl, na))
+	if (rset_prefix_refused(cl, name, hl, ch, n) || prefix_add_refused(m, cl, name, hl, na))
 		goto out;
 	for (i = 0; i < na; i++)
 		aliasp[i] = names[i];

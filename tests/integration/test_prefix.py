@@ -119,6 +119,12 @@ class PrefixTest(Http2Mixin, HttpsTestCase):
                                 ("/api/v2", "v2", "/")], self.get1)
         self.daemon.ctl_ok("route", "set", host + "/api", "--strip-prefix", "off")
         self.expect(host, bes, [("/api/off1", "api", "/api/off1")], self.get1)
+        # route add takes it too.
+        assets = Backend("assets-strip").start()
+        self.addCleanup(assets.stop)
+        self.daemon.ctl_ok("route", "add", host + "/assets", assets.addr, "--strip-prefix", "on")
+        bes["assets"] = assets
+        self.expect(host, bes, [("/assets/app.js?v=3", "assets", "/app.js?v=3")], self.get1)
 
     def test_location_is_not_rewritten(self):
         host, bes = self.site("loc")
@@ -203,6 +209,8 @@ class PrefixTest(Http2Mixin, HttpsTestCase):
             (("route", "add", host + "/w", be, "--alias", "w." + host), "has no aliases"),
             (("alias", "add", host + "/api", "w." + host), "has no aliases"),
             (("route", "set", host, "--strip-prefix", "on"), "only for a path-prefix route"),
+            (("route", "add", "s." + host, be, "--strip-prefix", "on"),
+             "only for a path-prefix route"),
             (("route", "set", host + "/api", "--strip-prefix", "maybe"), "use on, off"),
         ]:
             rc, out, err = self.daemon.ctl(*args)
