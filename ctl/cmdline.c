@@ -21,6 +21,7 @@
 #include "share/beaddr.h"
 #include "share/cursor.h"
 #include "share/hostname.h"
+#include "share/pathprefix.h"
 #include "share/msg.h"
 #include "share/util.h"
 
@@ -85,7 +86,7 @@ static const char usage_text[] =
     "commands:\n"
     "  route add NAME BACKEND [--alias NAME]... [--backend BACKEND]...\n"
     "            [--proto P] [--backend-ca FILE] [--backend-sni NAME]\n"
-    "            [--backend-verify on|off] [--challenge C]\n"
+    "            [--backend-verify on|off] [--challenge C] [--strip-prefix on|off]\n"
     "  route rm NAME\n"
     "  route list\n"
     "  route show NAME\n"
@@ -148,6 +149,8 @@ static const char usage_text[] =
     "                        the client (default off; --proto http1 or https only)\n"
     "  --challenge C         ACME challenge: http-01 or tls-alpn-01 (default:\n"
     "                        tls-alpn-01 when haloyd has no listen_http)\n"
+    "  --strip-prefix on|off a path-prefix route (NAME is host/prefix): its backend\n"
+    "                        gets /api/x as /x (default off)\n"
     "  D is 500ms, 30s, 2m, 1h (a bare number is seconds); the value default\n"
     "  goes back to haloyd.conf's setting (or the built-in one).\n"
     "\n"
@@ -235,6 +238,7 @@ static const struct opt {
 	{ "backend-ca", 0, 1, OPT_BACKEND_CA },
 	{ "challenge", 0, 1, OPT_SETTING },
 	{ "backend-proxy-protocol", 0, 1, OPT_SETTING },
+	{ "strip-prefix", 0, 1, OPT_SETTING },
 	{ "cert", 0, 1, OPT_CERT },
 	{ "key", 0, 1, OPT_KEY },
 	{ "force", 0, 0, OPT_FORCE },
@@ -487,8 +491,11 @@ arg_encode(struct cmdline *cl, struct wbuf *w, enum arg_kind kind, const char *r
 		return CTL_OK;
 	}
 	if (kind == ARG_NAME) {
-		if (strlen(raw) >= MSG_STR_MAX || hostname_normalize_name(raw, name) == -1)
+		/* A route may be host/prefix; where a prefix has no place the master refuses it. */
+		if (strlen(raw) >= MSG_STR_MAX)
 			return cmdline_error(cl, CTL_EINVAL, "invalid host name '%.253s'", raw);
+		if (pathprefix_route_name(raw, name, err, sizeof(err)) == -1)
+			return cmdline_error(cl, CTL_EINVAL, "%s", err);
 		wb_str(w, name);
 		return CTL_OK;
 	}
@@ -679,12 +686,15 @@ encode_cache_purge(struct cmdline *cl, struct wbuf *w, const char *const *args)
 	return CTL_OK;
 }
 
-/* The settings route add takes too: how the backends are spoken to, the ACME challenge. */
+/*
+ * The settings route add takes too: how the backends are spoken to, the ACME challenge,
+ * and a path-prefix route's --strip-prefix.
+ */
 static int
 setting_is_backend(const char *option)
 {
 	return strcmp(option, "proto") == 0 || strncmp(option, "backend-", 8) == 0 ||
-	    strcmp(option, "challenge") == 0;
+	    strcmp(option, "challenge") == 0 || strcmp(option, "strip-prefix") == 0;
 }
 
 int

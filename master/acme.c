@@ -60,6 +60,8 @@ acme_name_refusal(const char *name)
 	struct in_addr a4;
 	const char *last = strrchr(name, '.');
 
+	if (strchr(name, '/') != NULL)
+		return "a path-prefix route is served by its host's certificate";
 	if (hostname_is_wildcard(name))
 		return "wildcard names need DNS-01, which haloyd does not do";
 	if (inet_pton(AF_INET, name, &a4) == 1 || strchr(name, ':') != NULL)

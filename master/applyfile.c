@@ -18,6 +18,8 @@
 #include "share/beaddr.h"
 #include "share/hostname.h"
 #include "share/msg.h"
+#include "share/pathprefix.h"
+#include "share/snap.h"
 #include "share/util.h"
 
 #define SEPS " \t\r"
@@ -89,10 +91,19 @@ list_push(struct pos *p, char ***list, size_t *n, const char *v, const char *wha
 static int
 add_name(struct pos *p, struct applyfile_route *r, const char *raw, int canonical)
 {
-	char name[HOSTNAME_MAX + 1];
+	char name[HOSTNAME_MAX + 1], err[300];
 
-	if (strlen(raw) >= MSG_STR_MAX || hostname_normalize_name(raw, name) == -1)
+	/* A route's name may carry a path prefix ("example.com/api"); an alias never does. */
+	if (canonical && strlen(raw) < MSG_STR_MAX &&
+	    pathprefix_route_name(raw, name, err, sizeof(err)) == -1)
+		return perr(p, "%s", err);
+	if (!canonical && (strlen(raw) >= MSG_STR_MAX || hostname_normalize_name(raw, name) == -1))
 		return perr(p, "invalid host name '%.253s'", raw);
+	if (canonical && strlen(raw) >= MSG_STR_MAX)
+		return perr(p, "invalid route name '%.253s...': too long", raw);
+	if (!canonical && strchr(r->name, '/') != NULL)
+		return perr(p, "route %s: a path-prefix route has no aliases (its host's route has "
+		    "them)", r->name);
 	if (!canonical)
 		return list_push(p, &r->aliases, &r->naliases, name, "aliases");
 	if ((r->name = strdup(name)) == NULL)
@@ -216,6 +227,9 @@ parse_line(struct pos *p, char *line, struct applyfile_route *r)
 		return -1;
 	if (commands_rset_check(&r->set, err, sizeof(err)) == -1)
 		return perr(p, "route %s: %s", r->name, err);
+	if ((r->set.flags & SNAP_ROUTE_STRIP_PREFIX) && strchr(r->name, '/') == NULL)
+		return perr(p, "route %s: strip_prefix is only for a path-prefix route "
+		    "(host/prefix)", r->name);
 	return 1;
 }
 

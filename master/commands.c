@@ -31,6 +31,7 @@
 #include "share/ipc.h"
 #include "share/log.h"
 #include "share/msg.h"
+#include "share/pathprefix.h"
 #include "share/snap.h"
 #include "share/util.h"
 
@@ -51,6 +52,27 @@ arg_name(struct cur *c, struct cclient *cl, char *out)
 		control_reply_fail(cl, CTL_EINVAL, "invalid host name '%.253s'", raw);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Reads a route name: a host name, or one with a path prefix
+ * ("example.com/api", share/pathprefix.h). *hostlen is the host part's
+ * length (strlen(out) without a prefix). On failure answers the client.
+ */
+static int
+arg_route(struct cur *c, struct cclient *cl, char *out, size_t *hostlen)
+{
+	char raw[MSG_STR_MAX], err[400];
+	int n;
+
+	if (cur_str(c, raw, sizeof(raw)) == -1)
+		return -2;
+	if ((n = pathprefix_route_name(raw, out, err, sizeof(err))) == -1) {
+		control_reply_fail(cl, CTL_EINVAL, "%s", err);
+		return -1;
+	}
+	*hostlen = (size_t)n;
 	return 0;
 }
 
@@ -100,16 +122,71 @@ finish_change(struct master *m, struct cclient *cl, int rc, const char *what, co
 	}
 }
 
+/* A host route keeps its prefix routes' names: it goes after them (answered). */
+static int
+prefix_rm_refused(struct master *m, struct cclient *cl, const char *name)
+{
+	int64_t n = 0;
+
+	if (strchr(name, '/') != NULL || store_route_prefixes(m->store, name, &n) != STORE_OK ||
+	    n == 0)
+		return 0;
+	control_reply_fail(cl, CTL_EINVAL, "route %s: %lld path-prefix route%s (%s/...) "
+	    "depend on it: remove them first", name, (long long)n, n == 1 ? "" : "s", name);
+	return 1;
+}
+
+/*
+ * A prefix route hangs from its host's route: that route must exist (its
+ * certificate, aliases and fallback serve the prefix), it has no aliases
+ * of its own, and a host route has at most PATHPREFIX_PER_ROUTE_MAX.
+ * 1 when refused (answered).
+ */
+static int
+prefix_add_refused(struct master *m, struct cclient *cl, const char *name, size_t hl,
+    uint16_t naliases)
+{
+	char host[HOSTNAME_MAX + 1];
+	struct store_route r;
+	int64_t n = 0;
+
+	if (name[hl] == '\0')
+		return 0;
+	memcpy(host, name, hl);
+	host[hl] = '\0';
+	if (naliases > 0) {
+		control_reply_fail(cl, CTL_EINVAL, "route %s: a path-prefix route has no aliases: "
+		    "add them to route %s, whose names it serves", name, host);
+		return 1;
+	}
+	if (store_route_get(m->store, host, &r) != STORE_OK) {
+		control_reply_fail(cl, CTL_ENOENT, "route %s: no route %s: add the host's route "
+		    "first (it serves the paths outside the prefix)", name, host);
+		return 1;
+	}
+	store_route_free(&r);
+	if (store_route_prefixes(m->store, host, &n) == STORE_OK &&
+	    n >= PATHPREFIX_PER_ROUTE_MAX) {
+		control_reply_fail(cl, CTL_EINVAL, "route %s: route %s has %d path-prefix routes "
+		    "already, the most it may have", name, host, PATHPREFIX_PER_ROUTE_MAX);
+		return 1;
+	}
+	return 0;
+}
+
 int
 commands_route_rm(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char name[HOSTNAME_MAX + 1], done[300];
+	size_t hl;
 	int rc;
 
-	if ((rc = arg_name(c, cl, name)) != 0)
+	if ((rc = arg_route(c, cl, name, &hl)) != 0)
 		return rc == -2 ? -1 : 0;
 	if (cur_end(c) == -1)
 		return -1;
+	if (prefix_rm_refused(m, cl, name))
+		return 0;
 	snprintf(done, sizeof(done), "route %s removed", name);
 	if ((rc = store_route_rm(m->store, name)) == STORE_OK)
 		acme_route_removed(m, name);
@@ -122,12 +199,18 @@ static int
 cmd_alias(struct master *m, struct cclient *cl, struct cur *c, int add)
 {
 	char route[HOSTNAME_MAX + 1], alias[HOSTNAME_MAX + 1], what[600], done[600];
+	size_t hl;
 	int rc;
 
-	if ((rc = arg_name(c, cl, route)) != 0 || (rc = arg_name(c, cl, alias)) != 0)
+	if ((rc = arg_route(c, cl, route, &hl)) != 0 || (rc = arg_name(c, cl, alias)) != 0)
 		return rc == -2 ? -1 : 0;
 	if (cur_end(c) == -1)
 		return -1;
+	if (route[hl] != '\0') {
+		control_reply_fail(cl, CTL_EINVAL, "route %s: a path-prefix route has no aliases: "
+		    "it serves every name of route %.*s", route, (int)hl, route);
+		return 0;
+	}
 	rc = add ? store_alias_add(m->store, route, alias) : store_alias_rm(m->store, route, alias);
 	if (rc == STORE_ENOENT && add)
 		snprintf(what, sizeof(what), "route %s", route);
@@ -143,9 +226,10 @@ static int
 cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 {
 	char route[HOSTNAME_MAX + 1], be[BEADDR_STR_MAX], what[420], done[420];
+	size_t hl;
 	int rc;
 
-	if ((rc = arg_name(c, cl, route)) != 0 || (rc = arg_backend(c, cl, be)) != 0)
+	if ((rc = arg_route(c, cl, route, &hl)) != 0 || (rc = arg_backend(c, cl, be)) != 0)
 		return rc == -2 ? -1 : 0;
 	if (cur_end(c) == -1)
 		return -1;
@@ -169,6 +253,7 @@ enum rset_kind {
 enum rset_flags {
 	RSET_ADD = 1,		/* route add takes it too (the backend protocol settings) */
 	RSET_TLS = 2,		/* a TLS setting: only with proto https or h2 */
+	RSET_PREFIX = 4,	/* only for a path-prefix route ("host/api") */
 };
 
 /*
@@ -209,6 +294,7 @@ static const struct rset_opt {
 	{ "backend_verify", RSET_SWITCH, 0, SNAP_ROUTE_BACKEND_NO_VERIFY, 0, RSET_ADD | RSET_TLS },
 	{ "challenge", RSET_CHALLENGE, 0, 0, 0, RSET_ADD },
 	{ "backend_proxy_protocol", RSET_PPROTO, 0, 0, 0, 0 },
+	{ "strip_prefix", RSET_SWITCH, 0, SNAP_ROUTE_STRIP_PREFIX, 1, RSET_ADD | RSET_PREFIX },
 };
 
 /* The words of enum store_challenge, as route set takes and shows them. */
@@ -710,6 +796,22 @@ rset_note_cleared(char *done, size_t len, int cleared)
 		snprintf(done + at, len - at, " (backend TLS settings cleared: plain protocol)");
 }
 
+/* A prefix-only setting on a host route is refused (answered): 1. */
+static int
+rset_prefix_refused(struct cclient *cl, const char *name, size_t hl,
+    const struct rset_change *ch, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((ch[i].o->flags & RSET_PREFIX) && name[hl] == '\0') {
+			control_reply_fail(cl, CTL_EINVAL, "route %s: %s is only for a path-prefix "
+			    "route (%s/PREFIX)", name, ch[i].o->key, name);
+			return 1;
+		}
+	return 0;
+}
+
 /* route set NAME KEY VALUE...: every value is checked before anything changes. */
 int
 commands_route_set(struct master *m, struct cclient *cl, struct cur *c)
@@ -718,9 +820,10 @@ commands_route_set(struct master *m, struct cclient *cl, struct cur *c)
 	char name[HOSTNAME_MAX + 1], what[300], done[1024] = "", err[300];
 	struct store_route r;
 	uint16_t i, n = 0;
+	size_t hl;
 	int rc, ret = 0, cleared;
 
-	if ((rc = arg_name(c, cl, name)) != 0)
+	if ((rc = arg_route(c, cl, name, &hl)) != 0)
 		return rc == -2 ? -1 : 0;
 	if ((rc = rset_read_all(c, cl, ch, &n, 0)) != 0 || cur_end(c) == -1) {
 		ret = rc == -1 ? 0 : -1;
@@ -730,6 +833,8 @@ commands_route_set(struct master *m, struct cclient *cl, struct cur *c)
 		control_reply_fail(cl, CTL_EINVAL, "route set: no setting to change");
 		goto out;
 	}
+	if (rset_prefix_refused(cl, name, hl, ch, n))
+		goto out;
 	/* The master is the store's only writer: nothing changes in between. */
 	if ((rc = store_route_get(m->store, name, &r)) == STORE_OK) {
 		for (i = 0; i < n; i++)
@@ -782,16 +887,19 @@ commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
 	const char *aliasp[ROUTE_MAX_ALIASES], *bep[ROUTE_MAX_BACKENDS];
 	char name[HOSTNAME_MAX + 1], done[400], err[300];
 	struct rset_change ch[ROUTE_SET_MAX];
+	size_t hl;
 	struct store_settings set;
 	uint16_t i, na, nb, n = 0;
 	int rc, ret = 0;
 
 	commands_rset_defaults(&set);
-	if ((rc = arg_name(c, cl, name)) != 0 || (rc = route_add_lists(c, cl, names, &na, bes,
-	    &nb)) != 0 || (rc = rset_read_all(c, cl, ch, &n, 1)) != 0 || cur_end(c) == -1) {
+	if ((rc = arg_route(c, cl, name, &hl)) != 0 || (rc = route_add_lists(c, cl, names, &na,
+	    bes, &nb)) != 0 || (rc = rset_read_all(c, cl, ch, &n, 1)) != 0 || cur_end(c) == -1) {
 		ret = rc == -1 ? 0 : -1;
 		goto out;
 	}
+	if (rset_prefix_refused(cl, name, hl, ch, n) || prefix_add_refused(m, cl, name, hl, na))
+		goto out;
 	for (i = 0; i < na; i++)
 		aliasp[i] = names[i];
 	for (i = 0; i < nb; i++)
@@ -867,7 +975,8 @@ route_row(void *arg, const struct store_route *r)
 static int
 route_shows(const struct rset_opt *o, const struct store_route *r)
 {
-	return o->kind != RSET_PROTO && (!(o->flags & RSET_TLS) || snap_proto_tls(r->set.proto));
+	return o->kind != RSET_PROTO && (!(o->flags & RSET_TLS) || snap_proto_tls(r->set.proto)) &&
+	    (!(o->flags & RSET_PREFIX) || strchr(r->name, '/') != NULL);
 }
 
 /* route show: every setting on its own, "default" where the route has none. */
@@ -911,9 +1020,10 @@ commands_route_show(struct master *m, struct cclient *cl, struct cur *c)
 {
 	char name[HOSTNAME_MAX + 1];
 	struct store_route r;
+	size_t hl;
 	int rc;
 
-	if ((rc = arg_name(c, cl, name)) != 0)
+	if ((rc = arg_route(c, cl, name, &hl)) != 0)
 		return rc == -2 ? -1 : 0;
 	if (cur_end(c) == -1)
 		return -1;

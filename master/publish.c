@@ -187,8 +187,9 @@ build_route(void *arg, const struct store_route *r)
 	sr->id = (uint32_t)r->id;
 	sr->be_first = b->nbackends;
 	build_settings(sr, &r->set);
+	/* A prefix route ("host/api") has no host entry: its host route leads to it. */
 	if ((sr->name = build_name(b, r->name)) == NULL || build_backend_tls(b, sr, &r->set) == -1 ||
-	    build_host(b, r->name_id, r->name, idx, 0) == -1)
+	    (strchr(r->name, '/') == NULL && build_host(b, r->name_id, r->name, idx, 0) == -1))
 		goto fail;
 	for (i = 0; i < r->naliases; i++)
 		if (build_host(b, r->alias_ids[i], r->aliases[i], idx, 1) == -1)

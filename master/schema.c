@@ -227,6 +227,14 @@ static const char *const migrations[] = {
 	"  CHECK (cache_debug IN (0, 1));"
 	"ALTER TABLE routes ADD COLUMN cache_max_object INTEGER"
 	"  CHECK (cache_max_object IS NULL OR cache_max_object BETWEEN 1 AND 1073741824);",
+	/*
+	 * Version 13: path-prefix routes (haloyd issue 18 point 5). A prefix
+	 * route is a routes row named "host/prefix" with no hosts row (its
+	 * names are its host route's); strip_prefix is route set
+	 * --strip-prefix (SNAP_ROUTE_STRIP_PREFIX).
+	 */
+	"ALTER TABLE routes ADD COLUMN strip_prefix INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (strip_prefix IN (0, 1));",
 };
 
 int

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "master/snapbuild.h"
+#include "master/snapprefix.h"
 #include "share/beaddr.h"
 #include "share/hash.h"
 #include "share/hostname.h"
@@ -49,6 +50,8 @@ struct sb {
 	struct snap_route *routes;
 	struct snap_backend *backends;
 	struct snap_chal *chals;
+	struct snapprefix_plan pfx;	/* the prefix routes, grouped by host route */
+	struct snap_prefix *prefixes;
 };
 
 static int sb_fail(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -104,7 +107,7 @@ sb_check_routes(struct sb *b)
 
 	for (i = 0; i < in->nroutes; i++) {
 		r = &in->routes[i];
-		if (!sb_name_ok(r->name))
+		if (!snapprefix_name_ok(r->name))
 			return sb_fail(b, "route %u: bad or too long name '%.80s'", i,
 			    r->name != NULL ? r->name : "(null)");
 		if ((uint64_t)r->be_first + r->be_count > in->nbackends)
@@ -223,7 +226,7 @@ sb_layout(struct sb *b)
 {
 	static const int order[SB_NSECTIONS] = { SNAP_SEC_ROUTES, SNAP_SEC_BACKENDS,
 	    SNAP_SEC_HOSTS, SNAP_SEC_HOST_INDEX, SNAP_SEC_WILD_INDEX, SNAP_SEC_CHALLENGES,
-	    SNAP_SEC_STRTAB };
+	    SNAP_SEC_PREFIXES, SNAP_SEC_STRTAB };
 	uint64_t at, hslots = sb_slots(b->in->nhosts - b->nwild), wslots = sb_slots(b->nwild);
 	size_t i;
 
@@ -233,6 +236,7 @@ sb_layout(struct sb *b)
 	b->len[SNAP_SEC_HOST_INDEX] = hslots * sizeof(struct snap_slot);
 	b->len[SNAP_SEC_WILD_INDEX] = wslots * sizeof(struct snap_slot);
 	b->len[SNAP_SEC_CHALLENGES] = (uint64_t)b->in->nchals * sizeof(struct snap_chal);
+	b->len[SNAP_SEC_PREFIXES] = (uint64_t)b->pfx.n * sizeof(struct snap_prefix);
 	b->len[SNAP_SEC_STRTAB] = b->strtab_size;
 	at = sizeof(struct snap_header) + SB_NSECTIONS * sizeof(struct snap_section);
 	for (i = 0; i < SB_NSECTIONS; i++) {
@@ -255,7 +259,7 @@ sb_frame(struct sb *b, const uint8_t key[16])
 {
 	static const uint32_t esize[SNAP_SEC__MAX] = { 0, 1, sizeof(struct snap_host),
 	    sizeof(struct snap_slot), sizeof(struct snap_slot), sizeof(struct snap_route),
-	    sizeof(struct snap_backend), sizeof(struct snap_chal) };
+	    sizeof(struct snap_backend), sizeof(struct snap_chal), sizeof(struct snap_prefix) };
 	struct snap_section *tab;
 	uint32_t k;
 
@@ -268,6 +272,7 @@ sb_frame(struct sb *b, const uint8_t key[16])
 	b->routes = (struct snap_route *)(b->img + b->off[SNAP_SEC_ROUTES]);
 	b->backends = (struct snap_backend *)(b->img + b->off[SNAP_SEC_BACKENDS]);
 	b->chals = (struct snap_chal *)(b->img + b->off[SNAP_SEC_CHALLENGES]);
+	b->prefixes = (struct snap_prefix *)(b->img + b->off[SNAP_SEC_PREFIXES]);
 	memcpy(b->hdr->magic, SNAP_MAGIC, sizeof(b->hdr->magic));
 	b->hdr->major = SNAP_MAJOR;
 	b->hdr->minor = SNAP_MINOR;
@@ -384,6 +389,26 @@ sb_fill_routes(struct sb *b)
 	return 0;
 }
 
+/* Each prefix route's entry (its string is the tail of its name) and its host route's range. */
+static void
+sb_fill_prefixes(struct sb *b)
+{
+	const struct snapprefix_entry *e;
+	struct snap_route *parent;
+	uint32_t k;
+
+	for (k = 0; k < b->pfx.n; k++) {
+		e = &b->pfx.v[k];
+		parent = &b->routes[e->parent];
+		b->prefixes[k].path = (struct snap_str){ b->routes[e->route].name.off + e->hostlen,
+		    b->routes[e->route].name.len - e->hostlen };
+		b->prefixes[k].route = e->route;
+		b->prefixes[k].parent = e->parent;
+		if (parent->pfx_count++ == 0)
+			parent->pfx_first = k;
+	}
+}
+
 /* Inserts host hi into its index by linear probing; refuses a duplicate name. */
 static int
 sb_index_host(struct sb *b, uint32_t hi)
@@ -439,7 +464,8 @@ sb_make(struct sb *b, const uint8_t key[16])
 	uint32_t i;
 
 	if (sb_check_routes(b) == -1 || sb_check_hosts(b) == -1 || sb_check_backends(b) == -1 ||
-	    sb_check_chals(b) == -1 || sb_layout(b) == -1)
+	    sb_check_chals(b) == -1 ||
+	    snapprefix_plan(b->in, &b->pfx, b->err, b->errlen) == -1 || sb_layout(b) == -1)
 		return -1;
 	/* One buffer for the whole image: nothing is allocated per route. */
 	if ((b->img = calloc(1, b->size)) == NULL)
@@ -450,6 +476,7 @@ sb_make(struct sb *b, const uint8_t key[16])
 	sb_fill_chals(b);
 	if (sb_fill_routes(b) == -1)
 		return -1;
+	sb_fill_prefixes(b);
 	for (i = 0; i < b->in->nhosts; i++)
 		if (sb_index_host(b, i) == -1)
 			return -1;
@@ -484,6 +511,7 @@ snapb_build(const struct snapb_input *in, int *fd, char *err, size_t errlen)
 	rc = 0;
 out:
 	free(b.route_host);
+	snapprefix_free(&b.pfx);
 	free(b.img);
 	return rc;
 }

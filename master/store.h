@@ -104,6 +104,8 @@ void store_route_free(struct store_route *r);
 int store_route_foreach(struct store *st, int (*fn)(void *arg, const struct store_route *r),
     void *arg);
 int64_t store_route_count(struct store *st);
+/* How many prefix routes ("host/...") hang from route host, into *n. */
+int store_route_prefixes(struct store *st, const char *host, int64_t *n);
 
 /*
  * One transaction around many changes (haloyd-ctl apply): every change

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +31,7 @@ enum routes_stmt {
 	S_ALL_BACKENDS,
 	S_ONE_HOSTS,
 	S_ONE_BACKENDS,
+	S_PREFIX_COUNT,
 };
 
 /*
@@ -42,7 +44,8 @@ enum routes_stmt {
 	"SELECT r.id, r.name, r.created, h.id, h.name, r.connect_ms, r.response_ms, " \
 	"r.idle_ms, r.upgrade_ms, r.max_body, r.flags, r.proto, r.backend_ca, r.backend_sni, " \
 	"r.backend_verify, r.compress, r.balance, r.challenge, r.rate_rpm, r.rate_burst, " \
-	"r.rate_nodelay, r.backend_proxy_protocol, r.cache, r.cache_max_object, r.cache_debug " \
+	"r.rate_nodelay, r.backend_proxy_protocol, r.cache, r.cache_max_object, r.cache_debug, " \
+	"r.strip_prefix " \
 	"FROM routes r LEFT JOIN hosts h ON h.route_id = r.id "
 #define BACKENDS_SELECT \
 	"SELECT b.route_id, b.id, b.addr " \
@@ -65,7 +68,7 @@ const char *const store_routes_sql[] = {
 	    "backend_verify = ?11, compress = ?12, balance = ?13, challenge = nullif(?14, 0), "
 	    "rate_rpm = nullif(?15, -1), rate_burst = nullif(?16, -1), rate_nodelay = ?17, "
 	    "backend_proxy_protocol = ?18, cache = ?19, cache_max_object = nullif(?20, -1), "
-	    "cache_debug = ?21 WHERE name = ?1",
+	    "cache_debug = ?21, strip_prefix = ?22 WHERE name = ?1",
 	[S_HOST_INS] = "INSERT INTO hosts(name, route_id, kind) VALUES (?1, ?2, ?3)",
 	[S_HOST_DEL] = "DELETE FROM hosts WHERE name = ?1 AND route_id = ?2",
 	/* Appends: positions only grow, so removals keep the others' order. */
@@ -76,6 +79,8 @@ const char *const store_routes_sql[] = {
 	[S_ALL_BACKENDS] = BACKENDS_SELECT "ORDER BY r.name, b.position",
 	[S_ONE_HOSTS] = HOSTS_SELECT "WHERE r.name = ?1 ORDER BY h.name",
 	[S_ONE_BACKENDS] = BACKENDS_SELECT "WHERE r.name = ?1 ORDER BY b.position",
+	/* ?1 is "host/": the prefix routes under host. */
+	[S_PREFIX_COUNT] = "SELECT count(*) FROM routes WHERE substr(name, 1, length(?1)) = ?1",
 	NULL
 };
 
@@ -123,11 +128,11 @@ route_set_run(struct store *st, const char *name, const struct store_settings *s
 
 	_Static_assert(STORE_DEFAULT == -1, "S_ROUTE_SET spells STORE_DEFAULT as -1");
 	/* An unknown protocol binds NULL, which the NOT NULL column refuses. */
-	return store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiiitttiitiiiiiiii", name, set->connect_ms,
+	return store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiiitttiitiiiiiiiii", name, set->connect_ms,
 	    set->response_ms, set->idle_ms, set->upgrade_ms, set->max_body,
 	    (int64_t)(set->flags & ~(uint32_t)(SNAP_ROUTE_BACKEND_NO_VERIFY | SNAP_ROUTE_COMPRESS |
 	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_RATE_NODELAY | SNAP_ROUTE_CACHE |
-	    SNAP_ROUTE_CACHE_DEBUG)),
+	    SNAP_ROUTE_CACHE_DEBUG | SNAP_ROUTE_STRIP_PREFIX)),
 	    proto, set->backend_ca, set->backend_sni,
 	    (int64_t)((set->flags & SNAP_ROUTE_BACKEND_NO_VERIFY) == 0),
 	    (int64_t)((set->flags & SNAP_ROUTE_COMPRESS) != 0),
@@ -135,7 +140,8 @@ route_set_run(struct store *st, const char *name, const struct store_settings *s
 	    (int64_t)set->challenge, set->rate_rpm, set->rate_burst,
 	    (int64_t)((set->flags & SNAP_ROUTE_RATE_NODELAY) != 0), (int64_t)set->backend_pp,
 	    (int64_t)((set->flags & SNAP_ROUTE_CACHE) != 0), set->cache_max_object,
-	    (int64_t)((set->flags & SNAP_ROUTE_CACHE_DEBUG) != 0)));
+	    (int64_t)((set->flags & SNAP_ROUTE_CACHE_DEBUG) != 0),
+	    (int64_t)((set->flags & SNAP_ROUTE_STRIP_PREFIX) != 0)));
 }
 
 static int
@@ -149,8 +155,11 @@ route_add_tx(struct store *st, const char *name, const char *const *aliases, siz
 	if ((rc = store_run(st, P(st, S_ROUTE_INS, "ti", name, (int64_t)time(NULL)))) != STORE_OK)
 		return rc;
 	id = sqlite3_last_insert_rowid(st->db);
-	/* hosts.name is UNIQUE: a name used by any route, or twice here, fails. */
-	if ((rc = host_add(st, name, id, 1)) != STORE_OK)
+	/*
+	 * hosts.name is UNIQUE: a name used by any route, or twice here, fails.
+	 * A prefix route ("host/api") has no name of its own: its host's serve it.
+	 */
+	if (strchr(name, '/') == NULL && (rc = host_add(st, name, id, 1)) != STORE_OK)
 		return rc;
 	for (i = 0; i < naliases; i++)
 		if ((rc = host_add(st, aliases[i], id, 0)) != STORE_OK)
@@ -252,6 +261,16 @@ store_route_set(struct store *st, const char *name, const struct store_settings 
 		return rc;
 	rc = route_set_run(st, name, set);
 	return store_tx_end(st, rc);
+}
+
+int
+store_route_prefixes(struct store *st, const char *host, int64_t *n)
+{
+	char pat[300];
+
+	if ((size_t)snprintf(pat, sizeof(pat), "%s/", host) >= sizeof(pat))
+		return STORE_EINVAL;
+	return store_query_int(st, P(st, S_PREFIX_COUNT, "t", pat), n);
 }
 
 int64_t
@@ -423,6 +442,8 @@ cursor_settings(sqlite3_stmt *s, struct store_settings *set)
 	set->cache_max_object = column_setting(s, 23);
 	if (sqlite3_column_int64(s, 24) != 0)
 		set->flags |= SNAP_ROUTE_CACHE_DEBUG;
+	if (sqlite3_column_int64(s, 25) != 0)
+		set->flags |= SNAP_ROUTE_STRIP_PREFIX;
 	/* The column's CHECK allows only the known words. */
 	if (proto == NULL || (p = snap_proto_parse((const char *)proto)) == -1) {
 		log_warnx("store: route %s: unknown backend protocol", sqlite3_column_text(s, 1));

@@ -20,6 +20,7 @@
 #include "share/beaddr.h"
 #include "share/hash.h"
 #include "share/hostname.h"
+#include "share/pathprefix.h"
 #include "share/snap.h"
 #include "share/sealed.h"
 #include "share/util.h"
@@ -47,6 +48,8 @@ struct snap {
 	uint32_t sn_nbackends;
 	const struct snap_chal *sn_chals;
 	uint32_t sn_nchals;
+	const struct snap_prefix *sn_prefixes;
+	uint32_t sn_nprefixes;
 };
 
 /* The entry size each known section kind must declare. */
@@ -58,6 +61,7 @@ static const uint32_t snap_entry_size[SNAP_SEC__MAX] = {
 	[SNAP_SEC_ROUTES] = sizeof(struct snap_route),
 	[SNAP_SEC_BACKENDS] = sizeof(struct snap_backend),
 	[SNAP_SEC_CHALLENGES] = sizeof(struct snap_chal),
+	[SNAP_SEC_PREFIXES] = sizeof(struct snap_prefix),
 };
 
 /* Fixed header fields first, so a damaged header names its field; then the CRC. */
@@ -180,6 +184,10 @@ snap_bind(struct snap *v, const struct snap_section *sec)
 		v->sn_chals = p;
 		v->sn_nchals = sec->count;
 		break;
+	case SNAP_SEC_PREFIXES:
+		v->sn_prefixes = p;
+		v->sn_nprefixes = sec->count;
+		break;
 	}
 }
 
@@ -281,7 +289,7 @@ snap_check_routes(const struct snap *v, char *err, size_t errlen)
 			    r->be_first, r->be_count);
 		if (r->flags & ~SNAP_ROUTE_FLAGS_ALL)
 			return util_errf(err, errlen, "route %u: unknown flags %#x", i, r->flags);
-		if (r->proto >= SNAP_PROTO__MAX || r->backend_pp > 2 || r->reserved1 != 0)
+		if (r->proto >= SNAP_PROTO__MAX || r->backend_pp > 2 || r->reserved2 != 0 || r->reserved3 != 0)
 			return util_errf(err, errlen, "route %u: bad protocol %u, PROXY version %u or "
 			    "reserved fields set", i, r->proto, r->backend_pp);
 		if ((r->rate_rpm > SNAP_RATE_RPM_MAX && r->rate_rpm != SNAP_RATE_OFF) ||
@@ -464,6 +472,47 @@ snap_check_indexes(const struct snap *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* One prefix entry of host route parent: its string, its route, the order. */
+static int
+snap_check_prefix(const struct snap *v, uint32_t parent, uint32_t k, char *err, size_t errlen)
+{
+	const struct snap_prefix *p = &v->sn_prefixes[k];
+	const struct snap_route *pr;
+
+	if (p->parent != parent || p->route >= v->sn_nroutes || p->route == parent)
+		return util_errf(err, errlen, "prefix %u: route %u or parent %u wrong", k,
+		    p->route, p->parent);
+	pr = &v->sn_routes[p->route];
+	if (!snap_str_ok(v, p->path) ||
+	    pathprefix_check(v->sn_strtab + p->path.off, p->path.len) != NULL ||
+	    pr->pfx_count != 0 || pr->pfx_first != 0)
+		return util_errf(err, errlen, "prefix %u: bad path or nested prefix route", k);
+	if (k > v->sn_routes[parent].pfx_first && p->path.len > v->sn_prefixes[k - 1].path.len)
+		return util_errf(err, errlen, "prefix %u: not longest first", k);
+	return 0;
+}
+
+/* Each host route's prefixes: in range, bounded, its own, longest first. */
+static int
+snap_check_prefixes(const struct snap *v, char *err, size_t errlen)
+{
+	const struct snap_route *r;
+	uint32_t i, k;
+
+	for (i = 0; i < v->sn_nroutes; i++) {
+		r = &v->sn_routes[i];
+		if (r->pfx_count > PATHPREFIX_PER_ROUTE_MAX ||
+		    (r->pfx_count == 0 && r->pfx_first != 0) ||
+		    (uint64_t)r->pfx_first + r->pfx_count > v->sn_nprefixes)
+			return util_errf(err, errlen, "route %u: prefixes %u+%u out of range", i,
+			    r->pfx_first, r->pfx_count);
+		for (k = r->pfx_first; k < r->pfx_first + r->pfx_count; k++)
+			if (snap_check_prefix(v, i, k, err, errlen) == -1)
+				return -1;
+	}
+	return 0;
+}
+
 /* Validates base and fills v's section pointers; v does not own the memory. */
 static int
 snap_parse(const void *base, size_t size, struct snap *v, char *err, size_t errlen)
@@ -478,6 +527,7 @@ snap_parse(const void *base, size_t size, struct snap *v, char *err, size_t errl
 	    snap_check_backends(v, err, errlen) == -1 ||
 	    snap_check_routes(v, err, errlen) == -1 ||
 	    snap_check_chals(v, err, errlen) == -1 ||
+	    snap_check_prefixes(v, err, errlen) == -1 ||
 	    snap_check_indexes(v, err, errlen) == -1)
 		return -1;
 	return 0;
@@ -647,6 +697,23 @@ snap_challenge(const struct snap *s, const char *token, size_t len)
 		c = &s->sn_chals[i];
 		if (c->token.len == len && memcmp(s->sn_strtab + c->token.off, token, len) == 0)
 			return s->sn_strtab + c->keyauth.off;
+	}
+	return NULL;
+}
+
+const struct snap_route *
+snap_lookup_prefix(const struct snap *s, const struct snap_route *r, const char *npath,
+    size_t nlen, size_t *plen)
+{
+	const struct snap_prefix *p;
+	uint32_t k;
+
+	for (k = r->pfx_first; k < r->pfx_first + (uint32_t)r->pfx_count; k++) {
+		p = &s->sn_prefixes[k];
+		if (pathprefix_match(npath, nlen, s->sn_strtab + p->path.off, p->path.len)) {
+			*plen = p->path.len;
+			return &s->sn_routes[p->route];
+		}
 	}
 	return NULL;
 }

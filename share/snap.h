@@ -53,6 +53,7 @@ enum snap_section_kind {
 	SNAP_SEC_ROUTES,	/* struct snap_route[] */
 	SNAP_SEC_BACKENDS,	/* struct snap_backend[] */
 	SNAP_SEC_CHALLENGES,	/* struct snap_chal[]: ACME HTTP-01 answers, few, scanned */
+	SNAP_SEC_PREFIXES,	/* struct snap_prefix[]: path-prefix routes, by host route */
 	SNAP_SEC__MAX
 };
 
@@ -99,7 +100,9 @@ enum snap_route_flags {
 	SNAP_ROUTE_RATE_NODELAY = 1 << 5,	/* its rate limit passes the burst at once */
 	SNAP_ROUTE_CACHE = 1 << 6,		/* responses cached (worker/cache.c) */
 	SNAP_ROUTE_CACHE_DEBUG = 1 << 7,	/* answers carry X-Cache: HIT, MISS... */
-	SNAP_ROUTE_FLAGS_ALL = (1 << 8) - 1,
+	SNAP_ROUTE_STRIP_PREFIX = 1 << 8,	/* a prefix route: the backend gets the path
+						 * without the prefix (share/pathprefix.h) */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 9) - 1,
 };
 
 /* How a route's backends are spoken to. */
@@ -131,9 +134,8 @@ struct snap_route {
 	uint32_t upgrade_ms;	/* idle timeout of an upgraded connection */
 	uint64_t max_body;	/* 0 = the global default */
 	uint16_t proto;		/* enum snap_proto */
-	uint16_t backend_pp;	/* PROXY header toward backends: 0 none, 1 v1, 2 v2 (layout of the
-				 * former reserved0, so SNAP_MAJOR stays) */
-	uint32_t reserved1;	/* 0 */
+	uint16_t backend_pp;	/* PROXY header toward backends: 0 none, 1 v1, 2 v2 */
+	uint32_t pfx_first;	/* its prefix routes: PREFIXES[pfx_first..+pfx_count), */
 	struct snap_str backend_sni;	/* TLS server name toward backends; empty: none */
 	struct snap_str backend_ca;	/* PEM trust anchors for backends; empty: system roots */
 	uint32_t rate_rpm;	/* requests a minute per client, 0 = the global default,
@@ -141,6 +143,9 @@ struct snap_route {
 	uint32_t rate_burst;	/* with rate_rpm: its burst */
 	uint64_t cache_max_object;	/* SNAP_ROUTE_CACHE: larger responses are not stored;
 					 * 0 = CACHE_OBJECT_DEFAULT (10 MiB) */
+	uint16_t pfx_count;	/* longest first; 0 and 0 without (a prefix route has none) */
+	uint16_t reserved2;	/* 0 */
+	uint32_t reserved3;	/* 0 */
 };
 
 #define SNAP_RATE_OFF 0xffffffffu
@@ -170,6 +175,18 @@ struct snap_backend {
 };
 
 /*
+ * A path-prefix route ("example.com/api") under its host's route: the
+ * entries of one host route are contiguous, longest prefix first, so the
+ * first that matches on a segment boundary is the longest. At most
+ * PATHPREFIX_PER_ROUTE_MAX (share/pathprefix.h) per host route.
+ */
+struct snap_prefix {
+	struct snap_str path;	/* "/api": the tail of the prefix route's name */
+	uint32_t route;		/* the prefix route, index into ROUTES */
+	uint32_t parent;	/* the host route it hangs from, index into ROUTES */
+};
+
+/*
  * An ACME HTTP-01 answer: GET /.well-known/acme-challenge/TOKEN on port 80
  * answers KEYAUTH. Only challenges of orders in flight are published, so
  * there are at most SNAP_CHAL_MAX and a scan is as fast as an index.
@@ -187,9 +204,10 @@ _Static_assert(sizeof(struct snap_header) == 128, "snapshot header is 128 bytes"
 _Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
 _Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
 _Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
-_Static_assert(sizeof(struct snap_route) == 88, "route entry is 88 bytes");
+_Static_assert(sizeof(struct snap_route) == 96, "route entry is 96 bytes");
 _Static_assert(sizeof(struct snap_backend) == 40, "backend entry is 40 bytes");
 _Static_assert(sizeof(struct snap_chal) == 16, "challenge entry is 16 bytes");
+_Static_assert(sizeof(struct snap_prefix) == 16, "prefix entry is 16 bytes");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the image is read in place");
 
 /* --- the reader */
@@ -229,6 +247,15 @@ const char *snap_string(const struct snap *s, struct snap_str r);
 const struct snap_route *snap_lookup(const struct snap *s, const char *host, size_t len);
 /* The host entry (exact or alias, then wildcard) for a normalised name, or NULL. */
 const struct snap_host *snap_lookup_host(const struct snap *s, const char *host, size_t len);
+
+/*
+ * The prefix route of host route r that matches a normalised request path
+ * (share/pathprefix.h: pathprefix_normalize) on a segment boundary, the
+ * longest; NULL when none does (r itself serves). *plen gets the prefix's
+ * length. Cost: at most r->pfx_count compares of up to PATHPREFIX_MAX bytes.
+ */
+const struct snap_route *snap_lookup_prefix(const struct snap *s, const struct snap_route *r,
+    const char *npath, size_t nlen, size_t *plen);
 
 /* The key authorisation published for an HTTP-01 token, or NULL. */
 const char *snap_challenge(const struct snap *s, const char *token, size_t len);

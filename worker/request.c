@@ -21,6 +21,7 @@
 #include "worker/exchange.h"
 #include "worker/forward.h"
 #include "worker/grpc.h"
+#include "worker/pathroute.h"
 #include "worker/ratelimit.h"
 #include "worker/request.h"
 #include "worker/tls.h"
@@ -356,6 +357,7 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	struct snap *s = w->snap;	/* the request holds this one map throughout */
 	const struct snap_route *route = NULL;
 	unsigned status;
+	size_t plen = 0;
 
 	r->host[0] = '\0';
 	r->client = peer->client_ip;
@@ -378,6 +380,9 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 		return request_challenge(w, r, h, s, start_us);
 	if (s != NULL)
 		route = snap_lookup(s, r->host, strlen(r->host));	/* else the default route */
+	/* A prefix route's own settings (redirect, HSTS, limits) apply from here on. */
+	if (route != NULL)
+		plen = pathroute_pick(s, &route, h);
 	r->route_id = route != NULL ? route->id : 0;
 	r->hsts = peer->tls && route != NULL && (route->flags & SNAP_ROUTE_HSTS);
 	if (!peer->tls && (status = request_redirect_status(w, h, route, r->host)) != 0)
@@ -385,5 +390,8 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	if (route == NULL)
 		return request_refuse(w, r, h, 404, s == NULL || snap_route_count(s) == 0 ?
 		    ERRPAGE_WELCOME : ERRPAGE_STATUS, start_us);
+	/* Only now: the redirect above keeps the path the client asked for. */
+	if (pathroute_strip(route, h, plen) == -1)
+		return request_refuse(w, r, h, 500, ERRPAGE_STATUS, start_us);
 	return request_forward(w, peer, h, start_us, sink, arg, r, s, route);
 }

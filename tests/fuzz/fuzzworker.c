@@ -21,6 +21,9 @@ static const struct snapb_route fw_routes[] = {
 	    .rate_rpm = SNAP_RATE_RPM_MAX, .rate_burst = SNAP_RATE_BURST_MAX },
 	{ .id = 2, .name = "api.example.com", .max_body = 1024 },
 	{ .id = 3, .name = "wild.example.com", .rate_rpm = 60, .rate_burst = 2 },
+	/* Path-prefix routes of app: every fuzzed path is normalised and matched; one strips. */
+	{ .id = 4, .name = "app.example.com/api", .flags = SNAP_ROUTE_STRIP_PREFIX },
+	{ .id = 5, .name = "app.example.com/api/v2" },
 };
 
 static const struct snapb_host fw_hosts[] = {
@@ -41,7 +44,7 @@ static const uint8_t fw_key[16] = "fuzz-hash-key-16";
 static struct shm_wslot fw_stats;
 
 static const struct snapb_input fw_in = {
-	fw_routes, 3, fw_hosts, 5, NULL, 0, fw_chals, 1, SNAP_NONE, 7, 1, fw_key, NULL,
+	fw_routes, 5, fw_hosts, 5, NULL, 0, fw_chals, 1, SNAP_NONE, 7, 1, fw_key, NULL,
 };
 
 const struct snapb_input *

@@ -184,13 +184,15 @@ START_TEST(what_is_due)
 {
 	static char renamed[] = "renamed.example.com", fresh[] = "fresh.example.com",
 	    old[] = "old.example.com", imp[] = "imported.example.com", forced[] = "forced.example.com";
-	int64_t now = time(NULL), id_new, id_intra, id_fresh, id_old, id_ren, id_imp, id_forced;
+	int64_t now = time(NULL), id_new, id_intra, id_fresh, id_old, id_ren, id_imp, id_forced,
+	    id_pfx;
 	struct store_order o;
 	int four = 4;
 
 	testmaster_init(&m, 0);
 	id_new = route("new.example.com", NULL);	/* no certificate */
 	id_intra = route("intranet", NULL);		/* no CA issues for it */
+	id_pfx = route("new.example.com/api", NULL);	/* its host's certificate serves it */
 	id_fresh = route(fresh, NULL);
 	cert(fresh, KEYRING_SRC_ACME, (char *[]){ fresh }, 1, now - 10 * DAY, now + 80 * DAY);
 	id_old = route(old, NULL);			/* inside the renewal window */
@@ -219,6 +221,7 @@ START_TEST(what_is_due)
 	ck_assert_int_eq(o.force, 1);	/* forced until it succeeds */
 	ck_assert_str_eq(row_state(id_fresh, &o), "");
 	ck_assert_str_eq(row_state(id_intra, &o), "");
+	ck_assert_str_eq(row_state(id_pfx, &o), "");
 	ck_assert_str_eq(row_state(id_imp, &o), "");
 	/* Backing off: nothing is ordered again before next_attempt. */
 	ck_assert_int_eq(m.acme->run.id, 0);

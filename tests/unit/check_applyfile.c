@@ -192,7 +192,7 @@ static const struct {
 	{ "backend_ca", NULL /* made here */ }, { "backend_sni", "api.internal" },
 	{ "backend_verify", "off" }, { "challenge", "tls-alpn-01" },
 	{ "backend_proxy_protocol", "v2" }, { "cache", "on" }, { "cache_max_object", "1m" },
-	{ "cache_debug", "on" },
+	{ "cache_debug", "on" }, { "strip_prefix", "on" },
 };
 
 /* One line with key's sample written and read back twice: the same text. */
@@ -207,7 +207,9 @@ round_trip(const char *key, const char *value)
 	for (i = 2; opt[i] != '\0'; i++)
 		if (opt[i] == '_')
 			opt[i] = '-';
-	ck_assert_int_ne(asprintf(&text, "route rt.example 127.0.0.1:1 %s %s%s\n", opt, value,
+	/* strip_prefix is only for a path-prefix route. */
+	ck_assert_int_ne(asprintf(&text, "route rt.example%s 127.0.0.1:1 %s %s%s\n",
+	    strcmp(key, "strip_prefix") == 0 ? "/api" : "", opt, value,
 	    strcmp(key, "proto") != 0 ? " --proto https" : ""), -1);
 	ck_assert_msg(parse(text) == 0, "%s: %s", key, err);
 	memset(&r, 0, sizeof(r));

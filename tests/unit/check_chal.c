@@ -95,7 +95,8 @@ START_TEST(acme_names)
 	static const char *ok[] = { "app.example.com", "www.app.example.com", "x.io",
 	    "123.example.com", "example.org" };
 	static const char *refused[] = { "*.example.com", "127.0.0.1", "::1", "localhost",
-	    "app.localhost", "intranet", "printer.local", "db.internal", "10.0.0.300" };
+	    "app.localhost", "intranet", "printer.local", "db.internal", "10.0.0.300",
+	    "app.example.com/api" };
 	size_t i;
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)

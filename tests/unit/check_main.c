@@ -57,6 +57,9 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_compress());
 	srunner_add_suite(sr, suite_cachepolicy());
 	srunner_add_suite(sr, suite_cachestore());
+	srunner_add_suite(sr, suite_pathprefix());
+	srunner_add_suite(sr, suite_snapprefix());
+	srunner_add_suite(sr, suite_pathroute());
 	srunner_add_suite(sr, suite_beaddr());
 	srunner_add_suite(sr, suite_cmdline());
 	srunner_add_suite(sr, suite_applyfile());
