@@ -207,7 +207,7 @@ static const struct rset_opt {
 };
 
 /* The words of enum store_challenge, as route set takes and shows them. */
-static const char *const rset_challenges[] = { "auto", "http-01", "tls-alpn-01" };
+static const char *const rset_challenges[] = { "auto", "http-01", "tls-alpn-01", "dns-01" };
 
 _Static_assert(CERTS_CA_PEM_MAX == MSG_PEM_CA_MAX, "the CA bound of the request and the check");
 
@@ -326,8 +326,8 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 				*v = p;
 				return 0;
 			}
-		snprintf(err, errlen, "challenge: invalid value '%.64s': use http-01, tls-alpn-01 "
-		    "or default (tls-alpn-01 when no listen_http is configured)", val);
+		snprintf(err, errlen, "challenge: invalid value '%.64s': use http-01, tls-alpn-01, "
+		    "dns-01 or default (tls-alpn-01 when no listen_http is configured)", val);
 		return -1;
 	case RSET_DURATION:
 		return rset_duration(o, val, v, err, errlen);

@@ -209,6 +209,16 @@ static const char *const migrations[] = {
 	"  CHECK (rate_burst IS NULL OR rate_burst BETWEEN 0 AND 1000000);"
 	"ALTER TABLE routes ADD COLUMN rate_nodelay INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (rate_nodelay IN (0, 1));",
+
+	/*
+	 * Version 11: DNS-01 (issue 19 point 3). challenge_dns01 is 1 when the
+	 * route's challenge is dns-01 (challenge is NULL then): version 9's
+	 * CHECK on challenge cannot be widened in place, and rebuilding routes,
+	 * which hosts, backends and acme_orders reference, for one more value
+	 * is a bigger migration than one more column.
+	 */
+	"ALTER TABLE routes ADD COLUMN challenge_dns01 INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (challenge_dns01 IN (0, 1));",
 };
 
 int
