@@ -66,13 +66,42 @@ out:
 	return rc;
 }
 
+/* Appends the TSIG RR (section 4.2) carrying mac; its RDLENGTH is patched in after. */
+static void
+tsig_rr(struct dns_buf *w, const struct tsig_key *k, uint64_t now, const uint8_t *mac,
+    uint16_t id)
+{
+	size_t rdlen_at, start;
+
+	dnsmsg_name(w, k->name);
+	dnsmsg_u16(w, DNS_T_TSIG);
+	dnsmsg_u16(w, DNS_C_ANY);
+	dnsmsg_u32(w, 0);
+	rdlen_at = w->len;
+	dnsmsg_u16(w, 0);
+	start = w->len;
+	dnsmsg_name(w, TSIG_ALG);
+	dnsmsg_u16(w, (uint16_t)(now >> 32));
+	dnsmsg_u32(w, (uint32_t)now);
+	dnsmsg_u16(w, DNS_TSIG_FUDGE);
+	dnsmsg_u16(w, TSIG_MAC_LEN);
+	dnsmsg_bytes(w, mac, TSIG_MAC_LEN);
+	dnsmsg_u16(w, id);	/* original id: the header's */
+	dnsmsg_u16(w, 0);	/* error */
+	dnsmsg_u16(w, 0);	/* other len */
+	if (w->bad)
+		return;
+	w->b[rdlen_at] = (uint8_t)((w->len - start) >> 8);
+	w->b[rdlen_at + 1] = (uint8_t)(w->len - start);
+}
+
 int
 tsig_sign(struct dns_buf *w, const struct tsig_key *k, uint64_t now, uint8_t mac[TSIG_MAC_LEN])
 {
 	struct dns_buf v;
 	const void *p[2];
 	size_t n[2];
-	uint16_t ar, id;
+	uint16_t ar;
 
 	if (w->bad || w->len < 12)
 		return -1;
@@ -84,30 +113,10 @@ tsig_sign(struct dns_buf *w, const struct tsig_key *k, uint64_t now, uint8_t mac
 	n[1] = v.len;
 	if (v.bad || tsig_hmac(k, p, n, 2, mac) == -1)
 		return -1;
-	id = (uint16_t)(w->b[0] << 8 | w->b[1]);
 	ar = (uint16_t)(w->b[10] << 8 | w->b[11]);
-	dnsmsg_name(w, k->name);
-	dnsmsg_u16(w, DNS_T_TSIG);
-	dnsmsg_u16(w, DNS_C_ANY);
-	dnsmsg_u32(w, 0);
-	{
-		size_t rdlen_at = w->len, start;
-		dnsmsg_u16(w, 0);
-		start = w->len;
-		dnsmsg_name(w, TSIG_ALG);
-		dnsmsg_u16(w, (uint16_t)(now >> 32));
-		dnsmsg_u32(w, (uint32_t)now);
-		dnsmsg_u16(w, DNS_TSIG_FUDGE);
-		dnsmsg_u16(w, TSIG_MAC_LEN);
-		dnsmsg_bytes(w, mac, TSIG_MAC_LEN);
-		dnsmsg_u16(w, id);
-		dnsmsg_u16(w, 0);
-		dnsmsg_u16(w, 0);
-		if (w->bad)
-			return -1;
-		w->b[rdlen_at] = (uint8_t)((w->len - start) >> 8);
-		w->b[rdlen_at + 1] = (uint8_t)(w->len - start);
-	}
+	tsig_rr(w, k, now, mac, (uint16_t)(w->b[0] << 8 | w->b[1]));
+	if (w->bad)
+		return -1;
 	dnsmsg_count(w, 3, (uint16_t)(ar + 1));
 	return 0;
 }
@@ -121,7 +130,7 @@ struct tsig_rd {
 };
 
 static int
-tsig_read(const uint8_t *m, size_t len, const struct dns_rr *rr, struct tsig_rd *t)
+tsig_read(const uint8_t *m, const struct dns_rr *rr, struct tsig_rd *t)
 {
 	size_t off = rr->rdoff, end = rr->rdoff + rr->rdlen;
 	const uint8_t *p;
@@ -140,7 +149,6 @@ tsig_read(const uint8_t *m, size_t len, const struct dns_rr *rr, struct tsig_rd 
 	off += t->maclen;
 	t->orig_id = (uint16_t)(m[off] << 8 | m[off + 1]);
 	t->error = (uint16_t)(m[off + 2] << 8 | m[off + 3]);
-	(void)len;
 	return 0;
 }
 
@@ -159,7 +167,8 @@ tsig_verify(const uint8_t *m, size_t len, const struct dns_msg *d, const struct 
 		snprintf(err, errlen, "the answer is not signed");
 		return -1;
 	}
-	if (tsig_read(m, len, rr, &t) == -1 || strcmp(t.alg, TSIG_ALG) != 0 ||
+	/* d comes from dnsmsg_parse over these len bytes: the RR lies inside them. */
+	if (rr->off < 12 || rr->off > len || tsig_read(m, rr, &t) == -1 || strcmp(t.alg, TSIG_ALG) != 0 ||
 	    strcasecmp(rr->name, k->name) != 0) {
 		snprintf(err, errlen, "the answer's TSIG is malformed or for another key");
 		return -1;

@@ -162,6 +162,14 @@ class Dns01Case(AcmeCase):
     def txt(self, base):
         return self.bind.dig("_acme-challenge." + base, "TXT")
 
+    def acme_pid(self):
+        with open("/proc/%d/task/%d/children" % (self.daemon.pid, self.daemon.pid)) as f:
+            for pid in map(int, f.read().split()):
+                with open("/proc/%d/cmdline" % pid, "rb") as c:
+                    if c.read().split(b"\0")[1:3] == [b"-R", b"acme"]:
+                        return pid
+        self.fail("no ACME child under the master")
+
     def served_name(self, name):
         """The certificate served for name (verified against pebble's root), or None."""
         try:
@@ -205,10 +213,30 @@ class Dns01IssuanceTest(Dns01Case):
         # Two labels under the wildcard are not its names: the default certificate, not this one.
         self.assertRaises(ssl.SSLError, self.served_cert, "a.b." + ZONE)
 
+    def test_wildcard_with_its_base_name_in_one_order(self):
+        # Two authorisations, one record name: _acme-challenge.alias.example.test gets two
+        # values, each added, waited for and deleted on its own.
+        wild, base = "*.alias." + ZONE, "alias." + ZONE
+        self.daemon.ctl_ok("route", "add", wild, self.backend.addr, "--alias", base)
+        c = self.wait_cert(wild, [wild, base])
+        self.verify_chain(c["chain"])
+        log = self.daemon.log_text(self._mark)
+        self.assertEqual(log.count("added TXT _acme-challenge.%s in zone" % base), 2, log)
+        wait_for(lambda: self.txt(base) == [], 10, "both TXT values to be deleted",
+                 lambda: self.daemon.log_tail(40))
+        wait_for(lambda: self.served_name(base) == sorted([wild, base]), 10,
+                 "HTTPS to serve the certificate for " + base, lambda: self.daemon.log_tail(40))
+        self.assertEqual(self.served_name("x." + base), sorted([wild, base]))
+
     def test_acme_child_stays_under_its_sandbox(self):
         name = "sandbox." + ZONE
         self.daemon.ctl_ok("route", "add", name, self.backend.addr, "--challenge", "dns-01")
         self.wait_cert(name, [name])
+        # Its DNS exchanges (TCP to named) ran under the filter: still filtered, never killed.
+        pid = self.acme_pid()
+        with open("/proc/%d/status" % pid) as f:
+            mode = [line.split()[1] for line in f if line.startswith("Seccomp:")][0]
+        self.assertEqual(mode, "2", "the ACME child (pid %d) runs in seccomp filter mode" % pid)
         self.assertNotIn("killed by the sandbox", self.daemon.log_text())
 
 
