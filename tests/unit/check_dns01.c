@@ -5,9 +5,14 @@
  */
 #include "config.h"
 
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "acme/acme.h"
 #include "acme/dns01.h"
@@ -305,6 +310,86 @@ START_TEST(key_file_parse)
 }
 END_TEST
 
+/*
+ * A one-connection server in a child process: reads the framed query,
+ * then writes reply (n bytes, framing included) and waits for the close.
+ */
+static pid_t
+fake_server(struct sockaddr_storage *ss, socklen_t *sl, const uint8_t *reply, size_t n)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	uint8_t buf[DNS_MSG_MAX + 2];
+	int l, c;
+	pid_t pid;
+
+	memset(ss, 0, sizeof(*ss));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*sl = sizeof(*sin);
+	ck_assert_int_ge(l = socket(AF_INET, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)sin, *sl), 0);
+	ck_assert_int_eq(listen(l, 1), 0);
+	ck_assert_int_eq(getsockname(l, (struct sockaddr *)sin, sl), 0);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		if ((c = accept(l, NULL, NULL)) >= 0) {
+			(void)read(c, buf, sizeof(buf));
+			if (n > 0)
+				(void)write(c, reply, n);
+			(void)read(c, buf, sizeof(buf));	/* until the client closes */
+		}
+		_exit(0);
+	}
+	close(l);
+	return pid;
+}
+
+static int
+exchange_with(const uint8_t *reply, size_t n, int timeout_ms, char *err, size_t errlen,
+    size_t *rlen)
+{
+	struct sockaddr_storage ss;
+	uint8_t resp[DNS_MSG_MAX];
+	struct dns_buf q;
+	socklen_t sl;
+	pid_t pid = fake_server(&ss, &sl, reply, n);
+	int rc;
+
+	ck_assert_int_eq(dnsmsg_query(&q, 1, "x.test", DNS_T_TXT), 0);
+	rc = dnsclient_exchange(&ss, sl, &q, resp, sizeof(resp), rlen, timeout_ms, err, errlen);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return rc;
+}
+
+START_TEST(exchange_bounds)
+{
+	uint8_t r[2 + 16];
+	char err[200];
+	size_t rlen = 0;
+
+	/* A frame of 16 bytes: read whole. */
+	memset(r, 0, sizeof(r));
+	r[1] = 16;
+	ck_assert_int_eq(exchange_with(r, sizeof(r), 2000, err, sizeof(err), &rlen), 0);
+	ck_assert_uint_eq(rlen, 16);
+	/* Longer than our buffer: refused before reading it. */
+	r[0] = 0xff;
+	r[1] = 0xff;
+	ck_assert_int_eq(exchange_with(r, 2, 2000, err, sizeof(err), &rlen), -1);
+	ck_assert_ptr_nonnull(strstr(err, "65535 bytes"));
+	/* Shorter than a header. */
+	r[0] = 0;
+	r[1] = 5;
+	ck_assert_int_eq(exchange_with(r, 7, 2000, err, sizeof(err), &rlen), -1);
+	/* A frame that promises more than comes, and a silent server: the deadline ends both. */
+	r[1] = 16;
+	ck_assert_int_eq(exchange_with(r, 10, 300, err, sizeof(err), &rlen), -1);
+	ck_assert_int_eq(exchange_with(r, 0, 300, err, sizeof(err), &rlen), -1);
+	ck_assert_ptr_nonnull(strstr(err, "timed out"));
+}
+END_TEST
+
 START_TEST(wildcards_only_by_dns01)
 {
 	struct acme_peer a;
@@ -344,6 +429,7 @@ suite_dns01(void)
 	tcase_add_test(tc, txt_value_and_configure);
 	tcase_add_test(tc, key_file_parse);
 	tcase_add_test(tc, wildcards_only_by_dns01);
+	tcase_add_test(tc, exchange_bounds);
 	suite_add_tcase(s, tc);
 	return s;
 }
