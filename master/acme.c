@@ -658,9 +658,9 @@ acme_refused_route(struct master *m, const char *name)
 	if (store_route_get(m->store, name, &r) != STORE_OK)
 		return acmeq_refusal(m->acme, name, STORE_CHAL_AUTO);
 	why = acmeq_refusal(m->acme, name, r.set.challenge);
-	if (why != NULL && strcmp(r.name, name) == 0 && (hostname_is_wildcard(name) ||
-	    r.set.challenge == STORE_CHAL_DNS01) && ((rc = store_order_get(m->store, r.id, &o)) == STORE_OK ||
-	    rc == STORE_ENOENT)) {
+	if (why != NULL && strcmp(r.name, name) == 0 &&
+	    (hostname_is_wildcard(name) || r.set.challenge == STORE_CHAL_DNS01) &&
+	    ((rc = store_order_get(m->store, r.id, &o)) == STORE_OK || rc == STORE_ENOENT)) {
 		util_strlcpy(o.state, "failed", sizeof(o.state));
 		util_strlcpy(o.last_error, why, sizeof(o.last_error));
 		o.next_attempt = 0;

@@ -97,8 +97,6 @@ struct cand_list {
 const char *
 acmeq_refusal(const struct acme_peer *a, const char *name, int chal)
 {
-	const char *why;
-
 	if (chal == STORE_CHAL_DNS01 && (a == NULL || !a->dns.on))
 		return "challenge dns-01 needs dns_update_server and dns_tsig_key in haloyd.conf";
 	/* A wildcard is validated through its base name's TXT record: only DNS-01 can. */
@@ -106,7 +104,7 @@ acmeq_refusal(const struct acme_peer *a, const char *name, int chal)
 		return acme_name_refusal(name);
 	if (chal != STORE_CHAL_AUTO && chal != STORE_CHAL_DNS01)
 		return "a wildcard name needs DNS-01 (route set --challenge dns-01 or default)";
-	return (why = acme_name_refusal(name + 2)) != NULL ? why : NULL;
+	return acme_name_refusal(name + 2);
 }
 
 static void
