@@ -107,7 +107,8 @@ order_opts_read(struct cur *c, struct order_opts *op)
 	if (cur_str(c, op->replaces, sizeof(op->replaces)) == -1 ||
 	    cur_str(c, op->profile, sizeof(op->profile)) == -1 || cur_end(c) == -1)
 		return -1;
-	return op->chal == MSG_A_CHAL_HTTP01 || op->chal == MSG_A_CHAL_TLSALPN01 ? 0 : -1;
+	return op->chal == MSG_A_CHAL_HTTP01 || op->chal == MSG_A_CHAL_TLSALPN01 ||
+	    op->chal == MSG_A_CHAL_DNS01 ? 0 : -1;
 }
 
 static int
@@ -174,12 +175,40 @@ on_chal_ready(void *arg, struct ipc_msg *m)
 	return 0;
 }
 
+/*
+ * DNS-01's server and TSIG key. The master reads the root-only key file
+ * and sends the secret here: this child runs as haloyd-acme and could not
+ * read it, and keeps it in memory only.
+ */
+static int
+on_dns(void *arg, struct ipc_msg *m)
+{
+	struct acme *a = arg;
+	char srv[MSG_A_DNS_STR_MAX + 1], zone[MSG_A_DNS_STR_MAX + 1];
+	char key[MSG_A_DNS_STR_MAX + 1], secret[MSG_A_DNS_STR_MAX + 1];
+	struct cur c;
+	int rc;
+
+	cur_init(&c, m->data, m->h.len);
+	if (cur_str(&c, srv, sizeof(srv)) == -1 || cur_str(&c, zone, sizeof(zone)) == -1 ||
+	    cur_str(&c, key, sizeof(key)) == -1 || cur_str(&c, secret, sizeof(secret)) == -1 ||
+	    cur_end(&c) == -1)
+		return -1;
+	rc = dns01_configure(&a->dns, srv, zone, key, secret);
+	explicit_bzero(secret, sizeof(secret));
+	explicit_bzero(m->data, m->h.len);	/* the receive buffer held it too */
+	if (rc == 0 && a->dns.on)
+		log_debug("dns-01 through %s, key %s", a->dns.server, a->dns.key.name);
+	return rc;
+}
+
 static const struct ipc_handler acme_handlers[] = {
 	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), child_on_hello },
 	{ MSG_A_CONFIG, IPC_FD_REQUIRED, 6, 6 + 3 * MSG_STR_MAX, on_config },
 	{ MSG_A_ORDER, IPC_FD_NONE, 12, IPC_MAX_PAYLOAD, on_order },
 	{ MSG_A_ARI_REQ, IPC_FD_NONE, 10, 10 + MSG_A_CHAIN_MAX, on_ari_req },
 	{ MSG_A_CHAL_READY, IPC_FD_NONE, 10, 10 + MSG_A_TOKEN_MAX, on_chal_ready },
+	{ MSG_A_DNS, IPC_FD_NONE, 8, 8 + 4 * MSG_A_DNS_STR_MAX, on_dns },
 };
 
 /* A malformed message from the master is a broken invariant: exit (DESIGN.md, IPC). */
@@ -252,6 +281,7 @@ acme_main(const struct acme_args *args)
 	if (ev_run(a.loop) == -1)
 		log_warn("event loop");
 	order_free(a.order);
+	explicit_bzero(&a.dns, sizeof(a.dns));
 	acme_client_reset(&a.cl);
 	EVP_PKEY_free(a.cl.key);
 	free(a.cl.thumbprint);

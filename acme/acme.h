@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "acme/dns01.h"
 #include "share/evloop.h"
 #include "share/msg.h"
 
@@ -199,6 +200,7 @@ struct acme {
 	int sandbox;		/* install the filter at the first configuration (share/sandbox.h) */
 	int sandboxed;
 	int account_sent;	/* MSG_A_ACCOUNT went to the master */
+	struct dns01_conf dns;	/* DNS-01's server and TSIG key (MSG_A_DNS), or off */
 };
 
 /* Sends a message to the master; -1 when the socket is broken. */

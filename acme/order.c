@@ -4,7 +4,9 @@
  * master asks and the directory offers them), then for each authorisation
  * the HTTP-01 or TLS-ALPN-01 challenge (token and key authorisation, or
  * the challenge certificate, to the master, wait for its CHAL_READY, then
- * ask the CA and poll with Retry-After), then a fresh P-256
+ * ask the CA and poll with Retry-After; DNS-01: the TXT record through a
+ * TSIG-signed UPDATE, wait until the primary serves it, ask the CA, and
+ * delete the record when the order ends, whatever the outcome), then a fresh P-256
  * key and CSR, finalize, poll, download, and chain + key to the master.
  * Every step is logged with HALOYD_DOMAIN so journalctl can follow a name.
  */
@@ -20,6 +22,7 @@
 #include <openssl/pem.h>
 
 #include "acme/acme.h"
+#include "acme/dns01.h"
 #include "share/cursor.h"
 #include "share/ipc.h"
 #include "share/log.h"
@@ -29,12 +32,15 @@
 #define POLL_MAX_S 60
 #define POLL_MAX_TRIES 300	/* at a second each, after the first quick ones */
 #define ORDER_MAX_AUTHZ 100
+#define DNS_WAIT_MAX_MS 120000	/* the primary serves an UPDATE at once; secondaries lag */
+#define DNS_POLL_MAX_MS 4000
 
 enum order_state {
 	ORD_AUTHZ,		/* working through the authorisations */
 	ORD_WAIT_PUBLISH,	/* CHAL_ADD sent; waiting for the master's CHAL_READY */
 	ORD_POLL_AUTHZ,		/* the CA validates */
 	ORD_POLL_ORDER,		/* finalized; the CA issues */
+	ORD_WAIT_DNS,		/* DNS-01: the TXT record is added; waiting until it is served */
 };
 
 struct acme_order {
@@ -54,11 +60,16 @@ struct acme_order {
 	struct ev_timer timer;
 	int polls;
 	uint64_t started_ms;
+	struct dns01_rec *dns;	/* DNS-01 records added, deleted when the order ends */
+	size_t ndns;
+	uint64_t dns_since_ms;
 };
 
 static void order_next_authz(struct acme_order *o);
 static void order_finalize(struct acme_order *o);
 static void order_on_timer(struct ev_loop *l, struct ev_timer *t);
+static void order_dns_cleanup(struct acme_order *o);
+static int order_dns_add(struct acme_order *o, const char *host, struct acme_error *e);
 
 static void
 order_log(struct acme_order *o, int prio, const char *fmt, ...)
@@ -82,6 +93,7 @@ order_free(struct acme_order *o)
 	if (o == NULL)
 		return;
 	ev_timer_stop(o->a->loop, &o->timer);
+	order_dns_cleanup(o);
 	for (i = 0; i < o->nnames; i++)
 		free(o->names[i]);
 	for (i = 0; i < o->nauthz; i++)
@@ -301,6 +313,8 @@ order_start(struct acme *a, uint64_t id, char **names, size_t n, const struct or
 static const char *
 order_chal_name(const struct acme_order *o)
 {
+	if (o->op.chal == MSG_A_CHAL_DNS01)
+		return "dns-01";
 	return o->op.chal == MSG_A_CHAL_TLSALPN01 ? "tls-alpn-01" : "http-01";
 }
 
@@ -389,6 +403,8 @@ authz_step(struct acme_order *o, struct acme_error *e)
 		    status ? status : "without a status");
 	else if (authz_challenge(o, j, &host) == -1)
 		acme_error_set(e, "unsupported", "the CA offers no %s challenge", order_chal_name(o));
+	else if (o->op.chal == MSG_A_CHAL_DNS01)
+		rc = order_dns_add(o, host, e);
 	else if (send_chal_add(o, host) == -1)
 		acme_error_set(e, "internal", "cannot send the challenge to the master");
 	else {
@@ -476,19 +492,15 @@ poll_authz(struct acme_order *o)
 		order_fail(o, &e);
 }
 
-void
-order_chal_ready(struct acme *a, const char *token)
+/* The answer is in place: the CA may look. */
+static void
+order_validate(struct acme_order *o)
 {
-	struct acme_order *o = a->order;
+	struct acme *a = o->a;
 	struct acme_error e;
 	struct acme_resp r;
 
-	if (o == NULL || o->state != ORD_WAIT_PUBLISH || strcmp(token, o->token) != 0) {
-		log_warnx("CHAL_READY for a challenge no order waits for");
-		return;
-	}
 	memset(&e, 0, sizeof(e));
-	order_log(o, LOG_INFO, "every worker serves the challenge; asking the CA to validate");
 	if (acme_post(&a->cl, o->chal_url, "{}", &r, &e) == -1) {
 		order_fail(o, &e);
 		return;
@@ -497,6 +509,114 @@ order_chal_ready(struct acme *a, const char *token)
 	o->state = ORD_POLL_AUTHZ;
 	o->polls = 0;
 	ev_timer_start(a->loop, &o->timer, 0);
+}
+
+void
+order_chal_ready(struct acme *a, const char *token)
+{
+	struct acme_order *o = a->order;
+
+	if (o == NULL || o->state != ORD_WAIT_PUBLISH || strcmp(token, o->token) != 0) {
+		log_warnx("CHAL_READY for a challenge no order waits for");
+		return;
+	}
+	order_log(o, LOG_INFO, "every worker serves the challenge; asking the CA to validate");
+	order_validate(o);
+}
+
+/* --- DNS-01 */
+
+/*
+ * Adds _acme-challenge.HOST TXT (a wildcard's authorisation names the base
+ * domain, so "*.example.com" and "example.com" share the name with two
+ * values) and waits for the primary to serve it. 0 (waiting) or -1.
+ */
+static int
+order_dns_add(struct acme_order *o, const char *host, struct acme_error *e)
+{
+	struct dns01_rec *rec, *nv;
+	char *keyauth, err[300];
+
+	if (!o->a->dns.on) {
+		acme_error_set(e, "internal", "dns-01 without dns_update_server");
+		return -1;
+	}
+	if ((nv = realloc(o->dns, (o->ndns + 1) * sizeof(*nv))) == NULL)
+		goto oom;
+	o->dns = nv;
+	rec = &o->dns[o->ndns];
+	memset(rec, 0, sizeof(*rec));
+	if (asprintf(&keyauth, "%s.%s", o->token, o->a->cl.thumbprint) == -1)
+		goto oom;
+	if (dns01_txt_value(keyauth, rec->txt) == -1 ||
+	    (size_t)snprintf(rec->name, sizeof(rec->name), "_acme-challenge.%s", host) >=
+	    sizeof(rec->name)) {
+		free(keyauth);
+		acme_error_set(e, "internal", "%s: no TXT value", host);
+		return -1;
+	}
+	free(keyauth);
+	if (dns01_zone(&o->a->dns, rec->name, rec->zone, err, sizeof(err)) == -1 ||
+	    dns01_update(&o->a->dns, rec->zone, rec->name, rec->txt, 1, err, sizeof(err)) == -1) {
+		acme_error_set(e, "dns", "adding TXT %s at %s: %s", rec->name, o->a->dns.server, err);
+		return -1;
+	}
+	o->ndns++;
+	order_log(o, LOG_INFO, "added TXT %s in zone %s at %s; waiting until it is served",
+	    rec->name, rec->zone, o->a->dns.server);
+	o->state = ORD_WAIT_DNS;
+	o->polls = 0;
+	o->dns_since_ms = util_now_ms();
+	ev_timer_start(o->a->loop, &o->timer, 0);
+	return 0;
+oom:
+	acme_error_set(e, "internal", "out of memory");
+	return -1;
+}
+
+/* The last record added is served (or not yet: poll again, 250 ms doubling to 4 s). */
+static void
+poll_dns(struct acme_order *o)
+{
+	const struct dns01_rec *rec = &o->dns[o->ndns - 1];
+	struct acme_error e;
+	uint64_t ms;
+
+	if (dns01_visible(&o->a->dns, rec->name, rec->txt) == 1) {
+		order_log(o, LOG_INFO, "%s is served; asking the CA to validate", rec->name);
+		order_validate(o);
+		return;
+	}
+	if (util_now_ms() - o->dns_since_ms > DNS_WAIT_MAX_MS) {
+		memset(&e, 0, sizeof(e));
+		acme_error_set(&e, "dns", "TXT %s not served by %s after %d s", rec->name,
+		    o->a->dns.server, DNS_WAIT_MAX_MS / 1000);
+		order_fail(o, &e);
+		return;
+	}
+	ms = o->polls < 4 ? 250u << o->polls : DNS_POLL_MAX_MS;
+	o->polls++;
+	ev_timer_start(o->a->loop, &o->timer, ms > DNS_POLL_MAX_MS ? DNS_POLL_MAX_MS : ms);
+}
+
+/* Every record the order added goes, whether it was issued or failed. */
+static void
+order_dns_cleanup(struct acme_order *o)
+{
+	char err[300];
+	size_t i;
+
+	for (i = 0; i < o->ndns; i++) {
+		if (dns01_update(&o->a->dns, o->dns[i].zone, o->dns[i].name, o->dns[i].txt, 0,
+		    err, sizeof(err)) == -1)
+			order_log(o, LOG_WARNING, "cannot delete TXT %s at %s: %s", o->dns[i].name,
+			    o->a->dns.server, err);
+		else
+			order_log(o, LOG_INFO, "deleted TXT %s", o->dns[i].name);
+	}
+	free(o->dns);
+	o->dns = NULL;
+	o->ndns = 0;
 }
 
 static int
@@ -628,4 +748,6 @@ order_on_timer(struct ev_loop *l, struct ev_timer *t)
 		poll_authz(o);
 	else if (o->state == ORD_POLL_ORDER)
 		poll_order(o);
+	else if (o->state == ORD_WAIT_DNS)
+		poll_dns(o);
 }

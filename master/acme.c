@@ -63,7 +63,7 @@ acme_name_refusal(const char *name)
 	if (strchr(name, '/') != NULL)
 		return "a path-prefix route is served by its host's certificate";
 	if (hostname_is_wildcard(name))
-		return "wildcard names need DNS-01, which haloyd does not do";
+		return "a wildcard name needs DNS-01: set dns_update_server and dns_tsig_key in haloyd.conf";
 	if (inet_pton(AF_INET, name, &a4) == 1 || strchr(name, ':') != NULL)
 		return "IP addresses get no certificate from an ACME CA";
 	if (last == NULL)
@@ -469,10 +469,12 @@ on_cert(void *arg, struct ipc_msg *msg)
 	/* A new certificate: its ARI window is asked for afresh (ari_next_poll 0). */
 	memset(&r, 0, sizeof(r));
 	util_strlcpy(r.state, "valid", sizeof(r.state));
-	util_strlcpy(r.challenge, a->run.chal == MSG_A_CHAL_TLSALPN01 ? "tls-alpn-01" : "http-01",
-	    sizeof(r.challenge));
+	util_strlcpy(r.challenge, a->run.chal == MSG_A_CHAL_DNS01 ? "dns-01" :
+	    a->run.chal == MSG_A_CHAL_TLSALPN01 ? "tls-alpn-01" : "http-01", sizeof(r.challenge));
 	util_strlcpy(r.profile, profile, sizeof(r.profile));
 	store_order_put(a->m->store, a->run.route_id, &r, NULL);
+	/* The keyring changed: a DNS-01 order has no challenge whose end would publish it. */
+	publish_changed(a->m);
 	acme_run_log(&a->run, LOG_NOTICE, "certificate installed, fingerprint ", err);
 	if (a->m->shm.master != NULL)
 		shm_add(&a->m->shm.master->acme_orders[SHM_ACME_ISSUED], 1);
@@ -519,7 +521,7 @@ acme_on_hello(struct proc *p)
 {
 	struct acme_peer *a = p->arg;
 
-	if (acme_send_config(a) == -1)
+	if (acme_send_config(a) == -1 || acmedns_send(a) == -1)
 		return -1;
 	acmeq_tick_soon(a, 0);
 	return 0;
@@ -604,6 +606,8 @@ acme_init(struct master *m)
 	ev_timer_init(&a->tick, acmeq_tick_fire, a);
 	ev_timer_init(&a->deadline, deadline_fire, a);
 	m->acme = a;
+	if (acmedns_load(&m->cfg, &a->dns) == -1)
+		return -1;
 	if (geteuid() == 0 && getpwnam(m->cfg.acme_user) == NULL) {
 		log_warnx("acme: user '%s' does not exist: create it or set acme_user",
 		    m->cfg.acme_user);
@@ -635,9 +639,37 @@ acme_free(struct master *m)
 		return;
 	acme_stop(m);
 	(void)chals_clear(a);
+	OPENSSL_cleanse(&a->dns, sizeof(a->dns));
 	proc_remove(&a->proc);
 	free(a);
 	m->acme = NULL;
+}
+
+/*
+ * Why name gets no certificate. A route refused for its challenge (a
+ * wildcard without DNS-01) gets a failed row, so `cert status` says why.
+ */
+static const char *
+acme_refused_route(struct master *m, const char *name)
+{
+	struct store_route r;
+	struct store_order o;
+	const char *why;
+	int rc;
+
+	if (store_route_get(m->store, name, &r) != STORE_OK)
+		return acmeq_refusal(m->acme, name, STORE_CHAL_AUTO);
+	why = acmeq_refusal(m->acme, name, r.set.challenge);
+	if (why != NULL && strcmp(r.name, name) == 0 &&
+	    (hostname_is_wildcard(name) || r.set.challenge == STORE_CHAL_DNS01) &&
+	    ((rc = store_order_get(m->store, r.id, &o)) == STORE_OK || rc == STORE_ENOENT)) {
+		util_strlcpy(o.state, "failed", sizeof(o.state));
+		util_strlcpy(o.last_error, why, sizeof(o.last_error));
+		o.next_attempt = 0;
+		(void)store_order_put(m->store, r.id, &o, NULL);
+	}
+	store_route_free(&r);
+	return why;
 }
 
 void
@@ -650,7 +682,7 @@ acme_route_changed(struct master *m, const char *name, char *note, size_t notele
 	/* commands.c describes the change: "NAME", "alias NAME", "route NAME", ... */
 	if (strncmp(name, "alias ", 6) == 0 || strncmp(name, "route ", 6) == 0)
 		name += 6;
-	if (strchr(name, ' ') == NULL && (why = acme_name_refusal(name)) != NULL)
+	if (strchr(name, ' ') == NULL && (why = acme_refused_route(m, name)) != NULL)
 		snprintf(note, notelen, "; no ACME certificate for %s: %s", name, why);
 	if (m->acme->run.id == 0)
 		acmeq_tick_soon(m->acme, 0);

@@ -13,6 +13,7 @@
 #include "master/acme.h"
 #include "master/proc.h"
 #include "master/snapbuild.h"
+#include "share/addr.h"
 #include "share/evloop.h"
 #include "share/hostname.h"
 #include "share/msg.h"
@@ -42,6 +43,15 @@ struct acme_run {
 	char chal_token[MSG_A_TOKEN_MAX + 1];
 };
 
+/* DNS-01's settings as the master read them at start (master/acmedns.c). */
+struct acme_dns {
+	int on;
+	char server[ADDR_STR_MAX];	/* "ip:port" */
+	char zone[MSG_A_DNS_STR_MAX + 1];
+	char keyname[MSG_A_DNS_STR_MAX + 1];
+	char secret[MSG_A_DNS_STR_MAX + 1];	/* base64, as in the key file */
+};
+
 struct acme_peer {
 	struct master *m;
 	struct proc proc;		/* the child: master/proc.h */
@@ -57,9 +67,17 @@ struct acme_peer {
 	uint32_t nalpn;
 	int64_t ari_route;	/* a MSG_A_ARI_REQ waits for this route's answer; 0: none */
 	int64_t ari_off_until;	/* the CA said it has no ARI: no request before this (unix s) */
+	struct acme_dns dns;
 };
 
 /* --- acmequeue.c */
+
+/*
+ * Why name gets no certificate with the route's challenge chal (enum
+ * store_challenge; -1: an alias of an order whose type is not DNS-01), or
+ * NULL: acme_name_refusal, except that a wildcard may have one by DNS-01.
+ */
+const char *acmeq_refusal(const struct acme_peer *a, const char *name, int chal);
 
 /* 1 when the n names of a (any order) are the k sorted names of b. */
 int acmeq_names_equal(char *const *a, size_t n, char *const *b, size_t k);
@@ -90,6 +108,16 @@ int64_t acmeq_ari_pick(int64_t start, int64_t end, int64_t now);
  */
 int acmealpn_check(const char *host, const char *keyauth, const char *cert, const char *key,
     const char *account_thumbprint, char *err, size_t errlen);
+
+/* --- acmedns.c */
+
+struct conf;
+/* Reads dns_update_server and the dns_tsig_key file (refused when others may read it). */
+int acmedns_load(const struct conf *cf, struct acme_dns *d);
+/* `key "NAME" { algorithm hmac-sha256; secret "BASE64"; };`; 0, or -1 with why in err. */
+int acmedns_parse_key(const char *text, struct acme_dns *d, char *err, size_t errlen);
+/* MSG_A_DNS to the child, when DNS-01 is configured. */
+int acmedns_send(struct acme_peer *a);
 
 /* --- acme.c */
 

@@ -91,7 +91,21 @@ struct cand_list {
 	struct acme_cand *v;
 	size_t n, cap;
 	const char *only;	/* a single route, or NULL */
+	const struct acme_peer *a;
 };
+
+const char *
+acmeq_refusal(const struct acme_peer *a, const char *name, int chal)
+{
+	if (chal == STORE_CHAL_DNS01 && (a == NULL || !a->dns.on))
+		return "challenge dns-01 needs dns_update_server and dns_tsig_key in haloyd.conf";
+	/* A wildcard is validated through its base name's TXT record: only DNS-01 can. */
+	if (!hostname_is_wildcard(name) || a == NULL || !a->dns.on)
+		return acme_name_refusal(name);
+	if (chal != STORE_CHAL_AUTO && chal != STORE_CHAL_DNS01)
+		return "a wildcard name needs DNS-01 (route set --challenge dns-01 or default)";
+	return acme_name_refusal(name + 2);
+}
 
 static void
 cands_free(struct cand_list *l)
@@ -113,7 +127,8 @@ cand_collect(void *arg, const struct store_route *r)
 	struct acme_cand *c;
 	size_t i;
 
-	if (acme_name_refusal(r->name) != NULL || (l->only != NULL && strcmp(l->only, r->name) != 0))
+	if (acmeq_refusal(l->a, r->name, r->set.challenge) != NULL ||
+	    (l->only != NULL && strcmp(l->only, r->name) != 0))
 		return 0;
 	if (l->n == l->cap) {
 		size_t nc = l->cap ? l->cap * 2 : 16;
@@ -131,7 +146,8 @@ cand_collect(void *arg, const struct store_route *r)
 	    (c->names[c->nnames++] = strdup(r->name)) == NULL)
 		return -1;
 	for (i = 0; i < r->naliases && c->nnames < ACME_NAMES_MAX; i++)
-		if (acme_name_refusal(r->aliases[i]) == NULL &&
+		if (acmeq_refusal(l->a, r->aliases[i], hostname_is_wildcard(r->name) ||
+		    r->set.challenge == STORE_CHAL_DNS01 ? STORE_CHAL_DNS01 : -1) == NULL &&
 		    (c->names[c->nnames++] = strdup(r->aliases[i])) == NULL)
 			return -1;
 	return 0;
@@ -175,10 +191,16 @@ cand_due(struct acme_peer *a, const struct acme_cand *c, const struct store_orde
 	return renew_at;
 }
 
-/* The route's challenge: its own setting, else TLS-ALPN-01 when nothing listens on plain HTTP. */
+/*
+ * The route's challenge: its own setting, else DNS-01 for a wildcard,
+ * else TLS-ALPN-01 when nothing listens on plain HTTP.
+ */
 static int
 run_chal(const struct acme_peer *a, const struct acme_cand *c)
 {
+	if (c->chal == STORE_CHAL_DNS01 || (c->chal == STORE_CHAL_AUTO &&
+	    hostname_is_wildcard(c->names[0])))
+		return MSG_A_CHAL_DNS01;
 	if (c->chal == STORE_CHAL_HTTP01)
 		return MSG_A_CHAL_HTTP01;
 	if (c->chal == STORE_CHAL_TLSALPN01 || a->m->lst.naddrs == 0)
@@ -378,6 +400,7 @@ acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t)
 	if (a->m->stopping || !a->proc.ready || a->run.id != 0 || a->ari_route != 0)
 		return;
 	memset(&cl, 0, sizeof(cl));
+	cl.a = a;
 	if (store_route_foreach(a->m->store, cand_collect, &cl) != 0) {
 		log_warnx("acme: cannot read the routes; retrying in a minute");
 		cands_free(&cl);
@@ -548,7 +571,7 @@ acme_cmd_renew(struct master *m, struct cclient *cl, struct cur *c)
 		control_reply_fail(cl, CTL_ENOENT, "route %s: not found", name);
 		return 0;
 	}
-	if ((why = acme_name_refusal(name)) != NULL) {
+	if ((why = acmeq_refusal(m->acme, name, r.set.challenge)) != NULL) {
 		control_reply_fail(cl, CTL_EINVAL, "%s: %s", name, why);
 	} else if ((rc = store_order_get(m->store, r.id, &row)) != STORE_OK && rc != STORE_ENOENT) {
 		control_reply_fail(cl, CTL_EFAIL, "cannot read the order queue (see the log)");

@@ -298,7 +298,7 @@ static const struct rset_opt {
 };
 
 /* The words of enum store_challenge, as route set takes and shows them. */
-static const char *const rset_challenges[] = { "auto", "http-01", "tls-alpn-01" };
+static const char *const rset_challenges[] = { "auto", "http-01", "tls-alpn-01", "dns-01" };
 /* The PROXY protocol versions toward backends (worker/proxyproto.h's numbers). */
 static const char *const rset_pprotos[] = { "off", "v1", "v2" };
 
@@ -419,8 +419,8 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 				*v = p;
 				return 0;
 			}
-		snprintf(err, errlen, "challenge: invalid value '%.64s': use http-01, tls-alpn-01 "
-		    "or default (tls-alpn-01 when no listen_http is configured)", val);
+		snprintf(err, errlen, "challenge: invalid value '%.64s': use http-01, tls-alpn-01, "
+		    "dns-01 or default (tls-alpn-01 when no listen_http is configured)", val);
 		return -1;
 	case RSET_PPROTO:
 		for (p = 0; p < (int)ARRAY_LEN(rset_pprotos); p++)

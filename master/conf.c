@@ -70,6 +70,9 @@ static const struct opt opts[] = {
 	{ "acme_ca_file", OPT_STR, O(acme_ca_file), 0, 0 },
 	{ "acme_user", OPT_STR, O(acme_user), 0, 0 },
 	{ "acme_profile", OPT_STR, O(acme_profile), 0, 0 },
+	{ "dns_update_server", OPT_STR, O(dns_update_server), 0, 0 },
+	{ "dns_tsig_key", OPT_STR, O(dns_tsig_key), 0, 0 },
+	{ "dns_zone", OPT_STR, O(dns_zone), 0, 0 },
 	{ "acme_renew_before", OPT_PERCENT, O(acme_renew_before), 1, 100 },
 	{ "acme_backoff_max", OPT_DURATION, O(acme_backoff_max_ms), 1000, 604800000 },
 	{ "shared_memory_size", OPT_SIZE, O(shared_memory_size), SHM_SIZE_MIN, SHM_SIZE_MAX },
@@ -111,6 +114,7 @@ static const char usage[] =
     "      --acme-ca-file FILE  --acme-user USER  --acme-renew-before PERCENT\n"
     "      --acme-profile NAME  (--listen-http none: HTTPS only)\n"
     "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
+    "      --dns-update-server ADDR[:PORT]  --dns-tsig-key FILE  --dns-zone ZONE\n"
     "      --listen-tunnel ADDR  --tunnel-ca-file FILE  --tunnel-cert FILE  --tunnel-key FILE\n"
     "      --tunnel-ping-interval D  --tunnel-ping-timeout D  --sandbox on|off\n"
     "      --rate-limit R|off  --rate-burst N  --rate-nodelay on|off\n"
@@ -167,6 +171,9 @@ conf_finish(struct conf *c)
 		{ offsetof(struct conf, acme_ca_file), "" },
 		{ offsetof(struct conf, acme_user), HALOYD_DEFAULT_ACME_USER },
 		{ offsetof(struct conf, acme_profile), "" },
+		{ offsetof(struct conf, dns_update_server), "" },
+		{ offsetof(struct conf, dns_tsig_key), "" },
+		{ offsetof(struct conf, dns_zone), "" },
 	};
 	size_t i;
 
@@ -575,6 +582,10 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "listen_http none needs a listen_https address");
 		return -1;
 	}
+	if ((cfg->dns_update_server[0] == '\0') != (cfg->dns_tsig_key[0] == '\0')) {
+		snprintf(err, errlen, "dns_update_server and dns_tsig_key go together (DNS-01)");
+		return -1;
+	}
 	return conf_check_tunnel(cfg, err, errlen);
 }
 
@@ -590,6 +601,9 @@ conf_free(struct conf *cfg)
 	free(cfg->acme_email);
 	free(cfg->acme_ca_file);
 	free(cfg->acme_profile);
+	free(cfg->dns_update_server);
+	free(cfg->dns_tsig_key);
+	free(cfg->dns_zone);
 	free(cfg->acme_user);
 	free(cfg->listen_tunnel);
 	free(cfg->cache_path);

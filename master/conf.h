@@ -57,6 +57,9 @@ struct conf {
 	char *acme_profile;		/* certificate profile asked for in new orders; "" none */
 	uint64_t acme_renew_before;	/* renew when this percentage of the lifetime remains */
 	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
+	char *dns_update_server;	/* DNS-01: the zone's primary, ADDR[:PORT]; "" = no DNS-01 */
+	char *dns_tsig_key;		/* DNS-01: BIND key file (root-only), read at start */
+	char *dns_zone;			/* DNS-01: the zone; "" = found by SOA queries */
 	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */
 	char *cache_path;		/* the response cache's LMDB folder (default STATE_DIR/cache) */
 	uint64_t cache_max_size;	/* bytes of cached entries (worker/cachestore.c) */

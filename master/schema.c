@@ -235,6 +235,15 @@ static const char *const migrations[] = {
 	 */
 	"ALTER TABLE routes ADD COLUMN strip_prefix INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (strip_prefix IN (0, 1));",
+	/*
+	 * Version 14: DNS-01 (issue 19 point 3). challenge_dns01 is 1 when the
+	 * route's challenge is dns-01 (challenge is NULL then): version 9's
+	 * CHECK on challenge cannot be widened in place, and rebuilding routes,
+	 * which hosts, backends and acme_orders reference, for one more value
+	 * is a bigger migration than one more column.
+	 */
+	"ALTER TABLE routes ADD COLUMN challenge_dns01 INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (challenge_dns01 IN (0, 1));",
 };
 
 int

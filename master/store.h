@@ -53,6 +53,7 @@ enum store_challenge {
 	STORE_CHAL_AUTO = 0,
 	STORE_CHAL_HTTP01 = 1,
 	STORE_CHAL_TLSALPN01 = 2,
+	STORE_CHAL_DNS01 = 3,	/* schema 11: column challenge_dns01 */
 };
 
 struct store_route {

@@ -45,7 +45,7 @@ enum routes_stmt {
 	"r.idle_ms, r.upgrade_ms, r.max_body, r.flags, r.proto, r.backend_ca, r.backend_sni, " \
 	"r.backend_verify, r.compress, r.balance, r.challenge, r.rate_rpm, r.rate_burst, " \
 	"r.rate_nodelay, r.backend_proxy_protocol, r.cache, r.cache_max_object, r.cache_debug, " \
-	"r.strip_prefix " \
+	"r.strip_prefix, r.challenge_dns01 " \
 	"FROM routes r LEFT JOIN hosts h ON h.route_id = r.id "
 #define BACKENDS_SELECT \
 	"SELECT b.route_id, b.id, b.addr " \
@@ -65,7 +65,8 @@ const char *const store_routes_sql[] = {
 	[S_ROUTE_SET] = "UPDATE routes SET proto = ?8, connect_ms = nullif(?2, -1), "
 	    "response_ms = nullif(?3, -1), idle_ms = nullif(?4, -1), upgrade_ms = nullif(?5, -1), "
 	    "max_body = nullif(?6, -1), flags = ?7, backend_ca = ?9, backend_sni = ?10, "
-	    "backend_verify = ?11, compress = ?12, balance = ?13, challenge = nullif(?14, 0), "
+	    "backend_verify = ?11, compress = ?12, balance = ?13, "
+	    "challenge = nullif(nullif(?14, 0), 3), challenge_dns01 = (?14 = 3), "
 	    "rate_rpm = nullif(?15, -1), rate_burst = nullif(?16, -1), rate_nodelay = ?17, "
 	    "backend_proxy_protocol = ?18, cache = ?19, cache_max_object = nullif(?20, -1), "
 	    "cache_debug = ?21, strip_prefix = ?22 WHERE name = ?1",
@@ -432,6 +433,8 @@ cursor_settings(sqlite3_stmt *s, struct store_settings *set)
 	    strcmp((const char *)sqlite3_column_text(s, 16), "round-robin") == 0)
 		set->flags |= SNAP_ROUTE_BALANCE_RR;
 	set->challenge = (uint16_t)sqlite3_column_int64(s, 17);	/* NULL reads 0: auto */
+	if (sqlite3_column_int64(s, 26) != 0)
+		set->challenge = STORE_CHAL_DNS01;
 	set->rate_rpm = column_setting(s, 18);
 	set->rate_burst = column_setting(s, 19);
 	if (sqlite3_column_int64(s, 20) != 0)

@@ -73,6 +73,8 @@ enum msg_type {
 				 * certificate replaces ("" none); str profile ("" none) */
 	MSG_A_CHAL_READY,	/* u64 order id; str token: every live worker serves it */
 	MSG_A_ARI_REQ,		/* u64 route id; str leaf PEM: fetch its ARI window */
+	MSG_A_DNS,		/* str update server ADDR[:PORT]; str zone ("" = by SOA);
+				 * str TSIG key name; str its secret (base64): DNS-01 */
 
 	/* acme child -> master */
 	MSG_A_CHAL_ADD = 144,	/* u64 order id; str host; str token; str key authorisation */
@@ -135,6 +137,7 @@ enum msg_apply_flags {
 enum msg_a_chal {
 	MSG_A_CHAL_HTTP01 = 1,
 	MSG_A_CHAL_TLSALPN01 = 2,
+	MSG_A_CHAL_DNS01 = 3,
 };
 
 /* MSG_A_ARI's outcome. */
@@ -144,6 +147,7 @@ enum msg_a_ari {
 	MSG_A_ARI_FAILED = 2,	/* asking failed; ask again after retry-after */
 };
 
+#define MSG_A_DNS_STR_MAX 256	/* each string of MSG_A_DNS */
 #define MSG_A_TOKEN_MAX 128	/* longest HTTP-01 token the master accepts */
 #define MSG_A_ARI_ID_MAX 190	/* base64url(AKI) "." base64url(serial), bounded */
 #define MSG_A_PROFILE_MAX 63	/* a profile's name */

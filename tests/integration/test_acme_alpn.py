@@ -118,7 +118,7 @@ class AlpnRouteSettingTest(AlpnCase):
         self.wait_cert(name, [name])
         log = self.daemon.log_text(self._mark)
         self.assertIn("publishing the tls-alpn-01 answer for %s" % name, log)
-        rc, _, err = self.daemon.ctl("route", "set", name, "--challenge", "dns-01")
+        rc, _, err = self.daemon.ctl("route", "set", name, "--challenge", "dns-02")
         self.assertNotEqual(rc, 0)
         self.assertIn("challenge", err)
 

@@ -32,7 +32,7 @@ static const char *const settings[] = {
 	"idle_timeout", "upgrade_timeout", "max_connections", "body_timeout",
 	"backend_down_time", "max_body", "access_log_sample", "http2", "http2_max_streams", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
-	"acme_profile",
+	"acme_profile", "dns_update_server", "dns_tsig_key", "dns_zone",
 	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics", "sandbox",
 	"listen_tunnel", "tunnel_ca_file", "tunnel_cert", "tunnel_key", "tunnel_ping_interval",
 	"tunnel_ping_timeout",
@@ -1059,6 +1059,23 @@ START_TEST(range_other_names)
 }
 END_TEST
 
+/* DNS-01's server and key go together; the zone is optional; the default is none. */
+START_TEST(dns01_settings)
+{
+	load_ok("acme on\n");
+	ck_assert_str_eq(cfg.dns_update_server, "");
+	ck_assert_str_eq(cfg.dns_tsig_key, "");
+	ck_assert_str_eq(cfg.dns_zone, "");
+	load_ok("dns_update_server 127.0.0.1:5353\ndns_tsig_key /k\n");
+	ck_assert_str_eq(cfg.dns_update_server, "127.0.0.1:5353");
+	write_conf("dns_update_server 127.0.0.1\n");
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	ck_assert_str_eq(err, "dns_update_server and dns_tsig_key go together (DNS-01)");
+	write_conf("dns_tsig_key /k\ndns_zone example.com\n");
+	ck_assert_int_eq(LOAD_FILE(), -1);
+}
+END_TEST
+
 /* --- the shipped haloyd.conf */
 
 /*
@@ -1115,6 +1132,8 @@ START_TEST(shipped_file)
 	ck_assert_uint_eq(cfg.tunnel_ping_timeout_ms, 10000);
 	ck_assert_uint_eq(cfg.trusted_proxies.n, 1);
 	ck_assert_str_ne(cfg.acme_email, "");
+	ck_assert_str_eq(cfg.dns_update_server, "192.0.2.53");
+	ck_assert_str_eq(cfg.dns_tsig_key, "/etc/haloyd/dns-update.key");
 	ck_assert_str_ne(cfg.acme_ca_file, "");
 	ck_assert_str_eq(cfg.acme_profile, "shortlived");
 	/* As shipped, all commented out, it is all defaults. */
@@ -1153,6 +1172,7 @@ suite_conf(void)
 	tcase_add_test(file, unreadable_file);
 	tcase_add_test(file, default_file_optional);
 	tcase_add_test(file, shipped_file);
+	tcase_add_test(file, dns01_settings);
 	suite_add_tcase(s, file);
 
 	tcase_add_checked_fixture(cmd, setup, teardown);

@@ -642,6 +642,34 @@ START_TEST(route_set_get)
 }
 END_TEST
 
+/* dns-01 is a column of its own (schema 14): it reads back, and another type clears it. */
+START_TEST(route_set_dns01)
+{
+	struct store_settings set = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
+	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL, STORE_CHAL_DNS01, 0,
+	    STORE_DEFAULT };
+	struct store_route r;
+
+	open_store();
+	ck_assert_int_eq(add("*.example.com", NULL, NULL, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_route_set(st, "*.example.com", &set), STORE_OK);
+	get("*.example.com", &r);
+	ck_assert_uint_eq(r.set.challenge, STORE_CHAL_DNS01);
+	store_route_free(&r);
+	set.challenge = STORE_CHAL_TLSALPN01;
+	ck_assert_int_eq(store_route_set(st, "*.example.com", &set), STORE_OK);
+	get("*.example.com", &r);
+	ck_assert_uint_eq(r.set.challenge, STORE_CHAL_TLSALPN01);
+	store_route_free(&r);
+	set.challenge = STORE_CHAL_AUTO;
+	ck_assert_int_eq(store_route_set(st, "*.example.com", &set), STORE_OK);
+	get("*.example.com", &r);
+	ck_assert_uint_eq(r.set.challenge, STORE_CHAL_AUTO);
+	ck_assert_int_eq(raw_int("SELECT challenge_dns01 FROM routes"), 0);
+	store_route_free(&r);
+}
+END_TEST
+
 START_TEST(route_set_refused)
 {
 	const struct store_settings good = { 1000, 2000, 3000, 4000, 5000, STORE_DEFAULT,
@@ -672,7 +700,7 @@ START_TEST(route_set_refused)
 		case 9: bad.rate_rpm = SNAP_RATE_RPM_MAX + 1; break;
 		case 10: bad.rate_burst = SNAP_RATE_BURST_MAX + 1; break;
 		case 11: bad.rate_rpm = -5; break;
-		case 12: bad.challenge = 3; break;
+		case 12: bad.challenge = 4; break;
 		}
 		ck_assert_msg(store_route_set(st, "app.example.com", &bad) == STORE_EINVAL,
 		    "bad value %d accepted", i);
@@ -1034,6 +1062,7 @@ suite_store(void)
 	tcase_add_test(tc, foreach_many);
 	tcase_add_test(tc, route_set_get);
 	tcase_add_test(tc, route_set_refused);
+	tcase_add_test(tc, route_set_dns01);
 	tcase_add_test(tc, route_set_compress);
 	tcase_add_test(tc, backend_kinds_and_balance);
 	tcase_add_test(tc, migrate_backends_keeps_ids);

@@ -25,6 +25,7 @@ Suite *suite_http1(void);
 Suite *suite_jws(void);
 Suite *suite_ari(void);
 Suite *suite_alpncert(void);
+Suite *suite_dns01(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
 Suite *suite_evloop(void);
