@@ -137,6 +137,18 @@ cand_collect(void *arg, const struct store_route *r)
 	return 0;
 }
 
+/* An on-demand name (haloyd.conf acme_on_demand): one name, keyed -id in the order table. */
+static int
+cand_collect_ondemand(void *arg, int64_t id, const char *name)
+{
+	struct store_route r;
+
+	memset(&r, 0, sizeof(r));
+	r.id = -id;
+	r.name = (char *)(uintptr_t)name;
+	return cand_collect(arg, &r);
+}
+
 int64_t
 acmeq_renew_at(const struct master *m, const struct store_cert *sc, const struct store_order *row)
 {
@@ -378,7 +390,8 @@ acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t)
 	if (a->m->stopping || !a->proc.ready || a->run.id != 0 || a->ari_route != 0)
 		return;
 	memset(&cl, 0, sizeof(cl));
-	if (store_route_foreach(a->m->store, cand_collect, &cl) != 0) {
+	if (store_route_foreach(a->m->store, cand_collect, &cl) != 0 ||
+	    store_ondemand_foreach(a->m->store, cand_collect_ondemand, &cl) != 0) {
 		log_warnx("acme: cannot read the routes; retrying in a minute");
 		cands_free(&cl);
 		acmeq_tick_soon(a, 60000);

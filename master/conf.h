@@ -56,6 +56,11 @@ struct conf {
 	char *acme_profile;		/* certificate profile asked for in new orders; "" none */
 	uint64_t acme_renew_before;	/* renew when this percentage of the lifetime remains */
 	uint64_t acme_backoff_max_ms;	/* longest wait after failed orders */
+	int acme_on_demand;		/* on-demand TLS: certificates for names first seen in SNI */
+	char *acme_ask;			/* URL asked ?domain=NAME before such an order (200 = yes) */
+	uint64_t acme_on_demand_rate;	/* asks (and so orders) a minute, all names together */
+	uint64_t acme_on_demand_backoff_ms;	/* a refused or failed name is not asked again */
+	uint64_t acme_on_demand_wait_ms;	/* the first handshake waits this long at most */
 	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */
 	struct conf_list listen_metrics;	/* GET /metrics, served by the master (master/metrics.c) */
 	char *listen_tunnel;		/* reverse tunnels' TLS listener (NULL: none, no tunnel process) */

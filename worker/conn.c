@@ -17,6 +17,7 @@
 #include "share/util.h"
 #include "worker/conn.h"
 #include "worker/context.h"
+#include "worker/odwait.h"
 #include "worker/ratelimit.h"
 #include "worker/tls.h"
 
@@ -102,6 +103,8 @@ conn_close(struct conn *c)
 	if (!c->lingering && c->sops != NULL)
 		c->sops->stop(c);
 	c->dead = 1;
+	if (c->od_waiting)
+		odwait_forget(w->odwait, c);
 	ev_io_stop(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
 	tls_conn_free(c->tls);
@@ -316,6 +319,7 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 	c->trusted = conn_trusted(w, peer);
 	if (ls->kind == LISTENER_HTTPS && (c->tls = tls_conn_new(w->tls, fd, c->ip)) == NULL)
 		goto fail;
+	tls_conn_set_cookie(c->tls, c);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_timer_init(&c->timer, conn_on_timer, c);
 	if (ev_io_start(w->loop, &c->io, fd, EPOLLIN, conn_on_io, c) == -1)
