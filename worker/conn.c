@@ -213,6 +213,11 @@ conn_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	struct conn *c = io->arg;
 
 	(void)l;
+	/* Level-triggered hang-up of a held handshake (worker/odwait.h) would spin until released. */
+	if (c->od_waiting && (events & (EPOLLHUP | EPOLLERR))) {
+		conn_close(c);
+		return;
+	}
 	/* A TLS read may wait for the socket to take bytes: any event it waited for counts. */
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || tls_conn_events(c->tls) != 0)
 		c->readable = 1;
@@ -274,7 +279,7 @@ conn_pick(struct conn *c)
 		if (c->peer_eof)
 			conn_close(c);
 		else
-			(void)conn_watch(c, 1);
+			(void)conn_watch(c, !c->od_waiting);	/* held: only its release runs it */
 		return;
 	}
 	ev_timer_stop(c->w->loop, &c->timer);

@@ -77,6 +77,7 @@ odwait_release(struct odwait *o, uint32_t i)
 	struct conn *c = o->v[i].c;
 
 	o->v[i] = o->v[--o->n];
+	tls_conn_od_release(c->tls);
 	c->od_waiting = 0;
 	c->readable = 1;
 	conn_kick(c);

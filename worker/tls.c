@@ -86,7 +86,7 @@ struct tls_conn {
 	int shut;		/* our close_notify went out */
 	int starved;		/* the last read wanted more bytes from the socket */
 	int counted;		/* the handshake went into the shared counters */
-	int od_asked;		/* on-demand TLS had its say on this handshake */
+	int od_state;		/* on-demand TLS: 0 not asked, 1 held, 2 had its say */
 	void *cookie;		/* the caller's (struct conn), for the on-demand hook */
 	struct shm_wslot *const *statsp;	/* the worker's slot (share/shm.h); NULL toward backends */
 	char peer[ADDR_STR_MAX + 16];
@@ -106,6 +106,8 @@ tls_errf(char *err, size_t errlen, const char *what)
 /* --- the callbacks OpenSSL makes during a handshake */
 
 #define TLS_ACME_ALPN "acme-tls/1"	/* RFC 8737 section 6.2 */
+#define TLS_OD_HELD 1
+#define TLS_OD_DONE 2
 
 static int tls_set_find_in(const struct tls_name *v, size_t n, const char *name);
 
@@ -166,13 +168,24 @@ tls_hello_ondemand(struct tls *t, SSL *ssl)
 	char name[HOSTNAME_MAX + 1];
 	int n;
 
-	if (t->od_ask == NULL || tc == NULL || tc->od_asked)
+	if (tc != NULL && tc->od_state == TLS_OD_HELD)
+		return SSL_CLIENT_HELLO_RETRY;	/* whatever woke the connection, it still waits */
+	if (t->od_ask == NULL || tc == NULL || tc->od_state == TLS_OD_DONE)
 		return SSL_CLIENT_HELLO_SUCCESS;
-	tc->od_asked = 1;
+	tc->od_state = TLS_OD_DONE;
 	if ((n = tls_hello_sni(ssl, name)) <= 0 || !tls_is_default(t, tls_select(t, name, (size_t)n)))
 		return SSL_CLIENT_HELLO_SUCCESS;
-	return t->od_ask(t->od_arg, tc->cookie, name) == 1 ? SSL_CLIENT_HELLO_RETRY :
-	    SSL_CLIENT_HELLO_SUCCESS;
+	if (t->od_ask(t->od_arg, tc->cookie, name) != 1)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	tc->od_state = TLS_OD_HELD;
+	return SSL_CLIENT_HELLO_RETRY;
+}
+
+void
+tls_conn_od_release(struct tls_conn *tc)
+{
+	if (tc != NULL && tc->od_state == TLS_OD_HELD)
+		tc->od_state = TLS_OD_DONE;
 }
 
 /*
