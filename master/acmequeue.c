@@ -91,6 +91,7 @@ struct cand_list {
 	struct acme_cand *v;
 	size_t n, cap;
 	const char *only;	/* a single route, or NULL */
+	struct store *st;	/* for on-demand names: is the name a route's now? */
 };
 
 static void
@@ -141,8 +142,12 @@ cand_collect(void *arg, const struct store_route *r)
 static int
 cand_collect_ondemand(void *arg, int64_t id, const char *name)
 {
+	struct cand_list *l = arg;
 	struct store_route r;
 
+	/* A route took the name since: its own order covers it, not a second one. */
+	if (store_host_exists(l->st, name) == STORE_OK)
+		return 0;
 	memset(&r, 0, sizeof(r));
 	r.id = -id;
 	r.name = (char *)(uintptr_t)name;
@@ -390,6 +395,7 @@ acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t)
 	if (a->m->stopping || !a->proc.ready || a->run.id != 0 || a->ari_route != 0)
 		return;
 	memset(&cl, 0, sizeof(cl));
+	cl.st = a->m->store;
 	if (store_route_foreach(a->m->store, cand_collect, &cl) != 0 ||
 	    store_ondemand_foreach(a->m->store, cand_collect_ondemand, &cl) != 0) {
 		log_warnx("acme: cannot read the routes; retrying in a minute");

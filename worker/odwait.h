@@ -25,9 +25,9 @@ struct odwait *odwait_new(struct worker *w, int (*sendfn)(struct worker *w, cons
 void odwait_free(struct odwait *o);
 /* The tls_ondemand_fn (worker/tls.h): holds the conn (cookie) for name; 1 held, 0 not. */
 int odwait_ask(void *arg, void *cookie, const char *name);
-/* A keyring was installed: handshakes whose name now has a certificate go on. */
+/* A keyring was installed: handshakes whose name now has a certificate go on (o may be NULL). */
 void odwait_keyring(struct odwait *o);
-/* MSG_W_ONDEMAND_NO: handshakes waiting for name go on with the default certificate. */
+/* MSG_W_ONDEMAND_NO: handshakes waiting for name go on with the default certificate (o may be NULL). */
 void odwait_no(struct odwait *o, const char *name);
 /* The connection closes while held. */
 void odwait_forget(struct odwait *o, struct conn *c);
