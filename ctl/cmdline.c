@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include "ctl/cmdapply.h"
 #include "ctl/cmdline.h"
 #include "share/addr.h"
 #include "share/beaddr.h"
@@ -27,6 +28,7 @@ enum arg_kind {
 	ARG_END = 0,
 	ARG_NAME,	/* host name, "*.example.com" allowed */
 	ARG_BACKEND,	/* ip:port / [ip6]:port / unix:/path / tunnel:NAME */
+	ARG_FILE,	/* a file haloyd-ctl reads, - for stdin */
 };
 
 struct cmd_spec {
@@ -43,6 +45,7 @@ enum cmd_extra {
 	EXTRA_CERT = 4,		/* --cert, --key, --force */
 	EXTRA_OPT_ARG = 8,	/* the argument may be left out (sent as "") */
 	EXTRA_BACKEND = 16,	/* the backend protocol settings: --proto, --backend-* */
+	EXTRA_APPLY = 32,	/* --dry-run, --prune; the argument is a file, - for stdin */
 };
 
 static const struct cmd_spec cmd_specs[] = {
@@ -67,6 +70,8 @@ static const struct cmd_spec cmd_specs[] = {
 	{ "reload", NULL, MSG_C_RELOAD, OUTPUT_NONE, { ARG_END, ARG_END }, 0 },
 	{ "stats", NULL, MSG_C_STATS, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
 	{ "tunnel", "list", MSG_C_TUNNEL_LIST, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
+	{ "export", NULL, MSG_C_EXPORT, OUTPUT_LINES, { ARG_END, ARG_END }, 0 },
+	{ "apply", NULL, MSG_C_APPLY, OUTPUT_LINES, { ARG_FILE, ARG_END }, EXTRA_APPLY },
 };
 
 static const char usage_text[] =
@@ -94,6 +99,10 @@ static const char usage_text[] =
     "  reload\n"
     "  stats                (the figures of /metrics: metric, labels, value)\n"
     "  tunnel list          (the reverse tunnels attached now)\n"
+    "  export               (every route as one line of haloyd-ctl's words)\n"
+    "  apply FILE [--dry-run] [--prune]\n"
+    "                       make the routes what FILE (- for stdin) says, in one\n"
+    "                       change; --prune removes the routes it does not name\n"
     "  help\n"
     "\n"
     "options (anywhere on the line):\n"
@@ -174,7 +183,7 @@ cmdline_error(struct cmdline *cl, int code, const char *fmt, ...)
 enum opt_id {
 	OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_ALIAS, OPT_BACKEND, OPT_SETTING, OPT_RENAMED,
 	OPT_NODELAY,
-	OPT_CERT, OPT_KEY, OPT_FORCE, OPT_BACKEND_SNI, OPT_BACKEND_CA,
+	OPT_CERT, OPT_KEY, OPT_FORCE, OPT_BACKEND_SNI, OPT_BACKEND_CA, OPT_DRY_RUN, OPT_PRUNE,
 };
 
 static const struct opt {
@@ -210,6 +219,8 @@ static const struct opt {
 	{ "cert", 0, 1, OPT_CERT },
 	{ "key", 0, 1, OPT_KEY },
 	{ "force", 0, 0, OPT_FORCE },
+	{ "dry-run", 0, 0, OPT_DRY_RUN },
+	{ "prune", 0, 0, OPT_PRUNE },
 };
 
 /* Finds the option arg names; *inline_val is its "=value" or "-sVALUE" part. */
@@ -351,6 +362,12 @@ opt_apply(struct cmdline *cl, const struct opt *o, const char *val)
 		return CTL_OK;
 	case OPT_FORCE:
 		cl->force = 1;
+		return CTL_OK;
+	case OPT_DRY_RUN:
+		cl->apply_flags |= MSG_APPLY_DRY_RUN;
+		return CTL_OK;
+	case OPT_PRUNE:
+		cl->apply_flags |= MSG_APPLY_PRUNE;
 		return CTL_OK;
 	}
 	return CTL_EUSAGE;
@@ -591,6 +608,8 @@ cmdline_encode(struct cmdline *cl, const struct cmd_spec *s, const char *const *
 		rc = encode_route_set(cl, &w, args);
 	else if (s->type == MSG_C_CERT_IMPORT)
 		rc = encode_cert_import(cl, &w, args);
+	else if (s->type == MSG_C_APPLY)
+		rc = cmdapply_encode(cl, &w, args[0]);
 	else if ((s->extra & EXTRA_OPT_ARG) && args[0] == NULL)
 		wb_str(&w, "");
 	else
@@ -620,6 +639,7 @@ cmdline_parse(struct cmdline *cl, int argc, char *const argv[])
 	int i, rc;
 
 	memset(cl, 0, sizeof(*cl));
+	cl->send_fd = -1;
 	/* Known before any error, so that error can answer in JSON too. */
 	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
 		if (strcmp(argv[i], "--json") == 0)
@@ -656,6 +676,8 @@ cmdline_parse(struct cmdline *cl, int argc, char *const argv[])
 		    "--response-timeout 5m (see haloyd-ctl help)");
 	if ((cl->cert_file != NULL || cl->key_file != NULL || cl->force) && !(s->extra & EXTRA_CERT))
 		return cmdline_error(cl, CTL_EUSAGE, "--cert, --key and --force go with 'cert import' only");
+	if (cl->apply_flags != 0 && !(s->extra & EXTRA_APPLY))
+		return cmdline_error(cl, CTL_EUSAGE, "--dry-run and --prune go with 'apply' only");
 	if ((s->extra & EXTRA_CERT) && (cl->cert_file == NULL || cl->key_file == NULL))
 		return cmdline_error(cl, CTL_EUSAGE,
 		    "'cert import' needs --cert CHAIN.pem and --key KEY.pem");

@@ -49,6 +49,8 @@ struct cmdline {
 	const char *cert_file;	/* cert import --cert CHAIN.pem */
 	const char *key_file;	/* cert import --key KEY.pem */
 	int force;		/* cert import --force */
+	int apply_flags;	/* apply --dry-run, --prune: enum msg_apply_flags */
+	int send_fd;		/* apply: the file as a sealed memfd sent with the request, or -1 */
 };
 
 /*

@@ -103,11 +103,11 @@ ctl_wait(struct ctl *c, short events, uint64_t deadline)
 }
 
 static int
-ctl_send(struct ctl *c, uint16_t type, uint32_t seq, const void *p, size_t len)
+ctl_send(struct ctl *c, uint16_t type, uint32_t seq, const void *p, size_t len, int fd)
 {
 	uint64_t deadline = util_now_ms() + CTL_TIMEOUT_MS;
 
-	while (ipc_send(c->fd, type, seq, 0, p, len, -1) == -1) {
+	while (ipc_send(c->fd, type, seq, 0, p, len, fd) == -1) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
 		if (ctl_wait(c, POLLOUT, deadline) == -1)
@@ -183,7 +183,7 @@ ctl_hello(struct ctl *c)
 	 * A refused peer gets FAIL and a close, possibly before our HELLO is
 	 * out: whatever the send did, the answer says why.
 	 */
-	(void)ctl_send(c, MSG_HELLO, 0, &h, sizeof(h));
+	(void)ctl_send(c, MSG_HELLO, 0, &h, sizeof(h), -1);
 	if ((n = ctl_recv(c)) != 1)
 		return ctl_lost(c, n);
 	ipc_msg_close_fd(&c->msg);
@@ -209,7 +209,10 @@ ctl_reply_ok(struct ctl *c)
 	cur_init(&cu, c->msg.data, c->msg.h.len);
 	if (cur_str(&cu, message, sizeof(message)) == -1 || cur_end(&cu) == -1)
 		return ctl_fail(c, CTL_EFAIL, "malformed answer from haloyd");
-	output_ok(stdout, c->cmd.json, c->msg.h.gen, message);
+	if (c->cmd.shape == OUTPUT_LINES)
+		output_ok_lines(stdout, c->cmd.json, c->msg.h.gen, message, &c->rows);
+	else
+		output_ok(stdout, c->cmd.json, c->msg.h.gen, message);
 	return CTL_OK;
 }
 
@@ -219,7 +222,7 @@ ctl_request(struct ctl *c)
 {
 	int n, sent;
 
-	sent = ctl_send(c, c->cmd.type, CTL_SEQ, c->cmd.payload, c->cmd.len);
+	sent = ctl_send(c, c->cmd.type, CTL_SEQ, c->cmd.payload, c->cmd.len, c->cmd.send_fd);
 	/* A cert import carries a private key: it does not outlive the send. */
 	explicit_bzero(c->cmd.payload, c->cmd.len);
 	if (sent == -1)
@@ -287,6 +290,7 @@ ctl_main(int argc, char *argv[])
 		return CTL_EFAIL;
 	}
 	c->fd = -1;
+	c->cmd.send_fd = -1;
 	rc = ctl_run(c, argc, argv);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "haloyd-ctl: cannot write the answer: %s\n", strerror(errno));
@@ -295,6 +299,8 @@ ctl_main(int argc, char *argv[])
 	}
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->cmd.send_fd >= 0)
+		close(c->cmd.send_fd);
 	output_rows_free(&c->rows);
 	free(c);
 	return rc;

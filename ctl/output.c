@@ -472,10 +472,79 @@ json_status(FILE *f, const struct output_rows *rows)
 	fputs("]}\n", f);
 }
 
+/* --- lines (export, apply) */
+
+/* Row j's "line" pieces joined; NULL when it has none or memory ran out. */
+static char *
+line_join(const struct output_row *row)
+{
+	const struct output_field *fl = output_row_get(row, "line");
+	size_t n = 0, i;
+	char *s;
+
+	if (fl == NULL || fl->kind != FIELD_LIST)
+		return NULL;
+	for (i = 0; i < fl->nlist; i++)
+		n += strlen(fl->list[i]);
+	if ((s = malloc(n + 1)) == NULL)
+		return NULL;
+	for (i = 0, n = 0; i < fl->nlist; i++) {
+		memcpy(s + n, fl->list[i], strlen(fl->list[i]));
+		n += strlen(fl->list[i]);
+	}
+	s[n] = '\0';
+	return s;
+}
+
+static void
+print_lines(FILE *f, int json, const struct output_rows *rows)
+{
+	size_t j;
+	char *s;
+
+	if (json)
+		fputc('[', f);
+	for (j = 0; j < rows->n; j++) {
+		if ((s = line_join(&rows->v[j])) == NULL)
+			continue;
+		if (json) {
+			if (j > 0)
+				fputc(',', f);
+			output_json_str(f, s);
+		} else {
+			output_text(f, s);
+			fputc('\n', f);
+		}
+		free(s);
+	}
+	if (json)
+		fputc(']', f);
+}
+
+void
+output_ok_lines(FILE *f, int json, uint32_t gen, const char *message,
+    const struct output_rows *rows)
+{
+	if (!json) {
+		print_lines(f, 0, rows);
+		output_ok(f, 0, gen, message);
+		return;
+	}
+	fprintf(f, "{\"ok\":true,\"generation\":%" PRIu32 ",\"message\":", gen);
+	output_json_str(f, message);
+	fputs(",\"changes\":", f);
+	print_lines(f, 1, rows);
+	fputs("}\n", f);
+}
+
 void
 output_rows_print(FILE *f, int json, enum output_shape shape, const struct output_rows *rows)
 {
 	if (!json) {
+		if (shape == OUTPUT_LINES) {
+			print_lines(f, 0, rows);
+			return;
+		}
 		if (shape == OUTPUT_TABLE)
 			print_table(f, rows);
 		else
@@ -484,7 +553,10 @@ output_rows_print(FILE *f, int json, enum output_shape shape, const struct outpu
 	}
 	if (shape == OUTPUT_TABLE)
 		json_array(f, rows);
-	else if (shape == OUTPUT_STATUS)
+	else if (shape == OUTPUT_LINES) {
+		print_lines(f, 1, rows);
+		fputc('\n', f);
+	} else if (shape == OUTPUT_STATUS)
 		json_status(f, rows);
 	else if (rows->n > 0) {
 		json_object(f, &rows->v[0]);

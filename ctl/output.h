@@ -20,6 +20,7 @@ enum output_shape {
 	OUTPUT_TABLE,		/* route list: a table / a JSON array */
 	OUTPUT_OBJECT,		/* route show: "key: value" lines / one JSON object */
 	OUTPUT_STATUS,		/* status: master and worker blocks */
+	OUTPUT_LINES,		/* export, apply: rows of one "line" (its pieces) / a JSON array */
 };
 
 struct output_field {
@@ -53,6 +54,13 @@ const struct output_field *output_row_get(const struct output_row *row, const ch
 
 /* Prints an answer made of rows in the given shape. */
 void output_rows_print(FILE *f, int json, enum output_shape shape, const struct output_rows *rows);
+
+/*
+ * OK after rows of lines (apply's changes): the lines, then the message;
+ * in JSON one object with the lines as "changes".
+ */
+void output_ok_lines(FILE *f, int json, uint32_t gen, const char *message,
+    const struct output_rows *rows);
 
 /* OK: the message and the generation every worker serves. */
 void output_ok(FILE *f, int json, uint32_t gen, const char *message);

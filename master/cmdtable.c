@@ -12,6 +12,7 @@
 
 #include "master/tunnels.h"
 #include "master/acme.h"
+#include "master/apply.h"
 #include "master/certcmds.h"
 #include "master/cmdtable.h"
 #include "master/commands.h"
@@ -53,6 +54,9 @@ static const struct cmd cmds[] = {
 	{ MSG_C_CERT_RENEW, "cert renew", S(0), S(MSG_STR_MAX), 0, acme_cmd_renew },
 	{ MSG_C_STATS, "stats", 0, 0, 0, stats_cmd },
 	{ MSG_C_TUNNEL_LIST, "tunnel list", 0, 0, 0, tunnels_cmd_list },
+	{ MSG_C_EXPORT, "export", 0, 0, 0, apply_cmd_export },
+	/* The file itself comes as a sealed memfd (master/apply.c). */
+	{ MSG_C_APPLY, "apply", 1 + S(1), 1 + S(MSG_STR_MAX), CMD_CHANGES | CMD_FD, apply_cmd_apply },
 };
 #undef S
 
@@ -77,13 +81,15 @@ cmdtable_run(struct master *m, struct cclient *cl, struct ipc_msg *msg)
 	struct cur c;
 	int rc;
 
-	if (cmd == NULL || msg->fd >= 0 || msg->h.len < cmd->min_len || msg->h.len > cmd->max_len) {
+	if (cmd == NULL || (msg->fd >= 0) != ((cmd->flags & CMD_FD) != 0) ||
+	    msg->h.len < cmd->min_len || msg->h.len > cmd->max_len) {
 		ipc_msg_close_fd(msg);
 		rc = -1;
 	} else {
 		log_debug("control: %s", cmd->name);
 		cur_init(&c, msg->data, msg->h.len);
 		rc = cmd->fn(m, cl, &c);
+		ipc_msg_close_fd(msg);	/* a CMD_FD handler that did not take it */
 	}
 	if (cmd != NULL && (cmd->flags & CMD_SECRET))
 		OPENSSL_cleanse(msg->data, msg->h.len);

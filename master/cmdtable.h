@@ -21,6 +21,7 @@ typedef int cmd_fn(struct master *m, struct cclient *cl, struct cur *c);
 enum cmd_flags {
 	CMD_CHANGES = 1 << 0,	/* changes the daemon: answered once every worker serves it */
 	CMD_SECRET = 1 << 1,	/* carries a private key: wiped from the receive buffer after */
+	CMD_FD = 1 << 2,	/* carries exactly one fd (the handler takes m->rx->fd) */
 };
 
 struct cmd {

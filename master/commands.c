@@ -545,6 +545,99 @@ rset_format(const struct rset_opt *o, const struct store_settings *set, char *bu
 	return v != STORE_DEFAULT;
 }
 
+/*
+ * --- the table for export and apply (master/apply.c, master/applyfile.c):
+ * they walk rset_opts through these, so a setting added to the table is
+ * exported and applied with no code of theirs.
+ */
+
+size_t
+commands_rset_count(void)
+{
+	return ARRAY_LEN(rset_opts);
+}
+
+const char *
+commands_rset_key(size_t i)
+{
+	return rset_opts[i].key;
+}
+
+/* The value of setting i as route set takes it; 1 when it differs from the default. */
+int
+commands_rset_value(size_t i, const struct store_settings *set, char *buf, size_t len, int full)
+{
+	return rset_format(&rset_opts[i], set, buf, len, full);
+}
+
+/* The PEM of setting i when it is a CA (NULL when none or not a CA). */
+const char *
+commands_rset_pem(size_t i, const struct store_settings *set)
+{
+	const char *str;
+
+	if (rset_opts[i].kind != RSET_CA)
+		return NULL;
+	memcpy(&str, (const char *)set + rset_opts[i].off, sizeof(str));
+	return str;
+}
+
+int
+commands_rset_is_pem(size_t i)
+{
+	return rset_opts[i].kind == RSET_CA;
+}
+
+/* Every setting at its default, as a route added without any. */
+void
+commands_rset_defaults(struct store_settings *set)
+{
+	*set = (struct store_settings){ STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
+	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, SNAP_PROTO_HTTP1, NULL,
+	    NULL, STORE_CHAL_AUTO };
+}
+
+/* Parses val for setting key (its text as route set takes it) into *set. */
+int
+commands_rset_put(const char *key, const char *val, struct store_settings *set, char *err,
+    size_t errlen)
+{
+	struct rset_change ch = { NULL, 0, NULL };
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(rset_opts); i++)
+		if (strcmp(rset_opts[i].key, key) == 0)
+			break;
+	if (i == ARRAY_LEN(rset_opts)) {
+		snprintf(err, errlen, "unknown setting '%.64s'", key);
+		return -1;
+	}
+	ch.o = &rset_opts[i];
+	if (rset_parse(&ch, val, err, errlen) == -1)
+		return -1;
+	rset_apply(set, &ch);
+	rset_free(&ch, 1);
+	return 0;
+}
+
+/* The backend TLS rule for a whole route: TLS settings only with https or h2. */
+int
+commands_rset_check(const struct store_settings *set, char *err, size_t errlen)
+{
+	char v[300];
+	size_t i;
+
+	if (snap_proto_tls(set->proto))
+		return 0;
+	for (i = 0; i < ARRAY_LEN(rset_opts); i++)
+		if ((rset_opts[i].flags & RSET_TLS) && rset_format(&rset_opts[i], set, v, sizeof(v), 0)) {
+			snprintf(err, errlen, "%s needs proto https or h2 (the route's is %s)",
+			    rset_opts[i].key, snap_proto_name(set->proto));
+			return -1;
+		}
+	return 0;
+}
+
 /* "route NAME: key=value, ..." with the values as route show prints them. */
 static void
 rset_describe(char *buf, size_t len, const char *name, const struct store_settings *set,
@@ -642,11 +735,11 @@ commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
 	const char *aliasp[ROUTE_MAX_ALIASES], *bep[ROUTE_MAX_BACKENDS];
 	char name[HOSTNAME_MAX + 1], done[400], err[300];
 	struct rset_change ch[ROUTE_SET_MAX];
-	struct store_settings set = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, SNAP_PROTO_HTTP1, NULL, NULL, STORE_CHAL_AUTO };
+	struct store_settings set;
 	uint16_t i, na, nb, n = 0;
 	int rc, ret = 0;
 
+	commands_rset_defaults(&set);
 	if ((rc = arg_name(c, cl, name)) != 0 || (rc = route_add_lists(c, cl, names, &na, bes,
 	    &nb)) != 0 || (rc = rset_read_all(c, cl, ch, &n, 1)) != 0 || cur_end(c) == -1) {
 		ret = rc == -1 ? 0 : -1;

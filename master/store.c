@@ -146,12 +146,17 @@ store_query_int(struct store *st, sqlite3_stmt *s, int64_t *out)
 int
 store_tx_begin(struct store *st, int write)
 {
+	if (st->batch)
+		return STORE_OK;
 	return store_run(st, store_prep(st, STORE_F_TX, write ? TX_BEGIN : TX_BEGIN_READ, ""));
 }
 
 int
 store_tx_end(struct store *st, int rc)
 {
+	/* In a batch the caller stops at the first failure; store_batch_end rolls back. */
+	if (st->batch)
+		return rc;
 	if (rc == STORE_OK) {
 		if ((rc = store_run(st, store_prep(st, STORE_F_TX, TX_COMMIT, ""))) == STORE_OK)
 			return STORE_OK;
@@ -162,6 +167,25 @@ store_tx_end(struct store *st, int rc)
 	if (!sqlite3_get_autocommit(st->db))
 		store_run(st, store_prep(st, STORE_F_TX, TX_ROLLBACK, ""));
 	return rc;
+}
+
+int
+store_batch_begin(struct store *st)
+{
+	int rc;
+
+	if (st->batch)
+		return STORE_EINVAL;
+	if ((rc = store_tx_begin(st, 1)) == STORE_OK)
+		st->batch = 1;
+	return rc;
+}
+
+int
+store_batch_end(struct store *st, int rc)
+{
+	st->batch = 0;
+	return store_tx_end(st, rc);
 }
 
 char *

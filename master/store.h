@@ -103,6 +103,15 @@ int store_route_foreach(struct store *st, int (*fn)(void *arg, const struct stor
     void *arg);
 int64_t store_route_count(struct store *st);
 
+/*
+ * One transaction around many changes (haloyd-ctl apply): every change
+ * between begin and end joins it instead of committing on its own; the
+ * caller stops at the first change that fails, and end commits when rc is
+ * STORE_OK, else rolls every change back. Returns the outcome.
+ */
+int store_batch_begin(struct store *st);
+int store_batch_end(struct store *st, int rc);
+
 /* Increments and returns the persisted generation counter (never goes back). */
 int store_next_generation(struct store *st, uint64_t *gen);
 

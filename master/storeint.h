@@ -35,6 +35,7 @@ extern const char *const store_ondemand_sql[];
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STORE_F_MAX][STORE_FILE_STMTS];
+	int batch;		/* inside store_batch_begin: the changes join its transaction */
 };
 
 /*

@@ -115,6 +115,24 @@ enum msg_type {
 				 * str subject; u64 not_after (unix s); u64 since (unix s);
 				 * u32 in-flight; u64 served; u32 last PING round trip (us),
 				 * u32 state (0 attaching... see tunnel/tunlist.h)) */
+
+	/* haloyd-ctl -> master, declarative configuration (master/apply.c) */
+	MSG_C_EXPORT = 224,		/* empty; rows: "line" (a list of pieces of one line) */
+	MSG_C_APPLY,			/* u8 enum msg_apply_flags; str the file's name (for
+					 * messages); fd: a sealed memfd of the file's text.
+					 * Rows of changes, then OK (or FAIL) */
+};
+
+/*
+ * MSG_C_APPLY's file: it travels as a sealed memfd, not in the 64 KiB
+ * payload, so this bound is the file's own (1 000 routes take ~100 KiB).
+ */
+#define MSG_APPLY_FILE_MAX (16u << 20)
+
+/* MSG_C_APPLY's flags. */
+enum msg_apply_flags {
+	MSG_APPLY_DRY_RUN = 1,	/* print the difference, change nothing */
+	MSG_APPLY_PRUNE = 2,	/* remove the routes the file does not name */
 };
 
 /* MSG_A_ORDER's challenge type. */

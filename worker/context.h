@@ -16,6 +16,7 @@
 #include "worker/balance.h"
 #include "worker/buf.h"
 #include "worker/errpage.h"
+#include "worker/httpdate.h"
 
 #define WORKER_MAX_LISTENERS 32
 
@@ -77,6 +78,7 @@ struct worker {
 	uint64_t requests;
 	uint64_t access_seq;	/* access_log_sample's counter */
 	uint64_t reqid_base;	/* random, per process: request ids are base + counter */
+	struct httpdate date;	/* every response's Date field */
 
 	int stopping;
 	struct ev_timer stop_timer;

@@ -17,7 +17,7 @@
 #include "worker/errpage.h"
 
 static const unsigned errpage_codes[ERRPAGE_NCODES] = {
-	400, 404, 408, 413, 414, 429, 431, 500, 501, 502, 503, 504, 505,
+	400, 404, 408, 413, 414, 417, 429, 431, 500, 501, 502, 503, 504, 505,
 };
 
 const char *
@@ -32,6 +32,7 @@ errpage_reason(unsigned status)
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
+	case 417: return "Expectation Failed";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";

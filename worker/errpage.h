@@ -10,7 +10,7 @@
 
 
 #define ERRPAGE_FILE_MAX (16 * 1024)	/* an override page must fit one buffer with its head */
-#define ERRPAGE_NCODES 13
+#define ERRPAGE_NCODES 14
 
 enum errpage_kind {
 	ERRPAGE_STATUS = 0,	/* the page for the status */

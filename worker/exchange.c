@@ -409,7 +409,7 @@ ex_on_head(void *arg, struct msg_head *resp)
 	char name[BEADDR_STR_MAX];
 
 	ex->got_byte = 1;
-	if (forward_response(resp, hsts) == -1) {
+	if (forward_response(resp, hsts, httpdate_now(&ex->w->date)) == -1) {
 		log_info("backend %u (%s): response head too large", ex->be->id,
 		    ex_be_name(ex, name, sizeof(name)));
 		return -1;

@@ -105,6 +105,60 @@ forward_lists(const struct msg_head *h, const char *name, const char *token)
 	return 0;
 }
 
+/*
+ * RFC 9110 7.6.3: a gateway adds itself to Via in every request it
+ * forwards, after the hops before it, with the version it received.
+ */
+static int
+forward_via(struct msg_head *h)
+{
+	char v[32];
+
+	if (h->major >= 2)
+		snprintf(v, sizeof(v), "%u " FORWARD_PSEUDONYM, (unsigned)h->major);
+	else
+		snprintf(v, sizeof(v), "%u.%u " FORWARD_PSEUDONYM, (unsigned)h->major,
+		    (unsigned)h->minor);
+	return msg_add(h, "Via", v);
+}
+
+int64_t
+forward_max_forwards(const struct msg_head *h)
+{
+	const struct msg_field *f;
+	uint64_t v = 0;
+	uint32_t i;
+	const char *s;
+
+	if ((h->method != MSG_M_OPTIONS && h->method != MSG_M_TRACE) ||
+	    (f = msg_find(h, "max-forwards")) == NULL || f->value.len == 0 || f->value.len > 18)
+		return -1;
+	s = msg_value(h, f);
+	for (i = 0; i < f->value.len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	return (int64_t)v;
+}
+
+/* RFC 9110 7.6.2: one hop fewer for the next intermediary (0 was answered here). */
+static int
+forward_count_hop(struct msg_head *h)
+{
+	int64_t left = forward_max_forwards(h);
+	char v[24];
+	uint32_t i;
+
+	if (left <= 0)
+		return 0;
+	for (i = msg_nheaders(h); i-- > 0;)
+		if (msg_field_is(h, &h->f[i], "max-forwards"))
+			msg_del(h, i);
+	snprintf(v, sizeof(v), "%lld", (long long)(left - 1));
+	return msg_add(h, "Max-Forwards", v);
+}
+
 int
 forward_request(struct msg_head *h, const struct fwd_info *fi)
 {
@@ -127,13 +181,14 @@ forward_request(struct msg_head *h, const struct fwd_info *fi)
 	    msg_add(h, "X-Forwarded-Proto", fi->proto) == -1 ||
 	    (fhost[0] != '\0' && msg_add(h, "X-Forwarded-Host", fhost) == -1) ||
 	    msg_add(h, "X-Request-Id", rid[0] != '\0' ? rid : fi->request_id) == -1 ||
-	    (trailers && msg_add(h, "TE", "trailers") == -1))
+	    (trailers && msg_add(h, "TE", "trailers") == -1) || forward_via(h) == -1 ||
+	    forward_count_hop(h) == -1)
 		return -1;
 	return 0;
 }
 
 int
-forward_response(struct msg_head *h, int hsts)
+forward_response(struct msg_head *h, int hsts, const char *date)
 {
 	char del[MSG_FIELDS_MAX * 2 + 16];
 
@@ -142,6 +197,9 @@ forward_response(struct msg_head *h, int hsts)
 	forward_mark(h, 0, del);
 	forward_sweep(h, del);
 	if (hsts && msg_add(h, "Strict-Transport-Security", FORWARD_HSTS_VALUE) == -1)
+		return -1;
+	/* RFC 9110 6.6.1: a recipient with a clock adds Date to a response without one. */
+	if (h->status / 100 != 1 && msg_find(h, "date") == NULL && msg_add(h, "Date", date) == -1)
 		return -1;
 	return 0;
 }

@@ -13,6 +13,11 @@
 
 #include "worker/http1.h"
 
+/* Bytes of chunk framing (size line, extensions, CRLFs) allowed per chunk. */
+#define H1_CHUNK_LINE_MAX 4096
+/* An unknown method longer than this is not worth a 501. */
+#define H1_METHOD_MAX 1024
+
 enum h1_cur { H1_NONE, H1_TARGET, H1_NAME, H1_VALUE };
 
 struct h1 {
@@ -25,6 +30,9 @@ struct h1 {
 	struct msg_str name;	/* the field name whose value is being built */
 	uint32_t nsection;	/* fields in the section being parsed (head or trailers) */
 	const char *value_end;	/* end of the last value piece in this feed */
+	size_t fed;		/* bytes of this feed given to a callback (body, trailer fields) */
+	uint64_t gap;		/* chunked framing bytes not yet paid for by a chunk header */
+	uint32_t nchunk;	/* chunk headers parsed in this feed */
 	unsigned started : 1;
 	unsigned head_done : 1;
 	unsigned done : 1;	/* a whole message was parsed; h1_reset before the next */
@@ -161,6 +169,7 @@ on_header_field(http_parser *p, const char *at, size_t n)
 		h->error = 400;
 		return -1;
 	}
+	h->fed += n;
 	if (h->cur != H1_NAME && h1_end_string(h) == -1)
 		return -1;
 	return h1_piece(h, H1_NAME, at, n, h1_full(h));
@@ -177,6 +186,7 @@ on_header_value(http_parser *p, const char *at, size_t n)
 		return -1;
 	}
 	h->value_end = at + n;
+	h->fed += n;
 	if (h->cur == H1_NAME && h1_end_string(h) == -1)
 		return -1;
 	return h1_piece(h, H1_VALUE, at, n, h1_full(h));
@@ -194,21 +204,68 @@ h1_close_fields(struct h1 *h)
 }
 
 /*
- * Transfer-Encoding must be exactly one "chunked": other codings would be
- * forwarded undecoded under our own chunking, and lists are how requests
- * are smuggled past parsers that disagree.
+ * One Transfer-Encoding value: "chunked" is all we take, since other codings
+ * would be forwarded undecoded under our own chunking. Chunked not last
+ * (or absent) leaves the length unknown: 400 and close (RFC 9112 6.3).
+ * Chunked last after codings we do not implement is a 501 (RFC 9112 6.1),
+ * unless one of them is chunked again (applied twice: a 400).
  */
-static int
-h1_check_framing(const struct msg_head *hd)
+static unsigned
+h1_te_status(const char *v)
+{
+	unsigned ncodings = 0, nchunked = 0;
+	int last_chunked = 0;
+	size_t n;
+
+	for (;;) {
+		v += strspn(v, " \t,");
+		if (*v == '\0')
+			break;
+		n = strcspn(v, ",");
+		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		last_chunked = n == 7 && strncasecmp(v, "chunked", 7) == 0;
+		nchunked += (unsigned)last_chunked;
+		ncodings++;
+		v += strcspn(v, ",");
+	}
+	if (!last_chunked || nchunked > 1)
+		return 400;
+	return ncodings == 1 ? 0 : 501;
+}
+
+/*
+ * Transfer-Encoding in one field only (a list spread over fields is how
+ * requests are smuggled past parsers that disagree), never in an HTTP/1.0
+ * request (RFC 9112 6.1: its framing is faulty).
+ */
+static unsigned
+h1_check_framing(const struct msg_head *hd, int http10)
 {
 	uint32_t i, nte = 0;
+	unsigned st;
 
 	for (i = 0; i < hd->nf; i++)
 		if (msg_field_is(hd, &hd->f[i], "transfer-encoding")) {
-			if (++nte > 1 || strcasecmp(msg_value(hd, &hd->f[i]), "chunked") != 0)
-				return -1;
+			if (http10 || ++nte > 1)
+				return 400;
+			if ((st = h1_te_status(msg_value(hd, &hd->f[i]))) != 0)
+				return st;
 		}
 	return 0;
+}
+
+/*
+ * RFC 9112 2.3: only HTTP/1.x is parsed here. A request line without a
+ * version (HTTP/0.9) is a 400, another major version a 505 (RFC 9110
+ * 15.6.6); a backend answering in another version is broken (400: a 502).
+ */
+static unsigned
+h1_check_version(const http_parser *p)
+{
+	if (p->http_major == 1)
+		return 0;
+	return p->type == HTTP_REQUEST && p->http_major > 1 ? 505 : 400;
 }
 
 static int
@@ -235,12 +292,17 @@ on_headers_complete(http_parser *p)
 
 	if (h1_close_fields(h) == -1)
 		return -1;
-	if (h1_check_framing(hd) == -1) {
-		h->error = 400;
+	if ((h->error = h1_check_version(p)) != 0 ||
+	    (h->error = h1_check_framing(hd, p->type == HTTP_REQUEST && p->http_minor == 0)) != 0) {
+		if (p->type == HTTP_RESPONSE)
+			h->error = 400;
 		return -1;
 	}
 	if (p->type == HTTP_REQUEST && h1_set_method(h) == -1)
 		return -1;
+	/* RFC 9110 7.8: an HTTP/1.0 request's Upgrade is ignored, and its body parsed as one. */
+	if (p->type == HTTP_REQUEST && p->http_minor == 0 && p->method != HTTP_CONNECT)
+		p->upgrade = 0;
 	hd->status = p->status_code;
 	hd->major = (uint8_t)p->http_major;
 	hd->minor = (uint8_t)p->http_minor;
@@ -262,7 +324,15 @@ on_body(http_parser *p, const char *at, size_t n)
 {
 	struct h1 *h = h1_of(p);
 
+	h->fed += n;
 	return h->ev->body(h->arg, at, n);
+}
+
+static int
+on_chunk_header(http_parser *p)
+{
+	h1_of(p)->nchunk++;
+	return 0;
 }
 
 static int
@@ -289,6 +359,7 @@ static const http_parser_settings h1_settings = {
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
+	.on_chunk_header = on_chunk_header,
 };
 
 struct h1 *
@@ -320,6 +391,49 @@ h1_reset(struct h1 *h)
 	h->cur = H1_NONE;
 	h->head_done = h->done = h->started = 0;
 	h->error = 0;
+	h->gap = 0;
+}
+
+/*
+ * http-parser skips chunk extensions without a callback or a bound, so a
+ * client could send an endless chunk-size line (RFC 9112 7.1.1: limit
+ * them like other parts of a message). The bytes of a feed that were not
+ * body or trailer fields are chunk framing; each chunk header pays for
+ * H1_CHUNK_LINE_MAX of them. Returns -1 (a 400) past the bound.
+ */
+static int
+h1_bound_chunk_lines(struct h1 *h, size_t parsed)
+{
+	if (!h->head_done || !(h->p.flags & F_CHUNKED))
+		return 0;
+	h->gap += parsed > h->fed ? parsed - h->fed : 0;
+	h->gap = h->gap > (uint64_t)h->nchunk * H1_CHUNK_LINE_MAX ?
+	    h->gap - (uint64_t)h->nchunk * H1_CHUNK_LINE_MAX : 0;
+	if (h->gap <= H1_CHUNK_LINE_MAX)
+		return 0;
+	h->error = 400;
+	return -1;
+}
+
+/*
+ * RFC 9110 9.1: a method we do not know is a 501 when it is a token (a
+ * method we might not implement), a 400 when it is not one at all.
+ */
+static unsigned
+h1_method_error(const char *data, size_t len)
+{
+	size_t i = 0, end;
+
+	while (i + 1 < len && data[i] == '\r' && data[i + 1] == '\n')
+		i += 2;
+	/* HTTP/2's preface where HTTP/2 is off (RFC 9113 3.4): the version is what we lack. */
+	if (len - i >= 14 && memcmp(data + i, "PRI * HTTP/2.0", 14) == 0)
+		return 505;
+	for (end = i; end < len && end - i < H1_METHOD_MAX && data[end] != ' '; end++)
+		if (!h1_is_token(data + end, 1))
+			return 400;
+	/* All token so far: a method we do not know, whatever follows. */
+	return end > i && (end == len || end - i == H1_METHOD_MAX || data[end] == ' ') ? 501 : 400;
 }
 
 ssize_t
@@ -331,8 +445,14 @@ h1_feed(struct h1 *h, const char *data, size_t len)
 	if (h->done || len == 0)
 		return 0;
 	h->value_end = NULL;
+	h->fed = 0;
+	h->nchunk = 0;
 	n = http_parser_execute(&h->p, &h1_settings, data, len);
 	e = HTTP_PARSER_ERRNO(&h->p);
+	if ((e == HPE_OK || e == HPE_PAUSED) && h1_bound_chunk_lines(h, n) == -1)
+		return -1;
+	if (e == HPE_INVALID_METHOD && h->p.type == HTTP_REQUEST && h->error == 0)
+		h->error = h1_method_error(data, len);
 	if (e == HPE_PAUSED) {
 		http_parser_pause(&h->p, 0);
 		return (ssize_t)n;
@@ -473,7 +593,8 @@ h1_write_response(struct buf *b, const struct msg_head *resp, enum h1_framing fr
 	    resp->status != 204 && resp->status / 100 != 1);
 	size_t at = b->len;
 
-	if (H1_ADD(b, client_minor > 0 ? "HTTP/1.1 " : "HTTP/1.0 ") == -1 ||
+	/* RFC 9110 2.5: our version, whatever the client's minor version. */
+	if (H1_ADD(b, "HTTP/1.1 ") == -1 ||
 	    buf_add_num(b, resp->status % 1000, 10) == -1 || buf_add(b, " ", 1) == -1 ||
 	    h1_add_str(b, resp, resp->reason) == -1 || buf_add(b, "\r\n", 2) == -1 ||
 	    h1_write_fields(b, resp, 0, msg_nheaders(resp)) == -1 ||

@@ -33,7 +33,7 @@ request_answer_free(struct answer *ans)
 
 /* A response head for a local answer with a body of len bytes (sent unless HEAD). */
 static int
-request_answer(struct answer *ans, const struct msg_head *req, unsigned status,
+request_answer(struct worker *w, struct answer *ans, const struct msg_head *req, unsigned status,
     const char *type, const char *body, size_t len)
 {
 	struct msg_head *h = &ans->head;
@@ -48,6 +48,7 @@ request_answer(struct answer *ans, const struct msg_head *req, unsigned status,
 	ans->body = req != NULL && req->method == MSG_M_HEAD ? NULL : body;
 	ans->body_len = ans->body != NULL ? len : 0;
 	if (msg_str(h, reason, strlen(reason), &h->reason) == -1 ||
+	    msg_add(h, "Date", httpdate_now(&w->date)) == -1 ||
 	    (type != NULL && msg_add(h, "Content-Type", type) == -1))
 		return -1;
 	return 0;
@@ -67,16 +68,16 @@ request_error(struct worker *w, unsigned status, enum errpage_kind kind,
 		ans->body = NULL;
 		ans->body_len = 0;
 		if (grpc_answer(&ans->head, (unsigned)code, grpc_message_of(status)) == -1 ||
-		    forward_response(&ans->head, hsts) == -1)
+		    forward_response(&ans->head, hsts, httpdate_now(&w->date)) == -1)
 			return -1;
 		return 0;
 	}
 	body = errpage_body(&w->errpages, status, kind, ans->page, sizeof(ans->page), &len);
 	/* A 503 is a tunnel without agents (or a hop without its process): they come back. */
-	if (request_answer(ans, h, status, "text/html; charset=utf-8", body, len) == -1 ||
+	if (request_answer(w, ans, h, status, "text/html; charset=utf-8", body, len) == -1 ||
 	    msg_add(&ans->head, "Cache-Control", "no-store") == -1 ||
 	    (retry != NULL && msg_add(&ans->head, "Retry-After", retry) == -1) ||
-	    forward_response(&ans->head, hsts) == -1)
+	    forward_response(&ans->head, hsts, httpdate_now(&w->date)) == -1)
 		return -1;
 	return 0;
 }
@@ -138,6 +139,29 @@ request_host(struct msg_head *h, struct request *r)
 	return 0;
 }
 
+/*
+ * What no route may see, whatever the protocol: a method we do not
+ * forward (CONNECT: we are no forward proxy; TRACE would echo a client's
+ * cookies to a script, cross-site tracing), an asterisk-form target on
+ * another method than OPTIONS (RFC 9112 3.2.4), an expectation other than
+ * 100-continue (RFC 9110 10.1.1: 417; HTTP/1.0 expectations are ignored).
+ * The status, or 0.
+ */
+static unsigned
+request_check(const struct msg_head *h)
+{
+	const struct msg_field *f;
+
+	if (h->method == MSG_M_CONNECT || h->method == MSG_M_TRACE)
+		return 501;
+	if (h->path.len == 1 && msg_s(h, h->path)[0] == '*' && h->method != MSG_M_OPTIONS)
+		return 400;
+	if ((h->major > 1 || h->minor > 0) && (f = msg_find(h, "expect")) != NULL &&
+	    strcasecmp(msg_value(h, f), "100-continue") != 0)
+		return 417;
+	return 0;
+}
+
 /* The ACME HTTP-01 answer from the snapshot, before any routing. */
 static int
 request_challenge(struct worker *w, struct request *r, const struct msg_head *h,
@@ -147,7 +171,7 @@ request_challenge(struct worker *w, struct request *r, const struct msg_head *h,
 	unsigned status = ka != NULL ? 200 : 404;
 
 	accesslog_local(w, h, r->host, r->route_id, status, start_us);
-	return request_answer(&r->ans, h, status, "text/plain", ka, ka != NULL ? strlen(ka) : 0);
+	return request_answer(w, &r->ans, h, status, "text/plain", ka, ka != NULL ? strlen(ka) : 0);
 }
 
 /*
@@ -177,7 +201,7 @@ request_redirect(struct worker *w, struct request *r, const struct msg_head *h, 
 		snprintf(port, sizeof(port), ":%u", tls_https_port(w->tls));
 	snprintf(loc, sizeof(loc), "https://%s%s%s%s", r->host, port, path[0] == '/' ? "" : "/", path);
 	accesslog_local(w, h, r->host, r->route_id, status, start_us);
-	if (request_answer(&r->ans, h, status, NULL, NULL, 0) == -1 ||
+	if (request_answer(w, &r->ans, h, status, NULL, NULL, 0) == -1 ||
 	    msg_add(&r->ans.head, "Location", loc) == -1 ||
 	    msg_add(&r->ans.head, "Cache-Control", "no-store") == -1)
 		return -1;
@@ -269,8 +293,13 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	if (request_host(h, r) == -1 ||
 	    (h->major == 1 && h->minor >= 1 && msg_find(h, "host") == NULL))
 		return request_refuse(w, r, h, 400, ERRPAGE_STATUS, start_us);
-	if (h->method == MSG_M_CONNECT)
-		return request_refuse(w, r, h, 501, ERRPAGE_STATUS, start_us);
+	if ((status = request_check(h)) != 0)
+		return request_refuse(w, r, h, status, ERRPAGE_STATUS, start_us);
+	/* RFC 9110 7.6.2: with no hop left, we are the final recipient. */
+	if (forward_max_forwards(h) == 0) {
+		accesslog_local(w, h, r->host, r->route_id, 200, start_us);
+		return request_answer(w, &r->ans, h, 200, NULL, NULL, 0);
+	}
 	if (acmechal_wanted(h))
 		return request_challenge(w, r, h, s, start_us);
 	if (s != NULL)

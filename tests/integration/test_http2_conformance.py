@@ -154,6 +154,64 @@ class Http2ConformanceTest(DaemonTestCase):
         self.stream_error(fields, "/cl", end_stream=False,
                           then=lambda r: r.data(1, b"12345", end_stream=True), streamed=True)
 
+    # RFC 9113 8.2.1: field values and names.
+
+    def test_rfc9113_8_2_1_value_with_leading_or_trailing_space(self):
+        self.stream_error(good(self.host, "/lead") + [("x-sp", " a")], "/lead")
+        self.stream_error(good(self.host, "/trail") + [("x-sp", "a\t")], "/trail")
+
+    def test_rfc9113_8_2_1_value_with_cr_lf_nul(self):
+        for i, bad in enumerate(("a\rb", "a\nb", "a\x00b")):
+            self.stream_error(good(self.host, "/ctl%d" % i) + [("x-bad", bad)], "/ctl%d" % i)
+
+    def test_rfc9113_8_2_1_name_not_a_token(self):
+        self.stream_error(good(self.host, "/name") + [("x(y)", "1")], "/name")
+
+    # RFC 9113 8.3.1: request pseudo-header fields.
+
+    def test_rfc9113_8_3_1_missing_method_or_scheme(self):
+        self.stream_error([(":scheme", "http"), (":authority", self.host), (":path", "/nom")],
+                          "/nom")
+        self.stream_error([(":method", "GET"), (":authority", self.host), (":path", "/nos")],
+                          "/nos")
+
+    def test_rfc9113_8_3_1_empty_path(self):
+        self.stream_error([(":method", "GET"), (":scheme", "http"), (":authority", self.host),
+                           (":path", "")], "/empty")
+
+    def test_rfc9113_8_3_1_host_disagrees_with_authority(self):
+        """SHOULD be malformed: haloyd answers 400 and forwards nothing."""
+        r = Raw(self.daemon.port)
+        try:
+            r.headers(1, good(self.host, "/hostdiff") + [("host", "other.example")])
+            self.assertIn(r.outcome(1), (("status", b"400"), ("status", "400"),
+                                         ("rst", PROTOCOL_ERROR)))
+        finally:
+            r.close()
+        self.assertEqual(self.be.records("/hostdiff"), [])
+
+    # RFC 9113 8.1: trailers carry no pseudo-header fields.
+
+    def test_rfc9113_8_1_pseudo_header_in_trailers(self):
+        fields = [(":method", "POST"), (":scheme", "http"), (":authority", self.host),
+                  (":path", "/trl")]
+        self.stream_error(fields, "/trl", end_stream=False, streamed=True,
+                          then=lambda r: r.headers(1, [(":path", "/x")], end_stream=True))
+
+    # RFC 9113 8.2.3: cookie crumbs are one field for HTTP/1.1.
+
+    def test_rfc9113_8_2_3_cookie_crumbs_joined_for_http1(self):
+        r = Raw(self.daemon.port)
+        try:
+            r.headers(1, good(self.host, "/cookies") + [("cookie", "a=1"), ("cookie", "b=2")])
+            self.assertIn(r.outcome(1), (("status", b"200"), ("status", "200")))
+        finally:
+            r.close()
+        recs = self.be.records("/cookies")
+        self.assertEqual(len(recs), 1)
+        cookies = [v for k, v in recs[0]["headers"] if k.lower() == "cookie"]
+        self.assertEqual(cookies, ["a=1; b=2"])
+
     def test_data_after_end_stream(self):
         # Stream 1 is half-closed (remote) after END_STREAM: more DATA is STREAM_CLOSED.
         r = Raw(self.daemon.port)

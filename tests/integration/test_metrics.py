@@ -163,7 +163,7 @@ class MetricsTest(MetricsTestCase):
         before = self.value(self.metrics(), "haloyd_requests_total", route="-", code="4xx",
                             proto="HTTP/1.0")
         r = harness.raw_request(self.daemon.port, b"GET / HTTP/1.0\r\nHost: nowhere.invalid\r\n\r\n")
-        self.assertTrue(r.startswith(b"HTTP/1.0 404"), r[:40])
+        self.assertTrue(r.startswith(b"HTTP/1.1 404"), r[:40])
         self.wait_metrics(lambda m: self.value(m, "haloyd_requests_total", route="-", code="4xx",
                                                proto="HTTP/1.0") == before + 1,
                           "an HTTP/1.0 404 without a route")

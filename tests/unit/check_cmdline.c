@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl/cmdline.h"
 #include "share/cursor.h"
@@ -133,6 +134,41 @@ START_TEST(route_set_balance)
 }
 END_TEST
 
+/* apply FILE: the file becomes a sealed memfd with a final newline; flags and name in the payload. */
+START_TEST(apply_file_and_flags)
+{
+	char path[] = "/tmp/check_cmdline.XXXXXX", s[MSG_STR_MAX], buf[64];
+	struct cur c;
+	int fd;
+
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_int_eq(write(fd, "route a.example 127.0.0.1:1", 27), 27);
+	close(fd);
+	ck_assert_int_eq(parse("apply", path, "--prune", "--dry-run", NULL), CTL_OK);
+	ck_assert_uint_eq(cl->type, MSG_C_APPLY);
+	ck_assert_int_ge(cl->send_fd, 0);
+	cur_init(&c, cl->payload, cl->len);
+	ck_assert_uint_eq(cur_u8(&c), MSG_APPLY_DRY_RUN | MSG_APPLY_PRUNE);
+	ck_assert_int_eq(cur_str(&c, s, sizeof(s)), 0);
+	ck_assert_str_eq(s, path);
+	ck_assert_int_eq(cur_end(&c), 0);
+	ck_assert_int_eq(pread(cl->send_fd, buf, sizeof(buf), 0), 28);
+	ck_assert_int_eq(memcmp(buf, "route a.example 127.0.0.1:1\n", 28), 0);
+	ck_assert_int_eq(write(cl->send_fd, "x", 1), -1);	/* sealed */
+	close(cl->send_fd);
+	unlink(path);
+	ck_assert_int_eq(parse("apply", path, NULL), CTL_EINVAL);
+	ck_assert_msg(strstr(cl->error, "No such file") != NULL, "%s", cl->error);
+	ck_assert_int_eq(parse("apply", NULL), CTL_EUSAGE);
+	ck_assert_int_eq(parse("route", "list", "--prune", NULL), CTL_EUSAGE);
+	ck_assert_str_eq(cl->error, "--dry-run and --prune go with 'apply' only");
+	ck_assert_int_eq(parse("export", NULL), CTL_OK);
+	ck_assert_uint_eq(cl->type, MSG_C_EXPORT);
+	ck_assert_uint_eq(cl->len, 0);
+	ck_assert_int_eq(cl->send_fd, -1);
+}
+END_TEST
+
 Suite *
 suite_cmdline(void)
 {
@@ -144,6 +180,7 @@ suite_cmdline(void)
 	tcase_add_test(tc, backend_add_tunnel);
 	tcase_add_test(tc, bad_forms_refused);
 	tcase_add_test(tc, route_set_balance);
+	tcase_add_test(tc, apply_file_and_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -75,6 +75,20 @@ value(const char *name)
 	return f != NULL ? msg_value(&h, f) : NULL;
 }
 
+/* The value of the k-th field called name (from 0), NULL when there are fewer. */
+static const char *
+value_at(const char *name, unsigned k)
+{
+	uint32_t i;
+
+	for (i = 0; i < msg_nheaders(&h); i++)
+		if (msg_field_is(&h, &h.f[i], name) && k-- == 0)
+			return msg_value(&h, &h.f[i]);
+	return NULL;
+}
+
+#define DATE "Thu, 01 Jan 2026 00:00:00 GMT"
+
 static const struct fwd_info plain = { "192.0.2.7", "http", "ourid", 0 };
 static const struct fwd_info trusted = { "192.0.2.7", "https", "ourid", 1 };
 
@@ -123,7 +137,7 @@ START_TEST(hop_by_hop_removed)
 	ck_assert_int_eq(forward_request(&h, &plain), 0);
 	/* What is left keeps its order; ours follow; no TE (the client did not ask for trailers). */
 	ck_assert_str_eq(names(), "Host,Accept,X-Keep,content-type,X-Forwarded-For,"
-	    "X-Forwarded-Proto,X-Forwarded-Host,X-Request-Id");
+	    "X-Forwarded-Proto,X-Forwarded-Host,X-Request-Id,Via");
 	ck_assert_str_eq(value("host"), "app.example.com");
 	ck_assert_str_eq(value("x-keep"), "3");
 	ck_assert_str_eq(value("content-type"), "text/plain");
@@ -306,6 +320,37 @@ START_TEST(te_trailers_only_when_asked)
 }
 END_TEST
 
+START_TEST(via_and_max_forwards)
+{
+	/* Via: our hop after the ones before, with the version we received. */
+	build(MSG_M_GET, "/", "Host", "a", "Via", "1.0 edge", NULL);
+	ck_assert_int_eq(forward_request(&h, &plain), 0);
+	ck_assert_uint_eq(count("via"), 2);
+	ck_assert_str_eq(value_at("via", 0), "1.0 edge");
+	ck_assert_str_eq(value_at("via", 1), "1.1 " FORWARD_PSEUDONYM);
+	build(MSG_M_GET, "/", "Host", "a", NULL);
+	h.major = 2;
+	h.minor = 0;
+	ck_assert_int_eq(forward_request(&h, &plain), 0);
+	ck_assert_str_eq(value("via"), "2 " FORWARD_PSEUDONYM);
+	/* Max-Forwards: only OPTIONS and TRACE, decremented; nonsense left alone. */
+	build(MSG_M_OPTIONS, "/", "Host", "a", "Max-Forwards", "5", NULL);
+	ck_assert_int_eq(forward_max_forwards(&h), 5);
+	ck_assert_int_eq(forward_request(&h, &plain), 0);
+	ck_assert_str_eq(value("max-forwards"), "4");
+	build(MSG_M_OPTIONS, "/", "Host", "a", "Max-Forwards", "0", NULL);
+	ck_assert_int_eq(forward_max_forwards(&h), 0);
+	build(MSG_M_GET, "/", "Host", "a", "Max-Forwards", "5", NULL);
+	ck_assert_int_eq(forward_max_forwards(&h), -1);
+	ck_assert_int_eq(forward_request(&h, &plain), 0);
+	ck_assert_str_eq(value("max-forwards"), "5");
+	build(MSG_M_OPTIONS, "/", "Host", "a", "Max-Forwards", "x1", NULL);
+	ck_assert_int_eq(forward_max_forwards(&h), -1);
+	build(MSG_M_OPTIONS, "/", "Host", "a", "Max-Forwards", "1234567890123456789", NULL);
+	ck_assert_int_eq(forward_max_forwards(&h), -1);
+}
+END_TEST
+
 START_TEST(response_rules)
 {
 	msg_reset(&h);
@@ -319,14 +364,22 @@ START_TEST(response_rules)
 	ck_assert_int_eq(msg_add(&h, "Content-Length", "10"), 0);
 	ck_assert_int_eq(msg_add(&h, "Upgrade", "websocket"), 0);
 	ck_assert_int_eq(msg_add(&h, "X-Request-Id", "backend's"), 0);
-	ck_assert_int_eq(forward_response(&h, 0), 0);
-	/* The backend's own X-* fields pass in responses; nothing is added. */
-	ck_assert_str_eq(names(), "Content-Type,Set-Cookie,X-Request-Id");
+	ck_assert_int_eq(forward_response(&h, 0, DATE), 0);
+	/* The backend's own X-* fields pass in responses; only the missing Date is added. */
+	ck_assert_str_eq(names(), "Content-Type,Set-Cookie,X-Request-Id,Date");
 	ck_assert_str_eq(value("x-request-id"), "backend's");
+	ck_assert_str_eq(value("date"), DATE);
 	ck_assert_ptr_null(value("strict-transport-security"));
-	ck_assert_int_eq(forward_response(&h, 1), 0);
-	ck_assert_str_eq(names(), "Content-Type,Set-Cookie,X-Request-Id,Strict-Transport-Security");
+	/* A backend's Date is kept: one Date only. */
+	ck_assert_int_eq(forward_response(&h, 1, "Fri, 02 Jan 2026 00:00:00 GMT"), 0);
+	ck_assert_str_eq(names(), "Content-Type,Set-Cookie,X-Request-Id,Date,Strict-Transport-Security");
+	ck_assert_str_eq(value("date"), DATE);
 	ck_assert_str_eq(value("strict-transport-security"), FORWARD_HSTS_VALUE);
+	/* An interim response gets no Date. */
+	msg_reset(&h);
+	h.status = 103;
+	ck_assert_int_eq(forward_response(&h, 0, DATE), 0);
+	ck_assert_ptr_null(value("date"));
 }
 END_TEST
 
@@ -376,13 +429,16 @@ START_TEST(too_big_fails_cleanly)
 	ck_assert_uint_le(h.len, MSG_MEM_MAX);
 	ck_assert_uint_eq(strlen(value("x-big")), vlen);
 
-	/* A response: with nothing to add it passes, with HSTS it does not fit. */
+	/* A response: with nothing to add it passes, with HSTS or a Date it does not fit. */
 	msg_reset(&h);
-	h.status = 200;
+	h.status = 100;
 	ck_assert_int_eq(msg_add(&h, "X-Big", big), 0);
-	ck_assert_int_eq(forward_response(&h, 0), 0);
-	ck_assert_int_eq(forward_response(&h, 1), -1);
+	ck_assert_int_eq(forward_response(&h, 0, DATE), 0);
+	ck_assert_int_eq(forward_response(&h, 1, DATE), -1);
 	ck_assert_ptr_null(value("strict-transport-security"));
+	h.status = 200;
+	ck_assert_int_eq(forward_response(&h, 0, DATE), -1);
+	ck_assert_ptr_null(value("date"));
 	free(big);
 }
 END_TEST
@@ -403,6 +459,7 @@ suite_forward(void)
 	tcase_add_test(tc, forwarded_host);
 	tcase_add_test(tc, request_id_kept_or_ours);
 	tcase_add_test(tc, te_trailers_only_when_asked);
+	tcase_add_test(tc, via_and_max_forwards);
 	tcase_add_test(tc, response_rules);
 	tcase_add_test(tc, full_head_still_fits);
 	tcase_add_test(tc, too_big_fails_cleanly);

@@ -390,7 +390,7 @@ START_TEST(hs_http10_closes)
 	int fd = client_new();
 
 	/* HTTP/1.0 without keep-alive (and without Host: allowed): answered, then closed. */
-	cl_ask_eof(fd, "GET / HTTP/1.0\r\n\r\n", "HTTP/1.0 404 ");
+	cl_ask_eof(fd, "GET / HTTP/1.0\r\n\r\n", "HTTP/1.1 404 ");
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nConnection: close\r\n"));
 	ck_assert_ptr_nonnull(strstr(rx, "haloyd is running"));
 	TW_RUN_UNTIL(w.nconns == 0);
@@ -402,11 +402,11 @@ START_TEST(hs_http10_keepalive)
 	int fd = client_new();
 
 	cl_ask(fd, "GET / HTTP/1.0\r\nHost: a.test\r\nConnection: keep-alive\r\n\r\n", 0,
-	    "HTTP/1.0 404 ");
+	    "HTTP/1.1 404 ");
 	ck_assert_ptr_nonnull(strstr(rx, "\r\nConnection: keep-alive\r\n"));
 	cl_quiet(fd, 50);
 	rx_clear();
-	cl_ask_eof(fd, "GET / HTTP/1.0\r\nHost: a.test\r\n\r\n", "HTTP/1.0 404 ");
+	cl_ask_eof(fd, "GET / HTTP/1.0\r\nHost: a.test\r\n\r\n", "HTTP/1.1 404 ");
 }
 END_TEST
 

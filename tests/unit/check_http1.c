@@ -231,8 +231,10 @@ START_TEST(test_smuggling_refused)
 		"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nX-Fold: a\r\n b\r\n\r\n",
-		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 	};
 	size_t i;
 
@@ -266,7 +268,8 @@ START_TEST(test_request_head_for_backend)
 	buf_append(&b, "", 1);
 	ck_assert_str_eq(buf_head(&b), "GET /p HTTP/1.1\r\nHost: app.example.com\r\nAccept: */*\r\n"
 	    "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\n"
-	    "X-Forwarded-Host: app.example.com\r\nX-Request-Id: abc\r\nTE: trailers\r\n\r\n");
+	    "X-Forwarded-Host: app.example.com\r\nX-Request-Id: abc\r\nTE: trailers\r\n"
+	    "Via: 1.1 " FORWARD_PSEUDONYM "\r\n\r\n");
 	/* From a trusted proxy the chain is kept and the peer appended. */
 	setup();
 	ck_assert_int_eq(h1_feed(parser, req, strlen(req)), (ssize_t)strlen(req));
@@ -323,6 +326,71 @@ START_TEST(test_upgrade_response)
 	ck_assert_int_eq(h1_upgraded(parser), 1);
 	ck_assert_int_eq(h1_done(parser), 1);
 	ck_assert_uint_eq(seen.bodylen, 0);
+}
+END_TEST
+
+/* RFC 9112 2.3, 3, 6.1 and 7.1.1: what is refused with which status. */
+START_TEST(test_conformance_statuses)
+{
+	static const struct { const char *req; unsigned status; } v[] = {
+		{ "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505 },
+		{ "GET / HTTP/3.1\r\nHost: a\r\n\r\n", 505 },
+		{ "GET /\r\nHost: a\r\n\r\n", 400 },
+		{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501 },
+		{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo;x=1 , chunked\r\n\r\n", 501 },
+		{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip, chunked\r\n\r\n",
+		    400 },
+		{ "FROBNICATE / HTTP/1.1\r\nHost: a\r\n\r\n", 501 },
+		{ "\r\nFROB / HTTP/1.1\r\nHost: a\r\n\r\n", 501 },
+		{ "F(O / HTTP/1.1\r\nHost: a\r\n\r\n", 400 },
+		{ "FROB", 501 },	/* no method we know starts so */
+		{ "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505 },	/* HTTP/2 where it is off */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		unsigned st = parse_error(v[i].req);
+
+		ck_assert_msg(st == v[i].status, "vector %zu: %u, not %u", i, st, v[i].status);
+		teardown();
+	}
+}
+END_TEST
+
+/* A chunk-size line may carry extensions, within a bound (RFC 9112 7.1.1). */
+START_TEST(test_chunk_extensions_bounded)
+{
+	static const char head_part[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+	char *req = malloc(16384);
+	size_t n;
+
+	ck_assert_ptr_nonnull(req);
+	n = (size_t)sprintf(req, "%s5;a=b;c=\"d\"\r\nhello\r\n0;x\r\n\r\n", head_part);
+	ck_assert_int_eq(feed_steps(req, 7), (ssize_t)n);
+	ck_assert_int_eq(h1_done(parser), 1);
+	ck_assert_uint_eq(seen.bodylen, 5);
+	teardown();
+	setup();
+	n = (size_t)sprintf(req, "%s5;", head_part);
+	memset(req + n, 'e', 10000);
+	strcpy(req + n + 10000, "\r\nhello\r\n0\r\n\r\n");
+	ck_assert_int_eq(feed_steps(req, 100), -1);
+	ck_assert_uint_eq(h1_error(parser), 400);
+	free(req);
+}
+END_TEST
+
+/* RFC 9110 7.8: an HTTP/1.0 request's Upgrade is ignored; its body is a body. */
+START_TEST(test_upgrade_ignored_in_http10)
+{
+	static const char req[] = "POST /ws HTTP/1.0\r\nHost: a\r\nConnection: Upgrade\r\n"
+	    "Upgrade: websocket\r\nContent-Length: 2\r\n\r\nhi";
+
+	ck_assert_int_eq(h1_feed(parser, req, strlen(req)), (ssize_t)strlen(req));
+	ck_assert_int_eq(head->upgrade, 0);
+	ck_assert_int_eq(h1_upgraded(parser), 0);
+	ck_assert_int_eq(h1_done(parser), 1);
+	ck_assert_uint_eq(seen.bodylen, 2);
 }
 END_TEST
 
@@ -676,11 +744,11 @@ START_TEST(test_write_response_http10_client)
 	head->has_length = 1;
 	head->length = 2;
 	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_LENGTH, 1, 0), 0);
-	ck_assert_str_eq(encoded(), "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n"
+	ck_assert_str_eq(encoded(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
 	    "Connection: keep-alive\r\n\r\n");
 	resp_head(200, "OK", NULL);
 	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_CLOSE, 0, 0), 0);
-	ck_assert_str_eq(encoded(), "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n");
+	ck_assert_str_eq(encoded(), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
 	/* HTTP/1.1 keep-alive is the default: no field. */
 	resp_head(200, "OK", NULL);
 	head->has_length = 1;
@@ -690,7 +758,7 @@ START_TEST(test_write_response_http10_client)
 	/* Interim heads get no Connection field for an HTTP/1.0 client either. */
 	resp_head(100, "Continue", NULL);
 	ck_assert_int_eq(h1_write_response(&enc, head, H1_FRAME_NONE, 1, 0), 0);
-	ck_assert_str_eq(encoded(), "HTTP/1.0 100 Continue\r\n\r\n");
+	ck_assert_str_eq(encoded(), "HTTP/1.1 100 Continue\r\n\r\n");
 }
 END_TEST
 
@@ -751,6 +819,9 @@ suite_http1(void)
 	tcase_add_test(tc, test_close_delimited_response);
 	tcase_add_test(tc, test_upgrade_response);
 	tcase_add_test(tc, test_upgrade_request);
+	tcase_add_test(tc, test_conformance_statuses);
+	tcase_add_test(tc, test_chunk_extensions_bounded);
+	tcase_add_test(tc, test_upgrade_ignored_in_http10);
 	tcase_add_test(tc, test_other_method_keeps_name);
 	tcase_add_test(tc, test_reason_phrase);
 	tcase_add_test(tc, test_trailers_counted);

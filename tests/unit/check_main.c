@@ -56,6 +56,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_compress());
 	srunner_add_suite(sr, suite_beaddr());
 	srunner_add_suite(sr, suite_cmdline());
+	srunner_add_suite(sr, suite_applyfile());
 	srunner_add_suite(sr, suite_dial());
 	srunner_add_suite(sr, suite_agentconf());
 	srunner_add_suite(sr, suite_backoff());

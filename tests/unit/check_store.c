@@ -978,6 +978,35 @@ START_TEST(route_add_with_settings)
 }
 END_TEST
 
+/* store_batch_begin/end (haloyd-ctl apply): many changes, one transaction, all or nothing. */
+START_TEST(batch_all_or_nothing)
+{
+	open_store();
+	ck_assert_int_eq(add("keep.example.com", NULL, NULL, "127.0.0.1:1", NULL), STORE_OK);
+	/* A failure half-way rolls back the changes before it too. */
+	ck_assert_int_eq(store_batch_begin(st), STORE_OK);
+	ck_assert_int_eq(store_batch_begin(st), STORE_EINVAL);	/* not nested */
+	ck_assert_int_eq(store_route_rm(st, "keep.example.com"), STORE_OK);
+	ck_assert_int_eq(add("a.example.com", "www.a.example.com", NULL, "127.0.0.1:2", NULL),
+	    STORE_OK);
+	ck_assert_int_eq(add("b.example.com", "www.a.example.com", NULL, NULL, NULL), STORE_EEXIST);
+	ck_assert_int_eq(store_batch_end(st, STORE_EEXIST), STORE_EEXIST);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes"), 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes WHERE name = 'keep.example.com'"), 1);
+	/* Nothing is visible to another connection before the end. */
+	ck_assert_int_eq(store_batch_begin(st), STORE_OK);
+	ck_assert_int_eq(add("a.example.com", NULL, NULL, "127.0.0.1:2", NULL), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "a.example.com", "www.a.example.com"), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes"), 1);
+	ck_assert_int_eq(store_batch_end(st, STORE_OK), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes"), 2);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM hosts"), 3);
+	/* After the batch, each change commits on its own again. */
+	ck_assert_int_eq(store_route_rm(st, "a.example.com"), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes"), 1);
+}
+END_TEST
+
 Suite *
 suite_store(void)
 {
@@ -998,6 +1027,7 @@ suite_store(void)
 	tcase_add_test(tc, backend_add_rm_order);
 	tcase_add_test(tc, backend_errors);
 	tcase_add_test(tc, ids_not_reused);
+	tcase_add_test(tc, batch_all_or_nothing);
 	tcase_add_test(tc, route_rm_cascades);
 	tcase_add_test(tc, generation_counter);
 	tcase_add_test(tc, foreach_empty);

@@ -52,6 +52,7 @@ Suite *suite_ratelimit(void);
 Suite *suite_tlsclient(void);
 Suite *suite_beaddr(void);
 Suite *suite_cmdline(void);
+Suite *suite_applyfile(void);
 Suite *suite_dial(void);
 Suite *suite_sandbox(void);
 Suite *suite_tunname(void);
