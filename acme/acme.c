@@ -209,6 +209,8 @@ static const struct ipc_handler acme_handlers[] = {
 	{ MSG_A_ARI_REQ, IPC_FD_NONE, 10, 10 + MSG_A_CHAIN_MAX, on_ari_req },
 	{ MSG_A_CHAL_READY, IPC_FD_NONE, 10, 10 + MSG_A_TOKEN_MAX, on_chal_ready },
 	{ MSG_A_DNS, IPC_FD_NONE, 8, 8 + 4 * MSG_A_DNS_STR_MAX, on_dns },
+	{ MSG_A_ASK, IPC_FD_NONE, 8 + 2 + 1 + 2 + 1, 8 + 2 + MSG_A_ASK_URL_MAX + 2 + MSG_NAME_MAX,
+	    ask_on_msg },
 };
 
 /* A malformed message from the master is a broken invariant: exit (DESIGN.md, IPC). */

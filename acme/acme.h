@@ -185,6 +185,11 @@ int ari_parse(const char *body, int64_t *start, int64_t *end, char **url);
 /* Answers MSG_A_ARI_REQ: GETs the window and sends MSG_A_ARI. */
 void ari_request(struct acme *a, uint64_t route_id, const char *leaf_pem);
 
+/* --- ask.c: on-demand TLS, the acme_ask URL */
+
+/* MSG_A_ASK: GETs URL?domain=NAME (bounded in time) and answers MSG_A_ASK_RESULT. */
+int ask_on_msg(void *arg, struct ipc_msg *m);
+
 /* --- acme.c: the child's context */
 
 struct acme {

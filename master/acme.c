@@ -32,6 +32,7 @@
 #include "master/control.h"
 #include "master/keyring.h"
 #include "master/master.h"
+#include "master/ondemand.h"
 #include "master/publish.h"
 #include "master/snapbuild.h"
 #include "master/store.h"
@@ -376,6 +377,8 @@ run_failed(struct acme_peer *a, const char *type, const char *detail, uint64_t r
 	snprintf(line, sizeof(line), "%s: %s; attempt %lld, next in %lld s", type, detail,
 	    (long long)r.attempts, (long long)(r.next_attempt - time(NULL)));
 	acme_run_log(&a->run, LOG_WARNING, "order failed: ", line);
+	if (a->run.route_id < 0)
+		ondemand_order_failed(a->m, a->run.names[0]);
 	if (a->m->shm.master != NULL)
 		shm_add(&a->m->shm.master->acme_orders[SHM_ACME_FAILED], 1);
 	run_end(a);
@@ -539,6 +542,7 @@ static const struct ipc_handler acme_handlers[] = {
 	    on_ari },
 	{ MSG_A_FAIL, IPC_FD_NONE, 8 + 2 * S(1) + 4, 8 + S(127) + S(511) + 4, on_fail },
 	{ MSG_A_ACCOUNT, IPC_FD_NONE, S(MSG_A_THUMBPRINT_LEN), S(MSG_A_THUMBPRINT_LEN), on_account },
+	{ MSG_A_ASK_RESULT, IPC_FD_NONE, 8 + 1, 8 + 1, ondemand_on_ask_result },
 };
 #undef S
 
@@ -568,6 +572,7 @@ acme_on_exit(struct proc *p, int status)
 	(void)status;
 	a->thumbprint[0] = '\0';	/* the next child says its own */
 	a->ari_route = 0;
+	ondemand_child_gone(p->m);
 	if (!p->m->stopping && a->run.id != 0)
 		run_failed(a, "internal", "the ACME child died during the order", 0);
 }
@@ -606,7 +611,7 @@ acme_init(struct master *m)
 	ev_timer_init(&a->tick, acmeq_tick_fire, a);
 	ev_timer_init(&a->deadline, deadline_fire, a);
 	m->acme = a;
-	if (acmedns_load(&m->cfg, &a->dns) == -1)
+	if (acmedns_load(&m->cfg, &a->dns) == -1 || ondemand_init(m) == -1)
 		return -1;
 	if (geteuid() == 0 && getpwnam(m->cfg.acme_user) == NULL) {
 		log_warnx("acme: user '%s' does not exist: create it or set acme_user",
@@ -640,6 +645,7 @@ acme_free(struct master *m)
 	acme_stop(m);
 	(void)chals_clear(a);
 	OPENSSL_cleanse(&a->dns, sizeof(a->dns));
+	ondemand_free(m);
 	proc_remove(&a->proc);
 	free(a);
 	m->acme = NULL;

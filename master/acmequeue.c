@@ -92,6 +92,7 @@ struct cand_list {
 	size_t n, cap;
 	const char *only;	/* a single route, or NULL */
 	const struct acme_peer *a;
+	struct store *st;	/* for on-demand names: is the name a route's now? */
 };
 
 const char *
@@ -151,6 +152,22 @@ cand_collect(void *arg, const struct store_route *r)
 		    (c->names[c->nnames++] = strdup(r->aliases[i])) == NULL)
 			return -1;
 	return 0;
+}
+
+/* An on-demand name (haloyd.conf acme_on_demand): one name, keyed -id in the order table. */
+static int
+cand_collect_ondemand(void *arg, int64_t id, const char *name)
+{
+	struct cand_list *l = arg;
+	struct store_route r;
+
+	/* A route took the name since: its own order covers it, not a second one. */
+	if (store_host_exists(l->st, name) == STORE_OK)
+		return 0;
+	memset(&r, 0, sizeof(r));
+	r.id = -id;
+	r.name = (char *)(uintptr_t)name;
+	return cand_collect(arg, &r);
 }
 
 int64_t
@@ -401,7 +418,9 @@ acmeq_tick_fire(struct ev_loop *l, struct ev_timer *t)
 		return;
 	memset(&cl, 0, sizeof(cl));
 	cl.a = a;
-	if (store_route_foreach(a->m->store, cand_collect, &cl) != 0) {
+	cl.st = a->m->store;
+	if (store_route_foreach(a->m->store, cand_collect, &cl) != 0 ||
+	    store_ondemand_foreach(a->m->store, cand_collect_ondemand, &cl) != 0) {
 		log_warnx("acme: cannot read the routes; retrying in a minute");
 		cands_free(&cl);
 		acmeq_tick_soon(a, 60000);

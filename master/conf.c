@@ -75,6 +75,12 @@ static const struct opt opts[] = {
 	{ "dns_zone", OPT_STR, O(dns_zone), 0, 0 },
 	{ "acme_renew_before", OPT_PERCENT, O(acme_renew_before), 1, 100 },
 	{ "acme_backoff_max", OPT_DURATION, O(acme_backoff_max_ms), 1000, 604800000 },
+	{ "acme_on_demand", OPT_BOOL, O(acme_on_demand), 0, 0 },
+	{ "acme_ask", OPT_STR, O(acme_ask), 0, 0 },
+	{ "acme_on_demand_rate", OPT_UINT, O(acme_on_demand_rate), 1, 10000 },
+	{ "acme_on_demand_backoff", OPT_DURATION, O(acme_on_demand_backoff_ms), 1000, 604800000 },
+	/* A handshake held longer than this looks dead to clients (and to keepalive_timeout). */
+	{ "acme_on_demand_wait", OPT_DURATION, O(acme_on_demand_wait_ms), 0, 30000 },
 	{ "shared_memory_size", OPT_SIZE, O(shared_memory_size), SHM_SIZE_MIN, SHM_SIZE_MAX },
 	{ "cache_path", OPT_STR, O(cache_path), 0, 0 },
 	{ "cache_max_size", OPT_SIZE, O(cache_max_size), CACHESTORE_MIN_SIZE, CACHESTORE_MAX_SIZE },
@@ -115,6 +121,8 @@ static const char usage[] =
     "      --acme-profile NAME  (--listen-http none: HTTPS only)\n"
     "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
     "      --dns-update-server ADDR[:PORT]  --dns-tsig-key FILE  --dns-zone ZONE\n"
+    "      --acme-on-demand on|off  --acme-ask URL  --acme-on-demand-rate N\n"
+    "      --acme-on-demand-backoff D  --acme-on-demand-wait D\n"
     "      --listen-tunnel ADDR  --tunnel-ca-file FILE  --tunnel-cert FILE  --tunnel-key FILE\n"
     "      --tunnel-ping-interval D  --tunnel-ping-timeout D  --sandbox on|off\n"
     "      --rate-limit R|off  --rate-burst N  --rate-nodelay on|off\n"
@@ -148,6 +156,9 @@ conf_defaults(struct conf *c)
 	c->ticket_key_lifetime_ms = 12 * 3600000;
 	c->acme_renew_before = 33;		/* a third: 90-day and 6-day certificates alike */
 	c->acme_backoff_max_ms = 6 * 3600000;
+	c->acme_on_demand_rate = 10;		/* a minute: Let's Encrypt allows 300 orders / 3 h */
+	c->acme_on_demand_backoff_ms = 3600000;
+	c->acme_on_demand_wait_ms = 10000;
 	c->shared_memory_size = SHM_SIZE_DEFAULT;
 	c->cache_max_size = 256ull << 20;
 	c->sandbox = 1;
@@ -561,6 +572,25 @@ conf_check_tunnel(const struct conf *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* On-demand TLS asks a URL before every order: without one, it would order for any scanner. */
+static int
+conf_check_ondemand(const struct conf *c, char *err, size_t errlen)
+{
+	if (!c->acme_on_demand)
+		return 0;
+	if (c->acme_ask == NULL || (strncmp(c->acme_ask, "http://", 7) != 0 &&
+	    strncmp(c->acme_ask, "https://", 8) != 0) || strlen(c->acme_ask) > 512) {
+		snprintf(err, errlen, "acme_on_demand on needs acme_ask URL (http:// or https://, "
+		    "at most 512 bytes): it is asked ?domain=NAME before each order");
+		return -1;
+	}
+	if (!c->acme) {
+		snprintf(err, errlen, "acme_on_demand on needs acme on");
+		return -1;
+	}
+	return 0;
+}
+
 int
 conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 {
@@ -586,6 +616,8 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "dns_update_server and dns_tsig_key go together (DNS-01)");
 		return -1;
 	}
+	if (conf_check_ondemand(cfg, err, errlen) == -1)
+		return -1;
 	return conf_check_tunnel(cfg, err, errlen);
 }
 
@@ -604,6 +636,7 @@ conf_free(struct conf *cfg)
 	free(cfg->dns_update_server);
 	free(cfg->dns_tsig_key);
 	free(cfg->dns_zone);
+	free(cfg->acme_ask);
 	free(cfg->acme_user);
 	free(cfg->listen_tunnel);
 	free(cfg->cache_path);

@@ -60,6 +60,11 @@ struct conf {
 	char *dns_update_server;	/* DNS-01: the zone's primary, ADDR[:PORT]; "" = no DNS-01 */
 	char *dns_tsig_key;		/* DNS-01: BIND key file (root-only), read at start */
 	char *dns_zone;			/* DNS-01: the zone; "" = found by SOA queries */
+	int acme_on_demand;		/* on-demand TLS: certificates for names first seen in SNI */
+	char *acme_ask;			/* URL asked ?domain=NAME before such an order (200 = yes) */
+	uint64_t acme_on_demand_rate;	/* asks (and so orders) a minute, all names together */
+	uint64_t acme_on_demand_backoff_ms;	/* a refused or failed name is not asked again */
+	uint64_t acme_on_demand_wait_ms;	/* the first handshake waits this long at most */
 	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */
 	char *cache_path;		/* the response cache's LMDB folder (default STATE_DIR/cache) */
 	uint64_t cache_max_size;	/* bytes of cached entries (worker/cachestore.c) */

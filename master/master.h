@@ -47,6 +47,7 @@ struct master {
 	int shm_fd;		/* handed to every worker run, the same across respawns */
 	struct metrics *metrics;	/* the listen_metrics listeners (master/metrics.c) */
 	struct acme_peer *acme;	/* master/acme.c; NULL with `acme off`; in procs */
+	struct ondemand *ondemand;	/* master/ondemand.c; NULL without acme_on_demand */
 	struct mtunnel *tunnel;	/* master/tunnels.c; NULL without listen_tunnel; in procs */
 	struct ipc_msg *rx;	/* receive buffer for every channel (64 KiB) */
 	uint32_t status_seq;	/* of the last MSG_W_STATUS_REQ round */

@@ -244,6 +244,35 @@ static const char *const migrations[] = {
 	 */
 	"ALTER TABLE routes ADD COLUMN challenge_dns01 INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (challenge_dns01 IN (0, 1));",
+	/*
+	 * Version 15: on-demand TLS (haloyd.conf acme_on_demand). A name the
+	 * acme_ask URL allowed, and its order row: the columns of
+	 * acme_orders, keyed by the name instead of a route, so the schedule
+	 * renews it like any route's certificate. Removing the name removes
+	 * its row.
+	 */
+	"CREATE TABLE ondemand_names ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 253),"
+	"  added INTEGER NOT NULL CHECK (added >= 0)"
+	");"
+	"CREATE TABLE ondemand_orders ("
+	"  name_id INTEGER PRIMARY KEY REFERENCES ondemand_names(id) ON DELETE CASCADE,"
+	"  state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'valid', 'failed')),"
+	"  names TEXT NOT NULL DEFAULT '',"
+	"  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+	"  next_attempt INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  force INTEGER NOT NULL DEFAULT 0 CHECK (force IN (0, 1)),"
+	"  updated INTEGER NOT NULL CHECK (updated >= 0),"
+	"  ari_id TEXT,"
+	"  ari_start INTEGER NOT NULL DEFAULT 0,"
+	"  ari_end INTEGER NOT NULL DEFAULT 0 CHECK (ari_end >= ari_start),"
+	"  ari_renew_at INTEGER NOT NULL DEFAULT 0,"
+	"  ari_next_poll INTEGER NOT NULL DEFAULT 0,"
+	"  challenge TEXT,"
+	"  profile TEXT"
+	");",
 };
 
 int

@@ -41,6 +41,7 @@ static const char *const *const file_sql[STORE_F_MAX] = {
 	[STORE_F_META] = store_meta_sql,
 	[STORE_F_CERTS] = store_certs_sql,
 	[STORE_F_ACME] = store_acme_sql,
+	[STORE_F_ONDEMAND] = store_ondemand_sql,
 };
 
 /* --- helpers for the table files (see storeint.h) */

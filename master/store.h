@@ -182,7 +182,10 @@ struct store_order {
 	char profile[64];	/* the profile it was ordered with, or "" */
 };
 
-/* The route's row: STORE_OK with *o filled, STORE_ENOENT (o zeroed) when it has none. */
+/*
+ * The route's row: STORE_OK with *o filled, STORE_ENOENT (o zeroed) when it
+ * has none. A negative route_id is -id of an on-demand name (ondemand_orders).
+ */
 int store_order_get(struct store *st, int64_t route_id, struct store_order *o);
 /* Writes the whole row (names, space-separated, NULL to keep the stored ones). */
 int store_order_put(struct store *st, int64_t route_id, const struct store_order *o,
@@ -194,5 +197,17 @@ int store_order_put(struct store *st, int64_t route_id, const struct store_order
  */
 int store_order_foreach(struct store *st, const char *route,
     int (*fn)(void *arg, const char *route, const struct store_order *o), void *arg);
+
+/* --- on-demand names (master/store_ondemand.c; haloyd.conf acme_on_demand) */
+
+/* Adds name (normalised) if absent; *id gets its id either way. */
+int store_ondemand_add(struct store *st, const char *name, int64_t *id);
+/* STORE_OK with *id when name is an on-demand name, STORE_ENOENT when not. */
+int store_ondemand_get(struct store *st, const char *name, int64_t *id);
+/* STORE_OK when name is a route's name or alias (the hosts table), STORE_ENOENT when not. */
+int store_host_exists(struct store *st, const char *name);
+/* Calls fn for every on-demand name, by id; stops and returns fn's value when non-zero. */
+int store_ondemand_foreach(struct store *st, int (*fn)(void *arg, int64_t id, const char *name),
+    void *arg);
 
 #endif

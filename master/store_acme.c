@@ -24,23 +24,36 @@ enum acme_stmt {
 	S_ORDER_GET,
 	S_ORDER_PUT,
 	S_ORDER_ALL,
+	S_OD_ORDER_GET,
+	S_OD_ORDER_PUT,
 };
+
+/*
+ * One statement, so one implicit transaction. A route's row lives in
+ * acme_orders; an on-demand name's (negative key: -ondemand_names.id) in
+ * ondemand_orders, with the same columns (schema version 11).
+ */
+#define ORDER_PUT_SQL(table, key) "INSERT INTO " table "(" key ", state, names, attempts, " \
+	"next_attempt, last_error, force, updated, ari_id, ari_start, ari_end, ari_renew_at, " \
+	"ari_next_poll, challenge, profile) VALUES (?1, ?2, coalesce(?3, ''), ?4, ?5, " \
+	"nullif(?6, ''), ?7, ?8, nullif(?9, ''), ?10, ?11, ?12, ?13, nullif(?14, ''), " \
+	"nullif(?15, '')) ON CONFLICT(" key ") DO UPDATE SET state = ?2, " \
+	"names = coalesce(?3, names), attempts = ?4, next_attempt = ?5, " \
+	"last_error = nullif(?6, ''), force = ?7, updated = ?8, ari_id = nullif(?9, ''), " \
+	"ari_start = ?10, ari_end = ?11, ari_renew_at = ?12, ari_next_poll = ?13, " \
+	"challenge = nullif(?14, ''), profile = nullif(?15, '')"
 
 const char *const store_acme_sql[] = {
 	[S_ORDER_GET] = "SELECT " ORDER_COLUMNS " FROM acme_orders WHERE route_id = ?1",
-	/* One statement, so one implicit transaction. */
-	[S_ORDER_PUT] = "INSERT INTO acme_orders(route_id, state, names, attempts, "
-	    "next_attempt, last_error, force, updated, ari_id, ari_start, ari_end, ari_renew_at, "
-	    "ari_next_poll, challenge, profile) VALUES (?1, ?2, coalesce(?3, ''), ?4, ?5, "
-	    "nullif(?6, ''), ?7, ?8, nullif(?9, ''), ?10, ?11, ?12, ?13, nullif(?14, ''), "
-	    "nullif(?15, '')) ON CONFLICT(route_id) DO UPDATE SET state = ?2, "
-	    "names = coalesce(?3, names), attempts = ?4, next_attempt = ?5, "
-	    "last_error = nullif(?6, ''), force = ?7, updated = ?8, ari_id = nullif(?9, ''), "
-	    "ari_start = ?10, ari_end = ?11, ari_renew_at = ?12, ari_next_poll = ?13, "
-	    "challenge = nullif(?14, ''), profile = nullif(?15, '')",
-	[S_ORDER_ALL] = "SELECT " ORDER_COLUMNS_O ", r.name "
+	[S_ORDER_PUT] = ORDER_PUT_SQL("acme_orders", "route_id"),
+	[S_ORDER_ALL] = "SELECT " ORDER_COLUMNS_O ", r.name AS n "
 	    "FROM acme_orders o JOIN routes r ON r.id = o.route_id "
-	    "WHERE ?1 IS NULL OR r.name = ?1 ORDER BY r.name",
+	    "WHERE ?1 IS NULL OR r.name = ?1 "
+	    "UNION ALL SELECT " ORDER_COLUMNS_O ", d.name AS n "
+	    "FROM ondemand_orders o JOIN ondemand_names d ON d.id = o.name_id "
+	    "WHERE ?1 IS NULL OR d.name = ?1 ORDER BY n",
+	[S_OD_ORDER_GET] = "SELECT " ORDER_COLUMNS " FROM ondemand_orders WHERE name_id = ?1",
+	[S_OD_ORDER_PUT] = ORDER_PUT_SQL("ondemand_orders", "name_id"),
 	NULL
 };
 
@@ -75,7 +88,8 @@ order_columns(sqlite3_stmt *s, struct store_order *o)
 int
 store_order_get(struct store *st, int64_t route_id, struct store_order *o)
 {
-	sqlite3_stmt *s = P(st, S_ORDER_GET, "i", route_id);
+	sqlite3_stmt *s = route_id < 0 ? P(st, S_OD_ORDER_GET, "i", -route_id) :
+	    P(st, S_ORDER_GET, "i", route_id);
 	int rc;
 
 	memset(o, 0, sizeof(*o));
@@ -100,7 +114,8 @@ int
 store_order_put(struct store *st, int64_t route_id, const struct store_order *o,
     const char *names)
 {
-	return store_run(st, P(st, S_ORDER_PUT, "ittiitiitiiiitt", route_id, o->state, names,
+	return store_run(st, P(st, route_id < 0 ? S_OD_ORDER_PUT : S_ORDER_PUT, "ittiitiitiiiitt",
+	    route_id < 0 ? -route_id : route_id, o->state, names,
 	    o->attempts, o->next_attempt, o->last_error, (int64_t)o->force, (int64_t)time(NULL),
 	    o->ari_id, o->ari_start, o->ari_end, o->ari_renew_at, o->ari_next_poll, o->challenge,
 	    o->profile));

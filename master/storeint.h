@@ -19,6 +19,7 @@ enum store_file {
 	STORE_F_META,		/* master/store_meta.c */
 	STORE_F_CERTS,		/* master/store_certs.c */
 	STORE_F_ACME,		/* master/store_acme.c */
+	STORE_F_ONDEMAND,	/* master/store_ondemand.c */
 	STORE_F_MAX
 };
 
@@ -29,6 +30,7 @@ extern const char *const store_routes_sql[];
 extern const char *const store_meta_sql[];
 extern const char *const store_certs_sql[];
 extern const char *const store_acme_sql[];
+extern const char *const store_ondemand_sql[];
 
 struct store {
 	sqlite3 *db;

@@ -13,6 +13,7 @@
 #include "master/control.h"
 #include "master/keyring.h"
 #include "master/master.h"
+#include "master/ondemand.h"
 #include "master/publish.h"
 #include "master/workers.h"
 #include "share/addr.h"
@@ -73,6 +74,8 @@ workers_config_msg(const struct master *m, uint8_t *buf, size_t size, size_t *le
 		.rate_nodelay = (uint32_t)cf->rate_nodelay,
 		.rate_dry_run = (uint32_t)cf->rate_dry_run,
 		.max_conns_per_ip = (uint32_t)cf->max_conns_per_ip,
+		.ondemand_wait_ms = cf->acme_on_demand && cf->acme ?
+		    (uint32_t)cf->acme_on_demand_wait_ms : 0,
 		.ntrusted = (uint32_t)cf->trusted_proxies.n,
 		.cache_max_size = cf->cache_max_size,
 	};
@@ -189,6 +192,21 @@ worker_ask_stop(struct proc *p, uint32_t deadline_ms)
 	return ipc_send(p->sock, MSG_W_STOP, 0, 0, &s, sizeof(s), -1);
 }
 
+/* A handshake waits for a certificate (master/ondemand.c decides). */
+static int
+worker_on_ondemand(void *arg, struct ipc_msg *msg)
+{
+	struct mworker *w = arg;
+	char name[MSG_NAME_MAX + 1];
+	struct cur c;
+
+	cur_init(&c, msg->data, msg->h.len);
+	if (cur_str(&c, name, sizeof(name)) == -1 || cur_end(&c) == -1)
+		return -1;
+	ondemand_request(w->proc.m, &w->proc, name);
+	return 0;
+}
+
 static int
 worker_on_ack(void *arg, struct ipc_msg *msg)
 {
@@ -255,6 +273,7 @@ static const struct ipc_handler worker_handlers[] = {
 	{ MSG_W_NACK, IPC_FD_NONE, 2, 2 + 1024, worker_on_nack },
 	{ MSG_W_STATUS, IPC_FD_NONE, sizeof(struct msg_wstatus), sizeof(struct msg_wstatus),
 	    worker_on_status },
+	{ MSG_W_ONDEMAND, IPC_FD_NONE, 2 + 1, 2 + MSG_NAME_MAX, worker_on_ondemand },
 };
 
 const struct proc_role workers_role = {

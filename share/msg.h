@@ -33,11 +33,15 @@ enum msg_type {
 	MSG_W_KEYRING,		/* fd: sealed keyring memfd (share/keyring.h); h.gen; no payload */
 	MSG_W_SHM,		/* fd: the shared region (share/shm.h), read-write; first after
 				 * HELLO, the same region for every run of a worker index */
+	MSG_W_ONDEMAND_NO,	/* str name: no certificate is coming for it (refused, failed,
+				 * rate-limited): handshakes waiting for it go on now */
 
 	/* worker -> master */
 	MSG_W_ACK = 32,		/* h.gen now serves; no payload */
 	MSG_W_NACK,		/* h.gen refused; payload: str reason */
 	MSG_W_STATUS,		/* h.seq; struct msg_wstatus */
+	MSG_W_ONDEMAND,		/* str name: a handshake's SNI no certificate covers
+				 * (acme_on_demand); the handshake waits (worker/ondemand.c) */
 
 	/* haloyd-ctl -> master. Payloads (cursor-encoded): */
 	MSG_C_ROUTE_ADD = 64,	/* str name; u16 n; n x str alias; u16 m; m x str backend;
@@ -75,6 +79,8 @@ enum msg_type {
 	MSG_A_ARI_REQ,		/* u64 route id; str leaf PEM: fetch its ARI window */
 	MSG_A_DNS,		/* str update server ADDR[:PORT]; str zone ("" = by SOA);
 				 * str TSIG key name; str its secret (base64): DNS-01 */
+	MSG_A_ASK,		/* u64 ask id; str acme_ask URL; str name: may name have a
+				 * certificate? (on-demand TLS, acme/ask.c) */
 
 	/* acme child -> master */
 	MSG_A_CHAL_ADD = 144,	/* u64 order id; str host; str token; str key authorisation */
@@ -88,6 +94,7 @@ enum msg_type {
 				 * str challenge certificate PEM; str its key PEM (RFC 8737) */
 	MSG_A_ARI,		/* u64 route id; u8 enum msg_a_ari; str ARI id; i64 window
 				 * start; i64 window end (unix s); u32 retry-after s */
+	MSG_A_ASK_RESULT,	/* u64 ask id; u8 1 = allowed (HTTP 200), 0 = refused */
 
 	/* haloyd-ctl -> master, ACME */
 	MSG_C_CERT_STATUS = 160,	/* str domain, "" for every route */
@@ -155,6 +162,7 @@ enum msg_a_ari {
 #define MSG_A_THUMBPRINT_LEN 43	/* base64url of a SHA-256 */
 #define MSG_A_CHAIN_MAX 56000	/* chain PEM in MSG_A_CERT */
 #define MSG_A_KEY_MAX 8000	/* key PEM in MSG_A_CERT */
+#define MSG_A_ASK_URL_MAX 512	/* acme_ask's URL (master/conf.c checks it) */
 
 /*
  * A ROW field: str key; u8 kind; then for FIELD_STR a str, for FIELD_INT a
@@ -257,7 +265,7 @@ struct msg_wconfig {
 	uint32_t rate_nodelay;		/* 1: requests within the burst pass at once */
 	uint32_t rate_dry_run;		/* 1: log what would be refused, refuse nothing */
 	uint32_t max_conns_per_ip;	/* concurrent connections per client address, 0 = no cap */
-	uint32_t reserved0;		/* 0 */
+	uint32_t ondemand_wait_ms;	/* acme_on_demand_wait; 0 = on-demand TLS off */
 	char tunnel_hop[108];		/* RUNTIME_DIR/tunnel.sock when listen_tunnel is set,
 					 * else "": where tunnel backends are reached */
 	uint64_t cache_max_size;	/* bytes of cached entries (worker/cachestore.c) */

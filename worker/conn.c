@@ -18,6 +18,7 @@
 #include "worker/conn.h"
 #include "worker/context.h"
 #include "worker/ppconn.h"
+#include "worker/odwait.h"
 #include "worker/ratelimit.h"
 #include "worker/tls.h"
 
@@ -105,6 +106,8 @@ conn_close(struct conn *c)
 	if (!c->lingering && c->sops != NULL)
 		c->sops->stop(c);
 	c->dead = 1;
+	if (c->od_waiting)
+		odwait_forget(w->odwait, c);
 	ev_io_stop(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
 	tls_conn_free(c->tls);
@@ -213,6 +216,11 @@ conn_on_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	struct conn *c = io->arg;
 
 	(void)l;
+	/* Level-triggered hang-up of a held handshake (worker/odwait.h) would spin until released. */
+	if (c->od_waiting && (events & (EPOLLHUP | EPOLLERR))) {
+		conn_close(c);
+		return;
+	}
 	/* A TLS read may wait for the socket to take bytes: any event it waited for counts. */
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || tls_conn_events(c->tls) != 0)
 		c->readable = 1;
@@ -278,7 +286,7 @@ conn_pick(struct conn *c)
 		if (c->peer_eof)
 			conn_close(c);
 		else
-			(void)conn_watch(c, 1);
+			(void)conn_watch(c, !c->od_waiting);	/* held: only its release runs it */
 		return;
 	}
 	ev_timer_stop(c->w->loop, &c->timer);
@@ -391,6 +399,7 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 	if (!c->pp_wait && ls->kind == LISTENER_HTTPS &&
 	    (c->tls = tls_conn_new(w->tls, fd, c->ip)) == NULL)
 		goto fail;
+	tls_conn_set_cookie(c->tls, c);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_timer_init(&c->timer, conn_on_timer, c);
 	if (ev_io_start(w->loop, &c->io, fd, EPOLLIN, conn_on_io, c) == -1)

@@ -66,6 +66,7 @@ struct conn {
 	unsigned lingering : 1;		/* answered, closing: unread input is drained */
 	unsigned wr_shut : 1;		/* our write side is shut (half-close) */
 	unsigned pp_wait : 1;		/* a proxy listener's: the PROXY header is not read yet */
+	unsigned od_waiting : 1;	/* its handshake is held (worker/odwait.h) */
 };
 
 /* Takes over an accepted, non-blocking socket; 0, or -1 with fd closed. */

@@ -66,6 +66,7 @@ struct worker {
 	struct snap *snap;	/* the newest generation; requests hold their own reference */
 	uint32_t gen;
 	struct tls *tls;	/* contexts from the last keyring (worker/tls.h) */
+	struct odwait *odwait;	/* handshakes held by on-demand TLS (worker/odwait.h) */
 	int sandbox;		/* install the filter at the first snapshot (share/sandbox.h) */
 	int sandboxed;		/* it is installed */
 	int keyring_failed;	/* the last keyring did not install: snapshots are refused */

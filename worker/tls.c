@@ -75,6 +75,8 @@ struct tls {
 	uint32_t gen;
 	uint16_t https_port;
 	int http2;		/* ALPN offers h2 first */
+	tls_ondemand_fn *od_ask;	/* on-demand TLS (worker/odwait.c); NULL: off */
+	void *od_arg;
 };
 
 struct tls_conn {
@@ -84,6 +86,8 @@ struct tls_conn {
 	int shut;		/* our close_notify went out */
 	int starved;		/* the last read wanted more bytes from the socket */
 	int counted;		/* the handshake went into the shared counters */
+	int od_state;		/* on-demand TLS: 0 not asked, 1 held, 2 had its say */
+	void *cookie;		/* the caller's (struct conn), for the on-demand hook */
 	struct shm_wslot *const *statsp;	/* the worker's slot (share/shm.h); NULL toward backends */
 	char peer[ADDR_STR_MAX + 16];
 	char why[160];		/* why the handshake failed; "" while it did not */
@@ -102,6 +106,8 @@ tls_errf(char *err, size_t errlen, const char *what)
 /* --- the callbacks OpenSSL makes during a handshake */
 
 #define TLS_ACME_ALPN "acme-tls/1"	/* RFC 8737 section 6.2 */
+#define TLS_OD_HELD 1
+#define TLS_OD_DONE 2
 
 static int tls_set_find_in(const struct tls_name *v, size_t n, const char *name);
 
@@ -149,6 +155,40 @@ tls_hello_sni(SSL *ssl, char name[HOSTNAME_MAX + 1])
 }
 
 /*
+ * On-demand TLS: a name only the default certificate would answer may get
+ * its own. The hook says whether to hold the handshake (the caller resumes
+ * it later: a new keyring, a refusal, or the wait bound); either way it is
+ * asked once per connection, so the resumed handshake goes on with
+ * whatever the keyring then has.
+ */
+static int
+tls_hello_ondemand(struct tls *t, SSL *ssl)
+{
+	struct tls_conn *tc = SSL_get_app_data(ssl);
+	char name[HOSTNAME_MAX + 1];
+	int n;
+
+	if (tc != NULL && tc->od_state == TLS_OD_HELD)
+		return SSL_CLIENT_HELLO_RETRY;	/* whatever woke the connection, it still waits */
+	if (t->od_ask == NULL || tc == NULL || tc->od_state == TLS_OD_DONE)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	tc->od_state = TLS_OD_DONE;
+	if ((n = tls_hello_sni(ssl, name)) <= 0 || !tls_is_default(t, tls_select(t, name, (size_t)n)))
+		return SSL_CLIENT_HELLO_SUCCESS;
+	if (t->od_ask(t->od_arg, tc->cookie, name) != 1)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	tc->od_state = TLS_OD_HELD;
+	return SSL_CLIENT_HELLO_RETRY;
+}
+
+void
+tls_conn_od_release(struct tls_conn *tc)
+{
+	if (tc != NULL && tc->od_state == TLS_OD_HELD)
+		tc->od_state = TLS_OD_DONE;
+}
+
+/*
  * Before any route lookup: a ClientHello offering only "acme-tls/1" is a
  * CA validating TLS-ALPN-01. It gets the challenge certificate of its
  * name, or a no_application_protocol alert when no order waits for one.
@@ -161,7 +201,7 @@ tls_on_client_hello(SSL *ssl, int *alert, void *arg)
 	int i;
 
 	if (!tls_hello_acme_only(ssl))
-		return SSL_CLIENT_HELLO_SUCCESS;
+		return tls_hello_ondemand(t, ssl);
 	if (tls_hello_sni(ssl, name) <= 0 ||
 	    (i = tls_set_find_in(t->cur.chals, t->cur.nchals, name)) < 0 ||
 	    SSL_set_SSL_CTX(ssl, t->cur.certs[i].ctx) == NULL) {
@@ -854,6 +894,7 @@ tls_conn_new(struct tls *t, int fd, const char *peer)
 		return NULL;
 	}
 	SSL_set_accept_state(tc->ssl);
+	SSL_set_app_data(tc->ssl, tc);
 	tc->statsp = t->statsp;
 	util_strlcpy(tc->peer, peer, sizeof(tc->peer));
 	return tc;
@@ -914,6 +955,10 @@ tls_conn_fail(struct tls_conn *tc, int ret, uint32_t other)
 	int e = SSL_get_error(tc->ssl, ret);
 
 	switch (e) {
+	case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+		/* Held by on-demand TLS: no socket event resumes it; worker/odwait.c does. */
+		errno = EAGAIN;
+		return -1;
 	case SSL_ERROR_WANT_READ:
 	case SSL_ERROR_WANT_WRITE:
 		/* Only the unusual direction matters: the caller watches the usual one. */
@@ -1114,6 +1159,20 @@ tls_conn_established(const struct tls_conn *tc)
 }
 
 /* --- HTTP over TLS, and port 80 */
+
+void
+tls_set_ondemand(struct tls *t, tls_ondemand_fn *fn, void *arg)
+{
+	t->od_ask = fn;
+	t->od_arg = arg;
+}
+
+void
+tls_conn_set_cookie(struct tls_conn *tc, void *cookie)
+{
+	if (tc != NULL)
+		tc->cookie = cookie;
+}
 
 void
 tls_set_http2(struct tls *t, int on)

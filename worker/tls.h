@@ -153,6 +153,19 @@ int tls_conn_acme(const struct tls_conn *tc);
 /* 1 when the client and we agreed on h2 by ALPN (after the handshake). */
 int tls_conn_h2(const struct tls_conn *tc);
 /* ALPN offers h2 (before http/1.1) when on: haloyd.conf's http2. */
+/*
+ * On-demand TLS: called (once per connection) from the ClientHello when its
+ * SNI name would get the default certificate, with the connection's
+ * cookie. Returning 1 holds the handshake: reads say EAGAIN (and no socket
+ * event is wanted) until tls_conn_od_release, after which the next read
+ * goes on with the keyring of that time. NULL turns it off.
+ */
+typedef int tls_ondemand_fn(void *arg, void *cookie, const char *name);
+void tls_set_ondemand(struct tls *t, tls_ondemand_fn *fn, void *arg);
+/* The caller's own pointer for the hook (a worker's struct conn). */
+void tls_conn_set_cookie(struct tls_conn *tc, void *cookie);
+/* A held handshake may go on: its next read resumes it (without asking again). */
+void tls_conn_od_release(struct tls_conn *tc);
 void tls_set_http2(struct tls *t, int on);
 struct shm_wslot;
 /* Handshakes (full, resumed, failed) are counted in *statsp (share/shm.h). */

@@ -27,6 +27,7 @@
 #include "worker/conn.h"
 #include "worker/cache.h"
 #include "worker/context.h"
+#include "worker/odwait.h"
 #include "worker/tls.h"
 #include "worker/tlsclient.h"
 #include "worker/upstream.h"
@@ -114,6 +115,8 @@ on_config(void *arg, struct ipc_msg *m)
 		log_warnx("serving without the cache");
 	errpage_load(&w->errpages, dir);
 	tls_set_http2(w->tls, w->cfg.http2 != 0);
+	tls_set_ondemand(w->tls, w->cfg.ondemand_wait_ms > 0 && w->role == NULL ? odwait_ask : NULL,
+	    w->odwait);
 	listen_update(w);
 	return 0;
 }
@@ -173,6 +176,8 @@ on_keyring(void *arg, struct ipc_msg *m)
 	w->keyring_failed = tls_install_keyring(w->tls, m->fd, m->h.gen, err, sizeof(err)) == -1;
 	if (w->keyring_failed)
 		log_warnx("keyring of generation %u refused: %s", m->h.gen, err);
+	else
+		odwait_keyring(w->odwait);
 	return 0;
 }
 
@@ -289,6 +294,7 @@ static const struct ipc_handler worker_handlers[] = {
 	{ MSG_W_SHM, IPC_FD_REQUIRED, 0, 0, on_shm },
 	{ MSG_W_STATUS_REQ, IPC_FD_NONE, 0, 0, on_status_req },
 	{ MSG_W_STOP, IPC_FD_NONE, sizeof(struct msg_stop), sizeof(struct msg_stop), on_stop },
+	{ MSG_W_ONDEMAND_NO, IPC_FD_NONE, 2 + 1, 2 + MSG_NAME_MAX, odwait_on_no },
 };
 
 int
@@ -390,6 +396,7 @@ worker_setup(struct worker *w, const struct worker_args *a)
 	if ((w->loop = ev_loop_new()) == NULL || (w->rx = malloc(sizeof(*w->rx))) == NULL ||
 	    h1client_pools_init(w) == -1 || h2client_pools_init(w) == -1 ||
 	    tlsclient_init(w) == -1 || (w->tls = tls_new(&w->snap)) == NULL ||
+	    (w->odwait = odwait_new(w, odwait_send_master)) == NULL ||
 	    (w->own_stats = aligned_alloc(SHM_ALIGN, sizeof(*w->own_stats))) == NULL)
 		fatalx("out of memory");
 	memset(w->own_stats, 0, sizeof(*w->own_stats));
@@ -427,6 +434,7 @@ worker_cleanup(struct worker *w)
 	if (w->snap != NULL)
 		snap_unref(w->snap);
 	tls_free(w->tls);
+	odwait_free(w->odwait);
 	buf_pool_clear(&w->bufs);
 	errpage_free(&w->errpages);
 	ev_io_stop(w->loop, &w->parent_io);

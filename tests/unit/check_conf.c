@@ -38,6 +38,8 @@ static const char *const settings[] = {
 	"tunnel_ping_timeout",
 	"rate_limit", "rate_burst", "rate_nodelay", "rate_limit_dry_run", "max_connections_per_ip",
 	"cache_path", "cache_max_size",
+	"acme_on_demand", "acme_ask", "acme_on_demand_rate", "acme_on_demand_backoff",
+	"acme_on_demand_wait",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -1006,6 +1008,9 @@ static const struct range_case {
 	{ "body_timeout", 1, 100, 86400000 },
 	{ "backend_down_time", 1, 0, 3600000 },
 	{ "acme_backoff_max", 1, 1000, 604800000 },
+	{ "acme_on_demand_backoff", 1, 1000, 604800000 },
+	{ "acme_on_demand_wait", 1, 0, 30000 },
+	{ "acme_on_demand_rate", 0, 1, 10000 },
 	{ "workers", 0, 1, 256 },
 	{ "max_connections", 0, 1, 1000000 },
 	{ "access_log_sample", 0, 1, 1000000 },
@@ -1085,6 +1090,32 @@ END_TEST
  * found from this file's name as compiled, relative to the build
  * directory where the tests run.
  */
+/* On-demand TLS orders for names strangers send: never without acme_ask (and acme on). */
+START_TEST(ondemand_needs_ask)
+{
+	load_ok("acme on\n");
+	ck_assert_int_eq(cfg.acme_on_demand, 0);
+	ck_assert_uint_eq(cfg.acme_on_demand_rate, 10);
+	ck_assert_uint_eq(cfg.acme_on_demand_backoff_ms, 3600000);
+	ck_assert_uint_eq(cfg.acme_on_demand_wait_ms, 10000);
+	write_conf("acme on\nacme_on_demand on\n");
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	ck_assert_ptr_nonnull(strstr(err, "acme_on_demand on needs acme_ask URL"));
+	write_conf("acme on\nacme_on_demand on\nacme_ask ftp://x/\n");
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	write_conf("acme_on_demand on\nacme_ask http://127.0.0.1:9/ask\n");
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	ck_assert_str_eq(err, "acme_on_demand on needs acme on");
+	load_ok("acme on\nacme_on_demand on\nacme_ask https://ask.example/ok?k=1\n"
+	    "acme_on_demand_rate 3\nacme_on_demand_wait 0\n");
+	ck_assert_int_eq(cfg.acme_on_demand, 1);
+	ck_assert_str_eq(cfg.acme_ask, "https://ask.example/ok?k=1");
+	ck_assert_uint_eq(cfg.acme_on_demand_rate, 3);
+	ck_assert_uint_eq(cfg.acme_on_demand_wait_ms, 0);
+	bad_value("acme_on_demand_wait", "31s");
+}
+END_TEST
+
 START_TEST(shipped_file)
 {
 	static const char me[] = "tests/unit/check_conf.c";
@@ -1173,6 +1204,7 @@ suite_conf(void)
 	tcase_add_test(file, default_file_optional);
 	tcase_add_test(file, shipped_file);
 	tcase_add_test(file, dns01_settings);
+	tcase_add_test(file, ondemand_needs_ask);
 	suite_add_tcase(s, file);
 
 	tcase_add_checked_fixture(cmd, setup, teardown);

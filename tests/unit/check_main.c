@@ -76,6 +76,9 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_tuntls());
 	srunner_add_suite(sr, suite_hop());
 	srunner_add_suite(sr, suite_tunlist());
+	srunner_add_suite(sr, suite_odgate());
+	srunner_add_suite(sr, suite_odwait());
+	srunner_add_suite(sr, suite_store_ondemand());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

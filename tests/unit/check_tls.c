@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "master/snapbuild.h"
+#include "share/hostname.h"
 #include "share/snap.h"
 #include "tests/unit/suites.h"
 #include "tests/unit/testworker.h"
@@ -840,6 +841,109 @@ START_TEST(own_certificate_and_https_port)
 }
 END_TEST
 
+/* --- on-demand TLS: the ClientHello hook holds a handshake, which resumes later */
+
+static int od_calls, od_hold, od_cookie;
+static char od_name[HOSTNAME_MAX + 1];
+
+static int
+od_fake_ask(void *arg, void *cookie, const char *name)
+{
+	(void)arg;
+	ck_assert_ptr_eq(cookie, &od_cookie);
+	od_calls++;
+	snprintf(od_name, sizeof(od_name), "%s", name);
+	return od_hold;
+}
+
+static void
+od_pair_open(struct pair *p, struct tls *t, SSL_CTX *cctx, const char *sni)
+{
+	pair_open(p, t, cctx, sni, NULL);
+	tls_conn_set_cookie(p->s, &od_cookie);
+}
+
+/*
+ * Only a name the default certificate would answer is asked about, once
+ * per connection; a held handshake is no error and waits for no socket
+ * event; resumed, it serves what the keyring then has.
+ */
+START_TEST(ondemand_holds_then_resumes)
+{
+	static const char *const od_names[] = { "nowhere.test" };
+	struct gen_cert od = gen_cert(0, "od-cert", "DNS:nowhere.test");
+	struct snap *s = sx_snap();
+	struct tls *t = tls_new(&s);
+	SSL_CTX *cctx = client_ctx(0);
+	struct tls_cert_in c[FX_N + 1];
+	struct pair p;
+	int i;
+
+	install_fixture(t, 1, NULL, 0);
+	tls_set_ondemand(t, od_fake_ask, NULL);
+	od_calls = 0;
+	od_hold = 1;
+	od_pair_open(&p, t, cctx, "app.example.com");
+	ck_assert(pair_handshake(&p));
+	pair_close(&p);
+	od_pair_open(&p, t, cctx, NULL);
+	ck_assert(pair_handshake(&p));
+	ck_assert_str_eq(served_cn(&p), "haloyd-default");
+	pair_close(&p);
+	ck_assert_int_eq(od_calls, 0);
+
+	od_pair_open(&p, t, cctx, "nowhere.test");
+	ck_assert(!pair_handshake(&p));	/* reading again does not resume it */
+	ck_assert_int_eq(od_calls, 1);
+	ck_assert_str_eq(od_name, "nowhere.test");
+	ck_assert(!tls_conn_established(p.s));
+	ck_assert_str_eq(tls_conn_error(p.s), "");
+	ck_assert_uint_eq(tls_conn_events(p.s), 0);
+	/* The name's certificate arrives in the next keyring. */
+	for (i = 0; i < FX_N; i++)
+		c[i] = cert_in(i, 0);
+	memset(&c[FX_N], 0, sizeof(c[FX_N]));
+	c[FX_N].chain = od.chain_pem;
+	c[FX_N].chain_len = od.chain_len;
+	c[FX_N].key = od.key_pem;
+	c[FX_N].key_len = od.key_len;
+	c[FX_N].names = od_names;
+	c[FX_N].nnames = 1;
+	c[FX_N].not_after = 1000;
+	ck_assert_int_eq(install(t, 2, c, FX_N + 1, NULL, 0), 0);
+	tls_conn_od_release(p.s);
+	ck_assert(pair_handshake(&p));
+	ck_assert_str_eq(served_cn(&p), "od-cert");
+	ck_assert_int_eq(od_calls, 1);
+	pair_close(&p);
+
+	/* Not held: the default at once. Held, then resumed without one: the default. */
+	od_hold = 0;
+	od_pair_open(&p, t, cctx, "other.test");
+	ck_assert(pair_handshake(&p));
+	ck_assert_str_eq(served_cn(&p), "haloyd-default");
+	pair_close(&p);
+	od_hold = 1;
+	od_pair_open(&p, t, cctx, "third.test");
+	ck_assert(!pair_handshake(&p));
+	tls_conn_od_release(p.s);
+	ck_assert(pair_handshake(&p));
+	ck_assert_str_eq(served_cn(&p), "haloyd-default");
+	ck_assert_int_eq(od_calls, 3);
+	pair_close(&p);
+	/* Off: never asked. */
+	tls_set_ondemand(t, NULL, NULL);
+	od_pair_open(&p, t, cctx, "fourth.test");
+	ck_assert(pair_handshake(&p));
+	ck_assert_int_eq(od_calls, 3);
+	pair_close(&p);
+	gen_free(&od);
+	SSL_CTX_free(cctx);
+	tls_free(t);
+	snap_unref(s);
+}
+END_TEST
+
 Suite *
 suite_tls(void)
 {
@@ -862,6 +966,7 @@ suite_tls(void)
 	tcase_add_test(tc, peer_close_notify_is_eof);
 	tcase_add_test(tc, pending_bytes_reported);
 	tcase_add_test(tc, own_certificate_and_https_port);
+	tcase_add_test(tc, ondemand_holds_then_resumes);
 	suite_add_tcase(s, tc);
 	return s;
 }

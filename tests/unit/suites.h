@@ -7,6 +7,9 @@
 Suite *suite_ipc(void);
 Suite *suite_agentconf(void);
 Suite *suite_backoff(void);
+Suite *suite_odgate(void);
+Suite *suite_odwait(void);
+Suite *suite_store_ondemand(void);
 Suite *suite_hopfilter(void);
 Suite *suite_bytequeue(void);
 Suite *suite_agenttls(void);
