@@ -1,5 +1,5 @@
 /*
- * Unit tests for master/store_ondemand.c (schema 11): on-demand names
+ * Unit tests for master/store_ondemand.c (schema 15): on-demand names
  * (add once, read back, list, route hosts told apart) and their order
  * rows through store_acme.c's functions with a negative key, listed by
  * name beside the routes' rows.
