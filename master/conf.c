@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "master/conf.h"
+#include "master/dnsname.h"
 #include "share/addr.h"
 #include "share/log.h"
 #include "share/snap.h"
@@ -63,6 +64,9 @@ static const struct opt opts[] = {
 	{ "http2_max_streams", OPT_UINT, O(h2_max_streams), 1, 1000 },
 	{ "trusted_proxies", OPT_CIDRLIST, O(trusted_proxies), 0, 0 },
 	{ "error_pages", OPT_STR, O(error_pages), 0, 0 },
+	{ "resolver", OPT_STR, O(resolver), 0, 0 },
+	{ "resolve_min_ttl", OPT_DURATION, O(resolve_min_ttl_ms), 1000, 3600000 },
+	{ "resolve_max_ttl", OPT_DURATION, O(resolve_max_ttl_ms), 1000, 3600000 },
 	{ "acme", OPT_BOOL, O(acme), 0, 0 },
 	{ "acme_directory", OPT_STR, O(acme_directory), 0, 0 },
 	{ "acme_email", OPT_STR, O(acme_email), 0, 0 },
@@ -112,6 +116,7 @@ static const char usage[] =
     "      --tunnel-ping-interval D  --tunnel-ping-timeout D  --sandbox on|off\n"
     "      --rate-limit R|off  --rate-burst N  --rate-nodelay on|off\n"
     "      --rate-limit-dry-run on|off  --max-connections-per-ip N\n"
+    "      --resolver 'ADDR[:PORT] ...'  --resolve-min-ttl D  --resolve-max-ttl D\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g;\n"
     "      R: 10r/s, 600r/m)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
@@ -134,6 +139,8 @@ conf_defaults(struct conf *c)
 	c->max_connections = 10000;
 	c->body_timeout_ms = 60000;
 	c->backend_down_ms = 10000;
+	c->resolve_min_ttl_ms = 1000;
+	c->resolve_max_ttl_ms = 3600000;
 	c->access_log_sample = 1;
 	c->http2 = 1;
 	c->h2_max_streams = 100;		/* as HAProxy and h2o ship */
@@ -533,6 +540,16 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "listen_http none needs a listen_https address");
 		return -1;
 	}
+	if (cfg->resolver != NULL) {
+		char csv[512];
+
+		if (dnsname_servers_csv(cfg->resolver, csv, sizeof(csv), err, errlen) == -1)
+			return -1;
+	}
+	if (cfg->resolve_min_ttl_ms > cfg->resolve_max_ttl_ms) {
+		snprintf(err, errlen, "resolve_min_ttl is above resolve_max_ttl");
+		return -1;
+	}
 	return conf_check_tunnel(cfg, err, errlen);
 }
 
@@ -544,6 +561,7 @@ conf_free(struct conf *cfg)
 	list_clear(&cfg->listen_metrics);
 	list_clear(&cfg->trusted_proxies);
 	free(cfg->error_pages);
+	free(cfg->resolver);
 	free(cfg->acme_directory);
 	free(cfg->acme_email);
 	free(cfg->acme_ca_file);

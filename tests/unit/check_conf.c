@@ -37,6 +37,7 @@ static const char *const settings[] = {
 	"listen_tunnel", "tunnel_ca_file", "tunnel_cert", "tunnel_key", "tunnel_ping_interval",
 	"tunnel_ping_timeout",
 	"rate_limit", "rate_burst", "rate_nodelay", "rate_limit_dry_run", "max_connections_per_ip",
+	"resolver", "resolve_min_ttl", "resolve_max_ttl",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -364,6 +365,10 @@ static const struct value_case {
 	{ "rate_burst", "1000001", F(rate_burst), REFUSED },
 	{ "max_connections_per_ip", "65534", F(max_conns_per_ip), 65534 },
 	{ "max_connections_per_ip", "65535", F(max_conns_per_ip), REFUSED },
+	{ "resolve_min_ttl", "1s", F(resolve_min_ttl_ms), 1000 },
+	{ "resolve_min_ttl", "999ms", F(resolve_min_ttl_ms), REFUSED },
+	{ "resolve_max_ttl", "1h", F(resolve_max_ttl_ms), 3600000 },
+	{ "resolve_max_ttl", "3601s", F(resolve_max_ttl_ms), REFUSED },
 	{ "max_body", "0", F(max_body), 0 },
 	{ "max_body", "1", F(max_body), 1 },
 	{ "max_body", "1024", F(max_body), 1024 },

@@ -55,6 +55,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_ratelimit());
 	srunner_add_suite(sr, suite_compress());
 	srunner_add_suite(sr, suite_beaddr());
+	srunner_add_suite(sr, suite_dnsname());
 	srunner_add_suite(sr, suite_cmdline());
 	srunner_add_suite(sr, suite_dial());
 	srunner_add_suite(sr, suite_agentconf());
