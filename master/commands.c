@@ -19,6 +19,7 @@
 #include "master/commands.h"
 #include "master/conf.h"
 #include "master/control.h"
+#include "master/dnsmaster.h"
 #include "master/master.h"
 #include "master/proc.h"
 #include "master/publish.h"
@@ -225,7 +226,7 @@ cmd_alias(struct master *m, struct cclient *cl, struct cur *c, int add)
 static int
 cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 {
-	char route[HOSTNAME_MAX + 1], be[BEADDR_STR_MAX], what[420], done[420];
+	char route[HOSTNAME_MAX + 1], be[BEADDR_STR_MAX], what[600], done[600];
 	size_t hl;
 	int rc;
 
@@ -981,24 +982,29 @@ route_shows(const struct rset_opt *o, const struct store_route *r)
 
 /* route show: every setting on its own, "default" where the route has none. */
 static void
-route_row_full(struct cclient *cl, const struct store_route *r)
+route_row_full(struct master *m, struct cclient *cl, const struct store_route *r)
 {
 	uint8_t buf[ROW_BUF];
+	char *names[ROUTE_MAX_BACKENDS];
 	struct wbuf w;
 	char v[300];
-	size_t i;
+	size_t i, nn;
 	uint16_t n = 0;
 
 	for (i = 0; i < ARRAY_LEN(rset_opts); i++)
 		n += (uint16_t)route_shows(&rset_opts[i], r);
+	nn = dnsmaster_show(m, r, names, ARRAY_LEN(names));
 	wb_init(&w, buf, sizeof(buf));
-	route_row_head(&w, r, n);
+	route_row_head(&w, r, (uint16_t)(n + (nn > 0)));
 	for (i = 0; i < ARRAY_LEN(rset_opts); i++) {
 		if (!route_shows(&rset_opts[i], r))
 			continue;
 		rset_format(&rset_opts[i], &r->set, v, sizeof(v), 1);
 		control_row_str(&w, rset_opts[i].key, v);
 	}
+	if (nn > 0)
+		control_row_list(&w, "resolved", names, nn);
+	dnsmaster_show_free(names, nn);
 	route_row_send(cl, &w, r);
 }
 
@@ -1035,7 +1041,7 @@ commands_route_show(struct master *m, struct cclient *cl, struct cur *c)
 			control_reply_fail(cl, CTL_EFAIL, "cannot read route %s (see the log)", name);
 		return 0;
 	}
-	route_row_full(cl, &r);
+	route_row_full(m, cl, &r);
 	store_route_free(&r);
 	control_reply_end(cl);
 	return 0;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "master/conf.h"
+#include "master/dnsname.h"
 #include "share/addr.h"
 #include "share/log.h"
 #include "share/snap.h"
@@ -64,6 +65,9 @@ static const struct opt opts[] = {
 	{ "http2_max_streams", OPT_UINT, O(h2_max_streams), 1, 1000 },
 	{ "trusted_proxies", OPT_CIDRLIST, O(trusted_proxies), 0, 0 },
 	{ "error_pages", OPT_STR, O(error_pages), 0, 0 },
+	{ "resolver", OPT_STR, O(resolver), 0, 0 },
+	{ "resolve_min_ttl", OPT_DURATION, O(resolve_min_ttl_ms), 1000, 3600000 },
+	{ "resolve_max_ttl", OPT_DURATION, O(resolve_max_ttl_ms), 1000, 3600000 },
 	{ "acme", OPT_BOOL, O(acme), 0, 0 },
 	{ "acme_directory", OPT_STR, O(acme_directory), 0, 0 },
 	{ "acme_email", OPT_STR, O(acme_email), 0, 0 },
@@ -128,6 +132,7 @@ static const char usage[] =
     "      --rate-limit R|off  --rate-burst N  --rate-nodelay on|off\n"
     "      --rate-limit-dry-run on|off  --max-connections-per-ip N\n"
     "      --cache-path DIR  --cache-max-size SIZE\n"
+    "      --resolver 'ADDR[:PORT] ...'  --resolve-min-ttl D  --resolve-max-ttl D\n"
     "      (D: 30s, 500ms, 2m, 1h; a bare number is seconds. SIZE: bytes, or 10k, 5m, 1g;\n"
     "      R: 10r/s, 600r/m)\n"
     "See haloyd(8) and haloyd.conf(5).\n";
@@ -150,6 +155,8 @@ conf_defaults(struct conf *c)
 	c->max_connections = 10000;
 	c->body_timeout_ms = 60000;
 	c->backend_down_ms = 10000;
+	c->resolve_min_ttl_ms = 1000;
+	c->resolve_max_ttl_ms = 3600000;
 	c->access_log_sample = 1;
 	c->http2 = 1;
 	c->h2_max_streams = 100;		/* as HAProxy and h2o ship */
@@ -513,6 +520,8 @@ static int
 conf_argv_settings(struct conf *c, int argc, char **argv, char *err, size_t errlen)
 {
 	uint64_t fresh = UINT64_MAX;	/* one bit per option: its next entry starts the list over */
+
+	_Static_assert(sizeof(opts) / sizeof(opts[0]) <= 64, "one bit of fresh per option");
 	int i;
 
 	for (i = 1; i < argc; i++) {
@@ -618,6 +627,16 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 	}
 	if (conf_check_ondemand(cfg, err, errlen) == -1)
 		return -1;
+	if (cfg->resolver != NULL) {
+		char csv[512];
+
+		if (dnsname_servers_csv(cfg->resolver, csv, sizeof(csv), err, errlen) == -1)
+			return -1;
+	}
+	if (cfg->resolve_min_ttl_ms > cfg->resolve_max_ttl_ms) {
+		snprintf(err, errlen, "resolve_min_ttl is above resolve_max_ttl");
+		return -1;
+	}
 	return conf_check_tunnel(cfg, err, errlen);
 }
 
@@ -629,6 +648,7 @@ conf_free(struct conf *cfg)
 	list_clear(&cfg->listen_metrics);
 	list_clear(&cfg->trusted_proxies);
 	free(cfg->error_pages);
+	free(cfg->resolver);
 	free(cfg->acme_directory);
 	free(cfg->acme_email);
 	free(cfg->acme_ca_file);

@@ -80,6 +80,9 @@ struct conf {
 	int rate_nodelay;
 	int rate_dry_run;		/* log what the limits would refuse, refuse nothing */
 	uint64_t max_conns_per_ip;	/* concurrent connections per client address; 0 = no cap */
+	char *resolver;			/* DNS servers for backends by name; NULL: /etc/resolv.conf */
+	uint64_t resolve_min_ttl_ms;	/* a name's answer is asked again after its TTL, */
+	uint64_t resolve_max_ttl_ms;	/* bounded by these (master/dnsname.c) */
 	int sandbox;			/* seccomp filters in the children (share/sandbox.c); off to debug */
 	int verbose;
 	int test_only;

@@ -21,6 +21,7 @@
 #include "master/acme.h"
 #include "master/tunnels.h"
 #include "master/control.h"
+#include "master/dnsmaster.h"
 #include "master/keyring.h"
 #include "master/master.h"
 #include "master/metrics.h"
@@ -168,9 +169,13 @@ master_reload(struct master *m)
 	SWAP(m->cfg.trusted_proxies, fresh.trusted_proxies);
 	SWAP(m->cfg.error_pages, fresh.error_pages);
 	log_set_verbose(fresh.verbose > m->cfg.verbose ? fresh.verbose : m->cfg.verbose);
+	SWAP(m->cfg.resolver, fresh.resolver);
+	m->cfg.resolve_min_ttl_ms = fresh.resolve_min_ttl_ms;
+	m->cfg.resolve_max_ttl_ms = fresh.resolve_max_ttl_ms;
 	conf_free(&fresh);
 	workers_send_config(m);
 	tunnels_send_config(m);
+	dnsmaster_reload(m);
 	log_info("configuration reloaded from %s", m->cfg.config_file);
 	notify_reloaded(m);
 	return 0;
@@ -287,6 +292,8 @@ master_start(struct master *m)
 		fatalx("%s", err);
 	if (workers_init(m) == -1)
 		fatal("workers");
+	if (dnsmaster_init(m, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	if (publish_build(m) == -1)
 		fatalx("cannot build the first generation");
 	if (control_open(m) == -1)
@@ -309,6 +316,7 @@ master_cleanup(struct master *m)
 	ev_run_once(m->loop, 0);	/* runs the deferred frees */
 	acme_free(m);
 	tunnels_free(m);
+	dnsmaster_free(m);
 	listeners_close(&m->lst);
 	listeners_close(&m->lst_https);
 	mkeyring_free(m);

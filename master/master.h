@@ -21,6 +21,8 @@ struct mkeyring;
 struct mworker;
 struct proc;
 struct store;
+struct dnsname;
+struct dnsares;
 
 struct master {
 	struct conf cfg;
@@ -49,6 +51,8 @@ struct master {
 	struct acme_peer *acme;	/* master/acme.c; NULL with `acme off`; in procs */
 	struct ondemand *ondemand;	/* master/ondemand.c; NULL without acme_on_demand */
 	struct mtunnel *tunnel;	/* master/tunnels.c; NULL without listen_tunnel; in procs */
+	struct dnsname *dns;	/* backends by DNS name (master/dnsmaster.c) */
+	struct dnsares *dnsres;	/* their resolver */
 	struct ipc_msg *rx;	/* receive buffer for every channel (64 KiB) */
 	uint32_t status_seq;	/* of the last MSG_W_STATUS_REQ round */
 	int sigfd;

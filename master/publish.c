@@ -16,6 +16,8 @@
 #include "master/acme.h"
 #include "master/keyring.h"
 #include "master/control.h"
+#include "master/dnsmaster.h"
+#include "master/dnsname.h"
 #include "master/master.h"
 #include "master/notify.h"
 #include "master/publish.h"
@@ -39,7 +41,7 @@ struct build {
 	uint32_t nroutes, nhosts, nbackends, nnames;
 	uint32_t caproutes, caphosts, capbackends, capnames;
 	int failed;
-	const struct master *m;	/* for the certificate of each host */
+	struct master *m;	/* for the certificate of each host, the names' addresses */
 	uint32_t *certs;	/* certs[i]: store id of the certificate of hosts[i], 0 = default */
 	uint32_t capcerts;
 };
@@ -90,6 +92,26 @@ build_host(struct build *b, int64_t id, const char *name, uint32_t route, int al
 	return 0;
 }
 
+/* A DNS name: an entry per address of its last good answer, or one unresolved entry. */
+static int
+build_backend_name(struct build *b, int64_t id, const struct beaddr *ba)
+{
+	struct snapb_backend tmp[DNSNAME_ADDRS_MAX];
+	const char *name;
+	size_t i, n;
+
+	if ((name = build_name(b, ba->name)) == NULL) {
+		b->failed = 1;
+		return -1;
+	}
+	n = dnsmaster_entries(b->m, (uint32_t)id, name, ba->port, tmp, DNSNAME_ADDRS_MAX);
+	for (i = 0; i < n; i++) {
+		GROW(b, backends, nbackends, capbackends);
+		b->backends[b->nbackends++] = tmp[i];
+	}
+	return 0;
+}
+
 static int
 build_backend(struct build *b, int64_t id, const char *addr)
 {
@@ -101,6 +123,8 @@ build_backend(struct build *b, int64_t id, const char *addr)
 		log_warnx("store holds a bad backend (%s); skipped", err);
 		return 0;
 	}
+	if (ba.kind == BEADDR_NAME)
+		return build_backend_name(b, id, &ba);
 	GROW(b, backends, nbackends, capbackends);
 	be = &b->backends[b->nbackends++];
 	memset(be, 0, sizeof(*be));
@@ -266,6 +290,7 @@ publish_build(struct master *m)
 	    b.nhosts, b.nbackends);
 	workers_send_snapshot(m);
 	tunnels_send_keyring(m);
+	dnsmaster_built(m);
 	rc = 0;
 out:
 	build_free(&b);

@@ -173,6 +173,12 @@ sb_check_backends(struct sb *b)
 		if ((be->family == AF_INET || be->family == AF_INET6) && be->flags == 0 &&
 		    len == 0)
 			continue;
+		if (be->flags == SNAP_BACKEND_NAME && (be->family == AF_INET ||
+		    be->family == AF_INET6 || be->family == AF_UNSPEC) && be->port != 0 &&
+		    beaddr_dns_name_ok(be->name, len)) {
+			b->strtab_size += len + 1;
+			continue;
+		}
 		if (be->family == AF_UNIX && be->flags == 0 && beaddr_unix_path_ok(be->name, len)) {
 			b->strtab_size += len + 1;
 			continue;
@@ -347,10 +353,11 @@ sb_fill_routes(struct sb *b)
 
 		b->backends[i] = (struct snap_backend){ .id = be->id, .family = be->family,
 		    .route = SNAP_NONE, .flags = be->flags };
-		if (be->family == AF_INET || be->family == AF_INET6) {
+		if (be->family == AF_INET || be->family == AF_INET6 || be->flags == SNAP_BACKEND_NAME) {
 			b->backends[i].port = be->port;
 			memcpy(b->backends[i].addr, be->addr, sizeof(be->addr));
-		} else
+		}
+		if (be->family == AF_UNIX || be->family == AF_UNSPEC || be->flags == SNAP_BACKEND_NAME)
 			b->backends[i].name = sb_string(b, be->name);
 	}
 	for (i = 0; i < b->in->nroutes; i++) {

@@ -36,8 +36,8 @@ struct snapb_backend {
 	uint16_t family;	/* AF_INET / AF_INET6, AF_UNIX, AF_UNSPEC for a tunnel */
 	uint16_t port;		/* host byte order */
 	uint8_t addr[16];
-	uint32_t flags;		/* enum snap_backend_flags: SNAP_BACKEND_TUNNEL */
-	const char *name;	/* AF_UNIX: the path; a tunnel: its name; else NULL */
+	uint32_t flags;		/* enum snap_backend_flags: SNAP_BACKEND_TUNNEL or _NAME */
+	const char *name;	/* AF_UNIX: the path; a tunnel or DNS name: the name; else NULL */
 };
 
 struct snapb_chal {

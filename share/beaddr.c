@@ -2,13 +2,14 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "share/addr.h"
 #include "share/beaddr.h"
 #include "share/util.h"
 
-#define BEADDR_USE "use IP:PORT, [IPv6]:PORT, unix:/PATH or tunnel:NAME"
+#define BEADDR_USE "use IP:PORT, [IPv6]:PORT, HOST:PORT, unix:/PATH or tunnel:NAME"
 
 int
 beaddr_tunnel_name_ok(const char *s, size_t len)
@@ -39,6 +40,48 @@ beaddr_unix_path_ok(const char *s, size_t len)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return 0;
 	return 1;
+}
+
+int
+beaddr_dns_name_ok(const char *s, size_t len)
+{
+	char norm[HOSTNAME_MAX + 1], copy[HOSTNAME_MAX + 1];
+	const char *last;
+
+	if (len < 1 || len > HOSTNAME_MAX || memchr(s, '\0', len) != NULL)
+		return 0;
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	if (hostname_normalize_sni(copy, norm) != (int)len || strcmp(norm, copy) != 0)
+		return 0;
+	last = strrchr(copy, '.');
+	last = last != NULL ? last + 1 : copy;
+	return strspn(last, "0123456789") != strlen(last);
+}
+
+/* "HOST:PORT" with a DNS name: stored lower-cased, the port as digits 1..65535. */
+static int
+beaddr_parse_name(const char *s, struct beaddr *b)
+{
+	char host[HOSTNAME_MAX + 2], norm[HOSTNAME_MAX + 1], *end;
+	const char *colon = strrchr(s, ':');
+	unsigned long port;
+	size_t hlen;
+
+	if (colon == NULL || colon == s || (hlen = (size_t)(colon - s)) > HOSTNAME_MAX ||
+	    colon[1] < '0' || colon[1] > '9' || strlen(colon + 1) > 5)
+		return -1;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port < 1 || port > 65535)
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (hostname_normalize_sni(host, norm) < 0 || !beaddr_dns_name_ok(norm, strlen(norm)))
+		return -1;
+	b->kind = BEADDR_NAME;
+	b->port = (uint16_t)port;
+	memcpy(b->name, norm, strlen(norm) + 1);
+	return 0;
 }
 
 /* "unix:PATH": the reason names which rule PATH broke. */
@@ -76,10 +119,14 @@ beaddr_parse(const char *s, struct beaddr *b, char *err, size_t errlen)
 		memcpy(b->name, s + 7, strlen(s + 7) + 1);
 		return 0;
 	}
-	if (strlen(s) >= ADDR_STR_MAX || addr_parse(s, &b->ss, &b->sslen) == -1)
-		return util_errf(err, errlen, "invalid backend '%.100s': " BEADDR_USE, s);
-	b->kind = BEADDR_IP;
-	return 0;
+	if (strlen(s) < ADDR_STR_MAX && addr_parse(s, &b->ss, &b->sslen) == 0) {
+		b->kind = BEADDR_IP;
+		return 0;
+	}
+	if (beaddr_parse_name(s, b) == 0)
+		return 0;
+	memset(b, 0, sizeof(*b));
+	return util_errf(err, errlen, "invalid backend '%.100s': " BEADDR_USE, s);
 }
 
 int
@@ -95,6 +142,9 @@ beaddr_format(const struct beaddr *b, char *buf, size_t size)
 		break;
 	case BEADDR_TUNNEL:
 		n = snprintf(buf, size, "tunnel:%s", b->name);
+		break;
+	case BEADDR_NAME:
+		n = snprintf(buf, size, "%s:%u", b->name, b->port);
 		break;
 	default:
 		return -1;

@@ -311,12 +311,22 @@ snap_check_routes(const struct snap *v, char *err, size_t errlen)
 	return 0;
 }
 
-/* An IP backend has no name; a unix one a path, a tunnel a name, and neither an address. */
+/*
+ * An IP backend has no name; a unix one a path, a tunnel a name, and neither
+ * an address; a DNS name's entry an address (or none yet), a port and the name.
+ */
 static int
 snap_check_backend_kind(const struct snap *v, const struct snap_backend *b)
 {
 	const char *name;
 
+	if (b->flags == SNAP_BACKEND_NAME) {
+		if ((b->family != AF_INET && b->family != AF_INET6 &&
+		    (b->family != AF_UNSPEC || !util_all_zero(b->addr, sizeof(b->addr)))) ||
+		    b->port == 0 || !snap_str_ok(v, b->name))
+			return -1;
+		return beaddr_dns_name_ok(v->sn_strtab + b->name.off, b->name.len) ? 0 : -1;
+	}
 	if (b->family == AF_INET || b->family == AF_INET6)
 		return b->flags == 0 && b->name.len == 0 ? 0 : -1;
 	if (b->port != 0 || !util_all_zero(b->addr, sizeof(b->addr)) || !snap_str_ok(v, b->name))

@@ -155,14 +155,21 @@ struct snap_route {
 enum snap_backend_flags {
 	SNAP_BACKEND_TUNNEL = 1 << 0,	/* a reverse tunnel's name (family AF_UNSPEC): reached
 					 * over the local hop to the tunnel process */
-	SNAP_BACKEND_FLAGS_ALL = (1 << 1) - 1,
+	SNAP_BACKEND_NAME = 1 << 1,	/* one address of a DNS name the master resolved
+					 * (AF_INET/AF_INET6, name the host name), or with
+					 * AF_UNSPEC the name not resolved yet: never dialled */
+	SNAP_BACKEND_FLAGS_ALL = (1 << 2) - 1,
 };
 
 /*
  * Three kinds: an IP address (AF_INET/AF_INET6, port, addr; name empty),
  * a unix socket (AF_UNIX; name its absolute path, < 108 bytes; port and
  * addr 0) and a tunnel (AF_UNSPEC with SNAP_BACKEND_TUNNEL; name the
- * tunnel's, the rule of share/beaddr.h; port and addr 0).
+ * tunnel's, the rule of share/beaddr.h; port and addr 0). Since major 4
+ * a DNS name's backend (SNAP_BACKEND_NAME, master/dnsname.c): one entry per
+ * address (AF_INET/AF_INET6, port, addr, name the host name, id a key the
+ * master keeps while that address stays), or while the name has no answer
+ * yet one AF_UNSPEC entry (name, port; addr 0) that the worker never dials.
  */
 struct snap_backend {
 	uint32_t id;		/* store id: keys upstream pools and health */
@@ -171,7 +178,7 @@ struct snap_backend {
 	uint8_t addr[16];	/* 4 bytes used for AF_INET */
 	uint32_t route;		/* index of the owning route */
 	uint32_t flags;		/* enum snap_backend_flags */
-	struct snap_str name;	/* unix: the path; tunnel: its name; else empty */
+	struct snap_str name;	/* unix: the path; tunnel: its name; DNS: the host; else empty */
 };
 
 /*

@@ -87,6 +87,12 @@ accesslog_backend(const struct snap *s, const struct snap_backend *b, char *buf,
 		snprintf(buf, len, "tunnel:%s", snap_string(s, b->name));
 		return;
 	}
+	if (b->flags & SNAP_BACKEND_NAME) {
+		if (b->family == AF_UNSPEC || inet_ntop(b->family, b->addr, ip, sizeof(ip)) == NULL)
+			util_strlcpy(ip, "unresolved", sizeof(ip));
+		snprintf(buf, len, "%s:%u(%s)", snap_string(s, b->name), b->port, ip);
+		return;
+	}
 	if (inet_ntop(b->family, b->addr, ip, sizeof(ip)) == NULL)
 		util_strlcpy(ip, "?", sizeof(ip));
 	if (b->family == AF_INET6)

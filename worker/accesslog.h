@@ -30,7 +30,8 @@ void accesslog_local(struct worker *w, const struct msg_head *req, const char *h
     uint32_t route_id, unsigned status, uint64_t start_us, const char *client);
 /*
  * A snapshot backend as haloyd-ctl writes it: "ip:port", "[ip6]:port",
- * "unix:/path" or "tunnel:NAME" (BEADDR_STR_MAX bytes hold any).
+ * "unix:/path" or "tunnel:NAME" (BEADDR_STR_MAX bytes hold any), and a DNS
+ * name's with the address dialled: "name:port(ip)", "name:port(unresolved)".
  */
 void accesslog_backend(const struct snap *s, const struct snap_backend *b, char *buf,
     size_t len);

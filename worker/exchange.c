@@ -370,13 +370,19 @@ ex_none_left(const struct exchange *ex)
 /*
  * The upstream for be: a tunnel is reached over the hop with HTTP/2
  * whatever the route's protocol (the tunnel's own leg is HTTP/2); NULL for
- * an upgrade, which has no form over a tunnel yet.
+ * an upgrade, which has no form over a tunnel yet, and for a DNS name not
+ * resolved yet (skipped: 502 when no other backend takes the request).
  */
 static const struct upstream_ops *
 ex_ops_for(struct exchange *ex, const struct snap_backend *be)
 {
 	char name[BEADDR_STR_MAX];
 
+	if ((be->flags & SNAP_BACKEND_NAME) && be->family == AF_UNSPEC) {
+		log_info("backend %u (%s): the master has no address for this name yet "
+		    "(route show says why)", be->id, ex_be_name(ex, name, sizeof(name)));
+		return NULL;
+	}
 	if (!(be->flags & SNAP_BACKEND_TUNNEL))
 		return ex->route_ops;
 	if (ex->req.head->upgrade || ex->req.head->method == MSG_M_CONNECT) {

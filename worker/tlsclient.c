@@ -345,11 +345,16 @@ tlsclient_keep_session(struct worker *w, uint32_t route_id, uint64_t key, uint32
 
 /* --- connections */
 
-/* Checks the name, or the address when there is none; sends the name as SNI. */
+/*
+ * Checks the name, or the address when there is none; sends the name as SNI.
+ * A backend by DNS name is its own server name unless the route names one.
+ */
 static int
-tlsc_peer_check(SSL *ssl, const struct snap *s, const struct snap_route *r, const char *ip)
+tlsc_peer_check(SSL *ssl, const struct snap *s, const struct snap_route *r, const char *ip,
+    const struct snap_backend *b)
 {
-	const char *sni = r->backend_sni.len > 0 ? snap_string(s, r->backend_sni) : NULL;
+	const char *sni = r->backend_sni.len > 0 ? snap_string(s, r->backend_sni) :
+	    (b->flags & SNAP_BACKEND_NAME) ? snap_string(s, b->name) : NULL;
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
 
 	if (sni != NULL && SSL_set_tlsext_host_name(ssl, sni) != 1)
@@ -395,7 +400,7 @@ tlsclient_conn_new(struct worker *w, const struct snap *s, const struct snap_rou
 	if ((ctx = tlsc_ctx(w, s, r)) == NULL)
 		return NULL;
 	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
-	    tlsc_peer_check(ssl, s, r, ip) == -1) {
+	    tlsc_peer_check(ssl, s, r, ip, b) == -1) {
 		log_warnx("%s: cannot start TLS", peer);
 		ERR_clear_error();
 		SSL_free(ssl);

@@ -172,7 +172,7 @@ class BackendFormsTest(KindsMixin, DaemonTestCase):
             ("tunnel:Office", "a tunnel name is 1 to 63 characters of a-z, 0-9, '.' and '-'"),
             ("tunnel:-x", "starting with a letter or digit"),
             ("tunnel:" + "n" * 64, "a tunnel name is 1 to 63 characters"),
-            ("localhost:3000", "use IP:PORT, [IPv6]:PORT, unix:/PATH or tunnel:NAME"),
+            ("localhost:0", "use IP:PORT, [IPv6]:PORT, HOST:PORT, unix:/PATH or tunnel:NAME"),
         ]
         for be, why in cases:
             for args in (("route", "add", unique_host("bad"), be),

@@ -1,6 +1,6 @@
 /*
  * Unit tests for share/beaddr.c: every backend form haloyd-ctl, the master
- * and the snapshot accept (IP:PORT, [IPv6]:PORT, unix:/path, tunnel:NAME),
+ * and the snapshot accept (IP:PORT, [IPv6]:PORT, HOST:PORT, unix:/path, tunnel:NAME),
  * printed back canonically, and each bad form refused with its reason.
  */
 #include "config.h"
@@ -45,6 +45,9 @@ START_TEST(every_kind_roundtrips)
 	roundtrip("tunnel:office-nas", BEADDR_TUNNEL, "tunnel:office-nas");
 	roundtrip("tunnel:a.b-c.9", BEADDR_TUNNEL, "tunnel:a.b-c.9");
 	roundtrip("tunnel:0", BEADDR_TUNNEL, "tunnel:0");
+	roundtrip("localhost:3000", BEADDR_NAME, "localhost:3000");
+	roundtrip("App.Example.COM.:65535", BEADDR_NAME, "app.example.com:65535");
+	roundtrip("_svc.db-1.internal:1", BEADDR_NAME, "_svc.db-1.internal:1");
 	/* The longest path sun_path holds (107 bytes and its NUL). */
 	memcpy(path, "unix:/", 6);
 	memset(path + 6, 'p', BEADDR_UNIX_PATH_MAX - 1);
@@ -57,11 +60,53 @@ START_TEST(every_kind_roundtrips)
 }
 END_TEST
 
+/* HOST:PORT: host-name rules (share/hostname.c), a port 1..65535, no numeric TLD. */
+START_TEST(dns_names)
+{
+	char host[HOSTNAME_MAX + 16];
+	struct beaddr b;
+	char err[300];
+	size_t i;
+
+	ck_assert_int_eq(beaddr_parse("app.example.com:8080", &b, err, sizeof(err)), 0);
+	ck_assert_int_eq(b.port, 8080);
+	ck_assert_str_eq(b.name, "app.example.com");
+	/* 253 bytes: three labels of 63 and one of 61, with dots; one more is too long. */
+	for (i = 0; i < 3; i++) {
+		memset(host + i * 64, 'a', 63);
+		host[i * 64 + 63] = '.';
+	}
+	memset(host + 192, 'b', 61);
+	memcpy(host + 253, ":80", 4);
+	ck_assert_msg(beaddr_parse(host, &b, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(strlen(b.name), 253);
+	memset(host + 192, 'b', 62);
+	memcpy(host + 254, ":80", 4);
+	ck_assert_int_eq(beaddr_parse(host, &b, err, sizeof(err)), -1);
+	refused("example.com:0", "use IP:PORT");
+	refused("example.com:65536", "use IP:PORT");
+	refused("example.com:80x", "use IP:PORT");
+	refused("example.com:+80", "use IP:PORT");
+	refused("example.com:", "use IP:PORT");
+	refused(":80", "use IP:PORT");
+	refused("exa mple.com:80", "use IP:PORT");
+	refused("*.example.com:80", "use IP:PORT");
+	refused("bad-.example.com:80", "use IP:PORT");
+	refused("10.0.0.256:80", "use IP:PORT");
+	refused("1.2.3:80", "use IP:PORT");
+	refused("::1:80", "use IP:PORT");
+	ck_assert_int_eq(beaddr_dns_name_ok("a.b", 3), 1);
+	ck_assert_int_eq(beaddr_dns_name_ok("A.b", 3), 0);	/* not normalised */
+	ck_assert_int_eq(beaddr_dns_name_ok("a.1", 3), 0);
+	ck_assert_int_eq(beaddr_dns_name_ok("", 0), 0);
+}
+END_TEST
+
 START_TEST(bad_forms_refused)
 {
 	char path[BEADDR_UNIX_PATH_MAX + 8], name[80];
 
-	refused("localhost:80", "use IP:PORT, [IPv6]:PORT, unix:/PATH or tunnel:NAME");
+	refused("localhost", "use IP:PORT, [IPv6]:PORT, HOST:PORT, unix:/PATH or tunnel:NAME");
 	refused("127.0.0.1", "use IP:PORT");
 	refused("", "use IP:PORT");
 	refused("unix:", "must be absolute");
@@ -105,6 +150,7 @@ suite_beaddr(void)
 
 	tcase_add_test(tc, every_kind_roundtrips);
 	tcase_add_test(tc, bad_forms_refused);
+	tcase_add_test(tc, dns_names);
 	tcase_add_test(tc, checks_alone);
 	suite_add_tcase(s, tc);
 	return s;

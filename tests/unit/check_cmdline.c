@@ -106,7 +106,7 @@ START_TEST(bad_forms_refused)
 	bad_backend("unix:run/app.sock", "must be absolute");
 	bad_backend("tunnel:Office", "a tunnel name is 1 to 63 characters");
 	bad_backend("tunnel:", "a tunnel name");
-	bad_backend("localhost:3000", "use IP:PORT, [IPv6]:PORT, unix:/PATH or tunnel:NAME");
+	bad_backend("localhost:0", "use IP:PORT, [IPv6]:PORT, HOST:PORT, unix:/PATH or tunnel:NAME");
 	memset(path, 'a', sizeof(path));
 	memcpy(path, "unix:/", 6);
 	path[5 + 108] = '\0';

@@ -40,6 +40,7 @@ static const char *const settings[] = {
 	"cache_path", "cache_max_size",
 	"acme_on_demand", "acme_ask", "acme_on_demand_rate", "acme_on_demand_backoff",
 	"acme_on_demand_wait",
+	"resolver", "resolve_min_ttl", "resolve_max_ttl",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -373,6 +374,10 @@ static const struct value_case {
 	{ "rate_burst", "1000001", F(rate_burst), REFUSED },
 	{ "max_connections_per_ip", "65534", F(max_conns_per_ip), 65534 },
 	{ "max_connections_per_ip", "65535", F(max_conns_per_ip), REFUSED },
+	{ "resolve_min_ttl", "1s", F(resolve_min_ttl_ms), 1000 },
+	{ "resolve_min_ttl", "999ms", F(resolve_min_ttl_ms), REFUSED },
+	{ "resolve_max_ttl", "1h", F(resolve_max_ttl_ms), 3600000 },
+	{ "resolve_max_ttl", "3601s", F(resolve_max_ttl_ms), REFUSED },
 	{ "max_body", "0", F(max_body), 0 },
 	{ "max_body", "1", F(max_body), 1 },
 	{ "max_body", "1024", F(max_body), 1024 },

@@ -800,6 +800,92 @@ START_TEST(backend_kinds_damage)
 }
 END_TEST
 
+/* A DNS name's entries (major 4): one per address with the name, or one unresolved. */
+static const struct snapb_backend name_backends[] = {
+	{ 0x80000001u, AF_INET, 3000, { 127, 0, 0, 2 }, SNAP_BACKEND_NAME, "app.internal" },
+	{ 0x80000002u, AF_INET6, 3000, { [15] = 1 }, SNAP_BACKEND_NAME, "app.internal" },
+	{ 202, AF_UNSPEC, 8080, { 0 }, SNAP_BACKEND_NAME, "nosuch.internal" },
+	{ 203, AF_INET, 9000, { 10, 0, 0, 3 }, 0, NULL },
+};
+
+/* The entries of backend i in a private copy of img, to damage them. */
+static struct snap_backend *
+name_image_backends(uint8_t *copy, char **str)
+{
+	struct snap_section *t;
+
+	t = (struct snap_section *)(copy + ((struct snap_header *)copy)->section_table_off);
+	while (t->kind != SNAP_SEC_STRTAB)
+		t++;
+	*str = (char *)copy + t->offset;
+	t = (struct snap_section *)(copy + ((struct snap_header *)copy)->section_table_off);
+	while (t->kind != SNAP_SEC_BACKENDS)
+		t++;
+	return (struct snap_backend *)(copy + t->offset);
+}
+
+START_TEST(backend_names)
+{
+	struct snapb_backend bes[4];
+	struct snapb_route routes[4];
+	struct snapb_input in;
+	const struct snap_backend *b;
+	struct snap_backend *be;
+	uint8_t *img, *copy;
+	size_t size;
+	struct snap *s;
+	char *str;
+	int fd, i;
+
+	kinds_input(&in, routes);
+	in.backends = name_backends;
+	s = build_and_map(&in);
+	b = snap_backend_at(s, 1);
+	ck_assert_uint_eq(b->id, 0x80000002u);
+	ck_assert_uint_eq(b->family, AF_INET6);
+	ck_assert_uint_eq(b->port, 3000);
+	ck_assert_str_eq(snap_string(s, b->name), "app.internal");
+	b = snap_backend_at(s, 2);
+	ck_assert_uint_eq(b->family, AF_UNSPEC);
+	ck_assert_uint_eq(b->flags, SNAP_BACKEND_NAME);
+	ck_assert_uint_eq(b->port, 8080);
+	snap_unref(s);
+	/* The builder refuses what the reader would. */
+	memcpy(bes, name_backends, sizeof(bes));
+	in.backends = bes;
+	bes[0].port = 0;
+	expect_build_error(&in, "backend 0: bad kind");
+	bes[0] = name_backends[0];
+	bes[0].name = "App.internal";
+	expect_build_error(&in, "backend 0: bad kind");
+	bes[0].name = "10.0.0.1";
+	expect_build_error(&in, "backend 0: bad kind");
+	bes[0] = name_backends[0];
+	bes[0].family = AF_UNIX;
+	expect_build_error(&in, "backend 0: bad kind");
+	/* The reader: a damaged entry is refused with its index. */
+	in.backends = name_backends;
+	fd = build_fd(&in);
+	img = read_image(fd, &size);
+	close(fd);
+	for (i = 0; i < 4; i++) {
+		copy = malloc(size);
+		memcpy(copy, img, size);
+		be = name_image_backends(copy, &str);
+		switch (i) {
+		case 0: be[0].port = 0; break;				/* no port */
+		case 1: str[be[0].name.off] = 'A'; break;		/* not normalised */
+		case 2: be[2].addr[0] = 1; break;			/* unresolved with an address */
+		case 3: be[2].flags |= SNAP_BACKEND_TUNNEL; break;	/* two kinds */
+		}
+		fix_crc(copy, size);
+		expect_invalid(copy, size, i < 2 ? "backend 0: bad kind" : "backend 2: bad kind");
+		free(copy);
+	}
+	free(img);
+}
+END_TEST
+
 /* Pointers into a private copy of the fixture image, to rewrite fields. */
 struct damaged {
 	uint8_t *img;
@@ -987,8 +1073,8 @@ START_TEST(bad_probes_and_reserved)
 	damaged_expect(&d, "route 1: bad protocol");
 	d.routes[1].backend_ca = (struct snap_str){ 0xfffff, 3 };
 	damaged_expect(&d, "route 1: backend TLS strings invalid");
-	d.backends[2].flags = 2;
-	damaged_expect(&d, "backend 2: unknown flags 0x2");
+	d.backends[2].flags = 4;
+	damaged_expect(&d, "backend 2: unknown flags 0x4");
 	d.h->reserved[47] = 1;
 	damaged_expect(&d, "reserved header field");
 	d.h->major = SNAP_MAJOR + 1;
@@ -1191,6 +1277,7 @@ suite_snap(void)
 	tcase_add_test(tc, out_of_range_indexes);
 	tcase_add_test(tc, bad_strings);
 	tcase_add_test(tc, backend_kinds_damage);
+	tcase_add_test(tc, backend_names);
 	tcase_add_test(tc, bad_sections);
 	tcase_add_test(tc, bad_probes_and_reserved);
 	tcase_add_test(tc, map_refuses_unsealed);
