@@ -45,6 +45,7 @@ Suite *suite_buf(void);
 Suite *suite_grpc(void);
 Suite *suite_compress(void);
 Suite *suite_clients(void);
+Suite *suite_health(void);
 Suite *suite_ratelimit(void);
 Suite *suite_tlsclient(void);
 Suite *suite_beaddr(void);
