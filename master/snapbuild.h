@@ -20,6 +20,9 @@ struct snapb_route {
 	const char *backend_sni;	/* normalised host name, or NULL */
 	const char *backend_ca;		/* PEM, or NULL: the system roots */
 	uint32_t rate_rpm, rate_burst;	/* as struct snap_route's */
+	const char *health_path;	/* NULL or "": no active checks */
+	uint32_t health_interval_ms, health_timeout_ms;	/* as struct snap_route's */
+	uint16_t health_rise, health_fall;
 };
 
 struct snapb_host {

@@ -44,6 +44,9 @@ struct store_settings {
 	char *backend_ca;	/* PEM trust anchors, or NULL: the system roots */
 	char *backend_sni;	/* server name toward backends, or NULL: none */
 	uint16_t challenge;	/* enum store_challenge; 0 = chosen from the listeners */
+	/* Active health checks (schema 11): path NULL = off; the rest STORE_DEFAULT (or 0). */
+	char *health_path;
+	int64_t health_interval_ms, health_timeout_ms, health_rise, health_fall;
 };
 
 /* A route's ACME challenge type (schema 9, route set --challenge). */

@@ -42,7 +42,8 @@ enum routes_stmt {
 	"SELECT r.id, r.name, r.created, h.id, h.name, r.connect_ms, r.response_ms, " \
 	"r.idle_ms, r.upgrade_ms, r.max_body, r.flags, r.proto, r.backend_ca, r.backend_sni, " \
 	"r.backend_verify, r.compress, r.balance, r.challenge, r.rate_rpm, r.rate_burst, " \
-	"r.rate_nodelay " \
+	"r.rate_nodelay, r.health_path, r.health_interval_ms, r.health_timeout_ms, " \
+	"r.health_rise, r.health_fall, r.balance_lif " \
 	"FROM routes r LEFT JOIN hosts h ON h.route_id = r.id "
 #define BACKENDS_SELECT \
 	"SELECT b.route_id, b.id, b.addr " \
@@ -63,7 +64,10 @@ const char *const store_routes_sql[] = {
 	    "response_ms = nullif(?3, -1), idle_ms = nullif(?4, -1), upgrade_ms = nullif(?5, -1), "
 	    "max_body = nullif(?6, -1), flags = ?7, backend_ca = ?9, backend_sni = ?10, "
 	    "backend_verify = ?11, compress = ?12, balance = ?13, challenge = nullif(?14, 0), "
-	    "rate_rpm = nullif(?15, -1), rate_burst = nullif(?16, -1), rate_nodelay = ?17 "
+	    "rate_rpm = nullif(?15, -1), rate_burst = nullif(?16, -1), rate_nodelay = ?17, "
+	    "health_path = ?18, health_interval_ms = nullif(?19, -1), "
+	    "health_timeout_ms = nullif(?20, -1), health_rise = nullif(?21, -1), "
+	    "health_fall = nullif(?22, -1), balance_lif = ?23 "
 	    "WHERE name = ?1",
 	[S_HOST_INS] = "INSERT INTO hosts(name, route_id, kind) VALUES (?1, ?2, ?3)",
 	[S_HOST_DEL] = "DELETE FROM hosts WHERE name = ?1 AND route_id = ?2",
@@ -114,6 +118,9 @@ backend_add(struct store *st, int64_t route, const char *addr)
 
 /* --- changes: one transaction each */
 
+/* A health setting's 0 (a struct filled without it) is the default too. */
+#define HEALTH_SETTING(v) ((v) > 0 ? (v) : STORE_DEFAULT)
+
 /* Binds the settings of route name to S_ROUTE_SET and runs it. */
 static int
 route_set_run(struct store *st, const char *name, const struct store_settings *set)
@@ -122,16 +129,19 @@ route_set_run(struct store *st, const char *name, const struct store_settings *s
 
 	_Static_assert(STORE_DEFAULT == -1, "S_ROUTE_SET spells STORE_DEFAULT as -1");
 	/* An unknown protocol binds NULL, which the NOT NULL column refuses. */
-	return store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiiitttiitiiii", name, set->connect_ms,
+	return store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiiitttiitiiiitiiiii", name, set->connect_ms,
 	    set->response_ms, set->idle_ms, set->upgrade_ms, set->max_body,
 	    (int64_t)(set->flags & ~(uint32_t)(SNAP_ROUTE_BACKEND_NO_VERIFY | SNAP_ROUTE_COMPRESS |
-	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_RATE_NODELAY)),
+	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_RATE_NODELAY | SNAP_ROUTE_BALANCE_LIF)),
 	    proto, set->backend_ca, set->backend_sni,
 	    (int64_t)((set->flags & SNAP_ROUTE_BACKEND_NO_VERIFY) == 0),
 	    (int64_t)((set->flags & SNAP_ROUTE_COMPRESS) != 0),
 	    (set->flags & SNAP_ROUTE_BALANCE_RR) ? "round-robin" : "least-in-flight",
 	    (int64_t)set->challenge, set->rate_rpm, set->rate_burst,
-	    (int64_t)((set->flags & SNAP_ROUTE_RATE_NODELAY) != 0)));
+	    (int64_t)((set->flags & SNAP_ROUTE_RATE_NODELAY) != 0), set->health_path,
+	    HEALTH_SETTING(set->health_interval_ms), HEALTH_SETTING(set->health_timeout_ms),
+	    HEALTH_SETTING(set->health_rise), HEALTH_SETTING(set->health_fall),
+	    (int64_t)((set->flags & SNAP_ROUTE_BALANCE_LIF) != 0)));
 }
 
 static int
@@ -275,6 +285,7 @@ route_clear(struct store_route *r)
 	free(r->name);
 	free(r->set.backend_ca);
 	free(r->set.backend_sni);
+	free(r->set.health_path);
 	r->name = NULL;
 	r->naliases = r->nbackends = 0;
 	r->id = r->name_id = r->created = 0;
@@ -413,6 +424,12 @@ cursor_settings(sqlite3_stmt *s, struct store_settings *set)
 	set->rate_burst = column_setting(s, 19);
 	if (sqlite3_column_int64(s, 20) != 0)
 		set->flags |= SNAP_ROUTE_RATE_NODELAY;
+	set->health_interval_ms = column_setting(s, 22);
+	set->health_timeout_ms = column_setting(s, 23);
+	set->health_rise = column_setting(s, 24);
+	set->health_fall = column_setting(s, 25);
+	if (sqlite3_column_int64(s, 26) != 0)
+		set->flags |= SNAP_ROUTE_BALANCE_LIF;
 	/* The column's CHECK allows only the known words. */
 	if (proto == NULL || (p = snap_proto_parse((const char *)proto)) == -1) {
 		log_warnx("store: route %s: unknown backend protocol", sqlite3_column_text(s, 1));
@@ -420,7 +437,8 @@ cursor_settings(sqlite3_stmt *s, struct store_settings *set)
 	}
 	set->proto = (uint16_t)p;
 	if (store_column_dup_null(s, 12, &set->backend_ca) == -1 ||
-	    store_column_dup_null(s, 13, &set->backend_sni) == -1)
+	    store_column_dup_null(s, 13, &set->backend_sni) == -1 ||
+	    store_column_dup_null(s, 21, &set->health_path) == -1)
 		return -1;
 	return 0;
 }

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC "HLYDSNAP"	/* 8 bytes, no NUL in the image */
-#define SNAP_MAJOR 3
+#define SNAP_MAJOR 4
 #define SNAP_MINOR 0
 #define SNAP_NONE 0xffffffffu	/* "no index" in any u32 index field */
 #define SNAP_MAX_SIZE (1ull << 32)
@@ -97,7 +97,9 @@ enum snap_route_flags {
 						 * (the tunnel process's choice); clear:
 						 * least-in-flight */
 	SNAP_ROUTE_RATE_NODELAY = 1 << 5,	/* its rate limit passes the burst at once */
-	SNAP_ROUTE_FLAGS_ALL = (1 << 6) - 1,
+	SNAP_ROUTE_BALANCE_LIF = 1 << 6,	/* address and unix backends: least-in-flight
+						 * (worker/balance.c); clear: round-robin */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 7) - 1,
 };
 
 /* How a route's backends are spoken to. */
@@ -136,7 +138,18 @@ struct snap_route {
 	uint32_t rate_rpm;	/* requests a minute per client, 0 = the global default,
 				 * SNAP_RATE_OFF = none (worker/ratelimit.c) */
 	uint32_t rate_burst;	/* with rate_rpm: its burst */
+	struct snap_str health_path;	/* active checks GET it (worker/probe.c); empty: none */
+	uint32_t health_interval_ms;	/* with health_path, each nonzero (SNAP_HEALTH_*) */
+	uint32_t health_timeout_ms;
+	uint16_t health_rise;
+	uint16_t health_fall;
+	uint32_t reserved2;	/* 0 */
 };
+
+#define SNAP_HEALTH_PATH_MAX 255
+#define SNAP_HEALTH_MS_MIN 100
+#define SNAP_HEALTH_MS_MAX 3600000u
+#define SNAP_HEALTH_COUNT_MAX 100
 
 #define SNAP_RATE_OFF 0xffffffffu
 #define SNAP_RATE_RPM_MAX 60000000u	/* 1 000 000 r/s */
@@ -182,7 +195,7 @@ _Static_assert(sizeof(struct snap_header) == 128, "snapshot header is 128 bytes"
 _Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
 _Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
 _Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
-_Static_assert(sizeof(struct snap_route) == 80, "route entry is 80 bytes");
+_Static_assert(sizeof(struct snap_route) == 104, "route entry is 104 bytes");
 _Static_assert(sizeof(struct snap_backend) == 40, "backend entry is 40 bytes");
 _Static_assert(sizeof(struct snap_chal) == 16, "challenge entry is 16 bytes");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the image is read in place");

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "share/beaddr.h"
+#include "share/health.h"
 #include "share/hostname.h"
 #include "share/log.h"
 #include "share/snap.h"
@@ -73,6 +74,8 @@ struct exchange {
 	unsigned hop_down : 1;		/* the last failure: no tunnel process on the hop (503) */
 	unsigned delayed : 1;		/* waiting out the rate limit's delay: no backend yet */
 	unsigned pinned : 1;		/* exchange_start_pinned: a tunnel's agents, no route */
+	unsigned picked : 1;		/* the balancer gave a backend once: not all were down */
+	struct shm_backend *flight;	/* the shared entry up counts in flight against */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
@@ -84,11 +87,21 @@ static const struct upstream_events ex_events;
 /* A pinned exchange's route: zero timeouts (the global ones rule), no flags. */
 static const struct snap_route ex_no_route;
 
+/* Closes the stream to the backend; its request is no longer in flight there. */
+static void
+ex_up_close(struct exchange *ex)
+{
+	ex->up_ops->close(ex->up);
+	if (ex->flight != NULL)
+		health_inflight_done(&ex->w->shm, ex->flight, (uint32_t)ex->w->index);
+	ex->flight = NULL;
+}
+
 static void
 ex_free(struct exchange *ex)
 {
 	if (ex->up != NULL)
-		ex->up_ops->close(ex->up);
+		ex_up_close(ex);
 	ev_timer_stop(ex->w->loop, &ex->timer);
 	free(ex->replay);
 	compress_free(ex->cz);
@@ -195,7 +208,7 @@ ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status)
 	ex->dead = 1;
 	/* No more events; a response it ends stays readable until the stream's deferred free. */
 	if (ex->up != NULL)
-		ex->up_ops->close(ex->up);
+		ex_up_close(ex);
 	ex->up = NULL;
 	/* Pinned: a bad gateway is a reset on the hop; the worker answers the 502 itself. */
 	if (!ok && ex->pinned && status == 502)
@@ -288,11 +301,15 @@ ex_replay(struct exchange *ex)
 	return 0;
 }
 
-/* What a route answers when no backend is left: 503 while the tunnel hop is down. */
+/*
+ * What a route answers when no backend is left: 503 while the tunnel hop
+ * is down, or when every backend was down before any was tried (they come
+ * back: errpage's Retry-After says when to ask again).
+ */
 static unsigned
 ex_none_left(const struct exchange *ex)
 {
-	return ex->hop_down ? 503 : 502;
+	return ex->hop_down || (!ex->picked && !ex->pinned) ? 503 : 502;
 }
 
 /*
@@ -338,7 +355,7 @@ ex_open_failed(struct exchange *ex, const struct snap_backend *be, int err, int 
 	if (!logged)
 		log_info("backend %u (%s): connect: %s", be->id, name, strerror(err));
 	if (balance_backend_fault(err))
-		balance_mark_down(ex->w, be->id);
+		balance_mark_down(ex->w, ex->req.snap, be);
 }
 
 /* A pinned exchange has one place to go: its tunnel's agents (the upstream picks one). */
@@ -374,8 +391,9 @@ ex_open(struct exchange *ex, int fresh)
 	if (ex->pinned)
 		return ex_open_pinned(ex, &o);
 	/* ex->be stays the last one tried: the log names it when all failed. */
-	while ((be = balance_pick(ex->w, ex->req.snap, r, ex->start, &ex->tries)) != NULL) {
+	while ((be = balance_pick(ex->w, ex->req.snap, r, &ex->start, &ex->tries)) != NULL) {
 		ex->be = be;
+		ex->picked = 1;
 		if ((ex->up_ops = ex_ops_for(ex, be)) == NULL) {
 			ex->up_ops = ex->route_ops;
 			ex->hop_down = 0;
@@ -388,6 +406,8 @@ ex_open(struct exchange *ex, int fresh)
 		ex->opened = 1;
 		ex->up = ex->up_ops->open(ex->w, ex->be, &o, ex->req.head, &ex_events, ex);
 		if (ex->up != NULL) {
+			if ((ex->flight = balance_entry(ex->w, ex->req.snap, be)) != NULL)
+				health_inflight_add(&ex->w->shm, ex->flight, (uint32_t)ex->w->index);
 			ex_rearm(ex);
 			return ex_replay(ex);
 		}
@@ -521,7 +541,7 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 {
 	struct exchange *ex = arg;
 
-	ex->up_ops->close(ex->up);
+	ex_up_close(ex);
 	ex->up = NULL;
 	if (ex->pinned) {
 		ex_fail_pinned(ex, err);
@@ -771,7 +791,7 @@ exchange_abort(struct exchange *ex, unsigned status)
 	ex->ops = NULL;
 	ex->dead = 1;
 	if (ex->up != NULL)
-		ex->up_ops->close(ex->up);
+		ex_up_close(ex);
 	ex->up = NULL;
 	ex_kick(ex);
 }

@@ -931,7 +931,7 @@ START_TEST(bad_sections)
 	d.sec[SNAP_SEC_WILD_INDEX]->offset = d.h->section_table_off + 32;
 	damaged_expect(&d, "overlaps the header");
 	d.sec[SNAP_SEC_ROUTES]->entry_size = 40;
-	damaged_expect(&d, "entry size 40, expected 80");
+	damaged_expect(&d, "entry size 40, expected 104");
 	d.sec[SNAP_SEC_HOSTS]->count = 100;
 	damaged_expect(&d, "do not fit");
 	d.sec[SNAP_SEC_WILD_INDEX]->count = 7;
