@@ -26,6 +26,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .h2backend import H2Backend
 from .harness import DaemonTestCase, unique_host, wait_for
 
 TIMEOUT = 10.0
@@ -319,6 +320,28 @@ class HealthTest(DaemonTestCase):
         # And least-in-flight still prefers the fast one.
         counts = load(self.daemon.port, host, 8, 1.5)
         self.assertGreater(counts.get("kf", 0), 2 * counts.get("ks", 0), counts)
+
+    def test_h2c_backend_probed_over_http2(self):
+        """The probe speaks the route's backend protocol: HTTP/2 to an h2c backend."""
+        h2 = H2Backend("hz").start()
+        self.addCleanup(h2.stop)
+        host = unique_host("hc-h2c")
+        self.daemon.ctl_ok("route", "add", host, h2.addr)
+        self.daemon.ctl_ok("route", "set", host, "--proto", "h2c", "--health-check", "/hz",
+                           "--health-interval", "500ms", "--health-timeout", "300ms",
+                           "--health-fall", str(FALL))
+        wait_for(lambda: len(h2.records("/hz")) >= 2, 10, "probes over HTTP/2",
+                 self.daemon.log_tail)
+        rec = h2.records("/hz")[0]
+        self.assertEqual(rec["method"], "GET")
+        wait_for(lambda: ": up, last check" in self.health(host)[h2.addr], 10, "a passed check")
+        self.assertIn(": 200,", self.health(host)[h2.addr])
+        # /trailers?status=500 answers 500: the backend goes down.
+        self.daemon.ctl_ok("route", "set", host, "--health-check", "/trailers?status=500")
+        wait_for(lambda: ": down" in self.health(host)[h2.addr],
+                 FALL * INTERVAL + INTERVAL + SLACK, "the h2c backend taken out",
+                 self.daemon.log_tail)
+        self.assertEqual(get(self.daemon.port, host)[0], 503)
 
     def test_settings_shown_and_off(self):
         a = self.hb("sa")
