@@ -182,7 +182,7 @@ balance_mark_down(struct worker *w, const struct snap *s, const struct snap_back
 		return;
 	if ((e = balance_entry(w, s, be)) != NULL) {
 		/* Logged by the worker whose mark took it down, once for all workers. */
-		snprintf(why, sizeof(why), "connect failed, skipped for %u ms", w->cfg.backend_down_ms);
+		snprintf(why, sizeof(why), "connect failed; down for %u ms", w->cfg.backend_down_ms);
 		if (health_mark_passive(e, ev_now(w->loop), w->cfg.backend_down_ms))
 			balance_log_change(w, s, be, -1, why);
 		return;
