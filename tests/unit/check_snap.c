@@ -865,6 +865,17 @@ START_TEST(out_of_range_indexes)
 	damaged_expect(&d, "backend 0: bad kind (family 0");
 	d.h->default_route = 4;
 	damaged_expect(&d, "default route 4 out of range");
+	/* A health check's path must come with every one of its bounded settings. */
+	d.routes[0].health_path = d.routes[0].name;
+	damaged_expect(&d, "route 0: bad health check settings");
+	d.routes[0].health_path = d.routes[0].name;
+	d.routes[0].health_interval_ms = 5000;
+	d.routes[0].health_timeout_ms = 2000;
+	d.routes[0].health_rise = 2;
+	d.routes[0].health_fall = SNAP_HEALTH_COUNT_MAX + 1;
+	damaged_expect(&d, "route 0: bad health check settings");
+	d.routes[0].reserved2 = 1;
+	damaged_expect(&d, "route 0: bad health check settings");
 	for (i = 0; d.hidx[i].host_plus1 == 0; i++)
 		;
 	d.hidx[i].host_plus1 = 8;
