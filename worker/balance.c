@@ -207,6 +207,23 @@ balance_is_down(struct worker *w, const struct snap *s, const struct snap_backen
 }
 
 int
+balance_checked_out(struct worker *w, const struct snap *s, const struct snap_route *r)
+{
+	uint32_t i;
+	int checked = 0;
+
+	for (i = 0; i < r->be_count; i++) {
+		const struct snap_backend *be = snap_backend_at(s, r->be_first + i);
+		struct shm_backend *e = balance_entry(w, s, be);
+
+		if (!balance_is_down(w, s, be))
+			return 0;
+		checked |= e != NULL && health_is_down(e);
+	}
+	return checked;
+}
+
+int
 balance_backend_fault(int err)
 {
 	switch (err) {

@@ -58,6 +58,12 @@ struct shm_backend *balance_entry(struct worker *w, const struct snap *s,
 /* Passive health: b failed to connect; skipped for backend_down_time (haloyd.conf). */
 void balance_mark_down(struct worker *w, const struct snap *s, const struct snap_backend *be);
 int balance_is_down(struct worker *w, const struct snap *s, const struct snap_backend *be);
+/*
+ * 1 when no backend of r takes requests and at least one was taken out by
+ * its health checks (the route answers 503: they come back); a route whose
+ * backends only failed connects answers 502 as before.
+ */
+int balance_checked_out(struct worker *w, const struct snap *s, const struct snap_route *r);
 /* Logs a health change of backend be (up: 1, down: -1) once, with HALOYD_BACKEND. */
 void balance_log_change(struct worker *w, const struct snap *s, const struct snap_backend *be,
     int change, const char *why);

@@ -303,13 +303,16 @@ ex_replay(struct exchange *ex)
 
 /*
  * What a route answers when no backend is left: 503 while the tunnel hop
- * is down, or when every backend was down before any was tried (they come
- * back: errpage's Retry-After says when to ask again).
+ * is down, or when none was tried because its health checks took them
+ * out (they come back: errpage's Retry-After says when to ask again).
  */
 static unsigned
 ex_none_left(const struct exchange *ex)
 {
-	return ex->hop_down || (!ex->picked && !ex->pinned) ? 503 : 502;
+	if (ex->hop_down)
+		return 503;
+	return !ex->picked && !ex->pinned &&
+	    balance_checked_out(ex->w, ex->req.snap, ex->req.route) ? 503 : 502;
 }
 
 /*

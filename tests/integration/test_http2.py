@@ -981,11 +981,9 @@ class Http2Test(Http2Mixin, HttpsTestCase):
                                            extra=["--http2-prior-knowledge"])
         self.assertEqual(v, "2")
         assert_error_page(self, code, headers, body, 502)
-        # The refused connect marked the backend down for every worker: the next request
-        # is answered before any connect, 503 (the backend comes back; test_health.py).
         c = self.client()
-        r = c.get(host, "/py-503")
-        assert_error_page(self, r.status, r.headers, bytes(r.data), 503)
+        r = c.get(host, "/py-502")
+        assert_error_page(self, r.status, r.headers, bytes(r.data), 502)
         r = c.get(unique_host("nowhere"), "/py-404", method="HEAD")
         self.assertEqual((r.status, bytes(r.data)), (404, b""))
 
@@ -1083,9 +1081,9 @@ class Http2OffTest(Http2Mixin, DaemonTestCase):
     def test_http2_off(self):
         be = self.backend("off")
         host = self.route(be.addr, label="off")
-        # The preface is not HTTP/1.1: 400, in HTTP/1.1.
+        # The preface is not HTTP/1.1: 505 (HTTP Version Not Supported), in HTTP/1.1.
         out = harness.raw_request(self.daemon.port, H2_PREFACE)
-        self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out[:300])
+        self.assertTrue(out.startswith(b"HTTP/1.1 505 "), out[:300])
         # ALPN picks http/1.1 even when h2 comes first.
         s = alpn_ctx(["h2", "http/1.1"]).wrap_socket(
             socket.create_connection(("127.0.0.1", self.https_port), timeout=TIMEOUT),

@@ -175,6 +175,8 @@ START_TEST(pick_skips_down_backends)
 	tries = 0;
 	ck_assert_ptr_null(balance_pick(&w, s, three, &(uint32_t){ 5 }, &tries));
 	ck_assert_uint_eq(tries, 3);
+	/* Failed connects alone: the route answers 502 as it always did, not 503. */
+	ck_assert_int_eq(balance_checked_out(&w, s, three), 0);
 	/* Another route's backend is not affected. */
 	tries = 0;
 	ck_assert_ptr_nonnull(balance_pick(&w, s, one, &(uint32_t){ 0 }, &tries));
@@ -313,6 +315,10 @@ START_TEST(least_in_flight_shared)
 	balance_mark_down(&w, s, be_id(300));
 	ck_assert(!health_usable(e[0], ev_now(w.loop)));
 	ck_assert_int_eq(balance_is_down(&w, s, be_id(300)), 1);
+	/* 302 still takes requests: not all out. Then every one out, 301 by its checks: 503. */
+	ck_assert_int_eq(balance_checked_out(&w, s, lif), 0);
+	balance_mark_down(&w, s, be_id(302));
+	ck_assert_int_eq(balance_checked_out(&w, s, lif), 1);
 	/* The round-robin route is untouched by counts. */
 	start = 0, tries = 0;
 	ck_assert_uint_eq(balance_pick(&w, s, three, &start, &tries)->id, 100);

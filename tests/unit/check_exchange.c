@@ -1150,12 +1150,12 @@ START_TEST(ex_all_refused_at_start)
 	spin();
 	/* The session answers itself: the sink heard nothing. */
 	ck_assert_int_eq(sk.heads + sk.ends + sk.fails, 0);
-	/* Now every backend is down: the round is over before any open, a 503 (they come back). */
+	/* Now every backend is down: the round is over before any open. */
 	msg_free(&reqh);
 	open_errno[0] = open_errno[1] = open_errno[2] = 0;
 	ex = start_ex(get_req, "app.test", 0, &status);
 	ck_assert_ptr_null(ex);
-	ck_assert_uint_eq(status, 503);
+	ck_assert_uint_eq(status, 502);
 	ck_assert_int_eq(nopens, 0);
 }
 END_TEST
