@@ -256,7 +256,22 @@ probe_on_tick(struct ev_loop *l, struct ev_timer *t)
 	if (s != NULL && w->shm.base != NULL && !w->stopping && probe_index(ps, s) == 0)
 		for (i = 0; i < ps->nroutes; i++)
 			probe_route(ps, s, snap_route_at(s, ps->routes[i]), ev_now(l));
-	ev_timer_start(l, &ps->tick, ps->nroutes > 0 ? PROBE_TICK_MS : PROBE_IDLE_TICK_MS);
+	/* Without a route to check nothing ticks: probe_snapshot starts it again. */
+	if (ps->nroutes > 0 || ps->snap == NULL)
+		ev_timer_start(l, &ps->tick, PROBE_TICK_MS);
+}
+
+void
+probe_snapshot(struct worker *w)
+{
+	struct probes *ps = w->probes;
+
+	if (ps == NULL || w->snap == NULL)
+		return;
+	if (probe_index(ps, w->snap) == 0 && ps->nroutes == 0)
+		ev_timer_stop(w->loop, &ps->tick);
+	else if (!ev_timer_armed(&ps->tick))
+		ev_timer_start(w->loop, &ps->tick, PROBE_TICK_MS);
 }
 
 int
@@ -268,7 +283,6 @@ probe_init(struct worker *w)
 		return -1;
 	ps->w = w;
 	ev_timer_init(&ps->tick, probe_on_tick, ps);
-	ev_timer_start(w->loop, &ps->tick, PROBE_TICK_MS);
 	w->probes = ps;
 	return 0;
 }

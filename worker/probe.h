@@ -13,12 +13,13 @@
 
 struct worker;
 
-#define PROBE_TICK_MS 100	/* how late a due probe may start */
-#define PROBE_IDLE_TICK_MS 1000	/* the tick while no route has a check */
+#define PROBE_TICK_MS 100	/* how late a due probe may start; no tick without a check */
 #define PROBE_MAX 256		/* probes in flight in one worker; later ones wait a tick */
 
-/* Starts the tick (a worker, not the tunnel process); 0 or -1. */
+/* The probes of a worker (not the tunnel process); 0 or -1. */
 int probe_init(struct worker *w);
+/* A new snapshot: the tick runs while one of its routes has a check. */
+void probe_snapshot(struct worker *w);
 /* Ends every probe in flight and the tick. */
 void probe_free(struct worker *w);
 

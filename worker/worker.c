@@ -221,6 +221,7 @@ on_snap(void *arg, struct ipc_msg *m)
 	w->gen = m->h.gen;
 	if (s != NULL)
 		tlsclient_snapshot(w, s);
+	probe_snapshot(w);
 	shm_set(&w->stats->generation, w->gen);
 	worker_sandbox(w);
 	log_debug("serving generation %u", w->gen);

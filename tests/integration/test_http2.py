@@ -1081,9 +1081,9 @@ class Http2OffTest(Http2Mixin, DaemonTestCase):
     def test_http2_off(self):
         be = self.backend("off")
         host = self.route(be.addr, label="off")
-        # The preface is not HTTP/1.1: 505 (HTTP Version Not Supported), in HTTP/1.1.
+        # The preface is not HTTP/1.1: 400, in HTTP/1.1.
         out = harness.raw_request(self.daemon.port, H2_PREFACE)
-        self.assertTrue(out.startswith(b"HTTP/1.1 505 "), out[:300])
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out[:300])
         # ALPN picks http/1.1 even when h2 comes first.
         s = alpn_ctx(["h2", "http/1.1"]).wrap_socket(
             socket.create_connection(("127.0.0.1", self.https_port), timeout=TIMEOUT),
