@@ -129,8 +129,15 @@ static const char usage_text[] =
     "  --cache on|off        the shared RFC 9111 response cache (default off)\n"
     "  --cache-max-object SIZE  larger responses stream uncached (default 10m, at most 1g)\n"
     "  --cache-debug on|off  answers say X-Cache: HIT, MISS, ... (default off)\n"
-    "  --balance round-robin|least-in-flight  how the agents of a tunnel:NAME\n"
-    "                        backend share its requests (default least-in-flight)\n"
+    "  --balance round-robin|least-in-flight  how the backends share its requests:\n"
+    "                        least-in-flight picks the one with the fewest in flight\n"
+    "                        across all workers (default: round-robin over addresses,\n"
+    "                        least-in-flight among the agents of a tunnel:NAME)\n"
+    "  --health-check PATH|off  GET PATH on each backend every interval, by one worker;\n"
+    "                        2xx/3xx passes (default off)\n"
+    "  --health-interval D   100ms..1h (default 5s)  --health-timeout D (default 2s)\n"
+    "  --health-rise N       passes in a row that bring it back (1..100, default 2)\n"
+    "  --health-fall N       failures in a row that take it out (1..100, default 3)\n"
     "  --rate R              requests per client: 10r/s, 600r/m; off: none; default:\n"
     "                        haloyd.conf's rate_limit (429 and Retry-After past it)\n"
     "  --burst N             requests over the rate that wait for their turn (default 0)\n"
@@ -203,7 +210,7 @@ enum opt_id {
 	OPT_SOCKET, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_ALIAS, OPT_BACKEND, OPT_SETTING, OPT_RENAMED,
 	OPT_NODELAY,
 	OPT_CERT, OPT_KEY, OPT_FORCE, OPT_ROUTE, OPT_BACKEND_SNI, OPT_BACKEND_CA, OPT_DRY_RUN,
-	OPT_PRUNE,
+	OPT_PRUNE, OPT_HEALTH_CHECK,
 };
 
 static const struct opt {
@@ -241,6 +248,11 @@ static const struct opt {
 	{ "challenge", 0, 1, OPT_SETTING },
 	{ "backend-proxy-protocol", 0, 1, OPT_SETTING },
 	{ "strip-prefix", 0, 1, OPT_SETTING },
+	{ "health-check", 0, 1, OPT_HEALTH_CHECK },
+	{ "health-interval", 0, 1, OPT_SETTING },
+	{ "health-timeout", 0, 1, OPT_SETTING },
+	{ "health-rise", 0, 1, OPT_SETTING },
+	{ "health-fall", 0, 1, OPT_SETTING },
 	{ "cert", 0, 1, OPT_CERT },
 	{ "key", 0, 1, OPT_KEY },
 	{ "force", 0, 0, OPT_FORCE },
@@ -347,6 +359,8 @@ opt_backend_sni(struct cmdline *cl, const char *option, const char *val)
 static int
 opt_apply(struct cmdline *cl, const struct opt *o, const char *val)
 {
+	size_t n;
+
 	switch (o->id) {
 	case OPT_SOCKET:
 		if (val[0] == '\0')
@@ -373,6 +387,13 @@ opt_apply(struct cmdline *cl, const struct opt *o, const char *val)
 		return opt_setting_put(cl, o->name, "on");
 	case OPT_BACKEND_SNI:
 		return opt_backend_sni(cl, o->name, val);
+	case OPT_HEALTH_CHECK:
+		/* A request-target (/healthz?full=1): visible ASCII; the master checks the rest. */
+		for (n = 0; val[n] > ' ' && val[n] < 0x7f; n++)
+			;
+		if (n == 0 || val[n] != '\0' || n > CMDLINE_VALUE_MAX)
+			return cmdline_error(cl, CTL_EINVAL, "--%s: invalid value '%.64s'", o->name, val);
+		return opt_setting_put(cl, o->name, val);
 	case OPT_BACKEND_CA:
 		/* The file is read when the request is made (encode_settings). */
 		return opt_setting_put(cl, o->name, val);

@@ -15,7 +15,7 @@
 #define CMDLINE_MAX_WORDS 8	/* command words kept; more is a usage error anyway */
 #define CMDLINE_MAX_LIST 64	/* --alias / --backend per route (the master's limit) */
 #define CMDLINE_PAYLOAD_MAX 65536	/* IPC_MAX_PAYLOAD: a route add with a CA bundle */
-#define CMDLINE_MAX_SETTINGS 16	/* route set options (each kept once, the last wins) */
+#define CMDLINE_MAX_SETTINGS 32	/* route set options (each kept once, the last wins) */
 #define CMDLINE_VALUE_MAX 32	/* longest route set value ("10m", "default", ...) */
 
 enum cmdline_action {

@@ -61,6 +61,7 @@ route_free(struct applyfile_route *r)
 	free(r->name);
 	free(r->set.backend_ca);
 	free(r->set.backend_sni);
+	free(r->set.health_path);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "master/acme.h"
+#include "master/bhealth.h"
 #include "master/certs.h"
 #include "master/certcmds.h"
 #include "master/cmdtable.h"
@@ -39,7 +40,7 @@
 #define ROUTE_MAX_ALIASES 64
 #define ROUTE_MAX_BACKENDS 64
 #define ROW_BUF 16384
-#define ROUTE_SET_MAX 16	/* settings in one route set (haloyd-ctl sends each once) */
+#define ROUTE_SET_MAX 32	/* settings in one route set (haloyd-ctl sends each once) */
 
 /* Reads and normalises a host name argument; on failure answers the client. */
 static int
@@ -248,7 +249,7 @@ cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 
 enum rset_kind {
 	RSET_DURATION, RSET_SIZE, RSET_SWITCH, RSET_PROTO, RSET_CA, RSET_SNI, RSET_BALANCE,
-	RSET_CHALLENGE, RSET_RATE, RSET_COUNT, RSET_PPROTO,
+	RSET_CHALLENGE, RSET_RATE, RSET_COUNT, RSET_PPROTO, RSET_HPATH, RSET_HMS, RSET_HCOUNT,
 };
 
 enum rset_flags {
@@ -278,7 +279,7 @@ static const struct rset_opt {
 	{ "https_redirect", RSET_SWITCH, 0, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, 0 },
 	{ "hsts", RSET_SWITCH, 0, SNAP_ROUTE_HSTS, 1, 0 },
 	{ "compress", RSET_SWITCH, 0, SNAP_ROUTE_COMPRESS, 1, 0 },
-	/* Only how the tunnel process picks among the agents of a tunnel, so far. */
+	/* The tunnel process's pick among a tunnel's agents, and the workers' among addresses. */
 	{ "balance", RSET_BALANCE, 0, SNAP_ROUTE_BALANCE_RR, 0, 0 },
 	{ "rate", RSET_RATE, offsetof(struct store_settings, rate_rpm), 0, 0, 0 },
 	{ "burst", RSET_COUNT, offsetof(struct store_settings, rate_burst), 0, 0, 0 },
@@ -296,6 +297,11 @@ static const struct rset_opt {
 	{ "challenge", RSET_CHALLENGE, 0, 0, 0, RSET_ADD },
 	{ "backend_proxy_protocol", RSET_PPROTO, 0, 0, 0, 0 },
 	{ "strip_prefix", RSET_SWITCH, 0, SNAP_ROUTE_STRIP_PREFIX, 1, RSET_ADD | RSET_PREFIX },
+	{ "health_check", RSET_HPATH, offsetof(struct store_settings, health_path), 0, 0, 0 },
+	{ "health_interval", RSET_HMS, offsetof(struct store_settings, health_interval_ms), 0, 0, 0 },
+	{ "health_timeout", RSET_HMS, offsetof(struct store_settings, health_timeout_ms), 0, 0, 0 },
+	{ "health_rise", RSET_HCOUNT, offsetof(struct store_settings, health_rise), 0, 0, 0 },
+	{ "health_fall", RSET_HCOUNT, offsetof(struct store_settings, health_fall), 0, 0, 0 },
 };
 
 /* The words of enum store_challenge, as route set takes and shows them. */
@@ -379,6 +385,48 @@ rset_string(struct rset_change *ch, const char *val, char *err, size_t errlen)
 	return 0;
 }
 
+/* A health check setting: a path (into ch->s), a duration or a count. */
+static int
+rset_health(struct rset_change *ch, const char *val, char *err, size_t errlen)
+{
+	uint64_t u;
+	size_t i, len = strlen(val);
+
+	if (ch->o->kind == RSET_HPATH) {
+		/* Sent as the request-target as it is: visible ASCII only. */
+		for (i = 0; i < len && val[i] > ' ' && val[i] < 0x7f; i++)
+			;
+		if (val[0] != '/' || i != len || len > SNAP_HEALTH_PATH_MAX) {
+			snprintf(err, errlen, "health_check: invalid value '%.64s': use a path such "
+			    "as /healthz (at most %u bytes, no spaces), off or default", val,
+			    SNAP_HEALTH_PATH_MAX);
+			return -1;
+		}
+		if ((ch->s = strdup(val)) == NULL) {
+			snprintf(err, errlen, "health_check: out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	if (ch->o->kind == RSET_HMS) {
+		if (util_parse_duration_ms(val, &u) == 0 && u >= SNAP_HEALTH_MS_MIN &&
+		    u <= SNAP_HEALTH_MS_MAX) {
+			ch->v = (int64_t)u;
+			return 0;
+		}
+		snprintf(err, errlen, "%s: invalid value '%.64s': use 100ms to 1h (500ms, 5s, 1m) "
+		    "or default", ch->o->key, val);
+		return -1;
+	}
+	if (util_parse_u64(val, 1, SNAP_HEALTH_COUNT_MAX, &u) == -1) {
+		snprintf(err, errlen, "%s: invalid value '%.64s': use 1 to %u, or default",
+		    ch->o->key, val, SNAP_HEALTH_COUNT_MAX);
+		return -1;
+	}
+	ch->v = (int64_t)u;
+	return 0;
+}
+
 /* Parses val for ch->o into ch; on failure says why in err. */
 static int
 rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
@@ -390,7 +438,8 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 
 	/* "" clears a CA or server name too (haloyd-ctl --backend-ca ''). */
 	if (strcmp(val, "default") == 0 ||
-	    (val[0] == '\0' && (o->kind == RSET_CA || o->kind == RSET_SNI))) {
+	    (val[0] == '\0' && (o->kind == RSET_CA || o->kind == RSET_SNI)) ||
+	    (o->kind == RSET_HPATH && strcmp(val, "off") == 0)) {
 		*v = STORE_DEFAULT;
 		return 0;
 	}
@@ -398,6 +447,10 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 	case RSET_CA:
 	case RSET_SNI:
 		return rset_string(ch, val, err, errlen);
+	case RSET_HPATH:
+	case RSET_HMS:
+	case RSET_HCOUNT:
+		return rset_health(ch, val, err, errlen);
 	case RSET_BALANCE:
 		if (strcmp(val, "round-robin") != 0 && strcmp(val, "least-in-flight") != 0) {
 			snprintf(err, errlen, "balance: invalid value '%.64s': use round-robin, "
@@ -539,16 +592,18 @@ rset_apply(struct store_settings *set, struct rset_change *ch)
 		set->challenge = ch->v == STORE_DEFAULT ? STORE_CHAL_AUTO : (uint16_t)ch->v;
 	else if (o->kind == RSET_PPROTO)
 		set->backend_pp = ch->v == STORE_DEFAULT ? 0 : (uint16_t)ch->v;
-	else if (o->kind == RSET_CA || o->kind == RSET_SNI) {
+	else if (o->kind == RSET_CA || o->kind == RSET_SNI || o->kind == RSET_HPATH) {
 		str = (char **)(void *)((char *)set + o->off);
 		free(*str);
 		*str = ch->s;
 		ch->s = NULL;
 	} else if (o->kind == RSET_BALANCE) {
+		/* Given least-in-flight holds for addresses too; the default only for tunnels. */
+		set->flags &= ~(o->flag | SNAP_ROUTE_BALANCE_LIF);
 		if (ch->v == 1)
 			set->flags |= o->flag;
-		else
-			set->flags &= ~o->flag;
+		else if (ch->v == 0)
+			set->flags |= SNAP_ROUTE_BALANCE_LIF;
 	} else if (o->kind != RSET_SWITCH)
 		memcpy((char *)set + o->off, &ch->v, sizeof(ch->v));
 	/* A switch's default is the built-in behaviour: its flag clear. */
@@ -632,7 +687,7 @@ rset_format(const struct rset_opt *o, const struct store_settings *set, char *bu
 	}
 	if (o->kind == RSET_BALANCE) {
 		snprintf(buf, len, "%s", (set->flags & o->flag) ? "round-robin" : "least-in-flight");
-		return (set->flags & o->flag) != 0;
+		return (set->flags & (o->flag | SNAP_ROUTE_BALANCE_LIF)) != 0;
 	}
 	if (o->kind == RSET_PROTO) {
 		snprintf(buf, len, "%s", snap_proto_name(set->proto));
@@ -648,10 +703,13 @@ rset_format(const struct rset_opt *o, const struct store_settings *set, char *bu
 		    rset_challenges[set->challenge] : "?");
 		return set->challenge != STORE_CHAL_AUTO;
 	}
-	if (o->kind == RSET_CA || o->kind == RSET_SNI) {
+	if (o->kind == RSET_CA || o->kind == RSET_SNI || o->kind == RSET_HPATH) {
 		memcpy(&str, (const char *)set + o->off, sizeof(str));
 		if (str == NULL)
-			snprintf(buf, len, "%s", o->kind == RSET_CA ? "system roots" : "none");
+			snprintf(buf, len, "%s", o->kind == RSET_CA ? "system roots" :
+			    o->kind == RSET_HPATH ? "off" : "none");
+		else if (o->kind == RSET_HPATH)
+			snprintf(buf, len, "%s", str);
 		else if (o->kind == RSET_SNI)
 			snprintf(buf, len, "%s", str);
 		else if (full)
@@ -661,11 +719,11 @@ rset_format(const struct rset_opt *o, const struct store_settings *set, char *bu
 		return str != NULL;
 	}
 	v = rset_get(set, o);
-	if (v == STORE_DEFAULT)
+	if (v == STORE_DEFAULT || (v == 0 && (o->kind == RSET_HMS || o->kind == RSET_HCOUNT)))
 		snprintf(buf, len, "default");
 	else if (o->kind == RSET_RATE)
 		util_format_rate((uint64_t)v, buf, len);
-	else if (o->kind == RSET_COUNT)
+	else if (o->kind == RSET_COUNT || o->kind == RSET_HCOUNT)
 		snprintf(buf, len, "%lld", (long long)v);
 	else if (o->kind == RSET_SIZE && v == 0)
 		snprintf(buf, len, "unlimited");
@@ -673,7 +731,7 @@ rset_format(const struct rset_opt *o, const struct store_settings *set, char *bu
 		util_format_size((uint64_t)v, buf, len);
 	else
 		util_format_duration_ms((uint64_t)v, buf, len);
-	return v != STORE_DEFAULT;
+	return v != STORE_DEFAULT && !(v == 0 && (o->kind == RSET_HMS || o->kind == RSET_HCOUNT));
 }
 
 /*
@@ -725,7 +783,8 @@ commands_rset_defaults(struct store_settings *set)
 {
 	*set = (struct store_settings){ STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
 	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, SNAP_PROTO_HTTP1, NULL,
-	    NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT };
+	    NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT, NULL, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
+	    STORE_DEFAULT };
 }
 
 /* Parses val for setting key (its text as route set takes it) into *set. */
@@ -920,6 +979,7 @@ commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
 out:
 	free(set.backend_ca);
 	free(set.backend_sni);
+	free(set.health_path);
 	rset_free(ch, n);
 	return ret;
 }
@@ -980,22 +1040,32 @@ route_shows(const struct rset_opt *o, const struct store_route *r)
 	    (!(o->flags & RSET_PREFIX) || strchr(r->name, '/') != NULL);
 }
 
-/* route show: every setting on its own, "default" where the route has none. */
+/*
+ * route show: every setting on its own, "default" where the route has
+ * none, then each backend's health from the shared table (master/bhealth.c).
+ */
 static void
 route_row_full(struct master *m, struct cclient *cl, const struct store_route *r)
 {
+	char lines[ROUTE_MAX_BACKENDS][200], *health[ROUTE_MAX_BACKENDS];
 	uint8_t buf[ROW_BUF];
 	char *names[ROUTE_MAX_BACKENDS];
 	struct wbuf w;
 	char v[300];
-	size_t i, nn;
-	uint16_t n = 0;
+	size_t i, nn, nb = r->nbackends < ROUTE_MAX_BACKENDS ? r->nbackends : ROUTE_MAX_BACKENDS;
+	uint16_t n = 1;
 
 	for (i = 0; i < ARRAY_LEN(rset_opts); i++)
 		n += (uint16_t)route_shows(&rset_opts[i], r);
+	for (i = 0; i < nb; i++) {
+		bhealth_line(&m->shm, (uint32_t)r->backend_ids[i], r->backends[i], util_now_ms(),
+		    lines[i], sizeof(lines[i]));
+		health[i] = lines[i];
+	}
 	nn = dnsmaster_show(m, r, names, ARRAY_LEN(names));
 	wb_init(&w, buf, sizeof(buf));
 	route_row_head(&w, r, (uint16_t)(n + (nn > 0)));
+	control_row_list(&w, "health", health, nb);
 	for (i = 0; i < ARRAY_LEN(rset_opts); i++) {
 		if (!route_shows(&rset_opts[i], r))
 			continue;

@@ -194,6 +194,17 @@ build_backend_tls(struct build *b, struct snapb_route *sr, const struct store_se
 		return -1;
 	if (set->backend_ca != NULL && (sr->backend_ca = build_name(b, set->backend_ca)) == NULL)
 		return -1;
+	/* Active checks: the built-in interval 5s, timeout 2s, rise 2, fall 3 where unset. */
+	if (set->health_path != NULL) {
+		if ((sr->health_path = build_name(b, set->health_path)) == NULL)
+			return -1;
+		sr->health_interval_ms = set->health_interval_ms > 0 ?
+		    (uint32_t)set->health_interval_ms : 5000;
+		sr->health_timeout_ms = set->health_timeout_ms > 0 ?
+		    (uint32_t)set->health_timeout_ms : 2000;
+		sr->health_rise = set->health_rise > 0 ? (uint16_t)set->health_rise : 2;
+		sr->health_fall = set->health_fall > 0 ? (uint16_t)set->health_fall : 3;
+	}
 	return 0;
 }
 

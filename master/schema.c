@@ -273,6 +273,28 @@ static const char *const migrations[] = {
 	"  challenge TEXT,"
 	"  profile TEXT"
 	");",
+	/*
+	 * Version 16: active health checks (route set --health-check PATH
+	 * --health-interval --health-timeout --health-rise --health-fall;
+	 * NULL: off, or the built-in 5s, 2s, 2, 3) and least-in-flight over
+	 * address and unix backends: balance_lif is 1 when --balance
+	 * least-in-flight was given, since the balance column's default
+	 * (least-in-flight, among a tunnel's agents) leaves address backends
+	 * round-robin.
+	 */
+	"ALTER TABLE routes ADD COLUMN health_path TEXT"
+	"  CHECK (health_path IS NULL OR (length(health_path) BETWEEN 1 AND 255"
+	"    AND substr(health_path, 1, 1) = '/'));"
+	"ALTER TABLE routes ADD COLUMN health_interval_ms INTEGER"
+	"  CHECK (health_interval_ms IS NULL OR health_interval_ms BETWEEN 100 AND 3600000);"
+	"ALTER TABLE routes ADD COLUMN health_timeout_ms INTEGER"
+	"  CHECK (health_timeout_ms IS NULL OR health_timeout_ms BETWEEN 100 AND 3600000);"
+	"ALTER TABLE routes ADD COLUMN health_rise INTEGER"
+	"  CHECK (health_rise IS NULL OR health_rise BETWEEN 1 AND 100);"
+	"ALTER TABLE routes ADD COLUMN health_fall INTEGER"
+	"  CHECK (health_fall IS NULL OR health_fall BETWEEN 1 AND 100);"
+	"ALTER TABLE routes ADD COLUMN balance_lif INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (balance_lif IN (0, 1));",
 };
 
 int

@@ -95,6 +95,11 @@ sb_check_backend_tls(struct sb *b, uint32_t i, const struct snapb_route *r)
 	}
 	if (r->backend_ca != NULL && r->backend_ca[0] != '\0')
 		b->strtab_size += strlen(r->backend_ca) + 1;
+	if (r->health_path != NULL && r->health_path[0] != '\0') {
+		if (r->health_path[0] != '/' || strlen(r->health_path) > SNAP_HEALTH_PATH_MAX)
+			return sb_fail(b, "route %u (%s): bad health check path", i, r->name);
+		b->strtab_size += strlen(r->health_path) + 1;
+	}
 	return 0;
 }
 
@@ -383,6 +388,13 @@ sb_fill_routes(struct sb *b)
 			r->backend_sni = sb_string(b, in->backend_sni);
 		if (in->backend_ca != NULL && in->backend_ca[0] != '\0')
 			r->backend_ca = sb_string(b, in->backend_ca);
+		if (in->health_path != NULL && in->health_path[0] != '\0') {
+			r->health_path = sb_string(b, in->health_path);
+			r->health_interval_ms = in->health_interval_ms;
+			r->health_timeout_ms = in->health_timeout_ms;
+			r->health_rise = in->health_rise;
+			r->health_fall = in->health_fall;
+		}
 		for (j = in->be_first; j < in->be_first + in->be_count; j++) {
 			if (b->backends[j].route != SNAP_NONE)
 				return sb_fail(b, "backend %u is shared by routes %u and %u", j,

@@ -22,6 +22,9 @@ struct snapb_route {
 	uint32_t rate_rpm, rate_burst;	/* as struct snap_route's */
 	uint16_t backend_pp;		/* as struct snap_route's */
 	uint64_t cache_max_object;	/* as struct snap_route's */
+	const char *health_path;	/* NULL or "": no active checks */
+	uint32_t health_interval_ms, health_timeout_ms;	/* as struct snap_route's */
+	uint16_t health_rise, health_fall;
 };
 
 struct snapb_host {

@@ -10,12 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "master/bhealth.h"
 #include "master/control.h"
 #include "master/master.h"
 #include "master/stats.h"
 #include "master/store.h"
 #include "master/workers.h"
 #include "share/cursor.h"
+#include "share/health.h"
 #include "share/log.h"
 #include "share/msg.h"
 #include "share/shm.h"
@@ -274,6 +276,45 @@ emit_cert(void *arg, const struct store_cert *c)
 	return e->rc;
 }
 
+/* One backend's sample of the family e->rc's walk is on (see emit_backends). */
+struct backend_walk {
+	struct emitter *e;
+	int family;		/* 0 haloyd_backend_up, 1 checks passed, 2 failed */
+};
+
+static void
+emit_backend(void *arg, const char *route, const char *backend, const struct shm_backend *b,
+    int up)
+{
+	struct backend_walk *bw = arg;
+	char r[LABELS_MAX / 4], be[LABELS_MAX / 4], labels[LABELS_MAX];
+
+	label_escape(route, r, sizeof(r));
+	label_escape(backend, be, sizeof(be));
+	if (bw->family == 0) {
+		snprintf(labels, sizeof(labels), "route=\"%s\",backend=\"%s\"", r, be);
+		emit(bw->e, "haloyd_backend_up", "", STATS_GAUGE,
+		    "1 while a backend takes requests (its health checks pass, no failed connect "
+		    "skips it), else 0.", labels, up);
+		return;
+	}
+	snprintf(labels, sizeof(labels), "route=\"%s\",backend=\"%s\",result=\"%s\"", r, be,
+	    bw->family == 1 ? "pass" : "fail");
+	emit(bw->e, "haloyd_health_checks", "_total", STATS_COUNTER,
+	    "Active health checks of a backend, by result.", labels,
+	    (double)shm_get(bw->family == 1 ? &b->checks_ok : &b->checks_failed));
+}
+
+/* The shared backend table: one family after the other, as the text format wants. */
+static void
+emit_backends(struct emitter *e, const struct master *m, const struct snap *s)
+{
+	struct backend_walk bw = { e, 0 };
+
+	for (bw.family = 0; bw.family < 3; bw.family++)
+		bhealth_foreach(&m->shm, s, util_now_ms(), emit_backend, &bw);
+}
+
 int
 stats_collect(struct master *m, stats_emit_fn *fn, void *arg)
 {
@@ -292,6 +333,7 @@ stats_collect(struct master *m, stats_emit_fn *fn, void *arg)
 	emit_duration(&e, t);
 	emit_totals(&e, t);
 	emit_workers(&e, m);
+	emit_backends(&e, m, s);
 	if (m->store != NULL && store_cert_foreach(m->store, 0, emit_cert, &e) < 0)
 		log_warnx("metrics: cannot list the certificates");
 	if (s != NULL)

@@ -46,6 +46,9 @@ struct store_settings {
 	uint16_t challenge;	/* enum store_challenge; 0 = chosen from the listeners */
 	uint16_t backend_pp;	/* PROXY header to backends: 0 off, 1 v1, 2 v2 (schema 11) */
 	int64_t cache_max_object;	/* bytes, or STORE_DEFAULT (10 MiB) */
+	/* Active health checks (schema 16): path NULL = off; the rest STORE_DEFAULT (or 0). */
+	char *health_path;
+	int64_t health_interval_ms, health_timeout_ms, health_rise, health_fall;
 };
 
 /* A route's ACME challenge type (schema 9, route set --challenge). */

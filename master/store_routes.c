@@ -45,7 +45,8 @@ enum routes_stmt {
 	"r.idle_ms, r.upgrade_ms, r.max_body, r.flags, r.proto, r.backend_ca, r.backend_sni, " \
 	"r.backend_verify, r.compress, r.balance, r.challenge, r.rate_rpm, r.rate_burst, " \
 	"r.rate_nodelay, r.backend_proxy_protocol, r.cache, r.cache_max_object, r.cache_debug, " \
-	"r.strip_prefix, r.challenge_dns01 " \
+	"r.strip_prefix, r.challenge_dns01, r.health_path, r.health_interval_ms, " \
+	"r.health_timeout_ms, r.health_rise, r.health_fall, r.balance_lif " \
 	"FROM routes r LEFT JOIN hosts h ON h.route_id = r.id "
 #define BACKENDS_SELECT \
 	"SELECT b.route_id, b.id, b.addr " \
@@ -69,7 +70,10 @@ const char *const store_routes_sql[] = {
 	    "challenge = nullif(nullif(?14, 0), 3), challenge_dns01 = (?14 = 3), "
 	    "rate_rpm = nullif(?15, -1), rate_burst = nullif(?16, -1), rate_nodelay = ?17, "
 	    "backend_proxy_protocol = ?18, cache = ?19, cache_max_object = nullif(?20, -1), "
-	    "cache_debug = ?21, strip_prefix = ?22 WHERE name = ?1",
+	    "cache_debug = ?21, strip_prefix = ?22, health_path = ?23, "
+	    "health_interval_ms = nullif(?24, -1), health_timeout_ms = nullif(?25, -1), "
+	    "health_rise = nullif(?26, -1), health_fall = nullif(?27, -1), balance_lif = ?28 "
+	    "WHERE name = ?1",
 	[S_HOST_INS] = "INSERT INTO hosts(name, route_id, kind) VALUES (?1, ?2, ?3)",
 	[S_HOST_DEL] = "DELETE FROM hosts WHERE name = ?1 AND route_id = ?2",
 	/* Appends: positions only grow, so removals keep the others' order. */
@@ -121,6 +125,9 @@ backend_add(struct store *st, int64_t route, const char *addr)
 
 /* --- changes: one transaction each */
 
+/* A health setting's 0 (a struct filled without it) is the default too. */
+#define HEALTH_SETTING(v) ((v) > 0 ? (v) : STORE_DEFAULT)
+
 /* Binds the settings of route name to S_ROUTE_SET and runs it. */
 static int
 route_set_run(struct store *st, const char *name, const struct store_settings *set)
@@ -129,11 +136,12 @@ route_set_run(struct store *st, const char *name, const struct store_settings *s
 
 	_Static_assert(STORE_DEFAULT == -1, "S_ROUTE_SET spells STORE_DEFAULT as -1");
 	/* An unknown protocol binds NULL, which the NOT NULL column refuses. */
-	return store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiiitttiitiiiiiiiii", name, set->connect_ms,
+	return store_run_changed(st, P(st, S_ROUTE_SET, "tiiiiiitttiitiiiiiiiiitiiiii", name, set->connect_ms,
 	    set->response_ms, set->idle_ms, set->upgrade_ms, set->max_body,
 	    (int64_t)(set->flags & ~(uint32_t)(SNAP_ROUTE_BACKEND_NO_VERIFY | SNAP_ROUTE_COMPRESS |
 	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_RATE_NODELAY | SNAP_ROUTE_CACHE |
-	    SNAP_ROUTE_CACHE_DEBUG | SNAP_ROUTE_STRIP_PREFIX)),
+	    SNAP_ROUTE_CACHE_DEBUG | SNAP_ROUTE_STRIP_PREFIX |
+	    SNAP_ROUTE_BALANCE_LIF)),
 	    proto, set->backend_ca, set->backend_sni,
 	    (int64_t)((set->flags & SNAP_ROUTE_BACKEND_NO_VERIFY) == 0),
 	    (int64_t)((set->flags & SNAP_ROUTE_COMPRESS) != 0),
@@ -142,7 +150,10 @@ route_set_run(struct store *st, const char *name, const struct store_settings *s
 	    (int64_t)((set->flags & SNAP_ROUTE_RATE_NODELAY) != 0), (int64_t)set->backend_pp,
 	    (int64_t)((set->flags & SNAP_ROUTE_CACHE) != 0), set->cache_max_object,
 	    (int64_t)((set->flags & SNAP_ROUTE_CACHE_DEBUG) != 0),
-	    (int64_t)((set->flags & SNAP_ROUTE_STRIP_PREFIX) != 0)));
+	    (int64_t)((set->flags & SNAP_ROUTE_STRIP_PREFIX) != 0), set->health_path,
+	    HEALTH_SETTING(set->health_interval_ms), HEALTH_SETTING(set->health_timeout_ms),
+	    HEALTH_SETTING(set->health_rise), HEALTH_SETTING(set->health_fall),
+	    (int64_t)((set->flags & SNAP_ROUTE_BALANCE_LIF) != 0)));
 }
 
 static int
@@ -299,6 +310,7 @@ route_clear(struct store_route *r)
 	free(r->name);
 	free(r->set.backend_ca);
 	free(r->set.backend_sni);
+	free(r->set.health_path);
 	r->name = NULL;
 	r->naliases = r->nbackends = 0;
 	r->id = r->name_id = r->created = 0;
@@ -447,6 +459,12 @@ cursor_settings(sqlite3_stmt *s, struct store_settings *set)
 		set->flags |= SNAP_ROUTE_CACHE_DEBUG;
 	if (sqlite3_column_int64(s, 25) != 0)
 		set->flags |= SNAP_ROUTE_STRIP_PREFIX;
+	set->health_interval_ms = column_setting(s, 28);
+	set->health_timeout_ms = column_setting(s, 29);
+	set->health_rise = column_setting(s, 30);
+	set->health_fall = column_setting(s, 31);
+	if (sqlite3_column_int64(s, 32) != 0)
+		set->flags |= SNAP_ROUTE_BALANCE_LIF;
 	/* The column's CHECK allows only the known words. */
 	if (proto == NULL || (p = snap_proto_parse((const char *)proto)) == -1) {
 		log_warnx("store: route %s: unknown backend protocol", sqlite3_column_text(s, 1));
@@ -454,7 +472,8 @@ cursor_settings(sqlite3_stmt *s, struct store_settings *set)
 	}
 	set->proto = (uint16_t)p;
 	if (store_column_dup_null(s, 12, &set->backend_ca) == -1 ||
-	    store_column_dup_null(s, 13, &set->backend_sni) == -1)
+	    store_column_dup_null(s, 13, &set->backend_sni) == -1 ||
+	    store_column_dup_null(s, 27, &set->health_path) == -1)
 		return -1;
 	return 0;
 }

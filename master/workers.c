@@ -20,6 +20,7 @@
 #include "share/cursor.h"
 #include "share/ipc.h"
 #include "share/clients.h"
+#include "share/health.h"
 #include "share/log.h"
 #include "share/msg.h"
 #include "share/paths.h"
@@ -167,14 +168,17 @@ worker_on_hello(struct proc *p)
 
 /*
  * Reaped, before any respawn: the connections it counted per client in the
- * shared table closed with it (its successor starts from 0 in that column).
+ * shared table closed with it (its successor starts from 0 in that column),
+ * and so did its requests in flight to backends.
  */
 static void
 worker_on_exit(struct proc *p, int status)
 {
 	(void)status;
-	if (p->m->shm.base != NULL)
+	if (p->m->shm.base != NULL) {
 		clients_forget_worker(&p->m->shm, (uint32_t)p->index);
+		health_forget_worker(&p->m->shm, (uint32_t)p->index);
+	}
 }
 
 /* Gone (killed, closed, exited): a barrier may now be met without it. */

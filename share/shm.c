@@ -15,7 +15,9 @@
 #define TABLE_OFF 128
 #define MASTER_OFF ROUND_UP(TABLE_OFF + SHM_SECTIONS_MAX * sizeof(struct shm_section), SHM_ALIGN)
 #define SLOTS_OFF (MASTER_OFF + sizeof(struct shm_master))
-#define CLIENTS_OFF(n) (SLOTS_OFF + (size_t)(n) * sizeof(struct shm_wslot))
+#define BACKENDS_OFF(n) (SLOTS_OFF + (size_t)(n) * sizeof(struct shm_wslot))
+#define BACKENDS_BYTES(n) ((size_t)SHM_BACKENDS_MAX * SHM_BACKEND_SIZE(n))
+#define CLIENTS_OFF(n) (BACKENDS_OFF(n) + BACKENDS_BYTES(n))
 
 size_t
 shm_needed(uint32_t nworkers)
@@ -48,7 +50,7 @@ shm_layout(uint8_t *base, size_t size, uint32_t nworkers)
 	h->minor = SHM_MINOR;
 	h->header_size = sizeof(*h);
 	h->size = size;
-	h->nsections = 3;
+	h->nsections = 4;
 	h->section_table_off = TABLE_OFF;
 	h->nworkers = nworkers;
 	h->free_off = shm_needed(nworkers) + (uint64_t)cap * csize;
@@ -58,6 +60,8 @@ shm_layout(uint8_t *base, size_t size, uint32_t nworkers)
 	    SLOTS_OFF, (uint64_t)nworkers * sizeof(struct shm_wslot) };
 	t[2] = (struct shm_section){ SHM_SEC_CLIENTS, 0, (uint32_t)csize, cap,
 	    CLIENTS_OFF(nworkers), sizeof(*cl) + (uint64_t)cap * csize };
+	t[3] = (struct shm_section){ SHM_SEC_BACKENDS, 0, (uint32_t)SHM_BACKEND_SIZE(nworkers),
+	    SHM_BACKENDS_MAX, BACKENDS_OFF(nworkers), BACKENDS_BYTES(nworkers) };
 	cl->probe = SHM_CLIENT_PROBE;
 }
 
@@ -83,6 +87,9 @@ shm_mmap(int fd, size_t size, struct shm *out, char *err, size_t errlen)
 	out->client_base = (uint8_t *)out->clients + sizeof(struct shm_clients);
 	out->nclients = shm_client_capacity(size, out->nslots);
 	out->client_size = (uint32_t)SHM_CLIENT_SIZE(out->nslots);
+	out->backend_base = (uint8_t *)p + BACKENDS_OFF(out->nslots);
+	out->nbackends = SHM_BACKENDS_MAX;
+	out->backend_size = (uint32_t)SHM_BACKEND_SIZE(out->nslots);
 	return 0;
 }
 
@@ -145,11 +152,14 @@ shm_check_section(const struct shm_section *s, uint64_t size, uint32_t nworkers)
 {
 	uint32_t want_size = s->kind == SHM_SEC_MASTER ? sizeof(struct shm_master) :
 	    s->kind == SHM_SEC_WORKERS ? sizeof(struct shm_wslot) :
+	    s->kind == SHM_SEC_BACKENDS ? (uint32_t)SHM_BACKEND_SIZE(nworkers) :
 	    (uint32_t)SHM_CLIENT_SIZE(nworkers);
 	uint32_t want_count = s->kind == SHM_SEC_MASTER ? 1 : s->kind == SHM_SEC_WORKERS ?
-	    nworkers : shm_client_capacity(size, nworkers);
+	    nworkers : s->kind == SHM_SEC_BACKENDS ? SHM_BACKENDS_MAX :
+	    shm_client_capacity(size, nworkers);
 	uint64_t want_off = s->kind == SHM_SEC_MASTER ? MASTER_OFF :
-	    s->kind == SHM_SEC_WORKERS ? SLOTS_OFF : CLIENTS_OFF(nworkers);
+	    s->kind == SHM_SEC_WORKERS ? SLOTS_OFF : s->kind == SHM_SEC_BACKENDS ?
+	    BACKENDS_OFF(nworkers) : CLIENTS_OFF(nworkers);
 
 	/* The offsets are fixed in this version: the reader checks them rather than trusting them. */
 	return s->entry_size == want_size && s->count == want_count && s->offset == want_off &&
@@ -185,7 +195,8 @@ shm_validate(const void *base, size_t size, char *err, size_t errlen)
 		}
 		seen |= 1u << t[i].kind;
 	}
-	if (seen != ((1u << SHM_SEC_MASTER) | (1u << SHM_SEC_WORKERS) | (1u << SHM_SEC_CLIENTS))) {
+	if (seen != ((1u << SHM_SEC_MASTER) | (1u << SHM_SEC_WORKERS) | (1u << SHM_SEC_CLIENTS) |
+	    (1u << SHM_SEC_BACKENDS))) {
 		snprintf(err, errlen, "shared region lacks a section");
 		return -1;
 	}

@@ -6,7 +6,9 @@
  * HELLO, the same one to a respawned worker, so counters outlive workers.
  * Layout as the snapshot's (share/snap.h): a 128-byte header, a section
  * table of SHM_SECTIONS_MAX entries at header.section_table_off, then
- * sections at 64-byte aligned offsets. The last section, CLIENTS, takes
+ * sections at 64-byte aligned offsets. BACKENDS, a fixed table of
+ * SHM_BACKENDS_MAX entries, is each backend address's health and in-flight
+ * count (share/health.c owns its entries). The last section, CLIENTS, takes
  * every byte the others leave: the keyed per-client table of rate limits
  * and connection counts (share/clients.c owns its entries).
  *
@@ -24,7 +26,7 @@
 
 #define SHM_MAGIC "HLYDSHM1"	/* 8 bytes, no NUL in the region */
 #define SHM_MAJOR 1
-#define SHM_MINOR 1
+#define SHM_MINOR 2
 #define SHM_SECTIONS_MAX 8
 #define SHM_ALIGN 64		/* a cache line: no two writers share one */
 #define SHM_SIZE_MIN (1u << 20)
@@ -61,6 +63,7 @@ enum shm_section_kind {
 	SHM_SEC_MASTER = 1,	/* struct shm_master, one */
 	SHM_SEC_WORKERS,	/* struct shm_wslot[nworkers], by worker index */
 	SHM_SEC_CLIENTS,	/* struct shm_clients, then count entries of entry_size bytes */
+	SHM_SEC_BACKENDS,	/* struct shm_backend[SHM_BACKENDS_MAX], entry_size bytes each */
 	SHM_SEC__MAX
 };
 
@@ -136,6 +139,32 @@ struct shm_client {
 #define SHM_CLIENT_SIZE(nworkers) \
 	((sizeof(struct shm_client) + 2 * (size_t)(nworkers) + 7) / 8 * 8)
 
+/*
+ * One backend address: its health, its probe lease and its requests in
+ * flight (share/health.h). Every field is one atomic word; inflight has
+ * one word per worker index, each written by its worker alone and zeroed
+ * by the master when it reaps that worker.
+ */
+#define SHM_BACKENDS_MAX 1024	/* addresses tracked at once; see health.h past it */
+struct shm_backend {
+	uint64_t key;		/* health_key(store id, address); 0 = empty */
+	uint64_t state;		/* down bit, consecutive successes and failures (health.h) */
+	uint64_t next_probe;	/* the lease: ms (CLOCK_MONOTONIC) the next probe is due */
+	uint64_t checked_ms;	/* the last check's end, ms (CLOCK_MONOTONIC); 0: none */
+	int64_t result;		/* the last check: an HTTP status, or -errno */
+	uint64_t checks_ok;	/* counters: probes that passed, */
+	uint64_t checks_failed;	/* and failed */
+	uint64_t passive_until;	/* ms: skipped after a connect failure until then */
+	uint64_t stamp;		/* ms: last seen in a worker's snapshot (eviction) */
+	uint32_t id;		/* the store id, for the master's show and metrics */
+	uint32_t reserved0;
+	uint32_t inflight[];	/* requests in flight per worker index */
+};
+
+/* Bytes of one backend entry with nworkers in-flight words (whole cache lines). */
+#define SHM_BACKEND_SIZE(nworkers) \
+	((sizeof(struct shm_backend) + 4 * (size_t)(nworkers) + SHM_ALIGN - 1) / SHM_ALIGN * SHM_ALIGN)
+
 _Static_assert(sizeof(struct shm_clients) == SHM_ALIGN, "client table header is one line");
 _Static_assert(sizeof(struct shm_header) == 128, "shm header is 128 bytes");
 _Static_assert(sizeof(struct shm_section) == 32, "shm section entry is 32 bytes");
@@ -153,6 +182,9 @@ struct shm {
 	uint8_t *client_base;		/* its first entry */
 	uint32_t nclients;		/* entries (0 when no room was left) */
 	uint32_t client_size;		/* SHM_CLIENT_SIZE(nslots) */
+	uint8_t *backend_base;		/* the first backend entry */
+	uint32_t nbackends;		/* SHM_BACKENDS_MAX */
+	uint32_t backend_size;		/* SHM_BACKEND_SIZE(nslots) */
 };
 
 /* Master: creates and maps a region of size bytes with nworkers slots; the fd, or -1. */
@@ -161,7 +193,7 @@ int shm_create(size_t size, uint32_t nworkers, struct shm *out, char *err, size_
 int shm_map(int fd, struct shm *out, char *err, size_t errlen);
 int shm_validate(const void *base, size_t size, char *err, size_t errlen);
 void shm_unmap(struct shm *s);
-/* Bytes a region needs for nworkers slots and the client table's header (no entries). */
+/* Bytes a region needs for nworkers slots, the backend table and the client table's header. */
 size_t shm_needed(uint32_t nworkers);
 /* Client entries a region of size bytes holds with nworkers slots. */
 uint32_t shm_client_capacity(size_t size, uint32_t nworkers);

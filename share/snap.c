@@ -289,13 +289,22 @@ snap_check_routes(const struct snap *v, char *err, size_t errlen)
 			    r->be_first, r->be_count);
 		if (r->flags & ~SNAP_ROUTE_FLAGS_ALL)
 			return util_errf(err, errlen, "route %u: unknown flags %#x", i, r->flags);
-		if (r->proto >= SNAP_PROTO__MAX || r->backend_pp > 2 || r->reserved2 != 0 || r->reserved3 != 0)
+		if (r->proto >= SNAP_PROTO__MAX || r->backend_pp > 2 || r->reserved2 != 0)
 			return util_errf(err, errlen, "route %u: bad protocol %u, PROXY version %u or "
 			    "reserved fields set", i, r->proto, r->backend_pp);
 		if ((r->rate_rpm > SNAP_RATE_RPM_MAX && r->rate_rpm != SNAP_RATE_OFF) ||
 		    r->rate_burst > SNAP_RATE_BURST_MAX)
 			return util_errf(err, errlen, "route %u: rate %u or burst %u out of range", i,
 			    r->rate_rpm, r->rate_burst);
+		if (r->health_path.len != 0 && (!snap_str_ok(v, r->health_path) ||
+		    r->health_path.len > SNAP_HEALTH_PATH_MAX ||
+		    r->health_interval_ms < SNAP_HEALTH_MS_MIN ||
+		    r->health_interval_ms > SNAP_HEALTH_MS_MAX ||
+		    r->health_timeout_ms < SNAP_HEALTH_MS_MIN ||
+		    r->health_timeout_ms > SNAP_HEALTH_MS_MAX || r->health_rise == 0 ||
+		    r->health_rise > SNAP_HEALTH_COUNT_MAX || r->health_fall == 0 ||
+		    r->health_fall > SNAP_HEALTH_COUNT_MAX))
+			return util_errf(err, errlen, "route %u: bad health check settings", i);
 		if ((r->backend_sni.len != 0 && !snap_name_ok(v, r->backend_sni)) ||
 		    (r->backend_ca.len != 0 && !snap_str_ok(v, r->backend_ca)))
 			return util_errf(err, errlen, "route %u: backend TLS strings invalid", i);

@@ -102,7 +102,9 @@ enum snap_route_flags {
 	SNAP_ROUTE_CACHE_DEBUG = 1 << 7,	/* answers carry X-Cache: HIT, MISS... */
 	SNAP_ROUTE_STRIP_PREFIX = 1 << 8,	/* a prefix route: the backend gets the path
 						 * without the prefix (share/pathprefix.h) */
-	SNAP_ROUTE_FLAGS_ALL = (1 << 9) - 1,
+	SNAP_ROUTE_BALANCE_LIF = 1 << 9,	/* address and unix backends: least-in-flight
+						 * (worker/balance.c); clear: round-robin */
+	SNAP_ROUTE_FLAGS_ALL = (1 << 10) - 1,
 };
 
 /* How a route's backends are spoken to. */
@@ -144,9 +146,18 @@ struct snap_route {
 	uint64_t cache_max_object;	/* SNAP_ROUTE_CACHE: larger responses are not stored;
 					 * 0 = CACHE_OBJECT_DEFAULT (10 MiB) */
 	uint16_t pfx_count;	/* longest first; 0 and 0 without (a prefix route has none) */
+	uint16_t health_rise;	/* with health_path, each nonzero (SNAP_HEALTH_*) */
+	uint16_t health_fall;
 	uint16_t reserved2;	/* 0 */
-	uint32_t reserved3;	/* 0 */
+	struct snap_str health_path;	/* active checks GET it (worker/probe.c); empty: none */
+	uint32_t health_interval_ms;
+	uint32_t health_timeout_ms;
 };
+
+#define SNAP_HEALTH_PATH_MAX 255
+#define SNAP_HEALTH_MS_MIN 100
+#define SNAP_HEALTH_MS_MAX 3600000u
+#define SNAP_HEALTH_COUNT_MAX 100
 
 #define SNAP_RATE_OFF 0xffffffffu
 #define SNAP_RATE_RPM_MAX 60000000u	/* 1 000 000 r/s */
@@ -211,7 +222,7 @@ _Static_assert(sizeof(struct snap_header) == 128, "snapshot header is 128 bytes"
 _Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
 _Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
 _Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
-_Static_assert(sizeof(struct snap_route) == 96, "route entry is 96 bytes");
+_Static_assert(sizeof(struct snap_route) == 112, "route entry is 112 bytes");
 _Static_assert(sizeof(struct snap_backend) == 40, "backend entry is 40 bytes");
 _Static_assert(sizeof(struct snap_chal) == 16, "challenge entry is 16 bytes");
 _Static_assert(sizeof(struct snap_prefix) == 16, "prefix entry is 16 bytes");

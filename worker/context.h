@@ -27,6 +27,7 @@ struct h2client_pools;
 struct tls;
 struct tlsclient;
 struct cachestore;
+struct probes;
 
 struct listener {
 	struct worker *w;
@@ -95,6 +96,7 @@ struct worker {
 	struct h2client_pools *h2pools;	/* backend HTTP/2 sessions (worker/h2client.c) */
 	struct tlsclient *tlsclient;	/* TLS contexts toward backends (worker/tlsclient.c) */
 	struct balance balance;		/* round-robin counters, passive health */
+	struct probes *probes;		/* active health checks (worker/probe.c); NULL: none */
 	struct shm shm;			/* the shared region, once the master sent it */
 	struct shm_wslot *stats;	/* this worker's slot in it; a private one until then */
 	struct shm_wslot *own_stats;	/* that private one (counts nothing anyone reads) */

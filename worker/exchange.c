@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "share/beaddr.h"
+#include "share/health.h"
 #include "share/hostname.h"
 #include "share/log.h"
 #include "share/snap.h"
@@ -80,6 +81,8 @@ struct exchange {
 	unsigned cache_swap : 1;	/* the backend's 304 or error is replaced by swap_hit */
 	unsigned cache_wait : 1;	/* another request fills the entry: no backend yet */
 	const char *cache_status;	/* the access entry's cache field, or NULL */
+	unsigned picked : 1;		/* the balancer gave a backend once: not all were down */
+	struct shm_backend *flight;	/* the shared entry up counts in flight against */
 	uint8_t kick_pending;
 	uint64_t deadline;		/* loop time (ms) */
 	uint64_t bytes_in, bytes_out;
@@ -93,11 +96,21 @@ static const struct snap_route ex_no_route;
 /* What an exchange served from the cache names as its backend. */
 static const struct snap_backend ex_cache_be;
 
+/* Closes the stream to the backend; its request is no longer in flight there. */
+static void
+ex_up_close(struct exchange *ex)
+{
+	ex->up_ops->close(ex->up);
+	if (ex->flight != NULL)
+		health_inflight_done(&ex->w->shm, ex->flight, (uint32_t)ex->w->index);
+	ex->flight = NULL;
+}
+
 static void
 ex_free(struct exchange *ex)
 {
 	if (ex->up != NULL)
-		ex->up_ops->close(ex->up);
+		ex_up_close(ex);
 	ev_timer_stop(ex->w->loop, &ex->timer);
 	free(ex->replay);
 	compress_free(ex->cz);
@@ -238,7 +251,7 @@ ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status)
 	ex->dead = 1;
 	/* No more events; a response it ends stays readable until the stream's deferred free. */
 	if (ex->up != NULL)
-		ex->up_ops->close(ex->up);
+		ex_up_close(ex);
 	ex->up = NULL;
 	/* Pinned: a bad gateway is a reset on the hop; the worker answers the 502 itself. */
 	if (!ok && ex->pinned && status == 502)
@@ -360,11 +373,18 @@ ex_replay(struct exchange *ex)
 	return 0;
 }
 
-/* What a route answers when no backend is left: 503 while the tunnel hop is down. */
+/*
+ * What a route answers when no backend is left: 503 while the tunnel hop
+ * is down, or when none was tried because its health checks took them
+ * out (they come back: errpage's Retry-After says when to ask again).
+ */
 static unsigned
 ex_none_left(const struct exchange *ex)
 {
-	return ex->hop_down ? 503 : 502;
+	if (ex->hop_down)
+		return 503;
+	return !ex->picked && !ex->pinned &&
+	    balance_checked_out(ex->w, ex->req.snap, ex->req.route) ? 503 : 502;
 }
 
 /*
@@ -416,7 +436,7 @@ ex_open_failed(struct exchange *ex, const struct snap_backend *be, int err, int 
 	if (!logged)
 		log_info("backend %u (%s): connect: %s", be->id, name, strerror(err));
 	if (balance_backend_fault(err))
-		balance_mark_down(ex->w, be->id);
+		balance_mark_down(ex->w, ex->req.snap, be);
 }
 
 /* A pinned exchange has one place to go: its tunnel's agents (the upstream picks one). */
@@ -458,8 +478,9 @@ ex_open(struct exchange *ex, int fresh)
 		return hit != NULL ? ex_serve_hit(ex, hit) : -1;
 	}
 	/* ex->be stays the last one tried: the log names it when all failed. */
-	while ((be = balance_pick(ex->w, ex->req.snap, r, ex->start, &ex->tries)) != NULL) {
+	while ((be = balance_pick(ex->w, ex->req.snap, r, &ex->start, &ex->tries)) != NULL) {
 		ex->be = be;
+		ex->picked = 1;
 		if ((ex->up_ops = ex_ops_for(ex, be)) == NULL) {
 			ex->up_ops = ex->route_ops;
 			ex->hop_down = 0;
@@ -475,6 +496,8 @@ ex_open(struct exchange *ex, int fresh)
 		o.client = ex->req.addrs;
 		ex->up = ex->up_ops->open(ex->w, ex->be, &o, ex->req.head, &ex_events, ex);
 		if (ex->up != NULL) {
+			if ((ex->flight = balance_entry(ex->w, ex->req.snap, be)) != NULL)
+				health_inflight_add(&ex->w->shm, ex->flight, (uint32_t)ex->w->index);
 			ex_rearm(ex);
 			return ex_replay(ex);
 		}
@@ -634,7 +657,7 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 {
 	struct exchange *ex = arg;
 
-	ex->up_ops->close(ex->up);
+	ex_up_close(ex);
 	ex->up = NULL;
 	if (ex->pinned) {
 		ex_fail_pinned(ex, err);
@@ -938,7 +961,7 @@ exchange_abort(struct exchange *ex, unsigned status)
 	ex->ops = NULL;
 	ex->dead = 1;
 	if (ex->up != NULL)
-		ex->up_ops->close(ex->up);
+		ex_up_close(ex);
 	ex->up = NULL;
 	ex_kick(ex);
 }

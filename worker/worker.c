@@ -28,6 +28,7 @@
 #include "worker/cache.h"
 #include "worker/context.h"
 #include "worker/odwait.h"
+#include "worker/probe.h"
 #include "worker/tls.h"
 #include "worker/tlsclient.h"
 #include "worker/upstream.h"
@@ -233,6 +234,7 @@ on_snap(void *arg, struct ipc_msg *m)
 	w->gen = m->h.gen;
 	if (s != NULL)
 		tlsclient_snapshot(w, s);
+	probe_snapshot(w);
 	shm_set(&w->stats->generation, w->gen);
 	worker_sandbox(w);
 	log_debug("serving generation %u", w->gen);
@@ -412,6 +414,9 @@ worker_setup(struct worker *w, const struct worker_args *a)
 		w->reqid_base = (uint64_t)getpid() << 32;
 	if (w->role != NULL && w->role->start != NULL && w->role->start(w) == -1)
 		fatalx("cannot start");
+	/* Workers probe; the tunnel process (a role) serves no routes of its own. */
+	if (w->role == NULL && probe_init(w) == -1)
+		fatalx("out of memory");
 	child_hello(w->parent, w->role != NULL ? w->role->hello_role : ROLE_WORKER,
 	    a->index < 0 ? 0 : (uint32_t)a->index);
 }
@@ -420,6 +425,7 @@ static void
 worker_cleanup(struct worker *w)
 {
 	conn_close_all(w);
+	probe_free(w);
 	ev_run_once(w->loop, 0);	/* runs the deferred frees */
 	listen_close_all(w);
 	h1client_pools_free(w);

@@ -192,7 +192,9 @@ static const struct {
 	{ "backend_ca", NULL /* made here */ }, { "backend_sni", "api.internal" },
 	{ "backend_verify", "off" }, { "challenge", "tls-alpn-01" },
 	{ "backend_proxy_protocol", "v2" }, { "cache", "on" }, { "cache_max_object", "1m" },
-	{ "cache_debug", "on" }, { "strip_prefix", "on" },
+	{ "cache_debug", "on" }, { "strip_prefix", "on" }, { "health_check", "/healthz" },
+	{ "health_interval", "10s" }, { "health_timeout", "3s" }, { "health_rise", "3" },
+	{ "health_fall", "4" },
 };
 
 /* One line with key's sample written and read back twice: the same text. */

@@ -169,6 +169,38 @@ START_TEST(apply_file_and_flags)
 }
 END_TEST
 
+/* --health-check takes a request-target as it is (a query too); the master checks the rest. */
+START_TEST(route_set_health)
+{
+	char s[MSG_STR_MAX];
+	struct cur c;
+	uint16_t i, n;
+	int seen = 0;
+
+	ck_assert_int_eq(parse("route", "set", "x.example.com", "--health-check", "/healthz?deep=1",
+	    "--health-interval", "500ms", "--health-timeout", "300ms", "--health-rise", "2",
+	    "--health-fall", "3", NULL), CTL_OK);
+	cur_init(&c, cl->payload, cl->len);
+	ck_assert_int_eq(cur_str(&c, s, sizeof(s)), 0);
+	n = cur_u16(&c);
+	ck_assert_uint_eq(n, 5);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(cur_str(&c, s, sizeof(s)), 0);
+		if (strcmp(s, "health_check") == 0) {
+			ck_assert_int_eq(cur_str(&c, s, sizeof(s)), 0);
+			ck_assert_str_eq(s, "/healthz?deep=1");
+			seen = 1;
+		} else
+			ck_assert_int_eq(cur_str(&c, s, sizeof(s)), 0);
+	}
+	ck_assert(seen);
+	ck_assert_int_eq(parse("route", "set", "x.example.com", "--health-check", "/a b", NULL),
+	    CTL_EINVAL);
+	ck_assert_int_eq(parse("route", "set", "x.example.com", "--health-check", "off", NULL),
+	    CTL_OK);
+}
+END_TEST
+
 Suite *
 suite_cmdline(void)
 {
@@ -181,6 +213,7 @@ suite_cmdline(void)
 	tcase_add_test(tc, bad_forms_refused);
 	tcase_add_test(tc, route_set_balance);
 	tcase_add_test(tc, apply_file_and_flags);
+	tcase_add_test(tc, route_set_health);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -54,6 +54,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_shm());
 	srunner_add_suite(sr, suite_stats());
 	srunner_add_suite(sr, suite_clients());
+	srunner_add_suite(sr, suite_health());
 	srunner_add_suite(sr, suite_ratelimit());
 	srunner_add_suite(sr, suite_compress());
 	srunner_add_suite(sr, suite_cachepolicy());

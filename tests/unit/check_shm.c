@@ -68,7 +68,7 @@ START_TEST(test_validate_refuses)
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_ptr_nonnull(copy);
-	for (i = 0; i < 12; i++) {
+	for (i = 0; i < 14; i++) {
 		memcpy(copy, a.base, REGION);
 		ck_assert_int_eq(shm_validate(copy, REGION, err, sizeof(err)), 0);
 		switch (i) {
@@ -84,6 +84,8 @@ START_TEST(test_validate_refuses)
 		case 9: t[2].count++; break;			/* clients past the end */
 		case 10: t[2].entry_size = 24; break;		/* no room for the counts */
 		case 11: t[2].kind = 99; break;			/* the client table missing */
+		case 12: t[3].kind = 99; break;			/* the backend table missing */
+		case 13: t[3].count++; break;			/* more backends than the layout */
 		}
 		ck_assert_int_eq(shm_validate(copy, REGION, err, sizeof(err)), -1);
 	}
@@ -91,8 +93,8 @@ START_TEST(test_validate_refuses)
 	ck_assert_int_eq(shm_validate(a.base, REGION - 4096, err, sizeof(err)), -1);
 	/* An unknown section kind is skipped: room for later minors. */
 	memcpy(copy, a.base, REGION);
-	t[3] = (struct shm_section){ 7, 0, 1, 1, 1 << 20, 4096 };
-	h->nsections = 4;
+	t[4] = (struct shm_section){ 7, 0, 1, 1, 1 << 20, 4096 };
+	h->nsections = 5;
 	ck_assert_int_eq(shm_validate(copy, REGION, err, sizeof(err)), 0);
 	free(copy);
 	shm_unmap(&a);

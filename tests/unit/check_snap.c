@@ -951,6 +951,17 @@ START_TEST(out_of_range_indexes)
 	damaged_expect(&d, "backend 0: bad kind (family 0");
 	d.h->default_route = 4;
 	damaged_expect(&d, "default route 4 out of range");
+	/* A health check's path must come with every one of its bounded settings. */
+	d.routes[0].health_path = d.routes[0].name;
+	damaged_expect(&d, "route 0: bad health check settings");
+	d.routes[0].health_path = d.routes[0].name;
+	d.routes[0].health_interval_ms = 5000;
+	d.routes[0].health_timeout_ms = 2000;
+	d.routes[0].health_rise = 2;
+	d.routes[0].health_fall = SNAP_HEALTH_COUNT_MAX + 1;
+	damaged_expect(&d, "route 0: bad health check settings");
+	d.routes[0].reserved2 = 1;
+	damaged_expect(&d, "route 0: bad protocol 0, PROXY version 0 or reserved fields set");
 	for (i = 0; d.hidx[i].host_plus1 == 0; i++)
 		;
 	d.hidx[i].host_plus1 = 8;
@@ -1017,7 +1028,7 @@ START_TEST(bad_sections)
 	d.sec[SNAP_SEC_WILD_INDEX]->offset = d.h->section_table_off + 32;
 	damaged_expect(&d, "overlaps the header");
 	d.sec[SNAP_SEC_ROUTES]->entry_size = 40;
-	damaged_expect(&d, "entry size 40, expected 96");
+	damaged_expect(&d, "entry size 40, expected 112");
 	d.sec[SNAP_SEC_HOSTS]->count = 100;
 	damaged_expect(&d, "do not fit");
 	d.sec[SNAP_SEC_WILD_INDEX]->count = 7;

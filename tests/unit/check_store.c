@@ -588,16 +588,28 @@ assert_settings(const struct store_settings *got, const struct store_settings *w
 	ck_assert_int_eq(got->rate_burst, want->rate_burst);
 	ck_assert_uint_eq(got->flags, want->flags);
 	ck_assert_uint_eq(got->challenge, want->challenge);
+	ck_assert_int_eq(got->health_interval_ms, want->health_interval_ms);
+	ck_assert_int_eq(got->health_timeout_ms, want->health_timeout_ms);
+	ck_assert_int_eq(got->health_rise, want->health_rise);
+	ck_assert_int_eq(got->health_fall, want->health_fall);
+	if (want->health_path == NULL)
+		ck_assert_ptr_null(got->health_path);
+	else
+		ck_assert_str_eq(got->health_path, want->health_path);
 }
 
 static const struct store_settings all_default = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT };
+    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL, STORE_CHAL_AUTO, 0,
+    STORE_DEFAULT, NULL, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT };
+
+static char health_path[] = "/healthz?deep=1";
 
 START_TEST(route_set_get)
 {
 	const struct store_settings set = { 2000, 300000, 90000, 7200000, 10 << 20, 600, 20,
-	    SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_HSTS | SNAP_ROUTE_RATE_NODELAY, 0, NULL, NULL,
-	    STORE_CHAL_TLSALPN01, 0, STORE_DEFAULT };
+	    SNAP_ROUTE_NO_HTTPS_REDIRECT | SNAP_ROUTE_HSTS | SNAP_ROUTE_RATE_NODELAY |
+	    SNAP_ROUTE_BALANCE_LIF, 0, NULL, NULL, STORE_CHAL_TLSALPN01, 0, STORE_DEFAULT,
+	    health_path, 1500, 700, 4, 5 };
 	struct store_settings half = set;
 	struct store_route r;
 
@@ -619,6 +631,9 @@ START_TEST(route_set_get)
 	/* nodelay is a column of its own, as compress; rate 0 ("off") is a value. */
 	ck_assert_int_eq(raw_int("SELECT rate_nodelay FROM routes WHERE rate_rpm = 600 AND "
 	    "rate_burst = 20"), 1);
+	/* Schema 11: the health check and balance_lif, columns of their own. */
+	ck_assert_int_eq(raw_int("SELECT balance_lif FROM routes WHERE health_path = "
+	    "'/healthz?deep=1' AND health_interval_ms = 1500 AND health_fall = 5"), 1);
 
 	/* STORE_DEFAULT goes back to NULL; max_body 0 (no limit) is a value. */
 	half.response_ms = STORE_DEFAULT;
@@ -627,7 +642,11 @@ START_TEST(route_set_get)
 	half.rate_rpm = 0;
 	half.rate_burst = STORE_DEFAULT;
 	half.flags = SNAP_ROUTE_HSTS;
+	half.health_path = NULL;
+	half.health_interval_ms = STORE_DEFAULT;
+	half.health_rise = 0;	/* as a struct filled without it: the default too */
 	ck_assert_int_eq(store_route_set(st, "app.example.com", &half), STORE_OK);
+	half.health_rise = STORE_DEFAULT;
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes WHERE response_ms IS NULL AND "
 	    "upgrade_ms IS NULL AND max_body = 0 AND connect_ms = 2000"), 1);
 	reopen_store();
@@ -647,7 +666,7 @@ START_TEST(route_set_dns01)
 {
 	struct store_settings set = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
 	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, 0, 0, NULL, NULL, STORE_CHAL_DNS01, 0,
-	    STORE_DEFAULT };
+	    STORE_DEFAULT, NULL, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT };
 	struct store_route r;
 
 	open_store();
@@ -673,7 +692,8 @@ END_TEST
 START_TEST(route_set_refused)
 {
 	const struct store_settings good = { 1000, 2000, 3000, 4000, 5000, STORE_DEFAULT,
-	    STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_HTTP01, 0, STORE_DEFAULT };
+	    STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_HTTP01, 0, STORE_DEFAULT,
+	    NULL, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT };
 	struct store_settings bad;
 	struct store_route r;
 	int i;
@@ -716,7 +736,8 @@ START_TEST(route_set_compress)
 {
 	const struct store_settings on = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
 	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    SNAP_ROUTE_HSTS | SNAP_ROUTE_COMPRESS, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT };
+	    SNAP_ROUTE_HSTS | SNAP_ROUTE_COMPRESS, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT,
+	    NULL, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT };
 	struct store_settings off = on;
 	struct store_route r;
 
@@ -759,7 +780,8 @@ START_TEST(route_set_foreach)
 {
 	const struct store_settings set = { 1234, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
 	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_HSTS, 0, NULL, NULL,
-	    STORE_CHAL_AUTO, 0, STORE_DEFAULT };
+	    STORE_CHAL_AUTO, 0, STORE_DEFAULT,
+	    NULL, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT };
 	struct walk_settings w = { 0, 0 };
 
 	open_store();
@@ -817,7 +839,8 @@ static const char schema_v1[] =
 START_TEST(migrate_from_v1_keeps_routes)
 {
 	const struct store_settings set = { 1500, STORE_DEFAULT, STORE_DEFAULT, 60000, 0,
-	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT };
+	    STORE_DEFAULT, STORE_DEFAULT, SNAP_ROUTE_NO_HTTPS_REDIRECT, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT,
+	    NULL, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT };
 	struct store_route r;
 	uint64_t gen;
 
@@ -863,7 +886,8 @@ START_TEST(backend_kinds_and_balance)
 {
 	const struct store_settings rr = { STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
 	    STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT,
-	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT };
+	    SNAP_ROUTE_BALANCE_RR | SNAP_ROUTE_HSTS, 0, NULL, NULL, STORE_CHAL_AUTO, 0, STORE_DEFAULT,
+	    NULL, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT, STORE_DEFAULT };
 	char longest[120];
 	struct store_route r;
 

@@ -55,6 +55,7 @@ Suite *suite_compress(void);
 Suite *suite_cachepolicy(void);
 Suite *suite_cachestore(void);
 Suite *suite_clients(void);
+Suite *suite_health(void);
 Suite *suite_ratelimit(void);
 Suite *suite_tlsclient(void);
 Suite *suite_beaddr(void);
