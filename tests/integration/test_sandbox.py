@@ -209,6 +209,31 @@ class SandboxTunnelTest(DaemonTestCase):
                  self.daemon.log_tail)
         self.assertNotIn("running without a sandbox", self.daemon.log_text())
 
+    def test_reload_rereads_error_pages_under_the_filter(self):
+        pid = wait_for(self.filtered_pid, 20, "the tunnel process under its filter",
+                       self.daemon.log_tail)
+        pages = os.path.join(self.daemon.base, "pages")
+        os.makedirs(pages, exist_ok=True)
+        with open(os.path.join(pages, "503.html"), "w") as f:
+            f.write("<p>tunnel down</p>\n")
+        os.chmod(pages, 0o755)
+        mark = self.daemon.log_size()
+        self.addCleanup(self.restore_conf)
+        with open(self.daemon.conf_path, "w") as f:
+            f.write("error_pages %s\n" % pages)
+        self.daemon.ctl_ok("reload")
+        # T_LIST_REQ follows the reload's W_CONFIG on its channel: past it when answered.
+        wait_for(lambda: self.daemon.ctl("tunnel", "list")[0] == 0, 20,
+                 "a tunnel list answer after the reload", self.daemon.log_tail)
+        self.assertEqual(self.tunnel_pid(), pid)
+        self.assertEqual(seccomp_mode(pid), 2)
+        self.assertNotIn("killed", self.daemon.log_text(mark))
+
+    def restore_conf(self):
+        with open(self.daemon.conf_path, "w") as f:
+            f.write("# empty: every setting comes from the command line\n")
+        self.daemon.ctl_ok("reload")
+
     def test_forbidden_call_kills_respawns_and_the_agent_reattaches(self):
         assert_test_hooks_built(self)
         app = self.backend("sbtun-app")
