@@ -216,7 +216,8 @@ tun_on_hello(struct proc *p)
 	    ipc_send(p->sock, MSG_W_CONFIG, 0, 0, buf, len, -1) == -1 || tun_send_keyring(t) == -1 ||
 	    ipc_send(p->sock, MSG_T_CONFIG, 0, 0, &t->tc, sizeof(t->tc), t->files_fd) == -1 ||
 	    ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &tl, sizeof(tl), listeners_fd(&t->lst, 0, 0)) ==
-	    -1 || ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &hl, sizeof(hl), t->hop_fd) == -1)
+	    -1 || ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &hl, sizeof(hl), t->hop_fd) == -1 ||
+	    ipc_send(p->sock, MSG_T_START, 0, 0, NULL, 0, -1) == -1)
 		return -1;
 	return 0;
 }

@@ -108,12 +108,16 @@ enum msg_type {
 	MSG_C_CACHE_STATS,		/* empty; one row: path, entries, bytes, max_bytes */
 
 	/*
-	 * master -> tunnel process (tunnel/): besides HELLO, W_CONFIG, W_LISTENER
-	 * (LISTENER_TUNNEL, LISTENER_HOP), W_STATUS_REQ and W_STOP, as a worker:
+	 * master -> tunnel process (tunnel/): besides HELLO, W_CONFIG, W_KEYRING,
+	 * W_LISTENER (LISTENER_TUNNEL, LISTENER_HOP), W_STATUS_REQ and W_STOP, as a
+	 * worker:
 	 */
 	MSG_T_CONFIG = 192,	/* fd: sealed memfd: CA PEM, certificate chain PEM, key PEM
 				 * back to back; struct msg_tconfig gives their lengths */
 	MSG_T_LIST_REQ,		/* h.seq; no payload */
+	MSG_T_START,		/* no payload; sent once, last after HELLO (after the
+				 * listeners): everything is there, the process installs
+				 * its seccomp filter (share/sandbox.h) and only serves */
 
 	/* tunnel process -> master */
 	MSG_T_LIST = 208,	/* h.seq; u16 n (<= MSG_T_LIST_MAX); n x (str name; str peer;

@@ -4,8 +4,8 @@
  * role's own table; anything else kills the process (SCMP_ACT_KILL_PROCESS,
  * SIGSYS). Argument filters where they are cheap and say something: no
  * executable memory, read-only opens in the worker, socket() families,
- * threads but no fork in the ACME child. A new role is one table and one line
- * in `roles`. ARCHITECTURE.md "Sandboxes" says why each call is there.
+ * threads but no fork in the ACME child, no connect in the tunnel process.
+ * A new role is one table and one line in `roles`. ARCHITECTURE.md "Sandboxes" says why each call is there.
  */
 #include "config.h"
 
@@ -109,6 +109,23 @@ static const struct sandbox_rule acme_rules[] = {
 };
 
 /*
+ * The tunnel process, from MSG_T_START on: strace -f of it over
+ * test_tunnel*.py (sanitizer and plain builds) shows the base table's calls
+ * and these only. It dials nothing (agents dial in, workers reach it on the
+ * hop), so no connect and no socket but the base's AF_UNIX (the journal's).
+ */
+static const struct sandbox_rule tunnel_rules[] = {
+	/* Agents on the TLS listener, workers on the hop's unix socket (listen.c). */
+	ALLOW(accept4),
+	/*
+	 * localtime re-reads /etc/localtime (seen after the filter); a reload's
+	 * W_CONFIG re-reads the error pages (NNN.html, each opened by name), as
+	 * in a worker. No getdents64: it reads no CA folder (its CA is in memory).
+	 */
+	ALLOW_MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
+};
+
+/*
  * ASan and LSan at run time and at exit (the leak check stops the world
  * with a ptrace-ing thread): only in sanitizer builds, which are test builds.
  */
@@ -143,6 +160,7 @@ struct sandbox_table {
 static const struct sandbox_table roles[SANDBOX_NROLES] = {
 	[SANDBOX_WORKER] = { "worker", worker_rules, ARRAY_LEN(worker_rules) },
 	[SANDBOX_ACME] = { "acme", acme_rules, ARRAY_LEN(acme_rules) },
+	[SANDBOX_TUNNEL] = { "tunnel", tunnel_rules, ARRAY_LEN(tunnel_rules) },
 };
 
 const char *

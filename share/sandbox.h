@@ -7,14 +7,15 @@
 #ifndef HALOYD_SANDBOX_H
 #define HALOYD_SANDBOX_H
 
-/* A new role (the tunnel worker) is a value here and a table in sandbox.c. */
+/* A new role is a value here and a table in sandbox.c. */
 enum sandbox_role {
 	SANDBOX_WORKER,
 	SANDBOX_ACME,
+	SANDBOX_TUNNEL,
 	SANDBOX_NROLES
 };
 
-/* The role's name as logs spell it ("worker", "acme"). */
+/* The role's name as logs spell it ("worker", "acme", "tunnel"). */
 const char *sandbox_role_name(enum sandbox_role role);
 
 /* Builds the role's filter and loads it into this process: 0, or -1 logged. */

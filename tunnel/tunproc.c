@@ -1,7 +1,7 @@
 /*
  * The tunnel process (see tunproc.h): a worker with a role of its own. Its
  * messages (MSG_T_CONFIG: the listener's TLS material and PING times;
- * MSG_T_LIST_REQ), its step for the hop's requests, its stop (GOAWAY to
+ * MSG_T_START: its seccomp filter goes in; MSG_T_LIST_REQ), its step for the hop's requests, its stop (GOAWAY to
  * every agent, streams in flight finish).
  */
 #include "config.h"
@@ -67,9 +67,29 @@ tunnel_on_list_req(void *arg, struct ipc_msg *m)
 	return 0;
 }
 
+/*
+ * The master sends this last after HELLO, after the listeners: the config,
+ * the keyring, the TLS material and both listeners are here, so from now on
+ * the process only serves and its filter goes in. A start without the TLS
+ * material would be the master's bug; the filter goes in all the same.
+ */
+static int
+tunnel_on_start(void *arg, struct ipc_msg *m)
+{
+	struct worker *w = arg;
+	struct tunnel_ctx *t = w->role_ctx;
+
+	(void)m;
+	if (t->ctx == NULL)
+		log_warnx("started without the tunnel listener's TLS material");
+	worker_sandbox(w, SANDBOX_TUNNEL);
+	return 0;
+}
+
 static const struct ipc_handler tunnel_handlers[] = {
 	{ MSG_T_CONFIG, IPC_FD_REQUIRED, sizeof(struct msg_tconfig), sizeof(struct msg_tconfig),
 	  tunnel_on_config },
+	{ MSG_T_START, IPC_FD_NONE, 0, 0, tunnel_on_start },
 	{ MSG_T_LIST_REQ, IPC_FD_NONE, 0, 0, tunnel_on_list_req },
 };
 

@@ -194,16 +194,17 @@ worker_has_https(const struct worker *w)
 }
 
 /*
- * The first snapshot comes after the shared region, the config and every
- * listener: from here on the worker only runs its loop, so its filter goes
- * in. A worker that cannot have the one it was asked for does not serve.
+ * A worker's first snapshot comes after the shared region, the config and
+ * every listener (the tunnel process's MSG_T_START after its own): from
+ * here on the process only runs its loop, so its filter goes in. One that
+ * cannot have the filter it was asked for does not serve.
  */
-static void
-worker_sandbox(struct worker *w)
+void
+worker_sandbox(struct worker *w, enum sandbox_role role)
 {
 	if (!w->sandbox || w->sandboxed)
 		return;
-	if (sandbox_enter(SANDBOX_WORKER) == -1)
+	if (sandbox_enter(role) == -1)
 		fatalx("cannot enter the sandbox (haloyd.conf `sandbox off` runs without one)");
 	w->sandboxed = 1;
 }
@@ -236,7 +237,7 @@ on_snap(void *arg, struct ipc_msg *m)
 		tlsclient_snapshot(w, s);
 	probe_snapshot(w);
 	shm_set(&w->stats->generation, w->gen);
-	worker_sandbox(w);
+	worker_sandbox(w, SANDBOX_WORKER);
 	log_debug("serving generation %u", w->gen);
 	if (ipc_send(w->parent, MSG_W_ACK, 0, w->gen, NULL, 0, -1) == -1)
 		log_warn("sending ACK");

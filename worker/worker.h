@@ -6,6 +6,8 @@
 #ifndef HALOYD_WORKER_H
 #define HALOYD_WORKER_H
 
+#include "share/sandbox.h"
+
 struct worker_args {
 	int index;		/* -I n */
 	const char *user;	/* -U user: dropped to when started as root */
@@ -52,5 +54,11 @@ int worker_run(const struct worker_args *a, const struct worker_role *role);
  * message, and the IPC fuzzing harness (tests/fuzz) without a socket. 0 or -1.
  */
 int worker_dispatch(struct worker *w, struct ipc_msg *m);
+
+/*
+ * Installs role's filter once the process has everything it needs (nothing
+ * with `sandbox off`, nothing if it is already in); exits if it cannot.
+ */
+void worker_sandbox(struct worker *w, enum sandbox_role role);
 
 #endif

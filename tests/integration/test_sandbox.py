@@ -2,20 +2,26 @@
 point 5): every worker runs under its filter once it serves; a worker that
 makes a forbidden call is killed with SIGSYS, the master logs it as a
 sandbox kill and respawns it, and service continues; `sandbox off` runs the
-workers without a filter.
+workers without a filter. The tunnel process likewise: filtered once it has
+its listeners (MSG_T_START), killed by a forbidden call, respawned, and the
+agent reattaches.
 
 The forbidden call comes from a test-only hook (HALOYD_TESTING, compiled in
 by --enable-test-hooks, the default of a --enable-sanitizers build): with
 HALOYD_TEST_SANDBOX_SIGUSR1 in its environment at start, a worker calls
-execve on SIGUSR1. Other builds have no such code.
+execve on SIGUSR1 (the tunnel process too: it runs the worker's loop).
+Other builds have no such code.
 """
+import json
 import os
 import re
 import signal
 import threading
 
 from . import harness
-from .harness import DaemonTestCase, unique_host, wait_for
+from . import tunnelpki
+from .harness import Daemon, DaemonTestCase, free_port, unique_host, wait_for
+from .test_tunnel_e2e import TUNNEL_SNI, Agent
 
 HOOK_ENV = {"HALOYD_TEST_SANDBOX_SIGUSR1": "1"}
 
@@ -141,3 +147,140 @@ class SandboxOffTest(DaemonTestCase):
         self.assertEqual(self.daemon.get(host, "/").status, 200)
         self.assertEqual(self.daemon.status()["workers"][0]["pid"], pid)
         self.assertNotIn("killed", self.daemon.log_text(mark))
+
+
+class SandboxTunnelTest(DaemonTestCase):
+    """The tunnel process under its own filter (SANDBOX_TUNNEL), test hook armed."""
+
+    WORKERS = 1
+
+    @classmethod
+    def _start_daemon(cls):
+        if not hasattr(cls, "pki"):
+            cls.pki = tunnelpki.Pki()
+            cls.server_cert = cls.pki.server(TUNNEL_SNI, ["DNS:" + TUNNEL_SNI])
+            cls.tunnel_port = free_port()
+        cls.daemon = Daemon(cls.WORKERS, cls.tunnel_args(cls.tunnel_port), env=HOOK_ENV)
+        try:
+            cls.daemon.start()
+        except BaseException:
+            cls.daemon.close(check=False, keep=True)
+            raise
+
+    @classmethod
+    def tunnel_args(cls, port):
+        return ["--listen-tunnel", "127.0.0.1:%d" % port,
+                "--tunnel-ca-file", cls.pki.ca,
+                "--tunnel-cert", cls.server_cert[0], "--tunnel-key", cls.server_cert[1]]
+
+    def setUp(self):
+        super().setUp()
+        self.agents = []
+
+    def tearDown(self):
+        for a in self.agents:
+            a.stop()
+        super().tearDown()
+
+    def tunnel_pid(self, daemon=None):
+        kids = [c for c in (daemon or self.daemon).status().get("children", [])
+                if c["role"] == "tunnel"]
+        return kids[0]["pid"] if kids and kids[0]["pid"] > 0 else None
+
+    def attached(self, name, agent):
+        if agent.proc.poll() is not None:
+            raise AssertionError("haloyd-tunnel exited with %d\n%s"
+                                 % (agent.proc.returncode, agent.log()))
+        rc, out, _ = self.daemon.ctl("--json", "tunnel", "list")
+        if rc != 0:  # the tunnel process is (re)starting
+            return False
+        rows = json.loads(out)
+        if isinstance(rows, dict):
+            rows = rows.get("tunnels", [])
+        return any(t.get("name") == name for t in rows)
+
+    def filtered_pid(self):
+        """The tunnel process's pid once its filter is in (MSG_T_START comes after HELLO)."""
+        pid = self.tunnel_pid()
+        return pid if pid is not None and seccomp_mode(pid) == 2 else None
+
+    def test_tunnel_process_is_filtered(self):
+        wait_for(self.filtered_pid, 20, "the tunnel process under its filter",
+                 self.daemon.log_tail)
+        self.assertNotIn("running without a sandbox", self.daemon.log_text())
+
+    def test_reload_rereads_error_pages_under_the_filter(self):
+        pid = wait_for(self.filtered_pid, 20, "the tunnel process under its filter",
+                       self.daemon.log_tail)
+        pages = os.path.join(self.daemon.base, "pages")
+        os.makedirs(pages, exist_ok=True)
+        with open(os.path.join(pages, "503.html"), "w") as f:
+            f.write("<p>tunnel down</p>\n")
+        os.chmod(pages, 0o755)
+        mark = self.daemon.log_size()
+        self.addCleanup(self.restore_conf)
+        with open(self.daemon.conf_path, "w") as f:
+            f.write("error_pages %s\n" % pages)
+        self.daemon.ctl_ok("reload")
+        # T_LIST_REQ follows the reload's W_CONFIG on its channel: past it when answered.
+        wait_for(lambda: self.daemon.ctl("tunnel", "list")[0] == 0, 20,
+                 "a tunnel list answer after the reload", self.daemon.log_tail)
+        self.assertEqual(self.tunnel_pid(), pid)
+        self.assertEqual(seccomp_mode(pid), 2)
+        self.assertNotIn("killed", self.daemon.log_text(mark))
+
+    def restore_conf(self):
+        with open(self.daemon.conf_path, "w") as f:
+            f.write("# empty: every setting comes from the command line\n")
+        self.daemon.ctl_ok("reload")
+
+    def test_forbidden_call_kills_respawns_and_the_agent_reattaches(self):
+        assert_test_hooks_built(self)
+        app = self.backend("sbtun-app")
+        host = unique_host("sbtun")
+        self.daemon.ctl_ok("route", "add", host, "tunnel:sbtun")
+        cert, key = self.pki.client("sbtun")
+        agent = Agent(self.daemon.base, self.tunnel_port, cert, key, self.pki.ca, app.addr)
+        self.agents.append(agent.start())
+        wait_for(lambda: self.attached("sbtun", agent), 30, "the agent attached",
+                 self.daemon.log_tail)
+        self.assertEqual(self.daemon.get(host, "/").status, 200)
+        worker = self.daemon.status()["workers"][0]["pid"]
+        victim = wait_for(self.filtered_pid, 20, "the filtered tunnel process")
+        mark = self.daemon.log_size()
+        os.kill(victim, signal.SIGUSR1)
+        line = re.compile(r"tunnel process \(pid %d\) killed by the sandbox \(SIGSYS\)" % victim)
+        wait_for(lambda: line.search(self.daemon.log_text(mark)), 20,
+                 "the master to log the sandbox kill", self.daemon.log_tail)
+        # Respawned and filtered again; the agent reattaches by itself.
+        pid = wait_for(lambda: (self.filtered_pid() or victim) != victim and self.filtered_pid(),
+                       30, "the tunnel process to be respawned under its filter",
+                       self.daemon.log_tail)
+        self.assertIn("respawning tunnel process", self.daemon.log_text(mark))
+        wait_for(lambda: self.attached("sbtun", agent), 30, "the agent attached again",
+                 lambda: self.daemon.log_tail() + "\n--- agent:\n" + agent.log())
+        for _ in range(10):
+            self.assertEqual(self.daemon.get(host, "/").status, 200)
+        self.assertEqual(self.daemon.status()["workers"][0]["pid"], worker,
+                         "the worker was not touched")
+        self.assertEqual(self.tunnel_pid(), pid)
+
+    def test_sandbox_off_leaves_it_unfiltered(self):
+        assert_test_hooks_built(self)
+        d = Daemon(1, self.tunnel_args(free_port()) + ["--sandbox", "off"], env=HOOK_ENV)
+        d.start()
+        try:
+            pid = wait_for(lambda: self.tunnel_pid(d), 20, "the tunnel process", d.log_tail)
+            # T_LIST_REQ follows T_START on its channel: an answer means the start is past.
+            wait_for(lambda: d.ctl("tunnel", "list")[0] == 0, 20, "a tunnel list answer",
+                     d.log_tail)
+            self.assertEqual(seccomp_mode(pid), 0)
+            self.assertIn("tunnel warning: running without a sandbox (sandbox off)", d.log_text())
+            mark = d.log_size()
+            os.kill(pid, signal.SIGUSR1)
+            wait_for(lambda: "calling execve on purpose" in d.log_text(mark), 10,
+                     "the hook to run", d.log_tail)
+            self.assertEqual(self.tunnel_pid(d), pid)
+            self.assertNotIn("killed", d.log_text(mark))
+        finally:
+            d.close()

@@ -38,6 +38,8 @@ enum probe {
 	PROBE_VIOLATE,		/* the test hook */
 	PROBE_CURL,		/* libcurl with its resolver thread: connection refused, exits 0 */
 	PROBE_DNS,		/* the stub resolver's calls on a loopback UDP pair, exits 0 */
+	PROBE_ACCEPT,		/* accept4 on a closed fd: EBADF, exits 0 */
+	PROBE_CONNECT,		/* connect on a closed fd: EBADF, exits 0 (not the tunnel process) */
 };
 
 /* What glibc's res_send does with its UDP socket, against a loopback peer. */
@@ -128,6 +130,10 @@ probe_run(enum probe p)
 		return probe_curl();
 	case PROBE_DNS:
 		return probe_dns();
+	case PROBE_ACCEPT:
+		return accept4(-1, NULL, NULL, SOCK_CLOEXEC) == -1 && errno == EBADF ? 0 : 2;
+	case PROBE_CONNECT:
+		return connect(-1, NULL, 0) == -1 && errno == EBADF ? 0 : 2;
 	case PROBE_VIOLATE:
 #ifdef HALOYD_TESTING
 		sandbox_test_violate();
@@ -186,6 +192,8 @@ START_TEST(test_every_role_builds)
 	}
 	ck_assert_str_eq(sandbox_role_name(SANDBOX_WORKER), "worker");
 	ck_assert_str_eq(sandbox_role_name(SANDBOX_ACME), "acme");
+	ck_assert_str_eq(sandbox_role_name(SANDBOX_TUNNEL), "tunnel");
+	ck_assert_int_eq(sandbox_check(SANDBOX_TUNNEL), 0);
 	ck_assert_int_eq(sandbox_check(SANDBOX_NROLES), -1);
 	ck_assert_int_eq(sandbox_enter(SANDBOX_NROLES), -1);
 }
@@ -219,6 +227,22 @@ START_TEST(test_acme_filter)
 }
 END_TEST
 
+/* It accepts (agents, the hop) and reads error pages; it dials nothing. */
+START_TEST(test_tunnel_filter)
+{
+	assert_allowed(SANDBOX_TUNNEL, PROBE_NOTHING);
+	assert_allowed(SANDBOX_TUNNEL, PROBE_ACCEPT);
+	assert_allowed(SANDBOX_TUNNEL, PROBE_READ_OPEN);
+	assert_killed(SANDBOX_TUNNEL, PROBE_CONNECT);
+	assert_killed(SANDBOX_TUNNEL, PROBE_INET_SOCKET);
+	assert_killed(SANDBOX_TUNNEL, PROBE_PACKET_SOCKET);
+	assert_killed(SANDBOX_TUNNEL, PROBE_WRITE_OPEN);
+	assert_killed(SANDBOX_TUNNEL, PROBE_EXEC_MMAP);
+	assert_killed(SANDBOX_TUNNEL, PROBE_EXECVE);
+	assert_killed(SANDBOX_TUNNEL, PROBE_FORK);
+}
+END_TEST
+
 #ifdef HALOYD_TESTING
 START_TEST(test_violate_hook_kills)
 {
@@ -239,6 +263,7 @@ suite_sandbox(void)
 	tcase_add_test(tc, test_every_role_builds);
 	tcase_add_test(tc, test_worker_filter);
 	tcase_add_test(tc, test_acme_filter);
+	tcase_add_test(tc, test_tunnel_filter);
 #ifdef HALOYD_TESTING
 	tcase_add_test(tc, test_violate_hook_kills);
 #endif
