@@ -50,7 +50,7 @@ rs_head(void *arg, struct msg_head *h)
 
 	if (h->status == 101 && !r->upgrade_req)
 		return -1;	/* h1client.c refuses it */
-	if (forward_response(h, r->hsts) == -1 || rs_room(r, BUF_SIZE) == -1)
+	if (forward_response(h, r->hsts, "Thu, 01 Jan 2026 00:00:00 GMT") == -1 || rs_room(r, BUF_SIZE) == -1)
 		return -1;
 	if (h->status == 101) {
 		r->pipe = 1;
