@@ -1,7 +1,7 @@
 /*
  * The store's certificates: certs (chain, key, dates, source) and the
  * names each covers (cert_names). Private keys live only in this table
- * (the file is 0600 in the 0700 state folder) and in the keyring memfd
+ * (the file is 0600 in a state folder nobody else may list) and in the keyring memfd
  * built from it.
  */
 #include "config.h"

@@ -719,7 +719,7 @@ class CtlTest(DaemonTestCase):
             self.assert_code(7, "route", "add", name, self.be.addr)
             self.assert_code(7, "alias", "add", host, name)
         for be in ("127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "300.1.1.1:80",
-                   "localhost:80", "127.0.0.1:http", "[::1:80"):
+                   "127.0.0.1:http", "[::1:80"):
             self.assert_code(7, "route", "add", unique_host("badbe"), be)
             self.assert_code(7, "backend", "add", host, be)
 
