@@ -114,7 +114,13 @@ forward_via(struct msg_head *h)
 {
 	char v[32];
 
-	if (h->major >= 2)
+	/* The versions we parse are literals: no formatting on the request's path. */
+	if (h->major == 1 && h->minor <= 1)
+		return msg_add(h, "Via", h->minor == 1 ? "1.1 " FORWARD_PSEUDONYM :
+		    "1.0 " FORWARD_PSEUDONYM);
+	if (h->major == 2)
+		return msg_add(h, "Via", "2 " FORWARD_PSEUDONYM);
+	if (h->major > 2)
 		snprintf(v, sizeof(v), "%u " FORWARD_PSEUDONYM, (unsigned)h->major);
 	else
 		snprintf(v, sizeof(v), "%u.%u " FORWARD_PSEUDONYM, (unsigned)h->major,
