@@ -141,6 +141,12 @@ class TunnelE2ETest(DaemonTestCase):
         self.assertNotIn("haloyd-tunnel", headers)
         t = self.tunnels("office")[0]
         self.assertGreaterEqual(t.get("served", 0), 1, t)
+        # One access line, the worker's: the tunnel process relays it without a second.
+        lines = wait_for(lambda: [l for l in self.daemon.log_text().splitlines()
+                                  if " access " + host + " GET /hello?x=1 " in l],
+                         10, "the access line")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("HALOYD_BACKEND=tunnel:office", lines[0])
 
     def test_one_mebibyte_both_ways(self):
         app = self.backend("big-app")
