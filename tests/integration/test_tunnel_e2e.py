@@ -16,7 +16,7 @@ import time
 import unittest
 
 from tests.integration import backend as backend_mod
-from tests.integration import tunnelpki
+from tests.integration import testpki
 from tests.integration.harness import (Daemon, DaemonTestCase, free_port, program,
                                        request, unique_host, wait_for)
 
@@ -67,8 +67,8 @@ class TunnelE2ETest(DaemonTestCase):
     @classmethod
     def _start_daemon(cls):
         if not hasattr(cls, "pki"):
-            cls.pki = tunnelpki.Pki()
-            cls.foreign = tunnelpki.Pki("another CA")
+            cls.pki = testpki.Pki()
+            cls.foreign = testpki.Pki("another CA")
             cls.server_cert = cls.pki.server(TUNNEL_SNI, ["DNS:" + TUNNEL_SNI])
             cls.tunnel_port = free_port()
         cls.daemon = Daemon(cls.WORKERS, [
@@ -256,7 +256,7 @@ class TunnelRestartTest(unittest.TestCase):
     """haloyd restarted: the agents reattach by themselves."""
 
     def test_agents_reattach_after_a_restart(self):
-        pki = tunnelpki.Pki()
+        pki = testpki.Pki()
         cert = pki.server(TUNNEL_SNI, ["DNS:" + TUNNEL_SNI])
         port = free_port()
         args = ["--listen-tunnel", "127.0.0.1:%d" % port, "--tunnel-ca-file", pki.ca,
