@@ -148,8 +148,11 @@ class Dns01Case(AcmeCase):
 
     @classmethod
     def daemon_args(cls):
+        # NS records carry no port: the zone's NS set (ns.example.test, 127.0.0.1) is asked
+        # on the test's named's port.
         return super().daemon_args() + ["--dns-update-server", "127.0.0.1:%d" % cls.bind.port,
-                                        "--dns-tsig-key", cls.key_file]
+                                        "--dns-tsig-key", cls.key_file,
+                                        "--dns-ns-port", str(cls.bind.port)]
 
     @classmethod
     def tearDownClass(cls):
