@@ -17,7 +17,10 @@
 #define DNS_TSIG_SECRET_MAX 128
 #define DNS_TSIG_FUDGE 300
 
-enum { DNS_T_A = 1, DNS_T_NS = 2, DNS_T_SOA = 6, DNS_T_TXT = 16, DNS_T_AAAA = 28, DNS_T_TSIG = 250, DNS_T_ANY = 255 };
+enum {
+	DNS_T_A = 1, DNS_T_NS = 2, DNS_T_SOA = 6, DNS_T_TXT = 16, DNS_T_AAAA = 28,
+	DNS_T_TSIG = 250, DNS_T_ANY = 255
+};
 enum { DNS_C_IN = 1, DNS_C_NONE = 254, DNS_C_ANY = 255 };
 enum { DNS_OP_QUERY = 0, DNS_OP_UPDATE = 5 };
 
@@ -120,7 +123,7 @@ struct dns01_conf {
 	char server[64];	/* as configured, for the log */
 	char zone[DNS_NAME_MAX + 2];	/* "" = found by SOA queries */
 	struct tsig_key key;
-	uint16_t ns_port;	/* the zone's NS set is polled on it; 0 = the update server only */
+	uint16_t ns_port;	/* the NS set is asked on it; 0 = the update server only */
 };
 
 /* From MSG_A_DNS: "ADDR:PORT" ("[ADDR]:PORT"), zone, key name, secret base64. */

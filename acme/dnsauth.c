@@ -56,7 +56,9 @@ rcode_name(int rc)
 static socklen_t
 ss_len(const struct sockaddr_storage *ss)
 {
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (ss->ss_family == AF_INET6)
+		return sizeof(struct sockaddr_in6);
+	return sizeof(struct sockaddr_in);
 }
 
 static int
@@ -161,7 +163,9 @@ add_ns(const struct dns01_conf *c, const struct dnsauth_ops *ops, const char *zo
 			continue;
 		}
 		addr_format((const struct sockaddr *)&a[i], addr, sizeof(addr));
-		log_warnx("dns-01: NS %s %s: no route from this host, not waited for", nsname, addr);
+		/* Info, not a warning: an IPv4-only host meets dual-stack NS sets every order. */
+		log_info("dns-01: NS %s %s: no route from this host, not waited for", nsname,
+		    addr);
 	}
 }
 

@@ -15,7 +15,7 @@
 #define DNSAUTH_NS_MAX 8	/* NS names of a zone we look at; zones have 2 to 6 */
 #define DNSAUTH_ADDR_MAX 4	/* addresses of one NS name */
 #define DNSAUTH_SRV_MAX 16	/* addresses polled, the update server's included */
-#define DNSAUTH_TIMEOUT_MS 2000	/* one exchange with one server: the child waits through it */
+#define DNSAUTH_TIMEOUT_MS 2000	/* one exchange: the child's loop waits through it */
 #define DNSAUTH_POLL_MIN_MS 250
 #define DNSAUTH_POLL_MAX_MS 4000
 

@@ -56,7 +56,8 @@ fake_ns(struct fake *f, uint8_t *m, uint16_t id)
 			snprintf(names[i], sizeof(names[i]), "ns%zu.example.test", i + 10);
 		else
 			snprintf(names[i], sizeof(names[i]), "%s", four[i]);
-		rr[i] = (struct dnsfake_rr){ NULL, DNS_T_NS, rd[i], dnsfake_name(rd[i], names[i]) };
+		rr[i] = (struct dnsfake_rr){ NULL, DNS_T_NS, rd[i], 0 };
+		rr[i].rdlen = dnsfake_name(rd[i], names[i]);
 	}
 	return dnsfake_answer(m, DNS_MSG_MAX, id, f->ns_rcode, "example.test", DNS_T_NS, rr,
 	    f->ns_none ? 0 : n);
@@ -239,7 +240,8 @@ START_TEST(poll_until_all_serve)
 		now += gaps[i];
 	}
 	dnsauth_list(&set, 1, list, sizeof(list));
-	ck_assert_str_eq(list, "ns2.example.test 127.0.0.2:5300 (cannot connect: Connection refused)");
+	ck_assert_str_eq(list,
+	    "ns2.example.test 127.0.0.2:5300 (cannot connect: Connection refused)");
 	fk.down[2] = 0;
 	ck_assert_int_eq(dnsauth_poll(&fake_ops, &set, NAME, "value", now), 0);
 	dnsauth_list(&set, 1, list, sizeof(list));

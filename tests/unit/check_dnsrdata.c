@@ -15,7 +15,7 @@
 
 START_TEST(ns_targets)
 {
-	uint8_t m[DNS_MSG_MAX], a[64], b[64], c[8];
+	uint8_t m[DNS_MSG_MAX], a[64], b[64], e[64], f[64], c[8];
 	char ns[2][DNS_NAME_MAX + 2];
 	struct dns_msg d;
 	size_t n, dropped, i;
@@ -28,9 +28,9 @@ START_TEST(ns_targets)
 	struct dnsfake_rr rr[] = {
 		{ NULL, DNS_T_NS, c, 6 },
 		{ NULL, DNS_T_NS, a, dnsfake_name(a, "NS.Other.Test") },
-		{ "other.test", DNS_T_NS, b, dnsfake_name(b, "ns.x.test") },	/* another owner */
-		{ NULL, DNS_T_SOA, b, dnsfake_name(b, "ns.x.test") },		/* another type */
-		{ NULL, DNS_T_NS, b, dnsfake_name(b, "ns9.example.test") },	/* one too many */
+		{ "other.test", DNS_T_NS, b, dnsfake_name(b, "ns.x.test") },	/* other owner */
+		{ NULL, DNS_T_SOA, e, dnsfake_name(e, "ns.y.test") },		/* other type */
+		{ NULL, DNS_T_NS, f, dnsfake_name(f, "ns9.example.test") },	/* one too many */
 	};
 	n = dnsfake_answer(m, sizeof(m), 1, 0, "example.test", DNS_T_NS, rr, 5);
 	ck_assert_int_eq(dnsmsg_parse(m, n, &d), 0);
