@@ -4,9 +4,10 @@ NS records carry no port, and named listens only on addresses an interface
 has (127.0.0.1 alone here), so the two servers cannot share a port on two
 loopback addresses: the test's primary named (the update server) listens on
 127.0.0.1:P, its secondary (zone transfer from the primary, NOTIFY through
-also-notify) on 127.0.0.1:Q, the zone's NS set is ns.example.test = 127.0.0.1,
-and the daemon gets `dns_ns_port Q`: it waits for the update server on P and
-for the NS set's one address on Q, the secondary. A secondary started only
+also-notify) on 127.0.0.1:Q, the zone's one NS is ns.example.test (glue
+127.0.0.1 at the primary) or `localhost.` (outside the zone: the system
+resolver), and the daemon gets `dns_ns_port Q`: it waits for the update server
+on P and for the NS's address on Q, the secondary. A secondary started only
 while the order waits: the CA is asked after it serves the TXT. A secondary
 that never gets the record (no NOTIFY, an hour's refresh): the order fails
 after its 2-minute bound, naming the lagging server.
@@ -25,10 +26,11 @@ WAIT_MAX = 120  # acme/order.c DNS_WAIT_MAX_MS
 
 
 class ZoneBind(Bind):
-    """named on 127.0.0.1:port: the primary of example.test (NS ns = 127.0.0.1, an hour's
-    refresh, NOTIFY to notify_port when given), or with primary_port its secondary."""
+    """named on 127.0.0.1:port: the primary of example.test (its one NS ns, an hour's
+    refresh, NOTIFY to notify_port when given), or with primary_port its secondary (on ::1
+    too: `localhost` as an NS may resolve to both)."""
 
-    def __init__(self, port, primary_port=None, notify_port=None):
+    def __init__(self, port, primary_port=None, notify_port=None, ns=None):
         self.base = tempfile.mkdtemp(prefix="haloyd-bind-")
         os.chmod(self.base, 0o755)
         self.port = port
@@ -36,9 +38,10 @@ class ZoneBind(Bind):
         self.conf = os.path.join(self.base, "named.conf")
         zone_file = os.path.join(self.base, ZONE + ".db")
         if primary_port is None:
+            glue = "ns IN A 127.0.0.1\n" if ns == "ns." + ZONE else ""
             with open(zone_file, "w") as f:
                 f.write("$TTL 60\n@ IN SOA ns.%s. admin.%s. 1 3600 600 86400 60\n"
-                        "@ IN NS ns.%s.\nns IN A 127.0.0.1\n" % (ZONE, ZONE, ZONE))
+                        "@ IN NS %s.\n%s" % (ZONE, ZONE, ns, glue))
             notify = ("notify explicit;\n also-notify { 127.0.0.1 port %d; };" % notify_port
                       if notify_port else "notify no;")
             zone = (' type primary;\n file "%s";\n update-policy { grant %s zonesub TXT; };\n'
@@ -46,17 +49,19 @@ class ZoneBind(Bind):
         else:
             zone = (' type secondary;\n primaries { 127.0.0.1 port %d; };\n file "%s";\n'
                     ' notify no;\n' % (primary_port, zone_file))
+            self.FAMILY = []
+        v6 = "::1" if primary_port is not None else "none"
         with open(self.conf, "w") as f:
             f.write(
                 'options {\n directory "%(d)s";\n pid-file "%(d)s/named.pid";\n'
                 ' session-keyfile "%(d)s/session.key";\n managed-keys-directory "%(d)s";\n'
-                ' listen-on port %(p)d { 127.0.0.1; };\n listen-on-v6 { none; };\n'
+                ' listen-on port %(p)d { 127.0.0.1; };\n listen-on-v6 port %(p)d { %(v6)s; };\n'
                 ' recursion no;\n dnssec-validation no;\n};\n'
                 'controls { };\n'
                 'key "%(k)s" { algorithm hmac-sha256; secret "%(s)s"; };\n'
                 'zone "%(z)s" {\n%(zone)s};\n'
-                % {"d": self.base, "p": port, "k": KEY_NAME, "s": self.secret, "z": ZONE,
-                   "zone": zone})
+                % {"d": self.base, "p": port, "v6": v6, "k": KEY_NAME, "s": self.secret,
+                   "z": ZONE, "zone": zone})
         self.proc = None
         self.log_path = os.path.join(self.base, "named.log")
         self._log = None
@@ -69,11 +74,12 @@ class NsCase(Dns01Case):
 
     NOTIFY = True
     START_SECONDARY = True
+    NS = "ns." + ZONE  # in the zone: its address is the glue at the primary
 
     @classmethod
     def setUpClass(cls):
         port, ns_port = free_port(), free_port()
-        cls.bind = ZoneBind(port, notify_port=ns_port if cls.NOTIFY else None).start()
+        cls.bind = ZoneBind(port, notify_port=ns_port if cls.NOTIFY else None, ns=cls.NS).start()
         cls.secondary = ZoneBind(ns_port, primary_port=port)
         cls.keydir = tempfile.mkdtemp(prefix="haloyd-tsig-")
         cls.key_file = write_key(cls.keydir, cls.bind.secret)
@@ -104,21 +110,29 @@ class NsCase(Dns01Case):
             cls.secondary.close()
 
     def ns_server(self):
-        return "ns.%s 127.0.0.1:%d" % (ZONE, self.secondary.port)
+        return "%s 127.0.0.1:%d" % (self.NS, self.secondary.port)
 
-    def servers_line(self, record):
-        return ("added TXT %s in zone %s at 127.0.0.1:%d; waiting until it is served by 2 "
-                "servers: update server 127.0.0.1:%d, %s"
-                % (record, ZONE, self.bind.port, self.bind.port, self.ns_server()))
+    def assert_servers(self, log, record):
+        """The order's line naming the servers it waits for: the primary and the secondary
+        (a `localhost` NS may add [::1], where the secondary listens too)."""
+        head = ("added TXT %s in zone %s at 127.0.0.1:%d; waiting until it is served by "
+                % (record, ZONE, self.bind.port))
+        self.assertIn(head, log)
+        line = log[log.index(head):].split("\n")[0]
+        self.assertIn(": update server 127.0.0.1:%d, %s" % (self.bind.port, self.ns_server()),
+                      line)
 
     def log_detail(self):
         return (self.daemon.log_tail(40) + self.bind.log_tail() + self.secondary.log_tail())
 
 
 class NsLateSecondaryTest(NsCase):
-    """The secondary starts only while the order waits: the CA is asked once it serves."""
+    """The secondary starts only while the order waits: the CA is asked once it serves. Its NS
+    name is outside the zone (`localhost.`): the ACME child resolves it with the system
+    resolver, under its filter."""
 
     START_SECONDARY = False
+    NS = "localhost"
 
     def test_order_waits_for_the_secondary(self):
         name = "late." + ZONE
@@ -129,7 +143,7 @@ class NsLateSecondaryTest(NsCase):
         wait_for(lambda: "%s not served yet by %s: cannot connect" % (record, ns)
                  in self.daemon.log_text(self._mark), 30, "the lag line", self.log_detail)
         log = self.daemon.log_text(self._mark)
-        self.assertIn(self.servers_line(record), log)
+        self.assert_servers(log, record)
         self.assertIn("%s is served by update server 127.0.0.1:%d" % (record, self.bind.port),
                       log)
         self.assertNotIn("asking the CA to validate", log)
@@ -169,7 +183,8 @@ class NsSecondaryNeverServesTest(NsCase):
         self.assertIn(want, st["last_error"])
         log = self.daemon.log_text(self._mark)
         self.assertIn("order failed: dns: " + want, log)
-        self.assertIn(self.servers_line(record), log)
+        self.assert_servers(log, record)
+        self.assertIn("waiting until it is served by 2 servers", log)
         self.assertNotIn("asking the CA to validate", log)
         self.assertIsNone(self.cert_row(name))
         # The failed order deleted its record (the log: a retry may add it again later).
