@@ -187,18 +187,23 @@ on_dns(void *arg, struct ipc_msg *m)
 	char srv[MSG_A_DNS_STR_MAX + 1], zone[MSG_A_DNS_STR_MAX + 1];
 	char key[MSG_A_DNS_STR_MAX + 1], secret[MSG_A_DNS_STR_MAX + 1];
 	struct cur c;
+	uint16_t port;
 	int rc;
 
 	cur_init(&c, m->data, m->h.len);
 	if (cur_str(&c, srv, sizeof(srv)) == -1 || cur_str(&c, zone, sizeof(zone)) == -1 ||
-	    cur_str(&c, key, sizeof(key)) == -1 || cur_str(&c, secret, sizeof(secret)) == -1 ||
-	    cur_end(&c) == -1)
+	    cur_str(&c, key, sizeof(key)) == -1 || cur_str(&c, secret, sizeof(secret)) == -1)
+		return -1;
+	port = cur_u16(&c);
+	if (cur_end(&c) == -1)
 		return -1;
 	rc = dns01_configure(&a->dns, srv, zone, key, secret);
+	a->dns.ns_port = port;
 	explicit_bzero(secret, sizeof(secret));
 	explicit_bzero(m->data, m->h.len);	/* the receive buffer held it too */
 	if (rc == 0 && a->dns.on)
-		log_debug("dns-01 through %s, key %s", a->dns.server, a->dns.key.name);
+		log_debug("dns-01 through %s, key %s, NS set on port %u", a->dns.server,
+		    a->dns.key.name, a->dns.ns_port);
 	return rc;
 }
 
@@ -208,7 +213,7 @@ static const struct ipc_handler acme_handlers[] = {
 	{ MSG_A_ORDER, IPC_FD_NONE, 12, IPC_MAX_PAYLOAD, on_order },
 	{ MSG_A_ARI_REQ, IPC_FD_NONE, 10, 10 + MSG_A_CHAIN_MAX, on_ari_req },
 	{ MSG_A_CHAL_READY, IPC_FD_NONE, 10, 10 + MSG_A_TOKEN_MAX, on_chal_ready },
-	{ MSG_A_DNS, IPC_FD_NONE, 8, 8 + 4 * MSG_A_DNS_STR_MAX, on_dns },
+	{ MSG_A_DNS, IPC_FD_NONE, 10, 10 + 4 * MSG_A_DNS_STR_MAX, on_dns },
 	{ MSG_A_ASK, IPC_FD_NONE, 8 + 2 + 1 + 2 + 1, 8 + 2 + MSG_A_ASK_URL_MAX + 2 + MSG_NAME_MAX,
 	    ask_on_msg },
 };

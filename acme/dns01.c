@@ -1,9 +1,9 @@
 /*
  * What a DNS-01 order asks of DNS: the TXT value of a key authorisation,
  * the zone a name is in, TSIG-signed UPDATEs adding and deleting
- * _acme-challenge records at the zone's primary, and whether the primary
- * serves the record yet. Each exchange is one bounded TCP round trip;
- * the order's timer spaces the visibility checks.
+ * _acme-challenge records at the zone's primary (whether every server of
+ * the zone serves them is dnsauth.c's). Each exchange is one bounded TCP
+ * round trip.
  */
 #include "config.h"
 
@@ -161,19 +161,4 @@ dns01_update(const struct dns01_conf *c, const char *zone, const char *name,
 		return -1;
 	}
 	return 0;
-}
-
-int
-dns01_visible(const struct dns01_conf *c, const char *name, const char *txt)
-{
-	uint8_t buf[DNS_MSG_MAX];
-	char err[128];
-	struct dns_buf q;
-	struct dns_msg d;
-	size_t len;
-
-	if (dnsmsg_query(&q, new_id(), name, DNS_T_TXT) == -1 ||
-	    roundtrip(c, &q, buf, &len, &d, err, sizeof(err)) == -1)
-		return -1;
-	return dnsmsg_rcode(&d) == 0 && dnsmsg_has_txt(buf, &d, name, txt);
 }

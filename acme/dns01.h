@@ -17,7 +17,10 @@
 #define DNS_TSIG_SECRET_MAX 128
 #define DNS_TSIG_FUDGE 300
 
-enum { DNS_T_SOA = 6, DNS_T_TXT = 16, DNS_T_TSIG = 250, DNS_T_ANY = 255 };
+enum {
+	DNS_T_A = 1, DNS_T_NS = 2, DNS_T_SOA = 6, DNS_T_TXT = 16, DNS_T_AAAA = 28,
+	DNS_T_TSIG = 250, DNS_T_ANY = 255
+};
 enum { DNS_C_IN = 1, DNS_C_NONE = 254, DNS_C_ANY = 255 };
 enum { DNS_OP_QUERY = 0, DNS_OP_UPDATE = 5 };
 
@@ -81,6 +84,8 @@ int dnsmsg_rcode(const struct dns_msg *d);
 int dnsmsg_has_txt(const uint8_t *m, const struct dns_msg *d, const char *name, const char *txt);
 /* 1 when the answer section holds an SOA for name. */
 int dnsmsg_has_soa(const struct dns_msg *d, const char *name);
+/* 1 when a (parsed: lower case, no trailing dot) equals b (trailing dot optional). */
+int dnsmsg_same_name(const char *a, const char *b);
 
 /* --- tsig.c: RFC 8945 with HMAC-SHA256 */
 
@@ -118,6 +123,7 @@ struct dns01_conf {
 	char server[64];	/* as configured, for the log */
 	char zone[DNS_NAME_MAX + 2];	/* "" = found by SOA queries */
 	struct tsig_key key;
+	uint16_t ns_port;	/* the NS set is asked on it; 0 = the update server only */
 };
 
 /* From MSG_A_DNS: "ADDR:PORT" ("[ADDR]:PORT"), zone, key name, secret base64. */
@@ -131,7 +137,20 @@ int dns01_zone(const struct dns01_conf *c, const char *name, char zone[DNS_NAME_
 /* A TSIG-signed UPDATE adding or deleting the TXT record; 0 or -1 with why in err. */
 int dns01_update(const struct dns01_conf *c, const char *zone, const char *name,
     const char *txt, int add, char *err, size_t errlen);
-/* 1 when the server answers the TXT record, 0 when not yet, -1 on error. */
-int dns01_visible(const struct dns01_conf *c, const char *name, const char *txt);
+
+/* --- dnsrdata.c: NS, A and AAAA records of a parsed answer, bounded */
+
+/*
+ * The NS targets of owner in the answer section, at most max (the rest are
+ * counted in *dropped); the count, or -1 when an RDATA is malformed.
+ */
+int dnsrdata_ns(const uint8_t *m, size_t len, const struct dns_msg *d, const char *owner,
+    char (*out)[DNS_NAME_MAX + 2], size_t max, size_t *dropped);
+/*
+ * The A and AAAA records of name in the answer section as addresses with
+ * port, at most max; the count, or -1 when an RDATA has the wrong length.
+ */
+int dnsrdata_addrs(const uint8_t *m, const struct dns_msg *d, const char *name, uint16_t port,
+    struct sockaddr_storage *out, size_t max);
 
 #endif

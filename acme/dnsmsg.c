@@ -222,8 +222,8 @@ dnsmsg_rcode(const struct dns_msg *d)
 	return d->flags & 0x0f;
 }
 
-static int
-same_name(const char *a, const char *b)
+int
+dnsmsg_same_name(const char *a, const char *b)
 {
 	size_t n = strlen(b);
 
@@ -239,7 +239,8 @@ dnsmsg_has_txt(const uint8_t *m, const struct dns_msg *d, const char *name, cons
 
 	for (i = 0; i < d->nan; i++) {
 		const struct dns_rr *rr = &d->rr[i];
-		if (rr->type != DNS_T_TXT || rr->class != DNS_C_IN || !same_name(rr->name, name))
+		if (rr->type != DNS_T_TXT || rr->class != DNS_C_IN ||
+		    !dnsmsg_same_name(rr->name, name))
 			continue;
 		/* One character-string whose length byte covers the rest of RDATA. */
 		if (rr->rdlen == n + 1 && m[rr->rdoff] == n && memcmp(m + rr->rdoff + 1, txt, n) == 0)
@@ -254,7 +255,7 @@ dnsmsg_has_soa(const struct dns_msg *d, const char *name)
 	size_t i;
 
 	for (i = 0; i < d->nan; i++)
-		if (d->rr[i].type == DNS_T_SOA && same_name(d->rr[i].name, name))
+		if (d->rr[i].type == DNS_T_SOA && dnsmsg_same_name(d->rr[i].name, name))
 			return 1;
 	return 0;
 }

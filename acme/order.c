@@ -5,7 +5,8 @@
  * the HTTP-01 or TLS-ALPN-01 challenge (token and key authorisation, or
  * the challenge certificate, to the master, wait for its CHAL_READY, then
  * ask the CA and poll with Retry-After; DNS-01: the TXT record through a
- * TSIG-signed UPDATE, wait until the primary serves it, ask the CA, and
+ * TSIG-signed UPDATE, wait until every server of the zone's NS set serves
+ * it (acme/dnsauth.c), ask the CA, and
  * delete the record when the order ends, whatever the outcome), then a fresh P-256
  * key and CSR, finalize, poll, download, and chain + key to the master.
  * Every step is logged with HALOYD_DOMAIN so journalctl can follow a name.
@@ -23,6 +24,7 @@
 
 #include "acme/acme.h"
 #include "acme/dns01.h"
+#include "acme/dnsauth.h"
 #include "share/cursor.h"
 #include "share/ipc.h"
 #include "share/log.h"
@@ -33,7 +35,6 @@
 #define POLL_MAX_TRIES 300	/* at a second each, after the first quick ones */
 #define ORDER_MAX_AUTHZ 100
 #define DNS_WAIT_MAX_MS 120000	/* the primary serves an UPDATE at once; secondaries lag */
-#define DNS_POLL_MAX_MS 4000
 
 enum order_state {
 	ORD_AUTHZ,		/* working through the authorisations */
@@ -63,6 +64,7 @@ struct acme_order {
 	struct dns01_rec *dns;	/* DNS-01 records added, deleted when the order ends */
 	size_t ndns;
 	uint64_t dns_since_ms;
+	struct dnsauth_set *auth;	/* the servers the last record is waited for at */
 };
 
 static void order_next_authz(struct acme_order *o);
@@ -70,6 +72,8 @@ static void order_finalize(struct acme_order *o);
 static void order_on_timer(struct ev_loop *l, struct ev_timer *t);
 static void order_dns_cleanup(struct acme_order *o);
 static int order_dns_add(struct acme_order *o, const char *host, struct acme_error *e);
+static int order_dns_servers(struct acme_order *o, const struct dns01_rec *rec,
+    struct acme_error *e);
 
 static void
 order_log(struct acme_order *o, int prio, const char *fmt, ...)
@@ -529,7 +533,7 @@ order_chal_ready(struct acme *a, const char *token)
 /*
  * Adds _acme-challenge.HOST TXT (a wildcard's authorisation names the base
  * domain, so "*.example.com" and "example.com" share the name with two
- * values) and waits for the primary to serve it. 0 (waiting) or -1.
+ * values) and waits for every server of the zone to serve it. 0 (waiting) or -1.
  */
 static int
 order_dns_add(struct acme_order *o, const char *host, struct acme_error *e)
@@ -562,8 +566,8 @@ order_dns_add(struct acme_order *o, const char *host, struct acme_error *e)
 		return -1;
 	}
 	o->ndns++;
-	order_log(o, LOG_INFO, "added TXT %s in zone %s at %s; waiting until it is served",
-	    rec->name, rec->zone, o->a->dns.server);
+	if (order_dns_servers(o, rec, e) == -1)
+		return -1;
 	o->state = ORD_WAIT_DNS;
 	o->polls = 0;
 	o->dns_since_ms = util_now_ms();
@@ -574,29 +578,56 @@ oom:
 	return -1;
 }
 
-/* The last record added is served (or not yet: poll again, 250 ms doubling to 4 s). */
+/*
+ * The servers the record just added must serve before the CA is asked:
+ * the update server and the zone's NS set (dnsauth.c).
+ */
+static int
+order_dns_servers(struct acme_order *o, const struct dns01_rec *rec, struct acme_error *e)
+{
+	char err[400], list[1024];
+
+	if (o->auth == NULL && (o->auth = malloc(sizeof(*o->auth))) == NULL) {
+		acme_error_set(e, "internal", "out of memory");
+		return -1;
+	}
+	if (dnsauth_find(&o->a->dns, &dnsauth_net, rec->zone, o->auth, err, sizeof(err)) == -1) {
+		acme_error_set(e, "dns", "%s", err);
+		return -1;
+	}
+	dnsauth_list(o->auth, 0, list, sizeof(list));
+	order_log(o, LOG_INFO, "added TXT %s in zone %s at %s; waiting until it is served by %zu "
+	    "server%s: %s", rec->name, rec->zone, o->a->dns.server, o->auth->n,
+	    o->auth->n == 1 ? "" : "s", list);
+	return 0;
+}
+
+/* The last record added is served everywhere (or not yet: each server has its back-off). */
 static void
 poll_dns(struct acme_order *o)
 {
 	const struct dns01_rec *rec = &o->dns[o->ndns - 1];
 	struct acme_error e;
-	uint64_t ms;
+	char list[1024];
+	uint64_t now = util_now_ms(), due;
 
-	if (dns01_visible(&o->a->dns, rec->name, rec->txt) == 1) {
-		order_log(o, LOG_INFO, "%s is served; asking the CA to validate", rec->name);
+	if (dnsauth_poll(&dnsauth_net, o->auth, rec->name, rec->txt, now) == 1) {
+		order_log(o, LOG_INFO, "%s is served by every server; asking the CA to validate",
+		    rec->name);
 		order_validate(o);
 		return;
 	}
-	if (util_now_ms() - o->dns_since_ms > DNS_WAIT_MAX_MS) {
+	now = util_now_ms();	/* the polls took time */
+	if (now - o->dns_since_ms > DNS_WAIT_MAX_MS) {
+		dnsauth_list(o->auth, 1, list, sizeof(list));
 		memset(&e, 0, sizeof(e));
-		acme_error_set(&e, "dns", "TXT %s not served by %s after %d s", rec->name,
-		    o->a->dns.server, DNS_WAIT_MAX_MS / 1000);
+		acme_error_set(&e, "dns", "TXT %s not served after %d s by %s", rec->name,
+		    DNS_WAIT_MAX_MS / 1000, list);
 		order_fail(o, &e);
 		return;
 	}
-	ms = o->polls < 4 ? 250u << o->polls : DNS_POLL_MAX_MS;
-	o->polls++;
-	ev_timer_start(o->a->loop, &o->timer, ms > DNS_POLL_MAX_MS ? DNS_POLL_MAX_MS : ms);
+	due = dnsauth_next_due(o->auth);
+	ev_timer_start(o->a->loop, &o->timer, due > now ? due - now : 0);
 }
 
 /* Every record the order added goes, whether it was issued or failed. */
@@ -617,6 +648,8 @@ order_dns_cleanup(struct acme_order *o)
 	free(o->dns);
 	o->dns = NULL;
 	o->ndns = 0;
+	free(o->auth);
+	o->auth = NULL;
 }
 
 static int

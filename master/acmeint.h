@@ -50,6 +50,7 @@ struct acme_dns {
 	char zone[MSG_A_DNS_STR_MAX + 1];
 	char keyname[MSG_A_DNS_STR_MAX + 1];
 	char secret[MSG_A_DNS_STR_MAX + 1];	/* base64, as in the key file */
+	uint16_t ns_port;			/* dns_ns_port */
 };
 
 struct acme_peer {

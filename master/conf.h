@@ -60,6 +60,7 @@ struct conf {
 	char *dns_update_server;	/* DNS-01: the zone's primary, ADDR[:PORT]; "" = no DNS-01 */
 	char *dns_tsig_key;		/* DNS-01: BIND key file (root-only), read at start */
 	char *dns_zone;			/* DNS-01: the zone; "" = found by SOA queries */
+	uint64_t dns_ns_port;		/* DNS-01: the NS set's port; 0 = the update server only */
 	int acme_on_demand;		/* on-demand TLS: certificates for names first seen in SNI */
 	char *acme_ask;			/* URL asked ?domain=NAME before such an order (200 = yes) */
 	uint64_t acme_on_demand_rate;	/* asks (and so orders) a minute, all names together */

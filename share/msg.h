@@ -78,7 +78,8 @@ enum msg_type {
 	MSG_A_CHAL_READY,	/* u64 order id; str token: every live worker serves it */
 	MSG_A_ARI_REQ,		/* u64 route id; str leaf PEM: fetch its ARI window */
 	MSG_A_DNS,		/* str update server ADDR[:PORT]; str zone ("" = by SOA);
-				 * str TSIG key name; str its secret (base64): DNS-01 */
+				 * str TSIG key name; str its secret (base64); u16 the
+				 * NS set's port (0: the update server only): DNS-01 */
 	MSG_A_ASK,		/* u64 ask id; str acme_ask URL; str name: may name have a
 				 * certificate? (on-demand TLS, acme/ask.c) */
 

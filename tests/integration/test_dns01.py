@@ -29,6 +29,8 @@ ZONE = "example.test"
 class Bind:
     """named on 127.0.0.1:port, authoritative for example.test, updates signed with a key."""
 
+    FAMILY = ["-4"]
+
     def __init__(self):
         self.base = tempfile.mkdtemp(prefix="haloyd-bind-")
         os.chmod(self.base, 0o755)
@@ -64,7 +66,7 @@ class Bind:
                     shutil.chown(n, "nobody", "nogroup")
             prefix = harness.as_user_prefix("nobody")
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(prefix + [NAMED, "-g", "-4", "-c", self.conf],
+        self.proc = subprocess.Popen(prefix + [NAMED, "-g"] + self.FAMILY + ["-c", self.conf],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(lambda: self.dig(ZONE, "SOA") or None, 20, "named to serve " + ZONE,
@@ -148,8 +150,11 @@ class Dns01Case(AcmeCase):
 
     @classmethod
     def daemon_args(cls):
+        # NS records carry no port: the zone's NS set (ns.example.test, 127.0.0.1) is asked
+        # on the test's named's port.
         return super().daemon_args() + ["--dns-update-server", "127.0.0.1:%d" % cls.bind.port,
-                                        "--dns-tsig-key", cls.key_file]
+                                        "--dns-tsig-key", cls.key_file,
+                                        "--dns-ns-port", str(cls.bind.port)]
 
     @classmethod
     def tearDownClass(cls):

@@ -32,7 +32,7 @@ static const char *const settings[] = {
 	"idle_timeout", "upgrade_timeout", "max_connections", "body_timeout",
 	"backend_down_time", "max_body", "access_log_sample", "http2", "http2_max_streams", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
-	"acme_profile", "dns_update_server", "dns_tsig_key", "dns_zone",
+	"acme_profile", "dns_update_server", "dns_tsig_key", "dns_zone", "dns_ns_port",
 	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics", "sandbox",
 	"listen_tunnel", "tunnel_ca_file", "tunnel_cert", "tunnel_key", "tunnel_ping_interval",
 	"tunnel_ping_timeout",
@@ -1076,8 +1076,14 @@ START_TEST(dns01_settings)
 	ck_assert_str_eq(cfg.dns_update_server, "");
 	ck_assert_str_eq(cfg.dns_tsig_key, "");
 	ck_assert_str_eq(cfg.dns_zone, "");
-	load_ok("dns_update_server 127.0.0.1:5353\ndns_tsig_key /k\n");
+	ck_assert_uint_eq(cfg.dns_ns_port, 53);
+	load_ok("dns_update_server 127.0.0.1:5353\ndns_tsig_key /k\ndns_ns_port 5353\n");
 	ck_assert_str_eq(cfg.dns_update_server, "127.0.0.1:5353");
+	ck_assert_uint_eq(cfg.dns_ns_port, 5353);
+	load_ok("dns_ns_port 0\n");
+	ck_assert_uint_eq(cfg.dns_ns_port, 0);
+	write_conf("dns_ns_port 65536\n");
+	ck_assert_int_eq(LOAD_FILE(), -1);
 	write_conf("dns_update_server 127.0.0.1\n");
 	ck_assert_int_eq(LOAD_FILE(), -1);
 	ck_assert_str_eq(err, "dns_update_server and dns_tsig_key go together (DNS-01)");

@@ -28,6 +28,8 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_ari());
 	srunner_add_suite(sr, suite_alpncert());
 	srunner_add_suite(sr, suite_dns01());
+	srunner_add_suite(sr, suite_dnsrdata());
+	srunner_add_suite(sr, suite_dnsauth());
 	srunner_add_suite(sr, suite_chal());
 	srunner_add_suite(sr, suite_tls());
 	srunner_add_suite(sr, suite_tlsclient());

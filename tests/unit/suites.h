@@ -29,6 +29,8 @@ Suite *suite_jws(void);
 Suite *suite_ari(void);
 Suite *suite_alpncert(void);
 Suite *suite_dns01(void);
+Suite *suite_dnsrdata(void);
+Suite *suite_dnsauth(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
 Suite *suite_evloop(void);
