@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "share/snap.h"
 #include "share/util.h"
 #include "worker/cache.h"
+#include "worker/cachecount.h"
 #include "worker/cachestore.h"
 #include "worker/context.h"
 #include "worker/errpage.h"
@@ -339,6 +341,7 @@ cache_to_backend(struct worker *w, const struct snap_route *route, struct msg_he
 
 	if (req->method == MSG_M_HEAD || (f = cache_fill_new(w, route, req, key, klen)) == NULL) {
 		cache_hit_free(hit);	/* a HEAD's answer has no body to store */
+		cachecount_add(w, route->id, bypass ? SHM_CACHE_BYPASS : SHM_CACHE_MISS);
 		return CACHE_PASS;
 	}
 	/* Without validators of ours a 304 would be about the client's copy, not ours. */
@@ -348,17 +351,21 @@ cache_to_backend(struct worker *w, const struct snap_route *route, struct msg_he
 	}
 	f->stale = hit;
 	*fillp = f;
+	if (bypass)
+		cachecount_add(w, route->id, SHM_CACHE_BYPASS);
 	if (hit != NULL || bypass)
-		return CACHE_PASS;
-	/* A miss: one request fills, the others wait for its entry. */
+		return CACHE_PASS;	/* a validation is counted by its answer */
+	/* A miss: one request fills, the others wait for its entry (counted by its poll). */
 	switch (cachestore_lock(w->cache, key, klen, cache_now_ms(), CACHE_LOCK_MS)) {
 	case 1:
 		f->locked = 1;
+		cachecount_add(w, route->id, SHM_CACHE_MISS);
 		return CACHE_PASS;
 	case 0:
 		f->wait_until = cache_now_ms() + CACHE_WAIT_MS;
 		return CACHE_WAIT;
 	default:
+		cachecount_add(w, route->id, SHM_CACHE_MISS);
 		return CACHE_PASS;
 	}
 }
@@ -388,6 +395,8 @@ cache_request(struct worker *w, const struct snap_route *route, struct msg_head 
 	if ((hit = cache_lookup(w, req, key, klen)) != NULL &&
 	    cache_stored(w, req, &hit, &bypass, &v)) {
 		*hitp = hit;
+		cachecount_add(w, route->id, v == CACHE_HIT_REFRESH ? SHM_CACHE_STALE :
+		    SHM_CACHE_HIT);
 		return v;
 	}
 	return cache_to_backend(w, route, req, key, klen, hit, bypass, fillp);
@@ -421,12 +430,14 @@ cache_fill_poll(struct cache_fill *f, struct cache_hit **hitp)
 	*hitp = NULL;
 	if (hit != NULL && cachepol_use(f->req, &hit->times, now) == CACHEPOL_FRESH) {
 		*hitp = hit;
+		cachecount_add(f->w, f->route_id, SHM_CACHE_HIT);
 		return CACHE_POLL_HIT;
 	}
 	cache_hit_free(hit);
 	if (cache_now_ms() < f->wait_until &&
 	    cachestore_locked(f->w->cache, f->key, f->klen, cache_now_ms()))
 		return CACHE_POLL_WAIT;
+	cachecount_add(f->w, f->route_id, SHM_CACHE_MISS);
 	return CACHE_POLL_GO;
 }
 
@@ -632,11 +643,13 @@ cache_commit(struct cache_fill *f)
 	memcpy(f->buf, &h, sizeof(h));
 	if (f->nvary == 0) {
 		cache_invalidate_key(f->w, f->key, f->klen);	/* an old Vary's variants */
-		(void)cachestore_put(f->w->cache, f->key, f->klen, f->buf, f->len, now);
+		if (cachestore_put(f->w->cache, f->key, f->klen, f->buf, f->len, now) == 0)
+			cachecount_add(f->w, f->route_id, SHM_CACHE_STORE);
 		return;
 	}
 	if (cachestore_put(f->w->cache, f->vkey, f->vklen, f->buf, f->len, now) == -1)
 		return;
+	cachecount_add(f->w, f->route_id, SHM_CACHE_STORE);
 	h = (struct cache_ehdr){ CACHE_MAGIC, CACHE_VERSION, CACHE_KIND_VARY, f->route_id, 0,
 	    f->nvary, (uint32_t)f->vnlen, 0, now, 0, 0, 0, 0, 0, 0 };
 	f->len = 0;
@@ -646,6 +659,7 @@ cache_commit(struct cache_fill *f)
 	memcpy(f->buf, &h, sizeof(h));
 	(void)cachestore_put(f->w->cache, f->key, f->klen, f->buf, f->len, now);
 }
+
 
 /* The stale entry, its head freshened by resp, stored again; what is served. */
 static struct cache_hit *
@@ -677,15 +691,19 @@ cache_fill_head(struct cache_fill *f, const struct msg_head *resp, struct cache_
 		return 0;
 	}
 	if (resp->status == 304 && f->stale != NULL) {
+		cachecount_add(f->w, f->route_id, SHM_CACHE_REVALIDATED);
 		*hit = cache_revalidated(f, resp);
 		return 1;
 	}
 	if (resp->status >= 500 && f->stale != NULL &&
 	    cachepol_stale_if_error(&f->stale->times, cache_now())) {
+		cachecount_add(f->w, f->route_id, SHM_CACHE_STALE);
 		*hit = f->stale;
 		f->stale = NULL;
 		return 1;
 	}
+	if (f->stale != NULL)	/* our validators, and a new response */
+		cachecount_add(f->w, f->route_id, SHM_CACHE_REFETCHED);
 	if (!cachepol_storable(f->req, resp, f->request_time, cache_now(), &t) ||
 	    (resp->has_length && resp->length > f->max_object) ||
 	    cache_vary(f, resp) == -1 || cache_begin_entry(f, resp, &t) == -1)
@@ -726,6 +744,7 @@ cache_fill_failed(struct cache_fill *f)
 
 	if (hit == NULL || !cachepol_stale_if_error(&hit->times, cache_now()))
 		return NULL;
+	cachecount_add(f->w, f->route_id, SHM_CACHE_STALE);
 	f->stale = NULL;
 	return hit;
 }
@@ -768,6 +787,20 @@ cache_purge_url(struct cachestore *cs, const char *url)
 	return a == -1 || b == -1 ? -1 : a + b;
 }
 
+int
+cache_entry_route(const void *head, size_t len, uint32_t *route_id)
+{
+	struct cache_ehdr h;
+
+	if (len < offsetof(struct cache_ehdr, status))
+		return -1;
+	memcpy(&h, head, offsetof(struct cache_ehdr, status));
+	if (h.magic != CACHE_MAGIC || h.version != CACHE_VERSION)
+		return -1;
+	*route_id = h.route_id;
+	return h.kind == CACHE_KIND_RESPONSE ? 1 : 0;
+}
+
 static int
 cache_of_route(void *arg, const void *val, size_t vlen)
 {
@@ -791,7 +824,10 @@ cache_open(struct worker *w)
 	if (w->cache != NULL || w->cfg.cache_path[0] == '\0')
 		return 0;
 	w->cache = cachestore_open(w->cfg.cache_path, w->cfg.cache_max_size);
-	return w->cache != NULL ? 0 : -1;
+	if (w->cache == NULL)
+		return -1;
+	cachestore_on_evict(w->cache, cachecount_evicted, w);
+	return 0;
 }
 
 void

@@ -29,6 +29,11 @@ struct cachestore {
 	MDB_env *env;
 	MDB_dbi obj, meta, lru;
 	uint64_t max_bytes;
+	cachestore_evict_fn *evict_fn;	/* cachestore_on_evict */
+	void *evict_arg;
+	uint32_t nevicted;		/* in the store's transaction: told after its commit */
+	uint8_t evicted[CACHESTORE_EVICT_MAX][CACHESTORE_EVICT_HEAD];
+	uint8_t evicted_len[CACHESTORE_EVICT_MAX];
 };
 
 struct cs_meta {
@@ -180,6 +185,41 @@ cs_remove(MDB_txn *txn, struct cachestore *cs, MDB_val *k, uint64_t *size)
 	return 0;
 }
 
+/* What the eviction of k tells cachestore_on_evict's function after the commit. */
+static void
+cs_note_evicted(MDB_txn *txn, struct cachestore *cs, MDB_val *k)
+{
+	uint32_t i = cs->nevicted;
+	MDB_val v;
+
+	if (mdb_get(txn, cs->obj, k, &v) != 0)
+		return;
+	cs->nevicted++;
+	if (i >= CACHESTORE_EVICT_MAX)
+		return;
+	cs->evicted_len[i] = (uint8_t)(v.mv_size < CACHESTORE_EVICT_HEAD ? v.mv_size :
+	    CACHESTORE_EVICT_HEAD);
+	memcpy(cs->evicted[i], v.mv_data, cs->evicted_len[i]);
+}
+
+static void
+cs_tell_evicted(struct cachestore *cs)
+{
+	uint32_t i;
+
+	for (i = 0; i < cs->nevicted && cs->evict_fn != NULL; i++)
+		cs->evict_fn(cs->evict_arg, i < CACHESTORE_EVICT_MAX ? cs->evicted[i] : NULL,
+		    i < CACHESTORE_EVICT_MAX ? cs->evicted_len[i] : 0);
+	cs->nevicted = 0;
+}
+
+void
+cachestore_on_evict(struct cachestore *cs, cachestore_evict_fn *fn, void *arg)
+{
+	cs->evict_fn = fn;
+	cs->evict_arg = arg;
+}
+
 /* Evicts the least recently used entries until *total is at most target. */
 static int
 cs_evict(MDB_txn *txn, struct cachestore *cs, uint64_t *total, uint64_t target)
@@ -201,6 +241,7 @@ cs_evict(MDB_txn *txn, struct cachestore *cs, uint64_t *total, uint64_t target)
 			k = (MDB_val){ lk.mv_size - 8, key };
 			mdb_cursor_close(c);
 			c = NULL;
+			cs_note_evicted(txn, cs, &k);
 			if ((rc = cs_remove(txn, cs, &k, &size)) != 0)
 				return rc;
 			*total = size > *total ? 0 : *total - size;
@@ -230,6 +271,7 @@ cs_put_tx(struct cachestore *cs, MDB_val *k, MDB_val *v, int64_t now, uint64_t t
 	uint64_t total, old;
 	int rc;
 
+	cs->nevicted = 0;	/* an aborted try evicted nothing */
 	if ((rc = mdb_txn_begin(cs->env, NULL, 0, &txn)) != 0)
 		return rc;
 	total = cs_total(txn, cs);
@@ -264,9 +306,11 @@ cachestore_put(struct cachestore *cs, const void *key, size_t klen, const void *
 	if (rc == MDB_MAP_FULL)
 		rc = cs_put_tx(cs, &k, &v, now, cs->max_bytes / 2);
 	if (rc != 0) {
+		cs->nevicted = 0;
 		log_warnx("cache: store: %s", mdb_strerror(rc));
 		return -1;
 	}
+	cs_tell_evicted(cs);
 	return 0;
 }
 

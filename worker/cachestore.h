@@ -58,6 +58,15 @@ void cachestore_unlock(struct cachestore *cs, const void *key, size_t klen);
  */
 long cachestore_del_if(struct cachestore *cs, int (*match)(void *arg, const void *val,
     size_t vlen), void *arg);
+/*
+ * Told after each store that evicted entries, once per entry: the first
+ * len (<= CACHESTORE_EVICT_HEAD) bytes of its value, or NULL past the
+ * first CACHESTORE_EVICT_MAX of one store (the values are gone by then).
+ */
+#define CACHESTORE_EVICT_HEAD 16
+#define CACHESTORE_EVICT_MAX 64
+typedef void cachestore_evict_fn(void *arg, const void *head, size_t len);
+void cachestore_on_evict(struct cachestore *cs, cachestore_evict_fn *fn, void *arg);
 /* Entries and their bytes. */
 int cachestore_stats(struct cachestore *cs, uint64_t *entries, uint64_t *bytes);
 
