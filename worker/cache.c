@@ -726,6 +726,12 @@ cache_fill_body(struct cache_fill *f, const char *p, size_t n)
 	}
 }
 
+int
+cache_fill_storing(const struct cache_fill *f)
+{
+	return f->storing;
+}
+
 void
 cache_fill_end(struct cache_fill *f)
 {

@@ -100,6 +100,17 @@ int cache_not_modified(const struct cache_hit *hit, struct msg_head *out);
  */
 int cache_fill_head(struct cache_fill *f, const struct msg_head *resp, struct cache_hit **hit);
 void cache_fill_body(struct cache_fill *f, const char *p, size_t n);
+/* 1 while the response is being collected for an entry (storable, within the limit). */
+int cache_fill_storing(const struct cache_fill *f);
+/*
+ * A fill continues when its client goes away (exchange_abort): the
+ * exchange reads the backend to the end into this sink, which drops every
+ * byte, and the fill stores the entry (worker/cachedrop.c). Bounded by the
+ * route's --cache-max-object: past it the fill stops storing and the
+ * exchange ends.
+ */
+struct sink_ops;
+extern const struct sink_ops cache_drop_sink;
 /* The response is complete: stored when it is storable and whole. */
 void cache_fill_end(struct cache_fill *f);
 enum cache_poll {

@@ -80,6 +80,8 @@ struct exchange {
 	unsigned cached : 1;		/* served from the cache (worker/cacheserve.c) */
 	unsigned cache_swap : 1;	/* the backend's 304 or error is replaced by swap_hit */
 	unsigned cache_wait : 1;	/* another request fills the entry: no backend yet */
+	unsigned detached : 1;		/* the client left; the fill goes on (cache_drop_sink) */
+	unsigned detach_resume : 1;	/* detached: resume the upstream (deferred) */
 	const char *cache_status;	/* the access entry's cache field, or NULL */
 	unsigned picked : 1;		/* the balancer gave a backend once: not all were down */
 	struct shm_backend *flight;	/* the shared entry up counts in flight against */
@@ -158,6 +160,12 @@ ex_kick_run(void *arg)
 	}
 	if (ex->cz_resume) {
 		ex_cz_run(ex);
+		return;
+	}
+	if (ex->detach_resume) {
+		ex->detach_resume = 0;
+		if (ex->up != NULL)
+			ex->up_ops->resume(ex->up);
 		return;
 	}
 	if (ex->too_large) {
@@ -572,6 +580,8 @@ ex_on_body(void *arg, const char *p, size_t n)
 	ex->bytes_out += n;
 	if (ex->cf != NULL && !ex->cached)
 		cache_fill_body(ex->cf, p, n);
+	if (ex->detached && !cache_fill_storing(ex->cf))
+		return -1;	/* past the object limit: nobody wants the rest */
 	if (ex->cz != NULL)
 		return compress_body(ex->cz, p, n) == -1 ? -1 :
 		    compress_drain(ex->cz, ex->ops, ex->arg);
@@ -661,6 +671,10 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 	ex->up = NULL;
 	if (ex->pinned) {
 		ex_fail_pinned(ex, err);
+		return;
+	}
+	if (ex->detached) {	/* the request head is the client's, gone: no retry */
+		ex_finish(ex, 0, NULL, 502);
 		return;
 	}
 	switch (err) {
@@ -951,6 +965,28 @@ exchange_resume(struct exchange *ex)
 		ex->up_ops->resume(ex->up);
 }
 
+/*
+ * The client left mid-response: a fill the cache can finish goes on into
+ * cache_drop_sink (the request is complete: the exchange needs nothing of
+ * the client's from here on, its head included). 1 when it goes on.
+ */
+static int
+ex_detach(struct exchange *ex)
+{
+	if (ex->cf == NULL || ex->cached || ex->cache_swap || ex->pipe || !ex->head_sent ||
+	    !ex->req_done || ex->up == NULL || ex->end_wait || !cache_fill_storing(ex->cf))
+		return 0;
+	compress_free(ex->cz);
+	ex->cz = NULL;
+	ex->cz_resume = 0;
+	ex->ops = &cache_drop_sink;
+	ex->arg = NULL;
+	ex->detached = 1;
+	ex->detach_resume = 1;	/* it may have been paused for the client's room */
+	ex_kick(ex);
+	return 1;
+}
+
 void
 exchange_abort(struct exchange *ex, unsigned status)
 {
@@ -958,6 +994,8 @@ exchange_abort(struct exchange *ex, unsigned status)
 		return;
 	if (status != 0)
 		ex_log(ex, ex->pipe ? ex->status : status, 0);
+	if (status == 499 && ex_detach(ex))
+		return;
 	ex->ops = NULL;
 	ex->dead = 1;
 	if (ex->up != NULL)

@@ -6,6 +6,7 @@ The knob backend is test_cache.py's. Every wait is bounded.
 """
 import json
 import socket
+import threading
 import time
 
 from .harness import request, wait_for
@@ -70,3 +71,106 @@ class CacheCountersTest(CacheTestBase):
         self.assertEqual(row["stores"], 6)
         self.assertGreaterEqual(row["evictions"], 3)
         self.assertLessEqual(self.stats()["bytes"], 1 << 20)
+
+
+class SlowBodyBackend:
+    """An HTTP/1.1 backend whose body comes in 64 KiB pieces, 20 ms apart; it
+    counts requests and records whether it could send each body to the end."""
+
+    def __init__(self, size, headers=("Cache-Control: max-age=600",)):
+        self.size = size
+        self.headers = list(headers)
+        self.lock = threading.Lock()
+        self.count = 0
+        self.finished = 0
+        self.cut = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def body(self):
+        return bytes(range(256)) * (self.size // 256)
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(10)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                got = c.recv(4096)
+                if not got:
+                    return
+                data += got
+            with self.lock:
+                self.count += 1
+            head = "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\nConnection: close\r\n\r\n" % (
+                self.size, "\r\n".join(self.headers))
+            c.sendall(head.encode())
+            body = self.body()
+            for i in range(0, len(body), 65536):
+                c.sendall(body[i:i + 65536])
+                time.sleep(0.02)
+            with self.lock:
+                self.finished += 1
+        except OSError:
+            with self.lock:
+                self.cut += 1
+        finally:
+            c.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+class CacheFillDetachTest(CacheTestBase):
+
+    def stored(self, host):
+        rows = json.loads(self.daemon.ctl_ok("--json", "cache", "stats"))["routes"]
+        return sum(r["stores"] for r in rows if r["route"] == host)
+
+    def leave_early(self, host, path):
+        """Reads the head and a few bytes of a GET, then goes away."""
+        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+        got = b""
+        while len(got) < 20000:
+            part = s.recv(8192)
+            self.assertTrue(part, "the response started")
+            got += part
+        self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:100])
+        s.close()
+
+    def test_fill_goes_on_when_the_client_leaves(self):
+        be = SlowBodyBackend(2 << 20)
+        self.addCleanup(be.stop)
+        host = self.croute("cdetach", "--cache-debug", "on", backend=be.addr)
+        self.leave_early(host, "/big")
+        # The backend is read to its end and the entry committed without a client.
+        wait_for(lambda: be.finished == 1, 15, "the backend sent its whole body")
+        wait_for(lambda: self.stored(host) == 1, 10, "the entry stored")
+        r = self.get(host, "/big")
+        self.assertEqual((r.status, r.header("X-Cache")), (200, "HIT"))
+        self.assertEqual(r.body, be.body())
+        self.assertEqual((be.count, be.cut), (1, 0))
+        self.assertIn(" 499 ", self.daemon.log_text())
+
+    def test_over_the_limit_the_exchange_ends(self):
+        be = SlowBodyBackend(2 << 20)
+        self.addCleanup(be.stop)
+        host = self.croute("cdetlim", "--cache-max-object", "100k", backend=be.addr)
+        self.leave_early(host, "/big")
+        # Nobody wants the rest: the backend's connection is closed under it.
+        wait_for(lambda: be.cut == 1, 15, "the backend cut off")
+        self.assertEqual(be.finished, 0)
+        r = self.get(host, "/big")
+        self.assertEqual((r.status, len(r.body)), (200, 2 << 20))
+        self.assertEqual(be.count, 2)
