@@ -19,13 +19,15 @@
 #include "worker/cache.h"
 #include "worker/cachecount.h"
 #include "worker/cachestore.h"
+#include "worker/compress.h"
 #include "worker/context.h"
 #include "worker/errpage.h"
 
 #define CACHE_MAGIC 0x31434c48u		/* "HLC1" */
 #define CACHE_VERSION 1
 enum { CACHE_KIND_RESPONSE = 1, CACHE_KIND_VARY = 2 };
-enum { CACHE_F_MUST_VALIDATE = 1, CACHE_F_NO_STALE = 2 };
+/* AE_CHOICE (a Vary record): Accept-Encoding keys by compress_negotiate's choice. */
+enum { CACHE_F_MUST_VALIDATE = 1, CACHE_F_NO_STALE = 2, CACHE_F_AE_CHOICE = 4 };
 
 struct cache_ehdr {
 	uint32_t magic;
@@ -58,6 +60,8 @@ struct cache_fill {
 	size_t vnlen;
 	uint16_t nvary;
 	uint64_t wait_until;		/* CACHE_WAIT: wall-clock ms */
+	struct cachepol_times times;	/* storing: the entry's */
+	unsigned ae_choice : 1;		/* the compression stage's variant (cache_fill_encoded) */
 	unsigned locked : 1;		/* this fill holds the key's fill lock */
 	unsigned storing : 1;		/* a storable response is being collected */
 	unsigned invalidate : 1;	/* an unsafe method: invalidate on success */
@@ -88,13 +92,29 @@ cache_key(const char *scheme, const char *host, const char *path, char *out, siz
 	return 0;
 }
 
-/* Appends "\n" name ":" the request's values of name (joined, trimmed). -1: too long. */
+/*
+ * Appends "\n" name ":" the request's values of name (joined, trimmed).
+ * choice: Accept-Encoding is keyed by the coding our compression picks for
+ * it, so every client that gets gzip shares one variant. -1: too long.
+ */
 static int
-cache_vary_part(const struct msg_head *req, const char *name, char *out, size_t *len, size_t cap)
+cache_vary_part(const struct msg_head *req, const char *name, char *out, size_t *len, size_t cap,
+    int choice)
 {
+	const struct compress_codec *cc;
 	uint32_t i;
-	int n = snprintf(out + *len, cap - *len, "\n%s:", name), first = 1;
+	int n, first = 1;
 
+	if (choice && strcmp(name, "accept-encoding") == 0) {
+		cc = compress_codec(compress_negotiate(req));
+		n = snprintf(out + *len, cap - *len, "\n%s;choice:%s", name,
+		    cc != NULL ? cc->name : "identity");
+		if (n < 0 || (size_t)n >= cap - *len)
+			return -1;
+		*len += (size_t)n;
+		return 0;
+	}
+	n = snprintf(out + *len, cap - *len, "\n%s:", name);
 	if (n < 0 || (size_t)n >= cap - *len)
 		return -1;
 	*len += (size_t)n;
@@ -114,14 +134,14 @@ cache_vary_part(const struct msg_head *req, const char *name, char *out, size_t 
 /* The secondary key: the primary one and the request's values of each name. */
 static int
 cache_vary_key(const struct msg_head *req, const char *key, size_t klen, const char *names,
-    size_t nlen, char *out, size_t *olen, size_t cap)
+    size_t nlen, char *out, size_t *olen, size_t cap, int choice)
 {
 	const char *p = names, *end = names + nlen;
 
 	memcpy(out, key, klen);
 	*olen = klen;
 	for (; p < end; p += strlen(p) + 1)
-		if (cache_vary_part(req, p, out, olen, cap) == -1)
+		if (cache_vary_part(req, p, out, olen, cap, choice) == -1)
 			return -1;
 	return 0;
 }
@@ -136,9 +156,13 @@ cache_crc(const char *blob, size_t len)
 	return hash_crc32c(hash_crc32c(0, &h, sizeof(h)), blob + sizeof(h), len - sizeof(h));
 }
 
-/* Checks an entry's frame; the header in *h. -1: corrupt or not ours. */
+/*
+ * Checks an entry's frame; the header in *h. -1: corrupt or not ours. The
+ * checksum of the whole is computed once per place in the map and worker
+ * (cachestore_checked): a 100 KiB hit would spend a tenth of its time on it.
+ */
 static int
-cache_check(const char *blob, size_t len, struct cache_ehdr *h)
+cache_check(struct cachestore *cs, const char *blob, size_t len, struct cache_ehdr *h)
 {
 	if (len < sizeof(*h))
 		return -1;
@@ -146,8 +170,13 @@ cache_check(const char *blob, size_t len, struct cache_ehdr *h)
 	if (h->magic != CACHE_MAGIC || h->version != CACHE_VERSION ||
 	    (h->kind != CACHE_KIND_RESPONSE && h->kind != CACHE_KIND_VARY) ||
 	    h->fields_len > len - sizeof(*h) || h->body_len != len - sizeof(*h) - h->fields_len ||
-	    h->nfields > MSG_FIELDS_MAX || cache_crc(blob, len) != h->crc)
+	    h->nfields > MSG_FIELDS_MAX)
 		return -1;
+	if (cachestore_checked(cs, blob, len, h->crc))
+		return 0;
+	if (cache_crc(blob, len) != h->crc)
+		return -1;
+	cachestore_set_checked(cs, blob, len, h->crc);
 	return 0;
 }
 
@@ -187,8 +216,27 @@ cache_hit_free(struct cache_hit *hit)
 	if (hit == NULL)
 		return;
 	msg_free(&hit->head);
-	free(hit->blob);
+	cachestore_release(hit->ref);
+	free(hit->own);
 	free(hit);
+}
+
+int
+cache_hit_own(struct cache_hit *hit)
+{
+	char *p;
+
+	if (hit->ref == NULL)
+		return 0;
+	if ((p = malloc(hit->blob_len)) == NULL)
+		return -1;
+	memcpy(p, hit->blob, hit->blob_len);
+	if (hit->body != NULL)
+		hit->body = p + (hit->body - hit->blob);
+	hit->blob = hit->own = p;
+	cachestore_release(hit->ref);
+	hit->ref = NULL;
+	return 0;
 }
 
 /* A stored response under key, checked and parsed; NULL on a miss. A corrupt one is deleted. */
@@ -200,10 +248,11 @@ cache_get(struct worker *w, const char *key, size_t klen, struct cache_ehdr *h)
 
 	if (hit == NULL)
 		return NULL;
-	rc = cachestore_get(w->cache, key, klen, &hit->blob, &hit->blob_len, &hit->atime);
+	rc = cachestore_get_ref(w->cache, key, klen, &hit->blob, &hit->blob_len, &hit->atime,
+	    &hit->ref);
 	if (rc != 1)
 		goto miss;
-	if (cache_check(hit->blob, hit->blob_len, h) == -1 ||
+	if (cache_check(w->cache, hit->blob, hit->blob_len, h) == -1 ||
 	    (h->kind == CACHE_KIND_RESPONSE && cache_parse_fields(hit, h) == -1)) {
 		log_info("cache: a corrupt entry for %.*s: deleted (a miss)", (int)klen, key);
 		(void)cachestore_del(w->cache, key, klen, 0);
@@ -225,13 +274,15 @@ cache_lookup(struct worker *w, const struct msg_head *req, const char *key, size
 	struct cache_hit *hit = cache_get(w, key, klen, &(struct cache_ehdr){ 0 }), *v;
 	struct cache_ehdr h;
 	size_t vklen;
+	int choice = 0;
 
 	if (hit == NULL)
 		return NULL;
 	memcpy(&h, hit->blob, sizeof(h));
 	if (h.kind == CACHE_KIND_VARY) {
+		choice = (h.flags & CACHE_F_AE_CHOICE) != 0;
 		if (cache_vary_key(req, key, klen, hit->blob + sizeof(h), h.fields_len, vk, &vklen,
-		    sizeof(vk)) == -1) {
+		    sizeof(vk), choice) == -1) {
 			cache_hit_free(hit);
 			return NULL;
 		}
@@ -246,6 +297,7 @@ cache_lookup(struct worker *w, const struct msg_head *req, const char *key, size
 	}
 	hit->body = hit->blob + sizeof(h) + h.fields_len;
 	hit->body_len = h.body_len;
+	hit->ae_choice = (unsigned)choice;
 	hit->times = (struct cachepol_times){ h.response_time, h.initial_age, h.lifetime, h.swr,
 	    h.sie, (h.flags & CACHE_F_MUST_VALIDATE) != 0, (h.flags & CACHE_F_NO_STALE) != 0 };
 	return hit;
@@ -346,6 +398,11 @@ cache_to_backend(struct worker *w, const struct snap_route *route, struct msg_he
 	}
 	/* Without validators of ours a 304 would be about the client's copy, not ours. */
 	if (hit != NULL && cache_validators(req, hit) != 1) {
+		cache_hit_free(hit);
+		hit = NULL;
+	}
+	/* Held while the backend answers: out of the map, so no reader waits on it. */
+	if (hit != NULL && cache_hit_own(hit) == -1) {
 		cache_hit_free(hit);
 		hit = NULL;
 	}
@@ -567,7 +624,7 @@ cache_vary(struct cache_fill *f, const struct msg_head *resp)
 	if (f->nvary == 0)
 		return 0;
 	return cache_vary_key(f->req, f->key, f->klen, f->vnames, f->vnlen, f->vkey, &f->vklen,
-	    sizeof(f->vkey));
+	    sizeof(f->vkey), f->ae_choice);
 }
 
 /* Deletes key and its variants. */
@@ -605,6 +662,15 @@ cache_invalidate(struct cache_fill *f, const struct msg_head *resp)
 	}
 }
 
+/* A variant we encoded keeps its weakened ETag: the backend's names other bytes. */
+static int
+cache_keep_etag(const struct cache_hit *hit, const struct msg_head *resp,
+    const struct msg_field *n)
+{
+	return hit->ae_choice && msg_field_is(resp, n, "etag") &&
+	    msg_find(&hit->head, "content-encoding") != NULL;
+}
+
 /* 304 from the backend: the stored head takes the new fields (RFC 9111 4.3.4). */
 static void
 cache_freshen(struct cache_fill *f, const struct msg_head *resp, struct cache_hit *hit)
@@ -614,7 +680,8 @@ cache_freshen(struct cache_fill *f, const struct msg_head *resp, struct cache_hi
 	for (i = 0; i < msg_nheaders(resp); i++) {
 		const struct msg_field *n = &resp->f[i];
 
-		if (cache_skip_field(f, resp, n) || msg_field_is(resp, n, "content-length"))
+		if (cache_skip_field(f, resp, n) || msg_field_is(resp, n, "content-length") ||
+		    cache_keep_etag(hit, resp, n))
 			continue;
 		for (j = msg_nheaders(&hit->head); j > 0; j--)
 			if (strcasecmp(msg_name(&hit->head, &hit->head.f[j - 1]),
@@ -624,7 +691,8 @@ cache_freshen(struct cache_fill *f, const struct msg_head *resp, struct cache_hi
 	for (i = 0; i < msg_nheaders(resp); i++) {
 		const struct msg_field *n = &resp->f[i];
 
-		if (!cache_skip_field(f, resp, n) && !msg_field_is(resp, n, "content-length"))
+		if (!cache_skip_field(f, resp, n) && !msg_field_is(resp, n, "content-length") &&
+		    !cache_keep_etag(hit, resp, n))
 			(void)msg_add(&hit->head, msg_name(resp, n), msg_value(resp, n));
 	}
 }
@@ -651,7 +719,8 @@ cache_commit(struct cache_fill *f)
 		return;
 	cachecount_add(f->w, f->route_id, SHM_CACHE_STORE);
 	h = (struct cache_ehdr){ CACHE_MAGIC, CACHE_VERSION, CACHE_KIND_VARY, f->route_id, 0,
-	    f->nvary, (uint32_t)f->vnlen, 0, now, 0, 0, 0, 0, 0, 0 };
+	    f->nvary, (uint32_t)f->vnlen, 0, now, 0, 0, 0, 0,
+	    f->ae_choice ? CACHE_F_AE_CHOICE : 0, 0 };
 	f->len = 0;
 	if (cache_append(f, &h, sizeof(h)) == -1 || cache_append(f, f->vnames, f->vnlen) == -1)
 		return;
@@ -669,6 +738,7 @@ cache_revalidated(struct cache_fill *f, const struct msg_head *resp)
 	struct cachepol_times t;
 
 	f->stale = NULL;
+	f->ae_choice = hit->ae_choice;
 	cache_freshen(f, resp, hit);
 	if (cachepol_storable(f->req, &hit->head, f->request_time, cache_now(), &t) &&
 	    cache_vary(f, &hit->head) == 0 && cache_begin_entry(f, &hit->head, &t) == 0 &&
@@ -708,8 +778,23 @@ cache_fill_head(struct cache_fill *f, const struct msg_head *resp, struct cache_
 	    (resp->has_length && resp->length > f->max_object) ||
 	    cache_vary(f, resp) == -1 || cache_begin_entry(f, resp, &t) == -1)
 		return 0;
+	f->times = t;
 	f->storing = 1;
 	return 0;
+}
+
+void
+cache_fill_encoded(struct cache_fill *f, const struct msg_head *resp)
+{
+	if (!f->storing)
+		return;
+	f->ae_choice = 1;
+	if (cache_vary(f, resp) == -1 || cache_begin_entry(f, resp, &f->times) == -1) {
+		f->storing = 0;	/* not storable after all */
+		free(f->buf);
+		f->buf = NULL;
+		f->len = f->cap = 0;
+	}
 }
 
 void

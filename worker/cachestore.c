@@ -34,6 +34,10 @@ struct cachestore {
 	uint32_t nevicted;		/* in the store's transaction: told after its commit */
 	uint8_t evicted[CACHESTORE_EVICT_MAX][CACHESTORE_EVICT_HEAD];
 	uint8_t evicted_len[CACHESTORE_EVICT_MAX];
+	struct {
+		uint64_t off, len;	/* where in the map; len 0: empty */
+		uint32_t tag;
+	} checked[CACHESTORE_CHECKED];
 };
 
 struct cs_meta {
@@ -138,6 +142,73 @@ cachestore_get(struct cachestore *cs, const void *key, size_t klen, char **val, 
 		return -1;
 	}
 	return 1;
+}
+
+int
+cachestore_get_ref(struct cachestore *cs, const void *key, size_t klen, const char **val,
+    size_t *vlen, int64_t *atime, struct cachestore_ref **ref)
+{
+	MDB_txn *txn;
+	MDB_val k = { klen, (void *)(uintptr_t)key }, v, m;
+	struct cs_meta meta = { 0, 0 };
+	int rc;
+
+	*ref = NULL;
+	if (klen == 0 || klen > CS_KEY_MAX)
+		return 0;
+	if ((rc = mdb_txn_begin(cs->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		log_warnx("cache: read: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if ((rc = mdb_get(txn, cs->obj, &k, &v)) != 0) {
+		mdb_txn_abort(txn);
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		log_warnx("cache: read: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if (mdb_get(txn, cs->meta, &k, &m) == 0 && m.mv_size == sizeof(meta))
+		memcpy(&meta, m.mv_data, sizeof(meta));
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	*atime = meta.atime;
+	*ref = (struct cachestore_ref *)txn;	/* the read transaction is the reference */
+	return 1;
+}
+
+void
+cachestore_release(struct cachestore_ref *ref)
+{
+	if (ref != NULL)
+		mdb_txn_abort((MDB_txn *)ref);
+}
+
+/* A value's place in the map (its address there). */
+static uint32_t
+cs_checked_slot(const void *val, size_t vlen)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)val ^ vlen) * 0x9e3779b97f4a7c15ull;
+
+	return (uint32_t)(h >> 56) % CACHESTORE_CHECKED;
+}
+
+int
+cachestore_checked(struct cachestore *cs, const void *val, size_t vlen, uint32_t tag)
+{
+	uint32_t i = cs_checked_slot(val, vlen);
+
+	return cs->checked[i].len == vlen && vlen != 0 &&
+	    cs->checked[i].off == (uint64_t)(uintptr_t)val && cs->checked[i].tag == tag;
+}
+
+void
+cachestore_set_checked(struct cachestore *cs, const void *val, size_t vlen, uint32_t tag)
+{
+	uint32_t i = cs_checked_slot(val, vlen);
+
+	cs->checked[i].off = (uint64_t)(uintptr_t)val;
+	cs->checked[i].len = vlen;
+	cs->checked[i].tag = tag;
 }
 
 static uint64_t

@@ -4,10 +4,14 @@ goes on when its client leaves, and compressed variants stored per encoding.
 
 The knob backend is test_cache.py's. Every wait is bounded.
 """
+import gzip
 import json
 import socket
 import threading
 import time
+
+import brotli
+import zstandard
 
 from .harness import request, wait_for
 from .test_cache import CacheTestBase
@@ -174,3 +178,58 @@ class CacheFillDetachTest(CacheTestBase):
         r = self.get(host, "/big")
         self.assertEqual((r.status, len(r.body)), (200, 2 << 20))
         self.assertEqual(be.count, 2)
+
+
+def decode(r):
+    enc = r.header("Content-Encoding")
+    if enc is None:
+        return r.body
+    if enc == "gzip":
+        return gzip.decompress(r.body)
+    if enc == "br":
+        return brotli.decompress(r.body)
+    if enc == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(r.body)
+    raise AssertionError("unexpected Content-Encoding %r" % enc)
+
+
+class CacheCompressedVariantTest(CacheTestBase):
+
+    def test_each_encoding_its_own_hit(self):
+        host = self.croute("cczv", "--compress", "on", "--cache-debug", "on")
+        page = b"<html>" + b"a cacheable page, compressed once per encoding. " * 400 + b"</html>"
+        self.kb.set("/page", [("Cache-Control", "max-age=600"), ("Content-Type", "text/html"),
+                              ("ETag", '"p1"')], body=page)
+        clients = (("gzip", "gzip"), ("br", "br"), ("zstd", "zstd"), ("identity", None))
+        for ae, want in clients:
+            for attempt in ("MISS", "HIT"):
+                r = self.get(host, "/page", {"Accept-Encoding": ae})
+                self.assertEqual((r.status, r.header("X-Cache")), (200, attempt), (ae, r))
+                self.assertEqual(r.header("Content-Encoding"), want, ae)
+                self.assertEqual(decode(r), page, ae)
+                self.assertIn("accept-encoding", (r.header("Vary") or "").lower())
+                if want is not None:
+                    self.assertEqual(r.header("ETag"), 'W/"p1"')
+                    self.assertLess(len(r.body), len(page) // 4)
+        self.assertEqual(self.kb.count("/page"), 4)
+        # Another way of asking for gzip shares gzip's variant: keyed by the choice.
+        r = self.get(host, "/page", {"Accept-Encoding": "deflate, gzip;q=0.9, br;q=0.1"})
+        self.assertEqual((r.header("X-Cache"), r.header("Content-Encoding")), ("HIT", "gzip"))
+        self.assertEqual(decode(r), page)
+        r = self.get(host, "/page")
+        self.assertEqual((r.header("X-Cache"), r.header("Content-Encoding")), ("HIT", None))
+        self.assertEqual(self.kb.count("/page"), 4)
+
+    def test_encoded_variant_revalidated(self):
+        host = self.croute("cczr", "--compress", "on", "--cache-debug", "on")
+        page = b"revalidate me " * 200
+        self.kb.set("/rv", [("Cache-Control", "no-cache"), ("Content-Type", "text/plain"),
+                            ("ETag", '"r1"')], body=page, revalidate=True)
+        r = self.get(host, "/rv", {"Accept-Encoding": "gzip"})
+        self.assertEqual((r.header("X-Cache"), r.header("Content-Encoding")), ("MISS", "gzip"))
+        self.assertEqual(self.kb.last("/rv")[2].get("if-none-match"), None)
+        r = self.get(host, "/rv", {"Accept-Encoding": "gzip"})
+        # The stored variant's validator went to the backend; its 304 serves the stored bytes.
+        self.assertEqual(r.header("X-Cache"), "REVALIDATED")
+        self.assertEqual((r.header("Content-Encoding"), r.header("ETag")), ("gzip", 'W/"r1"'))
+        self.assertEqual(decode(r), page)
