@@ -53,7 +53,8 @@ class _KnobHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         for h, v in headers:
             self.send_header(h, v)
-        if status != 304:
+        if status != 304 or k.get("cl304"):
+            # A 304 may name the stored representation's length (RFC 9110 8.6).
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD" and status != 304:
@@ -77,10 +78,11 @@ class KnobBackend:
         self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
         self.thread.start()
 
-    def set(self, path, headers=(), body=b"body\n", status=200, revalidate=False, delay=0):
+    def set(self, path, headers=(), body=b"body\n", status=200, revalidate=False, delay=0,
+            cl304=False):
         with self.lock:
             self.knobs[path] = {"status": status, "headers": list(headers), "body": body,
-                                "revalidate": revalidate, "delay": delay}
+                                "revalidate": revalidate, "delay": delay, "cl304": cl304}
 
     def count(self, path):
         with self.lock:

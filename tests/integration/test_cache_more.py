@@ -233,3 +233,31 @@ class CacheCompressedVariantTest(CacheTestBase):
         self.assertEqual(r.header("X-Cache"), "REVALIDATED")
         self.assertEqual((r.header("Content-Encoding"), r.header("ETag")), ("gzip", 'W/"r1"'))
         self.assertEqual(decode(r), page)
+
+
+class CacheConformanceMoreTest(CacheTestBase):
+    """The defects the http-tests/cache-tests run found (issue 17 point 4)."""
+
+    def test_backend_304_with_content_length(self):
+        # RFC 9112 6.3: a 304 ends at its head; its Content-Length is the stored body's.
+        host = self.croute("c304cl", "--cache-debug", "on")
+        self.kb.set("/cl", [("Cache-Control", "no-cache"), ("ETag", '"c"')],
+                    body=b"thirty-six bytes of a stored body..\n", revalidate=True, cl304=True)
+        self.assertEqual(self.get(host, "/cl").status, 200)
+        r = self.get(host, "/cl")
+        self.assertEqual((r.status, r.header("X-Cache")), (200, "REVALIDATED"))
+        self.assertEqual(r.body, b"thirty-six bytes of a stored body..\n")
+        # The backend connection was not left waiting for a body: the next request is quick.
+        t = time.monotonic()
+        self.assertEqual(self.get(host, "/cl").status, 200)
+        self.assertLess(time.monotonic() - t, 2)
+
+    def test_cdn_cache_control_rules(self):
+        host = self.croute("ccdn", "--cache-debug", "on")
+        self.kb.set("/a", [("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=600")])
+        self.kb.set("/b", [("Cache-Control", "max-age=600"), ("CDN-Cache-Control", "private")])
+        self.kb.set("/c", [("Cache-Control", "no-store"),
+                           ("CDN-Cache-Control", "max-age=600, &&&")])
+        for path, second in (("/a", "HIT"), ("/b", "MISS"), ("/c", "MISS")):
+            self.assertEqual(self.get(host, path).header("X-Cache"), "MISS", path)
+            self.assertEqual(self.get(host, path).header("X-Cache"), second, path)
