@@ -23,6 +23,13 @@
 #include "worker/cachestore.h"
 
 #define CS_KEY_MAX 480		/* LMDB's key limit is 511 bytes; lru keys add 8 */
+/*
+ * Reader slots, shared by every process of the environment (64 bytes each
+ * in lock.mdb): a hit holds one while it is served from the map (up to 1 s,
+ * see cacheserve.c). When all are taken a lookup fails and the request goes
+ * to the backend, so this bounds in-flight hits, not correctness.
+ */
+#define CS_READERS 4096
 static const char cs_total_key[] = "\0total";
 
 struct cachestore {
@@ -77,7 +84,7 @@ cachestore_open(const char *dir, uint64_t max_bytes)
 		goto fail;
 	if ((rc = mdb_env_set_maxdbs(cs->env, 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(cs->env, (size_t)(max_bytes * 2 + (16u << 20)))) != 0 ||
-	    (rc = mdb_env_set_maxreaders(cs->env, 512)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(cs->env, CS_READERS)) != 0 ||
 	    (rc = mdb_env_open(cs->env, dir, MDB_NOSYNC | MDB_NOTLS, 0600)) != 0)
 		goto fail;
 	/* Reader slots of workers that died inside a read. */
