@@ -141,12 +141,12 @@ class CacheFillDetachTest(CacheTestBase):
         rows = json.loads(self.daemon.ctl_ok("--json", "cache", "stats"))["routes"]
         return sum(r["stores"] for r in rows if r["route"] == host)
 
-    def leave_early(self, host, path):
+    def leave_early(self, host, path, extra="", want=20000):
         """Reads the head and a few bytes of a GET, then goes away."""
         s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10)
-        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (path, host, extra)).encode())
         got = b""
-        while len(got) < 20000:
+        while len(got) < want or b"\r\n\r\n" not in got:
             part = s.recv(8192)
             self.assertTrue(part, "the response started")
             got += part
@@ -166,6 +166,21 @@ class CacheFillDetachTest(CacheTestBase):
         self.assertEqual(r.body, be.body())
         self.assertEqual((be.count, be.cut), (1, 0))
         self.assertIn(" 499 ", self.daemon.log_text())
+
+    def test_detached_fill_of_a_compressed_variant(self):
+        be = SlowBodyBackend(1 << 20, headers=("Cache-Control: max-age=600",
+                                               "Content-Type: text/html"))
+        self.addCleanup(be.stop)
+        host = self.croute("cdetz", "--compress", "on", "--cache-debug", "on",
+                           backend=be.addr)
+        self.leave_early(host, "/z", "Accept-Encoding: gzip\r\n", want=1)
+        wait_for(lambda: be.finished == 1, 15, "the backend sent its whole body")
+        wait_for(lambda: self.stored(host) == 1, 10, "the gzip variant stored")
+        r = self.get(host, "/z", {"Accept-Encoding": "gzip"})
+        self.assertEqual((r.status, r.header("X-Cache"), r.header("Content-Encoding")),
+                         (200, "HIT", "gzip"))
+        self.assertEqual(gzip.decompress(r.body), be.body())
+        self.assertEqual(be.count, 1)
 
     def test_over_the_limit_the_exchange_ends(self):
         be = SlowBodyBackend(2 << 20)
