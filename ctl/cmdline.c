@@ -77,7 +77,7 @@ static const struct cmd_spec cmd_specs[] = {
 	{ "apply", NULL, MSG_C_APPLY, OUTPUT_LINES, { ARG_FILE, ARG_END }, EXTRA_APPLY },
 	{ "cache", "purge", MSG_C_CACHE_PURGE, OUTPUT_NONE, { ARG_URL, ARG_END },
 	    EXTRA_OPT_ARG | EXTRA_ROUTE },
-	{ "cache", "stats", MSG_C_CACHE_STATS, OUTPUT_OBJECT, { ARG_END, ARG_END }, 0 },
+	{ "cache", "stats", MSG_C_CACHE_STATS, OUTPUT_SUMMARY, { ARG_END, ARG_END }, 0 },
 };
 
 static const char usage_text[] =
@@ -110,7 +110,7 @@ static const char usage_text[] =
     "                       make the routes what FILE (- for stdin) says, in one\n"
     "                       change; --prune removes the routes it does not name\n"
     "  cache purge URL | --route NAME   (drop stored responses: one URL, or a route's)\n"
-    "  cache stats          (entries and bytes of the response cache)\n"
+    "  cache stats          (entries, bytes; hits, misses, ... per route)\n"
     "  help\n"
     "\n"
     "options (anywhere on the line):\n"

@@ -472,6 +472,33 @@ json_status(FILE *f, const struct output_rows *rows)
 	fputs("]}\n", f);
 }
 
+/* {...the first row..., "routes": [the others]} */
+static void
+json_summary(FILE *f, const struct output_rows *rows)
+{
+	uint16_t i;
+	size_t j;
+
+	if (rows->n == 0) {
+		fputs("{}\n", f);
+		return;
+	}
+	fputc('{', f);
+	for (i = 0; i < rows->v[0].nfields; i++) {
+		output_json_str(f, rows->v[0].fields[i].key);
+		fputc(':', f);
+		json_value(f, &rows->v[0].fields[i]);
+		fputc(',', f);
+	}
+	fputs("\"routes\":[", f);
+	for (j = 1; j < rows->n; j++) {
+		if (j > 1)
+			fputc(',', f);
+		json_object(f, &rows->v[j]);
+	}
+	fputs("]}\n", f);
+}
+
 /* --- lines (export, apply) */
 
 /* Row j's "line" pieces joined; NULL when it has none or memory ran out. */
@@ -558,6 +585,8 @@ output_rows_print(FILE *f, int json, enum output_shape shape, const struct outpu
 		fputc('\n', f);
 	} else if (shape == OUTPUT_STATUS)
 		json_status(f, rows);
+	else if (shape == OUTPUT_SUMMARY)
+		json_summary(f, rows);
 	else if (rows->n > 0) {
 		json_object(f, &rows->v[0]);
 		fputc('\n', f);

@@ -21,6 +21,8 @@ enum output_shape {
 	OUTPUT_OBJECT,		/* route show: "key: value" lines / one JSON object */
 	OUTPUT_STATUS,		/* status: master and worker blocks */
 	OUTPUT_LINES,		/* export, apply: rows of one "line" (its pieces) / a JSON array */
+	OUTPUT_SUMMARY,		/* cache stats: blocks / the first row's object with the
+				 * other rows as its "routes" array */
 };
 
 struct output_field {

@@ -10,16 +10,21 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "master/cachecmds.h"
 #include "master/control.h"
 #include "master/master.h"
+#include "master/stats.h"
 #include "master/store.h"
 #include "share/cursor.h"
 #include "share/hostname.h"
+#include "share/log.h"
 #include "share/msg.h"
+#include "share/shm.h"
+#include "share/snap.h"
 #include "worker/cache.h"
 #include "worker/cachestore.h"
 
@@ -98,10 +103,77 @@ cachecmds_purge(struct master *m, struct cclient *cl, struct cur *c)
 	return 0;
 }
 
+/* The counters of one route entry (or their totals) as fields of a row. */
+static void
+cachecmds_counts(struct wbuf *w, const uint64_t *c)
+{
+	static const char *const names[SHM_CACHE_EVENTS] = SHM_CACHE_EVENT_NAMES;
+	size_t k;
+
+	for (k = 0; k < SHM_CACHE_EVENTS; k++)
+		control_row_int(w, names[k], (int64_t)c[k]);
+}
+
+/* One row per route with cache events: its name, then its counters. */
+static void
+cachecmds_route_rows(struct master *m, struct cclient *cl, const struct shm_wslot *t)
+{
+	struct snap *s = NULL;
+	char err[256], id[32];
+	uint8_t buf[1024];
+	struct wbuf w;
+	uint32_t r;
+	size_t k;
+
+	if (m->snap_fd >= 0 && snap_map(m->snap_fd, &s, err, sizeof(err)) == -1)
+		log_warnx("cache stats: the current snapshot: %s", err);
+	for (r = 0; r <= SHM_CACHE_ROUTES; r++) {
+		const struct shm_cache_ctr *c = r < SHM_CACHE_ROUTES ? &t->cache[r] :
+		    &t->cache_other;
+
+		for (k = 0; k < SHM_CACHE_EVENTS && c->n[k] == 0; k++)
+			;
+		if (k == SHM_CACHE_EVENTS || (r < SHM_CACHE_ROUTES && c->route_id == 0))
+			continue;
+		wb_init(&w, buf, sizeof(buf));
+		wb_u16(&w, 1 + SHM_CACHE_EVENTS);
+		control_row_str(&w, "route", r < SHM_CACHE_ROUTES ?
+		    stats_route_name(s, c->route_id, id, sizeof(id)) : "(other)");
+		cachecmds_counts(&w, c->n);
+		control_reply_row(cl, &w);
+	}
+	if (s != NULL)
+		snap_unref(s);
+}
+
+/* Every worker's counters summed, totals in *tot; NULL (answered) without memory. */
+static struct shm_wslot *
+cachecmds_sum(struct master *m, struct cclient *cl, uint64_t *tot)
+{
+	struct shm_wslot *t = aligned_alloc(SHM_ALIGN, sizeof(*t));
+	uint32_t r;
+	size_t k;
+
+	if (t == NULL) {
+		control_reply_fail(cl, CTL_EFAIL, "out of memory");
+		return NULL;
+	}
+	memset(t, 0, sizeof(*t));
+	if (m->shm.base != NULL)
+		stats_sum_slots(m->shm.slots, m->shm.nslots, t);
+	for (k = 0; k < SHM_CACHE_EVENTS; k++) {
+		tot[k] = t->cache_noroute.n[k] + t->cache_other.n[k];
+		for (r = 0; r < SHM_CACHE_ROUTES; r++)
+			tot[k] += t->cache[r].n[k];
+	}
+	return t;
+}
+
 int
 cachecmds_stats(struct master *m, struct cclient *cl, struct cur *c)
 {
-	uint64_t entries = 0, bytes = 0;
+	uint64_t entries = 0, bytes = 0, tot[SHM_CACHE_EVENTS];
+	struct shm_wslot *t;
 	struct cachestore *cs;
 	uint8_t buf[1024];
 	struct wbuf w;
@@ -116,13 +188,18 @@ cachecmds_stats(struct master *m, struct cclient *cl, struct cur *c)
 		return 0;
 	}
 	cachestore_close(cs);
+	if ((t = cachecmds_sum(m, cl, tot)) == NULL)
+		return 0;
 	wb_init(&w, buf, sizeof(buf));
-	wb_u16(&w, 4);
+	wb_u16(&w, 4 + SHM_CACHE_EVENTS);
 	control_row_str(&w, "path", m->cfg.cache_path);
 	control_row_int(&w, "entries", (int64_t)entries);
 	control_row_int(&w, "bytes", (int64_t)bytes);
 	control_row_int(&w, "max_bytes", (int64_t)m->cfg.cache_max_size);
+	cachecmds_counts(&w, tot);
 	control_reply_row(cl, &w);
+	cachecmds_route_rows(m, cl, t);
+	free(t);
 	control_reply_end(cl);
 	return 0;
 }

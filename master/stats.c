@@ -44,6 +44,15 @@ sum_route(const struct shm_route_ctr *from, struct shm_route_ctr *to)
 	to->rate_dry_run += shm_get(&from->rate_dry_run);
 }
 
+static void
+sum_cache(const struct shm_cache_ctr *from, struct shm_cache_ctr *to)
+{
+	size_t k;
+
+	for (k = 0; k < SHM_CACHE_EVENTS; k++)
+		to->n[k] += shm_get(&from->n[k]);
+}
+
 void
 stats_sum_slots(const struct shm_wslot *slots, uint32_t n, struct shm_wslot *out)
 {
@@ -66,6 +75,13 @@ stats_sum_slots(const struct shm_wslot *slots, uint32_t n, struct shm_wslot *out
 			if (id != 0)
 				sum_route(&slots[i].routes[r], shm_route(out, id));
 		}
+		sum_cache(&slots[i].cache_noroute, &out->cache_noroute);
+		sum_cache(&slots[i].cache_other, &out->cache_other);
+		for (r = 0; r < SHM_CACHE_ROUTES; r++) {
+			uint32_t id = __atomic_load_n(&slots[i].cache[r].route_id, __ATOMIC_ACQUIRE);
+			if (id != 0)
+				sum_cache(&slots[i].cache[r], shm_cache_route(out, id));
+		}
 	}
 }
 
@@ -83,8 +99,8 @@ label_escape(const char *v, char *out, size_t len)
 	out[o] = '\0';
 }
 
-static const char *
-route_name(const struct snap *s, uint32_t id, char *buf, size_t len)
+const char *
+stats_route_name(const struct snap *s, uint32_t id, char *buf, size_t len)
 {
 	uint32_t i, n = s != NULL ? snap_route_count(s) : 0;
 
@@ -161,17 +177,45 @@ emit_requests(struct emitter *e, const struct shm_wslot *t, const struct snap *s
 	emit_route(e, "-", &t->noroute);
 	for (r = 0; r < SHM_ROUTES_MAX; r++)
 		if (t->routes[r].route_id != 0)
-			emit_route(e, route_name(s, t->routes[r].route_id, buf, sizeof(buf)),
+			emit_route(e, stats_route_name(s, t->routes[r].route_id, buf, sizeof(buf)),
 			    &t->routes[r]);
 	emit_route(e, "(other)", &t->other);
 	/* Each family's samples together; only routes that were seen (no limit before a route). */
 	for (dry = 0; dry < 2; dry++) {
 		for (r = 0; r < SHM_ROUTES_MAX; r++)
 			if (t->routes[r].route_id != 0)
-				emit_route_limit(e, route_name(s, t->routes[r].route_id, buf,
+				emit_route_limit(e, stats_route_name(s, t->routes[r].route_id, buf,
 				    sizeof(buf)), &t->routes[r], dry);
 		if (t->other.rate_limited != 0 || t->other.rate_dry_run != 0)
 			emit_route_limit(e, "(other)", &t->other, dry);
+	}
+}
+
+/* The response cache's events of the routes that had any. */
+static void
+emit_cache(struct emitter *e, const struct shm_wslot *t, const struct snap *s)
+{
+	static const char *const names[SHM_CACHE_EVENTS] = SHM_CACHE_EVENT_NAMES;
+	char esc[LABELS_MAX / 2], labels[LABELS_MAX], buf[32];
+	const struct shm_cache_ctr *c;
+	uint32_t r;
+	size_t k;
+
+	for (r = 0; r <= SHM_CACHE_ROUTES; r++) {
+		c = r < SHM_CACHE_ROUTES ? &t->cache[r] : &t->cache_other;
+		for (k = 0; k < SHM_CACHE_EVENTS && c->n[k] == 0; k++)
+			;
+		if (k == SHM_CACHE_EVENTS || (r < SHM_CACHE_ROUTES && c->route_id == 0))
+			continue;
+		label_escape(r < SHM_CACHE_ROUTES ? stats_route_name(s, c->route_id, buf,
+		    sizeof(buf)) : "(other)", esc, sizeof(esc));
+		for (k = 0; k < SHM_CACHE_EVENTS; k++) {
+			snprintf(labels, sizeof(labels), "route=\"%s\",event=\"%s\"", esc, names[k]);
+			emit(e, "haloyd_cache_events", "_total", STATS_COUNTER,
+			    "The response cache's events, by route: hits, misses, revalidations "
+			    "(the backend's 304 or a new 200), stale answers, stores, evictions, "
+			    "bypasses.", labels, (double)c->n[k]);
+		}
 	}
 }
 
@@ -330,6 +374,7 @@ stats_collect(struct master *m, stats_emit_fn *fn, void *arg)
 	if (m->snap_fd >= 0 && snap_map(m->snap_fd, &s, err, sizeof(err)) == -1)
 		log_warnx("metrics: the current snapshot: %s", err);
 	emit_requests(&e, t, s);
+	emit_cache(&e, t, s);
 	emit_duration(&e, t);
 	emit_totals(&e, t);
 	emit_workers(&e, m);

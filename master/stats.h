@@ -35,6 +35,10 @@ int stats_collect(struct master *m, stats_emit_fn *fn, void *arg);
 /* Sums the first n slots into *out (routes are summed by route id by the caller). */
 void stats_sum_slots(const struct shm_wslot *slots, uint32_t n, struct shm_wslot *out);
 
+/* A route's name in s (its store id as "#ID" when s has none by that id). */
+struct snap;
+const char *stats_route_name(const struct snap *s, uint32_t id, char *buf, size_t len);
+
 /* `haloyd-ctl stats`: one row per sample (metric, labels, value). */
 int stats_cmd(struct master *m, struct cclient *cl, struct cur *c);
 

@@ -239,6 +239,28 @@ shm_route(struct shm_wslot *s, uint32_t route_id)
 	return &s->other;
 }
 
+struct shm_cache_ctr *
+shm_cache_route(struct shm_wslot *s, uint32_t route_id)
+{
+	uint32_t i = (uint32_t)(route_id * 2654435769u) >> 28, n;
+
+	_Static_assert(SHM_CACHE_ROUTES == 1u << 4, "the hash keeps 4 bits");
+	if (route_id == 0)
+		return &s->cache_noroute;
+	for (n = 0; n < SHM_CACHE_ROUTES; n++, i = (i + 1) & (SHM_CACHE_ROUTES - 1)) {
+		struct shm_cache_ctr *c = &s->cache[i];
+		uint32_t id = __atomic_load_n(&c->route_id, __ATOMIC_ACQUIRE);
+
+		if (id == route_id)
+			return c;
+		if (id == 0) {
+			__atomic_store_n(&c->route_id, route_id, __ATOMIC_RELEASE);
+			return c;
+		}
+	}
+	return &s->cache_other;
+}
+
 void
 shm_count_request(struct shm_wslot *s, uint32_t route_id, enum shm_proto proto,
     unsigned status, uint64_t duration_us, uint64_t bytes_in, uint64_t bytes_out)

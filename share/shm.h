@@ -26,7 +26,7 @@
 
 #define SHM_MAGIC "HLYDSHM1"	/* 8 bytes, no NUL in the region */
 #define SHM_MAJOR 1
-#define SHM_MINOR 2
+#define SHM_MINOR 3
 #define SHM_SECTIONS_MAX 8
 #define SHM_ALIGN 64		/* a cache line: no two writers share one */
 #define SHM_SIZE_MIN (1u << 20)
@@ -44,6 +44,20 @@ enum shm_proto { SHM_HTTP10, SHM_HTTP11, SHM_HTTP2, SHM_PROTOS };
 	1000000, 2500000, 5000000, 10000000 }
 enum shm_tls { SHM_TLS_FULL, SHM_TLS_RESUMED, SHM_TLS_FAILED, SHM_TLS_KINDS };
 enum shm_acme { SHM_ACME_ISSUED, SHM_ACME_FAILED, SHM_ACME_OUTCOMES };
+/* The response cache's events per route (minor 3; worker/cachecount.c counts them). */
+enum shm_cache_event {
+	SHM_CACHE_HIT,		/* answered from a fresh entry (a 304 of ours too) */
+	SHM_CACHE_MISS,		/* no usable entry: to the backend */
+	SHM_CACHE_REVALIDATED,	/* a stale entry's validators: the backend said 304 */
+	SHM_CACHE_REFETCHED,	/* a stale entry's validators: the backend sent a new response */
+	SHM_CACHE_STALE,	/* a stale entry served (stale-while-revalidate, stale-if-error) */
+	SHM_CACHE_STORE,	/* entries written */
+	SHM_CACHE_EVICT,	/* entries evicted for room (least recently used) */
+	SHM_CACHE_BYPASS,	/* the request's own directives (no-cache, no-store) skip the cache */
+	SHM_CACHE_EVENTS
+};
+#define SHM_CACHE_EVENT_NAMES { "hits", "misses", "revalidated_304", "revalidated_200", \
+	"stale", "stores", "evictions", "bypasses" }
 
 struct shm_header {
 	char magic[8];
@@ -92,6 +106,18 @@ struct shm_route_ctr {
 	uint64_t rate_dry_run;	/* would have been refused, passed in dry-run mode */
 };
 
+/*
+ * A route's response cache events (minor 3). A table of its own, smaller
+ * than the route table: few routes cache, and 256 workers' slots must
+ * still fit the default region. route_id 0 is an empty entry.
+ */
+#define SHM_CACHE_ROUTES 16	/* power of two; later caching routes go to "other" */
+struct shm_cache_ctr {
+	uint32_t route_id;	/* store id; set once (release) by the slot's worker */
+	uint32_t reserved;
+	uint64_t n[SHM_CACHE_EVENTS];
+};
+
 struct shm_wslot {
 	uint64_t starts;	/* worker processes that served from this slot */
 	uint64_t pid;		/* gauge: the last one */
@@ -109,6 +135,9 @@ struct shm_wslot {
 	struct shm_route_ctr noroute;	/* answers given before a route was known */
 	struct shm_route_ctr other;	/* routes past SHM_ROUTES_MAX */
 	struct shm_route_ctr routes[SHM_ROUTES_MAX];	/* open addressing, linear probing */
+	struct shm_cache_ctr cache_noroute;	/* minor 3: cache events of no known route */
+	struct shm_cache_ctr cache_other;	/* caching routes past SHM_CACHE_ROUTES */
+	struct shm_cache_ctr cache[SHM_CACHE_ROUTES];	/* as routes */
 } __attribute__((aligned(SHM_ALIGN)));
 
 /*
@@ -221,6 +250,8 @@ shm_get(const uint64_t *c)
 unsigned shm_status_class(unsigned status);
 /* The slot's entry for route_id (never 0), inserted if new; "other" when full. */
 struct shm_route_ctr *shm_route(struct shm_wslot *s, uint32_t route_id);
+/* The slot's cache entry for route_id (0: cache_noroute), inserted if new; "other" when full. */
+struct shm_cache_ctr *shm_cache_route(struct shm_wslot *s, uint32_t route_id);
 /* Counts one finished request in slot s. */
 void shm_count_request(struct shm_wslot *s, uint32_t route_id, enum shm_proto proto,
     unsigned status, uint64_t duration_us, uint64_t bytes_in, uint64_t bytes_out);

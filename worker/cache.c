@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +17,17 @@
 #include "share/snap.h"
 #include "share/util.h"
 #include "worker/cache.h"
+#include "worker/cachecount.h"
 #include "worker/cachestore.h"
+#include "worker/compress.h"
 #include "worker/context.h"
 #include "worker/errpage.h"
 
 #define CACHE_MAGIC 0x31434c48u		/* "HLC1" */
 #define CACHE_VERSION 1
 enum { CACHE_KIND_RESPONSE = 1, CACHE_KIND_VARY = 2 };
-enum { CACHE_F_MUST_VALIDATE = 1, CACHE_F_NO_STALE = 2 };
+/* AE_CHOICE (a Vary record): Accept-Encoding keys by compress_negotiate's choice. */
+enum { CACHE_F_MUST_VALIDATE = 1, CACHE_F_NO_STALE = 2, CACHE_F_AE_CHOICE = 4 };
 
 struct cache_ehdr {
 	uint32_t magic;
@@ -56,6 +60,8 @@ struct cache_fill {
 	size_t vnlen;
 	uint16_t nvary;
 	uint64_t wait_until;		/* CACHE_WAIT: wall-clock ms */
+	struct cachepol_times times;	/* storing: the entry's */
+	unsigned ae_choice : 1;		/* the compression stage's variant (cache_fill_encoded) */
 	unsigned locked : 1;		/* this fill holds the key's fill lock */
 	unsigned storing : 1;		/* a storable response is being collected */
 	unsigned invalidate : 1;	/* an unsafe method: invalidate on success */
@@ -86,13 +92,29 @@ cache_key(const char *scheme, const char *host, const char *path, char *out, siz
 	return 0;
 }
 
-/* Appends "\n" name ":" the request's values of name (joined, trimmed). -1: too long. */
+/*
+ * Appends "\n" name ":" the request's values of name (joined, trimmed).
+ * choice: Accept-Encoding is keyed by the coding our compression picks for
+ * it, so every client that gets gzip shares one variant. -1: too long.
+ */
 static int
-cache_vary_part(const struct msg_head *req, const char *name, char *out, size_t *len, size_t cap)
+cache_vary_part(const struct msg_head *req, const char *name, char *out, size_t *len, size_t cap,
+    int choice)
 {
+	const struct compress_codec *cc;
 	uint32_t i;
-	int n = snprintf(out + *len, cap - *len, "\n%s:", name), first = 1;
+	int n, first = 1;
 
+	if (choice && strcmp(name, "accept-encoding") == 0) {
+		cc = compress_codec(compress_negotiate(req));
+		n = snprintf(out + *len, cap - *len, "\n%s;choice:%s", name,
+		    cc != NULL ? cc->name : "identity");
+		if (n < 0 || (size_t)n >= cap - *len)
+			return -1;
+		*len += (size_t)n;
+		return 0;
+	}
+	n = snprintf(out + *len, cap - *len, "\n%s:", name);
 	if (n < 0 || (size_t)n >= cap - *len)
 		return -1;
 	*len += (size_t)n;
@@ -112,14 +134,14 @@ cache_vary_part(const struct msg_head *req, const char *name, char *out, size_t 
 /* The secondary key: the primary one and the request's values of each name. */
 static int
 cache_vary_key(const struct msg_head *req, const char *key, size_t klen, const char *names,
-    size_t nlen, char *out, size_t *olen, size_t cap)
+    size_t nlen, char *out, size_t *olen, size_t cap, int choice)
 {
 	const char *p = names, *end = names + nlen;
 
 	memcpy(out, key, klen);
 	*olen = klen;
 	for (; p < end; p += strlen(p) + 1)
-		if (cache_vary_part(req, p, out, olen, cap) == -1)
+		if (cache_vary_part(req, p, out, olen, cap, choice) == -1)
 			return -1;
 	return 0;
 }
@@ -134,9 +156,13 @@ cache_crc(const char *blob, size_t len)
 	return hash_crc32c(hash_crc32c(0, &h, sizeof(h)), blob + sizeof(h), len - sizeof(h));
 }
 
-/* Checks an entry's frame; the header in *h. -1: corrupt or not ours. */
+/*
+ * Checks an entry's frame; the header in *h. -1: corrupt or not ours. The
+ * checksum of the whole is computed once per place in the map and worker
+ * (cachestore_checked): a 100 KiB hit would spend a tenth of its time on it.
+ */
 static int
-cache_check(const char *blob, size_t len, struct cache_ehdr *h)
+cache_check(struct cachestore *cs, const char *blob, size_t len, struct cache_ehdr *h)
 {
 	if (len < sizeof(*h))
 		return -1;
@@ -144,8 +170,13 @@ cache_check(const char *blob, size_t len, struct cache_ehdr *h)
 	if (h->magic != CACHE_MAGIC || h->version != CACHE_VERSION ||
 	    (h->kind != CACHE_KIND_RESPONSE && h->kind != CACHE_KIND_VARY) ||
 	    h->fields_len > len - sizeof(*h) || h->body_len != len - sizeof(*h) - h->fields_len ||
-	    h->nfields > MSG_FIELDS_MAX || cache_crc(blob, len) != h->crc)
+	    h->nfields > MSG_FIELDS_MAX)
 		return -1;
+	if (cachestore_checked(cs, blob, len, h->crc))
+		return 0;
+	if (cache_crc(blob, len) != h->crc)
+		return -1;
+	cachestore_set_checked(cs, blob, len, h->crc);
 	return 0;
 }
 
@@ -185,8 +216,27 @@ cache_hit_free(struct cache_hit *hit)
 	if (hit == NULL)
 		return;
 	msg_free(&hit->head);
-	free(hit->blob);
+	cachestore_release(hit->ref);
+	free(hit->own);
 	free(hit);
+}
+
+int
+cache_hit_own(struct cache_hit *hit)
+{
+	char *p;
+
+	if (hit->ref == NULL)
+		return 0;
+	if ((p = malloc(hit->blob_len)) == NULL)
+		return -1;
+	memcpy(p, hit->blob, hit->blob_len);
+	if (hit->body != NULL)
+		hit->body = p + (hit->body - hit->blob);
+	hit->blob = hit->own = p;
+	cachestore_release(hit->ref);
+	hit->ref = NULL;
+	return 0;
 }
 
 /* A stored response under key, checked and parsed; NULL on a miss. A corrupt one is deleted. */
@@ -198,10 +248,11 @@ cache_get(struct worker *w, const char *key, size_t klen, struct cache_ehdr *h)
 
 	if (hit == NULL)
 		return NULL;
-	rc = cachestore_get(w->cache, key, klen, &hit->blob, &hit->blob_len, &hit->atime);
+	rc = cachestore_get_ref(w->cache, key, klen, &hit->blob, &hit->blob_len, &hit->atime,
+	    &hit->ref);
 	if (rc != 1)
 		goto miss;
-	if (cache_check(hit->blob, hit->blob_len, h) == -1 ||
+	if (cache_check(w->cache, hit->blob, hit->blob_len, h) == -1 ||
 	    (h->kind == CACHE_KIND_RESPONSE && cache_parse_fields(hit, h) == -1)) {
 		log_info("cache: a corrupt entry for %.*s: deleted (a miss)", (int)klen, key);
 		(void)cachestore_del(w->cache, key, klen, 0);
@@ -223,13 +274,15 @@ cache_lookup(struct worker *w, const struct msg_head *req, const char *key, size
 	struct cache_hit *hit = cache_get(w, key, klen, &(struct cache_ehdr){ 0 }), *v;
 	struct cache_ehdr h;
 	size_t vklen;
+	int choice = 0;
 
 	if (hit == NULL)
 		return NULL;
 	memcpy(&h, hit->blob, sizeof(h));
 	if (h.kind == CACHE_KIND_VARY) {
+		choice = (h.flags & CACHE_F_AE_CHOICE) != 0;
 		if (cache_vary_key(req, key, klen, hit->blob + sizeof(h), h.fields_len, vk, &vklen,
-		    sizeof(vk)) == -1) {
+		    sizeof(vk), choice) == -1) {
 			cache_hit_free(hit);
 			return NULL;
 		}
@@ -244,6 +297,7 @@ cache_lookup(struct worker *w, const struct msg_head *req, const char *key, size
 	}
 	hit->body = hit->blob + sizeof(h) + h.fields_len;
 	hit->body_len = h.body_len;
+	hit->ae_choice = (unsigned)choice;
 	hit->times = (struct cachepol_times){ h.response_time, h.initial_age, h.lifetime, h.swr,
 	    h.sie, (h.flags & CACHE_F_MUST_VALIDATE) != 0, (h.flags & CACHE_F_NO_STALE) != 0 };
 	return hit;
@@ -339,6 +393,7 @@ cache_to_backend(struct worker *w, const struct snap_route *route, struct msg_he
 
 	if (req->method == MSG_M_HEAD || (f = cache_fill_new(w, route, req, key, klen)) == NULL) {
 		cache_hit_free(hit);	/* a HEAD's answer has no body to store */
+		cachecount_add(w, route->id, bypass ? SHM_CACHE_BYPASS : SHM_CACHE_MISS);
 		return CACHE_PASS;
 	}
 	/* Without validators of ours a 304 would be about the client's copy, not ours. */
@@ -346,19 +401,28 @@ cache_to_backend(struct worker *w, const struct snap_route *route, struct msg_he
 		cache_hit_free(hit);
 		hit = NULL;
 	}
+	/* Held while the backend answers: out of the map, so no reader waits on it. */
+	if (hit != NULL && cache_hit_own(hit) == -1) {
+		cache_hit_free(hit);
+		hit = NULL;
+	}
 	f->stale = hit;
 	*fillp = f;
+	if (bypass)
+		cachecount_add(w, route->id, SHM_CACHE_BYPASS);
 	if (hit != NULL || bypass)
-		return CACHE_PASS;
-	/* A miss: one request fills, the others wait for its entry. */
+		return CACHE_PASS;	/* a validation is counted by its answer */
+	/* A miss: one request fills, the others wait for its entry (counted by its poll). */
 	switch (cachestore_lock(w->cache, key, klen, cache_now_ms(), CACHE_LOCK_MS)) {
 	case 1:
 		f->locked = 1;
+		cachecount_add(w, route->id, SHM_CACHE_MISS);
 		return CACHE_PASS;
 	case 0:
 		f->wait_until = cache_now_ms() + CACHE_WAIT_MS;
 		return CACHE_WAIT;
 	default:
+		cachecount_add(w, route->id, SHM_CACHE_MISS);
 		return CACHE_PASS;
 	}
 }
@@ -388,6 +452,8 @@ cache_request(struct worker *w, const struct snap_route *route, struct msg_head 
 	if ((hit = cache_lookup(w, req, key, klen)) != NULL &&
 	    cache_stored(w, req, &hit, &bypass, &v)) {
 		*hitp = hit;
+		cachecount_add(w, route->id, v == CACHE_HIT_REFRESH ? SHM_CACHE_STALE :
+		    SHM_CACHE_HIT);
 		return v;
 	}
 	return cache_to_backend(w, route, req, key, klen, hit, bypass, fillp);
@@ -421,12 +487,14 @@ cache_fill_poll(struct cache_fill *f, struct cache_hit **hitp)
 	*hitp = NULL;
 	if (hit != NULL && cachepol_use(f->req, &hit->times, now) == CACHEPOL_FRESH) {
 		*hitp = hit;
+		cachecount_add(f->w, f->route_id, SHM_CACHE_HIT);
 		return CACHE_POLL_HIT;
 	}
 	cache_hit_free(hit);
 	if (cache_now_ms() < f->wait_until &&
 	    cachestore_locked(f->w->cache, f->key, f->klen, cache_now_ms()))
 		return CACHE_POLL_WAIT;
+	cachecount_add(f->w, f->route_id, SHM_CACHE_MISS);
 	return CACHE_POLL_GO;
 }
 
@@ -556,7 +624,7 @@ cache_vary(struct cache_fill *f, const struct msg_head *resp)
 	if (f->nvary == 0)
 		return 0;
 	return cache_vary_key(f->req, f->key, f->klen, f->vnames, f->vnlen, f->vkey, &f->vklen,
-	    sizeof(f->vkey));
+	    sizeof(f->vkey), f->ae_choice);
 }
 
 /* Deletes key and its variants. */
@@ -594,6 +662,15 @@ cache_invalidate(struct cache_fill *f, const struct msg_head *resp)
 	}
 }
 
+/* A variant we encoded keeps its weakened ETag: the backend's names other bytes. */
+static int
+cache_keep_etag(const struct cache_hit *hit, const struct msg_head *resp,
+    const struct msg_field *n)
+{
+	return hit->ae_choice && msg_field_is(resp, n, "etag") &&
+	    msg_find(&hit->head, "content-encoding") != NULL;
+}
+
 /* 304 from the backend: the stored head takes the new fields (RFC 9111 4.3.4). */
 static void
 cache_freshen(struct cache_fill *f, const struct msg_head *resp, struct cache_hit *hit)
@@ -603,7 +680,8 @@ cache_freshen(struct cache_fill *f, const struct msg_head *resp, struct cache_hi
 	for (i = 0; i < msg_nheaders(resp); i++) {
 		const struct msg_field *n = &resp->f[i];
 
-		if (cache_skip_field(f, resp, n) || msg_field_is(resp, n, "content-length"))
+		if (cache_skip_field(f, resp, n) || msg_field_is(resp, n, "content-length") ||
+		    cache_keep_etag(hit, resp, n))
 			continue;
 		for (j = msg_nheaders(&hit->head); j > 0; j--)
 			if (strcasecmp(msg_name(&hit->head, &hit->head.f[j - 1]),
@@ -613,7 +691,8 @@ cache_freshen(struct cache_fill *f, const struct msg_head *resp, struct cache_hi
 	for (i = 0; i < msg_nheaders(resp); i++) {
 		const struct msg_field *n = &resp->f[i];
 
-		if (!cache_skip_field(f, resp, n) && !msg_field_is(resp, n, "content-length"))
+		if (!cache_skip_field(f, resp, n) && !msg_field_is(resp, n, "content-length") &&
+		    !cache_keep_etag(hit, resp, n))
 			(void)msg_add(&hit->head, msg_name(resp, n), msg_value(resp, n));
 	}
 }
@@ -632,13 +711,16 @@ cache_commit(struct cache_fill *f)
 	memcpy(f->buf, &h, sizeof(h));
 	if (f->nvary == 0) {
 		cache_invalidate_key(f->w, f->key, f->klen);	/* an old Vary's variants */
-		(void)cachestore_put(f->w->cache, f->key, f->klen, f->buf, f->len, now);
+		if (cachestore_put(f->w->cache, f->key, f->klen, f->buf, f->len, now) == 0)
+			cachecount_add(f->w, f->route_id, SHM_CACHE_STORE);
 		return;
 	}
 	if (cachestore_put(f->w->cache, f->vkey, f->vklen, f->buf, f->len, now) == -1)
 		return;
+	cachecount_add(f->w, f->route_id, SHM_CACHE_STORE);
 	h = (struct cache_ehdr){ CACHE_MAGIC, CACHE_VERSION, CACHE_KIND_VARY, f->route_id, 0,
-	    f->nvary, (uint32_t)f->vnlen, 0, now, 0, 0, 0, 0, 0, 0 };
+	    f->nvary, (uint32_t)f->vnlen, 0, now, 0, 0, 0, 0,
+	    f->ae_choice ? CACHE_F_AE_CHOICE : 0, 0 };
 	f->len = 0;
 	if (cache_append(f, &h, sizeof(h)) == -1 || cache_append(f, f->vnames, f->vnlen) == -1)
 		return;
@@ -646,6 +728,7 @@ cache_commit(struct cache_fill *f)
 	memcpy(f->buf, &h, sizeof(h));
 	(void)cachestore_put(f->w->cache, f->key, f->klen, f->buf, f->len, now);
 }
+
 
 /* The stale entry, its head freshened by resp, stored again; what is served. */
 static struct cache_hit *
@@ -655,6 +738,7 @@ cache_revalidated(struct cache_fill *f, const struct msg_head *resp)
 	struct cachepol_times t;
 
 	f->stale = NULL;
+	f->ae_choice = hit->ae_choice;
 	cache_freshen(f, resp, hit);
 	if (cachepol_storable(f->req, &hit->head, f->request_time, cache_now(), &t) &&
 	    cache_vary(f, &hit->head) == 0 && cache_begin_entry(f, &hit->head, &t) == 0 &&
@@ -677,21 +761,40 @@ cache_fill_head(struct cache_fill *f, const struct msg_head *resp, struct cache_
 		return 0;
 	}
 	if (resp->status == 304 && f->stale != NULL) {
+		cachecount_add(f->w, f->route_id, SHM_CACHE_REVALIDATED);
 		*hit = cache_revalidated(f, resp);
 		return 1;
 	}
 	if (resp->status >= 500 && f->stale != NULL &&
 	    cachepol_stale_if_error(&f->stale->times, cache_now())) {
+		cachecount_add(f->w, f->route_id, SHM_CACHE_STALE);
 		*hit = f->stale;
 		f->stale = NULL;
 		return 1;
 	}
+	if (f->stale != NULL)	/* our validators, and a new response */
+		cachecount_add(f->w, f->route_id, SHM_CACHE_REFETCHED);
 	if (!cachepol_storable(f->req, resp, f->request_time, cache_now(), &t) ||
 	    (resp->has_length && resp->length > f->max_object) ||
 	    cache_vary(f, resp) == -1 || cache_begin_entry(f, resp, &t) == -1)
 		return 0;
+	f->times = t;
 	f->storing = 1;
 	return 0;
+}
+
+void
+cache_fill_encoded(struct cache_fill *f, const struct msg_head *resp)
+{
+	if (!f->storing)
+		return;
+	f->ae_choice = 1;
+	if (cache_vary(f, resp) == -1 || cache_begin_entry(f, resp, &f->times) == -1) {
+		f->storing = 0;	/* not storable after all */
+		free(f->buf);
+		f->buf = NULL;
+		f->len = f->cap = 0;
+	}
 }
 
 void
@@ -706,6 +809,12 @@ cache_fill_body(struct cache_fill *f, const char *p, size_t n)
 		f->buf = NULL;
 		f->len = f->cap = 0;
 	}
+}
+
+int
+cache_fill_storing(const struct cache_fill *f)
+{
+	return f->storing;
 }
 
 void
@@ -726,6 +835,7 @@ cache_fill_failed(struct cache_fill *f)
 
 	if (hit == NULL || !cachepol_stale_if_error(&hit->times, cache_now()))
 		return NULL;
+	cachecount_add(f->w, f->route_id, SHM_CACHE_STALE);
 	f->stale = NULL;
 	return hit;
 }
@@ -768,6 +878,20 @@ cache_purge_url(struct cachestore *cs, const char *url)
 	return a == -1 || b == -1 ? -1 : a + b;
 }
 
+int
+cache_entry_route(const void *head, size_t len, uint32_t *route_id)
+{
+	struct cache_ehdr h;
+
+	if (len < offsetof(struct cache_ehdr, status))
+		return -1;
+	memcpy(&h, head, offsetof(struct cache_ehdr, status));
+	if (h.magic != CACHE_MAGIC || h.version != CACHE_VERSION)
+		return -1;
+	*route_id = h.route_id;
+	return h.kind == CACHE_KIND_RESPONSE ? 1 : 0;
+}
+
 static int
 cache_of_route(void *arg, const void *val, size_t vlen)
 {
@@ -791,7 +915,10 @@ cache_open(struct worker *w)
 	if (w->cache != NULL || w->cfg.cache_path[0] == '\0')
 		return 0;
 	w->cache = cachestore_open(w->cfg.cache_path, w->cfg.cache_max_size);
-	return w->cache != NULL ? 0 : -1;
+	if (w->cache == NULL)
+		return -1;
+	cachestore_on_evict(w->cache, cachecount_evicted, w);
+	return 0;
 }
 
 void

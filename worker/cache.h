@@ -43,8 +43,11 @@ struct cachestore;
 /* A stored response, parsed and checked (worker/cacheserve.c serves it). */
 struct cache_hit {
 	struct snap_backend be;		/* first: what the cache upstream's open() receives */
-	char *blob;			/* the entry, malloc'd */
+	const char *blob;		/* the entry: in the map while ref holds it, else own */
 	size_t blob_len;
+	struct cachestore_ref *ref;	/* the read transaction that holds blob, or NULL */
+	char *own;			/* blob's copy once cache_hit_own made one */
+	unsigned ae_choice;		/* found under its compression choice (cache_fill_encoded) */
 	struct msg_head head;		/* the stored head (Age set when served) */
 	const char *body;		/* into blob */
 	uint64_t body_len;
@@ -99,7 +102,26 @@ int cache_not_modified(const struct cache_hit *hit, struct msg_head *out);
  * may be served stale): *hit is then what the exchange serves instead.
  */
 int cache_fill_head(struct cache_fill *f, const struct msg_head *resp, struct cache_hit **hit);
+/*
+ * The route's compression varies the response by Accept-Encoding
+ * (compress_varies): what is stored is what the client gets — resp, the
+ * head after compress_begin, and the body bytes after the stage — keyed by
+ * the coding compress_negotiate picks for the request (gzip, br, zstd or
+ * identity), so each choice is one variant that hits with its own bytes.
+ */
+void cache_fill_encoded(struct cache_fill *f, const struct msg_head *resp);
 void cache_fill_body(struct cache_fill *f, const char *p, size_t n);
+/* 1 while the response is being collected for an entry (storable, within the limit). */
+int cache_fill_storing(const struct cache_fill *f);
+/*
+ * A fill continues when its client goes away (exchange_abort): the
+ * exchange reads the backend to the end into this sink, which drops every
+ * byte, and the fill stores the entry (worker/cachedrop.c). Bounded by the
+ * route's --cache-max-object: past it the fill stops storing and the
+ * exchange ends.
+ */
+struct sink_ops;
+extern const struct sink_ops cache_drop_sink;
 /* The response is complete: stored when it is storable and whole. */
 void cache_fill_end(struct cache_fill *f);
 enum cache_poll {
@@ -114,6 +136,12 @@ struct cache_hit *cache_fill_failed(struct cache_fill *f);
 void cache_fill_free(struct cache_fill *f);
 
 void cache_hit_free(struct cache_hit *hit);
+/*
+ * A hit kept for longer than one response (a stale entry under
+ * validation, a slow client): its entry copied out of the map and the
+ * read transaction ended. 0, or -1 (out of memory: the hit is unchanged).
+ */
+int cache_hit_own(struct cache_hit *hit);
 
 /* The cache upstream (worker/cacheserve.c): open() takes &hit->be and owns the hit. */
 extern const struct upstream_ops cacheserve_ops;
@@ -124,6 +152,12 @@ extern const struct upstream_ops cacheserve_ops;
  */
 long cache_purge_url(struct cachestore *cs, const char *url);
 long cache_purge_route(struct cachestore *cs, uint32_t route_id);
+
+/*
+ * The route of an entry from its first len bytes (at least its first 12):
+ * 1 a response, 0 a Vary record, -1 not an entry of ours.
+ */
+int cache_entry_route(const void *head, size_t len, uint32_t *route_id);
 
 /* Opens w->cache from its config (cache_path); 0 also when caching is off. */
 int cache_open(struct worker *w);

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "worker/cachecdn.h"
 #include "worker/cachepolicy.h"
 #include "worker/message.h"
 
@@ -215,9 +216,11 @@ cp_understood(unsigned s)
 
 /* Freshness lifetime (RFC 9111 4.2.1); -1: none explicit and no heuristic allowed. */
 static int64_t
-cp_lifetime(const struct msg_head *resp, const struct cachepol_cc *cc, int64_t date)
+cp_lifetime(const struct msg_head *resp, const struct cachepol_cc *cc, int64_t date,
+    int targeted)
 {
-	const char *exp = cp_value(resp, "expires"), *lm;
+	/* RFC 9213 2.1: with a targeted field, Expires is not used either. */
+	const char *exp = targeted ? NULL : cp_value(resp, "expires"), *lm;
 	int64_t e, l;
 
 	if (cc->has_s_maxage)
@@ -258,9 +261,12 @@ cachepol_storable(const struct msg_head *req, const struct msg_head *resp,
 	const char *dv = cp_value(resp, "date"), *av = cp_value(resp, "age");
 	int64_t date, lifetime, apparent, corrected;
 	uint32_t age = 0, i;
+	int targeted;
 
 	cachepol_parse_cc(req, &rcc);
-	cachepol_parse_cc(resp, &cc);
+	/* CDN-Cache-Control, when valid, is what a reverse proxy obeys (RFC 9213). */
+	if (!(targeted = cachecdn_parse(resp, &cc)))
+		cachepol_parse_cc(resp, &cc);
 	if (!cp_request_ok(req, &rcc, &cc) || cc.no_store || cc.private_ ||
 	    resp->status < 200 || resp->status == 206 || resp->status == 304 ||
 	    (cc.must_understand && !cp_understood(resp->status)))
@@ -273,7 +279,7 @@ cachepol_storable(const struct msg_head *req, const struct msg_head *resp,
 			return 0;
 	if ((date = dv != NULL ? cachepol_parse_date(dv) : -1) == -1)
 		date = response_time;
-	if ((lifetime = cp_lifetime(resp, &cc, date)) == -1)
+	if ((lifetime = cp_lifetime(resp, &cc, date, targeted)) == -1)
 		return 0;
 	/* Nothing to gain from an entry that is stale at once and cannot be validated. */
 	if (lifetime == 0 && msg_find(resp, "etag") == NULL &&

@@ -18,6 +18,12 @@
 
 /* Body bytes handed on per event: the sinks' buffers are 32 KiB. */
 #define CACHESERVE_CHUNK (16 * 1024)
+/*
+ * A hit is served from the cache's map (no copy) while its read
+ * transaction holds the pages; a response still going after this long (a
+ * slow client) copies its entry out and lets them go (cache_hit_own).
+ */
+#define CACHESERVE_HOLD_MS 1000
 
 struct ustream {
 	struct worker *w;
@@ -25,6 +31,7 @@ struct ustream {
 	const struct upstream_events *ev;
 	void *arg;
 	uint64_t off;
+	struct ev_timer hold;		/* CACHESERVE_HOLD_MS after the open */
 	uint8_t pending;
 	unsigned nobody : 1;	/* HEAD: no body */
 	unsigned head_done : 1;
@@ -35,6 +42,7 @@ struct ustream {
 static void
 cs_free(struct ustream *s)
 {
+	ev_timer_stop(s->w->loop, &s->hold);
 	cache_hit_free(s->hit);
 	free(s);
 }
@@ -98,6 +106,17 @@ cs_run(void *arg)
 		s->running = 0;
 }
 
+/* Still going after CACHESERVE_HOLD_MS: the rest comes from a copy. */
+static void
+cs_hold_over(struct ev_loop *l, struct ev_timer *t)
+{
+	struct ustream *s = t->arg;
+
+	(void)l;
+	if (cache_hit_own(s->hit) == -1)
+		(void)ev_timer_start(s->w->loop, &s->hold, CACHESERVE_HOLD_MS);
+}
+
 static struct ustream *
 cs_open(struct worker *w, const struct snap_backend *b, const struct upstream_opts *o,
     const struct msg_head *req, const struct upstream_events *ev, void *arg)
@@ -116,8 +135,10 @@ cs_open(struct worker *w, const struct snap_backend *b, const struct upstream_op
 	s->ev = ev;
 	s->arg = arg;
 	s->nobody = req->method == MSG_M_HEAD;
+	ev_timer_init(&s->hold, cs_hold_over, s);
 	snprintf(age, sizeof(age), "%" PRIu32, cachepol_age(&hit->times, (int64_t)time(NULL)));
 	if (msg_add(&hit->head, "Age", age) == -1 ||
+	    (hit->ref != NULL && ev_timer_start(w->loop, &s->hold, CACHESERVE_HOLD_MS) == -1) ||
 	    ev_defer_once(w->loop, cs_run, s, &s->pending) == -1) {
 		cs_free(s);
 		return NULL;

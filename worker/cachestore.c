@@ -23,12 +23,28 @@
 #include "worker/cachestore.h"
 
 #define CS_KEY_MAX 480		/* LMDB's key limit is 511 bytes; lru keys add 8 */
+/*
+ * Reader slots, shared by every process of the environment (64 bytes each
+ * in lock.mdb): a hit holds one while it is served from the map (up to 1 s,
+ * see cacheserve.c). When all are taken a lookup fails and the request goes
+ * to the backend, so this bounds in-flight hits, not correctness.
+ */
+#define CS_READERS 4096
 static const char cs_total_key[] = "\0total";
 
 struct cachestore {
 	MDB_env *env;
 	MDB_dbi obj, meta, lru;
 	uint64_t max_bytes;
+	cachestore_evict_fn *evict_fn;	/* cachestore_on_evict */
+	void *evict_arg;
+	uint32_t nevicted;		/* in the store's transaction: told after its commit */
+	uint8_t evicted[CACHESTORE_EVICT_MAX][CACHESTORE_EVICT_HEAD];
+	uint8_t evicted_len[CACHESTORE_EVICT_MAX];
+	struct {
+		uint64_t off, len;	/* where in the map; len 0: empty */
+		uint32_t tag;
+	} checked[CACHESTORE_CHECKED];
 };
 
 struct cs_meta {
@@ -68,7 +84,7 @@ cachestore_open(const char *dir, uint64_t max_bytes)
 		goto fail;
 	if ((rc = mdb_env_set_maxdbs(cs->env, 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(cs->env, (size_t)(max_bytes * 2 + (16u << 20)))) != 0 ||
-	    (rc = mdb_env_set_maxreaders(cs->env, 512)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(cs->env, CS_READERS)) != 0 ||
 	    (rc = mdb_env_open(cs->env, dir, MDB_NOSYNC | MDB_NOTLS, 0600)) != 0)
 		goto fail;
 	/* Reader slots of workers that died inside a read. */
@@ -135,6 +151,73 @@ cachestore_get(struct cachestore *cs, const void *key, size_t klen, char **val, 
 	return 1;
 }
 
+int
+cachestore_get_ref(struct cachestore *cs, const void *key, size_t klen, const char **val,
+    size_t *vlen, int64_t *atime, struct cachestore_ref **ref)
+{
+	MDB_txn *txn;
+	MDB_val k = { klen, (void *)(uintptr_t)key }, v, m;
+	struct cs_meta meta = { 0, 0 };
+	int rc;
+
+	*ref = NULL;
+	if (klen == 0 || klen > CS_KEY_MAX)
+		return 0;
+	if ((rc = mdb_txn_begin(cs->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		log_warnx("cache: read: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if ((rc = mdb_get(txn, cs->obj, &k, &v)) != 0) {
+		mdb_txn_abort(txn);
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		log_warnx("cache: read: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if (mdb_get(txn, cs->meta, &k, &m) == 0 && m.mv_size == sizeof(meta))
+		memcpy(&meta, m.mv_data, sizeof(meta));
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	*atime = meta.atime;
+	*ref = (struct cachestore_ref *)txn;	/* the read transaction is the reference */
+	return 1;
+}
+
+void
+cachestore_release(struct cachestore_ref *ref)
+{
+	if (ref != NULL)
+		mdb_txn_abort((MDB_txn *)ref);
+}
+
+/* A value's place in the map (its address there). */
+static uint32_t
+cs_checked_slot(const void *val, size_t vlen)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)val ^ vlen) * 0x9e3779b97f4a7c15ull;
+
+	return (uint32_t)(h >> 56) % CACHESTORE_CHECKED;
+}
+
+int
+cachestore_checked(struct cachestore *cs, const void *val, size_t vlen, uint32_t tag)
+{
+	uint32_t i = cs_checked_slot(val, vlen);
+
+	return cs->checked[i].len == vlen && vlen != 0 &&
+	    cs->checked[i].off == (uint64_t)(uintptr_t)val && cs->checked[i].tag == tag;
+}
+
+void
+cachestore_set_checked(struct cachestore *cs, const void *val, size_t vlen, uint32_t tag)
+{
+	uint32_t i = cs_checked_slot(val, vlen);
+
+	cs->checked[i].off = (uint64_t)(uintptr_t)val;
+	cs->checked[i].len = vlen;
+	cs->checked[i].tag = tag;
+}
+
 static uint64_t
 cs_total(MDB_txn *txn, struct cachestore *cs)
 {
@@ -180,6 +263,41 @@ cs_remove(MDB_txn *txn, struct cachestore *cs, MDB_val *k, uint64_t *size)
 	return 0;
 }
 
+/* What the eviction of k tells cachestore_on_evict's function after the commit. */
+static void
+cs_note_evicted(MDB_txn *txn, struct cachestore *cs, MDB_val *k)
+{
+	uint32_t i = cs->nevicted;
+	MDB_val v;
+
+	if (mdb_get(txn, cs->obj, k, &v) != 0)
+		return;
+	cs->nevicted++;
+	if (i >= CACHESTORE_EVICT_MAX)
+		return;
+	cs->evicted_len[i] = (uint8_t)(v.mv_size < CACHESTORE_EVICT_HEAD ? v.mv_size :
+	    CACHESTORE_EVICT_HEAD);
+	memcpy(cs->evicted[i], v.mv_data, cs->evicted_len[i]);
+}
+
+static void
+cs_tell_evicted(struct cachestore *cs)
+{
+	uint32_t i;
+
+	for (i = 0; i < cs->nevicted && cs->evict_fn != NULL; i++)
+		cs->evict_fn(cs->evict_arg, i < CACHESTORE_EVICT_MAX ? cs->evicted[i] : NULL,
+		    i < CACHESTORE_EVICT_MAX ? cs->evicted_len[i] : 0);
+	cs->nevicted = 0;
+}
+
+void
+cachestore_on_evict(struct cachestore *cs, cachestore_evict_fn *fn, void *arg)
+{
+	cs->evict_fn = fn;
+	cs->evict_arg = arg;
+}
+
 /* Evicts the least recently used entries until *total is at most target. */
 static int
 cs_evict(MDB_txn *txn, struct cachestore *cs, uint64_t *total, uint64_t target)
@@ -201,6 +319,7 @@ cs_evict(MDB_txn *txn, struct cachestore *cs, uint64_t *total, uint64_t target)
 			k = (MDB_val){ lk.mv_size - 8, key };
 			mdb_cursor_close(c);
 			c = NULL;
+			cs_note_evicted(txn, cs, &k);
 			if ((rc = cs_remove(txn, cs, &k, &size)) != 0)
 				return rc;
 			*total = size > *total ? 0 : *total - size;
@@ -230,6 +349,7 @@ cs_put_tx(struct cachestore *cs, MDB_val *k, MDB_val *v, int64_t now, uint64_t t
 	uint64_t total, old;
 	int rc;
 
+	cs->nevicted = 0;	/* an aborted try evicted nothing */
 	if ((rc = mdb_txn_begin(cs->env, NULL, 0, &txn)) != 0)
 		return rc;
 	total = cs_total(txn, cs);
@@ -264,9 +384,11 @@ cachestore_put(struct cachestore *cs, const void *key, size_t klen, const void *
 	if (rc == MDB_MAP_FULL)
 		rc = cs_put_tx(cs, &k, &v, now, cs->max_bytes / 2);
 	if (rc != 0) {
+		cs->nevicted = 0;
 		log_warnx("cache: store: %s", mdb_strerror(rc));
 		return -1;
 	}
+	cs_tell_evicted(cs);
 	return 0;
 }
 

@@ -33,6 +33,26 @@ void cachestore_close(struct cachestore *cs);
  */
 int cachestore_get(struct cachestore *cs, const void *key, size_t klen, char **val,
     size_t *vlen, int64_t *atime);
+/*
+ * key's value in place, in the map (no copy): *val stays valid until
+ * cachestore_release(*ref), which ends the read transaction that holds
+ * it. While held, LMDB cannot reuse the pages of entries replaced or
+ * evicted since, so a holder keeps it briefly (cacheserve: one second).
+ * 1 found, 0 not, -1 error (logged; also when every reader slot is taken).
+ */
+struct cachestore_ref;
+int cachestore_get_ref(struct cachestore *cs, const void *key, size_t klen, const char **val,
+    size_t *vlen, int64_t *atime, struct cachestore_ref **ref);
+void cachestore_release(struct cachestore_ref *ref);
+/*
+ * The caller's checksum of a value, remembered by where the value lies
+ * and its length (per process, a table of CACHESTORE_CHECKED slots): a
+ * value read again in place is not checked again. 1 when val (with tag,
+ * the caller's checksum) was marked checked.
+ */
+#define CACHESTORE_CHECKED 256
+int cachestore_checked(struct cachestore *cs, const void *val, size_t vlen, uint32_t tag);
+void cachestore_set_checked(struct cachestore *cs, const void *val, size_t vlen, uint32_t tag);
 /* Stores val under key (replacing), evicting the least recently used beyond the budget. */
 int cachestore_put(struct cachestore *cs, const void *key, size_t klen, const void *val,
     size_t vlen, int64_t now);
@@ -58,6 +78,15 @@ void cachestore_unlock(struct cachestore *cs, const void *key, size_t klen);
  */
 long cachestore_del_if(struct cachestore *cs, int (*match)(void *arg, const void *val,
     size_t vlen), void *arg);
+/*
+ * Told after each store that evicted entries, once per entry: the first
+ * len (<= CACHESTORE_EVICT_HEAD) bytes of its value, or NULL past the
+ * first CACHESTORE_EVICT_MAX of one store (the values are gone by then).
+ */
+#define CACHESTORE_EVICT_HEAD 16
+#define CACHESTORE_EVICT_MAX 64
+typedef void cachestore_evict_fn(void *arg, const void *head, size_t len);
+void cachestore_on_evict(struct cachestore *cs, cachestore_evict_fn *fn, void *arg);
 /* Entries and their bytes. */
 int cachestore_stats(struct cachestore *cs, uint64_t *entries, uint64_t *bytes);
 

@@ -418,6 +418,13 @@ compress_allowed(const struct msg_head *req, const struct msg_head *resp, uint32
 	return ct != NULL && compress_type_ok(msg_value(resp, ct));
 }
 
+int
+compress_varies(const struct msg_head *req, const struct msg_head *resp, uint32_t route_flags,
+    int nobody)
+{
+	return compress_allowed(req, resp, route_flags, nobody);
+}
+
 /* Adds Accept-Encoding to Vary unless it is there, or Vary is "*". */
 static int
 compress_vary(struct msg_head *resp)

@@ -52,6 +52,15 @@ int compress_type_ok(const char *content_type);
 struct compress;
 
 /*
+ * 1 when compress_begin would vary the response by Accept-Encoding (and add
+ * Vary for it): its bytes then depend on compress_negotiate's choice alone,
+ * which is what a cache keys its variants by (worker/cache.c). Asked on the
+ * head before compress_begin edits it.
+ */
+int compress_varies(const struct msg_head *req, const struct msg_head *resp,
+    uint32_t route_flags, int nobody);
+
+/*
  * Decides for one final response head (already through forward_response)
  * and edits it: Content-Encoding, Vary, a weakened ETag, unknown length.
  * *out is the stage, or NULL when the response goes unchanged. -1 when the

@@ -80,6 +80,8 @@ struct exchange {
 	unsigned cached : 1;		/* served from the cache (worker/cacheserve.c) */
 	unsigned cache_swap : 1;	/* the backend's 304 or error is replaced by swap_hit */
 	unsigned cache_wait : 1;	/* another request fills the entry: no backend yet */
+	unsigned detached : 1;		/* the client left; the fill goes on (cache_drop_sink) */
+	unsigned detach_resume : 1;	/* detached: resume the upstream (deferred) */
 	const char *cache_status;	/* the access entry's cache field, or NULL */
 	unsigned picked : 1;		/* the balancer gave a backend once: not all were down */
 	struct shm_backend *flight;	/* the shared entry up counts in flight against */
@@ -90,6 +92,7 @@ struct exchange {
 };
 
 static const struct upstream_events ex_events;
+static const struct sink_ops ex_cz_sink;
 
 /* A pinned exchange's route: zero timeouts (the global ones rule), no flags. */
 static const struct snap_route ex_no_route;
@@ -130,7 +133,7 @@ static void
 ex_cz_run(struct exchange *ex)
 {
 	ex->cz_resume = 0;
-	if (compress_drain(ex->cz, ex->ops, ex->arg) == -1) {
+	if (compress_drain(ex->cz, &ex_cz_sink, ex) == -1) {
 		ex_finish(ex, 0, NULL, 502);
 		return;
 	}
@@ -158,6 +161,12 @@ ex_kick_run(void *arg)
 	}
 	if (ex->cz_resume) {
 		ex_cz_run(ex);
+		return;
+	}
+	if (ex->detach_resume) {
+		ex->detach_resume = 0;
+		if (ex->up != NULL)
+			ex->up_ops->resume(ex->up);
 		return;
 	}
 	if (ex->too_large) {
@@ -239,6 +248,9 @@ ex_finish(struct exchange *ex, int ok, struct msg_head *resp, unsigned status)
 	const struct sink_ops *ops = ex->ops;
 	struct cache_hit *hit;
 
+	/* After the compression stage's last bytes: a fill of its variant has them all. */
+	if (ok && !ex->pipe && ex->cf != NULL && !ex->cached)
+		cache_fill_end(ex->cf);
 	/* stale-if-error: a stored answer instead of the backend's failure. */
 	if (!ok && !ex->head_sent && !ex->cached && ex->cf != NULL &&
 	    (hit = cache_fill_failed(ex->cf)) != NULL) {
@@ -515,7 +527,7 @@ ex_on_head(void *arg, struct msg_head *resp)
 	struct exchange *ex = arg;
 	int nobody = ex->req.head->method == MSG_M_HEAD || resp->status / 100 == 1 ||
 	    resp->status == 204 || resp->status == 304 || resp->complete;
-	int hsts = ex->req.tls && (ex->req.route->flags & SNAP_ROUTE_HSTS);
+	int hsts = ex->req.tls && (ex->req.route->flags & SNAP_ROUTE_HSTS), varies;
 	char name[BEADDR_STR_MAX];
 
 	ex->got_byte = 1;
@@ -543,11 +555,15 @@ ex_on_head(void *arg, struct msg_head *resp)
 			ex_rearm(ex);
 			return 0;
 		}
+		varies = ex->cf != NULL && !ex->cached &&
+		    compress_varies(ex->req.head, resp, ex->req.route->flags, nobody);
 		if (compress_begin(&ex->cz, ex->req.head, resp, ex->req.route->flags, nobody) == -1) {
 			log_info("backend %u (%s): response head too large to compress",
 			    ex->be->id, ex_be_name(ex, name, sizeof(name)));
 			return -1;
 		}
+		if (varies)	/* the variant the client gets is what is stored */
+			cache_fill_encoded(ex->cf, resp);
 	}
 	if (ex->ops->head(ex->arg, resp, nobody) == -1)
 		return -1;
@@ -570,13 +586,39 @@ ex_on_body(void *arg, const char *p, size_t n)
 	if (ex->cache_swap)
 		return 0;	/* the 304's or error's body is not what the client gets */
 	ex->bytes_out += n;
-	if (ex->cf != NULL && !ex->cached)
-		cache_fill_body(ex->cf, p, n);
+	if (ex->cf != NULL && !ex->cached && ex->cz == NULL)
+		cache_fill_body(ex->cf, p, n);	/* else the stage's output (ex_cz_sink) */
+	if (ex->detached && !cache_fill_storing(ex->cf))
+		return -1;	/* past the object limit: nobody wants the rest */
 	if (ex->cz != NULL)
 		return compress_body(ex->cz, p, n) == -1 ? -1 :
-		    compress_drain(ex->cz, ex->ops, ex->arg);
+		    compress_drain(ex->cz, &ex_cz_sink, ex);
 	return ex->ops->body(ex->arg, p, n);
 }
+
+/* Between the compression stage and the sink: a fill stores the encoded bytes. */
+static int
+ex_cz_body(void *arg, const char *p, size_t n)
+{
+	struct exchange *ex = arg;
+
+	if (ex->cf != NULL && !ex->cached)
+		cache_fill_body(ex->cf, p, n);
+	return ex->ops->body(ex->arg, p, n);
+}
+
+static size_t
+ex_cz_room(void *arg)
+{
+	struct exchange *ex = arg;
+
+	return ex->ops->room(ex->arg);
+}
+
+/* compress_drain calls body() and room() only. */
+static const struct sink_ops ex_cz_sink = {
+	NULL, ex_cz_body, NULL, NULL, NULL, ex_cz_room, NULL,
+};
 
 static void
 ex_pipe_check(struct exchange *ex)
@@ -598,11 +640,9 @@ ex_on_end(void *arg, struct msg_head *resp)
 			ex_finish(ex, 0, NULL, 502);
 		return;
 	}
-	if (!ex->pipe && ex->cf != NULL && !ex->cached)
-		cache_fill_end(ex->cf);
 	if (!ex->pipe && ex->cz != NULL) {
 		compress_end(ex->cz);
-		if (compress_drain(ex->cz, ex->ops, ex->arg) == -1) {
+		if (compress_drain(ex->cz, &ex_cz_sink, ex) == -1) {
 			ex_finish(ex, 0, NULL, 502);
 			return;
 		}
@@ -663,6 +703,10 @@ ex_on_fail(void *arg, enum upstream_err err, int code)
 		ex_fail_pinned(ex, err);
 		return;
 	}
+	if (ex->detached) {	/* the request head is the client's, gone: no retry */
+		ex_finish(ex, 0, NULL, 502);
+		return;
+	}
 	switch (err) {
 	case UPSTREAM_CONNECT:
 		/* Nothing was sent: the next backend may take it, if the replay holds the body. */
@@ -704,7 +748,7 @@ ex_on_room(void *arg)
 		return 0;
 	if (ex->cz != NULL) {
 		/* What waits goes first; a sink that failed is failed from the loop. */
-		if (compress_drain(ex->cz, ex->ops, ex->arg) == -1) {
+		if (compress_drain(ex->cz, &ex_cz_sink, ex) == -1) {
 			ex->cz_resume = 1;
 			ex_kick(ex);
 			return 0;
@@ -951,6 +995,29 @@ exchange_resume(struct exchange *ex)
 		ex->up_ops->resume(ex->up);
 }
 
+/*
+ * The client left mid-response: a fill the cache can finish goes on into
+ * cache_drop_sink (the request is complete: the exchange needs nothing of
+ * the client's from here on, its head included). 1 when it goes on.
+ */
+static int
+ex_detach(struct exchange *ex)
+{
+	if (ex->cf == NULL || ex->cached || ex->cache_swap || ex->pipe || !ex->head_sent ||
+	    !ex->req_done || ex->up == NULL || !cache_fill_storing(ex->cf))
+		return 0;
+	ex->ops = &cache_drop_sink;
+	ex->arg = NULL;
+	ex->detached = 1;
+	/* It may have been paused for the client's room; a stage drains into the drop first. */
+	if (ex->cz != NULL)
+		ex->cz_resume = 1;
+	else
+		ex->detach_resume = 1;
+	ex_kick(ex);
+	return 1;
+}
+
 void
 exchange_abort(struct exchange *ex, unsigned status)
 {
@@ -958,6 +1025,8 @@ exchange_abort(struct exchange *ex, unsigned status)
 		return;
 	if (status != 0)
 		ex_log(ex, ex->pipe ? ex->status : status, 0);
+	if (status == 499 && ex_detach(ex))
+		return;
 	ex->ops = NULL;
 	ex->dead = 1;
 	if (ex->up != NULL)

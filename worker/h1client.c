@@ -475,6 +475,12 @@ h1c_on_head(void *arg, struct msg_head *h)
 	}
 	if (s->ev->head(s->arg, h) == -1)
 		return -1;
+	/*
+	 * RFC 9112 6.3: a 204 or 304 ends at its head, whatever Content-Length
+	 * says (a 304's names the stored representation's length).
+	 */
+	if (h->status == 204 || h->status == 304)
+		return 1;
 	return s->req->method == MSG_M_HEAD && h->status / 100 != 1 ? 1 : 0;
 }
 

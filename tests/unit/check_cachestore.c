@@ -110,6 +110,89 @@ START_TEST(lru_eviction)
 }
 END_TEST
 
+struct evicted {
+	int n, nulls;
+	char first[CACHESTORE_EVICT_HEAD + 1];
+};
+
+static void
+on_evict(void *arg, const void *head, size_t len)
+{
+	struct evicted *e = arg;
+
+	if (head == NULL)
+		e->nulls++;
+	else if (e->n == 0)
+		memcpy(e->first, head, len);
+	e->n++;
+}
+
+/* Evictions are told after the store's commit, with each value's head, once. */
+START_TEST(eviction_reported)
+{
+	struct cachestore *cs = cachestore_open(dir, CACHESTORE_MIN_SIZE);
+	size_t sz = CACHESTORE_MIN_SIZE / 4;
+	char *v = calloc(1, 2 * sz), key[8];
+	struct evicted e = { 0, 0, "" };
+	int i;
+
+	ck_assert_ptr_nonnull(cs);
+	cachestore_on_evict(cs, on_evict, &e);
+	for (i = 0; i < 4; i++) {	/* the budget, exactly */
+		snprintf(key, sizeof(key), "k%d", i);
+		snprintf(v, sz, "value of k%d", i);
+		ck_assert_int_eq(cachestore_put(cs, key, 2, v, sz, 1000 + i), 0);
+	}
+	ck_assert_int_eq(e.n, 0);
+	ck_assert_int_eq(cachestore_put(cs, "k4", 2, v, sz, 1010), 0);
+	ck_assert_int_eq(e.n, 1);
+	ck_assert_int_eq(e.nulls, 0);
+	ck_assert_str_eq(e.first, "value of k0");
+	/* A value larger than half the budget evicts two more. */
+	ck_assert_int_eq(cachestore_put(cs, "big", 3, v, sz * 2, 1011), 0);
+	ck_assert_int_eq(e.n, 3);
+	/* A replacement evicts nothing of its own key. */
+	ck_assert_int_eq(cachestore_put(cs, "big", 3, v, sz * 2, 1012), 0);
+	ck_assert_int_eq(e.n, 3);
+	free(v);
+	cachestore_close(cs);
+}
+END_TEST
+
+/* A value in place: readable until released, also after it is replaced; the checked memo. */
+START_TEST(get_ref_and_checked)
+{
+	struct cachestore *cs = cachestore_open(dir, CACHESTORE_MIN_SIZE);
+	struct cachestore_ref *ref, *ref2;
+	const char *v, *v2;
+	size_t n, n2;
+	int64_t at;
+
+	ck_assert_ptr_nonnull(cs);
+	ck_assert_int_eq(cachestore_get_ref(cs, "nope", 4, &v, &n, &at, &ref), 0);
+	ck_assert_ptr_null(ref);
+	ck_assert_int_eq(cachestore_put(cs, "k", 1, "first value", 11, 1000), 0);
+	ck_assert_int_eq(cachestore_get_ref(cs, "k", 1, &v, &n, &at, &ref), 1);
+	ck_assert_int_eq(at, 1000);
+	/* Replaced while held: the holder still reads its snapshot, a new reader the new one. */
+	ck_assert_int_eq(cachestore_put(cs, "k", 1, "second value", 12, 1001), 0);
+	ck_assert_int_eq(cachestore_get_ref(cs, "k", 1, &v2, &n2, &at, &ref2), 1);
+	ck_assert_int_eq((int)n, 11);
+	ck_assert_int_eq(memcmp(v, "first value", 11), 0);
+	ck_assert_int_eq((int)n2, 12);
+	ck_assert_int_eq(memcmp(v2, "second value", 12), 0);
+	ck_assert(!cachestore_checked(cs, v2, n2, 7));
+	cachestore_set_checked(cs, v2, n2, 7);
+	ck_assert(cachestore_checked(cs, v2, n2, 7));
+	ck_assert(!cachestore_checked(cs, v2, n2, 8));	/* another checksum: checked again */
+	ck_assert(!cachestore_checked(cs, v2, n2 - 1, 7));
+	cachestore_release(ref);
+	cachestore_release(ref2);
+	cachestore_release(NULL);
+	cachestore_close(cs);
+}
+END_TEST
+
 START_TEST(delete_key_and_prefix)
 {
 	struct cachestore *cs = cachestore_open(dir, CACHESTORE_MIN_SIZE);
@@ -164,6 +247,8 @@ suite_cachestore(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, put_get_replace_reopen);
 	tcase_add_test(tc, lru_eviction);
+	tcase_add_test(tc, eviction_reported);
+	tcase_add_test(tc, get_ref_and_checked);
 	tcase_add_test(tc, delete_key_and_prefix);
 	tcase_add_test(tc, fill_lock);
 	suite_add_tcase(s, tc);

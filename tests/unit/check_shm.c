@@ -138,6 +138,28 @@ START_TEST(test_route_table)
 }
 END_TEST
 
+/* The cache's own smaller table: route 0 apart, full goes to "other". */
+START_TEST(test_cache_table)
+{
+	struct shm_wslot *s = aligned_alloc(SHM_ALIGN, sizeof(*s));
+	uint32_t id;
+
+	ck_assert_ptr_nonnull(s);
+	memset(s, 0, sizeof(*s));
+	ck_assert_ptr_eq(shm_cache_route(s, 0), &s->cache_noroute);
+	for (id = 1; id <= SHM_CACHE_ROUTES; id++)
+		shm_add(&shm_cache_route(s, id * 7)->n[SHM_CACHE_HIT], id);
+	for (id = 1; id <= SHM_CACHE_ROUTES; id++) {
+		struct shm_cache_ctr *c = shm_cache_route(s, id * 7);
+		ck_assert_uint_eq(c->route_id, id * 7);
+		ck_assert_uint_eq(c->n[SHM_CACHE_HIT], id);
+	}
+	ck_assert_ptr_eq(shm_cache_route(s, 1000), &s->cache_other);
+	ck_assert_uint_eq(shm_cache_route(s, 35)->route_id, 35);
+	free(s);
+}
+END_TEST
+
 START_TEST(test_count_request)
 {
 	struct shm_wslot *s = aligned_alloc(SHM_ALIGN, sizeof(*s));
@@ -176,6 +198,7 @@ suite_shm(void)
 	tcase_add_test(tc, test_create_bounds);
 	tcase_add_test(tc, test_validate_refuses);
 	tcase_add_test(tc, test_map_refuses_small_fd);
+	tcase_add_test(tc, test_cache_table);
 	tcase_add_test(tc, test_route_table);
 	tcase_add_test(tc, test_count_request);
 	suite_add_tcase(s, tc);

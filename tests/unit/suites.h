@@ -56,6 +56,7 @@ Suite *suite_grpc(void);
 Suite *suite_compress(void);
 Suite *suite_cachepolicy(void);
 Suite *suite_cachestore(void);
+Suite *suite_cachecdn(void);
 Suite *suite_clients(void);
 Suite *suite_health(void);
 Suite *suite_ratelimit(void);
