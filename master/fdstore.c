@@ -44,6 +44,20 @@ fdstore_put(struct master *m)
 	put_all(&m->lst_https, LISTENER_HTTPS, m->cfg.listen_https.v);
 }
 
+void
+fdstore_drop_unused(const struct inherit *h)
+{
+	char name[INHERIT_NAME_MAX + 1];
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		if (h->v[i].fd >= 0 && h->v[i].systemd &&
+		    inherit_fdname(h->v[i].kind, h->v[i].worker, h->v[i].addr, name,
+		    sizeof(name)) == 0 &&
+		    sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name) <= 0)
+			log_warnx("systemd did not drop listener %s from its store", name);
+}
+
 int
 fdstore_take(struct inherit *h)
 {
@@ -61,8 +75,10 @@ fdstore_take(struct inherit *h)
 			log_warnx("systemd passed fd %d (%s) that is not a haloyd listener: closed", fd,
 			    names != NULL && names[i] != NULL ? names[i] : "no name");
 			close(fd);
-		} else if (inherit_add(h, kind, worker, addr, fd) == 0)
+		} else if (inherit_add(h, kind, worker, addr, fd) == 0) {
+			h->v[h->n - 1].systemd = 1;
 			got++;
+		}
 	}
 	for (i = 0; names != NULL && names[i] != NULL; i++)
 		free(names[i]);

@@ -14,5 +14,11 @@ struct master;
 void fdstore_put(struct master *m);
 /* Adds the sockets systemd passed us, by name, to h; returns how many. */
 int fdstore_take(struct inherit *h);
+/*
+ * Before inherit_close_rest: the sockets systemd passed that the
+ * configuration no longer has leave its store too (FDSTOREREMOVE=1), or
+ * systemd would keep a removed address listening with nobody accepting.
+ */
+void fdstore_drop_unused(const struct inherit *h);
 
 #endif

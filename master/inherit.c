@@ -58,6 +58,7 @@ inherit_add(struct inherit *h, uint32_t kind, uint32_t worker, const char *addr,
 	v->worker = worker;
 	util_strlcpy(v->addr, addr, sizeof(v->addr));
 	v->fd = fd;
+	v->systemd = 0;
 	return 0;
 fail:
 	close(fd);

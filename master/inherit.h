@@ -19,6 +19,7 @@ struct inherit_sock {
 	uint32_t worker;
 	char addr[INHERIT_ADDR_MAX + 1];
 	int fd;			/* -1 once taken */
+	int systemd;		/* from systemd's store (master/fdstore.c) */
 };
 
 struct inherit {

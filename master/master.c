@@ -315,6 +315,7 @@ master_start(struct master *m)
 	    (m->cfg.listen_https.n > 0 && listeners_adopt(&m->lst_https, m->cfg.listen_https.v,
 	    m->cfg.listen_https.n, m->nworkers, LISTENER_HTTPS, &inh) == -1))
 		fatalx("cannot open the listeners");
+	fdstore_drop_unused(&inh);
 	(void)inherit_close_rest(&inh);
 	if (mkeyring_init(m) == -1)
 		fatalx("cannot set up the certificates and session-ticket keys");
