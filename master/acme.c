@@ -679,6 +679,18 @@ acme_stop(struct master *m)
 }
 
 void
+acme_resume(struct master *m)
+{
+	struct acme_peer *a = m->acme;
+
+	if (a == NULL || m->stopping)
+		return;
+	a->proc.stopped = 0;	/* still exiting: respawned when reaped */
+	if (a->proc.pid == 0)
+		proc_spawn(&a->proc);
+}
+
+void
 acme_free(struct master *m)
 {
 	struct acme_peer *a = m->acme;

@@ -35,6 +35,8 @@ uint32_t acme_alpn_certs(const struct master *m, const struct acme_alpn_cert **v
 int acme_init(struct master *m);
 /* Asks the child to stop (graceful stop of the master). */
 void acme_stop(struct master *m);
+/* After acme_stop without a master stop (a cancelled hand-over): the child runs again. */
+void acme_resume(struct master *m);
 void acme_free(struct master *m);
 /* A generation was acked: answer a challenge barrier that is now met. */
 void acme_publish_check(struct master *m);

@@ -17,6 +17,7 @@
 #include "master/certcmds.h"
 #include "master/cmdtable.h"
 #include "master/commands.h"
+#include "master/handover.h"
 #include "master/stats.h"
 #include "share/cursor.h"
 #include "share/ipc.h"
@@ -60,6 +61,10 @@ static const struct cmd cmds[] = {
 	{ MSG_C_APPLY, "apply", 1 + S(1), 1 + S(MSG_STR_MAX), CMD_CHANGES | CMD_FD, apply_cmd_apply },
 	{ MSG_C_CACHE_PURGE, "cache purge", 2 * S(0), 2 * S(MSG_STR_MAX), 0, cachecmds_purge },
 	{ MSG_C_CACHE_STATS, "cache stats", 0, 0, 0, cachecmds_stats },
+	/* Hand-over (master/handover.c): the last two come from the new master. */
+	{ MSG_C_UPGRADE, "upgrade", 0, 0, 0, handover_cmd_upgrade },
+	{ MSG_C_TAKEOVER, "takeover", 0, 0, 0, handover_cmd_takeover },
+	{ MSG_C_TAKEOVER_READY, "takeover ready", 4, 4, 0, handover_cmd_ready },
 };
 #undef S
 

@@ -50,6 +50,7 @@ static const struct opt opts[] = {
 	{ "log_target", OPT_TARGET, O(log_target), 0, 0 },
 	{ "access_log", OPT_BOOL, O(access_log), 0, 0 },
 	{ "stop_timeout", OPT_DURATION, O(stop_timeout_ms), 0, 3600000 },
+	{ "upgrade_drain", OPT_DURATION, O(upgrade_drain_ms), 0, 86400000 },
 	{ "header_timeout", OPT_DURATION, O(header_timeout_ms), 100, 3600000 },
 	{ "keepalive_timeout", OPT_DURATION, O(keepalive_timeout_ms), 100, 3600000 },
 	{ "connect_timeout", OPT_DURATION, O(connect_timeout_ms), 10, 3600000 },
@@ -110,12 +111,13 @@ static const char usage[] =
     "usage: haloyd [-c FILE] [-t] [-v] [--NAME VALUE]...\n"
     "  -c, --config FILE     configuration file (default " HALOYD_DEFAULT_CONFIG ")\n"
     "  -t                    check the configuration and exit\n"
+    "  --takeover            take the listening sockets of the running haloyd (upgrade)\n"
     "  -v                    more logging (repeat for more)\n"
     "  --NAME VALUE          any haloyd.conf setting, '_' written '-':\n"
     "      --listen-http ADDR (repeatable)  --workers N  --state-dir DIR\n"
     "      --runtime-dir DIR  --user USER  --admin-group GROUP\n"
     "      --log-target auto|stderr|journal  --access-log on|off\n"
-    "      --stop-timeout D  --header-timeout D  --keepalive-timeout D\n"
+    "      --stop-timeout D  --upgrade-drain D  --header-timeout D  --keepalive-timeout D\n"
     "      --connect-timeout D  --response-timeout D  --idle-timeout D  --upgrade-timeout D\n"
     "      --max-connections N  --body-timeout D  --backend-down-time D  --max-body SIZE\n"
     "      --access-log-sample N  --trusted-proxies CIDR (repeatable)  --error-pages DIR\n"
@@ -148,6 +150,7 @@ conf_defaults(struct conf *c)
 	c->workers = n > 0 ? (uint64_t)n : 1;
 	c->access_log = 1;
 	c->stop_timeout_ms = 30000;
+	c->upgrade_drain_ms = 300000;
 	c->header_timeout_ms = 30000;
 	c->keepalive_timeout_ms = 75000;
 	c->connect_timeout_ms = 5000;
@@ -506,6 +509,8 @@ conf_argv_flags(struct conf *c, int argc, char **argv, char *err, size_t errlen)
 			c->config_explicit = 1;
 		} else if (strcmp(a, "-t") == 0) {
 			c->test_only = 1;
+		} else if (strcmp(a, "--takeover") == 0) {
+			c->takeover = 1;
 		} else if (a[0] == '-' && a[1] != '-' && strspn(a + 1, "v") == strlen(a + 1) && a[1]) {
 			c->verbose += (int)strlen(a + 1);
 		} else if (strncmp(a, "--", 2) == 0 && strchr(a, '=') == NULL) {
@@ -533,7 +538,8 @@ conf_argv_settings(struct conf *c, int argc, char **argv, char *err, size_t errl
 		const struct opt *o;
 
 		if (strncmp(a, "--", 2) != 0 || strcmp(a, "--config") == 0 ||
-		    strcmp(a, "--help") == 0 || strcmp(a, "--version") == 0) {
+		    strcmp(a, "--help") == 0 || strcmp(a, "--version") == 0 ||
+		    strcmp(a, "--takeover") == 0) {
 			if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
 				i++;
 			continue;

@@ -34,6 +34,7 @@ struct conf {
 	char *log_target;
 	int access_log;
 	uint64_t stop_timeout_ms;
+	uint64_t upgrade_drain_ms;	/* old workers' time to finish after a hand-over */
 	uint64_t header_timeout_ms;
 	uint64_t keepalive_timeout_ms;
 	uint64_t connect_timeout_ms;
@@ -87,6 +88,7 @@ struct conf {
 	int sandbox;			/* seccomp filters in the children (share/sandbox.c); off to debug */
 	int verbose;
 	int test_only;
+	int takeover;			/* --takeover: ask the running master for its listeners */
 	char renamed[160];		/* "old is now new" for the log, when an old name was used */			/* -t: check the configuration and exit */
 };
 

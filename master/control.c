@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -40,6 +41,7 @@ struct outmsg {
 	struct outmsg *next;
 	uint16_t type;
 	uint32_t seq, gen;
+	int fd;			/* sent with the message, then closed; -1 none */
 	size_t len;
 	uint8_t data[];
 };
@@ -63,6 +65,7 @@ struct cclient {
 	char message[256];
 	struct outmsg *qhead, *qtail;
 	size_t qbytes;
+	void (*on_close)(struct master *m, struct cclient *cl);	/* control_on_close */
 };
 
 struct control {
@@ -91,6 +94,8 @@ client_free(void *arg)
 	while (cl->qhead != NULL) {
 		struct outmsg *o = cl->qhead;
 		cl->qhead = o->next;
+		if (o->fd >= 0)
+			close(o->fd);
 		free(o);
 	}
 	free(cl);
@@ -110,6 +115,8 @@ client_close(struct cclient *cl)
 			break;
 		}
 	ctl->nclients--;
+	if (cl->on_close != NULL)
+		cl->on_close(ctl->m, cl);
 	ev_io_stop(ctl->m->loop, &cl->io);
 	close(cl->fd);
 	cl->fd = -1;
@@ -140,7 +147,7 @@ client_flush(struct cclient *cl)
 	while (cl->qhead != NULL) {
 		struct outmsg *o = cl->qhead;
 
-		if (ipc_send(cl->fd, o->type, o->seq, o->gen, o->data, o->len, -1) == -1) {
+		if (ipc_send(cl->fd, o->type, o->seq, o->gen, o->data, o->len, o->fd) == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return 0;
 			log_debug("control client gone: %s", strerror(errno));
@@ -150,22 +157,28 @@ client_flush(struct cclient *cl)
 		if (cl->qhead == NULL)
 			cl->qtail = NULL;
 		cl->qbytes -= o->len;
+		if (o->fd >= 0)
+			close(o->fd);
 		free(o);
 	}
 	return 0;
 }
 
 static void
-client_queue(struct cclient *cl, uint16_t type, uint32_t gen, const void *p, size_t len)
+client_queue_fd(struct cclient *cl, uint16_t type, uint32_t gen, const void *p, size_t len,
+    int fd)
 {
 	struct outmsg *o;
 
 	if (cl->qbytes + len > CONTROL_QUEUE_MAX || (o = malloc(sizeof(*o) + len)) == NULL) {
 		log_warnx("control client: reply too large, dropping the client");
+		if (fd >= 0)
+			close(fd);
 		cl->closing = 1;
 		return;
 	}
 	o->next = NULL;
+	o->fd = fd;
 	o->type = type;
 	o->seq = cl->seq;
 	o->gen = gen;
@@ -178,6 +191,12 @@ client_queue(struct cclient *cl, uint16_t type, uint32_t gen, const void *p, siz
 		cl->qhead = o;
 	cl->qtail = o;
 	cl->qbytes += len;
+}
+
+static void
+client_queue(struct cclient *cl, uint16_t type, uint32_t gen, const void *p, size_t len)
+{
+	client_queue_fd(cl, type, gen, p, len, -1);
 }
 
 /* Ends the running command: flush what is queued and read the next one. */
@@ -221,6 +240,31 @@ control_reply_fail(struct cclient *cl, uint32_t code, const char *fmt, ...)
 	wb_str(&w, reason);
 	client_queue(cl, MSG_C_FAIL, 0, buf, w.len);
 	client_done(cl);
+}
+
+int
+control_reply_fd(struct cclient *cl, uint16_t type, const struct wbuf *w, int fd)
+{
+	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	if (copy == -1) {
+		log_warn("control: dup");
+		return -1;
+	}
+	client_queue_fd(cl, type, 0, w->p, w->len, copy);
+	return 0;
+}
+
+void
+control_on_close(struct cclient *cl, void (*fn)(struct master *m, struct cclient *cl))
+{
+	cl->on_close = fn;
+}
+
+uid_t
+control_client_uid(const struct cclient *cl)
+{
+	return cl->uid;
 }
 
 static void
@@ -566,6 +610,33 @@ control_open(struct master *m)
 	    ev_io_start(m->loop, &ctl->io, ctl->fd, EPOLLIN, control_accept, ctl) == -1)
 		return -1;
 	log_info("control socket %s", ctl->path);
+	return 0;
+}
+
+void
+control_unlisten(struct master *m)
+{
+	struct control *ctl = m->control;
+
+	/* The path is the new master's now: never unlinked from here. */
+	if (ctl == NULL || ctl->fd < 0)
+		return;
+	ev_io_stop(m->loop, &ctl->io);
+	close(ctl->fd);
+	ctl->fd = -1;
+}
+
+int
+control_relisten(struct master *m)
+{
+	struct control *ctl = m->control;
+
+	if (ctl == NULL || ctl->fd >= 0)
+		return 0;
+	if (control_bind(ctl, m->cfg.runtime_dir) == -1 ||
+	    ev_io_start(m->loop, &ctl->io, ctl->fd, EPOLLIN, control_accept, ctl) == -1)
+		return -1;
+	log_info("control socket %s again", ctl->path);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #define HALOYD_CONTROL_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "share/cursor.h"
 
@@ -16,6 +17,9 @@ struct cclient;
 
 int control_open(struct master *m);
 void control_close(struct master *m);
+/* Hand-over: stop accepting (the path is left to the new master) / bind it again. */
+void control_unlisten(struct master *m);
+int control_relisten(struct master *m);
 
 struct master *control_master(struct cclient *cl);
 
@@ -31,6 +35,11 @@ void control_row_list(struct wbuf *w, const char *key, char *const *v, size_t n)
 /* Queues one row; the command goes on until control_reply_end. */
 void control_reply_row(struct cclient *cl, const struct wbuf *row);
 void control_reply_end(struct cclient *cl);
+/* Queues one message of type carrying a copy of fd (the caller keeps fd); 0 or -1. */
+int control_reply_fd(struct cclient *cl, uint16_t type, const struct wbuf *w, int fd);
+/* fn runs when cl goes away (closed by either side), before it is freed. */
+void control_on_close(struct cclient *cl, void (*fn)(struct master *m, struct cclient *cl));
+uid_t control_client_uid(const struct cclient *cl);
 /* Answers OK with message once every worker serves gen (or FAIL on timeout). */
 void control_reply_when_served(struct cclient *cl, uint32_t gen, const char *message);
 /* Answers through fn once every asked worker sent its status (or after 1 s). */

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "master/inherit.h"
 #include "master/listeners.h"
 #include "share/addr.h"
 #include "share/log.h"
@@ -57,7 +58,14 @@ fail:
 int
 listeners_open(struct listeners *l, char *const *addrs, size_t naddrs, size_t nworkers)
 {
-	size_t a, w;
+	return listeners_adopt(l, addrs, naddrs, nworkers, 0, NULL);
+}
+
+int
+listeners_adopt(struct listeners *l, char *const *addrs, size_t naddrs, size_t nworkers,
+    uint32_t kind, struct inherit *h)
+{
+	size_t a, w, got;
 
 	l->naddrs = naddrs;
 	l->nworkers = nworkers;
@@ -68,15 +76,18 @@ listeners_open(struct listeners *l, char *const *addrs, size_t naddrs, size_t nw
 	for (a = 0; a < naddrs * nworkers; a++)
 		l->fds[a] = -1;
 	for (a = 0; a < naddrs; a++) {
-		for (w = 0; w < nworkers; w++) {
-			int fd = listen_one(addrs[a]);
-			if (fd == -1) {
+		for (w = got = 0; w < nworkers; w++) {
+			/* An inherited socket keeps its accept queue: bind only the missing. */
+			int fd = inherit_take(h, kind, addrs[a], (uint32_t)w);
+			if (fd >= 0)
+				got++;
+			else if ((fd = listen_one(addrs[a])) == -1) {
 				listeners_close(l);
 				return -1;
 			}
 			l->fds[a * nworkers + w] = fd;
 		}
-		log_info("listening on %s (%zu sockets)", addrs[a], nworkers);
+		log_info("listening on %s (%zu sockets, %zu inherited)", addrs[a], nworkers, got);
 	}
 	return 0;
 }

@@ -21,6 +21,9 @@
 #include "master/acme.h"
 #include "master/tunnels.h"
 #include "master/control.h"
+#include "master/fdstore.h"
+#include "master/handover.h"
+#include "master/inherit.h"
 #include "master/dnsmaster.h"
 #include "master/keyring.h"
 #include "master/master.h"
@@ -29,9 +32,11 @@
 #include "master/publish.h"
 #include "master/proc.h"
 #include "master/store.h"
+#include "master/takeover.h"
 #include "master/workers.h"
 #include "share/ipc.h"
 #include "share/log.h"
+#include "share/msg.h"
 #include "share/paths.h"
 #include "share/util.h"
 
@@ -143,6 +148,7 @@ master_reload(struct master *m)
 		log_warnx("reload: listen_tunnel and the tunnel_* settings change only at restart");
 	m->cfg.access_log = fresh.access_log;
 	m->cfg.stop_timeout_ms = fresh.stop_timeout_ms;
+	m->cfg.upgrade_drain_ms = fresh.upgrade_drain_ms;
 	m->cfg.header_timeout_ms = fresh.header_timeout_ms;
 	m->cfg.keepalive_timeout_ms = fresh.keepalive_timeout_ms;
 	m->cfg.connect_timeout_ms = fresh.connect_timeout_ms;
@@ -197,22 +203,37 @@ stop_fire(struct ev_loop *l, struct ev_timer *t)
 	}
 }
 
+static void
+master_wind_down(struct master *m, int exit_code, uint64_t deadline_ms)
+{
+	m->stopping = 1;
+	m->exit_code = exit_code;
+	log_info("stopping: in-flight requests have %llu ms to finish",
+	    (unsigned long long)deadline_ms);
+	control_close(m);
+	metrics_close(m);
+	acme_stop(m);
+	workers_stop_all(m, (uint32_t)deadline_ms);
+	tunnels_stop(m, (uint32_t)deadline_ms);
+	ev_timer_start(m->loop, &m->stop_timer, deadline_ms + STOP_GRACE_MS);
+}
+
 void
 master_stop(struct master *m, int exit_code)
 {
 	if (m->stopping)
 		return;
-	m->stopping = 1;
-	m->exit_code = exit_code;
 	notify_stopping();
-	log_info("stopping: in-flight requests have %llu ms to finish",
-	    (unsigned long long)m->cfg.stop_timeout_ms);
-	control_close(m);
-	metrics_close(m);
-	acme_stop(m);
-	workers_stop_all(m, (uint32_t)m->cfg.stop_timeout_ms);
-	tunnels_stop(m, (uint32_t)m->cfg.stop_timeout_ms);
-	ev_timer_start(m->loop, &m->stop_timer, m->cfg.stop_timeout_ms + STOP_GRACE_MS);
+	master_wind_down(m, exit_code, m->cfg.stop_timeout_ms);
+}
+
+void
+master_drain(struct master *m)
+{
+	if (m->stopping)
+		return;
+	/* The unit's MAINPID is the new master now: STOPPING=1 would be about it. */
+	master_wind_down(m, 0, m->cfg.upgrade_drain_ms);
 }
 
 static void
@@ -266,6 +287,7 @@ signals_init(struct master *m)
 static void
 master_start(struct master *m)
 {
+	struct inherit inh;
 	char err[256];
 
 	if ((m->rx = malloc(sizeof(*m->rx))) == NULL || (m->loop = ev_loop_new()) == NULL)
@@ -276,15 +298,25 @@ master_start(struct master *m)
 	ev_timer_init(&m->stop_timer, stop_fire, m);
 	if ((m->self_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) == -1)
 		fatal("open /proc/self/exe");
-	if (resolve_identities(m) == -1 || signals_init(m) == -1 || open_store(m) == -1 ||
+	inherit_init(&inh);
+	if (resolve_identities(m) == -1 || signals_init(m) == -1 || handover_init(m) == -1 ||
 	    open_runtime_dir(m) == -1)
+		fatalx("cannot start");
+	(void)fdstore_take(&inh);
+	/* Before the store: the old master is read-only once this returns 0. */
+	if (m->cfg.takeover && takeover_fetch(m, &inh) == -1)
+		fatalx("takeover refused: the running master keeps serving");
+	if (open_store(m) == -1)
 		fatalx("cannot start");
 	if (cachedir_prepare(m) == -1)
 		log_warnx("the workers may serve without the response cache");
-	if (listeners_open(&m->lst, m->cfg.listen_http.v, m->cfg.listen_http.n, m->nworkers) == -1 ||
-	    (m->cfg.listen_https.n > 0 && listeners_open(&m->lst_https, m->cfg.listen_https.v,
-	    m->cfg.listen_https.n, m->nworkers) == -1))
+	if (listeners_adopt(&m->lst, m->cfg.listen_http.v, m->cfg.listen_http.n, m->nworkers,
+	    LISTENER_HTTP, &inh) == -1 ||
+	    (m->cfg.listen_https.n > 0 && listeners_adopt(&m->lst_https, m->cfg.listen_https.v,
+	    m->cfg.listen_https.n, m->nworkers, LISTENER_HTTPS, &inh) == -1))
 		fatalx("cannot open the listeners");
+	fdstore_drop_unused(&inh);
+	(void)inherit_close_rest(&inh);
 	if (mkeyring_init(m) == -1)
 		fatalx("cannot set up the certificates and session-ticket keys");
 	if ((m->shm_fd = shm_create(m->cfg.shared_memory_size, (uint32_t)m->nworkers, &m->shm, err,
@@ -315,6 +347,8 @@ master_cleanup(struct master *m)
 	metrics_close(m);
 	ev_run_once(m->loop, 0);	/* runs the deferred frees */
 	acme_free(m);
+	takeover_free(m);
+	handover_free(m);
 	tunnels_free(m);
 	dnsmaster_free(m);
 	listeners_close(&m->lst);

@@ -23,6 +23,8 @@ struct proc;
 struct store;
 struct dnsname;
 struct dnsares;
+struct handover;
+struct takeover;
 
 struct master {
 	struct conf cfg;
@@ -54,6 +56,8 @@ struct master {
 	struct dnsname *dns;	/* backends by DNS name (master/dnsmaster.c) */
 	struct dnsares *dnsres;	/* their resolver */
 	struct ipc_msg *rx;	/* receive buffer for every channel (64 KiB) */
+	struct handover *handover;	/* master/handover.c: giving our sockets to a new master */
+	struct takeover *takeover;	/* master/takeover.c: taking them from an old one */
 	uint32_t status_seq;	/* of the last MSG_W_STATUS_REQ round */
 	int sigfd;
 	struct ev_io sigio;
@@ -73,5 +77,7 @@ int master_main(int argc, char **argv);
 int master_reload(struct master *m);
 /* Starts a graceful stop: no new work, children finish, then the loop ends. */
 void master_stop(struct master *m, int exit_code);
+/* After a hand-over: the same stop, within upgrade_drain, and systemd is not told. */
+void master_drain(struct master *m);
 
 #endif

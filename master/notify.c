@@ -6,8 +6,10 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "master/fdstore.h"
 #include "master/master.h"
 #include "master/notify.h"
+#include "master/takeover.h"
 #include "share/log.h"
 
 static void
@@ -45,8 +47,18 @@ void
 notify_ready(struct master *m)
 {
 	log_info("ready: %zu workers serve generation %u", m->nworkers, m->gen);
+	/* Taking over: the old master names us MAINPID with READY=1 (NotifyAccess=main). */
+	if (takeover_ready(m) == 1)
+		return;
 	sd_notify(0, "READY=1");
 	notify_status(m);
+	fdstore_put(m);
+}
+
+void
+notify_mainpid(pid_t pid)
+{
+	sd_notifyf(0, "MAINPID=%d\nREADY=1", (int)pid);
 }
 
 void

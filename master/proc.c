@@ -19,6 +19,7 @@
 
 #include "master/control.h"
 #include "master/master.h"
+#include "master/handover.h"
 #include "master/proc.h"
 #include "share/cursor.h"
 #include "share/ipc.h"
@@ -165,7 +166,7 @@ proc_spawn(struct proc *p)
 		return -1;
 	}
 	p->started_ms = util_now_ms();
-	p->hello = p->ready = 0;
+	p->hello = p->ready = p->stopped = 0;
 	p->spawns++;
 	if (p->role->on_spawn != NULL)
 		p->role->on_spawn(p);
@@ -185,7 +186,7 @@ respawn_fire(struct ev_loop *l, struct ev_timer *t)
 	struct proc *p = t->arg;
 
 	(void)l;
-	if (!p->m->stopping && p->pid == 0)
+	if (!p->m->stopping && !p->stopped && p->pid == 0)
 		proc_spawn(p);
 }
 
@@ -278,7 +279,7 @@ proc_exited(struct proc *p, int status)
 	proc_down(p);
 	if (p->role->on_exit != NULL)
 		p->role->on_exit(p, status);
-	if (m->stopping)
+	if (m->stopping || p->stopped)
 		return;
 	/* A child that lived long is back at once; quick deaths wait longer each time. */
 	if (lived >= p->role->stable_ms) {
@@ -305,6 +306,8 @@ proc_reap(struct master *m)
 			;
 		if (p != NULL)
 			proc_exited(p, status);
+		else
+			handover_reaped(m, pid, status);
 	}
 }
 
@@ -345,6 +348,7 @@ void
 proc_stop(struct proc *p, uint32_t deadline_ms)
 {
 	ev_timer_stop(p->m->loop, &p->respawn);
+	p->stopped = 1;
 	if (p->pid > 0 && (p->sock < 0 || p->role->ask_stop == NULL ||
 	    p->role->ask_stop(p, deadline_ms) == -1))
 		kill(p->pid, SIGTERM);

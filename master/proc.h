@@ -59,6 +59,7 @@ struct proc {
 	uint64_t backoff_ms;	/* the next respawn delay after a quick death */
 	struct ev_timer respawn;
 	uint32_t spawns;	/* how many times it was started */
+	int stopped;		/* proc_stop asked: not respawned until proc_spawn */
 };
 
 /* Puts p (role, index, the role's state arg) in m's table; not started. */

@@ -347,13 +347,17 @@ migrate_one(sqlite3 *db)
 
 	if (user_version(db, &v) == -1)
 		return -1;
-	if (v > store_schema_version()) {
+	if (v > store_schema_version() + SCHEMA_AHEAD_OK) {
 		log_warnx("store %s has schema version %d but this haloyd knows only up to %d; "
 		    "refusing to use it (was it written by a newer haloyd?)",
 		    sqlite3_db_filename(db, "main"), v, store_schema_version());
 		return -1;
 	}
-	if (v == store_schema_version())
+	/* A rollback: the newer version's migration only added columns with defaults. */
+	if (v > store_schema_version())
+		log_warnx("store %s has schema version %d, one after this haloyd's %d: used as is",
+		    sqlite3_db_filename(db, "main"), v, store_schema_version());
+	if (v >= store_schema_version())
 		return 0;
 	if (v < 0) {
 		log_warnx("store: negative schema version %d", v);

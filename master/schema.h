@@ -5,6 +5,13 @@
 #ifndef HALOYD_SCHEMA_H
 #define HALOYD_SCHEMA_H
 
+/*
+ * Migrations stay backward readable for one version (ARCHITECTURE.md,
+ * Store): a store this many versions newer is used as it is, so a rollback
+ * to the previous package opens the store its successor migrated.
+ */
+#define SCHEMA_AHEAD_OK 1
+
 #include <sqlite3.h>
 
 /*

@@ -352,3 +352,22 @@ store_close(struct store *st)
 		log_warnx("store: close: %s", sqlite3_errmsg(st->db));
 	free(st);
 }
+
+/*
+ * PRAGMA query_only: SQLite itself then refuses every write on this
+ * connection (SQLITE_READONLY), whichever code path tries one, so a
+ * master that handed over cannot write behind the new one's back.
+ */
+int
+store_set_readonly(struct store *st, int on)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(st->db, on ? "PRAGMA query_only = ON" : "PRAGMA query_only = OFF", NULL,
+	    NULL, &err) != SQLITE_OK) {
+		log_warnx("store: query_only: %s", err != NULL ? err : sqlite3_errmsg(st->db));
+		sqlite3_free(err);
+		return -1;
+	}
+	return pragma_expect(st, "PRAGMA query_only", on ? "1" : "0");
+}

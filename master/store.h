@@ -76,6 +76,8 @@ struct store_route {
 /* Opens (creating if needed, mode 0600) and migrates the store. */
 int store_open(const char *path, struct store **out);
 void store_close(struct store *st);
+/* Read-only (1) or writable again (0), checked: the hand-over's guarantee. 0 or -1. */
+int store_set_readonly(struct store *st, int on);
 /* The schema version the code migrates to. */
 int store_schema_version(void);
 

@@ -256,7 +256,7 @@ tunnels_conf_changed(const struct conf *a, const struct conf *b)
 static int
 tun_ask_stop(struct proc *p, uint32_t deadline_ms)
 {
-	struct msg_stop s = { deadline_ms };
+	struct msg_stop s = { deadline_ms, 0 };
 
 	return ipc_send(p->sock, MSG_W_STOP, 0, 0, &s, sizeof(s), -1);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "master/control.h"
+#include "master/handover.h"
 #include "master/keyring.h"
 #include "master/master.h"
 #include "master/ondemand.h"
@@ -191,7 +192,7 @@ worker_on_down(struct proc *p)
 static int
 worker_ask_stop(struct proc *p, uint32_t deadline_ms)
 {
-	struct msg_stop s = { deadline_ms };
+	struct msg_stop s = { deadline_ms, handover_draining(p->m) };
 
 	return ipc_send(p->sock, MSG_W_STOP, 0, 0, &s, sizeof(s), -1);
 }

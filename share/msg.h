@@ -131,7 +131,20 @@ enum msg_type {
 	MSG_C_APPLY,			/* u8 enum msg_apply_flags; str the file's name (for
 					 * messages); fd: a sealed memfd of the file's text.
 					 * Rows of changes, then OK (or FAIL) */
+
+	/* Upgrades and hand-over (master/handover.c, master/takeover.c) */
+	MSG_C_UPGRADE = 240,		/* haloyd-ctl -> master, empty: start the new binary;
+					 * OK once it serves, FAIL with one line otherwise */
+	MSG_C_TAKEOVER,			/* new master -> old, empty: go read-only, send
+					 * MSG_C_LISTENER each, then OK (FAIL: refused) */
+	MSG_C_TAKEOVER_READY,		/* new master -> old, u32 pid: it serves; the old one
+					 * answers OK, drains and exits */
+	MSG_C_LISTENER,			/* old master -> new, fd: a listening socket;
+					 * u32 enum msg_listener_kind; u32 worker index;
+					 * str its address as configured (HANDOVER_ADDR_MAX) */
 };
+
+#define MSG_HANDOVER_ADDR_MAX 128	/* a listen address in MSG_C_LISTENER */
 
 /*
  * MSG_C_APPLY's file: it travels as a sealed memfd, not in the 64 KiB
@@ -247,6 +260,8 @@ struct msg_listener {
 
 struct msg_stop {
 	uint32_t deadline_ms;	/* let in-flight requests finish this long */
+	uint32_t handover;	/* 1: an upgrade's drain: no idle HTTP/1.1 connection is closed
+				 * at once; its next request is answered with a close */
 };
 
 struct msg_wconfig {

@@ -434,7 +434,13 @@ conn_close_idle(struct worker *w)
 
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->lingering || c->sops == NULL || c->sops->idle(c))
+		/*
+		 * A hand-over's drain also keeps a connection whose session is not
+		 * chosen yet (TLS handshake): its client could not tell the close
+		 * from a failure; the session then answers its first request, closes.
+		 */
+		if (c->lingering || (c->sops == NULL && !w->stop_keep_fresh) ||
+		    (c->sops != NULL && c->sops->idle(c)))
 			conn_close(c);
 		else
 			conn_kick(c);	/* its session sees the stop now (HTTP/2: GOAWAY) */

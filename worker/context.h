@@ -84,6 +84,7 @@ struct worker {
 	struct httpdate date;	/* every response's Date field */
 
 	int stopping;
+	int stop_keep_fresh;	/* a hand-over's drain: idle connections are not closed at once */
 	struct ev_timer stop_timer;
 
 	struct buf_pool bufs;	/* BUF_SIZE blocks */

@@ -367,7 +367,12 @@ h1s_next(struct h1s *s)
 {
 	struct conn *c = s->c;
 
-	if (s->close_after || c->w->stopping || (c->peer_eof && c->in.len == 0)) {
+	/*
+	 * In a hand-over's drain an answer that promised keep-alive (its head went
+	 * out before the stop) keeps it: the next one says close, then we do.
+	 */
+	if (s->close_after || (c->w->stopping && !c->w->stop_keep_fresh) ||
+	    (c->peer_eof && c->in.len == 0)) {
 		if (s->pipe)
 			conn_close(c);
 		else
@@ -501,7 +506,13 @@ h1s_idle(const struct conn *c)
 {
 	const struct h1s *s = c->sess;
 
-	return !s->req_active && c->in.len == 0;
+	/*
+	 * Closing an idle connection races a request the client may be sending
+	 * (a reused one is retried, RFC 9112 9.3.1; a fresh one cannot be). A
+	 * hand-over's drain closes none: the next request is answered with
+	 * Connection: close, or keepalive_timeout ends it as on any other day.
+	 */
+	return !c->w->stop_keep_fresh && !s->req_active && c->in.len == 0;
 }
 
 static int

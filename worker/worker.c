@@ -286,6 +286,7 @@ on_stop(void *arg, struct ipc_msg *m)
 	struct msg_stop s;
 
 	memcpy(&s, m->data, sizeof(s));
+	((struct worker *)arg)->stop_keep_fresh = s.handover != 0;
 	worker_stop(arg, s.deadline_ms);
 	return 0;
 }

@@ -5,7 +5,9 @@
 # address moves to a free port, through haloyd.conf), with the notify socket
 # and watchdog systemd would give it, steers it with haloyd-ctl as an admin
 # and as nobody, finds the access entries in the journal, reloads a broken
-# haloyd.conf, then removes and purges the package. The second binary
+# haloyd.conf, installs a newer-versioned copy of the .deb over the running
+# daemon (postinst hands over: no request fails, the old master exits, the
+# new one is MAINPID), then removes and purges the package. The second binary
 # package, haloyd-tunnel (the agent), is built and installed beside it:
 # its program, man page and systemd template are checked, and that it
 # refuses to start without a client certificate.
@@ -45,7 +47,7 @@ export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-nocheck parallel=2}
 export DEBIAN_FRONTEND=noninteractive
 
 n=0 passed=0 failed=0
-daemon_pid="" worker_pids="" backend_pid="" journald_pid="" notify_pid=""
+daemon_pid="" worker_pids="" backend_pid="" journald_pid="" notify_pid="" load_pid=""
 conf_saved=0 installed=0
 
 ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
@@ -63,7 +65,7 @@ note() { sed 's/^/# /'; }
 # purges what it installed.
 cleanup() {
 	local p
-	for p in $daemon_pid $worker_pids $backend_pid $notify_pid; do
+	for p in $daemon_pid $worker_pids $backend_pid $notify_pid $load_pid; do
 		kill -KILL "$p" 2>/dev/null
 	done
 	if [ "$conf_saved" = 1 ] && [ -f "$CONF" ]; then
@@ -306,7 +308,7 @@ check "systemd-analyze security: exposure ${score:-unknown} (at most 3.0)" \
 
 # --- the configuration file and the man pages cover every setting.
 opts=$(/usr/sbin/haloyd --help | grep -oE -- '--[a-z][a-z0-9-]+' | sed 's/^--//; s/-/_/g' |
-	grep -vxE 'config|help|version|name' | sort -u)
+	grep -vxE 'config|help|version|name|takeover' | sort -u)
 echo "# settings: $(echo $opts)"
 documented=$(sed -nE 's/^#([a-z0-9_]+) .*/\1/p' "$CONF" | sort -u)
 missing=$(comm -23 <(echo "$opts") <(echo "$documented"))
@@ -513,13 +515,60 @@ check "SIGHUP with a fixed haloyd.conf reloads it" \
 check "nothing written to stdout/stderr with --log-target journal" [ ! -s "$WORK/daemon.out" ]
 note <"$WORK/daemon.out"
 
+# --- upgrade (issue 21): apt install of a newer-versioned .deb over the
+# running daemon hands over (postinst: haloyd-ctl upgrade) under a curl loop:
+# no refused or failed request, the old master exits, the new one is MAINPID.
+mkdir "$WORK/newer"
+dpkg-deb -R "$deb" "$WORK/newer/root"
+version=$(dpkg-deb -f "$deb" Version)
+sed -i "s/^Version: .*/Version: $version+upgrade1/" "$WORK/newer/root/DEBIAN/control"
+dpkg-deb -b "$WORK/newer/root" "$WORK/newer/haloyd_upgrade.deb" >/dev/null
+old_pid=$daemon_pid
+rm -f "$WORK/load.stop"
+(
+	sent=0 bad=0
+	while [ ! -e "$WORK/load.stop" ]; do
+		code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' -H "Host: $HOST" \
+			"http://127.0.0.1:$port/index.html")
+		sent=$((sent + 1))
+		[ "$code" = 200 ] || { bad=$((bad + 1)); echo "$code" >>"$WORK/load.bad"; }
+	done
+	echo "$sent $bad" >"$WORK/load.result"
+) 9>&- &
+load_pid=$!
+(cd "$WORK/newer" && apt-get install -y -q ./haloyd_upgrade.deb) >"$WORK/upgrade.log" 2>&1
+rc=$?
+tail -n 5 "$WORK/upgrade.log" | note
+check "apt-get install -y of a newer .deb over the running haloyd (exit $rc)" [ "$rc" -eq 0 ]
+new_pid=$(haloyd-ctl --json status 2>/dev/null | /usr/bin/python3 -c \
+	'import json, sys; print(json.load(sys.stdin)["master"]["pid"])' 2>/dev/null)
+check "a new master serves (pid ${new_pid:-none}, was $old_pid)" \
+	eval '[ -n "$new_pid" ] && [ "$new_pid" != "$old_pid" ]'
+check "the old master drains and exits 0 within 60 s" wait_for 60 sh -c "! kill -0 $old_pid 2>/dev/null"
+wait "$old_pid" 2>/dev/null
+rc=$?
+check "the old master's exit status is 0 (got $rc)" [ "$rc" -eq 0 ]
+check "the old master named the new one MAINPID= with READY=1" \
+	grep -qE "^$old_pid [0-9.]+ MAINPID=$new_pid\$" "$WORK/notify.log"
+touch "$WORK/load.stop"
+wait "$load_pid" 2>/dev/null
+load_pid=""
+read -r sent bad <"$WORK/load.result"
+echo "# during the upgrade: $sent requests, $bad not 200 ($(sort "$WORK/load.bad" 2>/dev/null | uniq -c | paste -sd' '))" | note
+check "no request refused or failed during the upgrade ($sent sent, $bad bad)" \
+	eval '[ "$sent" -gt 0 ] && [ "$bad" -eq 0 ]'
+check "dpkg has the newer version" \
+	eval '[ "$(dpkg-query -W -f "\${Version}" haloyd)" = "$version+upgrade1" ]'
+daemon_pid=$new_pid
+worker_pids=$(ps -o pid= --ppid "$daemon_pid" | tr -d ' ' | paste -sd' ')
+check "the new master sends WATCHDOG=1 itself" wait_for 5 notified 'WATCHDOG=1'
+
 # --- stop: SIGTERM (what systemd sends the main process) stops everything.
 kill -TERM "$daemon_pid"
-# bash reaps its children as they end, so kill -0 fails once the master exited.
+# The new master is not this shell's child: its exit is read from the journal.
 check "SIGTERM stops the master within 40 s (TimeoutStopSec)" wait_for 40 sh -c "! kill -0 $daemon_pid 2>/dev/null"
-wait "$daemon_pid" 2>/dev/null
-rc=$?
-check "the master exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "the master logs that it stopped" \
+	wait_for 5 sh -c "journalctl -q -o cat SYSLOG_IDENTIFIER=haloyd _PID=$daemon_pid | grep -q '^stopped'"
 check "the master notified STOPPING=1" notified 'STOPPING=1'
 daemon_pid=""
 left=""

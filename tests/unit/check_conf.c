@@ -40,7 +40,7 @@ static const char *const settings[] = {
 	"cache_path", "cache_max_size",
 	"acme_on_demand", "acme_ask", "acme_on_demand_rate", "acme_on_demand_backoff",
 	"acme_on_demand_wait",
-	"resolver", "resolve_min_ttl", "resolve_max_ttl",
+	"resolver", "resolve_min_ttl", "resolve_max_ttl", "upgrade_drain",
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -164,6 +164,8 @@ assert_common_defaults(void)
 	ck_assert_str_eq(cfg.log_target, "auto");
 	ck_assert_int_eq(cfg.access_log, 1);
 	ck_assert_uint_eq(cfg.stop_timeout_ms, 30000);
+	ck_assert_uint_eq(cfg.upgrade_drain_ms, 300000);
+	ck_assert_int_eq(cfg.takeover, 0);
 	ck_assert_uint_eq(cfg.header_timeout_ms, 30000);
 	ck_assert_uint_eq(cfg.keepalive_timeout_ms, 75000);
 	ck_assert_uint_eq(cfg.connect_timeout_ms, 5000);
@@ -338,6 +340,9 @@ static const struct value_case {
 	{ "stop_timeout", "0ms", F(stop_timeout_ms), 0 },
 	{ "stop_timeout", "1h", F(stop_timeout_ms), 3600000 },
 	{ "stop_timeout", "3601s", F(stop_timeout_ms), REFUSED },
+	{ "upgrade_drain", "0", F(upgrade_drain_ms), 0 },
+	{ "upgrade_drain", "24h", F(upgrade_drain_ms), 86400000 },
+	{ "upgrade_drain", "86401s", F(upgrade_drain_ms), REFUSED },
 	{ "backend_down_time", "0", F(backend_down_ms), 0 },
 	{ "backend_down_time", "61m", F(backend_down_ms), REFUSED },
 	{ "ticket_key_lifetime", "168h", F(ticket_key_lifetime_ms), 604800000 },
@@ -838,6 +843,10 @@ START_TEST(flags)
 	ck_assert_int_eq(LOAD("-vv", "-t", "-v", NULL), 0);
 	ck_assert_int_eq(cfg.verbose, 3);
 	ck_assert_int_eq(cfg.test_only, 1);
+	/* --takeover is a flag: it takes no value, the next word is read as usual. */
+	ck_assert_msg(LOAD("--takeover", "--workers", "3", NULL) == 0, "%s", err);
+	ck_assert_int_eq(cfg.takeover, 1);
+	ck_assert_uint_eq(cfg.workers, 3);
 	/* --config, and the last -c wins. */
 	snprintf(other, sizeof(other), "%s/nope.conf", dir);
 	ck_assert_msg(load_args(0, (const char *const[]){ "-c", other, "--config", path, NULL }) == 0,

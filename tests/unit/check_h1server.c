@@ -10,7 +10,7 @@
  * Host, a huge header (431), HTTP/1.0 with and without keep-alive, HEAD, the
  * header timeout (408), the keep-alive idle timeout, a client that closes,
  * an unread request body (answered, then the lingering close),
- * conn_close_idle, and w->nconns and w->requests.
+ * conn_close_idle (and in a hand-over's drain), and w->nconns and w->requests.
  */
 #include "config.h"
 
@@ -548,6 +548,31 @@ START_TEST(hs_close_idle)
 }
 END_TEST
 
+/* A hand-over's drain closes no idle connection: each next request is answered, then closed. */
+START_TEST(hs_close_idle_handover_keeps_them)
+{
+	int idle = client_new(), fresh = client_new();
+
+	ck_assert_uint_eq(w.nconns, 2);
+	cl_send(idle, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+	cl_read_response(idle, 0);
+	tw_run_ms(30);
+	w.stopping = 1;
+	w.stop_keep_fresh = 1;
+	conn_close_idle(&w);
+	ck_assert_uint_eq(w.nconns, 2);
+	rx_clear();
+	cl_ask_eof(idle, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", "HTTP/1.1 404 ");
+	ck_assert_ptr_nonnull(strstr(rx, "\r\nConnection: close\r\n"));
+	rx_clear();
+	cl_ask_eof(fresh, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", "HTTP/1.1 404 ");
+	ck_assert_ptr_nonnull(strstr(rx, "\r\nConnection: close\r\n"));
+	TW_RUN_UNTIL(w.nconns == 0);
+	w.stopping = 0;
+	w.stop_keep_fresh = 0;
+}
+END_TEST
+
 START_TEST(hs_stopping_closes_after_answer)
 {
 	int fd = client_new();
@@ -728,6 +753,7 @@ suite_h1server(void)
 	tcase_add_test(tc, hs_unread_body_lingers);
 	tcase_add_test(tc, hs_close_idle);
 	tcase_add_test(tc, hs_stopping_closes_after_answer);
+	tcase_add_test(tc, hs_close_idle_handover_keeps_them);
 	tcase_add_test(tc, hs_many_requests_one_write_byte_by_byte);
 	suite_add_tcase(s, tc);
 

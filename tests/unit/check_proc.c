@@ -53,7 +53,7 @@ t_on_exit(struct proc *p, int status)
 static int
 t_ask_stop(struct proc *p, uint32_t deadline_ms)
 {
-	struct msg_stop st = { deadline_ms };
+	struct msg_stop st = { deadline_ms, 0 };
 
 	((struct seen *)p->arg)->stops++;
 	return ipc_send(p->sock, MSG_W_STOP, 0, 0, &st, sizeof(st), -1);

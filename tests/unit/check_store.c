@@ -179,13 +179,52 @@ START_TEST(future_version_refused)
 {
 	char sql[64];
 
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_version() + 1);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_version() + 2);
 	raw_exec(sql);
 	ck_assert_int_eq(store_open(path, &st), STORE_ERR);
 	ck_assert_ptr_null(st);
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), store_schema_version() + 1);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), store_schema_version() + 2);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema"), 0);
 	ck_assert_int_eq(raw_is("PRAGMA journal_mode", "delete"), 1);
+}
+END_TEST
+
+/* A rollback: the store one version ahead (a column added with a default) is used as is. */
+START_TEST(one_version_ahead_used)
+{
+	char sql[64];
+
+	open_store();
+	ck_assert_int_eq(add("a.example.com", NULL, NULL, "127.0.0.1:80", NULL), STORE_OK);
+	store_close(st);
+	st = NULL;
+	raw_exec("ALTER TABLE routes ADD COLUMN next_version_setting INTEGER DEFAULT 7");
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_version() + 1);
+	raw_exec(sql);
+	ck_assert_int_eq(store_open(path, &st), STORE_OK);
+	ck_assert_int_eq(store_route_count(st), 1);
+	ck_assert_int_eq(add("b.example.com", NULL, NULL, "127.0.0.1:81", NULL), STORE_OK);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), store_schema_version() + 1);
+	ck_assert_int_eq(raw_int("SELECT next_version_setting FROM routes WHERE name = "
+	    "'b.example.com'"), 7);
+}
+END_TEST
+
+/* The hand-over's guarantee: a read-only store refuses every write, reads go on. */
+START_TEST(readonly_refuses_writes)
+{
+	struct store_route r;
+
+	open_store();
+	ck_assert_int_eq(add("a.example.com", NULL, NULL, "127.0.0.1:80", NULL), STORE_OK);
+	ck_assert_int_eq(store_set_readonly(st, 1), 0);
+	ck_assert_int_ne(add("b.example.com", NULL, NULL, "127.0.0.1:81", NULL), STORE_OK);
+	get("a.example.com", &r);
+	store_route_free(&r);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes"), 1);
+	ck_assert_int_eq(store_set_readonly(st, 0), 0);
+	ck_assert_int_eq(add("b.example.com", NULL, NULL, "127.0.0.1:81", NULL), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM routes"), 2);
 }
 END_TEST
 
@@ -1070,6 +1109,8 @@ suite_store(void)
 	tcase_add_test(tc, open_empty);
 	tcase_add_test(tc, reopen_is_noop);
 	tcase_add_test(tc, future_version_refused);
+	tcase_add_test(tc, one_version_ahead_used);
+	tcase_add_test(tc, readonly_refuses_writes);
 	tcase_add_test(tc, loose_mode_tightened);
 	tcase_add_test(tc, route_add_get_rm);
 	tcase_add_test(tc, route_without_backends_and_wildcard_name);

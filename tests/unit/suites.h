@@ -71,5 +71,6 @@ Suite *suite_tunname(void);
 Suite *suite_tuntls(void);
 Suite *suite_hop(void);
 Suite *suite_tunlist(void);
+Suite *suite_inherit(void);
 
 #endif
