@@ -53,6 +53,7 @@ struct master {
 	struct mtunnel *tunnel;	/* master/tunnels.c; NULL without listen_tunnel; in procs */
 	struct dnsname *dns;	/* backends by DNS name (master/dnsmaster.c) */
 	struct dnsares *dnsres;	/* their resolver */
+	struct cluster *cluster;	/* master/cluster.c; NULL without a shared store */
 	struct ipc_msg *rx;	/* receive buffer for every channel (64 KiB) */
 	uint32_t status_seq;	/* of the last MSG_W_STATUS_REQ round */
 	int sigfd;
