@@ -78,6 +78,7 @@ static const struct cmd_spec cmd_specs[] = {
 	{ "cache", "purge", MSG_C_CACHE_PURGE, OUTPUT_NONE, { ARG_URL, ARG_END },
 	    EXTRA_OPT_ARG | EXTRA_ROUTE },
 	{ "cache", "stats", MSG_C_CACHE_STATS, OUTPUT_OBJECT, { ARG_END, ARG_END }, 0 },
+	{ "cluster", "status", MSG_C_CLUSTER_STATUS, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
 };
 
 static const char usage_text[] =
@@ -111,6 +112,7 @@ static const char usage_text[] =
     "                       change; --prune removes the routes it does not name\n"
     "  cache purge URL | --route NAME   (drop stored responses: one URL, or a route's)\n"
     "  cache stats          (entries and bytes of the response cache)\n"
+    "  cluster status       (the nodes sharing a PostgreSQL store)\n"
     "  help\n"
     "\n"
     "options (anywhere on the line):\n"

@@ -9,6 +9,7 @@ state folders and ports) share its `postgres` database, each named by the
 connection string's application_name. Every wait is bounded and polls a
 condition.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -190,6 +191,26 @@ class PgStoreTest(unittest.TestCase):
         host2 = unique_host("pg-late")
         self.add_route(self.nodes[0], host2)
         self.assertTrue(self.serves(late, host2))
+
+    def test_5_cluster_status_lists_every_node(self):
+        rows = json.loads(self.nodes[0].ctl_ok("--json", "cluster", "status"))
+        by_name = {r["node"]: r for r in rows}
+        self.assertEqual(by_name["node1"]["state"], "self")
+        self.assertEqual(by_name["node1"]["address"], "127.0.0.1:%d" % self.nodes[0].port)
+        for name in ("node2", "node3"):
+            self.assertEqual(by_name[name]["state"], "live")
+            self.assertGreater(by_name[name]["served"], 0)
+        table = self.nodes[1].ctl_ok("cluster", "status")
+        self.assertIn("node3", table)
+        # Without a shared store: one line saying so.
+        d = Daemon(1)
+        try:
+            d.start()
+            rc, out, err = d.ctl("cluster", "status")
+            self.assertNotEqual(rc, 0)
+            self.assertIn("no shared store", out + err)
+        finally:
+            d.close()
 
     def test_4_config_check_reaches_the_database(self):
         conf = os.path.join(self.pg.base, "check.conf")
