@@ -30,6 +30,7 @@ struct cluster {
 	struct ev_timer beat, retry;
 	uint64_t backoff_ms;
 	int down;
+	int connecting;		/* a non-blocking attempt is under way (retry: its deadline) */
 	int64_t want;		/* our last change */
 	int64_t building;	/* the change number read before the build in progress */
 	int64_t built;		/* ... before the build of generation built_gen */
@@ -184,21 +185,68 @@ cluster_lost(struct cluster *c)
 		ev_timer_start(c->m->loop, &c->retry, c->backoff_ms);
 }
 
-/* Back: what other nodes changed meanwhile is read again, as is everything. */
 static void
-retry_fire(struct ev_loop *l, struct ev_timer *t)
+retry_later(struct cluster *c)
 {
-	struct cluster *c = t->arg;
+	ev_io_stop(c->m->loop, &c->io);
+	c->connecting = 0;
+	c->backoff_ms = c->backoff_ms * 2 > CLUSTER_RETRY_MAX_MS ? CLUSTER_RETRY_MAX_MS :
+	    c->backoff_ms * 2;
+	ev_timer_start(c->m->loop, &c->retry, c->backoff_ms);
+}
 
-	if (store_reconnect(c->m->store) == STORE_OK && connected(c) == 0) {
+static void reconnect_io(struct ev_loop *l, struct ev_io *io, uint32_t events);
+
+/* One step of the connection attempt (store_reconnect's answer r). */
+static void
+reconnect_step(struct cluster *c, int r, int fd, int wr)
+{
+	if (r == 0) {
+		if (ev_io_start(c->m->loop, &c->io, fd, wr ? EPOLLOUT : EPOLLIN, reconnect_io, c) == -1)
+			retry_later(c);
+		return;
+	}
+	ev_timer_stop(c->m->loop, &c->retry);
+	c->connecting = 0;
+	/* Back: what other nodes changed meanwhile is read again, as is everything. */
+	if (r == 1 && connected(c) == 0) {
 		log_info("cluster: the store is reachable again; re-reading it");
 		remote_changed(c);
 		beat_now(c);
 		return;
 	}
-	c->backoff_ms = c->backoff_ms * 2 > CLUSTER_RETRY_MAX_MS ? CLUSTER_RETRY_MAX_MS :
-	    c->backoff_ms * 2;
-	ev_timer_start(l, t, c->backoff_ms);
+	retry_later(c);
+}
+
+static void
+reconnect_io(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct cluster *c = io->arg;
+	int fd = -1, wr = 0, r;
+
+	(void)events;
+	/* libpq may change sockets between steps: watch again from scratch each time. */
+	ev_io_stop(l, io);
+	r = store_reconnect(c->m->store, 0, &fd, &wr);
+	reconnect_step(c, r, fd, wr);
+}
+
+/* Starts an attempt, or gives up on one that took longer than CLUSTER_CONNECT_MS. */
+static void
+retry_fire(struct ev_loop *l, struct ev_timer *t)
+{
+	struct cluster *c = t->arg;
+	int fd = -1, wr = 0, r;
+
+	if (c->connecting) {
+		log_debug("cluster: connecting to the store takes too long; retrying later");
+		retry_later(c);
+		return;
+	}
+	c->connecting = 1;
+	ev_timer_start(l, t, CLUSTER_CONNECT_MS);
+	r = store_reconnect(c->m->store, 1, &fd, &wr);
+	reconnect_step(c, r, fd, wr);
 }
 
 int

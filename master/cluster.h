@@ -20,6 +20,7 @@ struct master;
 #define CLUSTER_NODES_MAX 64		/* nodes remembered; later ones are not waited for */
 #define CLUSTER_RETRY_MIN_MS 250	/* reconnect back-off, doubling up to the max */
 #define CLUSTER_RETRY_MAX_MS 4000
+#define CLUSTER_CONNECT_MS 3000		/* an attempt that takes longer is given up */
 
 /* What this node knows of one node of the store (its row, updated by notices). */
 struct cluster_node {

@@ -59,7 +59,12 @@ struct db_ops {
 	/* 1 with the next payload in buf, 0 for none, -1 when the connection is gone. */
 	int (*next_notice)(struct db *db, char *buf, size_t len);
 	int (*fd)(struct db *db);		/* -1 when down */
-	int (*reconnect)(struct db *db);	/* 0 or -1 */
+	/*
+	 * Connects again without blocking: call with start 1, then with 0 each
+	 * time *fd is ready (for writing when *wr, else reading). 1 connected,
+	 * 0 in progress, -1 failed.
+	 */
+	int (*reconnect)(struct db *db, int start, int *fd, int *wr);
 };
 
 struct db {

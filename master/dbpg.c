@@ -7,7 +7,7 @@
  * snapshot); each step of a fresh statement runs it with PQexecParams
  * (text format, parameters typed int8 or text) and walks its rows. A lost
  * connection marks the engine down: every call fails (DB_E_DOWN) until
- * master/cluster.c reconnects it.
+ * master/cluster.c reconnects it (without blocking: PQresetStart/Poll).
  */
 #include "config.h"
 
@@ -538,12 +538,29 @@ pg_session(struct dbpg *d)
 	return pg_exec(&d->base, DBPG_SESSION_SQL);
 }
 
-/* Blocks up to the connect timeout (3 s unless the connection string says otherwise). */
+/* libpq's non-blocking reset; the caller bounds how long it may take. */
 static int
-pg_reconnect(struct db *db)
+pg_reconnect(struct db *db, int start, int *fd, int *wr)
 {
-	PQreset(D(db)->conn);
-	return pg_session(D(db));
+	struct dbpg *d = D(db);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	if (start && PQresetStart(d->conn) == 0)
+		st = PGRES_POLLING_FAILED;
+	else if (!start)
+		st = PQresetPoll(d->conn);
+	switch (st) {
+	case PGRES_POLLING_OK:
+		return pg_session(d) == 0 ? 1 : -1;
+	case PGRES_POLLING_READING:
+	case PGRES_POLLING_WRITING:
+		*fd = PQsocket(d->conn);
+		*wr = st == PGRES_POLLING_WRITING;
+		return *fd >= 0 ? 0 : -1;
+	default:
+		pg_error(d, NULL);
+		return -1;
+	}
 }
 
 static const struct db_ops dbpg_ops = {
@@ -577,12 +594,16 @@ static const struct db_ops dbpg_ops = {
 	.reconnect = pg_reconnect,
 };
 
-/* The connection string's own connect_timeout, if any, overrides ours. */
+/*
+ * The connection string's own settings, if any, override ours: a server
+ * gone from the network (no RST) is noticed in seconds, not TCP's hours.
+ */
 static PGconn *
 pg_connect(const char *conninfo)
 {
-	const char *keys[] = { "connect_timeout", "dbname", NULL };
-	const char *vals[] = { DBPG_CONNECT_TIMEOUT, conninfo, NULL };
+	const char *keys[] = { "connect_timeout", "tcp_user_timeout", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count", "dbname", NULL };
+	const char *vals[] = { DBPG_CONNECT_TIMEOUT, "5000", "5", "2", "3", conninfo, NULL };
 
 	return PQconnectdbParams(keys, vals, 1);
 }

@@ -251,7 +251,11 @@ int store_notice_send(struct store *st, const char *payload);
 /* 1 with a payload in buf, 0 for none, -1 when the connection is gone. */
 int store_notice_next(struct store *st, char *buf, size_t len);
 int store_notice_fd(struct store *st);
-/* Connects again after a failure: 0 or -1 (logged). */
-int store_reconnect(struct store *st);
+/*
+ * Connects again after a failure, without blocking: start 1, then 0 each
+ * time *fd is ready (for writing when *wr). 1 connected, 0 in progress,
+ * -1 failed (logged by the caller).
+ */
+int store_reconnect(struct store *st, int start, int *fd, int *wr);
 
 #endif

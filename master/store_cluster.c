@@ -126,9 +126,9 @@ store_notice_fd(struct store *st)
 }
 
 int
-store_reconnect(struct store *st)
+store_reconnect(struct store *st, int start, int *fd, int *wr)
 {
-	if (st->db->ops->reconnect == NULL || st->db->ops->reconnect(st->db) == -1)
-		return STORE_ERR;
-	return STORE_OK;
+	if (st->db->ops->reconnect == NULL)
+		return -1;
+	return st->db->ops->reconnect(st->db, start, fd, wr);
 }
