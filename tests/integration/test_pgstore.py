@@ -12,8 +12,10 @@ condition.
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -77,6 +79,80 @@ class Postgres:
                 self.stop()
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+class FreezingProxy:
+    """TCP between a node and PostgreSQL that can go silent: freeze() drops the
+    open connections and then accepts new ones without ever answering (a
+    server gone from the network, as seen from the node); thaw() forwards
+    again."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.frozen = False
+        self.lock = threading.Lock()
+        self.live, self.held = [], []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            with self.lock:
+                if self.frozen:
+                    self.held.append(c)
+                    continue
+                s = socket.create_connection(("127.0.0.1", self.target))
+                self.live += [c, s]
+            for a, b in ((c, s), (s, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        a.close()
+
+    def freeze(self):
+        with self.lock:
+            self.frozen = True
+            for x in self.live:
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.live = []
+
+    def thaw(self):
+        with self.lock:
+            self.frozen = False
+            for x in self.held:
+                x.close()
+            self.held = []
+
+    def close(self):
+        self.closed = True
+        self.freeze()
+        self.thaw()
+        self.lsock.close()
 
 
 class PgStoreTest(unittest.TestCase):
@@ -211,6 +287,41 @@ class PgStoreTest(unittest.TestCase):
             self.assertIn("no shared store", out + err)
         finally:
             d.close()
+
+    def test_6_silent_database_does_not_hold_the_node(self):
+        """Reconnection attempts to a server that never answers run beside the
+        loop: the node answers ctl and serves while they time out."""
+        proxy = FreezingProxy(self.pg.port)
+        url = "postgresql://haloyd@127.0.0.1:%d/postgres?application_name=silent" % proxy.port
+        d = Daemon(1, ("--store", url))
+        try:
+            d.start()
+            host = unique_host("pg-silent")
+            self.add_route(d, host)
+            proxy.freeze()
+            wait_for(lambda: "store is unreachable" in d.log_text(), RECONNECT_TIMEOUT,
+                     "the node to notice the silent store", d.log_tail)
+            # Several 3 s connection attempts go by; the loop keeps answering at once.
+            until = time.monotonic() + 8
+            while time.monotonic() < until:
+                t0 = time.monotonic()
+                d.ctl_ok("status")
+                self.assertLess(time.monotonic() - t0, 2.5, d.log_tail())
+                self.assertTrue(self.serves(d, host))
+            rc, out, err = d.ctl("route", "add", unique_host("pg-silent"), self.be.addr)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("unreachable", out + err)
+            proxy.thaw()
+            host2 = unique_host("pg-silent")
+
+            def added():
+                return d.ctl("route", "add", host2, self.be.addr)[0] == 0
+            wait_for(added, RECONNECT_TIMEOUT, "the node to reconnect", d.log_tail)
+            for n in self.nodes + [d]:
+                self.assertTrue(self.serves(n, host2))
+        finally:
+            d.close()
+            proxy.close()
 
     def test_4_config_check_reaches_the_database(self):
         conf = os.path.join(self.pg.base, "check.conf")
