@@ -243,11 +243,13 @@ pg_prepare(struct db *db, const char *sql, struct db_stmt **out)
 		return -1;
 	}
 	s->base.db = db;
-	if (strcmp(sql, "BEGIN IMMEDIATE") == 0 || strcmp(sql, "BEGIN") == 0) {
-		snprintf(buf, sizeof(buf), sql[5] != '\0' ?
-		    "BEGIN; SELECT pg_advisory_xact_lock(%d)" :
-		    "BEGIN ISOLATION LEVEL REPEATABLE READ", DBPG_LOCK_KEY);
+	/* The store's two transaction openings (master/store.c): write, then read. */
+	if (strcmp(sql, "BEGIN IMMEDIATE") == 0) {
+		snprintf(buf, sizeof(buf), "BEGIN; SELECT pg_advisory_xact_lock(%d)", DBPG_LOCK_KEY);
 		util_strlcpy(s->sql, buf, len);
+		s->script = 1;
+	} else if (strcmp(sql, "BEGIN") == 0) {
+		util_strlcpy(s->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ", len);
 		s->script = 1;
 	} else if (dbpg_rewrite(sql, s->sql, len, &s->nparams) == -1) {
 		log_warnx("store: cannot rewrite %s for PostgreSQL", sql);
