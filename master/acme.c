@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -97,6 +98,42 @@ directory_url(const struct conf *cf)
  * but the child's openat() calls check the child's own rights. Nobody but
  * root can enter the state folder, so the path cannot be swapped meanwhile.
  */
+/*
+ * The files in a folder root owns: one restored from a copy made as root holds root's files,
+ * which the child could not read (account.key) — ACME would fail until fixed by hand.
+ * Owner-only modes first, while root owns them; links and other kinds are left alone.
+ */
+static int
+acme_dir_adopt(const char *path, const struct passwd *pw)
+{
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+	int fd, rc = 0;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
+	    (d = fdopendir(fd)) == NULL) {
+		log_warn("open %s", path);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode) ||
+		    st.st_uid == pw->pw_uid)
+			continue;
+		if (fchmodat(fd, e->d_name, st.st_mode & 0700, 0) == -1 ||
+		    fchownat(fd, e->d_name, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) == -1) {
+			log_warn("%s/%s: cannot give it to user %s", path, e->d_name, pw->pw_name);
+			rc = -1;
+			break;
+		}
+		log_info("%s/%s: given to user %s", path, e->d_name, pw->pw_name);
+	}
+	closedir(d);
+	return rc;
+}
+
 static int
 acme_dir_open(struct master *m)
 {
@@ -114,10 +151,16 @@ acme_dir_open(struct master *m)
 		log_warn("open %s", path);
 		return -1;
 	}
-	/* Mode first, while root owns it: the unit grants CAP_CHOWN, not CAP_FOWNER. */
-	if (geteuid() == 0 && ((pw = getpwnam(m->cfg.acme_user)) == NULL ||
-	    fstat(fd, &st) == -1 || (st.st_uid != pw->pw_uid && (chmod(path, 0700) == -1 ||
-	    fchownat(fd, "", pw->pw_uid, pw->pw_gid, AT_EMPTY_PATH) == -1)))) {
+	if (geteuid() != 0)
+		return fd;
+	/*
+	 * Mode first, while root owns it: the unit grants CAP_CHOWN, not CAP_FOWNER; its
+	 * files before it, as root cannot read the folder once it is the child's.
+	 */
+	if ((pw = getpwnam(m->cfg.acme_user)) == NULL ||
+	    fstat(fd, &st) == -1 || (st.st_uid != pw->pw_uid && (acme_dir_adopt(path, pw) == -1 ||
+	    chmod(path, 0700) == -1 ||
+	    fchownat(fd, "", pw->pw_uid, pw->pw_gid, AT_EMPTY_PATH) == -1))) {
 		log_warn("%s: cannot give it to user %s", path, m->cfg.acme_user);
 		close(fd);
 		return -1;

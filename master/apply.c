@@ -26,9 +26,11 @@
 #include "master/publish.h"
 #include "master/store.h"
 #include "share/cursor.h"
+#include "share/hostname.h"
 #include "share/ipc.h"
 #include "share/log.h"
 #include "share/msg.h"
+#include "share/pathprefix.h"
 #include "share/sealed.h"
 #include "share/util.h"
 
@@ -130,6 +132,8 @@ struct plan {
 	char **lines;
 	size_t nlines, linecap;
 	size_t added, removed, changed, kept;
+	char **keptv;		/* owned: the store's routes the file leaves in place */
+	size_t keptcap;
 	int bad;		/* out of memory while planning */
 };
 
@@ -203,8 +207,11 @@ plan_free(struct plan *p)
 	}
 	for (i = 0; i < p->nlines; i++)
 		free(p->lines[i]);
+	for (i = 0; i < p->kept; i++)
+		free(p->keptv[i]);
 	free(p->ops);
 	free(p->lines);
+	free(p->keptv);
 }
 
 /* A file route as the store reads one, to write its line. */
@@ -309,6 +316,7 @@ plan_route(void *arg, const struct store_route *r)
 {
 	struct plan *p = arg;
 	const struct applyfile_route *fr;
+	char **kv = NULL;
 	int cmp = 1;
 
 	for (; p->next < p->af->n; p->next++) {
@@ -325,8 +333,15 @@ plan_route(void *arg, const struct store_route *r)
 		plan_line(p, "- route %s", r->name);
 		plan_op(p, OP_RM, r->name, NULL, NULL);
 		p->removed++;
-	} else
+	} else if ((kv = grow(p->keptv, &p->keptcap, p->kept, sizeof(*kv))) == NULL ||
+	    (kv[p->kept] = strdup(r->name)) == NULL) {
+		if (kv != NULL)
+			p->keptv = kv;
+		p->bad = 1;
+	} else {
+		p->keptv = kv;
 		p->kept++;
+	}
 	return p->bad ? 1 : 0;
 }
 
@@ -340,6 +355,67 @@ plan_make(struct master *m, struct plan *p)
 	if (p->bad)
 		log_warnx("apply: out of memory while comparing the file with the store");
 	return p->bad ? -1 : 0;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The length of name's host part when it is a path-prefix route ("host/api"), else 0. */
+static size_t
+prefix_host_len(const char *name)
+{
+	const char *slash = strchr(name, '/');
+
+	return slash != NULL ? (size_t)(slash - name) : 0;
+}
+
+/*
+ * route add's rules for path-prefix routes, over the routes the plan leaves: each
+ * one's host route is among them, and a host has at most PATHPREFIX_PER_ROUTE_MAX.
+ * Sorted, a host's prefix routes are one run. 0, or -1 with the reason in err.
+ */
+static int
+plan_check_prefixes(const struct plan *p, char *err, size_t len)
+{
+	size_t n = p->af->n + p->kept, i, run = 0, hl;
+	const char **v, *host = NULL;
+	char want[HOSTNAME_MAX + 1];
+	int rc = 0;
+
+	if ((v = calloc(n ? n : 1, sizeof(*v))) == NULL) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < p->af->n; i++)
+		v[i] = p->af->routes[i].name;
+	for (i = 0; i < p->kept; i++)
+		v[p->af->n + i] = p->keptv[i];
+	qsort(v, n, sizeof(*v), by_name);
+	for (i = 0; i < n && rc == 0; i++) {
+		if ((hl = prefix_host_len(v[i])) == 0 || hl > HOSTNAME_MAX)
+			continue;
+		if (host == NULL || prefix_host_len(host) != hl || strncmp(host, v[i], hl) != 0) {
+			host = v[i];
+			run = 0;
+			memcpy(want, v[i], hl);
+			want[hl] = '\0';
+			if (bsearch(&(const char *){ want }, v, n, sizeof(*v), by_name) == NULL) {
+				snprintf(err, len, "route %s: its host's route %s is neither in the "
+				    "file nor kept", v[i], want);
+				rc = -1;
+			}
+		}
+		if (rc == 0 && ++run > PATHPREFIX_PER_ROUTE_MAX) {
+			snprintf(err, len, "route %.*s: more than %d path-prefix routes", (int)hl,
+			    v[i], PATHPREFIX_PER_ROUTE_MAX);
+			rc = -1;
+		}
+	}
+	free(v);
+	return rc;
 }
 
 /* --- running the plan */
@@ -487,6 +563,8 @@ apply_cmd_apply(struct master *m, struct cclient *cl, struct cur *c)
 	p.prune = (flags & MSG_APPLY_PRUNE) != 0;
 	if (plan_make(m, &p) == -1)
 		control_reply_fail(cl, CTL_EFAIL, "apply: cannot compare with the store (see the log)");
+	else if (plan_check_prefixes(&p, msg, sizeof(msg)) == -1)
+		control_reply_fail(cl, CTL_EINVAL, "apply %s: %s; nothing changed", fname, msg);
 	else if (p.nops == 0)
 		control_reply_ok(cl, "no changes");
 	else if ((flags & MSG_APPLY_DRY_RUN) || plan_run(m, cl, &p) == 0) {

@@ -247,23 +247,27 @@ certcmds_show(struct master *m, struct cclient *cl, struct cur *c)
 int
 certcmds_rm(struct master *m, struct cclient *cl, struct cur *c)
 {
-	char domain[HOSTNAME_MAX + 1], done[300];
-	int rc;
+	char domain[HOSTNAME_MAX + 1], done[HOSTNAME_MAX + 64];
+	int rc, od;
 
 	if ((rc = arg_domain(c, cl, domain)) != 0)
 		return rc == -2 ? -1 : 0;
 	if (cur_end(c) == -1)
 		return -1;
 	rc = store_cert_rm(m->store, domain);
-	if (rc == STORE_ENOENT) {
+	/* An on-demand name goes too: kept, the schedule would order it again at once. */
+	od = store_ondemand_rm(m->store, domain);
+	if (rc == STORE_ENOENT && od == STORE_ENOENT) {
 		control_reply_fail(cl, CTL_ENOENT, "certificate for %s: not found", domain);
 		return 0;
 	}
-	if (rc != STORE_OK || mkeyring_reload(m) == -1) {
+	if ((rc != STORE_OK && rc != STORE_ENOENT) || (od != STORE_OK && od != STORE_ENOENT) ||
+	    mkeyring_reload(m) == -1) {
 		control_reply_fail(cl, CTL_EFAIL, "cannot remove the certificate (see the log)");
 		return 0;
 	}
-	snprintf(done, sizeof(done), "certificate for %s removed", domain);
+	snprintf(done, sizeof(done), "certificate for %s removed%s", domain,
+	    od == STORE_OK ? ", and the on-demand name" : "");
 	log_info("%s", done);
 	control_reply_when_served(cl, publish_changed(m), done);
 	return 0;

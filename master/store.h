@@ -217,6 +217,8 @@ int store_order_foreach(struct store *st, const char *route,
 int store_ondemand_add(struct store *st, const char *name, int64_t *id);
 /* STORE_OK with *id when name is an on-demand name, STORE_ENOENT when not. */
 int store_ondemand_get(struct store *st, const char *name, int64_t *id);
+/* Forgets an on-demand name and its order: STORE_OK, or STORE_ENOENT when it was not one. */
+int store_ondemand_rm(struct store *st, const char *name);
 /* STORE_OK when name is a route's name or alias (the hosts table), STORE_ENOENT when not. */
 int store_host_exists(struct store *st, const char *name);
 /* Calls fn for every on-demand name, by id; stops and returns fn's value when non-zero. */

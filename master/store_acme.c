@@ -29,13 +29,16 @@ enum acme_stmt {
 /*
  * One statement, so one implicit transaction. A route's row lives in
  * acme_orders; an on-demand name's (negative key: -ondemand_names.id) in
- * ondemand_orders, with the same columns (schema version 11).
+ * ondemand_orders, with the same columns (schema version 11). An order that
+ * ends after its route or name was removed writes nothing (not a foreign-key
+ * failure): the row would have gone with it.
  */
-#define ORDER_PUT_SQL(table, key) "INSERT INTO " table "(" key ", state, names, attempts, " \
-	"next_attempt, last_error, force, updated, ari_id, ari_start, ari_end, ari_renew_at, " \
-	"ari_next_poll, challenge, profile) VALUES (?1, ?2, coalesce(?3, ''), ?4, ?5, " \
-	"nullif(?6, ''), ?7, ?8, nullif(?9, ''), ?10, ?11, ?12, ?13, nullif(?14, ''), " \
-	"nullif(?15, '')) ON CONFLICT(" key ") DO UPDATE SET state = ?2, " \
+#define ORDER_PUT_SQL(table, key, parent) "INSERT INTO " table "(" key ", state, names, " \
+	"attempts, next_attempt, last_error, force, updated, ari_id, ari_start, ari_end, " \
+	"ari_renew_at, ari_next_poll, challenge, profile) SELECT ?1, ?2, coalesce(?3, ''), ?4, " \
+	"?5, nullif(?6, ''), ?7, ?8, nullif(?9, ''), ?10, ?11, ?12, ?13, nullif(?14, ''), " \
+	"nullif(?15, '') WHERE EXISTS (SELECT 1 FROM " parent " WHERE id = ?1) " \
+	"ON CONFLICT(" key ") DO UPDATE SET state = ?2, " \
 	"names = coalesce(?3, names), attempts = ?4, next_attempt = ?5, " \
 	"last_error = nullif(?6, ''), force = ?7, updated = ?8, ari_id = nullif(?9, ''), " \
 	"ari_start = ?10, ari_end = ?11, ari_renew_at = ?12, ari_next_poll = ?13, " \
@@ -43,7 +46,7 @@ enum acme_stmt {
 
 const char *const store_acme_sql[] = {
 	[S_ORDER_GET] = "SELECT " ORDER_COLUMNS " FROM acme_orders WHERE route_id = ?1",
-	[S_ORDER_PUT] = ORDER_PUT_SQL("acme_orders", "route_id"),
+	[S_ORDER_PUT] = ORDER_PUT_SQL("acme_orders", "route_id", "routes"),
 	[S_ORDER_ALL] = "SELECT " ORDER_COLUMNS_O ", r.name AS n "
 	    "FROM acme_orders o JOIN routes r ON r.id = o.route_id "
 	    "WHERE ?1 IS NULL OR r.name = ?1 "
@@ -51,7 +54,7 @@ const char *const store_acme_sql[] = {
 	    "FROM ondemand_orders o JOIN ondemand_names d ON d.id = o.name_id "
 	    "WHERE ?1 IS NULL OR d.name = ?1 ORDER BY n",
 	[S_OD_ORDER_GET] = "SELECT " ORDER_COLUMNS " FROM ondemand_orders WHERE name_id = ?1",
-	[S_OD_ORDER_PUT] = ORDER_PUT_SQL("ondemand_orders", "name_id"),
+	[S_OD_ORDER_PUT] = ORDER_PUT_SQL("ondemand_orders", "name_id", "ondemand_names"),
 	NULL
 };
 

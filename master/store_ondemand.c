@@ -15,6 +15,7 @@ enum ondemand_stmt {
 	S_OD_ADD,
 	S_OD_GET,
 	S_OD_ALL,
+	S_OD_DEL,
 	S_HOST_GET,
 };
 
@@ -23,6 +24,8 @@ const char *const store_ondemand_sql[] = {
 	    "ON CONFLICT(name) DO NOTHING",
 	[S_OD_GET] = "SELECT id FROM ondemand_names WHERE name = ?1",
 	[S_OD_ALL] = "SELECT id, name FROM ondemand_names ORDER BY id",
+	/* Its order row goes with it (ON DELETE CASCADE). */
+	[S_OD_DEL] = "DELETE FROM ondemand_names WHERE name = ?1",
 	[S_HOST_GET] = "SELECT 1 FROM hosts WHERE name = ?1",
 	NULL
 };
@@ -43,6 +46,17 @@ store_ondemand_add(struct store *st, const char *name, int64_t *id)
 	if ((rc = store_run(st, P(st, S_OD_ADD, "ti", name, (int64_t)time(NULL)))) != STORE_OK)
 		return rc;
 	return store_ondemand_get(st, name, id);
+}
+
+int
+store_ondemand_rm(struct store *st, const char *name)
+{
+	int rc;
+
+	if ((rc = store_tx_begin(st, 1)) != STORE_OK)
+		return rc;
+	rc = store_run_changed(st, P(st, S_OD_DEL, "t", name));
+	return store_tx_end(st, rc);
 }
 
 int

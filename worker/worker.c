@@ -107,6 +107,9 @@ on_config(void *arg, struct ipc_msg *m)
 		cfg.max_conns = 1;
 	if (cfg.access_log_sample == 0)
 		cfg.access_log_sample = 1;
+	/* A relay (the tunnel process) carries requests a worker took and logs: one line each. */
+	if (w->role != NULL)
+		cfg.access_log = 0;
 	cfg.cache_path[sizeof(cfg.cache_path) - 1] = '\0';
 	/* The first one opens the cache (before the sandbox); a new path needs a restart. */
 	if (w->cache != NULL)

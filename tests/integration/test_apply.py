@@ -220,6 +220,39 @@ class ApplyTest(unittest.TestCase):
         r = self.d.get(d2, "/")
         self.assertEqual((r.status, r.header("X-Backend")), (200, "ap2"))
 
+    def test_path_prefix_routes_need_their_host_route_and_at_most_64(self):
+        host = unique_host("pfx")
+        self.d.ctl_ok("route", "add", host, self.be.addr)
+        before, g0 = self.export(self.d), self.gen(self.d)
+        orphan = unique_host("orphan")
+        cases = [
+            # The host route is neither in the file nor kept (--prune drops it).
+            ("--prune", "route %s/api %s\n" % (host, self.be2.addr), host),
+            # A host the store has never seen.
+            (None, "route %s/api %s\n" % (orphan, self.be2.addr), orphan),
+            # 65 path-prefix routes under one host.
+            (None, "".join("route %s/p%02d %s\n" % (host, i, self.be2.addr)
+                           for i in range(65)), "more than 64"),
+        ]
+        for flag, text, named in cases:
+            path = self.write(self.d, "pfx.conf", text)
+            args = ["apply"] + ([flag] if flag else []) + [path]
+            rc, out, err = self.d.ctl(*args)
+            self.assertEqual(rc, CTL_EINVAL, (text[:80], out, err))
+            self.assertIn(named, err)
+            self.assertIn("nothing changed", err)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertEqual(self.export(self.d), before)
+            self.assertEqual(self.gen(self.d), g0)
+        # With the host route kept (no --prune), or named in the file, it applies and serves.
+        path = self.write(self.d, "pfx.conf", "route %s/api %s\n" % (host, self.be2.addr))
+        self.assertIn("1 added", self.d.ctl_ok("apply", path))
+        self.assertEqual(self.d.get(host, "/api/x").header("X-Backend"), "ap2")
+        path = self.write(self.d, "pfx.conf", "route %s %s\nroute %s/api %s\n"
+                          % (host, self.be.addr, host, self.be2.addr))
+        self.assertIn("no changes", self.d.ctl_ok("apply", "--prune", path))
+        self.assertEqual(self.d.get(host, "/api/x").header("X-Backend"), "ap2")
+
     def test_changes_to_names_backends_and_settings(self):
         a = unique_host("chg")
         self.d.ctl_ok("route", "add", a, self.be.addr, "--alias", "old." + a)

@@ -25,7 +25,7 @@ import tempfile
 
 from .backend import Backend
 from .h2backend import H2Backend
-from . import tunnelpki
+from . import testpki
 from .harness import DaemonTestCase, KeepAlive, free_port, unique_host, wait_for
 from .test_datapath import access_lines, assert_error_page, closed_port
 from .test_h2backend import read_chunked_response
@@ -210,7 +210,7 @@ class TunnelHopTest(KindsMixin, DaemonTestCase):
     @classmethod
     def _start_daemon(cls):
         if not hasattr(cls, "pki"):
-            cls.pki = tunnelpki.Pki()
+            cls.pki = testpki.Pki()
         cls.DAEMON_ARGS = ("--listen-tunnel", "127.0.0.1:%d" % free_port(),
                            "--tunnel-ca-file", cls.pki.ca)
         super()._start_daemon()

@@ -176,6 +176,19 @@ class OnDemandTest(OnDemandCase):
         self.assertEqual(self.ask.count(name), 1)
         self.assertEqual(self.orders_for(name, d), 0, d.log_tail())
 
+        # `cert rm` forgets the name with its certificate: no longer listed, and the
+        # next handshake asks again (the ask server still allows it: a new order).
+        out = d.ctl_ok("cert", "rm", name)
+        self.assertIn("on-demand", out)
+        self.assertIsNone(self.status(name))
+        # The restored folder's files were root's (a copy made as root): the master gave
+        # them to the ACME user, or this order would fail on account.key.
+        self.assertEqual(self.handshake(name, verify=True), [name], d.log_tail())
+        self.assertEqual(self.ask.count(name), 2)
+        rc, out, err = d.ctl("cert", "rm", "never-" + name)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("not found", out + err)
+
     def test_refused_name_gets_default_certificate_and_no_order(self):
         default = self.default_der()
         name = unique_host("od-no")

@@ -19,7 +19,7 @@ import signal
 import threading
 
 from . import harness
-from . import tunnelpki
+from . import testpki
 from .harness import Daemon, DaemonTestCase, free_port, unique_host, wait_for
 from .test_tunnel_e2e import TUNNEL_SNI, Agent
 
@@ -157,7 +157,7 @@ class SandboxTunnelTest(DaemonTestCase):
     @classmethod
     def _start_daemon(cls):
         if not hasattr(cls, "pki"):
-            cls.pki = tunnelpki.Pki()
+            cls.pki = testpki.Pki()
             cls.server_cert = cls.pki.server(TUNNEL_SNI, ["DNS:" + TUNNEL_SNI])
             cls.tunnel_port = free_port()
         cls.daemon = Daemon(cls.WORKERS, cls.tunnel_args(cls.tunnel_port), env=HOOK_ENV)

@@ -15,18 +15,17 @@ import hashlib
 import http.client
 import os
 import re
-import secrets
 import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 import unittest
 import warnings
 
 from . import harness
 from .backend import WebSocketEcho, header, websocket_echo_client
 from .harness import DaemonTestCase, unique_host, wait_for
+from .testpki import Pki
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 CURL = shutil.which("curl") or "/usr/bin/curl"
@@ -36,49 +35,6 @@ DEFAULT_CN = "haloyd-default"
 
 def run(cmd, input=None, timeout=30):
     return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
-
-
-class Pki:
-    """A test CA and leaf certificates it signs (ECDSA P-256 or RSA 2048)."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="haloyd-tls-")
-        os.chmod(self.dir, 0o755)
-        self.ca_key = os.path.join(self.dir, "ca.key")
-        self.ca = os.path.join(self.dir, "ca.pem")
-        self._openssl("req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
-                      "ec_paramgen_curve:P-256", "-nodes", "-keyout", self.ca_key, "-out", self.ca,
-                      "-subj", "/CN=haloyd test CA", "-days", "3")
-        self.n = 0
-
-    def _openssl(self, *args):
-        p = run([OPENSSL] + list(args))
-        if p.returncode != 0:
-            raise AssertionError("openssl %s: %s" % (" ".join(args), p.stderr.decode()))
-
-    def leaf(self, cn, names, rsa=False, days=30):
-        """Returns (cert path, key path, SHA-256 of the certificate's DER).
-        A name that is an IP address becomes an IP SAN."""
-        self.n += 1
-        base = os.path.join(self.dir, "leaf%d" % self.n)
-        key, csr, cert, ext = base + ".key", base + ".csr", base + ".pem", base + ".ext"
-        newkey = (["-newkey", "rsa:2048"] if rsa else
-                  ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-        self._openssl("req", "-new", *newkey, "-nodes", "-keyout", key, "-out", csr,
-                      "-subj", "/CN=" + cn)
-        with open(ext, "w") as f:
-            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-                    % ",".join(("IP:" if n.replace(".", "").isdigit() or ":" in n else "DNS:")
-                               + n for n in names))
-        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
-                      "-set_serial", str(secrets.randbits(62)), "-days", str(days), "-out", cert,
-                      "-extfile", ext)
-        der = run([OPENSSL, "x509", "-in", cert, "-outform", "DER"]).stdout
-        os.chmod(key, 0o644)  # haloyd-ctl may run as another user; the test CA is throw-away
-        return cert, key, hashlib.sha256(der).hexdigest()
-
-    def close(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def client_ctx(ca=None, maximum=None):

@@ -42,6 +42,7 @@ import h2.settings
 import hpack
 import hyperframe.frame
 
+from . import testpki
 from .harness import Daemon, as_user_prefix, free_port, program, request, wait_for
 
 MAGIC = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -49,41 +50,20 @@ MIB = 1024 * 1024
 STEP = 10  # seconds: the bound of every wait here
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True,
-                   timeout=30)
-
-
 class TunnelPki:
-    """A CA, the listener's certificate and agent certificates, by the openssl CLI."""
+    """Two CAs in one folder (ca, foreign), the listener's certificate and agents'."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="haloyd-tunpki-")
-        self.ca("ca")
-        self.ca("foreign")
-        self.cert("server", "ca", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\n"
-                  "extendedKeyUsage=serverAuth\n")
+        main = testpki.Pki("haloyd test ca", folder=self.dir, stem="ca", days=2)
+        foreign = testpki.Pki("haloyd test foreign", folder=self.dir, stem="foreign", days=2)
+        main.server("127.0.0.1", ["IP:127.0.0.1"], stem="server")
         for name in ("app1", "app2", "Bad_Name"):
-            self.cert(name, "ca", "/CN=" + name, "extendedKeyUsage=clientAuth\n")
-        self.cert("foreign-app1", "foreign", "/CN=app1", "extendedKeyUsage=clientAuth\n")
+            main.client(name, stem=name)
+        foreign.client("app1", stem="foreign-app1")
 
     def path(self, name):
         return os.path.join(self.dir, name)
-
-    def ca(self, name):
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-keyout", name + ".key", "-out", name + ".pem", "-days", "2",
-                "-subj", "/CN=haloyd test " + name, cwd=self.dir)
-
-    def cert(self, name, ca, subj, ext):
-        with open(self.path(name + ".ext"), "w") as f:
-            f.write(ext)
-        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj", subj,
-                cwd=self.dir)
-        openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
-                ca + ".key", "-CAcreateserial", "-out", name + ".pem", "-days", "2",
-                "-extfile", name + ".ext", cwd=self.dir)
 
 
 class Agent(threading.Thread):

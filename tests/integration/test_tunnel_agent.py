@@ -27,6 +27,7 @@ import h2.connection
 import h2.events
 import h2.settings
 
+from . import testpki
 from .backend import Backend
 from .harness import free_port, program, sanitizer_report, wait_for
 
@@ -36,29 +37,11 @@ WAIT = 20.0          # any single wait; generous for the ASan build on 2 CPUs
 _pki = {}
 
 
-def _openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
-
-
-def _issue(d, name, cn, ca, ext):
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn, cwd=d)
-    with open(os.path.join(d, name + ".ext"), "w") as f:
-        f.write(ext)
-    _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
-             "-CAcreateserial", "-days", "2", "-out", name + ".pem", "-extfile", name + ".ext",
-             cwd=d)
-    os.chmod(os.path.join(d, name + ".key"), 0o600)
-
-
 def setUpModule():
     d = tempfile.mkdtemp(prefix="haloyd-tunagent-")
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=tunnel test CA", "-days", "2",
-             cwd=d)
-    _issue(d, "proxy", "localhost", "ca",
-           "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
-    _issue(d, "agent", "app1", "ca", "extendedKeyUsage=clientAuth\n")
+    ca = testpki.Pki("tunnel test CA", folder=d, stem="ca", days=2)
+    ca.server("localhost", ["IP:127.0.0.1", "DNS:localhost"], stem="proxy")
+    ca.client("app1", stem="agent")
     _pki["dir"] = d
     for n in ("ca", "proxy", "agent"):
         _pki[n] = os.path.join(d, n + ".pem")

@@ -16,7 +16,7 @@ import time
 import unittest
 
 from tests.integration import backend as backend_mod
-from tests.integration import tunnelpki
+from tests.integration import testpki
 from tests.integration.harness import (Daemon, DaemonTestCase, free_port, program,
                                        request, unique_host, wait_for)
 
@@ -67,8 +67,8 @@ class TunnelE2ETest(DaemonTestCase):
     @classmethod
     def _start_daemon(cls):
         if not hasattr(cls, "pki"):
-            cls.pki = tunnelpki.Pki()
-            cls.foreign = tunnelpki.Pki("another CA")
+            cls.pki = testpki.Pki()
+            cls.foreign = testpki.Pki("another CA")
             cls.server_cert = cls.pki.server(TUNNEL_SNI, ["DNS:" + TUNNEL_SNI])
             cls.tunnel_port = free_port()
         cls.daemon = Daemon(cls.WORKERS, [
@@ -141,6 +141,12 @@ class TunnelE2ETest(DaemonTestCase):
         self.assertNotIn("haloyd-tunnel", headers)
         t = self.tunnels("office")[0]
         self.assertGreaterEqual(t.get("served", 0), 1, t)
+        # One access line, the worker's: the tunnel process relays it without a second.
+        lines = wait_for(lambda: [l for l in self.daemon.log_text().splitlines()
+                                  if " access " + host + " GET /hello?x=1 " in l],
+                         10, "the access line")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("HALOYD_BACKEND=tunnel:office", lines[0])
 
     def test_one_mebibyte_both_ways(self):
         app = self.backend("big-app")
@@ -250,7 +256,7 @@ class TunnelRestartTest(unittest.TestCase):
     """haloyd restarted: the agents reattach by themselves."""
 
     def test_agents_reattach_after_a_restart(self):
-        pki = tunnelpki.Pki()
+        pki = testpki.Pki()
         cert = pki.server(TUNNEL_SNI, ["DNS:" + TUNNEL_SNI])
         port = free_port()
         args = ["--listen-tunnel", "127.0.0.1:%d" % port, "--tunnel-ca-file", pki.ca,

@@ -96,9 +96,12 @@ START_TEST(put_get)
 	/* The schema refuses a state it does not know. */
 	util_strlcpy(o.state, "bogus", sizeof(o.state));
 	ck_assert_int_eq(store_order_put(st, id, &o, NULL), STORE_EINVAL);
-	/* No route, no row. */
+	/* No route (removed while its order ran), no row and no error. */
 	util_strlcpy(o.state, "queued", sizeof(o.state));
-	ck_assert_int_ne(store_order_put(st, id + 100, &o, NULL), STORE_OK);
+	ck_assert_int_eq(store_order_put(st, id + 100, &o, NULL), STORE_OK);
+	ck_assert_int_eq(store_order_get(st, id + 100, &back), STORE_ENOENT);
+	ck_assert_int_eq(store_order_put(st, -(id + 100), &o, NULL), STORE_OK);
+	ck_assert_int_eq(store_order_get(st, -(id + 100), &back), STORE_ENOENT);
 }
 END_TEST
 

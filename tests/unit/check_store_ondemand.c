@@ -2,7 +2,7 @@
  * Unit tests for master/store_ondemand.c (schema 15): on-demand names
  * (add once, read back, list, route hosts told apart) and their order
  * rows through store_acme.c's functions with a negative key, listed by
- * name beside the routes' rows.
+ * name beside the routes' rows; a removed name takes its order row along.
  */
 #include "config.h"
 
@@ -133,6 +133,15 @@ START_TEST(order_rows_by_negative_key)
 	memset(&s, 0, sizeof(s));
 	ck_assert_int_eq(store_order_foreach(st, "od.example.com", collect_order, &s), STORE_OK);
 	ck_assert_int_eq(s.n, 1);
+	/* Removing the name takes its order row with it; the route's stays. */
+	ck_assert_int_eq(store_ondemand_rm(st, "od.example.com"), STORE_OK);
+	ck_assert_int_eq(store_ondemand_rm(st, "od.example.com"), STORE_ENOENT);
+	ck_assert_int_eq(store_ondemand_rm(st, "m.example.com"), STORE_ENOENT);
+	ck_assert_int_eq(store_ondemand_get(st, "od.example.com", &id), STORE_ENOENT);
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(store_order_foreach(st, NULL, collect_order, &s), STORE_OK);
+	ck_assert_int_eq(s.n, 1);
+	ck_assert_str_eq(s.v[0], "m.example.com");
 	store_route_free(&r);
 }
 END_TEST
