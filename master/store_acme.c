@@ -39,7 +39,7 @@ enum acme_stmt {
 	"?5, nullif(?6, ''), ?7, ?8, nullif(?9, ''), ?10, ?11, ?12, ?13, nullif(?14, ''), " \
 	"nullif(?15, '') WHERE EXISTS (SELECT 1 FROM " parent " WHERE id = ?1) " \
 	"ON CONFLICT(" key ") DO UPDATE SET state = ?2, " \
-	"names = coalesce(?3, names), attempts = ?4, next_attempt = ?5, " \
+	"names = coalesce(?3, " table ".names), attempts = ?4, next_attempt = ?5, " \
 	"last_error = nullif(?6, ''), force = ?7, updated = ?8, ari_id = nullif(?9, ''), " \
 	"ari_start = ?10, ari_end = ?11, ari_renew_at = ?12, ari_next_poll = ?13, " \
 	"challenge = nullif(?14, ''), profile = nullif(?15, '')"
