@@ -323,6 +323,45 @@ class PgStoreTest(unittest.TestCase):
             d.close()
             proxy.close()
 
+    def test_7_every_kind_of_change_reads_the_same_on_every_node(self):
+        """Settings, aliases, backends and an apply batch go through the
+        PostgreSQL engine and come back the same from every node."""
+        host = unique_host("pg-kinds")
+        n1, n2, n3 = self.nodes[:3]
+        self.add_route(n1, host)
+        n2.ctl_ok("route", "set", host, "--connect-timeout", "5s", "--max-body", "5g",
+                  "--hsts", "on", "--compress", "on", "--rate", "10r/s", "--burst", "5",
+                  "--health-check", "/health", "--health-interval", "1s", "--cache", "on",
+                  "--balance", "least-in-flight")
+        n3.ctl_ok("alias", "add", host, "www." + host)
+        n1.ctl_ok("backend", "add", host, "127.0.0.1:9")
+        n2.ctl_ok("backend", "rm", host, "127.0.0.1:9")
+        # route show also says each node's own health-check results: compare the settings.
+        text = n3.ctl_ok("route", "show", host)
+        self.assertIn("www." + host, text)
+        self.assertIn("/health", text)
+        exports = [n.ctl_ok("export") for n in self.nodes]
+        self.assertTrue(all(e == exports[0] for e in exports))
+        self.assertIn("--max-body 5g", exports[0])
+        for n in self.nodes:
+            self.assertTrue(self.serves(n, "www." + host))
+        # One apply batch on node 3; a refused one changes nothing anywhere.
+        a, b = unique_host("pg-apply"), unique_host("pg-apply")
+        path = os.path.join(self.pg.base, "apply.txt")
+        with open(path, "w") as f:
+            f.write("route %s %s\nroute %s %s\n" % (a, self.be.addr, b, self.be.addr))
+        n3.ctl_ok("apply", path)
+        for n in self.nodes:
+            self.assertTrue(self.serves(n, a) and self.serves(n, b))
+        with open(path, "w") as f:
+            f.write("route %s %s\nroute bad.apply.example 127.0.0.1:99999\n"
+                    % (unique_host("pg-apply"), self.be.addr))
+        before = n1.ctl_ok("export")
+        rc, _, _ = n1.ctl("apply", path)
+        self.assertNotEqual(rc, 0)
+        for n in self.nodes:
+            self.assertEqual(n.ctl_ok("export"), before)
+
     def test_4_config_check_reaches_the_database(self):
         conf = os.path.join(self.pg.base, "check.conf")
         with open(conf, "w") as f:
