@@ -78,6 +78,7 @@ static const struct cmd_spec cmd_specs[] = {
 	{ "cache", "purge", MSG_C_CACHE_PURGE, OUTPUT_NONE, { ARG_URL, ARG_END },
 	    EXTRA_OPT_ARG | EXTRA_ROUTE },
 	{ "cache", "stats", MSG_C_CACHE_STATS, OUTPUT_SUMMARY, { ARG_END, ARG_END }, 0 },
+	{ "cluster", "status", MSG_C_CLUSTER_STATUS, OUTPUT_TABLE, { ARG_END, ARG_END }, 0 },
 	{ "upgrade", NULL, MSG_C_UPGRADE, OUTPUT_NONE, { ARG_END, ARG_END }, 0 },
 };
 
@@ -112,6 +113,7 @@ static const char usage_text[] =
     "                       change; --prune removes the routes it does not name\n"
     "  cache purge URL | --route NAME   (drop stored responses: one URL, or a route's)\n"
     "  cache stats          (entries, bytes; hits, misses, ... per route)\n"
+    "  cluster status       (the nodes sharing a PostgreSQL store)\n"
     "  upgrade              hand over to the haloyd binary installed now (same\n"
     "                       arguments, no connection lost); exit 0 once it serves\n"
     "  help\n"

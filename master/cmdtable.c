@@ -15,6 +15,7 @@
 #include "master/apply.h"
 #include "master/cachecmds.h"
 #include "master/certcmds.h"
+#include "master/clustercmds.h"
 #include "master/cmdtable.h"
 #include "master/commands.h"
 #include "master/handover.h"
@@ -61,6 +62,7 @@ static const struct cmd cmds[] = {
 	{ MSG_C_APPLY, "apply", 1 + S(1), 1 + S(MSG_STR_MAX), CMD_CHANGES | CMD_FD, apply_cmd_apply },
 	{ MSG_C_CACHE_PURGE, "cache purge", 2 * S(0), 2 * S(MSG_STR_MAX), 0, cachecmds_purge },
 	{ MSG_C_CACHE_STATS, "cache stats", 0, 0, 0, cachecmds_stats },
+	{ MSG_C_CLUSTER_STATUS, "cluster status", 0, 0, 0, clustercmds_status },
 	/* Hand-over (master/handover.c): the last two come from the new master. */
 	{ MSG_C_UPGRADE, "upgrade", 0, 0, 0, handover_cmd_upgrade },
 	{ MSG_C_TAKEOVER, "takeover", 0, 0, 0, handover_cmd_takeover },

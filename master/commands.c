@@ -119,6 +119,10 @@ finish_change(struct master *m, struct cclient *cl, int rc, const char *what, co
 	case STORE_EFULL:
 		control_reply_fail(cl, CTL_EFAIL, "%s: not saved: the store's disk is full", what);
 		return;
+	case STORE_EDOWN:
+		control_reply_fail(cl, CTL_EFAIL, "%s: not saved: the PostgreSQL store is unreachable",
+		    what);
+		return;
 	default:
 		control_reply_fail(cl, CTL_EFAIL, "%s: the store failed (see the log)", what);
 	}

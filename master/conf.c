@@ -14,6 +14,7 @@
 
 #include "master/conf.h"
 #include "master/dnsname.h"
+#include "master/store.h"
 #include "share/addr.h"
 #include "share/log.h"
 #include "share/snap.h"
@@ -44,6 +45,8 @@ static const struct opt opts[] = {
 	{ "ticket_key_lifetime", OPT_DURATION, O(ticket_key_lifetime_ms), 1000, 604800000 },
 	{ "workers", OPT_UINT, O(workers), 1, 256 },
 	{ "state_dir", OPT_STR, O(state_dir), 0, 0 },
+	/* A PostgreSQL connection string: several nodes share it (issue 20); unset: SQLite. */
+	{ "store", OPT_STR, O(store), 0, 0 },
 	{ "runtime_dir", OPT_STR, O(runtime_dir), 0, 0 },
 	{ "user", OPT_STR, O(user), 0, 0 },
 	{ "admin_group", OPT_STR, O(admin_group), 0, 0 },
@@ -115,6 +118,7 @@ static const char usage[] =
     "  -v                    more logging (repeat for more)\n"
     "  --NAME VALUE          any haloyd.conf setting, '_' written '-':\n"
     "      --listen-http ADDR (repeatable)  --workers N  --state-dir DIR\n"
+    "      --store postgresql://...  (a store shared by several nodes)\n"
     "      --runtime-dir DIR  --user USER  --admin-group GROUP\n"
     "      --log-target auto|stderr|journal  --access-log on|off\n"
     "      --stop-timeout D  --upgrade-drain D  --header-timeout D  --keepalive-timeout D\n"
@@ -646,6 +650,8 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "resolve_min_ttl is above resolve_max_ttl");
 		return -1;
 	}
+	if (cfg->store != NULL && store_conf_check(cfg->store, err, errlen) == -1)
+		return -1;
 	return conf_check_tunnel(cfg, err, errlen);
 }
 
@@ -674,6 +680,7 @@ conf_free(struct conf *cfg)
 	free(cfg->tunnel_key);
 	free(cfg->config_file);
 	free(cfg->state_dir);
+	free(cfg->store);
 	free(cfg->runtime_dir);
 	free(cfg->user);
 	free(cfg->admin_group);

@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "master/cluster.h"
 #include "master/cmdtable.h"
 #include "master/control.h"
 #include "master/tunnels.h"
@@ -60,6 +61,7 @@ struct cclient {
 	uint32_t seq;		/* of the running command */
 	enum wait_kind wait;
 	uint32_t wait_gen;
+	int64_t wait_change;	/* with a shared store: every live node serves it (master/cluster.h) */
 	uint64_t deadline_ms;
 	void (*status_fn)(struct master *, struct cclient *);
 	char message[256];
@@ -325,6 +327,7 @@ control_reply_when_served(struct cclient *cl, uint32_t gen, const char *message)
 	util_strlcpy(cl->message, message, sizeof(cl->message));
 	cl->wait = WAIT_GEN;
 	cl->wait_gen = gen;
+	cl->wait_change = cluster_want(cl->ctl->m);
 	cl->deadline_ms = ev_now(cl->ctl->m->loop) + CONTROL_SERVE_TIMEOUT_MS;
 	control_arm_tick(cl->ctl);
 	control_release_waiters(cl->ctl->m);
@@ -353,6 +356,17 @@ status_complete(const struct master *m, uint32_t seq)
 	return tunnels_list_complete(m, seq);
 }
 
+/* Served here, not on every live node of the shared store: say which. */
+static void
+control_lagging_nodes(struct master *m, struct cclient *cl)
+{
+	char nodes[512];
+
+	cluster_lagging(m, cl->wait_change, nodes, sizeof(nodes));
+	control_reply_fail(cl, CTL_ETIMEDOUT, "saved and served here, but not confirmed in time "
+	    "by node(s) %s", nodes);
+}
+
 /* Walks the waiting clients; a reply may close a client, so fetch next first. */
 static void
 control_scan(struct master *m)
@@ -363,8 +377,11 @@ control_scan(struct master *m)
 
 	for (cl = ctl ? ctl->clients : NULL; cl != NULL; cl = next) {
 		next = cl->next;
-		if (cl->wait == WAIT_GEN && publish_served(m, cl->wait_gen))
+		if (cl->wait == WAIT_GEN && publish_served(m, cl->wait_gen) &&
+		    cluster_served(m, cl->wait_change))
 			control_reply_ok(cl, cl->message);
+		else if (cl->wait == WAIT_GEN && now >= cl->deadline_ms && publish_served(m, cl->wait_gen))
+			control_lagging_nodes(m, cl);
 		else if (cl->wait == WAIT_GEN && now >= cl->deadline_ms)
 			control_reply_fail(cl, CTL_ETIMEDOUT,
 			    "not every worker confirmed generation %u in time", cl->wait_gen);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "master/cachedir.h"
+#include "master/cluster.h"
 #include "master/acme.h"
 #include "master/tunnels.h"
 #include "master/control.h"
@@ -88,6 +89,13 @@ open_store(struct master *m)
 
 	if (ensure_dir(m->cfg.state_dir, 0700) == -1)
 		return -1;
+	if (m->cfg.store != NULL) {
+		if (store_open(m->cfg.store, &m->store) != STORE_OK) {
+			log_warnx("cannot open the PostgreSQL store");
+			return -1;
+		}
+		return cluster_init(m);
+	}
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->cfg.state_dir, HALOYD_STORE_FILE) >=
 	    sizeof(path)) {
 		log_warnx("state_dir is too long");
@@ -354,6 +362,7 @@ master_cleanup(struct master *m)
 	listeners_close(&m->lst);
 	listeners_close(&m->lst_https);
 	mkeyring_free(m);
+	cluster_free(m);
 	store_close(m->store);
 	if (m->snap_fd >= 0)
 		close(m->snap_fd);
@@ -385,6 +394,11 @@ master_main(int argc, char **argv)
 		if (rc == 1)
 			return 0;
 		fprintf(stderr, "haloyd: %s\n", err);
+		return 1;
+	}
+	if (m.cfg.test_only && m.cfg.store != NULL && store_probe(m.cfg.store, err, sizeof(err)) == -1) {
+		fprintf(stderr, "haloyd: %s\n", err);
+		conf_free(&m.cfg);
 		return 1;
 	}
 	if (m.cfg.test_only) {

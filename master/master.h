@@ -55,6 +55,7 @@ struct master {
 	struct mtunnel *tunnel;	/* master/tunnels.c; NULL without listen_tunnel; in procs */
 	struct dnsname *dns;	/* backends by DNS name (master/dnsmaster.c) */
 	struct dnsares *dnsres;	/* their resolver */
+	struct cluster *cluster;	/* master/cluster.c; NULL without a shared store */
 	struct ipc_msg *rx;	/* receive buffer for every channel (64 KiB) */
 	struct handover *handover;	/* master/handover.c: giving our sockets to a new master */
 	struct takeover *takeover;	/* master/takeover.c: taking them from an old one */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "master/acme.h"
+#include "master/cluster.h"
 #include "master/keyring.h"
 #include "master/control.h"
 #include "master/dnsmaster.h"
@@ -265,6 +266,7 @@ publish_build(struct master *m)
 	memset(&b, 0, sizeof(b));
 	b.m = m;
 	m->build_pending = 0;
+	cluster_build_begin(m);
 	if (store_route_foreach(m->store, build_route, &b) != 0 || b.failed) {
 		log_warnx("cannot read the routes from the store; keeping generation %u", m->gen);
 		goto out;
@@ -297,6 +299,7 @@ publish_build(struct master *m)
 	m->snap_fd = fd;
 	m->gen = (uint32_t)gen;
 	m->nroutes = b.nroutes;
+	cluster_build_done(m);
 	log_info("generation %u built: %u routes, %u hosts, %u backends", m->gen, b.nroutes,
 	    b.nhosts, b.nbackends);
 	workers_send_snapshot(m);
@@ -342,9 +345,17 @@ publish_schedule(struct master *m)
 uint32_t
 publish_changed(struct master *m)
 {
+	cluster_changed(m);
 	m->build_pending = 1;
 	publish_schedule(m);
 	return m->gen + 1;
+}
+
+void
+publish_remote_changed(struct master *m)
+{
+	m->build_pending = 1;
+	publish_schedule(m);
 }
 
 int
@@ -391,6 +402,7 @@ publish_check(struct master *m)
 {
 	size_t i;
 
+	cluster_check(m);
 	control_release_waiters(m);
 	acme_publish_check(m);
 	if (!m->ready_notified && m->gen > 0 && publish_served(m, m->gen) &&

@@ -20,6 +20,8 @@ int publish_build(struct master *m);
  * generation that will contain the change.
  */
 uint32_t publish_changed(struct master *m);
+/* Another node changed the shared store (master/cluster.c): build as publish_changed does. */
+void publish_remote_changed(struct master *m);
 /* 1 when every live, ready worker serves generation >= gen. */
 int publish_served(const struct master *m, uint32_t gen);
 /* A generation went out to a worker: its ack is now awaited (and policed). */

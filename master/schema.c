@@ -1,13 +1,17 @@
 /*
  * The store's schema: ordered migrations, each one SQL script applied in
- * one transaction that also sets PRAGMA user_version to its number.
- * Migrations are only ever appended; an applied one is never edited.
+ * one transaction that also sets the schema version to its number (SQLite:
+ * PRAGMA user_version; PostgreSQL: the haloyd_schema table, under an
+ * advisory lock, master/dbpg.c). Migrations are only ever appended; an
+ * applied one is never edited. PostgreSQL starts at version 16 from one
+ * script of its own (master/schemapg.c); later versions are shared.
  */
 #include "config.h"
 
 #include <stddef.h>
 #include <stdio.h>
 
+#include "master/db.h"
 #include "master/schema.h"
 #include "master/store.h"
 #include "share/log.h"
@@ -295,6 +299,20 @@ static const char *const migrations[] = {
 	"  CHECK (health_fall IS NULL OR health_fall BETWEEN 1 AND 100);"
 	"ALTER TABLE routes ADD COLUMN balance_lif INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (balance_lif IN (0, 1));",
+	/*
+	 * Version 17: several nodes on one PostgreSQL store (issue 20). The
+	 * "changes" counter numbers committed changes (a node bumps it after
+	 * one and notifies the others); nodes holds each node's heartbeat:
+	 * its address, the change number its snapshot was built after, and
+	 * when it last wrote (unix seconds). Unused, and empty, with SQLite.
+	 */
+	"INSERT INTO meta(key, value) VALUES ('changes', 0);"
+	"CREATE TABLE nodes ("
+	"  name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),"
+	"  addr TEXT NOT NULL DEFAULT '' CHECK (length(addr) <= 64),"
+	"  served BIGINT NOT NULL DEFAULT 0,"
+	"  seen BIGINT NOT NULL DEFAULT 0"
+	");",
 };
 
 int
@@ -304,84 +322,73 @@ store_schema_version(void)
 }
 
 static int
-exec(sqlite3 *db, const char *sql, const char *what)
+exec(struct db *db, const char *sql, const char *what)
 {
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_warnx("store: %s: %s", what, err != NULL ? err : sqlite3_errmsg(db));
-		sqlite3_free(err);
+	if (db->ops->exec(db, sql) == -1) {
+		log_warnx("store: %s: %s", what, db->ops->errmsg(db));
 		return -1;
 	}
 	return 0;
 }
 
-static int
-user_version(sqlite3 *db, int *version)
-{
-	sqlite3_stmt *s = NULL;
-	int rc = -1;
-
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_ROW) {
-		log_warnx("store: cannot read the schema version: %s", sqlite3_errmsg(db));
-		goto out;
-	}
-	*version = sqlite3_column_int(s, 0);
-	rc = 0;
-out:
-	sqlite3_finalize(s);
-	return rc;
-}
-
 /*
  * One step inside an open write transaction: applies the migration after
- * the file's version. Returns 1 when one was applied, 0 when the file is
- * current, -1 on error or a file newer than this code.
+ * the store's version. Returns 1 when one was applied, 0 when the store is
+ * current, -1 on error or a store newer than this code.
  */
 static int
-migrate_one(sqlite3 *db)
+migrate_one(struct db *db)
 {
-	char sql[64];
-	int v;
+	const char *sql;
+	int v, to;
 
-	if (user_version(db, &v) == -1)
+	if (db->ops->version_get(db, &v) == -1)
 		return -1;
 	if (v > store_schema_version() + SCHEMA_AHEAD_OK) {
-		log_warnx("store %s has schema version %d but this haloyd knows only up to %d; "
+		log_warnx("store (%s) has schema version %d but this haloyd knows only up to %d; "
 		    "refusing to use it (was it written by a newer haloyd?)",
-		    sqlite3_db_filename(db, "main"), v, store_schema_version());
+		    db->ops->name, v, store_schema_version());
 		return -1;
 	}
 	/* A rollback: the newer version's migration only added columns with defaults. */
 	if (v > store_schema_version())
-		log_warnx("store %s has schema version %d, one after this haloyd's %d: used as is",
-		    sqlite3_db_filename(db, "main"), v, store_schema_version());
+		log_warnx("store (%s) has schema version %d, one after this haloyd's %d: used as is",
+		    db->ops->name, v, store_schema_version());
 	if (v >= store_schema_version())
 		return 0;
 	if (v < 0) {
 		log_warnx("store: negative schema version %d", v);
 		return -1;
 	}
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-	if (exec(db, migrations[v], "migration") == -1 || exec(db, sql, "set version") == -1)
+	sql = migrations[v];
+	to = v + 1;
+	if (db->ops->shared && v < SCHEMAPG_BASE_VERSION) {
+		sql = schemapg_base;
+		to = SCHEMAPG_BASE_VERSION;
+	}
+	if (exec(db, sql, "migration") == -1 || db->ops->version_set(db, to) == -1) {
+		log_warnx("store: cannot migrate to schema version %d: %s", to, db->ops->errmsg(db));
 		return -1;
-	log_info("store migrated to schema version %d", v + 1);
+	}
+	log_info("store migrated to schema version %d", to);
 	return 1;
 }
 
 int
-schema_migrate(sqlite3 *db)
+schema_migrate(struct db *db)
 {
 	int rc;
 
 	/*
 	 * The version is read inside each write transaction, so two processes
-	 * opening the same new file cannot both apply a migration.
+	 * (or nodes) opening the same new store cannot both apply a migration.
 	 */
 	do {
-		if (exec(db, "BEGIN IMMEDIATE", "begin migration") == -1)
+		if (db->ops->migration_begin(db) == -1) {
+			log_warnx("store: begin migration: %s", db->ops->errmsg(db));
+			exec(db, "ROLLBACK", "rollback migration");
 			return -1;
+		}
 		if ((rc = migrate_one(db)) == -1) {
 			exec(db, "ROLLBACK", "rollback migration");
 			return -1;

@@ -1,6 +1,6 @@
 /*
  * Private to the store (master/store.c): the ordered schema migrations of
- * master/schema.c.
+ * master/schema.c, and PostgreSQL's starting script (master/schemapg.c).
  */
 #ifndef HALOYD_SCHEMA_H
 #define HALOYD_SCHEMA_H
@@ -12,13 +12,17 @@
  */
 #define SCHEMA_AHEAD_OK 1
 
-#include <sqlite3.h>
+struct db;
+
+/* PostgreSQL's script creates the schema at this version in one step. */
+#define SCHEMAPG_BASE_VERSION 16
+extern const char schemapg_base[];
 
 /*
  * Brings db up to store_schema_version(), one transaction per migration.
- * Refuses (-1, logged) a file written by a newer haloyd. Needs foreign keys
- * and the journal mode already set on db. Returns 0 or -1.
+ * Refuses (-1, logged) a store written by a newer haloyd. Needs foreign
+ * keys already on. Returns 0 or -1.
  */
-int schema_migrate(sqlite3 *db);
+int schema_migrate(struct db *db);
 
 #endif

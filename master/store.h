@@ -23,6 +23,7 @@ enum store_rc {
 	STORE_EEXIST = -3,	/* name already used by any route, or backend already on the route */
 	STORE_EINVAL = -4,
 	STORE_EFULL = -5,	/* the disk under the store is full (logged): nothing was written */	/* e.g. removing a route's canonical name as an alias */
+	STORE_EDOWN = -6,	/* the shared store's server is unreachable (logged): nothing was written */
 };
 
 struct store;
@@ -73,8 +74,17 @@ struct store_route {
 	struct store_settings set;
 };
 
-/* Opens (creating if needed, mode 0600) and migrates the store. */
-int store_open(const char *path, struct store **out);
+/*
+ * Opens and migrates the store: where is a SQLite file (created mode 0600)
+ * or a PostgreSQL connection string (store_is_postgresql).
+ */
+int store_open(const char *where, struct store **out);
+/* 1 when where names a PostgreSQL server ("postgresql://" or "postgres://"). */
+int store_is_postgresql(const char *where);
+/* haloyd.conf's store: a PostgreSQL connection string we accept; -1 with one line in err. */
+int store_conf_check(const char *where, char *err, size_t errlen);
+/* haloyd -t: connects to the PostgreSQL store and checks its schema version; one line in err. */
+int store_probe(const char *where, char *err, size_t errlen);
 void store_close(struct store *st);
 /* Read-only (1) or writable again (0), checked: the hand-over's guarantee. 0 or -1. */
 int store_set_readonly(struct store *st, int on);
@@ -216,5 +226,40 @@ int store_host_exists(struct store *st, const char *name);
 /* Calls fn for every on-demand name, by id; stops and returns fn's value when non-zero. */
 int store_ondemand_foreach(struct store *st, int (*fn)(void *arg, int64_t id, const char *name),
     void *arg);
+
+/*
+ * --- the nodes sharing a PostgreSQL store (master/store_cluster.c; schema
+ * 17). Changes are numbered by the "changes" counter: a node bumps it
+ * after a committed change and notifies the others; each node records in
+ * its heartbeat row the number its snapshot was built after.
+ */
+#define STORE_NODE_NAME_MAX 64
+#define STORE_NODE_ADDR_MAX 64
+
+/* This node's name: the connection string's application_name, else the host name. */
+int store_node_name(const char *where, char *buf, size_t len);
+/* 1 when other nodes share the store (PostgreSQL). */
+int store_shared(struct store *st);
+/* Increments and returns the change counter. */
+int store_changes_bump(struct store *st, int64_t *changes);
+int store_changes_get(struct store *st, int64_t *changes);
+/* Writes this node's heartbeat row (seen: unix seconds). */
+int store_node_beat(struct store *st, const char *name, const char *addr, int64_t served,
+    int64_t seen);
+/* Calls fn for every node row by name; stops and returns fn's value when non-zero. */
+int store_node_foreach(struct store *st, int (*fn)(void *arg, const char *name,
+    const char *addr, int64_t served, int64_t seen), void *arg);
+/* The change channel: listen, notify, the socket to poll and the next payload. */
+int store_notice_listen(struct store *st);
+int store_notice_send(struct store *st, const char *payload);
+/* 1 with a payload in buf, 0 for none, -1 when the connection is gone. */
+int store_notice_next(struct store *st, char *buf, size_t len);
+int store_notice_fd(struct store *st);
+/*
+ * Connects again after a failure, without blocking: start 1, then 0 each
+ * time *fd is ready (for writing when *wr). 1 connected, 0 in progress,
+ * -1 failed (logged by the caller).
+ */
+int store_reconnect(struct store *st, int start, int *fd, int *wr);
 
 #endif

@@ -8,8 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "master/store.h"
 #include "master/storeint.h"
 #include "share/util.h"
@@ -41,7 +39,7 @@ enum acme_stmt {
 	"?5, nullif(?6, ''), ?7, ?8, nullif(?9, ''), ?10, ?11, ?12, ?13, nullif(?14, ''), " \
 	"nullif(?15, '') WHERE EXISTS (SELECT 1 FROM " parent " WHERE id = ?1) " \
 	"ON CONFLICT(" key ") DO UPDATE SET state = ?2, " \
-	"names = coalesce(?3, names), attempts = ?4, next_attempt = ?5, " \
+	"names = coalesce(?3, " table ".names), attempts = ?4, next_attempt = ?5, " \
 	"last_error = nullif(?6, ''), force = ?7, updated = ?8, ari_id = nullif(?9, ''), " \
 	"ari_start = ?10, ari_end = ?11, ari_renew_at = ?12, ari_next_poll = ?13, " \
 	"challenge = nullif(?14, ''), profile = nullif(?15, '')"
@@ -64,52 +62,52 @@ const char *const store_acme_sql[] = {
 
 /* The order columns (the first ORDER_NCOLUMNS of both SELECTs) of the current row. */
 static void
-order_columns(sqlite3_stmt *s, struct store_order *o)
+order_columns(struct db_stmt *s, struct store_order *o)
 {
 	const char *t;
 
 	memset(o, 0, sizeof(*o));
-	if ((t = (const char *)sqlite3_column_text(s, 0)) != NULL)
+	if ((t = db_column_text(s, 0)) != NULL)
 		util_strlcpy(o->state, t, sizeof(o->state));
-	o->attempts = sqlite3_column_int64(s, 1);
-	o->next_attempt = sqlite3_column_int64(s, 2);
-	o->force = sqlite3_column_int(s, 3);
-	if ((t = (const char *)sqlite3_column_text(s, 4)) != NULL)
+	o->attempts = db_column_int64(s, 1);
+	o->next_attempt = db_column_int64(s, 2);
+	o->force = (int)db_column_int64(s, 3);
+	if ((t = db_column_text(s, 4)) != NULL)
 		util_strlcpy(o->last_error, t, sizeof(o->last_error));
-	if ((t = (const char *)sqlite3_column_text(s, 5)) != NULL)
+	if ((t = db_column_text(s, 5)) != NULL)
 		util_strlcpy(o->ari_id, t, sizeof(o->ari_id));
-	o->ari_start = sqlite3_column_int64(s, 6);
-	o->ari_end = sqlite3_column_int64(s, 7);
-	o->ari_renew_at = sqlite3_column_int64(s, 8);
-	o->ari_next_poll = sqlite3_column_int64(s, 9);
-	if ((t = (const char *)sqlite3_column_text(s, 10)) != NULL)
+	o->ari_start = db_column_int64(s, 6);
+	o->ari_end = db_column_int64(s, 7);
+	o->ari_renew_at = db_column_int64(s, 8);
+	o->ari_next_poll = db_column_int64(s, 9);
+	if ((t = db_column_text(s, 10)) != NULL)
 		util_strlcpy(o->challenge, t, sizeof(o->challenge));
-	if ((t = (const char *)sqlite3_column_text(s, 11)) != NULL)
+	if ((t = db_column_text(s, 11)) != NULL)
 		util_strlcpy(o->profile, t, sizeof(o->profile));
 }
 
 int
 store_order_get(struct store *st, int64_t route_id, struct store_order *o)
 {
-	sqlite3_stmt *s = route_id < 0 ? P(st, S_OD_ORDER_GET, "i", -route_id) :
+	struct db_stmt *s = route_id < 0 ? P(st, S_OD_ORDER_GET, "i", -route_id) :
 	    P(st, S_ORDER_GET, "i", route_id);
 	int rc;
 
 	memset(o, 0, sizeof(*o));
 	if (s == NULL)
 		return STORE_ERR;
-	switch (sqlite3_step(s)) {
-	case SQLITE_ROW:
+	switch (db_step(s)) {
+	case DB_ROW:
 		order_columns(s, o);
 		rc = STORE_OK;
 		break;
-	case SQLITE_DONE:
+	case DB_DONE:
 		rc = STORE_ENOENT;
 		break;
 	default:
 		rc = store_fail(st, s);
 	}
-	sqlite3_reset(s);
+	db_reset(s);
 	return rc;
 }
 
@@ -129,20 +127,20 @@ store_order_foreach(struct store *st, const char *route,
     int (*fn)(void *arg, const char *route, const struct store_order *o), void *arg)
 {
 	struct store_order o;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc, step;
 
 	if ((rc = store_tx_begin(st, 0)) != STORE_OK)
 		return rc;
 	if ((s = P(st, S_ORDER_ALL, "t", route)) == NULL)
 		return store_tx_end(st, STORE_ERR);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = db_step(s)) == DB_ROW) {
 		order_columns(s, &o);
-		if ((rc = fn(arg, (const char *)sqlite3_column_text(s, ORDER_NCOLUMNS), &o)) != 0)
+		if ((rc = fn(arg, db_column_text(s, ORDER_NCOLUMNS), &o)) != 0)
 			break;
 	}
-	if (step != SQLITE_ROW && step != SQLITE_DONE)
+	if (step != DB_ROW && step != DB_DONE)
 		rc = store_fail(st, s);
-	sqlite3_reset(s);
+	db_reset(s);
 	return store_tx_end(st, rc);
 }

@@ -10,8 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "master/store.h"
 #include "master/storeint.h"
 #include "share/log.h"
@@ -29,7 +27,7 @@ enum certs_stmt {
 /* One row per (certificate, name), merged by id; ?1 is with_key. */
 #define CERTS_SELECT \
 	"SELECT c.id, c.domain, c.source, c.chain_pem, " \
-	"CASE WHEN ?1 THEN c.key_pem END, c.issuer, c.fingerprint, c.not_before, " \
+	"CASE WHEN ?1 <> 0 THEN c.key_pem END, c.issuer, c.fingerprint, c.not_before, " \
 	"c.not_after, c.created, n.name " \
 	"FROM certs c LEFT JOIN cert_names n ON n.cert_id = c.id "
 
@@ -55,11 +53,11 @@ cert_insert(struct store *st, const struct store_cert *c, int64_t *id)
 
 	rc = store_run(st, P(st, S_CERT_INS, "tittiitti", c->domain, (int64_t)c->source, c->chain,
 	    c->key, c->not_before, c->not_after, c->fingerprint, c->issuer, (int64_t)time(NULL)));
-	/* Bound SQLITE_STATIC: drop the statement's pointer to the caller's key. */
-	sqlite3_clear_bindings(st->stmt[STORE_F_CERTS][S_CERT_INS]);
+	/* Bound without a copy: drop the statement's pointer to the caller's key. */
+	db_reset(st->stmt[STORE_F_CERTS][S_CERT_INS]);
 	if (rc != STORE_OK)
 		return rc;
-	*id = sqlite3_last_insert_rowid(st->db);
+	*id = db_last_id(st->db);
 	for (i = 0; i < c->nnames; i++)
 		if ((rc = store_run(st, P(st, S_CERT_NAME_INS, "it", *id, c->names[i]))) != STORE_OK)
 			return rc;
@@ -125,13 +123,13 @@ store_cert_free(struct store_cert *c)
 
 /* The certificate columns of the current CERTS_SELECT row into c. */
 static int
-cert_columns(sqlite3_stmt *s, struct store_cert *c)
+cert_columns(struct db_stmt *s, struct store_cert *c)
 {
-	c->id = sqlite3_column_int64(s, 0);
-	c->source = sqlite3_column_int(s, 2);
-	c->not_before = sqlite3_column_int64(s, 7);
-	c->not_after = sqlite3_column_int64(s, 8);
-	c->created = sqlite3_column_int64(s, 9);
+	c->id = db_column_int64(s, 0);
+	c->source = (int)db_column_int64(s, 2);
+	c->not_before = db_column_int64(s, 7);
+	c->not_after = db_column_int64(s, 8);
+	c->created = db_column_int64(s, 9);
 	if (store_column_dup_null(s, 1, &c->domain) == -1 || store_column_dup_null(s, 4, &c->key) == -1 ||
 	    (c->chain = store_column_dup(s, 3)) == NULL || (c->issuer = store_column_dup(s, 5)) == NULL ||
 	    (c->fingerprint = store_column_dup(s, 6)) == NULL)
@@ -141,11 +139,11 @@ cert_columns(sqlite3_stmt *s, struct store_cert *c)
 
 /* Appends the name column of the current row, if any, to c->names. */
 static int
-cert_push_name(sqlite3_stmt *s, struct store_cert *c)
+cert_push_name(struct db_stmt *s, struct store_cert *c)
 {
 	char **nn;
 
-	if (sqlite3_column_type(s, 10) == SQLITE_NULL)
+	if (db_column_null(s, 10))
 		return 0;
 	if ((nn = reallocarray(c->names, c->nnames + 1, sizeof(*nn))) == NULL) {
 		log_warn("store: reallocarray");
@@ -164,40 +162,40 @@ cert_push_name(sqlite3_stmt *s, struct store_cert *c)
  * STORE_ERR.
  */
 static int
-cert_next(struct store *st, sqlite3_stmt *s, int *rc, struct store_cert *c)
+cert_next(struct store *st, struct db_stmt *s, int *rc, struct store_cert *c)
 {
 	int64_t id;
 
 	store_cert_free(c);
-	if (*rc == SQLITE_DONE)
+	if (*rc == DB_DONE)
 		return 0;
-	if (*rc != SQLITE_ROW)
+	if (*rc != DB_ROW)
 		return store_fail(st, s);
 	if (cert_columns(s, c) == -1)
 		return STORE_ERR;
-	for (id = c->id; *rc == SQLITE_ROW && sqlite3_column_int64(s, 0) == id;
-	    *rc = sqlite3_step(s))
+	for (id = c->id; *rc == DB_ROW && db_column_int64(s, 0) == id;
+	    *rc = db_step(s))
 		if (cert_push_name(s, c) == -1)
 			return STORE_ERR;
-	if (*rc != SQLITE_ROW && *rc != SQLITE_DONE)
+	if (*rc != DB_ROW && *rc != DB_DONE)
 		return store_fail(st, s);
 	return 1;
 }
 
 /* Reads the first certificate of s (from P()), then resets s. */
 static int
-cert_one(struct store *st, sqlite3_stmt *s, struct store_cert *out)
+cert_one(struct store *st, struct db_stmt *s, struct store_cert *out)
 {
 	int rc, step;
 
 	if (s == NULL)
 		return STORE_ERR;
-	step = sqlite3_step(s);
+	step = db_step(s);
 	if ((rc = cert_next(st, s, &step, out)) == 1)
 		rc = STORE_OK;
 	else if (rc == 0)
 		rc = STORE_ENOENT;
-	sqlite3_reset(s);
+	db_reset(s);
 	if (rc != STORE_OK)
 		store_cert_free(out);
 	return rc;
@@ -217,7 +215,7 @@ store_cert_foreach(struct store *st, int with_key,
     int (*fn)(void *arg, const struct store_cert *c), void *arg)
 {
 	struct store_cert c;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc, step;
 
 	memset(&c, 0, sizeof(c));
@@ -226,11 +224,11 @@ store_cert_foreach(struct store *st, int with_key,
 	if ((s = P(st, S_CERT_ALL, "i", (int64_t)with_key)) == NULL)
 		rc = STORE_ERR;
 	else {
-		step = sqlite3_step(s);
+		step = db_step(s);
 		while ((rc = cert_next(st, s, &step, &c)) == 1)
 			if ((rc = fn(arg, &c)) != 0)
 				break;
-		sqlite3_reset(s);
+		db_reset(s);
 	}
 	store_cert_free(&c);
 	return store_tx_end(st, rc);

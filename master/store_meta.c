@@ -6,8 +6,6 @@
 
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "master/store.h"
 #include "master/storeint.h"
 #include "share/log.h"

@@ -8,8 +8,6 @@
 
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "master/store.h"
 #include "master/storeint.h"
 
@@ -73,19 +71,19 @@ int
 store_ondemand_foreach(struct store *st, int (*fn)(void *arg, int64_t id, const char *name),
     void *arg)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = 0, step;
 
 	if ((rc = store_tx_begin(st, 0)) != STORE_OK)
 		return rc;
 	if ((s = P(st, S_OD_ALL, "")) == NULL)
 		return store_tx_end(st, STORE_ERR);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW)
-		if ((rc = fn(arg, sqlite3_column_int64(s, 0),
-		    (const char *)sqlite3_column_text(s, 1))) != 0)
+	while ((step = db_step(s)) == DB_ROW)
+		if ((rc = fn(arg, db_column_int64(s, 0),
+		    db_column_text(s, 1))) != 0)
 			break;
-	if (step != SQLITE_ROW && step != SQLITE_DONE)
+	if (step != DB_ROW && step != DB_DONE)
 		rc = store_fail(st, s);
-	sqlite3_reset(s);
+	db_reset(s);
 	return store_tx_end(st, rc);
 }

@@ -10,8 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "master/store.h"
 #include "master/storeint.h"
 #include "share/log.h"
@@ -67,7 +65,8 @@ const char *const store_routes_sql[] = {
 	    "response_ms = nullif(?3, -1), idle_ms = nullif(?4, -1), upgrade_ms = nullif(?5, -1), "
 	    "max_body = nullif(?6, -1), flags = ?7, backend_ca = ?9, backend_sni = ?10, "
 	    "backend_verify = ?11, compress = ?12, balance = ?13, "
-	    "challenge = nullif(nullif(?14, 0), 3), challenge_dns01 = (?14 = 3), "
+	    "challenge = nullif(nullif(?14, 0), 3), "
+	    "challenge_dns01 = CASE WHEN ?14 = 3 THEN 1 ELSE 0 END, "
 	    "rate_rpm = nullif(?15, -1), rate_burst = nullif(?16, -1), rate_nodelay = ?17, "
 	    "backend_proxy_protocol = ?18, cache = ?19, cache_max_object = nullif(?20, -1), "
 	    "cache_debug = ?21, strip_prefix = ?22, health_path = ?23, "
@@ -94,8 +93,8 @@ const char *const store_routes_sql[] = {
 /* Walks the rows of a HOSTS_SELECT and a BACKENDS_SELECT query together. */
 struct cursor {
 	struct store *st;
-	sqlite3_stmt *hs, *bs;
-	int hrc, brc;		/* last sqlite3_step() result of each */
+	struct db_stmt *hs, *bs;
+	int hrc, brc;		/* last db_step() result of each */
 	size_t acap, bcap;	/* allocated aliases / backends slots */
 };
 
@@ -166,7 +165,7 @@ route_add_tx(struct store *st, const char *name, const char *const *aliases, siz
 
 	if ((rc = store_run(st, P(st, S_ROUTE_INS, "ti", name, (int64_t)time(NULL)))) != STORE_OK)
 		return rc;
-	id = sqlite3_last_insert_rowid(st->db);
+	id = db_last_id(st->db);
 	/*
 	 * hosts.name is UNIQUE: a name used by any route, or twice here, fails.
 	 * A prefix route ("host/api") has no name of its own: its host's serve it.
@@ -330,7 +329,7 @@ store_route_free(struct store_route *r)
 
 /* Appends (id, column col of s) to the string and id arrays of n slots. */
 static int
-push(char ***strs, int64_t **ids, size_t *n, size_t *cap, sqlite3_stmt *s, int col, int64_t id)
+push(char ***strs, int64_t **ids, size_t *n, size_t *cap, struct db_stmt *s, int col, int64_t id)
 {
 	char **ns;
 	int64_t *ni;
@@ -356,7 +355,7 @@ nomem:
 }
 
 static int
-cursor_open(struct cursor *c, struct store *st, sqlite3_stmt *hs, sqlite3_stmt *bs)
+cursor_open(struct cursor *c, struct store *st, struct db_stmt *hs, struct db_stmt *bs)
 {
 	memset(c, 0, sizeof(*c));
 	c->st = st;
@@ -364,8 +363,8 @@ cursor_open(struct cursor *c, struct store *st, sqlite3_stmt *hs, sqlite3_stmt *
 	c->bs = bs;
 	if (hs == NULL || bs == NULL)
 		return -1;
-	c->hrc = sqlite3_step(hs);
-	c->brc = sqlite3_step(bs);
+	c->hrc = db_step(hs);
+	c->brc = db_step(bs);
 	return 0;
 }
 
@@ -373,25 +372,25 @@ static void
 cursor_close(struct cursor *c)
 {
 	if (c->hs != NULL)
-		sqlite3_reset(c->hs);
+		db_reset(c->hs);
 	if (c->bs != NULL)
-		sqlite3_reset(c->bs);
+		db_reset(c->bs);
 }
 
 /* Takes the current host rows of route r->id into r, and the following. */
 static int
 cursor_hosts(struct cursor *c, struct store_route *r)
 {
-	sqlite3_stmt *s = c->hs;
-	const unsigned char *name;
+	struct db_stmt *s = c->hs;
+	const char *name;
 	int64_t id;
 
-	for (; c->hrc == SQLITE_ROW && sqlite3_column_int64(s, 0) == r->id;
-	    c->hrc = sqlite3_step(s)) {
-		if (sqlite3_column_type(s, 3) == SQLITE_NULL)
+	for (; c->hrc == DB_ROW && db_column_int64(s, 0) == r->id;
+	    c->hrc = db_step(s)) {
+		if (db_column_null(s, 3))
 			continue;
-		id = sqlite3_column_int64(s, 3);
-		if ((name = sqlite3_column_text(s, 4)) != NULL && strcmp((const char *)name, r->name) == 0)
+		id = db_column_int64(s, 3);
+		if ((name = db_column_text(s, 4)) != NULL && strcmp((const char *)name, r->name) == 0)
 			r->name_id = id;
 		else if (push(&r->aliases, &r->alias_ids, &r->naliases, &c->acap, s, 4, id) == -1)
 			return -1;
@@ -406,29 +405,29 @@ cursor_hosts(struct cursor *c, struct store_route *r)
 static int
 cursor_backends(struct cursor *c, struct store_route *r)
 {
-	sqlite3_stmt *s = c->bs;
+	struct db_stmt *s = c->bs;
 
-	for (; c->brc == SQLITE_ROW && sqlite3_column_int64(s, 0) == r->id;
-	    c->brc = sqlite3_step(s))
+	for (; c->brc == DB_ROW && db_column_int64(s, 0) == r->id;
+	    c->brc = db_step(s))
 		if (push(&r->backends, &r->backend_ids, &r->nbackends, &c->bcap, s, 2,
-		    sqlite3_column_int64(s, 1)) == -1)
+		    db_column_int64(s, 1)) == -1)
 			return -1;
 	return 0;
 }
 
 /* A settings column of a HOSTS_SELECT row: NULL reads as STORE_DEFAULT. */
 static int64_t
-column_setting(sqlite3_stmt *s, int col)
+column_setting(struct db_stmt *s, int col)
 {
-	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+	if (db_column_null(s, col))
 		return STORE_DEFAULT;
-	return sqlite3_column_int64(s, col);
+	return db_column_int64(s, col);
 }
 
 static int
-cursor_settings(sqlite3_stmt *s, struct store_settings *set)
+cursor_settings(struct db_stmt *s, struct store_settings *set)
 {
-	const unsigned char *proto = sqlite3_column_text(s, 11);
+	const char *proto = db_column_text(s, 11);
 	int p;
 
 	set->connect_ms = column_setting(s, 5);
@@ -436,38 +435,38 @@ cursor_settings(sqlite3_stmt *s, struct store_settings *set)
 	set->idle_ms = column_setting(s, 7);
 	set->upgrade_ms = column_setting(s, 8);
 	set->max_body = column_setting(s, 9);
-	set->flags = (uint32_t)sqlite3_column_int64(s, 10);
-	if (sqlite3_column_int64(s, 14) == 0)
+	set->flags = (uint32_t)db_column_int64(s, 10);
+	if (db_column_int64(s, 14) == 0)
 		set->flags |= SNAP_ROUTE_BACKEND_NO_VERIFY;
-	if (sqlite3_column_int64(s, 15) != 0)
+	if (db_column_int64(s, 15) != 0)
 		set->flags |= SNAP_ROUTE_COMPRESS;
-	if (sqlite3_column_text(s, 16) != NULL &&
-	    strcmp((const char *)sqlite3_column_text(s, 16), "round-robin") == 0)
+	if (db_column_text(s, 16) != NULL &&
+	    strcmp(db_column_text(s, 16), "round-robin") == 0)
 		set->flags |= SNAP_ROUTE_BALANCE_RR;
-	set->challenge = (uint16_t)sqlite3_column_int64(s, 17);	/* NULL reads 0: auto */
-	if (sqlite3_column_int64(s, 26) != 0)
+	set->challenge = (uint16_t)db_column_int64(s, 17);	/* NULL reads 0: auto */
+	if (db_column_int64(s, 26) != 0)
 		set->challenge = STORE_CHAL_DNS01;
 	set->rate_rpm = column_setting(s, 18);
 	set->rate_burst = column_setting(s, 19);
-	if (sqlite3_column_int64(s, 20) != 0)
+	if (db_column_int64(s, 20) != 0)
 		set->flags |= SNAP_ROUTE_RATE_NODELAY;
-	set->backend_pp = (uint16_t)sqlite3_column_int64(s, 21);	/* CHECK: 0, 1 or 2 */
-	if (sqlite3_column_int64(s, 22) != 0)
+	set->backend_pp = (uint16_t)db_column_int64(s, 21);	/* CHECK: 0, 1 or 2 */
+	if (db_column_int64(s, 22) != 0)
 		set->flags |= SNAP_ROUTE_CACHE;
 	set->cache_max_object = column_setting(s, 23);
-	if (sqlite3_column_int64(s, 24) != 0)
+	if (db_column_int64(s, 24) != 0)
 		set->flags |= SNAP_ROUTE_CACHE_DEBUG;
-	if (sqlite3_column_int64(s, 25) != 0)
+	if (db_column_int64(s, 25) != 0)
 		set->flags |= SNAP_ROUTE_STRIP_PREFIX;
 	set->health_interval_ms = column_setting(s, 28);
 	set->health_timeout_ms = column_setting(s, 29);
 	set->health_rise = column_setting(s, 30);
 	set->health_fall = column_setting(s, 31);
-	if (sqlite3_column_int64(s, 32) != 0)
+	if (db_column_int64(s, 32) != 0)
 		set->flags |= SNAP_ROUTE_BALANCE_LIF;
 	/* The column's CHECK allows only the known words. */
 	if (proto == NULL || (p = snap_proto_parse((const char *)proto)) == -1) {
-		log_warnx("store: route %s: unknown backend protocol", sqlite3_column_text(s, 1));
+		log_warnx("store: route %s: unknown backend protocol", db_column_text(s, 1));
 		return -1;
 	}
 	set->proto = (uint16_t)p;
@@ -483,21 +482,21 @@ static int
 cursor_next(struct cursor *c, struct store_route *r)
 {
 	route_clear(r);
-	if (c->hrc == SQLITE_DONE)
+	if (c->hrc == DB_DONE)
 		return 0;
-	if (c->hrc != SQLITE_ROW)
+	if (c->hrc != DB_ROW)
 		return store_fail(c->st, c->hs);
-	r->id = sqlite3_column_int64(c->hs, 0);
-	r->created = sqlite3_column_int64(c->hs, 2);
+	r->id = db_column_int64(c->hs, 0);
+	r->created = db_column_int64(c->hs, 2);
 	if ((r->name = store_column_dup(c->hs, 1)) == NULL)
 		return STORE_ERR;
 	if (cursor_settings(c->hs, &r->set) == -1)
 		return STORE_ERR;
 	if (cursor_hosts(c, r) == -1 || cursor_backends(c, r) == -1)
 		return STORE_ERR;
-	if (c->hrc != SQLITE_ROW && c->hrc != SQLITE_DONE)
+	if (c->hrc != DB_ROW && c->hrc != DB_DONE)
 		return store_fail(c->st, c->hs);
-	if (c->brc != SQLITE_ROW && c->brc != SQLITE_DONE)
+	if (c->brc != DB_ROW && c->brc != DB_DONE)
 		return store_fail(c->st, c->bs);
 	return 1;
 }

@@ -107,6 +107,7 @@ enum msg_type {
 	MSG_C_CACHE_PURGE,		/* str URL or ""; str route name or "" (one of them):
 					 * OK "N entries purged" */
 	MSG_C_CACHE_STATS,		/* empty; one row: path, entries, bytes, max_bytes */
+	MSG_C_CLUSTER_STATUS,		/* empty; rows: node, address, served, last_seen, state */
 
 	/*
 	 * master -> tunnel process (tunnel/): besides HELLO, W_CONFIG, W_KEYRING,

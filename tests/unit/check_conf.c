@@ -26,7 +26,7 @@ static char err[512];
 
 /* Every setting, file spelling; haloyd.conf(5) lists the same. */
 static const char *const settings[] = {
-	"listen_http", "listen_https", "ticket_key_lifetime", "workers", "state_dir",
+	"listen_http", "listen_https", "ticket_key_lifetime", "workers", "state_dir", "store",
 	"runtime_dir", "user", "admin_group", "log_target", "access_log", "stop_timeout",
 	"header_timeout", "keepalive_timeout", "connect_timeout", "response_timeout",
 	"idle_timeout", "upgrade_timeout", "max_connections", "body_timeout",

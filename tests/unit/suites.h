@@ -63,6 +63,8 @@ Suite *suite_ratelimit(void);
 Suite *suite_tlsclient(void);
 Suite *suite_beaddr(void);
 Suite *suite_dnsname(void);
+Suite *suite_dbpg(void);
+Suite *suite_store_cluster(void);
 Suite *suite_cmdline(void);
 Suite *suite_applyfile(void);
 Suite *suite_dial(void);

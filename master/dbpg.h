@@ -1,0 +1,32 @@
+/*
+ * The PostgreSQL engine's pure helpers (master/dbpg.c), apart so the unit
+ * tests reach them without a server: the placeholder rewrite and the
+ * checks of a connection string.
+ */
+#ifndef HALOYD_DBPG_H
+#define HALOYD_DBPG_H
+
+#include <stddef.h>
+
+#define DBPG_PARAMS_MAX 32	/* the most parameters one statement of the store binds */
+
+/*
+ * Copies the SQLite-style statement in to out with its parameters in
+ * PostgreSQL's spelling: "?N" becomes "$N" and a bare "?" the next number;
+ * quoted strings and identifiers are copied untouched. *nparams gets the
+ * highest number. -1 when out is too small or a number exceeds
+ * DBPG_PARAMS_MAX.
+ */
+int dbpg_rewrite(const char *in, char *out, size_t outlen, int *nparams);
+/*
+ * Refuses (-1, one line in err) a connection string libpq cannot parse,
+ * one that holds a password (haloyd.conf is not a secret), or whose
+ * passfile is not a regular file owned by us and unreadable by others.
+ */
+int dbpg_conninfo_check(const char *conninfo, char *err, size_t errlen);
+/* The value of key in conninfo into buf: 1, 0 when absent or empty, -1 when unparsable. */
+int dbpg_conninfo_get(const char *conninfo, const char *key, char *buf, size_t len);
+/* Connects and reads the schema version (-t): 0, or -1 with one line in err. */
+int dbpg_probe(const char *conninfo, int *version, char *err, size_t errlen);
+
+#endif
