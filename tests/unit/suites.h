@@ -31,6 +31,7 @@ Suite *suite_alpncert(void);
 Suite *suite_dns01(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
+Suite *suite_tlscert(void);
 Suite *suite_evloop(void);
 Suite *suite_conf(void);
 Suite *suite_proc(void);
