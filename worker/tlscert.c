@@ -9,9 +9,11 @@
  * provider data), an SSL_CTX each about 20 KiB; 10 000 customer names
  * would cost 40 to 200 MB per worker, and parsing them all (keys go
  * through OpenSSL's decoders) takes seconds, past the master's ack grace.
- * The DER bytes cost about 1 KiB. Why 256 parsed: a few MiB at most, and
- * a busy name stays parsed; a cold one costs one parse (tens of
- * microseconds) in a handshake that costs far more.
+ * The DER bytes cost about 1 KiB. Why 256 parsed: about 8 KiB each, so
+ * 2 MiB at most, and a busy name stays parsed. A cold one costs one parse
+ * in its handshake, about 0.3 ms of CPU on the test machine (OpenSSL 3.0's
+ * d2i_X509 decodes the public key through its decoders, ~0.18 ms; the
+ * private key with its type known ~0.12 ms, without ~0.45 ms).
  */
 #include "config.h"
 
