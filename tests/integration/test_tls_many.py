@@ -37,6 +37,7 @@ def served_fp(port, host, ctx):
 
 class ManyCertificatesTest(HttpsTestCase):
     WORKERS = 2
+    made = 0  # certificates written into the PKI's folder
 
     @classmethod
     def setUpClass(cls):
@@ -66,8 +67,8 @@ class ManyCertificatesTest(HttpsTestCase):
                 .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
                 .sign(cls.ca_key, hashes.SHA256()))
-        cls.pki.n += 1
-        base = "%s/many%d" % (cls.pki.dir, cls.pki.n)
+        cls.made += 1
+        base = "%s/many%d" % (cls.pki.dir, cls.made)
         with open(base + ".pem", "wb") as f:
             f.write(cert.public_bytes(serialization.Encoding.PEM))
         with open(base + ".key", "wb") as f:
