@@ -34,7 +34,7 @@ struct h1s {
 	struct h1 *h1;
 	struct msg_head req;
 	struct exchange *ex;
-	char host[HOSTNAME_MAX + 1];
+	struct msg_str host;		/* in req: an idle connection holds no copy of a name */
 	uint64_t start_us;
 	enum h1_framing fr;
 	unsigned req_active : 1;	/* a request started and is not answered yet */
@@ -97,7 +97,7 @@ h1s_error(struct h1s *s, unsigned status, int log)
 
 	h1s_unread_closes(s);
 	if (log)
-		accesslog_local(s->c->w, req, s->host, 0, status, s->start_us, s->c->ip);
+		accesslog_local(s->c->w, req, msg_s(&s->req, s->host), 0, status, s->start_us, s->c->ip);
 	msg_init(&ans.head);
 	if (request_error(s->c->w, status, ERRPAGE_STATUS, req, s->hsts, &ans) == -1) {
 		request_answer_free(&ans);
@@ -255,7 +255,8 @@ h1s_on_head(void *arg, struct msg_head *h)
 		request_answer_free(&r.ans);
 		return -1;	/* out of memory: answered as a bad request */
 	}
-	memcpy(s->host, r.host, sizeof(s->host));
+	if (msg_str(&s->req, r.host, strnlen(r.host, sizeof(r.host)), &s->host) == -1)
+		s->host = (struct msg_str){ 0, 0 };	/* logged without it */
 	s->hsts = r.hsts != 0;
 	if ((s->ex = r.ex) != NULL)
 		return 0;
@@ -291,7 +292,7 @@ h1s_begin_request(struct h1s *s)
 	h1_reset(s->h1);
 	s->req_active = 1;
 	s->start_us = util_now_us();
-	s->host[0] = '\0';
+	s->host = (struct msg_str){ 0, 0 };
 	s->hsts = 0;
 	s->c->w->requests++;
 }

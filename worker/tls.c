@@ -1,7 +1,8 @@
 /*
- * TLS termination in a worker (see tls.h): contexts per keyring generation,
- * SNI selection, shared session tickets, non-blocking connections, and
- * what the request step asks about certificates (worker/request.c).
+ * TLS termination in a worker (see tls.h): the one context, certificate
+ * sets per keyring generation, SNI selection in the ClientHello, shared
+ * session tickets, non-blocking connections, and what the request step
+ * asks about certificates (worker/request.c).
  */
 #include "config.h"
 
@@ -28,6 +29,7 @@
 #include "share/snap.h"
 #include "share/util.h"
 #include "worker/tls.h"
+#include "worker/tlscert.h"
 
 #define TLS_CERTS_MAX 100000
 #define TLS_NAMES_MAX 1000000
@@ -42,7 +44,7 @@
 #define TLS_SID_CTX "haloyd"
 
 struct tls_cert {
-	SSL_CTX *ctx;		/* one reference held by the set */
+	struct tlscert *cert;	/* one reference held by the set */
 	uint8_t fp[TLS_FP_LEN];
 	uint32_t id;		/* store id; the set is in ascending id order */
 };
@@ -62,11 +64,12 @@ struct tls_set {
 	struct tls_name *chals;	/* TLS-ALPN-01 certificates by name: never chosen by SNI */
 	size_t nchals;
 	size_t def;		/* the default certificate */
-	size_t last;		/* the certificate the last handshake chose */
 };
 
 struct tls {
 	struct snap *const *snapp;	/* the worker's current snapshot */
+	SSL_CTX *ctx;			/* every connection's; certificates are chosen per connection */
+	struct tlscert_cache *cache;	/* the parsed certificates (worker/tlscert.c) */
 	struct shm_wslot *const *statsp;	/* the worker's counters; NULL: not counted */
 	struct tls_set cur;
 	struct keyring_ticket_key keys[KEYRING_MAX_KEYS];	/* [0] encrypts */
@@ -87,6 +90,7 @@ struct tls_conn {
 	int starved;		/* the last read wanted more bytes from the socket */
 	int counted;		/* the handshake went into the shared counters */
 	int od_state;		/* on-demand TLS: 0 not asked, 1 held, 2 had its say */
+	int chal;		/* a TLS-ALPN-01 validation got its challenge certificate */
 	void *cookie;		/* the caller's (struct conn), for the on-demand hook */
 	struct shm_wslot *const *statsp;	/* the worker's slot (share/shm.h); NULL toward backends */
 	char peer[ADDR_STR_MAX + 16];
@@ -111,16 +115,13 @@ tls_errf(char *err, size_t errlen, const char *what)
 
 static int tls_set_find_in(const struct tls_name *v, size_t n, const char *name);
 
-/* 1 when ctx is one of the current set's TLS-ALPN-01 contexts. */
+/* 1 when the ClientHello gave ssl a TLS-ALPN-01 challenge certificate. */
 static int
-tls_is_chal_ctx(const struct tls *t, const SSL_CTX *ctx)
+tls_conn_is_chal(SSL *ssl)
 {
-	size_t i;
+	const struct tls_conn *tc = SSL_get_app_data(ssl);
 
-	for (i = 0; i < t->cur.nchals; i++)
-		if (t->cur.certs[t->cur.chals[i].cert].ctx == ctx)
-			return 1;
-	return 0;
+	return tc != NULL && tc->chal;
 }
 
 /* 1 when the ClientHello's ALPN offers exactly "acme-tls/1". */
@@ -162,18 +163,14 @@ tls_hello_sni(SSL *ssl, char name[HOSTNAME_MAX + 1])
  * whatever the keyring then has.
  */
 static int
-tls_hello_ondemand(struct tls *t, SSL *ssl)
+tls_hello_ondemand(struct tls *t, struct tls_conn *tc, int chosen, const char *name)
 {
-	struct tls_conn *tc = SSL_get_app_data(ssl);
-	char name[HOSTNAME_MAX + 1];
-	int n;
-
 	if (tc != NULL && tc->od_state == TLS_OD_HELD)
 		return SSL_CLIENT_HELLO_RETRY;	/* whatever woke the connection, it still waits */
 	if (t->od_ask == NULL || tc == NULL || tc->od_state == TLS_OD_DONE)
 		return SSL_CLIENT_HELLO_SUCCESS;
 	tc->od_state = TLS_OD_DONE;
-	if ((n = tls_hello_sni(ssl, name)) <= 0 || !tls_is_default(t, tls_select(t, name, (size_t)n)))
+	if (name == NULL || !tls_is_default(t, chosen))
 		return SSL_CLIENT_HELLO_SUCCESS;
 	if (t->od_ask(t->od_arg, tc->cookie, name) != 1)
 		return SSL_CLIENT_HELLO_SUCCESS;
@@ -189,48 +186,47 @@ tls_conn_od_release(struct tls_conn *tc)
 }
 
 /*
- * Before any route lookup: a ClientHello offering only "acme-tls/1" is a
- * CA validating TLS-ALPN-01. It gets the challenge certificate of its
- * name, or a no_application_protocol alert when no order waits for one.
+ * The one place a connection's certificate is chosen, from the
+ * ClientHello's server_name, and put on the connection. A ClientHello
+ * offering only "acme-tls/1" is a CA validating TLS-ALPN-01: it gets the
+ * challenge certificate of its name, or a no_application_protocol alert
+ * when no order waits for one.
  */
 static int
 tls_on_client_hello(SSL *ssl, int *alert, void *arg)
 {
 	struct tls *t = arg;
+	struct tls_conn *tc = SSL_get_app_data(ssl);
 	char name[HOSTNAME_MAX + 1];
-	int i;
+	int n = tls_hello_sni(ssl, name), i, rc;
 
-	if (!tls_hello_acme_only(ssl))
-		return tls_hello_ondemand(t, ssl);
-	if (tls_hello_sni(ssl, name) <= 0 ||
-	    (i = tls_set_find_in(t->cur.chals, t->cur.nchals, name)) < 0 ||
-	    SSL_set_SSL_CTX(ssl, t->cur.certs[i].ctx) == NULL) {
-		*alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+	if (tls_hello_acme_only(ssl)) {
+		if (n <= 0 || tc == NULL ||
+		    (i = tls_set_find_in(t->cur.chals, t->cur.nchals, name)) < 0 ||
+		    tlscert_use(t->cache, t->cur.certs[i].cert, ssl) == -1) {
+			*alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+			return SSL_CLIENT_HELLO_ERROR;
+		}
+		tc->chal = 1;
+		return SSL_CLIENT_HELLO_SUCCESS;
+	}
+	i = tls_select(t, n > 0 ? name : NULL, n > 0 ? (size_t)n : 0);
+	if ((rc = tls_hello_ondemand(t, tc, i, n > 0 ? name : NULL)) != SSL_CLIENT_HELLO_SUCCESS)
+		return rc;
+	if (tls_use_cert(t, i, ssl) == -1) {
+		*alert = SSL_AD_INTERNAL_ERROR;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+/* Chosen already; accepting the name acknowledges it and records it in the session. */
 static int
 tls_on_servername(SSL *ssl, int *alert, void *arg)
 {
-	struct tls *t = arg;
-	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-	char name[HOSTNAME_MAX + 1];
-	int n = -1, i;
-
+	(void)ssl;
 	(void)alert;
-	if (tls_is_chal_ctx(t, SSL_get_SSL_CTX(ssl)))
-		return SSL_TLSEXT_ERR_OK;	/* chosen from the ClientHello: keep it */
-	if (sni != NULL)
-		n = hostname_from_header(sni, strnlen(sni, HOSTNAME_MAX + 8), name);
-	i = tls_select(t, n > 0 ? name : NULL, n > 0 ? (size_t)n : 0);
-	if (i < 0)
-		return SSL_TLSEXT_ERR_ALERT_FATAL;
-	t->cur.last = (size_t)i;
-	if (t->cur.certs[i].ctx != SSL_get_SSL_CTX(ssl) &&
-	    SSL_set_SSL_CTX(ssl, t->cur.certs[i].ctx) == NULL)
-		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	(void)arg;
 	return SSL_TLSEXT_ERR_OK;
 }
 
@@ -243,7 +239,7 @@ tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	const struct tls *t = arg;
 	unsigned char *sel;
 
-	if (tls_is_chal_ctx(t, SSL_get_SSL_CTX(ssl))) {
+	if (tls_conn_is_chal(ssl)) {
 		if (SSL_select_next_proto(&sel, outlen, acme, sizeof(acme) - 1, in, inlen) !=
 		    OPENSSL_NPN_NEGOTIATED)
 			return SSL_TLSEXT_ERR_ALERT_FATAL;
@@ -336,127 +332,30 @@ tls_ctx_settings(struct tls *t, SSL_CTX *ctx)
 	return 0;
 }
 
-static int
-tls_is_pem(const void *p, size_t len)
-{
-	return len >= 10 && memcmp(p, "-----BEGIN", 10) == 0;
-}
-
-/* The next certificate of a chain, PEM (from bio) or DER (from *pp); NULL at the end. */
-static X509 *
-tls_next_cert(BIO *bio, const unsigned char **pp, const unsigned char *end)
-{
-	if (bio != NULL)
-		return PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	if (*pp >= end)
-		return NULL;
-	return d2i_X509(NULL, pp, end - *pp);
-}
-
-static int
-tls_ctx_load_chain(SSL_CTX *ctx, const struct tls_cert_in *in)
-{
-	const unsigned char *p = in->chain, *end = p + in->chain_len;
-	BIO *bio = NULL;
-	X509 *x;
-	int n = 0, rc = -1;
-
-	if (in->chain_len > INT_MAX ||
-	    (tls_is_pem(p, in->chain_len) && (bio = BIO_new_mem_buf(p, (int)in->chain_len)) == NULL))
-		return -1;
-	while ((x = tls_next_cert(bio, &p, end)) != NULL) {
-		if ((n == 0 ? SSL_CTX_use_certificate(ctx, x) : SSL_CTX_add0_chain_cert(ctx, x)) != 1) {
-			X509_free(x);
-			goto out;
-		}
-		if (n++ == 0)
-			X509_free(x);	/* use_certificate took its own reference */
-	}
-	/* A PEM chain ends with a "no start line" error; a DER chain must be consumed whole. */
-	if (n > 0 && (bio != NULL || p == end)) {
-		ERR_clear_error();
-		rc = 0;
-	}
-out:
-	BIO_free(bio);
-	return rc;
-}
-
-static int
-tls_no_password(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;	/* an encrypted key is refused, never prompted for */
-}
-
-static int
-tls_ctx_load_key(SSL_CTX *ctx, const struct tls_cert_in *in)
-{
-	const unsigned char *p = in->key;
-	EVP_PKEY *pk = NULL;
-	BIO *bio;
-	int rc;
-
-	if (in->key_len > INT_MAX)
-		return -1;
-	if (tls_is_pem(p, in->key_len)) {
-		if ((bio = BIO_new_mem_buf(p, (int)in->key_len)) == NULL)
-			return -1;
-		pk = PEM_read_bio_PrivateKey(bio, NULL, tls_no_password, NULL);
-		BIO_free(bio);
-	} else
-		pk = d2i_AutoPrivateKey(NULL, &p, (long)in->key_len);
-	if (pk == NULL)
-		return -1;
-	/* Checked first: a mismatch would silently drop the certificate from ctx. */
-	if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), pk) != 1) {
-		ERR_clear_error();
-		ERR_raise_data(ERR_LIB_SSL, SSL_R_PRIVATE_KEY_MISMATCH, NULL);
-		EVP_PKEY_free(pk);
-		return -1;
-	}
-	rc = SSL_CTX_use_PrivateKey(ctx, pk) == 1 ? 0 : -1;
-	EVP_PKEY_free(pk);
-	return rc;
-}
-
+/* The one context every connection starts from: no certificate, the ClientHello callback puts one. */
 static SSL_CTX *
-tls_ctx_build(struct tls *t, const struct tls_cert_in *in, char *err, size_t errlen)
+tls_ctx_new(struct tls *t)
 {
-	SSL_CTX *ctx;
-	const char *what = "cannot make an SSL_CTX";
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
-	ERR_clear_error();
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
-		goto fail;
-	what = "TLS settings refused";
-	if (tls_ctx_settings(t, ctx) == -1)
-		goto fail;
-	what = "bad certificate chain";
-	if (tls_ctx_load_chain(ctx, in) == -1)
-		goto fail;
-	what = "bad private key";
-	if (tls_ctx_load_key(ctx, in) == -1)
-		goto fail;
+	if (ctx == NULL || tls_ctx_settings(t, ctx) == -1) {
+		log_warnx("cannot make the TLS context");
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	return ctx;
-fail:
-	tls_errf(err, errlen, what);
-	SSL_CTX_free(ctx);
-	return NULL;
 }
 
-/* --- sets of contexts */
+/* --- sets of certificates */
 
 static void
-tls_set_clear(struct tls_set *s)
+tls_set_clear(struct tls *t, struct tls_set *s)
 {
 	size_t i;
 
 	for (i = 0; i < s->ncerts; i++)
-		SSL_CTX_free(s->certs[i].ctx);	/* connections keep their own reference */
+		tlscert_unref(t->cache, s->certs[i].cert);	/* connections hold their own references */
 	for (i = 0; i < s->nnames; i++)
 		free(s->names[i].name);
 	for (i = 0; i < s->nchals; i++)
@@ -505,12 +404,32 @@ tls_set_find(const struct tls_set *s, const char *name)
 	return tls_set_find_in(s->names, s->nnames, name);
 }
 
-/* The certificate for in: the current set's context when the fingerprint matches, else a new one. */
-static SSL_CTX *
-tls_ctx_for(struct tls *t, const struct tls_cert_in *in, uint8_t fp[TLS_FP_LEN], char *err,
+static int tls_set_find_id(const struct tls_set *s, uint32_t id);
+
+/* The current set's certificate of the same store id and fingerprint, else the first with that fingerprint. */
+static struct tlscert *
+tls_cert_carried(struct tls *t, uint32_t id, const uint8_t fp[TLS_FP_LEN])
+{
+	int i = tls_set_find_id(&t->cur, id);
+	size_t j;
+
+	/* A bad one is made again: the same chain may come with the right key now. */
+	if (i >= 0 && memcmp(t->cur.certs[i].fp, fp, TLS_FP_LEN) == 0 &&
+	    !tlscert_is_bad(t->cur.certs[i].cert))
+		return tlscert_ref(t->cur.certs[i].cert);
+	for (j = 0; j < t->cur.ncerts; j++)
+		if (memcmp(t->cur.certs[j].fp, fp, TLS_FP_LEN) == 0 &&
+		    !tlscert_is_bad(t->cur.certs[j].cert))
+			return tlscert_ref(t->cur.certs[j].cert);
+	return NULL;
+}
+
+/* The certificate for in: carried over from the current set when the fingerprint matches, else new. */
+static struct tlscert *
+tls_cert_for(struct tls *t, const struct tls_cert_in *in, uint8_t fp[TLS_FP_LEN], char *err,
     size_t errlen)
 {
-	size_t i;
+	struct tlscert *c;
 
 	if (in->fingerprint != NULL)
 		memcpy(fp, in->fingerprint, TLS_FP_LEN);
@@ -518,11 +437,10 @@ tls_ctx_for(struct tls *t, const struct tls_cert_in *in, uint8_t fp[TLS_FP_LEN],
 		tls_errf(err, errlen, "SHA-256");
 		return NULL;
 	}
-	for (i = 0; i < t->cur.ncerts; i++)
-		if (memcmp(t->cur.certs[i].fp, fp, TLS_FP_LEN) == 0 &&
-		    SSL_CTX_up_ref(t->cur.certs[i].ctx) == 1)
-			return t->cur.certs[i].ctx;
-	return tls_ctx_build(t, in, err, errlen);
+	if ((c = tls_cert_carried(t, in->id, fp)) != NULL)
+		return c;
+	return tlscert_new(t->cache, in->id, in->chain, in->chain_len, in->key, in->key_len, err,
+	    errlen);
 }
 
 /* Adds cert's names to s (names sorted and deduplicated later); a challenge's to its own list. */
@@ -601,7 +519,14 @@ tls_set_build(struct tls *t, struct tls_set *next, const struct tls_keyring_in *
 		struct tls_cert *tc = &next->certs[next->ncerts];
 		char why[160];
 
-		if ((tc->ctx = tls_ctx_for(t, c, tc->fp, why, sizeof(why))) == NULL) {
+		/* The default must load now; the others are checked at first use. */
+		if ((tc->cert = tls_cert_for(t, c, tc->fp, why, sizeof(why))) != NULL &&
+		    c->is_default && tlscert_check(t->cache, tc->cert) == -1) {
+			snprintf(why, sizeof(why), "does not load");
+			tlscert_unref(t->cache, tc->cert);
+			tc->cert = NULL;
+		}
+		if (tc->cert == NULL) {
 			if (c->is_default) {
 				snprintf(err, errlen, "default certificate: %s", why);
 				return -1;
@@ -638,8 +563,10 @@ tls_new(struct snap *const *snapp)
 	if (t == NULL)
 		return NULL;
 	t->snapp = snapp;
-	if ((t->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL) {
-		free(t);
+	if ((t->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL ||
+	    (t->cache = tlscert_cache_new(TLSCERT_PARSED_MAX)) == NULL ||
+	    (t->ctx = tls_ctx_new(t)) == NULL) {
+		tls_free(t);
 		return NULL;
 	}
 	return t;
@@ -650,8 +577,10 @@ tls_free(struct tls *t)
 {
 	if (t == NULL)
 		return;
-	tls_set_clear(&t->cur);
+	tls_set_clear(t, &t->cur);
 	OPENSSL_cleanse(t->keys, sizeof(t->keys));
+	SSL_CTX_free(t->ctx);	/* connections in flight hold their own reference */
+	tlscert_cache_free(t->cache);
 	EVP_CIPHER_free(t->aes);
 	free(t);
 }
@@ -667,10 +596,10 @@ tls_install(struct tls *t, const struct tls_keyring_in *in, char *err, size_t er
 		return -1;
 	}
 	if (tls_set_build(t, &next, in, err, errlen) == -1) {
-		tls_set_clear(&next);
+		tls_set_clear(t, &next);
 		return -1;
 	}
-	tls_set_clear(&t->cur);
+	tls_set_clear(t, &t->cur);
 	t->cur = next;
 	OPENSSL_cleanse(t->keys, sizeof(t->keys));
 	t->nkeys = in->ntickets < KEYRING_MAX_KEYS ? in->ntickets : KEYRING_MAX_KEYS;
@@ -779,9 +708,9 @@ tls_set_https_port(struct tls *t, uint16_t port)
 /* --- SNI selection */
 
 static int
-tls_covers(const struct tls_set *s, int i, const char *name, size_t len)
+tls_covers(const struct tls *t, int i, const char *name, size_t len)
 {
-	X509 *leaf = SSL_CTX_get0_certificate(s->certs[i].ctx);
+	X509 *leaf = tlscert_leaf(t->cache, t->cur.certs[i].cert);
 
 	return leaf != NULL && X509_check_host(leaf, name, len, 0, NULL) == 1;
 }
@@ -804,8 +733,8 @@ tls_set_find_id(const struct tls_set *s, uint32_t id)
 	return -1;
 }
 
-int
-tls_select(const struct tls *t, const char *name, size_t len)
+static int
+tls_pick(const struct tls *t, const char *name, size_t len)
 {
 	const struct tls_set *s = &t->cur;
 	const struct snap *snap = t->snapp != NULL ? *t->snapp : NULL;
@@ -828,7 +757,7 @@ tls_select(const struct tls *t, const char *name, size_t len)
 		return i;
 	/* An alias: its route's certificate, when that one covers it too. */
 	if (snap != NULL && (r = snap_lookup(snap, name, len)) != NULL &&
-	    (i = tls_set_find(s, snap_string(snap, r->name))) >= 0 && tls_covers(s, i, name, len))
+	    (i = tls_set_find(s, snap_string(snap, r->name))) >= 0 && tls_covers(t, i, name, len))
 		return i;
 	if ((dot = memchr(name, '.', len)) != NULL && (size_t)(name + len - dot) < HOSTNAME_MAX) {
 		snprintf(wild, sizeof(wild), "*%.*s", (int)(name + len - dot), dot);
@@ -836,6 +765,17 @@ tls_select(const struct tls *t, const char *name, size_t len)
 			return i;
 	}
 	return (int)s->def;
+}
+
+int
+tls_select(const struct tls *t, const char *name, size_t len)
+{
+	int i = tls_pick(t, name, len);
+
+	/* One that failed at its first use is left out, as a bad one at install was. */
+	if (i >= 0 && tlscert_is_bad(t->cur.certs[i].cert))
+		return (int)t->cur.def;
+	return i;
 }
 
 int
@@ -847,17 +787,12 @@ tls_is_default(const struct tls *t, int i)
 int
 tls_use_cert(const struct tls *t, int i, SSL *ssl)
 {
-	STACK_OF(X509) *chain = NULL;
-	SSL_CTX *ctx;
-
 	if (i < 0 || (size_t)i >= t->cur.ncerts)
 		return -1;
-	ctx = t->cur.certs[i].ctx;
-	if (SSL_use_certificate(ssl, SSL_CTX_get0_certificate(ctx)) != 1 ||
-	    SSL_use_PrivateKey(ssl, SSL_CTX_get0_privatekey(ctx)) != 1 ||
-	    SSL_CTX_get0_chain_certs(ctx, &chain) != 1 || SSL_set1_chain(ssl, chain) != 1)
-		return -1;
-	return 0;
+	if (tlscert_use(t->cache, t->cur.certs[i].cert, ssl) == 0)
+		return 0;
+	/* Bad at its first use (logged once): the default, as tls_select now says. */
+	return (size_t)i != t->cur.def ? tlscert_use(t->cache, t->cur.certs[t->cur.def].cert, ssl) : -1;
 }
 
 const void *
@@ -865,7 +800,7 @@ tls_leaf(const struct tls *t, int i)
 {
 	if (i < 0 || (size_t)i >= t->cur.ncerts)
 		return NULL;
-	return SSL_CTX_get0_certificate(t->cur.certs[i].ctx);
+	return tlscert_leaf(t->cache, t->cur.certs[i].cert);
 }
 
 /* --- connections */
@@ -880,12 +815,8 @@ tls_conn_new(struct tls *t, int fd, const char *peer)
 	if ((tc = calloc(1, sizeof(*tc))) == NULL)
 		return NULL;
 	ERR_clear_error();
-	/*
-	 * The SNI callback moves it to the name's context. Starting from the
-	 * last one chosen spares that move (a copy of the certificate state)
-	 * whenever one name carries the traffic.
-	 */
-	if ((tc->ssl = SSL_new(t->cur.certs[t->cur.last].ctx)) == NULL ||
+	/* The ClientHello callback puts the name's certificate on it. */
+	if ((tc->ssl = SSL_new(t->ctx)) == NULL ||
 	    SSL_set_fd(tc->ssl, fd) != 1) {
 		log_warnx("cannot start TLS for %s", peer);
 		ERR_clear_error();

@@ -1,16 +1,17 @@
 /*
- * TLS termination in a worker (OpenSSL 3, server side): one SSL_CTX per
- * certificate of the keyring, SNI selection that shares routing's lookup,
- * session tickets with the keys every worker shares, non-blocking
- * connections mapped onto epoll interest, and what the request step asks
- * for its port-80 redirects.
+ * TLS termination in a worker (OpenSSL 3, server side): one SSL_CTX for
+ * every connection, the certificate chosen in the ClientHello by SNI with
+ * routing's lookup and put on the connection, session tickets with the keys
+ * every worker shares, non-blocking connections mapped onto epoll interest,
+ * and what the request step asks for its port-80 redirects.
  *
- * A keyring generation becomes a set of contexts; a context whose
- * certificate's fingerprint is unchanged is carried over to the next set.
- * OpenSSL counts references, so a connection in flight keeps its context
- * after the set that made it is gone. The keyring itself is unmapped as
- * soon as the contexts are built: private keys then live only inside
- * OpenSSL's objects.
+ * A keyring generation becomes a set of certificates (worker/tlscert.c:
+ * DER bytes, parsed on first use, a bounded cache of parsed ones); one
+ * whose fingerprint is unchanged is carried over to the next set. A
+ * connection holds its own references to what it was given, so it keeps
+ * its certificate after the set that chose it is gone. The keyring itself
+ * is unmapped as soon as the set is built: private keys then live in the
+ * set's DER bytes (wiped when freed) and OpenSSL's objects.
  */
 #ifndef HALOYD_WORKER_TLS_H
 #define HALOYD_WORKER_TLS_H
@@ -87,12 +88,15 @@ int tls_select(const struct tls *t, const char *name, size_t len);
 /* 1 when index i of the current set is the default certificate. */
 int tls_is_default(const struct tls *t, int i);
 /*
- * Puts certificate i of the current set (leaf, chain, key) on ssl, a
- * connection of another context (the tunnel listener's, tunnel/tuntls.c).
+ * Puts certificate i of the current set (leaf, chain, key) on ssl: the
+ * ClientHello's choice, and the tunnel listener's (tunnel/tuntls.c).
  * 0, or -1 when there is no such certificate.
  */
 int tls_use_cert(const struct tls *t, int i, struct ssl_st *ssl);
-/* The leaf certificate of index i (an X509 *, owned by the set) for tests and logs. */
+/*
+ * The leaf certificate of index i (an X509 *, owned by the cache: valid
+ * until the next lookup) for tests and logs.
+ */
 const void *tls_leaf(const struct tls *t, int i);
 
 /* --- connections */
