@@ -426,6 +426,8 @@ def main():
               "curl", "openssl", "cc"):
         if shutil.which(t) is None:
             raise SystemExit(f"perf-bench: {t} is missing (see packages.txt)")
+    # A stopped run (SIGTERM, SIGINT) still stops the proxies it started, in the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     b = Bench(o)
     b.pinned = False
     try:
