@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -35,6 +36,7 @@
 #include "master/store.h"
 #include "master/takeover.h"
 #include "master/workers.h"
+#include "master/wrapper.h"
 #include "share/ipc.h"
 #include "share/log.h"
 #include "share/msg.h"
@@ -291,6 +293,35 @@ signals_init(struct master *m)
 	return 0;
 }
 
+/* HALOYD_WORKER_WRAPPER: workers exec'd under a profiler (master/wrapper.h). */
+static int
+master_wrapper(struct master *m)
+{
+	const char *spec = getenv(WRAPPER_ENV);
+	char exe[PATH_MAX], err[256];
+	ssize_t n;
+
+	if (spec == NULL)
+		return 0;
+	if ((m->wrap = malloc(sizeof(*m->wrap))) == NULL) {
+		log_warn("malloc");
+		return -1;
+	}
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) == -1) {
+		log_warn("readlink /proc/self/exe");
+		return -1;
+	}
+	exe[n] = '\0';
+	if (wrapper_parse(m->wrap, spec, err, sizeof(err)) == -1 ||
+	    wrapper_resolve(m->wrap, getenv("PATH"), exe, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	m->ack_grace_ms = WRAPPER_ACK_GRACE_MS;
+	log_warnx("workers run under %s (%s), without their sandbox", m->wrap->prog, WRAPPER_ENV);
+	return 0;
+}
+
 /* Everything up to the loop; fatal on failure, as nothing is serving yet. */
 static void
 master_start(struct master *m)
@@ -307,6 +338,8 @@ master_start(struct master *m)
 	if ((m->self_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) == -1)
 		fatal("open /proc/self/exe");
 	inherit_init(&inh);
+	if (master_wrapper(m) == -1)
+		fatalx("cannot start");
 	if (resolve_identities(m) == -1 || signals_init(m) == -1 || handover_init(m) == -1 ||
 	    open_runtime_dir(m) == -1)
 		fatalx("cannot start");
@@ -367,6 +400,7 @@ master_cleanup(struct master *m)
 	if (m->snap_fd >= 0)
 		close(m->snap_fd);
 	close(m->self_fd);
+	free(m->wrap);
 	close(m->sigfd);
 	shm_unmap(&m->shm);
 	if (m->shm_fd >= 0)

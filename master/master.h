@@ -19,6 +19,7 @@ struct metrics;
 struct ipc_msg;
 struct mkeyring;
 struct mworker;
+struct wrapper;
 struct proc;
 struct store;
 struct dnsname;
@@ -33,6 +34,8 @@ struct master {
 	struct ev_loop *loop;
 	struct store *store;
 	int self_fd;		/* our own executable, for fexecve */
+	struct wrapper *wrap;	/* HALOYD_WORKER_WRAPPER (master/wrapper.h), else NULL */
+	uint64_t ack_grace_ms;	/* PUBLISH_ACK_GRACE_MS, longer for wrapped workers */
 	struct listeners lst;
 	struct listeners lst_https;	/* listen_https: LISTENER_HTTPS sockets */
 	struct mkeyring *keyring;	/* certificates index, ticket keys, current keyring */

@@ -21,6 +21,7 @@
 #include "master/master.h"
 #include "master/handover.h"
 #include "master/proc.h"
+#include "master/wrapper.h"
 #include "share/cursor.h"
 #include "share/ipc.h"
 #include "share/log.h"
@@ -92,8 +93,8 @@ proc_exec(struct proc *p, const char *user, int sock)
 {
 	struct master *m = p->m;
 	char idx[16], verbose[8] = "-v";
-	char *argv[14];
-	int argc = 0, i;
+	char *argv[14], *wrapped[WRAPPER_WORDS_MAX + 16];
+	int argc = 0, i, wrap = m->wrap != NULL && p->role->wrappable;
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -118,10 +119,13 @@ proc_exec(struct proc *p, const char *user, int sock)
 	verbose[1 + i] = '\0';
 	if (m->cfg.verbose > 0)
 		argv[argc++] = verbose;
-	if (!m->cfg.sandbox)
+	if (!m->cfg.sandbox || wrap)
 		argv[argc++] = (char *)(uintptr_t)"-N";
 	argv[argc] = NULL;
-	fexecve(m->self_fd, argv, environ);
+	if (wrap && wrapper_argv(m->wrap, &argv[1], wrapped, sizeof(wrapped) / sizeof(*wrapped)) > 0)
+		execv(m->wrap->prog, wrapped);
+	else if (!wrap)
+		fexecve(m->self_fd, argv, environ);
 	_exit(127);
 }
 

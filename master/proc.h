@@ -25,6 +25,7 @@ struct proc_role {
 	const char *title;	/* in the log: "worker", "acme child" */
 	uint32_t hello_role;	/* the ROLE_* its HELLO must carry */
 	int indexed;		/* instances are numbered: -I N, checked in HELLO */
+	int wrappable;		/* exec'd under HALOYD_WORKER_WRAPPER when set (master/wrapper.h) */
 	/* Whom it runs as (dropped to in the child when we are root). */
 	const char *(*user)(const struct master *m);
 	uint64_t backoff_min_ms;	/* respawn delay after a first quick death */

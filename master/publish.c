@@ -383,7 +383,7 @@ barrier_fire(struct ev_loop *l, struct ev_timer *t)
 	for (i = 0; i < m->nworkers; i++) {
 		struct mworker *w = &m->workers[i];
 		if (w->proc.ready && w->acked_gen < w->sent_gen &&
-		    ev_now(l) - w->sent_ms > PUBLISH_ACK_GRACE_MS)
+		    ev_now(l) - w->sent_ms > m->ack_grace_ms)
 			proc_kill(&w->proc, "did not ack its snapshot in time");
 	}
 	publish_check(m);
@@ -394,7 +394,7 @@ publish_sent(struct master *m)
 {
 	/* Also for a worker's first snapshot, which no ack of another worker would police. */
 	if (!ev_timer_armed(&m->barrier_timer))
-		ev_timer_start(m->loop, &m->barrier_timer, PUBLISH_ACK_GRACE_MS / 3);
+		ev_timer_start(m->loop, &m->barrier_timer, m->ack_grace_ms / 3);
 }
 
 void
@@ -414,7 +414,7 @@ publish_check(struct master *m)
 		notify_ready(m);
 	}
 	if (publish_lagging(m) && !ev_timer_armed(&m->barrier_timer))
-		ev_timer_start(m->loop, &m->barrier_timer, PUBLISH_ACK_GRACE_MS / 3);
+		ev_timer_start(m->loop, &m->barrier_timer, m->ack_grace_ms / 3);
 	publish_schedule(m);
 }
 
@@ -422,6 +422,7 @@ void
 publish_init(struct master *m)
 {
 	m->snap_fd = -1;
+	m->ack_grace_ms = PUBLISH_ACK_GRACE_MS;
 	ev_timer_init(&m->build_timer, build_fire, m);
 	ev_timer_init(&m->barrier_timer, barrier_fire, m);
 }

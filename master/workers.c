@@ -286,6 +286,7 @@ const struct proc_role workers_role = {
 	.title = "worker",
 	.hello_role = ROLE_WORKER,
 	.indexed = 1,
+	.wrappable = 1,
 	.user = worker_user,
 	.backoff_min_ms = BACKOFF_MIN_MS,
 	.backoff_max_ms = BACKOFF_MAX_MS,

@@ -358,14 +358,20 @@ conn_proxied(struct conn *c)
 	return 1;
 }
 
-/* The connection's two ends, for a PROXY header toward a backend. */
+/*
+ * The connection's two ends, for a PROXY header toward a backend. The local
+ * one is the listener's when it is bound to one address: no system call per
+ * connection (a new connection per request paid one).
+ */
 static void
-conn_ends(struct conn *c, const struct sockaddr *peer)
+conn_ends(struct conn *c, const struct sockaddr *peer, const struct listener *ls)
 {
 	struct sockaddr_storage local;
 	socklen_t sl = sizeof(local);
 
-	if (getsockname(c->fd, (struct sockaddr *)&local, &sl) == -1)
+	if (ls->local_fixed)
+		local = ls->local;
+	else if (getsockname(c->fd, (struct sockaddr *)&local, &sl) == -1)
 		local.ss_family = AF_UNSPEC;
 	proxyproto_addrs_set(&c->addrs, peer, (struct sockaddr *)&local);
 }
@@ -389,7 +395,7 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 	c->pp_wait = ls->proxy != 0;
 	if (addr_format_ip(peer, c->ip, sizeof(c->ip)) == -1)
 		util_strlcpy(c->ip, "unknown", sizeof(c->ip));
-	conn_ends(c, peer);
+	conn_ends(c, peer, ls);
 	c->trusted = conn_trusted(w, peer);
 	/* Before any TLS: a client over its cap costs no handshake. Behind a balancer: its header first. */
 	if (!c->pp_wait && ratelimit_conn_open(w, c->ip, &c->client_entry) == -1) {

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "share/evloop.h"
 #include "share/ipc.h"
@@ -36,6 +37,9 @@ struct listener {
 	uint32_t kind;		/* enum msg_listener_kind */
 	uint32_t proxy;		/* clients come through a balancer that sends a PROXY header */
 	struct ev_io io;
+	/* Bound to one address (not a wildcard): every client's local end, with no getsockname. */
+	int local_fixed;
+	struct sockaddr_storage local;
 };
 
 struct request;
@@ -106,6 +110,8 @@ struct worker {
 
 /* listen.c: accepting new clients, paused at max_conns and while stopping. */
 void listen_update(struct worker *w);
+/* Notes the listener's own address once (listener.local_fixed). */
+void listen_note_local(struct listener *ls);
 void listen_close_all(struct worker *w);
 
 /* worker.c: a client went away; the worker may be done stopping. */

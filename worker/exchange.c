@@ -212,7 +212,11 @@ ex_log(struct exchange *ex, unsigned status, int local)
 	if (ex->logged)
 		return;
 	ex->logged = 1;
-	ex_be_name(ex, be, sizeof(be));
+	/* The backend's name is for the log line only: no formatting when there is none. */
+	if (ex->w->cfg.access_log)
+		ex_be_name(ex, be, sizeof(be));
+	else
+		be[0] = '\0';
 	accesslog_write(ex->w, &(struct accesslog_entry){
 	    .req = ex->req.head, .host = ex->req.host, .backend = be, .request_id = ex->reqid,
 	    .status = status, .local = local, .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,

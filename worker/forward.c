@@ -13,28 +13,38 @@
 
 #define XFF_MAX 4096
 
-static const char *const hop_fields[] = {
-	"connection", "keep-alive", "proxy-connection", "te", "trailer",
-	"transfer-encoding", "upgrade", "content-length",
+/* With their lengths: a field is compared only with the names of its length. */
+static const struct {
+	const char *name;
+	size_t len;
+} hop_fields[] = {
+	{ "connection", 10 }, { "keep-alive", 10 }, { "proxy-connection", 16 }, { "te", 2 },
+	{ "trailer", 7 }, { "transfer-encoding", 17 }, { "upgrade", 7 }, { "content-length", 14 },
 };
 
-int
-forward_is_hop(const struct msg_head *h, const struct msg_field *f)
+/* has_conn: h has a Connection field (looked for once per message, not once per field). */
+static int
+forward_hop(const struct msg_head *h, const struct msg_field *f, int has_conn)
 {
 	const char *name = msg_name(h, f);
 	uint32_t i;
 
-	/* msg_field_is compares lengths first: most fields are rejected without a strcasecmp. */
 	for (i = 0; i < sizeof(hop_fields) / sizeof(hop_fields[0]); i++)
-		if (msg_field_is(h, f, hop_fields[i]))
+		if (f->name.len == hop_fields[i].len && strcasecmp(name, hop_fields[i].name) == 0)
 			return 1;
 	/* Host names the request's target, not the connection: "Connection: host" keeps it. */
-	if (msg_field_is(h, f, "host"))
+	if (!has_conn || msg_field_is(h, f, "host"))
 		return 0;
 	for (i = 0; i < msg_nheaders(h); i++)
 		if (msg_field_is(h, &h->f[i], "connection") && msg_has_token(h, &h->f[i], name))
 			return 1;
 	return 0;
+}
+
+int
+forward_is_hop(const struct msg_head *h, const struct msg_field *f)
+{
+	return forward_hop(h, f, 1);
 }
 
 /*
@@ -54,10 +64,11 @@ forward_is_ours(const struct msg_head *h, const struct msg_field *f)
 static void
 forward_mark(const struct msg_head *h, int request, char *del)
 {
+	int has_conn = msg_find(h, "connection") != NULL;
 	uint32_t i;
 
 	for (i = 0; i < msg_nheaders(h); i++)
-		del[i] = (char)(forward_is_hop(h, &h->f[i]) ||
+		del[i] = (char)(forward_hop(h, &h->f[i], has_conn) ||
 		    (request && forward_is_ours(h, &h->f[i])));
 }
 
@@ -71,26 +82,47 @@ forward_sweep(struct msg_head *h, const char *del)
 			msg_del(h, i);
 }
 
+/* Appends s (slen bytes) at *n, NUL-terminated; -1 when it does not fit in len. */
+static int
+forward_put(char *out, size_t len, size_t *n, const char *s, size_t slen)
+{
+	if (slen >= len - *n)
+		return -1;
+	memcpy(out + *n, s, slen);
+	*n += slen;
+	out[*n] = '\0';
+	return 0;
+}
+
 /* "a, b, " from a trusted proxy's X-Forwarded-For fields, then the client's address. */
 static int
 forward_xff(const struct msg_head *h, const struct fwd_info *fi, char *out, size_t len)
 {
 	size_t n = 0;
 	uint32_t i;
-	int w;
 
 	for (i = 0; fi->trusted && i < msg_nheaders(h); i++) {
 		const struct msg_field *f = &h->f[i];
 
 		if (!msg_field_is(h, f, "x-forwarded-for") || f->value.len == 0)
 			continue;
-		w = snprintf(out + n, len - n, "%s, ", msg_value(h, f));
-		if (w < 0 || (size_t)w >= len - n)
+		if (forward_put(out, len, &n, msg_value(h, f), strlen(msg_value(h, f))) == -1 ||
+		    forward_put(out, len, &n, ", ", 2) == -1)
 			return -1;
-		n += (size_t)w;
 	}
-	w = snprintf(out + n, len - n, "%s", fi->client_ip);
-	return w < 0 || (size_t)w >= len - n ? -1 : 0;
+	return forward_put(out, len, &n, fi->client_ip, strlen(fi->client_ip));
+}
+
+/* dst gets a copy of src, cut to dstlen - 1 bytes (as snprintf "%s" did, without the formatting). */
+static void
+forward_copy(char *dst, size_t dstlen, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= dstlen)
+		n = dstlen - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 }
 
 /* 1 when any header called name lists token (a list may be split over fields). */
@@ -176,11 +208,11 @@ forward_request(struct msg_head *h, const struct fwd_info *fi)
 		return -1;
 	trailers = forward_lists(h, "te", "trailers");
 	if ((f = msg_find(h, "x-request-id")) != NULL)
-		snprintf(rid, sizeof(rid), "%s", msg_value(h, f));
+		forward_copy(rid, sizeof(rid), msg_value(h, f));
 	if ((f = msg_find(h, "host")) != NULL)
-		snprintf(fhost, sizeof(fhost), "%s", msg_value(h, f));
+		forward_copy(fhost, sizeof(fhost), msg_value(h, f));
 	else if (h->authority.len > 0)
-		snprintf(fhost, sizeof(fhost), "%s", msg_s(h, h->authority));
+		forward_copy(fhost, sizeof(fhost), msg_s(h, h->authority));
 	forward_mark(h, 1, del);
 	forward_sweep(h, del);
 	if (msg_add(h, "X-Forwarded-For", xff) == -1 ||

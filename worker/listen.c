@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +17,23 @@
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100	/* after EMFILE / ENFILE / ENOMEM */
+
+void
+listen_note_local(struct listener *ls)
+{
+	socklen_t sl = sizeof(ls->local);
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&ls->local;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ls->local;
+
+	ls->local_fixed = 0;
+	if (getsockname(ls->fd, (struct sockaddr *)&ls->local, &sl) == -1)
+		return;
+	/* A wildcard's clients each have their own local address: those ask the kernel. */
+	if (ls->local.ss_family == AF_INET)
+		ls->local_fixed = in->sin_addr.s_addr != htonl(INADDR_ANY);
+	else if (ls->local.ss_family == AF_INET6)
+		ls->local_fixed = !IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+}
 
 static void
 listen_on_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)

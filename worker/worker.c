@@ -164,6 +164,7 @@ on_listener(void *arg, struct ipc_msg *m)
 	m->fd = -1;
 	if (util_set_nonblock(ls->fd) == -1)
 		log_warn("listener %u", ml.id);
+	listen_note_local(ls);
 	if (ls->kind == LISTENER_HTTPS)
 		worker_note_https_port(w, ls->fd);
 	listen_update(w);

@@ -37,6 +37,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_evloop());
 	srunner_add_suite(sr, suite_conf());
 	srunner_add_suite(sr, suite_proc());
+	srunner_add_suite(sr, suite_wrapper());
 	srunner_add_suite(sr, suite_publish());
 	srunner_add_suite(sr, suite_acmeq());
 	srunner_add_suite(sr, suite_store_acme());

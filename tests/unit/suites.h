@@ -37,6 +37,7 @@ Suite *suite_tlscert(void);
 Suite *suite_evloop(void);
 Suite *suite_conf(void);
 Suite *suite_proc(void);
+Suite *suite_wrapper(void);
 Suite *suite_publish(void);
 Suite *suite_acmeq(void);
 Suite *suite_store_acme(void);
