@@ -650,6 +650,11 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "resolve_min_ttl is above resolve_max_ttl");
 		return -1;
 	}
+	/* "sqlite" names the default, the file in state_dir, so the sample's line can be set. */
+	if (cfg->store != NULL && strcmp(cfg->store, "sqlite") == 0) {
+		free(cfg->store);
+		cfg->store = NULL;
+	}
 	if (cfg->store != NULL && store_conf_check(cfg->store, err, errlen) == -1)
 		return -1;
 	return conf_check_tunnel(cfg, err, errlen);

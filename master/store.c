@@ -233,8 +233,8 @@ int
 store_conf_check(const char *where, char *err, size_t errlen)
 {
 	if (!store_is_postgresql(where)) {
-		snprintf(err, errlen, "store: expected postgresql://... (a libpq connection string); "
-		    "leave it unset for the SQLite file in state_dir");
+		snprintf(err, errlen, "store: expected sqlite (the file in state_dir) or "
+		    "postgresql://... (a libpq connection string)");
 		return -1;
 	}
 	return dbpg_conninfo_check(where, err, errlen);
@@ -247,7 +247,8 @@ store_probe(const char *where, char *err, size_t errlen)
 
 	if (dbpg_probe(where, &v, err, errlen) == -1)
 		return -1;
-	if (v > store_schema_version()) {
+	/* The rule migrate_one applies at start: one version ahead is a rollback, used as is. */
+	if (v > store_schema_version() + SCHEMA_AHEAD_OK) {
 		snprintf(err, errlen, "store: schema version %d is newer than this haloyd's %d", v,
 		    store_schema_version());
 		return -1;

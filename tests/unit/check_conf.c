@@ -1101,6 +1101,19 @@ START_TEST(dns01_settings)
 }
 END_TEST
 
+/* "store sqlite" is the default (the file in state_dir); anything but postgresql:// is refused. */
+START_TEST(store_setting)
+{
+	load_ok("store sqlite\n");
+	ck_assert_ptr_null(cfg.store);
+	load_ok("store postgresql:///haloyd?host=/run/postgresql\n");
+	ck_assert_str_eq(cfg.store, "postgresql:///haloyd?host=/run/postgresql");
+	write_conf("store mysql://db\n");
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	ck_assert_ptr_nonnull(strstr(err, "expected sqlite"));
+}
+END_TEST
+
 /* --- the shipped haloyd.conf */
 
 /*
@@ -1224,6 +1237,7 @@ suite_conf(void)
 	tcase_add_test(file, default_file_optional);
 	tcase_add_test(file, shipped_file);
 	tcase_add_test(file, dns01_settings);
+	tcase_add_test(file, store_setting);
 	tcase_add_test(file, ondemand_needs_ask);
 	suite_add_tcase(s, file);
 
