@@ -14,27 +14,20 @@
 #include "master/store.h"
 #include "share/util.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/teststore.h"
 
-static char dir[64], path[128];
 static struct store *st;
 
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/check_store_od.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/store.db", dir);
-	ck_assert_int_eq(store_open(path, &st), STORE_OK);
+	st = teststore_open();
 }
 
 static void
 teardown(void)
 {
-	char cmd[128];
-
-	store_close(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	(void)system(cmd);
+	teststore_close(st);
 }
 
 struct names {
