@@ -69,6 +69,11 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+try:
+    from . import listener
+except ImportError:  # run as a script (python3 backend.py ...)
+    import listener
+
 MAX_BODY = 64 << 20  # what a request body may be before the backend refuses it
 BLOCK = 64 << 10
 
@@ -389,7 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(listener.PollAccept, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 1024
@@ -401,7 +406,8 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class _UnixServer(listener.PollAccept, socketserver.ThreadingMixIn,
+                  socketserver.UnixStreamServer):
     """The same handler on a unix stream socket (a unix:/path backend)."""
     daemon_threads = True
     request_queue_size = 1024
@@ -658,7 +664,7 @@ class Mute:
     def _accept(self):
         while True:
             try:
-                c, _ = self.ls.accept()
+                c, _ = listener.accept(self.ls)
             except OSError:
                 return
             self.conns.append(c)
@@ -722,7 +728,7 @@ class UpgradeBackend:
     def _accept(self):
         while True:
             try:
-                c, _ = self.ls.accept()
+                c, _ = listener.accept(self.ls)
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()

@@ -40,6 +40,8 @@ import h2.exceptions
 import h2.settings
 import hyperframe.frame
 
+from . import listener
+
 MAX_BODY = 16 << 20
 
 
@@ -251,7 +253,7 @@ class H2Backend:
     def _accept(self):
         while True:
             try:
-                c, _ = self.ls.accept()
+                c, _ = listener.accept(self.ls)
             except OSError:
                 return
             with self._lock:

@@ -21,6 +21,7 @@ import threading
 import time
 import unittest
 
+from . import listener
 from .harness import free_port, unique_host, wait_for
 from .test_acme import CHALLTESTSRV, OPENSSL, PEBBLE, AcmeCase
 
@@ -86,7 +87,7 @@ class Front:
                     with front.lock:
                         front.orders.append(json.loads(b64u_decode(payload)))
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = listener.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(pebble.ca_file, os.path.join(pebble.base, "pebble.key"))
         self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)

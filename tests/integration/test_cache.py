@@ -16,8 +16,9 @@ import subprocess
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
+from . import listener
 from .harness import DaemonTestCase, request, unique_host, wait_for
 
 
@@ -71,7 +72,7 @@ class KnobBackend:
         self.knobs = {}
         self.counts = collections.Counter()
         self.seen = []
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), _KnobHandler)
+        self.srv = listener.ThreadingHTTPServer(("127.0.0.1", 0), _KnobHandler)
         self.srv.daemon_threads = True
         self.srv.knobs = self
         self.addr = "127.0.0.1:%d" % self.srv.server_address[1]

@@ -13,6 +13,7 @@ import time
 import brotli
 import zstandard
 
+from . import listener
 from .harness import request, wait_for
 from .test_cache import CacheTestBase
 
@@ -100,7 +101,7 @@ class SlowBodyBackend:
     def _accept(self):
         while True:
             try:
-                c, _ = self.sock.accept()
+                c, _ = listener.accept(self.sock)
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()

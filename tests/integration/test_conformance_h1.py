@@ -16,6 +16,7 @@ import socket
 import threading
 import unittest
 
+from . import listener
 from .harness import DaemonTestCase, HTTP_TIMEOUT, wait_for
 from .test_datapath import Conn, RouteMixin, exchange, http_req
 
@@ -47,7 +48,7 @@ class ScriptBackend:
     def _accept(self):
         while True:
             try:
-                c, _ = self.ls.accept()
+                c, _ = listener.accept(self.ls)
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()

@@ -27,6 +27,7 @@ import time
 import unittest
 import zlib
 
+from . import listener
 from .backend import Blackhole, UpgradeBackend, WebSocketEcho, header, websocket_echo_client
 from .harness import DaemonTestCase, HTTP_TIMEOUT, KeepAlive, unique_host, wait_for
 
@@ -289,7 +290,7 @@ class SniffBackend:
     def _accept(self):
         while True:
             try:
-                c, _ = self.ls.accept()
+                c, _ = listener.accept(self.ls)
             except OSError:
                 return
             rec = bytearray()
@@ -704,7 +705,7 @@ class DataPathTest(RouteMixin, DaemonTestCase):
         self.addCleanup(srv.close)
 
         def answer():
-            c, _ = srv.accept()
+            c, _ = listener.accept(srv)
             with c:
                 c.settimeout(10)
                 data = b""

@@ -48,6 +48,7 @@ import h2.settings
 import hpack
 import hyperframe.frame
 
+from . import listener
 from . import harness
 from .backend import Backend, header
 from .harness import DaemonTestCase, unique_host, wait_for
@@ -356,7 +357,7 @@ class TrailerBackend:
     def _accept(self):
         while True:
             try:
-                c, _ = self.ls.accept()
+                c, _ = listener.accept(self.ls)
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
@@ -798,7 +799,7 @@ class Http2Test(Http2Mixin, HttpsTestCase):
         self.addCleanup(srv.close)
 
         def answer():
-            c, _ = srv.accept()
+            c, _ = listener.accept(srv)
             with c:
                 c.settimeout(10)
                 data = b""
@@ -1223,7 +1224,7 @@ class H2cRelay:
     def _accept(self):
         while True:
             try:
-                c, _ = self.ls.accept()
+                c, _ = listener.accept(self.ls)
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()

@@ -26,6 +26,7 @@ import threading
 import time
 import zlib
 
+from . import listener
 from .backend import Backend
 from .harness import DaemonTestCase, unique_host
 from .test_datapath import RssWatch
@@ -103,7 +104,7 @@ class SlowBackend:
 
     def _serve(self):
         try:
-            c, _ = self.ls.accept()
+            c, _ = listener.accept(self.ls)
         except OSError:
             return
         with c:

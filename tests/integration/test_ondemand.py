@@ -20,6 +20,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from . import harness
+from . import listener
 from .harness import free_port, unique_host, wait_for
 from .test_acme import AcmeCase
 
@@ -50,7 +51,7 @@ class AskServer:
             def log_message(self, *a):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server = listener.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.url = "http://127.0.0.1:%d/ask" % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -19,6 +19,7 @@ import threading
 import time
 import unittest
 
+from . import listener
 from .harness import Daemon, as_user_prefix, free_port, program, unique_host, wait_for
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -102,7 +103,7 @@ class FreezingProxy:
     def _accept(self):
         while not self.closed:
             try:
-                c, _ = self.lsock.accept()
+                c, _ = listener.accept(self.lsock)
             except OSError:
                 return
             with self.lock:

@@ -27,6 +27,7 @@ import subprocess
 import threading
 import time
 
+from . import listener
 from . import harness
 from .backend import header
 from .harness import DaemonTestCase, unique_host, wait_for
@@ -340,7 +341,7 @@ class HeaderBackend:
     def _run(self):
         while not self._stop:
             try:
-                c, _ = self.sock.accept()
+                c, _ = listener.accept(self.sock)
             except OSError:
                 return
             self.conns += 1

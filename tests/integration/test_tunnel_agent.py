@@ -27,6 +27,7 @@ import h2.connection
 import h2.events
 import h2.settings
 
+from . import listener
 from . import testpki
 from .backend import Backend
 from .harness import free_port, program, sanitizer_report, wait_for
@@ -274,7 +275,7 @@ class StandInProxy:
     def _accept(self):
         while True:
             try:
-                raw, _ = self.lsock.accept()
+                raw, _ = listener.accept(self.lsock)
             except OSError:
                 return
             try:
@@ -400,7 +401,7 @@ class ProbeApp:
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
-        c, _ = self.lsock.accept()
+        c, _ = listener.accept(self.lsock)
         c.settimeout(WAIT * 2)
         data = b""
         while b"\r\n\r\n" not in data:
@@ -437,7 +438,7 @@ class RecordingApp:
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
-        c, _ = self.lsock.accept()
+        c, _ = listener.accept(self.lsock)
         c.settimeout(WAIT)
         try:
             # The end of a chunked body with trailers: the last chunk, fields, an empty line.
