@@ -70,7 +70,7 @@ class Bench:
             f.write(open(f"{t}/cert.pem").read() + open(f"{t}/key.pem").read())
         for p in ("cert.pem", "key.pem", "combined.pem"):
             os.chmod(f"{t}/{p}", 0o644)
-        self.sh("cc", "-O2", "-o", f"{t}/tlsclient", f"{HERE}/tlsclient.c", "-lssl", "-lcrypto")
+        self.sh("cc", "-O2", "-o", f"{t}/tlsclient", f"{HERE}/tlsbenchclient.c", "-lssl", "-lcrypto")
         os.makedirs(f"{t}/be/logs")
         with open(f"{t}/be/nginx.conf", "w") as f:
             f.write(f"""worker_processes 1; daemon off; pid {t}/be/nginx.pid; error_log /dev/null;

@@ -9,7 +9,7 @@
  * with the answer, so -s goes with -r): resumed handshakes, counted as
  * "resumed" in the output.
  *
- *   cc -O2 -o tlsclient tlsclient.c -lssl -lcrypto
+ *   cc -O2 -o tlsclient tlsbenchclient.c -lssl -lcrypto
  *   tlsclient -p PORT -n NAME [-c 32] [-d 10] [-r] [-s] [-2]
  */
 #include <sys/epoll.h>
