@@ -531,9 +531,8 @@ conf_argv_flags(struct conf *c, int argc, char **argv, char *err, size_t errlen)
 static int
 conf_argv_settings(struct conf *c, int argc, char **argv, char *err, size_t errlen)
 {
-	uint64_t fresh = UINT64_MAX;	/* one bit per option: its next entry starts the list over */
-
-	_Static_assert(sizeof(opts) / sizeof(opts[0]) <= 64, "one bit of fresh per option");
+	/* Per option: given on the command line yet? Its first entry there starts the list over. */
+	unsigned char seen[sizeof(opts) / sizeof(opts[0])] = { 0 };
 	int i;
 
 	for (i = 1; i < argc; i++) {
@@ -562,9 +561,9 @@ conf_argv_settings(struct conf *c, int argc, char **argv, char *err, size_t errl
 			snprintf(err, errlen, "--%s needs a value", name);
 			return -1;
 		}
-		if (conf_apply(c, o, v, (fresh >> (o - opts)) & 1, err, errlen) == -1)
+		if (conf_apply(c, o, v, !seen[o - opts], err, errlen) == -1)
 			return -1;
-		fresh &= ~(1ull << (o - opts));
+		seen[o - opts] = 1;
 	}
 	return 0;
 }
