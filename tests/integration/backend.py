@@ -653,9 +653,7 @@ class Mute:
     """Accepts connections and never says a word (a TLS handshake hangs)."""
 
     def __init__(self):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(64)
+        self.ls = listener.listen(64)
         self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
         self.conns = []
         self._t = threading.Thread(target=self._accept, daemon=True)
@@ -686,9 +684,7 @@ class Blackhole:
     connect to it hangs (the SYN is dropped) without needing any network."""
 
     def __init__(self):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(0)
+        self.ls = listener.listen(0)
         self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
         self.fillers = []
         for _ in range(64):
@@ -717,9 +713,7 @@ class UpgradeBackend:
         self.script = script
         self.tls_ctx = tls_ctx
         self.results = queue.Queue()
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(16)
+        self.ls = listener.listen(16)
         self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
         self.heads = []
         self._t = threading.Thread(target=self._accept, daemon=True)

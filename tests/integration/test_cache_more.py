@@ -89,9 +89,7 @@ class SlowBodyBackend:
         self.count = 0
         self.finished = 0
         self.cut = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+        self.sock = listener.listen(16)
         self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
 

@@ -37,9 +37,7 @@ class ScriptBackend:
 
     def __init__(self, answer=lambda head: OK):
         self.answer = answer
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(64)
+        self.ls = listener.listen(64)
         self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
         self._lock = threading.Lock()
         self.heads = []

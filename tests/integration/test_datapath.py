@@ -279,9 +279,7 @@ class SniffBackend:
     answers each request head with a short 200 (bodies are not parsed)."""
 
     def __init__(self):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(64)
+        self.ls = listener.listen(64)
         self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
         self._lock = threading.Lock()
         self.conns = []     # bytearray per accepted connection
@@ -699,9 +697,7 @@ class DataPathTest(RouteMixin, DaemonTestCase):
         self.assertEqual(header(rec, "X-Forwarded-Host"), [host])
 
     def test_headers_hop_by_hop_removed_from_response(self):
-        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(4)
+        srv = listener.listen(4)
         self.addCleanup(srv.close)
 
         def answer():

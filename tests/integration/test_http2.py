@@ -346,9 +346,7 @@ class TrailerBackend:
     answers 200 with a JSON summary."""
 
     def __init__(self):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(16)
+        self.ls = listener.listen(16)
         self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
         self.records = []
         self.cond = threading.Condition()
@@ -793,9 +791,7 @@ class Http2Test(Http2Mixin, HttpsTestCase):
         self.assertEqual(header(rec, "X-Forwarded-Proto"), ["http"])
 
     def test_hop_by_hop_removed_from_response(self):
-        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(4)
+        srv = listener.listen(4)
         self.addCleanup(srv.close)
 
         def answer():
@@ -1213,9 +1209,7 @@ class H2cRelay:
     exchange is recorded (host, path, status, body)."""
 
     def __init__(self):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(16)
+        self.ls = listener.listen(16)
         self.port = self.ls.getsockname()[1]
         self.target = None      # haloyd's plain port
         self.records = []

@@ -89,9 +89,7 @@ class SlowBackend:
     200 {"bytes": N}."""
 
     def __init__(self):
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(4)
+        self.ls = listener.listen(4)
         self.port = self.ls.getsockname()[1]
         self.addr = "127.0.0.1:%d" % self.port
         self.head = threading.Event()

@@ -90,9 +90,7 @@ class FreezingProxy:
 
     def __init__(self, target_port):
         self.target = target_port
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
+        self.lsock = listener.listen(16)
         self.port = self.lsock.getsockname()[1]
         self.frozen = False
         self.lock = threading.Lock()

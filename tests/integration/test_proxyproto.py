@@ -326,9 +326,7 @@ class HeaderBackend:
 
     def __init__(self, ctx=None):
         self.ctx = ctx
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
+        self.sock = listener.listen(64)
         self.port = self.sock.getsockname()[1]
         self.addr = "127.0.0.1:%d" % self.port
         self.conns = 0

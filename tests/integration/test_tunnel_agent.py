@@ -392,9 +392,7 @@ class ProbeApp:
     def __init__(self, read_body=True):
         self.read_body = read_body
         self.done = threading.Event()
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(4)
+        self.lsock = listener.listen(4)
         self.port = self.lsock.getsockname()[1]
         self.got_request = threading.Event()
         self.saw_eof = threading.Event()
@@ -429,9 +427,7 @@ class RecordingApp:
     """A one-request app that keeps the raw bytes of a chunked request, then answers 200."""
 
     def __init__(self):
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(4)
+        self.lsock = listener.listen(4)
         self.port = self.lsock.getsockname()[1]
         self.raw = b""
         self.done = threading.Event()
