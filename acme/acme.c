@@ -188,6 +188,7 @@ on_dns(void *arg, struct ipc_msg *m)
 	char key[MSG_A_DNS_STR_MAX + 1], secret[MSG_A_DNS_STR_MAX + 1];
 	struct cur c;
 	uint16_t port;
+	uint32_t wait_ms;
 	int rc;
 
 	cur_init(&c, m->data, m->h.len);
@@ -195,15 +196,17 @@ on_dns(void *arg, struct ipc_msg *m)
 	    cur_str(&c, key, sizeof(key)) == -1 || cur_str(&c, secret, sizeof(secret)) == -1)
 		return -1;
 	port = cur_u16(&c);
-	if (cur_end(&c) == -1)
+	wait_ms = cur_u32(&c);
+	if (cur_end(&c) == -1 || wait_ms == 0)
 		return -1;
 	rc = dns01_configure(&a->dns, srv, zone, key, secret);
 	a->dns.ns_port = port;
+	a->dns.wait_ms = wait_ms;
 	explicit_bzero(secret, sizeof(secret));
 	explicit_bzero(m->data, m->h.len);	/* the receive buffer held it too */
 	if (rc == 0 && a->dns.on)
-		log_debug("dns-01 through %s, key %s, NS set on port %u", a->dns.server,
-		    a->dns.key.name, a->dns.ns_port);
+		log_debug("dns-01 through %s, key %s, NS set on port %u, waited for %u s at most",
+		    a->dns.server, a->dns.key.name, a->dns.ns_port, a->dns.wait_ms / 1000);
 	return rc;
 }
 
@@ -213,7 +216,7 @@ static const struct ipc_handler acme_handlers[] = {
 	{ MSG_A_ORDER, IPC_FD_NONE, 12, IPC_MAX_PAYLOAD, on_order },
 	{ MSG_A_ARI_REQ, IPC_FD_NONE, 10, 10 + MSG_A_CHAIN_MAX, on_ari_req },
 	{ MSG_A_CHAL_READY, IPC_FD_NONE, 10, 10 + MSG_A_TOKEN_MAX, on_chal_ready },
-	{ MSG_A_DNS, IPC_FD_NONE, 10, 10 + 4 * MSG_A_DNS_STR_MAX, on_dns },
+	{ MSG_A_DNS, IPC_FD_NONE, 14, 14 + 4 * MSG_A_DNS_STR_MAX, on_dns },
 	{ MSG_A_ASK, IPC_FD_NONE, 8 + 2 + 1 + 2 + 1, 8 + 2 + MSG_A_ASK_URL_MAX + 2 + MSG_NAME_MAX,
 	    ask_on_msg },
 };

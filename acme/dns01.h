@@ -124,6 +124,7 @@ struct dns01_conf {
 	char zone[DNS_NAME_MAX + 2];	/* "" = found by SOA queries */
 	struct tsig_key key;
 	uint16_t ns_port;	/* the NS set is asked on it; 0 = the update server only */
+	uint32_t wait_ms;	/* then the order fails naming the servers that lag */
 };
 
 /* From MSG_A_DNS: "ADDR:PORT" ("[ADDR]:PORT"), zone, key name, secret base64. */

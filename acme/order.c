@@ -34,7 +34,6 @@
 #define POLL_MAX_S 60
 #define POLL_MAX_TRIES 300	/* at a second each, after the first quick ones */
 #define ORDER_MAX_AUTHZ 100
-#define DNS_WAIT_MAX_MS 120000	/* the primary serves an UPDATE at once; secondaries lag */
 
 enum order_state {
 	ORD_AUTHZ,		/* working through the authorisations */
@@ -618,11 +617,11 @@ poll_dns(struct acme_order *o)
 		return;
 	}
 	now = util_now_ms();	/* the polls took time */
-	if (now - o->dns_since_ms > DNS_WAIT_MAX_MS) {
+	if (now - o->dns_since_ms > o->a->dns.wait_ms) {
 		dnsauth_list(o->auth, 1, list, sizeof(list));
 		memset(&e, 0, sizeof(e));
-		acme_error_set(&e, "dns", "TXT %s not served after %d s by %s", rec->name,
-		    DNS_WAIT_MAX_MS / 1000, list);
+		acme_error_set(&e, "dns", "TXT %s not served after %u s by %s", rec->name,
+		    o->a->dns.wait_ms / 1000, list);
 		order_fail(o, &e);
 		return;
 	}

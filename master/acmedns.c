@@ -167,6 +167,7 @@ acmedns_load(const struct conf *cf, struct acme_dns *d)
 	}
 	util_strlcpy(d->zone, cf->dns_zone, sizeof(d->zone));
 	d->ns_port = (uint16_t)cf->dns_ns_port;
+	d->wait_ms = (uint32_t)cf->dns_propagation_timeout_ms;
 	d->on = 1;
 	log_info("acme: dns-01 through %s with TSIG key %s", d->server, d->keyname);
 	return 0;
@@ -175,7 +176,7 @@ acmedns_load(const struct conf *cf, struct acme_dns *d)
 int
 acmedns_send(struct acme_peer *a)
 {
-	uint8_t buf[10 + 4 * MSG_A_DNS_STR_MAX];
+	uint8_t buf[14 + 4 * MSG_A_DNS_STR_MAX];
 	struct wbuf b;
 	int rc;
 
@@ -187,6 +188,7 @@ acmedns_send(struct acme_peer *a)
 	wb_str(&b, a->dns.keyname);
 	wb_str(&b, a->dns.secret);
 	wb_u16(&b, a->dns.ns_port);
+	wb_u32(&b, a->dns.wait_ms);
 	rc = b.bad ? -1 : proc_send(&a->proc, MSG_A_DNS, 0, 0, buf, b.len, -1);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return rc;

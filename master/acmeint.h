@@ -51,6 +51,7 @@ struct acme_dns {
 	char keyname[MSG_A_DNS_STR_MAX + 1];
 	char secret[MSG_A_DNS_STR_MAX + 1];	/* base64, as in the key file */
 	uint16_t ns_port;			/* dns_ns_port */
+	uint32_t wait_ms;			/* dns_propagation_timeout */
 };
 
 struct acme_peer {

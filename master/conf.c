@@ -82,6 +82,7 @@ static const struct opt opts[] = {
 	{ "dns_tsig_key", OPT_STR, O(dns_tsig_key), 0, 0 },
 	{ "dns_zone", OPT_STR, O(dns_zone), 0, 0 },
 	{ "dns_ns_port", OPT_UINT, O(dns_ns_port), 0, 65535 },
+	{ "dns_propagation_timeout", OPT_DURATION, O(dns_propagation_timeout_ms), 1000, 3600000 },
 	{ "acme_renew_before", OPT_PERCENT, O(acme_renew_before), 1, 100 },
 	{ "acme_backoff_max", OPT_DURATION, O(acme_backoff_max_ms), 1000, 604800000 },
 	{ "acme_on_demand", OPT_BOOL, O(acme_on_demand), 0, 0 },
@@ -132,7 +133,7 @@ static const char usage[] =
     "      --acme-profile NAME  (--listen-http none: HTTPS only)\n"
     "      --acme-backoff-max D  --shared-memory-size SIZE  --listen-metrics ADDR (repeatable)\n"
     "      --dns-update-server ADDR[:PORT]  --dns-tsig-key FILE  --dns-zone ZONE\n"
-    "      --dns-ns-port PORT\n"
+    "      --dns-ns-port PORT  --dns-propagation-timeout D\n"
     "      --acme-on-demand on|off  --acme-ask URL  --acme-on-demand-rate N\n"
     "      --acme-on-demand-backoff D  --acme-on-demand-wait D\n"
     "      --listen-tunnel ADDR  --tunnel-ca-file FILE  --tunnel-cert FILE  --tunnel-key FILE\n"
@@ -181,6 +182,7 @@ conf_defaults(struct conf *c)
 	c->tunnel_ping_interval_ms = 20000;	/* issue 13: PING an idle tunnel every 20 s */
 	c->tunnel_ping_timeout_ms = 10000;	/* and drop it 10 s later without the ACK */
 	c->dns_ns_port = 53;			/* DNS-01: NS records carry no port */
+	c->dns_propagation_timeout_ms = 120000;	/* secondaries lag the primary */
 }
 
 /* Fills unset strings once everything was read, so "" can never mean "unset". */

@@ -62,6 +62,7 @@ struct conf {
 	char *dns_tsig_key;		/* DNS-01: BIND key file (root-only), read at start */
 	char *dns_zone;			/* DNS-01: the zone; "" = found by SOA queries */
 	uint64_t dns_ns_port;		/* DNS-01: the NS set's port; 0 = the update server only */
+	uint64_t dns_propagation_timeout_ms;	/* DNS-01: how long the servers may lag */
 	int acme_on_demand;		/* on-demand TLS: certificates for names first seen in SNI */
 	char *acme_ask;			/* URL asked ?domain=NAME before such an order (200 = yes) */
 	uint64_t acme_on_demand_rate;	/* asks (and so orders) a minute, all names together */

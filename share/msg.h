@@ -79,7 +79,8 @@ enum msg_type {
 	MSG_A_ARI_REQ,		/* u64 route id; str leaf PEM: fetch its ARI window */
 	MSG_A_DNS,		/* str update server ADDR[:PORT]; str zone ("" = by SOA);
 				 * str TSIG key name; str its secret (base64); u16 the
-				 * NS set's port (0: the update server only): DNS-01 */
+				 * NS set's port (0: the update server only); u32 ms the
+				 * servers may lag (dns_propagation_timeout): DNS-01 */
 	MSG_A_ASK,		/* u64 ask id; str acme_ask URL; str name: may name have a
 				 * certificate? (on-demand TLS, acme/ask.c) */
 

@@ -23,7 +23,7 @@ from .test_dns01 import DIG, KEY_NAME, NAMED, ZONE, Bind, BindPebble, Dns01Case,
 from .test_acme import OPENSSL, PEBBLE
 from . import harness
 
-WAIT_MAX = 120  # acme/order.c DNS_WAIT_MAX_MS
+WAIT_MAX = 8  # s: dns_propagation_timeout of the test that waits it out
 
 
 class ZoneBind(Bind):
@@ -76,6 +76,7 @@ class NsCase(Dns01Case):
     NOTIFY = True
     START_SECONDARY = True
     NS = "ns." + ZONE  # in the zone: its address is the glue at the primary
+    PROPAGATION = "2m"  # dns_propagation_timeout (the default)
 
     @classmethod
     def setUpClass(cls):
@@ -101,7 +102,8 @@ class NsCase(Dns01Case):
     def daemon_args(cls):
         return super(Dns01Case, cls).daemon_args() + [
             "--dns-update-server", "127.0.0.1:%d" % cls.bind.port, "--dns-tsig-key", cls.key_file,
-            "--dns-ns-port", str(cls.secondary.port)]
+            "--dns-ns-port", str(cls.secondary.port),
+            "--dns-propagation-timeout", cls.PROPAGATION]
 
     @classmethod
     def tearDownClass(cls):
@@ -167,6 +169,7 @@ class NsSecondaryNeverServesTest(NsCase):
     """No NOTIFY and an hour's refresh: the secondary never gets the record; the order fails."""
 
     NOTIFY = False
+    PROPAGATION = "%ds" % WAIT_MAX
 
     def test_order_fails_after_the_bound_naming_the_server(self):
         name = "never." + ZONE

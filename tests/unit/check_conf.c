@@ -33,6 +33,7 @@ static const char *const settings[] = {
 	"backend_down_time", "max_body", "access_log_sample", "http2", "http2_max_streams", "trusted_proxies",
 	"error_pages", "acme", "acme_directory", "acme_email", "acme_ca_file", "acme_user",
 	"acme_profile", "dns_update_server", "dns_tsig_key", "dns_zone", "dns_ns_port",
+	"dns_propagation_timeout",
 	"acme_renew_before", "acme_backoff_max", "shared_memory_size", "listen_metrics", "sandbox",
 	"listen_tunnel", "tunnel_ca_file", "tunnel_cert", "tunnel_key", "tunnel_ping_interval",
 	"tunnel_ping_timeout",
@@ -1091,6 +1092,13 @@ START_TEST(dns01_settings)
 	ck_assert_uint_eq(cfg.dns_ns_port, 5353);
 	load_ok("dns_ns_port 0\n");
 	ck_assert_uint_eq(cfg.dns_ns_port, 0);
+	ck_assert_uint_eq(cfg.dns_propagation_timeout_ms, 120000);
+	load_ok("dns_propagation_timeout 30s\n");
+	ck_assert_uint_eq(cfg.dns_propagation_timeout_ms, 30000);
+	write_conf("dns_propagation_timeout 500ms\n");	/* under 1s */
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	write_conf("dns_propagation_timeout 2h\n");	/* over 1h */
+	ck_assert_int_eq(LOAD_FILE(), -1);
 	write_conf("dns_ns_port 65536\n");
 	ck_assert_int_eq(LOAD_FILE(), -1);
 	write_conf("dns_update_server 127.0.0.1\n");
