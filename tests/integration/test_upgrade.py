@@ -12,6 +12,7 @@ went read-only, leaves the old master serving (and writable):
 """
 import asyncio
 import http.client
+import json
 import os
 import signal
 import socket
@@ -258,13 +259,16 @@ class WrappedDaemon(Daemon):
 class UpgradeBase(unittest.TestCase):
     DAEMON = Daemon
 
+    def extra_args(self):
+        return ()
+
     def setUp(self):
         self.https_port = harness.free_port()
-        self.daemon = self.DAEMON(2, ("--listen-https", "127.0.0.1:%d" % self.https_port,
-                                      "--upgrade-drain", "60s"))
-        self.new_pid = None
         self.pki = Pki()
         self.addCleanup(self.pki.close)
+        self.daemon = self.DAEMON(2, ("--listen-https", "127.0.0.1:%d" % self.https_port,
+                                      "--upgrade-drain", "60s") + tuple(self.extra_args()))
+        self.new_pid = None
         self.be = Backend("up").start()
         self.addCleanup(self.be.stop)
         try:
@@ -366,6 +370,145 @@ class UpgradeUnderLoadTest(UpgradeBase):
         self.assert_serves(self.new_pid)
         # The new master writes the store: the old one is gone, nothing is read-only.
         self.daemon.ctl_ok("route", "add", unique_host("after"), self.be.addr)
+
+
+class Loop:
+    """Threads calling one(conn) in a loop, each on a connection of its own
+    (keep=True: reused until the server closes it; else one per call);
+    refused connections and every other failure counted."""
+
+    def __init__(self, connect, one, keep_threads=1, new_threads=1):
+        self.connect, self.one = connect, one
+        self.c = Counts()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(keep,), daemon=True)
+                        for keep in [True] * keep_threads + [False] * new_threads]
+
+    def _run(self, keep):
+        conn = None
+        while not self.stop.is_set():
+            self.c.add(sent=1)
+            try:
+                if conn is None:
+                    conn = self.connect()
+                self.one(conn)
+                self.c.add(ok=1)
+            except ConnectionRefusedError:
+                self.c.add(refused=1)
+                conn = None
+                continue
+            except Exception as e:  # noqa: BLE001 - every other outcome is a failure
+                self.c.error("%s: %r" % ("keep-alive" if keep else "new", e))
+                if conn is not None:
+                    conn.close()
+                conn = None
+                continue
+            if not keep or conn.sock is None:
+                conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(LOAD_TIMEOUT * 3)
+        return not any(t.is_alive() for t in self.threads)
+
+
+class UpgradeEveryListenerTest(UpgradeBase):
+    """listen_metrics and listen_tunnel are handed over like the HTTP ones:
+    a scrape loop and requests through an attached haloyd-tunnel agent go on
+    across the upgrade without one refused connection or failed request; the
+    agent reattaches to the new tunnel process."""
+
+    def extra_args(self):
+        from .test_tunnel_e2e import TUNNEL_SNI
+        self.metrics_port = harness.free_port()
+        self.tunnel_port = harness.free_port()
+        cert, key = self.pki.server(TUNNEL_SNI, ["DNS:" + TUNNEL_SNI])[:2]
+        return ("--listen-metrics", "127.0.0.1:%d" % self.metrics_port,
+                "--listen-tunnel", "127.0.0.1:%d" % self.tunnel_port,
+                "--tunnel-ca-file", self.pki.ca, "--tunnel-cert", cert, "--tunnel-key", key)
+
+    def attached(self, name):
+        rc, out, _ = self.daemon.ctl("--json", "tunnel", "list")
+        if rc != 0:
+            return 0
+        rows = json.loads(out)
+        rows = rows.get("tunnels", []) if isinstance(rows, dict) else rows
+        return sum(1 for t in rows if t.get("name") == name)
+
+    def scrape(self, conn):
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200 or b"haloyd_snapshot_generation" not in body:
+            raise AssertionError("scrape: status %d body %r" % (r.status, body[:60]))
+
+    def test_metrics_and_tunnel_listeners_handed_over(self):
+        from .test_tunnel_e2e import Agent
+        app = Backend("office-app").start()
+        self.addCleanup(app.stop)
+        cert, key = self.pki.client("office")
+        agent = Agent(self.daemon.base, self.tunnel_port, cert, key, self.pki.ca,
+                      app.addr).start()
+        self.addCleanup(agent.stop)
+        thost = unique_host("tun")
+        self.daemon.ctl_ok("route", "add", thost, "tunnel:office")
+        self.daemon.ctl_ok("route", "set", thost, "--https-redirect", "off")
+        wait_for(lambda: self.attached("office") >= 1, 30, "the agent to attach",
+                 lambda: self.daemon.log_tail() + "\n--- agent:\n" + agent.log())
+        old_pid = self.master_pid()
+
+        def via_tunnel(conn):
+            conn.request("GET", "/t", headers={"Host": thost})
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200 or body != app.hello():
+                raise AssertionError("tunnel: status %d body %r" % (r.status, body[:80]))
+
+        mport, dport = self.metrics_port, self.daemon.port
+        scrapes = Loop(lambda: http.client.HTTPConnection("127.0.0.1", mport,
+                                                          timeout=LOAD_TIMEOUT),
+                       self.scrape, keep_threads=0, new_threads=2).start()
+        tun = Loop(lambda: http.client.HTTPConnection("127.0.0.1", dport, timeout=LOAD_TIMEOUT),
+                   via_tunnel, keep_threads=2, new_threads=2).start()
+        try:
+            wait_for(lambda: scrapes.c.ok >= 20 and tun.c.ok >= 50, 30, "scrapes and tunnel load")
+            rc, out, err = self.daemon.ctl("upgrade")
+            self.assertEqual(rc, 0, "haloyd-ctl upgrade: %s %s\n%s"
+                             % (out, err, self.daemon.log_tail()))
+            self.new_pid = wait_for(lambda: (self.master_pid() != old_pid and
+                                             self.master_pid()), 10, "the new master to answer")
+            wait_for(lambda: self.attached("office") >= 1, 30,
+                     "the agent to attach to the new tunnel process",
+                     lambda: self.daemon.log_tail() + "\n--- agent:\n" + agent.log())
+            s0, t0 = scrapes.c.ok, tun.c.ok
+            wait_for(lambda: scrapes.c.ok >= s0 + 20 and tun.c.ok >= t0 + 100, 30,
+                     "scrapes and tunnel requests after the upgrade")
+        finally:
+            fin = scrapes.finish() and tun.finish()
+        self.assertTrue(fin, "load threads ended")
+        print("\nupgrade with metrics and a tunnel: scrapes %d ok %d refused %d failed; "
+              "tunnel requests %d ok %d refused %d failed"
+              % (scrapes.c.ok, scrapes.c.refused, scrapes.c.failed,
+                 tun.c.ok, tun.c.refused, tun.c.failed))
+        for name, c in (("tunnel requests", tun.c), ("scrapes", scrapes.c)):
+            self.assertEqual(c.refused, 0, "refused %s" % name)
+            self.assertEqual(c.failed, 0, "failed %s: %s" % (name, c.errors))
+        self.assertEqual(self.daemon.wait_exit(60), 0)
+        log = self.daemon.log_text(self.mark)
+        self.assertIn("listening on 127.0.0.1:%d (1 sockets, 1 inherited)" % self.metrics_port,
+                      log)
+        self.assertIn("listening on 127.0.0.1:%d (1 sockets, 1 inherited)" % self.tunnel_port,
+                      log)
+        self.assertIsNone(agent.proc.poll(), "the agent still runs")
 
 
 class UpgradeRefusedTest(UpgradeBase):
