@@ -14,8 +14,10 @@ import asyncio
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import ssl
 import threading
 import time
@@ -256,6 +258,36 @@ class WrappedDaemon(Daemon):
         return a
 
 
+class CopiedDaemon(Daemon):
+    """haloyd started from a copy of the build at another path, which a test
+    replaces (by rename, as dpkg does) with another binary before upgrading."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.binary = os.path.join(self.base, "sbin", "haloyd")
+        os.makedirs(os.path.dirname(self.binary), mode=0o755, exist_ok=True)
+        shutil.copy2(harness.program("haloyd"), self.binary)
+
+    def replace_binary(self, old_version, new_version):
+        """The build with its version string changed (same length): a rebuilt
+        binary as far as the kernel and the log can tell. Its inode."""
+        with open(harness.program("haloyd"), "rb") as f:
+            data = f.read()
+        old, new = b"\0%s\0" % old_version.encode(), b"\0%s\0" % new_version.encode()
+        assert len(old) == len(new) and data.count(old) >= 1, (old, new)
+        tmp = self.binary + ".dpkg-new"
+        with open(tmp, "wb") as f:
+            f.write(data.replace(old, new))
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, self.binary)
+        return os.stat(self.binary).st_ino
+
+    def argv(self):
+        a = super().argv()
+        a[a.index(harness.program("haloyd"))] = self.binary
+        return a
+
+
 class UpgradeBase(unittest.TestCase):
     DAEMON = Daemon
 
@@ -369,6 +401,78 @@ class UpgradeUnderLoadTest(UpgradeBase):
         self.assertIn("inherited)", log)
         self.assert_serves(self.new_pid)
         # The new master writes the store: the old one is gone, nothing is read-only.
+        self.daemon.ctl_ok("route", "add", unique_host("after"), self.be.addr)
+
+
+class UpgradeToRebuiltBinaryTest(UpgradeBase):
+    """The file at haloyd's path is replaced by another build (its version
+    string changed) while it serves under load; `haloyd-ctl upgrade` hands
+    over to that binary: the new master runs the new file and says its
+    version, nothing is refused or failed, and WebSockets and a download in
+    flight go on."""
+    DAEMON = CopiedDaemon
+
+    def version(self, path):
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip().split()[-1]
+
+    def test_handover_to_a_rebuilt_binary_under_load(self):
+        old_version = self.version(self.daemon.binary)
+        new_version = old_version[:-1] + ("9" if old_version[-1] != "9" else "8")
+        ws_be = WebSocketEcho().start()
+        self.addCleanup(ws_be.stop)
+        ws_host = unique_host("ws")
+        self.daemon.ctl_ok("route", "add", ws_host, ws_be.addr)
+        old_pid = self.master_pid()
+        old_ino = os.stat("/proc/%d/exe" % old_pid).st_ino
+
+        load = Load(self.host, self.daemon.port, self.https_port, self.ctx).start()
+        socks = Sockets(self.daemon.port, ws_host, 5)
+        socks.start()
+        dl = Download(self.daemon.port, self.host)
+        dl.start()
+        try:
+            wait_for(lambda: socks.opened.is_set() or socks.errors, 20, "5 open WebSockets")
+            wait_for(lambda: load.c.ok >= 100 and dl.got > 0, 30, "load and the download")
+            new_ino = self.daemon.replace_binary(old_version, new_version)
+            self.assertNotEqual(new_ino, old_ino)
+            self.assertEqual(self.version(self.daemon.binary), new_version)
+            before = load.c.ok
+            wait_for(lambda: load.c.ok >= before + 50, 30, "load on the replaced file's master")
+            rc, out, err = self.daemon.ctl("upgrade")
+            self.assertEqual(rc, 0, "haloyd-ctl upgrade: %s %s\n%s"
+                             % (out, err, self.daemon.log_tail()))
+            self.new_pid = wait_for(lambda: (self.master_pid() != old_pid and
+                                             self.master_pid()), 10, "the new master to answer")
+            # The new master runs the new file; the old one its deleted inode.
+            self.assertEqual(os.stat("/proc/%d/exe" % self.new_pid).st_ino, new_ino)
+            before = load.c.ok
+            wait_for(lambda: load.c.ok >= before + 200, 60, "200 more requests after")
+            ws_mark = [len(t) for t in socks.echo_times]
+            wait_for(lambda: all(len(t) >= m + 5 for t, m in zip(socks.echo_times, ws_mark)),
+                     20, "every WebSocket to echo 5 more messages after the upgrade")
+        finally:
+            finished = load.finish()
+            socks.stop.set()
+            socks.join(30)
+        dl.join(120)
+        self.assertTrue(finished, "load threads ended")
+        c = load.c
+        print("\nupgrade to a rebuilt binary (%s -> %s) under load: %d requests sent, %d ok, "
+              "%d refused, %d failed; download %d bytes; WebSocket echoes %s"
+              % (old_version, new_version, c.sent, c.ok, c.refused, c.failed, dl.got,
+                 socks.echoed))
+        self.assertEqual(c.refused, 0, "refused connections")
+        self.assertEqual(c.failed, 0, "failed requests: %s" % c.errors)
+        self.assertEqual(c.stale_retries, 0, c.stale)
+        self.assertIsNone(dl.error, "the download")
+        self.assertEqual(dl.got, DOWNLOAD_BYTES, "the download's byte count")
+        self.assertEqual(socks.errors, [])
+        self.assertEqual(self.daemon.wait_exit(60), 0)
+        log = self.daemon.log_text(self.mark)
+        self.assertIn("haloyd %s starting" % new_version, log)
+        self.assertIn("inherited)", log)
+        self.assert_serves(self.new_pid)
         self.daemon.ctl_ok("route", "add", unique_host("after"), self.be.addr)
 
 
