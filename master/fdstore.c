@@ -14,6 +14,8 @@
 #include "master/fdstore.h"
 #include "master/inherit.h"
 #include "master/master.h"
+#include "master/metrics.h"
+#include "master/tunnels.h"
 #include "share/log.h"
 #include "share/msg.h"
 
@@ -42,6 +44,10 @@ fdstore_put(struct master *m)
 		return;
 	put_all(&m->lst, LISTENER_HTTP, m->cfg.listen_http.v);
 	put_all(&m->lst_https, LISTENER_HTTPS, m->cfg.listen_https.v);
+	if (metrics_listeners(m) != NULL)
+		put_all(metrics_listeners(m), LISTENER_METRICS, m->cfg.listen_metrics.v);
+	if (tunnels_listeners(m) != NULL)
+		put_all(tunnels_listeners(m), LISTENER_TUNNEL, &m->cfg.listen_tunnel);
 }
 
 void

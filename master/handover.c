@@ -23,8 +23,10 @@
 #include "master/control.h"
 #include "master/handover.h"
 #include "master/master.h"
+#include "master/metrics.h"
 #include "master/notify.h"
 #include "master/store.h"
+#include "master/tunnels.h"
 #include "share/cursor.h"
 #include "share/log.h"
 #include "share/msg.h"
@@ -358,6 +360,25 @@ send_listeners(struct master *m, struct cclient *cl, const struct listeners *l, 
 	return 0;
 }
 
+/* Every listening socket we hold: HTTP, HTTPS, metrics, the agents' tunnel listener. */
+static int
+send_all(struct master *m, struct cclient *cl)
+{
+	const struct listeners *mx = metrics_listeners(m), *tun = tunnels_listeners(m);
+	char *tun_addr[1] = { m->cfg.listen_tunnel };
+	size_t n = m->lst.naddrs * m->lst.nworkers + m->lst_https.naddrs * m->lst_https.nworkers;
+
+	if (send_listeners(m, cl, &m->lst, LISTENER_HTTP, m->cfg.listen_http.v) == -1 ||
+	    send_listeners(m, cl, &m->lst_https, LISTENER_HTTPS, m->cfg.listen_https.v) == -1 ||
+	    (mx != NULL && send_listeners(m, cl, mx, LISTENER_METRICS,
+	    m->cfg.listen_metrics.v) == -1) ||
+	    (tun != NULL && send_listeners(m, cl, tun, LISTENER_TUNNEL, tun_addr) == -1))
+		return -1;
+	n += (mx != NULL ? mx->naddrs : 0) + (tun != NULL ? tun->naddrs : 0);
+	log_info("upgrade: store read-only, ACME stopped, %zu listening sockets handed over", n);
+	return 0;
+}
+
 int
 handover_cmd_takeover(struct master *m, struct cclient *cl, struct cur *c)
 {
@@ -386,13 +407,10 @@ handover_cmd_takeover(struct master *m, struct cclient *cl, struct cur *c)
 	control_on_close(cl, peer_gone);
 	if (!ev_timer_armed(&h->timer))
 		ev_timer_start(m->loop, &h->timer, HANDOVER_READY_MS);
-	if (send_listeners(m, cl, &m->lst, LISTENER_HTTP, m->cfg.listen_http.v) == -1 ||
-	    send_listeners(m, cl, &m->lst_https, LISTENER_HTTPS, m->cfg.listen_https.v) == -1) {
+	if (send_all(m, cl) == -1) {
 		rollback(m, "cannot pass the listening sockets");
 		return 0;
 	}
-	log_info("upgrade: store read-only, ACME stopped, %zu listening sockets handed over",
-	    m->lst.naddrs * m->lst.nworkers + m->lst_https.naddrs * m->lst_https.nworkers);
 	control_reply_ok(cl, "read-only");
 	return 0;
 }

@@ -22,7 +22,7 @@
 
 _Static_assert(INHERIT_ADDR_MAX == MSG_HANDOVER_ADDR_MAX, "one bound for a hand-over address");
 
-static const char *const kind_names[] = { NULL, "http", "https", "tunnel", "hop" };
+static const char *const kind_names[] = { NULL, "http", "https", "tunnel", "hop", "metrics" };
 
 void
 inherit_init(struct inherit *h)

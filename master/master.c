@@ -221,7 +221,10 @@ master_wind_down(struct master *m, int exit_code, uint64_t deadline_ms)
 	log_info("stopping: in-flight requests have %llu ms to finish",
 	    (unsigned long long)deadline_ms);
 	control_close(m);
-	metrics_close(m);
+	if (handover_draining(m))
+		metrics_unlisten(m);	/* a scrape taken from the shared queue is answered */
+	else
+		metrics_close(m);
 	acme_stop(m);
 	workers_stop_all(m, (uint32_t)deadline_ms);
 	tunnels_stop(m, (uint32_t)deadline_ms);
@@ -356,8 +359,6 @@ master_start(struct master *m)
 	    (m->cfg.listen_https.n > 0 && listeners_adopt(&m->lst_https, m->cfg.listen_https.v,
 	    m->cfg.listen_https.n, m->nworkers, LISTENER_HTTPS, &inh) == -1))
 		fatalx("cannot open the listeners");
-	fdstore_drop_unused(&inh);
-	(void)inherit_close_rest(&inh);
 	if (mkeyring_init(m) == -1)
 		fatalx("cannot set up the certificates and session-ticket keys");
 	if ((m->shm_fd = shm_create(m->cfg.shared_memory_size, (uint32_t)m->nworkers, &m->shm, err,
@@ -371,14 +372,17 @@ master_start(struct master *m)
 		fatalx("cannot build the first generation");
 	if (control_open(m) == -1)
 		fatalx("cannot open the control socket");
-	if (metrics_open(m) == -1)
+	if (metrics_open(m, &inh) == -1)
 		fatalx("cannot open the metrics listeners");
 	notify_init(m);
 	workers_spawn_all(m);
 	if (acme_init(m) == -1)
 		fatalx("cannot start the ACME child");
-	if (tunnels_init(m) == -1)
+	if (tunnels_init(m, &inh) == -1)
 		fatalx("cannot start the tunnel process");
+	/* Last: the metrics and tunnel listeners are taken from the set too. */
+	fdstore_drop_unused(&inh);
+	(void)inherit_close_rest(&inh);
 }
 
 static void

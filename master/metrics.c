@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "master/listeners.h"
+#include "share/msg.h"
 #include "master/master.h"
 #include "master/metrics.h"
 #include "master/metricsfmt.h"
@@ -187,8 +188,14 @@ metrics_on_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	ev_timer_start(l, &c->timer, METRICS_TIMEOUT_MS);
 }
 
+const struct listeners *
+metrics_listeners(const struct master *m)
+{
+	return m->metrics != NULL ? &m->metrics->lst : NULL;
+}
+
 int
-metrics_open(struct master *m)
+metrics_open(struct master *m, struct inherit *h)
 {
 	struct metrics *mx;
 	size_t i;
@@ -203,7 +210,8 @@ metrics_open(struct master *m)
 		mx->conns[i].fd = -1;
 		mx->conns[i].mx = mx;
 	}
-	if (listeners_open(&mx->lst, m->cfg.listen_metrics.v, m->cfg.listen_metrics.n, 1) == -1)
+	if (listeners_adopt(&mx->lst, m->cfg.listen_metrics.v, m->cfg.listen_metrics.n, 1,
+	    LISTENER_METRICS, h) == -1)
 		goto fail;
 	m->metrics = mx;
 	for (i = 0; i < mx->lst.naddrs; i++)
@@ -219,6 +227,20 @@ fail:
 		free(mx->lio);
 	free(mx);
 	return -1;
+}
+
+void
+metrics_unlisten(struct master *m)
+{
+	struct metrics *mx = m->metrics;
+	size_t i;
+
+	if (mx == NULL)
+		return;
+	for (i = 0; i < mx->lst.naddrs; i++)
+		if (mx->lio[i].active)
+			ev_io_stop(m->loop, &mx->lio[i]);
+	listeners_close(&mx->lst);
 }
 
 void

@@ -308,8 +308,14 @@ static const struct proc_role tunnel_role = {
 	.nstatus_fields = 1,
 };
 
+const struct listeners *
+tunnels_listeners(const struct master *m)
+{
+	return m->tunnel != NULL ? &m->tunnel->lst : NULL;
+}
+
 int
-tunnels_init(struct master *m)
+tunnels_init(struct master *m, struct inherit *h)
 {
 	struct mtunnel *t;
 	char *addr[1];
@@ -321,7 +327,8 @@ tunnels_init(struct master *m)
 	t->hop_fd = t->files_fd = -1;
 	m->tunnel = t;
 	addr[0] = m->cfg.listen_tunnel;
-	if (listeners_open(&t->lst, addr, 1, 1) == -1 || tun_hop_bind(t, m) == -1 ||
+	if (listeners_adopt(&t->lst, addr, 1, 1, LISTENER_TUNNEL, h) == -1 ||
+	    tun_hop_bind(t, m) == -1 ||
 	    tun_files(t, &m->cfg) == -1)
 		return -1;
 	t->tc.ping_interval_ms = (uint32_t)m->cfg.tunnel_ping_interval_ms;

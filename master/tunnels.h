@@ -15,9 +15,17 @@ struct master;
 struct conf;
 struct cclient;
 struct cur;
+struct inherit;
+struct listeners;
 
-/* With listen_tunnel: binds, reads the files and starts the process. -1 on a start-up error. */
-int tunnels_init(struct master *m);
+/*
+ * With listen_tunnel: binds (the TLS listener taken from h when a hand-over
+ * passed it; h may be NULL), reads the files and starts the process. -1 on a
+ * start-up error.
+ */
+int tunnels_init(struct master *m, struct inherit *h);
+/* The agents' TLS listener (one socket), for a hand-over; NULL without listen_tunnel. */
+const struct listeners *tunnels_listeners(const struct master *m);
 /* haloyd.conf was reloaded: the workers' knobs (timeouts...) to the tunnel process too. */
 void tunnels_send_config(struct master *m);
 /* 1 when b's tunnel settings differ from a's (they need a restart). */

@@ -239,6 +239,7 @@ enum msg_listener_kind {
 	LISTENER_HTTPS = 2,
 	LISTENER_TUNNEL = 3,	/* the tunnel process: agents dial in over mutual TLS */
 	LISTENER_HOP = 4,	/* the tunnel process: RUNTIME_DIR/tunnel.sock, h2c from workers */
+	LISTENER_METRICS = 5,	/* the master's listen_metrics: only in a hand-over */
 };
 
 /* MSG_T_CONFIG: what the tunnel process needs besides the workers' knobs. */

@@ -103,6 +103,7 @@ tunnel_start(struct worker *w)
 	t->w = w;
 	w->role_ctx = t;
 	w->step = hop_step;
+	w->tunnel_hold_until = util_now_ms() + TUN_START_HOLD_MS;
 	return 0;
 }
 

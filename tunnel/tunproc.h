@@ -26,6 +26,12 @@ struct ssl_ctx_st;
 #define TUN_ATTACH_MS 10000	/* TLS, magic and SETTINGS exchange: an agent's whole attach */
 #define TUN_PENDING_MAX 256	/* handshakes in progress; more wait in the accept queue */
 #define TUN_MAX 1024		/* attached tunnels (agents) in all */
+/*
+ * A tunnel process this young has agents on their way (an upgrade's new
+ * process, a respawn): a request for a tunnel with no agent waits for one,
+ * up to connect_timeout, instead of 503 at once.
+ */
+#define TUN_START_HOLD_MS 30000
 
 /* One agent: attaching (its session not ready yet) or attached. */
 struct tunnel_rec {

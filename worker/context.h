@@ -58,6 +58,7 @@ struct worker {
 	const struct worker_role *role;	/* NULL in a worker; the tunnel process's (worker.h) */
 	void *role_ctx;			/* the role's own state */
 	worker_step_fn step;		/* NULL: request_step; the role's for its connections */
+	uint64_t tunnel_hold_until;	/* util_now_ms: a tunnel with no agent yet waits for one */
 	int index;
 	int parent;		/* the master, fd 3 */
 	struct ev_io parent_io;

@@ -667,7 +667,11 @@ h2c_on_wait_timer(struct ev_loop *l, struct ev_timer *t)
 	h2client_stream_error(s, UPSTREAM_CONNECT, code);
 }
 
-/* The pool of a tunnel with an agent attached or attaching; NULL with ENOENT when none is. */
+/*
+ * The pool of a tunnel with an agent attached or attaching, or of any tunnel
+ * while the process is young (w->tunnel_hold_until: its stream waits for an
+ * agent up to connect_ms); NULL with ENOENT when none is.
+ */
 static struct h2cpool *
 h2c_tunnel_pool(struct worker *w, const char *name)
 {
@@ -681,6 +685,8 @@ h2c_tunnel_pool(struct worker *w, const char *name)
 	for (c = p->conns; c != NULL; c = c->next)
 		if (!c->goaway && !c->broken && !c->lost && !c->dead)
 			return p;
+	if (!w->stopping && util_now_ms() < w->tunnel_hold_until)
+		return p;
 	errno = ENOENT;
 	return NULL;
 }

@@ -12,9 +12,12 @@ went read-only, leaves the old master serving (and writable):
 """
 import asyncio
 import http.client
+import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import ssl
 import threading
 import time
@@ -255,16 +258,49 @@ class WrappedDaemon(Daemon):
         return a
 
 
+class CopiedDaemon(Daemon):
+    """haloyd started from a copy of the build at another path, which a test
+    replaces (by rename, as dpkg does) with another binary before upgrading."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.binary = os.path.join(self.base, "sbin", "haloyd")
+        os.makedirs(os.path.dirname(self.binary), mode=0o755, exist_ok=True)
+        shutil.copy2(harness.program("haloyd"), self.binary)
+
+    def replace_binary(self, old_version, new_version):
+        """The build with its version string changed (same length): a rebuilt
+        binary as far as the kernel and the log can tell. Its inode."""
+        with open(harness.program("haloyd"), "rb") as f:
+            data = f.read()
+        old, new = b"\0%s\0" % old_version.encode(), b"\0%s\0" % new_version.encode()
+        assert len(old) == len(new) and data.count(old) >= 1, (old, new)
+        tmp = self.binary + ".dpkg-new"
+        with open(tmp, "wb") as f:
+            f.write(data.replace(old, new))
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, self.binary)
+        return os.stat(self.binary).st_ino
+
+    def argv(self):
+        a = super().argv()
+        a[a.index(harness.program("haloyd"))] = self.binary
+        return a
+
+
 class UpgradeBase(unittest.TestCase):
     DAEMON = Daemon
 
+    def extra_args(self):
+        return ()
+
     def setUp(self):
         self.https_port = harness.free_port()
-        self.daemon = self.DAEMON(2, ("--listen-https", "127.0.0.1:%d" % self.https_port,
-                                      "--upgrade-drain", "60s"))
-        self.new_pid = None
         self.pki = Pki()
         self.addCleanup(self.pki.close)
+        self.daemon = self.DAEMON(2, ("--listen-https", "127.0.0.1:%d" % self.https_port,
+                                      "--upgrade-drain", "60s") + tuple(self.extra_args()))
+        self.new_pid = None
         self.be = Backend("up").start()
         self.addCleanup(self.be.stop)
         try:
@@ -366,6 +402,217 @@ class UpgradeUnderLoadTest(UpgradeBase):
         self.assert_serves(self.new_pid)
         # The new master writes the store: the old one is gone, nothing is read-only.
         self.daemon.ctl_ok("route", "add", unique_host("after"), self.be.addr)
+
+
+class UpgradeToRebuiltBinaryTest(UpgradeBase):
+    """The file at haloyd's path is replaced by another build (its version
+    string changed) while it serves under load; `haloyd-ctl upgrade` hands
+    over to that binary: the new master runs the new file and says its
+    version, nothing is refused or failed, and WebSockets and a download in
+    flight go on."""
+    DAEMON = CopiedDaemon
+
+    def version(self, path):
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip().split()[-1]
+
+    def test_handover_to_a_rebuilt_binary_under_load(self):
+        old_version = self.version(self.daemon.binary)
+        new_version = old_version[:-1] + ("9" if old_version[-1] != "9" else "8")
+        ws_be = WebSocketEcho().start()
+        self.addCleanup(ws_be.stop)
+        ws_host = unique_host("ws")
+        self.daemon.ctl_ok("route", "add", ws_host, ws_be.addr)
+        old_pid = self.master_pid()
+        old_ino = os.stat("/proc/%d/exe" % old_pid).st_ino
+
+        load = Load(self.host, self.daemon.port, self.https_port, self.ctx).start()
+        socks = Sockets(self.daemon.port, ws_host, 5)
+        socks.start()
+        dl = Download(self.daemon.port, self.host)
+        dl.start()
+        try:
+            wait_for(lambda: socks.opened.is_set() or socks.errors, 20, "5 open WebSockets")
+            wait_for(lambda: load.c.ok >= 100 and dl.got > 0, 30, "load and the download")
+            new_ino = self.daemon.replace_binary(old_version, new_version)
+            self.assertNotEqual(new_ino, old_ino)
+            self.assertEqual(self.version(self.daemon.binary), new_version)
+            before = load.c.ok
+            wait_for(lambda: load.c.ok >= before + 50, 30, "load on the replaced file's master")
+            rc, out, err = self.daemon.ctl("upgrade")
+            self.assertEqual(rc, 0, "haloyd-ctl upgrade: %s %s\n%s"
+                             % (out, err, self.daemon.log_tail()))
+            self.new_pid = wait_for(lambda: (self.master_pid() != old_pid and
+                                             self.master_pid()), 10, "the new master to answer")
+            # The new master runs the new file; the old one its deleted inode.
+            self.assertEqual(os.stat("/proc/%d/exe" % self.new_pid).st_ino, new_ino)
+            before = load.c.ok
+            wait_for(lambda: load.c.ok >= before + 200, 60, "200 more requests after")
+            ws_mark = [len(t) for t in socks.echo_times]
+            wait_for(lambda: all(len(t) >= m + 5 for t, m in zip(socks.echo_times, ws_mark)),
+                     20, "every WebSocket to echo 5 more messages after the upgrade")
+        finally:
+            finished = load.finish()
+            socks.stop.set()
+            socks.join(30)
+        dl.join(120)
+        self.assertTrue(finished, "load threads ended")
+        c = load.c
+        print("\nupgrade to a rebuilt binary (%s -> %s) under load: %d requests sent, %d ok, "
+              "%d refused, %d failed; download %d bytes; WebSocket echoes %s"
+              % (old_version, new_version, c.sent, c.ok, c.refused, c.failed, dl.got,
+                 socks.echoed))
+        self.assertEqual(c.refused, 0, "refused connections")
+        self.assertEqual(c.failed, 0, "failed requests: %s" % c.errors)
+        self.assertEqual(c.stale_retries, 0, c.stale)
+        self.assertIsNone(dl.error, "the download")
+        self.assertEqual(dl.got, DOWNLOAD_BYTES, "the download's byte count")
+        self.assertEqual(socks.errors, [])
+        self.assertEqual(self.daemon.wait_exit(60), 0)
+        log = self.daemon.log_text(self.mark)
+        self.assertIn("haloyd %s starting" % new_version, log)
+        self.assertIn("inherited)", log)
+        self.assert_serves(self.new_pid)
+        self.daemon.ctl_ok("route", "add", unique_host("after"), self.be.addr)
+
+
+class Loop:
+    """Threads calling one(conn) in a loop, each on a connection of its own
+    (keep=True: reused until the server closes it; else one per call);
+    refused connections and every other failure counted."""
+
+    def __init__(self, connect, one, keep_threads=1, new_threads=1):
+        self.connect, self.one = connect, one
+        self.c = Counts()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(keep,), daemon=True)
+                        for keep in [True] * keep_threads + [False] * new_threads]
+
+    def _run(self, keep):
+        conn = None
+        while not self.stop.is_set():
+            self.c.add(sent=1)
+            try:
+                if conn is None:
+                    conn = self.connect()
+                self.one(conn)
+                self.c.add(ok=1)
+            except ConnectionRefusedError:
+                self.c.add(refused=1)
+                conn = None
+                continue
+            except Exception as e:  # noqa: BLE001 - every other outcome is a failure
+                self.c.error("%s: %r" % ("keep-alive" if keep else "new", e))
+                if conn is not None:
+                    conn.close()
+                conn = None
+                continue
+            if not keep or conn.sock is None:
+                conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(LOAD_TIMEOUT * 3)
+        return not any(t.is_alive() for t in self.threads)
+
+
+class UpgradeEveryListenerTest(UpgradeBase):
+    """listen_metrics and listen_tunnel are handed over like the HTTP ones:
+    a scrape loop and requests through an attached haloyd-tunnel agent go on
+    across the upgrade without one refused connection or failed request; the
+    agent reattaches to the new tunnel process."""
+
+    def extra_args(self):
+        from .test_tunnel_e2e import TUNNEL_SNI
+        self.metrics_port = harness.free_port()
+        self.tunnel_port = harness.free_port()
+        cert, key = self.pki.server(TUNNEL_SNI, ["DNS:" + TUNNEL_SNI])[:2]
+        return ("--listen-metrics", "127.0.0.1:%d" % self.metrics_port,
+                "--listen-tunnel", "127.0.0.1:%d" % self.tunnel_port,
+                "--tunnel-ca-file", self.pki.ca, "--tunnel-cert", cert, "--tunnel-key", key)
+
+    def attached(self, name):
+        rc, out, _ = self.daemon.ctl("--json", "tunnel", "list")
+        if rc != 0:
+            return 0
+        rows = json.loads(out)
+        rows = rows.get("tunnels", []) if isinstance(rows, dict) else rows
+        return sum(1 for t in rows if t.get("name") == name)
+
+    def scrape(self, conn):
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200 or b"haloyd_snapshot_generation" not in body:
+            raise AssertionError("scrape: status %d body %r" % (r.status, body[:60]))
+
+    def test_metrics_and_tunnel_listeners_handed_over(self):
+        from .test_tunnel_e2e import Agent
+        app = Backend("office-app").start()
+        self.addCleanup(app.stop)
+        cert, key = self.pki.client("office")
+        agent = Agent(self.daemon.base, self.tunnel_port, cert, key, self.pki.ca,
+                      app.addr).start()
+        self.addCleanup(agent.stop)
+        thost = unique_host("tun")
+        self.daemon.ctl_ok("route", "add", thost, "tunnel:office")
+        self.daemon.ctl_ok("route", "set", thost, "--https-redirect", "off")
+        wait_for(lambda: self.attached("office") >= 1, 30, "the agent to attach",
+                 lambda: self.daemon.log_tail() + "\n--- agent:\n" + agent.log())
+        old_pid = self.master_pid()
+
+        def via_tunnel(conn):
+            conn.request("GET", "/t", headers={"Host": thost})
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200 or body != app.hello():
+                raise AssertionError("tunnel: status %d body %r" % (r.status, body[:80]))
+
+        mport, dport = self.metrics_port, self.daemon.port
+        scrapes = Loop(lambda: http.client.HTTPConnection("127.0.0.1", mport,
+                                                          timeout=LOAD_TIMEOUT),
+                       self.scrape, keep_threads=0, new_threads=2).start()
+        tun = Loop(lambda: http.client.HTTPConnection("127.0.0.1", dport, timeout=LOAD_TIMEOUT),
+                   via_tunnel, keep_threads=2, new_threads=2).start()
+        try:
+            wait_for(lambda: scrapes.c.ok >= 20 and tun.c.ok >= 50, 30, "scrapes and tunnel load")
+            rc, out, err = self.daemon.ctl("upgrade")
+            self.assertEqual(rc, 0, "haloyd-ctl upgrade: %s %s\n%s"
+                             % (out, err, self.daemon.log_tail()))
+            self.new_pid = wait_for(lambda: (self.master_pid() != old_pid and
+                                             self.master_pid()), 10, "the new master to answer")
+            wait_for(lambda: self.attached("office") >= 1, 30,
+                     "the agent to attach to the new tunnel process",
+                     lambda: self.daemon.log_tail() + "\n--- agent:\n" + agent.log())
+            s0, t0 = scrapes.c.ok, tun.c.ok
+            wait_for(lambda: scrapes.c.ok >= s0 + 20 and tun.c.ok >= t0 + 100, 30,
+                     "scrapes and tunnel requests after the upgrade")
+        finally:
+            fin = scrapes.finish() and tun.finish()
+        self.assertTrue(fin, "load threads ended")
+        print("\nupgrade with metrics and a tunnel: scrapes %d ok %d refused %d failed; "
+              "tunnel requests %d ok %d refused %d failed"
+              % (scrapes.c.ok, scrapes.c.refused, scrapes.c.failed,
+                 tun.c.ok, tun.c.refused, tun.c.failed))
+        for name, c in (("tunnel requests", tun.c), ("scrapes", scrapes.c)):
+            self.assertEqual(c.refused, 0, "refused %s" % name)
+            self.assertEqual(c.failed, 0, "failed %s: %s" % (name, c.errors))
+        self.assertEqual(self.daemon.wait_exit(60), 0)
+        log = self.daemon.log_text(self.mark)
+        self.assertIn("listening on 127.0.0.1:%d (1 sockets, 1 inherited)" % self.metrics_port,
+                      log)
+        self.assertIn("listening on 127.0.0.1:%d (1 sockets, 1 inherited)" % self.tunnel_port,
+                      log)
+        self.assertIsNone(agent.proc.poll(), "the agent still runs")
 
 
 class UpgradeRefusedTest(UpgradeBase):

@@ -1183,6 +1183,35 @@ START_TEST(h2c_tunnel_goaway_after_the_drain)
 }
 END_TEST
 
+START_TEST(h2c_tunnel_young_process_waits_for_an_agent)
+{
+	memset(t_ready, 0, sizeof(t_ready));
+	/* An upgrade's new tunnel process: the agent is on its way. */
+	w.tunnel_hold_until = util_now_ms() + 10000;
+	ck_assert_ptr_nonnull(t_open(0, 0));	/* nobody attached yet: it waits */
+	tw_run_ms(20);
+	t_attach(0);
+	t_settings(0);
+	SRV_UNTIL(t_ready[0] == 1 && srv[0].last_id == 1 && srv[0].st[0].end);
+	srv_respond(&srv[0], 1, "200", 3, 1);
+	SRV_UNTIL(fx[0].ends == 1);
+	ck_assert_uint_eq(fx[0].body_len, 3);
+	/* Past the hold: no agent for a name is 503 at once again. */
+	w.tunnel_hold_until = util_now_ms() - 1;
+	{
+		struct upstream_tunnel to = { .name = "nobody" };
+		struct upstream_opts o = { 2000, 0, NULL, NULL, 0, NULL };
+
+		make_req(1, get_text);
+		errno = 0;
+		ck_assert_ptr_null(h2client_tunnel_ops.open(&w, &to.be, &o, &reqh[1], &fx_events,
+		    &fx[1]));
+		ck_assert_int_eq(errno, ENOENT);
+	}
+	w.tunnel_hold_until = 0;
+}
+END_TEST
+
 Suite *
 suite_h2client(void)
 {
@@ -1217,6 +1246,7 @@ suite_h2client(void)
 	tcase_add_test(tc, h2c_tunnel_least_in_flight_and_round_robin);
 	tcase_add_test(tc, h2c_tunnel_silent_agent_dropped);
 	tcase_add_test(tc, h2c_tunnel_goaway_after_the_drain);
+	tcase_add_test(tc, h2c_tunnel_young_process_waits_for_an_agent);
 	suite_add_tcase(s, tc);
 	return s;
 }

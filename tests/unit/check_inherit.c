@@ -72,6 +72,17 @@ START_TEST(fdname_round_trip)
 	ck_assert_uint_eq(kind, LISTENER_HTTPS);
 	ck_assert_uint_eq(worker, 255);
 	ck_assert_str_eq(addr, "[2001:db8::1]:443");
+
+	/* The metrics and tunnel listeners go through systemd's store too. */
+	ck_assert_int_eq(inherit_fdname(LISTENER_METRICS, 0, "127.0.0.1:9100", name,
+	    sizeof(name)), 0);
+	ck_assert_str_eq(name, "metrics-0-127.0.0.1_9100");
+	ck_assert_int_eq(inherit_parse_fdname(name, &kind, &worker, addr, sizeof(addr)), 0);
+	ck_assert_uint_eq(kind, LISTENER_METRICS);
+	ck_assert_int_eq(inherit_fdname(LISTENER_TUNNEL, 0, "0.0.0.0:8443", name, sizeof(name)), 0);
+	ck_assert_str_eq(name, "tunnel-0-0.0.0.0_8443");
+	ck_assert_int_eq(inherit_parse_fdname(name, &kind, &worker, addr, sizeof(addr)), 0);
+	ck_assert_uint_eq(kind, LISTENER_TUNNEL);
 }
 END_TEST
 
