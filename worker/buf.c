@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "worker/buf.h"
@@ -161,4 +162,35 @@ buf_write_fd(struct buf *b, int fd)
 	if (n > 0)
 		buf_consume(b, (size_t)n);
 	return n;
+}
+
+ssize_t
+buf_writev_fd(struct buf *b, int fd, const void *p, size_t n)
+{
+	struct iovec iov[2];
+	struct msghdr mh;
+	size_t had = b->len;
+	ssize_t w;
+	int i = 0;
+
+	if (had > 0) {
+		iov[i].iov_base = (void *)(uintptr_t)buf_head(b);
+		iov[i++].iov_len = had;
+	}
+	iov[i].iov_base = (void *)(uintptr_t)p;
+	iov[i++].iov_len = n;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = (size_t)i;
+	do
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	while (w == -1 && errno == EINTR);
+	if (w <= 0)
+		return w;
+	if ((size_t)w <= had) {
+		buf_consume(b, (size_t)w);
+		return 0;
+	}
+	buf_consume(b, had);
+	return w - (ssize_t)had;
 }

@@ -71,5 +71,10 @@ void buf_consume(struct buf *b, size_t n);
 ssize_t buf_read_fd(struct buf *b, int fd);
 /* write() from the head: bytes written or -1 with errno. */
 ssize_t buf_write_fd(struct buf *b, int fd);
+/*
+ * One sendmsg of the buffered bytes then p's n: how many of p's bytes went
+ * (the buffer is consumed first, so 0 while it is not empty), or -1 with errno.
+ */
+ssize_t buf_writev_fd(struct buf *b, int fd, const void *p, size_t n);
 
 #endif

@@ -160,39 +160,15 @@ cdn_directive(struct cachepol_cc *cc, const char *key, size_t n, enum cdn_item k
 {
 	uint32_t secs = v > CACHEPOL_DELTA_MAX ? CACHEPOL_DELTA_MAX : (uint32_t)v;
 
-#define IS(name) (n == strlen(name) && memcmp(key, name, n) == 0)
+	/* Keys are lower case (cdn_key), so cachepolicy's case-blind names match exactly. */
 	if (kind == CDN_INT) {
-		if (IS("max-age")) {
-			cc->has_max_age = 1;
-			cc->max_age = secs;
-		} else if (IS("s-maxage")) {
-			cc->has_s_maxage = 1;
-			cc->s_maxage = secs;
-		} else if (IS("stale-while-revalidate")) {
-			cc->has_swr = 1;
-			cc->swr = secs;
-		} else if (IS("stale-if-error")) {
-			cc->has_sie = 1;
-			cc->sie = secs;
-		}
+		(void)cachepol_cc_seconds(cc, key, n, secs);
 		return;
 	}
 	if (kind == CDN_BOOL && v == 0)
 		return;
 	/* Flags are Booleans; no-cache and private may carry field names (taken unqualified). */
-	if (IS("no-store"))
-		cc->no_store = 1;
-	else if (IS("no-cache"))
-		cc->no_cache = 1;
-	else if (IS("private"))
-		cc->private_ = 1;
-	else if (IS("public"))
-		cc->public_ = 1;
-	else if (IS("must-revalidate"))
-		cc->must_revalidate = 1;
-	else if (IS("proxy-revalidate"))
-		cc->proxy_revalidate = 1;
-#undef IS
+	(void)cachepol_cc_flag(cc, key, n);
 }
 
 /* One field's value into cc, its members counted in *n; -1 when it is not a valid Dictionary. */

@@ -63,5 +63,5 @@ cd_more(void *arg)
 }
 
 const struct sink_ops cache_drop_sink = {
-	cd_head, cd_body, cd_shut, cd_end, cd_fail, cd_room, cd_more,
+	cd_head, cd_body, cd_shut, cd_end, cd_fail, cd_room, cd_more, NULL,
 };

@@ -37,59 +37,74 @@ cp_delta(const char *v, size_t n, uint32_t *out)
 	return 0;
 }
 
-/* A seconds directive: an invalid value counts as 0 (RFC 9111 4.2.1: then stale). */
-static void
-cp_seconds(const char *v, size_t n, int has_value, unsigned *has, uint32_t *out)
+#define CP_IS(d, dn, name) ((dn) == strlen(name) && strncasecmp(d, name, dn) == 0)
+
+int
+cachepol_cc_flag(struct cachepol_cc *cc, const char *d, size_t dn)
 {
-	*has = 1;
-	if (!has_value || cp_delta(v, n, out) == -1)
-		*out = 0;
+	if (CP_IS(d, dn, "no-store"))
+		cc->no_store = 1;
+	else if (CP_IS(d, dn, "no-cache"))
+		cc->no_cache = 1;	/* the qualified form is treated as unqualified (allowed) */
+	else if (CP_IS(d, dn, "private"))
+		cc->private_ = 1;
+	else if (CP_IS(d, dn, "public"))
+		cc->public_ = 1;
+	else if (CP_IS(d, dn, "must-revalidate"))
+		cc->must_revalidate = 1;
+	else if (CP_IS(d, dn, "proxy-revalidate"))
+		cc->proxy_revalidate = 1;
+	else
+		return 0;
+	return 1;
+}
+
+int
+cachepol_cc_seconds(struct cachepol_cc *cc, const char *d, size_t dn, uint32_t secs)
+{
+	if (CP_IS(d, dn, "max-age")) {
+		cc->has_max_age = 1;
+		cc->max_age = secs;
+	} else if (CP_IS(d, dn, "s-maxage")) {
+		cc->has_s_maxage = 1;
+		cc->s_maxage = secs;
+	} else if (CP_IS(d, dn, "stale-while-revalidate")) {
+		cc->has_swr = 1;
+		cc->swr = secs;
+	} else if (CP_IS(d, dn, "stale-if-error")) {
+		cc->has_sie = 1;
+		cc->sie = secs;
+	} else
+		return 0;
+	return 1;
 }
 
 static void
 cp_directive(struct cachepol_cc *cc, const char *d, size_t dn, const char *v, size_t vn, int hv)
 {
-	unsigned has;
+	uint32_t secs;
 
-#define IS(name) (dn == strlen(name) && strncasecmp(d, name, dn) == 0)
-	if (IS("no-store"))
-		cc->no_store = 1;
-	else if (IS("no-cache"))
-		cc->no_cache = 1;	/* the qualified form is treated as unqualified (allowed) */
-	else if (IS("private"))
-		cc->private_ = 1;
-	else if (IS("public"))
-		cc->public_ = 1;
-	else if (IS("must-revalidate"))
-		cc->must_revalidate = 1;
-	else if (IS("proxy-revalidate"))
-		cc->proxy_revalidate = 1;
-	else if (IS("must-understand"))
+	if (cachepol_cc_flag(cc, d, dn))
+		return;
+	if (CP_IS(d, dn, "must-understand"))
 		cc->must_understand = 1;
-	else if (IS("only-if-cached"))
+	else if (CP_IS(d, dn, "only-if-cached"))
 		cc->only_if_cached = 1;
-	else if (IS("max-age")) {
-		cp_seconds(v, vn, hv, &has, &cc->max_age);
-		cc->has_max_age = 1;
-	} else if (IS("s-maxage")) {
-		cp_seconds(v, vn, hv, &has, &cc->s_maxage);
-		cc->has_s_maxage = 1;
-	} else if (IS("max-stale")) {
+	else if (CP_IS(d, dn, "max-stale")) {
 		/* No value: any staleness is acceptable. */
 		cc->has_max_stale = 1;
 		if (!hv || cp_delta(v, vn, &cc->max_stale) == -1)
 			cc->max_stale = CACHEPOL_DELTA_MAX;
-	} else if (IS("min-fresh")) {
-		cp_seconds(v, vn, hv, &has, &cc->min_fresh);
-		cc->has_min_fresh = 1;
-	} else if (IS("stale-while-revalidate")) {
-		cp_seconds(v, vn, hv, &has, &cc->swr);
-		cc->has_swr = 1;
-	} else if (IS("stale-if-error")) {
-		cp_seconds(v, vn, hv, &has, &cc->sie);
-		cc->has_sie = 1;
+	} else {
+		/* An invalid seconds value counts as 0 (RFC 9111 4.2.1: then stale). */
+		if (!hv || cp_delta(v, vn, &secs) == -1)
+			secs = 0;
+		if (CP_IS(d, dn, "min-fresh")) {
+			cc->has_min_fresh = 1;
+			cc->min_fresh = secs;
+		} else
+			(void)cachepol_cc_seconds(cc, d, dn, secs);
 	}
-#undef IS
 }
 
 /* One field's value: directives split at commas outside quoted strings. */

@@ -29,6 +29,15 @@ struct cachepol_cc {
 };
 
 void cachepol_parse_cc(const struct msg_head *h, struct cachepol_cc *cc);
+/*
+ * The directives Cache-Control and CDN-Cache-Control (cachecdn.c) share,
+ * by name (case-insensitive): a flag (no-store, no-cache, private, public,
+ * must-revalidate, proxy-revalidate) set in cc, or a seconds directive
+ * (max-age, s-maxage, stale-while-revalidate, stale-if-error) set to secs.
+ * 1 when d was one, else 0.
+ */
+int cachepol_cc_flag(struct cachepol_cc *cc, const char *d, size_t dn);
+int cachepol_cc_seconds(struct cachepol_cc *cc, const char *d, size_t dn, uint32_t secs);
 /* An HTTP-date (IMF-fixdate, RFC 850, asctime) in unix seconds; -1 when invalid. */
 int64_t cachepol_parse_date(const char *s);
 

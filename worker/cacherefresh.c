@@ -85,7 +85,7 @@ rf_more(void *arg)
 }
 
 static const struct sink_ops rf_sink = {
-	rf_head, rf_body, rf_shut, rf_end, rf_fail, rf_room, rf_more,
+	rf_head, rf_body, rf_shut, rf_end, rf_fail, rf_room, rf_more, NULL,
 };
 
 /* A field the refresh does not repeat: it asks for the whole response, for everyone. */

@@ -82,6 +82,17 @@ cs_run(void *arg)
 		if (cs_gone(s))
 			return;
 	}
+	/*
+	 * First the rest straight from the map (or the owned copy) in one
+	 * write, as much as the socket takes; what it did not take is copied
+	 * into the sink's buffer below and waits for room.
+	 */
+	if (!s->nobody && s->off < hit->body_len && s->ev->body_direct != NULL) {
+		s->off += s->ev->body_direct(s->arg, hit->body + s->off,
+		    (size_t)(hit->body_len - s->off));
+		if (cs_gone(s))
+			return;
+	}
 	while (!s->nobody && s->off < hit->body_len) {
 		if ((room = s->ev->room(s->arg)) == 0 || cs_gone(s)) {
 			if (!s->closed)

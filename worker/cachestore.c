@@ -117,35 +117,55 @@ cachestore_close(struct cachestore *cs)
 	free(cs);
 }
 
+/*
+ * The lookup both reads share: 1 with *txn open on the entry's value and
+ * its access time, 0 when there is none or -1 (logged), *txn closed.
+ */
+static int
+cs_lookup(struct cachestore *cs, const void *key, size_t klen, MDB_txn **txn, MDB_val *v,
+    int64_t *atime)
+{
+	MDB_val k = { klen, (void *)(uintptr_t)key }, m;
+	struct cs_meta meta = { 0, 0 };
+	int rc;
+
+	if (klen == 0 || klen > CS_KEY_MAX)
+		return 0;
+	if ((rc = mdb_txn_begin(cs->env, NULL, MDB_RDONLY, txn)) != 0) {
+		log_warnx("cache: read: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if ((rc = mdb_get(*txn, cs->obj, &k, v)) != 0) {
+		mdb_txn_abort(*txn);
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		log_warnx("cache: read: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if (mdb_get(*txn, cs->meta, &k, &m) == 0 && m.mv_size == sizeof(meta))
+		memcpy(&meta, m.mv_data, sizeof(meta));
+	*atime = meta.atime;
+	return 1;
+}
+
 int
 cachestore_get(struct cachestore *cs, const void *key, size_t klen, char **val, size_t *vlen,
     int64_t *atime)
 {
 	MDB_txn *txn;
-	MDB_val k = { klen, (void *)(uintptr_t)key }, v, m;
-	struct cs_meta meta = { 0, 0 };
+	MDB_val v;
 	int rc;
 
 	*val = NULL;
-	if (klen == 0 || klen > CS_KEY_MAX)
-		return 0;
-	if ((rc = mdb_txn_begin(cs->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		log_warnx("cache: read: %s", mdb_strerror(rc));
-		return -1;
-	}
-	rc = mdb_get(txn, cs->obj, &k, &v);
-	if (rc == 0 && mdb_get(txn, cs->meta, &k, &m) == 0 && m.mv_size == sizeof(meta))
-		memcpy(&meta, m.mv_data, sizeof(meta));
-	if (rc == 0 && (*val = malloc(v.mv_size > 0 ? v.mv_size : 1)) != NULL) {
+	if ((rc = cs_lookup(cs, key, klen, &txn, &v, atime)) != 1)
+		return rc;
+	if ((*val = malloc(v.mv_size > 0 ? v.mv_size : 1)) != NULL) {
 		memcpy(*val, v.mv_data, v.mv_size);
 		*vlen = v.mv_size;
-		*atime = meta.atime;
 	}
 	mdb_txn_abort(txn);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0 || *val == NULL) {
-		log_warnx("cache: read: %s", rc != 0 ? mdb_strerror(rc) : "out of memory");
+	if (*val == NULL) {
+		log_warnx("cache: read: out of memory");
 		return -1;
 	}
 	return 1;
@@ -156,29 +176,14 @@ cachestore_get_ref(struct cachestore *cs, const void *key, size_t klen, const ch
     size_t *vlen, int64_t *atime, struct cachestore_ref **ref)
 {
 	MDB_txn *txn;
-	MDB_val k = { klen, (void *)(uintptr_t)key }, v, m;
-	struct cs_meta meta = { 0, 0 };
+	MDB_val v;
 	int rc;
 
 	*ref = NULL;
-	if (klen == 0 || klen > CS_KEY_MAX)
-		return 0;
-	if ((rc = mdb_txn_begin(cs->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		log_warnx("cache: read: %s", mdb_strerror(rc));
-		return -1;
-	}
-	if ((rc = mdb_get(txn, cs->obj, &k, &v)) != 0) {
-		mdb_txn_abort(txn);
-		if (rc == MDB_NOTFOUND)
-			return 0;
-		log_warnx("cache: read: %s", mdb_strerror(rc));
-		return -1;
-	}
-	if (mdb_get(txn, cs->meta, &k, &m) == 0 && m.mv_size == sizeof(meta))
-		memcpy(&meta, m.mv_data, sizeof(meta));
+	if ((rc = cs_lookup(cs, key, klen, &txn, &v, atime)) != 1)
+		return rc;
 	*val = v.mv_data;
 	*vlen = v.mv_size;
-	*atime = meta.atime;
 	*ref = (struct cachestore_ref *)txn;	/* the read transaction is the reference */
 	return 1;
 }

@@ -137,6 +137,17 @@ conn_flush(struct conn *c, int *moved)
 	return rc;
 }
 
+size_t
+conn_write_direct(struct conn *c, const char *p, size_t n)
+{
+	ssize_t k;
+
+	if (c->tls != NULL)
+		return 0;
+	k = buf_writev_fd(&c->out, c->fd, p, n);
+	return k > 0 ? (size_t)k : 0;
+}
+
 int
 conn_read(struct conn *c)
 {

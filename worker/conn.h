@@ -77,6 +77,12 @@ void conn_kick(struct conn *c);
 void conn_close(struct conn *c);
 /* Writes what out holds; 0 (EAGAIN included), or -1 when the connection broke. Sets *moved. */
 int conn_flush(struct conn *c, int *moved);
+/*
+ * Writes out's bytes then p's in one call, without copying p: how many of
+ * p's the socket took (0 on TLS, whose records copy anyway, and on any
+ * error, which the next conn_flush reports).
+ */
+size_t conn_write_direct(struct conn *c, const char *p, size_t n);
 /* Reads into in while it has room; 0 (EAGAIN, EOF: peer_eof) or -1. */
 int conn_read(struct conn *c);
 /*

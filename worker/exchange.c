@@ -600,6 +600,22 @@ ex_on_body(void *arg, const char *p, size_t n)
 	return ex->ops->body(ex->arg, p, n);
 }
 
+/* A hit's body straight from the map to the socket, when nothing stands between. */
+static size_t
+ex_on_body_direct(void *arg, const char *p, size_t n)
+{
+	struct exchange *ex = arg;
+	size_t k;
+
+	if (ex->cache_swap || ex->cz != NULL || ex->detached ||
+	    (ex->cf != NULL && !ex->cached) || ex->ops->body_direct == NULL)
+		return 0;
+	ex_rearm(ex);
+	k = ex->ops->body_direct(ex->arg, p, n);
+	ex->bytes_out += k;
+	return k;
+}
+
 /* Between the compression stage and the sink: a fill stores the encoded bytes. */
 static int
 ex_cz_body(void *arg, const char *p, size_t n)
@@ -621,7 +637,7 @@ ex_cz_room(void *arg)
 
 /* compress_drain calls body() and room() only. */
 static const struct sink_ops ex_cz_sink = {
-	NULL, ex_cz_body, NULL, NULL, NULL, ex_cz_room, NULL,
+	NULL, ex_cz_body, NULL, NULL, NULL, ex_cz_room, NULL, NULL,
 };
 
 static void
@@ -776,6 +792,7 @@ ex_on_more(void *arg)
 
 static const struct upstream_events ex_events = {
 	ex_on_head, ex_on_body, ex_on_end, ex_on_fail, ex_on_room, ex_on_more, ex_on_sent,
+	ex_on_body_direct,
 };
 
 /* --- the session's side */

@@ -44,6 +44,12 @@ struct sink_ops {
 	size_t (*room)(void *arg);
 	/* The exchange takes request body again (after exchange_room() was short). */
 	void (*more)(void *arg);
+	/*
+	 * Optional (NULL: none): body bytes straight to the client without a
+	 * copy, as many as its socket takes now; how many (0: it cannot, use
+	 * body()). p need not stay valid after the call.
+	 */
+	size_t (*body_direct)(void *arg, const char *p, size_t n);
 };
 
 /* A routed request, as the request step (worker/request.c) hands it over. */

@@ -389,7 +389,7 @@ sink_more(void *arg)
 }
 
 static const struct sink_ops h2_sink = {
-	sink_head, sink_body, sink_shut, sink_end, sink_fail, sink_room, sink_more,
+	sink_head, sink_body, sink_shut, sink_end, sink_fail, sink_room, sink_more, NULL,
 };
 
 /* --- requests */

@@ -132,7 +132,7 @@ probe_on_nothing(void *arg)
 
 static const struct upstream_events probe_events = {
 	probe_on_head, probe_on_body, probe_on_end, probe_on_fail, probe_on_room,
-	probe_on_nothing, probe_on_nothing,
+	probe_on_nothing, probe_on_nothing, NULL,
 };
 
 static void

@@ -54,6 +54,11 @@ struct upstream_events {
 	void (*more)(void *arg);
 	/* Everything the exchange gave, end() included, reached the backend. */
 	void (*sent)(void *arg);
+	/*
+	 * Optional (NULL: none): body bytes passed on to the client at once,
+	 * without a copy; how many went (0: use room() and body()).
+	 */
+	size_t (*body_direct)(void *arg, const char *p, size_t n);
 };
 
 /* What a stream needs to know besides the request. */

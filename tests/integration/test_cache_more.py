@@ -1,11 +1,13 @@
 """Integration tests of the response cache's later points (issue 17's rest):
 the counters of `haloyd-ctl cache stats` and /metrics' figures, a fill that
-goes on when its client leaves, and compressed variants stored per encoding.
+goes on when its client leaves, compressed variants stored per encoding, and
+a hit's body written from the map (pipelined hits, a slow client).
 
 The knob backend is test_cache.py's. Every wait is bounded.
 """
 import gzip
 import json
+import os
 import socket
 import threading
 import time
@@ -275,3 +277,71 @@ class CacheConformanceMoreTest(CacheTestBase):
         for path, second in (("/a", "HIT"), ("/b", "MISS"), ("/c", "MISS")):
             self.assertEqual(self.get(host, path).header("X-Cache"), "MISS", path)
             self.assertEqual(self.get(host, path).header("X-Cache"), second, path)
+
+
+def read_response(sock, buf, head_only=False):
+    """One HTTP/1.1 response with Content-Length off sock: (head, body, rest of buf)."""
+    while b"\r\n\r\n" not in buf:
+        part = sock.recv(65536)
+        if not part:
+            raise AssertionError("connection closed in a head: %r" % buf[:200])
+        buf += part
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if head_only:
+        return head, b"", buf
+    while len(buf) < length:
+        part = sock.recv(65536)
+        if not part:
+            raise AssertionError("connection closed after %d of %d bytes" % (len(buf), length))
+        buf += part
+    return head, buf[:length], buf[length:]
+
+
+class CacheHitWriteTest(CacheTestBase):
+    """A hit's body goes from the map to the socket in one write behind the
+    buffered head (cacheserve.c, conn_write_direct): pipelined answers stay in
+    order, and a slow client keeps its body while the entry is replaced."""
+
+    def test_pipelined_hits_in_order(self):
+        host = self.croute("cpipe")
+        body = os.urandom(100 << 10)
+        self.kb.set("/p", [("Cache-Control", "max-age=600")], body=body)
+        self.assertEqual(self.get(host, "/p").body, body)
+        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10)
+        self.addCleanup(s.close)
+        req = "%s /p HTTP/1.1\r\nHost: %s\r\n\r\n"
+        s.sendall(((req % ("GET", host)) + (req % ("HEAD", host)) + (req % ("GET", host))).encode())
+        buf = b""
+        for method in ("GET", "HEAD", "GET"):
+            head, got, buf = read_response(s, buf, head_only=method == "HEAD")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), head[:100])
+            self.assertIn(b"\r\nAge: ", head)
+            self.assertEqual((method, len(got), got == body),
+                             (method, 0 if method == "HEAD" else len(body), method != "HEAD"))
+        self.assertEqual((buf, self.kb.count("/p")), (b"", 1))
+
+    def test_slow_client_keeps_its_body(self):
+        host = self.croute("cslow")
+        old, new = os.urandom(3 << 20), os.urandom(3 << 20)
+        self.kb.set("/s", [("Cache-Control", "max-age=600")], body=old)
+        self.assertEqual(self.get(host, "/s").body, old)
+        s = socket.socket()
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(15)
+        s.connect(("127.0.0.1", self.daemon.port))
+        s.sendall(("GET /s HTTP/1.1\r\nHost: %s\r\n\r\n" % host).encode())
+        first = s.recv(4096)
+        self.assertTrue(first.startswith(b"HTTP/1.1 200"), first[:100])
+        # The entry replaced under the slow response: its pages are reused.
+        self.daemon.ctl_ok("cache", "purge", "http://%s/s" % host)
+        self.kb.set("/s", [("Cache-Control", "max-age=600")], body=new)
+        wait_for(lambda: self.get(host, "/s").body == new, 10, "the new body served")
+        self.assertEqual((self.get(host, "/s").body == new, self.kb.count("/s")), (True, 2))
+        _, got, rest = read_response(s, first)
+        self.assertEqual((len(got), got == old, rest), (len(old), True, b""))

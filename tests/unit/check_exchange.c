@@ -211,7 +211,7 @@ static const struct upstream_ops fake_ops = {
 
 /* --- firing the upstream's events from the loop */
 
-enum fire_kind { F_HEAD, F_BODY, F_END, F_FAIL, F_ROOM, F_MORE, F_SENT };
+enum fire_kind { F_HEAD, F_BODY, F_END, F_FAIL, F_ROOM, F_MORE, F_SENT, F_DIRECT };
 
 struct fire {
 	enum fire_kind kind;
@@ -241,6 +241,7 @@ fire_run(void *arg)
 	case F_ROOM: f->room = ev->room(a); break;
 	case F_MORE: ev->more(a); break;
 	case F_SENT: ev->sent(a); break;
+	case F_DIRECT: f->room = ev->body_direct(a, f->p, f->n); break;
 	}
 	f->done = 1;
 }
@@ -285,6 +286,13 @@ up_room(struct ustream *s)
 	return fire((struct fire){ .kind = F_ROOM, .s = s }).room;
 }
 
+/* Body bytes offered for a direct write: how many the sink took. */
+static size_t
+up_direct(struct ustream *s, const char *p)
+{
+	return fire((struct fire){ .kind = F_DIRECT, .s = s, .p = p, .n = strlen(p) }).room;
+}
+
 static void
 up_more(struct ustream *s)
 {
@@ -310,6 +318,8 @@ struct fsink {
 	struct msg_head *end_resp;
 	int end_ntrailers;
 	size_t room;
+	size_t direct;		/* what body_direct() takes */
+	int directs;		/* body_direct() calls */
 	int gone;		/* end or fail came: nothing may follow */
 };
 
@@ -390,8 +400,22 @@ fs_more(void *arg)
 	sk.mores++;
 }
 
+static size_t
+fs_body_direct(void *arg, const char *p, size_t n)
+{
+	(void)arg;
+	SINK_CALL("body_direct");
+	sk.directs++;
+	if (n > sk.direct)
+		n = sk.direct;
+	ck_assert_uint_le(sk.body_len + n, sizeof(sk.body));
+	memcpy(sk.body + sk.body_len, p, n);
+	sk.body_len += n;
+	return n;
+}
+
 static const struct sink_ops fake_sink = {
-	fs_head, fs_body, fs_shut, fs_end, fs_fail, fs_room, fs_more,
+	fs_head, fs_body, fs_shut, fs_end, fs_fail, fs_room, fs_more, fs_body_direct,
 };
 
 /* --- the session's calls, flagged */
@@ -834,6 +858,46 @@ START_TEST(ex_backpressure_both_ways)
 END_TEST
 
 /* A compressed response: the stage sits between upstream and sink, and end waits for room. */
+/*
+ * A direct write (the cache upstream's, from the map) reaches the sink as
+ * far as it takes; with a compression stage between, none goes direct.
+ */
+START_TEST(ex_direct_body_reaches_sink)
+{
+	struct exchange *ex = start_ex(get_req, "app.test", 0, NULL);
+	struct ustream *s = streams[0];
+
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(x_end(ex, &reqh), 0);
+	ck_assert_int_eq(up_head(s, mkresp(200, 11)), 0);
+	sk.direct = 6;
+	ck_assert_uint_eq(up_direct(s, "hello world"), 6);
+	ck_assert_int_eq(up_body(s, "world"), 0);
+	ck_assert_uint_eq(sk.body_len, 11);
+	ck_assert_int_eq(memcmp(sk.body, "hello world", 11), 0);
+	up_end(s, &resps[0]);
+	ck_assert_int_eq(sk.ends, 1);
+	ck_assert_int_eq(sk.directs, 1);
+}
+END_TEST
+
+START_TEST(ex_direct_body_not_past_stage)
+{
+	struct exchange *ex = start_ex("GET /p HTTP/1.1\r\nHost: cz.test\r\n"
+	    "Accept-Encoding: gzip\r\n\r\n", "cz.test", 0, NULL);
+	struct ustream *s = streams[0];
+
+	ck_assert_ptr_nonnull(ex);
+	ck_assert_int_eq(x_end(ex, &reqh), 0);
+	ck_assert_int_eq(up_head(s, mkresp(200, 2000)), 0);
+	ck_assert_str_eq(field(&resps[0], "content-encoding"), "gzip");
+	sk.direct = 100;
+	ck_assert_uint_eq(up_direct(s, "aaaa"), 0);
+	ck_assert_int_eq(sk.directs, 0);
+	x_abort(ex, 499);
+}
+END_TEST
+
 START_TEST(ex_compress_stage_waits_for_room)
 {
 	struct exchange *ex = start_ex("GET /p HTTP/1.1\r\nHost: cz.test\r\n"
@@ -1856,6 +1920,8 @@ suite_exchange(void)
 	tcase_add_test(tc, ex_idle_timeout_after_head_cuts);
 	tcase_add_test(tc, ex_trusted_xff_kept);
 	tcase_add_test(tc, ex_compress_stage_waits_for_room);
+	tcase_add_test(tc, ex_direct_body_reaches_sink);
+	tcase_add_test(tc, ex_direct_body_not_past_stage);
 	tcase_add_test(tc, ex_grpc_not_cut_by_response_timeout);
 	tcase_add_test(tc, ex_grpc_idle_timeout_before_head_504);
 	tcase_add_test(tc, ex_grpc_request_bytes_keep_it_alive);

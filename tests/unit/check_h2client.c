@@ -187,7 +187,7 @@ ev_sent(void *arg)
 }
 
 static const struct upstream_events fx_events = {
-	ev_head, ev_body, ev_end, ev_fail, ev_room, ev_more, ev_sent,
+	ev_head, ev_body, ev_end, ev_fail, ev_room, ev_more, ev_sent, NULL,
 };
 
 /* --- requests */

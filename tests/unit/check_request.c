@@ -229,7 +229,7 @@ sink_more(void *arg)
 }
 
 static const struct sink_ops sink = {
-	sink_head, sink_body, sink_shut, sink_end, sink_fail, sink_room, sink_more,
+	sink_head, sink_body, sink_shut, sink_end, sink_fail, sink_room, sink_more, NULL,
 };
 
 static const struct request_peer peer_plain = { "192.0.2.7", 0, 0, NULL };
