@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "master/acme.h"
+#include "master/acmelease.h"
 #include "master/proc.h"
 #include "master/snapbuild.h"
 #include "share/addr.h"
@@ -58,6 +59,8 @@ struct acme_peer {
 	struct proc proc;		/* the child: master/proc.h */
 	struct ev_timer tick;		/* looks for a due order */
 	struct ev_timer deadline;	/* the running order's */
+	struct ev_timer lease_timer;	/* renews the running order's lease */
+	struct acmelease lease;		/* held while an order runs (master/acmelease.h) */
 	uint64_t next_id;
 	struct acme_run run;
 	char thumbprint[MSG_A_THUMBPRINT_LEN + 1];	/* the child's account, "" until it says */
@@ -121,6 +124,9 @@ int acmedns_parse_key(const char *text, struct acme_dns *d, char *err, size_t er
 int acmedns_send(struct acme_peer *a);
 
 /* --- acme.c */
+
+/* The order's lease was lost to another node: it ends without a word to the store. */
+void acme_run_lost(struct acme_peer *a);
 
 /* "acme DOMAIN: what detail" at prio, with HALOYD_DOMAIN as a journal field. */
 void acme_run_log(const struct acme_run *r, int prio, const char *what, const char *detail);

@@ -313,6 +313,18 @@ static const char *const migrations[] = {
 	"  served BIGINT NOT NULL DEFAULT 0,"
 	"  seen BIGINT NOT NULL DEFAULT 0"
 	");",
+	/*
+	 * Version 18: leases for one-at-a-time work across nodes (issue 20):
+	 * an ACME order per name, the ticket keys' rotation. token grows on
+	 * every take-over (the fencing token); a released lease keeps its row
+	 * with expires 0, so the next taker's token is still higher.
+	 */
+	"CREATE TABLE leases ("
+	"  name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 300),"
+	"  holder TEXT NOT NULL CHECK (length(holder) BETWEEN 1 AND 64),"
+	"  expires BIGINT NOT NULL,"
+	"  token BIGINT NOT NULL CHECK (token >= 1)"
+	");",
 };
 
 int
