@@ -797,6 +797,13 @@ acme_route_changed(struct master *m, const char *name, char *note, size_t notele
 }
 
 void
+acme_remote_changed(struct master *m)
+{
+	if (m->acme != NULL)
+		acmeq_tick_soon(m->acme, 0);
+}
+
+void
 acme_route_removed(struct master *m, const char *name)
 {
 	struct store_cert sc;

@@ -29,6 +29,7 @@
 #include "share/util.h"
 
 #define IDLE_CHECK_MS 3600000		/* look at the schedule at least this often */
+#define LEASE_LOOK_S 30			/* an order another node holds: look again this often */
 #define BACKOFF_BASE_S 5
 
 /* --- names */
@@ -277,8 +278,14 @@ run_lease(struct acme_peer *a, const struct acme_cand *c, struct store_order *ro
 	case 1:
 		break;
 	case 0:
-		/* Its holder releases it at the end; a dead one's expires then. */
+		/*
+		 * Its holder releases it at the end (its certificate's notice
+		 * ticks us); a dead one's expires. A look every 30 s also
+		 * covers a lease ended without a notice (a failed order).
+		 */
 		again = until > now ? until : now + 1;
+		if (again > now + LEASE_LOOK_S)
+			again = now + LEASE_LOOK_S;
 		if (again < *wake)
 			*wake = again;
 		return 0;
