@@ -318,12 +318,20 @@ static const char *const migrations[] = {
 	 * an ACME order per name, the ticket keys' rotation. token grows on
 	 * every take-over (the fencing token); a released lease keeps its row
 	 * with expires 0, so the next taker's token is still higher.
+	 * ticket_keys holds the session-ticket keys of a shared store (slot 0
+	 * current, 1 previous; name, HMAC and AES keys as 160 hex digits):
+	 * secrets, written only under the "ticketkeys" lease. Empty with SQLite.
 	 */
 	"CREATE TABLE leases ("
 	"  name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 300),"
 	"  holder TEXT NOT NULL CHECK (length(holder) BETWEEN 1 AND 64),"
 	"  expires BIGINT NOT NULL,"
 	"  token BIGINT NOT NULL CHECK (token >= 1)"
+	");"
+	"CREATE TABLE ticket_keys ("
+	"  slot BIGINT PRIMARY KEY CHECK (slot IN (0, 1)),"
+	"  secret TEXT NOT NULL CHECK (length(secret) = 160),"
+	"  not_after BIGINT NOT NULL"
 	");",
 };
 

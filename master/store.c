@@ -38,6 +38,7 @@ static const char *const *const file_sql[STORE_F_MAX] = {
 	[STORE_F_ONDEMAND] = store_ondemand_sql,
 	[STORE_F_CLUSTER] = store_cluster_sql,
 	[STORE_F_LEASE] = store_lease_sql,
+	[STORE_F_TICKETS] = store_tickets_sql,
 };
 
 /* --- helpers for the table files (see storeint.h) */

@@ -290,4 +290,19 @@ int store_lease_current(struct store *st, const char *name, const char *holder, 
 int store_lease_cert_put(struct store *st, const char *name, const char *holder, int64_t token,
     const struct store_cert *c);
 
+/*
+ * The session-ticket keys of a shared store (master/store_tickets.c, schema
+ * 18): slot 0 current, 1 previous. Secrets: never logged.
+ */
+#define STORE_TICKET_SECRET_LEN 160	/* hex digits: name, HMAC key, AES key */
+struct store_ticket_key {
+	char secret[STORE_TICKET_SECRET_LEN + 1];
+	int64_t not_after;
+};
+/* Up to 2 keys, slot order, into k; *n how many (0: none yet). */
+int store_ticket_keys_get(struct store *st, struct store_ticket_key *k, int *n);
+/* Replaces them, only while lease (holder, token) is current: STORE_ENOENT when stale. */
+int store_ticket_keys_put(struct store *st, const char *lease, const char *holder, int64_t token,
+    const struct store_ticket_key *k, int n);
+
 #endif

@@ -158,6 +158,53 @@ class PgAcmeTest(unittest.TestCase):
         self.assertEqual(expires, "0")  # released at the order's end
         self.assertEqual(token, "1")
 
+    @staticmethod
+    def tls13_context():
+        """A client context for tls13 (a session resumes only through the context that made it)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        return ctx
+
+    def tls13(self, ctx, node, host, session=None):
+        """A TLS 1.3 connection to node with one request; (session, reused)."""
+        with socket.create_connection(("127.0.0.1", node.https_port), timeout=10) as s:
+            with ctx.wrap_socket(s, server_hostname=host, session=session) as t:
+                t.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                          % host.encode())
+                data = b""
+                while True:  # TLS 1.3 tickets come after the handshake: read to the end
+                    d = t.recv(65536)
+                    if not d:
+                        break
+                    data += d
+                self.assertIn(b"backend pgacme", data)
+                return t.session, t.session_reused
+
+    def test_2_session_ticket_from_one_node_resumes_on_the_others(self):
+        host = unique_host("pgacme-tix")
+        self.nodes[0].ctl_ok("route", "add", host, self.be.addr)
+        ctx = self.tls13_context()
+        sess, reused = self.tls13(ctx, self.nodes[0], host)
+        self.assertFalse(reused)
+        self.assertTrue(sess.has_ticket)
+        for n in self.nodes[1:]:
+            _, reused = self.tls13(ctx, n, host, sess)
+            self.assertTrue(reused, "a ticket from node1 did not resume on %s" % n.name)
+        # One node rotates for all: the store has the keys, the lease one holder.
+        self.assertEqual(self.psql("SELECT count(*) FROM ticket_keys"), "1")
+        holder = self.psql("SELECT holder FROM leases WHERE name = 'ticketkeys'")
+        self.assertIn(holder, ("node1", "node2", "node3"))
+        rotated = [n.name for n in self.nodes
+                   if "session-ticket keys made for every node" in n.log_text()]
+        self.assertEqual(rotated, [holder])
+        # The keys are secrets: in the store, never in a log.
+        secret = self.psql("SELECT secret FROM ticket_keys WHERE slot = 0")
+        self.assertEqual(len(secret), 160)
+        for n in self.nodes:
+            self.assertNotIn(secret, n.log_text())
+
     def test_9_holder_killed_mid_order_another_node_finishes(self):
         """Runs last: it kills a node."""
         host = unique_host("pgacme-kill")

@@ -68,6 +68,7 @@ Suite *suite_dnsname(void);
 Suite *suite_dbpg(void);
 Suite *suite_store_cluster(void);
 Suite *suite_acmelease(void);
+Suite *suite_ticketshare(void);
 Suite *suite_cmdline(void);
 Suite *suite_applyfile(void);
 Suite *suite_dial(void);
