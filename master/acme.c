@@ -604,7 +604,7 @@ acme_on_hello(struct proc *p)
 {
 	struct acme_peer *a = p->arg;
 
-	if (acme_send_config(a) == -1 || acmedns_send(a) == -1)
+	if (acme_send_config(a) == -1 || acmedns_send(a) == -1 || acmeaccount_send(a) == -1)
 		return -1;
 	acmeq_tick_soon(a, 0);
 	return 0;

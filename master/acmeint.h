@@ -123,6 +123,11 @@ int acmedns_parse_key(const char *text, struct acme_dns *d, char *err, size_t er
 /* MSG_A_DNS to the child, when DNS-01 is configured. */
 int acmedns_send(struct acme_peer *a);
 
+/* --- acmeaccount.c */
+
+/* MSG_A_ACCOUNT_KEY to the child on a shared store (made and stored first if none). */
+int acmeaccount_send(struct acme_peer *a);
+
 /* --- acme.c */
 
 /* The order's lease was lost to another node: it ends without a word to the store. */

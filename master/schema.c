@@ -320,7 +320,9 @@ static const char *const migrations[] = {
 	 * with expires 0, so the next taker's token is still higher.
 	 * ticket_keys holds the session-ticket keys of a shared store (slot 0
 	 * current, 1 previous; name, HMAC and AES keys as 160 hex digits):
-	 * secrets, written only under the "ticketkeys" lease. Empty with SQLite.
+	 * secrets, written only under the "ticketkeys" lease. acme_account holds
+	 * the ACME account key (PEM) the nodes share; the first node to need
+	 * one adds it. Both empty with SQLite.
 	 */
 	"CREATE TABLE leases ("
 	"  name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 300),"
@@ -332,6 +334,10 @@ static const char *const migrations[] = {
 	"  slot BIGINT PRIMARY KEY CHECK (slot IN (0, 1)),"
 	"  secret TEXT NOT NULL CHECK (length(secret) = 160),"
 	"  not_after BIGINT NOT NULL"
+	");"
+	"CREATE TABLE acme_account ("
+	"  id BIGINT PRIMARY KEY CHECK (id = 1),"
+	"  key_pem TEXT NOT NULL CHECK (length(key_pem) BETWEEN 1 AND 4096)"
 	");",
 };
 

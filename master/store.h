@@ -305,4 +305,14 @@ int store_ticket_keys_get(struct store *st, struct store_ticket_key *k, int *n);
 int store_ticket_keys_put(struct store *st, const char *lease, const char *holder, int64_t token,
     const struct store_ticket_key *k, int n);
 
+/*
+ * The ACME account key of a shared store (master/store_account.c, schema
+ * 18), PEM, at most STORE_ACCOUNT_KEY_MAX bytes. A secret: never logged.
+ */
+#define STORE_ACCOUNT_KEY_MAX 4096
+/* *pem (free it after wiping) or STORE_ENOENT when there is none yet. */
+int store_account_key_get(struct store *st, char **pem);
+/* Adds pem unless a key is already there (another node's wins): STORE_OK either way. */
+int store_account_key_add(struct store *st, const char *pem);
+
 #endif

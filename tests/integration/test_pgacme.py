@@ -205,6 +205,21 @@ class PgAcmeTest(unittest.TestCase):
         for n in self.nodes:
             self.assertNotIn(secret, n.log_text())
 
+    def test_3_account_key_is_the_stores_on_every_node(self):
+        key = self.psql("SELECT key_pem FROM acme_account")
+        self.assertIn("PRIVATE KEY", key)
+        for n in self.nodes:
+            with open(os.path.join(n.state_dir, "acme", "account.key")) as f:
+                self.assertEqual(f.read().strip(), key.strip(), n.name)
+            self.assertNotIn(key.splitlines()[1], n.log_text())
+
+    def accounts(self):
+        """The account URLs the nodes registered (or found) at pebble."""
+        found = set()
+        for n in self.nodes + self.dead:
+            found |= set(re.findall(r"ACME account (\S+) registered", n.log_text()))
+        return found
+
     def test_9_holder_killed_mid_order_another_node_finishes(self):
         """Runs last: it kills a node."""
         host = unique_host("pgacme-kill")
@@ -241,6 +256,8 @@ class PgAcmeTest(unittest.TestCase):
             "SELECT holder, token FROM leases WHERE name = 'acme:%s'" % host).split("|")
         self.assertEqual(holder2, after[0])
         self.assertEqual(token, "2")  # the take-over's fencing token
+        # Both orders went through the one account of the shared key.
+        self.assertEqual(len(self.accounts()), 1, self.accounts())
 
 
 if __name__ == "__main__":
