@@ -7,6 +7,8 @@ pebble is test_acme's. pebble runs with PEBBLE_VA_ALWAYS_VALID: the HTTP-01
 challenge is published only by the node that orders (ARCHITECTURE.md, "A
 store shared by several nodes"), while pebble validates on one port, so
 which node the CA would reach is not what these tests look at.
+PgTicketRotationTest has its own PostgreSQL and two nodes without ACME whose
+ticket keys rotate every 3 s.
 """
 import os
 import re
@@ -40,6 +42,40 @@ def children(pid):
         if int(st.rsplit(")", 1)[1].split()[1]) == pid:
             out.append(int(d))
     return out
+
+
+def tls13_context():
+    """A client context for tls13 (a session resumes only through the context that made it)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+def tls13(ctx, port, host, session=None):
+    """A TLS 1.3 connection with one request; (session, reused, response bytes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        with ctx.wrap_socket(s, server_hostname=host, session=session) as t:
+            t.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                      % host.encode())
+            data = b""
+            while True:  # TLS 1.3 tickets come after the handshake: read to the end
+                d = t.recv(65536)
+                if not d:
+                    break
+                data += d
+            return t.session, t.session_reused, data
+
+
+def psql(pg, sql):
+    """One statement on pg's database; its rows as psql -A -t prints them."""
+    p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-h", "127.0.0.1",
+                        "-p", str(pg.port), "-U", "haloyd", "-d", "postgres", "-c", sql],
+                       capture_output=True, text=True, timeout=30)
+    if p.returncode != 0:
+        raise AssertionError("psql: %s" % p.stderr)
+    return p.stdout.strip()
 
 
 class PgAcmeTest(unittest.TestCase):
@@ -134,11 +170,7 @@ class PgAcmeTest(unittest.TestCase):
             return f.read().decode("utf-8", "replace")
 
     def psql(self, sql):
-        p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-h", "127.0.0.1",
-                            "-p", str(self.pg.port), "-U", "haloyd", "-d", "postgres", "-c", sql],
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        return p.stdout.strip()
+        return psql(self.pg, sql)
 
     # --- tests
 
@@ -158,34 +190,15 @@ class PgAcmeTest(unittest.TestCase):
         self.assertEqual(expires, "0")  # released at the order's end
         self.assertEqual(token, "1")
 
-    @staticmethod
-    def tls13_context():
-        """A client context for tls13 (a session resumes only through the context that made it)."""
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
-        return ctx
-
     def tls13(self, ctx, node, host, session=None):
-        """A TLS 1.3 connection to node with one request; (session, reused)."""
-        with socket.create_connection(("127.0.0.1", node.https_port), timeout=10) as s:
-            with ctx.wrap_socket(s, server_hostname=host, session=session) as t:
-                t.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-                          % host.encode())
-                data = b""
-                while True:  # TLS 1.3 tickets come after the handshake: read to the end
-                    d = t.recv(65536)
-                    if not d:
-                        break
-                    data += d
-                self.assertIn(b"backend pgacme", data)
-                return t.session, t.session_reused
+        sess, reused, data = tls13(ctx, node.https_port, host, session)
+        self.assertIn(b"backend pgacme", data)
+        return sess, reused
 
     def test_2_session_ticket_from_one_node_resumes_on_the_others(self):
         host = unique_host("pgacme-tix")
         self.nodes[0].ctl_ok("route", "add", host, self.be.addr)
-        ctx = self.tls13_context()
+        ctx = tls13_context()
         sess, reused = self.tls13(ctx, self.nodes[0], host)
         self.assertFalse(reused)
         self.assertTrue(sess.has_ticket)
@@ -258,6 +271,69 @@ class PgAcmeTest(unittest.TestCase):
         self.assertEqual(token, "2")  # the take-over's fencing token
         # Both orders went through the one account of the shared key.
         self.assertEqual(len(self.accounts()), 1, self.accounts())
+
+
+
+class PgTicketRotationTest(unittest.TestCase):
+    """Two nodes whose ticket keys rotate every 3 s: they keep sharing them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = Postgres()
+        cls.nodes = []
+        cls.be = None
+        try:
+            cls.pg.initdb()
+            cls.pg.start()
+            for i in (1, 2):
+                https_port = free_port()
+                d = Daemon(1, ["--store", cls.pg.url("rot%d" % i), "--listen-https",
+                               "127.0.0.1:%d" % https_port, "--ticket-key-lifetime", "3s"])
+                d.https_port = https_port
+                d.name = "rot%d" % i
+                cls.nodes.append(d)
+                d.start()
+            from .backend import Backend
+            cls.be = Backend("pgacme").start()
+        except BaseException:
+            cls.tearDownClass(check=False)
+            raise
+
+    @classmethod
+    def tearDownClass(cls, check=True):
+        if cls.be is not None:
+            cls.be.stop()
+        failures = []
+        for d in cls.nodes:
+            try:
+                d.close(check=check and d.proc is not None)
+            except AssertionError as e:
+                failures.append(str(e))
+        cls.pg.close()
+        if failures:
+            raise AssertionError("\n".join(failures))
+
+    def test_tickets_resume_across_nodes_after_rotations(self):
+        host = unique_host("pgacme-rot")
+        self.nodes[0].ctl_ok("route", "add", host, self.be.addr)
+        ctx = tls13_context()
+        seen = set()
+
+        def resumes():
+            sess, _, _ = tls13(ctx, self.nodes[0].https_port, host)
+            return tls13(ctx, self.nodes[1].https_port, host, sess)[1]
+        # Each rotation reaches the other node at its notice: a ticket made with
+        # the new key resumes there (polled: the notice takes a moment).
+        deadline = time.monotonic() + 90
+        while len(seen) < 3:
+            self.assertLess(time.monotonic(), deadline, "fewer than 3 keys in 90 s: %s" % seen)
+            seen.add(psql(self.pg, "SELECT secret FROM ticket_keys WHERE slot = 0"))
+            wait_for(resumes, 20, "a ticket from rot1 to resume on rot2",
+                     lambda: "\n".join(n.log_tail(20) for n in self.nodes))
+        self.assertEqual(psql(self.pg, "SELECT count(*) FROM ticket_keys"), "2")
+        rotated = [n.name for n in self.nodes
+                   if "session-ticket keys rotated for every node" in n.log_text()]
+        self.assertEqual(len(rotated), 1, rotated)  # one holder rotates for both
 
 
 if __name__ == "__main__":
