@@ -210,6 +210,26 @@ on_dns(void *arg, struct ipc_msg *m)
 	return rc;
 }
 
+/* A shared store's account key (acme/account.c): the first order has not run yet. */
+static int
+on_account_key(void *arg, struct ipc_msg *m)
+{
+	struct acme *a = arg;
+	char *pem;
+	struct cur c;
+	int rc = -1;
+
+	if (!a->configured || a->account_sent || (pem = malloc(MSG_A_ACCOUNT_KEY_MAX + 1)) == NULL)
+		return -1;
+	cur_init(&c, m->data, m->h.len);
+	if (cur_str(&c, pem, MSG_A_ACCOUNT_KEY_MAX + 1) == 0 && cur_end(&c) == 0)
+		rc = acme_client_set_key(&a->cl, pem);
+	explicit_bzero(pem, MSG_A_ACCOUNT_KEY_MAX + 1);
+	explicit_bzero(m->data, m->h.len);	/* the receive buffer held it too */
+	free(pem);
+	return rc;
+}
+
 static const struct ipc_handler acme_handlers[] = {
 	{ MSG_HELLO, IPC_FD_NONE, sizeof(struct msg_hello), sizeof(struct msg_hello), child_on_hello },
 	{ MSG_A_CONFIG, IPC_FD_REQUIRED, 6, 6 + 3 * MSG_STR_MAX, on_config },
@@ -217,6 +237,7 @@ static const struct ipc_handler acme_handlers[] = {
 	{ MSG_A_ARI_REQ, IPC_FD_NONE, 10, 10 + MSG_A_CHAIN_MAX, on_ari_req },
 	{ MSG_A_CHAL_READY, IPC_FD_NONE, 10, 10 + MSG_A_TOKEN_MAX, on_chal_ready },
 	{ MSG_A_DNS, IPC_FD_NONE, 14, 14 + 4 * MSG_A_DNS_STR_MAX, on_dns },
+	{ MSG_A_ACCOUNT_KEY, IPC_FD_NONE, 3, 2 + MSG_A_ACCOUNT_KEY_MAX, on_account_key },
 	{ MSG_A_ASK, IPC_FD_NONE, 8 + 2 + 1 + 2 + 1, 8 + 2 + MSG_A_ASK_URL_MAX + 2 + MSG_NAME_MAX,
 	    ask_on_msg },
 };

@@ -138,7 +138,18 @@ struct acme_client {
 	void *http;		/* keeps the connection to the CA between requests */
 };
 
+/* The files of the child's folder (STATE_DIR/acme). */
+#define ACCOUNT_KEY "account.key"
+#define ACCOUNT_URL "account.url"
+
 void acme_client_reset(struct acme_client *c);
+/*
+ * account.c: uses pem (a shared store's account key, MSG_A_ACCOUNT_KEY)
+ * from now on and keeps it as the folder's account.key; a different key
+ * before it drops the account URL (that account is the old key's). 0, or
+ * -1 when pem is not an EC private key (logged).
+ */
+int acme_client_set_key(struct acme_client *c, const char *pem);
 /* Directory, account key and account: everything an order needs. */
 int acme_client_ready(struct acme_client *c, struct acme_error *e);
 /*

@@ -21,8 +21,6 @@
 #include "share/util.h"
 
 #define ACME_ERR_PREFIX "urn:ietf:params:acme:error:"
-#define ACCOUNT_KEY "account.key"
-#define ACCOUNT_URL "account.url"
 
 void
 acme_error_set(struct acme_error *e, const char *type, const char *fmt, ...)

@@ -396,6 +396,8 @@ static void
 run_end(struct acme_peer *a)
 {
 	ev_timer_stop(a->m->loop, &a->deadline);
+	ev_timer_stop(a->m->loop, &a->lease_timer);
+	acmelease_release(a->m->store, &a->lease);
 	if (chals_clear(a))
 		publish_changed(a->m);
 	memset(&a->run, 0, sizeof(a->run));
@@ -427,6 +429,30 @@ run_failed(struct acme_peer *a, const char *type, const char *detail, uint64_t r
 	run_end(a);
 }
 
+/* See acmeint.h. The new holder owns the order's row; the child's work is dropped. */
+void
+acme_run_lost(struct acme_peer *a)
+{
+	acme_run_log(&a->run, LOG_WARNING, "order abandoned: ", "another node took it over");
+	run_end(a);
+	proc_kill(&a->proc, "its order was taken over by another node");
+}
+
+static void
+lease_fire(struct ev_loop *l, struct ev_timer *t)
+{
+	struct acme_peer *a = t->arg;
+
+	(void)l;
+	if (a->run.id == 0)
+		return;
+	if (acmelease_renew(a->m->store, &a->lease, (int64_t)time(NULL)) == -1) {
+		acme_run_lost(a);
+		return;
+	}
+	ev_timer_start(a->m->loop, &a->lease_timer, ACMELEASE_RENEW_S * 1000);
+}
+
 static int
 on_fail(void *arg, struct ipc_msg *msg)
 {
@@ -447,7 +473,10 @@ on_fail(void *arg, struct ipc_msg *msg)
 	return 0;
 }
 
-/* The leaf must match its key, cover exactly the order's names, and be valid now. */
+/*
+ * The leaf must match its key, cover exactly the order's names, and be
+ * valid now; -2 when the order's lease was taken over (nothing saved).
+ */
 static int
 cert_commit(struct acme_peer *a, const char *chain, const char *key, char *err, size_t errlen)
 {
@@ -455,7 +484,7 @@ cert_commit(struct acme_peer *a, const char *chain, const char *key, char *err, 
 	struct certs_info ci;
 	struct store_cert sc;
 	size_t i;
-	int rc = -1;
+	int rc = -1, src;
 
 	if (certs_check(a->run.names[0], chain, strlen(chain), key, strlen(key), 0, time(NULL),
 	    &ci, err, errlen) == -1)
@@ -477,7 +506,11 @@ cert_commit(struct acme_peer *a, const char *chain, const char *key, char *err, 
 	sc.fingerprint = ci.fingerprint_hex;
 	sc.not_before = ci.not_before;
 	sc.not_after = ci.not_after;
-	if (store_cert_put(a->m->store, &sc, NULL) != STORE_OK || mkeyring_reload(a->m) == -1) {
+	if ((src = acmelease_cert_put(a->m->store, &a->lease, &sc)) == STORE_ENOENT) {
+		rc = -2;
+		goto out;
+	}
+	if (src != STORE_OK || mkeyring_reload(a->m) == -1) {
 		snprintf(err, errlen, "cannot store the certificate (see the log)");
 		goto out;
 	}
@@ -508,7 +541,11 @@ on_cert(void *arg, struct ipc_msg *msg)
 	    id == 0 || (profile[0] != '\0' && strcmp(profile, a->run.profile) != 0))
 		goto out;
 	rc = 0;
-	if (cert_commit(a, chain, key, err, sizeof(err)) == -1) {
+	switch (cert_commit(a, chain, key, err, sizeof(err))) {
+	case -2:
+		acme_run_lost(a);
+		goto out;
+	case -1:
 		run_failed(a, "badCertificate", err, 0);
 		goto out;
 	}
@@ -567,7 +604,7 @@ acme_on_hello(struct proc *p)
 {
 	struct acme_peer *a = p->arg;
 
-	if (acme_send_config(a) == -1 || acmedns_send(a) == -1)
+	if (acme_send_config(a) == -1 || acmedns_send(a) == -1 || acmeaccount_send(a) == -1)
 		return -1;
 	acmeq_tick_soon(a, 0);
 	return 0;
@@ -643,6 +680,7 @@ const struct proc_role acme_role = {
 int
 acme_init(struct master *m)
 {
+	char node[STORE_NODE_NAME_MAX + 1];
 	struct acme_peer *a;
 
 	if (!m->cfg.acme)
@@ -653,7 +691,14 @@ acme_init(struct master *m)
 	proc_add(m, &a->proc, &acme_role, -1, a);
 	ev_timer_init(&a->tick, acmeq_tick_fire, a);
 	ev_timer_init(&a->deadline, deadline_fire, a);
+	ev_timer_init(&a->lease_timer, lease_fire, a);
 	m->acme = a;
+	/* One node on SQLite: any name holds every lease. */
+	if (m->cfg.store == NULL)
+		util_strlcpy(node, "local", sizeof(node));
+	else if (store_node_name(m->cfg.store, node, sizeof(node)) == -1)
+		return -1;
+	acmelease_init(&a->lease, node);
 	if (acmedns_load(&m->cfg, &a->dns) == -1 || ondemand_init(m) == -1)
 		return -1;
 	if (geteuid() == 0 && getpwnam(m->cfg.acme_user) == NULL) {
@@ -675,6 +720,8 @@ acme_stop(struct master *m)
 		return;
 	ev_timer_stop(m->loop, &a->tick);
 	ev_timer_stop(m->loop, &a->deadline);
+	/* A lease still held expires, or this node takes it again after a hand-over. */
+	ev_timer_stop(m->loop, &a->lease_timer);
 	proc_stop(&a->proc, 0);
 }
 
@@ -746,6 +793,13 @@ acme_route_changed(struct master *m, const char *name, char *note, size_t notele
 	if (strchr(name, ' ') == NULL && (why = acme_refused_route(m, name)) != NULL)
 		snprintf(note, notelen, "; no ACME certificate for %s: %s", name, why);
 	if (m->acme->run.id == 0)
+		acmeq_tick_soon(m->acme, 0);
+}
+
+void
+acme_remote_changed(struct master *m)
+{
+	if (m->acme != NULL)
 		acmeq_tick_soon(m->acme, 0);
 }
 

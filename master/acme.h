@@ -47,6 +47,8 @@ void acme_snap_chals(const struct master *m, const struct snapb_chal **chals, ui
  * get a certificate, writes why into note (for the haloyd-ctl reply).
  */
 void acme_route_changed(struct master *m, const char *name, char *note, size_t notelen);
+/* Another node changed the shared store: its new routes may need an order (under a lease). */
+void acme_remote_changed(struct master *m);
 /*
  * A route is gone: its ACME certificate goes too (imported ones are the
  * operator's and stay). Called before the generation is published.

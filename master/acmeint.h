@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "master/acme.h"
+#include "master/acmelease.h"
 #include "master/proc.h"
 #include "master/snapbuild.h"
 #include "share/addr.h"
@@ -59,6 +60,8 @@ struct acme_peer {
 	struct proc proc;		/* the child: master/proc.h */
 	struct ev_timer tick;		/* looks for a due order */
 	struct ev_timer deadline;	/* the running order's */
+	struct ev_timer lease_timer;	/* renews the running order's lease */
+	struct acmelease lease;		/* held while an order runs (master/acmelease.h) */
 	uint64_t next_id;
 	struct acme_run run;
 	char thumbprint[MSG_A_THUMBPRINT_LEN + 1];	/* the child's account, "" until it says */
@@ -121,7 +124,15 @@ int acmedns_parse_key(const char *text, struct acme_dns *d, char *err, size_t er
 /* MSG_A_DNS to the child, when DNS-01 is configured. */
 int acmedns_send(struct acme_peer *a);
 
+/* --- acmeaccount.c */
+
+/* MSG_A_ACCOUNT_KEY to the child on a shared store (made and stored first if none). */
+int acmeaccount_send(struct acme_peer *a);
+
 /* --- acme.c */
+
+/* The order's lease was lost to another node: it ends without a word to the store. */
+void acme_run_lost(struct acme_peer *a);
 
 /* "acme DOMAIN: what detail" at prio, with HALOYD_DOMAIN as a journal field. */
 void acme_run_log(const struct acme_run *r, int prio, const char *what, const char *detail);

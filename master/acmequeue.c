@@ -29,6 +29,7 @@
 #include "share/util.h"
 
 #define IDLE_CHECK_MS 3600000		/* look at the schedule at least this often */
+#define LEASE_LOOK_S 30			/* an order another node holds: look again this often */
 #define BACKOFF_BASE_S 5
 
 /* --- names */
@@ -259,6 +260,45 @@ run_start(struct acme_peer *a, const struct acme_cand *c, struct store_order *ro
 	if (proc_send(&a->proc, MSG_A_ORDER, 0, 0, buf, b.len, -1) == -1)
 		return;
 	ev_timer_start(a->m->loop, &a->deadline, ACME_ORDER_DEADLINE_MS);
+	ev_timer_start(a->m->loop, &a->lease_timer, ACMELEASE_RENEW_S * 1000);
+}
+
+/*
+ * The order's lease (master/acmelease.h): 1 when taken and the order still
+ * due (another node may have stored the certificate between our look and
+ * the take), with *row read again; 0 not now (*wake moved to when to look).
+ */
+static int
+run_lease(struct acme_peer *a, const struct acme_cand *c, struct store_order *row, int64_t *wake)
+{
+	int64_t until, now = (int64_t)time(NULL), again;
+	int rc;
+
+	switch (acmelease_take(a->m->store, &a->lease, c->names[0], now, &until)) {
+	case 1:
+		break;
+	case 0:
+		/*
+		 * Its holder releases it at the end (its certificate's notice
+		 * ticks us); a dead one's expires. A look every 30 s also
+		 * covers a lease ended without a notice (a failed order).
+		 */
+		again = until > now ? until : now + 1;
+		if (again > now + LEASE_LOOK_S)
+			again = now + LEASE_LOOK_S;
+		if (again < *wake)
+			*wake = again;
+		return 0;
+	default:
+		if (now + 60 < *wake)
+			*wake = now + 60;
+		return 0;
+	}
+	rc = store_order_get(a->m->store, c->route_id, row);
+	if ((rc == STORE_OK || rc == STORE_ENOENT) && cand_due(a, c, row, rc == STORE_OK) == 0)
+		return 1;
+	acmelease_release(a->m->store, &a->lease);
+	return 0;
 }
 
 /* Starts the first due order; returns the next unix time to look again. */
@@ -294,7 +334,8 @@ schedule_pick(struct acme_peer *a, struct cand_list *l)
 			continue;
 		}
 		if (a->run.id == 0) {
-			run_start(a, &l->v[i], &row);
+			if (run_lease(a, &l->v[i], &row, &wake) == 1)
+				run_start(a, &l->v[i], &row);
 			continue;
 		}
 		if (!has || strcmp(row.state, "valid") == 0) {

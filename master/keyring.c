@@ -29,6 +29,7 @@
 #include "master/master.h"
 #include "master/publish.h"
 #include "master/store.h"
+#include "master/ticketshare.h"
 #include "share/hash.h"
 #include "share/hostname.h"
 #include "share/ipc.h"
@@ -227,6 +228,7 @@ struct mkeyring {
 	int fd;			/* the current image, -1 before the first */
 	uint32_t gen;		/* the generation it was built for */
 	struct ev_timer rotate;
+	struct ticketshare share;	/* a shared store's keys (master/ticketshare.h) */
 };
 
 /* A new current key; the old current one becomes the previous. */
@@ -338,6 +340,9 @@ mkeyring_reload(struct master *m)
 	}
 	if (kr->nnames > 0)
 		qsort(kr->names, kr->nnames, sizeof(*kr->names), kr_name_cmp);
+	/* A shared store's ticket keys come with its certificates (and its notices). */
+	if (store_shared(m->store) && ticketshare_load(m) == -1)
+		return -1;
 	return 0;
 }
 
@@ -391,8 +396,40 @@ mkeyring_init(struct master *m)
 	if (kr_new_ticket_key(m, kr) == -1 || kr_ensure_default(m) == -1 ||
 	    mkeyring_reload(m) == -1)
 		return -1;
+	/* Several nodes: the holder of the store's lease rotates them for all. */
+	if (store_shared(m->store))
+		return ticketshare_start(m, &kr->share);
 	ev_timer_start(m->loop, &kr->rotate, m->cfg.ticket_key_lifetime_ms);
 	return 0;
+}
+
+int
+mkeyring_ticket_key_new(struct master *m)
+{
+	return kr_new_ticket_key(m, m->keyring);
+}
+
+const struct keyring_ticket_key *
+mkeyring_ticket_keys(const struct master *m, uint32_t *n)
+{
+	*n = m->keyring->nkeys;
+	return m->keyring->keys;
+}
+
+int
+mkeyring_ticket_keys_set(struct master *m, const struct keyring_ticket_key *k, uint32_t n)
+{
+	struct mkeyring *kr = m->keyring;
+
+	if (n > KEYRING_MAX_KEYS)
+		n = KEYRING_MAX_KEYS;
+	if (n == kr->nkeys && CRYPTO_memcmp(kr->keys, k, n * sizeof(*k)) == 0)
+		return 0;
+	OPENSSL_cleanse(kr->keys, sizeof(kr->keys));
+	memcpy(kr->keys, k, n * sizeof(*k));
+	kr->nkeys = n;
+	kr->dirty = 1;
+	return 1;
 }
 
 void
@@ -403,6 +440,7 @@ mkeyring_free(struct master *m)
 	if (kr == NULL)
 		return;
 	ev_timer_stop(m->loop, &kr->rotate);
+	ticketshare_stop(&kr->share);
 	kr_index_clear(kr);
 	if (kr->fd >= 0)
 		close(kr->fd);

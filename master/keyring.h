@@ -66,6 +66,12 @@ void mkeyring_changed(struct master *m);
 
 /* The store's certificates changed: reload the index; the next build ships them. */
 int mkeyring_reload(struct master *m);
+/* The session-ticket keys, current first (master/ticketshare.c shares them). */
+const struct keyring_ticket_key *mkeyring_ticket_keys(const struct master *m, uint32_t *n);
+/* Installs n keys (current first): 1 when they differ from the keyring's, else 0. */
+int mkeyring_ticket_keys_set(struct master *m, const struct keyring_ticket_key *k, uint32_t n);
+/* A new current key, the current one becoming the previous: 0 or -1 (logged). */
+int mkeyring_ticket_key_new(struct master *m);
 
 /*
  * Called by publish_build for generation gen, after the snapshot was built

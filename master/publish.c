@@ -356,6 +356,7 @@ publish_remote_changed(struct master *m)
 {
 	m->build_pending = 1;
 	publish_schedule(m);
+	acme_remote_changed(m);
 }
 
 int

@@ -313,6 +313,32 @@ static const char *const migrations[] = {
 	"  served BIGINT NOT NULL DEFAULT 0,"
 	"  seen BIGINT NOT NULL DEFAULT 0"
 	");",
+	/*
+	 * Version 18: leases for one-at-a-time work across nodes (issue 20):
+	 * an ACME order per name, the ticket keys' rotation. token grows on
+	 * every take-over (the fencing token); a released lease keeps its row
+	 * with expires 0, so the next taker's token is still higher.
+	 * ticket_keys holds the session-ticket keys of a shared store (slot 0
+	 * current, 1 previous; name, HMAC and AES keys as 160 hex digits):
+	 * secrets, written only under the "ticketkeys" lease. acme_account holds
+	 * the ACME account key (PEM) the nodes share; the first node to need
+	 * one adds it. Both empty with SQLite.
+	 */
+	"CREATE TABLE leases ("
+	"  name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 300),"
+	"  holder TEXT NOT NULL CHECK (length(holder) BETWEEN 1 AND 64),"
+	"  expires BIGINT NOT NULL,"
+	"  token BIGINT NOT NULL CHECK (token >= 1)"
+	");"
+	"CREATE TABLE ticket_keys ("
+	"  slot BIGINT PRIMARY KEY CHECK (slot IN (0, 1)),"
+	"  secret TEXT NOT NULL CHECK (length(secret) = 160),"
+	"  not_after BIGINT NOT NULL"
+	");"
+	"CREATE TABLE acme_account ("
+	"  id BIGINT PRIMARY KEY CHECK (id = 1),"
+	"  key_pem TEXT NOT NULL CHECK (length(key_pem) BETWEEN 1 AND 4096)"
+	");",
 };
 
 int

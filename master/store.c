@@ -37,6 +37,9 @@ static const char *const *const file_sql[STORE_F_MAX] = {
 	[STORE_F_ACME] = store_acme_sql,
 	[STORE_F_ONDEMAND] = store_ondemand_sql,
 	[STORE_F_CLUSTER] = store_cluster_sql,
+	[STORE_F_LEASE] = store_lease_sql,
+	[STORE_F_TICKETS] = store_tickets_sql,
+	[STORE_F_ACCOUNT] = store_account_sql,
 };
 
 /* --- helpers for the table files (see storeint.h) */

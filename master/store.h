@@ -262,4 +262,57 @@ int store_notice_fd(struct store *st);
  */
 int store_reconnect(struct store *st, int start, int *fd, int *wr);
 
+/*
+ * Leases (master/store_lease.c, schema 18): work one node does at a time.
+ * A lease is free, expired (expires <= now) or held; every take-over gives
+ * a higher token, and writes made under a lease check it (fencing).
+ */
+#define STORE_LEASE_NAME_MAX 300
+struct store_lease {
+	char holder[STORE_NODE_NAME_MAX + 1];
+	int64_t expires;	/* unix seconds; 0: released */
+	int64_t token;
+};
+/*
+ * Takes name for holder until expires when it is free, expired or already
+ * holder's; *out is the row after (its holder says who has it). STORE_OK.
+ */
+int store_lease_take(struct store *st, const char *name, const char *holder, int64_t now,
+    int64_t expires, struct store_lease *out);
+/* Moves the expiry of holder's lease with token: STORE_ENOENT when it was taken over. */
+int store_lease_renew(struct store *st, const char *name, const char *holder, int64_t token,
+    int64_t expires);
+/* Frees it at once (expires 0): STORE_ENOENT when it was taken over. */
+int store_lease_release(struct store *st, const char *name, const char *holder, int64_t token);
+/* STORE_OK when token is name's current one and holder's, STORE_ENOENT when not. */
+int store_lease_current(struct store *st, const char *name, const char *holder, int64_t token);
+/* store_cert_put in the same transaction as the check of the lease: STORE_ENOENT when stale. */
+int store_lease_cert_put(struct store *st, const char *name, const char *holder, int64_t token,
+    const struct store_cert *c);
+
+/*
+ * The session-ticket keys of a shared store (master/store_tickets.c, schema
+ * 18): slot 0 current, 1 previous. Secrets: never logged.
+ */
+#define STORE_TICKET_SECRET_LEN 160	/* hex digits: name, HMAC key, AES key */
+struct store_ticket_key {
+	char secret[STORE_TICKET_SECRET_LEN + 1];
+	int64_t not_after;
+};
+/* Up to 2 keys, slot order, into k; *n how many (0: none yet). */
+int store_ticket_keys_get(struct store *st, struct store_ticket_key *k, int *n);
+/* Replaces them, only while lease (holder, token) is current: STORE_ENOENT when stale. */
+int store_ticket_keys_put(struct store *st, const char *lease, const char *holder, int64_t token,
+    const struct store_ticket_key *k, int n);
+
+/*
+ * The ACME account key of a shared store (master/store_account.c, schema
+ * 18), PEM, at most STORE_ACCOUNT_KEY_MAX bytes. A secret: never logged.
+ */
+#define STORE_ACCOUNT_KEY_MAX 4096
+/* *pem (free it after wiping) or STORE_ENOENT when there is none yet. */
+int store_account_key_get(struct store *st, char **pem);
+/* Adds pem unless a key is already there (another node's wins): STORE_OK either way. */
+int store_account_key_add(struct store *st, const char *pem);
+
 #endif

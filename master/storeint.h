@@ -21,6 +21,9 @@ enum store_file {
 	STORE_F_ACME,		/* master/store_acme.c */
 	STORE_F_ONDEMAND,	/* master/store_ondemand.c */
 	STORE_F_CLUSTER,	/* master/store_cluster.c */
+	STORE_F_LEASE,		/* master/store_lease.c */
+	STORE_F_TICKETS,	/* master/store_tickets.c */
+	STORE_F_ACCOUNT,	/* master/store_account.c */
 	STORE_F_MAX
 };
 
@@ -33,6 +36,9 @@ extern const char *const store_certs_sql[];
 extern const char *const store_acme_sql[];
 extern const char *const store_ondemand_sql[];
 extern const char *const store_cluster_sql[];
+extern const char *const store_lease_sql[];
+extern const char *const store_tickets_sql[];
+extern const char *const store_account_sql[];
 
 struct store {
 	struct db *db;

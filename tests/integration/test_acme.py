@@ -73,6 +73,7 @@ class Pebble:
         self.pebble = None
         self.chall = None
         self._logs = []
+        self.env = {}  # more of pebble's environment (test_pgacme: PEBBLE_VA_ALWAYS_VALID)
 
     @property
     def directory(self):
@@ -91,7 +92,7 @@ class Pebble:
                                       "-http01", "", "-https01", "", "-tlsalpn01", "",
                                       "-management", "127.0.0.1:%d" % self.chall_mgmt],
                                      "challtestsrv")
-        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1")
+        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", **self.env)
         self.pebble = self._spawn([PEBBLE, "-config", self.conf, "-dnsserver",
                                    "127.0.0.1:%d" % self.dns], "pebble", env)
         wait_for(lambda: self._root() is not None, 20, "pebble to serve its root", self.log_tail)

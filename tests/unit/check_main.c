@@ -71,6 +71,9 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_dnsname());
 	srunner_add_suite(sr, suite_dbpg());
 	srunner_add_suite(sr, suite_store_cluster());
+	srunner_add_suite(sr, suite_acmelease());
+	srunner_add_suite(sr, suite_ticketshare());
+	srunner_add_suite(sr, suite_account());
 	srunner_add_suite(sr, suite_cmdline());
 	srunner_add_suite(sr, suite_applyfile());
 	srunner_add_suite(sr, suite_dial());

@@ -1,0 +1,54 @@
+/*
+ * The store's ACME account key (schema 18, acme_account): one row, shared
+ * by the nodes of a PostgreSQL store so they order as one account. A
+ * secret: the store's access control guards it, nothing here logs it.
+ */
+#include "config.h"
+
+#include <stdint.h>
+
+#include "master/store.h"
+#include "master/storeint.h"
+
+enum account_stmt {
+	S_GET,
+	S_ADD,
+};
+
+const char *const store_account_sql[] = {
+	[S_GET] = "SELECT key_pem FROM acme_account WHERE id = 1",
+	/* Two nodes making the first key at once: the first one stored wins. */
+	[S_ADD] = "INSERT INTO acme_account(id, key_pem) VALUES (1, ?1) ON CONFLICT(id) DO NOTHING",
+	NULL
+};
+
+#define P(st, which, ...) store_prep(st, STORE_F_ACCOUNT, which, __VA_ARGS__)
+
+int
+store_account_key_get(struct store *st, char **pem)
+{
+	struct db_stmt *s;
+	int rc;
+
+	*pem = NULL;
+	if ((s = P(st, S_GET, "")) == NULL)
+		return STORE_ERR;
+	switch (db_step(s)) {
+	case DB_ROW:
+		rc = (*pem = store_column_dup(s, 0)) != NULL ? STORE_OK : STORE_ERR;
+		break;
+	case DB_DONE:
+		rc = STORE_ENOENT;
+		break;
+	default:
+		rc = store_fail(st, s);
+	}
+	db_reset(s);
+	return rc;
+}
+
+int
+store_account_key_add(struct store *st, const char *pem)
+{
+	return store_run(st, P(st, S_ADD, "t", pem));
+}

@@ -1,0 +1,340 @@
+"""Integration tests of ACME on several nodes sharing one PostgreSQL store
+(haloyd issue 20): an order runs on one node at a time under a lease in the
+store, and every node serves what it stored.
+
+The PostgreSQL cluster is test_pgstore's (initdb as nobody, its own port);
+pebble is test_acme's. pebble runs with PEBBLE_VA_ALWAYS_VALID: the HTTP-01
+challenge is published only by the node that orders (ARCHITECTURE.md, "A
+store shared by several nodes"), while pebble validates on one port, so
+which node the CA would reach is not what these tests look at.
+PgTicketRotationTest has its own PostgreSQL and two nodes without ACME whose
+ticket keys rotate every 3 s.
+"""
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import unittest
+
+from .harness import Daemon, free_port, unique_host, wait_for
+from .test_acme import Pebble, acme_user
+from .test_pgstore import PG_BIN, Postgres
+
+ISSUE_TIMEOUT = 120.0
+# A node that finds the lease held looks again every 30 s (master/acmequeue.c).
+TAKEOVER_TIMEOUT = 150.0
+
+
+def children(pid):
+    """The pids whose parent is pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if int(st.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def tls13_context():
+    """A client context for tls13 (a session resumes only through the context that made it)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+def tls13(ctx, port, host, session=None):
+    """A TLS 1.3 connection with one request; (session, reused, response bytes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        with ctx.wrap_socket(s, server_hostname=host, session=session) as t:
+            t.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                      % host.encode())
+            data = b""
+            while True:  # TLS 1.3 tickets come after the handshake: read to the end
+                d = t.recv(65536)
+                if not d:
+                    break
+                data += d
+            return t.session, t.session_reused, data
+
+
+def psql(pg, sql):
+    """One statement on pg's database; its rows as psql -A -t prints them."""
+    p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-h", "127.0.0.1",
+                        "-p", str(pg.port), "-U", "haloyd", "-d", "postgres", "-c", sql],
+                       capture_output=True, text=True, timeout=30)
+    if p.returncode != 0:
+        raise AssertionError("psql: %s" % p.stderr)
+    return p.stdout.strip()
+
+
+class PgAcmeTest(unittest.TestCase):
+    """Three nodes with `acme on` on one PostgreSQL store and one pebble."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = Postgres()
+        cls.pebble = None
+        cls.nodes = []
+        cls.dead = []
+        cls.be = None
+        try:
+            cls.pg.initdb()
+            cls.pg.start()
+            cls.pebble = Pebble(free_port())
+            cls.pebble.env["PEBBLE_VA_ALWAYS_VALID"] = "1"
+            cls.pebble.start()
+            for i in (1, 2, 3):
+                cls.nodes.append(cls.node("node%d" % i))
+            from .backend import Backend
+            cls.be = Backend("pgacme").start()
+        except BaseException:
+            cls.tearDownClass(check=False)
+            raise
+
+    @classmethod
+    def node(cls, name):
+        https_port = free_port()
+        d = Daemon(1, ["--store", cls.pg.url(name), "--listen-https", "127.0.0.1:%d" % https_port,
+                       "--acme", "on", "--acme-directory", cls.pebble.directory,
+                       "--acme-ca-file", cls.pebble.ca_file, "--acme-email", "ops@example.com",
+                       "--acme-user", acme_user(), "--acme-backoff-max", "1h"])
+        d.https_port = https_port
+        d.name = name
+        try:
+            d.start()
+        except BaseException:
+            d.close(check=False, keep=True)
+            raise
+        return d
+
+    @classmethod
+    def tearDownClass(cls, check=True):
+        if cls.be is not None:
+            cls.be.stop()
+        failures = []
+        for d in cls.nodes:
+            try:
+                d.close(check=check)
+            except AssertionError as e:
+                failures.append(str(e))
+        for d in cls.dead:
+            d.close(check=False)
+        if cls.pebble is not None:
+            cls.pebble.close()
+        cls.pg.close()
+        if failures:
+            raise AssertionError("\n".join(failures))
+
+    # --- helpers
+
+    def served_by(self, node, host):
+        """The names of the pebble-issued certificate node serves for host, or None."""
+        ctx = ssl.create_default_context(cafile=self.pebble.root_file)
+        try:
+            with socket.create_connection(("127.0.0.1", node.https_port), timeout=5) as s:
+                with ctx.wrap_socket(s, server_hostname=host) as t:
+                    cert = t.getpeercert()
+        except (OSError, ssl.SSLError):
+            return None
+        return sorted(v for k, v in cert.get("subjectAltName", ()) if k == "DNS")
+
+    def wait_served(self, nodes, host, timeout):
+        for n in nodes:
+            wait_for(lambda: self.served_by(n, host) == [host], timeout,
+                     "%s to serve pebble's certificate for %s" % (n.name, host),
+                     lambda: "\n".join(x.log_tail(30) for x in nodes) + self.pebble.log_tail())
+
+    @staticmethod
+    def orders(nodes, host, marks=None):
+        """Nodes that logged an order for host (since marks[name]), one entry per order."""
+        line = re.compile(r"ordering a certificate for %s(\s|$)" % re.escape(host), re.M)
+        out = []
+        for n in nodes:
+            out += [n.name] * len(line.findall(n.log_text(marks[n.name] if marks else 0)))
+        return out
+
+    def pebble_log(self, since=0):
+        with open(os.path.join(self.pebble.base, "pebble.log"), "rb") as f:
+            f.seek(since)
+            return f.read().decode("utf-8", "replace")
+
+    def psql(self, sql):
+        return psql(self.pg, sql)
+
+    # --- tests
+
+    def test_1_route_added_once_is_ordered_once_and_served_by_every_node(self):
+        host = unique_host("pgacme")
+        pmark = os.path.getsize(os.path.join(self.pebble.base, "pebble.log"))
+        self.nodes[0].ctl_ok("route", "add", host, self.be.addr)
+        self.wait_served(self.nodes, host, ISSUE_TIMEOUT)
+        # Every node's schedule saw the route (a remote change ticks it); one ordered.
+        self.assertEqual(len(self.orders(self.nodes, host)), 1,
+                         "\n".join(n.log_tail(30) for n in self.nodes))
+        plog = self.pebble_log(pmark)
+        self.assertEqual(plog.count("Issued certificate serial"), 1, plog)
+        holder, expires, token = self.psql(
+            "SELECT holder, expires, token FROM leases WHERE name = 'acme:%s'" % host).split("|")
+        self.assertIn(holder, ("node1", "node2", "node3"))
+        self.assertEqual(expires, "0")  # released at the order's end
+        self.assertEqual(token, "1")
+
+    def tls13(self, ctx, node, host, session=None):
+        sess, reused, data = tls13(ctx, node.https_port, host, session)
+        self.assertIn(b"backend pgacme", data)
+        return sess, reused
+
+    def test_2_session_ticket_from_one_node_resumes_on_the_others(self):
+        host = unique_host("pgacme-tix")
+        self.nodes[0].ctl_ok("route", "add", host, self.be.addr)
+        ctx = tls13_context()
+        sess, reused = self.tls13(ctx, self.nodes[0], host)
+        self.assertFalse(reused)
+        self.assertTrue(sess.has_ticket)
+        for n in self.nodes[1:]:
+            _, reused = self.tls13(ctx, n, host, sess)
+            self.assertTrue(reused, "a ticket from node1 did not resume on %s" % n.name)
+        # One node rotates for all: the store has the keys, the lease one holder.
+        self.assertEqual(self.psql("SELECT count(*) FROM ticket_keys"), "1")
+        holder = self.psql("SELECT holder FROM leases WHERE name = 'ticketkeys'")
+        self.assertIn(holder, ("node1", "node2", "node3"))
+        rotated = [n.name for n in self.nodes
+                   if "session-ticket keys made for every node" in n.log_text()]
+        self.assertEqual(rotated, [holder])
+        # The keys are secrets: in the store, never in a log.
+        secret = self.psql("SELECT secret FROM ticket_keys WHERE slot = 0")
+        self.assertEqual(len(secret), 160)
+        for n in self.nodes:
+            self.assertNotIn(secret, n.log_text())
+
+    def test_3_account_key_is_the_stores_on_every_node(self):
+        key = self.psql("SELECT key_pem FROM acme_account")
+        self.assertIn("PRIVATE KEY", key)
+        for n in self.nodes:
+            with open(os.path.join(n.state_dir, "acme", "account.key")) as f:
+                self.assertEqual(f.read().strip(), key.strip(), n.name)
+            self.assertNotIn(key.splitlines()[1], n.log_text())
+
+    def accounts(self):
+        """The account URLs the nodes registered (or found) at pebble."""
+        found = set()
+        for n in self.nodes + self.dead:
+            found |= set(re.findall(r"ACME account (\S+) registered", n.log_text()))
+        return found
+
+    def test_9_holder_killed_mid_order_another_node_finishes(self):
+        """Runs last: it kills a node."""
+        host = unique_host("pgacme-kill")
+        os.kill(self.pebble.pebble.pid, signal.SIGSTOP)  # every order hangs at the CA
+        try:
+            marks = {n.name: n.log_size() for n in self.nodes}
+            self.nodes[1].ctl_ok("route", "add", host, self.be.addr)
+            holder = wait_for(lambda: (self.orders(self.nodes, host, marks) or [None])[0], 60,
+                              "a node to start the order for %s" % host,
+                              lambda: "\n".join(n.log_tail(30) for n in self.nodes))
+            dead = next(n for n in self.nodes if n.name == holder)
+            # The node dies as a whole (a machine lost): its ACME child too.
+            kids = children(dead.pid)
+            dead.kill()
+            for pid in kids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.nodes.remove(dead)
+            self.dead.append(dead)
+            row = self.psql("SELECT holder, token FROM leases WHERE name = 'acme:%s'" % host)
+            self.assertEqual(row, "%s|1" % holder)
+            # As 120 s later: the dead holder's lease has expired (the unit suite
+            # checks the expiry itself; this spares the test two minutes).
+            self.psql("UPDATE leases SET expires = 1 WHERE name = 'acme:%s'" % host)
+        finally:
+            os.kill(self.pebble.pebble.pid, signal.SIGCONT)
+        self.wait_served(self.nodes, host, TAKEOVER_TIMEOUT)
+        after = self.orders(self.nodes, host, marks)
+        self.assertEqual(len(after), 1, after)
+        self.assertNotEqual(after[0], holder)
+        holder2, token = self.psql(
+            "SELECT holder, token FROM leases WHERE name = 'acme:%s'" % host).split("|")
+        self.assertEqual(holder2, after[0])
+        self.assertEqual(token, "2")  # the take-over's fencing token
+        # Both orders went through the one account of the shared key.
+        self.assertEqual(len(self.accounts()), 1, self.accounts())
+
+
+
+class PgTicketRotationTest(unittest.TestCase):
+    """Two nodes whose ticket keys rotate every 3 s: they keep sharing them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = Postgres()
+        cls.nodes = []
+        cls.be = None
+        try:
+            cls.pg.initdb()
+            cls.pg.start()
+            for i in (1, 2):
+                https_port = free_port()
+                d = Daemon(1, ["--store", cls.pg.url("rot%d" % i), "--listen-https",
+                               "127.0.0.1:%d" % https_port, "--ticket-key-lifetime", "3s"])
+                d.https_port = https_port
+                d.name = "rot%d" % i
+                cls.nodes.append(d)
+                d.start()
+            from .backend import Backend
+            cls.be = Backend("pgacme").start()
+        except BaseException:
+            cls.tearDownClass(check=False)
+            raise
+
+    @classmethod
+    def tearDownClass(cls, check=True):
+        if cls.be is not None:
+            cls.be.stop()
+        failures = []
+        for d in cls.nodes:
+            try:
+                d.close(check=check and d.proc is not None)
+            except AssertionError as e:
+                failures.append(str(e))
+        cls.pg.close()
+        if failures:
+            raise AssertionError("\n".join(failures))
+
+    def test_tickets_resume_across_nodes_after_rotations(self):
+        host = unique_host("pgacme-rot")
+        self.nodes[0].ctl_ok("route", "add", host, self.be.addr)
+        ctx = tls13_context()
+        seen = set()
+
+        def resumes():
+            sess, _, _ = tls13(ctx, self.nodes[0].https_port, host)
+            return tls13(ctx, self.nodes[1].https_port, host, sess)[1]
+        # Each rotation reaches the other node at its notice: a ticket made with
+        # the new key resumes there (polled: the notice takes a moment).
+        deadline = time.monotonic() + 90
+        while len(seen) < 3:
+            self.assertLess(time.monotonic(), deadline, "fewer than 3 keys in 90 s: %s" % seen)
+            seen.add(psql(self.pg, "SELECT secret FROM ticket_keys WHERE slot = 0"))
+            wait_for(resumes, 20, "a ticket from rot1 to resume on rot2",
+                     lambda: "\n".join(n.log_tail(20) for n in self.nodes))
+        self.assertEqual(psql(self.pg, "SELECT count(*) FROM ticket_keys"), "2")
+        rotated = [n.name for n in self.nodes
+                   if "session-ticket keys rotated for every node" in n.log_text()]
+        self.assertEqual(len(rotated), 1, rotated)  # one holder rotates for both
+
+
+if __name__ == "__main__":
+    unittest.main()
