@@ -71,6 +71,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_dnsname());
 	srunner_add_suite(sr, suite_dbpg());
 	srunner_add_suite(sr, suite_store_cluster());
+	srunner_add_suite(sr, suite_rtable());
 	srunner_add_suite(sr, suite_cmdline());
 	srunner_add_suite(sr, suite_applyfile());
 	srunner_add_suite(sr, suite_dial());

@@ -67,6 +67,7 @@ Suite *suite_beaddr(void);
 Suite *suite_dnsname(void);
 Suite *suite_dbpg(void);
 Suite *suite_store_cluster(void);
+Suite *suite_rtable(void);
 Suite *suite_cmdline(void);
 Suite *suite_applyfile(void);
 Suite *suite_dial(void);
