@@ -24,6 +24,7 @@
 #include "master/control.h"
 #include "master/master.h"
 #include "master/publish.h"
+#include "master/rtable.h"
 #include "master/store.h"
 #include "share/cursor.h"
 #include "share/hostname.h"
@@ -479,6 +480,9 @@ plan_run(struct master *m, struct cclient *cl, const struct plan *p)
 			if ((int)p->ops[i].kind == kind && (rc = op_run(m->store, &p->ops[i])) != STORE_OK)
 				bad = &p->ops[i];
 	rc = store_batch_end(m->store, rc);
+	/* Rolled back or not, the routes it named are read again (many: all of them). */
+	for (i = 0; i < p->nops; i++)
+		rtable_touch(&m->rt, p->ops[i].route);
 	if (rc == STORE_OK)
 		return 0;
 	if (bad != NULL)

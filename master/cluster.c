@@ -34,6 +34,7 @@ struct cluster {
 	int64_t want;		/* our last change */
 	int64_t building;	/* the change number read before the build in progress */
 	int64_t built;		/* ... before the build of generation built_gen */
+	int64_t table;		/* every change up to it is in the route table (master/rtable.h) */
 	uint32_t built_gen;
 	int64_t served;		/* reported in our row */
 	struct cluster_node nodes[CLUSTER_NODES_MAX];
@@ -307,6 +308,9 @@ cluster_changed(struct master *m)
 		return;
 	}
 	c->want = n;
+	/* Ours and next in line: the table holds it (touched); after a gap, another node's. */
+	if (n == c->table + 1)
+		c->table = n;
 	say(c, 'c', n);
 	/* The nodes to wait for: also one that joined since the last beat. */
 	if (store_node_foreach(m->store, node_load, c) != STORE_OK)
@@ -329,6 +333,12 @@ cluster_build_begin(struct master *m)
 	/* Down, the build fails anyway; what it read is then unknown, so claim nothing new. */
 	if (c->down || store_changes_get(m->store, &c->building) != STORE_OK)
 		c->building = c->built;
+	/*
+	 * A change of another node numbered up to what this build claims, whose
+	 * notice has not come yet: the table would miss it, so read every route.
+	 */
+	if (c->building > c->table)
+		rtable_invalidate(&m->rt);
 }
 
 void
@@ -340,6 +350,8 @@ cluster_build_done(struct master *m)
 		return;
 	c->built = c->building;
 	c->built_gen = m->gen;
+	if (c->building > c->table)
+		c->table = c->building;
 }
 
 void

@@ -24,6 +24,7 @@
 #include "master/master.h"
 #include "master/proc.h"
 #include "master/publish.h"
+#include "master/rtable.h"
 #include "master/store.h"
 #include "master/workers.h"
 #include "share/addr.h"
@@ -196,6 +197,7 @@ commands_route_rm(struct master *m, struct cclient *cl, struct cur *c)
 	snprintf(done, sizeof(done), "route %s removed", name);
 	if ((rc = store_route_rm(m->store, name)) == STORE_OK)
 		acme_route_removed(m, name);
+	rtable_touch(&m->rt, name);
 	finish_change(m, cl, rc, name, done);
 	return 0;
 }
@@ -218,6 +220,7 @@ cmd_alias(struct master *m, struct cclient *cl, struct cur *c, int add)
 		return 0;
 	}
 	rc = add ? store_alias_add(m->store, route, alias) : store_alias_rm(m->store, route, alias);
+	rtable_touch(&m->rt, route);
 	if (rc == STORE_ENOENT && add)
 		snprintf(what, sizeof(what), "route %s", route);
 	else
@@ -240,6 +243,7 @@ cmd_backend(struct master *m, struct cclient *cl, struct cur *c, int add)
 	if (cur_end(c) == -1)
 		return -1;
 	rc = add ? store_backend_add(m->store, route, be) : store_backend_rm(m->store, route, be);
+	rtable_touch(&m->rt, route);
 	if (rc == STORE_ENOENT && add)
 		snprintf(what, sizeof(what), "route %s", route);
 	else
@@ -910,6 +914,7 @@ commands_route_set(struct master *m, struct cclient *cl, struct cur *c)
 			goto out;
 		}
 		rc = store_route_set(m->store, name, &r.set);
+		rtable_touch(&m->rt, name);
 		rset_describe(done, sizeof(done), name, &r.set, ch, n);
 		rset_note_cleared(done, sizeof(done), cleared);
 		store_route_free(&r);
@@ -975,6 +980,7 @@ commands_route_add(struct master *m, struct cclient *cl, struct cur *c)
 		goto out;
 	}
 	rc = store_route_add(m->store, name, aliasp, na, bep, nb, &set);
+	rtable_touch(&m->rt, name);
 	snprintf(done, sizeof(done), "route %s added", name);
 	if (set.proto != SNAP_PROTO_HTTP1)
 		snprintf(done + strlen(done), sizeof(done) - strlen(done), " (backend protocol %s)",
@@ -1166,6 +1172,8 @@ commands_reload(struct master *m, struct cclient *cl, struct cur *c)
 		control_reply_fail(cl, CTL_EINVAL, "configuration not reloaded (see the log)");
 		return 0;
 	}
+	/* Also the way to make the master read a store changed behind its back. */
+	rtable_invalidate(&m->rt);
 	control_reply_when_served(cl, publish_changed(m), "configuration reloaded");
 	return 0;
 }

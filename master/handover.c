@@ -257,6 +257,8 @@ rollback(struct master *m, const char *fmt, ...)
 		if (store_set_readonly(m->store, 0) == -1 || control_relisten(m) == -1)
 			log_warnx("upgrade: cannot undo the hand-over fully; restart haloyd");
 		acme_resume(m);
+		/* The new master may have written the store meanwhile: read the routes again. */
+		rtable_invalidate(&m->rt);
 	}
 	h->readonly = 0;
 	log_warnx("upgrade: %s; this master (pid %d) keeps serving", why, (int)getpid());

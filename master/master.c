@@ -401,6 +401,7 @@ master_cleanup(struct master *m)
 	mkeyring_free(m);
 	cluster_free(m);
 	store_close(m->store);
+	rtable_free(&m->rt);
 	if (m->snap_fd >= 0)
 		close(m->snap_fd);
 	close(m->self_fd);

@@ -11,6 +11,7 @@
 
 #include "master/conf.h"
 #include "master/listeners.h"
+#include "master/rtable.h"
 #include "share/evloop.h"
 #include "share/shm.h"
 
@@ -46,6 +47,7 @@ struct master {
 	int snap_fd;
 	uint32_t gen;
 	uint32_t nroutes;
+	struct rtable rt;		/* every route, kept current (master/rtable.h) */
 	int build_pending;		/* the store changed since the last build */
 	struct ev_timer build_timer;	/* runs the pending build from the loop */
 	struct ev_timer barrier_timer;	/* polices workers slow to ack */

@@ -22,6 +22,7 @@
 #include "master/master.h"
 #include "master/notify.h"
 #include "master/publish.h"
+#include "master/rtable.h"
 #include "master/tunnels.h"
 #include "master/snapbuild.h"
 #include "master/store.h"
@@ -267,7 +268,9 @@ publish_build(struct master *m)
 	b.m = m;
 	m->build_pending = 0;
 	cluster_build_begin(m);
-	if (store_route_foreach(m->store, build_route, &b) != 0 || b.failed) {
+	/* The routes come from memory: only those changed since the last build are read. */
+	if (rtable_sync(&m->rt, m->store) != 0 || rtable_foreach(&m->rt, build_route, &b) != 0 ||
+	    b.failed) {
 		log_warnx("cannot read the routes from the store; keeping generation %u", m->gen);
 		goto out;
 	}
@@ -354,6 +357,7 @@ publish_changed(struct master *m)
 void
 publish_remote_changed(struct master *m)
 {
+	rtable_invalidate(&m->rt);
 	m->build_pending = 1;
 	publish_schedule(m);
 	acme_remote_changed(m);
@@ -423,6 +427,7 @@ void
 publish_init(struct master *m)
 {
 	m->snap_fd = -1;
+	rtable_init(&m->rt);
 	m->ack_grace_ms = PUBLISH_ACK_GRACE_MS;
 	ev_timer_init(&m->build_timer, build_fire, m);
 	ev_timer_init(&m->barrier_timer, barrier_fire, m);

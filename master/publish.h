@@ -20,7 +20,10 @@ int publish_build(struct master *m);
  * generation that will contain the change.
  */
 uint32_t publish_changed(struct master *m);
-/* Another node changed the shared store (master/cluster.c): build as publish_changed does. */
+/*
+ * Another node changed the shared store (master/cluster.c), or we reconnected
+ * to it: every route is read again (master/rtable.h), then as publish_changed.
+ */
 void publish_remote_changed(struct master *m);
 /* 1 when every live, ready worker serves generation >= gen. */
 int publish_served(const struct master *m, uint32_t gen);

@@ -112,7 +112,11 @@ snapprefix_plan(const struct snapb_input *in, struct snapprefix_plan *p, char *e
 	for (i = 0; i < in->nroutes; i++)
 		if (pathprefix_of(in->routes[i].name) == 0)
 			hosts[nhosts++] = i;
-	qsort_r(hosts, nhosts, sizeof(*hosts), sp_by_name, &routes);
+	/* The route table (master/rtable.c) hands them over in name order: one pass, no sort. */
+	for (i = 1; i < nhosts && sp_by_name(&hosts[i - 1], &hosts[i], &routes) < 0; i++)
+		;
+	if (i < nhosts)
+		qsort_r(hosts, nhosts, sizeof(*hosts), sp_by_name, &routes);
 	for (i = 0; i < in->nroutes; i++) {
 		if ((hl = pathprefix_of(in->routes[i].name)) == 0)
 			continue;

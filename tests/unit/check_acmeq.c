@@ -95,6 +95,7 @@ route(const char *name, const char *alias)
 	int64_t id;
 
 	ck_assert_int_eq(store_route_add(m.store, name, al, alias != NULL, be, 1, NULL), STORE_OK);
+	rtable_touch(&m.rt, name);	/* as master/commands.c does */
 	ck_assert_int_eq(store_route_get(m.store, name, &r), STORE_OK);
 	id = r.id;
 	store_route_free(&r);

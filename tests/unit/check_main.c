@@ -74,6 +74,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_acmelease());
 	srunner_add_suite(sr, suite_ticketshare());
 	srunner_add_suite(sr, suite_account());
+	srunner_add_suite(sr, suite_rtable());
 	srunner_add_suite(sr, suite_cmdline());
 	srunner_add_suite(sr, suite_applyfile());
 	srunner_add_suite(sr, suite_dial());

@@ -184,6 +184,35 @@ START_TEST(plan_order_and_bound)
 }
 END_TEST
 
+/* Host routes in name order (as master/rtable.c gives them: no sort) or not: same parents. */
+START_TEST(plan_parents_sorted_or_not)
+{
+	static const char *const names[] = { "a.test", "a.test/x", "b.test", "b.test/y", "c.test" };
+	struct snapb_route r[5];
+	struct snapprefix_plan p;
+	struct snapb_input in;
+	char err[128];
+	uint32_t i, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		memset(r, 0, sizeof(r));
+		for (i = 0; i < 5; i++) {
+			uint32_t k = pass == 0 ? i : 4 - i;	/* the second pass: reversed */
+			r[k] = (struct snapb_route){ .id = i + 1, .name = names[i] };
+		}
+		input(&in, r, 5);
+		ck_assert_int_eq(snapprefix_plan(&in, &p, err, sizeof(err)), 0);
+		ck_assert_uint_eq(p.n, 2);
+		for (i = 0; i < p.n; i++) {
+			ck_assert_uint_eq(p.v[i].hostlen, 6);
+			ck_assert_int_eq(strncmp(r[p.v[i].parent].name, r[p.v[i].route].name, 6), 0);
+			ck_assert_uint_eq(strlen(r[p.v[i].parent].name), 6);
+		}
+		snapprefix_free(&p);
+	}
+}
+END_TEST
+
 START_TEST(builder_refuses_bad_names)
 {
 	static const char *const bad[] = { "example.com/api/", "example.com/a//b",
@@ -286,6 +315,7 @@ suite_snapprefix(void)
 	tcase_add_test(tc, longest_prefix_wins);
 	tcase_add_test(tc, prefix_entries);
 	tcase_add_test(tc, plan_order_and_bound);
+	tcase_add_test(tc, plan_parents_sorted_or_not);
 	tcase_add_test(tc, builder_refuses_bad_names);
 	tcase_add_test(tc, reader_refuses_damage);
 	suite_add_tcase(s, tc);

@@ -70,6 +70,7 @@ Suite *suite_store_cluster(void);
 Suite *suite_acmelease(void);
 Suite *suite_ticketshare(void);
 Suite *suite_account(void);
+Suite *suite_rtable(void);
 Suite *suite_cmdline(void);
 Suite *suite_applyfile(void);
 Suite *suite_dial(void);

@@ -65,6 +65,7 @@ testmaster_free(struct master *m)
 	testmaster_run_until(m, NULL, NULL, 2000);
 	mkeyring_free(m);
 	store_close(m->store);
+	rtable_free(&m->rt);
 	if (m->snap_fd >= 0)
 		close(m->snap_fd);
 	close(m->self_fd);
