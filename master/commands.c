@@ -1172,8 +1172,6 @@ commands_reload(struct master *m, struct cclient *cl, struct cur *c)
 		control_reply_fail(cl, CTL_EINVAL, "configuration not reloaded (see the log)");
 		return 0;
 	}
-	/* Also the way to make the master read a store changed behind its back. */
-	rtable_invalidate(&m->rt);
 	control_reply_when_served(cl, publish_changed(m), "configuration reloaded");
 	return 0;
 }

@@ -192,6 +192,8 @@ master_reload(struct master *m)
 	workers_send_config(m);
 	tunnels_send_config(m);
 	dnsmaster_reload(m);
+	/* Also the way to make the master read a store changed behind its back. */
+	rtable_invalidate(&m->rt);
 	log_info("configuration reloaded from %s", m->cfg.config_file);
 	notify_reloaded(m);
 	return 0;
@@ -265,7 +267,8 @@ signal_read(struct ev_loop *l, struct ev_io *io, uint32_t events)
 			break;
 		case SIGHUP:
 			log_info("SIGHUP: reloading %s", m->cfg.config_file);
-			master_reload(m);
+			if (master_reload(m) == 0)
+				(void)publish_changed(m);	/* as haloyd-ctl reload */
 			break;
 		case SIGCHLD:
 			proc_reap(m);
