@@ -411,7 +411,7 @@ publish_check(struct master *m)
 	control_release_waiters(m);
 	acme_publish_check(m);
 	if (!m->ready_notified && m->gen > 0 && publish_served(m, m->gen) &&
-	    workers_running(m) == m->nworkers) {
+	    workers_running(m) == m->nworkers && tunnels_started(m)) {
 		for (i = 0; i < m->nworkers; i++)
 			if (!m->workers[i].proc.ready)
 				return;

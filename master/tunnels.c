@@ -21,6 +21,7 @@
 #include "master/listeners.h"
 #include "master/master.h"
 #include "master/proc.h"
+#include "master/publish.h"
 #include "master/tunnels.h"
 #include "master/workers.h"
 #include "share/cursor.h"
@@ -219,6 +220,7 @@ tun_on_hello(struct proc *p)
 	    -1 || ipc_send(p->sock, MSG_W_LISTENER, 0, 0, &hl, sizeof(hl), t->hop_fd) == -1 ||
 	    ipc_send(p->sock, MSG_T_START, 0, 0, NULL, 0, -1) == -1)
 		return -1;
+	publish_check(p->m);	/* haloyd's first "ready" may have waited for this */
 	return 0;
 }
 
@@ -344,6 +346,12 @@ tunnels_stop(struct master *m, uint32_t deadline_ms)
 {
 	if (m->tunnel != NULL && m->tunnel->proc.role != NULL)
 		proc_stop(&m->tunnel->proc, deadline_ms);
+}
+
+int
+tunnels_started(const struct master *m)
+{
+	return m->tunnel == NULL || m->tunnel->proc.hello;
 }
 
 int

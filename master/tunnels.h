@@ -34,6 +34,12 @@ int tunnels_conf_changed(const struct conf *a, const struct conf *b);
 void tunnels_send_keyring(struct master *m);
 /* Graceful stop (in-flight tunnel streams get deadline_ms). */
 void tunnels_stop(struct master *m, uint32_t deadline_ms);
+/*
+ * 1 once the tunnel process has said HELLO and has its start-up state queued
+ * (or there is none): `tunnel list` is answered from then on, so haloyd's
+ * "ready" waits for it.
+ */
+int tunnels_started(const struct master *m);
 /* 1 while the tunnel process runs. */
 int tunnels_running(const struct master *m);
 void tunnels_kill(struct master *m);
