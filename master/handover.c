@@ -305,6 +305,16 @@ spawn_new(struct master *m)
 	return pid;
 }
 
+/* A master without hand-over state (one that failed to make it) refuses, never crashes. */
+static int
+handover_missing(struct cclient *cl, const struct handover *h)
+{
+	if (h != NULL)
+		return 0;
+	control_reply_fail(cl, CTL_EFAIL, "this haloyd cannot hand over (no hand-over state)");
+	return 1;
+}
+
 int
 handover_cmd_upgrade(struct master *m, struct cclient *cl, struct cur *c)
 {
@@ -313,6 +323,8 @@ handover_cmd_upgrade(struct master *m, struct cclient *cl, struct cur *c)
 
 	if (cur_end(c) == -1)
 		return -1;
+	if (handover_missing(cl, h))
+		return 0;
 	if (m->stopping || h->child > 0 || h->readonly || h->done) {
 		control_reply_fail(cl, CTL_EFAIL, "an upgrade or a stop is already under way");
 		return 0;
@@ -389,6 +401,8 @@ handover_cmd_takeover(struct master *m, struct cclient *cl, struct cur *c)
 
 	if (cur_end(c) == -1)
 		return -1;
+	if (handover_missing(cl, h))
+		return 0;
 	if (uid != 0 && uid != geteuid()) {
 		control_reply_fail(cl, CTL_EPERM, "only root may take the listening sockets");
 		return 0;
@@ -432,6 +446,8 @@ handover_cmd_ready(struct master *m, struct cclient *cl, struct cur *c)
 
 	if (cur_end(c) == -1)
 		return -1;
+	if (handover_missing(cl, h))
+		return 0;
 	if (cl != h->peer || h->done) {
 		control_reply_fail(cl, CTL_EFAIL, "no hand-over to this client is under way");
 		return 0;
