@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "share/log.h"
 #include "share/msg.h"
 

@@ -16,7 +16,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 
 #define ALPN_CERT_DAYS 7	/* a validation takes minutes; the CA does not check dates */
 

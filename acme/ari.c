@@ -17,7 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "share/cursor.h"
 #include "share/log.h"
 #include "share/util.h"

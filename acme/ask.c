@@ -13,7 +13,7 @@
 
 #include <curl/curl.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "share/cursor.h"
 #include "share/hostname.h"
 #include "share/ipc.h"

@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "share/log.h"
 #include "share/util.h"
 

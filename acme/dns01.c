@@ -15,7 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "acme/dns01.h"
 #include "share/addr.h"
 #include "share/util.h"

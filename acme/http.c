@@ -16,7 +16,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "share/log.h"
 #include "share/util.h"
 

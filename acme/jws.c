@@ -20,7 +20,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "share/log.h"
 
 #define ES256_HALF 32	/* r and s of a P-256 signature, each */

@@ -22,7 +22,7 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "acme/dns01.h"
 #include "acme/dnsauth.h"
 #include "share/cursor.h"

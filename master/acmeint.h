@@ -1,5 +1,5 @@
 /*
- * Inside the master's ACME module (master/acme.c: the child, challenges,
+ * Inside the master's ACME module (master/acmemaster.c: the child, challenges,
  * outcomes; master/acmequeue.c: the order table, the schedule, `cert
  * status|renew`): the shared context and what each file offers the other.
  */
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/acmelease.h"
 #include "master/proc.h"
 #include "master/snapbuild.h"
@@ -129,7 +129,7 @@ int acmedns_send(struct acme_peer *a);
 /* MSG_A_ACCOUNT_KEY to the child on a shared store (made and stored first if none). */
 int acmeaccount_send(struct acme_peer *a);
 
-/* --- acme.c */
+/* --- acmemaster.c */
 
 /* The order's lease was lost to another node: it ends without a word to the store. */
 void acme_run_lost(struct acme_peer *a);

@@ -14,7 +14,7 @@
 #include <syslog.h>
 #include <time.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/acmeint.h"
 #include "master/certs.h"
 #include "master/control.h"

@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/apply.h"
 #include "master/applyfile.h"
 #include "master/commands.h"

@@ -17,7 +17,7 @@
 #include "master/cmdtable.h"
 #include "master/certs.h"
 #include "master/control.h"
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/master.h"
 #include "master/publish.h"
 #include "master/store.h"

@@ -15,7 +15,7 @@
 
 #include "master/cluster.h"
 #include "master/control.h"
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/master.h"
 #include "master/publish.h"
 #include "master/store.h"

@@ -11,7 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "master/tunnels.h"
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/apply.h"
 #include "master/cachecmds.h"
 #include "master/certcmds.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/bhealth.h"
 #include "master/certs.h"
 #include "master/certcmds.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "master/master.h"
 #include "share/log.h"
 #include "share/util.h"

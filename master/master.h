@@ -55,7 +55,7 @@ struct master {
 	struct shm shm;		/* the region shared with workers (share/shm.h) */
 	int shm_fd;		/* handed to every worker run, the same across respawns */
 	struct metrics *metrics;	/* the listen_metrics listeners (master/metrics.c) */
-	struct acme_peer *acme;	/* master/acme.c; NULL with `acme off`; in procs */
+	struct acme_peer *acme;	/* master/acmemaster.c; NULL with `acme off`; in procs */
 	struct ondemand *ondemand;	/* master/ondemand.c; NULL without acme_on_demand */
 	struct mtunnel *tunnel;	/* master/tunnels.c; NULL without listen_tunnel; in procs */
 	struct dnsname *dns;	/* backends by DNS name (master/dnsmaster.c) */

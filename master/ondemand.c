@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/acmeint.h"
 #include "master/master.h"
 #include "master/odgate.h"

@@ -13,9 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/cluster.h"
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/control.h"
 #include "master/dnsmaster.h"
 #include "master/dnsname.h"

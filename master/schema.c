@@ -103,7 +103,7 @@ static const char *const migrations[] = {
 
 	/*
 	 * Version 4: the ACME order queue and schedule, one row per route
-	 * (master/acme.c). state is 'queued' (due, waiting for the child),
+	 * (master/acmemaster.c). state is 'queued' (due, waiting for the child),
 	 * 'running', 'valid' (its certificate is in certs) or 'failed' (retried
 	 * at next_attempt, unix seconds, with back-off); names is the space-
 	 * separated list last ordered; force is set by `haloyd-ctl cert renew`.

@@ -11,7 +11,7 @@
 
 #include <openssl/crypto.h>
 
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/master.h"
 #include "master/publish.h"
 #include "master/ticketshare.h"

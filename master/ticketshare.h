@@ -4,7 +4,7 @@
  * holder of the store's "ticketkeys" lease rotates them every
  * ticket_key_lifetime and writes them to the store (fenced by the lease's
  * token); every node loads them at start, at each change notice and at its
- * own looks. With SQLite the keyring keeps its own keys (master/keyring.c).
+ * own looks. With SQLite the keyring keeps its own keys (master/keyringbuild.c).
  */
 #ifndef HALOYD_TICKETSHARE_H
 #define HALOYD_TICKETSHARE_H

@@ -17,7 +17,7 @@
 
 #include "master/conf.h"
 #include "master/control.h"
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/listeners.h"
 #include "master/master.h"
 #include "master/proc.h"

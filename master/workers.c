@@ -12,7 +12,7 @@
 
 #include "master/control.h"
 #include "master/handover.h"
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/master.h"
 #include "master/ondemand.h"
 #include "master/publish.h"

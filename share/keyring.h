@@ -1,7 +1,7 @@
 /*
  * The keyring: certificates, their private keys and the TLS session-ticket
  * keys, in one sealed memfd image. Defined once for the master's builder
- * (master/keyring.c) and the workers' reader (share/keyring.c).
+ * (master/keyringbuild.c) and the workers' reader (share/keyring.c).
  *
  * Private keys never enter the route snapshot; they travel only here, in a
  * memfd that is never on a file system. The master sends it as

@@ -69,7 +69,7 @@ enum msg_type {
 	MSG_C_OK,		/* h.gen = generation that every worker serves; str message */
 	MSG_C_FAIL,		/* u32 code (enum ctl_code); str reason */
 
-	/* master -> acme child (acme/acme.h). Payloads (cursor-encoded): */
+	/* master -> acme child (acme/acmechild.h). Payloads (cursor-encoded): */
 	MSG_A_CONFIG = 128,	/* fd: STATE_DIR/acme (O_DIRECTORY); str directory URL;
 				 * str email; str CA file */
 	MSG_A_ORDER,		/* u64 order id; u16 n; n x str name (first: canonical);

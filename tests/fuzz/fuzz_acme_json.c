@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "share/cursor.h"
 #include "share/ipc.h"
 #include "share/log.h"

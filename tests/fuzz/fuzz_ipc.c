@@ -31,7 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/acmeint.h"
 #include "master/proc.h"
 #include "master/workers.h"

@@ -4,7 +4,7 @@
  * right; an image that validates goes into a sealed memfd, is mapped as the
  * worker maps it (keyring_map) and read as worker/tls.c reads it: ticket
  * keys, every certificate's PEMs and names, lookups by id, the default.
- * Seeds: images built by master/keyring.c (tests/fuzz/seedgen.c).
+ * Seeds: images built by master/keyringbuild.c (tests/fuzz/seedgen.c).
  */
 #include "config.h"
 

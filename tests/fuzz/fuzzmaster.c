@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "master/control.h"
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/publish.h"
 #include "master/store.h"
 #include "master/workers.h"

@@ -1,6 +1,6 @@
 /*
  * Writes the generated seeds of the fuzzing corpora: real snapshot images
- * (master/snapbuild.c) and keyrings (master/keyring.c). Run by hand after a
+ * (master/snapbuild.c) and keyrings (master/keyringbuild.c). Run by hand after a
  * format change, in a fuzzing build; its output is committed in
  * tests/fuzz/corpus/. usage: seedgen snapshot|keyring DIR
  */
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/snapbuild.h"
 #include "share/snap.h"
 #include "tests/fuzz/fuzzworker.h"

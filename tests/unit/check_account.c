@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "tests/unit/suites.h"
 
 static char *

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/acmeint.h"
 #include "master/proc.h"
 #include "master/store.h"

@@ -12,7 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "master/acmeint.h"
 #include "tests/unit/suites.h"
 

@@ -11,7 +11,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "tests/unit/suites.h"
 
 /* RFC 9773 section 4.1's example certificate: its keyIdentifier and serial. */

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/snapbuild.h"
 #include "share/snap.h"
 #include "tests/unit/suites.h"

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "acme/dns01.h"
 #include "master/acmeint.h"
 #include "master/store.h"

@@ -15,7 +15,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "tests/unit/suites.h"
 
 static const struct {

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the keyring as a round trip: master/keyring.c's builder
+ * Unit tests for the keyring as a round trip: master/keyringbuild.c's builder
  * (layout, sealing, refusals) and share/keyring.c's reader (accessors,
  * and refusal of damaged images: truncation, bit flips, bad offsets and
  * strings with the CRC recomputed so the real check is the one that fires).
@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/master.h"
 #include "master/store.h"
 #include "share/hash.h"

@@ -15,8 +15,8 @@
 
 #include <check.h>
 
-#include "acme/acme.h"
-#include "master/keyring.h"
+#include "acme/acmechild.h"
+#include "master/keyringbuild.h"
 #include "master/proc.h"
 #include "master/publish.h"
 #include "master/store.h"

@@ -1,5 +1,5 @@
 /*
- * The master's side of ACME (see acme.h): the acme role of the process
+ * The master's side of ACME (see acmemaster.h): the acme role of the process
  * table (its messages and hooks), the HTTP-01 and TLS-ALPN-01 challenge
  * barrier, ARI answers, and the outcome of orders. The child does the talking to the CA; the master
  * decides what to order and when
@@ -27,11 +27,11 @@
 
 #include <openssl/crypto.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/acmeint.h"
 #include "master/certs.h"
 #include "master/control.h"
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/master.h"
 #include "master/ondemand.h"
 #include "master/publish.h"

@@ -22,9 +22,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "master/acme.h"
+#include "master/acmemaster.h"
 #include "master/certs.h"
-#include "master/keyring.h"
+#include "master/keyringbuild.h"
 #include "master/workers.h"
 #include "master/master.h"
 #include "master/publish.h"
@@ -543,7 +543,7 @@ kr_collect_one(void *arg, const struct store_cert *sc)
 }
 
 /*
- * The running order's TLS-ALPN-01 certificates (master/acme.c), after the
+ * The running order's TLS-ALPN-01 certificates (master/acmemaster.c), after the
  * store's: ids from KEYRING_CHAL_ID_BASE keep the order ascending.
  */
 static int

@@ -15,7 +15,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "acme/acme.h"
+#include "acme/acmechild.h"
 #include "share/child.h"
 #include "share/cursor.h"
 #include "share/ipc.h"

@@ -201,7 +201,7 @@ void ari_request(struct acme *a, uint64_t route_id, const char *leaf_pem);
 /* MSG_A_ASK: GETs URL?domain=NAME (bounded in time) and answers MSG_A_ASK_RESULT. */
 int ask_on_msg(void *arg, struct ipc_msg *m);
 
-/* --- acme.c: the child's context */
+/* --- acmechild.c: the child's context */
 
 struct acme {
 	struct ev_loop *loop;
