@@ -21,6 +21,32 @@
 #define GET_TRIES 4
 
 int
+clients_addr_set(int family, const uint8_t *b, struct clients_addr *a)
+{
+	/* Compared as bytes: b need not be aligned for a struct in6_addr. */
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	memset(a, 0, sizeof(*a));
+	if (family == AF_INET) {
+		a->family = AF_INET;
+		memcpy(a->bytes, b, 4);
+		return 0;
+	}
+	if (family != AF_INET6)
+		return -1;
+	/* ::ffff:a.b.c.d is the IPv4 client a dual-stack listener reports. */
+	if (memcmp(b, v4mapped, sizeof(v4mapped)) == 0) {
+		a->family = AF_INET;
+		memcpy(a->bytes, b + 12, 4);
+		return 0;
+	}
+	/* One /64 is one subscriber: an IPv6 client picks any address in it at will. */
+	a->family = AF_INET6;
+	memcpy(a->bytes, b, 8);
+	return 0;
+}
+
+int
 clients_addr_parse(const char *ip, size_t len, struct clients_addr *a)
 {
 	char buf[INET6_ADDRSTRLEN];
@@ -30,24 +56,11 @@ clients_addr_parse(const char *ip, size_t len, struct clients_addr *a)
 		return -1;
 	memcpy(buf, ip, len);
 	buf[len] = '\0';
-	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, buf, b) == 1) {
-		a->family = AF_INET;
-		memcpy(a->bytes, b, 4);
-		return 0;
-	}
+	if (inet_pton(AF_INET, buf, b) == 1)
+		return clients_addr_set(AF_INET, b, a);
 	if (inet_pton(AF_INET6, buf, b) != 1)
 		return -1;
-	/* ::ffff:a.b.c.d is the IPv4 client a dual-stack listener reports. */
-	if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)(void *)b)) {
-		a->family = AF_INET;
-		memcpy(a->bytes, b + 12, 4);
-		return 0;
-	}
-	/* One /64 is one subscriber: an IPv6 client picks any address in it at will. */
-	a->family = AF_INET6;
-	memcpy(a->bytes, b, 8);
-	return 0;
+	return clients_addr_set(AF_INET6, b, a);
 }
 
 uint64_t

@@ -32,6 +32,9 @@ struct clients_addr {
 /* The address of a literal IP (IPv4-mapped IPv6 is IPv4); 0 or -1. */
 int clients_addr_parse(const char *ip, size_t len, struct clients_addr *a);
 
+/* The same from an address in network order (b: 4 or 16 bytes by family); 0 or -1. */
+int clients_addr_set(int family, const uint8_t *b, struct clients_addr *a);
+
 /* The entry key of (a, route); never 0. */
 uint64_t clients_key(const struct shm *s, const struct clients_addr *a, uint32_t route);
 

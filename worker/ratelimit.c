@@ -14,6 +14,7 @@
 #include "share/util.h"
 #include "worker/context.h"
 #include "worker/message.h"
+#include "worker/proxyproto.h"
 #include "worker/ratelimit.h"
 
 /* 1 when the literal address p[0..n) parses and lies in trusted_proxies; -1 when it does not parse. */
@@ -64,8 +65,9 @@ ratelimit_token(const char *v, const char *end, const char **tok, const char **t
 }
 
 int
-ratelimit_client(const struct worker *w, const char *peer_ip, int trusted,
-    const struct msg_head *h, struct clients_addr *out)
+ratelimit_client(const struct worker *w, const char *peer_ip,
+    const struct proxyproto_addrs *addrs, int trusted, const struct msg_head *h,
+    struct clients_addr *out)
 {
 	const char *best = NULL, *v, *end, *start, *tok, *tok_end;
 	size_t best_len = 0;
@@ -94,6 +96,9 @@ ratelimit_client(const struct worker *w, const char *peer_ip, int trusted,
 	if (best != NULL)	/* every address trusted: the leftmost is the client */
 		goto found;
 peer:
+	/* The connection's address as it came: no inet_pton on every request. */
+	if (addrs != NULL && clients_addr_set(addrs->family, addrs->src, out) == 0)
+		return 0;
 	return clients_addr_parse(peer_ip, strlen(peer_ip), out);
 found:
 	return clients_addr_parse(best, best_len, out);
@@ -141,8 +146,9 @@ ratelimit_take(struct worker *w, const struct clients_addr *a, uint32_t route,
 }
 
 void
-ratelimit_request(struct worker *w, const char *ip, int trusted, const struct msg_head *h,
-    const struct snap_route *r, struct ratelimit_result *res)
+ratelimit_request(struct worker *w, const char *ip, const struct proxyproto_addrs *addrs,
+    int trusted, const struct msg_head *h, const struct snap_route *r,
+    struct ratelimit_result *res)
 {
 	struct clients_rate rate;
 	struct clients_addr a;
@@ -152,7 +158,7 @@ ratelimit_request(struct worker *w, const char *ip, int trusted, const struct ms
 
 	memset(res, 0, sizeof(*res));
 	if (w->shm.base == NULL || w->shm.nclients == 0 || !ratelimit_policy(w, r, &rate, &nodelay) ||
-	    ratelimit_client(w, ip, trusted, h, &a) == -1 ||
+	    ratelimit_client(w, ip, addrs, trusted, h, &a) == -1 ||
 	    ratelimit_take(w, &a, r->id, &rate, &v, &wait_us) == -1)
 		return;
 	if (v == CLIENTS_REFUSE && w->cfg.rate_dry_run) {

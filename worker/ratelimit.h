@@ -16,6 +16,7 @@
 struct worker;
 struct msg_head;
 struct snap_route;
+struct proxyproto_addrs;
 
 #define RATELIMIT_NO_ENTRY UINT32_MAX	/* a connection that is not counted */
 #define RATELIMIT_XFF_MAX 64		/* X-Forwarded-For addresses looked at, from the right */
@@ -36,22 +37,26 @@ struct ratelimit_result {
  * X-Forwarded-For read, right to left (every field, in order), skipping
  * trusted_proxies: the first address outside them is the client; all of
  * them trusted: the leftmost. A token that is not an IP address, or more
- * than RATELIMIT_XFF_MAX of them, and the peer itself is the client. 0 or
- * -1 (the peer's address does not parse).
+ * than RATELIMIT_XFF_MAX of them, and the peer itself is the client: read
+ * from addrs (the connection's ends, in network order) when known, else
+ * parsed from peer_ip. 0 or -1 (the peer's address does not parse).
  */
-int ratelimit_client(const struct worker *w, const char *peer_ip, int trusted,
-    const struct msg_head *h, struct clients_addr *out);
+int ratelimit_client(const struct worker *w, const char *peer_ip,
+    const struct proxyproto_addrs *addrs, int trusted, const struct msg_head *h,
+    struct clients_addr *out);
 
 /* The rate route r has (its own, else haloyd.conf's): 1 and *rate, *nodelay; 0 for none. */
 int ratelimit_policy(const struct worker *w, const struct snap_route *r, struct clients_rate *rate,
     int *nodelay);
 
 /*
- * One request from client ip (trusted: a trusted proxy) with head h on
- * route r: its verdict, counted in the worker's slot (refused or dry-run).
+ * One request from client ip (addrs: the connection's ends or NULL; trusted:
+ * a trusted proxy) with head h on route r: its verdict, counted in the
+ * worker's slot (refused or dry-run).
  */
-void ratelimit_request(struct worker *w, const char *ip, int trusted, const struct msg_head *h,
-    const struct snap_route *r, struct ratelimit_result *res);
+void ratelimit_request(struct worker *w, const char *ip, const struct proxyproto_addrs *addrs,
+    int trusted, const struct msg_head *h, const struct snap_route *r,
+    struct ratelimit_result *res);
 
 /*
  * A new connection from ip: 0 (*entry: what ratelimit_conn_close takes,

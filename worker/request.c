@@ -330,7 +330,7 @@ request_forward(struct worker *w, const struct request_peer *peer, struct msg_he
 	unsigned status;
 
 	/* Before anything else costs: a refused request must be cheap. */
-	ratelimit_request(w, peer->client_ip, peer->trusted, h, route, &rl);
+	ratelimit_request(w, peer->client_ip, peer->addrs, peer->trusted, h, route, &rl);
 	if (rl.v == RATELIMIT_REFUSE)
 		return request_limited(w, r, h, rl.retry_after_s, start_us);
 	if (route->be_count == 0)

@@ -16,7 +16,7 @@ import time
 
 
 def wait_port(port, timeout=15.0):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + float(timeout)
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", int(port)), timeout=0.5).close()

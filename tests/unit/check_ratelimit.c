@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "tests/unit/suites.h"
 #include "tests/unit/testworker.h"
 #include "worker/context.h"
+#include "worker/proxyproto.h"
 #include "worker/ratelimit.h"
 
 static struct worker w;
@@ -56,9 +58,19 @@ client_is(const char *peer, int trusted, const char *text, const char *want)
 	msg_free(&h);
 	msg_init(&h);
 	tw_parse_head(&h, text);
-	ck_assert_int_eq(ratelimit_client(&w, peer, trusted, &h, &got), 0);
+	struct proxyproto_addrs pa;
+
+	ck_assert_int_eq(ratelimit_client(&w, peer, NULL, trusted, &h, &got), 0);
 	ck_assert_int_eq(clients_addr_parse(want, strlen(want), &exp), 0);
 	ck_assert_msg(memcmp(&got, &exp, sizeof(got)) == 0, "client of %s is not %s", text, want);
+	/* The same with the connection's ends in network order, as the data path passes them. */
+	memset(&pa, 0, sizeof(pa));
+	pa.family = inet_pton(AF_INET, peer, pa.src) == 1 ? AF_INET : AF_INET6;
+	ck_assert_int_eq(inet_pton(pa.family, peer, pa.src), 1);
+	memset(&got, 0xa5, sizeof(got));
+	ck_assert_int_eq(ratelimit_client(&w, "not used", &pa, trusted, &h, &got), 0);
+	ck_assert_msg(memcmp(&got, &exp, sizeof(got)) == 0, "client of %s (binary) is not %s", text,
+	    want);
 }
 
 START_TEST(client_keys)
@@ -85,6 +97,8 @@ START_TEST(client_keys)
 	client_is("10.0.0.1", 1, "GET / HTTP/1.1\r\nHost: a\r\n"
 	    "X-Forwarded-For: 2001:db8:1:2::99, 2001:db8:ffff::1\r\n\r\n", "2001:db8:1:2::");
 	client_is("2001:db8:1:2:3:4:5:6", 0, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "2001:db8:1:2::1");
+	/* A dual-stack listener's IPv4 client is that IPv4 address. */
+	client_is("::ffff:192.0.2.9", 0, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "192.0.2.9");
 }
 END_TEST
 
@@ -134,7 +148,7 @@ request(const char *ip, const struct snap_route *r, struct ratelimit_result *res
 	msg_free(&h);
 	msg_init(&h);
 	tw_parse_head(&h, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-	ratelimit_request(&w, ip, 0, &h, r, res);
+	ratelimit_request(&w, ip, NULL, 0, &h, r, res);
 }
 
 START_TEST(verdicts)
