@@ -1,15 +1,15 @@
 /*
  * CDN-Cache-Control (RFC 9213), the cache's targeted field: parsed as a
  * Structured Field Dictionary (RFC 8941 3.2) into the directives of
- * cachepolicy.h. A field that does not parse is ignored whole, as RFC 9213
+ * cachecc.h. A field that does not parse is ignored whole, as RFC 9213
  * 2.1 says; a directive whose value has the wrong type is ignored alone.
  */
 #include "config.h"
 
 #include <string.h>
 
+#include "worker/cachecc.h"
 #include "worker/cachecdn.h"
-#include "worker/cachepolicy.h"
 #include "worker/message.h"
 
 /* The bare item's kinds the directives take (RFC 8941 3.3). */
@@ -155,25 +155,25 @@ cdn_params(struct cdn_parse *s)
 }
 
 static void
-cdn_directive(struct cachepol_cc *cc, const char *key, size_t n, enum cdn_item kind,
+cdn_directive(struct cachecc *cc, const char *key, size_t n, enum cdn_item kind,
     uint64_t v)
 {
-	uint32_t secs = v > CACHEPOL_DELTA_MAX ? CACHEPOL_DELTA_MAX : (uint32_t)v;
+	uint32_t secs = v > CACHECC_DELTA_MAX ? CACHECC_DELTA_MAX : (uint32_t)v;
 
 	/* Keys are lower case (cdn_key), so cachepolicy's case-blind names match exactly. */
 	if (kind == CDN_INT) {
-		(void)cachepol_cc_seconds(cc, key, n, secs);
+		(void)cachecc_seconds(cc, key, n, secs);
 		return;
 	}
 	if (kind == CDN_BOOL && v == 0)
 		return;
 	/* Flags are Booleans; no-cache and private may carry field names (taken unqualified). */
-	(void)cachepol_cc_flag(cc, key, n);
+	(void)cachecc_flag(cc, key, n);
 }
 
 /* One field's value into cc, its members counted in *n; -1 when it is not a valid Dictionary. */
 static int
-cdn_field(struct cdn_parse *s, struct cachepol_cc *cc, unsigned *members)
+cdn_field(struct cdn_parse *s, struct cachecc *cc, unsigned *members)
 {
 	const char *key;
 	enum cdn_item kind;
@@ -209,7 +209,7 @@ cdn_field(struct cdn_parse *s, struct cachepol_cc *cc, unsigned *members)
 }
 
 int
-cachecdn_parse(const struct msg_head *resp, struct cachepol_cc *cc)
+cachecdn_parse(const struct msg_head *resp, struct cachecc *cc)
 {
 	struct cdn_parse s;
 	unsigned members = 0;

@@ -14,7 +14,7 @@
 #include "worker/cachepolicy.h"
 #include "worker/message.h"
 
-/* delta-seconds (RFC 9111 1.2.2): digits only; too big is CACHEPOL_DELTA_MAX. -1: invalid. */
+/* delta-seconds (RFC 9111 1.2.2): digits only; too big is CACHECC_DELTA_MAX. -1: invalid. */
 static int
 cp_delta(const char *v, size_t n, uint32_t *out)
 {
@@ -30,61 +30,21 @@ cp_delta(const char *v, size_t n, uint32_t *out)
 	for (i = 0; i < n; i++) {
 		if (v[i] < '0' || v[i] > '9')
 			return -1;
-		if (x < CACHEPOL_DELTA_MAX)
+		if (x < CACHECC_DELTA_MAX)
 			x = x * 10 + (uint64_t)(v[i] - '0');
 	}
-	*out = x > CACHEPOL_DELTA_MAX ? CACHEPOL_DELTA_MAX : (uint32_t)x;
+	*out = x > CACHECC_DELTA_MAX ? CACHECC_DELTA_MAX : (uint32_t)x;
 	return 0;
 }
 
 #define CP_IS(d, dn, name) ((dn) == strlen(name) && strncasecmp(d, name, dn) == 0)
 
-int
-cachepol_cc_flag(struct cachepol_cc *cc, const char *d, size_t dn)
-{
-	if (CP_IS(d, dn, "no-store"))
-		cc->no_store = 1;
-	else if (CP_IS(d, dn, "no-cache"))
-		cc->no_cache = 1;	/* the qualified form is treated as unqualified (allowed) */
-	else if (CP_IS(d, dn, "private"))
-		cc->private_ = 1;
-	else if (CP_IS(d, dn, "public"))
-		cc->public_ = 1;
-	else if (CP_IS(d, dn, "must-revalidate"))
-		cc->must_revalidate = 1;
-	else if (CP_IS(d, dn, "proxy-revalidate"))
-		cc->proxy_revalidate = 1;
-	else
-		return 0;
-	return 1;
-}
-
-int
-cachepol_cc_seconds(struct cachepol_cc *cc, const char *d, size_t dn, uint32_t secs)
-{
-	if (CP_IS(d, dn, "max-age")) {
-		cc->has_max_age = 1;
-		cc->max_age = secs;
-	} else if (CP_IS(d, dn, "s-maxage")) {
-		cc->has_s_maxage = 1;
-		cc->s_maxage = secs;
-	} else if (CP_IS(d, dn, "stale-while-revalidate")) {
-		cc->has_swr = 1;
-		cc->swr = secs;
-	} else if (CP_IS(d, dn, "stale-if-error")) {
-		cc->has_sie = 1;
-		cc->sie = secs;
-	} else
-		return 0;
-	return 1;
-}
-
 static void
-cp_directive(struct cachepol_cc *cc, const char *d, size_t dn, const char *v, size_t vn, int hv)
+cp_directive(struct cachecc *cc, const char *d, size_t dn, const char *v, size_t vn, int hv)
 {
 	uint32_t secs;
 
-	if (cachepol_cc_flag(cc, d, dn))
+	if (cachecc_flag(cc, d, dn))
 		return;
 	if (CP_IS(d, dn, "must-understand"))
 		cc->must_understand = 1;
@@ -94,7 +54,7 @@ cp_directive(struct cachepol_cc *cc, const char *d, size_t dn, const char *v, si
 		/* No value: any staleness is acceptable. */
 		cc->has_max_stale = 1;
 		if (!hv || cp_delta(v, vn, &cc->max_stale) == -1)
-			cc->max_stale = CACHEPOL_DELTA_MAX;
+			cc->max_stale = CACHECC_DELTA_MAX;
 	} else {
 		/* An invalid seconds value counts as 0 (RFC 9111 4.2.1: then stale). */
 		if (!hv || cp_delta(v, vn, &secs) == -1)
@@ -103,13 +63,13 @@ cp_directive(struct cachepol_cc *cc, const char *d, size_t dn, const char *v, si
 			cc->has_min_fresh = 1;
 			cc->min_fresh = secs;
 		} else
-			(void)cachepol_cc_seconds(cc, d, dn, secs);
+			(void)cachecc_seconds(cc, d, dn, secs);
 	}
 }
 
 /* One field's value: directives split at commas outside quoted strings. */
 static void
-cp_field(struct cachepol_cc *cc, const char *p, const char *end)
+cp_field(struct cachecc *cc, const char *p, const char *end)
 {
 	while (p < end) {
 		const char *s, *eq = NULL, *e;
@@ -142,7 +102,7 @@ cp_field(struct cachepol_cc *cc, const char *p, const char *end)
 }
 
 void
-cachepol_parse_cc(const struct msg_head *h, struct cachepol_cc *cc)
+cachepol_parse_cc(const struct msg_head *h, struct cachecc *cc)
 {
 	uint32_t i;
 
@@ -231,7 +191,7 @@ cp_understood(unsigned s)
 
 /* Freshness lifetime (RFC 9111 4.2.1); -1: none explicit and no heuristic allowed. */
 static int64_t
-cp_lifetime(const struct msg_head *resp, const struct cachepol_cc *cc, int64_t date,
+cp_lifetime(const struct msg_head *resp, const struct cachecc *cc, int64_t date,
     int targeted)
 {
 	/* RFC 9213 2.1: with a targeted field, Expires is not used either. */
@@ -257,8 +217,8 @@ cp_lifetime(const struct msg_head *resp, const struct cachepol_cc *cc, int64_t d
 
 /* The request may use a shared cache's answer at all (RFC 9111 3, 3.5). */
 static int
-cp_request_ok(const struct msg_head *req, const struct cachepol_cc *rcc,
-    const struct cachepol_cc *cc)
+cp_request_ok(const struct msg_head *req, const struct cachecc *rcc,
+    const struct cachecc *cc)
 {
 	if (req->method != MSG_M_GET || rcc->no_store)
 		return 0;
@@ -272,7 +232,7 @@ int
 cachepol_storable(const struct msg_head *req, const struct msg_head *resp,
     int64_t request_time, int64_t response_time, struct cachepol_times *t)
 {
-	struct cachepol_cc rcc, cc;
+	struct cachecc rcc, cc;
 	const char *dv = cp_value(resp, "date"), *av = cp_value(resp, "age");
 	int64_t date, lifetime, apparent, corrected;
 	uint32_t age = 0, i;
@@ -308,7 +268,7 @@ cachepol_storable(const struct msg_head *req, const struct msg_head *resp,
 	memset(t, 0, sizeof(*t));
 	t->response_time = response_time;
 	t->initial_age = (uint32_t)(apparent > corrected ? apparent : corrected);
-	t->lifetime = lifetime > CACHEPOL_DELTA_MAX ? CACHEPOL_DELTA_MAX : (uint32_t)lifetime;
+	t->lifetime = lifetime > CACHECC_DELTA_MAX ? CACHECC_DELTA_MAX : (uint32_t)lifetime;
 	t->swr = cc.has_swr ? cc.swr : 0;
 	t->sie = cc.has_sie ? cc.sie : 0;
 	t->must_validate = cc.no_cache;
@@ -322,13 +282,13 @@ cachepol_age(const struct cachepol_times *t, int64_t now)
 	int64_t resident = now > t->response_time ? now - t->response_time : 0;
 	int64_t age = (int64_t)t->initial_age + resident;
 
-	return age > CACHEPOL_DELTA_MAX ? CACHEPOL_DELTA_MAX : (uint32_t)age;
+	return age > CACHECC_DELTA_MAX ? CACHECC_DELTA_MAX : (uint32_t)age;
 }
 
 enum cachepol_use
 cachepol_use(const struct msg_head *req, const struct cachepol_times *t, int64_t now)
 {
-	struct cachepol_cc rcc;
+	struct cachecc rcc;
 	const struct msg_field *pragma;
 	int64_t age = cachepol_age(t, now), fresh_left = (int64_t)t->lifetime - age;
 

@@ -11,33 +11,14 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "worker/cachecc.h"
+
 struct msg_head;
 
-/* A delta-seconds past this is this (RFC 9111 1.2.2: 2^31). */
-#define CACHEPOL_DELTA_MAX 2147483648u
 /* Heuristic freshness: 10 % of the time since Last-Modified, at most a day. */
 #define CACHEPOL_HEURISTIC_MAX (24 * 3600)
 
-/* The directives of every Cache-Control field of a head (requests and responses). */
-struct cachepol_cc {
-	unsigned no_store : 1, no_cache : 1, private_ : 1, public_ : 1;
-	unsigned must_revalidate : 1, proxy_revalidate : 1, must_understand : 1;
-	unsigned only_if_cached : 1;
-	unsigned has_max_age : 1, has_s_maxage : 1, has_max_stale : 1, has_min_fresh : 1;
-	unsigned has_swr : 1, has_sie : 1;
-	uint32_t max_age, s_maxage, max_stale, min_fresh, swr, sie;
-};
-
-void cachepol_parse_cc(const struct msg_head *h, struct cachepol_cc *cc);
-/*
- * The directives Cache-Control and CDN-Cache-Control (cachecdn.c) share,
- * by name (case-insensitive): a flag (no-store, no-cache, private, public,
- * must-revalidate, proxy-revalidate) set in cc, or a seconds directive
- * (max-age, s-maxage, stale-while-revalidate, stale-if-error) set to secs.
- * 1 when d was one, else 0.
- */
-int cachepol_cc_flag(struct cachepol_cc *cc, const char *d, size_t dn);
-int cachepol_cc_seconds(struct cachepol_cc *cc, const char *d, size_t dn, uint32_t secs);
+void cachepol_parse_cc(const struct msg_head *h, struct cachecc *cc);
 /* An HTTP-date (IMF-fixdate, RFC 850, asctime) in unix seconds; -1 when invalid. */
 int64_t cachepol_parse_date(const char *s);
 

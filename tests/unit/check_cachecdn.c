@@ -31,7 +31,7 @@ teardown(void)
 
 /* The field set to v (one line); cachecdn_parse's answer. */
 static int
-parse(const char *v, struct cachepol_cc *cc)
+parse(const char *v, struct cachecc *cc)
 {
 	msg_reset(&rs);
 	rs.status = 200;
@@ -41,7 +41,7 @@ parse(const char *v, struct cachepol_cc *cc)
 
 START_TEST(valid_dictionaries)
 {
-	struct cachepol_cc cc;
+	struct cachecc cc;
 
 	ck_assert_int_eq(parse("max-age=3600", &cc), 1);
 	ck_assert(cc.has_max_age);
@@ -53,7 +53,7 @@ START_TEST(valid_dictionaries)
 	ck_assert(cc.no_cache && cc.has_s_maxage && cc.has_sie);
 	ck_assert_uint_eq(cc.sie, 9);
 	ck_assert_int_eq(parse("max-age=99999999999", &cc), 1);
-	ck_assert_uint_eq(cc.max_age, CACHEPOL_DELTA_MAX);
+	ck_assert_uint_eq(cc.max_age, CACHECC_DELTA_MAX);
 	/* A wrong type drops the directive, not the field. */
 	ck_assert_int_eq(parse("max-age=\"10000\", public", &cc), 1);
 	ck_assert(!cc.has_max_age && cc.public_);
@@ -74,7 +74,7 @@ START_TEST(invalid_fields_ignored)
 		"max-age=10000, &&&&&", "MaX-aGe=3600", "max-age =100", "max-age= 100",
 		"max-age=10,", "max-age=1234567890123456", "a=\"open", "a=?2", "a;=1", "",
 	};
-	struct cachepol_cc cc;
+	struct cachecc cc;
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -94,16 +94,16 @@ START_TEST(precedence_in_storable)
 	msg_init(&rq);
 	rq.method = MSG_M_GET;
 	/* CDN-Cache-Control rules: Cache-Control's no-store is not ours. */
-	ck_assert_int_eq(parse("max-age=10000", &(struct cachepol_cc){ 0 }), 1);
+	ck_assert_int_eq(parse("max-age=10000", &(struct cachecc){ 0 }), 1);
 	ck_assert_int_eq(msg_add(&rs, "Cache-Control", "no-store"), 0);
 	ck_assert_int_eq(cachepol_storable(&rq, &rs, 1000, 1000, &t), 1);
 	ck_assert_uint_eq(t.lifetime, 10000);
 	/* ... and its private is, whatever Cache-Control and Expires say. */
-	ck_assert_int_eq(parse("private", &(struct cachepol_cc){ 0 }), 1);
+	ck_assert_int_eq(parse("private", &(struct cachecc){ 0 }), 1);
 	ck_assert_int_eq(msg_add(&rs, "Cache-Control", "max-age=10000"), 0);
 	ck_assert_int_eq(cachepol_storable(&rq, &rs, 1000, 1000, &t), 0);
 	/* An invalid one is as if absent. */
-	ck_assert_int_eq(parse("max-age=10000, &&", &(struct cachepol_cc){ 0 }), 0);
+	ck_assert_int_eq(parse("max-age=10000, &&", &(struct cachecc){ 0 }), 0);
 	ck_assert_int_eq(msg_add(&rs, "Cache-Control", "no-store"), 0);
 	ck_assert_int_eq(cachepol_storable(&rq, &rs, 1000, 1000, &t), 0);
 	msg_free(&rq);

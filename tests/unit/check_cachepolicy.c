@@ -57,45 +57,22 @@ storable(struct cachepol_times *t)
 
 START_TEST(cc_parse)
 {
-	struct cachepol_cc cc;
+	struct cachecc cc;
 
 	ck_assert_int_eq(msg_add(&rs, "Cache-Control", "Public, MAX-AGE=\"30\" , no-cache=\"a, b\""), 0);
 	ck_assert_int_eq(msg_add(&rs, "Cache-Control", "s-maxage=99999999999, stale-if-error=5"), 0);
 	cachepol_parse_cc(&rs, &cc);
 	ck_assert(cc.public_ && cc.no_cache && cc.has_max_age && cc.has_s_maxage && cc.has_sie);
 	ck_assert_uint_eq(cc.max_age, 30);
-	ck_assert_uint_eq(cc.s_maxage, CACHEPOL_DELTA_MAX);
+	ck_assert_uint_eq(cc.s_maxage, CACHECC_DELTA_MAX);
 	ck_assert_uint_eq(cc.sie, 5);
 	ck_assert(!cc.private_ && !cc.no_store && !cc.has_swr);
 	msg_reset(&rs);
 	ck_assert_int_eq(msg_add(&rs, "cache-control", "max-age=abc, max-stale, private"), 0);
 	cachepol_parse_cc(&rs, &cc);
 	ck_assert(cc.has_max_age && cc.max_age == 0);	/* invalid: stale */
-	ck_assert(cc.has_max_stale && cc.max_stale == CACHEPOL_DELTA_MAX);
+	ck_assert(cc.has_max_stale && cc.max_stale == CACHECC_DELTA_MAX);
 	ck_assert(cc.private_);
-}
-END_TEST
-
-/* The directives Cache-Control and CDN-Cache-Control share (cachecdn.c uses these). */
-START_TEST(cc_shared_directives)
-{
-	struct cachepol_cc cc;
-
-	memset(&cc, 0, sizeof(cc));
-	ck_assert_int_eq(cachepol_cc_flag(&cc, "No-Store", 8), 1);
-	ck_assert_int_eq(cachepol_cc_flag(&cc, "private", 7), 1);
-	ck_assert_int_eq(cachepol_cc_flag(&cc, "proxy-revalidate", 16), 1);
-	ck_assert_int_eq(cachepol_cc_flag(&cc, "must-understand", 15), 0);
-	ck_assert_int_eq(cachepol_cc_flag(&cc, "max-age", 7), 0);
-	ck_assert_int_eq(cachepol_cc_flag(&cc, "no-storex", 8), 1);	/* the length given */
-	ck_assert(cc.no_store && cc.private_ && cc.proxy_revalidate);
-	ck_assert(!cc.must_understand && !cc.no_cache && !cc.public_ && !cc.must_revalidate);
-	ck_assert_int_eq(cachepol_cc_seconds(&cc, "S-MAXAGE", 8, 7), 1);
-	ck_assert_int_eq(cachepol_cc_seconds(&cc, "stale-while-revalidate", 22, 9), 1);
-	ck_assert_int_eq(cachepol_cc_seconds(&cc, "min-fresh", 9, 3), 0);
-	ck_assert_int_eq(cachepol_cc_seconds(&cc, "public", 6, 3), 0);
-	ck_assert(cc.has_s_maxage && cc.s_maxage == 7 && cc.has_swr && cc.swr == 9);
-	ck_assert(!cc.has_max_age && !cc.has_sie && !cc.has_min_fresh && !cc.public_);
 }
 END_TEST
 
@@ -286,7 +263,6 @@ suite_cachepolicy(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, cc_parse);
 	tcase_add_test(tc, dates);
-	tcase_add_test(tc, cc_shared_directives);
 	tcase_add_test(tc, storable_rules);
 	tcase_add_test(tc, lifetimes);
 	tcase_add_test(tc, ages);

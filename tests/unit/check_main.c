@@ -64,6 +64,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_cachepolicy());
 	srunner_add_suite(sr, suite_cachestore());
 	srunner_add_suite(sr, suite_cachecdn());
+	srunner_add_suite(sr, suite_cachecc());
 	srunner_add_suite(sr, suite_pathprefix());
 	srunner_add_suite(sr, suite_snapprefix());
 	srunner_add_suite(sr, suite_pathroute());

@@ -59,6 +59,7 @@ Suite *suite_compress(void);
 Suite *suite_cachepolicy(void);
 Suite *suite_cachestore(void);
 Suite *suite_cachecdn(void);
+Suite *suite_cachecc(void);
 Suite *suite_clients(void);
 Suite *suite_health(void);
 Suite *suite_ratelimit(void);
