@@ -19,8 +19,9 @@
 #include "share/clients.h"
 #include "share/util.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testshm.h"
 
-#define REGION (2u << 20)
+#define REGION TESTSHM_REGION
 #define T 100000u	/* 10 r/s: 100 ms between requests */
 
 static struct shm s;
@@ -29,17 +30,13 @@ static int fd = -1;
 static void
 setup(void)
 {
-	char err[256];
-
-	fd = shm_create(REGION, 4, &s, err, sizeof(err));
-	ck_assert_msg(fd >= 0, "%s", err);
+	fd = testshm_open(&s);
 }
 
 static void
 teardown(void)
 {
-	shm_unmap(&s);
-	close(fd);
+	testshm_close(&s, fd);
 	fd = -1;
 }
 
@@ -250,25 +247,10 @@ hammer(uint32_t wi)
  */
 START_TEST(killed_writers_leave_it_usable)
 {
-	pid_t pids[3];
-	uint32_t i;
-	int st;
 	uint64_t k = key_of("203.0.113.9", 4), kc = key_of("198.51.100.3", 0);
 	struct shm_client *e;
-	uint64_t deadline = util_now_ms() + 5000;
 
-	for (i = 0; i < 3; i++)
-		pids[i] = hammer(i + 1);
-	/* Killed in the middle of their work: once each has made 20 000 updates. */
-	for (i = 1; i <= 3; i++)
-		while (shm_get(&s.slots[i].retries) < 20000)
-			ck_assert_msg(util_now_ms() < deadline, "writer %u made no progress", i);
-	for (i = 0; i < 3; i++) {
-		ck_assert_int_eq(kill(pids[i], SIGKILL), 0);
-		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
-		ck_assert(WIFSIGNALED(st));
-		clients_forget_worker(&s, i + 1);
-	}
+	testshm_kill_writers(&s, hammer, clients_forget_worker);
 	e = clients_get(&s, k, 1);
 	ck_assert_ptr_nonnull(e);
 	take(e, k, 1, 9000000000ull, CLIENTS_PASS, 0);

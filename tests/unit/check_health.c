@@ -18,8 +18,7 @@
 #include "share/health.h"
 #include "share/util.h"
 #include "tests/unit/suites.h"
-
-#define REGION (2u << 20)
+#include "tests/unit/testshm.h"
 
 static struct shm s;
 static int fd = -1;
@@ -27,17 +26,13 @@ static int fd = -1;
 static void
 setup(void)
 {
-	char err[256];
-
-	fd = shm_create(REGION, 4, &s, err, sizeof(err));
-	ck_assert_msg(fd >= 0, "%s", err);
+	fd = testshm_open(&s);
 }
 
 static void
 teardown(void)
 {
-	shm_unmap(&s);
-	close(fd);
+	testshm_close(&s, fd);
 }
 
 static uint64_t
@@ -213,23 +208,11 @@ hammer(uint32_t wi)
  */
 START_TEST(killed_writers_leave_it_usable)
 {
-	pid_t pids[3];
 	uint32_t i;
-	int st;
-	uint64_t deadline = util_now_ms() + 5000, now = 1ull << 40;
+	uint64_t now = 1ull << 40;
 	struct shm_backend *e;
 
-	for (i = 0; i < 3; i++)
-		pids[i] = hammer(i + 1);
-	for (i = 1; i <= 3; i++)
-		while (shm_get(&s.slots[i].retries) < 20000)
-			ck_assert_msg(util_now_ms() < deadline, "writer %u made no progress", i);
-	for (i = 0; i < 3; i++) {
-		ck_assert_int_eq(kill(pids[i], SIGKILL), 0);
-		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
-		ck_assert(WIFSIGNALED(st));
-		health_forget_worker(&s, i + 1);
-	}
+	testshm_kill_writers(&s, hammer, health_forget_worker);
 	for (i = 7; i < 10; i++) {
 		e = health_get(&s, key_of(i, 80), i, now);
 		ck_assert_ptr_nonnull(e);
