@@ -71,16 +71,35 @@ _ports_lock = threading.Lock()
 _ports_given = set()
 
 
+def _port_shard():
+    """(i, n) from HALOYD_PORT_SHARD=i/n: tests/run's job slot i of n, whose
+    test files run beside the other slots' and take only ports p with
+    (p >> 1) % n == i (bind picks odd ports only, as Linux does), so a port
+    one process found free is never handed out by another."""
+    try:
+        i, n = (int(x) for x in os.environ.get("HALOYD_PORT_SHARD", "0/1").split("/"))
+    except ValueError:
+        return 0, 1
+    return (i, n) if 0 <= i < n else (0, 1)
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on and this run never handed out."""
-    with _ports_lock:
-        for _ in range(200):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    shard, shards = _port_shard()
+    held = []  # ports refused stay bound until the end, so bind() offers others
+    try:
+        with _ports_lock:
+            for _ in range(200 * shards):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(s)
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
-            if port not in _ports_given and port >= 1024:
-                _ports_given.add(port)
-                return port
+                if port not in _ports_given and port >= 1024 and (port >> 1) % shards == shard:
+                    _ports_given.add(port)
+                    return port
+    finally:
+        for s in held:
+            s.close()
     raise AssertionError("no free port on 127.0.0.1")
 
 

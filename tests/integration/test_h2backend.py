@@ -31,7 +31,7 @@ import time
 import h2.events
 
 from .h2backend import H2Backend
-from .harness import DaemonTestCase, request, unique_host, wait_for
+from .harness import DaemonTestCase, free_port, request, unique_host, wait_for
 from .test_datapath import closed_port
 from .test_http2 import H2Client, run
 from .test_tls import Pki
@@ -42,12 +42,6 @@ H2LOAD = shutil.which("h2load") or "/usr/bin/h2load"
 TIMEOUT = 10.0
 NGHTTP2_CANCEL = 8
 MIB = 1 << 20
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def connectable(port):

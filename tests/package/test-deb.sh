@@ -93,7 +93,13 @@ stat_is() {
 }
 
 free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	# HALOYD_PORT_SHARD: the port rule of tests/integration/harness.py (tests/run's job slots).
+	/usr/bin/python3 -c 'import os, socket
+i, n = (int(x) for x in os.environ.get("HALOYD_PORT_SHARD", "0/1").split("/"))
+held = []
+while True:
+    s = socket.socket(); held.append(s); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    if (p >> 1) % n == i: print(p); break'
 }
 
 # wait_for SECONDS COMMAND...: polls every 100 ms.
