@@ -4,7 +4,7 @@ the issue for haloyd, nginx and HAProxy in one run, one table with ratios.
 
 Each proxy runs one worker (nginx worker_processes 1, HAProxy nbthread 1)
 behind the same nginx backend with the same ECDSA certificate, on ports of
-its own (186xx). Figures:
+its own (186xx, or from --port-base). Figures:
 
   throughput   req/s and proxy CPU us per request (utime+stime of the whole
                process tree, from /proc) for HTTP and HTTPS keep-alive (wrk),
