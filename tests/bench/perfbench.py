@@ -234,7 +234,9 @@ backend be
         s1 = benchlib.schedstat(serving)
         ticks = benchlib.cpu_ticks(pid) - before
         ran, queued = s1[0] - s0[0], s1[1] - s0[1]
-        shares = (queued / wall, max(0.0, wall - ran - queued) / wall) if wall else (0.0, 0.0)
+        # No row when the serving process changed under the run (a worker restarted).
+        shares = (queued / wall, max(0.0, wall - ran - queued) / wall) \
+            if s0[2] and s0[2] == s1[2] else None
         return out, ticks * 1e6 / os.sysconf("SC_CLK_TCK"), shares
 
     def throughput_round(self, name, tag, results):
@@ -257,7 +259,7 @@ backend be
         for fig, cmd, kind in runs:
             if self.o.figures and not any(f in fig for f in self.o.figures):
                 continue
-            out, cpu_us, (queued, asleep) = self.cpu_run(name, cmd)
+            out, cpu_us, shares = self.cpu_run(name, cmd)
             try:
                 if kind == "wrk":
                     r = benchlib.parse_wrk_text(out)
@@ -280,8 +282,9 @@ backend be
             results.setdefault((f"{fig} req/s ({tag})", name), []).append(rate)
             if n:
                 results.setdefault((f"{fig} CPU us/req ({tag})", name), []).append(cpu_us / n)
-            results.setdefault((f"{fig} % in run queue ({tag})", name), []).append(100 * queued)
-            results.setdefault((f"{fig} % asleep ({tag})", name), []).append(100 * asleep)
+            if shares is not None:
+                results.setdefault((f"{fig} % in run queue ({tag})", name), []).append(100 * shares[0])
+                results.setdefault((f"{fig} % asleep ({tag})", name), []).append(100 * shares[1])
 
     def throughput(self):
         for tag in self.o.pin_modes:
