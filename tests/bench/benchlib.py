@@ -99,6 +99,20 @@ def rss_kib(pid):
     return total
 
 
+def schedstat(pids):
+    """(ns on a CPU, ns runnable in a run queue, processes) summed over the main thread
+    of each of pids (the one that serves in a proxy's worker), from /proc/PID/schedstat."""
+    ran = queued = n = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/schedstat") as f:
+                v = f.read().split()
+            ran, queued, n = ran + int(v[0]), queued + int(v[1]), n + 1
+        except (OSError, IndexError, ValueError):
+            pass
+    return ran, queued, n
+
+
 def cpu_ticks(pid):
     """utime+stime, in clock ticks, of pid and its descendants (each one's
     /proc/PID/stat counts all its threads)."""

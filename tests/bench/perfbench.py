@@ -4,14 +4,20 @@ the issue for haloyd, nginx and HAProxy in one run, one table with ratios.
 
 Each proxy runs one worker (nginx worker_processes 1, HAProxy nbthread 1)
 behind the same nginx backend with the same ECDSA certificate, on ports of
-its own (186xx). Figures:
+its own (186xx, or from --port-base). Figures:
 
   throughput   req/s and proxy CPU us per request (utime+stime of the whole
                process tree, from /proc) for HTTP and HTTPS keep-alive (wrk),
                a new TLS 1.3 connection per request, resumed and full
                (tlsclient -r -s / -r), HTTP/2 64x1 and 4x100 (h2load);
                interleaved rounds (A B C A B C), medians; pinned (proxy alone
-               on CPU 1, load and backend on CPU 0) and unpinned.
+               on CPU 1, load and backend on CPU 0) and unpinned. With each,
+               where the serving process's wall time went (/proc schedstat of
+               its main thread): "run queue" is runnable but waiting for a CPU
+               (other programs on the machine had it), "asleep" is blocked
+               waiting for the client or the backend; the rest ran. A proxy
+               that loses req/s while asleep waits for its peers; one that
+               loses them in the run queue was given less of the CPU.
   syscalls     per keep-alive request: strace -c -f on the proxy's worker
                (every thread) over a fixed h2load count (16 connections).
   instructions per request: callgrind's Ir of the worker over N2 requests
@@ -218,11 +224,20 @@ backend be
     # --- throughput
 
     def cpu_run(self, name, cmd):
+        """The load's output, the proxy's CPU us and its (run queue, asleep) shares of the
+        wall time: schedstat deltas of the serving processes' main threads, averaged."""
         pid = self.procs[name].pid
-        before = benchlib.cpu_ticks(pid)
+        serving = self.worker_pids(name)
+        before, s0, t0 = benchlib.cpu_ticks(pid), benchlib.schedstat(serving), time.monotonic()
         out = subprocess.run(self.pin("load") + cmd, capture_output=True, text=True).stdout
+        wall = (time.monotonic() - t0) * 1e9 * max(1, s0[2])
+        s1 = benchlib.schedstat(serving)
         ticks = benchlib.cpu_ticks(pid) - before
-        return out, ticks * 1e6 / os.sysconf("SC_CLK_TCK")
+        ran, queued = s1[0] - s0[0], s1[1] - s0[1]
+        # No row when the serving process changed under the run (a worker restarted).
+        shares = (queued / wall, max(0.0, wall - ran - queued) / wall) \
+            if s0[2] and s0[2] == s1[2] else None
+        return out, ticks * 1e6 / os.sysconf("SC_CLK_TCK"), shares
 
     def throughput_round(self, name, tag, results):
         d, (port, sport) = self.o.duration, PORTS[name]
@@ -242,7 +257,9 @@ backend be
              "h2"),
         ]
         for fig, cmd, kind in runs:
-            out, cpu_us = self.cpu_run(name, cmd)
+            if self.o.figures and not any(f in fig for f in self.o.figures):
+                continue
+            out, cpu_us, shares = self.cpu_run(name, cmd)
             try:
                 if kind == "wrk":
                     r = benchlib.parse_wrk_text(out)
@@ -265,6 +282,9 @@ backend be
             results.setdefault((f"{fig} req/s ({tag})", name), []).append(rate)
             if n:
                 results.setdefault((f"{fig} CPU us/req ({tag})", name), []).append(cpu_us / n)
+            if shares is not None:
+                results.setdefault((f"{fig} % in run queue ({tag})", name), []).append(100 * shares[0])
+                results.setdefault((f"{fig} % asleep ({tag})", name), []).append(100 * shares[1])
 
     def throughput(self):
         for tag in self.o.pin_modes:
@@ -415,6 +435,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--pin", choices=("both", "on", "off"), default="both")
     ap.add_argument("--only", default="throughput,syscalls,instructions,memory")
+    ap.add_argument("--figures", default="",
+                    help="throughput figures whose name contains one of these (comma-separated)")
+    ap.add_argument("--port-base", type=int, default=BE,
+                    help="the backend's port; the proxies' follow it (two runs at once)")
     ap.add_argument("--syscall-requests", type=int, default=20000)
     ap.add_argument("--ir-requests", default="1000,6000")
     ap.add_argument("--idle", type=int, default=2000)
@@ -422,6 +446,8 @@ def main():
     o.builddir = os.path.abspath(o.builddir)
     o.pin_modes = {"both": ["pinned", "unpinned"], "on": ["pinned"], "off": ["unpinned"]}[o.pin]
     o.ir_requests = [int(x) for x in o.ir_requests.split(",")]
+    o.figures = [f for f in o.figures.split(",") if f]
+    set_ports(o.port_base)
     for t in ("nginx", "haproxy", "wrk", "h2load", "strace", "valgrind", "taskset", "setpriv",
               "curl", "openssl", "cc"):
         if shutil.which(t) is None:
@@ -443,6 +469,12 @@ def main():
           f"pin {o.pin}, one worker each")
     b.table()
     shutil.rmtree(b.tmp, ignore_errors=True)
+
+
+def set_ports(base):
+    global BE, HA, HAS, NG, NGS, HP, HPS
+    BE, HA, HAS, NG, NGS, HP, HPS = (base + d for d in (0, 1, 2, 11, 12, 15, 16))
+    PORTS.update({"haloyd": (HA, HAS), "nginx": (NG, NGS), "haproxy": (HP, HPS)})
 
 
 def benchlib_rev(d):
