@@ -119,7 +119,8 @@ store_run_changed(struct store *st, struct db_stmt *s)
 }
 
 int
-store_query_int(struct store *st, struct db_stmt *s, int64_t *out)
+store_one_row(struct store *st, struct db_stmt *s, int (*read)(struct db_stmt *s, void *arg),
+    void *arg)
 {
 	int rc;
 
@@ -127,8 +128,7 @@ store_query_int(struct store *st, struct db_stmt *s, int64_t *out)
 		return STORE_ERR;
 	switch (db_step(s)) {
 	case DB_ROW:
-		*out = db_column_int64(s, 0);
-		rc = STORE_OK;
+		rc = read(s, arg) == 0 ? STORE_OK : STORE_ERR;
 		break;
 	case DB_DONE:
 		rc = STORE_ENOENT;
@@ -138,6 +138,19 @@ store_query_int(struct store *st, struct db_stmt *s, int64_t *out)
 	}
 	db_reset(s);
 	return rc;
+}
+
+static int
+store_read_int(struct db_stmt *s, void *arg)
+{
+	*(int64_t *)arg = db_column_int64(s, 0);
+	return 0;
+}
+
+int
+store_query_int(struct store *st, struct db_stmt *s, int64_t *out)
+{
+	return store_one_row(st, s, store_read_int, out);
 }
 
 int

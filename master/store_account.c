@@ -24,27 +24,19 @@ const char *const store_account_sql[] = {
 
 #define P(st, which, ...) store_prep(st, STORE_F_ACCOUNT, which, __VA_ARGS__)
 
+static int
+account_read(struct db_stmt *s, void *arg)
+{
+	char **pem = arg;
+
+	return (*pem = store_column_dup(s, 0)) != NULL ? 0 : -1;
+}
+
 int
 store_account_key_get(struct store *st, char **pem)
 {
-	struct db_stmt *s;
-	int rc;
-
 	*pem = NULL;
-	if ((s = P(st, S_GET, "")) == NULL)
-		return STORE_ERR;
-	switch (db_step(s)) {
-	case DB_ROW:
-		rc = (*pem = store_column_dup(s, 0)) != NULL ? STORE_OK : STORE_ERR;
-		break;
-	case DB_DONE:
-		rc = STORE_ENOENT;
-		break;
-	default:
-		rc = store_fail(st, s);
-	}
-	db_reset(s);
-	return rc;
+	return store_one_row(st, P(st, S_GET, ""), account_read, pem);
 }
 
 int

@@ -86,29 +86,21 @@ order_columns(struct db_stmt *s, struct store_order *o)
 		util_strlcpy(o->profile, t, sizeof(o->profile));
 }
 
+static int
+order_read(struct db_stmt *s, void *arg)
+{
+	order_columns(s, arg);
+	return 0;
+}
+
 int
 store_order_get(struct store *st, int64_t route_id, struct store_order *o)
 {
 	struct db_stmt *s = route_id < 0 ? P(st, S_OD_ORDER_GET, "i", -route_id) :
 	    P(st, S_ORDER_GET, "i", route_id);
-	int rc;
 
 	memset(o, 0, sizeof(*o));
-	if (s == NULL)
-		return STORE_ERR;
-	switch (db_step(s)) {
-	case DB_ROW:
-		order_columns(s, o);
-		rc = STORE_OK;
-		break;
-	case DB_DONE:
-		rc = STORE_ENOENT;
-		break;
-	default:
-		rc = store_fail(st, s);
-	}
-	db_reset(s);
-	return rc;
+	return store_one_row(st, s, order_read, o);
 }
 
 int

@@ -36,29 +36,21 @@ const char *const store_lease_sql[] = {
 #define P(st, which, ...) store_prep(st, STORE_F_LEASE, which, __VA_ARGS__)
 
 static int
+lease_read(struct db_stmt *s, void *arg)
+{
+	struct store_lease *out = arg;
+
+	util_strlcpy(out->holder, db_column_text(s, 0) != NULL ? db_column_text(s, 0) : "",
+	    sizeof(out->holder));
+	out->expires = db_column_int64(s, 1);
+	out->token = db_column_int64(s, 2);
+	return 0;
+}
+
+static int
 lease_get(struct store *st, const char *name, struct store_lease *out)
 {
-	struct db_stmt *s;
-	int rc;
-
-	if ((s = P(st, S_GET, "t", name)) == NULL)
-		return STORE_ERR;
-	switch (db_step(s)) {
-	case DB_ROW:
-		util_strlcpy(out->holder, db_column_text(s, 0) != NULL ? db_column_text(s, 0) : "",
-		    sizeof(out->holder));
-		out->expires = db_column_int64(s, 1);
-		out->token = db_column_int64(s, 2);
-		rc = STORE_OK;
-		break;
-	case DB_DONE:
-		rc = STORE_ENOENT;
-		break;
-	default:
-		rc = store_fail(st, s);
-	}
-	db_reset(s);
-	return rc;
+	return store_one_row(st, P(st, S_GET, "t", name), lease_read, out);
 }
 
 int

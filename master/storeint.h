@@ -58,6 +58,13 @@ int store_run(struct store *st, struct db_stmt *s);
 int store_run_changed(struct store *st, struct db_stmt *s);
 /* The first column of the first row of s; STORE_ENOENT without rows. */
 int store_query_int(struct store *st, struct db_stmt *s, int64_t *out);
+/*
+ * Steps s (from store_prep, may be NULL) once: a row is given to read(s,
+ * arg) (0, or -1 for STORE_ERR), none is STORE_ENOENT, a failure its
+ * store_rc; then resets s. Every "one row or none" read goes through it.
+ */
+int store_one_row(struct store *st, struct db_stmt *s, int (*read)(struct db_stmt *s, void *arg),
+    void *arg);
 /* Maps the failure of s to a store_rc; an unexpected one is logged. */
 int store_fail(struct store *st, struct db_stmt *s);
 /* BEGIN IMMEDIATE (write) or BEGIN (read: one snapshot for several queries). */
