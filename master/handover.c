@@ -16,8 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/sched.h>	/* CLONE_PIDFD */
 
 #include "master/acmemaster.h"
 #include "master/control.h"
@@ -37,6 +40,8 @@
 struct handover {
 	char path[PATH_MAX];	/* the binary to start: where we were started from */
 	pid_t child;		/* the new master we started, 0 none */
+	int child_fd;		/* its pidfd when started as our sibling, else -1 */
+	struct ev_io child_io;	/* child_fd readable: it exited */
 	struct cclient *waiter;	/* the haloyd-ctl upgrade that waits */
 	struct cclient *peer;	/* the new master's control connection */
 	int readonly;		/* store read-only, no ACME, no control listener */
@@ -47,6 +52,7 @@ struct handover {
 static void rollback(struct master *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void ready_late(struct ev_loop *l, struct ev_timer *t);
+static void child_forget(struct master *m);
 
 /* argv[0] with a '/' is a path (made absolute); a bare name is looked up in $PATH. */
 static int
@@ -80,6 +86,7 @@ handover_init(struct master *m)
 	if (h == NULL)
 		return -1;
 	m->handover = h;
+	h->child_fd = -1;
 	ev_timer_init(&h->timer, ready_late, m);
 	if (m->argc < 1 || resolve_path(m->argv[0], h->path, sizeof(h->path)) == -1)
 		log_warnx("cannot tell where haloyd was started from: `haloyd-ctl upgrade` "
@@ -93,6 +100,7 @@ handover_free(struct master *m)
 	if (m->handover == NULL)
 		return;
 	ev_timer_stop(m->loop, &m->handover->timer);
+	child_forget(m);
 	free(m->handover);
 	m->handover = NULL;
 }
@@ -245,9 +253,11 @@ rollback(struct master *m, const char *fmt, ...)
 	va_end(ap);
 	ev_timer_stop(m->loop, &h->timer);
 	if (h->child > 0) {
-		kill(h->child, SIGKILL);	/* reaped by proc_reap, then ignored */
+		/* Reaped by proc_reap (then ignored), or by our parent when a sibling. */
+		kill(h->child, SIGKILL);
 		h->child = 0;
 	}
+	child_forget(m);
 	if (h->peer != NULL) {
 		control_on_close(h->peer, NULL);
 		control_reply_fail(h->peer, CTL_EFAIL, "hand-over cancelled: %s", why);
@@ -290,7 +300,65 @@ handover_reaped(struct master *m, pid_t pid, int status)
 		rollback(m, "the new master exited with status %d", WEXITSTATUS(status));
 }
 
-/* fork + exec of the installed binary with --takeover; it inherits stdout and stderr. */
+/* The sibling's pidfd: it exited before it was ready. */
+static void
+child_exited(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct master *m = io->arg;
+
+	child_forget(m);
+	if (m->handover->child > 0 && !m->handover->done) {
+		m->handover->child = 0;
+		rollback(m, "the new master exited");
+	}
+}
+
+static void
+child_forget(struct master *m)
+{
+	struct handover *h = m->handover;
+
+	if (h->child_fd < 0)
+		return;
+	ev_io_stop(m->loop, &h->child_io);
+	close(h->child_fd);
+	h->child_fd = -1;
+}
+
+/*
+ * Under systemd the new master is our sibling (CLONE_PARENT): systemd must be
+ * the parent of the MAINPID= we name, or it takes it for an alien process
+ * and, with KillMode=mixed, a stop SIGKILLs it at once instead of waiting
+ * for its SIGTERM (seen under systemd 252: tests/systemd/run). Its exit
+ * reaches us on a pidfd. Elsewhere, or when clone is refused, a fork.
+ */
+static pid_t
+spawn_sibling(struct master *m, char **argv)
+{
+	struct handover *h = m->handover;
+	int fd = -1;
+	pid_t pid;
+
+	if (getenv("NOTIFY_SOCKET") == NULL)
+		return 0;
+	/* clone, not clone3: systemd's RestrictNamespaces= answers clone3 ENOSYS. */
+	if ((pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | CLONE_PIDFD, NULL, &fd, NULL, 0)) == 0)
+		exec_child(h->path, argv, -1);
+	if (pid == -1) {
+		log_warn("upgrade: clone (CLONE_PARENT); the new master is our child");
+		return 0;
+	}
+	h->child_fd = fd;
+	if (ev_io_start(m->loop, &h->child_io, fd, EPOLLIN, child_exited, m) == -1) {
+		log_warnx("upgrade: cannot watch the new master's pidfd");
+		kill(pid, SIGKILL);
+		child_forget(m);
+		return -1;
+	}
+	return pid;
+}
+
+/* Start of the installed binary with --takeover; it inherits stdout and stderr. */
 static pid_t
 spawn_new(struct master *m)
 {
@@ -299,7 +367,7 @@ spawn_new(struct master *m)
 
 	if (argv == NULL)
 		return -1;
-	if ((pid = fork()) == 0)
+	if ((pid = spawn_sibling(m, argv)) == 0 && (pid = fork()) == 0)
 		exec_child(m->handover->path, argv, -1);
 	free(argv);
 	return pid;
@@ -454,6 +522,7 @@ handover_cmd_ready(struct master *m, struct cclient *cl, struct cur *c)
 	}
 	h->done = 1;
 	h->child = 0;
+	child_forget(m);
 	ev_timer_stop(m->loop, &h->timer);
 	control_on_close(cl, NULL);
 	h->peer = NULL;

@@ -199,7 +199,8 @@ sandbox_build(enum sandbox_role role)
 		return NULL;
 	}
 	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL) {
-		log_warnx("sandbox: seccomp_init failed");
+		/* Seen when a SystemCallFilter= of systemd denies seccomp(2) itself. */
+		log_warnx("sandbox: seccomp_init failed (is the seccomp system call allowed?)");
 		return NULL;
 	}
 	if (sandbox_add(ctx, base_rules, ARRAY_LEN(base_rules)) == -1 ||

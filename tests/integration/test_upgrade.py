@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import ssl
+import tempfile
 import threading
 import time
 import unittest
@@ -664,6 +665,97 @@ class UpgradeRefusedTest(UpgradeBase):
         self.assertIn("listening sockets handed over", log)
         self.assertIn("keeps serving", log)
         # Writable again, the control socket is its own again, ACME (off) aside.
+        self.assert_serves(pid)
+        self.daemon.ctl_ok("route", "add", unique_host("back"), self.be.addr)
+
+
+class NotifySocket:
+    """A datagram socket in place of systemd's notify socket, read by a thread
+    (a full queue would block the master's sd_notify); the lines are kept."""
+
+    def __init__(self, folder):
+        self.path = os.path.join(folder, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)  # gVisor: a closed socket does not wake recv
+        self.lines = []
+        self.done = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.done:
+            try:
+                data, _, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(4 * 253))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.lines.extend(data.decode(errors="replace").splitlines())
+
+    def close(self):
+        self.done = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def reap(pid):
+    """A sibling master is our child: collect it once it exited."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+class UpgradeUnderSystemdTest(UpgradeBase):
+    """With NOTIFY_SOCKET the new master is started as the old one's sibling
+    (CLONE_PARENT): systemd, the parent of the old master, must be the parent
+    of the MAINPID= it is told, or it takes it for an alien process and a stop
+    SIGKILLs it (tests/systemd/run shows it under a real systemd). Here this
+    test process plays systemd's part."""
+    DAEMON = WrappedDaemon
+
+    def setUp(self):
+        self.folder = tempfile.mkdtemp(prefix="haloyd-notify-")
+        self.addCleanup(shutil.rmtree, self.folder, True)
+        self.notify = NotifySocket(self.folder)
+        self.addCleanup(self.notify.close)
+        env = {"NOTIFY_SOCKET": self.notify.path}
+        orig = self.DAEMON
+
+        class WithNotify(orig):
+            def __init__(self, *a, **kw):
+                kw.setdefault("env", env)
+                super().__init__(*a, **kw)
+        self.DAEMON = WithNotify
+        super().setUp()
+
+    def test_new_master_is_the_old_masters_sibling(self):
+        old = self.master_pid()
+        rc, out, err = self.daemon.ctl("upgrade")
+        self.assertEqual(rc, 0, err)
+        self.new_pid = self.master_pid()
+        self.addCleanup(reap, self.new_pid)
+        self.assertNotEqual(self.new_pid, old)
+        with open("/proc/%d/stat" % self.new_pid) as f:
+            ppid = int(f.read().split(")")[-1].split()[1])
+        self.assertEqual(ppid, os.getpid(), "the new master's parent is not the old one's")
+        wait_for(lambda: "MAINPID=%d" % self.new_pid in self.notify.lines, 10,
+                 "MAINPID= of the new master", lambda: "\n".join(self.notify.lines))
+        wait_for(lambda: not pid_alive(old), 60, "the old master to exit")
+        self.assert_serves(self.new_pid)
+
+    def test_sibling_exiting_before_takeover_rolls_back_at_once(self):
+        pid = self.master_pid()
+        # -t passes; with --takeover it exits before it connects: only its
+        # pidfd tells the old master (else it would wait HANDOVER_READY_MS, 20 s).
+        self.daemon.write_wrapper('for a in "$@"; do [ "$a" = --takeover ] && exit 3; done')
+        t = time.monotonic()
+        rc, out, err = self.daemon.ctl("upgrade")
+        took = time.monotonic() - t
+        self.assertNotEqual(rc, 0)
+        self.assertIn("upgrade failed: the new master exited", err)
+        self.assertLess(took, 10, "the rollback waited for the ready timeout")
         self.assert_serves(pid)
         self.daemon.ctl_ok("route", "add", unique_host("back"), self.be.addr)
 
