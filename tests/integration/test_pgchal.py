@@ -2,11 +2,13 @@
 PostgreSQL store (haloyd issue 20): the ordering node stores its HTTP-01 and
 TLS-ALPN-01 answers, every node serves them before the CA is asked, so
 pebble (without PEBBLE_VA_ALWAYS_VALID) validates through a node that is
-not the ordering one.
+not the ordering one; and the fenced save: a holder stalled past its lease
+while another node finished has its certificate refused when it resumes.
 
 pebble validates on one HTTP-01 and one TLS-ALPN-01 port: each is a
 forwarder here that sends every validation to a node that does not hold the
-order's lease (read from the store at each connection).
+order's lease (read from the store at each connection), and can hold the
+validations back until the test lets them go.
 """
 import os
 import re
@@ -239,6 +241,53 @@ class PgChallengeTest(unittest.TestCase):
         self.wait_served(host)
         self.check_validated_elsewhere(self.tls_fwd, before, host, marks)
         self.check_rows_gone()
+
+    def test_3_stalled_holder_save_is_refused(self):
+        """The holder's master stops after the CA was asked; another node takes the
+        lease and stores its certificate; the first, resumed, is refused."""
+        host = unique_host("pgchal-fence")
+        marks = {n.name: n.log_size() for n in self.nodes}
+        pmark = self.pebble_mark()
+        self.http_fwd.hold = True  # the validation waits until the holder is stopped
+        stopped = None
+        try:
+            self.nodes[2].ctl_ok("route", "add", host, self.be.addr)
+            wait_for(lambda: self.http_fwd.held, 60, "pebble to validate", self.logs)
+            first = self.orderer(host, marks)
+            self.assertIsNotNone(first)
+            os.kill(first.pid, signal.SIGSTOP)
+            stopped = first
+            self.http_fwd.release()
+            # The first node's child gets its certificate; its master, stopped, has not read it.
+            wait_for(lambda: self.pebble_log(pmark).count("Issued certificate serial") == 1, 60,
+                     "pebble to issue the first node's certificate", self.logs)
+            # As 120 s later: its lease has expired; another node is asked to renew now.
+            self.assertEqual(psql(self.pg, "UPDATE leases SET expires = 1 WHERE name = 'acme:%s' "
+                                  "AND holder = '%s' AND token = 1 RETURNING token"
+                                  % (host, first.name)).splitlines()[0], "1")
+            second = next(n for n in self.nodes if n is not first)
+            second.ctl_ok("cert", "renew", host)
+            others = [n for n in self.nodes if n is not first]
+            for n in others:
+                wait_for(lambda: self.served_by(n, host) == [host], ISSUE_TIMEOUT,
+                         "%s to serve the second node's certificate" % n.name, self.logs)
+            fp = re.search(r"acme %s: certificate installed, fingerprint ([0-9a-f]{64})"
+                           % re.escape(host), second.log_text(marks[second.name]))
+            self.assertIsNotNone(fp, second.log_tail(40))
+        finally:
+            self.http_fwd.release()
+            if stopped is not None:
+                os.kill(stopped.pid, signal.SIGCONT)
+        wait_for(lambda: "certificate not saved: another node took the order over"
+                 in first.log_text(marks[first.name]), 30,
+                 "the first node's save to be refused", self.logs)
+        self.assertEqual(psql(self.pg, "SELECT holder, token FROM leases WHERE name = 'acme:%s'"
+                              % host), "%s|2" % second.name)
+        self.assertEqual(psql(self.pg, "SELECT fingerprint FROM certs WHERE domain = '%s'"
+                              % host), fp.group(1))
+        self.assertEqual(self.pebble_log(pmark).count("Issued certificate serial"), 2)
+        self.assertNotIn("certificate installed", first.log_text(marks[first.name]))
+        self.wait_served(host, 30)
 
 
 if __name__ == "__main__":
