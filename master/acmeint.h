@@ -42,6 +42,8 @@ struct acme_run {
 	int waiting;		/* a CHAL_ADD waits for chal_gen to be served */
 	uint32_t chal_gen;
 	char chal_token[MSG_A_TOKEN_MAX + 1];
+	int64_t chal_change;	/* shared store: every live node must serve this change first */
+	int chal_late;		/* ... or ACMESHARE_WAIT_MS passed (logged) */
 };
 
 /* DNS-01's settings as the master read them at start (master/acmedns.c). */
@@ -70,6 +72,15 @@ struct acme_peer {
 	uint32_t nchals;
 	struct acme_alpn_cert alpn[ACME_NAMES_MAX];	/* TLS-ALPN-01 certificates in the keyring */
 	uint32_t nalpn;
+	/* Shared store: the other nodes' running orders' answers (acmeshare.c). */
+	struct acme_chal rchals[SNAP_CHAL_MAX];
+	uint32_t nrchals;
+	struct acme_alpn_cert ralpn[ACME_NAMES_MAX];
+	uint32_t nralpn;
+	struct acme_alpn_cert alpnview[2 * ACME_NAMES_MAX];	/* ours then theirs, for the keyring */
+	struct ev_timer chal_wait;	/* bounds the wait for the other nodes */
+	const struct acmeshare_nodes *nodes;
+	uint32_t chal_wait_ms;
 	int64_t ari_route;	/* a MSG_A_ARI_REQ waits for this route's answer; 0: none */
 	int64_t ari_off_until;	/* the CA said it has no ARI: no request before this (unix s) */
 	struct acme_dns dns;
@@ -123,6 +134,32 @@ int acmedns_load(const struct conf *cf, struct acme_dns *d);
 int acmedns_parse_key(const char *text, struct acme_dns *d, char *err, size_t errlen);
 /* MSG_A_DNS to the child, when DNS-01 is configured. */
 int acmedns_send(struct acme_peer *a);
+
+/* --- acmeshare.c */
+
+#define ACMESHARE_WAIT_MS 10000	/* as long as haloyd-ctl waits for the other nodes */
+
+/* What the wait knows of the other nodes: master/cluster.c's; a fake in the unit tests. */
+struct acmeshare_nodes {
+	int64_t (*want)(const struct master *m);	/* our last change's number; 0: none */
+	int (*served)(const struct master *m, int64_t n);	/* every live node serves n */
+	void (*lagging)(const struct master *m, int64_t n, char *buf, size_t len);
+};
+extern const struct acmeshare_nodes acmeshare_cluster;
+
+
+/* wait_ms: the bound of the wait for the other nodes (ACMESHARE_WAIT_MS). */
+void acmeshare_init(struct acme_peer *a, const struct acmeshare_nodes *nodes, uint32_t wait_ms);
+/* Writes an answer of the running order to a shared store; -1 (logged) when not saved. */
+int acmeshare_put(struct acme_peer *a, const char *host, const char *token, const char *keyauth,
+    const char *cert, const char *key);
+/* Deletes this node's answers (and expired rows) from a shared store. */
+void acmeshare_clear(struct acme_peer *a);
+/* After an answer's publish: the change every live node must serve before CHAL_READY. */
+void acmeshare_wait(struct acme_peer *a);
+/* 1 when every live node serves it, or the wait's bound passed (logged once). */
+int acmeshare_served(struct acme_peer *a);
+void acmeshare_free(struct acme_peer *a);
 
 /* --- acmeaccount.c */
 

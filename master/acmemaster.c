@@ -217,8 +217,16 @@ chals_clear(struct acme_peer *a)
 uint32_t
 acme_alpn_certs(const struct master *m, const struct acme_alpn_cert **v)
 {
-	*v = m->acme != NULL ? m->acme->alpn : NULL;
-	return m->acme != NULL ? m->acme->nalpn : 0;
+	struct acme_peer *a = m->acme;
+
+	*v = NULL;
+	if (a == NULL)
+		return 0;
+	/* Shallow copies: the keyring copies what it keeps. */
+	memcpy(a->alpnview, a->alpn, a->nalpn * sizeof(a->alpn[0]));
+	memcpy(a->alpnview + a->nalpn, a->ralpn, a->nralpn * sizeof(a->ralpn[0]));
+	*v = a->alpnview;
+	return a->nalpn + a->nralpn;
 }
 
 void
@@ -233,8 +241,11 @@ acme_snap_chals(const struct master *m, const struct snapb_chal **chals, uint32_
 		return;
 	for (i = 0; i < a->nchals; i++)
 		a->snapchals[i] = (struct snapb_chal){ a->chals[i].token, a->chals[i].keyauth };
+	/* The other nodes' (shared store), as many as the section has room for. */
+	for (*n = i, i = 0; i < a->nrchals && *n < SNAP_CHAL_MAX; i++)
+		a->snapchals[(*n)++] = (struct snapb_chal){ a->rchals[i].token,
+		    a->rchals[i].keyauth };
 	*chals = a->snapchals;
-	*n = a->nchals;
 }
 
 static int
@@ -297,6 +308,7 @@ chal_publish(struct acme_peer *a, const char *host, const char *token, const cha
 	util_strlcpy(a->run.chal_token, token, sizeof(a->run.chal_token));
 	a->run.waiting = 1;
 	a->run.chal_gen = publish_changed(a->m);
+	acmeshare_wait(a);
 	log_info("acme %s: publishing the %s answer in generation %u", host, type, a->run.chal_gen);
 }
 
@@ -319,6 +331,7 @@ on_chal_add(void *arg, struct ipc_msg *msg)
 	c = &a->chals[a->nchals++];
 	util_strlcpy(c->token, token, sizeof(c->token));
 	util_strlcpy(c->keyauth, keyauth, sizeof(c->keyauth));
+	(void)acmeshare_put(a, host, token, keyauth, "", "");
 	chal_publish(a, host, token, "http-01");
 	return 0;
 }
@@ -355,6 +368,7 @@ on_chal_alpn(void *arg, struct ipc_msg *msg)
 	}
 	a->nalpn++;
 	mkeyring_changed(a->m);
+	(void)acmeshare_put(a, host, token, keyauth, cert, key);
 	chal_publish(a, host, token, "tls-alpn-01");
 	rc = 0;
 out:
@@ -370,7 +384,8 @@ acme_publish_check(struct master *m)
 	uint8_t buf[16 + MSG_A_TOKEN_MAX];
 	struct wbuf b;
 
-	if (a == NULL || !a->run.waiting || a->proc.sock < 0 || !publish_served(m, a->run.chal_gen))
+	if (a == NULL || !a->run.waiting || a->proc.sock < 0 || !publish_served(m, a->run.chal_gen) ||
+	    !acmeshare_served(a))
 		return;
 	a->run.waiting = 0;
 	wb_init(&b, buf, sizeof(buf));
@@ -397,6 +412,10 @@ run_end(struct acme_peer *a)
 {
 	ev_timer_stop(a->m->loop, &a->deadline);
 	ev_timer_stop(a->m->loop, &a->lease_timer);
+	ev_timer_stop(a->m->loop, &a->chal_wait);
+	/* Before the release: no row outlives the lease it was written under. */
+	if (a->nchals > 0 || a->nalpn > 0)
+		acmeshare_clear(a);
 	acmelease_release(a->m->store, &a->lease);
 	if (chals_clear(a))
 		publish_changed(a->m);
@@ -692,6 +711,7 @@ acme_init(struct master *m)
 	ev_timer_init(&a->tick, acmeq_tick_fire, a);
 	ev_timer_init(&a->deadline, deadline_fire, a);
 	ev_timer_init(&a->lease_timer, lease_fire, a);
+	acmeshare_init(a, &acmeshare_cluster, ACMESHARE_WAIT_MS);
 	m->acme = a;
 	/* One node on SQLite: any name holds every lease. */
 	if (m->cfg.store == NULL)
@@ -699,6 +719,8 @@ acme_init(struct master *m)
 	else if (store_node_name(m->cfg.store, node, sizeof(node)) == -1)
 		return -1;
 	acmelease_init(&a->lease, node);
+	/* What this node left when it died mid-order: nobody serves it any more. */
+	acmeshare_clear(a);
 	if (acmedns_load(&m->cfg, &a->dns) == -1 || ondemand_init(m) == -1)
 		return -1;
 	if (geteuid() == 0 && getpwnam(m->cfg.acme_user) == NULL) {
@@ -722,6 +744,7 @@ acme_stop(struct master *m)
 	ev_timer_stop(m->loop, &a->deadline);
 	/* A lease still held expires, or this node takes it again after a hand-over. */
 	ev_timer_stop(m->loop, &a->lease_timer);
+	ev_timer_stop(m->loop, &a->chal_wait);
 	proc_stop(&a->proc, 0);
 }
 
@@ -746,6 +769,7 @@ acme_free(struct master *m)
 		return;
 	acme_stop(m);
 	(void)chals_clear(a);
+	acmeshare_free(a);
 	OPENSSL_cleanse(&a->dns, sizeof(a->dns));
 	ondemand_free(m);
 	proc_remove(&a->proc);

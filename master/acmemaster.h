@@ -31,6 +31,9 @@ struct acme_alpn_cert {
 /* The running order's challenge certificates (valid until the next change); the count. */
 uint32_t acme_alpn_certs(const struct master *m, const struct acme_alpn_cert **v);
 
+/* Shared store, at each build: reads the other nodes' challenge answers (master/acmeshare.c). */
+void acmeshare_load(struct master *m);
+
 /* Sets up the context; with `acme on`, prepares STATE_DIR/acme and starts the child. */
 int acme_init(struct master *m);
 /* Asks the child to stop (graceful stop of the master). */

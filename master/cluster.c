@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "master/acmemaster.h"
 #include "master/cluster.h"
 #include "master/control.h"
 #include "master/keyringbuild.h"
@@ -95,6 +96,7 @@ notice(struct cluster *c, const char *payload)
 		nd->served = n > nd->served ? n : nd->served;
 		nd->seen = time(NULL);
 		control_release_waiters(c->m);
+		acme_publish_check(c->m);
 	}
 }
 
@@ -145,6 +147,7 @@ beat_now(struct cluster *c)
 	}
 	drain(c);
 	control_release_waiters(c->m);
+	acme_publish_check(c->m);
 }
 
 static void

@@ -268,6 +268,8 @@ publish_build(struct master *m)
 	b.m = m;
 	m->build_pending = 0;
 	cluster_build_begin(m);
+	/* After the change number: a build that claims change N serves N's challenges. */
+	acmeshare_load(m);
 	/* The routes come from memory: only those changed since the last build are read. */
 	if (rtable_sync(&m->rt, m->store) != 0 || rtable_foreach(&m->rt, build_route, &b) != 0 ||
 	    b.failed) {

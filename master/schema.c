@@ -339,6 +339,24 @@ static const char *const migrations[] = {
 	"  id BIGINT PRIMARY KEY CHECK (id = 1),"
 	"  key_pem TEXT NOT NULL CHECK (length(key_pem) BETWEEN 1 AND 4096)"
 	");",
+	/*
+	 * Version 19: the challenge answers of the running ACME orders on a
+	 * shared store (issue 20), so that every node serves them, whichever
+	 * the CA reaches. One row per challenge token: HTTP-01's key
+	 * authorisation or TLS-ALPN-01's certificate and its throw-away key
+	 * (never the account key), written by the order's lease holder,
+	 * deleted at the order's end; a row past expires (a node that died
+	 * mid-order) is ignored. Empty with SQLite.
+	 */
+	"CREATE TABLE acme_challenges ("
+	"  token TEXT PRIMARY KEY CHECK (length(token) BETWEEN 1 AND 128),"
+	"  host TEXT NOT NULL CHECK (length(host) BETWEEN 1 AND 253),"
+	"  keyauth TEXT NOT NULL CHECK (length(keyauth) BETWEEN 1 AND 256),"
+	"  alpn_cert TEXT NOT NULL DEFAULT '' CHECK (length(alpn_cert) <= 4000),"
+	"  alpn_key TEXT NOT NULL DEFAULT '' CHECK (length(alpn_key) <= 4000),"
+	"  holder TEXT NOT NULL CHECK (length(holder) BETWEEN 1 AND 64),"
+	"  expires BIGINT NOT NULL"
+	");",
 };
 
 int

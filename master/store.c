@@ -40,6 +40,7 @@ static const char *const *const file_sql[STORE_F_MAX] = {
 	[STORE_F_LEASE] = store_lease_sql,
 	[STORE_F_TICKETS] = store_tickets_sql,
 	[STORE_F_ACCOUNT] = store_account_sql,
+	[STORE_F_CHAL] = store_chal_sql,
 };
 
 /* --- helpers for the table files (see storeint.h) */

@@ -315,4 +315,26 @@ int store_account_key_get(struct store *st, char **pem);
 /* Adds pem unless a key is already there (another node's wins): STORE_OK either way. */
 int store_account_key_add(struct store *st, const char *pem);
 
+/*
+ * The running orders' challenge answers on a shared store
+ * (master/store_chal.c, schema 19), so that every node serves them. A row
+ * is written only under the order's lease and read back only when within
+ * these bounds and not expired. keyauth is "TOKEN.THUMBPRINT"; cert and key
+ * (TLS-ALPN-01's, PEM) are "" for HTTP-01.
+ */
+#define STORE_CHAL_TOKEN_MAX 128
+#define STORE_CHAL_KEYAUTH_MAX 256
+#define STORE_CHAL_PEM_MAX 4000
+struct store_chal {
+	const char *token, *host, *keyauth, *cert, *key, *holder;
+};
+/* Adds (or replaces) c until expires, while lease (holder, token) is current: STORE_ENOENT when stale. */
+int store_chal_put(struct store *st, const char *lease, int64_t lease_token,
+    const struct store_chal *c, int64_t expires);
+/* Deletes holder's rows, and every row expired at now. */
+int store_chal_clear(struct store *st, const char *holder, int64_t now);
+/* Calls fn for each row not expired at now, by token; a row out of bounds is skipped (logged). */
+int store_chal_foreach(struct store *st, int64_t now,
+    int (*fn)(void *arg, const struct store_chal *c), void *arg);
+
 #endif

@@ -24,6 +24,7 @@ enum store_file {
 	STORE_F_LEASE,		/* master/store_lease.c */
 	STORE_F_TICKETS,	/* master/store_tickets.c */
 	STORE_F_ACCOUNT,	/* master/store_account.c */
+	STORE_F_CHAL,		/* master/store_chal.c */
 	STORE_F_MAX
 };
 
@@ -37,6 +38,7 @@ extern const char *const store_acme_sql[];
 extern const char *const store_ondemand_sql[];
 extern const char *const store_cluster_sql[];
 extern const char *const store_lease_sql[];
+extern const char *const store_chal_sql[];
 extern const char *const store_tickets_sql[];
 extern const char *const store_account_sql[];
 

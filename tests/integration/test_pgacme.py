@@ -3,10 +3,9 @@
 store, and every node serves what it stored.
 
 The PostgreSQL cluster is test_pgstore's (initdb as nobody, its own port);
-pebble is test_acme's. pebble runs with PEBBLE_VA_ALWAYS_VALID: the HTTP-01
-challenge is published only by the node that orders (ARCHITECTURE.md, "A
-store shared by several nodes"), while pebble validates on one port, so
-which node the CA would reach is not what these tests look at.
+pebble is test_acme's. pebble runs with PEBBLE_VA_ALWAYS_VALID (its HTTP-01
+port leads nowhere): which node the CA reaches is test_pgchal.py's concern,
+where pebble validates for real through a node that does not order.
 PgTicketRotationTest has its own PostgreSQL and two nodes without ACME whose
 ticket keys rotate every 3 s.
 """

@@ -73,6 +73,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_dbpg());
 	srunner_add_suite(sr, suite_store_cluster());
 	srunner_add_suite(sr, suite_acmelease());
+	srunner_add_suite(sr, suite_acmeshare());
 	srunner_add_suite(sr, suite_ticketshare());
 	srunner_add_suite(sr, suite_account());
 	srunner_add_suite(sr, suite_rtable());

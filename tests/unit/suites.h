@@ -69,6 +69,7 @@ Suite *suite_dnsname(void);
 Suite *suite_dbpg(void);
 Suite *suite_store_cluster(void);
 Suite *suite_acmelease(void);
+Suite *suite_acmeshare(void);
 Suite *suite_ticketshare(void);
 Suite *suite_account(void);
 Suite *suite_rtable(void);
