@@ -550,14 +550,19 @@ h1s_idle(const struct conn *c)
 static int
 h1s_new(struct conn *c, unsigned timer_phase)
 {
-	struct h1s *s = calloc(1, sizeof(*s));
+	/*
+	 * malloc and an initialiser, not calloc (nor memset, which compilers turn
+	 * into calloc): glibc's calloc skips its thread cache, and this runs per request.
+	 */
+	struct h1s *s = malloc(sizeof(*s));
 
-	if (s == NULL || (s->h1 = h1_new(H1_REQUEST, &s->req, &h1s_req_events, s)) == NULL) {
+	if (s == NULL)
+		return -1;
+	*s = (struct h1s){ .c = c, .timer_phase = timer_phase & 7 };
+	if ((s->h1 = h1_new(H1_REQUEST, &s->req, &h1s_req_events, s)) == NULL) {
 		free(s);
 		return -1;
 	}
-	s->c = c;
-	s->timer_phase = timer_phase & 7;
 	c->sess = s;
 	return 0;
 }
