@@ -41,24 +41,25 @@ struct session_ops {
 extern const struct session_ops h1server_ops;
 extern const struct session_ops h2server_ops;
 
+/* Ordered by alignment: 304 bytes, every idle connection pays it (ARCHITECTURE.md "Memory"). */
 struct conn {
 	struct worker *w;
 	struct conn *prev, *next;
-	int fd;
 	struct tls_conn *tls;		/* on an HTTPS listener, else NULL (worker/tls.h) */
 	struct ev_io io;
 	struct ev_timer timer;		/* the session's */
 	const char *proto;		/* "http" / "https" */
-	char ip[ADDR_STR_MAX];		/* the client's: the PROXY header's source when one came */
-	int trusted;			/* that client is in trusted_proxies */
-	struct proxyproto_addrs addrs;	/* client and local end, as a PROXY header to a backend says */
 	uint8_t *pp;			/* a PROXY header's first piece (worker/ppconn.c), or NULL */
-	uint16_t pp_len;
-	uint32_t client_entry;		/* its count in the shared client table (worker/ratelimit.h) */
 	struct buf in, out;
 	size_t drained;			/* bytes dropped while lingering */
 	const struct session_ops *sops;
-	void *sess;
+	void *sess;			/* NULL while an HTTP/1.1 connection idles (worker/h1server.c) */
+	int fd;
+	uint32_t client_entry;		/* its count in the shared client table (worker/ratelimit.h) */
+	char ip[ADDR_STR_MAX];		/* the client's: the PROXY header's source when one came */
+	struct proxyproto_addrs addrs;	/* client and local end, as a PROXY header to a backend says */
+	uint16_t pp_len;
+	uint8_t trusted;		/* that client is in trusted_proxies */
 	uint8_t kick_pending;		/* a run is deferred (ev_defer_once) */
 	unsigned peer_eof : 1;		/* the client sent its last byte */
 	unsigned readable : 1;		/* epoll reported input (or TLS wants the socket): read */

@@ -5,8 +5,10 @@
  * responses as HTTP/1.1; keep-alive; the client-side timeouts; and, after a
  * 101, the connection as a raw byte pipe through the same exchange.
  *
- * A session holds a parsed head and buffers only while a request is in
- * progress; between requests it costs its struct and its parser.
+ * A session exists only while something is in progress: between requests
+ * (keep-alive, nothing buffered, nothing owed) it is freed, parser and all,
+ * and c->sess is NULL while c->sops stays; the next bytes (any run) make a
+ * new one. An idle keep-alive connection then costs its struct conn alone.
  */
 #include "config.h"
 
@@ -468,10 +470,21 @@ h1s_work(struct h1s *s)
 		h1s_parse(s);
 }
 
-static void
-h1s_run(struct conn *c)
+/* Nothing in progress, nothing buffered: the session can go until the next bytes. */
+static int
+h1s_parkable(const struct h1s *s)
 {
-	struct h1s *s = c->sess;
+	const struct conn *c = s->c;
+
+	return !c->dead && !c->lingering && !s->req_active && s->ex == NULL && !s->pipe &&
+	    !s->close_after && c->in.data == NULL && c->out.data == NULL &&
+	    s->timer_phase == TIMER_KEEPALIVE;
+}
+
+static void
+h1s_run_session(struct h1s *s)
+{
+	struct conn *c = s->c;
 
 	if (h1s_flush(s) == -1 || h1s_read(s) == -1)
 		return;
@@ -500,6 +513,10 @@ h1s_timeout(struct conn *c)
 {
 	struct h1s *s = c->sess;
 
+	if (s == NULL) {
+		conn_close(c);	/* parked: its keep-alive time is up */
+		return;
+	}
 	if (s->timer_phase == TIMER_BODY && c->in.len > 0) {
 		/* Input is waiting for the backend, not the other way round. */
 		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.body_timeout_ms);
@@ -526,21 +543,36 @@ h1s_idle(const struct conn *c)
 	 * hand-over's drain closes none: the next request is answered with
 	 * Connection: close, or keepalive_timeout ends it as on any other day.
 	 */
-	return !c->w->stop_keep_fresh && !s->req_active && c->in.len == 0;
+	return !c->w->stop_keep_fresh && (s == NULL || (!s->req_active && c->in.len == 0));
+}
+
+/* A session on c (none there); timer_phase: what c's timer is armed for now. 0 or -1. */
+static int
+h1s_new(struct conn *c, unsigned timer_phase)
+{
+	/*
+	 * malloc and an initialiser, not calloc (nor memset, which compilers turn
+	 * into calloc): glibc's calloc skips its thread cache, and this runs per request.
+	 */
+	struct h1s *s = malloc(sizeof(*s));
+
+	if (s == NULL)
+		return -1;
+	*s = (struct h1s){ .c = c, .timer_phase = timer_phase & 7 };
+	if ((s->h1 = h1_new(H1_REQUEST, &s->req, &h1s_req_events, s)) == NULL) {
+		free(s);
+		return -1;
+	}
+	c->sess = s;
+	return 0;
 }
 
 static int
 h1s_start(struct conn *c)
 {
-	struct h1s *s = calloc(1, sizeof(*s));
-
-	if (s == NULL || (s->h1 = h1_new(H1_REQUEST, &s->req, &h1s_req_events, s)) == NULL) {
-		free(s);
+	if (h1s_new(c, TIMER_NONE) == -1)
 		return -1;
-	}
-	s->c = c;
-	c->sess = s;
-	h1s_update_timer(s);
+	h1s_update_timer(c->sess);
 	return 0;
 }
 
@@ -550,6 +582,8 @@ h1s_stop(struct conn *c)
 {
 	struct h1s *s = c->sess;
 
+	if (s == NULL)
+		return;
 	if (s->ex != NULL)
 		exchange_abort(s->ex, 499);
 	s->ex = NULL;
@@ -564,6 +598,24 @@ h1s_free(struct conn *c)
 	msg_free(&s->req);
 	free(s);
 	c->sess = NULL;
+}
+
+static void
+h1s_run(struct conn *c)
+{
+	struct h1s *s = c->sess;
+
+	/* Parked (idle keep-alive): its keep-alive timer runs on, so the phase says so. */
+	if (s == NULL) {
+		if (h1s_new(c, TIMER_KEEPALIVE) == -1) {
+			conn_close(c);
+			return;
+		}
+		s = c->sess;
+	}
+	h1s_run_session(s);
+	if (!c->dead && h1s_parkable(s))
+		h1s_free(c);
 }
 
 const struct session_ops h1server_ops = {

@@ -1,6 +1,6 @@
 /*
- * The HTTP/2 sessions' allocator: page-aligned large blocks whose pages an
- * idle session gives back (see h2mem.h for why).
+ * The HTTP/2 sessions' allocator: large blocks in mappings of their own,
+ * whose pages an idle session gives back (see h2mem.h for why).
  */
 #include "config.h"
 
@@ -14,6 +14,7 @@
 #include "worker/h2mem.h"
 
 #define H2MEM_FRAME_MIN 16384	/* nghttp2's frame buffer holds a whole 16 KiB payload */
+#define H2MEM_PAGES_MAX (1u << 20)	/* 4 GiB: beyond that, the heap's (never seen) */
 
 static size_t
 h2mem_page(void)
@@ -21,99 +22,103 @@ h2mem_page(void)
 	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
-static void
-h2mem_track(struct h2mem *m, void *p, size_t n)
+/* The slot of a mapped block, or -1 (a heap block). */
+static int
+h2mem_slot(const struct h2mem *m, const void *p)
 {
-	size_t i;
+	int i;
 
-	if (m->creating && n >= H2MEM_FRAME_MIN && m->frame == NULL)
-		m->frame = p;
-	for (i = 0; i < H2MEM_BLOCKS; i++)
-		if (m->block[i] == NULL) {
-			m->block[i] = p;
-			return;
-		}
-	/* Untracked: still a valid block, only never trimmed. */
-}
-
-static void
-h2mem_untrack(struct h2mem *m, void *p)
-{
-	size_t i;
-
-	if (p == m->frame)
-		m->frame = NULL;
 	for (i = 0; i < H2MEM_BLOCKS; i++)
 		if (m->block[i] == p)
-			m->block[i] = NULL;
+			return i;
+	return -1;
 }
 
+static size_t
+h2mem_len(const struct h2mem *m, int i)
+{
+	return (size_t)m->pages[i] * h2mem_page();
+}
+
+/*
+ * A mapping when a slot is free (it comes zeroed), else the heap: a block
+ * past the slots is valid, only never trimmed.
+ */
 static void *
 h2mem_malloc(size_t n, void *arg)
 {
 	struct h2mem *m = arg;
+	size_t page = h2mem_page(), np = n / page + (n % page != 0);
+	int i = h2mem_slot(m, NULL);
 	void *p;
 
-	if (n < h2mem_page())
+	if (n < page || i == -1 || np > H2MEM_PAGES_MAX ||
+	    (p = mmap(NULL, np * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0)) == MAP_FAILED)
 		return malloc(n);
-	if (posix_memalign(&p, h2mem_page(), n) != 0)
-		return NULL;
-	h2mem_track(m, p, n);
+	m->block[i] = p;
+	m->pages[i] = (uint32_t)np;
+	if (m->creating && n >= H2MEM_FRAME_MIN && m->frame == NULL)
+		m->frame = p;
 	return p;
 }
 
 static void
 h2mem_free(void *p, void *arg)
 {
-	if (p != NULL)
-		h2mem_untrack(arg, p);
-	free(p);
+	struct h2mem *m = arg;
+	int i;
+
+	if (p == NULL)
+		return;
+	if (p == m->frame)
+		m->frame = NULL;
+	if ((i = h2mem_slot(m, p)) == -1) {
+		free(p);
+		return;
+	}
+	(void)munmap(p, h2mem_len(m, i));
+	m->block[i] = NULL;
+	m->pages[i] = 0;
 }
 
 static void *
 h2mem_calloc(size_t nmemb, size_t size, void *arg)
 {
+	struct h2mem *m = arg;
 	void *p;
 
 	if (size != 0 && nmemb > SIZE_MAX / size)
 		return NULL;
 	if (nmemb * size < h2mem_page())
 		return calloc(nmemb, size);
-	if ((p = h2mem_malloc(nmemb * size, arg)) != NULL)
+	if ((p = h2mem_malloc(nmemb * size, m)) != NULL && h2mem_slot(m, p) == -1)
 		memset(p, 0, nmemb * size);
 	return p;
-}
-
-static int
-h2mem_tracked(const struct h2mem *m, const void *p)
-{
-	size_t i;
-
-	for (i = 0; i < H2MEM_BLOCKS; i++)
-		if (m->block[i] == p)
-			return 1;
-	return 0;
 }
 
 static void *
 h2mem_realloc(void *p, size_t n, void *arg)
 {
 	struct h2mem *m = arg;
-	int was_frame = p != NULL && p == m->frame;
+	int i, was_frame = p != NULL && p == m->frame;
 	size_t old;
 	void *q;
 
 	if (p == NULL)
 		return h2mem_malloc(n, m);
-	if (n < h2mem_page() && !h2mem_tracked(m, p))
+	i = h2mem_slot(m, p);
+	if (i == -1 && n < h2mem_page())
 		return realloc(p, n);
-	/* A large block stays page aligned: a new one, the bytes copied over. */
+	if (i != -1 && n <= h2mem_len(m, i))
+		return p;
+	/* A new block, the bytes copied over: a large one gets a mapping. */
+	old = i != -1 ? h2mem_len(m, i) : malloc_usable_size(p);
 	if ((q = h2mem_malloc(n, m)) == NULL)
 		return NULL;
-	old = malloc_usable_size(p);
 	memcpy(q, p, old < n ? old : n);
 	h2mem_free(p, m);
-	if (was_frame && n >= h2mem_page())
+	if (was_frame)
 		m->frame = q;
 	return q;
 }
@@ -146,14 +151,14 @@ h2mem_zero(const unsigned char *p, size_t n)
 void
 h2mem_trim(struct h2mem *m)
 {
-	size_t page = h2mem_page(), i, n;
+	size_t page = h2mem_page(), n;
 	unsigned char *p, *at;
+	int i;
 
 	for (i = 0; i < H2MEM_BLOCKS; i++) {
 		if ((p = m->block[i]) == NULL)
 			continue;
-		/* Pages wholly inside the block: the allocator's next header lies beyond. */
-		n = malloc_usable_size(p) / page * page;
+		n = h2mem_len(m, i);
 		if (p == m->frame) {
 			(void)madvise(p, n, MADV_DONTNEED);
 			continue;

@@ -94,8 +94,11 @@ struct tls_conn {
 	void *cookie;		/* the caller's (struct conn), for the on-demand hook */
 	struct shm_wslot *const *statsp;	/* the worker's slot (share/shm.h); NULL toward backends */
 	char peer[ADDR_STR_MAX + 16];
-	char why[160];		/* why the handshake failed; "" while it did not */
+	char *why;		/* why the handshake failed (TLS_WHY_MAX); NULL while it did not */
 };
+
+/* Allocated on a failure only: every idle connection would carry it. */
+#define TLS_WHY_MAX 160
 
 static void
 tls_errf(char *err, size_t errlen, const char *what)
@@ -873,7 +876,17 @@ tls_conn_free(struct tls_conn *tc)
 	tls_conn_count(tc, !SSL_is_init_finished(tc->ssl));
 	tls_conn_shutdown(tc);
 	SSL_free(tc->ssl);
+	free(tc->why);
 	free(tc);
+}
+
+/* Sets why the handshake failed: pre then reason (out of memory: it stays unsaid). */
+static void
+tls_conn_why(struct tls_conn *tc, const char *pre, const char *reason)
+{
+	if (tc->why == NULL && (tc->why = malloc(TLS_WHY_MAX)) == NULL)
+		return;
+	snprintf(tc->why, TLS_WHY_MAX, "%s%s", pre, reason != NULL ? reason : "unknown");
 }
 
 /*
@@ -912,13 +925,11 @@ tls_conn_fail(struct tls_conn *tc, int ret, uint32_t other)
 
 		/* A client's failed certificate check says why; OpenSSL's reason only says it failed. */
 		if (v != X509_V_OK)
-			snprintf(tc->why, sizeof(tc->why), "certificate verify failed: %s",
-			    X509_verify_cert_error_string(v));
+			tls_conn_why(tc, "certificate verify failed: ", X509_verify_cert_error_string(v));
 		else
-			snprintf(tc->why, sizeof(tc->why), "%s", err != 0 ?
-			    ERR_reason_error_string(err) : e == SSL_ERROR_SYSCALL ?
-			    "connection lost" : "protocol error");
-		log_debug("TLS handshake with %s failed: %s", tc->peer, tc->why);
+			tls_conn_why(tc, "", err != 0 ? ERR_reason_error_string(err) :
+			    e == SSL_ERROR_SYSCALL ? "connection lost" : "protocol error");
+		log_debug("TLS handshake with %s failed: %s", tc->peer, tls_conn_error(tc));
 	}
 	tc->broken = 1;
 	ERR_clear_error();
@@ -944,15 +955,15 @@ tls_conn_handshake(struct tls_conn *tc)
 	if (tls_conn_fail(tc, ret, EPOLLIN | EPOLLOUT) == -1 && errno == EAGAIN)
 		return 0;
 	tc->broken = 1;
-	if (tc->why[0] == '\0')
-		util_strlcpy(tc->why, "connection closed during the handshake", sizeof(tc->why));
+	if (tc->why == NULL)
+		tls_conn_why(tc, "", "connection closed during the handshake");
 	return -1;
 }
 
 const char *
 tls_conn_error(const struct tls_conn *tc)
 {
-	return tc->why;
+	return tc->why != NULL ? tc->why : "";
 }
 
 const char *

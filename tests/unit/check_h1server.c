@@ -10,7 +10,8 @@
  * Host, a huge header (431), HTTP/1.0 with and without keep-alive, HEAD, the
  * header timeout (408), the keep-alive idle timeout, a client that closes,
  * an unread request body (answered, then the lingering close),
- * conn_close_idle (and in a hand-over's drain), and w->nconns and w->requests.
+ * conn_close_idle (and in a hand-over's drain), w->nconns and w->requests,
+ * and the session freed while the connection idles (made again by its next bytes).
  */
 #include "config.h"
 
@@ -585,6 +586,42 @@ START_TEST(hs_stopping_closes_after_answer)
 }
 END_TEST
 
+/*
+ * An idle keep-alive connection holds no session (c->sess NULL, the session
+ * kind kept): the first byte of the next request makes one, its answer
+ * frees it, and that many times over; a partial head keeps it, and the
+ * keep-alive timeout still closes a parked one.
+ */
+START_TEST(hs_idle_session_parked)
+{
+	int fd, i;
+	struct conn *c;
+
+	w.cfg.keepalive_timeout_ms = 300;
+	fd = client_new();
+	c = w.conns;
+	for (i = 0; i < 50; i++) {
+		rx_clear();
+		cl_send(fd, "GET / HT");
+		tw_run_ms(2);
+		ck_assert_ptr_nonnull(c->sess);		/* made on the first bytes */
+		cl_ask(fd, "TP/1.1\r\nHost: a.test\r\n\r\n", 0, "HTTP/1.1 404 ");
+		TW_RUN_UNTIL(c->sess == NULL);		/* freed once the answer is out */
+		ck_assert_ptr_eq(c->sops, &h1server_ops);
+		ck_assert_ptr_null(c->in.data);
+		ck_assert_ptr_null(c->out.data);
+	}
+	ck_assert_uint_eq(w.requests, 50);
+	ck_assert_uint_eq(w.nconns, 1);
+	/* Parked, it is idle for a graceful stop, and its keep-alive time still runs out. */
+	ck_assert_int_eq(c->sops->idle(c), 1);
+	rx_clear();
+	cl_read_eof(fd);
+	ck_assert_uint_eq(rx_len, 0);
+	TW_RUN_UNTIL(w.nconns == 0);
+}
+END_TEST
+
 START_TEST(hs_many_requests_one_write_byte_by_byte)
 {
 	static const char req[] = "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
@@ -755,6 +792,7 @@ suite_h1server(void)
 	tcase_add_test(tc, hs_stopping_closes_after_answer);
 	tcase_add_test(tc, hs_close_idle_handover_keeps_them);
 	tcase_add_test(tc, hs_many_requests_one_write_byte_by_byte);
+	tcase_add_test(tc, hs_idle_session_parked);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("h1server_routes");

@@ -1,6 +1,6 @@
 /*
  * The HTTP/2 sessions' allocator (worker/h2mem.c): large blocks page
- * aligned, the frame buffer recognised at session creation, trimming that
+ * aligned mappings (the heap past the slots), the frame buffer recognised at session creation, trimming that
  * drops the frame buffer's bytes and only the all-zero pages of the rest,
  * and a real nghttp2 session running on it.
  */
@@ -96,6 +96,39 @@ START_TEST(realloc_keeps_bytes_alignment_and_frame)
 }
 END_TEST
 
+/* Blocks past the slots come from the heap: valid, never trimmed; a freed slot is reused. */
+START_TEST(blocks_past_the_slots_from_the_heap)
+{
+	struct h2mem m;
+	unsigned char *b[H2MEM_BLOCKS + 1];
+	int i;
+
+	h2mem_init(&m);
+	for (i = 0; i <= H2MEM_BLOCKS; i++) {
+		b[i] = m.mem.calloc(1, page() + 10, &m);
+		ck_assert_ptr_nonnull(b[i]);
+		ck_assert_uint_eq(b[i][page() + 9], 0);
+		memset(b[i], i + 1, page() + 10);
+	}
+	for (i = 0; i < H2MEM_BLOCKS; i++) {
+		ck_assert_ptr_eq(m.block[i], b[i]);
+		ck_assert_uint_eq(m.pages[i], 2);	/* whole pages */
+	}
+	h2mem_trim(&m);		/* nothing all zero: every byte stays */
+	for (i = 0; i <= H2MEM_BLOCKS; i++)
+		ck_assert_uint_eq(b[i][page() + 9], i + 1);
+	m.mem.free(b[1], &m);
+	ck_assert_ptr_null(m.block[1]);
+	b[1] = m.mem.realloc(b[H2MEM_BLOCKS], page() * 3, &m);	/* the heap block moves into the slot */
+	ck_assert_ptr_eq(m.block[1], b[1]);
+	ck_assert_uint_eq(b[1][page() + 9], H2MEM_BLOCKS + 1);
+	for (i = 0; i < H2MEM_BLOCKS; i++)
+		m.mem.free(b[i], &m);
+	for (i = 0; i < H2MEM_BLOCKS; i++)
+		ck_assert_ptr_null(m.block[i]);
+}
+END_TEST
+
 static ssize_t
 send_nothing(nghttp2_session *s, const uint8_t *d, size_t n, int f, void *u)
 {
@@ -145,6 +178,7 @@ suite_h2mem(void)
 	tcase_add_test(tc, trim_drops_frame_bytes_and_zero_pages_only);
 	tcase_add_test(tc, realloc_keeps_bytes_alignment_and_frame);
 	tcase_add_test(tc, nghttp2_session_runs_on_it);
+	tcase_add_test(tc, blocks_past_the_slots_from_the_heap);
 	suite_add_tcase(s, tc);
 	return s;
 }
