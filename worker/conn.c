@@ -445,19 +445,22 @@ fail:
 }
 
 void
-conn_close_idle(struct worker *w)
+conn_close_idle(struct worker *w, int fresh_too)
 {
 	struct conn *c, *next;
 
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		/*
-		 * A hand-over's drain also keeps a connection whose session is not
-		 * chosen yet (TLS handshake): its client could not tell the close
-		 * from a failure; the session then answers its first request, closes.
+		 * A connection that has carried no request yet (its session maybe not
+		 * chosen: a TLS handshake) is kept until fresh_too: its first request
+		 * may be on the wire, and its client cannot retry it (a restart under
+		 * systemd lost such requests); it is answered with Connection: close.
+		 * A hand-over's drain keeps even those past the grace.
 		 */
-		if (c->lingering || (c->sops == NULL && !w->stop_keep_fresh) ||
-		    (c->sops != NULL && c->sops->idle(c)))
+		if (c->lingering ||
+		    (c->sops == NULL && fresh_too && !w->stop_keep_fresh) ||
+		    (c->sops != NULL && (c->served || fresh_too) && c->sops->idle(c)))
 			conn_close(c);
 		else
 			conn_kick(c);	/* its session sees the stop now (HTTP/2: GOAWAY) */

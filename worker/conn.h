@@ -68,6 +68,7 @@ struct conn {
 	unsigned wr_shut : 1;		/* our write side is shut (half-close) */
 	unsigned pp_wait : 1;		/* a proxy listener's: the PROXY header is not read yet */
 	unsigned od_waiting : 1;	/* its handshake is held (worker/odwait.h) */
+	unsigned served : 1;		/* it has carried a request: a stop may close it idle */
 };
 
 /* Takes over an accepted, non-blocking socket; 0, or -1 with fd closed. */
@@ -97,8 +98,12 @@ void conn_shut_write(struct conn *c);
 /* Starts the lingering close, or closes when nothing can be left unread (all_read). */
 void conn_linger(struct conn *c, int all_read);
 
-/* Closes every connection with nothing in progress (a graceful stop has begun). */
-void conn_close_idle(struct worker *w);
+/*
+ * Closes every connection with nothing in progress (a graceful stop has
+ * begun) that has carried a request; fresh_too: the ones that have not
+ * too (the stop's grace for their first request is over).
+ */
+void conn_close_idle(struct worker *w, int fresh_too);
 /* Closes every connection at once (the stop deadline passed). */
 void conn_close_all(struct worker *w);
 

@@ -91,6 +91,7 @@ struct worker {
 	int stopping;
 	int stop_keep_fresh;	/* a hand-over's drain: idle connections are not closed at once */
 	struct ev_timer stop_timer;
+	struct ev_timer stop_grace;	/* a plain stop's grace for fresh connections */
 
 	struct buf_pool bufs;	/* BUF_SIZE blocks */
 	struct ev_timer tidy_timer;	/* every WORKER_TIDY_MS: the pool gives back what it did not need */

@@ -309,6 +309,7 @@ h1s_begin_request(struct h1s *s)
 	s->start_us = util_now_us();
 	s->host = (struct msg_str){ 0, 0 };
 	s->hsts = 0;
+	s->c->served = 1;
 	s->c->w->requests++;
 }
 
@@ -539,9 +540,9 @@ h1s_idle(const struct conn *c)
 
 	/*
 	 * Closing an idle connection races a request the client may be sending
-	 * (a reused one is retried, RFC 9112 9.3.1; a fresh one cannot be). A
-	 * hand-over's drain closes none: the next request is answered with
-	 * Connection: close, or keepalive_timeout ends it as on any other day.
+	 * (a reused one is retried, RFC 9112 9.3.1; a fresh one cannot be: see
+	 * conn_close_idle). A hand-over's drain closes none: the next request is
+	 * answered with Connection: close, or keepalive_timeout ends it.
 	 */
 	return !c->w->stop_keep_fresh && (s == NULL || (!s->req_active && c->in.len == 0));
 }

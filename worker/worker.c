@@ -37,6 +37,7 @@
 #define PARENT_FD 3
 #define ORPHAN_DEADLINE_MS 10000	/* the master vanished: finish what is in flight */
 #define WORKER_TIDY_MS 10000		/* how often idle buffers go back to malloc */
+#define STOP_FRESH_GRACE_MS 1000	/* a stop's wait for a fresh connection's first request */
 
 static void
 worker_stop(struct worker *w, uint32_t deadline_ms)
@@ -48,8 +49,21 @@ worker_stop(struct worker *w, uint32_t deadline_ms)
 	listen_close_all(w);
 	if (w->role != NULL && w->role->stop != NULL)
 		w->role->stop(w);
-	conn_close_idle(w);
+	conn_close_idle(w, 0);
 	ev_timer_start(w->loop, &w->stop_timer, deadline_ms);
+	if (!w->stop_keep_fresh)
+		ev_timer_start(w->loop, &w->stop_grace, STOP_FRESH_GRACE_MS);
+	worker_check_stopped(w);
+}
+
+/* The grace is over: fresh connections with no request on the way close too. */
+static void
+worker_on_grace(struct ev_loop *l, struct ev_timer *t)
+{
+	struct worker *w = t->arg;
+
+	(void)l;
+	conn_close_idle(w, 1);
 	worker_check_stopped(w);
 }
 
@@ -414,6 +428,7 @@ worker_setup(struct worker *w, const struct worker_args *a)
 	    ev_io_start(w->loop, &w->sig_io, w->sigfd, EPOLLIN, worker_on_signal, w) == -1)
 		fatalx("cannot watch the master socket");
 	ev_timer_init(&w->stop_timer, worker_on_deadline, w);
+	ev_timer_init(&w->stop_grace, worker_on_grace, w);
 	ev_timer_init(&w->tidy_timer, worker_on_tidy, w);
 	ev_timer_start(w->loop, &w->tidy_timer, WORKER_TIDY_MS);
 	if (util_random(&w->reqid_base, sizeof(w->reqid_base)) == -1)

@@ -305,7 +305,7 @@ START_TEST(h2s_no_authority_400)
 	CLI_UNTIL(cli.closed == 3);
 	ck_assert_int_eq(cli.status[id / 2], 400);
 	w.stopping = 1;
-	conn_close_idle(&w);
+	conn_close_idle(&w, 0);
 	CLI_UNTIL(cli.goaway && cli.eof);
 }
 END_TEST
@@ -363,7 +363,7 @@ START_TEST(h2s_close_idle)
 	ck_assert_uint_eq(w.nconns, 1);
 	/* A stop (worker_stop sets stopping first): GOAWAY goes out, then the connection closes. */
 	w.stopping = 1;
-	conn_close_idle(&w);
+	conn_close_idle(&w, 0);
 	CLI_UNTIL(cli.goaway && cli.eof);
 	ck_assert_uint_eq(cli.goaway_code, NGHTTP2_NO_ERROR);
 	tw_run_ms(20);
