@@ -251,6 +251,7 @@ reset(void)
 	listen_close_all(&w);
 	w.stopping = 0;
 	ev_timer_stop(w.loop, &w.stop_timer);
+	ev_timer_stop(w.loop, &w.stop_grace);
 	while (recv(parent[1], b, sizeof(b), MSG_DONTWAIT) > 0)
 		;
 	fuzzworker_settle(&w, 2);

@@ -53,7 +53,7 @@ fuzzworker_snap_input(void)
 	return &fw_in;
 }
 
-/* A stop's deadline (worker.c's own callback is static): nothing to break out of here. */
+/* A stop's deadline and grace (worker.c's own callbacks are static): nothing to do here. */
 static void
 fw_deadline(struct ev_loop *l, struct ev_timer *t)
 {
@@ -84,6 +84,7 @@ fuzzworker_init(struct worker *w)
 	}
 	close(fd);
 	ev_timer_init(&w->stop_timer, fw_deadline, w);
+	ev_timer_init(&w->stop_grace, fw_deadline, w);
 }
 
 void
