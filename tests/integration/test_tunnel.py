@@ -388,6 +388,10 @@ class TunnelTestCase(unittest.TestCase):
             "--connect-timeout", "2s", "--response-timeout", "3s"])
         try:
             cls.daemon.start()
+            # Started means the workers serve; the tunnel process may still be on its way
+            # (its HELLO can come after the workers' acks): each test begins with it up.
+            wait_for(lambda: cls.daemon.ctl("--json", "tunnel", "list")[0] == 0, STEP,
+                     "the tunnel process to answer tunnel list", cls.daemon.log_tail)
         except BaseException:
             cls.daemon.close(check=False, keep=True)
             raise
