@@ -108,6 +108,7 @@ class PgChallengeTest(unittest.TestCase):
         cls.pg = Postgres()
         cls.pebble = None
         cls.nodes = []
+        cls.stalled = None      # a node whose master the test has stopped
         cls.be = None
         cls.http_fwd = cls.tls_fwd = None
         try:
@@ -143,10 +144,12 @@ class PgChallengeTest(unittest.TestCase):
 
     @classmethod
     def pick(cls, attr):
-        """A node that does not hold the running order's lease (the first such, by name)."""
+        """A node that does not hold the running order's lease (the first such, by name) and
+        whose master runs: a stopped master's workers keep the snapshot from before the order,
+        without its challenge, and the CA's validation through them would fail."""
         holder = psql(cls.pg, "SELECT holder FROM leases WHERE name LIKE 'acme:%' AND "
                       "expires > extract(epoch FROM now()) ORDER BY token DESC LIMIT 1")
-        other = next(n for n in cls.nodes if n.name != holder)
+        other = next(n for n in cls.nodes if n.name != holder and n is not cls.stalled)
         return holder, other.name, getattr(other, attr)
 
     @classmethod
@@ -256,7 +259,7 @@ class PgChallengeTest(unittest.TestCase):
             first = self.orderer(host, marks)
             self.assertIsNotNone(first)
             os.kill(first.pid, signal.SIGSTOP)
-            stopped = first
+            stopped = type(self).stalled = first
             self.http_fwd.release()
             # The first node's child gets its certificate; its master, stopped, has not read it.
             wait_for(lambda: self.pebble_log(pmark).count("Issued certificate serial") == 1, 60,
@@ -278,6 +281,7 @@ class PgChallengeTest(unittest.TestCase):
             self.http_fwd.release()
             if stopped is not None:
                 os.kill(stopped.pid, signal.SIGCONT)
+                type(self).stalled = None
         wait_for(lambda: "certificate not saved: another node took the order over"
                  in first.log_text(marks[first.name]), 30,
                  "the first node's save to be refused", self.logs)
