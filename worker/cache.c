@@ -878,8 +878,12 @@ cache_purge_url(struct cachestore *cs, const char *url)
 	return a == -1 || b == -1 ? -1 : a + b;
 }
 
-int
-cache_entry_route(const void *head, size_t len, uint32_t *route_id)
+/*
+ * The route of an entry from its first len bytes (at least its first 12):
+ * 1 a response, 0 a Vary record, -1 not an entry of ours.
+ */
+static int
+entry_route(const void *head, size_t len, uint32_t *route_id)
 {
 	struct cache_ehdr h;
 
@@ -890,6 +894,21 @@ cache_entry_route(const void *head, size_t len, uint32_t *route_id)
 		return -1;
 	*route_id = h.route_id;
 	return h.kind == CACHE_KIND_RESPONSE ? 1 : 0;
+}
+
+/*
+ * cachestore_on_evict's function (arg: the worker): an evicted value's head
+ * names its route; a value it cannot read counts as "no route". A Vary
+ * record is no response: it is not counted as one.
+ */
+static void
+cache_evicted(void *arg, const void *head, size_t len)
+{
+	uint32_t route_id = 0;
+
+	if (head != NULL && entry_route(head, len, &route_id) == 0)
+		return;
+	cachecount_add(arg, route_id, SHM_CACHE_EVICT);
 }
 
 static int
@@ -917,7 +936,7 @@ cache_open(struct worker *w)
 	w->cache = cachestore_open(w->cfg.cache_path, w->cfg.cache_max_size);
 	if (w->cache == NULL)
 		return -1;
-	cachestore_on_evict(w->cache, cachecount_evicted, w);
+	cachestore_on_evict(w->cache, cache_evicted, w);
 	return 0;
 }
 

@@ -153,12 +153,6 @@ extern const struct upstream_ops cacheserve_ops;
 long cache_purge_url(struct cachestore *cs, const char *url);
 long cache_purge_route(struct cachestore *cs, uint32_t route_id);
 
-/*
- * The route of an entry from its first len bytes (at least its first 12):
- * 1 a response, 0 a Vary record, -1 not an entry of ours.
- */
-int cache_entry_route(const void *head, size_t len, uint32_t *route_id);
-
 /* Opens w->cache from its config (cache_path); 0 also when caching is off. */
 int cache_open(struct worker *w);
 void cache_close(struct worker *w);

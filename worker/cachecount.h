@@ -7,7 +7,6 @@
 #ifndef HALOYD_WORKER_CACHECOUNT_H
 #define HALOYD_WORKER_CACHECOUNT_H
 
-#include <stddef.h>
 #include <stdint.h>
 
 #include "share/shm.h"
@@ -16,10 +15,5 @@ struct worker;
 
 /* One event of route_id's cache (0: the slot's "no route" entry). */
 void cachecount_add(struct worker *w, uint32_t route_id, enum shm_cache_event ev);
-/*
- * cachestore_on_evict's function (arg: the worker): an evicted value's
- * head names its route; a value it cannot read counts as "no route".
- */
-void cachecount_evicted(void *arg, const void *head, size_t len);
 
 #endif
