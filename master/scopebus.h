@@ -1,0 +1,17 @@
+/* The drain scope's calls to systemd over sd-bus (master/drainscope.h's table). */
+#ifndef HALOYD_SCOPEBUS_H
+#define HALOYD_SCOPEBUS_H
+
+#include "master/drainscope.h"
+
+extern const struct drainscope_bus scopebus_ops;
+
+/*
+ * A connection to systemd: its private socket (what systemctl uses as
+ * root, no dbus-daemon needed), else the system bus. NULL when neither
+ * answers (logged).
+ */
+void *scopebus_open(void);
+void scopebus_close(void *impl);
+
+#endif
