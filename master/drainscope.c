@@ -33,12 +33,13 @@ drainscope_restarting(const struct drainscope_bus *bus, void *impl, pid_t master
 void
 drainscope_name(pid_t master, char *name, size_t size)
 {
+	/* DRAINSCOPE_PATTERN matches it. */
 	snprintf(name, size, "haloyd-drain-%ld.scope", (long)master);
 }
 
 int
 drainscope_move(const struct drainscope_bus *bus, void *impl, pid_t master,
-    const pid_t *pids, size_t npids, char *why, size_t size)
+    const pid_t *pids, size_t npids, uint64_t stop_ms, char *why, size_t size)
 {
 	char name[DRAINSCOPE_NAME_MAX], desc[96], state[DRAINSCOPE_STATE_MAX];
 	unsigned waited;
@@ -50,7 +51,7 @@ drainscope_move(const struct drainscope_bus *bus, void *impl, pid_t master,
 	drainscope_name(master, name, sizeof(name));
 	snprintf(desc, sizeof(desc), "haloyd children draining after a restart (master %ld)",
 	    (long)master);
-	if (bus->start_scope(impl, name, desc, pids, npids) == -1) {
+	if (bus->start_scope(impl, name, desc, pids, npids, stop_ms) == -1) {
 		snprintf(why, size, "systemd refused to start %s", name);
 		return -1;
 	}
@@ -70,4 +71,10 @@ drainscope_move(const struct drainscope_bus *bus, void *impl, pid_t master,
 	}
 	snprintf(why, size, "%s was not active within %u ms", name, DRAINSCOPE_WAIT_MS);
 	return -1;
+}
+
+int
+drainscope_stop_all(const struct drainscope_bus *bus, void *impl)
+{
+	return bus->stop_units(impl, DRAINSCOPE_PATTERN);
 }

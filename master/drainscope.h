@@ -12,12 +12,14 @@
 #define HALOYD_DRAINSCOPE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define DRAINSCOPE_NAME_MAX 64
 #define DRAINSCOPE_STATE_MAX 32
 #define DRAINSCOPE_WAIT_MS 5000	/* the scope's start job moving the pids */
 #define DRAINSCOPE_POLL_MS 10
+#define DRAINSCOPE_PATTERN "haloyd-drain-*.scope"
 
 struct drainscope_bus {
 	/*
@@ -25,11 +27,20 @@ struct drainscope_bus {
 	 * ("restart", "stop", ...), "" when none. 0, or -1 (logged).
 	 */
 	int (*job_type)(void *impl, pid_t pid, char *type, size_t size);
-	/* StartTransientUnit of scope name with pids in it. 0, or -1 (logged). */
+	/*
+	 * StartTransientUnit of scope name with pids in it; a stop of the scope
+	 * (SIGTERM, which a draining child ignores) ends in SIGKILL after
+	 * stop_ms. 0, or -1 (logged).
+	 */
 	int (*start_scope)(void *impl, const char *name, const char *description,
-	    const pid_t *pids, size_t npids);
+	    const pid_t *pids, size_t npids, uint64_t stop_ms);
 	/* The ActiveState of unit name ("" when systemd has none). 0, or -1 (logged). */
 	int (*active_state)(void *impl, const char *name, char *state, size_t size);
+	/*
+	 * StopUnit of every loaded unit whose name matches pattern (a glob):
+	 * how many were asked to stop, or -1 (logged).
+	 */
+	int (*stop_units)(void *impl, const char *pattern);
 	/* Sleeps ms (a fake returns at once). */
 	void (*pause)(void *impl, unsigned ms);
 };
@@ -45,9 +56,18 @@ int drainscope_restarting(const struct drainscope_bus *bus, void *impl, pid_t ma
 void drainscope_name(pid_t master, char *name, size_t size);
 /*
  * Moves pids into the scope and waits (DRAINSCOPE_WAIT_MS at most) until
- * systemd says it is active, i.e. they are in its cgroup. 0, or -1 with why.
+ * systemd says it is active, i.e. they are in its cgroup. A stop of the
+ * scope gives them stop_ms (stop_timeout), as a plain stop would. 0, or -1
+ * with why.
  */
 int drainscope_move(const struct drainscope_bus *bus, void *impl, pid_t master,
-    const pid_t *pids, size_t npids, char *why, size_t size);
+    const pid_t *pids, size_t npids, uint64_t stop_ms, char *why, size_t size);
+
+/*
+ * A plain stop: the scopes earlier restarts left draining are stopped too
+ * (systemd's default for a scope: SIGTERM, then SIGKILL), so a stop leaves
+ * no haloyd process. How many, or -1.
+ */
+int drainscope_stop_all(const struct drainscope_bus *bus, void *impl);
 
 #endif

@@ -271,14 +271,15 @@ drain_pids(const struct master *m, pid_t *pids, size_t max)
  * SIGTERM under systemd: when its job is a restart, the children move to a
  * scope of their own and drain there for up to upgrade_drain while the
  * master exits at once (master/drainscope.h). 0 when they did; -1 (the
- * reason logged once) and the caller stops as before.
+ * reason logged once) and the caller stops as before. Any other stop also
+ * stops the scopes earlier restarts left: only a restart leaves a process.
  */
 static int
 master_drain_in_scope(struct master *m)
 {
 	pid_t pids[SHM_WORKERS_MAX + 1];
 	char why[160];
-	size_t n;
+	size_t n = drain_pids(m, pids, ARRAY_LEN(pids));
 	void *bus;
 	int r;
 
@@ -290,14 +291,17 @@ master_drain_in_scope(struct master *m)
 		log_warnx("the workers stop with the service: systemd's bus cannot be reached");
 		return -1;
 	}
-	if ((r = drainscope_restarting(&scopebus_ops, bus, getpid(), why, sizeof(why))) != 1 ||
-	    drainscope_move(&scopebus_ops, bus, getpid(), pids,
-	    n = drain_pids(m, pids, ARRAY_LEN(pids)), why, sizeof(why)) == -1) {
-		scopebus_close(bus);
+	r = drainscope_restarting(&scopebus_ops, bus, getpid(), why, sizeof(why));
+	if (r == 1 && drainscope_move(&scopebus_ops, bus, getpid(), pids, n,
+	    m->cfg.stop_timeout_ms + STOP_GRACE_MS, why, sizeof(why)) == -1)
+		r = -1;
+	if (r != 1) {
 		if (r == 0)
-			log_info("the workers stop with the service: %s", why);
+			log_info("the workers stop with the service: %s; %d draining scopes stopped",
+			    why, drainscope_stop_all(&scopebus_ops, bus));
 		else
 			log_warnx("the workers stop with the service, not moved to a scope: %s", why);
+		scopebus_close(bus);
 		return -1;
 	}
 	scopebus_close(bus);

@@ -1,6 +1,7 @@
 /*
  * sd-bus calls to systemd's manager for the drain scope: the job on our
- * unit, StartTransientUnit of a scope with PIDs, a unit's ActiveState.
+ * unit, StartTransientUnit of a scope with PIDs, a unit's ActiveState,
+ * StopUnit of the scopes earlier restarts left.
  * Every call is bounded (SCOPEBUS_TIMEOUT_US): it runs in the master's
  * SIGTERM handling, while systemd waits for us to exit.
  */
@@ -114,7 +115,7 @@ out:
 
 static int
 bus_start_scope(void *impl, const char *name, const char *description, const pid_t *pids,
-    size_t npids)
+    size_t npids, uint64_t stop_ms)
 {
 	sd_bus *bus = impl;
 	sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -129,6 +130,7 @@ bus_start_scope(void *impl, const char *name, const char *description, const pid
 	    (r = sd_bus_message_append(m, "(sv)", "Description", "s", description)) < 0 ||
 	    /* Gone from systemd's list once its last process exited, failed or not. */
 	    (r = sd_bus_message_append(m, "(sv)", "CollectMode", "s", "inactive-or-failed")) < 0 ||
+	    (r = sd_bus_message_append(m, "(sv)", "TimeoutStopUSec", "t", stop_ms * 1000)) < 0 ||
 	    (r = sd_bus_message_open_container(m, 'r', "sv")) < 0 ||
 	    (r = sd_bus_message_append(m, "s", "PIDs")) < 0 ||
 	    (r = sd_bus_message_open_container(m, 'v', "au")) < 0 ||
@@ -187,6 +189,46 @@ bus_active_state(void *impl, const char *name, char *state, size_t size)
 	    size);
 }
 
+static int
+stop_one(sd_bus *bus, const char *name)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r;
+
+	if ((r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", &e, NULL,
+	    "ss", name, "replace")) < 0) {
+		call_failed("StopUnit", &e, r);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+bus_stop_units(void *impl, const char *pattern)
+{
+	sd_bus *bus = impl;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	const char *name;
+	int r, n = 0;
+
+	if ((r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns", &e,
+	    &reply, "asas", 0, 1, pattern)) < 0 ||
+	    (r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)")) < 0) {
+		call_failed("ListUnitsByPatterns", &e, r);
+		sd_bus_message_unref(reply);
+		return -1;
+	}
+	while ((r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, NULL, NULL,
+	    NULL, NULL, NULL, NULL, NULL)) > 0)
+		if (stop_one(bus, name) == 0)
+			n++;
+	if (r < 0)
+		call_failed("ListUnitsByPatterns", &e, r);
+	sd_bus_message_unref(reply);
+	return r < 0 ? -1 : n;
+}
+
 static void
 bus_pause(void *impl, unsigned ms)
 {
@@ -200,5 +242,6 @@ const struct drainscope_bus scopebus_ops = {
 	bus_job_type,
 	bus_start_scope,
 	bus_active_state,
+	bus_stop_units,
 	bus_pause,
 };
