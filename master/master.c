@@ -287,8 +287,8 @@ master_drain_in_scope(struct master *m)
 		log_info("the workers stop with the master: not run by systemd");
 		return -1;
 	}
-	if ((bus = scopebus_open()) == NULL) {
-		log_warnx("the workers stop with the service: systemd's bus cannot be reached");
+	if ((bus = scopebus_open(why, sizeof(why))) == NULL) {
+		log_warnx("the workers stop with the service, not moved to a scope: %s", why);
 		return -1;
 	}
 	r = drainscope_restarting(&scopebus_ops, bus, getpid(), why, sizeof(why));

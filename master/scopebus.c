@@ -38,13 +38,14 @@ open_private(void)
 }
 
 void *
-scopebus_open(void)
+scopebus_open(char *why, size_t size)
 {
 	sd_bus *bus;
 	int r;
 
 	if ((bus = open_private()) == NULL && (r = sd_bus_open_system(&bus)) < 0) {
-		log_warnx("cannot reach systemd over D-Bus: %s", strerror(-r));
+		snprintf(why, size, "neither /run/systemd/private nor the system bus answers: %s",
+		    strerror(-r));
 		return NULL;
 	}
 	(void)sd_bus_set_method_call_timeout(bus, SCOPEBUS_TIMEOUT_US);
