@@ -27,11 +27,13 @@
 #include "master/handover.h"
 #include "master/inherit.h"
 #include "master/dnsmaster.h"
+#include "master/drainscope.h"
 #include "master/keyringbuild.h"
 #include "master/master.h"
 #include "master/metrics.h"
 #include "master/notify.h"
 #include "master/publish.h"
+#include "master/scopebus.h"
 #include "master/proc.h"
 #include "master/store.h"
 #include "master/takeover.h"
@@ -251,6 +253,68 @@ master_drain(struct master *m)
 	master_wind_down(m, 0, m->cfg.upgrade_drain_ms);
 }
 
+/* The pids of the children that drain in a scope: the workers and the tunnel process. */
+static size_t
+drain_pids(const struct master *m, pid_t *pids, size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->nworkers && n < max; i++)
+		if (m->workers[i].proc.pid > 0)
+			pids[n++] = m->workers[i].proc.pid;
+	if (tunnels_pid(m) > 0 && n < max)
+		pids[n++] = tunnels_pid(m);
+	return n;
+}
+
+/*
+ * SIGTERM under systemd: when its job is a restart, the children move to a
+ * scope of their own and drain there for up to upgrade_drain while the
+ * master exits at once (master/drainscope.h). 0 when they did; -1 (the
+ * reason logged once) and the caller stops as before. Any other stop also
+ * stops the scopes earlier restarts left: only a restart leaves a process.
+ */
+static int
+master_drain_in_scope(struct master *m)
+{
+	pid_t pids[SHM_WORKERS_MAX + 1];
+	char why[160];
+	size_t n = drain_pids(m, pids, ARRAY_LEN(pids));
+	void *bus;
+	int r;
+
+	if (getenv("NOTIFY_SOCKET") == NULL) {
+		log_info("the workers stop with the master: not run by systemd");
+		return -1;
+	}
+	if ((bus = scopebus_open(why, sizeof(why))) == NULL) {
+		log_warnx("the workers stop with the service, not moved to a scope: %s", why);
+		return -1;
+	}
+	r = drainscope_restarting(&scopebus_ops, bus, getpid(), why, sizeof(why));
+	if (r == 1 && drainscope_move(&scopebus_ops, bus, getpid(), pids, n,
+	    m->cfg.stop_timeout_ms + STOP_GRACE_MS, why, sizeof(why)) == -1)
+		r = -1;
+	if (r != 1) {
+		if (r == 0)
+			log_info("the workers stop with the service: %s; %d draining scopes stopped",
+			    why, drainscope_stop_all(&scopebus_ops, bus));
+		else
+			log_warnx("the workers stop with the service, not moved to a scope: %s", why);
+		scopebus_close(bus);
+		return -1;
+	}
+	scopebus_close(bus);
+	notify_stopping();
+	m->drain_scope = 1;
+	master_wind_down(m, 0, m->cfg.upgrade_drain_ms);
+	drainscope_name(getpid(), why, sizeof(why));
+	log_info("restart: %zu children drain in %s for up to %llu ms; the master exits now", n,
+	    why, (unsigned long long)m->cfg.upgrade_drain_ms);
+	ev_break(m->loop);
+	return 0;
+}
+
 static void
 signal_read(struct ev_loop *l, struct ev_io *io, uint32_t events)
 {
@@ -262,6 +326,10 @@ signal_read(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGTERM:
+			if (!m->stopping && master_drain_in_scope(m) == 0)
+				return;
+			master_stop(m, 0);
+			break;
 		case SIGINT:
 			master_stop(m, 0);
 			break;

@@ -70,6 +70,7 @@ struct master {
 	struct ev_timer stop_timer;
 	struct ev_timer watchdog_timer;
 	int stopping;
+	int drain_scope;	/* stopping for a restart, the children moved out (master/drainscope.h) */
 	int exit_code;
 	int ready_notified;
 	uint64_t start_ms;

@@ -354,6 +354,12 @@ tunnels_started(const struct master *m)
 	return m->tunnel == NULL || m->tunnel->proc.hello;
 }
 
+pid_t
+tunnels_pid(const struct master *m)
+{
+	return m->tunnel != NULL && m->tunnel->proc.role != NULL ? m->tunnel->proc.pid : 0;
+}
+
 int
 tunnels_running(const struct master *m)
 {

@@ -9,6 +9,7 @@
 #define HALOYD_MASTER_TUNNELS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 struct master;
@@ -42,6 +43,8 @@ void tunnels_stop(struct master *m, uint32_t deadline_ms);
 int tunnels_started(const struct master *m);
 /* 1 while the tunnel process runs. */
 int tunnels_running(const struct master *m);
+/* The tunnel process's pid, 0 when none runs. */
+pid_t tunnels_pid(const struct master *m);
 void tunnels_kill(struct master *m);
 void tunnels_free(struct master *m);
 /* 1 when the tunnel process answered list request seq (or is not there to answer). */

@@ -192,7 +192,7 @@ worker_on_down(struct proc *p)
 static int
 worker_ask_stop(struct proc *p, uint32_t deadline_ms)
 {
-	struct msg_stop s = { deadline_ms, handover_draining(p->m) };
+	struct msg_stop s = { deadline_ms, handover_draining(p->m) || p->m->drain_scope };
 
 	return ipc_send(p->sock, MSG_W_STOP, 0, 0, &s, sizeof(s), -1);
 }

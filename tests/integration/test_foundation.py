@@ -302,6 +302,9 @@ class GracefulStopTest(unittest.TestCase):
         self.assertGreaterEqual(t_exit, rec["t_reply"],
                                 "the master exited before the backend answered")
         self.assertEqual(rc, 0, "master exit status\n" + self.daemon.log_tail())
+        # Not run by systemd: no drain scope, and one line says why (master/drainscope.h).
+        self.assertIn("the workers stop with the master: not run by systemd",
+                      self.daemon.log_text())
         self.daemon.check_log()
 
 

@@ -95,6 +95,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_odwait());
 	srunner_add_suite(sr, suite_store_ondemand());
 	srunner_add_suite(sr, suite_inherit());
+	srunner_add_suite(sr, suite_drainscope());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -82,5 +82,6 @@ Suite *suite_tuntls(void);
 Suite *suite_hop(void);
 Suite *suite_tunlist(void);
 Suite *suite_inherit(void);
+Suite *suite_drainscope(void);
 
 #endif
