@@ -82,6 +82,18 @@ msg_append(struct msg_head *h, const char *p, size_t n, size_t max)
 	return 0;
 }
 
+char *
+msg_extend(struct msg_head *h, size_t n, size_t max)
+{
+	char *p;
+
+	if (msg_reserve(h, n, max) == -1)
+		return NULL;
+	p = h->mem + h->len;
+	h->len += (uint32_t)n;
+	return p;
+}
+
 int
 msg_close(struct msg_head *h, struct msg_str *out, uint32_t start, size_t max)
 {
