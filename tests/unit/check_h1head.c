@@ -102,17 +102,23 @@ quick_same(int response, const char *s)
 }
 
 static size_t
-quick_len(int response, const char *s)
+quick_len_n(int response, const char *s, size_t len)
 {
 	struct msg_head q;
 	size_t n;
 
 	msg_init(&q);
-	n = h1head_parse(response, s, strlen(s), &q);
+	n = h1head_parse(response, s, len, &q);
 	if (n == 0)
 		ck_assert_uint_eq(q.nf, 0);
 	msg_free(&q);
 	return n;
+}
+
+static size_t
+quick_len(int response, const char *s)
+{
+	return quick_len_n(response, s, strlen(s));
 }
 
 START_TEST(test_plain_request)
@@ -214,6 +220,31 @@ START_TEST(test_left_to_http_parser)
 }
 END_TEST
 
+/* A byte at any place of a long value: refused when http-parser would refuse it, else the same head. */
+START_TEST(test_value_bytes_at_every_place)
+{
+	static const unsigned char bad[] = { 0x00, 0x01, 0x0b, 0x1f, 0x7f };
+	static const unsigned char good[] = { '\t', ' ', '~', 0x80, 0xff, '!' };
+	char req[128];
+	size_t pos, i, n;
+
+	for (pos = 0; pos < 24; pos++) {
+		for (i = 0; i < sizeof(bad); i++) {
+			n = (size_t)snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nX: v%s\r\n\r\n",
+			    "aaaaaaaaaaaaaaaaaaaaaaaa");
+			req[19 + pos] = (char)bad[i];
+			ck_assert_msg(quick_len_n(0, req, n) == 0, "byte %02x at %zu taken", bad[i], pos);
+		}
+		for (i = 0; i < sizeof(good); i++) {
+			snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nX: v%s\r\n\r\n",
+			    "aaaaaaaaaaaaaaaaaaaaaaaa");
+			req[19 + pos] = (char)good[i];
+			quick_same(0, req);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_limits_left_to_http_parser)
 {
 	char big[MSG_HEAD_MAX + 256];
@@ -311,6 +342,7 @@ suite_h1head(void)
 	tcase_add_test(tc, test_plain_request);
 	tcase_add_test(tc, test_same_as_http_parser);
 	tcase_add_test(tc, test_left_to_http_parser);
+	tcase_add_test(tc, test_value_bytes_at_every_place);
 	tcase_add_test(tc, test_limits_left_to_http_parser);
 	tcase_add_test(tc, test_quick_feed_body_and_end);
 	tcase_add_test(tc, test_quick_feed_no_body);
