@@ -134,9 +134,10 @@ h1h_note(const unsigned char *n, size_t nl, const unsigned char *v, size_t vl,
 			return -1;
 		return 0;
 	}
+	/* http-parser notes Transfer-Encoding on the name's first 17 bytes ("Transfer-Encoding-X" too). */
 	if ((nl == 7 && h1h_is(n, nl, "upgrade")) ||
 	    (nl == 16 && h1h_is(n, nl, "proxy-connection")) ||
-	    (nl == 17 && h1h_is(n, nl, "transfer-encoding")))
+	    (nl >= 17 && h1h_is(n, 17, "transfer-encoding")))
 		return -1;
 	return 0;
 }

@@ -178,6 +178,7 @@ START_TEST(test_left_to_http_parser)
 		"GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n",
 		"GET / HTTP/1.1\r\nX: a\0b\r\n\r\n",
 		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\ntransfer-encoding-x: a\r\n\r\n",	/* http-parser's prefix match */
 		"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
 		"GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n",
 		"GET / HTTP/1.1\r\nProxy-Connection: close\r\n\r\n",
@@ -205,6 +206,8 @@ START_TEST(test_left_to_http_parser)
 		"HTTP/1.1 101 Switching Protocols\r\n\r\n",
 		"HTTP/1.1 100 Continue\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding-LefgHCnn-doicrng: cjunked\r\n"
+		    "Content-Length: 5\r\n\r\n",				/* found by fuzz_http1_response */
 		"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
 		"HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n",
 		"HTTP/1.1 20 X\r\nContent-Length: 0\r\n\r\n",
