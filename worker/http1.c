@@ -365,18 +365,31 @@ static const http_parser_settings h1_settings = {
 	.on_chunk_header = on_chunk_header,
 };
 
+size_t
+h1_size(void)
+{
+	return (sizeof(struct h1) + 15) & ~(size_t)15;
+}
+
+struct h1 *
+h1_init(void *mem, enum h1_type type, struct msg_head *head, const struct h1_events *ev,
+    void *arg)
+{
+	struct h1 *h = mem;
+
+	*h = (struct h1){ .head = head, .ev = ev, .arg = arg };
+	http_parser_init(&h->p, type == H1_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
+	h->p.data = h;
+	return h;
+}
+
 struct h1 *
 h1_new(enum h1_type type, struct msg_head *head, const struct h1_events *ev, void *arg)
 {
 	/* Not calloc (nor malloc and memset): glibc's calloc skips its thread cache. */
 	struct h1 *h = malloc(sizeof(*h));
 
-	if (h == NULL)
-		return NULL;
-	*h = (struct h1){ .head = head, .ev = ev, .arg = arg };
-	http_parser_init(&h->p, type == H1_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
-	h->p.data = h;
-	return h;
+	return h != NULL ? h1_init(h, type, head, ev, arg) : NULL;
 }
 
 void
