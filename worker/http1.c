@@ -478,6 +478,8 @@ h1_quick_body(struct h1 *h, const char *data, size_t len)
 static ssize_t
 h1_quick(struct h1 *h, const char *data, size_t len, size_t hlen)
 {
+	/* The framing as read: the head callback may rewrite the head (compression drops the length). */
+	uint64_t length = h->head->has_length ? h->head->length : 0;
 	ssize_t n;
 	int rc;
 
@@ -486,7 +488,7 @@ h1_quick(struct h1 *h, const char *data, size_t len, size_t hlen)
 	h->nsection = 0;
 	if ((rc = h->ev->head(h->arg, h->head)) < 0)
 		return -1;
-	h->left = rc == 0 && h->head->has_length ? h->head->length : 0;
+	h->left = rc == 0 ? length : 0;
 	if ((n = h1_quick_body(h, data + hlen, len - hlen)) == -1)
 		return -1;
 	return (ssize_t)hlen + n;
