@@ -22,9 +22,21 @@ static const struct {
 	{ "trailer", 7 }, { "transfer-encoding", 17 }, { "upgrade", 7 }, { "content-length", 14 },
 };
 
-/* has_conn: h has a Connection field (looked for once per message, not once per field). */
+/* The options the Connection fields name, read once per message (most name one or none). */
+#define FWD_OPTS_MAX 16
+
+struct fwd_opts {
+	uint32_t n;
+	int many;	/* more than FWD_OPTS_MAX: each field looks through the fields */
+	struct {
+		const char *p;
+		size_t len;
+	} v[FWD_OPTS_MAX];
+};
+
+/* The fixed list: hop-by-hop whatever Connection says. */
 static int
-forward_hop(const struct msg_head *h, const struct msg_field *f, int has_conn)
+forward_fixed_hop(const struct msg_head *h, const struct msg_field *f)
 {
 	const char *name = msg_name(h, f);
 	uint32_t i;
@@ -32,6 +44,18 @@ forward_hop(const struct msg_head *h, const struct msg_field *f, int has_conn)
 	for (i = 0; i < sizeof(hop_fields) / sizeof(hop_fields[0]); i++)
 		if (f->name.len == hop_fields[i].len && strcasecmp(name, hop_fields[i].name) == 0)
 			return 1;
+	return 0;
+}
+
+/* has_conn: h has a Connection field (looked for once per message, not once per field). */
+static int
+forward_hop(const struct msg_head *h, const struct msg_field *f, int has_conn)
+{
+	const char *name = msg_name(h, f);
+	uint32_t i;
+
+	if (forward_fixed_hop(h, f))
+		return 1;
 	/* Host names the request's target, not the connection: "Connection: host" keeps it. */
 	if (!has_conn || msg_field_is(h, f, "host"))
 		return 0;
@@ -60,15 +84,67 @@ forward_is_ours(const struct msg_head *h, const struct msg_field *f)
 	    (f->name.len >= 13 && strncasecmp(msg_name(h, f), "haloyd-tunnel", 13) == 0);
 }
 
+/* The Connection fields' options, split as msg_has_token splits them. */
+static void
+forward_opts(const struct msg_head *h, struct fwd_opts *o)
+{
+	uint32_t i;
+
+	o->n = 0;
+	o->many = 0;
+	for (i = 0; i < msg_nheaders(h); i++) {
+		const char *v = msg_value(h, &h->f[i]), *end = v + h->f[i].value.len;
+
+		if (!msg_field_is(h, &h->f[i], "connection"))
+			continue;
+		while (v < end) {
+			const char *comma = memchr(v, ',', (size_t)(end - v));
+			const char *e = comma != NULL ? comma : end;
+
+			while (v < e && (*v == ' ' || *v == '\t'))
+				v++;
+			while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+				e--;
+			if (e > v) {
+				if (o->n == FWD_OPTS_MAX) {
+					o->many = 1;
+					return;
+				}
+				o->v[o->n].p = v;
+				o->v[o->n++].len = (size_t)(e - v);
+			}
+			v = comma != NULL ? comma + 1 : end;
+		}
+	}
+}
+
+/* 1 when a Connection field names f (forward_hop's second half, with the options read once). */
+static int
+forward_named(const struct msg_head *h, const struct msg_field *f, const struct fwd_opts *o)
+{
+	uint32_t i;
+
+	if (o->many)
+		return forward_hop(h, f, 1);
+	if (o->n == 0 || msg_field_is(h, f, "host"))
+		return 0;
+	for (i = 0; i < o->n; i++)
+		if (o->v[i].len == f->name.len &&
+		    strncasecmp(o->v[i].p, msg_name(h, f), f->name.len) == 0)
+			return 1;
+	return 0;
+}
+
 /* Marks the fields to drop in del (one flag per header); hop-by-hop, and ours for requests. */
 static void
 forward_mark(const struct msg_head *h, int request, char *del)
 {
-	int has_conn = msg_find(h, "connection") != NULL;
+	struct fwd_opts o;
 	uint32_t i;
 
+	forward_opts(h, &o);
 	for (i = 0; i < msg_nheaders(h); i++)
-		del[i] = (char)(forward_hop(h, &h->f[i], has_conn) ||
+		del[i] = (char)(forward_fixed_hop(h, &h->f[i]) || forward_named(h, &h->f[i], &o) ||
 		    (request && forward_is_ours(h, &h->f[i])));
 }
 

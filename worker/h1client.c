@@ -91,6 +91,9 @@ struct ustream {
 	uint8_t kick_pending;
 };
 
+/* Where the response parser starts in a stream's allocation. */
+#define USTREAM_SIZE ((sizeof(struct ustream) + 15) & ~(size_t)15)
+
 static void h1c_run(struct ustream *s);
 static int h1c_connect_done(struct ustream *s);
 static const struct h1_events h1c_resp_events;
@@ -284,7 +287,6 @@ h1c_kick_run(void *arg)
 		buf_put(&s->w->bufs, &s->out);
 		buf_put(&s->w->bufs, &s->in);
 		msg_free(&s->resp);
-		h1_free(s->h1);
 		free(s);
 	} else
 		h1c_run(s);
@@ -353,17 +355,19 @@ static struct ustream *
 h1c_open(struct worker *w, const struct snap_backend *b, const struct upstream_opts *o,
     const struct msg_head *req, const struct upstream_events *ev, void *arg)
 {
-	struct ustream *s = calloc(1, sizeof(*s));
+	/* malloc and an initialiser, not calloc: glibc's calloc skips its thread cache (per request). */
+	struct ustream *s = malloc(USTREAM_SIZE + h1_size());	/* the parser after it */
 	uint64_t key;
 
 	if (s == NULL)
 		return NULL;
+	*s = (struct ustream){ 0 };
 	s->w = w;
 	s->ev = ev;
 	s->arg = arg;
 	s->req = req;
-	if ((s->h1 = h1_new(H1_RESPONSE, &s->resp, &h1c_resp_events, s)) == NULL ||
-	    buf_get(&w->bufs, &s->out) == -1 || h1_write_request(&s->out, req) == -1) {
+	s->h1 = h1_init((char *)s + USTREAM_SIZE, H1_RESPONSE, &s->resp, &h1c_resp_events, s);
+	if (buf_get(&w->bufs, &s->out) == -1 || h1_write_request(&s->out, req) == -1) {
 		log_warnx("request head for backend %u does not fit", b->id);
 		errno = ENOMEM;
 		goto fail;

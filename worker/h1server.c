@@ -54,6 +54,9 @@ struct h1s {
 
 static const struct h1_events h1s_req_events;
 
+/* Where the parser starts in a session's allocation. */
+#define H1S_SIZE ((sizeof(struct h1s) + 15) & ~(size_t)15)
+
 static int
 h1s_minor(const struct h1s *s)
 {
@@ -555,15 +558,13 @@ h1s_new(struct conn *c, unsigned timer_phase)
 	 * malloc and an initialiser, not calloc (nor memset, which compilers turn
 	 * into calloc): glibc's calloc skips its thread cache, and this runs per request.
 	 */
-	struct h1s *s = malloc(sizeof(*s));
+	/* The parser after the struct, in one allocation (made per request). */
+	struct h1s *s = malloc(H1S_SIZE + h1_size());
 
 	if (s == NULL)
 		return -1;
 	*s = (struct h1s){ .c = c, .timer_phase = timer_phase & 7 };
-	if ((s->h1 = h1_new(H1_REQUEST, &s->req, &h1s_req_events, s)) == NULL) {
-		free(s);
-		return -1;
-	}
+	s->h1 = h1_init((char *)s + H1S_SIZE, H1_REQUEST, &s->req, &h1s_req_events, s);
 	c->sess = s;
 	return 0;
 }
@@ -595,7 +596,6 @@ h1s_free(struct conn *c)
 {
 	struct h1s *s = c->sess;
 
-	h1_free(s->h1);
 	msg_free(&s->req);
 	free(s);
 	c->sess = NULL;

@@ -11,6 +11,7 @@
 
 #include <http_parser.h>
 
+#include "worker/h1head.h"
 #include "worker/http1.h"
 
 /* Bytes of chunk framing (size line, extensions, CRLFs) allowed per chunk. */
@@ -33,6 +34,8 @@ struct h1 {
 	size_t fed;		/* bytes of this feed given to a callback (body, trailer fields) */
 	uint64_t gap;		/* chunked framing bytes not yet paid for by a chunk header */
 	uint32_t nchunk;	/* chunk headers parsed in this feed */
+	uint64_t left;		/* quick path: body bytes still to come */
+	unsigned quick : 1;	/* this message's head was read by h1head_parse */
 	unsigned started : 1;
 	unsigned head_done : 1;
 	unsigned done : 1;	/* a whole message was parsed; h1_reset before the next */
@@ -362,18 +365,31 @@ static const http_parser_settings h1_settings = {
 	.on_chunk_header = on_chunk_header,
 };
 
+size_t
+h1_size(void)
+{
+	return (sizeof(struct h1) + 15) & ~(size_t)15;
+}
+
+struct h1 *
+h1_init(void *mem, enum h1_type type, struct msg_head *head, const struct h1_events *ev,
+    void *arg)
+{
+	struct h1 *h = mem;
+
+	*h = (struct h1){ .head = head, .ev = ev, .arg = arg };
+	http_parser_init(&h->p, type == H1_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
+	h->p.data = h;
+	return h;
+}
+
 struct h1 *
 h1_new(enum h1_type type, struct msg_head *head, const struct h1_events *ev, void *arg)
 {
 	/* Not calloc (nor malloc and memset): glibc's calloc skips its thread cache. */
 	struct h1 *h = malloc(sizeof(*h));
 
-	if (h == NULL)
-		return NULL;
-	*h = (struct h1){ .head = head, .ev = ev, .arg = arg };
-	http_parser_init(&h->p, type == H1_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
-	h->p.data = h;
-	return h;
+	return h != NULL ? h1_init(h, type, head, ev, arg) : NULL;
 }
 
 void
@@ -391,6 +407,8 @@ h1_reset(struct h1 *h)
 	h->head_done = h->done = h->started = 0;
 	h->error = 0;
 	h->gap = 0;
+	h->quick = 0;
+	h->left = 0;
 }
 
 /*
@@ -435,6 +453,47 @@ h1_method_error(const char *data, size_t len)
 	return end > i && (end == len || end - i == H1_METHOD_MAX || data[end] == ' ') ? 501 : 400;
 }
 
+/* Quick path: a Content-Length body (or none), then the end. Bytes consumed, or -1. */
+static ssize_t
+h1_quick_body(struct h1 *h, const char *data, size_t len)
+{
+	size_t n = len < h->left ? len : (size_t)h->left;
+
+	if (n > 0 && h->ev->body(h->arg, data, n) == -1)
+		return -1;
+	h->left -= n;
+	if (h->left == 0) {
+		h->done = 1;
+		if (h->ev->end(h->arg, h->head) == -1)
+			return -1;
+	}
+	return (ssize_t)n;
+}
+
+/*
+ * Quick path: a whole plain head read by h1head_parse (hlen bytes); the
+ * events as http-parser would give them: the head, the body bytes of this
+ * feed, the end.
+ */
+static ssize_t
+h1_quick(struct h1 *h, const char *data, size_t len, size_t hlen)
+{
+	/* The framing as read: the head callback may rewrite the head (compression drops the length). */
+	uint64_t length = h->head->has_length ? h->head->length : 0;
+	ssize_t n;
+	int rc;
+
+	h->started = h->head_done = h->quick = 1;
+	h->cur = H1_NONE;
+	h->nsection = 0;
+	if ((rc = h->ev->head(h->arg, h->head)) < 0)
+		return -1;
+	h->left = rc == 0 ? length : 0;
+	if ((n = h1_quick_body(h, data + hlen, len - hlen)) == -1)
+		return -1;
+	return (ssize_t)hlen + n;
+}
+
 ssize_t
 h1_feed(struct h1 *h, const char *data, size_t len)
 {
@@ -443,6 +502,11 @@ h1_feed(struct h1 *h, const char *data, size_t len)
 
 	if (h->done || len == 0)
 		return 0;
+	if (h->quick)
+		return h1_quick_body(h, data, len);
+	if (!h->started &&
+	    (n = h1head_parse(h->p.type == HTTP_RESPONSE, data, len, h->head)) > 0)
+		return h1_quick(h, data, len, n);
 	h->value_end = NULL;
 	h->fed = 0;
 	h->nchunk = 0;
@@ -471,6 +535,8 @@ h1_eof(struct h1 *h)
 {
 	if (h->done || !h1_in_message(h))
 		return 0;
+	if (h->quick)
+		return -1;	/* a Content-Length body cut short */
 	http_parser_execute(&h->p, &h1_settings, NULL, 0);
 	if (HTTP_PARSER_ERRNO(&h->p) == HPE_PAUSED)
 		http_parser_pause(&h->p, 0);

@@ -33,6 +33,11 @@ struct h1_events {
 /* A parser writing into head; NULL when out of memory. */
 struct h1 *h1_new(enum h1_type type, struct msg_head *head, const struct h1_events *ev, void *arg);
 void h1_free(struct h1 *h);
+/* The bytes of a parser kept inside its owner's allocation (a multiple of 16). */
+size_t h1_size(void);
+/* A parser made in mem (h1_size() bytes, 16-aligned) as h1_new makes one; not for h1_free. */
+struct h1 *h1_init(void *mem, enum h1_type type, struct msg_head *head,
+    const struct h1_events *ev, void *arg);
 /* Prepares for the next message on the same connection. */
 void h1_reset(struct h1 *h);
 

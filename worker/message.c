@@ -82,6 +82,18 @@ msg_append(struct msg_head *h, const char *p, size_t n, size_t max)
 	return 0;
 }
 
+char *
+msg_extend(struct msg_head *h, size_t n, size_t max)
+{
+	char *p;
+
+	if (msg_reserve(h, n, max) == -1)
+		return NULL;
+	p = h->mem + h->len;
+	h->len += (uint32_t)n;
+	return p;
+}
+
 int
 msg_close(struct msg_head *h, struct msg_str *out, uint32_t start, size_t max)
 {
@@ -150,14 +162,23 @@ msg_push(struct msg_head *h, struct msg_str name, struct msg_str value, int trai
 	return 0;
 }
 
+/* Both strings in one reservation: forwarding adds several fields per message. */
 int
 msg_add_n(struct msg_head *h, const char *name, size_t nlen, const char *value, size_t vlen,
     int trailer)
 {
 	struct msg_str n, v;
+	char *p;
 
-	if (msg_str(h, name, nlen, &n) == -1 || msg_str(h, value, vlen, &v) == -1)
+	if (nlen > MSG_MEM_MAX || vlen > MSG_MEM_MAX ||
+	    (p = msg_extend(h, nlen + vlen + 2, MSG_MEM_MAX)) == NULL)
 		return -1;
+	n = (struct msg_str){ (uint32_t)(p - h->mem), (uint32_t)nlen };
+	v = (struct msg_str){ n.off + (uint32_t)nlen + 1, (uint32_t)vlen };
+	memcpy(p, name, nlen);
+	p[nlen] = '\0';
+	memcpy(p + nlen + 1, value, vlen);
+	p[nlen + 1 + vlen] = '\0';
 	return msg_push(h, n, v, trailer);
 }
 

@@ -79,6 +79,8 @@ void msg_free(struct msg_head *h);
 int msg_mark(struct msg_head *h, uint32_t *start);
 int msg_append(struct msg_head *h, const char *p, size_t n, size_t max);
 int msg_close(struct msg_head *h, struct msg_str *out, uint32_t start, size_t max);
+/* n bytes more at the end of mem, for the caller to fill; NULL past max bytes in all. */
+char *msg_extend(struct msg_head *h, size_t n, size_t max);
 /* A whole string: msg_append + msg_close. 0 or -1. */
 int msg_str(struct msg_head *h, const char *p, size_t n, struct msg_str *out);
 /* Appends a field (a trailer once ntrailers > 0 or trailer is set). 0 or -1. */

@@ -763,7 +763,10 @@ tls_pick(const struct tls *t, const char *name, size_t len)
 	    (i = tls_set_find(s, snap_string(snap, r->name))) >= 0 && tls_covers(t, i, name, len))
 		return i;
 	if ((dot = memchr(name, '.', len)) != NULL && (size_t)(name + len - dot) < HOSTNAME_MAX) {
-		snprintf(wild, sizeof(wild), "*%.*s", (int)(name + len - dot), dot);
+		/* Per plain request (the HTTPS redirect check): no formatting. */
+		wild[0] = '*';
+		memcpy(wild + 1, dot, (size_t)(name + len - dot));
+		wild[1 + (name + len - dot)] = '\0';
 		if ((i = tls_set_find(s, wild)) >= 0)
 			return i;
 	}

@@ -18,6 +18,7 @@
 
 #include "share/log.h"
 #include "share/util.h"
+#include "tests/fuzz/fuzzh1same.h"
 #include "tests/fuzz/fuzzworker.h"
 #include "worker/forward.h"
 #include "worker/http1.h"
@@ -115,6 +116,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	q.tls = data[0] & 1;
 	q.trusted = (data[0] >> 1) & 1;
+	fuzzh1same_check(0, p, left > FEED_MAX ? FEED_MAX : left);
 	msg_init(&head);
 	if ((h = h1_new(H1_REQUEST, &head, &rq_events, &q)) == NULL)
 		return 0;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "share/log.h"
+#include "tests/fuzz/fuzzh1same.h"
 #include "worker/buf.h"
 #include "worker/forward.h"
 #include "worker/http1.h"
@@ -149,6 +150,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.keepalive = (data[0] >> 3) & 1;
 	r.hsts = (data[0] >> 4) & 1;
 	r.fr = H1_FRAME_NONE;
+	fuzzh1same_check(1, (const char *)data + 1, size - 1 > 4096 ? 4096 : size - 1);
 	msg_init(&head);
 	if ((h = h1_new(H1_RESPONSE, &head, &rs_events, &r)) != NULL)
 		rs_run(&r, h, (const char *)data + 1, size - 1);

@@ -24,6 +24,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_certs());
 	srunner_add_suite(sr, suite_store());
 	srunner_add_suite(sr, suite_http1());
+	srunner_add_suite(sr, suite_h1head());
 	srunner_add_suite(sr, suite_jws());
 	srunner_add_suite(sr, suite_ari());
 	srunner_add_suite(sr, suite_alpncert());

@@ -25,6 +25,7 @@ Suite *suite_keyring(void);
 Suite *suite_certs(void);
 Suite *suite_store(void);
 Suite *suite_http1(void);
+Suite *suite_h1head(void);
 Suite *suite_jws(void);
 Suite *suite_ari(void);
 Suite *suite_alpncert(void);
