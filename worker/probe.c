@@ -235,7 +235,7 @@ probe_route(struct probes *ps, struct snap *s, const struct snap_route *r, uint6
 	uint32_t i;
 
 	for (i = 0; i < r->be_count; i++) {
-		const struct snap_backend *be = snap_backend_at(s, r->be_first + i);
+		const struct snap_backend *be = snap_route_backend(s, r, i);
 		struct shm_backend *e;
 
 		if ((be->flags & SNAP_BACKEND_TUNNEL) || (e = balance_entry(w, s, be)) == NULL)
