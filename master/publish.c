@@ -86,15 +86,16 @@ build_host(struct build *b, int64_t id, const char *name, uint32_t route, int al
 	const char *n, *t = NULL;
 
 	GROW(b, hosts, nhosts, caphosts);
-	if ((n = build_name(b, name)) == NULL || (target != NULL && (t = build_name(b, target)) == NULL)) {
+	if ((n = build_name(b, name)) == NULL ||
+	    (target != NULL && (t = build_name(b, target)) == NULL)) {
 		b->failed = 1;
 		return -1;
 	}
 	GROW(b, certs, nhosts, capcerts);
 	b->certs[b->nhosts] = mkeyring_cert_for(b->m, n, t != NULL ? t : b->routes[route].name);
 	b->hosts[b->nhosts++] = (struct snapb_host){ (uint32_t)id, n, route,
-	    hostname_is_wildcard(name) ? SNAP_HOST_WILDCARD : alias ? SNAP_HOST_ALIAS : SNAP_HOST_EXACT,
-	    t };
+	    hostname_is_wildcard(name) ? SNAP_HOST_WILDCARD : alias ? SNAP_HOST_ALIAS :
+	    SNAP_HOST_EXACT, t };
 	return 0;
 }
 
@@ -313,7 +314,7 @@ build_chal_hash(const struct snapb_chal *c, uint32_t n)
 	return h ^ n;
 }
 
-/* One shard's image of generation gen into *fd; counts added to *counts (routes, hosts, backends). */
+/* Shard k's image of generation gen into *fd; its routes, hosts and backends added to counts. */
 static int
 build_shard(struct master *m, uint32_t k, uint64_t gen, const struct snapb_chal *chals,
     uint32_t nchals, int *fd, uint32_t counts[3])

@@ -33,7 +33,7 @@ uint32_t publish_changed(struct master *m);
 void publish_remote_changed(struct master *m);
 /* Something every image may depend on changed (DNS answers): the next build makes them all. */
 void publish_invalidate(struct master *m);
-/* The current set, mapped (metrics, cache stats): 0 with *out (NULL before the first build), or -1. */
+/* The current set, mapped (metrics, cache stats): 0 with *out (NULL before any build), or -1. */
 int publish_map(const struct master *m, struct snap **out, char *err, size_t errlen);
 /* Closes the current images (exit). */
 void publish_close(struct master *m);

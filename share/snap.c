@@ -397,8 +397,8 @@ snap_check_chals(const struct snap_image *v, char *err, size_t errlen)
  * Returns the host, or NULL after an empty slot or max_probe slots.
  */
 static const struct snap_host *
-snapimg_find_in(const struct snap_image *s, const struct snap_slot *idx, uint32_t nslots, const char *key,
-    size_t len, int wild)
+snapimg_find_in(const struct snap_image *s, const struct snap_slot *idx, uint32_t nslots,
+    const char *key, size_t len, int wild)
 {
 	const struct snap_header *hdr = s->sn_hdr;
 	const struct snap_host *h;

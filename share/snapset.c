@@ -24,6 +24,7 @@ struct snap {
 	struct snap_image *img[SNAP_SHARDS];
 	uint32_t rfirst[SNAP_SHARDS + 1];	/* dense index of each image's first route */
 	uint32_t bfirst[SNAP_SHARDS + 1];	/* and backend */
+	uint8_t bysite[SNAP_SHARDS];	/* the images by the address of their backends */
 };
 
 /* FNV-1a: stable across runs and images, streamed over "*." and a suffix. */
@@ -106,6 +107,22 @@ snap_set_add(struct snap *s, int fd, char *err, size_t errlen)
 	return 0;
 }
 
+/* Insertion sort of at most 64: snap_backend_index then bisects instead of trying each. */
+static void
+snapset_sort_sites(struct snap *s)
+{
+	uint32_t i, j;
+	uint8_t k;
+
+	for (i = 0; i < s->nshards; i++) {
+		k = (uint8_t)i;
+		for (j = i; j > 0 && (uintptr_t)s->img[s->bysite[j - 1]]->sn_backends >
+		    (uintptr_t)s->img[k]->sn_backends; j--)
+			s->bysite[j] = s->bysite[j - 1];
+		s->bysite[j] = k;
+	}
+}
+
 int
 snap_set_finish(struct snap *s, uint64_t gen, char *err, size_t errlen)
 {
@@ -122,6 +139,7 @@ snap_set_finish(struct snap *s, uint64_t gen, char *err, size_t errlen)
 	}
 	if ((uint64_t)s->rfirst[s->nshards] + s->bfirst[s->nshards] > UINT32_MAX)
 		return util_errf(err, errlen, "too many routes in the set");
+	snapset_sort_sites(s);
 	s->gen = gen;
 	s->finished = 1;
 	return 0;
@@ -237,15 +255,20 @@ uint32_t
 snap_backend_index(const struct snap *s, const struct snap_backend *be)
 {
 	const struct snap_image *v;
-	uint32_t k;
+	uint32_t lo = 0, hi = s->nshards - 1, mid, k;
 
-	for (k = 0; k < s->nshards; k++) {
-		v = s->img[k];
-		if (be >= v->sn_backends && be < v->sn_backends + v->sn_nbackends)
-			return s->bfirst[k] + (uint32_t)(be - v->sn_backends);
+	/* The last image whose backends start at or before be (per request: no scan of 64). */
+	while (lo < hi) {
+		mid = (lo + hi + 1) / 2;
+		if ((uintptr_t)s->img[s->bysite[mid]]->sn_backends <= (uintptr_t)be)
+			lo = mid;
+		else
+			hi = mid - 1;
 	}
-	assert(!"backend of another set");
-	return 0;
+	k = s->bysite[lo];
+	v = s->img[k];
+	assert(be >= v->sn_backends && be < v->sn_backends + v->sn_nbackends);
+	return s->bfirst[k] + (uint32_t)(be - v->sn_backends);
 }
 
 const char *

@@ -76,6 +76,7 @@ struct worker {
 	uint32_t snap_next_gen;
 	uint32_t snap_next_images;
 	char snap_next_err[200];	/* set: refused at its last message */
+	int snap_ready;		/* a generation was installed (NULL before any build) */
 	struct tls *tls;	/* contexts from the last keyring (worker/tls.h) */
 	struct odwait *odwait;	/* handshakes held by on-demand TLS (worker/odwait.h) */
 	int sandbox;		/* install the filter at the first snapshot (share/sandbox.h) */

@@ -310,6 +310,10 @@ on_snap(void *arg, struct ipc_msg *m)
 		tlsclient_snapshot(w, s);
 	probe_snapshot(w);
 	shm_set(&w->stats->generation, w->gen);
+	if (!w->snap_ready) {
+		w->snap_ready = 1;
+		listen_update(w);
+	}
 	worker_sandbox(w, SANDBOX_WORKER);
 	log_debug("serving generation %u", w->gen);
 	if (ipc_send(w->parent, MSG_W_ACK, 0, w->gen, NULL, 0, -1) == -1)

@@ -64,8 +64,10 @@ sg_snapshots(const char *dir)
 		{ 3, "default.invalid", 0, 0, 0, 0, 0, 0, 0, 0 },
 	};
 	static const struct snapb_host hosts[] = {
-		{ 1, "a.example.com", 0, SNAP_HOST_EXACT, NULL }, { 2, "www.a.example.com", 0, SNAP_HOST_ALIAS, NULL },
-		{ 3, "*.a.example.com", 0, SNAP_HOST_WILDCARD, NULL }, { 4, "b.example.org", 1, SNAP_HOST_EXACT, NULL },
+		{ 1, "a.example.com", 0, SNAP_HOST_EXACT, NULL },
+		{ 2, "www.a.example.com", 0, SNAP_HOST_ALIAS, NULL },
+		{ 3, "*.a.example.com", 0, SNAP_HOST_WILDCARD, NULL },
+		{ 4, "b.example.org", 1, SNAP_HOST_EXACT, NULL },
 		{ 5, "default.invalid", 2, SNAP_HOST_EXACT, NULL },
 	};
 	/* Every kind: IPv4, IPv6, a unix socket and a tunnel (AF_UNIX 1, AF_UNSPEC 0). */
