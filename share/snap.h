@@ -307,6 +307,15 @@ const struct snap_route *snap_route_at(const struct snap *s, uint32_t i);
 const struct snap_backend *snap_backend_at(const struct snap *s, uint32_t i);
 const struct snap_backend *snap_route_backend(const struct snap *s, const struct snap_route *r,
     uint32_t j);
+/*
+ * The images of a set, for what a worker derives per image and keeps while
+ * the image stays (a generation changes a few): image k's identity (its map
+ * and the generation that built it: both equal, the same image), and its
+ * routes, snap_route_at(s, first .. first + count - 1).
+ */
+uint32_t snap_image_count(const struct snap *s);
+const void *snap_image_id(const struct snap *s, uint32_t k, uint64_t *built);
+uint32_t snap_image_first_route(const struct snap *s, uint32_t k, uint32_t *count);
 /* be's dense index (as snap_backend_at's), be one of s's backends. */
 uint32_t snap_backend_index(const struct snap *s, const struct snap_backend *be);
 /* The NUL-terminated string r refers to; "" when r is empty, whatever its offset. */

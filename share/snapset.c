@@ -153,15 +153,19 @@ snap_map(int fd, struct snap **out, char *err, size_t errlen)
 	*out = NULL;
 	if ((s = snap_set_new(NULL, err, errlen)) == NULL)
 		return -1;
-	if (snap_set_add(s, fd, err, errlen) == -1 ||
-	    (s->nshards != 1 && util_errf(err, errlen, "an image of %u shards alone",
-	    s->nshards) == -1) ||
-	    snap_set_finish(s, s->img[0]->sn_hdr->generation, err, errlen) == -1) {
-		snap_unref(s);
-		return -1;
+	if (snap_set_add(s, fd, err, errlen) == -1)
+		goto fail;
+	if (s->nshards != 1) {
+		util_errf(err, errlen, "an image of %u shards alone", s->nshards);
+		goto fail;
 	}
+	if (snap_set_finish(s, s->img[0]->sn_hdr->generation, err, errlen) == -1)
+		goto fail;
 	*out = s;
 	return 0;
+fail:
+	snap_unref(s);
+	return -1;
 }
 
 struct snap *
@@ -235,6 +239,28 @@ snap_backend_at(const struct snap *s, uint32_t i)
 	assert(i < snap_backend_count(s));
 	k = snapset_image_of(s, s->bfirst, i);
 	return &s->img[k]->sn_backends[i - s->bfirst[k]];
+}
+
+uint32_t
+snap_image_count(const struct snap *s)
+{
+	return s->nshards;
+}
+
+const void *
+snap_image_id(const struct snap *s, uint32_t k, uint64_t *built)
+{
+	assert(k < s->nshards);
+	*built = s->img[k]->sn_hdr->generation;
+	return s->img[k];
+}
+
+uint32_t
+snap_image_first_route(const struct snap *s, uint32_t k, uint32_t *count)
+{
+	assert(k < s->nshards);
+	*count = s->img[k]->sn_nroutes;
+	return s->rfirst[k];
 }
 
 /* A route's image: its name's offset carries it. */
