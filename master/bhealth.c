@@ -81,7 +81,7 @@ bhealth_foreach(const struct shm *shm, const struct snap *s, uint64_t now_ms,
 		const struct snap_route *r = snap_route_at(s, i);
 
 		for (j = 0; j < r->be_count; j++) {
-			const struct snap_backend *b = snap_backend_at(s, r->be_first + j);
+			const struct snap_backend *b = snap_route_backend(s, r, j);
 			const struct shm_backend *e;
 
 			if (b->flags & SNAP_BACKEND_TUNNEL)

@@ -17,6 +17,7 @@
 #include "master/cachecmds.h"
 #include "master/control.h"
 #include "master/master.h"
+#include "master/publish.h"
 #include "master/stats.h"
 #include "master/store.h"
 #include "share/cursor.h"
@@ -125,7 +126,7 @@ cachecmds_route_rows(struct master *m, struct cclient *cl, const struct shm_wslo
 	uint32_t r;
 	size_t k;
 
-	if (m->snap_fd >= 0 && snap_map(m->snap_fd, &s, err, sizeof(err)) == -1)
+	if (publish_map(m, &s, err, sizeof(err)) == -1)
 		log_warnx("cache stats: the current snapshot: %s", err);
 	for (r = 0; r <= SHM_CACHE_ROUTES; r++) {
 		const struct shm_cache_ctr *c = r < SHM_CACHE_ROUTES ? &t->cache[r] :

@@ -22,6 +22,8 @@
 static void
 dnsmaster_changed(void *arg)
 {
+	/* Which routes use the name is not kept: every image is built again. */
+	publish_invalidate(arg);
 	(void)publish_changed(arg);
 }
 
@@ -106,11 +108,12 @@ dnsmaster_entries(struct master *m, uint32_t id, const char *name, uint16_t port
 }
 
 void
-dnsmaster_built(struct master *m)
+dnsmaster_built(struct master *m, int full)
 {
 	if (m->dns == NULL)	/* a master of the unit tests: names stay unresolved */
 		return;
-	dnsname_sweep(m->dns);
+	if (full)
+		dnsname_sweep(m->dns);
 	dnsname_kick(m->dns);
 }
 

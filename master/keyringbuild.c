@@ -225,6 +225,7 @@ struct mkeyring {
 	struct kr_name *names;
 	uint32_t nnames;
 	int dirty;		/* certificates or keys changed since the last image */
+	uint32_t index_gen;	/* counts mkeyring_reload's: which cert covers a host may change */
 	int fd;			/* the current image, -1 before the first */
 	uint32_t gen;		/* the generation it was built for */
 	struct ev_timer rotate;
@@ -333,6 +334,7 @@ mkeyring_reload(struct master *m)
 
 	kr_index_clear(kr);
 	kr->dirty = 1;
+	kr->index_gen++;
 	if (store_cert_foreach(m->store, 0, kr_index_add, &ld) != 0) {
 		log_warnx("cannot read the certificates from the store");
 		kr_index_clear(kr);
@@ -755,4 +757,10 @@ uint32_t
 mkeyring_generation(const struct master *m)
 {
 	return m->keyring != NULL ? m->keyring->gen : 0;
+}
+
+uint32_t
+mkeyring_index_generation(const struct master *m)
+{
+	return m->keyring != NULL ? m->keyring->index_gen : 0;
 }

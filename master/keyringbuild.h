@@ -101,6 +101,8 @@ uint32_t mkeyring_cert_for(const struct master *m, const char *host, const char 
 
 /* Numbers for status: certificates in the index, generation of the current keyring. */
 uint32_t mkeyring_cert_count(const struct master *m);
+/* Changes whenever the certificates were read again: mkeyring_cert_for's answers may differ. */
+uint32_t mkeyring_index_generation(const struct master *m);
 uint32_t mkeyring_generation(const struct master *m);
 
 #endif

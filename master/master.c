@@ -473,8 +473,7 @@ master_cleanup(struct master *m)
 	cluster_free(m);
 	store_close(m->store);
 	rtable_free(&m->rt);
-	if (m->snap_fd >= 0)
-		close(m->snap_fd);
+	publish_close(m);
 	close(m->self_fd);
 	free(m->wrap);
 	close(m->sigfd);

@@ -14,6 +14,7 @@
 #include "master/rtable.h"
 #include "share/evloop.h"
 #include "share/shm.h"
+#include "share/snap.h"
 
 struct control;
 struct metrics;
@@ -44,7 +45,11 @@ struct master {
 	struct mworker *workers;	/* master/workers.h; each also in procs */
 	size_t nworkers;
 	/* the current generation: what every new or respawned worker gets */
-	int snap_fd;
+	int snap_fds[SNAP_SHARDS];	/* the images of the set (share/snap.h), -1 before */
+	uint32_t snap_gens[SNAP_SHARDS];	/* the generation that built each */
+	uint64_t snap_dirty;	/* shards to build again at the next build */
+	uint64_t snap_chal_hash;	/* of the ACME challenges image 0 holds */
+	uint32_t snap_cert_index;	/* mkeyring_index_generation() the images were built with */
 	uint32_t gen;
 	uint32_t nroutes;
 	struct rtable rt;		/* every route, kept current (master/rtable.h) */

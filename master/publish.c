@@ -46,6 +46,7 @@ struct build {
 	struct master *m;	/* for the certificate of each host, the names' addresses */
 	uint32_t *certs;	/* certs[i]: store id of the certificate of hosts[i], 0 = default */
 	uint32_t capcerts;
+	uint32_t shard;		/* the image being built (share/snap.h) */
 };
 
 #define GROW(b, arr, n, cap) do {						\
@@ -77,20 +78,52 @@ build_name(struct build *b, const char *s)
 	return d;
 }
 
+/* A host of route (an index) or, route SNAP_NONE, of the route named target in another image. */
 static int
-build_host(struct build *b, int64_t id, const char *name, uint32_t route, int alias)
+build_host(struct build *b, int64_t id, const char *name, uint32_t route, int alias,
+    const char *target)
 {
-	const char *n;
+	const char *n, *t = NULL;
 
 	GROW(b, hosts, nhosts, caphosts);
-	if ((n = build_name(b, name)) == NULL) {
+	if ((n = build_name(b, name)) == NULL ||
+	    (target != NULL && (t = build_name(b, target)) == NULL)) {
 		b->failed = 1;
 		return -1;
 	}
 	GROW(b, certs, nhosts, capcerts);
-	b->certs[b->nhosts] = mkeyring_cert_for(b->m, n, b->routes[route].name);
+	b->certs[b->nhosts] = mkeyring_cert_for(b->m, n, t != NULL ? t : b->routes[route].name);
 	b->hosts[b->nhosts++] = (struct snapb_host){ (uint32_t)id, n, route,
-	    hostname_is_wildcard(name) ? SNAP_HOST_WILDCARD : alias ? SNAP_HOST_ALIAS : SNAP_HOST_EXACT };
+	    hostname_is_wildcard(name) ? SNAP_HOST_WILDCARD : alias ? SNAP_HOST_ALIAS :
+	    SNAP_HOST_EXACT, t };
+	return 0;
+}
+
+/* 1 when name falls in the shard being built. */
+static int
+build_mine(const struct build *b, const char *name)
+{
+	return snap_shard_of(name, strlen(name), SNAP_SHARDS) == b->shard;
+}
+
+/* A route of another image: only its aliases that fall here, pointing at it by name. */
+static int
+build_remote_aliases(struct build *b, const struct store_route *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->naliases; i++) {
+		if (!build_mine(b, r->aliases[i]))
+			continue;
+		/* haloyd-ctl gives a prefix route no aliases; a target is a host name. */
+		if (strchr(r->name, '/') != NULL) {
+			log_warnx("route %s: alias %s of a path-prefix route left out", r->name,
+			    r->aliases[i]);
+			continue;
+		}
+		if (build_host(b, r->alias_ids[i], r->aliases[i], SNAP_NONE, 1, r->name) == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -218,6 +251,8 @@ build_route(void *arg, const struct store_route *r)
 	uint32_t idx = b->nroutes;
 	size_t i;
 
+	if (!build_mine(b, r->name))
+		return build_remote_aliases(b, r);
 	GROW(b, routes, nroutes, caproutes);
 	sr = &b->routes[b->nroutes++];
 	memset(sr, 0, sizeof(*sr));
@@ -226,10 +261,12 @@ build_route(void *arg, const struct store_route *r)
 	build_settings(sr, &r->set);
 	/* A prefix route ("host/api") has no host entry: its host route leads to it. */
 	if ((sr->name = build_name(b, r->name)) == NULL || build_backend_tls(b, sr, &r->set) == -1 ||
-	    (strchr(r->name, '/') == NULL && build_host(b, r->name_id, r->name, idx, 0) == -1))
+	    (strchr(r->name, '/') == NULL && build_host(b, r->name_id, r->name, idx, 0, NULL) == -1))
 		goto fail;
+	/* Its aliases of other shards are built with those shards' images. */
 	for (i = 0; i < r->naliases; i++)
-		if (build_host(b, r->alias_ids[i], r->aliases[i], idx, 1) == -1)
+		if (build_mine(b, r->aliases[i]) &&
+		    build_host(b, r->alias_ids[i], r->aliases[i], idx, 1, NULL) == -1)
 			goto fail;
 	for (i = 0; i < r->nbackends; i++)
 		if (build_backend(b, r->backend_ids[i], r->backends[i]) == -1)
@@ -255,29 +292,45 @@ build_free(struct build *b)
 	free(b->backends);
 }
 
-int
-publish_build(struct master *m)
+/* FNV-1a over s and its NUL. */
+static uint64_t
+build_fnv(uint64_t h, const char *s)
+{
+	do
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	while (*s++ != '\0');
+	return h;
+}
+
+/* Of the challenges image 0 carries: a change of them rebuilds it. */
+static uint64_t
+build_chal_hash(const struct snapb_chal *c, uint32_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		h = build_fnv(build_fnv(h, c[i].token), c[i].keyauth);
+	return h ^ n;
+}
+
+/* Shard k's image of generation gen into *fd; its routes, hosts and backends added to counts. */
+static int
+build_shard(struct master *m, uint32_t k, uint64_t gen, const struct snapb_chal *chals,
+    uint32_t nchals, int *fd, uint32_t counts[3])
 {
 	struct build b;
 	struct snapb_input in;
 	char err[256];
-	uint64_t gen;
-	int fd = -1, rc = -1;
+	int rc = -1;
 
 	memset(&b, 0, sizeof(b));
 	b.m = m;
-	m->build_pending = 0;
-	cluster_build_begin(m);
-	/* After the change number: a build that claims change N serves N's challenges. */
-	acmeshare_load(m);
-	/* The routes come from memory: only those changed since the last build are read. */
-	if (rtable_sync(&m->rt, m->store) != 0 || rtable_foreach(&m->rt, build_route, &b) != 0 ||
-	    b.failed) {
-		log_warnx("cannot read the routes from the store; keeping generation %u", m->gen);
+	b.shard = k;
+	if (rtable_foreach_shard(&m->rt, k, build_route, &b) != 0 || b.failed) {
+		log_warnx("cannot lay out shard %u of generation %llu", k, (unsigned long long)gen);
 		goto out;
 	}
-	if (store_next_generation(m->store, &gen) != STORE_OK)
-		goto out;
 	memset(&in, 0, sizeof(in));
 	in.routes = b.routes;
 	in.nroutes = b.nroutes;
@@ -287,33 +340,149 @@ publish_build(struct master *m)
 	in.backends = b.backends;
 	in.nbackends = b.nbackends;
 	in.default_route = SNAP_NONE;
-	acme_snap_chals(m, &in.chals, &in.nchals);
+	if (k == 0) {
+		in.chals = chals;
+		in.nchals = nchals;
+	}
 	in.generation = gen;
 	in.built_at = util_wall_ns();
-	if (snapb_build(&in, &fd, err, sizeof(err)) == -1) {
-		log_warnx("cannot build generation %llu: %s", (unsigned long long)gen, err);
+	in.shard = (uint16_t)k;
+	in.nshards = SNAP_SHARDS;
+	if (snapb_build(&in, fd, err, sizeof(err)) == -1) {
+		log_warnx("cannot build shard %u of generation %llu: %s", k,
+		    (unsigned long long)gen, err);
 		goto out;
 	}
-	/* Its keyring goes out first: a generation never reaches workers without it. */
-	if (mkeyring_prepare(m, gen) == -1) {
-		close(fd);
-		goto out;
-	}
-	if (m->snap_fd >= 0)
-		close(m->snap_fd);
-	m->snap_fd = fd;
-	m->gen = (uint32_t)gen;
-	m->nroutes = b.nroutes;
-	cluster_build_done(m);
-	log_info("generation %u built: %u routes, %u hosts, %u backends", m->gen, b.nroutes,
-	    b.nhosts, b.nbackends);
-	workers_send_snapshot(m);
-	tunnels_send_keyring(m);
-	dnsmaster_built(m);
+	counts[0] += b.nroutes;
+	counts[1] += b.nhosts;
+	counts[2] += b.nbackends;
 	rc = 0;
 out:
 	build_free(&b);
 	return rc;
+}
+
+/*
+ * What the new generation must build again: the shards of the routes the
+ * master changed (all of them after a full read), image 0 for new
+ * challenges, everything when the certificates changed (a host's may have).
+ */
+static uint64_t
+build_dirty(struct master *m, uint64_t chal_hash)
+{
+	uint64_t dirty = m->snap_dirty | rtable_take_changed(&m->rt);
+
+	if (mkeyring_index_generation(m) != m->snap_cert_index)
+		dirty = PUBLISH_ALL_SHARDS;
+	if (chal_hash != m->snap_chal_hash)
+		dirty |= 1;
+	return dirty;
+}
+
+int
+publish_build(struct master *m)
+{
+	const struct snapb_chal *chals;
+	uint32_t nchals, k, counts[3] = { 0, 0, 0 }, nbuilt = 0;
+	int fds[SNAP_SHARDS];
+	uint64_t gen, dirty, chal_hash;
+	int rc = -1;
+
+	for (k = 0; k < SNAP_SHARDS; k++)
+		fds[k] = -1;
+	m->build_pending = 0;
+	cluster_build_begin(m);
+	/* After the change number: a build that claims change N serves N's challenges. */
+	acmeshare_load(m);
+	/* The routes come from memory: only those changed since the last build are read. */
+	if (rtable_sync(&m->rt, m->store) != 0) {
+		log_warnx("cannot read the routes from the store; keeping generation %u", m->gen);
+		m->snap_dirty |= rtable_take_changed(&m->rt);
+		goto out;
+	}
+	acme_snap_chals(m, &chals, &nchals);
+	chal_hash = build_chal_hash(chals, nchals);
+	/* Kept until the images are in: a failed build tries them all again. */
+	m->snap_dirty = dirty = build_dirty(m, chal_hash);
+	if (store_next_generation(m->store, &gen) != STORE_OK)
+		goto out;
+	for (k = 0; k < SNAP_SHARDS; k++)
+		if ((dirty >> k) & 1) {
+			if (build_shard(m, k, gen, chals, nchals, &fds[k], counts) == -1)
+				goto out;
+			nbuilt++;
+		}
+	/* Its keyring goes out first: a generation never reaches workers without it. */
+	if (mkeyring_prepare(m, gen) == -1)
+		goto out;
+	for (k = 0; k < SNAP_SHARDS; k++)
+		if (fds[k] >= 0) {
+			if (m->snap_fds[k] >= 0)
+				close(m->snap_fds[k]);
+			m->snap_fds[k] = fds[k];
+			m->snap_gens[k] = (uint32_t)gen;
+			fds[k] = -1;
+		}
+	m->snap_dirty = 0;
+	m->snap_chal_hash = chal_hash;
+	m->snap_cert_index = mkeyring_index_generation(m);
+	m->gen = (uint32_t)gen;
+	m->nroutes = (uint32_t)m->rt.n;
+	cluster_build_done(m);
+	log_info("generation %u built: %u routes, %u hosts, %u backends in %u of %u shards",
+	    m->gen, counts[0], counts[1], counts[2], nbuilt, SNAP_SHARDS);
+	workers_send_snapshot(m);
+	tunnels_send_keyring(m);
+	/* Names only a full build saw all of: a partial one keeps every name resolving. */
+	dnsmaster_built(m, dirty == PUBLISH_ALL_SHARDS);
+	rc = 0;
+out:
+	for (k = 0; k < SNAP_SHARDS; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+	return rc;
+}
+
+void
+publish_invalidate(struct master *m)
+{
+	m->snap_dirty = PUBLISH_ALL_SHARDS;
+}
+
+int
+publish_map(const struct master *m, struct snap **out, char *err, size_t errlen)
+{
+	struct snap *s;
+	uint32_t k;
+
+	*out = NULL;
+	if (m->gen == 0 || m->snap_fds[0] < 0)
+		return 0;
+	if ((s = snap_set_new(NULL, err, errlen)) == NULL)
+		return -1;
+	for (k = 0; k < SNAP_SHARDS; k++)
+		if (snap_set_add(s, m->snap_fds[k], err, errlen) == -1) {
+			snap_unref(s);
+			return -1;
+		}
+	if (snap_set_finish(s, m->gen, err, errlen) == -1) {
+		snap_unref(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+publish_close(struct master *m)
+{
+	uint32_t k;
+
+	for (k = 0; k < SNAP_SHARDS; k++)
+		if (m->snap_fds[k] >= 0) {
+			close(m->snap_fds[k]);
+			m->snap_fds[k] = -1;
+		}
 }
 
 static void
@@ -428,7 +597,11 @@ publish_check(struct master *m)
 void
 publish_init(struct master *m)
 {
-	m->snap_fd = -1;
+	uint32_t k;
+
+	for (k = 0; k < SNAP_SHARDS; k++)
+		m->snap_fds[k] = -1;
+	m->snap_dirty = PUBLISH_ALL_SHARDS;
 	rtable_init(&m->rt);
 	m->ack_grace_ms = PUBLISH_ACK_GRACE_MS;
 	ev_timer_init(&m->build_timer, build_fire, m);

@@ -10,6 +10,20 @@
 
 #include "master/rtable.h"
 #include "share/log.h"
+#include "share/snap.h"
+
+#define RTABLE_ALL_SHARDS (~0ull >> (64 - SNAP_SHARDS))
+
+uint64_t
+rtable_route_shards(const struct store_route *r)
+{
+	uint64_t m = 1ull << snap_shard_of(r->name, strlen(r->name), SNAP_SHARDS);
+	size_t i;
+
+	for (i = 0; i < r->naliases; i++)
+		m |= 1ull << snap_shard_of(r->aliases[i], strlen(r->aliases[i]), SNAP_SHARDS);
+	return m;
+}
 
 void
 rtable_init(struct rtable *t)
@@ -53,6 +67,7 @@ rtable_free(struct rtable *t)
 	routes_clear(t);
 	dirty_clear(t);
 	free(t->routes);
+	free(t->shards);
 	free(t->dirty);
 	rtable_init(t);
 }
@@ -125,11 +140,17 @@ static int
 grow(struct rtable *t)
 {
 	struct store_route **np;
+	uint64_t *ns;
 	size_t nc;
 
 	if (t->n < t->cap)
 		return 0;
 	nc = t->cap ? t->cap * 2 : 256;
+	if ((ns = reallocarray(t->shards, nc, sizeof(*ns))) == NULL) {
+		log_warn("rtable: reallocarray");
+		return -1;
+	}
+	t->shards = ns;
 	if ((np = reallocarray(t->routes, nc, sizeof(*np))) == NULL) {
 		log_warn("rtable: reallocarray");
 		return -1;
@@ -145,16 +166,23 @@ put(struct rtable *t, struct store_route *r)
 {
 	int found;
 	size_t i = find_pos(t, r->name, &found);
+	uint64_t shards = rtable_route_shards(r);
 
+	/* Its old names' shards lose it, its new ones gain it. */
+	t->changed |= shards;
 	if (found) {
+		t->changed |= t->shards[i];
 		route_drop(t->routes[i]);
 		t->routes[i] = r;
+		t->shards[i] = shards;
 		return 0;
 	}
 	if (grow(t) == -1)
 		return -1;
 	memmove(&t->routes[i + 1], &t->routes[i], (t->n - i) * sizeof(*t->routes));
+	memmove(&t->shards[i + 1], &t->shards[i], (t->n - i) * sizeof(*t->shards));
 	t->routes[i] = r;
+	t->shards[i] = shards;
 	t->n++;
 	return 0;
 }
@@ -167,8 +195,10 @@ remove_name(struct rtable *t, const char *name)
 
 	if (!found)
 		return;
+	t->changed |= t->shards[i];
 	route_drop(t->routes[i]);
 	memmove(&t->routes[i], &t->routes[i + 1], (t->n - i - 1) * sizeof(*t->routes));
+	memmove(&t->shards[i], &t->shards[i + 1], (t->n - i - 1) * sizeof(*t->shards));
 	t->n--;
 }
 
@@ -280,8 +310,10 @@ static int
 sync_all(struct rtable *t, struct store *st)
 {
 	struct load l = { t, 1 };
+	size_t i;
 
 	routes_clear(t);
+	t->changed = RTABLE_ALL_SHARDS;
 	if (store_route_foreach(st, load_route, &l) != 0) {
 		log_warnx("rtable: cannot read the routes from the store");
 		routes_clear(t);
@@ -290,6 +322,8 @@ sync_all(struct rtable *t, struct store *st)
 	/* The store orders by name in bytes; lookups rely on it, so do not trust it blindly. */
 	if (!l.sorted)
 		qsort(t->routes, t->n, sizeof(*t->routes), by_name);
+	for (i = 0; i < t->n; i++)
+		t->shards[i] = rtable_route_shards(t->routes[i]);
 	return 0;
 }
 
@@ -325,4 +359,28 @@ rtable_foreach(const struct rtable *t, int (*fn)(void *arg, const struct store_r
 		if ((rc = fn(arg, t->routes[i])) != 0)
 			return rc;
 	return 0;
+}
+
+int
+rtable_foreach_shard(const struct rtable *t, uint32_t k,
+    int (*fn)(void *arg, const struct store_route *r), void *arg)
+{
+	uint64_t bit = 1ull << k;
+	size_t i;
+	int rc;
+
+	/* One pass over 8 bytes a route: cheaper than keeping a list per shard current. */
+	for (i = 0; i < t->n; i++)
+		if ((t->shards[i] & bit) && (rc = fn(arg, t->routes[i])) != 0)
+			return rc;
+	return 0;
+}
+
+uint64_t
+rtable_take_changed(struct rtable *t)
+{
+	uint64_t c = t->changed;
+
+	t->changed = 0;
+	return c;
 }

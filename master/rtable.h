@@ -18,7 +18,10 @@
 
 struct rtable {
 	struct store_route **routes;	/* sorted by name (strcmp), as the store orders them */
+	uint64_t *shards;		/* shards[i]: the snapshot shards routes[i]'s names
+					 * fall in (bit k: shard k, share/snap.h) */
 	size_t n, cap;
+	uint64_t changed;		/* shards whose routes changed since taken */
 	char **dirty;			/* names to read again at the next sync */
 	size_t ndirty;
 	int stale;			/* 1: read everything at the next sync */
@@ -39,6 +42,13 @@ int rtable_sync(struct rtable *t, struct store *st);
 /* Calls fn for every route by name; stops and returns fn's value when non-zero. */
 int rtable_foreach(const struct rtable *t, int (*fn)(void *arg, const struct store_route *r),
     void *arg);
+/* Calls fn for every route with a name in snapshot shard k, by name; as rtable_foreach. */
+int rtable_foreach_shard(const struct rtable *t, uint32_t k,
+    int (*fn)(void *arg, const struct store_route *r), void *arg);
+/* The shards whose routes changed since the last call (all after a full read); clears them. */
+uint64_t rtable_take_changed(struct rtable *t);
+/* The snapshot shards r's names (its own, its aliases) fall in. */
+uint64_t rtable_route_shards(const struct store_route *r);
 /* The route named name, or NULL. */
 const struct store_route *rtable_find(const struct rtable *t, const char *name);
 

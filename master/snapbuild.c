@@ -150,11 +150,14 @@ sb_check_hosts(struct sb *b)
 		    wild != (h->kind == SNAP_HOST_WILDCARD))
 			return sb_fail(b, "host %u (%s): kind %u does not fit the name", i,
 			    h->name, h->kind);
-		if (h->route >= in->nroutes)
-			return sb_fail(b, "host %u (%s): route %u out of range (%u)", i, h->name,
-			    h->route, in->nroutes);
+		if (h->route == SNAP_NONE ? h->kind == SNAP_HOST_EXACT || h->target == NULL ||
+		    !sb_name_ok(h->target) : h->route >= in->nroutes || h->target != NULL)
+			return sb_fail(b, "host %u (%s): route %u out of range (%u) or bad target",
+			    i, h->name, h->route, in->nroutes);
 		b->nwild += (uint32_t)wild;
 		b->strtab_size += strlen(h->name) + 1;
+		if (h->target != NULL)
+			b->strtab_size += strlen(h->target) + 1;
 		if (h->kind == SNAP_HOST_EXACT && b->route_host[h->route] == 0 &&
 		    strcmp(h->name, in->routes[h->route].name) == 0) {
 			b->route_host[h->route] = i + 1;
@@ -255,7 +258,7 @@ sb_layout(struct sb *b)
 		b->off[order[i]] = at;
 		at += b->len[order[i]];
 	}
-	if (at > SNAP_MAX_SIZE || b->strtab_size > UINT32_MAX)
+	if (at > SNAP_MAX_SIZE || b->strtab_size > SNAP_STR_LOCAL_MAX)
 		return sb_fail(b, "snapshot would take %llu bytes, more than the format allows",
 		    (unsigned long long)at);
 	b->size = at;
@@ -295,6 +298,8 @@ sb_frame(struct sb *b, const uint8_t key[16])
 	b->hdr->section_table_off = sizeof(struct snap_header);
 	memcpy(b->hdr->hash_key, key, sizeof(b->hdr->hash_key));
 	b->hdr->default_route = b->in->default_route;
+	b->hdr->shard = b->in->shard;
+	b->hdr->nshards = b->in->nshards != 0 ? b->in->nshards : 1;
 	for (k = SNAP_SEC_STRTAB; k < SNAP_SEC__MAX; k++) {
 		tab[k - 1].kind = k;
 		tab[k - 1].entry_size = esize[k];
@@ -304,13 +309,17 @@ sb_frame(struct sb *b, const uint8_t key[16])
 	}
 }
 
-/* Copies s and its NUL into STRTAB; the size was reserved by the checks. */
+/*
+ * Copies s and its NUL into STRTAB; the size was reserved by the checks.
+ * The offset carries the image's shard (share/snap.h).
+ */
 static struct snap_str
 sb_string(struct sb *b, const char *s)
 {
-	struct snap_str r = { b->strnext, (uint32_t)strlen(s) };
+	struct snap_str r = { b->strnext | (uint32_t)b->in->shard << SNAP_STR_LOCAL_BITS,
+	    (uint32_t)strlen(s) };
 
-	memcpy(b->strtab + r.off, s, (size_t)r.len + 1);
+	memcpy(b->strtab + b->strnext, s, (size_t)r.len + 1);
 	b->strnext += r.len + 1;
 	return r;
 }
@@ -338,6 +347,8 @@ sb_fill_hosts(struct sb *b)
 		h = &b->hosts[i];
 		h->name = sb_string(b, in->name);
 		h->route = in->route;
+		if (in->target != NULL)
+			h->target = sb_string(b, in->target);
 		h->cert = b->in->host_certs != NULL && b->in->host_certs[i] != 0 ?
 		    b->in->host_certs[i] : SNAP_NONE;
 		h->kind = in->kind;
@@ -436,7 +447,7 @@ sb_index_host(struct sb *b, uint32_t hi)
 	int wild = h->kind == SNAP_HOST_WILDCARD;
 	struct snap_slot *idx = wild ? b->widx : b->hidx, *sl;
 	uint32_t mask = (wild ? b->wslots : b->hslots) - 1, skip = wild ? 2 : 0, hash, i;
-	const char *name = b->strtab + h->name.off;
+	const char *name = b->strtab + SNAP_STR_LOCAL(h->name.off);
 
 	hash = (uint32_t)hash_siphash24(b->hdr->hash_key, name + skip, h->name.len - skip);
 	/* The load stays at or under one half, so an empty slot always comes. */
@@ -446,7 +457,7 @@ sb_index_host(struct sb *b, uint32_t hi)
 			break;
 		o = &b->hosts[sl->host_plus1 - 1];
 		if (sl->hash == hash && o->name.len == h->name.len &&
-		    memcmp(b->strtab + o->name.off, name, h->name.len) == 0)
+		    memcmp(b->strtab + SNAP_STR_LOCAL(o->name.off), name, h->name.len) == 0)
 			return sb_fail(b, "duplicate host name '%s' (hosts %u and %u)", name,
 			    sl->host_plus1 - 1, hi);
 	}
@@ -515,6 +526,9 @@ snapb_build(const struct snapb_input *in, int *fd, char *err, size_t errlen)
 	b.err = err;
 	b.errlen = errlen;
 	*fd = -1;
+	if ((in->nshards > 1 && (in->nshards > SNAP_SHARDS || (in->nshards & (in->nshards - 1)))) ||
+	    in->shard >= (in->nshards != 0 ? in->nshards : 1))
+		return sb_fail(&b, "shard %u of %u", in->shard, in->nshards);
 	if (in->hash_key != NULL)
 		memcpy(key, in->hash_key, sizeof(key));
 	else if (util_random(key, sizeof(key)) == -1) {

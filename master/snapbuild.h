@@ -30,8 +30,10 @@ struct snapb_route {
 struct snapb_host {
 	uint32_t id;		/* store id */
 	const char *name;	/* normalised; "*.example.com" for a wildcard */
-	uint32_t route;		/* index into snapb_input.routes */
+	uint32_t route;		/* index into snapb_input.routes, or SNAP_NONE with target */
 	uint16_t kind;		/* enum snap_host_kind */
+	const char *target;	/* route SNAP_NONE: the canonical name of its route, which
+				 * another image of the set holds (share/snap.h); else NULL */
 };
 
 struct snapb_backend {
@@ -66,6 +68,7 @@ struct snapb_input {
 	 * hosts[i]; 0 = only the default. NULL: every host has only the default.
 	 */
 	const uint32_t *host_certs;
+	uint16_t shard, nshards;	/* this image of a set; nshards 0 is 1 (a whole set) */
 };
 
 /*

@@ -13,6 +13,7 @@
 #include "master/bhealth.h"
 #include "master/control.h"
 #include "master/master.h"
+#include "master/publish.h"
 #include "master/stats.h"
 #include "master/store.h"
 #include "master/workers.h"
@@ -371,7 +372,7 @@ stats_collect(struct master *m, stats_emit_fn *fn, void *arg)
 		return -1;
 	stats_sum_slots(m->shm.slots, m->shm.nslots, t);
 	/* Names from the generation being served; without one, routes go by id. */
-	if (m->snap_fd >= 0 && snap_map(m->snap_fd, &s, err, sizeof(err)) == -1)
+	if (publish_map(m, &s, err, sizeof(err)) == -1)
 		log_warnx("metrics: the current snapshot: %s", err);
 	emit_requests(&e, t, s);
 	emit_cache(&e, t, s);

@@ -31,6 +31,36 @@
 #define BACKOFF_MAX_MS 10000
 #define STABLE_MS 10000		/* a worker alive this long resets its back-off */
 
+/*
+ * The images built since the generation the worker was last sent (all of
+ * them for a new one), one a message, the last flagged; a generation that
+ * changed no image is one message without an fd.
+ */
+static int
+worker_send_images(struct mworker *w)
+{
+	struct master *m = w->proc.m;
+	struct msg_snap ms = { 0, 0 };
+	uint32_t k, last = SNAP_SHARDS;
+
+	for (k = 0; k < SNAP_SHARDS; k++)
+		if (m->snap_fds[k] >= 0 && (w->sent_gen == 0 || m->snap_gens[k] > w->sent_gen))
+			last = k;
+	if (last == SNAP_SHARDS) {
+		ms.flags = MSG_SNAP_LAST;
+		return ipc_send(w->proc.sock, MSG_W_SNAP, 0, m->gen, &ms, sizeof(ms), -1);
+	}
+	for (k = 0; k <= last; k++) {
+		if (m->snap_fds[k] < 0 || (w->sent_gen != 0 && m->snap_gens[k] <= w->sent_gen))
+			continue;
+		ms.flags = k == last ? MSG_SNAP_LAST : 0;
+		if (ipc_send(w->proc.sock, MSG_W_SNAP, 0, m->gen, &ms, sizeof(ms),
+		    m->snap_fds[k]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 worker_send_snapshot(struct mworker *w)
 {
@@ -39,7 +69,7 @@ worker_send_snapshot(struct mworker *w)
 	/* The keyring of a generation always arrives before its snapshot. */
 	if (mkeyring_send(m, w) == -1)
 		return -1;
-	if (ipc_send(w->proc.sock, MSG_W_SNAP, 0, m->gen, NULL, 0, m->snap_fd) == -1) {
+	if (worker_send_images(w) == -1) {
 		log_warn("sending generation %u to worker %d", m->gen, w->proc.index);
 		return -1;
 	}

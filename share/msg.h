@@ -25,7 +25,9 @@ enum msg_type {
 
 	/* master -> worker */
 	MSG_W_LISTENER = 16,	/* fd: listening socket; struct msg_listener */
-	MSG_W_SNAP,		/* fd: sealed snapshot memfd; h.gen; no payload */
+	MSG_W_SNAP,		/* fd: one image (share/snap.h) generation h.gen changed, or
+				 * none; struct msg_snap. A generation is one or more of
+				 * them, the last flagged: then the worker acks or nacks */
 	MSG_W_STATUS_REQ,	/* h.seq; no payload */
 	MSG_W_STOP,		/* graceful stop; struct msg_stop */
 	MSG_W_CONFIG,		/* runtime knobs from haloyd.conf: struct msg_wconfig,
@@ -262,6 +264,16 @@ struct msg_listener {
 	uint32_t kind;		/* enum msg_listener_kind */
 	uint32_t id;		/* stable across respawns */
 	uint32_t proxy;		/* `listen_http ADDR proxy`: connections begin with a PROXY header */
+};
+
+enum msg_snap_flags {
+	MSG_SNAP_LAST = 1 << 0,	/* the generation's last image: its set is complete */
+};
+
+/* One image a message: a respawned worker's whole set never meets SCM_RIGHTS' fd limit. */
+struct msg_snap {
+	uint32_t flags;		/* enum msg_snap_flags */
+	uint32_t reserved;	/* 0 */
 };
 
 struct msg_stop {

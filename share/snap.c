@@ -1,7 +1,7 @@
 /*
- * The snapshot reader (format in share/snap.h): maps a sealed memfd,
- * validates every offset, index and probe length once, then answers
- * lookups with no bounds checks and no allocation.
+ * The snapshot image reader (format in share/snap.h): maps a sealed memfd,
+ * validates every offset, index and probe length once, so that lookups
+ * (share/snapset.c, over a set of images) need no bounds checks.
  */
 #include "config.h"
 
@@ -22,35 +22,12 @@
 #include "share/hostname.h"
 #include "share/pathprefix.h"
 #include "share/snap.h"
+#include "share/snapimage.h"
 #include "share/sealed.h"
 #include "share/util.h"
 
 #define SNAP_MAX_SECTIONS 64
 #define SNAP_CRC_OFF offsetof(struct snap_header, crc32c)
-
-/* A mapped image and where its sections start; immutable once validated. */
-struct snap {
-	const uint8_t *sn_base;
-	size_t sn_size;
-	int sn_refs;		/* workers are single-threaded: a plain count */
-	const struct snap_header *sn_hdr;
-	const char *sn_strtab;
-	uint64_t sn_strtab_size;
-	const struct snap_host *sn_hosts;
-	uint32_t sn_nhosts;
-	const struct snap_slot *sn_hidx;
-	const struct snap_slot *sn_widx;
-	uint32_t sn_hslots;
-	uint32_t sn_wslots;
-	const struct snap_route *sn_routes;
-	uint32_t sn_nroutes;
-	const struct snap_backend *sn_backends;
-	uint32_t sn_nbackends;
-	const struct snap_chal *sn_chals;
-	uint32_t sn_nchals;
-	const struct snap_prefix *sn_prefixes;
-	uint32_t sn_nprefixes;
-};
 
 /* The entry size each known section kind must declare. */
 static const uint32_t snap_entry_size[SNAP_SEC__MAX] = {
@@ -90,6 +67,9 @@ snap_check_header(const uint8_t *base, size_t size, char *err, size_t errlen)
 		    (unsigned long long)h->file_size, size);
 	if (h->flags != 0 || !util_all_zero(h->reserved, sizeof(h->reserved)))
 		return util_errf(err, errlen, "reserved header field set");
+	if (h->nshards == 0 || h->nshards > SNAP_SHARDS || (h->nshards & (h->nshards - 1)) != 0 ||
+	    h->shard >= h->nshards)
+		return util_errf(err, errlen, "shard %u of %u", h->shard, h->nshards);
 	crc = hash_crc32c(0, base, SNAP_CRC_OFF);
 	crc = hash_crc32c(crc, zero, sizeof(zero));
 	crc = hash_crc32c(crc, base + SNAP_CRC_OFF + 4, size - SNAP_CRC_OFF - 4);
@@ -151,7 +131,7 @@ snap_check_overlaps(const struct snap_section *tab, uint32_t n, uint64_t taboff,
 
 /* Records where each known section lives in v. */
 static void
-snap_bind(struct snap *v, const struct snap_section *sec)
+snap_bind(struct snap_image *v, const struct snap_section *sec)
 {
 	const void *p = v->sn_base + sec->offset;
 
@@ -197,7 +177,7 @@ snap_bind(struct snap *v, const struct snap_section *sec)
  * otherwise ignored, so a minor version may append sections.
  */
 static int
-snap_check_sections(struct snap *v, char *err, size_t errlen)
+snap_check_sections(struct snap_image *v, char *err, size_t errlen)
 {
 	const struct snap_header *h = v->sn_hdr;
 	const struct snap_section *tab;
@@ -228,24 +208,36 @@ snap_check_sections(struct snap *v, char *err, size_t errlen)
 	return 0;
 }
 
-/* Inside STRTAB, NUL-terminated there, no NUL inside. */
+/* Offsets keep SNAP_STR_LOCAL_BITS for the place in STRTAB. */
 static int
-snap_str_ok(const struct snap *v, struct snap_str s)
+snap_check_strtab(const struct snap_image *v, char *err, size_t errlen)
 {
-	return (uint64_t)s.off + s.len < v->sn_strtab_size &&
-	    v->sn_strtab[s.off + s.len] == '\0' &&
-	    memchr(v->sn_strtab + s.off, '\0', s.len) == NULL;
+	if (v->sn_strtab_size > SNAP_STR_LOCAL_MAX)
+		return util_errf(err, errlen, "string table of %llu bytes, more than %u",
+		    (unsigned long long)v->sn_strtab_size, SNAP_STR_LOCAL_MAX);
+	return 0;
+}
+
+/* Inside STRTAB, NUL-terminated there, no NUL inside, in this image's shard. */
+static int
+snap_str_ok(const struct snap_image *v, struct snap_str s)
+{
+	uint32_t off = SNAP_STR_LOCAL(s.off);
+
+	return SNAP_STR_SHARD(s.off) == v->sn_hdr->shard &&
+	    (uint64_t)off + s.len < v->sn_strtab_size && v->sn_strtab[off + s.len] == '\0' &&
+	    memchr(v->sn_strtab + off, '\0', s.len) == NULL;
 }
 
 /* A name usable as a host or route name: a valid string of 1..253 bytes. */
 static int
-snap_name_ok(const struct snap *v, struct snap_str s)
+snap_name_ok(const struct snap_image *v, struct snap_str s)
 {
 	return s.len >= 1 && s.len <= HOSTNAME_MAX && snap_str_ok(v, s);
 }
 
 static int
-snap_check_hosts(const struct snap *v, char *err, size_t errlen)
+snap_check_hosts(const struct snap_image *v, char *err, size_t errlen)
 {
 	const struct snap_host *h;
 	uint32_t i;
@@ -256,13 +248,16 @@ snap_check_hosts(const struct snap *v, char *err, size_t errlen)
 		if (!snap_name_ok(v, h->name))
 			return util_errf(err, errlen, "host %u: name string (%u, %u) invalid", i,
 			    h->name.off, h->name.len);
-		wild = h->name.len > 2 && hostname_is_wildcard(v->sn_strtab + h->name.off);
+		wild = h->name.len > 2 && hostname_is_wildcard(snapimg_str(v, h->name));
 		if (h->kind < SNAP_HOST_EXACT || h->kind > SNAP_HOST_WILDCARD ||
 		    wild != (h->kind == SNAP_HOST_WILDCARD))
 			return util_errf(err, errlen, "host %u: bad kind %u", i, h->kind);
-		if (h->route >= v->sn_nroutes)
-			return util_errf(err, errlen, "host %u: route %u out of range", i,
-			    h->route);
+		/* Only an alias or wildcard may be another image's: a route's own name is here. */
+		if (h->route == SNAP_NONE ? h->kind == SNAP_HOST_EXACT ||
+		    !snap_name_ok(v, h->target) || strchr(snapimg_str(v, h->target), '/') != NULL :
+		    h->route >= v->sn_nroutes || h->target.len != 0)
+			return util_errf(err, errlen, "host %u: route %u out of range or bad target",
+			    i, h->route);
 		/* A store id, checked against the keyring by the worker; ids start at 1. */
 		if (h->cert == 0)
 			return util_errf(err, errlen, "host %u: cert %u out of range", i,
@@ -274,7 +269,7 @@ snap_check_hosts(const struct snap *v, char *err, size_t errlen)
 }
 
 static int
-snap_check_routes(const struct snap *v, char *err, size_t errlen)
+snap_check_routes(const struct snap_image *v, char *err, size_t errlen)
 {
 	const struct snap_route *r;
 	uint32_t i, b;
@@ -325,7 +320,7 @@ snap_check_routes(const struct snap *v, char *err, size_t errlen)
  * an address; a DNS name's entry an address (or none yet), a port and the name.
  */
 static int
-snap_check_backend_kind(const struct snap *v, const struct snap_backend *b)
+snap_check_backend_kind(const struct snap_image *v, const struct snap_backend *b)
 {
 	const char *name;
 
@@ -334,13 +329,13 @@ snap_check_backend_kind(const struct snap *v, const struct snap_backend *b)
 		    (b->family != AF_UNSPEC || !util_all_zero(b->addr, sizeof(b->addr)))) ||
 		    b->port == 0 || !snap_str_ok(v, b->name))
 			return -1;
-		return beaddr_dns_name_ok(v->sn_strtab + b->name.off, b->name.len) ? 0 : -1;
+		return beaddr_dns_name_ok(snapimg_str(v, b->name), b->name.len) ? 0 : -1;
 	}
 	if (b->family == AF_INET || b->family == AF_INET6)
 		return b->flags == 0 && b->name.len == 0 ? 0 : -1;
 	if (b->port != 0 || !util_all_zero(b->addr, sizeof(b->addr)) || !snap_str_ok(v, b->name))
 		return -1;
-	name = v->sn_strtab + b->name.off;
+	name = snapimg_str(v, b->name);
 	if (b->family == AF_UNIX && b->flags == 0)
 		return beaddr_unix_path_ok(name, b->name.len) ? 0 : -1;
 	if (b->family == AF_UNSPEC && b->flags == SNAP_BACKEND_TUNNEL)
@@ -349,7 +344,7 @@ snap_check_backend_kind(const struct snap *v, const struct snap_backend *b)
 }
 
 static int
-snap_check_backends(const struct snap *v, char *err, size_t errlen)
+snap_check_backends(const struct snap_image *v, char *err, size_t errlen)
 {
 	const struct snap_backend *b;
 	uint32_t i;
@@ -371,7 +366,7 @@ snap_check_backends(const struct snap *v, char *err, size_t errlen)
 
 /* Challenges: few, tokens base64url, answers printable, tokens unique. */
 static int
-snap_check_chals(const struct snap *v, char *err, size_t errlen)
+snap_check_chals(const struct snap_image *v, char *err, size_t errlen)
 {
 	const struct snap_chal *c;
 	const char *t;
@@ -386,12 +381,12 @@ snap_check_chals(const struct snap *v, char *err, size_t errlen)
 		    !snap_str_ok(v, c->token) || c->keyauth.len < 1 ||
 		    c->keyauth.len > SNAP_CHAL_KEYAUTH_MAX || !snap_str_ok(v, c->keyauth))
 			return util_errf(err, errlen, "challenge %u: bad string", i);
-		t = v->sn_strtab + c->token.off;
+		t = snapimg_str(v, c->token);
 		if (strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
 		    c->token.len)
 			return util_errf(err, errlen, "challenge %u: token is not base64url", i);
 		for (j = 0; j < i; j++)
-			if (strcmp(t, v->sn_strtab + v->sn_chals[j].token.off) == 0)
+			if (strcmp(t, snapimg_str(v, v->sn_chals[j].token)) == 0)
 				return util_errf(err, errlen, "challenge %u: token repeated", i);
 	}
 	return 0;
@@ -402,8 +397,8 @@ snap_check_chals(const struct snap *v, char *err, size_t errlen)
  * Returns the host, or NULL after an empty slot or max_probe slots.
  */
 static const struct snap_host *
-snap_find(const struct snap *s, const struct snap_slot *idx, uint32_t nslots, const char *key,
-    size_t len, int wild)
+snapimg_find_in(const struct snap_image *s, const struct snap_slot *idx, uint32_t nslots,
+    const char *key, size_t len, int wild)
 {
 	const struct snap_header *hdr = s->sn_hdr;
 	const struct snap_host *h;
@@ -419,7 +414,7 @@ snap_find(const struct snap *s, const struct snap_slot *idx, uint32_t nslots, co
 			continue;
 		h = &s->sn_hosts[sl->host_plus1 - 1];
 		if (h->name.len == len + skip &&
-		    memcmp(s->sn_strtab + h->name.off + skip, key, len) == 0)
+		    memcmp(snapimg_str(s, h->name) + skip, key, len) == 0)
 			return h;
 	}
 	return NULL;
@@ -427,7 +422,7 @@ snap_find(const struct snap *s, const struct snap_slot *idx, uint32_t nslots, co
 
 /* Occupied slots point at hosts of the index's kind; returns how many, or -1. */
 static int64_t
-snap_count_slots(const struct snap *v, const struct snap_slot *idx, uint32_t nslots, int wild,
+snap_count_slots(const struct snap_image *v, const struct snap_slot *idx, uint32_t nslots, int wild,
     char *err, size_t errlen)
 {
 	const char *what = wild ? "wildcard index" : "host index";
@@ -458,7 +453,7 @@ snap_count_slots(const struct snap *v, const struct snap_slot *idx, uint32_t nsl
  * hash key that does not match the builder's.
  */
 static int
-snap_check_indexes(const struct snap *v, char *err, size_t errlen)
+snap_check_indexes(const struct snap_image *v, char *err, size_t errlen)
 {
 	const struct snap_host *h, *found;
 	int64_t hused, wused, nwild = 0;
@@ -476,13 +471,13 @@ snap_check_indexes(const struct snap *v, char *err, size_t errlen)
 		wild = h->kind == SNAP_HOST_WILDCARD;
 		nwild += wild;
 		found = wild ?
-		    snap_find(v, v->sn_widx, v->sn_wslots, v->sn_strtab + h->name.off + 2,
+		    snapimg_find_in(v, v->sn_widx, v->sn_wslots, snapimg_str(v, h->name) + 2,
 		    h->name.len - 2, 1) :
-		    snap_find(v, v->sn_hidx, v->sn_hslots, v->sn_strtab + h->name.off,
+		    snapimg_find_in(v, v->sn_hidx, v->sn_hslots, snapimg_str(v, h->name),
 		    h->name.len, 0);
 		if (found != h)
 			return util_errf(err, errlen, "host %u (%s) not found within %u probes",
-			    i, v->sn_strtab + h->name.off, v->sn_hdr->max_probe);
+			    i, snapimg_str(v, h->name), v->sn_hdr->max_probe);
 	}
 	if (wused != nwild || hused != (int64_t)v->sn_nhosts - nwild)
 		return util_errf(err, errlen,
@@ -493,7 +488,7 @@ snap_check_indexes(const struct snap *v, char *err, size_t errlen)
 
 /* One prefix entry of host route parent: its string, its route, the order. */
 static int
-snap_check_prefix(const struct snap *v, uint32_t parent, uint32_t k, char *err, size_t errlen)
+snap_check_prefix(const struct snap_image *v, uint32_t parent, uint32_t k, char *err, size_t errlen)
 {
 	const struct snap_prefix *p = &v->sn_prefixes[k];
 	const struct snap_route *pr;
@@ -503,7 +498,7 @@ snap_check_prefix(const struct snap *v, uint32_t parent, uint32_t k, char *err, 
 		    p->route, p->parent);
 	pr = &v->sn_routes[p->route];
 	if (!snap_str_ok(v, p->path) ||
-	    pathprefix_check(v->sn_strtab + p->path.off, p->path.len) != NULL ||
+	    pathprefix_check(snapimg_str(v, p->path), p->path.len) != NULL ||
 	    pr->pfx_count != 0 || pr->pfx_first != 0)
 		return util_errf(err, errlen, "prefix %u: bad path or nested prefix route", k);
 	if (k > v->sn_routes[parent].pfx_first && p->path.len > v->sn_prefixes[k - 1].path.len)
@@ -513,7 +508,7 @@ snap_check_prefix(const struct snap *v, uint32_t parent, uint32_t k, char *err, 
 
 /* Each host route's prefixes: in range, bounded, its own, longest first. */
 static int
-snap_check_prefixes(const struct snap *v, char *err, size_t errlen)
+snap_check_prefixes(const struct snap_image *v, char *err, size_t errlen)
 {
 	const struct snap_route *r;
 	uint32_t i, k;
@@ -534,7 +529,7 @@ snap_check_prefixes(const struct snap *v, char *err, size_t errlen)
 
 /* Validates base and fills v's section pointers; v does not own the memory. */
 static int
-snap_parse(const void *base, size_t size, struct snap *v, char *err, size_t errlen)
+snap_parse(const void *base, size_t size, struct snap_image *v, char *err, size_t errlen)
 {
 	memset(v, 0, sizeof(*v));
 	v->sn_base = base;
@@ -542,6 +537,7 @@ snap_parse(const void *base, size_t size, struct snap *v, char *err, size_t errl
 	v->sn_hdr = base;
 	if (snap_check_header(base, size, err, errlen) == -1 ||
 	    snap_check_sections(v, err, errlen) == -1 ||
+	    snap_check_strtab(v, err, errlen) == -1 ||
 	    snap_check_hosts(v, err, errlen) == -1 ||
 	    snap_check_backends(v, err, errlen) == -1 ||
 	    snap_check_routes(v, err, errlen) == -1 ||
@@ -555,15 +551,22 @@ snap_parse(const void *base, size_t size, struct snap *v, char *err, size_t errl
 int
 snap_validate(const void *base, size_t size, char *err, size_t errlen)
 {
-	struct snap v;
+	struct snap_image v;
 
 	return snap_parse(base, size, &v, err, errlen);
 }
 
-int
-snap_map(int fd, struct snap **out, char *err, size_t errlen)
+const struct snap_host *
+snapimg_find(const struct snap_image *v, const char *key, size_t len, int wild)
 {
-	struct snap *s = NULL;
+	return wild ? snapimg_find_in(v, v->sn_widx, v->sn_wslots, key, len, 1) :
+	    snapimg_find_in(v, v->sn_hidx, v->sn_hslots, key, len, 0);
+}
+
+int
+snapimg_map(int fd, struct snap_image **out, char *err, size_t errlen)
+{
+	struct snap_image *s = NULL;
 	const void *p = NULL;
 	size_t size = 0;
 
@@ -585,15 +588,15 @@ fail:
 	return -1;
 }
 
-struct snap *
-snap_ref(struct snap *s)
+struct snap_image *
+snapimg_ref(struct snap_image *s)
 {
 	s->sn_refs++;
 	return s;
 }
 
 void
-snap_unref(struct snap *s)
+snapimg_unref(struct snap_image *s)
 {
 	if (s == NULL)
 		return;
@@ -602,38 +605,6 @@ snap_unref(struct snap *s)
 		return;
 	munmap((void *)(uintptr_t)s->sn_base, s->sn_size);
 	free(s);
-}
-
-uint64_t
-snap_generation(const struct snap *s)
-{
-	return s->sn_hdr->generation;
-}
-
-uint32_t
-snap_route_count(const struct snap *s)
-{
-	return s->sn_nroutes;
-}
-
-uint32_t
-snap_backend_count(const struct snap *s)
-{
-	return s->sn_nbackends;
-}
-
-const struct snap_route *
-snap_route_at(const struct snap *s, uint32_t i)
-{
-	assert(i < s->sn_nroutes);
-	return &s->sn_routes[i];
-}
-
-const struct snap_backend *
-snap_backend_at(const struct snap *s, uint32_t i)
-{
-	assert(i < s->sn_nbackends);
-	return &s->sn_backends[i];
 }
 
 static const char *const snap_proto_names[SNAP_PROTO__MAX] = {
@@ -664,75 +635,4 @@ int
 snap_proto_tls(unsigned proto)
 {
 	return proto == SNAP_PROTO_HTTPS || proto == SNAP_PROTO_H2;
-}
-
-const char *
-snap_string(const struct snap *s, struct snap_str r)
-{
-	/* An empty string's offset is not validated (the builder leaves it 0): never read there. */
-	return r.len == 0 ? "" : s->sn_strtab + r.off;
-}
-
-/* Exact or alias, then "*.suffix" for exactly one more label. */
-const struct snap_host *
-snap_lookup_host(const struct snap *s, const char *host, size_t len)
-{
-	const struct snap_host *h = NULL;
-	const char *dot;
-	size_t first;
-
-	if (len > 0 && len <= HOSTNAME_MAX) {
-		h = snap_find(s, s->sn_hidx, s->sn_hslots, host, len, 0);
-		if (h == NULL && (dot = memchr(host, '.', len)) != NULL) {
-			first = (size_t)(dot - host);
-			if (first > 0 && first + 1 < len)
-				h = snap_find(s, s->sn_widx, s->sn_wslots, dot + 1,
-				    len - first - 1, 1);
-		}
-	}
-	return h;
-}
-
-/* The host's route, else the default route. */
-const struct snap_route *
-snap_lookup(const struct snap *s, const char *host, size_t len)
-{
-	const struct snap_host *h = snap_lookup_host(s, host, len);
-
-	if (h != NULL)
-		return &s->sn_routes[h->route];
-	if (s->sn_hdr->default_route != SNAP_NONE)
-		return &s->sn_routes[s->sn_hdr->default_route];
-	return NULL;
-}
-
-const char *
-snap_challenge(const struct snap *s, const char *token, size_t len)
-{
-	const struct snap_chal *c;
-	uint32_t i;
-
-	for (i = 0; i < s->sn_nchals; i++) {
-		c = &s->sn_chals[i];
-		if (c->token.len == len && memcmp(s->sn_strtab + c->token.off, token, len) == 0)
-			return s->sn_strtab + c->keyauth.off;
-	}
-	return NULL;
-}
-
-const struct snap_route *
-snap_lookup_prefix(const struct snap *s, const struct snap_route *r, const char *npath,
-    size_t nlen, size_t *plen)
-{
-	const struct snap_prefix *p;
-	uint32_t k;
-
-	for (k = r->pfx_first; k < r->pfx_first + (uint32_t)r->pfx_count; k++) {
-		p = &s->sn_prefixes[k];
-		if (pathprefix_match(npath, nlen, s->sn_strtab + p->path.off, p->path.len)) {
-			*plen = p->path.len;
-			return &s->sn_routes[p->route];
-		}
-	}
-	return NULL;
 }

@@ -16,10 +16,31 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC "HLYDSNAP"	/* 8 bytes, no NUL in the image */
-#define SNAP_MAJOR 4
+#define SNAP_MAJOR 5
 #define SNAP_MINOR 0
 #define SNAP_NONE 0xffffffffu	/* "no index" in any u32 index field */
 #define SNAP_MAX_SIZE (1ull << 32)
+
+/*
+ * Since major 5 a daemon's snapshot is a set of SNAP_SHARDS images, one per
+ * route shard: a host name lives in the image snap_shard_of(name) picks, a
+ * route (and its path-prefix routes, backends and strings) in the image of
+ * its canonical name, so a change rebuilds and re-sends only the images of
+ * the names it touches. An alias whose shard is not its route's is a host
+ * entry with no route and the route's name as target: the lookup goes on in
+ * the target's image. Image 0 also carries the ACME challenges. A set of
+ * one image (nshards 1) holds everything (the unit tests' and the tools').
+ */
+#define SNAP_SHARDS 64
+/*
+ * A string's offset carries its image's shard in the bits above
+ * SNAP_STR_LOCAL_BITS, so snap_string() finds it from the set alone;
+ * an image's STRTAB is at most SNAP_STR_LOCAL_MAX bytes.
+ */
+#define SNAP_STR_LOCAL_BITS 26
+#define SNAP_STR_LOCAL_MAX (1u << SNAP_STR_LOCAL_BITS)
+#define SNAP_STR_LOCAL(off) ((off) & (SNAP_STR_LOCAL_MAX - 1))
+#define SNAP_STR_SHARD(off) ((off) >> SNAP_STR_LOCAL_BITS)
 
 /* A string: offset and length into STRTAB; a NUL follows it there. */
 struct snap_str {
@@ -42,7 +63,9 @@ struct snap_header {
 	uint8_t hash_key[16];	/* SipHash key for the host indexes, per generation */
 	uint32_t default_route;	/* index into ROUTES or SNAP_NONE */
 	uint32_t max_probe;	/* longest probe sequence in any index */
-	uint8_t reserved[48];	/* 0 */
+	uint16_t shard;		/* this image's shard, < nshards */
+	uint16_t nshards;	/* images in its set: a power of two, 1..SNAP_SHARDS */
+	uint8_t reserved[44];	/* 0 */
 };
 
 enum snap_section_kind {
@@ -74,12 +97,15 @@ enum snap_host_kind {
 
 struct snap_host {
 	struct snap_str name;	/* as configured, "*.example.com" for wildcards */
-	uint32_t route;		/* index into ROUTES */
+	uint32_t route;		/* index into ROUTES; SNAP_NONE for an alias or wildcard
+				 * whose route lives in another image: see target */
 	uint32_t cert;		/* store id of the certificate that covers it (keyring_cert.id,
 				 * share/keyring.h), or SNAP_NONE: only the default */
 	uint16_t kind;		/* enum snap_host_kind */
 	uint16_t flags;		/* reserved, 0 */
 	uint32_t id;		/* store id of the host row */
+	struct snap_str target;	/* route SNAP_NONE: its route's canonical name (not a
+				 * prefix route's), in another image; else empty */
 };
 
 /* Open addressing, power-of-two slot count, linear probing; host_plus1 0 = empty. */
@@ -220,7 +246,7 @@ struct snap_chal {
 
 _Static_assert(sizeof(struct snap_header) == 128, "snapshot header is 128 bytes");
 _Static_assert(sizeof(struct snap_section) == 32, "section entry is 32 bytes");
-_Static_assert(sizeof(struct snap_host) == 24, "host entry is 24 bytes");
+_Static_assert(sizeof(struct snap_host) == 32, "host entry is 32 bytes");
 _Static_assert(sizeof(struct snap_slot) == 8, "slot is 8 bytes");
 _Static_assert(sizeof(struct snap_route) == 112, "route entry is 112 bytes");
 _Static_assert(sizeof(struct snap_backend) == 40, "backend entry is 40 bytes");
@@ -230,14 +256,33 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the image is read in 
 
 /* --- the reader */
 
-struct snap;	/* a mapped, validated image with a reference count */
+struct snap;	/* a set of mapped, validated images with a reference count */
+
+/*
+ * The shard of a name in a set of nshards images: a host name as
+ * configured ("*.example.com" for a wildcard), or a route name, whose
+ * part before '/' counts (a prefix route lives with its host route).
+ */
+uint32_t snap_shard_of(const char *name, size_t len, uint32_t nshards);
 
 /*
  * Checks the memfd's seals (WRITE, SHRINK, GROW, SEAL) and size, maps it
- * PROT_READ and validates it. The caller keeps and closes fd. Returns 0 with
- * *out holding one reference, or -1 with a reason in err.
+ * PROT_READ and validates it as a whole set (nshards 1). The caller keeps
+ * and closes fd. Returns 0 with *out holding one reference, or -1 with a
+ * reason in err.
  */
 int snap_map(int fd, struct snap **out, char *err, size_t errlen);
+
+/*
+ * A set made in steps: a new one holding prev's images (prev may be NULL),
+ * each changed image mapped in (replacing the image of its shard; an image
+ * of another nshards drops every image held), then finished: every shard
+ * present, the set's generation gen. NULL / -1 with a reason in err; an
+ * unfinished set is only unref'd.
+ */
+struct snap *snap_set_new(const struct snap *prev, char *err, size_t errlen);
+int snap_set_add(struct snap *s, int fd, char *err, size_t errlen);
+int snap_set_finish(struct snap *s, uint64_t gen, char *err, size_t errlen);
 
 /*
  * Validates an image in memory: magic, version, sizes, CRC, section bounds,
@@ -247,14 +292,32 @@ int snap_map(int fd, struct snap **out, char *err, size_t errlen);
 int snap_validate(const void *base, size_t size, char *err, size_t errlen);
 
 struct snap *snap_ref(struct snap *s);
-/* Drops a reference; the image is unmapped when the last one goes. */
+/* Drops a reference; an image is unmapped when no set holds it any more. */
 void snap_unref(struct snap *s);
 
+/*
+ * Routes and backends are numbered densely across the set's images (in
+ * shard order) for the walks over all of them; a route's own backends are
+ * snap_route_backend(s, r, 0 .. r->be_count - 1).
+ */
 uint64_t snap_generation(const struct snap *s);
 uint32_t snap_route_count(const struct snap *s);
 uint32_t snap_backend_count(const struct snap *s);
 const struct snap_route *snap_route_at(const struct snap *s, uint32_t i);
 const struct snap_backend *snap_backend_at(const struct snap *s, uint32_t i);
+const struct snap_backend *snap_route_backend(const struct snap *s, const struct snap_route *r,
+    uint32_t j);
+/*
+ * The images of a set, for what a worker derives per image and keeps while
+ * the image stays (a generation changes a few): image k's identity (its map
+ * and the generation that built it: both equal, the same image), and its
+ * routes, snap_route_at(s, first .. first + count - 1).
+ */
+uint32_t snap_image_count(const struct snap *s);
+const void *snap_image_id(const struct snap *s, uint32_t k, uint64_t *built);
+uint32_t snap_image_first_route(const struct snap *s, uint32_t k, uint32_t *count);
+/* be's dense index (as snap_backend_at's), be one of s's backends. */
+uint32_t snap_backend_index(const struct snap *s, const struct snap_backend *be);
 /* The NUL-terminated string r refers to; "" when r is empty, whatever its offset. */
 const char *snap_string(const struct snap *s, struct snap_str r);
 
@@ -263,7 +326,10 @@ const char *snap_string(const struct snap *s, struct snap_str r);
  * alias, then the one-label wildcard, then the default route. NULL if none.
  */
 const struct snap_route *snap_lookup(const struct snap *s, const char *host, size_t len);
-/* The host entry (exact or alias, then wildcard) for a normalised name, or NULL. */
+/*
+ * The host entry (exact or alias, then wildcard) for a normalised name, or
+ * NULL. Its route may live in another image: snap_lookup follows it.
+ */
 const struct snap_host *snap_lookup_host(const struct snap *s, const char *host, size_t len);
 
 /*

@@ -93,7 +93,7 @@ balance_entry(struct worker *w, const struct snap *s, const struct snap_backend 
 	/* Only the newest snapshot is cached; a request on an older one looks it up. */
 	if (s != w->snap || balance_cache_for(b, s) == -1)
 		return health_get(&w->shm, key, be->id, ev_now(w->loop));
-	i = (uint32_t)(be - snap_backend_at(s, 0));
+	i = snap_backend_index(s, be);
 	if (i < b->ncache && b->cache[i] != NULL && b->cache_key[i] == key &&
 	    __atomic_load_n(&b->cache[i]->key, __ATOMIC_RELAXED) == key)
 		return b->cache[i];
@@ -126,7 +126,7 @@ balance_least(struct worker *w, const struct snap *s, const struct snap_route *r
 
 	/* Past 64 backends the rest only take their round-robin turns. */
 	for (i = 0; i < n; i++) {
-		const struct snap_backend *be = snap_backend_at(s, r->be_first + (*start + i) %
+		const struct snap_backend *be = snap_route_backend(s, r, (*start + i) %
 		    r->be_count);
 		struct shm_backend *e = balance_entry(w, s, be);
 
@@ -148,7 +148,7 @@ balance_pick(struct worker *w, const struct snap *s, const struct snap_route *r,
 		balance_least(w, s, r, start);
 	while (*tries < r->be_count) {
 		const struct snap_backend *be =
-		    snap_backend_at(s, r->be_first + (*start + *tries) % r->be_count);
+		    snap_route_backend(s, r, (*start + *tries) % r->be_count);
 
 		if (!balance_is_down(w, s, be))
 			return be;
@@ -213,7 +213,7 @@ balance_checked_out(struct worker *w, const struct snap *s, const struct snap_ro
 	int checked = 0;
 
 	for (i = 0; i < r->be_count; i++) {
-		const struct snap_backend *be = snap_backend_at(s, r->be_first + i);
+		const struct snap_backend *be = snap_route_backend(s, r, i);
 		struct shm_backend *e = balance_entry(w, s, be);
 
 		if (!balance_is_down(w, s, be))

@@ -71,6 +71,12 @@ struct worker {
 	struct errpages errpages;
 	struct snap *snap;	/* the newest generation; requests hold their own reference */
 	uint32_t gen;
+	/* The generation being received, an image a message (share/msg.h, MSG_W_SNAP). */
+	struct snap *snap_next;
+	uint32_t snap_next_gen;
+	uint32_t snap_next_images;
+	char snap_next_err[200];	/* set: refused at its last message */
+	int snap_ready;		/* a generation was installed (NULL before any build) */
 	struct tls *tls;	/* contexts from the last keyring (worker/tls.h) */
 	struct odwait *odwait;	/* handshakes held by on-demand TLS (worker/odwait.h) */
 	int sandbox;		/* install the filter at the first snapshot (share/sandbox.h) */

@@ -83,7 +83,9 @@ listen_on_pause_end(struct ev_loop *l, struct ev_timer *t)
 void
 listen_update(struct worker *w)
 {
-	int want = !w->stopping && !w->accept_paused && w->nconns < w->cfg.max_conns;
+	/* A worker accepts once its first set is in: its images come one message each. */
+	int want = !w->stopping && !w->accept_paused && w->nconns < w->cfg.max_conns &&
+	    (w->role != NULL || w->snap_ready);
 	size_t i;
 
 	if (w->accept_timer.fn == NULL)

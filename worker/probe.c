@@ -30,6 +30,14 @@ struct probe {
 	unsigned status;		/* the final response's, 0 before it */
 };
 
+/* The routes with a check in one image of the set, by index in the image. */
+struct probe_image {
+	const void *id;			/* snap_image_id: while it is the same, so is the list */
+	uint64_t built;
+	uint32_t *local;
+	uint32_t n;
+};
+
 struct probes {
 	struct worker *w;
 	struct ev_timer tick;
@@ -39,6 +47,7 @@ struct probes {
 	uint64_t gen;
 	uint32_t *routes;		/* indexes of routes with a check */
 	uint32_t nroutes;
+	struct probe_image img[SNAP_SHARDS];	/* a new set walks only its changed images */
 };
 
 static void
@@ -200,30 +209,57 @@ probe_begin(struct probes *ps, struct snap *s, const struct snap_route *r,
 	ev_timer_start(w->loop, &p->timer, r->health_timeout_ms);
 }
 
-/* The routes with a check in snapshot s, indexed once per snapshot. */
+/* Image k's routes with a check, found again only when the image changed. */
+static int
+probe_index_image(struct probe_image *pi, const struct snap *s, uint32_t k)
+{
+	uint32_t j, n, first = snap_image_first_route(s, k, &n);
+	uint64_t built;
+	const void *id = snap_image_id(s, k, &built);
+	uint32_t *v;
+
+	if (pi->id == id && pi->built == built)
+		return 0;
+	free(pi->local);
+	*pi = (struct probe_image){ NULL, 0, NULL, 0 };
+	for (j = 0; j < n; j++)
+		if (snap_route_at(s, first + j)->health_path.len > 0) {
+			if ((v = realloc(pi->local, (pi->n + 1) * sizeof(*v))) == NULL)
+				return -1;
+			pi->local = v;
+			pi->local[pi->n++] = j;
+		}
+	pi->id = id;
+	pi->built = built;
+	return 0;
+}
+
+/* The routes with a check in snapshot s, indexed once per snapshot, per image changed. */
 static int
 probe_index(struct probes *ps, const struct snap *s)
 {
-	uint32_t i, n = snap_route_count(s);
+	uint32_t k, j, n, first, total = 0;
 
 	if (ps->snap == s && ps->gen == snap_generation(s))
 		return 0;
 	free(ps->routes);
 	ps->routes = NULL;
 	ps->nroutes = 0;
+	ps->snap = NULL;	/* tried again next tick, should this fail */
+	for (k = 0; k < snap_image_count(s); k++) {
+		if (probe_index_image(&ps->img[k], s, k) == -1)
+			return -1;
+		total += ps->img[k].n;
+	}
+	if (total > 0 && (ps->routes = calloc(total, sizeof(*ps->routes))) == NULL)
+		return -1;
+	for (k = 0; k < snap_image_count(s); k++) {
+		first = snap_image_first_route(s, k, &n);
+		for (j = 0; j < ps->img[k].n; j++)
+			ps->routes[ps->nroutes++] = first + ps->img[k].local[j];
+	}
 	ps->snap = s;
 	ps->gen = snap_generation(s);
-	for (i = 0; i < n; i++)
-		if (snap_route_at(s, i)->health_path.len > 0) {
-			uint32_t *nr = realloc(ps->routes, (ps->nroutes + 1) * sizeof(*nr));
-
-			if (nr == NULL) {
-				ps->snap = NULL;	/* tried again next tick */
-				return -1;
-			}
-			ps->routes = nr;
-			ps->routes[ps->nroutes++] = i;
-		}
 	return 0;
 }
 
@@ -235,7 +271,7 @@ probe_route(struct probes *ps, struct snap *s, const struct snap_route *r, uint6
 	uint32_t i;
 
 	for (i = 0; i < r->be_count; i++) {
-		const struct snap_backend *be = snap_backend_at(s, r->be_first + i);
+		const struct snap_backend *be = snap_route_backend(s, r, i);
 		struct shm_backend *e;
 
 		if ((be->flags & SNAP_BACKEND_TUNNEL) || (e = balance_entry(w, s, be)) == NULL)
@@ -292,6 +328,7 @@ void
 probe_free(struct worker *w)
 {
 	struct probes *ps = w->probes;
+	uint32_t k;
 
 	if (ps == NULL)
 		return;
@@ -309,6 +346,8 @@ probe_free(struct worker *w)
 	}
 	ev_timer_stop(w->loop, &ps->tick);
 	free(ps->routes);
+	for (k = 0; k < SNAP_SHARDS; k++)
+		free(ps->img[k].local);
 	free(ps);
 	w->probes = NULL;
 }

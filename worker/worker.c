@@ -227,25 +227,80 @@ worker_sandbox(struct worker *w, enum sandbox_role role)
 	w->sandboxed = 1;
 }
 
+/* Drops the generation being received. */
+static void
+snap_next_clear(struct worker *w)
+{
+	snap_unref(w->snap_next);
+	w->snap_next = NULL;
+	w->snap_next_images = 0;
+	w->snap_next_err[0] = '\0';
+}
+
+/* One image of generation m->h.gen into the set being put together; a failure is kept. */
+static void
+snap_receive(struct worker *w, struct ipc_msg *m)
+{
+	char *err = w->snap_next_err;
+	size_t errlen = sizeof(w->snap_next_err);
+
+	if (m->h.gen != w->snap_next_gen) {
+		snap_next_clear(w);
+		w->snap_next_gen = m->h.gen;
+	}
+	if (err[0] != '\0' || m->fd < 0)
+		return;
+	if (w->snap_next == NULL && (w->snap_next = snap_set_new(w->snap, err, errlen)) == NULL)
+		return;
+	if (snap_set_add(w->snap_next, m->fd, err, errlen) == 0)
+		w->snap_next_images++;
+}
+
+/* The generation's set, finished; NULL (none yet) only when nothing ever came. */
+static int
+snap_complete(struct worker *w, struct snap **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (w->snap_next_err[0] != '\0')
+		return util_errf(err, errlen, "%s", w->snap_next_err);
+	if (w->snap_next == NULL && w->snap == NULL)
+		return 0;
+	if (w->snap_next == NULL && (w->snap_next = snap_set_new(w->snap, err, errlen)) == NULL)
+		return -1;
+	if (snap_set_finish(w->snap_next, w->snap_next_gen, err, errlen) == -1)
+		return -1;
+	*out = w->snap_next;
+	w->snap_next = NULL;
+	return 0;
+}
+
 static int
 on_snap(void *arg, struct ipc_msg *m)
 {
 	struct worker *w = arg;
 	struct snap *s = NULL;
+	struct msg_snap ms;
 	char err[256];
 
+	memcpy(&ms, m->data, sizeof(ms));
+	snap_receive(w, m);
+	if (!(ms.flags & MSG_SNAP_LAST))
+		return 0;
 	/* Acking promises the generation's certificates too: they come in its keyring first. */
 	if (w->keyring_failed || (worker_has_https(w) && !tls_ready(w->tls))) {
 		snprintf(err, sizeof(err), "no usable keyring for generation %u", m->h.gen);
 		log_warnx("generation %u refused: %s", m->h.gen, err);
 		worker_nack(w, m->h.gen, err);
+		snap_next_clear(w);
 		return 0;
 	}
-	if (m->fd >= 0 && snap_map(m->fd, &s, err, sizeof(err)) == -1) {
+	if (snap_complete(w, &s, err, sizeof(err)) == -1) {
 		log_warnx("generation %u refused: %s", m->h.gen, err);
 		worker_nack(w, m->h.gen, err);
+		snap_next_clear(w);
 		return 0;
 	}
+	snap_next_clear(w);
 	/* In-flight requests hold their own reference to the old map. */
 	if (w->snap != NULL)
 		snap_unref(w->snap);
@@ -255,6 +310,10 @@ on_snap(void *arg, struct ipc_msg *m)
 		tlsclient_snapshot(w, s);
 	probe_snapshot(w);
 	shm_set(&w->stats->generation, w->gen);
+	if (!w->snap_ready) {
+		w->snap_ready = 1;
+		listen_update(w);
+	}
 	worker_sandbox(w, SANDBOX_WORKER);
 	log_debug("serving generation %u", w->gen);
 	if (ipc_send(w->parent, MSG_W_ACK, 0, w->gen, NULL, 0, -1) == -1)
@@ -312,7 +371,7 @@ static const struct ipc_handler worker_handlers[] = {
 	{ MSG_W_LISTENER, IPC_FD_REQUIRED, sizeof(struct msg_listener), sizeof(struct msg_listener),
 	  on_listener },
 	{ MSG_W_KEYRING, IPC_FD_REQUIRED, 0, 0, on_keyring },
-	{ MSG_W_SNAP, IPC_FD_OPTIONAL, 0, 0, on_snap },
+	{ MSG_W_SNAP, IPC_FD_OPTIONAL, sizeof(struct msg_snap), sizeof(struct msg_snap), on_snap },
 	{ MSG_W_SHM, IPC_FD_REQUIRED, 0, 0, on_shm },
 	{ MSG_W_STATUS_REQ, IPC_FD_NONE, 0, 0, on_status_req },
 	{ MSG_W_STOP, IPC_FD_NONE, sizeof(struct msg_stop), sizeof(struct msg_stop), on_stop },
@@ -460,6 +519,7 @@ worker_cleanup(struct worker *w)
 	balance_free(&w->balance);
 	if (w->snap != NULL)
 		snap_unref(w->snap);
+	snap_unref(w->snap_next);
 	tls_free(w->tls);
 	odwait_free(w->odwait);
 	buf_pool_clear(&w->bufs);

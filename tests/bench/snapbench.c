@@ -95,8 +95,8 @@ bench_input(struct bench *b)
 		snprintf(a, NAME_MAX_LEN, "www.app%u.example.com", i);
 		b->routes[i] = (struct snapb_route){ .id = i + 1, .name = n, .be_first = 2 * i,
 		    .be_count = 2 };
-		b->hosts[2 * i] = (struct snapb_host){ 2 * i + 1, n, i, SNAP_HOST_EXACT };
-		b->hosts[2 * i + 1] = (struct snapb_host){ 2 * i + 2, a, i, SNAP_HOST_ALIAS };
+		b->hosts[2 * i] = (struct snapb_host){ 2 * i + 1, n, i, SNAP_HOST_EXACT, NULL };
+		b->hosts[2 * i + 1] = (struct snapb_host){ 2 * i + 2, a, i, SNAP_HOST_ALIAS, NULL };
 		b->backends[2 * i] = (struct snapb_backend){ 2 * i + 1, AF_INET,
 		    (uint16_t)(3000 + i % 1000), { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), 1 }, 0, NULL };
 		b->backends[2 * i + 1] = b->backends[2 * i];

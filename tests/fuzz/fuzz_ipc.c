@@ -38,6 +38,7 @@
 #include "share/cursor.h"
 #include "share/ipc.h"
 #include "share/log.h"
+#include "share/snap.h"
 #include "share/msg.h"
 #include "share/sealed.h"
 #include "tests/fuzz/fuzzmaster.h"
@@ -249,6 +250,11 @@ reset(void)
 	char b[256];
 
 	listen_close_all(&w);
+	/* A generation whose last image did not come is dropped (worker.c keeps it otherwise). */
+	snap_unref(w.snap_next);
+	w.snap_next = NULL;
+	w.snap_next_gen = w.snap_next_images = 0;
+	w.snap_next_err[0] = '\0';
 	w.stopping = 0;
 	ev_timer_stop(w.loop, &w.stop_timer);
 	ev_timer_stop(w.loop, &w.stop_grace);

@@ -27,11 +27,11 @@ static const struct snapb_route fw_routes[] = {
 };
 
 static const struct snapb_host fw_hosts[] = {
-	{ 11, "app.example.com", 0, SNAP_HOST_EXACT },
-	{ 12, "www.app.example.com", 0, SNAP_HOST_ALIAS },
-	{ 13, "api.example.com", 1, SNAP_HOST_EXACT },
-	{ 14, "wild.example.com", 2, SNAP_HOST_EXACT },
-	{ 15, "*.wild.example.com", 2, SNAP_HOST_WILDCARD },
+	{ 11, "app.example.com", 0, SNAP_HOST_EXACT, NULL },
+	{ 12, "www.app.example.com", 0, SNAP_HOST_ALIAS, NULL },
+	{ 13, "api.example.com", 1, SNAP_HOST_EXACT, NULL },
+	{ 14, "wild.example.com", 2, SNAP_HOST_EXACT, NULL },
+	{ 15, "*.wild.example.com", 2, SNAP_HOST_WILDCARD, NULL },
 };
 
 static const struct snapb_chal fw_chals[] = {

@@ -64,9 +64,11 @@ sg_snapshots(const char *dir)
 		{ 3, "default.invalid", 0, 0, 0, 0, 0, 0, 0, 0 },
 	};
 	static const struct snapb_host hosts[] = {
-		{ 1, "a.example.com", 0, SNAP_HOST_EXACT }, { 2, "www.a.example.com", 0, SNAP_HOST_ALIAS },
-		{ 3, "*.a.example.com", 0, SNAP_HOST_WILDCARD }, { 4, "b.example.org", 1, SNAP_HOST_EXACT },
-		{ 5, "default.invalid", 2, SNAP_HOST_EXACT },
+		{ 1, "a.example.com", 0, SNAP_HOST_EXACT, NULL },
+		{ 2, "www.a.example.com", 0, SNAP_HOST_ALIAS, NULL },
+		{ 3, "*.a.example.com", 0, SNAP_HOST_WILDCARD, NULL },
+		{ 4, "b.example.org", 1, SNAP_HOST_EXACT, NULL },
+		{ 5, "default.invalid", 2, SNAP_HOST_EXACT, NULL },
 	};
 	/* Every kind: IPv4, IPv6, a unix socket and a tunnel (AF_UNIX 1, AF_UNSPEC 0). */
 	static const struct snapb_backend bes[] = {
@@ -80,7 +82,19 @@ sg_snapshots(const char *dir)
 	struct snapb_input in = { routes, 3, hosts, 5, bes, 5, chals, 2, 2, 42, 1, sg_key, certs };
 	struct snapb_input empty = { .default_route = SNAP_NONE, .generation = 1, .hash_key = sg_key };
 
+	/* Image 5 of 64: a route, its local alias, and an alias whose route is another image's. */
+	static const struct snapb_host shard_hosts[] = {
+		{ 1, "a.example.com", 0, SNAP_HOST_EXACT, NULL },
+		{ 2, "www.a.example.com", 0, SNAP_HOST_ALIAS, NULL },
+		{ 6, "b.example.net", SNAP_NONE, SNAP_HOST_ALIAS, "b.example.org" },
+		{ 7, "*.c.example.net", SNAP_NONE, SNAP_HOST_WILDCARD, "b.example.org" },
+	};
+	struct snapb_input shard = { routes, 1, shard_hosts, 4, bes, 2, NULL, 0, SNAP_NONE, 42, 1,
+	    sg_key, NULL, 5, SNAP_SHARDS };
+
+
 	sg_snap(fuzzworker_snap_input(), dir, "fixture");
+	sg_snap(&shard, dir, "shard-remote-alias");
 	sg_snap(&in, dir, "routes-backends-chals");
 	sg_snap(&empty, dir, "empty");
 }

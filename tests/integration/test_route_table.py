@@ -3,9 +3,11 @@ haloyd issue 16: route changes among many routes without reading every
 route back from the store).
 
 One daemon holds N_ROUTES routes loaded with one apply; then every kind of
-route change made with haloyd-ctl — route add, alias add (a wildcard),
-backend add and rm, route set, a path-prefix route, route rm — is served by
-every worker when haloyd-ctl returns (fresh connections, more than workers),
+route change made with haloyd-ctl — route add, alias add (a wildcard and
+exact names, which mostly fall in other snapshot shards than their route's)
+and rm, backend add and rm, route set, a path-prefix route, a wildcard
+route, route rm of a route with aliases — is served by every one of 4
+workers when haloyd-ctl returns (fresh connections, more than workers),
 while routes loaded earlier keep serving. The table then survives a worker
 killed with SIGKILL (the respawned worker serves the latest change) and a
 restart of haloyd on the same store (the new master loads it whole), and
@@ -20,7 +22,8 @@ from . import backend as backend_mod
 from .harness import Daemon, wait_for
 
 N_ROUTES = 3000
-FRESH = 6  # fresh connections per check: more than the 2 workers
+WORKERS = 4
+FRESH = 10  # fresh connections per check: more than the workers
 
 
 class RouteTableTest(unittest.TestCase):
@@ -30,7 +33,7 @@ class RouteTableTest(unittest.TestCase):
         self.be2 = backend_mod.Backend("rt2").start()
         self.addCleanup(self.be.stop)
         self.addCleanup(self.be2.stop)
-        self.d = Daemon(2)
+        self.d = Daemon(WORKERS)
         self.again = None
         self.stopped = False
         try:
@@ -75,11 +78,29 @@ class RouteTableTest(unittest.TestCase):
         self.served(d, "new.rt.example", h1)
         d.ctl_ok("alias", "add", "new.rt.example", "*.new.rt.example")
         self.served(d, "x.new.rt.example", h1)
+        aliases = ["a%d.alias.example" % i for i in range(8)]
+        for a in aliases:
+            d.ctl_ok("alias", "add", "new.rt.example", a)
+            self.served(d, a, h1)
+        for a in aliases[4:]:
+            d.ctl_ok("alias", "rm", "new.rt.example", a)
+            self.gone(d, a)
+        d.ctl_ok("route", "add", "*.wild.rt.example", self.be2.addr)
+        self.served(d, "any.wild.rt.example", h2)
+        # A route removed takes its aliases with it, whichever shard they fall in.
+        d.ctl_ok("route", "add", "doomed.rt.example", self.be.addr)
+        for a in ("doomed-alias.example", "*.doomed.example"):
+            d.ctl_ok("alias", "add", "doomed.rt.example", a)
+        self.served(d, "x.doomed.example", h1)
+        d.ctl_ok("route", "rm", "doomed.rt.example")
+        for h in ("doomed.rt.example", "doomed-alias.example", "x.doomed.example"):
+            self.gone(d, h)
         # Backends: the second one added, the first removed: only the second answers.
         d.ctl_ok("backend", "add", "new.rt.example", self.be2.addr)
         d.ctl_ok("backend", "rm", "new.rt.example", self.be.addr)
         self.served(d, "new.rt.example", h2)
         self.served(d, "x.new.rt.example", h2)
+        self.served(d, aliases[0], h2)
         d.ctl_ok("route", "set", "new.rt.example", "--max-body", "1k")
         for i in range(FRESH):
             r = d.get("new.rt.example", "/", method="POST", body=b"x" * 2048)
@@ -91,7 +112,7 @@ class RouteTableTest(unittest.TestCase):
         d.ctl_ok("route", "rm", "r00008.rt.example")
         self.gone(d, "r00008.rt.example")
         self.old_routes_serve(d)
-        self.assertEqual(d.status()["master"]["routes"], N_ROUTES + 1)
+        self.assertEqual(d.status()["master"]["routes"], N_ROUTES + 2)
 
     def respawn(self):
         st = self.d.status()
@@ -107,17 +128,23 @@ class RouteTableTest(unittest.TestCase):
         wait_for(respawned, 20, "worker %d to be respawned" % victim["index"], d.log_tail)
         self.served(d, "late.rt.example", self.be.hello())
         self.served(d, "new.rt.example", self.be2.hello())
+        self.served(d, "a0.alias.example", self.be2.hello())
+        self.served(d, "any.wild.rt.example", self.be2.hello())
+        self.gone(d, "a7.alias.example")
         self.old_routes_serve(d)
 
     def restart(self):
-        self.again = Daemon(2)
+        self.again = Daemon(WORKERS)
         self.again.state_dir = self.d.state_dir  # the same store
         self.stopped = True
         self.d.close(keep=True)  # checked (exit 0, clean log); its store stays for the restart
         self.again.start()
         a = self.again
-        self.assertEqual(a.status()["master"]["routes"], N_ROUTES + 2)
+        self.assertEqual(a.status()["master"]["routes"], N_ROUTES + 3)
         self.served(a, "new.rt.example", self.be2.hello())
+        self.served(a, "a3.alias.example", self.be2.hello())
+        self.served(a, "any.wild.rt.example", self.be2.hello())
+        self.gone(a, "doomed-alias.example")
         self.served(a, "x.new.rt.example", self.be2.hello())
         self.served(a, "r00007.rt.example", self.be2.hello(), "/api")
         self.gone(a, "r00008.rt.example")
@@ -126,8 +153,9 @@ class RouteTableTest(unittest.TestCase):
         a.ctl_ok("route", "rm", "late.rt.example")
         self.gone(a, "late.rt.example")
         a.ctl_ok("reload")
-        self.assertEqual(a.status()["master"]["routes"], N_ROUTES + 1)
+        self.assertEqual(a.status()["master"]["routes"], N_ROUTES + 2)
         self.served(a, "new.rt.example", self.be2.hello())
+        self.served(a, "a1.alias.example", self.be2.hello())
 
     def test_changes_among_many_routes_served_at_once(self):
         self.load()

@@ -27,9 +27,9 @@ static const struct snapb_route bl_routes[] = {
 };
 
 static const struct snapb_host bl_hosts[] = {
-	{ .id = 1, .name = "three.example.com", .route = 0, .kind = SNAP_HOST_EXACT },
-	{ .id = 2, .name = "one.example.com", .route = 1, .kind = SNAP_HOST_EXACT },
-	{ .id = 3, .name = "lif.example.com", .route = 2, .kind = SNAP_HOST_EXACT },
+	{ .id = 1, .name = "three.example.com", .route = 0, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 2, .name = "one.example.com", .route = 1, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 3, .name = "lif.example.com", .route = 2, .kind = SNAP_HOST_EXACT, NULL },
 };
 
 static const struct snapb_backend bl_backends[] = {

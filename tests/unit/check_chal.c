@@ -14,7 +14,7 @@ static const struct snapb_route chal_routes[] = {
 };
 
 static const struct snapb_host chal_hosts[] = {
-	{ .id = 2, .name = "app.example.com", .route = 0, .kind = SNAP_HOST_EXACT },
+	{ .id = 2, .name = "app.example.com", .route = 0, .kind = SNAP_HOST_EXACT, NULL },
 };
 
 /* Builds and maps a snapshot with chals; -1 (and err) when either step refuses. */

@@ -61,7 +61,7 @@ static struct snap *
 kinds_snap(void)
 {
 	struct snapb_route r = { .id = 1, .name = "a.example.com", .be_first = 0, .be_count = 2 };
-	struct snapb_host h = { 1, "a.example.com", 0, SNAP_HOST_EXACT };
+	struct snapb_host h = { 1, "a.example.com", 0, SNAP_HOST_EXACT, NULL };
 	struct snapb_backend b[2] = {
 		{ 5, AF_UNIX, 0, { 0 }, 0, path },
 		{ 6, AF_UNSPEC, 0, { 0 }, SNAP_BACKEND_TUNNEL, "office" },

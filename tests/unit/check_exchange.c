@@ -54,11 +54,11 @@ static const struct snapb_route x_routes[] = {
 };
 
 static const struct snapb_host x_hosts[] = {
-	{ .id = 10, .name = "app.test", .route = 0, .kind = SNAP_HOST_EXACT },
-	{ .id = 11, .name = "one.test", .route = 1, .kind = SNAP_HOST_EXACT },
-	{ .id = 12, .name = "cz.test", .route = 2, .kind = SNAP_HOST_EXACT },
-	{ .id = 13, .name = "tun.test", .route = 3, .kind = SNAP_HOST_EXACT },
-	{ .id = 14, .name = "tunonly.test", .route = 4, .kind = SNAP_HOST_EXACT },
+	{ .id = 10, .name = "app.test", .route = 0, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 11, .name = "one.test", .route = 1, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 12, .name = "cz.test", .route = 2, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 13, .name = "tun.test", .route = 3, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 14, .name = "tunonly.test", .route = 4, .kind = SNAP_HOST_EXACT, NULL },
 };
 
 static const struct snapb_backend x_backends[] = {

@@ -917,7 +917,7 @@ tls_srv_init(struct tls_srv *t, int trusted)
 	{
 		struct snapb_route r = { .id = 3, .name = "tls.example.com", .be_first = 0,
 		    .be_count = 1, .proto = SNAP_PROTO_HTTPS, .backend_ca = t->pem };
-		struct snapb_host h = { 1, "tls.example.com", 0, SNAP_HOST_EXACT };
+		struct snapb_host h = { 1, "tls.example.com", 0, SNAP_HOST_EXACT, NULL };
 		struct snapb_backend sb = { be.id, AF_INET, be.port, { 127, 0, 0, 1 }, 0, NULL };
 		struct snapb_input in = { .routes = &r, .nroutes = 1, .hosts = &h, .nhosts = 1,
 		    .backends = &sb, .nbackends = 1, .default_route = SNAP_NONE, .generation = 1 };

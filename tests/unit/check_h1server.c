@@ -665,7 +665,7 @@ install_snap(int nroutes, uint16_t port)
 		{ .id = 1, .name = "app.test", .be_first = 0, .be_count = 1 },
 	};
 	static const struct snapb_host hosts[] = {
-		{ .id = 2, .name = "app.test", .route = 0, .kind = SNAP_HOST_EXACT },
+		{ .id = 2, .name = "app.test", .route = 0, .kind = SNAP_HOST_EXACT, NULL },
 	};
 	struct snapb_backend backends[] = { { 3, AF_INET, port, { 127, 0, 0, 1 }, 0, NULL } };
 	struct snapb_input in = {

@@ -20,6 +20,7 @@ main(int argc, char **argv)
 	sr = srunner_create(suite_ipc());
 	srunner_add_suite(sr, suite_hostname());
 	srunner_add_suite(sr, suite_snap());
+	srunner_add_suite(sr, suite_snapset());
 	srunner_add_suite(sr, suite_keyring());
 	srunner_add_suite(sr, suite_certs());
 	srunner_add_suite(sr, suite_store());

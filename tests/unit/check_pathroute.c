@@ -23,8 +23,8 @@ static const struct snapb_route routes[] = {
 };
 
 static const struct snapb_host hosts[] = {
-	{ 10, "example.com", 0, SNAP_HOST_EXACT },
-	{ 11, "plain.test", 4, SNAP_HOST_EXACT },
+	{ 10, "example.com", 0, SNAP_HOST_EXACT, NULL },
+	{ 11, "plain.test", 4, SNAP_HOST_EXACT, NULL },
 };
 
 static struct snap *

@@ -92,17 +92,17 @@ certs_teardown(void)
 enum { R_APP, R_API, R_PLAIN, R_EMPTY, R_SMALL, R_BIG, R_H2C, R_H2, R_TLS, R_N };
 
 static const struct snapb_host rq_hosts[] = {
-	{ .id = 10, .name = "app.example.com", .route = R_APP, .kind = SNAP_HOST_EXACT },
-	{ .id = 11, .name = "www.app.example.com", .route = R_APP, .kind = SNAP_HOST_ALIAS },
-	{ .id = 12, .name = "api.example.com", .route = R_API, .kind = SNAP_HOST_EXACT },
-	{ .id = 13, .name = "api.example.org", .route = R_API, .kind = SNAP_HOST_ALIAS },
-	{ .id = 14, .name = "plain.example.com", .route = R_PLAIN, .kind = SNAP_HOST_EXACT },
-	{ .id = 15, .name = "empty.example.com", .route = R_EMPTY, .kind = SNAP_HOST_EXACT },
-	{ .id = 16, .name = "small.example.com", .route = R_SMALL, .kind = SNAP_HOST_EXACT },
-	{ .id = 17, .name = "big.example.com", .route = R_BIG, .kind = SNAP_HOST_EXACT },
-	{ .id = 18, .name = "h2c.example.com", .route = R_H2C, .kind = SNAP_HOST_EXACT },
-	{ .id = 19, .name = "h2.example.com", .route = R_H2, .kind = SNAP_HOST_EXACT },
-	{ .id = 20, .name = "tls.example.com", .route = R_TLS, .kind = SNAP_HOST_EXACT },
+	{ .id = 10, .name = "app.example.com", .route = R_APP, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 11, .name = "www.app.example.com", .route = R_APP, .kind = SNAP_HOST_ALIAS, NULL },
+	{ .id = 12, .name = "api.example.com", .route = R_API, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 13, .name = "api.example.org", .route = R_API, .kind = SNAP_HOST_ALIAS, NULL },
+	{ .id = 14, .name = "plain.example.com", .route = R_PLAIN, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 15, .name = "empty.example.com", .route = R_EMPTY, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 16, .name = "small.example.com", .route = R_SMALL, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 17, .name = "big.example.com", .route = R_BIG, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 18, .name = "h2c.example.com", .route = R_H2C, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 19, .name = "h2.example.com", .route = R_H2, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 20, .name = "tls.example.com", .route = R_TLS, .kind = SNAP_HOST_EXACT, NULL },
 };
 
 static const struct snapb_chal rq_chals[] = {

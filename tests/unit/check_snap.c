@@ -36,13 +36,13 @@ static const struct snapb_route fx_routes[] = {
 };
 
 static const struct snapb_host fx_hosts[] = {
-	{ 100, "app.example.com", 0, SNAP_HOST_EXACT },
-	{ 101, "www.app.example.com", 0, SNAP_HOST_ALIAS },
-	{ 102, "api.example.com", 1, SNAP_HOST_EXACT },
-	{ 103, "api.example.org", 1, SNAP_HOST_ALIAS },
-	{ 104, "*.example.net", 1, SNAP_HOST_WILDCARD },
-	{ 105, "*.wild.example.com", 2, SNAP_HOST_WILDCARD },
-	{ 106, "other.test", 3, SNAP_HOST_EXACT },
+	{ 100, "app.example.com", 0, SNAP_HOST_EXACT, NULL },
+	{ 101, "www.app.example.com", 0, SNAP_HOST_ALIAS, NULL },
+	{ 102, "api.example.com", 1, SNAP_HOST_EXACT, NULL },
+	{ 103, "api.example.org", 1, SNAP_HOST_ALIAS, NULL },
+	{ 104, "*.example.net", 1, SNAP_HOST_WILDCARD, NULL },
+	{ 105, "*.wild.example.com", 2, SNAP_HOST_WILDCARD, NULL },
+	{ 106, "other.test", 3, SNAP_HOST_EXACT, NULL },
 };
 
 static const struct snapb_backend fx_backends[] = {
@@ -298,7 +298,7 @@ START_TEST(route_fields_and_backends)
 	ck_assert_uint_eq(b->family, AF_INET);
 	ck_assert_uint_eq(b->port, 3000);
 	ck_assert_mem_eq(b->addr, fx_backends[0].addr, 16);
-	b = snap_backend_at(s, r->be_first + 1);
+	b = snap_route_backend(s, r, 1);
 	ck_assert_uint_eq(b->id, 201);
 	ck_assert_uint_eq(b->family, AF_INET6);
 	ck_assert_uint_eq(b->port, 3001);
@@ -584,8 +584,10 @@ header_flip_reason(size_t i)
 		return "bad header size";
 	if (i >= 24 && i < 32)
 		return "file size";
-	if ((i >= 40 && i < 44) || i >= 80)
+	if ((i >= 40 && i < 44) || i >= 84)
 		return "reserved header field";
+	if (i >= 80 && i < 84)
+		return "shard";
 	/* minor, generation, built_at, the table, CRC, key, default, probe */
 	return "crc mismatch";
 }
@@ -696,7 +698,7 @@ START_TEST(backend_kinds_roundtrip)
 	b = snap_backend_at(s, r->be_first);
 	ck_assert_uint_eq(b->family, AF_INET);
 	ck_assert_uint_eq(b->name.len, 0);
-	b = snap_backend_at(s, r->be_first + 1);
+	b = snap_route_backend(s, r, 1);
 	ck_assert_uint_eq(b->id, 201);
 	ck_assert_uint_eq(b->family, AF_UNIX);
 	ck_assert_uint_eq(b->flags, 0);
@@ -1086,7 +1088,7 @@ START_TEST(bad_probes_and_reserved)
 	damaged_expect(&d, "route 1: backend TLS strings invalid");
 	d.backends[2].flags = 4;
 	damaged_expect(&d, "backend 2: unknown flags 0x4");
-	d.h->reserved[47] = 1;
+	d.h->reserved[43] = 1;
 	damaged_expect(&d, "reserved header field");
 	d.h->major = SNAP_MAJOR + 1;
 	damaged_expect(&d, "unsupported version");
@@ -1218,8 +1220,8 @@ START_TEST(big_roundtrip)
 		snprintf(a, BIG_NAME, "www.r%u.example.org", i);
 		routes[i] = (struct snapb_route){ .id = i + 1, .name = n, .be_first = 2 * i,
 		    .be_count = 2 };
-		hosts[2 * i] = (struct snapb_host){ 2 * i + 1, n, i, SNAP_HOST_EXACT };
-		hosts[2 * i + 1] = (struct snapb_host){ 2 * i + 2, a, i, SNAP_HOST_ALIAS };
+		hosts[2 * i] = (struct snapb_host){ 2 * i + 1, n, i, SNAP_HOST_EXACT, NULL };
+		hosts[2 * i + 1] = (struct snapb_host){ 2 * i + 2, a, i, SNAP_HOST_ALIAS, NULL };
 		bes[2 * i] = (struct snapb_backend){ 2 * i + 1, AF_INET,
 		    (uint16_t)(1024 + i % 60000),
 		    { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i }, 0, NULL };
@@ -1244,7 +1246,7 @@ START_TEST(big_roundtrip)
 		ck_assert_ptr_nonnull(r);
 		ck_assert_uint_eq(r->id, i + 1);
 		ck_assert_uint_eq(r->be_count, 2);
-		ck_assert_uint_eq(snap_backend_at(s, r->be_first + 1)->id, 2 * i + 2);
+		ck_assert_uint_eq(snap_route_backend(s, r, 1)->id, 2 * i + 2);
 		snprintf(host, sizeof(host), "www.r%u.example.org", i);
 		ck_assert_uint_eq(route_id(s, host), i + 1);
 	}

@@ -32,9 +32,9 @@ static const struct snapb_route fx_routes[] = {
 };
 
 static const struct snapb_host fx_hosts[] = {
-	{ 10, "example.com", 0, SNAP_HOST_EXACT },
-	{ 11, "www.example.com", 0, SNAP_HOST_ALIAS },
-	{ 12, "b.test", 5, SNAP_HOST_EXACT },
+	{ 10, "example.com", 0, SNAP_HOST_EXACT, NULL },
+	{ 11, "www.example.com", 0, SNAP_HOST_ALIAS, NULL },
+	{ 12, "b.test", 5, SNAP_HOST_EXACT, NULL },
 };
 
 static void

@@ -185,11 +185,11 @@ static const struct snapb_route sx_routes[] = {
 };
 
 static const struct snapb_host sx_hosts[] = {
-	{ .id = 10, .name = "app.example.com", .route = 0, .kind = SNAP_HOST_EXACT },
-	{ .id = 11, .name = "www.app.example.com", .route = 0, .kind = SNAP_HOST_ALIAS },
-	{ .id = 12, .name = "api.example.com", .route = 1, .kind = SNAP_HOST_EXACT },
-	{ .id = 13, .name = "api.example.org", .route = 1, .kind = SNAP_HOST_ALIAS },
-	{ .id = 14, .name = "plain.example.com", .route = 2, .kind = SNAP_HOST_EXACT },
+	{ .id = 10, .name = "app.example.com", .route = 0, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 11, .name = "www.app.example.com", .route = 0, .kind = SNAP_HOST_ALIAS, NULL },
+	{ .id = 12, .name = "api.example.com", .route = 1, .kind = SNAP_HOST_EXACT, NULL },
+	{ .id = 13, .name = "api.example.org", .route = 1, .kind = SNAP_HOST_ALIAS, NULL },
+	{ .id = 14, .name = "plain.example.com", .route = 2, .kind = SNAP_HOST_EXACT, NULL },
 };
 
 static const struct snapb_backend sx_backends[] = {

@@ -88,7 +88,7 @@ rt_snap(const struct rt *t)
 	struct snapb_route r = { .id = t->id != 0 ? t->id : 7, .name = "app.example.com",
 	    .be_first = 0, .be_count = 1, .proto = t->proto, .backend_ca = t->ca,
 	    .backend_sni = t->sni, .flags = t->no_verify ? SNAP_ROUTE_BACKEND_NO_VERIFY : 0 };
-	struct snapb_host h = { 1, "app.example.com", 0, SNAP_HOST_EXACT };
+	struct snapb_host h = { 1, "app.example.com", 0, SNAP_HOST_EXACT, NULL };
 	struct snapb_backend b = { 9, AF_INET, 443, { 127, 0, 0, t->addr4 != 0 ? t->addr4 : 1 }, 0, NULL };
 	static uint64_t gen;	/* grows, as the master's does */
 	struct snapb_input in = { .routes = &r, .nroutes = 1, .hosts = &h, .nhosts = 1,

@@ -16,6 +16,7 @@ Suite *suite_agenttls(void);
 Suite *suite_h2h1(void);
 Suite *suite_hostname(void);
 Suite *suite_snap(void);
+Suite *suite_snapset(void);
 Suite *suite_pathprefix(void);
 Suite *suite_snapprefix(void);
 Suite *suite_pathroute(void);

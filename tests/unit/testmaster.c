@@ -66,8 +66,7 @@ testmaster_free(struct master *m)
 	mkeyring_free(m);
 	store_close(m->store);
 	rtable_free(&m->rt);
-	if (m->snap_fd >= 0)
-		close(m->snap_fd);
+	publish_close(m);
 	close(m->self_fd);
 	ev_loop_free(m->loop);
 	free(m->workers);
@@ -228,7 +227,9 @@ child_on(const char *mode, const char *role, int index, struct ipc_msg *msg)
 		child_hello(mode, role, index);
 		break;
 	case MSG_W_SNAP:
-		if (strcmp(mode, "lag") != 0)
+		/* A generation is acked at its last image (share/msg.h). */
+		if (strcmp(mode, "lag") != 0 && msg->h.len == sizeof(struct msg_snap) &&
+		    (((const struct msg_snap *)(const void *)msg->data)->flags & MSG_SNAP_LAST))
 			child_send(MSG_W_ACK, 0, msg->h.gen, NULL, 0);
 		break;
 	case MSG_W_STATUS_REQ:
