@@ -2,8 +2,8 @@
 (haloyd issue 20): an order runs on one node at a time under a lease in the
 store, and every node serves what it stored.
 
-The PostgreSQL cluster is test_pgstore's (initdb as nobody, its own port);
-pebble is test_acme's. pebble runs with PEBBLE_VA_ALWAYS_VALID (its HTTP-01
+The PostgreSQL cluster, nodes and pebble are pgcluster.py's (pebble is
+test_acme's). pebble runs with PEBBLE_VA_ALWAYS_VALID (its HTTP-01
 port leads nowhere): which node the CA reaches is test_pgchal.py's concern,
 where pebble validates for real through a node that does not order.
 PgTicketRotationTest has its own PostgreSQL and two nodes without ACME whose
@@ -14,13 +14,12 @@ import re
 import signal
 import socket
 import ssl
-import subprocess
 import time
 import unittest
 
-from .harness import Daemon, free_port, unique_host, wait_for
-from .test_acme import Pebble, acme_user
-from .test_pgstore import PG_BIN, Postgres
+from .harness import free_port, unique_host, wait_for
+from .pgcluster import PgClusterTest, psql
+from .test_acme import Pebble
 
 ISSUE_TIMEOUT = 120.0
 # A node that finds the lease held looks again every 30 s (master/acmequeue.c).
@@ -67,73 +66,21 @@ def tls13(ctx, port, host, session=None):
             return t.session, t.session_reused, data
 
 
-def psql(pg, sql):
-    """One statement on pg's database; its rows as psql -A -t prints them."""
-    p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-h", "127.0.0.1",
-                        "-p", str(pg.port), "-U", "haloyd", "-d", "postgres", "-c", sql],
-                       capture_output=True, text=True, timeout=30)
-    if p.returncode != 0:
-        raise AssertionError("psql: %s" % p.stderr)
-    return p.stdout.strip()
-
-
-class PgAcmeTest(unittest.TestCase):
+class PgAcmeTest(PgClusterTest):
     """Three nodes with `acme on` on one PostgreSQL store and one pebble."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = Postgres()
-        cls.pebble = None
-        cls.nodes = []
-        cls.dead = []
-        cls.be = None
-        try:
-            cls.pg.initdb()
-            cls.pg.start()
-            cls.pebble = Pebble(free_port())
-            cls.pebble.env["PEBBLE_VA_ALWAYS_VALID"] = "1"
-            cls.pebble.start()
-            for i in (1, 2, 3):
-                cls.nodes.append(cls.node("node%d" % i))
-            from .backend import Backend
-            cls.be = Backend("pgacme").start()
-        except BaseException:
-            cls.tearDownClass(check=False)
-            raise
+    PEBBLE = True
+    BACKEND = "pgacme"
 
     @classmethod
-    def node(cls, name):
-        https_port = free_port()
-        d = Daemon(1, ["--store", cls.pg.url(name), "--listen-https", "127.0.0.1:%d" % https_port,
-                       "--acme", "on", "--acme-directory", cls.pebble.directory,
-                       "--acme-ca-file", cls.pebble.ca_file, "--acme-email", "ops@example.com",
-                       "--acme-user", acme_user(), "--acme-backoff-max", "1h"])
-        d.https_port = https_port
-        d.name = name
-        try:
-            d.start()
-        except BaseException:
-            d.close(check=False, keep=True)
-            raise
-        return d
+    def make_pebble(cls):
+        pebble = Pebble(free_port())
+        pebble.env["PEBBLE_VA_ALWAYS_VALID"] = "1"
+        return pebble
 
     @classmethod
-    def tearDownClass(cls, check=True):
-        if cls.be is not None:
-            cls.be.stop()
-        failures = []
-        for d in cls.nodes:
-            try:
-                d.close(check=check)
-            except AssertionError as e:
-                failures.append(str(e))
-        for d in cls.dead:
-            d.close(check=False)
-        if cls.pebble is not None:
-            cls.pebble.close()
-        cls.pg.close()
-        if failures:
-            raise AssertionError("\n".join(failures))
+    def node_args(cls, name):
+        return cls.https_args() + cls.acme_args()
 
     # --- helpers
 
@@ -167,9 +114,6 @@ class PgAcmeTest(unittest.TestCase):
         with open(os.path.join(self.pebble.base, "pebble.log"), "rb") as f:
             f.seek(since)
             return f.read().decode("utf-8", "replace")
-
-    def psql(self, sql):
-        return psql(self.pg, sql)
 
     # --- tests
 
@@ -273,44 +217,15 @@ class PgAcmeTest(unittest.TestCase):
 
 
 
-class PgTicketRotationTest(unittest.TestCase):
+class PgTicketRotationTest(PgClusterTest):
     """Two nodes whose ticket keys rotate every 3 s: they keep sharing them."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = Postgres()
-        cls.nodes = []
-        cls.be = None
-        try:
-            cls.pg.initdb()
-            cls.pg.start()
-            for i in (1, 2):
-                https_port = free_port()
-                d = Daemon(1, ["--store", cls.pg.url("rot%d" % i), "--listen-https",
-                               "127.0.0.1:%d" % https_port, "--ticket-key-lifetime", "3s"])
-                d.https_port = https_port
-                d.name = "rot%d" % i
-                cls.nodes.append(d)
-                d.start()
-            from .backend import Backend
-            cls.be = Backend("pgacme").start()
-        except BaseException:
-            cls.tearDownClass(check=False)
-            raise
+    NODES = ("rot1", "rot2")
+    BACKEND = "pgacme"
 
     @classmethod
-    def tearDownClass(cls, check=True):
-        if cls.be is not None:
-            cls.be.stop()
-        failures = []
-        for d in cls.nodes:
-            try:
-                d.close(check=check and d.proc is not None)
-            except AssertionError as e:
-                failures.append(str(e))
-        cls.pg.close()
-        if failures:
-            raise AssertionError("\n".join(failures))
+    def node_args(cls, name):
+        return cls.https_args() + ["--ticket-key-lifetime", "3s"]
 
     def test_tickets_resume_across_nodes_after_rotations(self):
         host = unique_host("pgacme-rot")

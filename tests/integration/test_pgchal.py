@@ -15,14 +15,12 @@ import re
 import signal
 import socket
 import threading
-import time
 import unittest
 
 from . import listener
-from .harness import Daemon, free_port, unique_host, wait_for
-from .test_acme import Pebble, acme_user
-from .test_pgacme import psql
-from .test_pgstore import Postgres
+from .harness import unique_host, wait_for
+from .pgcluster import PgClusterTest, psql
+from .test_acme import Pebble
 
 ISSUE_TIMEOUT = 120.0
 
@@ -100,47 +98,32 @@ class Forwarder:
             c.close()
 
 
-class PgChallengeTest(unittest.TestCase):
+class PgChallengeTest(PgClusterTest):
     """Three nodes with `acme on` on one PostgreSQL store; pebble validates for real."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = Postgres()
-        cls.pebble = None
-        cls.nodes = []
-        cls.stalled = None      # a node whose master the test has stopped
-        cls.be = None
-        cls.http_fwd = cls.tls_fwd = None
-        try:
-            cls.pg.initdb()
-            cls.pg.start()
-            cls.http_fwd = Forwarder(lambda: cls.pick("port"))
-            cls.tls_fwd = Forwarder(lambda: cls.pick("https_port"))
-            cls.pebble = Pebble(cls.http_fwd.port, cls.tls_fwd.port)
-            cls.pebble.start()
-            for i in (1, 2, 3):
-                cls.nodes.append(cls.node("node%d" % i))
-            from .backend import Backend
-            cls.be = Backend("pgchal").start()
-        except BaseException:
-            cls.tearDownClass(check=False)
-            raise
+    PEBBLE = True
+    BACKEND = "pgchal"
+    stalled = None      # a node whose master the test has stopped
+    http_fwd = tls_fwd = None
 
     @classmethod
-    def node(cls, name):
-        https_port = free_port()
-        d = Daemon(1, ["--store", cls.pg.url(name), "--listen-https", "127.0.0.1:%d" % https_port,
-                       "--acme", "on", "--acme-directory", cls.pebble.directory,
-                       "--acme-ca-file", cls.pebble.ca_file, "--acme-email", "ops@example.com",
-                       "--acme-user", acme_user(), "--acme-backoff-max", "1h"])
-        d.https_port = https_port
-        d.name = name
-        try:
-            d.start()
-        except BaseException:
-            d.close(check=False, keep=True)
-            raise
-        return d
+    def setup_extra(cls):
+        cls.http_fwd = Forwarder(lambda: cls.pick("port"))
+        cls.tls_fwd = Forwarder(lambda: cls.pick("https_port"))
+
+    @classmethod
+    def teardown_extra(cls):
+        for f in (cls.http_fwd, cls.tls_fwd):
+            if f is not None:
+                f.close()
+
+    @classmethod
+    def make_pebble(cls):
+        return Pebble(cls.http_fwd.port, cls.tls_fwd.port)
+
+    @classmethod
+    def node_args(cls, name):
+        return cls.https_args() + cls.acme_args()
 
     @classmethod
     def pick(cls, attr):
@@ -151,25 +134,6 @@ class PgChallengeTest(unittest.TestCase):
                       "expires > extract(epoch FROM now()) ORDER BY token DESC LIMIT 1")
         other = next(n for n in cls.nodes if n.name != holder and n is not cls.stalled)
         return holder, other.name, getattr(other, attr)
-
-    @classmethod
-    def tearDownClass(cls, check=True):
-        if cls.be is not None:
-            cls.be.stop()
-        failures = []
-        for d in cls.nodes:
-            try:
-                d.close(check=check)
-            except AssertionError as e:
-                failures.append(str(e))
-        for f in (cls.http_fwd, cls.tls_fwd):
-            if f is not None:
-                f.close()
-        if cls.pebble is not None:
-            cls.pebble.close()
-        cls.pg.close()
-        if failures:
-            raise AssertionError("\n".join(failures))
 
     # --- helpers
 

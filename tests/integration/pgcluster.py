@@ -1,0 +1,206 @@
+"""The PostgreSQL cluster fixture the shared-store tests have in common (haloyd
+issue 20): a throw-away PostgreSQL 15 made with initdb, optionally pebble, a
+few haloyd nodes on it and a backend, set up once per test class and torn
+down in reverse order.
+
+PostgreSQL (Debian's postgresql-15) runs as `nobody` (initdb and postgres
+refuse root), listening on 127.0.0.1 on a free port with its unix socket in
+its temporary folder. Each node is named by its connection string's
+application_name. A test class says what differs through class attributes
+and hooks: NODES (the names), PEBBLE (start one), BACKEND (the backend's
+name), node_args() (a node's command line beyond --store), setup_extra() /
+teardown_extra() (forwarders and the like) and prepare_db() (roles, grants).
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from .harness import Daemon, as_user_prefix, free_port
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_USER = "nobody"
+PG_TIMEOUT = 60.0
+
+
+class Postgres:
+    """A throw-away PostgreSQL cluster on 127.0.0.1:port, owned by PG_USER."""
+
+    def __init__(self):
+        self.base = tempfile.mkdtemp(prefix="haloyd-pg-")
+        os.chmod(self.base, 0o755)
+        self.data = os.path.join(self.base, "data")
+        self.sock = os.path.join(self.base, "sock")
+        self.logdir = os.path.join(self.base, "log")
+        for d in (self.data, self.sock, self.logdir):
+            os.mkdir(d, 0o700)
+            shutil.chown(d, PG_USER)
+        self.port = free_port()
+
+    def url(self, node, user="haloyd"):
+        return "postgresql://%s@127.0.0.1:%d/postgres?application_name=%s" % (
+            user, self.port, node)
+
+    def _run(self, *argv):
+        p = subprocess.run(as_user_prefix(PG_USER) + list(argv), stdin=subprocess.DEVNULL,
+                           capture_output=True, cwd=self.base, timeout=PG_TIMEOUT)
+        if p.returncode != 0:
+            raise AssertionError("%s: exit %d\n%s%s\n%s" % (
+                " ".join(argv), p.returncode, p.stdout.decode(errors="replace"),
+                p.stderr.decode(errors="replace"), self.log_tail()))
+
+    def log_tail(self):
+        try:
+            with open(os.path.join(self.logdir, "pg.log"), errors="replace") as f:
+                return "--- postgres log:\n" + "".join(f.readlines()[-20:])
+        except OSError:
+            return ""
+
+    def initdb(self):
+        self._run(os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", "haloyd",
+                  "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+
+    def start(self):
+        self._run(os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-w", "-t", "50",
+                  "-l", os.path.join(self.logdir, "pg.log"),
+                  "-o", "-k %s -h 127.0.0.1 -p %d -F" % (self.sock, self.port), "start")
+
+    def stop(self):
+        self._run(os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-w", "-t", "50",
+                  "-m", "fast", "stop")
+
+    def close(self):
+        try:
+            if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+                self.stop()
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+def psql_run(pg, sql, user="haloyd"):
+    """One statement on pg's database as user: (exit code, rows as psql -A -t prints them,
+    stderr)."""
+    p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-h", "127.0.0.1",
+                        "-p", str(pg.port), "-U", user, "-d", "postgres", "-c", sql],
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout.strip(), p.stderr
+
+
+def psql(pg, sql, user="haloyd"):
+    """One statement on pg's database; its rows as psql -A -t prints them."""
+    rc, out, err = psql_run(pg, sql, user)
+    if rc != 0:
+        raise AssertionError("psql: %s" % err)
+    return out
+
+
+class PgClusterTest(unittest.TestCase):
+    """Base class: PostgreSQL, optionally pebble, NODES haloyd nodes and a backend.
+    Nodes killed by a test go to cls.dead (closed without a check)."""
+
+    NODES = ("node1", "node2", "node3")
+    PEBBLE = False
+    BACKEND = "pg"
+
+    # --- hooks
+
+    @classmethod
+    def setup_extra(cls):
+        """Before pebble and the nodes start (forwarders)."""
+
+    @classmethod
+    def teardown_extra(cls):
+        """After the nodes stopped, before pebble and PostgreSQL do."""
+
+    @classmethod
+    def prepare_db(cls):
+        """PostgreSQL runs, no node yet (roles and grants)."""
+
+    @classmethod
+    def make_pebble(cls):
+        from .test_acme import Pebble
+        return Pebble(free_port())
+
+    @classmethod
+    def node_args(cls, name):
+        """A node's arguments after --store URL."""
+        return []
+
+    @classmethod
+    def store_url(cls, name):
+        return cls.pg.url(name)
+
+    # --- the fixture
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = Postgres()
+        cls.pebble = None
+        cls.nodes = []
+        cls.dead = []
+        cls.be = None
+        try:
+            cls.pg.initdb()
+            cls.pg.start()
+            cls.prepare_db()
+            cls.setup_extra()
+            if cls.PEBBLE:
+                cls.pebble = cls.make_pebble()
+                cls.pebble.start()
+            for name in cls.NODES:
+                cls.nodes.append(cls.node(name))
+            from .backend import Backend
+            cls.be = Backend(cls.BACKEND).start()
+        except BaseException:
+            cls.tearDownClass(check=False)
+            raise
+
+    @classmethod
+    def node(cls, name):
+        """A started node named name, with its https_port (when it listens on one)."""
+        args = ["--store", cls.store_url(name)] + list(cls.node_args(name))
+        d = Daemon(1, args)
+        d.name = name
+        d.https_port = None
+        if "--listen-https" in args:
+            d.https_port = int(args[args.index("--listen-https") + 1].rsplit(":", 1)[1])
+        try:
+            d.start()
+        except BaseException:
+            d.close(check=False, keep=True)
+            raise
+        return d
+
+    @classmethod
+    def https_args(cls):
+        return ["--listen-https", "127.0.0.1:%d" % free_port()]
+
+    @classmethod
+    def acme_args(cls):
+        from .test_acme import acme_user
+        return ["--acme", "on", "--acme-directory", cls.pebble.directory,
+                "--acme-ca-file", cls.pebble.ca_file, "--acme-email", "ops@example.com",
+                "--acme-user", acme_user(), "--acme-backoff-max", "1h"]
+
+    @classmethod
+    def tearDownClass(cls, check=True):
+        if cls.be is not None:
+            cls.be.stop()
+        failures = []
+        for d in cls.nodes:
+            try:
+                d.close(check=check)
+            except AssertionError as e:
+                failures.append(str(e))
+        for d in cls.dead:
+            d.close(check=False)
+        cls.teardown_extra()
+        if cls.pebble is not None:
+            cls.pebble.close()
+        cls.pg.close()
+        if failures:
+            raise AssertionError("\n".join(failures))
+
+    def psql(self, sql, user="haloyd"):
+        return psql(self.pg, sql, user)
