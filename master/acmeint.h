@@ -163,7 +163,7 @@ void acmeshare_free(struct acme_peer *a);
 
 /* --- acmeaccount.c */
 
-/* MSG_A_ACCOUNT_KEY to the child on a shared store (made and stored first if none). */
+/* MSG_A_ACCOUNT_STORE (acme_store) to the child on a shared store; nothing with SQLite. */
 int acmeaccount_send(struct acme_peer *a);
 
 /* --- acmemaster.c */

@@ -25,9 +25,11 @@ PG_TIMEOUT = 60.0
 
 
 class Postgres:
-    """A throw-away PostgreSQL cluster on 127.0.0.1:port, owned by PG_USER."""
+    """A throw-away PostgreSQL cluster on 127.0.0.1:port, owned by PG_USER; its superuser
+    is named superuser (haloyd unless a test sets roles up)."""
 
-    def __init__(self):
+    def __init__(self, superuser="haloyd"):
+        self.superuser = superuser
         self.base = tempfile.mkdtemp(prefix="haloyd-pg-")
         os.chmod(self.base, 0o755)
         self.data = os.path.join(self.base, "data")
@@ -50,6 +52,13 @@ class Postgres:
                 " ".join(argv), p.returncode, p.stdout.decode(errors="replace"),
                 p.stderr.decode(errors="replace"), self.log_tail()))
 
+    def log_text(self):
+        try:
+            with open(os.path.join(self.logdir, "pg.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
     def log_tail(self):
         try:
             with open(os.path.join(self.logdir, "pg.log"), errors="replace") as f:
@@ -58,7 +67,7 @@ class Postgres:
             return ""
 
     def initdb(self):
-        self._run(os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", "haloyd",
+        self._run(os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", self.superuser,
                   "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
 
     def start(self):
@@ -78,16 +87,17 @@ class Postgres:
             shutil.rmtree(self.base, ignore_errors=True)
 
 
-def psql_run(pg, sql, user="haloyd"):
-    """One statement on pg's database as user: (exit code, rows as psql -A -t prints them,
-    stderr)."""
+def psql_run(pg, sql, user=None):
+    """One statement on pg's database as user (its superuser by default): (exit code, rows
+    as psql -A -t prints them, stderr)."""
+    user = user or pg.superuser
     p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-h", "127.0.0.1",
                         "-p", str(pg.port), "-U", user, "-d", "postgres", "-c", sql],
                        capture_output=True, text=True, timeout=30)
     return p.returncode, p.stdout.strip(), p.stderr
 
 
-def psql(pg, sql, user="haloyd"):
+def psql(pg, sql, user=None):
     """One statement on pg's database; its rows as psql -A -t prints them."""
     rc, out, err = psql_run(pg, sql, user)
     if rc != 0:
@@ -102,6 +112,7 @@ class PgClusterTest(unittest.TestCase):
     NODES = ("node1", "node2", "node3")
     PEBBLE = False
     BACKEND = "pg"
+    SUPERUSER = "haloyd"    # the nodes' role unless prepare_db makes others
 
     # --- hooks
 
@@ -131,11 +142,16 @@ class PgClusterTest(unittest.TestCase):
     def store_url(cls, name):
         return cls.pg.url(name)
 
+    @classmethod
+    def acme_store_url(cls, name):
+        """The ACME child's connection (acme_store): the nodes' own role unless overridden."""
+        return cls.pg.url(name + "-acme")
+
     # --- the fixture
 
     @classmethod
     def setUpClass(cls):
-        cls.pg = Postgres()
+        cls.pg = Postgres(cls.SUPERUSER)
         cls.pebble = None
         cls.nodes = []
         cls.dead = []
@@ -177,11 +193,12 @@ class PgClusterTest(unittest.TestCase):
         return ["--listen-https", "127.0.0.1:%d" % free_port()]
 
     @classmethod
-    def acme_args(cls):
+    def acme_args(cls, name):
         from .test_acme import acme_user
         return ["--acme", "on", "--acme-directory", cls.pebble.directory,
                 "--acme-ca-file", cls.pebble.ca_file, "--acme-email", "ops@example.com",
-                "--acme-user", acme_user(), "--acme-backoff-max", "1h"]
+                "--acme-user", acme_user(), "--acme-backoff-max", "1h",
+                "--acme-store", cls.acme_store_url(name)]
 
     @classmethod
     def tearDownClass(cls, check=True):
@@ -202,5 +219,5 @@ class PgClusterTest(unittest.TestCase):
         if failures:
             raise AssertionError("\n".join(failures))
 
-    def psql(self, sql, user="haloyd"):
+    def psql(self, sql, user=None):
         return psql(self.pg, sql, user)

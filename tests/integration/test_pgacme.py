@@ -8,17 +8,24 @@ port leads nowhere): which node the CA reaches is test_pgchal.py's concern,
 where pebble validates for real through a node that does not order.
 PgTicketRotationTest has its own PostgreSQL and two nodes without ACME whose
 ticket keys rotate every 3 s.
+
+PgAcmeTest sets the roles up as an operator would (haloyd.conf(5),
+acme_store): the cluster's superuser is `postgres`; the nodes connect as
+`haloyd`, an ordinary role; the first start makes the tables, then
+acme_account goes to `haloyd_admin` and `haloyd_acme`, the ACME children's
+role (--acme-store), alone gets SELECT, INSERT on it.
 """
 import os
 import re
 import signal
+import subprocess
 import socket
 import ssl
 import time
 import unittest
 
-from .harness import free_port, unique_host, wait_for
-from .pgcluster import PgClusterTest, psql
+from .harness import Daemon, free_port, program, unique_host, wait_for
+from .pgcluster import PgClusterTest, psql, psql_run
 from .test_acme import Pebble
 
 ISSUE_TIMEOUT = 120.0
@@ -71,6 +78,30 @@ class PgAcmeTest(PgClusterTest):
 
     PEBBLE = True
     BACKEND = "pgacme"
+    SUPERUSER = "postgres"
+
+    @classmethod
+    def prepare_db(cls):
+        """The operator's set-up: roles; one start of a node makes the tables; the
+        account key's table handed to the admin role, granted to the ACME role alone."""
+        for sql in ("CREATE ROLE haloyd LOGIN", "GRANT CREATE ON SCHEMA public TO haloyd",
+                    "CREATE ROLE haloyd_acme LOGIN", "CREATE ROLE haloyd_admin NOLOGIN"):
+            psql(cls.pg, sql)
+        d = Daemon(1, ["--store", cls.pg.url("setup")])
+        try:
+            d.start()
+        finally:
+            d.close()
+        for sql in ("ALTER TABLE acme_account OWNER TO haloyd_admin",
+                    "GRANT SELECT, INSERT ON acme_account TO haloyd_acme",
+                    # What the set-up node left: it is no node of the cluster.
+                    "DELETE FROM nodes WHERE name = 'setup'", "DELETE FROM leases",
+                    "DELETE FROM ticket_keys"):
+            psql(cls.pg, sql)
+
+    @classmethod
+    def acme_store_url(cls, name):
+        return cls.pg.url(name + "-acme", user="haloyd_acme")
 
     @classmethod
     def make_pebble(cls):
@@ -80,7 +111,7 @@ class PgAcmeTest(PgClusterTest):
 
     @classmethod
     def node_args(cls, name):
-        return cls.https_args() + cls.acme_args()
+        return cls.https_args() + cls.acme_args(name)
 
     # --- helpers
 
@@ -167,7 +198,46 @@ class PgAcmeTest(PgClusterTest):
         for n in self.nodes:
             with open(os.path.join(n.state_dir, "acme", "account.key")) as f:
                 self.assertEqual(f.read().strip(), key.strip(), n.name)
-            self.assertNotIn(key.splitlines()[1], n.log_text())
+            for line in key.splitlines()[1:-1]:
+                self.assertNotIn(line, n.log_text())
+        # One child made and added it; the others read it.
+        made = [n.name for n in self.nodes
+                if "added the account key every node shares" in n.log_text()]
+        self.assertEqual(len(made), 1, made)
+        self.assertEqual(len(self.accounts()), 1, self.accounts())
+
+    def test_4_only_the_acme_role_reads_the_account_key(self):
+        # Nothing was refused so far: the masters never ask for the key.
+        self.assertNotIn("permission denied", self.pg.log_text())
+        # The nodes' role (the masters') is refused; the ACME children's reads it.
+        rc, out, err = psql_run(self.pg, "SELECT key_pem FROM acme_account", user="haloyd")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("permission denied for table acme_account", err)
+        self.assertEqual(psql(self.pg, "SELECT key_pem FROM acme_account", user="haloyd_acme"),
+                         self.psql("SELECT key_pem FROM acme_account"))
+        # ... and cannot change it: SELECT, INSERT only.
+        rc, _, err = psql_run(self.pg, "DELETE FROM acme_account", user="haloyd_acme")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("permission denied", err)
+
+    def test_5_config_check_says_when_the_masters_role_reads_the_key(self):
+        conf = os.path.join(self.pg.base, "check.conf")
+        with open(conf, "w") as f:
+            f.write("# empty\n")
+
+        def check(user):
+            p = subprocess.run([program("haloyd"), "-c", conf, "-t", "--store",
+                                self.pg.url("t", user=user)], capture_output=True, timeout=30)
+            return p.returncode, p.stdout.decode() + p.stderr.decode()
+        rc, out = check("haloyd")
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("acme_account", out)
+        # A superuser may read every table: one line says so (the check still passes).
+        rc, out = check("postgres")
+        self.assertEqual(rc, 0, out)
+        warn = [l for l in out.splitlines() if "acme_account" in l]
+        self.assertEqual(len(warn), 1, out)
+        self.assertIn("role postgres can read acme_account", warn[0])
 
     def accounts(self):
         """The account URLs the nodes registered (or found) at pebble."""

@@ -123,7 +123,7 @@ class PgChallengeTest(PgClusterTest):
 
     @classmethod
     def node_args(cls, name):
-        return cls.https_args() + cls.acme_args()
+        return cls.https_args() + cls.acme_args(name)
 
     @classmethod
     def pick(cls, attr):
