@@ -395,6 +395,7 @@ master_cleanup(struct master *m)
 	metrics_close(m);
 	ev_run_once(m->loop, 0);	/* runs the deferred frees */
 	acme_free(m);
+	acmeshare_free(m);
 	takeover_free(m);
 	handover_free(m);
 	tunnels_free(m);

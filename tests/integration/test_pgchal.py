@@ -104,6 +104,7 @@ class PgChallengeTest(PgClusterTest):
     PEBBLE = True
     BACKEND = "pgchal"
     stalled = None      # a node whose master the test has stopped
+    via = None          # the node every validation goes to, when a test says
     http_fwd = tls_fwd = None
 
     @classmethod
@@ -123,6 +124,8 @@ class PgChallengeTest(PgClusterTest):
 
     @classmethod
     def node_args(cls, name):
+        if name == "plain":     # test_4's node without acme
+            return cls.https_args()
         return cls.https_args() + cls.acme_args(name)
 
     @classmethod
@@ -132,6 +135,8 @@ class PgChallengeTest(PgClusterTest):
         without its challenge, and the CA's validation through them would fail."""
         holder = psql(cls.pg, "SELECT holder FROM leases WHERE name LIKE 'acme:%' AND "
                       "expires > extract(epoch FROM now()) ORDER BY token DESC LIMIT 1")
+        if cls.via is not None:
+            return holder, cls.via.name, getattr(cls.via, attr)
         other = next(n for n in cls.nodes if n.name != holder and n is not cls.stalled)
         return holder, other.name, getattr(other, attr)
 
@@ -256,6 +261,31 @@ class PgChallengeTest(PgClusterTest):
         self.assertEqual(self.pebble_log(pmark).count("Issued certificate serial"), 2)
         self.assertNotIn("certificate installed", first.log_text(marks[first.name]))
         self.wait_served(host, 30)
+
+    def test_4_node_without_acme_serves_the_other_nodes_challenges(self):
+        """A node of the cluster with `acme off` (it orders nothing) serves the answers
+        the ordering node stored: pebble validates through it alone, both types."""
+        plain = self.node("plain")      # HTTPS, no --acme
+        self.nodes.append(plain)
+        type(self).via = plain
+        try:
+            for kind, fwd, extra in (("http-01", self.http_fwd, ()),
+                                     ("tls-alpn-01", self.tls_fwd,
+                                      ("--challenge", "tls-alpn-01"))):
+                host = unique_host("pgchal-plain")
+                marks = {n.name: n.log_size() for n in self.nodes}
+                before = len(fwd.sent)
+                self.nodes[0].ctl_ok("route", "add", host, self.be.addr, *extra)
+                self.wait_served(host)
+                sent = fwd.sent[before:]
+                self.assertTrue(sent, kind + "\n" + self.logs())
+                self.assertTrue(all(n == "plain" for _, n in sent), sent)
+                holder = self.check_validated_elsewhere(fwd, before, host, marks)
+                self.assertNotEqual(holder.name, "plain")
+                self.assertNotIn("ordering a certificate", plain.log_text(marks["plain"]))
+                self.check_rows_gone()
+        finally:
+            type(self).via = None
 
 
 if __name__ == "__main__":
