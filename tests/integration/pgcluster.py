@@ -193,12 +193,12 @@ class PgClusterTest(unittest.TestCase):
         return ["--listen-https", "127.0.0.1:%d" % free_port()]
 
     @classmethod
-    def acme_args(cls, name):
+    def acme_args(cls, name, acme_store=None):
         from .test_acme import acme_user
         return ["--acme", "on", "--acme-directory", cls.pebble.directory,
                 "--acme-ca-file", cls.pebble.ca_file, "--acme-email", "ops@example.com",
                 "--acme-user", acme_user(), "--acme-backoff-max", "1h",
-                "--acme-store", cls.acme_store_url(name)]
+                "--acme-store", acme_store or cls.acme_store_url(name)]
 
     @classmethod
     def tearDownClass(cls, check=True):

@@ -239,6 +239,22 @@ class PgAcmeTest(PgClusterTest):
         self.assertEqual(len(warn), 1, out)
         self.assertIn("role postgres can read acme_account", warn[0])
 
+    def test_6_acme_role_refused_means_one_line_and_no_other_key(self):
+        """A child whose role has no grant: one clear line at its start, and no key of
+        its own in its folder (that would be another account); orders would wait."""
+        psql(self.pg, "CREATE ROLE haloyd_acme2 LOGIN")
+        d = Daemon(1, ["--store", self.pg.url("refused")] + self.https_args() + self.acme_args(
+            "refused", self.pg.url("refused-acme", user="haloyd_acme2")))
+        try:
+            d.start()
+            line = ("no account key from acme_store (cannot read acme_account: ERROR:  "
+                    "permission denied for table acme_account); orders wait and are retried")
+            wait_for(lambda: line in d.log_text(), 30, "the child's line", d.log_tail)
+            self.assertEqual(d.log_text().count("no account key from acme_store"), 1)
+            self.assertFalse(os.path.exists(os.path.join(d.state_dir, "acme", "account.key")))
+        finally:
+            d.close()
+
     def accounts(self):
         """The account URLs the nodes registered (or found) at pebble."""
         found = set()
