@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import unittest
 
-from .harness import Daemon, as_user_prefix, free_port
+from .harness import Daemon, as_user_prefix, free_port, wait_for
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PG_USER = "nobody"
@@ -78,6 +78,22 @@ class Postgres:
     def stop(self):
         self._run(os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-w", "-t", "50",
                   "-m", "fast", "stop")
+
+    def enable_tls(self):
+        """TLS for new connections (a self-signed key, reloaded) and a log line per
+        connection saying whether it used TLS; PostgreSQL runs."""
+        crt, key = os.path.join(self.data, "server.crt"), os.path.join(self.data, "server.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+        for f in (crt, key):
+            shutil.chown(f, PG_USER)
+            os.chmod(f, 0o600)
+        for sql in ("ALTER SYSTEM SET ssl = on", "ALTER SYSTEM SET log_connections = on",
+                    "SELECT pg_reload_conf()"):
+            psql(self, sql)
+        wait_for(lambda: psql(self, "SHOW ssl") == "on", 20, "PostgreSQL to turn TLS on",
+                 self.log_tail)
 
     def close(self):
         try:

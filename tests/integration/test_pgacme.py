@@ -83,6 +83,7 @@ class PgRolesCluster(PgClusterTest):
     SUPERUSER = "postgres"
 
     GRANT = True
+    TLS = False     # the ACME role's connection over TLS (sslmode=require)
 
     @classmethod
     def prepare_db(cls):
@@ -104,10 +105,13 @@ class PgRolesCluster(PgClusterTest):
             psql(cls.pg, sql)
         if cls.GRANT:
             psql(cls.pg, "GRANT SELECT, INSERT ON acme_account TO haloyd_acme")
+        if cls.TLS:
+            cls.pg.enable_tls()
 
     @classmethod
     def acme_store_url(cls, name):
-        return cls.pg.url(name + "-acme", user="haloyd_acme")
+        url = cls.pg.url(name + "-acme", user="haloyd_acme")
+        return url + "&sslmode=require" if cls.TLS else url
 
     @classmethod
     def make_pebble(cls):
@@ -317,10 +321,12 @@ class PgAcmeTest(PgRolesCluster):
 class PgAcmeWaitTest(PgRolesCluster):
     """One node whose ACME role gets its grant only later: its order fails with the
     child's line, and once the grant is there the order goes through with the key the
-    child then adds. One node, so it always holds the order's lease."""
+    child then adds. One node, so it always holds the order's lease. The child connects
+    over TLS (its libpq looks for a client certificate in its user's home, not root's)."""
 
     NODES = ("solo",)
     GRANT = False
+    TLS = True
     def test_order_waits_for_the_key_then_goes_through(self):
         solo = self.nodes[0]
         why = "no account key from acme_store (cannot read acme_account"
@@ -341,6 +347,10 @@ class PgAcmeWaitTest(PgRolesCluster):
         key = self.psql("SELECT key_pem FROM acme_account")
         with open(os.path.join(solo.state_dir, "acme", "account.key")) as f:
             self.assertEqual(f.read().strip(), key.strip())
+        acme_conns = [l for l in self.pg.log_text().splitlines()
+                      if "connection authorized: user=haloyd_acme" in l]
+        self.assertTrue(acme_conns)
+        self.assertTrue(all("SSL enabled" in l for l in acme_conns), acme_conns)
 
 
 class PgTicketRotationTest(PgClusterTest):
