@@ -1,13 +1,15 @@
 /*
- * The ACME child's side of a shared account key (issue 20): the master of
- * a node on a PostgreSQL store sends the store's account key, which
- * replaces the one in this child's folder, so every node orders as the
- * same account. The key is written where the folder's was (0600, this
- * child's user), so a restart before the next message still has it.
+ * The shared account key of a PostgreSQL store (issue 20): the child reads
+ * it through its own role (acme_store; the master's role cannot), or makes
+ * and adds the first one, and uses it instead of its folder's, so every
+ * node orders as the same account. The key is written where the folder's
+ * was (0600, this child's user); the folder's is never used while the
+ * store's cannot be read, since another key would be another account.
  */
 #include "config.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -92,4 +94,65 @@ acme_client_set_key(struct acme_client *c, const char *pem)
 	c->key = k;
 	c->thumbprint = tp;
 	return 0;
+}
+
+/* A new P-256 key as PKCS#8 PEM (the folder's format), or NULL. */
+static char *
+key_new_pem(void)
+{
+	EVP_PKEY *k;
+	BIO *b = NULL;
+	char *data, *pem = NULL;
+	long n;
+
+	if ((k = jws_key_new()) != NULL && (b = BIO_new(BIO_s_secmem())) != NULL &&
+	    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1 &&
+	    (n = BIO_get_mem_data(b, &data)) > 0 && n <= MSG_A_ACCOUNT_KEY_MAX)
+		pem = strndup(data, (size_t)n);
+	BIO_free(b);
+	EVP_PKEY_free(k);
+	return pem;
+}
+
+/* The store's key into *pem, the first one made and added when there is none: 0 or -1. */
+static int
+store_key(const struct acct_store_ops *ops, void *h, char **pem, char *err, size_t errlen)
+{
+	char *made;
+	int rc;
+
+	if ((rc = ops->get(h, pem, err, errlen)) != 0)
+		return rc == 1 ? 0 : -1;
+	if ((made = key_new_pem()) == NULL) {
+		snprintf(err, errlen, "cannot make a key");
+		return -1;
+	}
+	if (ops->add(h, made, err, errlen) == 0 && (rc = ops->get(h, pem, err, errlen)) == 0)
+		snprintf(err, errlen, "no key in acme_account after adding one");
+	if (rc == 1 && strcmp(*pem, made) == 0)
+		log_info("added the account key every node shares to the store");
+	OPENSSL_clear_free(made, strlen(made));
+	return rc == 1 ? 0 : -1;
+}
+
+int
+acme_account_from_store(struct acme_client *c, struct acme_error *e)
+{
+	char err[400] = "", *pem = NULL;
+	void *h;
+	int rc = -1;
+
+	if ((h = c->store->open(c->account_store, err, sizeof(err))) == NULL)
+		goto out;
+	rc = store_key(c->store, h, &pem, err, sizeof(err));
+	c->store->close(h);
+	if (rc == 0 && (rc = acme_client_set_key(c, pem)) == -1)
+		snprintf(err, sizeof(err), "the stored key is not a usable EC key");
+out:
+	if (pem != NULL)
+		OPENSSL_clear_free(pem, strlen(pem));
+	if (rc == -1)
+		acme_error_set(e, "internal", "no account key from acme_store (%s); orders wait and "
+		    "are retried", err);
+	return rc;
 }

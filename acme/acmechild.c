@@ -210,24 +210,32 @@ on_dns(void *arg, struct ipc_msg *m)
 	return rc;
 }
 
-/* A shared store's account key (acme/account.c): the first order has not run yet. */
+/*
+ * A shared store (acme/account.c): its key is read now, once, through the
+ * child's own connection; when that fails (the store down, the role
+ * refused) each order tries again first, so orders wait with the
+ * master's back-off, and no order runs with the folder's key meanwhile.
+ */
 static int
-on_account_key(void *arg, struct ipc_msg *m)
+on_account_store(void *arg, struct ipc_msg *m)
 {
 	struct acme *a = arg;
-	char *pem;
+	char conninfo[MSG_A_STORE_MAX + 1];
+	struct acme_error e;
 	struct cur c;
-	int rc = -1;
 
-	if (!a->configured || a->account_sent || (pem = malloc(MSG_A_ACCOUNT_KEY_MAX + 1)) == NULL)
+	if (!a->configured || a->account_sent || a->cl.account_store != NULL)
 		return -1;
 	cur_init(&c, m->data, m->h.len);
-	if (cur_str(&c, pem, MSG_A_ACCOUNT_KEY_MAX + 1) == 0 && cur_end(&c) == 0)
-		rc = acme_client_set_key(&a->cl, pem);
-	explicit_bzero(pem, MSG_A_ACCOUNT_KEY_MAX + 1);
-	explicit_bzero(m->data, m->h.len);	/* the receive buffer held it too */
-	free(pem);
-	return rc;
+	if (cur_str(&c, conninfo, sizeof(conninfo)) == -1 || cur_end(&c) == -1 ||
+	    conninfo[0] == '\0')
+		return -1;
+	if ((a->cl.account_store = strdup(conninfo)) == NULL)
+		fatalx("out of memory");
+	memset(&e, 0, sizeof(e));
+	if (acme_account_from_store(&a->cl, &e) == -1)
+		log_warnx("%s", e.detail);
+	return 0;
 }
 
 static const struct ipc_handler acme_handlers[] = {
@@ -237,7 +245,7 @@ static const struct ipc_handler acme_handlers[] = {
 	{ MSG_A_ARI_REQ, IPC_FD_NONE, 10, 10 + MSG_A_CHAIN_MAX, on_ari_req },
 	{ MSG_A_CHAL_READY, IPC_FD_NONE, 10, 10 + MSG_A_TOKEN_MAX, on_chal_ready },
 	{ MSG_A_DNS, IPC_FD_NONE, 14, 14 + 4 * MSG_A_DNS_STR_MAX, on_dns },
-	{ MSG_A_ACCOUNT_KEY, IPC_FD_NONE, 3, 2 + MSG_A_ACCOUNT_KEY_MAX, on_account_key },
+	{ MSG_A_ACCOUNT_STORE, IPC_FD_NONE, 3, 2 + MSG_A_STORE_MAX, on_account_store },
 	{ MSG_A_ASK, IPC_FD_NONE, 8 + 2 + 1 + 2 + 1, 8 + 2 + MSG_A_ASK_URL_MAX + 2 + MSG_NAME_MAX,
 	    ask_on_msg },
 };
@@ -299,6 +307,7 @@ acme_main(const struct acme_args *args)
 	memset(&a, 0, sizeof(a));
 	a.parent = PARENT_FD;
 	a.cl.dirfd = -1;
+	a.cl.store = &acct_store_pg;
 	a.sandbox = args->sandbox;
 	log_init("acme", -1, (enum log_target)args->log_target, args->verbose);
 	if (privdrop(args->user) == -1)
@@ -320,6 +329,7 @@ acme_main(const struct acme_args *args)
 	free(a.cl.directory_url);
 	free(a.cl.email);
 	free(a.cl.ca_file);
+	free(a.cl.account_store);
 	if (a.cl.dirfd >= 0)
 		close(a.cl.dirfd);
 	acme_http_free(a.cl.http);

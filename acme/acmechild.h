@@ -136,7 +136,24 @@ struct acme_client {
 	char nonce[256];	/* one unused nonce, or "" */
 	int dirfd;		/* STATE_DIR/acme, opened by the master */
 	void *http;		/* keeps the connection to the CA between requests */
+	char *account_store;	/* acme_store: the key is the shared store's; NULL: the folder's */
+	const struct acct_store_ops *store;	/* how account_store is reached */
 };
+
+/*
+ * The shared store's acme_account as the child reaches it (accountpg.c;
+ * a fake in the unit tests). Errors: one line in err.
+ */
+struct acct_store_ops {
+	/* A connection, or NULL. */
+	void *(*open)(const char *conninfo, char *err, size_t errlen);
+	/* The stored key into *pem (malloc'd): 1; 0 when there is none; -1. */
+	int (*get)(void *h, char **pem, char *err, size_t errlen);
+	/* Adds pem unless a key is already there (then that one stays): 0, or -1. */
+	int (*add)(void *h, const char *pem, char *err, size_t errlen);
+	void (*close)(void *h);
+};
+extern const struct acct_store_ops acct_store_pg;
 
 /* The files of the child's folder (STATE_DIR/acme). */
 #define ACCOUNT_KEY "account.key"
@@ -144,12 +161,20 @@ struct acme_client {
 
 void acme_client_reset(struct acme_client *c);
 /*
- * account.c: uses pem (a shared store's account key, MSG_A_ACCOUNT_KEY)
- * from now on and keeps it as the folder's account.key; a different key
- * before it drops the account URL (that account is the old key's). 0, or
- * -1 when pem is not an EC private key (logged).
+ * account.c: uses pem (a shared store's account key) from now on and
+ * keeps it as the folder's account.key; a different key before it drops
+ * the account URL (that account is the old key's). 0, or -1 when pem is
+ * not an EC private key (logged).
  */
 int acme_client_set_key(struct acme_client *c, const char *pem);
+/*
+ * account.c: reads the key of c->account_store through c->store, making
+ * and adding one first when it has none (another node's may win: the
+ * stored one is read back), and uses it (acme_client_set_key). One
+ * connection, closed before returning. 0, or -1 with e set (the orders
+ * fail and are retried with the master's back-off).
+ */
+int acme_account_from_store(struct acme_client *c, struct acme_error *e);
 /* Directory, account key and account: everything an order needs. */
 int acme_client_ready(struct acme_client *c, struct acme_error *e);
 /*

@@ -298,6 +298,9 @@ account_register(struct acme_client *c, struct acme_error *e)
 int
 acme_client_ready(struct acme_client *c, struct acme_error *e)
 {
+	/* A shared store's key, not the folder's: another key is another account. */
+	if (c->key == NULL && c->account_store != NULL && acme_account_from_store(c, e) == -1)
+		return -1;
 	if (c->key == NULL) {
 		if ((c->key = jws_key_load(c->dirfd, ACCOUNT_KEY)) == NULL ||
 		    (c->thumbprint = jws_thumbprint(c->key)) == NULL) {

@@ -14,6 +14,7 @@
 #include "master/acmelease.h"
 #include "master/proc.h"
 #include "master/snapbuild.h"
+#include "master/store.h"
 #include "share/addr.h"
 #include "share/evloop.h"
 #include "share/hostname.h"
@@ -28,6 +29,22 @@ struct master;
 struct acme_chal {
 	char token[MSG_A_TOKEN_MAX + 1];
 	char keyauth[SNAP_CHAL_KEYAUTH_MAX + 1];
+};
+
+/*
+ * Shared store: the other nodes' running orders' answers (acmeshare.c),
+ * read at each build on every node, whatever its own `acme` setting: the
+ * CA may reach any node. m->acmeshare; NULL with SQLite.
+ */
+struct acmeshare {
+	char node[STORE_NODE_NAME_MAX + 1];	/* this node's own rows are not read */
+	struct acme_chal chals[SNAP_CHAL_MAX];
+	uint32_t nchals;
+	struct acme_alpn_cert alpn[ACME_NAMES_MAX];
+	uint32_t nalpn;
+	/* The views handed to the builds when this node runs no ACME module. */
+	struct snapb_chal snapchals[SNAP_CHAL_MAX];
+	struct acme_alpn_cert alpnview[ACME_NAMES_MAX];
 };
 
 /* The order the child works on: at most one. */
@@ -72,11 +89,6 @@ struct acme_peer {
 	uint32_t nchals;
 	struct acme_alpn_cert alpn[ACME_NAMES_MAX];	/* TLS-ALPN-01 certificates in the keyring */
 	uint32_t nalpn;
-	/* Shared store: the other nodes' running orders' answers (acmeshare.c). */
-	struct acme_chal rchals[SNAP_CHAL_MAX];
-	uint32_t nrchals;
-	struct acme_alpn_cert ralpn[ACME_NAMES_MAX];
-	uint32_t nralpn;
 	struct acme_alpn_cert alpnview[2 * ACME_NAMES_MAX];	/* ours then theirs, for the keyring */
 	struct ev_timer chal_wait;	/* bounds the wait for the other nodes */
 	const struct acmeshare_nodes *nodes;
@@ -159,11 +171,10 @@ void acmeshare_clear(struct acme_peer *a);
 void acmeshare_wait(struct acme_peer *a);
 /* 1 when every live node serves it, or the wait's bound passed (logged once). */
 int acmeshare_served(struct acme_peer *a);
-void acmeshare_free(struct acme_peer *a);
 
 /* --- acmeaccount.c */
 
-/* MSG_A_ACCOUNT_KEY to the child on a shared store (made and stored first if none). */
+/* MSG_A_ACCOUNT_STORE (acme_store) to the child on a shared store; nothing with SQLite. */
 int acmeaccount_send(struct acme_peer *a);
 
 /* --- acmemaster.c */

@@ -218,34 +218,38 @@ uint32_t
 acme_alpn_certs(const struct master *m, const struct acme_alpn_cert **v)
 {
 	struct acme_peer *a = m->acme;
+	struct acmeshare *s = m->acmeshare;
+	struct acme_alpn_cert *view = a != NULL ? a->alpnview : s != NULL ? s->alpnview : NULL;
+	uint32_t n = 0;
 
-	*v = NULL;
-	if (a == NULL)
-		return 0;
-	/* Shallow copies: the keyring copies what it keeps. */
-	memcpy(a->alpnview, a->alpn, a->nalpn * sizeof(a->alpn[0]));
-	memcpy(a->alpnview + a->nalpn, a->ralpn, a->nralpn * sizeof(a->ralpn[0]));
-	*v = a->alpnview;
-	return a->nalpn + a->nralpn;
+	*v = view;
+	/* Shallow copies, ours then the other nodes': the keyring copies what it keeps. */
+	if (a != NULL) {
+		memcpy(view, a->alpn, a->nalpn * sizeof(a->alpn[0]));
+		n = a->nalpn;
+	}
+	if (s != NULL) {
+		memcpy(view + n, s->alpn, s->nalpn * sizeof(s->alpn[0]));
+		n += s->nalpn;
+	}
+	return n;
 }
 
 void
 acme_snap_chals(const struct master *m, const struct snapb_chal **chals, uint32_t *n)
 {
 	struct acme_peer *a = m->acme;
+	struct acmeshare *s = m->acmeshare;
+	struct snapb_chal *view = a != NULL ? a->snapchals : s != NULL ? s->snapchals : NULL;
 	uint32_t i;
 
-	*chals = NULL;
+	*chals = view;
 	*n = 0;
-	if (a == NULL)
-		return;
-	for (i = 0; i < a->nchals; i++)
-		a->snapchals[i] = (struct snapb_chal){ a->chals[i].token, a->chals[i].keyauth };
+	for (i = 0; a != NULL && i < a->nchals; i++)
+		view[(*n)++] = (struct snapb_chal){ a->chals[i].token, a->chals[i].keyauth };
 	/* The other nodes' (shared store), as many as the section has room for. */
-	for (*n = i, i = 0; i < a->nrchals && *n < SNAP_CHAL_MAX; i++)
-		a->snapchals[(*n)++] = (struct snapb_chal){ a->rchals[i].token,
-		    a->rchals[i].keyauth };
-	*chals = a->snapchals;
+	for (i = 0; s != NULL && i < s->nchals && *n < SNAP_CHAL_MAX; i++)
+		view[(*n)++] = (struct snapb_chal){ s->chals[i].token, s->chals[i].keyauth };
 }
 
 static int
@@ -769,7 +773,6 @@ acme_free(struct master *m)
 		return;
 	acme_stop(m);
 	(void)chals_clear(a);
-	acmeshare_free(a);
 	OPENSSL_cleanse(&a->dns, sizeof(a->dns));
 	ondemand_free(m);
 	proc_remove(&a->proc);

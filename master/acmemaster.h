@@ -33,6 +33,7 @@ uint32_t acme_alpn_certs(const struct master *m, const struct acme_alpn_cert **v
 
 /* Shared store, at each build: reads the other nodes' challenge answers (master/acmeshare.c). */
 void acmeshare_load(struct master *m);
+void acmeshare_free(struct master *m);
 
 /* Sets up the context; with `acme on`, prepares STATE_DIR/acme and starts the child. */
 int acme_init(struct master *m);

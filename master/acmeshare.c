@@ -4,8 +4,9 @@
  * reads the other nodes' answers at each build into what its workers serve
  * (the snapshot's CHALLENGES, the keyring's TLS-ALPN-01 certificates), and
  * the ordering node lets its child ask the CA only once every live node
- * serves the change that carried them, since the CA may reach any node.
- * With SQLite nothing here runs.
+ * serves the change that carried them, since the CA may reach any node
+ * (so a node without `acme on` reads them too). With SQLite nothing here
+ * runs.
  */
 #include "config.h"
 
@@ -79,7 +80,7 @@ ralpn_free(struct acme_alpn_cert *c)
 }
 
 struct load {
-	struct acme_peer *a;
+	struct acmeshare *s;
 	uint32_t nchals, nalpn;
 	int alpn_changed;
 };
@@ -88,25 +89,25 @@ static int
 load_row(void *arg, const struct store_chal *c)
 {
 	struct load *ld = arg;
-	struct acme_peer *a = ld->a;
+	struct acmeshare *s = ld->s;
 	struct acme_alpn_cert *r;
 
 	/* Ours are in memory already (acmemaster.c). */
-	if (strcmp(c->holder, a->lease.holder) == 0)
+	if (strcmp(c->holder, s->node) == 0)
 		return 0;
 	if (c->cert[0] == '\0') {
 		if (ld->nchals == SNAP_CHAL_MAX)
 			return 0;
-		util_strlcpy(a->rchals[ld->nchals].token, c->token, sizeof(a->rchals[0].token));
-		util_strlcpy(a->rchals[ld->nchals].keyauth, c->keyauth,
-		    sizeof(a->rchals[0].keyauth));
+		util_strlcpy(s->chals[ld->nchals].token, c->token, sizeof(s->chals[0].token));
+		util_strlcpy(s->chals[ld->nchals].keyauth, c->keyauth,
+		    sizeof(s->chals[0].keyauth));
 		ld->nchals++;
 		return 0;
 	}
 	if (ld->nalpn == ACME_NAMES_MAX)
 		return 0;
-	r = &a->ralpn[ld->nalpn];
-	if (ld->nalpn >= a->nralpn || !same_alpn(r, c)) {
+	r = &s->alpn[ld->nalpn];
+	if (ld->nalpn >= s->nalpn || !same_alpn(r, c)) {
 		ralpn_free(r);
 		util_strlcpy(r->host, c->host, sizeof(r->host));
 		if ((r->cert = strdup(c->cert)) == NULL || (r->key = strdup(c->key)) == NULL) {
@@ -119,43 +120,69 @@ load_row(void *arg, const struct store_chal *c)
 	return 0;
 }
 
+/* The context, made at the first build of a shared store: NULL (logged) when it cannot be. */
+static struct acmeshare *
+share_get(struct master *m)
+{
+	struct acmeshare *s;
+
+	if (m->acmeshare != NULL || !store_shared(m->store))
+		return m->acmeshare;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("acme: cannot serve the other nodes' challenges");
+		return NULL;
+	}
+	/* The name a lease holder writes (acme_init): the rows this node wrote are its own. */
+	if (store_node_name(m->cfg.store, s->node, sizeof(s->node)) == -1) {
+		free(s);
+		return NULL;
+	}
+	return m->acmeshare = s;
+}
+
 void
 acmeshare_load(struct master *m)
 {
-	struct acme_peer *a = m->acme;
-	struct load ld = { a, 0, 0, 0 };
+	struct acmeshare *s = share_get(m);
+	struct load ld = { s, 0, 0, 0 };
 	uint32_t i, j;
 
-	if (!shared(a))
+	if (s == NULL)
 		return;
 	if (store_chal_foreach(m->store, (int64_t)time(NULL), load_row, &ld) != 0) {
 		log_warnx("acme: cannot read the other nodes' challenges; serving the last ones read");
-		ld.nchals = a->nrchals > ld.nchals ? a->nrchals : ld.nchals;
-		ld.nalpn = a->nralpn > ld.nalpn ? a->nralpn : ld.nalpn;
+		ld.nchals = s->nchals > ld.nchals ? s->nchals : ld.nchals;
+		ld.nalpn = s->nalpn > ld.nalpn ? s->nalpn : ld.nalpn;
 	}
-	for (i = ld.nalpn; i < a->nralpn; i++) {
-		ralpn_free(&a->ralpn[i]);
+	for (i = ld.nalpn; i < s->nalpn; i++) {
+		ralpn_free(&s->alpn[i]);
 		ld.alpn_changed = 1;
 	}
 	/* A row whose copy failed left a hole: the keyring wants them dense. */
 	for (i = j = 0; i < ld.nalpn; i++)
-		if (a->ralpn[i].cert != NULL && j++ != i) {
-			a->ralpn[j - 1] = a->ralpn[i];
-			memset(&a->ralpn[i], 0, sizeof(a->ralpn[i]));
+		if (s->alpn[i].cert != NULL && j++ != i) {
+			s->alpn[j - 1] = s->alpn[i];
+			memset(&s->alpn[i], 0, sizeof(s->alpn[i]));
 		}
 	ld.nalpn = j;
-	a->nrchals = ld.nchals;
-	a->nralpn = ld.nalpn;
+	s->nchals = ld.nchals;
+	s->nalpn = ld.nalpn;
 	if (ld.alpn_changed)
 		mkeyring_changed(m);
 }
 
 void
-acmeshare_free(struct acme_peer *a)
+acmeshare_free(struct master *m)
 {
-	while (a->nralpn > 0)
-		ralpn_free(&a->ralpn[--a->nralpn]);
-	a->nrchals = 0;
+	struct acmeshare *s = m->acmeshare;
+
+	if (s == NULL)
+		return;
+	while (s->nalpn > 0)
+		ralpn_free(&s->alpn[--s->nalpn]);
+	OPENSSL_cleanse(s, sizeof(*s));
+	free(s);
+	m->acmeshare = NULL;
 }
 
 /* The wait's bound passed: say who does not serve it and let the child go on. */

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,8 @@ static const struct opt opts[] = {
 	{ "state_dir", OPT_STR, O(state_dir), 0, 0 },
 	/* A PostgreSQL connection string: several nodes share it (issue 20); unset: SQLite. */
 	{ "store", OPT_STR, O(store), 0, 0 },
+	/* The ACME child's own connection to that store: the account key is its role's alone. */
+	{ "acme_store", OPT_STR, O(acme_store), 0, 0 },
 	{ "runtime_dir", OPT_STR, O(runtime_dir), 0, 0 },
 	{ "user", OPT_STR, O(user), 0, 0 },
 	{ "admin_group", OPT_STR, O(admin_group), 0, 0 },
@@ -120,6 +123,7 @@ static const char usage[] =
     "  --NAME VALUE          any haloyd.conf setting, '_' written '-':\n"
     "      --listen-http ADDR (repeatable)  --workers N  --state-dir DIR\n"
     "      --store postgresql://...  (a store shared by several nodes)\n"
+    "      --acme-store postgresql://...  (the ACME child's role there: the account key)\n"
     "      --runtime-dir DIR  --user USER  --admin-group GROUP\n"
     "      --log-target auto|stderr|journal  --access-log on|off\n"
     "      --stop-timeout D  --upgrade-drain D  --header-timeout D  --keepalive-timeout D\n"
@@ -614,6 +618,41 @@ conf_check_ondemand(const struct conf *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * On a shared store the ACME child reads the account key through its own
+ * role (acme_store): the master's connection has no privilege on it. Its
+ * passfile, if any, is the child's user's, which alone reads it.
+ */
+static int
+conf_check_acme_store(const struct conf *c, char *err, size_t errlen)
+{
+	struct passwd *pw;
+	uid_t uid = geteuid();
+
+	if (c->acme_store == NULL) {
+		if (c->acme && c->store != NULL) {
+			snprintf(err, errlen, "acme on with store postgresql://... needs acme_store "
+			    "postgresql://... (the ACME child's own role, which alone reads the "
+			    "account key: haloyd.conf(5))");
+			return -1;
+		}
+		return 0;
+	}
+	if (c->store == NULL) {
+		snprintf(err, errlen, "acme_store goes with store postgresql://... (with SQLite the "
+		    "ACME child keeps its account key in its folder)");
+		return -1;
+	}
+	if (uid == 0) {
+		if ((pw = getpwnam(c->acme_user)) == NULL) {
+			snprintf(err, errlen, "acme_store: acme_user %s does not exist", c->acme_user);
+			return -1;
+		}
+		uid = pw->pw_uid;
+	}
+	return store_conf_check_for(c->acme_store, "acme_store", uid, err, errlen);
+}
+
 int
 conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 {
@@ -658,6 +697,13 @@ conf_load(struct conf *cfg, int argc, char **argv, char *err, size_t errlen)
 	}
 	if (cfg->store != NULL && store_conf_check(cfg->store, err, errlen) == -1)
 		return -1;
+	/* "none", the SQLite default: the child keeps its key in its folder. */
+	if (cfg->acme_store != NULL && strcmp(cfg->acme_store, "none") == 0) {
+		free(cfg->acme_store);
+		cfg->acme_store = NULL;
+	}
+	if (conf_check_acme_store(cfg, err, errlen) == -1)
+		return -1;
 	return conf_check_tunnel(cfg, err, errlen);
 }
 
@@ -687,6 +733,7 @@ conf_free(struct conf *cfg)
 	free(cfg->config_file);
 	free(cfg->state_dir);
 	free(cfg->store);
+	free(cfg->acme_store);
 	free(cfg->runtime_dir);
 	free(cfg->user);
 	free(cfg->admin_group);

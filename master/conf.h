@@ -71,6 +71,8 @@ struct conf {
 	uint64_t shared_memory_size;	/* bytes of the region shared with workers (share/shm.h) */
 	char *cache_path;		/* the response cache's LMDB folder (default STATE_DIR/cache) */
 	char *store;			/* PostgreSQL connection string; NULL: STATE_DIR/store.db */
+	char *acme_store;		/* the ACME child's own connection to it (its role reads
+					 * acme_account, the master's cannot); NULL with SQLite */
 	uint64_t cache_max_size;	/* bytes of cached entries (worker/cachestore.c) */
 	struct conf_list listen_metrics;	/* GET /metrics, served by the master (master/metrics.c) */
 	char *listen_tunnel;		/* reverse tunnels' TLS listener (NULL: none, no tunnel process) */

@@ -96,17 +96,17 @@ dbpg_rewrite(const char *in, char *out, size_t outlen, int *nparams)
 }
 
 static int
-passfile_check(const char *path, char *err, size_t errlen)
+passfile_check(const char *path, const char *what, uid_t uid, char *err, size_t errlen)
 {
 	struct stat sb;
 
 	if (stat(path, &sb) == -1) {
-		snprintf(err, errlen, "store: passfile %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: passfile %s: %s", what, path, strerror(errno));
 		return -1;
 	}
-	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 077) != 0) {
-		snprintf(err, errlen, "store: passfile %s must be a file of uid %u readable by it "
-		    "only (it is mode %03o, uid %u): chmod 600 it", path, (unsigned)geteuid(),
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != uid || (sb.st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s: passfile %s must be a file of uid %u readable by it "
+		    "only (it is mode %03o, uid %u): chmod 600 it", what, path, (unsigned)uid,
 		    (unsigned)(sb.st_mode & 0777), (unsigned)sb.st_uid);
 		return -1;
 	}
@@ -116,12 +116,20 @@ passfile_check(const char *path, char *err, size_t errlen)
 int
 dbpg_conninfo_check(const char *conninfo, char *err, size_t errlen)
 {
+	return dbpg_conninfo_check_for(conninfo, "store", geteuid(), err, errlen);
+}
+
+int
+dbpg_conninfo_check_for(const char *conninfo, const char *what, uid_t uid, char *err,
+    size_t errlen)
+{
 	PQconninfoOption *opts, *o;
 	char *msg = NULL;
 	int rc = 0;
 
 	if ((opts = PQconninfoParse(conninfo, &msg)) == NULL) {
-		snprintf(err, errlen, "store: %s", msg != NULL ? strtok(msg, "\n") : "out of memory");
+		snprintf(err, errlen, "%s: %s", what, msg != NULL ? strtok(msg, "\n") :
+		    "out of memory");
 		PQfreemem(msg);
 		return -1;
 	}
@@ -129,11 +137,12 @@ dbpg_conninfo_check(const char *conninfo, char *err, size_t errlen)
 		if (o->val == NULL || o->val[0] == '\0')
 			continue;
 		if (strcmp(o->keyword, "password") == 0) {
-			snprintf(err, errlen, "store: no password in haloyd.conf: put it in a "
-			    "passfile readable by root only (passfile=PATH) or use peer authentication");
+			snprintf(err, errlen, "%s: no password in haloyd.conf: put it in a "
+			    "passfile only its user reads (passfile=PATH) or use peer "
+			    "authentication", what);
 			rc = -1;
 		} else if (strcmp(o->keyword, "passfile") == 0)
-			rc = passfile_check(o->val, err, errlen);
+			rc = passfile_check(o->val, what, uid, err, errlen);
 	}
 	PQconninfoFree(opts);
 	return rc;
@@ -646,8 +655,24 @@ dbpg_open(const char *conninfo)
 	return &d->base;
 }
 
+/* The role's name when it may SELECT acme_account (owner, grant or superuser), else "". */
+static void
+pg_account_reader(PGconn *conn, char *reader, size_t len)
+{
+	PGresult *res;
+
+	reader[0] = '\0';
+	res = PQexec(conn, "SELECT current_user, coalesce(has_table_privilege("
+	    "to_regclass('acme_account'), 'SELECT'), false)");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 1), "t") == 0)
+		util_strlcpy(reader, PQgetvalue(res, 0, 0), len);
+	PQclear(res);
+}
+
 int
-dbpg_probe(const char *conninfo, int *version, char *err, size_t errlen)
+dbpg_probe(const char *conninfo, int *version, char *reader, size_t readerlen, char *err,
+    size_t errlen)
 {
 	PGconn *conn;
 	char *nl;
@@ -666,6 +691,7 @@ dbpg_probe(const char *conninfo, int *version, char *err, size_t errlen)
 	/* A database haloyd never used has no haloyd_schema yet: version 0. */
 	*version = 0;
 	(void)pg_version_read(conn, version);
+	pg_account_reader(conn, reader, readerlen);
 	rc = 0;
 out:
 	PQfinish(conn);

@@ -7,6 +7,7 @@
 #define HALOYD_DBPG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #define DBPG_PARAMS_MAX 32	/* the most parameters one statement of the store binds */
 
@@ -24,9 +25,17 @@ int dbpg_rewrite(const char *in, char *out, size_t outlen, int *nparams);
  * passfile is not a regular file owned by us and unreadable by others.
  */
 int dbpg_conninfo_check(const char *conninfo, char *err, size_t errlen);
+/* The same for another process's connection (what: its setting's name; uid: its user). */
+int dbpg_conninfo_check_for(const char *conninfo, const char *what, uid_t uid, char *err,
+    size_t errlen);
 /* The value of key in conninfo into buf: 1, 0 when absent or empty, -1 when unparsable. */
 int dbpg_conninfo_get(const char *conninfo, const char *key, char *buf, size_t len);
-/* Connects and reads the schema version (-t): 0, or -1 with one line in err. */
-int dbpg_probe(const char *conninfo, int *version, char *err, size_t errlen);
+/*
+ * Connects and reads the schema version (-t): 0, or -1 with one line in
+ * err. reader gets the connection's role when it may read acme_account
+ * (the ACME account key, which only acme_store's role should), else "".
+ */
+int dbpg_probe(const char *conninfo, int *version, char *reader, size_t readerlen, char *err,
+    size_t errlen);
 
 #endif

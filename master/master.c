@@ -463,6 +463,7 @@ master_cleanup(struct master *m)
 	metrics_close(m);
 	ev_run_once(m->loop, 0);	/* runs the deferred frees */
 	acme_free(m);
+	acmeshare_free(m);
 	takeover_free(m);
 	handover_free(m);
 	tunnels_free(m);
@@ -505,10 +506,13 @@ master_main(int argc, char **argv)
 		fprintf(stderr, "haloyd: %s\n", err);
 		return 1;
 	}
-	if (m.cfg.test_only && m.cfg.store != NULL && store_probe(m.cfg.store, err, sizeof(err)) == -1) {
+	if (m.cfg.test_only && m.cfg.store != NULL &&
+	    (rc = store_probe(m.cfg.store, err, sizeof(err))) != 0) {
 		fprintf(stderr, "haloyd: %s\n", err);
-		conf_free(&m.cfg);
-		return 1;
+		if (rc == -1) {
+			conf_free(&m.cfg);
+			return 1;
+		}
 	}
 	if (m.cfg.test_only) {
 		printf("haloyd: configuration %s is valid\n", m.cfg.config_file);

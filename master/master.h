@@ -61,6 +61,7 @@ struct master {
 	int shm_fd;		/* handed to every worker run, the same across respawns */
 	struct metrics *metrics;	/* the listen_metrics listeners (master/metrics.c) */
 	struct acme_peer *acme;	/* master/acmemaster.c; NULL with `acme off`; in procs */
+	struct acmeshare *acmeshare;	/* other nodes' challenges (master/acmeshare.c); NULL: SQLite */
 	struct ondemand *ondemand;	/* master/ondemand.c; NULL without acme_on_demand */
 	struct mtunnel *tunnel;	/* master/tunnels.c; NULL without listen_tunnel; in procs */
 	struct dnsname *dns;	/* backends by DNS name (master/dnsmaster.c) */

@@ -39,7 +39,6 @@ static const char *const *const file_sql[STORE_F_MAX] = {
 	[STORE_F_CLUSTER] = store_cluster_sql,
 	[STORE_F_LEASE] = store_lease_sql,
 	[STORE_F_TICKETS] = store_tickets_sql,
-	[STORE_F_ACCOUNT] = store_account_sql,
 	[STORE_F_CHAL] = store_chal_sql,
 };
 
@@ -258,17 +257,35 @@ store_conf_check(const char *where, char *err, size_t errlen)
 }
 
 int
+store_conf_check_for(const char *where, const char *what, uid_t uid, char *err, size_t errlen)
+{
+	if (!store_is_postgresql(where)) {
+		snprintf(err, errlen, "%s: expected postgresql://... (a libpq connection string)",
+		    what);
+		return -1;
+	}
+	return dbpg_conninfo_check_for(where, what, uid, err, errlen);
+}
+
+int
 store_probe(const char *where, char *err, size_t errlen)
 {
+	char role[64];
 	int v;
 
-	if (dbpg_probe(where, &v, err, errlen) == -1)
+	if (dbpg_probe(where, &v, role, sizeof(role), err, errlen) == -1)
 		return -1;
 	/* The rule migrate_one applies at start: one version ahead is a rollback, used as is. */
 	if (v > store_schema_version() + SCHEMA_AHEAD_OK) {
 		snprintf(err, errlen, "store: schema version %d is newer than this haloyd's %d", v,
 		    store_schema_version());
 		return -1;
+	}
+	if (role[0] != '\0') {
+		snprintf(err, errlen, "warning: store: role %s can read acme_account, the ACME "
+		    "account key: give the table to another role and grant SELECT, INSERT on it to "
+		    "acme_store's role alone (haloyd.conf(5), acme_store)", role);
+		return 1;
 	}
 	snprintf(err, errlen, "store: PostgreSQL reachable, schema version %d%s", v,
 	    v < store_schema_version() ? " (migrated at start)" : "");

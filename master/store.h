@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum store_rc {
 	STORE_OK = 0,
@@ -83,7 +84,14 @@ int store_open(const char *where, struct store **out);
 int store_is_postgresql(const char *where);
 /* haloyd.conf's store: a PostgreSQL connection string we accept; -1 with one line in err. */
 int store_conf_check(const char *where, char *err, size_t errlen);
-/* haloyd -t: connects to the PostgreSQL store and checks its schema version; one line in err. */
+/* The same checks for acme_store, whose passfile (if any) is uid's alone. */
+int store_conf_check_for(const char *where, const char *what, uid_t uid, char *err,
+    size_t errlen);
+/*
+ * haloyd -t: connects to the PostgreSQL store and checks its schema
+ * version: 0, or -1 with one line in err; 1 with a warning in err when
+ * this role may read acme_account (the ACME account key).
+ */
 int store_probe(const char *where, char *err, size_t errlen);
 void store_close(struct store *st);
 /* Read-only (1) or writable again (0), checked: the hand-over's guarantee. 0 or -1. */
@@ -304,16 +312,6 @@ int store_ticket_keys_get(struct store *st, struct store_ticket_key *k, int *n);
 /* Replaces them, only while lease (holder, token) is current: STORE_ENOENT when stale. */
 int store_ticket_keys_put(struct store *st, const char *lease, const char *holder, int64_t token,
     const struct store_ticket_key *k, int n);
-
-/*
- * The ACME account key of a shared store (master/store_account.c, schema
- * 18), PEM, at most STORE_ACCOUNT_KEY_MAX bytes. A secret: never logged.
- */
-#define STORE_ACCOUNT_KEY_MAX 4096
-/* *pem (free it after wiping) or STORE_ENOENT when there is none yet. */
-int store_account_key_get(struct store *st, char **pem);
-/* Adds pem unless a key is already there (another node's wins): STORE_OK either way. */
-int store_account_key_add(struct store *st, const char *pem);
 
 /*
  * The running orders' challenge answers on a shared store

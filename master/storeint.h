@@ -23,7 +23,6 @@ enum store_file {
 	STORE_F_CLUSTER,	/* master/store_cluster.c */
 	STORE_F_LEASE,		/* master/store_lease.c */
 	STORE_F_TICKETS,	/* master/store_tickets.c */
-	STORE_F_ACCOUNT,	/* master/store_account.c */
 	STORE_F_CHAL,		/* master/store_chal.c */
 	STORE_F_MAX
 };
@@ -40,7 +39,6 @@ extern const char *const store_cluster_sql[];
 extern const char *const store_lease_sql[];
 extern const char *const store_chal_sql[];
 extern const char *const store_tickets_sql[];
-extern const char *const store_account_sql[];
 
 struct store {
 	struct db *db;

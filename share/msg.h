@@ -85,8 +85,9 @@ enum msg_type {
 				 * servers may lag (dns_propagation_timeout): DNS-01 */
 	MSG_A_ASK,		/* u64 ask id; str acme_ask URL; str name: may name have a
 				 * certificate? (on-demand TLS, acme/ask.c) */
-	MSG_A_ACCOUNT_KEY,	/* str the account key PEM (<= MSG_A_ACCOUNT_KEY_MAX) a shared
-				 * store holds: used instead of the folder's (master/acmeaccount.c) */
+	MSG_A_ACCOUNT_STORE,	/* str acme_store, the child's own connection string
+				 * (<= MSG_A_STORE_MAX, no secret in it): the child reads
+				 * the shared account key there (acme/account.c) */
 
 	/* acme child -> master */
 	MSG_A_CHAL_ADD = 144,	/* u64 order id; str host; str token; str key authorisation */
@@ -186,7 +187,8 @@ enum msg_a_ari {
 #define MSG_A_THUMBPRINT_LEN 43	/* base64url of a SHA-256 */
 #define MSG_A_CHAIN_MAX 56000	/* chain PEM in MSG_A_CERT */
 #define MSG_A_KEY_MAX 8000	/* key PEM in MSG_A_CERT */
-#define MSG_A_ACCOUNT_KEY_MAX 4096	/* MSG_A_ACCOUNT_KEY's PEM (STORE_ACCOUNT_KEY_MAX) */
+#define MSG_A_ACCOUNT_KEY_MAX 4096	/* the shared account key's PEM (acme_account's CHECK) */
+#define MSG_A_STORE_MAX 1024	/* MSG_A_ACCOUNT_STORE's connection string */
 #define MSG_A_ASK_URL_MAX 512	/* acme_ask's URL (master/conf.c checks it) */
 
 /*

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -45,5 +46,14 @@ privdrop(const char *user)
 	}
 	/* Nothing this process might exec can gain privileges back. */
 	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	/*
+	 * The user's own home, not root's: libraries look there for their files
+	 * (libpq's ~/.postgresql/ client certificate, which in root's home it
+	 * could not read and so refused to connect).
+	 */
+	if (setenv("HOME", pw->pw_dir, 1) == -1) {
+		log_warn("setting HOME for %s", user);
+		return -1;
+	}
 	return 0;
 }

@@ -2,25 +2,32 @@
 (haloyd issue 20): an order runs on one node at a time under a lease in the
 store, and every node serves what it stored.
 
-The PostgreSQL cluster is test_pgstore's (initdb as nobody, its own port);
-pebble is test_acme's. pebble runs with PEBBLE_VA_ALWAYS_VALID (its HTTP-01
+The PostgreSQL cluster, nodes and pebble are pgcluster.py's (pebble is
+test_acme's). pebble runs with PEBBLE_VA_ALWAYS_VALID (its HTTP-01
 port leads nowhere): which node the CA reaches is test_pgchal.py's concern,
 where pebble validates for real through a node that does not order.
 PgTicketRotationTest has its own PostgreSQL and two nodes without ACME whose
 ticket keys rotate every 3 s.
+
+PgAcmeTest and PgAcmeWaitTest (PgRolesCluster) set the roles up as an
+operator would (haloyd.conf(5), acme_store): the cluster's superuser is
+`postgres`; the nodes connect as `haloyd`, an ordinary role; the first start
+makes the tables, then acme_account goes to `haloyd_admin` and
+`haloyd_acme`, the ACME children's role (--acme-store), alone gets SELECT,
+INSERT on it (PgAcmeWaitTest: only once its node's first order failed).
 """
 import os
 import re
 import signal
+import subprocess
 import socket
 import ssl
-import subprocess
 import time
 import unittest
 
-from .harness import Daemon, free_port, unique_host, wait_for
-from .test_acme import Pebble, acme_user
-from .test_pgstore import PG_BIN, Postgres
+from .harness import Daemon, free_port, program, unique_host, wait_for
+from .pgcluster import PgClusterTest, psql, psql_run
+from .test_acme import Pebble
 
 ISSUE_TIMEOUT = 120.0
 # A node that finds the lease held looks again every 30 s (master/acmequeue.c).
@@ -67,73 +74,54 @@ def tls13(ctx, port, host, session=None):
             return t.session, t.session_reused, data
 
 
-def psql(pg, sql):
-    """One statement on pg's database; its rows as psql -A -t prints them."""
-    p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-h", "127.0.0.1",
-                        "-p", str(pg.port), "-U", "haloyd", "-d", "postgres", "-c", sql],
-                       capture_output=True, text=True, timeout=30)
-    if p.returncode != 0:
-        raise AssertionError("psql: %s" % p.stderr)
-    return p.stdout.strip()
+class PgRolesCluster(PgClusterTest):
+    """Nodes with `acme on` on one PostgreSQL store whose roles are set up as an operator
+    would, and one pebble (no test of its own)."""
 
+    PEBBLE = True
+    BACKEND = "pgacme"
+    SUPERUSER = "postgres"
 
-class PgAcmeTest(unittest.TestCase):
-    """Three nodes with `acme on` on one PostgreSQL store and one pebble."""
+    GRANT = True
+    TLS = False     # the ACME role's connection over TLS (sslmode=require)
 
     @classmethod
-    def setUpClass(cls):
-        cls.pg = Postgres()
-        cls.pebble = None
-        cls.nodes = []
-        cls.dead = []
-        cls.be = None
-        try:
-            cls.pg.initdb()
-            cls.pg.start()
-            cls.pebble = Pebble(free_port())
-            cls.pebble.env["PEBBLE_VA_ALWAYS_VALID"] = "1"
-            cls.pebble.start()
-            for i in (1, 2, 3):
-                cls.nodes.append(cls.node("node%d" % i))
-            from .backend import Backend
-            cls.be = Backend("pgacme").start()
-        except BaseException:
-            cls.tearDownClass(check=False)
-            raise
-
-    @classmethod
-    def node(cls, name):
-        https_port = free_port()
-        d = Daemon(1, ["--store", cls.pg.url(name), "--listen-https", "127.0.0.1:%d" % https_port,
-                       "--acme", "on", "--acme-directory", cls.pebble.directory,
-                       "--acme-ca-file", cls.pebble.ca_file, "--acme-email", "ops@example.com",
-                       "--acme-user", acme_user(), "--acme-backoff-max", "1h"])
-        d.https_port = https_port
-        d.name = name
+    def prepare_db(cls):
+        """The operator's set-up: roles; one start of a node makes the tables; the
+        account key's table handed to the admin role, granted to the ACME role alone
+        (unless GRANT is off: a test grants it later)."""
+        for sql in ("CREATE ROLE haloyd LOGIN", "GRANT CREATE ON SCHEMA public TO haloyd",
+                    "CREATE ROLE haloyd_acme LOGIN", "CREATE ROLE haloyd_admin NOLOGIN"):
+            psql(cls.pg, sql)
+        d = Daemon(1, ["--store", cls.pg.url("setup")])
         try:
             d.start()
-        except BaseException:
-            d.close(check=False, keep=True)
-            raise
-        return d
+        finally:
+            d.close()
+        for sql in ("ALTER TABLE acme_account OWNER TO haloyd_admin",
+                    # What the set-up node left: it is no node of the cluster.
+                    "DELETE FROM nodes WHERE name = 'setup'", "DELETE FROM leases",
+                    "DELETE FROM ticket_keys"):
+            psql(cls.pg, sql)
+        if cls.GRANT:
+            psql(cls.pg, "GRANT SELECT, INSERT ON acme_account TO haloyd_acme")
+        if cls.TLS:
+            cls.pg.enable_tls()
 
     @classmethod
-    def tearDownClass(cls, check=True):
-        if cls.be is not None:
-            cls.be.stop()
-        failures = []
-        for d in cls.nodes:
-            try:
-                d.close(check=check)
-            except AssertionError as e:
-                failures.append(str(e))
-        for d in cls.dead:
-            d.close(check=False)
-        if cls.pebble is not None:
-            cls.pebble.close()
-        cls.pg.close()
-        if failures:
-            raise AssertionError("\n".join(failures))
+    def acme_store_url(cls, name):
+        url = cls.pg.url(name + "-acme", user="haloyd_acme")
+        return url + "&sslmode=require" if cls.TLS else url
+
+    @classmethod
+    def make_pebble(cls):
+        pebble = Pebble(free_port())
+        pebble.env["PEBBLE_VA_ALWAYS_VALID"] = "1"
+        return pebble
+
+    @classmethod
+    def node_args(cls, name):
+        return cls.https_args() + cls.acme_args(name)
 
     # --- helpers
 
@@ -168,10 +156,16 @@ class PgAcmeTest(unittest.TestCase):
             f.seek(since)
             return f.read().decode("utf-8", "replace")
 
-    def psql(self, sql):
-        return psql(self.pg, sql)
+    def accounts(self):
+        """The account URLs the nodes registered (or found) at pebble."""
+        found = set()
+        for n in self.nodes + self.dead:
+            found |= set(re.findall(r"ACME account (\S+) registered", n.log_text()))
+        return found
 
-    # --- tests
+
+class PgAcmeTest(PgRolesCluster):
+    """Three nodes with `acme on` on one PostgreSQL store and one pebble."""
 
     def test_1_route_added_once_is_ordered_once_and_served_by_every_node(self):
         host = unique_host("pgacme")
@@ -223,14 +217,65 @@ class PgAcmeTest(unittest.TestCase):
         for n in self.nodes:
             with open(os.path.join(n.state_dir, "acme", "account.key")) as f:
                 self.assertEqual(f.read().strip(), key.strip(), n.name)
-            self.assertNotIn(key.splitlines()[1], n.log_text())
+            for line in key.splitlines()[1:-1]:
+                self.assertNotIn(line, n.log_text())
+        # One child made and added it; the others read it.
+        made = [n.name for n in self.nodes
+                if "added the account key every node shares" in n.log_text()]
+        self.assertEqual(len(made), 1, made)
+        self.assertEqual(len(self.accounts()), 1, self.accounts())
 
-    def accounts(self):
-        """The account URLs the nodes registered (or found) at pebble."""
-        found = set()
-        for n in self.nodes + self.dead:
-            found |= set(re.findall(r"ACME account (\S+) registered", n.log_text()))
-        return found
+    def test_4_only_the_acme_role_reads_the_account_key(self):
+        # Nothing was refused so far: the masters never ask for the key.
+        self.assertNotIn("permission denied", self.pg.log_text())
+        # The nodes' role (the masters') is refused; the ACME children's reads it.
+        rc, out, err = psql_run(self.pg, "SELECT key_pem FROM acme_account", user="haloyd")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("permission denied for table acme_account", err)
+        self.assertEqual(psql(self.pg, "SELECT key_pem FROM acme_account", user="haloyd_acme"),
+                         self.psql("SELECT key_pem FROM acme_account"))
+        # ... and cannot change it: SELECT, INSERT only.
+        rc, _, err = psql_run(self.pg, "DELETE FROM acme_account", user="haloyd_acme")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("permission denied", err)
+
+    def test_5_config_check_says_when_the_masters_role_reads_the_key(self):
+        conf = os.path.join(self.pg.base, "check.conf")
+        with open(conf, "w") as f:
+            f.write("# empty\n")
+
+        def check(user):
+            p = subprocess.run([program("haloyd"), "-c", conf, "-t", "--store",
+                                self.pg.url("t", user=user)], capture_output=True, timeout=30)
+            return p.returncode, p.stdout.decode() + p.stderr.decode()
+        rc, out = check("haloyd")
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("acme_account", out)
+        # A superuser may read every table: one line says so (the check still passes).
+        rc, out = check("postgres")
+        self.assertEqual(rc, 0, out)
+        warn = [l for l in out.splitlines() if "acme_account" in l]
+        self.assertEqual(len(warn), 1, out)
+        self.assertIn("role postgres can read acme_account", warn[0])
+
+    def test_6_acme_role_refused_means_one_line_and_no_other_key(self):
+        """A child whose role has no grant: one clear line at its start, and no key of
+        its own in its folder (that would be another account); orders wait."""
+        psql(self.pg, "CREATE ROLE haloyd_acme2 LOGIN")
+        d = Daemon(1, ["--store", self.pg.url("refused")] + self.https_args() + self.acme_args(
+            "refused", self.pg.url("refused-acme", user="haloyd_acme2")))
+        try:
+            d.start()
+            line = ("no account key from acme_store (cannot read acme_account: ERROR:  "
+                    "permission denied for table acme_account); orders wait and are retried")
+            wait_for(lambda: line in d.log_text(), 30, "the child's line", d.log_tail)
+            # An ARI request or order of this node's (the cluster has routes) tries again
+            # first and fails the same way: the same reason, never another key.
+            lines = [l for l in d.log_text().splitlines() if "acme_store" in l]
+            self.assertTrue(all(line in l for l in lines), lines)
+            self.assertFalse(os.path.exists(os.path.join(d.state_dir, "acme", "account.key")))
+        finally:
+            d.close()
 
     def test_9_holder_killed_mid_order_another_node_finishes(self):
         """Runs last: it kills a node."""
@@ -273,44 +318,50 @@ class PgAcmeTest(unittest.TestCase):
 
 
 
-class PgTicketRotationTest(unittest.TestCase):
+class PgAcmeWaitTest(PgRolesCluster):
+    """One node whose ACME role gets its grant only later: its order fails with the
+    child's line, and once the grant is there the order goes through with the key the
+    child then adds. One node, so it always holds the order's lease. The child connects
+    over TLS (its libpq looks for a client certificate in its user's home, not root's)."""
+
+    NODES = ("solo",)
+    GRANT = False
+    TLS = True
+    def test_order_waits_for_the_key_then_goes_through(self):
+        solo = self.nodes[0]
+        why = "no account key from acme_store (cannot read acme_account"
+        wait_for(lambda: why in solo.log_text(), 30, "the child's line", solo.log_tail)
+        host = unique_host("pgacme-wait")
+        solo.ctl_ok("route", "add", host, self.be.addr)
+
+        def failed():
+            rc, out, _ = solo.ctl("--json", "cert", "status", host)
+            return rc == 0 and why in out
+        wait_for(failed, 60, "the order to fail with the child's reason", solo.log_tail)
+        self.assertFalse(os.path.exists(os.path.join(solo.state_dir, "acme", "account.key")))
+        self.assertEqual(self.psql("SELECT count(*) FROM acme_account"), "0")
+        psql(self.pg, "GRANT SELECT, INSERT ON acme_account TO haloyd_acme")
+        solo.ctl_ok("cert", "renew", host)
+        self.wait_served(self.nodes, host, ISSUE_TIMEOUT)
+        self.assertIn("added the account key every node shares", solo.log_text())
+        key = self.psql("SELECT key_pem FROM acme_account")
+        with open(os.path.join(solo.state_dir, "acme", "account.key")) as f:
+            self.assertEqual(f.read().strip(), key.strip())
+        acme_conns = [l for l in self.pg.log_text().splitlines()
+                      if "connection authorized: user=haloyd_acme" in l]
+        self.assertTrue(acme_conns)
+        self.assertTrue(all("SSL enabled" in l for l in acme_conns), acme_conns)
+
+
+class PgTicketRotationTest(PgClusterTest):
     """Two nodes whose ticket keys rotate every 3 s: they keep sharing them."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = Postgres()
-        cls.nodes = []
-        cls.be = None
-        try:
-            cls.pg.initdb()
-            cls.pg.start()
-            for i in (1, 2):
-                https_port = free_port()
-                d = Daemon(1, ["--store", cls.pg.url("rot%d" % i), "--listen-https",
-                               "127.0.0.1:%d" % https_port, "--ticket-key-lifetime", "3s"])
-                d.https_port = https_port
-                d.name = "rot%d" % i
-                cls.nodes.append(d)
-                d.start()
-            from .backend import Backend
-            cls.be = Backend("pgacme").start()
-        except BaseException:
-            cls.tearDownClass(check=False)
-            raise
+    NODES = ("rot1", "rot2")
+    BACKEND = "pgacme"
 
     @classmethod
-    def tearDownClass(cls, check=True):
-        if cls.be is not None:
-            cls.be.stop()
-        failures = []
-        for d in cls.nodes:
-            try:
-                d.close(check=check and d.proc is not None)
-            except AssertionError as e:
-                failures.append(str(e))
-        cls.pg.close()
-        if failures:
-            raise AssertionError("\n".join(failures))
+    def node_args(cls, name):
+        return cls.https_args() + ["--ticket-key-lifetime", "3s"]
 
     def test_tickets_resume_across_nodes_after_rotations(self):
         host = unique_host("pgacme-rot")

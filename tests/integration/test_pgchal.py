@@ -15,14 +15,12 @@ import re
 import signal
 import socket
 import threading
-import time
 import unittest
 
 from . import listener
-from .harness import Daemon, free_port, unique_host, wait_for
-from .test_acme import Pebble, acme_user
-from .test_pgacme import psql
-from .test_pgstore import Postgres
+from .harness import unique_host, wait_for
+from .pgcluster import PgClusterTest, psql
+from .test_acme import Pebble
 
 ISSUE_TIMEOUT = 120.0
 
@@ -100,47 +98,35 @@ class Forwarder:
             c.close()
 
 
-class PgChallengeTest(unittest.TestCase):
+class PgChallengeTest(PgClusterTest):
     """Three nodes with `acme on` on one PostgreSQL store; pebble validates for real."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = Postgres()
-        cls.pebble = None
-        cls.nodes = []
-        cls.stalled = None      # a node whose master the test has stopped
-        cls.be = None
-        cls.http_fwd = cls.tls_fwd = None
-        try:
-            cls.pg.initdb()
-            cls.pg.start()
-            cls.http_fwd = Forwarder(lambda: cls.pick("port"))
-            cls.tls_fwd = Forwarder(lambda: cls.pick("https_port"))
-            cls.pebble = Pebble(cls.http_fwd.port, cls.tls_fwd.port)
-            cls.pebble.start()
-            for i in (1, 2, 3):
-                cls.nodes.append(cls.node("node%d" % i))
-            from .backend import Backend
-            cls.be = Backend("pgchal").start()
-        except BaseException:
-            cls.tearDownClass(check=False)
-            raise
+    PEBBLE = True
+    BACKEND = "pgchal"
+    stalled = None      # a node whose master the test has stopped
+    via = None          # the node every validation goes to, when a test says
+    http_fwd = tls_fwd = None
 
     @classmethod
-    def node(cls, name):
-        https_port = free_port()
-        d = Daemon(1, ["--store", cls.pg.url(name), "--listen-https", "127.0.0.1:%d" % https_port,
-                       "--acme", "on", "--acme-directory", cls.pebble.directory,
-                       "--acme-ca-file", cls.pebble.ca_file, "--acme-email", "ops@example.com",
-                       "--acme-user", acme_user(), "--acme-backoff-max", "1h"])
-        d.https_port = https_port
-        d.name = name
-        try:
-            d.start()
-        except BaseException:
-            d.close(check=False, keep=True)
-            raise
-        return d
+    def setup_extra(cls):
+        cls.http_fwd = Forwarder(lambda: cls.pick("port"))
+        cls.tls_fwd = Forwarder(lambda: cls.pick("https_port"))
+
+    @classmethod
+    def teardown_extra(cls):
+        for f in (cls.http_fwd, cls.tls_fwd):
+            if f is not None:
+                f.close()
+
+    @classmethod
+    def make_pebble(cls):
+        return Pebble(cls.http_fwd.port, cls.tls_fwd.port)
+
+    @classmethod
+    def node_args(cls, name):
+        if name == "plain":     # test_4's node without acme
+            return cls.https_args()
+        return cls.https_args() + cls.acme_args(name)
 
     @classmethod
     def pick(cls, attr):
@@ -149,27 +135,10 @@ class PgChallengeTest(unittest.TestCase):
         without its challenge, and the CA's validation through them would fail."""
         holder = psql(cls.pg, "SELECT holder FROM leases WHERE name LIKE 'acme:%' AND "
                       "expires > extract(epoch FROM now()) ORDER BY token DESC LIMIT 1")
+        if cls.via is not None:
+            return holder, cls.via.name, getattr(cls.via, attr)
         other = next(n for n in cls.nodes if n.name != holder and n is not cls.stalled)
         return holder, other.name, getattr(other, attr)
-
-    @classmethod
-    def tearDownClass(cls, check=True):
-        if cls.be is not None:
-            cls.be.stop()
-        failures = []
-        for d in cls.nodes:
-            try:
-                d.close(check=check)
-            except AssertionError as e:
-                failures.append(str(e))
-        for f in (cls.http_fwd, cls.tls_fwd):
-            if f is not None:
-                f.close()
-        if cls.pebble is not None:
-            cls.pebble.close()
-        cls.pg.close()
-        if failures:
-            raise AssertionError("\n".join(failures))
 
     # --- helpers
 
@@ -292,6 +261,31 @@ class PgChallengeTest(unittest.TestCase):
         self.assertEqual(self.pebble_log(pmark).count("Issued certificate serial"), 2)
         self.assertNotIn("certificate installed", first.log_text(marks[first.name]))
         self.wait_served(host, 30)
+
+    def test_4_node_without_acme_serves_the_other_nodes_challenges(self):
+        """A node of the cluster with `acme off` (it orders nothing) serves the answers
+        the ordering node stored: pebble validates through it alone, both types."""
+        plain = self.node("plain")      # HTTPS, no --acme
+        self.nodes.append(plain)
+        type(self).via = plain
+        try:
+            for kind, fwd, extra in (("http-01", self.http_fwd, ()),
+                                     ("tls-alpn-01", self.tls_fwd,
+                                      ("--challenge", "tls-alpn-01"))):
+                host = unique_host("pgchal-plain")
+                marks = {n.name: n.log_size() for n in self.nodes}
+                before = len(fwd.sent)
+                self.nodes[0].ctl_ok("route", "add", host, self.be.addr, *extra)
+                self.wait_served(host)
+                sent = fwd.sent[before:]
+                self.assertTrue(sent, kind + "\n" + self.logs())
+                self.assertTrue(all(n == "plain" for _, n in sent), sent)
+                holder = self.check_validated_elsewhere(fwd, before, host, marks)
+                self.assertNotEqual(holder.name, "plain")
+                self.assertNotIn("ordering a certificate", plain.log_text(marks["plain"]))
+                self.check_rows_gone()
+        finally:
+            type(self).via = None
 
 
 if __name__ == "__main__":

@@ -1,85 +1,26 @@
 """Integration tests of PostgreSQL as a shared store (haloyd issue 20, first
 slice): several haloyd nodes on one database.
 
-A real PostgreSQL 15 (Debian's postgresql-15): the test makes its own
-cluster with initdb in a temporary folder, as `nobody` (initdb and postgres
-refuse root), listening on 127.0.0.1 on a free port with its unix socket
-in that folder, and stops it at the end. Three haloyd nodes (their own
-state folders and ports) share its `postgres` database, each named by the
-connection string's application_name. Every wait is bounded and polls a
-condition.
+A real PostgreSQL 15 of the test's own (pgcluster.py: initdb in a temporary
+folder as `nobody`, a loopback port, stopped at the end). Three haloyd
+nodes (their own state folders and ports) share its `postgres` database,
+each named by the connection string's application_name. Every wait is
+bounded and polls a condition.
 """
 import json
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
 
 from . import listener
-from .harness import Daemon, as_user_prefix, free_port, program, unique_host, wait_for
+from .harness import Daemon, free_port, program, unique_host, wait_for
+from .pgcluster import PgClusterTest
 
-PG_BIN = "/usr/lib/postgresql/15/bin"
-PG_USER = "nobody"
-PG_TIMEOUT = 60.0
 # A node reconnects with back-off up to 4 s (master/cluster.h), plus a 2-core ASan margin.
 RECONNECT_TIMEOUT = 30.0
-
-
-class Postgres:
-    """A throw-away PostgreSQL cluster on 127.0.0.1:port, owned by PG_USER."""
-
-    def __init__(self):
-        self.base = tempfile.mkdtemp(prefix="haloyd-pg-")
-        os.chmod(self.base, 0o755)
-        self.data = os.path.join(self.base, "data")
-        self.sock = os.path.join(self.base, "sock")
-        self.logdir = os.path.join(self.base, "log")
-        for d in (self.data, self.sock, self.logdir):
-            os.mkdir(d, 0o700)
-            shutil.chown(d, PG_USER)
-        self.port = free_port()
-
-    def url(self, node):
-        return "postgresql://haloyd@127.0.0.1:%d/postgres?application_name=%s" % (self.port, node)
-
-    def _run(self, *argv):
-        p = subprocess.run(as_user_prefix(PG_USER) + list(argv), stdin=subprocess.DEVNULL,
-                           capture_output=True, cwd=self.base, timeout=PG_TIMEOUT)
-        if p.returncode != 0:
-            raise AssertionError("%s: exit %d\n%s%s\n%s" % (
-                " ".join(argv), p.returncode, p.stdout.decode(errors="replace"),
-                p.stderr.decode(errors="replace"), self.log_tail()))
-
-    def log_tail(self):
-        try:
-            with open(os.path.join(self.logdir, "pg.log"), errors="replace") as f:
-                return "--- postgres log:\n" + "".join(f.readlines()[-20:])
-        except OSError:
-            return ""
-
-    def initdb(self):
-        self._run(os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", "haloyd",
-                  "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-
-    def start(self):
-        self._run(os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-w", "-t", "50",
-                  "-l", os.path.join(self.logdir, "pg.log"),
-                  "-o", "-k %s -h 127.0.0.1 -p %d -F" % (self.sock, self.port), "start")
-
-    def stop(self):
-        self._run(os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-w", "-t", "50",
-                  "-m", "fast", "stop")
-
-    def close(self):
-        try:
-            if os.path.exists(os.path.join(self.data, "postmaster.pid")):
-                self.stop()
-        finally:
-            shutil.rmtree(self.base, ignore_errors=True)
 
 
 class FreezingProxy:
@@ -154,49 +95,8 @@ class FreezingProxy:
         self.lsock.close()
 
 
-class PgStoreTest(unittest.TestCase):
+class PgStoreTest(PgClusterTest):
     """Three nodes on one PostgreSQL store; a fourth joins later."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = Postgres()
-        cls.nodes = []
-        cls.backends = []
-        try:
-            cls.pg.initdb()
-            cls.pg.start()
-            for i in (1, 2, 3):
-                cls.nodes.append(cls.node("node%d" % i))
-        except BaseException:
-            cls.tearDownClass(check=False)
-            raise
-        from .backend import Backend
-        cls.be = Backend("pg").start()
-        cls.backends.append(cls.be)
-
-    @classmethod
-    def node(cls, name):
-        d = Daemon(1, ("--store", cls.pg.url(name)))
-        try:
-            d.start()
-        except BaseException:
-            d.close(check=False, keep=True)
-            raise
-        return d
-
-    @classmethod
-    def tearDownClass(cls, check=True):
-        for b in cls.backends:
-            b.stop()
-        failures = []
-        for d in cls.nodes:
-            try:
-                d.close(check=check)
-            except AssertionError as e:
-                failures.append(str(e))
-        cls.pg.close()
-        if failures:
-            raise AssertionError("\n".join(failures))
 
     def serves(self, node, host):
         try:

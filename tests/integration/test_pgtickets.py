@@ -3,7 +3,7 @@
 the lease over, rotates the keys for every node, and a ticket issued by one
 of the remaining nodes resumes on the other before and after that rotation.
 
-Three nodes on test_pgstore's PostgreSQL, without ACME, whose keys live
+Three nodes on pgcluster.py's PostgreSQL, without ACME, whose keys live
 6 s: a node looks every 1.5 s and the lease lasts 3 s (half a lifetime,
 master/ticketshare.c), so a dead holder's lease passes within seconds
 without touching the store by hand.
@@ -11,53 +11,21 @@ without touching the store by hand.
 import time
 import unittest
 
-from .harness import Daemon, free_port, unique_host, wait_for
-from .test_pgacme import psql, tls13, tls13_context
-from .test_pgstore import Postgres
+from .harness import unique_host, wait_for
+from .pgcluster import PgClusterTest, psql
+from .test_pgacme import tls13, tls13_context
 
 LIFETIME = "6s"
 
 
-class PgTicketLeaseTest(unittest.TestCase):
+class PgTicketLeaseTest(PgClusterTest):
+
+    NODES = ("tk1", "tk2", "tk3")
+    BACKEND = "pgtickets"
 
     @classmethod
-    def setUpClass(cls):
-        cls.pg = Postgres()
-        cls.nodes = []
-        cls.dead = []
-        cls.be = None
-        try:
-            cls.pg.initdb()
-            cls.pg.start()
-            for i in (1, 2, 3):
-                https_port = free_port()
-                d = Daemon(1, ["--store", cls.pg.url("tk%d" % i), "--listen-https",
-                               "127.0.0.1:%d" % https_port, "--ticket-key-lifetime", LIFETIME])
-                d.https_port = https_port
-                d.name = "tk%d" % i
-                cls.nodes.append(d)
-                d.start()
-            from .backend import Backend
-            cls.be = Backend("pgtickets").start()
-        except BaseException:
-            cls.tearDownClass(check=False)
-            raise
-
-    @classmethod
-    def tearDownClass(cls, check=True):
-        if cls.be is not None:
-            cls.be.stop()
-        failures = []
-        for d in cls.nodes:
-            try:
-                d.close(check=check)
-            except AssertionError as e:
-                failures.append(str(e))
-        for d in cls.dead:
-            d.close(check=False)
-        cls.pg.close()
-        if failures:
-            raise AssertionError("\n".join(failures))
+    def node_args(cls, name):
+        return cls.https_args() + ["--ticket-key-lifetime", LIFETIME]
 
     def logs(self):
         return "\n".join(n.log_tail(20) for n in self.nodes + self.dead)

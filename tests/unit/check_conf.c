@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ static char err[512];
 /* Every setting, file spelling; haloyd.conf(5) lists the same. */
 static const char *const settings[] = {
 	"listen_http", "listen_https", "ticket_key_lifetime", "workers", "state_dir", "store",
+	"acme_store",
 	"runtime_dir", "user", "admin_group", "log_target", "access_log", "stop_timeout",
 	"header_timeout", "keepalive_timeout", "connect_timeout", "response_timeout",
 	"idle_timeout", "upgrade_timeout", "max_connections", "body_timeout",
@@ -1122,6 +1124,56 @@ START_TEST(store_setting)
 }
 END_TEST
 
+/*
+ * acme_store: required with a PostgreSQL store and acme on (the master does
+ * not read the account key), refused with SQLite, no password in it, and
+ * its passfile acme_user's alone.
+ */
+START_TEST(acme_store_setting)
+{
+	char text[512], pw[256];
+	const char *who = geteuid() == 0 ? "nobody" : getpwuid(geteuid())->pw_name;
+	FILE *f;
+
+	load_ok("acme_store none\n");
+	ck_assert_ptr_null(cfg.acme_store);
+	write_conf("store postgresql:///h?host=/run/postgresql\nacme on\n");
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	ck_assert_ptr_nonnull(strstr(err, "needs acme_store"));
+	write_conf("acme_store postgresql:///h?user=haloyd_acme\n");
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	ck_assert_ptr_nonnull(strstr(err, "goes with store postgresql"));
+	snprintf(text, sizeof(text), "store postgresql:///h\nacme on\nacme_user %s\n"
+	    "acme_store postgresql:///h?user=haloyd_acme\n", who);
+	load_ok(text);
+	ck_assert_str_eq(cfg.acme_store, "postgresql:///h?user=haloyd_acme");
+	snprintf(text, sizeof(text), "store postgresql:///h\nacme_user %s\n"
+	    "acme_store postgresql://haloyd_acme:secret@db/h\n", who);
+	write_conf(text);
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	ck_assert_ptr_nonnull(strstr(err, "acme_store: no password"));
+	/* A passfile of ours, when acme_user is another user: refused. */
+	snprintf(pw, sizeof(pw), "%s/pgpass", dir);
+	ck_assert_ptr_nonnull(f = fopen(pw, "w"));
+	fclose(f);
+	ck_assert_int_eq(chmod(pw, 0600), 0);
+	snprintf(text, sizeof(text), "store postgresql:///h\nacme_user %s\n"
+	    "acme_store postgresql:///h?passfile=%s\n", who, pw);
+	if (geteuid() == 0) {
+		write_conf(text);
+		ck_assert_int_eq(LOAD_FILE(), -1);
+		ck_assert_ptr_nonnull(strstr(err, "acme_store: passfile"));
+		ck_assert_int_eq(chown(pw, getpwnam("nobody")->pw_uid, (gid_t)-1), 0);
+	}
+	load_ok(text);
+	ck_assert_int_eq(chmod(pw, 0640), 0);
+	write_conf(text);
+	ck_assert_int_eq(LOAD_FILE(), -1);
+	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+	unlink(pw);
+}
+END_TEST
+
 /* --- the shipped haloyd.conf */
 
 /*
@@ -1246,6 +1298,7 @@ suite_conf(void)
 	tcase_add_test(file, shipped_file);
 	tcase_add_test(file, dns01_settings);
 	tcase_add_test(file, store_setting);
+	tcase_add_test(file, acme_store_setting);
 	tcase_add_test(file, ondemand_needs_ask);
 	suite_add_tcase(s, file);
 
