@@ -149,11 +149,14 @@ backend be
                    "--access-log", "off", "--keepalive-timeout", "300s", "--stop-timeout", "5s"]
             p = subprocess.Popen(self.pin("proxy") + cmd, env=env,
                                  stderr=open(f"{t}/haloyd.log", "ab"))
-            sock = f"{t}/h/run/control.sock"
+            self.procs[name] = p  # stopped by stop_all() whatever fails below
+            ctl = [f"{b}/haloyd-ctl", "-s", f"{t}/h/run/control.sock"]
+            # The socket's file appears before it listens: ask until it answers.
             deadline = time.monotonic() + 60
-            while not os.path.exists(sock) and time.monotonic() < deadline:
+            while subprocess.run(ctl + ["status"], capture_output=True).returncode != 0:
+                if time.monotonic() > deadline or p.poll() is not None:
+                    raise SystemExit("perf-bench: haloyd's control socket never answered")
                 time.sleep(0.1)
-            ctl = [f"{b}/haloyd-ctl", "-s", sock]
             for args in (["route", "add", "bench.local", f"127.0.0.1:{BE}"],
                          ["route", "add", "localhost", f"127.0.0.1:{BE}"],
                          ["cert", "import", "localhost", "--cert", f"{t}/cert.pem",
