@@ -107,10 +107,11 @@ conn_close(struct conn *c)
 	c->dead = 1;
 	if (c->od_waiting)
 		odwait_forget(w->odwait, c);
-	ev_io_stop(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
 	tls_conn_free(c->tls);
 	c->tls = NULL;
+	/* The worker alone holds a client's socket: its close leaves the epoll set. */
+	ev_io_forget(w->loop, &c->io);
 	close(c->fd);
 	conn_unlink(c);
 	w->nconns--;
