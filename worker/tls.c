@@ -40,6 +40,15 @@
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+/*
+ * TLS 1.3 in the order TLS 1.2 has: AES-128-GCM first. OpenSSL's default
+ * puts AES-256-GCM with SHA-384 first, whose key schedule (a dozen HKDF
+ * steps a handshake) runs SHA-512 in software where SHA-256 has the CPU's
+ * SHA extensions: about 10 % of a new connection's CPU here. ChaCha20 still
+ * goes to the clients that ask for it first (SSL_OP_PRIORITIZE_CHACHA:
+ * phones without AES instructions).
+ */
+#define TLS_SUITES_13 "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
 #define TLS_GROUPS "X25519:P-256:P-384"
 #define TLS_SID_CTX "haloyd"
 
@@ -335,7 +344,7 @@ static int
 tls_ctx_settings(struct tls *t, SSL_CTX *ctx)
 {
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
 	/* Buffers move (struct buf compacts) and idle connections give theirs back. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	    SSL_MODE_RELEASE_BUFFERS);
@@ -352,6 +361,7 @@ tls_ctx_settings(struct tls *t, SSL_CTX *ctx)
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, TLS_SUITES_13) != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1 ||
 	    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)TLS_SID_CTX,
 	    sizeof(TLS_SID_CTX) - 1) != 1 ||
