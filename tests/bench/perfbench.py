@@ -318,7 +318,7 @@ backend be
                               "localhost", "-c", "4", "-d", "600", "-k", str(n)] + load[1],
                              capture_output=True, text=True).stdout
         r = json.loads(out)
-        if r["done"] != n or ("-s" in load[1] and r["resumed"] < n - 1):
+        if r["done"] < n or ("-s" in load[1] and r["resumed"] < n - 4):
             log(f"{name} {load[0]}: {r['done']} of {n} done, {r['resumed']} resumed")
         return r
 
@@ -372,7 +372,10 @@ backend be
             if f.startswith(f"cg.{name}."):
                 os.unlink(os.path.join(self.tmp, f))
         self.start(name, wrap=out)
-        if n:
+        done = n
+        if n and load in self.TLS_LOADS:
+            done = self.tls_n(name, load, n)["done"]  # may pass n by a batch's worth
+        elif n:
             self.h2load_n(name, load, n)
         self.stop(name)
         total = 0
@@ -381,7 +384,7 @@ backend be
                 for line in open(os.path.join(self.tmp, f)):
                     if line.startswith(("summary:", "totals:")):
                         total = max(total, int(line.split()[1]))
-        return total
+        return total, done
 
     def instructions(self):
         self.start_backend()
@@ -391,10 +394,10 @@ backend be
         for name in PROXIES:
             for load in loads:
                 log(f"instructions: {name} {load[0]}")
-                a = self.ir_run(name, load, n1)
-                b = self.ir_run(name, load, n2)
+                a, d1 = self.ir_run(name, load, n1)
+                b, d2 = self.ir_run(name, load, n2)
                 unit = "connection" if load in self.TLS_LOADS else "request"
-                self.add(f"instructions/{unit} {load[0]}", name, (b - a) / (n2 - n1), "")
+                self.add(f"instructions/{unit} {load[0]}", name, (b - a) / (d2 - d1), "")
         self.backend.terminate()
         self.backend.wait()
 
