@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,8 +16,30 @@
 #include "master/listeners.h"
 #include "share/addr.h"
 #include "share/log.h"
+#include "share/msg.h"
 
 #define LISTEN_BACKLOG 4096
+#define LISTEN_DEFER_S 1	/* TCP_DEFER_ACCEPT: a silent client is accepted after about this */
+
+/*
+ * What accepted client sockets inherit (Linux copies the listener's TCP
+ * options): TCP_NODELAY, so no connection pays a setsockopt; and deferred
+ * accept, since an HTTP or TLS client speaks first: the worker wakes once,
+ * when the first bytes are in, not also for the bare handshake. Set on
+ * inherited sockets too, as an older master may not have.
+ */
+static int
+listen_client_opts(int fd, const char *addr)
+{
+	int on = 1, secs = LISTEN_DEFER_S;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) == -1) {
+		log_warn("setsockopt for %s", addr);
+		return -1;
+	}
+	return 0;
+}
 
 static int
 listen_one(const char *addr)
@@ -86,6 +109,11 @@ listeners_adopt(struct listeners *l, char *const *addrs, size_t naddrs, size_t n
 				return -1;
 			}
 			l->fds[a * nworkers + w] = fd;
+			if ((kind == LISTENER_HTTP || kind == LISTENER_HTTPS) &&
+			    listen_client_opts(fd, addrs[a]) == -1) {
+				listeners_close(l);
+				return -1;
+			}
 		}
 		log_info("listening on %s (%zu sockets, %zu inherited)", addrs[a], nworkers, got);
 	}

@@ -91,18 +91,25 @@ ev_io_modify(struct ev_loop *l, struct ev_io *io, uint32_t events)
 }
 
 void
-ev_io_stop(struct ev_loop *l, struct ev_io *io)
+ev_io_forget(struct ev_loop *l, struct ev_io *io)
 {
 	int i;
 
 	if (!io->active)
 		return;
-	epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->active = 0;
 	/* Drop events still queued for io in this batch. */
 	for (i = l->cur + 1; i < l->nev; i++)
 		if (l->ev[i].data.ptr == io)
 			l->ev[i].data.ptr = NULL;
+}
+
+void
+ev_io_stop(struct ev_loop *l, struct ev_io *io)
+{
+	if (io->active)
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	ev_io_forget(l, io);
 }
 
 /* --- timers: binary min-heap on when_ms, 1-based, heap_idx 0 = unarmed */

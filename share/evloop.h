@@ -43,6 +43,13 @@ int ev_io_start(struct ev_loop *l, struct ev_io *io, int fd, uint32_t events,
 int ev_io_modify(struct ev_loop *l, struct ev_io *io, uint32_t events);
 /* Stops watching; pending events of this batch for io are dropped. */
 void ev_io_stop(struct ev_loop *l, struct ev_io *io);
+/*
+ * ev_io_stop without the EPOLL_CTL_DEL, for an fd the caller closes next:
+ * closing the last descriptor of a file takes it out of the epoll set. Only
+ * for a file no other descriptor shares (dup, fork, SCM_RIGHTS), whose
+ * events would otherwise keep coming for a freed io.
+ */
+void ev_io_forget(struct ev_loop *l, struct ev_io *io);
 
 void ev_timer_init(struct ev_timer *t, ev_timer_fn *fn, void *arg);
 /* (Re)arms t to fire once after ms milliseconds. */

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -108,10 +107,11 @@ conn_close(struct conn *c)
 	c->dead = 1;
 	if (c->od_waiting)
 		odwait_forget(w->odwait, c);
-	ev_io_stop(w->loop, &c->io);
 	ev_timer_stop(w->loop, &c->timer);
 	tls_conn_free(c->tls);
 	c->tls = NULL;
+	/* The worker alone holds a client's socket: its close leaves the epoll set. */
+	ev_io_forget(w->loop, &c->io);
 	close(c->fd);
 	conn_unlink(c);
 	w->nconns--;
@@ -391,7 +391,6 @@ int
 conn_new(struct worker *w, int fd, const struct listener *ls, const struct sockaddr *peer)
 {
 	struct conn *c = NULL;
-	int one = 1;
 
 	/* Only a trusted balancer may say who the client is; anyone else is closed at once. */
 	if (ls->proxy && ppconn_admit(w, peer) == -1)
@@ -401,7 +400,7 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 	c->w = w;
 	c->fd = fd;
 	c->client_entry = RATELIMIT_NO_ENTRY;
-	c->readable = 1;	/* deferred accept: the first bytes are usually there */
+	c->readable = 1;	/* deferred accept (master/listeners.c): the first bytes are in */
 	c->proto = ls->kind == LISTENER_HTTPS ? "https" : "http";
 	c->pp_wait = ls->proxy != 0;
 	if (addr_format_ip(peer, c->ip, sizeof(c->ip)) == -1)
@@ -417,7 +416,7 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 	    (c->tls = tls_conn_new(w->tls, fd, c->ip)) == NULL)
 		goto fail;
 	tls_conn_set_cookie(c->tls, c);
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* TCP_NODELAY comes from the listener. */
 	ev_timer_init(&c->timer, conn_on_timer, c);
 	if (ev_io_start(w->loop, &c->io, fd, EPOLLIN, conn_on_io, c) == -1)
 		goto fail;
@@ -433,6 +432,7 @@ conn_new(struct worker *w, int fd, const struct listener *ls, const struct socka
 	w->conns = c;
 	w->nconns++;
 	shm_set(&w->stats->connections, w->nconns);
+	conn_kick(c);	/* read now, not after another epoll_wait: the bytes are there */
 	return 0;
 fail:
 	if (c != NULL) {

@@ -23,7 +23,8 @@ its own (186xx, or from --port-base). Figures:
   instructions per request: callgrind's Ir of the worker over N2 requests
                minus over N1 (start-up and stop cancel out); haloyd through
                HALOYD_WORKER_WRAPPER, nginx with master_process off, HAProxy
-               in the foreground.
+               in the foreground. The same per new TLS 1.3 connection (one
+               request each, resumed and full: tlsclient -k N -c 4).
   memory       bytes per idle keep-alive HTTP connection (benchlib idle-rss),
                and the idle/cert benches of tests/bench when present.
 """
@@ -312,7 +313,21 @@ backend be
     LOADS = (("HTTP", ["--h1", "-H", ":authority: bench.local"], 0),
              ("HTTPS", ["--h1"], 1), ("h2", [], 1))
 
+    # New connections, one request each, 4 at a time (tlsclient -k counts them).
+    TLS_LOADS = (("new TLS conn, resumed", ["-r", "-s"], 1), ("new TLS conn, full", ["-r"], 1))
+
+    def tls_n(self, name, load, n):
+        out = subprocess.run([f"{self.tmp}/tlsclient", "-p", str(PORTS[name][1]), "-n",
+                              "localhost", "-c", "4", "-d", "600", "-k", str(n)] + load[1],
+                             capture_output=True, text=True).stdout
+        r = json.loads(out)
+        if r["done"] < n or ("-s" in load[1] and r["resumed"] < n - 4):
+            log(f"{name} {load[0]}: {r['done']} of {n} done, {r['resumed']} resumed")
+        return r
+
     def h2load_n(self, name, load, n):
+        if load in self.TLS_LOADS:
+            return self.tls_n(name, load, n)
         args, which = load[1], load[2]
         scheme = "https://localhost" if which else "http://127.0.0.1"
         out = subprocess.run(["h2load"] + args + ["-n", str(n), "-c", "16",
@@ -360,7 +375,10 @@ backend be
             if f.startswith(f"cg.{name}."):
                 os.unlink(os.path.join(self.tmp, f))
         self.start(name, wrap=out)
-        if n:
+        done = n
+        if n and load in self.TLS_LOADS:
+            done = self.tls_n(name, load, n)["done"]  # may pass n by a batch's worth
+        elif n:
             self.h2load_n(name, load, n)
         self.stop(name)
         total = 0
@@ -369,17 +387,20 @@ backend be
                 for line in open(os.path.join(self.tmp, f)):
                     if line.startswith(("summary:", "totals:")):
                         total = max(total, int(line.split()[1]))
-        return total
+        return total, done
 
     def instructions(self):
         self.start_backend()
         n1, n2 = self.o.ir_requests
+        loads = [ld for ld in self.LOADS + self.TLS_LOADS
+                 if not self.o.figures or any(f in ld[0] for f in self.o.figures)]
         for name in PROXIES:
-            for load in self.LOADS:
+            for load in loads:
                 log(f"instructions: {name} {load[0]}")
-                a = self.ir_run(name, load, n1)
-                b = self.ir_run(name, load, n2)
-                self.add(f"instructions/request {load[0]}", name, (b - a) / (n2 - n1), "")
+                a, d1 = self.ir_run(name, load, n1)
+                b, d2 = self.ir_run(name, load, n2)
+                unit = "connection" if load in self.TLS_LOADS else "request"
+                self.add(f"instructions/{unit} {load[0]}", name, (b - a) / (d2 - d1), "")
         self.backend.terminate()
         self.backend.wait()
 
@@ -439,7 +460,8 @@ def main():
     ap.add_argument("--pin", choices=("both", "on", "off"), default="both")
     ap.add_argument("--only", default="throughput,syscalls,instructions,memory")
     ap.add_argument("--figures", default="",
-                    help="throughput figures whose name contains one of these (comma-separated)")
+                    help="throughput and instruction figures whose name contains one of "
+                         "these (comma-separated)")
     ap.add_argument("--port-base", type=int, default=BE,
                     help="the backend's port; the proxies' follow it (two runs at once)")
     ap.add_argument("--syscall-requests", type=int, default=20000)

@@ -7,10 +7,12 @@
  * server's handshake cost, the same for every server. With -s every
  * connection offers the last session a server gave (TLS 1.3 tickets arrive
  * with the answer, so -s goes with -r): resumed handshakes, counted as
- * "resumed" in the output.
+ * "resumed" in the output. With -k the run ends after COUNT connections
+ * (or -d seconds, whichever comes first), for counts that must not depend on
+ * the machine's speed (instructions per connection under callgrind).
  *
  *   cc -O2 -o tlsclient tlsbenchclient.c -lssl -lcrypto
- *   tlsclient -p PORT -n NAME [-c 32] [-d 10] [-r] [-s] [-2]
+ *   tlsclient -p PORT -n NAME [-c 32] [-d 10] [-k COUNT] [-r] [-s] [-2]
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -52,6 +54,7 @@ struct bench {
 	char req[256];
 	size_t reqlen;
 	unsigned long done, failed, resumed;
+	unsigned long count;	/* -k: connections to end after; 0: no bound */
 };
 
 static double
@@ -122,7 +125,9 @@ slot_end(struct bench *b, struct slot *s, int ok)
 	}
 	ERR_clear_error();
 	close(s->fd);
-	slot_start(b, s);
+	s->fd = -1;
+	if (b->count == 0 || b->done + b->failed < b->count)
+		slot_start(b, s);
 }
 
 /* Maps an SSL result onto epoll interest; 1 to wait, 0 when it failed. */
@@ -193,7 +198,7 @@ slot_step(struct bench *b, struct slot *s)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tlsclient -p PORT -n NAME [-c CONNS] [-d SECONDS] [-r] [-s] [-2]\n");
+	fprintf(stderr, "usage: tlsclient -p PORT -n NAME [-c CONNS] [-d SECONDS] [-k COUNT] [-r] [-s] [-2]\n");
 	exit(2);
 }
 
@@ -206,12 +211,13 @@ main(int argc, char **argv)
 	int c, i, conns = 32, secs = 10, port = 0, tls12 = 0;
 	double start, end, t;
 
-	while ((c = getopt(argc, argv, "p:n:c:d:rs2")) != -1) {
+	while ((c = getopt(argc, argv, "p:n:c:d:k:rs2")) != -1) {
 		switch (c) {
 		case 'p': port = atoi(optarg); break;
 		case 'n': b.name = optarg; break;
 		case 'c': conns = atoi(optarg); break;
 		case 'd': secs = atoi(optarg); break;
+		case 'k': b.count = strtoul(optarg, NULL, 10); break;
 		case 'r': b.request = 1; break;
 		case 's': b.resume = 1; break;
 		case '2': tls12 = 1; break;
@@ -238,7 +244,7 @@ main(int argc, char **argv)
 		slot_start(&b, &slots[i]);
 	start = now_s();
 	end = start + secs;
-	while ((t = now_s()) < end) {
+	while ((t = now_s()) < end && (b.count == 0 || b.done + b.failed < b.count)) {
 		int n = epoll_wait(b.ep, ev, 256, 100);
 
 		for (i = 0; i < n; i++)

@@ -321,11 +321,15 @@ class ConnLimitTest(HttpsTestCase):
         DaemonTestCase._start_daemon.__func__(cls)
 
     def open_conns(self, port, src, n):
-        """n connections from src, each given time to be accepted; (open, closed at once)."""
+        """n connections from src, each given time to be accepted; (open, closed at once).
+        Each sends the start of what its listener expects, then nothing: the accept waits
+        for a client's first bytes (TCP_DEFER_ACCEPT, master/listeners.c)."""
+        first = b"\x16\x03\x01" if port == self.https_port else b"GET / HTTP/1.1\r\n"
         opened, closed = [], 0
         for _ in range(n):
             s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT,
                                          source_address=(src, 0))
+            s.sendall(first)
             s.settimeout(0.5)
             try:
                 data = s.recv(1)  # an accepted idle connection says nothing

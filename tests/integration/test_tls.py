@@ -218,10 +218,15 @@ class TLSTest(HttpsTestCase):
             host = self.site("kt", rsa=rsa)
             s = tls_connect(self.https_port, host, client_ctx(self.pki.ca))
             try:
-                self.assertIn(s.version(), ("TLSv1.2", "TLSv1.3"))
+                # TLS 1.3 with AES-128-GCM, though OpenSSL's client lists AES-256 first.
+                self.assertEqual(s.cipher()[:2], ("TLS_AES_128_GCM_SHA256", "TLSv1.3"))
                 self.assertEqual(s.selected_alpn_protocol(), None)
             finally:
                 s.close()
+            # A client that asks for ChaCha20 first gets it (no AES instructions on phones).
+            rc, out = s_client(self.https_port, host, ["-ciphersuites",
+                               "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"])
+            self.assertIn("Cipher is TLS_CHACHA20_POLY1305_SHA256", out)
             ctx = client_ctx(self.pki.ca)
             ctx.set_alpn_protocols(["h2", "http/1.1"])
             s = tls_connect(self.https_port, host, ctx)

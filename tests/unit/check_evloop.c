@@ -394,6 +394,80 @@ START_TEST(io_stop_others_in_batch)
 END_TEST
 
 /*
+ * ev_io_forget and close instead of ev_io_stop: whichever watcher runs first
+ * forgets and closes the others; their queued events are dropped, and the
+ * closed fds are out of the epoll set (their numbers, reused, start again).
+ */
+static int forget_fds[NPEERS];
+
+static void
+forget_peers_cb(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	size_t i;
+
+	(void)events;
+	peer_calls++;
+	for (i = 0; i < NPEERS; i++) {
+		if (peers[i] == NULL || peers[i] == io)
+			continue;
+		ev_io_forget(l, peers[i]);
+		ck_assert(!peers[i]->active);
+		close(forget_fds[i]);
+		forget_fds[i] = -1;
+		free(peers[i]);
+		peers[i] = NULL;
+	}
+}
+
+START_TEST(io_forget_then_close)
+{
+	int p[NPEERS][2];
+	struct rec again;
+	size_t i;
+
+	for (i = 0; i < NPEERS; i++) {
+		mkpipe(p[i]);
+		put_byte(p[i][1]);
+		forget_fds[i] = p[i][0];
+		peers[i] = calloc(1, sizeof(*peers[i]));
+		ck_assert_ptr_nonnull(peers[i]);
+		ck_assert_int_eq(ev_io_start(loop, peers[i], p[i][0], EPOLLIN, forget_peers_cb, NULL), 0);
+	}
+	peer_calls = 0;
+	ck_assert_int_eq(ev_run_once(loop, SOON_MS), 0);
+	ck_assert_int_eq(peer_calls, 1);
+	for (i = 0; i < NPEERS; i++) {
+		if (peers[i] == NULL)
+			continue;
+		ev_io_stop(loop, peers[i]);
+		free(peers[i]);
+		peers[i] = NULL;
+		close(forget_fds[i]);
+	}
+	ck_assert_int_eq(ev_run_once(loop, 20), 0);
+	ck_assert_int_eq(peer_calls, 1);
+	/* A closed fd's number, taken again, is watched from scratch (no EEXIST). */
+	for (i = 0; i < NPEERS; i++) {
+		close(p[i][1]);
+		if (forget_fds[i] == -1)
+			mkpipe(p[i]);
+		else
+			p[i][0] = -1;
+	}
+	for (i = 0; i < NPEERS; i++) {
+		if (p[i][0] == -1)
+			continue;
+		rec_start(&again, 'a', p[i][0], EPOLLIN);
+		put_byte(p[i][1]);
+		ck_assert_int_eq(run_until(&again.calls, 1), 1);
+		ck_assert_int_eq(again.fd, p[i][0]);
+		ev_io_stop(loop, &again.io);
+		closepair(p[i]);
+	}
+}
+END_TEST
+
+/*
  * The same, but the other watcher is restarted at once on another fd: the
  * event queued for its old fd must not reach it under the new one.
  */
@@ -1320,6 +1394,7 @@ suite_evloop(void)
 	tcase_add_test(io, io_hangup);
 	tcase_add_test(io, io_stop_self_in_callback);
 	tcase_add_test(io, io_stop_others_in_batch);
+	tcase_add_test(io, io_forget_then_close);
 	tcase_add_test(io, io_restart_other_in_batch);
 	tcase_add_test(io, io_more_than_one_batch);
 	suite_add_tcase(s, io);
