@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -745,6 +746,24 @@ mkeyring_cert_for(const struct master *m, const char *host, const char *route)
 	if ((e = kr_best_named(kr, wild, now)) != NULL)
 		return e->id;
 	return 0;
+}
+
+int64_t
+mkeyring_next_change(const struct master *m, int64_t now)
+{
+	const struct mkeyring *kr = m->keyring;
+	int64_t next = 0, t[2];
+	uint32_t i, j;
+
+	for (i = 0; kr != NULL && i < kr->nentries; i++) {
+		/* kr_better's "valid now" flips at not_before and a second past not_after. */
+		t[0] = kr->entries[i].not_before;
+		t[1] = kr->entries[i].not_after < INT64_MAX ? kr->entries[i].not_after + 1 : 0;
+		for (j = 0; j < 2; j++)
+			if (t[j] > now && (next == 0 || t[j] < next))
+				next = t[j];
+	}
+	return next;
 }
 
 uint32_t

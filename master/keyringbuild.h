@@ -99,6 +99,12 @@ int mkeyring_current(const struct master *m, uint32_t *gen);
  */
 uint32_t mkeyring_cert_for(const struct master *m, const char *host, const char *route);
 
+/*
+ * The first time after now at which a certificate of the index becomes
+ * valid or expires: mkeyring_cert_for's answers may change then. 0: never.
+ */
+int64_t mkeyring_next_change(const struct master *m, int64_t now);
+
 /* Numbers for status: certificates in the index, generation of the current keyring. */
 uint32_t mkeyring_cert_count(const struct master *m);
 /* Changes whenever the certificates were read again: mkeyring_cert_for's answers may differ. */

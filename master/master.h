@@ -50,6 +50,8 @@ struct master {
 	uint64_t snap_dirty;	/* shards to build again at the next build */
 	uint64_t snap_chal_hash;	/* of the ACME challenges image 0 holds */
 	uint32_t snap_cert_index;	/* mkeyring_index_generation() the images were built with */
+	int64_t cert_recheck;	/* when a host's certificate may change by time alone; 0 never */
+	struct ev_timer cert_timer;	/* wakes the build that looks at them all again then */
 	uint32_t gen;
 	uint32_t nroutes;
 	struct rtable rt;		/* every route, kept current (master/rtable.h) */

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -362,6 +363,48 @@ out:
 	return rc;
 }
 
+#define CERT_RECHECK_MAX_MS (3600 * 1000)	/* the timer's longest sleep: clocks step */
+
+static void publish_schedule(struct master *m);
+
+/*
+ * A certificate that becomes valid or expires changes which one covers a
+ * host, with no change of anyone's to build for: a full build at that time
+ * (build_dirty) looks at every host again. built_at: when the last full
+ * build began choosing.
+ */
+static void
+cert_timer_arm(struct master *m, int64_t built_at)
+{
+	int64_t now = (int64_t)time(NULL), ms;
+
+	m->cert_recheck = mkeyring_next_change(m, built_at);
+	ev_timer_stop(m->loop, &m->cert_timer);
+	if (m->cert_recheck == 0)
+		return;
+	ms = m->cert_recheck > now ? (m->cert_recheck - now) * 1000 : 0;
+	ev_timer_start(m->loop, &m->cert_timer, (uint64_t)(ms < CERT_RECHECK_MAX_MS ? ms :
+	    CERT_RECHECK_MAX_MS));
+}
+
+static void
+cert_timer_fire(struct ev_loop *l, struct ev_timer *t)
+{
+	struct master *m = t->arg;
+	int64_t now = (int64_t)time(NULL), ms;
+
+	(void)l;
+	if (now < m->cert_recheck) {	/* woken early by the cap: sleep on */
+		ms = (m->cert_recheck - now) * 1000;
+		ev_timer_start(m->loop, &m->cert_timer, (uint64_t)(ms < CERT_RECHECK_MAX_MS ? ms :
+		    CERT_RECHECK_MAX_MS));
+		return;
+	}
+	log_info("a certificate became valid or expired: every host's is chosen again");
+	m->build_pending = 1;
+	publish_schedule(m);
+}
+
 /*
  * What the new generation must build again: the shards of the routes the
  * master changed (all of them after a full read), image 0 for new
@@ -372,7 +415,8 @@ build_dirty(struct master *m, uint64_t chal_hash)
 {
 	uint64_t dirty = m->snap_dirty | rtable_take_changed(&m->rt);
 
-	if (mkeyring_index_generation(m) != m->snap_cert_index)
+	if (mkeyring_index_generation(m) != m->snap_cert_index ||
+	    (m->cert_recheck != 0 && (int64_t)time(NULL) >= m->cert_recheck))
 		dirty = PUBLISH_ALL_SHARDS;
 	if (chal_hash != m->snap_chal_hash)
 		dirty |= 1;
@@ -386,10 +430,12 @@ publish_build(struct master *m)
 	uint32_t nchals, k, counts[3] = { 0, 0, 0 }, nbuilt = 0;
 	int fds[SNAP_SHARDS];
 	uint64_t gen, dirty, chal_hash;
+	int64_t started;
 	int rc = -1;
 
 	for (k = 0; k < SNAP_SHARDS; k++)
 		fds[k] = -1;
+	started = (int64_t)time(NULL);	/* every host's certificate is chosen at or after it */
 	m->build_pending = 0;
 	cluster_build_begin(m);
 	/* After the change number: a build that claims change N serves N's challenges. */
@@ -435,6 +481,8 @@ publish_build(struct master *m)
 	tunnels_send_keyring(m);
 	/* Names only a full build saw all of: a partial one keeps every name resolving. */
 	dnsmaster_built(m, dirty == PUBLISH_ALL_SHARDS);
+	if (dirty == PUBLISH_ALL_SHARDS)
+		cert_timer_arm(m, started);
 	rc = 0;
 out:
 	for (k = 0; k < SNAP_SHARDS; k++)
@@ -606,4 +654,5 @@ publish_init(struct master *m)
 	m->ack_grace_ms = PUBLISH_ACK_GRACE_MS;
 	ev_timer_init(&m->build_timer, build_fire, m);
 	ev_timer_init(&m->barrier_timer, barrier_fire, m);
+	ev_timer_init(&m->cert_timer, cert_timer_fire, m);
 }

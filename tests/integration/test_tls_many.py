@@ -35,8 +35,8 @@ def served_fp(port, host, ctx):
         s.close()
 
 
-class ManyCertificatesTest(HttpsTestCase):
-    WORKERS = 2
+class SignedCertsTestCase(HttpsTestCase):
+    """A daemon and leaves signed by the test CA, imported with haloyd-ctl."""
     made = 0  # certificates written into the PKI's folder
 
     @classmethod
@@ -46,24 +46,20 @@ class ManyCertificatesTest(HttpsTestCase):
             cls.ca_key = serialization.load_pem_private_key(f.read(), None)
         with open(cls.pki.ca, "rb") as f:
             cls.ca_cert = x509.load_pem_x509_certificate(f.read())
-        cls.names, cls.fps = [], {}
-        suffix = unique_host("many")
-        for i in range(MANY):
-            name = "n%d.%s" % (i, suffix)
-            cls.names.append(name)
-            cls.fps[name] = cls.import_cert(name, [name])
 
     @classmethod
-    def make_cert(cls, cn, names, days=30):
-        """(cert path, key path, SHA-256 of the DER) of a leaf signed by the test CA."""
+    def make_cert(cls, cn, names, days=30, valid_from=None):
+        """(cert path, key path, SHA-256 of the DER) of a leaf signed by the test CA, valid
+        from valid_from (an hour ago by default) for days."""
         k = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
+        start = valid_from if valid_from is not None else now - datetime.timedelta(hours=1)
         cert = (x509.CertificateBuilder()
                 .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
                 .issuer_name(cls.ca_cert.subject).public_key(k.public_key())
                 .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(hours=1))
-                .not_valid_after(now + datetime.timedelta(days=days))
+                .not_valid_before(start)
+                .not_valid_after(start + datetime.timedelta(days=days))
                 .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
                 .sign(cls.ca_key, hashes.SHA256()))
@@ -78,10 +74,26 @@ class ManyCertificatesTest(HttpsTestCase):
             cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
     @classmethod
-    def import_cert(cls, domain, names, days=30):
-        cert, key, fp = cls.make_cert(domain, names, days)
-        cls.daemon.ctl_ok("cert", "import", domain, "--cert", cert, "--key", key)
+    def import_cert(cls, domain, names, days=30, valid_from=None):
+        cert, key, fp = cls.make_cert(domain, names, days, valid_from)
+        # A certificate not valid yet is refused without --force.
+        force = ["--force"] if valid_from is not None else []
+        cls.daemon.ctl_ok("cert", "import", domain, "--cert", cert, "--key", key, *force)
         return fp
+
+
+class ManyCertificatesTest(SignedCertsTestCase):
+    WORKERS = 2
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.names, cls.fps = [], {}
+        suffix = unique_host("many")
+        for i in range(MANY):
+            name = "n%d.%s" % (i, suffix)
+            cls.names.append(name)
+            cls.fps[name] = cls.import_cert(name, [name])
 
     def test_each_name_gets_its_own(self):
         ctx = client_ctx(self.pki.ca)
@@ -143,3 +155,24 @@ class ManyCertificatesTest(HttpsTestCase):
         self.assertIn(fps[-1], seen)
         self.assertGreaterEqual(len(seen), 2, "the clients saw the certificate change")
         self.fps[target] = fps[-1]
+
+
+class CertificateTurnsValidTest(SignedCertsTestCase):
+    """Which certificate a routed host gets is worked out when its snapshot image is built;
+    a certificate that becomes valid (or one that expires) changes it with no change made by
+    anyone: the master builds every image again then."""
+    WORKERS = 2
+
+    def test_a_certificate_valid_later_takes_over_when_it_becomes_valid(self):
+        host = unique_host("turnsvalid")
+        self.daemon.ctl_ok("route", "add", host, self.be.addr)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        ctx = client_ctx(self.pki.ca)
+        first = self.import_cert(host, [host], days=10)
+        # Valid in 3 s (X.509 times are whole seconds), and for longer: the better one then.
+        other = "other-" + host  # its own row in the store, listing host too
+        later = self.import_cert(other, [other, host], days=20,
+                                 valid_from=now.replace(microsecond=0) + datetime.timedelta(seconds=4))
+        self.assertEqual(served_fp(self.https_port, host, ctx)[0], first)
+        wait_for(lambda: served_fp(self.https_port, host, ctx)[0] == later, 20,
+                 "the certificate valid from now on to be served", self.daemon.log_tail)

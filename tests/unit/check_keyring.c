@@ -517,6 +517,16 @@ START_TEST(selection)
 	    1, now - 10, now + 100);
 	ck_assert_int_eq(mkeyring_reload(&m), 0);
 	ck_assert_uint_eq(mkeyring_cert_for(&m, "n.example.net", "n.example.net"), id_new);
+	/* The answer may change next when id_new expires (valid through its not_after)... */
+	ck_assert_int_eq(mkeyring_next_change(&m, now), now + 101);
+	ck_assert_int_eq(mkeyring_next_change(&m, now + 101), now + 1001);
+	/* ...or, sooner, when one not valid yet becomes valid. */
+	put_cert(m.store, "soon.example.net", (char *[]){ (char *)(uintptr_t)"n.example.net" },
+	    1, now + 50, now + 2000);
+	ck_assert_int_eq(mkeyring_reload(&m), 0);
+	ck_assert_int_eq(mkeyring_next_change(&m, now), now + 50);
+	ck_assert_uint_eq(mkeyring_cert_for(&m, "n.example.net", "n.example.net"), id_new);
+	ck_assert_int_eq(store_cert_rm(m.store, "soon.example.net"), STORE_OK);
 	ck_assert_int_eq(store_cert_rm(m.store, "new.example.net"), STORE_OK);
 	ck_assert_int_eq(mkeyring_reload(&m), 0);
 	ck_assert_uint_eq(mkeyring_cert_for(&m, "n.example.net", "n.example.net"), id_old);
