@@ -108,12 +108,18 @@ dnsmaster_entries(struct master *m, uint32_t id, const char *name, uint16_t port
 }
 
 void
-dnsmaster_built(struct master *m, int full)
+dnsmaster_shard_begin(struct master *m, unsigned k)
+{
+	if (m->dns != NULL)
+		dnsname_shard_begin(m->dns, k);
+}
+
+void
+dnsmaster_built(struct master *m)
 {
 	if (m->dns == NULL)	/* a master of the unit tests: names stay unresolved */
 		return;
-	if (full)
-		dnsname_sweep(m->dns);
+	dnsname_sweep(m->dns);
 	dnsname_kick(m->dns);
 }
 

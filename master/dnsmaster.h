@@ -25,11 +25,10 @@ void dnsmaster_free(struct master *m);
  */
 size_t dnsmaster_entries(struct master *m, uint32_t id, const char *name, uint16_t port,
     struct snapb_backend *out, size_t max);
-/*
- * After a build; one that walked every route (full) drops the names no
- * longer in the store: a build of some shards saw only some names.
- */
-void dnsmaster_built(struct master *m, int full);
+/* Before snapshot shard k is built: the names it uses are counted afresh. */
+void dnsmaster_shard_begin(struct master *m, unsigned k);
+/* After a build: the names no shard uses any more (their rows are gone) are dropped. */
+void dnsmaster_built(struct master *m);
 /*
  * route show's lines for r's backends by name, "NAME:PORT: 1.2.3.4:80 ..."
  * or "NAME:PORT: unresolved (why)", malloc'd into v[0..max); how many.

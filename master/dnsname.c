@@ -33,6 +33,7 @@ struct dnsname {
 	int running;		/* inside dnsname_run: an answer does not re-arm */
 	uint64_t run_now;	/* dnsname_run's time, for the answers given inside it */
 	int quiet;		/* inside dnsname_want: the build under way has the answer */
+	unsigned shard;		/* the snapshot shard being built */
 };
 
 static void dnsname_start(struct dnsname *t, struct dnsname_entry *e);
@@ -122,7 +123,7 @@ dnsname_want(struct dnsname *t, uint32_t backend_id, const char *name, uint16_t 
 	struct dnsname_entry *e = dnsname_lookup(t, backend_id);
 
 	if (e != NULL) {
-		e->seen = 1;
+		e->shards |= UINT64_C(1) << t->shard;
 		return e;
 	}
 	if (t->n == DNSNAME_NAMES_MAX || strlen(name) > HOSTNAME_MAX) {
@@ -148,7 +149,7 @@ dnsname_want(struct dnsname *t, uint32_t backend_id, const char *name, uint16_t 
 	e->backend_id = backend_id;
 	e->port = port;
 	memcpy(e->name, name, strlen(name) + 1);
-	e->seen = 1;
+	e->shards = UINT64_C(1) << t->shard;
 	e->due_ms = 0;
 	/*
 	 * Asked at once: a hosts-file name (localhost) is answered inside lookup,
@@ -164,14 +165,23 @@ dnsname_want(struct dnsname *t, uint32_t backend_id, const char *name, uint16_t 
 }
 
 void
+dnsname_shard_begin(struct dnsname *t, unsigned k)
+{
+	size_t i;
+
+	t->shard = k;
+	for (i = 0; i < t->n; i++)
+		t->v[i].shards &= ~(UINT64_C(1) << k);
+}
+
+void
 dnsname_sweep(struct dnsname *t)
 {
 	size_t i, j = 0;
 
 	for (i = 0; i < t->n; i++) {
-		if (!t->v[i].seen)
+		if (t->v[i].shards == 0)
 			continue;
-		t->v[i].seen = 0;
 		if (j != i)
 			t->v[j] = t->v[i];
 		j++;

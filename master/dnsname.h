@@ -62,7 +62,7 @@ struct dnsname_entry {
 	char reason[96];	/* of the last failure */
 	uint64_t token;		/* of the lookup in flight, 0 = none */
 	uint64_t due_ms;	/* loop time of the next lookup */
-	int seen;		/* named by the build under way */
+	uint64_t shards;	/* the snapshot shards whose last build named it (bit k) */
 	size_t naddrs;
 	struct dnsname_addr addrs[DNSNAME_ADDRS_MAX];	/* sorted */
 	uint32_t ids[DNSNAME_ADDRS_MAX];		/* snapshot keys of addrs[i] */
@@ -82,13 +82,19 @@ void dnsname_set_ttl_bounds(struct dnsname *t, uint64_t min_ms, uint64_t max_ms)
 uint64_t dnsname_clamp_ttl(const struct dnsname *t, uint32_t ttl_s);
 
 /*
+ * A build of snapshot shard k begins: the names its last build named are
+ * forgotten for it, and dnsname_want marks the ones this build names.
+ */
+void dnsname_shard_begin(struct dnsname *t, unsigned k);
+/*
  * The entry of backend row backend_id ("name:port"), added if new (its
  * lookup started at once: an answer given inside it is in the entry, without
- * a change callback), and marked seen for dnsname_sweep. NULL when full.
+ * a change callback), and marked as named by the shard being built. NULL
+ * when full.
  */
 const struct dnsname_entry *dnsname_want(struct dnsname *t, uint32_t backend_id,
     const char *name, uint16_t port);
-/* Drops the entries the last build did not name (their rows are gone). */
+/* Drops the entries no shard's last build named (their rows are gone). */
 void dnsname_sweep(struct dnsname *t);
 /* The entry of a backend row, or NULL. */
 const struct dnsname_entry *dnsname_find(const struct dnsname *t, uint32_t backend_id);

@@ -328,6 +328,7 @@ build_shard(struct master *m, uint32_t k, uint64_t gen, const struct snapb_chal 
 	memset(&b, 0, sizeof(b));
 	b.m = m;
 	b.shard = k;
+	dnsmaster_shard_begin(m, k);
 	if (rtable_foreach_shard(&m->rt, k, build_route, &b) != 0 || b.failed) {
 		log_warnx("cannot lay out shard %u of generation %llu", k, (unsigned long long)gen);
 		goto out;
@@ -479,8 +480,7 @@ publish_build(struct master *m)
 	    m->gen, counts[0], counts[1], counts[2], nbuilt, SNAP_SHARDS);
 	workers_send_snapshot(m);
 	tunnels_send_keyring(m);
-	/* Names only a full build saw all of: a partial one keeps every name resolving. */
-	dnsmaster_built(m, dirty == PUBLISH_ALL_SHARDS);
+	dnsmaster_built(m);
 	if (dirty == PUBLISH_ALL_SHARDS)
 		cert_timer_arm(m, started);
 	rc = 0;

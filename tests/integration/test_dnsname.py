@@ -219,6 +219,29 @@ class DnsNameTest(DnsMixin, DaemonTestCase):
         self.assertIn("%s:8080: unresolved" % name, text)
         self.assertIn("unresolved", self.show(host)["resolved"][0])
 
+    def test_removed_route_name_no_longer_looked_up(self):
+        """A route removed takes its backend's name out of the lookups, though the build
+        that removes it builds only the route's snapshot shard."""
+        a, b, port = self.pair("gone")
+        gone, kept = self.name("gone"), self.name("kept")
+        self.dns.set(gone, "127.0.0.2")
+        self.dns.set(kept, "127.0.0.2")
+        hg, hk = unique_host("dnsgone"), unique_host("dnskept")
+        self.daemon.ctl_ok("route", "add", hg, "%s:%d" % (gone, port))
+        self.daemon.ctl_ok("route", "add", hk, "%s:%d" % (kept, port))
+        self.wait_served_by(hg, a, "the removed route's name serving first")
+        self.wait_served_by(hk, a, "the kept route's name serving first")
+        self.daemon.ctl_ok("route", "rm", hg)
+        mark = self.daemon.log_size()
+        self.dns.set(gone, "127.0.0.3")
+        self.dns.set(kept, "127.0.0.3")
+        # The kept name's next lookups see the change; the removed one is not asked again.
+        self.wait_served_by(hk, b, "the kept name's change followed (TTL 1 s)")
+        changed = "backend %s:%d: addresses now 127.0.0.3" % (kept, port)
+        wait_for(lambda: changed in self.daemon.log_text(mark), TIMEOUT, changed, self.detail)
+        self.assertNotIn("backend %s:%d: addresses now" % (gone, port),
+                         self.daemon.log_text(mark))
+
     def test_bad_names_refused(self):
         host = unique_host("dnsbad")
         for bad in ("exa mple.com:80", "example.com:0", "example.com:70000", "example.com",

@@ -285,22 +285,43 @@ START_TEST(inline_answer)
 }
 END_TEST
 
-/* Rows the last build did not name go; their answers are ignored. */
+/*
+ * Rows no shard's last build named go; their answers are ignored. A build
+ * of some shards keeps the names of the others.
+ */
 START_TEST(sweep_drops_gone_rows)
 {
 	struct dnsname *t = table();
 	struct dnsname_addr a[] = { v4(10, 0, 0, 1) };
 
+	dnsname_shard_begin(t, 0);
 	dnsname_want(t, 7, "a.internal", 1);
+	dnsname_shard_begin(t, 63);
 	dnsname_want(t, 8, "b.internal", 1);
+	dnsname_want(t, 9, "c.internal", 1);
 	dnsname_sweep(t);
 	dnsname_run(t, ev_now(loop));
-	ck_assert_int_eq(fk.calls, 2);
+	ck_assert_int_eq(fk.calls, 3);
+	/* Shard 63 built again without c: c goes, a (shard 0, not built) stays. */
+	dnsname_shard_begin(t, 63);
+	dnsname_want(t, 8, "b.internal", 1);
+	dnsname_sweep(t);
+	ck_assert_ptr_null(dnsname_find(t, 9));
+	ck_assert_ptr_nonnull(dnsname_find(t, 7));
+	ck_assert_ptr_nonnull(dnsname_find(t, 8));
+	/* A name two shards use stays while either does. */
+	dnsname_shard_begin(t, 0);
+	dnsname_want(t, 7, "a.internal", 1);
+	dnsname_want(t, 8, "b.internal", 1);
+	dnsname_shard_begin(t, 63);
+	dnsname_sweep(t);
+	ck_assert_ptr_nonnull(dnsname_find(t, 8));
+	dnsname_shard_begin(t, 0);
 	dnsname_want(t, 7, "a.internal", 1);
 	dnsname_sweep(t);
 	ck_assert_ptr_null(dnsname_find(t, 8));
 	ck_assert_ptr_nonnull(dnsname_find(t, 7));
-	answer(t, a, 1, 1);	/* the last token was b's */
+	answer(t, a, 1, 1);	/* the last token was c's: gone */
 	ck_assert_int_eq(fk.changed, 0);
 	done(t);
 }
