@@ -48,6 +48,7 @@ struct tlsc_entry {
 	SSL_CTX *ctx;
 	struct tlsc_sess sess[TLSC_SESS_MAX];	/* made with ctx */
 	uint32_t nsess;
+	uint32_t shard;		/* its route's snapshot image (the image of its name) */
 	int seen;		/* in the snapshot being swept */
 	struct tlsc_entry *next;
 };
@@ -56,6 +57,8 @@ struct tlsclient {
 	struct tlsc_entry *bucket[TLSC_BUCKETS];
 	uint32_t count;
 	X509_STORE *roots;	/* the system roots, loaded at first use */
+	const void *img_id[SNAP_SHARDS];	/* the images last swept (snap_image_id) */
+	uint64_t img_built[SNAP_SHARDS];
 };
 
 int
@@ -268,6 +271,7 @@ tlsc_ctx(struct worker *w, const struct snap *s, const struct snap_route *r)
 			return NULL;
 		}
 		e->route_id = r->id;
+		e->shard = SNAP_STR_SHARD(r->name.off);
 		e->memo_gen = snap_generation(s);
 		e->memo_key = key;
 		e->next = *head;
@@ -281,24 +285,53 @@ tlsc_ctx(struct worker *w, const struct snap *s, const struct snap_route *r)
 	return ctx;
 }
 
+/* The images of s not swept yet (bit k: image k), remembered as swept. */
+static uint64_t
+tlsc_changed_images(struct tlsclient *tc, const struct snap *s)
+{
+	uint64_t changed = 0, built;
+	const void *id;
+	uint32_t k;
+
+	for (k = 0; k < snap_image_count(s); k++) {
+		id = snap_image_id(s, k, &built);
+		if (id != tc->img_id[k] || built != tc->img_built[k])
+			changed |= UINT64_C(1) << k;
+		tc->img_id[k] = id;
+		tc->img_built[k] = built;
+	}
+	return changed;
+}
+
+/*
+ * Drops the contexts of routes gone or changed. Only the images a generation
+ * changed are walked: a route's entry stays in its name's image, so the rest
+ * still hold theirs (a change of settings is caught at use, by the key).
+ */
 void
 tlsclient_snapshot(struct worker *w, const struct snap *s)
 {
 	struct tlsclient *tc = w->tlsclient;
 	struct tlsc_entry **pp, *e;
 	const struct snap_route *r;
-	uint32_t i;
+	uint64_t changed;
+	uint32_t i, k, first, n;
 
-	if (tc == NULL || tc->count == 0)
+	if (tc == NULL || (changed = tlsc_changed_images(tc, s)) == 0 || tc->count == 0)
 		return;
-	for (i = 0; i < snap_route_count(s); i++) {
-		r = snap_route_at(s, i);
-		if ((e = tlsc_find(tc, r->id)) != NULL && e->key == tlsclient_config_key(w, s, r))
-			e->seen = 1;
+	for (k = 0; k < snap_image_count(s); k++) {
+		if (!((changed >> k) & 1))
+			continue;
+		first = snap_image_first_route(s, k, &n);
+		for (i = 0; i < n; i++) {
+			r = snap_route_at(s, first + i);
+			if ((e = tlsc_find(tc, r->id)) != NULL && e->key == tlsclient_config_key(w, s, r))
+				e->seen = 1;
+		}
 	}
 	for (i = 0; i < TLSC_BUCKETS; i++)
 		for (pp = &tc->bucket[i]; (e = *pp) != NULL;) {
-			if (e->seen) {
+			if (e->seen || !((changed >> e->shard) & 1)) {
 				e->seen = 0;
 				pp = &e->next;
 				continue;

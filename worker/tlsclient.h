@@ -28,7 +28,8 @@ void tlsclient_free(struct worker *w);
 
 /*
  * A new snapshot is served: contexts of routes it no longer has, or whose
- * TLS settings changed, are dropped (connections in flight keep theirs).
+ * TLS settings changed, are dropped (connections in flight keep theirs);
+ * only the images the snapshot changed are walked.
  */
 void tlsclient_snapshot(struct worker *w, const struct snap *s);
 
