@@ -114,8 +114,6 @@ od_send_ask(struct master *m, const char *name)
 	struct od_ask *k;
 	struct wbuf b;
 
-	if (od->nasks == ODASK_MAX || !m->acme->proc.ready)
-		return -1;
 	k = &od->asks[od->nasks];
 	k->id = ++od->next_id;
 	util_strlcpy(k->name, name, sizeof(k->name));
@@ -149,6 +147,12 @@ ondemand_request(struct master *m, struct proc *from, const char *raw)
 	if (store_ondemand_get(m->store, name, &id) == STORE_OK) {
 		if (!od_stored_waits(m, id))
 			od_say_no(m, from, name);
+		return;
+	}
+	/* A name that cannot be asked now must not spend the rate the next ones need. */
+	if (od->nasks == ODASK_MAX || !m->acme->proc.ready) {
+		log_debug("acme: on-demand: %s refused: the ACME child cannot take an ask now", name);
+		od_say_no(m, from, name);
 		return;
 	}
 	odgate_set(&od->gate, (uint32_t)m->cfg.acme_on_demand_rate, m->cfg.acme_on_demand_backoff_ms);

@@ -242,7 +242,10 @@ class OnDemandBurstTest(OnDemandCase):
         self.assertIn(r.status, (404, 421), r)
         self.assertEqual(self.default_der(), default)
         self.assertEqual(errors, [])
-        # The orders the asks allowed finish (or fail) within the issue timeout.
+        # The ACME child asks on its own time (it may still be busy with the CA): wait for
+        # the first ask, then for the orders the asks allowed to finish (or fail).
+        wait_for(lambda: self.ask.count() >= 1, 60, "the first on-demand ask",
+                 self.daemon.log_tail)
         asked = set(self.ask.calls)
 
         def settled():

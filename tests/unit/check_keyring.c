@@ -490,6 +490,7 @@ START_TEST(selection)
 	ck_assert_int_eq(mkeyring_init(&m), 0);
 	ck_assert_uint_eq(mkeyring_cert_count(&m), 1);	/* the default, made at once */
 	ck_assert_uint_eq(mkeyring_cert_for(&m, "app.example.com", "app.example.com"), 0);
+	now = time(NULL);	/* not before the default's not_before, made a slow second later */
 	id_app = put_cert(m.store, app, app_names, 2, now - 10, now + 1000);
 	id_wild = put_cert(m.store, wild, wild_names, 1, now - 10, now + 1000);
 	id_org = put_cert(m.store, api, org_names, 2, now - 10, now + 1000);
