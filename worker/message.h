@@ -44,6 +44,7 @@ struct msg_head {
 	struct msg_field *f;
 	uint32_t nf, fcap;
 	uint32_t ntrailers;		/* the last ntrailers of f are trailers */
+	char *block;			/* one allocation for mem and f, until either outgrows it */
 
 	enum msg_method method;		/* requests */
 	struct msg_str method_name;
