@@ -241,12 +241,12 @@ msg_del(struct msg_head *h, uint32_t i)
 }
 
 const struct msg_field *
-msg_find(const struct msg_head *h, const char *name)
+msg_find_n(const struct msg_head *h, const char *name, size_t len)
 {
-	uint32_t i;
+	uint32_t i, n = msg_nheaders(h);
 
-	for (i = 0; i < msg_nheaders(h); i++)
-		if (msg_field_is(h, &h->f[i], name))
+	for (i = 0; i < n; i++)
+		if (msg_field_is_n(h, &h->f[i], name, len))
 			return &h->f[i];
 	return NULL;
 }
