@@ -38,11 +38,10 @@ struct fwd_opts {
 static int
 forward_fixed_hop(const struct msg_head *h, const struct msg_field *f)
 {
-	const char *name = msg_name(h, f);
 	uint32_t i;
 
 	for (i = 0; i < sizeof(hop_fields) / sizeof(hop_fields[0]); i++)
-		if (f->name.len == hop_fields[i].len && strcasecmp(name, hop_fields[i].name) == 0)
+		if (msg_field_is_n(h, f, hop_fields[i].name, hop_fields[i].len))
 			return 1;
 	return 0;
 }

@@ -23,7 +23,7 @@ msg_init(struct msg_head *h)
 void
 msg_reset(struct msg_head *h)
 {
-	char *mem = h->mem;
+	char *mem = h->mem, *block = h->block;
 	struct msg_field *f = h->f;
 	uint32_t cap = h->cap, fcap = h->fcap;
 
@@ -32,16 +32,59 @@ msg_reset(struct msg_head *h)
 	h->cap = cap;
 	h->f = f;
 	h->fcap = fcap;
+	h->block = block;
 	if (mem != NULL)
 		h->len = 1;	/* mem[0], the empty string */
+}
+
+/* f still in the block (a later, larger one is not). */
+static int
+msg_f_in_block(const struct msg_head *h)
+{
+	return h->block != NULL && (char *)h->f == h->block + MSG_MEM_FIRST;
 }
 
 void
 msg_free(struct msg_head *h)
 {
-	free(h->mem);
-	free(h->f);
+	if (h->mem != h->block)
+		free(h->mem);
+	if (!msg_f_in_block(h))
+		free(h->f);
+	free(h->block);
 	memset(h, 0, sizeof(*h));
+}
+
+/*
+ * A head's first storage: mem and the first fields in one allocation, which
+ * is one malloc and one free per head where there were two (each request has
+ * two heads).
+ */
+static int
+msg_first_block(struct msg_head *h)
+{
+	if ((h->block = malloc(MSG_MEM_FIRST + MSG_FIELDS_FIRST * sizeof(struct msg_field))) == NULL)
+		return -1;
+	h->mem = h->block;
+	h->cap = MSG_MEM_FIRST;
+	h->mem[0] = '\0';
+	h->len = 1;
+	h->f = (struct msg_field *)(void *)(h->block + MSG_MEM_FIRST);
+	h->fcap = MSG_FIELDS_FIRST;
+	return 0;
+}
+
+/* p grown to cap bytes from its used n; when in the block, copied out of it, which stays. */
+static void *
+msg_grow(void *p, int in_block, size_t n, size_t cap)
+{
+	void *q;
+
+	if (!in_block)
+		return realloc(p, cap);
+	if ((q = malloc(cap)) != NULL)
+		memcpy(q, p, n);
+	return q;
 }
 
 /* Room for n more bytes in mem, within max in all. */
@@ -51,13 +94,8 @@ msg_reserve(struct msg_head *h, size_t n, size_t max)
 	size_t want, cap;
 	char *p;
 
-	if (h->mem == NULL) {
-		if ((h->mem = malloc(MSG_MEM_FIRST)) == NULL)
-			return -1;
-		h->cap = MSG_MEM_FIRST;
-		h->mem[0] = '\0';
-		h->len = 1;
-	}
+	if (h->block == NULL && msg_first_block(h) == -1)	/* no block: no storage at all */
+		return -1;
 	want = (size_t)h->len + n;
 	if (want > max)
 		return -1;
@@ -65,7 +103,7 @@ msg_reserve(struct msg_head *h, size_t n, size_t max)
 		return 0;
 	for (cap = h->cap; cap < want; cap *= 2)
 		;
-	if ((p = realloc(h->mem, cap)) == NULL)
+	if ((p = msg_grow(h->mem, h->mem == h->block, h->len, cap)) == NULL)
 		return -1;
 	h->mem = p;
 	h->cap = (uint32_t)cap;
@@ -134,13 +172,16 @@ msg_slot(struct msg_head *h)
 {
 	struct msg_field *f;
 
+	if (h->block == NULL && msg_first_block(h) == -1)
+		return NULL;
 	if (h->nf == h->fcap) {
-		uint32_t cap = h->fcap == 0 ? MSG_FIELDS_FIRST : h->fcap * 2;
+		uint32_t cap = h->fcap * 2;
 
 		/* A head and its trailers, MSG_FIELDS_MAX each, and what forwarding adds. */
 		if (cap > MSG_FIELDS_CAP)
 			cap = MSG_FIELDS_CAP;
-		if (cap <= h->fcap || (f = realloc(h->f, cap * sizeof(*f))) == NULL)
+		if (cap <= h->fcap || (f = msg_grow(h->f, msg_f_in_block(h), h->nf * sizeof(*f),
+		    cap * sizeof(*f))) == NULL)
 			return NULL;
 		h->f = f;
 		h->fcap = cap;
@@ -200,12 +241,12 @@ msg_del(struct msg_head *h, uint32_t i)
 }
 
 const struct msg_field *
-msg_find(const struct msg_head *h, const char *name)
+msg_find_n(const struct msg_head *h, const char *name, size_t len)
 {
-	uint32_t i;
+	uint32_t i, n = msg_nheaders(h);
 
-	for (i = 0; i < msg_nheaders(h); i++)
-		if (msg_field_is(h, &h->f[i], name))
+	for (i = 0; i < n; i++)
+		if (msg_field_is_n(h, &h->f[i], name, len))
 			return &h->f[i];
 	return NULL;
 }

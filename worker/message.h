@@ -44,6 +44,7 @@ struct msg_head {
 	struct msg_field *f;
 	uint32_t nf, fcap;
 	uint32_t ntrailers;		/* the last ntrailers of f are trailers */
+	char *block;			/* one allocation for mem and f, until either outgrows it */
 
 	enum msg_method method;		/* requests */
 	struct msg_str method_name;
@@ -119,12 +120,26 @@ msg_nheaders(const struct msg_head *h)
  * name the length is a constant and most fields are rejected by it alone.
  */
 static inline int
+msg_field_is_n(const struct msg_head *h, const struct msg_field *f, const char *name, size_t len)
+{
+	const char *n = msg_name(h, f);
+
+	/* Bytes equal but for case differ in bit 0x20 at most: most same-length names end there. */
+	return f->name.len == len && ((n[0] ^ name[0]) & ~0x20) == 0 && strcasecmp(n, name) == 0;
+}
+static inline int
 msg_field_is(const struct msg_head *h, const struct msg_field *f, const char *name)
 {
-	return f->name.len == strlen(name) && strcasecmp(msg_name(h, f), name) == 0;
+	return msg_field_is_n(h, f, name, strlen(name));
 }
-/* The first header (not trailer) called name, or NULL. */
-const struct msg_field *msg_find(const struct msg_head *h, const char *name);
+/* The first header (not trailer) called name (len bytes), or NULL. */
+const struct msg_field *msg_find_n(const struct msg_head *h, const char *name, size_t len);
+/* The same for a C string: inline, so that a literal's length is counted by the compiler. */
+static inline const struct msg_field *
+msg_find(const struct msg_head *h, const char *name)
+{
+	return msg_find_n(h, name, strlen(name));
+}
 /* 1 when the comma-separated value of f lists token (case-insensitive). */
 int msg_has_token(const struct msg_head *h, const struct msg_field *f, const char *token);
 

@@ -101,7 +101,7 @@ request_refuse(struct worker *w, struct request *r, const struct msg_head *h, un
 static int
 request_host(struct msg_head *h, struct request *r)
 {
-	const struct msg_field *host = msg_find(h, "host");
+	const struct msg_field *host = NULL;
 	const char *t = msg_s(h, h->path);
 	char name[HOSTNAME_MAX + 1];
 	size_t skip, alen;
@@ -109,8 +109,10 @@ request_host(struct msg_head *h, struct request *r)
 
 	/* RFC 9112 3.2: two Host fields are a 400 (which one would the backend believe?). */
 	for (i = 0; i < msg_nheaders(h); i++)
-		nhost += (uint32_t)msg_field_is(h, &h->f[i], "host");
-	if (nhost > 1)
+		if (msg_field_is(h, &h->f[i], "host") && nhost++ == 0)
+			host = &h->f[i];
+	/* RFC 9112 3.2: HTTP/1.1 needs Host, even with an absolute-form target. */
+	if (nhost > 1 || (nhost == 0 && h->major == 1 && h->minor >= 1))
 		return -1;
 	if (host != NULL && hostname_from_header(msg_value(h, host), host->value.len, r->host) < 0)
 		return -1;
@@ -123,6 +125,8 @@ request_host(struct msg_head *h, struct request *r)
 	}
 	if (h->major >= 2)
 		return r->host[0] == '\0' ? -1 : 0;
+	if (t[0] == '/')	/* origin-form, the usual one */
+		return 0;
 	if (strncasecmp(t, "http://", 7) == 0)
 		skip = 7;
 	else if (strncasecmp(t, "https://", 8) == 0)
@@ -365,9 +369,7 @@ request_step(struct worker *w, const struct request_peer *peer, struct msg_head 
 	r->hsts = 0;
 	r->ex = NULL;
 	r->ans.close = 0;
-	/* RFC 9112 3.2: HTTP/1.1 needs Host, even with an absolute-form target. */
-	if (request_host(h, r) == -1 ||
-	    (h->major == 1 && h->minor >= 1 && msg_find(h, "host") == NULL))
+	if (request_host(h, r) == -1)
 		return request_refuse(w, r, h, 400, ERRPAGE_STATUS, start_us);
 	if ((status = request_check(h)) != 0)
 		return request_refuse(w, r, h, status, ERRPAGE_STATUS, start_us);

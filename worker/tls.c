@@ -75,6 +75,24 @@ struct tls_set {
 	size_t def;		/* the default certificate */
 };
 
+/*
+ * tls_pick's answers for the HTTPS-redirect check, by host name: without
+ * them each plain request looked its host up three times (about 1k
+ * instructions), though a keep-alive connection asks about the same host.
+ * Good for one snapshot and one certificate set; whether the certificate
+ * went bad since is asked each time, as tls_select does.
+ */
+#define TLS_OWN_SLOTS 8
+struct tls_own {
+	const struct snap *snap;	/* the answers' snapshot, and its generation */
+	uint64_t snap_gen;
+	struct {
+		uint8_t len;		/* 0: empty */
+		int pick;
+		char name[HOSTNAME_MAX];
+	} slot[TLS_OWN_SLOTS];
+};
+
 struct tls {
 	struct snap *const *snapp;	/* the worker's current snapshot */
 	SSL_CTX *ctx;			/* every connection's; certificates are chosen per connection */
@@ -89,6 +107,7 @@ struct tls {
 	int http2;		/* ALPN offers h2 first */
 	tls_ondemand_fn *od_ask;	/* on-demand TLS (worker/odwait.c); NULL: off */
 	void *od_arg;
+	struct tls_own own;
 };
 
 struct tls_conn {
@@ -645,6 +664,7 @@ tls_install(struct tls *t, const struct tls_keyring_in *in, char *err, size_t er
 	if (t->nkeys > 0)
 		memcpy(t->keys, in->tickets, t->nkeys * sizeof(t->keys[0]));
 	t->gen = in->generation;
+	memset(&t->own, 0, sizeof(t->own));	/* answers of the old set */
 	log_debug("keyring %u: %zu certificates, %zu names, %zu TLS-ALPN-01, %zu ticket keys",
 	    t->gen, t->cur.ncerts, t->cur.nnames, t->cur.nchals, t->nkeys);
 	return 0;
@@ -1046,6 +1066,18 @@ tls_conn_acme(const struct tls_conn *tc)
 	return n == sizeof(TLS_ACME_ALPN) - 1 && memcmp(p, TLS_ACME_ALPN, n) == 0;
 }
 
+/*
+ * SSL_get_error reads the thread's error queue, which must be empty before
+ * the call. ERR_clear_error on an empty queue cost about 800 instructions
+ * (OpenSSL 3 clears every slot), twice per request; looking first is cheap.
+ */
+static void
+tls_err_reset(void)
+{
+	if (ERR_peek_error() != 0)
+		ERR_clear_error();
+}
+
 ssize_t
 tls_buf_read(struct tls_conn *tc, int fd, struct buf *b)
 {
@@ -1067,7 +1099,7 @@ tls_buf_read(struct tls_conn *tc, int fd, struct buf *b)
 		errno = EPROTO;
 		return -1;
 	}
-	ERR_clear_error();
+	tls_err_reset();
 	if ((ret = SSL_read_ex(tc->ssl, buf_tail(b), room, &n)) == 1) {
 		tls_conn_count(tc, 0);
 		tc->want = 0;
@@ -1096,7 +1128,7 @@ tls_buf_write(struct tls_conn *tc, int fd, struct buf *b)
 		errno = EPIPE;
 		return -1;
 	}
-	ERR_clear_error();
+	tls_err_reset();
 	if ((ret = SSL_write_ex(tc->ssl, buf_head(b), b->len, &n)) == 1) {
 		tls_conn_count(tc, 0);
 		tc->want = 0;
@@ -1179,10 +1211,38 @@ tls_https_port(const struct tls *t)
 	return t != NULL ? t->https_port : 0;
 }
 
+/* tls_pick's answer for name, from the cache when it has one for the current snapshot. */
+static int
+tls_pick_cached(struct tls *t, const char *name, size_t len)
+{
+	const struct snap *snap = t->snapp != NULL ? *t->snapp : NULL;
+	uint64_t gen = snap != NULL ? snap_generation(snap) : 0;
+	struct tls_own *o = &t->own;
+	size_t k;
+
+	if (len > HOSTNAME_MAX)
+		return tls_pick(t, name, len);
+	if (o->snap != snap || o->snap_gen != gen) {
+		memset(o, 0, sizeof(*o));
+		o->snap = snap;
+		o->snap_gen = gen;
+	}
+	k = (len + (unsigned char)name[0] + (unsigned char)name[len - 1]) % TLS_OWN_SLOTS;
+	if (o->slot[k].len == len && memcmp(o->slot[k].name, name, len) == 0)
+		return o->slot[k].pick;
+	o->slot[k].pick = tls_pick(t, name, len);
+	o->slot[k].len = (uint8_t)len;
+	memcpy(o->slot[k].name, name, len);
+	return o->slot[k].pick;
+}
+
 int
-tls_has_own_cert(const struct tls *t, const char *name, size_t len)
+tls_has_own_cert(struct tls *t, const char *name, size_t len)
 {
 	int i;
 
-	return t != NULL && len > 0 && (i = tls_select(t, name, len)) >= 0 && !tls_is_default(t, i);
+	if (t == NULL || len == 0 || (i = tls_pick_cached(t, name, len)) < 0)
+		return 0;
+	/* As tls_select: one that went bad at its first use counts as the default. */
+	return !tls_is_default(t, i) && !tlscert_is_bad(t->cur.certs[i].cert);
 }

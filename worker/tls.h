@@ -180,6 +180,6 @@ void tls_set_stats(struct tls *t, struct shm_wslot *const *statsp);
 /* The port https:// redirects name; 0 while the worker has no HTTPS listener. */
 uint16_t tls_https_port(const struct tls *t);
 /* 1 when name would get a certificate of its own, not the self-signed default. */
-int tls_has_own_cert(const struct tls *t, const char *name, size_t len);
+int tls_has_own_cert(struct tls *t, const char *name, size_t len);
 
 #endif

@@ -154,6 +154,47 @@ START_TEST(reset_keeps_storage_free_gives_it_back)
 }
 END_TEST
 
+/* mem and the first fields share one allocation; each leaves it alone when it outgrows it. */
+START_TEST(one_block_until_outgrown)
+{
+	struct msg_head h;
+	char name[16], big[600];
+	char *mem;
+	uint32_t i;
+
+	/* Many short fields: f moves out, mem stays where it was. */
+	msg_init(&h);
+	ck_assert_int_eq(msg_add(&h, "A", "b"), 0);
+	mem = h.mem;
+	ck_assert_ptr_eq((char *)h.f, h.mem + h.cap);	/* right after mem: one allocation */
+	for (i = 1; i < 40; i++) {
+		snprintf(name, sizeof(name), "%u", i);
+		ck_assert_int_eq(msg_add(&h, name, ""), 0);
+	}
+	ck_assert_ptr_eq(h.mem, mem);
+	ck_assert_uint_gt(h.fcap, 16);
+	check_field(&h, 0, "A", "b");
+	check_field(&h, 39, "39", "");
+	/* Then a long value: mem moves out too, the strings come along. */
+	memset(big, 'v', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(msg_add(&h, "Big", big), 0);
+	ck_assert_ptr_ne(h.mem, mem);
+	check_field(&h, 0, "A", "b");
+	check_field(&h, 40, "Big", big);
+	msg_reset(&h);
+	ck_assert_int_eq(msg_add(&h, "C", "d"), 0);
+	check_field(&h, 0, "C", "d");
+	msg_free(&h);
+	/* A long value first: mem moves out, the fields stay in the block. */
+	ck_assert_int_eq(msg_add(&h, "Big", big), 0);
+	ck_assert_int_eq(msg_add(&h, "A", "b"), 0);
+	check_field(&h, 0, "Big", big);
+	check_field(&h, 1, "A", "b");
+	msg_free(&h);	/* the sanitizer build checks each allocation is given back once */
+}
+END_TEST
+
 START_TEST(mem_max_refused)
 {
 	struct msg_head h;
@@ -451,6 +492,7 @@ suite_message(void)
 	tcase_add_test(tc, init_holds_nothing);
 	tcase_add_test(tc, grows_with_the_head);
 	tcase_add_test(tc, reset_keeps_storage_free_gives_it_back);
+	tcase_add_test(tc, one_block_until_outgrown);
 	tcase_add_test(tc, mem_max_refused);
 	tcase_add_test(tc, strings_from_pieces);
 	tcase_add_test(tc, fields_order_and_trailers);

@@ -910,6 +910,38 @@ START_TEST(own_certificate_and_https_port)
 }
 END_TEST
 
+/* The answers are kept per host name: a new snapshot or certificate set asks again. */
+START_TEST(own_certificate_follows_changes)
+{
+	struct snap *s = sx_snap(), *held = s;
+	struct tls *t = tls_new(&s);
+	struct tls_cert_in c[FX_N];
+	int k;
+
+	install_fixture(t, 1, NULL, 0);
+	for (k = 0; k < 2; k++) {	/* the second time from the cache */
+		ck_assert_int_eq(tls_has_own_cert(t, "www.app.example.com", 19), 1);
+		ck_assert_int_eq(tls_has_own_cert(t, "app.example.com", 15), 1);
+		ck_assert_int_eq(tls_has_own_cert(t, "a.example.net", 13), 1);
+		ck_assert_int_eq(tls_has_own_cert(t, "nowhere.test", 12), 0);
+	}
+	/* Without the snapshot the alias has no route, hence no certificate. */
+	s = NULL;
+	ck_assert_int_eq(tls_has_own_cert(t, "www.app.example.com", 19), 0);
+	s = held;
+	ck_assert_int_eq(tls_has_own_cert(t, "www.app.example.com", 19), 1);
+	/* A set with the default alone, then the full one again. */
+	c[0] = cert_in(FX_DEFAULT, 0);
+	ck_assert_int_eq(install(t, 2, c, 1, NULL, 0), 0);
+	ck_assert_int_eq(tls_has_own_cert(t, "app.example.com", 15), 0);
+	ck_assert_int_eq(tls_has_own_cert(t, "a.example.net", 13), 0);
+	install_fixture(t, 3, NULL, 0);
+	ck_assert_int_eq(tls_has_own_cert(t, "app.example.com", 15), 1);
+	tls_free(t);
+	snap_unref(held);
+}
+END_TEST
+
 /* --- on-demand TLS: the ClientHello hook holds a handshake, which resumes later */
 
 static int od_calls, od_hold, od_cookie;
@@ -1036,6 +1068,7 @@ suite_tls(void)
 	tcase_add_test(tc, peer_close_notify_is_eof);
 	tcase_add_test(tc, pending_bytes_reported);
 	tcase_add_test(tc, own_certificate_and_https_port);
+	tcase_add_test(tc, own_certificate_follows_changes);
 	tcase_add_test(tc, ondemand_holds_then_resumes);
 	suite_add_tcase(s, tc);
 	return s;
