@@ -87,32 +87,24 @@ forward_is_ours(const struct msg_head *h, const struct msg_field *f)
 static void
 forward_opts(const struct msg_head *h, struct fwd_opts *o)
 {
+	const char *v, *end, *t;
 	uint32_t i;
+	size_t len;
 
 	o->n = 0;
 	o->many = 0;
 	for (i = 0; i < msg_nheaders(h); i++) {
-		const char *v = msg_value(h, &h->f[i]), *end = v + h->f[i].value.len;
-
 		if (!msg_field_is(h, &h->f[i], "connection"))
 			continue;
-		while (v < end) {
-			const char *comma = memchr(v, ',', (size_t)(end - v));
-			const char *e = comma != NULL ? comma : end;
-
-			while (v < e && (*v == ' ' || *v == '\t'))
-				v++;
-			while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-				e--;
-			if (e > v) {
-				if (o->n == FWD_OPTS_MAX) {
-					o->many = 1;
-					return;
-				}
-				o->v[o->n].p = v;
-				o->v[o->n++].len = (size_t)(e - v);
+		v = msg_value(h, &h->f[i]);
+		end = v + h->f[i].value.len;
+		while (msg_list_next(&v, end, &t, &len)) {
+			if (o->n == FWD_OPTS_MAX) {
+				o->many = 1;
+				return;
 			}
-			v = comma != NULL ? comma + 1 : end;
+			o->v[o->n].p = t;
+			o->v[o->n++].len = len;
 		}
 	}
 }

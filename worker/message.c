@@ -252,23 +252,35 @@ msg_find_n(const struct msg_head *h, const char *name, size_t len)
 }
 
 int
+msg_list_next(const char **v, const char *end, const char **tok, size_t *len)
+{
+	while (*v < end) {
+		const char *comma = memchr(*v, ',', (size_t)(end - *v));
+		const char *s = *v, *e = comma != NULL ? comma : end;
+
+		*v = comma != NULL ? comma + 1 : end;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > s) {
+			*tok = s;
+			*len = (size_t)(e - s);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
 msg_has_token(const struct msg_head *h, const struct msg_field *f, const char *token)
 {
-	const char *v = msg_value(h, f), *end = v + f->value.len;
-	size_t tl = strlen(token);
+	const char *v = msg_value(h, f), *end = v + f->value.len, *t;
+	size_t tl = strlen(token), len;
 
-	while (v < end) {
-		const char *comma = memchr(v, ',', (size_t)(end - v));
-		const char *e = comma != NULL ? comma : end;
-
-		while (v < e && (*v == ' ' || *v == '\t'))
-			v++;
-		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if ((size_t)(e - v) == tl && strncasecmp(v, token, tl) == 0)
+	while (msg_list_next(&v, end, &t, &len))
+		if (len == tl && strncasecmp(t, token, tl) == 0)
 			return 1;
-		v = comma != NULL ? comma + 1 : end;
-	}
 	return 0;
 }
 

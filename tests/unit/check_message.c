@@ -438,6 +438,26 @@ START_TEST(has_token_rules)
 }
 END_TEST
 
+/* The list's elements in order, blanks trimmed, empty ones skipped: what forward's Connection options see. */
+START_TEST(list_next_elements)
+{
+	static const char list[] = " , close,\tX-A \t,,keep-alive ,";
+	const char *v = list, *end = list + sizeof(list) - 1, *t;
+	const char *want[] = { "close", "X-A", "keep-alive" };
+	size_t i, len;
+
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(msg_list_next(&v, end, &t, &len), 1);
+		ck_assert_uint_eq(len, strlen(want[i]));
+		ck_assert_int_eq(memcmp(t, want[i], len), 0);
+	}
+	ck_assert_int_eq(msg_list_next(&v, end, &t, &len), 0);
+	ck_assert_ptr_eq(v, end);
+	v = end;
+	ck_assert_int_eq(msg_list_next(&v, end, &t, &len), 0);
+}
+END_TEST
+
 START_TEST(methods)
 {
 	static const struct {
@@ -499,6 +519,7 @@ suite_message(void)
 	tcase_add_test(tc, holds_full_head_and_trailers);
 	tcase_add_test(tc, find_skips_trailers);
 	tcase_add_test(tc, has_token_rules);
+	tcase_add_test(tc, list_next_elements);
 	tcase_add_test(tc, methods);
 	suite_add_tcase(s, tc);
 	return s;
