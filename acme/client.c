@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +20,6 @@
 #include "share/util.h"
 
 #define ACME_ERR_PREFIX "urn:ietf:params:acme:error:"
-
-void
-acme_error_set(struct acme_error *e, const char *type, const char *fmt, ...)
-{
-	va_list ap;
-
-	util_strlcpy(e->type, type, sizeof(e->type));
-	va_start(ap, fmt);
-	vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
-	va_end(ap);
-}
 
 void
 acme_client_reset(struct acme_client *c)
