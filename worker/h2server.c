@@ -736,9 +736,13 @@ h2_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 		return 0;
 	if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
 		st->in_end = 1;
+	/*
+	 * No kick here or in h2_on_data: nghttp2 calls back only inside h2_recv,
+	 * and h2s_run pumps every stream and sends after it in the same pass (a
+	 * kick would run the whole session once more per request, for nothing).
+	 */
 	if (f->hd.type == NGHTTP2_HEADERS && !st->started)
 		h2_request(st);
-	conn_kick(s->c);
 	return 0;
 }
 
@@ -746,11 +750,11 @@ static int
 h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
     void *arg)
 {
-	struct h2s *s = arg;
 	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
 	char *p;
 
 	(void)flags;
+	(void)arg;
 	if (st == NULL) {
 		nghttp2_session_consume(ng, id, len);
 		return 0;
@@ -772,7 +776,6 @@ h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, 
 	}
 	memcpy(st->in + st->in_off + st->in_len, data, len);
 	st->in_len += len;
-	conn_kick(s->c);
 	return 0;
 }
 
