@@ -13,9 +13,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,7 +167,10 @@ h2_nv_build(const struct msg_head *h, unsigned status, nghttp2_nv *nv, size_t *n
 	size_t used = 0, n = 0;
 	uint32_t i;
 
-	snprintf(st, 4, "%03u", status % 1000);
+	st[0] = (char)('0' + status / 100 % 10);
+	st[1] = (char)('0' + status / 10 % 10);
+	st[2] = (char)('0' + status % 10);
+	st[3] = '\0';
 	nv[n++] = (nghttp2_nv){ (uint8_t *)(uintptr_t)":status", (uint8_t *)st, 7, 3, NGHTTP2_NV_FLAG_NONE };
 	for (i = 0; i < msg_nheaders(h) && n < H2_NV_MAX - 1; i++) {
 		const struct msg_field *f = &h->f[i];
@@ -178,8 +178,12 @@ h2_nv_build(const struct msg_head *h, unsigned status, nghttp2_nv *nv, size_t *n
 
 		if (used + f->name.len + 1 > nameslen)
 			return -1;
-		for (j = 0; j < f->name.len; j++)
-			names[used + j] = (char)tolower((unsigned char)msg_name(h, f)[j]);
+		/* ASCII by hand: tolower() is a locale lookup per byte (names are tokens). */
+		for (j = 0; j < f->name.len; j++) {
+			char ch = msg_name(h, f)[j];
+
+			names[used + j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + ('a' - 'A')) : ch;
+		}
 		nv[n++] = (nghttp2_nv){ (uint8_t *)names + used, (uint8_t *)(uintptr_t)msg_value(h, f),
 		    f->name.len, f->value.len, NGHTTP2_NV_FLAG_NONE };
 		used += f->name.len + 1;
@@ -240,9 +244,14 @@ h2_submit_head(struct h2stream *st, const struct msg_head *h, unsigned status, i
 		return -1;
 	/* The forwarding rules dropped Content-Length: HTTP/2 carries it as a plain field. */
 	if (h->has_length && status != 204 && status != 304 && status / 100 != 1) {
-		snprintf(clen, sizeof(clen), "%" PRIu64, h->length);
-		nv[nnv++] = (nghttp2_nv){ (uint8_t *)(uintptr_t)"content-length", (uint8_t *)clen, 14,
-		    strlen(clen), NGHTTP2_NV_FLAG_NONE };
+		char *at = clen + sizeof(clen);
+		uint64_t v = h->length;
+
+		do	/* not snprintf: about 700 instructions a call */
+			*--at = (char)('0' + v % 10);
+		while ((v /= 10) != 0);
+		nv[nnv++] = (nghttp2_nv){ (uint8_t *)(uintptr_t)"content-length", (uint8_t *)at, 14,
+		    (size_t)(clen + sizeof(clen) - at), NGHTTP2_NV_FLAG_NONE };
 	}
 	if (status / 100 == 1)
 		return nghttp2_submit_headers(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NULL, nv, nnv,

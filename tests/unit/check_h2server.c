@@ -40,6 +40,7 @@ struct cli {
 	nghttp2_session *ng;
 	int status[512];		/* :status by stream id / 2 */
 	size_t body[512];		/* DATA bytes by stream id / 2 */
+	long clen[512];			/* content-length by stream id / 2 */
 	int closed;			/* streams closed */
 	int goaway;			/* GOAWAY seen */
 	uint32_t goaway_code;
@@ -72,6 +73,8 @@ cli_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, siz
 	(void)flags;
 	if (nlen == 7 && memcmp(name, ":status", 7) == 0 && f->hd.stream_id / 2 < 512)
 		c->status[f->hd.stream_id / 2] = atoi((const char *)value);
+	if (nlen == 14 && memcmp(name, "content-length", 14) == 0 && f->hd.stream_id / 2 < 512)
+		c->clen[f->hd.stream_id / 2] = atol((const char *)value);
 	(void)vlen;
 	return 0;
 }
@@ -263,6 +266,7 @@ START_TEST(h2s_preface_picks_http2)
 	CLI_UNTIL(cli.closed == 1);
 	ck_assert_int_eq(cli.status[id / 2], 404);	/* the welcome page: no routes yet */
 	ck_assert_uint_gt(cli.body[id / 2], 100);
+	ck_assert_int_eq(cli.clen[id / 2], (long)cli.body[id / 2]);
 	ck_assert_uint_eq(w.nconns, 1);
 	ck_assert_uint_eq(w.requests, 1);
 	ck_assert(!cli.eof);	/* the connection stays for more streams */
