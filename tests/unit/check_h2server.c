@@ -6,9 +6,10 @@
  * the worker's loop until its streams close or a deadline.
  *
  * Covered: the preface picks HTTP/2 (and with http2 off, HTTP/1.1 answers
- * it 400), a GET answered with :status, content-length and the page, 100
- * concurrent streams, a request without :authority (400), the frame-flood
- * bound (GOAWAY ENHANCE_YOUR_CALM) and the resets we send counted in it
+ * it 400), a GET answered with :status, content-length and the page, a
+ * second like answer's fields sent as HPACK indexes, 100 concurrent
+ * streams, a request without :authority (400), the frame-flood bound
+ * (GOAWAY ENHANCE_YOUR_CALM) and the resets we send counted in it
  * (streams refused past the limit), the idle GOAWAY after the keep-alive
  * time, conn_close_idle, and the counts in struct worker.
  */
@@ -41,6 +42,8 @@ struct cli {
 	int status[512];		/* :status by stream id / 2 */
 	size_t body[512];		/* DATA bytes by stream id / 2 */
 	long clen[512];			/* content-length by stream id / 2 */
+	size_t hlen[512];		/* the response HEADERS frame's length by stream id / 2 */
+	int nfields[512];		/* response fields by stream id / 2 */
 	int closed;			/* streams closed */
 	int goaway;			/* GOAWAY seen */
 	uint32_t goaway_code;
@@ -75,6 +78,8 @@ cli_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, siz
 		c->status[f->hd.stream_id / 2] = atoi((const char *)value);
 	if (nlen == 14 && memcmp(name, "content-length", 14) == 0 && f->hd.stream_id / 2 < 512)
 		c->clen[f->hd.stream_id / 2] = atol((const char *)value);
+	if (f->hd.stream_id / 2 < 512)
+		c->nfields[f->hd.stream_id / 2]++;
 	(void)vlen;
 	return 0;
 }
@@ -114,6 +119,8 @@ cli_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 		c->goaway = 1;
 		c->goaway_code = f->goaway.error_code;
 	}
+	if (f->hd.type == NGHTTP2_HEADERS && f->hd.stream_id / 2 < 512)
+		c->hlen[f->hd.stream_id / 2] = f->hd.length;
 	return 0;
 }
 
@@ -273,6 +280,25 @@ START_TEST(h2s_preface_picks_http2)
 }
 END_TEST
 
+/* The second of two like answers: its repeated fields go out as HPACK indexes (H2_DEFLATE_TABLE). */
+START_TEST(h2s_repeated_fields_indexed)
+{
+	int32_t a, b;
+
+	cli_open();
+	a = cli_get("app.example.com", "/");
+	CLI_UNTIL(cli.closed == 1);
+	b = cli_get("app.example.com", "/");
+	CLI_UNTIL(cli.closed == 2);
+	ck_assert_int_eq(cli.status[b / 2], 404);
+	ck_assert_int_eq(cli.nfields[b / 2], cli.nfields[a / 2]);
+	ck_assert_int_eq(cli.clen[b / 2], cli.clen[a / 2]);
+	ck_assert_uint_eq(cli.body[b / 2], cli.body[a / 2]);
+	/* 62 bytes, then 10; a Date of the next second would be a ~23-byte literal. */
+	ck_assert_uint_lt(cli.hlen[b / 2] + 24, cli.hlen[a / 2]);
+}
+END_TEST
+
 START_TEST(h2s_hundred_streams)
 {
 	int i;
@@ -405,6 +431,7 @@ suite_h2server(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, h2s_preface_picks_http2);
+	tcase_add_test(tc, h2s_repeated_fields_indexed);
 	tcase_add_test(tc, h2s_hundred_streams);
 	tcase_add_test(tc, h2s_no_authority_400);
 	tcase_add_test(tc, h2s_ping_flood_goaway);
