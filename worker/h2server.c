@@ -111,7 +111,8 @@ struct h2s {
 	struct h2scan scan;		/* where the header block nghttp2 reads ends */
 	unsigned goaway : 1;		/* a stop began: GOAWAY sent, in-flight streams finish */
 	unsigned broken : 1;		/* a connection error: flush what is queued, then close */
-	unsigned trim_due : 1;		/* the idle timer runs to H2_TRIM_MS, then to keep-alive */
+	unsigned trimmed : 1;		/* idle past H2_TRIM_MS: the pages went back */
+	uint64_t idle_since;		/* loop ms the last stream closed (or the session began) */
 };
 
 static const struct sink_ops h2_sink;
@@ -133,6 +134,7 @@ h2_stream_new(struct h2s *s, int32_t id)
 		s->streams->prev = st;
 	s->streams = st;
 	s->nstreams++;
+	s->trimmed = 0;
 	s->c->w->requests++;
 	return st;
 }
@@ -150,7 +152,8 @@ h2_stream_free(struct h2stream *st)
 		s->streams = st->next;
 	if (st->next != NULL)
 		st->next->prev = st->prev;
-	s->nstreams--;
+	if (--s->nstreams == 0)
+		s->idle_since = ev_now(s->c->w->loop);
 	msg_free(&st->req);
 	msg_free(&st->trailers);
 	buf_put(&s->c->w->bufs, &st->out);
@@ -806,6 +809,27 @@ h2_on_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 
 /* --- the session */
 
+/*
+ * The connection's timer, armed once and never stopped for a stream: it
+ * fires early rather than late (the idle time only moves later) and
+ * h2s_timeout looks again, so a request costs no timer work (a stop and a
+ * start per request: ~200 instructions). Busy, or broken: a look
+ * every H2_TRIM_MS, or the keep-alive time.
+ */
+static void
+h2_idle_arm(struct h2s *s)
+{
+	struct conn *c = s->c;
+	uint64_t keep = c->w->cfg.keepalive_timeout_ms, idle, due;
+
+	due = keep > H2_TRIM_MS && (s->nstreams > 0 || !s->trimmed) ? H2_TRIM_MS : keep;
+	if (s->nstreams == 0 && !s->broken) {
+		idle = ev_now(c->w->loop) - s->idle_since;
+		due = due > idle ? due - idle : 0;
+	}
+	ev_timer_start(c->w->loop, &c->timer, due);
+}
+
 /* Copies what nghttp2 has to send into the connection's buffer, as far as it has room. */
 static int
 h2_send(struct h2s *s)
@@ -935,12 +959,8 @@ h2s_run(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	if (s->nstreams == 0 && !ev_timer_armed(&c->timer)) {
-		s->trim_due = c->w->cfg.keepalive_timeout_ms > H2_TRIM_MS;
-		ev_timer_start(c->w->loop, &c->timer, s->trim_due ? H2_TRIM_MS :
-		    c->w->cfg.keepalive_timeout_ms);
-	} else if (s->nstreams > 0)
-		ev_timer_stop(c->w->loop, &c->timer);
+	if (!ev_timer_armed(&c->timer))
+		h2_idle_arm(s);
 	/*
 	 * More to copy while out has room; when it is full, EPOLLOUT brings us
 	 * back (a kick then would run again in the same pass of deferred calls,
@@ -960,18 +980,21 @@ static void
 h2s_timeout(struct conn *c)
 {
 	struct h2s *s = c->sess;
+	uint64_t keep = c->w->cfg.keepalive_timeout_ms, idle = ev_now(c->w->loop) - s->idle_since;
 
-	if (s->trim_due) {
-		s->trim_due = 0;
-		if (s->nstreams == 0 && s->pend_len == 0 && !nghttp2_session_want_write(s->ng))
-			h2mem_trim(&s->mem);
-		ev_timer_start(c->w->loop, &c->timer, c->w->cfg.keepalive_timeout_ms - H2_TRIM_MS);
+	if (s->nstreams == 0 && !s->broken && idle >= keep) {
+		nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
+		    nghttp2_session_get_last_proc_stream_id(s->ng), NGHTTP2_NO_ERROR, NULL, 0);
+		s->broken = 1;
+		conn_kick(c);
 		return;
 	}
-	nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
-	    nghttp2_session_get_last_proc_stream_id(s->ng), NGHTTP2_NO_ERROR, NULL, 0);
-	s->broken = 1;
-	conn_kick(c);
+	if (s->nstreams == 0 && !s->trimmed && keep > H2_TRIM_MS && idle >= H2_TRIM_MS) {
+		s->trimmed = 1;
+		if (s->pend_len == 0 && !nghttp2_session_want_write(s->ng))
+			h2mem_trim(&s->mem);
+	}
+	h2_idle_arm(s);
 }
 
 /*
@@ -1013,6 +1036,7 @@ h2s_start(struct conn *c)
 	if (s == NULL || nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
 		goto out;
 	s->c = c;
+	s->idle_since = ev_now(c->w->loop);
 	h2scan_init(&s->scan);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, h2_on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
