@@ -108,6 +108,7 @@ struct h2s {
 	uint32_t wu_in, data_out;	/* WINDOW_UPDATEs in, DATA frames out, same window */
 	uint64_t glitch_since;		/* loop time the window began */
 	struct h2stream *paused;	/* its field paused nghttp2: is its head complete? */
+	struct h2stream *block;		/* the stream whose request head is being read */
 	struct h2scan scan;		/* where the header block nghttp2 reads ends */
 	unsigned goaway : 1;		/* a stop began: GOAWAY sent, in-flight streams finish */
 	unsigned broken : 1;		/* a connection error: flush what is queued, then close */
@@ -152,6 +153,8 @@ h2_stream_free(struct h2stream *st)
 		s->streams = st->next;
 	if (st->next != NULL)
 		st->next->prev = st->prev;
+	if (s->block == st)
+		s->block = NULL;
 	if (--s->nstreams == 0)
 		s->idle_since = ev_now(s->c->w->loop);
 	msg_free(&st->req);
@@ -625,7 +628,17 @@ h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	if ((st = h2_stream_new(s, f->hd.stream_id)) == NULL)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, st);
+	s->block = st;
 	return 0;
+}
+
+/* The stream of a frame: the one whose head is being read without nghttp2's map lookup. */
+static struct h2stream *
+h2_stream_of(struct h2s *s, int32_t id)
+{
+	if (s->block != NULL && s->block->id == id)
+		return s->block;
+	return nghttp2_session_get_stream_user_data(s->ng, id);
 }
 
 /*
@@ -709,8 +722,9 @@ h2_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, s
     const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
 {
 	struct h2s *s = arg;
-	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+	struct h2stream *st = h2_stream_of(s, f->hd.stream_id);
 
+	(void)ng;
 	(void)flags;
 	if (st == NULL || f->hd.type != NGHTTP2_HEADERS)
 		return 0;
@@ -738,8 +752,9 @@ static int
 h2_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
 	struct h2s *s = arg;
-	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+	struct h2stream *st = h2_stream_of(s, f->hd.stream_id);
 
+	(void)ng;
 	if ((h2_costly(f) && h2_glitch(s) != 0) ||
 	    (f->hd.type == NGHTTP2_WINDOW_UPDATE && h2_window_update(s) != 0))
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
