@@ -11,7 +11,8 @@
  * streams, a request without :authority (400), the frame-flood bound
  * (GOAWAY ENHANCE_YOUR_CALM) and the resets we send counted in it
  * (streams refused past the limit), the idle GOAWAY after the keep-alive
- * time, conn_close_idle, and the counts in struct worker.
+ * time (counted from the last stream's close), conn_close_idle, and the
+ * counts in struct worker.
  */
 #include "config.h"
 
@@ -385,6 +386,31 @@ START_TEST(h2s_idle_goaway)
 }
 END_TEST
 
+/*
+ * The keep-alive time counts from the last stream's close, though the
+ * timer was armed before it (h2_idle_arm: early, then it looks again).
+ */
+START_TEST(h2s_idle_from_last_stream)
+{
+	uint64_t t0, closed;
+
+	w.cfg.keepalive_timeout_ms = 300;
+	cli_open();
+	(void)cli_get("app.example.com", "/");
+	CLI_UNTIL(cli.closed == 1);
+	t0 = util_now_ms();
+	while (util_now_ms() < t0 + 200 && !cli.goaway)
+		cli_turn();
+	ck_assert(!cli.goaway);
+	(void)cli_get("app.example.com", "/");
+	CLI_UNTIL(cli.closed == 2);
+	closed = util_now_ms();
+	CLI_UNTIL(cli.goaway);
+	ck_assert_uint_ge(util_now_ms() - closed, 290);
+	ck_assert_uint_eq(cli.goaway_code, NGHTTP2_NO_ERROR);
+}
+END_TEST
+
 START_TEST(h2s_close_idle)
 {
 	cli_open();
@@ -437,6 +463,7 @@ suite_h2server(void)
 	tcase_add_test(tc, h2s_ping_flood_goaway);
 	tcase_add_test(tc, h2s_refused_streams_goaway);
 	tcase_add_test(tc, h2s_idle_goaway);
+	tcase_add_test(tc, h2s_idle_from_last_stream);
 	tcase_add_test(tc, h2s_close_idle);
 	tcase_add_test(tc, h2s_off_preface_is_http1_400);
 	suite_add_tcase(s, tc);
