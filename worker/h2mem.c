@@ -16,12 +16,6 @@
 #define H2MEM_FRAME_MIN 16384	/* nghttp2's frame buffer holds a whole 16 KiB payload */
 #define H2MEM_PAGES_MAX (1u << 20)	/* 4 GiB: beyond that, the heap's (never seen) */
 
-static size_t
-h2mem_page(void)
-{
-	return (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* The slot of a mapped block, or -1 (a heap block). */
 static int
 h2mem_slot(const struct h2mem *m, const void *p)
@@ -37,7 +31,7 @@ h2mem_slot(const struct h2mem *m, const void *p)
 static size_t
 h2mem_len(const struct h2mem *m, int i)
 {
-	return (size_t)m->pages[i] * h2mem_page();
+	return (size_t)m->pages[i] * m->page;
 }
 
 /*
@@ -48,11 +42,14 @@ static void *
 h2mem_malloc(size_t n, void *arg)
 {
 	struct h2mem *m = arg;
-	size_t page = h2mem_page(), np = n / page + (n % page != 0);
-	int i = h2mem_slot(m, NULL);
+	size_t page = m->page, np;
+	int i;
 	void *p;
 
-	if (n < page || i == -1 || np > H2MEM_PAGES_MAX ||
+	if (n < page)	/* a stream's small objects: the heap, nothing else to decide */
+		return malloc(n);
+	np = n / page + (n % page != 0);
+	if ((i = h2mem_slot(m, NULL)) == -1 || np > H2MEM_PAGES_MAX ||
 	    (p = mmap(NULL, np * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 	    -1, 0)) == MAP_FAILED)
 		return malloc(n);
@@ -90,7 +87,7 @@ h2mem_calloc(size_t nmemb, size_t size, void *arg)
 
 	if (size != 0 && nmemb > SIZE_MAX / size)
 		return NULL;
-	if (nmemb * size < h2mem_page())
+	if (nmemb * size < m->page)
 		return calloc(nmemb, size);
 	if ((p = h2mem_malloc(nmemb * size, m)) != NULL && h2mem_slot(m, p) == -1)
 		memset(p, 0, nmemb * size);
@@ -108,7 +105,7 @@ h2mem_realloc(void *p, size_t n, void *arg)
 	if (p == NULL)
 		return h2mem_malloc(n, m);
 	i = h2mem_slot(m, p);
-	if (i == -1 && n < h2mem_page())
+	if (i == -1 && n < m->page)
 		return realloc(p, n);
 	if (i != -1 && n <= h2mem_len(m, i))
 		return p;
@@ -128,6 +125,7 @@ h2mem_init(struct h2mem *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->mem = (nghttp2_mem){ m, h2mem_malloc, h2mem_free, h2mem_calloc, h2mem_realloc };
+	m->page = (size_t)sysconf(_SC_PAGESIZE);
 }
 
 void
@@ -151,7 +149,7 @@ h2mem_zero(const unsigned char *p, size_t n)
 void
 h2mem_trim(struct h2mem *m)
 {
-	size_t page = h2mem_page(), n;
+	size_t page = m->page, n;
 	unsigned char *p, *at;
 	int i;
 

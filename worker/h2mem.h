@@ -29,6 +29,7 @@ struct h2mem {
 	uint32_t pages[H2MEM_BLOCKS];	/* each one's length */
 	void *frame;			/* the outbound frame buffer, once allocated */
 	int creating;			/* the session is being made: its frame buffer comes now */
+	size_t page;			/* sysconf's, once: nghttp2 allocates a few times a stream */
 };
 
 /* Points m->mem at the allocator, with m as its user data. */

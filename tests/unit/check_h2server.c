@@ -6,11 +6,13 @@
  * the worker's loop until its streams close or a deadline.
  *
  * Covered: the preface picks HTTP/2 (and with http2 off, HTTP/1.1 answers
- * it 400), a GET answered with :status, content-length and the page, 100
- * concurrent streams, a request without :authority (400), the frame-flood
- * bound (GOAWAY ENHANCE_YOUR_CALM) and the resets we send counted in it
+ * it 400), a GET answered with :status, content-length and the page, a
+ * second like answer's fields sent as HPACK indexes, 100 concurrent
+ * streams, a request without :authority (400), the frame-flood bound
+ * (GOAWAY ENHANCE_YOUR_CALM) and the resets we send counted in it
  * (streams refused past the limit), the idle GOAWAY after the keep-alive
- * time, conn_close_idle, and the counts in struct worker.
+ * time (counted from the last stream's close), conn_close_idle, and the
+ * counts in struct worker.
  */
 #include "config.h"
 
@@ -40,6 +42,9 @@ struct cli {
 	nghttp2_session *ng;
 	int status[512];		/* :status by stream id / 2 */
 	size_t body[512];		/* DATA bytes by stream id / 2 */
+	long clen[512];			/* content-length by stream id / 2 */
+	size_t hlen[512];		/* the response HEADERS frame's length by stream id / 2 */
+	int nfields[512];		/* response fields by stream id / 2 */
 	int closed;			/* streams closed */
 	int goaway;			/* GOAWAY seen */
 	uint32_t goaway_code;
@@ -72,6 +77,10 @@ cli_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, siz
 	(void)flags;
 	if (nlen == 7 && memcmp(name, ":status", 7) == 0 && f->hd.stream_id / 2 < 512)
 		c->status[f->hd.stream_id / 2] = atoi((const char *)value);
+	if (nlen == 14 && memcmp(name, "content-length", 14) == 0 && f->hd.stream_id / 2 < 512)
+		c->clen[f->hd.stream_id / 2] = atol((const char *)value);
+	if (f->hd.stream_id / 2 < 512)
+		c->nfields[f->hd.stream_id / 2]++;
 	(void)vlen;
 	return 0;
 }
@@ -111,6 +120,8 @@ cli_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 		c->goaway = 1;
 		c->goaway_code = f->goaway.error_code;
 	}
+	if (f->hd.type == NGHTTP2_HEADERS && f->hd.stream_id / 2 < 512)
+		c->hlen[f->hd.stream_id / 2] = f->hd.length;
 	return 0;
 }
 
@@ -263,9 +274,29 @@ START_TEST(h2s_preface_picks_http2)
 	CLI_UNTIL(cli.closed == 1);
 	ck_assert_int_eq(cli.status[id / 2], 404);	/* the welcome page: no routes yet */
 	ck_assert_uint_gt(cli.body[id / 2], 100);
+	ck_assert_int_eq(cli.clen[id / 2], (long)cli.body[id / 2]);
 	ck_assert_uint_eq(w.nconns, 1);
 	ck_assert_uint_eq(w.requests, 1);
 	ck_assert(!cli.eof);	/* the connection stays for more streams */
+}
+END_TEST
+
+/* The second of two like answers: its repeated fields go out as HPACK indexes (H2_DEFLATE_TABLE). */
+START_TEST(h2s_repeated_fields_indexed)
+{
+	int32_t a, b;
+
+	cli_open();
+	a = cli_get("app.example.com", "/");
+	CLI_UNTIL(cli.closed == 1);
+	b = cli_get("app.example.com", "/");
+	CLI_UNTIL(cli.closed == 2);
+	ck_assert_int_eq(cli.status[b / 2], 404);
+	ck_assert_int_eq(cli.nfields[b / 2], cli.nfields[a / 2]);
+	ck_assert_int_eq(cli.clen[b / 2], cli.clen[a / 2]);
+	ck_assert_uint_eq(cli.body[b / 2], cli.body[a / 2]);
+	/* 62 bytes, then 10; a Date of the next second would be a ~23-byte literal. */
+	ck_assert_uint_lt(cli.hlen[b / 2] + 24, cli.hlen[a / 2]);
 }
 END_TEST
 
@@ -355,6 +386,31 @@ START_TEST(h2s_idle_goaway)
 }
 END_TEST
 
+/*
+ * The keep-alive time counts from the last stream's close, though the
+ * timer was armed before it (h2_idle_arm: early, then it looks again).
+ */
+START_TEST(h2s_idle_from_last_stream)
+{
+	uint64_t t0, closed;
+
+	w.cfg.keepalive_timeout_ms = 300;
+	cli_open();
+	(void)cli_get("app.example.com", "/");
+	CLI_UNTIL(cli.closed == 1);
+	t0 = util_now_ms();
+	while (util_now_ms() < t0 + 200 && !cli.goaway)
+		cli_turn();
+	ck_assert(!cli.goaway);
+	(void)cli_get("app.example.com", "/");
+	CLI_UNTIL(cli.closed == 2);
+	closed = util_now_ms();
+	CLI_UNTIL(cli.goaway);
+	ck_assert_uint_ge(util_now_ms() - closed, 290);
+	ck_assert_uint_eq(cli.goaway_code, NGHTTP2_NO_ERROR);
+}
+END_TEST
+
 START_TEST(h2s_close_idle)
 {
 	cli_open();
@@ -401,11 +457,13 @@ suite_h2server(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, h2s_preface_picks_http2);
+	tcase_add_test(tc, h2s_repeated_fields_indexed);
 	tcase_add_test(tc, h2s_hundred_streams);
 	tcase_add_test(tc, h2s_no_authority_400);
 	tcase_add_test(tc, h2s_ping_flood_goaway);
 	tcase_add_test(tc, h2s_refused_streams_goaway);
 	tcase_add_test(tc, h2s_idle_goaway);
+	tcase_add_test(tc, h2s_idle_from_last_stream);
 	tcase_add_test(tc, h2s_close_idle);
 	tcase_add_test(tc, h2s_off_preface_is_http1_400);
 	suite_add_tcase(s, tc);
