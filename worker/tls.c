@@ -829,15 +829,19 @@ tls_pick(const struct tls *t, const char *name, size_t len)
 	return (int)s->def;
 }
 
-int
-tls_select(const struct tls *t, const char *name, size_t len)
+/* Certificate i, or the default when i failed at its first use (one bad at install is left out). */
+static int
+tls_usable(const struct tls *t, int i)
 {
-	int i = tls_pick(t, name, len);
-
-	/* One that failed at its first use is left out, as a bad one at install was. */
 	if (i >= 0 && tlscert_is_bad(t->cur.certs[i].cert))
 		return (int)t->cur.def;
 	return i;
+}
+
+int
+tls_select(const struct tls *t, const char *name, size_t len)
+{
+	return tls_usable(t, tls_pick(t, name, len));
 }
 
 int
@@ -1241,8 +1245,8 @@ tls_has_own_cert(struct tls *t, const char *name, size_t len)
 {
 	int i;
 
-	if (t == NULL || len == 0 || (i = tls_pick_cached(t, name, len)) < 0)
+	if (t == NULL || len == 0)
 		return 0;
-	/* As tls_select: one that went bad at its first use counts as the default. */
-	return !tls_is_default(t, i) && !tlscert_is_bad(t->cur.certs[i].cert);
+	i = tls_usable(t, tls_pick_cached(t, name, len));	/* tls_select, its pick cached */
+	return i >= 0 && !tls_is_default(t, i);
 }
