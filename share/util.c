@@ -276,3 +276,13 @@ util_hex64(char out[17], uint64_t v)
 		out[i] = "0123456789abcdef"[v & 15];
 	out[16] = '\0';
 }
+
+char *
+util_digits(char *end, uint64_t v, unsigned base)
+{
+	do {
+		*--end = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v != 0);
+	return end;
+}

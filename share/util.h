@@ -40,6 +40,12 @@ void util_format_rate(uint64_t rpm, char *buf, size_t len);
 int util_random(void *buf, size_t len);
 /* v as 16 lowercase hex digits and a NUL into out[17] (request ids: no printf per request). */
 void util_hex64(char out[17], uint64_t v);
+/*
+ * v's digits in base (2 to 16, lowercase) written backwards to end at end,
+ * without a NUL; returns where they begin (at most 64 bytes before end).
+ * No printf on a request's path.
+ */
+char *util_digits(char *end, uint64_t v, unsigned base);
 
 /* Formats a reason into err (when it has room); always returns -1. */
 int util_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

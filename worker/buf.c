@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "share/util.h"
 #include "worker/buf.h"
 
 void *
@@ -115,12 +116,8 @@ buf_add(struct buf *b, const void *p, size_t n)
 int
 buf_add_num(struct buf *b, uint64_t v, unsigned base)
 {
-	char tmp[24], *at = tmp + sizeof(tmp);
+	char tmp[64], *at = util_digits(tmp + sizeof(tmp), v, base);
 
-	do {
-		*--at = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v != 0);
 	return buf_add(b, at, (size_t)(tmp + sizeof(tmp) - at));
 }
 
