@@ -150,6 +150,11 @@ void tls_conn_shutdown(struct tls_conn *tc);
 /* 1 once the handshake finished. */
 int tls_conn_established(const struct tls_conn *tc);
 /*
+ * 1 once a TLS 1.3 connection went on to haloyd's own record layer
+ * (worker/tlsrec.c) and its SSL was freed: tests, and what a log may say.
+ */
+int tls_conn_handed_over(const struct tls_conn *tc);
+/*
  * 1 when the handshake agreed on ALPN "acme-tls/1": a TLS-ALPN-01
  * validation, which tls_buf_read ends (EOF) right after the handshake.
  */
