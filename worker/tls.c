@@ -799,6 +799,13 @@ out:
 	return rc;
 }
 
+void
+tls_tidy(struct tls *t)
+{
+	if (t != NULL)
+		tlsrec_env_tidy(t->rec);
+}
+
 int
 tls_ready(const struct tls *t)
 {

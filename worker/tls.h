@@ -70,6 +70,11 @@ void tls_free(struct tls *t);
 int tls_install(struct tls *t, const struct tls_keyring_in *in, char *err, size_t errlen);
 /* Maps the keyring memfd fd (the caller closes it), installs it and unmaps it. */
 int tls_install_keyring(struct tls *t, int fd, uint32_t gen, char *err, size_t errlen);
+/*
+ * Every second or so: TLS 1.3 connections idle since the previous call give
+ * their cipher contexts back until they move again (worker/tlsrec.c).
+ */
+void tls_tidy(struct tls *t);
 /* 1 once a keyring with at least one certificate is installed. */
 int tls_ready(const struct tls *t);
 /* The generation of the installed keyring (0: none yet). */

@@ -42,6 +42,8 @@ enum { TLSREC_CT_ALERT = 21, TLSREC_CT_HANDSHAKE = 22, TLSREC_CT_DATA = 23 };
 struct tlsrec_env {
 	EVP_CIPHER *aes128, *aes256, *chacha;
 	EVP_KDF_CTX *hkdf[2];		/* HKDF-Expand with SHA-256, SHA-384 */
+	struct tlsrec *rest_head, *rest_tail;	/* waiting for their peer, the longest first */
+	uint32_t tick;			/* tlsrec_env_tidy calls */
 	uint8_t scratch[TLSREC_SCRATCH];
 };
 
@@ -74,7 +76,11 @@ struct tlsrec_out {
 struct tlsrec {
 	struct tlsrec_env *env;
 	const char *peer;		/* the connection's, for the debug line of a failure */
-	struct tlsrec_dir rd, wr;
+	const EVP_CIPHER *cipher;
+	struct tlsrec_dir rd, wr;	/* contexts NULL while resting long (tlsrec_env_tidy) */
+	struct tlsrec *rest_prev, *rest_next;	/* on env's list while resting */
+	uint32_t rest_tick;		/* env's tick when it went to rest */
+	uint8_t resting;
 	struct tlsrec_in *in;
 	struct tlsrec_plain *plain;
 	struct tlsrec_out *out;
@@ -254,18 +260,93 @@ tlsrec_suite(struct tlsrec *r, uint16_t suite, const EVP_CIPHER **cipher)
 	}
 }
 
+/* Both directions' cipher contexts from their current secrets. */
+static int
+tlsrec_contexts(struct tlsrec *r)
+{
+	if ((r->rd.ctx = EVP_CIPHER_CTX_new()) == NULL || (r->wr.ctx = EVP_CIPHER_CTX_new()) == NULL ||
+	    tlsrec_dir_keys(r, &r->rd, r->cipher, 0) == -1 ||
+	    tlsrec_dir_keys(r, &r->wr, r->cipher, 1) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+tlsrec_drop_contexts(struct tlsrec *r)
+{
+	EVP_CIPHER_CTX_free(r->rd.ctx);
+	EVP_CIPHER_CTX_free(r->wr.ctx);
+	r->rd.ctx = r->wr.ctx = NULL;
+}
+
+/* --- resting: an idle connection gives its cipher contexts back */
+
+static void
+tlsrec_unrest(struct tlsrec *r)
+{
+	struct tlsrec_env *env = r->env;
+
+	if (!r->resting)
+		return;
+	*(r->rest_prev != NULL ? &r->rest_prev->rest_next : &env->rest_head) = r->rest_next;
+	*(r->rest_next != NULL ? &r->rest_next->rest_prev : &env->rest_tail) = r->rest_prev;
+	r->rest_prev = r->rest_next = NULL;
+	r->resting = 0;
+}
+
+/* r waits for its peer holding nothing: to the list's end (a few pointers per request). */
+static void
+tlsrec_rest(struct tlsrec *r)
+{
+	struct tlsrec_env *env = r->env;
+
+	tlsrec_unrest(r);
+	r->rest_tick = env->tick;
+	r->rest_prev = env->rest_tail;
+	*(env->rest_tail != NULL ? &env->rest_tail->rest_next : &env->rest_head) = r;
+	env->rest_tail = r;
+	r->resting = 1;
+}
+
+/* r moves again: off the list, its contexts made again if they were given back. */
+static int
+tlsrec_wake(struct tlsrec *r)
+{
+	tlsrec_unrest(r);
+	if (r->rd.ctx != NULL)
+		return 0;
+	if (tlsrec_contexts(r) == 0)
+		return 0;
+	tlsrec_drop_contexts(r);
+	log_warnx("TLS record layer for %s: cannot set up its keys again", r->peer);
+	errno = ENOMEM;
+	return -1;
+}
+
+void
+tlsrec_env_tidy(struct tlsrec_env *env)
+{
+	struct tlsrec *r;
+
+	/* Resting since before the previous call: at least one period. */
+	while ((r = env->rest_head) != NULL && env->tick - r->rest_tick >= 1) {
+		tlsrec_unrest(r);
+		tlsrec_drop_contexts(r);
+	}
+	env->tick++;
+}
+
 struct tlsrec *
 tlsrec_new(struct tlsrec_env *env, uint16_t suite, const struct tlsrec_handover *h,
     const char *peer)
 {
 	struct tlsrec *r = calloc(1, sizeof(*r));
-	const EVP_CIPHER *cipher;
 
 	if (r == NULL)
 		return NULL;
 	r->env = env;
 	r->peer = peer;
-	if (tlsrec_suite(r, suite, &cipher) == -1 || h->len[0] != r->hashlen ||
+	if (tlsrec_suite(r, suite, &r->cipher) == -1 || h->len[0] != r->hashlen ||
 	    h->len[1] != r->hashlen) {
 		log_warnx("TLS record layer for %s: cipher suite %#x not handled", peer, suite);
 		goto fail;
@@ -274,8 +355,7 @@ tlsrec_new(struct tlsrec_env *env, uint16_t suite, const struct tlsrec_handover 
 	memcpy(r->wr.secret, h->secret[1], r->hashlen);
 	r->rd.seq = h->records[0];
 	r->wr.seq = h->records[1];
-	if ((r->rd.ctx = EVP_CIPHER_CTX_new()) == NULL || (r->wr.ctx = EVP_CIPHER_CTX_new()) == NULL ||
-	    tlsrec_dir_keys(r, &r->rd, cipher, 0) == -1 || tlsrec_dir_keys(r, &r->wr, cipher, 1) == -1) {
+	if (tlsrec_contexts(r) == -1) {
 		log_warnx("TLS record layer for %s: cannot set up its keys", peer);
 		goto fail;
 	}
@@ -290,8 +370,8 @@ tlsrec_free(struct tlsrec *r)
 {
 	if (r == NULL)
 		return;
-	EVP_CIPHER_CTX_free(r->rd.ctx);
-	EVP_CIPHER_CTX_free(r->wr.ctx);
+	tlsrec_unrest(r);
+	tlsrec_drop_contexts(r);
 	free(r->in);
 	if (r->plain != NULL)
 		OPENSSL_clear_free(r->plain, sizeof(*r->plain) + r->plain->off + r->plain->len);
@@ -552,6 +632,8 @@ tlsrec_read(struct tlsrec *r, int fd, struct buf *b)
 		r->eof = TLSREC_EOF_SAID;
 		return 0;
 	}
+	if (tlsrec_wake(r) == -1)
+		return -1;
 	if (r->out != NULL && r->out->plain == 0)
 		(void)tlsrec_flush(r, fd);	/* our KeyUpdate: no caller write carries it */
 	if ((room = buf_room(b)) == 0) {
@@ -563,6 +645,8 @@ tlsrec_read(struct tlsrec *r, int fd, struct buf *b)
 	if ((n = tlsrec_fill(r, fd)) <= 0) {
 		if (n == 0)
 			r->eof = TLSREC_EOF_SAID;
+		else if (errno == EAGAIN && r->in == NULL && r->out == NULL)
+			tlsrec_rest(r);
 		return n;
 	}
 	if ((got = tlsrec_open_all(r, r->env->scratch, (size_t)n, b, room, &used)) == -1)
@@ -716,6 +800,8 @@ tlsrec_send_owed(struct tlsrec *r, int fd)
 ssize_t
 tlsrec_write(struct tlsrec *r, int fd, struct buf *b)
 {
+	if (tlsrec_wake(r) == -1)
+		return -1;
 	if (r->out != NULL) {
 		size_t plain = r->out->plain;
 
@@ -746,7 +832,7 @@ tlsrec_close_notify(struct tlsrec *r, int fd)
 	static const uint8_t alert[2] = { 1, TLSREC_AD_CLOSE_NOTIFY };	/* warning */
 	uint8_t rec[TLSREC_HDR + sizeof(alert) + 1 + TLSREC_TAG];
 
-	if (r->out != NULL && tlsrec_flush(r, fd) == -1)
+	if (tlsrec_wake(r) == -1 || (r->out != NULL && tlsrec_flush(r, fd) == -1))
 		return;		/* a record half sent: an alert now would garble it */
 	if (tlsrec_seal(&r->wr, TLSREC_CT_ALERT, alert, sizeof(alert), rec) == 0)
 		(void)tlsrec_send(fd, rec, sizeof(rec));

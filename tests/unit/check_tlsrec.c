@@ -7,7 +7,8 @@
  * Finished, 1 MiB each way through small socket buffers (partial records,
  * partial sends and the retry with the same bytes), a nearly full caller
  * buffer, KeyUpdate both ways, close_notify both ways, records that must
- * fail the connection, and TLS 1.2 left on OpenSSL.
+ * fail the connection, TLS 1.2 left on OpenSSL, and an idle connection
+ * giving its cipher contexts back.
  */
 #include "config.h"
 
@@ -616,6 +617,68 @@ START_TEST(tls12_stays_on_openssl)
 }
 END_TEST
 
+/* The server's read finds nothing: the connection rests. */
+static void
+server_idle(struct pair *p)
+{
+	ck_assert_int_eq(tls_buf_read(p->s, p->sfd, &p->in), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert(!tls_conn_pending(p->s));
+}
+
+/*
+ * An idle connection holds no SSL (handed over) and, idle past a tidy
+ * period, no cipher contexts: they come back from its secrets when it moves,
+ * for reads, writes, a KeyUpdate and close_notify.
+ */
+START_TEST(idle_connection_gives_ciphers_back)
+{
+	struct tls *t = server();
+	SSL_CTX *cctx = client_ctx(NULL, 0);
+	struct pair *p = pair_open(t, cctx, NULL), *q = pair_open(t, cctx, NULL);
+	char c;
+	int r;
+
+	handshake(p);
+	handshake(q);
+	exchange(p, "hello", "hi");
+	exchange(q, "hello", "hi");
+	ck_assert(tls_conn_handed_over(p->s) && tls_conn_handed_over(q->s));
+	server_idle(p);
+	server_idle(q);
+	tls_tidy(t);
+	exchange(q, "busy", "not idle for a whole period");
+	tls_tidy(t);		/* p has rested a whole period: its contexts go */
+	exchange(p, "back", "from rest");
+	server_idle(p);
+	tls_tidy(t);
+	tls_tidy(t);
+	ck_assert_int_eq(SSL_key_update(p->c, SSL_KEY_UPDATE_REQUESTED), 1);
+	exchange(p, "after a rest", "and a KeyUpdate");
+	server_idle(p);
+	tls_tidy(t);
+	tls_tidy(t);
+	buf_append(&p->out, "unasked", 7);	/* a write wakes it too */
+	ck_assert_int_eq(tls_buf_write(p->s, p->sfd, &p->out), 7);
+	ck_assert_uint_eq(client_read(p, (char[8]){ 0 }, 7), 7);
+	server_idle(p);
+	tls_tidy(t);
+	tls_tidy(t);
+	tls_conn_shutdown(p->s);
+	r = SSL_read(p->c, &c, 1);
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(SSL_get_error(p->c, r), SSL_ERROR_ZERO_RETURN);
+	exchange(q, "the other", "goes on");
+	server_idle(q);
+	tls_tidy(t);
+	tls_tidy(t);
+	pair_close(p);		/* one freed resting, one freed without its contexts */
+	pair_close(q);
+	SSL_CTX_free(cctx);
+	tls_free(t);
+}
+END_TEST
+
 /* The key log lines the handover takes, and the ones it leaves. */
 START_TEST(keylog_lines)
 {
@@ -667,6 +730,7 @@ suite_tlsrec(void)
 	tcase_add_test(tc, close_notify_both_ways);
 	tcase_add_test(tc, bad_records_fail_the_connection);
 	tcase_add_test(tc, tls12_stays_on_openssl);
+	tcase_add_test(tc, idle_connection_gives_ciphers_back);
 	tcase_add_test(tc, keylog_lines);
 	suite_add_tcase(s, tc);
 	return s;
