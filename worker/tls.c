@@ -1038,9 +1038,7 @@ tls_conn_handover(struct tls_conn *tc)
 static ssize_t
 tls_conn_rec_result(struct tls_conn *tc, ssize_t n)
 {
-	if (n > 0)
-		tc->counted = 1;
-	else if (n == -1 && errno != EAGAIN && errno != ENOBUFS)
+	if (n == -1 && errno != EAGAIN && errno != ENOBUFS)
 		tc->broken = 1;
 	return n;
 }
