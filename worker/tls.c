@@ -374,37 +374,51 @@ tls_on_ticket(SSL *ssl, unsigned char name[KEYRING_TICKET_NAME_LEN], unsigned ch
 /*
  * The application traffic secrets, for the handover to worker/tlsrec.c.
  * OpenSSL logs each as it installs that key: the records it protects after
- * that are counted from here (tls_on_msg).
+ * that are counted from here (tls_on_msg). It formats every line with a
+ * sprintf per byte (45k instructions a line, five a handshake), so the
+ * callback is on only from a Finished message to the next secret's line:
+ * the server's Finished comes right before its application key, the
+ * client's before the client's.
  */
 static void
 tls_on_keylog(const SSL *ssl, const char *line)
 {
 	struct tls_conn *tc = SSL_get_app_data(ssl);
 
-	if (tc == NULL || tc->recenv == NULL || strlen(line) < 7 ||
-	    strncmp(line + 6, "_TRAFFIC_SECRET_0 ", 18) != 0)
-		return;		/* CLIENT_ or SERVER_ only: handshake secrets and TLS 1.2 go by */
+	if (strlen(line) < 7 || strncmp(line + 6, "_TRAFFIC_SECRET_0 ", 18) != 0)
+		return;		/* CLIENT_ or SERVER_ only */
+	SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), NULL);
+	if (tc == NULL || tc->recenv == NULL)
+		return;
 	if (tc->ho == NULL && (tc->ho = calloc(1, sizeof(*tc->ho))) == NULL)
 		return;
 	if (tlsrec_handover_keylog(tc->ho, line) == -1)
 		tc->ho->refused = 1;
 }
 
-/* Record headers both ways, counted under the application keys; a KeyUpdate keeps OpenSSL on. */
+/*
+ * Record headers both ways, counted under the application keys; a KeyUpdate
+ * keeps OpenSSL on; a TLS 1.3 Finished turns the key log on (tls_on_keylog).
+ */
 static void
 tls_on_msg(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
     void *arg)
 {
 	struct tls_conn *tc = SSL_get_app_data(ssl);
+	unsigned char type = len > 0 ? *(const unsigned char *)buf : 0;
 
 	(void)version;
 	(void)arg;
-	if (tc == NULL || tc->ho == NULL)
+	if (tc == NULL || tc->recenv == NULL)
+		return;
+	if (content_type == SSL3_RT_HANDSHAKE && type == SSL3_MT_FINISHED &&
+	    SSL_version(ssl) == TLS1_3_VERSION)
+		SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), tls_on_keylog);
+	if (tc->ho == NULL)
 		return;
 	if (content_type == SSL3_RT_HEADER)
 		tlsrec_handover_record(tc->ho, write_p);
-	else if (content_type == SSL3_RT_HANDSHAKE && len > 0 &&
-	    *(const unsigned char *)buf == SSL3_MT_KEY_UPDATE)
+	else if (content_type == SSL3_RT_HANDSHAKE && type == SSL3_MT_KEY_UPDATE)
 		tc->ho->refused = 1;
 }
 
@@ -427,8 +441,7 @@ tls_ctx_settings(struct tls *t, SSL_CTX *ctx)
 	SSL_CTX_set_alpn_select_cb(ctx, tls_on_alpn, t);
 	SSL_CTX_set_client_hello_cb(ctx, tls_on_client_hello, t);
 	SSL_CTX_set_cert_cb(ctx, tls_on_cert, t);
-	SSL_CTX_set_keylog_callback(ctx, tls_on_keylog);
-	SSL_CTX_set_msg_callback(ctx, tls_on_msg);
+	SSL_CTX_set_msg_callback(ctx, tls_on_msg);	/* it turns tls_on_keylog on and off */
 	if (SSL_CTX_set_app_data(ctx, t) != 1 ||
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
