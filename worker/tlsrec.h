@@ -12,7 +12,7 @@
  * cipher contexts and a few dozen bytes; bytes in flight live in blocks
  * allocated only while they exist.
  *
- * The cryptography is OpenSSL's EVP (HKDF, AEAD ciphers); only the framing
+ * The cryptography is OpenSSL's EVP (HMAC, AEAD ciphers); only the framing
  * of RFC 8446 section 5 is ours.
  */
 #ifndef HALOYD_WORKER_TLSREC_H
