@@ -101,6 +101,7 @@ struct worker {
 
 	struct buf_pool bufs;	/* BUF_SIZE blocks */
 	struct ev_timer tidy_timer;	/* every WORKER_TIDY_MS: the pool gives back what it did not need */
+	struct ev_timer tls_tidy_timer;	/* every WORKER_TLS_TIDY_MS: idle TLS connections' cipher contexts */
 	struct ev_timer accept_timer;	/* accepting resumes after EMFILE */
 	int accept_paused;
 	uint64_t pp_log_ms;		/* the last PROXY protocol refusal logged (worker/ppconn.c) */

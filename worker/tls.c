@@ -30,6 +30,7 @@
 #include "share/util.h"
 #include "worker/tls.h"
 #include "worker/tlscert.h"
+#include "worker/tlsrec.h"
 
 #define TLS_CERTS_MAX 100000
 #define TLS_NAMES_MAX 1000000
@@ -108,10 +109,23 @@ struct tls {
 	tls_ondemand_fn *od_ask;	/* on-demand TLS (worker/odwait.c); NULL: off */
 	void *od_arg;
 	struct tls_own own;
+	struct tlsrec_env *rec;		/* the TLS 1.3 record layer's share (worker/tlsrec.c) */
 };
 
+/*
+ * A TLS 1.3 connection starts on OpenSSL and, once the handshake is over
+ * and OpenSSL holds nothing of it, goes on in worker/tlsrec.c: ssl is then
+ * freed and rec runs the records. TLS 1.2, a TLS-ALPN-01 validation and a
+ * connection to a backend stay on OpenSSL.
+ */
 struct tls_conn {
-	SSL *ssl;
+	SSL *ssl;		/* NULL once handed over */
+	struct tlsrec *rec;	/* NULL until handed over */
+	struct tlsrec_handover *ho;	/* what the handover needs, gathered during the handshake */
+	struct tlsrec_env *recenv;	/* the worker's; NULL: never handed over (toward backends) */
+	int fd;
+	uint8_t h2, resumed;	/* what the handshake agreed, kept past the SSL */
+	uint8_t wpending;	/* OpenSSL holds a write to be retried */
 	uint32_t want;		/* see tls_conn_events(); cleared by any progress */
 	int broken;		/* a fatal error: no close_notify */
 	int shut;		/* our close_notify went out */
@@ -357,6 +371,57 @@ tls_on_ticket(SSL *ssl, unsigned char name[KEYRING_TICKET_NAME_LEN], unsigned ch
 	return i == 0 ? 1 : 2;
 }
 
+/*
+ * The application traffic secrets, for the handover to worker/tlsrec.c.
+ * OpenSSL logs each as it installs that key: the records it protects after
+ * that are counted from here (tls_on_msg). It formats every line with a
+ * sprintf per byte (45k instructions a line, five a handshake), so the
+ * callback is on only from a Finished message to the next secret's line:
+ * the server's Finished comes right before its application key, the
+ * client's before the client's.
+ */
+static void
+tls_on_keylog(const SSL *ssl, const char *line)
+{
+	struct tls_conn *tc = SSL_get_app_data(ssl);
+
+	if (strlen(line) < 7 || strncmp(line + 6, "_TRAFFIC_SECRET_0 ", 18) != 0)
+		return;		/* CLIENT_ or SERVER_ only */
+	SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), NULL);
+	if (tc == NULL || tc->recenv == NULL)
+		return;
+	if (tc->ho == NULL && (tc->ho = calloc(1, sizeof(*tc->ho))) == NULL)
+		return;
+	if (tlsrec_handover_keylog(tc->ho, line) == -1)
+		tc->ho->refused = 1;
+}
+
+/*
+ * Record headers both ways, counted under the application keys; a KeyUpdate
+ * keeps OpenSSL on; a TLS 1.3 Finished turns the key log on (tls_on_keylog).
+ */
+static void
+tls_on_msg(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+    void *arg)
+{
+	struct tls_conn *tc = SSL_get_app_data(ssl);
+	unsigned char type = len > 0 ? *(const unsigned char *)buf : 0;
+
+	(void)version;
+	(void)arg;
+	if (tc == NULL || tc->recenv == NULL)
+		return;
+	if (content_type == SSL3_RT_HANDSHAKE && type == SSL3_MT_FINISHED &&
+	    SSL_version(ssl) == TLS1_3_VERSION)
+		SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), tls_on_keylog);
+	if (tc->ho == NULL)
+		return;
+	if (content_type == SSL3_RT_HEADER)
+		tlsrec_handover_record(tc->ho, write_p);
+	else if (content_type == SSL3_RT_HANDSHAKE && type == SSL3_MT_KEY_UPDATE)
+		tc->ho->refused = 1;
+}
+
 /* --- contexts */
 
 static int
@@ -376,6 +441,7 @@ tls_ctx_settings(struct tls *t, SSL_CTX *ctx)
 	SSL_CTX_set_alpn_select_cb(ctx, tls_on_alpn, t);
 	SSL_CTX_set_client_hello_cb(ctx, tls_on_client_hello, t);
 	SSL_CTX_set_cert_cb(ctx, tls_on_cert, t);
+	SSL_CTX_set_msg_callback(ctx, tls_on_msg);	/* it turns tls_on_keylog on and off */
 	if (SSL_CTX_set_app_data(ctx, t) != 1 ||
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
@@ -622,6 +688,7 @@ tls_new(struct snap *const *snapp)
 		return NULL;
 	t->snapp = snapp;
 	if ((t->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL ||
+	    (t->rec = tlsrec_env_new()) == NULL ||
 	    (t->cache = tlscert_cache_new(TLSCERT_PARSED_MAX)) == NULL ||
 	    (t->ctx = tls_ctx_new(t)) == NULL) {
 		tls_free(t);
@@ -640,6 +707,7 @@ tls_free(struct tls *t)
 	SSL_CTX_free(t->ctx);	/* connections in flight hold their own reference */
 	tlscert_cache_free(t->cache);
 	EVP_CIPHER_free(t->aes);
+	tlsrec_env_free(t->rec);
 	free(t);
 }
 
@@ -742,6 +810,13 @@ out:
 	free(names);
 	keyring_unmap(kr);	/* the keys now live in OpenSSL's objects only */
 	return rc;
+}
+
+void
+tls_tidy(struct tls *t)
+{
+	if (t != NULL)
+		tlsrec_env_tidy(t->rec);
 }
 
 int
@@ -894,6 +969,8 @@ tls_conn_new(struct tls *t, int fd, const char *peer)
 	SSL_set_app_data(tc->ssl, tc);
 	tc->cert = -1;
 	tc->statsp = t->statsp;
+	tc->recenv = t->rec;
+	tc->fd = fd;
 	util_strlcpy(tc->peer, peer, sizeof(tc->peer));
 	return tc;
 }
@@ -909,6 +986,7 @@ tls_conn_wrap(struct ssl_st *ssl, const char *peer)
 	}
 	tc->ssl = ssl;
 	tc->cert = -1;
+	tc->fd = -1;
 	util_strlcpy(tc->peer, peer, sizeof(tc->peer));
 	return tc;
 }
@@ -917,13 +995,11 @@ tls_conn_wrap(struct ssl_st *ssl, const char *peer)
 static void
 tls_conn_count(struct tls_conn *tc, int failed)
 {
-	enum shm_tls k = failed ? SHM_TLS_FAILED :
-	    SSL_session_reused(tc->ssl) ? SHM_TLS_RESUMED : SHM_TLS_FULL;
-
 	if (tc->counted || tc->statsp == NULL)
 		return;
 	tc->counted = 1;
-	shm_add(&(*tc->statsp)->tls[k], 1);
+	shm_add(&(*tc->statsp)->tls[failed ? SHM_TLS_FAILED : tls_conn_resumed(tc) ?
+	    SHM_TLS_RESUMED : SHM_TLS_FULL], 1);
 }
 
 void
@@ -932,15 +1008,65 @@ tls_set_stats(struct tls *t, struct shm_wslot *const *statsp)
 	t->statsp = statsp;
 }
 
+/* The secrets are wiped as soon as the handover has them, or cannot happen. */
+static void
+tls_conn_forget_keys(struct tls_conn *tc)
+{
+	if (tc->ho != NULL)
+		OPENSSL_clear_free(tc->ho, sizeof(*tc->ho));
+	tc->ho = NULL;
+}
+
+/*
+ * Goes on in worker/tlsrec.c when OpenSSL holds nothing of the connection:
+ * a TLS 1.3 handshake done (its tickets written), no write to retry, no
+ * record received and not yet read, not even a header (read-ahead may have
+ * taken bytes past the last record). Records OpenSSL protected under the
+ * application keys were counted (tls_on_msg): the sequence numbers go on.
+ */
+static void
+tls_conn_handover(struct tls_conn *tc)
+{
+	const SSL_CIPHER *c;
+
+	if (tc->ho == NULL || tc->wpending || !SSL_is_init_finished(tc->ssl) ||
+	    SSL_has_pending(tc->ssl) || strcmp(SSL_rstate_string(tc->ssl), "RH") != 0)
+		return;
+	if (tc->ho->refused || SSL_version(tc->ssl) != TLS1_3_VERSION ||
+	    (c = SSL_get_current_cipher(tc->ssl)) == NULL ||
+	    (tc->rec = tlsrec_new(tc->recenv, SSL_CIPHER_get_protocol_id(c), tc->ho,
+	    tc->peer)) == NULL) {
+		tls_conn_forget_keys(tc);	/* stays on OpenSSL */
+		return;
+	}
+	tls_conn_forget_keys(tc);
+	tls_conn_count(tc, 0);
+	tc->h2 = (uint8_t)tls_conn_h2(tc);
+	tc->resumed = (uint8_t)SSL_session_reused(tc->ssl);
+	SSL_free(tc->ssl);
+	tc->ssl = NULL;
+}
+
+/* The record layer's answer: a failure other than EAGAIN ends the connection, as OpenSSL's. */
+static ssize_t
+tls_conn_rec_result(struct tls_conn *tc, ssize_t n)
+{
+	if (n == -1 && errno != EAGAIN && errno != ENOBUFS)
+		tc->broken = 1;
+	return n;
+}
+
 void
 tls_conn_free(struct tls_conn *tc)
 {
 	if (tc == NULL)
 		return;
 	/* Whatever ended a handshake that never finished (error, timeout, EOF), it failed. */
-	tls_conn_count(tc, !SSL_is_init_finished(tc->ssl));
+	tls_conn_count(tc, !tls_conn_established(tc));
 	tls_conn_shutdown(tc);
 	SSL_free(tc->ssl);
+	tlsrec_free(tc->rec);
+	tls_conn_forget_keys(tc);
 	free(tc->why);
 	free(tc);
 }
@@ -1010,7 +1136,7 @@ tls_conn_handshake(struct tls_conn *tc)
 
 	if (tc->broken)
 		return -1;
-	if (SSL_is_init_finished(tc->ssl))
+	if (tls_conn_established(tc))
 		return 1;
 	ERR_clear_error();
 	tc->want = 0;
@@ -1042,7 +1168,7 @@ tls_conn_session(const struct tls_conn *tc)
 {
 	SSL_SESSION *sess;
 
-	if (tc->broken || !SSL_is_init_finished(tc->ssl) ||
+	if (tc->broken || tc->ssl == NULL || !SSL_is_init_finished(tc->ssl) ||
 	    (sess = SSL_get1_session(tc->ssl)) == NULL)
 		return NULL;
 	if (!SSL_SESSION_is_resumable(sess)) {
@@ -1055,7 +1181,7 @@ tls_conn_session(const struct tls_conn *tc)
 int
 tls_conn_resumed(const struct tls_conn *tc)
 {
-	return SSL_session_reused(tc->ssl);
+	return tc->ssl != NULL ? SSL_session_reused(tc->ssl) : tc->resumed;
 }
 
 int
@@ -1064,8 +1190,8 @@ tls_conn_acme(const struct tls_conn *tc)
 	const unsigned char *p;
 	unsigned int n;
 
-	if (tc == NULL || !SSL_is_init_finished(tc->ssl))
-		return 0;
+	if (tc == NULL || tc->ssl == NULL || !SSL_is_init_finished(tc->ssl))
+		return 0;	/* a validation is never handed over */
 	SSL_get0_alpn_selected(tc->ssl, &p, &n);
 	return n == sizeof(TLS_ACME_ALPN) - 1 && memcmp(p, TLS_ACME_ALPN, n) == 0;
 }
@@ -1103,12 +1229,16 @@ tls_buf_read(struct tls_conn *tc, int fd, struct buf *b)
 		errno = EPROTO;
 		return -1;
 	}
+	if (tc->rec != NULL)
+		return tls_conn_rec_result(tc, tlsrec_read(tc->rec, fd, b));
 	tls_err_reset();
 	if ((ret = SSL_read_ex(tc->ssl, buf_tail(b), room, &n)) == 1) {
 		tls_conn_count(tc, 0);
 		tc->want = 0;
 		tc->starved = 0;
 		b->len += n;
+		if (tc->ho != NULL)
+			tls_conn_handover(tc);
 		return (ssize_t)n;
 	}
 	tc->starved = SSL_get_error(tc->ssl, ret) == SSL_ERROR_WANT_READ;
@@ -1116,6 +1246,10 @@ tls_buf_read(struct tls_conn *tc, int fd, struct buf *b)
 		tls_conn_count(tc, 0);
 		tls_conn_shutdown(tc);
 		return 0;
+	}
+	if (tc->starved && tc->ho != NULL && (tls_conn_handover(tc), tc->rec != NULL)) {
+		errno = EAGAIN;
+		return -1;
 	}
 	return tls_conn_fail(tc, ret, EPOLLOUT);
 }
@@ -1132,20 +1266,26 @@ tls_buf_write(struct tls_conn *tc, int fd, struct buf *b)
 		errno = EPIPE;
 		return -1;
 	}
+	if (tc->rec != NULL)
+		return tls_conn_rec_result(tc, tlsrec_write(tc->rec, fd, b));
 	tls_err_reset();
 	if ((ret = SSL_write_ex(tc->ssl, buf_head(b), b->len, &n)) == 1) {
 		tls_conn_count(tc, 0);
 		tc->want = 0;
+		tc->wpending = 0;
 		buf_consume(b, n);
 		return (ssize_t)n;
 	}
+	tc->wpending = 1;	/* the same bytes come again */
 	return tls_conn_fail(tc, ret, EPOLLIN);
 }
 
 uint32_t
 tls_conn_events(const struct tls_conn *tc)
 {
-	return tc != NULL ? tc->want : 0;
+	if (tc == NULL)
+		return 0;
+	return tc->rec != NULL ? tlsrec_events(tc->rec) : tc->want;
 }
 
 int
@@ -1156,6 +1296,8 @@ tls_conn_pending(const struct tls_conn *tc)
 	 * came back wanting more, what is left there is a partial record that
 	 * the next socket bytes (and so epoll) complete.
 	 */
+	if (tc != NULL && tc->rec != NULL)
+		return !tc->broken && tlsrec_pending(tc->rec);
 	return tc != NULL && !tc->broken &&
 	    (SSL_pending(tc->ssl) > 0 || (!tc->starved && SSL_has_pending(tc->ssl)));
 }
@@ -1163,18 +1305,28 @@ tls_conn_pending(const struct tls_conn *tc)
 void
 tls_conn_shutdown(struct tls_conn *tc)
 {
-	if (tc == NULL || tc->broken || tc->shut || !SSL_is_init_finished(tc->ssl))
+	if (tc == NULL || tc->broken || tc->shut || !tls_conn_established(tc))
 		return;
+	tc->shut = 1;
+	if (tc->rec != NULL) {
+		tlsrec_close_notify(tc->rec, tc->fd);
+		return;
+	}
 	ERR_clear_error();
 	(void)SSL_shutdown(tc->ssl);	/* one try: nobody waits for the peer's answer */
 	ERR_clear_error();
-	tc->shut = 1;
 }
 
 int
 tls_conn_established(const struct tls_conn *tc)
 {
-	return tc != NULL && SSL_is_init_finished(tc->ssl);
+	return tc != NULL && (tc->rec != NULL || SSL_is_init_finished(tc->ssl));
+}
+
+int
+tls_conn_handed_over(const struct tls_conn *tc)
+{
+	return tc != NULL && tc->rec != NULL;
 }
 
 /* --- HTTP over TLS, and port 80 */
@@ -1205,6 +1357,8 @@ tls_conn_h2(const struct tls_conn *tc)
 	const unsigned char *p;
 	unsigned int n;
 
+	if (tc->ssl == NULL)
+		return tc->h2;
 	SSL_get0_alpn_selected(tc->ssl, &p, &n);
 	return n == 2 && memcmp(p, "h2", 2) == 0;
 }

@@ -70,6 +70,11 @@ void tls_free(struct tls *t);
 int tls_install(struct tls *t, const struct tls_keyring_in *in, char *err, size_t errlen);
 /* Maps the keyring memfd fd (the caller closes it), installs it and unmaps it. */
 int tls_install_keyring(struct tls *t, int fd, uint32_t gen, char *err, size_t errlen);
+/*
+ * Every second or so: TLS 1.3 connections idle since the previous call give
+ * their cipher contexts back until they move again (worker/tlsrec.c).
+ */
+void tls_tidy(struct tls *t);
 /* 1 once a keyring with at least one certificate is installed. */
 int tls_ready(const struct tls *t);
 /* The generation of the installed keyring (0: none yet). */
@@ -149,6 +154,11 @@ int tls_conn_pending(const struct tls_conn *tc);
 void tls_conn_shutdown(struct tls_conn *tc);
 /* 1 once the handshake finished. */
 int tls_conn_established(const struct tls_conn *tc);
+/*
+ * 1 once a TLS 1.3 connection went on to haloyd's own record layer
+ * (worker/tlsrec.c) and its SSL was freed: tests, and what a log may say.
+ */
+int tls_conn_handed_over(const struct tls_conn *tc);
 /*
  * 1 when the handshake agreed on ALPN "acme-tls/1": a TLS-ALPN-01
  * validation, which tls_buf_read ends (EOF) right after the handshake.

@@ -34,6 +34,7 @@ main(int argc, char **argv)
 	srunner_add_suite(sr, suite_dnsauth());
 	srunner_add_suite(sr, suite_chal());
 	srunner_add_suite(sr, suite_tls());
+	srunner_add_suite(sr, suite_tlsrec());
 	srunner_add_suite(sr, suite_tlscert());
 	srunner_add_suite(sr, suite_tlsclient());
 	srunner_add_suite(sr, suite_evloop());

@@ -35,6 +35,7 @@ Suite *suite_dnsrdata(void);
 Suite *suite_dnsauth(void);
 Suite *suite_chal(void);
 Suite *suite_tls(void);
+Suite *suite_tlsrec(void);
 Suite *suite_tlscert(void);
 Suite *suite_evloop(void);
 Suite *suite_conf(void);
