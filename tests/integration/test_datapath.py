@@ -1187,6 +1187,9 @@ class TimeoutTest(RouteMixin, DaemonTestCase):
     def test_timeout_body_idle_408(self):
         be = self.backend("bodyto")
         host = self.route(be.addr)
+        # The backend side's 1 s timeouts would fall due in the same millisecond as the
+        # body's: which fired first hung on the timer heap's order (a 504 instead).
+        self.daemon.ctl_ok("route", "set", host, "--response-timeout", "4s", "--idle-timeout", "4s")
         c = Conn(self.daemon.port)
         try:
             c.send(http_req("POST", "/echo", host, [("Content-Length", "1000")], b"x" * 100))
