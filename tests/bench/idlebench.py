@@ -112,6 +112,11 @@ def report(path):
         met = "MET" if h is not None and h <= TARGETS[k] else "NOT MET"
         print(f"{k + ' (bytes)':16} {cell(h)} {cell(n)} {cell(p)} {ratio(h, n)} {ratio(h, p):>8} "
               f"{TARGETS[k]:>5} {met}")
+    held = {}
+    for r in rows:
+        held.setdefault(r["proxy"], set()).add(r["conns"])
+    print("connections held of each kind: " + ", ".join(
+        f"{p} {'/'.join(str(c) for c in sorted(held[p]))}" for p in held))
     return 0
 
 
