@@ -356,9 +356,14 @@ tlsrec_new(struct tlsrec_env *env, uint16_t suite, const struct tlsrec_handover 
 		return NULL;
 	r->env = env;
 	r->peer = peer;
-	if (tlsrec_suite(r, suite, &r->cipher) == -1 || h->len[0] != r->hashlen ||
-	    h->len[1] != r->hashlen) {
+	if (tlsrec_suite(r, suite, &r->cipher) == -1) {
 		log_warnx("TLS record layer for %s: cipher suite %#x not handled", peer, suite);
+		goto fail;
+	}
+	/* A secret the key log did not give (or of the wrong size): OpenSSL keeps the connection. */
+	if (h->len[0] != r->hashlen || h->len[1] != r->hashlen) {
+		log_debug("TLS record layer for %s: no traffic secrets (%u, %u bytes): stays on OpenSSL",
+		    peer, h->len[0], h->len[1]);
 		goto fail;
 	}
 	memcpy(r->rd.secret, h->secret[0], r->hashlen);
