@@ -9,6 +9,7 @@
 
 #include "share/hostname.h"
 #include "share/pathprefix.h"
+#include "share/util.h"
 
 /* RFC 3986 unreserved: what an escape may be decoded to without changing meaning. */
 static int
@@ -99,18 +100,6 @@ pathprefix_of(const char *name)
 	return slash != NULL ? (size_t)(slash - name) : 0;
 }
 
-static int
-pp_hex(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Copies one segment (in[0..len), no '/') to out at *at, escapes decoded
  * when unreserved, else upper-cased; -1 on a bad escape or no room.
@@ -132,8 +121,8 @@ pp_segment(const char *in, size_t len, char *out, size_t cap, size_t *at)
 		}
 		if (i + 2 >= len || *at + 3 >= cap)
 			return -1;
-		if ((hi = pp_hex((unsigned char)in[i + 1])) < 0 ||
-		    (lo = pp_hex((unsigned char)in[i + 2])) < 0)
+		if ((hi = util_hexval((unsigned char)in[i + 1])) < 0 ||
+		    (lo = util_hexval((unsigned char)in[i + 2])) < 0)
 			return -1;
 		c = hi * 16 + lo;
 		if (pp_unreserved((unsigned char)c))

@@ -277,6 +277,18 @@ util_hex64(char out[17], uint64_t v)
 	out[16] = '\0';
 }
 
+int
+util_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 char *
 util_digits(char *end, uint64_t v, unsigned base)
 {

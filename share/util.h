@@ -40,6 +40,8 @@ void util_format_rate(uint64_t rpm, char *buf, size_t len);
 int util_random(void *buf, size_t len);
 /* v as 16 lowercase hex digits and a NUL into out[17] (request ids: no printf per request). */
 void util_hex64(char out[17], uint64_t v);
+/* The value of one hex digit (either case), or -1. */
+int util_hexval(int c);
 /*
  * v's digits in base (2 to 16, lowercase) written backwards to end at end,
  * without a NUL; returns where they begin (at most 64 bytes before end).

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "share/log.h"
+#include "share/util.h"
 #include "worker/tlsrec.h"
 
 #define TLSREC_HDR 5
@@ -198,18 +199,6 @@ tlsrec_dir_update(struct tlsrec *r, struct tlsrec_dir *d, int enc)
 	return tlsrec_dir_keys(r, d, NULL, enc);
 }
 
-static int
-tlsrec_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 tlsrec_handover_keylog(struct tlsrec_handover *h, const char *line)
 {
@@ -229,7 +218,7 @@ tlsrec_handover_keylog(struct tlsrec_handover *h, const char *line)
 	if (n == 0 || n % 2 != 0 || n / 2 > TLSREC_SECRET_MAX)
 		return -1;
 	for (i = 0; i < n / 2; i++) {
-		int hi = tlsrec_hexval(p[2 * i]), lo = tlsrec_hexval(p[2 * i + 1]);
+		int hi = util_hexval((unsigned char)p[2 * i]), lo = util_hexval((unsigned char)p[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;
