@@ -760,7 +760,8 @@ static ssize_t
 tlsrec_write_new(struct tlsrec *r, int fd, struct buf *b)
 {
 	uint8_t *s = r->env->scratch;
-	const uint8_t *src = (const uint8_t *)buf_head(b);
+	/* NULL for the KeyUpdate alone (tlsrec_send_owed): no offset on a NULL block. */
+	const uint8_t *src = b->data != NULL ? (const uint8_t *)buf_head(b) : NULL;
 	size_t len = 0, p = 0, end[TLSREC_WRITE_MAX], plain[TLSREC_WRITE_MAX];
 	int nrec = 0, ndata;
 
