@@ -8,6 +8,7 @@ report in its log. Every wait is bounded; nothing sleeps a fixed time.
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -83,9 +84,44 @@ def _port_shard():
     return (i, n) if 0 <= i < n else (0, 1)
 
 
+# Ports come from below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by
+# default): there no bind(0) or connect() of another process (the other slot's backends and
+# clients) can take one between the check here and the daemon's own bind, which CI saw fail
+# with "Address already in use". 28280-28286 and up are the benchmarks' fixed ports.
+_PORT_LO, _PORT_HI = 20000, 28000
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on and this run never handed out."""
     shard, shards = _port_shard()
+    hi = min(_PORT_HI, _ephemeral_low())
+    with _ports_lock:
+        for _ in range(4000 if hi - _PORT_LO >= 2000 else 0):
+            port = random.randrange(_PORT_LO, hi)
+            if port in _ports_given or (port >> 1) % shards != shard:
+                continue
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            finally:
+                s.close()
+            _ports_given.add(port)
+            return port
+    return _free_ephemeral_port(shard, shards)
+
+
+def _free_ephemeral_port(shard, shards):
+    """free_port on a machine whose ephemeral range starts low: the kernel's choice."""
     held = []  # ports refused stay bound until the end, so bind() offers others
     try:
         with _ports_lock:

@@ -307,7 +307,9 @@ class PgAcmeTest(PgRolesCluster):
             os.kill(self.pebble.pebble.pid, signal.SIGCONT)
         self.wait_served(self.nodes, host, TAKEOVER_TIMEOUT)
         after = self.orders(self.nodes, host, marks)
-        self.assertEqual(len(after), 1, after)
+        # One surviving node takes the order over; it may start it again after an attempt
+        # that met the CA still stopped (CI saw ['node3', 'node3']): never two nodes.
+        self.assertEqual(len(set(after)), 1, after)
         self.assertNotEqual(after[0], holder)
         holder2, token = self.psql(
             "SELECT holder, token FROM leases WHERE name = 'acme:%s'" % host).split("|")
