@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -125,6 +126,28 @@ def cpu_ticks(pid):
         except (OSError, IndexError, ValueError):
             pass
     return total
+
+
+def children_cpu():
+    """User and system CPU us of this process's children that have been waited for."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * 1e6
+
+
+def cpu_busy(since=None):
+    """Per CPU ("cpu0"...), (total, idle) jiffies from /proc/stat; with since (an earlier
+    reading), each CPU's busy share in per cent over the time between."""
+    now = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            v = line.split()
+            if v[0].startswith("cpu") and v[0][3:].isdigit():
+                n = [int(x) for x in v[1:]]
+                now[v[0]] = (sum(n), n[3] + n[4])  # idle and iowait
+    if since is None:
+        return now
+    return {c: 100.0 * (1 - (now[c][1] - since[c][1]) / max(1, now[c][0] - since[c][0]))
+            for c in now if c in since}
 
 
 def affinity(pid):

@@ -18,6 +18,10 @@ its own (186xx, or from --port-base). Figures:
                waiting for the client or the backend; the rest ran. A proxy
                that loses req/s while asleep waits for its peers; one that
                loses them in the run queue was given less of the CPU.
+               And the other side of each run: the load generator's and the
+               backend's CPU us per request, and (pinned) how busy CPU 0
+               was: at 100 % the load core set the pace, and a proxy asleep
+               part of the time could have served more than was asked.
   syscalls     per keep-alive request: strace -c -f on the proxy's worker
                (every thread) over a fixed h2load count (16 connections).
   instructions per request: callgrind's Ir of the worker over N2 requests
@@ -229,19 +233,26 @@ backend be
 
     def cpu_run(self, name, cmd):
         """The load's output, the proxy's CPU us and its (run queue, asleep) shares of the
-        wall time: schedstat deltas of the serving processes' main threads, averaged."""
+        wall time: schedstat deltas of the serving processes' main threads, averaged; and
+        the other side, (the load generator's and the backend's CPU us, CPU 0's busy share):
+        pinned, when CPU 0 is busy all the time the proxy is asleep, the load set the pace."""
         pid = self.procs[name].pid
         serving = self.worker_pids(name)
+        be0, u0, c0 = benchlib.cpu_ticks(self.backend.pid), benchlib.children_cpu(), \
+            benchlib.cpu_busy()
         before, s0, t0 = benchlib.cpu_ticks(pid), benchlib.schedstat(serving), time.monotonic()
         out = subprocess.run(self.pin("load") + cmd, capture_output=True, text=True).stdout
         wall = (time.monotonic() - t0) * 1e9 * max(1, s0[2])
         s1 = benchlib.schedstat(serving)
         ticks = benchlib.cpu_ticks(pid) - before
+        tck = 1e6 / os.sysconf("SC_CLK_TCK")
+        load = ((benchlib.cpu_ticks(self.backend.pid) - be0) * tck +
+                benchlib.children_cpu() - u0, benchlib.cpu_busy(c0).get("cpu0"))
         ran, queued = s1[0] - s0[0], s1[1] - s0[1]
         # No row when the serving process changed under the run (a worker restarted).
         shares = (queued / wall, max(0.0, wall - ran - queued) / wall) \
             if s0[2] and s0[2] == s1[2] else None
-        return out, ticks * 1e6 / os.sysconf("SC_CLK_TCK"), shares
+        return out, ticks * tck, shares, load
 
     def throughput_round(self, name, tag, results):
         d, (port, sport) = self.o.duration, PORTS[name]
@@ -263,7 +274,7 @@ backend be
         for fig, cmd, kind in runs:
             if self.o.figures and not any(f in fig for f in self.o.figures):
                 continue
-            out, cpu_us, shares = self.cpu_run(name, cmd)
+            out, cpu_us, shares, load = self.cpu_run(name, cmd)
             try:
                 if kind == "wrk":
                     r = benchlib.parse_wrk_text(out)
@@ -286,6 +297,10 @@ backend be
             results.setdefault((f"{fig} req/s ({tag})", name), []).append(rate)
             if n:
                 results.setdefault((f"{fig} CPU us/req ({tag})", name), []).append(cpu_us / n)
+                results.setdefault((f"{fig} load+backend CPU us/req ({tag})", name),
+                                   []).append(load[0] / n)
+            if self.pinned and load[1] is not None:
+                results.setdefault((f"{fig} % load CPU busy (pinned)", name), []).append(load[1])
             if shares is not None:
                 results.setdefault((f"{fig} % in run queue ({tag})", name), []).append(100 * shares[0])
                 results.setdefault((f"{fig} % asleep ({tag})", name), []).append(100 * shares[1])
