@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "share/hash.h"
 #include "share/hostname.h"
 #include "share/keyring.h"
 #include "share/sealed.h"
@@ -37,47 +36,14 @@ struct keyring {
 	const char *kr_data;
 };
 
-/* Fixed header fields first, so a damaged header names its field; then the CRC. */
-static int
-kr_check_header(const uint8_t *base, size_t size, char *err, size_t errlen)
-{
-	const struct keyring_header *h = (const struct keyring_header *)base;
-	static const uint8_t zero[4];
-	uint32_t crc;
+SEALED_PREFIX_OF(struct keyring_header);
 
-	/* Entries are read in place, so the image must be aligned like a mapping. */
-	if (((uintptr_t)base & 7) != 0)
-		return util_errf(err, errlen, "image not 8-aligned in memory");
-	if (size < sizeof(*h))
-		return util_errf(err, errlen, "image too small (%zu bytes)", size);
-	if (size > KEYRING_MAX_SIZE)
-		return util_errf(err, errlen, "image too large (%zu bytes)", size);
-	if (memcmp(h->magic, KEYRING_MAGIC, sizeof(h->magic)) != 0)
-		return util_errf(err, errlen, "bad magic");
-	if (h->major != KEYRING_MAJOR)
-		return util_errf(err, errlen, "unsupported version %u.%u", h->major, h->minor);
-	if (h->header_size != sizeof(*h))
-		return util_errf(err, errlen, "bad header size %u", h->header_size);
-	if (h->file_size != size)
-		return util_errf(err, errlen, "file size %llu in header, image is %zu bytes",
-		    (unsigned long long)h->file_size, size);
-	if (h->flags != 0 || !util_all_zero(h->reserved, sizeof(h->reserved)))
-		return util_errf(err, errlen, "reserved header field set");
-	crc = hash_crc32c(0, base, KEYRING_CRC_OFF);
-	crc = hash_crc32c(crc, zero, sizeof(zero));
-	crc = hash_crc32c(crc, base + KEYRING_CRC_OFF + 4, size - KEYRING_CRC_OFF - 4);
-	if (crc != h->crc32c)
-		return util_errf(err, errlen, "crc mismatch (header %08x, computed %08x)",
-		    h->crc32c, crc);
-	return 0;
-}
-
-/* 1 when [a, a+alen) and [b, b+blen) share a byte. */
-static int
-kr_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
-{
-	return alen > 0 && blen > 0 && a < b + blen && b < a + alen;
-}
+static const struct sealed_form kr_form = {
+	.magic = KEYRING_MAGIC, .major = KEYRING_MAJOR,
+	.header_size = sizeof(struct keyring_header), .max_size = KEYRING_MAX_SIZE,
+	.crc_off = KEYRING_CRC_OFF, .reserved_off = offsetof(struct keyring_header, reserved),
+	.reserved_len = sizeof(((struct keyring_header *)0)->reserved),
+};
 
 /*
  * The four regions: counts within their limits, 8-aligned, after the
@@ -109,7 +75,7 @@ kr_check_regions(struct keyring *v, char *err, size_t errlen)
 			return util_errf(err, errlen, "%s region (offset %llu, %llu bytes) out of bounds",
 			    what[i], (unsigned long long)off[i], (unsigned long long)len[i]);
 		for (j = 0; j < i; j++)
-			if (kr_overlap(off[i], len[i], off[j], len[j]))
+			if (sealed_overlap(off[i], len[i], off[j], len[j]))
 				return util_errf(err, errlen, "%s region overlaps %s region",
 				    what[i], what[j]);
 	}
@@ -217,7 +183,7 @@ kr_parse(const void *base, size_t size, struct keyring *v, char *err, size_t err
 	v->kr_base = base;
 	v->kr_size = size;
 	v->kr_hdr = base;
-	if (kr_check_header(base, size, err, errlen) == -1 ||
+	if (sealed_check_header(base, size, &kr_form, err, errlen) == -1 ||
 	    kr_check_regions(v, err, errlen) == -1 ||
 	    kr_check_keys(v, err, errlen) == -1 ||
 	    kr_check_names(v, err, errlen) == -1 ||

@@ -1,4 +1,4 @@
-/* Creating and mapping sealed memfds (see sealed.h). */
+/* Creating, mapping and checking the headers of sealed memfd images (see sealed.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "share/hash.h"
 #include "share/sealed.h"
+#include "share/util.h"
 
 #define SEALED_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
@@ -74,5 +76,55 @@ sealed_map(int fd, size_t min, size_t max, const void **pp, size_t *lenp, char *
 	}
 	*pp = p;
 	*lenp = (size_t)st.st_size;
+	return 0;
+}
+
+int
+sealed_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return alen > 0 && blen > 0 && a < b + blen && b < a + alen;
+}
+
+/* The CRC over base[0..size) with the four bytes at crc_off taken as zero. */
+static uint32_t
+sealed_crc(const uint8_t *base, size_t size, size_t crc_off)
+{
+	static const uint8_t zero[4];
+	uint32_t crc = hash_crc32c(0, base, crc_off);
+
+	crc = hash_crc32c(crc, zero, sizeof(zero));
+	return hash_crc32c(crc, base + crc_off + 4, size - crc_off - 4);
+}
+
+int
+sealed_check_header(const uint8_t *base, size_t size, const struct sealed_form *f,
+    char *err, size_t errlen)
+{
+	const struct sealed_prefix *h = (const struct sealed_prefix *)base;
+	uint32_t want, crc;
+
+	/* Entries are read in place, so the image must be aligned like a mapping. */
+	if (((uintptr_t)base & 7) != 0)
+		return util_errf(err, errlen, "image not 8-aligned in memory");
+	if (size < f->header_size)
+		return util_errf(err, errlen, "image too small (%zu bytes)", size);
+	if ((uint64_t)size > f->max_size)
+		return util_errf(err, errlen, "image too large (%zu bytes)", size);
+	if (memcmp(h->magic, f->magic, sizeof(h->magic)) != 0)
+		return util_errf(err, errlen, "bad magic");
+	if (h->major != f->major)
+		return util_errf(err, errlen, "unsupported version %u.%u", h->major, h->minor);
+	if (h->header_size != f->header_size)
+		return util_errf(err, errlen, "bad header size %u", h->header_size);
+	if (h->file_size != size)
+		return util_errf(err, errlen, "file size %llu in header, image is %zu bytes",
+		    (unsigned long long)h->file_size, size);
+	if (h->flags != 0 || !util_all_zero(base + f->reserved_off, f->reserved_len))
+		return util_errf(err, errlen, "reserved header field set");
+	if (f->own != NULL && f->own(base, err, errlen) == -1)
+		return -1;
+	memcpy(&want, base + f->crc_off, sizeof(want));
+	if ((crc = sealed_crc(base, size, f->crc_off)) != want)
+		return util_errf(err, errlen, "crc mismatch (header %08x, computed %08x)", want, crc);
 	return 0;
 }

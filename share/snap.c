@@ -41,50 +41,26 @@ static const uint32_t snap_entry_size[SNAP_SEC__MAX] = {
 	[SNAP_SEC_PREFIXES] = sizeof(struct snap_prefix),
 };
 
-/* Fixed header fields first, so a damaged header names its field; then the CRC. */
+SEALED_PREFIX_OF(struct snap_header);
+
+/* The header's own field: which shard of how many. */
 static int
-snap_check_header(const uint8_t *base, size_t size, char *err, size_t errlen)
+snap_check_shard(const uint8_t *base, char *err, size_t errlen)
 {
 	const struct snap_header *h = (const struct snap_header *)base;
-	static const uint8_t zero[4];
-	uint32_t crc;
 
-	/* Entries are read in place, so the image must be aligned like a mapping. */
-	if (((uintptr_t)base & 7) != 0)
-		return util_errf(err, errlen, "image not 8-aligned in memory");
-	if (size < sizeof(*h))
-		return util_errf(err, errlen, "image too small (%zu bytes)", size);
-	if ((uint64_t)size > SNAP_MAX_SIZE)
-		return util_errf(err, errlen, "image too large (%zu bytes)", size);
-	if (memcmp(h->magic, SNAP_MAGIC, sizeof(h->magic)) != 0)
-		return util_errf(err, errlen, "bad magic");
-	if (h->major != SNAP_MAJOR)
-		return util_errf(err, errlen, "unsupported version %u.%u", h->major, h->minor);
-	if (h->header_size != sizeof(*h))
-		return util_errf(err, errlen, "bad header size %u", h->header_size);
-	if (h->file_size != size)
-		return util_errf(err, errlen, "file size %llu in header, image is %zu bytes",
-		    (unsigned long long)h->file_size, size);
-	if (h->flags != 0 || !util_all_zero(h->reserved, sizeof(h->reserved)))
-		return util_errf(err, errlen, "reserved header field set");
 	if (h->nshards == 0 || h->nshards > SNAP_SHARDS || (h->nshards & (h->nshards - 1)) != 0 ||
 	    h->shard >= h->nshards)
 		return util_errf(err, errlen, "shard %u of %u", h->shard, h->nshards);
-	crc = hash_crc32c(0, base, SNAP_CRC_OFF);
-	crc = hash_crc32c(crc, zero, sizeof(zero));
-	crc = hash_crc32c(crc, base + SNAP_CRC_OFF + 4, size - SNAP_CRC_OFF - 4);
-	if (crc != h->crc32c)
-		return util_errf(err, errlen, "crc mismatch (header %08x, computed %08x)",
-		    h->crc32c, crc);
 	return 0;
 }
 
-/* 1 when [a, a+alen) and [b, b+blen) share a byte. */
-static int
-snap_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
-{
-	return alen > 0 && blen > 0 && a < b + blen && b < a + alen;
-}
+static const struct sealed_form snap_form = {
+	.magic = SNAP_MAGIC, .major = SNAP_MAJOR, .header_size = sizeof(struct snap_header),
+	.max_size = SNAP_MAX_SIZE, .crc_off = SNAP_CRC_OFF,
+	.reserved_off = offsetof(struct snap_header, reserved),
+	.reserved_len = sizeof(((struct snap_header *)0)->reserved), .own = snap_check_shard,
+};
 
 /* One section entry on its own: flags, alignment, bounds, entry size, count. */
 static int
@@ -118,11 +94,11 @@ snap_check_overlaps(const struct snap_section *tab, uint32_t n, uint64_t taboff,
 	uint32_t i, j;
 
 	for (i = 0; i < n; i++) {
-		if (snap_overlap(tab[i].offset, tab[i].size, 0, sizeof(struct snap_header)) ||
-		    snap_overlap(tab[i].offset, tab[i].size, taboff, (uint64_t)n * sizeof(*tab)))
+		if (sealed_overlap(tab[i].offset, tab[i].size, 0, sizeof(struct snap_header)) ||
+		    sealed_overlap(tab[i].offset, tab[i].size, taboff, (uint64_t)n * sizeof(*tab)))
 			return util_errf(err, errlen, "section %u overlaps the header", i);
 		for (j = i + 1; j < n; j++)
-			if (snap_overlap(tab[i].offset, tab[i].size, tab[j].offset, tab[j].size))
+			if (sealed_overlap(tab[i].offset, tab[i].size, tab[j].offset, tab[j].size))
 				return util_errf(err, errlen, "section %u overlaps section %u",
 				    i, j);
 	}
@@ -535,7 +511,7 @@ snap_parse(const void *base, size_t size, struct snap_image *v, char *err, size_
 	v->sn_base = base;
 	v->sn_size = size;
 	v->sn_hdr = base;
-	if (snap_check_header(base, size, err, errlen) == -1 ||
+	if (sealed_check_header(base, size, &snap_form, err, errlen) == -1 ||
 	    snap_check_sections(v, err, errlen) == -1 ||
 	    snap_check_strtab(v, err, errlen) == -1 ||
 	    snap_check_hosts(v, err, errlen) == -1 ||
