@@ -383,17 +383,6 @@ compress_type_ok(const char *ct)
 
 /* --- the rules for one response */
 
-static int
-has_token(const struct msg_head *h, const char *name, const char *token)
-{
-	uint32_t i;
-
-	for (i = 0; i < msg_nheaders(h); i++)
-		if (msg_field_is(h, &h->f[i], name) && msg_has_token(h, &h->f[i], token))
-			return 1;
-	return 0;
-}
-
 /*
  * 1 when everything but Accept-Encoding allows compression: then the
  * response varies with Accept-Encoding, whatever this client sent.
@@ -410,8 +399,8 @@ compress_allowed(const struct msg_head *req, const struct msg_head *resp, uint32
 	/* A range is of the stored bytes; no-transform forbids us (RFC 9110 7.7, 9111 5.2). */
 	if (msg_find(req, "range") != NULL || msg_find(resp, "content-encoding") != NULL ||
 	    msg_find(resp, "content-range") != NULL ||
-	    has_token(resp, "cache-control", "no-transform") ||
-	    has_token(req, "cache-control", "no-transform"))
+	    msg_lists(resp, "cache-control", "no-transform") ||
+	    msg_lists(req, "cache-control", "no-transform"))
 		return 0;
 	if (resp->has_length && resp->length < COMPRESS_MIN_LENGTH)
 		return 0;

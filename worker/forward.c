@@ -51,17 +51,13 @@ static int
 forward_hop(const struct msg_head *h, const struct msg_field *f, int has_conn)
 {
 	const char *name = msg_name(h, f);
-	uint32_t i;
 
 	if (forward_fixed_hop(h, f))
 		return 1;
 	/* Host names the request's target, not the connection: "Connection: host" keeps it. */
 	if (!has_conn || msg_field_is(h, f, "host"))
 		return 0;
-	for (i = 0; i < msg_nheaders(h); i++)
-		if (msg_field_is(h, &h->f[i], "connection") && msg_has_token(h, &h->f[i], name))
-			return 1;
-	return 0;
+	return msg_lists(h, "connection", name);
 }
 
 int
@@ -192,18 +188,6 @@ forward_copy(char *dst, size_t dstlen, const char *src)
 	dst[n] = '\0';
 }
 
-/* 1 when any header called name lists token (a list may be split over fields). */
-static int
-forward_lists(const struct msg_head *h, const char *name, const char *token)
-{
-	uint32_t i;
-
-	for (i = 0; i < msg_nheaders(h); i++)
-		if (msg_field_is(h, &h->f[i], name) && msg_has_token(h, &h->f[i], token))
-			return 1;
-	return 0;
-}
-
 /*
  * RFC 9110 7.6.3: a gateway adds itself to Via in every request it
  * forwards, after the hops before it, with the version it received.
@@ -273,7 +257,7 @@ forward_request(struct msg_head *h, const struct fwd_info *fi)
 
 	if (msg_nheaders(h) > sizeof(del) || forward_xff(h, fi, xff, sizeof(xff)) == -1)
 		return -1;
-	trailers = forward_lists(h, "te", "trailers");
+	trailers = msg_lists(h, "te", "trailers");
 	if ((f = msg_find(h, "x-request-id")) != NULL)
 		forward_copy(rid, sizeof(rid), msg_value(h, f));
 	if ((f = msg_find(h, "host")) != NULL)

@@ -284,6 +284,17 @@ msg_has_token(const struct msg_head *h, const struct msg_field *f, const char *t
 	return 0;
 }
 
+int
+msg_lists(const struct msg_head *h, const char *name, const char *token)
+{
+	uint32_t i;
+
+	for (i = 0; i < msg_nheaders(h); i++)
+		if (msg_field_is(h, &h->f[i], name) && msg_has_token(h, &h->f[i], token))
+			return 1;
+	return 0;
+}
+
 static const char *const msg_methods[] = {
 	[MSG_M_OTHER] = "", [MSG_M_GET] = "GET", [MSG_M_HEAD] = "HEAD", [MSG_M_POST] = "POST",
 	[MSG_M_PUT] = "PUT", [MSG_M_DELETE] = "DELETE", [MSG_M_CONNECT] = "CONNECT",

@@ -142,6 +142,8 @@ msg_find(const struct msg_head *h, const char *name)
 }
 /* 1 when the comma-separated value of f lists token (case-insensitive). */
 int msg_has_token(const struct msg_head *h, const struct msg_field *f, const char *token);
+/* 1 when any field called name lists token (a list may be split over several fields). */
+int msg_lists(const struct msg_head *h, const char *name, const char *token);
 /* The next non-empty element of a comma-separated list in [*v, end), blanks trimmed; 0 at its end. */
 int msg_list_next(const char **v, const char *end, const char **tok, size_t *len);
 

@@ -438,6 +438,25 @@ START_TEST(has_token_rules)
 }
 END_TEST
 
+/* A list split over several fields of one name counts as one; trailers do not. */
+START_TEST(lists_across_fields)
+{
+	struct msg_head h;
+
+	msg_init(&h);
+	ck_assert_int_eq(msg_add(&h, "Cache-Control", "max-age=60"), 0);
+	ck_assert_int_eq(msg_add(&h, "Vary", "no-transform"), 0);
+	ck_assert_int_eq(msg_add(&h, "cache-control", "private, No-Transform"), 0);
+	ck_assert_int_eq(msg_add_n(&h, "TE", 2, "trailers", 8, 1), 0);	/* a trailer */
+	ck_assert_int_eq(msg_lists(&h, "CACHE-CONTROL", "no-transform"), 1);
+	ck_assert_int_eq(msg_lists(&h, "cache-control", "max-age=60"), 1);
+	ck_assert_int_eq(msg_lists(&h, "cache-control", "no-store"), 0);
+	ck_assert_int_eq(msg_lists(&h, "te", "trailers"), 0);
+	ck_assert_int_eq(msg_lists(&h, "connection", "close"), 0);
+	msg_free(&h);
+}
+END_TEST
+
 /* The list's elements in order, blanks trimmed, empty ones skipped: what forward's Connection options see. */
 START_TEST(list_next_elements)
 {
@@ -519,6 +538,7 @@ suite_message(void)
 	tcase_add_test(tc, holds_full_head_and_trailers);
 	tcase_add_test(tc, find_skips_trailers);
 	tcase_add_test(tc, has_token_rules);
+	tcase_add_test(tc, lists_across_fields);
 	tcase_add_test(tc, list_next_elements);
 	tcase_add_test(tc, methods);
 	suite_add_tcase(s, tc);
