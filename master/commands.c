@@ -317,6 +317,18 @@ static const char *const rset_challenges[] = { "auto", "http-01", "tls-alpn-01",
 /* The PROXY protocol versions toward backends (worker/proxyproto.h's numbers). */
 static const char *const rset_pprotos[] = { "off", "v1", "v2" };
 
+/* val's index among names[0..n), or -1. */
+static int
+rset_name(const char *val, const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(val, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 _Static_assert(CERTS_CA_PEM_MAX == MSG_PEM_CA_MAX, "the CA bound of the request and the check");
 
 /*
@@ -476,20 +488,19 @@ rset_parse(struct rset_change *ch, const char *val, char *err, size_t errlen)
 		*v = p;
 		return 0;
 	case RSET_CHALLENGE:
-		for (p = 1; p < (int)ARRAY_LEN(rset_challenges); p++)
-			if (strcmp(val, rset_challenges[p]) == 0) {
-				*v = p;
-				return 0;
-			}
+		/* "auto" (0) is what "default" sets, not a value to give. */
+		if ((p = rset_name(val, rset_challenges + 1, ARRAY_LEN(rset_challenges) - 1)) >= 0) {
+			*v = p + 1;
+			return 0;
+		}
 		snprintf(err, errlen, "challenge: invalid value '%.64s': use http-01, tls-alpn-01, "
 		    "dns-01 or default (tls-alpn-01 when no listen_http is configured)", val);
 		return -1;
 	case RSET_PPROTO:
-		for (p = 0; p < (int)ARRAY_LEN(rset_pprotos); p++)
-			if (strcmp(val, rset_pprotos[p]) == 0) {
-				*v = p;
-				return 0;
-			}
+		if ((p = rset_name(val, rset_pprotos, ARRAY_LEN(rset_pprotos))) >= 0) {
+			*v = p;
+			return 0;
+		}
 		snprintf(err, errlen, "backend_proxy_protocol: invalid value '%.64s': use v1, v2, "
 		    "off or default (off)", val);
 		return -1;

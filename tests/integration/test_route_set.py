@@ -369,7 +369,10 @@ class RouteSetCtlTest(RouteSetCase):
                ("--upgrade-timeout", "7d"), ("--max-body", "1t"), ("--max-body", "1kb"),
                ("--max-body", "99999999999g"), ("--max-body", "k"),
                ("--https-redirect", "yes"), ("--https-redirect", "1"), ("--hsts", "true"),
-               ("--hsts", "On "), ("--hsts", "x" * 40), ("--response-timeout", "")]
+               ("--hsts", "On "), ("--hsts", "x" * 40), ("--response-timeout", ""),
+               ("--challenge", "auto"), ("--challenge", "HTTP-01"), ("--challenge", "http-02"),
+               ("--backend-proxy-protocol", "v3"), ("--backend-proxy-protocol", "V1"),
+               ("--backend-proxy-protocol", "on")]
         for opt, val in bad:
             err = self.assert_code(CTL_EINVAL, "route", "set", host, opt, val)
             self.assertIn(opt[2:].replace("-", "_"), err.replace("-", "_"), (opt, val))
