@@ -144,7 +144,12 @@ beaddr_format(const struct beaddr *b, char *buf, size_t size)
 		n = snprintf(buf, size, "tunnel:%s", b->name);
 		break;
 	case BEADDR_NAME:
-		n = snprintf(buf, size, "%s:%u", b->name, b->port);
+		/*
+		 * A host called unix or tunnel keeps its root dot: "unix:80" would read
+		 * back as a socket path and "tunnel:80" as the tunnel named 80.
+		 */
+		n = snprintf(buf, size, "%s%s:%u", b->name, strcmp(b->name, "unix") == 0 ||
+		    strcmp(b->name, "tunnel") == 0 ? "." : "", b->port);
 		break;
 	default:
 		return -1;

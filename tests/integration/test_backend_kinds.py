@@ -163,6 +163,22 @@ class BackendFormsTest(KindsMixin, DaemonTestCase):
         show = json.loads(self.daemon.ctl_ok("--json", "route", "show", host))
         self.assertEqual(show["backends"], ["unix:/run/app/app.sock", "127.0.0.1:3000"])
 
+    def test_hosts_named_unix_or_tunnel_stay_hosts(self):
+        # The store keeps "tunnel.:8080", not "tunnel:8080", which reads back as the tunnel
+        # named 8080 (found by fuzz_applyfile through export's lines).
+        host = unique_host("kindname")
+        self.daemon.ctl_ok("route", "add", host, "Tunnel.:8080")
+        self.daemon.ctl_ok("backend", "add", host, "UNIX:9")
+        show = json.loads(self.daemon.ctl_ok("--json", "route", "show", host))
+        self.assertEqual(show["backends"], ["tunnel.:8080", "unix.:9"])
+        # Added again in the stored form: the same backend, not a second one.
+        rc, out, err = self.daemon.ctl("backend", "add", host, "tunnel.:8080")
+        show = json.loads(self.daemon.ctl_ok("--json", "route", "show", host))
+        self.assertEqual(show["backends"], ["tunnel.:8080", "unix.:9"], (rc, out, err))
+        r = self.daemon.get(host, "/kindname")
+        self.assertIn(r.status, (502, 503))
+        self.assertNotIn("tunnel hop", self.log_since())
+
     def test_bad_forms_refused(self):
         host = unique_host("bad")
         self.daemon.ctl_ok("route", "add", host, "127.0.0.1:1")

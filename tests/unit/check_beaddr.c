@@ -48,6 +48,13 @@ START_TEST(every_kind_roundtrips)
 	roundtrip("localhost:3000", BEADDR_NAME, "localhost:3000");
 	roundtrip("App.Example.COM.:65535", BEADDR_NAME, "app.example.com:65535");
 	roundtrip("_svc.db-1.internal:1", BEADDR_NAME, "_svc.db-1.internal:1");
+	/* Hosts named like a kind keep the root dot that tells them apart (fuzz_applyfile). */
+	roundtrip("unix.:173", BEADDR_NAME, "unix.:173");
+	roundtrip("UNIX:173", BEADDR_NAME, "unix.:173");
+	roundtrip("Tunnel.:8080", BEADDR_NAME, "tunnel.:8080");
+	roundtrip("tunnel.:8080", BEADDR_NAME, "tunnel.:8080");
+	roundtrip("unix.example:80", BEADDR_NAME, "unix.example:80");
+	roundtrip("tunnel:8080", BEADDR_TUNNEL, "tunnel:8080");
 	/* The longest path sun_path holds (107 bytes and its NUL). */
 	memcpy(path, "unix:/", 6);
 	memset(path + 6, 'p', BEADDR_UNIX_PATH_MAX - 1);
