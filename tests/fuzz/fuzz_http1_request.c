@@ -51,12 +51,14 @@ static int
 rq_head(void *arg, struct msg_head *h)
 {
 	const struct rq *q = arg;
+	struct request_peer peer = { .client_ip = "192.0.2.7", .trusted = q->trusted,
+	    .tls = q->tls };
 	struct request r;
 	struct buf b = { 0 };
 
 	msg_init(&r.ans.head);
-	if (request_step(&w, &(struct request_peer){ "192.0.2.7", q->trusted, q->tls }, h,
-	    util_now_us(), NULL, NULL, &r) == 0 && r.ex == NULL && buf_get(&w.bufs, &b) == 0)
+	if (request_step(&w, &peer, h, util_now_us(), NULL, NULL, &r) == 0 && r.ex == NULL &&
+	    buf_get(&w.bufs, &b) == 0)
 		(void)h1_write_response(&b, &r.ans.head, H1_FRAME_LENGTH, !r.ans.close, h->minor);
 	buf_put(&w.bufs, &b);
 	request_answer_free(&r.ans);
