@@ -295,6 +295,8 @@ backend be
             if bad:
                 log(f"{name} {fig}: {bad} failed requests")
             results.setdefault((f"{fig} req/s ({tag})", name), []).append(rate)
+            if kind == "wrk":  # issue 16 point 1 asks for p99 <= nginx's
+                results.setdefault((f"{fig} p99 ms ({tag})", name), []).append(r["p99"])
             if n:
                 results.setdefault((f"{fig} CPU us/req ({tag})", name), []).append(cpu_us / n)
                 results.setdefault((f"{fig} load+backend CPU us/req ({tag})", name),
