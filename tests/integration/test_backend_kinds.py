@@ -178,6 +178,12 @@ class BackendFormsTest(KindsMixin, DaemonTestCase):
         r = self.daemon.get(host, "/kindname")
         self.assertIn(r.status, (502, 503))
         self.assertNotIn("tunnel hop", self.log_since())
+        # Removed by any spelling of the same host; the tunnel of that name is another backend.
+        rc, out, err = self.daemon.ctl("backend", "rm", host, "tunnel:8080")
+        self.assertNotEqual(rc, 0, (out, err))
+        self.daemon.ctl_ok("backend", "rm", host, "TUNNEL.:8080")
+        show = json.loads(self.daemon.ctl_ok("--json", "route", "show", host))
+        self.assertEqual(show["backends"], ["unix.:9"])
 
     def test_bad_forms_refused(self):
         host = unique_host("bad")
